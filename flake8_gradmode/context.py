@@ -1,0 +1,320 @@
+"""Import aliases and the grad-mode context shared by every rule.
+
+Two pieces live here:
+
+* ``ImportTable`` turns an expression such as ``t.no_grad`` or ``ng`` into the
+  dotted name it refers to (``torch.no_grad``), from the module's own import
+  statements.  No libcst metadata providers are involved.
+* ``GradTracker`` keeps, for every scope being visited, a stack of grad
+  states.  Contexts nest, ``enable_grad`` re-enables, a decorator sets the state
+  of a function body, ``torch.set_grad_enabled(False)`` as a statement holds to
+  the end of its block.  A function, lambda or generator expression body starts
+  from ``INHERITED``: it runs whenever it is called.  The engine resolves
+  ``INHERITED`` for module-local functions once the whole module is seen
+  (``resolve_function``): a function whose every call in the module runs with
+  grad disabled runs with grad disabled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+import libcst as cst
+
+
+class Grad(Enum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    #: ``set_grad_enabled(<expr>)``: depends on run-time values.
+    UNKNOWN = "unknown"
+    #: a function body: whatever its callers run under.
+    INHERITED = "inherited"
+
+
+# Canonical grad-mode APIs and every public path that reaches them.
+_GRAD_MODE_PATHS = {
+    "no_grad": ("torch.no_grad", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"),
+    "enable_grad": (
+        "torch.enable_grad",
+        "torch.autograd.enable_grad",
+        "torch.autograd.grad_mode.enable_grad",
+    ),
+    "inference_mode": (
+        "torch.inference_mode",
+        "torch.autograd.inference_mode",
+        "torch.autograd.grad_mode.inference_mode",
+    ),
+    "set_grad_enabled": (
+        "torch.set_grad_enabled",
+        "torch.autograd.set_grad_enabled",
+        "torch.autograd.grad_mode.set_grad_enabled",
+    ),
+}
+GRAD_MODE_API: Dict[str, str] = {
+    path: canon for canon, paths in _GRAD_MODE_PATHS.items() for path in paths
+}
+
+
+def dotted(expr: cst.BaseExpression) -> Optional[str]:
+    """``a.b.c`` for a chain of names and attributes, else None."""
+    parts: List[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if isinstance(expr, cst.Name):
+        parts.append(expr.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _module_name(node: cst.BaseExpression) -> str:
+    return dotted(node) or ""
+
+
+class ImportTable:
+    """Local name -> dotted path, from ``import``/``from ... import``.
+
+    ``torch`` (and ``nn``/``F`` only when imported) resolve through it.  A name
+    that was never imported resolves to itself, so ``torch.no_grad`` works in a
+    snippet that forgot ``import torch``.
+    """
+
+    def __init__(self) -> None:
+        self._names: Dict[str, str] = {}
+
+    def add_import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = _module_name(alias.name)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self._names[alias.asname.name.value] = full
+            else:
+                root = full.split(".", 1)[0]
+                self._names[root] = root
+
+    def add_import_from(self, node: cst.ImportFrom) -> None:
+        if node.relative or node.module is None:
+            base = None
+        else:
+            base = _module_name(node.module)
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            name = _module_name(alias.name)
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            # A relative import is the project's own code: remember it as such,
+            # so a local ``no_grad`` is not taken for torch's.
+            self._names[local] = f"{base}.{name}" if base else f".{name}"
+
+    def mentions_torch(self) -> bool:
+        return any(v == "torch" or v.startswith("torch.") for v in self._names.values())
+
+    def resolve(self, expr: cst.BaseExpression) -> Optional[str]:
+        name = dotted(expr)
+        if name is None:
+            return None
+        root, _, rest = name.partition(".")
+        full = self._names.get(root, root)
+        return f"{full}.{rest}" if rest else full
+
+
+# --- grad state -------------------------------------------------------------
+
+
+def _bool_literal(node: cst.BaseExpression) -> Optional[bool]:
+    if isinstance(node, cst.Name) and node.value in ("True", "False"):
+        return node.value == "True"
+    return None
+
+
+def _first_arg(call: cst.Call, keyword: str) -> Optional[cst.Arg]:
+    for arg in call.args:
+        if arg.keyword is None and arg.star == "":
+            return arg
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg
+    return None
+
+
+@dataclass
+class FunctionInfo:
+    """A ``def`` as seen by the caller resolution."""
+
+    name: str
+    node: cst.FunctionDef
+    entry: Grad
+    class_name: Optional[str]
+    parent: Optional["FunctionInfo"]
+    calls: List[Tuple[Grad, Optional["FunctionInfo"]]] = field(default_factory=list)
+    escaped: bool = False
+
+
+@dataclass
+class Frame:
+    """One running scope: module, function, lambda or generator expression."""
+
+    kind: str
+    function: Optional[FunctionInfo]
+    states: List[Grad]
+    blocks: List[int] = field(default_factory=list)
+    #: local name -> what it was last bound to (see ``facts.Binding``)
+    names: Dict[str, object] = field(default_factory=dict)
+
+
+class GradTracker:
+    def __init__(self, extra_disablers: Sequence[str] = ()) -> None:
+        self.frames: List[Frame] = [Frame("module", None, [Grad.ENABLED])]
+        self._extra = tuple(extra_disablers)
+
+    # -- what is this expression? --------------------------------------------
+
+    def grad_api(self, imports: ImportTable, expr: cst.BaseExpression) -> Optional[str]:
+        """Canonical grad-mode API named by ``expr`` (not called), or None."""
+        qual = imports.resolve(expr)
+        if qual is None:
+            return None
+        canon = GRAD_MODE_API.get(qual)
+        if canon is not None:
+            return canon
+        if self._extra and self._is_extra(qual, dotted(expr) or ""):
+            return "user_no_grad"
+        return None
+
+    def _is_extra(self, qual: str, written: str) -> bool:
+        for name in self._extra:
+            if name in (qual, written):
+                return True
+            if "." not in name and (qual.rsplit(".", 1)[-1] == name):
+                return True
+        return False
+
+    def effect(self, imports: ImportTable, expr: cst.BaseExpression, decorator: bool) -> Optional[Grad]:
+        """The grad state an expression sets as a context manager/decorator."""
+        if isinstance(expr, cst.Call):
+            api = self.grad_api(imports, expr.func)
+            if api is None:
+                return None
+            if api in ("no_grad", "user_no_grad"):
+                return Grad.DISABLED
+            if api == "enable_grad":
+                return Grad.ENABLED
+            if api == "inference_mode":
+                arg = _first_arg(expr, "mode")
+                if arg is None:
+                    return Grad.DISABLED
+                value = _bool_literal(arg.value)
+                if value is None:
+                    return Grad.UNKNOWN
+                return Grad.DISABLED if value else Grad.ENABLED
+            if api == "set_grad_enabled":
+                arg = _first_arg(expr, "mode")
+                value = _bool_literal(arg.value) if arg is not None else None
+                if value is None:
+                    return Grad.UNKNOWN
+                return Grad.ENABLED if value else Grad.DISABLED
+            return None
+        api = self.grad_api(imports, expr)
+        if api is None:
+            return None
+        # Bare names: decorators work bare (torch >= 2.0); a bare class used
+        # as a context manager raises (GRD001), so it sets nothing.
+        if api == "user_no_grad":
+            return Grad.DISABLED
+        if not decorator:
+            return None
+        if api in ("no_grad", "inference_mode"):
+            return Grad.DISABLED
+        if api == "enable_grad":
+            return Grad.ENABLED
+        return None
+
+    # -- the stack -----------------------------------------------------------
+
+    @property
+    def frame(self) -> Frame:
+        return self.frames[-1]
+
+    @property
+    def state(self) -> Grad:
+        return self.frame.states[-1]
+
+    @property
+    def function(self) -> Optional[FunctionInfo]:
+        """The innermost ``def`` whose body is running, if the innermost frame is one."""
+        return self.frame.function if self.frame.kind == "function" else None
+
+    def push_frame(self, kind: str, function: Optional[FunctionInfo], state: Grad) -> None:
+        self.frames.append(Frame(kind, function, [state]))
+
+    def pop_frame(self) -> None:
+        self.frames.pop()
+
+    def push_state(self, state: Grad) -> None:
+        self.frame.states.append(state)
+
+    def pop_state(self) -> None:
+        self.frame.states.pop()
+
+    def enter_block(self) -> None:
+        self.frame.blocks.append(len(self.frame.states))
+
+    def leave_block(self) -> None:
+        depth = self.frame.blocks.pop()
+        del self.frame.states[depth:]
+
+    def with_state(self, imports: ImportTable, items: Iterable[cst.WithItem]) -> Grad:
+        state = self.state
+        for item in items:
+            effect = self.effect(imports, item.item, decorator=False)
+            if effect is not None:
+                state = effect
+        return state
+
+    def decorator_state(self, imports: ImportTable, decorators: Iterable[cst.Decorator]) -> Optional[Grad]:
+        state = None
+        for deco in decorators:
+            effect = self.effect(imports, deco.decorator, decorator=True)
+            if effect is not None:
+                state = effect
+        return state
+
+
+def resolve_function(info: FunctionInfo, _seen: Optional[Set[int]] = None) -> Grad:
+    """Grad state a function body starts in, from its decorators or callers.
+
+    ``DISABLED`` when every module-local call runs with grad disabled,
+    ``ENABLED`` when at least one runs with grad enabled, ``UNKNOWN`` when a
+    caller's state depends on run-time values, ``INHERITED`` when the callers
+    are not all known (no call seen, or the function escapes as a value).
+    """
+    if info.entry is not Grad.INHERITED:
+        return info.entry
+    if info.escaped or not info.calls:
+        return Grad.INHERITED
+    seen = _seen if _seen is not None else set()
+    if id(info) in seen:
+        return Grad.INHERITED
+    seen.add(id(info))
+    states = set()
+    for state, caller in info.calls:
+        if state is Grad.INHERITED:
+            state = resolve_function(caller, seen) if caller is not None else Grad.INHERITED
+        states.add(state)
+    seen.discard(id(info))
+    if states == {Grad.DISABLED}:
+        return Grad.DISABLED
+    if Grad.ENABLED in states:
+        return Grad.ENABLED
+    if Grad.UNKNOWN in states:
+        return Grad.UNKNOWN
+    return Grad.INHERITED
+
+
+def effective(state: Grad, function: Optional[FunctionInfo]) -> Grad:
+    """Resolve an ``INHERITED`` state through the enclosing function's callers."""
+    if state is Grad.INHERITED and function is not None:
+        return resolve_function(function)
+    return state

@@ -1,0 +1,225 @@
+"""Shared facts about values: parameters, views of them, modules, losses.
+
+Rules ask these questions; they never answer them on their own.  Every answer
+errs towards "don't know", which rules treat as a reason for silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Optional
+
+import libcst as cst
+
+if TYPE_CHECKING:  # pragma: no cover
+    from flake8_gradmode.context import Grad
+    from flake8_gradmode.engine import Context
+
+
+class Kind(Enum):
+    OTHER = "other"
+    #: a parameter, a leaf tensor that requires grad, or a view of one
+    PARAM = "param"
+    #: an iterable of parameters (``m.parameters()``, ``group["params"]``)
+    PARAM_ITER = "param-iter"
+    #: an iterable of ``(name, parameter)`` pairs
+    NAMED_PARAM_ITER = "named-param-iter"
+    #: ``optimizer.param_groups``
+    PARAM_GROUPS = "param-groups"
+    #: one element of ``param_groups``
+    PARAM_GROUP = "param-group"
+    #: an ``nn.Module`` instance
+    MODULE = "module"
+    #: an iterable of modules (``m.modules()``)
+    MODULE_ITER = "module-iter"
+
+
+@dataclass(frozen=True)
+class Binding:
+    kind: Kind
+    #: grad state when the value was computed
+    state: "Grad"
+    value: Optional[cst.BaseExpression]
+    function: object = None
+
+
+#: Tensor methods that return a view sharing the base's storage.
+VIEW_METHODS = frozenset(
+    {
+        "view",
+        "view_as",
+        "t",
+        "transpose",
+        "permute",
+        "squeeze",
+        "unsqueeze",
+        "narrow",
+        "select",
+        "expand",
+        "expand_as",
+        "diagonal",
+        "unfold",
+        "as_strided",
+        "unflatten",
+        "movedim",
+        "swapaxes",
+        "swapdims",
+        "real",
+        "imag",
+    }
+)
+VIEW_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "real", "imag"})
+
+#: Names of ``nn.Module`` attributes that hold parameters.
+PARAM_ATTRIBUTES = frozenset({"weight", "bias"})
+
+#: In-place methods that do not change tensor data.
+NON_DATA_INPLACE = frozenset({"requires_grad_", "share_memory_", "detach_", "retain_grad_"})
+
+_PARAMETER_CLASSES = frozenset(
+    {"torch.nn.Parameter", "torch.nn.parameter.Parameter", "torch.nn.parameter.UninitializedParameter"}
+)
+_MODULE_BASE_SUFFIXES = ("Module", "Model", "Net", "Network", "Layer", "Block", "Encoder", "Decoder")
+
+
+def is_inplace_method(name: str) -> bool:
+    return (
+        name.endswith("_")
+        and not name.endswith("__")
+        and not name.startswith("_")
+        and name not in NON_DATA_INPLACE
+    )
+
+
+def keyword(call: cst.Call, name: str) -> Optional[cst.Arg]:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg
+    return None
+
+
+def _is_true(expr: Optional[cst.BaseExpression]) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "True"
+
+
+def is_module_class_base(ctx: "Context", base: cst.BaseExpression) -> bool:
+    """Does a class base look like ``nn.Module`` or a subclass of it?"""
+    qual = ctx.imports.resolve(base) or ""
+    if qual.startswith("torch.nn."):
+        return True
+    last = qual.rsplit(".", 1)[-1]
+    return last.endswith(_MODULE_BASE_SUFFIXES)
+
+
+def _string_value(expr: cst.BaseExpression) -> Optional[str]:
+    if isinstance(expr, cst.SimpleString):
+        value = expr.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def classify(ctx: "Context", expr: cst.BaseExpression) -> Kind:
+    """What kind of value ``expr`` evaluates to, as far as one module shows."""
+    if isinstance(expr, cst.Name):
+        binding = ctx.lookup(expr.value)
+        return binding.kind if binding is not None else Kind.OTHER
+    if isinstance(expr, cst.Attribute):
+        attr = expr.attr.value
+        if attr == "param_groups":
+            return Kind.PARAM_GROUPS
+        if attr in VIEW_ATTRIBUTES:
+            return Kind.PARAM if classify(ctx, expr.value) is Kind.PARAM else Kind.OTHER
+        if attr in PARAM_ATTRIBUTES and is_module_like(ctx, expr.value):
+            return Kind.PARAM
+        if isinstance(expr.value, cst.Name) and expr.value.value == "self":
+            cls = ctx.current_class()
+            if cls is not None and attr in cls.param_attrs:
+                return Kind.PARAM
+        return Kind.OTHER
+    if isinstance(expr, cst.Subscript):
+        base = classify(ctx, expr.value)
+        if base is Kind.PARAM:
+            return Kind.PARAM
+        if base is Kind.PARAM_GROUP and len(expr.slice) == 1:
+            index = expr.slice[0].slice
+            if isinstance(index, cst.Index) and _string_value(index.value) == "params":
+                return Kind.PARAM_ITER
+        return Kind.OTHER
+    if isinstance(expr, cst.Call):
+        return _classify_call(ctx, expr)
+    return Kind.OTHER
+
+
+def _classify_call(ctx: "Context", call: cst.Call) -> Kind:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        method = func.attr.value
+        if method == "parameters":
+            return Kind.PARAM_ITER
+        if method == "named_parameters":
+            return Kind.NAMED_PARAM_ITER
+        if method in ("modules", "children"):
+            return Kind.MODULE_ITER
+        if method in VIEW_METHODS:
+            return Kind.PARAM if classify(ctx, func.value) is Kind.PARAM else Kind.OTHER
+        if method == "requires_grad_":
+            arg = call.args[0].value if call.args else None
+            if arg is None or _is_true(arg):
+                return Kind.PARAM
+            return Kind.OTHER
+    qual = ctx.imports.resolve(func) or ""
+    if qual in _PARAMETER_CLASSES:
+        arg = keyword(call, "requires_grad")
+        if arg is not None and not _is_true(arg.value):
+            return Kind.OTHER
+        return Kind.PARAM
+    if qual.startswith("torch.") and _is_true(getattr(keyword(call, "requires_grad"), "value", None)):
+        return Kind.PARAM
+    if qual.startswith("torch.nn.") and qual.rsplit(".", 1)[-1][:1].isupper():
+        return Kind.MODULE
+    if qual in ("list", "tuple", "iter", "filter") and call.args:
+        inner = classify(ctx, call.args[-1].value)
+        if inner in (Kind.PARAM_ITER, Kind.NAMED_PARAM_ITER, Kind.MODULE_ITER):
+            return inner
+    return Kind.OTHER
+
+
+def is_module_like(ctx: "Context", expr: cst.BaseExpression) -> bool:
+    """``expr`` is an ``nn.Module``: bound to ``nn.X(...)``, a ``.modules()``
+    element, or ``self``/``self.sub`` inside an ``nn.Module`` subclass."""
+    if isinstance(expr, cst.Name):
+        if expr.value == "self":
+            cls = ctx.current_class()
+            return cls is not None and cls.is_module
+        return classify(ctx, expr) is Kind.MODULE
+    if isinstance(expr, cst.Attribute):
+        root = expr
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if isinstance(root, cst.Name) and root.value == "self":
+            cls = ctx.current_class()
+            return cls is not None and cls.is_module
+    return False
+
+
+def element_kind(kind: Kind) -> Kind:
+    """Kind of one element when iterating a value of ``kind``."""
+    return {
+        Kind.PARAM_ITER: Kind.PARAM,
+        Kind.PARAM_GROUPS: Kind.PARAM_GROUP,
+        Kind.MODULE_ITER: Kind.MODULE,
+    }.get(kind, Kind.OTHER)
+
+
+def strip_views(ctx: "Context", expr: cst.BaseExpression) -> cst.BaseExpression:
+    """``w[:, 0].view(-1)`` -> ``w``: the tensor whose storage is changed."""
+    while True:
+        if isinstance(expr, cst.Subscript):
+            expr = expr.value
+        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in VIEW_METHODS:
+            expr = expr.func.value
+        elif isinstance(expr, cst.Attribute) and expr.attr.value in VIEW_ATTRIBUTES:
+            expr = expr.value
+        else:
+            return expr

@@ -1,0 +1,51 @@
+"""The flake8 bridge: options in, findings out.  Nothing else lives here."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, ClassVar, Generator, List, Sequence, Tuple, Type
+
+from flake8_gradmode import __version__
+from flake8_gradmode.engine import check
+from flake8_gradmode.registry import DEFAULT_IGNORE
+from flake8_gradmode.settings import OPTIONS, Settings, comma_list
+
+
+class GradModeChecker:
+    name = "flake8-gradmode"
+    version = __version__
+
+    settings: ClassVar[Settings] = Settings()
+
+    def __init__(self, tree: ast.AST, lines: Sequence[str], filename: str = "") -> None:
+        # flake8 only runs a tree plugin on files `ast` parsed; `tree` itself is
+        # not needed yet, `lines` is the text flake8 read (stdin included).
+        self.tree = tree
+        self.lines = lines
+        self.filename = filename
+
+    @classmethod
+    def add_options(cls, manager: Any) -> None:
+        manager.extend_default_ignore(list(DEFAULT_IGNORE))
+        for option in OPTIONS.values():
+            manager.add_option(
+                option.flag,
+                type=comma_list,
+                default=(),
+                metavar=option.metavar,
+                parse_from_config=True,
+                help=option.help.replace("%", "%%"),
+            )
+
+    @classmethod
+    def parse_options(cls, options: Any) -> None:
+        cls.settings = Settings.from_options(options)
+
+    def run(self) -> Generator[Tuple[int, int, str, Type[Any]], None, None]:
+        violations: List[Any]
+        try:
+            violations = check("".join(self.lines), self.settings)
+        except BaseException:  # pragma: no cover - check() never raises; belt and braces
+            return
+        for v in violations:
+            yield v.line, v.col, v.text(), type(self)

@@ -1,0 +1,30 @@
+"""The explicit list of rules, in code order, and the codes off by default."""
+
+from __future__ import annotations
+
+from typing import Tuple, Type
+
+from flake8_gradmode.rule import Rule
+from flake8_gradmode.rules.grd001_grad_mode_class_as_context import GradModeClassAsContext
+from flake8_gradmode.rules.grd002_mode_switch_not_called import ModeSwitchNotCalled
+from flake8_gradmode.rules.grd003_volatile_flag import VolatileFlag
+from flake8_gradmode.rules.grd004_inplace_param_update_with_grad import InplaceParamUpdateWithGrad
+from flake8_gradmode.rules.grd005_backward_under_no_grad import BackwardUnderNoGrad
+
+RULES: Tuple[Type[Rule], ...] = (
+    GradModeClassAsContext,
+    ModeSwitchNotCalled,
+    VolatileFlag,
+    InplaceParamUpdateWithGrad,
+    BackwardUnderNoGrad,
+)
+
+#: Code prefixes flake8 ignores unless the user selects them (opinionated hints).
+DEFAULT_IGNORE: Tuple[str, ...] = ("GRD9",)
+
+
+def by_code(code: str) -> Type[Rule]:
+    for rule in RULES:
+        if rule.code == code:
+            return rule
+    raise KeyError(code)

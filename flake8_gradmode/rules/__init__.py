@@ -1,0 +1,1 @@
+"""One module per rule; ``flake8_gradmode.registry`` lists them."""

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from flake8_gradmode.facts import keyword
+from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns, code_of
+
+# Owners whose `.volatile` is a setting, not a tensor flag.
+_CONFIG_OWNERS = frozenset(
+    {"args", "arg", "opt", "opts", "options", "cfg", "config", "conf", "flags", "hparams", "hp", "settings", "self", "cls"}
+)
+_MESSAGE = "has had no effect since PyTorch 0.4, so a graph is still built; drop it and run inference under `with torch.no_grad():`"
+
+
+class VolatileFlag(Rule):
+    code = "GRD003"
+    name = "volatile-flag"
+    triggers = ("volatile",)
+    summary = "the removed `volatile=` flag"
+    what = """
+        Reports the `volatile=` keyword in calls of `torch.autograd.Variable`
+        and other `torch` functions, and writes of `<tensor>.volatile`.
+    """
+    why = """
+        `volatile` was removed in PyTorch 0.4.  `Variable(x, volatile=True)`
+        only warns and returns a tensor that builds a graph like any other, so
+        code written to save memory at inference time now keeps every
+        activation; `torch.tensor(..., volatile=True)` raises `TypeError`.
+        The replacement is `with torch.no_grad():` around the inference code.
+    """
+    known_problems = """
+        A `.volatile` attribute of an object named like a configuration
+        (`args`, `opt`, `cfg`, `self`, ...) is taken to be a setting and not
+        reported; reads of `.volatile` are reported only on a name bound to a
+        `torch` call in the same scope.
+    """
+    fix_safety = "No fix is applied yet."
+    references = ("https://pytorch.org/blog/pytorch-0_4_0-migration-guide/",)
+
+    VALID = (
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 2)
+            x = torch.randn(3, 4)
+            with torch.no_grad():
+                out = model(x)
+            """,
+            checks=(Holds("out.grad_fn is None", "no graph is built"),),
+        ),
+        Valid(
+            """
+            from types import SimpleNamespace
+
+            opts = SimpleNamespace(volatile=True)
+            if opts.volatile:
+                mode = "read-only"
+            """,
+            title="A setting that happens to be called volatile",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import torch
+            from torch.autograd import Variable
+
+            model = torch.nn.Linear(4, 2)
+            x = Variable(torch.randn(3, 4), volatile=True)
+            out = model(x)
+            """,
+            at=((5, 32),),
+            symptom=(
+                Warns("UserWarning", "volatile was removed and now has no effect"),
+                Holds("out.grad_fn is not None", "the output still carries a graph"),
+            ),
+        ),
+        Invalid(
+            """
+            import torch
+
+            x = torch.tensor([1.0, 2.0], volatile=True)
+            """,
+            at=((3, 29),),
+            symptom=Raises("TypeError", "unexpected keyword argument 'volatile'"),
+        ),
+        Invalid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 2)
+            x = torch.randn(3, 4)
+            x.volatile = True
+            out = model(x)
+            """,
+            at=((5, 0),),
+            symptom=(
+                Warns("UserWarning", "volatile was removed"),
+                Holds("out.grad_fn is not None", "the output still carries a graph"),
+            ),
+        ),
+    )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        arg = keyword(node, "volatile")
+        if arg is None:
+            return
+        qual = self.context.imports.resolve(node.func) or ""
+        if qual.startswith("torch.") or qual == "Variable":
+            self.report(arg, f"`volatile=` {_MESSAGE}")
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if not (isinstance(node.value, cst.Name) and node.value.value in ("True", "False")):
+            return
+        for target in node.targets:
+            attr = target.target
+            if (
+                isinstance(attr, cst.Attribute)
+                and attr.attr.value == "volatile"
+                and not (isinstance(attr.value, cst.Name) and attr.value.value in _CONFIG_OWNERS)
+            ):
+                self.report(attr, f"`{code_of(attr)}` {_MESSAGE}")
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node.attr.value != "volatile" or not isinstance(node.value, cst.Name):
+            return
+        binding = self.context.lookup(node.value.value)
+        value = getattr(binding, "value", None)
+        if isinstance(value, cst.Call):
+            qual = self.context.imports.resolve(value.func) or ""
+            if qual.startswith("torch.") or qual == "Variable":
+                self.report(node, f"`{code_of(node)}` {_MESSAGE}")

@@ -1,0 +1,210 @@
+from __future__ import annotations
+
+from typing import Optional
+
+import libcst as cst
+
+from flake8_gradmode import facts
+from flake8_gradmode.context import Grad, effective
+from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, code_of
+
+_AUTOGRAD_CALLS = {"torch.autograd.backward": "tensors", "torch.autograd.grad": "outputs"}
+_COMPUTED = (cst.Call, cst.BinaryOperation, cst.UnaryOperation)
+
+
+class BackwardUnderNoGrad(Rule):
+    code = "GRD005"
+    name = "backward-under-no-grad"
+    triggers = ("backward", "autograd")
+    summary = "`.backward()` or `autograd.grad` on a value computed with grad disabled"
+    what = """
+        Reports `.backward()`, `torch.autograd.backward(...)` and
+        `torch.autograd.grad(...)` where grad is disabled (`no_grad`,
+        `inference_mode`, `set_grad_enabled(False)`, as a block, a decorator,
+        or through every module-local caller of the function) and the value
+        was computed under that same disabled grad mode.
+    """
+    why = """
+        A result computed with grad disabled has no `grad_fn`, so backward
+        raises `RuntimeError: element 0 of tensors does not require grad and
+        does not have a grad_fn`.  The usual cause is a training step moved into
+        (or called from) an evaluation block.
+    """
+    known_problems = """
+        `backward()` itself runs fine under `no_grad` when the loss was built
+        with grad enabled, so a loss computed before the block is never
+        reported, nor is a value whose origin is not visible in the function
+        (an attribute, an item of a list, a parameter of the function).  Only
+        callers in the same module are followed.
+    """
+    fix_safety = "No fix is applied: the computation has to move, which only the author can decide."
+    references = (
+        "https://pytorch.org/docs/stable/notes/autograd.html#locally-disabling-gradient-computation",
+    )
+
+    VALID = (
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            loss = model(torch.randn(8, 4)).pow(2).mean()
+            loss.backward()
+            """,
+            checks=(Holds("model.weight.grad is not None", "gradients are computed"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            loss = model(torch.randn(8, 4)).pow(2).mean()
+            with torch.no_grad():
+                loss.backward()
+            """,
+            title="The loss was built with grad enabled: backward works under no_grad",
+            checks=(Holds("model.weight.grad is not None", "gradients are computed"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            with torch.no_grad():
+                with torch.enable_grad():
+                    loss = model(torch.randn(8, 4)).sum()
+                    loss.backward()
+            """,
+            checks=(Holds("model.weight.grad is not None", "gradients are computed"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            phase = "train"
+            with torch.set_grad_enabled(phase == "train"):
+                loss = model(torch.randn(8, 4)).sum()
+                if phase == "train":
+                    loss.backward()
+            """,
+            title="Grad mode that depends on a run-time value is not guessed",
+            checks=(Holds("model.weight.grad is not None", "gradients are computed"),),
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            x = torch.randn(8, 4)
+            with torch.no_grad():
+                loss = model(x).pow(2).mean()
+                loss.backward()
+            """,
+            at=((7, 4),),
+            symptom=Raises("RuntimeError", "element 0 of tensors does not require grad and does not have a grad_fn"),
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            @torch.inference_mode()
+            def step(model, x):
+                model(x).sum().backward()
+
+
+            step(torch.nn.Linear(4, 1), torch.randn(8, 4))
+            """,
+            title="Under a decorator",
+            at=((6, 4),),
+            symptom=Raises("RuntimeError", "does not require grad and does not have a grad_fn"),
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def fit_step(model, x):
+                loss = model(x).sum()
+                loss.backward()
+
+
+            model = torch.nn.Linear(4, 1)
+            with torch.no_grad():
+                fit_step(model, torch.randn(8, 4))
+            """,
+            title="Every caller in the module disables grad",
+            at=((6, 4),),
+            symptom=Raises("RuntimeError", "does not require grad and does not have a grad_fn"),
+        ),
+        Invalid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            torch.set_grad_enabled(False)
+            out = model(torch.randn(8, 4)).sum()
+            grads = torch.autograd.grad(out, [model.weight])
+            """,
+            title="`autograd.grad` after `set_grad_enabled(False)`",
+            at=((6, 8),),
+            symptom=Raises("RuntimeError", "does not require grad and does not have a grad_fn"),
+        ),
+    )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        value = self._differentiated(node)
+        if value is None:
+            return
+        state, function = self.context.grad_here()
+        if state not in (Grad.DISABLED, Grad.INHERITED):
+            return
+        if not self._computed_here(value, state):
+            return
+        written = code_of(node.func)
+        message = (
+            f"`{written}()` on a value computed with grad disabled raises RuntimeError; "
+            "compute it with grad enabled (outside the block, or under `torch.enable_grad()`)"
+        )
+        if state is Grad.DISABLED:
+            self.report(node, message)
+        elif function is not None:
+            self.report(node, message, condition=lambda: effective(Grad.INHERITED, function) is Grad.DISABLED)
+
+    def _differentiated(self, call: cst.Call) -> Optional[cst.BaseExpression]:
+        """The tensor that gets differentiated by this call, if it is one."""
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "backward":
+            qual = self.context.imports.resolve(func)
+            if qual == "torch.autograd.backward":
+                return _argument(call, "tensors")
+            return func.value
+        qual = self.context.imports.resolve(func) or ""
+        name = _AUTOGRAD_CALLS.get(qual)
+        return _argument(call, name) if name else None
+
+    def _computed_here(self, value: cst.BaseExpression, state: Grad) -> bool:
+        """Was ``value`` computed in this scope under the current grad state?"""
+        if isinstance(value, _COMPUTED):
+            return facts.classify(self.context, value) is not facts.Kind.PARAM
+        if isinstance(value, cst.Name):
+            binding = self.context.grad.frame.names.get(value.value)
+            return (
+                isinstance(binding, facts.Binding)
+                and binding.state is state
+                and isinstance(binding.value, _COMPUTED)
+                and binding.kind is not facts.Kind.PARAM
+            )
+        return False
+
+
+def _argument(call: cst.Call, keyword: str) -> Optional[cst.BaseExpression]:
+    for arg in call.args:
+        if arg.keyword is None and not arg.star:
+            return arg.value
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    return None

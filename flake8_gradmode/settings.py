@@ -1,0 +1,56 @@
+"""Options, as one frozen value built from flake8's option namespace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Tuple
+
+
+def comma_list(value: Any) -> Tuple[str, ...]:
+    """``"a, b,c"`` (or a list from the config parser) -> ``("a", "b", "c")``."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items = value.replace("\n", ",").split(",")
+    else:
+        items = [str(v) for v in value]
+    return tuple(item.strip() for item in items if item.strip())
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one setting appears on the command line and in config files."""
+
+    flag: str
+    metavar: str
+    help: str
+    example: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    no_grad_decorators: Tuple[str, ...] = ()
+
+    @classmethod
+    def from_options(cls, options: Any) -> "Settings":
+        values = {}
+        for f in fields(cls):
+            values[f.name] = comma_list(getattr(options, f"gradmode_{f.name}", None))
+        return cls(**values)
+
+
+#: Every registered option; the docs' configuration page is rendered from this.
+OPTIONS = {
+    "no_grad_decorators": Option(
+        flag="--gradmode-no-grad-decorators",
+        metavar="NAMES",
+        help=(
+            "Comma-separated names of the project's own decorators and context "
+            "managers that disable grad (for example a `nograd` helper that wraps "
+            "`torch.no_grad()`). A dotted name matches the resolved import path or "
+            "the name as written; a plain name also matches the last part of a "
+            "dotted one."
+        ),
+        example="utils.nograd, frozen_eval",
+    ),
+}
