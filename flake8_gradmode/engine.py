@@ -84,7 +84,7 @@ class Context:
             self.grad.frame.names[target.value] = facts.Binding(kind, self.grad.state, value, self.grad.function)
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = [e.value for e in target.elements]
-            if kind is facts.Kind.NAMED_PARAM_ITER and len(elements) == 2:
+            if kind is facts.Kind.NAMED_PARAM and len(elements) == 2:
                 self.bind(elements[0], facts.Kind.OTHER, None)
                 self.bind(elements[1], facts.Kind.PARAM, value)
                 return
@@ -351,9 +351,11 @@ def check(
             return []
         return _check(source, settings, rule_classes)
     except RecursionError:
-        return [Violation(1, 0, PARSE_ERROR, "file nests too deeply for grad-mode analysis; it was skipped")]
-    except Exception as exc:  # noqa: BLE001 - flake8 must never see an exception
-        return [Violation(1, 0, PARSE_ERROR, f"grad-mode analysis failed ({type(exc).__name__}: {_first_line(exc)}); please report this")]
+        return [Violation(1, 0, PARSE_ERROR, "file nests too deeply for grad-mode analysis; grad-mode rules skipped it")]
+    except Exception as exc:  # flake8 must never see an exception
+        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        message = f"grad-mode analysis failed ({reason}); grad-mode rules skipped this file, please report it"
+        return [Violation(1, 0, PARSE_ERROR, message)]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -25,6 +25,8 @@ class Kind(Enum):
     PARAM_ITER = "param-iter"
     #: an iterable of ``(name, parameter)`` pairs
     NAMED_PARAM_ITER = "named-param-iter"
+    #: one ``(name, parameter)`` pair
+    NAMED_PARAM = "named-param"
     #: ``optimizer.param_groups``
     PARAM_GROUPS = "param-groups"
     #: one element of ``param_groups``
@@ -207,6 +209,7 @@ def element_kind(kind: Kind) -> Kind:
     """Kind of one element when iterating a value of ``kind``."""
     return {
         Kind.PARAM_ITER: Kind.PARAM,
+        Kind.NAMED_PARAM_ITER: Kind.NAMED_PARAM,
         Kind.PARAM_GROUPS: Kind.PARAM_GROUP,
         Kind.MODULE_ITER: Kind.MODULE,
     }.get(kind, Kind.OTHER)
@@ -217,9 +220,17 @@ def strip_views(ctx: "Context", expr: cst.BaseExpression) -> cst.BaseExpression:
     while True:
         if isinstance(expr, cst.Subscript):
             expr = expr.value
-        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in VIEW_METHODS:
-            expr = expr.func.value
+        elif _is_view_call(expr):
+            expr = expr.func.value  # type: ignore[union-attr]
         elif isinstance(expr, cst.Attribute) and expr.attr.value in VIEW_ATTRIBUTES:
             expr = expr.value
         else:
             return expr
+
+
+def _is_view_call(expr: cst.BaseExpression) -> bool:
+    return (
+        isinstance(expr, cst.Call)
+        and isinstance(expr.func, cst.Attribute)
+        and expr.func.attr.value in VIEW_METHODS
+    )

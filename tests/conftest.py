@@ -1,0 +1,16 @@
+import pathlib
+
+import pytest
+
+from flake8_gradmode.registry import RULES
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def example_cases(kind):
+    """``(id, rule, example)`` for every VALID or INVALID example of every rule."""
+    out = []
+    for rule in RULES:
+        for i, example in enumerate(getattr(rule, kind.upper()), start=1):
+            out.append(pytest.param(rule, example, id=f"{rule.code}-{kind}-{i}"))
+    return out

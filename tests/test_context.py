@@ -1,0 +1,310 @@
+"""The shared grad-context tracker, import resolution and caller resolution.
+
+A probe rule records the grad state at every ``probe("label")`` call; the
+state is resolved through module-local callers after the traversal, exactly as
+rules see it.
+"""
+
+import textwrap
+
+import libcst as cst
+import pytest
+
+from flake8_gradmode.context import Grad, effective
+from flake8_gradmode.engine import check
+from flake8_gradmode.rule import Rule
+from flake8_gradmode.settings import Settings
+
+
+class Probe(Rule):
+    code = "GRD999"
+    triggers = ("probe",)
+    seen = []
+
+    def visit_Call(self, node):
+        if isinstance(node.func, cst.Name) and node.func.value == "probe":
+            label = node.args[0].value.evaluated_value
+            state, function = self.context.grad_here()
+            Probe.seen.append((label, state, function))
+
+
+def states(source, settings=Settings()):
+    Probe.seen = []
+    assert check(textwrap.dedent(source), settings, rules=[Probe]) == []
+    return {label: effective(state, fn).value for label, state, fn in Probe.seen}
+
+
+def test_module_level_is_enabled():
+    assert states('probe("a")') == {"a": "enabled"}
+
+
+@pytest.mark.parametrize(
+    "imports, ctx",
+    [
+        ("import torch", "torch.no_grad()"),
+        ("import torch as t", "t.no_grad()"),
+        ("from torch import no_grad", "no_grad()"),
+        ("from torch import no_grad as ng", "ng()"),
+        ("import torch", "torch.autograd.no_grad()"),
+        ("from torch.autograd import grad_mode", "grad_mode.no_grad()"),
+        ("import torch.autograd.grad_mode as gm", "gm.no_grad()"),
+        ("from torch.autograd.grad_mode import no_grad", "no_grad()"),
+        ("import torch", "torch.inference_mode()"),
+        ("import torch", "torch.inference_mode(True)"),
+        ("import torch", "torch.inference_mode(mode=True)"),
+        ("import torch", "torch.set_grad_enabled(False)"),
+        ("import torch", "torch.set_grad_enabled(mode=False)"),
+        ("from torch import set_grad_enabled as sge", "sge(False)"),
+    ],
+)
+def test_disabling_contexts_through_any_import(imports, ctx):
+    src = f"""
+    {imports}
+    with {ctx}:
+        probe("in")
+    probe("out")
+    """
+    assert states(src) == {"in": "disabled", "out": "enabled"}
+
+
+def test_local_name_shadowing_torch_api_is_not_torch():
+    src = """
+    from .utils import no_grad
+    with no_grad():
+        probe("in")
+    """
+    assert states(src) == {"in": "enabled"}
+
+
+def test_nesting_and_reenabling():
+    src = """
+    import torch
+    with torch.no_grad():
+        probe("a")
+        with torch.enable_grad():
+            probe("b")
+            with torch.inference_mode():
+                probe("c")
+            probe("d")
+        with torch.inference_mode(False):
+            probe("e")
+        with torch.set_grad_enabled(True):
+            probe("f")
+        probe("g")
+    """
+    assert states(src) == {
+        "a": "disabled",
+        "b": "enabled",
+        "c": "disabled",
+        "d": "enabled",
+        "e": "enabled",
+        "f": "enabled",
+        "g": "disabled",
+    }
+
+
+def test_several_items_last_wins():
+    src = """
+    import torch
+    with open("f") as fh, torch.no_grad():
+        probe("a")
+    with torch.no_grad(), torch.enable_grad():
+        probe("b")
+    """
+    assert states(src) == {"a": "disabled", "b": "enabled"}
+
+
+def test_context_expression_runs_outside_the_context():
+    src = """
+    import torch
+    with torch.no_grad() if probe("expr") else torch.no_grad():
+        pass
+    """
+    assert states(src) == {"expr": "enabled"}
+
+
+def test_runtime_dependent_mode_is_unknown():
+    src = """
+    import torch
+    with torch.set_grad_enabled(phase == "train"):
+        probe("a")
+    with torch.inference_mode(flag):
+        probe("b")
+    """
+    assert states(src) == {"a": "unknown", "b": "unknown"}
+
+
+@pytest.mark.parametrize(
+    "decorator, expected",
+    [
+        ("@torch.no_grad()", "disabled"),
+        ("@torch.no_grad", "disabled"),
+        ("@torch.inference_mode()", "disabled"),
+        ("@torch.inference_mode", "disabled"),
+        ("@torch.enable_grad()", "enabled"),
+        ("@torch.set_grad_enabled(False)", "disabled"),
+        ("@functools.lru_cache()", "inherited"),
+    ],
+)
+def test_decorators_set_the_body_state(decorator, expected):
+    src = f"""
+    import functools
+    import torch
+    {decorator}
+    def f():
+        probe("body")
+    """
+    assert states(src) == {"body": expected}
+
+
+def test_innermost_decorator_wins():
+    src = """
+    import torch
+    @torch.no_grad()
+    @torch.enable_grad()
+    def f():
+        probe("body")
+    """
+    assert states(src) == {"body": "enabled"}
+
+
+def test_imperative_set_grad_enabled_holds_to_end_of_block():
+    src = """
+    import torch
+    def f():
+        probe("before")
+        torch.set_grad_enabled(False)
+        probe("after")
+        if x:
+            torch.set_grad_enabled(True)
+            probe("inner")
+        probe("after-if")
+    probe("module")
+    torch.set_grad_enabled(False)
+    probe("module-after")
+    """
+    got = states(src)
+    assert got["after"] == "disabled"
+    assert got["inner"] == "enabled"
+    assert got["after-if"] == "disabled"
+    assert got["module"] == "enabled"
+    assert got["module-after"] == "disabled"
+    assert got["before"] == "inherited"
+
+
+def test_nested_def_lambda_and_generator_run_later():
+    src = """
+    import torch
+    with torch.no_grad():
+        def inner():
+            probe("def")
+        fn = lambda: probe("lambda")
+        gen = (probe("genexp") for _ in range(3))
+        lst = [probe("listcomp") for _ in range(3)]
+    """
+    assert states(src) == {
+        "def": "inherited",
+        "lambda": "inherited",
+        "genexp": "inherited",
+        "listcomp": "disabled",
+    }
+
+
+def test_function_whose_every_caller_disables_grad():
+    src = """
+    import torch
+    def helper():
+        probe("helper")
+    def middle():
+        helper()
+    with torch.no_grad():
+        helper()
+        middle()
+    """
+    assert states(src) == {"helper": "disabled"}
+
+
+def test_one_enabled_caller_means_enabled():
+    src = """
+    import torch
+    def helper():
+        probe("helper")
+    with torch.no_grad():
+        helper()
+    helper()
+    """
+    assert states(src) == {"helper": "enabled"}
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        "callbacks = [helper]",
+        "pool.map(helper, items)",
+        "def helper(): pass",
+        "",  # no caller at all
+    ],
+)
+def test_unknown_callers_stay_inherited(escape):
+    src = f"""
+    import torch
+    def helper():
+        probe("helper")
+    {escape}
+    """
+    if escape:
+        src += """
+    with torch.no_grad():
+        helper()
+    """
+    got = states(textwrap.dedent(src))
+    assert got["helper"] == "inherited"
+
+
+def test_methods_called_through_self():
+    src = """
+    import torch
+    class Evaluator:
+        def run(self):
+            with torch.no_grad():
+                self.step()
+        def step(self):
+            probe("step")
+        def other(self):
+            probe("other")
+    """
+    assert states(src) == {"step": "disabled", "other": "inherited"}
+
+
+def test_recursion_does_not_loop():
+    src = """
+    import torch
+    def a():
+        probe("a")
+        b()
+    def b():
+        a()
+    with torch.no_grad():
+        a()
+    """
+    assert states(src)["a"] in ("disabled", "inherited")
+
+
+def test_user_declared_decorators_and_contexts():
+    src = """
+    from mylib.utils import nograd
+    @nograd
+    def f():
+        probe("deco")
+    with nograd():
+        probe("ctx")
+    """
+    assert states(src) == {"deco": "inherited", "ctx": "enabled"}
+    settings = Settings(no_grad_decorators=("nograd",))
+    assert states(src, settings) == {"deco": "disabled", "ctx": "disabled"}
+    dotted = Settings(no_grad_decorators=("mylib.utils.nograd",))
+    assert states(src, dotted) == {"deco": "disabled", "ctx": "disabled"}
+
+
+def test_grad_enum_values_are_stable():
+    assert {g.value for g in Grad} == {"enabled", "disabled", "unknown", "inherited"}
