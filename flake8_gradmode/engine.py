@@ -351,7 +351,8 @@ def check(
             return []
         return _check(source, settings, rule_classes)
     except RecursionError:
-        return [Violation(1, 0, PARSE_ERROR, "file nests too deeply for grad-mode analysis; grad-mode rules skipped it")]
+        message = "file nests too deeply for grad-mode analysis; grad-mode rules skipped it"
+        return [Violation(1, 0, PARSE_ERROR, message)]
     except Exception as exc:  # flake8 must never see an exception
         reason = f"{type(exc).__name__}: {_first_line(exc)}"
         message = f"grad-mode analysis failed ({reason}); grad-mode rules skipped this file, please report it"

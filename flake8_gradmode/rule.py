@@ -152,6 +152,8 @@ class Rule:
     known_problems: ClassVar[str] = ""
     fix_safety: ClassVar[str] = ""
     references: ClassVar[Tuple[str, ...]] = ()
+    #: Keys of ``settings.OPTIONS`` that change what the rule reports.
+    options: ClassVar[Tuple[str, ...]] = ()
     VALID: ClassVar[Tuple[Valid, ...]] = ()
     INVALID: ClassVar[Tuple[Invalid, ...]] = ()
 

@@ -32,7 +32,7 @@ class GradModeClassAsContext(Rule):
     code = "GRD001"
     name = "grad-mode-class-as-context"
     triggers = ("grad", "Grad", "inference", "Inference")
-    summary = "grad-mode class used as a context manager without the call, or a grad-mode API that does not exist"
+    summary = "grad-mode API used as a context manager or decorator without its call, or one that does not exist"
     what = """
         Reports `with torch.no_grad:` (and `inference_mode`, `enable_grad`,
         `set_grad_enabled`) written without the call, `@torch.set_grad_enabled`
@@ -54,8 +54,9 @@ class GradModeClassAsContext(Rule):
         `@torch.no_grad` is fine since PyTorch 2.0 and is not reported.
     """
     fix_safety = """
-        Adding the missing `()` (or `(False)` for `set_grad_enabled`) is the
-        only change that makes the line run; no fix is applied yet.
+        No fix is applied yet.  For a missing call, adding `()` (or `(False)`
+        for `set_grad_enabled`) is the change that makes the line run; for a
+        misspelled name, the message names the real API.
     """
     references = (
         "https://pytorch.org/docs/stable/generated/torch.no_grad.html",

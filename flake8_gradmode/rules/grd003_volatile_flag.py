@@ -19,7 +19,8 @@ class VolatileFlag(Rule):
     summary = "the removed `volatile=` flag"
     what = """
         Reports the `volatile=` keyword in calls of `torch.autograd.Variable`
-        and other `torch` functions, and writes of `<tensor>.volatile`.
+        and other `torch` functions, and reads and writes of
+        `<tensor>.volatile`.
     """
     why = """
         `volatile` was removed in PyTorch 0.4.  `Variable(x, volatile=True)`

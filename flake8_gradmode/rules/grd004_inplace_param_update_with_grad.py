@@ -40,9 +40,11 @@ class InplaceParamUpdateWithGrad(Rule):
         `@torch.no_grad()` to the method or `# noqa: GRD004`.  Augmented and
         item assignment on `x.weight` are reported only where `x` is known to be
         a module, because `.weight` is a common name for plain numbers too.
-        Changes through `.data` or `.detach()` are not this rule (see GRD901).
+        Changes through `.data` or `.detach()` bypass autograd's check and are
+        not reported.
         `nn.init.*_` functions disable grad themselves and are never reported.
     """
+    options = ("no_grad_decorators",)
     fix_safety = "No fix is applied: where the `no_grad` block should end is a judgement call."
     references = (
         "https://pytorch.org/docs/stable/notes/autograd.html#in-place-operations-with-autograd",
@@ -86,7 +88,7 @@ class InplaceParamUpdateWithGrad(Rule):
             torch.nn.init.zeros_(layer.bias)
             layer.weight.data.normal_(0, 0.02)
             """,
-            title="`nn.init` and `.data` (GRD901 covers `.data`)",
+            title="`nn.init` functions, and changes through `.data`",
         ),
         Valid(
             """

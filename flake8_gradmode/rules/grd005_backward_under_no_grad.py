@@ -37,6 +37,7 @@ class BackwardUnderNoGrad(Rule):
         (an attribute, an item of a list, a parameter of the function).  Only
         callers in the same module are followed.
     """
+    options = ("no_grad_decorators",)
     fix_safety = "No fix is applied: the computation has to move, which only the author can decide."
     references = (
         "https://pytorch.org/docs/stable/notes/autograd.html#locally-disabling-gradient-computation",
