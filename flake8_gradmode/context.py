@@ -109,6 +109,9 @@ class ImportTable:
             # so a local ``no_grad`` is not taken for torch's.
             self._names[local] = f"{base}.{name}" if base else f".{name}"
 
+    def is_imported(self, name: str) -> bool:
+        return name in self._names
+
     def mentions_torch(self) -> bool:
         return any(v == "torch" or v.startswith("torch.") for v in self._names.values())
 
@@ -148,6 +151,8 @@ class FunctionInfo:
     entry: Grad
     class_name: Optional[str]
     parent: Optional["FunctionInfo"]
+    #: ("function", name) or ("method", class, name); None for nested defs
+    key: Optional[Tuple[str, ...]] = None
     calls: List[Tuple[Grad, Optional["FunctionInfo"]]] = field(default_factory=list)
     escaped: bool = False
 
@@ -219,12 +224,11 @@ class GradTracker:
         api = self.grad_api(imports, expr)
         if api is None:
             return None
-        # Bare names: decorators work bare (torch >= 2.0); a bare class used
-        # as a context manager raises (GRD001), so it sets nothing.
+        # Bare names: decorators work bare (torch >= 2.0).  A bare class used
+        # as a context manager raises (GRD001 reports it); other rules reason
+        # about what the author meant, so it counts as the call would.
         if api == "user_no_grad":
             return Grad.DISABLED
-        if not decorator:
-            return None
         if api in ("no_grad", "inference_mode"):
             return Grad.DISABLED
         if api == "enable_grad":

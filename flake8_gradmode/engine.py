@@ -1,10 +1,12 @@
 """Parse once, visit once, collect violations.  ``check`` never raises.
 
 The traversal is one libcst visitor (``_Driver``).  For every node it first
-updates the shared ``Context`` (imports, scopes, bindings, grad state) and then
-calls the hooks of every enabled rule; on the way out, rules see the node
-before the context leaves it.  Reports carry nodes; positions are computed
-once, after the traversal, and only when something was reported.
+lets the ``Tracker`` update the shared ``Context`` (imports, scopes, bindings,
+grad state, loops and calls) and then calls the hooks of every enabled rule;
+on the way out, rules see the node before the tracker leaves it.  After the
+traversal, module-local callers are attached to the functions they call and
+each rule's ``finish`` runs.  Reports carry nodes; positions are computed once,
+at the end, and only when something was reported.
 """
 
 from __future__ import annotations
@@ -16,19 +18,41 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from flake8_gradmode import facts
-from flake8_gradmode.context import (
-    FunctionInfo,
-    Grad,
-    GradTracker,
-    ImportTable,
-    effective,
-    resolve_function,
-)
+from flake8_gradmode import facts, flow
+from flake8_gradmode.context import FunctionInfo, Grad, GradTracker, ImportTable, dotted
 from flake8_gradmode.rule import Report, Rule, Violation
 from flake8_gradmode.settings import Settings
 
 PARSE_ERROR = "GRD000"
+
+#: Method calls that show their receiver is an ``nn.Module``.
+_MODULE_METHODS = frozenset(
+    {
+        "eval",
+        "train",
+        "parameters",
+        "named_parameters",
+        "state_dict",
+        "load_state_dict",
+        "modules",
+        "named_modules",
+        "children",
+        "apply",
+        "cuda",
+        "to",
+        "requires_grad_",
+        "zero_grad",
+    }
+)
+#: Chained calls that return the same module (``Net().to(device)``).
+_SAME_MODULE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"})
+#: Layers whose behaviour depends on the training flag.
+_MODE_DEPENDENT = re.compile(
+    r"^torch\.nn\.(functional\.)?(\w*[Dd]ropout\w*|\w*BatchNorm\w*|InstanceNorm\w*|Transformer\w*|MultiheadAttention)$"
+    r"|^torch\.(\w*dropout\w*|nn\.functional\.batch_norm)$|^torchvision\.models\.[a-z]\w*$"
+)
+#: Callees that build a fresh model, in training mode.
+_MODEL_FACTORIES = re.compile(r"^(torchvision\.models\.[a-z]\w*|timm\.create_model|timm\.models\.create_model)$")
 
 
 @dataclass
@@ -44,18 +68,21 @@ class ClassInfo:
 class Context:
     """What every rule may ask about the node being visited."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, filename: str = "") -> None:
         self.settings = settings
+        self.filename = filename
         self.imports = ImportTable()
         self.grad = GradTracker(settings.no_grad_decorators)
+        self.flow = flow.Flow()
         self.classes: List[ClassInfo] = []
         self.reports: List[Report] = []
-        # caller resolution: functions by key, calls by key, escaped keys
-        self._functions: Dict[Tuple[str, ...], List[FunctionInfo]] = {}
+        # caller resolution: functions by key, calls by key, names used as values
+        self.functions: Dict[Tuple[str, ...], List[FunctionInfo]] = {}
+        self.call_sites: Dict[Tuple[str, ...], List[Tuple[flow.Scope, int]]] = {}
         self._calls: List[Tuple[Tuple[str, ...], Grad, Optional[FunctionInfo]]] = []
         self._call_names: Set[int] = set()
-        self._referenced: Set[str] = set()
         self._def_names: Set[int] = set()
+        self._referenced: Set[str] = set()
 
     # -- questions rules ask -------------------------------------------------
 
@@ -74,14 +101,20 @@ class Context:
         """The class whose method body is running (``self`` refers to it)."""
         return self.classes[-1] if self.classes else None
 
+    def scopes_of(self, key: Tuple[str, ...]) -> List[flow.Scope]:
+        """Scopes of the module-local functions a call with ``key`` reaches."""
+        return [scope for k in self._expand(key) for scope in self.flow.by_key.get(k, [])]
+
     def add_report(self, report: Report) -> None:
         self.reports.append(report)
 
-    # -- bookkeeping ---------------------------------------------------------
+    # -- bookkeeping the tracker does ------------------------------------------
 
     def bind(self, target: cst.BaseExpression, kind: facts.Kind, value: Optional[cst.BaseExpression]) -> None:
         if isinstance(target, cst.Name):
             self.grad.frame.names[target.value] = facts.Binding(kind, self.grad.state, value, self.grad.function)
+            if value is not None and self._builds_model(value):
+                self.flow.scope.built_models.add(target.value)
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = [e.value for e in target.elements]
             if kind is facts.Kind.NAMED_PARAM and len(elements) == 2:
@@ -101,197 +134,336 @@ class Context:
         ):
             self.classes[-1].param_attrs.add(target.attr.value)
 
-    def record_function(self, node: cst.FunctionDef) -> FunctionInfo:
-        outer = self.grad.function
-        in_class = bool(self.classes) and self.classes[-1].frame_depth == len(self.grad.frames)
-        entry = self.grad.decorator_state(self.imports, node.decorators) or Grad.INHERITED
-        info = FunctionInfo(
-            name=node.name.value,
-            node=node,
-            entry=entry,
-            class_name=self.classes[-1].name if in_class else None,
-            parent=outer,
-        )
-        if in_class:
-            key: Optional[Tuple[str, ...]] = ("method", self.classes[-1].name, info.name)
-        elif len(self.grad.frames) == 1:
-            key = ("function", info.name)
-        else:
-            key = None  # nested function: callers are not resolved
-        if key is not None:
-            self._functions.setdefault(key, []).append(info)
-        return info
-
-    def enter_class(self, node: cst.ClassDef) -> None:
-        is_module = any(facts.is_module_class_base(self, b.value) for b in node.bases)
-        self.classes.append(ClassInfo(node.name.value, is_module, len(self.grad.frames)))
-        self._def_names.add(id(node.name))
-
-    def record_call(self, call: cst.Call) -> None:
-        func = call.func
-        key: Optional[Tuple[str, ...]] = None
-        if isinstance(func, cst.Name):
-            key = ("function", func.value)
-            self._call_names.add(id(func))
-        elif (
-            isinstance(func, cst.Attribute)
-            and isinstance(func.value, cst.Name)
-            and func.value.value == "self"
+    def _builds_model(self, value: cst.BaseExpression) -> bool:
+        """``Net()``, ``nn.Linear(2, 2)``, ``torchvision.models.resnet18()``,
+        possibly followed by ``.to(device)``: a fresh model, in training mode."""
+        while (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in _SAME_MODULE
         ):
+            value = value.func.value
+        if not isinstance(value, cst.Call):
+            return False
+        qual = self.imports.resolve(value.func) or ""
+        if isinstance(value.func, cst.Name) and value.func.value in self.flow.module_classes:
+            return True
+        last = qual.rsplit(".", 1)[-1]
+        return bool(_MODEL_FACTORIES.match(qual)) or (qual.startswith("torch.nn.") and last[:1].isupper())
+
+    def function_key(self, name: str, in_class: bool) -> Optional[Tuple[str, ...]]:
+        if in_class:
+            return ("method", self.classes[-1].name, name)
+        if len(self.grad.frames) == 1:
+            return ("function", name)
+        return None  # a nested function: its callers are not resolved
+
+    def call_key(self, func: cst.BaseExpression) -> Optional[Tuple[str, ...]]:
+        """The module-local function a call may reach, as a key."""
+        if isinstance(func, cst.Name):
+            return ("function", func.value)
+        if not isinstance(func, cst.Attribute):
+            return None
+        owner = func.value
+        if isinstance(owner, cst.Name) and owner.value == "self":
             fn = self.grad.function
             if fn is not None and fn.class_name is not None:
-                key = ("method", fn.class_name, func.attr.value)
-                self._call_names.add(id(func.attr))
-        if key is not None:
-            self._calls.append((key, self.grad.state, self.grad.function))
+                return ("method", fn.class_name, func.attr.value)
+        if isinstance(owner, cst.Call) and isinstance(owner.func, cst.Name) and owner.func.value == "super":
+            return ("super", func.attr.value)  # any class's method of that name
+        return None
 
-    def record_name(self, node: cst.Name) -> None:
-        if id(node) not in self._call_names and id(node) not in self._def_names:
-            self._referenced.add(node.value)
+    def _expand(self, key: Tuple[str, ...]) -> List[Tuple[str, ...]]:
+        if key[0] != "super":
+            return [key]
+        return [k for k in self.functions if k[0] == "method" and k[-1] == key[-1]]
 
     def finish(self) -> None:
         """Attach module-local calls to the functions they call."""
-        for key, infos in self._functions.items():
+        for key, infos in self.functions.items():
             if len(infos) > 1 or key[-1] in self._referenced:
                 for info in infos:
                     info.escaped = True
         for key, state, caller in self._calls:
-            for info in self._functions.get(key, ()):
-                info.calls.append((state, caller))
+            for target in self._expand(key):
+                for info in self.functions.get(target, ()):
+                    info.calls.append((state, caller))
+        for key in [k for k in self.call_sites if k[0] == "super"]:
+            for target in self._expand(key):
+                self.call_sites.setdefault(target, []).extend(self.call_sites[key])
 
 
-class _Driver(cst.CSTVisitor):
-    """Updates the context, then dispatches to the rules' hooks."""
+class Tracker:
+    """Keeps the context in step with the traversal.  Its hooks run before the
+    rules' ``visit_*`` hooks and after their ``leave_*`` hooks."""
 
-    def __init__(self, ctx: Context, rules: Sequence[Rule]) -> None:
-        super().__init__()
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._visit: Dict[str, List[Callable]] = {}
-        self._leave: Dict[str, List[Callable]] = {}
-        for rule in rules:
-            for attr in dir(rule):
-                if attr.startswith("visit_"):
-                    self._visit.setdefault(attr[6:], []).append(getattr(rule, attr))
-                elif attr.startswith("leave_"):
-                    self._leave.setdefault(attr[6:], []).append(getattr(rule, attr))
+        self.grad = ctx.grad
+        self.flow = ctx.flow
 
-    # node hooks ---------------------------------------------------------------
+    # blocks and scopes ---------------------------------------------------------
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        name = type(node).__name__
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.grad.enter_block()
+
+    visit_SimpleStatementSuite = visit_IndentedBlock
+
+    def leave_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.grad.leave_block()
+
+    leave_SimpleStatementSuite = leave_IndentedBlock
+
+    def visit_Import(self, node: cst.Import) -> None:
+        self.ctx.imports.add_import(node)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.ctx.imports.add_import_from(node)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
         ctx = self.ctx
-        grad = ctx.grad
-        if name in ("IndentedBlock", "SimpleStatementSuite"):
-            grad.enter_block()
-        elif name == "Import":
-            ctx.imports.add_import(node)  # type: ignore[arg-type]
-        elif name == "ImportFrom":
-            ctx.imports.add_import_from(node)  # type: ignore[arg-type]
-        elif name == "Call":
-            ctx.record_call(node)  # type: ignore[arg-type]
-            self._class_members(node)  # type: ignore[arg-type]
-        elif name == "Name":
-            ctx.record_name(node)  # type: ignore[arg-type]
-        elif name == "GeneratorExp":
-            grad.push_frame("generator", None, Grad.INHERITED)
-        elif name == "FunctionDef":
-            ctx._def_names.add(id(node.name))  # type: ignore[attr-defined]
-        elif name == "ClassDef":
-            ctx.enter_class(node)  # type: ignore[arg-type]
-        for hook in self._visit.get(name, ()):
-            hook(node)
-        return True
+        is_module = any(facts.is_module_class_base(ctx, b.value) for b in node.bases)
+        ctx.classes.append(ClassInfo(node.name.value, is_module, len(self.grad.frames)))
+        ctx._def_names.add(id(node.name))
+        if is_module:
+            self.flow.module_classes.add(node.name.value)
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        name = type(original_node).__name__
-        for hook in self._leave.get(name, ()):
-            hook(original_node)
+    def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        self.ctx.classes.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.ctx._def_names.add(id(node.name))
+
+    def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
         ctx = self.ctx
-        if name in ("IndentedBlock", "SimpleStatementSuite"):
-            ctx.grad.leave_block()
-        elif name == "Assign":
-            node = original_node  # type: cst.Assign  # type: ignore[assignment]
-            kind = facts.classify(ctx, node.value)  # type: ignore[attr-defined]
-            for target in node.targets:  # type: ignore[attr-defined]
-                ctx.bind(target.target, kind, node.value)  # type: ignore[attr-defined]
-        elif name == "AnnAssign":
-            value = original_node.value  # type: ignore[attr-defined]
-            if value is not None:
-                ctx.bind(original_node.target, facts.classify(ctx, value), value)  # type: ignore[attr-defined]
-        elif name == "Expr":
-            self._imperative_grad(original_node)  # type: ignore[arg-type]
-        elif name == "GeneratorExp":
-            ctx.grad.pop_frame()
-        elif name == "ClassDef":
-            ctx.classes.pop()
+        in_class = bool(ctx.classes) and ctx.classes[-1].frame_depth == len(self.grad.frames)
+        info = FunctionInfo(
+            name=node.name.value,
+            node=node,
+            entry=self.grad.decorator_state(ctx.imports, node.decorators) or Grad.INHERITED,
+            class_name=ctx.classes[-1].name if in_class else None,
+            parent=self.grad.function,
+            key=ctx.function_key(node.name.value, in_class),
+        )
+        if info.key is not None:
+            ctx.functions.setdefault(info.key, []).append(info)
+        self.grad.push_frame("function", info, info.entry)
+        scope = flow.Scope(info, info.class_name)
+        if info.key is not None:
+            self.flow.by_key.setdefault(info.key, []).append(scope)
+        self.flow.scopes.append(scope)
+        self.flow.all_scopes.append(scope)
+        for param in _all_params(node.params):
+            ctx.bind(param.name, facts.Kind.OTHER, None)
 
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        if attribute != "body":
-            return
-        ctx = self.ctx
-        grad = ctx.grad
-        if isinstance(node, cst.With):
-            grad.push_state(grad.with_state(ctx.imports, node.items))
-            for item in node.items:
-                if item.asname is not None:
-                    ctx.bind(item.asname.name, facts.Kind.OTHER, None)
-        elif isinstance(node, cst.FunctionDef):
-            info = ctx.record_function(node)
-            state = info.entry
-            grad.push_frame("function", info, state)
-            for param in _all_params(node.params):
-                ctx.bind(param.name, facts.Kind.OTHER, None)
-        elif isinstance(node, cst.Lambda):
-            grad.push_frame("lambda", None, Grad.INHERITED)
-            for param in _all_params(node.params):
-                ctx.bind(param.name, facts.Kind.OTHER, None)
-        elif isinstance(node, cst.For):
-            kind = facts.element_kind(facts.classify(ctx, node.iter))
-            if kind is facts.Kind.OTHER:
-                kind = _enumerate_kind(ctx, node)
-            ctx.bind(node.target, kind, node.iter)
+    def leave_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self.grad.pop_frame()
+        self.flow.scopes.pop()
 
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        if attribute != "body":
-            return
-        if isinstance(original_node, cst.With):
-            self.ctx.grad.pop_state()
-        elif isinstance(original_node, (cst.FunctionDef, cst.Lambda)):
-            self.ctx.grad.pop_frame()
+    def visit_Lambda_body(self, node: cst.Lambda) -> None:
+        self.grad.push_frame("lambda", None, Grad.INHERITED)
+        for param in _all_params(node.params):
+            self.ctx.bind(param.name, facts.Kind.OTHER, None)
 
-    # helpers ---------------------------------------------------------------
+    def leave_Lambda_body(self, node: cst.Lambda) -> None:
+        self.grad.pop_frame()
 
-    def _imperative_grad(self, node: cst.Expr) -> None:
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self.grad.push_frame("generator", None, Grad.INHERITED)
+
+    def leave_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self.grad.pop_frame()
+
+    # grad contexts -------------------------------------------------------------
+
+    def visit_With_body(self, node: cst.With) -> None:
+        self.grad.push_state(self.grad.with_state(self.ctx.imports, node.items))
+        for item in node.items:
+            if item.asname is not None:
+                self.ctx.bind(item.asname.name, facts.Kind.OTHER, None)
+
+    def leave_With_body(self, node: cst.With) -> None:
+        self.grad.pop_state()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node.attr.value == "training" and isinstance(node.value, cst.Name) and node.value.value == "self":
+            self.flow.mode_matters = True  # a module that behaves differently in training
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        """A bare ``model.eval`` (GRD002) counts as the switch its author meant."""
+        value = node.value
+        if isinstance(value, cst.Attribute) and value.attr.value == "eval":
+            self.flow.scope.eval_switches.append(self.flow.tick())
+
+    def leave_Expr(self, node: cst.Expr) -> None:
         """``torch.set_grad_enabled(False)`` as a statement: to the block's end."""
         call = node.value
-        if not isinstance(call, cst.Call):
-            return
-        api = self.ctx.grad.grad_api(self.ctx.imports, call.func)
-        if api == "set_grad_enabled":
-            state = self.ctx.grad.effect(self.ctx.imports, call, decorator=False)
+        if isinstance(call, cst.Call) and self.grad.grad_api(self.ctx.imports, call.func) == "set_grad_enabled":
+            state = self.grad.effect(self.ctx.imports, call, decorator=False)
             if state is not None:
-                self.ctx.grad.push_state(state)
+                self.grad.push_state(state)
 
-    def _class_members(self, call: cst.Call) -> None:
-        """``self.register_buffer("w", ...)`` / ``self.register_parameter("w", ...)``."""
-        func = call.func
+    # bindings ------------------------------------------------------------------
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        kind = facts.classify(self.ctx, node.value)
+        for target in node.targets:
+            self.ctx.bind(target.target, kind, node.value)
+
+    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self.ctx.bind(node.target, facts.classify(self.ctx, node.value), node.value)
+
+    # loops ---------------------------------------------------------------------
+
+    def visit_For_body(self, node: cst.For) -> None:
         ctx = self.ctx
+        kind = facts.element_kind(facts.classify(ctx, node.iter))
+        if kind is facts.Kind.OTHER and not _bind_enumerate(ctx, node):
+            ctx.bind(node.target, kind, None)
+        elif kind is not facts.Kind.OTHER:
+            ctx.bind(node.target, kind, node.iter)
+        self._open_loop(node, flow.names_in(node.iter))
+
+    def visit_While_body(self, node: cst.While) -> None:
+        self._open_loop(node, [])
+
+    def leave_For_body(self, node: cst.For) -> None:
+        self.flow.open_loops.pop()
+
+    leave_While_body = leave_For_body
+
+    def _open_loop(self, node: cst.CSTNode, iter_tokens: List[str]) -> None:
+        scope = self.flow.scope
+        parent = self._innermost_loop()
+        loop = flow.Loop(node, scope, parent, self.flow.tick(), iter_tokens)
+        self.flow.open_loops.append(loop)
+        self.flow.loops.append(loop)
+        scope.loops.append(loop)
+
+    def _innermost_loop(self) -> Optional[flow.Loop]:
+        loops = self.flow.open_loops
+        if loops and loops[-1].scope is self.flow.scope:
+            return loops[-1]
+        return None
+
+    def _loops_here(self) -> Iterable[flow.Loop]:
+        scope = self.flow.scope
+        for loop in reversed(self.flow.open_loops):
+            if loop.scope is not scope:
+                break
+            yield loop
+
+    # calls and names -------------------------------------------------------------
+
+    def visit_Name(self, node: cst.Name) -> None:
+        ctx = self.ctx
+        if id(node) not in ctx._call_names and id(node) not in ctx._def_names:
+            ctx._referenced.add(node.value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        ctx = self.ctx
+        seq = self.flow.tick()
+        func = node.func
+        key = ctx.call_key(func)
+        if key is not None:
+            ctx._call_names.add(id(func.attr) if isinstance(func, cst.Attribute) else id(func))
+            ctx._calls.append((key, self.grad.state, self.grad.function))
+            ctx.call_sites.setdefault(key, []).append((self.flow.scope, seq))
+            self.flow.scope.local_calls.append((seq, key))
+            for loop in self._loops_here():
+                loop.local_calls.append((seq, key))
+        if isinstance(func, cst.Attribute):
+            self._method_call(node, func, seq)
+        self._training_step(node)
+        self._model_call(node, seq)
+        if not self.flow.mode_matters and _MODE_DEPENDENT.match(ctx.imports.resolve(func) or ""):
+            self.flow.mode_matters = True
+
+    def _method_call(self, node: cst.Call, func: cst.Attribute, seq: int) -> None:
+        method = func.attr.value
+        owner = dotted(func.value)
+        scope = self.flow.scope
+        if owner is not None and method in _MODULE_METHODS:
+            self.flow.module_evidence.add(owner)
+        if method == "train" and len(node.args) <= 1:
+            self.flow.mode_matters = True  # the author switches modes explicitly
+        if _switches_to_eval(node, method) or method in self.ctx.settings.eval_mode_helpers:
+            scope.eval_switches.append(seq)
+            if scope.function is not None and scope.function.name == "__init__" and scope.class_name:
+                self.flow.class_init_eval.add(scope.class_name)
+        if method in ("register_buffer", "register_parameter"):
+            self._class_member(node, method)
+
+    def _class_member(self, call: cst.Call, method: str) -> None:
+        """``self.register_buffer("w", ...)`` / ``self.register_parameter("w", ...)``."""
+        ctx = self.ctx
+        func = call.func
         if not (
             ctx.classes
             and isinstance(func, cst.Attribute)
             and isinstance(func.value, cst.Name)
             and func.value.value == "self"
-            and func.attr.value in ("register_buffer", "register_parameter")
             and call.args
             and isinstance(call.args[0].value, cst.SimpleString)
         ):
             return
-        name = call.args[0].value.evaluated_value  # type: ignore[union-attr]
+        name = call.args[0].value.evaluated_value
         if isinstance(name, str):
-            if func.attr.value == "register_buffer":
-                ctx.classes[-1].buffer_attrs.add(name)
-            else:
-                ctx.classes[-1].param_attrs.add(name)
+            target = ctx.classes[-1].buffer_attrs if method == "register_buffer" else ctx.classes[-1].param_attrs
+            target.add(name)
+
+    def _training_step(self, node: cst.Call) -> None:
+        if not facts.is_training_step(self.ctx, node):
+            return
+        self.flow.scope.training_step = True
+        for loop in self._loops_here():
+            loop.training_step = True
+
+    def _model_call(self, node: cst.Call, seq: int) -> None:
+        func = node.func
+        if isinstance(func, cst.Name) and func.value in self.ctx.settings.eval_mode_helpers:
+            self.flow.scope.eval_switches.append(seq)
+        key = _callee_key(func)
+        if key is None or key == "super":
+            return
+        root = key.split(".", 1)[0]
+        if root != "self" and self.ctx.imports.is_imported(root):
+            return
+        if key == "self":
+            cls = self.ctx.current_class()
+            if cls is None or not cls.is_module:
+                return
+        call = flow.ModelCall(node, key, seq, self.grad.state, self.grad.function)
+        self.flow.scope.model_calls.append(call)
+        for loop in self._loops_here():
+            loop.model_calls.append(call)
+
+    def leave_Call(self, node: cst.Call) -> None:
+        """A function handed to evaluation machinery (``Engine(eval_step)``)."""
+        callee = dotted(node.func) or ""
+        if flow.FRAMEWORK_RUNNERS.search(callee):
+            for arg in node.args:
+                name = dotted(arg.value)
+                if name is not None:
+                    self.flow.framework_callbacks.add(name.rsplit(".", 1)[-1])
+
+
+def _switches_to_eval(call: cst.Call, method: str) -> bool:
+    """``m.eval()``, ``m.train(False)``, ``m.train(mode=False)``."""
+    if method == "eval":
+        return not call.args
+    if method == "train" and call.args:
+        value = call.args[0].value
+        return isinstance(value, cst.Name) and value.value == "False"
+    return False
+
+
+def _callee_key(func: cst.BaseExpression) -> Optional[str]:
+    """``model`` for ``model(x)`` and ``model.forward(x)``."""
+    if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+        return dotted(func.value)
+    return dotted(func)
 
 
 def _all_params(params: cst.Parameters) -> Iterable[cst.Param]:
@@ -304,7 +476,7 @@ def _all_params(params: cst.Parameters) -> Iterable[cst.Param]:
         yield params.star_kwarg
 
 
-def _enumerate_kind(ctx: Context, node: cst.For) -> facts.Kind:
+def _bind_enumerate(ctx: Context, node: cst.For) -> bool:
     """``for i, p in enumerate(m.parameters())``: ``p`` is a parameter."""
     it = node.iter
     if (
@@ -318,8 +490,47 @@ def _enumerate_kind(ctx: Context, node: cst.For) -> facts.Kind:
         if inner is not facts.Kind.OTHER:
             ctx.bind(node.target.elements[0].value, facts.Kind.OTHER, None)
             ctx.bind(node.target.elements[1].value, inner, it)
-            return facts.Kind.OTHER
-    return facts.Kind.OTHER
+            return True
+    return False
+
+
+class _Driver(cst.CSTVisitor):
+    """Dispatches every node to the tracker, then to the rules' hooks."""
+
+    def __init__(self, tracker: Tracker, rules: Sequence[Rule]) -> None:
+        super().__init__()
+        self._visit: Dict[str, List[Callable]] = {}
+        self._leave: Dict[str, List[Callable]] = {}
+        self._add(tracker)
+        for rule in rules:
+            self._add(rule)
+        # leave hooks: rules first, the tracker last
+        for hooks in self._leave.values():
+            hooks.reverse()
+
+    def _add(self, visitor: object) -> None:
+        for attr in dir(visitor):
+            if attr.startswith("visit_"):
+                self._visit.setdefault(attr[6:], []).append(getattr(visitor, attr))
+            elif attr.startswith("leave_"):
+                self._leave.setdefault(attr[6:], []).append(getattr(visitor, attr))
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        for hook in self._visit.get(type(node).__name__, ()):
+            hook(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        for hook in self._leave.get(type(original_node).__name__, ()):
+            hook(original_node)
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        for hook in self._visit.get(f"{type(node).__name__}_{attribute}", ()):
+            hook(node)
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        for hook in self._leave.get(f"{type(original_node).__name__}_{attribute}", ()):
+            hook(original_node)
 
 
 # --- the public entry point -------------------------------------------------
@@ -327,12 +538,17 @@ def _enumerate_kind(ctx: Context, node: cst.For) -> facts.Kind:
 _TRIGGER_CACHE: Dict[Tuple[str, ...], "re.Pattern[str]"] = {}
 
 
-def _sieve(rules: Sequence[type]) -> "re.Pattern[str]":
-    words = tuple(sorted({w for r in rules for w in r.triggers}))
-    pattern = _TRIGGER_CACHE.get(words)
+def _sieve(rules: Sequence[type], settings: Settings = Settings()) -> "re.Pattern[str]":
+    """A pattern that matches every text in which some rule could fire: the
+    rules' trigger words plus every name the user configured."""
+    words = {w for r in rules for w in r.triggers}
+    for option in ("no_grad_decorators", "model_names", "eval_names", "eval_mode_helpers"):
+        words.update(name.rsplit(".", 1)[-1] for name in getattr(settings, option))
+    key = tuple(sorted(words))
+    pattern = _TRIGGER_CACHE.get(key)
     if pattern is None:
-        pattern = re.compile("|".join(re.escape(w) for w in words) or r"(?!x)x")
-        _TRIGGER_CACHE[words] = pattern
+        pattern = re.compile("|".join(re.escape(w) for w in key) or r"(?!x)x", re.IGNORECASE)
+        _TRIGGER_CACHE[key] = pattern
     return pattern
 
 
@@ -341,15 +557,16 @@ def check(
     settings: Settings = Settings(),
     rules: Optional[Sequence[type]] = None,
     use_sieve: bool = True,
+    filename: str = "",
 ) -> List[Violation]:
     """All violations in ``source``, sorted.  Never raises."""
     from flake8_gradmode.registry import RULES
 
     rule_classes = tuple(RULES if rules is None else rules)
     try:
-        if use_sieve and not _sieve(rule_classes).search(source):
+        if use_sieve and not _sieve(rule_classes, settings).search(source):
             return []
-        return _check(source, settings, rule_classes)
+        return _check(source, settings, rule_classes, filename)
     except RecursionError:
         message = "file nests too deeply for grad-mode analysis; grad-mode rules skipped it"
         return [Violation(1, 0, PARSE_ERROR, message)]
@@ -364,7 +581,7 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:120] if text else ""
 
 
-def _check(source: str, settings: Settings, rule_classes: Sequence[type]) -> List[Violation]:
+def _check(source: str, settings: Settings, rule_classes: Sequence[type], filename: str) -> List[Violation]:
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -377,10 +594,12 @@ def _check(source: str, settings: Settings, rule_classes: Sequence[type]) -> Lis
                 f"libcst cannot parse this file ({_first_line(exc)}); grad-mode rules skipped it",
             )
         ]
-    ctx = Context(settings)
+    ctx = Context(settings, filename)
     rules = [cls(ctx) for cls in rule_classes]
-    module.visit(_Driver(ctx, rules))
+    module.visit(_Driver(Tracker(ctx), rules))
     ctx.finish()
+    for rule in rules:
+        rule.finish()
     reports = [r for r in ctx.reports if r.condition is None or r.condition()]
     if not reports:
         return []
@@ -392,4 +611,4 @@ def _check(source: str, settings: Settings, rule_classes: Sequence[type]) -> Lis
     return sorted(out, key=lambda v: (v.line, v.col, v.code, v.message))
 
 
-__all__ = ["Context", "check", "effective", "resolve_function", "PARSE_ERROR"]
+__all__ = ["Context", "check", "PARSE_ERROR"]

@@ -234,3 +234,29 @@ def _is_view_call(expr: cst.BaseExpression) -> bool:
         and isinstance(expr.func, cst.Attribute)
         and expr.func.attr.value in VIEW_METHODS
     )
+
+
+# --- training steps -----------------------------------------------------------
+
+_OPTIMIZER_WORDS = frozenset({"optim", "optimizer", "optimiser", "opt", "optimizers", "scaler", "solver"})
+_TRAINING_CALLS = frozenset({"train_step", "training_step", "train_one_step", "train_on_batch"})
+
+
+def is_training_step(ctx: "Context", call: cst.Call) -> bool:
+    """``loss.backward()``, ``optimizer.step()``, ``autograd.grad(...)``, ..."""
+    from flake8_gradmode.flow import tokens
+
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        method = func.attr.value
+        if method in ("backward", "manual_backward", "zero_grad") or method in _TRAINING_CALLS:
+            return True
+        if method == "step":
+            owner = func.value
+            name = owner.attr.value if isinstance(owner, cst.Attribute) else getattr(owner, "value", "")
+            words = tokens(name) if isinstance(name, str) else []
+            return any(w in _OPTIMIZER_WORDS for w in words) or (isinstance(name, str) and name.startswith("optim"))
+    elif isinstance(func, cst.Name) and func.value in _TRAINING_CALLS:
+        return True
+    qual = ctx.imports.resolve(func) or ""
+    return qual in ("torch.autograd.grad", "torch.autograd.backward")

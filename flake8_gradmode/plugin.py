@@ -44,7 +44,7 @@ class GradModeChecker:
     def run(self) -> Generator[Tuple[int, int, str, Type[Any]], None, None]:
         violations: List[Any]
         try:
-            violations = check("".join(self.lines), self.settings)
+            violations = check("".join(self.lines), self.settings, filename=self.filename)
         except BaseException:  # pragma: no cover - check() never raises; belt and braces
             return
         for v in violations:

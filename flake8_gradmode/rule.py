@@ -160,6 +160,9 @@ class Rule:
     def __init__(self, context: "Context") -> None:
         self.context = context
 
+    def finish(self) -> None:
+        """Called once the whole module is visited and callers are resolved."""
+
     def report(self, node: cst.CSTNode, message: str, condition: object = None) -> None:
         self.context.add_report(Report(node, self.code, message, condition))
 

@@ -30,6 +30,9 @@ class Option:
 @dataclass(frozen=True)
 class Settings:
     no_grad_decorators: Tuple[str, ...] = ()
+    model_names: Tuple[str, ...] = ()
+    eval_names: Tuple[str, ...] = ()
+    eval_mode_helpers: Tuple[str, ...] = ()
 
     @classmethod
     def from_options(cls, options: Any) -> "Settings":
@@ -52,5 +55,37 @@ OPTIONS = {
             "dotted one."
         ),
         example="utils.nograd, frozen_eval",
+    ),
+    "model_names": Option(
+        flag="--gradmode-model-names",
+        metavar="NAMES",
+        help=(
+            "Comma-separated extra names that hold a model, matched against the "
+            "last part of the called name (`self.scorer(x)` with `scorer`). Added "
+            "to the built-in names: model, net, network, encoder, decoder, "
+            "generator, discriminator, classifier, backbone, policy, actor, critic, "
+            "teacher, student, autoencoder, and names ending in `model` or `net`."
+        ),
+        example="scorer, ranker",
+    ),
+    "eval_names": Option(
+        flag="--gradmode-eval-names",
+        metavar="WORDS",
+        help=(
+            "Comma-separated extra words that mark evaluation: in the name of the "
+            "iterated data (`holdout_loader` with `holdout`) or of the enclosing "
+            "function. Added to val, valid, validation, test, eval, evaluate, dev, "
+            "predict, infer, inference and generate."
+        ),
+        example="holdout, benchmark",
+    ),
+    "eval_mode_helpers": Option(
+        flag="--gradmode-eval-mode-helpers",
+        metavar="NAMES",
+        help=(
+            "Comma-separated names of the project's functions that put models in "
+            "eval mode (a call to one counts like `model.eval()`)."
+        ),
+        example="val_start, freeze_for_eval",
     ),
 }

@@ -1,0 +1,408 @@
+"""What runs where: loops, model calls, training steps and eval-mode switches.
+
+The engine records these facts during its one traversal; rules read them once
+the whole module is seen (``Rule.finish``), when module-local callers and
+module-wide evidence ("``net.eval()`` is called somewhere, so ``net`` is a
+module") are complete.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+
+import libcst as cst
+
+from flake8_gradmode.context import FunctionInfo, Grad
+
+
+# --- names ------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+
+
+def tokens(name: str) -> List[str]:
+    """``valLoader`` / ``val_loader`` / ``VAL_LOADER`` -> ``["val", "loader"]``."""
+    return [t.lower() for t in _TOKEN.findall(name)]
+
+
+#: Words in an iterable's name that say it holds evaluation data.
+EVAL_DATA_WORDS: FrozenSet[str] = frozenset(
+    {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "dev"}
+)
+#: Words in a function's name that say it evaluates.
+EVAL_FUNCTION_WORDS: FrozenSet[str] = frozenset(
+    {
+        "eval",
+        "evaluate",
+        "evaluation",
+        "validate",
+        "validation",
+        "valid",
+        "val",
+        "test",
+        "predict",
+        "prediction",
+        "infer",
+        "inference",
+        "generate",
+        "generation",
+    }
+)
+#: Words in a function's name that say it serves a trained model.
+INFERENCE_FUNCTION_WORDS: FrozenSet[str] = frozenset(
+    {
+        "predict",
+        "prediction",
+        "infer",
+        "inference",
+        "embed",
+        "embedding",
+        "encode",
+        "extract",
+        "generate",
+        "generation",
+        "sample",
+        "serve",
+    }
+)
+#: Default names of models (last part of ``self.model``, ``net``, ...).
+MODEL_WORDS: FrozenSet[str] = frozenset(
+    {
+        "model",
+        "net",
+        "network",
+        "encoder",
+        "decoder",
+        "generator",
+        "discriminator",
+        "classifier",
+        "backbone",
+        "policy",
+        "actor",
+        "critic",
+        "teacher",
+        "student",
+        "autoencoder",
+    }
+)
+#: Framework hooks that already run with grad disabled and in eval mode.
+FRAMEWORK_EVAL_HOOKS: FrozenSet[str] = frozenset(
+    {
+        "validation_step",
+        "test_step",
+        "predict_step",
+        "validation_step_end",
+        "test_step_end",
+        "validation_epoch_end",
+        "test_epoch_end",
+        "on_validation_epoch_start",
+        "on_validation_epoch_end",
+        "on_test_epoch_start",
+        "on_test_epoch_end",
+        "on_predict_epoch_start",
+        "on_predict_epoch_end",
+        "on_validation_batch_start",
+        "on_validation_batch_end",
+        "on_test_batch_start",
+        "on_test_batch_end",
+        "on_predict_batch_start",
+        "on_predict_batch_end",
+        "on_validation_start",
+        "on_validation_end",
+        "on_test_start",
+        "on_test_end",
+        "prediction_step",
+    }
+)
+#: Callees that take a function and run it as evaluation machinery.
+FRAMEWORK_RUNNERS = re.compile(r"(Engine|Evaluator|evaluator|create_supervised_evaluator)$")
+
+
+def is_model_name(name: str, extra: Tuple[str, ...] = ()) -> bool:
+    """``model``, ``self.net``, ``netG``, ``resnet``, ``text_encoder``..."""
+    last = name.rsplit(".", 1)[-1]
+    if last in extra:
+        return True
+    lower = last.lower()
+    if lower in MODEL_WORDS:
+        return True
+    parts = tokens(last)
+    if parts and parts[-1] in MODEL_WORDS:
+        return True
+    if re.match(r"net[A-Z0-9_]", last):  # netG, netD, net_g
+        return True
+    return lower.endswith(("model", "net")) and len(lower) > 3
+
+
+def says_eval_data(text_tokens: List[str], extra: Tuple[str, ...] = ()) -> bool:
+    words = EVAL_DATA_WORDS.union(extra)
+    return any(t in words for t in text_tokens) and "train" not in text_tokens
+
+
+def says_eval_function(name: str, extra: Tuple[str, ...] = ()) -> bool:
+    words = EVAL_FUNCTION_WORDS.union(extra)
+    return any(t in words for t in tokens(name))
+
+
+def says_inference_function(name: str) -> bool:
+    return any(t in INFERENCE_FUNCTION_WORDS for t in tokens(name))
+
+
+def is_test_file(filename: str) -> bool:
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return base.startswith("test_") or base.endswith("_test.py") or base == "conftest.py"
+
+
+def names_in(expr: cst.CSTNode) -> List[str]:
+    """Identifier and string-literal tokens of an expression (``loaders["val"]``)."""
+    out: List[str] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            out.extend(tokens(node.value))
+
+        def visit_SimpleString(self, node: cst.SimpleString) -> None:
+            value = node.evaluated_value
+            if isinstance(value, str) and len(value) < 40:
+                out.extend(tokens(value))
+
+    expr.visit(_Collect())
+    return out
+
+
+# --- records ----------------------------------------------------------------
+
+
+@dataclass
+class ModelCall:
+    node: cst.Call
+    key: str
+    seq: int
+    state: Grad
+    function: Optional[FunctionInfo]
+
+
+@dataclass
+class Scope:
+    """Facts of one function body, or of the module's top-level code."""
+
+    function: Optional[FunctionInfo]
+    class_name: Optional[str]
+    #: sequence numbers of eval-mode switches (``m.eval()``, ``m.train(False)``)
+    eval_switches: List[int] = field(default_factory=list)
+    #: calls of module-local functions/methods: (seq, key)
+    local_calls: List[Tuple[int, Tuple[str, ...]]] = field(default_factory=list)
+    training_step: bool = False
+    model_calls: List[ModelCall] = field(default_factory=list)
+    #: names bound in this scope to a model built here (``model = Net()``)
+    built_models: Set[str] = field(default_factory=set)
+    loops: List["Loop"] = field(default_factory=list)
+
+
+@dataclass
+class Loop:
+    node: cst.CSTNode
+    scope: Scope
+    parent: Optional["Loop"]
+    seq: int
+    iter_tokens: List[str]
+    training_step: bool = False
+    #: calls of module-local functions/methods: (seq, key)
+    local_calls: List[Tuple[int, Tuple[str, ...]]] = field(default_factory=list)
+    model_calls: List[ModelCall] = field(default_factory=list)
+
+    def inside(self, loop_ids: Set[int]) -> bool:
+        """Is one of the loops enclosing this one (in its function) in ``loop_ids``?"""
+        parent = self.parent
+        while parent is not None:
+            if id(parent) in loop_ids:
+                return True
+            parent = parent.parent
+        return False
+
+
+class Flow:
+    """Collects scopes and loops; the engine feeds it during the traversal."""
+
+    def __init__(self) -> None:
+        self.module_scope = Scope(None, None)
+        self.scopes: List[Scope] = [self.module_scope]
+        self.all_scopes: List[Scope] = [self.module_scope]
+        self.by_key: Dict[Tuple[str, ...], List[Scope]] = {}
+        self.loops: List[Loop] = []
+        self.open_loops: List[Loop] = []
+        #: dotted names shown to be modules anywhere in the file
+        self.module_evidence: Set[str] = set()
+        #: names of classes (in this file) that subclass an nn.Module-like base
+        self.module_classes: Set[str] = set()
+        #: class name -> it switches something to eval mode in ``__init__``
+        self.class_init_eval: Set[str] = set()
+        #: the file shows that training/eval mode changes something: it builds
+        #: dropout or batch-norm layers, reads ``self.training``, or switches
+        #: models with ``.train()`` itself
+        self.mode_matters = False
+        #: functions handed to framework evaluation machinery
+        self.framework_callbacks: Set[str] = set()
+        self.seq = 0
+
+    def tick(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    @property
+    def scope(self) -> Scope:
+        return self.scopes[-1]
+
+
+# --- decisions, made once the whole module is seen -----------------------------
+#
+# These read the records above together with ``Context`` (settings, bindings,
+# module-local callers).  They are the shared facts the loop rules rely on.
+
+
+def is_model_call(ctx, call: ModelCall) -> bool:
+    """Is this call a forward pass of a model?"""
+    key = call.key
+    if key == "self":
+        return True  # recorded only inside nn.Module subclasses
+    flow = ctx.flow
+    last = key.rsplit(".", 1)[-1]
+    if key in flow.module_evidence:
+        return True
+    if last[:1].isupper():
+        return False  # a constructor: Model(cfg)
+    if key in flow.module_classes:
+        return True
+    return is_model_name(key, ctx.settings.model_names)
+
+
+def is_hook(scope: Scope, ctx) -> bool:
+    """Framework code that already runs with grad off and in eval mode."""
+    fn = scope.function
+    while fn is not None:
+        if fn.name in FRAMEWORK_EVAL_HOOKS or fn.name in ctx.flow.framework_callbacks:
+            return True
+        fn = fn.parent
+    return False
+
+
+def is_pytest_test(scope: Scope, ctx) -> bool:
+    fn = scope.function
+    return fn is not None and fn.name.startswith("test") and is_test_file(ctx.filename)
+
+
+def trains(ctx, scope_or_loop, _depth: int = 0) -> bool:
+    """Does the loop (or function) run a training step, directly or through a
+    module-local function it calls?"""
+    if scope_or_loop.training_step:
+        return True
+    if _depth > 3:
+        return False
+    for _, key in scope_or_loop.local_calls:
+        for scope in ctx.scopes_of(key):
+            if scope is not scope_or_loop and trains(ctx, scope, _depth + 1):
+                return True
+    return False
+
+
+def evaluation_intent(ctx, loop: Loop) -> Optional[str]:
+    """Why this loop looks like evaluation: 'data', 'function' or 'eval-mode'."""
+    settings = ctx.settings
+    if says_eval_data(loop.iter_tokens, settings.eval_names):
+        return "data"
+    fn = loop.scope.function
+    if fn is not None and says_eval_function(fn.name, settings.eval_names):
+        return "function"
+    if eval_switch_before(ctx, loop.scope, loop.seq):
+        return "eval-mode"
+    return None
+
+
+def eval_switch_before(ctx, scope: Scope, seq: int, _depth: int = 0) -> bool:
+    """Is some model switched to eval mode in ``scope`` before ``seq``, directly
+    or by a module-local function called before it?"""
+    if any(s < seq for s in scope.eval_switches):
+        return True
+    if _depth > 3:
+        return False
+    for call_seq, key in scope.local_calls:
+        if call_seq >= seq:
+            break
+        for callee in ctx.scopes_of(key):
+            if callee is not scope and eval_switch_before(ctx, callee, 1 << 62, _depth + 1):
+                return True
+    return False
+
+
+def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> Optional[bool]:
+    """Is a model in eval mode when ``scope`` starts?  True: every module-local
+    caller switches before the call.  False: a known caller does not.  None:
+    callers are not all visible."""
+    fn = scope.function
+    if fn is None:
+        return False  # top-level code: nothing runs before it
+    if fn.escaped or fn.key is None:
+        return None
+    sites = ctx.call_sites.get(fn.key, [])
+    if not sites:
+        return None
+    seen = _seen if _seen is not None else set()
+    if id(scope) in seen:
+        return None
+    seen.add(id(scope))
+    verdicts = set()
+    for caller, seq in sites:
+        if eval_switch_before(ctx, caller, seq):
+            verdicts.add(True)
+        else:
+            verdicts.add(eval_mode_on_entry(ctx, caller, seen))
+    seen.discard(id(scope))
+    if False in verdicts:
+        return False
+    if None in verdicts:
+        return None
+    return True
+
+
+@dataclass
+class EvalLoop:
+    loop: Loop
+    intent: str
+    model_calls: List[ModelCall]
+
+
+def evaluation_loops(ctx) -> List[EvalLoop]:
+    """Every loop that runs a model forward, trains nothing and shows
+    evaluation intent, outside framework hooks and pytest tests."""
+    out = []
+    for loop in ctx.flow.loops:
+        calls = [c for c in loop.model_calls if is_model_call(ctx, c)]
+        if not calls or is_hook(loop.scope, ctx) or is_pytest_test(loop.scope, ctx):
+            continue
+        if trains(ctx, loop):
+            continue
+        intent = evaluation_intent(ctx, loop)
+        if intent is not None:
+            out.append(EvalLoop(loop, intent, calls))
+    return out
+
+
+def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
+    """Functions named like inference that call a model after putting it in
+    eval mode (in the function or the class's ``__init__``) and train nothing."""
+    out = []
+    for scope in ctx.flow.all_scopes:
+        fn = scope.function
+        if fn is None or not says_inference_function(fn.name):
+            continue
+        if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or trains(ctx, scope):
+            continue
+        calls = [c for c in scope.model_calls if is_model_call(ctx, c)]
+        if not calls:
+            continue
+        in_init = scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval
+        if in_init or any(s < calls[0].seq for s in scope.eval_switches):
+            out.append((scope, calls))
+    return out

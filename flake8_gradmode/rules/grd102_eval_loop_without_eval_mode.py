@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from typing import Set
+
+from flake8_gradmode import flow
+from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
+
+
+class EvalLoopWithoutEvalMode(Rule):
+    code = "GRD102"
+    name = "eval-loop-without-eval-mode"
+    triggers = ("val", "test", "eval", "dev", "predict", "infer", "generate")
+    options = ("model_names", "eval_names", "eval_mode_helpers")
+    summary = "evaluation loop runs a model that was never put in eval mode"
+    what = """
+        Reports an evaluation loop (see GRD101: a loop that calls a model,
+        trains nothing, and iterates evaluation data or sits in a function
+        named like evaluation) when nothing switches a model to eval mode
+        before it: no `.eval()` or `.train(False)` earlier in the function, in
+        a module-local function it calls before the loop, in the class's
+        `__init__`, or before every module-local call of the function.
+        `torch.no_grad()` does not count: it does not change the mode.
+    """
+    why = """
+        A model in training mode keeps dropout active and lets batch norm use
+        the statistics of the current batch (and update its running averages).
+        Evaluation results are then noisy, usually worse, and change from run
+        to run; the model itself drifts while it is being evaluated.
+    """
+    known_problems = """
+        The rule only speaks when the file shows that the mode matters: it
+        builds dropout, batch-norm or transformer layers (or a torchvision
+        model), reads `self.training`, or switches models with `.train()`
+        itself.  A model without such layers behaves the same in both modes,
+        so a missing `.eval()` is then harmless.  It also only speaks when it
+        can see where the loop's function is
+        called from, or that the model is built right there: a function that
+        takes the model as an argument and is only called from other modules
+        is not reported, since its callers may well call `.eval()`.  Any
+        `.eval()` before the loop counts, whichever model it is called on.
+        A project helper that switches to eval mode can be declared with
+        `--gradmode-eval-mode-helpers`.
+    """
+    fix_safety = "No fix is applied."
+    references = ("https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval",)
+
+    VALID = (
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            test_loader = [torch.randn(8, 4) for _ in range(3)]
+            model.eval()
+            with torch.no_grad():
+                for x in test_loader:
+                    model(x)
+            """,
+            checks=(Holds("not model.training", "the model is in eval mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def validate(model, loader):
+                with torch.no_grad():
+                    for x in loader:
+                        model(x)
+
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            model.eval()
+            validate(model, [torch.randn(8, 4)])
+            """,
+            title="Every module-local caller switches to eval mode first",
+            checks=(Holds("not model.training", "the model is in eval mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def evaluate(model, loader):
+                with torch.no_grad():
+                    return [model(x).argmax(1) for x in loader]
+
+
+            def test(model, loader):
+                with torch.no_grad():
+                    for x in loader:
+                        model(x)
+            """,
+            title="Callers in other modules are not guessed",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            test_loader = [torch.randn(8, 4) for _ in range(3)]
+            with torch.no_grad():
+                for x in test_loader:
+                    model(x)
+            """,
+            at=((6, 4),),
+            symptom=(
+                Holds("model.training", "the model is still in training mode"),
+                Holds(
+                    "not torch.equal(model(test_loader[0]), model(test_loader[0]))",
+                    "dropout makes two passes over the same batch differ",
+                ),
+            ),
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def train_epoch(model, optimizer, loader):
+                model.train()
+                for x in loader:
+                    optimizer.zero_grad()
+                    model(x).pow(2).mean().backward()
+                    optimizer.step()
+
+
+            def validate(model, loader):
+                with torch.no_grad():
+                    for x in loader:
+                        model(x)
+
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            data = [torch.randn(8, 4)]
+            for epoch in range(2):
+                train_epoch(model, optimizer, data)
+                validate(model, data)
+            """,
+            title="The module's only caller never switches to eval mode",
+            at=((14, 8),),
+            symptom=Holds("model.training", "validation runs in training mode"),
+        ),
+    )
+
+    def finish(self) -> None:
+        ctx = self.context
+        if not ctx.flow.mode_matters:
+            return
+        reported: Set[int] = set()
+        for ev in flow.evaluation_loops(ctx):
+            loop = ev.loop
+            if ev.intent == "eval-mode" or loop.inside(reported):
+                continue
+            scope = loop.scope
+            if flow.eval_switch_before(ctx, scope, loop.seq):
+                continue
+            if scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval:
+                continue
+            on_entry = flow.eval_mode_on_entry(ctx, scope)
+            built_here = any(c.key.split(".", 1)[0] in scope.built_models for c in ev.model_calls)
+            if on_entry is False or (on_entry is None and built_here):
+                reported.add(id(loop))
+                key = ev.model_calls[0].key
+                self.report(
+                    loop.node,
+                    f"evaluation loop runs `{key}` in training mode: nothing calls `.eval()` before it; "
+                    f"call `{key}.eval()` before the loop",
+                )
