@@ -388,6 +388,8 @@ class Tracker:
             self.flow.module_evidence.add(owner)
         if method == "train" and len(node.args) <= 1:
             self.flow.mode_matters = True  # the author switches modes explicitly
+            if _switches_to_train(node):
+                scope.train_switches.append(seq)
         if _switches_to_eval(node, method) or method in self.ctx.settings.eval_mode_helpers:
             scope.eval_switches.append(seq)
             if scope.function is not None and scope.function.name == "__init__" and scope.class_name:
@@ -457,6 +459,14 @@ def _switches_to_eval(call: cst.Call, method: str) -> bool:
         value = call.args[0].value
         return isinstance(value, cst.Name) and value.value == "False"
     return False
+
+
+def _switches_to_train(call: cst.Call) -> bool:
+    """``m.train()``, ``m.train(True)``."""
+    if not call.args:
+        return True
+    value = call.args[0].value
+    return isinstance(value, cst.Name) and value.value == "True"
 
 
 def _callee_key(func: cst.BaseExpression) -> Optional[str]:

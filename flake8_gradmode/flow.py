@@ -192,6 +192,8 @@ class Scope:
     class_name: Optional[str]
     #: sequence numbers of eval-mode switches (``m.eval()``, ``m.train(False)``)
     eval_switches: List[int] = field(default_factory=list)
+    #: sequence numbers of switches back to training mode (``m.train()``)
+    train_switches: List[int] = field(default_factory=list)
     #: calls of module-local functions/methods: (seq, key)
     local_calls: List[Tuple[int, Tuple[str, ...]]] = field(default_factory=list)
     training_step: bool = False
@@ -336,10 +338,30 @@ def eval_switch_before(ctx, scope: Scope, seq: int, _depth: int = 0) -> bool:
     return False
 
 
+def mode_before(ctx, scope: Scope, seq: int, _depth: int = 0) -> Optional[str]:
+    """The last mode switch before ``seq`` in ``scope``: ``"eval"``, ``"train"``
+    or None.  A call of a module-local function counts with the last switch
+    its body makes."""
+    events: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if s < seq]
+    events += [(s, "train") for s in scope.train_switches if s < seq]
+    if _depth <= 3:
+        events += [(s, key) for s, key in scope.local_calls if s < seq]
+    for _, event in sorted(events, key=lambda e: e[0], reverse=True):
+        if isinstance(event, str):
+            return event
+        for callee in ctx.scopes_of(event):
+            if callee is not scope:
+                mode = mode_before(ctx, callee, 1 << 62, _depth + 1)
+                if mode is not None:
+                    return mode
+    return None
+
+
 def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> Optional[bool]:
     """Is a model in eval mode when ``scope`` starts?  True: every module-local
-    caller switches before the call.  False: a known caller does not.  None:
-    callers are not all visible."""
+    caller leaves it in eval mode before the call.  False: a caller leaves it in
+    training mode (or is top-level code that never switched).  None: callers
+    are not all visible."""
     fn = scope.function
     if fn is None:
         return False  # top-level code: nothing runs before it
@@ -354,10 +376,11 @@ def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> O
     seen.add(id(scope))
     verdicts = set()
     for caller, seq in sites:
-        if eval_switch_before(ctx, caller, seq):
-            verdicts.add(True)
-        else:
+        mode = mode_before(ctx, caller, seq)
+        if mode is None:
             verdicts.add(eval_mode_on_entry(ctx, caller, seen))
+        else:
+            verdicts.add(mode == "eval")
     seen.discard(id(scope))
     if False in verdicts:
         return False

@@ -27,7 +27,7 @@ def expected(source):
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.py")), ids=lambda p: p.name)
 def test_fixture_findings_match_markers(path):
     source = path.read_text(encoding="utf-8")
-    got = sorted((v.code, v.line, v.col) for v in check(source))
+    got = sorted((v.code, v.line, v.col) for v in check(source, filename=path.name))
     assert got == expected(source)
 
 

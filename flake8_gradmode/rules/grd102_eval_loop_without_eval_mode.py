@@ -156,13 +156,18 @@ class EvalLoopWithoutEvalMode(Rule):
             if ev.intent == "eval-mode" or loop.inside(reported):
                 continue
             scope = loop.scope
-            if flow.eval_switch_before(ctx, scope, loop.seq):
+            mode = flow.mode_before(ctx, scope, loop.seq)
+            if mode == "eval":
                 continue
             if scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval:
                 continue
-            on_entry = flow.eval_mode_on_entry(ctx, scope)
-            built_here = any(c.key.split(".", 1)[0] in scope.built_models for c in ev.model_calls)
-            if on_entry is False or (on_entry is None and built_here):
+            if mode == "train":
+                in_training_mode = True
+            else:
+                on_entry = flow.eval_mode_on_entry(ctx, scope)
+                built_here = any(c.key.split(".", 1)[0] in scope.built_models for c in ev.model_calls)
+                in_training_mode = on_entry is False or (on_entry is None and built_here)
+            if in_training_mode:
                 reported.add(id(loop))
                 key = ev.model_calls[0].key
                 self.report(

@@ -1,0 +1,176 @@
+"""The shared heuristics: names, evaluation intent, model calls, modes."""
+
+import textwrap
+
+import pytest
+
+from flake8_gradmode import flow
+from flake8_gradmode.engine import check
+from flake8_gradmode.settings import Settings
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("val_loader", ["val", "loader"]),
+        ("valLoader", ["val", "loader"]),
+        ("VAL_LOADER", ["val", "loader"]),
+        ("netG", ["net", "g"]),
+        ("test_dataloader2", ["test", "dataloader", "2"]),
+    ],
+)
+def test_tokens(name, expected):
+    assert flow.tokens(name) == expected
+
+
+@pytest.mark.parametrize(
+    "name", ["model", "self.model", "net", "netG", "net_d", "resnet", "text_encoder", "self.generator", "Model2Net"]
+)
+def test_model_names(name):
+    assert flow.is_model_name(name)
+
+
+@pytest.mark.parametrize("name", ["model_path", "optimizer", "criterion", "loss_fn", "self.tokenizer", "x", "layer"])
+def test_not_model_names(name):
+    assert not flow.is_model_name(name)
+
+
+def test_extra_model_names():
+    assert flow.is_model_name("self.scorer", ("scorer",))
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('val_loader', True),
+        ('self.test_dataloader()', True),
+        ('loaders["val"]', True),
+        ('tqdm(dev_iter, desc="x")', True),
+        ('train_loader', False),
+        ('zip(train_loader, val_loader)', False),
+        ('dataloaders[phase]', False),
+        ('range(10)', False),
+        ('interval_batches', False),
+    ],
+)
+def test_evaluation_data(text, expected):
+    import libcst as cst
+
+    assert flow.says_eval_data(flow.names_in(cst.parse_expression(text))) is expected
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("evaluate", True), ("run_validation", True), ("test", True), ("predict_batch", True), ("train", False),
+     ("forward", False), ("save_checkpoint", False)],
+)
+def test_evaluation_function_names(name, expected):
+    assert flow.says_eval_function(name) is expected
+
+
+@pytest.mark.parametrize(
+    "filename, expected",
+    [("test_model.py", True), ("model_test.py", True), ("conftest.py", True), ("tests/helpers.py", False),
+     ("evaluate.py", False)],
+)
+def test_pytest_files(filename, expected):
+    assert flow.is_test_file(filename) is expected
+
+
+def codes(source, filename="script.py", settings=Settings()):
+    return [(v.code, v.line, v.col) for v in check(textwrap.dedent(source), settings, filename=filename)]
+
+
+def test_pytest_test_function_in_test_file_is_not_an_eval_loop():
+    src = """
+    import torch
+    def test_forward_shapes():
+        model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout())
+        for batch in [torch.randn(1, 2)]:
+            assert model(batch).shape == (1, 2)
+    """
+    assert codes(src, "test_shapes.py") == []
+    assert sorted(codes(src, "shapes.py")) == [("GRD101", 5, 4), ("GRD102", 5, 4)]
+
+
+def test_model_known_from_evidence_not_name():
+    src = """
+    import torch
+    def evaluate(scorer, batches):
+        scorer.eval()
+        return [scorer(b) for b in batches] + [0 for b in batches]
+    def run(scorer, val_batches):
+        scorer.eval()
+        for b in val_batches:
+            scorer(b)
+    """
+    assert codes(src) == [("GRD101", 8, 4)]
+
+
+def test_constructor_is_not_a_model_call():
+    src = """
+    import torch
+    def evaluate(configs):
+        for cfg in configs:
+            Model(cfg)
+    """
+    assert codes(src) == []
+
+
+def test_training_step_through_local_helper_makes_a_training_loop():
+    src = """
+    import torch
+    def step(model, opt, x):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+    def evaluate(model, opt, val_loader):
+        for x in val_loader:
+            model(x)
+            step(model, opt, x)
+    """
+    assert codes(src) == []
+
+
+def test_eval_mode_helper_option():
+    src = """
+    import torch
+    def val_start(model):
+        pass
+    def validate(model, val_loader):
+        val_start(model)
+        with torch.no_grad():
+            for x in val_loader:
+                model(x)
+    net = torch.nn.Dropout()
+    validate(net, [])
+    """
+    assert codes(src) == [("GRD102", 8, 8)]
+    assert codes(src, settings=Settings(eval_mode_helpers=("val_start",))) == []
+
+
+def test_train_switch_in_helper_before_the_loop():
+    src = """
+    import torch
+    def train_epoch(model):
+        model.train()
+    def run(model, val_loader):
+        model.eval()
+        train_epoch(model)
+        with torch.no_grad():
+            for x in val_loader:
+                model(x)
+    """
+    assert codes(src) == [("GRD102", 9, 8)]
+
+
+def test_one_finding_per_nested_loop():
+    src = """
+    import torch
+    model = torch.nn.Linear(2, 2)
+    model.eval()
+    for batch in [[torch.randn(1, 2)]]:
+        for x in batch:
+            model(x)
+    """
+    assert codes(src) == [("GRD101", 5, 0)]
