@@ -17,6 +17,7 @@ Two pieces live here:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -52,6 +53,9 @@ _GRAD_MODE_PATHS = {
         "torch.autograd.grad_mode.set_grad_enabled",
     ),
 }
+#: A project's own wrapper of no_grad/inference_mode, recognised by its name.
+_WRAPPER_NAME = re.compile(r"(^|_)(no_?grad|disable_?grad)|inference_?mode", re.IGNORECASE)
+
 GRAD_MODE_API: Dict[str, str] = {
     path: canon for canon, paths in _GRAD_MODE_PATHS.items() for path in paths
 }
@@ -186,6 +190,8 @@ class GradTracker:
             return canon
         if self._extra and self._is_extra(qual, dotted(expr) or ""):
             return "user_no_grad"
+        if not qual.startswith("torch.") and _WRAPPER_NAME.search(qual.rsplit(".", 1)[-1]):
+            return "user_no_grad"  # smart_inference_mode(), _get_no_grad_ctx_mgr()
         return None
 
     def _is_extra(self, qual: str, written: str) -> bool:

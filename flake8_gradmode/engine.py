@@ -32,16 +32,12 @@ _MODULE_METHODS = frozenset(
         "train",
         "parameters",
         "named_parameters",
-        "state_dict",
-        "load_state_dict",
         "modules",
         "named_modules",
         "children",
-        "apply",
         "cuda",
         "to",
         "requires_grad_",
-        "zero_grad",
     }
 )
 #: Chained calls that return the same module (``Net().to(device)``).
@@ -112,7 +108,9 @@ class Context:
 
     def bind(self, target: cst.BaseExpression, kind: facts.Kind, value: Optional[cst.BaseExpression]) -> None:
         if isinstance(target, cst.Name):
-            self.grad.frame.names[target.value] = facts.Binding(kind, self.grad.state, value, self.grad.function)
+            self.grad.frame.names[target.value] = facts.Binding(
+                kind, self.grad.state, value, self.grad.function, self.flow.seq
+            )
             if value is not None and self._builds_model(value):
                 self.flow.scope.built_models.add(target.value)
         elif isinstance(target, (cst.Tuple, cst.List)):
@@ -296,12 +294,19 @@ class Tracker:
             self.flow.scope.eval_switches.append(self.flow.tick())
 
     def leave_Expr(self, node: cst.Expr) -> None:
-        """``torch.set_grad_enabled(False)`` as a statement: to the block's end."""
+        """``torch.set_grad_enabled(False)`` as a statement, or a grad context
+        entered on an ``ExitStack``: from here to the block's end."""
         call = node.value
-        if isinstance(call, cst.Call) and self.grad.grad_api(self.ctx.imports, call.func) == "set_grad_enabled":
+        if not isinstance(call, cst.Call):
+            return
+        state = None
+        if self.grad.grad_api(self.ctx.imports, call.func) == "set_grad_enabled":
             state = self.grad.effect(self.ctx.imports, call, decorator=False)
-            if state is not None:
-                self.grad.push_state(state)
+        elif isinstance(call.func, cst.Attribute) and call.func.attr.value == "enter_context" and call.args:
+            # ExitStack: stack.enter_context(torch.no_grad()) holds to the block's end
+            state = self.grad.effect(self.ctx.imports, call.args[0].value, decorator=False)
+        if state is not None:
+            self.grad.push_state(state)
 
     # bindings ------------------------------------------------------------------
 
@@ -329,7 +334,7 @@ class Tracker:
         self._open_loop(node, [])
 
     def leave_For_body(self, node: cst.For) -> None:
-        self.flow.open_loops.pop()
+        self.flow.open_loops.pop().end_seq = self.flow.tick()
 
     leave_While_body = leave_For_body
 
@@ -342,17 +347,8 @@ class Tracker:
         scope.loops.append(loop)
 
     def _innermost_loop(self) -> Optional[flow.Loop]:
-        loops = self.flow.open_loops
-        if loops and loops[-1].scope is self.flow.scope:
-            return loops[-1]
-        return None
-
-    def _loops_here(self) -> Iterable[flow.Loop]:
-        scope = self.flow.scope
-        for loop in reversed(self.flow.open_loops):
-            if loop.scope is not scope:
-                break
-            yield loop
+        loops = self.flow.loops_here()
+        return loops[0] if loops else None
 
     # calls and names -------------------------------------------------------------
 
@@ -371,11 +367,12 @@ class Tracker:
             ctx._calls.append((key, self.grad.state, self.grad.function))
             ctx.call_sites.setdefault(key, []).append((self.flow.scope, seq))
             self.flow.scope.local_calls.append((seq, key))
-            for loop in self._loops_here():
+            for loop in self.flow.loops_here():
                 loop.local_calls.append((seq, key))
         if isinstance(func, cst.Attribute):
             self._method_call(node, func, seq)
-        self._training_step(node)
+        self.flow.nodes[seq] = node
+        self._training_step(node, seq)
         self._model_call(node, seq)
         if not self.flow.mode_matters and _MODE_DEPENDENT.match(ctx.imports.resolve(func) or ""):
             self.flow.mode_matters = True
@@ -390,6 +387,8 @@ class Tracker:
             self.flow.mode_matters = True  # the author switches modes explicitly
             if _switches_to_train(node):
                 scope.train_switches.append(seq)
+            elif not _switches_to_eval(node, method):
+                scope.maybe_train_switches.append(seq)  # .train(flag)
         if _switches_to_eval(node, method) or method in self.ctx.settings.eval_mode_helpers:
             scope.eval_switches.append(seq)
             if scope.function is not None and scope.function.name == "__init__" and scope.class_name:
@@ -415,11 +414,20 @@ class Tracker:
             target = ctx.classes[-1].buffer_attrs if method == "register_buffer" else ctx.classes[-1].param_attrs
             target.add(name)
 
-    def _training_step(self, node: cst.Call) -> None:
+    def _training_step(self, node: cst.Call, seq: int) -> None:
         if not facts.is_training_step(self.ctx, node):
             return
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("backward", "manual_backward"):
+            targets = [func.value] + [a.value for a in node.args[:1]]
+            for target in targets:
+                if isinstance(target, cst.Call):  # scaler.scale(loss).backward()
+                    targets.extend(a.value for a in target.args[:1])
+                elif isinstance(target, cst.Name):
+                    self.flow.scope.backward_names.add(target.value)
         self.flow.scope.training_step = True
-        for loop in self._loops_here():
+        self.flow.scope.training_steps.append(seq)
+        for loop in self.flow.loops_here():
             loop.training_step = True
 
     def _model_call(self, node: cst.Call, seq: int) -> None:
@@ -436,9 +444,10 @@ class Tracker:
             cls = self.ctx.current_class()
             if cls is None or not cls.is_module:
                 return
-        call = flow.ModelCall(node, key, seq, self.grad.state, self.grad.function)
+        cls = self.ctx.current_class()
+        call = flow.ModelCall(node, key, seq, self.grad.state, self.grad.function, cls.name if cls else None)
         self.flow.scope.model_calls.append(call)
-        for loop in self._loops_here():
+        for loop in self.flow.loops_here():
             loop.model_calls.append(call)
 
     def leave_Call(self, node: cst.Call) -> None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Set
 
 import libcst as cst
+
+from flake8_gradmode.context import dotted
 
 if TYPE_CHECKING:  # pragma: no cover
     from flake8_gradmode.context import Grad
@@ -35,6 +37,8 @@ class Kind(Enum):
     MODULE = "module"
     #: an iterable of modules (``m.modules()``)
     MODULE_ITER = "module-iter"
+    #: a module or tensor whose grad was switched off (``.requires_grad_(False)``)
+    FROZEN = "frozen"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Binding:
     state: "Grad"
     value: Optional[cst.BaseExpression]
     function: object = None
+    #: position in the traversal (``Flow.seq``) when the name was bound
+    seq: int = 0
 
 
 #: Tensor methods that return a view sharing the base's storage.
@@ -103,6 +109,14 @@ def keyword(call: cst.Call, name: str) -> Optional[cst.Arg]:
 
 def _is_true(expr: Optional[cst.BaseExpression]) -> bool:
     return isinstance(expr, cst.Name) and expr.value == "True"
+
+
+def _is_false(expr: Optional[cst.BaseExpression]) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "False"
+
+
+#: Module methods that return the module itself (``Net().to(device)``).
+_SAME_VALUE_METHODS = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval"})
 
 
 def is_module_class_base(ctx: "Context", base: cst.BaseExpression) -> bool:
@@ -169,7 +183,10 @@ def _classify_call(ctx: "Context", call: cst.Call) -> Kind:
             arg = call.args[0].value if call.args else None
             if arg is None or _is_true(arg):
                 return Kind.PARAM
-            return Kind.OTHER
+            return Kind.FROZEN if _is_false(arg) else Kind.OTHER
+        if method in _SAME_VALUE_METHODS:
+            inner = classify(ctx, func.value)
+            return inner if inner in (Kind.MODULE, Kind.FROZEN) else Kind.OTHER
     qual = ctx.imports.resolve(func) or ""
     if qual in _PARAMETER_CLASSES:
         arg = keyword(call, "requires_grad")
@@ -260,3 +277,77 @@ def is_training_step(ctx: "Context", call: cst.Call) -> bool:
         return True
     qual = ctx.imports.resolve(func) or ""
     return qual in ("torch.autograd.grad", "torch.autograd.backward")
+
+
+# --- losses -------------------------------------------------------------------
+
+_LOSS_WORDS = frozenset({"loss", "losses", "criterion", "crit", "objective"})
+#: Calls whose result holds no graph: ``loss.item()``, ``float(loss)``.
+_DETACHING_METHODS = frozenset({"item", "detach", "tolist", "numpy", "detach_"})
+_DETACHING_FUNCTIONS = frozenset({"float", "int", "bool", "str", "round"})
+#: Tensor methods whose result still carries the graph.
+_GRAPH_KEEPING_METHODS = frozenset(
+    {"mean", "sum", "clone", "cpu", "cuda", "to", "float", "double", "squeeze", "view", "reshape"}
+)
+
+
+def is_loss_call(ctx: "Context", call: cst.Call) -> bool:
+    """``criterion(out, y)``, ``F.cross_entropy(...)``, ``self.loss_fn(...)``."""
+    from flake8_gradmode.flow import tokens
+
+    qual = ctx.imports.resolve(call.func) or ""
+    if qual.startswith("torch.nn.functional."):
+        name = qual.rsplit(".", 1)[-1]
+        return "loss" in name or "entropy" in name or name == "kl_div"
+    if qual.startswith("torch.nn.") and qual.rsplit(".", 1)[-1].endswith("Loss"):
+        return False  # building a criterion, not computing a loss
+    key = dotted(call.func)
+    if key is None:
+        return False
+    return any(t in _LOSS_WORDS for t in tokens(key.rsplit(".", 1)[-1]))
+
+
+def graph_sources(ctx: "Context", expr: cst.BaseExpression, depth: int = 0) -> Optional[Set[str]]:
+    """Does ``expr`` carry a loss's autograd graph?  None: no (or unknown).
+    Otherwise the set of plain names it is built from; an empty set means it
+    surely does (a loss call, or a name bound to one with grad enabled), and a
+    non-empty set means it does if one of those names is a ``.backward()``
+    target of the function (decided later)."""
+    from flake8_gradmode.context import Grad
+
+    if depth > 4:
+        return None
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _DETACHING_METHODS:
+            return None
+        if isinstance(func, cst.Name) and func.value in _DETACHING_FUNCTIONS:
+            return None
+        if is_loss_call(ctx, expr):
+            return set()
+        if isinstance(func, cst.Attribute) and func.attr.value in _GRAPH_KEEPING_METHODS:
+            return graph_sources(ctx, func.value, depth + 1)
+        return None
+    if isinstance(expr, cst.Attribute):
+        return None  # ``loss.data`` and anything else unknown
+    if isinstance(expr, (cst.BinaryOperation,)):
+        found: Optional[Set[str]] = None
+        for side in (expr.left, expr.right):
+            sub = graph_sources(ctx, side, depth + 1)
+            if sub is not None:
+                found = (found or set()) | sub
+                if not sub:
+                    return set()
+        return found
+    if isinstance(expr, cst.UnaryOperation):
+        return graph_sources(ctx, expr.expression, depth + 1)
+    if isinstance(expr, cst.Name):
+        binding = ctx.lookup(expr.value)
+        if binding is None or binding.state in (Grad.DISABLED, Grad.UNKNOWN):
+            return None
+        if binding.value is not None:
+            inner = graph_sources(ctx, binding.value, depth + 1)
+            if inner is not None and not inner:
+                return set()
+        return {expr.value}
+    return None

@@ -120,6 +120,13 @@ FRAMEWORK_EVAL_HOOKS: FrozenSet[str] = frozenset(
 FRAMEWORK_RUNNERS = re.compile(r"(Engine|Evaluator|evaluator|create_supervised_evaluator)$")
 
 
+#: Words that make a name read as an action, not a thing: ``load_model``.
+_VERBS = frozenset(
+    {"get", "load", "build", "create", "make", "init", "from", "to", "extract", "compute", "run", "save", "export",
+     "eval", "evaluate", "train", "test", "set", "update", "prepare", "wrap", "setup", "freeze", "copy", "convert"}
+)
+
+
 def is_model_name(name: str, extra: Tuple[str, ...] = ()) -> bool:
     """``model``, ``self.net``, ``netG``, ``resnet``, ``text_encoder``..."""
     last = name.rsplit(".", 1)[-1]
@@ -129,6 +136,8 @@ def is_model_name(name: str, extra: Tuple[str, ...] = ()) -> bool:
     if lower in MODEL_WORDS:
         return True
     parts = tokens(last)
+    if any(p in _VERBS for p in parts):
+        return False
     if parts and parts[-1] in MODEL_WORDS:
         return True
     if re.match(r"net[A-Z0-9_]", last):  # netG, netD, net_g
@@ -151,8 +160,13 @@ def says_inference_function(name: str) -> bool:
 
 
 def is_test_file(filename: str) -> bool:
-    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    return base.startswith("test_") or base.endswith("_test.py") or base == "conftest.py"
+    """Test code: ``test_*.py``, ``*_test.py``, ``conftest.py`` or anything under
+    a ``tests``/``test``/``testing`` directory."""
+    parts = filename.replace("\\", "/").split("/")
+    base = parts[-1]
+    if base.startswith("test_") or base.endswith("_test.py") or base == "conftest.py":
+        return True
+    return any(p in ("tests", "test", "testing") for p in parts[:-1])
 
 
 def names_in(expr: cst.CSTNode) -> List[str]:
@@ -182,6 +196,8 @@ class ModelCall:
     seq: int
     state: Grad
     function: Optional[FunctionInfo]
+    #: the class whose method makes the call (``self.x`` refers to it)
+    class_name: Optional[str] = None
 
 
 @dataclass
@@ -194,6 +210,12 @@ class Scope:
     eval_switches: List[int] = field(default_factory=list)
     #: sequence numbers of switches back to training mode (``m.train()``)
     train_switches: List[int] = field(default_factory=list)
+    #: ``m.train(flag)`` with a run-time flag
+    maybe_train_switches: List[int] = field(default_factory=list)
+    #: sequence numbers of training steps (``loss.backward()``, ``opt.step()``)
+    training_steps: List[int] = field(default_factory=list)
+    #: names whose value ``.backward()`` is called on (``loss`` in ``loss.backward()``)
+    backward_names: Set[str] = field(default_factory=set)
     #: calls of module-local functions/methods: (seq, key)
     local_calls: List[Tuple[int, Tuple[str, ...]]] = field(default_factory=list)
     training_step: bool = False
@@ -210,6 +232,8 @@ class Loop:
     parent: Optional["Loop"]
     seq: int
     iter_tokens: List[str]
+    #: sequence number when the body ended
+    end_seq: int = 1 << 62
     training_step: bool = False
     #: calls of module-local functions/methods: (seq, key)
     local_calls: List[Tuple[int, Tuple[str, ...]]] = field(default_factory=list)
@@ -248,6 +272,8 @@ class Flow:
         #: functions handed to framework evaluation machinery
         self.framework_callbacks: Set[str] = set()
         self.seq = 0
+        #: call node by sequence number
+        self.nodes: Dict[int, cst.Call] = {}
 
     def tick(self) -> int:
         self.seq += 1
@@ -256,6 +282,15 @@ class Flow:
     @property
     def scope(self) -> Scope:
         return self.scopes[-1]
+
+    def loops_here(self) -> List[Loop]:
+        """Open loops of the current scope, innermost first."""
+        out = []
+        for loop in reversed(self.open_loops):
+            if loop.scope is not self.scope:
+                break
+            out.append(loop)
+        return out
 
 
 # --- decisions, made once the whole module is seen -----------------------------
@@ -270,7 +305,9 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     if key == "self":
         return True  # recorded only inside nn.Module subclasses
     flow = ctx.flow
-    last = key.rsplit(".", 1)[-1]
+    owner, _, last = key.rpartition(".")
+    if owner in ("self", "cls") and any(k[0] == "method" and k[-1] == last for k in ctx.functions):
+        return False  # a method of the class: self.eval_model(...)
     if key in flow.module_evidence:
         return True
     if last[:1].isupper():
@@ -291,8 +328,8 @@ def is_hook(scope: Scope, ctx) -> bool:
 
 
 def is_pytest_test(scope: Scope, ctx) -> bool:
-    fn = scope.function
-    return fn is not None and fn.name.startswith("test") and is_test_file(ctx.filename)
+    """Code in test files: grad mode of a unit test's forward pass is moot."""
+    return is_test_file(ctx.filename)
 
 
 def trains(ctx, scope_or_loop, _depth: int = 0) -> bool:
@@ -428,4 +465,26 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
         in_init = scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval
         if in_init or any(s < calls[0].seq for s in scope.eval_switches):
             out.append((scope, calls))
+    return out
+
+
+def mode_events(ctx, scope: Scope, lo: int, hi: int, _depth: int = 0) -> List[Tuple[int, str]]:
+    """Mode switches and training steps that run between ``lo`` and ``hi`` in
+    ``scope``, in order, as ``(site, kind)``: kind is ``"eval"``, ``"train"``
+    or ``"step"``; ``site`` is the sequence number of the call in ``scope``
+    that makes it happen (a call of a module-local function stands for every
+    event of that function's body).  ``.train(flag)`` counts as ``"train"``."""
+    raw: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if lo < s < hi]
+    raw += [(s, "train") for s in scope.train_switches + scope.maybe_train_switches if lo < s < hi]
+    raw += [(s, "step") for s in scope.training_steps if lo < s < hi]
+    if _depth <= 3:
+        raw += [(s, key) for s, key in scope.local_calls if lo < s < hi]
+    out: List[Tuple[int, str]] = []
+    for site, event in sorted(raw, key=lambda e: e[0]):
+        if isinstance(event, str):
+            out.append((site, event))
+            continue
+        for callee in ctx.scopes_of(event):
+            if callee is not scope:
+                out.extend((site, kind) for _, kind in mode_events(ctx, callee, 0, 1 << 62, _depth + 1))
     return out

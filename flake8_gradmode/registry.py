@@ -12,6 +12,11 @@ from flake8_gradmode.rules.grd004_inplace_param_update_with_grad import InplaceP
 from flake8_gradmode.rules.grd005_backward_under_no_grad import BackwardUnderNoGrad
 from flake8_gradmode.rules.grd101_eval_loop_without_no_grad import EvalLoopWithoutNoGrad
 from flake8_gradmode.rules.grd102_eval_loop_without_eval_mode import EvalLoopWithoutEvalMode
+from flake8_gradmode.rules.grd103_train_mode_not_restored import TrainModeNotRestored
+from flake8_gradmode.rules.grd104_loss_accumulated_with_graph import LossAccumulatedWithGraph
+from flake8_gradmode.rules.grd901_param_data_mutation import ParamDataMutation
+from flake8_gradmode.rules.grd902_variable_wrapper import VariableWrapper
+from flake8_gradmode.rules.grd903_no_grad_where_inference_mode_fits import NoGradWhereInferenceModeFits
 
 RULES: Tuple[Type[Rule], ...] = (
     GradModeClassAsContext,
@@ -21,6 +26,11 @@ RULES: Tuple[Type[Rule], ...] = (
     BackwardUnderNoGrad,
     EvalLoopWithoutNoGrad,
     EvalLoopWithoutEvalMode,
+    TrainModeNotRestored,
+    LossAccumulatedWithGraph,
+    ParamDataMutation,
+    VariableWrapper,
+    NoGradWhereInferenceModeFits,
 )
 
 #: Code prefixes flake8 ignores unless the user selects them (opinionated hints).

@@ -70,10 +70,12 @@ def test_disabling_contexts_through_any_import(imports, ctx):
 def test_local_name_shadowing_torch_api_is_not_torch():
     src = """
     from .utils import no_grad
-    with no_grad():
+    with no_grad:
         probe("in")
     """
-    assert states(src) == {"in": "enabled"}
+    # Not torch's class, so no GRD001; named like a wrapper, so grad is off.
+    assert states(src) == {"in": "disabled"}
+    assert check(textwrap.dedent(src)) == []
 
 
 def test_nesting_and_reenabling():
@@ -292,18 +294,42 @@ def test_recursion_does_not_loop():
 
 def test_user_declared_decorators_and_contexts():
     src = """
-    from mylib.utils import nograd
-    @nograd
+    from mylib.utils import frozen
+    @frozen
     def f():
         probe("deco")
-    with nograd():
+    with frozen():
         probe("ctx")
     """
     assert states(src) == {"deco": "inherited", "ctx": "enabled"}
-    settings = Settings(no_grad_decorators=("nograd",))
+    settings = Settings(no_grad_decorators=("frozen",))
     assert states(src, settings) == {"deco": "disabled", "ctx": "disabled"}
-    dotted = Settings(no_grad_decorators=("mylib.utils.nograd",))
+    dotted = Settings(no_grad_decorators=("mylib.utils.frozen",))
     assert states(src, dotted) == {"deco": "disabled", "ctx": "disabled"}
+
+
+@pytest.mark.parametrize("name", ["smart_inference_mode()", "_get_no_grad_ctx_mgr()", "utils.nograd", "disable_grad()"])
+def test_project_wrappers_recognised_by_name(name):
+    src = f"""
+    import utils
+    @{name}
+    def f():
+        probe("deco")
+    """
+    assert states(src) == {"deco": "disabled"}
+
+
+def test_exit_stack_enter_context():
+    src = """
+    import contextlib
+    import torch
+    with contextlib.ExitStack() as stack:
+        probe("before")
+        stack.enter_context(torch.no_grad())
+        probe("after")
+    probe("outside")
+    """
+    assert states(src) == {"before": "enabled", "after": "disabled", "outside": "enabled"}
 
 
 def test_grad_enum_values_are_stable():

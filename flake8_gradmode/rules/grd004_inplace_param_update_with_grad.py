@@ -100,6 +100,16 @@ class InplaceParamUpdateWithGrad(Rule):
             """,
             title="A copy is not the parameter",
         ),
+        Valid(
+            """
+            import torch
+
+            fused = torch.nn.Linear(2, 2).requires_grad_(False)
+            fused.weight.copy_(torch.eye(2))
+            """,
+            title="A module whose parameters were frozen first",
+            checks=(Holds("bool((fused.weight == torch.eye(2)).all())", "the weight is set"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -221,7 +231,7 @@ class InplaceParamUpdateWithGrad(Rule):
             if isinstance(owner, cst.Name) and owner.value == "self":
                 cls = self.context.current_class()
                 return cls is None or base.attr.value not in cls.buffer_attrs
-            return True
+            return facts.classify(self.context, owner) is not facts.Kind.FROZEN
         return False
 
     def _maybe_report(self, node: cst.CSTNode, what: str) -> None:

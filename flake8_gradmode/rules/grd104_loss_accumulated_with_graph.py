@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from typing import Optional, Set
+
+import libcst as cst
+
+from flake8_gradmode import facts, flow
+from flake8_gradmode.context import Grad, effective
+from flake8_gradmode.rule import Holds, Invalid, Rule, Valid, code_of
+
+
+class LossAccumulatedWithGraph(Rule):
+    code = "GRD104"
+    name = "loss-accumulated-with-graph"
+    triggers = ("loss", "criterion", "crit", "objective", "backward", "entropy", "kl_div")
+    summary = "a loss tensor accumulated across training iterations with its graph"
+    what = """
+        Reports a loss accumulated, inside a training loop, into a variable or
+        container that outlives the iteration: `total_loss += loss`,
+        `losses.append(loss)`, `stats["loss"] += loss`, `total = total + loss`,
+        while grad is enabled and without `.item()`, `.detach()`, `float()`,
+        `.tolist()`, `.numpy()`.  A loss is the result of a loss function or
+        criterion call (`criterion(out, y)`, `F.cross_entropy(...)`, a callee
+        named like `loss`/`criterion`), arithmetic on one, or a value that
+        `.backward()` is called on in the function.
+    """
+    why = """
+        A loss tensor holds the autograd graph that produced it, and through it
+        the saved activations of the forward pass.  Kept in an accumulator,
+        every iteration's graph stays alive until the accumulator dies: memory
+        grows steadily through the epoch and training runs out of memory after
+        a number of steps that depends on the dataset size.
+    """
+    known_problems = """
+        Only accumulators bound before the loop (or attributes and items of
+        such objects) are considered, and only in loops that run a training
+        step; evaluation loops are GRD101's business.  A loss built from
+        several terms and then back-propagated (`loss += aux` followed by
+        `loss.backward()`) is not reported.  Values whose origin is not visible
+        (an attribute, an item of a list) are not considered losses, and a
+        metric object's `update(loss)` is not followed.
+    """
+    fix_safety = "No fix is applied."
+    references = (
+        "https://pytorch.org/docs/stable/notes/faq.html#my-model-reports-cuda-runtime-error-2-out-of-memory",
+    )
+
+    VALID = (
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            criterion = torch.nn.MSELoss()
+            total_loss = 0.0
+            for x, y in [(torch.randn(8, 4), torch.randn(8, 1))] * 3:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                total_loss += loss.item()
+            """,
+            checks=(Holds("isinstance(total_loss, float)", "the accumulator holds a number, no graph"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            heads = [torch.nn.Linear(4, 1) for _ in range(3)]
+            x, y = torch.randn(8, 4), torch.randn(8, 1)
+            for step in range(2):
+                loss = 0
+                for head in heads:
+                    loss += torch.nn.functional.mse_loss(head(x), y)
+                loss.backward()
+            """,
+            title="Building one step's loss from several terms",
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            history = []
+            for x in [torch.randn(8, 4)] * 3:
+                optimizer.zero_grad()
+                loss = model(x).pow(2).mean()
+                loss.backward()
+                optimizer.step()
+                history.append(loss.detach())
+            """,
+            checks=(Holds("history[0].grad_fn is None", "the stored losses hold no graph"),),
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            criterion = torch.nn.MSELoss()
+            total_loss = 0.0
+            for x, y in [(torch.randn(8, 4), torch.randn(8, 1))] * 3:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                total_loss += loss
+            """,
+            at=((12, 4),),
+            symptom=Holds("total_loss.grad_fn is not None", "the accumulator still carries the graphs of every step"),
+        ),
+        Invalid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            history = []
+            for x in [torch.randn(8, 4)] * 3:
+                optimizer.zero_grad()
+                loss = model(x).pow(2).mean()
+                loss.backward()
+                optimizer.step()
+                history.append(loss)
+            """,
+            title="A list of losses, and a loss known by its `.backward()`",
+            at=((11, 4),),
+            symptom=Holds("all(l.grad_fn is not None for l in history)", "every stored loss keeps its graph"),
+        ),
+    )
+
+    # -- hooks -----------------------------------------------------------------
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.operator, cst.AddAssign):
+            self._check(node, node.target, node.value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        if len(node.targets) != 1 or not isinstance(value, cst.BinaryOperation) or not isinstance(value.operator, cst.Add):
+            return
+        target = node.targets[0].target
+        if isinstance(target, cst.Name) and isinstance(value.left, cst.Name) and value.left.value == target.value:
+            self._check(node, target, value.right)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "append" and len(node.args) == 1:
+            self._check(node, func.value, node.args[0].value)
+
+    # -- the decision ------------------------------------------------------------
+
+    def _check(self, node: cst.CSTNode, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        ctx = self.context
+        loops = ctx.flow.loops_here()
+        if not loops:
+            return
+        state, function = ctx.grad_here()
+        if state not in (Grad.ENABLED, Grad.INHERITED):
+            return
+        sources = facts.graph_sources(ctx, value)
+        if sources is None:
+            return
+        root = _root_name(target)
+        if root is None:
+            return
+        if root != "self":
+            binding = ctx.lookup(root)
+            if binding is None or binding.seq >= loops[0].seq:
+                return  # bound inside the loop: reset every iteration
+        scope = ctx.flow.scope
+        loop = loops[0]
+        message = (
+            f"`{code_of(node)}` keeps every iteration's autograd graph alive; "
+            "accumulate `.item()` or `.detach()` instead"
+        )
+        self.report(node, message, condition=_condition(ctx, scope, loop, sources, root, state, function))
+
+
+def _root_name(target: cst.BaseExpression) -> Optional[str]:
+    while isinstance(target, (cst.Attribute, cst.Subscript)):
+        target = target.value
+    return target.value if isinstance(target, cst.Name) else None
+
+
+def _condition(ctx, scope: flow.Scope, loop: flow.Loop, sources: Set[str], root: str, state: Grad, function):
+    def holds() -> bool:
+        if state is Grad.INHERITED and effective(state, function) not in (Grad.ENABLED, Grad.INHERITED):
+            return False
+        if root in scope.backward_names:
+            return False  # the loss being built, then back-propagated
+        if sources and not (sources & scope.backward_names):
+            return False
+        return any(flow.trains(ctx, candidate) for candidate in _self_and_ancestors(loop))
+
+    return holds
+
+
+def _self_and_ancestors(loop: Optional[flow.Loop]):
+    while loop is not None:
+        yield loop
+        loop = loop.parent
