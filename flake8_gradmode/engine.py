@@ -42,6 +42,7 @@ _MODULE_METHODS = frozenset(
 )
 #: Chained calls that return the same module (``Net().to(device)``).
 _SAME_MODULE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"})
+_TEST_FRAMEWORKS = frozenset({"pytest", "unittest", "nose", "hypothesis"})
 #: Layers whose behaviour depends on the training flag.
 _MODE_DEPENDENT = re.compile(
     r"^torch\.nn\.(functional\.)?(\w*[Dd]ropout\w*|\w*BatchNorm\w*|InstanceNorm\w*|Transformer\w*|MultiheadAttention)$"
@@ -78,7 +79,11 @@ class Context:
         self._calls: List[Tuple[Tuple[str, ...], Grad, Optional[FunctionInfo]]] = []
         self._call_names: Set[int] = set()
         self._def_names: Set[int] = set()
+        #: names used other than by calling them: as bare names, and as
+        #: attribute names (``obj.evaluate``) which only methods can be
         self._referenced: Set[str] = set()
+        self._referenced_attrs: Set[str] = set()
+        self._attr_names: Set[int] = set()
 
     # -- questions rules ask -------------------------------------------------
 
@@ -179,7 +184,8 @@ class Context:
     def finish(self) -> None:
         """Attach module-local calls to the functions they call."""
         for key, infos in self.functions.items():
-            if len(infos) > 1 or key[-1] in self._referenced:
+            used = key[-1] in self._referenced or (key[0] == "method" and key[-1] in self._referenced_attrs)
+            if len(infos) > 1 or used:
                 for info in infos:
                     info.escaped = True
         for key, state, caller in self._calls:
@@ -214,9 +220,13 @@ class Tracker:
 
     def visit_Import(self, node: cst.Import) -> None:
         self.ctx.imports.add_import(node)
+        if any((dotted(a.name) or "").split(".")[0] in _TEST_FRAMEWORKS for a in node.names):
+            self.flow.test_framework = True
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         self.ctx.imports.add_import_from(node)
+        if node.module is not None and (dotted(node.module) or "").split(".")[0] in _TEST_FRAMEWORKS:
+            self.flow.test_framework = True
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         ctx = self.ctx
@@ -231,6 +241,8 @@ class Tracker:
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.ctx._def_names.add(id(node.name))
+        if node.name.value.startswith("test_"):
+            self.flow.test_framework = True
 
     def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
         ctx = self.ctx
@@ -284,6 +296,7 @@ class Tracker:
         self.grad.pop_state()
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.ctx._attr_names.add(id(node.attr))
         if node.attr.value == "training" and isinstance(node.value, cst.Name) and node.value.value == "self":
             self.flow.mode_matters = True  # a module that behaves differently in training
 
@@ -354,8 +367,16 @@ class Tracker:
 
     def visit_Name(self, node: cst.Name) -> None:
         ctx = self.ctx
-        if id(node) not in ctx._call_names and id(node) not in ctx._def_names:
+        if id(node) in ctx._call_names or id(node) in ctx._def_names:
+            return
+        if id(node) in ctx._attr_names:
+            ctx._referenced_attrs.add(node.value)
+        else:
             ctx._referenced.add(node.value)
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.ctx._def_names.add(id(node.keyword))  # f(name=...) uses no function
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -383,6 +404,8 @@ class Tracker:
         scope = self.flow.scope
         if owner is not None and method in _MODULE_METHODS:
             self.flow.module_evidence.add(owner)
+        if method in ("train", "eval"):
+            self.flow.switch_keys[seq] = owner or ""
         if method == "train" and len(node.args) <= 1:
             self.flow.mode_matters = True  # the author switches modes explicitly
             if _switches_to_train(node):
@@ -426,7 +449,8 @@ class Tracker:
                 elif isinstance(target, cst.Name):
                     self.flow.scope.backward_names.add(target.value)
         self.flow.scope.training_step = True
-        self.flow.scope.training_steps.append(seq)
+        if not facts.is_gradient_only(self.ctx, node):
+            self.flow.scope.training_steps.append(seq)
         for loop in self.flow.loops_here():
             loop.training_step = True
 

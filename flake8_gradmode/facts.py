@@ -279,6 +279,14 @@ def is_training_step(ctx: "Context", call: cst.Call) -> bool:
     return qual in ("torch.autograd.grad", "torch.autograd.backward")
 
 
+def is_gradient_only(ctx: "Context", call: cst.Call) -> bool:
+    """``zero_grad()`` and ``autograd.grad(...)``: gradients without a weight update."""
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "zero_grad":
+        return True
+    return (ctx.imports.resolve(func) or "") == "torch.autograd.grad"
+
+
 # --- losses -------------------------------------------------------------------
 
 _LOSS_WORDS = frozenset({"loss", "losses", "criterion", "crit", "objective"})

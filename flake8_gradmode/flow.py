@@ -159,14 +159,17 @@ def says_inference_function(name: str) -> bool:
     return any(t in INFERENCE_FUNCTION_WORDS for t in tokens(name))
 
 
-def is_test_file(filename: str) -> bool:
-    """Test code: ``test_*.py``, ``*_test.py``, ``conftest.py`` or anything under
-    a ``tests``/``test``/``testing`` directory."""
+def is_test_file(filename: str, uses_test_framework: bool = True) -> bool:
+    """Test code: anything under a ``tests``/``testing`` directory,
+    ``conftest.py``, and ``test_*.py``/``*_test.py`` or files under ``test/``
+    that use a test framework (evaluation scripts are often called
+    ``test.py`` or ``test_net.py``)."""
     parts = filename.replace("\\", "/").split("/")
     base = parts[-1]
-    if base.startswith("test_") or base.endswith("_test.py") or base == "conftest.py":
+    if base == "conftest.py" or any(p in ("tests", "testing") for p in parts[:-1]):
         return True
-    return any(p in ("tests", "test", "testing") for p in parts[:-1])
+    named = base.startswith("test_") or base.endswith("_test.py") or "test" in parts[:-1]
+    return named and uses_test_framework
 
 
 def names_in(expr: cst.CSTNode) -> List[str]:
@@ -269,11 +272,15 @@ class Flow:
         #: dropout or batch-norm layers, reads ``self.training``, or switches
         #: models with ``.train()`` itself
         self.mode_matters = False
+        #: the module imports pytest/unittest or defines ``test_*`` functions
+        self.test_framework = False
         #: functions handed to framework evaluation machinery
         self.framework_callbacks: Set[str] = set()
         self.seq = 0
         #: call node by sequence number
         self.nodes: Dict[int, cst.Call] = {}
+        #: receiver of each ``.eval()``/``.train()`` call, by sequence number
+        self.switch_keys: Dict[int, str] = {}
 
     def tick(self) -> int:
         self.seq += 1
@@ -329,7 +336,7 @@ def is_hook(scope: Scope, ctx) -> bool:
 
 def is_pytest_test(scope: Scope, ctx) -> bool:
     """Code in test files: grad mode of a unit test's forward pass is moot."""
-    return is_test_file(ctx.filename)
+    return is_test_file(ctx.filename, ctx.flow.test_framework)
 
 
 def trains(ctx, scope_or_loop, _depth: int = 0) -> bool:
@@ -479,6 +486,8 @@ def mode_events(ctx, scope: Scope, lo: int, hi: int, _depth: int = 0) -> List[Tu
     raw += [(s, "step") for s in scope.training_steps if lo < s < hi]
     if _depth <= 3:
         raw += [(s, key) for s, key in scope.local_calls if lo < s < hi]
+    if _manages_several_models(ctx, scope, lo, hi):
+        raw = [e for e in raw if e[1] != "eval"]
     out: List[Tuple[int, str]] = []
     for site, event in sorted(raw, key=lambda e: e[0]):
         if isinstance(event, str):
@@ -488,3 +497,12 @@ def mode_events(ctx, scope: Scope, lo: int, hi: int, _depth: int = 0) -> List[Tu
             if callee is not scope:
                 out.extend((site, kind) for _, kind in mode_events(ctx, callee, 0, 1 << 62, _depth + 1))
     return out
+
+
+def _manages_several_models(ctx, scope: Scope, lo: int, hi: int) -> bool:
+    """``shared.train(); controller.eval()``: code that puts one model in
+    training mode and another in eval mode does so on purpose."""
+    keys = ctx.flow.switch_keys
+    evals = {keys.get(s) for s in scope.eval_switches if lo < s < hi}
+    trains = {keys.get(s) for s in scope.train_switches if lo < s < hi}
+    return bool(evals and trains and evals != trains)

@@ -75,6 +75,7 @@ def test_evaluation_function_names(name, expected):
         ("model_test.py", True),
         ("conftest.py", True),
         ("tests/helpers.py", True),
+        ("test_net.py", True),
         ("pkg/testing/case.py", True),
         ("src/latest.py", False),
         ("evaluate.py", False),
@@ -183,3 +184,71 @@ def test_one_finding_per_nested_loop():
             model(x)
     """
     assert codes(src) == [("GRD101", 5, 0)]
+
+
+def test_gradients_without_an_update_do_not_train():
+    """Influence functions: eval mode on purpose, autograd.grad, no optimizer step."""
+    src = """
+    import torch
+    def influence(model, instances, params):
+        model.train()
+        for x in instances:
+            model.eval()
+            model.zero_grad()
+            grads = torch.autograd.grad(model(x).sum(), params)
+    """
+    assert codes(src) == []
+
+
+def test_callee_that_trains_one_model_and_freezes_another():
+    src = """
+    import torch
+    class Search:
+        def train_shared(self):
+            self.shared.train()
+            self.controller.eval()
+            for x in self.data:
+                self.shared_optim.zero_grad()
+                self.shared(x).sum().backward()
+                self.shared_optim.step()
+        def train_controller(self):
+            self.controller.train()
+            for x in self.data:
+                self.controller_optim.zero_grad()
+                self.controller(x).sum().backward()
+                self.controller_optim.step()
+        def run(self):
+            for epoch in range(10):
+                self.train_shared()
+                self.train_controller()
+    """
+    assert codes(src) == []
+
+
+EVAL_SCRIPT = """
+import torch
+net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout())
+net.eval()
+for x in [torch.randn(1, 2)]:
+    net(x)
+"""
+
+
+def test_evaluation_script_named_like_a_test_file():
+    assert codes(EVAL_SCRIPT, "test_net.py") == [("GRD101", 5, 0)]
+    assert codes("import pytest\n" + EVAL_SCRIPT, "test_net.py") == []
+
+
+def test_attribute_with_a_function_name_does_not_hide_its_callers():
+    src = """
+    import torch
+    def validation(model, loader):
+        model.eval()
+        for x in loader:
+            model(x)
+    def main(opt, model, loader):
+        if opt.validation:
+            with torch.no_grad():
+                validation(model, loader)
+    """
+    assert codes(src) == []
