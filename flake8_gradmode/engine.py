@@ -290,7 +290,7 @@ class Tracker:
         self.grad.push_state(self.grad.with_state(self.ctx.imports, node.items))
         for item in node.items:
             if item.asname is not None:
-                self.ctx.bind(item.asname.name, facts.Kind.OTHER, None)
+                self.ctx.bind(item.asname.name, facts.Kind.OTHER, item.item)
 
     def leave_With_body(self, node: cst.With) -> None:
         self.grad.pop_state()

@@ -87,6 +87,8 @@ MODEL_WORDS: FrozenSet[str] = frozenset(
         "autoencoder",
     }
 )
+#: Model words that also name other things; trusted only as ``x`` or ``self.x``.
+_AMBIGUOUS_MODEL_WORDS = frozenset({"generator", "policy", "actor", "critic", "classifier", "teacher", "student"})
 #: Framework hooks that already run with grad disabled and in eval mode.
 FRAMEWORK_EVAL_HOOKS: FrozenSet[str] = frozenset(
     {
@@ -129,10 +131,12 @@ _VERBS = frozenset(
 
 def is_model_name(name: str, extra: Tuple[str, ...] = ()) -> bool:
     """``model``, ``self.net``, ``netG``, ``resnet``, ``text_encoder``..."""
-    last = name.rsplit(".", 1)[-1]
+    owner, _, last = name.rpartition(".")
     if last in extra:
         return True
     lower = last.lower()
+    if lower in _AMBIGUOUS_MODEL_WORDS and owner not in ("", "self", "cls"):
+        return False  # writer.generator(...), env.policy(...): not necessarily models
     if lower in MODEL_WORDS:
         return True
     parts = tokens(last)

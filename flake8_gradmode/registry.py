@@ -14,6 +14,7 @@ from flake8_gradmode.rules.grd101_eval_loop_without_no_grad import EvalLoopWitho
 from flake8_gradmode.rules.grd102_eval_loop_without_eval_mode import EvalLoopWithoutEvalMode
 from flake8_gradmode.rules.grd103_train_mode_not_restored import TrainModeNotRestored
 from flake8_gradmode.rules.grd104_loss_accumulated_with_graph import LossAccumulatedWithGraph
+from flake8_gradmode.rules.grd105_no_grad_not_inherited_by_threads import NoGradNotInheritedByThreads
 from flake8_gradmode.rules.grd901_param_data_mutation import ParamDataMutation
 from flake8_gradmode.rules.grd902_variable_wrapper import VariableWrapper
 from flake8_gradmode.rules.grd903_no_grad_where_inference_mode_fits import NoGradWhereInferenceModeFits
@@ -28,6 +29,7 @@ RULES: Tuple[Type[Rule], ...] = (
     EvalLoopWithoutEvalMode,
     TrainModeNotRestored,
     LossAccumulatedWithGraph,
+    NoGradNotInheritedByThreads,
     ParamDataMutation,
     VariableWrapper,
     NoGradWhereInferenceModeFits,

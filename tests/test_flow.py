@@ -252,3 +252,34 @@ def test_attribute_with_a_function_name_does_not_hide_its_callers():
                 validation(model, loader)
     """
     assert codes(src) == []
+
+
+@pytest.mark.parametrize("name, expected", [("writer.generator", False), ("self.generator", True), ("generator", True),
+                                            ("env.policy", False), ("trainer.model", True)])
+def test_ambiguous_model_words_need_a_plain_or_self_name(name, expected):
+    assert flow.is_model_name(name) is expected
+
+
+def test_thread_handoff_of_a_method_and_a_lambda():
+    src = """
+    import torch
+    from concurrent.futures import ThreadPoolExecutor
+    class Server:
+        def __init__(self):
+            self.pool = ThreadPoolExecutor(4)
+            self.model = torch.nn.Linear(2, 2)
+        def _run(self, x):
+            return self.model(x)
+        @torch.no_grad()
+        def _safe(self, x):
+            return self.model(x)
+        def serve(self, xs):
+            pool = ThreadPoolExecutor(4)
+            with torch.no_grad():
+                a = list(pool.map(self._run, xs))
+                b = list(pool.map(self._safe, xs))
+                c = pool.submit(lambda x: self.model(x), xs[0])
+                d = pool.submit(len, xs)
+            return a, b, c, d
+    """
+    assert codes(src) == [("GRD105", 16, 30), ("GRD105", 18, 28)]
