@@ -11,6 +11,7 @@ at the end, and only when something was reported.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -306,7 +307,25 @@ class Tracker:
         if isinstance(value, cst.Attribute) and value.attr.value == "eval":
             self.flow.scope.eval_switches.append(self.flow.tick())
 
+    def _made_leaf(self, node: cst.CSTNode) -> None:
+        """``x.requires_grad_()`` / ``x.requires_grad = True``: from here on
+        ``x`` is a leaf that requires grad."""
+        target: Optional[cst.BaseExpression] = None
+        if isinstance(node, cst.Expr) and isinstance(node.value, cst.Call):
+            func = node.value.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_":
+                args = node.value.args
+                if not args or (isinstance(args[0].value, cst.Name) and args[0].value.value == "True"):
+                    target = func.value
+        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value == "True":
+            for t in node.targets:
+                if isinstance(t.target, cst.Attribute) and t.target.attr.value == "requires_grad":
+                    target = t.target.value
+        if isinstance(target, cst.Name):
+            self.ctx.bind(target, facts.Kind.PARAM, None)
+
     def leave_Expr(self, node: cst.Expr) -> None:
+        self._made_leaf(node)
         """``torch.set_grad_enabled(False)`` as a statement, or a grad context
         entered on an ``ExitStack``: from here to the block's end."""
         call = node.value
@@ -327,6 +346,15 @@ class Tracker:
         kind = facts.classify(self.ctx, node.value)
         for target in node.targets:
             self.ctx.bind(target.target, kind, node.value)
+        self._made_leaf(node)
+
+    def leave_AugAssign(self, node: cst.AugAssign) -> None:
+        """``x += v``: ``x`` keeps its binding's place but its value is now unknown."""
+        target = node.target
+        if isinstance(target, cst.Name):
+            binding = self.grad.frame.names.get(target.value)
+            if isinstance(binding, facts.Binding) and binding.kind is not facts.Kind.PARAM:
+                self.grad.frame.names[target.value] = dataclasses.replace(binding, kind=facts.Kind.OTHER, value=None)
 
     def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:

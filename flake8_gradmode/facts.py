@@ -359,3 +359,76 @@ def graph_sources(ctx: "Context", expr: cst.BaseExpression, depth: int = 0) -> O
                 return set()
         return {expr.value}
     return None
+
+
+# --- values that cannot require grad ------------------------------------------
+
+_FACTORIES = frozenset(
+    {
+        "ones", "zeros", "randn", "rand", "tensor", "arange", "full", "empty", "eye", "linspace", "logspace",
+        "randint", "randperm", "ones_like", "zeros_like", "randn_like", "rand_like", "full_like", "empty_like",
+        "as_tensor", "from_numpy",
+    }
+)
+#: torch functions whose result requires grad exactly when an input does.
+_TORCH_MATH = frozenset(
+    {
+        "dot", "matmul", "mm", "bmm", "mv", "mul", "add", "sub", "div", "pow", "exp", "log", "sum", "mean", "sin",
+        "cos", "tanh", "sigmoid", "relu", "cat", "stack", "abs", "sqrt", "norm", "square", "outer", "max", "min",
+        "prod", "neg", "clamp", "where",
+    }
+)
+#: Tensor methods of the same kind; their arguments are numbers or tensors.
+_TENSOR_MATH = frozenset(
+    {
+        "sum", "mean", "pow", "exp", "log", "abs", "sqrt", "square", "norm", "t", "neg", "clamp", "max", "min",
+        "prod", "mul", "add", "sub", "div", "matmul", "mm", "dot", "sin", "cos", "tanh", "sigmoid", "relu",
+    }
+)
+#: Methods whose arguments are shapes, devices or dtypes, never tensors.
+_SHAPE_METHODS = frozenset({"view", "reshape", "to", "cuda", "cpu", "float", "double", "half", "type", "clone",
+                            "flatten", "squeeze", "unsqueeze", "contiguous", "permute", "transpose"})
+
+
+def cannot_require_grad(ctx: "Context", expr: cst.BaseExpression, depth: int = 0) -> bool:
+    """Proof, from this function's own code, that ``expr`` is a tensor that
+    does not require grad: detached, or computed only from factory-made
+    tensors without ``requires_grad=True``.  Anything unknown: False."""
+    if depth > 8:
+        return False
+    if isinstance(expr, (cst.Integer, cst.Float)):
+        return True
+    if isinstance(expr, cst.UnaryOperation):
+        return cannot_require_grad(ctx, expr.expression, depth + 1)
+    if isinstance(expr, cst.BinaryOperation):
+        return cannot_require_grad(ctx, expr.left, depth + 1) and cannot_require_grad(ctx, expr.right, depth + 1)
+    if isinstance(expr, cst.Name):
+        binding = ctx.grad.frame.names.get(expr.value)
+        if not isinstance(binding, Binding) or binding.kind is not Kind.OTHER or binding.value is None:
+            return False
+        return cannot_require_grad(ctx, binding.value, depth + 1)
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "detach":
+        return True
+    if keyword(expr, "requires_grad") is not None:
+        return False
+    qual = ctx.imports.resolve(func) or ""
+    owner, _, name = qual.rpartition(".")
+    if owner == "torch":
+        if name in _FACTORIES:
+            return True
+        if name in _TORCH_MATH:
+            return all(cannot_require_grad(ctx, a.value, depth + 1) for a in expr.args if a.keyword is None)
+        return False
+    if not isinstance(func, cst.Attribute):
+        return False
+    method = func.attr.value
+    if method in _SHAPE_METHODS:
+        return cannot_require_grad(ctx, func.value, depth + 1)
+    if method in _TENSOR_MATH:
+        return cannot_require_grad(ctx, func.value, depth + 1) and all(
+            cannot_require_grad(ctx, a.value, depth + 1) for a in expr.args if a.keyword is None
+        )
+    return False

@@ -22,20 +22,27 @@ class BackwardUnderNoGrad(Rule):
         `torch.autograd.grad(...)` where grad is disabled (`no_grad`,
         `inference_mode`, `set_grad_enabled(False)`, as a block, a decorator,
         or through every module-local caller of the function) and the value
-        was computed under that same disabled grad mode.
+        was computed under that same disabled grad mode; and wherever the
+        value provably cannot require grad.
     """
     why = """
         A result computed with grad disabled has no `grad_fn`, so backward
         raises `RuntimeError: element 0 of tensors does not require grad and
         does not have a grad_fn`.  The usual cause is a training step moved into
-        (or called from) an evaluation block.
+        (or called from) an evaluation block.  The same error, same code, when
+        the function's own data flow proves the value cannot require grad: it
+        was `.detach()`ed, or it is computed only from tensors made by factory
+        functions (`torch.ones`, `torch.randn`, `torch.tensor`, ...) without
+        `requires_grad=True`.
     """
     known_problems = """
         `backward()` itself runs fine under `no_grad` when the loss was built
         with grad enabled, so a loss computed before the block is never
         reported, nor is a value whose origin is not visible in the function
         (an attribute, an item of a list, a parameter of the function).  Only
-        callers in the same module are followed.
+        callers in the same module are followed.  The data-flow proof stays
+        within one function and gives up at any call it does not know (a
+        model, a helper, a parameter): any unknown input means silence.
     """
     options = ("no_grad_decorators",)
     fix_safety = "No fix is applied: the computation has to move, which only the author can decide."
@@ -91,6 +98,18 @@ class BackwardUnderNoGrad(Rule):
             """,
             title="Grad mode that depends on a run-time value is not guessed",
             checks=(Holds("model.weight.grad is not None", "gradients are computed"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            x = torch.ones(5)
+            x.requires_grad_()
+            y = 2 * torch.dot(x, x)
+            y.backward()
+            """,
+            title="A factory tensor that was made a leaf requiring grad",
+            checks=(Holds("x.grad is not None", "gradients are computed"),),
         ),
     )
     INVALID = (
@@ -154,18 +173,49 @@ class BackwardUnderNoGrad(Rule):
             at=((6, 8),),
             symptom=Raises("RuntimeError", "does not require grad and does not have a grad_fn"),
         ),
+        Invalid(
+            """
+            import torch
+
+            x = torch.ones(5)
+            y = 2 * torch.dot(x, x)
+            y.backward()
+            """,
+            title="Only factory-made tensors without `requires_grad=True`",
+            at=((5, 0),),
+            symptom=Raises("RuntimeError", "does not require grad and does not have a grad_fn"),
+        ),
+        Invalid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            out = model(torch.randn(8, 4)).detach()
+            out.sum().backward()
+            """,
+            title="A detached value",
+            at=((5, 0),),
+            symptom=Raises("RuntimeError", "does not require grad and does not have a grad_fn"),
+        ),
     )
 
     def visit_Call(self, node: cst.Call) -> None:
         value = self._differentiated(node)
         if value is None:
             return
+        written = code_of(node.func)
+        if facts.cannot_require_grad(self.context, value):
+            self.report(
+                node,
+                f"`{written}()` on a value that cannot require grad (made only from tensors without "
+                "`requires_grad=True`, or detached) raises RuntimeError; create the leaf with `requires_grad=True`",
+            )
+            return
         state, function = self.context.grad_here()
         if state not in (Grad.DISABLED, Grad.INHERITED):
             return
         if not self._computed_here(value, state):
             return
-        written = code_of(node.func)
         message = (
             f"`{written}()` on a value computed with grad disabled raises RuntimeError; "
             "compute it with grad enabled (outside the block, or under `torch.enable_grad()`)"
