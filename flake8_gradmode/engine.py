@@ -629,15 +629,17 @@ def check(
     rules: Optional[Sequence[type]] = None,
     use_sieve: bool = True,
     filename: str = "",
+    module: Optional[cst.Module] = None,
 ) -> List[Violation]:
-    """All violations in ``source``, sorted.  Never raises."""
+    """All violations in ``source``, sorted.  Never raises.  ``module`` is the
+    already parsed ``source`` (the fixer passes it so fixes point into it)."""
     from flake8_gradmode.registry import RULES
 
     rule_classes = tuple(RULES if rules is None else rules)
     try:
         if use_sieve and not _sieve(rule_classes, settings).search(source):
             return []
-        return _check(source, settings, rule_classes, filename)
+        return _check(source, settings, rule_classes, filename, module)
     except RecursionError:
         message = "file nests too deeply for grad-mode analysis; grad-mode rules skipped it"
         return [Violation(1, 0, PARSE_ERROR, message)]
@@ -652,9 +654,11 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:120] if text else ""
 
 
-def _check(source: str, settings: Settings, rule_classes: Sequence[type], filename: str) -> List[Violation]:
+def _check(
+    source: str, settings: Settings, rule_classes: Sequence[type], filename: str, module: Optional[cst.Module] = None
+) -> List[Violation]:
     try:
-        module = cst.parse_module(source)
+        module = cst.parse_module(source) if module is None else module
     except cst.ParserSyntaxError as exc:
         line = max(1, exc.raw_line)
         return [
@@ -675,10 +679,11 @@ def _check(source: str, settings: Settings, rule_classes: Sequence[type], filena
     if not reports:
         return []
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    out = set()
+    out: Dict[Violation, Violation] = {}
     for report in reports:
         start = positions[report.node].start
-        out.add(Violation(start.line, start.column, report.code, report.message))
+        violation = Violation(start.line, start.column, report.code, report.message, report.fix)
+        out.setdefault(violation, violation)
     return sorted(out, key=lambda v: (v.line, v.col, v.code, v.message))
 
 

@@ -107,6 +107,14 @@ def keyword(call: cst.Call, name: str) -> Optional[cst.Arg]:
     return None
 
 
+def without_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
+    """``call`` with ``arg`` removed, punctuation kept tidy."""
+    args = [a for a in call.args if a is not arg]
+    if args and call.args and call.args[-1] is arg:
+        args[-1] = args[-1].with_changes(comma=arg.comma)
+    return call.with_changes(args=args)
+
+
 def _is_true(expr: Optional[cst.BaseExpression]) -> bool:
     return isinstance(expr, cst.Name) and expr.value == "True"
 

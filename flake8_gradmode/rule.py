@@ -112,6 +112,9 @@ class Violation:
     col: int
     code: str
     message: str
+    #: ``(old node, new node)``: replacing one by the other fixes the finding
+    #: without changing anything else the code does.  Not part of equality.
+    fix: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = field(default=None, compare=False, hash=False, repr=False)
 
     def text(self) -> str:
         return f"{self.code} {self.message}"
@@ -128,7 +131,7 @@ class Report:
     # "every caller runs under no_grad" are known then).  Returning False drops
     # the report.
     condition: Optional[object] = None
-    extra: dict = field(default_factory=dict)
+    fix: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = None
 
 
 class Rule:
@@ -163,8 +166,16 @@ class Rule:
     def finish(self) -> None:
         """Called once the whole module is visited and callers are resolved."""
 
-    def report(self, node: cst.CSTNode, message: str, condition: object = None) -> None:
-        self.context.add_report(Report(node, self.code, message, condition))
+    def report(
+        self,
+        node: cst.CSTNode,
+        message: str,
+        condition: object = None,
+        fix: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = None,
+    ) -> None:
+        """Report ``node``.  ``fix`` is ``(old, new)``: a node of the module
+        and what to put in its place; only behaviour-preserving fixes."""
+        self.context.add_report(Report(node, self.code, message, condition, fix))
 
 
 _EMPTY_MODULE = cst.Module(body=())

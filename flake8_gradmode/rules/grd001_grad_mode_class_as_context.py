@@ -54,9 +54,10 @@ class GradModeClassAsContext(Rule):
         `@torch.no_grad` is fine since PyTorch 2.0 and is not reported.
     """
     fix_safety = """
-        No fix is applied yet.  For a missing call, adding `()` (or `(False)`
-        for `set_grad_enabled`) is the change that makes the line run; for a
-        misspelled name, the message names the real API.
+        Safe for a missing call: `flake8-gradmode --fix` adds `()` (or
+        `(False)` for `set_grad_enabled`), the only change that makes the line
+        run as its author meant.  A misspelled name is not fixed: the message
+        names the real API.
     """
     references = (
         "https://pytorch.org/docs/stable/generated/torch.no_grad.html",
@@ -185,10 +186,15 @@ class GradModeClassAsContext(Rule):
         if qual is None:
             return
         message = self._misspelled(qual, target)
-        if message is None and not called:
-            message = self._uncalled(target, decorator)
         if message is not None:
             self.report(target, message)
+            return
+        if not called:
+            message = self._uncalled(target, decorator)
+            if message is not None:
+                api = self.context.grad.grad_api(self.context.imports, target)
+                args = [cst.Arg(cst.Name("False"))] if api == "set_grad_enabled" else []
+                self.report(target, message, fix=(target, cst.Call(func=target, args=args)))
 
     def _misspelled(self, qual: str, target: cst.BaseExpression) -> Optional[str]:
         owner, _, last = qual.rpartition(".")

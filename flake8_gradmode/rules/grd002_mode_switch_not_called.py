@@ -28,8 +28,8 @@ class ModeSwitchNotCalled(Rule):
         line is dead code at best.
     """
     fix_safety = """
-        Adding `()` changes behaviour on purpose (the model is then really
-        switched); no fix is applied yet.
+        `flake8-gradmode --fix` adds `()`.  This changes behaviour on purpose:
+        the model is then really switched, as the line's author meant.
     """
     references = (
         "https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval",
@@ -84,4 +84,8 @@ class ModeSwitchNotCalled(Rule):
         value = node.value
         if isinstance(value, cst.Attribute) and value.attr.value in _SWITCHES:
             written = code_of(value)
-            self.report(value, f"`{written}` is not called, so it does nothing; write `{written}()`")
+            self.report(
+                value,
+                f"`{written}` is not called, so it does nothing; write `{written}()`",
+                fix=(value, cst.Call(func=value)),
+            )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from flake8_gradmode.facts import keyword
+from flake8_gradmode.facts import keyword, without_arg
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns, code_of
 
 # Owners whose `.volatile` is a setting, not a tensor flag.
@@ -35,7 +35,12 @@ class VolatileFlag(Rule):
         reported; reads of `.volatile` are reported only on a name bound to a
         `torch` call in the same scope.
     """
-    fix_safety = "No fix is applied yet."
+    fix_safety = """
+        `flake8-gradmode --fix` drops the `volatile=` keyword, which has had no
+        effect since 0.4 (and makes `torch.tensor` raise).  It does not guess
+        where `no_grad` belongs: GRD101 reports the evaluation loop that needs
+        it.  Reads and writes of `.volatile` are not fixed.
+    """
     references = ("https://pytorch.org/blog/pytorch-0_4_0-migration-guide/",)
 
     VALID = (
@@ -109,7 +114,7 @@ class VolatileFlag(Rule):
             return
         qual = self.context.imports.resolve(node.func) or ""
         if qual.startswith("torch.") or qual == "Variable":
-            self.report(arg, f"`volatile=` {_MESSAGE}")
+            self.report(arg, f"`volatile=` {_MESSAGE}", fix=(node, without_arg(node, arg)))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if not (isinstance(node.value, cst.Name) and node.value.value in ("True", "False")):

@@ -22,7 +22,11 @@ class VariableWrapper(Rule):
         GRD003).  Off by default: it is harmless.
     """
     known_problems = "Opt in with `extend-select = GRD902` (or `GRD9` for every hint)."
-    fix_safety = "No fix is applied yet."
+    fix_safety = """
+        `flake8-gradmode --fix` replaces `Variable(x)` by `x` when `x` is the
+        only argument: the wrapper returns the same tensor.  Calls with
+        keywords (`requires_grad=`, `volatile=`) are left alone.
+    """
     references = ("https://pytorch.org/blog/pytorch-0_4_0-migration-guide/",)
 
     VALID = (
@@ -50,4 +54,10 @@ class VariableWrapper(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.context.imports.resolve(node.func) in _VARIABLE:
-            self.report(node, "`Variable(...)` has done nothing since PyTorch 0.4; use the tensor itself")
+            args = node.args
+            plain = len(args) == 1 and args[0].keyword is None and not args[0].star
+            self.report(
+                node,
+                "`Variable(...)` has done nothing since PyTorch 0.4; use the tensor itself",
+                fix=(node, args[0].value) if plain else None,
+            )
