@@ -565,17 +565,59 @@ def _bind_enumerate(ctx: Context, node: cst.For) -> bool:
     return False
 
 
-class _Driver(cst.CSTVisitor):
-    """Dispatches every node to the tracker, then to the rules' hooks."""
+#: Nodes no rule looks at: whitespace, comments, punctuation, operators.
+_SKIPPED = (
+    cst.BaseParenthesizableWhitespace,
+    cst.TrailingWhitespace,
+    cst.EmptyLine,
+    cst.Newline,
+    cst.Comment,
+    cst.Comma,
+    cst.Dot,
+    cst.Colon,
+    cst.Semicolon,
+    cst.LeftParen,
+    cst.RightParen,
+    cst.LeftSquareBracket,
+    cst.RightSquareBracket,
+    cst.LeftCurlyBrace,
+    cst.RightCurlyBrace,
+    cst.AssignEqual,
+    cst.BaseAugOp,
+    cst.BaseBinaryOp,
+    cst.BaseBooleanOp,
+    cst.BaseCompOp,
+    cst.BaseUnaryOp,
+)
+#: Where libcst's field order is not the order the code runs in.
+_FIELD_ORDER = {
+    cst.FunctionDef: ("decorators", "name", "params", "returns", "body"),
+    cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
+}
+_FIELDS: Dict[type, Tuple[str, ...]] = {}
+
+
+def _fields(cls: type) -> Tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELD_ORDER.get(cls) or tuple(f.name for f in dataclasses.fields(cls))
+        _FIELDS[cls] = names
+    return names
+
+
+class _Driver:
+    """Walks the tree once and dispatches every node to the tracker, then to
+    the rules' hooks (leave hooks in reverse).  It reads the children straight
+    from the nodes' fields in the order the code runs, skipping whitespace and
+    punctuation: libcst's own ``visit`` rebuilds every node on the way, which
+    costs as much again as the parse."""
 
     def __init__(self, tracker: Tracker, rules: Sequence[Rule]) -> None:
-        super().__init__()
         self._visit: Dict[str, List[Callable]] = {}
         self._leave: Dict[str, List[Callable]] = {}
         self._add(tracker)
         for rule in rules:
             self._add(rule)
-        # leave hooks: rules first, the tracker last
         for hooks in self._leave.values():
             hooks.reverse()
 
@@ -586,22 +628,45 @@ class _Driver(cst.CSTVisitor):
             elif attr.startswith("leave_"):
                 self._leave.setdefault(attr[6:], []).append(getattr(visitor, attr))
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        for hook in self._visit.get(type(node).__name__, ()):
+    def walk(self, node: cst.CSTNode) -> None:
+        cls = type(node)
+        name = cls.__name__
+        visit, leave = self._visit, self._leave
+        for hook in visit.get(name, ()):
             hook(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        for hook in self._leave.get(type(original_node).__name__, ()):
-            hook(original_node)
-
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        for hook in self._visit.get(f"{type(node).__name__}_{attribute}", ()):
+        for field_name in _fields(cls):
+            value = getattr(node, field_name)
+            kind = type(value)
+            if kind is list or kind is tuple:
+                if not value:
+                    continue
+                children = [c for c in value if _walked(type(c))]
+            elif _walked(kind):
+                children = [value]
+            else:
+                continue
+            attr = f"{name}_{field_name}"
+            for hook in visit.get(attr, ()):
+                hook(node)
+            for child in children:
+                self.walk(child)
+            for hook in leave.get(attr, ()):
+                hook(node)
+        for hook in leave.get(name, ()):
             hook(node)
 
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        for hook in self._leave.get(f"{type(original_node).__name__}_{attribute}", ()):
-            hook(original_node)
+
+_WALKED: Dict[type, bool] = {}
+
+
+def _walked(cls: type) -> bool:
+    """Is a value of this type a node the driver walks into?  Cached per type:
+    libcst's base classes are ABCs, and isinstance() on those is slow."""
+    answer = _WALKED.get(cls)
+    if answer is None:
+        answer = issubclass(cls, cst.CSTNode) and not issubclass(cls, _SKIPPED)
+        _WALKED[cls] = answer
+    return answer
 
 
 # --- the public entry point -------------------------------------------------
@@ -671,7 +736,7 @@ def _check(
         ]
     ctx = Context(settings, filename)
     rules = [cls(ctx) for cls in rule_classes]
-    module.visit(_Driver(Tracker(ctx), rules))
+    _Driver(Tracker(ctx), rules).walk(module)
     ctx.finish()
     for rule in rules:
         rule.finish()
