@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tokenize
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Sequence
 
@@ -39,6 +40,40 @@ class FixResult:
     @property
     def changed(self) -> bool:
         return bool(self.fixed)
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # the only line breaks Python (and libcst) know
+
+
+def noqa_lines(text: str) -> Dict[int, str]:
+    """Line number -> the text flake8 searches for ``# noqa``: the line itself,
+    or every line of a token that spans several (a multi-line string)."""
+    lines = physical_lines(text)
+    mapping = {n: line for n, line in enumerate(lines, start=1)}
+    readline = iter(lines).__next__
+    try:
+        start, end = len(lines) + 2, -1
+        for tok in tokenize.generate_tokens(readline):
+            if tok.type in (tokenize.ENDMARKER, tokenize.DEDENT):
+                continue
+            start, end = min(start, tok.start[0]), max(end, tok.end[0])
+            if tok.type in (tokenize.NL, tokenize.NEWLINE):
+                joined = "".join(lines[start - 1:end])
+                for n in range(start, end + 1):
+                    mapping[n] = joined
+                start, end = len(lines) + 2, -1
+    except (tokenize.TokenError, SyntaxError, StopIteration):
+        pass
+    return mapping
+
+
+def physical_lines(text: str) -> List[str]:
+    parts = _NEWLINE.split(text)
+    breaks = _NEWLINE.findall(text)
+    lines = [p + b for p, b in zip(parts, breaks)]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 def suppressed(line: str, code: str) -> bool:
@@ -74,12 +109,12 @@ def fix_source(
             module = cst.parse_module(result.source)
         except cst.ParserSyntaxError:
             break
-        lines = result.source.splitlines()
+        noqa = noqa_lines(result.source)
         violations = check(result.source, settings, filename=filename, module=module)
         chosen = [
             v
             for v in violations
-            if v.fix is not None and selected(v.code) and not suppressed(_line(lines, v.line), v.code)
+            if v.fix is not None and selected(v.code) and not suppressed(noqa.get(v.line, ""), v.code)
         ]
         if not chosen:
             break
@@ -94,10 +129,6 @@ def fix_source(
     return result
 
 
-def _line(lines: Sequence[str], number: int) -> str:
-    return lines[number - 1] if 0 < number <= len(lines) else ""
-
-
 def _reparse(source: str) -> None:
     try:
         cst.parse_module(source)
@@ -110,4 +141,4 @@ def fixable_codes(violations: Sequence[Violation]) -> List[str]:
     return sorted({v.code for v in violations if v.fix is not None})
 
 
-__all__ = ["FixError", "FixResult", "fix_source", "suppressed", "fixable_codes"]
+__all__ = ["FixError", "FixResult", "fix_source", "noqa_lines", "physical_lines", "suppressed", "fixable_codes"]
