@@ -369,23 +369,26 @@ class Tracker:
             ctx.bind(node.target, kind, None)
         elif kind is not facts.Kind.OTHER:
             ctx.bind(node.target, kind, node.iter)
-        self._open_loop(node, flow.names_in(node.iter))
+        loop = self._open_loop(node, flow.names_in(node.iter))
+        it = node.iter
+        loop.counts = isinstance(it, cst.Call) and self.ctx.imports.resolve(it.func) == "range"
 
     def visit_While_body(self, node: cst.While) -> None:
-        self._open_loop(node, [])
+        self._open_loop(node, []).counts = True
 
     def leave_For_body(self, node: cst.For) -> None:
         self.flow.open_loops.pop().end_seq = self.flow.tick()
 
     leave_While_body = leave_For_body
 
-    def _open_loop(self, node: cst.CSTNode, iter_tokens: List[str]) -> None:
+    def _open_loop(self, node: cst.CSTNode, iter_tokens: List[str]) -> flow.Loop:
         scope = self.flow.scope
         parent = self._innermost_loop()
         loop = flow.Loop(node, scope, parent, self.flow.tick(), iter_tokens)
         self.flow.open_loops.append(loop)
         self.flow.loops.append(loop)
         scope.loops.append(loop)
+        return loop
 
     def _innermost_loop(self) -> Optional[flow.Loop]:
         loops = self.flow.loops_here()

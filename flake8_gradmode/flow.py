@@ -241,6 +241,8 @@ class Loop:
     iter_tokens: List[str]
     #: sequence number when the body ended
     end_seq: int = 1 << 62
+    #: the loop counts (``for i in range(...)``, ``while``) rather than iterating data
+    counts: bool = False
     training_step: bool = False
     #: calls of module-local functions/methods: (seq, key)
     local_calls: List[Tuple[int, Tuple[str, ...]]] = field(default_factory=list)
@@ -364,7 +366,10 @@ def evaluation_intent(ctx, loop: Loop) -> Optional[str]:
         return "data"
     fn = loop.scope.function
     if fn is not None and says_eval_function(fn.name, settings.eval_names):
-        return "function"
+        words = {t for t in tokens(fn.name) if t in EVAL_FUNCTION_WORDS or t in settings.eval_names}
+        # ``def test():`` looping over range(...) is a smoke check, not a test-set pass
+        if not (words <= {"test", "testing"} and loop.counts):
+            return "function"
     if eval_switch_before(ctx, loop.scope, loop.seq):
         return "eval-mode"
     return None

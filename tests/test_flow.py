@@ -283,3 +283,19 @@ def test_thread_handoff_of_a_method_and_a_lambda():
             return a, b, c, d
     """
     assert codes(src) == [("GRD105", 16, 30), ("GRD105", 18, 28)]
+
+
+def test_smoke_check_named_test_is_not_a_test_set_pass():
+    src = """
+    import torch
+    decoder = torch.nn.GRUCell(2, 2)
+    def test():
+        hidden = torch.zeros(1, 2)
+        for c in range(3):
+            hidden = decoder(torch.randn(1, 2), hidden)
+    def test_epoch(loader):
+        decoder.eval()
+        for x in loader:
+            decoder(x)
+    """
+    assert codes(src) == [("GRD101", 10, 4)]
