@@ -84,6 +84,7 @@ class Context:
         #: attribute names (``obj.evaluate``) which only methods can be
         self._referenced: Set[str] = set()
         self._referenced_attrs: Set[str] = set()
+        self._super_targets: Dict[Tuple[str, ...], List[Tuple[str, ...]]] = {}
         self._attr_names: Set[int] = set()
 
     # -- questions rules ask -------------------------------------------------
@@ -180,7 +181,11 @@ class Context:
     def _expand(self, key: Tuple[str, ...]) -> List[Tuple[str, ...]]:
         if key[0] != "super":
             return [key]
-        return [k for k in self.functions if k[0] == "method" and k[-1] == key[-1]]
+        cached = self._super_targets.get(key)
+        if cached is None:
+            cached = [k for k in self.functions if k[0] == "method" and k[-1] == key[-1]]
+            self._super_targets[key] = cached
+        return cached
 
     def finish(self) -> None:
         """Attach module-local calls to the functions they call."""

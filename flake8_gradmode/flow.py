@@ -285,6 +285,8 @@ class Flow:
         self.seq = 0
         #: call node by sequence number
         self.nodes: Dict[int, cst.Call] = {}
+        #: answers of the whole-module decisions, computed once (see ``_memo``)
+        self.cache: Dict[tuple, object] = {}
         #: receiver of each ``.eval()``/``.train()`` call, by sequence number
         self.switch_keys: Dict[int, str] = {}
 
@@ -307,6 +309,22 @@ class Flow:
 
 
 # --- decisions, made once the whole module is seen -----------------------------
+
+_WHOLE = 1 << 62
+_IN_PROGRESS = object()
+
+
+def _memo(ctx, key: tuple, compute, default):
+    """Whole-function answers are computed once per module; a function that
+    (indirectly) calls itself sees ``default`` for the call in progress."""
+    cache = ctx.flow.cache
+    if key in cache:
+        value = cache[key]
+        return default if value is _IN_PROGRESS else value
+    cache[key] = _IN_PROGRESS
+    value = compute()
+    cache[key] = value
+    return value
 #
 # These read the records above together with ``Context`` (settings, bindings,
 # module-local callers).  They are the shared facts the loop rules rely on.
@@ -319,7 +337,7 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return True  # recorded only inside nn.Module subclasses
     flow = ctx.flow
     owner, _, last = key.rpartition(".")
-    if owner in ("self", "cls") and any(k[0] == "method" and k[-1] == last for k in ctx.functions):
+    if owner in ("self", "cls") and last in _memo(ctx, ("methods",), lambda: _method_names(ctx), frozenset()):
         return False  # a method of the class: self.eval_model(...)
     if key in flow.module_evidence:
         return True
@@ -328,6 +346,10 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     if key in flow.module_classes:
         return True
     return is_model_name(key, ctx.settings.model_names)
+
+
+def _method_names(ctx) -> FrozenSet[str]:
+    return frozenset(k[-1] for k in ctx.functions if k[0] == "method")
 
 
 def is_hook(scope: Scope, ctx) -> bool:
@@ -345,16 +367,14 @@ def is_pytest_test(scope: Scope, ctx) -> bool:
     return is_test_file(ctx.filename, ctx.flow.test_framework)
 
 
-def trains(ctx, scope_or_loop, _depth: int = 0) -> bool:
+def trains(ctx, scope_or_loop) -> bool:
     """Does the loop (or function) run a training step, directly or through a
     module-local function it calls?"""
     if scope_or_loop.training_step:
         return True
-    if _depth > 3:
-        return False
     for _, key in scope_or_loop.local_calls:
         for scope in ctx.scopes_of(key):
-            if scope is not scope_or_loop and trains(ctx, scope, _depth + 1):
+            if scope is not scope_or_loop and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
                 return True
     return False
 
@@ -375,36 +395,35 @@ def evaluation_intent(ctx, loop: Loop) -> Optional[str]:
     return None
 
 
-def eval_switch_before(ctx, scope: Scope, seq: int, _depth: int = 0) -> bool:
+def eval_switch_before(ctx, scope: Scope, seq: int) -> bool:
     """Is some model switched to eval mode in ``scope`` before ``seq``, directly
     or by a module-local function called before it?"""
     if any(s < seq for s in scope.eval_switches):
         return True
-    if _depth > 3:
-        return False
     for call_seq, key in scope.local_calls:
         if call_seq >= seq:
             break
         for callee in ctx.scopes_of(key):
-            if callee is not scope and eval_switch_before(ctx, callee, 1 << 62, _depth + 1):
+            if callee is not scope and _memo(
+                ctx, ("switches", id(callee)), lambda c=callee: eval_switch_before(ctx, c, _WHOLE), False
+            ):
                 return True
     return False
 
 
-def mode_before(ctx, scope: Scope, seq: int, _depth: int = 0) -> Optional[str]:
+def mode_before(ctx, scope: Scope, seq: int) -> Optional[str]:
     """The last mode switch before ``seq`` in ``scope``: ``"eval"``, ``"train"``
     or None.  A call of a module-local function counts with the last switch
     its body makes."""
     events: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if s < seq]
     events += [(s, "train") for s in scope.train_switches if s < seq]
-    if _depth <= 3:
-        events += [(s, key) for s, key in scope.local_calls if s < seq]
+    events += [(s, key) for s, key in scope.local_calls if s < seq]
     for _, event in sorted(events, key=lambda e: e[0], reverse=True):
         if isinstance(event, str):
             return event
         for callee in ctx.scopes_of(event):
             if callee is not scope:
-                mode = mode_before(ctx, callee, 1 << 62, _depth + 1)
+                mode = _memo(ctx, ("final", id(callee)), lambda c=callee: mode_before(ctx, c, _WHOLE), None)
                 if mode is not None:
                     return mode
     return None
@@ -484,7 +503,7 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
     return out
 
 
-def mode_events(ctx, scope: Scope, lo: int, hi: int, _depth: int = 0) -> List[Tuple[int, str]]:
+def mode_events(ctx, scope: Scope, lo: int, hi: int) -> List[Tuple[int, str]]:
     """Mode switches and training steps that run between ``lo`` and ``hi`` in
     ``scope``, in order, as ``(site, kind)``: kind is ``"eval"``, ``"train"``
     or ``"step"``; ``site`` is the sequence number of the call in ``scope``
@@ -493,8 +512,7 @@ def mode_events(ctx, scope: Scope, lo: int, hi: int, _depth: int = 0) -> List[Tu
     raw: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if lo < s < hi]
     raw += [(s, "train") for s in scope.train_switches + scope.maybe_train_switches if lo < s < hi]
     raw += [(s, "step") for s in scope.training_steps if lo < s < hi]
-    if _depth <= 3:
-        raw += [(s, key) for s, key in scope.local_calls if lo < s < hi]
+    raw += [(s, key) for s, key in scope.local_calls if lo < s < hi]
     if _manages_several_models(ctx, scope, lo, hi):
         raw = [e for e in raw if e[1] != "eval"]
     out: List[Tuple[int, str]] = []
@@ -504,7 +522,8 @@ def mode_events(ctx, scope: Scope, lo: int, hi: int, _depth: int = 0) -> List[Tu
             continue
         for callee in ctx.scopes_of(event):
             if callee is not scope:
-                out.extend((site, kind) for _, kind in mode_events(ctx, callee, 0, 1 << 62, _depth + 1))
+                body = _memo(ctx, ("events", id(callee)), lambda c=callee: mode_events(ctx, c, 0, _WHOLE), [])
+                out.extend((site, kind) for _, kind in body)
     return out
 
 
