@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
@@ -159,6 +159,8 @@ class FunctionInfo:
     key: Optional[Tuple[str, ...]] = None
     calls: List[Tuple[Grad, Optional["FunctionInfo"]]] = field(default_factory=list)
     escaped: bool = False
+    #: ``resolve_function``'s answer, once computed
+    resolved: Optional[Grad] = None
 
 
 @dataclass
@@ -292,35 +294,39 @@ class GradTracker:
         return state
 
 
-def resolve_function(info: FunctionInfo, _seen: Optional[Set[int]] = None) -> Grad:
+def resolve_function(info: FunctionInfo) -> Grad:
     """Grad state a function body starts in, from its decorators or callers.
 
     ``DISABLED`` when every module-local call runs with grad disabled,
     ``ENABLED`` when at least one runs with grad enabled, ``UNKNOWN`` when a
     caller's state depends on run-time values, ``INHERITED`` when the callers
     are not all known (no call seen, or the function escapes as a value).
+    Computed once per function (callers are complete by then); a function
+    that calls itself sees ``INHERITED`` for the call in progress.
     """
     if info.entry is not Grad.INHERITED:
         return info.entry
+    if info.resolved is not None:
+        return info.resolved
     if info.escaped or not info.calls:
-        return Grad.INHERITED
-    seen = _seen if _seen is not None else set()
-    if id(info) in seen:
-        return Grad.INHERITED
-    seen.add(id(info))
+        info.resolved = Grad.INHERITED
+        return info.resolved
+    info.resolved = Grad.INHERITED  # in progress: recursion sees "unknown"
     states = set()
     for state, caller in info.calls:
         if state is Grad.INHERITED:
-            state = resolve_function(caller, seen) if caller is not None else Grad.INHERITED
+            state = resolve_function(caller) if caller is not None else Grad.INHERITED
         states.add(state)
-    seen.discard(id(info))
     if states == {Grad.DISABLED}:
-        return Grad.DISABLED
-    if Grad.ENABLED in states:
-        return Grad.ENABLED
-    if Grad.UNKNOWN in states:
-        return Grad.UNKNOWN
-    return Grad.INHERITED
+        result = Grad.DISABLED
+    elif Grad.ENABLED in states:
+        result = Grad.ENABLED
+    elif Grad.UNKNOWN in states:
+        result = Grad.UNKNOWN
+    else:
+        result = Grad.INHERITED
+    info.resolved = result
+    return result
 
 
 def effective(state: Grad, function: Optional[FunctionInfo]) -> Grad:

@@ -8,6 +8,7 @@ module") are complete.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Set, Tuple
@@ -179,18 +180,35 @@ def is_test_file(filename: str, uses_test_framework: bool = True) -> bool:
 def names_in(expr: cst.CSTNode) -> List[str]:
     """Identifier and string-literal tokens of an expression (``loaders["val"]``)."""
     out: List[str] = []
-
-    class _Collect(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
             out.extend(tokens(node.value))
-
-        def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        elif isinstance(node, cst.SimpleString):
             value = node.evaluated_value
             if isinstance(value, str) and len(value) < 40:
                 out.extend(tokens(value))
-
-    expr.visit(_Collect())
+        else:
+            for name in _field_names(type(node)):
+                value = getattr(node, name)
+                if isinstance(value, (cst.BaseExpression, cst.Arg, cst.SubscriptElement, cst.BaseSlice,
+                                      cst.BaseElement, cst.BaseDictElement)):
+                    stack.append(value)
+                elif isinstance(value, (list, tuple)):
+                    stack.extend(v for v in value if isinstance(v, cst.CSTNode))
     return out
+
+
+_FIELD_NAMES: Dict[type, Tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> Tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        _FIELD_NAMES[cls] = names
+    return names
 
 
 # --- records ----------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Generator, List, Sequence, Tuple, Type
 
 from flake8_gradmode import __version__
 from flake8_gradmode.engine import check
-from flake8_gradmode.registry import DEFAULT_IGNORE
+from flake8_gradmode.registry import DEFAULT_IGNORE, RULES
 from flake8_gradmode.settings import OPTIONS, Settings, comma_list
 
 
@@ -16,6 +16,10 @@ class GradModeChecker:
     version = __version__
 
     settings: ClassVar[Settings] = Settings()
+    #: the rules worth running: the default-off ones only when the user's
+    #: select/extend-select could turn them on (flake8 would drop their
+    #: findings anyway, and they cost time)
+    rules: ClassVar[Tuple[type, ...]] = tuple(r for r in RULES if r.default_on)
 
     def __init__(self, tree: ast.AST, lines: Sequence[str], filename: str = "") -> None:
         # flake8 only runs a tree plugin on files `ast` parsed; `tree` itself is
@@ -40,12 +44,20 @@ class GradModeChecker:
     @classmethod
     def parse_options(cls, options: Any) -> None:
         cls.settings = Settings.from_options(options)
+        chosen = [*(getattr(options, "select", None) or ()), *(getattr(options, "extend_select", None) or ())]
+        cls.rules = tuple(r for r in RULES if r.default_on or _may_select(chosen, r.code))
 
     def run(self) -> Generator[Tuple[int, int, str, Type[Any]], None, None]:
         violations: List[Any]
         try:
-            violations = check("".join(self.lines), self.settings, filename=self.filename)
+            violations = check("".join(self.lines), self.settings, rules=self.rules, filename=self.filename)
         except BaseException:  # pragma: no cover - check() never raises; belt and braces
             return
         for v in violations:
             yield v.line, v.col, v.text(), type(self)
+
+
+def _may_select(prefixes: Sequence[str], code: str) -> bool:
+    """Could flake8 report ``code`` given these select prefixes?  (``GRD``
+    and ``GRD9`` select ``GRD901``; so does ``ALL``-style ``G``.)"""
+    return any(code.startswith(p.strip()) for p in prefixes if p.strip())
