@@ -351,12 +351,16 @@ class Tracker:
         kind = facts.classify(self.ctx, node.value)
         for target in node.targets:
             self.ctx.bind(target.target, kind, node.value)
+            if isinstance(target.target, cst.Name):
+                deps = self.flow.scope.deps.setdefault(target.target.value, set())
+                deps.update(flow.names_in(node.value, split=False))
         self._made_leaf(node)
 
     def leave_AugAssign(self, node: cst.AugAssign) -> None:
         """``x += v``: ``x`` keeps its binding's place but its value is now unknown."""
         target = node.target
         if isinstance(target, cst.Name):
+            self.flow.scope.deps.setdefault(target.value, set()).update(flow.names_in(node.value, split=False))
             binding = self.grad.frame.names.get(target.value)
             if isinstance(binding, facts.Binding) and binding.kind is not facts.Kind.PARAM:
                 self.grad.frame.names[target.value] = dataclasses.replace(binding, kind=facts.Kind.OTHER, value=None)

@@ -323,6 +323,16 @@ def is_loss_call(ctx: "Context", call: cst.Call) -> bool:
     return any(t in _LOSS_WORDS for t in tokens(key.rsplit(".", 1)[-1]))
 
 
+def _detached(expr: cst.BaseExpression) -> bool:
+    """A value that surely holds no graph: ``x.item()``, ``float(x)``, ..."""
+    if not isinstance(expr, cst.Call):
+        return isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString))
+    func = expr.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value in _DETACHING_METHODS
+    return isinstance(func, cst.Name) and func.value in _DETACHING_FUNCTIONS
+
+
 def graph_sources(ctx: "Context", expr: cst.BaseExpression, depth: int = 0) -> Optional[Set[str]]:
     """Does ``expr`` carry a loss's autograd graph?  None: no (or unknown).
     Otherwise the set of plain names it is built from; an empty set means it
@@ -362,6 +372,8 @@ def graph_sources(ctx: "Context", expr: cst.BaseExpression, depth: int = 0) -> O
         if binding is None or binding.state in (Grad.DISABLED, Grad.UNKNOWN):
             return None
         if binding.value is not None:
+            if _detached(binding.value):
+                return None  # loss = loss.item()
             inner = graph_sources(ctx, binding.value, depth + 1)
             if inner is not None and not inner:
                 return set()

@@ -177,15 +177,18 @@ def is_test_file(filename: str, uses_test_framework: bool = True) -> bool:
     return named and uses_test_framework
 
 
-def names_in(expr: cst.CSTNode) -> List[str]:
-    """Identifier and string-literal tokens of an expression (``loaders["val"]``)."""
+def names_in(expr: cst.CSTNode, split: bool = True) -> List[str]:
+    """Identifier and string-literal tokens of an expression (``loaders["val"]``);
+    with ``split=False``, the plain identifiers it uses."""
     out: List[str] = []
     stack = [expr]
     while stack:
         node = stack.pop()
         if isinstance(node, cst.Name):
-            out.extend(tokens(node.value))
+            out.extend(tokens(node.value) if split else (node.value,))
         elif isinstance(node, cst.SimpleString):
+            if not split:
+                continue
             value = node.evaluated_value
             if isinstance(value, str) and len(value) < 40:
                 out.extend(tokens(value))
@@ -241,6 +244,19 @@ class Scope:
     training_steps: List[int] = field(default_factory=list)
     #: names whose value ``.backward()`` is called on (``loss`` in ``loss.backward()``)
     backward_names: Set[str] = field(default_factory=set)
+    #: name -> identifiers used in the values assigned to it
+    deps: Dict[str, Set[str]] = field(default_factory=dict)
+
+    def feeds_backward(self) -> Set[str]:
+        """Every name whose value flows into a ``.backward()`` target here."""
+        seen = set(self.backward_names)
+        todo = list(seen)
+        while todo:
+            for dep in self.deps.get(todo.pop(), ()):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return seen
     #: calls of module-local functions/methods: (seq, key)
     local_calls: List[Tuple[int, Tuple[str, ...]]] = field(default_factory=list)
     training_step: bool = False

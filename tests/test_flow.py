@@ -299,3 +299,36 @@ def test_smoke_check_named_test_is_not_a_test_set_pass():
             decoder(x)
     """
     assert codes(src) == [("GRD101", 10, 4)]
+
+
+def test_loss_accumulators_that_are_fine():
+    src = """
+    import torch
+    import torch.nn.functional as F
+    def lr_finder(model, batches, optimizer):
+        losses = []
+        for x, y in batches:
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            optimizer.step()
+            loss = loss.detach().item()
+            losses.append(loss)
+    def style_step(model, batches, optimizer, targets):
+        for x in batches:
+            optimizer.zero_grad()
+            feats = model(x)
+            style_loss = 0.0
+            for f, t in zip(feats, targets):
+                style_loss += F.mse_loss(f, t)
+            total = style_loss * 10
+            total.backward()
+            optimizer.step()
+    def mc_closure(model, x):
+        losses = []
+        for _ in range(2):
+            loss = F.mse_loss(model(x), x)
+            losses.append(loss)
+            loss.backward(retain_graph=True)
+        return torch.stack(losses).mean()
+    """
+    assert codes(src) == []

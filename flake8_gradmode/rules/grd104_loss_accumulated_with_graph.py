@@ -34,9 +34,11 @@ class LossAccumulatedWithGraph(Rule):
     known_problems = """
         Only accumulators bound before the loop (or attributes and items of
         such objects) are considered, and only in loops that run a training
-        step; evaluation loops are GRD101's business.  A loss built from
-        several terms and then back-propagated (`loss += aux` followed by
-        `loss.backward()`) is not reported.  Values whose origin is not visible
+        step; evaluation loops are GRD101's business.  An accumulator bound
+        inside the training loop (reset every step) is fine, and so is one
+        whose value flows into a `.backward()` target of the function (`loss
+        += aux; loss.backward()`, or `losses.append(l)` followed by
+        `torch.stack(losses).mean().backward()`).  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.
     """
@@ -168,17 +170,20 @@ class LossAccumulatedWithGraph(Rule):
         root = _root_name(target)
         if root is None:
             return
+        binding_seq = 0
         if root != "self":
             binding = ctx.lookup(root)
             if binding is None or binding.seq >= loops[0].seq:
                 return  # bound inside the loop: reset every iteration
+            binding_seq = binding.seq
         scope = ctx.flow.scope
         loop = loops[0]
         message = (
             f"`{code_of(node)}` keeps every iteration's autograd graph alive; "
             "accumulate `.item()` or `.detach()` instead"
         )
-        self.report(node, message, condition=_condition(ctx, scope, loop, sources, root, state, function))
+        condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function)
+        self.report(node, message, condition=condition)
 
 
 def _root_name(target: cst.BaseExpression) -> Optional[str]:
@@ -187,15 +192,17 @@ def _root_name(target: cst.BaseExpression) -> Optional[str]:
     return target.value if isinstance(target, cst.Name) else None
 
 
-def _condition(ctx, scope: flow.Scope, loop: flow.Loop, sources: Set[str], root: str, state: Grad, function):
+def _condition(ctx, scope: flow.Scope, loop: flow.Loop, sources: Set[str], root: str, binding_seq: int, state, function):
     def holds() -> bool:
         if state is Grad.INHERITED and effective(state, function) not in (Grad.ENABLED, Grad.INHERITED):
             return False
-        if root in scope.backward_names:
-            return False  # the loss being built, then back-propagated
+        if root != "self" and root in scope.feeds_backward():
+            return False  # the loss being built (loss += aux; loss.backward())
         if sources and not (sources & scope.backward_names):
             return False
-        return any(flow.trains(ctx, candidate) for candidate in _self_and_ancestors(loop))
+        training = next((c for c in _self_and_ancestors(loop) if flow.trains(ctx, c)), None)
+        # reset in every training iteration (bound inside the training loop): fine
+        return training is not None and binding_seq < training.seq
 
     return holds
 
