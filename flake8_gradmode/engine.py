@@ -365,6 +365,10 @@ class Tracker:
             if isinstance(binding, facts.Binding) and binding.kind is not facts.Kind.PARAM:
                 self.grad.frame.names[target.value] = dataclasses.replace(binding, kind=facts.Kind.OTHER, value=None)
 
+    def visit_Return(self, node: cst.Return) -> None:
+        if node.value is not None:
+            self.flow.scope.returned.update(flow.names_in(node.value, split=False))
+
     def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
             self.ctx.bind(node.target, facts.classify(self.ctx, node.value), node.value)

@@ -246,6 +246,8 @@ class Scope:
     backward_names: Set[str] = field(default_factory=set)
     #: name -> identifiers used in the values assigned to it
     deps: Dict[str, Set[str]] = field(default_factory=dict)
+    #: identifiers used in ``return`` values
+    returned: Set[str] = field(default_factory=set)
 
     def feeds_backward(self) -> Set[str]:
         """Every name whose value flows into a ``.backward()`` target here."""

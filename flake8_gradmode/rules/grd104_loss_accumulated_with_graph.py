@@ -38,7 +38,8 @@ class LossAccumulatedWithGraph(Rule):
         inside the training loop (reset every step) is fine, and so is one
         whose value flows into a `.backward()` target of the function (`loss
         += aux; loss.backward()`, or `losses.append(l)` followed by
-        `torch.stack(losses).mean().backward()`).  Values whose origin is not visible
+        `torch.stack(losses).mean().backward()`), or that the function returns
+        (its caller decides what to do with the graph).  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.
     """
@@ -196,8 +197,8 @@ def _condition(ctx, scope: flow.Scope, loop: flow.Loop, sources: Set[str], root:
     def holds() -> bool:
         if state is Grad.INHERITED and effective(state, function) not in (Grad.ENABLED, Grad.INHERITED):
             return False
-        if root != "self" and root in scope.feeds_backward():
-            return False  # the loss being built (loss += aux; loss.backward())
+        if root != "self" and (root in scope.feeds_backward() or root in scope.returned):
+            return False  # the loss being built (loss += aux; loss.backward()), or handed back
         if sources and not (sources & scope.backward_names):
             return False
         training = next((c for c in _self_and_ancestors(loop) if flow.trains(ctx, c)), None)
