@@ -741,11 +741,14 @@ def _check(
     try:
         module = cst.parse_module(source) if module is None else module
     except cst.ParserSyntaxError as exc:
-        line = max(1, exc.raw_line)
+        # libcst can point one line past the error (at an empty line, or past
+        # the end): keep the position inside the file
+        lines = source.splitlines() or [""]
+        line = min(max(1, exc.raw_line), len(lines))
         return [
             Violation(
                 line,
-                max(0, exc.raw_column),
+                min(max(0, exc.raw_column), len(lines[line - 1])),
                 PARSE_ERROR,
                 f"libcst cannot parse this file ({_first_line(exc)}); grad-mode rules skipped it",
             )
