@@ -172,10 +172,6 @@ def test_sweep_stdlib() -> None:
 
     assert not errors, [o.path for o in errors]
     assert not internal, [f"{path}:{f[0]}: {f[3]}" for path, f in internal]
-    # Known engine bug, pinned by a strict xfail in test_fuzz.py: a libcst parse
-    # error on `(name): annotation` is reported one line too far down.  Drop
-    # this exemption when that xfail starts passing.
-    known = [(path, bad) for path, bad in bad_positions if "GRD000" in bad and "libcst cannot parse" in bad]
-    assert not [b for b in bad_positions if b not in known], bad_positions
+    assert not bad_positions, bad_positions
     # files that are not test data all parse: a skip there means the reader is wrong
     assert not [o.path for o in skipped if not re.search(r"(^|/)(tests?|lib2to3)(/|$)", o.path)]
