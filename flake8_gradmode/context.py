@@ -204,7 +204,7 @@ class GradTracker:
                 return True
         return False
 
-    def effect(self, imports: ImportTable, expr: cst.BaseExpression, decorator: bool) -> Optional[Grad]:
+    def effect(self, imports: ImportTable, expr: cst.BaseExpression) -> Optional[Grad]:
         """The grad state an expression sets as a context manager/decorator."""
         if isinstance(expr, cst.Call):
             api = self.grad_api(imports, expr.func)
@@ -280,7 +280,7 @@ class GradTracker:
     def with_state(self, imports: ImportTable, items: Iterable[cst.WithItem]) -> Grad:
         state = self.state
         for item in items:
-            effect = self.effect(imports, item.item, decorator=False)
+            effect = self.effect(imports, item.item)
             if effect is not None:
                 state = effect
         return state
@@ -288,7 +288,7 @@ class GradTracker:
     def decorator_state(self, imports: ImportTable, decorators: Iterable[cst.Decorator]) -> Optional[Grad]:
         state = None
         for deco in decorators:
-            effect = self.effect(imports, deco.decorator, decorator=True)
+            effect = self.effect(imports, deco.decorator)
             if effect is not None:
                 state = effect
         return state

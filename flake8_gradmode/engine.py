@@ -338,10 +338,10 @@ class Tracker:
             return
         state = None
         if self.grad.grad_api(self.ctx.imports, call.func) == "set_grad_enabled":
-            state = self.grad.effect(self.ctx.imports, call, decorator=False)
+            state = self.grad.effect(self.ctx.imports, call)
         elif isinstance(call.func, cst.Attribute) and call.func.attr.value == "enter_context" and call.args:
             # ExitStack: stack.enter_context(torch.no_grad()) holds to the block's end
-            state = self.grad.effect(self.ctx.imports, call.args[0].value, decorator=False)
+            state = self.grad.effect(self.ctx.imports, call.args[0].value)
         if state is not None:
             self.grad.push_state(state)
 
