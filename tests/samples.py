@@ -1,4 +1,18 @@
-"""Source texts shared by the command and fixer tests."""
+"""Source texts and helpers shared by several test modules."""
+
+import tokenize
+from pathlib import Path
+
+
+def read_like_flake8(path: Path) -> str:
+    """A file's text as flake8 reads it: coding cookie, BOM, latin-1 fallback."""
+    try:
+        with tokenize.open(path) as handle:
+            return handle.read()
+    except (SyntaxError, UnicodeError):
+        with open(path, encoding="latin-1") as handle:
+            return handle.read()
+
 
 # Every fixable finding once, plus one without a fix (GRD004, line 28).
 BUGGY = '''\

@@ -29,7 +29,6 @@ import signal
 import sys
 import sysconfig
 import time
-import tokenize
 import traceback
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Tuple
@@ -37,6 +36,7 @@ from typing import List, NamedTuple, Optional, Tuple
 import pytest
 
 from flake8_gradmode.engine import PARSE_ERROR, check
+from tests.samples import read_like_flake8
 
 #: A file that takes longer than this is reported as a hang, not waited for.
 PER_FILE_SECONDS = 120.0
@@ -65,15 +65,6 @@ def stdlib_files() -> Tuple[Path, List[Path]]:
     root = Path(sysconfig.get_paths()["stdlib"])
     files = sorted(p for p in root.rglob("*.py") if "site-packages" not in p.relative_to(root).parts)
     return root, files
-
-
-def read_like_flake8(path: Path) -> str:
-    try:
-        with tokenize.open(path) as handle:
-            return handle.read()
-    except (SyntaxError, UnicodeError):
-        with open(path, encoding="latin-1") as handle:
-            return handle.read()
 
 
 def _positions(source: str, findings) -> Tuple[str, ...]:

@@ -22,7 +22,6 @@ import importlib.util
 import os
 import signal
 import time
-import tokenize
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import pytest
 from flake8_gradmode import engine
 from flake8_gradmode.engine import PARSE_ERROR, check
 from flake8_gradmode.registry import RULES
+from tests.samples import read_like_flake8
 
 #: A file that takes longer than this is reported as a hang, not waited for.
 PER_FILE_SECONDS = 60.0
@@ -51,15 +51,6 @@ def _torch_root() -> Path:
     if spec is None or not spec.submodule_search_locations:
         pytest.importorskip("torch")  # skips: torch is not installed
     return Path(list(spec.submodule_search_locations)[0])
-
-
-def _read(path: Path) -> str:
-    try:
-        with tokenize.open(path) as handle:
-            return handle.read()
-    except (SyntaxError, UnicodeError):
-        with open(path, encoding="latin-1") as handle:
-            return handle.read()
 
 
 @dataclass
@@ -94,7 +85,7 @@ def sweep() -> Sweep:
     try:
         for path in files:
             rel = str(path.relative_to(root.parent))
-            text = _read(path)
+            text = read_like_flake8(path)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
