@@ -31,7 +31,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from flake8_gradmode import __version__
 from flake8_gradmode.engine import check
-from flake8_gradmode.fix import FixError, fix_source, noqa_lines, physical_lines, suppressed
+from flake8_gradmode.noqa import noqa_lines, physical_lines, suppressed
 from flake8_gradmode.registry import DEFAULT_IGNORE
 from flake8_gradmode.rule import Violation
 from flake8_gradmode.settings import OPTIONS, Settings, comma_list
@@ -202,6 +202,7 @@ class Source:
     raw: bytes
     encoding: str
     text: str
+    tree: Optional[ast.AST] = None
 
     def encode(self, text: str) -> bytes:
         # "utf-8-sig" (what detect_encoding says for a BOM) writes the BOM back.
@@ -232,12 +233,12 @@ def read_source(path: str) -> Source:
     try:
         with warnings.catch_warnings():  # SyntaxWarning (invalid escapes...) is flake8's business
             warnings.simplefilter("ignore")
-            ast.parse(text, filename=path)
+            tree = ast.parse(text, filename=path)
     except SyntaxError as exc:
         raise FileError(f"does not parse: {exc.msg} (line {exc.lineno}, column {exc.offset})") from exc
     except (ValueError, RecursionError, MemoryError) as exc:
         raise FileError(f"does not parse: {exc or type(exc).__name__}") from exc
-    return Source(path, raw, encoding, text)
+    return Source(path, raw, encoding, text, tree)
 
 
 def _is_python(path: str) -> bool:
@@ -377,6 +378,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 raise FileError(problem)
             source = read_source(path)
             if args.fix or args.diff:
+                from flake8_gradmode.fix import fix_source  # libcst: loaded only to fix
+
                 result = fix_source(source.text, settings, selected, filename=path)
                 findings = reportable(result.remaining, result.source, selected)
                 if result.source != source.text:
@@ -387,11 +390,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     fixed += len(result.fixed)
                     files_fixed += 1
             else:
-                findings = reportable(check(source.text, settings, filename=path), source.text, selected)
+                violations = check(source.text, settings, filename=path, tree=source.tree)
+                findings = reportable(violations, source.text, selected)
         except Exception as exc:  # a bad file (or a bug in a fix) must not stop the other files
             if isinstance(exc, FileError):
                 reason = str(exc)
-            elif isinstance(exc, FixError):
+            elif type(exc).__name__ == "FixError":  # fix.FixError, without importing libcst
                 reason = f"not fixed: {exc}"
             else:
                 reason = f"internal error ({type(exc).__name__}: {exc}); nothing written, please report it"

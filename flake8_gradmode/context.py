@@ -1,336 +1,264 @@
-"""Import aliases and the grad-mode context shared by every rule.
+"""What every rule may ask about the code being visited: ``Context``.
 
-Two pieces live here:
-
-* ``ImportTable`` turns an expression such as ``t.no_grad`` or ``ng`` into the
-  dotted name it refers to (``torch.no_grad``), from the module's own import
-  statements.  No libcst metadata providers are involved.
-* ``GradTracker`` keeps, for every scope being visited, a stack of grad
-  states.  Contexts nest, ``enable_grad`` re-enables, a decorator sets the state
-  of a function body, ``torch.set_grad_enabled(False)`` as a statement holds to
-  the end of its block.  A function, lambda or generator expression body starts
-  from ``INHERITED``: it runs whenever it is called.  The engine resolves
-  ``INHERITED`` for module-local functions once the whole module is seen
-  (``resolve_function``): a function whose every call in the module runs with
-  grad disabled runs with grad disabled.
+One ``Context`` per linted module.  The engine's traversal keeps it in step
+with the node being visited (imports, classes, bindings, the grad stack, the
+flow records); rules read it, and once the module is seen, ``finish`` attaches
+module-local calls to the functions they reach.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-import libcst as cst
+from flake8_gradmode import facts, flow
+from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable
+from flake8_gradmode.settings import Settings
 
-
-class Grad(Enum):
-    ENABLED = "enabled"
-    DISABLED = "disabled"
-    #: ``set_grad_enabled(<expr>)``: depends on run-time values.
-    UNKNOWN = "unknown"
-    #: a function body: whatever its callers run under.
-    INHERITED = "inherited"
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # the only line breaks Python knows
 
 
-# Canonical grad-mode APIs and every public path that reaches them.
-_GRAD_MODE_PATHS = {
-    "no_grad": ("torch.no_grad", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"),
-    "enable_grad": (
-        "torch.enable_grad",
-        "torch.autograd.enable_grad",
-        "torch.autograd.grad_mode.enable_grad",
-    ),
-    "inference_mode": (
-        "torch.inference_mode",
-        "torch.autograd.inference_mode",
-        "torch.autograd.grad_mode.inference_mode",
-    ),
-    "set_grad_enabled": (
-        "torch.set_grad_enabled",
-        "torch.autograd.set_grad_enabled",
-        "torch.autograd.grad_mode.set_grad_enabled",
-    ),
-}
-#: A project's own wrapper of no_grad/inference_mode, recognised by its name.
-_WRAPPER_NAME = re.compile(r"(^|_)(no_?grad|disable_?grad)|inference_?mode", re.IGNORECASE)
-
-GRAD_MODE_API: Dict[str, str] = {
-    path: canon for canon, paths in _GRAD_MODE_PATHS.items() for path in paths
-}
+def physical_lines(text: str) -> List[str]:
+    """``text`` split as Python numbers its lines, endings kept."""
+    parts = _NEWLINE.split(text)
+    breaks = _NEWLINE.findall(text)
+    lines = [p + b for p, b in zip(parts, breaks)]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
-def dotted(expr: cst.BaseExpression) -> Optional[str]:
-    """``a.b.c`` for a chain of names and attributes, else None."""
-    parts: List[str] = []
-    while isinstance(expr, cst.Attribute):
-        parts.append(expr.attr.value)
-        expr = expr.value
-    if isinstance(expr, cst.Name):
-        parts.append(expr.value)
-        return ".".join(reversed(parts))
-    return None
+#: Method calls that show their receiver is an ``nn.Module``.
+_MODULE_METHODS = frozenset(
+    {
+        "eval",
+        "train",
+        "parameters",
+        "named_parameters",
+        "modules",
+        "named_modules",
+        "children",
+        "cuda",
+        "to",
+        "requires_grad_",
+    }
+)
+#: Chained calls that return the same module (``Net().to(device)``).
+_SAME_MODULE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"})
+_TEST_FRAMEWORKS = frozenset({"pytest", "unittest", "nose", "hypothesis"})
+#: Layers whose behaviour depends on the training flag.
+_MODE_DEPENDENT = re.compile(
+    r"^torch\.nn\.(functional\.)?(\w*[Dd]ropout\w*|\w*BatchNorm\w*|InstanceNorm\w*|Transformer\w*|MultiheadAttention)$"
+    r"|^torch\.(\w*dropout\w*|nn\.functional\.batch_norm)$|^torchvision\.models\.[a-z]\w*$"
+)
+#: Callees that build a fresh model, in training mode.
+_MODEL_FACTORIES = re.compile(r"^(torchvision\.models\.[a-z]\w*|timm\.create_model|timm\.models\.create_model)$")
 
 
-def _module_name(node: cst.BaseExpression) -> str:
-    return dotted(node) or ""
+@dataclass(frozen=True)
+class Fix:
+    """A behaviour-preserving edit of ``node``, by name; the fixer applies it
+    with libcst (the finder never imports libcst).
 
-
-class ImportTable:
-    """Local name -> dotted path, from ``import``/``from ... import``.
-
-    ``torch`` (and ``nn``/``F`` only when imported) resolve through it.  A name
-    that was never imported resolves to itself, so ``torch.no_grad`` works in a
-    snippet that forgot ``import torch``.
-    """
-
-    def __init__(self) -> None:
-        self._names: Dict[str, str] = {}
-
-    def add_import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            full = _module_name(alias.name)
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self._names[alias.asname.name.value] = full
-            else:
-                root = full.split(".", 1)[0]
-                self._names[root] = root
-
-    def add_import_from(self, node: cst.ImportFrom) -> None:
-        if node.relative or node.module is None:
-            base = None
-        else:
-            base = _module_name(node.module)
-        if isinstance(node.names, cst.ImportStar):
-            return
-        for alias in node.names:
-            name = _module_name(alias.name)
-            local = name
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                local = alias.asname.name.value
-            # A relative import is the project's own code: remember it as such,
-            # so a local ``no_grad`` is not taken for torch's.
-            self._names[local] = f"{base}.{name}" if base else f".{name}"
-
-    def is_imported(self, name: str) -> bool:
-        return name in self._names
-
-    def mentions_torch(self) -> bool:
-        return any(v == "torch" or v.startswith("torch.") for v in self._names.values())
-
-    def resolve(self, expr: cst.BaseExpression) -> Optional[str]:
-        name = dotted(expr)
-        if name is None:
-            return None
-        root, _, rest = name.partition(".")
-        full = self._names.get(root, root)
-        return f"{full}.{rest}" if rest else full
-
-
-# --- grad state -------------------------------------------------------------
-
-
-def _bool_literal(node: cst.BaseExpression) -> Optional[bool]:
-    if isinstance(node, cst.Name) and node.value in ("True", "False"):
-        return node.value == "True"
-    return None
-
-
-def _first_arg(call: cst.Call, keyword: str) -> Optional[cst.Arg]:
-    for arg in call.args:
-        if arg.keyword is None and arg.star == "":
-            return arg
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg
-    return None
-
-
-@dataclass
-class FunctionInfo:
-    """A ``def`` as seen by the caller resolution."""
-
-    name: str
-    node: cst.FunctionDef
-    entry: Grad
-    class_name: Optional[str]
-    parent: Optional["FunctionInfo"]
-    #: ("function", name) or ("method", class, name); None for nested defs
-    key: Optional[Tuple[str, ...]] = None
-    calls: List[Tuple[Grad, Optional["FunctionInfo"]]] = field(default_factory=list)
-    escaped: bool = False
-    #: ``resolve_function``'s answer, once computed
-    resolved: Optional[Grad] = None
-
-
-@dataclass
-class Frame:
-    """One running scope: module, function, lambda or generator expression."""
+    ``kind`` is ``"add-call"`` (append ``(argument)``), ``"drop-keyword"``
+    (remove the keyword argument named ``argument`` from the call) or
+    ``"unwrap-call"`` (replace the call by its single argument)."""
 
     kind: str
-    function: Optional[FunctionInfo]
-    states: List[Grad]
-    blocks: List[int] = field(default_factory=list)
-    #: local name -> what it was last bound to (see ``facts.Binding``)
-    names: Dict[str, object] = field(default_factory=dict)
+    node: ast.AST
+    argument: str = ""
 
 
-class GradTracker:
-    def __init__(self, extra_disablers: Sequence[str] = ()) -> None:
-        self.frames: List[Frame] = [Frame("module", None, [Grad.ENABLED])]
-        self._extra = tuple(extra_disablers)
+@dataclass
+class Report:
+    """A finding before its position is known: the node it points at."""
 
-    # -- what is this expression? --------------------------------------------
+    node: ast.AST
+    code: str
+    message: str
+    #: called once the whole module has been visited (module-local facts such
+    #: as "every caller runs under no_grad" are known then); returning False
+    #: drops the report
+    condition: Optional[Callable[[], bool]] = None
+    fix: Optional[Fix] = None
 
-    def grad_api(self, imports: ImportTable, expr: cst.BaseExpression) -> Optional[str]:
-        """Canonical grad-mode API named by ``expr`` (not called), or None."""
-        qual = imports.resolve(expr)
-        if qual is None:
-            return None
-        canon = GRAD_MODE_API.get(qual)
-        if canon is not None:
-            return canon
-        if self._extra and self._is_extra(qual, dotted(expr) or ""):
-            return "user_no_grad"
-        if not qual.startswith("torch.") and _WRAPPER_NAME.search(qual.rsplit(".", 1)[-1]):
-            return "user_no_grad"  # smart_inference_mode(), _get_no_grad_ctx_mgr()
+
+@dataclass
+class ClassInfo:
+    name: str
+    is_module: bool
+    #: number of running frames when the class body started
+    frame_depth: int
+    param_attrs: Set[str] = field(default_factory=set)
+    buffer_attrs: Set[str] = field(default_factory=set)
+
+
+class Context:
+    """What every rule may ask about the node being visited."""
+
+    def __init__(self, settings: Settings, filename: str = "", lines: Sequence[str] = ()) -> None:
+        self.settings = settings
+        self.filename = filename
+        #: the module's physical lines, endings kept (``ast`` numbers them from 1)
+        self.lines = lines
+        self.imports = ImportTable()
+        self.grad = GradTracker(settings.no_grad_decorators)
+        self.flow = flow.Flow()
+        self.classes: List[ClassInfo] = []
+        self.reports: List[Report] = []
+        # caller resolution: functions by key, calls by key, names used as values
+        self.functions: Dict[Tuple[str, ...], List[FunctionInfo]] = {}
+        self.call_sites: Dict[Tuple[str, ...], List[Tuple[flow.Scope, int]]] = {}
+        self._calls: List[Tuple[Tuple[str, ...], Grad, Optional[FunctionInfo]]] = []
+        #: ids of the ``func`` nodes of calls that reach module-local functions
+        self._call_names: Set[int] = set()
+        #: names used other than by calling them: as bare names, and as
+        #: attribute names (``obj.evaluate``) which only methods can be
+        self._referenced: Set[str] = set()
+        self._referenced_attrs: Set[str] = set()
+        self._super_targets: Dict[Tuple[str, ...], List[Tuple[str, ...]]] = {}
+
+    # -- questions rules ask -------------------------------------------------
+
+    def grad_here(self) -> Tuple[Grad, Optional[FunctionInfo]]:
+        """The grad state at this point, and the function it may inherit from."""
+        return self.grad.state, self.grad.function
+
+    def lookup(self, name: str) -> Optional[facts.Binding]:
+        for frame in reversed(self.grad.frames):
+            binding = frame.names.get(name)
+            if binding is not None:
+                return binding  # type: ignore[return-value]
         return None
 
-    def _is_extra(self, qual: str, written: str) -> bool:
-        for name in self._extra:
-            if name in (qual, written):
-                return True
-            if "." not in name and (qual.rsplit(".", 1)[-1] == name):
-                return True
-        return False
+    def current_class(self) -> Optional[ClassInfo]:
+        """The class whose method body is running (``self`` refers to it)."""
+        return self.classes[-1] if self.classes else None
 
-    def effect(self, imports: ImportTable, expr: cst.BaseExpression) -> Optional[Grad]:
-        """The grad state an expression sets as a context manager/decorator."""
-        if isinstance(expr, cst.Call):
-            api = self.grad_api(imports, expr.func)
-            if api is None:
-                return None
-            if api in ("no_grad", "user_no_grad"):
-                return Grad.DISABLED
-            if api == "enable_grad":
-                return Grad.ENABLED
-            if api == "inference_mode":
-                arg = _first_arg(expr, "mode")
-                if arg is None:
-                    return Grad.DISABLED
-                value = _bool_literal(arg.value)
-                if value is None:
-                    return Grad.UNKNOWN
-                return Grad.DISABLED if value else Grad.ENABLED
-            if api == "set_grad_enabled":
-                arg = _first_arg(expr, "mode")
-                value = _bool_literal(arg.value) if arg is not None else None
-                if value is None:
-                    return Grad.UNKNOWN
-                return Grad.ENABLED if value else Grad.DISABLED
+    def scopes_of(self, key: Tuple[str, ...]) -> List[flow.Scope]:
+        """Scopes of the module-local functions a call with ``key`` reaches."""
+        return [scope for k in self._expand(key) for scope in self.flow.by_key.get(k, [])]
+
+    def add_report(self, report: Report) -> None:
+        self.reports.append(report)
+
+    def column(self, line: int, offset: int) -> int:
+        """``ast``'s UTF-8 byte offset on ``line`` as a character column."""
+        if 0 < line <= len(self.lines):
+            text = self.lines[line - 1]
+            if not text.isascii():
+                return len(text.encode("utf-8")[:offset].decode("utf-8", "replace"))
+        return offset
+
+    def start_of(self, node: ast.AST) -> Tuple[int, int]:
+        line = getattr(node, "lineno", 1)
+        return line, self.column(line, getattr(node, "col_offset", 0))
+
+    def end_of(self, node: ast.AST) -> Tuple[int, int]:
+        line = getattr(node, "end_lineno", None) or getattr(node, "lineno", 1)
+        offset = getattr(node, "end_col_offset", None)
+        return line, self.column(line, offset if offset is not None else getattr(node, "col_offset", 0))
+
+    def source_of(self, node: ast.AST) -> str:
+        """The text ``node`` spans (empty when its position is unknown)."""
+        (line, col), (end_line, end_col) = self.start_of(node), self.end_of(node)
+        if not 0 < line <= end_line <= len(self.lines):
+            return ""
+        if line == end_line:
+            return self.lines[line - 1][col:end_col]
+        parts = [self.lines[line - 1][col:], *self.lines[line:end_line - 1], self.lines[end_line - 1][:end_col]]
+        return "".join(parts)
+
+    # -- bookkeeping the tracker does ------------------------------------------
+
+    def bind(self, target: ast.AST, kind: facts.Kind, value: Optional[ast.expr]) -> None:
+        if isinstance(target, ast.Name):
+            self.bind_name(target.id, kind, value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            elements = list(target.elts)
+            if kind is facts.Kind.NAMED_PARAM and len(elements) == 2:
+                self.bind(elements[0], facts.Kind.OTHER, None)
+                self.bind(elements[1], facts.Kind.PARAM, value)
+                return
+            for element in elements:
+                self.bind(element, facts.Kind.OTHER, None)
+        elif isinstance(target, ast.Starred):
+            self.bind(target.value, facts.Kind.OTHER, None)
+        elif (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "self"
+            and kind is facts.Kind.PARAM
+            and self.classes
+        ):
+            self.classes[-1].param_attrs.add(target.attr)
+
+    def bind_name(self, name: str, kind: facts.Kind, value: Optional[ast.expr]) -> None:
+        self.grad.frame.names[name] = facts.Binding(kind, self.grad.state, value, self.grad.function, self.flow.seq)
+        if value is not None and self._builds_model(value):
+            self.flow.scope.built_models.add(name)
+
+    def _builds_model(self, value: ast.expr) -> bool:
+        """``Net()``, ``nn.Linear(2, 2)``, ``torchvision.models.resnet18()``,
+        possibly followed by ``.to(device)``: a fresh model, in training mode."""
+        while (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Attribute)
+            and value.func.attr in _SAME_MODULE
+        ):
+            value = value.func.value
+        if not isinstance(value, ast.Call):
+            return False
+        qual = self.imports.resolve(value.func) or ""
+        if isinstance(value.func, ast.Name) and value.func.id in self.flow.module_classes:
+            return True
+        last = qual.rsplit(".", 1)[-1]
+        return bool(_MODEL_FACTORIES.match(qual)) or (qual.startswith("torch.nn.") and last[:1].isupper())
+
+    def function_key(self, name: str, in_class: bool) -> Optional[Tuple[str, ...]]:
+        if in_class:
+            return ("method", self.classes[-1].name, name)
+        if len(self.grad.frames) == 1:
+            return ("function", name)
+        return None  # a nested function: its callers are not resolved
+
+    def call_key(self, func: ast.expr) -> Optional[Tuple[str, ...]]:
+        """The module-local function a call may reach, as a key."""
+        if isinstance(func, ast.Name):
+            return ("function", func.id)
+        if not isinstance(func, ast.Attribute):
             return None
-        api = self.grad_api(imports, expr)
-        if api is None:
-            return None
-        # Bare names: decorators work bare (torch >= 2.0).  A bare class used
-        # as a context manager raises (GRD001 reports it); other rules reason
-        # about what the author meant, so it counts as the call would.
-        if api == "user_no_grad":
-            return Grad.DISABLED
-        if api in ("no_grad", "inference_mode"):
-            return Grad.DISABLED
-        if api == "enable_grad":
-            return Grad.ENABLED
+        owner = func.value
+        if isinstance(owner, ast.Name) and owner.id == "self":
+            fn = self.grad.function
+            if fn is not None and fn.class_name is not None:
+                return ("method", fn.class_name, func.attr)
+        if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
+            return ("super", func.attr)  # any class's method of that name
         return None
 
-    # -- the stack -----------------------------------------------------------
+    def _expand(self, key: Tuple[str, ...]) -> List[Tuple[str, ...]]:
+        if key[0] != "super":
+            return [key]
+        cached = self._super_targets.get(key)
+        if cached is None:
+            cached = [k for k in self.functions if k[0] == "method" and k[-1] == key[-1]]
+            self._super_targets[key] = cached
+        return cached
 
-    @property
-    def frame(self) -> Frame:
-        return self.frames[-1]
-
-    @property
-    def state(self) -> Grad:
-        return self.frame.states[-1]
-
-    @property
-    def function(self) -> Optional[FunctionInfo]:
-        """The innermost ``def`` whose body is running, if the innermost frame is one."""
-        return self.frame.function if self.frame.kind == "function" else None
-
-    def push_frame(self, kind: str, function: Optional[FunctionInfo], state: Grad) -> None:
-        self.frames.append(Frame(kind, function, [state]))
-
-    def pop_frame(self) -> None:
-        self.frames.pop()
-
-    def push_state(self, state: Grad) -> None:
-        self.frame.states.append(state)
-
-    def pop_state(self) -> None:
-        self.frame.states.pop()
-
-    def enter_block(self) -> None:
-        self.frame.blocks.append(len(self.frame.states))
-
-    def leave_block(self) -> None:
-        depth = self.frame.blocks.pop()
-        del self.frame.states[depth:]
-
-    def with_state(self, imports: ImportTable, items: Iterable[cst.WithItem]) -> Grad:
-        state = self.state
-        for item in items:
-            effect = self.effect(imports, item.item)
-            if effect is not None:
-                state = effect
-        return state
-
-    def decorator_state(self, imports: ImportTable, decorators: Iterable[cst.Decorator]) -> Optional[Grad]:
-        state = None
-        for deco in decorators:
-            effect = self.effect(imports, deco.decorator)
-            if effect is not None:
-                state = effect
-        return state
-
-
-def resolve_function(info: FunctionInfo) -> Grad:
-    """Grad state a function body starts in, from its decorators or callers.
-
-    ``DISABLED`` when every module-local call runs with grad disabled,
-    ``ENABLED`` when at least one runs with grad enabled, ``UNKNOWN`` when a
-    caller's state depends on run-time values, ``INHERITED`` when the callers
-    are not all known (no call seen, or the function escapes as a value).
-    Computed once per function (callers are complete by then); a function
-    that calls itself sees ``INHERITED`` for the call in progress.
-    """
-    if info.entry is not Grad.INHERITED:
-        return info.entry
-    if info.resolved is not None:
-        return info.resolved
-    if info.escaped or not info.calls:
-        info.resolved = Grad.INHERITED
-        return info.resolved
-    info.resolved = Grad.INHERITED  # in progress: recursion sees "unknown"
-    states = set()
-    for state, caller in info.calls:
-        if state is Grad.INHERITED:
-            state = resolve_function(caller) if caller is not None else Grad.INHERITED
-        states.add(state)
-    if states == {Grad.DISABLED}:
-        result = Grad.DISABLED
-    elif Grad.ENABLED in states:
-        result = Grad.ENABLED
-    elif Grad.UNKNOWN in states:
-        result = Grad.UNKNOWN
-    else:
-        result = Grad.INHERITED
-    info.resolved = result
-    return result
-
-
-def effective(state: Grad, function: Optional[FunctionInfo]) -> Grad:
-    """Resolve an ``INHERITED`` state through the enclosing function's callers."""
-    if state is Grad.INHERITED and function is not None:
-        return resolve_function(function)
-    return state
+    def finish(self) -> None:
+        """Attach module-local calls to the functions they call."""
+        for key, infos in self.functions.items():
+            used = key[-1] in self._referenced or (key[0] == "method" and key[-1] in self._referenced_attrs)
+            if len(infos) > 1 or used:
+                for info in infos:
+                    info.escaped = True
+        for key, state, caller in self._calls:
+            for target in self._expand(key):
+                for info in self.functions.get(target, ()):
+                    info.calls.append((state, caller))
+        for key in [k for k in self.call_sites if k[0] == "super"]:
+            for target in self._expand(key):
+                self.call_sites.setdefault(target, []).extend(self.call_sites[key])

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Optional, Set
+import ast
+from typing import Any, Optional, Protocol, Set
 
-import libcst as cst
-
-from flake8_gradmode.context import dotted
-
-if TYPE_CHECKING:  # pragma: no cover
-    from flake8_gradmode.context import Grad
-    from flake8_gradmode.engine import Context
+from flake8_gradmode.names import tokens
+from flake8_gradmode.tracker import (
+    Grad,
+    GradTracker,
+    ImportTable,
+    call_args,
+    dotted,
+    first_value,
+    is_const,
+    string_value,
+)
 
 
 class Kind(Enum):
@@ -41,12 +46,24 @@ class Kind(Enum):
     FROZEN = "frozen"
 
 
+class Context(Protocol):
+    """What the facts ask of the context they are given (``context.Context``,
+    a floor above, is the one the engine keeps)."""
+
+    imports: ImportTable
+    grad: GradTracker
+
+    def lookup(self, name: str) -> Optional["Binding"]: ...
+
+    def current_class(self) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Binding:
     kind: Kind
     #: grad state when the value was computed
     state: "Grad"
-    value: Optional[cst.BaseExpression]
+    value: Optional[ast.expr]
     function: object = None
     #: position in the traversal (``Flow.seq``) when the name was bound
     seq: int = 0
@@ -100,34 +117,26 @@ def is_inplace_method(name: str) -> bool:
     )
 
 
-def keyword(call: cst.Call, name: str) -> Optional[cst.Arg]:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg
+def keyword(call: ast.Call, name: str) -> Optional[ast.keyword]:
+    for kw in call.keywords:
+        if kw.arg == name:
+            return kw
     return None
 
 
-def without_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
-    """``call`` with ``arg`` removed, punctuation kept tidy."""
-    args = [a for a in call.args if a is not arg]
-    if args and call.args and call.args[-1] is arg:
-        args[-1] = args[-1].with_changes(comma=arg.comma)
-    return call.with_changes(args=args)
+def _is_true(expr: Optional[ast.AST]) -> bool:
+    return is_const(expr, True)
 
 
-def _is_true(expr: Optional[cst.BaseExpression]) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == "True"
-
-
-def _is_false(expr: Optional[cst.BaseExpression]) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == "False"
+def _is_false(expr: Optional[ast.AST]) -> bool:
+    return is_const(expr, False)
 
 
 #: Module methods that return the module itself (``Net().to(device)``).
 _SAME_VALUE_METHODS = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval"})
 
 
-def is_module_class_base(ctx: "Context", base: cst.BaseExpression) -> bool:
+def is_module_class_base(ctx: "Context", base: ast.expr) -> bool:
     """Does a class base look like ``nn.Module`` or a subclass of it?"""
     qual = ctx.imports.resolve(base) or ""
     if qual.startswith("torch.nn."):
@@ -136,49 +145,40 @@ def is_module_class_base(ctx: "Context", base: cst.BaseExpression) -> bool:
     return last.endswith(_MODULE_BASE_SUFFIXES)
 
 
-def _string_value(expr: cst.BaseExpression) -> Optional[str]:
-    if isinstance(expr, cst.SimpleString):
-        value = expr.evaluated_value
-        return value if isinstance(value, str) else None
-    return None
-
-
-def classify(ctx: "Context", expr: cst.BaseExpression) -> Kind:
+def classify(ctx: "Context", expr: ast.AST) -> Kind:
     """What kind of value ``expr`` evaluates to, as far as one module shows."""
-    if isinstance(expr, cst.Name):
-        binding = ctx.lookup(expr.value)
+    if isinstance(expr, ast.Name):
+        binding = ctx.lookup(expr.id)
         return binding.kind if binding is not None else Kind.OTHER
-    if isinstance(expr, cst.Attribute):
-        attr = expr.attr.value
+    if isinstance(expr, ast.Attribute):
+        attr = expr.attr
         if attr == "param_groups":
             return Kind.PARAM_GROUPS
         if attr in VIEW_ATTRIBUTES:
             return Kind.PARAM if classify(ctx, expr.value) is Kind.PARAM else Kind.OTHER
         if attr in PARAM_ATTRIBUTES and is_module_like(ctx, expr.value):
             return Kind.PARAM
-        if isinstance(expr.value, cst.Name) and expr.value.value == "self":
+        if isinstance(expr.value, ast.Name) and expr.value.id == "self":
             cls = ctx.current_class()
             if cls is not None and attr in cls.param_attrs:
                 return Kind.PARAM
         return Kind.OTHER
-    if isinstance(expr, cst.Subscript):
+    if isinstance(expr, ast.Subscript):
         base = classify(ctx, expr.value)
         if base is Kind.PARAM:
             return Kind.PARAM
-        if base is Kind.PARAM_GROUP and len(expr.slice) == 1:
-            index = expr.slice[0].slice
-            if isinstance(index, cst.Index) and _string_value(index.value) == "params":
-                return Kind.PARAM_ITER
+        if base is Kind.PARAM_GROUP and string_value(expr.slice) == "params":
+            return Kind.PARAM_ITER
         return Kind.OTHER
-    if isinstance(expr, cst.Call):
+    if isinstance(expr, ast.Call):
         return _classify_call(ctx, expr)
     return Kind.OTHER
 
 
-def _classify_call(ctx: "Context", call: cst.Call) -> Kind:
+def _classify_call(ctx: "Context", call: ast.Call) -> Kind:
     func = call.func
-    if isinstance(func, cst.Attribute):
-        method = func.attr.value
+    if isinstance(func, ast.Attribute):
+        method = func.attr
         if method == "parameters":
             return Kind.PARAM_ITER
         if method == "named_parameters":
@@ -188,7 +188,7 @@ def _classify_call(ctx: "Context", call: cst.Call) -> Kind:
         if method in VIEW_METHODS:
             return Kind.PARAM if classify(ctx, func.value) is Kind.PARAM else Kind.OTHER
         if method == "requires_grad_":
-            arg = call.args[0].value if call.args else None
+            arg = first_value(call)
             if arg is None or _is_true(arg):
                 return Kind.PARAM
             return Kind.FROZEN if _is_false(arg) else Kind.OTHER
@@ -205,26 +205,27 @@ def _classify_call(ctx: "Context", call: cst.Call) -> Kind:
         return Kind.PARAM
     if qual.startswith("torch.nn.") and qual.rsplit(".", 1)[-1][:1].isupper():
         return Kind.MODULE
-    if qual in ("list", "tuple", "iter", "filter") and call.args:
-        inner = classify(ctx, call.args[-1].value)
+    args = call_args(call)
+    if qual in ("list", "tuple", "iter", "filter") and args:
+        inner = classify(ctx, args[-1][1])
         if inner in (Kind.PARAM_ITER, Kind.NAMED_PARAM_ITER, Kind.MODULE_ITER):
             return inner
     return Kind.OTHER
 
 
-def is_module_like(ctx: "Context", expr: cst.BaseExpression) -> bool:
+def is_module_like(ctx: "Context", expr: ast.AST) -> bool:
     """``expr`` is an ``nn.Module``: bound to ``nn.X(...)``, a ``.modules()``
     element, or ``self``/``self.sub`` inside an ``nn.Module`` subclass."""
-    if isinstance(expr, cst.Name):
-        if expr.value == "self":
+    if isinstance(expr, ast.Name):
+        if expr.id == "self":
             cls = ctx.current_class()
             return cls is not None and cls.is_module
         return classify(ctx, expr) is Kind.MODULE
-    if isinstance(expr, cst.Attribute):
-        root = expr
-        while isinstance(root, cst.Attribute):
+    if isinstance(expr, ast.Attribute):
+        root: ast.AST = expr
+        while isinstance(root, ast.Attribute):
             root = root.value
-        if isinstance(root, cst.Name) and root.value == "self":
+        if isinstance(root, ast.Name) and root.id == "self":
             cls = ctx.current_class()
             return cls is not None and cls.is_module
     return False
@@ -240,24 +241,24 @@ def element_kind(kind: Kind) -> Kind:
     }.get(kind, Kind.OTHER)
 
 
-def strip_views(ctx: "Context", expr: cst.BaseExpression) -> cst.BaseExpression:
+def strip_views(ctx: "Context", expr: ast.expr) -> ast.expr:
     """``w[:, 0].view(-1)`` -> ``w``: the tensor whose storage is changed."""
     while True:
-        if isinstance(expr, cst.Subscript):
+        if isinstance(expr, ast.Subscript):
             expr = expr.value
         elif _is_view_call(expr):
-            expr = expr.func.value  # type: ignore[union-attr]
-        elif isinstance(expr, cst.Attribute) and expr.attr.value in VIEW_ATTRIBUTES:
+            expr = expr.func.value  # type: ignore[attr-defined]
+        elif isinstance(expr, ast.Attribute) and expr.attr in VIEW_ATTRIBUTES:
             expr = expr.value
         else:
             return expr
 
 
-def _is_view_call(expr: cst.BaseExpression) -> bool:
+def _is_view_call(expr: ast.AST) -> bool:
     return (
-        isinstance(expr, cst.Call)
-        and isinstance(expr.func, cst.Attribute)
-        and expr.func.attr.value in VIEW_METHODS
+        isinstance(expr, ast.Call)
+        and isinstance(expr.func, ast.Attribute)
+        and expr.func.attr in VIEW_METHODS
     )
 
 
@@ -267,30 +268,32 @@ _OPTIMIZER_WORDS = frozenset({"optim", "optimizer", "optimiser", "opt", "optimiz
 _TRAINING_CALLS = frozenset({"train_step", "training_step", "train_one_step", "train_on_batch"})
 
 
-def is_training_step(ctx: "Context", call: cst.Call) -> bool:
+def is_training_step(ctx: "Context", call: ast.Call) -> bool:
     """``loss.backward()``, ``optimizer.step()``, ``autograd.grad(...)``, ..."""
-    from flake8_gradmode.flow import tokens
-
     func = call.func
-    if isinstance(func, cst.Attribute):
-        method = func.attr.value
+    if isinstance(func, ast.Attribute):
+        method = func.attr
         if method in ("backward", "manual_backward", "zero_grad") or method in _TRAINING_CALLS:
             return True
         if method == "step":
             owner = func.value
-            name = owner.attr.value if isinstance(owner, cst.Attribute) else getattr(owner, "value", "")
-            words = tokens(name) if isinstance(name, str) else []
-            return any(w in _OPTIMIZER_WORDS for w in words) or (isinstance(name, str) and name.startswith("optim"))
-    elif isinstance(func, cst.Name) and func.value in _TRAINING_CALLS:
+            if isinstance(owner, ast.Attribute):
+                name = owner.attr
+            elif isinstance(owner, ast.Name):
+                name = owner.id
+            else:
+                name = ""
+            return any(w in _OPTIMIZER_WORDS for w in tokens(name)) or name.startswith("optim")
+    elif isinstance(func, ast.Name) and func.id in _TRAINING_CALLS:
         return True
     qual = ctx.imports.resolve(func) or ""
     return qual in ("torch.autograd.grad", "torch.autograd.backward")
 
 
-def is_gradient_only(ctx: "Context", call: cst.Call) -> bool:
+def is_gradient_only(ctx: "Context", call: ast.Call) -> bool:
     """``zero_grad()`` and ``autograd.grad(...)``: gradients without a weight update."""
     func = call.func
-    if isinstance(func, cst.Attribute) and func.attr.value == "zero_grad":
+    if isinstance(func, ast.Attribute) and func.attr == "zero_grad":
         return True
     return (ctx.imports.resolve(func) or "") == "torch.autograd.grad"
 
@@ -307,10 +310,8 @@ _GRAPH_KEEPING_METHODS = frozenset(
 )
 
 
-def is_loss_call(ctx: "Context", call: cst.Call) -> bool:
+def is_loss_call(ctx: "Context", call: ast.Call) -> bool:
     """``criterion(out, y)``, ``F.cross_entropy(...)``, ``self.loss_fn(...)``."""
-    from flake8_gradmode.flow import tokens
-
     qual = ctx.imports.resolve(call.func) or ""
     if qual.startswith("torch.nn.functional."):
         name = qual.rsplit(".", 1)[-1]
@@ -323,40 +324,40 @@ def is_loss_call(ctx: "Context", call: cst.Call) -> bool:
     return any(t in _LOSS_WORDS for t in tokens(key.rsplit(".", 1)[-1]))
 
 
-def _detached(expr: cst.BaseExpression) -> bool:
+def _detached(expr: ast.AST) -> bool:
     """A value that surely holds no graph: ``x.item()``, ``float(x)``, ..."""
-    if not isinstance(expr, cst.Call):
-        return isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString))
+    if not isinstance(expr, ast.Call):
+        return isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float, str)) and not isinstance(
+            expr.value, bool
+        )
     func = expr.func
-    if isinstance(func, cst.Attribute):
-        return func.attr.value in _DETACHING_METHODS
-    return isinstance(func, cst.Name) and func.value in _DETACHING_FUNCTIONS
+    if isinstance(func, ast.Attribute):
+        return func.attr in _DETACHING_METHODS
+    return isinstance(func, ast.Name) and func.id in _DETACHING_FUNCTIONS
 
 
-def graph_sources(ctx: "Context", expr: cst.BaseExpression, depth: int = 0) -> Optional[Set[str]]:
+def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set[str]]:
     """Does ``expr`` carry a loss's autograd graph?  None: no (or unknown).
     Otherwise the set of plain names it is built from; an empty set means it
     surely does (a loss call, or a name bound to one with grad enabled), and a
     non-empty set means it does if one of those names is a ``.backward()``
     target of the function (decided later)."""
-    from flake8_gradmode.context import Grad
-
     if depth > 4:
         return None
-    if isinstance(expr, cst.Call):
+    if isinstance(expr, ast.Call):
         func = expr.func
-        if isinstance(func, cst.Attribute) and func.attr.value in _DETACHING_METHODS:
+        if isinstance(func, ast.Attribute) and func.attr in _DETACHING_METHODS:
             return None
-        if isinstance(func, cst.Name) and func.value in _DETACHING_FUNCTIONS:
+        if isinstance(func, ast.Name) and func.id in _DETACHING_FUNCTIONS:
             return None
         if is_loss_call(ctx, expr):
             return set()
-        if isinstance(func, cst.Attribute) and func.attr.value in _GRAPH_KEEPING_METHODS:
+        if isinstance(func, ast.Attribute) and func.attr in _GRAPH_KEEPING_METHODS:
             return graph_sources(ctx, func.value, depth + 1)
         return None
-    if isinstance(expr, cst.Attribute):
+    if isinstance(expr, ast.Attribute):
         return None  # ``loss.data`` and anything else unknown
-    if isinstance(expr, (cst.BinaryOperation,)):
+    if isinstance(expr, ast.BinOp):
         found: Optional[Set[str]] = None
         for side in (expr.left, expr.right):
             sub = graph_sources(ctx, side, depth + 1)
@@ -365,10 +366,10 @@ def graph_sources(ctx: "Context", expr: cst.BaseExpression, depth: int = 0) -> O
                 if not sub:
                     return set()
         return found
-    if isinstance(expr, cst.UnaryOperation):
-        return graph_sources(ctx, expr.expression, depth + 1)
-    if isinstance(expr, cst.Name):
-        binding = ctx.lookup(expr.value)
+    if isinstance(expr, ast.UnaryOp):
+        return graph_sources(ctx, expr.operand, depth + 1)
+    if isinstance(expr, ast.Name):
+        binding = ctx.lookup(expr.id)
         if binding is None or binding.state in (Grad.DISABLED, Grad.UNKNOWN):
             return None
         if binding.value is not None:
@@ -377,7 +378,7 @@ def graph_sources(ctx: "Context", expr: cst.BaseExpression, depth: int = 0) -> O
             inner = graph_sources(ctx, binding.value, depth + 1)
             if inner is not None and not inner:
                 return set()
-        return {expr.value}
+        return {expr.id}
     return None
 
 
@@ -410,45 +411,50 @@ _SHAPE_METHODS = frozenset({"view", "reshape", "to", "cuda", "cpu", "float", "do
                             "flatten", "squeeze", "unsqueeze", "contiguous", "permute", "transpose"})
 
 
-def cannot_require_grad(ctx: "Context", expr: cst.BaseExpression, depth: int = 0) -> bool:
+def _number(expr: ast.AST) -> bool:
+    return isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool)
+
+
+def cannot_require_grad(ctx: "Context", expr: ast.AST, depth: int = 0) -> bool:
     """Proof, from this function's own code, that ``expr`` is a tensor that
     does not require grad: detached, or computed only from factory-made
     tensors without ``requires_grad=True``.  Anything unknown: False."""
     if depth > 8:
         return False
-    if isinstance(expr, (cst.Integer, cst.Float)):
+    if _number(expr):
         return True
-    if isinstance(expr, cst.UnaryOperation):
-        return cannot_require_grad(ctx, expr.expression, depth + 1)
-    if isinstance(expr, cst.BinaryOperation):
+    if isinstance(expr, ast.UnaryOp):
+        return cannot_require_grad(ctx, expr.operand, depth + 1)
+    if isinstance(expr, ast.BinOp):
         return cannot_require_grad(ctx, expr.left, depth + 1) and cannot_require_grad(ctx, expr.right, depth + 1)
-    if isinstance(expr, cst.Name):
-        binding = ctx.grad.frame.names.get(expr.value)
+    if isinstance(expr, ast.Name):
+        binding = ctx.grad.frame.names.get(expr.id)
         if not isinstance(binding, Binding) or binding.kind is not Kind.OTHER or binding.value is None:
             return False
         return cannot_require_grad(ctx, binding.value, depth + 1)
-    if not isinstance(expr, cst.Call):
+    if not isinstance(expr, ast.Call):
         return False
     func = expr.func
-    if isinstance(func, cst.Attribute) and func.attr.value == "detach":
+    if isinstance(func, ast.Attribute) and func.attr == "detach":
         return True
     if keyword(expr, "requires_grad") is not None:
         return False
+    positional = [value for name, value, _ in call_args(expr) if name is None]
     qual = ctx.imports.resolve(func) or ""
     owner, _, name = qual.rpartition(".")
     if owner == "torch":
         if name in _FACTORIES:
             return True
         if name in _TORCH_MATH:
-            return all(cannot_require_grad(ctx, a.value, depth + 1) for a in expr.args if a.keyword is None)
+            return all(cannot_require_grad(ctx, a, depth + 1) for a in positional)
         return False
-    if not isinstance(func, cst.Attribute):
+    if not isinstance(func, ast.Attribute):
         return False
-    method = func.attr.value
+    method = func.attr
     if method in _SHAPE_METHODS:
         return cannot_require_grad(ctx, func.value, depth + 1)
     if method in _TENSOR_MATH:
         return cannot_require_grad(ctx, func.value, depth + 1) and all(
-            cannot_require_grad(ctx, a.value, depth + 1) for a in expr.args if a.keyword is None
+            cannot_require_grad(ctx, a, depth + 1) for a in positional
         )
     return False

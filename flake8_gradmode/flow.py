@@ -8,210 +8,21 @@ module") are complete.
 
 from __future__ import annotations
 
-import dataclasses
-import re
+import ast
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
-import libcst as cst
-
-from flake8_gradmode.context import FunctionInfo, Grad
-
-
-# --- names ------------------------------------------------------------------
-
-_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-
-
-def tokens(name: str) -> List[str]:
-    """``valLoader`` / ``val_loader`` / ``VAL_LOADER`` -> ``["val", "loader"]``."""
-    return [t.lower() for t in _TOKEN.findall(name)]
-
-
-#: Words in an iterable's name that say it holds evaluation data.
-EVAL_DATA_WORDS: FrozenSet[str] = frozenset(
-    {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "dev"}
+from flake8_gradmode.names import (
+    EVAL_FUNCTION_WORDS,
+    FRAMEWORK_EVAL_HOOKS,
+    is_model_name,
+    is_test_file,
+    says_eval_data,
+    says_eval_function,
+    says_inference_function,
+    tokens,
 )
-#: Words in a function's name that say it evaluates.
-EVAL_FUNCTION_WORDS: FrozenSet[str] = frozenset(
-    {
-        "eval",
-        "evaluate",
-        "evaluation",
-        "validate",
-        "validation",
-        "valid",
-        "val",
-        "test",
-        "predict",
-        "prediction",
-        "infer",
-        "inference",
-        "generate",
-        "generation",
-    }
-)
-#: Words in a function's name that say it serves a trained model.
-INFERENCE_FUNCTION_WORDS: FrozenSet[str] = frozenset(
-    {
-        "predict",
-        "prediction",
-        "infer",
-        "inference",
-        "embed",
-        "embedding",
-        "encode",
-        "extract",
-        "generate",
-        "generation",
-        "sample",
-        "serve",
-    }
-)
-#: Default names of models (last part of ``self.model``, ``net``, ...).
-MODEL_WORDS: FrozenSet[str] = frozenset(
-    {
-        "model",
-        "net",
-        "network",
-        "encoder",
-        "decoder",
-        "generator",
-        "discriminator",
-        "classifier",
-        "backbone",
-        "policy",
-        "actor",
-        "critic",
-        "teacher",
-        "student",
-        "autoencoder",
-    }
-)
-#: Model words that also name other things; trusted only as ``x`` or ``self.x``.
-_AMBIGUOUS_MODEL_WORDS = frozenset({"generator", "policy", "actor", "critic", "classifier", "teacher", "student"})
-#: Framework hooks that already run with grad disabled and in eval mode.
-FRAMEWORK_EVAL_HOOKS: FrozenSet[str] = frozenset(
-    {
-        "validation_step",
-        "test_step",
-        "predict_step",
-        "validation_step_end",
-        "test_step_end",
-        "validation_epoch_end",
-        "test_epoch_end",
-        "on_validation_epoch_start",
-        "on_validation_epoch_end",
-        "on_test_epoch_start",
-        "on_test_epoch_end",
-        "on_predict_epoch_start",
-        "on_predict_epoch_end",
-        "on_validation_batch_start",
-        "on_validation_batch_end",
-        "on_test_batch_start",
-        "on_test_batch_end",
-        "on_predict_batch_start",
-        "on_predict_batch_end",
-        "on_validation_start",
-        "on_validation_end",
-        "on_test_start",
-        "on_test_end",
-        "prediction_step",
-    }
-)
-#: Callees that take a function and run it as evaluation machinery.
-FRAMEWORK_RUNNERS = re.compile(r"(Engine|Evaluator|evaluator|create_supervised_evaluator)$")
-
-
-#: Words that make a name read as an action, not a thing: ``load_model``.
-_VERBS = frozenset(
-    {"get", "load", "build", "create", "make", "init", "from", "to", "extract", "compute", "run", "save", "export",
-     "eval", "evaluate", "train", "test", "set", "update", "prepare", "wrap", "setup", "freeze", "copy", "convert"}
-)
-
-
-def is_model_name(name: str, extra: Tuple[str, ...] = ()) -> bool:
-    """``model``, ``self.net``, ``netG``, ``resnet``, ``text_encoder``..."""
-    owner, _, last = name.rpartition(".")
-    if last in extra:
-        return True
-    lower = last.lower()
-    if lower in _AMBIGUOUS_MODEL_WORDS and owner not in ("", "self", "cls"):
-        return False  # writer.generator(...), env.policy(...): not necessarily models
-    if lower in MODEL_WORDS:
-        return True
-    parts = tokens(last)
-    if any(p in _VERBS for p in parts):
-        return False
-    if parts and parts[-1] in MODEL_WORDS:
-        return True
-    if re.match(r"net[A-Z0-9_]", last):  # netG, netD, net_g
-        return True
-    return lower.endswith(("model", "net")) and len(lower) > 3
-
-
-def says_eval_data(text_tokens: List[str], extra: Tuple[str, ...] = ()) -> bool:
-    words = EVAL_DATA_WORDS.union(extra)
-    return any(t in words for t in text_tokens) and "train" not in text_tokens
-
-
-def says_eval_function(name: str, extra: Tuple[str, ...] = ()) -> bool:
-    words = EVAL_FUNCTION_WORDS.union(extra)
-    return any(t in words for t in tokens(name))
-
-
-def says_inference_function(name: str) -> bool:
-    return any(t in INFERENCE_FUNCTION_WORDS for t in tokens(name))
-
-
-def is_test_file(filename: str, uses_test_framework: bool = True) -> bool:
-    """Test code: anything under a ``tests``/``testing`` directory,
-    ``conftest.py``, and ``test_*.py``/``*_test.py`` or files under ``test/``
-    that use a test framework (evaluation scripts are often called
-    ``test.py`` or ``test_net.py``)."""
-    parts = filename.replace("\\", "/").split("/")
-    base = parts[-1]
-    if base == "conftest.py" or any(p in ("tests", "testing") for p in parts[:-1]):
-        return True
-    named = base.startswith("test_") or base.endswith("_test.py") or "test" in parts[:-1]
-    return named and uses_test_framework
-
-
-def names_in(expr: cst.CSTNode, split: bool = True) -> List[str]:
-    """Identifier and string-literal tokens of an expression (``loaders["val"]``);
-    with ``split=False``, the plain identifiers it uses."""
-    out: List[str] = []
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Name):
-            out.extend(tokens(node.value) if split else (node.value,))
-        elif isinstance(node, cst.SimpleString):
-            if not split:
-                continue
-            value = node.evaluated_value
-            if isinstance(value, str) and len(value) < 40:
-                out.extend(tokens(value))
-        else:
-            for name in _field_names(type(node)):
-                value = getattr(node, name)
-                if isinstance(value, (cst.BaseExpression, cst.Arg, cst.SubscriptElement, cst.BaseSlice,
-                                      cst.BaseElement, cst.BaseDictElement)):
-                    stack.append(value)
-                elif isinstance(value, (list, tuple)):
-                    stack.extend(v for v in value if isinstance(v, cst.CSTNode))
-    return out
-
-
-_FIELD_NAMES: Dict[type, Tuple[str, ...]] = {}
-
-
-def _field_names(cls: type) -> Tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = tuple(f.name for f in dataclasses.fields(cls))
-        _FIELD_NAMES[cls] = names
-    return names
+from flake8_gradmode.tracker import FunctionInfo, Grad
 
 
 # --- records ----------------------------------------------------------------
@@ -219,7 +30,7 @@ def _field_names(cls: type) -> Tuple[str, ...]:
 
 @dataclass
 class ModelCall:
-    node: cst.Call
+    node: ast.Call
     key: str
     seq: int
     state: Grad
@@ -270,7 +81,7 @@ class Scope:
 
 @dataclass
 class Loop:
-    node: cst.CSTNode
+    node: ast.stmt
     scope: Scope
     parent: Optional["Loop"]
     seq: int
@@ -320,7 +131,7 @@ class Flow:
         self.framework_callbacks: Set[str] = set()
         self.seq = 0
         #: call node by sequence number
-        self.nodes: Dict[int, cst.Call] = {}
+        self.nodes: Dict[int, ast.Call] = {}
         #: answers of the whole-module decisions, computed once (see ``_memo``)
         self.cache: Dict[tuple, object] = {}
         #: receiver of each ``.eval()``/``.train()`` call, by sequence number

@@ -22,8 +22,8 @@ class GradModeChecker:
     rules: ClassVar[Tuple[type, ...]] = tuple(r for r in RULES if r.default_on)
 
     def __init__(self, tree: ast.AST, lines: Sequence[str], filename: str = "") -> None:
-        # flake8 only runs a tree plugin on files `ast` parsed; `tree` itself is
-        # not needed yet, `lines` is the text flake8 read (stdin included).
+        # `tree` is the ast flake8 parsed from `lines`, the text it read
+        # (stdin included): analysed as it is, never parsed again.
         self.tree = tree
         self.lines = lines
         self.filename = filename
@@ -50,7 +50,10 @@ class GradModeChecker:
     def run(self) -> Generator[Tuple[int, int, str, Type[Any]], None, None]:
         violations: List[Any]
         try:
-            violations = check("".join(self.lines), self.settings, rules=self.rules, filename=self.filename)
+            violations = check(
+                "".join(self.lines), self.settings, rules=self.rules, filename=self.filename, tree=self.tree,
+                lines=self.lines,
+            )
         except Exception:  # pragma: no cover - check() never raises; belt and braces
             return  # (KeyboardInterrupt and SystemExit still stop the run)
         for v in violations:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Optional, Tuple
+import ast
+from typing import Callable, ClassVar, Optional, Tuple
 
-import libcst as cst
-
-if TYPE_CHECKING:  # pragma: no cover
-    from flake8_gradmode.engine import Context
+from flake8_gradmode.context import Context, Fix, Report
 
 
 # --- symptoms: what running an example shows under real PyTorch -------------
@@ -105,6 +103,18 @@ class Invalid:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """Where and what a fix changes: ``kind`` and ``argument`` as in
+    ``context.Fix``, the node's span as 1-based lines and 0-based character
+    columns (end exclusive)."""
+
+    kind: str
+    argument: str
+    start: Tuple[int, int]
+    end: Tuple[int, int]
+
+
+@dataclass(frozen=True)
 class Violation:
     """One finding: 1-based line, 0-based column (in characters)."""
 
@@ -112,30 +122,16 @@ class Violation:
     col: int
     code: str
     message: str
-    #: ``(old node, new node)``: replacing one by the other fixes the finding
-    #: without changing anything else the code does.  Not part of equality.
-    fix: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = field(default=None, compare=False, hash=False, repr=False)
+    #: the edit that fixes the finding without changing anything else the
+    #: code does.  Not part of equality.
+    fix: Optional[Edit] = field(default=None, compare=False, hash=False, repr=False)
 
     def text(self) -> str:
         return f"{self.code} {self.message}"
 
 
-@dataclass
-class Report:
-    """A finding before its position is known: the node it points at."""
-
-    node: cst.CSTNode
-    code: str
-    message: str
-    # Called once the whole module has been visited (module-local facts such as
-    # "every caller runs under no_grad" are known then).  Returning False drops
-    # the report.
-    condition: Optional[object] = None
-    fix: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = None
-
-
 class Rule:
-    """A rule sees libcst nodes through ``visit_*``/``leave_*`` methods.
+    """A rule sees ``ast`` nodes through ``visit_*``/``leave_*`` methods.
 
     The engine drives one traversal and calls every rule's hooks after the
     shared context (grad mode, imports, scopes) is updated for the node.
@@ -168,20 +164,15 @@ class Rule:
 
     def report(
         self,
-        node: cst.CSTNode,
+        node: ast.AST,
         message: str,
-        condition: object = None,
-        fix: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = None,
+        condition: Optional[Callable[[], bool]] = None,
+        fix: Optional[Fix] = None,
     ) -> None:
-        """Report ``node``.  ``fix`` is ``(old, new)``: a node of the module
-        and what to put in its place; only behaviour-preserving fixes."""
+        """Report ``node``.  ``fix`` names a behaviour-preserving edit."""
         self.context.add_report(Report(node, self.code, message, condition, fix))
 
-
-_EMPTY_MODULE = cst.Module(body=())
-
-
-def code_of(node: cst.CSTNode, limit: int = 40) -> str:
-    """Source text of ``node`` on one line, shortened for a message."""
-    text = " ".join(_EMPTY_MODULE.code_for_node(node).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    def code_of(self, node: ast.AST, limit: int = 40) -> str:
+        """Source text of ``node`` on one line, shortened for a message."""
+        text = " ".join(self.context.source_of(node).split())
+        return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -5,12 +5,12 @@ state is resolved through module-local callers after the traversal, exactly as
 rules see it.
 """
 
+import ast
 import textwrap
 
-import libcst as cst
 import pytest
 
-from flake8_gradmode.context import Grad, effective
+from flake8_gradmode.tracker import Grad, effective
 from flake8_gradmode.engine import check
 from flake8_gradmode.rule import Rule
 from flake8_gradmode.settings import Settings
@@ -22,8 +22,8 @@ class Probe(Rule):
     seen = []
 
     def visit_Call(self, node):
-        if isinstance(node.func, cst.Name) and node.func.value == "probe":
-            label = node.args[0].value.evaluated_value
+        if isinstance(node.func, ast.Name) and node.func.id == "probe":
+            label = node.args[0].value
             state, function = self.context.grad_here()
             Probe.seen.append((label, state, function))
 

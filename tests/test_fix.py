@@ -15,7 +15,7 @@ from typing import List, Tuple
 
 import pytest
 
-from flake8_gradmode import cli
+from flake8_gradmode import cli, fix
 from flake8_gradmode.engine import check
 from flake8_gradmode.fix import FixError, fix_source
 from tests.samples import BUGGY
@@ -317,14 +317,14 @@ def test_file_changed_between_read_and_write_is_not_overwritten(
 ) -> None:
     path = write("race.py", BAD)
     edited = BAD + b"# edited in the editor meanwhile\n"
-    real_fix_source = cli.fix_source
+    real_fix_source = fix.fix_source
 
     def fix_while_someone_edits(*args, **kwargs):
         result = real_fix_source(*args, **kwargs)
         path.write_bytes(edited)  # another program saves the file after we read it
         return result
 
-    monkeypatch.setattr(cli, "fix_source", fix_while_someone_edits)
+    monkeypatch.setattr(fix, "fix_source", fix_while_someone_edits)
     code, out, err = run(capsys, "--fix", "race.py")
     assert path.read_bytes() == edited
     assert code == 2
@@ -406,14 +406,14 @@ def test_a_crash_while_fixing_one_file_does_not_stop_the_others(
 ) -> None:
     write("a.py", BAD)
     write("b.py", BAD)
-    real_fix_source = cli.fix_source
+    real_fix_source = fix.fix_source
 
     def crash_on_a(source, settings, selected, filename=""):
         if filename == "a.py":
             raise RuntimeError("boom")
         return real_fix_source(source, settings, selected, filename=filename)
 
-    monkeypatch.setattr(cli, "fix_source", crash_on_a)
+    monkeypatch.setattr(fix, "fix_source", crash_on_a)
     code, out, err = run(capsys, "--fix", "a.py", "b.py")
     assert Path("a.py").read_bytes() == BAD and Path("b.py").read_bytes() == GOOD
     assert err == [
@@ -431,7 +431,7 @@ def test_a_fix_that_would_not_parse_is_not_written(
     def unparsable_fix(*args, **kwargs):
         raise FixError("fixed code does not parse: boom")
 
-    monkeypatch.setattr(cli, "fix_source", unparsable_fix)
+    monkeypatch.setattr(fix, "fix_source", unparsable_fix)
     code, out, err = run(capsys, "--fix", "a.py")
     assert path.read_bytes() == BAD
     assert err[0] == "flake8-gradmode: error: a.py: not fixed: fixed code does not parse: boom"

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-import libcst as cst
+import ast
 
-from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, code_of
+from flake8_gradmode.context import Fix
+from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
 _REAL = frozenset({"no_grad", "enable_grad", "inference_mode", "set_grad_enabled"})
 # Normalised (lower case, no underscores) spellings of grad-mode APIs that do
@@ -173,15 +174,21 @@ class GradModeClassAsContext(Rule):
 
     # -- hooks -----------------------------------------------------------------
 
-    def visit_WithItem(self, node: cst.WithItem) -> None:
-        self._check(node.item, decorator=False)
+    def visit_With(self, node: ast.With) -> None:
+        for item in node.items:
+            self._check(item.context_expr, decorator=False)
 
-    def visit_Decorator(self, node: cst.Decorator) -> None:
-        self._check(node.decorator, decorator=True)
+    visit_AsyncWith = visit_With
 
-    def _check(self, expr: cst.BaseExpression, decorator: bool) -> None:
-        called = isinstance(expr, cst.Call)
-        target = expr.func if isinstance(expr, cst.Call) else expr
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        for decorator in node.decorator_list:
+            self._check(decorator, decorator=True)
+
+    visit_ClassDef = visit_FunctionDef
+
+    def _check(self, expr: ast.expr, decorator: bool) -> None:
+        called = isinstance(expr, ast.Call)
+        target = expr.func if isinstance(expr, ast.Call) else expr
         qual = self.context.imports.resolve(target)
         if qual is None:
             return
@@ -193,25 +200,25 @@ class GradModeClassAsContext(Rule):
             message = self._uncalled(target, decorator)
             if message is not None:
                 api = self.context.grad.grad_api(self.context.imports, target)
-                args = [cst.Arg(cst.Name("False"))] if api == "set_grad_enabled" else []
-                self.report(target, message, fix=(target, cst.Call(func=target, args=args)))
+                argument = "False" if api == "set_grad_enabled" else ""
+                self.report(target, message, fix=Fix("add-call", target, argument))
 
-    def _misspelled(self, qual: str, target: cst.BaseExpression) -> Optional[str]:
+    def _misspelled(self, qual: str, target: ast.expr) -> Optional[str]:
         owner, _, last = qual.rpartition(".")
         if owner not in ("torch", "torch.autograd") or last in _REAL:
             return None
         fix = _MISSPELLED.get(last.lower().replace("_", ""))
         if fix is None:
             return None
-        return f"`{code_of(target)}` is not a grad-mode API and raises AttributeError; use `{fix}`"
+        return f"`{self.code_of(target)}` is not a grad-mode API and raises AttributeError; use `{fix}`"
 
-    def _uncalled(self, target: cst.BaseExpression, decorator: bool) -> Optional[str]:
+    def _uncalled(self, target: ast.expr, decorator: bool) -> Optional[str]:
         api = self.context.grad.grad_api(self.context.imports, target)
         if api not in _CALL_FORM:
             return None
         if decorator and api != "set_grad_enabled":
             return None  # bare @no_grad / @enable_grad / @inference_mode work
-        written = code_of(target)
+        written = self.code_of(target)
         how = "decorator" if decorator else "context manager"
         return (
             f"`{written}` is used as a {how} without calling it and raises TypeError; "

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
-from flake8_gradmode.rule import Holds, Invalid, Rule, Valid, code_of
+from flake8_gradmode.context import Fix
+from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 _SWITCHES = frozenset({"eval", "train", "requires_grad_"})
 
@@ -80,12 +81,12 @@ class ModeSwitchNotCalled(Rule):
         ),
     )
 
-    def visit_Expr(self, node: cst.Expr) -> None:
+    def visit_Expr(self, node: ast.Expr) -> None:
         value = node.value
-        if isinstance(value, cst.Attribute) and value.attr.value in _SWITCHES:
-            written = code_of(value)
+        if isinstance(value, ast.Attribute) and value.attr in _SWITCHES:
+            written = self.code_of(value)
             self.report(
                 value,
                 f"`{written}` is not called, so it does nothing; write `{written}()`",
-                fix=(value, cst.Call(func=value)),
+                fix=Fix("add-call", value),
             )

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
-from flake8_gradmode.facts import keyword, without_arg
-from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns, code_of
+from flake8_gradmode.context import Fix
+from flake8_gradmode.facts import keyword
+from flake8_gradmode.tracker import is_const
+from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 
 # Owners whose `.volatile` is a setting, not a tensor flag.
 _CONFIG_OWNERS = frozenset(
@@ -108,32 +110,31 @@ class VolatileFlag(Rule):
         ),
     )
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         arg = keyword(node, "volatile")
         if arg is None:
             return
         qual = self.context.imports.resolve(node.func) or ""
         if qual.startswith("torch.") or qual == "Variable":
-            self.report(arg, f"`volatile=` {_MESSAGE}", fix=(node, without_arg(node, arg)))
+            self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if not (isinstance(node.value, cst.Name) and node.value.value in ("True", "False")):
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if not (is_const(node.value, True) or is_const(node.value, False)):
             return
-        for target in node.targets:
-            attr = target.target
+        for attr in node.targets:
             if (
-                isinstance(attr, cst.Attribute)
-                and attr.attr.value == "volatile"
-                and not (isinstance(attr.value, cst.Name) and attr.value.value in _CONFIG_OWNERS)
+                isinstance(attr, ast.Attribute)
+                and attr.attr == "volatile"
+                and not (isinstance(attr.value, ast.Name) and attr.value.id in _CONFIG_OWNERS)
             ):
-                self.report(attr, f"`{code_of(attr)}` {_MESSAGE}")
+                self.report(attr, f"`{self.code_of(attr)}` {_MESSAGE}")
 
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        if node.attr.value != "volatile" or not isinstance(node.value, cst.Name):
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr != "volatile" or not isinstance(node.value, ast.Name):
             return
-        binding = self.context.lookup(node.value.value)
+        binding = self.context.lookup(node.value.id)
         value = getattr(binding, "value", None)
-        if isinstance(value, cst.Call):
+        if isinstance(value, ast.Call):
             qual = self.context.imports.resolve(value.func) or ""
             if qual.startswith("torch.") or qual == "Variable":
-                self.report(node, f"`{code_of(node)}` {_MESSAGE}")
+                self.report(node, f"`{self.code_of(node)}` {_MESSAGE}")

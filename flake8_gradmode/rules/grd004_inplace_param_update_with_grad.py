@@ -2,12 +2,18 @@ from __future__ import annotations
 
 from typing import Optional
 
-import libcst as cst
+import ast
 
 from flake8_gradmode import facts
-from flake8_gradmode.context import Grad, effective
-from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, code_of
+from flake8_gradmode.tracker import Grad, effective
+from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
+#: ``ast``'s augmented-assignment operators as written.
+_AUG_OPS = {
+    ast.Add: "+=", ast.Sub: "-=", ast.Mult: "*=", ast.Div: "/=", ast.FloorDiv: "//=", ast.Mod: "%=",
+    ast.Pow: "**=", ast.MatMult: "@=", ast.BitAnd: "&=", ast.BitOr: "|=", ast.BitXor: "^=",
+    ast.LShift: "<<=", ast.RShift: ">>=",
+}
 _REMEDY = "do it under `with torch.no_grad():`"
 
 
@@ -197,44 +203,44 @@ class InplaceParamUpdateWithGrad(Rule):
 
     # -- hooks -----------------------------------------------------------------
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not (isinstance(func, cst.Attribute) and facts.is_inplace_method(func.attr.value)):
+        if not (isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr)):
             return
         base = facts.strip_views(self.context, func.value)
         if self._param(base, loose=True):
-            self._maybe_report(node, f"in-place `{func.attr.value}` on parameter `{code_of(base)}`")
+            self._maybe_report(node, f"in-place `{func.attr}` on parameter `{self.code_of(base)}`")
 
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
         base = facts.strip_views(self.context, node.target)
         if self._param(base, loose=False):
-            op = code_of(node.operator).strip()
-            self._maybe_report(node, f"`{op}` on parameter `{code_of(base)}`")
+            op = _AUG_OPS.get(type(node.op), "=")
+            self._maybe_report(node, f"`{op}` on parameter `{self.code_of(base)}`")
 
-    def visit_Assign(self, node: cst.Assign) -> None:
+    def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
-            if isinstance(target.target, cst.Subscript):
-                base = facts.strip_views(self.context, target.target)
+            if isinstance(target, ast.Subscript):
+                base = facts.strip_views(self.context, target)
                 if self._param(base, loose=False):
-                    self._maybe_report(node, f"item assignment to parameter `{code_of(base)}`")
+                    self._maybe_report(node, f"item assignment to parameter `{self.code_of(base)}`")
                     return
 
     # -- helpers -----------------------------------------------------------------
 
-    def _param(self, base: cst.BaseExpression, loose: bool) -> bool:
+    def _param(self, base: ast.expr, loose: bool) -> bool:
         """Is ``base`` a parameter?  ``loose``: an in-place tensor method was
         called on it, so any ``x.weight``/``x.bias`` is a tensor."""
         if facts.classify(self.context, base) is facts.Kind.PARAM:
             return True
-        if loose and isinstance(base, cst.Attribute) and base.attr.value in facts.PARAM_ATTRIBUTES:
+        if loose and isinstance(base, ast.Attribute) and base.attr in facts.PARAM_ATTRIBUTES:
             owner = base.value
-            if isinstance(owner, cst.Name) and owner.value == "self":
+            if isinstance(owner, ast.Name) and owner.id == "self":
                 cls = self.context.current_class()
-                return cls is None or base.attr.value not in cls.buffer_attrs
+                return cls is None or base.attr not in cls.buffer_attrs
             return facts.classify(self.context, owner) is not facts.Kind.FROZEN
         return False
 
-    def _maybe_report(self, node: cst.CSTNode, what: str) -> None:
+    def _maybe_report(self, node: ast.AST, what: str) -> None:
         state, function = self.context.grad_here()
         message = f"{what} while grad is enabled raises RuntimeError; {_REMEDY}"
         if state is Grad.ENABLED:

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from typing import Optional
 
-import libcst as cst
+import ast
 
 from flake8_gradmode import facts
-from flake8_gradmode.context import Grad, effective
-from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, code_of
+from flake8_gradmode.tracker import Grad, call_args, effective
+from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
 _AUTOGRAD_CALLS = {"torch.autograd.backward": "tensors", "torch.autograd.grad": "outputs"}
-_COMPUTED = (cst.Call, cst.BinaryOperation, cst.UnaryOperation)
+_COMPUTED = (ast.Call, ast.BinOp, ast.UnaryOp)
 
 
 class BackwardUnderNoGrad(Rule):
@@ -199,11 +199,11 @@ class BackwardUnderNoGrad(Rule):
         ),
     )
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         value = self._differentiated(node)
         if value is None:
             return
-        written = code_of(node.func)
+        written = self.code_of(node.func)
         if facts.cannot_require_grad(self.context, value):
             self.report(
                 node,
@@ -225,10 +225,10 @@ class BackwardUnderNoGrad(Rule):
         elif function is not None:
             self.report(node, message, condition=lambda: effective(Grad.INHERITED, function) is Grad.DISABLED)
 
-    def _differentiated(self, call: cst.Call) -> Optional[cst.BaseExpression]:
+    def _differentiated(self, call: ast.Call) -> Optional[ast.expr]:
         """The tensor that gets differentiated by this call, if it is one."""
         func = call.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "backward":
+        if isinstance(func, ast.Attribute) and func.attr == "backward":
             qual = self.context.imports.resolve(func)
             if qual == "torch.autograd.backward":
                 return _argument(call, "tensors")
@@ -237,12 +237,12 @@ class BackwardUnderNoGrad(Rule):
         name = _AUTOGRAD_CALLS.get(qual)
         return _argument(call, name) if name else None
 
-    def _computed_here(self, value: cst.BaseExpression, state: Grad) -> bool:
+    def _computed_here(self, value: ast.expr, state: Grad) -> bool:
         """Was ``value`` computed in this scope under the current grad state?"""
         if isinstance(value, _COMPUTED):
             return facts.classify(self.context, value) is not facts.Kind.PARAM
-        if isinstance(value, cst.Name):
-            binding = self.context.grad.frame.names.get(value.value)
+        if isinstance(value, ast.Name):
+            binding = self.context.grad.frame.names.get(value.id)
             return (
                 isinstance(binding, facts.Binding)
                 and binding.state is state
@@ -252,10 +252,11 @@ class BackwardUnderNoGrad(Rule):
         return False
 
 
-def _argument(call: cst.Call, keyword: str) -> Optional[cst.BaseExpression]:
-    for arg in call.args:
-        if arg.keyword is None and not arg.star:
-            return arg.value
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
+def _argument(call: ast.Call, keyword: str) -> Optional[ast.expr]:
+    """The first positional argument, or the one passed as ``keyword``."""
+    for name, value, star in call_args(call):
+        if name is None and not star:
+            return value
+        if name == keyword:
+            return value
     return None

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Set
 
 from flake8_gradmode import flow
-from flake8_gradmode.context import Grad, effective
+from flake8_gradmode.tracker import Grad, effective
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Set
 
 from flake8_gradmode import flow
-from flake8_gradmode.rule import Holds, Invalid, Rule, Valid, code_of
+from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
 class TrainModeNotRestored(Rule):
@@ -161,7 +161,7 @@ class TrainModeNotRestored(Rule):
                             reported.add(site)
                             self.report(
                                 node,
-                                f"`{code_of(node.func)}()` leaves the model in eval mode and the loop trains on "
+                                f"`{self.code_of(node.func)}()` leaves the model in eval mode and the loop trains on "
                                 "with dropout and batch norm frozen; call `.train()` before the next training step",
                             )
                         break

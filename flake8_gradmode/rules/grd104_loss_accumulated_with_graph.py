@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Optional, Set
 
-import libcst as cst
+import ast
 
 from flake8_gradmode import facts, flow
-from flake8_gradmode.context import Grad, effective
-from flake8_gradmode.rule import Holds, Invalid, Rule, Valid, code_of
+from flake8_gradmode.tracker import Grad, call_args, effective
+from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
 class LossAccumulatedWithGraph(Rule):
@@ -138,26 +138,27 @@ class LossAccumulatedWithGraph(Rule):
 
     # -- hooks -----------------------------------------------------------------
 
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        if isinstance(node.operator, cst.AddAssign):
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.op, ast.Add):
             self._check(node, node.target, node.value)
 
-    def visit_Assign(self, node: cst.Assign) -> None:
+    def visit_Assign(self, node: ast.Assign) -> None:
         value = node.value
-        if len(node.targets) != 1 or not isinstance(value, cst.BinaryOperation) or not isinstance(value.operator, cst.Add):
+        if len(node.targets) != 1 or not isinstance(value, ast.BinOp) or not isinstance(value.op, ast.Add):
             return
-        target = node.targets[0].target
-        if isinstance(target, cst.Name) and isinstance(value.left, cst.Name) and value.left.value == target.value:
+        target = node.targets[0]
+        if isinstance(target, ast.Name) and isinstance(value.left, ast.Name) and value.left.id == target.id:
             self._check(node, target, value.right)
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "append" and len(node.args) == 1:
-            self._check(node, func.value, node.args[0].value)
+        args = call_args(node)
+        if isinstance(func, ast.Attribute) and func.attr == "append" and len(args) == 1:
+            self._check(node, func.value, args[0][1])
 
     # -- the decision ------------------------------------------------------------
 
-    def _check(self, node: cst.CSTNode, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+    def _check(self, node: ast.AST, target: ast.expr, value: ast.expr) -> None:
         ctx = self.context
         loops = ctx.flow.loops_here()
         if not loops:
@@ -180,17 +181,17 @@ class LossAccumulatedWithGraph(Rule):
         scope = ctx.flow.scope
         loop = loops[0]
         message = (
-            f"`{code_of(node)}` keeps every iteration's autograd graph alive; "
+            f"`{self.code_of(node)}` keeps every iteration's autograd graph alive; "
             "accumulate `.item()` or `.detach()` instead"
         )
         condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function)
         self.report(node, message, condition=condition)
 
 
-def _root_name(target: cst.BaseExpression) -> Optional[str]:
-    while isinstance(target, (cst.Attribute, cst.Subscript)):
+def _root_name(target: ast.expr) -> Optional[str]:
+    while isinstance(target, (ast.Attribute, ast.Subscript)):
         target = target.value
-    return target.value if isinstance(target, cst.Name) else None
+    return target.id if isinstance(target, ast.Name) else None
 
 
 def _condition(ctx, scope: flow.Scope, loop: flow.Loop, sources: Set[str], root: str, binding_seq: int, state, function):

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-import libcst as cst
+import ast
 
 from flake8_gradmode import flow
-from flake8_gradmode.context import Grad, dotted, effective
-from flake8_gradmode.rule import Holds, Invalid, Rule, Valid, code_of
+from flake8_gradmode.tracker import Grad, call_args, dotted, effective, first_value
+from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 _THREAD_CLASSES = frozenset({"threading.Thread"})
 _POOLS = frozenset(
@@ -115,9 +115,9 @@ class NoGradNotInheritedByThreads(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._handoffs: List[Tuple[cst.BaseExpression, Grad, object, Optional[tuple]]] = []
+        self._handoffs: List[Tuple[ast.expr, Grad, object, Optional[tuple]]] = []
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         target = self._handed_over(node)
         if target is None:
             return
@@ -126,23 +126,24 @@ class NoGradNotInheritedByThreads(Rule):
             # the module-local function it may be, keyed as the caller sees it
             self._handoffs.append((target, state, function, self.context.call_key(target)))
 
-    def _handed_over(self, call: cst.Call) -> Optional[cst.BaseExpression]:
+    def _handed_over(self, call: ast.Call) -> Optional[ast.expr]:
         ctx = self.context
         qual = ctx.imports.resolve(call.func) or ""
         if qual in _THREAD_CLASSES:
-            for arg in call.args:
-                if arg.keyword is not None and arg.keyword.value == "target":
-                    return arg.value
+            for name, value, _ in call_args(call):
+                if name == "target":
+                    return value
             return None
         func = call.func
-        if not (isinstance(func, cst.Attribute) and func.attr.value in _POOL_METHODS and call.args):
+        first = first_value(call)
+        if not (isinstance(func, ast.Attribute) and func.attr in _POOL_METHODS and first is not None):
             return None
-        if not isinstance(func.value, cst.Name):
+        if not isinstance(func.value, ast.Name):
             return None
-        binding = ctx.lookup(func.value.value)
+        binding = ctx.lookup(func.value.id)
         value = getattr(binding, "value", None)
-        if isinstance(value, cst.Call) and (ctx.imports.resolve(value.func) or "") in _POOLS:
-            return call.args[0].value
+        if isinstance(value, ast.Call) and (ctx.imports.resolve(value.func) or "") in _POOLS:
+            return first
         return None
 
     def finish(self) -> None:
@@ -152,19 +153,19 @@ class NoGradNotInheritedByThreads(Rule):
             if self._runs_a_model_with_grad(target, key):
                 self.report(
                     target,
-                    f"`{code_of(target)}` runs in another thread, where grad is enabled again (grad mode is "
+                    f"`{self.code_of(target)}` runs in another thread, where grad is enabled again (grad mode is "
                     "thread-local); disable grad inside it, e.g. decorate it with `@torch.no_grad()`",
                 )
 
     def _is_model(self, key: str) -> bool:
-        probe = flow.ModelCall(cst.Call(func=cst.Name("probe")), key, 0, Grad.ENABLED, None)
+        probe = flow.ModelCall(ast.Call(func=ast.Name("probe"), args=[], keywords=[]), key, 0, Grad.ENABLED, None)
         return flow.is_model_call(self.context, probe)
 
-    def _runs_a_model_with_grad(self, target: cst.BaseExpression, call_key: Optional[tuple]) -> bool:
+    def _runs_a_model_with_grad(self, target: ast.expr, call_key: Optional[tuple]) -> bool:
         """A model, a lambda calling one, or a module-local function whose
         model calls run with the grad mode of whoever calls it."""
         ctx = self.context
-        if isinstance(target, cst.Lambda):
+        if isinstance(target, ast.Lambda):
             return any(self._is_model(key) for key in _callees(target.body))
         key = dotted(target)
         if key is None:
@@ -178,15 +179,12 @@ class NoGradNotInheritedByThreads(Rule):
         return False
 
 
-def _callees(expr: cst.BaseExpression) -> List[str]:
+def _callees(expr: ast.expr) -> List[str]:
     """Dotted names of everything called in ``expr``."""
     found: List[str] = []
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call):
             key = dotted(node.func)
             if key is not None:
                 found.append(key)
-
-    expr.visit(_Calls())
     return found

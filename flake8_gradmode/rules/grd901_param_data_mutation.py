@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from flake8_gradmode import facts
-from flake8_gradmode.rule import Holds, Invalid, Rule, Valid, code_of
+from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 _REMEDY = "change the parameter itself under `with torch.no_grad():`"
 
@@ -72,25 +72,25 @@ class ParamDataMutation(Rule):
         ),
     )
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if isinstance(func, cst.Attribute) and facts.is_inplace_method(func.attr.value):
+        if isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr):
             self._check(node, func.value, loose=True)
 
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self._check(node, node.target, loose=False)
 
-    def visit_Assign(self, node: cst.Assign) -> None:
+    def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
-            self._check(node, target.target, loose=False)
+            self._check(node, target, loose=False)
 
-    def _check(self, node: cst.CSTNode, target: cst.BaseExpression, loose: bool) -> None:
+    def _check(self, node: ast.AST, target: ast.expr, loose: bool) -> None:
         target = facts.strip_views(self.context, target)
-        if not (isinstance(target, cst.Attribute) and target.attr.value == "data"):
+        if not (isinstance(target, ast.Attribute) and target.attr == "data"):
             return
         owner = target.value
         param = facts.classify(self.context, owner) is facts.Kind.PARAM
         if not param and loose:
-            param = isinstance(owner, cst.Attribute) and owner.attr.value in facts.PARAM_ATTRIBUTES
+            param = isinstance(owner, ast.Attribute) and owner.attr in facts.PARAM_ATTRIBUTES
         if param:
-            self.report(node, f"`{code_of(owner)}` is changed through `.data`, which autograd does not track; {_REMEDY}")
+            self.report(node, f"`{self.code_of(owner)}` is changed through `.data`, which autograd does not track; {_REMEDY}")

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
+from flake8_gradmode.tracker import call_args
+
+from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 _VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
@@ -52,12 +55,12 @@ class VariableWrapper(Rule):
         ),
     )
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         if self.context.imports.resolve(node.func) in _VARIABLE:
-            args = node.args
-            plain = len(args) == 1 and args[0].keyword is None and not args[0].star
+            args = call_args(node)
+            plain = len(args) == 1 and args[0][0] is None and not args[0][2]
             self.report(
                 node,
                 "`Variable(...)` has done nothing since PyTorch 0.4; use the tensor itself",
-                fix=(node, args[0].value) if plain else None,
+                fix=Fix("unwrap-call", node) if plain else None,
             )

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
-import libcst as cst
+import ast
 
-from flake8_gradmode import flow
+from flake8_gradmode import flow, names
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -79,20 +79,25 @@ class NoGradWhereInferenceModeFits(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._sites: List[Tuple[cst.CSTNode, object]] = []
+        self._sites: List[Tuple[ast.AST, object]] = []
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        for deco in node.decorators:
-            if self._is_no_grad(deco.decorator):
-                self._sites.append((deco.decorator, node))
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        for deco in node.decorator_list:
+            if self._is_no_grad(deco):
+                self._sites.append((deco, node))
 
-    def visit_WithItem(self, node: cst.WithItem) -> None:
+    def visit_With(self, node: ast.With) -> None:
         fn = self.context.grad.function
-        if fn is not None and self._is_no_grad(node.item):
-            self._sites.append((node.item, fn.node))
+        if fn is None:
+            return
+        for item in node.items:
+            if self._is_no_grad(item.context_expr):
+                self._sites.append((item.context_expr, fn.node))
 
-    def _is_no_grad(self, expr: cst.BaseExpression) -> bool:
-        target = expr.func if isinstance(expr, cst.Call) else expr
+    visit_AsyncWith = visit_With
+
+    def _is_no_grad(self, expr: ast.expr) -> bool:
+        target = expr.func if isinstance(expr, ast.Call) else expr
         return self.context.grad.grad_api(self.context.imports, target) == "no_grad"
 
     def finish(self) -> None:
@@ -103,7 +108,7 @@ class NoGradWhereInferenceModeFits(Rule):
             if scope is None or scope.function is None:
                 continue
             name = scope.function.name
-            if not (flow.says_eval_function(name) or flow.says_inference_function(name)):
+            if not (names.says_eval_function(name) or names.says_inference_function(name)):
                 continue
             if flow.trains(ctx, scope) or flow.is_hook(scope, ctx):
                 continue

@@ -1,0 +1,365 @@
+"""Import aliases and the grad-mode stack shared by every rule (``ast`` nodes).
+
+Two pieces live here:
+
+* ``ImportTable`` turns an expression such as ``t.no_grad`` or ``ng`` into the
+  dotted name it refers to (``torch.no_grad``), from the module's own import
+  statements.
+* ``GradTracker`` keeps, for every scope being visited, a stack of grad
+  states.  Contexts nest, ``enable_grad`` re-enables, a decorator sets the state
+  of a function body, ``torch.set_grad_enabled(False)`` as a statement holds to
+  the end of its block.  A function, lambda or generator expression body starts
+  from ``INHERITED``: it runs whenever it is called.  The engine resolves
+  ``INHERITED`` for module-local functions once the whole module is seen
+  (``resolve_function``): a function whose every call in the module runs with
+  grad disabled runs with grad disabled.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import ast
+
+
+class Grad(Enum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    #: ``set_grad_enabled(<expr>)``: depends on run-time values.
+    UNKNOWN = "unknown"
+    #: a function body: whatever its callers run under.
+    INHERITED = "inherited"
+
+
+# Canonical grad-mode APIs and every public path that reaches them.
+_GRAD_MODE_PATHS = {
+    "no_grad": ("torch.no_grad", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"),
+    "enable_grad": (
+        "torch.enable_grad",
+        "torch.autograd.enable_grad",
+        "torch.autograd.grad_mode.enable_grad",
+    ),
+    "inference_mode": (
+        "torch.inference_mode",
+        "torch.autograd.inference_mode",
+        "torch.autograd.grad_mode.inference_mode",
+    ),
+    "set_grad_enabled": (
+        "torch.set_grad_enabled",
+        "torch.autograd.set_grad_enabled",
+        "torch.autograd.grad_mode.set_grad_enabled",
+    ),
+}
+#: A project's own wrapper of no_grad/inference_mode, recognised by its name.
+_WRAPPER_NAME = re.compile(r"(^|_)(no_?grad|disable_?grad)|inference_?mode", re.IGNORECASE)
+
+GRAD_MODE_API: Dict[str, str] = {
+    path: canon for canon, paths in _GRAD_MODE_PATHS.items() for path in paths
+}
+
+
+def dotted(expr: ast.AST) -> Optional[str]:
+    """``a.b.c`` for a chain of names and attributes, else None."""
+    parts: List[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+#: One argument of a call in source order: keyword name (None for a
+#: positional one), value, and ``"*"``/``"**"`` for unpacked ones.
+Argument = Tuple[Optional[str], ast.expr, str]
+
+
+def call_args(call: ast.Call) -> List[Argument]:
+    """The arguments of ``call`` as written: positional first, then keywords."""
+    out: List[Argument] = []
+    for arg in call.args:
+        if isinstance(arg, ast.Starred):
+            out.append((None, arg.value, "*"))
+        else:
+            out.append((None, arg, ""))
+    for kw in call.keywords:
+        out.append((kw.arg, kw.value, "" if kw.arg is not None else "**"))
+    return out
+
+
+def first_value(call: ast.Call) -> Optional[ast.expr]:
+    """The value of the first argument as written (positional or keyword)."""
+    if call.args:
+        first = call.args[0]
+        return first.value if isinstance(first, ast.Starred) else first
+    return call.keywords[0].value if call.keywords else None
+
+
+def string_value(expr: Optional[ast.AST]) -> Optional[str]:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value
+    return None
+
+
+def is_const(expr: Optional[ast.AST], value: object) -> bool:
+    """``expr`` is the literal ``True``/``False``/``None`` (``value``)."""
+    return isinstance(expr, ast.Constant) and expr.value is value
+
+
+class ImportTable:
+    """Local name -> dotted path, from ``import``/``from ... import``.
+
+    ``torch`` (and ``nn``/``F`` only when imported) resolve through it.  A name
+    that was never imported resolves to itself, so ``torch.no_grad`` works in a
+    snippet that forgot ``import torch``.
+    """
+
+    def __init__(self) -> None:
+        self._names: Dict[str, str] = {}
+
+    def add_import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            full = alias.name
+            if alias.asname is not None:
+                self._names[alias.asname] = full
+            else:
+                root = full.split(".", 1)[0]
+                self._names[root] = root
+
+    def add_import_from(self, node: ast.ImportFrom) -> None:
+        base = None if node.level or node.module is None else node.module
+        for alias in node.names:
+            if alias.name == "*":
+                return
+            name = alias.name
+            local = alias.asname if alias.asname is not None else name
+            # A relative import is the project's own code: remember it as such,
+            # so a local ``no_grad`` is not taken for torch's.
+            self._names[local] = f"{base}.{name}" if base else f".{name}"
+
+    def is_imported(self, name: str) -> bool:
+        return name in self._names
+
+    def mentions_torch(self) -> bool:
+        return any(v == "torch" or v.startswith("torch.") for v in self._names.values())
+
+    def resolve(self, expr: ast.AST) -> Optional[str]:
+        name = dotted(expr)
+        if name is None:
+            return None
+        root, _, rest = name.partition(".")
+        full = self._names.get(root, root)
+        return f"{full}.{rest}" if rest else full
+
+
+# --- grad state -------------------------------------------------------------
+
+
+def _bool_literal(node: ast.AST) -> Optional[bool]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return node.value
+    return None
+
+
+def _first_arg(call: ast.Call, keyword: str) -> Optional[ast.expr]:
+    """The first positional argument, or the keyword argument ``keyword``."""
+    for name, value, star in call_args(call):
+        if name is None and star == "":
+            return value
+        if name == keyword:
+            return value
+    return None
+
+
+@dataclass
+class FunctionInfo:
+    """A ``def`` as seen by the caller resolution."""
+
+    name: str
+    node: Union[ast.FunctionDef, ast.AsyncFunctionDef]
+    entry: Grad
+    class_name: Optional[str]
+    parent: Optional["FunctionInfo"]
+    #: ("function", name) or ("method", class, name); None for nested defs
+    key: Optional[Tuple[str, ...]] = None
+    calls: List[Tuple[Grad, Optional["FunctionInfo"]]] = field(default_factory=list)
+    escaped: bool = False
+    #: ``resolve_function``'s answer, once computed
+    resolved: Optional[Grad] = None
+
+
+@dataclass
+class Frame:
+    """One running scope: module, function, lambda or generator expression."""
+
+    kind: str
+    function: Optional[FunctionInfo]
+    states: List[Grad]
+    blocks: List[int] = field(default_factory=list)
+    #: local name -> what it was last bound to (see ``facts.Binding``)
+    names: Dict[str, object] = field(default_factory=dict)
+
+
+class GradTracker:
+    def __init__(self, extra_disablers: Sequence[str] = ()) -> None:
+        self.frames: List[Frame] = [Frame("module", None, [Grad.ENABLED])]
+        self._extra = tuple(extra_disablers)
+
+    # -- what is this expression? --------------------------------------------
+
+    def grad_api(self, imports: ImportTable, expr: ast.AST) -> Optional[str]:
+        """Canonical grad-mode API named by ``expr`` (not called), or None."""
+        qual = imports.resolve(expr)
+        if qual is None:
+            return None
+        canon = GRAD_MODE_API.get(qual)
+        if canon is not None:
+            return canon
+        if self._extra and self._is_extra(qual, dotted(expr) or ""):
+            return "user_no_grad"
+        if not qual.startswith("torch.") and _WRAPPER_NAME.search(qual.rsplit(".", 1)[-1]):
+            return "user_no_grad"  # smart_inference_mode(), _get_no_grad_ctx_mgr()
+        return None
+
+    def _is_extra(self, qual: str, written: str) -> bool:
+        for name in self._extra:
+            if name in (qual, written):
+                return True
+            if "." not in name and (qual.rsplit(".", 1)[-1] == name):
+                return True
+        return False
+
+    def effect(self, imports: ImportTable, expr: ast.AST) -> Optional[Grad]:
+        """The grad state an expression sets as a context manager/decorator."""
+        if isinstance(expr, ast.Call):
+            api = self.grad_api(imports, expr.func)
+            if api is None:
+                return None
+            if api in ("no_grad", "user_no_grad"):
+                return Grad.DISABLED
+            if api == "enable_grad":
+                return Grad.ENABLED
+            if api == "inference_mode":
+                arg = _first_arg(expr, "mode")
+                if arg is None:
+                    return Grad.DISABLED
+                value = _bool_literal(arg)
+                if value is None:
+                    return Grad.UNKNOWN
+                return Grad.DISABLED if value else Grad.ENABLED
+            if api == "set_grad_enabled":
+                arg = _first_arg(expr, "mode")
+                value = _bool_literal(arg) if arg is not None else None
+                if value is None:
+                    return Grad.UNKNOWN
+                return Grad.ENABLED if value else Grad.DISABLED
+            return None
+        api = self.grad_api(imports, expr)
+        if api is None:
+            return None
+        # Bare names: decorators work bare (torch >= 2.0).  A bare class used
+        # as a context manager raises (GRD001 reports it); other rules reason
+        # about what the author meant, so it counts as the call would.
+        if api == "user_no_grad":
+            return Grad.DISABLED
+        if api in ("no_grad", "inference_mode"):
+            return Grad.DISABLED
+        if api == "enable_grad":
+            return Grad.ENABLED
+        return None
+
+    # -- the stack -----------------------------------------------------------
+
+    @property
+    def frame(self) -> Frame:
+        return self.frames[-1]
+
+    @property
+    def state(self) -> Grad:
+        return self.frame.states[-1]
+
+    @property
+    def function(self) -> Optional[FunctionInfo]:
+        """The innermost ``def`` whose body is running, if the innermost frame is one."""
+        return self.frame.function if self.frame.kind == "function" else None
+
+    def push_frame(self, kind: str, function: Optional[FunctionInfo], state: Grad) -> None:
+        self.frames.append(Frame(kind, function, [state]))
+
+    def pop_frame(self) -> None:
+        self.frames.pop()
+
+    def push_state(self, state: Grad) -> None:
+        self.frame.states.append(state)
+
+    def pop_state(self) -> None:
+        self.frame.states.pop()
+
+    def enter_block(self) -> None:
+        self.frame.blocks.append(len(self.frame.states))
+
+    def leave_block(self) -> None:
+        depth = self.frame.blocks.pop()
+        del self.frame.states[depth:]
+
+    def with_state(self, imports: ImportTable, items: Iterable[ast.withitem]) -> Grad:
+        state = self.state
+        for item in items:
+            effect = self.effect(imports, item.context_expr)
+            if effect is not None:
+                state = effect
+        return state
+
+    def decorator_state(self, imports: ImportTable, decorators: Iterable[ast.expr]) -> Optional[Grad]:
+        state = None
+        for deco in decorators:
+            effect = self.effect(imports, deco)
+            if effect is not None:
+                state = effect
+        return state
+
+
+def resolve_function(info: FunctionInfo) -> Grad:
+    """Grad state a function body starts in, from its decorators or callers.
+
+    ``DISABLED`` when every module-local call runs with grad disabled,
+    ``ENABLED`` when at least one runs with grad enabled, ``UNKNOWN`` when a
+    caller's state depends on run-time values, ``INHERITED`` when the callers
+    are not all known (no call seen, or the function escapes as a value).
+    Computed once per function (callers are complete by then); a function
+    that calls itself sees ``INHERITED`` for the call in progress.
+    """
+    if info.entry is not Grad.INHERITED:
+        return info.entry
+    if info.resolved is not None:
+        return info.resolved
+    if info.escaped or not info.calls:
+        info.resolved = Grad.INHERITED
+        return info.resolved
+    info.resolved = Grad.INHERITED  # in progress: recursion sees "unknown"
+    states = set()
+    for state, caller in info.calls:
+        if state is Grad.INHERITED:
+            state = resolve_function(caller) if caller is not None else Grad.INHERITED
+        states.add(state)
+    if states == {Grad.DISABLED}:
+        result = Grad.DISABLED
+    elif Grad.ENABLED in states:
+        result = Grad.ENABLED
+    elif Grad.UNKNOWN in states:
+        result = Grad.UNKNOWN
+    else:
+        result = Grad.INHERITED
+    info.resolved = result
+    return result
+
+
+def effective(state: Grad, function: Optional[FunctionInfo]) -> Grad:
+    """Resolve an ``INHERITED`` state through the enclosing function's callers."""
+    if state is Grad.INHERITED and function is not None:
+        return resolve_function(function)
+    return state
