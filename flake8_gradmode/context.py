@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable
@@ -57,8 +56,7 @@ _MODE_DEPENDENT = re.compile(
 _MODEL_FACTORIES = re.compile(r"^(torchvision\.models\.[a-z]\w*|timm\.create_model|timm\.models\.create_model)$")
 
 
-@dataclass(frozen=True)
-class Fix:
+class Fix(NamedTuple):
     """A behaviour-preserving edit of ``node``, by name; the fixer applies it
     with libcst (the finder never imports libcst).
 
@@ -71,28 +69,32 @@ class Fix:
     argument: str = ""
 
 
-@dataclass
-class Report:
-    """A finding before its position is known: the node it points at."""
+class Report(NamedTuple):
+    """A finding before its position is known: the node it points at.
+
+    ``condition`` is called once the whole module has been visited
+    (module-local facts such as "every caller runs under no_grad" are known
+    then); returning False drops the report."""
 
     node: ast.AST
     code: str
     message: str
-    #: called once the whole module has been visited (module-local facts such
-    #: as "every caller runs under no_grad" are known then); returning False
-    #: drops the report
     condition: Optional[Callable[[], bool]] = None
     fix: Optional[Fix] = None
 
 
-@dataclass
 class ClassInfo:
-    name: str
-    is_module: bool
-    #: number of running frames when the class body started
-    frame_depth: int
-    param_attrs: Set[str] = field(default_factory=set)
-    buffer_attrs: Set[str] = field(default_factory=set)
+    """A class whose body is being visited."""
+
+    __slots__ = ("name", "is_module", "frame_depth", "param_attrs", "buffer_attrs")
+
+    def __init__(self, name: str, is_module: bool, frame_depth: int) -> None:
+        self.name = name
+        self.is_module = is_module
+        #: number of running frames when the class body started
+        self.frame_depth = frame_depth
+        self.param_attrs: Set[str] = set()
+        self.buffer_attrs: Set[str] = set()
 
 
 class Context:
@@ -119,6 +121,8 @@ class Context:
         self._referenced: Set[str] = set()
         self._referenced_attrs: Set[str] = set()
         self._super_targets: Dict[Tuple[str, ...], List[Tuple[str, ...]]] = {}
+        #: class name -> the names of its bases that may be classes of this module
+        self.class_bases: Dict[str, List[str]] = {}
 
     # -- questions rules ask -------------------------------------------------
 
@@ -236,7 +240,9 @@ class Context:
             if fn is not None and fn.class_name is not None:
                 return ("method", fn.class_name, func.attr)
         if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
-            return ("super", func.attr)  # any class's method of that name
+            fn = self.grad.function
+            if fn is not None and fn.class_name is not None:
+                return ("super", fn.class_name, func.attr)  # the method of a base class
         return None
 
     def _expand(self, key: Tuple[str, ...]) -> List[Tuple[str, ...]]:
@@ -244,9 +250,25 @@ class Context:
             return [key]
         cached = self._super_targets.get(key)
         if cached is None:
-            cached = [k for k in self.functions if k[0] == "method" and k[-1] == key[-1]]
+            cached = self._base_method(key[1], key[2])
             self._super_targets[key] = cached
         return cached
+
+    def _base_method(self, class_name: str, method: str) -> List[Tuple[str, ...]]:
+        """The method ``super().method`` reaches from ``class_name``: the first
+        module-local base class (depth first, left to right) that defines it."""
+        todo = list(reversed(self.class_bases.get(class_name, ())))
+        seen = {class_name}
+        while todo:
+            base = todo.pop()
+            if base in seen:
+                continue
+            seen.add(base)
+            key = ("method", base, method)
+            if key in self.functions:
+                return [key]
+            todo.extend(reversed(self.class_bases.get(base, ())))
+        return []
 
     def finish(self) -> None:
         """Attach module-local calls to the functions they call."""

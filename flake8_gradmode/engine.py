@@ -13,7 +13,7 @@ and only for what is reported.  No libcst here: that is the fixer's.
 from __future__ import annotations
 
 import ast
-import dataclasses
+import gc
 import re
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -27,7 +27,7 @@ from flake8_gradmode.context import (
     Fix,
     physical_lines,
 )
-from flake8_gradmode.names import FRAMEWORK_RUNNERS, names_in
+from flake8_gradmode.names import FRAMEWORK_RUNNERS
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.rule import Edit, Rule, Violation
 from flake8_gradmode.settings import Settings
@@ -96,6 +96,7 @@ class Tracker:
         ctx = self.ctx
         is_module = any(facts.is_module_class_base(ctx, b) for b in node.bases)
         ctx.classes.append(ClassInfo(node.name, is_module, len(self.grad.frames)))
+        ctx.class_bases.setdefault(node.name, []).extend(b.id for b in node.bases if isinstance(b, ast.Name))
         if is_module:
             self.flow.module_classes.add(node.name)
 
@@ -211,22 +212,21 @@ class Tracker:
         for target in node.targets:
             self.ctx.bind(target, kind, node.value)
             if isinstance(target, ast.Name):
-                deps = self.flow.scope.deps.setdefault(target.id, set())
-                deps.update(names_in(node.value, split=False))
+                self.flow.scope.deps.setdefault(target.id, []).append(node.value)
         self._made_leaf(node)
 
     def leave_AugAssign(self, node: ast.AugAssign) -> None:
         """``x += v``: ``x`` keeps its binding's place but its value is now unknown."""
         target = node.target
         if isinstance(target, ast.Name):
-            self.flow.scope.deps.setdefault(target.id, set()).update(names_in(node.value, split=False))
+            self.flow.scope.deps.setdefault(target.id, []).append(node.value)
             binding = self.grad.frame.names.get(target.id)
             if isinstance(binding, facts.Binding) and binding.kind is not facts.Kind.PARAM:
-                self.grad.frame.names[target.id] = dataclasses.replace(binding, kind=facts.Kind.OTHER, value=None)
+                self.grad.frame.names[target.id] = binding._replace(kind=facts.Kind.OTHER, value=None)
 
     def visit_Return(self, node: ast.Return) -> None:
         if node.value is not None:
-            self.flow.scope.returned.update(names_in(node.value, split=False))
+            self.flow.scope.return_values.append(node.value)
 
     def leave_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
@@ -241,22 +241,22 @@ class Tracker:
             ctx.bind(node.target, kind, None)
         elif kind is not facts.Kind.OTHER:
             ctx.bind(node.target, kind, node.iter)
-        loop = self._open_loop(node, names_in(node.iter))
+        loop = self._open_loop(node)
         it = node.iter
         loop.counts = isinstance(it, ast.Call) and self.ctx.imports.resolve(it.func) == "range"
 
     def visit_While_body(self, node: ast.While) -> None:
-        self._open_loop(node, []).counts = True
+        self._open_loop(node).counts = True
 
     def leave_For_body(self, node: ast.For) -> None:
         self.flow.open_loops.pop().end_seq = self.flow.tick()
 
     leave_While_body = leave_For_body
 
-    def _open_loop(self, node: ast.stmt, iter_tokens: List[str]) -> flow.Loop:
+    def _open_loop(self, node: ast.stmt) -> flow.Loop:
         scope = self.flow.scope
         loops = self.flow.loops_here()
-        loop = flow.Loop(node, scope, loops[0] if loops else None, self.flow.tick(), iter_tokens)
+        loop = flow.Loop(node, scope, loops[0] if loops else None, self.flow.tick())
         self.flow.open_loops.append(loop)
         self.flow.loops.append(loop)
         scope.loops.append(loop)
@@ -290,12 +290,13 @@ class Tracker:
 
     def _method_call(self, node: ast.Call, func: ast.Attribute, seq: int) -> None:
         method = func.attr
-        owner = dotted(func.value)
+        if method in _MODULE_METHODS:
+            owner = dotted(func.value)
+            if owner is not None:
+                self.flow.module_evidence.add(owner)
+            if method in ("train", "eval"):
+                self.flow.switch_keys[seq] = owner or ""
         scope = self.flow.scope
-        if owner is not None and method in _MODULE_METHODS:
-            self.flow.module_evidence.add(owner)
-        if method in ("train", "eval"):
-            self.flow.switch_keys[seq] = owner or ""
         if method == "train" and len(node.args) + len(node.keywords) <= 1:
             self.flow.mode_matters = True  # the author switches modes explicitly
             if _switches_to_train(node):
@@ -356,12 +357,17 @@ class Tracker:
 
     def leave_Call(self, node: ast.Call) -> None:
         """A function handed to evaluation machinery (``Engine(eval_step)``)."""
-        callee = dotted(node.func) or ""
-        if FRAMEWORK_RUNNERS.search(callee):
+        func = node.func
+        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if last.endswith(_RUNNER_ENDINGS) and FRAMEWORK_RUNNERS.search(dotted(func) or ""):
             for _, value, _ in call_args(node):
                 name = dotted(value)
                 if name is not None:
                     self.flow.framework_callbacks.add(name.rsplit(".", 1)[-1])
+
+
+#: what the names ``FRAMEWORK_RUNNERS`` matches end with (a cheap first test)
+_RUNNER_ENDINGS = ("Engine", "valuator")
 
 
 def _switches_to_eval(call: ast.Call, method: str) -> bool:
@@ -423,34 +429,28 @@ _FIELD_ORDER: Dict[type, Tuple[str, ...]] = {
     ast.AsyncFunctionDef: ("decorator_list", "args", "returns", "body"),
     ast.ClassDef: ("decorator_list", "bases", "keywords", "body"),
 }
+#: Fields that never hold a node a hook looks at (names, flags, operators,
+#: contexts, the ``alias`` nodes of imports, which the import hooks read).
+_SCALAR_FIELDS = frozenset(
+    {"id", "ctx", "op", "ops", "kind", "type_comment", "is_async", "conversion", "level", "module", "attr", "arg",
+     "name", "asname", "simple", "names", "type_ignores", "tag"}
+)
 #: Hooks of the async forms are the plain forms' hooks.
 _HOOK_NAME = {"AsyncFunctionDef": "FunctionDef", "AsyncFor": "For", "AsyncWith": "With"}
 #: Fields that hold a block of statements (a new ``set_grad_enabled`` scope).
 _BLOCKS = frozenset({"body", "orelse", "finalbody"})
-#: Leaf node types no rule looks at.
-_SKIPPED = (ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop, ast.type_ignore)
+_NO_BLOCKS = (ast.Module, ast.Interactive, ast.Lambda, ast.IfExp, ast.Expression)
 
-
-class _Plan:
-    """How the driver walks one node type: its hook name and, per field,
-    the field-specific hook names and whether the field is a block."""
-
-    __slots__ = ("name", "fields")
-
-    def __init__(self, cls: type) -> None:
-        self.name = _HOOK_NAME.get(cls.__name__, cls.__name__)
-        order = _FIELD_ORDER.get(cls, cls._fields)  # type: ignore[attr-defined]
-        block_ok = cls not in (ast.Module, ast.Interactive, ast.Lambda, ast.IfExp)
-        self.fields = tuple((f, f"{self.name}_{f}", block_ok and f in _BLOCKS) for f in order)
-
-
-_PLANS: Dict[type, _Plan] = {}
+_Hooks = Tuple[Callable[[ast.AST], None], ...]
+#: (field, hooks before it, hooks after it)
+_FieldPlan = Tuple[str, _Hooks, _Hooks]
 
 
 class _Driver:
     """Walks the tree once and dispatches every node to the tracker, then to
     the rules' hooks (leave hooks in reverse).  ``visit_block``/``leave_block``
-    hooks run around every block of statements but the module's own."""
+    hooks run around every block of statements but the module's own.  What to
+    call for a node type is worked out once per type and walk."""
 
     def __init__(self, tracker: Tracker, rules: Sequence[Rule]) -> None:
         self._visit: Dict[str, List[Callable]] = {}
@@ -460,8 +460,10 @@ class _Driver:
             self._add(rule)
         for hooks in self._leave.values():
             hooks.reverse()
-        self._block_in = self._visit.get("block", [])
-        self._block_out = self._leave.get("block", [])
+        self._plans: Dict[type, Tuple[_Hooks, Tuple[_FieldPlan, ...], _Hooks]] = {}
+        #: node types with nothing inside to walk (names, constants, ...): their
+        #: visit and leave hooks, called without a recursive ``walk``
+        self._leaves: Dict[type, _Hooks] = {}
 
     def _add(self, visitor: object) -> None:
         for attr in dir(visitor):
@@ -470,38 +472,61 @@ class _Driver:
             elif attr.startswith("leave_"):
                 self._leave.setdefault(attr[6:], []).append(getattr(visitor, attr))
 
-    def walk(self, node: ast.AST) -> None:
-        cls = type(node)
-        plan = _PLANS.get(cls)
-        if plan is None:
-            plan = _PLANS[cls] = _Plan(cls)
-        visit, leave = self._visit, self._leave
-        for hook in visit.get(plan.name, ()):
-            hook(node)
-        for field_name, attr, block in plan.fields:
-            value = getattr(node, field_name, None)
-            if type(value) is list:
-                if not value:
-                    continue
-                children = value
-            elif isinstance(value, ast.AST) and not isinstance(value, _SKIPPED):
-                children = [value]
-            else:
+    def _plan(self, cls: type) -> Tuple[_Hooks, Tuple[_FieldPlan, ...], _Hooks]:
+        name = _HOOK_NAME.get(cls.__name__, cls.__name__)
+        order = _FIELD_ORDER.get(cls, cls._fields)  # type: ignore[attr-defined]
+        blocks = not issubclass(cls, _NO_BLOCKS)
+        fields = []
+        for f in order:
+            if f in _SCALAR_FIELDS or (cls is ast.Constant and f == "value"):
                 continue
-            for hook in visit.get(attr, ()):
+            before = list(self._visit.get(f"{name}_{f}", ()))
+            after = list(self._leave.get(f"{name}_{f}", ()))
+            if blocks and f in _BLOCKS:
+                before += self._visit.get("block", ())
+                after = list(self._leave.get("block", ())) + after
+            fields.append((f, tuple(before), tuple(after)))
+        plan = (tuple(self._visit.get(name, ())), tuple(fields), tuple(self._leave.get(name, ())))
+        self._plans[cls] = plan
+        if not fields:
+            self._leaves[cls] = plan[0] + plan[2]
+        return plan
+
+    def walk(self, node: ast.AST) -> None:
+        plan = self._plans.get(node.__class__)
+        if plan is None:
+            plan = self._plan(node.__class__)
+        visit, fields, leave = plan
+        for hook in visit:
+            hook(node)
+        walk = self.walk
+        leaves = self._leaves
+        for field_name, before, after in fields:
+            value = getattr(node, field_name, None)
+            if value is None:
+                continue
+            for hook in before:
                 hook(node)
-            if block:
-                for hook in self._block_in:
-                    hook(node)
-            for child in children:
-                if isinstance(child, ast.AST) and not isinstance(child, _SKIPPED):
-                    self.walk(child)
-            if block:
-                for hook in self._block_out:
-                    hook(node)
-            for hook in leave.get(attr, ()):
+            if value.__class__ is list:
+                for child in value:
+                    if child is None:
+                        continue
+                    hooks = leaves.get(child.__class__)
+                    if hooks is None:
+                        walk(child)
+                    else:
+                        for hook in hooks:
+                            hook(child)
+            else:
+                hooks = leaves.get(value.__class__)
+                if hooks is None:
+                    walk(value)
+                else:
+                    for hook in hooks:
+                        hook(value)
+            for hook in after:
                 hook(node)
-        for hook in leave.get(plan.name, ()):
+        for hook in leave:
             hook(node)
 
 
@@ -563,10 +588,19 @@ def _check(
 ) -> List[Violation]:
     ctx = Context(settings, filename, lines)
     rules = [cls(ctx) for cls in rule_classes]
-    _Driver(Tracker(ctx), rules).walk(tree)
-    ctx.finish()
-    for rule in rules:
-        rule.finish()
+    # The walk makes many small objects and no garbage worth collecting;
+    # a full collection would traverse the whole tree each time, which makes
+    # large files cost more per line than small ones.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _Driver(Tracker(ctx), rules).walk(tree)
+        ctx.finish()
+        for rule in rules:
+            rule.finish()
+    finally:
+        if collecting:
+            gc.enable()
     out: Dict[Violation, Violation] = {}
     for report in ctx.reports:
         if report.condition is not None and not report.condition():

@@ -6,10 +6,9 @@ errs towards "don't know", which rules treat as a reason for silence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 import ast
-from typing import Any, Optional, Protocol, Set
+from typing import Any, NamedTuple, Optional, Protocol, Set
 
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
@@ -58,8 +57,7 @@ class Context(Protocol):
     def current_class(self) -> Any: ...
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(NamedTuple):
     kind: Kind
     #: grad state when the value was computed
     state: "Grad"
@@ -284,8 +282,15 @@ def is_training_step(ctx: "Context", call: ast.Call) -> bool:
             else:
                 name = ""
             return any(w in _OPTIMIZER_WORDS for w in tokens(name)) or name.startswith("optim")
-    elif isinstance(func, ast.Name) and func.id in _TRAINING_CALLS:
-        return True
+        if method != "grad":
+            return False  # only ``torch.autograd.grad`` is left to recognise
+    elif isinstance(func, ast.Name):
+        if func.id in _TRAINING_CALLS:
+            return True
+        if func.id not in ("grad", "backward"):
+            return False
+    else:
+        return False
     qual = ctx.imports.resolve(func) or ""
     return qual in ("torch.autograd.grad", "torch.autograd.backward")
 

@@ -9,14 +9,14 @@ module") are complete.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
 from flake8_gradmode.names import (
     EVAL_FUNCTION_WORDS,
     FRAMEWORK_EVAL_HOOKS,
     is_model_name,
     is_test_file,
+    names_in,
     says_eval_data,
     says_eval_function,
     says_inference_function,
@@ -28,72 +28,95 @@ from flake8_gradmode.tracker import FunctionInfo, Grad
 # --- records ----------------------------------------------------------------
 
 
-@dataclass
 class ModelCall:
-    node: ast.Call
-    key: str
-    seq: int
-    state: Grad
-    function: Optional[FunctionInfo]
-    #: the class whose method makes the call (``self.x`` refers to it)
-    class_name: Optional[str] = None
+    """A call that may be a model's forward pass, as the traversal saw it."""
+
+    __slots__ = ("node", "key", "seq", "state", "function", "class_name")
+
+    def __init__(
+        self,
+        node: ast.Call,
+        key: str,
+        seq: int,
+        state: Grad,
+        function: Optional[FunctionInfo],
+        class_name: Optional[str] = None,
+    ) -> None:
+        self.node = node
+        self.key = key
+        self.seq = seq
+        self.state = state
+        self.function = function
+        #: the class whose method makes the call (``self.x`` refers to it)
+        self.class_name = class_name
 
 
-@dataclass
 class Scope:
     """Facts of one function body, or of the module's top-level code."""
 
-    function: Optional[FunctionInfo]
-    class_name: Optional[str]
-    #: sequence numbers of eval-mode switches (``m.eval()``, ``m.train(False)``)
-    eval_switches: List[int] = field(default_factory=list)
-    #: sequence numbers of switches back to training mode (``m.train()``)
-    train_switches: List[int] = field(default_factory=list)
-    #: ``m.train(flag)`` with a run-time flag
-    maybe_train_switches: List[int] = field(default_factory=list)
-    #: sequence numbers of training steps (``loss.backward()``, ``opt.step()``)
-    training_steps: List[int] = field(default_factory=list)
-    #: names whose value ``.backward()`` is called on (``loss`` in ``loss.backward()``)
-    backward_names: Set[str] = field(default_factory=set)
-    #: name -> identifiers used in the values assigned to it
-    deps: Dict[str, Set[str]] = field(default_factory=dict)
-    #: identifiers used in ``return`` values
-    returned: Set[str] = field(default_factory=set)
+    def __init__(self, function: Optional[FunctionInfo], class_name: Optional[str]) -> None:
+        self.function = function
+        self.class_name = class_name
+        #: sequence numbers of eval-mode switches (``m.eval()``, ``m.train(False)``)
+        self.eval_switches: List[int] = []
+        #: sequence numbers of switches back to training mode (``m.train()``)
+        self.train_switches: List[int] = []
+        #: ``m.train(flag)`` with a run-time flag
+        self.maybe_train_switches: List[int] = []
+        #: sequence numbers of training steps (``loss.backward()``, ``opt.step()``)
+        self.training_steps: List[int] = []
+        #: names whose value ``.backward()`` is called on (``loss`` in ``loss.backward()``)
+        self.backward_names: Set[str] = set()
+        #: name -> the values assigned to it (``names_in`` of them, when asked)
+        self.deps: Dict[str, List[ast.expr]] = {}
+        #: the values of ``return`` statements
+        self.return_values: List[ast.expr] = []
+        #: calls of module-local functions/methods: (seq, key)
+        self.local_calls: List[Tuple[int, Tuple[str, ...]]] = []
+        self.training_step = False
+        self.model_calls: List[ModelCall] = []
+        #: names bound in this scope to a model built here (``model = Net()``)
+        self.built_models: Set[str] = set()
+        self.loops: List["Loop"] = []
+
+    def returned(self) -> Set[str]:
+        """The identifiers used in the values the function returns."""
+        return {name for value in self.return_values for name in names_in(value, split=False)}
 
     def feeds_backward(self) -> Set[str]:
         """Every name whose value flows into a ``.backward()`` target here."""
         seen = set(self.backward_names)
         todo = list(seen)
         while todo:
-            for dep in self.deps.get(todo.pop(), ()):
-                if dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
+            for value in self.deps.get(todo.pop(), ()):
+                for dep in names_in(value, split=False):
+                    if dep not in seen:
+                        seen.add(dep)
+                        todo.append(dep)
         return seen
-    #: calls of module-local functions/methods: (seq, key)
-    local_calls: List[Tuple[int, Tuple[str, ...]]] = field(default_factory=list)
-    training_step: bool = False
-    model_calls: List[ModelCall] = field(default_factory=list)
-    #: names bound in this scope to a model built here (``model = Net()``)
-    built_models: Set[str] = field(default_factory=set)
-    loops: List["Loop"] = field(default_factory=list)
 
 
-@dataclass
 class Loop:
-    node: ast.stmt
-    scope: Scope
-    parent: Optional["Loop"]
-    seq: int
-    iter_tokens: List[str]
-    #: sequence number when the body ended
-    end_seq: int = 1 << 62
-    #: the loop counts (``for i in range(...)``, ``while``) rather than iterating data
-    counts: bool = False
-    training_step: bool = False
-    #: calls of module-local functions/methods: (seq, key)
-    local_calls: List[Tuple[int, Tuple[str, ...]]] = field(default_factory=list)
-    model_calls: List[ModelCall] = field(default_factory=list)
+    """A ``for`` or ``while`` loop and what its body does."""
+
+    def __init__(self, node: ast.stmt, scope: Scope, parent: Optional["Loop"], seq: int) -> None:
+        self.node = node
+        self.scope = scope
+        self.parent = parent
+        self.seq = seq
+        #: sequence number when the body ended
+        self.end_seq = 1 << 62
+        #: the loop counts (``for i in range(...)``, ``while``) rather than iterating data
+        self.counts = False
+        self.training_step = False
+        #: calls of module-local functions/methods: (seq, key)
+        self.local_calls: List[Tuple[int, Tuple[str, ...]]] = []
+        self.model_calls: List[ModelCall] = []
+
+    @property
+    def iter_tokens(self) -> List[str]:
+        """The words of what a ``for`` loop iterates (``val_loader``: val, loader)."""
+        return names_in(self.node.iter) if isinstance(self.node, (ast.For, ast.AsyncFor)) else []
 
     def inside(self, loop_ids: Set[int]) -> bool:
         """Is one of the loops enclosing this one (in its function) in ``loop_ids``?"""
@@ -308,8 +331,7 @@ def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> O
     return True
 
 
-@dataclass
-class EvalLoop:
+class EvalLoop(NamedTuple):
     loop: Loop
     intent: str
     model_calls: List[ModelCall]

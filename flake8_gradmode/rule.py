@@ -9,45 +9,75 @@ examples, so nothing documented is untested.
 
 from __future__ import annotations
 
-import textwrap
-from dataclasses import dataclass, field
 import ast
-from typing import Callable, ClassVar, Optional, Tuple
+import textwrap
+from typing import Callable, ClassVar, NamedTuple, Optional, Tuple
 
 from flake8_gradmode.context import Context, Fix, Report
 
+# (NamedTuples and plain classes, not dataclasses: every editor save imports
+# this module, and creating a dataclass costs ten times as much.)
 
 # --- symptoms: what running an example shows under real PyTorch -------------
 
 
-@dataclass(frozen=True)
-class Raises:
+class _Symptom:
+    __slots__ = ("what", "detail")
+
+    def __init__(self, what: str, detail: str) -> None:
+        self.what = what
+        self.detail = detail
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and (self.what, self.detail) == (other.what, other.detail)  # type: ignore
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.what, self.detail))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.what!r}, {self.detail!r})"
+
+
+class Raises(_Symptom):
     """Running the code raises ``exception`` whose message contains ``match``."""
 
-    exception: str
-    match: str
+    @property
+    def exception(self) -> str:
+        return self.what
+
+    @property
+    def match(self) -> str:
+        return self.detail
 
     def describe(self) -> str:
         return f"raises `{self.exception}: {self.match}`"
 
 
-@dataclass(frozen=True)
-class Warns:
+class Warns(_Symptom):
     """Running the code emits a warning whose message contains ``match``."""
 
-    category: str
-    match: str
+    @property
+    def category(self) -> str:
+        return self.what
+
+    @property
+    def match(self) -> str:
+        return self.detail
 
     def describe(self) -> str:
         return f"warns `{self.category}: {self.match}`"
 
 
-@dataclass(frozen=True)
-class Holds:
+class Holds(_Symptom):
     """After running the code, ``expr`` evaluates to true in its namespace."""
 
-    expr: str
-    meaning: str
+    @property
+    def expr(self) -> str:
+        return self.what
+
+    @property
+    def meaning(self) -> str:
+        return self.detail
 
     def describe(self) -> str:
         return f"{self.meaning} (`{self.expr}`)"
@@ -56,11 +86,6 @@ class Holds:
 Symptom = object  # Raises | Warns | Holds
 
 
-def _clean(code: str) -> str:
-    return textwrap.dedent(code).strip("\n") + "\n"
-
-
-@dataclass(frozen=True)
 class Valid:
     """Code the rule must not report.
 
@@ -69,18 +94,31 @@ class Valid:
     marks code that cannot run on a CPU-only machine; ``why_not_run`` says why.
     """
 
-    code: str
-    checks: Tuple[Holds, ...] = ()
-    runnable: bool = True
-    why_not_run: str = ""
-    title: str = ""
+    def __init__(
+        self,
+        code: str,
+        checks: Tuple[Holds, ...] = (),
+        runnable: bool = True,
+        why_not_run: str = "",
+        title: str = "",
+    ) -> None:
+        self._code = code
+        self.checks = checks
+        self.runnable = runnable
+        self.why_not_run = why_not_run
+        self.title = title
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "code", _clean(self.code))
+    @property
+    def code(self) -> str:
+        """The example as a file: dedented, one final newline (made when
+        first asked for: only tests and docs read examples)."""
+        return textwrap.dedent(self._code).strip("\n") + "\n"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.title or self.code.splitlines()[0]!r})"
 
 
-@dataclass(frozen=True)
-class Invalid:
+class Invalid(Valid):
     """Code the rule must report exactly at ``at`` (1-based line, 0-based col).
 
     ``symptom`` is what the code does when run under PyTorch; the oracle test
@@ -88,22 +126,25 @@ class Invalid:
     as ``(code, line, col)``.
     """
 
-    code: str
-    at: Tuple[Tuple[int, int], ...]
-    symptom: Optional[object] = None
-    runnable: bool = True
-    why_not_run: str = ""
-    also: Tuple[Tuple[str, int, int], ...] = ()
-    title: str = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "code", _clean(self.code))
-        if self.runnable and self.symptom is None:
+    def __init__(
+        self,
+        code: str,
+        at: Tuple[Tuple[int, int], ...],
+        symptom: Optional[object] = None,
+        runnable: bool = True,
+        why_not_run: str = "",
+        also: Tuple[Tuple[str, int, int], ...] = (),
+        title: str = "",
+    ) -> None:
+        super().__init__(code, (), runnable, why_not_run, title)
+        self.at = at
+        self.symptom = symptom
+        self.also = also
+        if runnable and symptom is None:
             raise ValueError("a runnable invalid example must claim a symptom")
 
 
-@dataclass(frozen=True)
-class Edit:
+class Edit(NamedTuple):
     """Where and what a fix changes: ``kind`` and ``argument`` as in
     ``context.Fix``, the node's span as 1-based lines and 0-based character
     columns (end exclusive)."""
@@ -114,17 +155,31 @@ class Edit:
     end: Tuple[int, int]
 
 
-@dataclass(frozen=True)
 class Violation:
-    """One finding: 1-based line, 0-based column (in characters)."""
+    """One finding: 1-based line, 0-based column (in characters).  ``fix`` is
+    the edit that fixes it without changing anything else the code does; it
+    is not part of equality."""
 
-    line: int
-    col: int
-    code: str
-    message: str
-    #: the edit that fixes the finding without changing anything else the
-    #: code does.  Not part of equality.
-    fix: Optional[Edit] = field(default=None, compare=False, hash=False, repr=False)
+    __slots__ = ("line", "col", "code", "message", "fix")
+
+    def __init__(self, line: int, col: int, code: str, message: str, fix: Optional[Edit] = None) -> None:
+        self.line = line
+        self.col = col
+        self.code = code
+        self.message = message
+        self.fix = fix
+
+    def _key(self) -> Tuple[int, int, str, str]:
+        return (self.line, self.col, self.code, self.message)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Violation) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Violation(line={self.line}, col={self.col}, code={self.code!r}, message={self.message!r})"
 
     def text(self) -> str:
         return f"{self.code} {self.message}"

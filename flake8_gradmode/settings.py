@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Tuple
+from typing import Any, NamedTuple, Tuple
 
 
 def comma_list(value: Any) -> Tuple[str, ...]:
@@ -17,8 +16,7 @@ def comma_list(value: Any) -> Tuple[str, ...]:
     return tuple(item.strip() for item in items if item.strip())
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """How one setting appears on the command line and in config files."""
 
     flag: str
@@ -27,8 +25,7 @@ class Option:
     example: str
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     no_grad_decorators: Tuple[str, ...] = ()
     model_names: Tuple[str, ...] = ()
     eval_names: Tuple[str, ...] = ()
@@ -36,10 +33,7 @@ class Settings:
 
     @classmethod
     def from_options(cls, options: Any) -> "Settings":
-        values = {}
-        for f in fields(cls):
-            values[f.name] = comma_list(getattr(options, f"gradmode_{f.name}", None))
-        return cls(**values)
+        return cls(**{name: comma_list(getattr(options, f"gradmode_{name}", None)) for name in cls._fields})
 
 
 #: Every registered option; the docs' configuration page is rendered from this.

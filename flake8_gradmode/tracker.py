@@ -18,7 +18,6 @@ Two pieces live here:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -120,8 +119,13 @@ class ImportTable:
 
     def __init__(self) -> None:
         self._names: Dict[str, str] = {}
+        # the last expression resolved and its answer: the engine and several
+        # rules ask about the same ``func`` of a call one after the other
+        self._last: Optional[ast.AST] = None
+        self._last_answer: Optional[str] = None
 
     def add_import(self, node: ast.Import) -> None:
+        self._last = None
         for alias in node.names:
             full = alias.name
             if alias.asname is not None:
@@ -131,6 +135,7 @@ class ImportTable:
                 self._names[root] = root
 
     def add_import_from(self, node: ast.ImportFrom) -> None:
+        self._last = None
         base = None if node.level or node.module is None else node.module
         for alias in node.names:
             if alias.name == "*":
@@ -148,12 +153,17 @@ class ImportTable:
         return any(v == "torch" or v.startswith("torch.") for v in self._names.values())
 
     def resolve(self, expr: ast.AST) -> Optional[str]:
+        if expr is self._last:
+            return self._last_answer
         name = dotted(expr)
         if name is None:
-            return None
-        root, _, rest = name.partition(".")
-        full = self._names.get(root, root)
-        return f"{full}.{rest}" if rest else full
+            answer = None
+        else:
+            root, _, rest = name.partition(".")
+            full = self._names.get(root, root)
+            answer = f"{full}.{rest}" if rest else full
+        self._last, self._last_answer = expr, answer
+        return answer
 
 
 # --- grad state -------------------------------------------------------------
@@ -175,33 +185,52 @@ def _first_arg(call: ast.Call, keyword: str) -> Optional[ast.expr]:
     return None
 
 
-@dataclass
 class FunctionInfo:
-    """A ``def`` as seen by the caller resolution."""
+    """A ``def`` as seen by the caller resolution.
 
-    name: str
-    node: Union[ast.FunctionDef, ast.AsyncFunctionDef]
-    entry: Grad
-    class_name: Optional[str]
-    parent: Optional["FunctionInfo"]
-    #: ("function", name) or ("method", class, name); None for nested defs
-    key: Optional[Tuple[str, ...]] = None
-    calls: List[Tuple[Grad, Optional["FunctionInfo"]]] = field(default_factory=list)
-    escaped: bool = False
-    #: ``resolve_function``'s answer, once computed
-    resolved: Optional[Grad] = None
+    (Plain classes rather than dataclasses here and in the other modules the
+    plugin imports: an editor pays for creating every class on every save.)"""
+
+    __slots__ = ("name", "node", "entry", "class_name", "parent", "key", "calls", "escaped", "resolved")
+
+    def __init__(
+        self,
+        name: str,
+        node: Union[ast.FunctionDef, ast.AsyncFunctionDef],
+        entry: Grad,
+        class_name: Optional[str],
+        parent: Optional["FunctionInfo"],
+        key: Optional[Tuple[str, ...]] = None,
+    ) -> None:
+        self.name = name
+        self.node = node
+        self.entry = entry
+        self.class_name = class_name
+        self.parent = parent
+        #: ("function", name) or ("method", class, name); None for nested defs
+        self.key = key
+        #: (grad state, calling function) of every module-local call
+        self.calls: List[Tuple[Grad, Optional["FunctionInfo"]]] = []
+        self.escaped = False
+        #: ``resolve_function``'s answer, once computed
+        self.resolved: Optional[Grad] = None
+
+    def __repr__(self) -> str:
+        return f"FunctionInfo({self.name!r}, key={self.key!r})"
 
 
-@dataclass
 class Frame:
     """One running scope: module, function, lambda or generator expression."""
 
-    kind: str
-    function: Optional[FunctionInfo]
-    states: List[Grad]
-    blocks: List[int] = field(default_factory=list)
-    #: local name -> what it was last bound to (see ``facts.Binding``)
-    names: Dict[str, object] = field(default_factory=dict)
+    __slots__ = ("kind", "function", "states", "blocks", "names")
+
+    def __init__(self, kind: str, function: Optional[FunctionInfo], states: List[Grad]) -> None:
+        self.kind = kind
+        self.function = function
+        self.states = states
+        self.blocks: List[int] = []
+        #: local name -> what it was last bound to (see ``facts.Binding``)
+        self.names: Dict[str, object] = {}
 
 
 class GradTracker:
@@ -280,12 +309,13 @@ class GradTracker:
 
     @property
     def state(self) -> Grad:
-        return self.frame.states[-1]
+        return self.frames[-1].states[-1]
 
     @property
     def function(self) -> Optional[FunctionInfo]:
         """The innermost ``def`` whose body is running, if the innermost frame is one."""
-        return self.frame.function if self.frame.kind == "function" else None
+        frame = self.frames[-1]
+        return frame.function if frame.kind == "function" else None
 
     def push_frame(self, kind: str, function: Optional[FunctionInfo], state: Grad) -> None:
         self.frames.append(Frame(kind, function, [state]))

@@ -278,6 +278,40 @@ def test_methods_called_through_self():
     assert states(src) == {"step": "disabled", "other": "inherited"}
 
 
+def test_super_reaches_the_base_class_method_only():
+    # super().step() in Child runs Base.step under no_grad; Other.step, a
+    # method of the same name in an unrelated class, is not called at all
+    src = """
+    import torch
+    class Base:
+        def step(self):
+            probe("base")
+    class Middle(Base):
+        pass
+    class Child(Middle):
+        def step(self):
+            with torch.no_grad():
+                super().step()
+    class Other:
+        def step(self):
+            probe("other")
+    """
+    assert states(src) == {"base": "disabled", "other": "inherited"}
+
+
+def test_super_outside_a_method_reaches_nothing():
+    src = """
+    import torch
+    class Base:
+        def step(self):
+            probe("base")
+    def free():
+        with torch.no_grad():
+            super().step()
+    """
+    assert states(src) == {"base": "inherited"}
+
+
 def test_recursion_does_not_loop():
     src = """
     import torch

@@ -556,3 +556,23 @@ def test_bom_and_crlf_on_stdin(tmp_path: Path) -> None:
     assert proc.stderr == b""
     found = [line.split(": ")[0] + " " + line.split(": ")[1][:6] for line in proc.stdout.decode().splitlines()]
     assert found == ["m.py:1:6 GRD001", "m.py:3:10 GRD004"]
+
+
+def test_aliased_autograd_and_thread_names_are_still_recognised() -> None:
+    # the rules test a call's last name before resolving it; an imported
+    # alias must still be resolved
+    source = src(
+        """
+        import torch
+        from torch.autograd import grad as agrad
+        from threading import Thread as T
+
+        model = torch.nn.Linear(2, 2)
+        x = torch.ones(2)
+        y = 2 * torch.dot(x, x)
+        agrad(y, [x])
+        with torch.no_grad():
+            T(target=model).start()
+        """
+    )
+    assert findings(source) == [("GRD005", 8, 0), ("GRD105", 10, 13)]

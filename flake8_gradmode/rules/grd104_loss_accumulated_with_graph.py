@@ -198,7 +198,7 @@ def _condition(ctx, scope: flow.Scope, loop: flow.Loop, sources: Set[str], root:
     def holds() -> bool:
         if state is Grad.INHERITED and effective(state, function) not in (Grad.ENABLED, Grad.INHERITED):
             return False
-        if root != "self" and (root in scope.feeds_backward() or root in scope.returned):
+        if root != "self" and (root in scope.feeds_backward() or root in scope.returned()):
             return False  # the loss being built (loss += aux; loss.backward()), or handed back
         if sources and not (sources & scope.backward_names):
             return False

@@ -128,7 +128,13 @@ class NoGradNotInheritedByThreads(Rule):
 
     def _handed_over(self, call: ast.Call) -> Optional[ast.expr]:
         ctx = self.context
-        qual = ctx.imports.resolve(call.func) or ""
+        func = call.func
+        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if last != "Thread" and last not in _POOL_METHODS and not (
+            isinstance(func, ast.Name) and ctx.imports.is_imported(func.id)
+        ):
+            return None  # neither a thread, a pool method, nor an alias that may be one
+        qual = ctx.imports.resolve(func) or ""
         if qual in _THREAD_CLASSES:
             for name, value, _ in call_args(call):
                 if name == "target":
