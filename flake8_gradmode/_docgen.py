@@ -22,7 +22,7 @@ import textwrap
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
-from flake8_gradmode.engine import PARSE_ERROR
+from flake8_gradmode.engine import INTERNAL_ERROR
 from flake8_gradmode.registry import DEFAULT_IGNORE, RULES
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 from flake8_gradmode.settings import OPTIONS, Option, comma_list
@@ -256,7 +256,8 @@ def render_index(rules: Sequence[Type[Rule]] = RULES) -> str:
         "\n"
         "| Range | Meaning |\n"
         "|-------|---------|\n"
-        f"| {PARSE_ERROR} | the file could not be analysed (the message says why) |\n"
+        f"| {INTERNAL_ERROR} | an internal error of the plugin: it could not analyse the file (the message says why; "
+        "please report it). A file flake8 parsed is always analysable, so this never describes your code |\n"
         "| GRD0xx | definite bugs: the code raises at run time or silently does nothing |\n"
         "| GRD1xx | likely bugs found by heuristics: wrong metrics, wasted memory |\n"
         f"| GRD9xx | opinionated hints, off by default ({off} is in flake8's default ignore list) |\n"
@@ -318,7 +319,7 @@ def render_configuration(
         "the long flag without its leading `--`.",
         "## Choosing codes",
         "On by default: every code flake8-gradmode reports except the opinionated ones.  That is\n"
-        f"`{PARSE_ERROR}` (the file could not be analysed) and "
+        f"`{INTERNAL_ERROR}` (an internal error of the plugin) and "
         + (", ".join(f"[{c}](rules/{c}.md)" for c in on) if on else "no rule yet")
         + ".",
         f"Off by default: codes starting with {prefixes}.  The plugin adds them to flake8's default\n"

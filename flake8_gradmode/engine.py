@@ -35,7 +35,6 @@ from flake8_gradmode.tracker import FunctionInfo, Grad, call_args, dotted, first
 
 #: The code of an internal error of the plugin (never a property of the file).
 INTERNAL_ERROR = "GRD000"
-PARSE_ERROR = INTERNAL_ERROR  # the name older callers use
 
 
 class Tracker:
@@ -617,4 +616,4 @@ def _edit(ctx: Context, fix: Optional[Fix]) -> Optional[Edit]:
     return Edit(fix.kind, fix.argument, ctx.start_of(fix.node), ctx.end_of(fix.node))
 
 
-__all__ = ["Context", "check", "INTERNAL_ERROR", "PARSE_ERROR"]
+__all__ = ["Context", "check", "INTERNAL_ERROR"]

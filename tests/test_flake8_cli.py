@@ -417,3 +417,43 @@ def test_unknown_decorator_names_do_not_match(tmp_path: Path) -> None:
     write(tmp_path, "step.py", USER_DECORATOR)
     proc = flake8(tmp_path, "--isolated", "--gradmode-no-grad-decorators=frozen_eval,other.frozen", "step.py")
     assert (proc.returncode, lines(proc)) == (0, [])
+
+
+# --- libcst stays out of the lint path ------------------------------------------
+
+_MODULES_AFTER = """
+import sys
+{run}
+print(sorted(m for m in ("libcst", "flake8_gradmode.fix") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        # other installed plugins (TorchFix is a libcst plugin) are left out
+        "from flake8.plugins import finder\n_find = finder.find_plugins\n"
+        "finder.find_plugins = lambda *a: [p for p in _find(*a) if p.package in "
+        "('flake8', 'pyflakes', 'pycodestyle', 'mccabe', 'flake8-gradmode')]\n"
+        "from flake8.main import cli\ntry:\n    cli.main(['--isolated', '--select=GRD', 'bad.py'])\n"
+        "except SystemExit:\n    pass",
+        "from flake8_gradmode import cli\ncli.main(['bad.py'])",
+    ],
+    ids=["flake8", "flake8-gradmode"],
+)
+def test_a_lint_with_findings_never_imports_libcst(tmp_path: Path, run: str) -> None:
+    write(tmp_path, "bad.py", BAD_SNIPPET)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER.format(run=run)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert "bad.py:4:" in proc.stdout  # the lint found something ...
+    assert proc.stdout.splitlines()[-1] == "[]"  # ... without loading the fixer
+
+
+BAD_SNIPPET = """
+    import torch
+
+    def evaluate(model, xs):
+        with torch.no_grad:
+            return [model(x) for x in xs]
+    """

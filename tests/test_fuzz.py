@@ -52,7 +52,7 @@ hypothesmith = pytest.importorskip("hypothesmith")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from flake8_gradmode.engine import PARSE_ERROR, check  # noqa: E402
+from flake8_gradmode.engine import INTERNAL_ERROR, check  # noqa: E402
 from flake8_gradmode.fix import fix_source  # noqa: E402
 from flake8_gradmode.plugin import GradModeChecker  # noqa: E402
 from flake8_gradmode.settings import Settings  # noqa: E402
@@ -110,7 +110,7 @@ def assert_sound(source: str, violations: Sequence, where: str) -> None:
     for v in violations:
         assert 1 <= v.line <= len(lines), f"{where}: line out of range: {v!r} ({len(lines)} lines)"
         assert 0 <= v.col <= len(lines[v.line - 1]), f"{where}: col out of range: {v!r} in {lines[v.line - 1]!r}"
-        if v.code == PARSE_ERROR:
+        if v.code == INTERNAL_ERROR:
             assert len(v.message.splitlines()) == 1, f"{where}: multi-line GRD000 message {v.message!r}"
             assert "analysis failed" not in v.message, f"{where}: internal error: {v.message}"
 
