@@ -6,6 +6,11 @@ the fixes rules attach to their findings.  Code selection comes from its own
 ``--select`` / ``--ignore`` (default: every ``GRD`` code except the
 default-ignored ``GRD9`` hints), not from flake8's ``select``/``ignore``.
 
+Findings print as flake8 prints them or in a format for CI (``--format``,
+see ``formats``).  Files are linted in ``--jobs`` worker processes; the main
+process prints every outcome in path order, so the output is the same for
+any number of jobs.
+
 Exit status: 0 nothing found (or everything fixed), 1 findings (or, with
 ``--diff``, something to fix), 2 an error (bad path, unreadable or unparsable
 file, refused write; errors win over findings).
@@ -21,20 +26,25 @@ import io
 import os
 import re
 import shutil
+import signal
 import stat
 import sys
 import tempfile
 import tokenize
 import warnings
-from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from flake8_gradmode import __version__
+from flake8_gradmode import __version__, formats
 from flake8_gradmode.engine import check
 from flake8_gradmode.noqa import noqa_lines, physical_lines, suppressed
 from flake8_gradmode.registry import DEFAULT_IGNORE
 from flake8_gradmode.rule import Violation
 from flake8_gradmode.settings import OPTIONS, Settings, comma_list
+
+if TYPE_CHECKING:  # imported when a pool is made: they cost every run 15 ms
+    from concurrent.futures import Future
+    from multiprocessing.context import BaseContext
 
 PROG = "flake8-gradmode"
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -310,7 +320,7 @@ def reportable(violations: Sequence[Violation], text: str, selected: Callable[[s
 
 
 def format_violation(path: str, v: Violation) -> str:
-    return f"{path}:{v.line}:{v.col + 1}: {v.code} {v.message}"
+    return formats.default_line(path, v)
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
@@ -325,6 +335,118 @@ def unified_diff(path: str, before: str, after: str) -> str:
         if not line.endswith(("\n", "\r")):
             out.append("\n\\ No newline at end of file\n")
     return "".join(out)
+
+
+# --- one file, in this process or in a worker --------------------------------------
+
+
+@dataclass(frozen=True)
+class Task:
+    """What to do with every file.  Plain data: it is sent to the workers."""
+
+    mode: str  # "check", "fix" or "diff"
+    settings: Settings = Settings()
+    selected: Selection = Selection()
+
+
+@dataclass
+class Outcome:
+    """What became of one file: findings to print, a diff, or an error."""
+
+    path: str
+    findings: List[Violation] = field(default_factory=list)
+    diff: str = ""
+    fixed: int = 0  # findings fixed (or that --diff would fix)
+    changed: bool = False
+    error: Optional[str] = None
+
+
+def lint_file(path: str, task: Task) -> Outcome:
+    """Check, fix or diff one file.  Never raises: a bad file (or a bug in a
+    fix) must not stop the other files, so it becomes the outcome's error."""
+    try:
+        source = read_source(path)
+        if task.mode == "check":
+            violations = check(source.text, task.settings, filename=path, tree=source.tree)
+            return Outcome(path, reportable(violations, source.text, task.selected))
+        from flake8_gradmode.fix import fix_source  # libcst: loaded only to fix
+
+        result = fix_source(source.text, task.settings, task.selected, filename=path)
+        outcome = Outcome(path, reportable(result.remaining, result.source, task.selected))
+        if result.source != source.text:
+            if task.mode == "diff":
+                outcome.diff = unified_diff(path, source.text, result.source)
+            else:
+                write_atomic(source, source.encode(result.source))
+            outcome.fixed, outcome.changed = len(result.fixed), True
+        return outcome
+    except Exception as exc:
+        return Outcome(path, error=error_reason(exc))
+
+
+def error_reason(exc: BaseException) -> str:
+    """The reason printed after the path in a file's error line."""
+    if isinstance(exc, FileError):
+        return str(exc)
+    if type(exc).__name__ == "FixError":  # fix.FixError, without importing libcst
+        return f"not fixed: {exc}"
+    return f"internal error ({type(exc).__name__}: {exc}); nothing written, please report it"
+
+
+#: Start method of the worker processes; None is the platform's default.
+START_METHOD: Optional[str] = None
+
+
+def lint_all(paths: Sequence[str], task: Task, jobs: int = 1) -> Iterator[Outcome]:
+    """The outcome of every path, in path order.  With ``jobs`` > 1 and more
+    than one file, the files are linted in that many worker processes; with
+    one job (or one file) in this process, where nothing needs pickling."""
+    items = list(iter_paths(paths))
+    todo = [path for path, problem in items if problem is None]
+    if jobs <= 1 or len(todo) <= 1:
+        for path, problem in items:
+            yield Outcome(path, error=problem) if problem is not None else lint_file(path, task)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context(START_METHOD)
+    pool = ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context, initializer=_worker_init)
+    try:
+        futures = [None if problem else pool.submit(lint_file, path, task) for path, problem in items]
+        for (path, problem), future in zip(items, futures):
+            yield Outcome(path, error=problem) if future is None else _collect(future, path, task, context)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # stopped early: running files finish, no new ones start
+
+
+def _worker_init() -> None:
+    # Ctrl-C is the main process's to handle; a worker finishes its file.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _collect(future: Future[Outcome], path: str, task: Task, context: BaseContext) -> Outcome:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return _alone(path, task, context)
+    except Exception as exc:  # the outcome could not come back (a pickling bug)
+        return Outcome(path, error=error_reason(exc))
+
+
+def _alone(path: str, task: Task, context: BaseContext) -> Outcome:
+    """Lint ``path`` again in a process of its own: a dead worker breaks the
+    whole pool, and this way only the file that kills its worker is reported,
+    the same way on every run."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        with ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init) as pool:
+            return pool.submit(lint_file, path, task).result()
+    except Exception as exc:
+        return Outcome(path, error=error_reason(exc))
 
 
 # --- the command --------------------------------------------------------------
@@ -352,11 +474,52 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ignore", type=_codes, default=(), metavar="CODES", help="comma-separated codes or prefixes not to report"
     )
+    p.add_argument(
+        "--format",
+        choices=formats.FORMATS,
+        default="default",
+        help="how findings are printed: default (flake8's), github (workflow commands that annotate "
+        "the lines), json or sarif (one document); --diff prints a diff whatever the format",
+    )
+    p.add_argument(
+        "--statistics",
+        action="store_true",
+        help="after the findings, print how many there are of each code (default and github formats)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="lint files in N processes (default: the number of CPUs, %(default)s); the output is the same",
+    )
     for name, option in OPTIONS.items():
         p.add_argument(option.flag, dest=f"gradmode_{name}", default=None, metavar=option.metavar, help=option.help)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (walked for *.py)")
     return p
+
+
+def _jobs(value: str) -> int:
+    if value == "auto":  # flake8's spelling
+        return os.cpu_count() or 1
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of jobs (or auto)")
+    return jobs
+
+
+def _refuse_combinations(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit 2 for options that cannot go together: statistics are lines after
+    the findings, which would break a JSON or SARIF document, and --diff
+    reports no findings to count."""
+    if args.statistics and args.format in formats.DOCUMENT_FORMATS:
+        p.error(f"argument --statistics: not allowed with --format {args.format}")
+    if args.statistics and args.diff:
+        p.error("argument --statistics: not allowed with argument --diff")
 
 
 def _error(path: str, reason: str) -> str:
@@ -368,45 +531,34 @@ def _plural(n: int, word: str) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parser().parse_args(argv)
-    selected = Selection(tuple(args.select), tuple(args.ignore))
-    settings = build_settings(args)
-    errors = found = fixed = files_fixed = 0
-    for path, problem in iter_paths(args.paths):
-        try:
-            if problem is not None:
-                raise FileError(problem)
-            source = read_source(path)
-            if args.fix or args.diff:
-                from flake8_gradmode.fix import fix_source  # libcst: loaded only to fix
-
-                result = fix_source(source.text, settings, selected, filename=path)
-                findings = reportable(result.remaining, result.source, selected)
-                if result.source != source.text:
-                    if args.diff:
-                        sys.stdout.write(unified_diff(path, source.text, result.source))
-                    else:
-                        write_atomic(source, source.encode(result.source))
-                    fixed += len(result.fixed)
-                    files_fixed += 1
-            else:
-                violations = check(source.text, settings, filename=path, tree=source.tree)
-                findings = reportable(violations, source.text, selected)
-        except Exception as exc:  # a bad file (or a bug in a fix) must not stop the other files
-            if isinstance(exc, FileError):
-                reason = str(exc)
-            elif type(exc).__name__ == "FixError":  # fix.FixError, without importing libcst
-                reason = f"not fixed: {exc}"
-            else:
-                reason = f"internal error ({type(exc).__name__}: {exc}); nothing written, please report it"
+    p = parser()
+    args = p.parse_args(argv)
+    _refuse_combinations(p, args)
+    mode = "fix" if args.fix else "diff" if args.diff else "check"
+    task = Task(mode, build_settings(args), Selection(tuple(args.select), tuple(args.ignore)))
+    errors = fixed = files_fixed = 0
+    findings: List[formats.Finding] = []
+    for outcome in lint_all(args.paths, task, args.jobs):
+        if outcome.error is not None:
             errors += 1
             sys.stdout.flush()
-            print(_error(path, reason), file=sys.stderr, flush=True)
+            print(_error(outcome.path, outcome.error), file=sys.stderr, flush=True)
             continue
-        if not args.diff:
-            for v in findings:
-                print(format_violation(path, v))
-            found += len(findings)
+        if outcome.changed:
+            fixed += outcome.fixed
+            files_fixed += 1
+        if args.diff:
+            sys.stdout.write(outcome.diff)
+            continue
+        for v in outcome.findings:
+            findings.append((outcome.path, v))
+            if args.format in formats.LINE_FORMATS:
+                print(formats.line(args.format, outcome.path, v))
+    if not args.diff and args.format in formats.DOCUMENT_FORMATS:
+        sys.stdout.write(formats.document(args.format, findings, successful=not errors))
+    if args.statistics:
+        for line in formats.statistics(findings):
+            print(line)
     sys.stdout.flush()
     if args.fix:
         print(f"fixed {_plural(fixed, 'finding')} in {_plural(files_fixed, 'file')}", file=sys.stderr)
@@ -416,7 +568,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_ERROR
     if args.diff:
         return EXIT_FINDINGS if files_fixed else EXIT_OK
-    return EXIT_FINDINGS if found else EXIT_OK
+    return EXIT_FINDINGS if findings else EXIT_OK
 
 
-__all__ = ["main", "Selection", "find_config", "read_source", "write_atomic", "noqa_lines", "unified_diff"]
+__all__ = [
+    "main",
+    "Selection",
+    "find_config",
+    "read_source",
+    "write_atomic",
+    "noqa_lines",
+    "unified_diff",
+    "lint_file",
+    "lint_all",
+]
