@@ -58,10 +58,12 @@ What is measured (see docs/performance.md for the numbers):
    editor spawns one on every save, alternating with and without the plugin
    (``--editor-runs`` each, fewer, 3 at least, once ``--editor-budget``
    seconds are spent): the difference of the medians is what a save costs
-   extra, plugin import included.  Two files: a generated 1,000-line
+   extra, plugin import included.  The files: a generated 1,000-line
    training script (``training_script``: model classes with dropout and
    batch norm, training and evaluation loops, optimizer steps; our own text,
-   the same every run) and the largest file of the corpus (before sampling).
+   the same every run, denser in calls than real scripts, so a worst case),
+   the real training scripts given with ``--editor-file``, and the largest
+   file of the corpus (before sampling).
    From fresh processes (median of 5): the time and peak-RSS growth of
    importing the plugin after flake8 is imported, and of its first check.
    The plugin's package is compiled to bytecode first, as ``pip install``
@@ -731,7 +733,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help=f"take every K-th file in path order (default {DEFAULT_TORCH_SAMPLE} for the default "
                          "torch corpus, 1 for given paths)")
     ap.add_argument("--limit", type=int, default=None, help="take the N largest files instead of sampling")
-    ap.add_argument("--editor-runs", type=int, default=10, help="cold runs each way on the largest file (default 10)")
+    ap.add_argument("--editor-runs", type=int, default=10, help="cold runs each way on each editor file (default 10)")
+    ap.add_argument("--editor-file", action="append", default=[], metavar="PATH",
+                    help="a real training script to time as an editor save, besides the generated one (repeatable)")
     ap.add_argument("--editor-budget", type=float, default=180.0,
                     help="stop the editor runs after this many seconds, with 3 runs each at least (default 180)")
     ap.add_argument("--json", action="store_true", help="print machine-readable results")
@@ -818,9 +822,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f.write(training_script(EDITOR_SCRIPT_LINES))
         with open(script, encoding="utf-8") as f:
             script_lines = len(f.read().splitlines())
+        files = [(script, script_lines)]
+        for path in args.editor_file:
+            with open(path, encoding="utf-8") as f:
+                files.append((os.path.abspath(path), len(f.read().splitlines())))
+        files.append(largest)
         res["editor"] = [
             editor_case(variants, path, n, args.editor_runs, args.editor_budget, tmp, plugin_dist, log)
-            for path, n in ((script, script_lines), largest)
+            for path, n in files
         ]
         log("growth ...")
         res["growth"] = growth(tmp, 1000, 50000, log)
@@ -828,7 +837,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     load_after = loadavg()
     res["environment"]["load_after"] = [round(x, 2) for x in load_after] if load_after else None
     g = res["whole_corpus"]["variants"]["+gradmode"]
-    script_case, largest_case = (e["variants"]["+gradmode"] for e in res["editor"])
+    editor = [(e, e["variants"]["+gradmode"]) for e in res["editor"]]
+    largest_case = editor[-1][1]
 
     def target(what: str, value: float, limit: float, unit: str) -> Dict[str, Any]:
         return {"what": what, "value": value, "limit": limit, "unit": unit, "met": value <= limit}
@@ -837,8 +847,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         target("whole corpus, flake8 + plugin / flake8 alone (cpu)", g["median_ratio_cpu"], 1.10, "x"),
         target("whole corpus, flake8 + plugin / flake8 alone (wall)", g["median_ratio_wall"], 1.10, "x"),
         target("whole corpus, peak RSS with / without", g["rss_ratio"], 1.10, "x"),
-        target(f"editor, {res['editor'][0]['lines']:,}-line training script, added", script_case["added_ms"], 20,
-               "ms"),
+        *(
+            target(f"editor, {os.path.basename(e['file'])} ({e['lines']:,} lines), added per 1,000 lines",
+                   v["added_ms_per_1000_lines"], 20, "ms/1,000 lines")
+            for e, v in editor[:-1]
+        ),
         target("editor, largest file, added per 1,000 lines", largest_case["added_ms_per_1000_lines"], 20,
                "ms/1,000 lines"),
         target("importing the plugin (fresh process, flake8 imported)", res["editor"][0]["cold_import_ms"], 15,
