@@ -591,6 +591,7 @@ def _check(
     tree: ast.AST, lines: Sequence[str], settings: Settings, rule_classes: Sequence[type], filename: str
 ) -> List[Violation]:
     ctx = Context(settings, filename, lines)
+    ctx.tree = tree
     rules = [cls(ctx) for cls in rule_classes]
     # The walk makes many small objects and no garbage worth collecting;
     # a full collection would traverse the whole tree each time, which makes
@@ -618,7 +619,7 @@ def _check(
 def _edit(ctx: Context, fix: Optional[Fix]) -> Optional[Edit]:
     if fix is None:
         return None
-    return Edit(fix.kind, fix.argument, ctx.start_of(fix.node), ctx.end_of(fix.node))
+    return Edit(fix.kind, fix.argument, ctx.start_of(fix.node), ctx.end_of(fix.node), fix.unsafe)
 
 
 __all__ = ["Context", "check", "INTERNAL_ERROR"]
