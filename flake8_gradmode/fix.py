@@ -127,8 +127,14 @@ class _Plan:
 
 def _torch_name(module: cst.Module) -> Optional[str]:
     """The name the module binds torch to at its top level (``import torch
-    as th``: ``th``), or None."""
-    for stmt in module.body:
+    as th``: ``th``), also inside a top-level ``try:`` or ``if`` (``try:
+    import torch`` / ``except ImportError:``); None when there is none."""
+    todo: List[cst.CSTNode] = list(module.body)
+    while todo:
+        stmt = todo.pop(0)
+        if isinstance(stmt, (cst.Try, cst.If, cst.Else, cst.ExceptHandler)):
+            todo[:0] = list(stmt.body.body)  # type: ignore[union-attr]
+            continue
         if not isinstance(stmt, cst.SimpleStatementLine):
             continue
         for small in stmt.body:

@@ -194,3 +194,20 @@ def test_a_noqa_comment_keeps_an_unsafe_fix_away() -> None:
     fixed = fix_source(source, unsafe=True).source
     assert "\tlayer.bias.zero_()  # noqa: GRD004\r\n" in fixed
     assert "with th.no_grad():\r\n\tfor x in test_loader:" in fixed
+
+
+def test_torch_imported_inside_a_top_level_try_counts() -> None:
+    source = (
+        "try:\n"
+        "    import torch as T\n"
+        "except ImportError:\n"
+        "    raise SystemExit('needs torch')\n"
+        "\n"
+        "net = T.nn.Linear(2, 2)\n"
+        "net.eval()\n"
+        "for x in [T.ones(2)]:\n"
+        "    net(x)\n"
+    )
+    fixed = fix_source(source, unsafe=True).source
+    wrapped = "with T.no_grad():\n    for x in [T.ones(2)]:\n        net(x)\n"
+    assert fixed == source.replace("for x in [T.ones(2)]:\n    net(x)\n", wrapped)
