@@ -211,3 +211,18 @@ def test_torch_imported_inside_a_top_level_try_counts() -> None:
     fixed = fix_source(source, unsafe=True).source
     wrapped = "with T.no_grad():\n    for x in [T.ones(2)]:\n        net(x)\n"
     assert fixed == source.replace("for x in [T.ones(2)]:\n    net(x)\n", wrapped)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # the update shares its line with another statement
+        "import torch\nlayer = torch.nn.Linear(2, 2)\nx = 1; layer.bias.zero_()\n",
+        # the update is the body of a one-line compound statement
+        "import torch\nlayer = torch.nn.Linear(2, 2)\nfor p in layer.parameters(): p.zero_()\n",
+    ],
+)
+def test_a_statement_that_cannot_be_wrapped_alone_is_left_reported(source: str) -> None:
+    result = fix_source(source, unsafe=True)
+    assert result.source == source
+    assert [v.code for v in result.remaining] == ["GRD004"]
