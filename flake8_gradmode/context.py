@@ -60,13 +60,23 @@ class Fix(NamedTuple):
     """A behaviour-preserving edit of ``node``, by name; the fixer applies it
     with libcst (the finder never imports libcst).
 
-    ``kind`` is ``"add-call"`` (append ``(argument)``), ``"drop-keyword"``
-    (remove the keyword argument named ``argument`` from the call) or
-    ``"unwrap-call"`` (replace the call by its single argument)."""
+    Safe fixes keep what the code means and only make it run as written:
+    ``"add-call"`` (append ``(argument)``), ``"drop-keyword"`` (remove the
+    keyword argument named ``argument`` from the call), ``"unwrap-call"``
+    (replace the call by its single argument).
+
+    ``unsafe`` fixes change what the code does, on purpose, and run only on
+    request (``--unsafe-fixes``): ``"call-method"`` (``node`` becomes
+    ``node.argument()``), and the statement edits, where ``node`` is a
+    statement and ``{torch}`` in ``argument`` stands for the module's name
+    of torch: ``"wrap-no-grad"`` (``with {torch}.no_grad():`` around it),
+    ``"decorate-no-grad"`` (a ``def`` gets ``@{torch}.no_grad()``),
+    ``"insert-before"``/``"insert-after"`` (the statement ``argument``)."""
 
     kind: str
     node: ast.AST
     argument: str = ""
+    unsafe: bool = False
 
 
 class Report(NamedTuple):
@@ -105,6 +115,8 @@ class Context:
         self.filename = filename
         #: the module's physical lines, endings kept (``ast`` numbers them from 1)
         self.lines = lines
+        #: the module being analysed (set by the engine)
+        self.tree: Optional[ast.AST] = None
         self.imports = ImportTable()
         self.grad = GradTracker(settings.no_grad_decorators)
         self.flow = flow.Flow()

@@ -13,6 +13,7 @@ and only for what is reported.  No libcst here: that is the fixer's.
 from __future__ import annotations
 
 import ast
+import builtins
 import gc
 import re
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -45,6 +46,8 @@ class Tracker:
         self.ctx = ctx
         self.grad = ctx.grad
         self.flow = ctx.flow
+        self._call_names = ctx._call_names
+        self._reference = ctx._referenced.add
 
     # blocks and scopes ---------------------------------------------------------
 
@@ -264,28 +267,33 @@ class Tracker:
     # calls and names -------------------------------------------------------------
 
     def visit_Name(self, node: ast.Name) -> None:
-        if id(node) not in self.ctx._call_names:
-            self.ctx._referenced.add(node.id)
+        if id(node) not in self._call_names:
+            self._reference(node.id)
 
     def visit_Call(self, node: ast.Call) -> None:
+        # the hottest hook: every call of the file passes here
         ctx = self.ctx
-        seq = self.flow.tick()
+        flow_ = self.flow
+        seq = flow_.tick()
         func = node.func
+        loops = flow_.loops_here()
         key = ctx.call_key(func)
         if key is not None:
             ctx._call_names.add(id(func))
             ctx._calls.append((key, self.grad.state, self.grad.function))
-            ctx.call_sites.setdefault(key, []).append((self.flow.scope, seq))
-            self.flow.scope.local_calls.append((seq, key))
-            for loop in self.flow.loops_here():
+            scope = flow_.scopes[-1]
+            ctx.call_sites.setdefault(key, []).append((scope, seq))
+            scope.local_calls.append((seq, key))
+            for loop in loops:
                 loop.local_calls.append((seq, key))
-        if isinstance(func, ast.Attribute):
-            self._method_call(node, func, seq)
-        self.flow.nodes[seq] = node
-        self._training_step(node, seq)
-        self._model_call(node, seq)
-        if not self.flow.mode_matters and _MODE_DEPENDENT.match(ctx.imports.resolve(func) or ""):
-            self.flow.mode_matters = True
+        if func.__class__ is ast.Attribute:
+            self._method_call(node, func, seq)  # type: ignore[arg-type]
+        flow_.nodes[seq] = node
+        if facts.is_training_step(ctx, node):
+            self._training_step(node, seq, loops)
+        self._model_call(node, seq, loops)
+        if not flow_.mode_matters and _MODE_DEPENDENT.match(ctx.imports.resolve(func) or ""):
+            flow_.mode_matters = True
 
     def _method_call(self, node: ast.Call, func: ast.Attribute, seq: int) -> None:
         method = func.attr
@@ -295,7 +303,9 @@ class Tracker:
                 self.flow.module_evidence.add(owner)
             if method in ("train", "eval"):
                 self.flow.switch_keys[seq] = owner or ""
-        scope = self.flow.scope
+        if method not in _SWITCH_METHODS and method not in self.ctx.settings.eval_mode_helpers:
+            return
+        scope = self.flow.scopes[-1]
         if method == "train" and len(node.args) + len(node.keywords) <= 1:
             self.flow.mode_matters = True  # the author switches modes explicitly
             if _switches_to_train(node):
@@ -319,9 +329,7 @@ class Tracker:
             target = ctx.classes[-1].buffer_attrs if method == "register_buffer" else ctx.classes[-1].param_attrs
             target.add(name)
 
-    def _training_step(self, node: ast.Call, seq: int) -> None:
-        if not facts.is_training_step(self.ctx, node):
-            return
+    def _training_step(self, node: ast.Call, seq: int, loops: List[flow.Loop]) -> None:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in ("backward", "manual_backward"):
             targets = [func.value] + [v for _, v, _ in call_args(node)[:1]]
@@ -333,10 +341,10 @@ class Tracker:
         self.flow.scope.training_step = True
         if not facts.is_gradient_only(self.ctx, node):
             self.flow.scope.training_steps.append(seq)
-        for loop in self.flow.loops_here():
+        for loop in loops:
             loop.training_step = True
 
-    def _model_call(self, node: ast.Call, seq: int) -> None:
+    def _model_call(self, node: ast.Call, seq: int, loops: List[flow.Loop]) -> None:
         func = node.func
         if isinstance(func, ast.Name) and func.id in self.ctx.settings.eval_mode_helpers:
             self.flow.scope.eval_switches.append(seq)
@@ -346,12 +354,14 @@ class Tracker:
         root = key.split(".", 1)[0]
         if root != "self" and self.ctx.imports.is_imported(root):
             return
+        if key in _BUILTINS and self.ctx.lookup(key) is None:
+            return  # print(...), len(...), range(...): never a model
         cls = self.ctx.current_class()
         if key == "self" and (cls is None or not cls.is_module):
             return
         call = flow.ModelCall(node, key, seq, self.grad.state, self.grad.function, cls.name if cls else None)
-        self.flow.scope.model_calls.append(call)
-        for loop in self.flow.loops_here():
+        self.flow.scopes[-1].model_calls.append(call)
+        for loop in loops:
             loop.model_calls.append(call)
 
     def leave_Call(self, node: ast.Call) -> None:
@@ -365,6 +375,9 @@ class Tracker:
                     self.flow.framework_callbacks.add(name.rsplit(".", 1)[-1])
 
 
+_BUILTINS = frozenset(dir(builtins))
+#: the methods ``_method_call`` looks at beyond ``_MODULE_METHODS``
+_SWITCH_METHODS = frozenset({"train", "eval", "register_buffer", "register_parameter"})
 #: what the names ``FRAMEWORK_RUNNERS`` matches end with (a cheap first test)
 _RUNNER_ENDINGS = ("Engine", "valuator")
 
@@ -506,23 +519,15 @@ class _Driver:
                 continue
             for hook in before:
                 hook(node)
-            if value.__class__ is list:
-                for child in value:
-                    if child is None:
-                        continue
-                    hooks = leaves.get(child.__class__)
-                    if hooks is None:
-                        walk(child)
-                    else:
-                        for hook in hooks:
-                            hook(child)
-            else:
-                hooks = leaves.get(value.__class__)
+            for child in value if value.__class__ is list else (value,):
+                if child is None:
+                    continue  # a dict's ``**mapping`` has no key
+                hooks = leaves.get(child.__class__)
                 if hooks is None:
-                    walk(value)
+                    walk(child)
                 else:
                     for hook in hooks:
-                        hook(value)
+                        hook(child)
             for hook in after:
                 hook(node)
         for hook in leave:
@@ -586,6 +591,7 @@ def _check(
     tree: ast.AST, lines: Sequence[str], settings: Settings, rule_classes: Sequence[type], filename: str
 ) -> List[Violation]:
     ctx = Context(settings, filename, lines)
+    ctx.tree = tree
     rules = [cls(ctx) for cls in rule_classes]
     # The walk makes many small objects and no garbage worth collecting;
     # a full collection would traverse the whole tree each time, which makes
@@ -613,7 +619,7 @@ def _check(
 def _edit(ctx: Context, fix: Optional[Fix]) -> Optional[Edit]:
     if fix is None:
         return None
-    return Edit(fix.kind, fix.argument, ctx.start_of(fix.node), ctx.end_of(fix.node))
+    return Edit(fix.kind, fix.argument, ctx.start_of(fix.node), ctx.end_of(fix.node), fix.unsafe)
 
 
 __all__ = ["Context", "check", "INTERNAL_ERROR"]

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
+import libcst.helpers
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from flake8_gradmode.engine import check
@@ -44,6 +45,12 @@ class FixResult:
 
 
 # --- the edits, as libcst transformations ----------------------------------------
+#
+# Expression edits replace one node by another.  Statement edits change the
+# block that holds the statement: wrap it in ``with torch.no_grad():``, put a
+# statement before or after it, or decorate a ``def``.  ``{torch}`` in an
+# edit's text is the name the module imports torch as; ``import torch`` is
+# added only when the module has no such name.
 
 
 def _add_call(node: cst.CSTNode, argument: str) -> Optional[cst.CSTNode]:
@@ -77,56 +84,185 @@ def _unwrap_call(node: cst.CSTNode, argument: str) -> Optional[cst.CSTNode]:
     return arg.value
 
 
-_EDITS: Dict[str, Callable[[cst.CSTNode, str], Optional[cst.CSTNode]]] = {
+_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
+
+
+def _call_method(node: cst.CSTNode, argument: str) -> Optional[cst.CSTNode]:
+    """``loss`` -> ``loss.item()``; ``a + b`` -> ``(a + b).item()``."""
+    if not isinstance(node, cst.BaseExpression):
+        return None
+    if not isinstance(node, _ATOMS) and not node.lpar:
+        node = node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return cst.Call(func=cst.Attribute(value=node, attr=cst.Name(argument)))
+
+
+_EXPRESSION_EDITS: Dict[str, Callable[[cst.CSTNode, str], Optional[cst.CSTNode]]] = {
     "add-call": _add_call,
     "drop-keyword": _drop_keyword,
     "unwrap-call": _unwrap_call,
+    "call-method": _call_method,
 }
-
-
-class _Replace(cst.CSTTransformer):
-    def __init__(self, replacements: Dict[int, cst.CSTNode]) -> None:
-        super().__init__()
-        self.replacements = replacements
-
-    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[override]
-        return self.replacements.get(id(original_node), updated_node)
-
+_STATEMENT_EDITS = frozenset({"wrap-no-grad", "insert-before", "insert-after", "decorate-no-grad"})
 
 Span = Tuple[Tuple[int, int], Tuple[int, int]]
+Statement = Union[cst.SimpleStatementLine, cst.BaseCompoundStatement]
 
 
-def _nodes_by_span(module: cst.Module) -> Dict[Span, List[cst.CSTNode]]:
-    """Every expression of ``module`` by the span ``ast`` gives it (1-based
-    lines, 0-based character columns, end exclusive), outermost first."""
+class _Plan:
+    """What to change in one module: node replacements and statement edits."""
+
+    def __init__(self, torch_name: Optional[str]) -> None:
+        self.replace: Dict[int, cst.CSTNode] = {}
+        #: id of a statement -> [(kind, text)], applied where its block is rebuilt
+        self.statements: Dict[int, List[Tuple[str, str]]] = {}
+        self.torch_name = torch_name or "torch"
+        self.needs_import = torch_name is None
+        self.uses_torch = False
+
+    def text(self, template: str) -> str:
+        if "{torch}" in template:
+            self.uses_torch = True
+        return template.replace("{torch}", self.torch_name)
+
+
+def _torch_name(module: cst.Module) -> Optional[str]:
+    """The name the module binds torch to at its top level (``import torch
+    as th``: ``th``), also inside a top-level ``try:`` or ``if`` (``try:
+    import torch`` / ``except ImportError:``); None when there is none."""
+    todo: List[cst.CSTNode] = list(module.body)
+    while todo:
+        stmt = todo.pop(0)
+        if isinstance(stmt, (cst.Try, cst.If, cst.Else, cst.ExceptHandler)):
+            todo[:0] = list(stmt.body.body)  # type: ignore[union-attr]
+            continue
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Import):
+                for alias in small.names:
+                    if isinstance(alias.name, cst.Name) and alias.name.value == "torch":
+                        return alias.asname.name.value if alias.asname else "torch"  # type: ignore[union-attr]
+                    if alias.asname is None and cst.helpers.get_full_name_for_node(alias.name).startswith("torch."):
+                        return "torch"  # ``import torch.nn`` binds ``torch`` too
+    return None
+
+
+def _positions(module: cst.Module) -> Dict[cst.CSTNode, "Span"]:
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    out: Dict[Span, List[cst.CSTNode]] = {}
-    for node, where in positions.items():
-        if isinstance(node, cst.BaseExpression):
-            span = ((where.start.line, where.start.column), (where.end.line, where.end.column))
-            out.setdefault(span, []).append(node)
+    return {n: ((p.start.line, p.start.column), (p.end.line, p.end.column)) for n, p in positions.items()}
+
+
+def _statements(positions: Dict[cst.CSTNode, Span]) -> Dict[Tuple[int, int], Statement]:
+    """Statements by where ``ast`` starts them: a compound statement at its
+    keyword, a line of simple statements at its first one when it holds just
+    one (``a; b`` is left alone)."""
+    out: Dict[Tuple[int, int], Statement] = {}
+    for node, (begin, _) in positions.items():
+        if isinstance(node, cst.BaseCompoundStatement):
+            out.setdefault(begin, node)
+        elif isinstance(node, cst.SimpleStatementLine) and len(node.body) == 1:
+            out.setdefault(positions[node.body[0]][0], node)
     return out
 
 
-def _replacements(
-    module: cst.Module, chosen: Sequence[Violation]
-) -> Tuple[Dict[int, cst.CSTNode], List[Violation]]:
-    """Node id -> its replacement, and the findings those replacements fix.
-    A finding whose node is not found (a span libcst draws differently, such
-    as a parenthesized expression) is left reported."""
-    by_span = _nodes_by_span(module)
-    out: Dict[int, cst.CSTNode] = {}
+def _plan(module: cst.Module, chosen: Sequence[Violation]) -> Tuple[_Plan, List[Violation]]:
+    """What to change, and the findings those changes fix.  A finding whose
+    node is not found (a span libcst draws differently, such as a
+    parenthesized expression) is left reported."""
+    positions = _positions(module)
+    by_span: Dict[Span, List[cst.CSTNode]] = {}
+    for node, span in positions.items():
+        if isinstance(node, cst.BaseExpression):
+            by_span.setdefault(span, []).append(node)
+    statements = _statements(positions)
+    plan = _Plan(_torch_name(module))
     done: List[Violation] = []
     for v in chosen:
         edit: Edit = v.fix  # type: ignore[assignment]
-        make = _EDITS.get(edit.kind)
+        if edit.kind in _STATEMENT_EDITS:
+            stmt = statements.get(edit.start)
+            if stmt is None or (edit.kind == "decorate-no-grad" and not isinstance(stmt, cst.FunctionDef)):
+                continue
+            edits = plan.statements.setdefault(id(stmt), [])
+            if (edit.kind, edit.argument) not in edits:
+                edits.append((edit.kind, plan.text(edit.argument)))
+            done.append(v)
+            continue
+        make = _EXPRESSION_EDITS.get(edit.kind)
         for node in by_span.get((edit.start, edit.end), ()) if make is not None else ():
-            new = make(node, edit.argument)  # type: ignore[misc]
-            if new is not None:
-                out.setdefault(id(node), new)
+            new = make(node, edit.argument)
+            if new is not None and id(node) not in plan.replace:
+                plan.replace[id(node)] = new
                 done.append(v)
                 break
-    return out, done
+    return plan, done
+
+
+class _Apply(cst.CSTTransformer):
+    def __init__(self, plan: _Plan) -> None:
+        super().__init__()
+        self.plan = plan
+        #: the statements each original statement becomes
+        self.becomes: Dict[int, List[Statement]] = {}
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[override]
+        new = self.plan.replace.get(id(original_node), updated_node)
+        edits = self.plan.statements.get(id(original_node))
+        if edits:
+            self.becomes[id(new)] = self._edit_statement(new, edits)  # type: ignore[arg-type]
+        if isinstance(new, (cst.Module, cst.IndentedBlock)) and any(id(s) in self.becomes for s in new.body):
+            body: List[cst.CSTNode] = []
+            for stmt in new.body:
+                body.extend(self.becomes.pop(id(stmt), [stmt]))  # type: ignore[arg-type]
+            new = new.with_changes(body=body)
+        return new
+
+    def _edit_statement(self, stmt: Statement, edits: List[Tuple[str, str]]) -> List[Statement]:
+        before: List[Statement] = []
+        after: List[Statement] = []
+        for kind, text in edits:
+            if kind == "decorate-no-grad" and isinstance(stmt, cst.FunctionDef):
+                deco = cst.Decorator(decorator=cst.parse_expression(text))
+                stmt = stmt.with_changes(decorators=[*stmt.decorators, deco])
+            elif kind == "wrap-no-grad":
+                item = cst.WithItem(cst.parse_expression(text))
+                inner = stmt.with_changes(leading_lines=[])
+                stmt = cst.With(items=[item], body=cst.IndentedBlock(body=[inner]), leading_lines=stmt.leading_lines)
+            elif kind == "insert-before":
+                before.append(cst.parse_statement(text + "\n"))  # type: ignore[arg-type]
+            elif kind == "insert-after":
+                after.append(cst.parse_statement(text + "\n"))  # type: ignore[arg-type]
+        if before:  # comments above the statement stay above what is inserted
+            before[0] = before[0].with_changes(leading_lines=stmt.leading_lines)
+            stmt = stmt.with_changes(leading_lines=[])
+        return [*before, stmt, *after]
+
+
+def _with_torch_import(module: cst.Module) -> cst.Module:
+    """``import torch`` after the docstring and ``from __future__`` imports."""
+    index = 0
+    for i, stmt in enumerate(module.body):
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            break
+        first = stmt.body[0]
+        docstring = i == 0 and isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString)
+        future = isinstance(first, cst.ImportFrom) and getattr(first.module, "value", "") == "__future__"
+        if not (docstring or future):
+            break
+        index = i + 1
+    body = list(module.body)
+    body.insert(index, cst.parse_statement("import torch\n"))
+    return module.with_changes(body=body)
+
+
+def _apply(module: cst.Module, chosen: Sequence[Violation]) -> Tuple[str, List[Violation]]:
+    plan, done = _plan(module, chosen)
+    if not done:
+        return module.code, []
+    fixed = module.visit(_Apply(plan))
+    if plan.needs_import and plan.uses_torch:
+        fixed = _with_torch_import(fixed)
+    return fixed.code, done
 
 
 def fix_source(
@@ -134,8 +270,10 @@ def fix_source(
     settings: Settings = Settings(),
     selected: Callable[[str], bool] = lambda code: True,
     filename: str = "",
+    unsafe: bool = False,
 ) -> FixResult:
-    """Fix every selected, unsuppressed finding that has a fix."""
+    """Fix every selected, unsuppressed finding that has a fix: the safe
+    ones, and with ``unsafe`` also those that change what the code does."""
     result = FixResult(source)
     for _ in range(_MAX_ROUNDS):
         noqa = noqa_lines(result.source)
@@ -143,7 +281,10 @@ def fix_source(
         chosen = [
             v
             for v in violations
-            if v.fix is not None and selected(v.code) and not suppressed(noqa.get(v.line, ""), v.code)
+            if v.fix is not None
+            and (unsafe or not v.fix.unsafe)
+            and selected(v.code)
+            and not suppressed(noqa.get(v.line, ""), v.code)
         ]
         if not chosen:
             break
@@ -151,11 +292,8 @@ def fix_source(
             module = cst.parse_module(result.source)
         except cst.ParserSyntaxError:
             break  # valid Python libcst cannot parse: report, do not fix
-        replacements, done = _replacements(module, chosen)
-        if not replacements:
-            break
-        new_source = module.visit(_Replace(replacements)).code
-        if new_source == result.source:
+        new_source, done = _apply(module, chosen)
+        if not done or new_source == result.source:
             break
         _reparse(new_source)
         result.fixed.extend(done)

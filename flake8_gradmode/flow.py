@@ -170,11 +170,13 @@ class Flow:
 
     def loops_here(self) -> List[Loop]:
         """Open loops of the current scope, innermost first."""
-        out = []
-        for loop in reversed(self.open_loops):
-            if loop.scope is not self.scope:
-                break
-            out.append(loop)
+        out: List[Loop] = []
+        if self.open_loops:
+            scope = self.scopes[-1]
+            for loop in reversed(self.open_loops):
+                if loop.scope is not scope:
+                    break
+                out.append(loop)
         return out
 
 

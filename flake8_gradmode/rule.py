@@ -145,14 +145,15 @@ class Invalid(Valid):
 
 
 class Edit(NamedTuple):
-    """Where and what a fix changes: ``kind`` and ``argument`` as in
-    ``context.Fix``, the node's span as 1-based lines and 0-based character
-    columns (end exclusive)."""
+    """Where and what a fix changes: ``kind``, ``argument`` and ``unsafe`` as
+    in ``context.Fix``, the node's span as 1-based lines and 0-based
+    character columns (end exclusive)."""
 
     kind: str
     argument: str
     start: Tuple[int, int]
     end: Tuple[int, int]
+    unsafe: bool = False
 
 
 class Violation:

@@ -6,6 +6,7 @@ import ast
 
 from flake8_gradmode import facts
 from flake8_gradmode.tracker import Grad, effective
+from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
 #: ``ast``'s augmented-assignment operators as written.
@@ -51,7 +52,14 @@ class InplaceParamUpdateWithGrad(Rule):
         `nn.init.*_` functions disable grad themselves and are never reported.
     """
     options = ("no_grad_decorators",)
-    fix_safety = "No fix is applied: where the `no_grad` block should end is a judgement call."
+    fix_safety = """
+        Opt-in (`flake8-gradmode --fix --unsafe-fixes`): the statement that
+        makes the change, when it is a statement of its own, is wrapped in
+        `with torch.no_grad():`, which is what PyTorch asks for.  It changes
+        behaviour on purpose (the line stops raising) and only that line is
+        wrapped: if more of the function should run without grad, widen the
+        block yourself.  Not applied without `--unsafe-fixes`.
+    """
     references = (
         "https://pytorch.org/docs/stable/notes/autograd.html#in-place-operations-with-autograd",
         "https://pytorch.org/docs/stable/generated/torch.no_grad.html",
@@ -203,26 +211,35 @@ class InplaceParamUpdateWithGrad(Rule):
 
     # -- hooks -----------------------------------------------------------------
 
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        #: the expression statement being visited (``w.fill_(1)`` on a line of its own)
+        self._statement: Optional[ast.Expr] = None
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        self._statement = node
+
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if not (isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr)):
             return
         base = facts.strip_views(self.context, func.value)
         if self._param(base, loose=True):
-            self._maybe_report(node, f"in-place `{func.attr}` on parameter `{self.code_of(base)}`")
+            stmt = self._statement if self._statement is not None and self._statement.value is node else None
+            self._maybe_report(node, f"in-place `{func.attr}` on parameter `{self.code_of(base)}`", stmt)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         base = facts.strip_views(self.context, node.target)
         if self._param(base, loose=False):
             op = _AUG_OPS.get(type(node.op), "=")
-            self._maybe_report(node, f"`{op}` on parameter `{self.code_of(base)}`")
+            self._maybe_report(node, f"`{op}` on parameter `{self.code_of(base)}`", node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
             if isinstance(target, ast.Subscript):
                 base = facts.strip_views(self.context, target)
                 if self._param(base, loose=False):
-                    self._maybe_report(node, f"item assignment to parameter `{self.code_of(base)}`")
+                    self._maybe_report(node, f"item assignment to parameter `{self.code_of(base)}`", node)
                     return
 
     # -- helpers -----------------------------------------------------------------
@@ -240,13 +257,16 @@ class InplaceParamUpdateWithGrad(Rule):
             return facts.classify(self.context, owner) is not facts.Kind.FROZEN
         return False
 
-    def _maybe_report(self, node: ast.AST, what: str) -> None:
+    def _maybe_report(self, node: ast.AST, what: str, statement: Optional[ast.stmt]) -> None:
+        """Report ``node``; the opt-in fix wraps ``statement`` (the whole
+        update, when it is a statement of its own) in ``no_grad``."""
         state, function = self.context.grad_here()
         message = f"{what} while grad is enabled raises RuntimeError; {_REMEDY}"
+        fix = Fix("wrap-no-grad", statement, "{torch}.no_grad()", unsafe=True) if statement is not None else None
         if state is Grad.ENABLED:
-            self.report(node, message)
+            self.report(node, message, fix=fix)
         elif state is Grad.INHERITED:
-            self.report(node, message, condition=_may_be_enabled(function))
+            self.report(node, message, condition=_may_be_enabled(function), fix=fix)
 
 
 def _may_be_enabled(function: Optional[object]):

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import Set
+import ast
+from typing import Optional, Set
 
 from flake8_gradmode import flow
 from flake8_gradmode.tracker import Grad, effective
+from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -64,7 +66,16 @@ class EvalLoopWithoutNoGrad(Rule):
         name and by evidence in the same file, so a model called through an
         unusual name is missed: add it with `--gradmode-model-names`.
     """
-    fix_safety = "No fix is applied: where the `no_grad` block goes is the author's choice."
+    fix_safety = """
+        Opt-in (`flake8-gradmode --fix --unsafe-fixes`): a function that is
+        all evaluation (it runs no training step and never switches a model
+        to training mode, directly or through the module's own functions) is
+        decorated with `@torch.no_grad()`; any other evaluation loop is
+        wrapped in `with torch.no_grad():`.  It changes behaviour on purpose:
+        outputs no longer carry `grad_fn`, so code that later calls
+        `.backward()` through them would fail, which is why it is not applied
+        without `--unsafe-fixes`.
+    """
     references = (
         "https://pytorch.org/docs/stable/generated/torch.no_grad.html",
         "https://pytorch.org/docs/stable/notes/autograd.html#locally-disabling-gradient-computation",
@@ -271,6 +282,7 @@ class EvalLoopWithoutNoGrad(Rule):
                     ev.loop.node,
                     f"evaluation loop runs `{bad[0].key}` with grad enabled, so every batch builds an autograd graph; "
                     "wrap it in `with torch.no_grad():`",
+                    fix=self._fix(ev.loop.scope, ev.loop.node),
                 )
         for scope, calls in flow.inference_functions(ctx):
             bad = [c for c in calls if runs_with_grad(c) and id(c) not in covered]
@@ -280,4 +292,16 @@ class EvalLoopWithoutNoGrad(Rule):
                     bad[0].node,
                     f"inference function `{name}` runs `{bad[0].key}` with grad enabled, so each call builds an "
                     "autograd graph; decorate it with `@torch.no_grad()`",
+                    fix=self._fix(scope, None),
                 )
+
+    def _fix(self, scope: flow.Scope, loop: Optional[ast.stmt]) -> Optional[Fix]:
+        """Decorate the function when all of it is evaluation (it trains
+        nothing and never switches to training mode); otherwise wrap the loop."""
+        fn = scope.function
+        if fn is not None and fn.name not in ("__init__", "forward") and not flow.trains(self.context, scope):
+            if not scope.train_switches and not scope.maybe_train_switches:
+                return Fix("decorate-no-grad", fn.node, "{torch}.no_grad()", unsafe=True)
+        if loop is None:
+            return None
+        return Fix("wrap-no-grad", loop, "{torch}.no_grad()", unsafe=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Set
 
 from flake8_gradmode import flow
+from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -41,7 +42,15 @@ class EvalLoopWithoutEvalMode(Rule):
         A project helper that switches to eval mode can be declared with
         `--gradmode-eval-mode-helpers`.
     """
-    fix_safety = "No fix is applied."
+    fix_safety = """
+        Opt-in (`flake8-gradmode --fix --unsafe-fixes`): `<model>.eval()` is
+        inserted right before the loop, on the model the finding names.  It
+        changes behaviour on purpose (dropout off, batch norm on its running
+        statistics), and the model stays in eval mode after the loop: if
+        training follows in the same function without its own
+        `<model>.train()`, add one (GRD103 reports a training loop that needs
+        it).  Not applied without `--unsafe-fixes`.
+    """
     references = ("https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval",)
 
     VALID = (
@@ -174,4 +183,5 @@ class EvalLoopWithoutEvalMode(Rule):
                     loop.node,
                     f"evaluation loop runs `{key}` in training mode: nothing calls `.eval()` before it; "
                     f"call `{key}.eval()` before the loop",
+                    fix=Fix("insert-before", loop.node, f"{key}.eval()", unsafe=True),
                 )

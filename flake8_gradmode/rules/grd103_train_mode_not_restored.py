@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from typing import Set
+import ast
+from typing import List, Optional, Set, Tuple
 
 from flake8_gradmode import flow
+from flake8_gradmode import facts
+from flake8_gradmode.context import Fix
+from flake8_gradmode.tracker import dotted
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -37,7 +41,15 @@ class TrainModeNotRestored(Rule):
         batch-norm layer and never call `.train()` are skipped: the mode makes
         no difference there.
     """
-    fix_safety = "No fix is applied."
+    fix_safety = """
+        Opt-in (`flake8-gradmode --fix --unsafe-fixes`): `<model>.train()` is
+        inserted once the evaluation is over: right after the call of the
+        module's own function that switched the model (the model as the
+        caller names it), or, for a direct `model.eval()` in the loop, at the
+        end of its block (before a training step that follows in that same
+        block).  It changes behaviour on purpose, so it is not applied without
+        `--unsafe-fixes`; no fix is offered when the model cannot be named.
+    """
     references = ("https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.train",)
 
     VALID = (
@@ -163,5 +175,83 @@ class TrainModeNotRestored(Rule):
                                 node,
                                 f"`{self.code_of(node.func)}()` leaves the model in eval mode and the loop trains on "
                                 "with dropout and batch norm frozen; call `.train()` before the next training step",
+                                fix=self._fix(loop, node),
                             )
                         break
+
+    # -- the opt-in fix ------------------------------------------------------------
+
+    def _fix(self, loop: flow.Loop, call: ast.Call) -> Optional[Fix]:
+        """``<model>.train()`` once the evaluation that needed eval mode is
+        over: right after a call of the module's own function that switches
+        and evaluates; for a direct ``model.eval()``, at the end of its block
+        (before a training step that follows in that block)."""
+        found = _block_of(loop.node, call)
+        if found is None:
+            return None
+        block, index = found
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in ("eval", "train"):
+            model = dotted(func.value)
+            if model is None:
+                return None
+            later = block[index + 1:]
+            step = next((s for s in later if self._trains(s)), None)
+            if step is not None:
+                return Fix("insert-before", step, f"{model}.train()", unsafe=True)
+            return Fix("insert-after", block[-1], f"{model}.train()", unsafe=True)
+        model = self._model_switched_by(call)
+        if model is None:
+            return None
+        return Fix("insert-after", block[index], f"{model}.train()", unsafe=True)
+
+    def _trains(self, stmt: ast.stmt) -> bool:
+        return any(isinstance(n, ast.Call) and facts.is_training_step(self.context, n) for n in ast.walk(stmt))
+
+    def _model_switched_by(self, call: ast.Call) -> Optional[str]:
+        """The model a call of a module-local function leaves in eval mode, as
+        the caller names it (``validate(net)`` with ``def validate(model):
+        model.eval()`` is ``net``); None unless exactly one is switched."""
+        ctx = self.context
+        key = ctx.call_key(call.func)
+        owners = set()
+        params: List[List[str]] = []
+        for scope in ctx.scopes_of(key) if key is not None else ():
+            owners.update(ctx.flow.switch_keys.get(seq) for seq in scope.eval_switches)
+            if scope.function is not None:
+                args = scope.function.node.args
+                params.append([a.arg for a in (*args.posonlyargs, *args.args)])
+        if len(owners) != 1 or len(params) != 1:
+            return None
+        owner = owners.pop()
+        if not owner:
+            return None
+        root, dot, rest = owner.partition(".")
+        names = params[0]
+        if root not in names or root == "self":
+            return owner  # a module-level model, or one of ``self``'s
+        position = names.index(root) - (1 if names and names[0] == "self" else 0)
+        value = next((kw.value for kw in call.keywords if kw.arg == root), None)
+        if value is None and 0 <= position < len(call.args):
+            value = call.args[position]
+        passed = dotted(value) if value is not None else None
+        return None if passed is None else passed + dot + rest
+
+
+def _block_of(root: ast.stmt, target: ast.AST) -> Optional[Tuple[List[ast.stmt], int]]:
+    """The innermost block of statements inside ``root`` that holds the
+    statement containing ``target``, and that statement's index in it."""
+    found = None
+    todo: List[ast.AST] = [root]
+    while todo:
+        node = todo.pop()
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            block = getattr(node, field, None)
+            if not isinstance(block, list):
+                continue
+            for i, stmt in enumerate(block):
+                if any(n is target for n in ast.walk(stmt)):
+                    if isinstance(stmt, ast.stmt):
+                        found = (block, i)
+                    todo.append(stmt)
+    return found

@@ -6,6 +6,7 @@ import ast
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.tracker import Grad, call_args, effective
+from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -43,7 +44,16 @@ class LossAccumulatedWithGraph(Rule):
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.
     """
-    fix_safety = "No fix is applied."
+    fix_safety = """
+        Opt-in (`flake8-gradmode --fix --unsafe-fixes`): the accumulated value
+        becomes `value.item()`, a Python number; or `value.detach()` when the
+        accumulator is used as a tensor where it lives (a tensor method is
+        called on it, or it goes to a `torch` function such as
+        `torch.stack`).  It changes behaviour on purpose: `.item()` needs a
+        one-element tensor (a loss with `reduction="none"` needs `.detach()`
+        instead, or a `.sum()`), and it synchronises with the GPU once per
+        step.  Not applied without `--unsafe-fixes`.
+    """
     references = (
         "https://pytorch.org/docs/stable/notes/faq.html#my-model-reports-cuda-runtime-error-2-out-of-memory",
     )
@@ -152,9 +162,10 @@ class LossAccumulatedWithGraph(Rule):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        args = call_args(node)
-        if isinstance(func, ast.Attribute) and func.attr == "append" and len(args) == 1:
-            self._check(node, func.value, args[0][1])
+        if isinstance(func, ast.Attribute) and func.attr == "append":
+            args = call_args(node)
+            if len(args) == 1:
+                self._check(node, func.value, args[0][1])
 
     # -- the decision ------------------------------------------------------------
 
@@ -185,7 +196,37 @@ class LossAccumulatedWithGraph(Rule):
             "accumulate `.item()` or `.detach()` instead"
         )
         condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function)
-        self.report(node, message, condition=condition)
+        owner = function.node if function is not None else ctx.tree
+        method = "detach" if owner is not None and _stays_tensor(ctx, owner, root) else "item"
+        self.report(node, message, condition=condition, fix=Fix("call-method", value, method, unsafe=True))
+
+
+#: List methods: calling one says nothing about what the items are.
+_CONTAINER_METHODS = frozenset({"append", "extend", "insert", "clear", "copy", "pop", "remove", "keys", "values",
+                                "items", "get", "update", "setdefault"})
+
+
+def _stays_tensor(ctx, owner: ast.AST, root: str) -> bool:
+    """Is the accumulator ``root`` used as a tensor where it is defined: a
+    tensor method called on it (``total.item()``, ``total.backward()``) or
+    handed to a torch function (``torch.stack(losses)``)?  Then ``.detach()``
+    keeps it a tensor; otherwise ``.item()`` makes it a number."""
+    for node in ast.walk(owner):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id == root
+            and func.attr not in _CONTAINER_METHODS
+        ):
+            return True
+        if (ctx.imports.resolve(func) or "").startswith("torch.") and any(
+            isinstance(a, ast.Name) and a.id == root for a in node.args
+        ):
+            return True
+    return False
 
 
 def _root_name(target: ast.expr) -> Optional[str]:
