@@ -347,6 +347,8 @@ class Task:
     mode: str  # "check", "fix" or "diff"
     settings: Settings = Settings()
     selected: Selection = Selection()
+    #: also the fixes that change behaviour on purpose (``--unsafe-fixes``)
+    unsafe: bool = False
 
 
 @dataclass
@@ -371,7 +373,7 @@ def lint_file(path: str, task: Task) -> Outcome:
             return Outcome(path, reportable(violations, source.text, task.selected))
         from flake8_gradmode.fix import fix_source  # libcst: loaded only to fix
 
-        result = fix_source(source.text, task.settings, task.selected, filename=path)
+        result = fix_source(source.text, task.settings, task.selected, filename=path, unsafe=task.unsafe)
         outcome = Outcome(path, reportable(result.remaining, result.source, task.selected))
         if result.source != source.text:
             if task.mode == "diff":
@@ -456,7 +458,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
         description=(
-            "Report PyTorch grad-mode mistakes (GRD codes) and fix the ones with a safe fix. "
+            "Report PyTorch grad-mode mistakes (GRD codes) and fix the ones with a safe fix "
+            "(and, with --unsafe-fixes, the loop bugs). "
             "Reads the gradmode-* options from the project's flake8 config; honours # noqa."
         ),
         epilog="Exit status: 0 clean, 1 findings (or changes with --diff), 2 errors.",
@@ -464,6 +467,13 @@ def parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--fix", action="store_true", help="apply fixes in place, then report what remains")
     mode.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
+    p.add_argument(
+        "--unsafe-fixes",
+        action="store_true",
+        help="with --fix or --diff, also the fixes that change what the code does on purpose (no_grad around "
+        "evaluation, .eval()/.train() inserted, .item() on accumulated losses, no_grad around parameter "
+        "updates); see docs/fixing.md",
+    )
     p.add_argument(
         "--select",
         type=_codes,
@@ -520,6 +530,8 @@ def _refuse_combinations(p: argparse.ArgumentParser, args: argparse.Namespace) -
         p.error(f"argument --statistics: not allowed with --format {args.format}")
     if args.statistics and args.diff:
         p.error("argument --statistics: not allowed with argument --diff")
+    if args.unsafe_fixes and not (args.fix or args.diff):
+        p.error("argument --unsafe-fixes: needs --fix or --diff")
 
 
 def _error(path: str, reason: str) -> str:
@@ -535,7 +547,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = p.parse_args(argv)
     _refuse_combinations(p, args)
     mode = "fix" if args.fix else "diff" if args.diff else "check"
-    task = Task(mode, build_settings(args), Selection(tuple(args.select), tuple(args.ignore)))
+    task = Task(mode, build_settings(args), Selection(tuple(args.select), tuple(args.ignore)), args.unsafe_fixes)
     errors = fixed = files_fixed = 0
     findings: List[formats.Finding] = []
     for outcome in lint_all(args.paths, task, args.jobs):

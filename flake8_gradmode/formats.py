@@ -74,7 +74,8 @@ def relative_path(path: str) -> str:
 
 
 def json_document(findings: Sequence[Finding]) -> str:
-    """One JSON list; ``fixable`` says whether the finding has a fix."""
+    """One JSON list; ``fixable`` says whether ``--fix`` repairs the finding,
+    ``unsafe_fixable`` whether ``--fix --unsafe-fixes`` does (an opt-in fix)."""
     items = [
         {
             "filename": path,
@@ -82,7 +83,8 @@ def json_document(findings: Sequence[Finding]) -> str:
             "column": v.col + 1,
             "code": v.code,
             "message": v.message,
-            "fixable": v.fix is not None,
+            "fixable": v.fix is not None and not v.fix.unsafe,
+            "unsafe_fixable": v.fix is not None and v.fix.unsafe,
         }
         for path, v in findings
     ]

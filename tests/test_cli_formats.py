@@ -66,13 +66,13 @@ M001 = (
     "write `torch.no_grad()`"
 )
 
-# (path, line, 1-based column, code, message, fixable), in output order.
+# (path, line, 1-based column, code, message, fix: "safe", "unsafe" (opt-in) or None), in output order.
 FINDINGS = [
-    ("score.py", 8, 5, "GRD101", M101, False),
-    ("score.py", 13, 5, "GRD002", M002_TRAIN, True),
-    ("score.py", 14, 5, "GRD004", M004, False),
-    ("pkg/steps.py", 4, 12, "GRD002", M002_EVAL, True),
-    ("pkg/steps.py", 5, 6, "GRD001", M001, True),
+    ("score.py", 8, 5, "GRD101", M101, "unsafe"),
+    ("score.py", 13, 5, "GRD002", M002_TRAIN, "safe"),
+    ("score.py", 14, 5, "GRD004", M004, "unsafe"),
+    ("pkg/steps.py", 4, 12, "GRD002", M002_EVAL, "safe"),
+    ("pkg/steps.py", 5, 6, "GRD001", M001, "safe"),
 ]
 DEFAULT = [f"{p}:{line}:{col}: {code} {msg}" for p, line, col, code, msg, _ in FINDINGS]
 
@@ -167,8 +167,9 @@ def test_github_escaping_end_to_end(tmp_path: Path) -> None:
 
 def expected_json() -> List[Dict[str, object]]:
     return [
-        {"filename": p, "line": line, "column": col, "code": code, "message": msg, "fixable": fixable}
-        for p, line, col, code, msg, fixable in FINDINGS
+        {"filename": p, "line": line, "column": col, "code": code, "message": msg, "fixable": fix == "safe",
+         "unsafe_fixable": fix == "unsafe"}
+        for p, line, col, code, msg, fix in FINDINGS
     ]
 
 

@@ -408,10 +408,10 @@ def test_a_crash_while_fixing_one_file_does_not_stop_the_others(
     write("b.py", BAD)
     real_fix_source = fix.fix_source
 
-    def crash_on_a(source, settings, selected, filename=""):
+    def crash_on_a(source, settings, selected, filename="", unsafe=False):
         if filename == "a.py":
             raise RuntimeError("boom")
-        return real_fix_source(source, settings, selected, filename=filename)
+        return real_fix_source(source, settings, selected, filename=filename, unsafe=unsafe)
 
     monkeypatch.setattr(fix, "fix_source", crash_on_a)
     code, out, err = run(capsys, "--fix", "a.py", "b.py")
@@ -443,3 +443,43 @@ def test_python_warnings_while_parsing_are_not_printed(capsys: pytest.CaptureFix
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert run(capsys, "w.py") == (0, [], [])
+
+
+# --- --unsafe-fixes --------------------------------------------------------------
+
+EVAL_LOOP = b"""\
+import torch
+
+net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+net.eval()
+for x in [torch.randn(2, 4)]:
+    net(x)
+"""
+
+
+def test_unsafe_fixes_only_when_asked(capsys: pytest.CaptureFixture) -> None:
+    path = write("a.py", EVAL_LOOP)
+    code, out, err = run(capsys, "--fix", "a.py")
+    assert path.read_bytes() == EVAL_LOOP  # nothing safe to fix
+    assert code == 1 and [line.split(": ")[1].split()[0] for line in out] == ["GRD101"]
+    code, out, err = run(capsys, "--fix", "--unsafe-fixes", "a.py")
+    wrapped = b"with torch.no_grad():\n    for x in [torch.randn(2, 4)]:\n        net(x)\n"
+    assert path.read_bytes() == EVAL_LOOP.replace(b"for x in [torch.randn(2, 4)]:\n    net(x)\n", wrapped)
+    assert (code, out, err) == (0, [], ["fixed 1 finding in 1 file"])
+
+
+def test_unsafe_fixes_show_in_the_diff_without_writing(capsys: pytest.CaptureFixture) -> None:
+    path = write("a.py", EVAL_LOOP)
+    code, out, err = run(capsys, "--diff", "--unsafe-fixes", "a.py")
+    assert path.read_bytes() == EVAL_LOOP
+    assert code == 1
+    assert "+with torch.no_grad():" in out and "-for x in [torch.randn(2, 4)]:" in out
+    assert err == ["would fix 1 finding in 1 file"]
+
+
+def test_unsafe_fixes_alone_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
+    write("a.py", EVAL_LOOP)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--unsafe-fixes", "a.py"])
+    assert info.value.code == 2
+    assert "--unsafe-fixes: needs --fix or --diff" in capsys.readouterr().err
