@@ -445,8 +445,10 @@ _FIELD_ORDER: Dict[type, Tuple[str, ...]] = {
 #: contexts, the ``alias`` nodes of imports, which the import hooks read).
 _SCALAR_FIELDS = frozenset(
     {"id", "ctx", "op", "ops", "kind", "type_comment", "is_async", "conversion", "level", "module", "attr", "arg",
-     "name", "asname", "simple", "names", "type_ignores", "tag"}
+     "name", "asname", "simple", "names", "type_ignores", "tag", "rest", "kwd_attrs"}
 )
+#: Fields named like node fields that hold a plain value in these classes.
+_SCALAR_VALUES = (ast.Constant, ast.MatchSingleton)
 #: Hooks of the async forms are the plain forms' hooks.
 _HOOK_NAME = {"AsyncFunctionDef": "FunctionDef", "AsyncFor": "For", "AsyncWith": "With"}
 #: Fields that hold a block of statements (a new ``set_grad_enabled`` scope).
@@ -486,11 +488,13 @@ class _Driver:
 
     def _plan(self, cls: type) -> Tuple[_Hooks, Tuple[_FieldPlan, ...], _Hooks]:
         name = _HOOK_NAME.get(cls.__name__, cls.__name__)
-        order = _FIELD_ORDER.get(cls, cls._fields)  # type: ignore[attr-defined]
-        blocks = not issubclass(cls, _NO_BLOCKS)
+        # a value that is not a node (a field this list does not know, of a
+        # newer Python) has no fields: it is walked as a leaf without hooks
+        order = _FIELD_ORDER.get(cls, getattr(cls, "_fields", ()))
+        blocks = isinstance(cls, type) and issubclass(cls, ast.AST) and not issubclass(cls, _NO_BLOCKS)
         fields = []
         for f in order:
-            if f in _SCALAR_FIELDS or (cls is ast.Constant and f == "value"):
+            if f in _SCALAR_FIELDS or (cls in _SCALAR_VALUES and f == "value"):
                 continue
             before = list(self._visit.get(f"{name}_{f}", ()))
             after = list(self._leave.get(f"{name}_{f}", ()))

@@ -8,6 +8,7 @@ rules.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from typing import FrozenSet, List, Tuple
 
@@ -123,6 +124,7 @@ _VERBS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # asked once per call of the same name
 def is_model_name(name: str, extra: Tuple[str, ...] = ()) -> bool:
     """``model``, ``self.net``, ``netG``, ``resnet``, ``text_encoder``..."""
     owner, _, last = name.rpartition(".")

@@ -576,3 +576,32 @@ def test_aliased_autograd_and_thread_names_are_still_recognised() -> None:
         """
     )
     assert findings(source) == [("GRD005", 8, 0), ("GRD105", 10, 13)]
+
+
+def test_match_statements_with_every_kind_of_pattern() -> None:
+    # pattern nodes hold plain values where other nodes hold nodes
+    # (MatchSingleton.value, MatchClass.kwd_attrs, MatchMapping.rest, MatchStar.name)
+    source = src(
+        """
+        import torch
+
+        layer = torch.nn.Linear(2, 2)
+
+
+        def f(command):
+            match command:
+                case True | None:
+                    pass
+                case Point(x=0, y=yy):
+                    pass
+                case {"k": 1, **rest}:
+                    pass
+                case [1, *others]:
+                    pass
+                case str() as text if text:
+                    pass
+                case _:
+                    layer.weight.fill_(1.0)
+        """
+    )
+    assert findings(source) == [("GRD004", 19, 12)]
