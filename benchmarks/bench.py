@@ -739,6 +739,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--editor-budget", type=float, default=180.0,
                     help="stop the editor runs after this many seconds, with 3 runs each at least (default 180)")
     ap.add_argument("--json", action="store_true", help="print machine-readable results")
+    ap.add_argument("--without-torchfix", action="store_true", help="leave TorchFix out even when it is installed")
     args = ap.parse_args(argv)
 
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -776,7 +777,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         Variant("flake8", FLAKE8_OWN, None),
         Variant("+gradmode", FLAKE8_OWN + (plugin_dist,), "GRD"),
     ]
-    tf = find_torchfix()
+    tf = None if args.without_torchfix else find_torchfix()
     if tf is not None:
         variants.append(Variant("+torchfix", FLAKE8_OWN + (tf["dist"],), tf["code"]))
 
