@@ -184,8 +184,9 @@ def _plan(module: cst.Module, chosen: Sequence[Violation]) -> Tuple[_Plan, List[
             if stmt is None or (edit.kind == "decorate-no-grad" and not isinstance(stmt, cst.FunctionDef)):
                 continue
             edits = plan.statements.setdefault(id(stmt), [])
-            if (edit.kind, edit.argument) not in edits:
-                edits.append((edit.kind, plan.text(edit.argument)))
+            wanted = (edit.kind, plan.text(edit.argument))
+            if wanted not in edits:  # two loops of one function: one decorator
+                edits.append(wanted)
             done.append(v)
             continue
         make = _EXPRESSION_EDITS.get(edit.kind)

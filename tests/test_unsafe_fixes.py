@@ -226,3 +226,20 @@ def test_a_statement_that_cannot_be_wrapped_alone_is_left_reported(source: str) 
     result = fix_source(source, unsafe=True)
     assert result.source == source
     assert [v.code for v in result.remaining] == ["GRD004"]
+
+
+def test_two_findings_asking_for_the_same_edit_get_it_once() -> None:
+    source = (
+        "import torch\n"
+        "\n"
+        "\n"
+        "def evaluate(model, val_loader, test_loader):\n"
+        "    model.eval()\n"
+        "    for x in val_loader:\n"
+        "        model(x)\n"
+        "    for x in test_loader:\n"
+        "        model(x)\n"
+    )
+    result = fix_source(source, unsafe=True)
+    assert [v.code for v in result.fixed] == ["GRD101", "GRD101"]
+    assert result.source == source.replace("def evaluate", "@torch.no_grad()\ndef evaluate")
