@@ -29,29 +29,8 @@ def physical_lines(text: str) -> List[str]:
     return lines
 
 
-#: Method calls that show their receiver is an ``nn.Module``.
-_MODULE_METHODS = frozenset(
-    {
-        "eval",
-        "train",
-        "parameters",
-        "named_parameters",
-        "modules",
-        "named_modules",
-        "children",
-        "cuda",
-        "to",
-        "requires_grad_",
-    }
-)
 #: Chained calls that return the same module (``Net().to(device)``).
 _SAME_MODULE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"})
-_TEST_FRAMEWORKS = frozenset({"pytest", "unittest", "nose", "hypothesis"})
-#: Layers whose behaviour depends on the training flag.
-_MODE_DEPENDENT = re.compile(
-    r"^torch\.nn\.(functional\.)?(\w*[Dd]ropout\w*|\w*BatchNorm\w*|InstanceNorm\w*|Transformer\w*|MultiheadAttention)$"
-    r"|^torch\.(\w*dropout\w*|nn\.functional\.batch_norm)$|^torchvision\.models\.[a-z]\w*$"
-)
 #: Callees that build a fresh model, in training mode.
 _MODEL_FACTORIES = re.compile(r"^(torchvision\.models\.[a-z]\w*|timm\.create_model|timm\.models\.create_model)$")
 

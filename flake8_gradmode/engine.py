@@ -19,20 +19,21 @@ import re
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from flake8_gradmode import facts, flow
-from flake8_gradmode.context import (
-    _MODE_DEPENDENT,
-    _MODULE_METHODS,
-    _TEST_FRAMEWORKS,
-    ClassInfo,
-    Context,
-    Fix,
-    physical_lines,
-)
+from flake8_gradmode.context import ClassInfo, Context, Fix, physical_lines
 from flake8_gradmode.names import FRAMEWORK_RUNNERS
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.rule import Edit, Rule, Violation
 from flake8_gradmode.settings import Settings
-from flake8_gradmode.tracker import FunctionInfo, Grad, call_args, dotted, first_value, is_const, string_value
+from flake8_gradmode.tracker import (
+    FunctionInfo,
+    Grad,
+    call_args,
+    dotted,
+    first_value,
+    is_const,
+    last_name,
+    string_value,
+)
 
 #: The code of an internal error of the plugin (never a property of the file).
 INTERNAL_ERROR = "GRD000"
@@ -367,14 +368,35 @@ class Tracker:
     def leave_Call(self, node: ast.Call) -> None:
         """A function handed to evaluation machinery (``Engine(eval_step)``)."""
         func = node.func
-        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if last.endswith(_RUNNER_ENDINGS) and FRAMEWORK_RUNNERS.search(dotted(func) or ""):
+        if last_name(func).endswith(_RUNNER_ENDINGS) and FRAMEWORK_RUNNERS.search(dotted(func) or ""):
             for _, value, _ in call_args(node):
                 name = dotted(value)
                 if name is not None:
                     self.flow.framework_callbacks.add(name.rsplit(".", 1)[-1])
 
 
+#: Method calls that show their receiver is an ``nn.Module``.
+_MODULE_METHODS = frozenset(
+    {
+        "eval",
+        "train",
+        "parameters",
+        "named_parameters",
+        "modules",
+        "named_modules",
+        "children",
+        "cuda",
+        "to",
+        "requires_grad_",
+    }
+)
+_TEST_FRAMEWORKS = frozenset({"pytest", "unittest", "nose", "hypothesis"})
+#: Layers whose behaviour depends on the training flag.
+_MODE_DEPENDENT = re.compile(
+    r"^torch\.nn\.(functional\.)?(\w*[Dd]ropout\w*|\w*BatchNorm\w*|InstanceNorm\w*|Transformer\w*|MultiheadAttention)$"
+    r"|^torch\.(\w*dropout\w*|nn\.functional\.batch_norm)$|^torchvision\.models\.[a-z]\w*$"
+)
+#: names of builtins: ``print(...)``, ``len(...)`` are never models
 _BUILTINS = frozenset(dir(builtins))
 #: the methods ``_method_call`` looks at beyond ``_MODULE_METHODS``
 _SWITCH_METHODS = frozenset({"train", "eval", "register_buffer", "register_parameter"})

@@ -282,15 +282,10 @@ def is_training_step(ctx: "Context", call: ast.Call) -> bool:
             else:
                 name = ""
             return any(w in _OPTIMIZER_WORDS for w in tokens(name)) or name.startswith("optim")
-        if method != "grad":
-            return False  # only ``torch.autograd.grad`` is left to recognise
-    elif isinstance(func, ast.Name):
-        if func.id in _TRAINING_CALLS:
-            return True
-        if func.id not in ("grad", "backward"):
-            return False
-    else:
-        return False
+    elif isinstance(func, ast.Name) and func.id in _TRAINING_CALLS:
+        return True
+    if not ctx.imports.may_end_with(func, ("grad", "backward")):
+        return False  # not ``torch.autograd.grad``/``backward``, whatever it resolves to
     qual = ctx.imports.resolve(func) or ""
     return qual in ("torch.autograd.grad", "torch.autograd.backward")
 

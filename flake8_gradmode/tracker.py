@@ -98,6 +98,13 @@ def first_value(call: ast.Call) -> Optional[ast.expr]:
     return call.keywords[0].value if call.keywords else None
 
 
+def last_name(expr: ast.AST) -> str:
+    """``c`` for ``a.b.c`` and for ``c``; empty for anything else."""
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    return expr.id if isinstance(expr, ast.Name) else ""
+
+
 def string_value(expr: Optional[ast.AST]) -> Optional[str]:
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return expr.value
@@ -148,6 +155,13 @@ class ImportTable:
 
     def is_imported(self, name: str) -> bool:
         return name in self._names
+
+    def may_end_with(self, expr: ast.AST, names: Iterable[str]) -> bool:
+        """Can ``expr`` resolve to a name whose last part is one of ``names``?
+        Yes when it is written so (``ag.grad``, ``grad``), or when it is a bare
+        name imported under another (``from torch.autograd import grad as g``).
+        A cheap test before ``resolve``, which most calls need not reach."""
+        return last_name(expr) in names or (isinstance(expr, ast.Name) and expr.id in self._names)
 
     def mentions_torch(self) -> bool:
         return any(v == "torch" or v.startswith("torch.") for v in self._names.values())

@@ -331,3 +331,18 @@ def test_loss_accumulators_that_are_fine():
         return torch.stack(losses).mean()
     """
     assert codes(src) == []
+
+
+def test_aliased_autograd_grad_is_a_training_step():
+    # a loop that differentiates through an alias trains; the fact resolves
+    # the alias rather than judging by the written name
+    src = """
+    import torch
+    from torch.autograd import grad as agrad
+
+    def validate(model, val_loader):
+        model.eval()
+        for x in val_loader:
+            agrad(model(x).sum(), [x])
+    """
+    assert codes(src) == []

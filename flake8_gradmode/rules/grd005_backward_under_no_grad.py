@@ -233,11 +233,8 @@ class BackwardUnderNoGrad(Rule):
             if qual == "torch.autograd.backward":
                 return _argument(call, "tensors")
             return func.value
-        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if last not in ("grad", "backward") and not (
-            isinstance(func, ast.Name) and self.context.imports.is_imported(func.id)
-        ):
-            return None  # not one of _AUTOGRAD_CALLS, nor an alias that may be one
+        if not self.context.imports.may_end_with(func, ("grad", "backward")):
+            return None  # not one of _AUTOGRAD_CALLS, whatever it resolves to
         qual = self.context.imports.resolve(func) or ""
         name = _AUTOGRAD_CALLS.get(qual)
         return _argument(call, name) if name else None

@@ -22,6 +22,10 @@ _POOL_METHODS = frozenset(
 )
 
 
+#: the last names of everything ``_handed_over`` recognises
+_HANDOFF_NAMES = frozenset({name.rsplit(".", 1)[-1] for name in _THREAD_CLASSES}) | _POOL_METHODS
+
+
 class NoGradNotInheritedByThreads(Rule):
     code = "GRD105"
     name = "no-grad-not-inherited-by-threads"
@@ -129,11 +133,8 @@ class NoGradNotInheritedByThreads(Rule):
     def _handed_over(self, call: ast.Call) -> Optional[ast.expr]:
         ctx = self.context
         func = call.func
-        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if last != "Thread" and last not in _POOL_METHODS and not (
-            isinstance(func, ast.Name) and ctx.imports.is_imported(func.id)
-        ):
-            return None  # neither a thread, a pool method, nor an alias that may be one
+        if not ctx.imports.may_end_with(func, _HANDOFF_NAMES):
+            return None  # neither a thread nor a pool method, whatever it resolves to
         qual = ctx.imports.resolve(func) or ""
         if qual in _THREAD_CLASSES:
             for name, value, _ in call_args(call):
