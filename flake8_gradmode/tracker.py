@@ -17,11 +17,10 @@ Two pieces live here:
 
 from __future__ import annotations
 
+import ast
 import re
 from enum import Enum
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
-
-import ast
 
 
 class Grad(Enum):
@@ -189,8 +188,8 @@ def _bool_literal(node: ast.AST) -> Optional[bool]:
     return None
 
 
-def _first_arg(call: ast.Call, keyword: str) -> Optional[ast.expr]:
-    """The first positional argument, or the keyword argument ``keyword``."""
+def first_or_keyword(call: ast.Call, keyword: str) -> Optional[ast.expr]:
+    """The first positional argument, or the one passed as ``keyword``."""
     for name, value, star in call_args(call):
         if name is None and star == "":
             return value
@@ -287,7 +286,7 @@ class GradTracker:
             if api == "enable_grad":
                 return Grad.ENABLED
             if api == "inference_mode":
-                arg = _first_arg(expr, "mode")
+                arg = first_or_keyword(expr, "mode")
                 if arg is None:
                     return Grad.DISABLED
                 value = _bool_literal(arg)
@@ -295,7 +294,7 @@ class GradTracker:
                     return Grad.UNKNOWN
                 return Grad.DISABLED if value else Grad.ENABLED
             if api == "set_grad_enabled":
-                arg = _first_arg(expr, "mode")
+                arg = first_or_keyword(expr, "mode")
                 value = _bool_literal(arg) if arg is not None else None
                 if value is None:
                     return Grad.UNKNOWN

@@ -5,7 +5,7 @@ from typing import Optional
 import ast
 
 from flake8_gradmode import facts
-from flake8_gradmode.tracker import Grad, call_args, effective
+from flake8_gradmode.tracker import Grad, effective, first_or_keyword
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
 _AUTOGRAD_CALLS = {"torch.autograd.backward": "tensors", "torch.autograd.grad": "outputs"}
@@ -231,13 +231,13 @@ class BackwardUnderNoGrad(Rule):
         if isinstance(func, ast.Attribute) and func.attr == "backward":
             qual = self.context.imports.resolve(func)
             if qual == "torch.autograd.backward":
-                return _argument(call, "tensors")
+                return first_or_keyword(call, "tensors")
             return func.value
         if not self.context.imports.may_end_with(func, ("grad", "backward")):
             return None  # not one of _AUTOGRAD_CALLS, whatever it resolves to
         qual = self.context.imports.resolve(func) or ""
         name = _AUTOGRAD_CALLS.get(qual)
-        return _argument(call, name) if name else None
+        return first_or_keyword(call, name) if name else None
 
     def _computed_here(self, value: ast.expr, state: Grad) -> bool:
         """Was ``value`` computed in this scope under the current grad state?"""
@@ -252,13 +252,3 @@ class BackwardUnderNoGrad(Rule):
                 and binding.kind is not facts.Kind.PARAM
             )
         return False
-
-
-def _argument(call: ast.Call, keyword: str) -> Optional[ast.expr]:
-    """The first positional argument, or the one passed as ``keyword``."""
-    for name, value, star in call_args(call):
-        if name is None and not star:
-            return value
-        if name == keyword:
-            return value
-    return None
