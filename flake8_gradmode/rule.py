@@ -22,65 +22,54 @@ from flake8_gradmode.context import Context, Fix, Report
 
 
 class _Symptom:
-    __slots__ = ("what", "detail")
+    """Two named strings; subclasses name them in ``__slots__``."""
 
-    def __init__(self, what: str, detail: str) -> None:
-        self.what = what
-        self.detail = detail
+    __slots__: Tuple[str, ...] = ()
+
+    def __init__(self, *values: str) -> None:
+        if len(values) != len(self.__slots__):
+            raise TypeError(f"{type(self).__name__} takes {', '.join(self.__slots__)}")
+        for name, value in zip(self.__slots__, values):
+            setattr(self, name, value)
+
+    def _values(self) -> Tuple[str, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and (self.what, self.detail) == (other.what, other.detail)  # type: ignore
+        return type(other) is type(self) and self._values() == other._values()  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self.what, self.detail))
+        return hash((type(self).__name__, *self._values()))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.what!r}, {self.detail!r})"
+        return f"{type(self).__name__}{self._values()!r}"
 
 
 class Raises(_Symptom):
     """Running the code raises ``exception`` whose message contains ``match``."""
 
-    @property
-    def exception(self) -> str:
-        return self.what
-
-    @property
-    def match(self) -> str:
-        return self.detail
+    __slots__ = ("exception", "match")
 
     def describe(self) -> str:
-        return f"raises `{self.exception}: {self.match}`"
+        return f"raises `{self.exception}: {self.match}`"  # type: ignore[attr-defined]
 
 
 class Warns(_Symptom):
     """Running the code emits a warning whose message contains ``match``."""
 
-    @property
-    def category(self) -> str:
-        return self.what
-
-    @property
-    def match(self) -> str:
-        return self.detail
+    __slots__ = ("category", "match")
 
     def describe(self) -> str:
-        return f"warns `{self.category}: {self.match}`"
+        return f"warns `{self.category}: {self.match}`"  # type: ignore[attr-defined]
 
 
 class Holds(_Symptom):
     """After running the code, ``expr`` evaluates to true in its namespace."""
 
-    @property
-    def expr(self) -> str:
-        return self.what
-
-    @property
-    def meaning(self) -> str:
-        return self.detail
+    __slots__ = ("expr", "meaning")
 
     def describe(self) -> str:
-        return f"{self.meaning} (`{self.expr}`)"
+        return f"{self.meaning} (`{self.expr}`)"  # type: ignore[attr-defined]
 
 
 Symptom = object  # Raises | Warns | Holds
