@@ -319,10 +319,6 @@ def reportable(violations: Sequence[Violation], text: str, selected: Callable[[s
     return [v for v in chosen if not suppressed(noqa.get(v.line, ""), v.code)]
 
 
-def format_violation(path: str, v: Violation) -> str:
-    return formats.default_line(path, v)
-
-
 def unified_diff(path: str, before: str, after: str) -> str:
     display = path.replace(os.sep, "/")
     while display.startswith(("./", "/")):
