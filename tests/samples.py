@@ -2,6 +2,9 @@
 
 import tokenize
 from pathlib import Path
+from typing import List, Tuple
+
+from flake8_gradmode import cli
 
 
 def read_like_flake8(path: Path) -> str:
@@ -12,6 +15,18 @@ def read_like_flake8(path: Path) -> str:
     except (SyntaxError, UnicodeError):
         with open(path, encoding="latin-1") as handle:
             return handle.read()
+
+
+def run_in_process(monkeypatch, capsys, cwd: Path, *args: str) -> Tuple[int, List[str], List[str]]:
+    """``flake8-gradmode ARGS`` in this process, from ``cwd``: exit status
+    (argparse's too), stdout lines, stderr lines."""
+    monkeypatch.chdir(cwd)
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exc:  # argparse
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out.splitlines(), err.splitlines()
 
 
 # Every fixable finding once, plus one without a fix (GRD004, line 28).

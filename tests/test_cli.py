@@ -17,7 +17,7 @@ from typing import List, Optional, Tuple
 import pytest
 
 from flake8_gradmode import __version__, cli
-from tests.samples import BUGGY
+from tests.samples import BUGGY, run_in_process
 from flake8_gradmode.rule import Violation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,13 +108,7 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     that a subprocess test already covers."""
 
     def run_here(*args: str, cwd: Path = tmp_path) -> Tuple[int, List[str], List[str]]:
-        monkeypatch.chdir(cwd)
-        try:
-            code = cli.main(list(args))
-        except SystemExit as exc:  # argparse
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out.splitlines(), err.splitlines()
+        return run_in_process(monkeypatch, capsys, cwd, *args)
 
     return run_here
 

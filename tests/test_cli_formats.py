@@ -21,6 +21,7 @@ import pytest
 from flake8_gradmode import __version__, cli, formats
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.rule import Violation
+from tests.samples import run_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,16 +97,6 @@ def run_raw(cwd: Path, *args: str) -> Tuple[int, str, str]:
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, proc.stdout, proc.stderr
-
-
-def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, cwd: Path, *args: str):
-    monkeypatch.chdir(cwd)
-    try:
-        code = cli.main(list(args))
-    except SystemExit as exc:  # argparse
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out.splitlines(), err.splitlines()
 
 
 def write(directory: Path, name: str, text: str) -> Path:
@@ -330,7 +321,7 @@ def test_statistics_after_fix_count_what_remains(project: Path) -> None:
 def test_statistics_refused_where_they_do_not_fit(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, args: Tuple[str, ...], message: str
 ) -> None:
-    code, out, err = in_process(monkeypatch, capsys, project, "--statistics", *args, "score.py")
+    code, out, err = run_in_process(monkeypatch, capsys, project, "--statistics", *args, "score.py")
     assert (code, out) == (2, [])
     assert err[-1] == f"flake8-gradmode: error: {message}"
 
@@ -379,7 +370,7 @@ def test_jobs_2_fixes_what_jobs_1_fixes(tmp_path: Path) -> None:
 def test_jobs_must_be_a_positive_number(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    code, out, err = in_process(monkeypatch, capsys, tmp_path, "--jobs=0", "x.py")
+    code, out, err = run_in_process(monkeypatch, capsys, tmp_path, "--jobs=0", "x.py")
     assert code == 2
     assert err[-1] == "flake8-gradmode: error: argument --jobs: '0' is not a positive number of jobs (or auto)"
 
@@ -393,7 +384,7 @@ def test_jobs_1_runs_in_this_process(
         raise AssertionError("--jobs 1 must not start a process pool")
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
-    assert in_process(monkeypatch, capsys, project, "--jobs=1", "score.py", "pkg") == (1, DEFAULT, [])
+    assert run_in_process(monkeypatch, capsys, project, "--jobs=1", "score.py", "pkg") == (1, DEFAULT, [])
 
 
 def patch_read_source(monkeypatch: pytest.MonkeyPatch, action) -> None:
@@ -420,8 +411,8 @@ def test_a_worker_exception_is_the_error_line_of_one_process(
         raise RuntimeError("boom")
 
     patch_read_source(monkeypatch, boom)
-    one = in_process(monkeypatch, capsys, tmp_path, "--jobs=1", ".")
-    two = in_process(monkeypatch, capsys, tmp_path, "--jobs=2", ".")
+    one = run_in_process(monkeypatch, capsys, tmp_path, "--jobs=1", ".")
+    two = run_in_process(monkeypatch, capsys, tmp_path, "--jobs=2", ".")
     assert two == one
     assert one[0] == 2
     assert one[1] == [f"./a.py:3:1: GRD002 {M002_EVAL}", f"./c.py:3:1: GRD002 {M002_EVAL}"]
@@ -441,7 +432,7 @@ def test_a_worker_that_dies_is_one_error_line_and_the_other_files_are_linted(
             os._exit(70)
 
     patch_read_source(monkeypatch, die)
-    code, out, err = in_process(monkeypatch, capsys, tmp_path, "--jobs=2", ".")
+    code, out, err = run_in_process(monkeypatch, capsys, tmp_path, "--jobs=2", ".")
     assert out == [f"./{name}:3:1: GRD002 {M002_EVAL}" for name in ("a.py", "c.py", "d.py")]
     assert len(err) == 1 and err[0].startswith(error("./b.py", "internal error (BrokenProcessPool: "))
     assert err[0].endswith("; nothing written, please report it")
@@ -461,6 +452,6 @@ def test_jobs_2_lints_in_worker_processes(
             f.write(f"{os.getpid()}\n")
 
     patch_read_source(monkeypatch, record)
-    assert in_process(monkeypatch, capsys, tmp_path, "--jobs=2", "src") == (0, [], [])
+    assert run_in_process(monkeypatch, capsys, tmp_path, "--jobs=2", "src") == (0, [], [])
     pids = set(log.read_text().split())
     assert len(pids) == 1 and str(os.getpid()) not in pids
