@@ -6,7 +6,7 @@
 Generated: ``docs/rules/GRDnnn.md`` (one page per rule in ``registry.RULES``),
 ``docs/index.md``, ``docs/configuration.md`` and the rule table between the
 ``<!-- rules:start -->`` and ``<!-- rules:end -->`` markers in ``README.md``.
-``docs/usage.md`` and ``docs/fixing.md`` are written by hand.
+``docs/usage.md``, ``docs/fixing.md`` and ``docs/cross-module.md`` are written by hand.
 
 Every ``render_*`` function is pure: rules and options in, a string out.
 The output is deterministic (registry and option order, no timestamps) and
@@ -252,6 +252,7 @@ def render_index(rules: Sequence[Type[Rule]] = RULES) -> str:
         "- [Usage](usage.md): running it from the command line, an editor, pre-commit and CI.\n"
         "- [Configuration](configuration.md): options, and choosing which codes run.\n"
         "- [Fixing](fixing.md): what `--fix` repairs by default and what needs `--unsafe-fixes`.\n"
+        "- [Across modules](cross-module.md): what the project index knows, its cache, turning it off.\n"
         "\n"
         "## Code ranges\n"
         "\n"

@@ -156,11 +156,16 @@ def config_options(cfg_path: Optional[str]) -> Dict[str, str]:
 
 
 def build_settings(args: argparse.Namespace) -> Settings:
-    values = config_options(find_config(os.getcwd()))
+    cfg_path = find_config(os.getcwd())
+    values = config_options(cfg_path)
+    if values.get("project_root") and cfg_path is not None:  # relative to the config file, as flake8 does
+        values["project_root"] = os.path.join(os.path.dirname(os.path.abspath(cfg_path)), values["project_root"])
     for name in OPTIONS:
         given = getattr(args, f"gradmode_{name}")
         if given is not None:  # the command line wins over the config file
             values[name] = given
+    if values.get("project_root"):
+        values["project_root"] = os.path.abspath(values["project_root"])
     return Settings.from_options(argparse.Namespace(**{f"gradmode_{k}": v for k, v in values.items()}))
 
 

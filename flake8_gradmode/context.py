@@ -12,7 +12,7 @@ import ast
 import re
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
-from flake8_gradmode import facts, flow
+from flake8_gradmode import facts, flow, project
 from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable
 from flake8_gradmode.settings import Settings
 
@@ -105,6 +105,8 @@ class Context:
         self.functions: Dict[Tuple[str, ...], List[FunctionInfo]] = {}
         self.call_sites: Dict[Tuple[str, ...], List[Tuple[flow.Scope, int]]] = {}
         self._calls: List[Tuple[Tuple[str, ...], Grad, Optional[FunctionInfo]]] = []
+        #: (id of the enclosing function's info, name) -> nested defs of that name
+        self.nested: Dict[Tuple[int, str], List[FunctionInfo]] = {}
         #: ids of the ``func`` nodes of calls that reach module-local functions
         self._call_names: Set[int] = set()
         #: names used other than by calling them: as bare names, and as
@@ -114,6 +116,9 @@ class Context:
         self._super_targets: Dict[Tuple[str, ...], List[Tuple[str, ...]]] = {}
         #: class name -> the names of its bases that may be classes of this module
         self.class_bases: Dict[str, List[str]] = {}
+        #: the project index as seen from this module: made when first needed;
+        #: False when there is none (no project, turned off, or it failed)
+        self._project: object = None
 
     # -- questions rules ask -------------------------------------------------
 
@@ -165,6 +170,34 @@ class Context:
             return self.lines[line - 1][col:end_col]
         parts = [self.lines[line - 1][col:], *self.lines[line:end_line - 1], self.lines[end_line - 1][:end_col]]
         return "".join(parts)
+
+    # -- the rest of the project ------------------------------------------------
+
+    def project(self) -> Optional[project.Project]:
+        """The project index from this module, or None (loaded on first use)."""
+        if self._project is None:
+            self._project = False
+            settings = self.settings
+            if settings.cross_module and self.filename and self.tree is not None:
+                found = project.open_project(
+                    self.filename, settings.project_root, settings.no_grad_decorators, self.tree
+                )
+                if found is not None:
+                    self._project = found
+        return self._project or None
+
+    def entry_from_project(self, info: FunctionInfo) -> Grad:
+        """``info``'s grad state from its callers across the project (asked only
+        when this module's own callers leave it open)."""
+        qual = project.qualified(info.key) if info.key is not None else None
+        if qual is None:
+            return Grad.INHERITED
+        try:
+            found = self.project()
+            return found.entry(found.rel, qual) if found is not None else Grad.INHERITED
+        except (RecursionError, Exception):  # a damaged cache must never become an error
+            self._project = False
+            return Grad.INHERITED
 
     # -- bookkeeping the tracker does ------------------------------------------
 
@@ -261,6 +294,17 @@ class Context:
             todo.extend(reversed(self.class_bases.get(base, ())))
         return []
 
+    def _nested_def(self, name: str, caller: Optional[FunctionInfo]) -> Optional[List[FunctionInfo]]:
+        """The nested defs a bare-name call in ``caller`` reaches, by Python's
+        scoping: the caller's own, then its enclosing functions'."""
+        function = caller
+        while function is not None:
+            found = self.nested.get((id(function), name))
+            if found is not None:
+                return found
+            function = function.parent
+        return None
+
     def finish(self) -> None:
         """Attach module-local calls to the functions they call."""
         for key, infos in self.functions.items():
@@ -268,7 +312,17 @@ class Context:
             if len(infos) > 1 or used:
                 for info in infos:
                     info.escaped = True
+        for (_, name), infos in self.nested.items():
+            if len(infos) > 1 or name in self._referenced:
+                for info in infos:
+                    info.escaped = True
         for key, state, caller in self._calls:
+            if self.nested and key[0] == "function":
+                inner = self._nested_def(key[1], caller)
+                if inner is not None:  # a closure of the caller's (or an enclosing) function
+                    for info in inner:
+                        info.calls.append((state, caller))
+                    continue
             for target in self._expand(key):
                 for info in self.functions.get(target, ()):
                     info.calls.append((state, caller))

@@ -123,6 +123,9 @@ class Tracker:
         )
         if info.key is not None:
             ctx.functions.setdefault(info.key, []).append(info)
+            info.ask = ctx.entry_from_project
+        elif info.parent is not None:
+            ctx.nested.setdefault((id(info.parent), info.name), []).append(info)
         self.grad.push_frame("function", info, info.entry)
         scope = flow.Scope(info, info.class_name)
         if info.key is not None:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Generator, List, Sequence, Tuple, Type
 from flake8_gradmode import __version__
 from flake8_gradmode.engine import check
 from flake8_gradmode.registry import DEFAULT_IGNORE, RULES
-from flake8_gradmode.settings import OPTIONS, Settings, comma_list
+from flake8_gradmode.settings import OPTIONS, Settings, one_path
 
 
 class GradModeChecker:
@@ -32,13 +32,16 @@ class GradModeChecker:
     def add_options(cls, manager: Any) -> None:
         manager.extend_default_ignore(list(DEFAULT_IGNORE))
         for option in OPTIONS.values():
+            # flake8 makes a path relative to the config file it came from
+            # absolute; its own type replaces ours then
+            kind = {"normalize_paths": True} if option.parse is one_path else {"type": option.parse}
             manager.add_option(
                 option.flag,
-                type=comma_list,
-                default=(),
+                default=None,
                 metavar=option.metavar,
                 parse_from_config=True,
                 help=option.help.replace("%", "%%"),
+                **kind,
             )
 
     @classmethod

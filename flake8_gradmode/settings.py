@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Tuple
+from typing import Any, Callable, NamedTuple, Tuple
 
 
 def comma_list(value: Any) -> Tuple[str, ...]:
@@ -16,6 +16,33 @@ def comma_list(value: Any) -> Tuple[str, ...]:
     return tuple(item.strip() for item in items if item.strip())
 
 
+def one_path(value: Any) -> str:
+    """A directory given once: ``"src/"`` -> ``"src/"``; nothing -> ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        value = value[-1] if value else ""
+    return str(value).strip()
+
+
+_YES = ("yes", "true", "on", "1")
+_NO = ("no", "false", "off", "0")
+
+
+def yes_no(value: Any) -> bool:
+    """``yes``/``no`` (also true/false, on/off, 1/0); nothing means yes."""
+    if value is None or isinstance(value, bool):
+        return value is not False
+    text = str(value).strip().lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    import argparse  # only to word the error; flake8 and the command use it anyway
+
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {value!r}")
+
+
 class Option(NamedTuple):
     """How one setting appears on the command line and in config files."""
 
@@ -23,6 +50,8 @@ class Option(NamedTuple):
     metavar: str
     help: str
     example: str
+    #: turns the text of the flag or the config value into the setting
+    parse: Callable[[Any], Any] = comma_list
 
 
 class Settings(NamedTuple):
@@ -30,10 +59,12 @@ class Settings(NamedTuple):
     model_names: Tuple[str, ...] = ()
     eval_names: Tuple[str, ...] = ()
     eval_mode_helpers: Tuple[str, ...] = ()
+    project_root: str = ""
+    cross_module: bool = True
 
     @classmethod
     def from_options(cls, options: Any) -> "Settings":
-        return cls(**{name: comma_list(getattr(options, f"gradmode_{name}", None)) for name in cls._fields})
+        return cls(**{name: OPTIONS[name].parse(getattr(options, f"gradmode_{name}", None)) for name in cls._fields})
 
 
 #: Every registered option; the docs' configuration page is rendered from this.
@@ -81,5 +112,28 @@ OPTIONS = {
             "eval mode (a call to one counts like `model.eval()`)."
         ),
         example="val_start, freeze_for_eval",
+    ),
+    "project_root": Option(
+        flag="--gradmode-project-root",
+        metavar="DIR",
+        help=(
+            "The root directory of the project whose modules are analysed together "
+            "(callers in other modules, base classes, see docs/cross-module.md). "
+            "By default the nearest directory above the linted file that holds "
+            "pyproject.toml, setup.cfg, setup.py or .git."
+        ),
+        example=".",
+        parse=one_path,
+    ),
+    "cross_module": Option(
+        flag="--gradmode-cross-module",
+        metavar="YES|NO",
+        help=(
+            "`no` turns off the analysis across the project's modules: each file "
+            "is analysed alone, as if it were the whole program, and no cache is "
+            "read or written."
+        ),
+        example="no",
+        parse=yes_no,
     ),
 }

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 import re
 from enum import Enum
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 
 class Grad(Enum):
@@ -204,7 +204,7 @@ class FunctionInfo:
     (Plain classes rather than dataclasses here and in the other modules the
     plugin imports: an editor pays for creating every class on every save.)"""
 
-    __slots__ = ("name", "node", "entry", "class_name", "parent", "key", "calls", "escaped", "resolved")
+    __slots__ = ("name", "node", "entry", "class_name", "parent", "key", "calls", "escaped", "resolved", "ask")
 
     def __init__(
         self,
@@ -227,6 +227,9 @@ class FunctionInfo:
         self.escaped = False
         #: ``resolve_function``'s answer, once computed
         self.resolved: Optional[Grad] = None
+        #: asked when the module alone leaves the answer ``INHERITED``: the
+        #: project's answer, from callers in other modules (set by the engine)
+        self.ask: Optional[Callable[["FunctionInfo"], Grad]] = None
 
     def __repr__(self) -> str:
         return f"FunctionInfo({self.name!r}, key={self.key!r})"
@@ -380,10 +383,17 @@ def resolve_function(info: FunctionInfo) -> Grad:
         return info.entry
     if info.resolved is not None:
         return info.resolved
-    if info.escaped or not info.calls:
-        info.resolved = Grad.INHERITED
-        return info.resolved
     info.resolved = Grad.INHERITED  # in progress: recursion sees "unknown"
+    result = _from_local_callers(info)
+    if result is Grad.INHERITED and info.ask is not None:
+        result = info.ask(info)
+    info.resolved = result
+    return result
+
+
+def _from_local_callers(info: FunctionInfo) -> Grad:
+    if info.escaped or not info.calls:
+        return Grad.INHERITED
     states = set()
     for state, caller in info.calls:
         if state is Grad.INHERITED:
@@ -397,7 +407,6 @@ def resolve_function(info: FunctionInfo) -> Grad:
         result = Grad.UNKNOWN
     else:
         result = Grad.INHERITED
-    info.resolved = result
     return result
 
 

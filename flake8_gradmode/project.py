@@ -1,0 +1,605 @@
+"""The project index: grad mode across the modules of one project.
+
+A function's body runs in whatever grad mode its callers run it in.  Inside
+one module the engine resolves that itself (``tracker.resolve_function``);
+when the callers are not all in the module, it asks this index, which knows
+every module of the project through a small summary made from its ``ast``:
+
+* imports (absolute, relative, aliased), classes and their bases;
+* functions and methods, with the grad effect of their decorators;
+* every call, keyed by the last part of the called name, with the grad state
+  at the call and the function making it;
+* names used other than by calling them (a function passed as a value may be
+  called from anywhere, so its callers are unknown).
+
+The answer for a function is ``DISABLED`` when every call in the project runs
+without grad (directly, or through callers that do, across modules, through
+``self.method`` in base and derived classes and ``super()``); ``ENABLED`` when
+one runs with grad; otherwise the engine's own answer stands.
+
+The project is the nearest ancestor of the linted file that holds
+``pyproject.toml``, ``setup.cfg``, ``setup.py`` or ``.git``.  Summaries are
+cached in ``.gradmode_cache/`` there, one file keyed by each module's path,
+size and modification time, written atomically; a cache that cannot be read or
+written is ignored.  Nothing is loaded until a rule's answer depends on
+another module.  The linted text itself (an editor's unsaved buffer) replaces
+its file's summary.
+"""
+
+from __future__ import annotations
+
+import ast
+import marshal
+import os
+import sys
+import tempfile
+from typing import Dict, Iterator, List, Optional, Set, Tuple
+
+from flake8_gradmode import __version__
+from flake8_gradmode.tracker import Grad, GradTracker, ImportTable, dotted
+
+#: Files that mark a project's root directory.
+ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+CACHE_DIR = ".gradmode_cache"
+#: A project with more Python files than this is not indexed (the per-file
+#: analysis still runs): indexing it would cost more than a save should.
+MAX_FILES = 5000
+_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "build", "dist"})
+#: Decorators that leave a function's callers where they are.
+_PLAIN_DECORATORS = frozenset({
+    "staticmethod", "classmethod", "property", "cached_property", "abstractmethod", "wraps",
+    "override", "overload", "lru_cache", "cache", "setter", "getter", "deleter", "unused", "ignore",
+})
+_CODE = {Grad.DISABLED: "d", Grad.ENABLED: "e", Grad.UNKNOWN: "u", Grad.INHERITED: "i"}
+_STATE = {v: k for k, v in _CODE.items()}
+
+#: One summary, plain data for ``marshal``: imports, classes, functions, calls, names.
+Summary = Dict[str, object]
+#: (module path, qualified name in the module: ``f`` or ``Class.method``)
+Target = Tuple[str, str]
+
+
+# --- summaries ----------------------------------------------------------------
+
+
+class _Summarizer:
+    """One walk of a module's tree, recording what the index needs."""
+
+    def __init__(self, tree: ast.Module, no_grad_decorators: Tuple[str, ...]) -> None:
+        self.imports: Dict[str, Tuple[int, str]] = {}
+        self.table = ImportTable()
+        self.grad = GradTracker(no_grad_decorators)
+        self.classes: Dict[str, List[str]] = {}
+        self.functions: Dict[str, str] = {}
+        self.calls: Dict[str, List[Tuple[str, str, str, str]]] = {}
+        self.names: Set[str] = set()
+        self.attrs: Set[str] = set()
+        self._called: Set[int] = set()
+        self._collect_imports(tree.body)
+
+    def _collect_imports(self, body: List[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.Import):
+                self.table.add_import(node)
+                for alias in node.names:
+                    if alias.asname is not None:
+                        self.imports[alias.asname] = (0, alias.name)
+                    else:
+                        root = alias.name.split(".", 1)[0]
+                        self.imports[root] = (0, root)
+            elif isinstance(node, ast.ImportFrom):
+                self.table.add_import_from(node)
+                for alias in node.names:
+                    if alias.name != "*":
+                        target = f"{node.module}.{alias.name}" if node.module else alias.name
+                        self.imports[alias.asname or alias.name] = (node.level, target)
+            elif isinstance(node, (ast.If, ast.Try)):
+                self._collect_imports(node.body)
+                self._collect_imports(node.orelse)
+                for handler in getattr(node, "handlers", ()):
+                    self._collect_imports(handler.body)
+                self._collect_imports(getattr(node, "finalbody", []))
+
+    def summary(self) -> Summary:
+        return {
+            "i": self.imports,
+            "c": self.classes,
+            "f": self.functions,
+            "k": self.calls,
+            "n": self.names,
+            "a": self.attrs,
+        }
+
+    # state: the grad state code; caller: "" module level, "?" unknown, else qual
+    def walk(self, nodes: List[ast.AST], state: Grad, caller: str, klass: str) -> None:
+        for node in nodes:
+            self.visit(node, state, caller, klass)
+
+    def visit(self, node: ast.AST, state: Grad, caller: str, klass: str) -> None:
+        kind = type(node)
+        if kind is ast.Call:
+            self._call(node, state, caller, klass)  # type: ignore[arg-type]
+        elif kind is ast.Name:
+            if id(node) not in self._called and isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
+                self.names.add(node.id)  # type: ignore[attr-defined]
+            return
+        elif kind is ast.Attribute:
+            if id(node) not in self._called:
+                self.attrs.add(node.attr)  # type: ignore[attr-defined]
+            self.visit(node.value, state, caller, klass)  # type: ignore[attr-defined]
+            return
+        elif kind in (ast.FunctionDef, ast.AsyncFunctionDef):
+            self._function(node, state, caller, klass)  # type: ignore[arg-type]
+            return
+        elif kind is ast.ClassDef:
+            self._class(node, state, caller)  # type: ignore[arg-type]
+            return
+        elif kind in (ast.With, ast.AsyncWith):
+            for item in node.items:  # type: ignore[attr-defined]
+                self.visit(item, state, caller, klass)
+            inner = state
+            for item in node.items:  # type: ignore[attr-defined]
+                effect = self.grad.effect(self.table, item.context_expr)
+                if effect is not None:
+                    inner = effect
+            self.walk(node.body, inner, caller, klass)  # type: ignore[attr-defined]
+            return
+        elif kind in (ast.Lambda, ast.GeneratorExp):
+            for child in ast.iter_child_nodes(node):
+                self.visit(child, Grad.INHERITED, "?", klass)
+            return
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, state, caller, klass)
+
+    def _call(self, node: ast.Call, state: Grad, caller: str, klass: str) -> None:
+        func = node.func
+        self._called.add(id(func))
+        if isinstance(func, ast.Attribute):
+            owner = func.value
+            if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
+                written = f"super.{func.attr}"
+            else:
+                written = dotted(func) or f"?.{func.attr}"
+            last = func.attr
+        elif isinstance(func, ast.Name):
+            written = last = func.id
+        else:
+            written = last = ""
+        if last:
+            self.calls.setdefault(last, []).append((written, _CODE[state], caller, klass))
+        for child in ast.iter_child_nodes(node):
+            self.visit(child, state, caller, klass)
+
+    def _function(self, node: ast.FunctionDef, state: Grad, caller: str, klass: str) -> None:
+        for deco in node.decorator_list:
+            self.visit(deco, state, caller, klass)
+        for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
+            self.visit(default, state, caller, klass)
+        entry = Grad.INHERITED
+        code = "i"
+        for deco in node.decorator_list:
+            effect = self.grad.effect(self.table, deco)
+            if effect is not None:
+                entry, code = effect, _CODE[effect]
+            elif _decorator_name(deco) not in _PLAIN_DECORATORS and code == "i":
+                code = "x"  # an unknown decorator may call it from anywhere
+        if caller == "" and not klass:
+            qual = node.name
+        elif caller == "" and klass:
+            qual = f"{klass}.{node.name}"
+        else:
+            qual = ""
+        if qual:
+            self.functions[qual] = code
+        body_caller = qual or "?"
+        if code == "x":
+            body_caller = "?"
+        self.walk(node.body, entry, body_caller, klass)
+
+    def _class(self, node: ast.ClassDef, state: Grad, caller: str) -> None:
+        for expr in [*node.bases, *node.keywords, *node.decorator_list]:
+            self.visit(expr, state, caller, "")
+        nested = caller != ""
+        if not nested:
+            self.classes[node.name] = [d for d in (dotted(b) for b in node.bases) if d]
+        self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
+
+
+def _decorator_name(expr: ast.expr) -> str:
+    if isinstance(expr, ast.Call):
+        expr = expr.func
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    if isinstance(expr, ast.Name):
+        return expr.id
+    return ""
+
+
+def summarize(tree: ast.Module, no_grad_decorators: Tuple[str, ...] = ()) -> Summary:
+    walker = _Summarizer(tree, no_grad_decorators)
+    walker.walk(tree.body, Grad.ENABLED, "", "")
+    return walker.summary()
+
+
+# --- the project on disk --------------------------------------------------------
+
+_ROOTS: Dict[str, Optional[str]] = {}
+
+
+def find_root(path: str) -> Optional[str]:
+    """The nearest ancestor directory of ``path`` holding a root marker."""
+    directory = os.path.dirname(os.path.abspath(path))
+    seen: List[str] = []
+    root: Optional[str] = None
+    while True:
+        if directory in _ROOTS:
+            root = _ROOTS[directory]
+            break
+        seen.append(directory)
+        if any(os.path.exists(os.path.join(directory, marker)) for marker in ROOT_MARKERS):
+            root = directory
+            break
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for d in seen:
+        _ROOTS[d] = root
+    return root
+
+
+def python_files(root: str) -> Iterator[str]:
+    """Paths, relative to ``root``, of the project's ``.py`` files: hidden
+    directories, caches, build output and virtual environments left out."""
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(
+            d for d in dirs
+            if not d.startswith(".") and d not in _SKIP_DIRS
+            and not os.path.exists(os.path.join(top, d, "pyvenv.cfg"))
+        )
+        rel = os.path.relpath(top, root)
+        for name in sorted(files):
+            if name.endswith(".py"):
+                yield name if rel == "." else os.path.join(rel, name)
+
+
+def module_name(rel: str) -> str:
+    parts = rel[:-3].replace(os.sep, "/").split("/")
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _cache_file(root: str) -> str:
+    tag = f"index-{__version__}-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
+    return os.path.join(root, CACHE_DIR, tag)
+
+
+def _load_cache(path: str) -> Dict[str, Tuple[int, int, Summary]]:
+    try:
+        with open(path, "rb") as f:
+            data = marshal.load(f)
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    good = {}
+    for rel, entry in data.items():
+        if (
+            isinstance(rel, str) and isinstance(entry, tuple) and len(entry) == 3
+            and isinstance(entry[0], int) and isinstance(entry[1], int) and _valid(entry[2])
+        ):
+            good[rel] = entry
+    return good
+
+
+def _valid(summary: object) -> bool:
+    return (
+        isinstance(summary, dict)
+        and isinstance(summary.get("i"), dict) and isinstance(summary.get("c"), dict)
+        and isinstance(summary.get("f"), dict) and isinstance(summary.get("k"), dict)
+        and isinstance(summary.get("n"), set) and isinstance(summary.get("a"), set)
+    )
+
+
+def _save_cache(path: str, entries: Dict[str, Tuple[int, int, Summary]]) -> None:
+    """Write atomically: a reader sees the old file or the new one, never half."""
+    directory = os.path.dirname(path)
+    try:
+        if not os.path.isdir(directory):
+            os.makedirs(directory, exist_ok=True)
+            with open(os.path.join(directory, ".gitignore"), "w") as f:
+                f.write("# made by flake8-gradmode; safe to delete\n*\n")
+            with open(os.path.join(directory, "CACHEDIR.TAG"), "w") as f:
+                f.write("Signature: 8a477f597d28d172789f06886806bc55\n# flake8-gradmode's project index\n")
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".index-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                marshal.dump(entries, f)
+            os.chmod(tmp, 0o644)  # as other files the project's tools write
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, ValueError):
+        pass  # read-only project, full disk: the cache is only a cache
+
+
+class Index:
+    """Summaries of every module of one project, by path relative to its root."""
+
+    def __init__(self, root: str, modules: Dict[str, Summary]) -> None:
+        self.root = root
+        self.modules = modules
+        self.names: Dict[str, str] = {module_name(rel): rel for rel in modules}
+        self._suffixes: Optional[Dict[str, List[str]]] = None
+
+    @classmethod
+    def load(cls, root: str, no_grad_decorators: Tuple[str, ...], use_cache: bool = True) -> Optional["Index"]:
+        files = []
+        for rel in python_files(root):
+            files.append(rel)
+            if len(files) > MAX_FILES:
+                return None
+        cache_path = _cache_file(root)
+        cached = _load_cache(cache_path) if use_cache and not no_grad_decorators else {}
+        entries: Dict[str, Tuple[int, int, Summary]] = {}
+        changed = False
+        for rel in files:
+            path = os.path.join(root, rel)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            old = cached.get(rel)
+            if old is not None and old[0] == st.st_size and old[1] == st.st_mtime_ns:
+                entries[rel] = old
+                continue
+            summary = _summarize_file(path, no_grad_decorators)
+            changed = True
+            if summary is not None:
+                entries[rel] = (st.st_size, st.st_mtime_ns, summary)
+        if use_cache and not no_grad_decorators and (changed or len(entries) != len(cached)):
+            _save_cache(cache_path, entries)
+        return cls(root, {rel: entry[2] for rel, entry in entries.items()})
+
+    def module(self, name: str, near: str) -> Optional[str]:
+        """The path of module ``name`` as imported from the module at ``near``:
+        a sibling first (a script's directory is on ``sys.path``), then the
+        name from the root, then a unique module whose name ends so (``src/``
+        layouts, scripts run from a subdirectory)."""
+        directory = os.path.dirname(near)
+        if directory:
+            sibling = module_name(os.path.join(directory, name.replace(".", os.sep) + ".py"))
+            rel = self.names.get(sibling)
+            if rel is not None:
+                return rel
+        rel = self.names.get(name)
+        if rel is not None:
+            return rel
+        if self._suffixes is None:
+            self._suffixes = {}
+            for full, path in self.names.items():
+                parts = full.split(".")
+                for i in range(1, len(parts)):
+                    self._suffixes.setdefault(".".join(parts[i:]), []).append(path)
+        found = self._suffixes.get(name, [])
+        return found[0] if len(found) == 1 else None
+
+
+def _summarize_file(path: str, no_grad_decorators: Tuple[str, ...]) -> Optional[Summary]:
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+        tree = ast.parse(source, path)
+        return summarize(tree, no_grad_decorators)
+    except (OSError, SyntaxError, ValueError, RecursionError, UnicodeDecodeError):
+        return None
+
+
+_INDEXES: Dict[Tuple[str, Tuple[str, ...]], Optional[Index]] = {}
+
+
+def index_for(root: str, no_grad_decorators: Tuple[str, ...] = ()) -> Optional[Index]:
+    """The index of ``root``, loaded once per process."""
+    key = (root, no_grad_decorators)
+    if key not in _INDEXES:
+        _INDEXES[key] = Index.load(root, no_grad_decorators)
+    return _INDEXES[key]
+
+
+# --- questions ------------------------------------------------------------------
+
+
+class Project:
+    """The index as seen from one linted module, whose own summary comes from
+    the tree being linted (it may be an editor's unsaved text)."""
+
+    def __init__(self, index: Index, rel: str, own: Summary) -> None:
+        self.index = index
+        self.rel = rel
+        self.modules = dict(index.modules)
+        self.modules[rel] = own
+        self._entry: Dict[Target, Grad] = {}
+        self._bases: Dict[Target, List[object]] = {}
+
+    # names -> definitions
+
+    def resolve(self, rel: str, written: str) -> Optional[object]:
+        """What ``written`` (a dotted name in module ``rel``) refers to: a
+        ``(module, qualified name)`` in the project, an external dotted name,
+        or None."""
+        summary = self.modules.get(rel)
+        if summary is None:
+            return None
+        head, _, rest = written.partition(".")
+        if head in summary["f"] or head in summary["c"]:  # type: ignore[operator]
+            return (rel, written)
+        imported = summary["i"].get(head)  # type: ignore[attr-defined]
+        if imported is None:
+            return None
+        level, target = imported
+        if level:
+            package = module_name(rel).split(".")
+            if not rel.endswith("__init__.py"):
+                package = package[:-1]
+            package = package[: len(package) - (level - 1)] if level > 1 else package
+            target = ".".join([*package, target]) if package else target
+        full = f"{target}.{rest}" if rest else target
+        parts = full.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            found = self.index.module(".".join(parts[:cut]), rel)
+            if found is not None:
+                inner = ".".join(parts[cut:])
+                return (found, inner) if found in self.modules else None
+        return None if level else full
+
+    def ancestors(self, rel: str, klass: str) -> Tuple[List[Target], List[str]]:
+        """The project classes ``klass`` derives from (itself first) and the
+        external bases at the top of its hierarchy (dotted, as imported)."""
+        inside: List[Target] = []
+        outside: List[str] = []
+        todo: List[object] = [(rel, klass)]
+        while todo:
+            item = todo.pop()
+            if isinstance(item, str):
+                if item not in outside:
+                    outside.append(item)
+                continue
+            if item in inside:
+                continue
+            inside.append(item)  # type: ignore[arg-type]
+            todo.extend(reversed(self._class_bases(item)))  # type: ignore[arg-type]
+        return inside, outside
+
+    def _class_bases(self, target: Target) -> List[object]:
+        cached = self._bases.get(target)
+        if cached is None:
+            rel, klass = target
+            summary = self.modules.get(rel) or {}
+            cached = []
+            for base in summary.get("c", {}).get(klass, ()):  # type: ignore[union-attr]
+                found = self.resolve(rel, base)
+                if isinstance(found, tuple):
+                    if found[1] in self.modules[found[0]]["c"]:  # type: ignore[operator]
+                        cached.append(found)
+                elif found is not None:
+                    cached.append(found)
+                elif base != "object":
+                    cached.append(base)
+            self._bases[target] = cached
+        return cached
+
+    # grad mode at a function's entry
+
+    def entry(self, rel: str, qual: str) -> Grad:
+        key = (rel, qual)
+        answer = self._entry.get(key)
+        if answer is not None:
+            return answer
+        self._entry[key] = Grad.INHERITED  # in progress: recursion sees "unknown"
+        answer = self._compute_entry(rel, qual)
+        self._entry[key] = answer
+        return answer
+
+    def _compute_entry(self, rel: str, qual: str) -> Grad:
+        summary = self.modules.get(rel)
+        if summary is None:
+            return Grad.INHERITED
+        code = summary["f"].get(qual)  # type: ignore[attr-defined]
+        if code is None or code == "x":
+            return Grad.INHERITED
+        if code != "i":
+            return _STATE[code]
+        klass, _, name = qual.rpartition(".")
+        if self._escapes(rel, klass, name):
+            return Grad.INHERITED
+        states: Set[Grad] = set()
+        for site_rel, (written, code, caller, site_class) in self._calls_named(name):
+            if not self._reaches(site_rel, written, site_class, rel, klass, name):
+                continue
+            state = _STATE[code]
+            if state is Grad.INHERITED:
+                state = Grad.INHERITED if caller == "?" else self.entry(site_rel, caller)
+            states.add(state)
+            if state is Grad.ENABLED:
+                return state
+        if not states:
+            return Grad.INHERITED
+        if states == {Grad.DISABLED}:
+            return Grad.DISABLED
+        return Grad.UNKNOWN if Grad.UNKNOWN in states else Grad.INHERITED
+
+    def _calls_named(self, name: str) -> Iterator[Tuple[str, Tuple[str, str, str, str]]]:
+        for rel, summary in self.modules.items():
+            for call in summary["k"].get(name, ()):  # type: ignore[attr-defined]
+                yield rel, call
+            for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
+                if local != name and target.rpartition(".")[2] == name:
+                    for call in summary["k"].get(local, ()):  # type: ignore[attr-defined]
+                        yield rel, call
+
+    def _escapes(self, rel: str, klass: str, name: str) -> bool:
+        """Is the function used as a value somewhere (so called from anywhere)?"""
+        for other, summary in self.modules.items():
+            if klass:
+                if name in summary["a"]:  # type: ignore[operator]
+                    return True
+                continue
+            if name in summary["a"] and other != rel:  # type: ignore[operator]
+                return True  # ``module.helper`` passed on
+            if name in summary["n"] and (other == rel or name in summary["i"]):  # type: ignore[operator]
+                return True
+        return False
+
+    def _reaches(self, site_rel: str, written: str, site_class: str, rel: str, klass: str, name: str) -> bool:
+        """Can the call written ``written`` in ``site_rel`` run ``rel``'s
+        ``klass.name`` (or function ``name`` when ``klass`` is empty)?"""
+        head, _, _ = written.partition(".")
+        if not klass:
+            if head in ("self", "cls", "super", "?"):
+                return False
+            return self.resolve(site_rel, written) == (rel, name)
+        if head in ("self", "cls", "super") and written.count(".") == 1:
+            if not site_class:
+                return False
+            mine = self.ancestors(rel, klass)[0]
+            if (site_rel, site_class) in mine:
+                return True  # the class itself, or a base class whose code calls the override
+            return (rel, klass) in self.ancestors(site_rel, site_class)[0]
+        # ``obj.method()`` on any other receiver: it may be this method
+        # (counted, which can only make the answer less certain), unless the
+        # receiver names a class or module that resolves elsewhere.
+        if head == "?":
+            return True
+        found = self.resolve(site_rel, written.rpartition(".")[0])
+        if isinstance(found, tuple):
+            return found == (rel, klass)
+        return True
+
+
+def qualified(key: Tuple[str, ...]) -> Optional[str]:
+    """The engine's function key as the index names it."""
+    if key[0] == "function":
+        return key[1]
+    if key[0] == "method":
+        return f"{key[1]}.{key[2]}"
+    return None
+
+
+def open_project(filename: str, root: str, no_grad_decorators: Tuple[str, ...], tree: ast.AST) -> Optional[Project]:
+    """The project ``filename`` belongs to, seen from it, or None when it is
+    in none (or too large to index).  ``tree`` is the module as linted."""
+    if filename in ("-", "stdin") or not isinstance(tree, ast.Module):
+        return None
+    path = os.path.abspath(filename)
+    root = os.path.abspath(root) if root else (find_root(path) or "")
+    if not root:
+        return None
+    rel = os.path.relpath(path, root)
+    if rel.startswith(os.pardir) or not rel.endswith(".py"):
+        return None
+    index = index_for(root, no_grad_decorators)
+    if index is None:
+        return None
+    return Project(index, rel, summarize(tree, no_grad_decorators))

@@ -1,0 +1,86 @@
+"""Caller resolution inside one module: nested defs are reached by the calls
+Python's scoping sends to them, so a closure called only under ``no_grad``
+runs without grad."""
+
+from __future__ import annotations
+
+import textwrap
+
+from flake8_gradmode.engine import check
+from flake8_gradmode.registry import RULES
+
+NESTED = """
+    import torch
+
+
+    {decorator}
+    def test(model, loaders):
+        def test_split(loader):
+            preds = []
+            for x in loader:
+                preds.append(model(x))
+            return preds
+
+        {use}
+"""
+
+
+def findings(code: str):
+    found = check(textwrap.dedent(code).lstrip("\n"), rules=[r for r in RULES if r.default_on])
+    return [(v.line, v.col, v.code) for v in found]
+
+
+def test_closure_called_only_inside_a_no_grad_function_is_silent():
+    use = 'return test_split(loaders["valid"]), test_split(loaders["test"])'
+    code = NESTED.format(decorator="@torch.no_grad()", use=use)
+    assert findings(code) == []
+
+
+def test_closure_of_a_function_with_grad_is_reported():
+    code = NESTED.format(decorator="", use='return test_split(loaders["valid"])')
+    assert findings(code) == [(8, 8, "GRD101")]
+
+
+def test_closure_that_escapes_has_unknown_callers():
+    code = NESTED.format(decorator="@torch.no_grad()", use="return test_split")
+    assert findings(code) == [(8, 8, "GRD101")]
+
+
+def test_sibling_closures_calling_each_other_in_any_order():
+    code = """
+        import torch
+
+
+        def main(model, val_loader):
+            def run():
+                with torch.no_grad():
+                    return evaluate()
+
+            def evaluate():
+                for x in val_loader:
+                    model(x)
+
+            return run()
+    """
+    assert findings(code) == []
+    assert findings(code.replace("with torch.no_grad():", "if True:")) == [(10, 8, "GRD101")]
+
+
+def test_closure_shadows_a_module_function_of_the_same_name():
+    code = """
+        import torch
+
+
+        def evaluate(model, val_loader):
+            for x in val_loader:
+                model(x)
+
+
+        def main(model, val_loader):
+            def evaluate():
+                return None
+
+            with torch.no_grad():
+                evaluate()
+    """
+    assert findings(code) == [(5, 4, "GRD101")]

@@ -1,0 +1,416 @@
+"""Grad mode across the modules of one project (``flake8_gradmode.project``).
+
+Every test builds a small project of its own in ``tmp_path`` (a ``setup.py``
+marks its root) and lints one of its files: in process through
+``engine.check`` with the file's path, or through the real ``flake8``.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+from flake8_gradmode import project
+from flake8_gradmode.engine import check
+from flake8_gradmode.registry import RULES
+from flake8_gradmode.settings import Settings
+
+EVAL_LOOP = (
+    "GRD101 evaluation loop runs `model` with grad enabled, so every batch builds an autograd graph; "
+    "wrap it in `with torch.no_grad():`"
+)
+
+HELPERS = """
+    import torch
+
+
+    def evaluate(model, val_loader):
+        total = 0
+        for x, y in val_loader:
+            out = model(x)
+            total += (out.argmax(1) == y).sum().item()
+        return total
+"""
+
+CALLER_NO_GRAD = """
+    import torch
+
+    from .helpers import evaluate
+
+
+    def main(model, val_loader):
+        with torch.no_grad():
+            return evaluate(model, val_loader)
+"""
+
+CALLER_GRAD = """
+    import torch
+
+    from pkg import helpers
+
+
+    def main(model, val_loader):
+        return helpers.evaluate(model, val_loader)
+"""
+
+
+def make(root: Path, files: Dict[str, str]) -> Path:
+    (root / "setup.py").write_text("", encoding="utf-8")
+    for name, code in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(code).lstrip("\n"), encoding="utf-8")
+        if name.endswith(".py") and "/" in name:
+            init = path.parent / "__init__.py"
+            if not init.exists():
+                init.write_text("", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_state():
+    """Each test sees its project as a new process would."""
+    project._INDEXES.clear()
+    project._ROOTS.clear()
+    yield
+    project._INDEXES.clear()
+    project._ROOTS.clear()
+
+
+def lint(path: Path, settings: Settings = Settings(), text: str = None) -> List[Tuple[int, int, str]]:
+    source = path.read_text(encoding="utf-8") if text is None else text
+    found = check(source, settings, rules=[r for r in RULES if r.default_on], filename=str(path))
+    return [(v.line, v.col, v.code) for v in found]
+
+
+# --- callers in other modules -------------------------------------------------
+
+
+def test_helper_every_caller_runs_under_no_grad_in_another_module_is_silent(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+
+
+def test_helper_is_reported_when_one_caller_in_another_module_runs_with_grad(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD, "pkg/report.py": CALLER_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+
+
+def test_helper_without_callers_in_the_project_keeps_the_per_file_answer(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS})
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+
+
+def test_cross_module_off_analyses_the_file_alone(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    off = Settings(cross_module=False)
+    assert lint(tmp_path / "pkg/helpers.py", off) == [(6, 4, "GRD101")]
+    assert not (tmp_path / project.CACHE_DIR).exists()
+
+
+def test_a_file_outside_any_project_keeps_the_per_file_answer(tmp_path):
+    (tmp_path / "helpers.py").write_text(textwrap.dedent(HELPERS), encoding="utf-8")
+    (tmp_path / "train.py").write_text(textwrap.dedent(CALLER_NO_GRAD).replace("from .", "from "), encoding="utf-8")
+    assert project.find_root(str(tmp_path / "helpers.py")) in (None, *map(str, tmp_path.parents))
+    if project.find_root(str(tmp_path / "helpers.py")) is None:
+        assert lint(tmp_path / "helpers.py")[0][2] == "GRD101"
+
+
+def test_project_root_option_names_the_project(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    (tmp_path / "setup.py").unlink()
+    assert lint(tmp_path / "pkg/helpers.py", Settings(project_root=str(tmp_path))) == []
+
+
+def test_caller_through_a_local_function_of_another_module(tmp_path):
+    make(tmp_path, {
+        "pkg/helpers.py": HELPERS,
+        "pkg/run.py": """
+            import torch
+            from pkg.helpers import evaluate as run_eval
+
+
+            def report(model, loader):
+                return run_eval(model, loader)
+
+
+            @torch.no_grad()
+            def main(model, loader):
+                print(report(model, loader))
+        """,
+    })
+    assert lint(tmp_path / "pkg/helpers.py") == []
+
+
+def test_script_importing_its_sibling_module(tmp_path):
+    make(tmp_path, {
+        "scripts/helpers.py": HELPERS,
+        "scripts/train.py": CALLER_NO_GRAD.replace("from .helpers", "from helpers"),
+    })
+    assert lint(tmp_path / "scripts/helpers.py") == []
+
+
+def test_helper_passed_as_a_value_has_unknown_callers(tmp_path):
+    make(tmp_path, {
+        "pkg/helpers.py": HELPERS,
+        "pkg/train.py": CALLER_NO_GRAD + "\n\nHOOKS = [evaluate]\n",
+    })
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+
+
+# --- methods and base classes -------------------------------------------------
+
+BASE = """
+    import torch
+
+
+    class Sampler:
+        @torch.no_grad()
+        def generate(self, batches):
+            return self._generate(batches)
+
+        def _generate(self, batches):
+            raise NotImplementedError
+"""
+
+SUBCLASS = """
+    from .base import Sampler
+
+
+    class LoopSampler(Sampler):
+        def _generate(self, batches):
+            self.model.eval()
+            outs = []
+            for x in batches:
+                outs.append(self.model(x))
+            return outs + self._predict_rest(batches)
+
+        def _predict_rest(self, batches):
+            return [self.model(x) for x in batches]
+"""
+
+
+def test_override_reached_only_through_a_no_grad_base_method_is_silent(tmp_path):
+    make(tmp_path, {"pkg/base.py": BASE, "pkg/sampler.py": SUBCLASS})
+    assert lint(tmp_path / "pkg/sampler.py") == []
+
+
+def test_override_also_called_directly_with_grad_is_reported(tmp_path):
+    make(tmp_path, {
+        "pkg/base.py": BASE,
+        "pkg/sampler.py": SUBCLASS,
+        "pkg/use.py": """
+            from pkg.sampler import LoopSampler
+
+
+            def run(batches):
+                return LoopSampler()._generate(batches)
+        """,
+    })
+    assert lint(tmp_path / "pkg/sampler.py", Settings(cross_module=False)) == [(8, 8, "GRD101")]
+    assert lint(tmp_path / "pkg/sampler.py") == [(8, 8, "GRD101")]
+
+
+def test_method_called_on_an_instance_under_no_grad_in_another_module(tmp_path):
+    make(tmp_path, {
+        "pkg/evaluator.py": """
+            class Evaluator:
+                def __init__(self, model):
+                    self.model = model
+
+                def evaluate(self, val_loader):
+                    self.model.eval()
+                    for x in val_loader:
+                        self.model(x)
+        """,
+        "pkg/train.py": """
+            import torch
+            from pkg.evaluator import Evaluator
+
+
+            def main(model, val_loader):
+                evaluator = Evaluator(model)
+                with torch.no_grad():
+                    evaluator.evaluate(val_loader)
+        """,
+    })
+    assert lint(tmp_path / "pkg/evaluator.py", Settings(cross_module=False)) == [(7, 8, "GRD101")]
+    assert lint(tmp_path / "pkg/evaluator.py") == []
+
+
+# --- resolution ---------------------------------------------------------------
+
+
+def test_resolve_relative_aliased_and_src_layout_imports(tmp_path):
+    make(tmp_path, {
+        "src/pkg/a/b.py": "def f():\n    pass\n\nclass C:\n    pass\n",
+        "src/pkg/a/c.py": "from .b import f as g\nfrom ..a import b\nimport pkg.a.b as mod\nfrom pkg.a.b import C\n",
+    })
+    index = project.Index.load(str(tmp_path), ())
+    own = index.modules[os.path.join("src", "pkg", "a", "c.py")]
+    view = project.Project(index, os.path.join("src", "pkg", "a", "c.py"), own)
+    b = os.path.join("src", "pkg", "a", "b.py")
+    assert view.resolve(view.rel, "g") == (b, "f")
+    assert view.resolve(view.rel, "b.f") == (b, "f")
+    assert view.resolve(view.rel, "mod.C") == (b, "C")
+    assert view.resolve(view.rel, "C") == (b, "C")
+    assert view.resolve(view.rel, "os.path") is None
+
+
+def test_ancestors_cross_modules_and_end_in_external_bases(tmp_path):
+    make(tmp_path, {
+        "pkg/base.py": "import pytorch_lightning as pl\n\nclass Base(pl.LightningModule):\n    pass\n",
+        "pkg/model.py": "from .base import Base\n\nclass Model(Base):\n    pass\n",
+    })
+    index = project.Index.load(str(tmp_path), ())
+    rel = os.path.join("pkg", "model.py")
+    view = project.Project(index, rel, index.modules[rel])
+    inside, outside = view.ancestors(rel, "Model")
+    assert inside == [(rel, "Model"), (os.path.join("pkg", "base.py"), "Base")]
+    assert outside == ["pytorch_lightning.LightningModule"]
+
+
+# --- the cache ----------------------------------------------------------------
+
+
+def cache_file(root: Path) -> Path:
+    return Path(project._cache_file(str(root)))
+
+
+def test_cache_is_written_ignored_by_git_and_reused(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+    path = cache_file(tmp_path)
+    assert (path.parent / ".gitignore").read_text().splitlines()[-1] == "*"
+    entries = marshal.loads(path.read_bytes())
+    modules = [os.path.join("pkg", n) for n in ("__init__.py", "helpers.py", "train.py")]
+    assert sorted(entries) == sorted(modules) + ["setup.py"]
+    # a second process reads the summaries instead of parsing the modules again
+    project._INDEXES.clear()
+    parsed = []
+    original = project._summarize_file
+    try:
+        project._summarize_file = lambda *a: parsed.append(a) or original(*a)
+        assert lint(tmp_path / "pkg/helpers.py") == []
+    finally:
+        project._summarize_file = original
+    assert parsed == []
+
+
+def test_changed_module_is_summarized_again(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+    project._INDEXES.clear()
+    (tmp_path / "pkg/train.py").write_text(textwrap.dedent(CALLER_GRAD), encoding="utf-8")
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+
+
+@pytest.mark.parametrize("damage", [b"", b"garbage\x00\xff", marshal.dumps({"pkg/helpers.py": (1, 2, "x")}),
+                                    marshal.dumps([1, 2, 3])])
+def test_corrupt_cache_is_ignored_and_replaced(tmp_path, damage):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    path = cache_file(tmp_path)
+    path.parent.mkdir()
+    path.write_bytes(damage)
+    assert lint(tmp_path / "pkg/helpers.py") == []
+    assert isinstance(marshal.loads(path.read_bytes()), dict)
+
+
+def test_unwritable_cache_place_is_no_error(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    (tmp_path / project.CACHE_DIR).write_text("a file where the cache directory would go")
+    assert lint(tmp_path / "pkg/helpers.py") == []
+
+
+def test_editor_buffer_replaces_its_own_files_summary(tmp_path):
+    make(tmp_path, {
+        "pkg/train.py": "import torch\n",
+        "pkg/report.py": """
+            import torch
+            from pkg.train import run_eval
+
+
+            def report(model, val_loader):
+                with torch.no_grad():
+                    return run_eval(model, val_loader)
+        """,
+    })
+    unsaved = textwrap.dedent(HELPERS).replace("def evaluate", "def run_eval").lstrip("\n")
+    assert lint(tmp_path / "pkg/train.py", text=unsaved) == []
+    assert lint(tmp_path / "pkg/train.py", Settings(cross_module=False), text=unsaved) == [(6, 4, "GRD101")]
+
+
+# --- the real flake8 ------------------------------------------------------------
+
+
+def flake8(cwd: Path, *args: str, stdin: str = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flake8", "--isolated", "--select=GRD", *args],
+        cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_flake8_jobs_2_and_stdin(tmp_path):
+    make(tmp_path, {
+        "pkg/helpers.py": HELPERS,
+        "pkg/train.py": CALLER_NO_GRAD,
+        "pkg/other.py": HELPERS.replace("def evaluate", "def score"),
+    })
+    helpers = os.path.join("pkg", "helpers.py")
+    other = os.path.join("pkg", "other.py")
+    expected = f"{other}:6:5: {EVAL_LOOP}\n"
+    for jobs in ("1", "2"):
+        proc = flake8(tmp_path, f"-j{jobs}", "pkg")
+        assert (proc.returncode, proc.stdout, proc.stderr) == (1, expected, "")
+    proc = flake8(tmp_path, "--stdin-display-name", helpers, "-", stdin=(tmp_path / helpers).read_text())
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    proc = flake8(tmp_path, "--gradmode-cross-module=no", helpers)
+    assert proc.stdout == f"{helpers}:6:5: {EVAL_LOOP}\n"
+    proc = flake8(tmp_path, "--gradmode-cross-module=maybe", helpers)
+    assert proc.returncode != 0 and "yes or no" in proc.stderr
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes anywhere")
+def test_flake8_on_a_read_only_project(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        proc = flake8(tmp_path, "pkg")
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+        assert not (tmp_path / project.CACHE_DIR).exists()
+    finally:
+        for path in [tmp_path, *tmp_path.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_flake8_with_a_corrupt_cache_file(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    path = cache_file(tmp_path)
+    path.parent.mkdir()
+    path.write_bytes(b"\x00not marshal")
+    proc = flake8(tmp_path, "pkg")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_standalone_command_uses_the_index(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD, "pkg/report.py": CALLER_GRAD})
+    proc = subprocess.run(
+        [sys.executable, "-m", "flake8_gradmode", "--jobs", "1", "pkg"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.stdout.splitlines()[0] == f"{os.path.join('pkg', 'helpers.py')}:6:5: {EVAL_LOOP}"
+    (tmp_path / "pkg/report.py").unlink()
+    project._INDEXES.clear()
+    proc = subprocess.run(
+        [sys.executable, "-m", "flake8_gradmode", "--jobs", "1", "pkg"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert (proc.returncode, proc.stdout) == (0, "")
