@@ -35,6 +35,11 @@ _SAME_MODULE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train
 _MODEL_FACTORIES = re.compile(r"^(torchvision\.models\.[a-z]\w*|timm\.create_model|timm\.models\.create_model)$")
 
 
+#: Methods Python or PyTorch calls for the project: their callers cannot be
+#: found by name (``forward`` runs through ``module(x)``).
+_IMPLICITLY_CALLED = frozenset({"forward"})
+
+
 class Fix(NamedTuple):
     """A behaviour-preserving edit of ``node``, by name; the fixer applies it
     with libcst (the finder never imports libcst).
@@ -186,12 +191,17 @@ class Context:
                     self._project = found
         return self._project or None
 
+    def close(self) -> None:
+        """Keep what the project index learnt for the next run (its cache)."""
+        if self._project:
+            self._project.index.flush()  # type: ignore[attr-defined]
+
     def entry_from_project(self, info: FunctionInfo) -> Grad:
         """``info``'s grad state from its callers across the project (asked only
         when this module's own callers leave it open)."""
         qual = project.qualified(info.key) if info.key is not None else None
-        if qual is None:
-            return Grad.INHERITED
+        if qual is None or info.name in _IMPLICITLY_CALLED or info.name.startswith("__"):
+            return Grad.INHERITED  # Python calls these (``Net()``, ``net(x)``), not the project's code
         try:
             found = self.project()
             return found.entry(found.rel, qual) if found is not None else Grad.INHERITED

@@ -642,6 +642,7 @@ def _check(
         line, col = ctx.start_of(report.node)
         violation = Violation(line, col, report.code, report.message, _edit(ctx, report.fix))
         out.setdefault(violation, violation)
+    ctx.close()
     return sorted(out, key=lambda v: (v.line, v.col, v.code, v.message))
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import marshal
 import os
+import re
 import sys
 import tempfile
 from typing import Dict, Iterator, List, Optional, Set, Tuple
@@ -275,10 +276,22 @@ def _cache_file(root: str) -> str:
     return os.path.join(root, CACHE_DIR, tag)
 
 
-def _load_cache(path: str) -> Dict[str, Tuple[int, int, Summary]]:
+#: A module as the cache keeps it: size, mtime, the words it mentions (see
+#: ``words``) and its summary, marshalled, or ``b""`` until a question needs
+#: it: only the modules that mention a name asked about are ever parsed.
+Entry = Tuple[int, int, str, bytes]
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def text_words(source: bytes) -> str:
+    """The identifiers of a module's text (a superset of its summary's words)."""
+    return " " + " ".join(sorted({w.decode("ascii") for w in _IDENTIFIER.findall(source)})) + " "
+
+
+def _load_cache(path: str) -> Dict[str, Entry]:
     try:
         with open(path, "rb") as f:
-            data = marshal.load(f)
+            data = marshal.loads(f.read())
     except (OSError, EOFError, ValueError, TypeError):
         return {}
     if not isinstance(data, dict):
@@ -286,11 +299,33 @@ def _load_cache(path: str) -> Dict[str, Tuple[int, int, Summary]]:
     good = {}
     for rel, entry in data.items():
         if (
-            isinstance(rel, str) and isinstance(entry, tuple) and len(entry) == 3
-            and isinstance(entry[0], int) and isinstance(entry[1], int) and _valid(entry[2])
+            isinstance(rel, str) and isinstance(entry, tuple) and len(entry) == 4
+            and isinstance(entry[0], int) and isinstance(entry[1], int)
+            and isinstance(entry[2], str) and isinstance(entry[3], bytes)
         ):
             good[rel] = entry
     return good
+
+
+def words(summary: Summary) -> str:
+    """Every name a question about ``summary`` could start from: called
+    names, names used as values, imported names; space-separated, with a
+    space at both ends, so ``" name " in words`` is one fast test."""
+    found: Set[str] = set(summary["k"])  # type: ignore[arg-type]
+    found.update(summary["n"])  # type: ignore[arg-type]
+    found.update(summary["a"])  # type: ignore[arg-type]
+    for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
+        found.add(local)
+        found.add(target.rpartition(".")[2])
+    return " " + " ".join(sorted(found)) + " "
+
+
+def _decode(blob: bytes) -> Optional[Summary]:
+    try:
+        summary = marshal.loads(blob)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return summary if _valid(summary) else None
 
 
 def _valid(summary: object) -> bool:
@@ -302,7 +337,7 @@ def _valid(summary: object) -> bool:
     )
 
 
-def _save_cache(path: str, entries: Dict[str, Tuple[int, int, Summary]]) -> None:
+def _save_cache(path: str, entries: Dict[str, Entry]) -> None:
     """Write atomically: a reader sees the old file or the new one, never half."""
     directory = os.path.dirname(path)
     try:
@@ -328,11 +363,38 @@ def _save_cache(path: str, entries: Dict[str, Tuple[int, int, Summary]]) -> None
 class Index:
     """Summaries of every module of one project, by path relative to its root."""
 
-    def __init__(self, root: str, modules: Dict[str, Summary]) -> None:
+    def __init__(self, root: str, entries: Dict[str, Entry], no_grad_decorators: Tuple[str, ...] = (),
+                 cache_path: Optional[str] = None) -> None:
         self.root = root
-        self.modules = modules
-        self.names: Dict[str, str] = {module_name(rel): rel for rel in modules}
+        self.entries = entries
+        self.no_grad_decorators = no_grad_decorators
+        #: where to write the entries back, None for no cache
+        self.cache_path = cache_path
+        self.dirty = False
+        self._decoded: Dict[str, Optional[Summary]] = {}
+        self.names: Dict[str, str] = {module_name(rel): rel for rel in entries}
         self._suffixes: Optional[Dict[str, List[str]]] = None
+
+    def summary(self, rel: str) -> Optional[Summary]:
+        if rel not in self._decoded:
+            entry = self.entries.get(rel)
+            if entry is None:
+                summary = None
+            elif entry[3]:
+                summary = _decode(entry[3])
+            else:  # not summarised yet: now
+                summary = _summarize_file(os.path.join(self.root, rel), self.no_grad_decorators)
+                blob = marshal.dumps(summary) if summary is not None else b"\x00"
+                self.entries[rel] = (entry[0], entry[1], words(summary) if summary else entry[2], blob)
+                self.dirty = True
+            self._decoded[rel] = summary
+        return self._decoded[rel]
+
+    def flush(self) -> None:
+        """Write what was summarised since the cache was read (atomically)."""
+        if self.dirty and self.cache_path is not None:
+            _save_cache(self.cache_path, self.entries)
+        self.dirty = False
 
     @classmethod
     def load(cls, root: str, no_grad_decorators: Tuple[str, ...], use_cache: bool = True) -> Optional["Index"]:
@@ -341,27 +403,26 @@ class Index:
             files.append(rel)
             if len(files) > MAX_FILES:
                 return None
-        cache_path = _cache_file(root)
-        cached = _load_cache(cache_path) if use_cache and not no_grad_decorators else {}
-        entries: Dict[str, Tuple[int, int, Summary]] = {}
-        changed = False
+        use_cache = use_cache and not no_grad_decorators
+        cache_path = _cache_file(root) if use_cache else None
+        cached = _load_cache(cache_path) if cache_path is not None else {}
+        entries: Dict[str, Entry] = {}
         for rel in files:
             path = os.path.join(root, rel)
             try:
                 st = os.stat(path)
+                old = cached.get(rel)
+                if old is not None and old[0] == st.st_size and old[1] == st.st_mtime_ns:
+                    entries[rel] = old
+                    continue
+                with open(path, "rb") as f:
+                    entries[rel] = (st.st_size, st.st_mtime_ns, text_words(f.read()), b"")
             except OSError:
                 continue
-            old = cached.get(rel)
-            if old is not None and old[0] == st.st_size and old[1] == st.st_mtime_ns:
-                entries[rel] = old
-                continue
-            summary = _summarize_file(path, no_grad_decorators)
-            changed = True
-            if summary is not None:
-                entries[rel] = (st.st_size, st.st_mtime_ns, summary)
-        if use_cache and not no_grad_decorators and (changed or len(entries) != len(cached)):
-            _save_cache(cache_path, entries)
-        return cls(root, {rel: entry[2] for rel, entry in entries.items()})
+        index = cls(root, entries, no_grad_decorators, cache_path)
+        index.dirty = entries.keys() != cached.keys() or any(entries[k] is not cached[k] for k in entries)
+        index.flush()
+        return index
 
     def module(self, name: str, near: str) -> Optional[str]:
         """The path of module ``name`` as imported from the module at ``near``:
@@ -392,6 +453,8 @@ def _summarize_file(path: str, no_grad_decorators: Tuple[str, ...]) -> Optional[
         with open(path, "rb") as f:
             source = f.read()
         tree = ast.parse(source, path)
+        if not isinstance(tree, ast.Module):
+            return None
         return summarize(tree, no_grad_decorators)
     except (OSError, SyntaxError, ValueError, RecursionError, UnicodeDecodeError):
         return None
@@ -418,10 +481,24 @@ class Project:
     def __init__(self, index: Index, rel: str, own: Summary) -> None:
         self.index = index
         self.rel = rel
-        self.modules = dict(index.modules)
-        self.modules[rel] = own
+        self.own = own
+        self.own_words = words(own)
         self._entry: Dict[Target, Grad] = {}
         self._bases: Dict[Target, List[object]] = {}
+
+    def summary(self, rel: str) -> Optional[Summary]:
+        return self.own if rel == self.rel else self.index.summary(rel)
+
+    def mentioning(self, name: str) -> Iterator[Tuple[str, Summary]]:
+        """The modules whose words include ``name``, with their summaries."""
+        key = f" {name} "
+        if key in self.own_words:
+            yield self.rel, self.own
+        for rel, entry in self.index.entries.items():
+            if rel != self.rel and key in entry[2]:
+                summary = self.index.summary(rel)
+                if summary is not None:
+                    yield rel, summary
 
     # names -> definitions
 
@@ -429,7 +506,7 @@ class Project:
         """What ``written`` (a dotted name in module ``rel``) refers to: a
         ``(module, qualified name)`` in the project, an external dotted name,
         or None."""
-        summary = self.modules.get(rel)
+        summary = self.summary(rel)
         if summary is None:
             return None
         head, _, rest = written.partition(".")
@@ -451,7 +528,7 @@ class Project:
             found = self.index.module(".".join(parts[:cut]), rel)
             if found is not None:
                 inner = ".".join(parts[cut:])
-                return (found, inner) if found in self.modules else None
+                return (found, inner) if self.summary(found) is not None else None
         return None if level else full
 
     def ancestors(self, rel: str, klass: str) -> Tuple[List[Target], List[str]]:
@@ -476,12 +553,12 @@ class Project:
         cached = self._bases.get(target)
         if cached is None:
             rel, klass = target
-            summary = self.modules.get(rel) or {}
+            summary = self.summary(rel) or {}
             cached = []
             for base in summary.get("c", {}).get(klass, ()):  # type: ignore[union-attr]
                 found = self.resolve(rel, base)
                 if isinstance(found, tuple):
-                    if found[1] in self.modules[found[0]]["c"]:  # type: ignore[operator]
+                    if found[1] in self.summary(found[0])["c"]:  # type: ignore[index,operator]
                         cached.append(found)
                 elif found is not None:
                     cached.append(found)
@@ -503,7 +580,7 @@ class Project:
         return answer
 
     def _compute_entry(self, rel: str, qual: str) -> Grad:
-        summary = self.modules.get(rel)
+        summary = self.summary(rel)
         if summary is None:
             return Grad.INHERITED
         code = summary["f"].get(qual)  # type: ignore[attr-defined]
@@ -531,7 +608,7 @@ class Project:
         return Grad.UNKNOWN if Grad.UNKNOWN in states else Grad.INHERITED
 
     def _calls_named(self, name: str) -> Iterator[Tuple[str, Tuple[str, str, str, str]]]:
-        for rel, summary in self.modules.items():
+        for rel, summary in self.mentioning(name):
             for call in summary["k"].get(name, ()):  # type: ignore[attr-defined]
                 yield rel, call
             for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
@@ -541,7 +618,7 @@ class Project:
 
     def _escapes(self, rel: str, klass: str, name: str) -> bool:
         """Is the function used as a value somewhere (so called from anywhere)?"""
-        for other, summary in self.modules.items():
+        for other, summary in self.mentioning(name):
             if klass:
                 if name in summary["a"]:  # type: ignore[operator]
                     return True

@@ -254,7 +254,7 @@ def test_resolve_relative_aliased_and_src_layout_imports(tmp_path):
         "src/pkg/a/c.py": "from .b import f as g\nfrom ..a import b\nimport pkg.a.b as mod\nfrom pkg.a.b import C\n",
     })
     index = project.Index.load(str(tmp_path), ())
-    own = index.modules[os.path.join("src", "pkg", "a", "c.py")]
+    own = index.summary(os.path.join("src", "pkg", "a", "c.py"))
     view = project.Project(index, os.path.join("src", "pkg", "a", "c.py"), own)
     b = os.path.join("src", "pkg", "a", "b.py")
     assert view.resolve(view.rel, "g") == (b, "f")
@@ -271,7 +271,7 @@ def test_ancestors_cross_modules_and_end_in_external_bases(tmp_path):
     })
     index = project.Index.load(str(tmp_path), ())
     rel = os.path.join("pkg", "model.py")
-    view = project.Project(index, rel, index.modules[rel])
+    view = project.Project(index, rel, index.summary(rel))
     inside, outside = view.ancestors(rel, "Model")
     assert inside == [(rel, "Model"), (os.path.join("pkg", "base.py"), "Base")]
     assert outside == ["pytorch_lightning.LightningModule"]
@@ -312,8 +312,10 @@ def test_changed_module_is_summarized_again(tmp_path):
     assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
 
 
-@pytest.mark.parametrize("damage", [b"", b"garbage\x00\xff", marshal.dumps({"pkg/helpers.py": (1, 2, "x")}),
-                                    marshal.dumps([1, 2, 3])])
+@pytest.mark.parametrize("damage", [
+    b"", b"garbage\x00\xff", marshal.dumps({"pkg/helpers.py": (1, 2, "x")}), marshal.dumps([1, 2, 3]),
+    marshal.dumps({os.path.join("pkg", "helpers.py"): (1, 2, " evaluate ", b"\x00damaged")}),
+])
 def test_corrupt_cache_is_ignored_and_replaced(tmp_path, damage):
     make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
     path = cache_file(tmp_path)
