@@ -94,13 +94,14 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import tokenize
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 #: distributions that make up "flake8 alone"
 FLAKE8_OWN = ("flake8", "pyflakes", "pycodestyle", "mccabe")
@@ -246,16 +247,33 @@ def git_state(path: str) -> Optional[str]:
 
 
 class Variant:
-    def __init__(self, name: str, keep: Sequence[str], prefix: Optional[str]) -> None:
+    def __init__(self, name: str, keep: Sequence[str], prefix: Optional[str], args: Sequence[str] = (),
+                 before: Optional[Callable[[], None]] = None, warm_up: bool = False) -> None:
         self.name = name
         self.keep = [norm(k) for k in keep]
         self.prefix = prefix  # code prefix of the plugin under test
+        self.args = list(args)  # extra flake8 arguments
+        self.before = before  # run before each timed run (not timed): e.g. empty the cache
+        self.warm_up = warm_up  # one untimed run first: fills the cache a warm run reads
+
+
+def clear_caches(roots: Sequence[str]) -> Callable[[], None]:
+    """Remove every project-index cache under ``roots``: the next run starts cold."""
+    def clear() -> None:
+        for root in roots:
+            for top, dirs, _ in os.walk(root):
+                if ".gradmode_cache" in dirs:
+                    shutil.rmtree(os.path.join(top, ".gradmode_cache"), ignore_errors=True)
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+    return clear
 
 
 def run_flake8(variant: Variant, listfile: str, benchmark: bool = True) -> Dict[str, Any]:
     cfg = json.dumps({"keep": variant.keep})
     args = [sys.executable, "-c", WRAPPER, cfg, listfile, "--isolated", "-j1",
-            "--format=%(code)s"]
+            "--format=%(code)s", *variant.args]
+    if variant.before is not None:
+        variant.before()
     if benchmark:
         args.append("--benchmark")
     t0 = time.perf_counter()
@@ -332,6 +350,9 @@ def check_isolation(variant: Variant, result: Dict[str, Any], plugin_dist: str) 
 def whole_corpus(variants: List[Variant], listfile: str, rounds: int, plugin_dist: str,
                  log: Any) -> Dict[str, Any]:
     runs: Dict[str, List[Dict[str, Any]]] = {v.name: [] for v in variants}
+    for v in variants:
+        if v.warm_up:
+            run_flake8(v, listfile)
     for r in range(rounds):
         order = variants if r % 2 == 0 else list(reversed(variants))
         for v in order:
@@ -740,6 +761,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help="stop the editor runs after this many seconds, with 3 runs each at least (default 180)")
     ap.add_argument("--json", action="store_true", help="print machine-readable results")
     ap.add_argument("--without-torchfix", action="store_true", help="leave TorchFix out even when it is installed")
+    ap.add_argument("--project-root", metavar="DIR",
+                    help="pass --gradmode-project-root DIR (default: each file's nearest directory with "
+                         "pyproject.toml, setup.cfg, setup.py or .git)")
     args = ap.parse_args(argv)
 
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -773,13 +797,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         selection = "all files"
     largest = max(found, key=lambda fl: fl[1])
 
+    # the plugin twice: with the project index cache its previous run left
+    # (what CI with a cached workspace and every editor save after the first
+    # see) and with an empty one (a fresh clone)
+    cross = ["--gradmode-project-root", os.path.abspath(args.project_root)] if args.project_root else []
+    gradmode = FLAKE8_OWN + (plugin_dist,)
     variants = [
         Variant("flake8", FLAKE8_OWN, None),
-        Variant("+gradmode", FLAKE8_OWN + (plugin_dist,), "GRD"),
+        Variant("+gradmode", gradmode, "GRD", args=cross, warm_up=True),
+        Variant("+gradmode-cold", gradmode, "GRD", args=cross, before=clear_caches(roots)),
     ]
     tf = None if args.without_torchfix else find_torchfix()
     if tf is not None:
         variants.append(Variant("+torchfix", FLAKE8_OWN + (tf["dist"],), tf["code"]))
+    editor_variants = [v for v in variants if v.name != "+gradmode-cold"]
 
     res: Dict[str, Any] = {
         "environment": {
@@ -829,7 +860,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 files.append((os.path.abspath(path), len(f.read().splitlines())))
         files.append(largest)
         res["editor"] = [
-            editor_case(variants, path, n, args.editor_runs, args.editor_budget, tmp, plugin_dist, log)
+            editor_case(editor_variants, path, n, args.editor_runs, args.editor_budget, tmp, plugin_dist, log)
             for path, n in files
         ]
         log("growth ...")
@@ -844,14 +875,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def target(what: str, value: float, limit: float, unit: str) -> Dict[str, Any]:
         return {"what": what, "value": value, "limit": limit, "unit": unit, "met": value <= limit}
 
+    cold = res["whole_corpus"]["variants"]["+gradmode-cold"]
     res["targets"] = [
         target("whole corpus, flake8 + plugin / flake8 alone (cpu)", g["median_ratio_cpu"], 1.10, "x"),
+        target("whole corpus, empty index cache, flake8 + plugin / flake8 alone (cpu)",
+               cold["median_ratio_cpu"], 1.20, "x"),
         target("whole corpus, flake8 + plugin / flake8 alone (wall)", g["median_ratio_wall"], 1.10, "x"),
         target("whole corpus, peak RSS with / without", g["rss_ratio"], 1.10, "x"),
         *(
             target(f"editor, {os.path.basename(e['file'])} ({e['lines']:,} lines), added per 1,000 lines",
                    v["added_ms_per_1000_lines"], 20, "ms/1,000 lines")
             for e, v in editor[:-1]
+        ),
+        *(
+            target(f"editor save, {os.path.basename(e['file'])} in its project (warm index cache), added",
+                   v["added_ms"], 30, "ms")
+            for e, v in editor[1:-1]
         ),
         target("editor, largest file, added per 1,000 lines", largest_case["added_ms_per_1000_lines"], 20,
                "ms/1,000 lines"),
