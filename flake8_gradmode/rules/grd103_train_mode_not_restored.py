@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import ast
-from typing import List, Optional, Set, Tuple
+import itertools
+from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode import facts
 from flake8_gradmode.context import Fix
-from flake8_gradmode.tracker import dotted
+from flake8_gradmode.tracker import dotted, first_value
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -24,6 +25,18 @@ class TrainModeNotRestored(Rule):
         body or at the start of the next iteration, directly or in a function
         the loop calls.  Mid-epoch validation (`if step % k == 0: validate()`)
         counts too.
+
+        Conditions are followed.  A switch and a training step under
+        conditions that exclude each other never run in the same pass
+        (`if phase == "train": model.train()` / `else: model.eval()`, then
+        `if phase == "train": loss.backward()`).  A function of the module is
+        judged with the arguments of each call: `run_epoch(model, "val")`
+        whose body runs `model.train() if mode == "train" else model.eval()`
+        only switches to eval mode, and `loss_batch(model, xb, yb)` whose
+        body steps only `if opt is not None` (with `opt=None` by default)
+        trains nothing.  A function named like a training step
+        (`self.train_step(x)`) is judged by its body: one that calls
+        `.train()` first restores the mode itself.
     """
     why = """
         After the first validation, the rest of training runs in eval mode:
@@ -35,9 +48,15 @@ class TrainModeNotRestored(Rule):
         Only switches and training steps this module can see are followed; a
         trainer object from another module that calls `.train()` for you is not
         visible, so the rule stays silent when it cannot see the training step.
-        `.train(flag)` with a run-time flag counts as switching back.  Training
-        in eval mode on purpose (frozen batch norm for fine-tuning) is reported;
-        silence it with `# noqa: GRD103`.  Files that build no dropout or
+        `.train(flag)` with a run-time flag counts as switching back.  A loop
+        whose body starts by switching to training mode (`for epoch ...:
+        model.train()`) is not reported: whatever the end of one iteration
+        does after its evaluation, the next one trains in training mode.
+        Conditions are compared as written (`==`, `!=`, `is`, `in`, `not`,
+        `and`, `or` on names and literals); any other condition is taken to
+        allow every path, and a `.train()` under a condition is taken to run.
+        Training in eval mode on purpose (frozen batch norm for fine-tuning)
+        is reported; silence it with `# noqa: GRD103`.  Files that build no dropout or
         batch-norm layer and never call `.train()` are skipped: the mode makes
         no difference there.
     """
@@ -92,6 +111,101 @@ class TrainModeNotRestored(Rule):
                     model(x)
             """,
             title="Inference-only scripts have no training loop",
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.5))
+            criterion = torch.nn.CrossEntropyLoss()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            batch = (torch.randn(8, 4), torch.randint(0, 2, (8,)))
+            loaders = {"train": [batch], "val": [batch]}
+            modes = []
+
+            for epoch in range(2):
+                for phase in ["train", "val"]:
+                    if phase == "train":
+                        model.train()
+                    else:
+                        model.eval()
+                    for x, y in loaders[phase]:
+                        optimizer.zero_grad()
+                        with torch.set_grad_enabled(phase == "train"):
+                            loss = criterion(model(x), y)
+                            if phase == "train":
+                                modes.append(model.training)
+                                loss.backward()
+                                optimizer.step()
+            """,
+            title="A training phase and a validation phase in one loop",
+            checks=(Holds("modes == [True, True]", "every training step runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            data = [torch.randn(8, 4)]
+            modes = []
+
+
+            def run_epoch(model, mode):
+                model.train() if mode == "train" else model.eval()
+                for x in data:
+                    with torch.set_grad_enabled(mode == "train"):
+                        out = model(x).pow(2).mean()
+                    if mode == "train":
+                        modes.append(model.training)
+                        optimizer.zero_grad()
+                        out.backward()
+                        optimizer.step()
+
+
+            for epoch in range(2):
+                run_epoch(model, "train")
+                run_epoch(model, "val")
+            """,
+            title="A function that sets the mode from its argument",
+            checks=(Holds("modes == [True, True]", "every training step runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            class Trainer:
+                def __init__(self):
+                    self.model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+                    self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+                    self.modes = []
+
+                def train_step(self, x):
+                    self.model.train()
+                    self.modes.append(self.model.training)
+                    self.optimizer.zero_grad()
+                    self.model(x).pow(2).mean().backward()
+                    self.optimizer.step()
+
+                def validate(self, data):
+                    self.model.eval()
+                    with torch.no_grad():
+                        for x in data:
+                            self.model(x)
+
+                def fit(self, data, epochs):
+                    for epoch in range(epochs):
+                        for x in data:
+                            self.train_step(x)
+                        self.validate(data)
+
+
+            trainer = Trainer()
+            trainer.fit([torch.randn(8, 4)], 2)
+            """,
+            title="A training step that switches to training mode itself",
+            checks=(Holds("trainer.modes == [True, True]", "every training step runs in training mode"),),
         ),
     )
     INVALID = (
@@ -155,29 +269,32 @@ class TrainModeNotRestored(Rule):
             return
         reported: Set[int] = set()
         for loop in ctx.flow.loops:
-            events = flow.mode_events(ctx, loop.scope, loop.seq, loop.end_seq)
-            kinds = [kind for _, kind in events]
-            if "eval" not in kinds or "step" not in kinds:
+            events = _events(ctx, loop.scope, loop.seq, loop.end_seq)
+            kinds = {event.kind for event in events}
+            if "eval" not in kinds or "step" not in kinds or _starts_in_train_mode(ctx, loop, events):
                 continue
             n = len(events)
-            for i, (site, kind) in enumerate(events):
-                if kind != "eval" or site in reported:
+            for i, event in enumerate(events):
+                if event.kind != "eval" or event.site in reported:
                     continue
                 for j in range(i + 1, i + n + 1):
-                    nxt = events[j % n][1]
-                    if nxt == "train":
+                    nxt = events[j % n]
+                    if nxt.kind in ("train", "train?"):
                         break
-                    if nxt == "step":
-                        node = ctx.flow.nodes.get(site)
-                        if node is not None:
-                            reported.add(site)
-                            self.report(
-                                node,
-                                f"`{self.code_of(node.func)}()` leaves the model in eval mode and the loop trains on "
-                                "with dropout and batch norm frozen; call `.train()` before the next training step",
-                                fix=self._fix(loop, node),
-                            )
-                        break
+                    if nxt.kind != "step":
+                        continue
+                    if j < n and _exclusive(ctx, loop, event, nxt):
+                        continue  # never in the same pass: ``if phase == "train": ... else: model.eval()``
+                    node = ctx.flow.nodes.get(event.site)
+                    if node is not None:
+                        reported.add(event.site)
+                        self.report(
+                            node,
+                            f"`{self.code_of(node.func)}()` leaves the model in eval mode and the loop trains on "
+                            "with dropout and batch norm frozen; call `.train()` before the next training step",
+                            fix=self._fix(loop, node),
+                        )
+                    break
 
     # -- the opt-in fix ------------------------------------------------------------
 
@@ -255,3 +372,371 @@ def _block_of(root: ast.stmt, target: ast.AST) -> Optional[Tuple[List[ast.stmt],
                         found = (block, i)
                     todo.append(stmt)
     return found
+
+
+# -- which switches and steps run, on which path ---------------------------------
+#
+# The loop's mode switches and training steps in order, as ``flow.mode_events``
+# lists them, and with each the conditions it runs under (the ``if`` tests
+# around it, in the terms of the analysed function).  A call of a module-local
+# function stands for its body's events, with the callee's conditions on its
+# parameters rewritten into the caller's arguments: ``run_epoch(model, "val")``
+# with ``if mode == "train": model.train()`` in its body does not switch to
+# training mode, and ``loss_batch(model, xb, yb)`` with ``if opt is not None:
+# opt.step()`` and ``opt=None`` by default trains nothing.
+
+#: A condition as a comparable value: ``("name", id)``, ``("const", value)``,
+#: ``("==", a, b)``, ``("is", a, b)``, ``("in", a, values)``, ``("not", a)``,
+#: ``("and"|"or", (a, ...))``; anything else is ``("?", n)``, equal only to
+#: itself.
+Term = tuple
+#: A condition and whether it holds where the event runs (the ``if`` body, or its ``else``).
+Guard = Tuple[Term, bool]
+
+_fresh = itertools.count()
+_UNKNOWN = object()
+_WHOLE = 1 << 62
+
+
+class _Event(NamedTuple):
+    #: sequence number of the call, in the analysed scope, that makes it happen
+    site: int
+    #: "eval", "train", "train?" (``.train(flag)``, flag unknown) or "step"
+    kind: str
+    guards: Tuple[Guard, ...] = ()
+    #: the flag of ``.train(flag)``
+    flag: Optional[Term] = None
+
+
+def _opaque() -> Term:
+    return ("?", next(_fresh))
+
+
+def _term(expr: Optional[ast.expr]) -> Term:
+    if isinstance(expr, ast.Name):
+        return ("name", expr.id)
+    if isinstance(expr, ast.Constant) and (expr.value is None or isinstance(expr.value, (bool, int, float, str))):
+        return ("const", expr.value)
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+        return ("not", _term(expr.operand))
+    if isinstance(expr, ast.BoolOp):
+        return ("and" if isinstance(expr.op, ast.And) else "or", tuple(_term(v) for v in expr.values))
+    if isinstance(expr, ast.Compare) and len(expr.ops) == 1:
+        op = expr.ops[0]
+        left, right = _term(expr.left), expr.comparators[0]
+        if isinstance(op, (ast.Eq, ast.NotEq)):
+            term: Term = ("==", left, _term(right))
+        elif isinstance(op, (ast.Is, ast.IsNot)):
+            term = ("is", left, _term(right))
+        elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
+            values = [_term(e) for e in right.elts]
+            if not all(v[0] == "const" for v in values):
+                return _opaque()
+            term = ("in", left, tuple(v[1] for v in values))
+        else:
+            return _opaque()
+        return ("not", term) if isinstance(op, (ast.NotEq, ast.IsNot, ast.NotIn)) else term
+    return _opaque()
+
+
+def _guard(expr: ast.expr, holds: bool) -> Guard:
+    term = _term(expr)
+    while term[0] == "not":
+        term, holds = term[1], not holds
+    return term, holds
+
+
+def _value(term: Term) -> object:
+    """What a condition evaluates to, or ``_UNKNOWN``."""
+    tag = term[0]
+    if tag == "const":
+        return term[1]
+    if tag == "not":
+        inner = _value(term[1])
+        return inner if inner is _UNKNOWN else not inner
+    if tag in ("==", "is"):
+        left, right = _value(term[1]), _value(term[2])
+        if left is _UNKNOWN or right is _UNKNOWN:
+            return _UNKNOWN
+        same = type(left) is type(right) and left == right
+        return same if tag == "is" else (same or left == right)
+    if tag == "in":
+        left = _value(term[1])
+        return left if left is _UNKNOWN else left in term[2]
+    if tag in ("and", "or"):
+        values = [_value(t) for t in term[1]]
+        stop = (lambda v: not v) if tag == "and" else bool
+        if any(v is not _UNKNOWN and stop(v) for v in values):
+            return tag == "or"
+        return _UNKNOWN if any(v is _UNKNOWN for v in values) else tag == "and"
+    return _UNKNOWN
+
+
+def _subst(term: Term, env: Dict[str, Term], fresh: Dict[Term, Term]) -> Term:
+    """``term`` in the caller's names: parameters become the arguments, other
+    names and unknown parts become unknowns of this one call."""
+    tag = term[0]
+    if tag == "name":
+        if term[1] in env:
+            return env[term[1]]
+        return fresh.setdefault(term, _opaque())
+    if tag == "?":
+        return fresh.setdefault(term, _opaque())
+    if tag == "const":
+        return term
+    if tag == "not":
+        return ("not", _subst(term[1], env, fresh))
+    if tag in ("and", "or"):
+        return (tag, tuple(_subst(t, env, fresh) for t in term[1]))
+    if tag == "in":
+        return ("in", _subst(term[1], env, fresh), term[2])
+    return (tag, _subst(term[1], env, fresh), _subst(term[2], env, fresh))
+
+
+def _names(term: Term) -> Set[str]:
+    tag = term[0]
+    if tag == "name":
+        return {term[1]}
+    if tag in ("const", "?"):
+        return set()
+    if tag in ("and", "or"):
+        return {n for t in term[1] for n in _names(t)}
+    if tag in ("not", "in"):
+        return _names(term[1])
+    return _names(term[1]) | _names(term[2])
+
+
+def _walk_scope(root: ast.AST):
+    """The nodes of a function body (or the module), not of nested functions."""
+    todo = list(ast.iter_child_nodes(root))
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _guards_of(ctx, scope: flow.Scope) -> Dict[int, Tuple[Guard, ...]]:
+    """The ``if`` conditions around each call of ``scope`` (by ``id`` of the call)."""
+    key = ("grd103-guards", id(scope))
+    cached = ctx.flow.cache.get(key)
+    if cached is not None:
+        return cached
+    out: Dict[int, Tuple[Guard, ...]] = {}
+    root = scope.function.node if scope.function is not None else ctx.tree
+    children = ast.iter_child_nodes(root) if root is not None else ()
+    todo: List[Tuple[ast.AST, Tuple[Guard, ...]]] = [(child, ()) for child in children]
+    while todo:
+        node, guards = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Call):
+            out[id(node)] = guards
+        if isinstance(node, (ast.If, ast.IfExp)):
+            todo.append((node.test, guards))
+            body = node.body if isinstance(node.body, list) else [node.body]
+            orelse = node.orelse if isinstance(node.orelse, list) else [node.orelse]
+            todo.extend((child, guards + (_guard(node.test, True),)) for child in body)
+            todo.extend((child, guards + (_guard(node.test, False),)) for child in orelse)
+            continue
+        todo.extend((child, guards) for child in ast.iter_child_nodes(node))
+    ctx.flow.cache[key] = out
+    return out
+
+
+def _stored(root: ast.AST) -> Set[str]:
+    return {n.id for n in _walk_scope(root) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+
+
+def _arguments(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Dict[str, Term]:
+    """The callee's parameters as the call passes them (defaults included),
+    in the caller's terms; parameters the callee reassigns are left out."""
+    fn = callee.function.node if callee.function is not None else None
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return {}
+    args = fn.args
+    params = [a.arg for a in (*args.posonlyargs, *args.args)]
+    env: Dict[str, Term] = {}
+    for name, default in zip(params[len(params) - len(args.defaults):], args.defaults):
+        if isinstance(default, ast.Constant):
+            env[name] = _term(default)
+    for kwarg, default in zip(args.kwonlyargs, args.kw_defaults):
+        if isinstance(default, ast.Constant):
+            env[kwarg.arg] = _term(default)
+    static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in fn.decorator_list)
+    if key[0] in ("method", "super") and not static:
+        params = params[1:]  # ``self``
+    starred = any(isinstance(a, ast.Starred) for a in call.args)
+    if starred or any(kw.arg is None for kw in call.keywords):
+        env = {}  # ``f(*args)``, ``f(**options)``: which parameter gets what is not visible
+    if not starred:
+        env.update(zip(params, (_term(a) for a in call.args)))
+    for kw in call.keywords:
+        if kw.arg is not None:
+            env[kw.arg] = _term(kw.value)
+    for name in _stored(fn):
+        env.pop(name, None)
+    return env
+
+
+def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
+    """Mode switches and training steps between ``lo`` and ``hi`` in
+    ``scope``, in order, with the conditions they run under."""
+    guards = _guards_of(ctx, scope)
+    nodes = ctx.flow.nodes
+
+    def guards_at(site: int) -> Tuple[Guard, ...]:
+        node = nodes.get(site)
+        return guards.get(id(node), ()) if node is not None else ()
+
+    raw: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if lo < s < hi]
+    raw += [(s, "train") for s in scope.train_switches if lo < s < hi]
+    raw += [(s, "train?") for s in scope.maybe_train_switches if lo < s < hi]
+    raw += [(s, "step") for s in scope.training_steps if lo < s < hi]
+    raw += [(s, key) for s, key in scope.local_calls if lo < s < hi]
+    if _manages_several_models(ctx, scope, lo, hi):
+        raw = [e for e in raw if e[1] != "eval"]
+    expanded: Dict[int, List[_Event]] = {}
+    for site, key in raw:
+        if isinstance(key, tuple):
+            expanded.setdefault(site, []).extend(_call_events(ctx, scope, site, key, guards_at(site)))
+    out: List[_Event] = []
+    for site, kind in sorted(raw, key=lambda e: e[0]):
+        if isinstance(kind, tuple):
+            continue
+        if kind == "step" and expanded.get(site):
+            continue  # ``self.train_step(x)``: judged by its body, not its name
+        flag = None
+        if kind == "train?":
+            node = nodes.get(site)
+            flag = _term(first_value(node)) if node is not None else _opaque()
+        out.append(_Event(site, kind, guards_at(site), flag))
+    for site, body in expanded.items():
+        out.extend(body)
+    out.sort(key=lambda e: e.site)  # stable: a call's body keeps its order
+    return out
+
+
+def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer: Tuple[Guard, ...]) -> List[_Event]:
+    """The events of the module-local functions a call reaches, as seen from the call."""
+    call = ctx.flow.nodes.get(site)
+    out: List[_Event] = []
+    for callee in ctx.scopes_of(key):
+        if callee is scope or call is None:
+            continue
+        memo = ("grd103-events", id(callee))
+        body = ctx.flow.cache.get(memo)
+        if body is None:
+            ctx.flow.cache[memo] = []  # a call in progress (recursion) shows nothing
+            body = ctx.flow.cache[memo] = _events(ctx, callee, 0, _WHOLE)
+        if not body:
+            continue
+        env = _arguments(call, callee, key)
+        fresh: Dict[Term, Term] = {}
+        for event in body:
+            translated = _translate(event, env, fresh, site, outer)
+            if translated is not None:
+                out.append(translated)
+    return out
+
+
+def _translate(
+    event: _Event, env: Dict[str, Term], fresh: Dict[Term, Term], site: int, outer: Tuple[Guard, ...]
+) -> Optional[_Event]:
+    """A callee's event at the call ``site``; None when its conditions are false there."""
+    guards = list(outer)
+    for term, holds in event.guards:
+        term = _subst(term, env, fresh)
+        value = _value(term)
+        if value is _UNKNOWN:
+            guards.append((term, holds))
+        elif bool(value) is not holds:
+            return None  # ``if opt is not None:`` with ``opt=None``
+    kind, flag = event.kind, event.flag
+    if flag is not None:
+        flag = _subst(flag, env, fresh)
+        value = _value(flag)
+        if value is not _UNKNOWN:
+            kind, flag = ("train" if value else "eval"), None
+    return _Event(site, kind, tuple(guards), flag)
+
+
+def _manages_several_models(ctx, scope: flow.Scope, lo: int, hi: int) -> bool:
+    """``shared.train(); controller.eval()``: code that puts one model in
+    training mode and another in eval mode does so on purpose."""
+    keys = ctx.flow.switch_keys
+    evals = {keys.get(s) for s in scope.eval_switches if lo < s < hi}
+    trains = {keys.get(s) for s in scope.train_switches if lo < s < hi}
+    return bool(evals and trains and evals != trains)
+
+
+def _starts_in_train_mode(ctx, loop: flow.Loop, events: List[_Event]) -> bool:
+    """The loop body switches to training mode before anything else it does
+    (``for epoch ...: model.train()``): whatever the end of one iteration
+    leaves, the next one trains in training mode."""
+    if not events or events[0].kind != "train" or events[0].guards:
+        return False
+    node = ctx.flow.nodes.get(events[0].site)
+    return node is not None and any(isinstance(s, ast.Expr) and s.value is node for s in loop.node.body)
+
+
+def _exclusive(ctx, loop: flow.Loop, first: _Event, later: _Event) -> bool:
+    """Can ``later`` not run in the pass of the loop body where ``first``
+    ran: they sit under conditions that exclude each other (``phase ==
+    "train"`` and its ``else``; ``phase == "train"`` and ``phase == "val"``),
+    and nothing the conditions read is assigned in between?"""
+    for a in first.guards:
+        for b in later.guards:
+            if _contradict(a, b) and not _rebound(ctx, loop, _names(a[0]) | _names(b[0]), first.site, later.site):
+                return True
+    return False
+
+
+def _contradict(a: Guard, b: Guard) -> bool:
+    (ta, ha), (tb, hb) = a, b
+    if ta == tb:
+        return ha is not hb
+    if ha and hb and ta[0] == tb[0] == "==":
+        sa, sb = _compared(ta), _compared(tb)
+        return sa is not None and sb is not None and sa[0] == sb[0] and sa[1] != sb[1]
+    return False
+
+
+def _compared(term: Term) -> Optional[Tuple[Term, object]]:
+    """``x == "train"`` -> (x, "train")."""
+    left, right = term[1], term[2]
+    if right[0] == "const" and left[0] != "const":
+        return left, right[1]
+    if left[0] == "const" and right[0] != "const":
+        return right, left[1]
+    return None
+
+
+def _rebound(ctx, loop: flow.Loop, names: Set[str], first: int, later: int) -> bool:
+    """May a name in ``names`` be assigned between the call at ``first`` and
+    the one at ``later`` (in one pass of ``loop``'s body)?  Assignments in
+    between count, and so do those in an inner loop that holds one of the two
+    calls and not the other (it may run again in between)."""
+    if first == later:
+        return False  # one call of a function: its arguments do not change
+    nodes = ctx.flow.nodes
+    a, b = nodes.get(first), nodes.get(later)
+    if a is None or b is None:
+        return True
+    pa, pb = (a.lineno, a.col_offset), (b.lineno, b.col_offset)
+    if pa >= pb:
+        return True
+    for node in _walk_scope(loop.node):
+        if isinstance(node, ast.Name) and node.id in names and not isinstance(node.ctx, ast.Load):
+            if pa < (node.lineno, node.col_offset) < pb:
+                return True
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+            start = (node.lineno, node.col_offset)
+            end = (node.end_lineno or node.lineno, node.end_col_offset or 0)
+            if (start <= pa <= end) != (start <= pb <= end) and names & _stored_in(node):
+                return True
+    return False
+
+
+def _stored_in(node: ast.AST) -> Set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}

@@ -5,7 +5,7 @@ from typing import Optional, Set
 import ast
 
 from flake8_gradmode import facts, flow
-from flake8_gradmode.tracker import Grad, call_args, effective
+from flake8_gradmode.tracker import Grad, call_args, effective, is_const
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
@@ -23,7 +23,10 @@ class LossAccumulatedWithGraph(Rule):
         `.tolist()`, `.numpy()`.  A loss is the result of a loss function or
         criterion call (`criterion(out, y)`, `F.cross_entropy(...)`, a callee
         named like `loss`/`criterion`), arithmetic on one, or a value that
-        `.backward()` is called on in the function.
+        `.backward()` is called on in the function: a name, an item or
+        attribute (`out.loss.backward()`, then `history.append(out.loss)`),
+        or a container built in the iteration one of whose items was the
+        target (`losses["total"].backward()`, then `history.append(losses)`).
     """
     why = """
         A loss tensor holds the autograd graph that produced it, and through it
@@ -40,7 +43,10 @@ class LossAccumulatedWithGraph(Rule):
         whose value flows into a `.backward()` target of the function (`loss
         += aux; loss.backward()`, or `losses.append(l)` followed by
         `torch.stack(losses).mean().backward()`), or that the function returns
-        (its caller decides what to do with the graph).  Values whose origin is not visible
+        while its graph is still unused (the caller may differentiate it).  A
+        total of losses that the loop itself ran `.backward()` on (without
+        `retain_graph=True`) is reported even when returned: a spent graph
+        can only be kept.  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.
     """
@@ -52,7 +58,8 @@ class LossAccumulatedWithGraph(Rule):
         `torch.stack`).  It changes behaviour on purpose: `.item()` needs a
         one-element tensor (a loss with `reduction="none"` needs `.detach()`
         instead, or a `.sum()`), and it synchronises with the GPU once per
-        step.  Not applied without `--unsafe-fixes`.
+        step.  Not applied without `--unsafe-fixes`.  No fix is offered for
+        a container of losses (`history.append(losses)`): convert its items.
     """
     references = (
         "https://pytorch.org/docs/stable/notes/faq.html#my-model-reports-cuda-runtime-error-2-out-of-memory",
@@ -144,6 +151,32 @@ class LossAccumulatedWithGraph(Rule):
             at=((11, 4),),
             symptom=Holds("all(l.grad_fn is not None for l in history)", "every stored loss keeps its graph"),
         ),
+        Invalid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            criterion = torch.nn.MSELoss()
+
+
+            def train_epoch(batches):
+                total_loss = 0
+                for x, y in batches:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    total_loss += loss
+                return total_loss / len(batches)
+
+
+            mean_loss = train_epoch([(torch.randn(8, 4), torch.randn(8, 1))] * 3)
+            """,
+            title="A returned total of losses the loop already differentiated",
+            at=((15, 8),),
+            symptom=Holds("mean_loss.grad_fn is not None", "the returned total still carries every step's graph"),
+        ),
     )
 
     # -- hooks -----------------------------------------------------------------
@@ -178,6 +211,9 @@ class LossAccumulatedWithGraph(Rule):
         if state not in (Grad.ENABLED, Grad.INHERITED):
             return
         sources = facts.graph_sources(ctx, value)
+        container = False
+        if (sources is None or sources) and _backward_target_or_holder(ctx, loops[0], value, node):
+            sources, container = set(), isinstance(value, ast.Name)
         if sources is None:
             return
         root = _root_name(target)
@@ -195,7 +231,11 @@ class LossAccumulatedWithGraph(Rule):
             f"`{self.code_of(node)}` keeps every iteration's autograd graph alive; "
             "accumulate `.item()` or `.detach()` instead"
         )
-        condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function)
+        spent = _backwarded_in(loop.node, value)
+        condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function, spent)
+        if container:
+            self.report(node, message, condition=condition)  # a dict of losses has no one-call fix
+            return
         owner = function.node if function is not None else ctx.tree
         method = "detach" if owner is not None and _stays_tensor(ctx, owner, root) else "item"
         self.report(node, message, condition=condition, fix=Fix("call-method", value, method, unsafe=True))
@@ -235,17 +275,23 @@ def _root_name(target: ast.expr) -> Optional[str]:
     return target.id if isinstance(target, ast.Name) else None
 
 
-def _condition(ctx, scope: flow.Scope, loop: flow.Loop, sources: Set[str], root: str, binding_seq: int, state, function):
+def _condition(
+    ctx, scope: flow.Scope, loop: flow.Loop, sources: Set[str], root: str, binding_seq: int, state, function,
+    spent: bool = False,
+):
     def holds() -> bool:
-        if state is Grad.INHERITED and effective(state, function) not in (Grad.ENABLED, Grad.INHERITED):
-            return False
-        if root != "self" and (root in scope.feeds_backward() or root in scope.returned()):
-            return False  # the loss being built (loss += aux; loss.backward()), or handed back
+        if root != "self" and root in scope.feeds_backward():
+            return False  # the loss being built (loss += aux; loss.backward())
+        if root != "self" and root in scope.returned() and not spent:
+            return False  # handed back for the caller's backward (a spent graph cannot be: only kept)
         if sources and not (sources & scope.backward_names):
             return False
         training = next((c for c in _self_and_ancestors(loop) if flow.trains(ctx, c)), None)
         # reset in every training iteration (bound inside the training loop): fine
-        return training is not None and binding_seq < training.seq
+        if training is None or binding_seq >= training.seq:
+            return False
+        # last, as it may ask the project index about callers in other modules
+        return state is not Grad.INHERITED or effective(state, function) in (Grad.ENABLED, Grad.INHERITED)
 
     return holds
 
@@ -254,3 +300,78 @@ def _self_and_ancestors(loop: Optional[flow.Loop]):
     while loop is not None:
         yield loop
         loop = loop.parent
+
+
+def _backward_calls(loop: ast.AST):
+    """``(receiver, call)`` of every ``.backward()`` in the loop body (not in
+    nested functions); ``scaler.scale(loss).backward()`` has ``loss``."""
+    todo = list(ast.iter_child_nodes(loop))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
+            receiver = node.func.value
+            if isinstance(receiver, ast.Call) and receiver.args:
+                receiver = receiver.args[0]
+            yield receiver, node
+
+
+def _keeps_graph(call: ast.Call) -> bool:
+    """``backward(retain_graph=True)``: the graph is kept for another use."""
+    return any(kw.arg in (None, "retain_graph", "create_graph") and not is_const(kw.value, False)
+               for kw in call.keywords) or len(call.args) > 1
+
+
+def _backwarded_in(loop: ast.AST, value: ast.expr) -> bool:
+    """Is ``value`` built from a name whose graph ``.backward()`` spends in
+    the loop (``loss.backward(); total_loss += loss``, or an item of it:
+    ``losses["total"].backward(); history.append(losses)``)?  Returned to the
+    caller, such a total can only be kept, never differentiated again."""
+    used = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+    found = False
+    for receiver, call in _backward_calls(loop):
+        root = _root_name(receiver)
+        if root is not None and root != "self" and root in used:
+            if _keeps_graph(call):
+                return False
+            found = True
+    return found
+
+
+def _backward_target_or_holder(ctx, loop: flow.Loop, value: ast.expr, at: ast.AST) -> bool:
+    """``value`` is what a ``.backward()`` of this loop iteration was called on
+    (``out.loss``, ``losses["total"]``), or a container built in the
+    iteration one of whose items was (``losses`` after
+    ``losses["total"].backward()``)."""
+    where = (getattr(at, "lineno", 0), getattr(at, "col_offset", 0))
+    if isinstance(value, ast.Name):
+        binding = ctx.lookup(value.id)
+        if binding is None or binding.seq < loop.seq or binding.state in (Grad.DISABLED, Grad.UNKNOWN):
+            return False  # not built in this iteration
+        built = binding.value
+        if isinstance(built, ast.Call):
+            func = built.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in _CONVERTING:
+                return False  # ``{k: v.item() ...}`` or ``dict(...)``: a converted copy
+        elif not isinstance(built, (ast.Dict, ast.List, ast.Tuple)):
+            return False
+        start = (getattr(built, "lineno", 0), getattr(built, "col_offset", 0))
+        for receiver, call in _backward_calls(loop.node):
+            if isinstance(receiver, (ast.Subscript, ast.Attribute)) and _root_name(receiver) == value.id:
+                if start < (call.lineno, call.col_offset) < where:
+                    return True
+        return False
+    if isinstance(value, (ast.Subscript, ast.Attribute)):
+        text = ast.dump(value)
+        return any(
+            ast.dump(receiver) == text and (call.lineno, call.col_offset) < where
+            for receiver, call in _backward_calls(loop.node)
+        )
+    return False
+
+
+#: Calls that return a container of numbers or detached tensors.
+_CONVERTING = frozenset({"item", "detach", "tolist", "numpy", "float", "int", "dict", "list", "tuple", "copy"})

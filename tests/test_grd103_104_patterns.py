@@ -1,0 +1,477 @@
+"""GRD103 and GRD104 on the shapes real training scripts use.
+
+GRD103 follows conditions and arguments: a train/validation phase loop, a
+helper that sets the mode from its argument, a step helper that trains only
+when given an optimizer, a training step that restores the mode itself, an
+epoch loop that starts in training mode.  GRD104 reports a total of spent
+losses even when it is returned, and a container whose item was the
+``.backward()`` target.  Exact (code, line, column) for each."""
+
+import textwrap
+
+import pytest
+
+from flake8_gradmode.engine import check
+
+CODES = ("GRD103", "GRD104")
+
+
+def findings(source):
+    found = check(textwrap.dedent(source), filename="train.py")
+    return [(v.code, v.line, v.col) for v in found if v.code in CODES]
+
+
+PRELUDE = """
+import torch
+from torch import nn
+
+model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+"""
+
+
+# --- GRD103: silent -------------------------------------------------------------
+
+
+def test_phase_loop_with_grad_enabled_by_phase():
+    src = PRELUDE + """
+def fit(model, loaders, epochs):
+    for epoch in range(epochs):
+        for phase in ["train", "val"]:
+            if phase == "train":
+                model.train()
+            else:
+                model.eval()
+            running = 0.0
+            for x, y in loaders[phase]:
+                optimizer.zero_grad()
+                with torch.set_grad_enabled(phase == "train"):
+                    loss = criterion(model(x), y)
+                    if phase == "train":
+                        loss.backward()
+                        optimizer.step()
+                running += loss.item()
+    return model
+"""
+    assert findings(src) == []
+
+
+def test_phases_compared_with_different_literals():
+    src = PRELUDE + """
+def fit(model, loaders):
+    for epoch in range(3):
+        for phase in ("train", "val"):
+            if phase == "val":
+                model.eval()
+            elif phase == "train":
+                model.train()
+            for x, y in loaders[phase]:
+                if phase == "train":
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+"""
+    assert findings(src) == []
+
+
+def test_switch_and_step_under_one_flag():
+    src = PRELUDE + """
+def fit(data):
+    for epoch in range(3):
+        training = epoch % 2 == 0
+        if training:
+            model.train()
+        else:
+            model.eval()
+        if training:
+            optimizer.zero_grad()
+            criterion(model(data), 0).backward()
+            optimizer.step()
+"""
+    assert findings(src) == []
+
+
+def test_mode_set_from_an_argument():
+    src = PRELUDE + """
+def set_mode(net, mode):
+    net.train() if mode == "train" else net.eval()
+
+
+def run_epoch(net, data, mode):
+    set_mode(net, mode)
+    for x, y in data:
+        loss = criterion(net(x), y)
+        if mode == "train":
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+for epoch in range(3):
+    run_epoch(model, [], "train")
+    run_epoch(model, [], "val")
+"""
+    assert findings(src) == []
+
+
+def test_mode_set_from_a_flag():
+    src = PRELUDE + """
+def set_mode(net, training):
+    net.train(training)
+
+
+def validate(net, data):
+    set_mode(net, False)
+    with torch.no_grad():
+        for x in data:
+            net(x)
+
+
+for epoch in range(3):
+    set_mode(model, True)
+    for x, y in []:
+        optimizer.zero_grad()
+        criterion(model(x), y).backward()
+        optimizer.step()
+    validate(model, [])
+"""
+    assert findings(src) == []
+
+
+def test_training_step_judged_by_its_body():
+    src = PRELUDE + """
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+
+    def train_step(self, x, y):
+        self.model.train()
+        optimizer.zero_grad()
+        criterion(self.model(x), y).backward()
+        optimizer.step()
+
+    def evaluate(self, data):
+        self.model.eval()
+        with torch.no_grad():
+            for x, y in data:
+                self.model(x)
+
+    def fit(self, data, epochs):
+        for epoch in range(epochs):
+            for x, y in data:
+                self.train_step(x, y)
+            self.evaluate(data)
+"""
+    assert findings(src) == []
+
+
+def test_step_helper_without_its_optimizer_trains_nothing():
+    # the training loop switches to training mode (not at the top of the
+    # epoch); the validation call passes no optimizer, so it steps nothing
+    src = PRELUDE + """
+def loss_batch(model, loss_fn, xb, yb, opt=None):
+    loss = loss_fn(model(xb), yb)
+    if opt is not None:
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return loss.item(), len(xb)
+
+
+def fit(epochs, model, loss_fn, opt, train_dl, valid_dl):
+    for epoch in range(epochs):
+        for xb, yb in train_dl:
+            model.train()
+            loss_batch(model, loss_fn, xb, yb, opt)
+        model.eval()
+        with torch.no_grad():
+            losses, nums = zip(*[loss_batch(model, loss_fn, xb, yb) for xb, yb in valid_dl])
+"""
+    assert findings(src) == []
+
+
+def test_epoch_that_starts_in_training_mode():
+    # the gradients left over from accumulation are applied after validation:
+    # whatever the end of an epoch does, the next one starts with train()
+    src = PRELUDE + """
+def fit(loader, val_loader, epochs, accumulate=4):
+    for epoch in range(epochs):
+        model.train()
+        for i, (x, y) in enumerate(loader):
+            (criterion(model(x), y) / accumulate).backward()
+            if (i + 1) % accumulate == 0:
+                optimizer.step()
+                optimizer.zero_grad()
+        model.eval()
+        with torch.no_grad():
+            for x, y in val_loader:
+                model(x)
+        optimizer.step()
+        optimizer.zero_grad()
+"""
+    assert findings(src) == []
+
+
+# --- GRD103: still reported -----------------------------------------------------
+
+
+def test_validation_then_training_without_train_anywhere():
+    src = PRELUDE + """
+def fit(train_loader, val_loader, epochs):
+    for epoch in range(epochs):
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            for x, y in val_loader:
+                model(x)
+"""
+    assert findings(src) == [("GRD103", 15, 8)]
+
+
+def test_step_outside_the_training_phase_condition():
+    src = PRELUDE + """
+def fit(model, loaders, epochs):
+    for epoch in range(epochs):
+        for phase in ["train", "val"]:
+            if phase == "train":
+                model.train()
+            else:
+                model.eval()
+            for x, y in loaders[phase]:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+"""
+    assert findings(src) == [("GRD103", 15, 16)]
+
+
+def test_condition_variable_reassigned_between_switch_and_step():
+    src = PRELUDE + """
+def fit(data):
+    for epoch in range(3):
+        training = epoch % 2 == 0
+        if training:
+            model.train()
+        else:
+            model.eval()
+        training = True
+        if training:
+            optimizer.zero_grad()
+            criterion(model(data), 0).backward()
+            optimizer.step()
+"""
+    assert findings(src) == [("GRD103", 15, 12)]
+
+
+def test_mode_helper_called_with_eval_then_training_resumes():
+    src = PRELUDE + """
+def set_mode(net, mode):
+    net.train() if mode == "train" else net.eval()
+
+
+def fit(data):
+    set_mode(model, "train")
+    for epoch in range(3):
+        for x, y in data:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+        set_mode(model, "eval")
+"""
+    assert findings(src) == [("GRD103", 20, 8)]
+
+
+def test_step_helper_given_its_optimizer_after_eval():
+    src = PRELUDE + """
+def loss_batch(model, xb, yb, opt=None):
+    loss = criterion(model(xb), yb)
+    if opt is not None:
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
+def fit(train_dl, valid_dl):
+    model.train()
+    for epoch in range(3):
+        for xb, yb in train_dl:
+            loss_batch(model, xb, yb, optimizer)
+        model.eval()
+        with torch.no_grad():
+            for xb, yb in valid_dl:
+                loss_batch(model, xb, yb)
+"""
+    assert findings(src) == [("GRD103", 22, 8)]
+
+
+def test_training_step_that_does_not_restore_the_mode():
+    src = PRELUDE + """
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+
+    def train_step(self, x, y):
+        optimizer.zero_grad()
+        criterion(self.model(x), y).backward()
+        optimizer.step()
+
+    def evaluate(self, data):
+        self.model.eval()
+        with torch.no_grad():
+            for x, y in data:
+                self.model(x)
+
+    def fit(self, data, epochs):
+        self.model.train()
+        for epoch in range(epochs):
+            for x, y in data:
+                self.train_step(x, y)
+            self.evaluate(data)
+"""
+    assert findings(src) == [("GRD103", 29, 12)]
+
+
+def test_train_under_a_condition_counts_as_switching_back():
+    # precision first: a ``.train()`` that may run is taken to run
+    src = PRELUDE + """
+def fit(data, epochs, warmup):
+    for epoch in range(epochs):
+        if epoch < warmup:
+            model.train()
+        for x, y in data:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+        model.eval()
+"""
+    assert findings(src) == []
+
+
+# --- GRD104 ---------------------------------------------------------------------
+
+FAQ = PRELUDE + """
+def train(loader):
+    total_loss = 0
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        total_loss += {value}
+    return total_loss / len(loader)
+"""
+
+
+def test_returned_total_of_spent_losses():
+    assert findings(FAQ.format(value="loss")) == [("GRD104", 16, 8)]
+
+
+@pytest.mark.parametrize("value", ["loss.item()", "loss.detach()", "float(loss)"])
+def test_returned_total_of_numbers(value):
+    assert findings(FAQ.format(value=value)) == []
+
+
+def test_returned_total_under_no_grad():
+    src = PRELUDE + """
+def evaluate(loader):
+    total_loss = 0
+    with torch.no_grad():
+        for x, y in loader:
+            loss = criterion(model(x), y)
+            total_loss += loss
+    return total_loss
+"""
+    assert findings(src) == []
+
+
+def test_returned_total_not_yet_differentiated():
+    # the caller runs backward on the sum: the graph is needed
+    src = PRELUDE + """
+def total_loss(model, batches):
+    total = 0
+    for x, y in batches:
+        optimizer.zero_grad()
+        total += criterion(model(x), y)
+    return total
+
+
+def step(batches):
+    optimizer.zero_grad()
+    loss = total_loss(model, batches)
+    loss.backward()
+    optimizer.step()
+"""
+    assert findings(src) == []
+
+
+HISTORY = PRELUDE + """
+def fit(loader):
+    history = []
+    for x, y in loader:
+        out = model(x)
+        losses = {{"total": criterion(out, y), "l1": out.abs().mean()}}
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+        {line}
+    return history
+"""
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("history.append(losses)", [("GRD104", 17, 8)]),
+        ('history.append(losses["total"])', [("GRD104", 17, 8)]),
+        ("history.append({k: v.item() for k, v in losses.items()})", []),
+        ('history.append(losses["total"].item())', []),
+        ("history.append(dict((k, float(v)) for k, v in losses.items()))", []),
+        ("losses = {k: v.detach() for k, v in losses.items()}; history.append(losses)", []),
+    ],
+)
+def test_container_whose_item_was_the_backward_target(line, expected):
+    assert findings(HISTORY.format(line=line)) == expected
+
+
+def test_container_bound_before_the_loop_is_overwritten_not_accumulated():
+    src = PRELUDE + """
+def fit(loader):
+    history = []
+    losses = {}
+    for x, y in loader:
+        losses["total"] = criterion(model(x), y)
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+        history.append(losses)
+"""
+    assert findings(src) == []
+
+
+def test_container_of_losses_keeps_every_graph():
+    """What the finding claims, under real PyTorch."""
+    torch = pytest.importorskip("torch")
+    namespace = {"__name__": "__example__"}
+    exec(compile(textwrap.dedent(HISTORY.format(line="history.append(losses)")), "<fixture>", "exec"), namespace)
+    batch = (torch.randn(8, 4), torch.randint(0, 2, (8,)))
+    history = namespace["fit"]([batch] * 3)
+    assert all(entry["total"].grad_fn is not None for entry in history)
+
+
+def test_attribute_that_was_the_backward_target():
+    src = PRELUDE + """
+def fit(loader):
+    history = []
+    for batch in loader:
+        out = model(**batch)
+        out.loss.backward()
+        optimizer.step()
+        history.append(out.loss)
+        history.append(out.loss.item())
+    return history
+"""
+    assert findings(src) == [("GRD104", 15, 8)]
