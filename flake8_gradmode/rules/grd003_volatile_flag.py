@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import ast
 
+from typing import Dict, List, Optional, Tuple
+
 from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import keyword
-from flake8_gradmode.tracker import is_const
+from flake8_gradmode.tracker import FunctionInfo, is_const
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 
 # Owners whose `.volatile` is a setting, not a tensor flag.
@@ -22,7 +24,10 @@ class VolatileFlag(Rule):
     what = """
         Reports the `volatile=` keyword in calls of `torch.autograd.Variable`
         and other `torch` functions, and reads and writes of
-        `<tensor>.volatile`.
+        `<tensor>.volatile`.  A helper of the same module that only hands its
+        argument on as that flag (`def to_var(x, volatile=False): return
+        Variable(x, volatile=volatile)`) makes the flag of its callers dead
+        too: `to_var(x, volatile=True)` is reported as well.
     """
     why = """
         `volatile` was removed in PyTorch 0.4.  `Variable(x, volatile=True)`
@@ -35,11 +40,14 @@ class VolatileFlag(Rule):
         A `.volatile` attribute of an object named like a configuration
         (`args`, `opt`, `cfg`, `self`, ...) is taken to be a setting and not
         reported; reads of `.volatile` are reported only on a name bound to a
-        `torch` call in the same scope.
+        `torch` call in the same scope.  A helper's callers are reported only
+        when the helper is defined in the same module and uses the argument
+        for nothing else.
     """
     fix_safety = """
         `flake8-gradmode --fix` drops the `volatile=` keyword, which has had no
-        effect since 0.4 (and makes `torch.tensor` raise).  It does not guess
+        effect since 0.4 (and makes `torch.tensor` raise), also from the calls
+        of a helper that only passes it on.  It does not guess
         where `no_grad` belongs: GRD101 reports the evaluation loop that needs
         it.  Reads and writes of `.volatile` are not fixed.
     """
@@ -108,15 +116,91 @@ class VolatileFlag(Rule):
                 Holds("out.grad_fn is not None", "the output still carries a graph"),
             ),
         ),
+        Invalid(
+            """
+            import torch
+            from torch.autograd import Variable
+
+
+            def to_var(x, volatile=False):
+                return Variable(x, volatile=volatile)
+
+
+            model = torch.nn.Linear(4, 2)
+            out = model(to_var(torch.randn(3, 4), volatile=True))
+            """,
+            title="A helper that passes the flag on",
+            at=((6, 23), (10, 38)),
+            symptom=(
+                Warns("UserWarning", "volatile was removed"),
+                Holds("out.grad_fn is not None", "the output still carries a graph"),
+            ),
+        ),
     )
 
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        #: calls that may reach a module-local function: (key, call, calling function)
+        self._calls: List[Tuple[Tuple[str, ...], ast.Call, Optional[FunctionInfo]]] = []
+        #: (function, argument) -> the ``Name`` nodes that pass the argument on as a
+        #: ``volatile=`` flag, and the torch call that finally receives it
+        self._uses: Dict[Tuple[FunctionInfo, str], Dict[int, str]] = {}
+
     def visit_Call(self, node: ast.Call) -> None:
+        ctx = self.context
+        if node.args or node.keywords:
+            key = ctx.call_key(node.func)
+            if key is not None:
+                self._calls.append((key, node, ctx.grad.function))
         arg = keyword(node, "volatile")
         if arg is None:
             return
-        qual = self.context.imports.resolve(node.func) or ""
+        qual = ctx.imports.resolve(node.func) or ""
         if qual.startswith("torch.") or qual == "Variable":
             self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
+            function = ctx.grad.function
+            if isinstance(arg.value, ast.Name) and function is not None and arg.value.id in _arguments(function):
+                self._uses.setdefault((function, arg.value.id), {})[id(arg.value)] = self.code_of(node.func)
+
+    def finish(self) -> None:
+        """``to_var(x, volatile=True)`` where ``to_var`` only hands the flag to
+        ``Variable(..., volatile=...)``: the keyword of the call is dead too."""
+        if not self._uses:
+            return
+        functions = self.context.functions
+        forwarders: Dict[Tuple[FunctionInfo, str], str] = {}
+        changed = True
+        while changed:  # a helper may hand the flag to another helper
+            changed = False
+            for (function, name), uses in list(self._uses.items()):
+                if (function, name) not in forwarders and _only_passed_on(function, name, uses):
+                    forwarders[(function, name)] = next(iter(uses.values()))
+                    changed = True
+            for key, call, caller in self._calls:
+                for callee in functions.get(key, ()) if len(functions.get(key, ())) == 1 else ():
+                    for name, value, _ in _bound(callee, call):
+                        target = forwarders.get((callee, name))
+                        if target is None or caller is None or not isinstance(value, ast.Name):
+                            continue
+                        if value.id in _arguments(caller):
+                            uses = self._uses.setdefault((caller, value.id), {})
+                            if id(value) not in uses:
+                                uses[id(value)] = target
+                                changed = True
+        for key, call, _ in self._calls:
+            infos = functions.get(key, ())
+            if len(infos) != 1:
+                continue
+            for name, value, kw in _bound(infos[0], call):
+                target = forwarders.get((infos[0], name))
+                if target is None:
+                    continue
+                written = f"`{kw.arg}=`" if kw is not None else f"`{self.code_of(value)}`, passed as `{name}`,"
+                message = f"{written} is forwarded by `{infos[0].name}` to `{target}(..., volatile=...)` and {_MESSAGE}"
+                if kw is not None:
+                    self.report(kw, message, fix=Fix("drop-keyword", call, kw.arg or ""))
+                else:
+                    self.report(value, message)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         if not (is_const(node.value, True) or is_const(node.value, False)):
@@ -138,3 +222,46 @@ class VolatileFlag(Rule):
             qual = self.context.imports.resolve(value.func) or ""
             if qual.startswith("torch.") or qual == "Variable":
                 self.report(node, f"`{self.code_of(node)}` {_MESSAGE}")
+
+
+def _is_method(function: FunctionInfo) -> bool:
+    if function.class_name is None:
+        return False
+    return not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in function.node.decorator_list)
+
+
+def _arguments(function: FunctionInfo) -> List[str]:
+    """The names of a function's arguments, ``self`` left out."""
+    args = function.node.args
+    positional = [a.arg for a in args.posonlyargs + args.args]
+    if _is_method(function):
+        positional = positional[1:]
+    return positional + [a.arg for a in args.kwonlyargs]
+
+
+def _bound(function: FunctionInfo, call: ast.Call) -> List[Tuple[str, ast.expr, Optional[ast.keyword]]]:
+    """``(argument name, value, keyword)`` for the arguments ``call`` passes."""
+    args = function.node.args
+    positional = [a.arg for a in args.posonlyargs + args.args]
+    if _is_method(function):
+        positional = positional[1:]
+    out: List[Tuple[str, ast.expr, Optional[ast.keyword]]] = []
+    for i, value in enumerate(call.args):
+        if isinstance(value, ast.Starred) or i >= len(positional):
+            break
+        out.append((positional[i], value, None))
+    named = {a.arg for a in args.args + args.kwonlyargs}
+    out.extend((kw.arg, kw.value, kw) for kw in call.keywords if kw.arg is not None and kw.arg in named)
+    return out
+
+
+def _only_passed_on(function: FunctionInfo, name: str, uses: Dict[int, str]) -> bool:
+    """Is every use of argument ``name`` in ``function`` one of ``uses``
+    (passing it on as a ``volatile`` flag), and is it never rebound?"""
+    for node in ast.walk(function.node):
+        if isinstance(node, ast.Name) and node.id == name:
+            if not isinstance(node.ctx, ast.Load) or id(node) not in uses:
+                return False
+        elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+            return False
+    return True

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Tuple, Union
 
 import ast
 
 from flake8_gradmode import facts
-from flake8_gradmode.tracker import Grad, effective
+from flake8_gradmode.names import tokens
+from flake8_gradmode.tracker import FunctionInfo, Grad, effective
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
@@ -21,7 +22,7 @@ _REMEDY = "do it under `with torch.no_grad():`"
 class InplaceParamUpdateWithGrad(Rule):
     code = "GRD004"
     name = "inplace-param-update-with-grad"
-    triggers = ("arameter", "weight", "bias", "requires_grad", "param_groups")
+    triggers = ("arameter", "weight", "bias", "requires_grad", "param_groups", "fan_")
     summary = "in-place change of a parameter while grad may be enabled"
     what = """
         Reports an in-place change of a parameter while grad may be enabled: an
@@ -33,6 +34,20 @@ class InplaceParamUpdateWithGrad(Rule):
         `param_groups`, names bound to `nn.Parameter(...)` or to a tensor made
         with `requires_grad=True` (or after `.requires_grad_()`), and views of
         all of these (`b = layer.bias.view(-1)`).
+
+        A helper of the same module that changes its own argument in place
+        (`def lecun_uniform_(tensor): ... tensor.uniform_(-b, b)`) is reported
+        at the change when a call in the module passes it a parameter
+        (`lecun_uniform_(m.weight)`) while grad may be enabled, directly or
+        through other helpers that pass the argument on; an `if` on a constant
+        argument of that call (`distribution="normal"`) is followed.  A public
+        module-level initialiser written like `torch.nn.init`'s is reported
+        even without such a call, since its callers are in other modules: its
+        name ends in `_` and names a distribution or initialisation
+        (`trunc_normal_`, `variance_scaling_`), and it computes its
+        argument's fan-in or fan-out or another helper of the module makes
+        its changes under `no_grad`.  That holds only while the module's own
+        calls of it just pass on an argument of another helper.
     """
     why = """
         Autograd refuses to change a leaf tensor that requires grad in place:
@@ -50,6 +65,9 @@ class InplaceParamUpdateWithGrad(Rule):
         Changes through `.data` or `.detach()` bypass autograd's check and are
         not reported.
         `nn.init.*_` functions disable grad themselves and are never reported.
+        A helper's argument is followed only while it keeps its name (not
+        through `w = tensor.view(-1)`); augmented and item assignment in a
+        helper are reported only when the call surely passes a parameter.
     """
     options = ("no_grad_decorators",)
     fix_safety = """
@@ -123,6 +141,44 @@ class InplaceParamUpdateWithGrad(Rule):
             """,
             title="A module whose parameters were frozen first",
             checks=(Holds("bool((fused.weight == torch.eye(2)).all())", "the weight is set"),),
+        ),
+        Valid(
+            """
+            import math
+
+            import torch
+
+
+            def lecun_uniform_(tensor):
+                bound = math.sqrt(3.0 / tensor.size(1))
+                with torch.no_grad():
+                    tensor.uniform_(-bound, bound)
+                return tensor
+
+
+            layer = torch.nn.Linear(4, 2)
+            lecun_uniform_(layer.weight)
+            """,
+            title="An initialiser that disables grad itself, as `torch.nn.init` does",
+            checks=(Holds("bool(layer.weight.abs().max() <= math.sqrt(0.75))", "the weight is filled"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def scale_(tensor, factor):
+                tensor.mul_(factor)
+
+
+            layer = torch.nn.Linear(2, 2)
+            noise = torch.ones(3)
+            scale_(noise, 2.0)
+            with torch.no_grad():
+                scale_(layer.weight, 0.0)
+            """,
+            title="A helper called with plain tensors, or with a parameter under `no_grad`",
+            checks=(Holds("bool((layer.weight == 0).all()) and bool((noise == 2).all())", "both are scaled"),),
         ),
     )
     INVALID = (
@@ -207,6 +263,56 @@ class InplaceParamUpdateWithGrad(Rule):
             at=((8, 8),),
             symptom=Raises("RuntimeError", "a leaf Variable that requires grad"),
         ),
+        Invalid(
+            """
+            import math
+
+            import torch
+
+
+            def lecun_uniform_(tensor):
+                fan_in = tensor.size(1)
+                bound = math.sqrt(3.0 / fan_in)
+                tensor.uniform_(-bound, bound)
+
+
+            layer = torch.nn.Linear(4, 2)
+            lecun_uniform_(layer.weight)
+            """,
+            title="A hand-written initialiser given a parameter",
+            at=((9, 4),),
+            symptom=Raises("RuntimeError", "a leaf Variable that requires grad is being used in an in-place operation"),
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def _fill_(tensor, std):
+                tensor.normal_(0.0, std)
+
+
+            def small_normal_(tensor, std=0.02):
+                _fill_(tensor, std)
+
+
+            class Net(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = torch.nn.Linear(4, 2)
+                    self.apply(self._init_weights)
+
+                def _init_weights(self, m):
+                    if isinstance(m, torch.nn.Linear):
+                        small_normal_(m.weight)
+
+
+            Net()
+            """,
+            title="A parameter passed on through helpers",
+            at=((5, 4),),
+            symptom=Raises("RuntimeError", "a leaf Variable that requires grad is being used in an in-place operation"),
+        ),
     )
 
     # -- hooks -----------------------------------------------------------------
@@ -215,24 +321,61 @@ class InplaceParamUpdateWithGrad(Rule):
         super().__init__(context)
         #: the expression statement being visited (``w.fill_(1)`` on a line of its own)
         self._statement: Optional[ast.Expr] = None
+        #: the ``def`` bodies being visited, innermost last
+        self._helpers: List[_Helper] = []
+        #: in-place edits of the running helper's own arguments
+        self._edits: List[_Edit] = []
+        #: calls of module-local functions that pass a parameter or an argument on
+        self._calls: Dict[Tuple[str, ...], List[_Call]] = {}
+        self._deliveries: Dict[Tuple[int, str], List[_Delivery]] = {}
+        #: some helper of the module edits its own argument with grad disabled
+        self._guarded = False
 
     def visit_Expr(self, node: ast.Expr) -> None:
         self._statement = node
 
+    def visit_FunctionDef_body(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> None:
+        info = self.context.grad.function
+        if info is None or info.node is not node:
+            self._helpers.append(_Helper(None, node, {}))
+            return
+        names = self.context.grad.frame.names
+        params = _positional(node, info) + [a.arg for a in node.args.kwonlyargs]
+        bindings = {name: names[name] for name in params if name in names}
+        self._helpers.append(_Helper(info, node, bindings))
+
+    def leave_FunctionDef_body(self, node: ast.AST) -> None:
+        self._helpers.pop()
+
+    def visit_If_body(self, node: ast.If) -> None:
+        self._branch(node, True)
+
+    def visit_If_orelse(self, node: ast.If) -> None:
+        self._branch(node, False)
+
+    def leave_If_body(self, node: ast.If) -> None:
+        self._unbranch()
+
+    leave_If_orelse = leave_If_body
+
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not (isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr)):
-            return
-        base = facts.strip_views(self.context, func.value)
-        if self._param(base, loose=True):
+        if isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr):
+            base = facts.strip_views(self.context, func.value)
             stmt = self._statement if self._statement is not None and self._statement.value is node else None
-            self._maybe_report(node, f"in-place `{func.attr}` on parameter `{self.code_of(base)}`", stmt)
+            if self._param(base, loose=True):
+                self._maybe_report(node, f"in-place `{func.attr}` on parameter `{self.code_of(base)}`", stmt)
+            else:
+                self._argument_edit(node, base, f"in-place `{func.attr}`", stmt, strict=False)
+        self._local_call(node)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         base = facts.strip_views(self.context, node.target)
+        op = _AUG_OPS.get(type(node.op), "=")
         if self._param(base, loose=False):
-            op = _AUG_OPS.get(type(node.op), "=")
             self._maybe_report(node, f"`{op}` on parameter `{self.code_of(base)}`", node)
+        else:
+            self._argument_edit(node, base, f"`{op}`", node, strict=True)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
@@ -241,6 +384,24 @@ class InplaceParamUpdateWithGrad(Rule):
                 if self._param(base, loose=False):
                     self._maybe_report(node, f"item assignment to parameter `{self.code_of(base)}`", node)
                     return
+                self._argument_edit(node, base, "item assignment", node, strict=True)
+        helper = self._here()
+        if helper is not None and not helper.fan and any(
+            "fan" in tokens(name) for t in node.targets for name in _target_names(t)
+        ):
+            # ``fan_in = tensor.size(1)``: the arithmetic of a weight initialiser
+            helper.fan = any(self._argument(n) is not None for n in ast.walk(node.value))
+
+    def finish(self) -> None:
+        for edit in self._edits:
+            for delivery in self._delivered(edit.helper, edit.param):
+                if (
+                    (edit.explicit or delivery.grad_on)
+                    and (delivery.strict or not edit.strict)
+                    and _reachable(edit.path, delivery.values)
+                ):
+                    self._report_edit(edit, delivery)
+                    break
 
     # -- helpers -----------------------------------------------------------------
 
@@ -268,9 +429,355 @@ class InplaceParamUpdateWithGrad(Rule):
         elif state is Grad.INHERITED:
             self.report(node, message, condition=_may_be_enabled(function), fix=fix)
 
+    # -- arguments of module-local helpers ------------------------------------------
+
+    def _here(self) -> Optional["_Helper"]:
+        """The ``def`` whose own body (not a lambda or generator in it) runs here."""
+        if not self._helpers:
+            return None
+        helper = self._helpers[-1]
+        if helper.info is None or helper.info is not self.context.grad.function:
+            return None
+        return helper
+
+    def _argument(self, expr: ast.AST) -> Optional[str]:
+        """The name of the running helper's own argument ``expr`` is, unrebound."""
+        helper = self._here()
+        if helper is None or not isinstance(expr, ast.Name):
+            return None
+        binding = helper.bindings.get(expr.id)
+        if binding is None or self.context.lookup(expr.id) is not binding:
+            return None
+        return expr.id
+
+    def _branch(self, node: ast.If, taken: bool) -> None:
+        helper = self._helpers[-1] if self._helpers else None
+        if helper is None:
+            return
+        names = frozenset(
+            n.id for n in ast.walk(node.test) if isinstance(n, ast.Name) and self._argument(n) is not None
+        )
+        helper.path.append((node.test, taken, names))
+
+    def _unbranch(self) -> None:
+        if self._helpers:
+            self._helpers[-1].path.pop()
+
+    def _argument_edit(self, node: ast.AST, base: ast.expr, what: str, stmt: Optional[ast.stmt], strict: bool) -> None:
+        """``tensor.uniform_(...)`` where ``tensor`` is an argument of the
+        running helper: decided once the helper's callers are known."""
+        name = self._argument(base)
+        if name is None:
+            return
+        helper = self._here()
+        assert helper is not None
+        state = self.context.grad.state
+        if state is Grad.DISABLED:
+            self._guarded = True
+        elif state in (Grad.ENABLED, Grad.INHERITED):
+            edit = _Edit(node, stmt, helper, name, what, state is Grad.ENABLED, strict, tuple(helper.path))
+            self._edits.append(edit)
+
+    def _local_call(self, node: ast.Call) -> None:
+        """A call of a module-local function: which arguments are parameters,
+        which are the running helper's own arguments passed on."""
+        ctx = self.context
+        if not (node.args or node.keywords):
+            return
+        helper = self._here()
+        if helper is not None and not helper.fan and _is_fan_call(node):
+            helper.fan = self._argument(facts.first_value(node)) is not None
+        key = ctx.call_key(node.func)
+        if key is None:
+            return
+        kinds: Dict[Union[int, str], Tuple[str, object]] = {}
+        for slot, value in _slots(node):
+            base = facts.strip_views(ctx, value)
+            if self._param(base, loose=True):
+                kinds[slot] = ("param", (self.code_of(value), self._param(base, loose=False)))
+            else:
+                name = self._argument(value)
+                if name is not None:
+                    kinds[slot] = ("forward", name)
+        if kinds:
+            path = tuple(helper.path) if helper is not None else ()
+            call = _Call(node, ctx.grad.state, ctx.grad.function, helper, path, kinds)
+            self._calls.setdefault(key, []).append(call)
+
+    def _delivered(self, helper: "_Helper", param: str) -> List["_Delivery"]:
+        """The ways a parameter reaches argument ``param`` of ``helper``."""
+        info = helper.info
+        if info is None or info.key is None:
+            return []
+        memo = (id(info), param)
+        found = self._deliveries.get(memo)
+        if found is not None:
+            return found
+        self._deliveries[memo] = out = []  # in progress: a recursive call sees none
+        if self.context.functions.get(info.key) != [info]:
+            return out  # defined twice: which one runs is unknown
+        forwards = 0
+        for call in self._calls.get(info.key, ()):
+            values, slots = _bind(helper, call.node)
+            kind = call.kinds.get(slots.get(param, -1))
+            if kind is None:
+                continue
+            if kind[0] == "param":
+                text, strict = kind[1]  # type: ignore[misc]
+                out.append(_Delivery(call.node, text, _grad_on(call.state, call.function), strict, values))
+                continue
+            forwards += 1
+            if call.helper is None or call.state not in (Grad.ENABLED, Grad.INHERITED):
+                continue
+            for outer in self._delivered(call.helper, kind[1]):  # type: ignore[arg-type]
+                if _reachable(call.path, outer.values):
+                    grad_on = outer.grad_on or call.state is Grad.ENABLED
+                    out.append(_Delivery(outer.call, outer.text, grad_on, outer.strict, values))
+        positional = _positional(helper.node, info)
+        sites = len(self.context.call_sites.get(info.key, ()))
+        if positional[:1] == [param] and forwards == sites and self._initialiser(helper):
+            out.append(_Delivery(None, info.name, True, False, {}))
+        out.sort(key=lambda d: (d.call is None, getattr(d.call, "lineno", 0), getattr(d.call, "col_offset", 0)))
+        return out
+
+    def _initialiser(self, helper: "_Helper") -> bool:
+        """A public module-level function written like ``torch.nn.init``'s
+        (``variance_scaling_(tensor, ...)``), so callers in other modules pass
+        it parameters: named like an initialiser, and it computes the fan-in
+        or fan-out of its argument or a helper of the module edits its own
+        argument under ``no_grad``."""
+        info = helper.info
+        if info is None or info.key != ("function", info.name):
+            return False
+        name = info.name
+        if name.startswith("_") or not name.endswith("_") or name.endswith("__"):
+            return False
+        return bool(_INIT_WORDS.intersection(tokens(name))) and (helper.fan or self._guarded)
+
+    def _report_edit(self, edit: "_Edit", delivery: "_Delivery") -> None:
+        if delivery.call is None:
+            message = (
+                f"{edit.what} on `{edit.param}` while grad is enabled raises RuntimeError when the initialiser "
+                f"`{delivery.text}` is given a parameter; {_REMEDY}, as `torch.nn.init` does"
+            )
+        else:
+            message = (
+                f"{edit.what} on `{edit.param}`, which receives the parameter `{delivery.text}` "
+                f"(line {delivery.call.lineno}), while grad is enabled raises RuntimeError; {_REMEDY}"
+            )
+        stmt = edit.statement
+        fix = Fix("wrap-no-grad", stmt, "{torch}.no_grad()", unsafe=True) if stmt is not None else None
+        self.report(edit.node, message, fix=fix)
+
+
+#: Words in a helper's name that say it fills a weight the way ``torch.nn.init`` does.
+_INIT_WORDS = frozenset(
+    {"init", "initialize", "initialise", "normal", "uniform", "xavier", "kaiming", "lecun", "glorot", "orthogonal",
+     "trunc", "truncated", "variance"}
+)
+#: ``torch.nn.init``'s internals that compute a weight's fan-in and fan-out.
+_FAN_FUNCTIONS = frozenset({"_calculate_fan_in_and_fan_out", "_calculate_correct_fan"})
+
+#: where an argument is written in a call: its position, or its keyword
+_Slot = Union[int, str]
+#: an ``if`` test on the way to a statement, the branch taken, and the
+#: helper's own (unrebound) arguments it reads
+_Branch = Tuple[ast.expr, bool, FrozenSet[str]]
+
+
+class _Helper:
+    """A ``def`` whose body is being visited, with its arguments as bound on entry."""
+
+    __slots__ = ("info", "node", "bindings", "path", "fan")
+
+    def __init__(self, info: Optional[FunctionInfo], node: ast.AST, bindings: Dict[str, object]) -> None:
+        self.info = info
+        self.node = node
+        self.bindings = bindings
+        #: the ``if`` branches being visited in this body, outermost first
+        self.path: List[_Branch] = []
+        #: it computes an argument's fan-in or fan-out
+        self.fan = False
+
+
+class _Edit(NamedTuple):
+    """An in-place edit of a helper's own argument."""
+
+    node: ast.AST
+    statement: Optional[ast.stmt]
+    helper: _Helper
+    param: str
+    what: str
+    #: grad is explicitly enabled at the edit (``with torch.enable_grad():``)
+    explicit: bool
+    #: augmented or item assignment: reported only when the argument is surely a parameter
+    strict: bool
+    path: Tuple[_Branch, ...]
+
+
+class _Call(NamedTuple):
+    """A call of a module-local function that passes a parameter or an argument on."""
+
+    node: ast.Call
+    state: Grad
+    function: Optional[FunctionInfo]
+    #: the helper whose own body makes the call
+    helper: Optional[_Helper]
+    path: Tuple[_Branch, ...]
+    #: slot -> ("param", (source, surely a parameter)) or ("forward", argument name)
+    kinds: Dict[_Slot, Tuple[str, object]]
+
+
+class _Delivery(NamedTuple):
+    """A way a parameter reaches a helper's argument."""
+
+    #: the call that passes the parameter (None: callers in other modules)
+    call: Optional[ast.Call]
+    text: str
+    grad_on: bool
+    strict: bool
+    #: the helper's arguments on this way, by name (None: not known)
+    values: Dict[str, Optional[ast.expr]]
+
 
 def _may_be_enabled(function: Optional[object]):
     def condition() -> bool:
         return effective(Grad.INHERITED, function) in (Grad.ENABLED, Grad.INHERITED)  # type: ignore[arg-type]
 
     return condition
+
+
+def _grad_on(state: Grad, function: Optional[FunctionInfo]) -> bool:
+    if state is Grad.ENABLED:
+        return True
+    return state is Grad.INHERITED and effective(state, function) in (Grad.ENABLED, Grad.INHERITED)
+
+
+def _is_method(info: FunctionInfo, node: ast.AST) -> bool:
+    if info.class_name is None:
+        return False
+    decorators = getattr(node, "decorator_list", ())
+    return not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in decorators)
+
+
+def _positional(node: ast.AST, info: FunctionInfo) -> List[str]:
+    """Names of the arguments a call passes by position (without ``self``)."""
+    args: ast.arguments = node.args  # type: ignore[attr-defined]
+    names = [a.arg for a in args.posonlyargs + args.args]
+    return names[1:] if _is_method(info, node) else names
+
+
+def _slots(call: ast.Call) -> List[Tuple[_Slot, ast.expr]]:
+    out: List[Tuple[_Slot, ast.expr]] = []
+    for i, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            break  # positions after ``*args`` are unknown
+        out.append((i, arg))
+    out.extend((kw.arg, kw.value) for kw in call.keywords if kw.arg is not None)
+    return out
+
+
+def _bind(helper: _Helper, call: ast.Call) -> Tuple[Dict[str, Optional[ast.expr]], Dict[str, _Slot]]:
+    """The helper's argument values for ``call`` (defaults included; None
+    where unknown) and the slot each argument is passed in."""
+    assert helper.info is not None
+    args: ast.arguments = helper.node.args  # type: ignore[attr-defined]
+    positional = _positional(helper.node, helper.info)
+    keywordable = {a.arg for a in args.args + args.kwonlyargs if a.arg in positional or a in args.kwonlyargs}
+    values: Dict[str, Optional[ast.expr]] = {}
+    slots: Dict[str, _Slot] = {}
+    for slot, value in _slots(call):
+        if isinstance(slot, int):
+            if slot < len(positional):
+                values[positional[slot]] = value
+                slots[positional[slot]] = slot
+        elif slot in keywordable:
+            values[slot] = value
+            slots[slot] = slot
+    unpacked = any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords)
+    if not unpacked:
+        all_positional = [a.arg for a in args.posonlyargs + args.args]
+        defaults = dict(zip(all_positional[len(all_positional) - len(args.defaults):], args.defaults))
+        defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+        for name, default in defaults.items():
+            values.setdefault(name, default)
+    return values, slots
+
+
+def _target_names(target: ast.expr) -> List[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for t in target.elts for n in _target_names(t)]
+    return []
+
+
+def _is_fan_call(call: ast.Call) -> bool:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name in _FAN_FUNCTIONS
+
+
+_UNKNOWN = object()
+
+
+def _constant(expr: Optional[ast.AST], values: Dict[str, Optional[ast.expr]], names: FrozenSet[str]) -> object:
+    """The value of ``expr`` on one way into a helper, or ``_UNKNOWN``."""
+    if isinstance(expr, ast.Name) and expr.id in names:
+        expr = values.get(expr.id)
+    if isinstance(expr, ast.Constant):
+        return expr.value
+    if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
+        items = [_constant(e, values, names) for e in expr.elts]
+        return _UNKNOWN if any(i is _UNKNOWN for i in items) else tuple(items)
+    return _UNKNOWN
+
+
+def _truth(test: ast.expr, values: Dict[str, Optional[ast.expr]], names: FrozenSet[str]) -> Optional[bool]:
+    """Does ``test`` hold on a way into the helper?  None: not known."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = _truth(test.operand, values, names)
+        return None if inner is None else not inner
+    if isinstance(test, ast.BoolOp):
+        parts = [_truth(v, values, names) for v in test.values]
+        decisive = isinstance(test.op, ast.Or)
+        if decisive in parts:
+            return decisive
+        return None if None in parts else not decisive
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        left = _constant(test.left, values, names)
+        right = _constant(test.comparators[0], values, names)
+        if left is _UNKNOWN or right is _UNKNOWN:
+            return None
+        return _compare(test.ops[0], left, right)
+    value = _constant(test, values, names) if isinstance(test, ast.Name) else _UNKNOWN
+    return None if value is _UNKNOWN else bool(value)
+
+
+def _compare(op: ast.cmpop, left: object, right: object) -> Optional[bool]:
+    try:
+        if isinstance(op, ast.Eq):
+            return bool(left == right)
+        if isinstance(op, ast.NotEq):
+            return bool(left != right)
+        if isinstance(op, ast.Is):
+            return left is right if right is None or isinstance(right, bool) else None
+        if isinstance(op, ast.IsNot):
+            return left is not right if right is None or isinstance(right, bool) else None
+        if isinstance(op, ast.In) and isinstance(right, tuple):
+            return left in right
+        if isinstance(op, ast.NotIn) and isinstance(right, tuple):
+            return left not in right
+    except TypeError:
+        return None
+    return None
+
+
+def _reachable(path: Tuple[_Branch, ...], values: Dict[str, Optional[ast.expr]]) -> bool:
+    """Can a way into the helper with these argument values get past every ``if``?"""
+    for test, taken, names in path:
+        if names:
+            holds = _truth(test, values, names)
+            if holds is not None and holds is not taken:
+                return False
+    return True
