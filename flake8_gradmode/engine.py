@@ -219,6 +219,13 @@ class Tracker:
             self.ctx.bind(target, kind, node.value)
             if isinstance(target, ast.Name):
                 self.flow.scope.deps.setdefault(target.id, []).append(node.value)
+            elif (
+                isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+                and (kind is facts.Kind.MODULE or _builds_local_module(self.flow, node.value))
+            ):
+                self.flow.module_evidence.add(f"self.{target.attr}")  # self.heads = nn.ModuleList(...)
         self._made_leaf(node)
 
     def leave_AugAssign(self, node: ast.AugAssign) -> None:
@@ -288,6 +295,7 @@ class Tracker:
             scope = flow_.scopes[-1]
             ctx.call_sites.setdefault(key, []).append((scope, seq))
             scope.local_calls.append((seq, key))
+            flow_.call_states[seq] = self.grad.state
             for loop in loops:
                 loop.local_calls.append((seq, key))
         if func.__class__ is ast.Attribute:
@@ -298,6 +306,13 @@ class Tracker:
         self._model_call(node, seq, loops)
         if not flow_.mode_matters and _MODE_DEPENDENT.match(ctx.imports.resolve(func) or ""):
             flow_.mode_matters = True
+        if (
+            not flow_.mode_layer_class
+            and ctx.classes
+            and ctx.classes[-1].is_module
+            and _MODE_DEPENDENT.match(ctx.imports.resolve(func) or "")
+        ):
+            flow_.mode_layer_class = True  # the file's own model has dropout/batch norm
 
     def _method_call(self, node: ast.Call, func: ast.Attribute, seq: int) -> None:
         method = func.attr
@@ -343,10 +358,12 @@ class Tracker:
                 elif isinstance(target, ast.Name):
                     self.flow.scope.backward_names.add(target.id)
         self.flow.scope.training_step = True
+        self.flow.scope.step_seqs.append(seq)
         if not facts.is_gradient_only(self.ctx, node):
             self.flow.scope.training_steps.append(seq)
         for loop in loops:
             loop.training_step = True
+            loop.step_seqs.append(seq)
 
     def _model_call(self, node: ast.Call, seq: int, loops: List[flow.Loop]) -> None:
         func = node.func
@@ -355,7 +372,7 @@ class Tracker:
         key = _callee_key(func)
         if key is None or key == "super":
             return
-        root = key.split(".", 1)[0]
+        root = key.split(".", 1)[0].split("[", 1)[0]
         if root != "self" and self.ctx.imports.is_imported(root):
             return
         if key in _BUILTINS and self.ctx.lookup(key) is None:
@@ -363,10 +380,21 @@ class Tracker:
         cls = self.ctx.current_class()
         if key == "self" and (cls is None or not cls.is_module):
             return
-        call = flow.ModelCall(node, key, seq, self.grad.state, self.grad.function, cls.name if cls else None)
+        state, function = self.grad.state, self.grad.function
+        if state is Grad.INHERITED and self.grad.frame.kind == "generator":
+            state, function = self._consumer_state()
+        call = flow.ModelCall(node, key, seq, state, function, cls.name if cls else None)
         self.flow.scopes[-1].model_calls.append(call)
         for loop in loops:
             loop.model_calls.append(call)
+
+    def _consumer_state(self) -> Tuple[Grad, Optional[FunctionInfo]]:
+        """A generator expression is consumed where it is made (``torch.cat(
+        tuple(model(x) for x in xs))``): the grad state of the enclosing frame."""
+        for frame in reversed(self.grad.frames):
+            if frame.kind != "generator":
+                return frame.states[-1], frame.function if frame.kind == "function" else None
+        return Grad.INHERITED, None
 
     def leave_Call(self, node: ast.Call) -> None:
         """A function handed to evaluation machinery (``Engine(eval_step)``)."""
@@ -407,6 +435,13 @@ _SWITCH_METHODS = frozenset({"train", "eval", "register_buffer", "register_param
 _RUNNER_ENDINGS = ("Engine", "valuator")
 
 
+def _builds_local_module(flow_: flow.Flow, value: ast.expr) -> bool:
+    """``Net(...)`` for an ``nn.Module`` subclass ``Net`` of this file."""
+    return (
+        isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in flow_.module_classes
+    )
+
+
 def _switches_to_eval(call: ast.Call, method: str) -> bool:
     """``m.eval()``, ``m.train(False)``, ``m.train(mode=False)``."""
     if method == "eval":
@@ -424,9 +459,18 @@ def _switches_to_train(call: ast.Call) -> bool:
 
 
 def _callee_key(func: ast.expr) -> Optional[str]:
-    """``model`` for ``model(x)`` and ``model.forward(x)``."""
-    if isinstance(func, ast.Attribute) and func.attr == "forward":
-        return dotted(func.value)
+    """``model`` for ``model(x)``, ``model.forward(x)`` and ``model.generate(x)``;
+    ``models[]`` for ``models[k](x)``."""
+    if isinstance(func, ast.Attribute):
+        if func.attr == "forward":
+            return dotted(func.value)
+        if func.attr in flow.FORWARD_METHODS:
+            owner = dotted(func.value)
+            if owner is not None and owner != "self":
+                return owner
+    elif isinstance(func, ast.Subscript):
+        owner = dotted(func.value)
+        return None if owner is None else owner + "[]"
     return dotted(func)
 
 

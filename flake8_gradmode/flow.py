@@ -22,7 +22,7 @@ from flake8_gradmode.names import (
     says_inference_function,
     tokens,
 )
-from flake8_gradmode.tracker import FunctionInfo, Grad
+from flake8_gradmode.tracker import FunctionInfo, Grad, dotted, last_name, resolve_function
 
 
 # --- records ----------------------------------------------------------------
@@ -74,6 +74,8 @@ class Scope:
         #: calls of module-local functions/methods: (seq, key)
         self.local_calls: List[Tuple[int, Tuple[str, ...]]] = []
         self.training_step = False
+        #: sequence numbers of every training-step call (``train_step(...)`` by name too)
+        self.step_seqs: List[int] = []
         self.model_calls: List[ModelCall] = []
         #: names bound in this scope to a model built here (``model = Net()``)
         self.built_models: Set[str] = set()
@@ -109,6 +111,8 @@ class Loop:
         #: the loop counts (``for i in range(...)``, ``while``) rather than iterating data
         self.counts = False
         self.training_step = False
+        #: sequence numbers of every training-step call in the body
+        self.step_seqs: List[int] = []
         #: calls of module-local functions/methods: (seq, key)
         self.local_calls: List[Tuple[int, Tuple[str, ...]]] = []
         self.model_calls: List[ModelCall] = []
@@ -148,6 +152,8 @@ class Flow:
         #: dropout or batch-norm layers, reads ``self.training``, or switches
         #: models with ``.train()`` itself
         self.mode_matters = False
+        #: an ``nn.Module`` subclass of this file builds dropout or batch-norm layers
+        self.mode_layer_class = False
         #: the module imports pytest/unittest or defines ``test_*`` functions
         self.test_framework = False
         #: functions handed to framework evaluation machinery
@@ -159,6 +165,8 @@ class Flow:
         self.cache: Dict[tuple, object] = {}
         #: receiver of each ``.eval()``/``.train()`` call, by sequence number
         self.switch_keys: Dict[int, str] = {}
+        #: grad state at each call of a module-local function, by sequence number
+        self.call_states: Dict[int, Grad] = {}
 
     def tick(self) -> int:
         self.seq += 1
@@ -208,6 +216,8 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     if key == "self":
         return True  # recorded only inside nn.Module subclasses
     flow = ctx.flow
+    if key.endswith("[]"):
+        return _model_container(ctx, key[:-2])  # models["generator"](x)
     owner, _, last = key.rpartition(".")
     if owner in ("self", "cls") and last in _memo(ctx, ("methods",), lambda: _method_names(ctx), frozenset()):
         return False  # a method of the class: self.eval_model(...)
@@ -215,20 +225,174 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return True
     if last[:1].isupper():
         return False  # a constructor: Model(cfg)
+    if not owner and key in _memo(ctx, ("defs",), lambda: _function_names(ctx), frozenset()):
+        return False  # a function of this module named like a model: reached through its body
     if key in flow.module_classes:
         return True
+    if last in _WRAPPED and owner and is_model_name(owner, ctx.settings.model_names):
+        return True  # model.module(x): the model DataParallel wraps
+    if not owner and id(call) in _memo(ctx, ("elements",), lambda: _element_calls(ctx), frozenset()):
+        return True  # for head in self.heads: head(x)
     return is_model_name(key, ctx.settings.model_names)
+
+
+#: Attributes through which wrappers expose the model they wrap.
+_WRAPPED = frozenset({"module", "_orig_mod"})
 
 
 def _method_names(ctx) -> FrozenSet[str]:
     return frozenset(k[-1] for k in ctx.functions if k[0] == "method")
 
 
-def is_hook(scope: Scope, ctx) -> bool:
-    """Framework code that already runs with grad off and in eval mode."""
+def _function_names(ctx) -> FrozenSet[str]:
+    """Names of the module's functions, nested ones included."""
+    out = {k[-1] for k in ctx.functions if k[0] == "function"}
+    out.update(name for name in _nested_defs(ctx))
+    return frozenset(out)
+
+
+def _model_container(ctx, key: str) -> bool:
+    """``self.models`` / ``nets`` / ``self.heads`` (an ``nn.ModuleList``): a
+    container whose items are models."""
+    if key in ctx.flow.module_evidence:
+        return True
+    last = key.rpartition(".")[2]
+    if len(last) > 3 and last.endswith("s"):
+        singular = key[:-1]
+        return is_model_name(singular, ctx.settings.model_names) and not singular.rpartition(".")[2][:1].isupper()
+    return False
+
+
+def _element_calls(ctx) -> FrozenSet[int]:
+    """Calls of a loop's target that iterates a container of models:
+    ``for m, s in zip(self.heads, strides): m(x)``."""
+    out: Set[int] = set()
+    for loop in ctx.flow.loops:
+        node = loop.node
+        if not loop.model_calls or not isinstance(node, (ast.For, ast.AsyncFor)):
+            continue
+        elements = _iterated_elements(node.target, node.iter)
+        for call in loop.model_calls:
+            container = elements.get(call.key)
+            if container is not None and _model_container(ctx, container):
+                out.add(id(call))
+    return frozenset(out)
+
+
+def _iterated_elements(target: ast.expr, it: ast.expr) -> Dict[str, str]:
+    """Loop-target name -> the dotted container it takes items from."""
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "values":
+        it = it.func.value
+    elif isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "items":
+        if isinstance(target, ast.Tuple) and len(target.elts) == 2:
+            return _iterated_elements(target.elts[1], it.func.value)
+        return {}
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and isinstance(target, ast.Tuple):
+        if it.func.id == "zip" and len(it.args) == len(target.elts):
+            out: Dict[str, str] = {}
+            for elt, arg in zip(target.elts, it.args):
+                out.update(_iterated_elements(elt, arg))
+            return out
+        if it.func.id == "enumerate" and it.args and len(target.elts) == 2:
+            return _iterated_elements(target.elts[1], it.args[0])
+        return {}
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "reversed" and it.args:
+        it = it.args[0]
+    container = dotted(it)
+    if isinstance(target, ast.Name) and container is not None:
+        return {target.id: container}
+    return {}
+
+
+# --- which classes -----------------------------------------------------------
+
+#: Hooks a framework calls with grad disabled and the model in eval mode.
+_HOOKS = FRAMEWORK_EVAL_HOOKS | {"valid_step", "evaluation_step"}
+#: Packages whose base classes call such hooks (Lightning, fairseq, ignite, ...).
+_FRAMEWORKS = frozenset(
+    {
+        "pytorch_lightning", "lightning", "lightning_fabric", "fairseq", "ignite", "transformers", "accelerate",
+        "mmengine", "mmcv", "mmdet", "detectron2", "allennlp", "composer", "catalyst", "speechbrain", "poutyne",
+        "skorch", "torchtnt", "nemo", "espnet", "espnet2", "flash", "pl_bolts", "trl", "avalanche",
+    }
+)
+
+
+def _class_bases(ctx) -> Dict[str, List[ast.expr]]:
+    """Class name -> its base expressions (the first definition of that name),
+    for classes at module level, in classes and in ``if``/``try`` blocks."""
+    out: Dict[str, List[ast.expr]] = {}
+    todo = list(getattr(ctx.tree, "body", ()))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.ClassDef):
+            out.setdefault(node.name, list(node.bases))
+            todo.extend(node.body)
+        elif isinstance(node, (ast.If, ast.Try)):
+            todo.extend(node.body + node.orelse + getattr(node, "finalbody", []))
+    return out
+
+
+def framework_class(ctx, name: str) -> bool:
+    """Does class ``name`` derive from a framework's class (or from a class of
+    unknown origin, imported from elsewhere), directly or through classes of
+    this module?  A plain class, or one built only on ``torch``, does not."""
+    return _memo(ctx, ("framework", name), lambda: _framework_class(ctx, name), False)
+
+
+def _framework_class(ctx, name: str) -> bool:
+    bases = _memo(ctx, ("bases",), lambda: _class_bases(ctx), {}).get(name)
+    if bases is None:
+        return True  # not a class of this module: unknown
+    for base in bases:
+        if isinstance(base, ast.Name) and base.id in ctx.class_bases and base.id != name:
+            if framework_class(ctx, base.id):
+                return True
+            continue
+        qual = ctx.imports.resolve(base) or ""
+        root = qual.split(".", 1)[0]
+        if not qual or root in ("object", "torch", "typing", "abc", "enum") or qual in _BUILTIN_NAMES:
+            continue
+        if root in _FRAMEWORKS or qual.startswith(".") or ctx.imports.is_imported(root) or "." not in qual:
+            return True  # a framework's class, or a class of another module
+    return False
+
+
+_BUILTIN_NAMES = frozenset({"object", "dict", "list", "tuple", "Exception", "ABC", "Generic"})
+
+
+def is_module_class(ctx, name: str) -> bool:
+    """``name`` subclasses an ``nn.Module``-like base, maybe through classes of
+    this module."""
+    return _memo(ctx, ("module-class", name), lambda: _is_module_class(ctx, name), False)
+
+
+def _is_module_class(ctx, name: str) -> bool:
+    if name in ctx.flow.module_classes or ("method", name, "forward") in ctx.functions:
+        return True  # a known module base, or a ``forward`` of its own (its base is elsewhere)
+    return any(base != name and is_module_class(ctx, base) for base in ctx.class_bases.get(name, ()))
+
+
+def in_module_method(ctx, scope: Scope) -> bool:
+    """Code of an ``nn.Module`` subclass: whoever calls the module owns its
+    grad and training mode (``Decoder.inference`` loops over steps)."""
     fn = scope.function
     while fn is not None:
-        if fn.name in FRAMEWORK_EVAL_HOOKS or fn.name in ctx.flow.framework_callbacks:
+        if fn.class_name is not None and is_module_class(ctx, fn.class_name):
+            return True
+        fn = fn.parent
+    return False
+
+
+def is_hook(scope: Scope, ctx) -> bool:
+    """Framework code that already runs with grad off and in eval mode: a hook
+    of a class that derives from the framework's class, or a function handed
+    to evaluation machinery."""
+    fn = scope.function
+    while fn is not None:
+        if fn.name in ctx.flow.framework_callbacks:
+            return True
+        if fn.name in _HOOKS and fn.class_name is not None and framework_class(ctx, fn.class_name):
             return True
         fn = fn.parent
     return False
@@ -239,20 +403,245 @@ def is_pytest_test(scope: Scope, ctx) -> bool:
     return is_test_file(ctx.filename, ctx.flow.test_framework)
 
 
+# --- calls of the module's own functions ---------------------------------------
+
+
+def _nested_defs(ctx) -> Dict[str, List[Scope]]:
+    """Nested functions by name (closures of another function)."""
+
+    def build() -> Dict[str, List[Scope]]:
+        out: Dict[str, List[Scope]] = {}
+        for scope in ctx.flow.all_scopes:
+            fn = scope.function
+            if fn is not None and fn.key is None and fn.parent is not None:
+                out.setdefault(fn.name, []).append(scope)
+        return out
+
+    return _memo(ctx, ("nested",), build, {})
+
+
+def _within(fn: Optional[FunctionInfo], outer: Optional[FunctionInfo]) -> bool:
+    while fn is not None:
+        if fn is outer:
+            return True
+        fn = fn.parent
+    return False
+
+
+def callees(ctx, scope: Scope, key: Tuple[str, ...]) -> List[Scope]:
+    """The scopes a call with ``key`` made in ``scope`` reaches: the module's
+    functions and methods, and closures of an enclosing function (siblings
+    calling each other, whatever order they are defined in)."""
+    if key[0] == "function" and scope.function is not None:
+        nested = _nested_defs(ctx).get(key[1])
+        if nested:
+            found = [s for s in nested if _within(scope.function, s.function.parent)]  # type: ignore[union-attr]
+            if found:
+                return found
+    return ctx.scopes_of(key)
+
+
+def _owner(scope_or_loop) -> Scope:
+    return scope_or_loop.scope if isinstance(scope_or_loop, Loop) else scope_or_loop
+
+
 def trains(ctx, scope_or_loop) -> bool:
     """Does the loop (or function) run a training step, directly or through a
-    module-local function it calls?"""
-    if scope_or_loop.training_step:
+    module-local function it calls?  A call of a module-local function named
+    like a training step (``self.train_step(batch)``) counts by its body."""
+    owner = _owner(scope_or_loop)
+    if scope_or_loop.training_step and not _steps_by_name_only(ctx, owner, scope_or_loop.step_seqs):
         return True
     for _, key in scope_or_loop.local_calls:
-        for scope in ctx.scopes_of(key):
-            if scope is not scope_or_loop and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
+        for scope in callees(ctx, owner, key):
+            if scope is not owner and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
                 return True
     return False
 
 
-def evaluation_intent(ctx, loop: Loop) -> Optional[str]:
-    """Why this loop looks like evaluation: 'data', 'function' or 'eval-mode'."""
+def _steps_by_name_only(ctx, scope: Scope, seqs: List[int]) -> bool:
+    """Every training step among ``seqs`` is a call of a module-local function
+    named like one (judged by its body instead)."""
+    if not seqs:
+        return False
+    keys = dict(scope.local_calls)
+    for seq in seqs:
+        key = keys.get(seq)
+        if key is None or key[-1] not in _STEP_NAMES or not callees(ctx, scope, key):
+            return False
+    return True
+
+
+_STEP_NAMES = frozenset({"train_step", "training_step", "train_one_step", "train_on_batch"})
+
+
+def entry_grad(ctx, fn: FunctionInfo) -> Grad:
+    """The grad state ``fn``'s body starts in: its decorators, else its callers
+    (a closure's callers are its siblings in the enclosing function)."""
+    if fn.entry is not Grad.INHERITED:
+        return fn.entry
+    if fn.key is not None:
+        return resolve_function(fn)
+    return _memo(ctx, ("entry", id(fn)), lambda: _closure_entry(ctx, fn), Grad.INHERITED)
+
+
+def _closure_entry(ctx, fn: FunctionInfo) -> Grad:
+    if fn.name in ctx._referenced or fn.parent is None:
+        return Grad.INHERITED  # handed around as a value
+    sites = [s for s in _calls_by_name(ctx).get(fn.name, ()) if _within(s[1], fn.parent)]
+    if not sites:
+        return Grad.INHERITED
+    states = set()
+    for state, caller in sites:
+        if state is Grad.INHERITED:
+            state = entry_grad(ctx, caller) if caller is not None else Grad.INHERITED
+        states.add(state)
+    if states == {Grad.DISABLED}:
+        return Grad.DISABLED
+    if Grad.ENABLED in states:
+        return Grad.ENABLED
+    return Grad.UNKNOWN if Grad.UNKNOWN in states else Grad.INHERITED
+
+
+def _calls_by_name(ctx) -> Dict[str, List[Tuple[Grad, Optional[FunctionInfo]]]]:
+    def build() -> Dict[str, List[Tuple[Grad, Optional[FunctionInfo]]]]:
+        out: Dict[str, List[Tuple[Grad, Optional[FunctionInfo]]]] = {}
+        for key, state, caller in ctx._calls:
+            if key[0] == "function":
+                out.setdefault(key[1], []).append((state, caller))
+        return out
+
+    return _memo(ctx, ("calls-by-name",), build, {})
+
+
+#: Methods that run a model's forward by another name (``model.generate(...)``);
+#: the engine records them as calls of the model.
+FORWARD_METHODS = frozenset({"generate", "sample", "beam_search", "greedy_search", "greedy_decode"})
+
+
+def grad_owned(ctx, call: ModelCall) -> bool:
+    """``model.generate(...)`` sets its own grad mode unless this module
+    defines that method without a grad-disabling decorator (libraries'
+    ``generate`` methods disable grad themselves)."""
+    func = call.node.func
+    if not isinstance(func, ast.Attribute) or func.attr not in FORWARD_METHODS:
+        return False
+
+    def owned() -> bool:
+        infos = [i for k, found in ctx.functions.items() if k[0] == "method" and k[-1] == func.attr for i in found]
+        return all(i.entry is Grad.DISABLED for i in infos)
+
+    return _memo(ctx, ("owned", func.attr), owned, True)
+
+
+def call_with_grad(ctx, call: ModelCall) -> bool:
+    """Does this model call run with grad enabled (see ``with_grad``)?"""
+    return with_grad(ctx, call.state, call.function) and not grad_owned(ctx, call)
+
+
+def with_grad(ctx, state: Grad, function: Optional[FunctionInfo]) -> bool:
+    """Does code recorded with ``state`` in ``function`` run with grad enabled
+    (or maybe, through callers this module does not show)?  Grad enabled
+    explicitly inside a function (``with torch.enable_grad():``) is meant."""
+    if state is Grad.ENABLED:
+        return function is None
+    if state is Grad.INHERITED:
+        if function is None:
+            return True
+        return entry_grad(ctx, function) in (Grad.ENABLED, Grad.INHERITED) and not _decorated_later(ctx, function)
+    return False
+
+
+def _decorated_later(ctx, fn: FunctionInfo) -> bool:
+    """``evaluate = torch.no_grad()(evaluate)``: the module (or, for a closure,
+    the enclosing function) wraps the function in a grad-disabling decorator
+    after defining it."""
+    where = fn.parent.node if fn.parent is not None else ctx.tree
+    return fn.name in _memo(ctx, ("wrapped", id(where)), lambda: _wrapped_names(ctx, where), frozenset())
+
+
+def _wrapped_names(ctx, where: Optional[ast.AST]) -> FrozenSet[str]:
+    out: Set[str] = set()
+    for node in getattr(where, "body", ()):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            wrapper = node.value.func
+            arg = node.value.args[0] if len(node.value.args) == 1 else None
+            if (
+                isinstance(arg, ast.Name)
+                and ctx.grad.effect(ctx.imports, wrapper) is Grad.DISABLED
+                and any(isinstance(t, ast.Name) and t.id == arg.id for t in node.targets)
+            ):
+                out.add(arg.id)
+    return frozenset(out)
+
+
+class PathCall(NamedTuple):
+    """A loop's call of a module-local function (method, sibling closure) whose
+    body runs a model: the grad state and mode are those at the call."""
+
+    seq: int
+    name: str
+    callee: Scope
+    model_call: ModelCall
+    #: the model call runs with the caller's grad state
+    inherits: bool
+    state: Grad
+
+
+def _reaches_model(ctx, scope: Scope, depth: int = 0) -> Optional[Tuple[ModelCall, bool]]:
+    """The model call ``scope`` runs (through up to two more module-local
+    calls), and whether it runs in the grad state of ``scope``'s caller."""
+    if in_module_method(ctx, scope):
+        return None  # a model's own forward is the model call, seen at its caller
+    first: Optional[Tuple[ModelCall, bool]] = None
+    for call in scope.model_calls:
+        if is_model_call(ctx, call):
+            inherits = call.state is Grad.INHERITED and not grad_owned(ctx, call)
+            if inherits:
+                return call, True
+            first = first or (call, False)
+    if depth >= 2:
+        return first
+    states = ctx.flow.call_states
+    for seq, key in scope.local_calls:
+        for callee in callees(ctx, scope, key):
+            if callee is scope:
+                continue
+            found = _memo(ctx, ("reach", id(callee)), lambda c=callee: _reaches_model(ctx, c, depth + 1), None)
+            if found is not None:
+                inherits = found[1] and states.get(seq) is Grad.INHERITED
+                if inherits:
+                    return found[0], True
+                first = first or (found[0], False)
+    return first
+
+
+def path_calls(ctx, loop: Loop) -> List[PathCall]:
+    """Calls in ``loop`` of the module's functions that run a model."""
+    out = []
+    states = ctx.flow.call_states
+    for seq, key in loop.local_calls:
+        for callee in callees(ctx, loop.scope, key):
+            if callee is loop.scope:
+                continue
+            found = _memo(ctx, ("reach", id(callee)), lambda c=callee: _reaches_model(ctx, c), None)
+            if found is not None:
+                state = states.get(seq, Grad.INHERITED)
+                out.append(PathCall(seq, key[-1], callee, found[0], found[1], state))
+                break
+    return out
+
+
+# --- what the code shows about intent ---------------------------------------------
+
+#: Function-name words of decoding and search loops (``greedy_decode``).
+_DECODE_WORDS = frozenset({"decode", "decoding", "beam", "greedy", "translate", "translation"})
+
+
+def evaluation_intent(ctx, loop: Loop, nodes: Optional[List[ast.Call]] = None) -> Optional[str]:
+    """Why this loop looks like evaluation: 'data', 'function', 'eval-mode' or
+    'evidence' (its outputs are stripped of their graph, in code that trains
+    nothing); ``nodes`` are the loop's calls that run a model."""
     settings = ctx.settings
     if says_eval_data(loop.iter_tokens, settings.eval_names):
         return "data"
@@ -262,9 +651,178 @@ def evaluation_intent(ctx, loop: Loop) -> Optional[str]:
         # ``def test():`` looping over range(...) is a smoke check, not a test-set pass
         if not (words <= {"test", "testing"} and loop.counts):
             return "function"
-    if eval_switch_before(ctx, loop.scope, loop.seq):
+    if fn is not None and any(t in _DECODE_WORDS for t in tokens(fn.name)):
+        return "function"
+    if eval_switch_before(ctx, loop.scope, loop.seq) or wrapper_class(ctx, loop.scope.class_name):
         return "eval-mode"
+    if nodes and not trains(ctx, loop.scope) and _outputs_unneeded(ctx, loop, nodes):
+        return "evidence"
     return None
+
+
+def _outputs_unneeded(ctx, loop: Loop, nodes: List[ast.Call]) -> bool:
+    """Every model output of the loop is stripped of its graph, or (in a loop
+    over data, for a call surely of a model) never read."""
+    strong = {id(c.node) for c in loop.model_calls if _surely_model(ctx, loop.scope, c)}
+    for node in nodes:
+        fate = output_fate(ctx, loop, node)
+        if fate == "discarded" and (loop.counts or id(node) not in strong):
+            return False
+        if fate == "used":
+            return False
+    return True
+
+
+def _surely_model(ctx, scope: Scope, call: ModelCall) -> bool:
+    """``model``, ``self.net``, ``quantized_model``, or a model built in the
+    function: not any module (an observer) nor any attribute named like one."""
+    key = call.key
+    owner = key.rpartition(".")[0]
+    if key.split(".", 1)[0] in scope.built_models:
+        return True
+    return owner in ("", "self") and is_model_name(key, ctx.settings.model_names)
+
+
+def wrapper_class(ctx, name: Optional[str]) -> bool:
+    """A plain class (not an ``nn.Module``) that puts its model in eval mode
+    in ``__init__`` and trains nothing: a predictor."""
+    if name is None or name not in ctx.flow.class_init_eval or is_module_class(ctx, name):
+        return False
+    return not _memo(ctx, ("class-trains", name), lambda: _class_trains(ctx, name), True)
+
+
+def _class_trains(ctx, name: str) -> bool:
+    return any(s.class_name == name and trains(ctx, s) for s in ctx.flow.all_scopes)
+
+
+class _Index:
+    """Parents and name loads of one scope's own code (nested functions and
+    classes excluded), timer reads and profiler blocks; built on demand."""
+
+    def __init__(self, ctx, scope: Scope) -> None:
+        self.parents: Dict[int, ast.AST] = {}
+        self.loads: Dict[str, List[ast.Name]] = {}
+        self.timers: List[int] = []
+        self.profiled: List[Tuple[int, int]] = []
+        root: ast.AST = scope.function.node if scope.function is not None else ctx.tree
+        body = list(getattr(root, "body", ()))
+        stack: List[ast.AST] = []
+        for stmt in body:
+            self.parents[id(stmt)] = root
+            stack.append(stmt)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue
+            if isinstance(node, ast.Name):
+                if isinstance(node.ctx, ast.Load):
+                    self.loads.setdefault(node.id, []).append(node)
+                continue
+            if isinstance(node, ast.Call):
+                self._call(ctx, node)
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                if any(_profiles(ctx, item.context_expr) for item in node.items):
+                    self.profiled.append((node.lineno, node.end_lineno or node.lineno))
+            for child in ast.iter_child_nodes(node):
+                self.parents[id(child)] = node
+                stack.append(child)
+
+    def _call(self, ctx, node: ast.Call) -> None:
+        qual = ctx.imports.resolve(node.func) or ""
+        if qual in _TIMERS or last_name(node.func) in ("elapsed_time", "perf_counter", "tic", "toc"):
+            self.timers.append(node.lineno)
+        elif _profiles(ctx, node):
+            self.profiled.append((node.lineno, node.end_lineno or node.lineno))
+
+
+#: Clock reads around code being timed.
+_TIMERS = frozenset(
+    {
+        "time.time", "time.perf_counter", "time.perf_counter_ns", "time.monotonic", "time.time_ns",
+        "time.process_time", "timeit.default_timer", "torch.cuda.synchronize", "torch.cuda.Event",
+        "torch.mps.synchronize", "torch.xpu.synchronize",
+    }
+)
+
+
+def _profiles(ctx, expr: ast.expr) -> bool:
+    """``torch.profiler.profile(...)``, ``record_function("x")``."""
+    if not isinstance(expr, ast.Call):
+        return False
+    qual = ctx.imports.resolve(expr.func) or ""
+    last = qual.rsplit(".", 1)[-1]
+    return (last == "record_function" or (last == "profile" and "profiler" in qual)) and qual.startswith("torch.")
+
+
+def _index(ctx, scope: Scope) -> _Index:
+    return _memo(ctx, ("index", id(scope)), lambda: _Index(ctx, scope), None)
+
+
+#: Attributes and methods whose result holds no graph (or only predictions).
+_STRIPPING = frozenset({"data", "detach", "numpy", "tolist", "item", "argmax", "argmin"})
+
+
+def output_fate(ctx, loop: Loop, node: ast.AST, depth: int = 0) -> str:
+    """What the loop does with a model's output: ``"stripped"`` (``.detach()``,
+    ``.data``, ``.cpu().numpy()``, ``.tolist()``, ``.item()``, ``.argmax()``),
+    ``"discarded"`` (never read: a forward hook may collect it) or ``"used"``."""
+    idx = _index(ctx, loop.scope)
+    lo, hi = loop.node.lineno, loop.node.end_lineno or loop.node.lineno
+    cur = node
+    while True:
+        parent = idx.parents.get(id(cur))
+        if isinstance(parent, ast.Attribute):
+            if parent.attr in _STRIPPING:
+                return "stripped"
+            cur = parent
+            call = idx.parents.get(id(parent))
+            if isinstance(call, ast.Call) and call.func is parent:
+                cur = call
+            continue
+        if isinstance(parent, ast.Subscript) and parent.value is cur:
+            cur = parent
+            continue
+        if isinstance(parent, ast.Call) and cur in parent.args and last_name(parent.func) in ("float", "int"):
+            return "stripped"
+        if isinstance(parent, ast.Expr):
+            return "discarded"
+        if isinstance(parent, ast.Assign) and parent.value is cur and depth < 2:
+            return _names_fate(ctx, loop, parent.targets, idx, lo, hi, depth)
+        return "used"
+
+
+def _names_fate(ctx, loop: Loop, targets: List[ast.expr], idx: _Index, lo: int, hi: int, depth: int) -> str:
+    names: List[str] = []
+    for target in targets:
+        elts = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+        for elt in elts:
+            if not isinstance(elt, ast.Name):
+                return "used"  # self.out = ..., results[i] = ...
+            names.append(elt.id)
+    fates = set()
+    for name in names:
+        for use in idx.loads.get(name, ()):
+            if not lo <= use.lineno <= hi:
+                return "used"
+            fates.add(output_fate(ctx, loop, use, depth + 1))
+    if "used" in fates:
+        return "used"
+    return "stripped" if fates == {"stripped"} else "discarded"
+
+
+def is_timing(ctx, loop: Loop, nodes: List[ast.Call]) -> bool:
+    """A loop that measures a configuration: inside a profiler block (or one
+    inside it), or between clock reads with its outputs discarded."""
+    idx = _index(ctx, loop.scope)
+    lo, hi = loop.node.lineno, loop.node.end_lineno or loop.node.lineno
+    for start, end in idx.profiled:
+        if start <= lo and hi <= end or lo <= start <= hi:
+            return True
+    inside = any(lo <= t <= hi for t in idx.timers)
+    around = any(t < lo for t in idx.timers) and any(t > hi for t in idx.timers)
+    if not (inside or around):
+        return False
+    return all(output_fate(ctx, loop, node) == "discarded" for node in nodes)
 
 
 def eval_switch_before(ctx, scope: Scope, seq: int) -> bool:
@@ -275,7 +833,7 @@ def eval_switch_before(ctx, scope: Scope, seq: int) -> bool:
     for call_seq, key in scope.local_calls:
         if call_seq >= seq:
             break
-        for callee in ctx.scopes_of(key):
+        for callee in callees(ctx, scope, key):
             if callee is not scope and _memo(
                 ctx, ("switches", id(callee)), lambda c=callee: eval_switch_before(ctx, c, _WHOLE), False
             ):
@@ -293,12 +851,25 @@ def mode_before(ctx, scope: Scope, seq: int) -> Optional[str]:
     for _, event in sorted(events, key=lambda e: e[0], reverse=True):
         if isinstance(event, str):
             return event
-        for callee in ctx.scopes_of(event):
+        for callee in callees(ctx, scope, event):  # type: ignore[arg-type]
             if callee is not scope:
                 mode = _memo(ctx, ("final", id(callee)), lambda c=callee: mode_before(ctx, c, _WHOLE), None)
                 if mode is not None:
                     return mode
     return None
+
+
+def _call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
+    """Where the module calls ``fn`` (a closure: from its enclosing function)."""
+    if fn.key is not None:
+        return ctx.call_sites.get(fn.key, [])
+    if fn.name in ctx._referenced or fn.parent is None:
+        return []
+    return [
+        (scope, seq)
+        for scope, seq in ctx.call_sites.get(("function", fn.name), [])
+        if _within(scope.function, fn.parent)
+    ]
 
 
 def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> Optional[bool]:
@@ -309,9 +880,9 @@ def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> O
     fn = scope.function
     if fn is None:
         return False  # top-level code: nothing runs before it
-    if fn.escaped or fn.key is None:
+    if fn.escaped:
         return None
-    sites = ctx.call_sites.get(fn.key, [])
+    sites = _call_sites(ctx, fn)
     if not sites:
         return None
     seen = _seen if _seen is not None else set()
@@ -337,41 +908,233 @@ class EvalLoop(NamedTuple):
     loop: Loop
     intent: str
     model_calls: List[ModelCall]
+    #: calls of the module's own functions that run a model
+    paths: List[PathCall] = []
 
 
 def evaluation_loops(ctx) -> List[EvalLoop]:
-    """Every loop that runs a model forward, trains nothing and shows
-    evaluation intent, outside framework hooks and pytest tests."""
+    """Every loop that runs a model forward (directly or through a function of
+    the module it calls), trains nothing and shows evaluation intent, outside
+    framework hooks, ``nn.Module`` code, pytest tests and timing loops."""
     out = []
     for loop in ctx.flow.loops:
         calls = [c for c in loop.model_calls if is_model_call(ctx, c)]
-        if not calls or is_hook(loop.scope, ctx) or is_pytest_test(loop.scope, ctx):
+        paths = path_calls(ctx, loop) if loop.local_calls else []
+        if not calls and not paths:
+            continue
+        scope = loop.scope
+        if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or in_module_method(ctx, scope):
             continue
         if trains(ctx, loop):
             continue
-        intent = evaluation_intent(ctx, loop)
-        if intent is not None:
-            out.append(EvalLoop(loop, intent, calls))
+        nodes = [c.node for c in calls] + [ctx.flow.nodes[p.seq] for p in paths]
+        intent = evaluation_intent(ctx, loop, nodes)
+        if intent is not None and not is_timing(ctx, loop, nodes):
+            out.append(EvalLoop(loop, intent, calls, paths))
     return out
 
 
 def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
     """Functions named like inference that call a model after putting it in
-    eval mode (in the function or the class's ``__init__``) and train nothing."""
+    eval mode (in the function or the class's ``__init__``) and train nothing;
+    and the public methods of a predictor class (``wrapper_class``)."""
     out = []
     for scope in ctx.flow.all_scopes:
         fn = scope.function
-        if fn is None or not says_inference_function(fn.name):
+        if fn is None:
             continue
-        if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or trains(ctx, scope):
+        wrapper = (
+            wrapper_class(ctx, scope.class_name)
+            and (fn.name == "__call__" or not fn.name.startswith("__"))
+            and not ctx.call_sites.get(fn.key or ())
+        )
+        if not (wrapper or says_inference_function(fn.name)):
             continue
+        if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or trains(ctx, scope) or in_module_method(ctx, scope):
+            continue
+        if any(trains(ctx, caller) and _result_used(ctx, caller, seq) for caller, seq in _call_sites(ctx, fn)):
+            continue  # shared with training: judged where evaluation calls it
         calls = [c for c in scope.model_calls if is_model_call(ctx, c)]
         if not calls:
             continue
         in_init = scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval
-        if in_init or any(s < calls[0].seq for s in scope.eval_switches):
+        if wrapper or in_init or any(s < calls[0].seq for s in scope.eval_switches):
             out.append((scope, calls))
     return out
+
+
+def display(key: str) -> str:
+    """A model call's key as code: ``self.models[...]`` for ``self.models[]``."""
+    return key[:-2] + "[...]" if key.endswith("[]") else key
+
+
+# --- loops that evaluate in one phase and train in the other --------------------
+
+
+def phase_loops(ctx) -> List[Tuple[Loop, List[ModelCall]]]:
+    """A loop whose training steps all run under a flag (``if phase ==
+    "train":``) after the enclosing loop switched the mode by that flag
+    (``model.train(phase == "train")``, or ``.train()``/``.eval()`` in an
+    ``if``/``else``): in its other phase it evaluates, with grad enabled
+    unless ``torch.set_grad_enabled(flag)`` says otherwise."""
+    out = []
+    flow_ = ctx.flow
+    for loop in flow_.loops:
+        parent = loop.parent
+        if not loop.training_step or parent is None or not loop.step_seqs:
+            continue
+        scope = loop.scope
+        flag_switches = [s for s in scope.maybe_train_switches if parent.seq < s < loop.seq]
+        evals = [s for s in scope.eval_switches if parent.seq < s < loop.seq]
+        trains_ = [s for s in scope.train_switches if parent.seq < s < loop.seq]
+        if not flag_switches and not (evals and trains_):
+            continue
+        calls = [c for c in loop.model_calls if is_model_call(ctx, c)]
+        if not calls or is_hook(scope, ctx) or is_pytest_test(scope, ctx) or in_module_method(ctx, scope):
+            continue
+        idx = _index(ctx, scope)
+        flags: Set[str] = set()
+        for seq in flag_switches:
+            node = flow_.nodes.get(seq)
+            if node is not None and (node.args or node.keywords):
+                value = node.args[0] if node.args else node.keywords[0].value
+                flags.update(names_in(value, split=False))
+        for seq in evals + trains_:
+            test = _guard(idx, flow_.nodes.get(seq), parent.node)
+            if test is not None:
+                flags.update(names_in(test, split=False))
+        if flags and all(_guarded_by(idx, flow_.nodes.get(seq), loop.node, flags) for seq in loop.step_seqs):
+            out.append((loop, calls))
+    return out
+
+
+def _guard(idx: _Index, node: Optional[ast.AST], stop: ast.AST) -> Optional[ast.expr]:
+    """The test of the innermost ``if`` around ``node`` (below ``stop``)."""
+    cur = node
+    while cur is not None and cur is not stop:
+        parent = idx.parents.get(id(cur))
+        if isinstance(parent, ast.If) and cur is not parent.test:
+            return parent.test
+        if isinstance(parent, ast.IfExp) and cur is not parent.test:
+            return parent.test
+        cur = parent
+    return None
+
+
+def _guarded_by(idx: _Index, node: Optional[ast.AST], stop: ast.AST, flags: Set[str]) -> bool:
+    """Is ``node`` inside an ``if`` (below ``stop``) whose test reads a flag?"""
+    cur = node
+    while cur is not None and cur is not stop:
+        parent = idx.parents.get(id(cur))
+        if isinstance(parent, ast.If) and cur is not parent.test and flags & set(names_in(parent.test, split=False)):
+            return True
+        cur = parent
+    return False
+
+
+def _result_used(ctx, scope: Scope, seq: int) -> bool:
+    """Is the value of the call made at ``seq`` in ``scope`` used (not a bare
+    statement like ``sample_images(epoch)``)?"""
+    node = ctx.flow.nodes.get(seq)
+    return node is not None and not isinstance(_index(ctx, scope).parents.get(id(node)), ast.Expr)
+
+
+# --- forwards whose output is only saved, plotted or logged ---------------------
+
+
+def logged_forwards(ctx) -> List[Tuple[ModelCall, ast.stmt]]:
+    """Model calls in a training loop whose output only goes to save, plot or
+    log helpers (``save_image(generator(z).data, ...)``), with the statement
+    that makes each."""
+    out = []
+    seen: Set[int] = set()
+    for loop in reversed(ctx.flow.loops):  # innermost loops first
+        for call in loop.model_calls:
+            if id(call) in seen:
+                continue
+            seen.add(id(call))
+            if not is_model_call(ctx, call) or not _in_training_loop(ctx, loop):
+                continue
+            scope = loop.scope
+            if in_module_method(ctx, scope) or is_hook(scope, ctx) or is_pytest_test(scope, ctx):
+                continue
+            idx = _index(ctx, scope)
+            if _only_shown(ctx, idx, call.node, 0):
+                stmt = call.node
+                while stmt is not None and not isinstance(stmt, ast.stmt):
+                    stmt = idx.parents.get(id(stmt))
+                if stmt is not None:
+                    out.append((call, stmt))
+    return out
+
+
+def _in_training_loop(ctx, loop: Optional[Loop]) -> bool:
+    while loop is not None:
+        if _memo(ctx, ("loop-trains", id(loop)), lambda lp=loop: trains(ctx, lp), False):
+            return True
+        loop = loop.parent
+    return False
+
+
+#: Callees that only save, plot or log what they are given.
+_SHOW_CALLS = frozenset(
+    {
+        "save_image", "imsave", "imwrite", "savefig", "imshow", "add_image", "add_images", "add_figure",
+        "add_video", "add_histogram", "add_embedding", "log_image", "log_images",
+    }
+)
+_SHOW_WORDS = frozenset({"save", "plot", "show", "visualize", "visualise", "draw", "display"})
+_LOGGER_WORDS = frozenset({"writer", "logger", "wandb", "tb", "summary", "tensorboard", "mlflow", "neptune", "visdom"})
+#: Callees that pass a tensor on (``make_grid``, ``torch.cat``) towards a sink.
+_PASS_ON = frozenset({"make_grid", "cat", "stack", "clamp", "denorm", "denormalize", "to_img", "tensor2im"})
+
+
+def _shows(ctx, call: ast.Call) -> Optional[bool]:
+    """True: ``call`` saves/plots/logs its arguments; None: it passes them on;
+    False: anything else."""
+    func = call.func
+    last = last_name(func)
+    qual = ctx.imports.resolve(func) or ""
+    if last in _SHOW_CALLS:
+        return True
+    if last in _PASS_ON:
+        return None
+    if qual.startswith("torch.") and not qual.startswith("torchvision."):
+        return False
+    if any(t in _SHOW_WORDS for t in tokens(last)):
+        return True
+    if isinstance(func, ast.Attribute):
+        owner = dotted(func.value) or ""
+        if any(t in _LOGGER_WORDS for t in tokens(owner.rsplit(".", 1)[-1])):
+            return True
+    return False
+
+
+def _only_shown(ctx, idx: _Index, node: ast.AST, depth: int) -> bool:
+    cur = node
+    while True:
+        parent = idx.parents.get(id(cur))
+        if isinstance(parent, (ast.Attribute, ast.Subscript, ast.BinOp, ast.UnaryOp, ast.List, ast.Tuple,
+                               ast.Starred, ast.keyword)):
+            cur = parent
+            continue
+        if isinstance(parent, ast.Call):
+            if parent.func is cur:
+                cur = parent  # a method of the output: out.cpu()
+                continue
+            verdict = _shows(ctx, parent)
+            if verdict is None:
+                cur = parent
+                continue
+            return verdict
+        if isinstance(parent, ast.Assign) and parent.value is cur and depth < 2:
+            uses = []
+            for target in parent.targets:
+                if not isinstance(target, ast.Name):
+                    return False
+                uses.extend(idx.loads.get(target.id, ()))
+            return bool(uses) and all(_only_shown(ctx, idx, use, depth + 1) for use in uses)
+        return False
 
 
 def mode_events(ctx, scope: Scope, lo: int, hi: int) -> List[Tuple[int, str]]:

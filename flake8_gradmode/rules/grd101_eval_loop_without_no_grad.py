@@ -4,45 +4,75 @@ import ast
 from typing import Optional, Set
 
 from flake8_gradmode import flow
-from flake8_gradmode.tracker import Grad, effective
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
-def runs_with_grad(call: flow.ModelCall) -> bool:
-    """Grad is (or may be, through unknown callers) enabled at this call."""
-    if call.state is Grad.ENABLED:
-        return True
-    if call.state is Grad.INHERITED:
-        return effective(Grad.INHERITED, call.function) in (Grad.ENABLED, Grad.INHERITED)
-    return False
+def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
+    """What the evaluation loop runs with grad enabled, as the message names
+    it; None when every model call runs without grad."""
+    for call in ev.model_calls:
+        if flow.call_with_grad(ctx, call):
+            return f"`{flow.display(call.key)}`"
+    for path in ev.paths:
+        if path.inherits and flow.with_grad(ctx, path.state, ev.loop.scope.function):
+            return f"`{flow.display(path.model_call.key)}` (through `{path.name}()`)"
+    return None
 
 
 class EvalLoopWithoutNoGrad(Rule):
     code = "GRD101"
     name = "eval-loop-without-no-grad"
-    triggers = ("val", "test", "eval", "dev", "predict", "infer", "generate", "embed", "encode", "extract", "sample", "serve")
+    triggers = (
+        "val", "test", "eval", "dev", "predict", "infer", "generate", "embed", "encode", "extract", "sample", "serve",
+        # decoding loops, outputs stripped of their graph, forwards only saved or logged, phase loops
+        "decode", "beam", "greedy", "translat", "detach", "tolist", "numpy", "argmax", ".data", "save", "plot", "log",
+        "train",
+    )
     options = ("model_names", "eval_names", "eval_mode_helpers", "no_grad_decorators")
     summary = "evaluation loop or inference function runs a model with grad enabled"
     what = """
         Reports an evaluation loop whose model calls run with grad enabled.  An
         evaluation loop is a `for`/`while` loop that calls a model, runs no
         training step (`.backward()`, `optimizer.step()`, `autograd.grad`, also
-        through a function of the module it calls) and shows evaluation intent:
-        it iterates data named like `val`/`valid`/`test`/`eval`/`dev`, it sits in
-        a function named like `evaluate`/`validate`/`test`/`predict`/`infer`/
-        `generate`, or it follows a `.eval()` call in the same function.  An
-        inference function counts too: a function named like
+        through a function of the module it calls; a call named like a
+        training step, `self.train_step(batch)`, counts by its body) and shows
+        evaluation intent: it iterates data named like
+        `val`/`valid`/`test`/`eval`/`dev`, it sits in a function named like
+        `evaluate`/`validate`/`test`/`predict`/`infer`/`generate` or like
+        decoding (`greedy_decode`, `beam_search`, `translate`), it follows a
+        `.eval()` call in the same function (or in the `__init__` of a plain
+        predictor class that trains nothing), or, in a function that trains
+        nothing, every output it computes is stripped of its graph
+        (`.detach()`, `.data`, `.cpu().numpy()`, `.tolist()`, `.item()`,
+        `.argmax()`) or, in a loop over data, never read (a forward hook
+        collects it).  An inference function counts too: a function named like
         `predict`/`infer`/`embed`/`encode`/`extract`/`generate`/`sample`/`serve`
         that calls a model after putting it in eval mode (in the function, or
-        in its class's `__init__`).  One finding per loop, at the loop, or at
-        the first model call of an inference function.
+        in its class's `__init__`), and the public methods of a plain
+        predictor class.  One finding per loop, at the loop, or at the first
+        model call of an inference function.
 
         A model call is a call of `self` inside an `nn.Module` subclass, of a
         name the module shows to be a model (`.eval()`, `.train()`,
         `.parameters()`, `.to()`, `.cuda()` ... called on it, built from an
         `nn.Module` subclass), or of a name like `model`, `net`, `encoder`,
-        `generator`, `netG`, `resnet` (see Options).
+        `generator`, `netG`, `resnet` (see Options); also `model.module(x)`,
+        an item of a container of models (`self.models["generator"](x)`,
+        `for head in self.heads: head(x)`), and `model.generate(...)`
+        (`sample`, `beam_search`) when this module defines that method without
+        a grad-disabling decorator.  A loop that calls a function, method or
+        sibling closure of the module that runs a model runs that model: a
+        helper shared by training and evaluation is judged at each loop that
+        calls it, with the grad state of that call, and reported at the loop.
+
+        Two more shapes are reported: a loop that trains only when a flag says
+        so (`if phase == "train":`) after switching the mode by that flag
+        (`model.train(phase == "train")`), whose forward is not under
+        `torch.set_grad_enabled(<flag>)`, so its evaluation phase builds
+        graphs; and, in a training loop, a model call whose output only goes to
+        save, plot or log helpers (`save_image(generator(z).data, ...)`),
+        reported at the call.
     """
     why = """
         With grad enabled every forward pass records an autograd graph and keeps
@@ -54,17 +84,27 @@ class EvalLoopWithoutNoGrad(Rule):
     """
     known_problems = """
         Grad mode is dynamic.  A grad-disabling context anywhere in the module
-        that runs the loop is seen (the function, its decorators, every
-        module-local caller), but a caller in another module is not: a function
-        whose callers are all elsewhere is reported even if they disable grad.
-        Add `@torch.no_grad()` to it, which is cheap and documents the intent.
-        `set_grad_enabled(<expression>)` is taken as "might be disabled" and
-        keeps the rule silent.  Framework hooks (`validation_step`,
-        `test_step`, `predict_step` and their epoch hooks, `prediction_step`)
-        and functions handed to ignite's `Engine`/evaluators are never reported,
-        nor are pytest test functions in test files.  Model calls are found by
-        name and by evidence in the same file, so a model called through an
-        unusual name is missed: add it with `--gradmode-model-names`.
+        that runs the loop is seen (the function, its decorators, a later
+        `f = torch.no_grad()(f)`, every module-local caller, the enclosing
+        function's calls of a closure), but a caller in another module is not:
+        a function whose callers are all elsewhere is reported even if they
+        disable grad.  Add `@torch.no_grad()` to it, which is cheap and
+        documents the intent.  `set_grad_enabled(<expression>)` is taken as
+        "might be disabled" and keeps the rule silent, and grad enabled
+        explicitly inside a function (`with torch.enable_grad():`) is taken as
+        meant.  Never reported: a loop in a method of an `nn.Module` subclass
+        (the module's caller owns the grad mode); framework hooks
+        (`validation_step`, `test_step`, `predict_step` and their epoch hooks,
+        `valid_step`, `evaluation_step`, `prediction_step`) of a class that
+        derives from the framework's class (or from a class imported from
+        elsewhere), directly or through classes of the module, and functions
+        handed to ignite's `Engine`/evaluators (a plain class with a method of
+        such a name is reported like any other); timing and profiling loops
+        (inside `torch.profiler.profile(...)` or `record_function`, or between
+        clock reads with their outputs discarded); pytest test functions in
+        test files.  Model calls are found by name and by evidence in the same
+        file, so a model called through an unusual name is missed: add it with
+        `--gradmode-model-names`.
     """
     fix_safety = """
         Opt-in (`flake8-gradmode --fix --unsafe-fixes`): a function that is
@@ -183,16 +223,78 @@ class EvalLoopWithoutNoGrad(Rule):
             import torch
 
 
-            class LitClassifier(torch.nn.Module):
+            class Decoder(torch.nn.Module):
                 def __init__(self):
                     super().__init__()
-                    self.model = torch.nn.Linear(4, 2)
+                    self.cell = torch.nn.GRUCell(4, 4)
 
-                def validation_step(self, batch, batch_idx):
-                    for chunk in batch.split(2):
-                        self.model(chunk)
+                def inference(self, h, steps):
+                    outs = []
+                    for _ in range(steps):
+                        h = self.cell(h, h)
+                        outs.append(h)
+                    return outs
+
+
+            decoder = Decoder().eval()
+            with torch.no_grad():
+                outs = decoder.inference(torch.randn(2, 4), 3)
             """,
-            title="Framework hooks run under no_grad already (Lightning's validation_step)",
+            title="A loop in an `nn.Module`'s own method: the module's caller owns the grad mode",
+            checks=(Holds("outs[-1].grad_fn is None", "the caller disabled grad"),),
+        ),
+        Valid(
+            """
+            from fairseq.tasks import FairseqTask
+
+
+            class TranslationTask(FairseqTask):
+                def valid_step(self, sample, model, criterion):
+                    model.eval()
+                    for chunk in sample["net_input"].split(2):
+                        model(chunk)
+            """,
+            title="A framework's hook, in a class derived from the framework's class (fairseq's `valid_step`)",
+            runnable=False,
+            why_not_run="needs fairseq, whose trainer calls the hook under `torch.no_grad()`",
+        ),
+        Valid(
+            """
+            import time
+
+            import torch
+
+            model = torch.nn.Linear(4, 2)
+            x = torch.randn(8, 4)
+            model.eval()
+            start = time.perf_counter()
+            for _ in range(10):
+                model(x)
+            elapsed = time.perf_counter() - start
+            """,
+            title="A timing loop measures a configuration (outputs discarded between clock reads)",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            @torch.no_grad()
+            def evaluate(model, val_loader):
+                model.eval()
+                saliency = []
+                for x in val_loader:
+                    with torch.enable_grad():
+                        x = x.clone().requires_grad_()
+                        model(x).max().backward()
+                    saliency.append(x.grad.abs())
+                return saliency
+
+
+            saliency = evaluate(torch.nn.Linear(4, 2), [torch.randn(8, 4)])
+            """,
+            title="Grad enabled on purpose inside a grad-disabled evaluation",
+            checks=(Holds("saliency[0].grad_fn is None", "only the saliency pass used grad"),),
         ),
     )
     INVALID = (
@@ -265,6 +367,85 @@ class EvalLoopWithoutNoGrad(Rule):
             at=((7, 0),),
             symptom=Holds("x.grad_fn is not None", "the output carries the graph of all steps"),
         ),
+        Invalid(
+            """
+            import torch
+
+
+            def forward_pass(model, x):
+                return model(x)
+
+
+            def evaluate(model, loader):
+                model.eval()
+                outputs = []
+                for x in loader:
+                    outputs.append(forward_pass(model, x))
+                return outputs
+
+
+            outputs = evaluate(torch.nn.Linear(4, 2), [torch.randn(8, 4)])
+            """,
+            title="The model runs one call away, in a helper training may share",
+            at=((11, 4),),
+            symptom=Holds("outputs[0].grad_fn is not None", "every collected output keeps its autograd graph"),
+        ),
+        Invalid(
+            """
+            import torch
+
+            models = {"generator": torch.nn.Linear(4, 4)}
+            val_batches = [torch.randn(8, 4)]
+            samples = []
+            for z in val_batches:
+                samples.append(models["generator"](z))
+            """,
+            title="A model taken from a container",
+            at=((6, 0),),
+            symptom=Holds("samples[0].grad_fn is not None", "every collected output keeps its autograd graph"),
+        ),
+        Invalid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 2)
+            batches = [torch.randn(8, 4) for _ in range(3)]
+            predictions = []
+            for x in batches:
+                out = model(x)
+                predictions.extend(out.argmax(1).tolist())
+            """,
+            title="Outputs stripped of their graph, in code that trains nothing",
+            at=((6, 0),),
+            symptom=Holds("out.grad_fn is not None", "each batch's forward still builds a graph"),
+        ),
+        Invalid(
+            """
+            import io
+
+            import torch
+
+            generator = torch.nn.Linear(4, 4)
+            optimizer = torch.optim.SGD(generator.parameters(), lr=0.1)
+            fixed_z = torch.randn(2, 4)
+
+
+            def save_samples(images):
+                torch.save(images, io.BytesIO())
+
+
+            for step in range(2):
+                loss = generator(torch.randn(8, 4)).pow(2).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                samples = generator(fixed_z)
+                save_samples(samples.detach())
+            """,
+            title="A forward in a training loop whose output is only saved",
+            at=((19, 14),),
+            symptom=Holds("samples.grad_fn is not None", "the saved samples were computed with a graph"),
+        ),
     )
 
     def finish(self) -> None:
@@ -274,25 +455,46 @@ class EvalLoopWithoutNoGrad(Rule):
         for ev in flow.evaluation_loops(ctx):
             if ev.loop.inside(reported):
                 continue
-            bad = [c for c in ev.model_calls if runs_with_grad(c)]
-            if bad:
+            what = _with_grad(ctx, ev)
+            if what is not None:
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
+                covered.update(id(p.model_call) for p in ev.paths)
                 self.report(
                     ev.loop.node,
-                    f"evaluation loop runs `{bad[0].key}` with grad enabled, so every batch builds an autograd graph; "
+                    f"evaluation loop runs {what} with grad enabled, so every batch builds an autograd graph; "
                     "wrap it in `with torch.no_grad():`",
                     fix=self._fix(ev.loop.scope, ev.loop.node),
                 )
+        for loop, calls in flow.phase_loops(ctx):
+            bad = [c for c in calls if flow.call_with_grad(ctx, c)]
+            if bad and not loop.inside(reported) and id(loop) not in reported:
+                reported.add(id(loop))
+                covered.update(id(c) for c in loop.model_calls)
+                self.report(
+                    loop.node,
+                    f"loop runs `{flow.display(bad[0].key)}` with grad enabled in its evaluation phase too (its "
+                    "training steps run only in the training phase); wrap the forward in "
+                    "`with torch.set_grad_enabled(<training phase>):`",
+                )
         for scope, calls in flow.inference_functions(ctx):
-            bad = [c for c in calls if runs_with_grad(c) and id(c) not in covered]
+            bad = [c for c in calls if flow.call_with_grad(ctx, c) and id(c) not in covered]
             if bad:
                 name = scope.function.name if scope.function else "?"
+                covered.update(id(c) for c in calls)
                 self.report(
                     bad[0].node,
-                    f"inference function `{name}` runs `{bad[0].key}` with grad enabled, so each call builds an "
-                    "autograd graph; decorate it with `@torch.no_grad()`",
+                    f"inference function `{name}` runs `{flow.display(bad[0].key)}` with grad enabled, so each "
+                    "call builds an autograd graph; decorate it with `@torch.no_grad()`",
                     fix=self._fix(scope, None),
+                )
+        for call, stmt in flow.logged_forwards(ctx):
+            if id(call) not in covered and flow.call_with_grad(ctx, call):
+                self.report(
+                    call.node,
+                    f"`{flow.display(call.key)}` runs with grad enabled only to save, plot or log its output, so "
+                    "the call builds an autograd graph nothing uses; wrap it in `with torch.no_grad():`",
+                    fix=Fix("wrap-no-grad", stmt, "{torch}.no_grad()", unsafe=True),
                 )
 
     def _fix(self, scope: flow.Scope, loop: Optional[ast.stmt]) -> Optional[Fix]:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Set
+from typing import Optional, Set
 
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
+from flake8_gradmode.tracker import Grad
 
 
 class EvalLoopWithoutEvalMode(Rule):
@@ -15,10 +16,12 @@ class EvalLoopWithoutEvalMode(Rule):
     summary = "evaluation loop runs a model that was never put in eval mode"
     what = """
         Reports an evaluation loop (see GRD101: a loop that calls a model,
+        directly or through a function, method or closure of the module,
         trains nothing, and iterates evaluation data or sits in a function
-        named like evaluation) when nothing switches a model to eval mode
-        before it: no `.eval()` or `.train(False)` earlier in the function, in
-        a module-local function it calls before the loop, in the class's
+        named like evaluation or decoding) when nothing switches a model to
+        eval mode before it: no `.eval()` or `.train(False)` earlier in the
+        function, in a module-local function it calls before the loop (or in
+        the helper that runs the model, before the call), in the class's
         `__init__`, or before every module-local call of the function.
         `torch.no_grad()` does not count: it does not change the mode.
     """
@@ -34,13 +37,18 @@ class EvalLoopWithoutEvalMode(Rule):
         model), reads `self.training`, or switches models with `.train()`
         itself.  A model without such layers behaves the same in both modes,
         so a missing `.eval()` is then harmless.  It also only speaks when it
-        can see where the loop's function is
-        called from, or that the model is built right there: a function that
-        takes the model as an argument and is only called from other modules
-        is not reported, since its callers may well call `.eval()`.  Any
-        `.eval()` before the loop counts, whichever model it is called on.
-        A project helper that switches to eval mode can be declared with
-        `--gradmode-eval-mode-helpers`.
+        can see where the loop's function is called from, or that the model
+        is built right there, or that the function evaluates a model it is
+        handed under `torch.no_grad()` without ever switching modes in a file
+        whose own model class has dropout or batch norm (the author thought of
+        grad, not of the mode).  Otherwise a function that takes the model as
+        an argument and is only called from other modules is not reported,
+        since its callers may well call `.eval()`.  Any `.eval()` before the
+        loop counts, whichever model it is called on.  Loops in a method of an
+        `nn.Module` subclass, framework hooks, timing loops and loops whose
+        only sign of evaluation is what they do with the outputs are left to
+        GRD101.  A project helper that switches to eval mode can be declared
+        with `--gradmode-eval-mode-helpers`.
     """
     fix_safety = """
         Opt-in (`flake8-gradmode --fix --unsafe-fixes`): `<model>.eval()` is
@@ -102,6 +110,25 @@ class EvalLoopWithoutEvalMode(Rule):
             """,
             title="Callers in other modules are not guessed",
         ),
+        Valid(
+            """
+            import torch
+
+
+            def predict(model, x):
+                model.eval()
+                return model(x)
+
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            test_loader = [torch.randn(8, 4)]
+            with torch.no_grad():
+                for x in test_loader:
+                    predict(model, x)
+            """,
+            title="The helper the loop calls switches to eval mode itself",
+            checks=(Holds("not model.training", "the model is in eval mode"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -153,6 +180,69 @@ class EvalLoopWithoutEvalMode(Rule):
             at=((14, 8),),
             symptom=Holds("model.training", "validation runs in training mode"),
         ),
+        Invalid(
+            """
+            import torch
+
+
+            class Net(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.body = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5))
+
+                def forward(self, x):
+                    return self.body(x)
+
+
+            def test(model, test_loader):
+                correct = 0
+                with torch.no_grad():
+                    for x, y in test_loader:
+                        correct += (model(x).argmax(1) == y).sum().item()
+                return correct
+
+
+            commands = {"test": test}
+            model = Net()
+            commands["test"](model, [(torch.randn(8, 4), torch.zeros(8, dtype=torch.long))])
+            """,
+            title="`test()` disables grad but never calls `eval()`, next to a model class with dropout",
+            at=((16, 8),),
+            symptom=Holds("model.training", "the test pass runs in training mode"),
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def main():
+                model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+                test_batches = [torch.randn(8, 4)]
+
+                def evaluate():
+                    with torch.no_grad():
+                        return [predict(x) for x in test_batches] + [predict(x) for x in test_batches]
+
+                def evaluate_loop():
+                    outputs = []
+                    with torch.no_grad():
+                        for x in test_batches:
+                            outputs.append(predict(x))
+                    return outputs
+
+                def predict(x):
+                    return model(x)
+
+                evaluate_loop()
+                return model
+
+
+            model = main()
+            """,
+            title="The model runs one call away, in a sibling closure",
+            at=((15, 12),),
+            symptom=Holds("model.training", "the evaluation runs in training mode"),
+        ),
     )
 
     def finish(self) -> None:
@@ -162,7 +252,7 @@ class EvalLoopWithoutEvalMode(Rule):
         reported: Set[int] = set()
         for ev in flow.evaluation_loops(ctx):
             loop = ev.loop
-            if ev.intent == "eval-mode" or loop.inside(reported):
+            if ev.intent in ("eval-mode", "evidence") or loop.inside(reported):
                 continue
             scope = loop.scope
             mode = flow.mode_before(ctx, scope, loop.seq)
@@ -170,18 +260,86 @@ class EvalLoopWithoutEvalMode(Rule):
                 continue
             if scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval:
                 continue
+            if not ev.model_calls and all(
+                flow.eval_switch_before(ctx, p.callee, p.model_call.seq) for p in ev.paths
+            ):
+                continue  # the helper switches to eval mode itself
             if mode == "train":
                 in_training_mode = True
             else:
                 on_entry = flow.eval_mode_on_entry(ctx, scope)
                 built_here = any(c.key.split(".", 1)[0] in scope.built_models for c in ev.model_calls)
-                in_training_mode = on_entry is False or (on_entry is None and built_here)
+                in_training_mode = on_entry is False or (
+                    on_entry is None and (built_here or _forgot_eval(ctx, ev))
+                )
             if in_training_mode:
                 reported.add(id(loop))
-                key = ev.model_calls[0].key
-                self.report(
-                    loop.node,
-                    f"evaluation loop runs `{key}` in training mode: nothing calls `.eval()` before it; "
-                    f"call `{key}.eval()` before the loop",
-                    fix=Fix("insert-before", loop.node, f"{key}.eval()", unsafe=True),
-                )
+                self._report(loop, ev)
+
+    def _report(self, loop: flow.Loop, ev: flow.EvalLoop) -> None:
+        fix: Optional[Fix] = None
+        if ev.model_calls:
+            key = flow.display(ev.model_calls[0].key)
+            what, remedy = f"`{key}`", f"call `{key}.eval()` before the loop"
+            if not key.endswith("]"):
+                fix = Fix("insert-before", loop.node, f"{key}.eval()", unsafe=True)
+        else:
+            path = ev.paths[0]
+            key = flow.display(path.model_call.key)
+            what = f"`{key}` (through `{path.name}()`)"
+            if _same_name_at_loop(loop, path):
+                remedy = f"call `{key}.eval()` before the loop"
+                fix = Fix("insert-before", loop.node, f"{key}.eval()", unsafe=True)
+            else:
+                remedy = "call the model's `.eval()` before the loop"
+        self.report(
+            loop.node,
+            f"evaluation loop runs {what} in training mode: nothing calls `.eval()` before it; {remedy}",
+            fix=fix,
+        )
+
+
+def _same_name_at_loop(loop: flow.Loop, path: flow.PathCall) -> bool:
+    """Does the helper's name of the model mean the same at the loop: a free
+    variable of a closure or of a module function, or ``self.x`` in a method of
+    the same class?"""
+    key = path.model_call.key
+    if key.endswith("[]") or path.model_call.function is not path.callee.function:
+        return False
+    root = key.split(".", 1)[0]
+    callee = path.callee
+    if root == "self":
+        return callee.class_name is not None and callee.class_name == loop.scope.class_name
+    fn = callee.function
+    if fn is None or root in callee.deps or root in _params(fn.node):
+        return False
+    scope_fn = loop.scope.function
+    return scope_fn is None or root not in loop.scope.deps and root not in _params(scope_fn.node)
+
+
+def _params(node) -> Set[str]:
+    args = node.args
+    names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+    names.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+    return names
+
+
+def _forgot_eval(ctx, ev: flow.EvalLoop) -> bool:
+    """A function of this module that evaluates a model it is handed under
+    ``torch.no_grad()`` yet never switches modes, in a file whose own model
+    class has dropout or batch norm: the author thought of grad, not of the
+    mode (``def test(model, loader): with torch.no_grad(): ...``)."""
+    scope = ev.loop.scope
+    fn = scope.function
+    if not ctx.flow.mode_layer_class or ev.intent not in ("function", "data") or fn is None:
+        return False
+    if scope.class_name is not None or not ev.model_calls:
+        return False
+    if any(c.state is not Grad.DISABLED for c in ev.model_calls):
+        return False
+    if scope.eval_switches or scope.train_switches or scope.maybe_train_switches:
+        return False
+    if flow.eval_switch_before(ctx, scope, 1 << 62) or flow.mode_before(ctx, scope, 1 << 62) is not None:
+        return False
+    params = _params(fn.node)
+    return all(c.key.split(".", 1)[0] in params for c in ev.model_calls)

@@ -1,0 +1,790 @@
+"""GRD101/GRD102 on the shapes real evaluation code takes within one file:
+model calls one call away, more forms of a model call, intent shown by what
+the code does, and the places where the rules must stay silent."""
+
+import textwrap
+
+import pytest
+
+from flake8_gradmode.engine import check
+
+CODES = ("GRD101", "GRD102")
+
+
+def found(source):
+    source = textwrap.dedent(source)
+    return sorted((v.code, v.line, v.col) for v in check(source, filename="script.py") if v.code in CODES)
+
+
+# --- recall: model calls one call away ----------------------------------------
+
+HELPER_SHARED_BY_TRAINING_AND_EVALUATION = """
+import torch
+
+
+def forward_pass(model, batch):
+    return model(batch)
+
+
+def train(model, loader, optimizer):
+    model.train()
+    for x in loader:
+        loss = forward_pass(model, x).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def evaluate(model, loader):
+    model.eval()
+    outs = []
+    for x in loader:
+        outs.append(forward_pass(model, x))
+    return outs
+
+
+def evaluate_quietly(model, loader):
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for x in loader:
+            outs.append(forward_pass(model, x))
+    return outs
+"""
+
+METHOD_ONE_CALL_AWAY = """
+class Trainer:
+    def __init__(self, model, val_loader):
+        self.model = model
+        self.val_loader = val_loader
+
+    def _forward_pass(self, batch):
+        return self.model(batch)
+
+    def validate(self):
+        self.model.eval()
+        outs = []
+        for batch in self.val_loader:
+            outs.append(self._forward_pass(batch))
+        return outs
+"""
+
+SIBLING_CLOSURES_ANY_ORDER = """
+import torch
+import torch.nn as nn
+
+
+def main():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    test_loader = [torch.randn(8, 4)]
+
+    def evaluate():
+        scores = []
+        for x in test_loader:
+            scores.append(predict(x))
+        return scores
+
+    def predict(x):
+        return model(x).softmax(-1)
+
+    print(evaluate())
+
+
+main()
+"""
+
+SIBLING_CLOSURE_CALLED_UNDER_NO_GRAD = """
+import torch
+import torch.nn as nn
+
+
+def main():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    test_loader = [torch.randn(8, 4)]
+
+    def evaluate():
+        model.eval()
+        return [model(x) for x in test_loader if x is not None] + [model(x) for x in test_loader]
+
+    def evaluate_loop():
+        model.eval()
+        scores = []
+        for x in test_loader:
+            scores.append(model(x))
+        return scores
+
+    @torch.no_grad()
+    def report():
+        return evaluate(), evaluate_loop()
+
+    print(report())
+
+
+main()
+"""
+
+# --- recall: more forms of a model call ----------------------------------------
+
+CONTAINERS_WRAPPERS_AND_SUBMODULES = """
+import torch.nn as nn
+
+
+class GAN:
+    def __init__(self):
+        self.models = {"generator": nn.Linear(4, 4), "critic": nn.Linear(4, 1)}
+
+    def validate(self, val_loader):
+        outs = []
+        for z in val_loader:
+            outs.append(self.models["generator"](z))
+        return outs
+
+
+def evaluate(models, loader, k):
+    outs = []
+    for x in loader:
+        outs.append(models[k](x))
+    return outs
+
+
+def test(model, test_loader):
+    results = []
+    for x in test_loader:
+        results.append(model.module(x))
+    return results
+
+
+class Ensemble:
+    def __init__(self):
+        self.heads = nn.ModuleList([nn.Linear(4, 2), nn.Linear(4, 2)])
+
+    def predict(self, loader):
+        outs = []
+        for x in loader:
+            for head, scale in zip(self.heads, [1, 2]):
+                outs.append(head(x) * scale)
+        return outs
+"""
+
+GENERATE_DEFINED_HERE_WITHOUT_NO_GRAD = """
+import torch
+import torch.nn as nn
+
+
+class LM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+
+    def generate(self, x, steps):
+        for _ in range(steps):
+            x = self.proj(x)
+        return x
+
+
+class SafeLM(nn.Module):
+    @torch.no_grad()
+    def sample(self, x):
+        return x
+
+
+def evaluate(model, prompts):
+    model.eval()
+    outs = []
+    for p in prompts:
+        outs.append(model.generate(p, 3))
+    return outs
+
+
+def evaluate_safe(model, prompts):
+    model.eval()
+    outs = []
+    for p in prompts:
+        outs.append(model.sample(p))
+    return outs
+"""
+
+GENERATE_OF_A_LIBRARY_MODEL = """
+def evaluate(model, tokenizer, prompts):
+    model.eval()
+    outs = []
+    for p in prompts:
+        outs.append(tokenizer.decode(model.generate(p)[0]))
+    return outs
+"""
+
+# --- recall: intent from evidence -------------------------------------------------
+
+OUTPUTS_STRIPPED_OR_DISCARDED = """
+import numpy as np
+
+
+def extract_features(model, loader):
+    feats = []
+    for x in loader:
+        feats.append(model(x).detach().cpu().numpy())
+    return np.concatenate(feats)
+
+
+def collect(model, loader):
+    preds = []
+    for x in loader:
+        out = model(x)
+        preds.extend(out.argmax(1).tolist())
+    return preds
+
+
+def hooked(model, loader):
+    acts = []
+    model.fc.register_forward_hook(lambda m, i, o: acts.append(o))
+    for x in loader:
+        model(x)
+    return acts
+
+
+def rollout(policy, states):
+    outs = []
+    for s in states:
+        outs.append(policy(s))
+    return outs
+
+
+def calibrate(observer, weights):
+    for w in weights:
+        observer(w)
+"""
+
+PREDICTOR_CLASS = """
+class Predictor:
+    def __init__(self, model):
+        self.model = model
+        self.model.eval()
+
+    def __call__(self, img):
+        return self.model(img)
+
+    def run(self, images):
+        results = []
+        for img in images:
+            results.append(self.model(img))
+        return results
+
+
+class Distiller:
+    def __init__(self, teacher, student, optimizer):
+        self.teacher = teacher
+        self.teacher.eval()
+        self.student = student
+        self.optimizer = optimizer
+
+    def step(self, x):
+        loss = (self.student(x) - self.teacher(x)).pow(2).mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+    def compare(self, xs):
+        return [self.teacher(x) for x in xs]
+"""
+
+DECODING_LOOP = """
+import torch
+
+
+def greedy_decode(model, src, max_len):
+    ys = src[:, :1]
+    for _ in range(max_len):
+        out = model(src, ys)
+        ys = torch.cat([ys, out[:, -1:].argmax(-1)], dim=1)
+    return ys
+"""
+
+FORWARD_ONLY_SAVED_IN_A_TRAINING_LOOP = """
+import torch
+from torchvision.utils import save_image
+
+
+def train(generator, discriminator, loader, optimizer, fixed_z):
+    for epoch in range(3):
+        for i, x in enumerate(loader):
+            fake = generator(torch.randn(8, 4))
+            loss = discriminator(fake).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            save_image(fake.data[:25], "train.png")
+            if i % 100 == 0:
+                samples = generator(fixed_z)
+                save_image(samples.data[:25], "samples.png")
+"""
+
+# --- recall: GRD102 and narrower exemptions --------------------------------------
+
+TEST_WITH_NO_GRAD_BUT_NO_EVAL = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 8)
+        self.drop = nn.Dropout(0.5)
+        self.bn = nn.BatchNorm1d(8)
+
+    def forward(self, x):
+        return self.bn(self.drop(self.fc(x)))
+
+
+def test(model, test_loader):
+    correct = 0
+    with torch.no_grad():
+        for x, y in test_loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+    return correct
+
+
+def evaluate(model, loader):
+    model.eval()
+    with torch.no_grad():
+        return [model(x) for x in loader]
+"""
+
+TEST_WITH_NO_GRAD_WITHOUT_MODE_LAYERS = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test(model, test_loader):
+    with torch.no_grad():
+        for x, y in test_loader:
+            model(x)
+"""
+
+PHASE_LOOPS = """
+import torch
+import torch.nn.functional as F
+
+
+def fit(model, loaders, optimizer):
+    for phase in ["train", "val"]:
+        model.train(phase == "train")
+        for x, y in loaders[phase]:
+            loss = F.cross_entropy(model(x), y)
+            if phase == "train":
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+
+
+def fit_with_grad_by_phase(model, loaders, optimizer):
+    for phase in ["train", "val"]:
+        if phase == "train":
+            model.train()
+        else:
+            model.eval()
+        for x, y in loaders[phase]:
+            with torch.set_grad_enabled(phase == "train"):
+                loss = F.cross_entropy(model(x), y)
+            if phase == "train":
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+
+
+def fit_if_else(model, loaders, optimizer):
+    for phase in ["train", "val"]:
+        if phase == "train":
+            model.train()
+        else:
+            model.eval()
+        for x, y in loaders[phase]:
+            loss = F.cross_entropy(model(x), y)
+            if phase == "train":
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+"""
+
+STEP_NAMED_LIKE_TRAINING_JUDGED_BY_BODY = """
+class Runner:
+    def __init__(self, model, optimizer, val_loader):
+        self.model = model
+        self.optimizer = optimizer
+        self.val_loader = val_loader
+
+    def training_step(self, batch):
+        return self.model(batch)
+
+    def validate(self):
+        outs = []
+        for batch in self.val_loader:
+            outs.append(self.training_step(batch))
+        return outs
+
+
+class RealTrainer:
+    def __init__(self, model, optimizer, val_loader):
+        self.model = model
+        self.optimizer = optimizer
+        self.val_loader = val_loader
+
+    def train_step(self, batch):
+        loss = self.model(batch).mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+    def validate(self):
+        for batch in self.val_loader:
+            self.train_step(batch)
+"""
+
+# --- precision ---------------------------------------------------------------------
+
+LOOP_IN_A_MODULE_METHOD = """
+import torch.nn as nn
+
+
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(4, 4)
+        self.drop = nn.Dropout(0.1)
+
+    def inference(self, h, steps):
+        self.eval()
+        outs = []
+        for _ in range(steps):
+            h = self.cell(self.drop(h), h)
+            outs.append(h)
+        return outs
+
+
+class Base(nn.Module):
+    pass
+
+
+class Tagger(Base):
+    def evaluate(self, val_loader):
+        outs = []
+        for x in val_loader:
+            outs.append(self.forward(x))
+        return outs
+"""
+
+ENABLE_GRAD_INSIDE_A_NO_GRAD_FUNCTION = """
+import torch
+
+
+@torch.no_grad()
+def evaluate(model, val_loader):
+    model.eval()
+    hits = 0
+    for x, y in val_loader:
+        with torch.enable_grad():
+            x = x.clone().requires_grad_()
+            saliency = model(x).max()
+        hits += (model(x).argmax(1) == y).sum().item()
+    return hits
+"""
+
+FRAMEWORK_HOOKS = """
+import pytorch_lightning as pl
+
+
+class LitModel(pl.LightningModule):
+    def validation_step(self, batch, batch_idx):
+        for chunk in batch.split(2):
+            self.helper(chunk)
+
+    def helper(self, x):
+        return self.model(x)
+
+
+class Task(LitModel):
+    def test_step(self, batch, batch_idx):
+        outs = []
+        for x in batch:
+            outs.append(self.model(x))
+        return outs
+
+
+class Plain:
+    def __init__(self, model):
+        self.model = model
+
+    def validation_step(self, batch):
+        outs = []
+        for x in batch:
+            outs.append(self.model(x))
+        return outs
+"""
+
+NO_GRAD_CALLERS_AND_PLAIN_FUNCTIONS = """
+import torch
+
+
+def validate(model, val_loader):
+    model.eval()
+    outs = []
+    for x in val_loader:
+        outs.append(model(x))
+    return outs
+
+
+@torch.no_grad()
+def run_validation(model, loader):
+    return validate(model, loader)
+
+
+def test_loop(model, test_loader):
+    model.eval()
+    outs = []
+    for x in test_loader:
+        outs.append(model(x))
+    return outs
+
+
+test_loop = torch.no_grad()(test_loop)
+
+
+def linear_model(features, w):
+    return features @ w
+
+
+def test_features(test_feats, w):
+    scores = []
+    for f in test_feats:
+        scores.append(linear_model(f, w))
+    return scores
+"""
+
+TIMING_AND_PROFILING = """
+import time
+
+import torch
+
+
+def speed(model, x):
+    model.eval()
+    start = time.perf_counter()
+    for _ in range(100):
+        model(x)
+    torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def latency(model, loader):
+    model.eval()
+    for x in loader:
+        t0 = time.time()
+        out = model(x)
+        print(time.time() - t0)
+
+
+def profile_eval(model, val_loader):
+    with torch.profiler.profile() as prof:
+        for x in val_loader:
+            model(x)
+    return prof
+
+
+def evaluate_timed(model, val_loader):
+    model.eval()
+    t0 = time.time()
+    preds = []
+    for x in val_loader:
+        preds.append(model(x))
+    print(time.time() - t0)
+    return preds
+"""
+
+GENERATOR_EXPRESSION_UNDER_NO_GRAD = """
+import torch
+
+model = torch.nn.Linear(4, 2)
+val_loader = [torch.randn(8, 4)]
+model.eval()
+with torch.no_grad():
+    for batch in val_loader:
+        out = torch.cat(tuple(model(x) for x in batch.split(2)))
+"""
+
+
+#: (source, expected findings of GRD101/GRD102 as (code, line, col))
+CASES = {
+    "helper_shared_by_training_and_evaluation": (HELPER_SHARED_BY_TRAINING_AND_EVALUATION, [("GRD101", 21, 4)]),
+    "method_one_call_away": (METHOD_ONE_CALL_AWAY, [("GRD101", 13, 8)]),
+    "sibling_closures_any_order": (SIBLING_CLOSURES_ANY_ORDER, [("GRD101", 12, 8), ("GRD102", 12, 8)]),
+    "sibling_closure_called_under_no_grad": (SIBLING_CLOSURE_CALLED_UNDER_NO_GRAD, []),
+    "containers_wrappers_and_submodules": (
+        CONTAINERS_WRAPPERS_AND_SUBMODULES,
+        [("GRD101", 11, 8), ("GRD101", 18, 4), ("GRD101", 25, 4), ("GRD101", 36, 8)],
+    ),
+    "generate_defined_here_without_no_grad": (GENERATE_DEFINED_HERE_WITHOUT_NO_GRAD, [("GRD101", 26, 4)]),
+    "generate_of_a_library_model": (GENERATE_OF_A_LIBRARY_MODEL, []),
+    "outputs_stripped_or_discarded": (
+        OUTPUTS_STRIPPED_OR_DISCARDED,
+        [("GRD101", 7, 4), ("GRD101", 14, 4), ("GRD101", 23, 4)],
+    ),
+    "predictor_class": (PREDICTOR_CLASS, [("GRD101", 8, 15), ("GRD101", 12, 8)]),
+    "decoding_loop": (DECODING_LOOP, [("GRD101", 7, 4)]),
+    "forward_only_saved_in_a_training_loop": (FORWARD_ONLY_SAVED_IN_A_TRAINING_LOOP, [("GRD101", 16, 26)]),
+    "test_with_no_grad_but_no_eval": (TEST_WITH_NO_GRAD_BUT_NO_EVAL, [("GRD102", 20, 8)]),
+    "test_with_no_grad_without_mode_layers": (TEST_WITH_NO_GRAD_WITHOUT_MODE_LAYERS, []),
+    "phase_loops": (PHASE_LOOPS, [("GRD101", 9, 8), ("GRD101", 38, 8)]),
+    "step_named_like_training_judged_by_body": (STEP_NAMED_LIKE_TRAINING_JUDGED_BY_BODY, [("GRD101", 13, 8)]),
+    "loop_in_a_module_method": (LOOP_IN_A_MODULE_METHOD, []),
+    "enable_grad_inside_a_no_grad_function": (ENABLE_GRAD_INSIDE_A_NO_GRAD_FUNCTION, []),
+    "framework_hooks": (FRAMEWORK_HOOKS, [("GRD101", 28, 8)]),
+    "no_grad_callers_and_plain_functions": (NO_GRAD_CALLERS_AND_PLAIN_FUNCTIONS, []),
+    "timing_and_profiling": (TIMING_AND_PROFILING, [("GRD101", 35, 4)]),
+    "generator_expression_under_no_grad": (GENERATOR_EXPRESSION_UNDER_NO_GRAD, []),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_pattern(case):
+    source, expected = CASES[case]
+    assert found(source) == expected
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_pattern_without_sieve_is_the_same(case):
+    source = textwrap.dedent(CASES[case][0])
+    assert check(source, use_sieve=False) == check(source)
+
+
+def test_messages_name_the_helper_and_the_container():
+    messages = [v.message for v in check(textwrap.dedent(METHOD_ONE_CALL_AWAY)) if v.code == "GRD101"]
+    assert messages == [
+        "evaluation loop runs `self.model` (through `_forward_pass()`) with grad enabled, so every batch builds "
+        "an autograd graph; wrap it in `with torch.no_grad():`"
+    ]
+    source = textwrap.dedent(CONTAINERS_WRAPPERS_AND_SUBMODULES)
+    assert "`self.models[...]`" in [v for v in check(source) if v.code == "GRD101"][0].message
+
+
+def test_saved_forward_is_fixed_by_wrapping_its_statement():
+    source = textwrap.dedent(FORWARD_ONLY_SAVED_IN_A_TRAINING_LOOP)
+    (violation,) = [v for v in check(source) if v.code == "GRD101"]
+    assert violation.fix is not None and violation.fix.kind == "wrap-no-grad"
+    assert violation.fix.start == (16, 16)
+
+
+HELPER_WITH_ITS_OWN_NAME_FOR_THE_MODEL = """
+import torch.nn as nn
+
+
+def run(net, x):
+    return net(x)
+
+
+def validate(model, val_loader):
+    for x in val_loader:
+        run(model, x)
+
+
+model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+validate(model, [])
+"""
+
+
+def test_eval_insertion_fix_only_where_the_helper_name_means_the_same():
+    """``model`` is the closures' shared variable; ``net`` exists only in the helper."""
+    source = textwrap.dedent(SIBLING_CLOSURES_ANY_ORDER)
+    (violation,) = [v for v in check(source) if v.code == "GRD102"]
+    assert (violation.fix.kind, violation.fix.argument) == ("insert-before", "model.eval()")
+    source = textwrap.dedent(HELPER_WITH_ITS_OWN_NAME_FOR_THE_MODEL)
+    (violation,) = [v for v in check(source) if v.code == "GRD102"]
+    assert (violation.line, violation.col, violation.fix) == (10, 4, None)
+    assert "`net` (through `run()`)" in violation.message
+
+
+SHARED_PREDICT_HELPER = """
+import torch
+
+
+def predict(model, x):
+    model.eval()
+    return model(x)
+
+
+def train(model, loader, optimizer):
+    for x in loader:
+        loss = predict(model, x).pow(2).mean()
+        model.train()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def validate(model, val_loader):
+    with torch.no_grad():
+        return [predict(model, x) for x in val_loader]
+
+
+def test(model, test_loader):
+    outs = []
+    for x in test_loader:
+        outs.append(predict(model, x))
+    return outs
+"""
+
+
+def test_inference_helper_shared_with_training_is_judged_at_its_callers():
+    assert found(SHARED_PREDICT_HELPER) == [("GRD101", 26, 4)]
+
+
+MODEL_ON_A_BASE_FROM_ANOTHER_MODULE = """
+from models import BaseVAE
+
+
+class LadderVAE(BaseVAE):
+    def forward(self, x):
+        return self.decode(x)
+
+    def decode(self, z):
+        for _ in range(3):
+            z = self.decoder(z)
+        return z
+"""
+
+
+def test_class_with_its_own_forward_is_a_module():
+    assert found(MODEL_ON_A_BASE_FROM_ANOTHER_MODULE) == []
+
+
+SAMPLING_HELPER_CALLED_FROM_A_TRAINING_LOOP = """
+import torch
+
+
+def sample_images(generator, z):
+    generator.eval()
+    images = generator(z)
+    generator.train()
+    return images
+
+
+def train(generator, loader, optimizer, z):
+    for x in loader:
+        loss = generator(x).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        sample_images(generator, z)
+"""
+
+
+def test_sampling_helper_called_for_its_side_effects_in_training_is_reported():
+    assert found(SAMPLING_HELPER_CALLED_FROM_A_TRAINING_LOOP) == [("GRD101", 7, 13)]
