@@ -10,6 +10,7 @@ from flake8_gradmode.rules.grd002_mode_switch_not_called import ModeSwitchNotCal
 from flake8_gradmode.rules.grd003_volatile_flag import VolatileFlag
 from flake8_gradmode.rules.grd004_inplace_param_update_with_grad import InplaceParamUpdateWithGrad
 from flake8_gradmode.rules.grd005_backward_under_no_grad import BackwardUnderNoGrad
+from flake8_gradmode.rules.grd006_numpy_on_tensor_requiring_grad import NumpyOnTensorRequiringGrad
 from flake8_gradmode.rules.grd101_eval_loop_without_no_grad import EvalLoopWithoutNoGrad
 from flake8_gradmode.rules.grd102_eval_loop_without_eval_mode import EvalLoopWithoutEvalMode
 from flake8_gradmode.rules.grd103_train_mode_not_restored import TrainModeNotRestored
@@ -25,6 +26,7 @@ RULES: Tuple[Type[Rule], ...] = (
     VolatileFlag,
     InplaceParamUpdateWithGrad,
     BackwardUnderNoGrad,
+    NumpyOnTensorRequiringGrad,
     EvalLoopWithoutNoGrad,
     EvalLoopWithoutEvalMode,
     TrainModeNotRestored,

@@ -1,0 +1,553 @@
+from __future__ import annotations
+
+import ast
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+
+from flake8_gradmode import facts, flow
+from flake8_gradmode.context import Fix
+from flake8_gradmode.rule import Invalid, Raises, Rule, Valid
+from flake8_gradmode.tracker import Grad, dotted, first_value, is_const
+
+#: numpy functions that call ``Tensor.__array__`` (and so ``Tensor.numpy()``).
+_NUMPY_CALLS = frozenset({"numpy.asarray", "numpy.array", "numpy.asanyarray"})
+
+#: Tensor methods whose result requires grad when their receiver does (a
+#: floating-point result of a differentiable operation, or a view).
+_KEEPING_METHODS = frozenset(
+    {
+        "cpu", "cuda", "to", "float", "double", "half", "bfloat16", "squeeze", "unsqueeze", "view", "view_as",
+        "reshape", "reshape_as", "flatten", "contiguous", "permute", "transpose", "t", "clone", "expand",
+        "expand_as", "repeat", "narrow", "select", "sum", "mean", "exp", "log", "abs", "sqrt", "pow", "softmax",
+        "log_softmax", "sigmoid", "tanh", "relu", "mul", "add", "sub", "div", "matmul", "cumsum", "std", "var",
+    }
+)
+#: Of those, the ones a numpy array does not have: the receiver is a tensor.
+_TENSOR_ONLY_METHODS = frozenset(
+    {"cpu", "cuda", "to", "float", "double", "half", "bfloat16", "view", "view_as", "unsqueeze", "permute",
+     "contiguous", "softmax", "log_softmax", "sigmoid", "relu", "expand", "expand_as", "narrow", "reshape_as"}
+)
+#: Tensor methods whose result holds no graph, or never requires grad.
+_BREAKING_METHODS = frozenset(
+    {
+        "detach", "detach_", "item", "tolist", "numpy", "argmax", "argmin", "argsort", "long", "int", "short",
+        "bool", "byte", "char", "type", "eq", "ne", "lt", "le", "gt", "ge", "sign", "round", "floor", "ceil",
+        "nonzero", "size", "dim", "requires_grad_",
+    }
+)
+#: torch functions of one tensor (the first argument) that keep its graph.
+_KEEPING_FUNCTIONS = frozenset(
+    {
+        "torch.sigmoid", "torch.tanh", "torch.softmax", "torch.log_softmax", "torch.exp", "torch.log",
+        "torch.squeeze", "torch.unsqueeze", "torch.flatten", "torch.nn.functional.softmax",
+        "torch.nn.functional.log_softmax", "torch.nn.functional.sigmoid", "torch.nn.functional.normalize",
+        "torch.nn.functional.relu",
+    }
+)
+#: Attributes of a model output that are tensors carrying its graph.
+_KEEPING_ATTRIBUTES = frozenset({"T", "mT", "logits", "last_hidden_state", "pooler_output"})
+_FLOAT_DTYPES = frozenset({"float", "float32", "float64", "double", "half", "float16", "bfloat16"})
+_KEEPING_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow)
+
+#: Imports that say the file's tensors may not be torch's (``tf_tensor.numpy()``).
+_OTHER_FRAMEWORKS = frozenset(
+    {"tensorflow", "keras", "tf_keras", "jax", "flax", "haiku", "mxnet", "paddle", "mindspore", "oneflow",
+     "jittor", "chainer", "theano", "cupy"}
+)
+#: Calls whose models have outputs that need not require grad.
+_NO_GRAD_MODEL_CALLS = ("jit.freeze", "optimize_for_inference", "quantize_dynamic", "quantize_jit")
+
+
+class _Trace(NamedTuple):
+    """Where a tensor expression comes from: the calls that may be model
+    forwards, the grad states of every step that computed it, and whether a
+    step shows it is a tensor rather than an array."""
+
+    calls: Tuple[ast.Call, ...]
+    states: FrozenSet[Grad]
+    tensor_only: bool
+
+
+def _join(a: _Trace, b: _Trace) -> _Trace:
+    return _Trace(a.calls + b.calls, a.states | b.states, a.tensor_only or b.tensor_only)
+
+
+class NumpyOnTensorRequiringGrad(Rule):
+    code = "GRD006"
+    name = "numpy-on-tensor-requiring-grad"
+    triggers = ("numpy", "asarray", "array")
+    summary = "`.numpy()` or `np.asarray` on a model output that requires grad"
+    what = """
+        Reports `.numpy()`, `np.asarray(t)`, `np.array(t)` (numpy imported
+        under any name) on a model output, or on a value derived from one by
+        steps that keep its graph (arithmetic, indexing, `.cpu()`, `.to(device)`,
+        `.squeeze()`, `.float()`, `.softmax()`, `torch.sigmoid(...)`, ...),
+        when every step ran with grad enabled and nothing detached it.  Grad
+        must be known to be enabled: code at the top level of the module, a
+        block under `torch.enable_grad()` or `set_grad_enabled(True)`, a
+        function a module-level call runs with grad enabled, or a function
+        or loop whose body runs a training step (`.backward()`,
+        `optimizer.step()`) outside any `if`.
+
+        A model call is what the loop rules call one: a call of `self` in an
+        `nn.Module` subclass, of a name the module shows to be a model
+        (`.eval()`, `.parameters()`, `.to()` ... called on it, built from an
+        `nn.Module` subclass), or of a name like `model`, `net`, `encoder`.
+        `np.asarray`/`np.array` need a step only a tensor has (`.cpu()`,
+        `.to()`, ...) or a model the module shows to be one.
+    """
+    why = """
+        A tensor that requires grad cannot be turned into a numpy array:
+        numpy would share its memory without autograd knowing.  The call
+        raises `RuntimeError: Can't call numpy() on Tensor that requires grad.
+        Use tensor.detach().numpy() instead.`  `np.asarray` and `np.array` go
+        through the same `numpy()` and raise the same error.  The usual cause
+        is a forward pass run outside `torch.no_grad()` whose output is then
+        plotted, saved or scored with numpy.
+    """
+    known_problems = """
+        Silent where the grad mode is decided by a caller: a plain function
+        (or method) that runs the forward may be called under `no_grad`
+        elsewhere, so it is reported only when the module shows grad is
+        enabled there.  Silent when the steps between the forward and the
+        numpy call are not all known to keep the graph (`.detach()`, `.data`,
+        `.item()`, `.tolist()`, `.argmax()`, `.long()`, comparisons and any
+        unknown call break it), when the value passes through a container or
+        an attribute, when the file turns off `requires_grad` anywhere
+        (`requires_grad_(False)`, `p.requires_grad = False`, a frozen or
+        quantized model: the outputs may not require grad), and in files that
+        import another tensor framework (a TensorFlow tensor has a `.numpy()`
+        that works).  A model with no trainable parameters fed with inputs
+        that do not require grad makes outputs that do not require grad;
+        such a model called through a model-like name is reported wrongly.
+        Methods that run the forward by another name (`model.generate(...)`,
+        `decoder.sample(...)`) are not followed: they often return token ids.
+    """
+    options = ("model_names", "no_grad_decorators")
+    fix_safety = """
+        Opt-in (`flake8-gradmode --fix --unsafe-fixes`): `.detach()` is
+        inserted before the conversion (`out.numpy()` becomes
+        `out.detach().numpy()`, `np.asarray(out)` becomes
+        `np.asarray(out.detach())`).  The array no longer shares anything with
+        autograd, which is what the numpy call needs; but running the forward
+        under `torch.no_grad()` is often the better fix (it also saves the
+        memory of the graph), which only the author can decide, so it is not
+        applied without `--unsafe-fixes`.
+    """
+    references = (
+        "https://pytorch.org/docs/stable/generated/torch.Tensor.numpy.html",
+        "https://pytorch.org/docs/stable/generated/torch.Tensor.detach.html",
+    )
+
+    VALID = (
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 2)
+            out = model(torch.randn(3, 4))
+            print(out.detach().numpy())
+            """,
+        ),
+        Valid(
+            """
+            import numpy as np
+            import torch
+
+            model = torch.nn.Linear(4, 2)
+            with torch.no_grad():
+                out = model(torch.randn(3, 4))
+            scores = np.asarray(out.cpu())
+            """,
+            title="The forward ran under `no_grad`",
+        ),
+        Valid(
+            """
+            import numpy as np
+            import torch
+
+            model = torch.nn.Linear(4, 2)
+            out = model(torch.randn(3, 4))
+            labels = out.argmax(1).numpy()
+            total = np.array(out.sum(1).tolist())
+            first = out[0, 0].item()
+            """,
+            title="Integer results, Python numbers and lists hold no graph",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def predict(model, x):
+                return model(x).numpy()
+
+
+            with torch.no_grad():
+                print(predict(torch.nn.Linear(4, 2), torch.randn(3, 4)))
+            """,
+            title="A function whose caller decides the grad mode",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 2)
+            out = model(torch.randn(3, 4))
+            print(out.numpy())
+            """,
+            at=((5, 6),),
+            symptom=Raises("RuntimeError", "Can't call numpy() on Tensor that requires grad"),
+        ),
+        Invalid(
+            """
+            import numpy as np
+            import torch
+
+            net = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Softmax(dim=1))
+            net.eval()
+            probs = net(torch.randn(3, 4)).cpu()
+            scores = np.asarray(probs[:, 1])
+            """,
+            title="`np.asarray` on a value derived from the output; `eval()` does not disable grad",
+            at=((7, 9),),
+            symptom=Raises("RuntimeError", "Can't call numpy() on Tensor that requires grad"),
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def train(model, batches, optimizer):
+                history = []
+                for x, y in batches:
+                    optimizer.zero_grad()
+                    pred = model(x)
+                    loss = torch.nn.functional.mse_loss(pred, y)
+                    loss.backward()
+                    optimizer.step()
+                    history.append(pred.squeeze(1).numpy())
+                return history
+
+
+            model = torch.nn.Linear(4, 1)
+            train(model, [(torch.randn(8, 4), torch.randn(8, 1))], torch.optim.SGD(model.parameters(), lr=0.1))
+            """,
+            title="In a training loop",
+            at=((12, 23),),
+            symptom=Raises("RuntimeError", "Can't call numpy() on Tensor that requires grad"),
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            @torch.no_grad()
+            def saliency(model, x):
+                with torch.enable_grad():
+                    x = x.clone().requires_grad_()
+                    score = model(x).sum(1)
+                    return score.numpy()
+
+
+            saliency(torch.nn.Linear(4, 2), torch.randn(3, 4))
+            """,
+            title="Under `torch.enable_grad()`",
+            at=((9, 15),),
+            symptom=Raises("RuntimeError", "Can't call numpy() on Tensor that requires grad"),
+        ),
+    )
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        #: (frame, name) -> (frame, value node, binding seq, trace, element of a tuple target)
+        self._traces: Dict[Tuple[int, str], Tuple[object, ast.expr, int, Optional[_Trace], bool]] = {}
+        self._file_ok: Optional[bool] = None
+        self._index: Optional[Dict[int, flow.ModelCall]] = None
+
+    # -- bindings: what each name was computed from ---------------------------------
+
+    def leave_Assign(self, node: ast.Assign) -> None:
+        # runs before the tracker binds the targets: names in the value still
+        # mean what they meant when it was computed
+        for target in node.targets:
+            self._remember(target, node.value)
+
+    def leave_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self._remember(node.target, node.value)
+
+    def _remember(self, target: ast.expr, value: ast.expr) -> None:
+        frame = self.context.grad.frame
+        seq = self.context.flow.seq
+        if isinstance(target, ast.Name):
+            self._traces[(id(frame), target.id)] = (frame, value, seq, self._trace(value), False)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            # ``logits, hidden = model(x)``: every element comes from the call
+            trace = self._trace(value) if isinstance(value, ast.Call) else None
+            for element in target.elts:
+                if isinstance(element, ast.Name):
+                    self._traces[(id(frame), element.id)] = (frame, value, seq, trace, True)
+
+    # -- the conversions -------------------------------------------------------------
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "numpy":
+            if node.args or node.keywords:
+                return  # ``numpy(force=True)`` detaches by itself
+            tensor = func.value
+            numpy_call = False
+        elif isinstance(func, ast.Attribute) or isinstance(func, ast.Name):
+            if not self.context.imports.may_end_with(func, ("asarray", "array", "asanyarray")):
+                return
+            if (self.context.imports.resolve(func) or "") not in _NUMPY_CALLS:
+                return
+            if not node.args or isinstance(node.args[0], ast.Starred):
+                return
+            tensor = node.args[0]
+            numpy_call = True
+        else:
+            return
+        trace = self._trace(tensor)
+        if trace is None or not trace.calls:
+            return
+        state, function = self.context.grad_here()
+        trace = trace._replace(states=trace.states | {state})
+        message = (
+            f"`{self.code_of(node)}` on a tensor that requires grad raises RuntimeError; "
+            "call `.detach()` first or run the forward under `torch.no_grad()`"
+        )
+        self.report(
+            node,
+            message,
+            condition=lambda: self._holds(trace, function, numpy_call),
+            fix=Fix("call-method", tensor, "detach", unsafe=True),
+        )
+
+    # -- where a value comes from ------------------------------------------------------
+
+    def _trace(self, expr: ast.expr, depth: int = 0) -> Optional[_Trace]:
+        """The model calls ``expr`` is derived from by steps that keep the
+        graph, or None when some step is unknown or breaks it."""
+        if depth > 12:
+            return None
+        state = self.context.grad.state
+        here = frozenset({state})
+        if isinstance(expr, ast.Call):
+            func = expr.func
+            qual = self.context.imports.resolve(func) or ""
+            if qual in _KEEPING_FUNCTIONS:
+                first = first_value(expr)
+                if first is None or not expr.args:
+                    return None
+                inner = self._trace(first, depth + 1)
+                return inner._replace(tensor_only=True) if inner is not None else None
+            if isinstance(func, ast.Attribute) and func.attr in _KEEPING_METHODS:
+                if func.attr == "to" and not self._to_float_or_device(expr):
+                    return None
+                inner = self._trace(func.value, depth + 1)
+                if inner is None:
+                    return None
+                return inner._replace(tensor_only=inner.tensor_only or func.attr in _TENSOR_ONLY_METHODS)
+            if isinstance(func, ast.Attribute) and func.attr in _BREAKING_METHODS:
+                return None
+            if facts.is_loss_call(self.context, expr):
+                return None  # its inputs decide, and they are not followed
+            return _Trace((expr,), here, False)  # a model call, if the module says so (decided at the end)
+        if isinstance(expr, ast.Subscript):
+            return self._trace(expr.value, depth + 1)
+        if isinstance(expr, ast.Attribute):
+            if expr.attr not in _KEEPING_ATTRIBUTES:
+                return None  # ``.data``, ``.grad`` and anything unknown
+            inner = self._trace(expr.value, depth + 1)
+            if inner is None or expr.attr in ("T", "mT"):
+                return inner
+            return inner._replace(tensor_only=True)
+        if isinstance(expr, ast.BinOp):
+            if not isinstance(expr.op, _KEEPING_OPERATORS):
+                return None
+            found = None
+            for side in (expr.left, expr.right):
+                sub = self._trace(side, depth + 1)
+                if sub is not None and sub.calls:
+                    found = sub if found is None else _join(found, sub)
+            return found._replace(states=found.states | here) if found is not None else None
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
+            return self._trace(expr.operand, depth + 1)
+        if isinstance(expr, ast.Name):
+            return self._named(expr.id)
+        return None
+
+    def _named(self, name: str) -> Optional[_Trace]:
+        """What ``name``, bound in the running frame, was computed from."""
+        frame = self.context.grad.frame
+        entry = self._traces.get((id(frame), name))
+        binding = frame.names.get(name)
+        if entry is None or not isinstance(binding, facts.Binding):
+            return None
+        owner, value, seq, trace, element = entry
+        if owner is not frame or trace is None:
+            return None
+        current = binding.value is None and binding.seq == seq if element else binding.value is value
+        if not current:
+            return None  # bound again since (a loop target, ``+=``, a parameter ...)
+        return trace._replace(states=trace.states | {binding.state})
+
+    def _to_float_or_device(self, call: ast.Call) -> bool:
+        """``.to(device)``, ``.to("cpu")``, ``.to(torch.float32)``: not a cast to integers."""
+        for arg in call.args:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                continue
+            qual = self.context.imports.resolve(arg) or ""
+            if qual.startswith("torch."):
+                if qual.rsplit(".", 1)[-1] in _FLOAT_DTYPES or qual == "torch.device":
+                    continue
+                return False
+            last = qual.rsplit(".", 1)[-1].lower()
+            if "device" in last or last in ("cpu", "cuda", "dev", "gpu"):
+                continue
+            if isinstance(arg, ast.Call) and (self.context.imports.resolve(arg.func) or "") == "torch.device":
+                continue
+            return False
+        for kw in call.keywords:
+            if kw.arg in ("device", "non_blocking", "copy", "memory_format"):
+                continue
+            if kw.arg == "dtype" and (self.context.imports.resolve(kw.value) or "").rsplit(".", 1)[-1] in _FLOAT_DTYPES:
+                continue
+            return False
+        return True
+
+    # -- the decision, once the module is seen -----------------------------------------
+
+    def _holds(self, trace: _Trace, function, numpy_call: bool) -> bool:
+        ctx = self.context
+        if not self._file_allows():
+            return False
+        index = self._model_index()
+        calls = [index.get(id(c)) for c in trace.calls]
+        models = [c for c in calls if c is not None and _forward_pass(c) and flow.is_model_call(ctx, c)]
+        if not models:
+            return False
+        if numpy_call and not trace.tensor_only and not any(self._shown_model(c) for c in models):
+            return False
+        if trace.states - {Grad.ENABLED, Grad.INHERITED}:
+            return False
+        if Grad.INHERITED not in trace.states:
+            return True  # module level, or under ``enable_grad()``
+        if function is None:
+            return False  # a lambda or generator expression: its caller decides
+        resolved = flow.entry_grad(ctx, function)
+        if resolved is Grad.ENABLED:
+            return True  # a call in the module runs it with grad enabled
+        if resolved is not Grad.INHERITED:
+            return False
+        regions: List[ast.AST] = [function.node]
+        for call in models:
+            for loop in ctx.flow.loops:
+                if loop.scope.function is function and any(m is call for m in loop.model_calls):
+                    regions.append(loop.node)
+        return any(self._trains_unconditionally(region) for region in regions)
+
+    def _model_index(self) -> Dict[int, flow.ModelCall]:
+        if self._index is None:
+            self._index = {
+                id(call.node): call for scope in self.context.flow.all_scopes for call in scope.model_calls
+            }
+        return self._index
+
+    def _shown_model(self, call: flow.ModelCall) -> bool:
+        """Is the callee a module by the module's own evidence, not only by its name?"""
+        flow_ = self.context.flow
+        key = call.key
+        if key == "self" or key in flow_.module_evidence or key in flow_.module_classes:
+            return True
+        return any(key in scope.built_models for scope in flow_.all_scopes)
+
+    def _file_allows(self) -> bool:
+        """Torch's tensors, and no sign that model outputs may not require grad."""
+        if self._file_ok is None:
+            self._file_ok = self.context.imports.mentions_torch() and not self._file_says_no()
+        return self._file_ok
+
+    def _file_says_no(self) -> bool:
+        tree = self.context.tree
+        if tree is None:
+            return True
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                if any(a.name.split(".")[0] in _OTHER_FRAMEWORKS for a in node.names):
+                    return True
+            elif isinstance(node, ast.ImportFrom):
+                if node.module is not None and node.level == 0 and node.module.split(".")[0] in _OTHER_FRAMEWORKS:
+                    return True
+            elif isinstance(node, ast.Assign):
+                if is_const(node.value, False) and any(
+                    isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets
+                ):
+                    return True
+            elif isinstance(node, ast.Call):
+                func = node.func
+                if isinstance(func, ast.Attribute) and func.attr == "requires_grad_":
+                    first = first_value(node)
+                    if first is not None and not is_const(first, True):
+                        return True
+                name = ast.unparse(func) if isinstance(func, (ast.Attribute, ast.Name)) else ""
+                if name.endswith(_NO_GRAD_MODEL_CALLS):
+                    return True
+        return False
+
+    def _trains_unconditionally(self, region: ast.AST) -> bool:
+        """Does ``region`` (a function or loop) run a training step
+        (``.backward()``, ``optimizer.step()``) outside any ``if``?"""
+        body = getattr(region, "body", [])
+        return self._steps_in(body)
+
+    def _steps_in(self, statements: List[ast.stmt]) -> bool:
+        ctx = self.context
+        for stmt in statements:
+            if isinstance(stmt, (ast.If, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+                if self._steps_in(stmt.body):
+                    return True
+                continue
+            if isinstance(stmt, (ast.With, ast.AsyncWith)):
+                if all(ctx.grad.effect(ctx.imports, item.context_expr) is None for item in stmt.items):
+                    if self._steps_in(stmt.body):
+                        return True
+                continue
+            if isinstance(stmt, ast.Try):
+                if self._steps_in(stmt.body) or self._steps_in(stmt.finalbody):
+                    return True
+                continue
+            if type(stmt).__name__ in ("Match", "TryStar"):
+                continue
+            for node in _walk_expressions(stmt):
+                if (
+                    isinstance(node, ast.Call)
+                    and facts.is_training_step(ctx, node)
+                    and not facts.is_gradient_only(ctx, node)
+                ):
+                    return True
+        return False
+
+
+def _forward_pass(call: flow.ModelCall) -> bool:
+    """``model(x)``, ``model.forward(x)``, ``models[k](x)``; not a method that
+    runs the forward by another name (``model.generate(...)``, ``decoder.sample(...)``):
+    those often return token ids, which never require grad."""
+    func = call.node.func
+    return not isinstance(func, ast.Attribute) or func.attr == "forward" or dotted(func) == call.key
+
+
+def _walk_expressions(stmt: ast.stmt):
+    """The nodes of a simple statement, not entering lambdas."""
+    todo: List[ast.AST] = [stmt]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, ast.Lambda):
+                todo.append(child)

@@ -1,0 +1,442 @@
+"""GRD006 numpy-on-tensor-requiring-grad: the cases its examples do not show.
+
+Each case is linted with GRD006 alone (exact line and column); the reported
+ones are also run under real PyTorch to prove the RuntimeError, and the
+opt-in fix (``.detach()`` before the conversion) is applied and run.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+from typing import Dict, List, Tuple
+
+import pytest
+
+from flake8_gradmode.engine import check
+from flake8_gradmode.fix import fix_source
+from flake8_gradmode.registry import by_code
+
+RULE = by_code("GRD006")
+MESSAGE_END = "on a tensor that requires grad raises RuntimeError; call `.detach()` first or run the forward under " \
+    "`torch.no_grad()`"
+
+
+def src(code: str) -> str:
+    return textwrap.dedent(code).strip("\n") + "\n"
+
+
+def found(code: str) -> List[Tuple[int, int]]:
+    return [(v.line, v.col) for v in check(src(code), rules=[RULE])]
+
+
+def run(code: str) -> Dict[str, object]:
+    torch = pytest.importorskip("torch")
+    namespace: Dict[str, object] = {"__name__": "__case__"}
+    try:
+        with warnings.catch_warnings():
+            # numpy 2 asks ``Tensor.__array__`` for a ``copy`` keyword it lacks
+            warnings.simplefilter("ignore", DeprecationWarning)
+            exec(compile(src(code), "<case>", "exec"), namespace)
+    finally:
+        torch.set_grad_enabled(True)
+    return namespace
+
+
+# --- reported: (code, positions); every one of them raises under torch ---------------
+
+REPORTED = {
+    "training-function-without-callers": (
+        """
+        import torch
+
+
+        def fit(model, batches, optimizer):
+            for x, y in batches:
+                optimizer.zero_grad()
+                out = model(x)
+                torch.nn.functional.mse_loss(out, y).backward()
+                optimizer.step()
+                print(out.cpu().numpy())
+
+
+        runner = fit
+        model = torch.nn.Linear(4, 1)
+        runner(model, [(torch.randn(8, 4), torch.randn(8, 1))], torch.optim.SGD(model.parameters(), lr=0.1))
+        """,
+        [(10, 14)],
+    ),
+    "function-called-with-grad-at-top-level": (
+        """
+        import torch
+
+
+        def predict(model, x):
+            return model(x).numpy()
+
+
+        print(predict(torch.nn.Linear(4, 2), torch.randn(3, 4)))
+        """,
+        [(5, 11)],
+    ),
+    "tuple-unpacking-of-the-output": (
+        """
+        import torch
+
+        encoder = torch.nn.GRU(4, 3)
+        output, hidden = encoder(torch.randn(5, 1, 4))
+        last = hidden.squeeze(0).numpy()
+        """,
+        [(5, 7)],
+    ),
+    "rebound-name-keeps-the-graph": (
+        """
+        import torch
+
+        device = torch.device("cpu")
+        model = torch.nn.Linear(4, 2).to(device)
+        out = model(torch.randn(3, 4))
+        out = out.to(device) * 2.0
+        values = out[:, 0].numpy()
+        """,
+        [(7, 9)],
+    ),
+    "numpy-imported-under-other-names": (
+        """
+        from numpy import asarray
+        import numpy as onp
+        import torch
+
+        encoder = torch.nn.Linear(4, 2)
+        encoder.eval()
+        z = encoder(torch.randn(3, 4))
+        a = asarray(z)
+        b = onp.array(torch.sigmoid(z))
+        """,
+        [(8, 4), (9, 4)],
+    ),
+    "hugging-face-style-output": (
+        """
+        import torch
+
+
+        class Out:
+            def __init__(self, logits):
+                self.logits = logits
+
+
+        class Classifier(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.head = torch.nn.Linear(4, 2)
+
+            def forward(self, x):
+                return Out(self.head(x))
+
+
+        model = Classifier()
+        outputs = model(torch.randn(3, 4))
+        probs = outputs.logits.softmax(-1).numpy()
+        """,
+        [(20, 8)],
+    ),
+    "set-grad-enabled-true": (
+        """
+        import torch
+
+
+        def probe(net, x):
+            with torch.set_grad_enabled(True):
+                return net(x).float().numpy()
+
+
+        with torch.no_grad():
+            probe(torch.nn.Linear(4, 2), torch.randn(3, 4))
+        """,
+        [(6, 15)],
+    ),
+    "training-loop-at-top-level": (
+        """
+        import torch
+
+        model = torch.nn.Linear(4, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        preds = []
+        for step in range(2):
+            x = torch.randn(8, 4)
+            pred = model(x)
+            loss = pred.pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            preds.append((pred - 1).numpy())
+        """,
+        [(13, 17)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPORTED))
+def test_reported_exactly(name: str) -> None:
+    code, at = REPORTED[name]
+    assert found(code) == at
+
+
+@pytest.mark.parametrize("name", sorted(REPORTED))
+def test_reported_code_raises(name: str) -> None:
+    code, _ = REPORTED[name]
+    with pytest.raises(RuntimeError, match="Can't call numpy\\(\\) on Tensor that requires grad"):
+        run(code)
+
+
+@pytest.mark.parametrize("name", sorted(REPORTED))
+def test_opt_in_fix_detaches_and_runs(name: str) -> None:
+    code, _ = REPORTED[name]
+    assert "GRD006" not in {v.code for v in fix_source(src(code)).fixed}  # not without --unsafe-fixes
+    result = fix_source(src(code), unsafe=True)
+    assert "GRD006" in {v.code for v in result.fixed}
+    assert ".detach()" in result.source
+    assert found(result.source) == []
+    assert fix_source(result.source, unsafe=True).source == result.source
+    run(result.source)  # no RuntimeError any more
+
+
+def test_message_names_both_remedies() -> None:
+    (v,) = check(src(REPORTED["tuple-unpacking-of-the-output"][0]), rules=[RULE])
+    assert v.message == f"`hidden.squeeze(0).numpy()` {MESSAGE_END}"
+
+
+def test_fix_of_np_call_detaches_the_argument() -> None:
+    code = """
+    import numpy as np
+    import torch
+
+    net = torch.nn.Linear(4, 2)
+    net.eval()
+    scores = np.asarray(net(torch.randn(3, 4)))
+    """
+    assert found(code) == [(6, 9)]
+    fixed = fix_source(src(code), unsafe=True).source
+    assert "np.asarray(net(torch.randn(3, 4)).detach())" in fixed
+
+
+# --- silent ----------------------------------------------------------------------------
+
+SILENT = {
+    "caller-decides": """
+        import torch
+
+
+        def embed(model, x):
+            return model(x).cpu().numpy()
+        """,
+    "caller-disables-grad": """
+        import torch
+
+
+        def embed(model, x):
+            return model(x).cpu().numpy()
+
+
+        with torch.no_grad():
+            embed(torch.nn.Linear(4, 2), torch.randn(3, 4))
+        """,
+    "no-grad-decorator": """
+        import torch
+
+
+        @torch.no_grad()
+        def embed(model, x):
+            return model(x).numpy()
+        """,
+    "conditional-training-step": """
+        import torch
+
+
+        def run_epoch(model, batches, optimizer, train):
+            for x, y in batches:
+                out = model(x)
+                if train:
+                    torch.nn.functional.mse_loss(out, y).backward()
+                    optimizer.step()
+                else:
+                    print(out.numpy())
+        """,
+    "phase-dependent-grad": """
+        import torch
+
+        model = torch.nn.Linear(4, 1)
+        for phase in ["train", "val"]:
+            with torch.set_grad_enabled(phase == "train"):
+                out = model(torch.randn(8, 4))
+            if phase == "val":
+                print(out.numpy())
+        """,
+    "computed-under-no-grad-used-after": """
+        import torch
+
+        model = torch.nn.Linear(4, 2)
+        with torch.inference_mode():
+            out = model(torch.randn(3, 4))
+        print(out.numpy())
+        """,
+    "detached-data-item-tolist-argmax": """
+        import numpy as np
+        import torch
+
+        model = torch.nn.Linear(4, 2)
+        out = model(torch.randn(3, 4))
+        a = out.detach().cpu().numpy()
+        b = out.data.numpy()
+        c = np.array(out.tolist())
+        d = out.argmax(1).numpy()
+        e = (out > 0).numpy()
+        f = out.max(1)[1].numpy()
+        g = out.long().numpy()
+        h = out.to(torch.long).numpy()
+        i = out.numpy(force=True)
+        """,
+    "rebound-after-detach": """
+        import torch
+
+        model = torch.nn.Linear(4, 2)
+        out = model(torch.randn(3, 4))
+        out = out.detach()
+        print(out.numpy())
+        """,
+    "augmented-assignment-is-not-followed": """
+        import torch
+
+        model = torch.nn.Linear(4, 2)
+        out = model(torch.randn(3, 4))
+        out += 1
+        print(out.detach().numpy())
+        """,
+    "loop-target-rebinds-the-name": """
+        import torch
+
+        model = torch.nn.Linear(4, 2)
+        out = model(torch.randn(3, 4))
+        for out in [torch.zeros(2)]:
+            print(out.numpy())
+        """,
+    "np-call-on-a-model-known-only-by-name": """
+        import numpy as np
+
+
+        def model(x):
+            return [v * 2 for v in x]
+
+
+        print(np.asarray(model([1, 2])))
+        """,
+    "np-call-without-torch": """
+        import numpy as np
+
+        net = object()
+        print(np.asarray(net(3)))
+        """,
+    "frozen-parameters": """
+        import torch
+
+        model = torch.nn.Linear(4, 2)
+        model.requires_grad_(False)
+        print(model(torch.randn(3, 4)).numpy())
+        """,
+    "frozen-parameters-by-assignment": """
+        import torch
+
+        model = torch.nn.Linear(4, 2)
+        for p in model.parameters():
+            p.requires_grad = False
+        print(model(torch.randn(3, 4)).numpy())
+        """,
+    "other-framework": """
+        import tensorflow as tf
+        import torch
+
+        model = tf.keras.Sequential([tf.keras.layers.Dense(2)])
+        print(model(tf.ones((3, 4))).numpy())
+        """,
+    "loss-of-detached-inputs": """
+        import torch
+
+        model = torch.nn.Linear(4, 2)
+        criterion = torch.nn.MSELoss()
+        criterion.to("cpu")
+        with torch.no_grad():
+            out = model(torch.randn(3, 4))
+        print(criterion(out, torch.zeros(3, 2)).numpy())
+        """,
+    "lambda-body": """
+        import torch
+
+        model = torch.nn.Linear(4, 2)
+        to_array = lambda x: model(x).numpy()
+        """,
+    "not-a-model": """
+        import torch
+
+        x = torch.randn(3, 4, requires_grad=True)
+        y = torch.randn(3, 4)
+        print(torch.sigmoid(y).numpy(), y.cpu().numpy())
+        """,
+    "generation-methods-return-token-ids": """
+        import torch
+
+
+        class Decoder(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.linear = torch.nn.Linear(4, 4)
+
+            def sample(self, x):
+                return self.linear(x).max(1)[1]
+
+
+        decoder = Decoder()
+        model = Decoder()
+        ids = decoder.sample(torch.randn(3, 4))
+        print(ids[0].cpu().numpy(), model.sample(torch.randn(3, 4)).numpy())
+        """,
+    "framework-hook-decides": """
+        import torch
+
+
+        class Lit(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = torch.nn.Linear(4, 2)
+
+            def validation_step(self, batch, batch_idx):
+                return self.net(batch).numpy()
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SILENT))
+def test_silent(name: str) -> None:
+    assert found(SILENT[name]) == []
+
+
+RUNNABLE_SILENT = (
+    "caller-disables-grad",
+    "computed-under-no-grad-used-after",
+    "detached-data-item-tolist-argmax",
+    "rebound-after-detach",
+    "frozen-parameters",
+    "frozen-parameters-by-assignment",
+    "loss-of-detached-inputs",
+    "phase-dependent-grad",
+    "generation-methods-return-token-ids",
+)
+
+
+@pytest.mark.parametrize("name", RUNNABLE_SILENT)
+def test_silent_code_runs(name: str) -> None:
+    run(SILENT[name])
+
+
+def test_triggers_cover_every_form() -> None:
+    for word in ("numpy", "asarray", "array"):
+        assert word in RULE.triggers
