@@ -950,7 +950,11 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
         )
         if not (wrapper or says_inference_function(fn.name)):
             continue
-        if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or trains(ctx, scope) or in_module_method(ctx, scope):
+        if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or trains(ctx, scope):
+            continue
+        if in_module_method(ctx, scope) and not (fn.class_name and scope.eval_switches and not scope.loops):
+            # a module's own loop belongs to its caller (``Decoder.inference``); a one-shot
+            # method that puts the module in eval mode itself (``Unet.predict``) is an entry point
             continue
         if any(trains(ctx, caller) and _result_used(ctx, caller, seq) for caller, seq in _call_sites(ctx, fn)):
             continue  # shared with training: judged where evaluation calls it

@@ -788,3 +788,28 @@ def train(generator, loader, optimizer, z):
 
 def test_sampling_helper_called_for_its_side_effects_in_training_is_reported():
     assert found(SAMPLING_HELPER_CALLED_FROM_A_TRAINING_LOOP) == [("GRD101", 7, 13)]
+
+
+ONE_SHOT_PREDICT_ON_A_MODULE = """
+import torch.nn as nn
+
+
+class Unet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))
+
+    def forward(self, x):
+        return self.layer(x)
+
+    def predict(self, x):
+        if self.training:
+            self.eval()
+        x = self.forward(x)
+        return x
+"""
+
+
+def test_module_method_that_switches_itself_to_eval_is_an_entry_point():
+    # no loop: the method is the inference API, so it owns the grad mode too
+    assert found(ONE_SHOT_PREDICT_ON_A_MODULE) == [("GRD101", 16, 12)]
