@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import itertools
 from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
@@ -268,7 +269,10 @@ class TrainModeNotRestored(Rule):
         if not ctx.flow.mode_matters:
             return
         reported: Set[int] = set()
+        switching: Dict[int, bool] = {}
         for loop in ctx.flow.loops:
+            if not _may_switch_to_eval(ctx, loop.scope, loop.seq, loop.end_seq, switching):
+                continue  # the cheap test first: most loops never switch a model to eval
             events = _events(ctx, loop.scope, loop.seq, loop.end_seq)
             kinds = {event.kind for event in events}
             if "eval" not in kinds or "step" not in kinds or _starts_in_train_mode(ctx, loop, events):
@@ -517,15 +521,51 @@ def _walk_scope(root: ast.AST):
 
 
 def _guards_of(ctx, scope: flow.Scope) -> Dict[int, Tuple[Guard, ...]]:
-    """The ``if`` conditions around each call of ``scope`` (by ``id`` of the call)."""
+    """The ``if`` conditions around each call of ``scope`` that is one of its
+    events (by ``id`` of the call).  Only statements are walked, and the
+    expressions of a statement only when one of those calls is on its lines."""
     key = ("grd103-guards", id(scope))
     cached = ctx.flow.cache.get(key)
     if cached is not None:
         return cached
+    nodes = ctx.flow.nodes
+    sites = [*scope.eval_switches, *scope.train_switches, *scope.maybe_train_switches, *scope.training_steps]
+    sites += [site for site, _ in scope.local_calls]
+    lines = sorted({getattr(nodes[s], "lineno", 0) for s in sites if s in nodes})
     out: Dict[int, Tuple[Guard, ...]] = {}
     root = scope.function.node if scope.function is not None else ctx.tree
-    children = ast.iter_child_nodes(root) if root is not None else ()
-    todo: List[Tuple[ast.AST, Tuple[Guard, ...]]] = [(child, ()) for child in children]
+    todo: List[Tuple[ast.AST, Tuple[Guard, ...]]] = [(stmt, ()) for stmt in getattr(root, "body", ())]
+    while todo and lines:
+        node, guards = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        first = bisect.bisect_left(lines, node.lineno)  # type: ignore[attr-defined]
+        end = getattr(node, "end_lineno", None) or node.lineno  # type: ignore[attr-defined]
+        if first == len(lines) or lines[first] > end:
+            continue  # none of the calls asked about is on these lines
+        if isinstance(node, ast.If):
+            _expression_guards(node.test, guards, out)
+            todo.extend((child, guards + (_guard(node.test, True),)) for child in node.body)
+            todo.extend((child, guards + (_guard(node.test, False),)) for child in node.orelse)
+            continue
+        inner = [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt)]
+        if not inner:
+            _expression_guards(node, guards, out)
+            continue
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                todo.append((child, guards))
+            elif isinstance(child, (ast.excepthandler, ast.match_case)):
+                todo.extend((stmt, guards) for stmt in child.body)
+            else:
+                _expression_guards(child, guards, out)
+    ctx.flow.cache[key] = out
+    return out
+
+
+def _expression_guards(root: ast.AST, guards: Tuple[Guard, ...], out: Dict[int, Tuple[Guard, ...]]) -> None:
+    """Every call in ``root`` (not in nested functions) with its conditions."""
+    todo: List[Tuple[ast.AST, Tuple[Guard, ...]]] = [(root, guards)]
     while todo:
         node, guards = todo.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -540,8 +580,6 @@ def _guards_of(ctx, scope: flow.Scope) -> Dict[int, Tuple[Guard, ...]]:
             todo.extend((child, guards + (_guard(node.test, False),)) for child in orelse)
             continue
         todo.extend((child, guards) for child in ast.iter_child_nodes(node))
-    ctx.flow.cache[key] = out
-    return out
 
 
 def _stored(root: ast.AST) -> Set[str]:
@@ -577,6 +615,22 @@ def _arguments(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Dict
     for name in _stored(fn):
         env.pop(name, None)
     return env
+
+
+def _may_switch_to_eval(ctx, scope: flow.Scope, lo: int, hi: int, memo: Dict[int, bool]) -> bool:
+    """Does ``scope`` switch something to eval mode between ``lo`` and ``hi``,
+    itself or through the module-local functions it calls there?"""
+    if any(lo < s < hi for s in scope.eval_switches):
+        return True
+    for site, key in scope.local_calls:
+        if lo < site < hi:
+            for callee in ctx.scopes_of(key):
+                if id(callee) not in memo:
+                    memo[id(callee)] = False  # in progress: recursion adds nothing
+                    memo[id(callee)] = _may_switch_to_eval(ctx, callee, -1, _WHOLE, memo)
+                if memo[id(callee)]:
+                    return True
+    return False
 
 
 def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
