@@ -185,7 +185,7 @@ class Context:
             settings = self.settings
             if settings.cross_module and self.filename and self.tree is not None:
                 found = project.open_project(
-                    self.filename, settings.project_root, settings.no_grad_decorators, self.tree
+                    self.filename, settings.project_root, settings.no_grad_decorators, self.tree, "".join(self.lines)
                 )
                 if found is not None:
                     self._project = found

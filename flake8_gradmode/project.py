@@ -664,9 +664,13 @@ def qualified(key: Tuple[str, ...]) -> Optional[str]:
     return None
 
 
-def open_project(filename: str, root: str, no_grad_decorators: Tuple[str, ...], tree: ast.AST) -> Optional[Project]:
+def open_project(
+    filename: str, root: str, no_grad_decorators: Tuple[str, ...], tree: ast.AST, text: Optional[str] = None
+) -> Optional[Project]:
     """The project ``filename`` belongs to, seen from it, or None when it is
-    in none (or too large to index).  ``tree`` is the module as linted."""
+    in none (or too large to index).  ``tree`` is the module as linted, from
+    ``text``: when that is what the file on disk holds, its cached summary
+    serves (and a fresh one is kept for the next run)."""
     if filename in ("-", "stdin") or not isinstance(tree, ast.Module):
         return None
     path = os.path.abspath(filename)
@@ -679,4 +683,23 @@ def open_project(filename: str, root: str, no_grad_decorators: Tuple[str, ...], 
     index = index_for(root, no_grad_decorators)
     if index is None:
         return None
-    return Project(index, rel, summarize(tree, no_grad_decorators))
+    saved = text is not None and _on_disk(path) == text
+    entry = index.entries.get(rel)
+    own = index.summary(rel) if saved and entry is not None and entry[3] else None
+    if own is None:
+        own = summarize(tree, no_grad_decorators)
+        if saved and entry is not None:  # the next save of the same text reads it from the cache
+            index.entries[rel] = (entry[0], entry[1], words(own), marshal.dumps(own))
+            index._decoded[rel] = own
+            index.dirty = True
+    return Project(index, rel, own)
+
+
+def _on_disk(path: str) -> Optional[str]:
+    """The file's text as flake8 reads it (UTF-8, line endings kept), or None."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text[1:] if text.startswith("\ufeff") else text

@@ -416,3 +416,20 @@ def test_standalone_command_uses_the_index(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert (proc.returncode, proc.stdout) == (0, "")
+
+
+def test_a_saved_file_reuses_its_own_cached_summary(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+    project._INDEXES.clear()
+    summarised = []
+    original = project.summarize
+    try:
+        project.summarize = lambda *a: summarised.append(a) or original(*a)
+        assert lint(tmp_path / "pkg/helpers.py") == []
+        assert summarised == []  # the text is what the disk holds: the cache's summary serves
+        unsaved = (tmp_path / "pkg/helpers.py").read_text() + "\n# edited\n"
+        assert lint(tmp_path / "pkg/helpers.py", text=unsaved) == []
+        assert len(summarised) == 1
+    finally:
+        project.summarize = original
