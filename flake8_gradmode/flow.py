@@ -477,41 +477,9 @@ _STEP_NAMES = frozenset({"train_step", "training_step", "train_one_step", "train
 
 def entry_grad(ctx, fn: FunctionInfo) -> Grad:
     """The grad state ``fn``'s body starts in: its decorators, else its callers
-    (a closure's callers are its siblings in the enclosing function)."""
-    if fn.entry is not Grad.INHERITED:
-        return fn.entry
-    if fn.key is not None:
-        return resolve_function(fn)
-    return _memo(ctx, ("entry", id(fn)), lambda: _closure_entry(ctx, fn), Grad.INHERITED)
-
-
-def _closure_entry(ctx, fn: FunctionInfo) -> Grad:
-    if fn.name in ctx._referenced or fn.parent is None:
-        return Grad.INHERITED  # handed around as a value
-    sites = [s for s in _calls_by_name(ctx).get(fn.name, ()) if _within(s[1], fn.parent)]
-    if not sites:
-        return Grad.INHERITED
-    states = set()
-    for state, caller in sites:
-        if state is Grad.INHERITED:
-            state = entry_grad(ctx, caller) if caller is not None else Grad.INHERITED
-        states.add(state)
-    if states == {Grad.DISABLED}:
-        return Grad.DISABLED
-    if Grad.ENABLED in states:
-        return Grad.ENABLED
-    return Grad.UNKNOWN if Grad.UNKNOWN in states else Grad.INHERITED
-
-
-def _calls_by_name(ctx) -> Dict[str, List[Tuple[Grad, Optional[FunctionInfo]]]]:
-    def build() -> Dict[str, List[Tuple[Grad, Optional[FunctionInfo]]]]:
-        out: Dict[str, List[Tuple[Grad, Optional[FunctionInfo]]]] = {}
-        for key, state, caller in ctx._calls:
-            if key[0] == "function":
-                out.setdefault(key[1], []).append((state, caller))
-        return out
-
-    return _memo(ctx, ("calls-by-name",), build, {})
+    (a closure's are the calls Python's scoping sends to it, attached by
+    ``Context.finish``)."""
+    return resolve_function(fn)
 
 
 #: Methods that run a model's forward by another name (``model.generate(...)``);
