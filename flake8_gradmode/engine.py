@@ -304,15 +304,13 @@ class Tracker:
         if facts.is_training_step(ctx, node):
             self._training_step(node, seq, loops)
         self._model_call(node, seq, loops)
-        if not flow_.mode_matters and _MODE_DEPENDENT.match(ctx.imports.resolve(func) or ""):
-            flow_.mode_matters = True
-        if (
-            not flow_.mode_layer_class
-            and ctx.classes
-            and ctx.classes[-1].is_module
-            and _MODE_DEPENDENT.match(ctx.imports.resolve(func) or "")
+        in_module = bool(ctx.classes) and ctx.classes[-1].is_module
+        if (not flow_.mode_matters or (in_module and not flow_.mode_layer_class)) and _MODE_DEPENDENT.match(
+            ctx.imports.resolve(func) or ""
         ):
-            flow_.mode_layer_class = True  # the file's own model has dropout/batch norm
+            flow_.mode_matters = True
+            if in_module:
+                flow_.mode_layer_class = True  # the file's own model has dropout/batch norm
 
     def _method_call(self, node: ast.Call, func: ast.Attribute, seq: int) -> None:
         method = func.attr
