@@ -89,6 +89,15 @@ def call_args(call: ast.Call) -> List[Argument]:
     return out
 
 
+def positional_params(node: Union[ast.FunctionDef, ast.AsyncFunctionDef], method: bool) -> List[str]:
+    """The parameters a call's positional arguments fill, in order: a
+    method's ``self`` left out, unless it is a ``staticmethod``."""
+    names = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+    if method and not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list):
+        return names[1:]
+    return names
+
+
 def first_value(call: ast.Call) -> Optional[ast.expr]:
     """The value of the first argument as written (positional or keyword)."""
     if call.args:

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Tuple
 
 from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import keyword
-from flake8_gradmode.tracker import FunctionInfo, is_const
+from flake8_gradmode.tracker import FunctionInfo, is_const, positional_params
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 
 # Owners whose `.volatile` is a setting, not a tensor flag.
@@ -224,27 +224,16 @@ class VolatileFlag(Rule):
                 self.report(node, f"`{self.code_of(node)}` {_MESSAGE}")
 
 
-def _is_method(function: FunctionInfo) -> bool:
-    if function.class_name is None:
-        return False
-    return not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in function.node.decorator_list)
-
-
 def _arguments(function: FunctionInfo) -> List[str]:
     """The names of a function's arguments, ``self`` left out."""
-    args = function.node.args
-    positional = [a.arg for a in args.posonlyargs + args.args]
-    if _is_method(function):
-        positional = positional[1:]
-    return positional + [a.arg for a in args.kwonlyargs]
+    positional = positional_params(function.node, function.class_name is not None)
+    return positional + [a.arg for a in function.node.args.kwonlyargs]
 
 
 def _bound(function: FunctionInfo, call: ast.Call) -> List[Tuple[str, ast.expr, Optional[ast.keyword]]]:
     """``(argument name, value, keyword)`` for the arguments ``call`` passes."""
     args = function.node.args
-    positional = [a.arg for a in args.posonlyargs + args.args]
-    if _is_method(function):
-        positional = positional[1:]
+    positional = positional_params(function.node, function.class_name is not None)
     out: List[Tuple[str, ast.expr, Optional[ast.keyword]]] = []
     for i, value in enumerate(call.args):
         if isinstance(value, ast.Starred) or i >= len(positional):

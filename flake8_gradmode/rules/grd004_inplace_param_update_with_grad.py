@@ -6,7 +6,7 @@ import ast
 
 from flake8_gradmode import facts
 from flake8_gradmode.names import tokens
-from flake8_gradmode.tracker import FunctionInfo, Grad, effective
+from flake8_gradmode.tracker import FunctionInfo, Grad, effective, positional_params
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
@@ -653,18 +653,9 @@ def _grad_on(state: Grad, function: Optional[FunctionInfo]) -> bool:
     return state is Grad.INHERITED and effective(state, function) in (Grad.ENABLED, Grad.INHERITED)
 
 
-def _is_method(info: FunctionInfo, node: ast.AST) -> bool:
-    if info.class_name is None:
-        return False
-    decorators = getattr(node, "decorator_list", ())
-    return not any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in decorators)
-
-
 def _positional(node: ast.AST, info: FunctionInfo) -> List[str]:
     """Names of the arguments a call passes by position (without ``self``)."""
-    args: ast.arguments = node.args  # type: ignore[attr-defined]
-    names = [a.arg for a in args.posonlyargs + args.args]
-    return names[1:] if _is_method(info, node) else names
+    return positional_params(node, info.class_name is not None)  # type: ignore[arg-type]
 
 
 def _slots(call: ast.Call) -> List[Tuple[_Slot, ast.expr]]:

@@ -8,7 +8,7 @@ from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 from flake8_gradmode import flow
 from flake8_gradmode import facts
 from flake8_gradmode.context import Fix
-from flake8_gradmode.tracker import dotted, first_value
+from flake8_gradmode.tracker import dotted, first_value, positional_params
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -601,9 +601,7 @@ def _arguments(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Dict
     for kwarg, default in zip(args.kwonlyargs, args.kw_defaults):
         if isinstance(default, ast.Constant):
             env[kwarg.arg] = _term(default)
-    static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in fn.decorator_list)
-    if key[0] in ("method", "super") and not static:
-        params = params[1:]  # ``self``
+    params = positional_params(fn, key[0] in ("method", "super"))
     starred = any(isinstance(a, ast.Starred) for a in call.args)
     if starred or any(kw.arg is None for kw in call.keywords):
         env = {}  # ``f(*args)``, ``f(**options)``: which parameter gets what is not visible
