@@ -37,7 +37,7 @@ import tempfile
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from flake8_gradmode import __version__
-from flake8_gradmode.tracker import Grad, GradTracker, ImportTable, dotted
+from flake8_gradmode.tracker import Grad, GradTracker, ImportTable, dotted, last_name
 
 #: Files that mark a project's root directory.
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
@@ -207,13 +207,8 @@ class _Summarizer:
 
 
 def _decorator_name(expr: ast.expr) -> str:
-    if isinstance(expr, ast.Call):
-        expr = expr.func
-    if isinstance(expr, ast.Attribute):
-        return expr.attr
-    if isinstance(expr, ast.Name):
-        return expr.id
-    return ""
+    """``cache`` for ``@functools.cache`` and for ``@lru_cache(8)``."""
+    return last_name(expr.func if isinstance(expr, ast.Call) else expr)
 
 
 def summarize(tree: ast.Module, no_grad_decorators: Tuple[str, ...] = ()) -> Summary:
