@@ -196,15 +196,20 @@ class Context:
         if self._project:
             self._project.index.flush()  # type: ignore[attr-defined]
 
-    def entry_from_project(self, info: FunctionInfo) -> Grad:
+    def entry_from_project(
+        self, info: FunctionInfo, admits: Optional[Callable[[project.Shape], bool]] = None
+    ) -> Grad:
         """``info``'s grad state from its callers across the project (asked only
-        when this module's own callers leave it open)."""
+        when this module's own callers leave it open).  With ``admits``, only
+        the calls whose arguments it admits count (see ``Project.entry_where``)."""
         qual = project.qualified(info.key) if info.key is not None else None
         if qual is None or info.name in _IMPLICITLY_CALLED or info.name.startswith("__"):
             return Grad.INHERITED  # Python calls these (``Net()``, ``net(x)``), not the project's code
         try:
             found = self.project()
-            return found.entry(found.rel, qual) if found is not None else Grad.INHERITED
+            if found is None:
+                return Grad.INHERITED
+            return found.entry(found.rel, qual) if admits is None else found.entry_where(found.rel, qual, admits)
         except (RecursionError, Exception):  # a damaged cache must never become an error
             self._project = False
             return Grad.INHERITED

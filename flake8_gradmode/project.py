@@ -34,7 +34,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from flake8_gradmode import __version__
 from flake8_gradmode.tracker import Grad, GradTracker, ImportTable, dotted, last_name
@@ -58,6 +58,17 @@ _STATE = {v: k for k, v in _CODE.items()}
 Summary = Dict[str, object]
 #: (module path, qualified name in the module: ``f`` or ``Class.method``)
 Target = Tuple[str, str]
+#: What a call passes: the number of positional arguments (-1 after a
+#: ``*args``), the keyword names (``"**"`` for ``**kwargs``) and the constants
+#: among them by slot (position or keyword): ``f(x, 0, mode="eval")`` is
+#: ``(2, ("mode",), ((1, 0), ("mode", "eval")))``.
+Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
+#: One call: as written, grad state code, calling function (``""`` module
+#: level, ``"?"`` unknown, else its qualified name), enclosing class, shape.
+Call = Tuple[str, str, str, str, Shape]
+#: Bumped whenever a summary's layout changes, so old caches are not read.
+_FORMAT = 2
+_CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
 # --- summaries ----------------------------------------------------------------
@@ -72,7 +83,7 @@ class _Summarizer:
         self.grad = GradTracker(no_grad_decorators)
         self.classes: Dict[str, List[str]] = {}
         self.functions: Dict[str, str] = {}
-        self.calls: Dict[str, List[Tuple[str, str, str, str]]] = {}
+        self.calls: Dict[str, List[Call]] = {}
         self.names: Set[str] = set()
         self.attrs: Set[str] = set()
         self._called: Set[int] = set()
@@ -167,7 +178,7 @@ class _Summarizer:
         else:
             written = last = ""
         if last:
-            self.calls.setdefault(last, []).append((written, _CODE[state], caller, klass))
+            self.calls.setdefault(last, []).append((written, _CODE[state], caller, klass, _shape(node)))
         for child in ast.iter_child_nodes(node):
             self.visit(child, state, caller, klass)
 
@@ -204,6 +215,24 @@ class _Summarizer:
         if not nested:
             self.classes[node.name] = [d for d in (dotted(b) for b in node.bases) if d]
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
+
+
+def _shape(node: ast.Call) -> Shape:
+    npos = 0
+    constants: List[Tuple[object, object]] = []
+    for arg in node.args:
+        if isinstance(arg, ast.Starred):
+            npos = -1
+            break
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, _CONSTANT_TYPES):
+            constants.append((npos, arg.value))
+        npos += 1
+    keywords = []
+    for kw in node.keywords:
+        keywords.append(kw.arg or "**")
+        if kw.arg and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, _CONSTANT_TYPES):
+            constants.append((kw.arg, kw.value.value))
+    return (npos, tuple(keywords), tuple(constants))
 
 
 def _decorator_name(expr: ast.expr) -> str:
@@ -267,7 +296,7 @@ def module_name(rel: str) -> str:
 
 
 def _cache_file(root: str) -> str:
-    tag = f"index-{__version__}-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
+    tag = f"index-{__version__}-f{_FORMAT}-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
     return os.path.join(root, CACHE_DIR, tag)
 
 
@@ -574,7 +603,13 @@ class Project:
         self._entry[key] = answer
         return answer
 
-    def _compute_entry(self, rel: str, qual: str) -> Grad:
+    def entry_where(self, rel: str, qual: str, admits: Callable[[Shape], bool]) -> Grad:
+        """Like ``entry``, counting only the calls whose arguments ``admits``
+        (a statement behind ``if mode == "eval":`` runs only for the calls
+        that can pass that value).  Not memoized: each statement asks once."""
+        return self._compute_entry(rel, qual, admits)
+
+    def _compute_entry(self, rel: str, qual: str, admits: Optional[Callable[[Shape], bool]] = None) -> Grad:
         summary = self.summary(rel)
         if summary is None:
             return Grad.INHERITED
@@ -587,7 +622,11 @@ class Project:
         if self._escapes(rel, klass, name):
             return Grad.INHERITED
         states: Set[Grad] = set()
-        for site_rel, (written, code, caller, site_class) in self._calls_named(name):
+        for site_rel, (written, code, caller, site_class, shape) in self._calls_named(name):
+            if site_rel == rel and caller == qual:
+                continue  # it calls itself: that call runs as its other callers run it
+            if admits is not None and not admits(shape):
+                continue
             if not self._reaches(site_rel, written, site_class, rel, klass, name):
                 continue
             state = _STATE[code]
@@ -602,7 +641,7 @@ class Project:
             return Grad.DISABLED
         return Grad.UNKNOWN if Grad.UNKNOWN in states else Grad.INHERITED
 
-    def _calls_named(self, name: str) -> Iterator[Tuple[str, Tuple[str, str, str, str]]]:
+    def _calls_named(self, name: str) -> Iterator[Tuple[str, Call]]:
         for rel, summary in self.mentioning(name):
             for call in summary["k"].get(name, ()):  # type: ignore[attr-defined]
                 yield rel, call

@@ -385,8 +385,9 @@ def resolve_function(info: FunctionInfo) -> Grad:
     ``ENABLED`` when at least one runs with grad enabled, ``UNKNOWN`` when a
     caller's state depends on run-time values, ``INHERITED`` when the callers
     are not all known (no call seen, or the function escapes as a value).
-    Computed once per function (callers are complete by then); a function
-    that calls itself sees ``INHERITED`` for the call in progress.
+    Computed once per function (callers are complete by then); a call of
+    the function from its own body adds nothing, and a cycle through other
+    functions sees ``INHERITED`` for the call in progress.
     """
     if info.entry is not Grad.INHERITED:
         return info.entry
@@ -405,6 +406,8 @@ def _from_local_callers(info: FunctionInfo) -> Grad:
         return Grad.INHERITED
     states = set()
     for state, caller in info.calls:
+        if caller is info and state is Grad.INHERITED:
+            continue  # it calls itself: that call runs as its other callers run it
         if state is Grad.INHERITED:
             state = resolve_function(caller) if caller is not None else Grad.INHERITED
         states.add(state)

@@ -84,3 +84,29 @@ def test_closure_shadows_a_module_function_of_the_same_name():
                 evaluate()
     """
     assert findings(code) == [(5, 4, "GRD101")]
+
+
+RECURSIVE = """
+    import torch
+
+
+    def init_tree(module):
+        for child in module.children():
+            if hasattr(child, "weight"):
+                child.weight.fill_(0.5)
+            init_tree(child)
+
+
+    def build(model):
+        {call}
+        return model
+"""
+
+
+def test_a_function_calling_itself_runs_as_its_other_callers_run_it():
+    code = RECURSIVE.format(call="with torch.no_grad():\n            init_tree(model)")
+    assert findings(code) == []
+
+
+def test_a_recursive_function_with_one_caller_with_grad_is_reported():
+    assert findings(RECURSIVE.format(call="init_tree(model)")) == [(7, 12, "GRD004")]

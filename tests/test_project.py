@@ -433,3 +433,97 @@ def test_a_saved_file_reuses_its_own_cached_summary(tmp_path):
         assert len(summarised) == 1
     finally:
         project.summarize = original
+
+
+# --- which calls reach a statement: constant arguments against ``if`` -----------
+
+CONVERT = """
+    import torch
+    from torch import nn
+
+
+    def swap_layers(model, to_half=True, scale=None):
+        for name, child in model.named_children():
+            if isinstance(child, nn.Linear) and to_half:
+                new = nn.Linear(child.in_features, child.out_features).half()
+                new.weight.copy_(child.weight)
+                setattr(model, name, new)
+            elif not to_half and scale is None:
+                back = nn.Linear(child.in_features, child.out_features)
+                back.weight.copy_(child.weight)
+                setattr(model, name, back)
+            else:
+                swap_layers(child, to_half=to_half, scale=scale)
+"""
+
+
+def test_branch_on_an_argument_counts_only_the_calls_that_take_it(tmp_path):
+    # Every call that can take the first branch (to_half left True) runs
+    # without grad; the one call with grad passes to_half=False.
+    make(tmp_path, {
+        "pkg/convert.py": CONVERT,
+        "pkg/setup_model.py": """
+            import torch
+
+            from .convert import swap_layers
+
+
+            def prepare(model):
+                with torch.no_grad():
+                    swap_layers(model)
+
+
+            def restore(model):
+                swap_layers(model, to_half=False)
+        """,
+    })
+    assert lint(tmp_path / "pkg/convert.py") == [(13, 12, "GRD004")]
+
+
+def test_branch_on_an_argument_passed_as_a_variable_stays_reported(tmp_path):
+    make(tmp_path, {
+        "pkg/convert.py": CONVERT,
+        "pkg/setup_model.py": """
+            import torch
+
+            from .convert import swap_layers
+
+
+            def prepare(model, half):
+                with torch.no_grad():
+                    swap_layers(model, half, 1.0)
+                swap_layers(model, to_half=half)
+        """,
+    })
+    assert lint(tmp_path / "pkg/convert.py") == [(9, 12, "GRD004"), (13, 12, "GRD004")]
+
+
+def test_a_recursive_call_adds_nothing_to_its_own_callers(tmp_path):
+    # swap_layers calls itself; its only other caller runs it without grad.
+    make(tmp_path, {
+        "pkg/convert.py": CONVERT,
+        "pkg/setup_model.py": """
+            import torch
+
+            from .convert import swap_layers
+
+
+            def prepare(model):
+                with torch.no_grad():
+                    swap_layers(model, to_half=False)
+                    swap_layers(model, True, None)
+        """,
+    })
+    assert lint(tmp_path / "pkg/convert.py") == []
+
+
+def test_shape_of_a_call():
+    call = ast_call("f(x, 0, *rest, mode='eval', **kw)")
+    assert project._shape(call) == (-1, ("mode", "**"), ((1, 0), ("mode", "eval")))
+    assert project._shape(ast_call("f(a, None, k=b)")) == (2, ("k",), ((1, None),))
+
+
+def ast_call(code: str):
+    import ast
+
+    return ast.parse(code).body[0].value

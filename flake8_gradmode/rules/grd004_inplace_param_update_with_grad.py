@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Dict, FrozenSet, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Tuple, Union
 
 import ast
 
 from flake8_gradmode import facts
 from flake8_gradmode.names import tokens
+from flake8_gradmode.project import Shape
 from flake8_gradmode.tracker import FunctionInfo, Grad, effective, positional_params
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
@@ -40,7 +41,10 @@ class InplaceParamUpdateWithGrad(Rule):
         at the change when a call in the module passes it a parameter
         (`lecun_uniform_(m.weight)`) while grad may be enabled, directly or
         through other helpers that pass the argument on; an `if` on a constant
-        argument of that call (`distribution="normal"`) is followed.  A public
+        argument of that call (`distribution="normal"`) is followed, and
+        across the project's modules too: a change behind an `if` on the
+        function's own arguments is silent when every call that can take
+        that branch runs without grad.  A public
         module-level initialiser written like `torch.nn.init`'s is reported
         even without such a call, since its callers are in other modules: its
         name ends in `_` and names a distribution or initialisation
@@ -427,7 +431,26 @@ class InplaceParamUpdateWithGrad(Rule):
         if state is Grad.ENABLED:
             self.report(node, message, fix=fix)
         elif state is Grad.INHERITED:
-            self.report(node, message, condition=_may_be_enabled(function), fix=fix)
+            self.report(node, message, condition=self._may_be_enabled(function), fix=fix)
+
+    def _may_be_enabled(self, function: Optional[FunctionInfo]):
+        """Is grad on where the running function starts?  Behind an ``if`` on
+        the function's own arguments, only the project's calls that can pass
+        values taking that branch count (``if to_fp8:`` is not reached by
+        ``convert(m, to_fp8=False)``)."""
+        helper = self._here()
+        path = tuple(helper.path) if helper is not None else ()
+        if helper is None or not any(names for _, _, names in path):
+            return _may_be_enabled(function)
+        admits = _admits(helper, path)
+        ask = self.context.entry_from_project
+
+        def condition() -> bool:
+            if effective(Grad.INHERITED, function) not in (Grad.ENABLED, Grad.INHERITED):
+                return False
+            return ask(helper.info, admits) is not Grad.DISABLED  # type: ignore[arg-type]
+
+        return condition
 
     # -- arguments of module-local helpers ------------------------------------------
 
@@ -693,6 +716,37 @@ def _bind(helper: _Helper, call: ast.Call) -> Tuple[Dict[str, Optional[ast.expr]
         for name, default in defaults.items():
             values.setdefault(name, default)
     return values, slots
+
+
+def _admits(helper: _Helper, path: Tuple[_Branch, ...]) -> Callable[[Shape], bool]:
+    """Can a call of ``helper`` shaped so (see ``project.Shape``) get past
+    every ``if`` of ``path``?  Only constants and defaults decide; any other
+    argument may take either branch."""
+    assert helper.info is not None
+    args: ast.arguments = helper.node.args  # type: ignore[attr-defined]
+    positional = _positional(helper.node, helper.info)
+    all_positional = [a.arg for a in args.posonlyargs + args.args]
+    defaults: Dict[str, Optional[ast.expr]] = dict(
+        zip(all_positional[len(all_positional) - len(args.defaults):], args.defaults)
+    )
+    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+
+    def admits(shape: Shape) -> bool:
+        npos, keywords, constants = shape
+        values: Dict[str, Optional[ast.expr]] = {}
+        passed = set(positional[:npos]) if npos >= 0 else set(positional)
+        passed.update(keywords)
+        for slot, value in constants:
+            name = positional[slot] if isinstance(slot, int) and slot < len(positional) else slot
+            if isinstance(name, str):
+                values[name] = ast.Constant(value)
+        if npos >= 0 and "**" not in keywords:
+            for name, default in defaults.items():
+                if name not in passed:
+                    values[name] = default
+        return _reachable(path, values)
+
+    return admits
 
 
 def _target_names(target: ast.expr) -> List[str]:
