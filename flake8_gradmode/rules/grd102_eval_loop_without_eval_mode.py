@@ -5,7 +5,6 @@ from typing import Optional, Set
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
-from flake8_gradmode.tracker import Grad
 
 
 class EvalLoopWithoutEvalMode(Rule):
@@ -38,12 +37,10 @@ class EvalLoopWithoutEvalMode(Rule):
         itself.  A model without such layers behaves the same in both modes,
         so a missing `.eval()` is then harmless.  It also only speaks when it
         can see where the loop's function is called from, or that the model
-        is built right there, or that the function evaluates a model it is
-        handed under `torch.no_grad()` without ever switching modes in a file
-        whose own model class has dropout or batch norm (the author thought of
-        grad, not of the mode).  Otherwise a function that takes the model as
-        an argument and is only called from other modules is not reported,
-        since its callers may well call `.eval()`.  Any `.eval()` before the
+        is built right there.  A function that takes the model as an argument
+        and is only called from other modules (or from nowhere the project
+        shows: a notebook, a user) is not reported, since its callers may
+        well call `.eval()`.  Any `.eval()` before the
         loop counts, whichever model it is called on.  Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops and loops whose
         only sign of evaluation is what they do with the outputs are left to
@@ -185,36 +182,6 @@ class EvalLoopWithoutEvalMode(Rule):
             import torch
 
 
-            class Net(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.body = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5))
-
-                def forward(self, x):
-                    return self.body(x)
-
-
-            def test(model, test_loader):
-                correct = 0
-                with torch.no_grad():
-                    for x, y in test_loader:
-                        correct += (model(x).argmax(1) == y).sum().item()
-                return correct
-
-
-            commands = {"test": test}
-            model = Net()
-            commands["test"](model, [(torch.randn(8, 4), torch.zeros(8, dtype=torch.long))])
-            """,
-            title="`test()` disables grad but never calls `eval()`, next to a model class with dropout",
-            at=((16, 8),),
-            symptom=Holds("model.training", "the test pass runs in training mode"),
-        ),
-        Invalid(
-            """
-            import torch
-
-
             def main():
                 model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
                 test_batches = [torch.randn(8, 4)]
@@ -270,7 +237,7 @@ class EvalLoopWithoutEvalMode(Rule):
                 on_entry = flow.eval_mode_on_entry(ctx, scope)
                 built_here = any(c.key.split(".", 1)[0] in scope.built_models for c in ev.model_calls)
                 in_training_mode = on_entry is False or (
-                    on_entry is None and (built_here or _forgot_eval(ctx, ev))
+                    on_entry is None and built_here
                 )
             if in_training_mode:
                 reported.add(id(loop))
@@ -322,24 +289,3 @@ def _params(node) -> Set[str]:
     names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
     names.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
     return names
-
-
-def _forgot_eval(ctx, ev: flow.EvalLoop) -> bool:
-    """A function of this module that evaluates a model it is handed under
-    ``torch.no_grad()`` yet never switches modes, in a file whose own model
-    class has dropout or batch norm: the author thought of grad, not of the
-    mode (``def test(model, loader): with torch.no_grad(): ...``)."""
-    scope = ev.loop.scope
-    fn = scope.function
-    if not ctx.flow.mode_layer_class or ev.intent not in ("function", "data") or fn is None:
-        return False
-    if scope.class_name is not None or not ev.model_calls:
-        return False
-    if any(c.state is not Grad.DISABLED for c in ev.model_calls):
-        return False
-    if scope.eval_switches or scope.train_switches or scope.maybe_train_switches:
-        return False
-    if flow.eval_switch_before(ctx, scope, 1 << 62) or flow.mode_before(ctx, scope, 1 << 62) is not None:
-        return False
-    params = _params(fn.node)
-    return all(c.key.split(".", 1)[0] in params for c in ev.model_calls)
