@@ -195,19 +195,9 @@ class Tracker:
 
     def leave_Expr(self, node: ast.Expr) -> None:
         """``torch.set_grad_enabled(False)`` as a statement, or a grad context
-        entered on an ``ExitStack``: from here to the block's end."""
+        entered by hand: from here to the block's end."""
         self._made_leaf(node)
-        call = node.value
-        if not isinstance(call, ast.Call):
-            return
-        state = None
-        if self.grad.grad_api(self.ctx.imports, call.func) == "set_grad_enabled":
-            state = self.grad.effect(self.ctx.imports, call)
-        elif isinstance(call.func, ast.Attribute) and call.func.attr == "enter_context":
-            first = first_value(call)
-            if first is not None:
-                # ExitStack: stack.enter_context(torch.no_grad()) holds to the block's end
-                state = self.grad.effect(self.ctx.imports, first)
+        state = self.grad.statement_effect(self.ctx.imports, node)
         if state is not None:
             self.grad.push_state(state)
 

@@ -126,6 +126,8 @@ class _Summarizer:
     def walk(self, nodes: List[ast.AST], state: Grad, caller: str, klass: str) -> None:
         for node in nodes:
             self.visit(node, state, caller, klass)
+            if type(node) is ast.Expr:
+                state = self.grad.statement_effect(self.table, node) or state  # type: ignore[arg-type]
 
     def visit(self, node: ast.AST, state: Grad, caller: str, klass: str) -> None:
         kind = type(node)

@@ -287,6 +287,25 @@ class GradTracker:
                 return True
         return False
 
+    def statement_effect(self, imports: ImportTable, stmt: ast.stmt) -> Optional[Grad]:
+        """The grad state an expression statement sets until its block ends:
+        ``torch.set_grad_enabled(False)``, a grad context entered by hand
+        (``torch.no_grad().__enter__()``) or on an ``ExitStack``
+        (``stack.enter_context(torch.no_grad())``)."""
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if not isinstance(call, ast.Call):
+            return None
+        func = call.func
+        if isinstance(func, ast.Attribute):
+            if func.attr == "__enter__" and isinstance(func.value, ast.Call):
+                return self.effect(imports, func.value)
+            if func.attr == "enter_context":
+                first = first_value(call)
+                return self.effect(imports, first) if first is not None else None
+        if self.grad_api(imports, func) == "set_grad_enabled":
+            return self.effect(imports, call)
+        return None
+
     def effect(self, imports: ImportTable, expr: ast.AST) -> Optional[Grad]:
         """The grad state an expression sets as a context manager/decorator."""
         if isinstance(expr, ast.Call):

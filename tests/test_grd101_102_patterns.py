@@ -620,6 +620,28 @@ with torch.no_grad():
         out = torch.cat(tuple(model(x) for x in batch.split(2)))
 """
 
+# --- grad switched off by hand ----------------------------------------------------
+
+NO_GRAD_ENTERED_BY_HAND = """
+import torch
+
+
+def main(model, test_set):
+    model.eval()
+    torch.no_grad().__enter__()
+    scores = []
+    for x in test_set:
+        scores.append(model(x).sigmoid())
+    return scores
+
+
+def later(model, test_set):
+    if len(test_set) > 1:
+        torch.no_grad().__enter__()
+    for x in test_set:
+        print(model(x).sum())
+"""
+
 
 #: (source, expected findings of GRD101/GRD102 as (code, line, col))
 CASES = {
@@ -652,6 +674,8 @@ CASES = {
     "no_grad_callers_and_plain_functions": (NO_GRAD_CALLERS_AND_PLAIN_FUNCTIONS, []),
     "timing_and_profiling": (TIMING_AND_PROFILING, [("GRD101", 35, 4)]),
     "generator_expression_under_no_grad": (GENERATOR_EXPRESSION_UNDER_NO_GRAD, []),
+    # entered by hand and never exited: off to the end of the block it is in
+    "no_grad_entered_by_hand": (NO_GRAD_ENTERED_BY_HAND, [("GRD101", 17, 4)]),
 }
 
 

@@ -527,3 +527,26 @@ def ast_call(code: str):
     import ast
 
     return ast.parse(code).body[0].value
+
+
+def test_a_caller_that_switched_grad_off_by_statement_in_another_module(tmp_path):
+    make(tmp_path, {
+        "pkg/helpers.py": HELPERS,
+        "pkg/run.py": """
+            import torch
+
+            from .helpers import evaluate
+
+
+            def main(model, val_loader):
+                torch.set_grad_enabled(False)
+                print("evaluating")
+                return evaluate(model, val_loader)
+
+
+            def other(model, val_loader):
+                torch.no_grad().__enter__()
+                return evaluate(model, val_loader)
+        """,
+    })
+    assert lint(tmp_path / "pkg/helpers.py") == []
