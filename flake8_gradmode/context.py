@@ -331,7 +331,15 @@ class Context:
             if len(infos) > 1 or name in self._referenced:
                 for info in infos:
                     info.escaped = True
+        methods: Dict[str, List[FunctionInfo]] = {}
+        for key, infos in self.functions.items():
+            if key[0] == "method":
+                methods.setdefault(key[2], []).extend(infos)
         for key, state, caller in self._calls:
+            if key[0] == "by-name":
+                for info in methods.get(key[1], ()):
+                    info.by_name.append((state, caller))
+                continue
             if self.nested and key[0] == "function":
                 inner = self._nested_def(key[1], caller)
                 if inner is not None:  # a closure of the caller's (or an enclosing) function

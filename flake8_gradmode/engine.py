@@ -279,6 +279,12 @@ class Tracker:
         func = node.func
         loops = flow_.loops_here()
         key = ctx.call_key(func)
+        if key is None and func.__class__ is ast.Attribute and not _is_super(func.value):  # type: ignore[attr-defined]
+            # ``obj.name(...)``: a call of every method so named (a superset),
+            # not a use of one as a value
+            ctx._call_names.add(id(func))
+            by_name = ("by-name", func.attr)  # type: ignore[attr-defined]
+            ctx._calls.append((by_name, self.grad.state, self.grad.function))
         if key is not None:
             ctx._call_names.add(id(func))
             ctx._calls.append((key, self.grad.state, self.grad.function))
@@ -508,6 +514,12 @@ _SCALAR_FIELDS = frozenset(
 _SCALAR_VALUES = (ast.Constant, ast.MatchSingleton)
 #: Hooks of the async forms are the plain forms' hooks.
 _HOOK_NAME = {"AsyncFunctionDef": "FunctionDef", "AsyncFor": "For", "AsyncWith": "With"}
+
+
+def _is_super(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "super"
+
+
 #: Fields that hold a block of statements (a new ``set_grad_enabled`` scope).
 _BLOCKS = frozenset({"body", "orelse", "finalbody"})
 _NO_BLOCKS = (ast.Module, ast.Interactive, ast.Lambda, ast.IfExp, ast.Expression)

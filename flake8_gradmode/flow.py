@@ -848,7 +848,7 @@ def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> O
     fn = scope.function
     if fn is None:
         return False  # top-level code: nothing runs before it
-    if fn.escaped:
+    if fn.escaped or fn.by_name:
         return None
     sites = _call_sites(ctx, fn)
     if not sites:

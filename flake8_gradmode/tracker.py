@@ -213,7 +213,9 @@ class FunctionInfo:
     (Plain classes rather than dataclasses here and in the other modules the
     plugin imports: an editor pays for creating every class on every save.)"""
 
-    __slots__ = ("name", "node", "entry", "class_name", "parent", "key", "calls", "escaped", "resolved", "ask")
+    __slots__ = (
+        "name", "node", "entry", "class_name", "parent", "key", "calls", "escaped", "by_name", "resolved", "ask"
+    )
 
     def __init__(
         self,
@@ -234,6 +236,10 @@ class FunctionInfo:
         #: (grad state, calling function) of every module-local call
         self.calls: List[Tuple[Grad, Optional["FunctionInfo"]]] = []
         self.escaped = False
+        #: calls by name on another object (``evaluator.score()``), which may
+        #: be of another class: they can make the answer less certain, never
+        #: settle it
+        self.by_name: List[Tuple[Grad, Optional["FunctionInfo"]]] = []
         #: ``resolve_function``'s answer, once computed
         self.resolved: Optional[Grad] = None
         #: asked when the module alone leaves the answer ``INHERITED``: the
@@ -430,6 +436,13 @@ def _from_local_callers(info: FunctionInfo) -> Grad:
         if state is Grad.INHERITED:
             state = resolve_function(caller) if caller is not None else Grad.INHERITED
         states.add(state)
+    for state, caller in info.by_name:
+        if caller is info and state is Grad.INHERITED:
+            continue
+        if state is Grad.INHERITED:
+            state = resolve_function(caller) if caller is not None else Grad.INHERITED
+        if state is not Grad.DISABLED:
+            states.add(state)
     if states == {Grad.DISABLED}:
         result = Grad.DISABLED
     elif Grad.ENABLED in states:

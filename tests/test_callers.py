@@ -110,3 +110,68 @@ def test_a_function_calling_itself_runs_as_its_other_callers_run_it():
 
 def test_a_recursive_function_with_one_caller_with_grad_is_reported():
     assert findings(RECURSIVE.format(call="init_tree(model)")) == [(7, 12, "GRD004")]
+
+
+EVALUATOR = """
+    import torch
+
+
+    class Evaluator:
+        def __init__(self, model, data):
+            self.model = model
+            self.data = data
+
+        def run(self):
+            with torch.no_grad():
+                return {split: self.eval(split) for split in ("valid", "test")}
+
+        def eval(self, split):
+            self.model.eval()
+            preds = []
+            for x in self.data[split]:
+                preds.append(self.model(x).argmax(1))
+            return torch.cat(preds).cpu().numpy()
+"""
+
+
+def test_a_method_named_like_a_module_method_is_still_resolved_through_its_callers():
+    # ``self.model.eval()`` calls the model's eval, maybe this one: it adds nothing
+    assert findings(EVALUATOR) == []
+
+
+def test_a_call_by_name_on_another_object_never_settles_grad_off():
+    code = """
+        import torch
+
+
+        class Stats:
+            def update(self, x):
+                self.mean = x.mean()
+
+
+        class Critic:
+            def __init__(self, net, opt):
+                self.net, self.opt, self.stats = net, opt, Stats()
+
+            def update(self, batch):
+                loss = self.net(batch).pow(2).mean()
+                self.opt.zero_grad()
+                loss.backward()
+                self.opt.step()
+
+            def reward(self, batch):
+                with torch.no_grad():
+                    r = self.net(batch)
+                    self.stats.update(r)
+                return r
+    """
+    assert findings(code) == []
+
+
+def test_a_call_by_name_with_grad_keeps_the_method_reported():
+    code = EVALUATOR + """
+
+    def report(evaluator):
+        return evaluator.eval("test")
+    """
+    assert findings(code) == [(16, 8, "GRD101")]
