@@ -214,6 +214,24 @@ class Context:
             self._project = False
             return Grad.INHERITED
 
+    def trains_elsewhere(self, key: Tuple[str, ...]) -> bool:
+        """Does the call with ``key`` (not a function of this module) reach a
+        project function of another module whose own body runs a training
+        step: an imported function, or ``self.name()`` on a method of a base
+        class defined there?"""
+        if key[0] == "function":
+            klass, name = "", key[1]
+        elif key[0] in ("method", "super"):
+            klass, name = key[1], key[2]
+        else:
+            return False
+        try:
+            found = self.project()
+            return found is not None and found.trains(klass, name)
+        except (RecursionError, Exception):  # a damaged cache must never become an error
+            self._project = False
+            return False
+
     # -- bookkeeping the tracker does ------------------------------------------
 
     def bind(self, target: ast.AST, kind: facts.Kind, value: Optional[ast.expr]) -> None:

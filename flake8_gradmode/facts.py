@@ -266,9 +266,9 @@ _OPTIMIZER_WORDS = frozenset({"optim", "optimizer", "optimiser", "opt", "optimiz
 _TRAINING_CALLS = frozenset({"train_step", "training_step", "train_one_step", "train_on_batch"})
 
 
-def is_training_step(ctx: "Context", call: ast.Call) -> bool:
-    """``loss.backward()``, ``optimizer.step()``, ``autograd.grad(...)``, ..."""
-    func = call.func
+def names_training_step(func: ast.expr) -> bool:
+    """Is the called ``func`` a training step by its name alone:
+    ``loss.backward()``, ``optimizer.step()``, ``train_step(...)``?"""
     if isinstance(func, ast.Attribute):
         method = func.attr
         if method in ("backward", "manual_backward", "zero_grad") or method in _TRAINING_CALLS:
@@ -282,8 +282,17 @@ def is_training_step(ctx: "Context", call: ast.Call) -> bool:
             else:
                 name = ""
             return any(w in _OPTIMIZER_WORDS for w in tokens(name)) or name.startswith("optim")
-    elif isinstance(func, ast.Name) and func.id in _TRAINING_CALLS:
+        return False
+    return isinstance(func, ast.Name) and func.id in _TRAINING_CALLS
+
+
+def is_training_step(ctx: "Context", call: ast.Call) -> bool:
+    """``loss.backward()``, ``optimizer.step()``, ``autograd.grad(...)``, ..."""
+    func = call.func
+    if names_training_step(func):
         return True
+    if isinstance(func, ast.Attribute) and func.attr == "step":
+        return False
     if not ctx.imports.may_end_with(func, ("grad", "backward")):
         return False  # not ``torch.autograd.grad``/``backward``, whatever it resolves to
     qual = ctx.imports.resolve(func) or ""

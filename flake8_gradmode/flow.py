@@ -447,16 +447,24 @@ def _owner(scope_or_loop) -> Scope:
 
 def trains(ctx, scope_or_loop) -> bool:
     """Does the loop (or function) run a training step, directly or through a
-    module-local function it calls?  A call of a module-local function named
-    like a training step (``self.train_step(batch)``) counts by its body."""
+    module-local function it calls, or a project function of another module
+    (a method of a base class there) whose own body runs one?  A call of a
+    module-local function named like a training step
+    (``self.train_step(batch)``) counts by its body."""
     owner = _owner(scope_or_loop)
     if scope_or_loop.training_step and not _steps_by_name_only(ctx, owner, scope_or_loop.step_seqs):
         return True
+    elsewhere = []
     for _, key in scope_or_loop.local_calls:
-        for scope in callees(ctx, owner, key):
+        found = callees(ctx, owner, key)
+        if not found:
+            elsewhere.append(key)
+        for scope in found:
             if scope is not owner and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
                 return True
-    return False
+    # last, as it may load the project index: a function imported from
+    # another module, or a method of a base class there
+    return any(ctx.trains_elsewhere(key) for key in elsewhere)
 
 
 def _steps_by_name_only(ctx, scope: Scope, seqs: List[int]) -> bool:

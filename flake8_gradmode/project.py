@@ -8,7 +8,8 @@ every module of the project through a small summary made from its ``ast``:
 * imports (absolute, relative, aliased), classes and their bases;
 * functions and methods, with the grad effect of their decorators;
 * every call, keyed by the last part of the called name, with the grad state
-  at the call and the function making it;
+  at the call, the function making it and the constants it passes;
+* the functions whose own body runs a training step;
 * names used other than by calling them (a function passed as a value may be
   called from anywhere, so its callers are unknown).
 
@@ -37,6 +38,7 @@ import tempfile
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from flake8_gradmode import __version__
+from flake8_gradmode.facts import names_training_step
 from flake8_gradmode.tracker import Grad, GradTracker, ImportTable, dotted, last_name
 
 #: Files that mark a project's root directory.
@@ -67,7 +69,7 @@ Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
 #: level, ``"?"`` unknown, else its qualified name), enclosing class, shape.
 Call = Tuple[str, str, str, str, Shape]
 #: Bumped whenever a summary's layout changes, so old caches are not read.
-_FORMAT = 2
+_FORMAT = 3
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -86,6 +88,8 @@ class _Summarizer:
         self.calls: Dict[str, List[Call]] = {}
         self.names: Set[str] = set()
         self.attrs: Set[str] = set()
+        #: functions and methods whose own body runs a training step
+        self.trainers: Set[str] = set()
         self._called: Set[int] = set()
         self._collect_imports(tree.body)
 
@@ -120,6 +124,7 @@ class _Summarizer:
             "k": self.calls,
             "n": self.names,
             "a": self.attrs,
+            "t": self.trainers,
         }
 
     # state: the grad state code; caller: "" module level, "?" unknown, else qual
@@ -181,6 +186,8 @@ class _Summarizer:
             written = last = ""
         if last:
             self.calls.setdefault(last, []).append((written, _CODE[state], caller, klass, _shape(node)))
+            if caller not in ("", "?") and names_training_step(func):
+                self.trainers.add(caller)
         for child in ast.iter_child_nodes(node):
             self.visit(child, state, caller, klass)
 
@@ -360,6 +367,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("i"), dict) and isinstance(summary.get("c"), dict)
         and isinstance(summary.get("f"), dict) and isinstance(summary.get("k"), dict)
         and isinstance(summary.get("n"), set) and isinstance(summary.get("a"), set)
+        and isinstance(summary.get("t"), set)
     )
 
 
@@ -592,6 +600,26 @@ class Project:
                     cached.append(base)
             self._bases[target] = cached
         return cached
+
+    # training steps in other modules
+
+    def trains(self, klass: str, name: str) -> bool:
+        """Does the project function ``name`` imported into this module, or
+        the method ``name`` that ``self.name()`` reaches from this module's
+        class ``klass`` through project base classes, run a training step
+        in its own body (``loss.backward()``, ``optimizer.step()``)?"""
+        if klass:
+            for rel, owner in self.ancestors(self.rel, klass)[0][1:]:
+                summary = self.summary(rel)
+                qual = f"{owner}.{name}"
+                if summary is not None and qual in summary["f"]:  # type: ignore[operator]
+                    return qual in summary["t"]  # type: ignore[operator]
+            return False
+        found = self.resolve(self.rel, name)
+        if not isinstance(found, tuple) or found[0] == self.rel:
+            return False
+        summary = self.summary(found[0])
+        return summary is not None and found[1] in summary["t"]  # type: ignore[operator]
 
     # grad mode at a function's entry
 

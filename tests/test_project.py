@@ -550,3 +550,56 @@ def test_a_caller_that_switched_grad_off_by_statement_in_another_module(tmp_path
         """,
     })
     assert lint(tmp_path / "pkg/helpers.py") == []
+
+
+AGENT_BASE = """
+    import torch
+
+
+    class Agent:
+        def __init__(self, net, optimizer):
+            self.net = net
+            self.optimizer = optimizer
+
+        def optimise(self, loss):
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+"""
+
+AGENT = """
+    import torch
+
+    from .base import Agent
+
+
+    class QAgent(Agent):
+        def step(self):
+            while not self.done:
+                self.act()
+                for _ in range(self.updates):
+                    self.learn()
+
+        def learn(self):
+            states, targets = self.memory.sample()
+            loss = (self.net(states) - targets).pow(2).mean()
+            self.optimise(loss)
+
+        def act(self):
+            self.net.eval()
+            with torch.no_grad():
+                values = self.net(self.state)
+            self.net.train()
+            return values.argmax()
+"""
+
+
+def test_a_loop_training_through_a_base_class_method_of_another_module(tmp_path):
+    make(tmp_path, {"pkg/base.py": AGENT_BASE, "pkg/agent.py": AGENT})
+    assert lint(tmp_path / "pkg/agent.py") == []
+
+
+def test_a_loop_calling_a_base_method_that_does_not_train_is_reported(tmp_path):
+    base = AGENT_BASE.replace("loss.backward()", "print(loss)").replace("self.optimizer.step()", "pass")
+    make(tmp_path, {"pkg/base.py": base.replace("self.optimizer.zero_grad()", "pass"), "pkg/agent.py": AGENT})
+    assert lint(tmp_path / "pkg/agent.py") == [(10, 12, "GRD101")]
