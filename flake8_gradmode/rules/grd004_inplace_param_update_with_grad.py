@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple, Union
 
 import ast
 
 from flake8_gradmode import facts
 from flake8_gradmode.names import tokens
 from flake8_gradmode.project import Shape
-from flake8_gradmode.tracker import FunctionInfo, Grad, effective, positional_params
+from flake8_gradmode.tracker import FunctionInfo, Grad, dotted, effective, first_value, is_const, positional_params
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
@@ -67,7 +67,10 @@ class InplaceParamUpdateWithGrad(Rule):
         item assignment on `x.weight` are reported only where `x` is known to be
         a module, because `.weight` is a common name for plain numbers too.
         Changes through `.data` or `.detach()` bypass autograd's check and are
-        not reported.
+        not reported, nor are changes of `x.weight` where the class sets
+        `requires_grad = False` (or calls `requires_grad_(False)`) on `x`, on
+        a loop variable over `x.parameters()`, or on what `x` iterates,
+        matched by name across the class's methods.
         `nn.init.*_` functions disable grad themselves and are never reported.
         A helper's argument is followed only while it keeps its name (not
         through `w = tensor.view(-1)`); augmented and item assignment in a
@@ -145,6 +148,30 @@ class InplaceParamUpdateWithGrad(Rule):
             """,
             title="A module whose parameters were frozen first",
             checks=(Holds("bool((fused.weight == torch.eye(2)).all())", "the weight is set"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            class Prototypes(torch.nn.Module):
+                def __init__(self, dim, sizes):
+                    super().__init__()
+                    self.heads = torch.nn.ModuleList(torch.nn.Linear(dim, k, bias=False) for k in sizes)
+                    for head in self.heads:
+                        for p in head.parameters():
+                            p.requires_grad = False
+
+                def reset(self, centroids):
+                    for head, c in zip(self.heads, centroids):
+                        head.weight.copy_(c)
+
+
+            protos = Prototypes(4, [3, 5])
+            protos.reset([torch.ones(3, 4), torch.zeros(5, 4)])
+            """,
+            title="Parameters the class froze itself, reached through the same loops",
+            checks=(Holds("bool((protos.heads[0].weight == 1).all())", "the weights are set"),),
         ),
         Valid(
             """
@@ -334,9 +361,18 @@ class InplaceParamUpdateWithGrad(Rule):
         self._deliveries: Dict[Tuple[int, str], List[_Delivery]] = {}
         #: some helper of the module edits its own argument with grad disabled
         self._guarded = False
+        #: the classes being visited, innermost last, and what each freezes
+        self._classes: List[ast.ClassDef] = []
+        self._frozen: Dict[int, Tuple[Set[str], Dict[str, Set[str]]]] = {}
 
     def visit_Expr(self, node: ast.Expr) -> None:
         self._statement = node
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._classes.append(node)
+
+    def leave_ClassDef(self, node: ast.ClassDef) -> None:
+        self._classes.pop()
 
     def visit_FunctionDef_body(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> None:
         info = self.context.grad.function
@@ -412,6 +448,8 @@ class InplaceParamUpdateWithGrad(Rule):
     def _param(self, base: ast.expr, loose: bool) -> bool:
         """Is ``base`` a parameter?  ``loose``: an in-place tensor method was
         called on it, so any ``x.weight``/``x.bias`` is a tensor."""
+        if self._classes and isinstance(base, ast.Attribute) and self._frozen_in_class(base.value):
+            return False
         if facts.classify(self.context, base) is facts.Kind.PARAM:
             return True
         if loose and isinstance(base, ast.Attribute) and base.attr in facts.PARAM_ATTRIBUTES:
@@ -451,6 +489,18 @@ class InplaceParamUpdateWithGrad(Rule):
             return ask(helper.info, admits) is not Grad.DISABLED  # type: ignore[arg-type]
 
         return condition
+
+    def _frozen_in_class(self, owner: ast.expr) -> bool:
+        """Did the class switch grad off for ``owner``'s parameters
+        (``for p in proto.parameters(): p.requires_grad = False``), under
+        this name or the one it iterates (``for proto in self.prototypes``)?"""
+        cls = self._classes[-1]
+        known = self._frozen.get(id(cls))
+        if known is None:
+            sources = _loop_sources(cls)
+            known = self._frozen[id(cls)] = (_frozen_owners(cls, sources), sources)
+        frozen, sources = known
+        return bool(frozen) and bool(_aliases(owner, sources) & frozen)
 
     # -- arguments of module-local helpers ------------------------------------------
 
@@ -747,6 +797,70 @@ def _admits(helper: _Helper, path: Tuple[_Branch, ...]) -> Callable[[Shape], boo
         return _reachable(path, values)
 
     return admits
+
+
+_PARAMETER_ITERATORS = frozenset({"parameters", "named_parameters", "modules", "children", "named_modules"})
+
+
+def _loop_sources(cls: ast.ClassDef) -> Dict[str, Set[str]]:
+    """Loop variables of the class's methods -> what they iterate, dotted:
+    ``for proto in self.prototypes`` gives ``proto -> self.prototypes``,
+    ``for p in proto.parameters()`` gives ``p -> proto``, ``zip(a, b)`` and
+    ``enumerate(a)`` pair each variable with its own iterable."""
+    sources: Dict[str, Set[str]] = {}
+
+    def add(target: ast.expr, iterable: ast.expr) -> None:
+        if isinstance(iterable, ast.Call):
+            func = iterable.func
+            if isinstance(func, ast.Name) and func.id == "zip" and isinstance(target, ast.Tuple):
+                for t, i in zip(target.elts, iterable.args):
+                    add(t, i)
+                return
+            if isinstance(func, ast.Name) and func.id == "enumerate" and isinstance(target, ast.Tuple):
+                first = first_value(iterable)
+                if len(target.elts) == 2 and first is not None:
+                    add(target.elts[1], first)
+                return
+            if isinstance(func, ast.Attribute) and func.attr in _PARAMETER_ITERATORS:
+                iterable = func.value
+                if isinstance(target, ast.Tuple) and len(target.elts) == 2:
+                    target = target.elts[1]
+        name = dotted(iterable)
+        if isinstance(target, ast.Name) and name:
+            sources.setdefault(target.id, set()).add(name)
+
+    for node in ast.walk(cls):
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            add(node.target, node.iter)
+    return sources
+
+
+def _aliases(expr: ast.expr, sources: Dict[str, Set[str]]) -> Set[str]:
+    """``expr`` dotted, and what it iterates, through up to three loops."""
+    name = dotted(expr)
+    if not name:
+        return set()
+    found = {name}
+    todo = [name]
+    for _ in range(3):
+        todo = [s for n in todo for s in sources.get(n, ()) if s not in found]
+        found.update(todo)
+    return found
+
+
+def _frozen_owners(cls: ast.ClassDef, sources: Dict[str, Set[str]]) -> Set[str]:
+    """What the class switches grad off for: ``x`` of ``x.requires_grad =
+    False`` and ``x.requires_grad_(False)``, with everything ``x`` iterates."""
+    targets: List[ast.expr] = []
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Assign) and is_const(node.value, False):
+            targets.extend(t.value for t in node.targets if isinstance(t, ast.Attribute) and t.attr == "requires_grad")
+        elif (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "requires_grad_" and is_const(first_value(node), False)
+        ):
+            targets.append(node.func.value)
+    return {name for t in targets for name in _aliases(t, sources)}
 
 
 def _target_names(target: ast.expr) -> List[str]:
