@@ -200,6 +200,10 @@ class Tracker:
         state = self.grad.statement_effect(self.ctx.imports, node)
         if state is not None:
             self.grad.push_state(state)
+        elif isinstance(node.value, ast.Call):
+            root = _frozen_chain_root(node.value)  # net.eval().requires_grad_(False).to(device)
+            if root and facts.classify(self.ctx, node.value) is facts.Kind.FROZEN:
+                self.flow.scope.frozen_models[root] = self.flow.tick()
 
     # bindings ------------------------------------------------------------------
 
@@ -207,6 +211,17 @@ class Tracker:
         kind = facts.classify(self.ctx, node.value)
         for target in node.targets:
             self.ctx.bind(target, kind, node.value)
+            if kind is facts.Kind.FROZEN:
+                name = dotted(target)
+                if name:
+                    self.flow.scope.frozen_models[name] = self.flow.tick()
+            elif isinstance(target, (ast.Name, ast.Attribute)) and self.flow.scope.frozen_models:
+                name = dotted(target) or ""
+                if name in self.flow.scope.frozen_models and not any(
+                    dotted(n) == name for n in ast.walk(node.value) if isinstance(n, (ast.Name, ast.Attribute))
+                ):
+                    del self.flow.scope.frozen_models[name]  # rebound to something else
+
             if isinstance(target, ast.Name):
                 self.flow.scope.deps.setdefault(target.id, []).append(node.value)
             elif (
@@ -514,6 +529,17 @@ _SCALAR_FIELDS = frozenset(
 _SCALAR_VALUES = (ast.Constant, ast.MatchSingleton)
 #: Hooks of the async forms are the plain forms' hooks.
 _HOOK_NAME = {"AsyncFunctionDef": "FunctionDef", "AsyncFor": "For", "AsyncWith": "With"}
+
+
+def _frozen_chain_root(call: ast.Call) -> Optional[str]:
+    """``net`` of ``net.eval().requires_grad_(False).to(device)``, dotted;
+    None for a chain without ``requires_grad_``."""
+    expr: ast.expr = call
+    freezes = False
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        freezes = freezes or expr.func.attr == "requires_grad_"
+        expr = expr.func.value
+    return dotted(expr) if freezes else None
 
 
 def _is_super(expr: ast.expr) -> bool:

@@ -79,6 +79,10 @@ class Scope:
         self.model_calls: List[ModelCall] = []
         #: names bound in this scope to a model built here (``model = Net()``)
         self.built_models: Set[str] = set()
+        #: models whose grad this scope switched off (``G.requires_grad_(False)``,
+        #: ``G = copy.deepcopy(net).eval().requires_grad_(False)``), by name,
+        #: with the sequence number where that happened
+        self.frozen_models: Dict[str, int] = {}
         self.loops: List["Loop"] = []
 
     def returned(self) -> Set[str]:
@@ -508,6 +512,15 @@ def grad_owned(ctx, call: ModelCall) -> bool:
         return all(i.entry is Grad.DISABLED for i in infos)
 
     return _memo(ctx, ("owned", func.attr), owned, True)
+
+
+def frozen_before(scope: Scope, call: ModelCall) -> bool:
+    """Was the called model's grad switched off in ``scope`` before the call
+    (so its forward builds no graph from the model's own weights)?"""
+    if not scope.frozen_models:
+        return False
+    seq = scope.frozen_models.get(call.key)
+    return seq is not None and seq < call.seq
 
 
 def call_with_grad(ctx, call: ModelCall) -> bool:

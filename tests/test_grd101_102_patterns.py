@@ -643,6 +643,36 @@ def later(model, test_set):
 """
 
 
+MODEL_FROZEN_BEFORE_THE_LOOP = """
+import copy
+
+import torch
+
+
+def score(net, test_loader):
+    scorer = copy.deepcopy(net)
+    scorer.eval().requires_grad_(False)
+    total = 0.0
+    for x in test_loader:
+        total += scorer(x).sum().item()
+    return total
+
+
+def score_copy(net, test_loader):
+    frozen = copy.deepcopy(net).eval().requires_grad_(False)
+    return [frozen(x).argmax(1) for x in test_loader]
+
+
+def score_later(net, test_loader):
+    net.eval()
+    total = 0.0
+    for x in test_loader:
+        total += net(x).sum().item()
+    net.requires_grad_(False)
+    return total
+"""
+
+
 #: (source, expected findings of GRD101/GRD102 as (code, line, col))
 CASES = {
     "helper_shared_by_training_and_evaluation": (HELPER_SHARED_BY_TRAINING_AND_EVALUATION, [("GRD101", 21, 4)]),
@@ -676,6 +706,8 @@ CASES = {
     "generator_expression_under_no_grad": (GENERATOR_EXPRESSION_UNDER_NO_GRAD, []),
     # entered by hand and never exited: off to the end of the block it is in
     "no_grad_entered_by_hand": (NO_GRAD_ENTERED_BY_HAND, [("GRD101", 17, 4)]),
+    # its weights need no grad: the forward builds no graph (frozen after the loop does not count)
+    "model_frozen_before_the_loop": (MODEL_FROZEN_BEFORE_THE_LOOP, [("GRD101", 24, 4)]),
 }
 
 

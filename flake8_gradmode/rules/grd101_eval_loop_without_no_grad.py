@@ -12,7 +12,7 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
     """What the evaluation loop runs with grad enabled, as the message names
     it; None when every model call runs without grad."""
     for call in ev.model_calls:
-        if flow.call_with_grad(ctx, call):
+        if flow.call_with_grad(ctx, call) and not flow.frozen_before(ev.loop.scope, call):
             return f"`{flow.display(call.key)}`"
     for path in ev.paths:
         if path.inherits and flow.with_grad(ctx, path.state, ev.loop.scope.function):
@@ -65,6 +65,9 @@ class EvalLoopWithoutNoGrad(Rule):
         sibling closure of the module that runs a model runs that model: a
         helper shared by training and evaluation is judged at each loop that
         calls it, with the grad state of that call, and reported at the loop.
+        A model whose grad the function switched off before the loop
+        (`scorer.eval().requires_grad_(False)`, or bound to such a chain)
+        builds no graph, and its calls do not count.
 
         Two more shapes are reported: a loop that trains only when a flag says
         so (`if phase == "train":`) after switching the mode by that flag
@@ -86,10 +89,11 @@ class EvalLoopWithoutNoGrad(Rule):
         Grad mode is dynamic.  A grad-disabling context anywhere in the module
         that runs the loop is seen (the function, its decorators, a later
         `f = torch.no_grad()(f)`, every module-local caller, the enclosing
-        function's calls of a closure), but a caller in another module is not:
-        a function whose callers are all elsewhere is reported even if they
-        disable grad.  Add `@torch.no_grad()` to it, which is cheap and
-        documents the intent.  `set_grad_enabled(<expression>)` is taken as
+        function's calls of a closure), and so are callers in the project's
+        other modules (see the cross-module page), but not callers outside the
+        project (a notebook, a user's script): a function whose callers are all
+        there is reported even if they disable grad.  Add `@torch.no_grad()`
+        to it, which is cheap and documents the intent.  `set_grad_enabled(<expression>)` is taken as
         "might be disabled" and keeps the rule silent, and grad enabled
         explicitly inside a function (`with torch.enable_grad():`) is taken as
         meant.  Never reported: a loop in a method of an `nn.Module` subclass
