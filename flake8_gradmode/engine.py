@@ -325,6 +325,8 @@ class Tracker:
 
     def _method_call(self, node: ast.Call, func: ast.Attribute, seq: int) -> None:
         method = func.attr
+        if method in ("train", "eval") and _fresh_object(func.value):
+            return  # copy.deepcopy(model).eval(): a copy switches, the model does not
         if method in _MODULE_METHODS:
             owner = dotted(func.value)
             if owner is not None:
@@ -529,6 +531,18 @@ _SCALAR_FIELDS = frozenset(
 _SCALAR_VALUES = (ast.Constant, ast.MatchSingleton)
 #: Hooks of the async forms are the plain forms' hooks.
 _HOOK_NAME = {"AsyncFunctionDef": "FunctionDef", "AsyncFor": "For", "AsyncWith": "With"}
+
+
+#: Methods that return the module they are called on.
+_CHAINED = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_", "module"})
+
+
+def _fresh_object(expr: ast.expr) -> bool:
+    """Is ``expr`` a new object, not a name's: ``copy.deepcopy(model)``,
+    ``Net()``, also through ``.to(device)`` and the like?"""
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _CHAINED:
+        expr = expr.func.value
+    return isinstance(expr, ast.Call)
 
 
 def _frozen_chain_root(call: ast.Call) -> Optional[str]:

@@ -34,6 +34,24 @@ optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 # --- GRD103: silent -------------------------------------------------------------
 
 
+def test_a_copy_switched_to_eval_leaves_the_model_training():
+    src = PRELUDE + """
+import copy
+
+
+def fit(train_loader, epochs):
+    for epoch in range(epochs):
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+        snapshot = copy.deepcopy(model).eval().requires_grad_(False).cpu()
+        torch.save(snapshot, f"snapshot-{epoch}.pt")
+        model.cpu().eval()
+"""
+    assert findings(src) == [("GRD103", 20, 8)]
+
+
 def test_phase_loop_with_grad_enabled_by_phase():
     src = PRELUDE + """
 def fit(model, loaders, epochs):

@@ -49,7 +49,9 @@ class TrainModeNotRestored(Rule):
         Only switches and training steps this module can see are followed; a
         trainer object from another module that calls `.train()` for you is not
         visible, so the rule stays silent when it cannot see the training step.
-        `.train(flag)` with a run-time flag counts as switching back.  A loop
+        `.train(flag)` with a run-time flag counts as switching back, and
+        `.eval()` on a new object (`copy.deepcopy(model).eval()`, a snapshot
+        for saving) switches nothing the loop trains.  A loop
         whose body starts by switching to training mode (`for epoch ...:
         model.train()`) is not reported: whatever the end of one iteration
         does after its evaluation, the next one trains in training mode.
