@@ -583,9 +583,13 @@ def _reaches_model(ctx, scope: Scope, depth: int = 0) -> Optional[Tuple[ModelCal
     if in_module_method(ctx, scope):
         return None  # a model's own forward is the model call, seen at its caller
     first: Optional[Tuple[ModelCall, bool]] = None
+    # A function that runs a model both ways, as called and under its own
+    # ``no_grad`` (``if model.training: ... else: with torch.no_grad(): ...``),
+    # chooses the grad mode itself.
+    disabled = {c.key for c in scope.model_calls if c.state is Grad.DISABLED}
     for call in scope.model_calls:
         if is_model_call(ctx, call):
-            inherits = call.state is Grad.INHERITED and not grad_owned(ctx, call)
+            inherits = call.state is Grad.INHERITED and not grad_owned(ctx, call) and call.key not in disabled
             if inherits:
                 return call, True
             first = first or (call, False)

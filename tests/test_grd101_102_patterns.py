@@ -673,6 +673,34 @@ def score_later(net, test_loader):
 """
 
 
+HELPER_CHOOSES_GRAD_BY_MODE = """
+import torch
+
+
+def forward_pass(model, batch):
+    if model.training:
+        out = model(batch)
+    else:
+        with torch.no_grad():
+            out = model(batch)
+    return out
+
+
+def forward_plain(model, batch):
+    return model(batch)
+
+
+def validate(model, val_loader):
+    model.eval()
+    total = 0.0
+    for batch in val_loader:
+        total += forward_pass(model, batch).sum().item()
+    for batch in val_loader:
+        total += forward_plain(model, batch).sum().item()
+    return total
+"""
+
+
 #: (source, expected findings of GRD101/GRD102 as (code, line, col))
 CASES = {
     "helper_shared_by_training_and_evaluation": (HELPER_SHARED_BY_TRAINING_AND_EVALUATION, [("GRD101", 21, 4)]),
@@ -708,6 +736,8 @@ CASES = {
     "no_grad_entered_by_hand": (NO_GRAD_ENTERED_BY_HAND, [("GRD101", 17, 4)]),
     # its weights need no grad: the forward builds no graph (frozen after the loop does not count)
     "model_frozen_before_the_loop": (MODEL_FROZEN_BEFORE_THE_LOOP, [("GRD101", 24, 4)]),
+    # a helper that runs the model with and without its own no_grad decides itself
+    "helper_chooses_grad_by_mode": (HELPER_CHOOSES_GRAD_BY_MODE, [("GRD101", 23, 4)]),
 }
 
 

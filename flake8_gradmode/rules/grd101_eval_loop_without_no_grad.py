@@ -64,7 +64,9 @@ class EvalLoopWithoutNoGrad(Rule):
         a grad-disabling decorator.  A loop that calls a function, method or
         sibling closure of the module that runs a model runs that model: a
         helper shared by training and evaluation is judged at each loop that
-        calls it, with the grad state of that call, and reported at the loop.
+        calls it, with the grad state of that call, and reported at the loop,
+        unless the function also runs that model under its own `no_grad` (it
+        chooses the mode itself, e.g. by `model.training`).
         A model whose grad the function switched off before the loop
         (`scorer.eval().requires_grad_(False)`, or bound to such a chain)
         builds no graph, and its calls do not count.
