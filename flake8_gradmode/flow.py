@@ -372,6 +372,14 @@ def is_module_class(ctx, name: str) -> bool:
 
 
 def _is_module_class(ctx, name: str) -> bool:
+    bases = _memo(ctx, ("bases",), lambda: _class_bases(ctx), {}).get(name)
+    if (
+        bases is not None
+        and all(isinstance(b, ast.Name) and b.id == "object" for b in bases)
+        and ("method", name, "__init__") in ctx.functions
+        and not any(name in bs and len(bs) > 1 for bs in ctx.class_bases.values())
+    ):
+        return False  # a plain class of this module that builds its own state (not a mixin)
     if name in ctx.flow.module_classes or ("method", name, "forward") in ctx.functions:
         return True  # a known module base, or a ``forward`` of its own (its base is elsewhere)
     return any(base != name and is_module_class(ctx, base) for base in ctx.class_bases.get(name, ()))
@@ -834,11 +842,12 @@ def eval_switch_before(ctx, scope: Scope, seq: int) -> bool:
     return False
 
 
-def mode_before(ctx, scope: Scope, seq: int) -> Optional[str]:
+def mode_before(ctx, scope: Scope, seq: int, own_eval: bool = True) -> Optional[str]:
     """The last mode switch before ``seq`` in ``scope``: ``"eval"``, ``"train"``
     or None.  A call of a module-local function counts with the last switch
-    its body makes."""
-    events: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if s < seq]
+    its body makes.  ``own_eval=False`` leaves out the scope's own ``.eval()``
+    calls."""
+    events: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if s < seq and own_eval]
     events += [(s, "train") for s in scope.train_switches if s < seq]
     events += [(s, key) for s, key in scope.local_calls if s < seq]
     for _, event in sorted(events, key=lambda e: e[0], reverse=True):

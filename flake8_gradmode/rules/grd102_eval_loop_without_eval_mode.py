@@ -41,7 +41,10 @@ class EvalLoopWithoutEvalMode(Rule):
         and is only called from other modules (or from nowhere the project
         shows: a notebook, a user) is not reported, since its callers may
         well call `.eval()`.  Any `.eval()` before the
-        loop counts, whichever model it is called on.  Loops in a method of an
+        loop counts, whichever model it is called on, except when the loop
+        also runs another model the function is handed and the module
+        switches to training mode elsewhere (`model.eval()`, then
+        `predictor(model(x))` with `predictor.train()` in the training code).  Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops and loops whose
         only sign of evaluation is what they do with the outputs are left to
         GRD101.  A project helper that switches to eval mode can be declared
@@ -223,6 +226,9 @@ class EvalLoopWithoutEvalMode(Rule):
                 continue
             scope = loop.scope
             mode = flow.mode_before(ctx, scope, loop.seq)
+            if mode == "eval" and _other_model_switched(ctx, scope, loop, ev):
+                mode = flow.mode_before(ctx, scope, loop.seq, own_eval=False)
+                mode = None if mode == "eval" else mode
             if mode == "eval":
                 continue
             if scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval:
@@ -289,3 +295,24 @@ def _params(node) -> Set[str]:
     names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
     names.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
     return names
+
+
+def _other_model_switched(ctx, scope: flow.Scope, loop: flow.Loop, ev: flow.EvalLoop) -> bool:
+    """Every ``.eval()`` before the loop names another model than one the
+    loop calls, a parameter of the function that the module switches to
+    training mode elsewhere (``model.eval()`` but ``predictor(...)`` too)."""
+    if not ev.model_calls or scope.function is None:
+        return False
+    keys = ctx.flow.switch_keys
+    switched = {keys.get(s) for s in scope.eval_switches if s < loop.seq}
+    if not switched or any(k is None or k == "" or k == "self" for k in switched):
+        return False
+    params = _params(scope.function.node)
+    trained = {keys.get(s) for sc in ctx.flow.all_scopes for s in sc.train_switches}
+    for call in ev.model_calls:
+        key = call.key
+        if "." in key or key not in params or key not in trained:
+            continue
+        if not any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in switched):
+            return True
+    return False

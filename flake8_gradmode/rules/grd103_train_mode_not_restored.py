@@ -8,7 +8,7 @@ from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 from flake8_gradmode import flow
 from flake8_gradmode import facts
 from flake8_gradmode.context import Fix
-from flake8_gradmode.tracker import dotted, first_value, positional_params
+from flake8_gradmode.tracker import Grad, dotted, first_value, positional_params
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -624,7 +624,7 @@ def _may_switch_to_eval(ctx, scope: flow.Scope, lo: int, hi: int, memo: Dict[int
         return True
     for site, key in scope.local_calls:
         if lo < site < hi:
-            for callee in ctx.scopes_of(key):
+            for callee in flow.callees(ctx, scope, key):
                 if id(callee) not in memo:
                     memo[id(callee)] = False  # in progress: recursion adds nothing
                     memo[id(callee)] = _may_switch_to_eval(ctx, callee, -1, _WHOLE, memo)
@@ -675,7 +675,7 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
     """The events of the module-local functions a call reaches, as seen from the call."""
     call = ctx.flow.nodes.get(site)
     out: List[_Event] = []
-    for callee in ctx.scopes_of(key):
+    for callee in flow.callees(ctx, scope, key):
         if callee is scope or call is None:
             continue
         memo = ("grd103-events", id(callee))
@@ -687,7 +687,10 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
             continue
         env = _arguments(call, callee, key)
         fresh: Dict[Term, Term] = {}
+        disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
         for event in body:
+            if disabled and event.kind == "step":
+                continue  # a step called under no_grad trains nothing
             translated = _translate(event, env, fresh, site, outer)
             if translated is not None:
                 out.append(translated)

@@ -1,0 +1,171 @@
+"""Shapes of real fixes the rules missed (recall), each beside a look-alike
+that must stay silent.  Every case: the exact findings of the default rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from flake8_gradmode.engine import check
+from flake8_gradmode.registry import RULES
+
+EVAL_IN_A_SIBLING_CLOSURE = """
+import torch
+
+
+def main(model, optim, loader, val_loader):
+    def train_epoch():
+        model.train()
+        for x in loader:
+            optim.zero_grad()
+            model(x).sum().backward()
+            optim.step()
+            evaluate()
+
+    @torch.no_grad()
+    def evaluate():
+        model.eval()
+        for x in val_loader:
+            model(x)
+
+    train_epoch()
+"""
+
+EVAL_IN_A_SIBLING_CLOSURE_TRAIN_AFTER = """
+import torch
+
+
+def main(model, optim, loader, val_loader):
+    def train_epoch():
+        model.train()
+        for x in loader:
+            optim.zero_grad()
+            model(x).sum().backward()
+            optim.step()
+            evaluate()
+            model.train()
+
+    @torch.no_grad()
+    def evaluate():
+        model.eval()
+        for x in val_loader:
+            model(x)
+
+    train_epoch()
+"""
+
+PLAIN_TRAINER_CLASS_WITH_FORWARD = """
+import torch
+
+
+class Runner(object):
+    def __init__(self, module, optimizer):
+        self.module_, self.optimizer_ = module, optimizer
+
+    def forward(self, x):
+        return self.module_(x)
+
+    def validation_step(self, x):
+        self.module_.eval()
+        return self.module_(x).mean()
+
+    def fit(self, train_data, valid_data):
+        for x in train_data:
+            self.module_.train()
+            self.optimizer_.zero_grad()
+            self.module_(x).mean().backward()
+            self.optimizer_.step()
+        for x in valid_data:
+            self.validation_step(x)
+"""
+
+MIXIN_WITH_FORWARD = """
+import torch
+
+
+class StepMixin:  # mixed into nn.Module subclasses below
+    def forward(self, x):
+        return self.body(x)
+
+    def rollout(self, x, valid_steps):
+        for _ in range(valid_steps):
+            x = self.body(x)
+        return x
+
+
+class Net(StepMixin, torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Linear(4, 4)
+"""
+
+EVAL_ON_ONE_OF_TWO_TRAINED_MODELS = """
+import torch
+
+
+def train(model, head, loader, opt):
+    model.train()
+    head.train()
+    for x in loader:
+        opt.zero_grad()
+        head(model(x)).sum().backward()
+        opt.step()
+
+
+@torch.no_grad()
+def test(model, head, loader):
+    model.eval()
+    return [head(model(x)) for x in loader] and [head(model(x)).argmax(1) for x in loader]
+
+
+def run(model, head, loader, val_loader, opt):
+    for _ in range(3):
+        train(model, head, loader, opt)
+        preds = []
+        with torch.no_grad():
+            model.eval()
+            for x in val_loader:
+                preds.append(head(model(x)))
+"""
+
+EVAL_ON_THE_MODEL_A_FROZEN_HEAD_FOLLOWS = """
+import torch
+
+
+def train(model, loader, opt):
+    model.train()
+    for x in loader:
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+
+
+def run(model, head, loader, val_loader, opt):
+    drop = torch.nn.Dropout(0.1)  # the file uses dropout
+    for _ in range(3):
+        train(model, loader, opt)
+        preds = []
+        with torch.no_grad():
+            model.eval()
+            for x in val_loader:
+                preds.append(head(model(x)))  # head is frozen, never trained
+"""
+
+
+CASES = {
+    # GRD103: the training closure calls a sibling closure that switches to eval
+    "eval_in_a_sibling_closure": (EVAL_IN_A_SIBLING_CLOSURE, [("GRD103", 12, 12)]),
+    "eval_in_a_sibling_closure_train_after": (EVAL_IN_A_SIBLING_CLOSURE_TRAIN_AFTER, []),
+    # GRD101: a plain class with a forward of its own is a trainer, not an nn.Module
+    "plain_trainer_class_with_forward": (PLAIN_TRAINER_CLASS_WITH_FORWARD, [("GRD101", 22, 8)]),
+    "mixin_with_forward": (MIXIN_WITH_FORWARD, []),
+    # GRD102: .eval() on one model, the loop also runs another that trains elsewhere
+    "eval_on_one_of_two_trained_models": (EVAL_ON_ONE_OF_TWO_TRAINED_MODELS, [("GRD102", 26, 12)]),
+    "eval_on_the_model_a_frozen_head_follows": (EVAL_ON_THE_MODEL_A_FROZEN_HEAD_FOLLOWS, []),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_shape(case):
+    source, expected = CASES[case]
+    found = check(source, rules=[r for r in RULES if r.default_on])
+    assert [(v.code, v.line, v.col) for v in found] == expected
