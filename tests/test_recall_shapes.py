@@ -150,6 +150,44 @@ def run(model, head, loader, val_loader, opt):
                 preds.append(head(model(x)))  # head is frozen, never trained
 """
 
+STEP_HELPER_RETURNS_ITS_SPENT_LOSS = """
+import torch.nn.functional as F
+
+
+class Trainer:
+    def _step(self, x, y):
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def train_epoch(self, loader):
+        epoch_loss = 0
+        for x, y in loader:
+            epoch_loss += self._step(x, y)
+        print("epoch loss", epoch_loss)
+"""
+
+STEP_HELPER_LOSS_TAKEN_AS_A_NUMBER = """
+import torch.nn.functional as F
+
+
+class Trainer:
+    def _step(self, x, y):
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def train_epoch(self, loader):
+        epoch_loss = 0
+        for x, y in loader:
+            epoch_loss += self._step(x, y).item()
+        print("epoch loss", epoch_loss)
+"""
+
 
 CASES = {
     # GRD103: the training closure calls a sibling closure that switches to eval
@@ -161,6 +199,9 @@ CASES = {
     # GRD102: .eval() on one model, the loop also runs another that trains elsewhere
     "eval_on_one_of_two_trained_models": (EVAL_ON_ONE_OF_TWO_TRAINED_MODELS, [("GRD102", 26, 12)]),
     "eval_on_the_model_a_frozen_head_follows": (EVAL_ON_THE_MODEL_A_FROZEN_HEAD_FOLLOWS, []),
+    # GRD104: the step helper returns the loss it ran backward on
+    "step_helper_returns_its_spent_loss": (STEP_HELPER_RETURNS_ITS_SPENT_LOSS, [("GRD104", 16, 12)]),
+    "step_helper_loss_taken_as_a_number": (STEP_HELPER_LOSS_TAKEN_AS_A_NUMBER, []),
 }
 
 

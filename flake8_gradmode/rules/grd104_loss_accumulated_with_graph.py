@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Optional, Set
+from typing import Optional, Set, Tuple
 
 import ast
 
@@ -214,6 +214,12 @@ class LossAccumulatedWithGraph(Rule):
         container = False
         if (sources is None or sources) and _backward_target_or_holder(ctx, loops[0], value, node):
             sources, container = set(), isinstance(value, ast.Name)
+        helper: Optional[Tuple[str, ...]] = None
+        if sources is None and isinstance(value, ast.Call):
+            # ``total += self._step(x, y)``: decided once the module is seen
+            helper = ctx.call_key(value.func)
+            if helper is not None:
+                sources = set()
         if sources is None:
             return
         root = _root_name(target)
@@ -231,8 +237,10 @@ class LossAccumulatedWithGraph(Rule):
             f"`{self.code_of(node)}` keeps every iteration's autograd graph alive; "
             "accumulate `.item()` or `.detach()` instead"
         )
-        spent = _backwarded_in(loop.node, value)
+        spent = helper is not None or _backwarded_in(loop.node, value)
         condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function, spent)
+        if helper is not None:
+            condition = _and(_returns_its_backward_target(ctx, helper), condition)
         if container:
             self.report(node, message, condition=condition)  # a dict of losses has no one-call fix
             return
@@ -294,6 +302,20 @@ def _condition(
         return state is not Grad.INHERITED or effective(state, function) in (Grad.ENABLED, Grad.INHERITED)
 
     return holds
+
+
+def _returns_its_backward_target(ctx, key: Tuple[str, ...]):
+    """Does the module's function ``key`` return the loss it ran
+    ``.backward()`` on (``loss.backward(); return loss``)?"""
+
+    def holds() -> bool:
+        return any(scope.returned() & scope.backward_names for scope in ctx.scopes_of(key))
+
+    return holds
+
+
+def _and(first, second):
+    return lambda: first() and second()
 
 
 def _self_and_ancestors(loop: Optional[flow.Loop]):
