@@ -282,26 +282,107 @@ def find_root(path: str) -> Optional[str]:
     return root
 
 
+#: A module found on disk: its path relative to the root, size and mtime
+#: (``None`` for both when it cannot be ``stat``-ed).
+Found = Tuple[str, Optional[int], Optional[int]]
+#: Directories are read through file descriptors where the platform allows:
+#: a file's ``stat`` is then relative to its directory, not a full path.
+_BY_FD = os.scandir in os.supports_fd and os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _scan(root: str, stat: bool, limit: int = -1) -> List[Found]:
+    """The project's ``.py`` files in path order (a directory's files, then
+    its subdirectories), with their size and mtime when ``stat``.  Hidden
+    directories, caches, build output and virtual environments (a directory
+    holding ``pyvenv.cfg``) are left out; symbolic links to directories are
+    not followed; unreadable directories are skipped.  Raises ``_TooMany``
+    past ``limit`` files (no limit when negative)."""
+    found: List[Found] = []
+
+    def visit(where: object, prefix: str, is_root: bool) -> None:
+        try:
+            with os.scandir(where) as it:  # type: ignore[call-overload]
+                entries = list(it)
+        except OSError:
+            return
+        files: List[Found] = []
+        dirs: List[str] = []
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".py"):
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    size = mtime = None
+                    if stat:
+                        try:
+                            st = entry.stat()
+                            size, mtime = st.st_size, st.st_mtime_ns
+                        except OSError:
+                            pass
+                    files.append((name, size, mtime))
+                    continue
+            elif name == "pyvenv.cfg" and not is_root:
+                return  # a virtual environment
+            if name[0] != "." and name not in _SKIP_DIRS:
+                try:
+                    if entry.is_dir() and not entry.is_symlink():
+                        dirs.append(name)
+                except OSError:
+                    pass
+        files.sort()
+        found.extend([(prefix + name, size, mtime) for name, size, mtime in files])
+        if 0 <= limit < len(found):
+            raise _TooMany
+        dirs.sort()
+        for name in dirs:
+            if _BY_FD:
+                try:
+                    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=where)  # type: ignore[arg-type]
+                except OSError:
+                    continue
+                try:
+                    visit(fd, prefix + name + os.sep, False)
+                finally:
+                    os.close(fd)
+            else:
+                visit(os.path.join(where, name), prefix + name + os.sep, False)  # type: ignore[arg-type]
+
+    if _BY_FD:
+        try:
+            top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return found
+        try:
+            visit(top, "", True)
+        finally:
+            os.close(top)
+    else:
+        visit(root, "", True)
+    return found
+
+
 def python_files(root: str) -> Iterator[str]:
     """Paths, relative to ``root``, of the project's ``.py`` files: hidden
     directories, caches, build output and virtual environments left out."""
-    for top, dirs, files in os.walk(root):
-        dirs[:] = sorted(
-            d for d in dirs
-            if not d.startswith(".") and d not in _SKIP_DIRS
-            and not os.path.exists(os.path.join(top, d, "pyvenv.cfg"))
-        )
-        rel = os.path.relpath(top, root)
-        for name in sorted(files):
-            if name.endswith(".py"):
-                yield name if rel == "." else os.path.join(rel, name)
+    for rel, _, _ in _scan(root, stat=False):
+        yield rel
 
 
 def module_name(rel: str) -> str:
-    parts = rel[:-3].replace(os.sep, "/").split("/")
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
+    """``pkg.mod`` for ``pkg/mod.py`` and for ``pkg/mod/__init__.py``."""
+    path = rel[:-3].replace(os.sep, "/")
+    if path.endswith("/__init__"):
+        path = path[:-9]
+    elif path == "__init__":
+        return ""
+    return path.replace("/", ".")
 
 
 def _cache_file(root: str) -> str:
@@ -432,25 +513,24 @@ class Index:
 
     @classmethod
     def load(cls, root: str, no_grad_decorators: Tuple[str, ...], use_cache: bool = True) -> Optional["Index"]:
-        files = []
-        for rel in python_files(root):
-            files.append(rel)
-            if len(files) > MAX_FILES:
-                return None
+        try:
+            files = _scan(root, stat=True, limit=MAX_FILES)
+        except _TooMany:
+            return None
         use_cache = use_cache and not no_grad_decorators
         cache_path = _cache_file(root) if use_cache else None
         cached = _load_cache(cache_path) if cache_path is not None else {}
         entries: Dict[str, Entry] = {}
-        for rel in files:
-            path = os.path.join(root, rel)
+        for rel, size, mtime in files:
+            if size is None:
+                continue  # cannot be read
+            old = cached.get(rel)
+            if old is not None and old[0] == size and old[1] == mtime:
+                entries[rel] = old
+                continue
             try:
-                st = os.stat(path)
-                old = cached.get(rel)
-                if old is not None and old[0] == st.st_size and old[1] == st.st_mtime_ns:
-                    entries[rel] = old
-                    continue
-                with open(path, "rb") as f:
-                    entries[rel] = (st.st_size, st.st_mtime_ns, text_words(f.read()), b"")
+                with open(os.path.join(root, rel), "rb") as f:
+                    entries[rel] = (size, mtime, text_words(f.read()), b"")  # type: ignore[assignment]
             except OSError:
                 continue
         index = cls(root, entries, no_grad_decorators, cache_path)

@@ -277,6 +277,74 @@ def test_ancestors_cross_modules_and_end_in_external_bases(tmp_path):
     assert outside == ["pytorch_lightning.LightningModule"]
 
 
+# --- which files belong -----------------------------------------------------------
+
+
+def reference_walk(root: str) -> List[str]:
+    """What the project's files are, said with ``os.walk``."""
+    found = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(
+            d for d in dirs
+            if not d.startswith(".") and d not in ("__pycache__", "node_modules", "site-packages", "build", "dist")
+            and not os.path.exists(os.path.join(top, d, "pyvenv.cfg"))
+        )
+        rel = os.path.relpath(top, root)
+        found.extend(n if rel == "." else os.path.join(rel, n) for n in sorted(files) if n.endswith(".py"))
+    return found
+
+
+@pytest.mark.parametrize("by_fd", [True, False])
+def test_python_files_leave_out_hidden_build_and_virtual_environments(tmp_path, monkeypatch, by_fd):
+    if by_fd and not project._BY_FD:
+        pytest.skip("directories cannot be read through descriptors here")
+    monkeypatch.setattr(project, "_BY_FD", by_fd)
+    make(tmp_path, {
+        "b.py": "", "a.py": "", ".hidden.py": "", "notes.txt": "",
+        "pkg/z.py": "", "pkg/sub/y.py": "", "pkg/sub/deeper/x.py": "",
+        "pkg/odd.py/inside.py": "",  # a directory whose name ends in .py
+        ".git/hook.py": "", "build/gen.py": "", "dist/gen.py": "", "pkg/__pycache__/c.py": "",
+        "node_modules/n.py": "", "env/lib/site-packages/s.py": "", "env/tool.py": "", "env/pyvenv.cfg": "",
+    })
+    if hasattr(os, "symlink"):
+        os.symlink(tmp_path / "pkg", tmp_path / "link_to_pkg")  # not followed
+        os.symlink(tmp_path / "a.py", tmp_path / "pkg" / "alias.py")
+        os.symlink(tmp_path / "gone.py", tmp_path / "pkg" / "broken.py")
+    expected = reference_walk(str(tmp_path))
+    assert list(project.python_files(str(tmp_path))) == expected
+    assert expected[:4] == [".hidden.py", "a.py", "b.py", "setup.py"]
+    assert "env" not in {p.split(os.sep)[0] for p in expected}
+    found = project._scan(str(tmp_path), stat=True)
+    assert [rel for rel, _, _ in found] == expected
+    for rel, size, mtime in found:
+        if rel.endswith("broken.py"):
+            assert size is None and mtime is None
+        else:
+            st = os.stat(tmp_path / rel)
+            assert (size, mtime) == (st.st_size, st.st_mtime_ns)
+    with pytest.raises(project._TooMany):
+        project._scan(str(tmp_path), stat=False, limit=3)
+    index = project.Index.load(str(tmp_path), ())
+    assert sorted(index.entries) == sorted(r for r in expected if not r.endswith("broken.py"))
+
+
+def test_a_project_of_too_many_files_is_not_indexed(tmp_path, monkeypatch):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    monkeypatch.setattr(project, "MAX_FILES", 3)
+    assert project.Index.load(str(tmp_path), ()) is None
+    monkeypatch.setattr(project, "MAX_FILES", 4)
+    assert project.Index.load(str(tmp_path), ()) is not None
+
+
+def test_module_names():
+    join = os.path.join
+    assert project.module_name(join("pkg", "sub", "mod.py")) == "pkg.sub.mod"
+    assert project.module_name(join("pkg", "sub", "__init__.py")) == "pkg.sub"
+    assert project.module_name("__init__.py") == ""
+    assert project.module_name("setup.py") == "setup"
+    assert project.module_name(join("pkg", "my__init__.py")) == "pkg.my__init__"
+
+
 # --- the cache ----------------------------------------------------------------
 
 
