@@ -68,8 +68,9 @@ Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
 #: One call: as written, grad state code, calling function (``""`` module
 #: level, ``"?"`` unknown, else its qualified name), enclosing class, shape.
 Call = Tuple[str, str, str, str, Shape]
-#: Bumped whenever a summary's layout changes, so old caches are not read.
-_FORMAT = 3
+#: Bumped whenever the layout of the cache or of a summary changes, so old
+#: caches are not read.
+_FORMAT = 4
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -394,6 +395,8 @@ def _cache_file(root: str) -> str:
 #: ``words``) and its summary, marshalled, or ``b""`` until a question needs
 #: it: only the modules that mention a name asked about are ever parsed.
 Entry = Tuple[int, int, str, bytes]
+#: The summary of a module that does not parse.
+_UNPARSABLE = b"\x00"
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -402,23 +405,28 @@ def text_words(source: bytes) -> str:
     return " " + " ".join(sorted({w.decode("ascii") for w in _IDENTIFIER.findall(source)})) + " "
 
 
+# The cache file holds one marshalled tuple of five columns, one row per
+# module: the paths joined by NUL (which no path contains), then tuples of the
+# sizes, the mtimes, the words and the summaries.  Few objects to make and
+# each column checked at once: reading it costs little more than the bytes.
+
+
 def _load_cache(path: str) -> Dict[str, Entry]:
+    """The cache's entries, or none when it cannot be read or is not ours."""
     try:
         with open(path, "rb") as f:
             data = marshal.loads(f.read())
+        paths, sizes, mtimes, texts, blobs = data
     except (OSError, EOFError, ValueError, TypeError):
         return {}
-    if not isinstance(data, dict):
+    if type(paths) is not str or not paths:
         return {}
-    good = {}
-    for rel, entry in data.items():
-        if (
-            isinstance(rel, str) and isinstance(entry, tuple) and len(entry) == 4
-            and isinstance(entry[0], int) and isinstance(entry[1], int)
-            and isinstance(entry[2], str) and isinstance(entry[3], bytes)
-        ):
-            good[rel] = entry
-    return good
+    rels = paths.split("\0")
+    n = len(rels)
+    for column, kind in ((sizes, int), (mtimes, int), (texts, str), (blobs, bytes)):
+        if type(column) is not tuple or len(column) != n or not set(map(type, column)) <= {kind}:
+            return {}
+    return dict(zip(rels, zip(sizes, mtimes, texts, blobs)))
 
 
 def words(summary: Summary) -> str:
@@ -434,12 +442,37 @@ def words(summary: Summary) -> str:
     return " " + " ".join(sorted(found)) + " "
 
 
+# A summary in the cache keeps each called name's calls marshalled apart:
+# most of a summary is its calls, and a question reads the calls of one name.
+
+
+def _encode(summary: Summary) -> bytes:
+    calls = summary["k"]
+    packed = {name: found if type(found) is bytes else marshal.dumps(found)
+              for name, found in calls.items()}  # type: ignore[attr-defined]
+    return marshal.dumps({**summary, "k": packed})
+
+
 def _decode(blob: bytes) -> Optional[Summary]:
     try:
         summary = marshal.loads(blob)
     except (EOFError, ValueError, TypeError):
         return None
     return summary if _valid(summary) else None
+
+
+def calls_of(summary: Summary, name: str) -> List[Call]:
+    """The calls of ``name`` in ``summary`` (unpacked on first use)."""
+    calls: Dict[str, object] = summary["k"]  # type: ignore[assignment]
+    found = calls.get(name)
+    if found is None:
+        return []
+    if type(found) is bytes:
+        found = marshal.loads(found)  # type: ignore[arg-type]
+        if type(found) is not list:
+            raise ValueError("damaged summary in the project index cache")
+        calls[name] = found
+    return found  # type: ignore[return-value]
 
 
 def _valid(summary: object) -> bool:
@@ -462,10 +495,18 @@ def _save_cache(path: str, entries: Dict[str, Entry]) -> None:
                 f.write("# made by flake8-gradmode; safe to delete\n*\n")
             with open(os.path.join(directory, "CACHEDIR.TAG"), "w") as f:
                 f.write("Signature: 8a477f597d28d172789f06886806bc55\n# flake8-gradmode's project index\n")
+        rows = entries.values()
+        data = (
+            "\0".join(entries),
+            tuple([row[0] for row in rows]),
+            tuple([row[1] for row in rows]),
+            tuple([row[2] for row in rows]),
+            tuple([row[3] for row in rows]),
+        )
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".index-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                marshal.dump(entries, f)
+                marshal.dump(data, f)
             os.chmod(tmp, 0o644)  # as other files the project's tools write
             os.replace(tmp, path)
         except BaseException:
@@ -493,15 +534,15 @@ class Index:
     def summary(self, rel: str) -> Optional[Summary]:
         if rel not in self._decoded:
             entry = self.entries.get(rel)
-            if entry is None:
-                summary = None
-            elif entry[3]:
-                summary = _decode(entry[3])
-            else:  # not summarised yet: now
-                summary = _summarize_file(os.path.join(self.root, rel), self.no_grad_decorators)
-                blob = marshal.dumps(summary) if summary is not None else b"\x00"
-                self.entries[rel] = (entry[0], entry[1], words(summary) if summary else entry[2], blob)
-                self.dirty = True
+            summary = None
+            if entry is not None and entry[3] != _UNPARSABLE:
+                if entry[3]:
+                    summary = _decode(entry[3])
+                if summary is None:  # not summarised yet, or damaged in the cache: now
+                    summary = _summarize_file(os.path.join(self.root, rel), self.no_grad_decorators)
+                    blob = _encode(summary) if summary is not None else _UNPARSABLE
+                    self.entries[rel] = (entry[0], entry[1], words(summary) if summary else entry[2], blob)
+                    self.dirty = True
             self._decoded[rel] = summary
         return self._decoded[rel]
 
@@ -753,11 +794,11 @@ class Project:
 
     def _calls_named(self, name: str) -> Iterator[Tuple[str, Call]]:
         for rel, summary in self.mentioning(name):
-            for call in summary["k"].get(name, ()):  # type: ignore[attr-defined]
+            for call in calls_of(summary, name):
                 yield rel, call
             for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
                 if local != name and target.rpartition(".")[2] == name:
-                    for call in summary["k"].get(local, ()):  # type: ignore[attr-defined]
+                    for call in calls_of(summary, local):
                         yield rel, call
 
     def _escapes(self, rel: str, klass: str, name: str) -> bool:
@@ -833,7 +874,7 @@ def open_project(
     if own is None:
         own = summarize(tree, no_grad_decorators)
         if saved and entry is not None:  # the next save of the same text reads it from the cache
-            index.entries[rel] = (entry[0], entry[1], words(own), marshal.dumps(own))
+            index.entries[rel] = (entry[0], entry[1], words(own), _encode(own))
             index._decoded[rel] = own
             index.dirty = True
     return Project(index, rel, own)

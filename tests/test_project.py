@@ -7,6 +7,7 @@ marks its root) and lints one of its files: in process through
 
 from __future__ import annotations
 
+import ast
 import marshal
 import os
 import subprocess
@@ -357,7 +358,7 @@ def test_cache_is_written_ignored_by_git_and_reused(tmp_path):
     assert lint(tmp_path / "pkg/helpers.py") == []
     path = cache_file(tmp_path)
     assert (path.parent / ".gitignore").read_text().splitlines()[-1] == "*"
-    entries = marshal.loads(path.read_bytes())
+    entries = project._load_cache(str(path))
     modules = [os.path.join("pkg", n) for n in ("__init__.py", "helpers.py", "train.py")]
     assert sorted(entries) == sorted(modules) + ["setup.py"]
     # a second process reads the summaries instead of parsing the modules again
@@ -380,9 +381,17 @@ def test_changed_module_is_summarized_again(tmp_path):
     assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
 
 
+HELPERS_PY = os.path.join("pkg", "helpers.py")
+
+
 @pytest.mark.parametrize("damage", [
     b"", b"garbage\x00\xff", marshal.dumps({"pkg/helpers.py": (1, 2, "x")}), marshal.dumps([1, 2, 3]),
-    marshal.dumps({os.path.join("pkg", "helpers.py"): (1, 2, " evaluate ", b"\x00damaged")}),
+    marshal.dumps({HELPERS_PY: (1, 2, " evaluate ", b"\x00damaged")}),  # an earlier layout
+    marshal.dumps((HELPERS_PY, (1,), (2,), (" evaluate ",), (b"\x00damaged",))),
+    marshal.dumps((HELPERS_PY, (1, 2), (2,), (" evaluate ",), (b"",))),  # columns of different lengths
+    marshal.dumps((HELPERS_PY, (1,), (2,), (b" evaluate ",), (b"",))),  # a column of the wrong type
+    marshal.dumps((HELPERS_PY, [1], [2], [" evaluate "], [b""])),
+    marshal.dumps(("", (), (), (), ())), marshal.dumps((1, 2, 3, 4, 5)), marshal.dumps("abcde"),
 ])
 def test_corrupt_cache_is_ignored_and_replaced(tmp_path, damage):
     make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
@@ -390,7 +399,62 @@ def test_corrupt_cache_is_ignored_and_replaced(tmp_path, damage):
     path.parent.mkdir()
     path.write_bytes(damage)
     assert lint(tmp_path / "pkg/helpers.py") == []
-    assert isinstance(marshal.loads(path.read_bytes()), dict)
+    assert HELPERS_PY in project._load_cache(str(path))
+
+
+def damage_cached_summaries(root: Path, damage) -> None:
+    """Replace every summary in the cache by what ``damage`` makes of it."""
+    path = str(cache_file(root))
+    entries = project._load_cache(path)
+    project._save_cache(path, {rel: (*entry[:3], damage(entry[3])) for rel, entry in entries.items()})
+
+
+@pytest.mark.parametrize("damage", [
+    lambda blob: blob[: len(blob) // 2],
+    lambda blob: marshal.dumps([1, 2]),
+    lambda blob: marshal.dumps({"i": {}, "c": {}, "f": {}, "k": [], "n": set(), "a": set()}),
+])
+def test_a_damaged_summary_in_the_cache_is_made_again(tmp_path, damage):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD, "pkg/report.py": CALLER_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+    damage_cached_summaries(tmp_path, damage)
+    project._INDEXES.clear()
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+    assert project._decode(project._load_cache(str(cache_file(tmp_path)))[HELPERS_PY][3]) is not None
+
+
+def test_damaged_calls_in_the_cache_are_never_an_error(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+
+    def damage(blob: bytes) -> bytes:
+        if not blob:
+            return blob
+        summary = marshal.loads(blob)
+        summary["k"] = {name: b"\xff" + calls[1:] for name, calls in summary["k"].items()}
+        return marshal.dumps(summary)
+
+    damage_cached_summaries(tmp_path, damage)
+    for rel in ("pkg/helpers.py", "pkg/train.py"):
+        project._INDEXES.clear()
+        assert lint(tmp_path / rel) == lint(tmp_path / rel, Settings(cross_module=False))
+
+
+def test_calls_are_unpacked_only_for_the_names_asked_about(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+    project._INDEXES.clear()
+    index = project.Index.load(str(tmp_path), ())
+    train = index.summary(os.path.join("pkg", "train.py"))
+    assert {type(calls) for calls in train["k"].values()} == {bytes}
+    assert [call[0] for call in project.calls_of(train, "evaluate")] == ["evaluate"]
+    assert project.calls_of(train, "nothing") == []
+    unpacked = {name for name, calls in train["k"].items() if type(calls) is list}
+    assert unpacked == {"evaluate"}
+    # unpacked, it is the summary of the module's text
+    for name in list(train["k"]):
+        project.calls_of(train, name)
+    assert train == project.summarize(ast.parse((tmp_path / "pkg/train.py").read_text()))
 
 
 def test_unwritable_cache_place_is_no_error(tmp_path):
@@ -592,8 +656,6 @@ def test_shape_of_a_call():
 
 
 def ast_call(code: str):
-    import ast
-
     return ast.parse(code).body[0].value
 
 
