@@ -123,8 +123,8 @@ class _Summarizer:
             "c": self.classes,
             "f": self.functions,
             "k": self.calls,
-            "n": self.names,
-            "a": self.attrs,
+            "n": _joined(self.names),
+            "a": _joined(self.attrs),
             "t": self.trainers,
         }
 
@@ -225,6 +225,17 @@ class _Summarizer:
         if not nested:
             self.classes[node.name] = [d for d in (dotted(b) for b in node.bases) if d]
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
+
+
+def _joined(names: Set[str]) -> str:
+    """``names`` as one string, each between spaces (see ``has``): a set of
+    strings costs a hash and an interned copy of each when unpacked."""
+    return f" {' '.join(sorted(names))} "
+
+
+def has(joined: str, name: str) -> bool:
+    """Is ``name`` one of the names ``joined`` (see ``_joined``)?"""
+    return f" {name} " in joined
 
 
 def _shape(node: ast.Call) -> Shape:
@@ -434,8 +445,8 @@ def words(summary: Summary) -> str:
     names, names used as values, imported names; space-separated, with a
     space at both ends, so ``" name " in words`` is one fast test."""
     found: Set[str] = set(summary["k"])  # type: ignore[arg-type]
-    found.update(summary["n"])  # type: ignore[arg-type]
-    found.update(summary["a"])  # type: ignore[arg-type]
+    found.update(summary["n"].split())  # type: ignore[attr-defined]
+    found.update(summary["a"].split())  # type: ignore[attr-defined]
     for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
         found.add(local)
         found.add(target.rpartition(".")[2])
@@ -480,7 +491,7 @@ def _valid(summary: object) -> bool:
         isinstance(summary, dict)
         and isinstance(summary.get("i"), dict) and isinstance(summary.get("c"), dict)
         and isinstance(summary.get("f"), dict) and isinstance(summary.get("k"), dict)
-        and isinstance(summary.get("n"), set) and isinstance(summary.get("a"), set)
+        and isinstance(summary.get("n"), str) and isinstance(summary.get("a"), str)
         and isinstance(summary.get("t"), set)
     )
 
@@ -805,12 +816,12 @@ class Project:
         """Is the function used as a value somewhere (so called from anywhere)?"""
         for other, summary in self.mentioning(name):
             if klass:
-                if name in summary["a"]:  # type: ignore[operator]
+                if has(summary["a"], name):  # type: ignore[arg-type]
                     return True
                 continue
-            if name in summary["a"] and other != rel:  # type: ignore[operator]
+            if other != rel and has(summary["a"], name):  # type: ignore[arg-type]
                 return True  # ``module.helper`` passed on
-            if name in summary["n"] and (other == rel or name in summary["i"]):  # type: ignore[operator]
+            if has(summary["n"], name) and (other == rel or name in summary["i"]):  # type: ignore[arg-type,operator]
                 return True
         return False
 

@@ -337,6 +337,14 @@ def test_a_project_of_too_many_files_is_not_indexed(tmp_path, monkeypatch):
     assert project.Index.load(str(tmp_path), ()) is not None
 
 
+def test_names_used_as_values_are_kept_as_one_string():
+    summary = project.summarize(ast.parse("f(g, h.run, run_all)\nx = h.k\n"))
+    assert summary["n"] == " g h run_all " and summary["a"] == " k run "
+    assert project.has(summary["a"], "run") and not project.has(summary["a"], "ru")
+    assert not project.has(summary["n"], "run") and not project.has(summary["n"], "f")
+    assert project.words(summary) == " f g h k run run_all "
+
+
 def test_module_names():
     join = os.path.join
     assert project.module_name(join("pkg", "sub", "mod.py")) == "pkg.sub.mod"
