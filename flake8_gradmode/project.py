@@ -539,8 +539,16 @@ class Index:
         self.cache_path = cache_path
         self.dirty = False
         self._decoded: Dict[str, Optional[Summary]] = {}
-        self.names: Dict[str, str] = {module_name(rel): rel for rel in entries}
+        self._names: Optional[Dict[str, str]] = None
         self._suffixes: Optional[Dict[str, List[str]]] = None
+
+    @property
+    def names(self) -> Dict[str, str]:
+        """Module name -> path (made when first needed: not every question
+        resolves an import)."""
+        if self._names is None:
+            self._names = {module_name(rel): rel for rel in self.entries}
+        return self._names
 
     def summary(self, rel: str) -> Optional[Summary]:
         if rel not in self._decoded:
