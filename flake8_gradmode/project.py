@@ -594,8 +594,8 @@ class Index:
             except OSError:
                 continue
         index = cls(root, entries, no_grad_decorators, cache_path)
+        # written by the first ``flush``, with what the questions add
         index.dirty = entries.keys() != cached.keys() or any(entries[k] is not cached[k] for k in entries)
-        index.flush()
         return index
 
     def module(self, name: str, near: str) -> Optional[str]:

@@ -381,6 +381,34 @@ def test_cache_is_written_ignored_by_git_and_reused(tmp_path):
     assert parsed == []
 
 
+def test_an_editor_save_writes_the_cache_once(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+    project._INDEXES.clear()
+    writes = []
+    original = project._save_cache
+    try:
+        project._save_cache = lambda *a: writes.append(a) or original(*a)
+        assert lint(tmp_path / "pkg/helpers.py") == []
+        assert writes == []  # nothing changed
+        project._INDEXES.clear()
+        path = tmp_path / "pkg/helpers.py"
+        path.write_text(path.read_text() + "\n", encoding="utf-8")
+        assert lint(path) == []
+        assert len(writes) == 1  # the file's new size and words, with its summary
+    finally:
+        project._save_cache = original
+    project._INDEXES.clear()
+    summarised = []
+    original_summarize = project.summarize
+    try:
+        project.summarize = lambda *a: summarised.append(a) or original_summarize(*a)
+        assert lint(path) == []
+    finally:
+        project.summarize = original_summarize
+    assert summarised == []
+
+
 def test_changed_module_is_summarized_again(tmp_path):
     make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
     assert lint(tmp_path / "pkg/helpers.py") == []
