@@ -300,6 +300,8 @@ Found = Tuple[str, Optional[int], Optional[int]]
 #: Directories are read through file descriptors where the platform allows:
 #: a file's ``stat`` is then relative to its directory, not a full path.
 _BY_FD = os.scandir in os.supports_fd and os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
+#: a subdirectory, never through a symbolic link (one made during the walk)
+_SUBDIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
 class _TooMany(Exception):
@@ -356,7 +358,7 @@ def _scan(root: str, stat: bool, limit: int = -1) -> List[Found]:
         for name in dirs:
             if _BY_FD:
                 try:
-                    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=where)  # type: ignore[arg-type]
+                    fd = os.open(name, _SUBDIRECTORY, dir_fd=where)  # type: ignore[arg-type]
                 except OSError:
                     continue
                 try:
