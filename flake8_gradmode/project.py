@@ -30,12 +30,14 @@ its file's summary.
 from __future__ import annotations
 
 import ast
+import itertools
 import marshal
 import os
 import re
 import sys
 import tempfile
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+import weakref
+from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import names_training_step
@@ -404,10 +406,13 @@ def _cache_file(root: str) -> str:
     return os.path.join(root, CACHE_DIR, tag)
 
 
+#: Where a summary still in the cache file is: its offset and length.
+Stored = Tuple[int, int]
 #: A module as the cache keeps it: size, mtime, the words it mentions (see
-#: ``words``) and its summary, marshalled, or ``b""`` until a question needs
-#: it: only the modules that mention a name asked about are ever parsed.
-Entry = Tuple[int, int, str, bytes]
+#: ``words``) and its summary, marshalled (or ``Stored``), or ``b""`` until a
+#: question needs it: only the modules that mention a name asked about are
+#: ever parsed.
+Entry = Tuple[int, int, str, Union[bytes, Stored]]
 #: The summary of a module that does not parse.
 _UNPARSABLE = b"\x00"
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
@@ -418,28 +423,64 @@ def text_words(source: bytes) -> str:
     return " " + " ".join(sorted({w.decode("ascii") for w in _IDENTIFIER.findall(source)})) + " "
 
 
-# The cache file holds one marshalled tuple of five columns, one row per
-# module: the paths joined by NUL (which no path contains), then tuples of the
-# sizes, the mtimes, the words and the summaries.  Few objects to make and
-# each column checked at once: reading it costs little more than the bytes.
+# The cache file: eight bytes giving the length of the table that follows,
+# marshalled, with one row per module: the paths joined by NUL (which no path
+# contains), then tuples of the sizes, the mtimes, the words and the lengths
+# of the summaries; then the summaries, one after the other.  The table is
+# read at load, each column checked at once.  A summary is read when a
+# question needs it, from the file kept open: a writer replaces the file and
+# never changes it, so the file opened stays whole.
+
+_HEAD = 8
+#: Summaries read from the open file when needed; without ``os.pread``
+#: (Windows, where an open file also cannot be replaced), all at load.
+_LAZY = hasattr(os, "pread")
 
 
-def _load_cache(path: str) -> Dict[str, Entry]:
-    """The cache's entries, or none when it cannot be read or is not ours."""
+def _load_cache(path: str, lazy: bool = False) -> Tuple[Dict[str, Entry], Optional[BinaryIO]]:
+    """The cache's entries, or none when it cannot be read or is not ours;
+    with ``lazy`` the summaries are left in the file, returned open."""
     try:
-        with open(path, "rb") as f:
-            data = marshal.loads(f.read())
-        paths, sizes, mtimes, texts, blobs = data
-    except (OSError, EOFError, ValueError, TypeError):
+        f = open(path, "rb")
+    except OSError:
+        return {}, None
+    try:
+        entries = _read_cache(f, lazy)
+    except (OSError, EOFError, ValueError, TypeError, OverflowError):
+        entries = {}
+    if lazy and entries:
+        return entries, f
+    f.close()
+    return entries, None
+
+
+def _read_cache(f: BinaryIO, lazy: bool) -> Dict[str, Entry]:
+    total = os.fstat(f.fileno()).st_size
+    size = int.from_bytes(f.read(_HEAD), "little")
+    if not 0 < size <= total - _HEAD:
         return {}
+    paths, sizes, mtimes, texts, lengths = marshal.loads(f.read(size))
     if type(paths) is not str or not paths:
         return {}
     rels = paths.split("\0")
     n = len(rels)
-    for column, kind in ((sizes, int), (mtimes, int), (texts, str), (blobs, bytes)):
+    for column, kind in ((sizes, int), (mtimes, int), (texts, str), (lengths, int)):
         if type(column) is not tuple or len(column) != n or not set(map(type, column)) <= {kind}:
             return {}
-    return dict(zip(rels, zip(sizes, mtimes, texts, blobs)))
+    start = _HEAD + size
+    if min(lengths) < 0 or start + sum(lengths) != total:
+        return {}  # cut short, or not ours
+    if lazy:
+        # (the summary of a module that does not parse is its one byte)
+        starts = itertools.accumulate(lengths, initial=start)
+        blobs: List[object] = [
+            (at, length) if length > 1 else _UNPARSABLE if length else b"" for at, length in zip(starts, lengths)
+        ]
+    else:
+        blobs = [f.read(length) for length in lengths]
+        if sum(map(len, blobs)) != total - start:  # type: ignore[arg-type]
+            return {}
+    return dict(zip(rels, zip(sizes, mtimes, texts, blobs)))  # type: ignore[arg-type]
 
 
 def words(summary: Summary) -> str:
@@ -509,17 +550,21 @@ def _save_cache(path: str, entries: Dict[str, Entry]) -> None:
             with open(os.path.join(directory, "CACHEDIR.TAG"), "w") as f:
                 f.write("Signature: 8a477f597d28d172789f06886806bc55\n# flake8-gradmode's project index\n")
         rows = entries.values()
-        data = (
+        # (a summary not in memory is written as not made: it is made again when needed)
+        blobs = [row[3] if type(row[3]) is bytes else b"" for row in rows]
+        table = marshal.dumps((
             "\0".join(entries),
             tuple([row[0] for row in rows]),
             tuple([row[1] for row in rows]),
             tuple([row[2] for row in rows]),
-            tuple([row[3] for row in rows]),
-        )
+            tuple(map(len, blobs)),
+        ))
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".index-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                marshal.dump(data, f)
+                f.write(len(table).to_bytes(_HEAD, "little"))
+                f.write(table)
+                f.writelines(blobs)  # type: ignore[arg-type]
             os.chmod(tmp, 0o644)  # as other files the project's tools write
             os.replace(tmp, path)
         except BaseException:
@@ -533,12 +578,16 @@ class Index:
     """Summaries of every module of one project, by path relative to its root."""
 
     def __init__(self, root: str, entries: Dict[str, Entry], no_grad_decorators: Tuple[str, ...] = (),
-                 cache_path: Optional[str] = None) -> None:
+                 cache_path: Optional[str] = None, stored: Optional[BinaryIO] = None) -> None:
         self.root = root
         self.entries = entries
         self.no_grad_decorators = no_grad_decorators
         #: where to write the entries back, None for no cache
         self.cache_path = cache_path
+        #: the cache file holding the summaries not read yet (``Stored``)
+        self._stored = stored
+        if stored is not None:
+            weakref.finalize(self, stored.close)
         self.dirty = False
         self._decoded: Dict[str, Optional[Summary]] = {}
         self._names: Optional[Dict[str, str]] = None
@@ -557,8 +606,9 @@ class Index:
             entry = self.entries.get(rel)
             summary = None
             if entry is not None and entry[3] != _UNPARSABLE:
-                if entry[3]:
-                    summary = _decode(entry[3])
+                blob = self._read(entry[3])
+                if blob:
+                    summary = _decode(blob)
                 if summary is None:  # not summarised yet, or damaged in the cache: now
                     summary = _summarize_file(os.path.join(self.root, rel), self.no_grad_decorators)
                     blob = _encode(summary) if summary is not None else _UNPARSABLE
@@ -567,9 +617,27 @@ class Index:
             self._decoded[rel] = summary
         return self._decoded[rel]
 
+    def _read(self, blob: object) -> bytes:
+        """A summary, marshalled: read from the cache file when ``Stored``
+        (``b""`` when that fails: the summary is made again)."""
+        if type(blob) is bytes:
+            return blob  # type: ignore[return-value]
+        at, length = blob  # type: ignore[misc]
+        try:
+            data = os.pread(self._stored.fileno(), length, at)  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            return b""
+        return data if len(data) == length else b""
+
     def flush(self) -> None:
         """Write what was summarised since the cache was read (atomically)."""
         if self.dirty and self.cache_path is not None:
+            if self._stored is not None:  # the file is about to be replaced: read what is left in it
+                for rel, entry in self.entries.items():
+                    if type(entry[3]) is not bytes:
+                        self.entries[rel] = (entry[0], entry[1], entry[2], self._read(entry[3]))
+                self._stored.close()
+                self._stored = None
             _save_cache(self.cache_path, self.entries)
         self.dirty = False
 
@@ -581,7 +649,7 @@ class Index:
             return None
         use_cache = use_cache and not no_grad_decorators
         cache_path = _cache_file(root) if use_cache else None
-        cached = _load_cache(cache_path) if cache_path is not None else {}
+        cached, stored = _load_cache(cache_path, _LAZY) if cache_path is not None else ({}, None)
         entries: Dict[str, Entry] = {}
         for rel, size, mtime in files:
             if size is None:
@@ -595,7 +663,7 @@ class Index:
                     entries[rel] = (size, mtime, text_words(f.read()), b"")  # type: ignore[assignment]
             except OSError:
                 continue
-        index = cls(root, entries, no_grad_decorators, cache_path)
+        index = cls(root, entries, no_grad_decorators, cache_path, stored)
         # written by the first ``flush``, with what the questions add
         index.dirty = entries.keys() != cached.keys() or any(entries[k] is not cached[k] for k in entries)
         return index

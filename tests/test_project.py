@@ -366,7 +366,7 @@ def test_cache_is_written_ignored_by_git_and_reused(tmp_path):
     assert lint(tmp_path / "pkg/helpers.py") == []
     path = cache_file(tmp_path)
     assert (path.parent / ".gitignore").read_text().splitlines()[-1] == "*"
-    entries = project._load_cache(str(path))
+    entries, _ = project._load_cache(str(path))
     modules = [os.path.join("pkg", n) for n in ("__init__.py", "helpers.py", "train.py")]
     assert sorted(entries) == sorted(modules) + ["setup.py"]
     # a second process reads the summaries instead of parsing the modules again
@@ -420,28 +420,85 @@ def test_changed_module_is_summarized_again(tmp_path):
 HELPERS_PY = os.path.join("pkg", "helpers.py")
 
 
+def cache_bytes(table: object, summaries: bytes = b"", head: int = None) -> bytes:
+    """A cache file as the index writes it: the table's length, the table, the summaries."""
+    data = marshal.dumps(table)
+    return (len(data) if head is None else head).to_bytes(8, "little") + data + summaries
+
+
+SUMMARY = b"\xfb" + b"s" * 9  # ten bytes, not a summary
+
+
 @pytest.mark.parametrize("damage", [
     b"", b"garbage\x00\xff", marshal.dumps({"pkg/helpers.py": (1, 2, "x")}), marshal.dumps([1, 2, 3]),
-    marshal.dumps({HELPERS_PY: (1, 2, " evaluate ", b"\x00damaged")}),  # an earlier layout
+    marshal.dumps({HELPERS_PY: (1, 2, " evaluate ", b"\x00damaged")}),  # earlier layouts
     marshal.dumps((HELPERS_PY, (1,), (2,), (" evaluate ",), (b"\x00damaged",))),
-    marshal.dumps((HELPERS_PY, (1, 2), (2,), (" evaluate ",), (b"",))),  # columns of different lengths
-    marshal.dumps((HELPERS_PY, (1,), (2,), (b" evaluate ",), (b"",))),  # a column of the wrong type
-    marshal.dumps((HELPERS_PY, [1], [2], [" evaluate "], [b""])),
-    marshal.dumps(("", (), (), (), ())), marshal.dumps((1, 2, 3, 4, 5)), marshal.dumps("abcde"),
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (10,)), SUMMARY[:9]),  # cut short
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (10,)), SUMMARY + b"x"),
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (10,)), SUMMARY, head=2 ** 40),
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (10,)), SUMMARY, head=0),
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (10,)), SUMMARY, head=7),
+    cache_bytes((HELPERS_PY, (1, 2), (2,), (" evaluate ",), (0,))),  # columns of different lengths
+    cache_bytes((HELPERS_PY, (1,), (2,), (b" evaluate ",), (0,))),  # a column of the wrong type
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (-1,))),
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (b"",))),
+    cache_bytes((HELPERS_PY, [1], [2], [" evaluate "], [0])),
+    cache_bytes(("", (), (), (), ())), cache_bytes((1, 2, 3, 4, 5)), cache_bytes("abcde"), cache_bytes(None),
 ])
 def test_corrupt_cache_is_ignored_and_replaced(tmp_path, damage):
     make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
     path = cache_file(tmp_path)
     path.parent.mkdir()
     path.write_bytes(damage)
+    assert project._load_cache(str(path)) == ({}, None)
     assert lint(tmp_path / "pkg/helpers.py") == []
-    assert HELPERS_PY in project._load_cache(str(path))
+    assert HELPERS_PY in project._load_cache(str(path))[0]
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_a_cache_file_as_written_is_read_back(tmp_path, lazy):
+    path = str(cache_file(tmp_path))
+    os.makedirs(os.path.dirname(path))
+    entries = {
+        "a.py": (1, 2, " a ", b""), "b.py": (3, 4, " b ", project._UNPARSABLE), "c.py": (5, 6, " c ", SUMMARY),
+    }
+    project._save_cache(path, entries)
+    read, stored = project._load_cache(path, lazy)
+    try:
+        if lazy:
+            assert read["c.py"][3] != SUMMARY and type(read["c.py"][3]) is tuple
+            index = project.Index(str(tmp_path), read, stored=stored)
+            read = {rel: (*entry[:3], index._read(entry[3])) for rel, entry in read.items()}
+        assert read == entries
+    finally:
+        if stored is not None:
+            stored.close()
+
+
+@pytest.mark.skipif(not project._LAZY, reason="summaries are read at load here")
+def test_summaries_are_read_from_the_file_opened_even_after_it_is_replaced(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD, "pkg/report.py": CALLER_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+    path = str(cache_file(tmp_path))
+    before, _ = project._load_cache(path)
+    project._INDEXES.clear()
+    index = project.Index.load(str(tmp_path), ())
+    assert index._stored is not None
+    assert {type(entry[3]) for entry in index.entries.values()} == {bytes, tuple}
+    project._save_cache(path, {rel: (*entry[:3], b"") for rel, entry in before.items()})  # another process
+    train = os.path.join("pkg", "train.py")
+    assert project.calls_of(index.summary(train), "evaluate")[0][:2] == ("evaluate", "d")
+    # writing reads what is left in the old file first
+    index.dirty = True
+    index.flush()
+    assert index._stored is None
+    assert project._load_cache(path)[0] == before
 
 
 def damage_cached_summaries(root: Path, damage) -> None:
     """Replace every summary in the cache by what ``damage`` makes of it."""
     path = str(cache_file(root))
-    entries = project._load_cache(path)
+    entries, _ = project._load_cache(path)
     project._save_cache(path, {rel: (*entry[:3], damage(entry[3])) for rel, entry in entries.items()})
 
 
@@ -456,7 +513,7 @@ def test_a_damaged_summary_in_the_cache_is_made_again(tmp_path, damage):
     damage_cached_summaries(tmp_path, damage)
     project._INDEXES.clear()
     assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
-    assert project._decode(project._load_cache(str(cache_file(tmp_path)))[HELPERS_PY][3]) is not None
+    assert project._decode(project._load_cache(str(cache_file(tmp_path)))[0][HELPERS_PY][3]) is not None
 
 
 def test_damaged_calls_in_the_cache_are_never_an_error(tmp_path):
