@@ -361,7 +361,9 @@ def cache_file(root: Path) -> Path:
     return Path(project._cache_file(str(root)))
 
 
-def test_cache_is_written_ignored_by_git_and_reused(tmp_path):
+@pytest.mark.parametrize("lazy", [True, False])
+def test_cache_is_written_ignored_by_git_and_reused(tmp_path, monkeypatch, lazy):
+    monkeypatch.setattr(project, "_LAZY", lazy and project._LAZY)
     make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
     assert lint(tmp_path / "pkg/helpers.py") == []
     path = cache_file(tmp_path)
