@@ -30,12 +30,14 @@ its file's summary.
 from __future__ import annotations
 
 import ast
+import itertools
 import marshal
 import os
 import re
 import sys
 import tempfile
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+import weakref
+from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import names_training_step
@@ -68,8 +70,9 @@ Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
 #: One call: as written, grad state code, calling function (``""`` module
 #: level, ``"?"`` unknown, else its qualified name), enclosing class, shape.
 Call = Tuple[str, str, str, str, Shape]
-#: Bumped whenever a summary's layout changes, so old caches are not read.
-_FORMAT = 3
+#: Bumped whenever the layout of the cache or of a summary changes, so old
+#: caches are not read.
+_FORMAT = 4
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -122,8 +125,8 @@ class _Summarizer:
             "c": self.classes,
             "f": self.functions,
             "k": self.calls,
-            "n": self.names,
-            "a": self.attrs,
+            "n": _joined(self.names),
+            "a": _joined(self.attrs),
             "t": self.trainers,
         }
 
@@ -226,6 +229,17 @@ class _Summarizer:
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
 
 
+def _joined(names: Set[str]) -> str:
+    """``names`` as one string, each between spaces (see ``has``): a set of
+    strings costs a hash and an interned copy of each when unpacked."""
+    return f" {' '.join(sorted(names))} "
+
+
+def has(joined: str, name: str) -> bool:
+    """Is ``name`` one of the names ``joined`` (see ``_joined``)?"""
+    return f" {name} " in joined
+
+
 def _shape(node: ast.Call) -> Shape:
     npos = 0
     constants: List[Tuple[object, object]] = []
@@ -282,26 +296,109 @@ def find_root(path: str) -> Optional[str]:
     return root
 
 
+#: A module found on disk: its path relative to the root, size and mtime
+#: (``None`` for both when it cannot be ``stat``-ed).
+Found = Tuple[str, Optional[int], Optional[int]]
+#: Directories are read through file descriptors where the platform allows:
+#: a file's ``stat`` is then relative to its directory, not a full path.
+_BY_FD = os.scandir in os.supports_fd and os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
+#: a subdirectory, never through a symbolic link (one made during the walk)
+_SUBDIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _scan(root: str, stat: bool, limit: int = -1) -> List[Found]:
+    """The project's ``.py`` files in path order (a directory's files, then
+    its subdirectories), with their size and mtime when ``stat``.  Hidden
+    directories, caches, build output and virtual environments (a directory
+    holding ``pyvenv.cfg``) are left out; symbolic links to directories are
+    not followed; unreadable directories are skipped.  Raises ``_TooMany``
+    past ``limit`` files (no limit when negative)."""
+    found: List[Found] = []
+
+    def visit(where: object, prefix: str, is_root: bool) -> None:
+        try:
+            with os.scandir(where) as it:  # type: ignore[call-overload]
+                entries = list(it)
+        except OSError:
+            return
+        files: List[Found] = []
+        dirs: List[str] = []
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".py"):
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    size = mtime = None
+                    if stat:
+                        try:
+                            st = entry.stat()
+                            size, mtime = st.st_size, st.st_mtime_ns
+                        except OSError:
+                            pass
+                    files.append((name, size, mtime))
+                    continue
+            elif name == "pyvenv.cfg" and not is_root:
+                return  # a virtual environment
+            if name[0] != "." and name not in _SKIP_DIRS:
+                try:
+                    if entry.is_dir() and not entry.is_symlink():
+                        dirs.append(name)
+                except OSError:
+                    pass
+        files.sort()
+        found.extend([(prefix + name, size, mtime) for name, size, mtime in files])
+        if 0 <= limit < len(found):
+            raise _TooMany
+        dirs.sort()
+        for name in dirs:
+            if _BY_FD:
+                try:
+                    fd = os.open(name, _SUBDIRECTORY, dir_fd=where)  # type: ignore[arg-type]
+                except OSError:
+                    continue
+                try:
+                    visit(fd, prefix + name + os.sep, False)
+                finally:
+                    os.close(fd)
+            else:
+                visit(os.path.join(where, name), prefix + name + os.sep, False)  # type: ignore[arg-type]
+
+    if _BY_FD:
+        try:
+            top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return found
+        try:
+            visit(top, "", True)
+        finally:
+            os.close(top)
+    else:
+        visit(root, "", True)
+    return found
+
+
 def python_files(root: str) -> Iterator[str]:
     """Paths, relative to ``root``, of the project's ``.py`` files: hidden
     directories, caches, build output and virtual environments left out."""
-    for top, dirs, files in os.walk(root):
-        dirs[:] = sorted(
-            d for d in dirs
-            if not d.startswith(".") and d not in _SKIP_DIRS
-            and not os.path.exists(os.path.join(top, d, "pyvenv.cfg"))
-        )
-        rel = os.path.relpath(top, root)
-        for name in sorted(files):
-            if name.endswith(".py"):
-                yield name if rel == "." else os.path.join(rel, name)
+    for rel, _, _ in _scan(root, stat=False):
+        yield rel
 
 
 def module_name(rel: str) -> str:
-    parts = rel[:-3].replace(os.sep, "/").split("/")
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
+    """``pkg.mod`` for ``pkg/mod.py`` and for ``pkg/mod/__init__.py``."""
+    path = rel[:-3].replace(os.sep, "/")
+    if path.endswith("/__init__"):
+        path = path[:-9]
+    elif path == "__init__":
+        return ""
+    return path.replace("/", ".")
 
 
 def _cache_file(root: str) -> str:
@@ -309,10 +406,15 @@ def _cache_file(root: str) -> str:
     return os.path.join(root, CACHE_DIR, tag)
 
 
+#: Where a summary still in the cache file is: its offset and length.
+Stored = Tuple[int, int]
 #: A module as the cache keeps it: size, mtime, the words it mentions (see
-#: ``words``) and its summary, marshalled, or ``b""`` until a question needs
-#: it: only the modules that mention a name asked about are ever parsed.
-Entry = Tuple[int, int, str, bytes]
+#: ``words``) and its summary, marshalled (or ``Stored``), or ``b""`` until a
+#: question needs it: only the modules that mention a name asked about are
+#: ever parsed.
+Entry = Tuple[int, int, str, Union[bytes, Stored]]
+#: The summary of a module that does not parse.
+_UNPARSABLE = b"\x00"
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -321,23 +423,64 @@ def text_words(source: bytes) -> str:
     return " " + " ".join(sorted({w.decode("ascii") for w in _IDENTIFIER.findall(source)})) + " "
 
 
-def _load_cache(path: str) -> Dict[str, Entry]:
+# The cache file: eight bytes giving the length of the table that follows,
+# marshalled, with one row per module: the paths joined by NUL (which no path
+# contains), then tuples of the sizes, the mtimes, the words and the lengths
+# of the summaries; then the summaries, one after the other.  The table is
+# read at load, each column checked at once.  A summary is read when a
+# question needs it, from the file kept open: a writer replaces the file and
+# never changes it, so the file opened stays whole.
+
+_HEAD = 8
+#: Summaries read from the open file when needed; without ``os.pread``
+#: (Windows, where an open file also cannot be replaced), all at load.
+_LAZY = hasattr(os, "pread")
+
+
+def _load_cache(path: str, lazy: bool = False) -> Tuple[Dict[str, Entry], Optional[BinaryIO]]:
+    """The cache's entries, or none when it cannot be read or is not ours;
+    with ``lazy`` the summaries are left in the file, returned open."""
     try:
-        with open(path, "rb") as f:
-            data = marshal.loads(f.read())
-    except (OSError, EOFError, ValueError, TypeError):
+        f = open(path, "rb")
+    except OSError:
+        return {}, None
+    try:
+        entries = _read_cache(f, lazy)
+    except (OSError, EOFError, ValueError, TypeError, OverflowError):
+        entries = {}
+    if lazy and entries:
+        return entries, f
+    f.close()
+    return entries, None
+
+
+def _read_cache(f: BinaryIO, lazy: bool) -> Dict[str, Entry]:
+    total = os.fstat(f.fileno()).st_size
+    size = int.from_bytes(f.read(_HEAD), "little")
+    if not 0 < size <= total - _HEAD:
         return {}
-    if not isinstance(data, dict):
+    paths, sizes, mtimes, texts, lengths = marshal.loads(f.read(size))
+    if type(paths) is not str or not paths:
         return {}
-    good = {}
-    for rel, entry in data.items():
-        if (
-            isinstance(rel, str) and isinstance(entry, tuple) and len(entry) == 4
-            and isinstance(entry[0], int) and isinstance(entry[1], int)
-            and isinstance(entry[2], str) and isinstance(entry[3], bytes)
-        ):
-            good[rel] = entry
-    return good
+    rels = paths.split("\0")
+    n = len(rels)
+    for column, kind in ((sizes, int), (mtimes, int), (texts, str), (lengths, int)):
+        if type(column) is not tuple or len(column) != n or not set(map(type, column)) <= {kind}:
+            return {}
+    start = _HEAD + size
+    if min(lengths) < 0 or start + sum(lengths) != total:
+        return {}  # cut short, or not ours
+    if lazy:
+        # (the summary of a module that does not parse is its one byte)
+        starts = itertools.accumulate(lengths, initial=start)
+        blobs: List[object] = [
+            (at, length) if length > 1 else _UNPARSABLE if length else b"" for at, length in zip(starts, lengths)
+        ]
+    else:
+        blobs = [f.read(length) for length in lengths]
+        if sum(map(len, blobs)) != total - start:  # type: ignore[arg-type]
+            return {}
+    return dict(zip(rels, zip(sizes, mtimes, texts, blobs)))  # type: ignore[arg-type]
 
 
 def words(summary: Summary) -> str:
@@ -345,12 +488,23 @@ def words(summary: Summary) -> str:
     names, names used as values, imported names; space-separated, with a
     space at both ends, so ``" name " in words`` is one fast test."""
     found: Set[str] = set(summary["k"])  # type: ignore[arg-type]
-    found.update(summary["n"])  # type: ignore[arg-type]
-    found.update(summary["a"])  # type: ignore[arg-type]
+    found.update(summary["n"].split())  # type: ignore[attr-defined]
+    found.update(summary["a"].split())  # type: ignore[attr-defined]
     for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
         found.add(local)
         found.add(target.rpartition(".")[2])
     return " " + " ".join(sorted(found)) + " "
+
+
+# A summary in the cache keeps each called name's calls marshalled apart:
+# most of a summary is its calls, and a question reads the calls of one name.
+
+
+def _encode(summary: Summary) -> bytes:
+    calls = summary["k"]
+    packed = {name: found if type(found) is bytes else marshal.dumps(found)
+              for name, found in calls.items()}  # type: ignore[attr-defined]
+    return marshal.dumps({**summary, "k": packed})
 
 
 def _decode(blob: bytes) -> Optional[Summary]:
@@ -361,12 +515,26 @@ def _decode(blob: bytes) -> Optional[Summary]:
     return summary if _valid(summary) else None
 
 
+def calls_of(summary: Summary, name: str) -> List[Call]:
+    """The calls of ``name`` in ``summary`` (unpacked on first use)."""
+    calls: Dict[str, object] = summary["k"]  # type: ignore[assignment]
+    found = calls.get(name)
+    if found is None:
+        return []
+    if type(found) is bytes:
+        found = marshal.loads(found)  # type: ignore[arg-type]
+        if type(found) is not list:
+            raise ValueError("damaged summary in the project index cache")
+        calls[name] = found
+    return found  # type: ignore[return-value]
+
+
 def _valid(summary: object) -> bool:
     return (
         isinstance(summary, dict)
         and isinstance(summary.get("i"), dict) and isinstance(summary.get("c"), dict)
         and isinstance(summary.get("f"), dict) and isinstance(summary.get("k"), dict)
-        and isinstance(summary.get("n"), set) and isinstance(summary.get("a"), set)
+        and isinstance(summary.get("n"), str) and isinstance(summary.get("a"), str)
         and isinstance(summary.get("t"), set)
     )
 
@@ -381,10 +549,22 @@ def _save_cache(path: str, entries: Dict[str, Entry]) -> None:
                 f.write("# made by flake8-gradmode; safe to delete\n*\n")
             with open(os.path.join(directory, "CACHEDIR.TAG"), "w") as f:
                 f.write("Signature: 8a477f597d28d172789f06886806bc55\n# flake8-gradmode's project index\n")
+        rows = entries.values()
+        # (a summary not in memory is written as not made: it is made again when needed)
+        blobs = [row[3] if type(row[3]) is bytes else b"" for row in rows]
+        table = marshal.dumps((
+            "\0".join(entries),
+            tuple([row[0] for row in rows]),
+            tuple([row[1] for row in rows]),
+            tuple([row[2] for row in rows]),
+            tuple(map(len, blobs)),
+        ))
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".index-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                marshal.dump(entries, f)
+                f.write(len(table).to_bytes(_HEAD, "little"))
+                f.write(table)
+                f.writelines(blobs)  # type: ignore[arg-type]
             os.chmod(tmp, 0o644)  # as other files the project's tools write
             os.replace(tmp, path)
         except BaseException:
@@ -398,64 +578,94 @@ class Index:
     """Summaries of every module of one project, by path relative to its root."""
 
     def __init__(self, root: str, entries: Dict[str, Entry], no_grad_decorators: Tuple[str, ...] = (),
-                 cache_path: Optional[str] = None) -> None:
+                 cache_path: Optional[str] = None, stored: Optional[BinaryIO] = None) -> None:
         self.root = root
         self.entries = entries
         self.no_grad_decorators = no_grad_decorators
         #: where to write the entries back, None for no cache
         self.cache_path = cache_path
+        #: the cache file holding the summaries not read yet (``Stored``)
+        self._stored = stored
+        if stored is not None:
+            weakref.finalize(self, stored.close)
         self.dirty = False
         self._decoded: Dict[str, Optional[Summary]] = {}
-        self.names: Dict[str, str] = {module_name(rel): rel for rel in entries}
+        self._names: Optional[Dict[str, str]] = None
         self._suffixes: Optional[Dict[str, List[str]]] = None
+
+    @property
+    def names(self) -> Dict[str, str]:
+        """Module name -> path (made when first needed: not every question
+        resolves an import)."""
+        if self._names is None:
+            self._names = {module_name(rel): rel for rel in self.entries}
+        return self._names
 
     def summary(self, rel: str) -> Optional[Summary]:
         if rel not in self._decoded:
             entry = self.entries.get(rel)
-            if entry is None:
-                summary = None
-            elif entry[3]:
-                summary = _decode(entry[3])
-            else:  # not summarised yet: now
-                summary = _summarize_file(os.path.join(self.root, rel), self.no_grad_decorators)
-                blob = marshal.dumps(summary) if summary is not None else b"\x00"
-                self.entries[rel] = (entry[0], entry[1], words(summary) if summary else entry[2], blob)
-                self.dirty = True
+            summary = None
+            if entry is not None and entry[3] != _UNPARSABLE:
+                blob = self._read(entry[3])
+                if blob:
+                    summary = _decode(blob)
+                if summary is None:  # not summarised yet, or damaged in the cache: now
+                    summary = _summarize_file(os.path.join(self.root, rel), self.no_grad_decorators)
+                    blob = _encode(summary) if summary is not None else _UNPARSABLE
+                    self.entries[rel] = (entry[0], entry[1], words(summary) if summary else entry[2], blob)
+                    self.dirty = True
             self._decoded[rel] = summary
         return self._decoded[rel]
+
+    def _read(self, blob: object) -> bytes:
+        """A summary, marshalled: read from the cache file when ``Stored``
+        (``b""`` when that fails: the summary is made again)."""
+        if type(blob) is bytes:
+            return blob  # type: ignore[return-value]
+        at, length = blob  # type: ignore[misc]
+        try:
+            data = os.pread(self._stored.fileno(), length, at)  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            return b""
+        return data if len(data) == length else b""
 
     def flush(self) -> None:
         """Write what was summarised since the cache was read (atomically)."""
         if self.dirty and self.cache_path is not None:
+            if self._stored is not None:  # the file is about to be replaced: read what is left in it
+                for rel, entry in self.entries.items():
+                    if type(entry[3]) is not bytes:
+                        self.entries[rel] = (entry[0], entry[1], entry[2], self._read(entry[3]))
+                self._stored.close()
+                self._stored = None
             _save_cache(self.cache_path, self.entries)
         self.dirty = False
 
     @classmethod
     def load(cls, root: str, no_grad_decorators: Tuple[str, ...], use_cache: bool = True) -> Optional["Index"]:
-        files = []
-        for rel in python_files(root):
-            files.append(rel)
-            if len(files) > MAX_FILES:
-                return None
+        try:
+            files = _scan(root, stat=True, limit=MAX_FILES)
+        except _TooMany:
+            return None
         use_cache = use_cache and not no_grad_decorators
         cache_path = _cache_file(root) if use_cache else None
-        cached = _load_cache(cache_path) if cache_path is not None else {}
+        cached, stored = _load_cache(cache_path, _LAZY) if cache_path is not None else ({}, None)
         entries: Dict[str, Entry] = {}
-        for rel in files:
-            path = os.path.join(root, rel)
+        for rel, size, mtime in files:
+            if size is None:
+                continue  # cannot be read
+            old = cached.get(rel)
+            if old is not None and old[0] == size and old[1] == mtime:
+                entries[rel] = old
+                continue
             try:
-                st = os.stat(path)
-                old = cached.get(rel)
-                if old is not None and old[0] == st.st_size and old[1] == st.st_mtime_ns:
-                    entries[rel] = old
-                    continue
-                with open(path, "rb") as f:
-                    entries[rel] = (st.st_size, st.st_mtime_ns, text_words(f.read()), b"")
+                with open(os.path.join(root, rel), "rb") as f:
+                    entries[rel] = (size, mtime, text_words(f.read()), b"")  # type: ignore[assignment]
             except OSError:
                 continue
-        index = cls(root, entries, no_grad_decorators, cache_path)
+        index = cls(root, entries, no_grad_decorators, cache_path, stored)
+        # written by the first ``flush``, with what the questions add
         index.dirty = entries.keys() != cached.keys() or any(entries[k] is not cached[k] for k in entries)
-        index.flush()
         return index
 
     def module(self, name: str, near: str) -> Optional[str]:
@@ -673,23 +883,23 @@ class Project:
 
     def _calls_named(self, name: str) -> Iterator[Tuple[str, Call]]:
         for rel, summary in self.mentioning(name):
-            for call in summary["k"].get(name, ()):  # type: ignore[attr-defined]
+            for call in calls_of(summary, name):
                 yield rel, call
             for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
                 if local != name and target.rpartition(".")[2] == name:
-                    for call in summary["k"].get(local, ()):  # type: ignore[attr-defined]
+                    for call in calls_of(summary, local):
                         yield rel, call
 
     def _escapes(self, rel: str, klass: str, name: str) -> bool:
         """Is the function used as a value somewhere (so called from anywhere)?"""
         for other, summary in self.mentioning(name):
             if klass:
-                if name in summary["a"]:  # type: ignore[operator]
+                if has(summary["a"], name):  # type: ignore[arg-type]
                     return True
                 continue
-            if name in summary["a"] and other != rel:  # type: ignore[operator]
+            if other != rel and has(summary["a"], name):  # type: ignore[arg-type]
                 return True  # ``module.helper`` passed on
-            if name in summary["n"] and (other == rel or name in summary["i"]):  # type: ignore[operator]
+            if has(summary["n"], name) and (other == rel or name in summary["i"]):  # type: ignore[arg-type,operator]
                 return True
         return False
 
@@ -753,7 +963,7 @@ def open_project(
     if own is None:
         own = summarize(tree, no_grad_decorators)
         if saved and entry is not None:  # the next save of the same text reads it from the cache
-            index.entries[rel] = (entry[0], entry[1], words(own), marshal.dumps(own))
+            index.entries[rel] = (entry[0], entry[1], words(own), _encode(own))
             index._decoded[rel] = own
             index.dirty = True
     return Project(index, rel, own)

@@ -7,6 +7,7 @@ marks its root) and lints one of its files: in process through
 
 from __future__ import annotations
 
+import ast
 import marshal
 import os
 import subprocess
@@ -277,6 +278,82 @@ def test_ancestors_cross_modules_and_end_in_external_bases(tmp_path):
     assert outside == ["pytorch_lightning.LightningModule"]
 
 
+# --- which files belong -----------------------------------------------------------
+
+
+def reference_walk(root: str) -> List[str]:
+    """What the project's files are, said with ``os.walk``."""
+    found = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(
+            d for d in dirs
+            if not d.startswith(".") and d not in ("__pycache__", "node_modules", "site-packages", "build", "dist")
+            and not os.path.exists(os.path.join(top, d, "pyvenv.cfg"))
+        )
+        rel = os.path.relpath(top, root)
+        found.extend(n if rel == "." else os.path.join(rel, n) for n in sorted(files) if n.endswith(".py"))
+    return found
+
+
+@pytest.mark.parametrize("by_fd", [True, False])
+def test_python_files_leave_out_hidden_build_and_virtual_environments(tmp_path, monkeypatch, by_fd):
+    if by_fd and not project._BY_FD:
+        pytest.skip("directories cannot be read through descriptors here")
+    monkeypatch.setattr(project, "_BY_FD", by_fd)
+    make(tmp_path, {
+        "b.py": "", "a.py": "", ".hidden.py": "", "notes.txt": "",
+        "pkg/z.py": "", "pkg/sub/y.py": "", "pkg/sub/deeper/x.py": "",
+        "pkg/odd.py/inside.py": "",  # a directory whose name ends in .py
+        ".git/hook.py": "", "build/gen.py": "", "dist/gen.py": "", "pkg/__pycache__/c.py": "",
+        "node_modules/n.py": "", "env/lib/site-packages/s.py": "", "env/tool.py": "", "env/pyvenv.cfg": "",
+    })
+    if hasattr(os, "symlink"):
+        os.symlink(tmp_path / "pkg", tmp_path / "link_to_pkg")  # not followed
+        os.symlink(tmp_path / "a.py", tmp_path / "pkg" / "alias.py")
+        os.symlink(tmp_path / "gone.py", tmp_path / "pkg" / "broken.py")
+    expected = reference_walk(str(tmp_path))
+    assert list(project.python_files(str(tmp_path))) == expected
+    assert expected[:4] == [".hidden.py", "a.py", "b.py", "setup.py"]
+    assert "env" not in {p.split(os.sep)[0] for p in expected}
+    found = project._scan(str(tmp_path), stat=True)
+    assert [rel for rel, _, _ in found] == expected
+    for rel, size, mtime in found:
+        if rel.endswith("broken.py"):
+            assert size is None and mtime is None
+        else:
+            st = os.stat(tmp_path / rel)
+            assert (size, mtime) == (st.st_size, st.st_mtime_ns)
+    with pytest.raises(project._TooMany):
+        project._scan(str(tmp_path), stat=False, limit=3)
+    index = project.Index.load(str(tmp_path), ())
+    assert sorted(index.entries) == sorted(r for r in expected if not r.endswith("broken.py"))
+
+
+def test_a_project_of_too_many_files_is_not_indexed(tmp_path, monkeypatch):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    monkeypatch.setattr(project, "MAX_FILES", 3)
+    assert project.Index.load(str(tmp_path), ()) is None
+    monkeypatch.setattr(project, "MAX_FILES", 4)
+    assert project.Index.load(str(tmp_path), ()) is not None
+
+
+def test_names_used_as_values_are_kept_as_one_string():
+    summary = project.summarize(ast.parse("f(g, h.run, run_all)\nx = h.k\n"))
+    assert summary["n"] == " g h run_all " and summary["a"] == " k run "
+    assert project.has(summary["a"], "run") and not project.has(summary["a"], "ru")
+    assert not project.has(summary["n"], "run") and not project.has(summary["n"], "f")
+    assert project.words(summary) == " f g h k run run_all "
+
+
+def test_module_names():
+    join = os.path.join
+    assert project.module_name(join("pkg", "sub", "mod.py")) == "pkg.sub.mod"
+    assert project.module_name(join("pkg", "sub", "__init__.py")) == "pkg.sub"
+    assert project.module_name("__init__.py") == ""
+    assert project.module_name("setup.py") == "setup"
+    assert project.module_name(join("pkg", "my__init__.py")) == "pkg.my__init__"
+
+
 # --- the cache ----------------------------------------------------------------
 
 
@@ -284,12 +361,14 @@ def cache_file(root: Path) -> Path:
     return Path(project._cache_file(str(root)))
 
 
-def test_cache_is_written_ignored_by_git_and_reused(tmp_path):
+@pytest.mark.parametrize("lazy", [True, False])
+def test_cache_is_written_ignored_by_git_and_reused(tmp_path, monkeypatch, lazy):
+    monkeypatch.setattr(project, "_LAZY", lazy and project._LAZY)
     make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
     assert lint(tmp_path / "pkg/helpers.py") == []
     path = cache_file(tmp_path)
     assert (path.parent / ".gitignore").read_text().splitlines()[-1] == "*"
-    entries = marshal.loads(path.read_bytes())
+    entries, _ = project._load_cache(str(path))
     modules = [os.path.join("pkg", n) for n in ("__init__.py", "helpers.py", "train.py")]
     assert sorted(entries) == sorted(modules) + ["setup.py"]
     # a second process reads the summaries instead of parsing the modules again
@@ -304,6 +383,34 @@ def test_cache_is_written_ignored_by_git_and_reused(tmp_path):
     assert parsed == []
 
 
+def test_an_editor_save_writes_the_cache_once(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+    project._INDEXES.clear()
+    writes = []
+    original = project._save_cache
+    try:
+        project._save_cache = lambda *a: writes.append(a) or original(*a)
+        assert lint(tmp_path / "pkg/helpers.py") == []
+        assert writes == []  # nothing changed
+        project._INDEXES.clear()
+        path = tmp_path / "pkg/helpers.py"
+        path.write_text(path.read_text() + "\n", encoding="utf-8")
+        assert lint(path) == []
+        assert len(writes) == 1  # the file's new size and words, with its summary
+    finally:
+        project._save_cache = original
+    project._INDEXES.clear()
+    summarised = []
+    original_summarize = project.summarize
+    try:
+        project.summarize = lambda *a: summarised.append(a) or original_summarize(*a)
+        assert lint(path) == []
+    finally:
+        project.summarize = original_summarize
+    assert summarised == []
+
+
 def test_changed_module_is_summarized_again(tmp_path):
     make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
     assert lint(tmp_path / "pkg/helpers.py") == []
@@ -312,17 +419,137 @@ def test_changed_module_is_summarized_again(tmp_path):
     assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
 
 
+HELPERS_PY = os.path.join("pkg", "helpers.py")
+
+
+def cache_bytes(table: object, summaries: bytes = b"", head: int = None) -> bytes:
+    """A cache file as the index writes it: the table's length, the table, the summaries."""
+    data = marshal.dumps(table)
+    return (len(data) if head is None else head).to_bytes(8, "little") + data + summaries
+
+
+SUMMARY = b"\xfb" + b"s" * 9  # ten bytes, not a summary
+
+
 @pytest.mark.parametrize("damage", [
     b"", b"garbage\x00\xff", marshal.dumps({"pkg/helpers.py": (1, 2, "x")}), marshal.dumps([1, 2, 3]),
-    marshal.dumps({os.path.join("pkg", "helpers.py"): (1, 2, " evaluate ", b"\x00damaged")}),
+    marshal.dumps({HELPERS_PY: (1, 2, " evaluate ", b"\x00damaged")}),  # earlier layouts
+    marshal.dumps((HELPERS_PY, (1,), (2,), (" evaluate ",), (b"\x00damaged",))),
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (10,)), SUMMARY[:9]),  # cut short
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (10,)), SUMMARY + b"x"),
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (10,)), SUMMARY, head=2 ** 40),
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (10,)), SUMMARY, head=0),
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (10,)), SUMMARY, head=7),
+    cache_bytes((HELPERS_PY, (1, 2), (2,), (" evaluate ",), (0,))),  # columns of different lengths
+    cache_bytes((HELPERS_PY, (1,), (2,), (b" evaluate ",), (0,))),  # a column of the wrong type
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (-1,))),
+    cache_bytes((HELPERS_PY, (1,), (2,), (" evaluate ",), (b"",))),
+    cache_bytes((HELPERS_PY, [1], [2], [" evaluate "], [0])),
+    cache_bytes(("", (), (), (), ())), cache_bytes((1, 2, 3, 4, 5)), cache_bytes("abcde"), cache_bytes(None),
 ])
 def test_corrupt_cache_is_ignored_and_replaced(tmp_path, damage):
     make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
     path = cache_file(tmp_path)
     path.parent.mkdir()
     path.write_bytes(damage)
+    assert project._load_cache(str(path)) == ({}, None)
     assert lint(tmp_path / "pkg/helpers.py") == []
-    assert isinstance(marshal.loads(path.read_bytes()), dict)
+    assert HELPERS_PY in project._load_cache(str(path))[0]
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_a_cache_file_as_written_is_read_back(tmp_path, lazy):
+    path = str(cache_file(tmp_path))
+    os.makedirs(os.path.dirname(path))
+    entries = {
+        "a.py": (1, 2, " a ", b""), "b.py": (3, 4, " b ", project._UNPARSABLE), "c.py": (5, 6, " c ", SUMMARY),
+    }
+    project._save_cache(path, entries)
+    read, stored = project._load_cache(path, lazy)
+    try:
+        if lazy:
+            assert read["c.py"][3] != SUMMARY and type(read["c.py"][3]) is tuple
+            index = project.Index(str(tmp_path), read, stored=stored)
+            read = {rel: (*entry[:3], index._read(entry[3])) for rel, entry in read.items()}
+        assert read == entries
+    finally:
+        if stored is not None:
+            stored.close()
+
+
+@pytest.mark.skipif(not project._LAZY, reason="summaries are read at load here")
+def test_summaries_are_read_from_the_file_opened_even_after_it_is_replaced(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD, "pkg/report.py": CALLER_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+    path = str(cache_file(tmp_path))
+    before, _ = project._load_cache(path)
+    project._INDEXES.clear()
+    index = project.Index.load(str(tmp_path), ())
+    assert index._stored is not None
+    assert {type(entry[3]) for entry in index.entries.values()} == {bytes, tuple}
+    project._save_cache(path, {rel: (*entry[:3], b"") for rel, entry in before.items()})  # another process
+    train = os.path.join("pkg", "train.py")
+    assert project.calls_of(index.summary(train), "evaluate")[0][:2] == ("evaluate", "d")
+    # writing reads what is left in the old file first
+    index.dirty = True
+    index.flush()
+    assert index._stored is None
+    assert project._load_cache(path)[0] == before
+
+
+def damage_cached_summaries(root: Path, damage) -> None:
+    """Replace every summary in the cache by what ``damage`` makes of it."""
+    path = str(cache_file(root))
+    entries, _ = project._load_cache(path)
+    project._save_cache(path, {rel: (*entry[:3], damage(entry[3])) for rel, entry in entries.items()})
+
+
+@pytest.mark.parametrize("damage", [
+    lambda blob: blob[: len(blob) // 2],
+    lambda blob: marshal.dumps([1, 2]),
+    lambda blob: marshal.dumps({"i": {}, "c": {}, "f": {}, "k": [], "n": set(), "a": set()}),
+])
+def test_a_damaged_summary_in_the_cache_is_made_again(tmp_path, damage):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD, "pkg/report.py": CALLER_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+    damage_cached_summaries(tmp_path, damage)
+    project._INDEXES.clear()
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+    assert project._decode(project._load_cache(str(cache_file(tmp_path)))[0][HELPERS_PY][3]) is not None
+
+
+def test_damaged_calls_in_the_cache_are_never_an_error(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+
+    def damage(blob: bytes) -> bytes:
+        if not blob:
+            return blob
+        summary = marshal.loads(blob)
+        summary["k"] = {name: b"\xff" + calls[1:] for name, calls in summary["k"].items()}
+        return marshal.dumps(summary)
+
+    damage_cached_summaries(tmp_path, damage)
+    for rel in ("pkg/helpers.py", "pkg/train.py"):
+        project._INDEXES.clear()
+        assert lint(tmp_path / rel) == lint(tmp_path / rel, Settings(cross_module=False))
+
+
+def test_calls_are_unpacked_only_for_the_names_asked_about(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+    project._INDEXES.clear()
+    index = project.Index.load(str(tmp_path), ())
+    train = index.summary(os.path.join("pkg", "train.py"))
+    assert {type(calls) for calls in train["k"].values()} == {bytes}
+    assert [call[0] for call in project.calls_of(train, "evaluate")] == ["evaluate"]
+    assert project.calls_of(train, "nothing") == []
+    unpacked = {name for name, calls in train["k"].items() if type(calls) is list}
+    assert unpacked == {"evaluate"}
+    # unpacked, it is the summary of the module's text
+    for name in list(train["k"]):
+        project.calls_of(train, name)
+    assert train == project.summarize(ast.parse((tmp_path / "pkg/train.py").read_text()))
 
 
 def test_unwritable_cache_place_is_no_error(tmp_path):
@@ -524,8 +751,6 @@ def test_shape_of_a_call():
 
 
 def ast_call(code: str):
-    import ast
-
     return ast.parse(code).body[0].value
 
 
