@@ -448,8 +448,11 @@ class InplaceParamUpdateWithGrad(Rule):
     def _param(self, base: ast.expr, loose: bool) -> bool:
         """Is ``base`` a parameter?  ``loose``: an in-place tensor method was
         called on it, so any ``x.weight``/``x.bias`` is a tensor."""
-        if self._classes and isinstance(base, ast.Attribute) and self._frozen_in_class(base.value):
-            return False
+        found = self._param_by_kind(base, loose)
+        # last, as it walks the class once: parameters the class froze itself
+        return found and not (self._classes and isinstance(base, ast.Attribute) and self._frozen_in_class(base.value))
+
+    def _param_by_kind(self, base: ast.expr, loose: bool) -> bool:
         if facts.classify(self.context, base) is facts.Kind.PARAM:
             return True
         if loose and isinstance(base, ast.Attribute) and base.attr in facts.PARAM_ATTRIBUTES:

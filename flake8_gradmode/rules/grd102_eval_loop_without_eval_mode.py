@@ -308,7 +308,9 @@ def _other_model_switched(ctx, scope: flow.Scope, loop: flow.Loop, ev: flow.Eval
     if not switched or any(k is None or k == "" or k == "self" for k in switched):
         return False
     params = _params(scope.function.node)
-    trained = {keys.get(s) for sc in ctx.flow.all_scopes for s in sc.train_switches}
+    trained = ctx.flow.cache.get(("trained-models",))
+    if trained is None:
+        trained = ctx.flow.cache[("trained-models",)] = _trained_models(ctx)
     for call in ev.model_calls:
         key = call.key
         if "." in key or key not in params or key not in trained:
@@ -316,3 +318,9 @@ def _other_model_switched(ctx, scope: flow.Scope, loop: flow.Loop, ev: flow.Eval
         if not any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in switched):
             return True
     return False
+
+
+def _trained_models(ctx) -> frozenset:
+    """What the module switches to training mode, by name."""
+    keys = ctx.flow.switch_keys
+    return frozenset(keys.get(s) for sc in ctx.flow.all_scopes for s in sc.train_switches)
