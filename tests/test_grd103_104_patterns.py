@@ -34,6 +34,25 @@ optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 # --- GRD103: silent -------------------------------------------------------------
 
 
+def test_a_loop_that_only_computes_gradients_does_not_train():
+    src = """
+import torch
+from torch import nn
+
+
+def plot_grads(loader, activations):
+    grads = {}
+    for name, act in activations.items():
+        net = nn.Sequential(nn.Linear(4, 8), act, nn.Dropout(0.1), nn.Linear(8, 2))
+        net.eval()
+        x, y = next(iter(loader))
+        nn.functional.cross_entropy(net(x), y).backward()
+        grads[name] = [p.grad.abs().mean().item() for p in net.parameters()]
+    return grads
+"""
+    assert findings(src) == []
+
+
 def test_a_copy_switched_to_eval_leaves_the_model_training():
     src = PRELUDE + """
 import copy

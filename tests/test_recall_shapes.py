@@ -169,6 +169,25 @@ class Trainer:
         print("epoch loss", epoch_loss)
 """
 
+STEP_HELPER_RETURNS_A_DETACHED_COPY = """
+import torch.nn.functional as F
+
+
+class Trainer:
+    def _step(self, x, y):
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss.detach().cpu().numpy()}
+
+    def train_epoch(self, loader):
+        outputs = []
+        for x, y in loader:
+            outputs.append(self._step(x, y))
+        return outputs
+"""
+
 STEP_HELPER_LOSS_TAKEN_AS_A_NUMBER = """
 import torch.nn.functional as F
 
@@ -202,6 +221,7 @@ CASES = {
     # GRD104: the step helper returns the loss it ran backward on
     "step_helper_returns_its_spent_loss": (STEP_HELPER_RETURNS_ITS_SPENT_LOSS, [("GRD104", 16, 12)]),
     "step_helper_loss_taken_as_a_number": (STEP_HELPER_LOSS_TAKEN_AS_A_NUMBER, []),
+    "step_helper_returns_a_detached_copy": (STEP_HELPER_RETURNS_A_DETACHED_COPY, []),
 }
 
 

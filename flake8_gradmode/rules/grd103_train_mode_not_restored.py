@@ -49,6 +49,8 @@ class TrainModeNotRestored(Rule):
         Only switches and training steps this module can see are followed; a
         trainer object from another module that calls `.train()` for you is not
         visible, so the rule stays silent when it cannot see the training step.
+        A loop that runs `.backward()` but no weight update (gradients to
+        plot or probe) is not training.
         `.train(flag)` with a run-time flag counts as switching back, and
         `.eval()` on a new object (`copy.deepcopy(model).eval()`, a snapshot
         for saving) switches nothing the loop trains.  A loop
@@ -277,6 +279,8 @@ class TrainModeNotRestored(Rule):
                 continue  # the cheap test first: most loops never switch a model to eval
             events = _events(ctx, loop.scope, loop.seq, loop.end_seq)
             kinds = {event.kind for event in events}
+            # a loop that only computes gradients (``.backward()`` to plot or
+            # probe them) and updates no weight is not training
             if "eval" not in kinds or "step" not in kinds or _starts_in_train_mode(ctx, loop, events):
                 continue
             n = len(events)
@@ -287,7 +291,7 @@ class TrainModeNotRestored(Rule):
                     nxt = events[j % n]
                     if nxt.kind in ("train", "train?"):
                         break
-                    if nxt.kind != "step":
+                    if nxt.kind not in ("step", "backward"):
                         continue
                     if j < n and _exclusive(ctx, loop, event, nxt):
                         continue  # never in the same pass: ``if phase == "train": ... else: model.eval()``
@@ -407,7 +411,8 @@ _WHOLE = 1 << 62
 class _Event(NamedTuple):
     #: sequence number of the call, in the analysed scope, that makes it happen
     site: int
-    #: "eval", "train", "train?" (``.train(flag)``, flag unknown) or "step"
+    #: "eval", "train", "train?" (``.train(flag)``, flag unknown), "step"
+    #: (a weight update, or a call named like a training step) or "backward"
     kind: str
     guards: Tuple[Guard, ...] = ()
     #: the flag of ``.train(flag)``
@@ -646,7 +651,7 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
     raw: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if lo < s < hi]
     raw += [(s, "train") for s in scope.train_switches if lo < s < hi]
     raw += [(s, "train?") for s in scope.maybe_train_switches if lo < s < hi]
-    raw += [(s, "step") for s in scope.training_steps if lo < s < hi]
+    raw += [(s, _step_kind(nodes.get(s))) for s in scope.training_steps if lo < s < hi]
     raw += [(s, key) for s, key in scope.local_calls if lo < s < hi]
     if _manages_several_models(ctx, scope, lo, hi):
         raw = [e for e in raw if e[1] != "eval"]
@@ -658,7 +663,7 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
     for site, kind in sorted(raw, key=lambda e: e[0]):
         if isinstance(kind, tuple):
             continue
-        if kind == "step" and expanded.get(site):
+        if kind in ("step", "backward") and expanded.get(site):
             continue  # ``self.train_step(x)``: judged by its body, not its name
         flag = None
         if kind == "train?":
@@ -689,7 +694,7 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
         for event in body:
-            if disabled and event.kind == "step":
+            if disabled and event.kind in ("step", "backward"):
                 continue  # a step called under no_grad trains nothing
             translated = _translate(event, env, fresh, site, outer)
             if translated is not None:
@@ -725,6 +730,15 @@ def _manages_several_models(ctx, scope: flow.Scope, lo: int, hi: int) -> bool:
     evals = {keys.get(s) for s in scope.eval_switches if lo < s < hi}
     trains = {keys.get(s) for s in scope.train_switches if lo < s < hi}
     return bool(evals and trains and evals != trains)
+
+
+def _step_kind(node: Optional[ast.AST]) -> str:
+    """``"backward"`` for ``loss.backward()`` (gradients only, so far),
+    ``"step"`` for every other training step."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if node.func.attr in ("backward", "manual_backward"):
+            return "backward"
+    return "step"
 
 
 def _starts_in_train_mode(ctx, loop: flow.Loop, events: List[_Event]) -> bool:

@@ -309,7 +309,11 @@ def _returns_its_backward_target(ctx, key: Tuple[str, ...]):
     ``.backward()`` on (``loss.backward(); return loss``)?"""
 
     def holds() -> bool:
-        return any(scope.returned() & scope.backward_names for scope in ctx.scopes_of(key))
+        return any(
+            isinstance(value, ast.Name) and value.id in scope.backward_names
+            for scope in ctx.scopes_of(key)
+            for value in scope.return_values
+        )  # ``return loss``, not ``return {"loss": loss.detach().cpu().numpy()}``
 
     return holds
 
