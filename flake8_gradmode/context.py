@@ -221,8 +221,12 @@ class Context:
         class defined there?"""
         if key[0] == "function":
             klass, name = "", key[1]
+            if not self.imports.is_imported(name):
+                return False  # a builtin, or nothing the project defines elsewhere
         elif key[0] in ("method", "super"):
             klass, name = key[1], key[2]
+            if not self._based_elsewhere(klass):
+                return False
         else:
             return False
         try:
@@ -231,6 +235,22 @@ class Context:
         except (RecursionError, Exception):  # a damaged cache must never become an error
             self._project = False
             return False
+
+    def _based_elsewhere(self, klass: str) -> bool:
+        """Does the class (or a base of it in this module) name a base class
+        this module does not define?"""
+        todo, seen = [klass], set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for base in self.class_bases.get(name, ()):
+                if base in self.class_bases:
+                    todo.append(base)
+                elif base != "object":
+                    return True
+        return False
 
     # -- bookkeeping the tracker does ------------------------------------------
 
