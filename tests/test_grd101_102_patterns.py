@@ -701,6 +701,36 @@ def validate(model, val_loader):
 """
 
 
+EVAL_AT_THE_TOP_OF_THE_LOOP = """
+import torch
+from torch import nn
+
+net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+
+
+def validate(model, val_loader):
+    scores = []
+    for x in val_loader:
+        model.eval()
+        with torch.no_grad():
+            scores.append(model(x).argmax(1))
+    return scores
+
+
+def validate_late(model, val_loader):
+    scores = []
+    for x in val_loader:
+        with torch.no_grad():
+            scores.append(model(x).argmax(1))
+        model.eval()
+    return scores
+
+
+validate(net, [torch.randn(2, 4)])
+validate_late(net, [torch.randn(2, 4)])
+"""
+
+
 #: (source, expected findings of GRD101/GRD102 as (code, line, col))
 CASES = {
     "helper_shared_by_training_and_evaluation": (HELPER_SHARED_BY_TRAINING_AND_EVALUATION, [("GRD101", 21, 4)]),
@@ -738,6 +768,8 @@ CASES = {
     "model_frozen_before_the_loop": (MODEL_FROZEN_BEFORE_THE_LOOP, [("GRD101", 24, 4)]),
     # a helper that runs the model with and without its own no_grad decides itself
     "helper_chooses_grad_by_mode": (HELPER_CHOOSES_GRAD_BY_MODE, [("GRD101", 23, 4)]),
+    # model.eval() first thing in the loop body, before any forward
+    "eval_at_the_top_of_the_loop": (EVAL_AT_THE_TOP_OF_THE_LOOP, []),
 }
 
 

@@ -34,6 +34,24 @@ optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 # --- GRD103: silent -------------------------------------------------------------
 
 
+def test_eval_for_input_gradients_then_train_before_the_update():
+    src = PRELUDE + """
+def fit(loader, epochs, steps):
+    for epoch in range(epochs):
+        for x, y in loader:
+            model.eval()
+            x_adv = x.clone().requires_grad_(True)
+            for _ in range(steps):
+                criterion(model(x_adv), y).backward()
+                x_adv = (x_adv + 0.01 * x_adv.grad.sign()).detach().requires_grad_(True)
+            model.train()
+            optimizer.zero_grad()
+            criterion(model(x_adv), y).backward()
+            optimizer.step()
+"""
+    assert findings(src) == []
+
+
 def test_a_loop_that_only_computes_gradients_does_not_train():
     src = """
 import torch

@@ -20,7 +20,8 @@ class EvalLoopWithoutEvalMode(Rule):
         named like evaluation or decoding) when nothing switches a model to
         eval mode before it: no `.eval()` or `.train(False)` earlier in the
         function, in a module-local function it calls before the loop (or in
-        the helper that runs the model, before the call), in the class's
+        the helper that runs the model, before the call), at the top of the
+        loop body before its first model call, in the class's
         `__init__`, or before every module-local call of the function.
         `torch.no_grad()` does not count: it does not change the mode.
     """
@@ -225,7 +226,9 @@ class EvalLoopWithoutEvalMode(Rule):
             if ev.intent in ("eval-mode", "evidence") or loop.inside(reported):
                 continue
             scope = loop.scope
-            mode = flow.mode_before(ctx, scope, loop.seq)
+            # a switch at the top of the loop body, before its first model call, counts
+            first = min([c.seq for c in ev.model_calls] + [p.seq for p in ev.paths] or [loop.seq])
+            mode = flow.mode_before(ctx, scope, first)
             if mode == "eval" and _other_model_switched(ctx, scope, loop, ev):
                 mode = flow.mode_before(ctx, scope, loop.seq, own_eval=False)
                 mode = None if mode == "eval" else mode

@@ -291,7 +291,7 @@ class TrainModeNotRestored(Rule):
                     nxt = events[j % n]
                     if nxt.kind in ("train", "train?"):
                         break
-                    if nxt.kind not in ("step", "backward"):
+                    if nxt.kind != "step":  # a weight update; backward() alone may move inputs (sampling)
                         continue
                     if j < n and _exclusive(ctx, loop, event, nxt):
                         continue  # never in the same pass: ``if phase == "train": ... else: model.eval()``
