@@ -731,6 +731,30 @@ validate_late(net, [torch.randn(2, 4)])
 """
 
 
+LOOP_RUNS_A_TOOL_BUILT_AROUND_THE_MODEL = """
+import torch
+from attribution import Saliency
+
+
+def explain(model, test_set):
+    model.eval()
+    saliency = Saliency(model, absolute=True)
+    maps = []
+    for x, y in test_set:
+        pred = model(x).argmax(1)
+        maps.append(saliency(x, target=pred))
+    return maps
+
+
+def evaluate(model, test_set):
+    model.eval()
+    preds = []
+    for x, y in test_set:
+        preds.append(model(x).argmax(1))
+    return preds
+"""
+
+
 #: (source, expected findings of GRD101/GRD102 as (code, line, col))
 CASES = {
     "helper_shared_by_training_and_evaluation": (HELPER_SHARED_BY_TRAINING_AND_EVALUATION, [("GRD101", 21, 4)]),
@@ -770,6 +794,8 @@ CASES = {
     "helper_chooses_grad_by_mode": (HELPER_CHOOSES_GRAD_BY_MODE, [("GRD101", 23, 4)]),
     # model.eval() first thing in the loop body, before any forward
     "eval_at_the_top_of_the_loop": (EVAL_AT_THE_TOP_OF_THE_LOOP, []),
+    # an explainer or attack built around the model may need grad: unknown, silent
+    "loop_runs_a_tool_built_around_the_model": (LOOP_RUNS_A_TOOL_BUILT_AROUND_THE_MODEL, [("GRD101", 19, 4)]),
 }
 
 

@@ -6,6 +6,7 @@ from typing import Optional, Set
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
+from flake8_gradmode.tracker import last_name
 
 
 def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
@@ -18,6 +19,27 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
         if path.inherits and flow.with_grad(ctx, path.state, ev.loop.scope.function):
             return f"`{flow.display(path.model_call.key)}` (through `{path.name}()`)"
     return None
+
+
+def _runs_a_wrapper_of_the_model(ev: flow.EvalLoop) -> bool:
+    """Does the loop also call an object the function built around the model
+    (``explainer = DeepLIFT(model)``, ``attack = PGD(model, eps)``)?  Such
+    tools often need grad themselves (attributions, attacks): unknown, so
+    silent."""
+    models = {c.key.split(".", 1)[0] for c in ev.model_calls}
+    if not models:
+        return False
+    scope = ev.loop.scope
+    for _, key in ev.loop.local_calls:
+        if key[0] != "function":
+            continue
+        for value in scope.deps.get(key[1], ()):
+            if not isinstance(value, ast.Call) or not last_name(value.func)[:1].isupper():
+                continue
+            args = [*value.args, *(k.value for k in value.keywords)]
+            if any(isinstance(a, ast.Name) and a.id in models for a in args):
+                return True
+    return False
 
 
 class EvalLoopWithoutNoGrad(Rule):
@@ -69,7 +91,10 @@ class EvalLoopWithoutNoGrad(Rule):
         chooses the mode itself, e.g. by `model.training`).
         A model whose grad the function switched off before the loop
         (`scorer.eval().requires_grad_(False)`, or bound to such a chain)
-        builds no graph, and its calls do not count.
+        builds no graph, and its calls do not count.  A loop that also calls
+        a tool the function built around the model (`saliency =
+        Saliency(model)`, an explainer, an attack) is not reported: such
+        tools often need grad themselves.
 
         Two more shapes are reported: a loop that trains only when a flag says
         so (`if phase == "train":`) after switching the mode by that flag
@@ -459,7 +484,7 @@ class EvalLoopWithoutNoGrad(Rule):
         reported: Set[int] = set()
         covered: Set[int] = set()
         for ev in flow.evaluation_loops(ctx):
-            if ev.loop.inside(reported):
+            if ev.loop.inside(reported) or _runs_a_wrapper_of_the_model(ev):
                 continue
             what = _with_grad(ctx, ev)
             if what is not None:
