@@ -221,8 +221,8 @@ class Context:
         class defined there?"""
         if key[0] == "function":
             klass, name = "", key[1]
-            if not self.imports.is_imported(name):
-                return False  # a builtin, or nothing the project defines elsewhere
+            if not self._from_the_project(name):
+                return False  # a builtin, or a function of another package
         elif key[0] in ("method", "super"):
             klass, name = key[1], key[2]
             if not self._based_elsewhere(klass):
@@ -237,8 +237,8 @@ class Context:
             return False
 
     def _based_elsewhere(self, klass: str) -> bool:
-        """Does the class (or a base of it in this module) name a base class
-        this module does not define?"""
+        """Does the class (or a base of it in this module) derive from a class
+        another module of the project defines?"""
         todo, seen = [klass], set()
         while todo:
             name = todo.pop()
@@ -248,9 +248,22 @@ class Context:
             for base in self.class_bases.get(name, ()):
                 if base in self.class_bases:
                     todo.append(base)
-                elif base != "object":
+                elif self._from_the_project(base):
                     return True
         return False
+
+    def _from_the_project(self, name: str) -> bool:
+        """Is ``name`` imported from a module of the project: a relative
+        import, or one whose top-level name is a package or module at the
+        project's root (or ``src/``) or beside this file?  Decided without
+        opening the project index."""
+        if not self.imports.is_imported(name) or not self.settings.cross_module or not self.filename:
+            return False
+        qual = self.imports.resolve(ast.Name(id=name, ctx=ast.Load())) or ""
+        if qual.startswith("."):
+            return True
+        top = qual.split(".", 1)[0]
+        return bool(top) and top in project.local_names(self.filename, self.settings.project_root)
 
     # -- bookkeeping the tracker does ------------------------------------------
 

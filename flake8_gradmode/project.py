@@ -37,7 +37,7 @@ import re
 import sys
 import tempfile
 import weakref
-from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import names_training_step
@@ -381,6 +381,30 @@ def _scan(root: str, stat: bool, limit: int = -1) -> List[Found]:
             os.close(top)
     else:
         visit(root, "", True)
+    return found
+
+
+_LOCAL_NAMES: Dict[Tuple[str, str], FrozenSet[str]] = {}
+
+
+def local_names(filename: str, root: str = "") -> FrozenSet[str]:
+    """Top-level names an import can reach the project through: the packages
+    and modules at its root and in ``src/``, and those beside ``filename`` (a
+    script's directory is on ``sys.path``).  Empty outside any project."""
+    directory = os.path.dirname(os.path.abspath(filename))
+    key = (directory, root)
+    found = _LOCAL_NAMES.get(key)
+    if found is None:
+        top = os.path.abspath(root) if root else find_root(filename)
+        names: Set[str] = set()
+        if top:
+            for place in (top, os.path.join(top, "src"), directory):
+                try:
+                    entries = os.listdir(place)
+                except OSError:
+                    continue
+                names.update(e[:-3] if e.endswith(".py") else e for e in entries if not e.startswith("."))
+        found = _LOCAL_NAMES[key] = frozenset(names)
     return found
 
 

@@ -80,9 +80,11 @@ def fresh_process_state():
     """Each test sees its project as a new process would."""
     project._INDEXES.clear()
     project._ROOTS.clear()
+    project._LOCAL_NAMES.clear()
     yield
     project._INDEXES.clear()
     project._ROOTS.clear()
+    project._LOCAL_NAMES.clear()
 
 
 def lint(path: Path, settings: Settings = Settings(), text: str = None) -> List[Tuple[int, int, str]]:
