@@ -194,7 +194,7 @@ class Context:
     def close(self) -> None:
         """Keep what the project index learnt for the next run (its cache)."""
         if self._project:
-            self._project.index.flush()  # type: ignore[attr-defined]
+            self._project.index.flush_soon()  # type: ignore[attr-defined]
 
     def entry_from_project(
         self, info: FunctionInfo, admits: Optional[Callable[[project.Shape], bool]] = None

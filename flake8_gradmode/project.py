@@ -30,12 +30,14 @@ its file's summary.
 from __future__ import annotations
 
 import ast
+import atexit
 import itertools
 import marshal
 import os
 import re
 import sys
 import tempfile
+import time
 import weakref
 from typing import BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
 
@@ -49,6 +51,8 @@ CACHE_DIR = ".gradmode_cache"
 #: A project with more Python files than this is not indexed (the per-file
 #: analysis still runs): indexing it would cost more than a save should.
 MAX_FILES = 5000
+#: Seconds between two writes of the cache by one process (see ``Index.flush_soon``).
+FLUSH_INTERVAL = 1.0
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "build", "dist"})
 #: Decorators that leave a function's callers where they are.
 _PLAIN_DECORATORS = frozenset({
@@ -613,6 +617,8 @@ class Index:
         if stored is not None:
             weakref.finalize(self, stored.close)
         self.dirty = False
+        #: when this process last wrote the cache (never: minus infinity)
+        self._flushed = float("-inf")
         self._decoded: Dict[str, Optional[Summary]] = {}
         self._names: Optional[Dict[str, str]] = None
         self._suffixes: Optional[Dict[str, List[str]]] = None
@@ -653,8 +659,18 @@ class Index:
             return b""
         return data if len(data) == length else b""
 
+    def flush_soon(self) -> None:
+        """``flush``, at most once a second: a process linting many files
+        (``flake8 -j1`` over a repository) would otherwise rewrite the whole
+        cache after every file that taught it something.  What is left is
+        written when the process exits (a ``-j N`` worker may lose its last
+        second: the cache is only a cache)."""
+        if self.dirty and time.monotonic() - self._flushed >= FLUSH_INTERVAL:
+            self.flush()
+
     def flush(self) -> None:
         """Write what was summarised since the cache was read (atomically)."""
+        self._flushed = time.monotonic()
         if self.dirty and self.cache_path is not None:
             if self._stored is not None:  # the file is about to be replaced: read what is left in it
                 for rel, entry in self.entries.items():
@@ -735,7 +751,9 @@ def index_for(root: str, no_grad_decorators: Tuple[str, ...] = ()) -> Optional[I
     """The index of ``root``, loaded once per process."""
     key = (root, no_grad_decorators)
     if key not in _INDEXES:
-        _INDEXES[key] = Index.load(root, no_grad_decorators)
+        index = _INDEXES[key] = Index.load(root, no_grad_decorators)
+        if index is not None:
+            atexit.register(index.flush)
     return _INDEXES[key]
 
 

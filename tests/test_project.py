@@ -830,3 +830,17 @@ def test_a_loop_calling_a_base_method_that_does_not_train_is_reported(tmp_path):
     base = AGENT_BASE.replace("loss.backward()", "print(loss)").replace("self.optimizer.step()", "pass")
     make(tmp_path, {"pkg/base.py": base.replace("self.optimizer.zero_grad()", "pass"), "pkg/agent.py": AGENT})
     assert lint(tmp_path / "pkg/agent.py") == [(10, 12, "GRD101")]
+
+
+def test_the_cache_is_written_at_most_once_a_second_by_one_process(tmp_path, monkeypatch):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
+    index = project.index_for(str(tmp_path))
+    writes = []
+    monkeypatch.setattr(project, "_save_cache", lambda path, entries: writes.append(path))
+    index.dirty = True
+    index.flush_soon()
+    index.dirty = True
+    index.flush_soon()  # within the interval: left for later
+    assert len(writes) == 1 and index.dirty
+    index.flush()  # what the process does at exit
+    assert len(writes) == 2 and not index.dirty
