@@ -13,7 +13,7 @@ import re
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from flake8_gradmode import facts, flow, project
-from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable
+from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable, is_super_call
 from flake8_gradmode.settings import Settings
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the only line breaks Python knows
@@ -329,7 +329,7 @@ class Context:
             fn = self.grad.function
             if fn is not None and fn.class_name is not None:
                 return ("method", fn.class_name, func.attr)
-        if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
+        if is_super_call(owner):
             fn = self.grad.function
             if fn is not None and fn.class_name is not None:
                 return ("super", fn.class_name, func.attr)  # the method of a base class

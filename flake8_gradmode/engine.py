@@ -31,6 +31,7 @@ from flake8_gradmode.tracker import (
     dotted,
     first_value,
     is_const,
+    is_super_call,
     last_name,
     string_value,
 )
@@ -294,7 +295,7 @@ class Tracker:
         func = node.func
         loops = flow_.loops_here()
         key = ctx.call_key(func)
-        if key is None and func.__class__ is ast.Attribute and not _is_super(func.value):  # type: ignore[attr-defined]
+        if key is None and func.__class__ is ast.Attribute and not is_super_call(func.value):  # type: ignore
             # ``obj.name(...)``: a call of every method so named (a superset),
             # not a use of one as a value
             ctx._call_names.add(id(func))
@@ -554,10 +555,6 @@ def _frozen_chain_root(call: ast.Call) -> Optional[str]:
         freezes = freezes or expr.func.attr == "requires_grad_"
         expr = expr.func.value
     return dotted(expr) if freezes else None
-
-
-def _is_super(expr: ast.expr) -> bool:
-    return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "super"
 
 
 #: Fields that hold a block of statements (a new ``set_grad_enabled`` scope).

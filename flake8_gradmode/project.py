@@ -43,7 +43,7 @@ from typing import BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import names_training_step
-from flake8_gradmode.tracker import Grad, GradTracker, ImportTable, dotted, last_name
+from flake8_gradmode.tracker import Grad, GradTracker, ImportTable, dotted, is_super_call, last_name
 
 #: Files that mark a project's root directory.
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
@@ -182,7 +182,7 @@ class _Summarizer:
         self._called.add(id(func))
         if isinstance(func, ast.Attribute):
             owner = func.value
-            if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
+            if is_super_call(owner):
                 written = f"super.{func.attr}"
             else:
                 written = dotted(func) or f"?.{func.attr}"

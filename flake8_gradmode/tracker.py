@@ -106,6 +106,11 @@ def first_value(call: ast.Call) -> Optional[ast.expr]:
     return call.keywords[0].value if call.keywords else None
 
 
+def is_super_call(expr: ast.AST) -> bool:
+    """``super()`` (any arguments): the receiver of ``super().method()``."""
+    return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "super"
+
+
 def last_name(expr: ast.AST) -> str:
     """``c`` for ``a.b.c`` and for ``c``; empty for anything else."""
     if isinstance(expr, ast.Attribute):
