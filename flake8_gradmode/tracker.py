@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 import re
 from enum import Enum
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 
 class Grad(Enum):
@@ -434,20 +434,8 @@ def resolve_function(info: FunctionInfo) -> Grad:
 def _from_local_callers(info: FunctionInfo) -> Grad:
     if info.escaped or not info.calls:
         return Grad.INHERITED
-    states = set()
-    for state, caller in info.calls:
-        if caller is info and state is Grad.INHERITED:
-            continue  # it calls itself: that call runs as its other callers run it
-        if state is Grad.INHERITED:
-            state = resolve_function(caller) if caller is not None else Grad.INHERITED
-        states.add(state)
-    for state, caller in info.by_name:
-        if caller is info and state is Grad.INHERITED:
-            continue
-        if state is Grad.INHERITED:
-            state = resolve_function(caller) if caller is not None else Grad.INHERITED
-        if state is not Grad.DISABLED:
-            states.add(state)
+    states = set(_call_states(info, info.calls))
+    states.update(s for s in _call_states(info, info.by_name) if s is not Grad.DISABLED)
     if states == {Grad.DISABLED}:
         result = Grad.DISABLED
     elif Grad.ENABLED in states:
@@ -457,6 +445,20 @@ def _from_local_callers(info: FunctionInfo) -> Grad:
     else:
         result = Grad.INHERITED
     return result
+
+
+def _call_states(
+    info: FunctionInfo, calls: Iterable[Tuple[Grad, Optional[FunctionInfo]]]
+) -> Iterator[Grad]:
+    """The grad state each call of ``info`` runs in, its caller's resolved
+    where it inherits one; a call from ``info``'s own body adds nothing (it
+    runs as the other callers run it)."""
+    for state, caller in calls:
+        if caller is info and state is Grad.INHERITED:
+            continue
+        if state is Grad.INHERITED:
+            state = resolve_function(caller) if caller is not None else Grad.INHERITED
+        yield state
 
 
 def effective(state: Grad, function: Optional[FunctionInfo]) -> Grad:
