@@ -485,13 +485,8 @@ class InplaceParamUpdateWithGrad(Rule):
             return _may_be_enabled(function)
         admits = _admits(helper, path)
         ask = self.context.entry_from_project
-
-        def condition() -> bool:
-            if effective(Grad.INHERITED, function) not in (Grad.ENABLED, Grad.INHERITED):
-                return False
-            return ask(helper.info, admits) is not Grad.DISABLED  # type: ignore[arg-type]
-
-        return condition
+        unguarded = _may_be_enabled(function)
+        return lambda: unguarded() and ask(helper.info, admits) is not Grad.DISABLED  # type: ignore[arg-type]
 
     def _frozen_in_class(self, owner: ast.expr) -> bool:
         """Did the class switch grad off for ``owner``'s parameters
@@ -763,12 +758,19 @@ def _bind(helper: _Helper, call: ast.Call) -> Tuple[Dict[str, Optional[ast.expr]
             slots[slot] = slot
     unpacked = any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords)
     if not unpacked:
-        all_positional = [a.arg for a in args.posonlyargs + args.args]
-        defaults = dict(zip(all_positional[len(all_positional) - len(args.defaults):], args.defaults))
-        defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
-        for name, default in defaults.items():
+        for name, default in _defaults(args).items():
             values.setdefault(name, default)
     return values, slots
+
+
+def _defaults(args: ast.arguments) -> Dict[str, Optional[ast.expr]]:
+    """A function's parameters with a default value, and those values."""
+    all_positional = [a.arg for a in args.posonlyargs + args.args]
+    defaults: Dict[str, Optional[ast.expr]] = dict(
+        zip(all_positional[len(all_positional) - len(args.defaults):], args.defaults)
+    )
+    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+    return defaults
 
 
 def _admits(helper: _Helper, path: Tuple[_Branch, ...]) -> Callable[[Shape], bool]:
@@ -776,13 +778,8 @@ def _admits(helper: _Helper, path: Tuple[_Branch, ...]) -> Callable[[Shape], boo
     every ``if`` of ``path``?  Only constants and defaults decide; any other
     argument may take either branch."""
     assert helper.info is not None
-    args: ast.arguments = helper.node.args  # type: ignore[attr-defined]
     positional = _positional(helper.node, helper.info)
-    all_positional = [a.arg for a in args.posonlyargs + args.args]
-    defaults: Dict[str, Optional[ast.expr]] = dict(
-        zip(all_positional[len(all_positional) - len(args.defaults):], args.defaults)
-    )
-    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+    defaults = _defaults(helper.node.args)  # type: ignore[attr-defined]
 
     def admits(shape: Shape) -> bool:
         npos, keywords, constants = shape
