@@ -60,6 +60,9 @@ class TrainModeNotRestored(Rule):
         Conditions are compared as written (`==`, `!=`, `is`, `in`, `not`,
         `and`, `or` on names and literals); any other condition is taken to
         allow every path, and a `.train()` under a condition is taken to run.
+        A model put in eval mode for another model's step and switched back
+        by a `.train()` of its own in the same loop (a GAN's discriminator
+        while the generator learns) is not reported.
         Training in eval mode on purpose (frozen batch norm for fine-tuning)
         is reported; silence it with `# noqa: GRD103`.  Files that build no dropout or
         batch-norm layer and never call `.train()` are skipped: the mode makes
@@ -295,6 +298,8 @@ class TrainModeNotRestored(Rule):
                         continue
                     if j < n and _exclusive(ctx, loop, event, nxt):
                         continue  # never in the same pass: ``if phase == "train": ... else: model.eval()``
+                    if j < n and _switched_back_later(ctx, loop, events, i, j):
+                        break  # ``D.eval()``, another model's step, ``D.train()``: frozen for that step on purpose
                     node = ctx.flow.nodes.get(event.site)
                     if node is not None:
                         reported.add(event.site)
@@ -730,6 +735,25 @@ def _manages_several_models(ctx, scope: flow.Scope, lo: int, hi: int) -> bool:
     evals = {keys.get(s) for s in scope.eval_switches if lo < s < hi}
     trains = {keys.get(s) for s in scope.train_switches if lo < s < hi}
     return bool(evals and trains and evals != trains)
+
+
+def _switched_back_later(ctx, loop: flow.Loop, events: List[_Event], i: int, j: int) -> bool:
+    """Is the step at ``j`` reached in the same pass as the switch at ``i``,
+    while the loop also switches that same model back with a ``.train()`` of
+    its own in that pass (after the step, or before the switch: not in the
+    other branch of a ``phase`` condition)?  Then
+    the author keeps it in eval mode for that step on purpose (a GAN's
+    discriminator while the generator learns, a critic while the policy
+    learns) and restores it."""
+    keys = ctx.flow.switch_keys
+    model = keys.get(events[i].site)
+    if not model:
+        return False
+    switch = events[i]
+    return any(
+        e.kind == "train" and keys.get(e.site) == model and not _exclusive(ctx, loop, *sorted((e, switch)))
+        for e in (*events[:i], *events[j + 1:])
+    )
 
 
 def _step_kind(node: Optional[ast.AST]) -> str:
