@@ -391,6 +391,67 @@ def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set
     return None
 
 
+def returns_number(fn: ast.AST) -> bool:
+    """Does the function ``fn`` return only Python numbers (``return total /
+    n`` where ``total`` starts at ``0`` and adds ``loss.item()``)?"""
+    returns = [n.value for n in _own_nodes(fn) if isinstance(n, ast.Return)]
+    if not returns or any(r is None for r in returns):
+        return False
+    stores: dict = {}
+    for node in _own_nodes(fn):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    stores.setdefault(target.id, []).append(node.value)
+                else:
+                    for inner in ast.walk(target):
+                        if isinstance(inner, ast.Name):
+                            stores.setdefault(inner.id, []).append(None)  # unpacked: unknown
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Name):
+            stores.setdefault(node.target.id, []).append(node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.NamedExpr)):
+            targets = [node.target] if isinstance(node, (ast.For, ast.AsyncFor, ast.NamedExpr)) else [
+                item.optional_vars for item in node.items if item.optional_vars is not None]
+            for target in targets:
+                for inner in ast.walk(target):
+                    if isinstance(inner, ast.Name):
+                        stores.setdefault(inner.id, []).append(None)
+    return all(_number_expr(r, stores, frozenset()) for r in returns)
+
+
+def _own_nodes(fn: ast.AST):
+    todo = list(ast.iter_child_nodes(fn))
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool:
+    """Is ``expr`` a Python number, given every value each local name is
+    assigned (``seen``: the names being decided, taken as numbers)?"""
+    if expr is None or len(seen) > 6:
+        return False
+    if isinstance(expr, ast.Constant):
+        return isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool)
+    if isinstance(expr, ast.BinOp):
+        return _number_expr(expr.left, stores, seen) and _number_expr(expr.right, stores, seen)
+    if isinstance(expr, ast.UnaryOp):
+        return _number_expr(expr.operand, stores, seen)
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        if isinstance(func, ast.Attribute):
+            return func.attr == "item"
+        return isinstance(func, ast.Name) and func.id in ("float", "int", "len", "round")
+    if isinstance(expr, ast.Name):
+        if expr.id in seen:
+            return True  # ``total = total + x.item()``: as the name's other values say
+        values = stores.get(expr.id)
+        return bool(values) and all(_number_expr(v, stores, seen | {expr.id}) for v in values)
+    return False
+
+
 # --- values that cannot require grad ------------------------------------------
 
 _FACTORIES = frozenset(
@@ -424,6 +485,33 @@ def _number(expr: ast.AST) -> bool:
     return isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool)
 
 
+def _changed_in_place(ctx: "Context") -> Set[str]:
+    """Names the running function (or the module) changes in place: an item
+    or attribute assigned (``out[i] = ...``, ``out.requires_grad = True``),
+    or an in-place method called (``out.copy_(x)``)."""
+    function = ctx.grad.function
+    root = function.node if function is not None else ctx.tree
+    key = ("changed-in-place", id(root))
+    found = ctx.flow.cache.get(key)
+    if found is None:
+        found = set()
+        for node in ast.walk(root):
+            if isinstance(node, (ast.Subscript, ast.Attribute)) and not isinstance(node.ctx, ast.Load):
+                target = node.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if not node.func.attr.endswith("_") or node.func.attr.startswith("_"):
+                    continue
+                target = node.func.value
+            else:
+                continue
+            while isinstance(target, (ast.Subscript, ast.Attribute)):
+                target = target.value
+            if isinstance(target, ast.Name):
+                found.add(target.id)
+        ctx.flow.cache[key] = found
+    return found
+
+
 def cannot_require_grad(ctx: "Context", expr: ast.AST, depth: int = 0) -> bool:
     """Proof, from this function's own code, that ``expr`` is a tensor that
     does not require grad: detached, or computed only from factory-made
@@ -440,6 +528,8 @@ def cannot_require_grad(ctx: "Context", expr: ast.AST, depth: int = 0) -> bool:
         binding = ctx.grad.frame.names.get(expr.id)
         if not isinstance(binding, Binding) or binding.kind is not Kind.OTHER or binding.value is None:
             return False
+        if expr.id in _changed_in_place(ctx):
+            return False  # ``out = torch.zeros(n); out[i] = f(x)``: an item may bring a graph in
         return cannot_require_grad(ctx, binding.value, depth + 1)
     if not isinstance(expr, ast.Call):
         return False

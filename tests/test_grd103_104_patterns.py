@@ -530,3 +530,123 @@ def fit(loader):
     return history
 """
     assert findings(src) == [("GRD104", 15, 8)]
+
+
+# --- one model kept in eval mode for another model's step ----------------------
+
+
+GAN_PRELUDE = """
+import torch
+from torch import nn
+
+gen = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+disc = nn.Sequential(nn.Linear(4, 1), nn.Dropout(0.5))
+g_opt = torch.optim.SGD(gen.parameters(), lr=0.1)
+d_opt = torch.optim.SGD(disc.parameters(), lr=0.1)
+"""
+
+
+def test_discriminator_frozen_for_the_generator_step_and_switched_back_is_silent():
+    src = GAN_PRELUDE + """
+def fit(loader, epochs):
+    for epoch in range(epochs):
+        for x in loader:
+            gen.train()
+            disc.eval()
+            g_opt.zero_grad()
+            disc(gen(x)).mean().backward()
+            g_opt.step()
+            gen.eval()
+            disc.train()
+            d_opt.zero_grad()
+            with torch.no_grad():
+                fake = gen(x)
+            disc(fake).mean().backward()
+            d_opt.step()
+"""
+    assert findings(src) == []
+
+
+def test_critic_frozen_for_the_policy_step_and_switched_back_at_the_next_pass_is_silent():
+    src = GAN_PRELUDE + """
+def fit(loader, ready):
+    if ready:
+        for x in loader:
+            disc.train()
+            d_opt.zero_grad()
+            disc(x).mean().backward()
+            d_opt.step()
+            disc.eval()
+            g_opt.zero_grad()
+            disc(gen(x)).mean().backward()
+            g_opt.step()
+"""
+    assert findings(src) == []
+
+
+def test_frozen_model_never_switched_back_is_still_reported():
+    src = GAN_PRELUDE + """
+def fit(loader):
+    for x in loader:
+        batch = x * 2
+        d_opt.zero_grad()
+        disc(batch).mean().backward()
+        d_opt.step()
+        disc.eval()
+        g_opt.zero_grad()
+        disc(gen(batch)).mean().backward()
+        g_opt.step()
+"""
+    assert findings(src) == [("GRD103", 16, 8)]
+
+
+# --- GRD104: a function of the module named like a loss that returns a number ----
+
+
+def test_validation_loss_helper_returning_a_float_is_not_a_graph():
+    src = PRELUDE + """
+class Runner:
+    def eval_loss(self, loader):
+        model.eval()
+        loss = 0
+        for x, y in loader:
+            with torch.no_grad():
+                loss += criterion(model(x), y).item()
+        return loss / len(loader)
+
+    def fit(self, loader, epochs):
+        history = []
+        for epoch in range(epochs):
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+            val_loss = self.eval_loss(loader)
+            history.append(val_loss)
+        print(history)
+"""
+    assert findings(src) == []
+
+
+def test_loss_helper_returning_the_tensor_is_still_reported():
+    src = PRELUDE + """
+class Runner:
+    def calc_loss(self, x, y):
+        return criterion(model(x), y)
+
+    def fit(self, loader, epochs):
+        total = 0
+        for epoch in range(epochs):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = self.calc_loss(x, y)
+                self.apply(loss)
+                optimizer.step()
+                total += loss
+        print(total.item())
+
+    def apply(self, loss):
+        loss.backward()
+"""
+    assert findings(src) == [("GRD104", 21, 16)]

@@ -241,6 +241,9 @@ class LossAccumulatedWithGraph(Rule):
         condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function, spent)
         if helper is not None:
             condition = _and(_returns_its_backward_target(ctx, helper), condition)
+        named_loss = _loss_helper(ctx, value)
+        if named_loss is not None:
+            condition = _and(_not_a_number(ctx, named_loss), condition)
         if container:
             self.report(node, message, condition=condition)  # a dict of losses has no one-call fix
             return
@@ -314,6 +317,29 @@ def _returns_its_backward_target(ctx, key: Tuple[str, ...]):
             for scope in ctx.scopes_of(key)
             for value in scope.return_values
         )  # ``return loss``, not ``return {"loss": loss.detach().cpu().numpy()}``
+
+    return holds
+
+
+def _loss_helper(ctx, value: ast.expr) -> Optional[Tuple[str, ...]]:
+    """The module's function named like a loss that ``value`` is the result
+    of (``self.eval_loss(model, loader)``, or a name bound to that call)."""
+    if isinstance(value, ast.Name):
+        binding = ctx.lookup(value.id)
+        value = binding.value if binding is not None else None
+    if isinstance(value, ast.Call) and facts.is_loss_call(ctx, value):
+        return ctx.call_key(value.func)
+    return None
+
+
+def _not_a_number(ctx, key: Tuple[str, ...]):
+    """Unless every function ``key`` reaches returns a Python number."""
+
+    def holds() -> bool:
+        scopes = ctx.scopes_of(key)
+        return not scopes or not all(
+            s.function is not None and facts.returns_number(s.function.node) for s in scopes
+        )
 
     return holds
 

@@ -1,0 +1,76 @@
+"""GRD005 backward-under-no-grad on values changed in place after they were
+made: an item assigned from a value that requires grad brings its graph in,
+so the proof "made only from factory tensors" no longer holds.  Each case is
+linted with GRD005 alone (exact line and column) and run under PyTorch."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from flake8_gradmode.engine import check
+from flake8_gradmode.registry import by_code
+
+RULE = by_code("GRD005")
+
+
+def src(code: str) -> str:
+    return textwrap.dedent(code).strip("\n") + "\n"
+
+
+def found(code: str):
+    return [(v.code, v.line, v.col) for v in check(src(code), rules=[RULE])]
+
+
+def run(code: str) -> None:
+    pytest.importorskip("torch")
+    exec(compile(src(code), "<case>", "exec"), {"__name__": "__case__"})
+
+
+SILENT = {
+    "items-assigned-from-a-leaf": """
+        import torch
+
+        x = torch.randn(3, 3).requires_grad_()
+        out = torch.zeros_like(x)
+        for i in range(3):
+            out[i] = torch.exp(x[i])
+        out.sum().backward()
+        assert x.grad is not None
+        """,
+    "copied-in-place-from-a-leaf": """
+        import torch
+
+
+        def total(w):
+            out = torch.zeros(3)
+            out.copy_(w * 2)
+            out.sum().backward()
+
+
+        total(torch.ones(3, requires_grad=True))
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SILENT))
+def test_silent_and_runs(name: str) -> None:
+    assert found(SILENT[name]) == []
+    run(SILENT[name])
+
+
+REPORTED = """
+    import torch
+
+    x = torch.randn(3, 3).requires_grad_()
+    out = torch.zeros_like(x)
+    y = out * 2
+    y.sum().backward()
+    """
+
+
+def test_factory_tensor_never_changed_is_reported_and_raises() -> None:
+    assert found(REPORTED) == [("GRD005", 6, 0)]
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        run(REPORTED)
