@@ -411,6 +411,27 @@ SILENT = {
             def validation_step(self, batch, batch_idx):
                 return self.net(batch).numpy()
         """,
+    "integer-items-of-an-output-dict": """
+        import torch
+
+
+        class Detector(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.head = torch.nn.Linear(4, 3)
+
+            def forward(self, x):
+                scores = self.head(x)
+                return [{"scores": scores.max(1).values, "labels": scores.argmax(1)}]
+
+
+        def detect(model, x):
+            pred = model(x)
+            return [str(i) for i in list(pred[0]["labels"].cpu().numpy())]
+
+
+        print(detect(Detector(), torch.randn(5, 4)))
+        """,
 }
 
 
@@ -429,6 +450,7 @@ RUNNABLE_SILENT = (
     "loss-of-detached-inputs",
     "phase-dependent-grad",
     "generation-methods-return-token-ids",
+    "integer-items-of-an-output-dict",
 )
 
 

@@ -45,6 +45,12 @@ _KEEPING_FUNCTIONS = frozenset(
 )
 #: Attributes of a model output that are tensors carrying its graph.
 _KEEPING_ATTRIBUTES = frozenset({"T", "mT", "logits", "last_hidden_state", "pooler_output"})
+#: Keys of a model's output dict whose values are integer tensors (detection
+#: and retrieval outputs): ``pred["labels"]``.
+_INTEGER_KEYS = frozenset(
+    {"labels", "label", "classes", "class_ids", "category_ids", "indices", "idx", "ids", "token_ids",
+     "input_ids", "pred_classes", "sequences"}
+)
 _FLOAT_DTYPES = frozenset({"float", "float32", "float64", "double", "half", "float16", "bfloat16"})
 _KEEPING_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow)
 
@@ -111,7 +117,8 @@ class NumpyOnTensorRequiringGrad(Rule):
         enabled there.  Silent when the steps between the forward and the
         numpy call are not all known to keep the graph (`.detach()`, `.data`,
         `.item()`, `.tolist()`, `.argmax()`, `.long()`, comparisons and any
-        unknown call break it), when the value passes through a container or
+        unknown call break it), when the value is an output item named like
+        integers (`pred["labels"]`, `out["indices"]`), when the value passes through a container or
         an attribute, when the file turns off `requires_grad` anywhere
         (`requires_grad_(False)`, `p.requires_grad = False`, a frozen or
         quantized model: the outputs may not require grad), and in files that
@@ -357,6 +364,9 @@ class NumpyOnTensorRequiringGrad(Rule):
                 return None  # its inputs decide, and they are not followed
             return _Trace((expr,), here, False)  # a model call, if the module says so (decided at the end)
         if isinstance(expr, ast.Subscript):
+            key = expr.slice
+            if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value in _INTEGER_KEYS:
+                return None  # ``pred["labels"]``: class ids and indices are integers, which never require grad
             return self._trace(expr.value, depth + 1)
         if isinstance(expr, ast.Attribute):
             if expr.attr not in _KEEPING_ATTRIBUTES:
