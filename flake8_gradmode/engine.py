@@ -299,8 +299,9 @@ class Tracker:
             # ``obj.name(...)``: a call of every method so named (a superset),
             # not a use of one as a value
             ctx._call_names.add(id(func))
-            by_name = ("by-name", func.attr)  # type: ignore[attr-defined]
-            ctx._calls.append((by_name, self.grad.state, self.grad.function))
+            if not _submodule_switch(func):  # type: ignore[arg-type]
+                by_name = ("by-name", func.attr)  # type: ignore[attr-defined]
+                ctx._calls.append((by_name, self.grad.state, self.grad.function))
         if key is not None:
             ctx._call_names.add(id(func))
             ctx._calls.append((key, self.grad.state, self.grad.function))
@@ -452,6 +453,15 @@ def _builds_local_module(flow_: flow.Flow, value: ast.expr) -> bool:
     return (
         isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in flow_.module_classes
     )
+
+
+def _submodule_switch(func: ast.Attribute) -> bool:
+    """``self.model.eval()``: an attribute of ``self`` switching modes is a
+    module, not an object of a class that names a method of its own ``eval``."""
+    if func.attr not in ("eval", "train"):
+        return False
+    value = func.value
+    return isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "self"
 
 
 def _switches_to_eval(call: ast.Call, method: str) -> bool:

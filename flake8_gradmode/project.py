@@ -901,8 +901,8 @@ class Project:
         if code != "i":
             return _STATE[code]
         klass, _, name = qual.rpartition(".")
-        if self._escapes(rel, klass, name):
-            return Grad.INHERITED
+        if name == "forward" or (name.startswith("__") and name.endswith("__")) or self._escapes(rel, klass, name):
+            return Grad.INHERITED  # ``module(x)`` and operators call these: their callers are not written down
         states: Set[Grad] = set()
         for site_rel, (written, code, caller, site_class, shape) in self._calls_named(name):
             if site_rel == rel and caller == qual:

@@ -959,3 +959,54 @@ class Unet(nn.Module):
 def test_module_method_that_switches_itself_to_eval_is_an_entry_point():
     # no loop: the method is the inference API, so it owns the grad mode too
     assert found(ONE_SHOT_PREDICT_ON_A_MODULE) == [("GRD101", 16, 12)]
+
+
+# --- a class with a method of its own named ``eval`` ----------------------------
+
+
+RUNNER_WITH_EVAL = """
+import torch
+
+
+class Runner(object):
+    def __init__(self, model, loader):
+        self.model = model
+        self.loader = loader
+
+    def eval(self):
+        self.model.eval()
+        out = []
+        for x in self.loader:
+            out.append(self.model(x))
+        return out
+
+    def train(self, opt):
+        for epoch in range(3):
+            self.model.train()
+            for x in self.loader:
+                opt.zero_grad()
+                self.model(x).sum().backward()
+                opt.step()
+            with torch.no_grad():
+                res = self.eval()
+        return res
+
+    def test(self):
+        self.model.eval()
+        return self.model(self.loader[0])
+"""
+
+
+def test_own_eval_method_called_only_under_no_grad_is_silent():
+    # ``self.model.eval()`` switches the wrapped module: it is not a call of
+    # ``Runner.eval`` with grad enabled
+    assert found(RUNNER_WITH_EVAL) == []
+
+
+def test_own_eval_method_called_with_grad_on_an_instance_is_reported():
+    source = RUNNER_WITH_EVAL + """
+
+def main(model, loader):
+    return Runner(model, loader).eval()
+"""
+    assert found(source) == [("GRD101", 13, 8)]

@@ -844,3 +844,42 @@ def test_the_cache_is_written_at_most_once_a_second_by_one_process(tmp_path, mon
     assert len(writes) == 1 and index.dirty
     index.flush()  # what the process does at exit
     assert len(writes) == 2 and not index.dirty
+
+
+# --- ``forward`` and dunders: called by ``module(x)``, not by name -----------------
+
+
+def test_helper_of_forward_keeps_the_per_file_answer_when_other_forwards_run_under_no_grad(tmp_path):
+    make(tmp_path, {
+        "pkg/explain.py": """
+            import torch
+
+
+            class Explainer(torch.nn.Module):
+                def __init__(self, model):
+                    super().__init__()
+                    self.model = model
+                    self.mask = torch.nn.Parameter(torch.ones(4))
+
+                def fit_mask(self, x):
+                    opt = torch.optim.Adam([self.mask], lr=0.1)
+                    for epoch in range(10):
+                        loss = self.model(x * self.mask).sum()
+                        opt.zero_grad()
+                        loss.backward()
+                        opt.step()
+                    return self.mask.detach()
+
+                def forward(self, x):
+                    return self.fit_mask(x)
+        """,
+        "pkg/cache.py": """
+            import torch
+
+
+            def refresh(history, x):
+                with torch.no_grad():
+                    history.forward(x)
+        """,
+    })
+    assert lint(tmp_path / "pkg/explain.py") == []
