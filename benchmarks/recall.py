@@ -22,7 +22,12 @@ decode or parse, and a class whose rule does not exist yet, count as missed
 out of the counts.
 
 With ``--split tune`` only the tune half is linted, so the held-out half stays
-unseen while the rules are tuned.  Exit status 0.
+unseen while the rules are tuned.  With ``--trees DIR`` each side is linted
+inside its whole project: the repository's Python files at that commit are
+written out under ``DIR`` once (and reused), and the file is linted there
+with the project index on, so callers and helpers in other modules count, as
+they do for a user linting a checkout.  Without it each file is linted alone.
+Exit status 0.
 """
 
 from __future__ import annotations
@@ -122,21 +127,68 @@ def default_rules() -> Tuple[type, ...]:
     return tuple(rule for rule in RULES if not rule.code.startswith(DEFAULT_IGNORE))
 
 
-def count(source: bytes, path: str, code: str, rules: Sequence[type]) -> Tuple[Optional[int], str]:
+#: the files a tree is written out with: Python modules and project markers
+_TREE_FILES = (".py", "setup.cfg", "pyproject.toml")
+
+
+def tree(gitdir: Path, rev: str, trees: Path, repo: str) -> Optional[Path]:
+    """The repository's Python files at ``rev``, written out once under
+    ``trees/<owner>+<name>/<commit>/``; None when git cannot list them."""
+    sha = subprocess.run(["git", "--git-dir", str(gitdir), "rev-parse", rev], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout.strip()
+    if not sha:
+        return None
+    root = trees / repo.replace("/", "+") / sha
+    done = root / ".complete"
+    if done.exists():
+        return root
+    listing = subprocess.run(["git", "--git-dir", str(gitdir), "ls-tree", "-r", "-z", sha],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if listing.returncode != 0:
+        return None
+    wanted = []
+    for entry in listing.stdout.split(b"\0"):
+        meta, _, name = entry.partition(b"\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == b"blob" and name.decode("utf-8", "replace").endswith(_TREE_FILES):
+            wanted.append((parts[2], name.decode("utf-8", "replace")))
+    batch = subprocess.run(["git", "--git-dir", str(gitdir), "cat-file", "--batch"],
+                           input=b"".join(obj + b"\n" for obj, _ in wanted), stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+    data, at = batch.stdout, 0
+    for obj, name in wanted:
+        end = data.index(b"\n", at)
+        header = data[at:end].split()
+        at = end + 1
+        if len(header) < 3 or header[1] == b"missing":
+            continue
+        size = int(header[2])
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data[at:at + size])
+        at += size + 1
+    root.mkdir(parents=True, exist_ok=True)
+    done.write_text("", encoding="utf-8")
+    return root
+
+
+def count(source: bytes, path: str, code: str, rules: Sequence[type],
+          settings: Settings = Settings(cross_module=False)) -> Tuple[Optional[int], str]:
     """Findings of ``code`` in ``source``; None and a reason when it cannot be linted."""
     try:
         text = decode(source)
         ast.parse(text, path)
     except (SyntaxError, ValueError) as exc:
         return None, f"does not parse ({type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})"
-    violations = check(text, Settings(), rules, filename=path)
+    violations = check(text, settings, rules, filename=path)
     errors = [v for v in violations if v.code == INTERNAL_ERROR]
     if errors:
         return None, f"analysis error ({errors[0].message[:100]})"
     return sum(1 for v in violations if v.code == code), ""
 
 
-def evaluate(row: Row, repos: Path, rules: Sequence[type], known: Sequence[str]) -> Outcome:
+def evaluate(row: Row, repos: Path, rules: Sequence[type], known: Sequence[str],
+             trees: Optional[Path] = None) -> Outcome:
     gitdir = git_dir(repos, row.repo)
     if gitdir is None:
         return Outcome(row, None, None, False, f"no git directory {row.repo}", available=False)
@@ -147,8 +199,15 @@ def evaluate(row: Row, repos: Path, rules: Sequence[type], known: Sequence[str])
     code = CLASS_CODES[row.cls]
     if code not in known:
         return Outcome(row, 0, 0, False, f"{code} does not exist yet")
-    before, why_before = count(old, row.path, code, rules)
-    after, why_after = count(new, row.path, code, rules)
+    sides = []
+    for rev, source in ((f"{row.commit}^", old), (row.commit, new)):
+        root = tree(gitdir, rev, trees, row.repo) if trees is not None else None
+        if root is None:
+            sides.append(count(source, row.path, code, rules))
+        else:
+            settings = Settings(project_root=str(root))
+            sides.append(count(source, str(root / row.path), code, rules, settings))
+    (before, why_before), (after, why_after) = sides
     notes = [f"{side} {why}" for side, why in (("before", why_before), ("after", why_after)) if why]
     caught = before is not None and after is not None and before > after
     return Outcome(row, before, after, caught, "; ".join(notes))
@@ -187,6 +246,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help=f"the fix commits (default: {MANIFEST.name})")
     parser.add_argument("--split", choices=("tune", "heldout", "all"), default="all", help="which half to lint")
     parser.add_argument("--verbose", action="store_true", help="print each row's before/after counts")
+    parser.add_argument("--trees", type=Path, help="lint each file inside its project, written out here")
     args = parser.parse_args(argv)
 
     rows = read_manifest(args.manifest)
@@ -194,7 +254,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rows = [row for row in rows if row.split in splits]
     rules = default_rules()
     known = [rule.code for rule in rules]
-    outcomes = [evaluate(row, args.repos, rules, known) for row in rows]
+    outcomes = [evaluate(row, args.repos, rules, known, args.trees) for row in rows]
 
     if args.verbose:
         for o in outcomes:
@@ -206,7 +266,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             )
         print()
 
-    print(f"Recall on {len(rows)} fix commits from {args.manifest.name} (split: {args.split})")
+    where = "each file inside its project" if args.trees else "each file alone"
+    print(f"Recall on {len(rows)} fix commits from {args.manifest.name} (split: {args.split}; {where})")
     print("caught = more findings of the class's code before the fix than after it")
     print()
     for text in table(outcomes, splits):
