@@ -16,7 +16,7 @@ import ast
 import builtins
 import gc
 import re
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import ClassInfo, Context, Fix, physical_lines
@@ -100,7 +100,9 @@ class Tracker:
         ctx = self.ctx
         is_module = any(facts.is_module_class_base(ctx, b) for b in node.bases)
         ctx.classes.append(ClassInfo(node.name, is_module, len(self.grad.frames)))
-        ctx.class_bases.setdefault(node.name, []).extend(b.id for b in node.bases if isinstance(b, ast.Name))
+        ctx.class_bases.setdefault(node.name, []).extend(
+            b.id for b in (_unsubscripted(b) for b in node.bases) if isinstance(b, ast.Name)
+        )  # ``Embeddings[Sentence]`` is based on ``Embeddings``
         if is_module:
             self.flow.module_classes.add(node.name)
 
@@ -169,7 +171,7 @@ class Tracker:
         if id(node) not in self.ctx._call_names:
             self.ctx._referenced_attrs.add(node.attr)
         if node.attr == "training" and isinstance(node.value, ast.Name) and node.value.id == "self":
-            self.flow.mode_matters = True  # a module that behaves differently in training
+            self.flow.mode_matters = self.flow.mode_by_layers = True  # a module that behaves differently in training
 
     def visit_Expr(self, node: ast.Expr) -> None:
         """A bare ``model.eval`` (GRD002) counts as the switch its author meant."""
@@ -191,8 +193,24 @@ class Tracker:
             for t in node.targets:
                 if isinstance(t, ast.Attribute) and t.attr == "requires_grad":
                     target = t.value
-        if isinstance(target, ast.Name):
+        if isinstance(target, ast.Name) and id(node) not in self._returning_branches():
             self.ctx.bind(target, facts.Kind.PARAM, None)
+
+    def _returning_branches(self) -> Set[int]:
+        """Statements of ``if`` branches that end in ``return`` or ``raise``:
+        what they do to a name does not reach the code after the ``if``.
+        Found on the first ``requires_grad_()`` (rare), once per file."""
+        cache = self.flow.cache
+        found = cache.get("returning-branches")
+        if found is None:
+            found = set()
+            for node in ast.walk(self.ctx.tree):
+                if isinstance(node, ast.If):
+                    for block in (node.body, node.orelse):
+                        if block and isinstance(block[-1], (ast.Return, ast.Raise)):
+                            found.update(id(stmt) for stmt in block)
+            cache["returning-branches"] = found
+        return found  # type: ignore[return-value]
 
     def leave_Expr(self, node: ast.Expr) -> None:
         """``torch.set_grad_enabled(False)`` as a statement, or a grad context
@@ -318,10 +336,10 @@ class Tracker:
             self._training_step(node, seq, loops)
         self._model_call(node, seq, loops)
         in_module = bool(ctx.classes) and ctx.classes[-1].is_module
-        if (not flow_.mode_matters or (in_module and not flow_.mode_layer_class)) and _MODE_DEPENDENT.match(
+        if (not flow_.mode_by_layers or (in_module and not flow_.mode_layer_class)) and _MODE_DEPENDENT.match(
             ctx.imports.resolve(func) or ""
         ):
-            flow_.mode_matters = True
+            flow_.mode_matters = flow_.mode_by_layers = True
             if in_module:
                 flow_.mode_layer_class = True  # the file's own model has dropout/batch norm
 
@@ -453,6 +471,10 @@ def _builds_local_module(flow_: flow.Flow, value: ast.expr) -> bool:
     return (
         isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in flow_.module_classes
     )
+
+
+def _unsubscripted(base: ast.expr) -> ast.expr:
+    return base.value if isinstance(base, ast.Subscript) else base
 
 
 def _submodule_switch(func: ast.Attribute) -> bool:

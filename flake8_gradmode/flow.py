@@ -9,6 +9,7 @@ module") are complete.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
 from flake8_gradmode.names import (
@@ -156,6 +157,8 @@ class Flow:
         #: dropout or batch-norm layers, reads ``self.training``, or switches
         #: models with ``.train()`` itself
         self.mode_matters = False
+        #: ... because of its layers or ``self.training`` (not only switches)
+        self.mode_by_layers = False
         #: an ``nn.Module`` subclass of this file builds dropout or batch-norm layers
         self.mode_layer_class = False
         #: the module imports pytest/unittest or defines ``test_*`` functions
@@ -365,6 +368,46 @@ def _framework_class(ctx, name: str) -> bool:
 _BUILTIN_NAMES = frozenset({"object", "dict", "list", "tuple", "Exception", "ABC", "Generic"})
 
 
+def mode_matters(ctx) -> bool:
+    """Does the file show that training/eval mode changes what its models
+    do (``Flow.mode_matters``)?  Switches alone do not show it when the file
+    builds its networks itself from ``torch.nn`` layers none of which
+    depends on the mode (``nn.Sequential(nn.Linear(...), nn.ReLU())``) and
+    imports no model library: ``.eval()`` there is a habit, not a need."""
+    flow_ = ctx.flow
+    if not flow_.mode_matters or flow_.mode_by_layers:
+        return flow_.mode_matters
+    return _memo(ctx, ("mode-matters",), lambda: not _plain_layers_only(ctx), True)
+
+
+#: Packages that provide ready-made models (with dropout or normalisation).
+_MODEL_LIBRARIES = (
+    "transformers", "torchvision", "timm", "diffusers", "torch_geometric", "torchaudio", "segmentation_models_pytorch",
+    "sentence_transformers", "peft", "lightning", "pytorch_lightning", "detectron2", "mmdet", "ultralytics",
+)
+
+
+#: Imported names that may bring a model in (``from nets.resnet import ...``;
+#: any relative import too: ``from ..layers import Head``).
+_MODEL_SOURCE = re.compile(r"(^|\.)\w*(model|net|arch|backbone|encoder|decoder|Net|Model)", re.IGNORECASE)
+
+
+def _plain_layers_only(ctx) -> bool:
+    imports = ctx.imports
+    if imports.imports_from(_MODEL_LIBRARIES) or any(
+        _MODEL_SOURCE.search(full) or full.startswith(".")
+        for full in (imports.resolve(ast.Name(name)) or "" for name in imports.imported_names())
+    ):
+        return False  # models may come from a library or from the project's model modules
+    built = False
+    for node in ast.walk(ctx.tree):
+        if isinstance(node, ast.Call):
+            qual = ctx.imports.resolve(node.func) or ""
+            if qual.startswith("torch.nn.") and qual[9:10].isupper() and "." not in qual[9:]:
+                built = True
+    return built
+
+
 def is_module_class(ctx, name: str) -> bool:
     """``name`` subclasses an ``nn.Module``-like base, maybe through classes of
     this module."""
@@ -382,7 +425,9 @@ def _is_module_class(ctx, name: str) -> bool:
         return False  # a plain class of this module that builds its own state (not a mixin)
     if name in ctx.flow.module_classes or ("method", name, "forward") in ctx.functions:
         return True  # a known module base, or a ``forward`` of its own (its base is elsewhere)
-    return any(base != name and is_module_class(ctx, base) for base in ctx.class_bases.get(name, ()))
+    if any(base != name and is_module_class(ctx, base) for base in ctx.class_bases.get(name, ())):
+        return True
+    return bool(bases) and ctx.module_elsewhere(name)  # a module through a base of another module
 
 
 def in_module_method(ctx, scope: Scope) -> bool:
@@ -508,18 +553,51 @@ FORWARD_METHODS = frozenset({"generate", "sample", "beam_search", "greedy_search
 
 
 def grad_owned(ctx, call: ModelCall) -> bool:
-    """``model.generate(...)`` sets its own grad mode unless this module
-    defines that method without a grad-disabling decorator (libraries'
-    ``generate`` methods disable grad themselves)."""
+    """``model.generate(...)`` sets its own grad mode unless a model class of
+    this module defines that method without a grad-disabling decorator
+    (libraries' ``generate`` methods disable grad themselves); so does a
+    library pipeline (``DiffusionPipeline.from_pretrained(...)``,
+    ``transformers.pipeline(...)``), whose ``__call__`` disables grad."""
+    if is_pipeline(ctx, call.key):
+        return True
     func = call.node.func
     if not isinstance(func, ast.Attribute) or func.attr not in FORWARD_METHODS:
         return False
 
     def owned() -> bool:
-        infos = [i for k, found in ctx.functions.items() if k[0] == "method" and k[-1] == func.attr for i in found]
+        infos = [
+            i for k, found in ctx.functions.items()
+            if k[0] == "method" and k[-1] == func.attr and is_module_class(ctx, k[1]) for i in found
+        ]
         return all(i.entry is Grad.DISABLED for i in infos)
 
     return _memo(ctx, ("owned", func.attr), owned, True)
+
+
+def is_pipeline(ctx, key: str) -> bool:
+    """Is ``key`` a name the module binds to a library pipeline (see ``_pipelines``)?"""
+    return key in _memo(ctx, ("pipelines",), lambda: _pipelines(ctx), frozenset())
+
+
+def _pipelines(ctx) -> FrozenSet[str]:
+    """Names the module binds to a library pipeline: the result of a
+    ``diffusers`` ``...Pipeline`` class or its ``from_pretrained``, or of
+    ``transformers.pipeline(...)`` (and the same name moved: ``pipe =
+    pipe.to(device)``)."""
+    if not ctx.imports.imports_from(("diffusers", "transformers")):
+        return frozenset()
+    found: Set[str] = set()
+    for node in ast.walk(ctx.tree):
+        if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Call):
+            continue
+        func = node.value.func
+        if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
+            func = func.value
+        qual = ctx.imports.resolve(func) or ""
+        last = qual.rsplit(".", 1)[-1]
+        if (qual.startswith("diffusers.") and "Pipeline" in last) or qual == "transformers.pipeline":
+            found.update(name for name in (dotted(t) for t in node.targets) if name)
+    return frozenset(found)
 
 
 def frozen_before(scope: Scope, call: ModelCall) -> bool:

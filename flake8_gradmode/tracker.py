@@ -144,6 +144,13 @@ class ImportTable:
         self._last: Optional[ast.AST] = None
         self._last_answer: Optional[str] = None
 
+    def imports_from(self, packages: Tuple[str, ...]) -> bool:
+        """Does the module import anything from one of ``packages``?"""
+        return any(full.split(".", 1)[0] in packages for full in self._names.values())
+
+    def imported_names(self) -> Iterable[str]:
+        return self._names.keys()
+
     def add_import(self, node: ast.Import) -> None:
         self._last = None
         for alias in node.names:

@@ -1010,3 +1010,103 @@ def main(model, loader):
     return Runner(model, loader).eval()
 """
     assert found(source) == [("GRD101", 13, 8)]
+
+
+# --- library pipelines and generate methods of other classes -------------------
+
+
+PIPELINE = """
+import torch
+from diffusers import DiffusionPipeline
+
+
+def validate(unet, prompts):
+    pipeline = DiffusionPipeline.from_pretrained("some/model")
+    pipeline.unet = unet
+    pipeline = pipeline.to("cpu")
+    images = []
+    for prompt in prompts:
+        images.append(pipeline(prompt).images[0])
+    return images
+
+
+def main(unet, prompts):
+    unet = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.1))
+    unet.train()
+    return validate(unet, prompts)
+"""
+
+
+def test_library_pipeline_disables_grad_itself():
+    # the pipeline's ``__call__`` runs under ``no_grad``: no GRD101; the
+    # models it holds may still be in training mode (GRD102), with a remedy
+    # a pipeline can take
+    assert found(PIPELINE) == [("GRD102", 11, 4)]
+    message = next(v.message for v in check(textwrap.dedent(PIPELINE), filename="script.py") if v.code == "GRD102")
+    assert "call `.eval()` on the models `pipeline` holds before the loop" in message
+
+
+def test_generate_of_a_callback_class_does_not_make_the_models_generate_a_forward():
+    source = """
+import torch
+from transformers import AutoModelForCausalLM
+
+
+class SampleCallback:
+    def __init__(self, prompts):
+        self.prompts = prompts
+
+    def generate(self, model):
+        outputs = []
+        for ids in self.prompts:
+            outputs.extend(model.generate(input_ids=ids))
+        return outputs
+
+
+def main(prompts):
+    model = AutoModelForCausalLM.from_pretrained("some/model")
+    return SampleCallback(prompts).generate(model)
+"""
+    assert found(source) == []
+
+
+# --- networks built from layers that do not depend on the mode -----------------
+
+
+PLAIN_NETWORK = """
+import torch
+import torch.nn as nn
+{extra}
+
+def build(n):
+    return nn.Sequential(nn.Linear(n, 16), nn.ReLU(), nn.Linear(16, 1))
+
+
+def evaluate(network, states):
+    values = []
+    for state in states:
+        values.append(network(state))
+    return torch.cat(values)
+
+
+def main(states, optimizer):
+    network = build(4)
+    network.train()
+    for state in states:
+        optimizer.zero_grad()
+        network(state).sum().backward()
+        optimizer.step()
+    network.eval()
+    score = evaluate(network, states)
+    network.train()
+    return evaluate(network, states), score
+"""
+
+
+def test_switches_alone_do_not_make_the_mode_matter_for_plain_layers():
+    assert [f for f in found(PLAIN_NETWORK.format(extra="")) if f[0] == "GRD102"] == []
+
+
+def test_a_model_module_imported_beside_plain_layers_keeps_the_mode_relevant():
+    source = PLAIN_NETWORK.format(extra="from .heads import Head")
+    assert [f for f in found(source) if f[0] == "GRD102"] == [("GRD102", 12, 4)]

@@ -82,8 +82,10 @@ class EvalLoopWithoutNoGrad(Rule):
         `generator`, `netG`, `resnet` (see Options); also `model.module(x)`,
         an item of a container of models (`self.models["generator"](x)`,
         `for head in self.heads: head(x)`), and `model.generate(...)`
-        (`sample`, `beam_search`) when this module defines that method without
-        a grad-disabling decorator.  A loop that calls a function, method or
+        (`sample`, `beam_search`) when a model class of this module defines
+        that method without a grad-disabling decorator.  A library pipeline
+        (`DiffusionPipeline.from_pretrained(...)`, `transformers.pipeline(...)`)
+        disables grad itself, so calling one is not a model call.  A loop that calls a function, method or
         sibling closure of the module that runs a model runs that model: a
         helper shared by training and evaluation is judged at each loop that
         calls it, with the grad state of that call, and reported at the loop,

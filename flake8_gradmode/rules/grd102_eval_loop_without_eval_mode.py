@@ -35,7 +35,9 @@ class EvalLoopWithoutEvalMode(Rule):
         The rule only speaks when the file shows that the mode matters: it
         builds dropout, batch-norm or transformer layers (or a torchvision
         model), reads `self.training`, or switches models with `.train()`
-        itself.  A model without such layers behaves the same in both modes,
+        itself (not when it builds its networks from `torch.nn` layers none
+        of which depends on the mode, and imports no model library or model
+        module).  A model without such layers behaves the same in both modes,
         so a missing `.eval()` is then harmless.  It also only speaks when it
         can see where the loop's function is called from, or that the model
         is built right there.  A function that takes the model as an argument
@@ -218,7 +220,7 @@ class EvalLoopWithoutEvalMode(Rule):
 
     def finish(self) -> None:
         ctx = self.context
-        if not ctx.flow.mode_matters:
+        if not flow.mode_matters(ctx):
             return
         reported: Set[int] = set()
         for ev in flow.evaluation_loops(ctx):
@@ -254,7 +256,11 @@ class EvalLoopWithoutEvalMode(Rule):
 
     def _report(self, loop: flow.Loop, ev: flow.EvalLoop) -> None:
         fix: Optional[Fix] = None
-        if ev.model_calls:
+        if ev.model_calls and flow.is_pipeline(self.context, ev.model_calls[0].key):
+            key = flow.display(ev.model_calls[0].key)
+            # a library pipeline has no ``.eval()``: the models it holds do
+            what, remedy = f"`{key}`", f"call `.eval()` on the models `{key}` holds before the loop"
+        elif ev.model_calls:
             key = flow.display(ev.model_calls[0].key)
             what, remedy = f"`{key}`", f"call `{key}.eval()` before the loop"
             if not key.endswith("]"):

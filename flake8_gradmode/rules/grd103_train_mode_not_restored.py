@@ -66,7 +66,9 @@ class TrainModeNotRestored(Rule):
         Training in eval mode on purpose (frozen batch norm for fine-tuning)
         is reported; silence it with `# noqa: GRD103`.  Files that build no dropout or
         batch-norm layer and never call `.train()` are skipped: the mode makes
-        no difference there.
+        no difference there (nor in a file that builds its networks from
+        `torch.nn` layers none of which depends on the mode, and imports no
+        model library or model module).
     """
     fix_safety = """
         Opt-in (`flake8-gradmode --fix --unsafe-fixes`): `<model>.train()` is
@@ -273,7 +275,7 @@ class TrainModeNotRestored(Rule):
 
     def finish(self) -> None:
         ctx = self.context
-        if not ctx.flow.mode_matters:
+        if not flow.mode_matters(ctx):
             return
         reported: Set[int] = set()
         switching: Dict[int, bool] = {}
