@@ -236,6 +236,18 @@ class Context:
             self._project = False
             return False
 
+    def module_elsewhere(self, klass: str) -> bool:
+        """Is the class an ``nn.Module`` through a base class another module
+        of the project defines (``class CharEmbeddings(TokenEmbeddings)``)?"""
+        if not self._based_elsewhere(klass):
+            return False
+        try:
+            found = self.project()
+            return found is not None and found.is_module(klass)
+        except (RecursionError, Exception):  # a damaged cache must never become an error
+            self._project = False
+            return False
+
     def _based_elsewhere(self, klass: str) -> bool:
         """Does the class (or a base of it in this module) derive from a class
         another module of the project defines?"""

@@ -76,7 +76,7 @@ Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
 Call = Tuple[str, str, str, str, Shape]
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 4
+_FORMAT = 5
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -229,8 +229,13 @@ class _Summarizer:
             self.visit(expr, state, caller, "")
         nested = caller != ""
         if not nested:
-            self.classes[node.name] = [d for d in (dotted(b) for b in node.bases) if d]
+            self.classes[node.name] = [d for d in (dotted(_generic(b)) for b in node.bases) if d]
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
+
+
+def _generic(base: ast.expr) -> ast.expr:
+    """``Embeddings`` for the base ``Embeddings[Sentence]``."""
+    return base.value if isinstance(base, ast.Subscript) else base
 
 
 def _joined(names: Set[str]) -> str:
@@ -872,6 +877,19 @@ class Project:
             return False
         summary = self.summary(found[0])
         return summary is not None and found[1] in summary["t"]  # type: ignore[operator]
+
+    def is_module(self, klass: str) -> bool:
+        """Does this module's class ``klass`` derive, through project classes,
+        from ``torch.nn.Module`` (or a ``torch.nn`` class), or from a project
+        class with a ``forward``?"""
+        inside, outside = self.ancestors(self.rel, klass)
+        if any(base.startswith("torch.nn.") or base.endswith("nn.Module") for base in outside):
+            return True
+        for rel, owner in inside[1:]:
+            summary = self.summary(rel)
+            if summary is not None and f"{owner}.forward" in summary["f"]:  # type: ignore[operator]
+                return True
+        return False
 
     # grad mode at a function's entry
 

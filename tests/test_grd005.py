@@ -1,7 +1,10 @@
-"""GRD005 backward-under-no-grad on values changed in place after they were
-made: an item assigned from a value that requires grad brings its graph in,
-so the proof "made only from factory tensors" no longer holds.  Each case is
-linted with GRD005 alone (exact line and column) and run under PyTorch."""
+"""Values changed after they were made.
+
+GRD005 backward-under-no-grad: an item assigned from a value that requires
+grad brings its graph in, so the proof "made only from factory tensors" no
+longer holds.  GRD004: ``requires_grad_()`` in a branch that returns does not
+make the name a leaf after the branch.  Each case is linted with one rule
+(exact line and column) and, where it runs, run under PyTorch."""
 
 from __future__ import annotations
 
@@ -74,3 +77,40 @@ def test_factory_tensor_never_changed_is_reported_and_raises() -> None:
     assert found(REPORTED) == [("GRD005", 6, 0)]
     with pytest.raises(RuntimeError, match="does not require grad"):
         run(REPORTED)
+
+
+# --- GRD004: ``requires_grad_()`` in a branch that returns --------------------------
+
+
+def test_leaf_made_in_a_returning_branch_is_not_a_leaf_after_it() -> None:
+    source = """
+        import torch
+
+
+        def objective(model, x, collapsed):
+            total = torch.tensor(0.0)
+            if collapsed:
+                total.requires_grad_()
+                return total
+            total += model(x).sum()
+            return total
+
+
+        objective(torch.nn.Linear(4, 1), torch.randn(2, 4), False).backward()
+        """
+    assert [(v.code, v.line, v.col) for v in check(src(source), rules=[by_code("GRD004")])] == []
+    run(source)
+
+
+def test_leaf_made_before_the_branch_is_still_reported() -> None:
+    source = """
+        import torch
+
+
+        def objective(model, x):
+            total = torch.tensor(0.0)
+            total.requires_grad_()
+            total += model(x).sum()
+            return total
+        """
+    assert [(v.code, v.line, v.col) for v in check(src(source), rules=[by_code("GRD004")])] == [("GRD004", 7, 4)]

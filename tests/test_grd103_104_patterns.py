@@ -650,3 +650,20 @@ class Runner:
         loss.backward()
 """
     assert findings(src) == [("GRD104", 21, 16)]
+
+
+def test_losses_kept_by_a_unit_test_are_not_reported():
+    src = PRELUDE + """
+def test_loss_goes_down(loader):
+    losses = []
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss)
+    assert losses[-1] < losses[0]
+"""
+    assert findings(src) == [("GRD104", 16, 8)]  # in a script
+    found = check(textwrap.dedent(src), filename="tests/test_training.py")
+    assert [v.code for v in found if v.code in CODES] == []  # in a test file

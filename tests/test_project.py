@@ -883,3 +883,47 @@ def test_helper_of_forward_keeps_the_per_file_answer_when_other_forwards_run_und
         """,
     })
     assert lint(tmp_path / "pkg/explain.py") == []
+
+
+# --- a class that is an nn.Module through a generic base of another module -------
+
+
+def test_method_of_a_module_based_on_a_generic_project_class_is_the_callers_business(tmp_path):
+    make(tmp_path, {
+        "pkg/base.py": """
+            from typing import Generic, TypeVar
+
+            import torch
+
+            T = TypeVar("T")
+
+
+            class Embeddings(torch.nn.Module, Generic[T]):
+                def embed(self, items):
+                    return self._embed_internal(items)
+
+
+            class TokenEmbeddings(Embeddings[str]):
+                pass
+        """,
+        "pkg/chars.py": """
+            import torch
+
+            from .base import TokenEmbeddings
+
+
+            class CharEmbeddings(TokenEmbeddings):
+                def __init__(self):
+                    super().__init__()
+                    self.encoder = torch.nn.Linear(4, 4)
+                    self.eval()
+
+                def _embed_internal(self, items):
+                    out = []
+                    for x in items:
+                        out.append(self.encoder(x))
+                    return out
+        """,
+    })
+    assert lint(tmp_path / "pkg/chars.py") == []
+    assert lint(tmp_path / "pkg/chars.py", Settings(cross_module=False)) == [(14, 8, "GRD101")]

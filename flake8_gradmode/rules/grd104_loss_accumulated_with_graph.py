@@ -48,7 +48,8 @@ class LossAccumulatedWithGraph(Rule):
         `retain_graph=True`) is reported even when returned: a spent graph
         can only be kept.  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
-        metric object's `update(loss)` is not followed.
+        metric object's `update(loss)` is not followed.  Test files are
+        skipped: a unit test's few steps free what they kept when it ends.
     """
     fix_safety = """
         Opt-in (`flake8-gradmode --fix --unsafe-fixes`): the accumulated value
@@ -210,6 +211,8 @@ class LossAccumulatedWithGraph(Rule):
         state, function = ctx.grad_here()
         if state not in (Grad.ENABLED, Grad.INHERITED):
             return
+        if flow.is_pytest_test(ctx.flow.scope, ctx):
+            return  # a unit test's few steps: the kept graphs are freed when it ends
         sources = facts.graph_sources(ctx, value)
         container = False
         if (sources is None or sources) and _backward_target_or_holder(ctx, loops[0], value, node):
@@ -262,22 +265,25 @@ def _stays_tensor(ctx, owner: ast.AST, root: str) -> bool:
     tensor method called on it (``total.item()``, ``total.backward()``) or
     handed to a torch function (``torch.stack(losses)``)?  Then ``.detach()``
     keeps it a tensor; otherwise ``.item()`` makes it a number."""
+    key = ("grd104-tensor-names", id(owner))
+    names = ctx.flow.cache.get(key)
+    if names is None:
+        names = ctx.flow.cache[key] = _tensor_names(ctx, owner)
+    return root in names
+
+
+def _tensor_names(ctx, owner: ast.AST) -> Set[str]:
+    """The names ``owner`` uses as tensors (see ``_stays_tensor``), in one walk."""
+    names: Set[str] = set()
     for node in ast.walk(owner):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        if (
-            isinstance(func, ast.Attribute)
-            and isinstance(func.value, ast.Name)
-            and func.value.id == root
-            and func.attr not in _CONTAINER_METHODS
-        ):
-            return True
-        if (ctx.imports.resolve(func) or "").startswith("torch.") and any(
-            isinstance(a, ast.Name) and a.id == root for a in node.args
-        ):
-            return True
-    return False
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.attr not in _CONTAINER_METHODS:
+            names.add(func.value.id)
+        if any(isinstance(a, ast.Name) for a in node.args) and (ctx.imports.resolve(func) or "").startswith("torch."):
+            names.update(a.id for a in node.args if isinstance(a, ast.Name))
+    return names
 
 
 def _root_name(target: ast.expr) -> Optional[str]:
