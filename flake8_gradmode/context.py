@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from flake8_gradmode import facts, flow, project
 from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable, is_super_call
@@ -74,7 +74,8 @@ class Report(NamedTuple):
     code: str
     message: str
     condition: Optional[Callable[[], bool]] = None
-    fix: Optional[Fix] = None
+    #: the edit, or a function that makes it (called only for a kept report)
+    fix: Union[Fix, Callable[[], Fix], None] = None
 
 
 class ClassInfo:

@@ -16,7 +16,7 @@ import ast
 import builtins
 import gc
 import re
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import ClassInfo, Context, Fix, physical_lines
@@ -598,6 +598,18 @@ _Hooks = Tuple[Callable[[ast.AST], None], ...]
 _FieldPlan = Tuple[str, _Hooks, _Hooks]
 
 
+_HOOK_NAMES: Dict[type, Tuple[str, ...]] = {}
+
+
+def _hook_names(cls: type) -> Tuple[str, ...]:
+    """The ``visit_*``/``leave_*`` methods of a visitor class (``dir`` once
+    per class and process, not once per file)."""
+    names = _HOOK_NAMES.get(cls)
+    if names is None:
+        names = _HOOK_NAMES[cls] = tuple(a for a in dir(cls) if a.startswith(("visit_", "leave_")))
+    return names
+
+
 class _Driver:
     """Walks the tree once and dispatches every node to the tracker, then to
     the rules' hooks (leave hooks in reverse).  ``visit_block``/``leave_block``
@@ -618,11 +630,9 @@ class _Driver:
         self._leaves: Dict[type, _Hooks] = {}
 
     def _add(self, visitor: object) -> None:
-        for attr in dir(visitor):
-            if attr.startswith("visit_"):
-                self._visit.setdefault(attr[6:], []).append(getattr(visitor, attr))
-            elif attr.startswith("leave_"):
-                self._leave.setdefault(attr[6:], []).append(getattr(visitor, attr))
+        for attr in _hook_names(type(visitor)):
+            hooks = self._visit if attr.startswith("visit_") else self._leave
+            hooks.setdefault(attr[6:], []).append(getattr(visitor, attr))
 
     def _plan(self, cls: type) -> Tuple[_Hooks, Tuple[_FieldPlan, ...], _Hooks]:
         name = _HOOK_NAME.get(cls.__name__, cls.__name__)
@@ -759,9 +769,11 @@ def _check(
     return sorted(out, key=lambda v: (v.line, v.col, v.code, v.message))
 
 
-def _edit(ctx: Context, fix: Optional[Fix]) -> Optional[Edit]:
+def _edit(ctx: Context, fix: Union[Fix, Callable[[], Fix], None]) -> Optional[Edit]:
     if fix is None:
         return None
+    if callable(fix):
+        fix = fix()  # worked out only for a finding that is kept
     return Edit(fix.kind, fix.argument, ctx.start_of(fix.node), ctx.end_of(fix.node), fix.unsafe)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
-from typing import Callable, ClassVar, NamedTuple, Optional, Tuple
+from typing import Callable, ClassVar, NamedTuple, Optional, Tuple, Union
 
 from flake8_gradmode.context import Context, Fix, Report
 
@@ -212,9 +212,10 @@ class Rule:
         node: ast.AST,
         message: str,
         condition: Optional[Callable[[], bool]] = None,
-        fix: Optional[Fix] = None,
+        fix: Union[Fix, Callable[[], Fix], None] = None,
     ) -> None:
-        """Report ``node``.  ``fix`` names a behaviour-preserving edit."""
+        """Report ``node``.  ``fix`` names a behaviour-preserving edit (or is
+        a function that makes it, called only if the report is kept)."""
         self.context.add_report(Report(node, self.code, message, condition, fix))
 
     def code_of(self, node: ast.AST, limit: int = 40) -> str:

@@ -251,8 +251,12 @@ class LossAccumulatedWithGraph(Rule):
             self.report(node, message, condition=condition)  # a dict of losses has no one-call fix
             return
         owner = function.node if function is not None else ctx.tree
-        method = "detach" if owner is not None and _stays_tensor(ctx, owner, root) else "item"
-        self.report(node, message, condition=condition, fix=Fix("call-method", value, method, unsafe=True))
+
+        def fix() -> Fix:
+            method = "detach" if owner is not None and _stays_tensor(ctx, owner, root) else "item"
+            return Fix("call-method", value, method, unsafe=True)
+
+        self.report(node, message, condition=condition, fix=fix)
 
 
 #: List methods: calling one says nothing about what the items are.
