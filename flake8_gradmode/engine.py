@@ -20,7 +20,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import ClassInfo, Context, Fix, physical_lines
-from flake8_gradmode.names import FRAMEWORK_RUNNERS
+from flake8_gradmode.names import FRAMEWORK_RUNNERS, OTHER_FRAMEWORKS
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.rule import Edit, Rule, Violation
 from flake8_gradmode.settings import Settings
@@ -739,9 +739,31 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:120] if text else ""
 
 
+def _other_framework_only(tree: ast.AST) -> bool:
+    """Does the module import another tensor framework (Chainer, MXNet,
+    TensorFlow, ...) and nothing of torch?  Its ``model(x)`` loops are not
+    PyTorch's, and no grad-mode rule applies."""
+    roots: Set[str] = set()
+    todo = list(getattr(tree, "body", ()))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".", 1)[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".", 1)[0])
+        elif isinstance(node, (ast.If, ast.Try, ast.FunctionDef, ast.ClassDef)):
+            todo.extend(node.body)  # statements only: an import inside ``def _test():`` counts
+            todo.extend(getattr(node, "orelse", ()))
+            for handler in getattr(node, "handlers", ()):
+                todo.extend(handler.body)
+    return bool(roots & OTHER_FRAMEWORKS) and not any(r == "torch" or r.startswith("torch") for r in roots)
+
+
 def _check(
     tree: ast.AST, lines: Sequence[str], settings: Settings, rule_classes: Sequence[type], filename: str
 ) -> List[Violation]:
+    if _other_framework_only(tree):
+        return []
     ctx = Context(settings, filename, lines)
     ctx.tree = tree
     rules = [cls(ctx) for cls in rule_classes]

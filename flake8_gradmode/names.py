@@ -14,6 +14,14 @@ from typing import FrozenSet, List, Tuple
 
 # --- names ------------------------------------------------------------------
 
+#: Other tensor frameworks: a module that imports one (and not torch) is
+#: not PyTorch code; one that imports both may hold their tensors too
+#: (``tf_tensor.numpy()``).
+OTHER_FRAMEWORKS = frozenset(
+    {"tensorflow", "keras", "tf_keras", "jax", "flax", "haiku", "mxnet", "paddle", "mindspore", "oneflow",
+     "jittor", "chainer", "theano", "cupy"}
+)
+
 _TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 

@@ -457,3 +457,20 @@ BAD_SNIPPET = """
         with torch.no_grad:
             return [model(x) for x in xs]
     """
+
+
+def test_a_module_of_another_framework_is_not_analysed(tmp_path):
+    # a model zoo's Chainer or TensorFlow twin of a PyTorch file: same loops,
+    # no torch, no grad mode
+    path = tmp_path / "resnet_tf.py"
+    path.write_text(
+        "def _test():\n"
+        "    import tensorflow as tf\n"
+        "    model = tf.keras.applications.ResNet50()\n"
+        "    for x in [tf.zeros((1, 224, 224, 3))]:\n"
+        "        model(x)\n",
+        encoding="utf-8",
+    )
+    assert check(path.read_text(encoding="utf-8"), filename=str(path)) == []
+    torch_twin = path.read_text(encoding="utf-8").replace("import tensorflow as tf", "import torch, tensorflow as tf")
+    assert [v.code for v in check(torch_twin, filename=str(path))] == ["GRD101"]

@@ -5,6 +5,7 @@ from typing import Dict, FrozenSet, List, NamedTuple, Optional, Tuple
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import Fix
+from flake8_gradmode.names import OTHER_FRAMEWORKS
 from flake8_gradmode.rule import Invalid, Raises, Rule, Valid
 from flake8_gradmode.tracker import Grad, dotted, first_value, is_const
 
@@ -54,11 +55,6 @@ _INTEGER_KEYS = frozenset(
 _FLOAT_DTYPES = frozenset({"float", "float32", "float64", "double", "half", "float16", "bfloat16"})
 _KEEPING_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow)
 
-#: Imports that say the file's tensors may not be torch's (``tf_tensor.numpy()``).
-_OTHER_FRAMEWORKS = frozenset(
-    {"tensorflow", "keras", "tf_keras", "jax", "flax", "haiku", "mxnet", "paddle", "mindspore", "oneflow",
-     "jittor", "chainer", "theano", "cupy"}
-)
 #: Calls whose models have outputs that need not require grad.
 _NO_GRAD_MODEL_CALLS = ("jit.freeze", "optimize_for_inference", "quantize_dynamic", "quantize_jit")
 
@@ -487,10 +483,10 @@ class NumpyOnTensorRequiringGrad(Rule):
             return True
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                if any(a.name.split(".")[0] in _OTHER_FRAMEWORKS for a in node.names):
+                if any(a.name.split(".")[0] in OTHER_FRAMEWORKS for a in node.names):
                     return True
             elif isinstance(node, ast.ImportFrom):
-                if node.module is not None and node.level == 0 and node.module.split(".")[0] in _OTHER_FRAMEWORKS:
+                if node.module is not None and node.level == 0 and node.module.split(".")[0] in OTHER_FRAMEWORKS:
                     return True
             elif isinstance(node, ast.Assign):
                 if is_const(node.value, False) and any(
