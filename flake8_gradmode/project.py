@@ -43,6 +43,7 @@ from typing import BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import names_training_step
+from flake8_gradmode.names import is_test_file
 from flake8_gradmode.tracker import Grad, GradTracker, ImportTable, dotted, is_super_call, last_name
 
 #: Files that mark a project's root directory.
@@ -76,7 +77,7 @@ Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
 Call = Tuple[str, str, str, str, Shape]
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 5
+_FORMAT = 6
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -97,6 +98,8 @@ class _Summarizer:
         self.attrs: Set[str] = set()
         #: functions and methods whose own body runs a training step
         self.trainers: Set[str] = set()
+        #: names the running function (or module) bound to ``Class(...)``
+        self.built: Dict[str, str] = {}
         self._called: Set[int] = set()
         self._collect_imports(tree.body)
 
@@ -170,6 +173,11 @@ class _Summarizer:
                     inner = effect
             self.walk(node.body, inner, caller, klass)  # type: ignore[attr-defined]
             return
+        elif kind is ast.Assign:
+            for child in ast.iter_child_nodes(node):
+                self.visit(child, state, caller, klass)
+            self._bound(node)  # type: ignore[arg-type]
+            return
         elif kind in (ast.Lambda, ast.GeneratorExp):
             for child in ast.iter_child_nodes(node):
                 self.visit(child, Grad.INHERITED, "?", klass)
@@ -184,6 +192,8 @@ class _Summarizer:
             owner = func.value
             if is_super_call(owner):
                 written = f"super.{func.attr}"
+            elif isinstance(owner, ast.Name) and owner.id in self.built:
+                written = f"{self.built[owner.id]}.{func.attr}"  # ``net = Net(); net.load()``: Net's method
             else:
                 written = dotted(func) or f"?.{func.attr}"
             last = func.attr
@@ -222,7 +232,24 @@ class _Summarizer:
         body_caller = qual or "?"
         if code == "x":
             body_caller = "?"
+        outer, self.built = self.built, {}
         self.walk(node.body, entry, body_caller, klass)
+        self.built = outer
+
+    def _bound(self, node: ast.Assign) -> None:
+        """Remember ``name = Class(...)`` (a capitalised callee) until the name
+        is bound to something else."""
+        if len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+            return
+        name = node.targets[0].id
+        value = node.value
+        while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _MOVES:
+            value = value.func.value  # ``Net(...).cuda()``, ``.to(device)``
+        built = dotted(value.func) if isinstance(value, ast.Call) else None
+        if built and built.rpartition(".")[2][:1].isupper():
+            self.built[name] = built
+        else:
+            self.built.pop(name, None)
 
     def _class(self, node: ast.ClassDef, state: Grad, caller: str) -> None:
         for expr in [*node.bases, *node.keywords, *node.decorator_list]:
@@ -231,6 +258,10 @@ class _Summarizer:
         if not nested:
             self.classes[node.name] = [d for d in (dotted(_generic(b)) for b in node.bases) if d]
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
+
+
+#: Methods that return the module they are called on.
+_MOVES = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"})
 
 
 def _generic(base: ast.expr) -> ast.expr:
@@ -927,6 +958,8 @@ class Project:
                 continue  # it calls itself: that call runs as its other callers run it
             if admits is not None and not admits(shape):
                 continue
+            if is_test_file(site_rel):
+                continue  # a unit test calls with grad as it likes: not how the project runs it
             if not self._reaches(site_rel, written, site_class, rel, klass, name):
                 continue
             state = _STATE[code]
@@ -985,7 +1018,7 @@ class Project:
             return True
         found = self.resolve(site_rel, written.rpartition(".")[0])
         if isinstance(found, tuple):
-            return found == (rel, klass)
+            return found == (rel, klass) or (rel, klass) in self.ancestors(*found)[0]
         return True
 
 

@@ -927,3 +927,89 @@ def test_method_of_a_module_based_on_a_generic_project_class_is_the_callers_busi
     })
     assert lint(tmp_path / "pkg/chars.py") == []
     assert lint(tmp_path / "pkg/chars.py", Settings(cross_module=False)) == [(14, 8, "GRD101")]
+
+
+# --- receivers the index can type, and calls from unit tests ---------------------
+
+
+LOADER = """
+    import torch
+
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 1)
+
+        def load_from(self, weights):
+            self.conv.weight.copy_(weights)
+"""
+
+NET = """
+    import torch
+
+    from pkg.blocks import Block
+
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = torch.nn.ModuleList([Block(), Block()])
+
+        def load_from(self, weights):
+            with torch.no_grad():
+                for block in self.blocks:
+                    block.load_from(weights)
+"""
+
+
+def test_a_method_of_the_same_name_on_another_class_is_not_a_caller(tmp_path):
+    make(tmp_path, {
+        "pkg/blocks.py": LOADER,
+        "pkg/net.py": NET,
+        "train.py": """
+            import torch
+
+            from pkg.net import Net
+
+            net = Net().to("cpu")
+            net.load_from(torch.zeros(3, 3, 1, 1))
+        """,
+    })
+    assert lint(tmp_path / "pkg/blocks.py") == []
+    assert lint(tmp_path / "pkg/blocks.py", Settings(cross_module=False)) == [(10, 8, "GRD004")]
+
+
+def test_the_class_itself_built_and_called_with_grad_is_a_caller(tmp_path):
+    make(tmp_path, {
+        "pkg/blocks.py": LOADER,
+        "pkg/net.py": NET,
+        "train.py": """
+            import torch
+
+            from pkg.blocks import Block
+
+            block = Block().cuda()
+            block.load_from(torch.zeros(3, 3, 1, 1))
+        """,
+    })
+    assert lint(tmp_path / "pkg/blocks.py") == [(10, 8, "GRD004")]
+
+
+def test_calls_from_unit_tests_do_not_decide_the_grad_mode(tmp_path):
+    make(tmp_path, {
+        "pkg/blocks.py": LOADER,
+        "pkg/net.py": NET,
+        "tests/test_blocks.py": """
+            import torch
+
+            from pkg.blocks import Block
+
+
+            def test_load():
+                block = Block()
+                holder = [block]
+                holder[0].load_from(torch.zeros(3, 3, 1, 1))
+        """,
+    })
+    assert lint(tmp_path / "pkg/blocks.py") == []
