@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 import re
 from enum import Enum
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 
 class Grad(Enum):
@@ -441,8 +441,21 @@ def resolve_function(info: FunctionInfo) -> Grad:
 def _from_local_callers(info: FunctionInfo) -> Grad:
     if info.escaped or not info.calls:
         return Grad.INHERITED
-    states = set(_call_states(info, info.calls))
-    states.update(s for s in _call_states(info, info.by_name) if s is not Grad.DISABLED)
+    # one call with grad settles it: look at the direct states first, and
+    # stop at the first caller that resolves to ENABLED (the others may need
+    # the project index, which then need not be opened)
+    if any(state is Grad.ENABLED for state, _ in info.calls):
+        return Grad.ENABLED
+    states: Set[Grad] = set()
+    for state in _call_states(info, info.calls):
+        if state is Grad.ENABLED:
+            return state
+        states.add(state)
+    for state in _call_states(info, info.by_name):
+        if state is Grad.ENABLED:
+            return state
+        if state is not Grad.DISABLED:
+            states.add(state)
     if states == {Grad.DISABLED}:
         result = Grad.DISABLED
     elif Grad.ENABLED in states:
