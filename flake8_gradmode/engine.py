@@ -219,6 +219,10 @@ class Tracker:
         state = self.grad.statement_effect(self.ctx.imports, node)
         if state is not None:
             self.grad.push_state(state)
+            if state is Grad.DISABLED and self.grad.function is not None:
+                # ``torch.set_grad_enabled(False)`` in a function is process
+                # state: it stays off after the function returns
+                self.flow.grad_off_by_hand = True
         elif isinstance(node.value, ast.Call):
             root = _frozen_chain_root(node.value)  # net.eval().requires_grad_(False).to(device)
             if root and facts.classify(self.ctx, node.value) is facts.Kind.FROZEN:
@@ -331,6 +335,11 @@ class Tracker:
                 loop.local_calls.append((seq, key))
         if func.__class__ is ast.Attribute:
             self._method_call(node, func, seq)  # type: ignore[arg-type]
+            if func.attr == "apply" and len(node.args) == 1 and node.args[0].__class__ is ast.Name:  # type: ignore
+                # ``model.apply(init_weights)`` calls it at once, in this grad mode
+                arg = node.args[0]
+                ctx._call_names.add(id(arg))
+                ctx._calls.append((("function", arg.id), self.grad.state, self.grad.function))  # type: ignore
         flow_.nodes[seq] = node
         if facts.is_training_step(ctx, node):
             self._training_step(node, seq, loops)

@@ -156,6 +156,9 @@ class Flow:
         #: the file shows that training/eval mode changes something: it builds
         #: dropout or batch-norm layers, reads ``self.training``, or switches
         #: models with ``.train()`` itself
+        #: a function of the module switches grad off by a statement
+        #: (``torch.set_grad_enabled(False)``), for the rest of the process
+        self.grad_off_by_hand = False
         self.mode_matters = False
         #: ... because of its layers or ``self.training`` (not only switches)
         self.mode_by_layers = False
@@ -623,6 +626,8 @@ def with_grad(ctx, state: Grad, function: Optional[FunctionInfo]) -> bool:
     if state is Grad.INHERITED:
         if function is None:
             return True
+        if ctx.flow.grad_off_by_hand:
+            return False  # whether a function runs before or after that switch is not visible
         return entry_grad(ctx, function) in (Grad.ENABLED, Grad.INHERITED) and not _decorated_later(ctx, function)
     return False
 

@@ -115,7 +115,11 @@ class EvalLoopWithoutNoGrad(Rule):
         `model.eval()` does not help: it only changes dropout and batch norm.
     """
     known_problems = """
-        Grad mode is dynamic.  A grad-disabling context anywhere in the module
+        Grad mode is dynamic.  A module that switches grad off by a statement
+        in a function (`torch.set_grad_enabled(False)` at the start of
+        `train()`) changes it for the rest of the process, so its functions'
+        loops are not reported unless grad is on where they are written.  A
+        grad-disabling context anywhere in the module
         that runs the loop is seen (the function, its decorators, a later
         `f = torch.no_grad()(f)`, every module-local caller, the enclosing
         function's calls of a closure), and so are callers in the project's
