@@ -114,3 +114,52 @@ def test_leaf_made_before_the_branch_is_still_reported() -> None:
             return total
         """
     assert [(v.code, v.line, v.col) for v in check(src(source), rules=[by_code("GRD004")])] == [("GRD004", 7, 4)]
+
+
+def test_requires_grad_switched_off_around_an_in_place_copy() -> None:
+    source = """
+        import torch
+
+
+        def resized(layer, index):
+            w = layer.weight.index_select(0, index).clone().detach()
+            new = torch.nn.Linear(layer.in_features, len(index))
+            new.weight.requires_grad = False
+            new.weight.copy_(w)
+            new.weight.requires_grad = True
+            return new
+
+
+        resized(torch.nn.Linear(4, 3), torch.tensor([0, 2]))
+        """
+    assert [(v.code, v.line, v.col) for v in check(src(source), rules=[by_code("GRD004")])] == []
+    run(source)
+
+
+APPLIED = """
+    import torch
+
+
+    def build(std, guarded):
+        net = torch.nn.Sequential(torch.nn.Linear(4, 4))
+
+        def init_weights(m):
+            if type(m) == torch.nn.Linear:
+                m.weight.normal_(0, std)
+
+        if guarded:
+            with torch.no_grad():
+                net.apply(init_weights)
+        else:
+            net.apply(init_weights)
+        return net
+    """
+
+
+def test_a_function_handed_to_apply_runs_in_the_grad_mode_of_that_call() -> None:
+    assert [(v.code, v.line, v.col) for v in check(src(APPLIED), rules=[by_code("GRD004")])] == [("GRD004", 9, 12)]
+    only_guarded = APPLIED.replace("        else:\n            net.apply(init_weights)\n", "")
+    assert [(v.code, v.line, v.col) for v in check(src(only_guarded), rules=[by_code("GRD004")])] == []
+    run(only_guarded + "\n    build(0.1, True)\n")
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        run(APPLIED + "\n    build(0.1, False)\n")

@@ -66,6 +66,10 @@ class InplaceParamUpdateWithGrad(Rule):
         `@torch.no_grad()` to the method or `# noqa: GRD004`.  Augmented and
         item assignment on `x.weight` are reported only where `x` is known to be
         a module, because `.weight` is a common name for plain numbers too.
+        A tensor whose `requires_grad` the function has just set to `False`
+        (`w.requires_grad = False; w.copy_(x); w.requires_grad = True`) may be
+        changed in place, and a function handed to `model.apply(fn)` runs in
+        the grad mode of that call.
         Changes through `.data` or `.detach()` bypass autograd's check and are
         not reported, nor are changes of `x.weight` where the class sets
         `requires_grad = False` (or calls `requires_grad_(False)`) on `x`, on
@@ -361,6 +365,9 @@ class InplaceParamUpdateWithGrad(Rule):
         self._deliveries: Dict[Tuple[int, str], List[_Delivery]] = {}
         #: some helper of the module edits its own argument with grad disabled
         self._guarded = False
+        #: (function, tensor) whose ``requires_grad`` the function set to False
+        #: and not back yet: ``w.requires_grad = False; w.copy_(x)`` is allowed
+        self._not_requiring: Set[Tuple[int, str]] = set()
         #: the classes being visited, innermost last, and what each freezes
         self._classes: List[ast.ClassDef] = []
         self._frozen: Dict[int, Tuple[Set[str], Dict[str, Set[str]]]] = {}
@@ -419,6 +426,15 @@ class InplaceParamUpdateWithGrad(Rule):
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
+            if isinstance(target, ast.Attribute) and target.attr == "requires_grad":
+                name = dotted(target.value)
+                if name is not None:
+                    key = (id(self.context.grad.function), name)
+                    if is_const(node.value, False):
+                        self._not_requiring.add(key)
+                    else:
+                        self._not_requiring.discard(key)
+        for target in node.targets:
             if isinstance(target, ast.Subscript):
                 base = facts.strip_views(self.context, target)
                 if self._param(base, loose=False):
@@ -448,6 +464,8 @@ class InplaceParamUpdateWithGrad(Rule):
     def _param(self, base: ast.expr, loose: bool) -> bool:
         """Is ``base`` a parameter?  ``loose``: an in-place tensor method was
         called on it, so any ``x.weight``/``x.bias`` is a tensor."""
+        if self._not_requiring and (id(self.context.grad.function), dotted(base)) in self._not_requiring:
+            return False  # its ``requires_grad`` was just switched off: an in-place change is allowed
         found = self._param_by_kind(base, loose)
         # last, as it walks the class once: parameters the class froze itself
         return found and not (self._classes and isinstance(base, ast.Attribute) and self._frozen_in_class(base.value))
