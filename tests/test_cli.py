@@ -34,8 +34,8 @@ GRD001_DECORATOR = (
 )
 GRD002 = "GRD002 `model.eval` is not called, so it does nothing; write `model.eval()`"
 GRD003 = (
-    "GRD003 `volatile=` has had no effect since PyTorch 0.4, so a graph is still built; "
-    "drop it and run inference under `with torch.no_grad():`"
+    "GRD003 `volatile=` has had no effect since PyTorch 0.4 (it only warns) and stops no graph; drop it, "
+    "and run code that should build no graph under `with torch.no_grad():`"
 )
 GRD004 = (
     "GRD004 in-place `fill_` on parameter `model[0].bias` while grad is enabled raises RuntimeError; "

@@ -13,7 +13,10 @@ from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 _CONFIG_OWNERS = frozenset(
     {"args", "arg", "opt", "opts", "options", "cfg", "config", "conf", "flags", "hparams", "hp", "settings", "self", "cls"}
 )
-_MESSAGE = "has had no effect since PyTorch 0.4, so a graph is still built; drop it and run inference under `with torch.no_grad():`"
+_MESSAGE = (
+    "has had no effect since PyTorch 0.4 (it only warns) and stops no graph; drop it, and run code that "
+    "should build no graph under `with torch.no_grad():`"
+)
 
 
 class VolatileFlag(Rule):
