@@ -457,14 +457,8 @@ def _from_local_callers(info: FunctionInfo) -> Grad:
         if state is not Grad.DISABLED:
             states.add(state)
     if states == {Grad.DISABLED}:
-        result = Grad.DISABLED
-    elif Grad.ENABLED in states:
-        result = Grad.ENABLED
-    elif Grad.UNKNOWN in states:
-        result = Grad.UNKNOWN
-    else:
-        result = Grad.INHERITED
-    return result
+        return Grad.DISABLED
+    return Grad.UNKNOWN if Grad.UNKNOWN in states else Grad.INHERITED
 
 
 def _call_states(
