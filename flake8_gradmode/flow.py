@@ -153,12 +153,12 @@ class Flow:
         self.module_classes: Set[str] = set()
         #: class name -> it switches something to eval mode in ``__init__``
         self.class_init_eval: Set[str] = set()
-        #: the file shows that training/eval mode changes something: it builds
-        #: dropout or batch-norm layers, reads ``self.training``, or switches
-        #: models with ``.train()`` itself
         #: a function of the module switches grad off by a statement
         #: (``torch.set_grad_enabled(False)``), for the rest of the process
         self.grad_off_by_hand = False
+        #: the file shows that training/eval mode changes something: it builds
+        #: dropout or batch-norm layers, reads ``self.training``, or switches
+        #: models with ``.train()`` itself
         self.mode_matters = False
         #: ... because of its layers or ``self.training`` (not only switches)
         self.mode_by_layers = False
@@ -402,13 +402,13 @@ def _plain_layers_only(ctx) -> bool:
         for full in (imports.resolve(ast.Name(name)) or "" for name in imports.imported_names())
     ):
         return False  # models may come from a library or from the project's model modules
-    built = False
-    for node in ast.walk(ctx.tree):
-        if isinstance(node, ast.Call):
-            qual = ctx.imports.resolve(node.func) or ""
-            if qual.startswith("torch.nn.") and qual[9:10].isupper() and "." not in qual[9:]:
-                built = True
-    return built
+    return any(_builds_layer(ctx.imports.resolve(node.func) or "") for node in ast.walk(ctx.tree)
+               if isinstance(node, ast.Call))
+
+
+def _builds_layer(qual: str) -> bool:
+    """``torch.nn.Linear``, ``torch.nn.ReLU``: a layer class of ``torch.nn``."""
+    return qual.startswith("torch.nn.") and qual[9:10].isupper() and "." not in qual[9:]
 
 
 def is_module_class(ctx, name: str) -> bool:
