@@ -13,7 +13,7 @@ import re
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from flake8_gradmode import facts, flow, project
-from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable, is_super_call
+from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, unchained
 from flake8_gradmode.settings import Settings
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the only line breaks Python knows
@@ -30,7 +30,6 @@ def physical_lines(text: str) -> List[str]:
 
 
 #: Chained calls that return the same module (``Net().to(device)``).
-_SAME_MODULE = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"})
 #: Callees that build a fresh model, in training mode.
 _MODEL_FACTORIES = re.compile(r"^(torchvision\.models\.[a-z]\w*|timm\.create_model|timm\.models\.create_model)$")
 
@@ -310,12 +309,7 @@ class Context:
     def _builds_model(self, value: ast.expr) -> bool:
         """``Net()``, ``nn.Linear(2, 2)``, ``torchvision.models.resnet18()``,
         possibly followed by ``.to(device)``: a fresh model, in training mode."""
-        while (
-            isinstance(value, ast.Call)
-            and isinstance(value.func, ast.Attribute)
-            and value.func.attr in _SAME_MODULE
-        ):
-            value = value.func.value
+        value = unchained(value)
         if not isinstance(value, ast.Call):
             return False
         qual = self.imports.resolve(value.func) or ""

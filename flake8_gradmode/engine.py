@@ -33,7 +33,10 @@ from flake8_gradmode.tracker import (
     is_const,
     is_super_call,
     last_name,
+    SAME_MODULE_METHODS,
     string_value,
+    unchained,
+    unsubscripted,
 )
 
 #: The code of an internal error of the plugin (never a property of the file).
@@ -101,7 +104,7 @@ class Tracker:
         is_module = any(facts.is_module_class_base(ctx, b) for b in node.bases)
         ctx.classes.append(ClassInfo(node.name, is_module, len(self.grad.frames)))
         ctx.class_bases.setdefault(node.name, []).extend(
-            b.id for b in (_unsubscripted(b) for b in node.bases) if isinstance(b, ast.Name)
+            b.id for b in (unsubscripted(b) for b in node.bases) if isinstance(b, ast.Name)
         )  # ``Embeddings[Sentence]`` is based on ``Embeddings``
         if is_module:
             self.flow.module_classes.add(node.name)
@@ -482,10 +485,6 @@ def _builds_local_module(flow_: flow.Flow, value: ast.expr) -> bool:
     )
 
 
-def _unsubscripted(base: ast.expr) -> ast.expr:
-    return base.value if isinstance(base, ast.Subscript) else base
-
-
 def _submodule_switch(func: ast.Attribute) -> bool:
     """``self.model.eval()``: an attribute of ``self`` switching modes is a
     module, not an object of a class that names a method of its own ``eval``."""
@@ -576,15 +575,13 @@ _HOOK_NAME = {"AsyncFunctionDef": "FunctionDef", "AsyncFor": "For", "AsyncWith":
 
 
 #: Methods that return the module they are called on.
-_CHAINED = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_", "module"})
+_CHAINED = SAME_MODULE_METHODS | {"module"}
 
 
 def _fresh_object(expr: ast.expr) -> bool:
     """Is ``expr`` a new object, not a name's: ``copy.deepcopy(model)``,
     ``Net()``, also through ``.to(device)`` and the like?"""
-    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _CHAINED:
-        expr = expr.func.value
-    return isinstance(expr, ast.Call)
+    return isinstance(unchained(expr, _CHAINED), ast.Call)
 
 
 def _frozen_chain_root(call: ast.Call) -> Optional[str]:

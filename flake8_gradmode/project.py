@@ -44,7 +44,9 @@ from typing import BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import names_training_step
 from flake8_gradmode.names import is_test_file
-from flake8_gradmode.tracker import Grad, GradTracker, ImportTable, dotted, is_super_call, last_name
+from flake8_gradmode.tracker import (
+    Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, unchained, unsubscripted
+)
 
 #: Files that mark a project's root directory.
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
@@ -243,8 +245,7 @@ class _Summarizer:
             return
         name = node.targets[0].id
         value = node.value
-        while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _MOVES:
-            value = value.func.value  # ``Net(...).cuda()``, ``.to(device)``
+        value = unchained(value)  # ``Net(...).cuda()``, ``.to(device)``
         built = dotted(value.func) if isinstance(value, ast.Call) else None
         if built and built.rpartition(".")[2][:1].isupper():
             self.built[name] = built
@@ -256,17 +257,8 @@ class _Summarizer:
             self.visit(expr, state, caller, "")
         nested = caller != ""
         if not nested:
-            self.classes[node.name] = [d for d in (dotted(_generic(b)) for b in node.bases) if d]
+            self.classes[node.name] = [d for d in (dotted(unsubscripted(b)) for b in node.bases) if d]
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
-
-
-#: Methods that return the module they are called on.
-_MOVES = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"})
-
-
-def _generic(base: ast.expr) -> ast.expr:
-    """``Embeddings`` for the base ``Embeddings[Sentence]``."""
-    return base.value if isinstance(base, ast.Subscript) else base
 
 
 def _joined(names: Set[str]) -> str:

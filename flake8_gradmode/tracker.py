@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 import re
 from enum import Enum
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 
 class Grad(Enum):
@@ -104,6 +104,23 @@ def first_value(call: ast.Call) -> Optional[ast.expr]:
         first = call.args[0]
         return first.value if isinstance(first, ast.Starred) else first
     return call.keywords[0].value if call.keywords else None
+
+
+#: Methods that return the module they are called on (``.to(device)``, ``.eval()``).
+SAME_MODULE_METHODS = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"})
+
+
+def unchained(expr: ast.expr, methods: FrozenSet[str] = SAME_MODULE_METHODS) -> ast.expr:
+    """``Net()`` of ``Net().to(device).eval()``: what a chain of calls of
+    ``methods`` starts from."""
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in methods:
+        expr = expr.func.value
+    return expr
+
+
+def unsubscripted(base: ast.expr) -> ast.expr:
+    """``Embeddings`` for the class base ``Embeddings[Sentence]``."""
+    return base.value if isinstance(base, ast.Subscript) else base
 
 
 def is_super_call(expr: ast.AST) -> bool:
