@@ -256,15 +256,16 @@ class EvalLoopWithoutEvalMode(Rule):
 
     def _report(self, loop: flow.Loop, ev: flow.EvalLoop) -> None:
         fix: Optional[Fix] = None
-        if ev.model_calls and flow.is_pipeline(self.context, ev.model_calls[0].key):
+        if ev.model_calls:
             key = flow.display(ev.model_calls[0].key)
-            # a library pipeline has no ``.eval()``: the models it holds do
-            what, remedy = f"`{key}`", f"call `.eval()` on the models `{key}` holds before the loop"
-        elif ev.model_calls:
-            key = flow.display(ev.model_calls[0].key)
-            what, remedy = f"`{key}`", f"call `{key}.eval()` before the loop"
-            if not key.endswith("]"):
-                fix = Fix("insert-before", loop.node, f"{key}.eval()", unsafe=True)
+            what = f"`{key}`"
+            if flow.is_pipeline(self.context, ev.model_calls[0].key):
+                # a library pipeline has no ``.eval()``: the models it holds do
+                remedy = f"call `.eval()` on the models `{key}` holds before the loop"
+            else:
+                remedy = f"call `{key}.eval()` before the loop"
+                if not key.endswith("]"):
+                    fix = Fix("insert-before", loop.node, f"{key}.eval()", unsafe=True)
         else:
             path = ev.paths[0]
             key = flow.display(path.model_call.key)
