@@ -40,6 +40,9 @@ class LossAccumulatedWithGraph(Rule):
         such objects) are considered, and only in loops that run a training
         step; evaluation loops are GRD101's business.  An accumulator bound
         inside the training loop (reset every step) is fine, and so is one
+        the loop sets back to a fresh value itself (`running_loss = 0` after
+        every optimizer step of a gradient-accumulation window: it keeps a
+        few steps' graphs at most, not the epoch's), and one
         whose value flows into a `.backward()` target of the function (`loss
         += aux; loss.backward()`, or `losses.append(l)` followed by
         `torch.stack(losses).mean().backward()`), or that the function returns
@@ -113,6 +116,26 @@ class LossAccumulatedWithGraph(Rule):
                 history.append(loss.detach())
             """,
             checks=(Holds("history[0].grad_fn is None", "the stored losses hold no graph"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            running_loss = 0
+            for step, x in enumerate([torch.randn(8, 4)] * 4):
+                loss = model(x).pow(2).mean() / 2
+                running_loss += loss
+                loss.backward()
+                if step % 2 == 1:
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    print(running_loss.item())
+                    running_loss = 0
+            """,
+            title="A total the loop resets after each accumulation window",
+            checks=(Holds("running_loss == 0", "the total is reset every two steps, so it never keeps more"),),
         ),
     )
     INVALID = (
@@ -233,6 +256,8 @@ class LossAccumulatedWithGraph(Rule):
             binding = ctx.lookup(root)
             if binding is None or binding.seq >= loops[0].seq:
                 return  # bound inside the loop: reset every iteration
+            if isinstance(target, ast.Name) and _reset_in(loops[0].node, root):
+                return  # set back to a fresh value every few iterations: a bounded window
             binding_seq = binding.seq
         scope = ctx.flow.scope
         loop = loops[0]
@@ -288,6 +313,16 @@ def _tensor_names(ctx, owner: ast.AST) -> Set[str]:
         if any(isinstance(a, ast.Name) for a in node.args) and (ctx.imports.resolve(func) or "").startswith("torch."):
             names.update(a.id for a in node.args if isinstance(a, ast.Name))
     return names
+
+
+def _reset_in(loop: ast.AST, name: str) -> bool:
+    """Does the loop bind ``name`` to a value that does not use it
+    (``running_loss = 0``), anywhere in its body?"""
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            if not any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.value)):
+                return True
+    return False
 
 
 def _root_name(target: ast.expr) -> Optional[str]:
