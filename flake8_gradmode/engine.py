@@ -327,6 +327,11 @@ class Tracker:
             if not _submodule_switch(func):  # type: ignore[arg-type]
                 by_name = ("by-name", func.attr)  # type: ignore[attr-defined]
                 ctx._calls.append((by_name, self.grad.state, self.grad.function))
+            if loops and func.value.__class__ is ast.Name:  # type: ignore[attr-defined]
+                typed = _built_class_method(ctx, func)  # type: ignore[arg-type]
+                if typed is not None:
+                    for loop in loops:
+                        loop.typed_calls.append((seq, typed))
         if key is not None:
             ctx._call_names.add(id(func))
             ctx._calls.append((key, self.grad.state, self.grad.function))
@@ -483,6 +488,17 @@ def _builds_local_module(flow_: flow.Flow, value: ast.expr) -> bool:
     return (
         isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in flow_.module_classes
     )
+
+
+def _built_class_method(ctx: Context, func: ast.Attribute) -> Optional[Tuple[str, ...]]:
+    """``("method", "SPOT", "train")`` for ``trainer.train(...)`` when the
+    function bound ``trainer = SPOT(...)`` (a capitalised callee: a class,
+    which may be this module's)."""
+    binding = ctx.lookup(func.value.id)  # type: ignore[attr-defined]
+    value = binding.value if binding is not None else None
+    if value.__class__ is ast.Call and value.func.__class__ is ast.Name and value.func.id[:1].isupper():  # type: ignore
+        return ("method", value.func.id, func.attr)  # type: ignore[union-attr]
+    return None
 
 
 def _submodule_switch(func: ast.Attribute) -> bool:

@@ -120,6 +120,9 @@ class Loop:
         self.step_seqs: List[int] = []
         #: calls of module-local functions/methods: (seq, key)
         self.local_calls: List[Tuple[int, Tuple[str, ...]]] = []
+        #: ``obj.name()`` on an object the function built from a class of the
+        #: module (``trainer = SPOT(...)``): (seq, ("method", class, name))
+        self.typed_calls: List[Tuple[int, Tuple[str, ...]]] = []
         self.model_calls: List[ModelCall] = []
 
     @property
@@ -522,6 +525,10 @@ def trains(ctx, scope_or_loop) -> bool:
         for scope in found:
             if scope is not owner and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
                 return True
+    for _, key in getattr(scope_or_loop, "typed_calls", ()):
+        for scope in callees(ctx, owner, key):
+            if scope is not owner and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
+                return True  # ``trainer.train(batch)``: the module's class runs the step
     # last, as it may load the project index: a function imported from
     # another module, or a method of a base class there
     return any(ctx.trains_elsewhere(key) for key in elsewhere)
@@ -1001,6 +1008,10 @@ def evaluation_loops(ctx) -> List[EvalLoop]:
     """Every loop that runs a model forward (directly or through a function of
     the module it calls), trains nothing and shows evaluation intent, outside
     framework hooks, ``nn.Module`` code, pytest tests and timing loops."""
+    return _memo(ctx, ("evaluation-loops",), lambda: _evaluation_loops(ctx), [])
+
+
+def _evaluation_loops(ctx) -> List[EvalLoop]:
     out = []
     for loop in ctx.flow.loops:
         calls = [c for c in loop.model_calls if is_model_call(ctx, c)]

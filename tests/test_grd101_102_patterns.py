@@ -1147,3 +1147,41 @@ def main(model, optimizer, batches):
     for switch in ("        torch.set_grad_enabled(True)\n", "        torch.set_grad_enabled(False)\n"):
         plain = plain.replace(switch, "")
     assert found(plain) == [("GRD101", 14, 4)]
+
+
+TRAINER_OBJECT_RUNS_THE_STEP = """
+import torch
+
+
+class Agent:
+    def __init__(self, actor, optimizer):
+        self.actor = actor
+        self.optimizer = optimizer
+
+    def {method}(self, batch):
+        loss = self.actor(batch).pow(2).mean()
+        {step}
+        return loss.item()
+
+
+def run(actor, env, buffer, steps):
+    agent = Agent(actor, torch.optim.Adam(actor.parameters()))
+    actor.eval()
+    state = env.reset()
+    for t in range(steps):
+        action = actor(state)
+        state = env.step(action)
+        agent.{method}(buffer.sample())
+"""
+
+
+def test_a_loop_training_through_an_object_of_the_modules_own_class_is_not_evaluation():
+    source = TRAINER_OBJECT_RUNS_THE_STEP.format(
+        method="train", step="self.optimizer.zero_grad(); loss.backward(); self.optimizer.step()"
+    )
+    assert found(source) == []
+
+
+def test_a_loop_calling_a_method_of_the_modules_class_that_does_not_train_stays_reported():
+    source = TRAINER_OBJECT_RUNS_THE_STEP.format(method="score", step="print(loss)")
+    assert found(source) == [("GRD101", 20, 4)]
