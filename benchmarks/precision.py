@@ -55,7 +55,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 PROJECTS = HERE / "precision_projects.csv"
-SPLITS = ("tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9")
+SPLITS = ("tune", "heldout") + tuple(f"heldout{n}" for n in range(2, 10))
 #: lines of the enclosing function shown before a finding, at most
 CONTEXT_BEFORE = 40
 #: lines shown after a finding

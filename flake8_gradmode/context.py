@@ -13,7 +13,7 @@ import re
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from flake8_gradmode import facts, flow, project
-from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, unchained
+from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, last_name, unchained
 from flake8_gradmode.settings import Settings
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the only line breaks Python knows
@@ -213,6 +213,27 @@ class Context:
         except (RecursionError, Exception):  # a damaged cache must never become an error
             self._project = False
             return Grad.INHERITED
+
+    def trained_by_caller(self, info: FunctionInfo, param: str) -> Optional[str]:
+        """Where another module calls ``info`` with its parameter ``param``
+        bound to a model in training mode (see ``Project.trained_by_caller``)."""
+        qual = project.qualified(info.key) if info.key is not None else None
+        if qual is None or info.name in _IMPLICITLY_CALLED:
+            return None
+        args = info.node.args
+        positional = [a.arg for a in args.posonlyargs + args.args]
+        if info.class_name is not None and positional and not any(
+            last_name(d) == "staticmethod" for d in info.node.decorator_list
+        ):
+            positional = positional[1:]  # ``self``/``cls``: the receiver, not an argument
+        position = positional.index(param) if param in positional else None
+        keyword = None if any(a.arg == param for a in args.posonlyargs) else param
+        try:
+            found = self.project()
+            return None if found is None else found.trained_by_caller(found.rel, qual, position, keyword)
+        except (RecursionError, Exception):  # a damaged cache must never become an error
+            self._project = False
+            return None
 
     def trains_elsewhere(self, key: Tuple[str, ...]) -> bool:
         """Does the call with ``key`` (not a function of this module) reach a

@@ -10,6 +10,10 @@ every module of the project through a small summary made from its ``ast``:
 * every call, keyed by the last part of the called name, with the grad state
   at the call, the function making it and the constants it passes;
 * the functions whose own body runs a training step;
+* the calls that pass a model in training mode: one the calling function
+  switched to it (``model.train()``) or trains (``model(x)`` in a function
+  that runs a training step) before the call, in a function with no
+  ``.eval()`` anywhere: the called function runs that model in training mode;
 * names used other than by calling them (a function passed as a value may be
   called from anywhere, so its callers are unknown).
 
@@ -45,7 +49,7 @@ from flake8_gradmode import __version__
 from flake8_gradmode.facts import names_training_step
 from flake8_gradmode.names import is_test_file
 from flake8_gradmode.tracker import (
-    Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, unchained, unsubscripted
+    Grad, GradTracker, ImportTable, dotted, first_value, is_const, is_super_call, last_name, unchained, unsubscripted
 )
 
 #: Files that mark a project's root directory.
@@ -77,9 +81,12 @@ Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
 #: One call: as written, grad state code, calling function (``""`` module
 #: level, ``"?"`` unknown, else its qualified name), enclosing class, shape.
 Call = Tuple[str, str, str, str, Shape]
+#: A call that passes a model in training mode: as written, calling
+#: function, enclosing class, and the argument's slot (position or keyword).
+TrainedCall = Tuple[str, str, str, Union[int, str]]
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 6
+_FORMAT = 7
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -102,6 +109,16 @@ class _Summarizer:
         self.trainers: Set[str] = set()
         #: names the running function (or module) bound to ``Class(...)``
         self.built: Dict[str, str] = {}
+        #: calls passing a model in training mode (see ``TrainedCall``), by called name
+        self.trained_calls: Dict[str, List[TrainedCall]] = {}
+        #: the running function's (or module's) receivers of ``.train()`` so
+        #: far, the names it called (``net(x)``: a model it may train), whether
+        #: it has an ``.eval()`` anywhere, and its candidate calls (with
+        #: whether the model was only called, not switched)
+        self._trained: Set[str] = set()
+        self._ran: Set[str] = set()
+        self._evals = False
+        self._pending: List[Tuple[str, TrainedCall, bool]] = []
         self._called: Set[int] = set()
         self._collect_imports(tree.body)
 
@@ -137,6 +154,7 @@ class _Summarizer:
             "n": _joined(self.names),
             "a": _joined(self.attrs),
             "t": self.trainers,
+            "m": self.trained_calls,
         }
 
     # state: the grad state code; caller: "" module level, "?" unknown, else qual
@@ -207,6 +225,13 @@ class _Summarizer:
             self.calls.setdefault(last, []).append((written, _CODE[state], caller, klass, _shape(node)))
             if caller not in ("", "?") and names_training_step(func):
                 self.trainers.add(caller)
+            if last in ("eval", "train"):
+                self._switch(node, last)
+            elif caller != "?":
+                if self._trained or self._ran:
+                    self._passes_trained(node, written, last, caller, klass)
+                if written == dotted(func):
+                    self._ran.add(written)
         for child in ast.iter_child_nodes(node):
             self.visit(child, state, caller, klass)
 
@@ -235,8 +260,46 @@ class _Summarizer:
         if code == "x":
             body_caller = "?"
         outer, self.built = self.built, {}
+        modes = self._trained, self._ran, self._evals, self._pending
+        self._trained, self._ran, self._evals, self._pending = set(), set(), False, []
         self.walk(node.body, entry, body_caller, klass)
         self.built = outer
+        self._keep_trained_calls(body_caller)
+        self._trained, self._ran, self._evals, self._pending = modes
+
+    def _switch(self, node: ast.Call, method: str) -> None:
+        """``x.train()`` / ``x.train(True)``: ``x`` is in training mode for
+        the calls after it; ``x.eval()`` / ``x.train(False)``: the function
+        switches modes both ways, and none of its calls is taken as evidence."""
+        receiver = dotted(node.func.value) if isinstance(node.func, ast.Attribute) else None
+        value = first_value(node)
+        if method == "eval" and not node.args and not node.keywords or method == "train" and is_const(value, False):
+            self._evals = True
+        elif method == "train" and receiver and (value is None or is_const(value, True)):
+            self._trained.add(receiver)
+
+    def _passes_trained(self, node: ast.Call, written: str, last: str, caller: str, klass: str) -> None:
+        slots: List[Tuple[Union[int, str], ast.expr]] = []
+        for position, arg in enumerate(node.args):
+            if isinstance(arg, ast.Starred):
+                break
+            slots.append((position, arg))
+        slots.extend((kw.arg, kw.value) for kw in node.keywords if kw.arg)
+        for slot, arg in slots:
+            name = dotted(arg)
+            if name in self._trained or name in self._ran:
+                self._pending.append((last, (written, caller, klass, slot), name not in self._trained))
+                return
+
+    def _keep_trained_calls(self, caller: str) -> None:
+        """Keep the candidate calls of a function that has no ``.eval()``; a
+        model it only called counts when the function runs a training step."""
+        if self._evals:
+            return
+        trains = caller in self.trainers
+        for last, call, only_ran in self._pending:
+            if trains or not only_ran:
+                self.trained_calls.setdefault(last, []).append(call)
 
     def _bound(self, node: ast.Assign) -> None:
         """Remember ``name = Class(...)`` (a capitalised callee) until the name
@@ -298,6 +361,7 @@ def _decorator_name(expr: ast.expr) -> str:
 def summarize(tree: ast.Module, no_grad_decorators: Tuple[str, ...] = ()) -> Summary:
     walker = _Summarizer(tree, no_grad_decorators)
     walker.walk(tree.body, Grad.ENABLED, "", "")
+    walker._keep_trained_calls("")
     return walker.summary()
 
 
@@ -591,7 +655,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("i"), dict) and isinstance(summary.get("c"), dict)
         and isinstance(summary.get("f"), dict) and isinstance(summary.get("k"), dict)
         and isinstance(summary.get("n"), str) and isinstance(summary.get("a"), str)
-        and isinstance(summary.get("t"), set)
+        and isinstance(summary.get("t"), set) and isinstance(summary.get("m"), dict)
     )
 
 
@@ -913,6 +977,29 @@ class Project:
             if summary is not None and f"{owner}.forward" in summary["f"]:  # type: ignore[operator]
                 return True
         return False
+
+    # model mode at a function's entry
+
+    def trained_by_caller(self, rel: str, qual: str, position: Optional[int], keyword: Optional[str]) -> Optional[str]:
+        """Where a call in the project (not a unit test) passes a model its
+        function switched to training mode, and never to eval mode, as the
+        argument ``position`` (counted without ``self``) or ``keyword`` of
+        ``rel``'s function ``qual``: ``"train_net() in train.py"``, or None."""
+        klass, _, name = qual.rpartition(".")
+        if name == "forward" or name.startswith("__"):
+            return None
+        for site_rel, summary in self.mentioning(name):
+            trained: Dict[str, List[TrainedCall]] = summary["m"]  # type: ignore[assignment]
+            locals_ = [name] + [local for local, (_, target) in summary["i"].items()  # type: ignore[attr-defined]
+                                if local != name and target.rpartition(".")[2] == name]
+            for local in locals_:
+                for written, caller, site_class, slot in trained.get(local, ()):
+                    if slot != position and slot != keyword or is_test_file(site_rel):
+                        continue
+                    if self._reaches(site_rel, written, site_class, rel, klass, name):
+                        where = f"`{caller.rpartition('.')[2]}()`" if caller else "top-level code"
+                        return where + (" in this module" if site_rel == rel else f" in `{site_rel}`")
+        return None
 
     # grad mode at a function's entry
 

@@ -1013,3 +1013,97 @@ def test_calls_from_unit_tests_do_not_decide_the_grad_mode(tmp_path):
         """,
     })
     assert lint(tmp_path / "pkg/blocks.py") == []
+
+
+# --- model mode handed over by callers in other modules -------------------------
+
+EVAL_NO_SWITCH = """
+    import torch
+
+
+    def evaluate(net, val_loader):
+        correct = 0
+        with torch.no_grad():
+            for x, y in val_loader:
+                correct += (net(x).argmax(1) == y).sum().item()
+        return correct
+"""
+
+TRAIN_SWITCHED = """
+    from .evaluation import evaluate
+
+
+    def fit(net, optimizer, loader, val_loader):
+        net.train()
+        for x, y in loader:
+            optimizer.zero_grad()
+            net(x).sum().backward()
+            optimizer.step()
+        return evaluate(net, val_loader)
+"""
+
+TRAIN_FRESH = """
+    from pkg.evaluation import evaluate
+
+
+    def fit(net, optimizer, loader, val_loader):
+        for x, y in loader:
+            optimizer.zero_grad()
+            net(x).sum().backward()
+            optimizer.step()
+        score = evaluate(val_loader=val_loader, net=net)
+        return score
+"""
+
+
+def lint_102(path: Path) -> List[Tuple[int, int, str, str]]:
+    source = path.read_text(encoding="utf-8")
+    return [(v.line, v.col, v.code, v.message) for v in check(source, filename=str(path)) if v.code == "GRD102"]
+
+
+def test_a_model_switched_to_training_mode_in_another_module_and_handed_over_is_reported(tmp_path):
+    make(tmp_path, {"pkg/evaluation.py": EVAL_NO_SWITCH, "pkg/train.py": TRAIN_SWITCHED})
+    assert lint_102(tmp_path / "pkg/evaluation.py") == [(
+        7, 8, "GRD102",
+        "evaluation loop runs `net` in training mode: `fit()` in `pkg/train.py` hands it over in training mode, "
+        "and nothing calls `.eval()` before the loop; call `net.eval()` before the loop",
+    )]
+
+
+def test_a_model_trained_by_the_calling_function_is_in_training_mode_by_keyword_too(tmp_path):
+    make(tmp_path, {"pkg/evaluation.py": EVAL_NO_SWITCH, "pkg/train.py": TRAIN_FRESH})
+    assert [f[:3] for f in lint_102(tmp_path / "pkg/evaluation.py")] == [(7, 8, "GRD102")]
+
+
+@pytest.mark.parametrize("change", [
+    ("net.train()\n", "net.train()\n    net.eval()\n"),  # the caller switches to eval mode too
+    ("return evaluate(net, val_loader)", "return evaluate(val_loader, net)"),  # another argument
+])
+def test_a_caller_that_also_switches_to_eval_or_hands_over_something_else_is_no_evidence(tmp_path, change):
+    make(tmp_path, {"pkg/evaluation.py": EVAL_NO_SWITCH, "pkg/train.py": TRAIN_SWITCHED.replace(*change)})
+    assert lint_102(tmp_path / "pkg/evaluation.py") == []
+
+
+def test_a_caller_that_only_runs_the_model_without_training_is_no_evidence(tmp_path):
+    caller = TRAIN_FRESH.replace(
+        "optimizer.zero_grad()\n            net(x).sum().backward()\n            optimizer.step()", "print(net(x))"
+    )
+    assert "backward" not in caller
+    make(tmp_path, {"pkg/evaluation.py": EVAL_NO_SWITCH, "pkg/train.py": caller})
+    assert lint_102(tmp_path / "pkg/evaluation.py") == []
+
+
+def test_a_unit_test_handing_over_a_model_in_training_mode_is_no_evidence(tmp_path):
+    unit_test = TRAIN_SWITCHED.replace("from .", "from pkg.")
+    make(tmp_path, {"pkg/evaluation.py": EVAL_NO_SWITCH, "tests/test_train.py": unit_test})
+    assert lint_102(tmp_path / "pkg/evaluation.py") == []
+
+
+def test_summary_records_calls_handing_over_a_model_in_training_mode():
+    summary = project.summarize(ast.parse(textwrap.dedent(TRAIN_SWITCHED) + textwrap.dedent("""
+        def report(net, val_loader):
+            net.train()
+            evaluate(net, val_loader)
+            net.eval()
+    """)))
+    assert summary["m"] == {"evaluate": [("evaluate", "fit", "", 0)]}

@@ -43,7 +43,10 @@ class EvalLoopWithoutEvalMode(Rule):
         is built right there.  A function that takes the model as an argument
         and is only called from other modules (or from nowhere the project
         shows: a notebook, a user) is not reported, since its callers may
-        well call `.eval()`.  Any `.eval()` before the
+        well call `.eval()`, unless one of them hands the model over in
+        training mode: a function (not a unit test) that switched it with
+        `.train()`, or that trains it, before the call and calls `.eval()`
+        nowhere.  That caller also shows that the mode matters.  Any `.eval()` before the
         loop counts, whichever model it is called on, except when the loop
         also runs another model the function is handed and the module
         switches to training mode elsewhere (`model.eval()`, then
@@ -220,8 +223,7 @@ class EvalLoopWithoutEvalMode(Rule):
 
     def finish(self) -> None:
         ctx = self.context
-        if not flow.mode_matters(ctx):
-            return
+        matters = flow.mode_matters(ctx)
         reported: Set[int] = set()
         for ev in flow.evaluation_loops(ctx):
             loop = ev.loop
@@ -242,19 +244,23 @@ class EvalLoopWithoutEvalMode(Rule):
                 flow.eval_switch_before(ctx, p.callee, p.model_call.seq) for p in ev.paths
             ):
                 continue  # the helper switches to eval mode itself
+            caller = None
             if mode == "train":
-                in_training_mode = True
+                in_training_mode = matters
             else:
                 on_entry = flow.eval_mode_on_entry(ctx, scope)
                 built_here = any(c.key.split(".", 1)[0] in scope.built_models for c in ev.model_calls)
-                in_training_mode = on_entry is False or (
-                    on_entry is None and built_here
-                )
+                in_training_mode = matters and (on_entry is False or (on_entry is None and built_here))
+                if not in_training_mode and on_entry is None and mode is None:
+                    # a caller in another module switched the model to training
+                    # mode and hands it over: that caller shows the mode matters
+                    caller = _trained_by_caller(ctx, scope, ev)
+                    in_training_mode = caller is not None
             if in_training_mode:
                 reported.add(id(loop))
-                self._report(loop, ev)
+                self._report(loop, ev, caller)
 
-    def _report(self, loop: flow.Loop, ev: flow.EvalLoop) -> None:
+    def _report(self, loop: flow.Loop, ev: flow.EvalLoop, caller: Optional[str] = None) -> None:
         fix: Optional[Fix] = None
         if ev.model_calls:
             key = flow.display(ev.model_calls[0].key)
@@ -275,11 +281,11 @@ class EvalLoopWithoutEvalMode(Rule):
                 fix = Fix("insert-before", loop.node, f"{key}.eval()", unsafe=True)
             else:
                 remedy = "call the model's `.eval()` before the loop"
-        self.report(
-            loop.node,
-            f"evaluation loop runs {what} in training mode: nothing calls `.eval()` before it; {remedy}",
-            fix=fix,
-        )
+        if caller is None:
+            reason = "nothing calls `.eval()` before it"
+        else:
+            reason = f"{caller} hands it over in training mode, and nothing calls `.eval()` before the loop"
+        self.report(loop.node, f"evaluation loop runs {what} in training mode: {reason}; {remedy}", fix=fix)
 
 
 def _same_name_at_loop(loop: flow.Loop, path: flow.PathCall) -> bool:
@@ -298,6 +304,23 @@ def _same_name_at_loop(loop: flow.Loop, path: flow.PathCall) -> bool:
         return False
     scope_fn = loop.scope.function
     return scope_fn is None or root not in loop.scope.deps and root not in _params(scope_fn.node)
+
+
+def _trained_by_caller(ctx, scope: flow.Scope, ev: flow.EvalLoop) -> Optional[str]:
+    """Where another module passes the model the loop runs, a parameter of
+    its function, after switching it to training mode (see
+    ``Context.trained_by_caller``)."""
+    fn = scope.function
+    if fn is None or not ev.model_calls:
+        return None
+    params = _params(fn.node)
+    for call in ev.model_calls:
+        root = call.key.split(".", 1)[0]
+        if root in params:
+            found = ctx.trained_by_caller(fn, root)
+            if found is not None:
+                return found
+    return None
 
 
 def _params(node) -> Set[str]:
