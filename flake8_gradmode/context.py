@@ -214,6 +214,19 @@ class Context:
             self._project = False
             return Grad.INHERITED
 
+    def call_shapes_elsewhere(self, info: FunctionInfo) -> Optional[List[project.Shape]]:
+        """What the calls of ``info`` in the project's other modules pass
+        (see ``project.Shape``), or None when there is no project index."""
+        qual = project.qualified(info.key) if info.key is not None else None
+        if qual is None:
+            return None
+        try:
+            found = self.project()
+            return None if found is None else found.call_shapes(found.rel, qual)
+        except (RecursionError, Exception):  # a damaged cache must never become an error
+            self._project = False
+            return None
+
     def trained_by_caller(self, info: FunctionInfo, param: str) -> Optional[str]:
         """Where another module calls ``info`` with its parameter ``param``
         bound to a model in training mode (see ``Project.trained_by_caller``)."""

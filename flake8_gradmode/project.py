@@ -978,6 +978,15 @@ class Project:
                 return True
         return False
 
+    def call_shapes(self, rel: str, qual: str) -> List[Shape]:
+        """What each call in another module that may reach ``rel``'s
+        function ``qual`` passes (unit tests included: they call it too)."""
+        klass, _, name = qual.rpartition(".")
+        return [
+            shape for site_rel, (written, _, _, site_class, shape) in self._calls_named(name)
+            if site_rel != rel and self._reaches(site_rel, written, site_class, rel, klass, name)
+        ]
+
     # model mode at a function's entry
 
     def trained_by_caller(self, rel: str, qual: str, position: Optional[int], keyword: Optional[str]) -> Optional[str]:

@@ -1107,3 +1107,47 @@ def test_summary_records_calls_handing_over_a_model_in_training_mode():
             net.eval()
     """)))
     assert summary["m"] == {"evaluate": [("evaluate", "fit", "", 0)]}
+
+
+# --- a helper that hands its argument on as the removed volatile flag ------------
+
+VOLATILE_HELPER = """
+    import torch
+    from torch.autograd import Variable
+
+
+    def to_var(x, volatile=False):
+        if torch.cuda.is_available():
+            x = x.cuda()
+        return Variable(x, volatile=volatile)
+"""
+
+
+def lint_003(path: Path) -> List[Tuple[int, int, str]]:
+    return [f for f in lint(path) if f[2] == "GRD003"]
+
+
+def test_a_helpers_volatile_flag_that_no_call_passes_is_silent(tmp_path):
+    caller = "from pkg.utils import to_var\n\n\ndef load(x):\n    return to_var(x)\n"
+    make(tmp_path, {"pkg/utils.py": VOLATILE_HELPER, "pkg/data.py": caller})
+    assert lint_003(tmp_path / "pkg/utils.py") == []
+
+
+@pytest.mark.parametrize("call", ["to_var(x, volatile=True)", "to_var(x, True)", "to_var(x, flag)", "to_var(*xs)"])
+def test_a_helpers_volatile_flag_is_reported_when_a_call_elsewhere_may_pass_it(tmp_path, call):
+    caller = f"from pkg.utils import to_var\n\n\ndef load(x, xs, flag):\n    return {call}\n"
+    make(tmp_path, {"pkg/utils.py": VOLATILE_HELPER, "pkg/data.py": caller})
+    assert lint_003(tmp_path / "pkg/utils.py") == [(8, 23, "GRD003")]
+
+
+def test_a_helpers_volatile_flag_without_a_false_default_is_reported(tmp_path):
+    make(tmp_path, {"pkg/utils.py": VOLATILE_HELPER.replace("volatile=False", "volatile")})
+    assert lint_003(tmp_path / "pkg/utils.py") == [(8, 23, "GRD003")]
+
+
+def test_a_helpers_volatile_flag_outside_a_project_is_reported(tmp_path):
+    make(tmp_path, {"pkg/utils.py": VOLATILE_HELPER})
+    off = Settings(cross_module=False)
+    source = (tmp_path / "pkg/utils.py").read_text(encoding="utf-8")
+    found = check(source, off, filename=str(tmp_path / "pkg/utils.py"))
+    assert [(v.line, v.col, v.code) for v in found if v.code == "GRD003"] == [(8, 23, "GRD003")]

@@ -45,7 +45,12 @@ class VolatileFlag(Rule):
         reported; reads of `.volatile` are reported only on a name bound to a
         `torch` call in the same scope.  A helper's callers are reported only
         when the helper is defined in the same module and uses the argument
-        for nothing else.
+        for nothing else.  Such a helper's own `volatile=volatile` is reported
+        only when a call may pass it something other than `False` (the
+        default `False` is what PyTorch did anyway, and does not even warn):
+        a call in the module, or in the project's other modules, that passes
+        the flag, or any call when the parameter has no `False` default.
+        Without a project index, every such helper is reported.
     """
     fix_safety = """
         `flake8-gradmode --fix` drops the `volatile=` keyword, which has had no
@@ -148,6 +153,8 @@ class VolatileFlag(Rule):
         #: (function, argument) -> the ``Name`` nodes that pass the argument on as a
         #: ``volatile=`` flag, and the torch call that finally receives it
         self._uses: Dict[Tuple[FunctionInfo, str], Dict[int, str]] = {}
+        #: ``volatile=<argument>`` in a torch call: (function, argument, keyword, call)
+        self._handed: List[Tuple[FunctionInfo, str, ast.keyword, ast.Call]] = []
 
     def visit_Call(self, node: ast.Call) -> None:
         ctx = self.context
@@ -160,10 +167,12 @@ class VolatileFlag(Rule):
             return
         qual = ctx.imports.resolve(node.func) or ""
         if qual.startswith("torch.") or qual == "Variable":
-            self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
             function = ctx.grad.function
             if isinstance(arg.value, ast.Name) and function is not None and arg.value.id in _arguments(function):
                 self._uses.setdefault((function, arg.value.id), {})[id(arg.value)] = self.code_of(node.func)
+                self._handed.append((function, arg.value.id, arg, node))
+                return  # decided once the module is seen (``finish``)
+            self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
 
     def finish(self) -> None:
         """``to_var(x, volatile=True)`` where ``to_var`` only hands the flag to
@@ -190,6 +199,7 @@ class VolatileFlag(Rule):
                             if id(value) not in uses:
                                 uses[id(value)] = target
                                 changed = True
+        passed: set = set()  # (function, argument) some call of the module passes other than False
         for key, call, _ in self._calls:
             infos = functions.get(key, ())
             if len(infos) != 1:
@@ -198,12 +208,39 @@ class VolatileFlag(Rule):
                 target = forwarders.get((infos[0], name))
                 if target is None:
                     continue
+                if not is_const(value, False):
+                    passed.add((infos[0], name))
                 written = f"`{kw.arg}=`" if kw is not None else f"`{self.code_of(value)}`, passed as `{name}`,"
                 message = f"{written} is forwarded by `{infos[0].name}` to `{target}(..., volatile=...)` and {_MESSAGE}"
                 if kw is not None:
                     self.report(kw, message, fix=Fix("drop-keyword", call, kw.arg or ""))
                 else:
                     self.report(value, message)
+
+        for function, name, arg, node in self._handed:
+            if (function, name) not in forwarders or (function, name) in passed or self._may_pass(function, name):
+                self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
+
+    def _may_pass(self, function: FunctionInfo, name: str) -> bool:
+        """May a call of the helper ``function`` (which only hands its
+        argument ``name`` on as the flag) pass something other than ``False``?
+        Yes when the argument's default is not ``False``, and when no project
+        index can tell; else when a call in another module passes it."""
+        if not is_const(_default(function, name), False):
+            return True
+        shapes = self.context.call_shapes_elsewhere(function)
+        if shapes is None:
+            return True
+        positional = positional_params(function.node, function.class_name is not None)
+        index = positional.index(name) if name in positional else None
+        for npos, keywords, constants in shapes:
+            given = dict(constants)
+            if npos < 0 or "**" in keywords:
+                return True
+            slot = name if name in keywords else index if index is not None and index < npos else None
+            if slot is not None and given.get(slot, True) is not False:
+                return True
+        return False
 
     def visit_Assign(self, node: ast.Assign) -> None:
         if not (is_const(node.value, True) or is_const(node.value, False)):
@@ -231,6 +268,15 @@ def _arguments(function: FunctionInfo) -> List[str]:
     """The names of a function's arguments, ``self`` left out."""
     positional = positional_params(function.node, function.class_name is not None)
     return positional + [a.arg for a in function.node.args.kwonlyargs]
+
+
+def _default(function: FunctionInfo, name: str) -> Optional[ast.expr]:
+    """The default value of the function's argument ``name``, if any."""
+    args = function.node.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
+    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+    return defaults.get(name)
 
 
 def _bound(function: FunctionInfo, call: ast.Call) -> List[Tuple[str, ast.expr, Optional[ast.keyword]]]:
