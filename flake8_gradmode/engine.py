@@ -207,11 +207,21 @@ class Tracker:
         found = cache.get("returning-branches")
         if found is None:
             found = set()
-            for node in ast.walk(self.ctx.tree):
-                if isinstance(node, ast.If):
-                    for block in (node.body, node.orelse):
-                        if block and isinstance(block[-1], (ast.Return, ast.Raise)):
-                            found.update(id(stmt) for stmt in block)
+            blocks = [self.ctx.tree.body]  # statements only: an ``if`` is never inside an expression
+            while blocks:
+                for stmt in blocks.pop():
+                    if stmt.__class__ is ast.If:
+                        for block in (stmt.body, stmt.orelse):  # type: ignore[attr-defined]
+                            if block and isinstance(block[-1], (ast.Return, ast.Raise)):
+                                found.update(id(s) for s in block)
+                    for field in _STATEMENT_BLOCKS:
+                        block = getattr(stmt, field, None)
+                        if block:
+                            blocks.append(block)
+                    for handler in getattr(stmt, "handlers", ()):
+                        blocks.append(handler.body)
+                    for case in getattr(stmt, "cases", ()):
+                        blocks.append(case.body)
             cache["returning-branches"] = found
         return found  # type: ignore[return-value]
 
@@ -488,6 +498,10 @@ def _builds_local_module(flow_: flow.Flow, value: ast.expr) -> bool:
     return (
         isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in flow_.module_classes
     )
+
+
+#: The fields of a statement that hold blocks of statements.
+_STATEMENT_BLOCKS = ("body", "orelse", "finalbody")
 
 
 def _built_class_method(ctx: Context, func: ast.Attribute) -> Optional[Tuple[str, ...]]:

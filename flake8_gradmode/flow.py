@@ -786,6 +786,13 @@ def _class_trains(ctx, name: str) -> bool:
     return any(s.class_name == name and trains(ctx, s) for s in ctx.flow.all_scopes)
 
 
+#: Nodes the scope index has no use for: ``Load``/``Store`` markers and operators.
+_NOT_WALKED = (ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
+#: Nodes whose insides are another scope's code, and ``with`` statements.
+_OWN_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
+_WITHS = frozenset({ast.With, ast.AsyncWith})
+
+
 class _Index:
     """Parents and name loads of one scope's own code (nested functions and
     classes excluded), timer reads and profiler blocks; built on demand."""
@@ -801,22 +808,33 @@ class _Index:
         for stmt in body:
             self.parents[id(stmt)] = root
             stack.append(stmt)
+        parents = self.parents
+        loads = self.loads
+        name_type, call_type, skipped, withs = ast.Name, ast.Call, _OWN_SCOPES, _WITHS
         while stack:
             node = stack.pop()
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            cls = node.__class__
+            if cls is name_type:
+                if node.ctx.__class__ is ast.Load:  # type: ignore[attr-defined]
+                    loads.setdefault(node.id, []).append(node)  # type: ignore[attr-defined]
                 continue
-            if isinstance(node, ast.Name):
-                if isinstance(node.ctx, ast.Load):
-                    self.loads.setdefault(node.id, []).append(node)
+            if cls in skipped:
                 continue
-            if isinstance(node, ast.Call):
-                self._call(ctx, node)
-            elif isinstance(node, (ast.With, ast.AsyncWith)):
-                if any(_profiles(ctx, item.context_expr) for item in node.items):
-                    self.profiled.append((node.lineno, node.end_lineno or node.lineno))
-            for child in ast.iter_child_nodes(node):
-                self.parents[id(child)] = node
-                stack.append(child)
+            if cls is call_type:
+                self._call(ctx, node)  # type: ignore[arg-type]
+            elif cls in withs:
+                if any(_profiles(ctx, item.context_expr) for item in node.items):  # type: ignore[attr-defined]
+                    self.profiled.append((node.lineno, node.end_lineno or node.lineno))  # type: ignore[attr-defined]
+            for field in cls._fields:
+                value = getattr(node, field, None)
+                if value.__class__ is list:
+                    for child in value:
+                        if isinstance(child, ast.AST):
+                            parents[id(child)] = node
+                            stack.append(child)
+                elif isinstance(value, ast.AST) and not isinstance(value, _NOT_WALKED):
+                    parents[id(value)] = node
+                    stack.append(value)
 
     def _call(self, ctx, node: ast.Call) -> None:
         qual = ctx.imports.resolve(node.func) or ""

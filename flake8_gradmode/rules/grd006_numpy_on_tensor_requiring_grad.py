@@ -7,7 +7,7 @@ from flake8_gradmode import facts, flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.names import OTHER_FRAMEWORKS
 from flake8_gradmode.rule import Invalid, Raises, Rule, Valid
-from flake8_gradmode.tracker import Grad, dotted, first_value, is_const
+from flake8_gradmode.tracker import Grad, dotted, first_value, is_const, last_name
 
 #: numpy functions that call ``Tensor.__array__`` (and so ``Tensor.numpy()``).
 _NUMPY_CALLS = frozenset({"numpy.asarray", "numpy.array", "numpy.asanyarray"})
@@ -57,6 +57,7 @@ _KEEPING_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow)
 
 #: Calls whose models have outputs that need not require grad.
 _NO_GRAD_MODEL_CALLS = ("jit.freeze", "optimize_for_inference", "quantize_dynamic", "quantize_jit")
+_NO_GRAD_MODEL_LAST = frozenset(name.rpartition(".")[2] for name in _NO_GRAD_MODEL_CALLS)
 
 
 class _Trace(NamedTuple):
@@ -499,8 +500,7 @@ class NumpyOnTensorRequiringGrad(Rule):
                     first = first_value(node)
                     if first is not None and not is_const(first, True):
                         return True
-                name = ast.unparse(func) if isinstance(func, (ast.Attribute, ast.Name)) else ""
-                if name.endswith(_NO_GRAD_MODEL_CALLS):
+                if last_name(func) in _NO_GRAD_MODEL_LAST and ast.unparse(func).endswith(_NO_GRAD_MODEL_CALLS):
                     return True
         return False
 

@@ -256,7 +256,7 @@ class LossAccumulatedWithGraph(Rule):
             binding = ctx.lookup(root)
             if binding is None or binding.seq >= loops[0].seq:
                 return  # bound inside the loop: reset every iteration
-            if isinstance(target, ast.Name) and _reset_in(loops[0].node, root):
+            if isinstance(target, ast.Name) and root in _reset_in(ctx, loops[0].node):
                 return  # set back to a fresh value every few iterations: a bounded window
             binding_seq = binding.seq
         scope = ctx.flow.scope
@@ -315,14 +315,19 @@ def _tensor_names(ctx, owner: ast.AST) -> Set[str]:
     return names
 
 
-def _reset_in(loop: ast.AST, name: str) -> bool:
-    """Does the loop bind ``name`` to a value that does not use it
-    (``running_loss = 0``), anywhere in its body?"""
-    for node in ast.walk(loop):
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            if not any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.value)):
-                return True
-    return False
+def _reset_in(ctx, loop: ast.AST) -> Set[str]:
+    """The names the loop binds, anywhere in its body, to a value that does
+    not use them (``running_loss = 0``); one walk per loop."""
+    key = ("grd104-reset", id(loop))
+    found = ctx.flow.cache.get(key)
+    if found is None:
+        found = set()
+        for node in ast.walk(loop):
+            if isinstance(node, ast.Assign):
+                used = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+                found.update(t.id for t in node.targets if isinstance(t, ast.Name) and t.id not in used)
+        ctx.flow.cache[key] = found
+    return found
 
 
 def _root_name(target: ast.expr) -> Optional[str]:
