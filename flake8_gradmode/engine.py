@@ -802,6 +802,8 @@ def _check(
         return []
     ctx = Context(settings, filename, lines)
     ctx.tree = tree
+    if isinstance(tree, ast.Module):
+        ctx.grad.module = tree  # its own grad-setting context managers, looked up on first need
     rules = [cls(ctx) for cls in rule_classes]
     # The walk makes many small objects and no garbage worth collecting;
     # a full collection would traverse the whole tree each time, which makes

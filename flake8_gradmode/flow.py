@@ -1032,6 +1032,9 @@ def evaluation_loops(ctx) -> List[EvalLoop]:
 def _evaluation_loops(ctx) -> List[EvalLoop]:
     out = []
     for loop in ctx.flow.loops:
+        body = getattr(loop.node, "body", None)
+        if body and body[-1].__class__ is ast.Break:
+            continue  # runs once (one batch to set something up): not a loop over evaluation data
         calls = [c for c in loop.model_calls if is_model_call(ctx, c)]
         paths = path_calls(ctx, loop) if loop.local_calls else []
         if not calls and not paths:

@@ -297,6 +297,10 @@ class GradTracker:
     def __init__(self, extra_disablers: Sequence[str] = ()) -> None:
         self.frames: List[Frame] = [Frame("module", None, [Grad.ENABLED])]
         self._extra = tuple(extra_disablers)
+        #: the module whose own ``@contextmanager`` functions may set grad
+        #: (see ``local_grad_managers``), and those, found on first need
+        self.module: Optional[ast.Module] = None
+        self._managers: Optional[Dict[str, "_Manager"]] = None
 
     # -- what is this expression? --------------------------------------------
 
@@ -419,9 +423,40 @@ class GradTracker:
         state = self.state
         for item in items:
             effect = self.effect(imports, item.context_expr)
+            if effect is None and item.context_expr.__class__ is ast.Call and self.module is not None:
+                effect = self._manager_effect(imports, item.context_expr)  # type: ignore[arg-type]
             if effect is not None:
                 state = effect
         return state
+
+    def _manager_effect(self, imports: ImportTable, call: ast.Call) -> Optional[Grad]:
+        """``with self._training_mode(False):`` where the module's own
+        ``@contextmanager`` yields inside ``torch.set_grad_enabled(training)``
+        (or another grad context)."""
+        if self._managers is None:
+            self._managers = local_grad_managers(self, imports, self.module)  # type: ignore[arg-type]
+        if not self._managers:
+            return None
+        func = call.func
+        if func.__class__ is ast.Name:
+            name = func.id  # type: ignore[attr-defined]
+        elif func.__class__ is ast.Attribute and dotted(func.value) in ("self", "cls"):  # type: ignore[attr-defined]
+            name = func.attr  # type: ignore[attr-defined]
+        else:
+            return None
+        manager = self._managers.get(name)
+        if manager is None:
+            return None
+        effect, position, keyword, default = manager
+        if effect is not None:
+            return effect
+        arg = call.args[position] if position is not None and position < len(call.args) else None
+        if arg is None:
+            arg = next((kw.value for kw in call.keywords if kw.arg == keyword), default)
+        value = _bool_literal(arg) if arg is not None else None
+        if value is None:
+            return Grad.UNKNOWN
+        return Grad.ENABLED if value else Grad.DISABLED
 
     def decorator_state(self, imports: ImportTable, decorators: Iterable[ast.expr]) -> Optional[Grad]:
         state = None
@@ -430,6 +465,67 @@ class GradTracker:
             if effect is not None:
                 state = effect
         return state
+
+
+#: How a module's own context manager sets grad: a fixed state, or the
+#: argument (position without ``self``, keyword, default) that
+#: ``torch.set_grad_enabled`` receives.
+_Manager = Tuple[Optional[Grad], Optional[int], Optional[str], Optional[ast.expr]]
+
+
+def local_grad_managers(tracker: GradTracker, imports: ImportTable, module: ast.Module) -> Dict[str, _Manager]:
+    """The module's ``@contextmanager`` functions and methods (by name) that
+    ``yield`` inside a grad context: ``with torch.no_grad(): yield``, or
+    ``with torch.set_grad_enabled(training): yield`` for their argument
+    ``training``.  A name defined twice, differently, is left out."""
+    found: Dict[str, _Manager] = {}
+    clashes: Set[str] = set()
+    defs = []
+    for node in module.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            defs.append((node, False))
+        elif isinstance(node, ast.ClassDef):
+            defs.extend((n, True) for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    for node, method in defs:
+        if not any(last_name(d) == "contextmanager" for d in node.decorator_list):
+            continue
+        manager = _grad_manager(tracker, imports, node, method)
+        if manager is None:
+            continue
+        if node.name in found and found[node.name] != manager:
+            clashes.add(node.name)
+        found[node.name] = manager
+    for name in clashes:
+        del found[name]
+    return found
+
+
+def _grad_manager(
+    tracker: GradTracker, imports: ImportTable, node: Union[ast.FunctionDef, ast.AsyncFunctionDef], method: bool
+) -> Optional[_Manager]:
+    for stmt in ast.walk(node):
+        if not isinstance(stmt, (ast.With, ast.AsyncWith)) or not any(
+            isinstance(n, (ast.Yield, ast.YieldFrom)) for s in stmt.body for n in ast.walk(s)
+        ):
+            continue
+        for item in stmt.items:
+            expr = item.context_expr
+            effect = tracker.effect(imports, expr)
+            if effect is not None and effect is not Grad.UNKNOWN:
+                return (effect, None, None, None)
+            if effect is Grad.UNKNOWN and isinstance(expr, ast.Call):
+                arg = first_or_keyword(expr, "mode")
+                if isinstance(arg, ast.Name):
+                    params = positional_params(node, method)
+                    args = node.args
+                    positional = [*args.posonlyargs, *args.args]
+                    with_default = positional[len(positional) - len(args.defaults):]
+                    defaults = dict(zip([a.arg for a in with_default], args.defaults))
+                    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+                    if arg.id in params or arg.id in defaults or any(a.arg == arg.id for a in args.kwonlyargs):
+                        position = params.index(arg.id) if arg.id in params else None
+                        return (None, position, arg.id, defaults.get(arg.id))
+    return None
 
 
 def resolve_function(info: FunctionInfo) -> Grad:

@@ -1185,3 +1185,118 @@ def test_a_loop_training_through_an_object_of_the_modules_own_class_is_not_evalu
 def test_a_loop_calling_a_method_of_the_modules_class_that_does_not_train_stays_reported():
     source = TRAINER_OBJECT_RUNS_THE_STEP.format(method="score", step="print(loss)")
     assert found(source) == [("GRD101", 20, 4)]
+
+
+GRAD_MANAGER_OF_THE_MODULE = """
+import contextlib
+
+import torch
+
+
+class Runner:
+    def __init__(self, network):
+        self.network = network
+
+    @contextlib.contextmanager
+    def _mode(self, training):
+        old = self.network.training
+        self.network.train(training)
+        with torch.set_grad_enabled(training):
+            yield
+        self.network.train(old)
+
+    def evaluate(self, val_loader):
+        outs = []
+        with self._mode({flag}):
+            for x in val_loader:
+                outs.append(self.network(x))
+        return outs
+"""
+
+
+@pytest.mark.parametrize("flag", ["False", "training=False", "True"])
+def test_a_context_manager_of_the_module_that_sets_grad_from_its_argument(flag):
+    # ``True`` enables grad on purpose, as ``torch.enable_grad()`` would
+    assert found(GRAD_MANAGER_OF_THE_MODULE.format(flag=flag)) == []
+
+
+def test_a_context_manager_of_the_module_that_does_not_set_grad_changes_nothing():
+    source = GRAD_MANAGER_OF_THE_MODULE.format(flag="False").replace("self._mode(False)", "self._other(False)")
+    assert found(source) == [("GRD101", 22, 12)]
+
+
+def test_a_context_manager_of_the_module_that_yields_under_no_grad():
+    source = """
+import contextlib
+
+import torch
+
+
+@contextlib.contextmanager
+def frozen():
+    with torch.no_grad():
+        yield
+
+
+def evaluate(model, val_loader):
+    model.eval()
+    with frozen():
+        return [model(x) for x in val_loader] + [model(x) for x in val_loader for _ in range(2)]
+
+
+def score(model, val_loader):
+    model.eval()
+    with frozen():
+        for x in val_loader:
+            model(x)
+    with contextlib.nullcontext():
+        for x in val_loader:
+            model(x)
+"""
+    assert found(source) == [("GRD101", 25, 8)]
+
+
+ONE_BATCH_THEN_BREAK = """
+import torch
+
+
+def main(net, val_loader):
+    net.eval()
+    for x in val_loader:
+        net(x)
+        {last}
+"""
+
+
+def test_a_loop_that_always_stops_after_its_first_batch_is_not_an_evaluation_loop():
+    assert found(ONE_BATCH_THEN_BREAK.format(last="break")) == []
+    assert found(ONE_BATCH_THEN_BREAK.format(last="print(x)")) == [("GRD101", 7, 4)]
+
+
+TRAIN_MODE_FOR_THE_VALIDATION_LOSS = """
+import torch
+
+
+def do_train(model, optimizer, loader, val_loader):
+    dropout = torch.nn.Dropout(0.1)
+    for images, targets in loader:
+        loss = sum(model(images, targets).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        {switch}
+        with torch.no_grad():
+            for images, targets in val_loader:
+                print(model(images, targets))
+"""
+
+
+def test_train_mode_chosen_right_before_a_validation_loss_loop_is_silent():
+    assert found(TRAIN_MODE_FOR_THE_VALIDATION_LOSS.format(switch="model.train()")) == []
+
+
+def test_train_mode_left_over_from_the_training_steps_is_reported():
+    source = TRAIN_MODE_FOR_THE_VALIDATION_LOSS.replace(
+        "    for images, targets in loader:\n", "    model.train()\n    for images, targets in loader:\n"
+    ).format(switch="pass")
+    assert found(source) == [("GRD102", 15, 12)]

@@ -122,14 +122,17 @@ class EvalLoopWithoutNoGrad(Rule):
         grad-disabling context anywhere in the module
         that runs the loop is seen (the function, its decorators, a later
         `f = torch.no_grad()(f)`, every module-local caller, the enclosing
-        function's calls of a closure), and so are callers in the project's
+        function's calls of a closure, the module's own `@contextmanager`
+        that yields inside `torch.no_grad()` or inside
+        `torch.set_grad_enabled(<its argument>)`), and so are callers in the project's
         other modules (see the cross-module page), but not callers outside the
         project (a notebook, a user's script): a function whose callers are all
         there is reported even if they disable grad.  Add `@torch.no_grad()`
         to it, which is cheap and documents the intent.  `set_grad_enabled(<expression>)` is taken as
         "might be disabled" and keeps the rule silent, and grad enabled
         explicitly inside a function (`with torch.enable_grad():`) is taken as
-        meant.  Never reported: a loop in a method of an `nn.Module` subclass
+        meant.  Never reported: a loop whose body ends in `break` (it runs
+        once: one batch to set something up); a loop in a method of an `nn.Module` subclass
         (the module's caller owns the grad mode); framework hooks
         (`validation_step`, `test_step`, `predict_step` and their epoch hooks,
         `valid_step`, `evaluation_step`, `prediction_step`) of a class that

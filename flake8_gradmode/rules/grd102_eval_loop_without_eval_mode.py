@@ -50,7 +50,11 @@ class EvalLoopWithoutEvalMode(Rule):
         loop counts, whichever model it is called on, except when the loop
         also runs another model the function is handed and the module
         switches to training mode elsewhere (`model.eval()`, then
-        `predictor(model(x))` with `predictor.train()` in the training code).  Loops in a method of an
+        `predictor(model(x))` with `predictor.train()` in the training code).
+        A `.train()` of the function's own, with no training step (direct or
+        through a function it calls) between it and the loop, is taken as
+        chosen for the loop (a detector returns its validation losses only in
+        training mode) and not reported.  Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops and loops whose
         only sign of evaluation is what they do with the outputs are left to
         GRD101.  A project helper that switches to eval mode can be declared
@@ -245,6 +249,8 @@ class EvalLoopWithoutEvalMode(Rule):
             ):
                 continue  # the helper switches to eval mode itself
             caller = None
+            if mode == "train" and _chosen_for_the_loop(ctx, scope, first):
+                continue  # ``model.train()`` right before the loop, no training between: on purpose
             if mode == "train":
                 in_training_mode = matters
             else:
@@ -304,6 +310,28 @@ def _same_name_at_loop(loop: flow.Loop, path: flow.PathCall) -> bool:
         return False
     scope_fn = loop.scope.function
     return scope_fn is None or root not in loop.scope.deps and root not in _params(scope_fn.node)
+
+
+def _chosen_for_the_loop(ctx, scope: flow.Scope, first: int) -> bool:
+    """Is the training mode the loop runs in set by the function's own
+    ``.train()`` with no training step (direct, or in a function it calls)
+    between that switch and the loop's first model call?  Then it was chosen
+    for the loop (a detector returns its losses only in training mode), not
+    left over from training."""
+    switches = [s for s in scope.train_switches if s < first]
+    if not switches or any(s < first for s in scope.eval_switches if s > max(switches)):
+        return False
+    since = max(switches)
+    if any(since < s < first for s in scope.step_seqs):
+        return False
+    for seq, key in scope.local_calls:
+        if since < seq < first:
+            found = flow.callees(ctx, scope, key)
+            if any(callee is not scope and flow.trains(ctx, callee) for callee in found):
+                return False
+            if not found and ctx.trains_elsewhere(key):
+                return False
+    return True
 
 
 def _trained_by_caller(ctx, scope: flow.Scope, ev: flow.EvalLoop) -> Optional[str]:
