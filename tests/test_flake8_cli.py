@@ -474,3 +474,17 @@ def test_a_module_of_another_framework_is_not_analysed(tmp_path):
     assert check(path.read_text(encoding="utf-8"), filename=str(path)) == []
     torch_twin = path.read_text(encoding="utf-8").replace("import tensorflow as tf", "import torch, tensorflow as tf")
     assert [v.code for v in check(torch_twin, filename=str(path))] == ["GRD101"]
+
+
+def test_a_module_of_another_framework_borrowing_a_torchvision_helper_is_not_analysed(tmp_path):
+    source = (
+        "import mxnet as mx\n"
+        "from torchvision.transforms import transforms\n"
+        "net = mx.gluon.model_zoo.vision.resnet18_v1()\n"
+        "def evaluate(val_data):\n"
+        "    for x in val_data:\n"
+        "        net(x)\n"
+    )
+    assert check(source, filename=str(tmp_path / "train_gluon.py")) == []
+    torch_twin = source.replace("import mxnet as mx\n", "import torch\nimport mxnet as mx\n")
+    assert [(v.line, v.code) for v in check(torch_twin, filename=str(tmp_path / "train_gluon.py"))] == [(6, "GRD101")]
