@@ -214,15 +214,16 @@ class Context:
             self._project = False
             return Grad.INHERITED
 
-    def call_shapes_elsewhere(self, info: FunctionInfo) -> Optional[List[project.Shape]]:
+    def call_shapes_elsewhere(self, info: FunctionInfo, tests: bool = True) -> Optional[List[project.Shape]]:
         """What the calls of ``info`` in the project's other modules pass
-        (see ``project.Shape``), or None when there is no project index."""
+        (see ``project.Shape``; unit tests' calls too unless ``tests`` is
+        false), or None when there is no project index."""
         qual = project.qualified(info.key) if info.key is not None else None
         if qual is None:
             return None
         try:
             found = self.project()
-            return None if found is None else found.call_shapes(found.rel, qual)
+            return None if found is None else found.call_shapes(found.rel, qual, tests)
         except (RecursionError, Exception):  # a damaged cache must never become an error
             self._project = False
             return None

@@ -982,6 +982,11 @@ def _call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
     ]
 
 
+def call_sites_of(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
+    """Where the module calls ``fn`` (see ``_call_sites``)."""
+    return _call_sites(ctx, fn)
+
+
 def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> Optional[bool]:
     """Is a model in eval mode when ``scope`` starts?  True: every module-local
     caller leaves it in eval mode before the call.  False: a caller leaves it in

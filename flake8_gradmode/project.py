@@ -978,13 +978,14 @@ class Project:
                 return True
         return False
 
-    def call_shapes(self, rel: str, qual: str) -> List[Shape]:
+    def call_shapes(self, rel: str, qual: str, tests: bool = True) -> List[Shape]:
         """What each call in another module that may reach ``rel``'s
-        function ``qual`` passes (unit tests included: they call it too)."""
+        function ``qual`` passes (unit tests' calls unless ``tests`` is false)."""
         klass, _, name = qual.rpartition(".")
         return [
             shape for site_rel, (written, _, _, site_class, shape) in self._calls_named(name)
-            if site_rel != rel and self._reaches(site_rel, written, site_class, rel, klass, name)
+            if site_rel != rel and (tests or not is_test_file(site_rel))
+            and self._reaches(site_rel, written, site_class, rel, klass, name)
         ]
 
     # model mode at a function's entry

@@ -1151,3 +1151,49 @@ def test_a_helpers_volatile_flag_outside_a_project_is_reported(tmp_path):
     source = (tmp_path / "pkg/utils.py").read_text(encoding="utf-8")
     found = check(source, off, filename=str(tmp_path / "pkg/utils.py"))
     assert [(v.line, v.col, v.code) for v in found if v.code == "GRD003"] == [(8, 23, "GRD003")]
+
+
+TRAIN_AND_TEST_API = """
+    import torch
+
+
+    def train_model(model, loader, optimizer):
+        model.train()
+        for x, y in loader:
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+
+
+    def test_model(model, loader):
+        correct = 0
+        with torch.no_grad():
+            for x, y in loader:
+                correct += (model(x).argmax(1) == y).sum().item()
+        return correct
+"""
+
+
+def test_an_uncalled_test_function_beside_a_trainer_that_switches_its_model_to_training(tmp_path):
+    make(tmp_path, {"pkg/models.py": TRAIN_AND_TEST_API})
+    assert lint_102(tmp_path / "pkg/models.py") == [(
+        15, 8, "GRD102",
+        "evaluation loop runs `model` in training mode: `train_model()` in this module hands it over in training "
+        "mode, and nothing calls `.eval()` before the loop; call `model.eval()` before the loop",
+    )]
+
+
+@pytest.mark.parametrize("files", [
+    {"pkg/run.py": "from pkg.models import test_model\n\n\ndef main(m, data):\n    return test_model(m, data)\n"},
+    {"pkg/models.py": TRAIN_AND_TEST_API.replace("def test_model", "def predict_model")},
+    {"pkg/models.py": TRAIN_AND_TEST_API.replace("        model.train()\n", "")},
+])
+def test_an_uncalled_test_function_stays_silent_without_that_evidence(tmp_path, files):
+    make(tmp_path, {"pkg/models.py": TRAIN_AND_TEST_API, **files})
+    assert lint_102(tmp_path / "pkg/models.py") == []
+
+
+def test_a_unit_test_calling_the_test_function_does_not_hide_that_evidence(tmp_path):
+    unit_test = "from pkg.models import test_model\n\n\ndef test_it(m, data):\n    assert test_model(m, data) >= 0\n"
+    make(tmp_path, {"pkg/models.py": TRAIN_AND_TEST_API, "tests/test_models.py": unit_test})
+    assert [f[:3] for f in lint_102(tmp_path / "pkg/models.py")] == [(15, 8, "GRD102")]

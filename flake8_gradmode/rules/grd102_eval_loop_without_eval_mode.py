@@ -46,7 +46,13 @@ class EvalLoopWithoutEvalMode(Rule):
         well call `.eval()`, unless one of them hands the model over in
         training mode: a function (not a unit test) that switched it with
         `.train()`, or that trains it, before the call and calls `.eval()`
-        nowhere.  That caller also shows that the mode matters.  Any `.eval()` before the
+        nowhere.  That caller also shows that the mode matters.  So does,
+        for a module function named like testing or validation
+        (`test_model(model, loader)`) that no code of the project calls (an
+        API), a function of the same module that switches the model it is
+        handed to training mode itself and trains it (`train_model(model,
+        ...)` calling `model.train()`): after training, the model is in
+        training mode.  Any `.eval()` before the
         loop counts, whichever model it is called on, except when the loop
         also runs another model the function is handed and the module
         switches to training mode elsewhere (`model.eval()`, then
@@ -261,6 +267,8 @@ class EvalLoopWithoutEvalMode(Rule):
                     # a caller in another module switched the model to training
                     # mode and hands it over: that caller shows the mode matters
                     caller = _trained_by_caller(ctx, scope, ev)
+                    if caller is None:
+                        caller = _sibling_switches_to_training(ctx, scope, ev)
                     in_training_mode = caller is not None
             if in_training_mode:
                 reported.add(id(loop))
@@ -332,6 +340,42 @@ def _chosen_for_the_loop(ctx, scope: flow.Scope, first: int) -> bool:
             if not found and ctx.trains_elsewhere(key):
                 return False
     return True
+
+
+#: Words of a function name that say it measures a model (``dnn_test_model``).
+_TESTING_WORDS = frozenset({"test", "eval", "evaluate", "evaluation", "val", "valid", "validate", "validation"})
+
+
+def _sibling_switches_to_training(ctx, scope: flow.Scope, ev: flow.EvalLoop) -> Optional[str]:
+    """A module function no code of the project calls (an API: a user calls
+    it), evaluating the model it is handed, while another function of the
+    module switches the model it is handed to training mode itself
+    (``train_model(model, ...)`` calls ``model.train()``): after training,
+    the model is handed over in training mode."""
+    fn = scope.function
+    if fn is None or fn.key is None or fn.key[0] != "function" or not ev.model_calls:
+        return None
+    if not _TESTING_WORDS.intersection(fn.name.lower().split("_")):
+        return None  # generation and prediction helpers are often called after the caller's own ``.eval()``
+    params = _params(fn.node)
+    if not any(c.key.split(".", 1)[0] in params for c in ev.model_calls):
+        return None
+    if fn.escaped or fn.by_name or flow.call_sites_of(ctx, fn):
+        return None
+    shapes = ctx.call_shapes_elsewhere(fn, tests=False)
+    if shapes is None or shapes:
+        return None  # no project index, or callers elsewhere: their mode is theirs
+    keys = ctx.flow.switch_keys
+    for other in ctx.flow.all_scopes:
+        other_fn = other.function
+        if other is scope or other_fn is None or other_fn.key is None or other_fn.key[0] != "function":
+            continue
+        if other.eval_switches:
+            continue
+        other_params = _params(other_fn.node)
+        if any(keys.get(seq) in other_params for seq in other.train_switches) and flow.trains(ctx, other):
+            return f"`{other_fn.name}()` in this module"
+    return None
 
 
 def _trained_by_caller(ctx, scope: flow.Scope, ev: flow.EvalLoop) -> Optional[str]:
