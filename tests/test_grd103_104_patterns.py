@@ -667,3 +667,22 @@ def test_loss_goes_down(loader):
     assert findings(src) == [("GRD104", 16, 8)]  # in a script
     found = check(textwrap.dedent(src), filename="tests/test_training.py")
     assert [v.code for v in found if v.code in CODES] == []  # in a test file
+
+
+def test_a_loss_attribute_reset_at_the_top_of_every_step_is_not_an_accumulator():
+    source = """
+import torch
+
+
+class Strategy:
+    def training_epoch(self):
+        for self.mbatch in self.dataloader:
+            self.optimizer.zero_grad()
+            self.loss = torch.zeros(())
+            self.loss += self.criterion(self.model(self.mbatch[0]), self.mbatch[1])
+            self.loss.backward()
+            self.optimizer.step()
+"""
+    assert [f for f in findings(source) if f[0] == "GRD104"] == []
+    kept = source.replace("            self.loss = torch.zeros(())\n", "")
+    assert [f for f in findings(kept) if f[0] == "GRD104"] == [("GRD104", 9, 12)]

@@ -5,7 +5,7 @@ from typing import Optional, Set, Tuple
 import ast
 
 from flake8_gradmode import facts, flow
-from flake8_gradmode.tracker import Grad, call_args, effective, is_const
+from flake8_gradmode.tracker import Grad, call_args, dotted, effective, is_const
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
@@ -41,8 +41,9 @@ class LossAccumulatedWithGraph(Rule):
         step; evaluation loops are GRD101's business.  An accumulator bound
         inside the training loop (reset every step) is fine, and so is one
         the loop sets back to a fresh value itself (`running_loss = 0` after
-        every optimizer step of a gradient-accumulation window: it keeps a
-        few steps' graphs at most, not the epoch's), and one
+        every optimizer step of a gradient-accumulation window, `self.loss =
+        0` at the top of every step: it keeps a few steps' graphs at most,
+        not the epoch's), and one
         whose value flows into a `.backward()` target of the function (`loss
         += aux; loss.backward()`, or `losses.append(l)` followed by
         `torch.stack(losses).mean().backward()`), or that the function returns
@@ -256,9 +257,9 @@ class LossAccumulatedWithGraph(Rule):
             binding = ctx.lookup(root)
             if binding is None or binding.seq >= loops[0].seq:
                 return  # bound inside the loop: reset every iteration
-            if isinstance(target, ast.Name) and root in _reset_in(ctx, loops[0].node):
-                return  # set back to a fresh value every few iterations: a bounded window
             binding_seq = binding.seq
+        if dotted(target) in _reset_in(ctx, loops[0].node):
+            return  # set back to a fresh value every few iterations: a bounded window
         scope = ctx.flow.scope
         loop = loops[0]
         message = (
@@ -316,16 +317,18 @@ def _tensor_names(ctx, owner: ast.AST) -> Set[str]:
 
 
 def _reset_in(ctx, loop: ast.AST) -> Set[str]:
-    """The names the loop binds, anywhere in its body, to a value that does
-    not use them (``running_loss = 0``); one walk per loop."""
+    """The names and attributes the loop binds, anywhere in its body, to a
+    value that does not use them (``running_loss = 0``, ``self.loss =
+    self._make_empty_loss()``); one walk per loop."""
     key = ("grd104-reset", id(loop))
     found = ctx.flow.cache.get(key)
     if found is None:
         found = set()
         for node in ast.walk(loop):
             if isinstance(node, ast.Assign):
-                used = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
-                found.update(t.id for t in node.targets if isinstance(t, ast.Name) and t.id not in used)
+                used = {dotted(n) for n in ast.walk(node.value) if isinstance(n, (ast.Name, ast.Attribute))}
+                written = (dotted(t) for t in node.targets if isinstance(t, (ast.Name, ast.Attribute)))
+                found.update(w for w in written if w is not None and w not in used)
         ctx.flow.cache[key] = found
     return found
 
