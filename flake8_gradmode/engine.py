@@ -292,7 +292,9 @@ class Tracker:
         ctx = self.ctx
         kind = facts.element_kind(facts.classify(ctx, node.iter))
         if kind is facts.Kind.OTHER and not _bind_enumerate(ctx, node):
-            ctx.bind(node.target, kind, None)
+            it = node.iter
+            counter = it if isinstance(it, ast.Call) and last_name(it.func) == "range" else None
+            ctx.bind(node.target, kind, counter)  # ``for i in range(n)``: ``w[i]`` is a view
         elif kind is not facts.Kind.OTHER:
             ctx.bind(node.target, kind, node.iter)
         loop = self._open_loop(node)
@@ -402,6 +404,9 @@ class Tracker:
         if not (ctx.classes and isinstance(func.value, ast.Name) and func.value.id == "self"):
             return
         name = string_value(first_value(call))
+        value = call.args[1] if len(call.args) > 1 else None
+        if method == "register_parameter" and is_const(value, None):
+            return  # ``register_parameter("running_mean", None)``: no parameter, the attribute is None
         if name is not None:
             target = ctx.classes[-1].buffer_attrs if method == "register_buffer" else ctx.classes[-1].param_attrs
             target.add(name)

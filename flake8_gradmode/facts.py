@@ -18,6 +18,7 @@ from flake8_gradmode.tracker import (
     call_args,
     dotted,
     first_value,
+    last_name,
     is_const,
     string_value,
 )
@@ -164,13 +165,34 @@ def classify(ctx: "Context", expr: ast.AST) -> Kind:
     if isinstance(expr, ast.Subscript):
         base = classify(ctx, expr.value)
         if base is Kind.PARAM:
-            return Kind.PARAM
+            # ``w[0]``, ``w[:, 1:]`` are views of the parameter; ``emb[ids]``
+            # with a tensor of indices is a copy, free to change in place
+            return Kind.PARAM if _basic_index(ctx, expr.slice) else Kind.OTHER
         if base is Kind.PARAM_GROUP and string_value(expr.slice) == "params":
             return Kind.PARAM_ITER
         return Kind.OTHER
     if isinstance(expr, ast.Call):
         return _classify_call(ctx, expr)
     return Kind.OTHER
+
+
+def _basic_index(ctx: "Context", index: ast.AST) -> bool:
+    """Does ``index`` select a view (integers, slices, ``...``, ``None``),
+    as far as the module shows?  A name counts when it is bound by
+    ``for i in range(...)`` or to an integer constant."""
+    if isinstance(index, ast.Tuple):
+        return all(_basic_index(ctx, e) for e in index.elts)
+    if isinstance(index, (ast.Slice, ast.Constant)):
+        return True
+    if isinstance(index, ast.UnaryOp):
+        return isinstance(index.operand, ast.Constant)
+    if isinstance(index, ast.Name):
+        binding = ctx.lookup(index.id)
+        value = binding.value if binding is not None else None
+        if isinstance(value, ast.Constant):
+            return isinstance(value.value, int)
+        return isinstance(value, ast.Call) and last_name(value.func) in ("range", "enumerate", "len")
+    return isinstance(index, ast.BinOp)  # ``w[i + 1]``: arithmetic on positions
 
 
 def _classify_call(ctx: "Context", call: ast.Call) -> Kind:

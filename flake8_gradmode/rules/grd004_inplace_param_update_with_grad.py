@@ -407,6 +407,14 @@ class InplaceParamUpdateWithGrad(Rule):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "requires_grad_":
+            name = dotted(func.value)  # ``w.requires_grad_(False)``, as ``w.requires_grad = False``
+            if name is not None:
+                key = (id(self.context.grad.function), name)
+                if is_const(first_value(node), False):
+                    self._not_requiring.add(key)
+                else:
+                    self._not_requiring.discard(key)
         if isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr):
             base = facts.strip_views(self.context, func.value)
             stmt = self._statement if self._statement is not None and self._statement.value is node else None

@@ -1,0 +1,73 @@
+"""GRD004 on what is and is not the parameter: views selected by position,
+copies selected by a tensor of indices, a weight frozen by ``requires_grad_``
+and a name registered as a parameter only when it is ``None``."""
+
+import textwrap
+
+from flake8_gradmode.engine import check
+
+
+def grd004(source):
+    found = check(textwrap.dedent(source), filename="model.py")
+    return [(v.line, v.col) for v in found if v.code == "GRD004"]
+
+
+POSITIONS_AND_INDICES = """
+import torch
+
+weight = torch.nn.Parameter(torch.ones(4, 3))
+
+
+def scale_rows(ids):
+    row = weight[0]
+    row.mul_(2)
+    for i in range(2):
+        other = weight[i, 1:]
+        other.add_(1)
+    picked = weight[ids]
+    picked *= 2
+    return picked
+"""
+
+
+def test_a_view_by_position_is_the_parameter_and_a_gather_by_indices_is_a_copy():
+    assert grd004(POSITIONS_AND_INDICES) == [(9, 4), (12, 8)]
+
+
+def test_a_weight_frozen_by_requires_grad_false_can_change_in_place():
+    source = """
+    import torch
+
+
+
+    def smooth(signal):
+        conv = torch.nn.Conv1d(1, 1, kernel_size=3, bias=False)
+        conv.weight.requires_grad_(False)
+        conv.weight *= 0
+        conv.weight += 1 / 3
+        return conv(signal)
+    """
+    assert grd004(source) == []
+    assert grd004(source.replace("        conv.weight.requires_grad_(False)\n", "")) == [(8, 4), (9, 4)]
+
+
+def test_a_statistic_registered_as_a_parameter_only_when_none_is_a_buffer():
+    source = """
+    import torch
+
+
+    class Norm(torch.nn.Module):
+        def __init__(self, n, track):
+            super().__init__()
+            if track:
+                self.register_buffer("running_mean", torch.zeros(n))
+            else:
+                self.register_parameter("running_mean", None)
+
+        def reset(self):
+            self.running_mean.zero_()
+    """
+    assert grd004(source) == []
+    registered = source.replace('register_parameter("running_mean", None)',
+                                'register_parameter("running_mean", torch.nn.Parameter(torch.zeros(n)))')
+    assert grd004(registered) == [(14, 8)]
