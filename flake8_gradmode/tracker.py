@@ -347,6 +347,18 @@ class GradTracker:
 
     def effect(self, imports: ImportTable, expr: ast.AST) -> Optional[Grad]:
         """The grad state an expression sets as a context manager/decorator."""
+        if isinstance(expr, ast.BoolOp) and isinstance(expr.op, ast.And):
+            # ``with torch.set_grad_enabled(True) and detect_anomaly():`` enters only
+            # the last object, but ``set_grad_enabled`` sets the mode when it is made
+            state = None
+            for value in expr.values:
+                made = self.effect(imports, value)
+                if made is not None and value is expr.values[-1]:
+                    state = made
+                elif made is not None and isinstance(value, ast.Call):
+                    if self.grad_api(imports, value.func) == "set_grad_enabled":
+                        state = made
+            return state
         if isinstance(expr, ast.Call):
             api = self.grad_api(imports, expr.func)
             if api is None:

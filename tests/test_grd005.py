@@ -163,3 +163,23 @@ def test_a_function_handed_to_apply_runs_in_the_grad_mode_of_that_call() -> None
     run(only_guarded + "\n    build(0.1, True)\n")
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         run(APPLIED + "\n    build(0.1, False)\n")
+
+
+SET_GRAD_ENABLED_IN_AN_AND = """
+    import contextlib
+
+    import torch
+
+    w = torch.ones(2, requires_grad=True)
+    with torch.no_grad():
+        with {first} and torch.autograd.detect_anomaly():
+            (w * 2).sum().backward()
+"""
+
+
+def test_set_grad_enabled_made_in_an_and_expression_switches_grad_on():
+    # only the last object is entered, but set_grad_enabled(True) takes effect when it is made
+    code = SET_GRAD_ENABLED_IN_AN_AND.format(first="torch.set_grad_enabled(True)")
+    assert found(code) == []
+    run(code)
+    assert found(SET_GRAD_ENABLED_IN_AN_AND.format(first="contextlib.nullcontext()")) == [("GRD005", 8, 8)]
