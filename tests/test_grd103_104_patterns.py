@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from flake8_gradmode.engine import check
+from flake8_gradmode.registry import by_code
 
 CODES = ("GRD103", "GRD104")
 
@@ -686,3 +687,12 @@ class Strategy:
     assert [f for f in findings(source) if f[0] == "GRD104"] == []
     kept = source.replace("            self.loss = torch.zeros(())\n", "")
     assert [f for f in findings(kept) if f[0] == "GRD104"] == [("GRD104", 9, 12)]
+
+
+@pytest.mark.parametrize("example", range(len(by_code("GRD103").INVALID)))
+def test_grd103_skips_unit_tests(example):
+    invalid = by_code("GRD103").INVALID[example]
+    source = textwrap.dedent(invalid.code)
+    here = [(v.line, v.col) for v in check(source, filename="train.py") if v.code == "GRD103"]
+    assert here == list(invalid.at)
+    assert [v for v in check(source, filename="tests/test_train.py") if v.code == "GRD103"] == []

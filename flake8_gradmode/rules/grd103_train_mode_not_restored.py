@@ -50,7 +50,8 @@ class TrainModeNotRestored(Rule):
         trainer object from another module that calls `.train()` for you is not
         visible, so the rule stays silent when it cannot see the training step.
         A loop that runs `.backward()` but no weight update (gradients to
-        plot or probe) is not training.
+        plot or probe) is not training.  Test files are skipped: a unit
+        test's few training steps make no model anyone keeps.
         `.train(flag)` with a run-time flag counts as switching back, and
         `.eval()` on a new object (`copy.deepcopy(model).eval()`, a snapshot
         for saving) switches nothing the loop trains.  A loop
@@ -275,8 +276,8 @@ class TrainModeNotRestored(Rule):
 
     def finish(self) -> None:
         ctx = self.context
-        if not flow.mode_matters(ctx):
-            return
+        if not flow.mode_matters(ctx) or flow.is_pytest_test(ctx.flow.module_scope, ctx):
+            return  # a unit test's few training steps are not a model anyone keeps
         reported: Set[int] = set()
         switching: Dict[int, bool] = {}
         for loop in ctx.flow.loops:
