@@ -245,6 +245,9 @@ class Tracker:
 
     def leave_Assign(self, node: ast.Assign) -> None:
         kind = facts.classify(self.ctx, node.value)
+        if kind is facts.Kind.MODULE and _builds_loss(self.ctx, node.value):
+            kind = facts.Kind.OTHER  # ``nn.MSELoss().cuda()``: a criterion, not a model
+            self.flow.criteria.update(d for d in map(dotted, node.targets) if d is not None)
         for target in node.targets:
             self.ctx.bind(target, kind, node.value)
             if kind is facts.Kind.FROZEN:
@@ -518,6 +521,15 @@ def _built_class_method(ctx: Context, func: ast.Attribute) -> Optional[Tuple[str
     if value.__class__ is ast.Call and value.func.__class__ is ast.Name and value.func.id[:1].isupper():  # type: ignore
         return ("method", value.func.id, func.attr)  # type: ignore[union-attr]
     return None
+
+
+def _builds_loss(ctx: Context, value: ast.expr) -> bool:
+    """``nn.MSELoss(...)``, ``nn.CrossEntropyLoss().cuda()``: a loss class of ``torch.nn``."""
+    value = unchained(value)
+    if not isinstance(value, ast.Call):
+        return False
+    qual = ctx.imports.resolve(value.func) or ""
+    return qual.startswith("torch.nn.") and qual.endswith("Loss")
 
 
 def _submodule_switch(func: ast.Attribute) -> bool:

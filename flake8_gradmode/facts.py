@@ -313,6 +313,9 @@ def is_training_step(ctx: "Context", call: ast.Call) -> bool:
     func = call.func
     if names_training_step(func):
         return True
+    if isinstance(func, ast.Attribute) and func.attr == "adapt" and call.args:
+        first = call.args[0]  # ``learner.adapt(support_loss)``: a meta-learner differentiates its loss
+        return isinstance(first, ast.Name) and "loss" in tokens(first.id)
     if isinstance(func, ast.Attribute) and func.attr == "step":
         return False
     if not ctx.imports.may_end_with(func, ("grad", "backward")):

@@ -152,6 +152,8 @@ class Flow:
         self.open_loops: List[Loop] = []
         #: dotted names shown to be modules anywhere in the file
         self.module_evidence: Set[str] = set()
+        #: names and ``self`` attributes bound to a ``torch.nn`` loss (``nn.MSELoss()``)
+        self.criteria: Set[str] = set()
         #: names of classes (in this file) that subclass an nn.Module-like base
         self.module_classes: Set[str] = set()
         #: class name -> it switches something to eval mode in ``__init__``
@@ -234,6 +236,8 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     owner, _, last = key.rpartition(".")
     if owner in ("self", "cls") and last in _memo(ctx, ("methods",), lambda: _method_names(ctx), frozenset()):
         return False  # a method of the class: self.eval_model(...)
+    if key in flow.criteria or _CRITERION_WORDS.intersection(last.lower().split("_")):
+        return False  # a loss module (``criterion = nn.CrossEntropyLoss().cuda()``) has no graph of its own
     if key in flow.module_evidence:
         return True
     if last[:1].isupper():
@@ -247,6 +251,10 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     if not owner and id(call) in _memo(ctx, ("elements",), lambda: _element_calls(ctx), frozenset()):
         return True  # for head in self.heads: head(x)
     return is_model_name(key, ctx.settings.model_names)
+
+
+#: Words of a name that says it holds a loss function, not a model.
+_CRITERION_WORDS = frozenset({"criterion", "crit", "loss", "lossfn", "criterions"})
 
 
 #: Attributes through which wrappers expose the model they wrap.
@@ -1019,6 +1027,29 @@ def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> O
     return True
 
 
+def _feeds_a_later_step(ctx, loop: Loop) -> bool:
+    """Does the loop collect outputs (``logits.append(model(x))``, ``out =
+    ...``) into names that flow into a ``.backward()`` target of its function,
+    inside a loop that runs a training step after it, in the same iteration?  Then it is part of a training step's
+    forward (a mixup batch fed in chunks), not an evaluation."""
+    scope = loop.scope
+    parent = loop.parent  # the training loop whose step comes later in the same iteration
+    if parent is None or not scope.backward_names or not any(
+        loop.end_seq < s < parent.end_seq for s in parent.step_seqs
+    ):
+        return False
+    names: Set[str] = set()
+    for node in ast.walk(loop.node):
+        if isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ("append", "extend") and isinstance(node.func.value, ast.Name):
+                names.add(node.func.value.id)
+    return bool(names) and bool(names & _memo(ctx, ("feeds-backward", id(scope)), scope.feeds_backward, set()))
+
+
 class EvalLoop(NamedTuple):
     loop: Loop
     intent: str
@@ -1047,7 +1078,7 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
         scope = loop.scope
         if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or in_module_method(ctx, scope):
             continue
-        if trains(ctx, loop):
+        if trains(ctx, loop) or _feeds_a_later_step(ctx, loop):
             continue
         nodes = [c.node for c in calls] + [ctx.flow.nodes[p.seq] for p in paths]
         intent = evaluation_intent(ctx, loop, nodes)

@@ -1300,3 +1300,81 @@ def test_train_mode_left_over_from_the_training_steps_is_reported():
         "    for images, targets in loader:\n", "    model.train()\n    for images, targets in loader:\n"
     ).format(switch="pass")
     assert found(source) == [("GRD102", 15, 12)]
+
+
+CRITERION_OUTSIDE_NO_GRAD = """
+import torch
+from torch import nn
+
+
+class Experiment:
+    def __init__(self, model):
+        self.model = model
+        self.{name} = nn.MSELoss(reduction="sum").cuda()
+
+    def validate(self, val_loader):
+        self.model.eval()
+        total = 0.0
+        for x, y in val_loader:
+            with torch.no_grad():
+                out = self.model(x)
+            total += self.{name}(out, y).item()
+        return total
+"""
+
+
+@pytest.mark.parametrize("name", ["evaluate_l2", "criterion"])
+def test_a_loss_module_called_outside_no_grad_is_not_a_model(name):
+    assert found(CRITERION_OUTSIDE_NO_GRAD.format(name=name)) == []
+
+
+def test_a_network_called_outside_no_grad_stays_reported():
+    source = CRITERION_OUTSIDE_NO_GRAD.format(name="head").replace('nn.MSELoss(reduction="sum")', "nn.Linear(4, 1)")
+    assert found(source) == [("GRD101", 14, 8)]
+
+
+CHUNKS_OF_A_TRAINING_BATCH = """
+import torch
+
+
+def train(model, teacher, loader, optimizer):
+    teacher.eval()
+    model.train()
+    for x, y in loader:
+        chunks = torch.split(x, 8)
+        logits = [model(chunks[0])]
+        for chunk in chunks[1:]:
+            logits.append(model(chunk))
+        loss = torch.nn.functional.cross_entropy(torch.cat(logits), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        model.eval()
+        scores = []
+        for x_val in {val}:
+            scores.append(model(x_val))
+        model.train()
+"""
+
+
+def test_a_loop_feeding_a_later_training_step_is_part_of_it():
+    assert found(CHUNKS_OF_A_TRAINING_BATCH.format(val="chunks")) == [("GRD101", 19, 8)]
+
+
+def test_an_adaptation_step_of_a_meta_learner_needs_grad():
+    source = """
+import torch
+
+
+def meta_test(maml, tasks, loss_fn):
+    maml.eval()
+    accs = []
+    for support, query in tasks:
+        net = maml.clone()
+        support_loss = loss_fn(net(support[0]), support[1])
+        net.adapt(support_loss)
+        accs.append(net(query[0]).argmax(1).eq(query[1]).float().mean().item())
+    return accs
+"""
+    assert found(source) == []
+    assert found(source.replace("        net.adapt(support_loss)\n", "")) == [("GRD101", 8, 4)]
