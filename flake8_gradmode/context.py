@@ -13,7 +13,9 @@ import re
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from flake8_gradmode import facts, flow, project
-from flake8_gradmode.tracker import FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, last_name, unchained
+from flake8_gradmode.tracker import (
+    FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, positional_params, unchained
+)
 from flake8_gradmode.settings import Settings
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the only line breaks Python knows
@@ -234,14 +236,9 @@ class Context:
         qual = project.qualified(info.key) if info.key is not None else None
         if qual is None or info.name in _IMPLICITLY_CALLED:
             return None
-        args = info.node.args
-        positional = [a.arg for a in args.posonlyargs + args.args]
-        if info.class_name is not None and positional and not any(
-            last_name(d) == "staticmethod" for d in info.node.decorator_list
-        ):
-            positional = positional[1:]  # ``self``/``cls``: the receiver, not an argument
+        positional = positional_params(info.node, info.class_name is not None)  # ``self`` is the receiver
         position = positional.index(param) if param in positional else None
-        keyword = None if any(a.arg == param for a in args.posonlyargs) else param
+        keyword = None if any(a.arg == param for a in info.node.args.posonlyargs) else param
         try:
             found = self.project()
             return None if found is None else found.trained_by_caller(found.rel, qual, position, keyword)

@@ -35,6 +35,8 @@ from flake8_gradmode.tracker import (
     last_name,
     SAME_MODULE_METHODS,
     string_value,
+    switches_to_eval,
+    switches_to_train,
     unchained,
     unsubscripted,
 )
@@ -390,11 +392,11 @@ class Tracker:
         scope = self.flow.scopes[-1]
         if method == "train" and len(node.args) + len(node.keywords) <= 1:
             self.flow.mode_matters = True  # the author switches modes explicitly
-            if _switches_to_train(node):
+            if switches_to_train(node):
                 scope.train_switches.append(seq)
-            elif not _switches_to_eval(node, method):
+            elif not switches_to_eval(node, method):
                 scope.maybe_train_switches.append(seq)  # .train(flag)
-        if _switches_to_eval(node, method) or method in self.ctx.settings.eval_mode_helpers:
+        if switches_to_eval(node, method) or method in self.ctx.settings.eval_mode_helpers:
             scope.eval_switches.append(seq)
             if scope.function is not None and scope.function.name == "__init__" and scope.class_name:
                 self.flow.class_init_eval.add(scope.class_name)
@@ -539,22 +541,6 @@ def _submodule_switch(func: ast.Attribute) -> bool:
         return False
     value = func.value
     return isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "self"
-
-
-def _switches_to_eval(call: ast.Call, method: str) -> bool:
-    """``m.eval()``, ``m.train(False)``, ``m.train(mode=False)``."""
-    if method == "eval":
-        return not call.args and not call.keywords
-    if method == "train":
-        return is_const(first_value(call), False)
-    return False
-
-
-def _switches_to_train(call: ast.Call) -> bool:
-    """``m.train()``, ``m.train(True)``."""
-    if not call.args and not call.keywords:
-        return True
-    return is_const(first_value(call), True)
 
 
 def _callee_key(func: ast.expr) -> Optional[str]:

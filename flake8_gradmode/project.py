@@ -49,7 +49,8 @@ from flake8_gradmode import __version__
 from flake8_gradmode.facts import names_training_step
 from flake8_gradmode.names import is_test_file
 from flake8_gradmode.tracker import (
-    Grad, GradTracker, ImportTable, dotted, first_value, is_const, is_super_call, last_name, unchained, unsubscripted
+    Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, switches_to_eval, switches_to_train, unchained,
+    unsubscripted,
 )
 
 #: Files that mark a project's root directory.
@@ -272,10 +273,9 @@ class _Summarizer:
         the calls after it; ``x.eval()`` / ``x.train(False)``: the function
         switches modes both ways, and none of its calls is taken as evidence."""
         receiver = dotted(node.func.value) if isinstance(node.func, ast.Attribute) else None
-        value = first_value(node)
-        if method == "eval" and not node.args and not node.keywords or method == "train" and is_const(value, False):
+        if switches_to_eval(node, method):
             self._evals = True
-        elif method == "train" and receiver and (value is None or is_const(value, True)):
+        elif method == "train" and receiver and switches_to_train(node):
             self._trained.add(receiver)
 
     def _passes_trained(self, node: ast.Call, written: str, last: str, caller: str, klass: str) -> None:
@@ -998,17 +998,14 @@ class Project:
         klass, _, name = qual.rpartition(".")
         if name == "forward" or name.startswith("__"):
             return None
-        for site_rel, summary in self.mentioning(name):
+        for site_rel, summary, local in self._names_for(name):
             trained: Dict[str, List[TrainedCall]] = summary["m"]  # type: ignore[assignment]
-            locals_ = [name] + [local for local, (_, target) in summary["i"].items()  # type: ignore[attr-defined]
-                                if local != name and target.rpartition(".")[2] == name]
-            for local in locals_:
-                for written, caller, site_class, slot in trained.get(local, ()):
-                    if slot != position and slot != keyword or is_test_file(site_rel):
-                        continue
-                    if self._reaches(site_rel, written, site_class, rel, klass, name):
-                        where = f"`{caller.rpartition('.')[2]}()`" if caller else "top-level code"
-                        return where + (" in this module" if site_rel == rel else f" in `{site_rel}`")
+            for written, caller, site_class, slot in trained.get(local, ()):
+                if slot != position and slot != keyword or is_test_file(site_rel):
+                    continue
+                if self._reaches(site_rel, written, site_class, rel, klass, name):
+                    where = f"`{caller.rpartition('.')[2]}()`" if caller else "top-level code"
+                    return where + (" in this module" if site_rel == rel else f" in `{site_rel}`")
         return None
 
     # grad mode at a function's entry
@@ -1064,13 +1061,18 @@ class Project:
         return Grad.UNKNOWN if Grad.UNKNOWN in states else Grad.INHERITED
 
     def _calls_named(self, name: str) -> Iterator[Tuple[str, Call]]:
-        for rel, summary in self.mentioning(name):
-            for call in calls_of(summary, name):
+        for rel, summary, local in self._names_for(name):
+            for call in calls_of(summary, local):
                 yield rel, call
+
+    def _names_for(self, name: str) -> Iterator[Tuple[str, Summary, str]]:
+        """Each module that may call ``name``, with each name it would call
+        it by: ``name`` itself and the aliases it imports it as."""
+        for rel, summary in self.mentioning(name):
+            yield rel, summary, name
             for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
                 if local != name and target.rpartition(".")[2] == name:
-                    for call in calls_of(summary, local):
-                        yield rel, call
+                    yield rel, summary, local
 
     def _escapes(self, rel: str, klass: str, name: str) -> bool:
         """Is the function used as a value somewhere (so called from anywhere)?"""

@@ -98,12 +98,37 @@ def positional_params(node: Union[ast.FunctionDef, ast.AsyncFunctionDef], method
     return names
 
 
+def param_defaults(args: ast.arguments) -> Dict[str, ast.expr]:
+    """A function's parameters with a default value, and those values."""
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    defaults = dict(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+    return defaults
+
+
 def first_value(call: ast.Call) -> Optional[ast.expr]:
     """The value of the first argument as written (positional or keyword)."""
     if call.args:
         first = call.args[0]
         return first.value if isinstance(first, ast.Starred) else first
     return call.keywords[0].value if call.keywords else None
+
+
+def switches_to_eval(call: ast.Call, method: str) -> bool:
+    """``m.eval()``, ``m.train(False)``, ``m.train(mode=False)`` (``method``
+    is the called method's name)."""
+    if method == "eval":
+        return not call.args and not call.keywords
+    if method == "train":
+        return is_const(first_value(call), False)
+    return False
+
+
+def switches_to_train(call: ast.Call) -> bool:
+    """``m.train()``, ``m.train(True)``."""
+    if not call.args and not call.keywords:
+        return True
+    return is_const(first_value(call), True)
 
 
 #: Methods that return the module they are called on (``.to(device)``, ``.eval()``).
@@ -529,12 +554,8 @@ def _grad_manager(
                 arg = first_or_keyword(expr, "mode")
                 if isinstance(arg, ast.Name):
                     params = positional_params(node, method)
-                    args = node.args
-                    positional = [*args.posonlyargs, *args.args]
-                    with_default = positional[len(positional) - len(args.defaults):]
-                    defaults = dict(zip([a.arg for a in with_default], args.defaults))
-                    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
-                    if arg.id in params or arg.id in defaults or any(a.arg == arg.id for a in args.kwonlyargs):
+                    defaults = param_defaults(node.args)
+                    if arg.id in params or arg.id in defaults or any(a.arg == arg.id for a in node.args.kwonlyargs):
                         position = params.index(arg.id) if arg.id in params else None
                         return (None, position, arg.id, defaults.get(arg.id))
     return None

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Tuple
 
 from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import keyword
-from flake8_gradmode.tracker import FunctionInfo, is_const, positional_params
+from flake8_gradmode.tracker import FunctionInfo, is_const, param_defaults, positional_params
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 
 # Owners whose `.volatile` is a setting, not a tensor flag.
@@ -226,7 +226,7 @@ class VolatileFlag(Rule):
         argument ``name`` on as the flag) pass something other than ``False``?
         Yes when the argument's default is not ``False``, and when no project
         index can tell; else when a call in another module passes it."""
-        if not is_const(_default(function, name), False):
+        if not is_const(param_defaults(function.node.args).get(name), False):
             return True
         shapes = self.context.call_shapes_elsewhere(function)
         if shapes is None:
@@ -268,15 +268,6 @@ def _arguments(function: FunctionInfo) -> List[str]:
     """The names of a function's arguments, ``self`` left out."""
     positional = positional_params(function.node, function.class_name is not None)
     return positional + [a.arg for a in function.node.args.kwonlyargs]
-
-
-def _default(function: FunctionInfo, name: str) -> Optional[ast.expr]:
-    """The default value of the function's argument ``name``, if any."""
-    args = function.node.args
-    positional = [*args.posonlyargs, *args.args]
-    defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
-    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
-    return defaults.get(name)
 
 
 def _bound(function: FunctionInfo, call: ast.Call) -> List[Tuple[str, ast.expr, Optional[ast.keyword]]]:

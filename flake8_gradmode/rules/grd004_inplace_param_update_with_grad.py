@@ -7,7 +7,9 @@ import ast
 from flake8_gradmode import facts
 from flake8_gradmode.names import tokens
 from flake8_gradmode.project import Shape
-from flake8_gradmode.tracker import FunctionInfo, Grad, dotted, effective, first_value, is_const, positional_params
+from flake8_gradmode.tracker import (
+    FunctionInfo, Grad, dotted, effective, first_value, is_const, param_defaults, positional_params
+)
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
@@ -784,19 +786,9 @@ def _bind(helper: _Helper, call: ast.Call) -> Tuple[Dict[str, Optional[ast.expr]
             slots[slot] = slot
     unpacked = any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords)
     if not unpacked:
-        for name, default in _defaults(args).items():
+        for name, default in param_defaults(args).items():
             values.setdefault(name, default)
     return values, slots
-
-
-def _defaults(args: ast.arguments) -> Dict[str, Optional[ast.expr]]:
-    """A function's parameters with a default value, and those values."""
-    all_positional = [a.arg for a in args.posonlyargs + args.args]
-    defaults: Dict[str, Optional[ast.expr]] = dict(
-        zip(all_positional[len(all_positional) - len(args.defaults):], args.defaults)
-    )
-    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
-    return defaults
 
 
 def _admits(helper: _Helper, path: Tuple[_Branch, ...]) -> Callable[[Shape], bool]:
@@ -805,7 +797,7 @@ def _admits(helper: _Helper, path: Tuple[_Branch, ...]) -> Callable[[Shape], boo
     argument may take either branch."""
     assert helper.info is not None
     positional = _positional(helper.node, helper.info)
-    defaults = _defaults(helper.node.args)  # type: ignore[attr-defined]
+    defaults = param_defaults(helper.node.args)  # type: ignore[attr-defined]
 
     def admits(shape: Shape) -> bool:
         npos, keywords, constants = shape

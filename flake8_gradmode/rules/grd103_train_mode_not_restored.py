@@ -8,7 +8,7 @@ from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 from flake8_gradmode import flow
 from flake8_gradmode import facts
 from flake8_gradmode.context import Fix
-from flake8_gradmode.tracker import Grad, dotted, first_value, positional_params
+from flake8_gradmode.tracker import Grad, dotted, first_value, param_defaults, positional_params
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -607,15 +607,9 @@ def _arguments(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Dict
     fn = callee.function.node if callee.function is not None else None
     if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return {}
-    args = fn.args
-    params = [a.arg for a in (*args.posonlyargs, *args.args)]
-    env: Dict[str, Term] = {}
-    for name, default in zip(params[len(params) - len(args.defaults):], args.defaults):
-        if isinstance(default, ast.Constant):
-            env[name] = _term(default)
-    for kwarg, default in zip(args.kwonlyargs, args.kw_defaults):
-        if isinstance(default, ast.Constant):
-            env[kwarg.arg] = _term(default)
+    env: Dict[str, Term] = {
+        name: _term(default) for name, default in param_defaults(fn.args).items() if isinstance(default, ast.Constant)
+    }
     params = positional_params(fn, key[0] in ("method", "super"))
     starred = any(isinstance(a, ast.Starred) for a in call.args)
     if starred or any(kw.arg is None for kw in call.keywords):
