@@ -977,7 +977,7 @@ def mode_before(ctx, scope: Scope, seq: int, own_eval: bool = True) -> Optional[
     return None
 
 
-def _call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
+def call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
     """Where the module calls ``fn`` (a closure: from its enclosing function)."""
     if fn.key is not None:
         return ctx.call_sites.get(fn.key, [])
@@ -990,11 +990,6 @@ def _call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
     ]
 
 
-def call_sites_of(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
-    """Where the module calls ``fn`` (see ``_call_sites``)."""
-    return _call_sites(ctx, fn)
-
-
 def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> Optional[bool]:
     """Is a model in eval mode when ``scope`` starts?  True: every module-local
     caller leaves it in eval mode before the call.  False: a caller leaves it in
@@ -1005,7 +1000,7 @@ def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> O
         return False  # top-level code: nothing runs before it
     if fn.escaped or fn.by_name:
         return None
-    sites = _call_sites(ctx, fn)
+    sites = call_sites(ctx, fn)
     if not sites:
         return None
     seen = _seen if _seen is not None else set()
@@ -1109,7 +1104,7 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
             # a module's own loop belongs to its caller (``Decoder.inference``); a one-shot
             # method that puts the module in eval mode itself (``Unet.predict``) is an entry point
             continue
-        if any(trains(ctx, caller) and _result_used(ctx, caller, seq) for caller, seq in _call_sites(ctx, fn)):
+        if any(trains(ctx, caller) and _result_used(ctx, caller, seq) for caller, seq in call_sites(ctx, fn)):
             continue  # shared with training: judged where evaluation calls it
         calls = [c for c in scope.model_calls if is_model_call(ctx, c)]
         if not calls:

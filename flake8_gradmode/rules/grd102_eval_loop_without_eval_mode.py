@@ -360,7 +360,7 @@ def _sibling_switches_to_training(ctx, scope: flow.Scope, ev: flow.EvalLoop) -> 
     params = _params(fn.node)
     if not any(c.key.split(".", 1)[0] in params for c in ev.model_calls):
         return None
-    if fn.escaped or fn.by_name or flow.call_sites_of(ctx, fn):
+    if fn.escaped or fn.by_name or flow.call_sites(ctx, fn):
         return None
     shapes = ctx.call_shapes_elsewhere(fn, tests=False)
     if shapes is None or shapes:
