@@ -246,6 +246,16 @@ class Context:
             self._project = False
             return None
 
+    def method_switches_self_to_eval(self, name: str) -> Optional[bool]:
+        """Does every project method called ``name`` switch ``self`` to eval
+        mode (None: no project index, or no such method in it)?"""
+        try:
+            found = self.project()
+            return None if found is None else found.method_switches_self_to_eval(name)
+        except (RecursionError, Exception):  # a damaged cache must never become an error
+            self._project = False
+            return None
+
     def trains_elsewhere(self, key: Tuple[str, ...]) -> bool:
         """Does the call with ``key`` (not a function of this module) reach a
         project function of another module whose own body runs a training

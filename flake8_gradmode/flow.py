@@ -572,8 +572,9 @@ FORWARD_METHODS = frozenset({"generate", "sample", "beam_search", "greedy_search
 
 def grad_owned(ctx, call: ModelCall) -> bool:
     """``model.generate(...)`` sets its own grad mode unless a model class of
-    this module defines that method without a grad-disabling decorator
-    (libraries' ``generate`` methods disable grad themselves); so does a
+    this module defines that method without a grad-disabling decorator or a
+    ``no_grad`` block around each forward in its body (libraries' ``generate``
+    methods disable grad themselves); so does a
     library pipeline (``DiffusionPipeline.from_pretrained(...)``,
     ``transformers.pipeline(...)``), whose ``__call__`` disables grad."""
     if is_pipeline(ctx, call.key):
@@ -583,13 +584,33 @@ def grad_owned(ctx, call: ModelCall) -> bool:
         return False
 
     def owned() -> bool:
-        infos = [
-            i for k, found in ctx.functions.items()
-            if k[0] == "method" and k[-1] == func.attr and is_module_class(ctx, k[1]) for i in found
-        ]
-        return all(i.entry is Grad.DISABLED for i in infos)
+        for key, found in ctx.functions.items():
+            if key[0] != "method" or key[-1] != func.attr or not is_module_class(ctx, key[1]):
+                continue
+            if all(i.entry is Grad.DISABLED for i in found):
+                continue
+            # ``with torch.no_grad():`` around every forward in the method's body
+            calls = [c for s in ctx.scopes_of(key) for c in s.model_calls if is_model_call(ctx, c)]
+            if not calls or any(c.state is not Grad.DISABLED for c in calls):
+                return False
+        return True
 
     return _memo(ctx, ("owned", func.attr), owned, True)
+
+
+def switches_itself_to_eval(ctx, call: ModelCall) -> bool:
+    """``model.generate(...)`` where every class defining ``generate`` (in this
+    module, else in the project) switches ``self`` to eval mode in that
+    method: the call leaves evaluation mode to the model's own code."""
+    func = call.node.func
+    if not isinstance(func, ast.Attribute) or func.attr == "forward" or dotted(func.value) != call.key:
+        return False
+    name = func.attr
+    scopes = [s for k in ctx.functions if k[0] == "method" and k[-1] == name for s in ctx.scopes_of(k)]
+    if scopes:
+        keys = ctx.flow.switch_keys
+        return all(any(keys.get(seq) == "self" for seq in s.eval_switches) for s in scopes)
+    return ctx.method_switches_self_to_eval(name) is True
 
 
 def is_pipeline(ctx, key: str) -> bool:

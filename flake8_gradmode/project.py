@@ -87,7 +87,7 @@ Call = Tuple[str, str, str, str, Shape]
 TrainedCall = Tuple[str, str, str, Union[int, str]]
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 7
+_FORMAT = 8
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -112,6 +112,8 @@ class _Summarizer:
         self.built: Dict[str, str] = {}
         #: calls passing a model in training mode (see ``TrainedCall``), by called name
         self.trained_calls: Dict[str, List[TrainedCall]] = {}
+        #: methods whose own body switches ``self`` to eval mode
+        self.self_evals: Set[str] = set()
         #: the running function's (or module's) receivers of ``.train()`` so
         #: far, the names it called (``net(x)``: a model it may train), whether
         #: it has an ``.eval()`` anywhere, and its candidate calls (with
@@ -156,6 +158,7 @@ class _Summarizer:
             "a": _joined(self.attrs),
             "t": self.trainers,
             "m": self.trained_calls,
+            "v": self.self_evals,
         }
 
     # state: the grad state code; caller: "" module level, "?" unknown, else qual
@@ -227,7 +230,7 @@ class _Summarizer:
             if caller not in ("", "?") and names_training_step(func):
                 self.trainers.add(caller)
             if last in ("eval", "train"):
-                self._switch(node, last)
+                self._switch(node, last, caller, klass)
             elif caller != "?":
                 if self._trained or self._ran:
                     self._passes_trained(node, written, last, caller, klass)
@@ -268,13 +271,16 @@ class _Summarizer:
         self._keep_trained_calls(body_caller)
         self._trained, self._ran, self._evals, self._pending = modes
 
-    def _switch(self, node: ast.Call, method: str) -> None:
+    def _switch(self, node: ast.Call, method: str, caller: str, klass: str) -> None:
         """``x.train()`` / ``x.train(True)``: ``x`` is in training mode for
         the calls after it; ``x.eval()`` / ``x.train(False)``: the function
-        switches modes both ways, and none of its calls is taken as evidence."""
+        switches modes both ways, and none of its calls is taken as evidence
+        (and a method switching ``self`` is recorded)."""
         receiver = dotted(node.func.value) if isinstance(node.func, ast.Attribute) else None
         if switches_to_eval(node, method):
             self._evals = True
+            if receiver == "self" and klass and caller not in ("", "?"):
+                self.self_evals.add(caller)
         elif method == "train" and receiver and switches_to_train(node):
             self._trained.add(receiver)
 
@@ -656,6 +662,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("f"), dict) and isinstance(summary.get("k"), dict)
         and isinstance(summary.get("n"), str) and isinstance(summary.get("a"), str)
         and isinstance(summary.get("t"), set) and isinstance(summary.get("m"), dict)
+        and isinstance(summary.get("v"), set)
     )
 
 
@@ -989,6 +996,23 @@ class Project:
         ]
 
     # model mode at a function's entry
+
+    def method_switches_self_to_eval(self, name: str) -> Optional[bool]:
+        """Does every project class method called ``name`` switch ``self`` to
+        eval mode in its own body (None: the project defines no such method)?
+        Reads every module's summary: asked only on the way to a report."""
+        found = None
+        suffix = f".{name}"
+        for rel in itertools.chain([self.rel], (r for r in self.index.entries if r != self.rel)):
+            summary = self.summary(rel)
+            if summary is None:
+                continue
+            for qual in summary["f"]:  # type: ignore[attr-defined]
+                if qual.endswith(suffix) and qual.count(".") == 1:
+                    if qual not in summary["v"]:  # type: ignore[operator]
+                        return False
+                    found = True
+        return found
 
     def trained_by_caller(self, rel: str, qual: str, position: Optional[int], keyword: Optional[str]) -> Optional[str]:
         """Where a call in the project (not a unit test) passes a model its

@@ -1378,3 +1378,38 @@ def meta_test(maml, tasks, loss_fn):
 """
     assert found(source) == []
     assert found(source.replace("        net.adapt(support_loss)\n", "")) == [("GRD101", 8, 4)]
+
+
+GENERATE_UNDER_ITS_OWN_NO_GRAD = """
+import torch
+from torch import nn
+
+
+class Sampler(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def generate(self, z):
+        self.eval()
+        with torch.no_grad():
+            return self.net(z)
+
+
+def evaluate(noise):
+    model = Sampler()
+    for z in noise:
+        print(model.generate(z).shape)
+"""
+
+
+def test_a_generate_method_that_disables_grad_around_its_forwards_owns_its_grad_mode():
+    assert found(GENERATE_UNDER_ITS_OWN_NO_GRAD) == []
+    unguarded = GENERATE_UNDER_ITS_OWN_NO_GRAD.replace(
+        "        with torch.no_grad():\n            return self.net(z)", "        return self.net(z)"
+    )
+    assert found(unguarded.replace("self.eval()", "print(z.shape)")) == [("GRD101", 21, 4), ("GRD102", 21, 4)]
+    assert found(unguarded) == [("GRD101", 16, 15), ("GRD101", 21, 4)]

@@ -1099,6 +1099,89 @@ def test_a_unit_test_handing_over_a_model_in_training_mode_is_no_evidence(tmp_pa
     assert lint_102(tmp_path / "pkg/evaluation.py") == []
 
 
+VOCODER = """
+    import torch
+    from torch import nn
+
+
+    class Vocoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def generate(self, mels):
+            self.eval()
+            with torch.no_grad():
+                return self.net(mels)
+"""
+
+GENERATE_LOOP = """
+    def listen(model, test_set):
+        for mels in test_set:
+            wav = model.generate(mels)
+            print(wav.shape)
+"""
+
+TRAIN_THEN_LISTEN = """
+    from pkg.listen import listen
+    from pkg.vocoder import Vocoder
+
+
+    def train(loader, test_set, optimizer):
+        model = Vocoder()
+        for x, y in loader:
+            optimizer.zero_grad()
+            (model(x) - y).pow(2).mean().backward()
+            optimizer.step()
+        listen(model, test_set)
+"""
+
+
+def test_a_method_whose_own_code_switches_self_to_eval_leaves_no_mode_to_the_loop(tmp_path):
+    make(tmp_path, {"pkg/vocoder.py": VOCODER, "pkg/listen.py": GENERATE_LOOP, "pkg/train.py": TRAIN_THEN_LISTEN})
+    assert lint_102(tmp_path / "pkg/listen.py") == []
+
+
+def test_a_method_of_that_name_without_its_own_eval_switch_keeps_the_report(tmp_path):
+    vocoder = VOCODER.replace("self.eval()", "print(mels.shape)")
+    assert "eval" not in vocoder
+    make(tmp_path, {"pkg/vocoder.py": vocoder, "pkg/listen.py": GENERATE_LOOP, "pkg/train.py": TRAIN_THEN_LISTEN})
+    assert [f[:3] for f in lint_102(tmp_path / "pkg/listen.py")] == [(2, 4, "GRD102")]
+
+
+def test_one_class_of_the_project_defining_the_method_without_the_switch_keeps_the_report(tmp_path):
+    other = VOCODER.replace("Vocoder", "Sampler").replace("self.eval()", "print(mels.shape)")
+    make(tmp_path, {
+        "pkg/vocoder.py": VOCODER, "pkg/sampler.py": other,
+        "pkg/listen.py": GENERATE_LOOP, "pkg/train.py": TRAIN_THEN_LISTEN,
+    })
+    assert [f[:3] for f in lint_102(tmp_path / "pkg/listen.py")] == [(2, 4, "GRD102")]
+
+
+def test_a_method_of_the_module_itself_that_switches_self_to_eval_counts_too():
+    source = textwrap.dedent(VOCODER) + textwrap.dedent("""
+
+        def evaluate(test_set):
+            model = Vocoder()
+            for mels in test_set:
+                print(model.generate(mels).shape)
+    """)
+    assert [v for v in check(source) if v.code == "GRD102"] == []
+    unswitched = [v for v in check(source.replace("self.eval()", "print(mels.shape)")) if v.code == "GRD102"]
+    assert [(v.line, v.col) for v in unswitched] == [(22, 4)]
+
+
+def test_summary_records_methods_switching_self_to_eval():
+    summary = project.summarize(ast.parse(textwrap.dedent(VOCODER) + textwrap.dedent("""
+        def helper(net):
+            net.eval()
+    """)))
+    assert summary["v"] == {"Vocoder.generate"}
+
+
 def test_summary_records_calls_handing_over_a_model_in_training_mode():
     summary = project.summarize(ast.parse(textwrap.dedent(TRAIN_SWITCHED) + textwrap.dedent("""
         def report(net, val_loader):

@@ -254,6 +254,8 @@ class EvalLoopWithoutEvalMode(Rule):
                 flow.eval_switch_before(ctx, p.callee, p.model_call.seq) for p in ev.paths
             ):
                 continue  # the helper switches to eval mode itself
+            if not ev.paths and all(flow.switches_itself_to_eval(ctx, c) for c in ev.model_calls):
+                continue  # ``model.generate(...)`` whose own code calls ``self.eval()``
             caller = None
             if mode == "train" and _chosen_for_the_loop(ctx, scope, first):
                 continue  # ``model.train()`` right before the loop, no training between: on purpose
