@@ -246,12 +246,13 @@ class Context:
             self._project = False
             return None
 
-    def method_switches_self_to_eval(self, name: str) -> Optional[bool]:
-        """Does every project method called ``name`` switch ``self`` to eval
-        mode (None: no project index, or no such method in it)?"""
+    def method_switches_self_to_eval(self, name: str, klass: Optional[str] = None) -> Optional[bool]:
+        """Does every project method called ``name`` (of the class written
+        ``klass`` in this module, if given) switch ``self`` to eval mode
+        (None: no project index, or no such method in it)?"""
         try:
             found = self.project()
-            return None if found is None else found.method_switches_self_to_eval(name)
+            return None if found is None else found.method_switches_self_to_eval(name, klass)
         except (RecursionError, Exception):  # a damaged cache must never become an error
             self._project = False
             return None

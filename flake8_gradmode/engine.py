@@ -55,6 +55,8 @@ class Tracker:
         self.flow = ctx.flow
         self._call_names = ctx._call_names
         self._reference = ctx._referenced.add
+        #: lambdas handed to a call made with grad disabled
+        self._disabled_lambdas: Set[int] = set()
 
     # blocks and scopes ---------------------------------------------------------
 
@@ -148,7 +150,9 @@ class Tracker:
         self.flow.scopes.pop()
 
     def visit_Lambda_body(self, node: ast.Lambda) -> None:
-        self.grad.push_frame("lambda", None, Grad.INHERITED)
+        # ``timeit(lambda: model(x))`` inside ``no_grad``: the callee runs it there
+        state = Grad.DISABLED if id(node) in self._disabled_lambdas else Grad.INHERITED
+        self.grad.push_frame("lambda", None, state)
         for param in _all_params(node.args):
             self.ctx.bind_name(param.arg, facts.Kind.OTHER, None)
 
@@ -349,6 +353,13 @@ class Tracker:
                 if typed is not None:
                     for loop in loops:
                         loop.typed_calls.append((seq, typed))
+        if self.grad.state is Grad.DISABLED:
+            for arg in node.args:
+                if arg.__class__ is ast.Lambda:
+                    self._disabled_lambdas.add(id(arg))
+            for keyword in node.keywords:
+                if keyword.value.__class__ is ast.Lambda:
+                    self._disabled_lambdas.add(id(keyword.value))
         if key is not None:
             ctx._call_names.add(id(func))
             ctx._calls.append((key, self.grad.state, self.grad.function))

@@ -606,11 +606,28 @@ def switches_itself_to_eval(ctx, call: ModelCall) -> bool:
     if not isinstance(func, ast.Attribute) or func.attr == "forward" or dotted(func.value) != call.key:
         return False
     name = func.attr
-    scopes = [s for k in ctx.functions if k[0] == "method" and k[-1] == name for s in ctx.scopes_of(k)]
+    keys = ctx.flow.switch_keys
+    annotated = _annotation(call)  # ``def gen(model: WaveRNN)``: that class's method
+    classes = [annotated] if annotated is not None and "." not in annotated else None
+    scopes = [
+        s for k in ctx.functions if k[0] == "method" and k[-1] == name and (classes is None or k[1] in classes)
+        for s in ctx.scopes_of(k)
+    ]
     if scopes:
-        keys = ctx.flow.switch_keys
         return all(any(keys.get(seq) == "self" for seq in s.eval_switches) for s in scopes)
-    return ctx.method_switches_self_to_eval(name) is True
+    return ctx.method_switches_self_to_eval(name, annotated) is True
+
+
+def _annotation(call: ModelCall) -> Optional[str]:
+    """The class a parameter called as the model is annotated with, as written."""
+    function = call.function
+    if function is None or "." in call.key:
+        return None
+    args = function.node.args
+    for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+        if arg.arg == call.key and arg.annotation is not None:
+            return dotted(arg.annotation)
+    return None
 
 
 def is_pipeline(ctx, key: str) -> bool:
@@ -852,7 +869,7 @@ class _Index:
             if cls is call_type:
                 self._call(ctx, node)  # type: ignore[arg-type]
             elif cls in withs:
-                if any(_profiles(ctx, item.context_expr) for item in node.items):  # type: ignore[attr-defined]
+                if any(_profiles(ctx, item.context_expr, scope) for item in node.items):  # type: ignore[attr-defined]
                     self.profiled.append((node.lineno, node.end_lineno or node.lineno))  # type: ignore[attr-defined]
             for field in cls._fields:
                 value = getattr(node, field, None)
@@ -883,13 +900,25 @@ _TIMERS = frozenset(
 )
 
 
-def _profiles(ctx, expr: ast.expr) -> bool:
-    """``torch.profiler.profile(...)``, ``record_function("x")``."""
+def _profiles(ctx, expr: ast.expr, scope: Optional[Scope] = None) -> bool:
+    """``torch.profiler.profile(...)``, ``record_function("x")``,
+    ``FlopCounterMode()``; with ``scope``, also a name it binds to one of
+    them (``counter = FlopCounterMode()`` ... ``with counter:``)."""
+    if isinstance(expr, ast.Name) and scope is not None:
+        return any(_profiles(ctx, value) for value in scope.deps.get(expr.id, ()))
     if not isinstance(expr, ast.Call):
         return False
     qual = ctx.imports.resolve(expr.func) or ""
     last = qual.rsplit(".", 1)[-1]
-    return (last == "record_function" or (last == "profile" and "profiler" in qual)) and qual.startswith("torch.")
+    return qual.startswith("torch.") and (
+        last in ("record_function", "FlopCounterMode") or (last == "profile" and "profiler" in qual)
+    )
+
+
+def _profiled(ctx, scope: Scope, node: ast.AST) -> bool:
+    """Does ``node`` (in ``scope``'s own code) run inside a profiler block?"""
+    line = node.lineno  # type: ignore[attr-defined]
+    return any(start <= line <= end for start, end in _index(ctx, scope).profiled)
 
 
 def _index(ctx, scope: Scope) -> _Index:
@@ -1096,6 +1125,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue
         if trains(ctx, loop) or _feeds_a_later_step(ctx, loop):
             continue
+        if not calls and all(_profiled(ctx, p.callee, p.model_call.node) for p in paths):
+            continue  # every forward it reaches is measured by a profiler or FLOP counter
         nodes = [c.node for c in calls] + [ctx.flow.nodes[p.seq] for p in paths]
         intent = evaluation_intent(ctx, loop, nodes)
         if intent is not None and not is_timing(ctx, loop, nodes):

@@ -128,7 +128,8 @@ FRAMEWORK_RUNNERS = re.compile(r"(Engine|Evaluator|evaluator|create_supervised_e
 #: Words that make a name read as an action, not a thing: ``load_model``.
 _VERBS = frozenset(
     {"get", "load", "build", "create", "make", "init", "from", "to", "extract", "compute", "run", "save", "export",
-     "eval", "evaluate", "train", "test", "set", "update", "prepare", "wrap", "setup", "freeze", "copy", "convert"}
+     "eval", "evaluate", "train", "test", "set", "update", "prepare", "wrap", "setup", "freeze", "copy", "convert",
+     "select", "choose", "pick", "find", "register", "reset", "add", "remove", "sync", "check", "clone"}
 )
 
 

@@ -997,10 +997,22 @@ class Project:
 
     # model mode at a function's entry
 
-    def method_switches_self_to_eval(self, name: str) -> Optional[bool]:
+    def method_switches_self_to_eval(self, name: str, klass: Optional[str] = None) -> Optional[bool]:
         """Does every project class method called ``name`` switch ``self`` to
         eval mode in its own body (None: the project defines no such method)?
-        Reads every module's summary: asked only on the way to a report."""
+        With ``klass`` (a class as written in this module), only the method
+        that class has or inherits counts.  Without it, every module's summary
+        is read: asked only on the way to a report."""
+        if klass is not None:
+            target = self.resolve(self.rel, klass)
+            if not isinstance(target, tuple):
+                return None
+            for rel, owner in self.ancestors(*target)[0]:
+                summary = self.summary(rel)
+                qual = f"{owner}.{name}"
+                if summary is not None and qual in summary["f"]:  # type: ignore[operator]
+                    return qual in summary["v"]  # type: ignore[operator]
+            return None
         found = None
         suffix = f".{name}"
         for rel in itertools.chain([self.rel], (r for r in self.index.entries if r != self.rel)):

@@ -1413,3 +1413,77 @@ def test_a_generate_method_that_disables_grad_around_its_forwards_owns_its_grad_
     )
     assert found(unguarded.replace("self.eval()", "print(z.shape)")) == [("GRD101", 21, 4), ("GRD102", 21, 4)]
     assert found(unguarded) == [("GRD101", 16, 15), ("GRD101", 21, 4)]
+
+
+LAMBDA_HANDED_OVER_UNDER_NO_GRAD = """
+import time
+
+import torch
+
+
+def timed(fn, repeat):
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def speed(model, images):
+    model.eval()
+    for image in images:
+        with torch.no_grad():
+            print(timed(lambda: model(image), 10))
+"""
+
+
+def test_a_lambda_handed_to_a_call_under_no_grad_runs_there():
+    assert found(LAMBDA_HANDED_OVER_UNDER_NO_GRAD) == []
+    kept = LAMBDA_HANDED_OVER_UNDER_NO_GRAD.replace(
+        "            print(timed(lambda: model(image), 10))",
+        "            run = lambda: model(image)  # noqa: E731\n        print(timed(run, 10))",
+    )
+    assert found(kept) == [("GRD101", 16, 4)]
+
+
+FLOPS_COUNTED_ONE_CALL_AWAY = """
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_flops(model, x):
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(x)
+    return counter.get_total_flops()
+
+
+def evaluate(model, inputs):
+    model.eval()
+    results = []
+    for x in inputs:
+        results.append(count_flops(model, x))
+    return results
+"""
+
+
+def test_a_loop_whose_forwards_all_run_under_a_flop_counter_measures_the_model():
+    assert found(FLOPS_COUNTED_ONE_CALL_AWAY) == []
+    unmeasured = FLOPS_COUNTED_ONE_CALL_AWAY.replace("    with counter:\n        model(x)", "    model(x)")
+    assert found(unmeasured) == [("GRD101", 15, 4)]
+
+
+ACTOR_CHOSEN_BY_A_METHOD = """
+def evaluate(balancer, prompts):
+    futures = []
+    for prompt in prompts:
+        actor = balancer.select_actor(prompt)
+        futures.append(actor.submit(prompt))
+    return futures
+"""
+
+
+@pytest.mark.parametrize("verb", ["select", "choose", "pick", "find", "register", "reset", "add", "remove", "sync"])
+def test_a_method_named_verb_then_model_word_picks_a_model_rather_than_running_one(verb):
+    assert found(ACTOR_CHOSEN_BY_A_METHOD.replace("select", verb)) == []
+    run = ACTOR_CHOSEN_BY_A_METHOD.replace("balancer.select_actor(prompt)", "balancer.policy_net(prompt)")
+    assert found(run) == [("GRD101", 4, 4)]

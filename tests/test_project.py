@@ -1161,6 +1161,18 @@ def test_one_class_of_the_project_defining_the_method_without_the_switch_keeps_t
     assert [f[:3] for f in lint_102(tmp_path / "pkg/listen.py")] == [(2, 4, "GRD102")]
 
 
+@pytest.mark.parametrize("annotation, expected", [("Vocoder", []), ("Sampler", [(7, 4, "GRD102")])])
+def test_a_parameter_annotated_with_a_class_asks_that_class_only(tmp_path, annotation, expected):
+    other = VOCODER.replace("Vocoder", "Sampler").replace("self.eval()", "print(mels.shape)")
+    loop = "from pkg.sampler import Sampler\nfrom pkg.vocoder import Vocoder\n\n\n" + textwrap.dedent(
+        GENERATE_LOOP
+    ).replace("listen(model,", f"listen(model: {annotation},")
+    make(tmp_path, {
+        "pkg/vocoder.py": VOCODER, "pkg/sampler.py": other, "pkg/listen.py": loop, "pkg/train.py": TRAIN_THEN_LISTEN,
+    })
+    assert [f[:3] for f in lint_102(tmp_path / "pkg/listen.py")] == expected
+
+
 def test_a_method_of_the_module_itself_that_switches_self_to_eval_counts_too():
     source = textwrap.dedent(VOCODER) + textwrap.dedent("""
 
