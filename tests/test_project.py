@@ -1292,3 +1292,50 @@ def test_a_unit_test_calling_the_test_function_does_not_hide_that_evidence(tmp_p
     unit_test = "from pkg.models import test_model\n\n\ndef test_it(m, data):\n    assert test_model(m, data) >= 0\n"
     make(tmp_path, {"pkg/models.py": TRAIN_AND_TEST_API, "tests/test_models.py": unit_test})
     assert [f[:3] for f in lint_102(tmp_path / "pkg/models.py")] == [(15, 8, "GRD102")]
+
+
+# --- GRD004: a hand-written initialiser nobody in the project calls ----------------
+
+INITIALISERS = """
+    import math
+
+
+    def variance_scaling_(tensor, scale=1.0):
+        fan_in = tensor.size(1)
+        tensor.normal_(0.0, math.sqrt(scale / fan_in))
+
+
+    def lecun_normal_(tensor):
+        variance_scaling_(tensor)
+"""
+
+INIT_CALLER = """
+    import torch
+
+    from pkg.initialisers import lecun_normal_
+
+
+    def build():
+        layer = torch.nn.Linear(4, 2)
+        lecun_normal_(layer.weight)
+        return layer
+"""
+
+
+def lint_004(path: Path) -> List[Tuple[int, int, str]]:
+    source = path.read_text(encoding="utf-8")
+    return [(v.line, v.col, v.code) for v in check(source, filename=str(path)) if v.code == "GRD004"]
+
+
+def test_an_initialiser_no_module_of_the_project_calls_is_not_reported(tmp_path):
+    make(tmp_path, {"pkg/initialisers.py": INITIALISERS, "pkg/other.py": "import torch\n"})
+    assert lint_004(tmp_path / "pkg/initialisers.py") == []
+
+
+def test_an_initialiser_another_module_calls_through_its_forwarder_is_reported(tmp_path):
+    make(tmp_path, {"pkg/initialisers.py": INITIALISERS, "pkg/build.py": INIT_CALLER})
+    assert lint_004(tmp_path / "pkg/initialisers.py") == [(6, 4, "GRD004")]
+
+
+def test_an_initialiser_outside_any_project_is_reported_as_written_for_other_modules():
+    assert [(v.line, v.col) for v in check(textwrap.dedent(INITIALISERS)) if v.code == "GRD004"] == [(7, 4)]

@@ -634,10 +634,26 @@ class InplaceParamUpdateWithGrad(Rule):
                     out.append(_Delivery(outer.call, outer.text, grad_on, outer.strict, values))
         positional = _positional(helper.node, info)
         sites = len(self.context.call_sites.get(info.key, ()))
-        if positional[:1] == [param] and forwards == sites and self._initialiser(helper):
+        if positional[:1] == [param] and forwards == sites and self._initialiser(helper) and self._called_elsewhere(helper):
             out.append(_Delivery(None, info.name, True, False, {}))
         out.sort(key=lambda d: (d.call is None, getattr(d.call, "lineno", 0), getattr(d.call, "col_offset", 0)))
         return out
+
+    def _called_elsewhere(self, helper: "_Helper", seen: Optional[Set[int]] = None) -> bool:
+        """May another module call ``helper``, itself or through the module's
+        functions that hand it their argument?  Without a project index,
+        yes; with one, only if some module of the project does."""
+        seen = set() if seen is None else seen
+        if helper.info is None or id(helper) in seen:
+            return False
+        seen.add(id(helper))
+        shapes = self.context.call_shapes_elsewhere(helper.info)
+        if shapes is None or shapes:
+            return True
+        return any(
+            call.helper is not None and self._called_elsewhere(call.helper, seen)
+            for call in self._calls.get(helper.info.key, ())
+        )
 
     def _initialiser(self, helper: "_Helper") -> bool:
         """A public module-level function written like ``torch.nn.init``'s
