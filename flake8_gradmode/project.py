@@ -1138,6 +1138,8 @@ class Project:
             if (site_rel, site_class) in mine:
                 return True  # the class itself, or a base class whose code calls the override
             return (rel, klass) in self.ancestors(site_rel, site_class)[0]
+        if "." not in written:
+            return False  # ``generate(args)``: a function of that name, not a method
         # ``obj.method()`` on any other receiver: it may be this method
         # (counted, which can only make the answer less certain), unless the
         # receiver names a class or module that resolves elsewhere.

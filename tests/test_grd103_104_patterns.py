@@ -696,3 +696,32 @@ def test_grd103_skips_unit_tests(example):
     here = [(v.line, v.col) for v in check(source, filename="train.py") if v.code == "GRD103"]
     assert here == list(invalid.at)
     assert [v for v in check(source, filename="tests/test_train.py") if v.code == "GRD103"] == []
+
+
+REPEATED_CRITIC_STEPS = """
+import torch
+
+
+def fit(generator, critic, optimizer, loader, repeats):
+    for noise, real in loader:
+        fake = generator(noise).detach()
+        critic_total = 0.0
+        for _ in range(repeats):
+            optimizer.zero_grad()
+            loss = critic(fake).mean() - critic(real).mean()
+            loss.backward()
+            optimizer.step()
+            critic_total += loss
+        print(critic_total.item() / repeats)
+"""
+
+
+def test_a_total_reset_around_a_repeated_step_keeps_a_bounded_window():
+    assert findings(REPEATED_CRITIC_STEPS) == []
+    over_data = REPEATED_CRITIC_STEPS.replace("for _ in range(repeats):", "for real in loader:")
+    assert findings(over_data) == [("GRD104", 14, 12)]
+    signature = "def fit(generator, critic, optimizer, loader, repeats):\n"
+    reset_once = REPEATED_CRITIC_STEPS.replace(signature, signature + "    critic_total = 0.0\n").replace(
+        "        critic_total = 0.0\n", ""
+    )
+    assert findings(reset_once) == [("GRD104", 14, 12)]

@@ -1339,3 +1339,54 @@ def test_an_initialiser_another_module_calls_through_its_forwarder_is_reported(t
 
 def test_an_initialiser_outside_any_project_is_reported_as_written_for_other_modules():
     assert [(v.line, v.col) for v in check(textwrap.dedent(INITIALISERS)) if v.code == "GRD004"] == [(7, 4)]
+
+
+# --- a bare call of a function does not reach a method of the same name ------------
+
+SAMPLER_CLASS = """
+    import torch
+
+
+    class Sampler:
+        def __init__(self, decoder):
+            self.decoder = decoder
+
+        def generate(self, codes):
+            frames = []
+            for code in codes:
+                frames.append(self.decoder(code))
+            return frames
+"""
+
+SAMPLER_USER = """
+    import torch
+
+
+    def collect(sampler, batches):
+        with torch.no_grad():
+            return [sampler.generate(b) for b in batches]
+"""
+
+SCRIPT_WITH_A_GENERATE_FUNCTION = """
+    from pkg.sample import generate
+
+
+    def main(args):
+        return generate(args)
+"""
+
+
+def test_a_bare_call_of_a_function_named_like_a_method_does_not_reach_it(tmp_path):
+    make(tmp_path, {
+        "pkg/sampler.py": SAMPLER_CLASS, "pkg/user.py": SAMPLER_USER,
+        "pkg/sample.py": "def generate(args):\n    return args\n", "pkg/main.py": SCRIPT_WITH_A_GENERATE_FUNCTION,
+    })
+    assert lint(tmp_path / "pkg/sampler.py") == []
+
+
+def test_a_call_of_the_method_with_grad_still_reaches_it(tmp_path):
+    make(tmp_path, {
+        "pkg/sampler.py": SAMPLER_CLASS, "pkg/user.py": SAMPLER_USER,
+        "pkg/main.py": "def main(sampler, codes):\n    return sampler.generate(codes)\n",
+    })
+    assert [f[:3] for f in lint(tmp_path / "pkg/sampler.py")] == [(10, 8, "GRD101")]

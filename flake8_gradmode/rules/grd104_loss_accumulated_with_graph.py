@@ -257,6 +257,8 @@ class LossAccumulatedWithGraph(Rule):
             binding = ctx.lookup(root)
             if binding is None or binding.seq >= loops[0].seq:
                 return  # bound inside the loop: reset every iteration
+            if len(loops) > 1 and binding.seq >= loops[1].seq and _repeats(loops[0].node):
+                return  # ``for _ in range(k)`` of one step, the total reset around it: k graphs at most
             binding_seq = binding.seq
         if dotted(target) in _reset_in(ctx, loops[0].node):
             return  # set back to a fresh value every few iterations: a bounded window
@@ -331,6 +333,14 @@ def _reset_in(ctx, loop: ast.AST) -> Set[str]:
                 found.update(w for w in written if w is not None and w not in used)
         ctx.flow.cache[key] = found
     return found
+
+
+def _repeats(loop: ast.AST) -> bool:
+    """``for _ in range(k)``: the same step repeated, not a walk over data."""
+    return (
+        isinstance(loop, ast.For) and isinstance(loop.target, ast.Name) and loop.target.id == "_"
+        and isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name) and loop.iter.func.id == "range"
+    )
 
 
 def _root_name(target: ast.expr) -> Optional[str]:
