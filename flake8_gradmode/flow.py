@@ -387,11 +387,20 @@ def mode_matters(ctx) -> bool:
     do (``Flow.mode_matters``)?  Switches alone do not show it when the file
     builds its networks itself from ``torch.nn`` layers none of which
     depends on the mode (``nn.Sequential(nn.Linear(...), nn.ReLU())``) and
-    imports no model library: ``.eval()`` there is a habit, not a need."""
+    imports no model library: ``.eval()`` there is a habit, not a need; nor when
+    the module switches dropout off itself (``_disables_dropout``)."""
     flow_ = ctx.flow
     if not flow_.mode_matters or flow_.mode_by_layers:
         return flow_.mode_matters
-    return _memo(ctx, ("mode-matters",), lambda: not _plain_layers_only(ctx), True)
+    return _memo(ctx, ("mode-matters",), lambda: not (_plain_layers_only(ctx) or _disables_dropout(ctx)), True)
+
+
+def _disables_dropout(ctx) -> bool:
+    """Does the module import or define a helper that switches dropout off
+    (``disable_dropout_in_model(model)``, as RL fine-tuning of language models
+    does)?  Its models then do the same in either mode."""
+    names = [*ctx.imports.imported_names(), *(key[-1] for key in ctx.functions)]
+    return any({"disable", "dropout"} <= set(tokens(name)) for name in names if "ropout" in name)
 
 
 #: Packages that provide ready-made models (with dropout or normalisation).

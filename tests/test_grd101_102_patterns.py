@@ -1487,3 +1487,31 @@ def test_a_method_named_verb_then_model_word_picks_a_model_rather_than_running_o
     assert found(ACTOR_CHOSEN_BY_A_METHOD.replace("select", verb)) == []
     run = ACTOR_CHOSEN_BY_A_METHOD.replace("balancer.select_actor(prompt)", "balancer.policy_net(prompt)")
     assert found(run) == [("GRD101", 4, 4)]
+
+
+DROPOUT_SWITCHED_OFF = """
+import torch
+from transformers import AutoModelForCausalLM
+
+from .utils import disable_dropout_in_model
+
+
+def fit(name, loader, val_loader):
+    model = AutoModelForCausalLM.from_pretrained(name)
+    disable_dropout_in_model(model)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model.train()
+    for batch in loader:
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    with torch.no_grad():
+        for batch in val_loader:
+            print(model(**batch).logits)
+"""
+
+
+def test_a_module_that_switches_dropout_off_leaves_training_mode_harmless():
+    assert found(DROPOUT_SWITCHED_OFF) == []
+    kept = DROPOUT_SWITCHED_OFF.replace("disable_dropout_in_model", "prepare_model")
+    assert found(kept) == [("GRD102", 18, 8)]

@@ -53,7 +53,9 @@ class InplaceParamUpdateWithGrad(Rule):
         (`trunc_normal_`, `variance_scaling_`), and it computes its
         argument's fan-in or fan-out or another helper of the module makes
         its changes under `no_grad`.  That holds only while the module's own
-        calls of it just pass on an argument of another helper.
+        calls of it just pass on an argument of another helper, and, when
+        the project index is on, only if some other module of the project
+        calls it (or a helper that passes it its argument).
     """
     why = """
         Autograd refuses to change a leaf tensor that requires grad in place:

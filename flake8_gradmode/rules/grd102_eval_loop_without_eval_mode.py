@@ -37,8 +37,10 @@ class EvalLoopWithoutEvalMode(Rule):
         model), reads `self.training`, or switches models with `.train()`
         itself (not when it builds its networks from `torch.nn` layers none
         of which depends on the mode, and imports no model library or model
-        module).  A model without such layers behaves the same in both modes,
-        so a missing `.eval()` is then harmless.  It also only speaks when it
+        module), or when it imports or defines a helper that switches dropout
+        off (`disable_dropout_in_model(model)`).  A model without such layers
+        behaves the same in both modes, so a missing `.eval()` is then
+        harmless.  It also only speaks when it
         can see where the loop's function is called from, or that the model
         is built right there.  A function that takes the model as an argument
         and is only called from other modules (or from nowhere the project
