@@ -82,11 +82,14 @@ class Report(NamedTuple):
 class ClassInfo:
     """A class whose body is being visited."""
 
-    __slots__ = ("name", "is_module", "frame_depth", "param_attrs", "buffer_attrs")
+    __slots__ = ("name", "is_module", "frame_depth", "param_attrs", "buffer_attrs", "plain_switches")
 
-    def __init__(self, name: str, is_module: bool, frame_depth: int) -> None:
+    def __init__(self, name: str, is_module: bool, frame_depth: int, plain_switches: bool = False) -> None:
         self.name = name
         self.is_module = is_module
+        #: a class with no base that defines its own ``eval`` or ``train``
+        #: method: ``self.eval()`` there runs that method, no mode switch
+        self.plain_switches = plain_switches
         #: number of running frames when the class body started
         self.frame_depth = frame_depth
         self.param_attrs: Set[str] = set()

@@ -106,7 +106,11 @@ class Tracker:
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         ctx = self.ctx
         is_module = any(facts.is_module_class_base(ctx, b) for b in node.bases)
-        ctx.classes.append(ClassInfo(node.name, is_module, len(self.grad.frames)))
+        plain = not is_module and all(dotted(b) == "object" for b in node.bases) and any(
+            isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name in ("eval", "train")
+            for stmt in node.body
+        )
+        ctx.classes.append(ClassInfo(node.name, is_module, len(self.grad.frames), plain))
         ctx.class_bases.setdefault(node.name, []).extend(
             b.id for b in (unsubscripted(b) for b in node.bases) if isinstance(b, ast.Name)
         )  # ``Embeddings[Sentence]`` is based on ``Embeddings``
@@ -246,10 +250,40 @@ class Tracker:
             root = _frozen_chain_root(node.value)  # net.eval().requires_grad_(False).to(device)
             if root and facts.classify(self.ctx, node.value) is facts.Kind.FROZEN:
                 self.flow.scope.frozen_models[root] = self.flow.tick()
+            func = node.value.func
+            if isinstance(func, ast.Attribute) and func.attr == "requires_grad_" and is_const(
+                first_value(node.value), False
+            ):
+                self._frozen_by_loop(func.value)  # for p in net.parameters(): p.requires_grad_(False)
+
+    def _frozen_by_loop(self, param: ast.expr) -> None:
+        """``for _, p in net.named_parameters(): p.requires_grad = False``:
+        ``net`` is frozen from here on."""
+        loops = self.flow.loops_here()
+        if not loops or not isinstance(param, ast.Name):
+            return
+        loop = loops[0].node
+        if not isinstance(loop, ast.For) or not isinstance(loop.iter, ast.Call):
+            return
+        func = loop.iter.func
+        target = loop.target.elts[-1] if isinstance(loop.target, ast.Tuple) and loop.target.elts else loop.target
+        if (
+            isinstance(func, ast.Attribute) and func.attr in ("parameters", "named_parameters")
+            and isinstance(target, ast.Name) and target.id == param.id
+        ):
+            root = dotted(func.value)
+            if root is not None:
+                self.flow.scope.frozen_models[root] = self.flow.tick()
 
     # bindings ------------------------------------------------------------------
 
     def leave_Assign(self, node: ast.Assign) -> None:
+        if is_const(node.value, False) and any(
+            isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets
+        ):
+            for t in node.targets:
+                if isinstance(t, ast.Attribute) and t.attr == "requires_grad":
+                    self._frozen_by_loop(t.value)
         kind = facts.classify(self.ctx, node.value)
         if kind is facts.Kind.MODULE and _builds_loss(self.ctx, node.value):
             kind = facts.Kind.OTHER  # ``nn.MSELoss().cuda()``: a criterion, not a model
@@ -392,6 +426,11 @@ class Tracker:
         method = func.attr
         if method in ("train", "eval") and _fresh_object(func.value):
             return  # copy.deepcopy(model).eval(): a copy switches, the model does not
+        if (
+            method in ("train", "eval") and func.value.__class__ is ast.Name and func.value.id == "self"  # type: ignore
+            and self.ctx.classes and self.ctx.classes[-1].plain_switches
+        ):
+            return  # ``self.eval()`` of a plain class that defines ``eval``: its own routine
         if method in _MODULE_METHODS:
             owner = dotted(func.value)
             if owner is not None:

@@ -924,6 +924,24 @@ def _profiles(ctx, expr: ast.expr, scope: Optional[Scope] = None) -> bool:
     )
 
 
+def _asks_for_grad(loop: ast.AST) -> bool:
+    """Does the loop make a tensor require grad (``x.requires_grad = True``,
+    ``x.requires_grad_()``)?  Input gradients (saliency, attacks, gradient
+    penalties) need grad on: ``no_grad`` would break it."""
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Assign):
+            if any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets) and not (
+                isinstance(node.value, ast.Constant) and node.value.value is False
+            ):
+                return True
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "requires_grad_":
+            keywords = (k.value for k in node.keywords if k.arg == "requires_grad")
+            arg = node.args[0] if node.args else next(keywords, None)
+            if not (isinstance(arg, ast.Constant) and arg.value is False):
+                return True
+    return False
+
+
 def _profiled(ctx, scope: Scope, node: ast.AST) -> bool:
     """Does ``node`` (in ``scope``'s own code) run inside a profiler block?"""
     line = node.lineno  # type: ignore[attr-defined]
@@ -1136,6 +1154,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue
         if not calls and all(_profiled(ctx, p.callee, p.model_call.node) for p in paths):
             continue  # every forward it reaches is measured by a profiler or FLOP counter
+        if _asks_for_grad(loop.node):
+            continue  # ``x.requires_grad = True``: gradients of its inputs are wanted
         nodes = [c.node for c in calls] + [ctx.flow.nodes[p.seq] for p in paths]
         intent = evaluation_intent(ctx, loop, nodes)
         if intent is not None and not is_timing(ctx, loop, nodes):

@@ -1515,3 +1515,59 @@ def test_a_module_that_switches_dropout_off_leaves_training_mode_harmless():
     assert found(DROPOUT_SWITCHED_OFF) == []
     kept = DROPOUT_SWITCHED_OFF.replace("disable_dropout_in_model", "prepare_model")
     assert found(kept) == [("GRD102", 18, 8)]
+
+
+PARAMETERS_FROZEN_IN_A_LOOP = """
+import torch
+
+from models import Denoiser
+
+
+def main(paths):
+    model = Denoiser()
+    model.load_state_dict(torch.load("denoiser.pth"))
+    model.eval()
+    for _, v in model.named_parameters():
+        v.requires_grad = False
+    model = model.to("cuda")
+    for path in paths:
+        print(model(torch.load(path)).mean().item())
+"""
+
+
+@pytest.mark.parametrize("freeze", [
+    "for _, v in model.named_parameters():\\n        v.requires_grad = False",
+    "for v in model.parameters():\\n        v.requires_grad_(False)",
+])
+def test_parameters_frozen_one_by_one_build_no_graph(freeze):
+    source = PARAMETERS_FROZEN_IN_A_LOOP.replace(
+        "for _, v in model.named_parameters():\\n        v.requires_grad = False", freeze
+    )
+    assert found(source) == []
+    other = source.replace("in model.", "in encoder.")
+    assert found(other) == [("GRD101", 14, 4)]
+
+
+INPUT_GRADIENTS_WANTED = """
+import torch
+
+
+def evaluate(model, loader, sobolev_loss):
+    model.eval()
+    total = 0.0
+    for image, target in loader:
+        image.requires_grad = True
+        loss = sobolev_loss(model(image), target, image)  # differentiates with respect to the image
+        total += loss.item()
+    return total
+"""
+
+
+@pytest.mark.parametrize("ask", ["image.requires_grad = True", "image.requires_grad_()", "image.requires_grad_(True)"])
+def test_a_loop_that_makes_its_input_require_grad_wants_grad(ask):
+    assert found(INPUT_GRADIENTS_WANTED.replace("image.requires_grad = True", ask)) == []
+
+
+@pytest.mark.parametrize("off", ["image.requires_grad = False", "image.requires_grad_(requires_grad=False)"])
+def test_a_loop_that_switches_requires_grad_off_is_still_an_evaluation(off):
+    assert found(INPUT_GRADIENTS_WANTED.replace("image.requires_grad = True", off)) == [("GRD101", 8, 4)]

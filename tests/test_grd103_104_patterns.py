@@ -725,3 +725,34 @@ def test_a_total_reset_around_a_repeated_step_keeps_a_bounded_window():
         "        critic_total = 0.0\n", ""
     )
     assert findings(reset_once) == [("GRD104", 14, 12)]
+
+
+AGENT_WITH_ITS_OWN_EVAL = """
+import torch
+from torch import nn
+
+
+class Agent:
+    def __init__(self, env):
+        self.env = env
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.1), nn.Linear(8, 2))
+        self.optimizer = torch.optim.Adam(self.net.parameters())
+
+    def eval(self):
+        return sum(self.env.score(self.net) for _ in range(10))
+
+    def train(self, steps):
+        for step in range(steps):
+            loss = self.net(self.env.sample()).pow(2).mean()
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            if step % 100 == 0:
+                print(self.eval())
+"""
+
+
+def test_self_eval_of_a_plain_class_with_its_own_eval_method_switches_no_mode():
+    assert findings(AGENT_WITH_ITS_OWN_EVAL) == []
+    switching = AGENT_WITH_ITS_OWN_EVAL.replace("print(self.eval())", "self.net.eval()")
+    assert findings(switching) == [("GRD103", 22, 16)]

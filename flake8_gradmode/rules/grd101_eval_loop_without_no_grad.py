@@ -140,9 +140,15 @@ class EvalLoopWithoutNoGrad(Rule):
         elsewhere), directly or through classes of the module, and functions
         handed to ignite's `Engine`/evaluators (a plain class with a method of
         such a name is reported like any other); timing and profiling loops
-        (inside `torch.profiler.profile(...)` or `record_function`, or between
-        clock reads with their outputs discarded); pytest test functions in
-        test files.  Model calls are found by name and by evidence in the same
+        (inside `torch.profiler.profile(...)`, `record_function` or
+        `FlopCounterMode()`, also in the module's function the loop calls, or
+        between clock reads with their outputs discarded); a loop that makes a
+        tensor require grad (`x.requires_grad = True`: input gradients are
+        wanted); a model whose parameters the function froze before the loop
+        (`net.requires_grad_(False)`, or one by one in a loop over
+        `net.parameters()`); pytest test functions in test files.  A lambda
+        handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
+        is taken to run there.  Model calls are found by name and by evidence in the same
         file, so a model called through an unusual name is missed: add it with
         `--gradmode-model-names`.
     """
