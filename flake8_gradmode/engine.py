@@ -475,6 +475,8 @@ class Tracker:
                     targets.extend(v for _, v, _ in call_args(target)[:1])
                 elif isinstance(target, ast.Name):
                     self.flow.scope.backward_names.add(target.id)
+                elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                    self.flow.scope.backward_holders.add(target.value.id)  # losses["loss"].backward()
         self.flow.scope.training_step = True
         self.flow.scope.step_seqs.append(seq)
         if not facts.is_gradient_only(self.ctx, node):

@@ -68,6 +68,8 @@ class Scope:
         self.training_steps: List[int] = []
         #: names whose value ``.backward()`` is called on (``loss`` in ``loss.backward()``)
         self.backward_names: Set[str] = set()
+        #: containers an item of which ``.backward()`` is called on (``losses["loss"]``)
+        self.backward_holders: Set[str] = set()
         #: name -> the values assigned to it (``names_in`` of them, when asked)
         self.deps: Dict[str, List[ast.expr]] = {}
         #: the values of ``return`` statements
@@ -90,9 +92,12 @@ class Scope:
         """The identifiers used in the values the function returns."""
         return {name for value in self.return_values for name in names_in(value, split=False)}
 
-    def feeds_backward(self) -> Set[str]:
-        """Every name whose value flows into a ``.backward()`` target here."""
+    def feeds_backward(self, holders: bool = False) -> Set[str]:
+        """Every name whose value flows into a ``.backward()`` target here
+        (with ``holders``, into a container an item of which is one)."""
         seen = set(self.backward_names)
+        if holders:
+            seen |= self.backward_holders
         todo = list(seen)
         while todo:
             for value in self.deps.get(todo.pop(), ()):
@@ -1158,6 +1163,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # ``x.requires_grad = True``: gradients of its inputs are wanted
         nodes = [c.node for c in calls] + [ctx.flow.nodes[p.seq] for p in paths]
         intent = evaluation_intent(ctx, loop, nodes)
+        if intent == "function" and scope.function is not None and _feeds_training(ctx, scope.function):
+            continue  # ``predict_poses()``: part of a training step's forward, named like inference
         if intent is not None and not is_timing(ctx, loop, nodes):
             out.append(EvalLoop(loop, intent, calls, paths))
     return out
@@ -1263,6 +1270,44 @@ def _guarded_by(idx: _Index, node: Optional[ast.AST], stop: ast.AST, flags: Set[
             return True
         cur = parent
     return False
+
+
+def _feeds_training(ctx, fn: FunctionInfo, depth: int = 0) -> bool:
+    """Does a module-local call of ``fn`` hand its result to a ``.backward()``
+    target of the caller, or to a value the caller returns to a call that
+    does (two calls up at most)?"""
+    for caller, seq in call_sites(ctx, fn):
+        names = _result_names(ctx, caller, seq)
+        if not names:
+            continue
+        if names & caller.feeds_backward(holders=True):
+            return True
+        if depth < 1 and caller.function is not None and names & caller.returned():
+            if _memo(ctx, ("feeds-training", id(caller.function)),
+                     lambda c=caller.function: _feeds_training(ctx, c, depth + 1), False):
+                return True
+    return False
+
+
+def _result_names(ctx, scope: Scope, seq: int) -> Set[str]:
+    """The names the result of the call at ``seq`` goes to: ``a, b = f()``,
+    ``outputs.update(f())``, ``items.append(f())``."""
+    node = ctx.flow.nodes.get(seq)
+    if node is None:
+        return set()
+    parent = _index(ctx, scope).parents.get(id(node))
+    if isinstance(parent, ast.Assign) and parent.value is node:
+        out: Set[str] = set()
+        for target in parent.targets:
+            elts = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+            out.update(e.id for e in elts if isinstance(e, ast.Name))
+        return out
+    if (
+        isinstance(parent, ast.Call) and node in parent.args and isinstance(parent.func, ast.Attribute)
+        and parent.func.attr in ("update", "append", "extend") and isinstance(parent.func.value, ast.Name)
+    ):
+        return {parent.func.value.id}
+    return set()
 
 
 def _result_used(ctx, scope: Scope, seq: int) -> bool:

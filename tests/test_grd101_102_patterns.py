@@ -1571,3 +1571,45 @@ def test_a_loop_that_makes_its_input_require_grad_wants_grad(ask):
 @pytest.mark.parametrize("off", ["image.requires_grad = False", "image.requires_grad_(requires_grad=False)"])
 def test_a_loop_that_switches_requires_grad_off_is_still_an_evaluation(off):
     assert found(INPUT_GRADIENTS_WANTED.replace("image.requires_grad = True", off)) == [("GRD101", 8, 4)]
+
+
+STEP_HELPER_NAMED_LIKE_INFERENCE = """
+import torch
+from torch import nn
+
+
+class Trainer:
+    def __init__(self, frames):
+        self.frames = frames
+        self.models = {"depth": nn.Sequential(nn.Conv2d(3, 1, 3), nn.Dropout(0.1)), "pose": nn.Linear(8, 6)}
+        self.optimizer = torch.optim.Adam([p for m in self.models.values() for p in m.parameters()])
+
+    def predict_poses(self, inputs):
+        poses = {}
+        for f in self.frames:
+            poses[f] = self.models["pose"](inputs[f])
+        return poses
+
+    def process_batch(self, inputs):
+        outputs = {"depth": self.models["depth"](inputs["image"])}
+        outputs.update(self.predict_poses(inputs))
+        losses = {"loss": sum(v.mean() for v in outputs.values())}
+        return outputs, losses
+
+    def run_epoch(self, loader):
+        for m in self.models.values():
+            m.train()
+        for inputs in loader:
+            outputs, losses = self.process_batch(inputs)
+            self.optimizer.zero_grad()
+            losses["loss"].backward()
+            self.optimizer.step()
+"""
+
+
+def test_a_loop_named_like_inference_whose_result_feeds_a_training_step_is_not_evaluation():
+    assert found(STEP_HELPER_NAMED_LIKE_INFERENCE) == []
+    detached = STEP_HELPER_NAMED_LIKE_INFERENCE.replace(
+        'losses["loss"].backward()', 'print(losses["loss"].item())'
+    ).replace("            self.optimizer.zero_grad()\n", "").replace("            self.optimizer.step()\n", "")
+    assert found(detached) == [("GRD101", 14, 8), ("GRD101", 27, 8), ("GRD102", 14, 8)]
