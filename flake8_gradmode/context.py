@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tu
 
 from flake8_gradmode import facts, flow, project
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, positional_params, unchained
+    FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, last_name, positional_params, unchained
 )
 from flake8_gradmode.settings import Settings
 
@@ -260,6 +260,16 @@ class Context:
             self._project = False
             return None
 
+    def class_freeze(self, written: str) -> Optional[facts.Freeze]:
+        """How a project class of another module, written ``written`` here,
+        freezes its parameters in ``__init__`` (None: it does not, or no index)."""
+        try:
+            found = self.project()
+            return None if found is None else found.class_freeze(found.rel, written)
+        except (RecursionError, Exception):  # a damaged cache must never become an error
+            self._project = False
+            return None
+
     def trains_elsewhere(self, key: Tuple[str, ...]) -> bool:
         """Does the call with ``key`` (not a function of this module) reach a
         project function of another module whose own body runs a training
@@ -351,6 +361,12 @@ class Context:
         self.grad.frame.names[name] = facts.Binding(kind, self.grad.state, value, self.grad.function, self.flow.seq)
         if value is not None and self._builds_model(value):
             self.flow.scope.built_models.add(name)
+        constructed = self.flow.scope.constructed
+        built = unchained(value) if value is not None else None
+        if isinstance(built, ast.Call) and last_name(built.func)[:1].isupper():
+            constructed[name] = (self.flow.seq, built)  # ``model = InceptionV3([3])``
+        elif constructed and not (isinstance(built, ast.Name) and built.id == name):
+            constructed.pop(name, None)  # rebound, unless ``model = model.to(device)``
 
     def _builds_model(self, value: ast.expr) -> bool:
         """``Net()``, ``nn.Linear(2, 2)``, ``torchvision.models.resnet18()``,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 import ast
-from typing import Any, NamedTuple, Optional, Protocol, Set
+from typing import Any, NamedTuple, Optional, Protocol, Set, Tuple
 
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
@@ -20,6 +20,8 @@ from flake8_gradmode.tracker import (
     first_value,
     last_name,
     is_const,
+    param_defaults,
+    positional_params,
     string_value,
 )
 
@@ -582,3 +584,69 @@ def cannot_require_grad(ctx: "Context", expr: ast.AST, depth: int = 0) -> bool:
             cannot_require_grad(ctx, a, depth + 1) for a in positional
         )
     return False
+
+
+#: How a class freezes itself in ``__init__``: ``("", -1)`` always, or the
+#: parameter (name, position without ``self``) whose ``False`` default does.
+Freeze = Tuple[str, int]
+
+
+def init_freeze(node: ast.ClassDef) -> Optional[Freeze]:
+    """Does the class's ``__init__`` switch off grad for all its parameters
+    (``self.requires_grad_(False)``, ``for p in self.parameters():
+    p.requires_grad = False``), unconditionally or by a parameter whose
+    default is ``False`` (``requires_grad=False``, as pytorch-fid's
+    ``InceptionV3`` does)?"""
+    init = next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
+    if init is None:
+        return None
+    defaults = param_defaults(init.args)
+    positional = positional_params(init, True)
+
+    def freeze(value: Optional[ast.expr]) -> Optional[Freeze]:
+        if is_const(value, False):
+            return ("", -1)
+        if isinstance(value, ast.Name) and is_const(defaults.get(value.id), False):
+            return (value.id, positional.index(value.id) if value.id in positional else -1)
+        return None
+
+    for stmt in init.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            func = stmt.value.func
+            if isinstance(func, ast.Attribute) and func.attr == "requires_grad_" and dotted(func.value) == "self":
+                found = freeze(first_value(stmt.value))
+                if found is not None:
+                    return found
+        elif (
+            isinstance(stmt, ast.For) and isinstance(stmt.iter, ast.Call) and isinstance(stmt.iter.func, ast.Attribute)
+            and stmt.iter.func.attr in ("parameters", "named_parameters") and dotted(stmt.iter.func.value) == "self"
+        ):
+            target = stmt.target.elts[-1] if isinstance(stmt.target, ast.Tuple) and stmt.target.elts else stmt.target
+            for inner in stmt.body:
+                if (
+                    isinstance(inner, ast.Assign) and len(inner.targets) == 1
+                    and isinstance(inner.targets[0], ast.Attribute) and inner.targets[0].attr == "requires_grad"
+                    and isinstance(target, ast.Name) and dotted(inner.targets[0].value) == target.id
+                ):
+                    found = freeze(inner.value)
+                    if found is not None:
+                        return found
+    return None
+
+
+def freezes(freeze: Optional[Freeze], call: ast.Call) -> bool:
+    """Does the constructor call leave the class's freeze on (it does not
+    pass the parameter, or passes ``False``)?"""
+    if freeze is None:
+        return False
+    name, position = freeze
+    if not name:
+        return True
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return False
+    for kw in call.keywords:
+        if kw.arg == name:
+            return is_const(kw.value, False)
+    if 0 <= position < len(call.args):
+        return is_const(call.args[position], False)
+    return True

@@ -23,7 +23,8 @@ from flake8_gradmode.names import (
     says_inference_function,
     tokens,
 )
-from flake8_gradmode.tracker import FunctionInfo, Grad, dotted, last_name, resolve_function
+from flake8_gradmode.facts import freezes, init_freeze
+from flake8_gradmode.tracker import FunctionInfo, Grad, dotted, last_name, positional_params, resolve_function
 
 
 # --- records ----------------------------------------------------------------
@@ -86,6 +87,9 @@ class Scope:
         #: ``G = copy.deepcopy(net).eval().requires_grad_(False)``), by name,
         #: with the sequence number where that happened
         self.frozen_models: Dict[str, int] = {}
+        #: names bound to a call of a capitalised callee (``model = InceptionV3([3])``):
+        #: the sequence number and the call
+        self.constructed: Dict[str, Tuple[int, ast.Call]] = {}
         self.loops: List["Loop"] = []
 
     def returned(self) -> Set[str]:
@@ -677,6 +681,57 @@ def frozen_before(scope: Scope, call: ModelCall) -> bool:
         return False
     seq = scope.frozen_models.get(call.key)
     return seq is not None and seq < call.seq
+
+
+def model_frozen(ctx, scope: Scope, call: ModelCall) -> bool:
+    """Is the called model's grad off for all its parameters when it runs:
+    switched off in ``scope`` before the call (``frozen_before``), built
+    there from a class whose ``__init__`` freezes it, or handed over as an
+    argument frozen so by every module-local caller?"""
+    if frozen_before(scope, call):
+        return True
+    root = call.key.split(".", 1)[0].split("[", 1)[0]
+    return root != "self" and _name_frozen(ctx, scope, root, call.seq, 0)
+
+
+def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
+    frozen = scope.frozen_models.get(name)
+    if frozen is not None and frozen < seq:
+        return True
+    built = scope.constructed.get(name)
+    if built is not None and built[0] < seq:
+        return _class_freezes(ctx, built[1])
+    fn = scope.function
+    if fn is None or depth >= 4 or name not in {a.arg for a in (*fn.node.args.args, *fn.node.args.kwonlyargs)}:
+        return False
+    sites = call_sites(ctx, fn)
+    if not sites or fn.escaped:
+        return False
+    positional = positional_params(fn.node, fn.class_name is not None)
+    for caller, site_seq in sites:
+        node = ctx.flow.nodes.get(site_seq)
+        if not isinstance(node, ast.Call):
+            return False
+        arg = next((k.value for k in node.keywords if k.arg == name), None)
+        if arg is None and name in positional and positional.index(name) < len(node.args):
+            arg = node.args[positional.index(name)]
+        if not isinstance(arg, ast.Name) or not _name_frozen(ctx, caller, arg.id, site_seq, depth + 1):
+            return False
+    return True
+
+
+def _class_freezes(ctx, call: ast.Call) -> bool:
+    """Does ``call`` build a class of the module or the project whose
+    ``__init__`` freezes all its parameters (and not told otherwise)?"""
+    written = dotted(call.func)
+    if written is None:
+        return False
+    local = _memo(ctx, ("class-nodes",), lambda: {
+        n.name: n for n in ctx.tree.body if isinstance(n, ast.ClassDef)
+    } if ctx.tree is not None else {}, {})
+    node = local.get(written)
+    freeze = init_freeze(node) if node is not None else ctx.class_freeze(written)
+    return freezes(freeze, call)
 
 
 def call_with_grad(ctx, call: ModelCall) -> bool:

@@ -46,7 +46,7 @@ import weakref
 from typing import BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import __version__
-from flake8_gradmode.facts import names_training_step
+from flake8_gradmode.facts import Freeze, init_freeze, names_training_step
 from flake8_gradmode.names import is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, switches_to_eval, switches_to_train, unchained,
@@ -87,7 +87,7 @@ Call = Tuple[str, str, str, str, Shape]
 TrainedCall = Tuple[str, str, str, Union[int, str]]
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 8
+_FORMAT = 9
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -114,6 +114,8 @@ class _Summarizer:
         self.trained_calls: Dict[str, List[TrainedCall]] = {}
         #: methods whose own body switches ``self`` to eval mode
         self.self_evals: Set[str] = set()
+        #: classes whose ``__init__`` switches off grad for their parameters
+        self.frozen_classes: Dict[str, Freeze] = {}
         #: the running function's (or module's) receivers of ``.train()`` so
         #: far, the names it called (``net(x)``: a model it may train), whether
         #: it has an ``.eval()`` anywhere, and its candidate calls (with
@@ -159,6 +161,7 @@ class _Summarizer:
             "t": self.trainers,
             "m": self.trained_calls,
             "v": self.self_evals,
+            "z": self.frozen_classes,
         }
 
     # state: the grad state code; caller: "" module level, "?" unknown, else qual
@@ -327,6 +330,9 @@ class _Summarizer:
         nested = caller != ""
         if not nested:
             self.classes[node.name] = [d for d in (dotted(unsubscripted(b)) for b in node.bases) if d]
+            freeze = init_freeze(node)
+            if freeze is not None:
+                self.frozen_classes[node.name] = freeze
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
 
 
@@ -662,7 +668,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("f"), dict) and isinstance(summary.get("k"), dict)
         and isinstance(summary.get("n"), str) and isinstance(summary.get("a"), str)
         and isinstance(summary.get("t"), set) and isinstance(summary.get("m"), dict)
-        and isinstance(summary.get("v"), set)
+        and isinstance(summary.get("v"), set) and isinstance(summary.get("z"), dict)
     )
 
 
@@ -994,6 +1000,16 @@ class Project:
             if site_rel != rel and (tests or not is_test_file(site_rel))
             and self._reaches(site_rel, written, site_class, rel, klass, name)
         ]
+
+    def class_freeze(self, rel: str, written: str) -> Optional[Freeze]:
+        """How the project class written ``written`` in module ``rel``
+        freezes its parameters in ``__init__`` (see ``facts.init_freeze``)."""
+        target = self.resolve(rel, written)
+        if not isinstance(target, tuple):
+            return None
+        summary = self.summary(target[0])
+        found = summary["z"].get(target[1]) if summary is not None else None  # type: ignore[attr-defined]
+        return tuple(found) if found is not None else None  # type: ignore[return-value]
 
     # model mode at a function's entry
 

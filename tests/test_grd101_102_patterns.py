@@ -1613,3 +1613,71 @@ def test_a_loop_named_like_inference_whose_result_feeds_a_training_step_is_not_e
         'losses["loss"].backward()', 'print(losses["loss"].item())'
     ).replace("            self.optimizer.zero_grad()\n", "").replace("            self.optimizer.step()\n", "")
     assert found(detached) == [("GRD101", 14, 8), ("GRD101", 27, 8), ("GRD102", 14, 8)]
+
+
+FROZEN_BY_ITS_CONSTRUCTOR = """
+import torch
+from torch import nn
+
+
+class FeatureNet(nn.Module):
+    def __init__(self, dims, requires_grad=False):
+        super().__init__()
+        self.body = nn.Linear(dims, dims)
+        for param in self.parameters():
+            param.requires_grad = requires_grad
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def get_activations(images, model):
+    model.eval()
+    features = []
+    for batch in images:
+        features.append(model(batch).numpy())
+    return features
+
+
+def statistics(images, net):
+    return get_activations(images, net)
+
+
+def main(images):
+    model = FeatureNet(8)
+    return statistics(images, model)
+"""
+
+
+def test_a_model_its_class_freezes_and_every_caller_hands_over_builds_no_graph():
+    assert found(FROZEN_BY_ITS_CONSTRUCTOR) == []
+    trainable = FROZEN_BY_ITS_CONSTRUCTOR.replace("model = FeatureNet(8)", "model = FeatureNet(8, requires_grad=True)")
+    assert found(trainable) == [("GRD101", 20, 4)]
+    unfrozen = FROZEN_BY_ITS_CONSTRUCTOR.replace("param.requires_grad = requires_grad", "print(param.shape)")
+    assert found(unfrozen) == [("GRD101", 20, 4)]
+
+
+FROZEN_BY_THE_CALLER = """
+import torch
+
+from nets import Detector
+
+
+def evaluate(images, model):
+    results = []
+    for image in images:
+        results.append(model(image))
+    return results
+
+
+if __name__ == "__main__":
+    model = Detector()
+    model.requires_grad_(False)
+    model.eval()
+    evaluate([], model)
+"""
+
+
+def test_a_model_every_caller_freezes_before_handing_it_over_builds_no_graph():
+    assert found(FROZEN_BY_THE_CALLER) == []
+    assert found(FROZEN_BY_THE_CALLER.replace("model.requires_grad_(False)", "print(model)")) == [("GRD101", 9, 4)]

@@ -1390,3 +1390,64 @@ def test_a_call_of_the_method_with_grad_still_reaches_it(tmp_path):
         "pkg/main.py": "def main(sampler, codes):\n    return sampler.generate(codes)\n",
     })
     assert [f[:3] for f in lint(tmp_path / "pkg/sampler.py")] == [(10, 8, "GRD101")]
+
+
+# --- a model whose class, in another module, freezes it in __init__ -------------------
+
+FROZEN_CLASS = """
+    from torch import nn
+
+
+    class Inception(nn.Module):
+        def __init__(self, blocks, requires_grad=False):
+            super().__init__()
+            self.body = nn.Linear(8, 8)
+            for param in self.parameters():
+                param.requires_grad = requires_grad
+
+        def forward(self, x):
+            return self.body(x)
+"""
+
+FID = """
+    from pkg.inception import Inception
+
+
+    def activations(batches, model):
+        model.eval()
+        return [model(b).numpy() for b in batches] + [model(b).numpy() for b in batches]
+
+
+    def score(batches):
+        model = Inception([3])
+        out = []
+        for b in batches:
+            out.append(model(b).numpy())
+        return out, activations(batches, model)
+"""
+
+
+@pytest.mark.parametrize("construct, expected", [
+    ("Inception([3])", []),
+    ("Inception([3], requires_grad=True)", [(12, 4, "GRD101")]),
+    ("Inception([3], True)", [(12, 4, "GRD101")]),
+])
+def test_a_class_of_another_module_that_freezes_itself_in_init_builds_no_graph(tmp_path, construct, expected):
+    make(tmp_path, {"pkg/inception.py": FROZEN_CLASS, "pkg/fid.py": FID.replace("Inception([3])", construct)})
+    assert [f for f in lint(tmp_path / "pkg/fid.py") if f[2] == "GRD101"] == expected
+
+
+def test_summary_records_classes_that_freeze_themselves():
+    summary = project.summarize(ast.parse(textwrap.dedent(FROZEN_CLASS) + textwrap.dedent("""
+        class Frozen(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.requires_grad_(False)
+
+
+        class Free(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.requires_grad_(True)
+    """)))
+    assert summary["z"] == {"Inception": ("requires_grad", 1), "Frozen": ("", -1)}

@@ -13,7 +13,7 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
     """What the evaluation loop runs with grad enabled, as the message names
     it; None when every model call runs without grad."""
     for call in ev.model_calls:
-        if flow.call_with_grad(ctx, call) and not flow.frozen_before(ev.loop.scope, call):
+        if flow.call_with_grad(ctx, call) and not flow.model_frozen(ctx, ev.loop.scope, call):
             return f"`{flow.display(call.key)}`"
     for path in ev.paths:
         if path.inherits and flow.with_grad(ctx, path.state, ev.loop.scope.function):
@@ -144,9 +144,13 @@ class EvalLoopWithoutNoGrad(Rule):
         `FlopCounterMode()`, also in the module's function the loop calls, or
         between clock reads with their outputs discarded); a loop that makes a
         tensor require grad (`x.requires_grad = True`: input gradients are
-        wanted); a model whose parameters the function froze before the loop
-        (`net.requires_grad_(False)`, or one by one in a loop over
-        `net.parameters()`); pytest test functions in test files.  A lambda
+        wanted); a model whose parameters are frozen before the loop: by the
+        function (`net.requires_grad_(False)`, or one by one in a loop over
+        `net.parameters()`), by the `__init__` of the class it was built from
+        there (pytorch-fid's `InceptionV3(..., requires_grad=False)`, also a
+        class of another module of the project), or, for a model handed over
+        as an argument, in the same ways by every caller in the module;
+        pytest test functions in test files.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
         is taken to run there.  Model calls are found by name and by evidence in the same
         file, so a model called through an unusual name is missed: add it with
