@@ -82,7 +82,7 @@ class Report(NamedTuple):
 class ClassInfo:
     """A class whose body is being visited."""
 
-    __slots__ = ("name", "is_module", "frame_depth", "param_attrs", "buffer_attrs", "plain_switches")
+    __slots__ = ("name", "is_module", "frame_depth", "param_attrs", "buffer_attrs", "plain_switches", "value_attrs")
 
     def __init__(self, name: str, is_module: bool, frame_depth: int, plain_switches: bool = False) -> None:
         self.name = name
@@ -94,6 +94,9 @@ class ClassInfo:
         self.frame_depth = frame_depth
         self.param_attrs: Set[str] = set()
         self.buffer_attrs: Set[str] = set()
+        #: ``self.weight = FactorizedTensor.new(...)``: attributes the class
+        #: binds to something a call made that is not a parameter
+        self.value_attrs: Set[str] = set()
 
 
 class Context:
@@ -348,14 +351,14 @@ class Context:
                 self.bind(element, facts.Kind.OTHER, None)
         elif isinstance(target, ast.Starred):
             self.bind(target.value, facts.Kind.OTHER, None)
-        elif (
-            isinstance(target, ast.Attribute)
-            and isinstance(target.value, ast.Name)
-            and target.value.id == "self"
-            and kind is facts.Kind.PARAM
-            and self.classes
-        ):
-            self.classes[-1].param_attrs.add(target.attr)
+        elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+            if not self.classes:
+                return
+            if kind is facts.Kind.PARAM:
+                self.classes[-1].param_attrs.add(target.attr)
+                self.classes[-1].value_attrs.discard(target.attr)
+            elif isinstance(value, ast.Call):
+                self.classes[-1].value_attrs.add(target.attr)
 
     def bind_name(self, name: str, kind: facts.Kind, value: Optional[ast.expr]) -> None:
         self.grad.frame.names[name] = facts.Binding(kind, self.grad.state, value, self.grad.function, self.flow.seq)

@@ -157,12 +157,14 @@ def classify(ctx: "Context", expr: ast.AST) -> Kind:
             return Kind.PARAM_GROUPS
         if attr in VIEW_ATTRIBUTES:
             return Kind.PARAM if classify(ctx, expr.value) is Kind.PARAM else Kind.OTHER
-        if attr in PARAM_ATTRIBUTES and is_module_like(ctx, expr.value):
-            return Kind.PARAM
         if isinstance(expr.value, ast.Name) and expr.value.id == "self":
             cls = ctx.current_class()
             if cls is not None and attr in cls.param_attrs:
                 return Kind.PARAM
+            if cls is not None and attr in cls.value_attrs:
+                return Kind.OTHER  # ``self.weight = torch.empty(...)``: not a parameter
+        if attr in PARAM_ATTRIBUTES and is_module_like(ctx, expr.value):
+            return Kind.PARAM
         return Kind.OTHER
     if isinstance(expr, ast.Subscript):
         base = classify(ctx, expr.value)

@@ -71,3 +71,52 @@ def test_a_statistic_registered_as_a_parameter_only_when_none_is_a_buffer():
     registered = source.replace('register_parameter("running_mean", None)',
                                 'register_parameter("running_mean", torch.nn.Parameter(torch.zeros(n)))')
     assert grd004(registered) == [(14, 8)]
+
+
+WEIGHT_BOUND_TO_ANOTHER_OBJECT = """
+import torch
+from torch import nn
+from tensorlib import FactorizedTensor
+
+
+class SpectralConv(nn.Module):
+    def __init__(self, shape):
+        super().__init__()
+        self.weight = FactorizedTensor.new(shape)
+        self.weight.normal_(0, 0.02)
+"""
+
+
+def test_a_weight_attribute_the_class_binds_to_another_object_is_not_a_parameter():
+    assert grd004(WEIGHT_BOUND_TO_ANOTHER_OBJECT) == []
+    plain = WEIGHT_BOUND_TO_ANOTHER_OBJECT.replace("FactorizedTensor.new(shape)", "torch.empty(shape)")
+    assert grd004(plain) == []
+    parameter = WEIGHT_BOUND_TO_ANOTHER_OBJECT.replace(
+        "FactorizedTensor.new(shape)", "nn.Parameter(torch.empty(shape))"
+    )
+    assert grd004(parameter) == [(11, 8)]
+
+
+AVERAGE_AFTER_A_TOGGLE = """
+import torch
+
+
+def toggle_grad(model, requires_grad):
+    for p in model.parameters():
+        p.requires_grad_(requires_grad)
+
+
+def update_average(target, source, beta):
+    toggle_grad(target, False)
+    toggle_grad(source, False)
+    sources = dict(source.named_parameters())
+    for name, p in target.named_parameters():
+        p.copy_(beta * p + (1 - beta) * sources[name])
+"""
+
+
+def test_parameters_a_module_helper_switched_off_may_change_in_place():
+    assert grd004(AVERAGE_AFTER_A_TOGGLE) == []
+    assert grd004(AVERAGE_AFTER_A_TOGGLE.replace("toggle_grad(target, False)", "toggle_grad(target, True)")) == [
+        (15, 8)
+    ]

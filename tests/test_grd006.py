@@ -462,3 +462,35 @@ def test_silent_code_runs(name: str) -> None:
 def test_triggers_cover_every_form() -> None:
     for word in ("numpy", "asarray", "array"):
         assert word in RULE.triggers
+
+
+GRAD_SWITCHED_OFF_BY_A_CONSTRUCTOR = """
+import torch
+import torch.nn.functional as F
+
+
+class Inferer:
+    def __init__(self, opt):
+        self.opt = opt
+        self.model = opt.model_class(opt).to(opt.device)
+        self.model.eval()
+        torch.autograd.set_grad_enabled(False)
+
+    def evaluate(self, text):
+        outputs = self.model([torch.tensor([text], device=self.opt.device)])
+        return F.softmax(outputs, dim=-1).cpu().numpy()
+
+
+if __name__ == "__main__":
+    inferer = Inferer(None)
+    print(inferer.evaluate("x").argmax(axis=-1))
+"""
+
+
+def test_grad_switched_off_for_the_process_by_a_constructor_is_not_reported() -> None:
+    def in_script(code: str) -> List[Tuple[int, int]]:
+        return [(v.line, v.col) for v in check(src(code), rules=[RULE], filename="infer.py")]
+
+    assert in_script(GRAD_SWITCHED_OFF_BY_A_CONSTRUCTOR) == []
+    kept = GRAD_SWITCHED_OFF_BY_A_CONSTRUCTOR.replace("torch.autograd.set_grad_enabled(False)", "print(opt)")
+    assert in_script(kept) == [(14, 15)]

@@ -72,8 +72,12 @@ class InplaceParamUpdateWithGrad(Rule):
         a module, because `.weight` is a common name for plain numbers too.
         A tensor whose `requires_grad` the function has just set to `False`
         (`w.requires_grad = False; w.copy_(x); w.requires_grad = True`) may be
-        changed in place, and a function handed to `model.apply(fn)` runs in
-        the grad mode of that call.
+        changed in place, and so may the parameters of a model a function of
+        the module switched off (`toggle_grad(model, False)` looping over
+        `model.parameters()`); a function handed to `model.apply(fn)` runs in
+        the grad mode of that call.  `self.weight` is not a parameter in a
+        class that binds it to something else a call made
+        (`self.weight = FactorizedTensor.new(shape)`, `torch.empty(shape)`).
         Changes through `.data` or `.detach()` bypass autograd's check and are
         not reported, nor are changes of `x.weight` where the class sets
         `requires_grad = False` (or calls `requires_grad_(False)`) on `x`, on
@@ -419,6 +423,8 @@ class InplaceParamUpdateWithGrad(Rule):
                     self._not_requiring.add(key)
                 else:
                     self._not_requiring.discard(key)
+        elif isinstance(func, ast.Name) and len(node.args) >= 2:
+            self._toggled(node, func.id)
         if isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr):
             base = facts.strip_views(self.context, func.value)
             stmt = self._statement if self._statement is not None and self._statement.value is node else None
@@ -473,11 +479,39 @@ class InplaceParamUpdateWithGrad(Rule):
 
     # -- helpers -----------------------------------------------------------------
 
+    def _toggled(self, node: ast.Call, name: str) -> None:
+        """``toggle_grad(model, False)``, a function of the module whose body
+        is ``for p in model.parameters(): p.requires_grad_(flag)``: the
+        model's parameters no longer require grad."""
+        infos = self.context.functions.get(("function", name), ())
+        if len(infos) != 1:
+            return
+        found = _toggles(infos[0].node)
+        if found is None or max(found) >= len(node.args):
+            return
+        owner = dotted(node.args[found[0]])
+        if owner is None:
+            return
+        key = (id(self.context.grad.function), owner)
+        if is_const(node.args[found[1]], False):
+            self._not_requiring.add(key)
+        else:
+            self._not_requiring.discard(key)
+
     def _param(self, base: ast.expr, loose: bool) -> bool:
         """Is ``base`` a parameter?  ``loose``: an in-place tensor method was
         called on it, so any ``x.weight``/``x.bias`` is a tensor."""
         if self._not_requiring and (id(self.context.grad.function), dotted(base)) in self._not_requiring:
             return False  # its ``requires_grad`` was just switched off: an in-place change is allowed
+        if self._not_requiring and isinstance(base, ast.Name):
+            binding = self.context.lookup(base.id)  # ``for p in model.parameters()`` after freezing ``model``
+            source = binding.value if binding is not None else None
+            if (
+                isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute)
+                and source.func.attr in ("parameters", "named_parameters")
+                and (id(self.context.grad.function), dotted(source.func.value)) in self._not_requiring
+            ):
+                return False
         found = self._param_by_kind(base, loose)
         # last, as it walks the class once: parameters the class froze itself
         return found and not (self._classes and isinstance(base, ast.Attribute) and self._frozen_in_class(base.value))
@@ -489,7 +523,7 @@ class InplaceParamUpdateWithGrad(Rule):
             owner = base.value
             if isinstance(owner, ast.Name) and owner.id == "self":
                 cls = self.context.current_class()
-                return cls is None or base.attr not in cls.buffer_attrs
+                return cls is None or (base.attr not in cls.buffer_attrs and base.attr not in cls.value_attrs)
             return facts.classify(self.context, owner) is not facts.Kind.FROZEN
         return False
 
@@ -897,6 +931,34 @@ def _frozen_owners(cls: ast.ClassDef, sources: Dict[str, Set[str]]) -> Set[str]:
         ):
             targets.append(node.func.value)
     return {name for t in targets for name in _aliases(t, sources)}
+
+
+def _toggles(node: ast.FunctionDef) -> Optional[Tuple[int, int]]:
+    """``def toggle_grad(model, flag): for p in model.parameters():
+    p.requires_grad_(flag)`` (or ``p.requires_grad = flag``): the positions
+    of the model and of the flag."""
+    params = [a.arg for a in node.args.args]
+    for stmt in node.body:
+        if not (
+            isinstance(stmt, ast.For) and isinstance(stmt.target, ast.Name) and isinstance(stmt.iter, ast.Call)
+            and isinstance(stmt.iter.func, ast.Attribute) and stmt.iter.func.attr == "parameters"
+            and isinstance(stmt.iter.func.value, ast.Name) and stmt.iter.func.value.id in params
+        ):
+            continue
+        loop_var, owner = stmt.target.id, stmt.iter.func.value.id
+        for inner in stmt.body:
+            value: Optional[ast.expr] = None
+            if isinstance(inner, ast.Expr) and isinstance(inner.value, ast.Call):
+                func = inner.value.func
+                if isinstance(func, ast.Attribute) and func.attr == "requires_grad_" and dotted(func.value) == loop_var:
+                    value = first_value(inner.value)
+            elif isinstance(inner, ast.Assign) and len(inner.targets) == 1:
+                target = inner.targets[0]
+                if isinstance(target, ast.Attribute) and target.attr == "requires_grad" and dotted(target.value) == loop_var:
+                    value = inner.value
+            if isinstance(value, ast.Name) and value.id in params:
+                return params.index(owner), params.index(value.id)
+    return None
 
 
 def _target_names(target: ast.expr) -> List[str]:

@@ -111,7 +111,9 @@ class NumpyOnTensorRequiringGrad(Rule):
         Silent where the grad mode is decided by a caller: a plain function
         (or method) that runs the forward may be called under `no_grad`
         elsewhere, so it is reported only when the module shows grad is
-        enabled there.  Silent when the steps between the forward and the
+        enabled there, and never when a function of the module switches grad
+        off for the process (`torch.set_grad_enabled(False)` as a statement
+        in a constructor).  Silent when the steps between the forward and the
         numpy call are not all known to keep the graph (`.detach()`, `.data`,
         `.item()`, `.tolist()`, `.argmax()`, `.long()`, comparisons and any
         unknown call break it), when the value is an output item named like
@@ -445,6 +447,8 @@ class NumpyOnTensorRequiringGrad(Rule):
             return True  # module level, or under ``enable_grad()``
         if function is None:
             return False  # a lambda or generator expression: its caller decides
+        if ctx.flow.grad_off_by_hand:
+            return False  # ``torch.set_grad_enabled(False)`` in a function: process state, order not visible
         resolved = flow.entry_grad(ctx, function)
         if resolved is Grad.ENABLED:
             return True  # a call in the module runs it with grad enabled
