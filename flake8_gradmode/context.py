@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 from flake8_gradmode import facts, flow, project
 from flake8_gradmode.tracker import (
@@ -39,6 +39,7 @@ _MODEL_FACTORIES = re.compile(r"^(torchvision\.models\.[a-z]\w*|timm\.create_mod
 #: Methods Python or PyTorch calls for the project: their callers cannot be
 #: found by name (``forward`` runs through ``module(x)``).
 _IMPLICITLY_CALLED = frozenset({"forward"})
+_T = TypeVar("_T")
 
 
 class Fix(NamedTuple):
@@ -204,6 +205,16 @@ class Context:
         if self._project:
             self._project.index.flush_soon()  # type: ignore[attr-defined]
 
+    def _ask(self, question: Callable[[project.Project], _T], default: _T) -> _T:
+        """``question`` put to the project index, or ``default`` when there is
+        none; a damaged cache turns the index off, never into an error."""
+        try:
+            found = self.project()
+            return default if found is None else question(found)
+        except (RecursionError, Exception):
+            self._project = False
+            return default
+
     def entry_from_project(
         self, info: FunctionInfo, admits: Optional[Callable[[project.Shape], bool]] = None
     ) -> Grad:
@@ -213,14 +224,9 @@ class Context:
         qual = project.qualified(info.key) if info.key is not None else None
         if qual is None or info.name in _IMPLICITLY_CALLED or info.name.startswith("__"):
             return Grad.INHERITED  # Python calls these (``Net()``, ``net(x)``), not the project's code
-        try:
-            found = self.project()
-            if found is None:
-                return Grad.INHERITED
-            return found.entry(found.rel, qual) if admits is None else found.entry_where(found.rel, qual, admits)
-        except (RecursionError, Exception):  # a damaged cache must never become an error
-            self._project = False
-            return Grad.INHERITED
+        if admits is None:
+            return self._ask(lambda found: found.entry(found.rel, qual), Grad.INHERITED)
+        return self._ask(lambda found: found.entry_where(found.rel, qual, admits), Grad.INHERITED)
 
     def call_shapes_elsewhere(self, info: FunctionInfo, tests: bool = True) -> Optional[List[project.Shape]]:
         """What the calls of ``info`` in the project's other modules pass
@@ -229,12 +235,7 @@ class Context:
         qual = project.qualified(info.key) if info.key is not None else None
         if qual is None:
             return None
-        try:
-            found = self.project()
-            return None if found is None else found.call_shapes(found.rel, qual, tests)
-        except (RecursionError, Exception):  # a damaged cache must never become an error
-            self._project = False
-            return None
+        return self._ask(lambda found: found.call_shapes(found.rel, qual, tests), None)
 
     def trained_by_caller(self, info: FunctionInfo, param: str) -> Optional[str]:
         """Where another module calls ``info`` with its parameter ``param``
@@ -245,33 +246,18 @@ class Context:
         positional = positional_params(info.node, info.class_name is not None)  # ``self`` is the receiver
         position = positional.index(param) if param in positional else None
         keyword = None if any(a.arg == param for a in info.node.args.posonlyargs) else param
-        try:
-            found = self.project()
-            return None if found is None else found.trained_by_caller(found.rel, qual, position, keyword)
-        except (RecursionError, Exception):  # a damaged cache must never become an error
-            self._project = False
-            return None
+        return self._ask(lambda found: found.trained_by_caller(found.rel, qual, position, keyword), None)
 
     def method_switches_self_to_eval(self, name: str, klass: Optional[str] = None) -> Optional[bool]:
         """Does every project method called ``name`` (of the class written
         ``klass`` in this module, if given) switch ``self`` to eval mode
         (None: no project index, or no such method in it)?"""
-        try:
-            found = self.project()
-            return None if found is None else found.method_switches_self_to_eval(name, klass)
-        except (RecursionError, Exception):  # a damaged cache must never become an error
-            self._project = False
-            return None
+        return self._ask(lambda found: found.method_switches_self_to_eval(name, klass), None)
 
     def class_freeze(self, written: str) -> Optional[facts.Freeze]:
         """How a project class of another module, written ``written`` here,
         freezes its parameters in ``__init__`` (None: it does not, or no index)."""
-        try:
-            found = self.project()
-            return None if found is None else found.class_freeze(found.rel, written)
-        except (RecursionError, Exception):  # a damaged cache must never become an error
-            self._project = False
-            return None
+        return self._ask(lambda found: found.class_freeze(found.rel, written), None)
 
     def trains_elsewhere(self, key: Tuple[str, ...]) -> bool:
         """Does the call with ``key`` (not a function of this module) reach a
@@ -288,24 +274,14 @@ class Context:
                 return False
         else:
             return False
-        try:
-            found = self.project()
-            return found is not None and found.trains(klass, name)
-        except (RecursionError, Exception):  # a damaged cache must never become an error
-            self._project = False
-            return False
+        return self._ask(lambda found: found.trains(klass, name), False)
 
     def module_elsewhere(self, klass: str) -> bool:
         """Is the class an ``nn.Module`` through a base class another module
         of the project defines (``class CharEmbeddings(TokenEmbeddings)``)?"""
         if not self._based_elsewhere(klass):
             return False
-        try:
-            found = self.project()
-            return found is not None and found.is_module(klass)
-        except (RecursionError, Exception):  # a damaged cache must never become an error
-            self._project = False
-            return False
+        return self._ask(lambda found: found.is_module(klass), False)
 
     def _based_elsewhere(self, klass: str) -> bool:
         """Does the class (or a base of it in this module) derive from a class
