@@ -966,17 +966,23 @@ class Project:
         class ``klass`` through project base classes, run a training step
         in its own body (``loss.backward()``, ``optimizer.step()``)?"""
         if klass:
-            for rel, owner in self.ancestors(self.rel, klass)[0][1:]:
-                summary = self.summary(rel)
-                qual = f"{owner}.{name}"
-                if summary is not None and qual in summary["f"]:  # type: ignore[operator]
-                    return qual in summary["t"]  # type: ignore[operator]
-            return False
+            found = self._first_definition(self.ancestors(self.rel, klass)[0][1:], name)
+            return found is not None and found[1] in found[0]["t"]  # type: ignore[operator]
         found = self.resolve(self.rel, name)
         if not isinstance(found, tuple) or found[0] == self.rel:
             return False
         summary = self.summary(found[0])
         return summary is not None and found[1] in summary["t"]  # type: ignore[operator]
+
+    def _first_definition(self, classes: List[Target], name: str) -> Optional[Tuple[Summary, str]]:
+        """The summary and qualified name of the first of ``classes`` that
+        defines the method ``name`` (a class before its bases: the one that runs)."""
+        for rel, owner in classes:
+            summary = self.summary(rel)
+            qual = f"{owner}.{name}"
+            if summary is not None and qual in summary["f"]:  # type: ignore[operator]
+                return summary, qual
+        return None
 
     def is_module(self, klass: str) -> bool:
         """Does this module's class ``klass`` derive, through project classes,
@@ -1023,12 +1029,8 @@ class Project:
             target = self.resolve(self.rel, klass)
             if not isinstance(target, tuple):
                 return None
-            for rel, owner in self.ancestors(*target)[0]:
-                summary = self.summary(rel)
-                qual = f"{owner}.{name}"
-                if summary is not None and qual in summary["f"]:  # type: ignore[operator]
-                    return qual in summary["v"]  # type: ignore[operator]
-            return None
+            found = self._first_definition(self.ancestors(*target)[0], name)
+            return None if found is None else found[1] in found[0]["v"]  # type: ignore[operator]
         found = None
         suffix = f".{name}"
         for rel in itertools.chain([self.rel], (r for r in self.index.entries if r != self.rel)):
