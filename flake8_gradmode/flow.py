@@ -24,7 +24,7 @@ from flake8_gradmode.names import (
     tokens,
 )
 from flake8_gradmode.facts import freezes, init_freeze
-from flake8_gradmode.tracker import FunctionInfo, Grad, dotted, last_name, positional_params, resolve_function
+from flake8_gradmode.tracker import FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function
 
 
 # --- records ----------------------------------------------------------------
@@ -707,14 +707,11 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
     sites = call_sites(ctx, fn)
     if not sites or fn.escaped:
         return False
-    positional = positional_params(fn.node, fn.class_name is not None)
     for caller, site_seq in sites:
         node = ctx.flow.nodes.get(site_seq)
         if not isinstance(node, ast.Call):
             return False
-        arg = next((k.value for k in node.keywords if k.arg == name), None)
-        if arg is None and name in positional and positional.index(name) < len(node.args):
-            arg = node.args[positional.index(name)]
+        arg = next((value for param, value, _ in bound_arguments(fn, node) if param == name), None)
         if not isinstance(arg, ast.Name) or not _name_frozen(ctx, caller, arg.id, site_seq, depth + 1):
             return False
     return True

@@ -261,6 +261,21 @@ def first_or_keyword(call: ast.Call, keyword: str) -> Optional[ast.expr]:
     return None
 
 
+def bound_arguments(function: "FunctionInfo", call: ast.Call) -> List[Tuple[str, ast.expr, Optional[ast.keyword]]]:
+    """``(parameter name, value, keyword)`` for the arguments ``call`` passes
+    to ``function``: positional ones up to the first ``*args``, then keywords."""
+    args = function.node.args
+    positional = positional_params(function.node, function.class_name is not None)
+    out: List[Tuple[str, ast.expr, Optional[ast.keyword]]] = []
+    for i, value in enumerate(call.args):
+        if isinstance(value, ast.Starred) or i >= len(positional):
+            break
+        out.append((positional[i], value, None))
+    named = {a.arg for a in args.args + args.kwonlyargs}
+    out.extend((kw.arg, kw.value, kw) for kw in call.keywords if kw.arg is not None and kw.arg in named)
+    return out
+
+
 class FunctionInfo:
     """A ``def`` as seen by the caller resolution.
 

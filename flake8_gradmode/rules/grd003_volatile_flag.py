@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Tuple
 
 from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import keyword
-from flake8_gradmode.tracker import FunctionInfo, is_const, param_defaults, positional_params
+from flake8_gradmode.tracker import FunctionInfo, bound_arguments, is_const, param_defaults, positional_params
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 
 # Owners whose `.volatile` is a setting, not a tensor flag.
@@ -190,7 +190,7 @@ class VolatileFlag(Rule):
                     changed = True
             for key, call, caller in self._calls:
                 for callee in functions.get(key, ()) if len(functions.get(key, ())) == 1 else ():
-                    for name, value, _ in _bound(callee, call):
+                    for name, value, _ in bound_arguments(callee, call):
                         target = forwarders.get((callee, name))
                         if target is None or caller is None or not isinstance(value, ast.Name):
                             continue
@@ -204,7 +204,7 @@ class VolatileFlag(Rule):
             infos = functions.get(key, ())
             if len(infos) != 1:
                 continue
-            for name, value, kw in _bound(infos[0], call):
+            for name, value, kw in bound_arguments(infos[0], call):
                 target = forwarders.get((infos[0], name))
                 if target is None:
                     continue
@@ -268,20 +268,6 @@ def _arguments(function: FunctionInfo) -> List[str]:
     """The names of a function's arguments, ``self`` left out."""
     positional = positional_params(function.node, function.class_name is not None)
     return positional + [a.arg for a in function.node.args.kwonlyargs]
-
-
-def _bound(function: FunctionInfo, call: ast.Call) -> List[Tuple[str, ast.expr, Optional[ast.keyword]]]:
-    """``(argument name, value, keyword)`` for the arguments ``call`` passes."""
-    args = function.node.args
-    positional = positional_params(function.node, function.class_name is not None)
-    out: List[Tuple[str, ast.expr, Optional[ast.keyword]]] = []
-    for i, value in enumerate(call.args):
-        if isinstance(value, ast.Starred) or i >= len(positional):
-            break
-        out.append((positional[i], value, None))
-    named = {a.arg for a in args.args + args.kwonlyargs}
-    out.extend((kw.arg, kw.value, kw) for kw in call.keywords if kw.arg is not None and kw.arg in named)
-    return out
 
 
 def _only_passed_on(function: FunctionInfo, name: str, uses: Dict[int, str]) -> bool:
