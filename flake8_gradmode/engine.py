@@ -278,9 +278,7 @@ class Tracker:
     # bindings ------------------------------------------------------------------
 
     def leave_Assign(self, node: ast.Assign) -> None:
-        if is_const(node.value, False) and any(
-            isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets
-        ):
+        if is_const(node.value, False):
             for t in node.targets:
                 if isinstance(t, ast.Attribute) and t.attr == "requires_grad":
                     self._frozen_by_loop(t.value)

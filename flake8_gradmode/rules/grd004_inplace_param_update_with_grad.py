@@ -376,6 +376,8 @@ class InplaceParamUpdateWithGrad(Rule):
         #: (function, tensor) whose ``requires_grad`` the function set to False
         #: and not back yet: ``w.requires_grad = False; w.copy_(x)`` is allowed
         self._not_requiring: Set[Tuple[int, str]] = set()
+        #: module functions by ``id`` of their node -> what ``_toggles`` found in them
+        self._togglers: Dict[int, Optional[Tuple[int, int]]] = {}
         #: the classes being visited, innermost last, and what each freezes
         self._classes: List[ast.ClassDef] = []
         self._frozen: Dict[int, Tuple[Set[str], Dict[str, Set[str]]]] = {}
@@ -486,7 +488,10 @@ class InplaceParamUpdateWithGrad(Rule):
         infos = self.context.functions.get(("function", name), ())
         if len(infos) != 1:
             return
-        found = _toggles(infos[0].node)
+        node_id = id(infos[0].node)
+        if node_id not in self._togglers:
+            self._togglers[node_id] = _toggles(infos[0].node)  # once per function, not per call
+        found = self._togglers[node_id]
         if found is None or max(found) >= len(node.args):
             return
         owner = dotted(node.args[found[0]])
