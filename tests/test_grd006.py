@@ -432,6 +432,33 @@ SILENT = {
 
         print(detect(Detector(), torch.randn(5, 4)))
         """,
+    "one-of-several-outputs-of-a-project-model": """
+        import torch
+
+
+        class Scorer(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.head = torch.nn.Linear(4, 3)
+
+            def forward(self, x, y):
+                logits = self.head(x)
+                loss = torch.nn.functional.cross_entropy(logits, y)
+                return logits, loss, logits.data.argmax(1).eq(y).float()
+
+
+        def fit(model, batches, optimizer):
+            for x, y in batches:
+                _, loss, acc = model(x, y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                print(acc.cpu().numpy().mean())
+
+
+        net = Scorer()
+        fit(net, [(torch.randn(8, 4), torch.randint(0, 3, (8,)))], torch.optim.SGD(net.parameters(), lr=0.1))
+        """,
 }
 
 
@@ -451,6 +478,7 @@ RUNNABLE_SILENT = (
     "phase-dependent-grad",
     "generation-methods-return-token-ids",
     "integer-items-of-an-output-dict",
+    "one-of-several-outputs-of-a-project-model",
 )
 
 

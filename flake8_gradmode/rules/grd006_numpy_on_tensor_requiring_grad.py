@@ -68,10 +68,13 @@ class _Trace(NamedTuple):
     calls: Tuple[ast.Call, ...]
     states: FrozenSet[Grad]
     tensor_only: bool
+    #: calls whose result was unpacked (``a, b, acc = model(x)``): one of
+    #: several outputs, which need not all carry the graph
+    unpacked: Tuple[ast.Call, ...] = ()
 
 
 def _join(a: _Trace, b: _Trace) -> _Trace:
-    return _Trace(a.calls + b.calls, a.states | b.states, a.tensor_only or b.tensor_only)
+    return _Trace(a.calls + b.calls, a.states | b.states, a.tensor_only or b.tensor_only, a.unpacked + b.unpacked)
 
 
 class NumpyOnTensorRequiringGrad(Rule):
@@ -117,7 +120,11 @@ class NumpyOnTensorRequiringGrad(Rule):
         numpy call are not all known to keep the graph (`.detach()`, `.data`,
         `.item()`, `.tolist()`, `.argmax()`, `.long()`, comparisons and any
         unknown call break it), when the value is an output item named like
-        integers (`pred["labels"]`, `out["indices"]`), when the value passes through a container or
+        integers (`pred["labels"]`, `out["indices"]`), when the value is one
+        of several outputs unpacked from a model that is not built in the
+        module from a `torch.nn` class (`_, loss, acc = model(x, y)`: which
+        outputs carry the graph is the model's own code, and an accuracy
+        computed from `.data` carries none), when the value passes through a container or
         an attribute, when the file turns off `requires_grad` anywhere
         (`requires_grad_(False)`, `p.requires_grad = False`, a frozen or
         quantized model: the outputs may not require grad), and in files that
@@ -402,6 +409,8 @@ class NumpyOnTensorRequiringGrad(Rule):
         current = binding.value is None and binding.seq == seq if element else binding.value is value
         if not current:
             return None  # bound again since (a loop target, ``+=``, a parameter ...)
+        if element:
+            trace = trace._replace(unpacked=trace.unpacked + trace.calls)
         return trace._replace(states=trace.states | {binding.state})
 
     def _to_float_or_device(self, call: ast.Call) -> bool:
@@ -439,6 +448,8 @@ class NumpyOnTensorRequiringGrad(Rule):
         models = [c for c in calls if c is not None and _forward_pass(c) and flow.is_model_call(ctx, c)]
         if not models:
             return False
+        if trace.unpacked and not all(self._torch_module(c) for c in models if c.node in trace.unpacked):
+            return False  # ``_, _, acc = model(x)``: which outputs carry the graph is the model's code
         if numpy_call and not trace.tensor_only and not any(self._shown_model(c) for c in models):
             return False
         if trace.states - {Grad.ENABLED, Grad.INHERITED}:
@@ -467,6 +478,16 @@ class NumpyOnTensorRequiringGrad(Rule):
                 id(call.node): call for scope in self.context.flow.all_scopes for call in scope.model_calls
             }
         return self._index
+
+    def _torch_module(self, call: flow.ModelCall) -> bool:
+        """Is the callee built in this module from a ``torch.nn`` class
+        (``encoder = torch.nn.GRU(...)``), whose outputs all carry the graph?"""
+        built = [
+            scope.constructed[call.key] for scope in self.context.flow.all_scopes if call.key in scope.constructed
+        ]
+        return bool(built) and all(
+            (self.context.imports.resolve(c.func) or "").startswith("torch.nn.") for _, c in built
+        )
 
     def _shown_model(self, call: flow.ModelCall) -> bool:
         """Is the callee a module by the module's own evidence, not only by its name?"""
