@@ -237,6 +237,11 @@ class Context:
             return None
         return self._ask(lambda found: found.call_shapes(found.rel, qual, tests), None)
 
+    def mentioned_elsewhere(self, name: str) -> Optional[bool]:
+        """Does another module of the project call, import or use ``name``?
+        None when there is no project index."""
+        return self._ask(lambda found: found.mentioned_elsewhere(name), None)
+
     def trained_by_caller(self, info: FunctionInfo, param: str) -> Optional[str]:
         """Where another module calls ``info`` with its parameter ``param``
         bound to a model in training mode (see ``Project.trained_by_caller``)."""

@@ -473,6 +473,62 @@ def in_module_method(ctx, scope: Scope) -> bool:
     return False
 
 
+#: Ways a script can call a function it names nowhere as code.
+_DYNAMIC_LOOKUPS = frozenset({"globals", "locals", "vars", "eval", "exec", "getattr"})
+
+
+def never_runs(ctx, scope: Scope) -> bool:
+    """Is ``scope`` a function of a script that nothing runs?  A module-level,
+    undecorated function of a module with an ``if __name__ == "__main__":``
+    block (or a file name no import can spell), that the module neither calls
+    nor names, that no string of the module spells, and that no other module
+    of the project mentions.  Without a project index, no."""
+    fn = scope.function
+    if fn is None or fn.key != ("function", fn.name) or fn.node.decorator_list:
+        return False
+    if fn.escaped or ctx.call_sites.get(fn.key) or fn.name in ctx._referenced:
+        return False
+    if not _memo(ctx, ("is-script",), lambda: _is_script(ctx), False):
+        return False
+    strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
+    if strings is None or fn.name in strings:
+        return False  # ``choices=["evaluate", ...]``, ``globals()[name]``
+    return ctx.mentioned_elsewhere(fn.name) is False
+
+
+def _is_script(ctx) -> bool:
+    """Does the module run a program: an ``if __name__ == "__main__":``
+    block, a call of a bare name as a top-level statement (``main()``,
+    ``print(...)``), or a file name no import can spell (``eval-adv.py``)?"""
+    stem = re.split(r"[\\/]", ctx.filename or "")[-1].rpartition(".")[0]
+    if "-" in stem:
+        return True
+    for stmt in getattr(ctx.tree, "body", ()):
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Name):
+            return True
+        test = getattr(stmt, "test", None) if isinstance(stmt, ast.If) else None
+        if (
+            isinstance(test, ast.Compare)
+            and isinstance(test.left, ast.Name)
+            and test.left.id == "__name__"
+            and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+        ):
+            return True
+    return False
+
+
+def _strings(ctx) -> Optional[FrozenSet[str]]:
+    """The module's string constants; None when it looks names up at run
+    time (``globals()[name]``, ``getattr(module, name)``)."""
+    found: Set[str] = set()
+    for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_LOOKUPS:
+            return None
+    return frozenset(found)
+
+
 def is_hook(scope: Scope, ctx) -> bool:
     """Framework code that already runs with grad off and in eval mode: a hook
     of a class that derives from the framework's class, or a function handed
@@ -1217,7 +1273,7 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
         intent = evaluation_intent(ctx, loop, nodes)
         if intent == "function" and scope.function is not None and _feeds_training(ctx, scope.function):
             continue  # ``predict_poses()``: part of a training step's forward, named like inference
-        if intent is not None and not is_timing(ctx, loop, nodes):
+        if intent is not None and not is_timing(ctx, loop, nodes) and not never_runs(ctx, scope):
             out.append(EvalLoop(loop, intent, calls, paths))
     return out
 
@@ -1247,7 +1303,7 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
         if any(trains(ctx, caller) and _result_used(ctx, caller, seq) for caller, seq in call_sites(ctx, fn)):
             continue  # shared with training: judged where evaluation calls it
         calls = [c for c in scope.model_calls if is_model_call(ctx, c)]
-        if not calls:
+        if not calls or never_runs(ctx, scope):
             continue
         in_init = scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval
         if wrapper or in_init or any(s < calls[0].seq for s in scope.eval_switches):

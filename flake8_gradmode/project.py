@@ -891,6 +891,11 @@ class Project:
                 if summary is not None:
                     yield rel, summary
 
+    def mentioned_elsewhere(self, name: str) -> bool:
+        """Does a module other than this one call, import or use ``name``?"""
+        key = f" {name} "
+        return any(rel != self.rel and key in entry[2] for rel, entry in self.index.entries.items())
+
     # names -> definitions
 
     def resolve(self, rel: str, written: str) -> Optional[object]:

@@ -160,6 +160,73 @@ def test_script_importing_its_sibling_module(tmp_path):
     assert lint(tmp_path / "scripts/helpers.py") == []
 
 
+SCRIPT = HELPERS + """
+
+    def main(model, val_loader):
+        with torch.no_grad():
+            return evaluate(model, val_loader)
+
+
+    def evaluate_on_train(model, train_loader):
+        seen = 0
+        for x, _ in train_loader:
+            seen += model(x).shape[0]
+        return seen
+
+
+    if __name__ == "__main__":
+        main(torch.nn.Linear(4, 2), [(torch.randn(3, 4), torch.zeros(3))])
+"""
+
+
+def test_a_function_of_a_script_nothing_runs_is_silent(tmp_path):
+    make(tmp_path, {"scripts/evaluate.py": SCRIPT, "scripts/other.py": "import torch\n"})
+    assert lint(tmp_path / "scripts/evaluate.py") == []
+
+
+def test_a_function_of_a_script_is_reported_without_a_project_index(tmp_path):
+    make(tmp_path, {"scripts/evaluate.py": SCRIPT})
+    off = Settings(cross_module=False)
+    assert lint(tmp_path / "scripts/evaluate.py", off) == [(19, 4, "GRD101")]
+
+
+@pytest.mark.parametrize("how", ["imported", "called-by-module", "named-in-a-string", "looked-up", "decorated"])
+def test_a_function_of_a_script_something_may_run_is_reported(tmp_path, how):
+    files = {"scripts/evaluate.py": SCRIPT}
+    line = 19
+    if how == "imported":
+        files["scripts/report.py"] = "from evaluate import evaluate_on_train\n"
+    elif how == "called-by-module":
+        files["scripts/report.py"] = "import evaluate\n\nevaluate.evaluate_on_train(None, [])\n"
+    elif how == "named-in-a-string":
+        files["scripts/evaluate.py"] = SCRIPT.replace("main(torch", 'print("evaluate_on_train")\n        main(torch')
+    elif how == "looked-up":
+        files["scripts/evaluate.py"] = SCRIPT.replace("main(torch", "globals()[name]\n        main(torch")
+    else:
+        files["scripts/evaluate.py"] = SCRIPT.replace(
+            "    def evaluate_on_train", "    @functools.lru_cache()\n    def evaluate_on_train"
+        ).replace("import torch", "import functools\n    import torch", 1)
+        line = 21
+    make(tmp_path, files)
+    assert lint(tmp_path / "scripts/evaluate.py") == [(line, 4, "GRD101")]
+
+
+def test_a_script_without_a_main_block_runs_its_program_by_top_level_calls(tmp_path):
+    program = SCRIPT.split("    if __name__")[0] + "\n    main(torch.nn.Linear(4, 2), [])\n"
+    make(tmp_path, {"scripts/evaluate.py": program, "scripts/other.py": "import torch\n"})
+    assert lint(tmp_path / "scripts/evaluate.py") == []
+
+
+def test_a_function_of_a_library_module_nothing_calls_is_reported(tmp_path):
+    make(tmp_path, {"pkg/helpers.py": SCRIPT.split("    if __name__")[0], "pkg/other.py": "import torch\n"})
+    assert lint(tmp_path / "pkg/helpers.py") == [(19, 4, "GRD101")]
+
+
+def test_a_function_of_a_script_named_so_no_import_can_reach_it_is_silent(tmp_path):
+    make(tmp_path, {"scripts/eval-train.py": SCRIPT.split("    if __name__")[0], "scripts/other.py": "import torch\n"})
+    assert lint(tmp_path / "scripts/eval-train.py") == []
+
+
 def test_helper_passed_as_a_value_has_unknown_callers(tmp_path):
     make(tmp_path, {
         "pkg/helpers.py": HELPERS,

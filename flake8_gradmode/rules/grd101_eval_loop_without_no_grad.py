@@ -150,7 +150,11 @@ class EvalLoopWithoutNoGrad(Rule):
         there (pytorch-fid's `InceptionV3(..., requires_grad=False)`, also a
         class of another module of the project), or, for a model handed over
         as an argument, in the same ways by every caller in the module;
-        pytest test functions in test files.  A lambda
+        pytest test functions in test files; with the project index, a
+        module-level function of a script (a module with an
+        `if __name__ == "__main__":` block or top-level calls like `main()`)
+        that nothing runs: the module neither calls it nor names it, no
+        string of it spells the name, and no other module mentions it.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
         is taken to run there.  Model calls are found by name and by evidence in the same
         file, so a model called through an unusual name is missed: add it with

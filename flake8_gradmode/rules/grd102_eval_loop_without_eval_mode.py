@@ -65,7 +65,8 @@ class EvalLoopWithoutEvalMode(Rule):
         training mode) and not reported.  Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops and loops whose
         only sign of evaluation is what they do with the outputs are left to
-        GRD101.  A project helper that switches to eval mode can be declared
+        GRD101, and so are the functions of a script that nothing runs (see
+        GRD101).  A project helper that switches to eval mode can be declared
         with `--gradmode-eval-mode-helpers`.
     """
     fix_safety = """
