@@ -407,6 +407,53 @@ def fit(data, epochs, warmup):
     assert findings(src) == []
 
 
+PHASE_STEP = PRELUDE + """
+def show_samples(net):
+    net.eval()
+    with torch.no_grad():
+        return net(torch.randn(2, 4))
+
+
+def run_step(phase, x, y, sample):
+    training = (phase == "train")
+    if training:
+        model.train()
+    else:
+        model.eval()
+{body}
+    if training:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def fit(loaders, epochs):
+    for epoch in range(epochs):
+        for phase, loader in loaders.items():
+            for step, (x, y) in enumerate(loader):
+                run_step(phase, x, y, step % 100 == 0)
+"""
+
+
+def test_step_helper_switching_by_its_phase_argument_and_sampling_after_the_forward():
+    # the phase never changes inside the batch loop, and the samples are
+    # drawn after the training forward: the next step switches back first
+    body = "    loss = criterion(model(x), y)\n    if sample:\n        show_samples(model)"
+    assert findings(PHASE_STEP.format(body=body)) == []
+
+
+def test_step_helper_switching_by_a_local_flag_made_from_its_phase_argument():
+    # ``training = (phase == "train")``: the validation pass's eval mode never
+    # meets the training branch, in this pass or the next (same phase)
+    assert findings(PHASE_STEP.format(body="    loss = criterion(model(x), y)")) == []
+
+
+def test_step_helper_sampling_before_the_training_forward_is_reported():
+    body = "    if sample:\n        show_samples(model)\n    loss = criterion(model(x), y)"
+    assert findings(PHASE_STEP.format(body=body)) == [("GRD103", 35, 16)]
+
+
 # --- GRD104 ---------------------------------------------------------------------
 
 FAQ = PRELUDE + """

@@ -61,6 +61,13 @@ class TrainModeNotRestored(Rule):
         Conditions are compared as written (`==`, `!=`, `is`, `in`, `not`,
         `and`, `or` on names and literals); any other condition is taken to
         allow every path, and a `.train()` under a condition is taken to run.
+        A condition on a name the loop never assigns (`phase` of an enclosing
+        `for phase in ...`, also through a helper's `training = (phase ==
+        "train")` made from its argument) holds the same in every pass.  A
+        training step whose forward ran before the switch to eval mode (a
+        step helper that draws samples in eval mode after its training
+        forward) trains on a graph built in training mode and is not
+        counted; a forward after the switch, before the next `.train()`, is.
         A model put in eval mode for another model's step and switched back
         by a `.train()` of its own in the same loop (a GAN's discriminator
         while the generator learns) is not reported.
@@ -287,20 +294,31 @@ class TrainModeNotRestored(Rule):
             kinds = {event.kind for event in events}
             # a loop that only computes gradients (``.backward()`` to plot or
             # probe them) and updates no weight is not training
-            if "eval" not in kinds or "step" not in kinds or _starts_in_train_mode(ctx, loop, events):
+            if "eval" not in kinds or "step" not in kinds:
+                continue
+            if _starts_in_train_mode(ctx, loop, [e for e in events if e.kind != "forward"]):
                 continue
             n = len(events)
             for i, event in enumerate(events):
                 if event.kind != "eval" or event.site in reported:
                     continue
+                forward_before = any(e.kind == "forward" for e in events[:i])
+                forward_since = False
                 for j in range(i + 1, i + n + 1):
                     nxt = events[j % n]
                     if nxt.kind in ("train", "train?"):
                         break
+                    if nxt.kind == "forward":
+                        forward_since = True
+                        continue
                     if nxt.kind != "step":  # a weight update; backward() alone may move inputs (sampling)
                         continue
+                    if j < n and forward_before and not forward_since:
+                        continue  # its graph was built before the switch, in training mode
                     if j < n and _exclusive(ctx, loop, event, nxt):
                         continue  # never in the same pass: ``if phase == "train": ... else: model.eval()``
+                    if j >= n and _exclusive_in_every_pass(loop, event, nxt):
+                        continue  # ``step(phase, ...)`` switching by a ``phase`` the loop never changes
                     if j < n and _switched_back_later(ctx, loop, events, i, j):
                         break  # ``D.eval()``, another model's step, ``D.train()``: frozen for that step on purpose
                     node = ctx.flow.nodes.get(event.site)
@@ -546,7 +564,9 @@ def _guards_of(ctx, scope: flow.Scope) -> Dict[int, Tuple[Guard, ...]]:
     nodes = ctx.flow.nodes
     sites = [*scope.eval_switches, *scope.train_switches, *scope.maybe_train_switches, *scope.training_steps]
     sites += [site for site, _ in scope.local_calls]
-    lines = sorted({getattr(nodes[s], "lineno", 0) for s in sites if s in nodes})
+    lines = sorted(
+        {getattr(nodes[s], "lineno", 0) for s in sites if s in nodes} | {c.node.lineno for c in scope.model_calls}
+    )
     out: Dict[int, Tuple[Guard, ...]] = {}
     root = scope.function.node if scope.function is not None else ctx.tree
     todo: List[Tuple[ast.AST, Tuple[Guard, ...]]] = [(stmt, ()) for stmt in getattr(root, "body", ())]
@@ -597,8 +617,13 @@ def _expression_guards(root: ast.AST, guards: Tuple[Guard, ...], out: Dict[int, 
         todo.extend((child, guards) for child in ast.iter_child_nodes(node))
 
 
-def _stored(root: ast.AST) -> Set[str]:
-    return {n.id for n in _walk_scope(root) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+def _stored(root: ast.AST) -> Dict[str, int]:
+    """How many times the function (not its nested functions) binds each name."""
+    counts: Dict[str, int] = {}
+    for n in _walk_scope(root):
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+            counts[n.id] = counts.get(n.id, 0) + 1
+    return counts
 
 
 def _arguments(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Dict[str, Term]:
@@ -619,8 +644,17 @@ def _arguments(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Dict
     for kw in call.keywords:
         if kw.arg is not None:
             env[kw.arg] = _term(kw.value)
-    for name in _stored(fn):
+    stored = _stored(fn)
+    for name in stored:
         env.pop(name, None)
+    for stmt in fn.body:
+        # ``train = (phase == "train")`` once, at the top: a condition on the
+        # arguments, the same for the whole call
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            name = stmt.targets[0].id
+            term = _term(stmt.value)
+            if stored.get(name) == 1 and term[0] != "?" and _names(term) and _names(term) <= env.keys():
+                env[name] = _subst(term, env, {})
     return env
 
 
@@ -674,6 +708,11 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
         out.append(_Event(site, kind, guards_at(site), flag))
     for site, body in expanded.items():
         out.extend(body)
+    out += [
+        _Event(c.seq, "forward", guards.get(id(c.node), ()))
+        for c in scope.model_calls
+        if lo < c.seq < hi and c.state is not Grad.DISABLED and flow.is_model_call(ctx, c)
+    ]  # forwards that may build a graph for a training step
     out.sort(key=lambda e: e.site)  # stable: a call's body keeps its order
     return out
 
@@ -696,7 +735,7 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
         for event in body:
-            if disabled and event.kind in ("step", "backward"):
+            if disabled and event.kind in ("step", "backward", "forward"):
                 continue  # a step called under no_grad trains nothing
             translated = _translate(event, env, fresh, site, outer)
             if translated is not None:
@@ -782,6 +821,23 @@ def _exclusive(ctx, loop: flow.Loop, first: _Event, later: _Event) -> bool:
             if _contradict(a, b) and not _rebound(ctx, loop, _names(a[0]) | _names(b[0]), first.site, later.site):
                 return True
     return False
+
+
+def _exclusive_in_every_pass(loop: flow.Loop, first: _Event, later: _Event) -> bool:
+    """Can ``later`` never run in a later pass of the loop after ``first``:
+    they sit under conditions that exclude each other, on names the loop
+    never assigns (an enclosing loop's ``phase``)?"""
+    for a in first.guards:
+        for b in later.guards:
+            names = _names(a[0]) | _names(b[0])
+            if names and _contradict(a, b) and not names & _assigned_in(loop.node):
+                return True
+    return False
+
+
+def _assigned_in(node: ast.AST) -> Set[str]:
+    """The names a loop (its target and body, not nested functions) binds."""
+    return {n.id for n in _walk_scope(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
 
 
 def _contradict(a: Guard, b: Guard) -> bool:
