@@ -496,6 +496,15 @@ def never_runs(ctx, scope: Scope) -> bool:
     return ctx.mentioned_elsewhere(fn.name) is False
 
 
+def _called_by_nothing(ctx, scope: Scope) -> bool:
+    """Does no code of the project call or name ``scope``'s function (its
+    module included)?  Without a project index, no."""
+    fn = scope.function
+    if fn is None or fn.key is None or fn.escaped or call_sites(ctx, fn) or fn.by_name:
+        return False
+    return ctx.call_shapes_elsewhere(fn) == [] and ctx.mentioned_elsewhere(fn.name) is False
+
+
 def _is_script(ctx) -> bool:
     """Does the module run a program: an ``if __name__ == "__main__":``
     block, a call of a bare name as a top-level statement (``main()``,
@@ -1273,6 +1282,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
         intent = evaluation_intent(ctx, loop, nodes)
         if intent == "function" and scope.function is not None and _feeds_training(ctx, scope.function):
             continue  # ``predict_poses()``: part of a training step's forward, named like inference
+        if intent == "evidence" and _called_by_nothing(ctx, scope):
+            continue  # only its caller, which the project lacks, says whether this evaluates
         if intent is not None and not is_timing(ctx, loop, nodes) and not never_runs(ctx, scope):
             out.append(EvalLoop(loop, intent, calls, paths))
     return out

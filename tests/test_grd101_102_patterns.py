@@ -7,13 +7,17 @@ import textwrap
 import pytest
 
 from flake8_gradmode.engine import check
+from flake8_gradmode.settings import Settings
+
+#: Each case is a module alone: not part of the project the tests run in.
+ALONE = Settings(cross_module=False)
 
 CODES = ("GRD101", "GRD102")
 
 
 def found(source):
     source = textwrap.dedent(source)
-    return sorted((v.code, v.line, v.col) for v in check(source, filename="script.py") if v.code in CODES)
+    return sorted((v.code, v.line, v.col) for v in check(source, ALONE, filename="script.py") if v.code in CODES)
 
 
 # --- recall: model calls one call away ----------------------------------------
@@ -1044,7 +1048,8 @@ def test_library_pipeline_disables_grad_itself():
     # models it holds may still be in training mode (GRD102), with a remedy
     # a pipeline can take
     assert found(PIPELINE) == [("GRD102", 11, 4)]
-    message = next(v.message for v in check(textwrap.dedent(PIPELINE), filename="script.py") if v.code == "GRD102")
+    found_ = check(textwrap.dedent(PIPELINE), ALONE, filename="script.py")
+    message = next(v.message for v in found_ if v.code == "GRD102")
     assert "call `.eval()` on the models `pipeline` holds before the loop" in message
 
 

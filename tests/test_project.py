@@ -217,6 +217,30 @@ def test_a_script_without_a_main_block_runs_its_program_by_top_level_calls(tmp_p
     assert lint(tmp_path / "scripts/evaluate.py") == []
 
 
+CLASSIFY = """
+    import torch
+
+
+    def relabel(detections, classifier):
+        for d in detections:
+            d[:, 5] = classifier(d[:, :4]).argmax(1)
+        return detections
+"""
+
+
+def test_a_loop_whose_only_sign_of_evaluation_is_its_outputs_and_nothing_calls_it_is_silent(tmp_path):
+    # a ``for`` over anything with stripped outputs: only the missing caller could say it evaluates
+    make(tmp_path, {"pkg/utils.py": CLASSIFY, "pkg/other.py": "import torch\n"})
+    assert lint(tmp_path / "pkg/utils.py") == []
+    assert lint(tmp_path / "pkg/utils.py", Settings(cross_module=False)) == [(5, 4, "GRD101")]
+
+
+def test_a_loop_whose_only_sign_of_evaluation_is_its_outputs_called_with_grad_is_reported(tmp_path):
+    caller = "from pkg.utils import relabel\n\n\ndef run(d, net):\n    return relabel(d, net)\n"
+    make(tmp_path, {"pkg/utils.py": CLASSIFY, "pkg/detect.py": caller})
+    assert lint(tmp_path / "pkg/utils.py") == [(5, 4, "GRD101")]
+
+
 def test_a_function_of_a_library_module_nothing_calls_is_reported(tmp_path):
     make(tmp_path, {"pkg/helpers.py": SCRIPT.split("    if __name__")[0], "pkg/other.py": "import torch\n"})
     assert lint(tmp_path / "pkg/helpers.py") == [(19, 4, "GRD101")]
@@ -1491,6 +1515,10 @@ FID = """
         for b in batches:
             out.append(model(b).numpy())
         return out, activations(batches, model)
+
+
+    def main(batches):
+        return score(batches)
 """
 
 

@@ -154,7 +154,11 @@ class EvalLoopWithoutNoGrad(Rule):
         module-level function of a script (a module with an
         `if __name__ == "__main__":` block or top-level calls like `main()`)
         that nothing runs: the module neither calls it nor names it, no
-        string of it spells the name, and no other module mentions it.  A lambda
+        string of it spells the name, and no other module mentions it; and,
+        with the project index, a loop whose only sign of evaluation is what
+        it does with the outputs (`.argmax()`, `.numpy()`), in a function no
+        code of the project calls or names: only its missing caller could
+        say it evaluates.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
         is taken to run there.  Model calls are found by name and by evidence in the same
         file, so a model called through an unusual name is missed: add it with
