@@ -533,8 +533,10 @@ def _strings(ctx) -> Optional[FrozenSet[str]]:
     for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             found.add(node.value)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_LOOKUPS:
-            return None
+        elif isinstance(node, ast.Call) and (
+            (isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_LOOKUPS) or last_name(node.func) == "Fire"
+        ):
+            return None  # ``fire.Fire()`` runs whichever function the command line names
     return frozenset(found)
 
 

@@ -190,7 +190,9 @@ def test_a_function_of_a_script_is_reported_without_a_project_index(tmp_path):
     assert lint(tmp_path / "scripts/evaluate.py", off) == [(19, 4, "GRD101")]
 
 
-@pytest.mark.parametrize("how", ["imported", "called-by-module", "named-in-a-string", "looked-up", "decorated"])
+@pytest.mark.parametrize(
+    "how", ["imported", "called-by-module", "named-in-a-string", "looked-up", "command-line", "decorated"]
+)
 def test_a_function_of_a_script_something_may_run_is_reported(tmp_path, how):
     files = {"scripts/evaluate.py": SCRIPT}
     line = 19
@@ -202,6 +204,8 @@ def test_a_function_of_a_script_something_may_run_is_reported(tmp_path, how):
         files["scripts/evaluate.py"] = SCRIPT.replace("main(torch", 'print("evaluate_on_train")\n        main(torch')
     elif how == "looked-up":
         files["scripts/evaluate.py"] = SCRIPT.replace("main(torch", "globals()[name]\n        main(torch")
+    elif how == "command-line":
+        files["scripts/evaluate.py"] = SCRIPT.replace("main(torch", "fire.Fire()\n        main(torch")
     else:
         files["scripts/evaluate.py"] = SCRIPT.replace(
             "    def evaluate_on_train", "    @functools.lru_cache()\n    def evaluate_on_train"

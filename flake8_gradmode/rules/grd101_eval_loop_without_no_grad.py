@@ -154,7 +154,9 @@ class EvalLoopWithoutNoGrad(Rule):
         module-level function of a script (a module with an
         `if __name__ == "__main__":` block or top-level calls like `main()`)
         that nothing runs: the module neither calls it nor names it, no
-        string of it spells the name, and no other module mentions it; and,
+        string of it spells the name, it looks up no name at run time
+        (`globals()`, `getattr`, `fire.Fire()`), and no other module
+        mentions it; and,
         with the project index, a loop whose only sign of evaluation is what
         it does with the outputs (`.argmax()`, `.numpy()`), in a function no
         code of the project calls or names: only its missing caller could
