@@ -892,9 +892,17 @@ class Project:
                     yield rel, summary
 
     def mentioned_elsewhere(self, name: str) -> bool:
-        """Does a module other than this one call, import or use ``name``?"""
+        """Does a module other than this one call, import or use ``name``?
+        A module not summarised yet has every word of its text (a ``def`` of
+        that name too): it is summarised, so that the answer is the same with
+        an empty cache and a warm one."""
         key = f" {name} "
-        return any(rel != self.rel and key in entry[2] for rel, entry in self.index.entries.items())
+        for rel, entry in list(self.index.entries.items()):
+            if rel == self.rel or key not in entry[2]:
+                continue
+            if self.index.summary(rel) is None or key in self.index.entries[rel][2]:
+                return True  # used there, or a file that does not parse: it may be
+        return False
 
     # names -> definitions
 

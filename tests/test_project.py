@@ -184,6 +184,18 @@ def test_a_function_of_a_script_nothing_runs_is_silent(tmp_path):
     assert lint(tmp_path / "scripts/evaluate.py") == []
 
 
+def test_a_function_of_a_script_that_another_module_only_defines_too_is_silent_cold_and_warm(tmp_path):
+    # a copy of the script defines the same function and never calls it either:
+    # the answer may not depend on whether the cache has summarised that copy yet
+    copy = SCRIPT.replace("evaluate(", "score(")
+    make(tmp_path, {"scripts/evaluate.py": SCRIPT, "scripts/copy.py": copy})
+    assert lint(tmp_path / "scripts/evaluate.py") == []  # empty cache
+    assert (tmp_path / project.CACHE_DIR).exists()
+    project._INDEXES.clear()
+    project._ROOTS.clear()
+    assert lint(tmp_path / "scripts/evaluate.py") == []  # a new process, warm cache
+
+
 def test_a_function_of_a_script_is_reported_without_a_project_index(tmp_path):
     make(tmp_path, {"scripts/evaluate.py": SCRIPT})
     off = Settings(cross_module=False)
