@@ -362,16 +362,36 @@ def is_loss_call(ctx: "Context", call: ast.Call) -> bool:
     return any(t in _LOSS_WORDS for t in tokens(key.rsplit(".", 1)[-1]))
 
 
-def _detached(expr: ast.AST) -> bool:
-    """A value that surely holds no graph: ``x.item()``, ``float(x)``, ..."""
+def detached_value(expr: ast.AST) -> bool:
+    """A value that surely holds no graph: ``x.item()``, ``float(x)``, and
+    anything read through ``.data`` or a detaching call (``loss.data[0]``,
+    ``loss.detach().cpu()``)."""
     if not isinstance(expr, ast.Call):
-        return isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float, str)) and not isinstance(
-            expr.value, bool
-        )
+        if isinstance(expr, ast.Constant):
+            return isinstance(expr.value, (int, float, str)) and not isinstance(expr.value, bool)
+        return isinstance(expr, (ast.Subscript, ast.Attribute)) and _read_detached(expr)
     func = expr.func
     if isinstance(func, ast.Attribute):
-        return func.attr in _DETACHING_METHODS
+        return func.attr in _DETACHING_METHODS or _read_detached(func.value)
     return isinstance(func, ast.Name) and func.id in _DETACHING_FUNCTIONS
+
+
+def _read_detached(expr: ast.AST) -> bool:
+    """Does the chain of reads ``expr`` ends (``a.data[0]``, ``a.detach().cpu``) pass through ``.data`` or a
+    detaching call?"""
+    while True:
+        if isinstance(expr, ast.Attribute):
+            if expr.attr == "data":
+                return True
+            expr = expr.value
+        elif isinstance(expr, ast.Subscript):
+            expr = expr.value
+        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+            if expr.func.attr in _DETACHING_METHODS:
+                return True
+            expr = expr.func.value
+        else:
+            return False
 
 
 def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set[str]]:
@@ -411,7 +431,7 @@ def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set
         if binding is None or binding.state in (Grad.DISABLED, Grad.UNKNOWN):
             return None
         if binding.value is not None:
-            if _detached(binding.value):
+            if detached_value(binding.value):
                 return None  # loss = loss.item()
             inner = graph_sources(ctx, binding.value, depth + 1)
             if inner is not None and not inner:

@@ -478,6 +478,22 @@ def test_returned_total_of_numbers(value):
     assert findings(FAQ.format(value=value)) == []
 
 
+@pytest.mark.parametrize("value", ["loss.data[0]", "loss.data", "loss.detach().cpu()", "loss.data.cpu()[0]"])
+def test_total_of_a_loss_rebound_to_a_detached_value(value):
+    src = FAQ.format(value="loss").replace(
+        "        total_loss += loss", f"        loss = {value}\n        total_loss += loss"
+    )
+    assert findings(src) == []
+
+
+@pytest.mark.parametrize("value", ["loss * 1.0", "loss.cpu()"])
+def test_total_of_a_loss_rebound_to_a_value_that_keeps_its_graph(value):
+    src = FAQ.format(value="loss").replace(
+        "        total_loss += loss", f"        loss = {value}\n        total_loss += loss"
+    )
+    assert findings(src) == [("GRD104", 17, 8)]
+
+
 def test_returned_total_under_no_grad():
     src = PRELUDE + """
 def evaluate(loader):
@@ -534,6 +550,9 @@ def fit(loader):
         ('history.append(losses["total"].item())', []),
         ("history.append(dict((k, float(v)) for k, v in losses.items()))", []),
         ("losses = {k: v.detach() for k, v in losses.items()}; history.append(losses)", []),
+        ('for k, v in losses.items(): losses[k] = v.item()\n        history.append(losses["total"])', []),
+        ('losses["total"] = losses["total"].item(); history.append(losses["total"])', []),
+        ('losses["l1"] = losses["l1"] * 2; history.append(losses["total"])', [("GRD104", 17, 41)]),
     ],
 )
 def test_container_whose_item_was_the_backward_target(line, expected):

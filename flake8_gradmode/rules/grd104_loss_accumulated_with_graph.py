@@ -50,7 +50,10 @@ class LossAccumulatedWithGraph(Rule):
         while its graph is still unused (the caller may differentiate it).  A
         total of losses that the loop itself ran `.backward()` on (without
         `retain_graph=True`) is reported even when returned: a spent graph
-        can only be kept.  Values whose origin is not visible
+        can only be kept.  A loss bound again to a value read through
+        `.data` or a detaching call before it is added (`loss =
+        loss.data[0]`), and an item replaced by a number before it is added
+        (`losses[k] = v.item()` for every item), hold no graph.  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.  Test files are
         skipped: a unit test's few steps free what they kept when it ends.
@@ -481,10 +484,23 @@ def _backward_target_or_holder(ctx, loop: flow.Loop, value: ast.expr, at: ast.AS
         return False
     if isinstance(value, (ast.Subscript, ast.Attribute)):
         text = ast.dump(value)
-        return any(
-            ast.dump(receiver) == text and (call.lineno, call.col_offset) < where
-            for receiver, call in _backward_calls(loop.node)
-        )
+        spent = [
+            (call.lineno, call.col_offset) for receiver, call in _backward_calls(loop.node)
+            if ast.dump(receiver) == text and (call.lineno, call.col_offset) < where
+        ]
+        return bool(spent) and not _overwritten_with_numbers(loop.node, _root_name(value), max(spent), where)
+    return False
+
+
+def _overwritten_with_numbers(loop: ast.AST, root: Optional[str], after: Tuple[int, int], before: Tuple[int, int]) -> bool:
+    """Are items of the container ``root`` replaced by detached values
+    between the two positions (``for k, v in losses.items(): losses[k] = v.item()``)?"""
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Assign) and after < (node.lineno, node.col_offset) < before:
+            if facts.detached_value(node.value) and any(
+                isinstance(t, (ast.Subscript, ast.Attribute)) and _root_name(t) == root for t in node.targets
+            ):
+                return True
     return False
 
 
