@@ -498,6 +498,8 @@ class Tracker:
         cls = self.ctx.current_class()
         if key == "self" and (cls is None or not cls.is_module):
             return
+        if isinstance(func, ast.Name) and loops and self._names_a_class(func.id, loops):
+            return  # ``for model, path in ((Net, p),): model(path)`` builds an object
         state, function = self.grad.state, self.grad.function
         if state is Grad.INHERITED and self.grad.frame.kind == "generator":
             state, function = self._consumer_state()
@@ -505,6 +507,33 @@ class Tracker:
         self.flow.scopes[-1].model_calls.append(call)
         for loop in loops:
             loop.model_calls.append(call)
+
+    def _names_a_class(self, name: str, loops: List[flow.Loop]) -> bool:
+        """Is ``name`` the target (or one element of it) of the innermost
+        ``for`` that binds it, over a literal tuple or list whose items there
+        are all classes of this module?"""
+        for loop in loops:
+            node = loop.node
+            if not isinstance(node, ast.For):
+                continue
+            target = node.target
+            if isinstance(target, ast.Name):
+                position = -1 if target.id == name else None
+            elif isinstance(target, (ast.Tuple, ast.List)):
+                names = [e.id if isinstance(e, ast.Name) else None for e in target.elts]
+                position = names.index(name) if name in names else None
+            else:
+                position = None
+            if position is None:
+                continue
+            items = node.iter.elts if isinstance(node.iter, (ast.Tuple, ast.List)) else ()
+            picked = [
+                item if position < 0 else
+                item.elts[position] if isinstance(item, (ast.Tuple, ast.List)) and len(item.elts) > position else None
+                for item in items
+            ]
+            return bool(picked) and all(isinstance(p, ast.Name) and p.id in self.ctx.class_bases for p in picked)
+        return False
 
     def _consumer_state(self) -> Tuple[Grad, Optional[FunctionInfo]]:
         """A generator expression is consumed where it is made (``torch.cat(

@@ -805,6 +805,43 @@ CASES = {
 }
 
 
+CLASSES_IN_A_LOOP = """
+import numpy as np
+import torch
+
+
+class Runner:
+    def __init__(self, path):
+        self.weights = {{k: v.numpy() for k, v in torch.load(path).items()}}
+
+    def report(self, batches):
+        return [np.tanh(b @ self.weights["w"]) for b in batches]
+
+
+class Wide(Runner):
+    pass
+
+
+def main(val_batches, pairs):
+    for model, path in {pairs}:
+        runner = model(path)
+        runner.report(val_batches)
+"""
+
+
+@pytest.mark.parametrize(
+    "pairs, expected",
+    [
+        ('((Runner, "a.pt"), (Wide, "b.pt"))', []),
+        ('[(Runner, "a.pt")]', []),
+        ("pairs", [("GRD101", 19, 4)]),
+        ('((Runner, "a.pt"), (load, "b.pt"))', [("GRD101", 19, 4)]),
+    ],
+)
+def test_a_loop_over_classes_builds_objects_rather_than_running_models(pairs, expected):
+    assert found(CLASSES_IN_A_LOOP.format(pairs=pairs)) == expected
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_pattern(case):
     source, expected = CASES[case]

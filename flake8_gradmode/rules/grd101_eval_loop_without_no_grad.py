@@ -162,7 +162,9 @@ class EvalLoopWithoutNoGrad(Rule):
         code of the project calls or names: only its missing caller could
         say it evaluates.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
-        is taken to run there.  Model calls are found by name and by evidence in the same
+        is taken to run there.  A name a `for` binds to classes of the module
+        (`for model, path in ((Small, p1), (Large, p2)):`) is called to build
+        an object, not to run a forward.  Model calls are found by name and by evidence in the same
         file, so a model called through an unusual name is missed: add it with
         `--gradmode-model-names`.
     """
