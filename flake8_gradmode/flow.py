@@ -478,11 +478,11 @@ _DYNAMIC_LOOKUPS = frozenset({"globals", "locals", "vars", "eval", "exec", "geta
 
 
 def never_runs(ctx, scope: Scope) -> bool:
-    """Is ``scope`` a function of a script that nothing runs?  A module-level,
-    undecorated function of a module with an ``if __name__ == "__main__":``
-    block (or a file name no import can spell), that the module neither calls
-    nor names, that no string of the module spells, and that no other module
-    of the project mentions.  Without a project index, no."""
+    """Is ``scope`` a function of a script (see ``_is_script``) that nothing
+    runs?  Module-level and undecorated; the module neither calls nor names
+    it, no string of the module spells it, the module looks no name up at
+    run time, and no other module of the project mentions it.  Without a
+    project index, no."""
     fn = scope.function
     if fn is None or fn.key != ("function", fn.name) or fn.node.decorator_list:
         return False
@@ -502,7 +502,7 @@ def _called_by_nothing(ctx, scope: Scope) -> bool:
     fn = scope.function
     if fn is None or fn.key is None or fn.escaped or call_sites(ctx, fn) or fn.by_name:
         return False
-    return ctx.call_shapes_elsewhere(fn) == [] and ctx.mentioned_elsewhere(fn.name) is False
+    return ctx.mentioned_elsewhere(fn.name) is False  # a call elsewhere mentions it too
 
 
 def _is_script(ctx) -> bool:
