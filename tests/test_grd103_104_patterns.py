@@ -553,6 +553,7 @@ def fit(loader):
         ('for k, v in losses.items(): losses[k] = v.item()\n        history.append(losses["total"])', []),
         ('losses["total"] = losses["total"].item(); history.append(losses["total"])', []),
         ('losses["l1"] = losses["l1"] * 2; history.append(losses["total"])', [("GRD104", 17, 41)]),
+        ('losses["l1"] = losses["l1"].item(); history.append(losses["total"])', [("GRD104", 17, 44)]),
     ],
 )
 def test_container_whose_item_was_the_backward_target(line, expected):

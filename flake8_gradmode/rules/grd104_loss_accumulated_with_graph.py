@@ -488,17 +488,21 @@ def _backward_target_or_holder(ctx, loop: flow.Loop, value: ast.expr, at: ast.AS
             (call.lineno, call.col_offset) for receiver, call in _backward_calls(loop.node)
             if ast.dump(receiver) == text and (call.lineno, call.col_offset) < where
         ]
-        return bool(spent) and not _overwritten_with_numbers(loop.node, _root_name(value), max(spent), where)
+        return bool(spent) and not _overwritten_with_numbers(loop.node, value, max(spent), where)
     return False
 
 
-def _overwritten_with_numbers(loop: ast.AST, root: Optional[str], after: Tuple[int, int], before: Tuple[int, int]) -> bool:
-    """Are items of the container ``root`` replaced by detached values
-    between the two positions (``for k, v in losses.items(): losses[k] = v.item()``)?"""
+def _overwritten_with_numbers(loop: ast.AST, value: ast.expr, after: Tuple[int, int], before: Tuple[int, int]) -> bool:
+    """Is ``value`` (``losses["loss"]``) replaced by a detached value between
+    the two positions: assigned itself, or through a key not known to be
+    another (``for k, v in losses.items(): losses[k] = v.item()``)?"""
+    root, text = _root_name(value), ast.unparse(value)
     for node in ast.walk(loop):
         if isinstance(node, ast.Assign) and after < (node.lineno, node.col_offset) < before:
             if facts.detached_value(node.value) and any(
-                isinstance(t, (ast.Subscript, ast.Attribute)) and _root_name(t) == root for t in node.targets
+                ast.unparse(t) == text
+                or (isinstance(t, ast.Subscript) and _root_name(t) == root and not isinstance(t.slice, ast.Constant))
+                for t in node.targets
             ):
                 return True
     return False
