@@ -87,7 +87,7 @@ Call = Tuple[str, str, str, str, Shape]
 TrainedCall = Tuple[str, str, str, Union[int, str]]
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 9
+_FORMAT = 10
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -99,6 +99,8 @@ class _Summarizer:
 
     def __init__(self, tree: ast.Module, no_grad_decorators: Tuple[str, ...]) -> None:
         self.imports: Dict[str, Tuple[int, str]] = {}
+        #: ``from module import *``: (level, module)
+        self.star_imports: List[Tuple[int, str]] = []
         self.table = ImportTable()
         self.grad = GradTracker(no_grad_decorators)
         self.classes: Dict[str, List[str]] = {}
@@ -143,6 +145,8 @@ class _Summarizer:
                     if alias.name != "*":
                         target = f"{node.module}.{alias.name}" if node.module else alias.name
                         self.imports[alias.asname or alias.name] = (node.level, target)
+                    elif node.module:
+                        self.star_imports.append((node.level, node.module))
             elif isinstance(node, (ast.If, ast.Try)):
                 self._collect_imports(node.body)
                 self._collect_imports(node.orelse)
@@ -153,6 +157,7 @@ class _Summarizer:
     def summary(self) -> Summary:
         return {
             "i": self.imports,
+            "s": self.star_imports,
             "c": self.classes,
             "f": self.functions,
             "k": self.calls,
@@ -918,14 +923,9 @@ class Project:
             return (rel, written)
         imported = summary["i"].get(head)  # type: ignore[attr-defined]
         if imported is None:
-            return None
+            return self._star_imported(rel, summary, head, written)
         level, target = imported
-        if level:
-            package = module_name(rel).split(".")
-            if not rel.endswith("__init__.py"):
-                package = package[:-1]
-            package = package[: len(package) - (level - 1)] if level > 1 else package
-            target = ".".join([*package, target]) if package else target
+        target = _absolute(rel, level, target)
         full = f"{target}.{rest}" if rest else target
         parts = full.split(".")
         for cut in range(len(parts) - 1, 0, -1):
@@ -934,6 +934,18 @@ class Project:
                 inner = ".".join(parts[cut:])
                 return (found, inner) if self.summary(found) is not None else None
         return None if level else full
+
+    def _star_imported(self, rel: str, summary: Summary, head: str, written: str) -> Optional[object]:
+        """``head`` brought in by ``from module import *`` from a project
+        module that defines it (a public name)."""
+        if head.startswith("_"):
+            return None
+        for level, module in summary.get("s", ()):  # type: ignore[attr-defined]
+            found = self.index.module(_absolute(rel, level, module), rel)
+            other = self.summary(found) if found is not None and found != rel else None
+            if other is not None and (head in other["f"] or head in other["c"]):  # type: ignore[operator]
+                return (found, written)
+        return None
 
     def ancestors(self, rel: str, klass: str) -> Tuple[List[Target], List[str]]:
         """The project classes ``klass`` derives from (itself first) and the
@@ -1180,6 +1192,18 @@ class Project:
         if isinstance(found, tuple):
             return found == (rel, klass) or (rel, klass) in self.ancestors(*found)[0]
         return True
+
+
+def _absolute(rel: str, level: int, target: str) -> str:
+    """An import's dotted target as written in module ``rel``, made absolute
+    (``from ..data import x`` in ``pkg/a/b.py`` is ``pkg.data.x``)."""
+    if not level:
+        return target
+    package = module_name(rel).split(".")
+    if not rel.endswith("__init__.py"):
+        package = package[:-1]
+    package = package[: len(package) - (level - 1)] if level > 1 else package
+    return ".".join([*package, target]) if package else target
 
 
 def qualified(key: Tuple[str, ...]) -> Optional[str]:

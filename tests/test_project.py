@@ -152,6 +152,19 @@ def test_caller_through_a_local_function_of_another_module(tmp_path):
     assert lint(tmp_path / "pkg/helpers.py") == []
 
 
+@pytest.mark.parametrize("star", ["from pkg.helpers import *", "from .helpers import *"])
+def test_caller_that_star_imports_the_helper_under_no_grad(tmp_path, star):
+    caller = CALLER_NO_GRAD.replace("from .helpers import evaluate", star)
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": caller})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+
+
+def test_star_import_of_a_module_without_the_name_does_not_reach_it(tmp_path):
+    caller = CALLER_NO_GRAD.replace("from .helpers import evaluate", "from .other import *\n    evaluate = print")
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/other.py": "def score():\n    pass\n", "pkg/train.py": caller})
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+
+
 def test_script_importing_its_sibling_module(tmp_path):
     make(tmp_path, {
         "scripts/helpers.py": HELPERS,
