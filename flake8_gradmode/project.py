@@ -674,6 +674,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("n"), str) and isinstance(summary.get("a"), str)
         and isinstance(summary.get("t"), set) and isinstance(summary.get("m"), dict)
         and isinstance(summary.get("v"), set) and isinstance(summary.get("z"), dict)
+        and isinstance(summary.get("s"), list)
     )
 
 
@@ -940,7 +941,7 @@ class Project:
         module that defines it (a public name)."""
         if head.startswith("_"):
             return None
-        for level, module in summary.get("s", ()):  # type: ignore[attr-defined]
+        for level, module in summary["s"]:  # type: ignore[union-attr]
             found = self.index.module(_absolute(rel, level, module), rel)
             other = self.summary(found) if found is not None and found != rel else None
             if other is not None and (head in other["f"] or head in other["c"]):  # type: ignore[operator]
