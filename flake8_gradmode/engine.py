@@ -262,16 +262,9 @@ class Tracker:
         loops = self.flow.loops_here()
         if not loops or not isinstance(param, ast.Name):
             return
-        loop = loops[0].node
-        if not isinstance(loop, ast.For) or not isinstance(loop.iter, ast.Call):
-            return
-        func = loop.iter.func
-        target = loop.target.elts[-1] if isinstance(loop.target, ast.Tuple) and loop.target.elts else loop.target
-        if (
-            isinstance(func, ast.Attribute) and func.attr in ("parameters", "named_parameters")
-            and isinstance(target, ast.Name) and target.id == param.id
-        ):
-            root = dotted(func.value)
+        found = facts.parameters_loop(loops[0].node)
+        if found is not None and isinstance(found[1], ast.Name) and found[1].id == param.id:
+            root = dotted(found[0])
             if root is not None:
                 self.flow.scope.frozen_models[root] = self.flow.tick()
 

@@ -608,6 +608,19 @@ def cannot_require_grad(ctx: "Context", expr: ast.AST, depth: int = 0) -> bool:
     return False
 
 
+def parameters_loop(stmt: ast.AST) -> Optional[Tuple[ast.expr, ast.expr, str]]:
+    """``for p in net.parameters():`` or ``for name, p in
+    net.named_parameters():``: ``net``, the loop's parameter ``p`` (the last
+    element of a tuple target) and the method's name."""
+    if not isinstance(stmt, ast.For) or not isinstance(stmt.iter, ast.Call):
+        return None
+    func = stmt.iter.func
+    if not isinstance(func, ast.Attribute) or func.attr not in ("parameters", "named_parameters"):
+        return None
+    target = stmt.target.elts[-1] if isinstance(stmt.target, ast.Tuple) and stmt.target.elts else stmt.target
+    return func.value, target, func.attr
+
+
 #: How a class freezes itself in ``__init__``: ``("", -1)`` always, or the
 #: parameter (name, position without ``self``) whose ``False`` default does.
 Freeze = Tuple[str, int]
@@ -633,17 +646,15 @@ def init_freeze(node: ast.ClassDef) -> Optional[Freeze]:
         return None
 
     for stmt in init.body:
+        loop = parameters_loop(stmt)
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             func = stmt.value.func
             if isinstance(func, ast.Attribute) and func.attr == "requires_grad_" and dotted(func.value) == "self":
                 found = freeze(first_value(stmt.value))
                 if found is not None:
                     return found
-        elif (
-            isinstance(stmt, ast.For) and isinstance(stmt.iter, ast.Call) and isinstance(stmt.iter.func, ast.Attribute)
-            and stmt.iter.func.attr in ("parameters", "named_parameters") and dotted(stmt.iter.func.value) == "self"
-        ):
-            target = stmt.target.elts[-1] if isinstance(stmt.target, ast.Tuple) and stmt.target.elts else stmt.target
+        elif loop is not None and dotted(loop[0]) == "self":
+            target = loop[1]
             for inner in stmt.body:
                 if (
                     isinstance(inner, ast.Assign) and len(inner.targets) == 1

@@ -486,14 +486,12 @@ def never_runs(ctx, scope: Scope) -> bool:
     fn = scope.function
     if fn is None or fn.key != ("function", fn.name) or fn.node.decorator_list:
         return False
-    if fn.escaped or ctx.call_sites.get(fn.key) or fn.name in ctx._referenced:
-        return False
     if not _memo(ctx, ("is-script",), lambda: _is_script(ctx), False):
         return False
     strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
     if strings is None or fn.name in strings:
         return False  # ``choices=["evaluate", ...]``, ``globals()[name]``
-    return ctx.mentioned_elsewhere(fn.name) is False
+    return _called_by_nothing(ctx, scope)  # last: it may ask the project index
 
 
 def _called_by_nothing(ctx, scope: Scope) -> bool:

@@ -944,13 +944,13 @@ def _toggles(node: ast.FunctionDef) -> Optional[Tuple[int, int]]:
     of the model and of the flag."""
     params = [a.arg for a in node.args.args]
     for stmt in node.body:
+        loop = facts.parameters_loop(stmt)
         if not (
-            isinstance(stmt, ast.For) and isinstance(stmt.target, ast.Name) and isinstance(stmt.iter, ast.Call)
-            and isinstance(stmt.iter.func, ast.Attribute) and stmt.iter.func.attr == "parameters"
-            and isinstance(stmt.iter.func.value, ast.Name) and stmt.iter.func.value.id in params
+            loop is not None and loop[2] == "parameters" and isinstance(loop[1], ast.Name)
+            and isinstance(stmt.target, ast.Name) and isinstance(loop[0], ast.Name) and loop[0].id in params
         ):
             continue
-        loop_var, owner = stmt.target.id, stmt.iter.func.value.id
+        loop_var, owner = loop[1].id, loop[0].id
         for inner in stmt.body:
             value: Optional[ast.expr] = None
             if isinstance(inner, ast.Expr) and isinstance(inner.value, ast.Call):

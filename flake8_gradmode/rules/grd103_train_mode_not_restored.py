@@ -618,7 +618,7 @@ def _expression_guards(root: ast.AST, guards: Tuple[Guard, ...], out: Dict[int, 
 
 
 def _stored(root: ast.AST) -> Dict[str, int]:
-    """How many times the function (not its nested functions) binds each name."""
+    """How many times a function or loop (not its nested functions) binds each name."""
     counts: Dict[str, int] = {}
     for n in _walk_scope(root):
         if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
@@ -827,17 +827,15 @@ def _exclusive_in_every_pass(loop: flow.Loop, first: _Event, later: _Event) -> b
     """Can ``later`` never run in a later pass of the loop after ``first``:
     they sit under conditions that exclude each other, on names the loop
     never assigns (an enclosing loop's ``phase``)?"""
+    assigned: Optional[Dict[str, int]] = None  # the names the loop binds, found once if needed
     for a in first.guards:
         for b in later.guards:
             names = _names(a[0]) | _names(b[0])
-            if names and _contradict(a, b) and not names & _assigned_in(loop.node):
-                return True
+            if names and _contradict(a, b):
+                assigned = _stored(loop.node) if assigned is None else assigned
+                if not names & assigned.keys():
+                    return True
     return False
-
-
-def _assigned_in(node: ast.AST) -> Set[str]:
-    """The names a loop (its target and body, not nested functions) binds."""
-    return {n.id for n in _walk_scope(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
 
 
 def _contradict(a: Guard, b: Guard) -> bool:
