@@ -84,7 +84,7 @@ def test_pytest_files(filename, expected):
     assert names.is_test_file(filename) is expected
 
 
-def codes(source, filename="script.py", settings=Settings()):
+def codes(source, filename="script.py", settings=Settings(cross_module=False)):
     """Default-on findings (the GRD9 hints are off by default)."""
     found = check(textwrap.dedent(source), settings, filename=filename)
     return [(v.code, v.line, v.col) for v in found if not v.code.startswith("GRD9")]
@@ -155,7 +155,7 @@ def test_eval_mode_helper_option():
     validate(net, [])
     """
     assert codes(src) == [("GRD102", 8, 8)]
-    assert codes(src, settings=Settings(eval_mode_helpers=("val_start",))) == []
+    assert codes(src, settings=Settings(cross_module=False, eval_mode_helpers=("val_start",))) == []
 
 
 def test_train_switch_in_helper_before_the_loop():

@@ -5,10 +5,11 @@ and a name registered as a parameter only when it is ``None``."""
 import textwrap
 
 from flake8_gradmode.engine import check
+from flake8_gradmode.settings import Settings
 
 
 def grd004(source):
-    found = check(textwrap.dedent(source), filename="model.py")
+    found = check(textwrap.dedent(source), Settings(cross_module=False), filename="model.py")
     return [(v.line, v.col) for v in found if v.code == "GRD004"]
 
 

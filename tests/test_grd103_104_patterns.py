@@ -13,12 +13,16 @@ import pytest
 
 from flake8_gradmode.engine import check
 from flake8_gradmode.registry import by_code
+from flake8_gradmode.settings import Settings
 
 CODES = ("GRD103", "GRD104")
+#: each case alone: a file name like train.py would otherwise sit inside this
+#: repository, whose own modules would then answer cross-module questions
+ALONE = Settings(cross_module=False)
 
 
 def findings(source):
-    found = check(textwrap.dedent(source), filename="train.py")
+    found = check(textwrap.dedent(source), ALONE, filename="train.py")
     return [(v.code, v.line, v.col) for v in found if v.code in CODES]
 
 
@@ -733,7 +737,7 @@ def test_loss_goes_down(loader):
     assert losses[-1] < losses[0]
 """
     assert findings(src) == [("GRD104", 16, 8)]  # in a script
-    found = check(textwrap.dedent(src), filename="tests/test_training.py")
+    found = check(textwrap.dedent(src), ALONE, filename="tests/test_training.py")
     assert [v.code for v in found if v.code in CODES] == []  # in a test file
 
 
@@ -760,9 +764,9 @@ class Strategy:
 def test_grd103_skips_unit_tests(example):
     invalid = by_code("GRD103").INVALID[example]
     source = textwrap.dedent(invalid.code)
-    here = [(v.line, v.col) for v in check(source, filename="train.py") if v.code == "GRD103"]
+    here = [(v.line, v.col) for v in check(source, ALONE, filename="train.py") if v.code == "GRD103"]
     assert here == list(invalid.at)
-    assert [v for v in check(source, filename="tests/test_train.py") if v.code == "GRD103"] == []
+    assert [v for v in check(source, ALONE, filename="tests/test_train.py") if v.code == "GRD103"] == []
 
 
 REPEATED_CRITIC_STEPS = """
