@@ -3,7 +3,7 @@
 
 Usage::
 
-    python benchmarks/precision.py --corpus DIR --split tune|heldout|heldout2|...|heldout19|all
+    python benchmarks/precision.py --corpus DIR --split tune|heldout|heldout2|...|heldout20|all
                                    [--codes GRD101,...] [--out FILE]
                                    [--verdicts FILE] [--projects CSV] [--jobs N]
 
@@ -55,7 +55,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 PROJECTS = HERE / "precision_projects.csv"
-SPLITS = ("tune", "heldout") + tuple(f"heldout{n}" for n in range(2, 20))
+SPLITS = ("tune", "heldout") + tuple(f"heldout{n}" for n in range(2, 21))
 #: lines of the enclosing function shown before a finding, at most
 CONTEXT_BEFORE = 40
 #: lines shown after a finding
