@@ -827,3 +827,53 @@ def test_self_eval_of_a_plain_class_with_its_own_eval_method_switches_no_mode():
     assert findings(AGENT_WITH_ITS_OWN_EVAL) == []
     switching = AGENT_WITH_ITS_OWN_EVAL.replace("print(self.eval())", "self.net.eval()")
     assert findings(switching) == [("GRD103", 22, 16)]
+
+
+RUNNER_EVALUATING_A_FRESH_COPY = """
+import torch
+from torch import nn
+
+
+def build():
+    return nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.1), nn.Linear(8, 2))
+
+
+class Runner:
+    def validate(self, loader, weights):
+        net = Net()
+        net.load_state_dict(weights)
+        net.eval()
+        with torch.no_grad():
+            return [net(x).argmax(1) for x in loader]
+
+    def fit(self, loader, epochs):
+        net = Net()
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        for epoch in range(epochs):
+            for x, y in loader:
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(net(x), y).backward()
+                optimizer.step()
+            self.validate(loader, net.state_dict())
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = build()
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+def test_a_helper_switching_a_model_it_builds_itself_leaves_the_callers_model_training():
+    assert findings(RUNNER_EVALUATING_A_FRESH_COPY) == []
+    # the same helper switching the model it is handed does leave it in eval mode
+    handed = (
+        RUNNER_EVALUATING_A_FRESH_COPY
+        .replace("def validate(self, loader, weights):", "def validate(self, loader, net):")
+        .replace("        net = Net()\n        net.load_state_dict(weights)\n", "")
+        .replace("self.validate(loader, net.state_dict())", "self.validate(loader, net)")
+    )
+    assert findings(handed) == [("GRD103", 24, 12)]

@@ -54,7 +54,9 @@ class TrainModeNotRestored(Rule):
         test's few training steps make no model anyone keeps.
         `.train(flag)` with a run-time flag counts as switching back, and
         `.eval()` on a new object (`copy.deepcopy(model).eval()`, a snapshot
-        for saving) switches nothing the loop trains.  A loop
+        for saving) switches nothing the loop trains; nor does a helper's
+        `.eval()` on a model it builds itself (`net = Net()`, weights loaded,
+        evaluated) and neither receives nor returns.  A loop
         whose body starts by switching to training mode (`for epoch ...:
         model.train()`) is not reported: whatever the end of one iteration
         does after its evaluation, the next one trains in training mode.
@@ -734,9 +736,12 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
         env = _arguments(call, callee, key)
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
+        own = _own_models(ctx, callee)
         for event in body:
             if disabled and event.kind in ("step", "backward", "forward"):
                 continue  # a step called under no_grad trains nothing
+            if own and event.kind in ("eval", "train", "train?") and _switched_model(ctx, event.site) in own:
+                continue  # ``net = Net(); net.eval()``: a model of its own, not the caller's
             translated = _translate(event, env, fresh, site, outer)
             if translated is not None:
                 out.append(translated)
@@ -762,6 +767,29 @@ def _translate(
         if value is not _UNKNOWN:
             kind, flag = ("train" if value else "eval"), None
     return _Event(site, kind, tuple(guards), flag)
+
+
+def _own_models(ctx, scope: flow.Scope) -> Set[str]:
+    """Names ``scope``'s function binds to a model it builds itself (``net =
+    Net()``), neither handed to it nor returned: switching one of them
+    leaves its caller's models as they were."""
+    fn = scope.function
+    if fn is None:
+        return set()
+    built = set(scope.constructed) | scope.built_models
+    for value in scope.return_values:  # ``return net``, ``return net, optimizer``
+        built -= {e.id for e in (value.elts if isinstance(value, ast.Tuple) else [value]) if isinstance(e, ast.Name)}
+    if not built:
+        return set()
+    args = fn.node.args
+    handed = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    return built - handed
+
+
+def _switched_model(ctx, site: int) -> str:
+    """The name whose ``.eval()``/``.train()`` is called at ``site``, as bound
+    (``net`` of ``net.module.eval()``)."""
+    return (ctx.flow.switch_keys.get(site) or "").split(".", 1)[0]
 
 
 def _manages_several_models(ctx, scope: flow.Scope, lo: int, hi: int) -> bool:
