@@ -237,6 +237,14 @@ class Context:
             return None
         return self._ask(lambda found: found.call_shapes(found.rel, qual, tests), None)
 
+    def called_from_forward_elsewhere(self, info: FunctionInfo) -> bool:
+        """Does a ``forward`` method of another module of the project call
+        ``info`` (see ``Project.called_from_forward``)?"""
+        qual = project.qualified(info.key) if info.key is not None else None
+        if qual is None:
+            return False
+        return self._ask(lambda found: found.called_from_forward(found.rel, qual), False)
+
     def mentioned_elsewhere(self, name: str) -> Optional[bool]:
         """Does another module of the project call, import or use ``name``?
         None when there is no project index."""

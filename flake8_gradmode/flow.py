@@ -473,6 +473,23 @@ def in_module_method(ctx, scope: Scope) -> bool:
     return False
 
 
+def called_from_forward(ctx, scope: Scope) -> bool:
+    """Is ``scope`` (or the function its closure sits in) called from a
+    model's ``forward``, in this module or another?  It computes part of that
+    model then (a renderer's chunked queries of a field): the model's caller
+    owns the grad mode, as for the model's own methods."""
+    fn = scope.function
+    while fn is not None and fn.parent is not None:
+        fn = fn.parent
+    if fn is None or fn.class_name is not None:
+        return False
+    for caller, _ in call_sites(ctx, fn):
+        outer = caller.function
+        if outer is not None and outer.name == "forward" and outer.class_name is not None:
+            return True
+    return ctx.called_from_forward_elsewhere(fn)
+
+
 #: Ways a script can call a function it names nowhere as code.
 _DYNAMIC_LOOKUPS = frozenset({"globals", "locals", "vars", "eval", "exec", "getattr"})
 
@@ -1284,8 +1301,11 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # ``predict_poses()``: part of a training step's forward, named like inference
         if intent == "evidence" and _called_by_nothing(ctx, scope):
             continue  # only its caller, which the project lacks, says whether this evaluates
-        if intent is not None and not is_timing(ctx, loop, nodes) and not never_runs(ctx, scope):
-            out.append(EvalLoop(loop, intent, calls, paths))
+        if intent is None or is_timing(ctx, loop, nodes) or never_runs(ctx, scope):
+            continue
+        if called_from_forward(ctx, scope):
+            continue  # part of a model's forward: whoever runs the model owns its grad mode
+        out.append(EvalLoop(loop, intent, calls, paths))
     return out
 
 

@@ -1033,6 +1033,16 @@ class Project:
             and self._reaches(site_rel, written, site_class, rel, klass, name)
         ]
 
+    def called_from_forward(self, rel: str, qual: str) -> bool:
+        """Does a class's ``forward`` in another module call ``rel``'s
+        function ``qual``?  Then the function computes part of that model."""
+        klass, _, name = qual.rpartition(".")
+        return any(
+            site_rel != rel and site_class and caller == f"{site_class}.forward"
+            and self._reaches(site_rel, written, site_class, rel, klass, name)
+            for site_rel, (written, _, caller, site_class, _) in self._calls_named(name)
+        )
+
     def class_freeze(self, rel: str, written: str) -> Optional[Freeze]:
         """How the project class written ``written`` in module ``rel``
         freezes its parameters in ``__init__`` (see ``facts.init_freeze``)."""

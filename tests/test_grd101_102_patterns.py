@@ -1723,3 +1723,35 @@ if __name__ == "__main__":
 def test_a_model_every_caller_freezes_before_handing_it_over_builds_no_graph():
     assert found(FROZEN_BY_THE_CALLER) == []
     assert found(FROZEN_BY_THE_CALLER.replace("model.requires_grad_(False)", "print(model)")) == [("GRD101", 9, 4)]
+
+
+RENDERER_CALLED_BY_FORWARD = """
+import torch
+from torch import nn
+
+
+def render(models, points, chunk):
+    def inference(model, xs):
+        outputs = []
+        for i in range(0, xs.shape[0], chunk):
+            outputs.append(model(xs[i:i + chunk]))
+        return torch.cat(outputs, 0)
+
+    return inference(models[0], points)
+
+
+class Scene(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.field = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    def forward(self, points):
+        return render([self.field], points, 1024)
+"""
+
+
+def test_a_loop_in_a_function_the_modules_forward_calls_belongs_to_the_model():
+    assert found(RENDERER_CALLED_BY_FORWARD) == []
+    # called from a plain function instead, the same loop evaluates
+    plain = RENDERER_CALLED_BY_FORWARD.replace("    def forward(self, points):", "    def render_all(self, points):")
+    assert found(plain) == [("GRD101", 9, 8)]

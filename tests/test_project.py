@@ -1575,3 +1575,54 @@ def test_summary_records_classes_that_freeze_themselves():
                 self.requires_grad_(True)
     """)))
     assert summary["z"] == {"Inception": ("requires_grad", 1), "Frozen": ("", -1)}
+
+
+# --- a function a model's forward calls is part of that model -----------------
+
+RENDERER = """
+    import torch
+
+
+    def render(models, points, chunk):
+        def inference(model, xs):
+            outputs = []
+            for i in range(0, xs.shape[0], chunk):
+                outputs.append(model(xs[i:i + chunk]))
+            return torch.cat(outputs, 0)
+
+        return {"color": inference(models[0], points)}
+"""
+
+SYSTEM = """
+    import torch
+    from torch import nn
+
+    from pkg.rendering import render
+
+
+    class System(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.field = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 3))
+
+        def forward(self, points):
+            return render([self.field], points, 1024)["color"]
+"""
+
+PREVIEW = """
+    from pkg.rendering import render
+
+
+    def preview(models, points):
+        return render(models, points, 4096)["color"].tolist()
+"""
+
+
+def test_a_loop_in_a_function_a_models_forward_calls_in_another_module_is_silent(tmp_path):
+    make(tmp_path, {"pkg/rendering.py": RENDERER, "pkg/system.py": SYSTEM, "pkg/preview.py": PREVIEW})
+    assert lint(tmp_path / "pkg/rendering.py") == []
+
+
+def test_the_same_loop_without_a_forward_among_its_callers_is_reported(tmp_path):
+    make(tmp_path, {"pkg/rendering.py": RENDERER, "pkg/preview.py": PREVIEW})
+    assert lint(tmp_path / "pkg/rendering.py") == [(7, 8, "GRD101")]

@@ -133,7 +133,10 @@ class EvalLoopWithoutNoGrad(Rule):
         explicitly inside a function (`with torch.enable_grad():`) is taken as
         meant.  Never reported: a loop whose body ends in `break` (it runs
         once: one batch to set something up); a loop in a method of an `nn.Module` subclass
-        (the module's caller owns the grad mode); framework hooks
+        (the module's caller owns the grad mode), or in a function (or a
+        closure of one) that a model's `forward` calls, in this module or
+        another (a renderer querying a field in chunks is part of the model);
+        framework hooks
         (`validation_step`, `test_step`, `predict_step` and their epoch hooks,
         `valid_step`, `evaluation_step`, `prediction_step`) of a class that
         derives from the framework's class (or from a class imported from
