@@ -1301,6 +1301,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # ``predict_poses()``: part of a training step's forward, named like inference
         if intent == "evidence" and _called_by_nothing(ctx, scope):
             continue  # only its caller, which the project lacks, says whether this evaluates
+        if intent == "eval-mode" and scope.class_name is not None and _called_by_nothing(ctx, scope):
+            continue  # a method the project never calls: its grad mode is its unknown caller's
         if intent is None or is_timing(ctx, loop, nodes) or never_runs(ctx, scope):
             continue
         if called_from_forward(ctx, scope):

@@ -942,13 +942,19 @@ AGENT = """
 
 
 def test_a_loop_training_through_a_base_class_method_of_another_module(tmp_path):
-    make(tmp_path, {"pkg/base.py": AGENT_BASE, "pkg/agent.py": AGENT})
+    make(tmp_path, {"pkg/base.py": AGENT_BASE, "pkg/agent.py": AGENT, "pkg/run.py": RUN_AGENT})
     assert lint(tmp_path / "pkg/agent.py") == []
+
+
+#: the project's own call of the agent's loop (a method nothing calls is its
+#: unknown caller's business)
+RUN_AGENT = "def run(agent):\n    agent.step()\n"
 
 
 def test_a_loop_calling_a_base_method_that_does_not_train_is_reported(tmp_path):
     base = AGENT_BASE.replace("loss.backward()", "print(loss)").replace("self.optimizer.step()", "pass")
-    make(tmp_path, {"pkg/base.py": base.replace("self.optimizer.zero_grad()", "pass"), "pkg/agent.py": AGENT})
+    base = base.replace("self.optimizer.zero_grad()", "pass")
+    make(tmp_path, {"pkg/base.py": base, "pkg/agent.py": AGENT, "pkg/run.py": RUN_AGENT})
     assert lint(tmp_path / "pkg/agent.py") == [(10, 12, "GRD101")]
 
 
@@ -1626,3 +1632,35 @@ def test_a_loop_in_a_function_a_models_forward_calls_in_another_module_is_silent
 def test_the_same_loop_without_a_forward_among_its_callers_is_reported(tmp_path):
     make(tmp_path, {"pkg/rendering.py": RENDERER, "pkg/preview.py": PREVIEW})
     assert lint(tmp_path / "pkg/rendering.py") == [(7, 8, "GRD101")]
+
+
+LEARNER = """
+    import torch
+    from torch import nn
+
+
+    class Learner:
+        def __init__(self):
+            self.net = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.2), nn.Linear(8, 2))
+
+        def scores(self, batches):
+            self.net.eval()
+            out = []
+            for x in batches:
+                out.append(self.net(x).softmax(1))
+            self.net.train()
+            return out
+"""
+
+
+def test_a_method_switching_to_eval_that_nothing_in_the_project_calls_is_silent(tmp_path):
+    make(tmp_path, {"pkg/learner.py": LEARNER, "pkg/other.py": "import torch\n"})
+    assert lint(tmp_path / "pkg/learner.py") == []
+    # alone, the file cannot tell: it is reported as before
+    assert lint(tmp_path / "pkg/learner.py", Settings(cross_module=False)) == [(12, 8, "GRD101")]
+
+
+def test_a_method_switching_to_eval_called_with_grad_in_another_module_is_reported(tmp_path):
+    caller = "from pkg.learner import Learner\n\n\ndef report(batches):\n    return Learner().scores(batches)\n"
+    make(tmp_path, {"pkg/learner.py": LEARNER, "pkg/report.py": caller})
+    assert lint(tmp_path / "pkg/learner.py") == [(12, 8, "GRD101")]

@@ -163,7 +163,9 @@ class EvalLoopWithoutNoGrad(Rule):
         with the project index, a loop whose only sign of evaluation is what
         it does with the outputs (`.argmax()`, `.numpy()`), in a function no
         code of the project calls or names: only its missing caller could
-        say it evaluates.  A lambda
+        say it evaluates; likewise a loop after a `.eval()` in a method (of
+        a class that is not a model) that no code of the project calls or
+        names: its grad mode is its missing caller's.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
         is taken to run there.  A name a `for` binds to classes of the module
         (`for model, path in ((Small, p1), (Large, p2)):`) is called to build
