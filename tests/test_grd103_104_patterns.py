@@ -877,3 +877,35 @@ def test_a_helper_switching_a_model_it_builds_itself_leaves_the_callers_model_tr
         .replace("self.validate(loader, net.state_dict())", "self.validate(loader, net)")
     )
     assert findings(handed) == [("GRD103", 24, 12)]
+
+
+RUNNER_WRAPPING_ITS_OWN_MODEL = """
+import torch
+from torch import nn
+
+
+class Runner:
+    def __init__(self):
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.1), nn.Linear(8, 2))
+
+    def validate(self, loader):
+        net = self.net
+        net = nn.DataParallel(net)
+        net.eval()
+        with torch.no_grad():
+            return [net(x).argmax(1) for x in loader]
+
+    def fit(self, loader, epochs):
+        optimizer = torch.optim.SGD(self.net.parameters(), lr=0.1)
+        for epoch in range(epochs):
+            for x, y in loader:
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(self.net(x), y).backward()
+                optimizer.step()
+            self.validate(loader)
+"""
+
+
+def test_a_helper_wrapping_the_callers_model_switches_the_callers_model():
+    # ``nn.DataParallel(net)`` of ``net = self.net`` builds a wrapper, not a new model
+    assert findings(RUNNER_WRAPPING_ITS_OWN_MODEL) == [("GRD103", 24, 12)]

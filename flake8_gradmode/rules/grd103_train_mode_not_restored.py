@@ -8,7 +8,9 @@ from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 from flake8_gradmode import flow
 from flake8_gradmode import facts
 from flake8_gradmode.context import Fix
-from flake8_gradmode.tracker import Grad, dotted, first_value, param_defaults, positional_params
+from flake8_gradmode.tracker import (
+    Grad, dotted, first_value, last_name, param_defaults, positional_params, unchained,
+)
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -776,7 +778,13 @@ def _own_models(ctx, scope: flow.Scope) -> Set[str]:
     fn = scope.function
     if fn is None:
         return set()
-    built = set(scope.constructed) | scope.built_models
+    # every value bound to the name builds an object (``net = Net()``, then
+    # ``net = nn.DataParallel(net)``): ``model = nn.DataParallel(self.model)``
+    # after ``model = self.model`` wraps the caller's model, not a new one
+    built = {
+        name for name in set(scope.constructed) | scope.built_models
+        if all(_builds(value) for value in scope.deps.get(name, ()))
+    }
     for value in scope.return_values:  # ``return net``, ``return net, optimizer``
         built -= {e.id for e in (value.elts if isinstance(value, ast.Tuple) else [value]) if isinstance(e, ast.Name)}
     if not built:
@@ -784,6 +792,12 @@ def _own_models(ctx, scope: flow.Scope) -> Set[str]:
     args = fn.node.args
     handed = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
     return built - handed
+
+
+def _builds(value: ast.expr) -> bool:
+    """``Net(...)``, ``Net(...).cuda()``: a call of a capitalised callee."""
+    value = unchained(value)
+    return isinstance(value, ast.Call) and last_name(value.func)[:1].isupper()
 
 
 def _switched_model(ctx, site: int) -> str:
