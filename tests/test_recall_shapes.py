@@ -207,6 +207,32 @@ class Trainer:
         print("epoch loss", epoch_loss)
 """
 
+STEP_HELPER_RETURNS_THE_LOSS_IT_SCALED_FOR_BACKWARD = """
+import torch.nn.functional as F
+
+
+class Trainer:
+    def _step(self, x, y):
+        loss = F.cross_entropy(self.model(x), y, reduction="sum")
+        per_item = loss / x.shape[0]
+        scaled = per_item / self.accumulate
+        scaled.backward()
+        self.opt.step()
+        self.opt.zero_grad()
+        return per_item
+
+    def train_epoch(self, loader):
+        epoch_loss = 0
+        for x, y in loader:
+            step_loss = self._step(x, y)
+            epoch_loss += step_loss
+        print("epoch loss", epoch_loss)
+"""
+
+STEP_HELPER_RETURNS_THE_DIVISOR_OF_ITS_LOSS = STEP_HELPER_RETURNS_THE_LOSS_IT_SCALED_FOR_BACKWARD.replace(
+    "        per_item = loss / x.shape[0]\n", "        count = x.shape[0]\n        per_item = loss / count\n"
+).replace("        return per_item", "        return count")
+
 
 CASES = {
     # GRD103: the training closure calls a sibling closure that switches to eval
@@ -222,6 +248,11 @@ CASES = {
     "step_helper_returns_its_spent_loss": (STEP_HELPER_RETURNS_ITS_SPENT_LOSS, [("GRD104", 16, 12)]),
     "step_helper_loss_taken_as_a_number": (STEP_HELPER_LOSS_TAKEN_AS_A_NUMBER, []),
     "step_helper_returns_a_detached_copy": (STEP_HELPER_RETURNS_A_DETACHED_COPY, []),
+    # ... bound to a name first, and scaled before its backward
+    "step_helper_returns_the_loss_it_scaled_for_backward": (
+        STEP_HELPER_RETURNS_THE_LOSS_IT_SCALED_FOR_BACKWARD, [("GRD104", 19, 12)]
+    ),
+    "step_helper_returns_the_divisor_of_its_loss": (STEP_HELPER_RETURNS_THE_DIVISOR_OF_ITS_LOSS, []),
 }
 
 

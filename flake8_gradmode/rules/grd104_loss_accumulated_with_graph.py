@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Optional, Set, Tuple
+from typing import List, Optional, Set, Tuple
 
 import ast
 
@@ -26,7 +26,12 @@ class LossAccumulatedWithGraph(Rule):
         `.backward()` is called on in the function: a name, an item or
         attribute (`out.loss.backward()`, then `history.append(out.loss)`),
         or a container built in the iteration one of whose items was the
-        target (`losses["total"].backward()`, then `history.append(losses)`).
+        target (`losses["total"].backward()`, then `history.append(losses)`);
+        also what a function of the module returns after running
+        `.backward()` on it, or on a scaled copy of it (`scaled = loss / k;
+        scaled.backward(); return loss`), added directly (`total +=
+        self._step(x, y)`) or through a name bound to the call in the
+        iteration.
     """
     why = """
         A loss tensor holds the autograd graph that produced it, and through it
@@ -245,11 +250,17 @@ class LossAccumulatedWithGraph(Rule):
         if (sources is None or sources) and _backward_target_or_holder(ctx, loops[0], value, node):
             sources, container = set(), isinstance(value, ast.Name)
         helper: Optional[Tuple[str, ...]] = None
+        bound_helper: Optional[Tuple[str, ...]] = None
         if sources is None and isinstance(value, ast.Call):
             # ``total += self._step(x, y)``: decided once the module is seen
             helper = ctx.call_key(value.func)
             if helper is not None:
                 sources = set()
+        elif isinstance(value, ast.Name) and sources == {value.id}:
+            # ``step_loss = self._step(x, y)``, then ``total += step_loss``
+            binding = ctx.lookup(value.id)
+            if binding is not None and binding.seq >= loops[0].seq and isinstance(binding.value, ast.Call):
+                bound_helper = ctx.call_key(binding.value.func)
         if sources is None:
             return
         root = _root_name(target)
@@ -275,6 +286,9 @@ class LossAccumulatedWithGraph(Rule):
         condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function, spent)
         if helper is not None:
             condition = _and(_returns_its_backward_target(ctx, helper), condition)
+        if bound_helper is not None:
+            by_helper = _condition(ctx, scope, loop, set(), root, binding_seq, state, function, True)
+            condition = _or(condition, _and(_returns_its_backward_target(ctx, bound_helper), by_helper))
         named_loss = _loss_helper(ctx, value)
         if named_loss is not None:
             condition = _and(_not_a_number(ctx, named_loss), condition)
@@ -379,12 +393,41 @@ def _returns_its_backward_target(ctx, key: Tuple[str, ...]):
 
     def holds() -> bool:
         return any(
-            isinstance(value, ast.Name) and value.id in scope.backward_names
+            isinstance(value, ast.Name) and value.id in _spent(scope)
             for scope in ctx.scopes_of(key)
             for value in scope.return_values
         )  # ``return loss``, not ``return {"loss": loss.detach().cpu().numpy()}``
 
     return holds
+
+
+def _spent(scope: flow.Scope) -> Set[str]:
+    """The names ``.backward()`` is called on in ``scope``, and the losses they
+    scale: ``scaled = loss / k; scaled.backward()`` spends ``loss``'s graph
+    too (terms of a sum or product, the dividend of a quotient; not the
+    divisor, a count)."""
+    spent = set(scope.backward_names)
+    todo = list(spent)
+    while todo:
+        for value in scope.deps.get(todo.pop(), ()):
+            for name in _scaled(value):
+                if name not in spent:
+                    spent.add(name)
+                    todo.append(name)
+    return spent
+
+
+def _scaled(value: ast.expr) -> List[str]:
+    if isinstance(value, ast.Name):
+        return [value.id]
+    if isinstance(value, ast.UnaryOp):
+        return _scaled(value.operand)
+    if isinstance(value, ast.BinOp):
+        if isinstance(value.op, (ast.Div, ast.FloorDiv)):
+            return _scaled(value.left)
+        if isinstance(value.op, (ast.Add, ast.Sub, ast.Mult)):
+            return _scaled(value.left) + _scaled(value.right)
+    return []
 
 
 def _loss_helper(ctx, value: ast.expr) -> Optional[Tuple[str, ...]]:
@@ -412,6 +455,10 @@ def _not_a_number(ctx, key: Tuple[str, ...]):
 
 def _and(first, second):
     return lambda: first() and second()
+
+
+def _or(first, second):
+    return lambda: first() or second()
 
 
 def _self_and_ancestors(loop: Optional[flow.Loop]):
