@@ -517,6 +517,8 @@ def _called_by_nothing(ctx, scope: Scope) -> bool:
     fn = scope.function
     if fn is None or fn.key is None or fn.escaped or call_sites(ctx, fn) or fn.by_name:
         return False
+    if fn.name.startswith("__") and fn.name.endswith("__"):
+        return False  # ``__call__``: Python calls it (``explainer(x)``), no code names it
     return ctx.mentioned_elsewhere(fn.name) is False  # a call elsewhere mentions it too
 
 

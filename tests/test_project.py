@@ -1664,3 +1664,10 @@ def test_a_method_switching_to_eval_called_with_grad_in_another_module_is_report
     caller = "from pkg.learner import Learner\n\n\ndef report(batches):\n    return Learner().scores(batches)\n"
     make(tmp_path, {"pkg/learner.py": LEARNER, "pkg/report.py": caller})
     assert lint(tmp_path / "pkg/learner.py") == [(12, 8, "GRD101")]
+
+
+def test_a_dunder_method_switching_to_eval_is_called_by_python_not_by_name(tmp_path):
+    # ``scorer(batches)`` calls ``__call__``; no code of the project spells the name
+    learner = LEARNER.replace("def scores(self, batches):", "def __call__(self, batches):")
+    make(tmp_path, {"pkg/learner.py": learner, "pkg/other.py": "import torch\n"})
+    assert lint(tmp_path / "pkg/learner.py") == [(12, 8, "GRD101")]
