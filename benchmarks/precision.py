@@ -6,6 +6,7 @@ Usage::
     python benchmarks/precision.py --corpus DIR --split tune|heldout|heldout2|...|heldout20|all
                                    [--codes GRD101,...] [--out FILE]
                                    [--verdicts FILE] [--projects CSV] [--jobs N]
+                                   [--cold-warm]
 
 The projects, their commits, kinds and the fixed split into a tuning half and
 a held-out half are listed in ``precision_projects.csv`` next to this script.
@@ -34,8 +35,15 @@ code, the wrong findings grouped by pattern, the findings without a verdict
 and the verdicts that match no finding.  Findings and verdicts match on
 project, path, line and code.
 
+``--cold-warm`` checks that the project index gives one answer whatever
+its cache holds: each project's cache (``.gradmode_cache/`` in its
+directory) is deleted, the command runs on an empty cache, then again on the
+cache that run wrote, and every finding of one run missing from the other is
+printed.  The sheet and the counts are those of the first run.
+
 Exit status: 0 when every project present ran, 2 when the command failed on
-one (files that do not parse are skipped with a note) or no project was found.
+one (files that do not parse are skipped with a note), no project was found,
+or, with ``--cold-warm``, a project's two runs disagreed.
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
+#: where the project index keeps its cache, in the project's root directory
+CACHE_DIR = ".gradmode_cache"
 PROJECTS = HERE / "precision_projects.csv"
 SPLITS = ("tune", "heldout") + tuple(f"heldout{n}" for n in range(2, 21))
 #: lines of the enclosing function shown before a finding, at most
@@ -155,6 +165,18 @@ def run_project(
         )
     findings.sort(key=lambda f: (f.path, f.line, f.column, f.code))
     return findings, None
+
+
+def compare_runs(name: str, cold: List[Finding], warm: List[Finding]) -> List[str]:
+    """``project: only cold|only warm: path:line:column code`` for every
+    finding one run has and the other lacks."""
+    def key(f: Finding) -> Tuple[str, int, int, str]:
+        return (f.path, f.line, f.column, f.code)
+
+    cold_keys, warm_keys = {key(f) for f in cold}, {key(f) for f in warm}
+    out = [f"{name}: only cold: {p}:{ln}:{col} {code}" for p, ln, col, code in sorted(cold_keys - warm_keys)]
+    out += [f"{name}: only warm: {p}:{ln}:{col} {code}" for p, ln, col, code in sorted(warm_keys - cold_keys)]
+    return out
 
 
 def read_source(path: Path) -> List[str]:
@@ -351,6 +373,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--verdicts", type=Path, help="CSV project,path,line,code,verdict,pattern: print precision")
     parser.add_argument("--projects", type=Path, default=PROJECTS, help="project list (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=2, help="--jobs for each run (default: 2)")
+    parser.add_argument(
+        "--cold-warm", action="store_true",
+        help="run each project on an empty cache, then on a warm one, and report any finding that differs",
+    )
     args = parser.parse_args(argv)
 
     projects = [p for p in read_projects(args.projects) if args.split in ("all", p.split)]
@@ -359,6 +385,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     findings: Dict[str, List[Finding]] = {}
     sizes: Dict[str, Tuple[int, int]] = {}
     missing: List[str] = []
+    disagreements: List[str] = []
     failed = False
     for project in projects:
         directory = (args.corpus / project.directory_name).resolve()
@@ -367,10 +394,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{project.name}: missing from {args.corpus}", file=sys.stderr)
             continue
         sizes[project.name] = count_source(directory)
+        if args.cold_warm:
+            shutil.rmtree(directory / CACHE_DIR, ignore_errors=True)
         found, error = run_project(cmd, project, directory, args.codes, args.jobs, root_option)
         if error:
             failed = True
             print(f"{project.name}: the command failed: {error}", file=sys.stderr)
+        elif args.cold_warm:
+            warm, error = run_project(cmd, project, directory, args.codes, args.jobs, root_option)
+            disagreements.extend(compare_runs(project.name, found, warm) if not error else [f"{project.name}: {error}"])
         findings[project.name] = found
     if args.out:
         write_sheet(args.out, args.corpus, projects, findings)
@@ -378,7 +410,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print_counts(projects, findings, sizes, missing)
     if args.verdicts:
         print_precision(findings, args.verdicts)
-    return 2 if failed or not findings else 0
+    if args.cold_warm:
+        print(f"\ncold and warm runs: {len(findings) - len({d.split(':')[0] for d in disagreements})} "
+              f"of {len(findings)} projects agree")
+        for line in disagreements:
+            print(f"  {line}")
+    return 2 if failed or not findings or disagreements else 0
 
 
 if __name__ == "__main__":
