@@ -490,6 +490,60 @@ def called_from_forward(ctx, scope: Scope) -> bool:
     return ctx.called_from_forward_elsewhere(fn)
 
 
+def in_legacy_branch(ctx, line: int) -> bool:
+    """Is ``line`` in a branch only torch releases before 0.4 run (``if
+    TORCH_VERSION == "0.3":``, ``if torch.__version__ < "0.4":``)?  No torch
+    that can be installed today runs it, so no rule reads it."""
+    spans = _memo(ctx, ("legacy-branches",), lambda: _legacy_branches(ctx), [])
+    return any(start <= line <= end for start, end in spans)
+
+
+def _legacy_branches(ctx) -> List[Tuple[int, int]]:
+    if not any("__version__" in line for line in ctx.lines):
+        return []
+    names: Set[str] = set()  # ``TORCH_VERSION = torch.__version__[:3]``
+    for node in getattr(ctx.tree, "body", ()):
+        if (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            and _torch_version(ctx, node.value, names)
+        ):
+            names.add(node.targets[0].id)
+    spans = []
+    for node in ast.walk(ctx.tree):
+        if isinstance(node, ast.If) and node.body and _before_0_4(ctx, node.test, names):
+            spans.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
+    return spans
+
+
+def _torch_version(ctx, expr: ast.expr, names: Set[str]) -> bool:
+    """``torch.__version__``, a slice of it, or a name bound to one."""
+    while isinstance(expr, ast.Subscript):
+        expr = expr.value
+    if isinstance(expr, ast.Name) and expr.id in names:
+        return True
+    return isinstance(expr, ast.Attribute) and ctx.imports.resolve(expr) == "torch.__version__"
+
+
+def _before_0_4(ctx, test: ast.expr, names: Set[str]) -> bool:
+    """``version == "0.3"``, ``"0.3" == version``, ``version < "0.4"`` on the
+    installed torch's version."""
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1:
+        return False
+    left, op, right = test.left, test.ops[0], test.comparators[0]
+    if isinstance(left, ast.Constant) and isinstance(op, ast.Eq):
+        left, right = right, left
+    if not (_torch_version(ctx, left, names) and isinstance(right, ast.Constant) and isinstance(right.value, str)):
+        return False
+    parts = right.value.split(".")
+    try:
+        version = (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
+    except ValueError:
+        return False
+    if isinstance(op, ast.Eq):
+        return version < (0, 4)
+    return isinstance(op, ast.Lt) and version <= (0, 4)
+
+
 #: Ways a script can call a function it names nowhere as code.
 _DYNAMIC_LOOKUPS = frozenset({"globals", "locals", "vars", "eval", "exec", "getattr"})
 
@@ -1288,6 +1342,13 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
         paths = path_calls(ctx, loop) if loop.local_calls else []
         if not calls and not paths:
             continue
+        if any(in_legacy_branch(ctx, node.lineno) for node in [c.node for c in calls] + [
+            ctx.flow.nodes[p.seq] for p in paths
+        ]):  # ``if TORCH_VERSION == "0.3": ... else: with torch.no_grad(): ...``: old torch's branch is dead
+            calls = [c for c in calls if not in_legacy_branch(ctx, c.node.lineno)]
+            paths = [p for p in paths if not in_legacy_branch(ctx, ctx.flow.nodes[p.seq].lineno)]
+            if not calls and not paths:
+                continue
         scope = loop.scope
         if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or in_module_method(ctx, scope):
             continue

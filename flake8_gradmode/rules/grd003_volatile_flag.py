@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import ast
 
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
+from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import keyword
 from flake8_gradmode.tracker import FunctionInfo, bound_arguments, is_const, param_defaults, positional_params
@@ -50,7 +51,10 @@ class VolatileFlag(Rule):
         default `False` is what PyTorch did anyway, and does not even warn):
         a call in the module, or in the project's other modules, that passes
         the flag, or any call when the parameter has no `False` default.
-        Without a project index, every such helper is reported.
+        Without a project index, every such helper is reported.  A branch
+        that only torch releases before 0.4 run (`if TORCH_VERSION ==
+        "0.3":` with `TORCH_VERSION = torch.__version__[:3]`, or `if
+        torch.__version__ < "0.4":`) is not read: the flag worked there.
     """
     fix_safety = """
         `flake8-gradmode --fix` drops the `volatile=` keyword, which has had no
@@ -155,6 +159,14 @@ class VolatileFlag(Rule):
         self._uses: Dict[Tuple[FunctionInfo, str], Dict[int, str]] = {}
         #: ``volatile=<argument>`` in a torch call: (function, argument, keyword, call)
         self._handed: List[Tuple[FunctionInfo, str, ast.keyword, ast.Call]] = []
+
+    def report(
+        self, node: ast.AST, message: str, condition: Optional[Callable[[], bool]] = None,
+        fix: Union[Fix, Callable[[], Fix], None] = None,
+    ) -> None:
+        """Not in a branch only torch releases before 0.4 run: the flag worked there."""
+        if not flow.in_legacy_branch(self.context, getattr(node, "lineno", 0)):
+            super().report(node, message, condition, fix)
 
     def visit_Call(self, node: ast.Call) -> None:
         ctx = self.context

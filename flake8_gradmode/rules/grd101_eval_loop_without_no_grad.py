@@ -167,7 +167,9 @@ class EvalLoopWithoutNoGrad(Rule):
         a class that is not a model) that no code of the project calls or
         names: its grad mode is its missing caller's.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
-        is taken to run there.  A name a `for` binds to classes of the module
+        is taken to run there.  A model call in a branch that only torch
+        releases before 0.4 run (`if TORCH_VERSION == "0.3":`, beside an
+        `else:` under `no_grad`) is not read.  A name a `for` binds to classes of the module
         (`for model, path in ((Small, p1), (Large, p2)):`) is called to build
         an object, not to run a forward.  Model calls are found by name and by evidence in the same
         file, so a model called through an unusual name is missed: add it with
