@@ -572,7 +572,12 @@ def _called_by_nothing(ctx, scope: Scope) -> bool:
     if fn is None or fn.key is None or fn.escaped or call_sites(ctx, fn) or fn.by_name:
         return False
     if fn.name.startswith("__") and fn.name.endswith("__"):
-        return False  # ``__call__``: Python calls it (``explainer(x)``), no code names it
+        # ``__call__``: Python calls it (``explainer(x)``), no code names it;
+        # it runs when its class is used, so ask about the class
+        klass = fn.class_name
+        if klass is None or ctx.call_sites.get(("function", klass)) or klass in ctx._referenced:
+            return False
+        return ctx.mentioned_elsewhere(klass) is False
     return ctx.mentioned_elsewhere(fn.name) is False  # a call elsewhere mentions it too
 
 

@@ -1669,5 +1669,17 @@ def test_a_method_switching_to_eval_called_with_grad_in_another_module_is_report
 def test_a_dunder_method_switching_to_eval_is_called_by_python_not_by_name(tmp_path):
     # ``scorer(batches)`` calls ``__call__``; no code of the project spells the name
     learner = LEARNER.replace("def scores(self, batches):", "def __call__(self, batches):")
-    make(tmp_path, {"pkg/learner.py": learner, "pkg/other.py": "import torch\n"})
+    user = "from pkg.learner import Learner\n\n\ndef report(batches):\n    return Learner()(batches)\n"
+    make(tmp_path, {"pkg/learner.py": learner, "pkg/report.py": user})
     assert lint(tmp_path / "pkg/learner.py") == [(12, 8, "GRD101")]
+
+
+def test_a_dunder_method_of_a_class_nothing_in_the_project_uses_is_silent(tmp_path):
+    learner = LEARNER.replace("def scores(self, batches):", "def __call__(self, batches):")
+    learner_used = learner + "\n\n    def run(batches):\n        return Learner()(batches)\n"
+    (tmp_path / "unused").mkdir()
+    (tmp_path / "used").mkdir()
+    make(tmp_path / "unused", {"pkg/learner.py": learner, "pkg/other.py": "import torch\n"})
+    make(tmp_path / "used", {"pkg/learner.py": learner_used, "pkg/other.py": "import torch\n"})
+    assert lint(tmp_path / "unused/pkg/learner.py") == []
+    assert lint(tmp_path / "used/pkg/learner.py") == [(12, 8, "GRD101")]
