@@ -87,7 +87,7 @@ Call = Tuple[str, str, str, str, Shape]
 TrainedCall = Tuple[str, str, str, Union[int, str]]
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 10
+_FORMAT = 11
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -127,6 +127,9 @@ class _Summarizer:
         self._evals = False
         self._pending: List[Tuple[str, TrainedCall, bool]] = []
         self._called: Set[int] = set()
+        #: imports inside functions (``from .dim2 import Net as Seg`` in a
+        #: factory): name -> every target it is bound to there
+        self._local_imports: Dict[str, Set[Tuple[int, str]]] = {}
         self._collect_imports(tree.body)
 
     def _collect_imports(self, body: List[ast.stmt]) -> None:
@@ -154,7 +157,24 @@ class _Summarizer:
                     self._collect_imports(handler.body)
                 self._collect_imports(getattr(node, "finalbody", []))
 
+    def _local_import(self, node: Union[ast.Import, ast.ImportFrom]) -> None:
+        for alias in node.names:
+            if isinstance(node, ast.Import):
+                local, target, level = alias.asname or alias.name.split(".", 1)[0], alias.asname and alias.name, 0
+                target = target or local
+            elif alias.name == "*":
+                continue
+            else:
+                local, level = alias.asname or alias.name, node.level
+                target = f"{node.module}.{alias.name}" if node.module else alias.name
+            self._local_imports.setdefault(local, set()).add((level, target))
+
     def summary(self) -> Summary:
+        # a name imported inside functions resolves as a module import would,
+        # unless the module imports it at top level, or differently elsewhere
+        for local, targets in self._local_imports.items():
+            if local not in self.imports and len(targets) == 1:
+                self.imports[local] = next(iter(targets))
         return {
             "i": self.imports,
             "s": self.star_imports,
@@ -194,6 +214,10 @@ class _Summarizer:
             return
         elif kind is ast.ClassDef:
             self._class(node, state, caller)  # type: ignore[arg-type]
+            return
+        elif kind in (ast.Import, ast.ImportFrom):
+            if caller != "":
+                self._local_import(node)  # type: ignore[arg-type]
             return
         elif kind in (ast.With, ast.AsyncWith):
             for item in node.items:  # type: ignore[attr-defined]

@@ -1683,3 +1683,53 @@ def test_a_dunder_method_of_a_class_nothing_in_the_project_uses_is_silent(tmp_pa
     make(tmp_path / "used", {"pkg/learner.py": learner_used, "pkg/other.py": "import torch\n"})
     assert lint(tmp_path / "unused/pkg/learner.py") == []
     assert lint(tmp_path / "used/pkg/learner.py") == [(12, 8, "GRD101")]
+
+
+# --- imports inside functions -------------------------------------------------
+
+NETS = """
+    import torch
+    from torch import nn
+
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def load_from(self, weights):
+            self.fc.weight.copy_(weights["w"])
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([Block(), Block()])
+
+        def load_from(self, weights):
+            with torch.no_grad():
+                for block in self.blocks:
+                    block.load_from(weights)
+"""
+
+FACTORY = """
+    def build(weights=None):
+        from .nets import Net as Model
+        net = Model()
+        if weights is not None:
+            net.load_from(weights)
+        return net
+"""
+
+
+def test_a_class_imported_inside_the_calling_function_settles_which_method_runs(tmp_path):
+    # ``net.load_from(w)`` runs ``Net.load_from`` (under no_grad it loads the
+    # blocks), not the block's own ``load_from`` with grad
+    make(tmp_path, {"pkg/nets.py": NETS, "pkg/factory.py": FACTORY})
+    assert lint(tmp_path / "pkg/nets.py") == []
+
+
+def test_a_name_imported_differently_in_two_functions_stays_unknown(tmp_path):
+    other = FACTORY.replace("build(", "build_other(").replace("from .nets import Net", "from .other import Net")
+    make(tmp_path, {"pkg/nets.py": NETS, "pkg/factory.py": FACTORY + other, "pkg/other.py": "Net = None\\n"})
+    assert lint(tmp_path / "pkg/nets.py") == [(11, 8, "GRD004")]
