@@ -909,3 +909,34 @@ class Runner:
 def test_a_helper_wrapping_the_callers_model_switches_the_callers_model():
     # ``nn.DataParallel(net)`` of ``net = self.net`` builds a wrapper, not a new model
     assert findings(RUNNER_WRAPPING_ITS_OWN_MODEL) == [("GRD103", 24, 12)]
+
+
+GENERATOR_TAUGHT_BY_FROZEN_CLASSIFIERS = """
+import torch
+from torch import nn
+
+
+def distill(generator, classifiers, optimizer, steps):
+    generator.train()
+    for _ in range(steps):
+        z = generator(torch.randn(16, 8))
+        logits = 0
+        for classifier in classifiers:
+            classifier.eval()
+            logits = logits + classifier(z)
+        loss = nn.functional.cross_entropy(logits, torch.zeros(16, dtype=torch.long))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+"""
+
+
+def test_models_queried_in_eval_mode_while_another_model_trains_are_not_reported():
+    src = GENERATOR_TAUGHT_BY_FROZEN_CLASSIFIERS.replace("def distill", "nn.Dropout(0.1)\n\n\ndef distill")
+    assert findings(src) == []
+    # the model switched to training mode is the one switched to eval mode: reported
+    same = src.replace("generator.train()", "classifiers[0].train()").replace(
+        "for classifier in classifiers:\n            classifier.eval()",
+        "for classifier in classifiers[:1]:\n            classifiers[0].eval()",
+    )
+    assert findings(same) == [("GRD103", 15, 12)]

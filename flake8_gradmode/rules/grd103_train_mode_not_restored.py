@@ -74,7 +74,10 @@ class TrainModeNotRestored(Rule):
         counted; a forward after the switch, before the next `.train()`, is.
         A model put in eval mode for another model's step and switched back
         by a `.train()` of its own in the same loop (a GAN's discriminator
-        while the generator learns) is not reported.
+        while the generator learns) is not reported; nor are models put in
+        eval mode in a loop that switches no model to training mode itself,
+        after the function switched a different one (`generator.train()`,
+        then `teacher.eval()` for each frozen teacher in the loop).
         Training in eval mode on purpose (frozen batch norm for fine-tuning)
         is reported; silence it with `# noqa: GRD103`.  Files that build no dropout or
         batch-norm layer and never call `.train()` are skipped: the mode makes
@@ -812,6 +815,10 @@ def _manages_several_models(ctx, scope: flow.Scope, lo: int, hi: int) -> bool:
     keys = ctx.flow.switch_keys
     evals = {keys.get(s) for s in scope.eval_switches if lo < s < hi}
     trains = {keys.get(s) for s in scope.train_switches if lo < s < hi}
+    if evals and not trains:
+        # ``generator.train()`` before the loop, ``teacher.eval()`` in it: the
+        # loop trains the one and only queries the other
+        trains = {keys.get(s) for s in scope.train_switches if s < lo}
     return bool(evals and trains and evals != trains)
 
 
