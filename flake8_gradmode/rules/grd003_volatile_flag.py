@@ -55,6 +55,10 @@ class VolatileFlag(Rule):
         that only torch releases before 0.4 run (`if TORCH_VERSION ==
         "0.3":` with `TORCH_VERSION = torch.__version__[:3]`, or `if
         torch.__version__ < "0.4":`) is not read: the flag worked there.
+        A literal `volatile=False` given to `Variable`, directly or through
+        such a helper, is not reported: it was the default, does not warn
+        and nothing relied on it (`torch.tensor(..., volatile=False)` is
+        still reported: it raises).
     """
     fix_safety = """
         `flake8-gradmode --fix` drops the `volatile=` keyword, which has had no
@@ -86,6 +90,19 @@ class VolatileFlag(Rule):
                 mode = "read-only"
             """,
             title="A setting that happens to be called volatile",
+        ),
+        Valid(
+            """
+            import torch
+            from torch.autograd import Variable
+
+            model = torch.nn.Linear(4, 2)
+            x = Variable(torch.randn(3, 4), volatile=False)
+            out = model(x)
+            out.sum().backward()
+            """,
+            title="`volatile=False` given to `Variable`: the default, silent, and the graph is wanted",
+            checks=(Holds("model.weight.grad is not None", "training builds its graph as it should"),),
         ),
     )
     INVALID = (
@@ -184,6 +201,8 @@ class VolatileFlag(Rule):
                 self._uses.setdefault((function, arg.value.id), {})[id(arg.value)] = self.code_of(node.func)
                 self._handed.append((function, arg.value.id, arg, node))
                 return  # decided once the module is seen (``finish``)
+            if is_const(arg.value, False) and _is_variable(qual):
+                return  # what ``Variable`` did anyway: no effect, no warning, nothing relied on it
             self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
 
     def finish(self) -> None:
@@ -222,6 +241,8 @@ class VolatileFlag(Rule):
                     continue
                 if not is_const(value, False):
                     passed.add((infos[0], name))
+                elif _is_variable(target):
+                    continue  # ``to_var(x, volatile=False)``: what ``Variable`` did anyway
                 written = f"`{kw.arg}=`" if kw is not None else f"`{self.code_of(value)}`, passed as `{name}`,"
                 message = f"{written} is forwarded by `{infos[0].name}` to `{target}(..., volatile=...)` and {_MESSAGE}"
                 if kw is not None:
@@ -274,6 +295,12 @@ class VolatileFlag(Rule):
             qual = self.context.imports.resolve(value.func) or ""
             if qual.startswith("torch.") or qual == "Variable":
                 self.report(node, f"`{self.code_of(node)}` {_MESSAGE}")
+
+
+def _is_variable(written: str) -> bool:
+    """``Variable`` (``torch.autograd.Variable``), which takes ``volatile=False``
+    silently; ``torch.tensor(..., volatile=False)`` raises like ``True``."""
+    return written == "Variable" or written.endswith(".Variable")
 
 
 def _arguments(function: FunctionInfo) -> List[str]:
