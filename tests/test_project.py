@@ -1364,11 +1364,13 @@ def test_a_helpers_volatile_flag_is_reported_when_a_call_elsewhere_may_pass_it(t
 def test_a_literal_false_handed_to_a_variable_helper_is_silent(tmp_path):
     # the helper's calls in its own module: False (the default, silent) is not
     # reported, True is, and then the helper's own flag too
-    calls = "\n\ndef load(x):\n    return to_var(x, volatile=False), to_var(x, volatile=True)\n"
+    calls = "\n\n    def load(x):\n        return to_var(x, volatile=False), to_var(x, volatile=True)\n"
     make(tmp_path, {"pkg/utils.py": VOLATILE_HELPER + calls.replace("volatile=True", "volatile=False")})
     assert lint_003(tmp_path / "pkg/utils.py") == []
-    make(tmp_path, {"pkg/utils.py": VOLATILE_HELPER + calls})
-    assert lint_003(tmp_path / "pkg/utils.py") == [(8, 23, "GRD003"), (12, 53, "GRD003")]
+    other = tmp_path / "true"
+    other.mkdir()
+    make(other, {"pkg/utils.py": VOLATILE_HELPER + calls})
+    assert lint_003(other / "pkg/utils.py") == [(8, 23, "GRD003"), (12, 48, "GRD003")]
 
 
 def test_a_helpers_volatile_flag_without_a_false_default_is_reported(tmp_path):
