@@ -87,7 +87,7 @@ Call = Tuple[str, str, str, str, Shape]
 TrainedCall = Tuple[str, str, str, Union[int, str]]
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 11
+_FORMAT = 12
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -183,11 +183,35 @@ class _Summarizer:
             "k": self.calls,
             "n": _joined(self.names),
             "a": _joined(self.attrs),
-            "t": self.trainers,
+            "t": self._trainers(),
             "m": self.trained_calls,
             "v": self.self_evals,
             "z": self.frozen_classes,
         }
+
+    def _trainers(self) -> Set[str]:
+        """The functions and methods whose own body runs a training step, and
+        those that call one of them here (``train_by_chain_thaw`` calling
+        ``fit_model``, ``self.fit()``): a caller elsewhere trains through them."""
+        callers: Dict[str, Set[str]] = {}
+        for last, calls in self.calls.items():
+            for written, _, caller, klass, _ in calls:
+                if caller in ("", "?"):
+                    continue
+                if written == last and last in self.functions:
+                    callee = last  # a function of the module
+                elif klass and written == f"self.{last}" and f"{klass}.{last}" in self.functions:
+                    callee = f"{klass}.{last}"
+                else:
+                    continue
+                callers.setdefault(callee, set()).add(caller)
+        found, todo = set(self.trainers), list(self.trainers)
+        while todo:
+            for caller in callers.get(todo.pop(), ()):
+                if caller not in found:
+                    found.add(caller)
+                    todo.append(caller)
+        return found
 
     # state: the grad state code; caller: "" module level, "?" unknown, else qual
     def walk(self, nodes: List[ast.AST], state: Grad, caller: str, klass: str) -> None:
@@ -1014,7 +1038,8 @@ class Project:
         """Does the project function ``name`` imported into this module, or
         the method ``name`` that ``self.name()`` reaches from this module's
         class ``klass`` through project base classes, run a training step
-        in its own body (``loss.backward()``, ``optimizer.step()``)?"""
+        in its own body (``loss.backward()``, ``optimizer.step()``) or through
+        functions of its own module it calls?"""
         if klass:
             found = self._first_definition(self.ancestors(self.rel, klass)[0][1:], name)
             return found is not None and found[1] in found[0]["t"]  # type: ignore[operator]

@@ -958,6 +958,50 @@ def test_a_loop_calling_a_base_method_that_does_not_train_is_reported(tmp_path):
     assert lint(tmp_path / "pkg/agent.py") == [(10, 12, "GRD101")]
 
 
+FINETUNE = """
+    import torch
+
+
+    def fit(model, batches, optimizer):
+        model.train()
+        for x, y in batches:
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+
+
+    def fit_in_stages(model, batches, stages):
+        for params in stages:
+            fit(model, batches, torch.optim.SGD(params, lr=0.1))
+"""
+
+PER_CLASS = """
+    from .finetune import fit_in_stages
+
+
+    def per_class(model, batches, stages, x_val, targets):
+        scores = []
+        for target in targets:
+            fit_in_stages(model, batches[target], stages)
+            scores.append(model(x_val).tolist())
+        return scores
+"""
+
+
+def test_a_loop_training_through_a_function_that_another_modules_function_calls(tmp_path):
+    # ``fit_in_stages`` runs no step itself: ``fit``, of its own module, does
+    make(tmp_path, {"pkg/finetune.py": FINETUNE, "pkg/classes.py": PER_CLASS, "pkg/run.py": RUN_PER_CLASS})
+    assert lint(tmp_path / "pkg/classes.py") == []
+    other = tmp_path / "untrained"
+    other.mkdir()
+    make(other, {"pkg/finetune.py": FINETUNE.replace("  fit(model,", "  print(model,"),
+                 "pkg/classes.py": PER_CLASS, "pkg/run.py": RUN_PER_CLASS})
+    assert lint(other / "pkg/classes.py") == [(6, 4, "GRD101")]
+
+
+RUN_PER_CLASS = "from .classes import per_class\n\n\ndef main(*args):\n    per_class(*args)\n"
+
+
 def test_the_cache_is_written_at_most_once_a_second_by_one_process(tmp_path, monkeypatch):
     make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
     index = project.index_for(str(tmp_path))
