@@ -250,6 +250,11 @@ class Context:
         None when there is no project index."""
         return self._ask(lambda found: found.mentioned_elsewhere(name), None)
 
+    def imported_by_nothing(self) -> bool:
+        """Is this module one that no other module of an unpackaged project
+        imports (see ``Project.imported_by_nothing``)?  False without an index."""
+        return self._ask(lambda found: found.imported_by_nothing(), False)
+
     def trained_by_caller(self, info: FunctionInfo, param: str) -> Optional[str]:
         """Where another module calls ``info`` with its parameter ``param``
         bound to a model in training mode (see ``Project.trained_by_caller``)."""

@@ -552,13 +552,19 @@ def never_runs(ctx, scope: Scope) -> bool:
     """Is ``scope`` a function of a script (see ``_is_script``) that nothing
     runs?  Module-level and undecorated; the module neither calls nor names
     it, no string of the module spells it, the module looks no name up at
-    run time, and no other module of the project mentions it.  Without a
-    project index, no."""
+    run time, and no other module of the project mentions it.  Or a
+    module-level function of a module that is no script and that nothing
+    imports, in a project that is no package (see
+    ``Project.imported_by_nothing``).  Without a project index, no."""
     fn = scope.function
     if fn is None or fn.key != ("function", fn.name) or fn.node.decorator_list:
         return False
     if not _memo(ctx, ("is-script",), lambda: _is_script(ctx), False):
-        return False
+        # a module no code of an unpackaged project imports runs nothing
+        # (test files are run by a test runner, not imported)
+        if is_test_file(ctx.filename or ""):
+            return False
+        return _memo(ctx, ("imported-by-nothing",), lambda: ctx.imported_by_nothing(), False)
     strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
     if strings is None or fn.name in strings:
         return False  # ``choices=["evaluate", ...]``, ``globals()[name]``

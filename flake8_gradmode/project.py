@@ -56,6 +56,13 @@ from flake8_gradmode.tracker import (
 #: Files that mark a project's root directory.
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 CACHE_DIR = ".gradmode_cache"
+#: files that make a project a package others may import
+_PACKAGING = ("pyproject.toml", "setup.cfg", "setup.py")
+#: files Python or a tool runs without an import
+_NOT_IMPORTED = frozenset({"setup.py", "conftest.py", "__main__.py", "manage.py"})
+#: calls that import a module by a name computed at run time
+_DYNAMIC_IMPORTS = frozenset({"import_module", "__import__", "run_module", "run_path", "exec", "load_source",
+                              "spec_from_file_location", "SourceFileLoader", "import_string", "locate"})
 #: A project with more Python files than this is not indexed (the per-file
 #: analysis still runs): indexing it would cost more than a save should.
 MAX_FILES = 5000
@@ -677,7 +684,9 @@ def words(summary: Summary) -> str:
     found.update(summary["a"].split())  # type: ignore[attr-defined]
     for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
         found.add(local)
-        found.add(target.rpartition(".")[2])
+        found.update(target.split("."))  # the modules it names too (``imported_by_nothing``)
+    for _, module in summary["s"]:  # type: ignore[attr-defined]
+        found.update(module.split("."))
     return " " + " ".join(sorted(found)) + " "
 
 
@@ -957,6 +966,37 @@ class Project:
             if self.index.summary(rel) is None or key in self.index.entries[rel][2]:
                 return True  # used there, or a file that does not parse: it may be
         return False
+
+    def imported_by_nothing(self) -> bool:
+        """Does no other module import this one, in a project that is no
+        package (no ``setup.py``, ``setup.cfg`` or ``pyproject.toml`` at its
+        root: nothing outside it imports its modules)?  An import of the
+        module, of a name from it, ``from . import`` it or ``*`` from it
+        counts, as does any module that imports by name at run time
+        (``importlib.import_module``) or does not parse.  Every module whose
+        words (its text's, or its summary's: they name every module it
+        imports) spell the module's name or a run-time import is summarised
+        for the answer, so it is the same on a cold cache and a warm one."""
+        if self.rel.endswith("__init__.py") or os.path.basename(self.rel) in _NOT_IMPORTED:
+            return False
+        if any(os.path.exists(os.path.join(self.index.root, name)) for name in _PACKAGING):
+            return False
+        # an import spells the module's name, and a run-time import calls by
+        # name: a module whose words have neither cannot import this one
+        keys = [f" {name} " for name in (module_name(self.rel).rpartition(".")[2], *_DYNAMIC_IMPORTS)]
+        for rel, entry in list(self.index.entries.items()):
+            if rel == self.rel or not any(key in entry[2] for key in keys):
+                continue
+            summary = self.index.summary(rel)
+            if summary is None or not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]):  # type: ignore[arg-type]
+                return False
+            imports = [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]
+            for level, target in imports:
+                parts = _absolute(rel, level, target).split(".")
+                for cut in range(len(parts), 0, -1):
+                    if self.index.module(".".join(parts[:cut]), rel) == self.rel:
+                        return False
+        return True
 
     # names -> definitions
 

@@ -1002,6 +1002,61 @@ def test_a_loop_training_through_a_function_that_another_modules_function_calls(
 RUN_PER_CLASS = "from .classes import per_class\n\n\ndef main(*args):\n    per_class(*args)\n"
 
 
+ORPHAN_HELPERS = """
+    import torch
+
+
+    def evaluate(model, loader):
+        model.eval()
+        correct = 0
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+        return correct
+"""
+
+ORPHAN_MAIN = """
+    import torch
+
+    {line}
+
+
+    def main():
+        model = torch.nn.Linear(4, 2)
+        print(model)
+
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def unpackaged(root: Path, files: Dict[str, str]) -> Path:
+    """A checkout with no packaging file: ``.git`` marks its root."""
+    make(root, files)
+    (root / "setup.py").unlink()
+    (root / ".git").mkdir()
+    return root
+
+
+@pytest.mark.parametrize("line, found", [
+    ("", []),  # nothing imports helpers.py: its functions never run
+    ("from helpers import evaluate", [(7, 4, "GRD101")]),
+    ("import helpers", [(7, 4, "GRD101")]),
+    ("from helpers import *", [(7, 4, "GRD101")]),
+    ("import importlib", []),  # no import by name at run time yet: still nothing imports it
+    ("importlib.import_module('helpers')", [(7, 4, "GRD101")]),  # imports by name at run time
+])
+def test_a_module_nothing_imports_in_an_unpackaged_project_runs_nothing(tmp_path, line, found):
+    main = ORPHAN_MAIN.replace("{line}", line.replace("importlib.", "import importlib\n    importlib."))
+    unpackaged(tmp_path, {"helpers.py": ORPHAN_HELPERS, "main.py": main})
+    assert [f for f in lint(tmp_path / "helpers.py") if f[2] == "GRD101"] == found
+
+
+def test_a_module_nothing_imports_in_a_package_may_be_imported_by_its_users(tmp_path):
+    make(tmp_path, {"helpers.py": ORPHAN_HELPERS, "main.py": ORPHAN_MAIN.replace("{line}", "")})
+    assert [f for f in lint(tmp_path / "helpers.py") if f[2] == "GRD101"] == [(7, 4, "GRD101")]
+
+
 def test_the_cache_is_written_at_most_once_a_second_by_one_process(tmp_path, monkeypatch):
     make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD})
     index = project.index_for(str(tmp_path))

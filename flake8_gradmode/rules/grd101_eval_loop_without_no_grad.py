@@ -159,7 +159,9 @@ class EvalLoopWithoutNoGrad(Rule):
         that nothing runs: the module neither calls it nor names it, no
         string of it spells the name, it looks up no name at run time
         (`globals()`, `getattr`, `fire.Fire()`), and no other module
-        mentions it; and,
+        mentions it; a module-level function of a module that no other
+        module imports, in a project that is no package (no `setup.py`,
+        `setup.cfg` or `pyproject.toml`; see docs/cross-module.md); and,
         with the project index, a loop whose only sign of evaluation is what
         it does with the outputs (`.argmax()`, `.numpy()`), in a function no
         code of the project calls or names: only its missing caller could
