@@ -562,7 +562,7 @@ def never_runs(ctx, scope: Scope) -> bool:
     if not _memo(ctx, ("is-script",), lambda: _is_script(ctx), False):
         # a module no code of an unpackaged project imports runs nothing
         # (test files are run by a test runner, not imported)
-        if is_test_file(ctx.filename or ""):
+        if is_test_file(ctx.filename or "") or not _memo(ctx, ("library-shaped",), lambda: _library_shaped(ctx), False):
             return False
         return _memo(ctx, ("imported-by-nothing",), lambda: ctx.imported_by_nothing(), False)
     strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
@@ -606,6 +606,39 @@ def _is_script(ctx) -> bool:
         ):
             return True
     return False
+
+
+def _library_shaped(ctx) -> bool:
+    """Does the module only define things, as a module made to be imported
+    does: a name an import can spell (``10_cnn.py`` cannot be imported), and
+    at top level (in ``if``/``try`` blocks too) only imports, definitions,
+    assignments and docstrings, no statement that runs something for its
+    effect (``parser.add_argument(...)``, ``for epoch in ...: test()``) and no
+    ``parse_args()``?"""
+    stem = re.split(r"[\\/]", ctx.filename or "")[-1].rpartition(".")[0]
+    if not stem.isidentifier():
+        return False
+    todo = list(getattr(ctx.tree, "body", ()))
+    while todo:
+        stmt = todo.pop()
+        if isinstance(stmt, (ast.If, ast.Try)):
+            todo.extend(stmt.body)
+            todo.extend(stmt.orelse)
+            for handler in getattr(stmt, "handlers", ()):
+                todo.extend(handler.body)
+            todo.extend(getattr(stmt, "finalbody", ()))
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            if any(isinstance(n, ast.Call) and last_name(n.func) == "parse_args" for n in ast.walk(stmt)):
+                return False
+        elif isinstance(stmt, ast.Expr):
+            if not isinstance(stmt.value, ast.Constant):
+                return False
+        elif not isinstance(stmt, _DEFINING):
+            return False
+    return True
+
+
+_DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass, ast.Global)
 
 
 def _strings(ctx) -> Optional[FrozenSet[str]]:

@@ -1052,6 +1052,17 @@ def test_a_module_nothing_imports_in_an_unpackaged_project_runs_nothing(tmp_path
     assert [f for f in lint(tmp_path / "helpers.py") if f[2] == "GRD101"] == found
 
 
+@pytest.mark.parametrize("name, tail", [
+    ("helpers.py", "\n\n    for epoch in range(3):\n        evaluate(None, [])\n"),  # runs when run as a script
+    ("helpers.py", "\n\n    parser = argparse.ArgumentParser()\n    parser.add_argument('--lr')\n"),
+    ("helpers.py", "\n\n    args = parser.parse_args()\n"),
+    ("10_helpers.py", ""),  # no import can spell it: run as a script
+])
+def test_a_module_nothing_imports_that_runs_code_is_a_script(tmp_path, name, tail):
+    unpackaged(tmp_path, {name: ORPHAN_HELPERS + tail, "main.py": ORPHAN_MAIN.replace("{line}", "")})
+    assert [f for f in lint(tmp_path / name) if f[2] == "GRD101"] == [(7, 4, "GRD101")]
+
+
 def test_a_module_nothing_imports_in_a_package_may_be_imported_by_its_users(tmp_path):
     make(tmp_path, {"helpers.py": ORPHAN_HELPERS, "main.py": ORPHAN_MAIN.replace("{line}", "")})
     assert [f for f in lint(tmp_path / "helpers.py") if f[2] == "GRD101"] == [(7, 4, "GRD101")]
