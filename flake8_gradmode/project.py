@@ -970,7 +970,8 @@ class Project:
     def imported_by_nothing(self) -> bool:
         """Does no other module import this one, in a project that is no
         package (no ``setup.py``, ``setup.cfg`` or ``pyproject.toml`` at its
-        root: nothing outside it imports its modules)?  An import of the
+        root: nothing outside it imports its modules), from a directory that
+        is no package either (no ``__init__.py``)?  An import of the
         module, of a name from it, ``from . import`` it or ``*`` from it
         counts, as does any module that imports by name at run time
         (``importlib.import_module``) or does not parse.  Every module whose
@@ -981,6 +982,8 @@ class Project:
             return False
         if any(os.path.exists(os.path.join(self.index.root, name)) for name in _PACKAGING):
             return False
+        if os.path.join(os.path.dirname(self.rel), "__init__.py") in self.index.entries:
+            return False  # a package's module: made to be imported, by scripts without ``.py`` too
         # an import spells the module's name, and a run-time import calls by
         # name: a module whose words have neither cannot import this one
         keys = [f" {name} " for name in (module_name(self.rel).rpartition(".")[2], *_DYNAMIC_IMPORTS)]

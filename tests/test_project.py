@@ -1063,6 +1063,12 @@ def test_a_module_nothing_imports_that_runs_code_is_a_script(tmp_path, name, tai
     assert [f for f in lint(tmp_path / name) if f[2] == "GRD101"] == [(7, 4, "GRD101")]
 
 
+def test_a_module_of_a_package_directory_is_made_to_be_imported(tmp_path):
+    # ``bin/run`` (no ``.py``) may import ``pkg.helpers``: the index cannot see it
+    unpackaged(tmp_path, {"pkg/helpers.py": ORPHAN_HELPERS, "main.py": ORPHAN_MAIN.replace("{line}", "")})
+    assert [f for f in lint(tmp_path / "pkg/helpers.py") if f[2] == "GRD101"] == [(7, 4, "GRD101")]
+
+
 def test_a_module_nothing_imports_in_a_package_may_be_imported_by_its_users(tmp_path):
     make(tmp_path, {"helpers.py": ORPHAN_HELPERS, "main.py": ORPHAN_MAIN.replace("{line}", "")})
     assert [f for f in lint(tmp_path / "helpers.py") if f[2] == "GRD101"] == [(7, 4, "GRD101")]
