@@ -940,3 +940,14 @@ def test_models_queried_in_eval_mode_while_another_model_trains_are_not_reported
         "for classifier in classifiers[:1]:\n            classifiers[0].eval()",
     )
     assert findings(same) == [("GRD103", 15, 12)]
+
+
+def test_a_model_trained_before_the_loop_and_put_in_eval_mode_in_it_is_reported():
+    # ``unet.train(); text_encoder.train()`` at the epoch's top, ``unet.eval()`` for
+    # a validation inside the step loop: the rest of the epoch trains in eval mode
+    src = GENERATOR_TAUGHT_BY_FROZEN_CLASSIFIERS.replace("def distill", "nn.Dropout(0.1)\n\n\ndef distill")
+    both = src.replace("generator.train()", "generator.train()\n    classifiers[0].train()").replace(
+        "for classifier in classifiers:\n            classifier.eval()",
+        "for classifier in classifiers[:1]:\n            classifiers[0].eval()",
+    )
+    assert findings(both) == [("GRD103", 16, 12)]

@@ -76,7 +76,7 @@ class TrainModeNotRestored(Rule):
         by a `.train()` of its own in the same loop (a GAN's discriminator
         while the generator learns) is not reported; nor are models put in
         eval mode in a loop that switches no model to training mode itself,
-        after the function switched a different one (`generator.train()`,
+        after the function switched different ones (`generator.train()`,
         then `teacher.eval()` for each frozen teacher in the loop).
         Training in eval mode on purpose (frozen batch norm for fine-tuning)
         is reported; silence it with `# noqa: GRD103`.  Files that build no dropout or
@@ -817,8 +817,10 @@ def _manages_several_models(ctx, scope: flow.Scope, lo: int, hi: int) -> bool:
     trains = {keys.get(s) for s in scope.train_switches if lo < s < hi}
     if evals and not trains:
         # ``generator.train()`` before the loop, ``teacher.eval()`` in it: the
-        # loop trains the one and only queries the other
-        trains = {keys.get(s) for s in scope.train_switches if s < lo}
+        # loop trains the one and only queries the other; not when a model
+        # switched to training mode before it is among those put in eval mode
+        before = {keys.get(s) for s in scope.train_switches if s < lo}
+        return bool(before) and evals.isdisjoint(before)
     return bool(evals and trains and evals != trains)
 
 
