@@ -591,7 +591,7 @@ def _is_script(ctx) -> bool:
     """Does the module run a program: an ``if __name__ == "__main__":``
     block, a call of a bare name as a top-level statement (``main()``,
     ``print(...)``), or a file name no import can spell (``eval-adv.py``)?"""
-    stem = re.split(r"[\\/]", ctx.filename or "")[-1].rpartition(".")[0]
+    stem = _stem(ctx)
     if "-" in stem:
         return True
     for stmt in getattr(ctx.tree, "body", ()):
@@ -608,6 +608,11 @@ def _is_script(ctx) -> bool:
     return False
 
 
+def _stem(ctx) -> str:
+    """The module's file name without its directory and extension."""
+    return re.split(r"[\\/]", ctx.filename or "")[-1].rpartition(".")[0]
+
+
 def _library_shaped(ctx) -> bool:
     """Does the module only define things, as a module made to be imported
     does: a name an import can spell (``10_cnn.py`` cannot be imported), and
@@ -615,7 +620,7 @@ def _library_shaped(ctx) -> bool:
     assignments and docstrings, no statement that runs something for its
     effect (``parser.add_argument(...)``, ``for epoch in ...: test()``) and no
     ``parse_args()``?"""
-    stem = re.split(r"[\\/]", ctx.filename or "")[-1].rpartition(".")[0]
+    stem = _stem(ctx)
     if not stem.isidentifier():
         return False
     todo = list(getattr(ctx.tree, "body", ()))
@@ -1386,13 +1391,11 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
         paths = path_calls(ctx, loop) if loop.local_calls else []
         if not calls and not paths:
             continue
-        if any(in_legacy_branch(ctx, node.lineno) for node in [c.node for c in calls] + [
-            ctx.flow.nodes[p.seq] for p in paths
-        ]):  # ``if TORCH_VERSION == "0.3": ... else: with torch.no_grad(): ...``: old torch's branch is dead
-            calls = [c for c in calls if not in_legacy_branch(ctx, c.node.lineno)]
-            paths = [p for p in paths if not in_legacy_branch(ctx, ctx.flow.nodes[p.seq].lineno)]
-            if not calls and not paths:
-                continue
+        # ``if TORCH_VERSION == "0.3": ... else: with torch.no_grad(): ...``: old torch's branch is dead
+        calls = [c for c in calls if not in_legacy_branch(ctx, c.node.lineno)]
+        paths = [p for p in paths if not in_legacy_branch(ctx, ctx.flow.nodes[p.seq].lineno)]
+        if not calls and not paths:
+            continue
         scope = loop.scope
         if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or in_module_method(ctx, scope):
             continue

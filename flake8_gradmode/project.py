@@ -53,11 +53,11 @@ from flake8_gradmode.tracker import (
     unsubscripted,
 )
 
-#: Files that mark a project's root directory.
-ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
-CACHE_DIR = ".gradmode_cache"
 #: files that make a project a package others may import
 _PACKAGING = ("pyproject.toml", "setup.cfg", "setup.py")
+#: Files that mark a project's root directory.
+ROOT_MARKERS = (*_PACKAGING, ".git")
+CACHE_DIR = ".gradmode_cache"
 #: files Python or a tool runs without an import
 _NOT_IMPORTED = frozenset({"setup.py", "conftest.py", "__main__.py", "manage.py"})
 #: calls that import a module by a name computed at run time
@@ -143,20 +143,14 @@ class _Summarizer:
         for node in body:
             if isinstance(node, ast.Import):
                 self.table.add_import(node)
-                for alias in node.names:
-                    if alias.asname is not None:
-                        self.imports[alias.asname] = (0, alias.name)
-                    else:
-                        root = alias.name.split(".", 1)[0]
-                        self.imports[root] = (0, root)
+                for local, level, target in _bindings(node):
+                    self.imports[local] = (level, target)
             elif isinstance(node, ast.ImportFrom):
                 self.table.add_import_from(node)
-                for alias in node.names:
-                    if alias.name != "*":
-                        target = f"{node.module}.{alias.name}" if node.module else alias.name
-                        self.imports[alias.asname or alias.name] = (node.level, target)
-                    elif node.module:
-                        self.star_imports.append((node.level, node.module))
+                for local, level, target in _bindings(node):
+                    self.imports[local] = (level, target)
+                if node.module and any(alias.name == "*" for alias in node.names):
+                    self.star_imports.append((node.level, node.module))
             elif isinstance(node, (ast.If, ast.Try)):
                 self._collect_imports(node.body)
                 self._collect_imports(node.orelse)
@@ -165,15 +159,7 @@ class _Summarizer:
                 self._collect_imports(getattr(node, "finalbody", []))
 
     def _local_import(self, node: Union[ast.Import, ast.ImportFrom]) -> None:
-        for alias in node.names:
-            if isinstance(node, ast.Import):
-                local, target, level = alias.asname or alias.name.split(".", 1)[0], alias.asname and alias.name, 0
-                target = target or local
-            elif alias.name == "*":
-                continue
-            else:
-                local, level = alias.asname or alias.name, node.level
-                target = f"{node.module}.{alias.name}" if node.module else alias.name
+        for local, level, target in _bindings(node):
             self._local_imports.setdefault(local, set()).add((level, target))
 
     def summary(self) -> Summary:
@@ -1295,6 +1281,21 @@ class Project:
         if isinstance(found, tuple):
             return found == (rel, klass) or (rel, klass) in self.ancestors(*found)[0]
         return True
+
+
+def _bindings(node: Union[ast.Import, ast.ImportFrom]) -> Iterator[Tuple[str, int, str]]:
+    """The names an import binds: (local name, level, dotted target);
+    ``import a.b`` binds ``a``, ``from m import *`` nothing it names."""
+    for alias in node.names:
+        if isinstance(node, ast.Import):
+            if alias.asname is not None:
+                yield alias.asname, 0, alias.name
+            else:
+                root = alias.name.split(".", 1)[0]
+                yield root, 0, root
+        elif alias.name != "*":
+            target = f"{node.module}.{alias.name}" if node.module else alias.name
+            yield alias.asname or alias.name, node.level, target
 
 
 def _absolute(rel: str, level: int, target: str) -> str:
