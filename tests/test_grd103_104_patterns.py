@@ -951,3 +951,50 @@ def test_a_model_trained_before_the_loop_and_put_in_eval_mode_in_it_is_reported(
         "for classifier in classifiers[:1]:\n            classifiers[0].eval()",
     )
     assert findings(both) == [("GRD103", 16, 12)]
+
+
+TRAINER_FREEZING_BATCH_NORM = """
+import torch
+from torch import nn
+
+
+def freeze_norms(net):
+    for layer in net.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.eval()
+
+
+class Runner:
+    def __init__(self, net, loaders, opt, freeze=False):
+        self.net, self.loaders, self.opt, self.freeze = net, loaders, opt, freeze
+
+    def run_loader(self, loader):
+        self.net.train(loader.training)
+        if self.freeze:
+            freeze_norms(self.net.backbone)
+        torch.set_grad_enabled(loader.training)
+        for x, y in loader:
+            loss = nn.functional.mse_loss(self.net(x), y)
+            if loader.training:
+                self.opt.zero_grad()
+                loss.backward()
+                self.opt.step()
+
+    def run_epoch(self):
+        for loader in self.loaders:
+            self.run_loader(loader)
+"""
+
+
+def test_batch_norm_layers_frozen_for_training_are_not_the_model_left_in_eval_mode():
+    # ``layer.eval()`` on the BatchNorm layers drawn from ``net.modules()``
+    # freezes their statistics on purpose, for the training that follows
+    assert findings(TRAINER_FREEZING_BATCH_NORM) == []
+    inline = TRAINER_FREEZING_BATCH_NORM.replace(
+        "freeze_norms(self.net.backbone)",
+        "for _, m in self.net.named_modules():\n                m.eval()",
+    )
+    assert findings(inline) == []
+    # the whole model put in eval mode there is still reported
+    whole = TRAINER_FREEZING_BATCH_NORM.replace("freeze_norms(self.net.backbone)", "self.net.eval()")
+    assert findings(whole) == [("GRD103", 30, 12)]

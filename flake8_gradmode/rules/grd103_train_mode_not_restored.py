@@ -58,7 +58,9 @@ class TrainModeNotRestored(Rule):
         `.eval()` on a new object (`copy.deepcopy(model).eval()`, a snapshot
         for saving) switches nothing the loop trains; nor does a helper's
         `.eval()` on a model it builds itself (`net = Net()`, weights loaded,
-        evaluated) and neither receives nor returns.  A loop
+        evaluated) and neither receives nor returns; nor does `.eval()` on a
+        layer drawn from `net.modules()` or `.children()` (batch norm frozen
+        for the training that follows).  A loop
         whose body starts by switching to training mode (`for epoch ...:
         model.train()`) is not reported: whatever the end of one iteration
         does after its evaluation, the next one trains in training mode.
@@ -691,7 +693,9 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
         node = nodes.get(site)
         return guards.get(id(node), ()) if node is not None else ()
 
-    raw: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if lo < s < hi]
+    raw: List[Tuple[int, object]] = [
+        (s, "eval") for s in scope.eval_switches if lo < s < hi and not _freezes_layers(ctx, scope, s)
+    ]
     raw += [(s, "train") for s in scope.train_switches if lo < s < hi]
     raw += [(s, "train?") for s in scope.maybe_train_switches if lo < s < hi]
     raw += [(s, _step_kind(nodes.get(s))) for s in scope.training_steps if lo < s < hi]
@@ -722,6 +726,33 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
     ]  # forwards that may build a graph for a training step
     out.sort(key=lambda e: e.site)  # stable: a call's body keeps its order
     return out
+
+
+#: methods that yield a module's layers: ``.eval()`` on one of them freezes a layer
+_LAYER_ITERATORS = frozenset({"modules", "children", "named_modules", "named_children"})
+
+
+def _freezes_layers(ctx, scope: flow.Scope, site: int) -> bool:
+    """Is the switch at ``site`` an ``.eval()`` on a layer drawn from
+    ``for m in net.modules():``?  Freezing (batch norm) layers for the
+    training that follows is deliberate; it leaves the model training."""
+    call = ctx.flow.nodes.get(site)
+    func = getattr(call, "func", None)
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+        return False
+    layer = func.value.id
+    for loop in ctx.flow.loops:
+        node = loop.node
+        if loop.scope is not scope or not (loop.seq < site < loop.end_seq) or not isinstance(node, ast.For):
+            continue
+        target = node.target.elts[-1] if isinstance(node.target, ast.Tuple) and node.target.elts else node.target
+        source = node.iter.func if isinstance(node.iter, ast.Call) else None
+        if (
+            isinstance(target, ast.Name) and target.id == layer
+            and isinstance(source, ast.Attribute) and source.attr in _LAYER_ITERATORS
+        ):
+            return True
+    return False
 
 
 def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer: Tuple[Guard, ...]) -> List[_Event]:
