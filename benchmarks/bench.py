@@ -50,8 +50,8 @@ What is measured (see docs/performance.md for the numbers):
    ``ast`` tree already parsed (flake8 parses every file once for all its
    plugins, so the parse is not the plugin's cost).  Reported: total, median
    and p95 per file, ms per 1,000 lines, the share of files (and lines) that
-   the text sieve (``engine._sieve(registry.RULES)``) lets through to the
-   walk, and the slowest files.  TorchFix, when importable, is timed the same
+   the text sieve (``engine._triggered``, default-on rules) lets through to
+   the walk, and the slowest files.  TorchFix, when importable, is timed the same
    way as a flake8 tree plugin.
 
 4. Editor case.  Cold ``flake8 FILE`` runs, each a fresh subprocess as an
@@ -416,7 +416,7 @@ def plugin_alone(files: List[Tuple[str, int]], log: Any) -> Dict[str, Any]:
     from flake8_gradmode.plugin import GradModeChecker
 
     run = _plugin_run(GradModeChecker)
-    pattern = engine._sieve(registry.RULES)
+    enabled = tuple(r for r in registry.RULES if r.default_on)
     warm = "import torch\nwith torch.no_grad():\n    x.backward()\n"
     run(ast.parse(warm), warm.splitlines(True), "warmup.py")
     times: List[float] = []
@@ -426,7 +426,7 @@ def plugin_alone(files: List[Tuple[str, int]], log: Any) -> Dict[str, Any]:
     for path, n_lines in files:
         tree, lines, text = _parsed(path)
         total_lines += n_lines
-        if pattern.search(text) is not None:
+        if engine._triggered(enabled, text):
             passed_files += 1
             passed_lines += n_lines
         t0 = time.perf_counter()

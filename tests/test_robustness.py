@@ -199,6 +199,21 @@ def test_sieve_skips_analysis(monkeypatch: pytest.MonkeyPatch) -> None:
     assert findings("import os\nprint(os.sep)\n") == []
 
 
+def test_a_rule_none_of_whose_words_occur_is_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the file says ``volatile`` but never ``loss`` or ``backward``: GRD104 is not even built
+    from flake8_gradmode.registry import by_code
+
+    def refuse(self, context):
+        raise AssertionError("built")
+
+    monkeypatch.setattr(by_code("GRD104"), "__init__", refuse)
+    source = "import torch\nx = torch.tensor([1.0], volatile=True)\n"
+    assert findings(source) == [("GRD003", 2, 24)]
+    assert [v.code for v in check(source + "loss = x\n")] == ["GRD000"]  # the word is there: it is built
+    # the words of every rule are matched in any case, as the sieve always was
+    assert engine._triggered((by_code("GRD105"),), "from multiprocessing import pool") != ()
+
+
 def test_non_ascii_text_before_a_finding_counts_in_characters() -> None:
     # ast gives UTF-8 byte offsets; flake8 wants character columns
     source = src(

@@ -77,8 +77,7 @@ def sweep() -> Sweep:
     outside: List[str] = []
     skipped: List[str] = []
     # files the text sieve lets through to the walk (informational only)
-    sieve = getattr(engine, "_sieve", None)
-    pattern = sieve(RULES) if sieve is not None else None
+    enabled = tuple(r for r in RULES if r.default_on)
     parsed = 0
     in_check = 0.0
     start = time.perf_counter()
@@ -93,7 +92,7 @@ def sweep() -> Sweep:
             except (SyntaxError, ValueError):
                 skipped.append(rel)
                 continue
-            if pattern is None or pattern.search(text):
+            if engine._triggered(enabled, text):
                 parsed += 1
             before = time.perf_counter()
             signal.setitimer(signal.ITIMER_REAL, PER_FILE_SECONDS)
