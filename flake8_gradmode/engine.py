@@ -415,6 +415,10 @@ class Tracker:
 
     def _method_call(self, node: ast.Call, func: ast.Attribute, seq: int) -> None:
         method = func.attr
+        if method == "__init__" and self.ctx.classes and _self_first(node):
+            if (self.ctx.imports.resolve(func.value) or "").startswith("torch.nn."):
+                # ``nn.Module.__init__(self)``: a module, whatever base of another package it names
+                self.flow.module_classes.add(self.ctx.classes[-1].name)
         if method in ("train", "eval") and _fresh_object(func.value):
             return  # copy.deepcopy(model).eval(): a copy switches, the model does not
         if (
@@ -604,6 +608,10 @@ def _builds_loss(ctx: Context, value: ast.expr) -> bool:
         return False
     qual = ctx.imports.resolve(value.func) or ""
     return qual.startswith("torch.nn.") and qual.endswith("Loss")
+
+
+def _self_first(call: ast.Call) -> bool:
+    return bool(call.args) and isinstance(call.args[0], ast.Name) and call.args[0].id == "self"
 
 
 def _submodule_switch(func: ast.Attribute) -> bool:

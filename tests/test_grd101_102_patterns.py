@@ -1755,3 +1755,31 @@ def test_a_loop_in_a_function_the_modules_forward_calls_belongs_to_the_model():
     # called from a plain function instead, the same loop evaluates
     plain = RENDERER_CALLED_BY_FORWARD.replace("    def forward(self, points):", "    def render_all(self, points):")
     assert found(plain) == [("GRD101", 9, 8)]
+
+
+WRAPPER_OF_A_BASE_FROM_ANOTHER_PACKAGE = """
+import torch
+import torch.nn as nn
+from detector_lib import DetectorWithAugmentation
+
+
+class MyDetectorWithAugmentation(DetectorWithAugmentation):
+    def __init__(self, model, scales):
+        nn.Module.__init__(self)
+        self.model = model
+        self.scales = scales
+
+    def predict_all(self, images):
+        outputs = []
+        for scale in self.scales:
+            outputs.append(self.model(images * scale))
+        return outputs
+"""
+
+
+def test_a_class_that_runs_nn_module_init_itself_is_a_module():
+    # ``nn.Module.__init__(self)`` says what the unknown base does not: the
+    # class is a module, and its caller owns the grad mode of its loops
+    assert found(WRAPPER_OF_A_BASE_FROM_ANOTHER_PACKAGE) == []
+    unknown = WRAPPER_OF_A_BASE_FROM_ANOTHER_PACKAGE.replace("nn.Module.__init__(self)", "super().__init__()")
+    assert found(unknown) == [("GRD101", 15, 8)]

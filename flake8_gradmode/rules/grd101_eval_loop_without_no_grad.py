@@ -133,7 +133,8 @@ class EvalLoopWithoutNoGrad(Rule):
         explicitly inside a function (`with torch.enable_grad():`) is taken as
         meant.  Never reported: a loop whose body ends in `break` (it runs
         once: one batch to set something up); a loop in a method of an `nn.Module` subclass
-        (the module's caller owns the grad mode), or in a function (or a
+        (the module's caller owns the grad mode; a class whose base comes from
+        another package is one when it runs `nn.Module.__init__(self)`), or in a function (or a
         closure of one) that a model's `forward` calls, in this module or
         another (a renderer querying a field in chunks is part of the model);
         framework hooks
