@@ -998,3 +998,43 @@ def test_batch_norm_layers_frozen_for_training_are_not_the_model_left_in_eval_mo
     # the whole model put in eval mode there is still reported
     whole = TRAINER_FREEZING_BATCH_NORM.replace("freeze_norms(self.net.backbone)", "self.net.eval()")
     assert findings(whole) == [("GRD103", 30, 12)]
+
+
+LAST_EVALUATION_THEN_STOP = """
+import torch
+from torch import nn
+
+model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def evaluate(model, loader):
+    model.eval()
+    with torch.no_grad():
+        return sum(float(model(x).sum()) for x in loader)
+
+
+def train(loader, valid, max_steps):
+    model.train()
+    step = 0
+    while True:
+        for x in loader:
+            loss = model(x).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if step == max_steps:
+                score = evaluate(model, valid)
+                torch.save(model.state_dict(), f"last-{score}.pt")
+                return
+"""
+
+
+def test_the_last_evaluation_before_return_is_followed_by_no_training():
+    assert findings(LAST_EVALUATION_THEN_STOP) == []
+    for stop in ("break", "raise SystemExit(0)"):
+        assert findings(LAST_EVALUATION_THEN_STOP.replace("                return", f"                {stop}")) == []
+    # an evaluation every few steps, training on after it, is still reported
+    periodic = LAST_EVALUATION_THEN_STOP.replace("                return\n", "")
+    assert findings(periodic) == [("GRD103", 26, 24)]

@@ -60,7 +60,9 @@ class TrainModeNotRestored(Rule):
         `.eval()` on a model it builds itself (`net = Net()`, weights loaded,
         evaluated) and neither receives nor returns; nor does `.eval()` on a
         layer drawn from `net.modules()` or `.children()` (batch norm frozen
-        for the training that follows).  A loop
+        for the training that follows).  A switch followed in its own block by
+        `return`, `break` or `raise` (the last evaluation, then save and stop)
+        has no training step after it.  A loop
         whose body starts by switching to training mode (`for epoch ...:
         model.train()`) is not reported: whatever the end of one iteration
         does after its evaluation, the next one trains in training mode.
@@ -311,6 +313,8 @@ class TrainModeNotRestored(Rule):
             for i, event in enumerate(events):
                 if event.kind != "eval" or event.site in reported:
                     continue
+                if _ends_the_run(loop, ctx.flow.nodes.get(event.site)):
+                    continue  # ``evaluate(); save(); return``: the last evaluation, nothing trains after it
                 forward_before = any(e.kind == "forward" for e in events[:i])
                 forward_since = False
                 for j in range(i + 1, i + n + 1):
@@ -398,6 +402,19 @@ class TrainModeNotRestored(Rule):
             value = call.args[position]
         passed = dotted(value) if value is not None else None
         return None if passed is None else passed + dot + rest
+
+
+def _ends_the_run(loop: flow.Loop, node: Optional[ast.AST]) -> bool:
+    """Is the switch (or the call that switches) followed, in its own block of
+    the loop, by a ``return``, ``break`` or ``raise``?  Then no training step
+    runs after it in this loop."""
+    if node is None:
+        return False
+    found = _block_of(loop.node, node)
+    if found is None:
+        return False
+    block, i = found
+    return any(isinstance(stmt, (ast.Return, ast.Break, ast.Raise)) for stmt in block[i + 1:])
 
 
 def _block_of(root: ast.stmt, target: ast.AST) -> Optional[Tuple[List[ast.stmt], int]]:
