@@ -399,6 +399,13 @@ class GradTracker:
                     if self.grad_api(imports, value.func) == "set_grad_enabled":
                         state = made
             return state
+        if isinstance(expr, ast.IfExp):
+            # ``with torch.no_grad() if not requires_grad else nullcontext():``:
+            # one branch or the other, chosen at run time
+            made = {self.effect(imports, expr.body), self.effect(imports, expr.orelse)}
+            if len(made) == 1:
+                return made.pop()  # the same either way
+            return Grad.UNKNOWN
         if isinstance(expr, ast.Call):
             api = self.grad_api(imports, expr.func)
             if api is None:

@@ -1783,3 +1783,31 @@ def test_a_class_that_runs_nn_module_init_itself_is_a_module():
     assert found(WRAPPER_OF_A_BASE_FROM_ANOTHER_PACKAGE) == []
     unknown = WRAPPER_OF_A_BASE_FROM_ANOTHER_PACKAGE.replace("nn.Module.__init__(self)", "super().__init__()")
     assert found(unknown) == [("GRD101", 15, 8)]
+
+
+NO_GRAD_CHOSEN_AT_RUN_TIME = """
+import contextlib
+import torch
+import torch.nn as nn
+
+model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+
+
+def generate_images(loader, requires_grad=False):
+    model.eval()
+    outs = []
+    with torch.no_grad() if not requires_grad else contextlib.nullcontext():
+        for x in loader:
+            outs.append(model(x))
+    return outs
+"""
+
+
+def test_no_grad_chosen_by_a_conditional_expression_may_be_off():
+    # grad is off unless the caller asks for it: the author chose, as with
+    # ``torch.set_grad_enabled(flag)``
+    assert found(NO_GRAD_CHOSEN_AT_RUN_TIME) == []
+    either = NO_GRAD_CHOSEN_AT_RUN_TIME.replace("contextlib.nullcontext()", "torch.inference_mode()")
+    assert found(either) == []
+    neither = NO_GRAD_CHOSEN_AT_RUN_TIME.replace("torch.no_grad()", "open('log.txt')")
+    assert found(neither) == [("GRD101", 13, 8)]

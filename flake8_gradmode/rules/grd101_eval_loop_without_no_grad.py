@@ -128,8 +128,11 @@ class EvalLoopWithoutNoGrad(Rule):
         other modules (see the cross-module page), but not callers outside the
         project (a notebook, a user's script): a function whose callers are all
         there is reported even if they disable grad.  Add `@torch.no_grad()`
-        to it, which is cheap and documents the intent.  `set_grad_enabled(<expression>)` is taken as
-        "might be disabled" and keeps the rule silent, and grad enabled
+        to it, which is cheap and documents the intent.
+        `set_grad_enabled(<expression>)`, and `no_grad()` chosen by a
+        conditional expression (`with torch.no_grad() if x else
+        nullcontext():`), are taken as "might be disabled" and keep the rule
+        silent, and grad enabled
         explicitly inside a function (`with torch.enable_grad():`) is taken as
         meant.  Never reported: a loop whose body ends in `break` (it runs
         once: one batch to set something up); a loop in a method of an `nn.Module` subclass
