@@ -94,7 +94,7 @@ Call = Tuple[str, str, str, str, Shape]
 TrainedCall = Tuple[str, str, str, Union[int, str]]
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 12
+_FORMAT = 13
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -119,10 +119,15 @@ class _Summarizer:
         self.trainers: Set[str] = set()
         #: names the running function (or module) bound to ``Class(...)``
         self.built: Dict[str, str] = {}
+        #: the running class's attributes bound to ``Class(...)`` (``_built_members``)
+        self.members: Dict[str, str] = {}
         #: calls passing a model in training mode (see ``TrainedCall``), by called name
         self.trained_calls: Dict[str, List[TrainedCall]] = {}
         #: methods whose own body switches ``self`` to eval mode
         self.self_evals: Set[str] = set()
+        #: functions and methods by qualified name: how many arguments a call
+        #: must pass (``self`` not counted)
+        self.arities: Dict[str, int] = {}
         #: classes whose ``__init__`` switches off grad for their parameters
         self.frozen_classes: Dict[str, Freeze] = {}
         #: the running function's (or module's) receivers of ``.train()`` so
@@ -180,6 +185,7 @@ class _Summarizer:
             "m": self.trained_calls,
             "v": self.self_evals,
             "z": self.frozen_classes,
+            "p": self.arities,
         }
 
     def _trainers(self) -> Set[str]:
@@ -267,6 +273,11 @@ class _Summarizer:
                 written = f"super.{func.attr}"
             elif isinstance(owner, ast.Name) and owner.id in self.built:
                 written = f"{self.built[owner.id]}.{func.attr}"  # ``net = Net(); net.load()``: Net's method
+            elif (
+                isinstance(owner, ast.Attribute) and isinstance(owner.value, ast.Name) and owner.value.id == "self"
+                and owner.attr in self.members
+            ):
+                written = f"{self.members[owner.attr]}.{func.attr}"  # ``self.net = Net()`` ... ``self.net.load()``
             else:
                 written = dotted(func) or f"?.{func.attr}"
             last = func.attr
@@ -309,6 +320,7 @@ class _Summarizer:
             qual = ""
         if qual:
             self.functions[qual] = code
+            self.arities[qual] = _arity(node, method=bool(klass))
         body_caller = qual or "?"
         if code == "x":
             body_caller = "?"
@@ -379,7 +391,58 @@ class _Summarizer:
             freeze = init_freeze(node)
             if freeze is not None:
                 self.frozen_classes[node.name] = freeze
+        outer, self.members = self.members, ({} if nested else _built_members(node))
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
+        self.members = outer
+
+
+def _arity(node: Union[ast.FunctionDef, ast.AsyncFunctionDef], method: bool) -> int:
+    """How many arguments a call must pass (``self`` not counted)."""
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    if method and not any(_decorator_name(d) == "staticmethod" for d in node.decorator_list):
+        positional = positional[1:]  # ``self`` / ``cls``
+    required = max(len(positional) - len(args.defaults), 0)
+    return required + sum(1 for default in args.kw_defaults if default is None)
+
+
+def binds(required: Optional[int], shape: Shape) -> bool:
+    """Can a call of this shape pass the arguments a function requires?
+    (Too many are not held against it: ``Class.method(obj, x)`` passes
+    ``self`` itself.)"""
+    if required is None:
+        return True
+    npos, keywords, _ = shape
+    return npos < 0 or "**" in keywords or npos + len(keywords) >= required
+
+
+def _built_members(node: ast.ClassDef) -> Dict[str, str]:
+    """``self.x = Class(...)`` in a class's methods (a capitalised callee,
+    ``.cuda()``-style chains unwrapped), for the attributes every assignment
+    of which builds the same class: ``self.x.method()`` is that class's."""
+    seen: Dict[str, Optional[str]] = {}
+    for stmt in node.body:
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for sub in ast.walk(stmt):
+            if isinstance(sub, ast.Assign):
+                targets, value = sub.targets, sub.value
+            elif isinstance(sub, (ast.AnnAssign, ast.AugAssign)):
+                targets, value = [sub.target], sub.value
+            else:
+                continue
+            for target in targets:
+                if not (
+                    isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
+                    continue
+                call = unchained(value) if value is not None else None
+                built = dotted(call.func) if isinstance(call, ast.Call) else None
+                if not (built and built.rpartition(".")[2][:1].isupper()) or isinstance(sub, ast.AugAssign):
+                    built = None
+                seen[target.attr] = built if seen.get(target.attr, built) == built else None
+    return {attr: built for attr, built in seen.items() if built}
 
 
 def _joined(names: Set[str]) -> str:
@@ -717,7 +780,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("n"), str) and isinstance(summary.get("a"), str)
         and isinstance(summary.get("t"), set) and isinstance(summary.get("m"), dict)
         and isinstance(summary.get("v"), set) and isinstance(summary.get("z"), dict)
-        and isinstance(summary.get("s"), list)
+        and isinstance(summary.get("s"), list) and isinstance(summary.get("p"), dict)
     )
 
 
@@ -989,10 +1052,11 @@ class Project:
 
     # names -> definitions
 
-    def resolve(self, rel: str, written: str) -> Optional[object]:
+    def resolve(self, rel: str, written: str, depth: int = 0) -> Optional[object]:
         """What ``written`` (a dotted name in module ``rel``) refers to: a
         ``(module, qualified name)`` in the project, an external dotted name,
-        or None."""
+        or None.  A name a package's ``__init__`` imports from one of its
+        modules (``from .utils import *``) is that module's."""
         summary = self.summary(rel)
         if summary is None:
             return None
@@ -1010,7 +1074,15 @@ class Project:
             found = self.index.module(".".join(parts[:cut]), rel)
             if found is not None:
                 inner = ".".join(parts[cut:])
-                return (found, inner) if self.summary(found) is not None else None
+                other = self.summary(found)
+                if other is None:
+                    return None
+                name = inner.partition(".")[0]
+                if depth < 4 and found != rel and name not in other["f"] and name not in other["c"]:  # type: ignore
+                    again = self.resolve(found, inner, depth + 1)  # re-exported
+                    if isinstance(again, tuple):
+                        return again
+                return (found, inner)
         return None if level else full
 
     def _star_imported(self, rel: str, summary: Summary, head: str, written: str) -> Optional[object]:
@@ -1206,12 +1278,15 @@ class Project:
         klass, _, name = qual.rpartition(".")
         if name == "forward" or (name.startswith("__") and name.endswith("__")) or self._escapes(rel, klass, name):
             return Grad.INHERITED  # ``module(x)`` and operators call these: their callers are not written down
+        arity = summary["p"].get(qual)  # type: ignore[attr-defined]
         states: Set[Grad] = set()
         for site_rel, (written, code, caller, site_class, shape) in self._calls_named(name):
             if site_rel == rel and caller == qual:
                 continue  # it calls itself: that call runs as its other callers run it
             if admits is not None and not admits(shape):
                 continue
+            if not binds(arity, shape):
+                continue  # ``agent.run()`` cannot be ``Inferer.run(model, image)``
             if is_test_file(site_rel):
                 continue  # a unit test calls with grad as it likes: not how the project runs it
             if not self._reaches(site_rel, written, site_class, rel, klass, name):
@@ -1280,7 +1355,10 @@ class Project:
         found = self.resolve(site_rel, written.rpartition(".")[0])
         if isinstance(found, tuple):
             return found == (rel, klass) or (rel, klass) in self.ancestors(*found)[0]
-        return True
+        summary = self.summary(site_rel)
+        # an imported name that is no class of the project (another package's,
+        # or a module the project lacks): its methods are not this one
+        return summary is None or head not in summary["i"]  # type: ignore[operator]
 
 
 def _bindings(node: Union[ast.Import, ast.ImportFrom]) -> Iterator[Tuple[str, int, str]]:

@@ -63,6 +63,7 @@ CALLER_GRAD = """
 
 
 def make(root: Path, files: Dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
     (root / "setup.py").write_text("", encoding="utf-8")
     for name, code in files.items():
         path = root / name
@@ -1861,3 +1862,123 @@ def test_a_name_imported_differently_in_two_functions_stays_unknown(tmp_path):
     other = FACTORY.replace("build(", "build_other(").replace("from .nets import Net", "from .other import Net")
     make(tmp_path, {"pkg/nets.py": NETS, "pkg/factory.py": FACTORY + other, "pkg/other.py": "Net = None\\n"})
     assert lint(tmp_path / "pkg/nets.py") == [(11, 8, "GRD004")]
+
+
+# --- which method a call runs: the receiver's class, the arguments, re-exports ---
+
+WINDOWED_INFERER = """
+    import torch
+
+
+    class Inferer:
+        def __init__(self, windows):
+            self.windows = windows
+
+        def run(self, model, image):
+            return self._infer_windows(model, image)
+
+        def _infer_windows(self, model, image):
+            outputs = []
+            for window in self.windows:
+                outputs.append(model(image[window]))
+            return outputs
+"""
+
+AGENT_WITH_INFERER = """
+    import torch
+
+    from .inferer import Inferer
+
+
+    class Agent:
+        def __init__(self, net, windows):
+            self.net = net
+            self.inferer = Inferer(windows)
+
+        def validate(self, images):
+            self.net.eval()
+            with torch.no_grad():
+                return [self.inferer.run(self.net, image) for image in images]
+
+        def run(self):
+            return self.validate([])
+"""
+
+AGENT_MAIN = """
+    from .agent import Agent
+
+
+    def main(net):
+        agent = make_agent(net)
+        agent.run()
+
+
+    def make_agent(net):
+        return Agent(net, [slice(0, 4)])
+
+
+    if __name__ == "__main__":
+        main(None)
+"""
+
+
+def test_a_method_called_on_an_attribute_built_from_a_class_is_that_class_s(tmp_path):
+    # ``self.inferer = Inferer(...)``: ``self.inferer.run(...)`` under no_grad is
+    # Inferer.run's only caller; ``agent.run()`` (Agent's, and no arguments for
+    # Inferer.run's two) is not one
+    files = {"pkg/inferer.py": WINDOWED_INFERER, "pkg/agent.py": AGENT_WITH_INFERER, "pkg/main.py": AGENT_MAIN}
+    make(tmp_path / "a", files)
+    assert lint(tmp_path / "a/pkg/inferer.py") == []
+    # a call with grad on and the arguments it needs is a caller again
+    make(tmp_path / "b", {**files, "pkg/main.py": AGENT_MAIN.replace("agent.run()", "agent.run(net, None)")})
+    assert lint(tmp_path / "b/pkg/inferer.py") == [(13, 8, "GRD101")]
+
+
+def test_a_method_of_a_class_imported_from_a_missing_module_is_not_this_one(tmp_path):
+    # ``self.remote = Remote(...)`` from a module the project lacks:
+    # ``self.remote.run(...)`` is that class's ``run``, not Inferer.run
+    remote = (
+        AGENT_WITH_INFERER.replace(
+            "from .inferer import Inferer", "from .inferer import Inferer\n    from .remote import Remote"
+        )
+        .replace("self.net = net\n", "self.net = net\n            self.remote = Remote(1)\n")
+        .replace("return self.validate([])", "return [self.remote.run(self.net, image) for image in []]")
+    )
+    files = {"pkg/inferer.py": WINDOWED_INFERER, "pkg/agent.py": remote, "pkg/main.py": AGENT_MAIN}
+    make(tmp_path / "a", files)
+    assert lint(tmp_path / "a/pkg/inferer.py") == []
+    # the same call on an object of unknown class may be Inferer.run
+    unknown = remote.replace("self.remote.run(", "self.other.run(")
+    make(tmp_path / "b", {**files, "pkg/agent.py": unknown})
+    assert lint(tmp_path / "b/pkg/inferer.py") == [(13, 8, "GRD101")]
+
+
+def test_a_function_a_package_re_exports_is_followed_to_its_module(tmp_path):
+    # ``from pkg import evaluate``, where ``pkg/__init__.py`` does ``from .utils import *``
+    utils = """
+        import torch
+
+        model = torch.nn.Linear(4, 4)
+
+
+        def evaluate(loader):
+            total = 0
+            for x in loader:
+                total += float(model(x).sum())
+            return total
+    """
+    caller = """
+        import torch
+
+        from pkg import evaluate
+
+
+        def main(loader):
+            with torch.no_grad():
+                print(evaluate(loader))
+    """
+    files = {"pkg/__init__.py": "from .utils import *\n", "pkg/utils.py": utils, "scripts/main.py": caller}
+    make(tmp_path / "a", files)
+    assert lint(tmp_path / "a/pkg/utils.py") == []
+    make(tmp_path / "b", {**files, "scripts/main.py": "from pkg import evaluate\n\nprint(evaluate([]))\n"})
+    assert lint(tmp_path / "b/pkg/utils.py") == [(8, 4, "GRD101")]
