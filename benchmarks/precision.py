@@ -3,7 +3,7 @@
 
 Usage::
 
-    python benchmarks/precision.py --corpus DIR --split tune|heldout|heldout2|...|heldout25|all
+    python benchmarks/precision.py --corpus DIR --split tune|heldout|heldout2|...|heldout26|all
                                    [--codes GRD101,...] [--out FILE]
                                    [--verdicts FILE] [--projects CSV] [--jobs N]
                                    [--cold-warm]
@@ -65,7 +65,7 @@ HERE = Path(__file__).resolve().parent
 #: where the project index keeps its cache, in the project's root directory
 CACHE_DIR = ".gradmode_cache"
 PROJECTS = HERE / "precision_projects.csv"
-SPLITS = ("tune", "heldout") + tuple(f"heldout{n}" for n in range(2, 26))
+SPLITS = ("tune", "heldout") + tuple(f"heldout{n}" for n in range(2, 27))
 #: lines of the enclosing function shown before a finding, at most
 CONTEXT_BEFORE = 40
 #: lines shown after a finding
