@@ -184,3 +184,36 @@ def test_set_grad_enabled_made_in_an_and_expression_switches_grad_on():
     with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
         run(code)  # the backward succeeds: grad is on in the block
     assert found(SET_GRAD_ENABLED_IN_AN_AND.format(first="contextlib.nullcontext()")) == [("GRD005", 8, 8)]
+
+
+BACKWARD_ONLY_WHEN_ASKED = """
+    import torch
+
+    w = torch.ones(3, requires_grad=True)
+
+
+    class Penalty:
+        def compute(self, x, do_backward, scale=1.0):
+            loss = (w * x).sum() * scale
+            if do_backward:
+                loss.backward()
+            return float(loss)
+
+        def report(self, x):
+            with torch.no_grad():
+                return self.compute(x, do_backward={flag})
+
+
+    print(Penalty().report(torch.ones(3)))
+"""
+
+
+def test_backward_under_a_parameter_every_caller_passes_false_is_not_reported():
+    # the one call passes ``do_backward=False``: the backward never runs under no_grad
+    code = BACKWARD_ONLY_WHEN_ASKED.format(flag="False")
+    assert found(code) == []
+    run(code)  # no error
+    asked = BACKWARD_ONLY_WHEN_ASKED.format(flag="True")
+    assert found(asked) == [("GRD005", 10, 12)]
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        run(asked)

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import ast
 
 from flake8_gradmode import facts
-from flake8_gradmode.tracker import Grad, effective, first_or_keyword
+from flake8_gradmode.tracker import FunctionInfo, Grad, effective, first_or_keyword
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
 _AUTOGRAD_CALLS = {"torch.autograd.backward": "tensors", "torch.autograd.grad": "outputs"}
@@ -42,7 +42,10 @@ class BackwardUnderNoGrad(Rule):
         (an attribute, an item of a list, a parameter of the function).  Only
         callers in the same module are followed.  The data-flow proof stays
         within one function and gives up at any call it does not know (a
-        model, a helper, a parameter): any unknown input means silence.
+        model, a helper, a parameter): any unknown input means silence.  A
+        backward under `if <parameter>:` (`if do_backward:`) is not reported
+        when every call of the function the project shows passes a false
+        constant for that parameter (or leaves a false default).
     """
     options = ("no_grad_decorators",)
     fix_safety = "No fix is applied: the computation has to move, which only the author can decide."
@@ -220,10 +223,35 @@ class BackwardUnderNoGrad(Rule):
             f"`{written}()` on a value computed with grad disabled raises RuntimeError; "
             "compute it with grad enabled (outside the block, or under `torch.enable_grad()`)"
         )
+        flag = _guarding_parameter(self._guards, function)
+        if flag is not None and function is not None:
+            # ``if do_backward: loss.backward()``: only if a caller can ask for it
+            asked = lambda: _may_pass_true(self.context, function, flag)  # noqa: E731
+        else:
+            asked = lambda: True  # noqa: E731
         if state is Grad.DISABLED:
-            self.report(node, message)
+            self.report(node, message, condition=asked)
         elif function is not None:
-            self.report(node, message, condition=lambda: effective(Grad.INHERITED, function) is Grad.DISABLED)
+            self.report(
+                node, message, condition=lambda: effective(Grad.INHERITED, function) is Grad.DISABLED and asked()
+            )
+
+    # the conditions of the ``if`` bodies around the current node
+    def visit_If_body(self, node: ast.If) -> None:
+        self._guards.append(node.test)
+
+    def leave_If_body(self, node: ast.If) -> None:
+        self._guards.pop()
+
+    def visit_If_orelse(self, node: ast.If) -> None:
+        self._guards.append(None)
+
+    def leave_If_orelse(self, node: ast.If) -> None:
+        self._guards.pop()
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._guards: List[Optional[ast.expr]] = []
 
     def _differentiated(self, call: ast.Call) -> Optional[ast.expr]:
         """The tensor that gets differentiated by this call, if it is one."""
@@ -252,3 +280,81 @@ class BackwardUnderNoGrad(Rule):
                 and binding.kind is not facts.Kind.PARAM
             )
         return False
+
+
+_MISSING = object()
+
+
+def _guarding_parameter(guards: Sequence[Optional[ast.expr]], function: Optional[FunctionInfo]) -> Optional[str]:
+    """A parameter of ``function`` that an enclosing ``if`` tests by name
+    (``if do_backward:``, ``if do_backward and ...:``)."""
+    if function is None:
+        return None
+    args = function.node.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    for test in guards:
+        names = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
+        for name in names:
+            if isinstance(name, ast.Name) and name.id in params:
+                return name.id
+    return None
+
+
+def _may_pass_true(ctx, function: FunctionInfo, flag: str) -> bool:
+    """Can a call of ``function`` pass a true ``flag``?  False only when every
+    call the project shows passes a false constant for it (or leaves a false
+    default), and the function is not used as a value or called by name on
+    other objects."""
+    if function.escaped or function.by_name or function.key is None:
+        return True
+    node = function.node
+    args = node.args
+    positional = [a.arg for a in [*args.posonlyargs, *args.args]]
+    if function.class_name is not None and not any(
+        isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list
+    ):
+        positional = positional[1:]
+    defaults = dict(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+    default = defaults.get(flag)
+    index = positional.index(flag) if flag in positional else -1
+    seen = False
+    for _, seq in ctx.call_sites.get(function.key, ()):
+        call = ctx.flow.nodes.get(seq)
+        if not isinstance(call, ast.Call) or any(isinstance(a, ast.Starred) for a in call.args):
+            return True
+        value: object = _MISSING
+        for keyword in call.keywords:
+            if keyword.arg is None:
+                return True  # ``**options``
+            if keyword.arg == flag:
+                value = keyword.value
+        if value is _MISSING and 0 <= index < len(call.args):
+            value = call.args[index]
+        if value is _MISSING:
+            value = default
+        if not _false_constant(value):
+            return True
+        seen = True
+    shapes = ctx.call_shapes_elsewhere(function, tests=False)
+    for npos, keywords, constants in shapes or ():
+        if npos < 0 or "**" in keywords:
+            return True
+        passed = dict(constants)
+        if flag in keywords:
+            constant = passed.get(flag, _MISSING)
+        elif 0 <= index < npos:
+            constant = passed.get(index, _MISSING)
+        else:
+            if not _false_constant(default):
+                return True
+            seen = True
+            continue
+        if constant is _MISSING or constant:
+            return True
+        seen = True
+    return not seen
+
+
+def _false_constant(value: object) -> bool:
+    return isinstance(value, ast.Constant) and not value.value
