@@ -374,10 +374,8 @@ class _Summarizer:
         if len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
             return
         name = node.targets[0].id
-        value = node.value
-        value = unchained(value)  # ``Net(...).cuda()``, ``.to(device)``
-        built = dotted(value.func) if isinstance(value, ast.Call) else None
-        if built and built.rpartition(".")[2][:1].isupper():
+        built = _built_class(node.value)
+        if built:
             self.built[name] = built
         else:
             self.built.pop(name, None)
@@ -416,6 +414,33 @@ def binds(required: Optional[int], shape: Shape) -> bool:
     return npos < 0 or "**" in keywords or npos + len(keywords) >= required
 
 
+def _built_class(value: ast.expr) -> Optional[str]:
+    """The class ``value`` builds, as written: a call of a capitalised callee,
+    ``.cuda()``-style chains unwrapped (``Net(...).to(device)``)."""
+    call = unchained(value)
+    built = dotted(call.func) if isinstance(call, ast.Call) else None
+    return built if built and built.rpartition(".")[2][:1].isupper() else None
+
+
+#: what ``passed`` returns when a call's arguments cannot be matched up, when
+#: the parameter is not passed, and when what is passed is no constant
+UNKNOWN, NOT_PASSED, NOT_CONSTANT = object(), object(), object()
+
+
+def passed(shape: Shape, name: str, index: Optional[int]) -> object:
+    """What a call of this shape passes for the parameter ``name`` (at
+    position ``index`` when it can be passed by position): the constant,
+    ``NOT_CONSTANT``, ``NOT_PASSED``, or ``UNKNOWN`` after ``*args`` or
+    ``**kwargs``."""
+    npos, keywords, constants = shape
+    if npos < 0 or "**" in keywords:
+        return UNKNOWN
+    slot = name if name in keywords else index if index is not None and index < npos else None
+    if slot is None:
+        return NOT_PASSED
+    return dict(constants).get(slot, NOT_CONSTANT)
+
+
 def _built_members(node: ast.ClassDef) -> Dict[str, str]:
     """``self.x = Class(...)`` in a class's methods (a capitalised callee,
     ``.cuda()``-style chains unwrapped), for the attributes every assignment
@@ -437,10 +462,7 @@ def _built_members(node: ast.ClassDef) -> Dict[str, str]:
                     and target.value.id == "self"
                 ):
                     continue
-                call = unchained(value) if value is not None else None
-                built = dotted(call.func) if isinstance(call, ast.Call) else None
-                if not (built and built.rpartition(".")[2][:1].isupper()) or isinstance(sub, ast.AugAssign):
-                    built = None
+                built = None if value is None or isinstance(sub, ast.AugAssign) else _built_class(value)
                 seen[target.attr] = built if seen.get(target.attr, built) == built else None
     return {attr: built for attr, built in seen.items() if built}
 

@@ -7,6 +7,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import keyword
+from flake8_gradmode.project import NOT_PASSED, UNKNOWN, passed
 from flake8_gradmode.tracker import FunctionInfo, bound_arguments, is_const, param_defaults, positional_params
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 
@@ -266,12 +267,11 @@ class VolatileFlag(Rule):
             return True
         positional = positional_params(function.node, function.class_name is not None)
         index = positional.index(name) if name in positional else None
-        for npos, keywords, constants in shapes:
-            given = dict(constants)
-            if npos < 0 or "**" in keywords:
+        for shape in shapes:
+            value = passed(shape, name, index)
+            if value is UNKNOWN:
                 return True
-            slot = name if name in keywords else index if index is not None and index < npos else None
-            if slot is not None and given.get(slot, True) is not False:
+            if value is not NOT_PASSED and value is not False:
                 return True
         return False
 

@@ -5,7 +5,8 @@ from typing import List, Optional, Sequence
 import ast
 
 from flake8_gradmode import facts
-from flake8_gradmode.tracker import FunctionInfo, Grad, effective, first_or_keyword
+from flake8_gradmode.project import NOT_CONSTANT, NOT_PASSED, UNKNOWN, passed
+from flake8_gradmode.tracker import FunctionInfo, Grad, effective, first_or_keyword, param_defaults, positional_params
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
 _AUTOGRAD_CALLS = {"torch.autograd.backward": "tensors", "torch.autograd.grad": "outputs"}
@@ -202,6 +203,11 @@ class BackwardUnderNoGrad(Rule):
         ),
     )
 
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        #: the conditions of the ``if`` bodies around the current node (None in an ``else``)
+        self._guards: List[Optional[ast.expr]] = []
+
     def visit_Call(self, node: ast.Call) -> None:
         value = self._differentiated(node)
         if value is None:
@@ -236,7 +242,6 @@ class BackwardUnderNoGrad(Rule):
                 node, message, condition=lambda: effective(Grad.INHERITED, function) is Grad.DISABLED and asked()
             )
 
-    # the conditions of the ``if`` bodies around the current node
     def visit_If_body(self, node: ast.If) -> None:
         self._guards.append(node.test)
 
@@ -248,10 +253,6 @@ class BackwardUnderNoGrad(Rule):
 
     def leave_If_orelse(self, node: ast.If) -> None:
         self._guards.pop()
-
-    def __init__(self, context) -> None:
-        super().__init__(context)
-        self._guards: List[Optional[ast.expr]] = []
 
     def _differentiated(self, call: ast.Call) -> Optional[ast.expr]:
         """The tensor that gets differentiated by this call, if it is one."""
@@ -307,16 +308,8 @@ def _may_pass_true(ctx, function: FunctionInfo, flag: str) -> bool:
     other objects."""
     if function.escaped or function.by_name or function.key is None:
         return True
-    node = function.node
-    args = node.args
-    positional = [a.arg for a in [*args.posonlyargs, *args.args]]
-    if function.class_name is not None and not any(
-        isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list
-    ):
-        positional = positional[1:]
-    defaults = dict(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-    defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
-    default = defaults.get(flag)
+    positional = positional_params(function.node, function.class_name is not None)
+    default = param_defaults(function.node.args).get(flag)
     index = positional.index(flag) if flag in positional else -1
     seen = False
     for _, seq in ctx.call_sites.get(function.key, ()):
@@ -336,21 +329,12 @@ def _may_pass_true(ctx, function: FunctionInfo, flag: str) -> bool:
         if not _false_constant(value):
             return True
         seen = True
-    shapes = ctx.call_shapes_elsewhere(function, tests=False)
-    for npos, keywords, constants in shapes or ():
-        if npos < 0 or "**" in keywords:
-            return True
-        passed = dict(constants)
-        if flag in keywords:
-            constant = passed.get(flag, _MISSING)
-        elif 0 <= index < npos:
-            constant = passed.get(index, _MISSING)
-        else:
+    for shape in ctx.call_shapes_elsewhere(function, tests=False) or ():
+        constant = passed(shape, flag, index if index >= 0 else None)
+        if constant is NOT_PASSED:
             if not _false_constant(default):
                 return True
-            seen = True
-            continue
-        if constant is _MISSING or constant:
+        elif constant is UNKNOWN or constant is NOT_CONSTANT or constant:
             return True
         seen = True
     return not seen
