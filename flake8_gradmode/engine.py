@@ -251,10 +251,12 @@ class Tracker:
             if root and facts.classify(self.ctx, node.value) is facts.Kind.FROZEN:
                 self.flow.scope.frozen_models[root] = self.flow.tick()
             func = node.value.func
-            if isinstance(func, ast.Attribute) and func.attr == "requires_grad_" and is_const(
-                first_value(node.value), False
+            if isinstance(func, ast.Attribute) and (
+                func.attr == "requires_grad_" and is_const(first_value(node.value), False)
+                or func.attr == "detach_" and not node.value.args and not node.value.keywords
             ):
-                self._frozen_by_loop(func.value)  # for p in net.parameters(): p.requires_grad_(False)
+                # for p in net.parameters(): p.requires_grad_(False) (or p.detach_())
+                self._frozen_by_loop(func.value)
 
     def _frozen_by_loop(self, param: ast.expr) -> None:
         """``for _, p in net.named_parameters(): p.requires_grad = False``:

@@ -889,8 +889,10 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
     if built is not None and built[0] < seq:
         return _class_freezes(ctx, built[1])
     fn = scope.function
-    if fn is None or depth >= 4 or name not in {a.arg for a in (*fn.node.args.args, *fn.node.args.kwonlyargs)}:
+    if fn is None or depth >= 4:
         return False
+    if name not in {a.arg for a in (*fn.node.args.args, *fn.node.args.kwonlyargs)}:
+        return name not in scope.deps and _global_frozen(ctx, fn, name, depth)
     sites = call_sites(ctx, fn)
     if not sites or fn.escaped:
         return False
@@ -900,6 +902,23 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
             return False
         arg = next((value for param, value, _ in bound_arguments(fn, node) if param == name), None)
         if not isinstance(arg, ast.Name) or not _name_frozen(ctx, caller, arg.id, site_seq, depth + 1):
+            return False
+    return True
+
+
+def _global_frozen(ctx, fn: FunctionInfo, name: str, depth: int) -> bool:
+    """A module global the module's top-level code froze (``for p in
+    teacher.parameters(): p.detach_()``) before every call of ``fn``, or of
+    the module functions that call it."""
+    frozen = ctx.flow.module_scope.frozen_models.get(name)
+    sites = call_sites(ctx, fn)
+    if frozen is None or not sites or fn.escaped or depth >= 4:
+        return False
+    for caller, site_seq in sites:
+        if caller.function is None:
+            if site_seq < frozen:
+                return False
+        elif name in caller.deps or not _global_frozen(ctx, caller.function, name, depth + 1):
             return False
     return True
 

@@ -1578,16 +1578,64 @@ def main(paths):
 
 
 @pytest.mark.parametrize("freeze", [
-    "for _, v in model.named_parameters():\\n        v.requires_grad = False",
-    "for v in model.parameters():\\n        v.requires_grad_(False)",
+    "for _, v in model.named_parameters():\n        v.requires_grad = False",
+    "for v in model.parameters():\n        v.requires_grad_(False)",
+    "for v in model.parameters():\n        v.detach_()",
 ])
 def test_parameters_frozen_one_by_one_build_no_graph(freeze):
     source = PARAMETERS_FROZEN_IN_A_LOOP.replace(
-        "for _, v in model.named_parameters():\\n        v.requires_grad = False", freeze
+        "for _, v in model.named_parameters():\n        v.requires_grad = False", freeze
     )
+    assert freeze in source
     assert found(source) == []
     other = source.replace("in model.", "in encoder.")
     assert found(other) == [("GRD101", 14, 4)]
+
+
+TEACHER_FROZEN_AT_TOP_LEVEL = """
+import torch
+
+
+def test(loader):
+    teacher.eval()
+    error = 0.0
+    for x, y in loader:
+        error += (teacher(x) - y).abs().sum().item()
+    return error
+
+
+if __name__ == "__main__":
+    loader = [(torch.randn(8, 4), torch.randn(8, 2)) for _ in range(3)]
+    model = torch.nn.Linear(4, 2)
+    teacher = torch.nn.Linear(4, 2)
+    for param in teacher.parameters():
+        param.detach_()
+    print(test(loader))
+"""
+
+
+def test_a_global_model_frozen_by_top_level_code_before_every_call_builds_no_graph():
+    assert found(TEACHER_FROZEN_AT_TOP_LEVEL) == []
+    # frozen after the call, or another model frozen: the loop builds graphs
+    late = TEACHER_FROZEN_AT_TOP_LEVEL.replace("    print(test(loader))\n", "").replace(
+        "    teacher = torch.nn.Linear(4, 2)\n", "    teacher = torch.nn.Linear(4, 2)\n    print(test(loader))\n"
+    )
+    assert found(late) == [("GRD101", 8, 4)]
+    assert found(TEACHER_FROZEN_AT_TOP_LEVEL.replace("in teacher.", "in model.")) == [("GRD101", 8, 4)]
+    # rebound inside the function: not the frozen global
+    rebound = TEACHER_FROZEN_AT_TOP_LEVEL.replace(
+        "    teacher.eval()\n", "    teacher = torch.nn.Linear(4, 2)\n    teacher.eval()\n"
+    )
+    assert found(rebound) == [("GRD101", 9, 4)]
+
+
+def test_parameters_detached_in_place_stop_the_graph_under_real_torch():
+    torch = pytest.importorskip("torch")
+    teacher = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GRU(4, 4))
+    for param in teacher.parameters():
+        param.detach_()
+    out, _ = teacher(torch.randn(3, 4))
+    assert out.grad_fn is None and not out.requires_grad
 
 
 INPUT_GRADIENTS_WANTED = """

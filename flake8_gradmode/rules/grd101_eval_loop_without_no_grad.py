@@ -153,10 +153,12 @@ class EvalLoopWithoutNoGrad(Rule):
         tensor require grad (`x.requires_grad = True`: input gradients are
         wanted); a model whose parameters are frozen before the loop: by the
         function (`net.requires_grad_(False)`, or one by one in a loop over
-        `net.parameters()`), by the `__init__` of the class it was built from
-        there (pytorch-fid's `InceptionV3(..., requires_grad=False)`, also a
-        class of another module of the project), or, for a model handed over
-        as an argument, in the same ways by every caller in the module;
+        `net.parameters()`, also with `p.detach_()`), by the `__init__` of the
+        class it was built from there (pytorch-fid's `InceptionV3(...,
+        requires_grad=False)`, also a class of another module of the project),
+        for a model handed over as an argument, in the same ways by every
+        caller in the module, or, for a module global, by the module's
+        top-level code before every call of the function;
         pytest test functions in test files; with the project index, a
         module-level function of a script (a module with an
         `if __name__ == "__main__":` block or top-level calls like `main()`)
