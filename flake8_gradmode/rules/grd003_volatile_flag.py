@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import ast
 
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import keyword
+from flake8_gradmode.names import tokens
 from flake8_gradmode.project import NOT_PASSED, UNKNOWN, passed
 from flake8_gradmode.tracker import FunctionInfo, bound_arguments, is_const, param_defaults, positional_params
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
@@ -14,6 +15,12 @@ from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 # Owners whose `.volatile` is a setting, not a tensor flag.
 _CONFIG_OWNERS = frozenset(
     {"args", "arg", "opt", "opts", "options", "cfg", "config", "conf", "flags", "hparams", "hp", "settings", "self", "cls"}
+)
+#: Words of a name that holds labels or targets: tensors a loss compares with,
+#: which never require grad, so their flag never stopped a graph.
+_LABEL_WORDS = frozenset(
+    {"target", "targets", "tgt", "tgts", "trg", "label", "labels", "lbl", "lbls", "gt", "gts", "truth",
+     "ann", "anns", "annotation", "annotations"}
 )
 _MESSAGE = (
     "has had no effect since PyTorch 0.4 (it only warns) and stops no graph; drop it, and run code that "
@@ -56,6 +63,11 @@ class VolatileFlag(Rule):
         that only torch releases before 0.4 run (`if TORCH_VERSION ==
         "0.3":` with `TORCH_VERSION = torch.__version__[:3]`, or `if
         torch.__version__ < "0.4":`) is not read: the flag worked there.
+        The flag on a tensor of labels is not reported: a `Variable(...)`
+        bound to a name of labels or targets (`targets = [Variable(a,
+        volatile=True) for a in anns]`, `gt = Variable(...)`), or wrapping one
+        (`Variable(labels, volatile=True)`).  Labels never require grad, so
+        the flag never stopped a graph there (it still warns).
         A literal `volatile=False` given to `Variable`, directly or through
         such a helper, is not reported: it was the default, does not warn
         and nothing relied on it (`torch.tensor(..., volatile=False)` is
@@ -104,6 +116,23 @@ class VolatileFlag(Rule):
             """,
             title="`volatile=False` given to `Variable`: the default, silent, and the graph is wanted",
             checks=(Holds("model.weight.grad is not None", "training builds its graph as it should"),),
+        ),
+        Valid(
+            """
+            import torch
+            from torch.autograd import Variable
+
+            model = torch.nn.Linear(4, 2)
+            images = torch.randn(3, 4)
+            targets = [Variable(t, volatile=True) for t in torch.randn(3, 2)]
+            loss = torch.nn.functional.mse_loss(model(images), torch.stack(targets))
+            loss.backward()
+            """,
+            title="The flag on labels: they never require grad, so it never stopped a graph",
+            checks=(
+                Holds("not any(t.requires_grad for t in targets)", "the labels carry no graph, flag or not"),
+                Holds("model.weight.grad is not None", "the loss still trains the model"),
+            ),
         ),
     )
     INVALID = (
@@ -177,6 +206,8 @@ class VolatileFlag(Rule):
         self._uses: Dict[Tuple[FunctionInfo, str], Dict[int, str]] = {}
         #: ``volatile=<argument>`` in a torch call: (function, argument, keyword, call)
         self._handed: List[Tuple[FunctionInfo, str, ast.keyword, ast.Call]] = []
+        #: calls whose value is bound to a name of labels (``targets = [Variable(a) ...]``)
+        self._labels: Set[int] = set()
 
     def report(
         self, node: ast.AST, message: str, condition: Optional[Callable[[], bool]] = None,
@@ -202,6 +233,8 @@ class VolatileFlag(Rule):
                 self._uses.setdefault((function, arg.value.id), {})[id(arg.value)] = self.code_of(node.func)
                 self._handed.append((function, arg.value.id, arg, node))
                 return  # decided once the module is seen (``finish``)
+            if self._of_labels(node):
+                return  # labels: no graph to stop, with the flag or without it
             if is_const(arg.value, False) and _is_variable(qual):
                 return  # what ``Variable`` did anyway: no effect, no warning, nothing relied on it
             self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
@@ -252,8 +285,15 @@ class VolatileFlag(Rule):
                     self.report(value, message)
 
         for function, name, arg, node in self._handed:
+            if self._of_labels(node):
+                continue
             if (function, name) not in forwarders or (function, name) in passed or self._may_pass(function, name):
                 self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
+
+    def _of_labels(self, call: ast.Call) -> bool:
+        """``targets = [Variable(a, volatile=True) for a in anns]``,
+        ``Variable(labels, volatile=True)``: a tensor of labels."""
+        return id(call) in self._labels or bool(call.args) and _names_labels(call.args[0])
 
     def _may_pass(self, function: FunctionInfo, name: str) -> bool:
         """May a call of the helper ``function`` (which only hands its
@@ -276,6 +316,8 @@ class VolatileFlag(Rule):
         return False
 
     def visit_Assign(self, node: ast.Assign) -> None:
+        if len(node.targets) == 1 and _names_labels(node.targets[0]):
+            self._labels.update(id(c) for c in _wrapping_calls(node.value))
         if not (is_const(node.value, True) or is_const(node.value, False)):
             return
         for attr in node.targets:
@@ -295,6 +337,36 @@ class VolatileFlag(Rule):
             qual = self.context.imports.resolve(value.func) or ""
             if qual.startswith("torch.") or qual == "Variable":
                 self.report(node, f"`{self.code_of(node)}` {_MESSAGE}")
+
+
+def _names_labels(expr: ast.expr) -> bool:
+    """``targets``, ``self.gt_boxes``, ``labels.cuda()``, ``target[i]``: a
+    name (of a chain's root, or the attribute it ends in) of labels."""
+    while True:
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+            expr = expr.func.value  # ``labels.cuda()``
+        elif isinstance(expr, ast.Subscript):
+            expr = expr.value
+        else:
+            break
+    if isinstance(expr, ast.Attribute):
+        return not _LABEL_WORDS.isdisjoint(tokens(expr.attr))
+    return isinstance(expr, ast.Name) and not _LABEL_WORDS.isdisjoint(tokens(expr.id))
+
+
+def _wrapping_calls(value: ast.expr) -> Iterator[ast.Call]:
+    """The calls whose result ``value`` is: itself, the inner call of a
+    chain (``Variable(a).cuda()``), the element of a comprehension."""
+    while True:
+        if isinstance(value, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+            value = value.elt
+        elif isinstance(value, ast.Call):
+            yield value
+            if not (isinstance(value.func, ast.Attribute) and isinstance(value.func.value, ast.Call)):
+                return
+            value = value.func.value
+        else:
+            return
 
 
 def _is_variable(written: str) -> bool:

@@ -1,0 +1,79 @@
+"""GRD003 on tensors of labels: they never require grad, so a ``volatile=``
+flag on them never stopped a graph; the same flag on the inputs did."""
+
+import textwrap
+
+import pytest
+
+from flake8_gradmode.engine import check
+from flake8_gradmode.settings import Settings
+
+ALONE = Settings(cross_module=False)
+
+
+def found(source):
+    source = textwrap.dedent(source)
+    return sorted((v.line, v.col) for v in check(source, ALONE, filename="train.py") if v.code == "GRD003")
+
+
+DIRECT = """
+import torch
+from torch.autograd import Variable
+
+
+def validate(net, loader, criterion):
+    for images, anns in loader:
+        images = Variable(images.cuda(), volatile=True)
+        targets = [Variable(ann.cuda(), volatile=True) for ann in anns]
+        labels = Variable(anns[0], volatile=True).cuda()
+        gt = Variable(torch.stack(anns), volatile=True)
+        wrapped = Variable(anns.labels, volatile=True)
+        print(criterion(net(images), targets, labels, gt, wrapped).item())
+"""
+
+
+def test_the_flag_on_labels_is_silent_and_on_the_inputs_reported():
+    assert found(DIRECT) == [(8, 41)]
+
+
+@pytest.mark.parametrize("name", ["outputs", "features", "y_hat"])
+def test_a_name_not_of_labels_is_reported(name):
+    source = DIRECT.replace("targets = [Variable(ann.cuda()", f"{name} = [Variable(a.cuda()").replace(
+        "for ann in anns]", "for a in anns]"
+    )
+    assert found(source) == [(8, 41), (9, 31 + len(name))]
+
+
+FORWARDED = """
+from torch.autograd import Variable
+
+
+def get_batch(source, i, volatile=False):
+    data = Variable(source[i:i + 35], volatile=volatile)
+    target = Variable(source[i + 1:i + 36].view(-1), volatile=volatile)
+    return data, target
+
+
+def evaluate(model, source):
+    for i in range(0, len(source) - 1, 35):
+        data, target = get_batch(source, i, volatile=True)
+        model(data)
+"""
+
+
+def test_a_helper_handing_the_flag_to_inputs_and_labels_is_reported_for_the_inputs():
+    # the helper's label Variable is silent; the inputs' flag and the caller's
+    # keyword that reaches it are reported
+    assert found(FORWARDED) == [(6, 38), (13, 44)]
+
+
+def test_labels_under_real_torch_carry_no_graph_with_the_flag_or_without():
+    torch = pytest.importorskip("torch")
+    from torch.autograd import Variable
+
+    model = torch.nn.Linear(4, 2)
+    with pytest.warns(UserWarning, match="volatile was removed"):
+        target = Variable(torch.randn(3, 2), volatile=True)
+    loss = torch.nn.functional.mse_loss(model(torch.randn(3, 4)), target)
+    loss.backward()
+    assert not target.requires_grad and model.weight.grad is not None
