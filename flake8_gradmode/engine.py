@@ -20,7 +20,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import ClassInfo, Context, Fix, physical_lines
-from flake8_gradmode.names import FRAMEWORK_RUNNERS, OTHER_FRAMEWORKS
+from flake8_gradmode.names import FRAMEWORK_RUNNERS, OTHER_FRAMEWORKS, TEST_FRAMEWORKS
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.rule import Edit, Rule, Violation
 from flake8_gradmode.settings import Settings
@@ -68,14 +68,14 @@ class Tracker:
 
     def visit_Import(self, node: ast.Import) -> None:
         self.ctx.imports.add_import(node)
-        if any(a.name.split(".")[0] in _TEST_FRAMEWORKS for a in node.names):
+        if any(a.name.split(".")[0] in TEST_FRAMEWORKS for a in node.names):
             self.flow.test_framework = True
         for alias in node.names:
             self._referenced_dotted(alias.name, alias.asname)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         self.ctx.imports.add_import_from(node)
-        if node.module is not None and node.module.split(".")[0] in _TEST_FRAMEWORKS:
+        if node.module is not None and node.module.split(".")[0] in TEST_FRAMEWORKS:
             self.flow.test_framework = True
         if node.module is not None:
             self._referenced_dotted(node.module, None)
@@ -567,7 +567,6 @@ _MODULE_METHODS = frozenset(
         "requires_grad_",
     }
 )
-_TEST_FRAMEWORKS = frozenset({"pytest", "unittest", "nose", "hypothesis"})
 #: Layers whose behaviour depends on the training flag.
 _MODE_DEPENDENT = re.compile(
     r"^torch\.nn\.(functional\.)?(\w*[Dd]ropout\w*|\w*BatchNorm\w*|InstanceNorm\w*|Transformer\w*|MultiheadAttention)$"

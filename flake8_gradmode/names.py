@@ -168,6 +168,10 @@ def says_inference_function(name: str) -> bool:
     return any(t in INFERENCE_FUNCTION_WORDS for t in tokens(name))
 
 
+#: Modules whose import makes a file a unit test's (with its name, see ``is_test_file``).
+TEST_FRAMEWORKS: FrozenSet[str] = frozenset({"pytest", "unittest", "nose", "hypothesis"})
+
+
 def is_test_file(filename: str, uses_test_framework: bool = True) -> bool:
     """Test code: anything under a ``tests``/``testing`` directory,
     ``conftest.py``, and ``test_*.py``/``*_test.py`` or files under ``test/``

@@ -47,7 +47,7 @@ from typing import BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import Freeze, init_freeze, names_training_step
-from flake8_gradmode.names import is_test_file
+from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, switches_to_eval, switches_to_train, unchained,
     unsubscripted,
@@ -1014,6 +1014,22 @@ class Project:
     def summary(self, rel: str) -> Optional[Summary]:
         return self.own if rel == self.rel else self.index.summary(rel)
 
+    def unit_test(self, rel: str) -> bool:
+        """Is ``rel`` a unit test (see ``is_test_file``): under ``tests/``, or
+        named like one (``test_*.py``) and importing a test framework or
+        defining ``test_*`` functions?  An evaluation script called
+        ``test_net.py`` is not: its calls are how the project runs."""
+        if not is_test_file(rel):
+            return False
+        summary = self.summary(rel)
+        if summary is None:
+            return True
+        imports: Dict[str, Tuple[int, str]] = summary["i"]  # type: ignore[assignment]
+        uses = any(target[1].partition(".")[0] in TEST_FRAMEWORKS for target in imports.values()) or any(
+            qual.rpartition(".")[2].startswith("test_") for qual in summary["f"]  # type: ignore[union-attr]
+        )
+        return is_test_file(rel, uses)
+
     def mentioning(self, name: str) -> Iterator[Tuple[str, Summary]]:
         """The modules whose words include ``name``, with their summaries."""
         key = f" {name} "
@@ -1201,7 +1217,7 @@ class Project:
         klass, _, name = qual.rpartition(".")
         return [
             shape for site_rel, (written, _, _, site_class, shape) in self._calls_named(name)
-            if site_rel != rel and (tests or not is_test_file(site_rel))
+            if site_rel != rel and (tests or not self.unit_test(site_rel))
             and self._reaches(site_rel, written, site_class, rel, klass, name)
         ]
 
@@ -1263,7 +1279,7 @@ class Project:
         for site_rel, summary, local in self._names_for(name):
             trained: Dict[str, List[TrainedCall]] = summary["m"]  # type: ignore[assignment]
             for written, caller, site_class, slot in trained.get(local, ()):
-                if slot != position and slot != keyword or is_test_file(site_rel):
+                if slot != position and slot != keyword or self.unit_test(site_rel):
                     continue
                 if self._reaches(site_rel, written, site_class, rel, klass, name):
                     where = f"`{caller.rpartition('.')[2]}()`" if caller else "top-level code"
@@ -1309,7 +1325,7 @@ class Project:
                 continue
             if not binds(arity, shape):
                 continue  # ``agent.run()`` cannot be ``Inferer.run(model, image)``
-            if is_test_file(site_rel):
+            if self.unit_test(site_rel):
                 continue  # a unit test calls with grad as it likes: not how the project runs it
             if not self._reaches(site_rel, written, site_class, rel, klass, name):
                 continue

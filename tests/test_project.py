@@ -1258,6 +1258,40 @@ def test_calls_from_unit_tests_do_not_decide_the_grad_mode(tmp_path):
     assert lint(tmp_path / "pkg/blocks.py") == []
 
 
+EVALUATION_SCRIPT_NAMED_LIKE_A_TEST = """
+    import argparse
+
+    import torch
+
+    from pkg.helpers import evaluate
+
+
+    def main():
+        args = argparse.ArgumentParser().parse_args()
+        model = torch.load(args.model)
+        with torch.no_grad():
+            print(evaluate(model, torch.load(args.data)))
+
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_an_evaluation_script_named_test_net_is_a_caller_not_a_unit_test(tmp_path):
+    # tools/test_net.py: the project's evaluation entry point runs the helper
+    # under no_grad; it imports no test framework and defines no test_*
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "tools/test_net.py": EVALUATION_SCRIPT_NAMED_LIKE_A_TEST})
+    assert lint(tmp_path / "pkg/helpers.py") == []
+
+
+@pytest.mark.parametrize("unit", ["import unittest\n", "def test_main():\n    main()\n"])
+def test_a_file_named_like_a_test_that_is_one_does_not_decide_the_grad_mode(tmp_path, unit):
+    script = textwrap.dedent(EVALUATION_SCRIPT_NAMED_LIKE_A_TEST) + "\n\n" + unit
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "tools/test_net.py": script})
+    assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
+
+
 # --- model mode handed over by callers in other modules -------------------------
 
 EVAL_NO_SWITCH = """
