@@ -19,9 +19,12 @@ _CONFIG_OWNERS = frozenset(
 #: Words of a name that holds labels or targets: tensors a loss compares with,
 #: which never require grad, so their flag never stopped a graph.
 _LABEL_WORDS = frozenset(
-    {"target", "targets", "tgt", "tgts", "trg", "label", "labels", "lbl", "lbls", "gt", "gts", "truth",
-     "ann", "anns", "annotation", "annotations"}
+    {"target", "targets", "label", "labels", "lbl", "lbls", "gt", "gts", "truth", "ann", "anns", "annotation",
+     "annotations"}
 )
+#: ... unless the name says it is a model's input (pix2pix's ``input_label``
+#: map); ``tgt``/``trg`` are left out: a translation's target side is an input
+_INPUT_WORDS = frozenset({"input", "inputs"})
 _MESSAGE = (
     "has had no effect since PyTorch 0.4 (it only warns) and stops no graph; drop it, and run code that "
     "should build no graph under `with torch.no_grad():`"
@@ -66,8 +69,11 @@ class VolatileFlag(Rule):
         The flag on a tensor of labels is not reported: a `Variable(...)`
         bound to a name of labels or targets (`targets = [Variable(a,
         volatile=True) for a in anns]`, `gt = Variable(...)`), or wrapping one
-        (`Variable(labels, volatile=True)`).  Labels never require grad, so
-        the flag never stopped a graph there (it still warns).
+        (`Variable(labels, volatile=True)`), unless the name says it is an
+        input (pix2pix's `input_label` map; `tgt`/`trg`, a translation's
+        target side, are not taken for labels).  Labels never require grad,
+        so the flag never stopped a graph there (it still warns).  A label
+        fed to the model (a conditional generator's `label`) is missed.
         A literal `volatile=False` given to `Variable`, directly or through
         such a helper, is not reported: it was the default, does not warn
         and nothing relied on it (`torch.tensor(..., volatile=False)` is
@@ -341,7 +347,8 @@ class VolatileFlag(Rule):
 
 def _names_labels(expr: ast.expr) -> bool:
     """``targets``, ``self.gt_boxes``, ``labels.cuda()``, ``target[i]``: a
-    name (of a chain's root, or the attribute it ends in) of labels."""
+    name (of a chain's root, or the attribute it ends in) of labels, not of
+    a model's input (``input_label``)."""
     while True:
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
             expr = expr.func.value  # ``labels.cuda()``
@@ -349,9 +356,9 @@ def _names_labels(expr: ast.expr) -> bool:
             expr = expr.value
         else:
             break
-    if isinstance(expr, ast.Attribute):
-        return not _LABEL_WORDS.isdisjoint(tokens(expr.attr))
-    return isinstance(expr, ast.Name) and not _LABEL_WORDS.isdisjoint(tokens(expr.id))
+    name = expr.attr if isinstance(expr, ast.Attribute) else expr.id if isinstance(expr, ast.Name) else ""
+    words = set(tokens(name))
+    return not _LABEL_WORDS.isdisjoint(words) and _INPUT_WORDS.isdisjoint(words)
 
 
 def _wrapping_calls(value: ast.expr) -> Iterator[ast.Call]:
