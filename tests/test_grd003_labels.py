@@ -77,3 +77,20 @@ def test_labels_under_real_torch_carry_no_graph_with_the_flag_or_without():
     loss = torch.nn.functional.mse_loss(model(torch.randn(3, 4)), target)
     loss.backward()
     assert not target.requires_grad and model.weight.grad is not None
+
+
+@pytest.mark.parametrize("line", [
+    "input_label = Variable(input_label, volatile=infer)",  # pix2pix: the label map is the generator's input
+    "tgt_emb = Variable(tgt_ids, volatile=infer)",  # translation: the target side is an input
+])
+def test_a_label_map_fed_to_the_model_is_an_input(line):
+    source = f"""
+import torch
+from torch.autograd import Variable
+
+
+def forward(netG, input_label, tgt_ids, infer=False):
+    {line}
+    return netG(input_label)
+"""
+    assert found(source) == [(7, 4 + line.index("volatile"))]
