@@ -2016,3 +2016,128 @@ def test_a_function_a_package_re_exports_is_followed_to_its_module(tmp_path):
     assert lint(tmp_path / "a/pkg/utils.py") == []
     make(tmp_path / "b", {**files, "scripts/main.py": "from pkg import evaluate\n\nprint(evaluate([]))\n"})
     assert lint(tmp_path / "b/pkg/utils.py") == [(8, 4, "GRD101")]
+
+
+# --- eval mode left by a function of another module (GRD103) --------------------
+
+EVAL_NET = """
+    import torch
+
+
+    def eval_net(net, dataset):
+        net.eval()
+        total = 0.0
+        with torch.no_grad():
+            for image, mask in dataset:
+                total += (net(image) - mask).abs().mean().item()
+        return total / len(dataset)
+"""
+
+TRAIN_NET = """
+    import torch
+
+    from evaluation import eval_net
+    from unet import UNet
+
+
+    def train_net(net, train, val, epochs=5):
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        for epoch in range(epochs):
+            for image, mask in train:
+                loss = (net(image) - mask).pow(2).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            print(eval_net(net, val))
+
+
+    if __name__ == "__main__":
+        train_net(UNet(), [], [])
+"""
+
+UNET = """
+    from torch import nn
+
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Conv2d(8, 1, 1))
+
+        def forward(self, x):
+            return self.body(x)
+"""
+
+
+def _unet_project(tmp_path, evaluation=EVAL_NET, train=TRAIN_NET, extra=None):
+    files = {"evaluation.py": evaluation, "train.py": train, "unet.py": UNET, **(extra or {})}
+    root = tmp_path / "proj"
+    root.mkdir()
+    for name, code in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(code).lstrip("\n"), encoding="utf-8")
+    (root / "setup.py").write_text("", encoding="utf-8")
+    return root
+
+
+def test_a_helper_of_another_module_that_leaves_eval_mode_is_a_switch_of_the_training_loop(tmp_path):
+    root = _unet_project(tmp_path)
+    assert lint(root / "train.py") == [(15, 14, "GRD103")]
+    # without the index, the file shows no switch: silent, as before
+    assert lint(root / "train.py", Settings(cross_module=False)) == []
+
+
+@pytest.mark.parametrize("where, old, new", [
+    # the epoch starts in training mode
+    ("train", "for epoch in range(epochs):\n", "for epoch in range(epochs):\n        net.train()\n"),
+    # the helper switches back before it returns
+    ("evaluation", "    return total", "    net.train()\n    return total"),
+    # the helper's evaluation may not run
+    ("evaluation", "    net.eval()\n", "    if dataset:\n        net.eval()\n"),
+    # the loop hands the helper a model it does not train (an average of the weights)
+    ("train", "eval_net(net, val)", "eval_net(averaged.module, val)"),
+])
+def test_a_helper_of_another_module_that_leaves_the_trained_model_training_is_silent(tmp_path, where, old, new):
+    sources = {"evaluation": textwrap.dedent(EVAL_NET), "train": textwrap.dedent(TRAIN_NET)}
+    assert old in sources[where]
+    sources[where] = sources[where].replace(old, new)
+    root = _unet_project(tmp_path, sources["evaluation"], sources["train"])
+    assert lint(root / "train.py") == []
+
+
+def test_a_training_helper_of_another_module_that_switches_to_training_mode_restores_it(tmp_path):
+    train_epoch = """
+        def train_epoch(net, loader, optimizer):
+            net.train()
+            for image, mask in loader:
+                loss = (net(image) - mask).pow(2).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    """
+    train = """
+        import torch
+
+        from evaluation import eval_net
+        from training import train_epoch
+        from unet import UNet
+
+
+        def main(epochs=5):
+            net = UNet()
+            optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+            for epoch in range(epochs):
+                train_epoch(net, [], optimizer)
+                print(eval_net(net, []))
+
+
+        if __name__ == "__main__":
+            main()
+    """
+    root = _unet_project(tmp_path, train=train, extra={"training.py": train_epoch})
+    assert lint(root / "train.py") == []
+    # the same training helper without its switch: the next epoch trains in eval mode
+    (root / "training.py").write_text(textwrap.dedent(train_epoch).replace("    net.train()\n", "").lstrip("\n"))
+    project._INDEXES.clear()
+    assert lint(root / "train.py") == [(13, 14, "GRD103")]
