@@ -9,7 +9,6 @@ module-local calls to the functions they reach.
 from __future__ import annotations
 
 import ast
-import builtins
 import re
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, TypeVar, Union
 
@@ -19,7 +18,6 @@ from flake8_gradmode.tracker import (
 )
 from flake8_gradmode.settings import Settings
 
-_BUILTINS = frozenset(dir(builtins))
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the only line breaks Python knows
 
 
@@ -251,13 +249,6 @@ class Context:
         """Does another module of the project call, import or use ``name``?
         None when there is no project index."""
         return self._ask(lambda found: found.mentioned_elsewhere(name), None)
-
-    def mode_effect_elsewhere(self, name: str):
-        """The modes the function of another project module that this module
-        calls as ``name`` leaves its arguments in (see ``Project.mode_effect``)."""
-        if name in _BUILTINS or name not in self.imports.imported_names():
-            return None  # ``print(...)``, or a name the module defines or never imports
-        return self._ask(lambda found: found.mode_effect(name), None)
 
     def imported_by_nothing(self) -> bool:
         """Is this module one that no other module of an unpackaged project

@@ -401,14 +401,6 @@ def mode_matters(ctx) -> bool:
     flow_ = ctx.flow
     if not flow_.mode_matters or flow_.mode_by_layers:
         return flow_.mode_matters
-    return switches_matter(ctx)
-
-
-def switches_matter(ctx) -> bool:
-    """Would a switch of modes show that the mode matters here, were there
-    one in the file (one in a function of another module that the file
-    calls: ``eval_net(net, val)`` with ``net.eval()`` in its body)?  As
-    ``mode_matters`` judges the file's own switches."""
     return _memo(ctx, ("mode-matters",), lambda: not (_plain_layers_only(ctx) or _disables_dropout(ctx)), True)
 
 

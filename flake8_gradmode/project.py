@@ -94,7 +94,7 @@ Call = Tuple[str, str, str, str, Shape]
 TrainedCall = Tuple[str, str, str, Union[int, str]]
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 14
+_FORMAT = 13
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -128,9 +128,6 @@ class _Summarizer:
         #: functions and methods by qualified name: how many arguments a call
         #: must pass (``self`` not counted)
         self.arities: Dict[str, int] = {}
-        #: module-level functions that leave a parameter's model in a mode:
-        #: qual -> ((parameter, position, "e" or "t"), ...)
-        self.mode_effects: Dict[str, Tuple[Tuple[str, int, str], ...]] = {}
         #: classes whose ``__init__`` switches off grad for their parameters
         self.frozen_classes: Dict[str, Freeze] = {}
         #: the running function's (or module's) receivers of ``.train()`` so
@@ -189,7 +186,6 @@ class _Summarizer:
             "v": self.self_evals,
             "z": self.frozen_classes,
             "p": self.arities,
-            "e": self.mode_effects,
         }
 
     def _trainers(self) -> Set[str]:
@@ -325,10 +321,6 @@ class _Summarizer:
         if qual:
             self.functions[qual] = code
             self.arities[qual] = _arity(node, method=bool(klass))
-            if not klass:
-                effects = _mode_effects(node)
-                if effects:
-                    self.mode_effects[qual] = effects
         body_caller = qual or "?"
         if code == "x":
             body_caller = "?"
@@ -400,43 +392,6 @@ class _Summarizer:
         outer, self.members = self.members, ({} if nested else _built_members(node))
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
         self.members = outer
-
-
-#: Statements whose body may not run (or run for some values only).
-_CONDITIONAL = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.Match)
-
-
-def _mode_effects(node: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> Tuple[Tuple[str, int, str], ...]:
-    """The mode a function leaves each model it is handed in, by its last
-    switch of that parameter (``net.eval()``, ``net.train()``): ``"t"`` for
-    training mode (also ``.train(flag)``, and a ``.train()`` under a
-    condition), ``"e"`` for eval mode when the last switch is an ``.eval()``
-    that always runs (not under an ``if``, in a loop or a ``try``).  With the
-    parameter's position (-1 for keyword-only)."""
-    args = node.args
-    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
-    params = set(positional) | {a.arg for a in args.kwonlyargs}
-    last: Dict[str, Tuple[Tuple[int, int], str, bool]] = {}
-    todo: List[Tuple[ast.AST, bool]] = [(stmt, False) for stmt in node.body]
-    while todo:
-        item, conditional = todo.pop()
-        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        if isinstance(item, ast.Call) and isinstance(item.func, ast.Attribute) and item.func.attr in ("eval", "train"):
-            receiver = item.func.value
-            if isinstance(receiver, ast.Name) and receiver.id in params:
-                kind = "e" if switches_to_eval(item, item.func.attr) else "t" if item.func.attr == "train" else ""
-                where = (item.lineno, item.col_offset)
-                if kind and (receiver.id not in last or last[receiver.id][0] < where):
-                    last[receiver.id] = (where, kind, conditional)
-        inner = conditional or isinstance(item, (*_CONDITIONAL, ast.IfExp, ast.BoolOp, ast.comprehension))
-        todo.extend((child, inner) for child in ast.iter_child_nodes(item))
-    out = []
-    for name, (_, kind, conditional) in sorted(last.items()):
-        if kind == "e" and conditional:
-            continue  # an evaluation that may not run: not known to leave eval mode
-        out.append((name, positional.index(name) if name in positional else -1, kind))
-    return tuple(out)
 
 
 def _arity(node: Union[ast.FunctionDef, ast.AsyncFunctionDef], method: bool) -> int:
@@ -848,7 +803,6 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("t"), set) and isinstance(summary.get("m"), dict)
         and isinstance(summary.get("v"), set) and isinstance(summary.get("z"), dict)
         and isinstance(summary.get("s"), list) and isinstance(summary.get("p"), dict)
-        and isinstance(summary.get("e"), dict)
     )
 
 
@@ -1400,23 +1354,6 @@ class Project:
             for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
                 if local != name and target.rpartition(".")[2] == name:
                     yield rel, summary, local
-
-    def mode_effect(self, written: str) -> Optional[Tuple[Tuple[Tuple[str, int, str], ...], bool]]:
-        """The modes a function of another project module, called here as
-        ``written``, leaves the models it is handed in (see ``_mode_effects``),
-        and whether it runs a training step itself; None when ``written`` is no
-        such function, or one that leaves every model as it found it and
-        trains nothing."""
-        found = self.resolve(self.rel, written)
-        if not isinstance(found, tuple) or found[0] == self.rel:
-            return None
-        rel, qual = found
-        summary = self.summary(rel)
-        if summary is None or summary["f"].get(qual) is None:  # type: ignore[attr-defined]
-            return None
-        effects = summary["e"].get(qual, ())  # type: ignore[attr-defined]
-        trains = qual in summary["t"]  # type: ignore[operator]
-        return (effects, trains) if effects or trains else None
 
     def _escapes(self, rel: str, klass: str, name: str) -> bool:
         """Is the function used as a value somewhere (so called from anywhere)?"""

@@ -48,17 +48,9 @@ class TrainModeNotRestored(Rule):
         worse model.
     """
     known_problems = """
-        Only switches and training steps this module can see are followed,
-        and, with the project index, those of a function of another module
-        of the project that the loop calls with the model it trains (runs
-        forward, or hands to an optimizer): `eval_net(net, val)` whose body
-        ends in eval mode (its last switch of that parameter is an `.eval()`
-        that always runs) switches the model; one that calls `.train()` on
-        it, and runs a training step, switches back and trains.  Such a
-        switch also shows that the mode matters in a file that has none of
-        its own.  A trainer object from another module that calls `.train()`
-        for you is not visible, so the rule stays silent when it cannot see
-        the training step.
+        Only switches and training steps this module can see are followed; a
+        trainer object from another module that calls `.train()` for you is not
+        visible, so the rule stays silent when it cannot see the training step.
         A loop that runs `.backward()` but no weight update (gradients to
         plot or probe) is not training.  Test files are skipped: a unit
         test's few training steps make no model anyone keeps.
@@ -302,21 +294,14 @@ class TrainModeNotRestored(Rule):
 
     def finish(self) -> None:
         ctx = self.context
-        if flow.is_pytest_test(ctx.flow.module_scope, ctx):
+        if not flow.mode_matters(ctx) or flow.is_pytest_test(ctx.flow.module_scope, ctx):
             return  # a unit test's few training steps are not a model anyone keeps
-        # without evidence in the file, a switch made by another module's
-        # function (``eval_net(net, val)``) shows that the mode matters
-        matters = flow.mode_matters(ctx)
-        if not matters and not (ctx.flow.loops and flow.switches_matter(ctx)):
-            return
         reported: Set[int] = set()
         switching: Dict[int, bool] = {}
         for loop in ctx.flow.loops:
             if not _may_switch_to_eval(ctx, loop.scope, loop.seq, loop.end_seq, switching):
                 continue  # the cheap test first: most loops never switch a model to eval
             events = _events(ctx, loop.scope, loop.seq, loop.end_seq)
-            if not matters and not any(e.kind == "eval" and e.elsewhere for e in events):
-                continue
             kinds = {event.kind for event in events}
             # a loop that only computes gradients (``.backward()`` to plot or
             # probe them) and updates no weight is not training
@@ -484,8 +469,6 @@ class _Event(NamedTuple):
     guards: Tuple[Guard, ...] = ()
     #: the flag of ``.train(flag)``
     flag: Optional[Term] = None
-    #: made by a function of another module of the project (``eval_net(net, val)``)
-    elsewhere: bool = False
 
 
 def _opaque() -> Term:
@@ -708,16 +691,11 @@ def _may_switch_to_eval(ctx, scope: flow.Scope, lo: int, hi: int, memo: Dict[int
         return True
     for site, key in scope.local_calls:
         if lo < site < hi:
-            callees = flow.callees(ctx, scope, key)
-            for callee in callees:
+            for callee in flow.callees(ctx, scope, key):
                 if id(callee) not in memo:
                     memo[id(callee)] = False  # in progress: recursion adds nothing
                     memo[id(callee)] = _may_switch_to_eval(ctx, callee, -1, _WHOLE, memo)
                 if memo[id(callee)]:
-                    return True
-            if not callees and key[0] == "function":
-                found = ctx.mode_effect_elsewhere(key[1])  # a function of another module
-                if found is not None and any(kind == "e" for _, _, kind in found[0]):
                     return True
     return False
 
@@ -798,10 +776,7 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
     """The events of the module-local functions a call reaches, as seen from the call."""
     call = ctx.flow.nodes.get(site)
     out: List[_Event] = []
-    callees = flow.callees(ctx, scope, key)
-    if not callees and key[0] == "function" and isinstance(call, ast.Call):
-        return _events_elsewhere(ctx, scope, site, call, key[1], outer)
-    for callee in callees:
+    for callee in flow.callees(ctx, scope, key):
         if callee is scope or call is None:
             continue
         memo = ("grd103-events", id(callee))
@@ -824,59 +799,6 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
             if translated is not None:
                 out.append(translated)
     return out
-
-
-def _events_elsewhere(
-    ctx, scope: flow.Scope, site: int, call: ast.Call, name: str, outer: Tuple[Guard, ...]
-) -> List[_Event]:
-    """A call of a function of another module of the project that leaves the
-    models it is handed in a mode (``eval_net(net, val)`` whose body ends in
-    eval mode, ``train_epoch(net, ...)`` that calls ``net.train()`` and
-    steps): its switches of the models the call passes, and its training
-    step, in that order (switches back to training mode, then the step, then
-    switches to eval mode: the mode each leaves)."""
-    found = ctx.mode_effect_elsewhere(name)
-    if found is None or any(isinstance(a, ast.Starred) for a in call.args):
-        return []
-    effects, trains = found
-    keywords = {kw.arg: kw.value for kw in call.keywords if kw.arg}
-    # only the models the function trains: ``test(ema.ema)`` evaluates an
-    # average of the weights, not the model the loop trains
-    forwarded = _trained_names(ctx, scope)
-    passed = {}
-    for param, position, kind in effects:
-        value = keywords.get(param)
-        if value is None and 0 <= position < len(call.args):
-            value = call.args[position]
-        if value is not None and dotted(value) in forwarded:
-            passed[param] = kind
-    out = [_Event(site, "train", outer, None, True) for kind in passed.values() if kind == "t"][:1]
-    if trains and ctx.flow.call_states.get(site) is not Grad.DISABLED:
-        out.append(_Event(site, "step", outer, None, True))
-    if "e" in passed.values():
-        out.append(_Event(site, "eval", outer, None, True))
-    return out
-
-
-def _trained_names(ctx, scope: flow.Scope) -> Set[str]:
-    """The models ``scope``'s function runs forward or hands to an optimizer
-    (``net(x)``, ``SGD(net.parameters(), ...)``)."""
-    key = ("grd103-trained", id(scope))
-    found = ctx.flow.cache.get(key)
-    if found is None:
-        found = {c.key for c in scope.model_calls}
-        root = scope.function.node if scope.function is not None else ctx.tree
-        for node in _walk_scope(root) if root is not None else ():
-            func = getattr(node, "func", None)
-            if isinstance(node, ast.Call) and isinstance(func, ast.Attribute) and func.attr in _PARAMETER_METHODS:
-                owner = dotted(func.value)
-                if owner is not None:
-                    found.add(owner)
-        ctx.flow.cache[key] = found
-    return found
-
-
-_PARAMETER_METHODS = frozenset({"parameters", "named_parameters"})
 
 
 def _translate(
