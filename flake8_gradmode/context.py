@@ -250,6 +250,12 @@ class Context:
         None when there is no project index."""
         return self._ask(lambda found: found.mentioned_elsewhere(name), None)
 
+    def closed_project(self) -> bool:
+        """Are all calls of the project's functions written in its modules
+        (see ``Project.closed``), and does another module import this one?
+        False without an index."""
+        return self._ask(lambda found: found.closed() and found.imported_by_another(), False)
+
     def imported_by_nothing(self) -> bool:
         """Is this module one that no other module of an unpackaged project
         imports (see ``Project.imported_by_nothing``)?  False without an index."""

@@ -548,7 +548,7 @@ def _before_0_4(ctx, test: ast.expr, names: Set[str]) -> bool:
 _DYNAMIC_LOOKUPS = frozenset({"globals", "locals", "vars", "eval", "exec", "getattr"})
 
 
-def never_runs(ctx, scope: Scope) -> bool:
+def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     """Is ``scope`` a function of a script (see ``_is_script``) that nothing
     runs?  Module-level and undecorated; the module neither calls nor names
     it, no string of the module spells it, the module looks no name up at
@@ -564,19 +564,32 @@ def never_runs(ctx, scope: Scope) -> bool:
         # (test files are run by a test runner, not imported)
         if is_test_file(ctx.filename or "") or not _memo(ctx, ("library-shaped",), lambda: _library_shaped(ctx), False):
             return False
-        return _memo(ctx, ("imported-by-nothing",), lambda: ctx.imported_by_nothing(), False)
+        if _memo(ctx, ("imported-by-nothing",), lambda: ctx.imported_by_nothing(), False):
+            return True
+        # nor does a function of it that no code of an unpackaged project
+        # names (only users outside a package's project call what it never
+        # does), in a module another one imports, when no module imports by
+        # name at run time
+        if not _memo(ctx, ("closed",), lambda: ctx.closed_project(), False):
+            return False
     strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
     if strings is None or fn.name in strings:
         return False  # ``choices=["evaluate", ...]``, ``globals()[name]``
-    return _called_by_nothing(ctx, scope)  # last: it may ask the project index
+    return _called_by_nothing(ctx, scope, depth)  # last: it may ask the project index
 
 
-def _called_by_nothing(ctx, scope: Scope) -> bool:
+def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     """Does no code of the project call or name ``scope``'s function (its
     module included)?  Without a project index, no."""
     fn = scope.function
-    if fn is None or fn.key is None or fn.escaped or call_sites(ctx, fn) or fn.by_name:
+    if fn is None or fn.key is None or fn.escaped or fn.by_name:
         return False
+    sites = call_sites(ctx, fn)
+    if sites and not (depth < 3 and all(
+        caller.function is not None and caller.function is not fn and never_runs(ctx, caller, depth + 1)
+        for caller, _ in sites
+    )):
+        return False  # called, unless only by functions that never run (``get_is`` in a dead ``search()``)
     if fn.name.startswith("__") and fn.name.endswith("__"):
         # ``__call__``: Python calls it (``explainer(x)``), no code names it;
         # it runs when its class is used, so ask about the class
@@ -892,7 +905,16 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
     if fn is None or depth >= 4:
         return False
     if name not in {a.arg for a in (*fn.node.args.args, *fn.node.args.kwonlyargs)}:
-        return name not in scope.deps and _global_frozen(ctx, fn, name, depth)
+        if name in scope.deps:
+            return False  # bound here: not the enclosing function's or the module's
+        if fn.parent is not None:
+            # a closure's free variable: frozen by the enclosing function
+            # before it defined the closure (``model.requires_grad_(False)``,
+            # then ``def decode(x): return model.decoder(x)``)
+            parent = next((s for s in ctx.flow.all_scopes if s.function is fn.parent), None)
+            frozen = parent.frozen_models.get(name) if parent is not None else None
+            return frozen is not None and frozen < _definition_seq(ctx, fn)
+        return _global_frozen(ctx, fn, name, depth)
     sites = call_sites(ctx, fn)
     if not sites or fn.escaped:
         return False
@@ -904,6 +926,14 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
         if not isinstance(arg, ast.Name) or not _name_frozen(ctx, caller, arg.id, site_seq, depth + 1):
             return False
     return True
+
+
+def _definition_seq(ctx, fn: FunctionInfo) -> int:
+    """The sequence number of the first event of ``fn``'s body: after its
+    ``def`` statement, before anything its enclosing function does later."""
+    scope = next((s for s in ctx.flow.all_scopes if s.function is fn), None)
+    seqs = [c.seq for c in scope.model_calls] + [seq for seq, _ in scope.local_calls] if scope is not None else []
+    return min(seqs) if seqs else -1
 
 
 def _global_frozen(ctx, fn: FunctionInfo, name: str, depth: int) -> bool:

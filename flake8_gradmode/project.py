@@ -1054,6 +1054,25 @@ class Project:
                 return True  # used there, or a file that does not parse: it may be
         return False
 
+    def unpackaged(self) -> bool:
+        """No ``setup.py``, ``setup.cfg`` or ``pyproject.toml`` at the root."""
+        return not any(os.path.exists(os.path.join(self.index.root, name)) for name in _PACKAGING)
+
+    def closed(self) -> bool:
+        """Is every call of the project's functions written in its modules:
+        no package (see ``unpackaged``), and no module that imports by name at
+        run time (``importlib.import_module(name)``) or does not parse?"""
+        if not self.unpackaged():
+            return False
+        keys = [f" {name} " for name in _DYNAMIC_IMPORTS]
+        for rel, entry in list(self.index.entries.items()):
+            if rel == self.rel or not any(key in entry[2] for key in keys):
+                continue
+            summary = self.index.summary(rel)
+            if summary is None or not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]):  # type: ignore[arg-type]
+                return False
+        return _DYNAMIC_IMPORTS.isdisjoint(self.own["k"])  # type: ignore[arg-type]
+
     def imported_by_nothing(self) -> bool:
         """Does no other module import this one, in a project that is no
         package (no ``setup.py``, ``setup.cfg`` or ``pyproject.toml`` at its
@@ -1067,10 +1086,20 @@ class Project:
         for the answer, so it is the same on a cold cache and a warm one."""
         if self.rel.endswith("__init__.py") or os.path.basename(self.rel) in _NOT_IMPORTED:
             return False
-        if any(os.path.exists(os.path.join(self.index.root, name)) for name in _PACKAGING):
+        if not self.unpackaged():
             return False
         if os.path.join(os.path.dirname(self.rel), "__init__.py") in self.index.entries:
             return False  # a package's module: made to be imported, by scripts without ``.py`` too
+        return self._importer() is None
+
+    def imported_by_another(self) -> bool:
+        """Does another module of the project import this one (and none
+        imports by name at run time)?"""
+        return self._importer() not in (None, _UNPARSABLE)
+
+    def _importer(self) -> Optional[str]:
+        """A module that imports this one; ``_UNPARSABLE`` when one imports by
+        name at run time or does not parse (it may); None when none does."""
         # an import spells the module's name, and a run-time import calls by
         # name: a module whose words have neither cannot import this one
         keys = [f" {name} " for name in (module_name(self.rel).rpartition(".")[2], *_DYNAMIC_IMPORTS)]
@@ -1079,14 +1108,14 @@ class Project:
                 continue
             summary = self.index.summary(rel)
             if summary is None or not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]):  # type: ignore[arg-type]
-                return False
+                return _UNPARSABLE
             imports = [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]
             for level, target in imports:
                 parts = _absolute(rel, level, target).split(".")
                 for cut in range(len(parts), 0, -1):
                     if self.index.module(".".join(parts[:cut]), rel) == self.rel:
-                        return False
-        return True
+                        return rel
+        return None
 
     # names -> definitions
 

@@ -1638,6 +1638,48 @@ def test_parameters_detached_in_place_stop_the_graph_under_real_torch():
     assert out.grad_fn is None and not out.requires_grad
 
 
+FROZEN_BEFORE_ITS_CLOSURES = """
+import torch
+
+
+def sample(model, latents):
+    model.eval()
+    model.requires_grad_(False)
+
+    def decode(x):
+        return model.decoder(x)
+
+    def show():
+        return decode(torch.randn(1, 4))
+
+    for z in latents:
+        print(show().mean().item())
+"""
+
+FROZEN_BEFORE_THE_CLOSURE_THAT_LOOPS = """
+import torch
+
+
+def sample(model, latents):
+    model.requires_grad_(False)
+
+    def run():
+        for z in latents:
+            print(model.decoder(z).mean().item())
+
+    run()
+"""
+
+
+@pytest.mark.parametrize("source, at", [
+    (FROZEN_BEFORE_ITS_CLOSURES, ("GRD101", 14, 4)),  # the model runs in closures the loop calls
+    (FROZEN_BEFORE_THE_CLOSURE_THAT_LOOPS, ("GRD101", 8, 8)),  # the loop is in a closure
+])
+def test_a_model_frozen_by_the_enclosing_function_builds_no_graph_in_its_closures(source, at):
+    assert found(source) == []
+    assert found(source.replace("    model.requires_grad_(False)\n", "")) == [at]
+
+
 INPUT_GRADIENTS_WANTED = """
 import torch
 

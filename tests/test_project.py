@@ -1039,11 +1039,76 @@ def unpackaged(root: Path, files: Dict[str, str]) -> Path:
     return root
 
 
+LEFTOVER_FUNCTIONS = """
+    import torch
+
+
+    def train(model, loader, optimizer):
+        for x, y in loader:
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+
+
+    def get_is(model, loader):
+        scores = []
+        for x in loader:
+            scores.append(model(x).softmax(1).mean().item())
+        return scores
+
+
+    def search_architecture(model, loader):
+        return max(get_is(model, loader))
+"""
+
+ENTRY = """
+    import torch
+
+    from functions import train
+
+
+    def main():
+        model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.1))
+        train(model, [], torch.optim.SGD(model.parameters(), lr=0.1))
+
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_functions_nothing_names_in_an_imported_module_of_an_unpackaged_project_never_run(tmp_path):
+    # train.py imports functions.py for train(); get_is runs only from
+    # search_architecture, which nothing names: both are leftovers
+    unpackaged(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": ENTRY})
+    assert lint(tmp_path / "functions.py") == []
+
+
+@pytest.mark.parametrize("change", [
+    "from functions import search_architecture, train",  # another module names it
+    "import importlib",  # a module imports by name at run time: any name may be called
+])
+def test_a_leftover_function_is_reported_when_something_may_call_it(tmp_path, change):
+    entry = ENTRY.replace("from functions import train", change + "\n    from functions import train")
+    unpackaged(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": entry})
+    if change == "import importlib":
+        (tmp_path / "plugins.py").write_text("import importlib\n\nMODULE = importlib.import_module('x')\n")
+    assert lint(tmp_path / "functions.py") == [(13, 4, "GRD101")]
+
+
+def test_a_leftover_function_of_a_package_is_reported(tmp_path):
+    make(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": ENTRY})  # setup.py: users may call it
+    assert lint(tmp_path / "functions.py") == [(13, 4, "GRD101")]
+
+
 @pytest.mark.parametrize("line, found", [
     ("", []),  # nothing imports helpers.py: its functions never run
     ("from helpers import evaluate", [(7, 4, "GRD101")]),
-    ("import helpers", [(7, 4, "GRD101")]),
-    ("from helpers import *", [(7, 4, "GRD101")]),
+    # imported, but no code names evaluate: in an unpackaged project it never runs
+    ("import helpers", []),
+    ("from helpers import *", []),
+    ("import helpers\n    RUN = helpers.evaluate", [(7, 4, "GRD101")]),
+    ("from helpers import *\n    RUN = evaluate", [(7, 4, "GRD101")]),
     ("import importlib", []),  # no import by name at run time yet: still nothing imports it
     ("importlib.import_module('helpers')", [(7, 4, "GRD101")]),  # imports by name at run time
 ])

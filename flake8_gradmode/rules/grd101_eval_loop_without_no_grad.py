@@ -16,7 +16,11 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
         if flow.call_with_grad(ctx, call) and not flow.model_frozen(ctx, ev.loop.scope, call):
             return f"`{flow.display(call.key)}`"
     for path in ev.paths:
-        if path.inherits and flow.with_grad(ctx, path.state, ev.loop.scope.function):
+        if (
+            path.inherits and flow.with_grad(ctx, path.state, ev.loop.scope.function)
+            and not flow.model_frozen(ctx, path.callee, path.model_call)
+            and not flow.model_frozen(ctx, ev.loop.scope, path.model_call)
+        ):
             return f"`{flow.display(path.model_call.key)}` (through `{path.name}()`)"
     return None
 
@@ -157,8 +161,10 @@ class EvalLoopWithoutNoGrad(Rule):
         class it was built from there (pytorch-fid's `InceptionV3(...,
         requires_grad=False)`, also a class of another module of the project),
         for a model handed over as an argument, in the same ways by every
-        caller in the module, or, for a module global, by the module's
-        top-level code before every call of the function;
+        caller in the module, for a module global, by the module's
+        top-level code before every call of the function, or, in a closure,
+        by the enclosing function before it defines the closure (also when
+        the model runs in a function the loop calls);
         pytest test functions in test files; with the project index, a
         module-level function of a script (a module with an
         `if __name__ == "__main__":` block or top-level calls like `main()`)
@@ -167,7 +173,10 @@ class EvalLoopWithoutNoGrad(Rule):
         (`globals()`, `getattr`, `fire.Fire()`), and no other module
         mentions it; a module-level function of a module that no other
         module imports, in a project that is no package (no `setup.py`,
-        `setup.cfg` or `pyproject.toml`; see docs/cross-module.md); and,
+        `setup.cfg` or `pyproject.toml`; see docs/cross-module.md), or of
+        a module another one imports when no code of such a project names
+        the function (or only functions that never run call it) and no
+        module imports by name at run time; and,
         with the project index, a loop whose only sign of evaluation is what
         it does with the outputs (`.argmax()`, `.numpy()`), in a function no
         code of the project calls or names: only its missing caller could
