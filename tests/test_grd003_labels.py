@@ -94,3 +94,25 @@ def forward(netG, input_label, tgt_ids, infer=False):
     return netG(input_label)
 """
     assert found(source) == [(7, 4 + line.index("volatile"))]
+
+
+FROZEN_AND_VOLATILE = """
+import torch
+
+
+def load(reg_model):
+    for param in reg_model.parameters():
+        param.requires_grad = False
+        param.volatile = True
+    return reg_model
+"""
+
+
+@pytest.mark.parametrize("freeze", ["param.requires_grad = False", "param.requires_grad_(False)"])
+def test_the_flag_beside_a_freeze_of_the_same_parameter_is_silent(freeze):
+    assert found(FROZEN_AND_VOLATILE.replace("param.requires_grad = False", freeze)) == []
+
+
+@pytest.mark.parametrize("other", ["param.requires_grad = True", "other.requires_grad = False", "pass"])
+def test_the_flag_without_that_freeze_is_reported(other):
+    assert found(FROZEN_AND_VOLATILE.replace("param.requires_grad = False", other)) == [(8, 8)]

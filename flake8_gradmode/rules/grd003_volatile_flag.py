@@ -9,7 +9,9 @@ from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import keyword
 from flake8_gradmode.names import tokens
 from flake8_gradmode.project import NOT_PASSED, UNKNOWN, passed
-from flake8_gradmode.tracker import FunctionInfo, bound_arguments, is_const, param_defaults, positional_params
+from flake8_gradmode.tracker import (
+    FunctionInfo, bound_arguments, dotted, first_value, is_const, param_defaults, positional_params,
+)
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 
 # Owners whose `.volatile` is a setting, not a tensor flag.
@@ -66,6 +68,10 @@ class VolatileFlag(Rule):
         that only torch releases before 0.4 run (`if TORCH_VERSION ==
         "0.3":` with `TORCH_VERSION = torch.__version__[:3]`, or `if
         torch.__version__ < "0.4":`) is not read: the flag worked there.
+        Nor is `p.volatile = True` beside `p.requires_grad = False` (or
+        `p.requires_grad_(False)`) in the body of a loop (`for p in
+        net.parameters():`): the freeze already stops the graph the flag was
+        meant to stop.
         The flag on a tensor of labels is not reported: a `Variable(...)`
         bound to a name of labels or targets (`targets = [Variable(a,
         volatile=True) for a in anns]`, `gt = Variable(...)`), or wrapping one
@@ -214,6 +220,8 @@ class VolatileFlag(Rule):
         self._handed: List[Tuple[FunctionInfo, str, ast.keyword, ast.Call]] = []
         #: calls whose value is bound to a name of labels (``targets = [Variable(a) ...]``)
         self._labels: Set[int] = set()
+        #: ``p.volatile = True`` beside ``p.requires_grad = False`` in a loop's body
+        self._beside_freeze: Set[int] = set()
 
     def report(
         self, node: ast.AST, message: str, condition: Optional[Callable[[], bool]] = None,
@@ -321,6 +329,27 @@ class VolatileFlag(Rule):
                 return True
         return False
 
+    def visit_For(self, node: ast.For) -> None:
+        """``for p in net.parameters(): p.requires_grad = False; p.volatile =
+        True``: the flag beside the freeze stops nothing the freeze does not."""
+        frozen = {
+            dotted(t.value) for stmt in node.body if isinstance(stmt, ast.Assign) and is_const(stmt.value, False)
+            for t in stmt.targets if isinstance(t, ast.Attribute) and t.attr == "requires_grad"
+        }
+        frozen.update(
+            dotted(stmt.value.func.value) for stmt in node.body
+            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr == "requires_grad_"
+            and is_const(first_value(stmt.value), False)
+        )
+        frozen.discard(None)
+        if frozen:
+            self._beside_freeze.update(
+                id(t) for stmt in node.body if isinstance(stmt, ast.Assign)
+                for t in stmt.targets
+                if isinstance(t, ast.Attribute) and t.attr == "volatile" and dotted(t.value) in frozen
+            )
+
     def visit_Assign(self, node: ast.Assign) -> None:
         if len(node.targets) == 1 and _names_labels(node.targets[0]):
             self._labels.update(id(c) for c in _wrapping_calls(node.value))
@@ -331,6 +360,7 @@ class VolatileFlag(Rule):
                 isinstance(attr, ast.Attribute)
                 and attr.attr == "volatile"
                 and not (isinstance(attr.value, ast.Name) and attr.value.id in _CONFIG_OWNERS)
+                and id(attr) not in self._beside_freeze
             ):
                 self.report(attr, f"`{self.code_of(attr)}` {_MESSAGE}")
 
