@@ -1038,3 +1038,31 @@ def test_the_last_evaluation_before_return_is_followed_by_no_training():
     # an evaluation every few steps, training on after it, is still reported
     periodic = LAST_EVALUATION_THEN_STOP.replace("                return\n", "")
     assert findings(periodic) == [("GRD103", 26, 24)]
+
+
+EVAL_ON_THE_LAST_BATCH = """
+import torch
+
+
+def fit(model, optimizer, loader, epochs, evaluate):
+    model = model.train()
+    for epoch in range(epochs):
+        model.train()
+        for i, x in enumerate(loader):
+            optimizer.zero_grad()
+            model(x).pow(2).mean().backward()
+            optimizer.step()
+            if i == len(loader) - 1:
+                model.eval()
+                evaluate(model)
+"""
+
+
+@pytest.mark.parametrize("test", ["i == len(loader) - 1", "i + 1 == len(loader)", "len(loader) - 1 == i"])
+def test_an_evaluation_on_the_last_batch_has_no_next_batch_in_eval_mode(test):
+    assert findings(EVAL_ON_THE_LAST_BATCH.replace("i == len(loader) - 1", test)) == []
+
+
+@pytest.mark.parametrize("test", ["i % 100 == 99", "i == 0", "epoch == len(loader) - 1"])
+def test_an_evaluation_on_other_batches_is_reported(test):
+    assert findings(EVAL_ON_THE_LAST_BATCH.replace("i == len(loader) - 1", test)) == [("GRD103", 14, 16)]

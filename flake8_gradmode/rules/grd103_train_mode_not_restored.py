@@ -62,7 +62,9 @@ class TrainModeNotRestored(Rule):
         layer drawn from `net.modules()` or `.children()` (batch norm frozen
         for the training that follows).  A switch followed in its own block by
         `return`, `break` or `raise` (the last evaluation, then save and stop)
-        has no training step after it.  A loop
+        has no training step after it, nor does one on the loop's last pass
+        (under `if i == len(loader) - 1:`, `i` counting the passes of
+        `enumerate(...)` or `range(...)`).  A loop
         whose body starts by switching to training mode (`for epoch ...:
         model.train()`) is not reported: whatever the end of one iteration
         does after its evaluation, the next one trains in training mode.
@@ -332,6 +334,8 @@ class TrainModeNotRestored(Rule):
                         continue  # never in the same pass: ``if phase == "train": ... else: model.eval()``
                     if j >= n and _exclusive_in_every_pass(loop, event, nxt):
                         continue  # ``step(phase, ...)`` switching by a ``phase`` the loop never changes
+                    if j >= n and _on_last_pass(loop, ctx.flow.nodes.get(event.site)):
+                        break  # ``if i == len(loader) - 1: model.eval()``: no next pass of this loop
                     if j < n and _switched_back_later(ctx, loop, events, i, j):
                         break  # ``D.eval()``, another model's step, ``D.train()``: frozen for that step on purpose
                     node = ctx.flow.nodes.get(event.site)
@@ -415,6 +419,54 @@ def _ends_the_run(loop: flow.Loop, node: Optional[ast.AST]) -> bool:
         return False
     block, i = found
     return any(isinstance(stmt, (ast.Return, ast.Break, ast.Raise)) for stmt in block[i + 1:])
+
+
+def _on_last_pass(loop: flow.Loop, node: Optional[ast.AST]) -> bool:
+    """Does the switch run only on the loop's last pass: under ``if i ==
+    len(loader) - 1:`` (or ``i + 1 == len(loader)``, ``i == n - 1``) where
+    ``i`` counts the passes (``for i, x in enumerate(...)``, ``for i in
+    range(n)``)?"""
+    head = loop.node
+    if node is None or not isinstance(head, ast.For):
+        return False
+    target, source = head.target, head.iter
+    if isinstance(source, ast.Call) and isinstance(source.func, ast.Name) and source.func.id == "enumerate":
+        target = target.elts[0] if isinstance(target, ast.Tuple) and target.elts else None
+    elif not (isinstance(source, ast.Call) and isinstance(source.func, ast.Name) and source.func.id == "range"):
+        return False
+    if not isinstance(target, ast.Name):
+        return False
+    index = target.id
+    todo: List[ast.AST] = list(head.body)
+    while todo:
+        stmt = todo.pop()
+        if isinstance(stmt, ast.If) and any(n is node for b in stmt.body for n in ast.walk(b)):
+            if _is_last_pass_test(stmt.test, index):
+                return True
+            todo.extend(stmt.body)
+        elif isinstance(stmt, (ast.If, ast.With, ast.Try)) and not isinstance(stmt, (ast.For, ast.While)):
+            todo.extend(getattr(stmt, "body", []))
+            todo.extend(getattr(stmt, "orelse", []))
+    return False
+
+
+def _is_last_pass_test(test: ast.expr, index: str) -> bool:
+    """``i == len(x) - 1``, ``i + 1 == len(x)``, ``i == n - 1`` (either side)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    for a, b in ((test.left, test.comparators[0]), (test.comparators[0], test.left)):
+        one_less = isinstance(b, ast.BinOp) and isinstance(b.op, ast.Sub) and _is_one(b.right)
+        if isinstance(a, ast.Name) and a.id == index and one_less:
+            return True
+        if isinstance(a, ast.BinOp) and isinstance(a.op, ast.Add) and _is_one(a.right) and (
+            isinstance(a.left, ast.Name) and a.left.id == index
+        ):
+            return True
+    return False
+
+
+def _is_one(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Constant) and expr.value == 1 and not isinstance(expr.value, bool)
 
 
 def _block_of(root: ast.stmt, target: ast.AST) -> Optional[Tuple[List[ast.stmt], int]]:
