@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, TypeVar, Union
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 from flake8_gradmode import facts, flow, project
 from flake8_gradmode.tracker import (
@@ -42,7 +42,7 @@ _IMPLICITLY_CALLED = frozenset({"forward"})
 _T = TypeVar("_T")
 
 
-class Fix(NamedTuple):
+class Fix:
     """A behaviour-preserving edit of ``node``, by name; the fixer applies it
     with libcst (the finder never imports libcst).
 
@@ -59,25 +59,38 @@ class Fix(NamedTuple):
     ``"decorate-no-grad"`` (a ``def`` gets ``@{torch}.no_grad()``),
     ``"insert-before"``/``"insert-after"`` (the statement ``argument``)."""
 
-    kind: str
-    node: ast.AST
-    argument: str = ""
-    unsafe: bool = False
+    __slots__ = ("kind", "node", "argument", "unsafe")
+
+    def __init__(self, kind: str, node: ast.AST, argument: str = "", unsafe: bool = False) -> None:
+        self.kind = kind
+        self.node = node
+        self.argument = argument
+        self.unsafe = unsafe
 
 
-class Report(NamedTuple):
+class Report:
     """A finding before its position is known: the node it points at.
 
     ``condition`` is called once the whole module has been visited
     (module-local facts such as "every caller runs under no_grad" are known
     then); returning False drops the report."""
 
-    node: ast.AST
-    code: str
-    message: str
-    condition: Optional[Callable[[], bool]] = None
-    #: the edit, or a function that makes it (called only for a kept report)
-    fix: Union[Fix, Callable[[], Fix], None] = None
+    __slots__ = ("node", "code", "message", "condition", "fix")
+
+    def __init__(
+        self,
+        node: ast.AST,
+        code: str,
+        message: str,
+        condition: Optional[Callable[[], bool]] = None,
+        fix: Union[Fix, Callable[[], Fix], None] = None,
+    ) -> None:
+        self.node = node
+        self.code = code
+        self.message = message
+        self.condition = condition
+        #: the edit, or a function that makes it (called only for a kept report)
+        self.fix = fix
 
 
 class ClassInfo:
