@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from flake8_gradmode.names import (
     EVAL_FUNCTION_WORDS,
@@ -1010,17 +1010,20 @@ def _wrapped_names(ctx, where: Optional[ast.AST]) -> FrozenSet[str]:
     return frozenset(out)
 
 
-class PathCall(NamedTuple):
+class PathCall:
     """A loop's call of a module-local function (method, sibling closure) whose
     body runs a model: the grad state and mode are those at the call."""
 
-    seq: int
-    name: str
-    callee: Scope
-    model_call: ModelCall
-    #: the model call runs with the caller's grad state
-    inherits: bool
-    state: Grad
+    __slots__ = ("seq", "name", "callee", "model_call", "inherits", "state")
+
+    def __init__(self, seq: int, name: str, callee: Scope, model_call: ModelCall, inherits: bool, state: Grad) -> None:
+        self.seq = seq
+        self.name = name
+        self.callee = callee
+        self.model_call = model_call
+        #: the model call runs with the caller's grad state
+        self.inherits = inherits
+        self.state = state
 
 
 def _reaches_model(ctx, scope: Scope, depth: int = 0) -> Optional[Tuple[ModelCall, bool]]:
@@ -1415,12 +1418,15 @@ def _feeds_a_later_step(ctx, loop: Loop) -> bool:
     return bool(names) and bool(names & _memo(ctx, ("feeds-backward", id(scope)), scope.feeds_backward, set()))
 
 
-class EvalLoop(NamedTuple):
-    loop: Loop
-    intent: str
-    model_calls: List[ModelCall]
-    #: calls of the module's own functions that run a model
-    paths: List[PathCall] = []
+class EvalLoop:
+    __slots__ = ("loop", "intent", "model_calls", "paths")
+
+    def __init__(self, loop: Loop, intent: str, model_calls: List[ModelCall], paths: List[PathCall]) -> None:
+        self.loop = loop
+        self.intent = intent
+        self.model_calls = model_calls
+        #: calls of the module's own functions that run a model
+        self.paths = paths
 
 
 def evaluation_loops(ctx) -> List[EvalLoop]:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple, Union
+from typing import Callable, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 import ast
 
@@ -756,44 +756,73 @@ class _Helper:
         self.fan = False
 
 
-class _Edit(NamedTuple):
+class _Edit:
     """An in-place edit of a helper's own argument."""
 
-    node: ast.AST
-    statement: Optional[ast.stmt]
-    helper: _Helper
-    param: str
-    what: str
-    #: grad is explicitly enabled at the edit (``with torch.enable_grad():``)
-    explicit: bool
-    #: augmented or item assignment: reported only when the argument is surely a parameter
-    strict: bool
-    path: Tuple[_Branch, ...]
+    __slots__ = ("node", "statement", "helper", "param", "what", "explicit", "strict", "path")
+
+    def __init__(
+        self,
+        node: ast.AST,
+        statement: Optional[ast.stmt],
+        helper: _Helper,
+        param: str,
+        what: str,
+        explicit: bool,
+        strict: bool,
+        path: Tuple[_Branch, ...],
+    ) -> None:
+        self.node = node
+        self.statement = statement
+        self.helper = helper
+        self.param = param
+        self.what = what
+        #: grad is explicitly enabled at the edit (``with torch.enable_grad():``)
+        self.explicit = explicit
+        #: augmented or item assignment: reported only when the argument is surely a parameter
+        self.strict = strict
+        self.path = path
 
 
-class _Call(NamedTuple):
+class _Call:
     """A call of a module-local function that passes a parameter or an argument on."""
 
-    node: ast.Call
-    state: Grad
-    function: Optional[FunctionInfo]
-    #: the helper whose own body makes the call
-    helper: Optional[_Helper]
-    path: Tuple[_Branch, ...]
-    #: slot -> ("param", (source, surely a parameter)) or ("forward", argument name)
-    kinds: Dict[_Slot, Tuple[str, object]]
+    __slots__ = ("node", "state", "function", "helper", "path", "kinds")
+
+    def __init__(
+        self,
+        node: ast.Call,
+        state: Grad,
+        function: Optional[FunctionInfo],
+        helper: Optional[_Helper],
+        path: Tuple[_Branch, ...],
+        kinds: Dict[_Slot, Tuple[str, object]],
+    ) -> None:
+        self.node = node
+        self.state = state
+        self.function = function
+        #: the helper whose own body makes the call
+        self.helper = helper
+        self.path = path
+        #: slot -> ("param", (source, surely a parameter)) or ("forward", argument name)
+        self.kinds = kinds
 
 
-class _Delivery(NamedTuple):
+class _Delivery:
     """A way a parameter reaches a helper's argument."""
 
-    #: the call that passes the parameter (None: callers in other modules)
-    call: Optional[ast.Call]
-    text: str
-    grad_on: bool
-    strict: bool
-    #: the helper's arguments on this way, by name (None: not known)
-    values: Dict[str, Optional[ast.expr]]
+    __slots__ = ("call", "text", "grad_on", "strict", "values")
+
+    def __init__(
+        self, call: Optional[ast.Call], text: str, grad_on: bool, strict: bool, values: Dict[str, Optional[ast.expr]]
+    ) -> None:
+        #: the call that passes the parameter (None: callers in other modules)
+        self.call = call
+        self.text = text
+        self.grad_on = grad_on
+        self.strict = strict
+        #: the helper's arguments on this way, by name (None: not known)
+        self.values = values
 
 
 def _may_be_enabled(function: Optional[object]):
