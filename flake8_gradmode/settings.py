@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Tuple
+from collections import namedtuple
+from typing import Any, Callable, Tuple
 
 
 def comma_list(value: Any) -> Tuple[str, ...]:
@@ -43,24 +44,36 @@ def yes_no(value: Any) -> bool:
     raise argparse.ArgumentTypeError(f"expected yes or no, got {value!r}")
 
 
-class Option(NamedTuple):
+class Option:
     """How one setting appears on the command line and in config files."""
 
-    flag: str
-    metavar: str
-    help: str
-    example: str
-    #: turns the text of the flag or the config value into the setting
-    parse: Callable[[Any], Any] = comma_list
+    __slots__ = ("flag", "metavar", "help", "example", "parse")
+
+    def __init__(
+        self, flag: str, metavar: str, help: str, example: str, parse: Callable[[Any], Any] = comma_list
+    ) -> None:
+        self.flag = flag
+        self.metavar = metavar
+        self.help = help
+        self.example = example
+        #: turns the text of the flag or the config value into the setting
+        self.parse = parse
 
 
-class Settings(NamedTuple):
-    no_grad_decorators: Tuple[str, ...] = ()
-    model_names: Tuple[str, ...] = ()
-    eval_names: Tuple[str, ...] = ()
-    eval_mode_helpers: Tuple[str, ...] = ()
-    project_root: str = ""
-    cross_module: bool = True
+# Settings is a tuple (a caller may compare, hash or unpack it; the command
+# pickles it to its workers), made by collections.namedtuple: a typing.NamedTuple
+# class costs about twice as much to create at import.  The fields:
+# no_grad_decorators, model_names, eval_names, eval_mode_helpers: Tuple[str, ...];
+# project_root: str; cross_module: bool.
+_SettingsTuple = namedtuple(
+    "Settings",
+    ("no_grad_decorators", "model_names", "eval_names", "eval_mode_helpers", "project_root", "cross_module"),
+    defaults=((), (), (), (), "", True),
+)
+
+
+class Settings(_SettingsTuple):
+    __slots__ = ()
 
     @classmethod
     def from_options(cls, options: Any) -> "Settings":
