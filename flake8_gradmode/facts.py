@@ -6,9 +6,10 @@ errs towards "don't know", which rules treat as a reason for silence.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from enum import Enum
 import ast
-from typing import Any, NamedTuple, Optional, Protocol, Set, Tuple
+from typing import Any, Optional, Protocol, Set, Tuple
 
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
@@ -60,14 +61,13 @@ class Context(Protocol):
     def current_class(self) -> Any: ...
 
 
-class Binding(NamedTuple):
-    kind: Kind
-    #: grad state when the value was computed
-    state: "Grad"
-    value: Optional[ast.expr]
-    function: object = None
-    #: position in the traversal (``Flow.seq``) when the name was bound
-    seq: int = 0
+#: What a name is bound to: ``kind`` (a ``Kind``); ``state``, the grad state
+#: when the value was computed; ``value``, the expression (or None);
+#: ``function``, the ``FunctionInfo`` it was bound in (or None); ``seq``, the
+#: position in the traversal (``Flow.seq``) when the name was bound.  A
+#: collections.namedtuple: a typing.NamedTuple class costs twice as much to
+#: create at import.
+Binding = namedtuple("Binding", ("kind", "state", "value", "function", "seq"), defaults=(None, 0))
 
 
 #: Tensor methods that return a view sharing the base's storage.

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import ast
-from typing import Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+from collections import namedtuple
+from typing import Dict, List, Optional, Tuple
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import Fix
@@ -60,17 +61,15 @@ _NO_GRAD_MODEL_CALLS = ("jit.freeze", "optimize_for_inference", "quantize_dynami
 _NO_GRAD_MODEL_LAST = frozenset(name.rpartition(".")[2] for name in _NO_GRAD_MODEL_CALLS)
 
 
-class _Trace(NamedTuple):
-    """Where a tensor expression comes from: the calls that may be model
-    forwards, the grad states of every step that computed it, and whether a
-    step shows it is a tensor rather than an array."""
-
-    calls: Tuple[ast.Call, ...]
-    states: FrozenSet[Grad]
-    tensor_only: bool
-    #: calls whose result was unpacked (``a, b, acc = model(x)``): one of
-    #: several outputs, which need not all carry the graph
-    unpacked: Tuple[ast.Call, ...] = ()
+#: Where a tensor expression comes from: ``calls`` (a tuple of ``ast.Call``),
+#: the calls that may be model forwards; ``states`` (a frozenset of ``Grad``),
+#: the grad states of every step that computed it; ``tensor_only``, whether a
+#: step shows it is a tensor rather than an array; ``unpacked``, the calls
+#: whose result was unpacked (``a, b, acc = model(x)``): one of several
+#: outputs, which need not all carry the graph.  A collections.namedtuple
+#: (``_replace`` is used): a typing.NamedTuple class costs twice as much to
+#: create at import.
+_Trace = namedtuple("_Trace", ("calls", "states", "tensor_only", "unpacked"), defaults=((),))
 
 
 def _join(a: _Trace, b: _Trace) -> _Trace:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import ast
 import bisect
 import itertools
-from typing import Dict, List, NamedTuple, Optional, Set, Tuple
+from collections import namedtuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode import facts
@@ -512,15 +513,14 @@ _UNKNOWN = object()
 _WHOLE = 1 << 62
 
 
-class _Event(NamedTuple):
-    #: sequence number of the call, in the analysed scope, that makes it happen
-    site: int
-    #: "eval", "train", "train?" (``.train(flag)``, flag unknown), "step"
-    #: (a weight update, or a call named like a training step) or "backward"
-    kind: str
-    guards: Tuple[Guard, ...] = ()
-    #: the flag of ``.train(flag)``
-    flag: Optional[Term] = None
+#: A mode switch or training step: ``site``, the sequence number of the call,
+#: in the analysed scope, that makes it happen; ``kind``, "eval", "train",
+#: "train?" (``.train(flag)``, flag unknown), "step" (a weight update, or a
+#: call named like a training step) or "backward"; ``guards``, a tuple of
+#: ``Guard``; ``flag``, the flag of ``.train(flag)`` (a ``Term`` or None).
+#: A tuple (events are sorted as tuples), made by collections.namedtuple: a
+#: typing.NamedTuple class costs twice as much to create at import.
+_Event = namedtuple("_Event", ("site", "kind", "guards", "flag"), defaults=((), None))
 
 
 def _opaque() -> Term:
