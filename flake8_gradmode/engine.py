@@ -545,7 +545,7 @@ class Tracker:
     def leave_Call(self, node: ast.Call) -> None:
         """A function handed to evaluation machinery (``Engine(eval_step)``)."""
         func = node.func
-        if last_name(func).endswith(_RUNNER_ENDINGS) and FRAMEWORK_RUNNERS.search(dotted(func) or ""):
+        if last_name(func).endswith(FRAMEWORK_RUNNERS) and dotted(func) is not None:
             for _, value, _ in call_args(node):
                 name = dotted(value)
                 if name is not None:
@@ -576,8 +576,6 @@ _MODE_DEPENDENT = re.compile(
 _BUILTINS = frozenset(dir(builtins))
 #: the methods ``_method_call`` looks at beyond ``_MODULE_METHODS``
 _SWITCH_METHODS = frozenset({"train", "eval", "register_buffer", "register_parameter"})
-#: what the names ``FRAMEWORK_RUNNERS`` matches end with (a cheap first test)
-_RUNNER_ENDINGS = ("Engine", "valuator")
 
 
 def _builds_local_module(flow_: flow.Flow, value: ast.expr) -> bool:

@@ -121,8 +121,9 @@ FRAMEWORK_EVAL_HOOKS: FrozenSet[str] = frozenset(
         "prediction_step",
     }
 )
-#: Callees that take a function and run it as evaluation machinery.
-FRAMEWORK_RUNNERS = re.compile(r"(Engine|Evaluator|evaluator|create_supervised_evaluator)$")
+#: Callees that take a function and run it as evaluation machinery: names
+#: ending so (``Engine``, ``create_supervised_evaluator``).
+FRAMEWORK_RUNNERS = ("Engine", "Evaluator", "evaluator")
 
 
 #: Words that make a name read as an action, not a thing: ``load_model``.
