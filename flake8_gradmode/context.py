@@ -18,13 +18,15 @@ from flake8_gradmode.tracker import (
 )
 from flake8_gradmode.settings import Settings
 
-_NEWLINE = re.compile(r"\r\n|\r|\n")  # the only line breaks Python knows
+#: the only line breaks Python knows (compiled, and cached by ``re``, on first
+#: need: flake8 hands the plugin its lines)
+_NEWLINE = r"\r\n|\r|\n"
 
 
 def physical_lines(text: str) -> List[str]:
     """``text`` split as Python numbers its lines, endings kept."""
-    parts = _NEWLINE.split(text)
-    breaks = _NEWLINE.findall(text)
+    parts = re.split(_NEWLINE, text)
+    breaks = re.findall(_NEWLINE, text)
     lines = [p + b for p, b in zip(parts, breaks)]
     if parts[-1]:
         lines.append(parts[-1])

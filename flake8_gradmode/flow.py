@@ -420,14 +420,16 @@ _MODEL_LIBRARIES = (
 
 
 #: Imported names that may bring a model in (``from nets.resnet import ...``;
-#: any relative import too: ``from ..layers import Head``).
-_MODEL_SOURCE = re.compile(r"(^|\.)\w*(model|net|arch|backbone|encoder|decoder|Net|Model)", re.IGNORECASE)
+#: any relative import too: ``from ..layers import Head``).  Searched with
+#: re.IGNORECASE; compiled (and cached by ``re``) on first need, as few
+#: files ask.
+_MODEL_SOURCE = r"(^|\.)\w*(model|net|arch|backbone|encoder|decoder|Net|Model)"
 
 
 def _plain_layers_only(ctx) -> bool:
     imports = ctx.imports
     if imports.imports_from(_MODEL_LIBRARIES) or any(
-        _MODEL_SOURCE.search(full) or full.startswith(".")
+        re.search(_MODEL_SOURCE, full, re.IGNORECASE) or full.startswith(".")
         for full in (imports.resolve(ast.Name(name)) or "" for name in imports.imported_names())
     ):
         return False  # models may come from a library or from the project's model modules

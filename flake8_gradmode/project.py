@@ -678,12 +678,14 @@ Stored = Tuple[int, int]
 Entry = Tuple[int, int, str, Union[bytes, Stored]]
 #: The summary of a module that does not parse.
 _UNPARSABLE = b"\x00"
-_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+#: (compiled, and cached by ``re``, on first need: a check whose project
+#: index is up to date reads no module's text)
+_IDENTIFIER = rb"[A-Za-z_][A-Za-z0-9_]*"
 
 
 def text_words(source: bytes) -> str:
     """The identifiers of a module's text (a superset of its summary's words)."""
-    return " " + " ".join(sorted({w.decode("ascii") for w in _IDENTIFIER.findall(source)})) + " "
+    return " " + " ".join(sorted({w.decode("ascii") for w in re.findall(_IDENTIFIER, source)})) + " "
 
 
 # The cache file: eight bytes giving the length of the table that follows,
