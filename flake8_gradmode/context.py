@@ -13,6 +13,7 @@ import re
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 from flake8_gradmode import facts, flow, project
+from flake8_gradmode.names import word_chars
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, last_name, positional_params, unchained
 )
@@ -34,8 +35,26 @@ def physical_lines(text: str) -> List[str]:
 
 
 #: Chained calls that return the same module (``Net().to(device)``).
-#: Callees that build a fresh model, in training mode.
-_MODEL_FACTORIES = re.compile(r"^(torchvision\.models\.[a-z]\w*|timm\.create_model|timm\.models\.create_model)$")
+#: Callees that build a fresh model, in training mode (and
+#: ``torchvision.models.<name>``, see ``_model_factory``).
+_TIMM_FACTORIES = ("timm.create_model", "timm.models.create_model")
+_FACTORY_PREFIXES = ("torchvision.models.", "timm.")
+
+
+# The names the regular expression
+#   ^(torchvision\.models\.[a-z]\w*|timm\.create_model|timm\.models\.create_model)$
+# matches (one final line break allowed, as ``$`` allows it): string tests
+# cost less than compiling it at import.
+def _model_factory(qual: str) -> bool:
+    """``torchvision.models.resnet18``, ``timm.create_model``: a callee that
+    builds a fresh model, in training mode."""
+    if "m" not in qual or not qual.startswith(_FACTORY_PREFIXES):
+        return False  # (both prefixes hold an "m": the cheapest first test, which most names fail)
+    if qual[-1:] == "\n":
+        qual = qual[:-1]
+    if qual.startswith("torchvision.models."):
+        return "a" <= qual[19:20] <= "z" and word_chars(qual[20:])
+    return qual in _TIMM_FACTORIES
 
 
 #: Methods Python or PyTorch calls for the project: their callers cannot be
@@ -396,7 +415,7 @@ class Context:
         if isinstance(value.func, ast.Name) and value.func.id in self.flow.module_classes:
             return True
         last = qual.rsplit(".", 1)[-1]
-        return bool(_MODEL_FACTORIES.match(qual)) or (qual.startswith("torch.nn.") and last[:1].isupper())
+        return _model_factory(qual) or (qual.startswith("torch.nn.") and last[:1].isupper())
 
     def function_key(self, name: str, in_class: bool) -> Optional[Tuple[str, ...]]:
         if in_class:

@@ -15,12 +15,11 @@ from __future__ import annotations
 import ast
 import builtins
 import gc
-import re
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import ClassInfo, Context, Fix, physical_lines
-from flake8_gradmode.names import FRAMEWORK_RUNNERS, OTHER_FRAMEWORKS, TEST_FRAMEWORKS
+from flake8_gradmode.names import FRAMEWORK_RUNNERS, OTHER_FRAMEWORKS, TEST_FRAMEWORKS, word_chars
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.rule import Edit, Rule, Violation
 from flake8_gradmode.settings import Settings
@@ -408,7 +407,7 @@ class Tracker:
             self._training_step(node, seq, loops)
         self._model_call(node, seq, loops)
         in_module = bool(ctx.classes) and ctx.classes[-1].is_module
-        if (not flow_.mode_by_layers or (in_module and not flow_.mode_layer_class)) and _MODE_DEPENDENT.match(
+        if (not flow_.mode_by_layers or (in_module and not flow_.mode_layer_class)) and _mode_dependent(
             ctx.imports.resolve(func) or ""
         ):
             flow_.mode_matters = flow_.mode_by_layers = True
@@ -567,11 +566,43 @@ _MODULE_METHODS = frozenset(
         "requires_grad_",
     }
 )
-#: Layers whose behaviour depends on the training flag.
-_MODE_DEPENDENT = re.compile(
-    r"^torch\.nn\.(functional\.)?(\w*[Dd]ropout\w*|\w*BatchNorm\w*|InstanceNorm\w*|Transformer\w*|MultiheadAttention)$"
-    r"|^torch\.(\w*dropout\w*|nn\.functional\.batch_norm)$|^torchvision\.models\.[a-z]\w*$"
-)
+_MODE_PREFIXES = ("torch.", "torchvision.models.")
+
+
+# The names the regular expression
+#   ^torch\.nn\.(functional\.)?(\w*[Dd]ropout\w*|\w*BatchNorm\w*|InstanceNorm\w*|Transformer\w*|MultiheadAttention)$
+#   |^torch\.(\w*dropout\w*|nn\.functional\.batch_norm)$|^torchvision\.models\.[a-z]\w*$
+# matches (one final line break allowed, as ``$`` allows it): string tests
+# cost less than compiling it at import.
+def _mode_dependent(qual: str) -> bool:
+    """Does the layer or function ``qual`` behave differently in training and
+    in eval mode?  Dropout, batch and instance norm, transformers and
+    multi-head attention of ``torch.nn`` (or ``torch.nn.functional``), a
+    ``torch.*dropout*`` function, ``torch.nn.functional.batch_norm``, and
+    ``torchvision.models.<name>``."""
+    if "torch" not in qual or not qual.startswith(_MODE_PREFIXES):
+        return False  # (``in`` first: the cheapest test, which most names fail)
+    if qual[-1:] == "\n":
+        qual = qual[:-1]
+    if qual.startswith("torchvision.models."):
+        return "a" <= qual[19:20] <= "z" and word_chars(qual[20:])
+    rest = qual[6:]
+    if not rest.startswith("nn."):
+        return "dropout" in rest and word_chars(rest)
+    layer = rest[3:]
+    if layer.startswith("functional."):
+        if layer == "functional.batch_norm":
+            return True
+        layer = layer[11:]
+    return (
+        "Dropout" in layer
+        or "dropout" in layer
+        or "BatchNorm" in layer
+        or layer.startswith(("InstanceNorm", "Transformer"))
+        or layer == "MultiheadAttention"
+    ) and word_chars(layer)
+
+
 #: names of builtins: ``print(...)``, ``len(...)`` are never models
 _BUILTINS = frozenset(dir(builtins))
 #: the methods ``_method_call`` looks at beyond ``_MODULE_METHODS``

@@ -30,6 +30,13 @@ def tokens(name: str) -> List[str]:
     return [t.lower() for t in _TOKEN.findall(name)]
 
 
+def word_chars(text: str) -> bool:
+    """Is every character of ``text`` one that ``\\w`` matches in a regular
+    expression (a letter, digit or underscore, in Unicode)?  True for ``""``."""
+    text = text.replace("_", "")
+    return not text or text.isalnum()
+
+
 #: Words in an iterable's name that say it holds evaluation data.
 EVAL_DATA_WORDS: FrozenSet[str] = frozenset(
     {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "dev"}
