@@ -51,12 +51,34 @@ _GRAD_MODE_PATHS = {
         "torch.autograd.grad_mode.set_grad_enabled",
     ),
 }
-#: A project's own wrapper of no_grad/inference_mode, recognised by its name.
-_WRAPPER_NAME = re.compile(r"(^|_)(no_?grad|disable_?grad)|inference_?mode", re.IGNORECASE)
-
 GRAD_MODE_API: Dict[str, str] = {
     path: canon for canon, paths in _GRAD_MODE_PATHS.items() for path in paths
 }
+#: A project's own wrapper of no_grad/inference_mode, recognised by its name
+#: (searched with re.IGNORECASE; see ``_wrapper_name``).
+_WRAPPER_NAME = r"(^|_)(no_?grad|disable_?grad)|inference_?mode"
+_WRAPPER_WORDS = ("nograd", "no_grad", "disablegrad", "disable_grad")
+
+
+def _wrapper_name(name: str) -> bool:
+    """Does ``_WRAPPER_NAME`` occur in ``name``, in any case
+    (``smart_inference_mode``, ``_get_no_grad_ctx_mgr``)?  For an ASCII name,
+    string tests of its lower case tell, and cost less than compiling the
+    expression at import; IGNORECASE also folds a few other letters onto
+    these (U+0131, the dotless i, matches ``i``), so another name is
+    searched with it."""
+    if not name.isascii():
+        return re.search(_WRAPPER_NAME, name, re.IGNORECASE) is not None
+    low = name.lower()
+    if "grad" in low and (
+        low.startswith(_WRAPPER_WORDS)
+        or "_nograd" in low
+        or "_no_grad" in low
+        or "_disablegrad" in low
+        or "_disable_grad" in low
+    ):
+        return True
+    return "inference" in low and ("inferencemode" in low or "inference_mode" in low)
 
 
 def dotted(expr: ast.AST) -> Optional[str]:
@@ -354,7 +376,7 @@ class GradTracker:
             return canon
         if self._extra and self._is_extra(qual, dotted(expr) or ""):
             return "user_no_grad"
-        if not qual.startswith("torch.") and _WRAPPER_NAME.search(qual.rsplit(".", 1)[-1]):
+        if not qual.startswith("torch.") and _wrapper_name(qual.rsplit(".", 1)[-1]):
             return "user_no_grad"  # smart_inference_mode(), _get_no_grad_ctx_mgr()
         return None
 
