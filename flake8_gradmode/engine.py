@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import builtins
 import gc
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import ClassInfo, Context, Fix, physical_lines
@@ -742,9 +742,10 @@ def _frozen_chain_root(call: ast.Call) -> Optional[str]:
 _BLOCKS = frozenset({"body", "orelse", "finalbody"})
 _NO_BLOCKS = (ast.Module, ast.Interactive, ast.Lambda, ast.IfExp, ast.Expression)
 
-_Hooks = Tuple[Callable[[ast.AST], None], ...]
-#: (field, hooks before it, hooks after it)
-_FieldPlan = Tuple[str, _Hooks, _Hooks]
+if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
+    _Hooks = Tuple[Callable[[ast.AST], None], ...]
+    #: (field, hooks before it, hooks after it)
+    _FieldPlan = Tuple[str, _Hooks, _Hooks]
 
 
 _HOOK_NAMES: Dict[type, Tuple[str, ...]] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import namedtuple
 from enum import Enum
 import ast
-from typing import Any, Optional, Protocol, Set, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Set, Tuple
 
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
@@ -49,16 +49,18 @@ class Kind(Enum):
     FROZEN = "frozen"
 
 
-class Context(Protocol):
-    """What the facts ask of the context they are given (``context.Context``,
-    a floor above, is the one the engine keeps)."""
+if TYPE_CHECKING:  # annotations only: making a Protocol class at import costs time
 
-    imports: ImportTable
-    grad: GradTracker
+    class Context(Protocol):
+        """What the facts ask of the context they are given (``context.Context``,
+        a floor above, is the one the engine keeps)."""
 
-    def lookup(self, name: str) -> Optional["Binding"]: ...
+        imports: ImportTable
+        grad: GradTracker
 
-    def current_class(self) -> Any: ...
+        def lookup(self, name: str) -> Optional["Binding"]: ...
+
+        def current_class(self) -> Any: ...
 
 
 #: What a name is bound to: ``kind`` (a ``Kind``); ``state``, the grad state
@@ -621,9 +623,10 @@ def parameters_loop(stmt: ast.AST) -> Optional[Tuple[ast.expr, ast.expr, str]]:
     return func.value, target, func.attr
 
 
-#: How a class freezes itself in ``__init__``: ``("", -1)`` always, or the
-#: parameter (name, position without ``self``) whose ``False`` default does.
-Freeze = Tuple[str, int]
+if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
+    #: How a class freezes itself in ``__init__``: ``("", -1)`` always, or the
+    #: parameter (name, position without ``self``) whose ``False`` default does.
+    Freeze = Tuple[str, int]
 
 
 def init_freeze(node: ast.ClassDef) -> Optional[Freeze]:

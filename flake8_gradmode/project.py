@@ -43,15 +43,18 @@ import sys
 import tempfile
 import time
 import weakref
-from typing import BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import __version__
-from flake8_gradmode.facts import Freeze, init_freeze, names_training_step
+from flake8_gradmode.facts import init_freeze, names_training_step
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, switches_to_eval, switches_to_train, unchained,
     unsubscripted,
 )
+
+if TYPE_CHECKING:
+    from flake8_gradmode.facts import Freeze
 
 #: files that make a project a package others may import
 _PACKAGING = ("pyproject.toml", "setup.cfg", "setup.py")
@@ -77,21 +80,23 @@ _PLAIN_DECORATORS = frozenset({
 _CODE = {Grad.DISABLED: "d", Grad.ENABLED: "e", Grad.UNKNOWN: "u", Grad.INHERITED: "i"}
 _STATE = {v: k for k, v in _CODE.items()}
 
-#: One summary, plain data for ``marshal``: imports, classes, functions, calls, names.
-Summary = Dict[str, object]
-#: (module path, qualified name in the module: ``f`` or ``Class.method``)
-Target = Tuple[str, str]
-#: What a call passes: the number of positional arguments (-1 after a
-#: ``*args``), the keyword names (``"**"`` for ``**kwargs``) and the constants
-#: among them by slot (position or keyword): ``f(x, 0, mode="eval")`` is
-#: ``(2, ("mode",), ((1, 0), ("mode", "eval")))``.
-Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
-#: One call: as written, grad state code, calling function (``""`` module
-#: level, ``"?"`` unknown, else its qualified name), enclosing class, shape.
-Call = Tuple[str, str, str, str, Shape]
-#: A call that passes a model in training mode: as written, calling
-#: function, enclosing class, and the argument's slot (position or keyword).
-TrainedCall = Tuple[str, str, str, Union[int, str]]
+if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
+    #: One summary, plain data for ``marshal``: imports, classes, functions, calls, names.
+    Summary = Dict[str, object]
+    #: (module path, qualified name in the module: ``f`` or ``Class.method``)
+    Target = Tuple[str, str]
+    #: What a call passes: the number of positional arguments (-1 after a
+    #: ``*args``), the keyword names (``"**"`` for ``**kwargs``) and the constants
+    #: among them by slot (position or keyword): ``f(x, 0, mode="eval")`` is
+    #: ``(2, ("mode",), ((1, 0), ("mode", "eval")))``.
+    Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
+    #: One call: as written, grad state code, calling function (``""`` module
+    #: level, ``"?"`` unknown, else its qualified name), enclosing class, shape.
+    Call = Tuple[str, str, str, str, Shape]
+    #: A call that passes a model in training mode: as written, calling
+    #: function, enclosing class, and the argument's slot (position or keyword).
+    TrainedCall = Tuple[str, str, str, Union[int, str]]
+
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
 _FORMAT = 13
@@ -535,9 +540,11 @@ def find_root(path: str) -> Optional[str]:
     return root
 
 
-#: A module found on disk: its path relative to the root, size and mtime
-#: (``None`` for both when it cannot be ``stat``-ed).
-Found = Tuple[str, Optional[int], Optional[int]]
+if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
+    #: A module found on disk: its path relative to the root, size and mtime
+    #: (``None`` for both when it cannot be ``stat``-ed).
+    Found = Tuple[str, Optional[int], Optional[int]]
+
 #: Directories are read through file descriptors where the platform allows:
 #: a file's ``stat`` is then relative to its directory, not a full path.
 _BY_FD = os.scandir in os.supports_fd and os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
@@ -669,13 +676,15 @@ def _cache_file(root: str) -> str:
     return os.path.join(root, CACHE_DIR, tag)
 
 
-#: Where a summary still in the cache file is: its offset and length.
-Stored = Tuple[int, int]
-#: A module as the cache keeps it: size, mtime, the words it mentions (see
-#: ``words``) and its summary, marshalled (or ``Stored``), or ``b""`` until a
-#: question needs it: only the modules that mention a name asked about are
-#: ever parsed.
-Entry = Tuple[int, int, str, Union[bytes, Stored]]
+if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
+    #: Where a summary still in the cache file is: its offset and length.
+    Stored = Tuple[int, int]
+    #: A module as the cache keeps it: size, mtime, the words it mentions (see
+    #: ``words``) and its summary, marshalled (or ``Stored``), or ``b""`` until a
+    #: question needs it: only the modules that mention a name asked about are
+    #: ever parsed.
+    Entry = Tuple[int, int, str, Union[bytes, Stored]]
+
 #: The summary of a module that does not parse.
 _UNPARSABLE = b"\x00"
 #: (compiled, and cached by ``re``, on first need: a check whose project

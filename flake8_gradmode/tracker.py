@@ -20,7 +20,9 @@ from __future__ import annotations
 import ast
 import re
 from enum import Enum
-from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import (
+    TYPE_CHECKING, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+)
 
 
 class Grad(Enum):
@@ -93,9 +95,10 @@ def dotted(expr: ast.AST) -> Optional[str]:
     return None
 
 
-#: One argument of a call in source order: keyword name (None for a
-#: positional one), value, and ``"*"``/``"**"`` for unpacked ones.
-Argument = Tuple[Optional[str], ast.expr, str]
+if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
+    #: One argument of a call in source order: keyword name (None for a
+    #: positional one), value, and ``"*"``/``"**"`` for unpacked ones.
+    Argument = Tuple[Optional[str], ast.expr, str]
 
 
 def call_args(call: ast.Call) -> List[Argument]:
@@ -548,10 +551,11 @@ class GradTracker:
         return state
 
 
-#: How a module's own context manager sets grad: a fixed state, or the
-#: argument (position without ``self``, keyword, default) that
-#: ``torch.set_grad_enabled`` receives.
-_Manager = Tuple[Optional[Grad], Optional[int], Optional[str], Optional[ast.expr]]
+if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
+    #: How a module's own context manager sets grad: a fixed state, or the
+    #: argument (position without ``self``, keyword, default) that
+    #: ``torch.set_grad_enabled`` receives.
+    _Manager = Tuple[Optional[Grad], Optional[int], Optional[str], Optional[ast.expr]]
 
 
 def local_grad_managers(tracker: GradTracker, imports: ImportTable, module: ast.Module) -> Dict[str, _Manager]:

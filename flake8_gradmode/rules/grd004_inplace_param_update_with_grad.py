@@ -1,17 +1,19 @@
 from __future__ import annotations
 
-from typing import Callable, Dict, FrozenSet, List, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 import ast
 
 from flake8_gradmode import facts
 from flake8_gradmode.names import tokens
-from flake8_gradmode.project import Shape
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, dotted, effective, first_value, is_const, param_defaults, positional_params
 )
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
+
+if TYPE_CHECKING:
+    from flake8_gradmode.project import Shape
 
 #: ``ast``'s augmented-assignment operators as written.
 _AUG_OPS = {
@@ -734,11 +736,12 @@ _INIT_WORDS = frozenset(
 #: ``torch.nn.init``'s internals that compute a weight's fan-in and fan-out.
 _FAN_FUNCTIONS = frozenset({"_calculate_fan_in_and_fan_out", "_calculate_correct_fan"})
 
-#: where an argument is written in a call: its position, or its keyword
-_Slot = Union[int, str]
-#: an ``if`` test on the way to a statement, the branch taken, and the
-#: helper's own (unrebound) arguments it reads
-_Branch = Tuple[ast.expr, bool, FrozenSet[str]]
+if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
+    #: where an argument is written in a call: its position, or its keyword
+    _Slot = Union[int, str]
+    #: an ``if`` test on the way to a statement, the branch taken, and the
+    #: helper's own (unrebound) arguments it reads
+    _Branch = Tuple[ast.expr, bool, FrozenSet[str]]
 
 
 class _Helper:

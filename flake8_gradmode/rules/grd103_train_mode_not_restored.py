@@ -4,7 +4,7 @@ import ast
 import bisect
 import itertools
 from collections import namedtuple
-from typing import Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode import facts
@@ -505,8 +505,9 @@ def _block_of(root: ast.stmt, target: ast.AST) -> Optional[Tuple[List[ast.stmt],
 #: ``("and"|"or", (a, ...))``; anything else is ``("?", n)``, equal only to
 #: itself.
 Term = tuple
-#: A condition and whether it holds where the event runs (the ``if`` body, or its ``else``).
-Guard = Tuple[Term, bool]
+if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
+    #: A condition and whether it holds where the event runs (the ``if`` body, or its ``else``).
+    Guard = Tuple[Term, bool]
 
 _fresh = itertools.count()
 _UNKNOWN = object()
