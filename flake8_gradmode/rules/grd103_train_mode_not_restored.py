@@ -445,7 +445,7 @@ def _on_last_pass(loop: flow.Loop, node: Optional[ast.AST]) -> bool:
             if _is_last_pass_test(stmt.test, index):
                 return True
             todo.extend(stmt.body)
-        elif isinstance(stmt, (ast.If, ast.With, ast.Try)) and not isinstance(stmt, (ast.For, ast.While)):
+        elif isinstance(stmt, (ast.If, ast.With, ast.Try)):  # not into nested loops: their passes are others
             todo.extend(getattr(stmt, "body", []))
             todo.extend(getattr(stmt, "orelse", []))
     return False
