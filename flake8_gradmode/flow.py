@@ -711,6 +711,15 @@ def _nested_defs(ctx) -> Dict[str, List[Scope]]:
     return _memo(ctx, ("nested",), build, {})
 
 
+def _scope_of(ctx, fn: FunctionInfo) -> Optional[Scope]:
+    """The scope of ``fn``'s body (one lookup table per module, as for
+    ``_nested_defs``)."""
+    found = _memo(ctx, ("scope-of",), lambda: {
+        id(s.function): s for s in ctx.flow.all_scopes if s.function is not None
+    }, {})
+    return found.get(id(fn))
+
+
 def _within(fn: Optional[FunctionInfo], outer: Optional[FunctionInfo]) -> bool:
     while fn is not None:
         if fn is outer:
@@ -913,7 +922,7 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
             # a closure's free variable: frozen by the enclosing function
             # before it defined the closure (``model.requires_grad_(False)``,
             # then ``def decode(x): return model.decoder(x)``)
-            parent = next((s for s in ctx.flow.all_scopes if s.function is fn.parent), None)
+            parent = _scope_of(ctx, fn.parent)
             frozen = parent.frozen_models.get(name) if parent is not None else None
             return frozen is not None and frozen < _definition_seq(ctx, fn)
         return _global_frozen(ctx, fn, name, depth)
@@ -933,7 +942,7 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
 def _definition_seq(ctx, fn: FunctionInfo) -> int:
     """The sequence number of the first event of ``fn``'s body: after its
     ``def`` statement, before anything its enclosing function does later."""
-    scope = next((s for s in ctx.flow.all_scopes if s.function is fn), None)
+    scope = _scope_of(ctx, fn)
     seqs = [c.seq for c in scope.model_calls] + [seq for seq, _ in scope.local_calls] if scope is not None else []
     return min(seqs) if seqs else -1
 
