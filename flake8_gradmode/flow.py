@@ -501,7 +501,7 @@ def in_legacy_branch(ctx, line: int) -> bool:
 
 
 def _legacy_branches(ctx) -> List[Tuple[int, int]]:
-    if not any("__version__" in line for line in ctx.lines):
+    if not any("__version__" in line or "04" in line or "0_4" in line for line in ctx.lines):
         return []
     names: Set[str] = set()  # ``TORCH_VERSION = torch.__version__[:3]``
     for node in getattr(ctx.tree, "body", ()):
@@ -512,18 +512,52 @@ def _legacy_branches(ctx) -> List[Tuple[int, int]]:
             names.add(node.targets[0].id)
     spans = []
     for node in ast.walk(ctx.tree):
-        if isinstance(node, ast.If) and node.body and _before_0_4(ctx, node.test, names):
+        if isinstance(node, ast.If) and node.body and (_before_0_4(ctx, node.test, names) or _legacy_flag(node.test)):
             spans.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
     return spans
 
 
+#: Words of a flag that says the installed torch is older than a release
+_OLDER_WORDS = frozenset({"less", "lt", "before", "below", "older", "old", "pre", "lower"})
+
+
+def _legacy_flag(test: ast.expr) -> bool:
+    """A flag named like "torch is older than 0.4" (``if
+    cfg.PYTORCH_VERSION_LESS_THAN_040:``, ``if TORCH_LT_0_4:``): a setting a
+    version check made, maybe in another module."""
+    if isinstance(test, ast.Attribute):
+        name = test.attr
+    elif isinstance(test, ast.Name):
+        name = test.id
+    else:
+        return False
+    words = tokens(name)
+    if not ("torch" in words or "pytorch" in words or "version" in words) or not _OLDER_WORDS.intersection(words):
+        return False
+    lowered = name.lower()
+    return lowered.endswith(("040", "04", "0_4", "0_4_0"))
+
+
 def _torch_version(ctx, expr: ast.expr, names: Set[str]) -> bool:
-    """``torch.__version__``, a slice of it, or a name bound to one."""
+    """``torch.__version__``, a slice of it, a name bound to one, or one of
+    those parsed (``version.parse(torch.__version__)``, ``LooseVersion(...)``)."""
+    expr = _unparsed(expr)
     while isinstance(expr, ast.Subscript):
         expr = expr.value
     if isinstance(expr, ast.Name) and expr.id in names:
         return True
     return isinstance(expr, ast.Attribute) and ctx.imports.resolve(expr) == "torch.__version__"
+
+
+def _unparsed(expr: ast.expr) -> ast.expr:
+    """The version a parser is given: ``version.parse(v)``,
+    ``LooseVersion(v)``, ``Version(v)`` -> ``v``."""
+    if (
+        isinstance(expr, ast.Call) and len(expr.args) == 1 and not expr.keywords
+        and last_name(expr.func) in ("parse", "LooseVersion", "StrictVersion", "Version", "parse_version")
+    ):
+        return expr.args[0]
+    return expr
 
 
 def _before_0_4(ctx, test: ast.expr, names: Set[str]) -> bool:
@@ -534,6 +568,7 @@ def _before_0_4(ctx, test: ast.expr, names: Set[str]) -> bool:
     left, op, right = test.left, test.ops[0], test.comparators[0]
     if isinstance(left, ast.Constant) and isinstance(op, ast.Eq):
         left, right = right, left
+    right = _unparsed(right)
     if not (_torch_version(ctx, left, names) and isinstance(right, ast.Constant) and isinstance(right.value, str)):
         return False
     parts = right.value.split(".")

@@ -45,6 +45,12 @@ def found(source):
         ("torch.__version__", 'TORCH_VERSION < "0.4"'),
         ("None", 'torch.__version__[:3] == "0.3"'),
         ("None", "'0.3' == torch.__version__[:3]"),
+        # parsed versions
+        ("None", 'version.parse(torch.__version__) < version.parse("0.4.0")'),
+        ("None", 'LooseVersion(torch.__version__) < LooseVersion("0.4")'),
+        # a flag a version check set, maybe in another module
+        ("None", "cfg.PYTORCH_VERSION_LESS_THAN_040"),
+        ("None", "TORCH_LT_0_4"),
     ],
 )
 def test_a_branch_only_old_torch_runs_is_not_read(version, test):
@@ -58,6 +64,10 @@ def test_a_branch_only_old_torch_runs_is_not_read(version, test):
         ("torch.__version__[:3]", 'TORCH_VERSION >= "0.3"'),
         ("'0.3'", 'TORCH_VERSION == "0.3"'),  # a constant, not the installed version
         ("torch.__version__[:3]", "use_volatile"),
+        ("None", 'version.parse(torch.__version__) < version.parse("1.0")'),  # 0.4 to 0.x run it too
+        ("None", "cfg.PYTORCH_VERSION_LESS_THAN_110"),  # a release that runs today
+        ("None", "cfg.PYTORCH_VERSION_040"),  # says no direction
+        ("None", "cfg.LESS_THAN_040"),  # says nothing of torch
     ],
 )
 def test_other_conditions_are_read(version, test):

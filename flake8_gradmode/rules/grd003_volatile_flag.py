@@ -10,7 +10,7 @@ from flake8_gradmode.facts import keyword
 from flake8_gradmode.names import tokens
 from flake8_gradmode.project import NOT_PASSED, UNKNOWN, passed
 from flake8_gradmode.tracker import (
-    FunctionInfo, bound_arguments, dotted, first_value, is_const, param_defaults, positional_params,
+    FunctionInfo, Grad, bound_arguments, dotted, first_value, is_const, param_defaults, positional_params,
 )
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 
@@ -67,7 +67,10 @@ class VolatileFlag(Rule):
         Without a project index, every such helper is reported.  A branch
         that only torch releases before 0.4 run (`if TORCH_VERSION ==
         "0.3":` with `TORCH_VERSION = torch.__version__[:3]`, or `if
-        torch.__version__ < "0.4":`) is not read: the flag worked there.
+        torch.__version__ < "0.4":`, the same on a parsed version,
+        `version.parse(torch.__version__) < version.parse("0.4.0")`, or a
+        flag named like that check, `if cfg.PYTORCH_VERSION_LESS_THAN_040:`)
+        is not read: the flag worked there.
         Nor is `p.volatile = True` beside `p.requires_grad = False` (or
         `p.requires_grad_(False)`) in the body of a loop (`for p in
         net.parameters():`): the freeze already stops the graph the flag was
@@ -80,6 +83,10 @@ class VolatileFlag(Rule):
         target side, are not taken for labels).  Labels never require grad,
         so the flag never stopped a graph there (it still warns).  A label
         fed to the model (a conditional generator's `label`) is missed.
+        Nor is the flag given to `Variable` inside `with torch.no_grad():`
+        (or another grad-disabling context, or a function decorated with
+        `@torch.no_grad()`): no graph is built there, with the flag or
+        without it.
         A literal `volatile=False` given to `Variable`, directly or through
         such a helper, is not reported: it was the default, does not warn
         and nothing relied on it (`torch.tensor(..., volatile=False)` is
@@ -251,6 +258,8 @@ class VolatileFlag(Rule):
                 return  # labels: no graph to stop, with the flag or without it
             if is_const(arg.value, False) and _is_variable(qual):
                 return  # what ``Variable`` did anyway: no effect, no warning, nothing relied on it
+            if ctx.grad.state is Grad.DISABLED and _is_variable(qual):
+                return  # under ``no_grad`` already: no graph for the flag to stop
             self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
 
     def finish(self) -> None:

@@ -1,0 +1,51 @@
+"""GRD003 inside a grad-disabling context: the flag given to ``Variable``
+there stops no graph that ``no_grad`` has not stopped already, so it is not
+reported; the same flag outside it is, and ``torch.tensor(..., volatile=)``
+raises wherever it is."""
+
+import textwrap
+
+from flake8_gradmode.engine import check
+from flake8_gradmode.settings import Settings
+
+ALONE = Settings(cross_module=False)
+
+EVALUATE = """
+import torch
+from torch.autograd import Variable
+
+
+def evaluate(model, loader, cuda):
+    correct = 0
+    with torch.no_grad():
+        for x, y in loader:
+            if cuda:
+                x = Variable(x.cuda(), volatile=True)
+            else:
+                x = Variable(x, volatile=True)
+            correct += (model(x).argmax(1) == y).sum().item()
+    return correct
+
+
+@torch.no_grad()
+def predict(model, x):
+    return model(Variable(x, volatile=True))
+
+
+def embed(model, x):
+    return model(Variable(x, volatile=True))
+
+
+def raises_anyway():
+    with torch.no_grad():
+        return torch.tensor([1.0], volatile=True)
+"""
+
+
+def found(source):
+    source = textwrap.dedent(source)
+    return sorted((v.code, v.line, v.col) for v in check(source, ALONE, filename="eval.py") if v.code == "GRD003")
+
+
+def test_only_the_flags_outside_no_grad_and_the_raising_call_are_reported():
+    assert found(EVALUATE) == [("GRD003", 24, 29), ("GRD003", 29, 35)]
