@@ -121,3 +121,25 @@ def test_parameters_a_module_helper_switched_off_may_change_in_place():
     assert grd004(AVERAGE_AFTER_A_TOGGLE.replace("toggle_grad(target, False)", "toggle_grad(target, True)")) == [
         (15, 8)
     ]
+
+
+def test_a_weight_registered_as_a_buffer_in_one_branch_is_a_buffer_there():
+    source = """
+    import torch
+
+
+    class Filter(torch.nn.Module):
+        def __init__(self, k, fixed):
+            super().__init__()
+            if fixed:
+                self.register_buffer("weight", torch.ones(1, 1, k, k))
+                self.weight[0, 0, k // 2, k // 2] = 0
+            else:
+                self.weight = torch.nn.Parameter(torch.ones(1, 1, k, k))
+                self.weight[0, 0, k // 2, k // 2] = 0
+    """
+    # only the parameter branch raises: a buffer does not require grad
+    assert grd004(source) == [(13, 12)]
+    both = source.replace('self.register_buffer("weight", torch.ones(1, 1, k, k))',
+                          'self.weight = torch.nn.Parameter(torch.ones(1, 1, k, k))')
+    assert grd004(both) == [(10, 12), (13, 12)]

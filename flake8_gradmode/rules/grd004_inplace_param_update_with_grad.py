@@ -427,6 +427,13 @@ class InplaceParamUpdateWithGrad(Rule):
                     self._not_requiring.add(key)
                 else:
                     self._not_requiring.discard(key)
+        elif (
+            isinstance(func, ast.Attribute) and func.attr == "register_buffer" and node.args
+            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+        ):
+            owner = dotted(func.value)  # ``self.register_buffer("weight", ...)``: from here on a buffer
+            if owner is not None:
+                self._not_requiring.add((id(self.context.grad.function), f"{owner}.{node.args[0].value}"))
         elif isinstance(func, ast.Name) and len(node.args) >= 2:
             self._toggled(node, func.id)
         if isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr):
@@ -456,6 +463,11 @@ class InplaceParamUpdateWithGrad(Rule):
                         self._not_requiring.add(key)
                     else:
                         self._not_requiring.discard(key)
+            elif self._not_requiring and isinstance(target, ast.Attribute):
+                # ``self.weight = Parameter(...)`` after ``register_buffer("weight", ...)``
+                name = dotted(target)
+                if name is not None:
+                    self._not_requiring.discard((id(self.context.grad.function), name))
         for target in node.targets:
             if isinstance(target, ast.Subscript):
                 base = facts.strip_views(self.context, target)
