@@ -724,6 +724,31 @@ class Runner:
     assert findings(src) == [("GRD104", 21, 16)]
 
 
+STEP_HELPER = PRELUDE + """
+class Engine:
+    def train_single_batch(self, x, y):
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        loss = loss.item()
+        return loss
+
+    def train_an_epoch(self, loader):
+        total_loss = 0
+        for x, y in loader:
+            loss = self.train_single_batch(x, y)
+            total_loss += loss
+        return total_loss
+"""
+
+
+def test_a_step_helper_returning_its_loss_as_a_number_keeps_no_graph():
+    assert findings(STEP_HELPER) == []
+    # the same helper returning the tensor it ran backward on keeps every graph
+    assert findings(STEP_HELPER.replace("        loss = loss.item()\n", "")) == [("GRD104", 21, 12)]
+
+
 def test_losses_kept_by_a_unit_test_are_not_reported():
     src = PRELUDE + """
 def test_loss_goes_down(loader):

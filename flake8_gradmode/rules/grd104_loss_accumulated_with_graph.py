@@ -31,7 +31,8 @@ class LossAccumulatedWithGraph(Rule):
         `.backward()` on it, or on a scaled copy of it (`scaled = loss / k;
         scaled.backward(); return loss`), added directly (`total +=
         self._step(x, y)`) or through a name bound to the call in the
-        iteration.
+        iteration (not when the function makes it a number first: `loss =
+        loss.item(); return loss`).
     """
     why = """
         A loss tensor holds the autograd graph that produced it, and through it
@@ -392,13 +393,54 @@ def _returns_its_backward_target(ctx, key: Tuple[str, ...]):
     ``.backward()`` on (``loss.backward(); return loss``)?"""
 
     def holds() -> bool:
-        return any(
-            isinstance(value, ast.Name) and value.id in _spent(scope)
-            for scope in ctx.scopes_of(key)
-            for value in scope.return_values
-        )  # ``return loss``, not ``return {"loss": loss.detach().cpu().numpy()}``
+        for scope in ctx.scopes_of(key):
+            spent = _spent(scope)
+            numbers = _returned_numbers(scope.function.node) if scope.function is not None else set()
+            if any(
+                isinstance(value, ast.Name) and value.id in spent and id(value) not in numbers
+                for value in scope.return_values
+            ):
+                return True  # ``return loss``, not ``return {"loss": loss.detach().cpu().numpy()}``
+        return False
 
     return holds
+
+
+def _returned_numbers(fn: ast.AST) -> Set[int]:
+    """The returned names of ``fn`` that the statements before the return,
+    in its block, last bound to a Python number (``loss.backward(); loss =
+    loss.item(); return loss``)."""
+    found: Set[int] = set()
+    for node in ast.walk(fn):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if not isinstance(block, list):
+                continue
+            for i, stmt in enumerate(block):
+                if not (isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Name)):
+                    continue
+                name = stmt.value.id
+                for before in reversed(block[:i]):
+                    if isinstance(before, ast.Assign) and any(
+                        isinstance(t, ast.Name) and t.id == name for t in before.targets
+                    ):
+                        if _converts(before.value):
+                            found.add(id(stmt.value))
+                        break
+                    if any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+                           for n in ast.walk(before)):
+                        break  # bound some other way: unknown
+    return found
+
+
+def _converts(value: ast.expr) -> bool:
+    """``x.item()``, ``x.tolist()``, ``float(x)``, ``int(x)``: a Python number (or list of them)."""
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    if isinstance(func, ast.Attribute):
+        return func.attr in ("item", "tolist") and not value.args
+    return isinstance(func, ast.Name) and func.id in ("float", "int") and len(value.args) == 1
 
 
 def _spent(scope: flow.Scope) -> Set[str]:
