@@ -592,9 +592,13 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     run time, and no other module of the project mentions it.  Or a
     module-level function of a module that is no script and that nothing
     imports, in a project that is no package (see
-    ``Project.imported_by_nothing``).  Without a project index, no."""
+    ``Project.imported_by_nothing``).  A method of a plain class the module
+    never names is asked the same (see ``_plain_method``).  Without a project
+    index, no."""
     fn = scope.function
-    if fn is None or fn.key != ("function", fn.name) or fn.node.decorator_list:
+    if fn is None or fn.node.decorator_list:
+        return False
+    if fn.key != ("function", fn.name) and not _plain_method(ctx, fn):
         return False
     if not _memo(ctx, ("is-script",), lambda: _is_script(ctx), False):
         # a module no code of an unpackaged project imports runs nothing
@@ -613,6 +617,20 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     if strings is None or fn.name in strings:
         return False  # ``choices=["evaluate", ...]``, ``globals()[name]``
     return _called_by_nothing(ctx, scope, depth)  # last: it may ask the project index
+
+
+def _plain_method(ctx, fn: FunctionInfo) -> bool:
+    """A method of a plain class of this module (no base but ``object``, so
+    no framework calls it as a hook) that the module never names: no
+    ``.name`` and no ``name`` anywhere in it.  Whether it runs is then the
+    question asked of a module-level function."""
+    klass = fn.class_name
+    if klass is None or fn.key != ("method", klass, fn.name) or fn.parent is not None:
+        return False
+    if fn.name.startswith("__") or fn.name in ctx._referenced_attrs or fn.name in ctx._referenced:
+        return False
+    bases = _memo(ctx, ("bases",), lambda: _class_bases(ctx), {}).get(klass)
+    return bases is not None and all(isinstance(b, ast.Name) and b.id == "object" for b in bases)
 
 
 def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:

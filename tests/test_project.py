@@ -2081,3 +2081,75 @@ def test_a_function_a_package_re_exports_is_followed_to_its_module(tmp_path):
     assert lint(tmp_path / "a/pkg/utils.py") == []
     make(tmp_path / "b", {**files, "scripts/main.py": "from pkg import evaluate\n\nprint(evaluate([]))\n"})
     assert lint(tmp_path / "b/pkg/utils.py") == [(8, 4, "GRD101")]
+
+
+LEFTOVER_METHOD = """
+    import torch
+
+
+    class Tester(object):
+        def __init__(self, model):
+            self.model = model
+
+        def test(self, loader):
+            with torch.no_grad():
+                return [self.single_scale(x) for x in loader]
+
+        def single_scale(self, x):
+            return self.model(x).argmax(1)
+
+        def multi_scale_test(self, test_loader):
+            outputs = []
+            for x in test_loader:
+                outputs.append(self.model(x).argmax(1))
+            return outputs
+"""
+
+TESTER_ENTRY = """
+    import torch
+
+    from tester import Tester
+
+
+    def main():
+        model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.1))
+        model.eval()
+        Tester(model).test([])
+
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    ("", []),  # nothing names multi_scale_test: a leftover
+    ("Tester(model).test([])\n        Tester(model).multi_scale_test([])", [(17, 8, "GRD101")]),  # another module calls it
+])
+def test_a_method_nothing_names_in_an_unpackaged_project_never_runs(tmp_path, change, found):
+    entry = TESTER_ENTRY.replace("Tester(model).test([])", change) if change else TESTER_ENTRY
+    unpackaged(tmp_path, {"tester.py": LEFTOVER_METHOD, "main.py": entry})
+    assert lint(tmp_path / "tester.py") == found
+
+
+@pytest.mark.parametrize("line", [
+    "MODES = ['multi_scale_test']",  # a string of its module may dispatch to it
+    "RUN = getattr(Tester, NAME)",  # its module looks names up at run time
+])
+def test_a_method_its_module_may_reach_by_name_is_reported(tmp_path, line):
+    source = LEFTOVER_METHOD + "\n\n    " + line + "\n"
+    unpackaged(tmp_path, {"tester.py": source, "main.py": TESTER_ENTRY})
+    assert lint(tmp_path / "tester.py") == [(17, 8, "GRD101")]
+
+
+def test_a_method_of_a_class_with_a_base_may_be_called_by_it(tmp_path):
+    # a base of another package may call its subclasses' methods as hooks
+    source = LEFTOVER_METHOD.replace("class Tester(object):", "class Tester(Base):")
+    source = source.replace("import torch\n", "import torch\n    from framework import Base\n")
+    unpackaged(tmp_path, {"tester.py": source, "main.py": TESTER_ENTRY})
+    assert lint(tmp_path / "tester.py") == [(18, 8, "GRD101")]
+
+
+def test_a_leftover_method_of_a_package_is_reported(tmp_path):
+    make(tmp_path, {"tester.py": LEFTOVER_METHOD, "main.py": TESTER_ENTRY})  # setup.py: users may call it
+    assert lint(tmp_path / "tester.py") == [(17, 8, "GRD101")]

@@ -176,7 +176,10 @@ class EvalLoopWithoutNoGrad(Rule):
         `setup.cfg` or `pyproject.toml`; see docs/cross-module.md), or of
         a module another one imports when no code of such a project names
         the function (or only functions that never run call it) and no
-        module imports by name at run time; and,
+        module imports by name at run time; the same for a method of a plain
+        class (no base but `object`, so no framework calls it as a hook)
+        that its module never names (`tester.ms_test_wo_flip()` nowhere);
+        and,
         with the project index, a loop whose only sign of evaluation is what
         it does with the outputs (`.argmax()`, `.numpy()`), in a function no
         code of the project calls or names: only its missing caller could
@@ -185,8 +188,9 @@ class EvalLoopWithoutNoGrad(Rule):
         names: its grad mode is its missing caller's.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
         is taken to run there.  A model call in a branch that only torch
-        releases before 0.4 run (`if TORCH_VERSION == "0.3":`, beside an
-        `else:` under `no_grad`) is not read.  A name a `for` binds to classes of the module
+        releases before 0.4 run (`if TORCH_VERSION == "0.3":`, `if
+        cfg.PYTORCH_VERSION_LESS_THAN_040:`, beside an `else:` under
+        `no_grad`) is not read.  A name a `for` binds to classes of the module
         (`for model, path in ((Small, p1), (Large, p2)):`) is called to build
         an object, not to run a forward.  Model calls are found by name and by evidence in the same
         file, so a model called through an unusual name is missed: add it with
