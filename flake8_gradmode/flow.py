@@ -1427,11 +1427,18 @@ def call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
     ]
 
 
-def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> Optional[bool]:
+def eval_mode_on_entry(
+    ctx, scope: Scope, _seen: Optional[Set[int]] = None, chosen=None, repeats=None, _repeated: bool = False,
+) -> Optional[bool]:
     """Is a model in eval mode when ``scope`` starts?  True: every module-local
     caller leaves it in eval mode before the call.  False: a caller leaves it in
     training mode (or is top-level code that never switched).  None: callers
-    are not all visible."""
+    are not all visible.  With ``chosen(caller, seq)`` (is a caller's
+    training mode at the call chosen for it, not left over from training?)
+    and ``repeats(caller, seq)`` (is the call repeated with the same
+    arguments, ``for _ in range(n)``?): a caller that chose training mode
+    for a path that repeats the same prediction draws Monte Carlo dropout
+    samples on purpose, and counts as one that switches."""
     fn = scope.function
     if fn is None:
         return False  # top-level code: nothing runs before it
@@ -1447,10 +1454,11 @@ def eval_mode_on_entry(ctx, scope: Scope, _seen: Optional[Set[int]] = None) -> O
     verdicts = set()
     for caller, seq in sites:
         mode = mode_before(ctx, caller, seq)
+        repeated = _repeated or (repeats is not None and repeats(caller, seq))
         if mode is None:
-            verdicts.add(eval_mode_on_entry(ctx, caller, seen))
+            verdicts.add(eval_mode_on_entry(ctx, caller, seen, chosen, repeats, repeated))
         else:
-            verdicts.add(mode == "eval")
+            verdicts.add(mode == "eval" or (repeated and chosen is not None and chosen(caller, seq)))
     seen.discard(id(scope))
     if False in verdicts:
         return False

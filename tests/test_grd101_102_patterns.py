@@ -1901,3 +1901,54 @@ def test_no_grad_chosen_by_a_conditional_expression_may_be_off():
     assert found(either) == []
     neither = NO_GRAD_CHOSEN_AT_RUN_TIME.replace("torch.no_grad()", "open('log.txt')")
     assert found(neither) == [("GRD101", 13, 8)]
+
+
+MC_DROPOUT_THROUGH_HELPERS = """
+import torch
+
+model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 1))
+
+
+def predict_steps(model, history, steps):
+    outputs = []
+    with torch.no_grad():
+        for _ in range(steps):
+            outputs.append(model(history))
+    return outputs
+
+
+def predictions(model, history, steps):
+    return predict_steps(model, history, steps)
+
+
+def sample_predictions(model, history, steps, samples):
+    return [predictions(model, history, steps) for _ in range(samples)]
+
+
+def forecast(model, history, steps, samples):
+    model.eval()
+    mean = predictions(model, history, steps)
+    model.train()  # dropout on, on purpose: Monte Carlo samples
+    spread = sample_predictions(model, history, steps, samples)
+    return mean, spread
+
+
+forecast(model, torch.randn(2, 4), 3, 5)
+"""
+
+
+def test_train_mode_chosen_by_a_caller_for_monte_carlo_samples_is_silent():
+    assert found(MC_DROPOUT_THROUGH_HELPERS) == []
+    # without the first .eval(), the mean runs in training mode by accident
+    assert found(MC_DROPOUT_THROUGH_HELPERS.replace("    model.eval()\n", "")) == [("GRD102", 10, 8)]
+    # a training step between the switch and the samples: the mode is left over
+    trained = MC_DROPOUT_THROUGH_HELPERS.replace(
+        "    model.train()  # dropout on, on purpose: Monte Carlo samples\n",
+        "    model.train()\n    model(history).sum().backward()\n",
+    )
+    assert found(trained) == [("GRD102", 10, 8)]
+    # one prediction, not repeated samples: training mode handed over by mistake
+    once = MC_DROPOUT_THROUGH_HELPERS.replace(
+        "[predictions(model, history, steps) for _ in range(samples)]", "predictions(model, history, steps)"
+    )
+    assert found(once) == [("GRD102", 10, 8)]

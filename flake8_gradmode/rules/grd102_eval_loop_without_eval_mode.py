@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 from typing import Optional, Set
 
 from flake8_gradmode import flow
@@ -62,7 +63,12 @@ class EvalLoopWithoutEvalMode(Rule):
         A `.train()` of the function's own, with no training step (direct or
         through a function it calls) between it and the loop, is taken as
         chosen for the loop (a detector returns its validation losses only in
-        training mode) and not reported.  Loops in a method of an
+        training mode) and not reported; so is such a `.train()` in a
+        module-local caller, before it calls (directly or through other
+        functions of the module) the function with the loop again and again
+        with the same arguments (`for _ in range(n):`): Monte Carlo dropout
+        samples, drawn in training mode on purpose.
+        Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops and loops whose
         only sign of evaluation is what they do with the outputs are left to
         GRD101, and so are the functions of a script that nothing runs (see
@@ -265,7 +271,10 @@ class EvalLoopWithoutEvalMode(Rule):
             if mode == "train":
                 in_training_mode = matters
             else:
-                on_entry = flow.eval_mode_on_entry(ctx, scope)
+                on_entry = flow.eval_mode_on_entry(
+                    ctx, scope, chosen=lambda s, seq: _chosen_for_the_loop(ctx, s, seq),
+                    repeats=lambda s, seq: _repeats_the_call(ctx, s, seq),
+                )
                 built_here = any(c.key.split(".", 1)[0] in scope.built_models for c in ev.model_calls)
                 in_training_mode = matters and (on_entry is False or (on_entry is None and built_here))
                 if not in_training_mode and on_entry is None and mode is None:
@@ -345,6 +354,36 @@ def _chosen_for_the_loop(ctx, scope: flow.Scope, first: int) -> bool:
             if not found and ctx.trains_elsewhere(key):
                 return False
     return True
+
+
+def _repeats_the_call(ctx, scope: flow.Scope, seq: int) -> bool:
+    """Is the call ``seq`` of ``scope`` made again and again with the same
+    arguments, in ``for _ in range(n):`` or ``[... for _ in range(n)]``?
+    Repeating a prediction only gives something new when it is random:
+    samples drawn with dropout on."""
+    node = ctx.flow.nodes.get(seq)
+    fn = scope.function
+    if node is None or fn is None:
+        return False
+    line = node.lineno
+    for loop in ast.walk(fn.node):
+        if isinstance(loop, (ast.For, ast.AsyncFor)):
+            if _discarded_count(loop.target, loop.iter) and loop.body[0].lineno <= line <= (loop.end_lineno or 0):
+                return True
+        elif isinstance(loop, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+            if any(_discarded_count(g.target, g.iter) for g in loop.generators) and (
+                loop.lineno <= line <= (loop.end_lineno or 0)
+            ):
+                return True
+    return False
+
+
+def _discarded_count(target: ast.expr, iterable: ast.expr) -> bool:
+    """``_ in range(n)``: a count nothing reads."""
+    return (
+        isinstance(target, ast.Name) and target.id.startswith("_")
+        and isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and iterable.func.id == "range"
+    )
 
 
 #: Words of a function name that say it measures a model (``dnn_test_model``).
