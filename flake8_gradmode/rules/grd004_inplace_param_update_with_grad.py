@@ -578,8 +578,12 @@ class InplaceParamUpdateWithGrad(Rule):
         cls = self._classes[-1]
         known = self._frozen.get(id(cls))
         if known is None:
-            sources = _loop_sources(cls)
-            known = self._frozen[id(cls)] = (_frozen_owners(cls, sources), sources)
+            lines = self.context.lines[cls.lineno - 1:cls.end_lineno or cls.lineno]
+            if not any("requires_grad" in line for line in lines):
+                known = self._frozen[id(cls)] = (set(), {})  # the class switches nothing off: no walk
+            else:
+                sources = _loop_sources(cls)
+                known = self._frozen[id(cls)] = (_frozen_owners(cls, sources), sources)
         frozen, sources = known
         return bool(frozen) and bool(_aliases(owner, sources) & frozen)
 
@@ -610,7 +614,7 @@ class InplaceParamUpdateWithGrad(Rule):
             return
         names = frozenset(
             n.id for n in ast.walk(node.test) if isinstance(n, ast.Name) and self._argument(n) is not None
-        )
+        ) if helper.bindings else frozenset()  # no argument of its own: no name of the test is one
         helper.path.append((node.test, taken, names))
 
     def _unbranch(self) -> None:
