@@ -38,7 +38,6 @@ import atexit
 import itertools
 import marshal
 import os
-import re
 import sys
 import tempfile
 import time
@@ -687,14 +686,28 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: The summary of a module that does not parse.
 _UNPARSABLE = b"\x00"
-#: (compiled, and cached by ``re``, on first need: a check whose project
-#: index is up to date reads no module's text)
-_IDENTIFIER = rb"[A-Za-z_][A-Za-z0-9_]*"
+#: Bytes that may be part of an ASCII identifier stay, every other byte
+#: becomes a space: ``source.translate(_WORD_BYTES).split()`` gives the runs
+#: of identifier characters (a run that starts with digits holds the
+#: identifier after them, as ``3x`` holds ``x``)
+_WORD_BYTES = bytes(
+    c if chr(c).isascii() and (chr(c).isalnum() or c == 0x5F) else 0x20 for c in range(256)
+)
+_DIGITS = b"0123456789"
 
 
 def text_words(source: bytes) -> str:
-    """The identifiers of a module's text (a superset of its summary's words)."""
-    return " " + " ".join(sorted({w.decode("ascii") for w in re.findall(_IDENTIFIER, source)})) + " "
+    """The ASCII identifiers of a module's text (a superset of its summary's
+    words), sorted, space-separated.  One ``translate`` and ``split`` in C
+    instead of a regular expression and a decode per word: the whole text of
+    every module of the project is read this way when the index is built."""
+    words = set(source.translate(_WORD_BYTES).split())
+    leading = [w for w in words if w[0] in _DIGITS]
+    if leading:
+        words.difference_update(leading)
+        words.update(w.lstrip(_DIGITS) for w in leading)
+        words.discard(b"")
+    return " " + b" ".join(sorted(words)).decode("ascii") + " "
 
 
 # The cache file: eight bytes giving the length of the table that follows,

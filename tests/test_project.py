@@ -2153,3 +2153,9 @@ def test_a_method_of_a_class_with_a_base_may_be_called_by_it(tmp_path):
 def test_a_leftover_method_of_a_package_is_reported(tmp_path):
     make(tmp_path, {"tester.py": LEFTOVER_METHOD, "main.py": TESTER_ENTRY})  # setup.py: users may call it
     assert lint(tmp_path / "tester.py") == [(17, 8, "GRD101")]
+
+
+def test_text_words_are_the_ascii_identifiers_of_the_text():
+    source = "x3 = 3e5 + model_2(ä_b)  # 10x, __init__, 42\nλ = 'val_loader'\n".encode("utf-8")
+    assert project.text_words(source) == " __init__ _b e5 model_2 val_loader x x3 "
+    assert project.text_words(b"") == "  "
