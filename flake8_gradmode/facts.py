@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import namedtuple
 from enum import Enum
 import ast
-from typing import TYPE_CHECKING, Any, Optional, Protocol, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol, Set, Tuple
 
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
@@ -563,6 +563,21 @@ def _changed_in_place(ctx: "Context") -> Set[str]:
     return found
 
 
+def _stores(ctx: "Context") -> Dict[str, int]:
+    """How many times the running function (or the module) binds each name."""
+    function = ctx.grad.function
+    root = function.node if function is not None else ctx.tree
+    key = ("stores", id(root))
+    found = ctx.flow.cache.get(key)
+    if found is None:
+        found = {}
+        for node in ast.walk(root):
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                found[node.id] = found.get(node.id, 0) + 1
+        ctx.flow.cache[key] = found
+    return found
+
+
 def cannot_require_grad(ctx: "Context", expr: ast.AST, depth: int = 0) -> bool:
     """Proof, from this function's own code, that ``expr`` is a tensor that
     does not require grad: detached, or computed only from factory-made
@@ -581,6 +596,8 @@ def cannot_require_grad(ctx: "Context", expr: ast.AST, depth: int = 0) -> bool:
             return False
         if expr.id in _changed_in_place(ctx):
             return False  # ``out = torch.zeros(n); out[i] = f(x)``: an item may bring a graph in
+        if _stores(ctx).get(expr.id, 0) > 1:
+            return False  # ``if ctc: loss = ctc_criterion(...) else: loss = 0``: one binding proves nothing
         return cannot_require_grad(ctx, binding.value, depth + 1)
     if not isinstance(expr, ast.Call):
         return False

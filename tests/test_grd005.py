@@ -54,6 +54,24 @@ SILENT = {
 
         total(torch.ones(3, requires_grad=True))
         """,
+    "bound-in-each-branch": """
+        import torch
+
+        model = torch.nn.Linear(3, 1)
+
+
+        def step(x, use_aux):
+            if use_aux:
+                aux = model(x).pow(2).mean()
+            else:
+                aux = torch.zeros(())
+            if use_aux:
+                aux.backward()
+
+
+        step(torch.randn(4, 3), True)
+        assert model.weight.grad is not None
+        """,
 }
 
 

@@ -43,7 +43,9 @@ class BackwardUnderNoGrad(Rule):
         (an attribute, an item of a list, a parameter of the function).  Only
         callers in the same module are followed.  The data-flow proof stays
         within one function and gives up at any call it does not know (a
-        model, a helper, a parameter): any unknown input means silence.  A
+        model, a helper, a parameter): any unknown input means silence, and
+        so does a name the function binds more than once (`aux =
+        criterion(...)` in one branch, `aux = 0` in the other).  A
         backward under `if <parameter>:` (`if do_backward:`) is not reported
         when every call of the function the project shows passes a false
         constant for that parameter (or leaves a false default).
