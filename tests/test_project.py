@@ -2124,7 +2124,8 @@ TESTER_ENTRY = """
 
 @pytest.mark.parametrize("change, found", [
     ("", []),  # nothing names multi_scale_test: a leftover
-    ("Tester(model).test([])\n        Tester(model).multi_scale_test([])", [(17, 8, "GRD101")]),  # another module calls it
+    # another module calls it
+    ("Tester(model).test([])\n        Tester(model).multi_scale_test([])", [(17, 8, "GRD101")]),
 ])
 def test_a_method_nothing_names_in_an_unpackaged_project_never_runs(tmp_path, change, found):
     entry = TESTER_ENTRY.replace("Tester(model).test([])", change) if change else TESTER_ENTRY
