@@ -599,14 +599,13 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     if fn is None or fn.node.decorator_list:
         return False
     if fn.key != ("function", fn.name) and not _plain_method(ctx, fn):
-        return False
+        # a method of any class: only a module nothing imports says it never runs
+        return fn.key is not None and _runs_nothing(ctx)
     if not _memo(ctx, ("is-script",), lambda: _is_script(ctx), False):
-        # a module no code of an unpackaged project imports runs nothing
-        # (test files are run by a test runner, not imported)
+        if _runs_nothing(ctx):
+            return True
         if is_test_file(ctx.filename or "") or not _memo(ctx, ("library-shaped",), lambda: _library_shaped(ctx), False):
             return False
-        if _memo(ctx, ("imported-by-nothing",), lambda: ctx.imported_by_nothing(), False):
-            return True
         # nor does a function of it that no code of an unpackaged project
         # names (only users outside a package's project call what it never
         # does), in a module another one imports, when no module imports by
@@ -617,6 +616,17 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     if strings is None or fn.name in strings:
         return False  # ``choices=["evaluate", ...]``, ``globals()[name]``
     return _called_by_nothing(ctx, scope, depth)  # last: it may ask the project index
+
+
+def _runs_nothing(ctx) -> bool:
+    """Is the module one that no code of an unpackaged project imports, and
+    that is no script, no test file (a test runner imports those) and only
+    defines things?  Then nothing in it runs."""
+    def ask() -> bool:
+        if _memo(ctx, ("is-script",), lambda: _is_script(ctx), False) or is_test_file(ctx.filename or ""):
+            return False
+        return _memo(ctx, ("library-shaped",), lambda: _library_shaped(ctx), False) and ctx.imported_by_nothing()
+    return _memo(ctx, ("runs-nothing",), ask, False)
 
 
 def _plain_method(ctx, fn: FunctionInfo) -> bool:
@@ -1715,7 +1725,7 @@ def logged_forwards(ctx) -> List[Tuple[ModelCall, ast.stmt]]:
             if in_module_method(ctx, scope) or is_hook(scope, ctx) or is_pytest_test(scope, ctx):
                 continue
             idx = _index(ctx, scope)
-            if _only_shown(ctx, idx, call.node, 0):
+            if _only_shown(ctx, idx, call.node, 0) and not never_runs(ctx, scope):
                 stmt = call.node
                 while stmt is not None and not isinstance(stmt, ast.stmt):
                     stmt = idx.parents.get(id(stmt))

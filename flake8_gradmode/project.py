@@ -1023,6 +1023,23 @@ def index_for(root: str, no_grad_decorators: Tuple[str, ...] = ()) -> Optional[I
 # --- questions ------------------------------------------------------------------
 
 
+_PACKAGING_TEXTS: Dict[str, str] = {}
+
+
+def _packaging_texts(root: str) -> str:
+    """The text of the root's packaging files, joined ("" with none)."""
+    if root not in _PACKAGING_TEXTS:
+        texts = []
+        for name in _PACKAGING:
+            try:
+                with open(os.path.join(root, name), "rb") as handle:
+                    texts.append(handle.read().decode("utf-8", "replace") or " ")
+            except OSError:
+                continue
+        _PACKAGING_TEXTS[root] = "\n".join(texts)
+    return _PACKAGING_TEXTS[root]
+
+
 class Project:
     """The index as seen from one linted module, whose own summary comes from
     the tree being linted (it may be an editor's unsaved text)."""
@@ -1079,8 +1096,21 @@ class Project:
         return False
 
     def unpackaged(self) -> bool:
-        """No ``setup.py``, ``setup.cfg`` or ``pyproject.toml`` at the root."""
-        return not any(os.path.exists(os.path.join(self.index.root, name)) for name in _PACKAGING)
+        """Does no distribution of the project install this module?  True
+        with no ``setup.py``, ``setup.cfg`` or ``pyproject.toml`` at the
+        root.  True as well when those files find packages by their
+        ``__init__.py`` (they say ``packages`` and never ``namespace``) and
+        this module sits below the root in a directory that has none and
+        that they do not name: ``find_packages()`` skips it."""
+        texts = _packaging_texts(self.index.root)
+        if not texts:
+            return True
+        directory = os.path.dirname(self.rel)
+        if not directory or os.path.join(directory, "__init__.py") in self.index.entries:
+            return False
+        if "packages" not in texts or "namespace" in texts:
+            return False  # automatic discovery, or namespace packages: any directory may be one
+        return not any(part in texts for part in directory.replace(os.sep, "/").split("/"))
 
     def closed(self) -> bool:
         """Is every call of the project's functions written in its modules:

@@ -82,10 +82,12 @@ def fresh_process_state():
     project._INDEXES.clear()
     project._ROOTS.clear()
     project._LOCAL_NAMES.clear()
+    project._PACKAGING_TEXTS.clear()
     yield
     project._INDEXES.clear()
     project._ROOTS.clear()
     project._LOCAL_NAMES.clear()
+    project._PACKAGING_TEXTS.clear()
 
 
 def lint(path: Path, settings: Settings = Settings(), text: str = None) -> List[Tuple[int, int, str]]:
@@ -1138,6 +1140,81 @@ def test_a_module_of_a_package_directory_is_made_to_be_imported(tmp_path):
 def test_a_module_nothing_imports_in_a_package_may_be_imported_by_its_users(tmp_path):
     make(tmp_path, {"helpers.py": ORPHAN_HELPERS, "main.py": ORPHAN_MAIN.replace("{line}", "")})
     assert [f for f in lint(tmp_path / "helpers.py") if f[2] == "GRD101"] == [(7, 4, "GRD101")]
+
+
+ORPHAN_AGENT = """
+    import torch
+
+
+    class Agent:
+        pass
+
+
+    class Critic(Agent):
+        def evaluate(self, model, states):
+            model.eval()
+            values = []
+            for s in states:
+                values.append(model(s).mean().item())
+            return values
+
+        def update(self, model, batches, optimizer):
+            total = 0
+            for x, y in batches:
+                loss = torch.nn.functional.mse_loss(model(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += loss
+            return total
+"""
+
+
+def test_every_method_of_a_module_nothing_imports_in_an_unpackaged_project_never_runs(tmp_path):
+    # not only module-level functions and methods of plain classes: no class of it is ever made
+    unpackaged(tmp_path / "a", {"agent.py": ORPHAN_AGENT, "main.py": ORPHAN_MAIN.replace("{line}", "")})
+    assert lint(tmp_path / "a" / "agent.py") == []
+    main = ORPHAN_MAIN.replace("{line}", "from agent import Critic")
+    unpackaged(tmp_path / "b", {"agent.py": ORPHAN_AGENT, "main.py": main})
+    assert lint(tmp_path / "b" / "agent.py") == [(12, 8, "GRD101"), (23, 12, "GRD104")]
+
+
+@pytest.mark.parametrize("setup, init, found", [
+    # find_packages() installs only directories with an __init__.py: nobody outside can import agents/agent.py
+    ("setup(name='rl', packages=find_packages())", False, []),
+    ("setup(name='rl', packages=find_packages())", True, [(12, 8, "GRD101"), (23, 12, "GRD104")]),
+    # namespace packages, a package list naming the directory, or discovery left to setuptools: it may be installed
+    ("setup(name='rl', packages=find_namespace_packages())", False, [(12, 8, "GRD101"), (23, 12, "GRD104")]),
+    ("setup(name='rl', packages=['agents'])", False, [(12, 8, "GRD101"), (23, 12, "GRD104")]),
+    ("setup(name='rl')", False, [(12, 8, "GRD101"), (23, 12, "GRD104")]),
+])
+def test_a_module_find_packages_does_not_install_is_outside_the_package(tmp_path, setup, init, found):
+    make(tmp_path, {"agents/agent.py": ORPHAN_AGENT, "main.py": ORPHAN_MAIN.replace("{line}", "")})
+    (tmp_path / "setup.py").write_text("from setuptools import *\n" + setup + "\n")
+    if not init:
+        (tmp_path / "agents" / "__init__.py").unlink()
+    assert lint(tmp_path / "agents" / "agent.py") == found
+
+
+def test_a_logged_forward_of_a_module_nothing_imports_never_runs(tmp_path):
+    sampler = """
+        import torch
+        from torchvision.utils import save_image
+
+
+        class Trainer(object):
+            def train(self, generator, loader, optimizer):
+                for z in loader:
+                    loss = generator(z).mean()
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    save_image(generator(z), "sample.png")
+    """
+    unpackaged(tmp_path, {"sampler.py": sampler, "main.py": ORPHAN_MAIN.replace("{line}", "")})
+    assert lint(tmp_path / "sampler.py") == []
+    make(tmp_path / "packaged", {"sampler.py": sampler, "main.py": ORPHAN_MAIN.replace("{line}", "")})
+    assert lint(tmp_path / "packaged" / "sampler.py") == [(12, 23, "GRD101")]
 
 
 def test_the_cache_is_written_at_most_once_a_second_by_one_process(tmp_path, monkeypatch):

@@ -179,7 +179,11 @@ class EvalLoopWithoutNoGrad(Rule):
         module imports by name at run time; the same for a method of a plain
         class (no base but `object`, so no framework calls it as a hook)
         that its module never names (`tester.ms_test_wo_flip()` nowhere);
-        and,
+        any method of any class of a module that no other module of such a
+        project imports (nothing can make the class), where a module the
+        packaging files do not install (below the root, in a directory
+        without `__init__.py` that `find_packages()` skips) counts as in no
+        package; and,
         with the project index, a loop whose only sign of evaluation is what
         it does with the outputs (`.argmax()`, `.numpy()`), in a function no
         code of the project calls or names: only its missing caller could

@@ -63,6 +63,10 @@ class LossAccumulatedWithGraph(Rule):
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.  Test files are
         skipped: a unit test's few steps free what they kept when it ends.
+        With the project index, a function that never runs is skipped as
+        for GRD101 (a leftover function of a script, any function of a
+        module nothing imports in a project that is no package; see
+        docs/cross-module.md).
     """
     fix_safety = """
         Opt-in (`flake8-gradmode --fix --unsafe-fixes`): the accumulated value
@@ -293,6 +297,8 @@ class LossAccumulatedWithGraph(Rule):
         named_loss = _loss_helper(ctx, value)
         if named_loss is not None:
             condition = _and(_not_a_number(ctx, named_loss), condition)
+        # last: asking whether the function runs may read other modules
+        condition = _and(condition, lambda: not flow.never_runs(ctx, scope))
         if container:
             self.report(node, message, condition=condition)  # a dict of losses has no one-call fix
             return
