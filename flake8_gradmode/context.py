@@ -317,6 +317,17 @@ class Context:
         freezes its parameters in ``__init__`` (None: it does not, or no index)."""
         return self._ask(lambda found: found.class_freeze(found.rel, written), None)
 
+    def forward_detaches(self, written: str) -> Optional[bool]:
+        """Does the ``forward`` of the project class of another module written
+        ``written`` here return a value that holds no graph on some path (None:
+        no such class, or no index)?"""
+        return self._ask(lambda found: found.forward_detaches(found.rel, written), None)
+
+    def any_forward_detaches(self) -> bool:
+        """Does some project class's ``forward`` return a value that holds no
+        graph on some path?  False without an index."""
+        return self._ask(lambda found: found.any_forward_detaches(), False)
+
     def trains_elsewhere(self, key: Tuple[str, ...]) -> bool:
         """Does the call with ``key`` (not a function of this module) reach a
         project function of another module whose own body runs a training

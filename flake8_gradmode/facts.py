@@ -503,6 +503,42 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
     return False
 
 
+#: Tensor methods whose result never requires grad: indices and integers.
+_INDEX_METHODS = frozenset({"argsort", "argmax", "argmin", "long", "int", "bool", "nonzero"})
+
+
+def forward_detaches(node: ast.ClassDef) -> bool:
+    """Does the class's ``forward`` return, on some path, a value that holds
+    no graph: one read through ``.data`` or a detaching call (``return
+    outputs.data``; ``outputs = outputs.data.numpy()`` ... ``return
+    outputs``), or integer indices (``return scores.argsort()``)?  The first
+    item of a returned tuple is the output.  Then what a call of the model
+    gives need not require grad."""
+    forward = next(
+        (s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == "forward"), None
+    )
+    if forward is None:
+        return False
+    free: Set[str] = set()
+    for inner in _own_nodes(forward):
+        if isinstance(inner, ast.Assign) and _graph_free(inner.value):
+            free.update(t.id for t in inner.targets if isinstance(t, ast.Name))
+    for inner in _own_nodes(forward):
+        if isinstance(inner, ast.Return) and inner.value is not None:
+            value = inner.value.elts[0] if isinstance(inner.value, ast.Tuple) and inner.value.elts else inner.value
+            if _graph_free(value) or (isinstance(value, ast.Name) and value.id in free):
+                return True
+    return False
+
+
+def _graph_free(expr: ast.expr) -> bool:
+    if isinstance(expr, ast.Constant):
+        return False  # ``return 0`` on an early path says nothing of the output
+    if isinstance(expr, ast.Call) and last_name(expr.func) in _INDEX_METHODS:
+        return isinstance(expr.func, ast.Attribute)  # ``scores.argsort()``, ``torch.argmax(scores)``
+    return detached_value(expr)
+
+
 # --- values that cannot require grad ------------------------------------------
 
 _FACTORIES = frozenset(

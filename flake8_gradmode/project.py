@@ -45,7 +45,7 @@ import weakref
 from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import __version__
-from flake8_gradmode.facts import init_freeze, names_training_step
+from flake8_gradmode.facts import forward_detaches, init_freeze, names_training_step
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, switches_to_eval, switches_to_train, unchained,
@@ -65,6 +65,10 @@ _NOT_IMPORTED = frozenset({"setup.py", "conftest.py", "__main__.py", "manage.py"
 #: calls that import a module by a name computed at run time
 _DYNAMIC_IMPORTS = frozenset({"import_module", "__import__", "run_module", "run_path", "exec", "load_source",
                               "spec_from_file_location", "SourceFileLoader", "import_string", "locate"})
+#: The names a ``forward`` that returns a value without its graph uses (see
+#: ``facts.forward_detaches``).
+_DETACHING_WORDS = ("data", "detach", "detach_", "numpy", "tolist", "item", "argsort", "argmax", "argmin", "long",
+                    "int", "bool", "nonzero", "float", "str", "round")
 #: A project with more Python files than this is not indexed (the per-file
 #: analysis still runs): indexing it would cost more than a save should.
 MAX_FILES = 5000
@@ -98,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 13
+_FORMAT = 14
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -134,6 +138,8 @@ class _Summarizer:
         self.arities: Dict[str, int] = {}
         #: classes whose ``__init__`` switches off grad for their parameters
         self.frozen_classes: Dict[str, Freeze] = {}
+        #: classes whose ``forward`` may return a value that holds no graph
+        self.detaching_classes: List[str] = []
         #: the running function's (or module's) receivers of ``.train()`` so
         #: far, the names it called (``net(x)``: a model it may train), whether
         #: it has an ``.eval()`` anywhere, and its candidate calls (with
@@ -189,6 +195,7 @@ class _Summarizer:
             "m": self.trained_calls,
             "v": self.self_evals,
             "z": self.frozen_classes,
+            "r": self.detaching_classes,
             "p": self.arities,
         }
 
@@ -393,6 +400,8 @@ class _Summarizer:
             freeze = init_freeze(node)
             if freeze is not None:
                 self.frozen_classes[node.name] = freeze
+            if forward_detaches(node):
+                self.detaching_classes.append(node.name)
         outer, self.members = self.members, ({} if nested else _built_members(node))
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
         self.members = outer
@@ -827,6 +836,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("t"), set) and isinstance(summary.get("m"), dict)
         and isinstance(summary.get("v"), set) and isinstance(summary.get("z"), dict)
         and isinstance(summary.get("s"), list) and isinstance(summary.get("p"), dict)
+        and isinstance(summary.get("r"), list)
     )
 
 
@@ -1323,6 +1333,28 @@ class Project:
         summary = self.summary(target[0])
         found = summary["z"].get(target[1]) if summary is not None else None  # type: ignore[attr-defined]
         return tuple(found) if found is not None else None  # type: ignore[return-value]
+
+    def forward_detaches(self, rel: str, written: str) -> Optional[bool]:
+        """Does the ``forward`` of the project class written ``written`` in
+        module ``rel`` return, on some path, a value that holds no graph (see
+        ``facts.forward_detaches``)?  None when it is no project class."""
+        target = self.resolve(rel, written)
+        if not isinstance(target, tuple):
+            return None
+        summary = self.summary(target[0])
+        return None if summary is None else target[1] in summary["r"]  # type: ignore[operator]
+
+    def any_forward_detaches(self) -> bool:
+        """Does some class of the project have such a ``forward``?  Only the
+        modules that use a detaching name (``data``, ``detach``, ``argsort``)
+        are read: such a ``forward`` uses one."""
+        keys = [f" {name} " for name in _DETACHING_WORDS]
+        for rel, entry in list(self.index.entries.items()):
+            if any(key in entry[2] for key in keys):
+                summary = self.summary(rel)
+                if summary is not None and summary["r"]:
+                    return True  # (a module that does not parse defines no class anything runs)
+        return False
 
     # model mode at a function's entry
 

@@ -522,3 +522,99 @@ def test_grad_switched_off_for_the_process_by_a_constructor_is_not_reported() ->
     assert in_script(GRAD_SWITCHED_OFF_BY_A_CONSTRUCTOR) == []
     kept = GRAD_SWITCHED_OFF_BY_A_CONSTRUCTOR.replace("torch.autograd.set_grad_enabled(False)", "print(opt)")
     assert in_script(kept) == [(14, 15)]
+
+
+# --- a model whose forward may return a value without its graph ----------------
+
+RANKER = """
+import numpy as np
+import torch
+
+
+class Ranker(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.score = torch.nn.Linear(4, 3)
+
+    def forward(self, x, test=False):
+        scores = self.score(x)
+        if test:
+            return scores.argsort(dim=1, descending=True)
+        return scores
+
+
+def fit(batches):
+    model = Ranker()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for x in batches:
+        optimizer.zero_grad()
+        model(x).sum().backward()
+        optimizer.step()
+    ranks = model(batches[0], test=True)
+    return np.array(ranks.cpu())
+
+
+RANKS = fit([torch.randn(2, 4)])
+"""
+
+
+def test_a_model_whose_forward_returns_indices_on_some_path_is_not_reported() -> None:
+    assert found(RANKER) == []
+    assert run(RANKER)["RANKS"].dtype.kind == "i"  # argsort's indices: nothing requires grad
+    scores = RANKER.replace("scores.argsort(dim=1, descending=True)", "scores.softmax(dim=1)")
+    assert found(scores) == [(25, 11)]
+    with pytest.raises(RuntimeError, match="requires grad"):
+        run(scores)
+
+
+DETACHING_MODEL = """
+import torch
+
+
+class Encoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        outputs = self.linear(x)
+        if not torch.is_tensor(x):
+            outputs = outputs.data
+        return outputs
+"""
+
+DETACHING_MAIN = """
+import torch
+from model import Encoder
+
+
+def fit(batches):
+    model = Encoder()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for x in batches:
+        optimizer.zero_grad()
+        model(x).sum().backward()
+        optimizer.step()
+    return model(batches[0]).cpu().numpy()
+
+
+def embed(model, x):
+    return model(x).cpu().numpy()
+
+
+if __name__ == "__main__":
+    fit([torch.randn(2, 4)])
+    embed(Encoder(), torch.randn(2, 4))
+"""
+
+
+@pytest.mark.parametrize("detaches", [True, False])
+def test_a_project_model_whose_forward_may_detach_is_not_reported(tmp_path, detaches) -> None:
+    # the built model's class is read in its module; an unknown model may be any project model
+    (tmp_path / "setup.py").write_text("")
+    model = DETACHING_MODEL if detaches else DETACHING_MODEL.replace("outputs.data", "outputs * 2")
+    (tmp_path / "model.py").write_text(src(model))
+    (tmp_path / "main.py").write_text(src(DETACHING_MAIN))
+    found_here = [(v.line, v.col) for v in check(
+        src(DETACHING_MAIN), rules=[RULE], filename=str(tmp_path / "main.py"))]
+    assert found_here == ([] if detaches else [(12, 11), (16, 11)])

@@ -133,6 +133,13 @@ class NumpyOnTensorRequiringGrad(Rule):
         such a model called through a model-like name is reported wrongly.
         Methods that run the forward by another name (`model.generate(...)`,
         `decoder.sample(...)`) are not followed: they often return token ids.
+        Silent when the model's `forward` may return, on some path, a value
+        without its graph (`return scores.argsort()` in a test branch,
+        `outputs = outputs.data` for numpy inputs, then `return outputs`):
+        asked of the model's class when the function built the model from a
+        class of the module or (with the project index) of the project, and
+        otherwise of every class of the module and the project, since any of
+        them may be the model.
     """
     options = ("model_names", "no_grad_decorators")
     fix_safety = """
@@ -447,6 +454,8 @@ class NumpyOnTensorRequiringGrad(Rule):
         models = [c for c in calls if c is not None and _forward_pass(c) and flow.is_model_call(ctx, c)]
         if not models:
             return False
+        if any(self._output_may_be_detached(c) for c in models):
+            return False
         if trace.unpacked and not all(self._torch_module(c) for c in models if c.node in trace.unpacked):
             return False  # ``_, _, acc = model(x)``: which outputs carry the graph is the model's code
         if numpy_call and not trace.tensor_only and not any(self._shown_model(c) for c in models):
@@ -470,6 +479,33 @@ class NumpyOnTensorRequiringGrad(Rule):
                 if loop.scope.function is function and any(m is call for m in loop.model_calls):
                     regions.append(loop.node)
         return any(self._trains_unconditionally(region) for region in regions)
+
+    def _output_may_be_detached(self, call: flow.ModelCall) -> bool:
+        """May the model's ``forward`` return a value without its graph
+        (``return outputs.data``, ``return scores.argsort()``, see
+        ``facts.forward_detaches``)?  Asked of the model's class when it is
+        known: ``self``'s, or the class the function built it from (in this
+        module or the project); a ``torch.nn`` class never does.  Otherwise
+        any such ``forward`` of the module or the project may be the one
+        that runs."""
+        ctx = self.context
+        local = {n.name: n for n in getattr(ctx.tree, "body", ()) if isinstance(n, ast.ClassDef)}
+        root = call.key.split(".", 1)[0].split("[", 1)[0]
+        if root == "self" and call.key == "self" and call.class_name in local:
+            return facts.forward_detaches(local[call.class_name])
+        scope = next((s for s in ctx.flow.all_scopes if any(c is call for c in s.model_calls)), None)
+        built = scope.constructed.get(call.key) if scope is not None else None
+        if built is not None and built[0] < call.seq:
+            written = dotted(built[1].func)
+            if written in local:
+                return facts.forward_detaches(local[written])
+            if (ctx.imports.resolve(built[1].func) or "").startswith("torch.nn."):
+                return False
+            if written is not None:
+                answer = ctx.forward_detaches(written)
+                if answer is not None:
+                    return answer
+        return any(facts.forward_detaches(n) for n in local.values()) or ctx.any_forward_detaches()
 
     def _model_index(self) -> Dict[int, flow.ModelCall]:
         if self._index is None:
