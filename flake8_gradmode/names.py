@@ -75,6 +75,7 @@ INFERENCE_FUNCTION_WORDS: FrozenSet[str] = frozenset(
         "generation",
         "sample",
         "serve",
+        "detect",
     }
 )
 #: Default names of models (last part of ``self.model``, ``net``, ...).

@@ -73,7 +73,7 @@ class EvalLoopWithoutNoGrad(Rule):
         (`.detach()`, `.data`, `.cpu().numpy()`, `.tolist()`, `.item()`,
         `.argmax()`) or, in a loop over data, never read (a forward hook
         collects it).  An inference function counts too: a function named like
-        `predict`/`infer`/`embed`/`encode`/`extract`/`generate`/`sample`/`serve`
+        `predict`/`infer`/`embed`/`encode`/`extract`/`generate`/`sample`/`serve`/`detect`
         that calls a model after putting it in eval mode (in the function, or
         in its class's `__init__`), and the public methods of a plain
         predictor class.  One finding per loop, at the loop, or at the first
@@ -444,6 +444,23 @@ class EvalLoopWithoutNoGrad(Rule):
             title="An inference function (eval mode set in `__init__`)",
             at=((10, 15),),
             symptom=Holds("vec.grad_fn is not None", "the returned embedding carries a graph"),
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def do_detect(model, image):
+                model.eval()
+                boxes = model(image)
+                return boxes
+
+
+            boxes = do_detect(torch.nn.Linear(4, 6), torch.randn(1, 4))
+            """,
+            title="A detection helper that puts the model in eval mode first",
+            at=((6, 12),),
+            symptom=Holds("boxes.grad_fn is not None", "the returned detections carry a graph"),
         ),
         Invalid(
             """
