@@ -317,6 +317,14 @@ class Context:
         freezes its parameters in ``__init__`` (None: it does not, or no index)."""
         return self._ask(lambda found: found.class_freeze(found.rel, written), None)
 
+    def backpropagated_elsewhere(self, info: FunctionInfo) -> bool:
+        """Does a function of another module run ``.backward()`` on what a
+        call of ``info`` returns (see ``Project.backpropagated_elsewhere``)?"""
+        qual = project.qualified(info.key) if info.key is not None else None
+        if qual is None:
+            return False
+        return self._ask(lambda found: found.backpropagated_elsewhere(found.rel, qual), False)
+
     def forward_detaches(self, written: str) -> Optional[bool]:
         """Does the ``forward`` of the project class of another module written
         ``written`` here return a value that holds no graph on some path (None:

@@ -503,6 +503,43 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
     return False
 
 
+def backprop_calls(fn: ast.AST) -> Set[str]:
+    """The calls (as written: ``self.validation_loss``) whose results flow,
+    in the function ``fn``, into a value it runs ``.backward()`` on: through
+    the names it binds (``loss_v = self.validation_loss(x); loss_v.backward()``)
+    or directly (``self.loss(x).backward()``)."""
+    deps: Dict[str, list] = {}
+    targets: list = []
+    for node in _own_nodes(fn):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        deps.setdefault(name.id, []).append(node.value)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Name):
+            if node.value is not None:
+                deps.setdefault(node.target.id, []).append(node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            for name in ast.walk(node.target):
+                if isinstance(name, ast.Name):
+                    deps.setdefault(name.id, []).append(node.iter)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
+            targets.append(node.func.value)
+    found: Set[str] = set()
+    seen: Set[str] = set()
+    while targets:
+        expr = targets.pop()
+        for inner in ast.walk(expr):
+            if isinstance(inner, ast.Call):
+                written = dotted(inner.func)
+                if written is not None:
+                    found.add(written)
+            elif isinstance(inner, ast.Name) and inner.id not in seen:
+                seen.add(inner.id)
+                targets.extend(deps.get(inner.id, ()))
+    return found
+
+
 #: Tensor methods whose result never requires grad: indices and integers.
 _INDEX_METHODS = frozenset({"argsort", "argmax", "argmin", "long", "int", "bool", "nonzero"})
 

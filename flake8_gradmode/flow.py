@@ -102,6 +102,14 @@ class Scope:
         seen = set(self.backward_names)
         if holders:
             seen |= self.backward_holders
+        return self._flowing_into(seen)
+
+    def feeds_return(self) -> Set[str]:
+        """Every name whose value flows into what the function returns
+        (``logits`` in ``for l in logits: loss = loss + f(l)`` ... ``return loss``)."""
+        return self._flowing_into(self.returned())
+
+    def _flowing_into(self, seen: Set[str]) -> Set[str]:
         todo = list(seen)
         while todo:
             for value in self.deps.get(todo.pop(), ()):
@@ -1661,20 +1669,22 @@ def _guarded_by(idx: _Index, node: Optional[ast.AST], stop: ast.AST, flags: Set[
 
 
 def _feeds_training(ctx, fn: FunctionInfo, depth: int = 0) -> bool:
-    """Does a module-local call of ``fn`` hand its result to a ``.backward()``
-    target of the caller, or to a value the caller returns to a call that
-    does (two calls up at most)?"""
+    """Does a call of ``fn`` hand its result to a ``.backward()`` target of
+    the caller, or to a value the caller returns to a call that does (two
+    calls up at most)?  Module-local callers are read here; callers in other
+    modules through the project index."""
     for caller, seq in call_sites(ctx, fn):
         names = _result_names(ctx, caller, seq)
         if not names:
             continue
         if names & caller.feeds_backward(holders=True):
             return True
-        if depth < 1 and caller.function is not None and names & caller.returned():
+        if depth < 1 and caller.function is not None and names & caller.feeds_return():
             if _memo(ctx, ("feeds-training", id(caller.function)),
                      lambda c=caller.function: _feeds_training(ctx, c, depth + 1), False):
                 return True
-    return False
+    # last: a caller in another module (a base class's ``train``) may run the backward
+    return ctx.backpropagated_elsewhere(fn)
 
 
 def _result_names(ctx, scope: Scope, seq: int) -> Set[str]:

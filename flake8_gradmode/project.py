@@ -45,7 +45,7 @@ import weakref
 from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import __version__
-from flake8_gradmode.facts import forward_detaches, init_freeze, names_training_step
+from flake8_gradmode.facts import backprop_calls, forward_detaches, init_freeze, names_training_step
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, switches_to_eval, switches_to_train, unchained,
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 14
+_FORMAT = 15
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -140,6 +140,10 @@ class _Summarizer:
         self.frozen_classes: Dict[str, Freeze] = {}
         #: classes whose ``forward`` may return a value that holds no graph
         self.detaching_classes: List[str] = []
+        #: functions and methods by qualified name: the calls (as written)
+        #: whose results reach a ``.backward()`` there
+        self.backprops: Dict[str, List[str]] = {}
+        self._backward_in: Set[str] = set()
         #: the running function's (or module's) receivers of ``.train()`` so
         #: far, the names it called (``net(x)``: a model it may train), whether
         #: it has an ``.eval()`` anywhere, and its candidate calls (with
@@ -196,6 +200,7 @@ class _Summarizer:
             "v": self.self_evals,
             "z": self.frozen_classes,
             "r": self.detaching_classes,
+            "b": self.backprops,
             "p": self.arities,
         }
 
@@ -300,6 +305,8 @@ class _Summarizer:
             self.calls.setdefault(last, []).append((written, _CODE[state], caller, klass, _shape(node)))
             if caller not in ("", "?") and names_training_step(func):
                 self.trainers.add(caller)
+            if last == "backward" and caller not in ("", "?"):
+                self._backward_in.add(caller)
             if last in ("eval", "train"):
                 self._switch(node, last, caller, klass)
             elif caller != "?":
@@ -339,6 +346,8 @@ class _Summarizer:
         modes = self._trained, self._ran, self._evals, self._pending
         self._trained, self._ran, self._evals, self._pending = set(), set(), False, []
         self.walk(node.body, entry, body_caller, klass)
+        if qual and qual in self._backward_in:
+            self.backprops[qual] = sorted(backprop_calls(node))
         self.built = outer
         self._keep_trained_calls(body_caller)
         self._trained, self._ran, self._evals, self._pending = modes
@@ -836,7 +845,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("t"), set) and isinstance(summary.get("m"), dict)
         and isinstance(summary.get("v"), set) and isinstance(summary.get("z"), dict)
         and isinstance(summary.get("s"), list) and isinstance(summary.get("p"), dict)
-        and isinstance(summary.get("r"), list)
+        and isinstance(summary.get("r"), list) and isinstance(summary.get("b"), dict)
     )
 
 
@@ -1323,6 +1332,21 @@ class Project:
             and self._reaches(site_rel, written, site_class, rel, klass, name)
             for site_rel, (written, _, caller, site_class, _) in self._calls_named(name)
         )
+
+    def backpropagated_elsewhere(self, rel: str, qual: str) -> bool:
+        """Does a function of another module run ``.backward()`` on what a
+        call of ``rel``'s function ``qual`` returns (``loss_v =
+        self.validation_loss(...)`` then ``loss_v.backward()`` in a base
+        class)?  Then the function computes part of a training objective."""
+        klass, _, name = qual.rpartition(".")
+        for site_rel, (written, _, caller, site_class, _) in self._calls_named(name):
+            if site_rel == rel or caller in ("", "?"):
+                continue
+            summary = self.summary(site_rel)
+            backprops = summary["b"].get(caller, ()) if summary is not None else ()  # type: ignore[attr-defined]
+            if written in backprops and self._reaches(site_rel, written, site_class, rel, klass, name):
+                return True
+        return False
 
     def class_freeze(self, rel: str, written: str) -> Optional[Freeze]:
         """How the project class written ``written`` in module ``rel``

@@ -2237,3 +2237,47 @@ def test_text_words_are_the_ascii_identifiers_of_the_text():
     source = "x3 = 3e5 + model_2(ä_b)  # 10x, __init__, 42\nλ = 'val_loader'\n".encode("utf-8")
     assert project.text_words(source) == " __init__ _b e5 model_2 val_loader x x3 "
     assert project.text_words(b"") == "  "
+
+
+META_BASE = """
+    import torch
+
+
+    class MetaLearner(object):
+        def fit(self, tasks, model, optimizer):
+            for x, y in tasks:
+                optimizer.zero_grad()
+                loss_v = self.validation_loss(x, y, model)
+                loss_v.backward()
+                optimizer.step()
+"""
+
+META_LEARNER = """
+    import torch
+    import torch.nn.functional as F
+    from base import MetaLearner
+
+
+    class Ensemble(MetaLearner):
+        def prediction(self, x, model):
+            logits = []
+            for _ in range(3):
+                logits.append(model(x))
+            return logits
+
+        def validation_loss(self, x, y, model):
+            logits = self.prediction(x, model)
+            loss = 0
+            for logit in logits:
+                loss = loss + F.cross_entropy(logit, y)
+            return loss / len(logits)
+"""
+
+
+@pytest.mark.parametrize("backward, found", [
+    ("loss_v.backward()", []),  # a base class in another module trains through the prediction loop
+    ("print(loss_v.item())", [(9, 8, "GRD101")]),
+])
+def test_a_prediction_loop_whose_loss_a_base_class_backpropagates_is_training(tmp_path, backward, found):
+    make(tmp_path, {"base.py": META_BASE.replace("loss_v.backward()", backward), "maml.py": META_LEARNER})
+    assert lint(tmp_path / "maml.py") == found

@@ -189,7 +189,12 @@ class EvalLoopWithoutNoGrad(Rule):
         code of the project calls or names: only its missing caller could
         say it evaluates; likewise a loop after a `.eval()` in a method (of
         a class that is not a model) that no code of the project calls or
-        names: its grad mode is its missing caller's.  A lambda
+        names: its grad mode is its missing caller's.  Nor a loop in a
+        function named like inference whose result its caller runs
+        `.backward()` on, or returns to a caller that does (a meta-learner's
+        `prediction` feeding `validation_loss`), where the caller that runs
+        the backward may be in another module (a base class's `fit` running
+        `self.validation_loss(...).backward()`).  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
         is taken to run there.  A model call in a branch that only torch
         releases before 0.4 run (`if TORCH_VERSION == "0.3":`, `if
