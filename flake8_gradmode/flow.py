@@ -24,7 +24,9 @@ from flake8_gradmode.names import (
     tokens,
 )
 from flake8_gradmode.facts import freezes, init_freeze
-from flake8_gradmode.tracker import FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function
+from flake8_gradmode.tracker import (
+    FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function, switches_to_eval,
+)
 
 
 # --- records ----------------------------------------------------------------
@@ -1471,6 +1473,9 @@ def eval_mode_on_entry(
     seen.add(id(scope))
     verdicts = set()
     for caller, seq in sites:
+        if _hands_over_in_eval(ctx.flow.nodes.get(seq)):
+            verdicts.add(True)  # ``evaluate(model.eval(), loader)``: ``eval()`` returns the module
+            continue
         mode = mode_before(ctx, caller, seq)
         repeated = _repeated or (repeats is not None and repeats(caller, seq))
         if mode is None:
@@ -1483,6 +1488,17 @@ def eval_mode_on_entry(
     if None in verdicts:
         return None
     return True
+
+
+def _hands_over_in_eval(node: Optional[ast.AST]) -> bool:
+    """Does the call pass an argument switched to eval mode right there
+    (``evaluate(model.eval(), loader)``, ``test(net.train(False))``)?"""
+    if not isinstance(node, ast.Call):
+        return False
+    for arg in [*node.args, *(k.value for k in node.keywords)]:
+        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and switches_to_eval(arg, arg.func.attr):
+            return True
+    return False
 
 
 def _feeds_a_later_step(ctx, loop: Loop) -> bool:

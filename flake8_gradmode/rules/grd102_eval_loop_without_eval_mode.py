@@ -123,6 +123,35 @@ class EvalLoopWithoutEvalMode(Rule):
             import torch
 
 
+            def train_epoch(model, optimizer, loader):
+                model.train()
+                for x in loader:
+                    optimizer.zero_grad()
+                    model(x).pow(2).mean().backward()
+                    optimizer.step()
+
+
+            def validate(model, loader):
+                with torch.no_grad():
+                    for x in loader:
+                        model(x)
+
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            data = [torch.randn(8, 4)]
+            for epoch in range(2):
+                train_epoch(model, optimizer, data)
+                validate(model.eval(), data)
+            """,
+            title="The caller hands the model over switched to eval mode (`eval()` returns the module)",
+            checks=(Holds("not model.training", "validation runs in eval mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
             def evaluate(model, loader):
                 with torch.no_grad():
                     return [model(x).argmax(1) for x in loader]
