@@ -325,6 +325,11 @@ class Context:
             return False
         return self._ask(lambda found: found.backpropagated_elsewhere(found.rel, qual), False)
 
+    def names_class_asking_autograd(self) -> bool:
+        """Does this module name a model class of the project that calls
+        ``autograd.grad``?  False without an index."""
+        return self._ask(lambda found: found.names_class_asking_autograd(), False)
+
     def forward_detaches(self, written: str) -> Optional[bool]:
         """Does the ``forward`` of the project class of another module written
         ``written`` here return a value that holds no graph on some path (None:

@@ -568,6 +568,21 @@ def forward_detaches(node: ast.ClassDef) -> bool:
     return False
 
 
+def asks_autograd(node: ast.ClassDef) -> bool:
+    """Is the class a model (it defines ``forward``) one of whose methods
+    asks autograd for gradients (``torch.autograd.grad(...)``: an inner
+    loop of adaptation, surface normals of an implicit field)?  Running it
+    then needs grad, evaluation included."""
+    methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if not any(m.name == "forward" for m in methods):
+        return False
+    for method in methods:
+        for inner in _own_nodes(method):
+            if isinstance(inner, ast.Call) and (dotted(inner.func) or "").endswith("autograd.grad"):
+                return True
+    return False
+
+
 def _graph_free(expr: ast.expr) -> bool:
     if isinstance(expr, ast.Constant):
         return False  # ``return 0`` on an early path says nothing of the output

@@ -23,7 +23,7 @@ from flake8_gradmode.names import (
     says_inference_function,
     tokens,
 )
-from flake8_gradmode.facts import freezes, init_freeze
+from flake8_gradmode.facts import asks_autograd, freezes, init_freeze
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function, switches_to_eval,
 )
@@ -1049,6 +1049,25 @@ def _class_freezes(ctx, call: ast.Call) -> bool:
     node = local.get(written)
     freeze = init_freeze(node) if node is not None else ctx.class_freeze(written)
     return freezes(freeze, call)
+
+
+def model_needs_grad(ctx, calls: List[ModelCall]) -> bool:
+    """May a model these calls run need grad to run at all?  Yes when one
+    of them is not built in its function from a ``torch`` class and the
+    module defines or names (imports, calls) a model class, of the module or
+    the project, one of whose methods calls ``autograd.grad`` (see
+    ``facts.asks_autograd``): the model may be one of those."""
+    for call in calls:
+        scope = _scope_of(ctx, call.function) if call.function is not None else ctx.flow.module_scope
+        root = call.key.split(".", 1)[0].split("[", 1)[0]
+        built = scope.constructed.get(root) if scope is not None else None
+        if built is not None and built[0] < call.seq:
+            if (ctx.imports.resolve(built[1].func) or "").startswith("torch."):
+                continue
+        return _memo(ctx, ("asks-autograd-anywhere",), lambda: any(
+            asks_autograd(n) for n in getattr(ctx.tree, "body", ()) if isinstance(n, ast.ClassDef)
+        ) or ctx.names_class_asking_autograd(), False)
+    return False
 
 
 def call_with_grad(ctx, call: ModelCall) -> bool:

@@ -45,7 +45,7 @@ import weakref
 from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import __version__
-from flake8_gradmode.facts import backprop_calls, forward_detaches, init_freeze, names_training_step
+from flake8_gradmode.facts import asks_autograd, backprop_calls, forward_detaches, init_freeze, names_training_step
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, switches_to_eval, switches_to_train, unchained,
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 15
+_FORMAT = 16
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 
 
@@ -140,6 +140,10 @@ class _Summarizer:
         self.frozen_classes: Dict[str, Freeze] = {}
         #: classes whose ``forward`` may return a value that holds no graph
         self.detaching_classes: List[str] = []
+        #: model classes one of whose methods calls ``autograd.grad``
+        self.autograd_classes: List[str] = []
+        #: the classes each class of the module builds into its attributes
+        self._parts: Dict[str, Set[str]] = {}
         #: functions and methods by qualified name: the calls (as written)
         #: whose results reach a ``.backward()`` there
         self.backprops: Dict[str, List[str]] = {}
@@ -201,8 +205,22 @@ class _Summarizer:
             "z": self.frozen_classes,
             "r": self.detaching_classes,
             "b": self.backprops,
+            "g": self._with_asking_parts(),
             "p": self.arities,
         }
+
+    def _with_asking_parts(self) -> List[str]:
+        """The model classes that call ``autograd.grad``, and the classes of
+        the module built of one (``self.field = Field()`` in a renderer)."""
+        found = set(self.autograd_classes)
+        grown = True
+        while grown:
+            grown = False
+            for name, parts in self._parts.items():
+                if name not in found and parts & found:
+                    found.add(name)
+                    grown = True
+        return sorted(found)
 
     def _trainers(self) -> Set[str]:
         """The functions and methods whose own body runs a training step, and
@@ -412,6 +430,10 @@ class _Summarizer:
             if forward_detaches(node):
                 self.detaching_classes.append(node.name)
         outer, self.members = self.members, ({} if nested else _built_members(node))
+        if not nested:
+            self._parts[node.name] = set(self.members.values())
+            if asks_autograd(node):
+                self.autograd_classes.append(node.name)
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
         self.members = outer
 
@@ -846,6 +868,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("v"), set) and isinstance(summary.get("z"), dict)
         and isinstance(summary.get("s"), list) and isinstance(summary.get("p"), dict)
         and isinstance(summary.get("r"), list) and isinstance(summary.get("b"), dict)
+        and isinstance(summary.get("g"), list)
     )
 
 
@@ -1367,6 +1390,18 @@ class Project:
             return None
         summary = self.summary(target[0])
         return None if summary is None else target[1] in summary["r"]  # type: ignore[operator]
+
+    def names_class_asking_autograd(self) -> bool:
+        """Does this module name (import, call or use) a model class of the
+        project one of whose methods calls ``autograd.grad`` (see
+        ``facts.asks_autograd``)?  Only the modules that use the name
+        ``grad`` are read."""
+        for rel, entry in list(self.index.entries.items()):
+            if " grad " in entry[2]:
+                summary = self.summary(rel)
+                if summary is not None and any(f" {name} " in self.own_words for name in summary["g"]):
+                    return True
+        return False
 
     def any_forward_detaches(self) -> bool:
         """Does some class of the project have such a ``forward``?  Only the

@@ -2281,3 +2281,69 @@ META_LEARNER = """
 def test_a_prediction_loop_whose_loss_a_base_class_backpropagates_is_training(tmp_path, backward, found):
     make(tmp_path, {"base.py": META_BASE.replace("loss_v.backward()", backward), "maml.py": META_LEARNER})
     assert lint(tmp_path / "maml.py") == found
+
+
+ADAPTING_MODEL = """
+    import torch
+
+
+    class Field(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(3, 1)
+
+        def forward(self, points):
+            return self.layer(points)
+
+        def gradient(self, points):
+            points.requires_grad_(True)
+            value = self.layer(points)
+            return torch.autograd.grad(value.sum(), points, create_graph=True)[0]
+
+
+    class Learner(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.field = Field()
+
+        def forward(self, points):
+            return self.shade(points)
+
+        def shade(self, points):
+            return self.field.gradient(points).norm(dim=-1)
+"""
+
+ADAPTING_EVAL = """
+    import torch
+    from models import Learner
+
+
+    def evaluate(model, loader):
+        model.eval()
+        accuracy = 0
+        for x, y in loader:
+            accuracy += (model(x).argmax(1) == y).float().mean().item()
+        return accuracy
+
+
+    def predict_all(loader):
+        model = Learner()
+        model.eval()
+        out = []
+        for x in loader:
+            out.append(model(x).argmax(1))
+        return out
+"""
+
+
+@pytest.mark.parametrize("asks, found", [
+    # a model class of the project asks autograd for gradients: no_grad would break it, whether the
+    # model is handed over (its class unknown: any project model may be it) or built from that class
+    (True, []),
+    (False, [(8, 4, "GRD101"), (17, 4, "GRD101")]),
+])
+def test_a_model_class_that_asks_autograd_for_gradients_needs_grad_in_evaluation(tmp_path, asks, found):
+    model = ADAPTING_MODEL if asks else ADAPTING_MODEL.replace(
+        "torch.autograd.grad(value.sum(), points, create_graph=True)", "(value, )")
+    make(tmp_path, {"models.py": model, "evaluation.py": ADAPTING_EVAL})
+    assert lint(tmp_path / "evaluation.py") == found

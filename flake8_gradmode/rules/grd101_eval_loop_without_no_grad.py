@@ -194,7 +194,15 @@ class EvalLoopWithoutNoGrad(Rule):
         `.backward()` on, or returns to a caller that does (a meta-learner's
         `prediction` feeding `validation_loss`), where the caller that runs
         the backward may be in another module (a base class's `fit` running
-        `self.validation_loss(...).backward()`).  A lambda
+        `self.validation_loss(...).backward()`).  Nor a loop or inference
+        function whose model may be a model class (one with `forward`) that
+        asks autograd for gradients in one of its methods
+        (`torch.autograd.grad`: test-time adaptation), or that is built of
+        one (a renderer whose implicit field it asks for normals), when the
+        module defines such a class or, with the project index, names one
+        of the project (`from models.mtl import MtlLearner`): `no_grad`
+        would make it raise.  A model the function builds from a `torch`
+        class is known not to be one.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
         is taken to run there.  A model call in a branch that only torch
         releases before 0.4 run (`if TORCH_VERSION == "0.3":`, `if
@@ -395,6 +403,40 @@ class EvalLoopWithoutNoGrad(Rule):
             title="Grad enabled on purpose inside a grad-disabled evaluation",
             checks=(Holds("saliency[0].grad_fn is None", "only the saliency pass used grad"),),
         ),
+        Valid(
+            """
+            import torch
+
+
+            class Adapter(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.head = torch.nn.Linear(4, 2)
+
+                def forward(self, x):
+                    loss = self.head(x).pow(2).mean()
+                    grad, = torch.autograd.grad(loss, self.head.weight)
+                    return torch.nn.functional.linear(x, self.head.weight - 0.1 * grad, self.head.bias)
+
+
+            model = Adapter()
+            model.eval()
+            test_batches = [torch.randn(8, 4)]
+            scores = []
+            for x in test_batches:
+                scores.append(model(x).argmax(1))
+
+
+            def under_no_grad():
+                try:
+                    with torch.no_grad():
+                        model(test_batches[0])
+                except RuntimeError:
+                    return "raises"
+            """,
+            title="A model that asks autograd for gradients itself (test-time adaptation)",
+            checks=(Holds("under_no_grad() == 'raises'", "under `no_grad` its forward cannot run"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -572,7 +614,7 @@ class EvalLoopWithoutNoGrad(Rule):
             if ev.loop.inside(reported) or _runs_a_wrapper_of_the_model(ev):
                 continue
             what = _with_grad(ctx, ev)
-            if what is not None:
+            if what is not None and not flow.model_needs_grad(ctx, [*ev.model_calls, *(p.model_call for p in ev.paths)]):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)
@@ -595,7 +637,7 @@ class EvalLoopWithoutNoGrad(Rule):
                 )
         for scope, calls in flow.inference_functions(ctx):
             bad = [c for c in calls if flow.call_with_grad(ctx, c) and id(c) not in covered]
-            if bad:
+            if bad and not flow.model_needs_grad(ctx, bad):
                 name = scope.function.name if scope.function else "?"
                 covered.update(id(c) for c in calls)
                 self.report(
