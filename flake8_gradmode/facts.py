@@ -542,6 +542,9 @@ def backprop_calls(fn: ast.AST) -> Set[str]:
 
 #: Tensor methods whose result never requires grad: indices and integers.
 _INDEX_METHODS = frozenset({"argsort", "argmax", "argmin", "long", "int", "bool", "nonzero"})
+#: Every name a value without its graph is made with (``_graph_free``): a
+#: module whose words have none of them has no ``forward_detaches`` class.
+DETACHING_NAMES = frozenset({"data", *_DETACHING_METHODS, *_DETACHING_FUNCTIONS, *_INDEX_METHODS})
 
 
 def forward_detaches(node: ast.ClassDef) -> bool:
@@ -551,9 +554,7 @@ def forward_detaches(node: ast.ClassDef) -> bool:
     outputs``), or integer indices (``return scores.argsort()``)?  The first
     item of a returned tuple is the output.  Then what a call of the model
     gives need not require grad."""
-    forward = next(
-        (s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == "forward"), None
-    )
+    forward = method_of(node, "forward")
     if forward is None:
         return False
     free: Set[str] = set()
@@ -732,6 +733,13 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
     #: How a class freezes itself in ``__init__``: ``("", -1)`` always, or the
     #: parameter (name, position without ``self``) whose ``False`` default does.
     Freeze = Tuple[str, int]
+
+
+def method_of(node: ast.ClassDef, name: str) -> Optional[ast.FunctionDef]:
+    """The class's own method called ``name``, if it defines one."""
+    return next(
+        (s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == name), None
+    )  # type: ignore[return-value]
 
 
 def init_freeze(node: ast.ClassDef) -> Optional[Freeze]:

@@ -1043,12 +1043,24 @@ def _class_freezes(ctx, call: ast.Call) -> bool:
     written = dotted(call.func)
     if written is None:
         return False
-    local = _memo(ctx, ("class-nodes",), lambda: {
-        n.name: n for n in ctx.tree.body if isinstance(n, ast.ClassDef)
-    } if ctx.tree is not None else {}, {})
-    node = local.get(written)
+    node = local_classes(ctx).get(written)
     freeze = init_freeze(node) if node is not None else ctx.class_freeze(written)
     return freezes(freeze, call)
+
+
+def local_classes(ctx) -> Dict[str, ast.ClassDef]:
+    """The module's top-level classes by name (one table per module)."""
+    return _memo(ctx, ("class-nodes",), lambda: {
+        n.name: n for n in ctx.tree.body if isinstance(n, ast.ClassDef)
+    } if ctx.tree is not None else {}, {})
+
+
+def built_before(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
+    """The constructor call that bound ``name`` in the model call's function
+    (or at module level) before the call (``model = Ranker()``), if any."""
+    scope = _scope_of(ctx, call.function) if call.function is not None else ctx.flow.module_scope
+    built = scope.constructed.get(name) if scope is not None else None
+    return built[1] if built is not None and built[0] < call.seq else None
 
 
 def model_needs_grad(ctx, calls: List[ModelCall]) -> bool:
@@ -1058,14 +1070,11 @@ def model_needs_grad(ctx, calls: List[ModelCall]) -> bool:
     the project, one of whose methods calls ``autograd.grad`` (see
     ``facts.asks_autograd``): the model may be one of those."""
     for call in calls:
-        scope = _scope_of(ctx, call.function) if call.function is not None else ctx.flow.module_scope
-        root = call.key.split(".", 1)[0].split("[", 1)[0]
-        built = scope.constructed.get(root) if scope is not None else None
-        if built is not None and built[0] < call.seq:
-            if (ctx.imports.resolve(built[1].func) or "").startswith("torch."):
-                continue
+        built = built_before(ctx, call, call.key.split(".", 1)[0].split("[", 1)[0])
+        if built is not None and (ctx.imports.resolve(built.func) or "").startswith("torch."):
+            continue
         return _memo(ctx, ("asks-autograd-anywhere",), lambda: any(
-            asks_autograd(n) for n in getattr(ctx.tree, "body", ()) if isinstance(n, ast.ClassDef)
+            asks_autograd(n) for n in local_classes(ctx).values()
         ) or ctx.names_class_asking_autograd(), False)
     return False
 

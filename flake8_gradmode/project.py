@@ -45,7 +45,9 @@ import weakref
 from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import __version__
-from flake8_gradmode.facts import asks_autograd, backprop_calls, forward_detaches, init_freeze, names_training_step
+from flake8_gradmode.facts import (
+    DETACHING_NAMES, asks_autograd, backprop_calls, forward_detaches, init_freeze, names_training_step,
+)
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, switches_to_eval, switches_to_train, unchained,
@@ -65,10 +67,6 @@ _NOT_IMPORTED = frozenset({"setup.py", "conftest.py", "__main__.py", "manage.py"
 #: calls that import a module by a name computed at run time
 _DYNAMIC_IMPORTS = frozenset({"import_module", "__import__", "run_module", "run_path", "exec", "load_source",
                               "spec_from_file_location", "SourceFileLoader", "import_string", "locate"})
-#: The names a ``forward`` that returns a value without its graph uses (see
-#: ``facts.forward_detaches``).
-_DETACHING_WORDS = ("data", "detach", "detach_", "numpy", "tolist", "item", "argsort", "argmax", "argmin", "long",
-                    "int", "bool", "nonzero", "float", "str", "round")
 #: A project with more Python files than this is not indexed (the per-file
 #: analysis still runs): indexing it would cost more than a save should.
 MAX_FILES = 5000
@@ -927,6 +925,22 @@ class Index:
         self._decoded: Dict[str, Optional[Summary]] = {}
         self._names: Optional[Dict[str, str]] = None
         self._suffixes: Optional[Dict[str, List[str]]] = None
+        self._packaging: Optional[str] = None
+
+    @property
+    def packaging(self) -> str:
+        """The text of the root's packaging files, joined ("" with none; read
+        when first needed)."""
+        if self._packaging is None:
+            texts = []
+            for name in _PACKAGING:
+                try:
+                    with open(os.path.join(self.root, name), "rb") as handle:
+                        texts.append(handle.read().decode("utf-8", "replace") or " ")
+                except OSError:
+                    continue
+            self._packaging = "\n".join(texts)
+        return self._packaging
 
     @property
     def names(self) -> Dict[str, str]:
@@ -1065,23 +1079,6 @@ def index_for(root: str, no_grad_decorators: Tuple[str, ...] = ()) -> Optional[I
 # --- questions ------------------------------------------------------------------
 
 
-_PACKAGING_TEXTS: Dict[str, str] = {}
-
-
-def _packaging_texts(root: str) -> str:
-    """The text of the root's packaging files, joined ("" with none)."""
-    if root not in _PACKAGING_TEXTS:
-        texts = []
-        for name in _PACKAGING:
-            try:
-                with open(os.path.join(root, name), "rb") as handle:
-                    texts.append(handle.read().decode("utf-8", "replace") or " ")
-            except OSError:
-                continue
-        _PACKAGING_TEXTS[root] = "\n".join(texts)
-    return _PACKAGING_TEXTS[root]
-
-
 class Project:
     """The index as seen from one linted module, whose own summary comes from
     the tree being linted (it may be an editor's unsaved text)."""
@@ -1113,13 +1110,13 @@ class Project:
         )
         return is_test_file(rel, uses)
 
-    def mentioning(self, name: str) -> Iterator[Tuple[str, Summary]]:
-        """The modules whose words include ``name``, with their summaries."""
-        key = f" {name} "
-        if key in self.own_words:
+    def mentioning(self, *names: str) -> Iterator[Tuple[str, Summary]]:
+        """The modules whose words include one of ``names``, with their summaries."""
+        keys = [f" {name} " for name in names]
+        if any(key in self.own_words for key in keys):
             yield self.rel, self.own
         for rel, entry in self.index.entries.items():
-            if rel != self.rel and key in entry[2]:
+            if rel != self.rel and any(key in entry[2] for key in keys):
                 summary = self.index.summary(rel)
                 if summary is not None:
                     yield rel, summary
@@ -1144,7 +1141,7 @@ class Project:
         ``__init__.py`` (they say ``packages`` and never ``namespace``) and
         this module sits below the root in a directory that has none and
         that they do not name: ``find_packages()`` skips it."""
-        texts = _packaging_texts(self.index.root)
+        texts = self.index.packaging
         if not texts:
             return True
         directory = os.path.dirname(self.rel)
@@ -1396,24 +1393,17 @@ class Project:
         project one of whose methods calls ``autograd.grad`` (see
         ``facts.asks_autograd``)?  Only the modules that use the name
         ``grad`` are read."""
-        for rel, entry in list(self.index.entries.items()):
-            if " grad " in entry[2]:
-                summary = self.summary(rel)
-                if summary is not None and any(f" {name} " in self.own_words for name in summary["g"]):
-                    return True
-        return False
+        return any(
+            f" {name} " in self.own_words
+            for _, summary in self.mentioning("grad") for name in summary["g"]  # type: ignore[attr-defined]
+        )
 
     def any_forward_detaches(self) -> bool:
         """Does some class of the project have such a ``forward``?  Only the
         modules that use a detaching name (``data``, ``detach``, ``argsort``)
         are read: such a ``forward`` uses one."""
-        keys = [f" {name} " for name in _DETACHING_WORDS]
-        for rel, entry in list(self.index.entries.items()):
-            if any(key in entry[2] for key in keys):
-                summary = self.summary(rel)
-                if summary is not None and summary["r"]:
-                    return True  # (a module that does not parse defines no class anything runs)
-        return False
+        # (a module that does not parse defines no class anything runs)
+        return any(summary["r"] for _, summary in self.mentioning(*DETACHING_NAMES))
 
     # model mode at a function's entry
 

@@ -82,12 +82,10 @@ def fresh_process_state():
     project._INDEXES.clear()
     project._ROOTS.clear()
     project._LOCAL_NAMES.clear()
-    project._PACKAGING_TEXTS.clear()
     yield
     project._INDEXES.clear()
     project._ROOTS.clear()
     project._LOCAL_NAMES.clear()
-    project._PACKAGING_TEXTS.clear()
 
 
 def lint(path: Path, settings: Settings = Settings(), text: str = None) -> List[Tuple[int, int, str]]:

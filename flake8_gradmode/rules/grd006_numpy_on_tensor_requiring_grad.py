@@ -489,17 +489,15 @@ class NumpyOnTensorRequiringGrad(Rule):
         any such ``forward`` of the module or the project may be the one
         that runs."""
         ctx = self.context
-        local = {n.name: n for n in getattr(ctx.tree, "body", ()) if isinstance(n, ast.ClassDef)}
-        root = call.key.split(".", 1)[0].split("[", 1)[0]
-        if root == "self" and call.key == "self" and call.class_name in local:
+        local = flow.local_classes(ctx)
+        if call.key == "self" and call.class_name in local:
             return facts.forward_detaches(local[call.class_name])
-        scope = next((s for s in ctx.flow.all_scopes if any(c is call for c in s.model_calls)), None)
-        built = scope.constructed.get(call.key) if scope is not None else None
-        if built is not None and built[0] < call.seq:
-            written = dotted(built[1].func)
+        built = flow.built_before(ctx, call, call.key)
+        if built is not None:
+            written = dotted(built.func)
             if written in local:
                 return facts.forward_detaches(local[written])
-            if (ctx.imports.resolve(built[1].func) or "").startswith("torch.nn."):
+            if (ctx.imports.resolve(built.func) or "").startswith("torch.nn."):
                 return False
             if written is not None:
                 answer = ctx.forward_detaches(written)
