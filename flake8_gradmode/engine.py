@@ -302,7 +302,22 @@ class Tracker:
                 and (kind is facts.Kind.MODULE or _builds_local_module(self.flow, node.value))
             ):
                 self.flow.module_evidence.add(f"self.{target.attr}")  # self.heads = nn.ModuleList(...)
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                self._factory(f"self.{target.attr}", node.value)
         self._made_leaf(node)
+
+    def _factory(self, key: str, value: ast.expr) -> None:
+        """``self.network = resnet.resnet18``: an imported function or class,
+        not called; calling ``self.network(...)`` builds a model.  Any other
+        value assigned to it makes it no factory."""
+        factories = self.flow.factories
+        if value.__class__ in (ast.Attribute, ast.Name):
+            root = (dotted(value) or "").partition(".")[0]
+            if self.ctx.imports.is_imported(root):
+                factories.setdefault(key, True)
+                return
+        if key in factories:
+            factories[key] = False
 
     def leave_AugAssign(self, node: ast.AugAssign) -> None:
         """``x += v``: ``x`` keeps its binding's place but its value is now unknown."""

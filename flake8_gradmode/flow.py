@@ -173,6 +173,9 @@ class Flow:
         self.module_evidence: Set[str] = set()
         #: names and ``self`` attributes bound to a ``torch.nn`` loss (``nn.MSELoss()``)
         self.criteria: Set[str] = set()
+        #: ``self`` attributes -> whether every value assigned to them is an
+        #: imported function or class, not called (``self.network = resnet.resnet18``)
+        self.factories: Dict[str, bool] = {}
         #: names of classes (in this file) that subclass an nn.Module-like base
         self.module_classes: Set[str] = set()
         #: class name -> it switches something to eval mode in ``__init__``
@@ -257,6 +260,8 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # a method of the class: self.eval_model(...)
     if key in flow.criteria or _CRITERION_WORDS.intersection(last.lower().split("_")):
         return False  # a loss module (``criterion = nn.CrossEntropyLoss().cuda()``) has no graph of its own
+    if flow.factories and flow.factories.get(key):
+        return False  # ``self.network = resnet.resnet18``: ``self.network(num_classes=10)`` builds a model
     if key in flow.module_evidence:
         return True
     if last[:1].isupper():
@@ -504,7 +509,8 @@ def called_from_forward(ctx, scope: Scope) -> bool:
 
 def in_legacy_branch(ctx, line: int) -> bool:
     """Is ``line`` in a branch only torch releases before 0.4 run (``if
-    TORCH_VERSION == "0.3":``, ``if torch.__version__ < "0.4":``)?  No torch
+    TORCH_VERSION == "0.3":``, ``if torch.__version__ < "0.4":``, the
+    ``else:`` of ``if torch.__version__ >= "0.4":``)?  No torch
     that can be installed today runs it, so no rule reads it."""
     spans = _memo(ctx, ("legacy-branches",), lambda: _legacy_branches(ctx), [])
     return any(start <= line <= end for start, end in spans)
@@ -522,8 +528,13 @@ def _legacy_branches(ctx) -> List[Tuple[int, int]]:
             names.add(node.targets[0].id)
     spans = []
     for node in ast.walk(ctx.tree):
-        if isinstance(node, ast.If) and node.body and (_before_0_4(ctx, node.test, names) or _legacy_flag(node.test)):
+        if not isinstance(node, ast.If):
+            continue
+        if node.body and (_version_test(ctx, node.test, names) == "old" or _legacy_flag(node.test)):
             spans.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
+        elif node.orelse and _version_test(ctx, node.test, names) == "new":
+            # ``if LooseVersion(torch.__version__) > LooseVersion("0.3.1"): ... else:``
+            spans.append((node.orelse[0].lineno, node.orelse[-1].end_lineno or node.orelse[-1].lineno))
     return spans
 
 
@@ -570,25 +581,39 @@ def _unparsed(expr: ast.expr) -> ast.expr:
     return expr
 
 
-def _before_0_4(ctx, test: ast.expr, names: Set[str]) -> bool:
-    """``version == "0.3"``, ``"0.3" == version``, ``version < "0.4"`` on the
-    installed torch's version."""
+#: A comparison with its operands swapped: ``"0.4" <= v`` is ``v >= "0.4"``.
+_SWAPPED = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq}
+
+
+def _version_test(ctx, test: ast.expr, names: Set[str]) -> Optional[str]:
+    """``"old"`` when ``test`` holds only on torch releases before 0.4
+    (``version == "0.3"``, ``version < "0.4"``), ``"new"`` when it fails only
+    on them, so that its ``else`` is theirs (``version > "0.3.1"``,
+    ``version >= "0.4"``); on the installed torch's version, parsed or not."""
     if not isinstance(test, ast.Compare) or len(test.ops) != 1:
-        return False
-    left, op, right = test.left, test.ops[0], test.comparators[0]
-    if isinstance(left, ast.Constant) and isinstance(op, ast.Eq):
-        left, right = right, left
+        return None
+    left, op, right = test.left, type(test.ops[0]), test.comparators[0]
+    if op not in _SWAPPED:
+        return None
+    if not _torch_version(ctx, left, names):
+        left, op, right = right, _SWAPPED[op], left
     right = _unparsed(right)
     if not (_torch_version(ctx, left, names) and isinstance(right, ast.Constant) and isinstance(right.value, str)):
-        return False
-    parts = right.value.split(".")
+        return None
     try:
-        version = (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
+        parts = [int(p) for p in right.value.split(".")[:3]]
     except ValueError:
-        return False
-    if isinstance(op, ast.Eq):
-        return version < (0, 4)
-    return isinstance(op, ast.Lt) and version <= (0, 4)
+        return None
+    version = tuple(parts + [0] * (3 - len(parts)))
+    if op is ast.Eq:
+        return "old" if version < (0, 4, 0) else None
+    if op is ast.Lt:
+        return "old" if version <= (0, 4, 0) else None
+    if op is ast.LtE:
+        return "old" if version < (0, 4, 0) else None
+    if op is ast.Gt:
+        return "new" if version < (0, 4, 0) else None
+    return "new" if version <= (0, 4, 0) else None  # ``>=``
 
 
 #: Ways a script can call a function it names nowhere as code.
@@ -1634,7 +1659,7 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
             continue
         if any(trains(ctx, caller) and _result_used(ctx, caller, seq) for caller, seq in call_sites(ctx, fn)):
             continue  # shared with training: judged where evaluation calls it
-        calls = [c for c in scope.model_calls if is_model_call(ctx, c)]
+        calls = [c for c in scope.model_calls if is_model_call(ctx, c) and not in_legacy_branch(ctx, c.node.lineno)]
         if not calls or never_runs(ctx, scope):
             continue
         in_init = scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval

@@ -1952,3 +1952,33 @@ def test_train_mode_chosen_by_a_caller_for_monte_carlo_samples_is_silent():
         "[predictions(model, history, steps) for _ in range(samples)]", "predictions(model, history, steps)"
     )
     assert found(once) == [("GRD102", 10, 8)]
+
+
+FACTORY_ATTRIBUTE = """
+import torch
+import nets
+
+
+class Incremental:
+    def __init__(self, small):
+        if small:
+            self.network = nets.resnet20
+        else:
+            self.network = nets.resnet32
+
+    def evaluate(self, tasks, test_loader, path):
+        for task in tasks:
+            model = self.network(num_classes=task)
+            model.load_state_dict(torch.load(path % task))
+            model.eval()
+            with torch.no_grad():
+                correct = sum((model(x).argmax(1) == y).sum().item() for x, y in test_loader)
+            print(task, correct)
+"""
+
+
+def test_calling_an_imported_factory_kept_in_an_attribute_builds_a_model():
+    assert found(FACTORY_ATTRIBUTE) == []
+    # a model handed in and kept there is run, not built
+    handed = FACTORY_ATTRIBUTE.replace("self.network = nets.resnet32", "self.network = nets.resnet32(10)")
+    assert found(handed) == [("GRD101", 14, 8)]

@@ -72,3 +72,85 @@ def test_a_branch_only_old_torch_runs_is_not_read(version, test):
 )
 def test_other_conditions_are_read(version, test):
     assert found(VALIDATE.format(version=version, test=test)) == [("GRD003", 13, 36), ("GRD101", 11, 4)]
+
+
+VALIDATE_ELSE = """
+import torch
+from distutils.version import LooseVersion
+from torch.autograd import Variable
+
+
+def validate(model, val_loader):
+    model.eval()
+    correct = 0
+    for x, y in val_loader:
+        if {test}:
+            with torch.no_grad():
+                out = model(x)
+        else:
+            out = model(Variable(x, volatile=True))
+        correct += (out.argmax(1) == y).sum().item()
+    return correct
+"""
+
+
+@pytest.mark.parametrize(
+    "test",
+    [
+        'LooseVersion(torch.__version__) > LooseVersion("0.3.1")',
+        'torch.__version__ >= "0.4"',
+        '"0.4.0" <= torch.__version__',
+        'version.parse(torch.__version__) >= version.parse("0.4.0")',
+        'torch.__version__[:3] > "0.3"',
+    ],
+)
+def test_the_else_of_a_test_only_old_torch_fails_is_not_read(test):
+    assert found(VALIDATE_ELSE.format(test=test)) == []
+
+
+@pytest.mark.parametrize(
+    "test",
+    [
+        'torch.__version__ > "0.4"',  # 0.4.0 itself takes the else
+        'torch.__version__ >= "1.0"',  # so does every 0.x after 0.4
+        'torch.__version__ < "0.4"',  # the else is what runs today
+        "use_no_grad",
+    ],
+)
+def test_the_else_of_other_tests_is_read(test):
+    assert found(VALIDATE_ELSE.format(test=test)) == [("GRD003", 15, 36), ("GRD101", 10, 4)]
+
+
+PREDICTOR = """
+import torch
+from distutils.version import LooseVersion
+from torch.autograd import Variable
+
+
+class Predictor:
+    def __init__(self, model):
+        self.model = model
+        self.model.eval()
+
+    def predict(self, x):
+        if {test}:
+            with torch.no_grad():
+                return self.model(Variable(x))
+        return self.model(Variable(x, volatile=True))
+"""
+
+
+def test_an_inference_function_whose_old_torch_path_follows_the_version_test():
+    """The ``return`` after ``if version > "0.3.1": ... return`` is only
+    reached by old torch, yet it is no ``else:`` branch: still read."""
+    assert found(PREDICTOR.format(test='LooseVersion(torch.__version__) > LooseVersion("0.3.1")')) == [
+        ("GRD003", 16, 38), ("GRD101", 16, 15)]
+
+
+def test_an_inference_function_with_the_old_torch_call_in_the_else_branch():
+    source = PREDICTOR.format(test='LooseVersion(torch.__version__) > LooseVersion("0.3.1")').replace(
+        "        return self.model(Variable(x, volatile=True))", "        else:\n"
+        "            return self.model(Variable(x, volatile=True))")
+    assert found(source) == []
+    assert found(source.replace('> LooseVersion("0.3.1")', '> LooseVersion("0.4.0")')) == [
+        ("GRD003", 17, 42), ("GRD101", 17, 19)]

@@ -70,7 +70,9 @@ class VolatileFlag(Rule):
         torch.__version__ < "0.4":`, the same on a parsed version,
         `version.parse(torch.__version__) < version.parse("0.4.0")`, or a
         flag named like that check, `if cfg.PYTORCH_VERSION_LESS_THAN_040:`)
-        is not read: the flag worked there.
+        is not read: the flag worked there.  Nor is the `else:` of a test
+        that only those releases fail (`if LooseVersion(torch.__version__) >
+        LooseVersion("0.3.1"):`, `if torch.__version__ >= "0.4":`).
         Nor is `p.volatile = True` beside `p.requires_grad = False` (or
         `p.requires_grad_(False)`) in the body of a loop (`for p in
         net.parameters():`): the freeze already stops the graph the flag was

@@ -207,9 +207,12 @@ class EvalLoopWithoutNoGrad(Rule):
         is taken to run there.  A model call in a branch that only torch
         releases before 0.4 run (`if TORCH_VERSION == "0.3":`, `if
         cfg.PYTORCH_VERSION_LESS_THAN_040:`, beside an `else:` under
-        `no_grad`) is not read.  A name a `for` binds to classes of the module
+        `no_grad`; or the `else:` of `if LooseVersion(torch.__version__) >
+        LooseVersion("0.3.1"):`) is not read.  A name a `for` binds to classes of the module
         (`for model, path in ((Small, p1), (Large, p2)):`) is called to build
-        an object, not to run a forward.  Model calls are found by name and by evidence in the same
+        an object, not to run a forward; so is a `self` attribute every
+        assignment of which is an imported function or class, not called
+        (`self.network = resnet.resnet32`).  Model calls are found by name and by evidence in the same
         file, so a model called through an unusual name is missed: add it with
         `--gradmode-model-names`.
     """
