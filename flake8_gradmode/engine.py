@@ -389,6 +389,8 @@ class Tracker:
             if not _submodule_switch(func):  # type: ignore[arg-type]
                 by_name = ("by-name", func.attr)  # type: ignore[attr-defined]
                 ctx._calls.append((by_name, self.grad.state, self.grad.function))
+            if func.value.__class__ is ast.Name:  # type: ignore[attr-defined]
+                flow_.scopes[-1].method_calls.append((seq, func.attr))  # type: ignore[attr-defined]
             if loops and func.value.__class__ is ast.Name:  # type: ignore[attr-defined]
                 typed = _built_class_method(ctx, func)  # type: ignore[arg-type]
                 if typed is not None:

@@ -79,6 +79,8 @@ class Scope:
         self.return_values: List[ast.expr] = []
         #: calls of module-local functions/methods: (seq, key)
         self.local_calls: List[Tuple[int, Tuple[str, ...]]] = []
+        #: ``obj.name(...)`` on a name other than ``self``: (seq, method name)
+        self.method_calls: List[Tuple[int, str]] = []
         self.training_step = False
         #: sequence numbers of every training-step call (``train_step(...)`` by name too)
         self.step_seqs: List[int] = []

@@ -4,7 +4,7 @@ import ast
 import bisect
 import itertools
 from collections import namedtuple
-from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode import facts
@@ -40,7 +40,10 @@ class TrainModeNotRestored(Rule):
         body steps only `if opt is not None` (with `opt=None` by default)
         trains nothing.  A function named like a training step
         (`self.train_step(x)`) is judged by its body: one that calls
-        `.train()` first restores the mode itself.
+        `.train()` first restores the mode itself.  So does a call of a
+        method the module's classes define (`classifier.train_head()`) on an
+        object whose class is not known, when every definition of that
+        method calls `.train()` and none calls `.eval()`.
     """
     why = """
         After the first validation, the rest of training runs in eval mode:
@@ -59,7 +62,8 @@ class TrainModeNotRestored(Rule):
         `.eval()` on a new object (`copy.deepcopy(model).eval()`, a snapshot
         for saving) switches nothing the loop trains; nor does a helper's
         `.eval()` on a model it builds itself (`net = Net()`, weights loaded,
-        evaluated) and neither receives nor returns; nor does `.eval()` on a
+        evaluated) and neither receives nor returns, directly or through a
+        function it hands that model to (`validate(net)`); nor does `.eval()` on a
         layer drawn from `net.modules()` or `.children()` (batch norm frozen
         for the training that follows).  A switch followed in its own block by
         `return`, `break` or `raise` (the last evaluation, then save and stop)
@@ -238,6 +242,89 @@ class TrainModeNotRestored(Rule):
             """,
             title="A training step that switches to training mode itself",
             checks=(Holds("trainer.modes == [True, True]", "every training step runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            modes = []
+
+
+            def train(head, optimizer):
+                for x in [torch.randn(8, 4)]:
+                    modes.append(head.training)
+                    optimizer.zero_grad()
+                    head(x).sum().backward()
+                    optimizer.step()
+
+
+            def validate(head):
+                head.eval()
+                with torch.no_grad():
+                    for x in [torch.randn(8, 4)]:
+                        head(x)
+
+
+            def fit(lr):
+                head = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+                optimizer = torch.optim.SGD(head.parameters(), lr=lr)
+                for epoch in range(2):
+                    head.train()
+                    train(head, optimizer)
+                    validate(head)
+                return head.state_dict()
+
+
+            for lr in (0.1, 0.01):
+                fit(lr)
+            """,
+            title="Each call builds its own model and switches it, through helpers too",
+            checks=(Holds("modes == [True] * 4", "every training step runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            modes = []
+
+
+            class Classifier(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.encoder = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+                    self.head = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(4, 2))
+
+                def train_head(self):
+                    self.encoder.requires_grad_(False)
+                    self.head.train()
+
+                def forward(self, x):
+                    return self.head(self.encoder(x))
+
+
+            def train_epoch(classifier, optimizer):
+                classifier.train_head()
+                for x in [torch.randn(8, 4)]:
+                    modes.append(classifier.head.training)
+                    optimizer.zero_grad()
+                    classifier(x).sum().backward()
+                    optimizer.step()
+
+
+            def evaluate(classifier):
+                classifier.eval()
+                with torch.no_grad():
+                    return [classifier(x) for x in [torch.randn(8, 4)]]
+
+
+            classifier = Classifier()
+            optimizer = torch.optim.SGD(classifier.head.parameters(), lr=0.1)
+            for epoch in range(2):
+                train_epoch(classifier, optimizer)
+                evaluate(classifier)
+            """,
+            title="A method of the module's model class switches back to training mode",
+            checks=(Holds("modes == [True, True]", "every training step runs the head in training mode"),),
         ),
     )
     INVALID = (
@@ -518,10 +605,12 @@ _WHOLE = 1 << 62
 #: in the analysed scope, that makes it happen; ``kind``, "eval", "train",
 #: "train?" (``.train(flag)``, flag unknown), "step" (a weight update, or a
 #: call named like a training step) or "backward"; ``guards``, a tuple of
-#: ``Guard``; ``flag``, the flag of ``.train(flag)`` (a ``Term`` or None).
+#: ``Guard``; ``flag``, the flag of ``.train(flag)`` (a ``Term`` or None);
+#: ``model``, for a switch, the name the analysed scope binds the switched
+#: model to (``""``: unknown, or not a name there).
 #: A tuple (events are sorted as tuples), made by collections.namedtuple: a
 #: typing.NamedTuple class costs twice as much to create at import.
-_Event = namedtuple("_Event", ("site", "kind", "guards", "flag"), defaults=((), None))
+_Event = namedtuple("_Event", ("site", "kind", "guards", "flag", "model"), defaults=((), None, ""))
 
 
 def _opaque() -> Term:
@@ -768,6 +857,10 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
     ]
     raw += [(s, "train") for s in scope.train_switches if lo < s < hi]
     raw += [(s, "train?") for s in scope.maybe_train_switches if lo < s < hi]
+    if scope.method_calls:
+        named = _training_methods(ctx)
+        # ``discriminator.train_custom()``, a method of the module's classes that switches to training mode
+        raw += [(s, "train?") for s, name in scope.method_calls if lo < s < hi and name in named]
     raw += [(s, _step_kind(nodes.get(s))) for s in scope.training_steps if lo < s < hi]
     raw += [(s, key) for s, key in scope.local_calls if lo < s < hi]
     if _manages_several_models(ctx, scope, lo, hi):
@@ -786,7 +879,8 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
         if kind == "train?":
             node = nodes.get(site)
             flag = _term(first_value(node)) if node is not None else _opaque()
-        out.append(_Event(site, kind, guards_at(site), flag))
+        model = _switched_model(ctx, site) if kind in ("eval", "train", "train?") else ""
+        out.append(_Event(site, kind, guards_at(site), flag, model))
     for site, body in expanded.items():
         out.extend(body)
     out += [
@@ -796,6 +890,23 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
     ]  # forwards that may build a graph for a training step
     out.sort(key=lambda e: e.site)  # stable: a call's body keeps its order
     return out
+
+
+def _training_methods(ctx) -> FrozenSet[str]:
+    """Names of the module's methods (``train_custom``) every definition of
+    which switches a model to training mode and none to eval mode: a call of
+    one on an object of unknown class may be a switch back to training."""
+    found = ctx.flow.cache.get(("training-methods",))
+    if found is None:
+        verdicts: Dict[str, bool] = {}
+        for key, scopes in ctx.flow.by_key.items():
+            if key[0] != "method" or key[-1] in ("train", "eval"):
+                continue
+            for scope in scopes:
+                switches = bool(scope.train_switches) and not scope.eval_switches
+                verdicts[key[-1]] = verdicts.get(key[-1], True) and switches
+        found = ctx.flow.cache[("training-methods",)] = frozenset(name for name, ok in verdicts.items() if ok)
+    return found
 
 
 #: methods that yield a module's layers: ``.eval()`` on one of them freezes a layer
@@ -846,7 +957,7 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
         for event in body:
             if disabled and event.kind in ("step", "backward", "forward"):
                 continue  # a step called under no_grad trains nothing
-            if own and event.kind in ("eval", "train", "train?") and _switched_model(ctx, event.site) in own:
+            if own and event.kind in ("eval", "train", "train?") and event.model in own:
                 continue  # ``net = Net(); net.eval()``: a model of its own, not the caller's
             translated = _translate(event, env, fresh, site, outer)
             if translated is not None:
@@ -872,7 +983,10 @@ def _translate(
         value = _value(flag)
         if value is not _UNKNOWN:
             kind, flag = ("train" if value else "eval"), None
-    return _Event(site, kind, tuple(guards), flag)
+    # the switched model in the caller's names: ``validate(net)`` switches ``net``
+    handed = env.get(event.model) if event.model else None
+    model = handed[1] if handed is not None and handed[0] == "name" else ""
+    return _Event(site, kind, tuple(guards), flag, model)
 
 
 def _own_models(ctx, scope: flow.Scope) -> Set[str]:
