@@ -1091,3 +1091,19 @@ def test_an_evaluation_on_the_last_batch_has_no_next_batch_in_eval_mode(test):
 @pytest.mark.parametrize("test", ["i % 100 == 99", "i == 0", "epoch == len(loader) - 1"])
 def test_an_evaluation_on_other_batches_is_reported(test):
     assert findings(EVAL_ON_THE_LAST_BATCH.replace("i == len(loader) - 1", test)) == [("GRD103", 14, 16)]
+
+
+def test_losses_of_several_models_kept_for_one_batch_or_for_the_epoch():
+    """The list renewed for each batch holds one loss per model (the rule's
+    example); renewed only once, before the batches, it keeps them all."""
+    example = textwrap.dedent(by_code("GRD104").VALID[-1].code)
+    assert findings(example) == []
+    once = example.replace("for x in [torch.randn(8, 4)] * 4:\n    losses = []\n",
+                           "losses = []\nfor x in [torch.randn(8, 4)] * 4:\n")
+    assert once != example
+    assert findings(once) == [("GRD104", 12, 8)]
+    # a loop over data inside the batch loop is no walk over models
+    over_data = example.replace("for head, optimizer in zip(heads, optimizers):",
+                                "for chunk in x.split(4):").replace("head(x)", "heads[0](chunk)").replace(
+                                    "optimizer.", "optimizers[0].")
+    assert findings(over_data) == [("GRD104", 12, 8)]

@@ -46,7 +46,9 @@ class LossAccumulatedWithGraph(Rule):
         such objects) are considered, and only in loops that run a training
         step; evaluation loops are GRD101's business.  An accumulator bound
         inside the training loop (reset every step) is fine, and so is one
-        the loop sets back to a fresh value itself (`running_loss = 0` after
+        the loop sets back to a fresh value itself (`losses = []` at the
+        top of every batch, before a loop that steps each of several models:
+        `for head, optimizer in zip(heads, optimizers):`; `running_loss = 0` after
         every optimizer step of a gradient-accumulation window, `self.loss =
         0` at the top of every step: it keeps a few steps' graphs at most,
         not the epoch's), and one
@@ -150,6 +152,25 @@ class LossAccumulatedWithGraph(Rule):
             """,
             title="A total the loop resets after each accumulation window",
             checks=(Holds("running_loss == 0", "the total is reset every two steps, so it never keeps more"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            heads = [torch.nn.Linear(4, 2) for _ in range(3)]
+            optimizers = [torch.optim.SGD(h.parameters(), lr=0.1) for h in heads]
+            for x in [torch.randn(8, 4)] * 4:
+                losses = []
+                for head, optimizer in zip(heads, optimizers):
+                    loss = head(x).pow(2).mean()
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    losses.append(loss)
+                print([loss.item() for loss in losses])
+            """,
+            title="One loss per model, kept for one batch: the list is renewed for every batch",
+            checks=(Holds("len(losses) == 3", "the list never holds more than one loss per head"),),
         ),
     )
     INVALID = (
@@ -276,8 +297,12 @@ class LossAccumulatedWithGraph(Rule):
             binding = ctx.lookup(root)
             if binding is None or binding.seq >= loops[0].seq:
                 return  # bound inside the loop: reset every iteration
-            if len(loops) > 1 and binding.seq >= loops[1].seq and _repeats(loops[0].node):
-                return  # ``for _ in range(k)`` of one step, the total reset around it: k graphs at most
+            if len(loops) > 1 and binding.seq >= loops[1].seq and (
+                _repeats(loops[0].node) or _walks_models(loops[0].node)
+            ):
+                # ``for _ in range(k)`` of one step, or one step for each of k
+                # models, the total reset around it: k graphs at most
+                return
             binding_seq = binding.seq
         if dotted(target) in _reset_in(ctx, loops[0].node):
             return  # set back to a fresh value every few iterations: a bounded window
@@ -365,6 +390,26 @@ def _repeats(loop: ast.AST) -> bool:
         isinstance(loop, ast.For) and isinstance(loop.target, ast.Name) and loop.target.id == "_"
         and isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name) and loop.iter.func.id == "range"
     )
+
+
+def _walks_models(loop: ast.AST) -> bool:
+    """``for head, optimizer in zip(heads, optimizers):`` calling ``head(x)``
+    or ``optimizer.step()``: a step for each of several models, not a walk
+    over data."""
+    if not isinstance(loop, ast.For):
+        return False
+    names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in names:
+                return True
+            if (
+                isinstance(func, ast.Attribute) and func.attr == "step"
+                and isinstance(func.value, ast.Name) and func.value.id in names
+            ):
+                return True
+    return False
 
 
 def _root_name(target: ast.expr) -> Optional[str]:
