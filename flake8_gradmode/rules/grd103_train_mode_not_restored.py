@@ -43,7 +43,10 @@ class TrainModeNotRestored(Rule):
         `.train()` first restores the mode itself.  So does a call of a
         method the module's classes define (`classifier.train_head()`) on an
         object whose class is not known, when every definition of that
-        method calls `.train()` and none calls `.eval()`.
+        method calls `.train()` and none calls `.eval()`.  The step of an
+        optimizer the function built over tensors of its own
+        (`optim.SGD([delta], lr=...)`: an adversarial perturbation, a latent
+        code) trains no model.
     """
     why = """
         After the first validation, the rest of training runs in eval mode:
@@ -325,6 +328,37 @@ class TrainModeNotRestored(Rule):
             """,
             title="A method of the module's model class switches back to training mode",
             checks=(Holds("modes == [True, True]", "every training step runs the head in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 2))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            modes = []
+
+
+            def perturb(model, x):
+                model.eval()
+                delta = torch.zeros_like(x, requires_grad=True)
+                delta_optimizer = torch.optim.SGD([delta], lr=0.01)
+                for _ in range(3):
+                    delta_optimizer.zero_grad()
+                    (-model(x + delta).pow(2).sum()).backward()
+                    delta_optimizer.step()
+                return (x + delta).detach()
+
+
+            for x in [torch.randn(8, 4)] * 2:
+                x_adv = perturb(model, x)
+                model.train()
+                modes.append(model.training)
+                optimizer.zero_grad()
+                model(x_adv).pow(2).mean().backward()
+                optimizer.step()
+            """,
+            title="An attack in eval mode steps an optimizer over its own perturbation, not the model",
+            checks=(Holds("modes == [True, True]", "every step of the model's optimizer runs in training mode"),),
         ),
     )
     INVALID = (
@@ -861,7 +895,10 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
         named = _training_methods(ctx)
         # ``discriminator.train_custom()``, a method of the module's classes that switches to training mode
         raw += [(s, "train?") for s, name in scope.method_calls if lo < s < hi and name in named]
-    raw += [(s, _step_kind(nodes.get(s))) for s in scope.training_steps if lo < s < hi]
+    raw += [
+        (s, _step_kind(nodes.get(s))) for s in scope.training_steps
+        if lo < s < hi and not _steps_own_tensors(scope, nodes.get(s))
+    ]
     raw += [(s, key) for s, key in scope.local_calls if lo < s < hi]
     if _manages_several_models(ctx, scope, lo, hi):
         raw = [e for e in raw if e[1] != "eval"]
@@ -1056,6 +1093,25 @@ def _switched_back_later(ctx, loop: flow.Loop, events: List[_Event], i: int, j: 
         e.kind == "train" and keys.get(e.site) == model and not _exclusive(ctx, loop, *sorted((e, switch)))
         for e in (*events[:i], *events[j + 1:])
     )
+
+
+def _steps_own_tensors(scope: flow.Scope, node: Optional[ast.AST]) -> bool:
+    """``opt.step()`` of ``opt = optim.SGD([delta], lr=...)``, an optimizer the
+    function built over tensors of its own (an adversarial perturbation, a
+    latent code): it moves those tensors and trains no model."""
+    func = getattr(node, "func", None)
+    if not (isinstance(func, ast.Attribute) and func.attr == "step" and isinstance(func.value, ast.Name)):
+        return False
+    values = scope.deps.get(func.value.id)
+    if not values:
+        return False
+    for value in values:
+        if not (isinstance(value, ast.Call) and value.args and isinstance(value.args[0], (ast.List, ast.Tuple))):
+            return False
+        tensors = value.args[0].elts
+        if not tensors or not all(isinstance(e, ast.Name) and e.id in scope.deps for e in tensors):
+            return False
+    return True
 
 
 def _step_kind(node: Optional[ast.AST]) -> str:
