@@ -736,7 +736,7 @@ _DIGITS = b"0123456789"
 
 def text_words(source: bytes) -> str:
     """The ASCII identifiers of a module's text (a superset of its summary's
-    words), sorted, space-separated.  One ``translate`` and ``split`` in C
+    words), space-separated.  One ``translate`` and ``split`` in C
     instead of a regular expression and a decode per word: the whole text of
     every module of the project is read this way when the index is built."""
     words = set(source.translate(_WORD_BYTES).split())
@@ -745,7 +745,8 @@ def text_words(source: bytes) -> str:
         words.difference_update(leading)
         words.update(w.lstrip(_DIGITS) for w in leading)
         words.discard(b"")
-    return " " + b" ".join(sorted(words)).decode("ascii") + " "
+    # in no order: questions only ask whether `` name `` is in it
+    return " " + b" ".join(words).decode("ascii") + " "
 
 
 # The cache file: eight bytes giving the length of the table that follows,

@@ -2233,7 +2233,9 @@ def test_a_leftover_method_of_a_package_is_reported(tmp_path):
 
 def test_text_words_are_the_ascii_identifiers_of_the_text():
     source = "x3 = 3e5 + model_2(ä_b)  # 10x, __init__, 42\nλ = 'val_loader'\n".encode("utf-8")
-    assert project.text_words(source) == " __init__ _b e5 model_2 val_loader x x3 "
+    found = project.text_words(source)
+    assert found.startswith(" ") and found.endswith(" ")
+    assert sorted(found.split(" ")[1:-1]) == ["__init__", "_b", "e5", "model_2", "val_loader", "x", "x3"]
     assert project.text_words(b"") == "  "
 
 
