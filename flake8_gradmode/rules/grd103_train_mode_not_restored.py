@@ -46,7 +46,10 @@ class TrainModeNotRestored(Rule):
         method calls `.train()` and none calls `.eval()`.  The step of an
         optimizer the function built over tensors of its own
         (`optim.SGD([delta], lr=...)`: an adversarial perturbation, a latent
-        code) trains no model.
+        code) trains no model.  A model the loop only ever puts in eval
+        mode, while it switches others to training mode, all known by name
+        (`model.train(flag); teacher.eval()` in the function it calls), is
+        frozen on purpose.
     """
     why = """
         After the first validation, the rest of training runs in eval mode:
@@ -359,6 +362,43 @@ class TrainModeNotRestored(Rule):
             """,
             title="An attack in eval mode steps an optimizer over its own perturbation, not the model",
             checks=(Holds("modes == [True, True]", "every step of the model's optimizer runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            modes = []
+
+
+            def train_one_epoch(model, teacher, optimizer, loader, training=True):
+                model.train(training)
+                teacher.eval()
+                for x in loader:
+                    modes.append((model.training, teacher.training))
+                    with torch.no_grad():
+                        target = teacher(x)
+                    optimizer.zero_grad()
+                    (model(x) - target).pow(2).mean().backward()
+                    optimizer.step()
+
+
+            def evaluate(model, loader):
+                model.eval()
+                with torch.no_grad():
+                    return [model(x) for x in loader]
+
+
+            teacher = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            data = [torch.randn(8, 4)]
+            for task in range(2):
+                for epoch in range(2):
+                    train_one_epoch(model, teacher, optimizer, data, training=True)
+                evaluate(model, data)
+            """,
+            title="A frozen teacher kept in eval mode by the training function, which switches the student back",
+            checks=(Holds("modes == [(True, False)] * 4", "the student trains in training mode, the teacher never"),),
         ),
     )
     INVALID = (
@@ -926,7 +966,22 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
         if lo < c.seq < hi and c.state is not Grad.DISABLED and flow.is_model_call(ctx, c)
     ]  # forwards that may build a graph for a training step
     out.sort(key=lambda e: e.site)  # stable: a call's body keeps its order
-    return out
+    return _without_frozen_models(out)
+
+
+def _without_frozen_models(events: List[_Event]) -> List[_Event]:
+    """Leave out ``.eval()`` on a model that these events never switch to
+    training mode while they do switch others, all known by name
+    (``model.train(); original_model.eval()``, also inside the functions
+    the loop calls): a frozen feature extractor or teacher, kept in eval
+    mode on purpose."""
+    trains = {e.model for e in events if e.kind in ("train", "train?")}
+    if not trains or "" in trains:
+        return events
+    frozen = {e.model for e in events if e.kind == "eval" and e.model and e.model not in trains}
+    if not frozen:
+        return events
+    return [e for e in events if not (e.kind == "eval" and e.model in frozen)]
 
 
 def _training_methods(ctx) -> FrozenSet[str]:
