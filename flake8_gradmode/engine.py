@@ -295,14 +295,9 @@ class Tracker:
 
             if isinstance(target, ast.Name):
                 self.flow.scope.deps.setdefault(target.id, []).append(node.value)
-            elif (
-                isinstance(target, ast.Attribute)
-                and isinstance(target.value, ast.Name)
-                and target.value.id == "self"
-                and (kind is facts.Kind.MODULE or _builds_local_module(self.flow, node.value))
-            ):
-                self.flow.module_evidence.add(f"self.{target.attr}")  # self.heads = nn.ModuleList(...)
-            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+            elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                if kind is facts.Kind.MODULE or _builds_local_module(self.flow, node.value):
+                    self.flow.module_evidence.add(f"self.{target.attr}")  # self.heads = nn.ModuleList(...)
                 self._factory(f"self.{target.attr}", node.value)
         self._made_leaf(node)
 
@@ -391,11 +386,11 @@ class Tracker:
                 ctx._calls.append((by_name, self.grad.state, self.grad.function))
             if func.value.__class__ is ast.Name:  # type: ignore[attr-defined]
                 flow_.scopes[-1].method_calls.append((seq, func.attr))  # type: ignore[attr-defined]
-            if loops and func.value.__class__ is ast.Name:  # type: ignore[attr-defined]
-                typed = _built_class_method(ctx, func)  # type: ignore[arg-type]
-                if typed is not None:
-                    for loop in loops:
-                        loop.typed_calls.append((seq, typed))
+                if loops:
+                    typed = _built_class_method(ctx, func)  # type: ignore[arg-type]
+                    if typed is not None:
+                        for loop in loops:
+                            loop.typed_calls.append((seq, typed))
         if self.grad.state is Grad.DISABLED:
             for arg in node.args:
                 if arg.__class__ is ast.Lambda:

@@ -262,7 +262,7 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # a method of the class: self.eval_model(...)
     if key in flow.criteria or _CRITERION_WORDS.intersection(last.lower().split("_")):
         return False  # a loss module (``criterion = nn.CrossEntropyLoss().cuda()``) has no graph of its own
-    if flow.factories and flow.factories.get(key):
+    if flow.factories.get(key):
         return False  # ``self.network = resnet.resnet18``: ``self.network(num_classes=10)`` builds a model
     if key in flow.module_evidence:
         return True
@@ -532,9 +532,10 @@ def _legacy_branches(ctx) -> List[Tuple[int, int]]:
     for node in ast.walk(ctx.tree):
         if not isinstance(node, ast.If):
             continue
-        if node.body and (_version_test(ctx, node.test, names) == "old" or _legacy_flag(node.test)):
+        found = _version_test(ctx, node.test, names)
+        if node.body and (found == "old" or _legacy_flag(node.test)):
             spans.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
-        elif node.orelse and _version_test(ctx, node.test, names) == "new":
+        elif node.orelse and found == "new":
             # ``if LooseVersion(torch.__version__) > LooseVersion("0.3.1"): ... else:``
             spans.append((node.orelse[0].lineno, node.orelse[-1].end_lineno or node.orelse[-1].lineno))
     return spans
@@ -607,15 +608,12 @@ def _version_test(ctx, test: ast.expr, names: Set[str]) -> Optional[str]:
     except ValueError:
         return None
     version = tuple(parts + [0] * (3 - len(parts)))
-    if op is ast.Eq:
-        return "old" if version < (0, 4, 0) else None
-    if op is ast.Lt:
-        return "old" if version <= (0, 4, 0) else None
-    if op is ast.LtE:
-        return "old" if version < (0, 4, 0) else None
-    if op is ast.Gt:
-        return "new" if version < (0, 4, 0) else None
-    return "new" if version <= (0, 4, 0) else None  # ``>=``
+    # the branch is old torch's when every version it admits is below 0.4
+    # (``< "0.4"`` admits none of 0.4; ``<= "0.4"`` admits 0.4 itself)
+    below = version <= (0, 4, 0) if op in (ast.Lt, ast.GtE) else version < (0, 4, 0)
+    if not below:
+        return None
+    return "old" if op in (ast.Eq, ast.Lt, ast.LtE) else "new"
 
 
 #: Ways a script can call a function it names nowhere as code.
