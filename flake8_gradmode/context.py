@@ -290,6 +290,12 @@ class Context:
         False without an index."""
         return self._ask(lambda found: found.closed() and found.imported_by_another(), False)
 
+    def overridden_everywhere(self, klass: str, name: str) -> bool:
+        """Is the method ``name`` of the abstract class ``klass`` one every
+        subclass defines again (see ``Project.overridden_everywhere``)?
+        False without an index."""
+        return self._ask(lambda found: found.overridden_everywhere(klass, name), False)
+
     def imported_by_nothing(self) -> bool:
         """Is this module one that no other module of an unpackaged project
         imports (see ``Project.imported_by_nothing``)?  False without an index."""

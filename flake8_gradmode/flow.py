@@ -634,8 +634,17 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     if fn is None or fn.node.decorator_list:
         return False
     if fn.key != ("function", fn.name) and not _plain_method(ctx, fn):
-        # a method of any class: only a module nothing imports says it never runs
-        return fn.key is not None and _runs_nothing(ctx)
+        # a method of any class: only a module nothing imports says it never
+        # runs, or subclasses that all replace it (an abstract base's ``train``)
+        if fn.key is None:
+            return False
+        if _runs_nothing(ctx):
+            return True
+        return (
+            fn.key == ("method", fn.class_name, fn.name) and fn.parent is None and not fn.name.startswith("__")
+            and _memo(ctx, ("overridden", fn.class_name, fn.name),
+                      lambda: ctx.overridden_everywhere(fn.class_name, fn.name), False)
+        )
     if not _memo(ctx, ("is-script",), lambda: _is_script(ctx), False):
         if _runs_nothing(ctx):
             return True

@@ -1246,16 +1246,24 @@ class Project:
                 return (found, inner)
         return None if level else full
 
-    def _star_imported(self, rel: str, summary: Summary, head: str, written: str) -> Optional[object]:
+    def _star_imported(self, rel: str, summary: Summary, head: str, written: str, depth: int = 0) -> Optional[object]:
         """``head`` brought in by ``from module import *`` from a project
-        module that defines it (a public name)."""
+        module that defines it (a public name), or that has it from its own
+        ``*`` imports (``from models import *`` where ``models`` does
+        ``from utils.base import *``)."""
         if head.startswith("_"):
             return None
         for level, module in summary["s"]:  # type: ignore[union-attr]
             found = self.index.module(_absolute(rel, level, module), rel)
             other = self.summary(found) if found is not None and found != rel else None
-            if other is not None and (head in other["f"] or head in other["c"]):  # type: ignore[operator]
+            if other is None:
+                continue
+            if head in other["f"] or head in other["c"]:  # type: ignore[operator]
                 return (found, written)
+            if depth < 3 and head not in other["i"]:  # type: ignore[operator]
+                again = self._star_imported(found, other, head, written, depth + 1)  # type: ignore[arg-type]
+                if again is not None:
+                    return again
         return None
 
     def ancestors(self, rel: str, klass: str) -> Tuple[List[Target], List[str]]:
@@ -1320,6 +1328,41 @@ class Project:
             if summary is not None and qual in summary["f"]:  # type: ignore[operator]
                 return summary, qual
         return None
+
+    def overridden_everywhere(self, klass: str, name: str) -> bool:
+        """Is the method ``name`` of this module's abstract class ``klass`` (it
+        derives from ``ABC``) one that no code of the project runs?  The
+        project is closed (see ``closed``); no module calls ``klass`` itself
+        (it only serves as a base) or
+        ``klass.name``; it has subclasses, and each defines ``name`` again
+        without calling ``super().name``.  Every module whose words spell
+        ``klass`` is summarised for the answer; one that does not parse
+        may do anything, so the answer is then no."""
+        bases = self.own["c"].get(klass, ())  # type: ignore[attr-defined]
+        if not any(base in ("ABC", "abc.ABC") for base in bases) or not self.closed():
+            return False
+        target = (self.rel, klass)
+        key = f" {klass} "
+        subclasses = 0
+        for rel in [self.rel, *(r for r in self.index.entries if r != self.rel)]:
+            if rel != self.rel and key not in self.index.entries[rel][2]:
+                continue
+            summary = self.summary(rel)
+            if summary is None:
+                return False
+            if calls_of(summary, klass) or any(
+                written.endswith(f"{klass}.{name}") for written, *_ in calls_of(summary, name)
+            ):
+                return False
+            functions = summary["f"]
+            supers = {k for written, _, _, k, _ in calls_of(summary, name) if written == f"super.{name}"}
+            for sub in summary["c"]:  # type: ignore[union-attr]
+                if (rel, sub) == target or target not in self._class_bases((rel, sub)):
+                    continue
+                if f"{sub}.{name}" not in functions or sub in supers:  # type: ignore[operator]
+                    return False
+                subclasses += 1
+        return subclasses > 0
 
     def is_module(self, klass: str) -> bool:
         """Does this module's class ``klass`` derive, through project classes,

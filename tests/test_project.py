@@ -2347,3 +2347,82 @@ def test_a_model_class_that_asks_autograd_for_gradients_needs_grad_in_evaluation
         "torch.autograd.grad(value.sum(), points, create_graph=True)", "(value, )")
     make(tmp_path, {"models.py": model, "evaluation.py": ADAPTING_EVAL})
     assert lint(tmp_path / "evaluation.py") == found
+
+
+ABSTRACT_BASE = """
+    from abc import ABC, abstractmethod
+
+    import torch
+
+
+    class Learning(ABC):
+        def __init__(self, model, optimizer, loader):
+            self.model, self.optimizer, self.loader = model, optimizer, loader
+
+        @abstractmethod
+        def load_data(self):
+            ...
+
+        def train(self, epochs):
+            total_loss = 0.0
+            for _ in range(epochs):
+                for x, y in self.loader:
+                    self.optimizer.zero_grad()
+                    loss = torch.nn.functional.cross_entropy(self.model(x), y)
+                    loss.backward()
+                    self.optimizer.step()
+                    total_loss += loss
+            return total_loss
+"""
+
+OVERRIDING_TASK = """
+    import torch
+
+    from models import *
+
+
+    class Task(Learning):
+        def load_data(self):
+            return []
+
+        def train(self, epochs):
+            for _ in range(epochs):
+                for x, y in self.loader:
+                    self.optimizer.zero_grad()
+                    torch.nn.functional.cross_entropy(self.model(x), y).backward()
+                    self.optimizer.step()
+
+
+    if __name__ == "__main__":
+        model = torch.nn.Linear(4, 2)
+        Task(model, torch.optim.SGD(model.parameters(), lr=0.1), []).train(1)
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    ("", []),  # every subclass replaces train(): the base's never runs
+    ("super().train(epochs)", [(22, 16, "GRD104")]),  # a subclass runs it
+    ("Learning(None, None, []).train(1)", [(22, 16, "GRD104")]),  # the base itself is built
+])
+def test_a_method_every_subclass_of_an_abstract_base_replaces_never_runs(tmp_path, change, found):
+    # the subclass reaches the base through two ``*`` imports (task -> models -> utils.base)
+    task = OVERRIDING_TASK
+    if change:
+        task = task.replace("                    self.optimizer.step()\n",
+                            "                    self.optimizer.step()\n            " + change + "\n", 1)
+    unpackaged(tmp_path, {
+        "utils/base.py": ABSTRACT_BASE,
+        "models.py": "from utils.base import *\n",
+        "task.py": task,
+    })
+    assert lint(tmp_path / "utils" / "base.py") == found
+
+
+def test_a_method_of_a_plain_base_class_every_subclass_replaces_is_still_reported(tmp_path):
+    # without ``ABC`` the base may well be built somewhere nothing shows (a registry, a config)
+    unpackaged(tmp_path, {
+        "utils/base.py": ABSTRACT_BASE.replace("(ABC)", "").replace("        @abstractmethod\n", ""),
+        "models.py": "from utils.base import *\n",
+        "task.py": OVERRIDING_TASK,
+    })
+    assert lint(tmp_path / "utils" / "base.py") == [(21, 16, "GRD104")]  # one line fewer

@@ -183,7 +183,10 @@ class EvalLoopWithoutNoGrad(Rule):
         project imports (nothing can make the class), where a module the
         packaging files do not install (below the root, in a directory
         without `__init__.py` that `find_packages()` skips) counts as in no
-        package; and,
+        package; a method of an abstract class (it derives from `ABC`) of
+        such a project that no code calls as a class (`Learning(...)`) nor
+        as `Learning.train(...)`, when every subclass the project has
+        defines the method again without calling `super()`'s; and,
         with the project index, a loop whose only sign of evaluation is what
         it does with the outputs (`.argmax()`, `.numpy()`), in a function no
         code of the project calls or names: only its missing caller could

@@ -67,7 +67,8 @@ class LossAccumulatedWithGraph(Rule):
         skipped: a unit test's few steps free what they kept when it ends.
         With the project index, a function that never runs is skipped as
         for GRD101 (a leftover function of a script, any function of a
-        module nothing imports in a project that is no package; see
+        module nothing imports in a project that is no package, a method
+        every subclass of its abstract class replaces; see
         docs/cross-module.md).
     """
     fix_safety = """
