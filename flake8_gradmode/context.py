@@ -364,6 +364,12 @@ class Context:
             return False
         return self._ask(lambda found: found.trains(klass, name), False)
 
+    def own_parameters(self, klass: str) -> bool:
+        """Does the class get ``parameters()`` from a project class, with no
+        base outside the project (see ``Project.own_parameters``)?  False
+        without an index."""
+        return self._ask(lambda found: found.own_parameters(klass), False)
+
     def module_elsewhere(self, klass: str) -> bool:
         """Is the class an ``nn.Module`` through a base class another module
         of the project defines (``class CharEmbeddings(TokenEmbeddings)``)?"""

@@ -1364,6 +1364,21 @@ class Project:
                 subclasses += 1
         return subclasses > 0
 
+    def own_parameters(self, klass: str) -> bool:
+        """Does this module's class ``klass`` get ``parameters()`` from a
+        class of the project (itself or a base) in a hierarchy that has no
+        base outside the project?  Then it is no ``nn.Module``, and what
+        ``self.parameters()`` gives is whatever that method returns (a
+        homework's own ``Module`` keeping plain tensors)."""
+        inside, outside = self.ancestors(self.rel, klass)
+        if any(base not in ("object", "ABC", "abc.ABC") for base in outside):
+            return False
+        for rel, owner in inside:
+            summary = self.summary(rel)
+            if summary is not None and f"{owner}.parameters" in summary["f"]:  # type: ignore[operator]
+                return True
+        return False
+
     def is_module(self, klass: str) -> bool:
         """Does this module's class ``klass`` derive, through project classes,
         from ``torch.nn.Module`` (or a ``torch.nn`` class), or from a project

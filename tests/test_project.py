@@ -2426,3 +2426,48 @@ def test_a_method_of_a_plain_base_class_every_subclass_replaces_is_still_reporte
         "task.py": OVERRIDING_TASK,
     })
     assert lint(tmp_path / "utils" / "base.py") == [(21, 16, "GRD104")]  # one line fewer
+
+
+OWN_MODULE_BASE = """
+    class Module:
+        def __init__(self):
+            self._parameters = []
+
+        def parameters(self):
+            return [getattr(self, name) for name in self._parameters]
+"""
+
+OWN_LAYER = """
+    import math
+
+    import torch
+
+    from base import Module
+
+
+    class Linear(Module):
+        def __init__(self, n_in, n_out):
+            super().__init__()
+            self.weight = torch.zeros(n_out, n_in)
+            self._parameters = ["weight"]
+            self.reset()
+
+        def reset(self):
+            bound = 1 / math.sqrt(self.weight.shape[1])
+            for p in self.parameters():
+                p.uniform_(-bound, bound)
+"""
+
+
+def test_parameters_of_a_class_whose_project_base_defines_them(tmp_path):
+    # a homework's own Module: parameters() gives the plain tensors it keeps
+    make(tmp_path, {"base.py": OWN_MODULE_BASE, "layers.py": OWN_LAYER})
+    assert lint(tmp_path / "layers.py") == []
+
+
+def test_parameters_of_a_class_whose_project_base_is_an_nn_module(tmp_path):
+    base = "import torch\n\n\nclass Module(torch.nn.Module):\n    pass\n"
+    layer = OWN_LAYER.replace("torch.zeros(n_out, n_in)", "torch.nn.Parameter(torch.zeros(n_out, n_in))")
+    layer = layer.replace('            self._parameters = ["weight"]\n', "")
+    make(tmp_path, {"base.py": base, "layers.py": layer})
+    assert lint(tmp_path / "layers.py") == [(17, 12, "GRD004")]

@@ -84,7 +84,11 @@ class InplaceParamUpdateWithGrad(Rule):
         not reported, nor are changes of `x.weight` where the class sets
         `requires_grad = False` (or calls `requires_grad_(False)`) on `x`, on
         a loop variable over `x.parameters()`, or on what `x` iterates,
-        matched by name across the class's methods.
+        matched by name across the class's methods.  With the project
+        index, a loop variable over `self.parameters()` is no parameter when
+        the class gets `parameters()` from a class of the project (itself or
+        a base) in a hierarchy with no base outside the project: a course's
+        own `Module` keeping plain tensors is no `nn.Module`.
         `nn.init.*_` functions disable grad themselves and are never reported.
         A helper's argument is followed only while it keeps its name (not
         through `w = tensor.view(-1)`); augmented and item assignment in a
@@ -531,9 +535,26 @@ class InplaceParamUpdateWithGrad(Rule):
                 and (id(self.context.grad.function), dotted(source.func.value)) in self._not_requiring
             ):
                 return False
+        if isinstance(base, ast.Name) and self._own_parameters(base):
+            return False
         found = self._param_by_kind(base, loose)
         # last, as it walks the class once: parameters the class froze itself
         return found and not (self._classes and isinstance(base, ast.Attribute) and self._frozen_in_class(base.value))
+
+    def _own_parameters(self, base: ast.Name) -> bool:
+        """``for p in self.parameters()`` in a class whose ``parameters()``
+        the project itself defines, in a hierarchy with no outside base: no
+        ``nn.Module``, so ``p`` is whatever that method gives."""
+        binding = self.context.lookup(base.id)
+        source = binding.value if binding is not None else None
+        if not (
+            isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute)
+            and source.func.attr in ("parameters", "named_parameters")
+            and isinstance(source.func.value, ast.Name) and source.func.value.id == "self"
+        ):
+            return False
+        cls = self.context.current_class()
+        return cls is not None and self.context.own_parameters(cls.name)
 
     def _param_by_kind(self, base: ast.expr, loose: bool) -> bool:
         if facts.classify(self.context, base) is facts.Kind.PARAM:
