@@ -364,6 +364,12 @@ class Context:
             return False
         return self._ask(lambda found: found.trains(klass, name), False)
 
+    def param_runs(self, written: str) -> List[Tuple[str, int, bool]]:
+        """What the function ``written`` (an imported name, as called) does
+        with its parameters, when another module of the project defines it
+        (see ``Project.param_runs``); empty without an index."""
+        return self._ask(lambda found: found.param_runs(written), [])
+
     def own_parameters(self, klass: str) -> bool:
         """Does the class get ``parameters()`` from a project class, with no
         base outside the project (see ``Project.own_parameters``)?  False

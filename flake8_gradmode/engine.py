@@ -502,6 +502,8 @@ class Tracker:
             return
         root = key.split(".", 1)[0].split("[", 1)[0]
         if root != "self" and self.ctx.imports.is_imported(root):
+            if loops and node.args and "[" not in key:
+                self._imported_call(node, key, seq, loops)
             return
         if key in _BUILTINS and self.ctx.lookup(key) is None:
             return  # print(...), len(...), range(...): never a model
@@ -517,6 +519,17 @@ class Tracker:
         self.flow.scopes[-1].model_calls.append(call)
         for loop in loops:
             loop.model_calls.append(call)
+
+    def _imported_call(self, node: ast.Call, key: str, seq: int, loops: List[flow.Loop]) -> None:
+        """``extract_features(model, xyz)`` of an imported function, handing
+        over a name: kept for the loops, which may ask the project index
+        whether the function runs that argument as a model."""
+        if not any(a.__class__ is ast.Name or a.__class__ is ast.Attribute for a in node.args):
+            return
+        cls = self.ctx.current_class()
+        call = flow.ModelCall(node, key, seq, self.grad.state, self.grad.function, cls.name if cls else None)
+        for loop in loops:
+            loop.imported_calls.append(call)
 
     def _names_a_class(self, name: str, loops: List[flow.Loop]) -> bool:
         """Is ``name`` the target (or one element of it) of the innermost

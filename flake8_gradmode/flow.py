@@ -55,6 +55,19 @@ class ModelCall:
         self.class_name = class_name
 
 
+class ElsewhereCall(ModelCall):
+    """A call of a function of another module of the project that runs the
+    model it is handed, as the project index says (``extract_features(model,
+    xyz)``); ``key`` names the model argument, ``through`` the function."""
+
+    __slots__ = ("through",)
+
+    def __init__(self, node: ast.Call, key: str, seq: int, state: Grad, function: Optional[FunctionInfo],
+                 class_name: Optional[str], through: str) -> None:
+        super().__init__(node, key, seq, state, function, class_name)
+        self.through = through
+
+
 class Scope:
     """Facts of one function body, or of the module's top-level code."""
 
@@ -145,6 +158,9 @@ class Loop:
         #: module (``trainer = SPOT(...)``): (seq, ("method", class, name))
         self.typed_calls: List[Tuple[int, Tuple[str, ...]]] = []
         self.model_calls: List[ModelCall] = []
+        #: calls of imported names that hand over a name (``f(model, x)``),
+        #: as ``ModelCall`` records keyed by the called name, as written
+        self.imported_calls: List[ModelCall] = []
 
     @property
     def iter_tokens(self) -> List[str]:
@@ -1612,6 +1628,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # runs once (one batch to set something up): not a loop over evaluation data
         calls = [c for c in loop.model_calls if is_model_call(ctx, c)]
         paths = path_calls(ctx, loop) if loop.local_calls else []
+        if not calls and not paths and loop.imported_calls:
+            calls = _calls_elsewhere(ctx, loop)
         if not calls and not paths:
             continue
         # ``if TORCH_VERSION == "0.3": ... else: with torch.no_grad(): ...``: old torch's branch is dead
@@ -1642,6 +1660,35 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # part of a model's forward: whoever runs the model owns its grad mode
         out.append(EvalLoop(loop, intent, calls, paths))
     return out
+
+
+def _calls_elsewhere(ctx, loop: Loop) -> List[ModelCall]:
+    """The loop's calls of functions of other modules of the project that
+    run, once, the model they are handed, with their caller's grad mode
+    (see ``Project.param_runs``): ``extract_features(model, xyz)``.  Only
+    the first loop function of such a call counts: a helper with a loop of
+    its own is reported in its module."""
+    if trains(ctx, loop):
+        return []
+    found: List[ModelCall] = []
+    for record in loop.imported_calls:
+        node = record.node
+        runs = ctx.param_runs(record.key)
+        if not runs:
+            continue
+        for name, position, _ in runs:
+            if position < len(node.args) and not any(isinstance(a, ast.Starred) for a in node.args[:position + 1]):
+                arg: Optional[ast.expr] = node.args[position]
+            else:
+                arg = next((k.value for k in node.keywords if k.arg == name), None)
+            key = dotted(arg) if arg is not None else None
+            if key is None:
+                continue
+            call = ElsewhereCall(node, key, record.seq, record.state, record.function, record.class_name, record.key)
+            if is_model_call(ctx, call):
+                found.append(call)
+                break
+    return found
 
 
 def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:

@@ -100,8 +100,9 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 16
+_FORMAT = 17
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
+_LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
 
 # --- summaries ----------------------------------------------------------------
@@ -155,6 +156,16 @@ class _Summarizer:
         self._evals = False
         self._pending: List[Tuple[str, TrainedCall, bool]] = []
         self._called: Set[int] = set()
+        #: module functions that call a parameter, once and with the grad
+        #: mode of their caller: qualified name -> [(parameter, position,
+        #: whether the function switches something to eval mode)]
+        self.param_runs: Dict[str, List[Tuple[str, int, bool]]] = {}
+        #: the running module function's positional parameters, the grad
+        #: state codes of its calls of each (``""`` for a call in a loop),
+        #: and how many loops enclose the code being walked
+        self._params: Dict[str, int] = {}
+        self._param_calls: Dict[str, List[str]] = {}
+        self._loops = 0
         #: imports inside functions (``from .dim2 import Net as Seg`` in a
         #: factory): name -> every target it is bound to there
         self._local_imports: Dict[str, Set[Tuple[int, str]]] = {}
@@ -205,6 +216,7 @@ class _Summarizer:
             "b": self.backprops,
             "g": self._with_asking_parts(),
             "p": self.arities,
+            "u": self.param_runs,
         }
 
     def _with_asking_parts(self) -> List[str]:
@@ -293,6 +305,12 @@ class _Summarizer:
             for child in ast.iter_child_nodes(node):
                 self.visit(child, Grad.INHERITED, "?", klass)
             return
+        elif kind in _LOOPS:
+            self._loops += 1
+            for child in ast.iter_child_nodes(node):
+                self.visit(child, state, caller, klass)
+            self._loops -= 1
+            return
         for child in ast.iter_child_nodes(node):
             self.visit(child, state, caller, klass)
 
@@ -315,6 +333,8 @@ class _Summarizer:
             last = func.attr
         elif isinstance(func, ast.Name):
             written = last = func.id
+            if last in self._params and caller not in ("", "?"):
+                self._param_calls.setdefault(last, []).append("" if self._loops else _CODE[state])
         else:
             written = last = ""
         if last:
@@ -361,9 +381,19 @@ class _Summarizer:
         outer, self.built = self.built, {}
         modes = self._trained, self._ran, self._evals, self._pending
         self._trained, self._ran, self._evals, self._pending = set(), set(), False, []
+        params = self._params, self._param_calls, self._loops
+        self._params = {a.arg: i for i, a in enumerate(node.args.posonlyargs + node.args.args)} if (
+            qual and not klass and code == "i") else {}
+        self._param_calls, self._loops = {}, 0
         self.walk(node.body, entry, body_caller, klass)
         if qual and qual in self._backward_in:
             self.backprops[qual] = sorted(backprop_calls(node))
+        if self._param_calls and qual not in self._backward_in and qual not in self.trainers:
+            runs = [(name, self._params[name], self._evals) for name, states in self._param_calls.items()
+                    if set(states) == {"i"} and name not in self._trained]
+            if runs:
+                self.param_runs[qual] = runs
+        self._params, self._param_calls, self._loops = params
         self.built = outer
         self._keep_trained_calls(body_caller)
         self._trained, self._ran, self._evals, self._pending = modes
@@ -867,7 +897,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("v"), set) and isinstance(summary.get("z"), dict)
         and isinstance(summary.get("s"), list) and isinstance(summary.get("p"), dict)
         and isinstance(summary.get("r"), list) and isinstance(summary.get("b"), dict)
-        and isinstance(summary.get("g"), list)
+        and isinstance(summary.get("g"), list) and isinstance(summary.get("u"), dict)
     )
 
 
@@ -1363,6 +1393,19 @@ class Project:
                     return False
                 subclasses += 1
         return subclasses > 0
+
+    def param_runs(self, written: str) -> List[Tuple[str, int, bool]]:
+        """The parameters the module function ``written`` refers to (an
+        imported name of this module) calls, once and in its caller's grad
+        mode: (name, position, whether it switches something to eval mode);
+        empty when it is no function of another module of the project."""
+        found = self.resolve(self.rel, written)
+        if not isinstance(found, tuple) or found[0] == self.rel:
+            return []
+        summary = self.summary(found[0])
+        if summary is None:
+            return []
+        return summary["u"].get(found[1], [])  # type: ignore[attr-defined,no-any-return]
 
     def own_parameters(self, klass: str) -> bool:
         """Does this module's class ``klass`` get ``parameters()`` from a

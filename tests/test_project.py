@@ -2471,3 +2471,59 @@ def test_parameters_of_a_class_whose_project_base_is_an_nn_module(tmp_path):
     layer = layer.replace('            self._parameters = ["weight"]\n', "")
     make(tmp_path, {"base.py": base, "layers.py": layer})
     assert lint(tmp_path / "layers.py") == [(17, 12, "GRD004")]
+
+
+FEATURE_HELPER = """
+    import torch
+
+
+    def extract_features(model, points, device=None):
+        batch = torch.as_tensor(points, dtype=torch.float32)
+        return model(batch).detach()
+"""
+
+FEATURE_SCRIPT = """
+    import torch
+
+    from util import extract_features
+
+
+    def export(model, clouds):
+        model.eval()
+        features = []
+        for points in clouds:
+            features.append(extract_features(model, points).numpy())
+        return features
+
+
+    if __name__ == "__main__":
+        export(torch.nn.Linear(3, 8), [[[0.0, 1.0, 2.0]]])
+"""
+
+
+@pytest.mark.parametrize("helper, found", [
+    (FEATURE_HELPER, [(9, 4, "GRD101")]),
+    # the helper switches grad off itself
+    (FEATURE_HELPER.replace("        return model(batch).detach()",
+                            "        with torch.no_grad():\n            return model(batch)"), []),
+    (FEATURE_HELPER.replace("def extract_features", "@torch.no_grad()\n    def extract_features"), []),
+    # it runs the model in a loop of its own: reported there, not at every caller
+    (FEATURE_HELPER.replace("        return model(batch).detach()",
+                            "        return [model(row).detach() for row in batch]"), []),
+    # it trains the model it is handed: a training step, not evaluation
+    (FEATURE_HELPER.replace("        return model(batch).detach()",
+                            "        model(batch).sum().backward()"), []),
+])
+def test_a_function_of_another_module_that_runs_the_model_it_is_handed(tmp_path, helper, found):
+    make(tmp_path, {"util.py": helper, "export.py": FEATURE_SCRIPT})
+    assert lint(tmp_path / "export.py") == found
+
+
+def test_a_function_of_another_module_that_runs_the_model_names_it_in_the_message(tmp_path):
+    make(tmp_path, {"util.py": FEATURE_HELPER, "export.py": FEATURE_SCRIPT})
+    found = check((tmp_path / "export.py").read_text(), Settings(), rules=[r for r in RULES if r.default_on],
+                  filename=str(tmp_path / "export.py"))
+    assert [v.message for v in found] == [
+        "evaluation loop runs `model` (through `extract_features()`) with grad enabled, so every batch builds an "
+        "autograd graph; wrap it in `with torch.no_grad():`"
+    ]

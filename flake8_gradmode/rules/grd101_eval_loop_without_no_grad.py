@@ -14,6 +14,8 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
     it; None when every model call runs without grad."""
     for call in ev.model_calls:
         if flow.call_with_grad(ctx, call) and not flow.model_frozen(ctx, ev.loop.scope, call):
+            if isinstance(call, flow.ElsewhereCall):
+                return f"`{flow.display(call.key)}` (through `{call.through}()`)"
             return f"`{flow.display(call.key)}`"
     for path in ev.paths:
         if (
@@ -94,7 +96,11 @@ class EvalLoopWithoutNoGrad(Rule):
         helper shared by training and evaluation is judged at each loop that
         calls it, with the grad state of that call, and reported at the loop,
         unless the function also runs that model under its own `no_grad` (it
-        chooses the mode itself, e.g. by `model.training`).
+        chooses the mode itself, e.g. by `model.training`).  With the project
+        index, so does a loop that hands a model to a function of another
+        module of the project which calls that argument once, outside any
+        loop, in its caller's grad mode, and trains nothing
+        (`extract_features(model, points)`; see docs/cross-module.md).
         A model whose grad the function switched off before the loop
         (`scorer.eval().requires_grad_(False)`, or bound to such a chain)
         builds no graph, and its calls do not count.  A loop that also calls

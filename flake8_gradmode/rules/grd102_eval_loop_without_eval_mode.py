@@ -277,6 +277,8 @@ class EvalLoopWithoutEvalMode(Rule):
             loop = ev.loop
             if ev.intent in ("eval-mode", "evidence") or loop.inside(reported):
                 continue
+            if any(isinstance(c, flow.ElsewhereCall) for c in ev.model_calls):
+                continue  # the model runs in another module, which may switch it itself
             scope = loop.scope
             # a switch at the top of the loop body, before its first model call, counts
             first = min([c.seq for c in ev.model_calls] + [p.seq for p in ev.paths] or [loop.seq])
