@@ -267,6 +267,7 @@ class _Summarizer:
         kind = type(node)
         if kind is ast.Call:
             self._call(node, state, caller, klass)  # type: ignore[arg-type]
+            return  # it visits the call's parts itself
         elif kind is ast.Name:
             if id(node) not in self._called and isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
                 self.names.add(node.id)  # type: ignore[attr-defined]
