@@ -1668,10 +1668,15 @@ def _calls_elsewhere(ctx, loop: Loop) -> List[ModelCall]:
     (see ``Project.param_runs``): ``extract_features(model, xyz)``.  Only
     the first loop function of such a call counts: a helper with a loop of
     its own is reported in its module."""
-    if trains(ctx, loop):
+    candidates = [r for r in loop.imported_calls if any(
+        _names_model(ctx, r, a) for a in [*r.node.args, *(k.value for k in r.node.keywords)]
+    )]
+    # asking the index may summarise the whole project: only for a loop that
+    # shows evaluation by its data, its function or an ``.eval()`` before it
+    if not candidates or evaluation_intent(ctx, loop) is None or trains(ctx, loop):
         return []
     found: List[ModelCall] = []
-    for record in loop.imported_calls:
+    for record in candidates:
         node = record.node
         runs = ctx.param_runs(record.key)
         if not runs:
@@ -1689,6 +1694,14 @@ def _calls_elsewhere(ctx, loop: Loop) -> List[ModelCall]:
                 found.append(call)
                 break
     return found
+
+
+def _names_model(ctx, record: ModelCall, arg: ast.expr) -> bool:
+    """Is ``arg``, handed over by the call ``record``, a model by its name?"""
+    key = dotted(arg)
+    return key is not None and is_model_call(
+        ctx, ElsewhereCall(record.node, key, record.seq, record.state, record.function, record.class_name, "")
+    )
 
 
 def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
