@@ -1107,3 +1107,38 @@ def test_losses_of_several_models_kept_for_one_batch_or_for_the_epoch():
                                 "for chunk in x.split(4):").replace("head(x)", "heads[0](chunk)").replace(
                                     "optimizer.", "optimizers[0].")
     assert findings(over_data) == [("GRD104", 12, 8)]
+
+
+ONE_STEP_PER_AGENT = """
+import torch
+
+
+class Agents:
+    def __init__(self, n):
+        self.critics = [torch.nn.Linear(4, 1) for _ in range(n)]
+        self.optimizers = [torch.optim.SGD(c.parameters(), lr=0.1) for c in self.critics]
+
+    def update(self, batches):
+        losses = []
+        for i in range(len(self.critics)):
+            self.optimizers[i].zero_grad()
+            loss = self.critics[i](batches[i]).pow(2).mean()
+            loss.backward()
+            self.optimizers[i].step()
+            losses.append(loss)
+        return losses
+"""
+
+
+def test_one_loss_per_model_in_a_list_each_call_makes_afresh():
+    """One step for each of k models, indexed by the loop variable: the list
+    the call makes holds k losses at most (MADDPG's per-agent update)."""
+    assert findings(ONE_STEP_PER_AGENT) == []
+    # indexing the data, not the models: a walk over batches keeps them all
+    over_data = ONE_STEP_PER_AGENT.replace("self.critics[i](batches[i])", "self.critics[0](batches[i])").replace(
+        "self.optimizers[i].step()", "self.optimizers[0].step()")
+    assert findings(over_data) == [("GRD104", 17, 12)]
+    # made once for the object, the list outlives the call and keeps them all
+    kept = ONE_STEP_PER_AGENT.replace("        losses = []\n", "").replace("losses.append", "self.losses.append")
+    kept = kept.replace("self.optimizers = [", "self.losses = []\n        self.optimizers = [")
+    assert findings(kept) == [("GRD104", 17, 12)]

@@ -48,7 +48,9 @@ class LossAccumulatedWithGraph(Rule):
         inside the training loop (reset every step) is fine, and so is one
         the loop sets back to a fresh value itself (`losses = []` at the
         top of every batch, before a loop that steps each of several models:
-        `for head, optimizer in zip(heads, optimizers):`; `running_loss = 0` after
+        `for head, optimizer in zip(heads, optimizers):`, or a list the
+        function makes before such a loop, when that loop is all it runs:
+        `for i in range(n_agents):` stepping `self.critics[i]`; `running_loss = 0` after
         every optimizer step of a gradient-accumulation window, `self.loss =
         0` at the top of every step: it keeps a few steps' graphs at most,
         not the epoch's), and one
@@ -304,6 +306,11 @@ class LossAccumulatedWithGraph(Rule):
                 # ``for _ in range(k)`` of one step, or one step for each of k
                 # models, the total reset around it: k graphs at most
                 return
+            if (
+                len(loops) == 1 and binding.function is not None and binding.function is function
+                and _walks_models(loops[0].node)
+            ):
+                return  # one step for each of k models, the list made afresh by each call: k graphs at most
             binding_seq = binding.seq
         if dotted(target) in _reset_in(ctx, loops[0].node):
             return  # set back to a fresh value every few iterations: a bounded window
@@ -400,15 +407,19 @@ def _walks_models(loop: ast.AST) -> bool:
     if not isinstance(loop, ast.For):
         return False
     names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+
+    def picked(expr: ast.expr) -> bool:
+        """``head``, or ``self.critics[i]`` indexed by the loop's variable."""
+        if isinstance(expr, ast.Name):
+            return expr.id in names
+        return isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Name) and expr.slice.id in names
+
     for node in ast.walk(loop):
         if isinstance(node, ast.Call):
             func = node.func
-            if isinstance(func, ast.Name) and func.id in names:
+            if picked(func):
                 return True
-            if (
-                isinstance(func, ast.Attribute) and func.attr == "step"
-                and isinstance(func.value, ast.Name) and func.value.id in names
-            ):
+            if isinstance(func, ast.Attribute) and func.attr == "step" and picked(func.value):
                 return True
     return False
 
