@@ -143,3 +143,41 @@ def test_a_weight_registered_as_a_buffer_in_one_branch_is_a_buffer_there():
     both = source.replace('self.register_buffer("weight", torch.ones(1, 1, k, k))',
                           'self.weight = torch.nn.Parameter(torch.ones(1, 1, k, k))')
     assert grd004(both) == [(10, 12), (13, 12)]
+
+
+FROZEN_BLOCK = """
+import torch
+
+
+class Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+
+
+def identity_block():
+    block = Block()
+    block.requires_grad_(False)
+    block.lin.weight.zero_()
+    block.lin.weight.fill_diagonal_(1)
+    return block
+"""
+
+
+def test_parts_of_a_module_whose_grad_was_switched_off_may_change_in_place():
+    """``block.requires_grad_(False)`` reaches every parameter of the block."""
+    assert grd004(FROZEN_BLOCK) == []
+    exec(compile(textwrap.dedent(FROZEN_BLOCK) + "\nidentity_block()\n", "frozen_block", "exec"), {})
+
+
+def test_a_part_switched_back_on_is_reported():
+    source = FROZEN_BLOCK.replace(
+        "    block.lin.weight.zero_()", "    block.lin.requires_grad_(True)\n    block.lin.weight.zero_()"
+    )
+    assert grd004(source) == [(15, 4), (16, 4)]
+    try:
+        exec(compile(textwrap.dedent(source) + "\nidentity_block()\n", "thawed_block", "exec"), {})
+    except RuntimeError as error:
+        assert "leaf Variable that requires grad" in str(error)
+    else:
+        raise AssertionError("the in-place change should raise")

@@ -74,7 +74,9 @@ class InplaceParamUpdateWithGrad(Rule):
         a module, because `.weight` is a common name for plain numbers too.
         A tensor whose `requires_grad` the function has just set to `False`
         (`w.requires_grad = False; w.copy_(x); w.requires_grad = True`) may be
-        changed in place, and so may the parameters of a model a function of
+        changed in place, as may the parameters of a module the function
+        switched off (`conv.requires_grad_(False)`, then
+        `conv.lin.weight.zero_()`), and so may the parameters of a model a function of
         the module switched off (`toggle_grad(model, False)` looping over
         `model.parameters()`); a function handed to `model.apply(fn)` runs in
         the grad mode of that call.  `self.weight` is not a parameter in a
@@ -430,7 +432,9 @@ class InplaceParamUpdateWithGrad(Rule):
                 if is_const(first_value(node), False):
                     self._not_requiring.add(key)
                 else:
-                    self._not_requiring.discard(key)
+                    # switched back on: it and what holds it (a module's part) may require grad again
+                    for prefix in _prefixes(name):
+                        self._not_requiring.discard((key[0], prefix))
         elif (
             isinstance(func, ast.Attribute) and func.attr == "register_buffer" and node.args
             and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
@@ -524,8 +528,12 @@ class InplaceParamUpdateWithGrad(Rule):
     def _param(self, base: ast.expr, loose: bool) -> bool:
         """Is ``base`` a parameter?  ``loose``: an in-place tensor method was
         called on it, so any ``x.weight``/``x.bias`` is a tensor."""
-        if self._not_requiring and (id(self.context.grad.function), dotted(base)) in self._not_requiring:
-            return False  # its ``requires_grad`` was just switched off: an in-place change is allowed
+        if self._not_requiring and any(
+            (id(self.context.grad.function), prefix) in self._not_requiring for prefix in _prefixes(dotted(base))
+        ):
+            # its ``requires_grad`` was just switched off, or that of the module
+            # holding it (``conv.requires_grad_(False)``, then ``conv.lin.weight.zero_()``)
+            return False
         if self._not_requiring and isinstance(base, ast.Name):
             binding = self.context.lookup(base.id)  # ``for p in model.parameters()`` after freezing ``model``
             source = binding.value if binding is not None else None
@@ -941,6 +949,14 @@ def _admits(helper: _Helper, path: Tuple[_Branch, ...]) -> Callable[[Shape], boo
         return _reachable(path, values)
 
     return admits
+
+
+def _prefixes(name: Optional[str]) -> List[str]:
+    """``a.b.c``, ``a.b`` and ``a``; nothing for None."""
+    if name is None:
+        return []
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
 
 _PARAMETER_ITERATORS = frozenset({"parameters", "named_parameters", "modules", "children", "named_modules"})
