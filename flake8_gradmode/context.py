@@ -336,6 +336,11 @@ class Context:
         ``autograd.grad``?  False without an index."""
         return self._ask(lambda found: found.names_class_asking_autograd(), False)
 
+    def forward_asks_autograd(self) -> bool:
+        """Does a model's ``forward`` in the project call ``autograd.grad``
+        (see ``Project.forward_asks_autograd``)?  False without an index."""
+        return self._ask(lambda found: found.forward_asks_autograd(), False)
+
     def forward_detaches(self, written: str) -> Optional[bool]:
         """Does the ``forward`` of the project class of another module written
         ``written`` here return a value that holds no graph on some path (None:

@@ -1125,7 +1125,7 @@ def model_needs_grad(ctx, calls: List[ModelCall]) -> bool:
             continue
         return _memo(ctx, ("asks-autograd-anywhere",), lambda: any(
             asks_autograd(n) for n in local_classes(ctx).values()
-        ) or ctx.names_class_asking_autograd(), False)
+        ) or ctx.names_class_asking_autograd() or ctx.forward_asks_autograd(), False)
     return False
 
 

@@ -160,6 +160,8 @@ class _Summarizer:
         #: mode of their caller: qualified name -> [(parameter, position,
         #: whether the function switches something to eval mode)]
         self.param_runs: Dict[str, List[Tuple[str, int, bool]]] = {}
+        #: functions and methods whose own body calls ``autograd.grad``
+        self.askers: Set[str] = set()
         #: the running module function's positional parameters, the grad
         #: state codes of its calls of each (``""`` for a call in a loop),
         #: and how many loops enclose the code being walked
@@ -217,6 +219,7 @@ class _Summarizer:
             "g": self._with_asking_parts(),
             "p": self.arities,
             "u": self.param_runs,
+            "q": sorted(self.askers),
         }
 
     def _with_asking_parts(self) -> List[str]:
@@ -340,6 +343,10 @@ class _Summarizer:
             written = last = ""
         if last:
             self.calls.setdefault(last, []).append((written, _CODE[state], caller, klass, _shape(node)))
+            if last == "grad" and caller not in ("", "?") and (
+                written.endswith("autograd.grad") or self.imports.get("grad", (0, ""))[1] == "torch.autograd.grad"
+            ):
+                self.askers.add(caller)
             if caller not in ("", "?") and names_training_step(func):
                 self.trainers.add(caller)
             if last == "backward" and caller not in ("", "?"):
@@ -899,6 +906,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("s"), list) and isinstance(summary.get("p"), dict)
         and isinstance(summary.get("r"), list) and isinstance(summary.get("b"), dict)
         and isinstance(summary.get("g"), list) and isinstance(summary.get("u"), dict)
+        and isinstance(summary.get("q"), list)
     )
 
 
@@ -1122,6 +1130,7 @@ class Project:
         self.own_words = words(own)
         self._entry: Dict[Target, Grad] = {}
         self._bases: Dict[Target, List[object]] = {}
+        self._asks_in_forward: Optional[bool] = None
 
     def summary(self, rel: str) -> Optional[Summary]:
         return self.own if rel == self.rel else self.index.summary(rel)
@@ -1500,6 +1509,53 @@ class Project:
             f" {name} " in self.own_words
             for _, summary in self.mentioning("grad") for name in summary["g"]  # type: ignore[attr-defined]
         )
+
+    def forward_asks_autograd(self) -> bool:
+        """Does a model's ``forward`` somewhere in the project call
+        ``autograd.grad``, itself or through up to two functions it calls
+        (``forward`` -> ``get_outputs`` -> ``compute_forces``: forces as the
+        gradient of an energy)?  Such a model needs grad to run at all.
+        Only modules in the linted module's top-level directory (or at the
+        root) count, and only those whose words spell the names followed
+        are read."""
+        if self._asks_in_forward is None:
+            self._asks_in_forward = self._forward_asks_autograd()
+        return self._asks_in_forward
+
+    def _forward_asks_autograd(self) -> bool:
+        # a repository of separate experiments in top-level directories: only
+        # the linted module's own directory (and the root's modules) count
+        top = self.rel.replace(os.sep, "/").split("/", 1)[0] + "/" if os.sep in self.rel or "/" in self.rel else ""
+
+        def near(rel: str) -> bool:
+            rel = rel.replace(os.sep, "/")
+            return not top or rel.startswith(top) or "/" not in rel
+
+        names: Set[str] = set()
+        for rel, summary in self.mentioning("grad"):
+            if not near(rel):
+                continue
+            for qual in summary["q"]:  # type: ignore[attr-defined]
+                if qual.endswith(".forward"):
+                    return True
+                names.add(qual.rpartition(".")[2])
+        seen = set(names)
+        for _ in range(2):
+            callers: Set[str] = set()
+            for rel, summary in self.mentioning(*sorted(names)):
+                if not near(rel):
+                    continue
+                for name in names:
+                    for _, _, caller, _, _ in calls_of(summary, name):
+                        if caller.endswith(".forward"):
+                            return True
+                        if caller not in ("", "?"):
+                            callers.add(caller.rpartition(".")[2])
+            names = callers - seen
+            seen |= names
+            if not names:
+                break
+        return False
 
     def any_forward_detaches(self) -> bool:
         """Does some class of the project have such a ``forward``?  Only the

@@ -2527,3 +2527,64 @@ def test_a_function_of_another_module_that_runs_the_model_names_it_in_the_messag
         "evaluation loop runs `model` (through `extract_features()`) with grad enabled, so every batch builds an "
         "autograd graph; wrap it in `with torch.no_grad():`"
     ]
+
+
+FORCES_UTILS = """
+    import torch
+
+
+    def compute_forces(energy, positions):
+        return -torch.autograd.grad(energy.sum(), positions, create_graph=True)[0]
+
+
+    def get_outputs(energy, positions, compute_force=True):
+        return compute_forces(energy, positions) if compute_force else None
+"""
+
+FORCES_MODEL = """
+    import torch
+
+    from utils import get_outputs
+
+
+    class EnergyModel(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mlp = torch.nn.Linear(3, 1)
+
+        def forward(self, positions):
+            positions.requires_grad_(True)
+            energy = self.mlp(positions).sum()
+            return energy, get_outputs(energy, positions)
+"""
+
+FORCES_VALIDATION = """
+    def evaluate(model, val_loader):
+        errors = []
+        for positions, forces in val_loader:
+            _, predicted = model(positions)
+            errors.append((predicted - forces).abs().mean().item())
+        return errors
+"""
+
+
+@pytest.mark.parametrize("utils, found", [
+    (FORCES_UTILS, []),  # the model's forward asks autograd two calls away: no_grad would break it
+    (FORCES_UTILS.replace("torch.autograd.grad(", "torch.func_grad("), [(3, 4, "GRD101")]),
+])
+def test_a_project_whose_model_forward_asks_autograd_through_helpers(tmp_path, utils, found):
+    make(tmp_path, {"utils.py": utils, "model.py": FORCES_MODEL, "validate.py": FORCES_VALIDATION,
+                    "main.py": "from validate import evaluate\n\nevaluate(None, [])\n"})
+    assert lint(tmp_path / "validate.py") == found
+
+
+@pytest.mark.parametrize("where, found", [
+    ("potentials/validate.py", []),  # the same experiment as the model
+    ("recommender/validate.py", [(3, 4, "GRD101")]),  # another experiment of the repository
+])
+def test_a_forward_asking_autograd_counts_in_its_own_top_level_directory(tmp_path, where, found):
+    make(tmp_path, {"potentials/utils.py": FORCES_UTILS,
+                    "potentials/model.py": FORCES_MODEL.replace("from utils import", "from potentials.utils import"),
+                    where: FORCES_VALIDATION,
+                    "main.py": f"from {where[:-3].replace('/', '.')} import evaluate\n\nevaluate(None, [])\n"})
+    assert lint(tmp_path / where) == found

@@ -209,8 +209,11 @@ class EvalLoopWithoutNoGrad(Rule):
         (`torch.autograd.grad`: test-time adaptation), or that is built of
         one (a renderer whose implicit field it asks for normals), when the
         module defines such a class or, with the project index, names one
-        of the project (`from models.mtl import MtlLearner`): `no_grad`
-        would make it raise.  A model the function builds from a `torch`
+        of the project (`from models.mtl import MtlLearner`), or when some
+        model of the project has a `forward` that asks autograd itself or
+        through up to two functions it calls (`forward` -> `get_outputs` ->
+        `compute_forces`: interatomic potentials whose forces are the
+        gradient of the energy): `no_grad` would make it raise.  A model the function builds from a `torch`
         class is known not to be one.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
         is taken to run there.  A model call in a branch that only torch
