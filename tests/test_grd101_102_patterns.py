@@ -1982,3 +1982,45 @@ def test_calling_an_imported_factory_kept_in_an_attribute_builds_a_model():
     # a model handed in and kept there is run, not built
     handed = FACTORY_ATTRIBUTE.replace("self.network = nets.resnet32", "self.network = nets.resnet32(10)")
     assert found(handed) == [("GRD101", 14, 8)]
+
+
+PREDICTOR_TWO_CALLS_DEEP = """
+import torch
+
+
+class Tabular:
+    def __init__(self):
+        self.model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.5))
+
+    def _generate(self, model, batches):
+        return [model(x).argmax(1) for x in batches]
+
+    def _predict(self, batches):
+        model = self.model
+        model.eval()
+        return self._generate(model, batches)
+
+    def predict(self, batches):
+        return self._predict(batches)
+
+    def fit(self, trainer, batches):
+        self.model.train()
+        trainer.fit(self.model, batches)
+
+    def cross_validate(self, trainer, folds):
+        scores = []
+        for train_batches, val_batches in folds:
+            self.fit(trainer, train_batches)
+            with torch.no_grad():
+                scores.append(self.predict(val_batches))
+        return scores
+"""
+
+
+def test_a_helper_two_calls_deep_whose_every_caller_switches_to_eval_mode():
+    """``predict()`` -> ``_predict()`` switches to eval mode, then calls the
+    function that runs the model: the loop calling ``predict()`` runs it in
+    eval mode."""
+    assert [f for f in found(PREDICTOR_TWO_CALLS_DEEP) if f[0] == "GRD102"] == []
+    unswitched = PREDICTOR_TWO_CALLS_DEEP.replace("        model.eval()\n", "")
+    assert [f for f in found(unswitched) if f[0] == "GRD102"] == [("GRD102", 25, 8)]

@@ -21,7 +21,10 @@ class EvalLoopWithoutEvalMode(Rule):
         named like evaluation or decoding) when nothing switches a model to
         eval mode before it: no `.eval()` or `.train(False)` earlier in the
         function, in a module-local function it calls before the loop (or in
-        the helper that runs the model, before the call), at the top of the
+        the helper that runs the model, before the call; or, when that helper
+        is reached through others, in every module-local caller of it before
+        the call: `predict()` -> `_predict()` calling `model.eval()` before
+        `self._generate(model, ...)`), at the top of the
         loop body before its first model call, in the class's
         `__init__`, or before every module-local call of the function.
         `torch.no_grad()` does not count: it does not change the mode.
@@ -291,9 +294,14 @@ class EvalLoopWithoutEvalMode(Rule):
             if scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval:
                 continue
             if not ev.model_calls and all(
-                flow.eval_switch_before(ctx, p.callee, p.model_call.seq) for p in ev.paths
+                flow.eval_switch_before(ctx, p.callee, p.model_call.seq)
+                or _in_eval_on_the_way(ctx, scope, p)
+                for p in ev.paths
             ):
-                continue  # the helper switches to eval mode itself
+                # the helper switches to eval mode itself, or every caller of it
+                # does first (``predict()`` -> ``_predict()``: ``model.eval()``,
+                # then ``self._generate_predictions(model, ...)``)
+                continue
             if not ev.paths and all(flow.switches_itself_to_eval(ctx, c) for c in ev.model_calls):
                 continue  # ``model.generate(...)`` whose own code calls ``self.eval()``
             caller = None
@@ -345,6 +353,20 @@ class EvalLoopWithoutEvalMode(Rule):
         else:
             reason = f"{caller} hands it over in training mode, and nothing calls `.eval()` before the loop"
         self.report(loop.node, f"evaluation loop runs {what} in training mode: {reason}; {remedy}", fix=fix)
+
+
+def _in_eval_on_the_way(ctx, scope: flow.Scope, path: flow.PathCall) -> bool:
+    """Does the function that runs the model, deeper than the one the loop
+    calls, switch to eval mode before the call, or does every module-local
+    caller of it do so first (``predict()`` -> ``_predict()``: ``model.eval()``,
+    then ``self._generate_predictions(model, ...)``)?"""
+    function = path.model_call.function
+    if function is None or function is path.callee.function:
+        return False
+    inner = next((s for s in ctx.flow.all_scopes if s.function is function), None)
+    if inner is None or inner is scope:
+        return False
+    return flow.eval_switch_before(ctx, inner, path.model_call.seq) or flow.eval_mode_on_entry(ctx, inner) is True
 
 
 def _same_name_at_loop(loop: flow.Loop, path: flow.PathCall) -> bool:
