@@ -369,7 +369,7 @@ class Context:
             return False
         return self._ask(lambda found: found.trains(klass, name), False)
 
-    def param_runs(self, written: str) -> List[Tuple[str, int, bool]]:
+    def param_runs(self, written: str) -> List[Tuple[str, int]]:
         """What the function ``written`` (an imported name, as called) does
         with its parameters, when another module of the project defines it
         (see ``Project.param_runs``); empty without an index."""

@@ -834,7 +834,7 @@ def _nested_defs(ctx) -> Dict[str, List[Scope]]:
     return _memo(ctx, ("nested",), build, {})
 
 
-def _scope_of(ctx, fn: FunctionInfo) -> Optional[Scope]:
+def scope_of(ctx, fn: FunctionInfo) -> Optional[Scope]:
     """The scope of ``fn``'s body (one lookup table per module, as for
     ``_nested_defs``)."""
     found = _memo(ctx, ("scope-of",), lambda: {
@@ -1045,7 +1045,7 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
             # a closure's free variable: frozen by the enclosing function
             # before it defined the closure (``model.requires_grad_(False)``,
             # then ``def decode(x): return model.decoder(x)``)
-            parent = _scope_of(ctx, fn.parent)
+            parent = scope_of(ctx, fn.parent)
             frozen = parent.frozen_models.get(name) if parent is not None else None
             return frozen is not None and frozen < _definition_seq(ctx, fn)
         return _global_frozen(ctx, fn, name, depth)
@@ -1065,7 +1065,7 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
 def _definition_seq(ctx, fn: FunctionInfo) -> int:
     """The sequence number of the first event of ``fn``'s body: after its
     ``def`` statement, before anything its enclosing function does later."""
-    scope = _scope_of(ctx, fn)
+    scope = scope_of(ctx, fn)
     seqs = [c.seq for c in scope.model_calls] + [seq for seq, _ in scope.local_calls] if scope is not None else []
     return min(seqs) if seqs else -1
 
@@ -1108,7 +1108,7 @@ def local_classes(ctx) -> Dict[str, ast.ClassDef]:
 def built_before(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
     """The constructor call that bound ``name`` in the model call's function
     (or at module level) before the call (``model = Ranker()``), if any."""
-    scope = _scope_of(ctx, call.function) if call.function is not None else ctx.flow.module_scope
+    scope = scope_of(ctx, call.function) if call.function is not None else ctx.flow.module_scope
     built = scope.constructed.get(name) if scope is not None else None
     return built[1] if built is not None and built[0] < call.seq else None
 
@@ -1664,12 +1664,12 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
 
 def _calls_elsewhere(ctx, loop: Loop) -> List[ModelCall]:
     """The loop's calls of functions of other modules of the project that
-    run, once, the model they are handed, with their caller's grad mode
-    (see ``Project.param_runs``): ``extract_features(model, xyz)``.  Only
-    the first loop function of such a call counts: a helper with a loop of
-    its own is reported in its module."""
+    run, once and outside any loop of theirs, the model they are handed,
+    with their caller's grad mode (see ``Project.param_runs``):
+    ``extract_features(model, xyz)``.  A helper with a loop of its own is
+    not followed: its loop is reported in its module."""
     candidates = [r for r in loop.imported_calls if any(
-        _names_model(ctx, r, a) for a in [*r.node.args, *(k.value for k in r.node.keywords)]
+        _model_argument(ctx, r, a) is not None for a in [*r.node.args, *(k.value for k in r.node.keywords)]
     )]
     # asking the index may summarise the whole project: only for a loop that
     # shows evaluation by its data, its function or an ``.eval()`` before it
@@ -1678,30 +1678,26 @@ def _calls_elsewhere(ctx, loop: Loop) -> List[ModelCall]:
     found: List[ModelCall] = []
     for record in candidates:
         node = record.node
-        runs = ctx.param_runs(record.key)
-        if not runs:
-            continue
-        for name, position, _ in runs:
+        for name, position in ctx.param_runs(record.key):
             if position < len(node.args) and not any(isinstance(a, ast.Starred) for a in node.args[:position + 1]):
                 arg: Optional[ast.expr] = node.args[position]
             else:
                 arg = next((k.value for k in node.keywords if k.arg == name), None)
-            key = dotted(arg) if arg is not None else None
-            if key is None:
-                continue
-            call = ElsewhereCall(node, key, record.seq, record.state, record.function, record.class_name, record.key)
-            if is_model_call(ctx, call):
+            call = _model_argument(ctx, record, arg) if arg is not None else None
+            if call is not None:
                 found.append(call)
                 break
     return found
 
 
-def _names_model(ctx, record: ModelCall, arg: ast.expr) -> bool:
-    """Is ``arg``, handed over by the call ``record``, a model by its name?"""
+def _model_argument(ctx, record: ModelCall, arg: ast.expr) -> Optional["ElsewhereCall"]:
+    """``arg``, handed over by the call ``record``, as the model call it
+    stands for, when it is a model by its name."""
     key = dotted(arg)
-    return key is not None and is_model_call(
-        ctx, ElsewhereCall(record.node, key, record.seq, record.state, record.function, record.class_name, "")
-    )
+    if key is None:
+        return None
+    call = ElsewhereCall(record.node, key, record.seq, record.state, record.function, record.class_name, record.key)
+    return call if is_model_call(ctx, call) else None
 
 
 def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:

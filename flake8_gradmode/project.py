@@ -100,7 +100,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 17
+_FORMAT = 18
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -157,9 +157,8 @@ class _Summarizer:
         self._pending: List[Tuple[str, TrainedCall, bool]] = []
         self._called: Set[int] = set()
         #: module functions that call a parameter, once and with the grad
-        #: mode of their caller: qualified name -> [(parameter, position,
-        #: whether the function switches something to eval mode)]
-        self.param_runs: Dict[str, List[Tuple[str, int, bool]]] = {}
+        #: mode of their caller: qualified name -> [(parameter, position)]
+        self.param_runs: Dict[str, List[Tuple[str, int]]] = {}
         #: functions and methods whose own body calls ``autograd.grad``
         self.askers: Set[str] = set()
         #: the running module function's positional parameters, the grad
@@ -397,7 +396,7 @@ class _Summarizer:
         if qual and qual in self._backward_in:
             self.backprops[qual] = sorted(backprop_calls(node))
         if self._param_calls and qual not in self._backward_in and qual not in self.trainers:
-            runs = [(name, self._params[name], self._evals) for name, states in self._param_calls.items()
+            runs = [(name, self._params[name]) for name, states in self._param_calls.items()
                     if set(states) == {"i"} and name not in self._trained]
             if runs:
                 self.param_runs[qual] = runs
@@ -1373,9 +1372,8 @@ class Project:
         """Is the method ``name`` of this module's abstract class ``klass`` (it
         derives from ``ABC``) one that no code of the project runs?  The
         project is closed (see ``closed``); no module calls ``klass`` itself
-        (it only serves as a base) or
-        ``klass.name``; it has subclasses, and each defines ``name`` again
-        without calling ``super().name``.  Every module whose words spell
+        (it only serves as a base) or ``klass.name``; it has subclasses, and
+        each defines ``name`` again without calling ``super().name``.  Every module whose words spell
         ``klass`` is summarised for the answer; one that does not parse
         may do anything, so the answer is then no."""
         bases = self.own["c"].get(klass, ())  # type: ignore[attr-defined]
@@ -1390,12 +1388,11 @@ class Project:
             summary = self.summary(rel)
             if summary is None:
                 return False
-            if calls_of(summary, klass) or any(
-                written.endswith(f"{klass}.{name}") for written, *_ in calls_of(summary, name)
-            ):
+            calls = calls_of(summary, name)
+            if calls_of(summary, klass) or any(written.endswith(f"{klass}.{name}") for written, *_ in calls):
                 return False
             functions = summary["f"]
-            supers = {k for written, _, _, k, _ in calls_of(summary, name) if written == f"super.{name}"}
+            supers = {k for written, _, _, k, _ in calls if written == f"super.{name}"}
             for sub in summary["c"]:  # type: ignore[union-attr]
                 if (rel, sub) == target or target not in self._class_bases((rel, sub)):
                     continue
@@ -1404,11 +1401,11 @@ class Project:
                 subclasses += 1
         return subclasses > 0
 
-    def param_runs(self, written: str) -> List[Tuple[str, int, bool]]:
+    def param_runs(self, written: str) -> List[Tuple[str, int]]:
         """The parameters the module function ``written`` refers to (an
         imported name of this module) calls, once and in its caller's grad
-        mode: (name, position, whether it switches something to eval mode);
-        empty when it is no function of another module of the project."""
+        mode: (name, position); empty when it is no function of another
+        module of the project."""
         found = self.resolve(self.rel, written)
         if not isinstance(found, tuple) or found[0] == self.rel:
             return []
@@ -1525,11 +1522,11 @@ class Project:
     def _forward_asks_autograd(self) -> bool:
         # a repository of separate experiments in top-level directories: only
         # the linted module's own directory (and the root's modules) count
-        top = self.rel.replace(os.sep, "/").split("/", 1)[0] + "/" if os.sep in self.rel or "/" in self.rel else ""
+        top, inside, _ = self.rel.replace(os.sep, "/").partition("/")
 
         def near(rel: str) -> bool:
-            rel = rel.replace(os.sep, "/")
-            return not top or rel.startswith(top) or "/" not in rel
+            head, below, _ = rel.replace(os.sep, "/").partition("/")
+            return not inside or not below or head == top
 
         names: Set[str] = set()
         for rel, summary in self.mentioning("grad"):
@@ -1541,6 +1538,8 @@ class Project:
                 names.add(qual.rpartition(".")[2])
         seen = set(names)
         for _ in range(2):
+            if not names:
+                break
             callers: Set[str] = set()
             for rel, summary in self.mentioning(*sorted(names)):
                 if not near(rel):
@@ -1553,8 +1552,6 @@ class Project:
                             callers.add(caller.rpartition(".")[2])
             names = callers - seen
             seen |= names
-            if not names:
-                break
         return False
 
     def any_forward_detaches(self) -> bool:

@@ -534,33 +534,33 @@ class InplaceParamUpdateWithGrad(Rule):
             # its ``requires_grad`` was just switched off, or that of the module
             # holding it (``conv.requires_grad_(False)``, then ``conv.lin.weight.zero_()``)
             return False
-        if self._not_requiring and isinstance(base, ast.Name):
-            binding = self.context.lookup(base.id)  # ``for p in model.parameters()`` after freezing ``model``
-            source = binding.value if binding is not None else None
-            if (
-                isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute)
-                and source.func.attr in ("parameters", "named_parameters")
-                and (id(self.context.grad.function), dotted(source.func.value)) in self._not_requiring
-            ):
+        owner = self._parameters_of(base) if isinstance(base, ast.Name) else None
+        if owner is not None:
+            if self._not_requiring and (id(self.context.grad.function), dotted(owner)) in self._not_requiring:
+                return False  # ``for p in model.parameters()`` after freezing ``model``
+            if isinstance(owner, ast.Name) and owner.id == "self" and self._own_parameters():
                 return False
-        if isinstance(base, ast.Name) and self._own_parameters(base):
-            return False
         found = self._param_by_kind(base, loose)
         # last, as it walks the class once: parameters the class froze itself
         return found and not (self._classes and isinstance(base, ast.Attribute) and self._frozen_in_class(base.value))
 
-    def _own_parameters(self, base: ast.Name) -> bool:
-        """``for p in self.parameters()`` in a class whose ``parameters()``
-        the project itself defines, in a hierarchy with no outside base: no
-        ``nn.Module``, so ``p`` is whatever that method gives."""
+    def _parameters_of(self, base: ast.Name) -> Optional[ast.expr]:
+        """``model`` when ``base`` is bound by ``for base in
+        model.parameters()`` (or ``named_parameters()``)."""
         binding = self.context.lookup(base.id)
         source = binding.value if binding is not None else None
-        if not (
+        if (
             isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute)
             and source.func.attr in ("parameters", "named_parameters")
-            and isinstance(source.func.value, ast.Name) and source.func.value.id == "self"
         ):
-            return False
+            return source.func.value
+        return None
+
+    def _own_parameters(self) -> bool:
+        """Does the running class get ``parameters()`` from the project
+        itself, in a hierarchy with no outside base?  Then it is no
+        ``nn.Module``, and ``for p in self.parameters()`` gives whatever that
+        method does."""
         cls = self.context.current_class()
         return cls is not None and self.context.own_parameters(cls.name)
 

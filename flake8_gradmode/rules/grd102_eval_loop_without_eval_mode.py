@@ -363,7 +363,7 @@ def _in_eval_on_the_way(ctx, scope: flow.Scope, path: flow.PathCall) -> bool:
     function = path.model_call.function
     if function is None or function is path.callee.function:
         return False
-    inner = next((s for s in ctx.flow.all_scopes if s.function is function), None)
+    inner = flow.scope_of(ctx, function)
     if inner is None or inner is scope:
         return False
     return flow.eval_switch_before(ctx, inner, path.model_call.seq) or flow.eval_mode_on_entry(ctx, inner) is True
