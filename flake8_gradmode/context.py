@@ -336,6 +336,11 @@ class Context:
         ``autograd.grad``?  False without an index."""
         return self._ask(lambda found: found.names_class_asking_autograd(), False)
 
+    def pins_torch_before_volatile_went(self) -> bool:
+        """Does the project name only PyTorch versions before 0.4, where
+        ``volatile=True`` still disabled grad?  False without an index."""
+        return self._ask(lambda found: found.pins_torch_before_volatile_went(), False)
+
     def forward_asks_autograd(self) -> bool:
         """Does a model's ``forward`` in the project call ``autograd.grad``
         (see ``Project.forward_asks_autograd``)?  False without an index."""

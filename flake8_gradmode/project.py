@@ -38,6 +38,7 @@ import atexit
 import itertools
 import marshal
 import os
+import re
 import sys
 import tempfile
 import time
@@ -1507,6 +1508,11 @@ class Project:
             for _, summary in self.mentioning("grad") for name in summary["g"]  # type: ignore[attr-defined]
         )
 
+    def pins_torch_before_volatile_went(self) -> bool:
+        """Does the project say it runs on a PyTorch older than 0.4, where
+        ``volatile=True`` still turned grad off (see ``pins_old_torch``)?"""
+        return pins_old_torch(self.index.root)
+
     def forward_asks_autograd(self) -> bool:
         """Does a model's ``forward`` somewhere in the project call
         ``autograd.grad``, itself or through up to two functions it calls
@@ -1753,6 +1759,36 @@ def qualified(key: Tuple[str, ...]) -> Optional[str]:
     if key[0] == "method":
         return f"{key[1]}.{key[2]}"
     return None
+
+
+# A PyTorch version as READMEs and requirement files write it, after the
+# word ``torch`` or ``pytorch`` (not ``torchvision``): ``PyTorch 0.3.1``,
+# ``pytorch 0.2.0_2``, ``torch==0.3.1``, ``torch<0.4``.
+_TORCH_VERSION = re.compile(
+    r"(?<![\w.-])(?:py)?torch(?![\w-])[^\S\n]*(?:version[^\S\n]*)?[:=<>~!]*[^\S\n]*v?(\d+)\.(\d+)", re.I
+)
+#: The files at a project's root that say which PyTorch it wants.
+_REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",
+                      "requirements.txt", "setup.py", "environment.yml")
+_OLD_TORCH: Dict[str, bool] = {}
+
+
+def pins_old_torch(root: str) -> bool:
+    """Do the files at ``root`` that name a PyTorch version (README,
+    requirements, setup.py, conda environment) name only versions before 0.4,
+    when ``volatile=True`` still disabled grad?  Any later version named, or
+    none at all, is no."""
+    if root not in _OLD_TORCH:
+        versions = []
+        for name in _REQUIREMENT_FILES:
+            try:
+                with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
+                    text = f.read(200_000)
+            except OSError:
+                continue
+            versions += [(int(major), int(minor)) for major, minor in _TORCH_VERSION.findall(text)]
+        _OLD_TORCH[root] = bool(versions) and all(version < (0, 4) for version in versions)
+    return _OLD_TORCH[root]
 
 
 def open_project(

@@ -2588,3 +2588,35 @@ def test_a_forward_asking_autograd_counts_in_its_own_top_level_directory(tmp_pat
                     where: FORCES_VALIDATION,
                     "main.py": f"from {where[:-3].replace('/', '.')} import evaluate\n\nevaluate(None, [])\n"})
     assert lint(tmp_path / where) == found
+
+
+VOLATILE_VALIDATION = """
+    import torch
+    from torch.autograd import Variable
+
+
+    def validate(model, loader):
+        correct = 0
+        for images, labels in loader:
+            output = model(Variable(images, volatile=True))
+            correct += (output.data.max(1)[1] == labels).sum()
+        return correct
+"""
+
+
+@pytest.mark.parametrize("files, found", [
+    ({"README.md": "# Requirements\n- Python 2.7\n- PyTorch 0.3.1\n- torchvision 0.2.0\n"}, []),
+    ({"requirements.txt": "numpy\ntorch==0.2.0\n"}, []),
+    ({"README.md": "Needs pytorch 0.3.1 or pytorch 1.0.\n"}, [(7, 4, "GRD101")]),  # a later version too
+    ({"README.md": "- torchvision 0.3.0\n"}, [(7, 4, "GRD101")]),  # names no torch version
+    ({}, [(7, 4, "GRD101")]),
+])
+def test_volatile_inputs_guard_a_loop_only_in_a_project_pinned_before_torch_0_4(tmp_path, files, found):
+    make(tmp_path, {**files, "validate.py": VOLATILE_VALIDATION})
+    assert [f for f in lint(tmp_path / "validate.py") if f[2] == "GRD101"] == found
+
+
+def test_volatile_false_does_not_guard_a_loop_in_a_project_pinned_before_torch_0_4(tmp_path):
+    make(tmp_path, {"README.md": "- PyTorch 0.3.1\n",
+                    "validate.py": VOLATILE_VALIDATION.replace("volatile=True", "volatile=False")})
+    assert [f for f in lint(tmp_path / "validate.py") if f[2] == "GRD101"] == [(7, 4, "GRD101")]

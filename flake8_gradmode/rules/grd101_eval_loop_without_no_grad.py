@@ -27,6 +27,19 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
     return None
 
 
+def _volatile_inputs(ctx, node: ast.AST) -> bool:
+    """Does ``node`` make its inputs with ``volatile=`` (not ``False``) in a
+    project that names only PyTorch versions before 0.4?  There the flag
+    still turned grad off for everything computed from them."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and any(
+            k.arg == "volatile" and not (isinstance(k.value, ast.Constant) and not k.value.value)
+            for k in sub.keywords
+        ):
+            return ctx.pins_torch_before_volatile_went()
+    return False
+
+
 def _runs_a_wrapper_of_the_model(ev: flow.EvalLoop) -> bool:
     """Does the loop also call an object the function built around the model
     (``explainer = DeepLIFT(model)``, ``attack = PGD(model, eps)``)?  Such
@@ -626,7 +639,7 @@ class EvalLoopWithoutNoGrad(Rule):
         reported: Set[int] = set()
         covered: Set[int] = set()
         for ev in flow.evaluation_loops(ctx):
-            if ev.loop.inside(reported) or _runs_a_wrapper_of_the_model(ev):
+            if ev.loop.inside(reported) or _runs_a_wrapper_of_the_model(ev) or _volatile_inputs(ctx, ev.loop.node):
                 continue
             what = _with_grad(ctx, ev)
             if what is not None and not flow.model_needs_grad(ctx, [*ev.model_calls, *(p.model_call for p in ev.paths)]):
