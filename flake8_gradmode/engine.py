@@ -448,13 +448,14 @@ class Tracker:
         if method not in _SWITCH_METHODS and method not in self.ctx.settings.eval_mode_helpers:
             return
         scope = self.flow.scopes[-1]
+        to_eval = switches_to_eval(node, method) or _false_flag(scope, node, method)
         if method == "train" and len(node.args) + len(node.keywords) <= 1:
             self.flow.mode_matters = True  # the author switches modes explicitly
             if switches_to_train(node):
                 scope.train_switches.append(seq)
-            elif not switches_to_eval(node, method):
+            elif not to_eval:
                 scope.maybe_train_switches.append(seq)  # .train(flag)
-        if switches_to_eval(node, method) or method in self.ctx.settings.eval_mode_helpers:
+        if to_eval or method in self.ctx.settings.eval_mode_helpers:
             scope.eval_switches.append(seq)
             if scope.function is not None and scope.function.name == "__init__" and scope.class_name:
                 self.flow.class_init_eval.add(scope.class_name)
@@ -744,6 +745,22 @@ _HOOK_NAME = {"AsyncFunctionDef": "FunctionDef", "AsyncFor": "For", "AsyncWith":
 
 #: Methods that return the module they are called on.
 _CHAINED = SAME_MODULE_METHODS | {"module"}
+
+
+def _false_flag(scope: flow.Scope, call: ast.Call, method: str) -> bool:
+    """``model.train(is_training)`` where every value the scope assigned
+    ``is_training`` so far is ``False`` (and it is not a parameter): a
+    switch to eval mode."""
+    flag = first_value(call) if method == "train" and len(call.args) + len(call.keywords) == 1 else None
+    if flag.__class__ is not ast.Name:
+        return False
+    fn = scope.function
+    if fn is not None and any(a.arg == flag.id for a in (  # type: ignore[union-attr]
+        *fn.node.args.posonlyargs, *fn.node.args.args, *fn.node.args.kwonlyargs
+    )):
+        return False
+    values = scope.deps.get(flag.id)  # type: ignore[union-attr]
+    return bool(values) and all(is_const(v, False) for v in values)  # type: ignore[arg-type]
 
 
 def _fresh_object(expr: ast.expr) -> bool:

@@ -2024,3 +2024,32 @@ def test_a_helper_two_calls_deep_whose_every_caller_switches_to_eval_mode():
     assert [f for f in found(PREDICTOR_TWO_CALLS_DEEP) if f[0] == "GRD102"] == []
     unswitched = PREDICTOR_TWO_CALLS_DEEP.replace("        model.eval()\n", "")
     assert [f for f in found(unswitched) if f[0] == "GRD102"] == [("GRD102", 25, 8)]
+
+
+# --- ``model.train(flag)`` with a flag the function set -----------------------
+
+FLAG_SET_IN_THE_FUNCTION = """
+import torch
+
+
+def evaluate(loader):
+    is_training = False
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+    model.train(is_training)
+    with torch.no_grad():
+        for x in loader:
+            model(x)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (FLAG_SET_IN_THE_FUNCTION, []),
+    # set to True too: the mode is not known to be eval
+    (FLAG_SET_IN_THE_FUNCTION.replace(
+        "    model.train(", "    if loader:\n        is_training = True\n    model.train("),
+     [("GRD102", 12, 8)]),
+    # no switch at all
+    (FLAG_SET_IN_THE_FUNCTION.replace("    model.train(is_training)\n", ""), [("GRD102", 9, 8)]),
+])
+def test_model_train_with_a_flag_set_to_false_is_a_switch_to_eval(source, expected):
+    assert found(source) == expected

@@ -126,6 +126,26 @@ class EvalLoopWithoutEvalMode(Rule):
             import torch
 
 
+            def evaluate(loader):
+                is_training = False
+                model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+                model.train(is_training)
+                with torch.no_grad():
+                    for x in loader:
+                        model(x)
+                return model
+
+
+            model = evaluate([torch.randn(8, 4)])
+            """,
+            title="`model.train(flag)` with a flag the function set to `False`",
+            checks=(Holds("not model.training", "the model is in eval mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
             def train_epoch(model, optimizer, loader):
                 model.train()
                 for x in loader:
