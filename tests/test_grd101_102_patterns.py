@@ -2053,3 +2053,52 @@ def evaluate(loader):
 ])
 def test_model_train_with_a_flag_set_to_false_is_a_switch_to_eval(source, expected):
     assert found(source) == expected
+
+
+# --- a helper that sets the mode itself ----------------------------------------
+
+RECALIBRATE_BATCH_NORM = """
+import torch
+
+val_loader = [(torch.randn(8, 4), torch.zeros(8)) for _ in range(3)]
+
+
+def infer(model, ids):
+    model.train()  # recalibrate batch norm on purpose
+    with torch.no_grad():
+        for i, (images, target) in enumerate(val_loader):
+            logits = model(images)
+
+
+def test_candidates(model, candidates, done):
+    for candidate in candidates:
+        if candidate in done:
+            print("already tested")
+        else:
+            acc, loss = infer(model, candidate)
+
+
+def search(model, candidates):
+    for step in range(3):
+        test_candidates(model, candidates, {})
+
+
+def run():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    search(model, [1, 2])
+
+
+if __name__ == "__main__":
+    run()
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    # the helper switches to training mode on purpose: an .eval() before the loop would change nothing
+    (RECALIBRATE_BATCH_NORM, []),
+    # the helper switches nothing: both the helper's loop and the loop reaching it run in training mode
+    (RECALIBRATE_BATCH_NORM.replace("    model.train()  # recalibrate batch norm on purpose\n", ""),
+     [("GRD102", 9, 8), ("GRD102", 14, 4)]),
+])
+def test_a_loop_through_a_helper_that_sets_the_mode_itself_is_silent(source, expected):
+    assert found(source) == expected

@@ -70,7 +70,10 @@ class EvalLoopWithoutEvalMode(Rule):
         module-local caller, before it calls (directly or through other
         functions of the module) the function with the loop again and again
         with the same arguments (`for _ in range(n):`): Monte Carlo dropout
-        samples, drawn in training mode on purpose.
+        samples, drawn in training mode on purpose.  A loop that runs the
+        model only through a helper that sets the mode itself before the call
+        (`model.train()` to recalibrate batch norm, then `model.eval()`) is
+        not reported: an `.eval()` before the loop would change nothing.
         Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops and loops whose
         only sign of evaluation is what they do with the outputs are left to
@@ -314,13 +317,16 @@ class EvalLoopWithoutEvalMode(Rule):
             if scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval:
                 continue
             if not ev.model_calls and all(
-                flow.eval_switch_before(ctx, p.callee, p.model_call.seq)
+                flow.mode_before(ctx, p.callee, p.model_call.seq) is not None
                 or _in_eval_on_the_way(ctx, scope, p)
                 for p in ev.paths
             ):
-                # the helper switches to eval mode itself, or every caller of it
-                # does first (``predict()`` -> ``_predict()``: ``model.eval()``,
-                # then ``self._generate_predictions(model, ...)``)
+                # the helper sets the mode itself (``model.eval()``, or
+                # ``model.train()`` to recalibrate batch norm on purpose: a
+                # switch before the loop would change nothing), or every caller
+                # of it switches to eval mode first (``predict()`` ->
+                # ``_predict()``: ``model.eval()``, then
+                # ``self._generate_predictions(model, ...)``)
                 continue
             if not ev.paths and all(flow.switches_itself_to_eval(ctx, c) for c in ev.model_calls):
                 continue  # ``model.generate(...)`` whose own code calls ``self.eval()``
