@@ -1620,8 +1620,33 @@ def evaluation_loops(ctx) -> List[EvalLoop]:
     return _memo(ctx, ("evaluation-loops",), lambda: _evaluation_loops(ctx), [])
 
 
+def _models_of_its_own(ctx) -> bool:
+    """Is the module a framework of its own, with no torch in it: it imports
+    nothing from torch or a model library, no class by name, and defines
+    model classes (with ``forward``) whose bases are its own classes or
+    ``object`` (``class MLP(object)`` over numpy in a course's homework)?
+    Its models build no autograd graph."""
+    imports = ctx.imports
+    if imports.imports_from(("torch", *_MODEL_LIBRARIES)) or any(
+        name[:1].isupper() for name in imports.imported_names()
+    ):
+        return False
+    classes = local_classes(ctx)
+    own = False
+    for node in classes.values():
+        for base in node.bases:
+            if not (base.__class__ is ast.Name and (base.id == "object" or base.id in classes)):  # type: ignore
+                return False
+        own = own or any(
+            isinstance(item, ast.FunctionDef) and item.name == "forward" for item in node.body
+        )
+    return own
+
+
 def _evaluation_loops(ctx) -> List[EvalLoop]:
     out = []
+    if ctx.tree is not None and _models_of_its_own(ctx):
+        return out
     for loop in ctx.flow.loops:
         body = getattr(loop.node, "body", None)
         if body and body[-1].__class__ is ast.Break:

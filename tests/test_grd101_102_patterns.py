@@ -2102,3 +2102,48 @@ if __name__ == "__main__":
 ])
 def test_a_loop_through_a_helper_that_sets_the_mode_itself_is_silent(source, expected):
     assert found(source) == expected
+
+
+# --- a module with models of its own, and no torch -----------------------------
+
+NUMPY_MLP = """
+import numpy as np
+
+
+class Linear(object):
+    def __init__(self, n_in, n_out):
+        self.W = np.random.randn(n_in, n_out)
+        self.train_mode = True
+
+    def forward(self, x):
+        return x @ self.W
+
+    def eval(self):
+        self.train_mode = False
+
+
+class MLP(Linear):
+    pass
+
+
+def validate(mlp, val_x, batch_size):
+    mlp.eval()
+    errors = 0
+    for b in range(0, len(val_x), batch_size):
+        y = mlp.forward(val_x[b:b + batch_size])
+        errors += int(np.argmax(y, 1).sum())
+    return errors
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (NUMPY_MLP, []),
+    # torch imported: the model handed in may be a torch module
+    ("import torch\n" + NUMPY_MLP, [("GRD101", 25, 4)]),
+    # a class of the project imported by name: it may be a torch module
+    ("from models import Net\n" + NUMPY_MLP, [("GRD101", 25, 4)]),
+    # a base the module does not define
+    (NUMPY_MLP.replace("class Linear(object):", "class Linear(Layer):"), [("GRD101", 24, 4)]),
+])
+def test_a_module_with_models_of_its_own_and_no_torch_builds_no_graph(source, expected):
+    assert found(source) == expected

@@ -138,6 +138,10 @@ class EvalLoopWithoutNoGrad(Rule):
         `model.eval()` does not help: it only changes dropout and batch norm.
     """
     known_problems = """
+        A module that imports nothing from torch or a model library (and no
+        class by name) and defines model classes of its own, on `object`
+        (`class MLP(object)` with `forward` over numpy in a course's
+        homework), is not checked: its models build no autograd graph.
         Grad mode is dynamic.  A module that switches grad off by a statement
         in a function (`torch.set_grad_enabled(False)` at the start of
         `train()`) changes it for the rest of the process, so its functions'
