@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar, Union
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 from flake8_gradmode import facts, flow, project
 from flake8_gradmode.names import word_chars
@@ -335,6 +335,11 @@ class Context:
         """Does this module name a model class of the project that calls
         ``autograd.grad``?  False without an index."""
         return self._ask(lambda found: found.names_class_asking_autograd(), False)
+
+    def names_class_turning_grad_off(self, methods: FrozenSet[str]) -> bool:
+        """Does this module name a project class one of whose ``methods``
+        turns grad off itself?  False without an index."""
+        return self._ask(lambda found: found.names_class_turning_grad_off(methods), False)
 
     def pins_torch_before_volatile_went(self) -> bool:
         """Does the project name only PyTorch versions before 0.4, where

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import namedtuple
 from enum import Enum
 import ast
-from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol, Set, Tuple
+import itertools
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
@@ -733,6 +734,133 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
     #: How a class freezes itself in ``__init__``: ``("", -1)`` always, or the
     #: parameter (name, position without ``self``) whose ``False`` default does.
     Freeze = Tuple[str, int]
+
+
+#: Context managers and decorators that turn grad off (by their last name:
+#: ``torch.no_grad``, ``torch.inference_mode``, ``torch.set_grad_enabled(x)``
+#: with ``x`` not ``True``).
+_GRAD_OFF = ("no_grad", "inference_mode", "set_grad_enabled")
+
+
+def _turns_grad_off(expr: ast.expr) -> bool:
+    target = expr.func if isinstance(expr, ast.Call) else expr
+    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+    if name not in _GRAD_OFF:
+        return False
+    if name == "set_grad_enabled":
+        return isinstance(expr, ast.Call) and bool(expr.args) and not (
+            isinstance(expr.args[0], ast.Constant) and expr.args[0].value is True
+        )
+    return True
+
+
+def _body_turns_grad_off(fn: ast.AST) -> bool:
+    """Does the function's own body (or a function nested in it: the
+    wrapper a decorator returns) hold a ``with`` that turns grad off?"""
+    return any(
+        isinstance(node, (ast.With, ast.AsyncWith)) and any(_turns_grad_off(item.context_expr) for item in node.items)
+        for node in ast.walk(fn)
+    )
+
+
+def _self_rooted(func: ast.expr) -> bool:
+    while isinstance(func, (ast.Attribute, ast.Subscript)):
+        func = func.value
+    return isinstance(func, ast.Name) and func.id == "self"
+
+
+def _calls_self(nodes, methods: Optional[Set[str]] = None) -> bool:
+    """Do ``nodes`` (statements or expressions, nested functions left out)
+    call something of ``self`` (``self.encoder(x)``, ``self._forward(x)``),
+    or, with ``methods``, one of those methods of ``self``?"""
+    for top in nodes if isinstance(nodes, list) else [nodes]:
+        for node in itertools.chain([top], _own_nodes(top)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _self_rooted(node.func):
+                if methods is None or (node.func.attr in methods and isinstance(node.func.value, ast.Name)):
+                    return True
+    return False
+
+
+def _returns(stmts: List[ast.stmt]) -> bool:
+    return bool(stmts) and isinstance(stmts[-1], (ast.Return, ast.Raise))
+
+
+def _grad_off_first(stmts: List[ast.stmt], found: Set[str], ran: bool = False) -> bool:
+    """Does some path through ``stmts`` turn grad off before it first calls
+    anything of ``self``, and then call something of ``self`` (the model's
+    work) under it: a ``with torch.no_grad():`` (or a call of a method in
+    ``found``) reached before any other such call?  A branch that returns
+    does not count as having run before what follows it."""
+    for stmt in stmts:
+        if not ran:
+            if isinstance(stmt, (ast.With, ast.AsyncWith)) and any(_turns_grad_off(i.context_expr) for i in stmt.items):
+                if _calls_self(stmt.body):
+                    return True
+            elif not isinstance(stmt, (ast.If, ast.For, ast.While, ast.Try)) and _calls_self(stmt, found):
+                return True
+        if isinstance(stmt, ast.If):
+            if _grad_off_first(stmt.body, found, ran or _calls_self(stmt.test)) or _grad_off_first(
+                stmt.orelse, found, ran or _calls_self(stmt.test)
+            ):
+                return True
+            ran = ran or _calls_self(stmt.test) or any(
+                _calls_self(branch) and not _returns(branch) for branch in (stmt.body, stmt.orelse)
+            )
+        else:
+            ran = ran or _calls_self(stmt)
+    return False
+
+
+def methods_turning_grad_off(node: ast.ClassDef, decorator_turns_grad_off: Callable[[str], bool]) -> List[str]:
+    """The class's methods that turn grad off themselves before they do
+    their work, on some path (see ``_grad_off_first``): a ``with
+    torch.no_grad():`` (or ``inference_mode``,
+    ``set_grad_enabled(self.training)``) around their first calls of
+    ``self`` (``self._forward(x)``, ``self.model(c)``) in a branch
+    (``if mode == "generate":``), a decorator that does (``@torch.no_grad()``,
+    or a name ``decorator_turns_grad_off`` accepts: a function of the module
+    whose wrapper calls the method inside such a ``with``), or, first, a
+    call of such a method of ``self`` (``forward`` -> ``self.reverse_flow``).
+    A ``no_grad`` block after the work (metrics) or around a part of it (a
+    frozen target encoder after the online one) does not count.  A model
+    whose method does that runs without grad when it says so.  Only classes
+    that define ``forward`` or ``__call__`` (what calling a model runs) are
+    read."""
+    methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if not any(m.name in ("forward", "__call__") for m in methods):
+        return []
+    found: Set[str] = {
+        m.name for m in methods
+        if any(_turns_grad_off(d) or decorator_turns_grad_off(last_name(d.func if isinstance(d, ast.Call) else d))
+               for d in m.decorator_list)
+    }
+    grown = True
+    while grown:
+        grown = False
+        for m in methods:
+            if m.name not in found and _grad_off_first(m.body, found):
+                found.add(m.name)
+                grown = True
+    return sorted(found)
+
+
+def grad_off_decorator(tree: ast.Module) -> Callable[[str], bool]:
+    """Is ``name`` a function of the module that holds a ``with`` turning
+    grad off (``check_inference``, whose wrapper runs the method under
+    ``torch.no_grad()`` when the model is not training)?  As a decorator,
+    it turns grad off for the methods it wraps.  Each name is read once,
+    when a method is first seen decorated with it."""
+    answers: Dict[str, bool] = {}
+
+    def turns_grad_off(name: str) -> bool:
+        if name not in answers:
+            answers[name] = any(
+                isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name and _body_turns_grad_off(n)
+                for n in tree.body
+            )
+        return answers[name]
+
+    return turns_grad_off
 
 
 def method_of(node: ast.ClassDef, name: str) -> Optional[ast.FunctionDef]:

@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
-    DETACHING_NAMES, asks_autograd, backprop_calls, forward_detaches, init_freeze, names_training_step,
+    DETACHING_NAMES, asks_autograd, backprop_calls, forward_detaches, grad_off_decorator, init_freeze,
+    methods_turning_grad_off, names_training_step,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
@@ -101,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 18
+_FORMAT = 19
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -142,6 +143,10 @@ class _Summarizer:
         self.detaching_classes: List[str] = []
         #: model classes one of whose methods calls ``autograd.grad``
         self.autograd_classes: List[str] = []
+        #: classes -> their methods that turn grad off themselves (see
+        #: ``facts.methods_turning_grad_off``)
+        self.grad_off_methods: Dict[str, List[str]] = {}
+        self._grad_off_decorator = grad_off_decorator(tree)
         #: the classes each class of the module builds into its attributes
         self._parts: Dict[str, Set[str]] = {}
         #: functions and methods by qualified name: the calls (as written)
@@ -220,6 +225,7 @@ class _Summarizer:
             "p": self.arities,
             "u": self.param_runs,
             "q": sorted(self.askers),
+            "w": self.grad_off_methods,
         }
 
     def _with_asking_parts(self) -> List[str]:
@@ -465,6 +471,9 @@ class _Summarizer:
                 self.frozen_classes[node.name] = freeze
             if forward_detaches(node):
                 self.detaching_classes.append(node.name)
+            turning = methods_turning_grad_off(node, self._grad_off_decorator)
+            if turning:
+                self.grad_off_methods[node.name] = turning
         outer, self.members = self.members, ({} if nested else _built_members(node))
         if not nested:
             self._parts[node.name] = set(self.members.values())
@@ -906,7 +915,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("s"), list) and isinstance(summary.get("p"), dict)
         and isinstance(summary.get("r"), list) and isinstance(summary.get("b"), dict)
         and isinstance(summary.get("g"), list) and isinstance(summary.get("u"), dict)
-        and isinstance(summary.get("q"), list)
+        and isinstance(summary.get("q"), list) and isinstance(summary.get("w"), dict)
     )
 
 
@@ -1506,6 +1515,19 @@ class Project:
         return any(
             f" {name} " in self.own_words
             for _, summary in self.mentioning("grad") for name in summary["g"]  # type: ignore[attr-defined]
+        )
+
+    def names_class_turning_grad_off(self, methods: FrozenSet[str]) -> bool:
+        """Does this module name a class of the project one of whose
+        ``methods`` turns grad off itself (see
+        ``facts.methods_turning_grad_off``)?  Only the modules that use a
+        grad-disabling name are read."""
+        own = self.own["c"]
+        return any(
+            f" {name} " in self.own_words and not methods.isdisjoint(turning)
+            and (rel == self.rel or name not in own)  # a class of its own of that name is the one meant
+            for rel, summary in self.mentioning("no_grad", "inference_mode", "set_grad_enabled")
+            for name, turning in summary["w"].items()  # type: ignore[attr-defined]
         )
 
     def pins_torch_before_volatile_went(self) -> bool:

@@ -2620,3 +2620,106 @@ def test_volatile_false_does_not_guard_a_loop_in_a_project_pinned_before_torch_0
     make(tmp_path, {"README.md": "- PyTorch 0.3.1\n",
                     "validate.py": VOLATILE_VALIDATION.replace("volatile=True", "volatile=False")})
     assert [f for f in lint(tmp_path / "validate.py") if f[2] == "GRD101"] == [(7, 4, "GRD101")]
+
+
+GRAD_OFF_MODEL = """
+    import torch
+
+
+    def check_inference(method):
+        def wrapper(self, *args):
+            if not self.training:
+                with torch.no_grad():
+                    return method(self, *args)
+            return method(self, *args)
+        return wrapper
+
+
+    class Detector(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            with torch.set_grad_enabled(self.training):
+                return self.body(x)
+"""
+
+DECORATED_FORWARD = GRAD_OFF_MODEL.replace(
+    "        def forward(self, x):\n            with torch.set_grad_enabled(self.training):\n                return",
+    "        @check_inference\n        def forward(self, x):\n            return",
+)
+
+GRAD_OFF_EVALUATION = """
+    from model import Detector
+
+
+    def evaluate(loader):
+        detector = Detector()
+        detector.eval()
+        scores = []
+        for images in loader:
+            scores.append(detector(images).argmax(1).tolist())
+        return scores
+"""
+
+
+@pytest.mark.parametrize("model, found", [
+    (GRAD_OFF_MODEL, []),  # forward turns grad off in eval mode
+    (DECORATED_FORWARD, []),  # the module's own decorator runs forward under no_grad in eval mode
+    (GRAD_OFF_MODEL.replace("torch.set_grad_enabled(self.training)", "torch.enable_grad()"), [(8, 4, "GRD101")]),
+    (DECORATED_FORWARD.replace("with torch.no_grad():", "if True:"), [(8, 4, "GRD101")]),
+    # grad off only for a frozen part after the work: the output still carries a graph
+    (GRAD_OFF_MODEL.replace(
+        "            with torch.set_grad_enabled(self.training):\n                return self.body(x)",
+        "            out = self.body(x)\n            with torch.no_grad():\n"
+        "                self.body(x)\n            return out",
+    ), [(8, 4, "GRD101")]),
+])
+def test_a_model_whose_method_turns_grad_off_itself_is_silent(tmp_path, model, found):
+    assert "check_inference\n" in DECORATED_FORWARD
+    make(tmp_path, {"model.py": model, "evaluate.py": GRAD_OFF_EVALUATION})
+    assert lint(tmp_path / "evaluate.py") == found
+
+
+def test_a_class_of_the_module_shadows_a_grad_off_class_of_the_same_name_elsewhere(tmp_path):
+    make(tmp_path, {
+        "model.py": GRAD_OFF_MODEL,
+        "evaluate.py": GRAD_OFF_EVALUATION.replace(
+            "from model import Detector",
+            "import torch\n\n\n    class Detector(torch.nn.Linear):\n        pass\n"),
+    })
+    assert lint(tmp_path / "evaluate.py") == [(13, 4, "GRD101")]
+
+
+INFERENCE_WRAPPER = """
+    import torch
+
+
+    class Scorer:
+        def __init__(self, model):
+            self.model = model
+
+        def __call__(self, x):
+            with torch.no_grad():
+                return self.model(x)
+
+
+    def score_pairs(model, batches):
+        return [model(x) for x in batches]
+
+
+    def main(batches):
+        model = Scorer(torch.nn.Linear(4, 1))
+        for split in ("dev", "test"):
+            print(split, score_pairs(model, batches))
+"""
+
+
+@pytest.mark.parametrize("source, found", [
+    (INFERENCE_WRAPPER, []),  # the wrapper's ``__call__`` runs the model under no_grad
+    (INFERENCE_WRAPPER.replace("with torch.no_grad():", "if True:"), [(19, 4, "GRD101")]),
+])
+def test_a_wrapper_whose_call_turns_grad_off_is_silent(tmp_path, source, found):
+    make(tmp_path, {"evaluate.py": source})
+    assert lint(tmp_path / "evaluate.py") == found

@@ -40,6 +40,21 @@ def _volatile_inputs(ctx, node: ast.AST) -> bool:
     return False
 
 
+def _model_turns_grad_off(ctx, ev: flow.EvalLoop) -> bool:
+    """Does the module name a project class whose method each of the loop's
+    model calls may run turns grad off itself (``forward`` under
+    ``torch.set_grad_enabled(self.training)``, ``reverse_flow`` under
+    ``torch.no_grad()``, a wrapper's ``__call__``)?  The model may then run
+    without grad where the loop calls it: unknown, so silent."""
+    calls = [*ev.model_calls, *(p.model_call for p in ev.paths)]
+    return bool(calls) and all(
+        not isinstance(c, flow.ElsewhereCall) and ctx.names_class_turning_grad_off(frozenset((
+            "forward", "__call__", *((c.node.func.attr,) if isinstance(c.node.func, ast.Attribute) else ()),
+        )))
+        for c in calls
+    )
+
+
 def _runs_a_wrapper_of_the_model(ev: flow.EvalLoop) -> bool:
     """Does the loop also call an object the function built around the model
     (``explainer = DeepLIFT(model)``, ``attack = PGD(model, eps)``)?  Such
@@ -646,7 +661,8 @@ class EvalLoopWithoutNoGrad(Rule):
             if ev.loop.inside(reported) or _runs_a_wrapper_of_the_model(ev) or _volatile_inputs(ctx, ev.loop.node):
                 continue
             what = _with_grad(ctx, ev)
-            if what is not None and not flow.model_needs_grad(ctx, [*ev.model_calls, *(p.model_call for p in ev.paths)]):
+            if what is not None and not flow.model_needs_grad(ctx, [*ev.model_calls, *(p.model_call for p in ev.paths)]) \
+                    and not _model_turns_grad_off(ctx, ev):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)
