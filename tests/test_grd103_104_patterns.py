@@ -1142,3 +1142,28 @@ def test_one_loss_per_model_in_a_list_each_call_makes_afresh():
     kept = ONE_STEP_PER_AGENT.replace("        losses = []\n", "").replace("losses.append", "self.losses.append")
     kept = kept.replace("self.optimizers = [", "self.losses = []\n        self.optimizers = [")
     assert findings(kept) == [("GRD104", 17, 12)]
+
+
+# --- two models taking turns inside a function the loop calls -------------------
+
+TAKING_TURNS = """
+def train(model, view_learner, loader, model_optimizer, view_optimizer):
+    for step, batch in enumerate(loader):
+        view_learner.train()
+        model.eval()  # frozen while the view learner takes its step
+        view_optimizer.step()
+        model.train()
+        view_learner.eval()  # frozen while the model takes its step
+        model_optimizer.step()
+
+
+def run(model, view_learner, loader, model_optimizer, view_optimizer, epochs):
+    for epoch in range(1, epochs):
+        losses = train(model, view_learner, loader, model_optimizer, view_optimizer)
+"""
+
+
+def test_models_taking_turns_inside_a_called_function_are_switched_back():
+    # each model is switched back before its own step, inside the function
+    # the loop calls: the call leaves no model in eval mode for a step
+    assert findings(TAKING_TURNS) == []

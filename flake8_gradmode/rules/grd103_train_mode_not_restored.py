@@ -1140,12 +1140,17 @@ def _switched_back_later(ctx, loop: flow.Loop, events: List[_Event], i: int, j: 
     discriminator while the generator learns, a critic while the policy
     learns) and restores it."""
     keys = ctx.flow.switch_keys
-    model = keys.get(events[i].site)
+
+    def switched(event: _Event) -> str:
+        # a switch inside a function the loop calls is known by the model it was handed
+        return keys.get(event.site) or event.model
+
+    switch = events[i]
+    model = switched(switch)
     if not model:
         return False
-    switch = events[i]
     return any(
-        e.kind == "train" and keys.get(e.site) == model and not _exclusive(ctx, loop, *sorted((e, switch)))
+        e.kind == "train" and switched(e) == model and not _exclusive(ctx, loop, *sorted((e, switch)))
         for e in (*events[:i], *events[j + 1:])
     )
 
