@@ -143,10 +143,9 @@ class _Summarizer:
         self.detaching_classes: List[str] = []
         #: model classes one of whose methods calls ``autograd.grad``
         self.autograd_classes: List[str] = []
-        #: classes -> their methods that turn grad off themselves (see
-        #: ``facts.methods_turning_grad_off``)
-        self.grad_off_methods: Dict[str, List[str]] = {}
-        self._grad_off_decorator = grad_off_decorator(tree)
+        #: the module's top-level classes, for ``_grad_off_methods``
+        self._class_nodes: List[ast.ClassDef] = []
+        self._tree = tree
         #: the classes each class of the module builds into its attributes
         self._parts: Dict[str, Set[str]] = {}
         #: functions and methods by qualified name: the calls (as written)
@@ -225,8 +224,24 @@ class _Summarizer:
             "p": self.arities,
             "u": self.param_runs,
             "q": sorted(self.askers),
-            "w": self.grad_off_methods,
+            "w": self._grad_off_methods(),
         }
+
+    def _grad_off_methods(self) -> Dict[str, List[str]]:
+        """``facts.methods_turning_grad_off`` of each top-level class, read
+        only in a module that names a grad-disabling context at all."""
+        if not self._class_nodes or not any(
+            name in self.calls or name in self.attrs or name in self.names
+            for name in ("no_grad", "inference_mode", "set_grad_enabled")
+        ):
+            return {}
+        decorator = grad_off_decorator(self._tree)
+        found = {}
+        for node in self._class_nodes:
+            turning = methods_turning_grad_off(node, decorator)
+            if turning:
+                found[node.name] = turning
+        return found
 
     def _with_asking_parts(self) -> List[str]:
         """The model classes that call ``autograd.grad``, and the classes of
@@ -471,9 +486,7 @@ class _Summarizer:
                 self.frozen_classes[node.name] = freeze
             if forward_detaches(node):
                 self.detaching_classes.append(node.name)
-            turning = methods_turning_grad_off(node, self._grad_off_decorator)
-            if turning:
-                self.grad_off_methods[node.name] = turning
+            self._class_nodes.append(node)
         outer, self.members = self.members, ({} if nested else _built_members(node))
         if not nested:
             self._parts[node.name] = set(self.members.values())
