@@ -174,6 +174,23 @@ class InplaceParamUpdateWithGrad(Rule):
             import torch
 
 
+            def init_table(out):
+                out.requires_grad = False
+                out[:, :2] = torch.ones(out.shape[0], 2)
+                return out
+
+
+            table = torch.nn.Embedding(3, 4)
+            init_table(table.weight)
+            """,
+            title="A helper that switches off its argument's `requires_grad` before editing it",
+            checks=(Holds("bool((table.weight[:, :2] == 1).all())", "the table is set"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
             class Prototypes(torch.nn.Module):
                 def __init__(self, dim, sizes):
                     super().__init__()
@@ -656,6 +673,8 @@ class InplaceParamUpdateWithGrad(Rule):
         name = self._argument(base)
         if name is None:
             return
+        if self._not_requiring and (id(self.context.grad.function), name) in self._not_requiring:
+            return  # ``out.requires_grad = False`` first: the edit is allowed whatever the caller hands in
         helper = self._here()
         assert helper is not None
         state = self.context.grad.state
