@@ -2147,3 +2147,32 @@ def validate(mlp, val_x, batch_size):
 ])
 def test_a_module_with_models_of_its_own_and_no_torch_builds_no_graph(source, expected):
     assert found(source) == expected
+
+
+# --- a linear probe: one layer that computes the same in both modes -----------
+
+LINEAR_PROBE = """
+import torch
+import torchvision
+
+
+def linear(train_features, test_loader, num_classes=2):
+    probe = torch.nn.Linear(train_features.shape[1], num_classes)
+    optimizer = torch.optim.SGD(probe.parameters(), lr=0.1)
+    for epoch in range(2):
+        for counter, (x_batch, y_batch) in enumerate(test_loader):
+            logits = probe(x_batch)
+
+
+def cluster(net):
+    net.train()
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (LINEAR_PROBE, []),
+    # a layer whose output depends on the mode
+    (LINEAR_PROBE.replace("torch.nn.Linear(", "torch.nn.BatchNorm1d("), [("GRD102", 10, 8)]),
+])
+def test_a_linear_probe_needs_no_eval_mode(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD102"] == expected

@@ -74,6 +74,9 @@ class EvalLoopWithoutEvalMode(Rule):
         model only through a helper that sets the mode itself before the call
         (`model.train()` to recalibrate batch norm, then `model.eval()`) is
         not reported: an `.eval()` before the loop would change nothing.
+        A loop whose model is one `torch.nn` layer its function built that
+        computes the same in both modes (`probe = nn.Linear(d, k)`, a
+        convolution, an embedding) is not reported.
         Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops and loops whose
         only sign of evaluation is what they do with the outputs are left to
@@ -305,6 +308,8 @@ class EvalLoopWithoutEvalMode(Rule):
                 continue
             if any(isinstance(c, flow.ElsewhereCall) for c in ev.model_calls):
                 continue  # the model runs in another module, which may switch it itself
+            if ev.model_calls and not ev.paths and all(_plain_layer(ctx, c) for c in ev.model_calls):
+                continue  # ``probe = nn.Linear(d, k)``: nothing in it depends on the mode
             scope = loop.scope
             # a switch at the top of the loop body, before its first model call, counts
             first = min([c.seq for c in ev.model_calls] + [p.seq for p in ev.paths] or [loop.seq])
@@ -379,6 +384,21 @@ class EvalLoopWithoutEvalMode(Rule):
         else:
             reason = f"{caller} hands it over in training mode, and nothing calls `.eval()` before the loop"
         self.report(loop.node, f"evaluation loop runs {what} in training mode: {reason}; {remedy}", fix=fix)
+
+
+#: ``torch.nn`` layers that compute the same in both modes.
+_PLAIN_LAYERS = frozenset(f"torch.nn.{name}" for name in (
+    "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+    "ConvTranspose3d", "Embedding", "Identity",
+))
+
+
+def _plain_layer(ctx, call: flow.ModelCall) -> bool:
+    """Is the model of ``call`` one layer its function built from
+    ``torch.nn`` that behaves the same in training and eval mode (a linear
+    probe: ``LL = nn.Linear(features, classes)``)?"""
+    built = flow.built_before(ctx, call, call.key.split(".", 1)[0].split("[", 1)[0])
+    return built is not None and "." not in call.key and ctx.imports.resolve(built.func) in _PLAIN_LAYERS
 
 
 def _in_eval_on_the_way(ctx, scope: flow.Scope, path: flow.PathCall) -> bool:
