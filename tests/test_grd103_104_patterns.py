@@ -1167,3 +1167,45 @@ def test_models_taking_turns_inside_a_called_function_are_switched_back():
     # each model is switched back before its own step, inside the function
     # the loop calls: the call leaves no model in eval mode for a step
     assert findings(TAKING_TURNS) == []
+
+
+# --- a function that makes its own model each time the loop calls it --------
+
+MODEL_MADE_BY_A_FACTORY = """
+import torch
+
+import models
+
+
+def importance(model, loader):
+    model.train()
+
+
+def train_task(loader, task):
+    model = models.create("mlp")
+    model = model.cuda()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    if task > 0:
+        model.eval()  # keep the batch-norm statistics of the first task
+    for epoch in range(2):
+        for x in loader:
+            loss = model(x).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+if __name__ == "__main__":
+    for task in range(3):
+        train_task([], task)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    # ``models.create(...)``: every call switches a model of its own, not one the loop keeps
+    (MODEL_MADE_BY_A_FACTORY, []),
+    # the module's model: the next call trains it in eval mode
+    (MODEL_MADE_BY_A_FACTORY.replace('    model = models.create("mlp")', "    global model"), [("GRD103", 27, 8)]),
+])
+def test_a_model_a_factory_makes_in_the_called_function_is_its_own(source, expected):
+    assert findings(source) == expected

@@ -1095,6 +1095,12 @@ def _own_models(ctx, scope: flow.Scope) -> Set[str]:
         name for name in set(scope.constructed) | scope.built_models
         if all(_builds(value) for value in scope.deps.get(name, ()))
     }
+    # ``model = models.create(args.net)``, or ``model = torch.load(path)``,
+    # then ``model = model.cuda()``: made by a factory or a loader, every time
+    built |= {
+        name for name, values in scope.deps.items()
+        if any(_made(value, name) is True for value in values) and all(_made(value, name) is not False for value in values)
+    }
     for value in scope.return_values:  # ``return net``, ``return net, optimizer``
         built -= {e.id for e in (value.elts if isinstance(value, ast.Tuple) else [value]) if isinstance(e, ast.Name)}
     if not built:
@@ -1108,6 +1114,29 @@ def _builds(value: ast.expr) -> bool:
     """``Net(...)``, ``Net(...).cuda()``: a call of a capitalised callee."""
     value = unchained(value)
     return isinstance(value, ast.Call) and last_name(value.func)[:1].isupper()
+
+
+#: Calls that make a model afresh (``models.create(...)``, ``torch.load(...)``).
+_MAKERS = ("create", "create_model", "build_model", "get_model", "load", "from_pretrained")
+
+
+def _made(value: ast.expr, name: str) -> Optional[bool]:
+    """Does ``value`` make a model afresh (True: a factory or loader call,
+    ``Net(...)``), pass on the one ``name`` holds (None: ``model.cuda()``,
+    ``nn.DataParallel(model)``), or neither (False)?"""
+    if _builds(value) and not (isinstance(value, ast.Call) and any(
+        isinstance(a, ast.Name) and a.id == name for a in value.args
+    )):
+        return True
+    base = unchained(value)
+    if isinstance(base, ast.Name) and base.id == name:
+        return None
+    if isinstance(base, ast.Call):
+        if any(isinstance(a, ast.Name) and a.id == name for a in base.args):
+            return None  # ``nn.DataParallel(model)``
+        if last_name(base.func) in _MAKERS:
+            return True
+    return False
 
 
 def _switched_model(ctx, site: int) -> str:
