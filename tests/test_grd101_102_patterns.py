@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from flake8_gradmode.engine import check
+from flake8_gradmode.rules.grd102_eval_loop_without_eval_mode import EvalLoopWithoutEvalMode
 from flake8_gradmode.settings import Settings
 
 #: Each case is a module alone: not part of the project the tests run in.
@@ -2028,18 +2029,10 @@ def test_a_helper_two_calls_deep_whose_every_caller_switches_to_eval_mode():
 
 # --- ``model.train(flag)`` with a flag the function set -----------------------
 
-FLAG_SET_IN_THE_FUNCTION = """
-import torch
-
-
-def evaluate(loader):
-    is_training = False
-    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
-    model.train(is_training)
-    with torch.no_grad():
-        for x in loader:
-            model(x)
-"""
+#: the rule's own example (``model.train(is_training)`` after ``is_training = False``)
+FLAG_SET_IN_THE_FUNCTION = next(
+    v.code for v in EvalLoopWithoutEvalMode.VALID if v.title.startswith("`model.train(flag)`")
+)
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -2047,9 +2040,9 @@ def evaluate(loader):
     # set to True too: the mode is not known to be eval
     (FLAG_SET_IN_THE_FUNCTION.replace(
         "    model.train(", "    if loader:\n        is_training = True\n    model.train("),
-     [("GRD102", 12, 8)]),
+     [("GRD102", 11, 8)]),
     # no switch at all
-    (FLAG_SET_IN_THE_FUNCTION.replace("    model.train(is_training)\n", ""), [("GRD102", 9, 8)]),
+    (FLAG_SET_IN_THE_FUNCTION.replace("    model.train(is_training)\n", ""), [("GRD102", 8, 8)]),
 ])
 def test_model_train_with_a_flag_set_to_false_is_a_switch_to_eval(source, expected):
     assert found(source) == expected
