@@ -736,29 +736,16 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
     Freeze = Tuple[str, int]
 
 
-#: Context managers and decorators that turn grad off (by their last name:
-#: ``torch.no_grad``, ``torch.inference_mode``, ``torch.set_grad_enabled(x)``
-#: with ``x`` not ``True``).
-_GRAD_OFF = ("no_grad", "inference_mode", "set_grad_enabled")
+#: The names a module that turns grad off itself must use somewhere
+#: (``torch.no_grad``, ``torch.inference_mode``, ``torch.set_grad_enabled``).
+GRAD_OFF_NAMES = ("no_grad", "inference_mode", "set_grad_enabled")
 
 
-def _turns_grad_off(expr: ast.expr) -> bool:
-    target = expr.func if isinstance(expr, ast.Call) else expr
-    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
-    if name not in _GRAD_OFF:
-        return False
-    if name == "set_grad_enabled":
-        return isinstance(expr, ast.Call) and bool(expr.args) and not (
-            isinstance(expr.args[0], ast.Constant) and expr.args[0].value is True
-        )
-    return True
-
-
-def _body_turns_grad_off(fn: ast.AST) -> bool:
+def _body_turns_grad_off(fn: ast.AST, turns_off: Callable[[ast.expr], bool]) -> bool:
     """Does the function's own body (or a function nested in it: the
     wrapper a decorator returns) hold a ``with`` that turns grad off?"""
     return any(
-        isinstance(node, (ast.With, ast.AsyncWith)) and any(_turns_grad_off(item.context_expr) for item in node.items)
+        isinstance(node, (ast.With, ast.AsyncWith)) and any(turns_off(item.context_expr) for item in node.items)
         for node in ast.walk(fn)
     )
 
@@ -785,7 +772,9 @@ def _returns(stmts: List[ast.stmt]) -> bool:
     return bool(stmts) and isinstance(stmts[-1], (ast.Return, ast.Raise))
 
 
-def _grad_off_first(stmts: List[ast.stmt], found: Set[str], ran: bool = False) -> bool:
+def _grad_off_first(
+    stmts: List[ast.stmt], found: Set[str], turns_off: Callable[[ast.expr], bool], ran: bool = False
+) -> bool:
     """Does some path through ``stmts`` turn grad off before it first calls
     anything of ``self``, and then call something of ``self`` (the model's
     work) under it: a ``with torch.no_grad():`` (or a call of a method in
@@ -793,14 +782,14 @@ def _grad_off_first(stmts: List[ast.stmt], found: Set[str], ran: bool = False) -
     does not count as having run before what follows it."""
     for stmt in stmts:
         if not ran:
-            if isinstance(stmt, (ast.With, ast.AsyncWith)) and any(_turns_grad_off(i.context_expr) for i in stmt.items):
+            if isinstance(stmt, (ast.With, ast.AsyncWith)) and any(turns_off(i.context_expr) for i in stmt.items):
                 if _calls_self(stmt.body):
                     return True
             elif not isinstance(stmt, (ast.If, ast.For, ast.While, ast.Try)) and _calls_self(stmt, found):
                 return True
         if isinstance(stmt, ast.If):
-            if _grad_off_first(stmt.body, found, ran or _calls_self(stmt.test)) or _grad_off_first(
-                stmt.orelse, found, ran or _calls_self(stmt.test)
+            if _grad_off_first(stmt.body, found, turns_off, ran or _calls_self(stmt.test)) or _grad_off_first(
+                stmt.orelse, found, turns_off, ran or _calls_self(stmt.test)
             ):
                 return True
             ran = ran or _calls_self(stmt.test) or any(
@@ -811,11 +800,15 @@ def _grad_off_first(stmts: List[ast.stmt], found: Set[str], ran: bool = False) -
     return False
 
 
-def methods_turning_grad_off(node: ast.ClassDef, decorator_turns_grad_off: Callable[[str], bool]) -> List[str]:
+def methods_turning_grad_off(
+    node: ast.ClassDef, turns_off: Callable[[ast.expr], bool], decorator_turns_grad_off: Callable[[str], bool]
+) -> List[str]:
     """The class's methods that turn grad off themselves before they do
     their work, on some path (see ``_grad_off_first``): a ``with
     torch.no_grad():`` (or ``inference_mode``,
-    ``set_grad_enabled(self.training)``) around their first calls of
+    ``set_grad_enabled(self.training)``: whatever ``turns_off`` accepts, a
+    context manager or decorator that disables grad or may) around their
+    first calls of
     ``self`` (``self._forward(x)``, ``self.model(c)``) in a branch
     (``if mode == "generate":``), a decorator that does (``@torch.no_grad()``,
     or a name ``decorator_turns_grad_off`` accepts: a function of the module
@@ -831,20 +824,20 @@ def methods_turning_grad_off(node: ast.ClassDef, decorator_turns_grad_off: Calla
         return []
     found: Set[str] = {
         m.name for m in methods
-        if any(_turns_grad_off(d) or decorator_turns_grad_off(last_name(d.func if isinstance(d, ast.Call) else d))
+        if any(turns_off(d) or decorator_turns_grad_off(last_name(d.func if isinstance(d, ast.Call) else d))
                for d in m.decorator_list)
     }
     grown = True
     while grown:
         grown = False
         for m in methods:
-            if m.name not in found and _grad_off_first(m.body, found):
+            if m.name not in found and _grad_off_first(m.body, found, turns_off):
                 found.add(m.name)
                 grown = True
     return sorted(found)
 
 
-def grad_off_decorator(tree: ast.Module) -> Callable[[str], bool]:
+def grad_off_decorator(tree: ast.Module, turns_off: Callable[[ast.expr], bool]) -> Callable[[str], bool]:
     """Is ``name`` a function of the module that holds a ``with`` turning
     grad off (``check_inference``, whose wrapper runs the method under
     ``torch.no_grad()`` when the model is not training)?  As a decorator,
@@ -855,7 +848,8 @@ def grad_off_decorator(tree: ast.Module) -> Callable[[str], bool]:
     def turns_grad_off(name: str) -> bool:
         if name not in answers:
             answers[name] = any(
-                isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name and _body_turns_grad_off(n)
+                isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name
+                and _body_turns_grad_off(n, turns_off)
                 for n in tree.body
             )
         return answers[name]

@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
-    DETACHING_NAMES, asks_autograd, backprop_calls, forward_detaches, grad_off_decorator, init_freeze,
-    methods_turning_grad_off, names_training_step,
+    DETACHING_NAMES, GRAD_OFF_NAMES, asks_autograd, backprop_calls, forward_detaches, grad_off_decorator,
+    init_freeze, methods_turning_grad_off, names_training_step,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 19
+_FORMAT = 20
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -231,14 +231,17 @@ class _Summarizer:
         """``facts.methods_turning_grad_off`` of each top-level class, read
         only in a module that names a grad-disabling context at all."""
         if not self._class_nodes or not any(
-            name in self.calls or name in self.attrs or name in self.names
-            for name in ("no_grad", "inference_mode", "set_grad_enabled")
+            name in self.calls or name in self.attrs or name in self.names for name in GRAD_OFF_NAMES
         ):
             return {}
-        decorator = grad_off_decorator(self._tree)
+
+        def turns_off(expr: ast.expr) -> bool:  # as the engine's grad tracker reads a ``with`` or decorator
+            return self.grad.effect(self.table, expr) in (Grad.DISABLED, Grad.UNKNOWN)
+
+        decorator = grad_off_decorator(self._tree, turns_off)
         found = {}
         for node in self._class_nodes:
-            turning = methods_turning_grad_off(node, decorator)
+            turning = methods_turning_grad_off(node, turns_off, decorator)
             if turning:
                 found[node.name] = turning
         return found
@@ -1539,7 +1542,7 @@ class Project:
         return any(
             f" {name} " in self.own_words and not methods.isdisjoint(turning)
             and (rel == self.rel or name not in own)  # a class of its own of that name is the one meant
-            for rel, summary in self.mentioning("no_grad", "inference_mode", "set_grad_enabled")
+            for rel, summary in self.mentioning(*GRAD_OFF_NAMES)
             for name, turning in summary["w"].items()  # type: ignore[attr-defined]
         )
 
