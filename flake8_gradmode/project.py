@@ -1801,10 +1801,10 @@ def qualified(key: Tuple[str, ...]) -> Optional[str]:
 
 # A PyTorch version as READMEs and requirement files write it, after the
 # word ``torch`` or ``pytorch`` (not ``torchvision``): ``PyTorch 0.3.1``,
-# ``pytorch 0.2.0_2``, ``torch==0.3.1``, ``torch<0.4``.
-_TORCH_VERSION = re.compile(
-    r"(?<![\w.-])(?:py)?torch(?![\w-])[^\S\n]*(?:version[^\S\n]*)?[:=<>~!]*[^\S\n]*v?(\d+)\.(\d+)", re.I
-)
+# ``pytorch 0.2.0_2``, ``torch==0.3.1``, ``torch<0.4``.  Searched with
+# re.IGNORECASE; compiled (and cached by ``re``) on first need, not at
+# import: only a project with a ``volatile=`` loop about to be reported asks.
+_TORCH_VERSION = r"(?<![\w.-])(?:py)?torch(?![\w-])[^\S\n]*(?:version[^\S\n]*)?[:=<>~!]*[^\S\n]*v?(\d+)\.(\d+)"
 #: The files at a project's root that say which PyTorch it wants.
 _REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",
                       "requirements.txt", "setup.py", "environment.yml")
@@ -1824,7 +1824,7 @@ def pins_old_torch(root: str) -> bool:
                     text = f.read(200_000)
             except OSError:
                 continue
-            versions += [(int(major), int(minor)) for major, minor in _TORCH_VERSION.findall(text)]
+            versions += [(int(major), int(minor)) for major, minor in re.findall(_TORCH_VERSION, text, re.I)]
         _OLD_TORCH[root] = bool(versions) and all(version < (0, 4) for version in versions)
     return _OLD_TORCH[root]
 
