@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Optional, Set
+from typing import List, Optional, Set
 
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
@@ -40,13 +40,13 @@ def _volatile_inputs(ctx, node: ast.AST) -> bool:
     return False
 
 
-def _model_turns_grad_off(ctx, ev: flow.EvalLoop) -> bool:
+def _model_turns_grad_off(ctx, calls: List[flow.ModelCall]) -> bool:
     """Does the module name a project class whose method each of the loop's
     model calls may run turns grad off itself (``forward`` under
     ``torch.set_grad_enabled(self.training)``, ``reverse_flow`` under
     ``torch.no_grad()``, a wrapper's ``__call__``)?  The model may then run
-    without grad where the loop calls it: unknown, so silent."""
-    calls = [*ev.model_calls, *(p.model_call for p in ev.paths)]
+    without grad where the loop calls it: unknown, so silent.  ``calls``:
+    the loop's model calls, direct or through a function of the module."""
     return bool(calls) and all(
         not isinstance(c, flow.ElsewhereCall) and ctx.names_class_turning_grad_off(frozenset((
             "forward", "__call__", *((c.node.func.attr,) if isinstance(c.node.func, ast.Attribute) else ()),
@@ -658,11 +658,15 @@ class EvalLoopWithoutNoGrad(Rule):
         reported: Set[int] = set()
         covered: Set[int] = set()
         for ev in flow.evaluation_loops(ctx):
-            if ev.loop.inside(reported) or _runs_a_wrapper_of_the_model(ev) or _volatile_inputs(ctx, ev.loop.node):
+            if ev.loop.inside(reported) or _runs_a_wrapper_of_the_model(ev):
                 continue
             what = _with_grad(ctx, ev)
-            if what is not None and not flow.model_needs_grad(ctx, [*ev.model_calls, *(p.model_call for p in ev.paths)]) \
-                    and not _model_turns_grad_off(ctx, ev):
+            if what is None:
+                continue
+            # the costlier questions last, only for a loop about to be reported
+            calls = [*ev.model_calls, *(p.model_call for p in ev.paths)]
+            if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
+                    and not _volatile_inputs(ctx, ev.loop.node):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)
