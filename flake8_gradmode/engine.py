@@ -755,9 +755,7 @@ def _false_flag(scope: flow.Scope, call: ast.Call, method: str) -> bool:
     if flag.__class__ is not ast.Name:
         return False
     fn = scope.function
-    if fn is not None and any(a.arg == flag.id for a in (  # type: ignore[union-attr]
-        *fn.node.args.posonlyargs, *fn.node.args.args, *fn.node.args.kwonlyargs
-    )):
+    if fn is not None and any(a.arg == flag.id for a in _all_params(fn.node.args)):  # type: ignore[union-attr]
         return False
     values = scope.deps.get(flag.id)  # type: ignore[union-attr]
     return bool(values) and all(is_const(v, False) for v in values)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from flake8_gradmode.names import (
     says_inference_function,
     tokens,
 )
-from flake8_gradmode.facts import asks_autograd, freezes, init_freeze
+from flake8_gradmode.facts import asks_autograd, freezes, init_freeze, method_of
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function, switches_to_eval,
 )
@@ -1637,9 +1637,7 @@ def _models_of_its_own(ctx) -> bool:
         for base in node.bases:
             if not (base.__class__ is ast.Name and (base.id == "object" or base.id in classes)):  # type: ignore
                 return False
-        own = own or any(
-            isinstance(item, ast.FunctionDef) and item.name == "forward" for item in node.body
-        )
+        own = own or method_of(node, "forward") is not None
     return own
 
 
