@@ -545,11 +545,7 @@ class InplaceParamUpdateWithGrad(Rule):
     def _param(self, base: ast.expr, loose: bool) -> bool:
         """Is ``base`` a parameter?  ``loose``: an in-place tensor method was
         called on it, so any ``x.weight``/``x.bias`` is a tensor."""
-        if self._not_requiring and any(
-            (id(self.context.grad.function), prefix) in self._not_requiring for prefix in _prefixes(dotted(base))
-        ):
-            # its ``requires_grad`` was just switched off, or that of the module
-            # holding it (``conv.requires_grad_(False)``, then ``conv.lin.weight.zero_()``)
+        if self._switched_off(dotted(base)):
             return False
         owner = self._parameters_of(base) if isinstance(base, ast.Name) else None
         if owner is not None:
@@ -560,6 +556,15 @@ class InplaceParamUpdateWithGrad(Rule):
         found = self._param_by_kind(base, loose)
         # last, as it walks the class once: parameters the class froze itself
         return found and not (self._classes and isinstance(base, ast.Attribute) and self._frozen_in_class(base.value))
+
+    def _switched_off(self, name: Optional[str]) -> bool:
+        """Did the running function switch off ``requires_grad`` of ``name``
+        (and not back), or of the module holding it
+        (``conv.requires_grad_(False)``, then ``conv.lin.weight.zero_()``)?
+        An in-place change is then allowed."""
+        return bool(self._not_requiring) and any(
+            (id(self.context.grad.function), prefix) in self._not_requiring for prefix in _prefixes(name)
+        )
 
     def _parameters_of(self, base: ast.Name) -> Optional[ast.expr]:
         """``model`` when ``base`` is bound by ``for base in
@@ -673,7 +678,7 @@ class InplaceParamUpdateWithGrad(Rule):
         name = self._argument(base)
         if name is None:
             return
-        if self._not_requiring and (id(self.context.grad.function), name) in self._not_requiring:
+        if self._switched_off(name):
             return  # ``out.requires_grad = False`` first: the edit is allowed whatever the caller hands in
         helper = self._here()
         assert helper is not None
