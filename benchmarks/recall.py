@@ -127,8 +127,13 @@ def default_rules() -> Tuple[type, ...]:
     return tuple(rule for rule in RULES if not rule.code.startswith(DEFAULT_IGNORE))
 
 
-#: the files a tree is written out with: Python modules and project markers
+#: the files a tree is written out with: Python modules and project markers,
+#: and the root files that say which PyTorch the project wants (the linter
+#: reads them before reporting the pre-0.4 ``volatile=`` flag)
 _TREE_FILES = (".py", "setup.cfg", "pyproject.toml")
+_ROOT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md", "requirements.txt", "environment.yml")
+#: marks a finished tree; trees written before the root files were kept lack it
+_DONE = ".complete-2"
 
 
 def tree(gitdir: Path, rev: str, trees: Path, repo: str) -> Optional[Path]:
@@ -139,7 +144,7 @@ def tree(gitdir: Path, rev: str, trees: Path, repo: str) -> Optional[Path]:
     if not sha:
         return None
     root = trees / repo.replace("/", "+") / sha
-    done = root / ".complete"
+    done = root / _DONE
     if done.exists():
         return root
     listing = subprocess.run(["git", "--git-dir", str(gitdir), "ls-tree", "-r", "-z", sha],
@@ -150,8 +155,9 @@ def tree(gitdir: Path, rev: str, trees: Path, repo: str) -> Optional[Path]:
     for entry in listing.stdout.split(b"\0"):
         meta, _, name = entry.partition(b"\t")
         parts = meta.split()
-        if len(parts) == 3 and parts[1] == b"blob" and name.decode("utf-8", "replace").endswith(_TREE_FILES):
-            wanted.append((parts[2], name.decode("utf-8", "replace")))
+        path = name.decode("utf-8", "replace")
+        if len(parts) == 3 and parts[1] == b"blob" and (path.endswith(_TREE_FILES) or path in _ROOT_FILES):
+            wanted.append((parts[2], path))
     batch = subprocess.run(["git", "--git-dir", str(gitdir), "cat-file", "--batch"],
                            input=b"".join(obj + b"\n" for obj, _ in wanted), stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL)

@@ -2616,6 +2616,18 @@ def test_volatile_inputs_guard_a_loop_only_in_a_project_pinned_before_torch_0_4(
     assert [f for f in lint(tmp_path / "validate.py") if f[2] == "GRD101"] == found
 
 
+@pytest.mark.parametrize("files, found", [
+    ({"README.md": "| Name | Version |\n| --- | --- |\n| pytorch | 0.3.1 |\n"}, []),
+    ({"requirements.txt": "numpy=1.13.1=py36_0\npytorch=0.2.0=py36h53baedd_4cu80\n"}, []),
+    ({"README.md": "Needs pytorch 0.3.1 or pytorch 1.0.\n"}, [(8, 40)]),  # a later version too
+    ({"README.md": "| pytorch | 1.4 |\n"}, [(8, 40)]),
+    ({}, [(8, 40)]),
+])
+def test_the_volatile_flag_is_reported_only_outside_a_project_pinned_before_torch_0_4(tmp_path, files, found):
+    make(tmp_path, {**files, "validate.py": VOLATILE_VALIDATION})
+    assert [f[:2] for f in lint(tmp_path / "validate.py") if f[2] == "GRD003"] == found
+
+
 def test_volatile_false_does_not_guard_a_loop_in_a_project_pinned_before_torch_0_4(tmp_path):
     make(tmp_path, {"README.md": "- PyTorch 0.3.1\n",
                     "validate.py": VOLATILE_VALIDATION.replace("volatile=True", "volatile=False")})

@@ -73,6 +73,12 @@ class VolatileFlag(Rule):
         is not read: the flag worked there.  Nor is the `else:` of a test
         that only those releases fail (`if LooseVersion(torch.__version__) >
         LooseVersion("0.3.1"):`, `if torch.__version__ >= "0.4":`).
+        Nor is the flag reported in a project whose README, requirements,
+        `setup.py` or conda environment at its root name only PyTorch
+        releases before 0.4 (`torch==0.3.1`, `pytorch=0.2.0`, `| pytorch |
+        0.3.1 |`): there it still worked, and the project runs on no later
+        release.  A file outside any project, or a project that names no
+        version, is read as running a current release.
         Nor is `p.volatile = True` beside `p.requires_grad = False` (or
         `p.requires_grad_(False)`) in the body of a loop (`for p in
         net.parameters():`): the freeze already stops the graph the flag was
@@ -236,9 +242,10 @@ class VolatileFlag(Rule):
         self, node: ast.AST, message: str, condition: Optional[Callable[[], bool]] = None,
         fix: Union[Fix, Callable[[], Fix], None] = None,
     ) -> None:
-        """Not in a branch only torch releases before 0.4 run: the flag worked there."""
+        """Not in a branch only torch releases before 0.4 run, nor in a
+        project that names only those releases: the flag worked there."""
         if not flow.in_legacy_branch(self.context, getattr(node, "lineno", 0)):
-            super().report(node, message, condition, fix)
+            super().report(node, message, _unless_pinned_before_0_4(self.context, condition), fix)
 
     def visit_Call(self, node: ast.Call) -> None:
         ctx = self.context
@@ -439,3 +446,9 @@ def _only_passed_on(function: FunctionInfo, name: str, uses: Dict[int, str]) -> 
         elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
             return False
     return True
+
+
+def _unless_pinned_before_0_4(ctx, condition: Optional[Callable[[], bool]]) -> Callable[[], bool]:
+    """``condition``, and the project does not name only torch releases
+    before 0.4 (asked last, once per project: it reads files at its root)."""
+    return lambda: (condition is None or condition()) and not ctx.pins_torch_before_volatile_went()
