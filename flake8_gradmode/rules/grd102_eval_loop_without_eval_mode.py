@@ -76,7 +76,10 @@ class EvalLoopWithoutEvalMode(Rule):
         not reported: an `.eval()` before the loop would change nothing.
         A loop whose model is one `torch.nn` layer its function built that
         computes the same in both modes (`probe = nn.Linear(d, k)`, a
-        convolution, an embedding) is not reported.
+        convolution, an embedding) is not reported, nor one whose every
+        model call hands the forward a literal mode (`model(x, _eval=True)`,
+        `net(x, training=False)`, `model(x, mode="test")`): the forward
+        sets the mode, or runs its layers in it, itself.
         Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops and loops whose
         only sign of evaluation is what they do with the outputs are left to
@@ -212,6 +215,30 @@ class EvalLoopWithoutEvalMode(Rule):
             title="The helper the loop calls switches to eval mode itself",
             checks=(Holds("not model.training", "the model is in eval mode"),),
         ),
+        Valid(
+            """
+            import torch
+
+
+            class Net(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.body = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+
+                def forward(self, x, evaluating=False):
+                    self.train(not evaluating)
+                    return self.body(x)
+
+
+            model = Net()
+            test_loader = [torch.randn(8, 4)]
+            with torch.no_grad():
+                for x in test_loader:
+                    model(x, evaluating=True)
+            """,
+            title="The loop tells the forward the mode, and the forward sets it",
+            checks=(Holds("not model.training", "the forward switched the model to eval mode"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -310,6 +337,8 @@ class EvalLoopWithoutEvalMode(Rule):
                 continue  # the model runs in another module, which may switch it itself
             if ev.model_calls and not ev.paths and all(_plain_layer(ctx, c) for c in ev.model_calls):
                 continue  # ``probe = nn.Linear(d, k)``: nothing in it depends on the mode
+            if ev.model_calls and all(_tells_the_mode(c.node) for c in ev.model_calls):
+                continue  # ``model(x, _eval=True)``: the forward is told the mode and sets it
             scope = loop.scope
             # a switch at the top of the loop body, before its first model call, counts
             first = min([c.seq for c in ev.model_calls] + [p.seq for p in ev.paths] or [loop.seq])
@@ -391,6 +420,25 @@ _PLAIN_LAYERS = frozenset(f"torch.nn.{name}" for name in (
     "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
     "ConvTranspose3d", "Embedding", "Identity",
 ))
+
+
+#: Keywords (leading underscores dropped) by which a call tells a forward
+#: which mode to run in.
+_MODE_KEYWORDS = frozenset({
+    "eval", "is_eval", "evaluate", "evaluating", "evaluation", "eval_mode", "train", "training", "is_train",
+    "is_training", "train_mode", "test", "is_test", "testing", "test_mode", "inference", "is_inference", "infer",
+    "mode", "phase", "deterministic",
+})
+
+
+def _tells_the_mode(call: ast.Call) -> bool:
+    """``model(x, _eval=True)``, ``net(x, mode="test")``: a literal mode
+    handed to the forward, which then sets the mode (``self.eval()``) or
+    runs its layers in it (``F.dropout(x, training=training)``) itself."""
+    return any(
+        kw.arg is not None and kw.arg.lstrip("_").lower() in _MODE_KEYWORDS and isinstance(kw.value, ast.Constant)
+        for kw in call.keywords
+    )
 
 
 def _plain_layer(ctx, call: flow.ModelCall) -> bool:
