@@ -323,6 +323,12 @@ class Context:
         freezes its parameters in ``__init__`` (None: it does not, or no index)."""
         return self._ask(lambda found: found.class_freeze(found.rel, written), None)
 
+    def mode_free_class(self, written: str) -> bool:
+        """Is the class written ``written`` here a project class none of whose
+        modules shows a layer that depends on the mode (see
+        ``Project.mode_free_class``)?  False without an index."""
+        return self._ask(lambda found: found.mode_free_class(found.rel, written), False)
+
     def backpropagated_elsewhere(self, info: FunctionInfo) -> bool:
         """Does a function of another module run ``.backward()`` on what a
         call of ``info`` returns (see ``Project.backpropagated_elsewhere``)?"""

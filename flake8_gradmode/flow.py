@@ -982,9 +982,15 @@ def _annotation(call: ModelCall) -> Optional[str]:
     return None
 
 
-def is_pipeline(ctx, key: str) -> bool:
-    """Is ``key`` a name the module binds to a library pipeline (see ``_pipelines``)?"""
-    return key in _memo(ctx, ("pipelines",), lambda: _pipelines(ctx), frozenset())
+def is_pipeline(ctx, key: str, annotated: bool = False) -> bool:
+    """Is ``key`` a name the module binds to a library pipeline (see
+    ``_pipelines``)?  With ``annotated``, also a name annotated with a class
+    named ``...Pipeline`` in a module that imports ``diffusers`` (``self.model:
+    DepthPipeline = model``): a project's subclass, whose ``__call__`` may not
+    disable grad, but whose parts are the library's models."""
+    if key in _memo(ctx, ("pipelines",), lambda: _pipelines(ctx), frozenset()):
+        return True
+    return annotated and key in _memo(ctx, ("annotated-pipelines",), lambda: _annotated_pipelines(ctx), frozenset())
 
 
 def _pipelines(ctx) -> FrozenSet[str]:
@@ -1005,6 +1011,19 @@ def _pipelines(ctx) -> FrozenSet[str]:
         last = qual.rsplit(".", 1)[-1]
         if (qual.startswith("diffusers.") and "Pipeline" in last) or qual == "transformers.pipeline":
             found.update(name for name in (dotted(t) for t in node.targets) if name)
+    return frozenset(found)
+
+
+def _annotated_pipelines(ctx) -> FrozenSet[str]:
+    if not ctx.imports.imports_from(("diffusers",)):
+        return frozenset()
+    found: Set[str] = set()
+    for node in ast.walk(ctx.tree):
+        if isinstance(node, (ast.AnnAssign, ast.arg)) and node.annotation is not None:
+            if (dotted(node.annotation) or "").rsplit(".", 1)[-1].endswith("Pipeline"):
+                name = node.arg if isinstance(node, ast.arg) else dotted(node.target)
+                if name:
+                    found.add(name)
     return frozenset(found)
 
 

@@ -1523,6 +1523,46 @@ class Project:
         summary = self.summary(target[0])
         return None if summary is None else target[1] in summary["r"]  # type: ignore[operator]
 
+    def mode_free_class(self, rel: str, written: str) -> bool:
+        """Is the class written ``written`` in module ``rel`` a project class
+        whose modules (its own and, through imports, every project module
+        they reach) show no layer that depends on the mode: no dropout,
+        normalisation, recurrent or attention layer, no read of
+        ``.training``, no ``train``/``eval`` override, and no import from
+        outside the project but ``torch``, ``numpy`` and the standard
+        library?  Its instances then compute the same in training and eval
+        mode.  Asked only on the way to a report."""
+        target = self.resolve(rel, written)
+        if not isinstance(target, tuple):
+            return False
+        seen: Set[str] = set()
+        todo = [target[0]]
+        while todo:
+            module = todo.pop()
+            if module in seen:
+                continue
+            seen.add(module)
+            summary = self.summary(module)
+            entry = self.index.entries.get(module)
+            if summary is None or entry is None or len(seen) > 40:
+                return False
+            text = self.own_words if module == self.rel else entry[2]
+            if any(fragment in text for fragment in _MODE_FRAGMENTS) or any(
+                qual.endswith((".train", ".eval")) for qual in summary["f"]  # type: ignore[union-attr]
+            ):
+                return False
+            imports = [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]
+            for level, name in imports:
+                full = _absolute(module, level, name)
+                parts = full.split(".")
+                found = next((f for cut in range(len(parts), 0, -1)
+                              if (f := self.index.module(".".join(parts[:cut]), module)) is not None), None)
+                if found is not None:
+                    todo.append(found)
+                elif level or not _plain_package(parts[0]):
+                    return False
+        return True
+
     def names_class_asking_autograd(self) -> bool:
         """Does this module name (import, call or use) a model class of the
         project one of whose methods calls ``autograd.grad`` (see
@@ -1788,6 +1828,22 @@ def _absolute(rel: str, level: int, target: str) -> str:
         package = package[:-1]
     package = package[: len(package) - (level - 1)] if level > 1 else package
     return ".".join([*package, target]) if package else target
+
+
+#: Words of a module's names that show a layer or code depending on the
+#: mode (matched inside longer names: ``nn.Dropout2d``, ``F.dropout``,
+#: ``BatchNorm2d``, ``F.instance_norm``, ``self.training``, ``nn.LSTM(...,
+#: dropout=p)``); layer and group norm compute the same in both modes.
+_MODE_FRAGMENTS = (
+    "ropout", "atchNorm", "nstanceNorm", "atch_norm", "nstance_norm", "SyncBN", "rop_path", "ropPath", "RReLU",
+    "LSTM", "GRU", "RNN", "ransformer", "ttention", "training", "hub",
+)
+#: Packages whose names bring no model layer: the standard library's, and these.
+_PLAIN_PACKAGES = frozenset({"torch", "numpy", "math", "scipy"})
+
+
+def _plain_package(top: str) -> bool:
+    return top in _PLAIN_PACKAGES or top in getattr(sys, "stdlib_module_names", ())
 
 
 def qualified(key: Tuple[str, ...]) -> Optional[str]:

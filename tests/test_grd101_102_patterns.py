@@ -2169,3 +2169,43 @@ def cluster(net):
 ])
 def test_a_linear_probe_needs_no_eval_mode(source, expected):
     assert [f for f in found(source) if f[0] == "GRD102"] == expected
+
+
+# --- a diffusion pipeline whose unet alone was trained -------------------------
+
+PIPELINE_FINE_TUNING = """
+import torch
+from diffusers import DDPMScheduler
+
+
+class Trainer:
+    def __init__(self, model: DepthPipeline, loader):
+        self.model: DepthPipeline = model
+        self.loader = loader
+        self.optimizer = torch.optim.Adam(self.model.unet.parameters())
+
+    def train(self):
+        for epoch in range(10):
+            self.model.unet.train()
+            for batch in self.loader:
+                self.model.unet(batch).mean().backward()
+                self.optimizer.step()
+            self.validate()
+
+    def validate(self):
+        with torch.no_grad():
+            for batch in self.loader:
+                self.model(batch)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (PIPELINE_FINE_TUNING, []),
+    # a text encoder may hold dropout (T5's does)
+    (PIPELINE_FINE_TUNING.replace("self.model.unet.train()", "self.model.text_encoder.train()"),
+     [("GRD102", 22, 12)]),
+    # not known to be a pipeline
+    (PIPELINE_FINE_TUNING.replace("DepthPipeline", "DepthModel"), [("GRD102", 22, 12)]),
+])
+def test_a_pipeline_whose_unet_alone_was_trained_needs_no_eval_mode(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD102"] == expected

@@ -2735,3 +2735,89 @@ INFERENCE_WRAPPER = """
 def test_a_wrapper_whose_call_turns_grad_off_is_silent(tmp_path, source, found):
     make(tmp_path, {"evaluate.py": source})
     assert lint(tmp_path / "evaluate.py") == found
+
+
+# --- GRD102: a project model whose code has no layer depending on the mode ---
+
+ATTENTION_PARTS = """
+    import torch
+    import torch.nn as nn
+
+
+    class Glimpse(nn.Module):
+        def __init__(self, size, hidden):
+            super().__init__()
+            self.fc = nn.Linear(size, hidden)
+
+        def forward(self, x):
+            return torch.relu(self.fc(x))
+"""
+
+ATTENTION_MODEL = """
+    import torch.nn as nn
+
+    import parts
+
+
+    class Recurrent(nn.Module):
+        def __init__(self, size, hidden_size, num_classes):
+            super().__init__()
+            self.glimpse = parts.Glimpse(size, hidden_size)
+            self.head = nn.Linear(hidden_size, num_classes)
+
+        def forward(self, x):
+            return self.head(self.glimpse(x))
+"""
+
+ATTENTION_TRAINER = """
+    import torch
+
+    from model import Recurrent
+
+
+    class Trainer:
+        def __init__(self, config, loader):
+            self.loader = loader
+            self.model = Recurrent(config.size, config.hidden, config.num_classes)
+
+        def fit(self, optimizer):
+            for epoch in range(10):
+                self.train_one_epoch(optimizer)
+                self.validate()
+
+        def train_one_epoch(self, optimizer):
+            self.model.train()
+            for x, y in self.loader:
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(self.model(x), y).backward()
+                optimizer.step()
+
+        @torch.no_grad()
+        def validate(self):
+            correct = 0
+            for x, y in self.loader:
+                correct += (self.model(x).argmax(1) == y).sum().item()
+            return correct
+"""
+
+
+@pytest.mark.parametrize("parts, model, found", [
+    (ATTENTION_PARTS, ATTENTION_MODEL, []),  # linear layers all the way down
+    (ATTENTION_PARTS.replace("return torch.relu(self.fc(x))", "return nn.functional.dropout(self.fc(x), 0.5)"),
+     ATTENTION_MODEL, [(26, 8, "GRD102")]),
+    (ATTENTION_PARTS, ATTENTION_MODEL.replace("self.head = nn.Linear", "self.head = nn.BatchNorm1d"),
+     [(26, 8, "GRD102")]),
+    (ATTENTION_PARTS.replace("import torch\n", "import torch\n    import torchvision\n"), ATTENTION_MODEL,
+     [(26, 8, "GRD102")]),  # a model library may bring any layer
+])
+def test_a_project_model_with_no_layer_depending_on_the_mode_needs_no_eval(tmp_path, parts, model, found):
+    make(tmp_path, {"parts.py": parts, "model.py": model, "trainer.py": ATTENTION_TRAINER})
+    assert [f[:3] for f in lint_102(tmp_path / "trainer.py")] == found
+
+
+def test_a_project_model_built_around_a_module_handed_in_may_depend_on_the_mode(tmp_path):
+    trainer = ATTENTION_TRAINER.replace("Recurrent(config.size, config.hidden, config.num_classes)",
+                                        "Recurrent(backbone, config.hidden, config.num_classes)").replace(
+        "def __init__(self, config, loader):", "def __init__(self, config, loader, backbone):")
+    make(tmp_path, {"parts.py": ATTENTION_PARTS, "model.py": ATTENTION_MODEL, "trainer.py": trainer})
+    assert [f[:3] for f in lint_102(tmp_path / "trainer.py")] == [(26, 8, "GRD102")]

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import ast
-from typing import Optional, Set
+from typing import List, Optional, Set
 
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
+from flake8_gradmode.tracker import dotted, last_name, unchained
 
 
 class EvalLoopWithoutEvalMode(Rule):
@@ -79,7 +80,21 @@ class EvalLoopWithoutEvalMode(Rule):
         convolution, an embedding) is not reported, nor one whose every
         model call hands the forward a literal mode (`model(x, _eval=True)`,
         `net(x, training=False)`, `model(x, mode="test")`): the forward
-        sets the mode, or runs its layers in it, itself.
+        sets the mode, or runs its layers in it, itself.  With the project
+        index, neither is a loop whose models are built (`model = Net(...)`
+        in its function, or every `self.model = Net(...)` of its class, from
+        settings and numbers, not from a module handed in) from a project
+        class whose modules, and the project modules they import, name no
+        dropout, normalisation, recurrent or attention layer, read no
+        `.training`, override no `train`/`eval` and import nothing but
+        `torch`, `numpy`, `scipy` and the standard library: such a model
+        computes the same in both modes.  Nor is a loop that runs a
+        `diffusers` pipeline (loaded, or annotated `...Pipeline` in a module
+        that imports `diffusers`) of which the module switches to training
+        mode only the `unet` or the `vae` (`self.model.unet.train()`):
+        loaded pipelines start in eval mode, and those parts are built
+        without dropout or batch norm by default.  A pipeline built with
+        dropout in its unet is missed.
         Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops and loops whose
         only sign of evaluation is what they do with the outputs are left to
@@ -383,7 +398,7 @@ class EvalLoopWithoutEvalMode(Rule):
                     if caller is None:
                         caller = _sibling_switches_to_training(ctx, scope, ev)
                     in_training_mode = caller is not None
-            if in_training_mode:
+            if in_training_mode and not _mode_free_models(ctx, ev) and not _diffusion_parts_trained(ctx, ev):
                 reported.add(id(loop))
                 self._report(loop, ev, caller)
 
@@ -438,6 +453,92 @@ def _tells_the_mode(call: ast.Call) -> bool:
     return any(
         kw.arg is not None and kw.arg.lstrip("_").lower() in _MODE_KEYWORDS and isinstance(kw.value, ast.Constant)
         for kw in call.keywords
+    )
+
+
+#: The parts of a ``diffusers`` pipeline built without dropout or batch norm
+#: (dropout 0 by default, group norm): their mode changes nothing.
+_MODE_FREE_PARTS = frozenset({"unet", "vae"})
+
+
+def _diffusion_parts_trained(ctx, ev: flow.EvalLoop) -> bool:
+    """Does the loop run a library pipeline (``flow.is_pipeline``) of which
+    the module switches to training mode only the ``unet`` or the ``vae``
+    (``self.model.unet.train()``)?  Loaded pipelines start in eval mode,
+    and those parts compute the same in both modes."""
+    keys = [*(c.key for c in ev.model_calls), *(p.model_call.key for p in ev.paths)]
+    if not keys or not all(flow.is_pipeline(ctx, key, annotated=True) for key in keys):
+        return False
+    switched = ctx.flow.switch_keys
+    for scope in ctx.flow.all_scopes:
+        for seq in [*scope.train_switches, *scope.maybe_train_switches]:
+            owner, _, part = (switched.get(seq) or "").rpartition(".")
+            if owner not in keys or part not in _MODE_FREE_PARTS:
+                return False
+    return True
+
+
+def _mode_free_models(ctx, ev: flow.EvalLoop) -> bool:
+    """Is every model the loop calls built (in its function, or as
+    ``self.<name>`` in its class) from a project class whose code shows no
+    layer depending on the mode (``Project.mode_free_class``), from
+    arguments that bring no module in?"""
+    if not ev.model_calls or ev.paths:
+        return False
+    for call in ev.model_calls:
+        built = _constructors(ctx, call)
+        if not built:
+            return False
+        for node in built:
+            if any(_brings_a_module(ctx, arg) for arg in [*node.args, *(kw.value for kw in node.keywords)]):
+                return False
+            if not ctx.mode_free_class(dotted(node.func) or ""):
+                return False
+    return True
+
+
+def _constructors(ctx, call: flow.ModelCall) -> List[ast.Call]:
+    """The calls of a capitalised class that bound the model: ``model =
+    Net(...)`` before the call in its function, or every ``self.model =
+    Net(...)`` in its class; empty when some binding is anything else."""
+    head, _, rest = call.key.partition(".")
+    if head != "self":
+        built = flow.built_before(ctx, call, call.key) if "." not in call.key and "[" not in call.key else None
+        return [built] if built is not None else []
+    klass = flow.local_classes(ctx).get(call.class_name or "")
+    if klass is None or "." in rest or "[" in rest:
+        return []
+    found: List[ast.Call] = []
+    for node in ast.walk(klass):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, (ast.AnnAssign, ast.AugAssign)) else []
+        for target in targets:
+            if isinstance(target, ast.Attribute) and target.attr == rest and dotted(target.value) == "self":
+                value = unchained(node.value) if node.value is not None else None
+                if not (isinstance(value, ast.Call) and last_name(value.func)[:1].isupper()):
+                    return []
+                found.append(value)
+    return found
+
+
+def _brings_a_module(ctx, arg: ast.expr) -> bool:
+    """May a constructor argument be a module (``Net(backbone)``,
+    ``Net(resnet18())``)?  Literals, attributes of settings and arithmetic
+    are not; a call or a bare name may be."""
+    for node in ast.walk(arg):
+        if isinstance(node, ast.Call):
+            return True
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and not isinstance(arg, ast.Attribute):
+            return not _setting_name(node.id)
+    return False
+
+
+def _setting_name(name: str) -> bool:
+    """``n_classes``, ``hidden_size``, ``num_layers``, ``args``: a name of a
+    number or of settings, not of a module."""
+    lowered = name.lower()
+    return lowered in ("args", "opt", "opts", "cfg", "config", "conf", "hparams", "params", "settings") or any(
+        part in lowered for part in ("num", "size", "dim", "class", "len", "hidden", "channel", "depth", "width")
     )
 
 
