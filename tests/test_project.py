@@ -2628,6 +2628,33 @@ def test_the_volatile_flag_is_reported_only_outside_a_project_pinned_before_torc
     assert [f[:2] for f in lint(tmp_path / "validate.py") if f[2] == "GRD003"] == found
 
 
+VOLATILE_HELPER_VALIDATION = """
+    import torch
+    from torch.autograd import Variable
+
+
+    class Evaluator:
+        def predict(self, model, loader):
+            correct = 0
+            for images, labels in loader:
+                output = self.predict_samples(model, images)
+                correct += (output.data.max(1)[1] == labels).sum()
+            return correct
+
+        def predict_samples(self, model, images):
+            return model(Variable(images, volatile=True))
+"""
+
+
+@pytest.mark.parametrize("files, found", [
+    ({"README.md": "- Pytorch 0.2.0\n"}, []),
+    ({}, [(8, 8, "GRD101")]),
+])
+def test_volatile_inputs_made_by_the_helper_the_loop_calls_guard_it_in_a_pinned_project(tmp_path, files, found):
+    make(tmp_path, {**files, "validate.py": VOLATILE_HELPER_VALIDATION})
+    assert [f for f in lint(tmp_path / "validate.py") if f[2] == "GRD101"] == found
+
+
 def test_volatile_false_does_not_guard_a_loop_in_a_project_pinned_before_torch_0_4(tmp_path):
     make(tmp_path, {"README.md": "- PyTorch 0.3.1\n",
                     "validate.py": VOLATILE_VALIDATION.replace("volatile=True", "volatile=False")})

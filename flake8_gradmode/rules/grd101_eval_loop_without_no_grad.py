@@ -27,11 +27,14 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
     return None
 
 
-def _volatile_inputs(ctx, node: ast.AST) -> bool:
-    """Does ``node`` make its inputs with ``volatile=`` (not ``False``) in a
-    project that names only PyTorch versions before 0.4?  There the flag
-    still turned grad off for everything computed from them."""
-    for sub in ast.walk(node):
+def _volatile_inputs(ctx, ev: flow.EvalLoop) -> bool:
+    """Does the loop, or a function of the module it runs the model through
+    (``predicted = self.predict_samples(model, data)``), make its inputs with
+    ``volatile=`` (not ``False``) in a project that names only PyTorch
+    versions before 0.4?  There the flag still turned grad off for
+    everything computed from them."""
+    nodes = [ev.loop.node, *(p.callee.function.node for p in ev.paths if p.callee.function is not None)]
+    for sub in (sub for node in nodes for sub in ast.walk(node)):
         if isinstance(sub, ast.Call) and any(
             k.arg == "volatile" and not (isinstance(k.value, ast.Constant) and not k.value.value)
             for k in sub.keywords
@@ -666,7 +669,7 @@ class EvalLoopWithoutNoGrad(Rule):
             # the costlier questions last, only for a loop about to be reported
             calls = [*ev.model_calls, *(p.model_call for p in ev.paths)]
             if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
-                    and not _volatile_inputs(ctx, ev.loop.node):
+                    and not _volatile_inputs(ctx, ev):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)
