@@ -255,7 +255,11 @@ class EvalLoopWithoutNoGrad(Rule):
         releases before 0.4 run (`if TORCH_VERSION == "0.3":`, `if
         cfg.PYTORCH_VERSION_LESS_THAN_040:`, beside an `else:` under
         `no_grad`; or the `else:` of `if LooseVersion(torch.__version__) >
-        LooseVersion("0.3.1"):`) is not read.  A name a `for` binds to classes of the module
+        LooseVersion("0.3.1"):`) is not read, nor a loop that makes its
+        inputs with `volatile=True` (itself, or in a function of the module
+        it runs the model through) in a project whose README, requirements,
+        `setup.py` or conda environment name only releases before 0.4: the
+        flag still turned grad off there.  A name a `for` binds to classes of the module
         (`for model, path in ((Small, p1), (Large, p2)):`) is called to build
         an object, not to run a forward; so is a `self` attribute every
         assignment of which is an imported function or class, not called
