@@ -347,10 +347,10 @@ class Context:
         turns grad off itself?  False without an index."""
         return self._ask(lambda found: found.names_class_turning_grad_off(methods), False)
 
-    def pins_torch_before_volatile_went(self) -> bool:
-        """Does the project name only PyTorch versions before 0.4, where
-        ``volatile=True`` still disabled grad?  False without an index."""
-        return self._ask(lambda found: found.pins_torch_before_volatile_went(), False)
+    def pins_torch_before(self, version: Tuple[int, int]) -> bool:
+        """Does the project name only PyTorch versions before ``version``
+        (0.4: ``volatile=True`` still disabled grad)?  False without an index."""
+        return self._ask(lambda found: found.pins_torch_before(version), False)
 
     def forward_asks_autograd(self) -> bool:
         """Does a model's ``forward`` in the project call ``autograd.grad``

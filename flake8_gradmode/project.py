@@ -1586,10 +1586,10 @@ class Project:
             for name, turning in summary["w"].items()  # type: ignore[attr-defined]
         )
 
-    def pins_torch_before_volatile_went(self) -> bool:
-        """Does the project say it runs on a PyTorch older than 0.4, where
-        ``volatile=True`` still turned grad off (see ``pins_old_torch``)?"""
-        return pins_old_torch(self.index.root)
+    def pins_torch_before(self, version: Tuple[int, int]) -> bool:
+        """Does the project say it runs on a PyTorch older than ``version``
+        (see ``pins_old_torch``)?"""
+        return pins_old_torch(self.index.root, version)
 
     def forward_asks_autograd(self) -> bool:
         """Does a model's ``forward`` somewhere in the project call
@@ -1865,15 +1865,16 @@ _TORCH_VERSION = r"(?<![\w.-])(?:py)?torch(?![\w-])[^\S\n]*(?:version[^\S\n]*)?[
 #: The files at a project's root that say which PyTorch it wants.
 _REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",
                       "requirements.txt", "setup.py", "environment.yml")
-_OLD_TORCH: Dict[str, bool] = {}
+#: the PyTorch versions each project root names
+_TORCH_VERSIONS: Dict[str, List[Tuple[int, int]]] = {}
 
 
-def pins_old_torch(root: str) -> bool:
+def pins_old_torch(root: str, before: Tuple[int, int] = (0, 4)) -> bool:
     """Do the files at ``root`` that name a PyTorch version (README,
-    requirements, setup.py, conda environment) name only versions before 0.4,
-    when ``volatile=True`` still disabled grad?  Any later version named, or
-    none at all, is no."""
-    if root not in _OLD_TORCH:
+    requirements, setup.py, conda environment) name only versions before
+    ``before`` (0.4: when ``volatile=True`` still disabled grad)?  Any later
+    version named, or none at all, is no."""
+    if root not in _TORCH_VERSIONS:
         versions = []
         for name in _REQUIREMENT_FILES:
             try:
@@ -1882,8 +1883,9 @@ def pins_old_torch(root: str) -> bool:
             except OSError:
                 continue
             versions += [(int(major), int(minor)) for major, minor in re.findall(_TORCH_VERSION, text, re.I)]
-        _OLD_TORCH[root] = bool(versions) and all(version < (0, 4) for version in versions)
-    return _OLD_TORCH[root]
+        _TORCH_VERSIONS[root] = versions
+    versions = _TORCH_VERSIONS[root]
+    return bool(versions) and all(version < before for version in versions)
 
 
 def open_project(

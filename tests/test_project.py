@@ -2848,3 +2848,36 @@ def test_a_project_model_built_around_a_module_handed_in_may_depend_on_the_mode(
         "def __init__(self, config, loader):", "def __init__(self, config, loader, backbone):")
     make(tmp_path, {"parts.py": ATTENTION_PARTS, "model.py": ATTENTION_MODEL, "trainer.py": trainer})
     assert [f[:3] for f in lint_102(tmp_path / "trainer.py")] == [(26, 8, "GRD102")]
+
+
+# --- GRD004: an edit through a view raised only from torch 1.8 -----------------
+
+SINUSOIDAL_CODES = """
+    import numpy as np
+    import torch
+
+
+    def position_codes(n_pos, dim, out):
+        table = np.array([[pos / np.power(10000, 2 * j / dim) for j in range(dim // 2)] for pos in range(n_pos)])
+        out[:, 0::2] = torch.FloatTensor(np.sin(table))
+        out[:, 1::2] = torch.FloatTensor(np.cos(table))
+
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, n_pos, dim):
+            super().__init__()
+            self.positions = torch.nn.Embedding(n_pos, dim)
+            position_codes(n_pos, dim, out=self.positions.weight)
+            self.scale = torch.nn.Parameter(torch.ones(dim))
+            self.scale.fill_(2.0)
+"""
+
+
+@pytest.mark.parametrize("files, found", [
+    ({"README.md": "pytorch==1.3.0, torch_geometric==1.3.2\n"}, [(17, 8)]),  # the direct edit raised all along
+    ({"README.md": "Needs torch 1.8 or later.\n"}, [(7, 4), (8, 4), (17, 8)]),
+    ({}, [(7, 4), (8, 4), (17, 8)]),
+])
+def test_an_edit_through_a_view_is_reported_only_outside_a_project_pinned_before_torch_1_8(tmp_path, files, found):
+    make(tmp_path, {**files, "encoder.py": SINUSOIDAL_CODES})
+    assert [f[:2] for f in lint(tmp_path / "encoder.py") if f[2] == "GRD004"] == found

@@ -451,4 +451,4 @@ def _only_passed_on(function: FunctionInfo, name: str, uses: Dict[int, str]) -> 
 def _unless_pinned_before_0_4(ctx, condition: Optional[Callable[[], bool]]) -> Callable[[], bool]:
     """``condition``, and the project does not name only torch releases
     before 0.4 (asked last, once per project: it reads files at its root)."""
-    return lambda: (condition is None or condition()) and not ctx.pins_torch_before_volatile_went()
+    return lambda: (condition is None or condition()) and not ctx.pins_torch_before((0, 4))

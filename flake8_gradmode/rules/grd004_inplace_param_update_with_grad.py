@@ -95,6 +95,10 @@ class InplaceParamUpdateWithGrad(Rule):
         A helper's argument is followed only while it keeps its name (not
         through `w = tensor.view(-1)`); augmented and item assignment in a
         helper are reported only when the call surely passes a parameter.
+        An edit through a view (`out[:, 0::2] = ...`, `w[0].fill_(1)`) is not
+        reported in a project whose README, requirements, `setup.py` or conda
+        environment name only PyTorch releases before 1.8: only 1.8 began to
+        refuse it.
     """
     options = ("no_grad_decorators",)
     fix_safety = """
@@ -398,6 +402,8 @@ class InplaceParamUpdateWithGrad(Rule):
         self._deliveries: Dict[Tuple[int, str], List[_Delivery]] = {}
         #: some helper of the module edits its own argument with grad disabled
         self._guarded = False
+        #: edits made through a view (``w[:, 0] = x``, ``w.view(-1).add_(1)``), by node
+        self._views: Set[int] = set()
         #: (function, tensor) whose ``requires_grad`` the function set to False
         #: and not back yet: ``w.requires_grad = False; w.copy_(x)`` is allowed
         self._not_requiring: Set[Tuple[int, str]] = set()
@@ -406,6 +412,17 @@ class InplaceParamUpdateWithGrad(Rule):
         #: the classes being visited, innermost last, and what each freezes
         self._classes: List[ast.ClassDef] = []
         self._frozen: Dict[int, Tuple[Set[str], Dict[str, Set[str]]]] = {}
+
+    def report(
+        self, node: ast.AST, message: str, condition: Optional[Callable[[], bool]] = None,
+        fix: Union[Fix, Callable[[], Fix], None] = None,
+    ) -> None:
+        """An edit through a view of a parameter raises only since torch 1.8:
+        not reported in a project that names only earlier releases."""
+        if id(node) in self._views:
+            ctx, kept = self.context, condition
+            condition = lambda: (kept is None or kept()) and not ctx.pins_torch_before((1, 8))  # noqa: E731
+        super().report(node, message, condition, fix)
 
     def visit_Expr(self, node: ast.Expr) -> None:
         self._statement = node
@@ -463,6 +480,8 @@ class InplaceParamUpdateWithGrad(Rule):
             self._toggled(node, func.id)
         if isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr):
             base = facts.strip_views(self.context, func.value)
+            if base is not func.value:
+                self._views.add(id(node))
             stmt = self._statement if self._statement is not None and self._statement.value is node else None
             if self._param(base, loose=True):
                 self._maybe_report(node, f"in-place `{func.attr}` on parameter `{self.code_of(base)}`", stmt)
@@ -472,6 +491,8 @@ class InplaceParamUpdateWithGrad(Rule):
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         base = facts.strip_views(self.context, node.target)
+        if base is not node.target:
+            self._views.add(id(node))
         op = _AUG_OPS.get(type(node.op), "=")
         if self._param(base, loose=False):
             self._maybe_report(node, f"`{op}` on parameter `{self.code_of(base)}`", node)
@@ -496,6 +517,7 @@ class InplaceParamUpdateWithGrad(Rule):
         for target in node.targets:
             if isinstance(target, ast.Subscript):
                 base = facts.strip_views(self.context, target)
+                self._views.add(id(node))
                 if self._param(base, loose=False):
                     self._maybe_report(node, f"item assignment to parameter `{self.code_of(base)}`", node)
                     return

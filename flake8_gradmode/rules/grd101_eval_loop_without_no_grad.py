@@ -39,7 +39,7 @@ def _volatile_inputs(ctx, ev: flow.EvalLoop) -> bool:
             k.arg == "volatile" and not (isinstance(k.value, ast.Constant) and not k.value.value)
             for k in sub.keywords
         ):
-            return ctx.pins_torch_before_volatile_went()
+            return ctx.pins_torch_before((0, 4))
     return False
 
 
