@@ -558,6 +558,9 @@ def fit(loader):
         ('losses["total"] = losses["total"].item(); history.append(losses["total"])', []),
         ('losses["l1"] = losses["l1"] * 2; history.append(losses["total"])', [("GRD104", 17, 41)]),
         ('losses["l1"] = losses["l1"].item(); history.append(losses["total"])', [("GRD104", 17, 44)]),
+        # the backward target detached in place before the container is kept
+        ('losses["total"] = losses["total"].detach(); history.append(losses)', []),
+        ('losses["l1"] = losses["l1"].detach(); history.append(losses)', [("GRD104", 17, 46)]),
     ],
 )
 def test_container_whose_item_was_the_backward_target(line, expected):

@@ -26,7 +26,9 @@ class LossAccumulatedWithGraph(Rule):
         `.backward()` is called on in the function: a name, an item or
         attribute (`out.loss.backward()`, then `history.append(out.loss)`),
         or a container built in the iteration one of whose items was the
-        target (`losses["total"].backward()`, then `history.append(losses)`);
+        target (`losses["total"].backward()`, then `history.append(losses)`,
+        unless that item is replaced by a detached value first:
+        `losses["total"] = losses["total"].detach()`);
         also what a function of the module returns after running
         `.backward()` on it, or on a scaled copy of it (`scaled = loss / k;
         scaled.backward(); return loss`), added directly (`total +=
@@ -631,8 +633,9 @@ def _backward_target_or_holder(ctx, loop: flow.Loop, value: ast.expr, at: ast.AS
         start = (getattr(built, "lineno", 0), getattr(built, "col_offset", 0))
         for receiver, call in _backward_calls(loop.node):
             if isinstance(receiver, (ast.Subscript, ast.Attribute)) and _root_name(receiver) == value.id:
-                if start < (call.lineno, call.col_offset) < where:
-                    return True
+                spent = (call.lineno, call.col_offset)
+                if start < spent < where and not _overwritten_with_numbers(loop.node, receiver, spent, where):
+                    return True  # unless the item was detached in place first: ``out["loss"] = out["loss"].detach()``
         return False
     if isinstance(value, (ast.Subscript, ast.Attribute)):
         text = ast.dump(value)
