@@ -323,6 +323,11 @@ class Context:
         freezes its parameters in ``__init__`` (None: it does not, or no index)."""
         return self._ask(lambda found: found.class_freeze(found.rel, written), None)
 
+    def without_torch_around(self) -> bool:
+        """Does neither this module nor any project module that imports it
+        name ``torch``, one importing it?  False without an index."""
+        return self._ask(lambda found: found.without_torch_around(), False)
+
     def mode_free_class(self, written: str) -> bool:
         """Is the class written ``written`` here a project class none of whose
         modules shows a layer that depends on the mode (see

@@ -1259,6 +1259,12 @@ class Project:
     def _importer(self) -> Optional[str]:
         """A module that imports this one; ``_UNPARSABLE`` when one imports by
         name at run time or does not parse (it may); None when none does."""
+        return next(self._importers(), None)
+
+    def _importers(self) -> Iterator[str]:
+        """The modules that import this one, in the index's order;
+        ``_UNPARSABLE`` for one that imports by name at run time or does not
+        parse (it may)."""
         # an import spells the module's name, and a run-time import calls by
         # name: a module whose words have neither cannot import this one
         keys = [f" {name} " for name in (module_name(self.rel).rpartition(".")[2], *_DYNAMIC_IMPORTS)]
@@ -1267,13 +1273,45 @@ class Project:
                 continue
             summary = self.index.summary(rel)
             if summary is None or not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]):  # type: ignore[arg-type]
-                return _UNPARSABLE
+                yield _UNPARSABLE  # type: ignore[misc]
+                continue
             imports = [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]
             for level, target in imports:
                 parts = _absolute(rel, level, target).split(".")
-                for cut in range(len(parts), 0, -1):
-                    if self.index.module(".".join(parts[:cut]), rel) == self.rel:
-                        return rel
+                if any(self.index.module(".".join(parts[:cut]), rel) == self.rel for cut in range(len(parts), 0, -1)):
+                    yield rel
+                    break
+
+    def without_torch_around(self) -> bool:
+        """Does no module near this one name ``torch``: this module, the
+        project modules that import it (one must), and the project modules
+        any of these import?  Its models are then another framework's (a
+        course's own numpy network), which keeps no graph."""
+        importers = list(self._importers())
+        if not importers or _UNPARSABLE in importers:  # type: ignore[comparison-overlap]
+            return False
+        for rel in [self.rel, *importers]:
+            summary = self.summary(rel)
+            if summary is None:
+                return False
+            near = [rel, *(self._imported_module(rel, level, target)
+                           for level, target in [*summary["i"].values(), *summary["s"]])]  # type: ignore[attr-defined]
+            for module in near:
+                if module is None:
+                    continue
+                words = self.own_words if module == self.rel else self.index.entries[module][2]
+                if " torch " in words:
+                    return False
+        return True
+
+    def _imported_module(self, rel: str, level: int, target: str) -> Optional[str]:
+        """The project module an import in ``rel`` names (the longest prefix
+        of its dotted target that is one), or None."""
+        parts = _absolute(rel, level, target).split(".")
+        for cut in range(len(parts), 0, -1):
+            found = self.index.module(".".join(parts[:cut]), rel)
+            if found is not None:
+                return found
         return None
 
     # names -> definitions

@@ -2574,7 +2574,7 @@ FORCES_VALIDATION = """
 ])
 def test_a_project_whose_model_forward_asks_autograd_through_helpers(tmp_path, utils, found):
     make(tmp_path, {"utils.py": utils, "model.py": FORCES_MODEL, "validate.py": FORCES_VALIDATION,
-                    "main.py": "from validate import evaluate\n\nevaluate(None, [])\n"})
+                    "main.py": "import torch\nfrom validate import evaluate\n\nevaluate(torch.nn.Linear(3, 3), [])\n"})
     assert lint(tmp_path / "validate.py") == found
 
 
@@ -2586,7 +2586,8 @@ def test_a_forward_asking_autograd_counts_in_its_own_top_level_directory(tmp_pat
     make(tmp_path, {"potentials/utils.py": FORCES_UTILS,
                     "potentials/model.py": FORCES_MODEL.replace("from utils import", "from potentials.utils import"),
                     where: FORCES_VALIDATION,
-                    "main.py": f"from {where[:-3].replace('/', '.')} import evaluate\n\nevaluate(None, [])\n"})
+                    "main.py": f"import torch\nfrom {where[:-3].replace('/', '.')} import evaluate\n\n"
+                               "evaluate(torch.nn.Linear(3, 3), [])\n"})
     assert lint(tmp_path / where) == found
 
 
@@ -2881,3 +2882,55 @@ SINUSOIDAL_CODES = """
 def test_an_edit_through_a_view_is_reported_only_outside_a_project_pinned_before_torch_1_8(tmp_path, files, found):
     make(tmp_path, {**files, "encoder.py": SINUSOIDAL_CODES})
     assert [f[:2] for f in lint(tmp_path / "encoder.py") if f[2] == "GRD004"] == found
+
+
+# --- GRD101: no torch in the module or in the modules that import it ----------
+
+NUMPY_EVALUATE = """
+    import numpy as np
+
+
+    def evaluate(batches, labels, model):
+        hits = 0
+        for x, y in zip(batches, labels):
+            loss, accuracy = model.forward(x, y, mode="valid")
+            hits += accuracy * x.shape[0]
+        return hits
+"""
+
+NUMPY_MAIN = """
+    import numpy as np
+
+    from models.softmax import Softmax
+    from utils import evaluate
+
+    model = Softmax()
+    print(evaluate([np.ones((2, 4))], [np.zeros(2)], model))
+"""
+
+NUMPY_MODEL = """
+    import numpy as np
+
+
+    class Softmax:
+        def __init__(self):
+            self.weights = {"W1": np.zeros((4, 2))}
+
+        def forward(self, x, y, mode="train"):
+            scores = x @ self.weights["W1"]
+            return float(scores.mean()), 0.5
+"""
+
+
+@pytest.mark.parametrize("main, found", [
+    (NUMPY_MAIN, []),
+    (NUMPY_MAIN.replace("import numpy as np\n", "import numpy as np\n    import torch\n"), [(6, 4, "GRD101")]),
+])
+def test_an_evaluation_loop_with_no_torch_around_it_builds_no_graph(tmp_path, main, found):
+    make(tmp_path, {"utils.py": NUMPY_EVALUATE, "main.py": main, "models/softmax.py": NUMPY_MODEL})
+    assert [f for f in lint(tmp_path / "utils.py") if f[2] == "GRD101"] == found
+
+
+def test_an_evaluation_helper_nothing_imports_keeps_its_finding(tmp_path):
+    make(tmp_path, {"utils.py": NUMPY_EVALUATE, "models/softmax.py": NUMPY_MODEL})
+    assert [f for f in lint(tmp_path / "utils.py") if f[2] == "GRD101"] == [(6, 4, "GRD101")]

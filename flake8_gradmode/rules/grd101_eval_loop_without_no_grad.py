@@ -43,6 +43,13 @@ def _volatile_inputs(ctx, ev: flow.EvalLoop) -> bool:
     return False
 
 
+def _another_framework(ctx) -> bool:
+    """Does neither the module nor any module of the project that imports
+    it name ``torch`` (``evaluate(model, ...)`` of a course's numpy
+    network)?  Its models are not PyTorch's."""
+    return not ctx.imports.mentions_torch() and ctx.without_torch_around()
+
+
 def _model_turns_grad_off(ctx, calls: List[flow.ModelCall]) -> bool:
     """Does the module name a project class whose method each of the loop's
     model calls may run turns grad off itself (``forward`` under
@@ -159,7 +166,10 @@ class EvalLoopWithoutNoGrad(Rule):
         A module that imports nothing from torch or a model library (and no
         class by name) and defines model classes of its own, on `object`
         (`class MLP(object)` with `forward` over numpy in a course's
-        homework), is not checked: its models build no autograd graph.
+        homework), is not checked: its models build no autograd graph.  With
+        the project index, neither is a module that names no `torch` when
+        no project module that imports it does either (a homework's
+        `evaluate(..., model)` over its own numpy network).
         Grad mode is dynamic.  A module that switches grad off by a statement
         in a function (`torch.set_grad_enabled(False)` at the start of
         `train()`) changes it for the rest of the process, so its functions'
@@ -673,7 +683,7 @@ class EvalLoopWithoutNoGrad(Rule):
             # the costlier questions last, only for a loop about to be reported
             calls = [*ev.model_calls, *(p.model_call for p in ev.paths)]
             if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
-                    and not _volatile_inputs(ctx, ev):
+                    and not _volatile_inputs(ctx, ev) and not _another_framework(ctx):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)
