@@ -1888,7 +1888,26 @@ def _result_used(ctx, scope: Scope, seq: int) -> bool:
     """Is the value of the call made at ``seq`` in ``scope`` used (not a bare
     statement like ``sample_images(epoch)``)?"""
     node = ctx.flow.nodes.get(seq)
-    return node is not None and not isinstance(_index(ctx, scope).parents.get(id(node)), ast.Expr)
+    bare = _memo(ctx, ("bare-calls", id(scope)), lambda: _bare_calls(ctx, scope), ())
+    return node is not None and id(node) not in bare
+
+
+def _bare_calls(ctx, scope: Scope) -> Set[int]:
+    """The values of the expression statements of ``scope``'s own code, by
+    ``id``: statements are walked, not expressions (far fewer nodes than
+    ``_Index`` walks)."""
+    root: ast.AST = scope.function.node if scope.function is not None else ctx.tree
+    found: Set[int] = set()
+    todo: List[ast.AST] = list(getattr(root, "body", ()))
+    while todo:
+        stmt = todo.pop()
+        cls = stmt.__class__
+        if cls is ast.Expr:
+            found.add(id(stmt.value))  # type: ignore[attr-defined]
+        elif cls not in _OWN_SCOPES:
+            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                todo.extend(getattr(stmt, field, ()))
+    return found
 
 
 # --- forwards whose output is only saved, plotted or logged ---------------------

@@ -284,10 +284,27 @@ class NumpyOnTensorRequiringGrad(Rule):
         self._traces: Dict[Tuple[int, str], Tuple[object, ast.expr, int, Optional[_Trace], bool]] = {}
         self._file_ok: Optional[bool] = None
         self._index: Optional[Dict[int, flow.ModelCall]] = None
+        #: the module shows, somewhere, that model outputs may not require grad
+        #: (see ``_file_says_no``); gathered as the walk goes
+        self._says_no = False
+
+    # -- signs that outputs may not require grad, anywhere in the module ------------
+
+    def visit_Import(self, node: ast.Import) -> None:
+        if any(a.name.split(".")[0] in OTHER_FRAMEWORKS for a in node.names):
+            self._says_no = True
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module is not None and node.level == 0 and node.module.split(".")[0] in OTHER_FRAMEWORKS:
+            self._says_no = True
 
     # -- bindings: what each name was computed from ---------------------------------
 
     def leave_Assign(self, node: ast.Assign) -> None:
+        if not self._says_no and is_const(node.value, False) and any(
+            isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets
+        ):
+            self._says_no = True
         # runs before the tracker binds the targets: names in the value still
         # mean what they meant when it was computed
         for target in node.targets:
@@ -313,6 +330,13 @@ class NumpyOnTensorRequiringGrad(Rule):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        if not self._says_no:
+            if isinstance(func, ast.Attribute) and func.attr == "requires_grad_":
+                first = first_value(node)
+                if first is not None and not is_const(first, True):
+                    self._says_no = True
+            if last_name(func) in _NO_GRAD_MODEL_LAST and ast.unparse(func).endswith(_NO_GRAD_MODEL_CALLS):
+                self._says_no = True
         if isinstance(func, ast.Attribute) and func.attr == "numpy":
             if node.args or node.keywords:
                 return  # ``numpy(force=True)`` detaches by itself
@@ -537,30 +561,12 @@ class NumpyOnTensorRequiringGrad(Rule):
         return self._file_ok
 
     def _file_says_no(self) -> bool:
-        tree = self.context.tree
-        if tree is None:
-            return True
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                if any(a.name.split(".")[0] in OTHER_FRAMEWORKS for a in node.names):
-                    return True
-            elif isinstance(node, ast.ImportFrom):
-                if node.module is not None and node.level == 0 and node.module.split(".")[0] in OTHER_FRAMEWORKS:
-                    return True
-            elif isinstance(node, ast.Assign):
-                if is_const(node.value, False) and any(
-                    isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets
-                ):
-                    return True
-            elif isinstance(node, ast.Call):
-                func = node.func
-                if isinstance(func, ast.Attribute) and func.attr == "requires_grad_":
-                    first = first_value(node)
-                    if first is not None and not is_const(first, True):
-                        return True
-                if last_name(func) in _NO_GRAD_MODEL_LAST and ast.unparse(func).endswith(_NO_GRAD_MODEL_CALLS):
-                    return True
-        return False
+        """Does the module import another tensor framework, set
+        ``requires_grad = False`` (or ``requires_grad_(flag)`` with anything
+        but ``True``) anywhere, or freeze or quantise a model for inference
+        (``torch.jit.freeze``, ``quantize_dynamic``)?  Its model outputs may
+        then not require grad."""
+        return self.context.tree is None or self._says_no
 
     def _trains_unconditionally(self, region: ast.AST) -> bool:
         """Does ``region`` (a function or loop) run a training step
