@@ -295,6 +295,7 @@ class Tracker:
 
             if isinstance(target, ast.Name):
                 self.flow.scope.deps.setdefault(target.id, []).append(node.value)
+                self.ctx.imports.bind(target.id, node.value)
             elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
                 if kind is facts.Kind.MODULE or _builds_local_module(self.flow, node.value):
                     self.flow.module_evidence.add(f"self.{target.attr}")  # self.heads = nn.ModuleList(...)

@@ -196,6 +196,10 @@ def is_const(expr: Optional[ast.AST], value: object) -> bool:
     return isinstance(expr, ast.Constant) and expr.value is value
 
 
+#: torch's grad-mode callables, which a name may be bound to by assignment.
+_GRAD_MODE_CALLABLES = frozenset({"no_grad", "inference_mode", "enable_grad", "set_grad_enabled"})
+
+
 class ImportTable:
     """Local name -> dotted path, from ``import``/``from ... import``.
 
@@ -206,6 +210,8 @@ class ImportTable:
 
     def __init__(self) -> None:
         self._names: Dict[str, str] = {}
+        #: names bound by assignment to a grad-mode callable (see ``bind``)
+        self._bound: Set[str] = set()
         # the last expression resolved and its answer: the engine and several
         # rules ask about the same ``func`` of a call one after the other
         self._last: Optional[ast.AST] = None
@@ -242,6 +248,22 @@ class ImportTable:
 
     def is_imported(self, name: str) -> bool:
         return name in self._names
+
+    def bind(self, name: str, value: ast.expr) -> None:
+        """``name = value``: a name bound to one of torch's grad-mode
+        callables (``evaluation_mode = torch.no_grad``, in each branch of an
+        ``if``) resolves like it until bound to anything else."""
+        answer = self.resolve(value) if isinstance(value, (ast.Name, ast.Attribute)) else None
+        if answer is not None and answer.startswith("torch.") and answer.rsplit(".", 1)[-1] in _GRAD_MODE_CALLABLES:
+            self._names[name] = answer
+            self._last = None
+        elif self._names.get(name, "").rsplit(".", 1)[-1] in _GRAD_MODE_CALLABLES and name in self._bound:
+            del self._names[name]
+            self._last = None
+            return
+        else:
+            return
+        self._bound.add(name)
 
     def may_end_with(self, expr: ast.AST, names: Iterable[str]) -> bool:
         """Can ``expr`` resolve to a name whose last part is one of ``names``?

@@ -67,6 +67,39 @@ def test_disabling_contexts_through_any_import(imports, ctx):
     assert states(src) == {"in": "disabled", "out": "enabled"}
 
 
+@pytest.mark.parametrize(
+    "binding, state",
+    [
+        ("evaluation_mode = torch.no_grad", "disabled"),
+        ("evaluation_mode = torch.inference_mode", "disabled"),
+        # one of two grad-mode callables, chosen at run time: off either way
+        ("if compiled:\n        evaluation_mode = torch.no_grad\n    else:\n"
+         "        evaluation_mode = torch.inference_mode", "disabled"),
+        # bound to something else in the other branch: not known to be off
+        ("if compiled:\n        evaluation_mode = torch.no_grad\n    else:\n"
+         "        evaluation_mode = contextlib.nullcontext", None),
+        ("evaluation_mode = torch.no_grad\n    evaluation_mode = contextlib.nullcontext", None),
+    ],
+)
+def test_a_name_bound_to_a_grad_mode_callable_works_like_it(binding, state):
+    src = f"""
+    import contextlib
+    import torch
+    compiled = True
+
+    {binding}
+
+    @evaluation_mode()
+    def evaluate():
+        probe("in")
+
+    with evaluation_mode():
+        probe("with")
+    """
+    # not known: a function nothing calls inherits its callers' mode
+    assert states(src) == ({"in": state, "with": state} if state else {"in": "inherited", "with": "enabled"})
+
+
 def test_local_name_shadowing_torch_api_is_not_torch():
     src = """
     from .utils import no_grad
