@@ -253,17 +253,18 @@ class ImportTable:
         """``name = value``: a name bound to one of torch's grad-mode
         callables (``evaluation_mode = torch.no_grad``, in each branch of an
         ``if``) resolves like it until bound to anything else."""
-        answer = self.resolve(value) if isinstance(value, (ast.Name, ast.Attribute)) else None
+        cls = value.__class__
+        last = value.attr if cls is ast.Attribute else value.id if cls is ast.Name else None  # type: ignore
+        known = last is not None and (last in _GRAD_MODE_CALLABLES or last in self._names)
+        answer = self.resolve(value) if known else None
         if answer is not None and answer.startswith("torch.") and answer.rsplit(".", 1)[-1] in _GRAD_MODE_CALLABLES:
             self._names[name] = answer
+            self._bound.add(name)
             self._last = None
-        elif self._names.get(name, "").rsplit(".", 1)[-1] in _GRAD_MODE_CALLABLES and name in self._bound:
-            del self._names[name]
+        elif name in self._bound:
+            self._bound.discard(name)
+            self._names.pop(name, None)
             self._last = None
-            return
-        else:
-            return
-        self._bound.add(name)
 
     def may_end_with(self, expr: ast.AST, names: Iterable[str]) -> bool:
         """Can ``expr`` resolve to a name whose last part is one of ``names``?

@@ -8,7 +8,7 @@ from flake8_gradmode import facts, flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.names import OTHER_FRAMEWORKS
 from flake8_gradmode.rule import Invalid, Raises, Rule, Valid
-from flake8_gradmode.tracker import Grad, dotted, first_value, is_const, last_name
+from flake8_gradmode.tracker import Grad, dotted, first_value, is_const
 
 #: numpy functions that call ``Tensor.__array__`` (and so ``Tensor.numpy()``).
 _NUMPY_CALLS = frozenset({"numpy.asarray", "numpy.array", "numpy.asanyarray"})
@@ -59,6 +59,8 @@ _KEEPING_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult, ast.Pow)
 #: Calls whose models have outputs that need not require grad.
 _NO_GRAD_MODEL_CALLS = ("jit.freeze", "optimize_for_inference", "quantize_dynamic", "quantize_jit")
 _NO_GRAD_MODEL_LAST = frozenset(name.rpartition(".")[2] for name in _NO_GRAD_MODEL_CALLS)
+#: the last names of the calls ``_file_says_no`` looks at
+_SAYS_NO_CALLS = _NO_GRAD_MODEL_LAST | {"requires_grad_"}
 
 
 #: Where a tensor expression comes from: ``calls`` (a tuple of ``ast.Call``),
@@ -330,12 +332,14 @@ class NumpyOnTensorRequiringGrad(Rule):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not self._says_no:
-            if isinstance(func, ast.Attribute) and func.attr == "requires_grad_":
-                first = first_value(node)
+        cls = func.__class__
+        last = func.attr if cls is ast.Attribute else func.id if cls is ast.Name else None  # type: ignore[attr-defined]
+        if last in _SAYS_NO_CALLS and not self._says_no:
+            if last == "requires_grad_":
+                first = first_value(node) if cls is ast.Attribute else None
                 if first is not None and not is_const(first, True):
                     self._says_no = True
-            if last_name(func) in _NO_GRAD_MODEL_LAST and ast.unparse(func).endswith(_NO_GRAD_MODEL_CALLS):
+            elif ast.unparse(func).endswith(_NO_GRAD_MODEL_CALLS):
                 self._says_no = True
         if isinstance(func, ast.Attribute) and func.attr == "numpy":
             if node.args or node.keywords:
