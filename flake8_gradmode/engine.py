@@ -43,6 +43,9 @@ from flake8_gradmode.tracker import (
 #: The code of an internal error of the plugin (never a property of the file).
 INTERNAL_ERROR = "GRD000"
 
+#: Values a name may be bound to that may be one of torch's grad-mode callables.
+_NAMES_AND_ATTRIBUTES = frozenset({ast.Name, ast.Attribute})
+
 
 class Tracker:
     """Keeps the context in step with the traversal.  Its hooks run before the
@@ -295,7 +298,8 @@ class Tracker:
 
             if isinstance(target, ast.Name):
                 self.flow.scope.deps.setdefault(target.id, []).append(node.value)
-                self.ctx.imports.bind(target.id, node.value)
+                if node.value.__class__ in _NAMES_AND_ATTRIBUTES or self.ctx.imports.bound:
+                    self.ctx.imports.bind(target.id, node.value)  # ``evaluation_mode = torch.no_grad``
             elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
                 if kind is facts.Kind.MODULE or _builds_local_module(self.flow, node.value):
                     self.flow.module_evidence.add(f"self.{target.attr}")  # self.heads = nn.ModuleList(...)

@@ -211,7 +211,7 @@ class ImportTable:
     def __init__(self) -> None:
         self._names: Dict[str, str] = {}
         #: names bound by assignment to a grad-mode callable (see ``bind``)
-        self._bound: Set[str] = set()
+        self.bound: Set[str] = set()
         # the last expression resolved and its answer: the engine and several
         # rules ask about the same ``func`` of a call one after the other
         self._last: Optional[ast.AST] = None
@@ -259,10 +259,10 @@ class ImportTable:
         answer = self.resolve(value) if known else None
         if answer is not None and answer.startswith("torch.") and answer.rsplit(".", 1)[-1] in _GRAD_MODE_CALLABLES:
             self._names[name] = answer
-            self._bound.add(name)
+            self.bound.add(name)
             self._last = None
-        elif name in self._bound:
-            self._bound.discard(name)
+        elif name in self.bound:
+            self.bound.discard(name)
             self._names.pop(name, None)
             self._last = None
 
