@@ -1327,13 +1327,19 @@ _WITHS = frozenset({ast.With, ast.AsyncWith})
 
 class _Index:
     """Parents and name loads of one scope's own code (nested functions and
-    classes excluded), timer reads and profiler blocks; built on demand."""
+    classes excluded), timer reads and profiler blocks; built on demand.
+    The walk keeps the scope's calls and ``with`` statements; which of them
+    read a clock or profile is worked out only when asked (``timers``,
+    ``profiled``): most questions need only the parents and loads."""
 
     def __init__(self, ctx, scope: Scope) -> None:
         self.parents: Dict[int, ast.AST] = {}
         self.loads: Dict[str, List[ast.Name]] = {}
-        self.timers: List[int] = []
-        self.profiled: List[Tuple[int, int]] = []
+        self._ctx = ctx
+        self._scope = scope
+        self._calls: List[ast.Call] = []
+        self._withs: List[ast.AST] = []
+        self._timed: Optional[Tuple[List[int], List[Tuple[int, int]]]] = None
         root: ast.AST = scope.function.node if scope.function is not None else ctx.tree
         body = list(getattr(root, "body", ()))
         stack: List[ast.AST] = []
@@ -1342,6 +1348,7 @@ class _Index:
             stack.append(stmt)
         parents = self.parents
         loads = self.loads
+        calls, withs_found = self._calls, self._withs
         name_type, call_type, skipped, withs = ast.Name, ast.Call, _OWN_SCOPES, _WITHS
         while stack:
             node = stack.pop()
@@ -1353,10 +1360,9 @@ class _Index:
             if cls in skipped:
                 continue
             if cls is call_type:
-                self._call(ctx, node)  # type: ignore[arg-type]
+                calls.append(node)  # type: ignore[arg-type]
             elif cls in withs:
-                if any(_profiles(ctx, item.context_expr, scope) for item in node.items):  # type: ignore[attr-defined]
-                    self.profiled.append((node.lineno, node.end_lineno or node.lineno))  # type: ignore[attr-defined]
+                withs_found.append(node)
             for field in cls._fields:
                 value = getattr(node, field, None)
                 if value.__class__ is list:
@@ -1368,12 +1374,31 @@ class _Index:
                     parents[id(value)] = node
                     stack.append(value)
 
-    def _call(self, ctx, node: ast.Call) -> None:
-        qual = ctx.imports.resolve(node.func) or ""
-        if qual in _TIMERS or last_name(node.func) in ("elapsed_time", "perf_counter", "tic", "toc"):
-            self.timers.append(node.lineno)
-        elif _profiles(ctx, node):
-            self.profiled.append((node.lineno, node.end_lineno or node.lineno))
+    @property
+    def timers(self) -> List[int]:
+        """Lines of the scope's clock reads (``time.time()``, ``torch.cuda.synchronize()``)."""
+        return self._timing()[0]
+
+    @property
+    def profiled(self) -> List[Tuple[int, int]]:
+        """Line ranges of the scope's profiler blocks and ``record_function`` calls."""
+        return self._timing()[1]
+
+    def _timing(self) -> Tuple[List[int], List[Tuple[int, int]]]:
+        if self._timed is None:
+            ctx, timers, profiled = self._ctx, [], []
+            for node in [*self._calls, *self._withs]:  # only membership is asked, not order
+                if node.__class__ is ast.Call:
+                    qual = ctx.imports.resolve(node.func) or ""  # type: ignore[attr-defined]
+                    if qual in _TIMERS or last_name(node.func) in (  # type: ignore[attr-defined]
+                            "elapsed_time", "perf_counter", "tic", "toc"):
+                        timers.append(node.lineno)  # type: ignore[attr-defined]
+                    elif _profiles(ctx, node):  # type: ignore[arg-type]
+                        profiled.append((node.lineno, node.end_lineno or node.lineno))  # type: ignore[attr-defined]
+                elif any(_profiles(ctx, item.context_expr, self._scope) for item in node.items):  # type: ignore
+                    profiled.append((node.lineno, node.end_lineno or node.lineno))  # type: ignore[attr-defined]
+            self._timed = (timers, profiled)
+        return self._timed
 
 
 #: Clock reads around code being timed.
