@@ -357,6 +357,14 @@ class Context:
         (0.4: ``volatile=True`` still disabled grad)?  False without an index."""
         return self._ask(lambda found: found.pins_torch_before(version), False)
 
+    def unless_pinned_before(
+        self, version: Tuple[int, int], condition: Optional[Callable[[], bool]]
+    ) -> Callable[[], bool]:
+        """A report's ``condition`` that also asks, last, that the project not
+        name only PyTorch versions before ``version`` (``pins_torch_before``:
+        it reads files at the project's root, once per project)."""
+        return lambda: (condition is None or condition()) and not self.pins_torch_before(version)
+
     def forward_asks_autograd(self) -> bool:
         """Does a model's ``forward`` in the project call ``autograd.grad``
         (see ``Project.forward_asks_autograd``)?  False without an index."""

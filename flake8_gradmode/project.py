@@ -1296,13 +1296,13 @@ class Project:
                 return False
             near = [rel, *(self._imported_module(rel, level, target)
                            for level, target in [*summary["i"].values(), *summary["s"]])]  # type: ignore[attr-defined]
-            for module in near:
-                if module is None:
-                    continue
-                words = self.own_words if module == self.rel else self.index.entries[module][2]
-                if " torch " in words:
-                    return False
+            if any(module is not None and " torch " in self._words(module) for module in near):
+                return False
         return True
+
+    def _words(self, rel: str) -> str:
+        """The words of module ``rel`` (see ``words``): this module's as linted."""
+        return self.own_words if rel == self.rel else self.index.entries[rel][2]
 
     def _imported_module(self, rel: str, level: int, target: str) -> Optional[str]:
         """The project module an import in ``rel`` names (the longest prefix
@@ -1581,23 +1581,18 @@ class Project:
                 continue
             seen.add(module)
             summary = self.summary(module)
-            entry = self.index.entries.get(module)
-            if summary is None or entry is None or len(seen) > 40:
+            if summary is None or module not in self.index.entries or len(seen) > 40:
                 return False
-            text = self.own_words if module == self.rel else entry[2]
+            text = self._words(module)
             if any(fragment in text for fragment in _MODE_FRAGMENTS) or any(
                 qual.endswith((".train", ".eval")) for qual in summary["f"]  # type: ignore[union-attr]
             ):
                 return False
-            imports = [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]
-            for level, name in imports:
-                full = _absolute(module, level, name)
-                parts = full.split(".")
-                found = next((f for cut in range(len(parts), 0, -1)
-                              if (f := self.index.module(".".join(parts[:cut]), module)) is not None), None)
+            for level, name in [*summary["i"].values(), *summary["s"]]:  # type: ignore[attr-defined]
+                found = self._imported_module(module, level, name)
                 if found is not None:
                     todo.append(found)
-                elif level or not _plain_package(parts[0]):
+                elif level or not _plain_package(_absolute(module, level, name).partition(".")[0]):
                     return False
         return True
 

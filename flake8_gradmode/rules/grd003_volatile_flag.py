@@ -245,7 +245,7 @@ class VolatileFlag(Rule):
         """Not in a branch only torch releases before 0.4 run, nor in a
         project that names only those releases: the flag worked there."""
         if not flow.in_legacy_branch(self.context, getattr(node, "lineno", 0)):
-            super().report(node, message, _unless_pinned_before_0_4(self.context, condition), fix)
+            super().report(node, message, self.context.unless_pinned_before((0, 4), condition), fix)
 
     def visit_Call(self, node: ast.Call) -> None:
         ctx = self.context
@@ -446,9 +446,3 @@ def _only_passed_on(function: FunctionInfo, name: str, uses: Dict[int, str]) -> 
         elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
             return False
     return True
-
-
-def _unless_pinned_before_0_4(ctx, condition: Optional[Callable[[], bool]]) -> Callable[[], bool]:
-    """``condition``, and the project does not name only torch releases
-    before 0.4 (asked last, once per project: it reads files at its root)."""
-    return lambda: (condition is None or condition()) and not ctx.pins_torch_before((0, 4))

@@ -420,8 +420,7 @@ class InplaceParamUpdateWithGrad(Rule):
         """An edit through a view of a parameter raises only since torch 1.8:
         not reported in a project that names only earlier releases."""
         if id(node) in self._views:
-            ctx, kept = self.context, condition
-            condition = lambda: (kept is None or kept()) and not ctx.pins_torch_before((1, 8))  # noqa: E731
+            condition = self.context.unless_pinned_before((1, 8), condition)
         super().report(node, message, condition, fix)
 
     def visit_Expr(self, node: ast.Expr) -> None:
