@@ -334,6 +334,12 @@ class Context:
         ``Project.mode_free_class``)?  False without an index."""
         return self._ask(lambda found: found.mode_free_class(found.rel, written), False)
 
+    def mode_dependent_class(self, written: str) -> bool:
+        """Is the class written ``written`` here a project class one of whose
+        modules names dropout or batch normalisation (see
+        ``Project.mode_dependent_class``)?  False without an index."""
+        return self._ask(lambda found: found.mode_dependent_class(found.rel, written), False)
+
     def backpropagated_elsewhere(self, info: FunctionInfo) -> bool:
         """Does a function of another module run ``.backward()`` on what a
         call of ``info`` returns (see ``Project.backpropagated_elsewhere``)?"""

@@ -1280,7 +1280,27 @@ def evaluation_intent(ctx, loop: Loop, nodes: Optional[List[ast.Call]] = None) -
         return "eval-mode"
     if nodes and not trains(ctx, loop.scope) and _outputs_unneeded(ctx, loop, nodes):
         return "evidence"
+    if _predicts_through_helpers(ctx, loop, nodes):
+        return "helper"
     return None
+
+
+def _predicts_through_helpers(ctx, loop: Loop, nodes: Optional[List[ast.Call]]) -> bool:
+    """The loop runs its models only through module-local functions named
+    like inference or evaluation (``predict_img(net, img)``) that each turn
+    grad off around the model themselves: the helper says what the loop does."""
+    if not nodes or not loop.local_calls:
+        return False
+    paths = path_calls(ctx, loop)
+    if not paths or len(paths) != len(nodes):
+        return False
+    eval_names = ctx.settings.eval_names
+    return all(
+        p.model_call.state is Grad.DISABLED
+        and p.callee.function is not None
+        and (says_inference_function(p.callee.function.name) or says_eval_function(p.callee.function.name, eval_names))
+        for p in paths
+    )
 
 
 def _outputs_unneeded(ctx, loop: Loop, nodes: List[ast.Call]) -> bool:

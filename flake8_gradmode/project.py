@@ -1570,9 +1570,38 @@ class Project:
         outside the project but ``torch``, ``numpy`` and the standard
         library?  Its instances then compute the same in training and eval
         mode.  Asked only on the way to a report."""
+        modules = self._class_modules(rel, written)
+        if modules is None:
+            return False
+        for module, summary, outside in modules:
+            text = self._words(module)
+            if outside or any(fragment in text for fragment in _MODE_FRAGMENTS) or any(
+                qual.endswith((".train", ".eval")) for qual in summary["f"]  # type: ignore[union-attr]
+            ):
+                return False
+        return True
+
+    def mode_dependent_class(self, rel: str, written: str) -> bool:
+        """Is the class written ``written`` in module ``rel`` a project class
+        one of whose modules (its own, or a project module they import)
+        names dropout or batch or instance normalisation?  Its instances
+        then compute differently in training and eval mode.  Asked only on
+        the way to a report."""
+        modules = self._class_modules(rel, written)
+        return modules is not None and any(
+            any(fragment in self._words(module) for fragment in _DEPENDENT_FRAGMENTS) for module, _, _ in modules
+        )
+
+    def _class_modules(self, rel: str, written: str) -> Optional[List[Tuple[str, Dict[str, object], bool]]]:
+        """The project modules of the class written ``written`` in ``rel``:
+        its own and every project module reached through their imports, each
+        with its summary and whether it imports from outside the project
+        (beyond ``torch``, ``numpy``, ``scipy`` and the standard library).
+        None when it is not a project class or a module is not indexed."""
         target = self.resolve(rel, written)
         if not isinstance(target, tuple):
-            return False
+            return None
+        out: List[Tuple[str, Dict[str, object], bool]] = []
         seen: Set[str] = set()
         todo = [target[0]]
         while todo:
@@ -1582,19 +1611,16 @@ class Project:
             seen.add(module)
             summary = self.summary(module)
             if summary is None or module not in self.index.entries or len(seen) > 40:
-                return False
-            text = self._words(module)
-            if any(fragment in text for fragment in _MODE_FRAGMENTS) or any(
-                qual.endswith((".train", ".eval")) for qual in summary["f"]  # type: ignore[union-attr]
-            ):
-                return False
+                return None
+            outside = False
             for level, name in [*summary["i"].values(), *summary["s"]]:  # type: ignore[attr-defined]
                 found = self._imported_module(module, level, name)
                 if found is not None:
                     todo.append(found)
                 elif level or not _plain_package(_absolute(module, level, name).partition(".")[0]):
-                    return False
-        return True
+                    outside = True
+            out.append((module, summary, outside))
+        return out
 
     def names_class_asking_autograd(self) -> bool:
         """Does this module name (import, call or use) a model class of the
@@ -1871,6 +1897,9 @@ _MODE_FRAGMENTS = (
     "ropout", "atchNorm", "nstanceNorm", "atch_norm", "nstance_norm", "SyncBN", "rop_path", "ropPath", "RReLU",
     "LSTM", "GRU", "RNN", "ransformer", "ttention", "training", "hub",
 )
+#: Words of the layers whose output depends on the mode: dropout, batch and
+#: instance normalisation.
+_DEPENDENT_FRAGMENTS = ("ropout", "atchNorm", "atch_norm", "nstanceNorm", "nstance_norm", "SyncBN")
 #: Packages whose names bring no model layer: the standard library's, and these.
 _PLAIN_PACKAGES = frozenset({"torch", "numpy", "math", "scipy"})
 

@@ -2934,3 +2934,65 @@ def test_an_evaluation_loop_with_no_torch_around_it_builds_no_graph(tmp_path, ma
 def test_an_evaluation_helper_nothing_imports_keeps_its_finding(tmp_path):
     make(tmp_path, {"utils.py": NUMPY_EVALUATE, "models/softmax.py": NUMPY_MODEL})
     assert [f for f in lint(tmp_path / "utils.py") if f[2] == "GRD101"] == [(6, 4, "GRD101")]
+
+
+# --- GRD102: a script predicts through a helper with a project model ---------
+
+SEGMENTER_PARTS = """
+    import torch.nn as nn
+
+
+    class DoubleConv(nn.Module):
+        def __init__(self, channels):
+            super().__init__()
+            self.conv = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels))
+
+        def forward(self, x):
+            return self.conv(x)
+"""
+
+SEGMENTER_PACKAGE = """
+    from .parts import DoubleConv as Segmenter
+"""
+
+SEGMENTER_SCRIPT = """
+    import sys
+
+    import torch
+
+    from segmenter import Segmenter
+
+
+    def predict_mask(net, image):
+        with torch.no_grad():
+            return net(image.unsqueeze(0)) > 0
+
+
+    if __name__ == "__main__":
+        net = Segmenter(3)
+        net.load_state_dict(torch.load(sys.argv[1]))
+        for path in sys.argv[2:]:
+            mask = predict_mask(net, torch.load(path))
+            torch.save(mask, path + ".mask")
+"""
+
+
+@pytest.mark.parametrize("parts, script, found", [
+    (SEGMENTER_PARTS, SEGMENTER_SCRIPT, [(16, 4, "GRD102")]),
+    # switched to eval mode before the loop
+    (SEGMENTER_PARTS, SEGMENTER_SCRIPT.replace("for path in", "net.eval()\n        for path in"), []),
+    # the helper switches itself
+    (SEGMENTER_PARTS, SEGMENTER_SCRIPT.replace("with torch.no_grad():", "net.eval()\n        with torch.no_grad():"),
+     []),
+    # no layer whose output depends on the mode
+    (SEGMENTER_PARTS.replace("nn.BatchNorm2d(channels)", "nn.ReLU()"), SEGMENTER_SCRIPT, []),
+    # the helper's name says nothing of prediction
+    (SEGMENTER_PARTS, SEGMENTER_SCRIPT.replace("predict_mask", "threshold"), []),
+    # the helper runs the model with its caller's grad mode: GRD101's business, not an intent
+    (SEGMENTER_PARTS, SEGMENTER_SCRIPT.replace("with torch.no_grad():", "if True:"), []),
+    # a model handed to the script from elsewhere
+    (SEGMENTER_PARTS, SEGMENTER_SCRIPT.replace("net = Segmenter(3)", "net = torch.load(sys.argv[0])"), []),
+])
+def test_a_script_predicting_through_a_helper_with_a_project_model_needs_eval(tmp_path, parts, script, found):
+    make(tmp_path, {"segmenter/__init__.py": SEGMENTER_PACKAGE, "segmenter/parts.py": parts, "predict.py": script})
+    assert [f[:3] for f in lint_102(tmp_path / "predict.py")] == found

@@ -29,6 +29,12 @@ class EvalLoopWithoutEvalMode(Rule):
         loop body before its first model call, in the class's
         `__init__`, or before every module-local call of the function.
         `torch.no_grad()` does not count: it does not change the mode.
+        A loop that runs its model only through module-local helpers named
+        like prediction or evaluation (`predict_img(net, img)`), each turning
+        grad off around the model itself, is an evaluation loop too when the
+        function (or script) built that model once before it, from a class
+        with dropout or batch norm (with the project index, a project class
+        whose modules name them).
     """
     why = """
         A model in training mode keeps dropout active and lets batch norm use
@@ -338,6 +344,35 @@ class EvalLoopWithoutEvalMode(Rule):
             at=((15, 12),),
             symptom=Holds("model.training", "the evaluation runs in training mode"),
         ),
+        Invalid(
+            """
+            import torch
+
+
+            class Net(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.body = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+
+                def forward(self, x):
+                    return self.body(x)
+
+
+            def predict_image(net, image):
+                with torch.no_grad():
+                    return net(image)
+
+
+            net = Net()
+            net.load_state_dict(Net().state_dict())
+            masks = []
+            for image in [torch.randn(2, 4), torch.randn(2, 4)]:
+                masks.append(predict_image(net, image))
+            """,
+            title="A script runs its model through a prediction helper that turns grad off itself",
+            at=((21, 0),),
+            symptom=Holds("net.training", "prediction runs in training mode"),
+        ),
     )
 
     def finish(self) -> None:
@@ -380,6 +415,7 @@ class EvalLoopWithoutEvalMode(Rule):
             if not ev.paths and all(flow.switches_itself_to_eval(ctx, c) for c in ev.model_calls):
                 continue  # ``model.generate(...)`` whose own code calls ``self.eval()``
             caller = None
+            handed: Optional[str] = None
             if mode == "train" and _chosen_for_the_loop(ctx, scope, first):
                 continue  # ``model.train()`` right before the loop, no training between: on purpose
             if mode == "train":
@@ -391,6 +427,9 @@ class EvalLoopWithoutEvalMode(Rule):
                 )
                 built_here = any(c.key.split(".", 1)[0] in scope.built_models for c in ev.model_calls)
                 in_training_mode = matters and (on_entry is False or (on_entry is None and built_here))
+                if ev.intent == "helper":
+                    handed = _hands_a_built_model(ctx, scope, ev, matters) if on_entry is not True else None
+                    in_training_mode = handed is not None
                 if not in_training_mode and on_entry is None and mode is None:
                     # a caller in another module switched the model to training
                     # mode and hands it over: that caller shows the mode matters
@@ -400,9 +439,11 @@ class EvalLoopWithoutEvalMode(Rule):
                     in_training_mode = caller is not None
             if in_training_mode and not _mode_free_models(ctx, ev) and not _diffusion_parts_trained(ctx, ev):
                 reported.add(id(loop))
-                self._report(loop, ev, caller)
+                self._report(loop, ev, caller, handed)
 
-    def _report(self, loop: flow.Loop, ev: flow.EvalLoop, caller: Optional[str] = None) -> None:
+    def _report(
+        self, loop: flow.Loop, ev: flow.EvalLoop, caller: Optional[str] = None, handed: Optional[str] = None,
+    ) -> None:
         fix: Optional[Fix] = None
         if ev.model_calls:
             key = flow.display(ev.model_calls[0].key)
@@ -417,8 +458,11 @@ class EvalLoopWithoutEvalMode(Rule):
         else:
             path = ev.paths[0]
             key = flow.display(path.model_call.key)
-            what = f"`{key}` (through `{path.name}()`)"
-            if _same_name_at_loop(loop, path):
+            what = f"`{handed or key}` (through `{path.name}()`)"
+            if handed is not None:
+                remedy = f"call `{handed}.eval()` before the loop"
+                fix = Fix("insert-before", loop.node, f"{handed}.eval()", unsafe=True)
+            elif _same_name_at_loop(loop, path):
                 remedy = f"call `{key}.eval()` before the loop"
                 fix = Fix("insert-before", loop.node, f"{key}.eval()", unsafe=True)
             else:
@@ -428,6 +472,32 @@ class EvalLoopWithoutEvalMode(Rule):
         else:
             reason = f"{caller} hands it over in training mode, and nothing calls `.eval()` before the loop"
         self.report(loop.node, f"evaluation loop runs {what} in training mode: {reason}; {remedy}", fix=fix)
+
+
+def _hands_a_built_model(ctx, scope: flow.Scope, ev: flow.EvalLoop, matters: bool) -> Optional[str]:
+    """Is each helper the loop runs its model through handed a model its
+    function built once, before, from a project class with dropout or batch
+    norm (``net = UNet(...)``, then ``predict_img(net, img)`` in the loop),
+    or from a layer or library (``torchvision.models.vgg16()``) in a module
+    where the mode matters?  The name of the first helper's model."""
+    names = []
+    for path in ev.paths:
+        node = ctx.flow.nodes[path.seq]
+        args = list(getattr(node, "args", ())) + [kw.value for kw in getattr(node, "keywords", ())]
+        handed = [a.id for a in args if isinstance(a, ast.Name) and _built_with_modes(ctx, scope, a, path.seq, matters)]
+        if not handed:
+            return None
+        names.append(handed[0])
+    return names[0] if names else None
+
+
+def _built_with_modes(ctx, scope: flow.Scope, arg: ast.Name, seq: int, matters: bool) -> bool:
+    if len(scope.deps.get(arg.id, ())) != 1:
+        return False
+    built = scope.constructed.get(arg.id)
+    if built is None or built[0] > seq:
+        return False
+    return (matters and arg.id in scope.built_models) or ctx.mode_dependent_class(dotted(built[1].func) or "")
 
 
 #: ``torch.nn`` layers that compute the same in both modes.
