@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import ast
+from typing import FrozenSet
 
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
+from flake8_gradmode.tracker import dotted
 
 _SWITCHES = frozenset({"eval", "train", "requires_grad_"})
 
@@ -26,7 +28,9 @@ class ModeSwitchNotCalled(Rule):
     known_problems = """
         Any object's `.eval`, `.train` or `.requires_grad_` is reported; a bare
         attribute lookup as a statement does nothing for any object, so the
-        line is dead code at best.
+        line is dead code at best.  Except a settings object: one the module
+        gives a text or number attribute (`cfg.data_dir = "/data/"`), whose
+        `cfg.train` is a flag, not a method (calling it would fail).
     """
     fix_safety = """
         `flake8-gradmode --fix` adds `()`.  This changes behaviour on purpose:
@@ -57,6 +61,18 @@ class ModeSwitchNotCalled(Rule):
             title="Keeping a reference to the method is fine",
             checks=(Holds("not model.training", "the model is in eval mode"),),
         ),
+        Valid(
+            """
+            import types
+
+            cfg = types.SimpleNamespace()
+            cfg.data_dir = "/data/"
+            cfg.train = True
+            cfg.train
+            """,
+            title="A flag of a settings object",
+            checks=(Holds("cfg.train is True", "`cfg.train` is a value, not a method"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -84,9 +100,36 @@ class ModeSwitchNotCalled(Rule):
     def visit_Expr(self, node: ast.Expr) -> None:
         value = node.value
         if isinstance(value, ast.Attribute) and value.attr in _SWITCHES:
+            if dotted(value.value) in _settings_objects(self.context):
+                return  # ``cfg.train`` on a line of its own: a flag of a settings namespace
             written = self.code_of(value)
             self.report(
                 value,
                 f"`{written}` is not called, so it does nothing; write `{written}()`",
                 fix=Fix("add-call", value),
             )
+
+
+def _settings_objects(ctx) -> FrozenSet[str]:
+    """Names the module gives a text or number attribute (``cfg.data_dir =
+    "/data/"``, ``args.lr = 0.1``): settings namespaces, whose ``train`` or
+    ``eval`` is a value.  Computed once per module, only when a bare switch
+    is found."""
+    found = ctx.flow.cache.get(("settings-objects",))
+    if found is None:
+        names = set()
+        for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(
+                node.value.value, (str, int, float)
+            ) and not isinstance(node.value.value, bool):
+                for target in node.targets:
+                    if isinstance(target, ast.Attribute) and target.attr not in _MODE_ATTRIBUTES:
+                        owner = dotted(target.value)
+                        if owner is not None:
+                            names.add(owner)
+        found = ctx.flow.cache[("settings-objects",)] = frozenset(names)
+    return found
+
+
+#: Attributes a model's mode lives in: a number or text assigned to one says nothing of settings.
+_MODE_ATTRIBUTES = frozenset({"training", "train", "eval", "requires_grad"})
