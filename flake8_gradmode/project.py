@@ -1825,11 +1825,19 @@ class Project:
                 if has(summary["a"], name):  # type: ignore[arg-type]
                     return True
                 continue
-            if other != rel and has(summary["a"], name):  # type: ignore[arg-type]
-                return True  # ``module.helper`` passed on
+            passed_on = other != rel and has(summary["a"], name)  # type: ignore[arg-type]
+            if passed_on and self._imports(other, summary, rel):
+                return True  # ``module.helper`` passed on (not another object's ``.validation``)
             if has(summary["n"], name) and (other == rel or name in summary["i"]):  # type: ignore[arg-type,operator]
                 return True
         return False
+
+    def _imports(self, other: str, summary: Summary, rel: str) -> bool:
+        """Does module ``other`` import module ``rel`` (or a name of it)?"""
+        return any(
+            self._imported_module(other, level, target) == rel
+            for level, target in [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]
+        )
 
     def _reaches(self, site_rel: str, written: str, site_class: str, rel: str, klass: str, name: str) -> bool:
         """Can the call written ``written`` in ``site_rel`` run ``rel``'s
@@ -1923,7 +1931,7 @@ def qualified(key: Tuple[str, ...]) -> Optional[str]:
 # a table's ``| pytorch | 0.3.1 |``.  Searched with re.IGNORECASE; compiled
 # (and cached by ``re``) on first need, not at import: only a project with a
 # ``volatile=`` flag or loop about to be reported asks.
-_TORCH_VERSION = r"(?<![\w.-])(?:py)?torch(?![\w-])[^\S\n]*(?:version[^\S\n]*)?[:=<>~!|]*[^\S\n]*v?(\d+)\.(\d+)"
+_TORCH_VERSION = r"(?<![\w.-])(?:py)?torch(?![A-Za-z_-])[^\S\n]*(?:version[^\S\n]*)?([:=<>~!|]*)[^\S\n]*v?(\d+)\.(\d+)"
 #: The files at a project's root that say which PyTorch it wants.
 _REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",
                       "requirements.txt", "setup.py", "environment.yml")
@@ -1935,7 +1943,8 @@ def pins_old_torch(root: str, before: Tuple[int, int] = (0, 4)) -> bool:
     """Do the files at ``root`` that name a PyTorch version (README,
     requirements, setup.py, conda environment) name only versions before
     ``before`` (0.4: when ``volatile=True`` still disabled grad)?  Any later
-    version named, or none at all, is no."""
+    version named (``PyTorch0.4 is supported``), a lower bound
+    (``pytorch>=0.3.1``), or no version at all, is no."""
     if root not in _TORCH_VERSIONS:
         versions = []
         for name in _REQUIREMENT_FILES:
@@ -1944,7 +1953,10 @@ def pins_old_torch(root: str, before: Tuple[int, int] = (0, 4)) -> bool:
                     text = f.read(200_000)
             except OSError:
                 continue
-            versions += [(int(major), int(minor)) for major, minor in re.findall(_TORCH_VERSION, text, re.I)]
+            versions += [
+                (999, 0) if ">" in op else (int(major), int(minor))  # ``pytorch>=0.3.1``: later releases too
+                for op, major, minor in re.findall(_TORCH_VERSION, text, re.I)
+            ]
         _TORCH_VERSIONS[root] = versions
     versions = _TORCH_VERSIONS[root]
     return bool(versions) and all(version < before for version in versions)

@@ -2610,6 +2610,8 @@ VOLATILE_VALIDATION = """
     ({"requirements.txt": "numpy\ntorch==0.2.0\n"}, []),
     ({"README.md": "Needs pytorch 0.3.1 or pytorch 1.0.\n"}, [(7, 4, "GRD101")]),  # a later version too
     ({"README.md": "- torchvision 0.3.0\n"}, [(7, 4, "GRD101")]),  # names no torch version
+    ({"README.md": "- pytorch>=0.3.1\n"}, [(7, 4, "GRD101")]),  # a lower bound: later releases too
+    ({"README.md": "- Pytorch 0.3.1\n- (2018/05/15) PyTorch0.4 is supported now!\n"}, [(7, 4, "GRD101")]),
     ({}, [(7, 4, "GRD101")]),
 ])
 def test_volatile_inputs_guard_a_loop_only_in_a_project_pinned_before_torch_0_4(tmp_path, files, found):
@@ -2996,3 +2998,45 @@ SEGMENTER_SCRIPT = """
 def test_a_script_predicting_through_a_helper_with_a_project_model_needs_eval(tmp_path, parts, script, found):
     make(tmp_path, {"segmenter/__init__.py": SEGMENTER_PACKAGE, "segmenter/parts.py": parts, "predict.py": script})
     assert [f[:3] for f in lint_102(tmp_path / "predict.py")] == found
+
+
+# --- a same-named attribute elsewhere does not make a function escape ---------
+
+CHECKS = """
+    import torch
+
+
+    def validation(model, loader):
+        total = 0
+        for x in loader:
+            total += model(x).sum().item()
+        return total
+"""
+
+CHECKS_CALLER = """
+    import torch
+
+    from checks import validation
+
+
+    def train(model, loader, valid_loader, optimizer):
+        for x in loader:
+            optimizer.zero_grad()
+            model(x).sum().backward()
+            optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                validation(model, valid_loader)
+            model.train()
+"""
+
+
+@pytest.mark.parametrize("other, found", [
+    # another object's attribute of the same name, in a module that never imports ``checks``
+    ("class Detector:\n    def __init__(self, config):\n        self.validation = config.validation\n", []),
+    # the function itself handed on as ``checks.validation``: callable from anywhere
+    ("import checks\n\nHOOKS = [checks.validation]\n", [(6, 4, "GRD101")]),
+])
+def test_a_same_named_attribute_elsewhere_does_not_hide_the_callers(tmp_path, other, found):
+    make(tmp_path, {"checks.py": CHECKS, "train.py": CHECKS_CALLER, "detector.py": other})
+    assert [f for f in lint(tmp_path / "checks.py") if f[2] == "GRD101"] == found
