@@ -410,6 +410,11 @@ class Context:
         (see ``Project.param_runs``); empty without an index."""
         return self._ask(lambda found: found.param_runs(written), [])
 
+    def volatile_flags(self) -> FrozenSet[str]:
+        """The names the project hands on as ``volatile=<name>`` (see
+        ``Project.volatile_flags``); empty without an index."""
+        return self._ask(lambda found: found.volatile_flags(), frozenset())
+
     def own_parameters(self, klass: str) -> bool:
         """Does the class get ``parameters()`` from a project class, with no
         base outside the project (see ``Project.own_parameters``)?  False

@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 20
+_FORMAT = 21
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -166,6 +166,9 @@ class _Summarizer:
         self.param_runs: Dict[str, List[Tuple[str, int]]] = {}
         #: functions and methods whose own body calls ``autograd.grad``
         self.askers: Set[str] = set()
+        #: names handed on as ``volatile=<name>`` (``Variable(x, volatile=evaluation)``,
+        #: ``volatile=self.evaluation``)
+        self.volatile_flags: Set[str] = set()
         #: the running module function's positional parameters, the grad
         #: state codes of its calls of each (``""`` for a call in a loop),
         #: and how many loops enclose the code being walked
@@ -225,6 +228,7 @@ class _Summarizer:
             "u": self.param_runs,
             "q": sorted(self.askers),
             "w": self._grad_off_methods(),
+            "o": sorted(self.volatile_flags),
         }
 
     def _grad_off_methods(self) -> Dict[str, List[str]]:
@@ -367,6 +371,9 @@ class _Summarizer:
             written = last = ""
         if last:
             self.calls.setdefault(last, []).append((written, _CODE[state], caller, klass, _shape(node)))
+            for kw in node.keywords:
+                if kw.arg == "volatile" and isinstance(kw.value, (ast.Name, ast.Attribute)):
+                    self.volatile_flags.add(last_name(kw.value))  # ``evaluation``, ``self.evaluation``
             if last == "grad" and caller not in ("", "?") and (
                 written.endswith("autograd.grad") or self.imports.get("grad", (0, ""))[1] == "torch.autograd.grad"
             ):
@@ -1477,6 +1484,20 @@ class Project:
         if summary is None:
             return []
         return summary["u"].get(found[1], [])  # type: ignore[attr-defined,no-any-return]
+
+    def volatile_flags(self) -> FrozenSet[str]:
+        """The names the project modules this module imports hand on as
+        ``volatile=<name>`` (``Variable(batch, volatile=self.evaluation)`` in
+        a data loader), when they name no ``no_grad``: code of a release
+        where that flag still turned grad off."""
+        found: Set[str] = set()
+        for level, name in [*self.own["i"].values(), *self.own["s"]]:  # type: ignore[attr-defined]
+            module = self._imported_module(self.rel, level, name)
+            summary = self.summary(module) if module is not None and module != self.rel else None
+            flags: List[str] = summary["o"] if summary is not None else []  # type: ignore[assignment]
+            if flags and " no_grad " not in self._words(module):  # type: ignore[arg-type]
+                found.update(flags)
+        return frozenset(found)
 
     def own_parameters(self, klass: str) -> bool:
         """Does this module's class ``klass`` get ``parameters()`` from a

@@ -2658,6 +2658,93 @@ def test_volatile_inputs_made_by_the_helper_the_loop_calls_guard_it_in_a_pinned_
     assert [f for f in lint(tmp_path / "validate.py") if f[2] == "GRD101"] == found
 
 
+VOLATILE_LOADER = """
+    import torch
+    from torch.autograd import Variable
+
+
+    class Batches:
+        def __init__(self, data, evaluation=False):
+            self.data = data
+            self.evaluation = evaluation
+
+        def __iter__(self):
+            for x, y in self.data:
+                yield Variable(x, volatile=self.evaluation), Variable(y, volatile=self.evaluation)
+"""
+
+LOADER_VALIDATION = """
+    import torch
+
+    from loader import Batches
+
+
+    def validate(model, data):
+        correct = 0
+        for images, labels in Batches(data, evaluation=True):
+            correct += (model(images).data.max(1)[1] == labels.data).sum()
+        return correct
+
+
+    def sample(model, start, steps):
+        seed = Variable(start, volatile=True)
+        for _ in range(steps):
+            seed = model(seed)
+        return seed
+"""
+
+
+@pytest.mark.parametrize("files, loader, validation, found", [
+    ({"README.md": "- PyTorch 0.2.0\n"}, VOLATILE_LOADER, LOADER_VALIDATION, []),
+    ({}, VOLATILE_LOADER, LOADER_VALIDATION, [(8, 4, "GRD101")]),  # not pinned
+    # a loader whose flag never reaches ``volatile=``
+    ({"README.md": "- PyTorch 0.2.0\n"}, VOLATILE_LOADER.replace("volatile=self.evaluation", "requires_grad=False"),
+     LOADER_VALIDATION.replace("seed = Variable(start, volatile=True)", "seed = start"), [(8, 4, "GRD101")]),
+    # the module uses ``torch.no_grad()`` too: it runs on a release where the flag does nothing
+    ({"README.md": "- PyTorch 0.2.0\n"}, VOLATILE_LOADER,
+     LOADER_VALIDATION.replace("        return seed\n", "        return seed\n\n\n    guard = torch.no_grad()\n"),
+     [(8, 4, "GRD101")]),
+])
+def test_a_pinned_module_that_makes_volatile_inputs_guards_its_loops(tmp_path, files, loader, validation, found):
+    make(tmp_path, {**files, "loader.py": loader, "validate.py": validation})
+    assert [f for f in lint(tmp_path / "validate.py") if f[2] == "GRD101"] == found
+
+
+DEEP_VOLATILE_VALIDATION = """
+    import torch
+    from torch.autograd import Variable
+
+
+    class Evaluator:
+        def predict(self, model, loader):
+            correct = 0
+            for images, labels in loader:
+                output = self.predict_samples(model, images)
+                correct += (output.data.max(1)[1] == labels).sum()
+            return correct
+
+        def predict_samples(self, model, images):
+            return model(self.to_var(images))
+
+        def to_var(self, x):
+            return Variable(x, volatile=True)
+"""
+
+
+@pytest.mark.parametrize("files, validation, found", [
+    ({"README.md": "- Pytorch 0.2.0\n"}, DEEP_VOLATILE_VALIDATION, []),
+    ({}, DEEP_VOLATILE_VALIDATION, [(8, 8, "GRD101")]),
+    # a helper handing on its own flag, which no call sets: no guard
+    ({"README.md": "- Pytorch 0.2.0\n"}, DEEP_VOLATILE_VALIDATION.replace(
+        "def to_var(self, x):\n            return Variable(x, volatile=True)",
+        "def to_var(self, x, volatile=False):\n            return Variable(x, volatile=volatile)"),
+     [(8, 8, "GRD101")]),
+])
+def test_volatile_inputs_made_two_calls_away_guard_a_loop_in_a_pinned_project(tmp_path, files, validation, found):
+    make(tmp_path, {**files, "validate.py": validation})
+    assert [f for f in lint(tmp_path / "validate.py") if f[2] == "GRD101"] == found
+
+
 def test_volatile_false_does_not_guard_a_loop_in_a_project_pinned_before_torch_0_4(tmp_path):
     make(tmp_path, {"README.md": "- PyTorch 0.3.1\n",
                     "validate.py": VOLATILE_VALIDATION.replace("volatile=True", "volatile=False")})

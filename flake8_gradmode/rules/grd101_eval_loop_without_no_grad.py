@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import ast
-from typing import List, Optional, Set
+from typing import List, Optional, Set, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
+from flake8_gradmode.facts import GRAD_OFF_NAMES
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 from flake8_gradmode.tracker import last_name
 
@@ -27,20 +28,62 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
     return None
 
 
-def _volatile_inputs(ctx, ev: flow.EvalLoop) -> bool:
-    """Does the loop, or a function of the module it runs the model through
-    (``predicted = self.predict_samples(model, data)``), make its inputs with
-    ``volatile=`` (not ``False``) in a project that names only PyTorch
-    versions before 0.4?  There the flag still turned grad off for
-    everything computed from them."""
-    nodes = [ev.loop.node, *(p.callee.function.node for p in ev.paths if p.callee.function is not None)]
-    for sub in (sub for node in nodes for sub in ast.walk(node)):
-        if isinstance(sub, ast.Call) and any(
-            k.arg == "volatile" and not (isinstance(k.value, ast.Constant) and not k.value.value)
-            for k in sub.keywords
+def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Optional[ast.AST] = None) -> bool:
+    """Do the loop or the functions ``paths`` it runs the model through make
+    inputs with ``volatile=`` (not ``False``), or its function ``own`` or
+    the module functions these call with ``volatile=True``, or does the
+    module hand a flag its imported project modules pass on as
+    ``volatile=`` (``Batches(data,
+    evaluation=True)`` with ``Variable(x, volatile=self.evaluation)`` in the
+    loader's module), in a project that names only PyTorch versions before
+    0.4?  There the flag still turned grad off for everything computed from
+    it.  Not in a module that names ``no_grad`` (or another grad-mode
+    context) too: its code runs on a release where the flag does nothing."""
+    tree = ctx.tree
+    if tree is None:
+        return False
+    handed: Set[str] = set()
+    for sub in ast.walk(tree):
+        if isinstance(sub, ast.Attribute) and sub.attr in GRAD_OFF_NAMES or (
+            isinstance(sub, ast.Name) and sub.id in GRAD_OFF_NAMES
         ):
-            return ctx.pins_torch_before((0, 4))
-    return False
+            return False
+        if isinstance(sub, ast.Call):
+            handed.update(
+                k.arg for k in sub.keywords if k.arg and isinstance(k.value, ast.Constant) and k.value.value is True
+            )
+    # the loop and the functions it runs the model through: any flag not
+    # ``False``; the functions they call: ``volatile=True`` written there
+    # (``to_var(x, volatile=False)`` handing on its own flag guards nothing)
+    nodes: List[Tuple[ast.AST, bool]] = [(loop, False)] if loop is not None else []
+    seen: Set[int] = set()
+    todo = [(scope, 0) for scope in paths] + [(own, 1)]
+    while todo:
+        scope, depth = todo.pop(0)  # nearest first: a function both reaches is read as the nearer one
+        if id(scope) in seen or scope.function is None:
+            continue
+        seen.add(id(scope))
+        nodes.append((scope.function.node, depth > 0))
+        if depth < 2:
+            todo += [(callee, depth + 1) for _, key in scope.local_calls for callee in flow.callees(ctx, scope, key)]
+    volatile = any(
+        _guards(k, literal)
+        for node, literal in nodes for sub in ast.walk(node) if isinstance(sub, ast.Call) for k in sub.keywords
+    )
+    if not (volatile or handed) or not ctx.pins_torch_before((0, 4)):
+        return False
+    return volatile or not handed.isdisjoint(ctx.volatile_flags())
+
+
+def _guards(keyword: ast.keyword, literal: bool) -> bool:
+    """Is ``keyword`` a ``volatile=`` flag that may be set: not ``False``
+    (``volatile=True`` itself when ``literal``)?"""
+    if keyword.arg != "volatile":
+        return False
+    value = keyword.value
+    if isinstance(value, ast.Constant):
+        return value.value is True if literal else bool(value.value)
+    return not literal
 
 
 def _another_framework(ctx) -> bool:
@@ -266,10 +309,15 @@ class EvalLoopWithoutNoGrad(Rule):
         cfg.PYTORCH_VERSION_LESS_THAN_040:`, beside an `else:` under
         `no_grad`; or the `else:` of `if LooseVersion(torch.__version__) >
         LooseVersion("0.3.1"):`) is not read, nor a loop that makes its
-        inputs with `volatile=True` (itself, or in a function of the module
-        it runs the model through) in a project whose README, requirements,
-        `setup.py` or conda environment name only releases before 0.4: the
-        flag still turned grad off there.  A name a `for` binds to classes of the module
+        inputs with `volatile=True` (itself, its function, a function of the
+        module it runs the model through, or one they call) or iterates a
+        loader built with a flag the loader's module passes on as
+        `volatile=` (`Batches(data, evaluation=True)`), in a project whose
+        README, requirements, `setup.py` or conda environment name only
+        releases before 0.4 (not a lower bound: `pytorch>=0.3.1` allows
+        later ones): the flag still turned grad off there.  A module that
+        names `no_grad` too runs on a later release, where the flag does
+        nothing: its loops are reported.  A name a `for` binds to classes of the module
         (`for model, path in ((Small, p1), (Large, p2)):`) is called to build
         an object, not to run a forward; so is a `self` attribute every
         assignment of which is an imported function or class, not called
@@ -683,7 +731,8 @@ class EvalLoopWithoutNoGrad(Rule):
             # the costlier questions last, only for a loop about to be reported
             calls = [*ev.model_calls, *(p.model_call for p in ev.paths)]
             if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
-                    and not _volatile_inputs(ctx, ev) and not _another_framework(ctx):
+                    and not _volatile_inputs(ctx, ev.loop.scope, [p.callee for p in ev.paths], ev.loop.node) \
+                    and not _another_framework(ctx):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)
@@ -706,7 +755,7 @@ class EvalLoopWithoutNoGrad(Rule):
                 )
         for scope, calls in flow.inference_functions(ctx):
             bad = [c for c in calls if flow.call_with_grad(ctx, c) and id(c) not in covered]
-            if bad and not flow.model_needs_grad(ctx, bad):
+            if bad and not flow.model_needs_grad(ctx, bad) and not _volatile_inputs(ctx, scope, []):
                 name = scope.function.name if scope.function else "?"
                 covered.update(id(c) for c in calls)
                 self.report(
