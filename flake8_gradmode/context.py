@@ -415,6 +415,12 @@ class Context:
         ``Project.volatile_flags``); empty without an index."""
         return self._ask(lambda found: found.volatile_flags(), frozenset())
 
+    def eval_leaves(self, written: str) -> List[int]:
+        """The parameters the function ``written`` (an imported name, as
+        called) leaves in eval mode, when another module of the project
+        defines it (see ``Project.eval_leaves``); empty without an index."""
+        return self._ask(lambda found: found.eval_leaves(written), [])
+
     def own_parameters(self, klass: str) -> bool:
         """Does the class get ``parameters()`` from a project class, with no
         base outside the project (see ``Project.own_parameters``)?  False

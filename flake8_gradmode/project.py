@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 21
+_FORMAT = 22
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -166,6 +166,11 @@ class _Summarizer:
         self.param_runs: Dict[str, List[Tuple[str, int]]] = {}
         #: functions and methods whose own body calls ``autograd.grad``
         self.askers: Set[str] = set()
+        #: module functions that switch parameters to eval mode and nothing
+        #: to training mode: qualified name -> those parameters' positions
+        self.eval_leavers: Dict[str, List[int]] = {}
+        self._eval_receivers: Set[str] = set()
+        self._trains_any = False
         #: names handed on as ``volatile=<name>`` (``Variable(x, volatile=evaluation)``,
         #: ``volatile=self.evaluation``)
         self.volatile_flags: Set[str] = set()
@@ -228,6 +233,7 @@ class _Summarizer:
             "u": self.param_runs,
             "q": sorted(self.askers),
             "w": self._grad_off_methods(),
+            "e": self.eval_leavers,
             "o": sorted(self.volatile_flags),
         }
 
@@ -418,8 +424,9 @@ class _Summarizer:
         if code == "x":
             body_caller = "?"
         outer, self.built = self.built, {}
-        modes = self._trained, self._ran, self._evals, self._pending
+        modes = self._trained, self._ran, self._evals, self._pending, self._eval_receivers, self._trains_any
         self._trained, self._ran, self._evals, self._pending = set(), set(), False, []
+        self._eval_receivers, self._trains_any = set(), False
         params = self._params, self._param_calls, self._loops
         self._params = {a.arg: i for i, a in enumerate(node.args.posonlyargs + node.args.args)} if (
             qual and not klass and code == "i") else {}
@@ -432,10 +439,15 @@ class _Summarizer:
                     if set(states) == {"i"} and name not in self._trained]
             if runs:
                 self.param_runs[qual] = runs
+        if self._params and self._eval_receivers and not self._trains_any and qual not in self._backward_in \
+                and qual not in self.trainers:
+            left = sorted(self._params[name] for name in self._eval_receivers if name in self._params)
+            if left:
+                self.eval_leavers[qual] = left
         self._params, self._param_calls, self._loops = params
         self.built = outer
         self._keep_trained_calls(body_caller)
-        self._trained, self._ran, self._evals, self._pending = modes
+        self._trained, self._ran, self._evals, self._pending, self._eval_receivers, self._trains_any = modes
 
     def _switch(self, node: ast.Call, method: str, caller: str, klass: str) -> None:
         """``x.train()`` / ``x.train(True)``: ``x`` is in training mode for
@@ -445,10 +457,14 @@ class _Summarizer:
         receiver = dotted(node.func.value) if isinstance(node.func, ast.Attribute) else None
         if switches_to_eval(node, method):
             self._evals = True
+            if receiver:
+                self._eval_receivers.add(receiver)
             if receiver == "self" and klass and caller not in ("", "?"):
                 self.self_evals.add(caller)
-        elif method == "train" and receiver and switches_to_train(node):
-            self._trained.add(receiver)
+        elif method == "train":
+            self._trains_any = True
+            if receiver and switches_to_train(node):
+                self._trained.add(receiver)
 
     def _passes_trained(self, node: ast.Call, written: str, last: str, caller: str, klass: str) -> None:
         slots: List[Tuple[Union[int, str], ast.expr]] = []
@@ -1498,6 +1514,20 @@ class Project:
             if flags and " no_grad " not in self._words(module):  # type: ignore[arg-type]
                 found.update(flags)
         return frozenset(found)
+
+    def eval_leaves(self, written: str) -> List[int]:
+        """The positions of the parameters the module function ``written``
+        (an imported name of this module) switches to eval mode, when its
+        body switches nothing to training mode, runs no training step and
+        another module of the project defines it: ``eval_net(net, loader)``
+        returning with ``net`` in eval mode."""
+        found = self.resolve(self.rel, written)
+        if not isinstance(found, tuple) or found[0] == self.rel:
+            return []
+        summary = self.summary(found[0])
+        if summary is None:
+            return []
+        return summary["e"].get(found[1], [])  # type: ignore[attr-defined,no-any-return]
 
     def own_parameters(self, klass: str) -> bool:
         """Does this module's class ``klass`` get ``parameters()`` from a

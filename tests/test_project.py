@@ -3087,6 +3087,79 @@ def test_a_script_predicting_through_a_helper_with_a_project_model_needs_eval(tm
     assert [f[:3] for f in lint_102(tmp_path / "predict.py")] == found
 
 
+# --- GRD103: a validation helper of another module leaves the model in eval mode ---
+
+EVAL_HELPER = """
+    import torch
+
+
+    def eval_net(net, loader):
+        net.eval()
+        total = 0.0
+        with torch.no_grad():
+            for x in loader:
+                total += net(x).sum().item()
+        return total
+"""
+
+NET_PARTS = """
+    import torch.nn as nn
+
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+
+        def forward(self, x):
+            return self.body(x)
+"""
+
+TRAIN_LOOP = """
+    import torch
+
+    from evaluation import eval_net
+    from unet import UNet
+
+
+    def train_net(net, loader, val_loader, epochs):
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        for epoch in range(epochs):
+            for x in loader:
+                optimizer.zero_grad()
+                net(x).pow(2).mean().backward()
+                optimizer.step()
+            score = eval_net(net, val_loader)
+            print(epoch, score)
+
+
+    train_net(UNet(), [], [], 5)
+"""
+
+
+@pytest.mark.parametrize("helper, net, train, found", [
+    (EVAL_HELPER, NET_PARTS, TRAIN_LOOP, [(14, 16, "GRD103")]),
+    # the helper switches back to training mode itself
+    (EVAL_HELPER.replace("return total", "net.train()\n        return total"), NET_PARTS, TRAIN_LOOP, []),
+    # every epoch starts by switching to training mode
+    (EVAL_HELPER, NET_PARTS, TRAIN_LOOP.replace("for x in loader:", "net.train()\n            for x in loader:", 1),
+     []),
+    # the model class has no layer whose output depends on the mode
+    (EVAL_HELPER, NET_PARTS.replace("nn.BatchNorm1d(4)", "nn.ReLU()"), TRAIN_LOOP, []),
+    # a helper that switches a model it builds itself, not the one it is handed
+    (EVAL_HELPER.replace("def eval_net(net, loader):\n        net.eval()",
+                         "def eval_net(model, loader):\n        net = torch.nn.Linear(4, 4)\n        net.eval()"),
+     NET_PARTS, TRAIN_LOOP, []),
+    # called under no_grad after the last epoch only: nothing trains after it
+    (EVAL_HELPER, NET_PARTS, TRAIN_LOOP.replace(
+        "            score = eval_net(net, val_loader)\n            print(epoch, score)\n",
+        "        score = eval_net(net, val_loader)\n"), []),
+])
+def test_a_validation_helper_of_another_module_that_leaves_eval_mode(tmp_path, helper, net, train, found):
+    make(tmp_path, {"evaluation.py": helper, "unet.py": net, "train.py": train})
+    assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD103"] == found
+
+
 # --- a same-named attribute elsewhere does not make a function escape ---------
 
 CHECKS = """

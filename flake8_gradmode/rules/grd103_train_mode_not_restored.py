@@ -12,6 +12,7 @@ from flake8_gradmode.context import Fix
 from flake8_gradmode.tracker import (
     Grad, dotted, first_value, last_name, param_defaults, positional_params, unchained,
 )
+from flake8_gradmode.names import says_eval_function
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -24,7 +25,11 @@ class TrainModeNotRestored(Rule):
         Reports a call inside a training loop (a loop that runs a training step:
         `.backward()`, `optimizer.step()`, ...) that switches a model to eval
         mode, directly (`model.eval()`) or through a function of the module
-        (`validate(model)`, `self.evaluate()`), when the loop reaches its next
+        (`validate(model)`, `self.evaluate()`), or, with the project index,
+        through a function of another module of the project, named like
+        evaluation, that switches the model it is handed to eval mode and
+        nothing to training mode (`eval_net(net, val_loader)`), when the
+        loop reaches its next
         training step without switching back: no `.train()` later in the loop
         body or at the start of the next iteration, directly or in a function
         the loop calls.  Mid-epoch validation (`if step % k == 0: validate()`)
@@ -97,8 +102,10 @@ class TrainModeNotRestored(Rule):
         then `teacher.eval()` for each frozen teacher in the loop).
         Training in eval mode on purpose (frozen batch norm for fine-tuning)
         is reported; silence it with `# noqa: GRD103`.  Files that build no dropout or
-        batch-norm layer and never call `.train()` are skipped: the mode makes
-        no difference there (nor in a file that builds its networks from
+        batch-norm layer and never call `.train()` are skipped (unless they
+        import a project model class whose modules name dropout or batch
+        norm, and a loop calls such a function of another module): the mode
+        makes no difference there (nor in a file that builds its networks from
         `torch.nn` layers none of which depends on the mode, and imports no
         model library or model module).
     """
@@ -458,14 +465,26 @@ class TrainModeNotRestored(Rule):
 
     def finish(self) -> None:
         ctx = self.context
-        if not flow.mode_matters(ctx) or flow.is_pytest_test(ctx.flow.module_scope, ctx):
+        if flow.is_pytest_test(ctx.flow.module_scope, ctx):
             return  # a unit test's few training steps are not a model anyone keeps
+        matters = flow.mode_matters(ctx)
+        through_import: Optional[bool] = None
         reported: Set[int] = set()
         switching: Dict[int, bool] = {}
         for loop in ctx.flow.loops:
-            if not _may_switch_to_eval(ctx, loop.scope, loop.seq, loop.end_seq, switching):
+            imported = _imported_evals(ctx, loop)
+            if not matters:
+                if not imported:
+                    continue
+                if through_import is None:
+                    through_import = _imports_mode_dependent_model(ctx)
+                if not through_import:
+                    continue  # the mode matters here only through an imported model class
+            if not imported and not _may_switch_to_eval(ctx, loop.scope, loop.seq, loop.end_seq, switching):
                 continue  # the cheap test first: most loops never switch a model to eval
             events = _events(ctx, loop.scope, loop.seq, loop.end_seq)
+            if imported:
+                events = _without_frozen_models(sorted(events + imported, key=lambda e: e.site))
             kinds = {event.kind for event in events}
             # a loop that only computes gradients (``.backward()`` to plot or
             # probe them) and updates no weight is not training
@@ -898,6 +917,42 @@ def _arguments(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Dict
             if stored.get(name) == 1 and term[0] != "?" and _names(term) and _names(term) <= env.keys():
                 env[name] = _subst(term, env, {})
     return env
+
+
+def _imported_evals(ctx, loop: flow.Loop) -> List[_Event]:
+    """Switches to eval mode by calls in a training loop of functions of
+    other modules of the project that leave a model they are handed in eval
+    mode and switch nothing to training mode (``eval_net(net, val)`` with
+    ``def eval_net(net, dataset): net.eval(); ...``), with the model as the
+    loop names it."""
+    if not loop.imported_calls or not loop.step_seqs:
+        return []
+    guards: Optional[Dict[int, Tuple[Guard, ...]]] = None
+    out = []
+    for call in loop.imported_calls:
+        node = call.node
+        if not says_eval_function(call.key.rpartition(".")[2], ctx.settings.eval_names):
+            continue  # asked only of a call named like evaluation: ``eval_net``, ``validate``
+        positions = ctx.eval_leaves(call.key)
+        for position in positions:
+            if position < len(node.args) and not any(isinstance(a, ast.Starred) for a in node.args[:position + 1]):
+                model = dotted(node.args[position])
+                if model is not None:
+                    if guards is None:
+                        guards = _guards_of(ctx, loop.scope)
+                    out.append(_Event(call.seq, "eval", guards.get(id(node), ()), None, model))
+                    break
+    return out
+
+
+def _imports_mode_dependent_model(ctx) -> bool:
+    """Does the module import a project class whose modules name dropout or
+    batch or instance norm (``from unet import UNet``)?  Asked only of a
+    module whose own code does not show that the mode matters."""
+    imports = ctx.imports
+    return any(
+        name[:1].isupper() and ctx.mode_dependent_class(name) for name in imports.imported_names()
+    )
 
 
 def _may_switch_to_eval(ctx, scope: flow.Scope, lo: int, hi: int, memo: Dict[int, bool]) -> bool:
