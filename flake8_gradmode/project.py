@@ -1493,13 +1493,17 @@ class Project:
         imported name of this module) calls, once and in its caller's grad
         mode: (name, position); empty when it is no function of another
         module of the project."""
+        found = self._function_elsewhere(written)
+        return found[0]["u"].get(found[1], []) if found else []  # type: ignore[attr-defined,no-any-return]
+
+    def _function_elsewhere(self, written: str) -> Optional[Tuple[Summary, str]]:
+        """The summary of the other module of the project that defines the
+        function this module calls ``written``, and its name there."""
         found = self.resolve(self.rel, written)
         if not isinstance(found, tuple) or found[0] == self.rel:
-            return []
+            return None
         summary = self.summary(found[0])
-        if summary is None:
-            return []
-        return summary["u"].get(found[1], [])  # type: ignore[attr-defined,no-any-return]
+        return None if summary is None else (summary, found[1])
 
     def volatile_flags(self) -> FrozenSet[str]:
         """The names the project modules this module imports hand on as
@@ -1521,13 +1525,8 @@ class Project:
         body switches nothing to training mode, runs no training step and
         another module of the project defines it: ``eval_net(net, loader)``
         returning with ``net`` in eval mode."""
-        found = self.resolve(self.rel, written)
-        if not isinstance(found, tuple) or found[0] == self.rel:
-            return []
-        summary = self.summary(found[0])
-        if summary is None:
-            return []
-        return summary["e"].get(found[1], [])  # type: ignore[attr-defined,no-any-return]
+        found = self._function_elsewhere(written)
+        return found[0]["e"].get(found[1], []) if found else []  # type: ignore[attr-defined,no-any-return]
 
     def own_parameters(self, klass: str) -> bool:
         """Does this module's class ``klass`` get ``parameters()`` from a
