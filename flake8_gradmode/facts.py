@@ -320,8 +320,12 @@ def is_training_step(ctx: "Context", call: ast.Call) -> bool:
     func = call.func
     if names_training_step(func):
         return True
-    if isinstance(func, ast.Attribute) and func.attr == "adapt" and call.args:
-        first = call.args[0]  # ``learner.adapt(support_loss)``: a meta-learner differentiates its loss
+    if isinstance(func, ast.Attribute) and func.attr in ("adapt", "step") and call.args:
+        # ``learner.adapt(support_loss)``, ``diffopt.step(spt_loss)``: a meta-learner
+        # differentiates its loss (not ``scheduler.step(val_loss)``, which reads a number)
+        first = call.args[0]
+        if func.attr == "step" and "opt" not in (last_name(func.value) or "").lower():
+            return False
         return isinstance(first, ast.Name) and "loss" in tokens(first.id)
     if isinstance(func, ast.Attribute) and func.attr == "step":
         return False
@@ -573,8 +577,9 @@ def forward_detaches(node: ast.ClassDef) -> bool:
 def asks_autograd(node: ast.ClassDef) -> bool:
     """Is the class a model (it defines ``forward``) one of whose methods
     asks autograd for gradients (``torch.autograd.grad(...)``: an inner
-    loop of adaptation, surface normals of an implicit field)?  Running it
-    then needs grad, evaluation included."""
+    loop of adaptation, surface normals of an implicit field), or whose
+    forward optimizes a tensor of its own (``_optimizes_a_leaf``)?  Running
+    it then needs grad, evaluation included."""
     methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if not any(m.name == "forward" for m in methods):
         return False
@@ -582,7 +587,25 @@ def asks_autograd(node: ast.ClassDef) -> bool:
         for inner in _own_nodes(method):
             if isinstance(inner, ast.Call) and (dotted(inner.func) or "").endswith("autograd.grad"):
                 return True
+        if method.name == "forward" and _optimizes_a_leaf(method):
+            return True  # ``y = zeros(..., requires_grad=True)``, then ``y, = opt.step(energy(x, y).sum())``
     return False
+
+
+def _optimizes_a_leaf(forward: ast.AST) -> bool:
+    """Does a forward make a tensor with ``requires_grad=True`` and step an
+    optimizer on a value (``opt.step(energy.sum(), params=[y])``)?  The
+    model then descends on its own outputs as it runs (an energy model)."""
+    leaf = step = False
+    for inner in _own_nodes(forward):
+        if isinstance(inner, ast.Call):
+            func = inner.func
+            step = step or (isinstance(func, ast.Attribute) and func.attr == "step" and bool(inner.args))
+            leaf = leaf or any(
+                k.arg == "requires_grad" and isinstance(k.value, ast.Constant) and k.value.value is True
+                for k in inner.keywords
+            )
+    return leaf and step
 
 
 def _graph_free(expr: ast.expr) -> bool:

@@ -2209,3 +2209,76 @@ class Trainer:
 ])
 def test_a_pipeline_whose_unet_alone_was_trained_needs_no_eval_mode(source, expected):
     assert [f for f in found(source) if f[0] == "GRD102"] == expected
+
+
+# --- heldout51: a helper named like an action, meta-learning, energy models ---
+
+VALIDATE_HELPER = """
+import torch
+from evaluation import *
+
+
+def evaluate_all(model, configs):
+    results = {}
+    for name, config in configs.items():
+        results[name] = validate_model(name, model, config)
+    return results
+"""
+
+META_TEST = """
+import torch
+import torch.nn.functional as F
+
+
+def test(net, tasks, make_inner):
+    accs = []
+    for x_spt, y_spt, x_qry, y_qry in tasks:
+        fnet, diffopt = make_inner(net)
+        for _ in range(5):
+            spt_loss = F.cross_entropy(fnet(x_spt), y_spt)
+            diffopt.step(spt_loss)
+        accs.append((fnet(x_qry).detach().argmax(1) == y_qry).float().mean())
+    return accs
+"""
+
+ENERGY_MODEL = """
+import torch
+
+
+class Unroll(torch.nn.Module):
+    def __init__(self, energy):
+        super().__init__()
+        self.energy = energy
+
+    def forward(self, x):
+        y = torch.zeros(x.size(0), 10, requires_grad=True)
+        opt = make_optimizer([y])
+        for _ in range(5):
+            y, = opt.step(self.energy(x, y).sum(), params=[y])
+        return y
+
+
+def test(model, test_loader):
+    model.eval()
+    correct = 0
+    for data, target in test_loader:
+        correct += (model(data).argmax(1) == target).sum().item()
+    return correct
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (VALIDATE_HELPER, []),  # ``validate_model(...)``: an action named after a model, not a model
+    (VALIDATE_HELPER.replace("validate_model(name, model, config)", "model(config)"), [("GRD101", 8, 4)]),
+    (META_TEST, []),  # ``diffopt.step(spt_loss)``: each test task is fine-tuned, which needs grad
+    (META_TEST.replace("diffopt.step(spt_loss)", "diffopt.zero()"), [("GRD101", 8, 4)]),
+    # ``scheduler.step(val_loss)`` reads a number: no training step
+    (META_TEST.replace("diffopt.step(spt_loss)", "scheduler.step(spt_loss)"), [("GRD101", 8, 4)]),
+    (ENERGY_MODEL, []),  # the model's forward descends on its labels: evaluation needs grad
+    (ENERGY_MODEL.replace("y, = opt.step(self.energy(x, y).sum(), params=[y])", "y = self.energy(x, y)"),
+     [("GRD101", 21, 4)]),
+    # a forward stepping something, with no tensor of its own to optimize (an RNN cell's ``step``)
+    (ENERGY_MODEL.replace(", requires_grad=True", ""), [("GRD101", 21, 4)]),
+])
+def test_models_that_need_grad_and_functions_named_after_models(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected

@@ -143,7 +143,8 @@ class EvalLoopWithoutNoGrad(Rule):
     what = """
         Reports an evaluation loop whose model calls run with grad enabled.  An
         evaluation loop is a `for`/`while` loop that calls a model, runs no
-        training step (`.backward()`, `optimizer.step()`, `autograd.grad`, also
+        training step (`.backward()`, `optimizer.step()`, `autograd.grad`,
+        a meta-learner's `diffopt.step(support_loss)`, also
         through a function of the module it calls; a call named like a
         training step, `self.train_step(batch)`, counts by its body) and shows
         evaluation intent: it iterates data named like
@@ -294,7 +295,9 @@ class EvalLoopWithoutNoGrad(Rule):
         `self.validation_loss(...).backward()`).  Nor a loop or inference
         function whose model may be a model class (one with `forward`) that
         asks autograd for gradients in one of its methods
-        (`torch.autograd.grad`: test-time adaptation), or that is built of
+        (`torch.autograd.grad`: test-time adaptation), or whose `forward`
+        makes a tensor with `requires_grad=True` and steps an optimizer on
+        a value (an energy model descending on its labels), or that is built of
         one (a renderer whose implicit field it asks for normals), when the
         module defines such a class or, with the project index, names one
         of the project (`from models.mtl import MtlLearner`), or when some
