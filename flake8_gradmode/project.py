@@ -910,6 +910,16 @@ def words(summary: Summary) -> str:
     return " " + " ".join(sorted(found)) + " "
 
 
+def _names_it(summary: Summary, name: str) -> bool:
+    """Does the module call, use or import ``name`` itself, not only a module
+    path with that word in it (``from tools.test import best_test`` does
+    not name a function ``test``)?"""
+    if name in summary["k"] or has(summary["n"], name) or has(summary["a"], name):  # type: ignore[arg-type,operator]
+        return True
+    imports: Dict[str, Tuple[int, str]] = summary["i"]  # type: ignore[assignment]
+    return any(local == name or target.rpartition(".")[2] == name for local, (_, target) in imports.items())
+
+
 # A summary in the cache keeps each called name's calls marshalled apart:
 # most of a summary is its calls, and a question reads the calls of one name.
 
@@ -1219,7 +1229,8 @@ class Project:
         for rel, entry in list(self.index.entries.items()):
             if rel == self.rel or key not in entry[2]:
                 continue
-            if self.index.summary(rel) is None or key in self.index.entries[rel][2]:
+            summary = self.index.summary(rel)
+            if summary is None or (key in self.index.entries[rel][2] and _names_it(summary, name)):
                 return True  # used there, or a file that does not parse: it may be
         return False
 

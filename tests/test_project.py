@@ -3200,3 +3200,38 @@ CHECKS_CALLER = """
 def test_a_same_named_attribute_elsewhere_does_not_hide_the_callers(tmp_path, other, found):
     make(tmp_path, {"checks.py": CHECKS, "train.py": CHECKS_CALLER, "detector.py": other})
     assert [f for f in lint(tmp_path / "checks.py") if f[2] == "GRD101"] == found
+
+
+# --- a module path is no mention of a function of the same name ---------------
+
+SCRIPT_WITH_DEAD_TEST = """
+    import sys
+
+    import torch
+
+
+    def test(model, loader):
+        correct = 0
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+        return correct
+
+
+    def best_test(model, loader):
+        with torch.no_grad():
+            return [model(x) for x, _ in loader]
+
+
+    if __name__ == "__main__":
+        net = torch.load(sys.argv[1])
+        print(best_test(net, torch.load(sys.argv[2])))
+"""
+
+
+@pytest.mark.parametrize("caller, found", [
+    ("from tools.test import best_test\n\nbest_test(None, [])\n", []),  # ``tools.test`` names no function ``test``
+    ("from tools.test import test\n\ntest(None, [])\n", [(8, 4, "GRD101")]),  # the function itself
+])
+def test_a_module_path_does_not_mention_a_function_of_that_name(tmp_path, caller, found):
+    make(tmp_path, {"tools/test.py": SCRIPT_WITH_DEAD_TEST, "tools/train.py": caller})
+    assert [f for f in lint(tmp_path / "tools/test.py") if f[2] == "GRD101"] == found
