@@ -2610,6 +2610,7 @@ VOLATILE_VALIDATION = """
     ({"requirements.txt": "numpy\ntorch==0.2.0\n"}, []),
     ({"README.md": "Needs pytorch 0.3.1 or pytorch 1.0.\n"}, [(7, 4, "GRD101")]),  # a later version too
     ({"README.md": "- torchvision 0.3.0\n"}, [(7, 4, "GRD101")]),  # names no torch version
+    ({"README.md": " - [pytorch (0.3.1) (with CUDA)](https://pytorch.org/)\n"}, []),  # the version in brackets
     ({"README.md": "- pytorch>=0.3.1\n"}, [(7, 4, "GRD101")]),  # a lower bound: later releases too
     ({"README.md": "- Pytorch 0.3.1\n- (2018/05/15) PyTorch0.4 is supported now!\n"}, [(7, 4, "GRD101")]),
     ({}, [(7, 4, "GRD101")]),
