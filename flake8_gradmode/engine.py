@@ -347,6 +347,10 @@ class Tracker:
             ctx.bind(node.target, kind, counter)  # ``for i in range(n)``: ``w[i]`` is a view
         elif kind is not facts.Kind.OTHER:
             ctx.bind(node.target, kind, node.iter)
+        drawn = self.flow.scope.drawn_from
+        for name in ast.walk(node.target):  # ``for (_, y), (pred, _) in zip(inputs, preds)``: ``pred`` from ``preds``
+            if name.__class__ is ast.Name:
+                drawn.setdefault(name.id, []).append(node.iter)  # type: ignore[attr-defined]
         loop = self._open_loop(node)
         it = node.iter
         loop.counts = isinstance(it, ast.Call) and self.ctx.imports.resolve(it.func) == "range"

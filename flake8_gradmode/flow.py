@@ -88,6 +88,9 @@ class Scope:
         self.backward_holders: Set[str] = set()
         #: name -> the values assigned to it (``names_in`` of them, when asked)
         self.deps: Dict[str, List[ast.expr]] = {}
+        #: name -> what the ``for`` loops that bind it iterate (``pred`` in
+        #: ``for pred, y in zip(preds, ys)``); only for following values
+        self.drawn_from: Dict[str, List[ast.expr]] = {}
         #: the values of ``return`` statements
         self.return_values: List[ast.expr] = []
         #: calls of module-local functions/methods: (seq, key)
@@ -113,23 +116,25 @@ class Scope:
         """The identifiers used in the values the function returns."""
         return {name for value in self.return_values for name in names_in(value, split=False)}
 
-    def feeds_backward(self, holders: bool = False) -> Set[str]:
+    def feeds_backward(self, holders: bool = False, drawn: bool = False) -> Set[str]:
         """Every name whose value flows into a ``.backward()`` target here
-        (with ``holders``, into a container an item of which is one)."""
+        (with ``holders``, into a container an item of which is one; with
+        ``drawn``, also from what a ``for`` that binds a name iterates)."""
         seen = set(self.backward_names)
         if holders:
             seen |= self.backward_holders
-        return self._flowing_into(seen)
+        return self._flowing_into(seen, drawn)
 
     def feeds_return(self) -> Set[str]:
         """Every name whose value flows into what the function returns
         (``logits`` in ``for l in logits: loss = loss + f(l)`` ... ``return loss``)."""
         return self._flowing_into(self.returned())
 
-    def _flowing_into(self, seen: Set[str]) -> Set[str]:
+    def _flowing_into(self, seen: Set[str], drawn: bool = False) -> Set[str]:
         todo = list(seen)
         while todo:
-            for value in self.deps.get(todo.pop(), ()):
+            name = todo.pop()
+            for value in (*self.deps.get(name, ()), *(self.drawn_from.get(name, ()) if drawn else ())):
                 for dep in names_in(value, split=False):
                     if dep not in seen:
                         seen.add(dep)
@@ -1649,10 +1654,12 @@ def _feeds_a_later_step(ctx, loop: Loop) -> bool:
     inside a loop that runs a training step after it, in the same iteration?  Then it is part of a training step's
     forward (a mixup batch fed in chunks), not an evaluation."""
     scope = loop.scope
-    parent = loop.parent  # the training loop whose step comes later in the same iteration
-    if parent is None or not scope.backward_names or not any(
-        loop.end_seq < s < parent.end_seq for s in parent.step_seqs
-    ):
+    if not scope.backward_names:
+        return False
+    parent = loop.parent  # the training loop whose step comes later in the same iteration (the
+    while parent is not None and not any(loop.end_seq < s < parent.end_seq for s in parent.step_seqs):
+        parent = parent.parent  # nearest enclosing loop that has one: ``for t in ...: for s in ...:``)
+    if parent is None:
         return False
     names: Set[str] = set()
     for node in ast.walk(loop.node):
@@ -1663,7 +1670,8 @@ def _feeds_a_later_step(ctx, loop: Loop) -> bool:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if node.func.attr in ("append", "extend") and isinstance(node.func.value, ast.Name):
                 names.add(node.func.value.id)
-    return bool(names) and bool(names & _memo(ctx, ("feeds-backward", id(scope)), scope.feeds_backward, set()))
+    feeding = _memo(ctx, ("feeds-backward-drawn", id(scope)), lambda: scope.feeds_backward(drawn=True), set())
+    return bool(names & feeding)
 
 
 class EvalLoop:

@@ -2282,3 +2282,41 @@ def test(model, test_loader):
 ])
 def test_models_that_need_grad_and_functions_named_after_models(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+# --- heldout52: forwards inside a training iteration, collected for its losses ---
+
+ADAPTATION_STEP = """
+import torch
+import torch.nn.functional as F
+
+
+def train(model, teacher, discriminators, optimizer, batches):
+    teacher.eval()
+    for src_inputs, trg_inputs in batches:
+        optimizer.zero_grad()
+        src_preds = []
+        for x_s, y_s in src_inputs:
+            src_preds.append(model(x_s))
+        loss = 0
+        for (_, y_s), pred_s in zip(src_inputs, src_preds):
+            loss = loss + F.cross_entropy(pred_s, y_s)
+        adv = 0
+        for i, x_t in enumerate(trg_inputs):
+            for j, pred_s in enumerate(src_preds):
+                adv = adv + discriminators[i](pred_s).mean() - discriminators[j](model(x_t)).mean()
+        total = loss + adv
+        total.backward()
+        optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (ADAPTATION_STEP, []),  # both inner loops build parts of the loss the iteration backpropagates
+    # the losses only printed, in a function named like validation: evaluation
+    (ADAPTATION_STEP.replace("total.backward()\n        optimizer.step()", "print(float(total))")
+     .replace("def train(", "def validate(").replace("        optimizer.zero_grad()\n", ""),
+     [("GRD101", 8, 4)]),
+])
+def test_forwards_collected_for_a_later_step_in_the_same_iteration(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected

@@ -234,7 +234,11 @@ class EvalLoopWithoutNoGrad(Rule):
         silent, and grad enabled
         explicitly inside a function (`with torch.enable_grad():`) is taken as
         meant.  Never reported: a loop whose body ends in `break` (it runs
-        once: one batch to set something up); a loop in a method of an `nn.Module` subclass
+        once: one batch to set something up); a loop inside a training loop
+        whose outputs it collects flow, directly or through a later `for`
+        over them (`for pred, y in zip(preds, ys):`), into a `.backward()`
+        target that a step of an enclosing loop follows in the same
+        iteration (a forward fed in chunks, per domain); a loop in a method of an `nn.Module` subclass
         (the module's caller owns the grad mode; a class whose base comes from
         another package is one when it runs `nn.Module.__init__(self)`), or in a function (or a
         closure of one) that a model's `forward` calls, in this module or
