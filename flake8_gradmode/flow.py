@@ -289,6 +289,8 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return True
     if last[:1].isupper():
         return False  # a constructor: Model(cfg)
+    if any(kw.arg in _CONSTRUCTION_KEYWORDS for kw in call.node.keywords):
+        return False  # ``cell_senet(model_name=..., num_classes=1108)``: a factory building a model
     if not owner and key in _memo(ctx, ("defs",), lambda: _function_names(ctx), frozenset()):
         return False  # a function of this module named like a model: reached through its body
     if key in flow.module_classes:
@@ -298,6 +300,12 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     if not owner and id(call) in _memo(ctx, ("elements",), lambda: _element_calls(ctx), frozenset()):
         return True  # for head in self.heads: head(x)
     return is_model_name(key, ctx.settings.model_names)
+
+
+#: Keywords that configure a model being built, not a forward's inputs.
+_CONSTRUCTION_KEYWORDS = frozenset({
+    "num_classes", "n_classes", "pretrained", "model_name", "arch", "in_chans", "n_channels", "num_channels",
+})
 
 
 #: Words of a name that says it holds a loss function, not a model.

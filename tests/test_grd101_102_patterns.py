@@ -1982,6 +1982,7 @@ def test_calling_an_imported_factory_kept_in_an_attribute_builds_a_model():
     assert found(FACTORY_ATTRIBUTE) == []
     # a model handed in and kept there is run, not built
     handed = FACTORY_ATTRIBUTE.replace("self.network = nets.resnet32", "self.network = nets.resnet32(10)")
+    handed = handed.replace("self.network(num_classes=task)", "self.network(task)")  # a forward's input
     assert found(handed) == [("GRD101", 14, 8)]
 
 
@@ -2319,4 +2320,34 @@ def train(model, teacher, discriminators, optimizer, batches):
      [("GRD101", 8, 4)]),
 ])
 def test_forwards_collected_for_a_later_step_in_the_same_iteration(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+# --- heldout52: a lowercase factory named like a model, called with its settings ---
+
+FACTORY_BY_KEYWORDS = """
+import torch
+from models import *
+
+
+def predict(model, loader):
+    model.eval()
+    with torch.no_grad():
+        return [model(x) for x in loader]
+
+
+def predict_all(folds, loader):
+    for fold in folds:
+        model = cell_senet(model_name="se_resnext50", num_classes=1108, n_channels=6)
+        model.load_state_dict(torch.load(fold))
+        predict(model, loader)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (FACTORY_BY_KEYWORDS, []),  # ``cell_senet(..., num_classes=1108)`` builds a model; ``predict`` turns grad off
+    (FACTORY_BY_KEYWORDS.replace('cell_senet(model_name="se_resnext50", num_classes=1108, n_channels=6)',
+                                 "cell_senet(torch.load(fold))"), [("GRD101", 13, 4)]),
+])
+def test_a_factory_called_with_model_settings_builds_a_model(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected

@@ -167,7 +167,10 @@ class EvalLoopWithoutNoGrad(Rule):
         name the module shows to be a model (`.eval()`, `.train()`,
         `.parameters()`, `.to()`, `.cuda()` ... called on it, built from an
         `nn.Module` subclass), or of a name like `model`, `net`, `encoder`,
-        `generator`, `netG`, `resnet` (see Options); also `model.module(x)`,
+        `generator`, `netG`, `resnet` (see Options; not a call that hands it
+        the settings of a model being built, `cell_senet(model_name=...,
+        num_classes=1108)`, nor one named like an action, `validate_model(...)`);
+        also `model.module(x)`,
         an item of a container of models (`self.models["generator"](x)`,
         `for head in self.heads: head(x)`), and `model.generate(...)`
         (`sample`, `beam_search`) when a model class of this module defines
