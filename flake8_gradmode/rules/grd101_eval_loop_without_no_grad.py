@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import ast
-from typing import List, Optional, Set, Tuple
+from typing import FrozenSet, List, Optional, Set, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
@@ -39,19 +39,9 @@ def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Option
     0.4?  There the flag still turned grad off for everything computed from
     it.  Not in a module that names ``no_grad`` (or another grad-mode
     context) too: its code runs on a release where the flag does nothing."""
-    tree = ctx.tree
-    if tree is None:
+    handed = _handed_flags(ctx)
+    if handed is None:
         return False
-    handed: Set[str] = set()
-    for sub in ast.walk(tree):
-        if isinstance(sub, ast.Attribute) and sub.attr in GRAD_OFF_NAMES or (
-            isinstance(sub, ast.Name) and sub.id in GRAD_OFF_NAMES
-        ):
-            return False
-        if isinstance(sub, ast.Call):
-            handed.update(
-                k.arg for k in sub.keywords if k.arg and isinstance(k.value, ast.Constant) and k.value.value is True
-            )
     # the loop and the functions it runs the model through: any flag not
     # ``False``; the functions they call: ``volatile=True`` written there
     # (``to_var(x, volatile=False)`` handing on its own flag guards nothing)
@@ -73,6 +63,28 @@ def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Option
     if not (volatile or handed) or not ctx.pins_torch_before((0, 4)):
         return False
     return volatile or not handed.isdisjoint(ctx.volatile_flags())
+
+
+def _handed_flags(ctx) -> Optional[FrozenSet[str]]:
+    """The keywords the module passes a literal ``True`` (``evaluation=True``);
+    None when it names ``no_grad`` or another grad-mode context, or has no
+    tree.  Read once per module, only for a finding about to be reported."""
+    key = ("grd101-handed-flags",)
+    if key not in ctx.flow.cache:
+        handed: Optional[Set[str]] = set() if ctx.tree is not None else None
+        for sub in ast.walk(ctx.tree) if handed is not None else ():
+            if isinstance(sub, ast.Attribute) and sub.attr in GRAD_OFF_NAMES or (
+                isinstance(sub, ast.Name) and sub.id in GRAD_OFF_NAMES
+            ):
+                handed = None
+                break
+            if isinstance(sub, ast.Call):
+                handed.update(
+                    k.arg for k in sub.keywords
+                    if k.arg and isinstance(k.value, ast.Constant) and k.value.value is True
+                )
+        ctx.flow.cache[key] = None if handed is None else frozenset(handed)
+    return ctx.flow.cache[key]  # type: ignore[return-value]
 
 
 def _guards(keyword: ast.keyword, literal: bool) -> bool:
