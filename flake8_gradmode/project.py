@@ -1328,11 +1328,16 @@ class Project:
             summary = self.summary(rel)
             if summary is None:
                 return False
-            near = [rel, *(self._imported_module(rel, level, target)
-                           for level, target in [*summary["i"].values(), *summary["s"]])]  # type: ignore[attr-defined]
+            near = [rel, *self._imported_modules(rel, summary)]
             if any(module is not None and " torch " in self._words(module) for module in near):
                 return False
         return True
+
+    def _imported_modules(self, rel: str, summary: Summary) -> Iterator[Optional[str]]:
+        """The project module each import of module ``rel`` names (None for
+        one outside the project), in the order of ``summary``'s imports."""
+        for level, target in [*summary["i"].values(), *summary["s"]]:  # type: ignore[attr-defined]
+            yield self._imported_module(rel, level, target)
 
     def _words(self, rel: str) -> str:
         """The words of module ``rel`` (see ``words``): this module's as linted."""
@@ -1522,8 +1527,7 @@ class Project:
         a data loader), when they name no ``no_grad``: code of a release
         where that flag still turned grad off."""
         found: Set[str] = set()
-        for level, name in [*self.own["i"].values(), *self.own["s"]]:  # type: ignore[attr-defined]
-            module = self._imported_module(self.rel, level, name)
+        for module in self._imported_modules(self.rel, self.own):
             summary = self.summary(module) if module is not None and module != self.rel else None
             flags: List[str] = summary["o"] if summary is not None else []  # type: ignore[assignment]
             if flags and " no_grad " not in self._words(module):  # type: ignore[arg-type]
@@ -1895,10 +1899,7 @@ class Project:
 
     def _imports(self, other: str, summary: Summary, rel: str) -> bool:
         """Does module ``other`` import module ``rel`` (or a name of it)?"""
-        return any(
-            self._imported_module(other, level, target) == rel
-            for level, target in [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]
-        )
+        return rel in self._imported_modules(other, summary)
 
     def _reaches(self, site_rel: str, written: str, site_class: str, rel: str, klass: str, name: str) -> bool:
         """Can the call written ``written`` in ``site_rel`` run ``rel``'s
@@ -1958,17 +1959,17 @@ def _absolute(rel: str, level: int, target: str) -> str:
     return ".".join([*package, target]) if package else target
 
 
+#: Words of the layers whose output depends on the mode: dropout, batch and
+#: instance normalisation.
+_DEPENDENT_FRAGMENTS = ("ropout", "atchNorm", "atch_norm", "nstanceNorm", "nstance_norm", "SyncBN")
 #: Words of a module's names that show a layer or code depending on the
 #: mode (matched inside longer names: ``nn.Dropout2d``, ``F.dropout``,
 #: ``BatchNorm2d``, ``F.instance_norm``, ``self.training``, ``nn.LSTM(...,
 #: dropout=p)``); layer and group norm compute the same in both modes.
 _MODE_FRAGMENTS = (
-    "ropout", "atchNorm", "nstanceNorm", "atch_norm", "nstance_norm", "SyncBN", "rop_path", "ropPath", "RReLU",
-    "LSTM", "GRU", "RNN", "ransformer", "ttention", "training", "hub",
+    *_DEPENDENT_FRAGMENTS, "rop_path", "ropPath", "RReLU", "LSTM", "GRU", "RNN", "ransformer", "ttention", "training",
+    "hub",
 )
-#: Words of the layers whose output depends on the mode: dropout, batch and
-#: instance normalisation.
-_DEPENDENT_FRAGMENTS = ("ropout", "atchNorm", "atch_norm", "nstanceNorm", "nstance_norm", "SyncBN")
 #: Packages whose names bring no model layer: the standard library's, and these.
 _PLAIN_PACKAGES = frozenset({"torch", "numpy", "math", "scipy"})
 

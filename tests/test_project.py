@@ -2711,25 +2711,10 @@ def test_a_pinned_module_that_makes_volatile_inputs_guards_its_loops(tmp_path, f
     assert [f for f in lint(tmp_path / "validate.py") if f[2] == "GRD101"] == found
 
 
-DEEP_VOLATILE_VALIDATION = """
-    import torch
-    from torch.autograd import Variable
-
-
-    class Evaluator:
-        def predict(self, model, loader):
-            correct = 0
-            for images, labels in loader:
-                output = self.predict_samples(model, images)
-                correct += (output.data.max(1)[1] == labels).sum()
-            return correct
-
-        def predict_samples(self, model, images):
-            return model(self.to_var(images))
-
-        def to_var(self, x):
-            return Variable(x, volatile=True)
-"""
+DEEP_VOLATILE_VALIDATION = VOLATILE_HELPER_VALIDATION.replace(
+    "return model(Variable(images, volatile=True))",
+    "return model(self.to_var(images))\n\n        def to_var(self, x):\n            return Variable(x, volatile=True)",
+)
 
 
 @pytest.mark.parametrize("files, validation, found", [

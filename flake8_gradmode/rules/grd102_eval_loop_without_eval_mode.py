@@ -480,15 +480,16 @@ def _hands_a_built_model(ctx, scope: flow.Scope, ev: flow.EvalLoop, matters: boo
     norm (``net = UNet(...)``, then ``predict_img(net, img)`` in the loop),
     or from a layer or library (``torchvision.models.vgg16()``) in a module
     where the mode matters?  The name of the first helper's model."""
-    names = []
+    first: Optional[str] = None
     for path in ev.paths:
         node = ctx.flow.nodes[path.seq]
         args = list(getattr(node, "args", ())) + [kw.value for kw in getattr(node, "keywords", ())]
-        handed = [a.id for a in args if isinstance(a, ast.Name) and _built_with_modes(ctx, scope, a, path.seq, matters)]
-        if not handed:
+        built = (a.id for a in args if isinstance(a, ast.Name) and _built_with_modes(ctx, scope, a, path.seq, matters))
+        handed = next(built, None)
+        if handed is None:
             return None
-        names.append(handed[0])
-    return names[0] if names else None
+        first = first or handed
+    return first
 
 
 def _built_with_modes(ctx, scope: flow.Scope, arg: ast.Name, seq: int, matters: bool) -> bool:
