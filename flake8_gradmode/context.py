@@ -296,6 +296,11 @@ class Context:
         False without an index."""
         return self._ask(lambda found: found.overridden_everywhere(klass, name), False)
 
+    def import_fails(self) -> bool:
+        """Does this module stop at an import of a name its project module
+        lacks (see ``Project.import_fails``)?  False without an index."""
+        return self._ask(lambda found: found.import_fails(), False)
+
     def imported_by_nothing(self) -> bool:
         """Is this module one that no other module of an unpackaged project
         imports (see ``Project.imported_by_nothing``)?  False without an index."""

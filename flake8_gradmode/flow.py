@@ -650,15 +650,19 @@ _DYNAMIC_LOOKUPS = frozenset({"globals", "locals", "vars", "eval", "exec", "geta
 
 
 def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
-    """Is ``scope`` a function of a script (see ``_is_script``) that nothing
-    runs?  Module-level and undecorated; the module neither calls nor names
-    it, no string of the module spells it, the module looks no name up at
-    run time, and no other module of the project mentions it.  Or a
+    """Is ``scope`` code of a module that stops at its imports (see
+    ``Project.import_fails``), or a function of a script (see
+    ``_is_script``) that nothing runs?  Module-level and undecorated; the
+    module neither calls nor names it, no string of the module spells it,
+    the module looks no name up at run time, and no other module of the
+    project mentions it.  Or a
     module-level function of a module that is no script and that nothing
     imports, in a project that is no package (see
     ``Project.imported_by_nothing``).  A method of a plain class the module
     never names is asked the same (see ``_plain_method``).  Without a project
     index, no."""
+    if _memo(ctx, ("import-fails",), lambda: ctx.import_fails(), False):
+        return True  # nothing of a module that stops at its imports runs
     fn = scope.function
     if fn is None or fn.node.decorator_list:
         return False

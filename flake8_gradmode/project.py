@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 23
+_FORMAT = 24
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -183,6 +183,16 @@ class _Summarizer:
         #: imports inside functions (``from .dim2 import Net as Seg`` in a
         #: factory): name -> every target it is bound to there
         self._local_imports: Dict[str, Set[Tuple[int, str]]] = {}
+        #: names the module's top-level code binds other than by ``def``,
+        #: ``class`` and ``import`` (``x = ...``, ``for x in``), and the names
+        #: functions declare ``global``
+        self.defined: Set[str] = set()
+        #: ``from m import name`` statements the module's body runs whatever
+        #: happens (not under ``if``/``try``): (level, dotted ``m.name``)
+        self.from_imports: List[Tuple[int, str]] = [
+            (level, target) for node in tree.body if isinstance(node, ast.ImportFrom)
+            for _, level, target in _bindings(node)
+        ]
         self._collect_imports(tree.body)
 
     def _collect_imports(self, body: List[ast.stmt]) -> None:
@@ -235,7 +245,19 @@ class _Summarizer:
             "w": self._grad_off_methods(),
             "e": self.eval_leavers,
             "o": sorted(self.volatile_flags),
+            "d": self._defined(),
+            "x": self.from_imports,
         }
+
+    def _defined(self) -> str:
+        """``defined`` joined (see ``_joined``), or ``"?"`` when the module
+        may bind names no statement spells: a ``*`` import, a module-level
+        ``__getattr__``, ``globals()``, ``vars()``, ``exec`` or ``sys.modules``."""
+        if self.star_imports or "__getattr__" in self.functions or "modules" in self.attrs or any(
+            name in self.calls for name in ("globals", "vars", "exec", "setattr")
+        ):
+            return "?"
+        return _joined(self.defined)
 
     def _grad_off_methods(self) -> Dict[str, List[str]]:
         """``facts.methods_turning_grad_off`` of each top-level class, read
@@ -306,8 +328,11 @@ class _Summarizer:
             self._call(node, state, caller, klass)  # type: ignore[arg-type]
             return  # it visits the call's parts itself
         elif kind is ast.Name:
-            if id(node) not in self._called and isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
-                self.names.add(node.id)  # type: ignore[attr-defined]
+            if isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
+                if id(node) not in self._called:
+                    self.names.add(node.id)  # type: ignore[attr-defined]
+            elif caller == "" and not klass:
+                self.defined.add(node.id)  # type: ignore[attr-defined]
             return
         elif kind is ast.Attribute:
             if id(node) not in self._called:
@@ -348,6 +373,9 @@ class _Summarizer:
             for child in ast.iter_child_nodes(node):
                 self.visit(child, state, caller, klass)
             self._loops -= 1
+            return
+        elif kind is ast.Global:
+            self.defined.update(node.names)  # type: ignore[attr-defined]
             return
         for child in ast.iter_child_nodes(node):
             self.visit(child, state, caller, klass)
@@ -965,6 +993,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("r"), list) and isinstance(summary.get("b"), dict)
         and isinstance(summary.get("g"), list) and isinstance(summary.get("u"), dict)
         and isinstance(summary.get("q"), list) and isinstance(summary.get("w"), dict)
+        and isinstance(summary.get("d"), str) and isinstance(summary.get("x"), list)
     )
 
 
@@ -1338,6 +1367,35 @@ class Project:
         one outside the project), in the order of ``summary``'s imports."""
         for level, target in [*summary["i"].values(), *summary["s"]]:  # type: ignore[attr-defined]
             yield self._imported_module(rel, level, target)
+
+    def import_fails(self) -> bool:
+        """Does this module stop at one of its imports?  An unconditional
+        top-level ``from m import name`` where ``m`` is a project module,
+        found where the module's directory and the project's root both
+        would find it, that binds no ``name`` and has no submodule of that
+        name (``from models.Nets import ResnetCifar`` after the class was
+        removed).  A module that may bind names no statement spells (see
+        ``_Summarizer._defined``) binds anything."""
+        names = self.index.names
+        for level, target in self.own["x"]:  # type: ignore[attr-defined]
+            module, _, name = _absolute(self.rel, level, target).rpartition(".")
+            if not module:
+                continue
+            directory = os.path.dirname(self.rel)
+            sibling = module_name(os.path.join(directory, module.replace(".", os.sep) + ".py")) if directory else None
+            found = [rel for rel in (names.get(sibling) if sibling else None, names.get(module)) if rel is not None]
+            if found and all(self._lacks(rel, module, name) for rel in found):
+                return True
+        return False
+
+    def _lacks(self, rel: str, module: str, name: str) -> bool:
+        """Does project module ``rel`` (imported as ``module``) bind no ``name``?"""
+        summary = self.summary(rel) if rel != self.rel else None
+        if summary is None or summary["d"] == "?" or has(summary["d"], name):  # type: ignore[arg-type]
+            return False
+        if name in summary["f"] or name in summary["c"] or name in summary["i"]:  # type: ignore[operator]
+            return False
+        return f"{module_name(rel)}.{name}" not in self.index.names  # a package's submodule imports
 
     def _words(self, rel: str) -> str:
         """The words of module ``rel`` (see ``words``): this module's as linted."""

@@ -3221,3 +3221,61 @@ SCRIPT_WITH_DEAD_TEST = """
 def test_a_module_path_does_not_mention_a_function_of_that_name(tmp_path, caller, found):
     make(tmp_path, {"tools/test.py": SCRIPT_WITH_DEAD_TEST, "tools/train.py": caller})
     assert [f for f in lint(tmp_path / "tools/test.py") if f[2] == "GRD101"] == found
+
+
+# --- a module that stops at its imports runs nothing --------------------------
+
+PLAIN_NETS = """
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, x):
+            return self.fc(self.drop(x))
+"""
+
+EVALUATE_IMPORTING = """
+    import sys
+
+    import torch
+
+    {imports}
+
+
+    def evaluate(model, loader):
+        correct = 0
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+        return correct
+
+
+    if __name__ == "__main__":
+        net = WideNet() if "--wide" in sys.argv else Net()
+        print(evaluate(net, torch.load(sys.argv[1])))
+"""
+
+
+@pytest.mark.parametrize("nets, imports, found", [
+    # the class was removed from ``models/nets.py``: the script stops at line 5
+    (PLAIN_NETS, "from models.nets import Net, WideNet", []),
+    (PLAIN_NETS, "from models.nets import Net as WideNet, Net", [(10, 4, "GRD101")]),
+    (PLAIN_NETS + "\nWideNet = Net\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
+    (PLAIN_NETS + "\nclass WideNet(Net):\n    pass\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
+    (PLAIN_NETS + "\ndef register():\n    global WideNet\n    WideNet = Net\n",
+     "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
+    (PLAIN_NETS + "\nfrom .wide import *\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
+    (PLAIN_NETS + "\nglobals()['WideNet'] = Net\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
+    # under ``try``, the import may be meant to fail
+    (PLAIN_NETS, "try:\n        from models.nets import Net, WideNet\n    except ImportError:\n        pass",
+     [(13, 4, "GRD101")]),
+    # a package's submodule, and a module outside the project
+    (PLAIN_NETS, "from models import nets\n    from timm.models import Net, WideNet", [(11, 4, "GRD101")]),
+])
+def test_a_module_importing_a_name_its_project_module_lacks_runs_nothing(tmp_path, nets, imports, found):
+    make(tmp_path, {"models/nets.py": nets, "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports)})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
