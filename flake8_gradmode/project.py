@@ -2048,10 +2048,11 @@ def qualified(key: Tuple[str, ...]) -> Optional[str]:
 # A PyTorch version as READMEs and requirement files write it, after the
 # word ``torch`` or ``pytorch`` (not ``torchvision``): ``PyTorch 0.3.1``,
 # ``pytorch 0.2.0_2``, ``torch==0.3.1``, ``torch<0.4``, ``pytorch=0.2.0=py36``,
-# a table's ``| pytorch | 0.3.1 |``.  Searched with re.IGNORECASE; compiled
+# a table's ``| pytorch | 0.3.1 |``, a link's ``[PyTorch](https://...) 0.3``,
+# ``**PyTorch** 0.3``.  Searched with re.IGNORECASE; compiled
 # (and cached by ``re``) on first need, not at import: only a project with a
 # ``volatile=`` flag or loop about to be reported asks.
-_TORCH_VERSION = r"(?<![\w.-])(?:py)?torch(?![A-Za-z_-])[^\S\n]*(?:version[^\S\n]*)?([:=<>~!|(]*)[^\S\n]*v?(\d+)\.(\d+)"
+_TORCH_VERSION = r"(?<![\w.-])(?:py)?torch(?![A-Za-z_-])(?:\]\([^)\s]*\)|[*`]+)?[^\S\n]*(?:version[^\S\n]*)?([:=<>~!|(]*)[^\S\n]*v?(\d+)\.(\d+)"
 #: The files at a project's root that say which PyTorch it wants.
 _REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",
                       "requirements.txt", "setup.py", "environment.yml")

@@ -2611,6 +2611,9 @@ VOLATILE_VALIDATION = """
     ({"README.md": "Needs pytorch 0.3.1 or pytorch 1.0.\n"}, [(7, 4, "GRD101")]),  # a later version too
     ({"README.md": "- torchvision 0.3.0\n"}, [(7, 4, "GRD101")]),  # names no torch version
     ({"README.md": " - [pytorch (0.3.1) (with CUDA)](https://pytorch.org/)\n"}, []),  # the version in brackets
+    ({"README.md": "* [PyTorch](http://pytorch.org/) 0.3\n"}, []),  # the version after a link
+    ({"README.md": "* **PyTorch** 0.3\n"}, []),
+    ({"README.md": "* [PyTorch](http://pytorch.org/) 1.0\n"}, [(7, 4, "GRD101")]),
     ({"README.md": "- pytorch>=0.3.1\n"}, [(7, 4, "GRD101")]),  # a lower bound: later releases too
     ({"README.md": "- Pytorch 0.3.1\n- (2018/05/15) PyTorch0.4 is supported now!\n"}, [(7, 4, "GRD101")]),
     ({}, [(7, 4, "GRD101")]),
