@@ -549,29 +549,76 @@ def backprop_calls(fn: ast.AST) -> Set[str]:
 _INDEX_METHODS = frozenset({"argsort", "argmax", "argmin", "long", "int", "bool", "nonzero"})
 #: Every name a value without its graph is made with (``_graph_free``): a
 #: module whose words have none of them has no ``forward_detaches`` class.
-DETACHING_NAMES = frozenset({"data", *_DETACHING_METHODS, *_DETACHING_FUNCTIONS, *_INDEX_METHODS})
+#: torch functions that make a tensor from data (``torch.as_tensor(boxes)``):
+#: it requires no grad unless asked to.
+_MADE_FROM_DATA = frozenset({"as_tensor", "from_numpy", "tensor"})
+DETACHING_NAMES = frozenset(
+    {"data", *_DETACHING_METHODS, *_DETACHING_FUNCTIONS, *_INDEX_METHODS, *_MADE_FROM_DATA}
+)
 
 
 def forward_detaches(node: ast.ClassDef) -> bool:
     """Does the class's ``forward`` return, on some path, a value that holds
     no graph: one read through ``.data`` or a detaching call (``return
     outputs.data``; ``outputs = outputs.data.numpy()`` ... ``return
-    outputs``), or integer indices (``return scores.argsort()``)?  The first
-    item of a returned tuple is the output.  Then what a call of the model
-    gives need not require grad."""
+    outputs``), integer indices (``return scores.argsort()``), or a tensor
+    made from data (``torch.as_tensor(boxes)``, and items of it)?  The first
+    item of a returned tuple is the output; of a returned dict, any item
+    (``dict(maps=maps, boxes=boxes)``).  Then what a call of the model gives
+    need not require grad."""
     forward = method_of(node, "forward")
     if forward is None:
         return False
+    assigns = [inner for inner in _own_nodes(forward) if isinstance(inner, ast.Assign)]
     free: Set[str] = set()
-    for inner in _own_nodes(forward):
-        if isinstance(inner, ast.Assign) and _graph_free(inner.value):
-            free.update(t.id for t in inner.targets if isinstance(t, ast.Name))
+    dicts: Dict[str, List[ast.expr]] = {}
+    changed = True
+    while changed:  # ``rois = torch.as_tensor(...)`` then ``mapping = rois[:, 0]``, in any order
+        changed = False
+        for inner in assigns:
+            if _graph_free(inner.value) or _made_from_data(inner.value) or _item_of(inner.value, free):
+                for target in inner.targets:
+                    if isinstance(target, ast.Name) and target.id not in free:
+                        free.add(target.id)
+                        changed = True
+    for inner in assigns:
+        items = _dict_values(inner.value)
+        if items:
+            for target in inner.targets:
+                if isinstance(target, ast.Name):
+                    dicts.setdefault(target.id, []).extend(items)
     for inner in _own_nodes(forward):
         if isinstance(inner, ast.Return) and inner.value is not None:
             value = inner.value.elts[0] if isinstance(inner.value, ast.Tuple) and inner.value.elts else inner.value
-            if _graph_free(value) or (isinstance(value, ast.Name) and value.id in free):
-                return True
+            values = _dict_values(value) or (dicts.get(value.id, []) if isinstance(value, ast.Name) else [])
+            for one in values or [value]:
+                if _graph_free(one) or (isinstance(one, ast.Name) and one.id in free):
+                    return True
     return False
+
+
+def _made_from_data(expr: ast.expr) -> bool:
+    """``torch.as_tensor(x)``, ``torch.from_numpy(x)``, ``torch.tensor(x)``
+    without ``requires_grad=``."""
+    return (
+        isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _MADE_FROM_DATA
+        and isinstance(expr.func.value, ast.Name) and expr.func.value.id == "torch"
+        and not any(kw.arg == "requires_grad" for kw in expr.keywords)
+    )
+
+
+def _item_of(expr: ast.expr, names: Set[str]) -> bool:
+    """``rois[:, 0]`` where ``rois`` is one of ``names``."""
+    return isinstance(expr, ast.Subscript) and isinstance(expr.value, ast.Name) and expr.value.id in names
+
+
+def _dict_values(expr: ast.expr) -> List[ast.expr]:
+    """The values of ``{"a": x}`` or ``dict(a=x)``."""
+    if isinstance(expr, ast.Dict):
+        return list(expr.values)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "dict":
+        return [kw.value for kw in expr.keywords if kw.arg is not None]
+    return []
 
 
 def asks_autograd(node: ast.ClassDef) -> bool:

@@ -567,6 +567,43 @@ def test_a_model_whose_forward_returns_indices_on_some_path_is_not_reported() ->
         run(scores)
 
 
+DETECTOR = """
+import numpy as np
+import torch
+
+
+class Detector(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.score = torch.nn.Linear(4, 1)
+
+    def forward(self, x):
+        maps = self.score(x)
+        peaks = maps.detach().numpy() > 0
+        boxes = torch.as_tensor(np.argwhere(peaks), dtype=maps.dtype)
+        mapping = boxes[:, 0]
+        out = dict(maps=maps, boxes=boxes, mapping=mapping)
+        return out
+
+
+def detect(model, images):
+    out = model(images)
+    return out["boxes"].cpu().numpy(), out["mapping"].cpu().numpy()
+
+
+BOXES, MAPPING = detect(Detector(), torch.randn(5, 4))
+"""
+
+
+def test_a_model_whose_forward_returns_an_item_made_from_data_is_not_reported() -> None:
+    assert found(DETECTOR) == []
+    assert run(DETECTOR)["BOXES"].dtype.kind == "f"  # made by ``torch.as_tensor``: no graph to refuse
+    kept = DETECTOR.replace("torch.as_tensor(np.argwhere(peaks), dtype=maps.dtype)", "maps * 2")
+    assert found(kept) == [(21, 11), (21, 39)]
+    with pytest.raises(RuntimeError, match="requires grad"):
+        run(kept)
+
+
 DETACHING_MODEL = """
 import torch
 
