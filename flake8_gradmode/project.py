@@ -2052,7 +2052,10 @@ def qualified(key: Tuple[str, ...]) -> Optional[str]:
 # ``**PyTorch** 0.3``.  Searched with re.IGNORECASE; compiled
 # (and cached by ``re``) on first need, not at import: only a project with a
 # ``volatile=`` flag or loop about to be reported asks.
-_TORCH_VERSION = r"(?<![\w.-])(?:py)?torch(?![A-Za-z_-])(?:\]\([^)\s]*\)|[*`]+)?[^\S\n]*(?:version[^\S\n]*)?([:=<>~!|(]*)[^\S\n]*v?(\d+)\.(\d+)"
+_TORCH_VERSION = (
+    r"(?<![\w.-])(?:py)?torch(?![A-Za-z_-])(?:\]\([^)\s]*\)|[*`]+)?"
+    r"[^\S\n]*(?:version[^\S\n]*)?([:=<>~!|(]*)[^\S\n]*v?(\d+)\.(\d+)"
+)
 #: The files at a project's root that say which PyTorch it wants.
 _REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",
                       "requirements.txt", "setup.py", "environment.yml")
