@@ -1212,3 +1212,50 @@ if __name__ == "__main__":
 ])
 def test_a_model_a_factory_makes_in_the_called_function_is_its_own(source, expected):
     assert findings(source) == expected
+
+
+# --- a frozen model its trainer keeps in eval mode ---------------------------
+
+FROZEN_BACKBONE = """
+import torch
+from torch import nn
+
+
+class Learner:
+    def __init__(self, backbone, head):
+        self.backbone = backbone
+        self.head = head
+        self.optimizer = torch.optim.SGD(head.parameters(), lr=0.1)
+
+    def validate(self, loader):
+        self.backbone.eval()
+        with torch.no_grad():
+            return sum(self.head(self.backbone(x)).argmax(1).eq(y).sum().item() for x, y in loader)
+
+    def train(self, loader, val_loader):
+        self.head.train()
+        self.backbone.eval()
+        for step, (x, y) in enumerate(loader):
+            with torch.no_grad():
+                features = self.backbone(x)
+            loss = nn.functional.cross_entropy(self.head(features), y)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            if step % 100 == 99:
+                self.validate(val_loader)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    # the backbone is kept in eval mode before the loop: validation switching it again changes nothing
+    (FROZEN_BACKBONE, []),
+    # validation also switches the head the loop trains
+    (FROZEN_BACKBONE.replace("        self.backbone.eval()\n        with", "        self.backbone.eval()\n"
+                             "        self.head.eval()\n        with"), [("GRD103", 29, 16)]),
+    # the loop's function never switches the backbone to eval mode itself
+    (FROZEN_BACKBONE.replace("        self.head.train()\n        self.backbone.eval()\n",
+                             "        self.head.train()\n"), [("GRD103", 27, 16)]),
+])
+def test_a_frozen_model_the_trainer_keeps_in_eval_mode(source, expected):
+    assert findings(source) == expected

@@ -485,6 +485,9 @@ class TrainModeNotRestored(Rule):
             events = _events(ctx, loop.scope, loop.seq, loop.end_seq)
             if imported:
                 events = _without_frozen_models(sorted(events + imported, key=lambda e: e.site))
+            kept = _kept_in_eval(ctx, loop)
+            if kept:
+                events = [e for e in events if not (e.kind == "eval" and e.key in kept)]
             kinds = {event.kind for event in events}
             # a loop that only computes gradients (``.backward()`` to plot or
             # probe them) and updates no weight is not training
@@ -700,10 +703,12 @@ _WHOLE = 1 << 62
 #: call named like a training step) or "backward"; ``guards``, a tuple of
 #: ``Guard``; ``flag``, the flag of ``.train(flag)`` (a ``Term`` or None);
 #: ``model``, for a switch, the name the analysed scope binds the switched
-#: model to (``""``: unknown, or not a name there).
+#: model to (``""``: unknown, or not a name there); ``key``, for a switch of
+#: an attribute of ``self`` (``self.backbone.eval()``), the attribute as
+#: the analysed scope's ``self`` has it (``self.backbone``), else ``""``.
 #: A tuple (events are sorted as tuples), made by collections.namedtuple: a
 #: typing.NamedTuple class costs twice as much to create at import.
-_Event = namedtuple("_Event", ("site", "kind", "guards", "flag", "model"), defaults=((), None, ""))
+_Event = namedtuple("_Event", ("site", "kind", "guards", "flag", "model", "key"), defaults=((), None, "", ""))
 
 
 def _opaque() -> Term:
@@ -1012,7 +1017,7 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
             node = nodes.get(site)
             flag = _term(first_value(node)) if node is not None else _opaque()
         model = _switched_model(ctx, site) if kind in ("eval", "train", "train?") else ""
-        out.append(_Event(site, kind, guards_at(site), flag, model))
+        out.append(_Event(site, kind, guards_at(site), flag, model, _self_attribute(ctx, site) if model else ""))
     for site, body in expanded.items():
         out.extend(body)
     out += [
@@ -1101,21 +1106,26 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
         own = _own_models(ctx, callee)
+        on_self = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and (
+            call.func.value.id == "self")
         for event in body:
             if disabled and event.kind in ("step", "backward", "forward"):
                 continue  # a step called under no_grad trains nothing
             if own and event.kind in ("eval", "train", "train?") and event.model in own:
                 continue  # ``net = Net(); net.eval()``: a model of its own, not the caller's
-            translated = _translate(event, env, fresh, site, outer)
+            translated = _translate(event, env, fresh, site, outer, on_self)
             if translated is not None:
                 out.append(translated)
     return out
 
 
 def _translate(
-    event: _Event, env: Dict[str, Term], fresh: Dict[Term, Term], site: int, outer: Tuple[Guard, ...]
+    event: _Event, env: Dict[str, Term], fresh: Dict[Term, Term], site: int, outer: Tuple[Guard, ...],
+    on_self: bool = False,
 ) -> Optional[_Event]:
-    """A callee's event at the call ``site``; None when its conditions are false there."""
+    """A callee's event at the call ``site``; None when its conditions are
+    false there.  ``on_self``: the call is ``self.method(...)``, whose
+    ``self`` is the caller's."""
     guards = list(outer)
     for term, holds in event.guards:
         term = _subst(term, env, fresh)
@@ -1133,7 +1143,7 @@ def _translate(
     # the switched model in the caller's names: ``validate(net)`` switches ``net``
     handed = env.get(event.model) if event.model else None
     model = handed[1] if handed is not None and handed[0] == "name" else ""
-    return _Event(site, kind, tuple(guards), flag, model)
+    return _Event(site, kind, tuple(guards), flag, model, event.key if on_self else "")
 
 
 def _own_models(ctx, scope: flow.Scope) -> Set[str]:
@@ -1192,6 +1202,24 @@ def _made(value: ast.expr, name: str) -> Optional[bool]:
         if last_name(base.func) in _MAKERS:
             return True
     return False
+
+
+def _self_attribute(ctx, site: int) -> str:
+    """``self.backbone`` for ``self.backbone.eval()`` (or ``.train()``) at ``site``, else ``""``."""
+    parts = (ctx.flow.switch_keys.get(site) or "").split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 and parts[0] == "self" else ""
+
+
+def _kept_in_eval(ctx, loop: flow.Loop) -> Set[str]:
+    """The attributes of ``self`` the loop's function switches to eval mode
+    before the loop and never to training mode (``self.backbone.eval()``
+    once, then a loop that trains a head on its features): a frozen model,
+    which a validation the loop calls may switch to eval mode again."""
+    scope = loop.scope
+    kept = {_self_attribute(ctx, s) for s in scope.eval_switches if s < loop.seq} - {""}
+    if kept:
+        kept -= {_self_attribute(ctx, s) for s in (*scope.train_switches, *scope.maybe_train_switches)}
+    return kept
 
 
 def _switched_model(ctx, site: int) -> str:
