@@ -4,6 +4,8 @@ and a name registered as a parameter only when it is ``None``."""
 
 import textwrap
 
+import pytest
+
 from flake8_gradmode.engine import check
 from flake8_gradmode.settings import Settings
 
@@ -181,3 +183,39 @@ def test_a_part_switched_back_on_is_reported():
         assert "leaf Variable that requires grad" in str(error)
     else:
         raise AssertionError("the in-place change should raise")
+
+
+FULLY_CONVOLUTIONAL_TEST_HEAD = """
+import torch
+from torch import nn
+
+
+class Head(nn.Module):
+    def __init__(self, channels, classes):
+        super().__init__()
+        self.fc = nn.Linear(channels, classes)
+        self.conv = None
+
+    def _make_conv(self):
+        self.conv = nn.Conv2d(self.fc.in_features, self.fc.out_features, 1)
+        self.conv.weight.copy_(self.fc.weight[..., None, None])
+
+    def forward(self, x, dense=False):
+        if dense:
+            if self.conv is None:
+                self._make_conv()
+            return self.conv(x)
+        return self.fc(x.mean((2, 3)))
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    # only ``forward`` builds the layer, on first use: the model's caller owns the grad mode
+    (FULLY_CONVOLUTIONAL_TEST_HEAD, []),
+    # built when the model is: construction runs with grad on
+    (FULLY_CONVOLUTIONAL_TEST_HEAD.replace("self.conv = None", "self._make_conv()"), [(14, 8)]),
+    # a public method anyone may call
+    (FULLY_CONVOLUTIONAL_TEST_HEAD.replace("_make_conv", "make_conv"), [(14, 8)]),
+])
+def test_a_private_method_only_forward_calls_runs_in_the_callers_grad_mode(source, expected):
+    assert grd004(source) == expected

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Set
 
 import ast
 
-from flake8_gradmode import facts
+from flake8_gradmode import facts, flow
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, dotted, effective, first_value, is_const, param_defaults, positional_params
@@ -627,7 +627,29 @@ class InplaceParamUpdateWithGrad(Rule):
         if state is Grad.ENABLED:
             self.report(node, message, fix=fix)
         elif state is Grad.INHERITED:
-            self.report(node, message, condition=self._may_be_enabled(function), fix=fix)
+            enabled = self._may_be_enabled(function)
+            if function is not None and function.name.startswith("_"):
+                # decided once the module is seen: ``forward`` may come later
+                enabled = _unless(lambda: self._run_by_forward(function), enabled)
+            self.report(node, message, condition=enabled, fix=fix)
+
+    def _run_by_forward(self, function: FunctionInfo, depth: int = 0) -> bool:
+        """Is ``function`` a private method (``_init_new_cls``) that only
+        its class's ``forward`` calls (or methods only it calls)?  It runs
+        in the grad mode of whoever runs the model: a test path under
+        ``no_grad`` builds a layer on first use and copies weights into
+        it."""
+        if function.key != ("method", function.class_name, function.name) or not function.name.startswith("_"):
+            return False
+        if function.name.startswith("__") or function.escaped or function.by_name:
+            return False
+        sites = flow.call_sites(self.context, function)
+        return bool(sites) and all(
+            caller.function is not None and caller.function.class_name == function.class_name and (
+                caller.function.name == "forward" or (depth < 2 and self._run_by_forward(caller.function, depth + 1))
+            )
+            for caller, _ in sites
+        )
 
     def _may_be_enabled(self, function: Optional[FunctionInfo]):
         """Is grad on where the running function starts?  Behind an ``if`` on
@@ -1173,3 +1195,7 @@ def _reachable(path: Tuple[_Branch, ...], values: Dict[str, Optional[ast.expr]])
             if holds is not None and holds is not taken:
                 return False
     return True
+
+
+def _unless(first: Callable[[], bool], then: Callable[[], bool]) -> Callable[[], bool]:
+    return lambda: not first() and then()
