@@ -2271,6 +2271,8 @@ def test(model, test_loader):
 @pytest.mark.parametrize("source, expected", [
     (VALIDATE_HELPER, []),  # ``validate_model(...)``: an action named after a model, not a model
     (VALIDATE_HELPER.replace("validate_model(name, model, config)", "model(config)"), [("GRD101", 8, 4)]),
+    # ``fine_tune_model(...)`` trains a copy of the model for each client: an action, not a model
+    (VALIDATE_HELPER.replace("validate_model(name, model, config)", "fine_tune_model(name, model, config)"), []),
     (META_TEST, []),  # ``diffopt.step(spt_loss)``: each test task is fine-tuned, which needs grad
     (META_TEST.replace("diffopt.step(spt_loss)", "diffopt.zero()"), [("GRD101", 8, 4)]),
     # ``scheduler.step(val_loss)`` reads a number: no training step
