@@ -219,3 +219,69 @@ class Head(nn.Module):
 ])
 def test_a_private_method_only_forward_calls_runs_in_the_callers_grad_mode(source, expected):
     assert grd004(source) == expected
+
+
+LIST_OF_BIASES = """
+import torch
+from torch import nn
+
+
+class Bias(nn.Module):
+    def __init__(self, sizes):
+        super().__init__()
+        self.bias = []
+        for size in sizes:
+            self.bias += [nn.Parameter(torch.zeros(size))]
+        self.bias = nn.ParameterList(self.bias)
+"""
+
+QUERY_FROM_AN_EMBEDDING = """
+import torch
+from torch import nn
+
+
+class Decoder(nn.Module):
+    def __init__(self, blocks):
+        super().__init__()
+        self.cls_embed = nn.Parameter(torch.zeros(1, 4, 8))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, feat):
+        for idx, block in enumerate(self.blocks):
+            if idx == 0:
+                query = self.cls_embed.expand(feat.shape[0], -1, -1)
+            else:
+                query += self.cls_embed.expand(feat.shape[0], -1, -1)
+            query, feat = block(query, feat)
+        return query
+"""
+
+PLAIN_HOLDER = """
+import torch
+
+
+class Splits:
+    def __init__(self, size):
+        self.bias = torch.zeros(size)
+        self.val = torch.zeros(size).requires_grad_()
+
+    def load(self, values):
+        self.bias.copy_(values)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    # ``+= [p]`` grows a list, before it becomes a ParameterList
+    (LIST_OF_BIASES, []),
+    # the ``else`` branch adds to what the block returned, not to the embedding's view
+    (QUERY_FROM_AN_EMBEDDING, []),
+    (QUERY_FROM_AN_EMBEDDING.replace("            else:\n                query +=", "            query +="),
+     [(16, 12)]),
+    # a plain class: ``self.bias`` is a tensor of its own, no parameter
+    (PLAIN_HOLDER, []),
+    # ... unless it makes it one
+    (PLAIN_HOLDER.replace("self.bias = torch.zeros(size)", "self.bias = torch.nn.Parameter(torch.zeros(size))"),
+     [(11, 8)]),
+])
+def test_targets_that_are_no_parameter_at_that_line(source, expected):
+    assert grd004(source) == expected

@@ -412,6 +412,8 @@ class InplaceParamUpdateWithGrad(Rule):
         #: the classes being visited, innermost last, and what each freezes
         self._classes: List[ast.ClassDef] = []
         self._frozen: Dict[int, Tuple[Set[str], Dict[str, Set[str]]]] = {}
+        #: the ``if`` statements whose ``else`` branch is being visited
+        self._in_orelse: List[ast.If] = []
 
     def report(
         self, node: ast.AST, message: str, condition: Optional[Callable[[], bool]] = None,
@@ -450,11 +452,15 @@ class InplaceParamUpdateWithGrad(Rule):
 
     def visit_If_orelse(self, node: ast.If) -> None:
         self._branch(node, False)
+        self._in_orelse.append(node)
 
     def leave_If_body(self, node: ast.If) -> None:
         self._unbranch()
 
-    leave_If_orelse = leave_If_body
+    def leave_If_orelse(self, node: ast.If) -> None:
+        self._unbranch()
+        if self._in_orelse:
+            self._in_orelse.pop()
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
@@ -489,6 +495,8 @@ class InplaceParamUpdateWithGrad(Rule):
         self._local_call(node)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.value, (ast.List, ast.Tuple, ast.ListComp)):
+            return  # ``self.bias += [p]``: a list growing, before it becomes a ParameterList
         base = facts.strip_views(self.context, node.target)
         if base is not node.target:
             self._views.add(id(node))
@@ -568,6 +576,8 @@ class InplaceParamUpdateWithGrad(Rule):
         called on it, so any ``x.weight``/``x.bias`` is a tensor."""
         if self._switched_off(dotted(base)):
             return False
+        if isinstance(base, ast.Name) and self._bound_in_other_branch(base.id):
+            return False
         owner = self._parameters_of(base) if isinstance(base, ast.Name) else None
         if owner is not None:
             if self._not_requiring and (id(self.context.grad.function), dotted(owner)) in self._not_requiring:
@@ -577,6 +587,23 @@ class InplaceParamUpdateWithGrad(Rule):
         found = self._param_by_kind(base, loose)
         # last, as it walks the class once: parameters the class froze itself
         return found and not (self._classes and isinstance(base, ast.Attribute) and self._frozen_in_class(base.value))
+
+    def _bound_in_other_branch(self, name: str) -> bool:
+        """Was ``name`` last bound in the ``if`` branch of an ``if`` whose
+        ``else`` branch runs here (``if idx == 0: query = self.embed.expand(...)
+        else: query += ...``)?  In this pass that binding did not run: what
+        the name holds comes from elsewhere."""
+        if not self._in_orelse:
+            return False
+        binding = self.context.lookup(name)
+        value = getattr(binding, "value", None)
+        if value is None:
+            return False
+        line = value.lineno
+        return any(
+            node.body[0].lineno <= line <= (node.body[-1].end_lineno or node.body[-1].lineno)
+            for node in self._in_orelse
+        )
 
     def _switched_off(self, name: Optional[str]) -> bool:
         """Did the running function switch off ``requires_grad`` of ``name``
@@ -613,6 +640,8 @@ class InplaceParamUpdateWithGrad(Rule):
         if loose and isinstance(base, ast.Attribute) and base.attr in facts.PARAM_ATTRIBUTES:
             owner = base.value
             if isinstance(owner, ast.Name) and owner.id == "self":
+                if self._classes and _plain_class(self._classes[-1]):
+                    return False  # no module: ``self.bias = torch.zeros(...)`` is a tensor of its own
                 cls = self.context.current_class()
                 return cls is None or (base.attr not in cls.buffer_attrs and base.attr not in cls.value_attrs)
             return facts.classify(self.context, owner) is not facts.Kind.FROZEN
@@ -1199,3 +1228,9 @@ def _reachable(path: Tuple[_Branch, ...], values: Dict[str, Optional[ast.expr]])
 
 def _unless(first: Callable[[], bool], then: Callable[[], bool]) -> Callable[[], bool]:
     return lambda: not first() and then()
+
+
+def _plain_class(node: ast.ClassDef) -> bool:
+    """A class with no base but ``object``: no ``nn.Module``, so its
+    attributes are parameters only where it makes them ``nn.Parameter``."""
+    return all(isinstance(b, ast.Name) and b.id == "object" for b in node.bases) and not node.keywords
