@@ -2049,11 +2049,12 @@ def qualified(key: Tuple[str, ...]) -> Optional[str]:
 # word ``torch`` or ``pytorch`` (not ``torchvision``): ``PyTorch 0.3.1``,
 # ``pytorch 0.2.0_2``, ``torch==0.3.1``, ``torch<0.4``, ``pytorch=0.2.0=py36``,
 # a table's ``| pytorch | 0.3.1 |``, a link's ``[PyTorch](https://...) 0.3``,
-# ``**PyTorch** 0.3``.  Searched with re.IGNORECASE; compiled
+# ``**PyTorch** 0.3``, an environment's ``pytorch-0.2.0-gpu-py3`` (not
+# ``pytorch-lightning 1.0``).  Searched with re.IGNORECASE; compiled
 # (and cached by ``re``) on first need, not at import: only a project with a
 # ``volatile=`` flag or loop about to be reported asks.
 _TORCH_VERSION = (
-    r"(?<![\w.-])(?:py)?torch(?![A-Za-z_-])(?:\]\([^)\s]*\)|[*`]+)?"
+    r"(?<![\w.-])(?:py)?torch(?![A-Za-z_]|-[A-Za-z])(?:\]\([^)\s]*\)|[*`]+|-(?=v?\d))?"
     r"[^\S\n]*(?:version[^\S\n]*)?([:=<>~!|(]*)[^\S\n]*v?(\d+)\.(\d+)"
 )
 #: The files at a project's root that say which PyTorch it wants.

@@ -2613,6 +2613,8 @@ VOLATILE_VALIDATION = """
     ({"README.md": " - [pytorch (0.3.1) (with CUDA)](https://pytorch.org/)\n"}, []),  # the version in brackets
     ({"README.md": "* [PyTorch](http://pytorch.org/) 0.3\n"}, []),  # the version after a link
     ({"README.md": "* **PyTorch** 0.3\n"}, []),
+    ({"README.md": "$ neptune send main.py --environment pytorch-0.2.0-gpu-py3\n"}, []),  # an environment's name
+    ({"README.md": "- pytorch-lightning 0.2.0\n"}, [(7, 4, "GRD101")]),  # another package's version
     ({"README.md": "* [PyTorch](http://pytorch.org/) 1.0\n"}, [(7, 4, "GRD101")]),
     ({"README.md": "- pytorch>=0.3.1\n"}, [(7, 4, "GRD101")]),  # a lower bound: later releases too
     ({"README.md": "- Pytorch 0.3.1\n- (2018/05/15) PyTorch0.4 is supported now!\n"}, [(7, 4, "GRD101")]),
