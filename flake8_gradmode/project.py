@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
-    DETACHING_NAMES, GRAD_OFF_NAMES, asks_autograd, backprop_calls, forward_detaches, grad_off_decorator,
-    init_freeze, methods_turning_grad_off, names_training_step,
+    DETACHING_NAMES, GRAD_OFF_NAMES, asks_autograd, backprop_calls, forward_detaches, grad_off_context,
+    grad_off_decorator, init_freeze, methods_turning_grad_off, names_training_step,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 25
+_FORMAT = 26
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -247,7 +247,19 @@ class _Summarizer:
             "o": sorted(self.volatile_flags),
             "d": self._defined(),
             "x": self.from_imports,
+            "h": self._grad_off_contexts(),
         }
+
+    def _grad_off_contexts(self) -> List[str]:
+        """The module's top-level classes and functions that are context
+        managers that may turn grad off (``facts.grad_off_context``), read
+        only in a module that names a grad-disabling name at all."""
+        if not any(name in self.calls or name in self.attrs or name in self.names for name in GRAD_OFF_NAMES):
+            return []
+        return sorted(
+            node.name for node in self._tree.body
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and grad_off_context(node)
+        )
 
     def _defined(self) -> str:
         """``defined`` joined (see ``_joined``), or ``"?"`` when the module
@@ -994,6 +1006,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("g"), list) and isinstance(summary.get("u"), dict)
         and isinstance(summary.get("q"), list) and isinstance(summary.get("w"), dict)
         and isinstance(summary.get("d"), str) and isinstance(summary.get("x"), list)
+        and isinstance(summary.get("h"), list)
     )
 
 
@@ -1673,6 +1686,15 @@ class Project:
         summary = self.summary(target[0])
         found = summary["z"].get(target[1]) if summary is not None else None  # type: ignore[attr-defined]
         return tuple(found) if found is not None else None  # type: ignore[return-value]
+
+    def grad_off_context(self, rel: str, written: str) -> bool:
+        """Is ``written`` in module ``rel`` a project context manager that may
+        turn grad off (see ``facts.grad_off_context``)?"""
+        target = self.resolve(rel, written)
+        if not isinstance(target, tuple):
+            return False
+        summary = self.summary(target[0])
+        return summary is not None and target[1] in summary["h"]  # type: ignore[operator]
 
     def forward_detaches(self, rel: str, written: str) -> Optional[bool]:
         """Does the ``forward`` of the project class written ``written`` in

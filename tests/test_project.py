@@ -3284,3 +3284,71 @@ EVALUATE_IMPORTING = """
 def test_a_module_importing_a_name_its_project_module_lacks_runs_nothing(tmp_path, nets, imports, found):
     make(tmp_path, {"models/nets.py": nets, "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports)})
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
+# --- a context manager of the project's own that may turn grad off ------------
+
+EVAL_MODE_UTILS = """
+    import contextlib
+
+    import torch
+
+
+    class eval_mode:
+        def __init__(self, *models, no_grad=False):
+            self.models = models
+            self.no_grad = no_grad
+            self.context = torch.no_grad()
+
+        def __enter__(self):
+            for model in self.models:
+                model.train(False)
+            if self.no_grad:
+                self.context.__enter__()
+
+        def __exit__(self, *args):
+            if self.no_grad:
+                self.context.__exit__(*args)
+
+
+    @contextlib.contextmanager
+    def inference(model):
+        model.eval()
+        with torch.no_grad():
+            yield model
+
+
+    class timer:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *args):
+            pass
+"""
+
+EVALUATE_UNDER = """
+    import utils
+
+
+    def evaluate(net, loader):
+        total = 0.0
+        with {context}:
+            for x, y in loader:
+                total += (net(x).argmax(1) == y).float().mean().item()
+        return total
+"""
+
+
+@pytest.mark.parametrize("context, found", [
+    ("utils.eval_mode(net, no_grad=True)", []),
+    ("utils.inference(net)", []),
+    ("utils.timer()", [(7, 8, "GRD101")]),  # a context manager that names no grad mode
+])
+def test_a_project_context_manager_that_may_turn_grad_off_leaves_the_loop_unknown(tmp_path, context, found):
+    make(tmp_path, {"utils.py": EVAL_MODE_UTILS, "evaluate.py": EVALUATE_UNDER.replace("{context}", context)})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+    # the same classes in the linted module itself
+    evaluate = EVALUATE_UNDER.replace("{context}", context).replace("import utils\n", "").replace("utils.", "")
+    local = textwrap.dedent(EVAL_MODE_UTILS) + textwrap.dedent(evaluate)
+    (tmp_path / "alone.py").write_text(local, encoding="utf-8")
+    assert bool([f for f in lint(tmp_path / "alone.py") if f[2] == "GRD101"]) == bool(found)
