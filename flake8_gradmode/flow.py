@@ -472,10 +472,15 @@ _MODEL_LIBRARIES = (
 _MODEL_SOURCE = r"(^|\.)\w*(model|net|arch|backbone|encoder|decoder|Net|Model)"
 
 
+#: Packages whose names say nothing of a model (``sklearn``'s ``LabelEncoder``).
+_NO_MODEL_PACKAGES = frozenset({"sklearn", "pandas", "numpy", "scipy", "matplotlib", "seaborn", "PIL", "cv2", "tqdm"})
+
+
 def _plain_layers_only(ctx) -> bool:
     imports = ctx.imports
     if imports.imports_from(_MODEL_LIBRARIES) or any(
-        re.search(_MODEL_SOURCE, full, re.IGNORECASE) or full.startswith(".")
+        (re.search(_MODEL_SOURCE, full, re.IGNORECASE) and full.partition(".")[0] not in _NO_MODEL_PACKAGES)
+        or full.startswith(".")
         for full in (imports.resolve(ast.Name(name)) or "" for name in imports.imported_names())
     ):
         return False  # models may come from a library or from the project's model modules

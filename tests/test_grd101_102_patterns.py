@@ -1157,6 +1157,14 @@ def test_a_model_module_imported_beside_plain_layers_keeps_the_mode_relevant():
     assert [f for f in found(source) if f[0] == "GRD102"] == [("GRD102", 12, 4)]
 
 
+@pytest.mark.parametrize("extra, expected", [
+    ("from sklearn.preprocessing import LabelEncoder", []),  # a label encoder, not a model's encoder
+    ("from encoders import LabelEncoder", [("GRD102", 12, 4)]),
+])
+def test_a_name_like_a_model_from_a_package_of_no_models_keeps_plain_layers_plain(extra, expected):
+    assert [f for f in found(PLAIN_NETWORK.format(extra=extra)) if f[0] == "GRD102"] == expected
+
+
 def test_grad_switched_off_by_a_statement_in_a_function_stays_off_for_the_process():
     source = """
 import torch
