@@ -381,11 +381,11 @@ class Context:
         (see ``Project.forward_asks_autograd``)?  False without an index."""
         return self._ask(lambda found: found.forward_asks_autograd(), False)
 
-    def grad_off_context(self, written: str) -> bool:
-        """Is ``written`` a context manager of another project module that
-        may turn grad off (see ``facts.grad_off_context``)?  False without
-        an index."""
-        return self._ask(lambda found: found.grad_off_context(found.rel, written), False)
+    def context_effects(self, written: str) -> str:
+        """What ``written``, a context manager of a project module, may do
+        to the code under it (see ``facts.context_effects``); ``""``
+        without an index."""
+        return self._ask(lambda found: found.context_effects(found.rel, written), "")
 
     def forward_detaches(self, written: str) -> Optional[bool]:
         """Does the ``forward`` of the project class of another module written

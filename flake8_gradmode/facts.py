@@ -811,27 +811,31 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 GRAD_OFF_NAMES = ("no_grad", "inference_mode", "set_grad_enabled")
 
 
-def grad_off_context(node: ast.AST) -> bool:
-    """Is ``node`` a context manager of the project's own that may turn grad
-    off: a class with ``__enter__``, or a ``@contextmanager`` function, that
-    names ``no_grad``, ``inference_mode`` or ``set_grad_enabled``
-    (``with utils.eval_mode(net, no_grad=True):``)?  Code under it may run
-    without grad."""
+def context_effects(node: ast.AST) -> str:
+    """What a context manager of the project's own (a class with
+    ``__enter__``, or a ``@contextmanager`` function) may do to the code
+    under it: ``"g"`` when it names ``no_grad``, ``inference_mode`` or
+    ``set_grad_enabled`` (``with utils.eval_mode(net, no_grad=True):``),
+    ``"e"`` when it calls ``.eval()`` or ``.train(...)`` (it may switch the
+    models it is handed); ``""`` for anything else."""
     if isinstance(node, ast.ClassDef):
         if not any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name in ("__enter__", "__aenter__")
                    for s in node.body):
-            return False
+            return ""
     elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         if not any(last_name(d.func if isinstance(d, ast.Call) else d) in ("contextmanager", "asynccontextmanager")
                    for d in node.decorator_list):
-            return False
+            return ""
     else:
-        return False
-    return any(
-        (isinstance(n, ast.Name) and n.id in GRAD_OFF_NAMES)
-        or (isinstance(n, ast.Attribute) and n.attr in GRAD_OFF_NAMES)
-        for n in ast.walk(node)
-    )
+        return ""
+    grad = switch = False
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            grad = grad or n.id in GRAD_OFF_NAMES
+        elif isinstance(n, ast.Attribute):
+            grad = grad or n.attr in GRAD_OFF_NAMES
+            switch = switch or n.attr in ("eval", "train")
+    return ("g" if grad else "") + ("e" if switch else "")
 
 
 def _body_turns_grad_off(fn: ast.AST, turns_off: Callable[[ast.expr], bool]) -> bool:

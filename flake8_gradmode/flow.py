@@ -23,7 +23,7 @@ from flake8_gradmode.names import (
     says_inference_function,
     tokens,
 )
-from flake8_gradmode.facts import asks_autograd, freezes, init_freeze, method_of
+from flake8_gradmode.facts import asks_autograd, context_effects, freezes, init_freeze, method_of
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function, switches_to_eval,
 )
@@ -470,6 +470,45 @@ _MODEL_LIBRARIES = (
 #: re.IGNORECASE; compiled (and cached by ``re``) on first need, as few
 #: files ask.
 _MODEL_SOURCE = r"(^|\.)\w*(model|net|arch|backbone|encoder|decoder|Net|Model)"
+
+
+def under_project_contexts(ctx, calls: List[ModelCall], effect: str) -> bool:
+    """Does each of ``calls`` run inside a ``with`` of a context manager of
+    the project's own that may have ``effect`` (``"g"``: turn grad off,
+    ``"e"``: switch modes; see ``facts.context_effects``), in this module or
+    imported (``with utils.eval_mode(net, no_grad=True):``)?  What the code
+    under it runs in is then unknown."""
+    return bool(calls) and all(
+        not isinstance(c, ElsewhereCall)
+        and any(effect in _context_effects(ctx, e) for e in _enclosing_contexts(ctx, c))
+        for c in calls
+    )
+
+
+def _enclosing_contexts(ctx, call: ModelCall) -> List[ast.expr]:
+    """The context expressions of the ``with`` statements around ``call`` in
+    its function (or the module's top-level code)."""
+    root = call.function.node if call.function is not None else ctx.tree
+    where = (call.node.lineno, call.node.col_offset)
+    return [
+        item.context_expr
+        for node in ast.walk(root) if isinstance(node, (ast.With, ast.AsyncWith))
+        and (node.lineno, node.col_offset) < where <= (node.end_lineno or 0, node.end_col_offset or 0)
+        for item in node.items
+    ]
+
+
+def _context_effects(ctx, expr: ast.expr) -> str:
+    written = dotted(expr.func) if isinstance(expr, ast.Call) else None
+    if written is None:
+        return ""
+    local = _memo(ctx, ("local-contexts",), lambda: {
+        node.name: context_effects(node) for node in getattr(ctx.tree, "body", ())
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    }, {})
+    if written in local:
+        return local[written]
+    return _memo(ctx, ("context-effects", written), lambda: ctx.context_effects(written), "")
 
 
 #: Packages whose names say nothing of a model (``sklearn``'s ``LabelEncoder``).

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
-    DETACHING_NAMES, GRAD_OFF_NAMES, asks_autograd, backprop_calls, forward_detaches, grad_off_context,
+    DETACHING_NAMES, GRAD_OFF_NAMES, asks_autograd, backprop_calls, context_effects, forward_detaches,
     grad_off_decorator, init_freeze, methods_turning_grad_off, names_training_step,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 26
+_FORMAT = 27
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -247,19 +247,25 @@ class _Summarizer:
             "o": sorted(self.volatile_flags),
             "d": self._defined(),
             "x": self.from_imports,
-            "h": self._grad_off_contexts(),
+            "h": self._contexts(),
         }
 
-    def _grad_off_contexts(self) -> List[str]:
+    def _contexts(self) -> Dict[str, str]:
         """The module's top-level classes and functions that are context
-        managers that may turn grad off (``facts.grad_off_context``), read
-        only in a module that names a grad-disabling name at all."""
-        if not any(name in self.calls or name in self.attrs or name in self.names for name in GRAD_OFF_NAMES):
-            return []
-        return sorted(
-            node.name for node in self._tree.body
-            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and grad_off_context(node)
-        )
+        managers which may turn grad off or switch modes, with what they may
+        do (``facts.context_effects``); read only in a module that names
+        ``__enter__`` or ``contextmanager`` at all."""
+        if "contextmanager" not in self.names and "contextmanager" not in self.attrs and not any(
+            "__enter__" == name.rpartition(".")[2] for name in self.functions
+        ):
+            return {}
+        found = {}
+        for node in self._tree.body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                effects = context_effects(node)
+                if effects:
+                    found[node.name] = effects
+        return found
 
     def _defined(self) -> str:
         """``defined`` joined (see ``_joined``), or ``"?"`` when the module
@@ -1006,7 +1012,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("g"), list) and isinstance(summary.get("u"), dict)
         and isinstance(summary.get("q"), list) and isinstance(summary.get("w"), dict)
         and isinstance(summary.get("d"), str) and isinstance(summary.get("x"), list)
-        and isinstance(summary.get("h"), list)
+        and isinstance(summary.get("h"), dict)
     )
 
 
@@ -1687,14 +1693,14 @@ class Project:
         found = summary["z"].get(target[1]) if summary is not None else None  # type: ignore[attr-defined]
         return tuple(found) if found is not None else None  # type: ignore[return-value]
 
-    def grad_off_context(self, rel: str, written: str) -> bool:
-        """Is ``written`` in module ``rel`` a project context manager that may
-        turn grad off (see ``facts.grad_off_context``)?"""
+    def context_effects(self, rel: str, written: str) -> str:
+        """What ``written`` in module ``rel``, a project context manager, may
+        do to the code under it (see ``facts.context_effects``)."""
         target = self.resolve(rel, written)
         if not isinstance(target, tuple):
-            return False
+            return ""
         summary = self.summary(target[0])
-        return summary is not None and target[1] in summary["h"]  # type: ignore[operator]
+        return summary["h"].get(target[1], "") if summary is not None else ""  # type: ignore[attr-defined]
 
     def forward_detaches(self, rel: str, written: str) -> Optional[bool]:
         """Does the ``forward`` of the project class written ``written`` in

@@ -3352,3 +3352,69 @@ def test_a_project_context_manager_that_may_turn_grad_off_leaves_the_loop_unknow
     local = textwrap.dedent(EVAL_MODE_UTILS) + textwrap.dedent(evaluate)
     (tmp_path / "alone.py").write_text(local, encoding="utf-8")
     assert bool([f for f in lint(tmp_path / "alone.py") if f[2] == "GRD101"]) == bool(found)
+
+
+SWITCHING_UTILS = """
+    class evaluating:
+        def __init__(self, *models):
+            self.models = models
+
+        def __enter__(self):
+            for model in self.models:
+                model.eval()
+
+        def __exit__(self, *args):
+            for model in self.models:
+                model.train()
+
+
+    class timer:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *args):
+            pass
+"""
+
+FIT_AND_EVALUATE_UNDER = """
+    import torch
+    from torch import nn
+
+    import utils
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, x):
+            return self.fc(self.drop(x))
+
+
+    def evaluate(net, loader):
+        correct = 0
+        with torch.no_grad(), {context}:
+            for x, y in loader:
+                correct += (net(x).argmax(1) == y).sum().item()
+        return correct
+
+
+    def fit(net, loader, optimizer):
+        net.train()
+        for x, y in loader:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            optimizer.step()
+        return evaluate(net, loader)
+"""
+
+
+@pytest.mark.parametrize("context, found", [
+    ("utils.evaluating(net)", []),  # it switches the models it is handed
+    ("utils.timer()", [(20, 8, "GRD102")]),
+])
+def test_a_project_context_manager_that_may_switch_modes_leaves_the_mode_unknown(tmp_path, context, found):
+    make(tmp_path, {"utils.py": SWITCHING_UTILS, "evaluate.py": FIT_AND_EVALUATE_UNDER.replace("{context}", context)})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD102"] == found

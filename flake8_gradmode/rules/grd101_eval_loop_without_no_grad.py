@@ -5,9 +5,9 @@ from typing import FrozenSet, List, Optional, Set, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
-from flake8_gradmode.facts import GRAD_OFF_NAMES, grad_off_context
+from flake8_gradmode.facts import GRAD_OFF_NAMES
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
-from flake8_gradmode.tracker import dotted, last_name
+from flake8_gradmode.tracker import last_name
 
 
 def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
@@ -118,43 +118,6 @@ def _model_turns_grad_off(ctx, calls: List[flow.ModelCall]) -> bool:
         )))
         for c in calls
     )
-
-
-def _under_grad_off_contexts(ctx, calls: List[flow.ModelCall]) -> bool:
-    """Does each of the loop's model calls run inside a ``with`` of a context
-    manager of the project's own that may turn grad off
-    (``with utils.eval_mode(net, no_grad=True):``, see
-    ``facts.grad_off_context``)?  Unknown, so silent."""
-    return bool(calls) and all(
-        not isinstance(c, flow.ElsewhereCall) and any(_grad_off_context(ctx, item) for item in _enclosing_items(ctx, c))
-        for c in calls
-    )
-
-
-def _enclosing_items(ctx, call: flow.ModelCall) -> List[ast.expr]:
-    """The context expressions of the ``with`` statements around ``call`` in
-    its function (or the module's top-level code)."""
-    root = call.function.node if call.function is not None else ctx.tree
-    where = (call.node.lineno, call.node.col_offset)
-    return [
-        item.context_expr
-        for node in ast.walk(root) if isinstance(node, (ast.With, ast.AsyncWith))
-        and (node.lineno, node.col_offset) < where <= (node.end_lineno or 0, node.end_col_offset or 0)
-        for item in node.items
-    ]
-
-
-def _grad_off_context(ctx, expr: ast.expr) -> bool:
-    written = dotted(expr.func) if isinstance(expr, ast.Call) else None
-    if written is None:
-        return False
-    cache = ctx.flow.cache
-    local = cache.get("grd101-local-contexts")
-    if local is None:
-        local = cache["grd101-local-contexts"] = {
-            node.name for node in getattr(ctx.tree, "body", ()) if grad_off_context(node)
-        }
-    return written in local or ctx.grad_off_context(written)
 
 
 def _runs_a_wrapper_of_the_model(ev: flow.EvalLoop) -> bool:
@@ -791,7 +754,7 @@ class EvalLoopWithoutNoGrad(Rule):
             calls = [*ev.model_calls, *(p.model_call for p in ev.paths)]
             if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
                     and not _volatile_inputs(ctx, ev.loop.scope, [p.callee for p in ev.paths], ev.loop.node) \
-                    and not _another_framework(ctx) and not _under_grad_off_contexts(ctx, calls):
+                    and not _another_framework(ctx) and not flow.under_project_contexts(ctx, calls, "g"):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)

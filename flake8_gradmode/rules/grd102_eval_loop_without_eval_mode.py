@@ -389,6 +389,8 @@ class EvalLoopWithoutEvalMode(Rule):
                 continue  # ``probe = nn.Linear(d, k)``: nothing in it depends on the mode
             if ev.model_calls and all(_tells_the_mode(c.node) for c in ev.model_calls):
                 continue  # ``model(x, _eval=True)``: the forward is told the mode and sets it
+            if flow.under_project_contexts(ctx, [*ev.model_calls, *(p.model_call for p in ev.paths)], "e"):
+                continue  # ``with utils.eval_mode(net):``, a context manager of the project's that may switch it
             scope = loop.scope
             # a switch at the top of the loop body, before its first model call, counts
             first = min([c.seq for c in ev.model_calls] + [p.seq for p in ev.paths] or [loop.seq])
