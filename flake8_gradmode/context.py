@@ -485,6 +485,14 @@ class Context:
                 self.bind(elements[0], facts.Kind.OTHER, None)
                 self.bind(elements[1], facts.Kind.PARAM, value)
                 return
+            values = value.elts if isinstance(value, (ast.Tuple, ast.List)) else None
+            if values is not None and len(values) == len(elements) and not any(
+                isinstance(e, ast.Starred) for e in (*elements, *values)
+            ):
+                # ``loss, err = loss.item(), err.item()``: each name its own value
+                for element, one in zip(elements, values):
+                    self.bind(element, facts.classify(self, one), one)
+                return
             for element in elements:
                 self.bind(element, facts.Kind.OTHER, None)
         elif isinstance(target, ast.Starred):

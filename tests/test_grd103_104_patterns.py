@@ -1259,3 +1259,33 @@ class Learner:
 ])
 def test_a_frozen_model_the_trainer_keeps_in_eval_mode(source, expected):
     assert findings(source) == expected
+
+
+# --- a loss made a number in a tuple assignment ------------------------------
+
+LOSS_MADE_A_NUMBER = """
+import torch
+from torch import nn
+
+
+def train(model, loader, optimizer):
+    losses = []
+    for x, y in loader:
+        out = model(x)
+        loss = nn.functional.cross_entropy(out, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss, err = loss.item(), (out.argmax(1) != y).float().mean().item()
+        losses.append(loss)
+    return losses
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (LOSS_MADE_A_NUMBER, []),  # ``loss`` is a Python number by the time it is kept
+    (LOSS_MADE_A_NUMBER.replace("loss, err = loss.item(), ", "err = "), [("GRD104", 15, 8)]),
+    (LOSS_MADE_A_NUMBER.replace("loss, err = loss.item(), ", "loss, err = loss, "), [("GRD104", 15, 8)]),
+])
+def test_a_loss_made_a_number_in_a_tuple_assignment_keeps_no_graph(source, expected):
+    assert findings(source) == expected
