@@ -739,6 +739,53 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     return _called_by_nothing(ctx, scope, depth)  # last: it may ask the project index
 
 
+def _under_false_flag(ctx, loop: Loop) -> bool:
+    """Is the loop in the body of an ``if`` that never runs: ``if False:``,
+    or ``if VALID:`` where the module binds ``VALID`` once, at its top level,
+    to ``False``, ``0`` or ``None`` (``VALID = False``), and nowhere else?
+    The branch runs only once someone edits the file."""
+    root = loop.scope.function.node if loop.scope.function is not None else ctx.tree
+    where = (loop.node.lineno, loop.node.col_offset)
+    for node in ast.walk(root):
+        if not isinstance(node, ast.If) or not node.body:
+            continue
+        first, last = node.body[0], node.body[-1]
+        if not (first.lineno, first.col_offset) <= where <= (last.end_lineno or 0, last.end_col_offset or 0):
+            continue
+        test = node.test
+        if isinstance(test, ast.Constant) and not test.value and not isinstance(test.value, str):
+            return True
+        if isinstance(test, ast.Name) and test.id in _memo(ctx, ("false-flags",), lambda: _false_flags(ctx), set()):
+            return True
+    return False
+
+
+def _false_flags(ctx) -> Set[str]:
+    """The names the module binds exactly once, at its top level, to
+    ``False``, ``0`` or ``None`` (``EVAL = False``)."""
+    tree = ctx.tree
+    candidates = {
+        stmt.targets[0].id for stmt in getattr(tree, "body", ())
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+        and isinstance(stmt.value, ast.Constant) and stmt.value.value in (False, 0, None)
+        and not isinstance(stmt.value.value, (str, float))
+    }
+    if not candidates:
+        return set()
+    stores: Dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and node.id in candidates:
+            stores[node.id] = stores.get(node.id, 0) + 1
+        elif isinstance(node, ast.Global):
+            for name in node.names:
+                stores[name] = stores.get(name, 0) + 2
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                name = (alias.asname or alias.name).split(".")[0]
+                stores[name] = stores.get(name, 0) + 2
+    return {name for name in candidates if stores.get(name) == 1}
+
+
 def _runs_nothing(ctx) -> bool:
     """Is the module one that no code of an unpackaged project imports, and
     that is no script, no test file (a test runner imports those) and only
@@ -1805,7 +1852,7 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # only its caller, which the project lacks, says whether this evaluates
         if intent == "eval-mode" and scope.class_name is not None and _called_by_nothing(ctx, scope):
             continue  # a method the project never calls: its grad mode is its unknown caller's
-        if intent is None or is_timing(ctx, loop, nodes) or never_runs(ctx, scope):
+        if intent is None or is_timing(ctx, loop, nodes) or never_runs(ctx, scope) or _under_false_flag(ctx, loop):
             continue
         if called_from_forward(ctx, scope):
             continue  # part of a model's forward: whoever runs the model owns its grad mode

@@ -2361,3 +2361,36 @@ def predict_all(folds, loader):
 ])
 def test_a_factory_called_with_model_settings_builds_a_model(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+# --- a branch no run takes: a module flag set once to False -------------------
+
+FLAGGED_SCRIPT = """
+import torch
+
+VALID = False
+model = torch.load("model.pt")
+model.eval()
+loader = torch.load("test.pt")
+
+predictions = []
+for images in loader:
+    predictions.append(model(images).detach().numpy())
+
+if VALID:
+    scores = []
+    for images, masks in torch.load("valid.pt"):
+        scores.append((model(images).argmax(1) == masks).float().mean().item())
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (FLAGGED_SCRIPT, [("GRD101", 10, 0)]),  # the test loop runs; the validation branch never does
+    (FLAGGED_SCRIPT.replace("if VALID:", "if False:"), [("GRD101", 10, 0)]),
+    (FLAGGED_SCRIPT.replace("VALID = False", "VALID = True"), [("GRD101", 10, 0), ("GRD101", 15, 4)]),
+    # set again further on (or by the command line): the branch may run
+    (FLAGGED_SCRIPT.replace("loader = torch.load", "VALID = torch.cuda.device_count() > 1\nloader = torch.load"),
+     [("GRD101", 11, 0), ("GRD101", 16, 4)]),
+])
+def test_a_loop_under_a_module_flag_set_once_to_false_never_runs(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
