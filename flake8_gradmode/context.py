@@ -381,6 +381,11 @@ class Context:
         (see ``Project.forward_asks_autograd``)?  False without an index."""
         return self._ask(lambda found: found.forward_asks_autograd(), False)
 
+    def parameter_free_class(self, written: str) -> bool:
+        """Is ``written`` a module class of another project module that holds
+        no parameter (see ``facts.parameter_free``)?  False without an index."""
+        return self._ask(lambda found: found.parameter_free_class(found.rel, written), False)
+
     def context_effects(self, written: str) -> str:
         """What ``written``, a context manager of a project module, may do
         to the code under it (see ``facts.context_effects``); ``""``

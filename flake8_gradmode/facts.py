@@ -811,6 +811,47 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 GRAD_OFF_NAMES = ("no_grad", "inference_mode", "set_grad_enabled")
 
 
+#: ``torch.nn`` layers that hold no parameter.
+_PARAMETER_FREE_LAYERS = frozenset({
+    "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+    "Softplus", "Hardtanh", "Identity", "Flatten", "Unflatten", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Upsample", "PixelShuffle",
+})
+_MODULE_BASES = frozenset({"nn.Module", "torch.nn.Module", "Module"})
+
+
+def parameter_free(node: ast.ClassDef, classes: Dict[str, ast.ClassDef], depth: int = 0) -> bool:
+    """Is the class an ``nn.Module`` (a direct subclass) that holds no
+    parameter: it makes no ``nn.Parameter``, builds no layer but the
+    parameter-free ones of ``torch.nn`` (``ReLU``, ``Dropout``) and classes
+    of ``classes`` (its module's) that hold none either, and keeps its state
+    in buffers (``self.register_buffer("edges", edges)``)?  Its output
+    requires grad only when its input does."""
+    if depth > 3 or not node.bases or not all(dotted(b) in _MODULE_BASES for b in node.bases):
+        return False
+    buffers = False
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Attribute) and inner.attr == "requires_grad":
+            return False
+        if not isinstance(inner, ast.Call):
+            continue
+        name = last_name(inner.func)
+        if name == "register_buffer":
+            buffers = True
+        elif name.startswith("Parameter") or name == "register_parameter":
+            return False
+        elif isinstance(inner.func, ast.Name) and name in classes:
+            if classes[name] is node or not parameter_free(classes[name], classes, depth + 1):
+                return False
+            buffers = True  # ``self.impl = _EncodingImpl(bins)``: a module of buffers of its own
+        elif name[:1].isupper() and name not in _PARAMETER_FREE_LAYERS and not name.endswith(
+            ("Error", "Exception", "Warning")
+        ):
+            return False
+    return buffers
+
+
 def context_effects(node: ast.AST) -> str:
     """What a context manager of the project's own (a class with
     ``__enter__``, or a ``@contextmanager`` function) may do to the code

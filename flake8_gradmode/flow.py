@@ -23,7 +23,7 @@ from flake8_gradmode.names import (
     says_inference_function,
     tokens,
 )
-from flake8_gradmode.facts import asks_autograd, context_effects, freezes, init_freeze, method_of
+from flake8_gradmode.facts import asks_autograd, context_effects, freezes, init_freeze, method_of, parameter_free
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function, switches_to_eval,
 )
@@ -1238,6 +1238,29 @@ def built_before(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
     scope = scope_of(ctx, call.function) if call.function is not None else ctx.flow.module_scope
     built = scope.constructed.get(name) if scope is not None else None
     return built[1] if built is not None and built[0] < call.seq else None
+
+
+def built_parameter_free(ctx, call: ModelCall) -> bool:
+    """Is the call's model a name its function (or the module) binds only to
+    instances of module classes of the project that hold no parameter (see
+    ``facts.parameter_free``: bins kept as buffers), at least once?  Its
+    output then needs grad only through its input."""
+    name = call.key.split(".", 1)[0].split("[", 1)[0]
+    scope = scope_of(ctx, call.function) if call.function is not None else ctx.flow.module_scope
+    values = scope.deps.get(name, []) if scope is not None else []
+    if not values:
+        return False
+    local = local_classes(ctx)
+    for value in values:
+        written = dotted(value.func) if isinstance(value, ast.Call) else None
+        if written is None:
+            return False
+        if written in local:
+            if not parameter_free(local[written], local):
+                return False
+        elif not _memo(ctx, ("parameter-free", written), lambda w=written: ctx.parameter_free_class(w), False):
+            return False
+    return True
 
 
 def model_needs_grad(ctx, calls: List[ModelCall]) -> bool:

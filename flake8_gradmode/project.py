@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
     DETACHING_NAMES, GRAD_OFF_NAMES, asks_autograd, backprop_calls, context_effects, forward_detaches,
-    grad_off_decorator, init_freeze, methods_turning_grad_off, names_training_step,
+    grad_off_decorator, init_freeze, methods_turning_grad_off, names_training_step, parameter_free,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 27
+_FORMAT = 28
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -248,7 +248,17 @@ class _Summarizer:
             "d": self._defined(),
             "x": self.from_imports,
             "h": self._contexts(),
+            "y": self._parameter_free_classes(),
         }
+
+    def _parameter_free_classes(self) -> List[str]:
+        """The module's top-level ``nn.Module`` classes that hold no parameter
+        (``facts.parameter_free``); read only in a module that registers a
+        buffer."""
+        if "register_buffer" not in self.calls:
+            return []
+        classes = {node.name: node for node in self._class_nodes}
+        return sorted(name for name, node in classes.items() if parameter_free(node, classes))
 
     def _contexts(self) -> Dict[str, str]:
         """The module's top-level classes and functions that are context
@@ -1012,7 +1022,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("g"), list) and isinstance(summary.get("u"), dict)
         and isinstance(summary.get("q"), list) and isinstance(summary.get("w"), dict)
         and isinstance(summary.get("d"), str) and isinstance(summary.get("x"), list)
-        and isinstance(summary.get("h"), dict)
+        and isinstance(summary.get("h"), dict) and isinstance(summary.get("y"), list)
     )
 
 
@@ -1692,6 +1702,15 @@ class Project:
         summary = self.summary(target[0])
         found = summary["z"].get(target[1]) if summary is not None else None  # type: ignore[attr-defined]
         return tuple(found) if found is not None else None  # type: ignore[return-value]
+
+    def parameter_free_class(self, rel: str, written: str) -> bool:
+        """Is ``written`` in module ``rel`` a project module class that holds
+        no parameter (see ``facts.parameter_free``)?"""
+        target = self.resolve(rel, written)
+        if not isinstance(target, tuple):
+            return False
+        summary = self.summary(target[0])
+        return summary is not None and target[1] in summary["y"]  # type: ignore[operator]
 
     def context_effects(self, rel: str, written: str) -> str:
         """What ``written`` in module ``rel``, a project context manager, may

@@ -520,6 +520,8 @@ class NumpyOnTensorRequiringGrad(Rule):
         local = flow.local_classes(ctx)
         if call.key == "self" and call.class_name in local:
             return facts.forward_detaches(local[call.class_name])
+        if flow.built_parameter_free(ctx, call):
+            return True  # a module of buffers only: its output needs grad only through its input
         built = flow.built_before(ctx, call, call.key)
         if built is not None:
             written = dotted(built.func)

@@ -754,7 +754,8 @@ class EvalLoopWithoutNoGrad(Rule):
             calls = [*ev.model_calls, *(p.model_call for p in ev.paths)]
             if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
                     and not _volatile_inputs(ctx, ev.loop.scope, [p.callee for p in ev.paths], ev.loop.node) \
-                    and not _another_framework(ctx) and not flow.under_project_contexts(ctx, calls, "g"):
+                    and not _another_framework(ctx) and not flow.under_project_contexts(ctx, calls, "g") \
+                    and not all(flow.built_parameter_free(ctx, c) for c in calls):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)
