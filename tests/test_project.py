@@ -3376,22 +3376,9 @@ SWITCHING_UTILS = """
             pass
 """
 
-FIT_AND_EVALUATE_UNDER = """
-    import torch
-    from torch import nn
-
-    import utils
-
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(4, 2)
-            self.drop = nn.Dropout(0.5)
-
-        def forward(self, x):
-            return self.fc(self.drop(x))
-
+FIT_AND_EVALUATE_UNDER = PLAIN_NETS.replace(
+    "    import torch.nn as nn\n", "    import torch\n    import torch.nn as nn\n\n    import utils\n"
+) + """
 
     def evaluate(net, loader):
         correct = 0
