@@ -995,6 +995,12 @@ def grad_off_decorator(tree: ast.Module, turns_off: Callable[[ast.expr], bool]) 
     return turns_grad_off
 
 
+def plain_bases(bases: List[ast.expr]) -> bool:
+    """No base but ``object`` (or none at all): no ``nn.Module``, no
+    framework class."""
+    return all(isinstance(b, ast.Name) and b.id == "object" for b in bases)
+
+
 def method_of(node: ast.ClassDef, name: str) -> Optional[ast.FunctionDef]:
     """The class's own method called ``name``, if it defines one."""
     return next(

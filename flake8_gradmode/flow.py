@@ -23,7 +23,9 @@ from flake8_gradmode.names import (
     says_inference_function,
     tokens,
 )
-from flake8_gradmode.facts import asks_autograd, context_effects, freezes, init_freeze, method_of, parameter_free
+from flake8_gradmode.facts import (
+    asks_autograd, context_effects, freezes, init_freeze, method_of, parameter_free, plain_bases,
+)
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function, switches_to_eval,
 )
@@ -542,7 +544,7 @@ def _is_module_class(ctx, name: str) -> bool:
     bases = _memo(ctx, ("bases",), lambda: _class_bases(ctx), {}).get(name)
     if (
         bases is not None
-        and all(isinstance(b, ast.Name) and b.id == "object" for b in bases)
+        and plain_bases(bases)
         and ("method", name, "__init__") in ctx.functions
         and not any(name in bs and len(bs) > 1 for bs in ctx.class_bases.values())
     ):
@@ -808,7 +810,7 @@ def _plain_method(ctx, fn: FunctionInfo) -> bool:
     if fn.name.startswith("__") or fn.name in ctx._referenced_attrs or fn.name in ctx._referenced:
         return False
     bases = _memo(ctx, ("bases",), lambda: _class_bases(ctx), {}).get(klass)
-    return bases is not None and all(isinstance(b, ast.Name) and b.id == "object" for b in bases)
+    return bases is not None and plain_bases(bases)
 
 
 def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:

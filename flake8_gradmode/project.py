@@ -1602,11 +1602,18 @@ class Project:
     def _function_elsewhere(self, written: str) -> Optional[Tuple[Summary, str]]:
         """The summary of the other module of the project that defines the
         function this module calls ``written``, and its name there."""
-        found = self.resolve(self.rel, written)
-        if not isinstance(found, tuple) or found[0] == self.rel:
+        found = self._definition(self.rel, written)
+        return None if found is None or found[0] == self.rel else (found[1], found[2])
+
+    def _definition(self, rel: str, written: str) -> Optional[Tuple[str, Summary, str]]:
+        """The project module that defines what ``written`` in module ``rel``
+        names, its summary and the name there; None when it is no project
+        name or that module is not summarised (it does not parse)."""
+        found = self.resolve(rel, written)
+        if not isinstance(found, tuple):
             return None
         summary = self.summary(found[0])
-        return None if summary is None else (summary, found[1])
+        return None if summary is None else (found[0], summary, found[1])
 
     def volatile_flags(self) -> FrozenSet[str]:
         """The names the project modules this module imports hand on as
@@ -1696,40 +1703,28 @@ class Project:
     def class_freeze(self, rel: str, written: str) -> Optional[Freeze]:
         """How the project class written ``written`` in module ``rel``
         freezes its parameters in ``__init__`` (see ``facts.init_freeze``)."""
-        target = self.resolve(rel, written)
-        if not isinstance(target, tuple):
-            return None
-        summary = self.summary(target[0])
-        found = summary["z"].get(target[1]) if summary is not None else None  # type: ignore[attr-defined]
+        target = self._definition(rel, written)
+        found = target[1]["z"].get(target[2]) if target is not None else None  # type: ignore[attr-defined]
         return tuple(found) if found is not None else None  # type: ignore[return-value]
 
     def parameter_free_class(self, rel: str, written: str) -> bool:
         """Is ``written`` in module ``rel`` a project module class that holds
         no parameter (see ``facts.parameter_free``)?"""
-        target = self.resolve(rel, written)
-        if not isinstance(target, tuple):
-            return False
-        summary = self.summary(target[0])
-        return summary is not None and target[1] in summary["y"]  # type: ignore[operator]
+        target = self._definition(rel, written)
+        return target is not None and target[2] in target[1]["y"]  # type: ignore[operator]
 
     def context_effects(self, rel: str, written: str) -> str:
         """What ``written`` in module ``rel``, a project context manager, may
         do to the code under it (see ``facts.context_effects``)."""
-        target = self.resolve(rel, written)
-        if not isinstance(target, tuple):
-            return ""
-        summary = self.summary(target[0])
-        return summary["h"].get(target[1], "") if summary is not None else ""  # type: ignore[attr-defined]
+        target = self._definition(rel, written)
+        return target[1]["h"].get(target[2], "") if target is not None else ""  # type: ignore[attr-defined]
 
     def forward_detaches(self, rel: str, written: str) -> Optional[bool]:
         """Does the ``forward`` of the project class written ``written`` in
         module ``rel`` return, on some path, a value that holds no graph (see
         ``facts.forward_detaches``)?  None when it is no project class."""
-        target = self.resolve(rel, written)
-        if not isinstance(target, tuple):
-            return None
-        summary = self.summary(target[0])
-        return None if summary is None else target[1] in summary["r"]  # type: ignore[operator]
+        target = self._definition(rel, written)
+        return None if target is None else target[2] in target[1]["r"]  # type: ignore[operator]
 
     def mode_free_class(self, rel: str, written: str) -> bool:
         """Is the class written ``written`` in module ``rel`` a project class

@@ -640,7 +640,7 @@ class InplaceParamUpdateWithGrad(Rule):
         if loose and isinstance(base, ast.Attribute) and base.attr in facts.PARAM_ATTRIBUTES:
             owner = base.value
             if isinstance(owner, ast.Name) and owner.id == "self":
-                if self._classes and _plain_class(self._classes[-1]):
+                if self._classes and facts.plain_bases(self._classes[-1].bases) and not self._classes[-1].keywords:
                     return False  # no module: ``self.bias = torch.zeros(...)`` is a tensor of its own
                 cls = self.context.current_class()
                 return cls is None or (base.attr not in cls.buffer_attrs and base.attr not in cls.value_attrs)
@@ -1228,9 +1228,3 @@ def _reachable(path: Tuple[_Branch, ...], values: Dict[str, Optional[ast.expr]])
 
 def _unless(first: Callable[[], bool], then: Callable[[], bool]) -> Callable[[], bool]:
     return lambda: not first() and then()
-
-
-def _plain_class(node: ast.ClassDef) -> bool:
-    """A class with no base but ``object``: no ``nn.Module``, so its
-    attributes are parameters only where it makes them ``nn.Parameter``."""
-    return all(isinstance(b, ast.Name) and b.id == "object" for b in node.bases) and not node.keywords
