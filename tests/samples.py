@@ -60,3 +60,49 @@ def wrap(x):
 def init():
     model[0].bias.fill_(0.0)
 '''
+
+
+#: A loop that encodes numpy data with a module of buffers only (bins kept
+#: with ``register_buffer``, no parameter): nothing it makes requires grad.
+BUFFERS_ONLY_ENCODER = """
+import numpy as np
+import torch
+from torch import nn
+
+
+class _Bins(nn.Module):
+    def __init__(self, edges):
+        super().__init__()
+        self.register_buffer("edges", edges)
+
+    def forward(self, x):
+        return (x[..., None] - self.edges).clamp(0, 1)
+
+
+class Bins(nn.Module):
+    def __init__(self, edges):
+        super().__init__()
+        self.impl = _Bins(edges)
+
+    def forward(self, x):
+        return self.impl(x).flatten(-2)
+
+
+def encode(parts, encoder=None):
+    if encoder is None:
+        encoder = Bins(torch.linspace(-1, 1, 5))
+    for key in parts:
+        parts[key] = encoder(torch.from_numpy(parts[key])).cpu().numpy()
+    return parts, encoder
+
+
+PARTS, _ = encode({"train": np.zeros((3, 2), dtype=np.float32)})
+"""
+
+
+def with_a_parameter(source: str) -> str:
+    """``BUFFERS_ONLY_ENCODER`` whose inner module also scales by a parameter."""
+    return source.replace(
+        '        self.register_buffer("edges", edges)\n',
+        '        self.register_buffer("edges", edges)\n        self.scale = nn.Parameter(torch.ones(1))\n',
+    ).replace(".clamp(0, 1)", ".clamp(0, 1) * self.scale")

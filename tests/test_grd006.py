@@ -16,6 +16,7 @@ import pytest
 from flake8_gradmode.engine import check
 from flake8_gradmode.fix import fix_source
 from flake8_gradmode.registry import by_code
+from tests.samples import BUFFERS_ONLY_ENCODER, with_a_parameter
 
 RULE = by_code("GRD006")
 MESSAGE_END = "on a tensor that requires grad raises RuntimeError; call `.detach()` first or run the forward under " \
@@ -604,49 +605,10 @@ def test_a_model_whose_forward_returns_an_item_made_from_data_is_not_reported() 
         run(kept)
 
 
-BINS_ENCODER = """
-import numpy as np
-import torch
-from torch import nn
-
-
-class _Bins(nn.Module):
-    def __init__(self, edges):
-        super().__init__()
-        self.register_buffer("edges", edges)
-
-    def forward(self, x):
-        return (x[..., None] - self.edges).clamp(0, 1)
-
-
-class Bins(nn.Module):
-    def __init__(self, edges):
-        super().__init__()
-        self.impl = _Bins(edges)
-
-    def forward(self, x):
-        return self.impl(x).flatten(-2)
-
-
-def encode(parts, encoder=None):
-    if encoder is None:
-        encoder = Bins(torch.linspace(-1, 1, 5))
-    for key in parts:
-        parts[key] = encoder(torch.from_numpy(parts[key])).cpu().numpy()
-    return parts, encoder
-
-
-PARTS, _ = encode({"train": np.zeros((3, 2), dtype=np.float32)})
-"""
-
-
 def test_a_module_of_buffers_only_gives_outputs_without_a_graph() -> None:
-    assert found(BINS_ENCODER) == []
-    assert run(BINS_ENCODER)["PARTS"]["train"].shape == (3, 10)  # no parameter: nothing requires grad
-    scaled = BINS_ENCODER.replace(
-        '        self.register_buffer("edges", edges)\n',
-        '        self.register_buffer("edges", edges)\n        self.scale = nn.Parameter(torch.ones(1))\n',
-    ).replace(".clamp(0, 1)", ".clamp(0, 1) * self.scale")
+    assert found(BUFFERS_ONLY_ENCODER) == []
+    assert run(BUFFERS_ONLY_ENCODER)["PARTS"]["train"].shape == (3, 10)  # no parameter: nothing requires grad
+    scaled = with_a_parameter(BUFFERS_ONLY_ENCODER)
     assert found(scaled) == [(29, 21)]
     with pytest.raises(RuntimeError, match="requires grad"):
         run(scaled)

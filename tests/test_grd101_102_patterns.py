@@ -9,6 +9,7 @@ import pytest
 from flake8_gradmode.engine import check
 from flake8_gradmode.rules.grd102_eval_loop_without_eval_mode import EvalLoopWithoutEvalMode
 from flake8_gradmode.settings import Settings
+from tests.samples import BUFFERS_ONLY_ENCODER, with_a_parameter
 
 #: Each case is a module alone: not part of the project the tests run in.
 ALONE = Settings(cross_module=False)
@@ -2398,33 +2399,10 @@ def test_a_loop_under_a_module_flag_set_once_to_false_never_runs(source, expecte
 
 # --- a module of buffers only builds no graph ---------------------------------
 
-BUFFERS_ONLY_ENCODER = """
-import torch
-from torch import nn
-
-
-class Bins(nn.Module):
-    def __init__(self, edges):
-        super().__init__()
-        self.register_buffer("edges", edges)
-
-    def forward(self, x):
-        return (x[..., None] - self.edges).clamp(0, 1)
-
-
-def encode_all(parts):
-    encoder = Bins(torch.linspace(-1, 1, 5))
-    encoded = {}
-    for key, value in parts.items():
-        encoded[key] = encoder(value).flatten(-2).numpy()
-    return encoded
-"""
-
 
 @pytest.mark.parametrize("source, expected", [
     (BUFFERS_ONLY_ENCODER, []),  # no parameter: the encoder's outputs need grad only through its inputs
-    (BUFFERS_ONLY_ENCODER.replace('        self.register_buffer("edges", edges)',
-                                  '        self.edges = nn.Parameter(edges)'), [("GRD101", 18, 4)]),
+    (with_a_parameter(BUFFERS_ONLY_ENCODER), [("GRD101", 29, 4)]),
 ])
 def test_a_module_of_buffers_only_runs_without_a_graph(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
