@@ -467,7 +467,7 @@ class Tracker:
         if to_eval or method in self.ctx.settings.eval_mode_helpers:
             scope.eval_switches.append(seq)
             if scope.function is not None and scope.function.name == "__init__" and scope.class_name:
-                self.flow.class_init_eval.add(scope.class_name)
+                self.flow.class_init_eval.setdefault(scope.class_name, set()).add(self.flow.switch_keys.get(seq, ""))
         if method in ("register_buffer", "register_parameter"):
             self._class_member(node, func, method)
 

@@ -203,8 +203,9 @@ class Flow:
         self.factories: Dict[str, bool] = {}
         #: names of classes (in this file) that subclass an nn.Module-like base
         self.module_classes: Set[str] = set()
-        #: class name -> it switches something to eval mode in ``__init__``
-        self.class_init_eval: Set[str] = set()
+        #: class name -> what its ``__init__`` switches to eval mode
+        #: (``self.teacher``; ``self`` for ``self.eval()``)
+        self.class_init_eval: Dict[str, Set[str]] = {}
         #: a function of the module switches grad off by a statement
         #: (``torch.set_grad_enabled(False)``), for the rest of the process
         self.grad_off_by_hand = False
@@ -1950,10 +1951,25 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
         calls = [c for c in scope.model_calls if is_model_call(ctx, c) and not in_legacy_branch(ctx, c.node.lineno)]
         if not calls or never_runs(ctx, scope):
             continue
-        in_init = scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval
-        if wrapper or in_init or any(s < calls[0].seq for s in scope.eval_switches):
+        if not any(s < calls[0].seq for s in scope.eval_switches):
+            # the class's ``__init__`` put a model in eval mode: the calls of that model are
+            # inference, not those of a student it trains beside a frozen teacher
+            calls = [c for c in calls if _switched_in_init(ctx, scope.class_name, c.key)]
+        if calls:
             out.append((scope, calls))
     return out
+
+
+def _switched_in_init(ctx, class_name: Optional[str], key: str) -> bool:
+    """Did the ``__init__`` of ``class_name`` put the model of the call
+    ``key`` in eval mode (``self.teacher.eval()`` for ``self.teacher(x)``;
+    ``model.eval()`` for ``self.model(x)``; ``self.eval()``, or a switch of
+    something unnamed, for any call)?"""
+    owners = ctx.flow.class_init_eval.get(class_name or "")
+    return bool(owners) and any(
+        o in ("", "self") or any(key == m or key.startswith((m + ".", m + "[")) for m in (o, "self." + o))
+        for o in owners
+    )
 
 
 def display(key: str) -> str:

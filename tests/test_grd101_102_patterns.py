@@ -2406,3 +2406,55 @@ def test_a_loop_under_a_module_flag_set_once_to_false_never_runs(source, expecte
 ])
 def test_a_module_of_buffers_only_runs_without_a_graph(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+# A distiller built on another package's base class puts only its teacher in eval mode in
+# ``__init__``: the student's forward in ``predict`` feeds the caller's training loss.
+TEACHER_IN_EVAL_STUDENT_TRAINED = """
+import torch
+import recsys
+
+
+class Distiller(recsys.Arch):
+    def __init__(self, student, teacher):
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+        self.teacher.eval()
+
+    def predict(self, users, items):
+        scores = self.student(users) @ items
+        with torch.no_grad():
+            target = self.teacher(users) @ items
+        return scores, target
+"""
+
+PREDICTOR_OF_AN_ARGUMENT = """
+import torch
+
+
+class Loaded:
+    def __init__(self, model):
+        model.eval()
+        self.model = model
+
+    def predict(self, users):
+        return self.model(users).argmax(1)
+
+
+print(Loaded(torch.nn.Linear(4, 3)).predict(torch.randn(2, 4)))
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (TEACHER_IN_EVAL_STUDENT_TRAINED, []),
+    # the teacher, which ``__init__`` put in eval mode, run with grad: inference
+    (TEACHER_IN_EVAL_STUDENT_TRAINED.replace("with torch.no_grad():", "if True:"), [("GRD101", 16, 21)]),
+    # the student put in eval mode too: ``predict`` is inference
+    (TEACHER_IN_EVAL_STUDENT_TRAINED.replace("self.teacher.eval()", "self.teacher.eval()\n        self.student.eval()"),
+     [("GRD101", 15, 17)]),
+    # ``model.eval()`` on the argument, then kept as ``self.model``
+    (PREDICTOR_OF_AN_ARGUMENT, [("GRD101", 11, 15)]),
+])
+def test_inference_function_of_the_models_init_put_in_eval_mode(source, expected):
+    assert found(source) == expected
