@@ -2458,3 +2458,29 @@ print(Loaded(torch.nn.Linear(4, 3)).predict(torch.randn(2, 4)))
 ])
 def test_inference_function_of_the_models_init_put_in_eval_mode(source, expected):
     assert found(source) == expected
+
+
+SAVED_AFTER_UNWRAPPING = """
+import torch
+
+
+def train(accelerator, model, optimizer, loader, path):
+    for epoch in range(10):
+        for x, y in loader:
+            loss = (model(x) - y).pow(2).mean()
+            optimizer.zero_grad()
+            accelerator.backward(loss)
+            optimizer.step()
+        unwrapped_model = accelerator.unwrap_model(model)
+        accelerator.save(unwrapped_model.state_dict(), path)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    # ``unwrap_model(model)`` strips a wrapper to save the weights: an action, no forward
+    (SAVED_AFTER_UNWRAPPING, []),
+    (SAVED_AFTER_UNWRAPPING.replace("accelerator.unwrap_model(model)", "accelerator.model(model)"),
+     [("GRD101", 12, 26)]),
+])
+def test_unwrapping_a_model_runs_no_forward(source, expected):
+    assert found(source) == expected
