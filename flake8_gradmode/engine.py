@@ -250,7 +250,8 @@ class Tracker:
                 self.flow.grad_off_by_hand = True
         elif isinstance(node.value, ast.Call):
             root = _frozen_chain_root(node.value)  # net.eval().requires_grad_(False).to(device)
-            if root and facts.classify(self.ctx, node.value) is facts.Kind.FROZEN:
+            if root and (node.value.func.attr == "freeze"  # type: ignore[attr-defined]
+                         or facts.classify(self.ctx, node.value) is facts.Kind.FROZEN):
                 self.flow.scope.frozen_models[root] = self.flow.tick()
             func = node.value.func
             if isinstance(func, ast.Attribute) and (
@@ -777,10 +778,14 @@ def _fresh_object(expr: ast.expr) -> bool:
 
 
 def _frozen_chain_root(call: ast.Call) -> Optional[str]:
-    """``net`` of ``net.eval().requires_grad_(False).to(device)``, dotted;
-    None for a chain without ``requires_grad_``."""
+    """``net`` of ``net.eval().requires_grad_(False).to(device)``, or of
+    ``net.freeze()`` (a Lightning module's: grad off for all its
+    parameters), dotted; None for a chain without either."""
     expr: ast.expr = call
-    freezes = False
+    freezes = call.func.__class__ is ast.Attribute and call.func.attr == "freeze" and not call.args \
+        and not call.keywords  # type: ignore[attr-defined]
+    if freezes:
+        return dotted(call.func.value)  # type: ignore[attr-defined]
     while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
         freezes = freezes or expr.func.attr == "requires_grad_"
         expr = expr.func.value

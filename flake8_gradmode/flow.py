@@ -1155,7 +1155,29 @@ def model_frozen(ctx, scope: Scope, call: ModelCall) -> bool:
     if frozen_before(scope, call):
         return True
     root = call.key.split(".", 1)[0].split("[", 1)[0]
-    return root != "self" and _name_frozen(ctx, scope, root, call.seq, 0)
+    if root == "self":
+        return _frozen_in_init(ctx, scope, call.key)
+    return _name_frozen(ctx, scope, root, call.seq, 0)
+
+
+def _frozen_in_init(ctx, scope: Scope, key: str) -> bool:
+    """Did the ``__init__`` of the method's class switch grad off for the
+    model of ``self.model(x)`` (``self.model.freeze()``,
+    ``self.model.requires_grad_(False)``), and does no method of the class
+    switch it on again (``unfreeze()``, ``requires_grad_(True)``,
+    ``requires_grad = True``)?"""
+    fn = scope.function
+    if fn is None or fn.class_name is None or fn.name == "__init__":
+        return False
+    scopes = [s for s in ctx.flow.all_scopes if s.function is not None and s.function.class_name == fn.class_name]
+    init = next((s for s in scopes if s.function.name == "__init__"), None)  # type: ignore[union-attr]
+    if init is None or not any(key == k or key.startswith(k + ".") for k in init.frozen_models):
+        return False
+    return not any(
+        isinstance(node, ast.Attribute)
+        and (node.attr == "unfreeze" or s is not init and node.attr in ("requires_grad_", "requires_grad"))
+        for s in scopes for node in ast.walk(s.function.node)  # type: ignore[union-attr]
+    )
 
 
 def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:

@@ -2484,3 +2484,51 @@ def train(accelerator, model, optimizer, loader, path):
 ])
 def test_unwrapping_a_model_runs_no_forward(source, expected):
     assert found(source) == expected
+
+
+# A predictor freezes its Lightning module in ``__init__``: ``freeze()`` turns grad off for
+# every parameter, so ``predict`` builds no graph.
+FROZEN_PREDICTOR = """
+import torch
+from model import ColaModel
+
+
+class ColaPredictor:
+    def __init__(self, path):
+        self.model = ColaModel.load_from_checkpoint(path)
+        self.model.eval()
+        self.model.freeze()
+
+    def predict(self, ids):
+        logits = self.model(ids)
+        return logits.softmax(-1).tolist()
+
+
+print(ColaPredictor("best.ckpt").predict(torch.tensor([[1, 2, 3]])))
+"""
+
+FROZEN_BEFORE_A_LOOP = """
+def evaluate(model, loader):
+    model.eval()
+    model.freeze()
+    predictions = []
+    for x in loader:
+        predictions.append(model(x).argmax(1))
+    return predictions
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (FROZEN_PREDICTOR, []),
+    (FROZEN_PREDICTOR.replace("self.model.freeze()", "self.model.requires_grad_(False)"), []),
+    (FROZEN_PREDICTOR.replace("        self.model.freeze()\n", ""), [("GRD101", 12, 17)]),
+    # ``freeze(at=2)`` freezes part of the model; ``unfreeze()`` elsewhere switches grad on again
+    (FROZEN_PREDICTOR.replace("self.model.freeze()", "self.model.freeze(at=2)"), [("GRD101", 13, 17)]),
+    (FROZEN_PREDICTOR.replace("    def predict",
+                              "    def tune(self):\n        self.model.unfreeze()\n\n    def predict"),
+     [("GRD101", 16, 17)]),
+    (FROZEN_BEFORE_A_LOOP, []),
+    (FROZEN_BEFORE_A_LOOP.replace("    model.freeze()\n", ""), [("GRD101", 5, 4)]),
+])
+def test_a_frozen_model_builds_no_graph(source, expected):
+    assert found(source) == expected

@@ -777,7 +777,10 @@ class EvalLoopWithoutNoGrad(Rule):
                     "`with torch.set_grad_enabled(<training phase>):`",
                 )
         for scope, calls in flow.inference_functions(ctx):
-            bad = [c for c in calls if flow.call_with_grad(ctx, c) and id(c) not in covered]
+            bad = [
+                c for c in calls
+                if flow.call_with_grad(ctx, c) and id(c) not in covered and not flow.model_frozen(ctx, scope, c)
+            ]
             if bad and not flow.model_needs_grad(ctx, bad) and not _volatile_inputs(ctx, scope, []):
                 name = scope.function.name if scope.function else "?"
                 covered.update(id(c) for c in calls)
