@@ -763,6 +763,71 @@ def _under_false_flag(ctx, loop: Loop) -> bool:
     return False
 
 
+#: Statements after which nothing of their block runs.
+_EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+
+
+def _cut_off(body: List[ast.stmt], target: ast.stmt) -> bool:
+    """Does ``target``, inside ``body``, come after a statement of its own
+    block or of an enclosing one that always leaves that block: a
+    ``return``, ``raise``, ``continue`` or ``break``, or a use of a blank an
+    exercise leaves to fill in (``images, labels = ...`` raises, and so does
+    ``model.parameters()`` after ``model = ...``)?"""
+    where = (target.lineno, target.col_offset)
+    blanks: Set[str] = set()  # ``model = ...``: a blank, until bound again
+    for stmt in body:
+        if stmt is target:
+            return False
+        if (stmt.lineno, stmt.col_offset) <= where <= (stmt.end_lineno or 0, stmt.end_col_offset or 0):
+            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                for block in _blocks(getattr(stmt, field, None)):
+                    if block and (block[0].lineno, block[0].col_offset) <= where <= (
+                        block[-1].end_lineno or 0, block[-1].end_col_offset or 0
+                    ):
+                        return _cut_off(block, target)
+            return False
+        if isinstance(stmt, _EXITS) or (blanks and _uses_blank(stmt, blanks)):
+            return True
+        if isinstance(stmt, ast.Assign):
+            blank = isinstance(stmt.value, ast.Constant) and stmt.value.value is Ellipsis
+            if blank and any(isinstance(t, (ast.Tuple, ast.List)) for t in stmt.targets):
+                return True
+            for t in stmt.targets:
+                if isinstance(t, ast.Name):
+                    (blanks.add if blank else blanks.discard)(t.id)
+    return False
+
+
+def _uses_blank(stmt: ast.stmt, blanks: Set[str]) -> bool:
+    """Does a plain statement call a blank or read one of its attributes
+    (``model.parameters()`` after ``model = ...``), which raises?  Only
+    parts that always run: not inside a lambda, a conditional expression or
+    a comprehension."""
+    if not isinstance(stmt, (ast.Assign, ast.Expr, ast.AugAssign, ast.AnnAssign)) or stmt.value is None:
+        return False
+    todo: List[ast.AST] = [stmt.value]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Lambda, ast.IfExp, ast.BoolOp, ast.ListComp, ast.SetComp, ast.DictComp,
+                             ast.GeneratorExp)):
+            continue
+        if isinstance(node, (ast.Attribute, ast.Call)):
+            inner = node.value if isinstance(node, ast.Attribute) else node.func
+            if isinstance(inner, ast.Name) and inner.id in blanks:
+                return True
+        todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _blocks(field: object) -> List[List[ast.stmt]]:
+    """The statement lists of a field: a body, or the bodies of handlers and cases."""
+    if not isinstance(field, list) or not field:
+        return []
+    if isinstance(field[0], ast.stmt):
+        return [field]
+    return [getattr(item, "body", []) for item in field]
+
+
 def _false_flags(ctx) -> Set[str]:
     """The names the module binds exactly once, at its top level, to
     ``False``, ``0`` or ``None`` (``EVAL = False``)."""
@@ -1902,6 +1967,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # a method the project never calls: its grad mode is its unknown caller's
         if intent is None or is_timing(ctx, loop, nodes) or never_runs(ctx, scope) or _under_false_flag(ctx, loop):
             continue
+        if _cut_off(scope.function.node.body if scope.function is not None else ctx.tree.body, loop.node):
+            continue  # after a ``return``, or an exercise's blank ``x, y = ...``: never reached
         if called_from_forward(ctx, scope):
             continue  # part of a model's forward: whoever runs the model owns its grad mode
         out.append(EvalLoop(loop, intent, calls, paths))

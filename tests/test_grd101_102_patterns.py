@@ -2532,3 +2532,53 @@ def evaluate(model, loader):
 ])
 def test_a_frozen_model_builds_no_graph(source, expected):
     assert found(source) == expected
+
+
+# An exercise template leaves blanks to fill in: ``model = ...`` makes ``model.parameters()``
+# raise, and ``images, labels = ...`` raises too, so nothing after them runs.
+EXERCISE_WITH_BLANKS = """
+import torch
+from torch import nn
+
+
+def main(train_loader, test_loader):
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.2), nn.Linear(8, 2))
+    model = ...
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    for epoch in range(3):
+        for images, labels in train_loader:
+            images, labels = ...
+            loss = nn.functional.cross_entropy(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if epoch % 2:
+                for images, labels in test_loader:
+                    print(model(images).argmax(1))
+    for images, labels in test_loader:
+        print(model(images).argmax(1))
+"""
+
+FILLED_IN = (
+    EXERCISE_WITH_BLANKS.replace("    model = ...\n", "    model = model.cuda()\n")
+    .replace("images, labels = ...", "images, labels = images.cuda(), labels.cuda()")
+)
+
+
+@pytest.mark.parametrize("source, expected", [
+    (EXERCISE_WITH_BLANKS, []),
+    (FILLED_IN, [("GRD101", 18, 16), ("GRD101", 20, 4), ("GRD102", 18, 16), ("GRD102", 20, 4)]),
+    # only the blank unpacking left: the loops after it in its block never run, the last one may
+    (FILLED_IN.replace("images, labels = images.cuda(), labels.cuda()", "images, labels = ..."),
+     [("GRD101", 20, 4), ("GRD102", 20, 4)]),
+    # a loop after ``return`` in its block never runs; one after a ``return`` under ``if`` may
+    (FILLED_IN.replace("    for images, labels in test_loader:\n        print",
+                       "    return model\n    for images, labels in test_loader:\n        print"),
+     [("GRD101", 18, 16), ("GRD102", 18, 16)]),
+    (FILLED_IN.replace("    for images, labels in test_loader:\n        print",
+                       "    if not test_loader:\n        return model\n"
+                       "    for images, labels in test_loader:\n        print"),
+     [("GRD101", 18, 16), ("GRD101", 22, 4), ("GRD102", 18, 16), ("GRD102", 22, 4)]),
+])
+def test_loops_after_an_exit_or_a_blank_never_run(source, expected):
+    assert found(source) == expected
