@@ -2582,3 +2582,28 @@ FILLED_IN = (
 ])
 def test_loops_after_an_exit_or_a_blank_never_run(source, expected):
     assert found(source) == expected
+
+
+# A port to a framework that copies PyTorch's API: ``import torch`` only converts a checkpoint.
+JITTOR_PORT = """
+import jittor as jt
+from jittor import nn
+
+
+def test(model, loader, path):
+    if path.endswith(".pth"):
+        import torch
+        jt.save(torch.load(path), "converted.pkl")
+    model.load("converted.pkl")
+    model.eval()
+    for images, _ in loader:
+        print(model(images).argmax(1))
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (JITTOR_PORT, []),
+    (JITTOR_PORT.replace("import jittor as jt\n", "import jittor as jt\nimport torch\n"), [("GRD101", 13, 4)]),
+])
+def test_a_port_to_another_framework(source, expected):
+    assert found(source) == expected

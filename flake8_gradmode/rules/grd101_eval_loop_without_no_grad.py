@@ -98,11 +98,25 @@ def _guards(keyword: ast.keyword, literal: bool) -> bool:
     return not literal
 
 
+#: Frameworks that copy PyTorch's API (``jittor.nn.Module``, ``paddle.nn.Layer``).
+_TORCH_LIKE = frozenset({"jittor", "paddle", "mindspore", "oneflow", "megengine"})
+
+
 def _another_framework(ctx) -> bool:
     """Does neither the module nor any module of the project that imports
     it name ``torch`` (``evaluate(model, ...)`` of a course's numpy
-    network)?  Its models are not PyTorch's."""
-    return not ctx.imports.mentions_torch() and ctx.without_torch_around()
+    network)?  Or does the module import, at its top, a framework that
+    copies PyTorch's API and not torch (``import jittor as jt``, with
+    ``import torch`` only in a function that converts a checkpoint)?  Its
+    models are not PyTorch's."""
+    if not ctx.imports.mentions_torch():
+        return ctx.without_torch_around()
+    heads = {
+        (alias.name if isinstance(stmt, ast.Import) else stmt.module or "").split(".", 1)[0]
+        for stmt in getattr(ctx.tree, "body", ()) if isinstance(stmt, (ast.Import, ast.ImportFrom))
+        for alias in stmt.names
+    }
+    return "torch" not in heads and not heads.isdisjoint(_TORCH_LIKE)
 
 
 def _model_turns_grad_off(ctx, calls: List[flow.ModelCall]) -> bool:
