@@ -363,6 +363,11 @@ class Context:
         turns grad off itself?  False without an index."""
         return self._ask(lambda found: found.names_class_turning_grad_off(methods), False)
 
+    def selects_grad_off(self, selectors: FrozenSet[str]) -> bool:
+        """Does a project class run its forward without grad when called with
+        one of ``selectors`` (``is_eval=True``)?  False without an index."""
+        return self._ask(lambda found: found.selects_grad_off(selectors), False)
+
     def pins_torch_before(self, version: Tuple[int, int]) -> bool:
         """Does the project name only PyTorch versions before ``version``
         (0.4: ``volatile=True`` still disabled grad)?  False without an index."""

@@ -975,6 +975,59 @@ def methods_turning_grad_off(
     return sorted(found)
 
 
+def grad_off_selectors(node: ast.ClassDef, turns_off: Callable[[ast.expr], bool]) -> List[str]:
+    """The arguments of the class's ``forward`` (or ``__call__``) that
+    select a branch doing its work under a grad-disabling ``with``
+    (``if is_eval: self.eval(); with torch.no_grad(): ...``, ``elif mode ==
+    "inference": with torch.no_grad(): ...``), as ``name=value`` with the
+    value's ``repr`` (``is_eval=True``, ``mode='inference'``).  In that
+    branch nothing of ``self`` but ``.eval()``/``.train()`` runs outside
+    such a ``with``.  A call passing one of them by keyword runs the model
+    without grad."""
+    forward = method_of(node, "forward") or method_of(node, "__call__")
+    if forward is None:
+        return []
+    args = forward.args
+    params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    found = set()
+    for inner in _own_nodes(forward):
+        if not isinstance(inner, ast.If):
+            continue
+        test = inner.test
+        if isinstance(test, ast.Name) and test.id in params:
+            selector = f"{test.id}=True"
+        elif (
+            isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id in params
+            and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+            and isinstance(test.comparators[0], ast.Constant)
+        ):
+            selector = f"{test.left.id}={test.comparators[0].value!r}"
+        else:
+            continue
+        if _work_under_grad_off(inner.body, turns_off):
+            found.add(selector)
+    return sorted(found)
+
+
+def _work_under_grad_off(body: List[ast.stmt], turns_off: Callable[[ast.expr], bool]) -> bool:
+    """Does ``body`` enter a grad-disabling ``with`` that calls something of
+    ``self``, and call nothing of ``self`` outside such a ``with`` but a
+    mode switch (``self.eval()``)?"""
+    entered = False
+    for stmt in body:
+        if isinstance(stmt, (ast.With, ast.AsyncWith)) and any(turns_off(i.context_expr) for i in stmt.items):
+            entered = entered or _calls_self(stmt.body)
+            continue
+        switch = (
+            isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr in ("eval", "train")
+            and isinstance(stmt.value.func.value, ast.Name) and stmt.value.func.value.id == "self"
+        )
+        if not switch and _calls_self(stmt):
+            return False
+    return entered
+
+
 def grad_off_decorator(tree: ast.Module, turns_off: Callable[[ast.expr], bool]) -> Callable[[str], bool]:
     """Is ``name`` a function of the module that holds a ``with`` turning
     grad off (``check_inference``, whose wrapper runs the method under

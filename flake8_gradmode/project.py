@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
     DETACHING_NAMES, GRAD_OFF_NAMES, asks_autograd, backprop_calls, context_effects, forward_detaches,
-    grad_off_decorator, init_freeze, methods_turning_grad_off, names_training_step, parameter_free,
+    grad_off_decorator, grad_off_selectors, init_freeze, methods_turning_grad_off, names_training_step, parameter_free,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 28
+_FORMAT = 29
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -243,6 +243,7 @@ class _Summarizer:
             "u": self.param_runs,
             "q": sorted(self.askers),
             "w": self._grad_off_methods(),
+            "l": self._grad_off_selectors(),
             "e": self.eval_leavers,
             "o": sorted(self.volatile_flags),
             "d": self._defined(),
@@ -305,6 +306,19 @@ class _Summarizer:
             if turning:
                 found[node.name] = turning
         return found
+
+    def _grad_off_selectors(self) -> List[str]:
+        """``facts.grad_off_selectors`` of the module's top-level classes,
+        read only in a module that names a grad-disabling context at all."""
+        if not self._class_nodes or not any(
+            name in self.calls or name in self.attrs or name in self.names for name in GRAD_OFF_NAMES
+        ):
+            return []
+
+        def turns_off(expr: ast.expr) -> bool:  # as ``_grad_off_methods`` reads a ``with``
+            return self.grad.effect(self.table, expr) in (Grad.DISABLED, Grad.UNKNOWN)
+
+        return sorted({found for node in self._class_nodes for found in grad_off_selectors(node, turns_off)})
 
     def _with_asking_parts(self) -> List[str]:
         """The model classes that call ``autograd.grad``, and the classes of
@@ -1023,6 +1037,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("q"), list) and isinstance(summary.get("w"), dict)
         and isinstance(summary.get("d"), str) and isinstance(summary.get("x"), list)
         and isinstance(summary.get("h"), dict) and isinstance(summary.get("y"), list)
+        and isinstance(summary.get("l"), list)
     )
 
 
@@ -1809,6 +1824,14 @@ class Project:
             for rel, summary in self.mentioning(*GRAD_OFF_NAMES)
             for name, turning in summary["w"].items()  # type: ignore[attr-defined]
         )
+
+    def selects_grad_off(self, selectors: FrozenSet[str]) -> bool:
+        """Does a class of the project run its forward without grad when
+        called with one of ``selectors`` (``is_eval=True``; see
+        ``facts.grad_off_selectors``)?  Only the modules that use the
+        argument's name are read."""
+        names = {selector.split("=", 1)[0] for selector in selectors}
+        return any(not selectors.isdisjoint(summary["l"]) for _, summary in self.mentioning(*names))
 
     def pins_torch_before(self, version: Tuple[int, int]) -> bool:
         """Does the project say it runs on a PyTorch older than ``version``

@@ -3405,3 +3405,61 @@ FIT_AND_EVALUATE_UNDER = PLAIN_NETS.replace(
 def test_a_project_context_manager_that_may_switch_modes_leaves_the_mode_unknown(tmp_path, context, found):
     make(tmp_path, {"utils.py": SWITCHING_UTILS, "evaluate.py": FIT_AND_EVALUATE_UNDER.replace("{context}", context)})
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD102"] == found
+
+
+# --- a forward that runs without grad when an argument asks it ---------------
+
+SPEECH_MODEL = """
+    import torch
+    from torch import nn
+
+
+    class Speech2Text(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.Linear(8, 8)
+
+        def forward(self, batch, task="all", is_eval=False, mode="train"):
+            if is_eval:
+                self.eval()
+                with torch.no_grad():
+                    loss = self._forward(batch)
+            elif mode == "inference":
+                with torch.no_grad():
+                    loss = self._forward(batch)
+            elif mode == "debug":
+                self.log(batch)
+                with torch.no_grad():
+                    loss = self._forward(batch)
+            else:
+                self.train()
+                loss = self._forward(batch)
+            return loss
+
+        def _forward(self, batch):
+            return self.enc(batch).pow(2).mean()
+
+        def log(self, batch):
+            print(self.enc(batch).mean())
+"""
+
+EVALUATE_MODELS = """
+    def eval_loss(models, loader):
+        total = 0.0
+        for batch in loader:
+            total += models[0]({args}).item()
+        return total / len(loader)
+"""
+
+
+@pytest.mark.parametrize("args, found", [
+    ("batch, task='all', is_eval=True", []),
+    ("batch, mode='inference'", []),
+    # the branch calls the model's ``log`` outside ``no_grad`` first; ``False`` selects the training branch
+    ("batch, mode='debug'", [(3, 4, "GRD101")]),
+    ("batch, is_eval=False", [(3, 4, "GRD101")]),
+    ("batch", [(3, 4, "GRD101")]),
+])
+def test_an_argument_selecting_a_forward_branch_without_grad(tmp_path, args, found):
+    make(tmp_path, {"models/speech.py": SPEECH_MODEL, "evaluators/loss.py": EVALUATE_MODELS.format(args=args)})
+    assert [f for f in lint(tmp_path / "evaluators/loss.py") if f[2] == "GRD101"] == found

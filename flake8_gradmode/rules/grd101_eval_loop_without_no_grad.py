@@ -123,15 +123,26 @@ def _model_turns_grad_off(ctx, calls: List[flow.ModelCall]) -> bool:
     """Does the module name a project class whose method each of the loop's
     model calls may run turns grad off itself (``forward`` under
     ``torch.set_grad_enabled(self.training)``, ``reverse_flow`` under
-    ``torch.no_grad()``, a wrapper's ``__call__``)?  The model may then run
+    ``torch.no_grad()``, a wrapper's ``__call__``), or does each call pass
+    an argument that selects such a branch of a project class's forward?  The model may then run
     without grad where the loop calls it: unknown, so silent.  ``calls``:
     the loop's model calls, direct or through a function of the module."""
     return bool(calls) and all(
-        not isinstance(c, flow.ElsewhereCall) and ctx.names_class_turning_grad_off(frozenset((
+        not isinstance(c, flow.ElsewhereCall) and (ctx.names_class_turning_grad_off(frozenset((
             "forward", "__call__", *((c.node.func.attr,) if isinstance(c.node.func, ast.Attribute) else ()),
-        )))
+        ))) or _selects_grad_off(ctx, c.node))
         for c in calls
     )
+
+
+def _selects_grad_off(ctx, call: ast.Call) -> bool:
+    """Does the model call pass, by keyword, a constant that makes a project
+    class's forward run without grad (``model(batch, is_eval=True)``,
+    ``model(data, mode="inference")``; see ``facts.grad_off_selectors``)?"""
+    selectors = frozenset(
+        f"{k.arg}={k.value.value!r}" for k in call.keywords if k.arg and isinstance(k.value, ast.Constant)
+    )
+    return bool(selectors) and ctx.selects_grad_off(selectors)
 
 
 def _runs_a_wrapper_of_the_model(ev: flow.EvalLoop) -> bool:
