@@ -1289,3 +1289,48 @@ def train(model, loader, optimizer):
 ])
 def test_a_loss_made_a_number_in_a_tuple_assignment_keeps_no_graph(source, expected):
     assert findings(source) == expected
+
+
+# A shared epoch helper switches by ``is_train = opt is not None`` and steps once more after
+# its loop under ``is_train and accum != batch_accum``: that step needs ``is_train`` too, so
+# it never runs in the call that switched to eval mode.
+EPOCH_STEP_WITH_A_LEFTOVER_STEP = """
+import torch
+
+
+def epoch_step(loader, model, criterion, opt=None, batch_accum=2):
+    is_train = opt is not None
+    if is_train:
+        model.train()
+    else:
+        model.eval()
+    accum = 0
+    for x, y in loader:
+        loss = criterion(model(x), y) / batch_accum
+        if is_train:
+            loss.backward()
+            accum += 1
+            if accum == batch_accum:
+                opt.step()
+                opt.zero_grad()
+                accum = 0
+    if is_train and accum != 0:
+        opt.step()
+        opt.zero_grad()
+
+
+def main(model, criterion, opt, train_loader, valid_loader):
+    for epoch in range(10):
+        epoch_step(train_loader, model=model, criterion=criterion, opt=opt)
+        with torch.no_grad():
+            epoch_step(valid_loader, model=model, criterion=criterion, opt=None)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (EPOCH_STEP_WITH_A_LEFTOVER_STEP, []),
+    (EPOCH_STEP_WITH_A_LEFTOVER_STEP.replace("if is_train and accum != 0:", "if is_train or accum != 0:"),
+     [("GRD103", 28, 8)]),
+])
+def test_a_step_under_a_condition_implying_the_training_branch(source, expected):
+    assert findings(source) == expected

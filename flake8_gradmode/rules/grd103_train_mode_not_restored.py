@@ -1333,6 +1333,25 @@ def _exclusive_in_every_pass(loop: flow.Loop, first: _Event, later: _Event) -> b
 
 
 def _contradict(a: Guard, b: Guard) -> bool:
+    """Can the two conditions not hold together: one of them, or one of the
+    parts it implies (``is_train`` of ``is_train and accum == n``), is
+    the other's negation or names another value of the same thing?"""
+    return any(_opposed(x, y) for x in _implied(a) for y in _implied(b))
+
+
+def _implied(guard: Guard) -> List[Guard]:
+    """The guard and what it implies: each part of an ``and`` that holds, of
+    an ``or`` that fails (``not`` folded into whether it holds)."""
+    term, holds = guard
+    while term[0] == "not":
+        term, holds = term[1], not holds
+    out = [guard, (term, holds)]
+    if term[0] == ("and" if holds else "or"):
+        out.extend(implied for part in term[1] for implied in _implied((part, holds)))
+    return out
+
+
+def _opposed(a: Guard, b: Guard) -> bool:
     (ta, ha), (tb, hb) = a, b
     if ta == tb:
         return ha is not hb
