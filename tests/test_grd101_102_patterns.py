@@ -2607,3 +2607,38 @@ def test(model, loader, path):
 ])
 def test_a_port_to_another_framework(source, expected):
     assert found(source) == expected
+
+
+# The validation of a distillation script loads the teacher's pipeline and hands in only the
+# student's ``unet`` (trained in training mode) and the ``vae``: loaded parts start in eval
+# mode, and a diffusers unet or vae has no dropout or batch norm by default.
+PIPELINE_WITH_THE_STUDENTS_UNET = """
+import torch
+from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+
+
+def log_validation(vae, unet, path, prompts):
+    pipeline = StableDiffusionPipeline.from_pretrained(path, vae=vae, unet=unet, torch_dtype=torch.float16)
+    pipeline = pipeline.to("cuda")
+    images = []
+    for prompt in prompts:
+        images.append(pipeline(prompt, num_inference_steps=4).images[0])
+    return images
+
+
+def main(path, vae, loader, prompts, text_encoder):
+    unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet")
+    unet.train()
+    log_validation(vae, unet, path, prompts)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (PIPELINE_WITH_THE_STUDENTS_UNET, []),
+    # a text encoder handed in may hold dropout
+    (PIPELINE_WITH_THE_STUDENTS_UNET.replace("vae=vae, unet=unet,", "vae=vae, unet=unet, text_encoder=text_encoder,")
+     .replace("def log_validation(vae, unet,", "def log_validation(vae, unet, text_encoder,")
+     .replace("    log_validation(vae, unet,", "    log_validation(vae, unet, text_encoder,"), [("GRD102", 10, 4)]),
+])
+def test_a_pipeline_loaded_with_mode_free_parts(source, expected):
+    assert found(source) == expected

@@ -439,7 +439,8 @@ class EvalLoopWithoutEvalMode(Rule):
                     if caller is None:
                         caller = _sibling_switches_to_training(ctx, scope, ev)
                     in_training_mode = caller is not None
-            if in_training_mode and not _mode_free_models(ctx, ev) and not _diffusion_parts_trained(ctx, ev):
+            if in_training_mode and not _mode_free_models(ctx, ev) and not _diffusion_parts_trained(ctx, ev) \
+                    and not _pipeline_loaded_with_mode_free_parts(ctx, ev):
                 reported.add(id(loop))
                 self._report(loop, ev, caller, handed)
 
@@ -549,6 +550,53 @@ def _diffusion_parts_trained(ctx, ev: flow.EvalLoop) -> bool:
             if owner not in keys or part not in _MODE_FREE_PARTS:
                 return False
     return True
+
+
+#: Arguments of a ``diffusers`` pipeline that hand it no module, or a part whose mode changes nothing.
+_PIPELINE_SETTINGS = frozenset({
+    *_MODE_FREE_PARTS, "scheduler", "tokenizer", "tokenizer_2", "feature_extractor", "safety_checker",
+    "requires_safety_checker", "torch_dtype", "revision", "variant", "use_safetensors", "cache_dir",
+    "local_files_only", "subfolder",
+})
+
+
+def _pipeline_loaded_with_mode_free_parts(ctx, ev: flow.EvalLoop) -> bool:
+    """Does the loop run only ``diffusers`` pipelines its module loads
+    (``StableDiffusionPipeline.from_pretrained(path, unet=unet, vae=vae)``)
+    handing in no model but a ``unet`` or a ``vae``?  Loaded parts start in
+    eval mode; a handed ``unet`` or ``vae`` (a student trained elsewhere) is
+    built without dropout or batch norm by default: the mode changes
+    nothing.  A ``text_encoder`` handed in, any argument the call cannot
+    show (``**parts``), or a part set afterwards (``pipeline.unet = unet``)
+    is not known."""
+    keys = [*(c.key for c in ev.model_calls), *(p.model_call.key for p in ev.paths)]
+    if not keys or not all(flow.is_pipeline(ctx, key) for key in keys):
+        return False
+    for key in set(keys):
+        loads = [
+            node.value for node in ast.walk(ctx.tree)
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+            and key in (dotted(t) for t in node.targets) and _loads_a_diffusers_pipeline(ctx, node.value)
+        ]
+        if not loads or any(
+            kw.arg is None or kw.arg not in _PIPELINE_SETTINGS for call in loads for kw in call.keywords
+        ):
+            return False
+        if any(
+            isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Attribute) and dotted(t.value) == key for t in node.targets
+            ) for node in ast.walk(ctx.tree)
+        ):
+            return False  # ``pipeline.unet = unet``: a part handed in later
+    return True
+
+
+def _loads_a_diffusers_pipeline(ctx, call: ast.Call) -> bool:
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
+        func = func.value
+    qual = ctx.imports.resolve(func) or ""
+    return qual.startswith("diffusers.") and "Pipeline" in qual.rsplit(".", 1)[-1]
 
 
 def _mode_free_models(ctx, ev: flow.EvalLoop) -> bool:
