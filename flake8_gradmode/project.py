@@ -980,14 +980,23 @@ def words(summary: Summary) -> str:
     return " " + " ".join(sorted(found)) + " "
 
 
-def _names_it(summary: Summary, name: str) -> bool:
+def _names_it(summary: Summary, name: str, exports: bool = True) -> bool:
     """Does the module call, use or import ``name`` itself, not only a module
     path with that word in it (``from tools.test import best_test`` does
-    not name a function ``test``)?"""
-    if name in summary["k"] or has(summary["n"], name) or has(summary["a"], name):  # type: ignore[arg-type,operator]
+    not name a function ``test``)?  Without ``exports`` (a module no
+    distribution installs, not a package's ``__init__.py``), an import the
+    module never uses names nothing: nobody else can reach the name through it."""
+    if _uses(summary, name):
         return True
     imports: Dict[str, Tuple[int, str]] = summary["i"]  # type: ignore[assignment]
-    return any(local == name or target.rpartition(".")[2] == name for local, (_, target) in imports.items())
+    return any(
+        (local == name or target.rpartition(".")[2] == name) and (exports or _uses(summary, local))
+        for local, (_, target) in imports.items()
+    )
+
+
+def _uses(summary: Summary, name: str) -> bool:
+    return name in summary["k"] or has(summary["n"], name) or has(summary["a"], name)  # type: ignore[arg-type,operator]
 
 
 # A summary in the cache keeps each called name's calls marshalled apart:
@@ -1299,11 +1308,16 @@ class Project:
         that name too): it is summarised, so that the answer is the same with
         an empty cache and a warm one."""
         key = f" {name} "
+        installed: Optional[bool] = None
         for rel, entry in list(self.index.entries.items()):
             if rel == self.rel or key not in entry[2]:
                 continue
             summary = self.index.summary(rel)
-            if summary is None or (key in self.index.entries[rel][2] and _names_it(summary, name)):
+            if summary is None:
+                return True
+            if installed is None:
+                installed = not self.unpackaged()
+            if key in self.index.entries[rel][2] and _names_it(summary, name, installed or rel.endswith("__init__.py")):
                 return True  # used there, or a file that does not parse: it may be
         return False
 

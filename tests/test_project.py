@@ -1085,7 +1085,7 @@ def test_functions_nothing_names_in_an_imported_module_of_an_unpackaged_project_
 
 
 @pytest.mark.parametrize("change", [
-    "from functions import search_architecture, train",  # another module names it
+    "from functions import search_architecture, train\n    SEARCH = search_architecture",  # another module uses it
     "import importlib",  # a module imports by name at run time: any name may be called
 ])
 def test_a_leftover_function_is_reported_when_something_may_call_it(tmp_path, change):
@@ -1096,6 +1096,18 @@ def test_a_leftover_function_is_reported_when_something_may_call_it(tmp_path, ch
     assert lint(tmp_path / "functions.py") == [(13, 4, "GRD101")]
 
 
+def test_an_import_nothing_uses_names_nothing_in_an_unpackaged_project(tmp_path):
+    # ``search_architecture`` imported beside ``train`` and never used: no code of the checkout
+    # runs it, and no distribution lets anyone else import it
+    entry = ENTRY.replace("from functions import train", "from functions import search_architecture, train")
+    unpackaged(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": entry})
+    assert lint(tmp_path / "functions.py") == []
+    # a package's ``__init__.py`` re-exports what it imports
+    unpackaged(tmp_path / "pkg", {"functions.py": LEFTOVER_FUNCTIONS, "main.py": ENTRY,
+                                  "__init__.py": "from .functions import search_architecture\n"})
+    assert lint(tmp_path / "pkg" / "functions.py") == [(13, 4, "GRD101")]
+
+
 def test_a_leftover_function_of_a_package_is_reported(tmp_path):
     make(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": ENTRY})  # setup.py: users may call it
     assert lint(tmp_path / "functions.py") == [(13, 4, "GRD101")]
@@ -1103,7 +1115,8 @@ def test_a_leftover_function_of_a_package_is_reported(tmp_path):
 
 @pytest.mark.parametrize("line, found", [
     ("", []),  # nothing imports helpers.py: its functions never run
-    ("from helpers import evaluate", [(7, 4, "GRD101")]),
+    ("from helpers import evaluate\n    RUN = evaluate", [(7, 4, "GRD101")]),
+    ("from helpers import evaluate", []),  # an import nothing uses names nothing in a checkout
     # imported, but no code names evaluate: in an unpackaged project it never runs
     ("import helpers", []),
     ("from helpers import *", []),
