@@ -27,7 +27,7 @@ from flake8_gradmode.facts import (
     asks_autograd, context_effects, freezes, init_freeze, method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function, switches_to_eval,
+    FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function, switches_to_eval, unchained,
 )
 
 
@@ -1336,12 +1336,17 @@ def built_parameter_free(ctx, call: ModelCall) -> bool:
     ``facts.parameter_free``: bins kept as buffers), at least once?  Its
     output then needs grad only through its input."""
     name = call.key.split(".", 1)[0].split("[", 1)[0]
-    scope = scope_of(ctx, call.function) if call.function is not None else ctx.flow.module_scope
-    values = scope.deps.get(name, []) if scope is not None else []
+    if name == "self" and call.key.count(".") == 1 and call.class_name is not None:
+        values = _memo(ctx, ("self-values", call.class_name, call.key),
+                       lambda: _self_values(ctx, call.class_name, call.key[5:]), [])  # type: ignore[arg-type]
+    else:
+        scope = scope_of(ctx, call.function) if call.function is not None else ctx.flow.module_scope
+        values = scope.deps.get(name, []) if scope is not None else []
     if not values:
         return False
     local = local_classes(ctx)
     for value in values:
+        value = unchained(value)  # ``RunningMeanStd(shape).to(device)``
         written = dotted(value.func) if isinstance(value, ast.Call) else None
         if written is None:
             return False
@@ -1351,6 +1356,30 @@ def built_parameter_free(ctx, call: ModelCall) -> bool:
         elif not _memo(ctx, ("parameter-free", written), lambda w=written: ctx.parameter_free_class(w), False):
             return False
     return True
+
+
+def _self_values(ctx, class_name: str, attr: str) -> List[ast.expr]:
+    """What the methods of the class assign to ``self.<attr>``, moves left
+    out (``RunningMeanStd(shape).to(device)`` is ``RunningMeanStd(shape)``);
+    empty when one of them assigns it otherwise (a tuple, an augmented
+    assignment)."""
+    values: List[ast.expr] = []
+    for scope in ctx.flow.all_scopes:
+        if scope.class_name != class_name or scope.function is None:
+            continue
+        for node in ast.walk(scope.function.node):
+            targets = node.targets if isinstance(node, ast.Assign) else (
+                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+            for target in targets:
+                if dotted(target) == "self." + attr:
+                    if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+                        return []
+                    values.append(unchained(node.value))
+                elif isinstance(target, (ast.Tuple, ast.List)) and any(
+                    dotted(e) == "self." + attr for e in target.elts
+                ):
+                    return []
+    return values
 
 
 def model_needs_grad(ctx, calls: List[ModelCall]) -> bool:

@@ -2642,3 +2642,54 @@ def main(path, vae, loader, prompts, text_encoder):
 ])
 def test_a_pipeline_loaded_with_mode_free_parts(source, expected):
     assert found(source) == expected
+
+
+# A deployment loop normalises observations with a module of buffers only, kept as
+# ``self.obs_norm``, and runs its policy through ``act_inference``, decorated with ``no_grad``.
+NORMALISED_DEPLOYMENT = """
+import torch
+from torch import nn
+
+
+class RunningNorm(nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(size))
+        self.register_buffer("var", torch.ones(size))
+
+    def forward(self, x):
+        return (x - self.mean) / self.var.sqrt()
+
+
+class Policy(nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.net = nn.Linear(size, 4)
+
+    @torch.no_grad()
+    def act_inference(self, obs):
+        return self.net(obs)
+
+
+class Player:
+    def __init__(self, size, device):
+        self.model = Policy(size).to(device)
+        self.obs_norm = RunningNorm(size).to(device)
+        self.obs_norm.eval()
+
+    def deploy(self, env):
+        obs = env.reset()
+        while True:
+            action = self.model.act_inference(self.obs_norm(obs))
+            obs = env.step(action)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (NORMALISED_DEPLOYMENT, []),
+    # a parameter in the normaliser: its output carries a graph
+    (NORMALISED_DEPLOYMENT.replace('self.register_buffer("var", torch.ones(size))',
+                                   'self.var = nn.Parameter(torch.ones(size))'), [("GRD101", 34, 8)]),
+])
+def test_a_module_of_buffers_only_kept_as_an_attribute(source, expected):
+    assert found(source) == expected

@@ -14,7 +14,8 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
     """What the evaluation loop runs with grad enabled, as the message names
     it; None when every model call runs without grad."""
     for call in ev.model_calls:
-        if flow.call_with_grad(ctx, call) and not flow.model_frozen(ctx, ev.loop.scope, call):
+        if flow.call_with_grad(ctx, call) and not flow.model_frozen(ctx, ev.loop.scope, call) \
+                and not flow.built_parameter_free(ctx, call):  # a module of buffers only needs no grad
             if isinstance(call, flow.ElsewhereCall):
                 return f"`{flow.display(call.key)}` (through `{call.through}()`)"
             return f"`{flow.display(call.key)}`"
@@ -805,6 +806,7 @@ class EvalLoopWithoutNoGrad(Rule):
             bad = [
                 c for c in calls
                 if flow.call_with_grad(ctx, c) and id(c) not in covered and not flow.model_frozen(ctx, scope, c)
+                and not flow.built_parameter_free(ctx, c)
             ]
             if bad and not flow.model_needs_grad(ctx, bad) and not _volatile_inputs(ctx, scope, []):
                 name = scope.function.name if scope.function else "?"
