@@ -125,6 +125,29 @@ def test_parameters_a_module_helper_switched_off_may_change_in_place():
     ]
 
 
+NESTED_TOGGLE = """
+import torch
+
+
+def update_average(target, source, beta):
+    def toggle_grad(model, requires_grad):
+        for p in model.parameters():
+            p.requires_grad_(requires_grad)
+
+    toggle_grad(target, False)
+    toggle_grad(source, False)
+    sources = dict(source.named_parameters())
+    for name, p in target.named_parameters():
+        p.copy_(beta * p + (1 - beta) * sources[name])
+    toggle_grad(target, True)
+"""
+
+
+def test_a_toggle_nested_in_the_function_that_calls_it_switches_grad_off():
+    assert grd004(NESTED_TOGGLE) == []
+    assert grd004(NESTED_TOGGLE.replace("toggle_grad(target, False)", "toggle_grad(target, True)")) == [(14, 8)]
+
+
 def test_a_weight_registered_as_a_buffer_in_one_branch_is_a_buffer_there():
     source = """
     import torch

@@ -552,8 +552,10 @@ class InplaceParamUpdateWithGrad(Rule):
     def _toggled(self, node: ast.Call, name: str) -> None:
         """``toggle_grad(model, False)``, a function of the module whose body
         is ``for p in model.parameters(): p.requires_grad_(flag)``: the
-        model's parameters no longer require grad."""
-        infos = self.context.functions.get(("function", name), ())
+        model's parameters no longer require grad.  Also a function nested
+        in the calling one (``update_average`` defining its own ``toggle_grad``)."""
+        ctx = self.context
+        infos = ctx.functions.get(("function", name), ()) or ctx.nested.get((id(ctx.grad.function), name), ())
         if len(infos) != 1:
             return
         node_id = id(infos[0].node)
