@@ -29,8 +29,10 @@ class ModeSwitchNotCalled(Rule):
         Any object's `.eval`, `.train` or `.requires_grad_` is reported; a bare
         attribute lookup as a statement does nothing for any object, so the
         line is dead code at best.  Except a settings object: one the module
-        gives a text or number attribute (`cfg.data_dir = "/data/"`), whose
-        `cfg.train` is a flag, not a method (calling it would fail).
+        gives a text or number attribute (`cfg.data_dir = "/data/"`), or one
+        named like settings (`cfg`, `config`, `args`, `opt`, `hparams` ...:
+        `cfg.dataset.split.train`), whose `train` is a value, not a method
+        (calling it would fail).
     """
     fix_safety = """
         `flake8-gradmode --fix` adds `()`.  This changes behaviour on purpose:
@@ -73,6 +75,16 @@ class ModeSwitchNotCalled(Rule):
             title="A flag of a settings object",
             checks=(Holds("cfg.train is True", "`cfg.train` is a value, not a method"),),
         ),
+        Valid(
+            """
+            import types
+
+            cfg = types.SimpleNamespace(split=types.SimpleNamespace(train=[1, 2], val=[3]))
+            cfg.split.train
+            """,
+            title="A field of a configuration named like one, shown in a notebook cell",
+            checks=(Holds("cfg.split.train == [1, 2]", "`cfg.split.train` is a list of ids, not a method"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -100,7 +112,8 @@ class ModeSwitchNotCalled(Rule):
     def visit_Expr(self, node: ast.Expr) -> None:
         value = node.value
         if isinstance(value, ast.Attribute) and value.attr in _SWITCHES:
-            if dotted(value.value) in _settings_objects(self.context):
+            owner = dotted(value.value)
+            if owner in _settings_objects(self.context) or (owner or "").split(".", 1)[0] in _SETTINGS_NAMES:
                 return  # ``cfg.train`` on a line of its own: a flag of a settings namespace
             written = self.code_of(value)
             self.report(
@@ -131,5 +144,10 @@ def _settings_objects(ctx) -> FrozenSet[str]:
     return found
 
 
+#: Names settings namespaces go by (``cfg.dataset.split.train``, a list of ids shown in a notebook cell).
+_SETTINGS_NAMES = frozenset(
+    {"cfg", "config", "conf", "configs", "hparams", "hp", "settings", "args", "opt", "opts", "options", "params",
+     "flags", "FLAGS"}
+)
 #: Attributes a model's mode lives in: a number or text assigned to one says nothing of settings.
 _MODE_ATTRIBUTES = frozenset({"training", "train", "eval", "requires_grad"})
