@@ -433,6 +433,32 @@ SILENT = {
 
         print(detect(Detector(), torch.randn(5, 4)))
         """,
+    "integer-items-keyed-by-a-named-constant": """
+        import numpy as np
+        import torch
+
+
+        class Keys:
+            IDS = "ids"
+            LOGITS = "logits"
+
+
+        class Captioner(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.head = torch.nn.Linear(4, 3)
+
+            def forward(self, batch):
+                return {Keys.LOGITS: self.head(batch["feats"]), Keys.IDS: batch["ids"]}
+
+
+        def rewards(model, batch):
+            outputs = model(batch)
+            return np.repeat(outputs[Keys.IDS].numpy(), 2).tolist()
+
+
+        print(rewards(Captioner(), {"feats": torch.randn(2, 4), "ids": torch.tensor([3, 7])}))
+        """,
     "one-of-several-outputs-of-a-project-model": """
         import torch
 

@@ -405,8 +405,12 @@ class NumpyOnTensorRequiringGrad(Rule):
             return _Trace((expr,), here, False)  # a model call, if the module says so (decided at the end)
         if isinstance(expr, ast.Subscript):
             key = expr.slice
-            if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value in _INTEGER_KEYS:
-                return None  # ``pred["labels"]``: class ids and indices are integers, which never require grad
+            written = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else (
+                (dotted(key) or "").rpartition(".")[2].lower() if isinstance(key, ast.Attribute) else "")
+            if written in _INTEGER_KEYS:
+                # ``pred["labels"]``, ``outputs[kfg.IDS]``: class ids and indices are integers,
+                # which never require grad
+                return None
             return self._trace(expr.value, depth + 1)
         if isinstance(expr, ast.Attribute):
             if expr.attr not in _KEEPING_ATTRIBUTES:
