@@ -1334,3 +1334,36 @@ def main(model, criterion, opt, train_loader, valid_loader):
 ])
 def test_a_step_under_a_condition_implying_the_training_branch(source, expected):
     assert findings(source) == expected
+
+
+# Text-encoder training stops at a given step: the encoder is switched to eval mode and its
+# grad switched off in the same place, on purpose; it never trains again.
+TEXT_ENCODER_TRAINING_STOPS = """
+import torch
+
+
+def train(unet, text_encoder, optimizer, loader, stop_at):
+    step = 0
+    for epoch in range(10):
+        unet.train()
+        text_encoder.train()
+        for batch in loader:
+            if step == stop_at:
+                text_encoder.eval()
+                text_encoder.requires_grad_(False)
+            loss = (unet(batch) - text_encoder(batch)).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step += 1
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (TEXT_ENCODER_TRAINING_STOPS, []),
+    # switched to eval mode without freezing: it trains on with dropout off
+    (TEXT_ENCODER_TRAINING_STOPS.replace("                text_encoder.requires_grad_(False)\n", ""),
+     [("GRD103", 12, 16)]),
+])
+def test_a_model_switched_to_eval_mode_and_frozen_trains_no_more(source, expected):
+    assert findings(source) == expected

@@ -987,7 +987,8 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
         return guards.get(id(node), ()) if node is not None else ()
 
     raw: List[Tuple[int, object]] = [
-        (s, "eval") for s in scope.eval_switches if lo < s < hi and not _freezes_layers(ctx, scope, s)
+        (s, "eval") for s in scope.eval_switches
+        if lo < s < hi and not _freezes_layers(ctx, scope, s) and not _frozen_next(ctx, scope, s)
     ]
     raw += [(s, "train") for s in scope.train_switches if lo < s < hi]
     raw += [(s, "train?") for s in scope.maybe_train_switches if lo < s < hi]
@@ -1086,6 +1087,20 @@ def _freezes_layers(ctx, scope: flow.Scope, site: int) -> bool:
         ):
             return True
     return False
+
+
+def _frozen_next(ctx, scope: flow.Scope, site: int) -> bool:
+    """Is the switch at ``site`` a ``net.eval()`` (``net.train(False)``)
+    after which the scope switches grad off for ``net``'s parameters
+    (``net.requires_grad_(False)``) before any training step?  The model is
+    frozen from there on, on purpose (a text encoder whose training stops at
+    some step), and trains no more."""
+    if not scope.frozen_models:
+        return False
+    call = ctx.flow.nodes.get(site)
+    func = getattr(call, "func", None)
+    frozen = scope.frozen_models.get(dotted(func.value) or "") if isinstance(func, ast.Attribute) else None
+    return frozen is not None and frozen > site and not any(site < s < frozen for s in scope.training_steps)
 
 
 def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer: Tuple[Guard, ...]) -> List[_Event]:
