@@ -77,8 +77,8 @@ class InplaceParamUpdateWithGrad(Rule):
         changed in place, as may the parameters of a module the function
         switched off (`conv.requires_grad_(False)`, then
         `conv.lin.weight.zero_()`), and so may the parameters of a model a function of
-        the module switched off (`toggle_grad(model, False)` looping over
-        `model.parameters()`); a function handed to `model.apply(fn)` runs in
+        the module, or one nested in the caller, switched off
+        (`toggle_grad(model, False)` looping over `model.parameters()`); a function handed to `model.apply(fn)` runs in
         the grad mode of that call.  `self.weight` is not a parameter in a
         class that binds it to something else a call made
         (`self.weight = FactorizedTensor.new(shape)`, `torch.empty(shape)`).

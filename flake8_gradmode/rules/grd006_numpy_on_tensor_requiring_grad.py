@@ -121,7 +121,7 @@ class NumpyOnTensorRequiringGrad(Rule):
         numpy call are not all known to keep the graph (`.detach()`, `.data`,
         `.item()`, `.tolist()`, `.argmax()`, `.long()`, comparisons and any
         unknown call break it), when the value is an output item named like
-        integers (`pred["labels"]`, `out["indices"]`), when the value is one
+        integers (`pred["labels"]`, `out["indices"]`, `outputs[keys.IDS]`), when the value is one
         of several outputs unpacked from a model that is not built in the
         module from a `torch.nn` class (`_, loss, acc = model(x, y)`: which
         outputs carry the graph is the model's own code, and an accuracy

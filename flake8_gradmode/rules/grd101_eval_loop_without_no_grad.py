@@ -196,9 +196,10 @@ class EvalLoopWithoutNoGrad(Rule):
         `.argmax()`) or, in a loop over data, never read (a forward hook
         collects it).  An inference function counts too: a function named like
         `predict`/`infer`/`embed`/`encode`/`extract`/`generate`/`sample`/`serve`/`detect`
-        that calls a model after putting it in eval mode (in the function, or
-        in its class's `__init__`), and the public methods of a plain
-        predictor class.  One finding per loop, at the loop, or at the first
+        that calls a model after putting it in eval mode (in the function, or,
+        for that model, in its class's `__init__`: a distiller's frozen
+        teacher put in eval mode there does not make its student's forward
+        inference), and the public methods of a plain predictor class.  One finding per loop, at the loop, or at the first
         model call of an inference function.
 
         A model call is a call of `self` inside an `nn.Module` subclass, of a
@@ -304,7 +305,20 @@ class EvalLoopWithoutNoGrad(Rule):
         caller in the module, for a module global, by the module's
         top-level code before every call of the function, or, in a closure,
         by the enclosing function before it defines the closure (also when
-        the model runs in a function the loop calls);
+        the model runs in a function the loop calls), or, for `self.model`,
+        by the `__init__` of the method's class when no method of it switches
+        grad on again (`self.model.freeze()` of a Lightning module, which
+        turns grad off for every parameter, counts like
+        `requires_grad_(False)`); a model of buffers only (a class of the
+        project that makes no `nn.Parameter`, builds only parameter-free
+        layers and registers buffers: a running normaliser), also kept as
+        `self.<name>`; a loop after a statement of its own block or of an
+        enclosing one that always leaves that block (`return`, `raise`,
+        `continue`, `break`), or after a use of an exercise's blank
+        (`images, labels = ...`, or `model.parameters()` after
+        `model = ...`); a module that imports, at its top, a framework that
+        copies PyTorch's API (`jittor`, `paddle`, `mindspore`, `oneflow`,
+        `megengine`) and not `torch`;
         pytest test functions in test files; with the project index, a
         module-level function of a script (a module with an
         `if __name__ == "__main__":` block or top-level calls like `main()`)

@@ -99,7 +99,10 @@ class EvalLoopWithoutEvalMode(Rule):
         that imports `diffusers`) of which the module switches to training
         mode only the `unet` or the `vae` (`self.model.unet.train()`):
         loaded pipelines start in eval mode, and those parts are built
-        without dropout or batch norm by default.  A pipeline built with
+        without dropout or batch norm by default; nor one that runs only
+        pipelines its module loads (`StableDiffusionPipeline.from_pretrained(
+        path, vae=vae, unet=unet)`) handing in no model but a `unet` or a
+        `vae` and setting no part afterwards.  A pipeline built with
         dropout in its unet is missed.
         Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops and loops whose

@@ -76,7 +76,9 @@ class TrainModeNotRestored(Rule):
         evaluated) and neither receives nor returns, directly or through a
         function it hands that model to (`validate(net)`); nor does `.eval()` on a
         layer drawn from `net.modules()` or `.children()` (batch norm frozen
-        for the training that follows).  A switch followed in its own block by
+        for the training that follows), nor `.eval()` on a model whose grad
+        the code then switches off (`text_encoder.requires_grad_(False)`)
+        before any training step: it trains no more.  A switch followed in its own block by
         `return`, `break` or `raise` (the last evaluation, then save and stop)
         has no training step after it, nor does one on the loop's last pass
         (under `if i == len(loader) - 1:`, `i` counting the passes of
@@ -85,7 +87,9 @@ class TrainModeNotRestored(Rule):
         model.train()`) is not reported: whatever the end of one iteration
         does after its evaluation, the next one trains in training mode.
         Conditions are compared as written (`==`, `!=`, `is`, `in`, `not`,
-        `and`, `or` on names and literals); any other condition is taken to
+        `and`, `or` on names and literals; an `and` that holds implies each
+        of its parts: a step under `if is_train and accum != n:` needs
+        `is_train`); any other condition is taken to
         allow every path, and a `.train()` under a condition is taken to run.
         A condition on a name the loop never assigns (`phase` of an enclosing
         `for phase in ...`, also through a helper's `training = (phase ==
