@@ -513,7 +513,11 @@ class Context:
             if kind is facts.Kind.PARAM:
                 self.classes[-1].param_attrs.add(target.attr)
                 self.classes[-1].value_attrs.discard(target.attr)
-            elif isinstance(value, ast.Call):
+            elif isinstance(value, (ast.Call, ast.Constant, ast.List, ast.Tuple, ast.Dict)) or (
+                isinstance(value, ast.Attribute) and value.attr not in facts.PARAM_ATTRIBUTES
+            ):
+                # ``torch.empty(shape)``, ``cfg.DATASET.LOSS_WEIGHT``, ``[1.0, 2.0]``: no parameter
+                # (``other.weight`` may be one, tied)
                 self.classes[-1].value_attrs.add(target.attr)
 
     def bind_name(self, name: str, kind: facts.Kind, value: Optional[ast.expr]) -> None:

@@ -100,6 +100,31 @@ def test_a_weight_attribute_the_class_binds_to_another_object_is_not_a_parameter
     assert grd004(parameter) == [(11, 8)]
 
 
+LOSS_WEIGHTS_FROM_SETTINGS = """
+import numpy as np
+import torch
+from torch import nn
+from settings import cfg
+
+
+class WeightedLoss(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = cfg.LOSS.CLASS_WEIGHTS
+        self.weight /= np.sum(self.weight, 1, keepdims=True)
+"""
+
+
+@pytest.mark.parametrize("value, found", [
+    ("cfg.LOSS.CLASS_WEIGHTS", []),  # a setting: numbers, not a parameter
+    ("[[1.0, 2.0]]", []),
+    ("other.weight", [(12, 8)]),  # another module's weight, tied: may be a parameter
+    ("nn.Parameter(torch.ones(1, 2))", [(12, 8)]),
+])
+def test_a_weight_attribute_bound_to_a_setting_is_not_a_parameter(value, found):
+    assert grd004(LOSS_WEIGHTS_FROM_SETTINGS.replace("cfg.LOSS.CLASS_WEIGHTS", value)) == found
+
+
 AVERAGE_AFTER_A_TOGGLE = """
 import torch
 
