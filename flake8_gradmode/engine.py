@@ -249,6 +249,11 @@ class Tracker:
                 # state: it stays off after the function returns
                 self.flow.grad_off_by_hand = True
         elif isinstance(node.value, ast.Call):
+            func = node.value.func
+            if func.__class__ is ast.Attribute and func.attr in _FILLS \
+                    and func.value.__class__ is ast.Name:  # type: ignore[attr-defined]
+                # ``outputs.update(pose)``, ``losses.append(l)``: the values flow into the container
+                self.flow.scope.fills.setdefault(func.value.id, []).extend(node.value.args)  # type: ignore
             root = _frozen_chain_root(node.value)  # net.eval().requires_grad_(False).to(device)
             if root and (node.value.func.attr == "freeze"  # type: ignore[attr-defined]
                          or facts.classify(self.ctx, node.value) is facts.Kind.FROZEN):
@@ -297,6 +302,9 @@ class Tracker:
                 ):
                     del self.flow.scope.frozen_models[name]  # rebound to something else
 
+            if target.__class__ is ast.Subscript and target.value.__class__ is ast.Name:  # type: ignore[attr-defined]
+                # ``outputs["pose"] = pose``: the value flows into the container
+                self.flow.scope.fills.setdefault(target.value.id, []).append(node.value)  # type: ignore[attr-defined]
             if isinstance(target, ast.Name):
                 self.flow.scope.deps.setdefault(target.id, []).append(node.value)
                 if node.value.__class__ in _NAMES_AND_ATTRIBUTES or self.ctx.imports.bound:
@@ -775,6 +783,10 @@ def _fresh_object(expr: ast.expr) -> bool:
     """Is ``expr`` a new object, not a name's: ``copy.deepcopy(model)``,
     ``Net()``, also through ``.to(device)`` and the like?"""
     return isinstance(unchained(expr, _CHAINED), ast.Call)
+
+
+#: Methods that put their arguments into the container they are called on.
+_FILLS = frozenset({"update", "append", "extend", "insert", "add"})
 
 
 def _frozen_chain_root(call: ast.Call) -> Optional[str]:

@@ -90,6 +90,9 @@ class Scope:
         self.backward_holders: Set[str] = set()
         #: name -> the values assigned to it (``names_in`` of them, when asked)
         self.deps: Dict[str, List[ast.expr]] = {}
+        #: container name -> the values put into it (``outputs.update(pose)``,
+        #: ``losses.append(l)``, ``outputs["pose"] = pose``); only for following values
+        self.fills: Dict[str, List[ast.expr]] = {}
         #: name -> what the ``for`` loops that bind it iterate (``pred`` in
         #: ``for pred, y in zip(preds, ys)``); only for following values
         self.drawn_from: Dict[str, List[ast.expr]] = {}
@@ -136,7 +139,9 @@ class Scope:
         todo = list(seen)
         while todo:
             name = todo.pop()
-            for value in (*self.deps.get(name, ()), *(self.drawn_from.get(name, ()) if drawn else ())):
+            for value in (
+                *self.deps.get(name, ()), *self.fills.get(name, ()), *(self.drawn_from.get(name, ()) if drawn else ())
+            ):
                 for dep in names_in(value, split=False):
                     if dep not in seen:
                         seen.add(dep)

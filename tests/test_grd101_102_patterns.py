@@ -2693,3 +2693,47 @@ class Player:
 ])
 def test_a_module_of_buffers_only_kept_as_an_attribute(source, expected):
     assert found(source) == expected
+
+
+# A depth trainer's ``predict_poses`` runs the pose network in a loop; its result goes into the
+# batch's outputs by ``outputs.update(...)``, the losses are computed from them, and the
+# training loop backpropagates them: part of a training step's forward, named like inference.
+POSES_INTO_THE_OUTPUTS = """
+import torch
+
+
+class Trainer:
+    def __init__(self, models, optimizer):
+        self.models = models
+        self.optimizer = optimizer
+
+    def predict_poses(self, inputs):
+        outputs = {}
+        for f_i in (-1, 1):
+            outputs[("pose", f_i)] = self.models["pose"](torch.cat([inputs[0], inputs[f_i]], 1))
+        return outputs
+
+    def process_batch(self, inputs):
+        outputs = {}
+        pose_pred = self.predict_poses(inputs)
+        outputs.update(pose_pred)
+        losses = {"loss": sum(v.abs().mean() for v in outputs.values())}
+        return outputs, losses
+
+    def run_epoch(self, loader):
+        for inputs in loader:
+            outputs, losses = self.process_batch(inputs)
+            self.optimizer.zero_grad()
+            losses["loss"].backward()
+            self.optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (POSES_INTO_THE_OUTPUTS, []),
+    # the poses only logged: the loop computes them with grad for nothing
+    (POSES_INTO_THE_OUTPUTS.replace("        outputs.update(pose_pred)\n", "        print(pose_pred)\n"),
+     [("GRD101", 12, 8)]),
+])
+def test_a_result_put_into_a_container_that_feeds_the_loss(source, expected):
+    assert found(source) == expected
