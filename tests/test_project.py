@@ -3476,3 +3476,35 @@ EVALUATE_MODELS = """
 def test_an_argument_selecting_a_forward_branch_without_grad(tmp_path, args, found):
     make(tmp_path, {"models/speech.py": SPEECH_MODEL, "evaluators/loss.py": EVALUATE_MODELS.format(args=args)})
     assert [f for f in lint(tmp_path / "evaluators/loss.py") if f[2] == "GRD101"] == found
+
+
+# --- a literal True handed to a parameter passed on as volatile= -------------
+
+BATCHIFY_VOLATILE = """
+    import torch
+    from torch.autograd import Variable
+
+
+    def batchify(batch, gpu, volatile_flag=False):
+        words = Variable(torch.LongTensor(batch), volatile=volatile_flag)
+        return words.cuda() if gpu else words
+
+
+    def evaluate(model, batches, gpu):
+        model.eval()
+        correct = 0
+        for batch in batches:
+            words = batchify(batch, gpu, {flag})
+            correct += model(words).data.max(1)[1].sum()
+        return correct
+"""
+
+
+@pytest.mark.parametrize("flag, readme, found", [
+    ("True", "- PyTorch: 0.3\n", []),  # the flag still turned grad off on the torch it names
+    ("False", "- PyTorch: 0.3\n", [(13, 4, "GRD101")]),
+    ("True", "- PyTorch: 1.0\n", [(13, 4, "GRD101")]),
+])
+def test_a_literal_true_handed_on_as_volatile_guards_a_loop_in_a_pinned_project(tmp_path, flag, readme, found):
+    make(tmp_path, {"README.md": readme, "evaluate.py": BATCHIFY_VOLATILE.replace("{flag}", flag)})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found

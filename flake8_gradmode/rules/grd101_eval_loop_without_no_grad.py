@@ -60,10 +60,34 @@ def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Option
     volatile = any(
         _guards(k, literal)
         for node, literal in nodes for sub in ast.walk(node) if isinstance(sub, ast.Call) for k in sub.keywords
-    )
+    ) or _hands_true_to_a_volatile_parameter(ctx, own)
     if not (volatile or handed) or not ctx.pins_torch_before((0, 4)):
         return False
     return volatile or not handed.isdisjoint(ctx.volatile_flags())
+
+
+def _hands_true_to_a_volatile_parameter(ctx, own: flow.Scope) -> bool:
+    """Does ``own`` call a function of the module with a literal ``True``
+    for a parameter that function hands on as ``volatile=``
+    (``batchify(batch, gpu, True)`` with ``Variable(x, volatile=volatile_flag)``)?"""
+    for seq, key in own.local_calls:
+        call = ctx.flow.nodes.get(seq)
+        if not isinstance(call, ast.Call):
+            continue
+        for callee in flow.callees(ctx, own, key):
+            fn = callee.function
+            if fn is None:
+                continue
+            passed = {
+                k.value.id for sub in ast.walk(fn.node) if isinstance(sub, ast.Call)
+                for k in sub.keywords if k.arg == "volatile" and isinstance(k.value, ast.Name)
+            }
+            if passed and any(
+                param in passed and isinstance(value, ast.Constant) and value.value is True
+                for param, value, _ in flow.bound_arguments(fn, call)
+            ):
+                return True
+    return False
 
 
 def _handed_flags(ctx) -> Optional[FrozenSet[str]]:
