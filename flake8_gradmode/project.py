@@ -288,17 +288,22 @@ class _Summarizer:
             return "?"
         return _joined(self.defined)
 
-    def _grad_off_methods(self) -> Dict[str, List[str]]:
-        """``facts.methods_turning_grad_off`` of each top-level class, read
-        only in a module that names a grad-disabling context at all."""
+    def _grad_off_reader(self) -> Optional[Callable[[ast.expr], bool]]:
+        """Does a ``with`` item or decorator turn grad off, or may it, as the
+        engine's grad tracker reads one?  None in a module without classes
+        or that names no grad-disabling context at all: no class of it
+        turns grad off."""
         if not self._class_nodes or not any(
             name in self.calls or name in self.attrs or name in self.names for name in GRAD_OFF_NAMES
         ):
+            return None
+        return lambda expr: self.grad.effect(self.table, expr) in (Grad.DISABLED, Grad.UNKNOWN)
+
+    def _grad_off_methods(self) -> Dict[str, List[str]]:
+        """``facts.methods_turning_grad_off`` of each top-level class."""
+        turns_off = self._grad_off_reader()
+        if turns_off is None:
             return {}
-
-        def turns_off(expr: ast.expr) -> bool:  # as the engine's grad tracker reads a ``with`` or decorator
-            return self.grad.effect(self.table, expr) in (Grad.DISABLED, Grad.UNKNOWN)
-
         decorator = grad_off_decorator(self._tree, turns_off)
         found = {}
         for node in self._class_nodes:
@@ -308,16 +313,10 @@ class _Summarizer:
         return found
 
     def _grad_off_selectors(self) -> List[str]:
-        """``facts.grad_off_selectors`` of the module's top-level classes,
-        read only in a module that names a grad-disabling context at all."""
-        if not self._class_nodes or not any(
-            name in self.calls or name in self.attrs or name in self.names for name in GRAD_OFF_NAMES
-        ):
+        """``facts.grad_off_selectors`` of the module's top-level classes."""
+        turns_off = self._grad_off_reader()
+        if turns_off is None:
             return []
-
-        def turns_off(expr: ast.expr) -> bool:  # as ``_grad_off_methods`` reads a ``with``
-            return self.grad.effect(self.table, expr) in (Grad.DISABLED, Grad.UNKNOWN)
-
         return sorted({found for node in self._class_nodes for found in grad_off_selectors(node, turns_off)})
 
     def _with_asking_parts(self) -> List[str]:
