@@ -257,10 +257,28 @@ class Variant:
         self.warm_up = warm_up  # one untimed run first: fills the cache a warm run reads
 
 
-def clear_caches(roots: Sequence[str]) -> Callable[[], None]:
-    """Remove every project-index cache under ``roots``: the next run starts cold."""
+#: Files that mark a project's root, where the index keeps its cache (as the plugin finds it).
+ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+
+
+def clear_caches(roots: Sequence[str], project_root: Optional[str] = None) -> Callable[[], None]:
+    """Remove every project-index cache the runs may read: under ``roots``,
+    at ``project_root`` (``--project-root``) and at the project root above
+    each of ``roots`` (the nearest directory with a root marker), where the
+    plugin keeps the cache of a file's project.  The next run starts cold."""
+    tops = [*roots, *([project_root] if project_root else [])]
+    for root in roots:
+        here = os.path.abspath(root)
+        while not any(os.path.exists(os.path.join(here, m)) for m in ROOT_MARKERS):
+            parent = os.path.dirname(here)
+            if parent == here:
+                break
+            here = parent
+        else:
+            tops.append(here)
+
     def clear() -> None:
-        for root in roots:
+        for root in tops:
             for top, dirs, _ in os.walk(root):
                 if ".gradmode_cache" in dirs:
                     shutil.rmtree(os.path.join(top, ".gradmode_cache"), ignore_errors=True)
@@ -805,7 +823,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     variants = [
         Variant("flake8", FLAKE8_OWN, None),
         Variant("+gradmode", gradmode, "GRD", args=cross, warm_up=True),
-        Variant("+gradmode-cold", gradmode, "GRD", args=cross, before=clear_caches(roots)),
+        Variant("+gradmode-cold", gradmode, "GRD", args=cross, before=clear_caches(roots, args.project_root)),
     ]
     tf = None if args.without_torchfix else find_torchfix()
     if tf is not None:
