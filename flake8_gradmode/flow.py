@@ -747,37 +747,26 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     return _called_by_nothing(ctx, scope, depth)  # last: it may ask the project index
 
 
-def _under_false_flag(ctx, loop: Loop) -> bool:
-    """Is the loop in the body of an ``if`` that never runs: ``if False:``,
-    or ``if VALID:`` where the module binds ``VALID`` once, at its top level,
-    to ``False``, ``0`` or ``None`` (``VALID = False``), and nowhere else?
-    The branch runs only once someone edits the file."""
+def _never_reached(ctx, loop: Loop) -> bool:
+    """Can no run reach the loop, as its function (or the module's top-level
+    code) is written?  It sits in the body of an ``if`` that never runs
+    (``if False:``, or ``if VALID:`` where the module binds ``VALID`` once,
+    at its top level, to ``False``, ``0`` or ``None``, and nowhere else: the
+    branch runs only once someone edits the file), or it comes after a
+    statement of its own block or of an enclosing one that always leaves
+    that block: a ``return``, ``raise``, ``continue`` or ``break``, or a use
+    of a blank an exercise leaves to fill in (``images, labels = ...``
+    raises, and so does ``model.parameters()`` after ``model = ...``)."""
     root = loop.scope.function.node if loop.scope.function is not None else ctx.tree
-    where = (loop.node.lineno, loop.node.col_offset)
-    for node in ast.walk(root):
-        if not isinstance(node, ast.If) or not node.body:
-            continue
-        first, last = node.body[0], node.body[-1]
-        if not (first.lineno, first.col_offset) <= where <= (last.end_lineno or 0, last.end_col_offset or 0):
-            continue
-        test = node.test
-        if isinstance(test, ast.Constant) and not test.value and not isinstance(test.value, str):
-            return True
-        if isinstance(test, ast.Name) and test.id in _memo(ctx, ("false-flags",), lambda: _false_flags(ctx), set()):
-            return True
-    return False
+    return _cut_off(ctx, getattr(root, "body", []), loop.node)
 
 
 #: Statements after which nothing of their block runs.
 _EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 
 
-def _cut_off(body: List[ast.stmt], target: ast.stmt) -> bool:
-    """Does ``target``, inside ``body``, come after a statement of its own
-    block or of an enclosing one that always leaves that block: a
-    ``return``, ``raise``, ``continue`` or ``break``, or a use of a blank an
-    exercise leaves to fill in (``images, labels = ...`` raises, and so does
-    ``model.parameters()`` after ``model = ...``)?"""
+def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt) -> bool:
+    """``_never_reached`` for ``target`` inside the statements ``body``."""
     where = (target.lineno, target.col_offset)
     blanks: Set[str] = set()  # ``model = ...``: a blank, until bound again
     for stmt in body:
@@ -789,7 +778,9 @@ def _cut_off(body: List[ast.stmt], target: ast.stmt) -> bool:
                     if block and (block[0].lineno, block[0].col_offset) <= where <= (
                         block[-1].end_lineno or 0, block[-1].end_col_offset or 0
                     ):
-                        return _cut_off(block, target)
+                        if field == "body" and isinstance(stmt, ast.If) and _false_test(ctx, stmt.test):
+                            return True
+                        return _cut_off(ctx, block, target)
             return False
         if isinstance(stmt, _EXITS) or (blanks and _uses_blank(stmt, blanks)):
             return True
@@ -801,6 +792,13 @@ def _cut_off(body: List[ast.stmt], target: ast.stmt) -> bool:
                 if isinstance(t, ast.Name):
                     (blanks.add if blank else blanks.discard)(t.id)
     return False
+
+
+def _false_test(ctx, test: ast.expr) -> bool:
+    """``False``, ``0``, ``None``, or a name the module binds once to one of them."""
+    if isinstance(test, ast.Constant):
+        return not test.value and not isinstance(test.value, str)
+    return isinstance(test, ast.Name) and test.id in _memo(ctx, ("false-flags",), lambda: _false_flags(ctx), set())
 
 
 def _uses_blank(stmt: ast.stmt, blanks: Set[str]) -> bool:
@@ -1999,10 +1997,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # only its caller, which the project lacks, says whether this evaluates
         if intent == "eval-mode" and scope.class_name is not None and _called_by_nothing(ctx, scope):
             continue  # a method the project never calls: its grad mode is its unknown caller's
-        if intent is None or is_timing(ctx, loop, nodes) or never_runs(ctx, scope) or _under_false_flag(ctx, loop):
+        if intent is None or is_timing(ctx, loop, nodes) or never_runs(ctx, scope) or _never_reached(ctx, loop):
             continue
-        if _cut_off(scope.function.node.body if scope.function is not None else ctx.tree.body, loop.node):
-            continue  # after a ``return``, or an exercise's blank ``x, y = ...``: never reached
         if called_from_forward(ctx, scope):
             continue  # part of a model's forward: whoever runs the model owns its grad mode
         out.append(EvalLoop(loop, intent, calls, paths))
