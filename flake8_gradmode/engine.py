@@ -255,10 +255,9 @@ class Tracker:
                 # ``outputs.update(pose)``, ``losses.append(l)``: the values flow into the container
                 self.flow.scope.fills.setdefault(func.value.id, []).extend(node.value.args)  # type: ignore
             root = _frozen_chain_root(node.value)  # net.eval().requires_grad_(False).to(device)
-            if root and (node.value.func.attr == "freeze"  # type: ignore[attr-defined]
+            if root and (func.attr == "freeze"  # type: ignore[attr-defined]
                          or facts.classify(self.ctx, node.value) is facts.Kind.FROZEN):
                 self.flow.scope.frozen_models[root] = self.flow.tick()
-            func = node.value.func
             if isinstance(func, ast.Attribute) and (
                 func.attr == "requires_grad_" and is_const(first_value(node.value), False)
                 or func.attr == "detach_" and not node.value.args and not node.value.keywords
@@ -793,11 +792,11 @@ def _frozen_chain_root(call: ast.Call) -> Optional[str]:
     """``net`` of ``net.eval().requires_grad_(False).to(device)``, or of
     ``net.freeze()`` (a Lightning module's: grad off for all its
     parameters), dotted; None for a chain without either."""
-    expr: ast.expr = call
-    freezes = call.func.__class__ is ast.Attribute and call.func.attr == "freeze" and not call.args \
-        and not call.keywords  # type: ignore[attr-defined]
-    if freezes:
+    if call.func.__class__ is ast.Attribute and call.func.attr == "freeze" and not call.args \
+            and not call.keywords:  # type: ignore[attr-defined]
         return dotted(call.func.value)  # type: ignore[attr-defined]
+    expr: ast.expr = call
+    freezes = False
     while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
         freezes = freezes or expr.func.attr == "requires_grad_"
         expr = expr.func.value

@@ -14,8 +14,7 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
     """What the evaluation loop runs with grad enabled, as the message names
     it; None when every model call runs without grad."""
     for call in ev.model_calls:
-        if flow.call_with_grad(ctx, call) and not flow.model_frozen(ctx, ev.loop.scope, call) \
-                and not flow.built_parameter_free(ctx, call):  # a module of buffers only needs no grad
+        if flow.call_with_grad(ctx, call) and not _builds_no_graph(ctx, ev.loop.scope, call):
             if isinstance(call, flow.ElsewhereCall):
                 return f"`{flow.display(call.key)}` (through `{call.through}()`)"
             return f"`{flow.display(call.key)}`"
@@ -27,6 +26,13 @@ def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
         ):
             return f"`{flow.display(path.model_call.key)}` (through `{path.name}()`)"
     return None
+
+
+def _builds_no_graph(ctx, scope: flow.Scope, call: flow.ModelCall) -> bool:
+    """Does the model call build no graph of its own weights: its model
+    frozen (``flow.model_frozen``), or a module of buffers only
+    (``flow.built_parameter_free``)?"""
+    return flow.model_frozen(ctx, scope, call) or flow.built_parameter_free(ctx, call)
 
 
 def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Optional[ast.AST] = None) -> bool:
@@ -843,8 +849,7 @@ class EvalLoopWithoutNoGrad(Rule):
         for scope, calls in flow.inference_functions(ctx):
             bad = [
                 c for c in calls
-                if flow.call_with_grad(ctx, c) and id(c) not in covered and not flow.model_frozen(ctx, scope, c)
-                and not flow.built_parameter_free(ctx, c)
+                if flow.call_with_grad(ctx, c) and id(c) not in covered and not _builds_no_graph(ctx, scope, c)
             ]
             if bad and not flow.model_needs_grad(ctx, bad) and not _volatile_inputs(ctx, scope, []):
                 name = scope.function.name if scope.function else "?"
