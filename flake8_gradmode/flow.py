@@ -1181,16 +1181,22 @@ def _pipelines(ctx) -> FrozenSet[str]:
         return frozenset()
     found: Set[str] = set()
     for node in ast.walk(ctx.tree):
-        if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Call):
-            continue
-        func = node.value.func
-        if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
-            func = func.value
-        qual = ctx.imports.resolve(func) or ""
-        last = qual.rsplit(".", 1)[-1]
-        if (qual.startswith("diffusers.") and "Pipeline" in last) or qual == "transformers.pipeline":
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and loads_pipeline(ctx, node.value):
             found.update(name for name in (dotted(t) for t in node.targets) if name)
     return frozenset(found)
+
+
+def loads_pipeline(ctx, call: ast.Call, diffusers_only: bool = False) -> bool:
+    """Does ``call`` make a library pipeline: a ``diffusers`` ``...Pipeline``
+    class or its ``from_pretrained``, or (unless ``diffusers_only``)
+    ``transformers.pipeline(...)``?"""
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
+        func = func.value
+    qual = ctx.imports.resolve(func) or ""
+    if qual.startswith("diffusers.") and "Pipeline" in qual.rsplit(".", 1)[-1]:
+        return True
+    return not diffusers_only and qual == "transformers.pipeline"
 
 
 def _annotated_pipelines(ctx) -> FrozenSet[str]:

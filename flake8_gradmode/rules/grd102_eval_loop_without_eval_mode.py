@@ -579,7 +579,7 @@ def _pipeline_loaded_with_mode_free_parts(ctx, ev: flow.EvalLoop) -> bool:
         loads = [
             node.value for node in ast.walk(ctx.tree)
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-            and key in (dotted(t) for t in node.targets) and _loads_a_diffusers_pipeline(ctx, node.value)
+            and key in (dotted(t) for t in node.targets) and flow.loads_pipeline(ctx, node.value, diffusers_only=True)
         ]
         if not loads or any(
             kw.arg is None or kw.arg not in _PIPELINE_SETTINGS for call in loads for kw in call.keywords
@@ -592,14 +592,6 @@ def _pipeline_loaded_with_mode_free_parts(ctx, ev: flow.EvalLoop) -> bool:
         ):
             return False  # ``pipeline.unet = unet``: a part handed in later
     return True
-
-
-def _loads_a_diffusers_pipeline(ctx, call: ast.Call) -> bool:
-    func = call.func
-    if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
-        func = func.value
-    qual = ctx.imports.resolve(func) or ""
-    return qual.startswith("diffusers.") and "Pipeline" in qual.rsplit(".", 1)[-1]
 
 
 def _mode_free_models(ctx, ev: flow.EvalLoop) -> bool:
