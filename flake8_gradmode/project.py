@@ -879,6 +879,8 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: The summary of a module that does not parse.
 _UNPARSABLE = b"\x00"
+#: The names a module's ``class`` statements may define, nested ones too.
+_CLASS_NAMES = re.compile(rb"^[ \t\f]*class[\s\\]+([^\s(:\\]+)", re.MULTILINE)
 #: Bytes that may be part of an ASCII identifier stay, every other byte
 #: becomes a space: ``source.translate(_WORD_BYTES).split()`` gives the runs
 #: of identifier characters (a run that starts with digits holds the
@@ -1145,6 +1147,23 @@ class Index:
             self._decoded[rel] = summary
         return self._decoded[rel]
 
+    def defines_none_of(self, rel: str, names: str) -> bool:
+        """Is ``rel`` a module not summarised yet whose text defines no class
+        named by one of the space-separated ``names``?  A look at its text
+        for ``class`` statements, a superset of the classes its summary
+        would hold: a question about a project class can then skip
+        summarising it and get the same answer."""
+        entry = self.entries.get(rel)
+        if entry is None or entry[3] != b"" or rel in self._decoded:
+            return False
+        try:
+            with open(os.path.join(self.root, rel), "rb") as f:
+                source = f.read()
+        except OSError:
+            return False
+        # (a name not in ASCII may be spelled otherwise than the parser's)
+        return not any(not name.isascii() or f" {name.decode()} " in names for name in _CLASS_NAMES.findall(source))
+
     def _read(self, blob: object) -> bytes:
         """A summary, marshalled: read from the cache file when ``Stored``
         (``b""`` when that fails: the summary is made again)."""
@@ -1290,13 +1309,17 @@ class Project:
         )
         return is_test_file(rel, uses)
 
-    def mentioning(self, *names: str) -> Iterator[Tuple[str, Summary]]:
-        """The modules whose words include one of ``names``, with their summaries."""
+    def mentioning(self, *names: str, classes_of: str = "") -> Iterator[Tuple[str, Summary]]:
+        """The modules whose words include one of ``names``, with their
+        summaries; with ``classes_of``, only the other modules that may
+        define a class it names (``Index.defines_none_of``)."""
         keys = [f" {name} " for name in names]
         if any(key in self.own_words for key in keys):
             yield self.rel, self.own
-        for rel, entry in self.index.entries.items():
-            if rel != self.rel and any(key in entry[2] for key in keys):
+        for rel, entry in list(self.index.entries.items()):
+            if rel != self.rel and any(key in entry[2] for key in keys) and not (
+                classes_of and self.index.defines_none_of(rel, classes_of)
+            ):
                 summary = self.index.summary(rel)
                 if summary is not None:
                     yield rel, summary
@@ -1834,7 +1857,7 @@ class Project:
         return any(
             f" {name} " in self.own_words and not methods.isdisjoint(turning)
             and (rel == self.rel or name not in own)  # a class of its own of that name is the one meant
-            for rel, summary in self.mentioning(*GRAD_OFF_NAMES)
+            for rel, summary in self.mentioning(*GRAD_OFF_NAMES, classes_of=self.own_words)
             for name, turning in summary["w"].items()  # type: ignore[attr-defined]
         )
 

@@ -2825,6 +2825,32 @@ def test_a_class_of_the_module_shadows_a_grad_off_class_of_the_same_name_elsewhe
     assert lint(tmp_path / "evaluate.py") == [(13, 4, "GRD101")]
 
 
+UNRELATED_GRAD_OFF = """
+    import torch
+
+
+    class Ema:
+        def update(self, model):
+            with torch.no_grad():
+                return model
+"""
+
+
+@pytest.mark.parametrize("model", [
+    GRAD_OFF_MODEL,
+    # a class defined under a ``try`` at the top level is a class of the module too
+    "    import torch\n\n    try:\n        import apex\n    except ImportError:\n"
+    + textwrap.indent(GRAD_OFF_MODEL[GRAD_OFF_MODEL.index("    class Detector"):], "    "),
+])
+def test_only_modules_that_may_define_a_class_the_module_names_are_summarised(tmp_path, model):
+    ast.parse(textwrap.dedent(model))
+    make(tmp_path, {"model.py": model, "ema.py": UNRELATED_GRAD_OFF, "evaluate.py": GRAD_OFF_EVALUATION})
+    assert lint(tmp_path / "evaluate.py") == []
+    index = next(iter(project._INDEXES.values()))
+    assert index.entries["ema.py"][3] == b""  # mentions no_grad, defines no class evaluate.py names: never parsed
+    assert index.entries["model.py"][3] not in (b"", project._UNPARSABLE)
+
+
 INFERENCE_WRAPPER = """
     import torch
 
