@@ -32,6 +32,7 @@ from flake8_gradmode.tracker import (
     is_const,
     is_super_call,
     last_name,
+    mode_value,
     SAME_MODULE_METHODS,
     string_value,
     switches_to_eval,
@@ -466,7 +467,7 @@ class Tracker:
             return
         scope = self.flow.scopes[-1]
         to_eval = switches_to_eval(node, method) or _false_flag(scope, node, method)
-        if method == "train" and len(node.args) + len(node.keywords) <= 1:
+        if method == "train" and (len(node.args) + len(node.keywords) <= 1 or to_eval or switches_to_train(node)):
             self.flow.mode_matters = True  # the author switches modes explicitly
             if switches_to_train(node):
                 scope.train_switches.append(seq)
@@ -768,7 +769,7 @@ def _false_flag(scope: flow.Scope, call: ast.Call, method: str) -> bool:
     """``model.train(is_training)`` where every value the scope assigned
     ``is_training`` so far is ``False`` (and it is not a parameter): a
     switch to eval mode."""
-    flag = first_value(call) if method == "train" and len(call.args) + len(call.keywords) == 1 else None
+    flag = mode_value(call) if method == "train" and len(call.args) + len(call.keywords) == 1 else None
     if flag.__class__ is not ast.Name:
         return False
     fn = scope.function

@@ -139,21 +139,36 @@ def first_value(call: ast.Call) -> Optional[ast.expr]:
     return call.keywords[0].value if call.keywords else None
 
 
+def mode_value(call: ast.Call) -> Optional[ast.expr]:
+    """The mode a ``m.train(...)`` call passes as written: its first
+    positional argument or its ``mode=``; None when it passes neither
+    (``model.train(freeze_bn=False)``, an override's own switch, leaves
+    ``mode`` at its default, True)."""
+    if call.args:
+        first = call.args[0]
+        return first.value if isinstance(first, ast.Starred) else first
+    return next((k.value for k in call.keywords if k.arg == "mode"), None)
+
+
 def switches_to_eval(call: ast.Call, method: str) -> bool:
     """``m.eval()``, ``m.train(False)``, ``m.train(mode=False)`` (``method``
     is the called method's name)."""
     if method == "eval":
         return not call.args and not call.keywords
     if method == "train":
-        return is_const(first_value(call), False)
+        return is_const(mode_value(call), False)
     return False
 
 
 def switches_to_train(call: ast.Call) -> bool:
-    """``m.train()``, ``m.train(True)``."""
-    if not call.args and not call.keywords:
-        return True
-    return is_const(first_value(call), True)
+    """``m.train()``, ``m.train(True)``, and ``m.train(freeze_bn=False)``:
+    only switches of an override, each ``True`` or ``False``, with
+    ``mode`` left at its default."""
+    mode = mode_value(call)
+    if mode is None:
+        return all(k.arg is not None and isinstance(k.value, ast.Constant) and type(k.value.value) is bool
+                   for k in call.keywords)
+    return is_const(mode, True)
 
 
 #: Methods that return the module they are called on (``.to(device)``, ``.eval()``).

@@ -273,6 +273,62 @@ def fit(loader, val_loader, epochs, accumulate=4):
     assert findings(src) == []
 
 
+OVERRIDDEN_TRAIN = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+        self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(4, 2))
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+
+    def train(self, mode=True, encoder_bn=True):
+        super().train(mode)
+        if mode and not encoder_bn:
+            self.encoder.eval()
+        return self
+
+
+model = Net()
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def fit(loader, val_loader, epochs):
+    for epoch in range(epochs):
+        model.train(encoder_bn=False)
+        for x, y in loader:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                for v, _ in val_loader:
+                    model(v)
+            model.train(encoder_bn=False)
+"""
+
+
+@pytest.mark.parametrize("back, expected", [
+    # an override's own switch leaves ``mode`` at its default: training mode
+    ("model.train(encoder_bn=False)", []),
+    ("model.train(mode=True, encoder_bn=False)", []),
+    # ``mode`` passed: eval mode, the switch back reported too
+    ("model.train(False, encoder_bn=False)", [("GRD103", 34, 12), ("GRD103", 38, 12)]),
+    ("model.train(mode=False, encoder_bn=False)", [("GRD103", 34, 12), ("GRD103", 38, 12)]),
+])
+def test_a_train_override_called_with_its_own_switch_only_switches_to_training(back, expected):
+    src = OVERRIDDEN_TRAIN.replace("            model.train(encoder_bn=False)", "            " + back)
+    assert src.count(back) == 1 + (back == "model.train(encoder_bn=False)")
+    assert textwrap.dedent(src).splitlines()[33].strip() == "model.eval()"
+    assert findings(src) == expected
+
+
 # --- GRD103: still reported -----------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from flake8_gradmode import flow
 from flake8_gradmode import facts
 from flake8_gradmode.context import Fix
 from flake8_gradmode.tracker import (
-    Grad, dotted, first_value, last_name, param_defaults, positional_params, unchained,
+    Grad, dotted, last_name, mode_value, param_defaults, positional_params, unchained,
 )
 from flake8_gradmode.names import says_eval_function
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
@@ -1020,7 +1020,7 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
         flag = None
         if kind == "train?":
             node = nodes.get(site)
-            flag = _term(first_value(node)) if node is not None else _opaque()
+            flag = _term(mode_value(node)) if node is not None else _opaque()
         model = _switched_model(ctx, site) if kind in ("eval", "train", "train?") else ""
         out.append(_Event(site, kind, guards_at(site), flag, model, _self_attribute(ctx, site) if model else ""))
     for site, body in expanded.items():
