@@ -1871,8 +1871,14 @@ class Project:
 
     def pins_torch_before(self, version: Tuple[int, int]) -> bool:
         """Does the project say it runs on a PyTorch older than ``version``
-        (see ``pins_old_torch``)?"""
-        return pins_old_torch(self.index.root, version)
+        (see ``pins_old_torch``)?  The nearest directory above the module,
+        up to the root, whose files name a PyTorch version says: a project
+        that keeps an older one of its own below the root (``v1/setup.py``
+        pinning ``torch==1.4.0``) is that one's answer for its modules."""
+        directory = os.path.dirname(self.rel)
+        while directory and not _torch_versions(os.path.join(self.index.root, directory)):
+            directory = os.path.dirname(directory)
+        return pins_old_torch(os.path.join(self.index.root, directory) if directory else self.index.root, version)
 
     def forward_asks_autograd(self) -> bool:
         """Does a model's ``forward`` somewhere in the project call
@@ -2161,7 +2167,7 @@ _TORCH_VERSION = (
 #: The files at a project's root that say which PyTorch it wants.
 _REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",
                       "requirements.txt", "setup.py", "environment.yml")
-#: the PyTorch versions each project root names
+#: the PyTorch versions each directory names
 _TORCH_VERSIONS: Dict[str, List[Tuple[int, int]]] = {}
 
 
@@ -2171,11 +2177,17 @@ def pins_old_torch(root: str, before: Tuple[int, int] = (0, 4)) -> bool:
     ``before`` (0.4: when ``volatile=True`` still disabled grad)?  Any later
     version named (``PyTorch0.4 is supported``), a lower bound
     (``pytorch>=0.3.1``), or no version at all, is no."""
-    if root not in _TORCH_VERSIONS:
+    versions = _torch_versions(root)
+    return bool(versions) and all(version < before for version in versions)
+
+
+def _torch_versions(directory: str) -> List[Tuple[int, int]]:
+    """The PyTorch versions the files in ``directory`` name (see ``pins_old_torch``)."""
+    if directory not in _TORCH_VERSIONS:
         versions = []
         for name in _REQUIREMENT_FILES:
             try:
-                with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
+                with open(os.path.join(directory, name), encoding="utf-8", errors="replace") as f:
                     text = f.read(200_000)
             except OSError:
                 continue
@@ -2183,9 +2195,8 @@ def pins_old_torch(root: str, before: Tuple[int, int] = (0, 4)) -> bool:
                 (999, 0) if ">" in op else (int(major), int(minor))  # ``pytorch>=0.3.1``: later releases too
                 for op, major, minor in re.findall(_TORCH_VERSION, text, re.I)
             ]
-        _TORCH_VERSIONS[root] = versions
-    versions = _TORCH_VERSIONS[root]
-    return bool(versions) and all(version < before for version in versions)
+        _TORCH_VERSIONS[directory] = versions
+    return _TORCH_VERSIONS[directory]
 
 
 def open_project(

@@ -3003,6 +3003,19 @@ def test_an_edit_through_a_view_is_reported_only_outside_a_project_pinned_before
     assert [f[:2] for f in lint(tmp_path / "encoder.py") if f[2] == "GRD004"] == found
 
 
+@pytest.mark.parametrize("files, found", [
+    # an older project of its own below the root: its pin is the answer for its modules
+    ({"v1/requirements.txt": "torch==1.4.0\n", "README.md": "torch>=2.0\n"}, [(17, 8)]),
+    # the nearest directory naming a version says, not the root
+    ({"v1/requirements.txt": "torch>=1.10\n", "README.md": "- PyTorch 1.3\n"}, [(7, 4), (8, 4), (17, 8)]),
+    ({"v1/requirements.txt": "numpy\n", "README.md": "- PyTorch 1.3\n"}, [(17, 8)]),
+    ({"v2/requirements.txt": "torch==1.4.0\n"}, [(7, 4), (8, 4), (17, 8)]),  # another one's
+])
+def test_a_pin_in_a_directory_between_the_module_and_the_root_answers_for_it(tmp_path, files, found):
+    make(tmp_path, {**files, "v1/model/encoder.py": SINUSOIDAL_CODES})
+    assert [f[:2] for f in lint(tmp_path / "v1/model/encoder.py") if f[2] == "GRD004"] == found
+
+
 # --- GRD101: no torch in the module or in the modules that import it ----------
 
 NUMPY_EVALUATE = """
