@@ -1340,8 +1340,28 @@ class Project:
             if installed is None:
                 installed = not self.unpackaged()
             if key in self.index.entries[rel][2] and _names_it(summary, name, installed or rel.endswith("__init__.py")):
-                return True  # used there, or a file that does not parse: it may be
+                if not self._names_another(rel, summary, name):
+                    return True  # used there, or a file that does not parse: it may be
         return False
+
+    def _names_another(self, rel: str, summary: Summary, name: str) -> bool:
+        """Does module ``rel`` mean by ``name`` only what it imports under
+        that name from another module of the project, never this module's
+        (``from ..train_test import evaluate`` where this module defines an
+        ``evaluate`` of its own)?  Not when it reads ``.name`` of anything
+        or imports the name from here."""
+        imported = summary["i"].get(name)  # type: ignore[attr-defined]
+        if imported is None or has(summary["a"], name):  # type: ignore[arg-type]
+            return False
+        if any(called.endswith(f".{name}") for called in summary["k"]):  # type: ignore[attr-defined]
+            return False  # ``test.test(...)``
+        if self.index.module(_absolute(rel, *imported), rel) is not None:
+            return False  # ``from train import test``: a module, whose ``test`` may be this one
+        found = self.resolve(rel, name)
+        if not isinstance(found, tuple) or found[0] == self.rel:
+            return False
+        other = self.summary(found[0])
+        return other is not None and (found[1] in other["f"] or found[1] in other["c"])  # type: ignore[operator]
 
     def unpackaged(self) -> bool:
         """Does no distribution of the project install this module?  True

@@ -1108,6 +1108,29 @@ def test_an_import_nothing_uses_names_nothing_in_an_unpackaged_project(tmp_path)
     assert lint(tmp_path / "pkg" / "functions.py") == [(13, 4, "GRD101")]
 
 
+@pytest.mark.parametrize("use, found", [
+    # ``get_is`` of another module, imported under that name: not the leftover one here
+    ("from scores import get_is\n    RUN = get_is", []),
+    ("from scores import get_is as get_is\n    RUN = get_is", []),
+    # the name read as an attribute as well, or imported from here: it may be this one
+    ("from scores import get_is\n    RUN = get_is, functions.get_is\n    import functions", [(13, 4, "GRD101")]),
+    ("from functions import get_is\n    RUN = get_is", [(13, 4, "GRD101")]),
+])
+def test_a_function_of_another_module_with_the_same_name_does_not_name_a_leftover(tmp_path, use, found):
+    entry = ENTRY.replace("from functions import train", use + "\n    from functions import train")
+    scores = "def get_is(model, loader):\n    return [0.0]\n"
+    unpackaged(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": entry, "scores.py": scores})
+    assert lint(tmp_path / "functions.py") == found
+
+
+def test_a_module_imported_under_its_function_s_name_names_the_function(tmp_path):
+    # ``from tools import get_is`` imports the module tools/get_is.py; ``get_is.get_is(...)`` runs its function
+    entry = ENTRY.replace("from functions import train", "from tools import get_is\n    from functions import train")
+    entry = entry.replace("        train(model,", "        get_is.get_is(model, [])\n        train(model,")
+    unpackaged(tmp_path, {"tools/get_is.py": LEFTOVER_FUNCTIONS, "functions.py": LEFTOVER_FUNCTIONS, "main.py": entry})
+    assert lint(tmp_path / "tools/get_is.py") == [(13, 4, "GRD101")]
+
+
 def test_a_leftover_function_of_a_package_is_reported(tmp_path):
     make(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": ENTRY})  # setup.py: users may call it
     assert lint(tmp_path / "functions.py") == [(13, 4, "GRD101")]
