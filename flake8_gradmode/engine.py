@@ -60,6 +60,8 @@ class Tracker:
         self._reference = ctx._referenced.add
         #: lambdas handed to a call made with grad disabled
         self._disabled_lambdas: Set[int] = set()
+        #: the ``if`` bodies entered that run another framework's model (``_other_framework``)
+        self._foreign: List[bool] = []
 
     # blocks and scopes ---------------------------------------------------------
 
@@ -364,6 +366,12 @@ class Tracker:
         it = node.iter
         loop.counts = isinstance(it, ast.Call) and self.ctx.imports.resolve(it.func) == "range"
 
+    def visit_If_body(self, node: ast.If) -> None:
+        self._foreign.append(node.test.__class__ is ast.Compare and _other_framework(node.test))
+
+    def leave_If_body(self, node: ast.If) -> None:
+        self._foreign.pop()
+
     def visit_While_body(self, node: ast.While) -> None:
         self._open_loop(node).counts = True
 
@@ -526,6 +534,8 @@ class Tracker:
             return
         if key in _BUILTINS and self.ctx.lookup(key) is None:
             return  # print(...), len(...), range(...): never a model
+        if self._foreign and any(self._foreign):
+            return  # ``if self.framework == "tf": self.model(tokens)``: not a PyTorch model
         cls = self.ctx.current_class()
         if key == "self" and (cls is None or not cls.is_module):
             return
@@ -763,6 +773,25 @@ _HOOK_NAME = {"AsyncFunctionDef": "FunctionDef", "AsyncFor": "For", "AsyncWith":
 
 #: Methods that return the module they are called on.
 _CHAINED = SAME_MODULE_METHODS | {"module"}
+
+
+#: What ``framework == ...`` compares with when another framework runs the code.
+_OTHER_FRAMEWORK_NAMES = frozenset({"tf", "tensorflow", "keras", "jax", "flax", "mxnet", "paddle", "mindspore"})
+
+
+def _other_framework(test: ast.Compare) -> bool:
+    """``self.framework == "tf"``, ``backend == "jax"``: the test of a
+    branch that runs another framework's model (a library that supports
+    several, as a vendored ``pipelines.py`` does)."""
+    if len(test.ops) != 1 or test.ops[0].__class__ is not ast.Eq:
+        return False
+    left, right = test.left, test.comparators[0]
+    if isinstance(left, ast.Constant):
+        left, right = right, left
+    return (
+        isinstance(right, ast.Constant) and right.value in _OTHER_FRAMEWORK_NAMES
+        and last_name(left).lower() in ("framework", "backend")
+    )
 
 
 def _false_flag(scope: flow.Scope, call: ast.Call, method: str) -> bool:

@@ -2737,3 +2737,41 @@ class Trainer:
 ])
 def test_a_result_put_into_a_container_that_feeds_the_loss(source, expected):
     assert found(source) == expected
+
+
+# --- a branch that runs another framework's model ---------------------------
+
+TWO_FRAMEWORK_PIPELINE = """
+import torch
+
+
+class TaggingPipeline:
+    def __init__(self, model, tokenizer, framework):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.framework = framework
+
+    def __call__(self, sentences):
+        tags = []
+        for sentence in sentences:
+            tokens = self.tokenizer(sentence, return_tensors=self.framework)
+            if self.framework == "tf":
+                scores = self.model(tokens)[0].numpy()
+            else:
+                with torch.no_grad():
+                    scores = self.model(**tokens)[0].cpu().numpy()
+            tags.append(scores.argmax(-1))
+        return tags
+"""
+
+
+@pytest.mark.parametrize("test, expected", [
+    ('self.framework == "tf"', []),  # TensorFlow's model there: no graph of PyTorch's
+    ('"jax" == backend', []),
+    ('self.framework == "pt"', [("GRD101", 13, 8)]),
+    ('self.mode == "tf"', [("GRD101", 13, 8)]),
+])
+def test_a_model_call_in_a_branch_for_another_framework_is_not_a_pytorch_forward(test, expected):
+    source = TWO_FRAMEWORK_PIPELINE.replace('self.framework == "tf"', test)
+    assert textwrap.dedent(source).splitlines()[12].strip() == "for sentence in sentences:"
+    assert found(source) == expected

@@ -348,7 +348,9 @@ class EvalLoopWithoutNoGrad(Rule):
         (`images, labels = ...`, or `model.parameters()` after
         `model = ...`); a module that imports, at its top, a framework that
         copies PyTorch's API (`jittor`, `paddle`, `mindspore`, `oneflow`,
-        `megengine`) and not `torch`;
+        `megengine`) and not `torch`; a model call in the body of an `if`
+        that tests for another framework (`if self.framework == "tf":`,
+        `backend == "jax"`: a library that supports several);
         pytest test functions in test files; with the project index, a
         module-level function of a script (a module with an
         `if __name__ == "__main__":` block or top-level calls like `main()`)
