@@ -27,7 +27,8 @@ from flake8_gradmode.facts import (
     asks_autograd, context_effects, freezes, init_freeze, method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, bound_arguments, dotted, last_name, resolve_function, switches_to_eval, unchained,
+    FunctionInfo, Grad, bound_arguments, dotted, first_value, is_const, last_name, resolve_function, switches_to_eval,
+    unchained,
 )
 
 
@@ -2074,7 +2075,7 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
         if any(trains(ctx, caller) and _result_used(ctx, caller, seq) for caller, seq in call_sites(ctx, fn)):
             continue  # shared with training: judged where evaluation calls it
         calls = [c for c in scope.model_calls if is_model_call(ctx, c) and not in_legacy_branch(ctx, c.node.lineno)]
-        if not calls or never_runs(ctx, scope):
+        if not calls or never_runs(ctx, scope) or _inputs_ask_for_grad(ctx, scope, calls):
             continue
         if not any(s < calls[0].seq for s in scope.eval_switches):
             # the class's ``__init__`` put a model in eval mode: the calls of that model are
@@ -2083,6 +2084,27 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
         if calls:
             out.append((scope, calls))
     return out
+
+
+def _inputs_ask_for_grad(ctx, scope: Scope, calls: List[ModelCall]) -> bool:
+    """Does the function make a tensor require grad (``_asks_for_grad``),
+    or hand a model ``self.x`` that a method of its class made require grad
+    (``self.x.requires_grad_()``: derivatives of the outputs with respect
+    to the inputs, as a PDE residual needs)?"""
+    if _asks_for_grad(scope.function.node):  # type: ignore[union-attr]
+        return True
+    klass = local_classes(ctx).get(scope.class_name or "")
+    if klass is None:
+        return False
+    handed = {h for h in (dotted(a) for c in calls for a in c.node.args) if h and h.startswith("self.")}
+    return bool(handed) and any(
+        (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "requires_grad_"
+         and dotted(node.func.value) in handed and not is_const(first_value(node), False))
+        or (isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Attribute) and t.attr == "requires_grad" and dotted(t.value) in handed
+            for t in node.targets) and not is_const(node.value, False))
+        for node in ast.walk(klass)
+    )
 
 
 def _switched_in_init(ctx, class_name: Optional[str], key: str) -> bool:

@@ -2775,3 +2775,38 @@ def test_a_model_call_in_a_branch_for_another_framework_is_not_a_pytorch_forward
     source = TWO_FRAMEWORK_PIPELINE.replace('self.framework == "tf"', test)
     assert textwrap.dedent(source).splitlines()[12].strip() == "for sentence in sentences:"
     assert found(source) == expected
+
+
+# --- an inference function whose inputs require grad on purpose --------------
+
+RESIDUAL_PROBE = """
+import torch
+
+
+class ResidualProbe:
+    def __init__(self, net, points, residual):
+        self.net = net
+        self.residual = residual
+        self.points = torch.as_tensor(points)
+        self.points.requires_grad_()
+
+    def predict(self):
+        self.net.eval()
+        u = self.net(self.points)
+        return self.residual(self.points, u).detach()
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    ("", []),  # derivatives of the outputs with respect to the inputs: grad is needed
+    ("self.points.requires_grad_()", []),  # made to require grad in the function itself
+    ("self.points.requires_grad = True", []),
+    ("self.points.requires_grad_(False)", [("GRD101", 14, 12)]),
+])
+def test_an_inference_function_on_inputs_made_to_require_grad_is_not_reported(change, expected):
+    source = RESIDUAL_PROBE
+    if change:
+        source = source.replace("        self.points.requires_grad_()\n", "")
+        source = source.replace("        self.net.eval()\n", f"        self.net.eval()\n        {change}\n")
+    assert textwrap.dedent(source).splitlines()[13].strip() == "u = self.net(self.points)"
+    assert found(source) == expected

@@ -326,7 +326,9 @@ class EvalLoopWithoutNoGrad(Rule):
         `FlopCounterMode()`, also in the module's function the loop calls, or
         between clock reads with their outputs discarded); a loop that makes a
         tensor require grad (`x.requires_grad = True`: input gradients are
-        wanted); a model whose parameters are frozen before the loop: by the
+        wanted), or an inference function that does, or that hands the model
+        a `self.x` a method of its class made require grad (derivatives of
+        the outputs with respect to the inputs, as a PDE residual needs); a model whose parameters are frozen before the loop: by the
         function (`net.requires_grad_(False)`, or one by one in a loop over
         `net.parameters()`, also with `p.detach_()`), by the `__init__` of the
         class it was built from there (pytorch-fid's `InceptionV3(...,
