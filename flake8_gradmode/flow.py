@@ -2188,6 +2188,11 @@ def _guarded_by(idx: _Index, node: Optional[ast.AST], stop: ast.AST, flags: Set[
     return False
 
 
+def feeds_training(ctx, fn: FunctionInfo) -> bool:
+    """Does a caller of ``fn`` backpropagate what it returns (``_feeds_training``)?"""
+    return _memo(ctx, ("feeds-training", id(fn)), lambda: _feeds_training(ctx, fn), False)
+
+
 def _feeds_training(ctx, fn: FunctionInfo, depth: int = 0) -> bool:
     """Does a call of ``fn`` hand its result to a ``.backward()`` target of
     the caller, or to a value the caller returns to a call that does (two

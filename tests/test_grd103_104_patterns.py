@@ -587,6 +587,55 @@ def step(batches):
     assert findings(src) == []
 
 
+META_BATCH = """
+import torch
+import torch.nn.functional as F
+
+
+class Learner:
+    def _adapt(self, x, y):
+        weights = {k: w.clone() for k, w in self.weights.items()}
+        for _ in range(self.steps):
+            loss = F.cross_entropy(self._forward(x, weights), y)
+            grads = torch.autograd.grad(loss, weights.values(), create_graph=True)
+            for (k, w), g in zip(weights.items(), grads):
+                weights[k] = w - self.lr * g
+        return weights
+
+    def _outer_step(self, tasks):
+        query_losses = []
+        for x, y, x_query, y_query in tasks:
+            weights = self._adapt(x, y)
+            query_loss = F.cross_entropy(self._forward(x_query, weights), y_query)
+            query_losses.append(query_loss)
+        outer_loss = {reduced}
+        return outer_loss
+
+    def fit(self, batches):
+        for tasks in batches:
+            self.optimizer.zero_grad()
+            loss = self._outer_step(tasks)
+            {use}
+            self.optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("reduced, use, expected", [
+    # every task's loss reduced to the one the caller backpropagates: the graphs are needed
+    ("torch.stack(query_losses).mean()", "loss.backward()", []),
+    ("sum(query_losses) / len(query_losses)", "loss.backward()", []),
+    # a caller that only logs the reduced loss: each graph kept for nothing
+    ("torch.stack(query_losses).mean()", "print(loss.item())", [("GRD104", 21, 12)]),
+    # only a number handed back: each graph kept for nothing
+    ("sum(loss.item() for loss in query_losses)", "loss.backward()", [("GRD104", 21, 12)]),
+    ("torch.stack(query_losses).mean().item()", "loss.backward()", [("GRD104", 21, 12)]),
+])
+def test_losses_reduced_to_the_returned_loss_are_needed(reduced, use, expected):
+    src = META_BATCH.replace("{reduced}", reduced).replace("{use}", use)
+    assert textwrap.dedent(src).splitlines()[20].strip() == "query_losses.append(query_loss)"
+    assert findings(src) == expected
+
+
 HISTORY = PRELUDE + """
 def fit(loader):
     history = []

@@ -7,6 +7,7 @@ import ast
 from flake8_gradmode import facts, flow
 from flake8_gradmode.tracker import Grad, call_args, dotted, effective, is_const
 from flake8_gradmode.context import Fix
+from flake8_gradmode.names import names_in
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 
 
@@ -59,7 +60,10 @@ class LossAccumulatedWithGraph(Rule):
         whose value flows into a `.backward()` target of the function (`loss
         += aux; loss.backward()`, or `losses.append(l)` followed by
         `torch.stack(losses).mean().backward()`), or that the function returns
-        while its graph is still unused (the caller may differentiate it).  A
+        while its graph is still unused (the caller may differentiate it), or
+        reduces, keeping the graph, into what it returns for a caller that
+        runs `.backward()` on it (`outer = torch.stack(losses).mean(); return
+        outer`: a meta-learning step's tasks).  A
         total of losses that the loop itself ran `.backward()` on (without
         `retain_graph=True`) is reported even when returned: a spent graph
         can only be kept.  A loss bound again to a value read through
@@ -441,6 +445,9 @@ def _condition(
             return False  # the loss being built (loss += aux; loss.backward())
         if root != "self" and root in scope.returned() and not spent:
             return False  # handed back for the caller's backward (a spent graph cannot be: only kept)
+        if root != "self" and not spent and scope.function is not None and _reduced_into_return(scope, root) \
+                and flow.feeds_training(ctx, scope.function):
+            return False  # reduced to the one loss a caller backpropagates (``torch.stack(losses).mean()``)
         if sources and not (sources & scope.backward_names):
             return False
         training = next((c for c in _self_and_ancestors(loop) if flow.trains(ctx, c)), None)
@@ -496,6 +503,19 @@ def _returned_numbers(fn: ast.AST) -> Set[int]:
                            for n in ast.walk(before)):
                         break  # bound some other way: unknown
     return found
+
+
+def _reduced_into_return(scope: flow.Scope, root: str) -> bool:
+    """Is ``root`` reduced, by steps that keep its graph, into a name the
+    function returns (``outer = torch.stack(losses).mean()``, then ``return
+    outer``)?  Not through ``.item()``, ``.detach()``, ``.data`` or ``float()``."""
+    return any(
+        root in names_in(value, split=False) and not any(
+            _converts(node) or (isinstance(node, ast.Attribute) and node.attr in ("detach", "data", "numpy"))
+            for node in ast.walk(value)
+        )
+        for name in scope.returned() for value in scope.deps.get(name, ())
+    )
 
 
 def _converts(value: ast.expr) -> bool:
