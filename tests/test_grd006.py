@@ -691,3 +691,40 @@ def test_a_project_model_whose_forward_may_detach_is_not_reported(tmp_path, deta
     found_here = [(v.line, v.col) for v in check(
         src(DETACHING_MAIN), rules=[RULE], filename=str(tmp_path / "main.py"))]
     assert found_here == ([] if detaches else [(12, 11), (16, 11)])
+
+
+# --- another framework's models, named by a library's prefix --------------------
+
+COMPARE_CONVERTED = """
+import numpy as np
+import torch
+from transformers import BertConfig, BertModel, TFBertModel, load_pytorch_checkpoint_in_tf2_model
+
+MODEL_CLASSES = {"bert": (BertConfig, TFBertModel, BertModel)}
+
+
+def compare(model_type, config_file, path):
+    config_class, model_class, pt_model_class = MODEL_CLASSES[model_type]
+    tf_model = model_class(config_class.from_json_file(config_file))
+    tf_model = load_pytorch_checkpoint_in_tf2_model(tf_model, path)
+    tfo = tf_model(tf_model.dummy_inputs, training=False)
+    pt_model = pt_model_class.from_pretrained(path)
+    with torch.no_grad():
+        pto = pt_model(**pt_model.dummy_inputs)
+    return np.abs(pto[0].numpy() - tfo[0].numpy()).max()
+
+
+if __name__ == "__main__":
+    print(compare("bert", "config.json", "model.bin"))
+"""
+
+
+@pytest.mark.parametrize("imported, expected", [
+    ("TFBertModel", []),  # the module works with TensorFlow's models too: unknown, silent
+    ("FlaxBertModel as TFBertModel", []),
+    ("BertForMaskedLM as TFBertModel", [(16, 35)]),  # no class of another framework imported
+])
+def test_a_module_importing_another_frameworks_model_classes_is_not_reported(imported, expected) -> None:
+    code = COMPARE_CONVERTED.replace(" TFBertModel,", f" {imported},", 1)
+    assert src(code).splitlines()[15].strip().startswith("return np.abs(pto[0].numpy() - tfo[0].numpy())")
+    assert found(code) == expected

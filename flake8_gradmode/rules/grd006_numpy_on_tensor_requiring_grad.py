@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections import namedtuple
 from typing import Dict, List, Optional, Tuple
 
@@ -9,6 +10,10 @@ from flake8_gradmode.context import Fix
 from flake8_gradmode.names import OTHER_FRAMEWORKS
 from flake8_gradmode.rule import Invalid, Raises, Rule, Valid
 from flake8_gradmode.tracker import Grad, dotted, first_value, is_const
+
+#: A model class of another framework that a library names by prefix
+#: (``TFBertModel``, ``FlaxT5Model``).
+_OTHER_FRAMEWORK_CLASS = re.compile(r"(?:TF|Flax)[A-Z][a-z]")
 
 #: numpy functions that call ``Tensor.__array__`` (and so ``Tensor.numpy()``).
 _NUMPY_CALLS = frozenset({"numpy.asarray", "numpy.array", "numpy.asanyarray"})
@@ -117,7 +122,10 @@ class NumpyOnTensorRequiringGrad(Rule):
         elsewhere, so it is reported only when the module shows grad is
         enabled there, and never when a function of the module switches grad
         off for the process (`torch.set_grad_enabled(False)` as a statement
-        in a constructor).  Silent when the steps between the forward and the
+        in a constructor).  Silent in a module that imports another
+        framework (`tensorflow`, `jax`, ...) or a library's model class of
+        one (`from transformers import TFBertModel`, `FlaxT5Model`): its
+        outputs may be that framework's, whose `.numpy()` works.  Silent when the steps between the forward and the
         numpy call are not all known to keep the graph (`.detach()`, `.data`,
         `.item()`, `.tolist()`, `.argmax()`, `.long()`, comparisons and any
         unknown call break it), when the value is an output item named like
@@ -299,6 +307,8 @@ class NumpyOnTensorRequiringGrad(Rule):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.module is not None and node.level == 0 and node.module.split(".")[0] in OTHER_FRAMEWORKS:
             self._says_no = True
+        elif any(_OTHER_FRAMEWORK_CLASS.match(a.name) for a in node.names):
+            self._says_no = True  # ``from transformers import TFBertModel``: its outputs are TensorFlow's
 
     # -- bindings: what each name was computed from ---------------------------------
 
