@@ -879,6 +879,8 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: The summary of a module that does not parse.
 _UNPARSABLE = b"\x00"
+#: A ``forward`` method's definition, as a module's text may spell it.
+_FORWARD_DEF = re.compile(rb"\bdef\s+forward\b")
 #: The names a module's ``class`` statements may define, nested ones too.
 _CLASS_NAMES = re.compile(rb"^[ \t\f]*class[\s\\]+([^\s(:\\]+)", re.MULTILINE)
 #: Bytes that may be part of an ASCII identifier stay, every other byte
@@ -1147,11 +1149,12 @@ class Index:
             self._decoded[rel] = summary
         return self._decoded[rel]
 
-    def defines_none_of(self, rel: str, names: str) -> bool:
-        """Is ``rel`` a module not summarised yet whose text defines no class
-        named by one of the space-separated ``names``?  A look at its text
-        for ``class`` statements, a superset of the classes its summary
-        would hold: a question about a project class can then skip
+    def cannot_answer(self, rel: str, classes_of: str = "", pattern: Optional["re.Pattern[bytes]"] = None) -> bool:
+        """Is ``rel`` a module not summarised yet whose text shows that its
+        summary cannot hold what a question looks for: no class named by
+        one of the space-separated ``classes_of`` (its ``class`` statements,
+        a superset of the classes a summary holds), or no match of
+        ``pattern`` (``def forward``)?  The question can then skip
         summarising it and get the same answer."""
         entry = self.entries.get(rel)
         if entry is None or entry[3] != b"" or rel in self._decoded:
@@ -1161,8 +1164,12 @@ class Index:
                 source = f.read()
         except OSError:
             return False
+        if pattern is not None and pattern.search(source) is None:
+            return True
         # (a name not in ASCII may be spelled otherwise than the parser's)
-        return not any(not name.isascii() or f" {name.decode()} " in names for name in _CLASS_NAMES.findall(source))
+        return bool(classes_of) and not any(
+            not name.isascii() or f" {name.decode()} " in classes_of for name in _CLASS_NAMES.findall(source)
+        )
 
     def _read(self, blob: object) -> bytes:
         """A summary, marshalled: read from the cache file when ``Stored``
@@ -1309,16 +1316,19 @@ class Project:
         )
         return is_test_file(rel, uses)
 
-    def mentioning(self, *names: str, classes_of: str = "") -> Iterator[Tuple[str, Summary]]:
+    def mentioning(
+        self, *names: str, classes_of: str = "", pattern: Optional["re.Pattern[bytes]"] = None,
+    ) -> Iterator[Tuple[str, Summary]]:
         """The modules whose words include one of ``names``, with their
-        summaries; with ``classes_of``, only the other modules that may
-        define a class it names (``Index.defines_none_of``)."""
+        summaries; with ``classes_of`` or ``pattern``, only the other
+        modules whose text may answer (``Index.cannot_answer``)."""
         keys = [f" {name} " for name in names]
         if any(key in self.own_words for key in keys):
             yield self.rel, self.own
+        narrowed = bool(classes_of) or pattern is not None
         for rel, entry in list(self.index.entries.items()):
             if rel != self.rel and any(key in entry[2] for key in keys) and not (
-                classes_of and self.index.defines_none_of(rel, classes_of)
+                narrowed and self.index.cannot_answer(rel, classes_of, pattern)
             ):
                 summary = self.index.summary(rel)
                 if summary is not None:
@@ -1753,7 +1763,7 @@ class Project:
         return any(
             site_rel != rel and site_class and caller == f"{site_class}.forward"
             and self._reaches(site_rel, written, site_class, rel, klass, name)
-            for site_rel, (written, _, caller, site_class, _) in self._calls_named(name)
+            for site_rel, (written, _, caller, site_class, _) in self._calls_named(name, _FORWARD_DEF)
         )
 
     def backpropagated_elsewhere(self, rel: str, qual: str) -> bool:
@@ -2054,15 +2064,18 @@ class Project:
             return Grad.DISABLED
         return Grad.UNKNOWN if Grad.UNKNOWN in states else Grad.INHERITED
 
-    def _calls_named(self, name: str) -> Iterator[Tuple[str, Call]]:
-        for rel, summary, local in self._names_for(name):
+    def _calls_named(self, name: str, pattern: Optional["re.Pattern[bytes]"] = None) -> Iterator[Tuple[str, Call]]:
+        for rel, summary, local in self._names_for(name, pattern):
             for call in calls_of(summary, local):
                 yield rel, call
 
-    def _names_for(self, name: str) -> Iterator[Tuple[str, Summary, str]]:
+    def _names_for(
+        self, name: str, pattern: Optional["re.Pattern[bytes]"] = None,
+    ) -> Iterator[Tuple[str, Summary, str]]:
         """Each module that may call ``name``, with each name it would call
-        it by: ``name`` itself and the aliases it imports it as."""
-        for rel, summary in self.mentioning(name):
+        it by: ``name`` itself and the aliases it imports it as (with
+        ``pattern``, only modules whose text matches it)."""
+        for rel, summary in self.mentioning(name, pattern=pattern):
             yield rel, summary, name
             for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
                 if local != name and target.rpartition(".")[2] == name:

@@ -1968,6 +1968,14 @@ def test_a_loop_in_a_function_a_models_forward_calls_in_another_module_is_silent
     assert lint(tmp_path / "pkg/rendering.py") == []
 
 
+def test_only_modules_that_define_a_forward_are_summarised_to_find_one_calling_the_function(tmp_path):
+    make(tmp_path, {"pkg/rendering.py": RENDERER, "pkg/system.py": SYSTEM, "pkg/preview.py": PREVIEW})
+    assert lint(tmp_path / "pkg/rendering.py") == []
+    index = next(iter(project._INDEXES.values()))
+    assert index.entries["pkg/preview.py"][3] == b""  # calls render, defines no forward: never parsed
+    assert index.entries["pkg/system.py"][3] not in (b"", project._UNPARSABLE)
+
+
 def test_the_same_loop_without_a_forward_among_its_callers_is_reported(tmp_path):
     make(tmp_path, {"pkg/rendering.py": RENDERER, "pkg/preview.py": PREVIEW})
     assert lint(tmp_path / "pkg/rendering.py") == [(7, 8, "GRD101")]
