@@ -445,17 +445,18 @@ def _condition(
             return False  # the loss being built (loss += aux; loss.backward())
         if root != "self" and root in scope.returned() and not spent:
             return False  # handed back for the caller's backward (a spent graph cannot be: only kept)
-        if root != "self" and not spent and scope.function is not None and _reduced_into_return(scope, root) \
-                and flow.feeds_training(ctx, scope.function):
-            return False  # reduced to the one loss a caller backpropagates (``torch.stack(losses).mean()``)
         if sources and not (sources & scope.backward_names):
             return False
         training = next((c for c in _self_and_ancestors(loop) if flow.trains(ctx, c)), None)
         # reset in every training iteration (bound inside the training loop): fine
         if training is None or binding_seq >= training.seq:
             return False
-        # last, as it may ask the project index about callers in other modules
-        return state is not Grad.INHERITED or effective(state, function) in (Grad.ENABLED, Grad.INHERITED)
+        # last, as they may ask the project index about callers in other modules
+        if state is Grad.INHERITED and effective(state, function) not in (Grad.ENABLED, Grad.INHERITED):
+            return False
+        # reduced to the one loss a caller backpropagates (``torch.stack(losses).mean()``)
+        return spent or root == "self" or scope.function is None or not _reduced_into_return(scope, root) \
+            or not flow.feeds_training(ctx, scope.function)
 
     return holds
 
