@@ -702,6 +702,12 @@ def _version_test(ctx, test: ast.expr, names: Set[str]) -> Optional[str]:
 _DYNAMIC_LOOKUPS = frozenset({"globals", "locals", "vars", "eval", "exec", "getattr"})
 
 
+def import_fails(ctx) -> bool:
+    """Does the module stop at one of its imports (``Project.import_fails``)?
+    Then nothing of it runs.  Without a project index, no."""
+    return _memo(ctx, ("import-fails",), lambda: ctx.import_fails(), False)
+
+
 def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     """Is ``scope`` code of a module that stops at its imports (see
     ``Project.import_fails``), or a function of a script (see
@@ -714,7 +720,7 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     ``Project.imported_by_nothing``).  A method of a plain class the module
     never names is asked the same (see ``_plain_method``).  Without a project
     index, no."""
-    if _memo(ctx, ("import-fails",), lambda: ctx.import_fails(), False):
+    if import_fails(ctx):
         return True  # nothing of a module that stops at its imports runs
     fn = scope.function
     if fn is None or fn.node.decorator_list:

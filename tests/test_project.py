@@ -3369,6 +3369,17 @@ def test_a_module_importing_a_name_its_project_module_lacks_runs_nothing(tmp_pat
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
 
 
+@pytest.mark.parametrize("imports, found", [
+    ("from models.nets import Net, WideNet", []),  # stops at the import: the flag never runs either
+    ("from models.nets import Net\n    WideNet = Net", [(12, 39, "GRD003")]),
+])
+def test_the_volatile_flag_of_a_module_that_stops_at_its_imports_is_silent(tmp_path, imports, found):
+    evaluate = EVALUATE_IMPORTING.replace("{imports}", imports).replace(
+        "for x, y in loader:", "for x, y in loader:\n            x = torch.autograd.Variable(x, volatile=True)")
+    make(tmp_path, {"models/nets.py": PLAIN_NETS, "evaluate.py": evaluate})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD003"] == found
+
+
 # --- a context manager of the project's own that may turn grad off ------------
 
 EVAL_MODE_UTILS = """

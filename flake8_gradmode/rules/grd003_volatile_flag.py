@@ -72,7 +72,10 @@ class VolatileFlag(Rule):
         flag named like that check, `if cfg.PYTORCH_VERSION_LESS_THAN_040:`)
         is not read: the flag worked there.  Nor is the `else:` of a test
         that only those releases fail (`if LooseVersion(torch.__version__) >
-        LooseVersion("0.3.1"):`, `if torch.__version__ >= "0.4":`).
+        LooseVersion("0.3.1"):`, `if torch.__version__ >= "0.4":`).  With
+        the project index, a module that stops at one of its imports (a
+        name its project module lacks: see GRD101) is not reported: none of
+        it runs.
         Nor is the flag reported in a project whose README, requirements,
         `setup.py` or conda environment at its root name only PyTorch
         releases before 0.4 (`torch==0.3.1`, `pytorch=0.2.0`, `| pytorch |
@@ -243,9 +246,12 @@ class VolatileFlag(Rule):
         fix: Union[Fix, Callable[[], Fix], None] = None,
     ) -> None:
         """Not in a branch only torch releases before 0.4 run, nor in a
-        project that names only those releases: the flag worked there."""
+        project that names only those releases: the flag worked there.  Nor
+        in a module that stops at its imports: none of it runs."""
         if not flow.in_legacy_branch(self.context, getattr(node, "lineno", 0)):
-            super().report(node, message, self.context.unless_pinned_before((0, 4), condition), fix)
+            ctx = self.context
+            pinned = ctx.unless_pinned_before((0, 4), condition)
+            super().report(node, message, lambda: pinned() and not flow.import_fails(ctx), fix)
 
     def visit_Call(self, node: ast.Call) -> None:
         ctx = self.context
