@@ -624,9 +624,12 @@ def _dict_values(expr: ast.expr) -> List[ast.expr]:
 def asks_autograd(node: ast.ClassDef) -> bool:
     """Is the class a model (it defines ``forward``) one of whose methods
     asks autograd for gradients (``torch.autograd.grad(...)``: an inner
-    loop of adaptation, surface normals of an implicit field), or whose
-    forward optimizes a tensor of its own (``_optimizes_a_leaf``)?  Running
-    it then needs grad, evaluation included."""
+    loop of adaptation, surface normals of an implicit field), whose
+    forward optimizes a tensor of its own (``_optimizes_a_leaf``), or whose
+    forward registers a gradient hook on a tensor at every run (an
+    explainability model saving attention gradients: ``register_hook``
+    raises on a tensor that does not require grad)?  Running it then needs
+    grad, evaluation included."""
     methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if not any(m.name == "forward" for m in methods):
         return False
@@ -636,7 +639,21 @@ def asks_autograd(node: ast.ClassDef) -> bool:
                 return True
         if method.name == "forward" and _optimizes_a_leaf(method):
             return True  # ``y = zeros(..., requires_grad=True)``, then ``y, = opt.step(energy(x, y).sum())``
+        if method.name == "forward" and hooks_every_run(method):
+            return True  # ``attn.register_hook(self.save_attn_gradients)`` on every run raises without grad
     return False
+
+
+def hooks_every_run(forward: ast.AST) -> bool:
+    """Does a ``forward`` register a gradient hook on a tensor as a statement
+    of its own body, not under an ``if`` or in a loop (``attn.register_hook(
+    self.save_attn_gradients)``)?  Every run then needs grad: the hook
+    raises on a tensor that does not require it."""
+    return any(
+        isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+        and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr == "register_hook"
+        for stmt in getattr(forward, "body", ())
+    )
 
 
 def _optimizes_a_leaf(forward: ast.AST) -> bool:

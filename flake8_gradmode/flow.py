@@ -1346,6 +1346,24 @@ def built_before(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
     return built[1] if built is not None and built[0] < call.seq else None
 
 
+def _built_at_module_level(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
+    """The constructor call that bound the module global ``name`` (``net =
+    FeatureNet()`` at the top of a script), when the call's function binds
+    no ``name`` of its own."""
+    fn: Optional[FunctionInfo] = call.function
+    if fn is None:
+        return None
+    while fn is not None:  # the function and those it is nested in bind no such name
+        scope = scope_of(ctx, fn)
+        args = fn.node.args  # type: ignore[union-attr]
+        params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a}
+        if scope is None or name in scope.deps or name in scope.constructed or name in params:
+            return None
+        fn = fn.parent
+    built = ctx.flow.module_scope.constructed.get(name)
+    return built[1] if built is not None else None
+
+
 def built_parameter_free(ctx, call: ModelCall) -> bool:
     """Is the call's model a name its function (or the module) binds only to
     instances of module classes of the project that hold no parameter (see
@@ -1404,10 +1422,15 @@ def model_needs_grad(ctx, calls: List[ModelCall]) -> bool:
     module defines or names (imports, calls) a model class, of the module or
     the project, one of whose methods calls ``autograd.grad`` (see
     ``facts.asks_autograd``): the model may be one of those."""
+    local = local_classes(ctx)
     for call in calls:
-        built = built_before(ctx, call, call.key.split(".", 1)[0].split("[", 1)[0])
+        name = call.key.split(".", 1)[0].split("[", 1)[0]
+        built = built_before(ctx, call, name) or _built_at_module_level(ctx, call, name)
         if built is not None and (ctx.imports.resolve(built.func) or "").startswith("torch."):
             continue
+        written = dotted(built.func) if built is not None else None
+        if written in local and not asks_autograd(local[written]):  # type: ignore[operator]
+            continue  # ``net = FeatureNet()``, a class of the module that asks for no gradient itself
         return _memo(ctx, ("asks-autograd-anywhere",), lambda: any(
             asks_autograd(n) for n in local_classes(ctx).values()
         ) or ctx.names_class_asking_autograd() or ctx.forward_asks_autograd(), False)

@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
     DETACHING_NAMES, GRAD_OFF_NAMES, asks_autograd, backprop_calls, context_effects, forward_detaches,
-    grad_off_decorator, grad_off_selectors, init_freeze, methods_turning_grad_off, names_training_step, parameter_free,
+    grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze, methods_turning_grad_off, names_training_step,
+    parameter_free,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
 from flake8_gradmode.tracker import (
@@ -102,7 +103,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 30
+_FORMAT = 32
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -241,7 +242,7 @@ class _Summarizer:
             "g": self._with_asking_parts(),
             "p": self.arities,
             "u": self.param_runs,
-            "q": sorted(self.askers),
+            "q": sorted(self.askers | self._hooking_forwards()),
             "w": self._grad_off_methods(),
             "l": self._grad_off_selectors(),
             "e": self.eval_leavers,
@@ -250,6 +251,18 @@ class _Summarizer:
             "x": self.from_imports,
             "h": self._contexts(),
             "y": self._parameter_free_classes(),
+        }
+
+    def _hooking_forwards(self) -> Set[str]:
+        """The ``forward`` methods of the module's top-level classes that
+        register a gradient hook at every run (``facts.hooks_every_run``):
+        the model needs grad to run, as one asking autograd does."""
+        if "register_hook" not in self.calls:
+            return set()
+        return {
+            f"{node.name}.{method.name}" for node in self._class_nodes for method in node.body
+            if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and method.name == "forward"
+            and hooks_every_run(method)
         }
 
     def _parameter_free_classes(self) -> List[str]:
@@ -1914,7 +1927,9 @@ class Project:
         """Does a model's ``forward`` somewhere in the project call
         ``autograd.grad``, itself or through up to two functions it calls
         (``forward`` -> ``get_outputs`` -> ``compute_forces``: forces as the
-        gradient of an energy)?  Such a model needs grad to run at all.
+        gradient of an energy), or register a gradient hook on a tensor
+        (``attn.register_hook(self.save_attn_gradients)``, which raises on a
+        tensor that does not require grad)?  Such a model needs grad to run at all.
         Only modules in the linted module's top-level directory (or at the
         root) count, and only those whose words spell the names followed
         are read."""
@@ -1932,7 +1947,7 @@ class Project:
             return not inside or not below or head == top
 
         names: Set[str] = set()
-        for rel, summary in self.mentioning("grad"):
+        for rel, summary in self.mentioning("grad", "register_hook"):
             if not near(rel):
                 continue
             for qual in summary["q"]:  # type: ignore[attr-defined]

@@ -2635,6 +2635,67 @@ def test_a_forward_asking_autograd_counts_in_its_own_top_level_directory(tmp_pat
     assert lint(tmp_path / where) == found
 
 
+HOOKED_ATTENTION = """
+    import torch
+
+
+    class Attention(torch.nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.qk = torch.nn.Linear(dim, dim)
+            self.gradients = None
+
+        def save_gradients(self, grad):
+            self.gradients = grad
+
+        def forward(self, x):
+            weights = self.qk(x).softmax(-1)
+            weights.register_hook(self.save_gradients)
+            return weights @ x
+"""
+
+LOCAL_FEATURES = """
+    import torch
+
+
+    class Features(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU())
+
+        def forward(self, x):
+            return self.body(x)
+
+
+    model = Features()
+
+
+    def evaluate(loader):
+        rows = []
+        for x in loader:
+            rows.append(model(x).tolist())
+        return rows
+"""
+
+
+@pytest.mark.parametrize("attention, found", [
+    (HOOKED_ATTENTION, []),  # a forward that registers a gradient hook raises under no_grad
+    (HOOKED_ATTENTION.replace("weights.register_hook(self.save_gradients)", "self.save_gradients(weights)"),
+     [(3, 4, "GRD101")]),
+])
+def test_a_project_whose_model_forward_registers_a_gradient_hook(tmp_path, attention, found):
+    make(tmp_path, {"attention.py": attention, "validate.py": FORCES_VALIDATION,
+                    "main.py": "import torch\nfrom validate import evaluate\n\nevaluate(torch.nn.Linear(3, 3), [])\n"})
+    assert lint(tmp_path / "validate.py") == found
+
+
+def test_a_model_of_a_class_of_the_module_that_asks_nothing_is_judged_by_that_class(tmp_path):
+    # the hooked attention elsewhere in the project is not this script's model
+    make(tmp_path, {"attention.py": HOOKED_ATTENTION, "features.py": LOCAL_FEATURES,
+                    "main.py": "from features import evaluate\n\nprint(evaluate([]))\n"})
+    assert lint(tmp_path / "features.py") == [(18, 4, "GRD101")]
+
+
 VOLATILE_VALIDATION = """
     import torch
     from torch.autograd import Variable

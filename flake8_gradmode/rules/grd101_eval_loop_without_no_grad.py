@@ -390,7 +390,10 @@ class EvalLoopWithoutNoGrad(Rule):
         asks autograd for gradients in one of its methods
         (`torch.autograd.grad`: test-time adaptation), or whose `forward`
         makes a tensor with `requires_grad=True` and steps an optimizer on
-        a value (an energy model descending on its labels), or that is built of
+        a value (an energy model descending on its labels) or registers a
+        gradient hook on a tensor (`attn.register_hook(self.save_attn_gradients)`
+        in an explainability model: the hook raises on a tensor that does
+        not require grad), or that is built of
         one (a renderer whose implicit field it asks for normals), when the
         module defines such a class or, with the project index, names one
         of the project (`from models.mtl import MtlLearner`), or when some
@@ -398,7 +401,8 @@ class EvalLoopWithoutNoGrad(Rule):
         through up to two functions it calls (`forward` -> `get_outputs` ->
         `compute_forces`: interatomic potentials whose forces are the
         gradient of the energy): `no_grad` would make it raise.  A model the function builds from a `torch`
-        class is known not to be one.  A lambda
+        class is known not to be one, nor one built (in the function, or as
+        a global of the module) from a class of the module that does none of this itself.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
         is taken to run there.  A model call in a branch that only torch
         releases before 0.4 run (`if TORCH_VERSION == "0.3":`, `if
