@@ -376,11 +376,29 @@ def detached_value(expr: ast.AST) -> bool:
     if not isinstance(expr, ast.Call):
         if isinstance(expr, ast.Constant):
             return isinstance(expr.value, (int, float, str)) and not isinstance(expr.value, bool)
+        if isinstance(expr, ast.BinOp):
+            # ``float(loss.data) * len(xlen)``: a number scaled by a count
+            sides = (expr.left, expr.right)
+            return any(detached_value(side) for side in sides) and all(
+                detached_value(side) or _a_count(side) for side in sides
+            )
         return isinstance(expr, (ast.Subscript, ast.Attribute)) and _read_detached(expr)
     func = expr.func
     if isinstance(func, ast.Attribute):
         return func.attr in _DETACHING_METHODS or _read_detached(func.value)
     return isinstance(func, ast.Name) and func.id in _DETACHING_FUNCTIONS
+
+
+def _a_count(expr: ast.AST) -> bool:
+    """``len(xs)``, ``x.size(0)``, ``x.numel()``, ``x.shape[0]``: a number of elements."""
+    if isinstance(expr, ast.Subscript):
+        return isinstance(expr.value, ast.Attribute) and expr.value.attr == "shape"
+    if not isinstance(expr, ast.Call):
+        return False
+    func = expr.func
+    if isinstance(func, ast.Name):
+        return func.id == "len"
+    return isinstance(func, ast.Attribute) and func.attr in ("size", "numel") and len(expr.args) <= 1
 
 
 def _read_detached(expr: ast.AST) -> bool:

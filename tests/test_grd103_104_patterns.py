@@ -538,7 +538,11 @@ def test_returned_total_of_numbers(value):
     assert findings(FAQ.format(value=value)) == []
 
 
-@pytest.mark.parametrize("value", ["loss.data[0]", "loss.data", "loss.detach().cpu()", "loss.data.cpu()[0]"])
+@pytest.mark.parametrize("value", [
+    "loss.data[0]", "loss.data", "loss.detach().cpu()", "loss.data.cpu()[0]",
+    # a number scaled by a count: a number
+    "float(loss.data) * len(x)", "loss.item() * x.size(0)", "x.shape[0] * loss.item()",
+])
 def test_total_of_a_loss_rebound_to_a_detached_value(value):
     src = FAQ.format(value="loss").replace(
         "        total_loss += loss", f"        loss = {value}\n        total_loss += loss"
@@ -546,7 +550,7 @@ def test_total_of_a_loss_rebound_to_a_detached_value(value):
     assert findings(src) == []
 
 
-@pytest.mark.parametrize("value", ["loss * 1.0", "loss.cpu()"])
+@pytest.mark.parametrize("value", ["loss * 1.0", "loss.cpu()", "loss * len(x)", "loss.item() * loss"])
 def test_total_of_a_loss_rebound_to_a_value_that_keeps_its_graph(value):
     src = FAQ.format(value="loss").replace(
         "        total_loss += loss", f"        loss = {value}\n        total_loss += loss"

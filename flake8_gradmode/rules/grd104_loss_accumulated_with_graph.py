@@ -68,7 +68,8 @@ class LossAccumulatedWithGraph(Rule):
         `retain_graph=True`) is reported even when returned: a spent graph
         can only be kept.  A loss bound again to a value read through
         `.data` or a detaching call before it is added (`loss =
-        loss.data[0]`), and an item replaced by a number before it is added
+        loss.data[0]`, also scaled by a count: `loss = float(loss.data) *
+        len(x)`), and an item replaced by a number before it is added
         (`losses[k] = v.item()` for every item), hold no graph.  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.  Test files are
