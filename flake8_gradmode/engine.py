@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import builtins
 import gc
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import ClassInfo, Context, Fix, physical_lines
@@ -26,6 +26,7 @@ from flake8_gradmode.settings import Settings
 from flake8_gradmode.tracker import (
     FunctionInfo,
     Grad,
+    all_params,
     call_args,
     dotted,
     first_value,
@@ -151,7 +152,7 @@ class Tracker:
             self.flow.by_key.setdefault(info.key, []).append(scope)
         self.flow.scopes.append(scope)
         self.flow.all_scopes.append(scope)
-        for param in _all_params(node.args):
+        for param in all_params(node.args):
             ctx.bind_name(param.arg, facts.Kind.OTHER, None)
 
     def leave_FunctionDef_body(self, node: ast.FunctionDef) -> None:
@@ -162,7 +163,7 @@ class Tracker:
         # ``timeit(lambda: model(x))`` inside ``no_grad``: the callee runs it there
         state = Grad.DISABLED if id(node) in self._disabled_lambdas else Grad.INHERITED
         self.grad.push_frame("lambda", None, state)
-        for param in _all_params(node.args):
+        for param in all_params(node.args):
             self.ctx.bind_name(param.arg, facts.Kind.OTHER, None)
 
     def leave_Lambda_body(self, node: ast.Lambda) -> None:
@@ -723,16 +724,6 @@ def _callee_key(func: ast.expr) -> Optional[str]:
     return dotted(func)
 
 
-def _all_params(args: ast.arguments) -> Iterable[ast.arg]:
-    yield from args.posonlyargs
-    yield from args.args
-    yield from args.kwonlyargs
-    if args.vararg is not None:
-        yield args.vararg
-    if args.kwarg is not None:
-        yield args.kwarg
-
-
 def _bind_enumerate(ctx: Context, node: ast.For) -> bool:
     """``for i, p in enumerate(m.parameters())``: ``p`` is a parameter."""
     it = node.iter
@@ -802,7 +793,7 @@ def _false_flag(scope: flow.Scope, call: ast.Call, method: str) -> bool:
     if flag.__class__ is not ast.Name:
         return False
     fn = scope.function
-    if fn is not None and any(a.arg == flag.id for a in _all_params(fn.node.args)):  # type: ignore[union-attr]
+    if fn is not None and any(a.arg == flag.id for a in all_params(fn.node.args)):  # type: ignore[union-attr]
         return False
     values = scope.deps.get(flag.id)  # type: ignore[union-attr]
     return bool(values) and all(is_const(v, False) for v in values)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from flake8_gradmode.names import (
     EVAL_FUNCTION_WORDS,
@@ -27,8 +27,7 @@ from flake8_gradmode.facts import (
     asks_autograd, context_effects, freezes, init_freeze, method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, bound_arguments, dotted, first_value, is_const, last_name, resolve_function, switches_to_eval,
-    unchained,
+    FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, resolve_function, switches_to_eval, unchained,
 )
 
 
@@ -1355,9 +1354,9 @@ def _built_at_module_level(ctx, call: ModelCall, name: str) -> Optional[ast.Call
         return None
     while fn is not None:  # the function and those it is nested in bind no such name
         scope = scope_of(ctx, fn)
-        args = fn.node.args  # type: ignore[union-attr]
-        params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a}
-        if scope is None or name in scope.deps or name in scope.constructed or name in params:
+        if scope is None or name in scope.deps or name in scope.constructed or any(
+            a.arg == name for a in all_params(fn.node.args)  # type: ignore[union-attr]
+        ):
             return None
         fn = fn.parent
     built = ctx.flow.module_scope.constructed.get(name)
@@ -1432,7 +1431,7 @@ def model_needs_grad(ctx, calls: List[ModelCall]) -> bool:
         if written in local and not asks_autograd(local[written]):  # type: ignore[operator]
             continue  # ``net = FeatureNet()``, a class of the module that asks for no gradient itself
         return _memo(ctx, ("asks-autograd-anywhere",), lambda: any(
-            asks_autograd(n) for n in local_classes(ctx).values()
+            asks_autograd(n) for n in local.values()
         ) or ctx.names_class_asking_autograd() or ctx.forward_asks_autograd(), False)
     return False
 
@@ -1739,18 +1738,26 @@ def _asks_for_grad(loop: ast.AST) -> bool:
     """Does the loop make a tensor require grad (``x.requires_grad = True``,
     ``x.requires_grad_()``)?  Input gradients (saliency, attacks, gradient
     penalties) need grad on: ``no_grad`` would break it."""
-    for node in ast.walk(loop):
-        if isinstance(node, ast.Assign):
-            if any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets) and not (
-                isinstance(node.value, ast.Constant) and node.value.value is False
-            ):
-                return True
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "requires_grad_":
-            keywords = (k.value for k in node.keywords if k.arg == "requires_grad")
-            arg = node.args[0] if node.args else next(keywords, None)
+    return next(_made_to_require_grad(loop), None) is not None
+
+
+def _made_to_require_grad(node: ast.AST) -> Iterator[ast.expr]:
+    """The tensors the code under ``node`` makes require grad: ``x`` of
+    ``x.requires_grad = True`` and of ``x.requires_grad_()`` (not ``False``)."""
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Assign):
+            if not (isinstance(inner.value, ast.Constant) and inner.value.value is False):
+                for target in inner.targets:
+                    if isinstance(target, ast.Attribute) and target.attr == "requires_grad":
+                        yield target.value
+        elif (
+            isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute)
+            and inner.func.attr == "requires_grad_"
+        ):
+            keywords = (k.value for k in inner.keywords if k.arg == "requires_grad")
+            arg = inner.args[0] if inner.args else next(keywords, None)
             if not (isinstance(arg, ast.Constant) and arg.value is False):
-                return True
-    return False
+                yield inner.func.value
 
 
 def _profiled(ctx, scope: Scope, node: ast.AST) -> bool:
@@ -2126,14 +2133,7 @@ def _inputs_ask_for_grad(ctx, scope: Scope, calls: List[ModelCall]) -> bool:
     if klass is None:
         return False
     handed = {h for h in (dotted(a) for c in calls for a in c.node.args) if h and h.startswith("self.")}
-    return bool(handed) and any(
-        (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "requires_grad_"
-         and dotted(node.func.value) in handed and not is_const(first_value(node), False))
-        or (isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Attribute) and t.attr == "requires_grad" and dotted(t.value) in handed
-            for t in node.targets) and not is_const(node.value, False))
-        for node in ast.walk(klass)
-    )
+    return bool(handed) and any(dotted(t) in handed for t in _made_to_require_grad(klass))
 
 
 def _switched_in_init(ctx, class_name: Optional[str], key: str) -> bool:

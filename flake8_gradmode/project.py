@@ -1339,7 +1339,7 @@ class Project:
         if any(key in self.own_words for key in keys):
             yield self.rel, self.own
         narrowed = bool(classes_of) or pattern is not None
-        for rel, entry in list(self.index.entries.items()):
+        for rel, entry in self.index.entries.items():  # (a summary made now replaces its entry: no key is added)
             if rel != self.rel and any(key in entry[2] for key in keys) and not (
                 narrowed and self.index.cannot_answer(rel, classes_of, pattern)
             ):

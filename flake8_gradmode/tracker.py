@@ -114,6 +114,17 @@ def call_args(call: ast.Call) -> List[Argument]:
     return out
 
 
+def all_params(args: ast.arguments) -> Iterator[ast.arg]:
+    """Every parameter a function's ``args`` declare, ``*args`` and ``**kwargs`` too."""
+    yield from args.posonlyargs
+    yield from args.args
+    yield from args.kwonlyargs
+    if args.vararg is not None:
+        yield args.vararg
+    if args.kwarg is not None:
+        yield args.kwarg
+
+
 def positional_params(node: Union[ast.FunctionDef, ast.AsyncFunctionDef], method: bool) -> List[str]:
     """The parameters a call's positional arguments fill, in order: a
     method's ``self`` left out, unless it is a ``staticmethod``."""
