@@ -894,6 +894,31 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 _UNPARSABLE = b"\x00"
 #: A ``forward`` method's definition, as a module's text may spell it.
 _FORWARD_DEF = re.compile(rb"\bdef\s+forward\b")
+#: What the text of a module with a class that asks autograd for gradients
+#: (``facts.asks_autograd``) holds: a ``forward``, and ``autograd.grad``, a
+#: tensor made to require grad, or a gradient hook.
+_ASKING_AUTOGRAD = (_FORWARD_DEF, re.compile(rb"autograd[\s\\]*\.[\s\\]*grad\b|requires_grad|register_hook"))
+#: What the text of a module with a function calling ``grad`` or a forward
+#: registering a gradient hook (a summary's "q") holds.
+_CALLING_GRAD = (re.compile(rb"\bgrad[\s\\]*\(|register_hook"),)
+#: ``_call_pattern``'s patterns, by name.
+_CALL_PATTERNS: Dict[str, Tuple["re.Pattern[bytes]", ...]] = {}
+
+
+def _call_pattern(name: str) -> Tuple["re.Pattern[bytes]", ...]:
+    """A pattern every module that calls ``name``, or imports it under
+    another name, matches: ``name`` then ``(`` or ``as``, with only blanks,
+    line breaks or backslashes between (a summary keys a call by the name
+    written just before its arguments).  No pattern for a name not in
+    ASCII, which the text may spell otherwise than the parser."""
+    found = _CALL_PATTERNS.get(name)
+    if found is None:
+        found = _CALL_PATTERNS[name] = (
+            (re.compile(rb"\b" + re.escape(name.encode()) + rb"[\s\\]*(?:\(|as\b)"),) if name.isascii() else ()
+        )
+    return found
+
+
 #: The names a module's ``class`` statements may define, nested ones too.
 _CLASS_NAMES = re.compile(rb"^[ \t\f]*class[\s\\]+([^\s(:\\]+)", re.MULTILINE)
 #: Bytes that may be part of an ASCII identifier stay, every other byte
@@ -1162,13 +1187,13 @@ class Index:
             self._decoded[rel] = summary
         return self._decoded[rel]
 
-    def cannot_answer(self, rel: str, classes_of: str = "", pattern: Optional["re.Pattern[bytes]"] = None) -> bool:
+    def cannot_answer(self, rel: str, classes_of: str = "", patterns: Tuple["re.Pattern[bytes]", ...] = ()) -> bool:
         """Is ``rel`` a module not summarised yet whose text shows that its
         summary cannot hold what a question looks for: no class named by
         one of the space-separated ``classes_of`` (its ``class`` statements,
-        a superset of the classes a summary holds), or no match of
-        ``pattern`` (``def forward``)?  The question can then skip
-        summarising it and get the same answer."""
+        a superset of the classes a summary holds), or no match of one of
+        ``patterns`` (``def forward``, a call of a name)?  The question can
+        then skip summarising it and get the same answer."""
         entry = self.entries.get(rel)
         if entry is None or entry[3] != b"" or rel in self._decoded:
             return False
@@ -1177,7 +1202,7 @@ class Index:
                 source = f.read()
         except OSError:
             return False
-        if pattern is not None and pattern.search(source) is None:
+        if any(pattern.search(source) is None for pattern in patterns):
             return True
         # (a name not in ASCII may be spelled otherwise than the parser's)
         return bool(classes_of) and not any(
@@ -1330,18 +1355,18 @@ class Project:
         return is_test_file(rel, uses)
 
     def mentioning(
-        self, *names: str, classes_of: str = "", pattern: Optional["re.Pattern[bytes]"] = None,
+        self, *names: str, classes_of: str = "", patterns: Tuple["re.Pattern[bytes]", ...] = (),
     ) -> Iterator[Tuple[str, Summary]]:
         """The modules whose words include one of ``names``, with their
-        summaries; with ``classes_of`` or ``pattern``, only the other
+        summaries; with ``classes_of`` or ``patterns``, only the other
         modules whose text may answer (``Index.cannot_answer``)."""
         keys = [f" {name} " for name in names]
         if any(key in self.own_words for key in keys):
             yield self.rel, self.own
-        narrowed = bool(classes_of) or pattern is not None
+        narrowed = bool(classes_of or patterns)
         for rel, entry in self.index.entries.items():  # (a summary made now replaces its entry: no key is added)
             if rel != self.rel and any(key in entry[2] for key in keys) and not (
-                narrowed and self.index.cannot_answer(rel, classes_of, pattern)
+                narrowed and self.index.cannot_answer(rel, classes_of, patterns)
             ):
                 summary = self.index.summary(rel)
                 if summary is not None:
@@ -1885,10 +1910,12 @@ class Project:
         """Does this module name (import, call or use) a model class of the
         project one of whose methods calls ``autograd.grad`` (see
         ``facts.asks_autograd``)?  Only the modules that use the name
-        ``grad`` are read."""
+        ``grad``, define a ``forward`` and spell what such a class does
+        are read."""
         return any(
             f" {name} " in self.own_words
-            for _, summary in self.mentioning("grad") for name in summary["g"]  # type: ignore[attr-defined]
+            for _, summary in self.mentioning("grad", patterns=_ASKING_AUTOGRAD)
+            for name in summary["g"]  # type: ignore[attr-defined]
         )
 
     def names_class_turning_grad_off(self, methods: FrozenSet[str]) -> bool:
@@ -1947,7 +1974,7 @@ class Project:
             return not inside or not below or head == top
 
         names: Set[str] = set()
-        for rel, summary in self.mentioning("grad", "register_hook"):
+        for rel, summary in self.mentioning("grad", "register_hook", patterns=_CALLING_GRAD):
             if not near(rel):
                 continue
             for qual in summary["q"]:  # type: ignore[attr-defined]
@@ -2089,8 +2116,11 @@ class Project:
     ) -> Iterator[Tuple[str, Summary, str]]:
         """Each module that may call ``name``, with each name it would call
         it by: ``name`` itself and the aliases it imports it as (with
-        ``pattern``, only modules whose text matches it)."""
-        for rel, summary in self.mentioning(name, pattern=pattern):
+        ``pattern``, only modules whose text matches it).  A module whose
+        text never writes ``name`` before a ``(`` or an ``as`` is not
+        summarised for it (see ``_call_pattern``)."""
+        patterns = _call_pattern(name)
+        for rel, summary in self.mentioning(name, patterns=patterns + (pattern,) if pattern else patterns):
             yield rel, summary, name
             for local, (_, target) in summary["i"].items():  # type: ignore[attr-defined]
                 if local != name and target.rpartition(".")[2] == name:

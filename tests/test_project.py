@@ -107,6 +107,37 @@ def test_helper_is_reported_when_one_caller_in_another_module_runs_with_grad(tmp
     assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
 
 
+MENTIONS_EVALUATE = """
+    \"\"\"Steps: train, then evaluate.\"\"\"
+    STEPS = ["train", "evaluate"]
+"""
+
+CALLER_GRAD_ALIASED = """
+    from pkg.helpers import evaluate as run_eval
+
+
+    def report(model, val_loader):
+        return run_eval \\
+            (model, val_loader)
+"""
+
+
+@pytest.mark.parametrize("extra, calls", [
+    ({}, 1),
+    ({"pkg/report.py": CALLER_GRAD_ALIASED}, 2),
+    ({"pkg/report.py": CALLER_GRAD.replace("helpers.evaluate(", "helpers.evaluate \\\n        (")}, 2),
+])
+def test_only_modules_whose_text_may_call_a_function_are_read_for_its_calls(tmp_path, extra, calls):
+    make(tmp_path, {"pkg/helpers.py": HELPERS, "pkg/train.py": CALLER_NO_GRAD, "pkg/notes.py": MENTIONS_EVALUATE,
+                    **extra})
+    path = tmp_path / "pkg/helpers.py"
+    source = path.read_text(encoding="utf-8")
+    found = project.open_project(str(path), "", (), ast.parse(source), source)
+    assert len(found.call_shapes("pkg/helpers.py", "evaluate")) == calls
+    assert found.index.entries["pkg/notes.py"][3] == b""  # names ``evaluate``, calls nothing so named: never parsed
+    assert found.index.entries["pkg/train.py"][3] not in (b"", project._UNPARSABLE)
+
+
 def test_helper_without_callers_in_the_project_keeps_the_per_file_answer(tmp_path):
     make(tmp_path, {"pkg/helpers.py": HELPERS})
     assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
@@ -2391,6 +2422,17 @@ def test_a_model_class_that_asks_autograd_for_gradients_needs_grad_in_evaluation
         "torch.autograd.grad(value.sum(), points, create_graph=True)", "(value, )")
     make(tmp_path, {"models.py": model, "evaluation.py": ADAPTING_EVAL})
     assert lint(tmp_path / "evaluation.py") == found
+
+
+def test_only_modules_that_may_hold_a_class_asking_autograd_are_read_for_one(tmp_path):
+    make(tmp_path, {"models.py": ADAPTING_MODEL, "evaluation.py": ADAPTING_EVAL,
+                    "common.py": "def zero(model):\n    for p in model.parameters():\n        p.grad = None\n"})
+    path = tmp_path / "evaluation.py"
+    source = path.read_text(encoding="utf-8")
+    found = project.open_project(str(path), "", (), ast.parse(source), source)
+    assert found.names_class_asking_autograd()
+    assert found.index.entries["common.py"][3] == b""  # uses the name ``grad``, defines no forward: never parsed
+    assert found.index.entries["models.py"][3] not in (b"", project._UNPARSABLE)
 
 
 ABSTRACT_BASE = """
