@@ -1476,3 +1476,56 @@ def train(unet, text_encoder, optimizer, loader, stop_at):
 ])
 def test_a_model_switched_to_eval_mode_and_frozen_trains_no_more(source, expected):
     assert findings(source) == expected
+
+
+# One epoch function for both phases: the mode follows whether an optimizer is
+# passed (``if optimizer: train() else: eval()``); the training call passes the
+# optimizer its caller builds, so it switches back to training mode.
+MODE_FROM_THE_OPTIMIZER = """
+import torch
+from torch import nn
+
+
+class Runner:
+    def __init__(self, net):
+        self.net = net
+
+    def run(self, loader, optimizer=None, phase="train"):
+        if optimizer:
+            self.net.train()
+        else:
+            self.net.eval()
+        total = 0.0
+        for x, y in loader:
+            if phase == "train":
+                loss = nn.functional.mse_loss(self.net(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            else:
+                with torch.no_grad():
+                    loss = nn.functional.mse_loss(self.net(x), y)
+            total += loss.item()
+        return total
+
+    def fit(self, train_loader, val_loader, epochs):
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        for epoch in range(epochs):
+            self.run(train_loader, optimizer=optimizer, phase="train")
+            self.run(val_loader, phase="val")
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (MODE_FROM_THE_OPTIMIZER, []),
+    (MODE_FROM_THE_OPTIMIZER.replace("from torch import nn", "from torch import nn, optim").replace(
+        "torch.optim.Adam(", "optim.SGD("), []),
+    # an optimizer handed in may be None: whether the call trains is unknown
+    (MODE_FROM_THE_OPTIMIZER.replace("epochs):", "epochs, optimizer):").replace(
+        "        optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)\n", ""), [("GRD103", 30, 12)]),
+    # bound to something else as well: unknown
+    (MODE_FROM_THE_OPTIMIZER.replace("        for epoch in", "        if epochs > 5:\n            optimizer = None\n"
+                                     "        for epoch in"), [("GRD103", 33, 12)]),
+])
+def test_the_mode_set_from_whether_an_optimizer_is_passed(source, expected):
+    assert findings(source) == expected

@@ -227,6 +227,38 @@ class TrainModeNotRestored(Rule):
             """
             import torch
 
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            data = [torch.randn(8, 4)]
+            modes = []
+
+
+            def run_epoch(model, phase, optimizer=None):
+                if optimizer:
+                    model.train()
+                else:
+                    model.eval()
+                for x in data:
+                    with torch.set_grad_enabled(phase == "train"):
+                        out = model(x).pow(2).mean()
+                    if phase == "train":
+                        modes.append(model.training)
+                        optimizer.zero_grad()
+                        out.backward()
+                        optimizer.step()
+
+
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for epoch in range(2):
+                run_epoch(model, "train", optimizer=optimizer)
+                run_epoch(model, "val")
+            """,
+            title="A function that trains in training mode when it is handed an optimizer",
+            checks=(Holds("modes == [True, True]", "every training step runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
 
             class Trainer:
                 def __init__(self):
@@ -1122,6 +1154,9 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
         if not body:
             continue
         env = _arguments(call, callee, key)
+        for param, term in env.items():
+            if term[0] == "name" and _an_optimizer(ctx, scope, term[1]):
+                env[param] = ("const", True)  # ``run(loader, optimizer=optimizer)``: ``if optimizer:`` holds
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
         own = _own_models(ctx, callee)
@@ -1136,6 +1171,17 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
             if translated is not None:
                 out.append(translated)
     return out
+
+
+def _an_optimizer(ctx, scope: flow.Scope, name: str) -> bool:
+    """Does ``scope`` bind ``name`` only to optimizers it builds
+    (``optimizer = torch.optim.Adam(...)``)?  An optimizer is neither None
+    nor false, whatever the call's other conditions are."""
+    values = scope.deps.get(name)
+    return bool(values) and all(
+        isinstance(value, ast.Call) and (ctx.imports.resolve(value.func) or "").startswith("torch.optim.")
+        for value in values
+    )
 
 
 def _translate(
