@@ -1208,7 +1208,7 @@ def test_an_evaluation_on_other_batches_is_reported(test):
 def test_losses_of_several_models_kept_for_one_batch_or_for_the_epoch():
     """The list renewed for each batch holds one loss per model (the rule's
     example); renewed only once, before the batches, it keeps them all."""
-    example = textwrap.dedent(by_code("GRD104").VALID[-1].code)
+    example = textwrap.dedent(next(v.code for v in by_code("GRD104").VALID if v.title.startswith("One loss per model")))
     assert findings(example) == []
     once = example.replace("for x in [torch.randn(8, 4)] * 4:\n    losses = []\n",
                            "losses = []\nfor x in [torch.randn(8, 4)] * 4:\n")
@@ -1528,4 +1528,71 @@ class Runner:
                                      "        for epoch in"), [("GRD103", 33, 12)]),
 ])
 def test_the_mode_set_from_whether_an_optimizer_is_passed(source, expected):
+    assert findings(source) == expected
+
+
+# One optimizer step over a few micro-batches: the total is made afresh by
+# each call and read as a number after the loop, so it holds a few graphs at
+# most.  Walking the data with it keeps one graph per batch.
+MICRO_BATCH_TOTAL = """
+import torch
+
+
+class Trainer:
+    def __init__(self, model, opt, batches, gradient_accumulate_every=4):
+        self.model, self.opt, self.batches = model, opt, batches
+        self.gradient_accumulate_every = gradient_accumulate_every
+
+    def step(self):
+        total_loss = torch.zeros([])
+        for _ in range(self.gradient_accumulate_every):
+            x, y = next(self.batches)
+            loss = (self.model(x) - y).pow(2).mean() / self.gradient_accumulate_every
+            loss.backward()
+            total_loss += loss
+        self.opt.step()
+        self.opt.zero_grad()
+        return float(total_loss.item())
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (MICRO_BATCH_TOTAL, []),
+    (MICRO_BATCH_TOTAL.replace("range(self.gradient_accumulate_every)", "self.batches"), [("GRD104", 16, 12)]),
+    (MICRO_BATCH_TOTAL.replace("range(self.gradient_accumulate_every)", "range(10000)"), [("GRD104", 16, 12)]),
+])
+def test_a_total_over_the_micro_batches_of_one_step(source, expected):
+    assert findings(source) == expected
+
+
+# The sum of a list of auxiliary losses, each backpropagated: the list holds
+# their graphs already, and the total is made afresh by each call.
+SUM_OF_A_LIST = """
+import torch
+
+
+def aux_total(aux_losses, backward=False):
+    total = 0
+    for aux_loss in aux_losses:
+        total += aux_loss
+        if backward:
+            aux_loss.backward()
+    return total
+
+
+def train(model, aux_opt, loader):
+    for x in loader:
+        aux_opt.zero_grad()
+        aux = aux_total(model.aux_losses(x), backward=True)
+        aux_opt.step()
+        print(aux.item())
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (SUM_OF_A_LIST, []),
+    # the items are losses computed in the loop: one graph per item is kept
+    (SUM_OF_A_LIST.replace("total += aux_loss", "total += aux_loss * 2"), [("GRD104", 8, 8)]),
+])
+def test_the_sum_of_a_list_of_losses_holds_no_more_graphs(source, expected):
     assert findings(source) == expected

@@ -182,6 +182,35 @@ class LossAccumulatedWithGraph(Rule):
             title="One loss per model, kept for one batch: the list is renewed for every batch",
             checks=(Holds("len(losses) == 3", "the list never holds more than one loss per head"),),
         ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            batches = iter([torch.randn(8, 4)] * 8)
+            gradient_accumulate_every = 4
+            totals = []
+
+
+            def step():
+                total = torch.zeros([])
+                for _ in range(gradient_accumulate_every):
+                    loss = model(next(batches)).pow(2).mean() / gradient_accumulate_every
+                    loss.backward()
+                    total += loss
+                optimizer.step()
+                optimizer.zero_grad()
+                totals.append(total.item())
+
+
+            for _ in range(2):
+                step()
+            """,
+            title="A total over the micro-batches of one optimizer step, made afresh by each step",
+            checks=(Holds("all(isinstance(t, float) for t in totals)",
+                          "each step keeps a number; its total and graphs go when the step returns"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -315,9 +344,13 @@ class LossAccumulatedWithGraph(Rule):
                 return
             if (
                 len(loops) == 1 and binding.function is not None and binding.function is function
-                and _walks_models(loops[0].node)
+                and (_walks_models(loops[0].node) or _accumulates_gradients(loops[0].node)
+                     or _sums_its_items(loops[0].node, value))
             ):
-                return  # one step for each of k models, the list made afresh by each call: k graphs at most
+                # one step for each of k models, the k micro-batches of one
+                # optimizer step, or the items of a list the caller already
+                # holds, the total made afresh by each call: k graphs at most
+                return
             binding_seq = binding.seq
         if dotted(target) in _reset_in(ctx, loops[0].node):
             return  # set back to a fresh value every few iterations: a bounded window
@@ -404,6 +437,28 @@ def _repeats(loop: ast.AST) -> bool:
     return (
         isinstance(loop, ast.For) and isinstance(loop.target, ast.Name) and loop.target.id == "_"
         and isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name) and loop.iter.func.id == "range"
+    )
+
+
+def _accumulates_gradients(loop: ast.AST) -> bool:
+    """``for _ in range(self.gradient_accumulate_every):``: the loop's
+    iterable names gradient accumulation, so it runs the few micro-batches
+    of one optimizer step, not the data."""
+    return isinstance(loop, ast.For) and any(
+        "accum" in (n.id if isinstance(n, ast.Name) else n.attr).lower()
+        for n in ast.walk(loop.iter) if isinstance(n, (ast.Name, ast.Attribute))
+    )
+
+
+def _sums_its_items(loop: ast.AST, value: ast.expr) -> bool:
+    """``for aux_loss in aux_losses: total += aux_loss``: the total adds up
+    the items of a list that exists before the loop, which holds their
+    graphs already."""
+    return (
+        isinstance(loop, ast.For) and isinstance(loop.target, ast.Name) and isinstance(value, ast.Name)
+        and value.id == loop.target.id and isinstance(loop.iter, (ast.Name, ast.Attribute, ast.Call))
+        and not (isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name)
+                 and loop.iter.func.id in ("enumerate", "zip", "range", "iter"))
     )
 
 
