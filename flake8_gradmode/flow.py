@@ -525,7 +525,7 @@ _NO_MODEL_PACKAGES = frozenset({"sklearn", "pandas", "numpy", "scipy", "matplotl
 
 def _plain_layers_only(ctx) -> bool:
     imports = ctx.imports
-    if imports.imports_from(_MODEL_LIBRARIES) or any(
+    if _from_a_model_library(ctx) or any(
         (re.search(_MODEL_SOURCE, full, re.IGNORECASE) and full.partition(".")[0] not in _NO_MODEL_PACKAGES)
         or full.startswith(".")
         for full in (imports.resolve(ast.Name(name)) or "" for name in imports.imported_names())
@@ -533,6 +533,31 @@ def _plain_layers_only(ctx) -> bool:
         return False  # models may come from a library or from the project's model modules
     return any(_builds_layer(ctx.imports.resolve(node.func) or "") for node in ast.walk(ctx.tree)
                if isinstance(node, ast.Call))
+
+
+#: Parts of torchvision that hold no model: data, transforms, image files.
+_TORCHVISION_DATA = frozenset({"datasets", "transforms", "utils", "io"})
+
+
+def _from_a_model_library(ctx) -> bool:
+    """Does the module import a model library (``_MODEL_LIBRARIES``), other
+    than torchvision used only for its datasets and transforms?"""
+    imports = ctx.imports
+    if not imports.imports_from(_MODEL_LIBRARIES):
+        return False
+    bare = set()
+    for local in imports.imported_names():
+        root, _, rest = (imports.resolve(ast.Name(local)) or "").partition(".")
+        if root in _MODEL_LIBRARIES:
+            if root != "torchvision" or rest.partition(".")[0] not in _TORCHVISION_DATA and rest:
+                return True  # another library, or ``from torchvision.models import resnet18``
+            if not rest:
+                bare.add(local)  # ``import torchvision``: what it reaches decides
+    return any(
+        isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bare
+        and node.attr not in _TORCHVISION_DATA
+        for node in ast.walk(ctx.tree)
+    )
 
 
 def _builds_layer(qual: str) -> bool:

@@ -1596,3 +1596,49 @@ def train(model, aux_opt, loader):
 ])
 def test_the_sum_of_a_list_of_losses_holds_no_more_graphs(source, expected):
     assert findings(source) == expected
+
+
+# A course's discriminator of convolutions, layer norm and leaky ReLUs: its
+# mode changes nothing, and torchvision brings only the data in.  A model
+# from torchvision (``torchvision.models``) may have batch norm.
+PLAIN_LAYERS_WITH_TORCHVISION_DATA = """
+import torch
+import torch.nn as nn
+import torchvision
+import torchvision.transforms as transforms
+
+
+class Critic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.LayerNorm([8, 30, 30]), nn.LeakyReLU())
+        self.head = nn.Linear(8 * 30 * 30, 10)
+
+    def forward(self, x):
+        return self.head(self.body(x).flatten(1))
+
+
+data = torchvision.datasets.CIFAR10("data", transform=transforms.ToTensor())
+loader = torch.utils.data.DataLoader(data, batch_size=32)
+model = Critic()
+optimizer = torch.optim.Adam(model.parameters())
+model.train()
+for epoch in range(10):
+    for x, y in loader:
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        print(model(x).argmax(1))
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (PLAIN_LAYERS_WITH_TORCHVISION_DATA, []),
+    (PLAIN_LAYERS_WITH_TORCHVISION_DATA.replace("model = Critic()", "model = torchvision.models.resnet18()"),
+     [("GRD103", 29, 4)]),
+])
+def test_torchvision_for_data_only_brings_no_model(source, expected):
+    assert findings(source) == expected
