@@ -292,9 +292,11 @@ class Tracker:
         if kind is facts.Kind.MODULE and _builds_loss(self.ctx, node.value):
             kind = facts.Kind.OTHER  # ``nn.MSELoss().cuda()``: a criterion, not a model
             self.flow.criteria.update(d for d in map(dotted, node.targets) if d is not None)
+        moved = _moved_model(node.value) if self.flow.scope.frozen_models else None
         for target in node.targets:
             self.ctx.bind(target, kind, node.value)
-            if kind is facts.Kind.FROZEN:
+            if kind is facts.Kind.FROZEN or moved is not None and moved in self.flow.scope.frozen_models:
+                # frozen here, or a frozen model moved (``self.net = net.to(device)``)
                 name = dotted(target)
                 if name:
                     self.flow.scope.frozen_models[name] = self.flow.tick()
@@ -807,6 +809,18 @@ def _fresh_object(expr: ast.expr) -> bool:
 
 #: Methods that put their arguments into the container they are called on.
 _FILLS = frozenset({"update", "append", "extend", "insert", "add"})
+
+
+#: Methods that return the module they are called on, moved or switched.
+_SAME_MODULE = frozenset({"to", "cuda", "cpu", "eval", "float", "half", "double", "bfloat16"})
+
+
+def _moved_model(value: ast.expr) -> Optional[str]:
+    """``net`` of ``net``, ``net.to(device)`` or ``net.cuda().eval()``:
+    the same module, dotted; None for anything else."""
+    while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _SAME_MODULE:
+        value = value.func.value
+    return dotted(value) if isinstance(value, (ast.Name, ast.Attribute)) else None
 
 
 def _frozen_chain_root(call: ast.Call) -> Optional[str]:

@@ -1292,6 +1292,9 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
     built = scope.constructed.get(name)
     if built is not None and built[0] < seq:
         return _class_freezes(ctx, built[1])
+    values = scope.deps.get(name)
+    if values and all(_returns_frozen(ctx, value) for value in values):
+        return True  # ``enet = create_enet()``, a function of the module that freezes what it returns
     fn = scope.function
     if fn is None or depth >= 4:
         return False
@@ -1317,6 +1320,19 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
         if not isinstance(arg, ast.Name) or not _name_frozen(ctx, caller, arg.id, site_seq, depth + 1):
             return False
     return True
+
+
+def _returns_frozen(ctx, value: ast.expr) -> bool:
+    """Is ``value`` a call of a function of the module whose every return
+    gives a model it froze (``for p in enet.parameters(): p.requires_grad =
+    False``, then ``return enet``)?"""
+    if not isinstance(value, ast.Call):
+        return False
+    key = ctx.call_key(value.func)
+    scopes = ctx.scopes_of(key) if key is not None else []
+    return len(scopes) == 1 and bool(scopes[0].return_values) and all(
+        isinstance(r, ast.Name) and r.id in scopes[0].frozen_models for r in scopes[0].return_values
+    )
 
 
 def _definition_seq(ctx, fn: FunctionInfo) -> int:

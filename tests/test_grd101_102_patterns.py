@@ -2810,3 +2810,62 @@ def test_an_inference_function_on_inputs_made_to_require_grad_is_not_reported(ch
         source = source.replace("        self.net.eval()\n", f"        self.net.eval()\n        {change}\n")
     assert textwrap.dedent(source).splitlines()[13].strip() == "u = self.net(self.points)"
     assert found(source) == expected
+
+
+# A module function builds the encoder, freezes it and returns it; the
+# loop runs the frozen encoder, which builds no graph.
+FROZEN_BY_A_FACTORY = """
+import torch
+from torch import nn
+
+
+def create_encoder():
+    encoder = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    encoder.eval()
+    for param in encoder.parameters():
+        param.requires_grad = False
+    return encoder
+
+
+def extract_features(loader):
+    encoder = create_encoder()
+    features = []
+    for x in loader:
+        features.append(encoder(x).cpu().numpy())
+    return features
+"""
+
+# The class freezes a model in ``__init__`` and keeps it moved to a device.
+FROZEN_THEN_MOVED = """
+import torch
+from torch import nn
+
+
+class Scorer:
+    def __init__(self, device):
+        model = nn.Sequential(nn.Linear(8, 1))
+        for param in model.parameters():
+            param.requires_grad = False
+        model.eval()
+        self.model = model.to(device)
+
+    def score_all(self, batches):
+        scores = []
+        for x in batches:
+            scores.append(self.model(x).item())
+        return scores
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (FROZEN_BY_A_FACTORY, []),
+    (FROZEN_BY_A_FACTORY.replace("        param.requires_grad = False", "        pass"), [("GRD101", 17, 4)]),
+    # also bound to a model nobody froze: unknown
+    (FROZEN_BY_A_FACTORY.replace("    features = []", "    if loader is None:\n        encoder = nn.Linear(8, 8)\n"
+                                 "    features = []"), [("GRD101", 19, 4)]),
+    (FROZEN_THEN_MOVED, []),
+    (FROZEN_THEN_MOVED.replace("self.model = model.to(device)", "self.model = nn.Linear(8, 1).to(device)"),
+     [("GRD101", 16, 8)]),
+])
+def test_a_model_frozen_by_a_factory_or_before_it_is_moved(source, expected):
+    assert found(source) == expected

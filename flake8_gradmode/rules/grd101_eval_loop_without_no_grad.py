@@ -620,6 +620,32 @@ class EvalLoopWithoutNoGrad(Rule):
             import torch
 
 
+            def create_encoder():
+                encoder = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
+                encoder.eval()
+                for param in encoder.parameters():
+                    param.requires_grad = False
+                return encoder
+
+
+            def extract_features(batches):
+                encoder = create_encoder()
+                features = []
+                for x in batches:
+                    features.append(encoder(x))
+                return features
+
+
+            features = extract_features([torch.randn(8, 4)])
+            """,
+            title="A model a function of the module freezes before returning it",
+            checks=(Holds("features[0].grad_fn is None", "the frozen encoder builds no graph"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
             class Adapter(torch.nn.Module):
                 def __init__(self):
                     super().__init__()
