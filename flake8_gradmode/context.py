@@ -442,6 +442,14 @@ class Context:
         defines it (see ``Project.eval_leaves``); empty without an index."""
         return self._ask(lambda found: found.eval_leaves(written), [])
 
+    def external_bases(self, klass: str) -> Optional[List[str]]:
+        """The bases outside the project at the top of the class's hierarchy
+        (see ``Project.external_bases``); None without an index, or when the
+        class derives from no class another module of the project defines."""
+        if not self._based_elsewhere(klass):
+            return None
+        return self._ask(lambda found: found.external_bases(klass), None)
+
     def own_parameters(self, klass: str) -> bool:
         """Does the class get ``parameters()`` from a project class, with no
         base outside the project (see ``Project.own_parameters``)?  False

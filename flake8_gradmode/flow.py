@@ -428,6 +428,11 @@ def _framework_class(ctx, name: str) -> bool:
     bases = _memo(ctx, ("bases",), lambda: _class_bases(ctx), {}).get(name)
     if bases is None:
         return True  # not a class of this module: unknown
+    external = ctx.external_bases(name)
+    if external is not None and any(
+        base.split(".", 1)[0] in _FRAMEWORKS or base.startswith(".") for base in external
+    ):
+        return True  # through a class of another module of the project (``class GCBC(Hulc)``)
     for base in bases:
         if isinstance(base, ast.Name) and base.id in ctx.class_bases and base.id != name:
             if framework_class(ctx, base.id):

@@ -1771,6 +1771,13 @@ class Project:
                 return True
         return False
 
+    def external_bases(self, klass: str) -> List[str]:
+        """The bases outside the project at the top of this module's class
+        ``klass``'s hierarchy, through project classes (``pytorch_lightning.
+        LightningModule`` for ``class GCBC(Hulc)`` with ``class
+        Hulc(pl.LightningModule)`` in another module)."""
+        return self.ancestors(self.rel, klass)[1]
+
     def is_module(self, klass: str) -> bool:
         """Does this module's class ``klass`` derive, through project classes,
         from ``torch.nn.Module`` (or a ``torch.nn`` class), or from a project

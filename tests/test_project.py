@@ -3692,3 +3692,38 @@ BATCHIFY_VOLATILE = """
 def test_a_literal_true_handed_on_as_volatile_guards_a_loop_in_a_pinned_project(tmp_path, flag, readme, found):
     make(tmp_path, {"README.md": readme, "evaluate.py": BATCHIFY_VOLATILE.replace("{flag}", flag)})
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
+LIGHTNING_BASE = """
+    import pytorch_lightning as pl
+
+
+    class Base(pl.LightningModule):
+        pass
+"""
+
+VALIDATION_HOOK = """
+    import torch
+
+    from pkg.base import Base
+
+
+    class Child(Base):
+        def validation_step(self, batch, batch_idx):
+            total = torch.tensor(0.0)
+            for self.scope, item in batch.items():
+                total = total + self.encoder(item["rgb"]).sum()
+            return total
+"""
+
+
+@pytest.mark.parametrize("base, expected", [
+    # Lightning runs the hook with grad off: the class derives from its class through another module
+    (LIGHTNING_BASE, []),
+    # a plain project class: a method of that name is no hook
+    (LIGHTNING_BASE.replace("import pytorch_lightning as pl", "import torch").replace(
+        "pl.LightningModule", "object"), [(9, 8, "GRD101")]),
+])
+def test_a_framework_hook_of_a_class_derived_from_the_framework_through_another_module(tmp_path, base, expected):
+    make(tmp_path, {"pkg/base.py": base, "pkg/child.py": VALIDATION_HOOK})
+    assert lint(tmp_path / "pkg/child.py") == expected
