@@ -2008,10 +2008,10 @@ class Project:
 
     def any_forward_detaches(self) -> bool:
         """Does some class of the project have such a ``forward``?  Only the
-        modules that use a detaching name (``data``, ``detach``, ``argsort``)
-        are read: such a ``forward`` uses one."""
+        modules that define a ``forward`` and use a detaching name (``data``,
+        ``detach``, ``argsort``) are read: such a ``forward`` uses one."""
         # (a module that does not parse defines no class anything runs)
-        return any(summary["r"] for _, summary in self.mentioning(*DETACHING_NAMES))
+        return any(summary["r"] for _, summary in self.mentioning(*DETACHING_NAMES, patterns=(_FORWARD_DEF,)))
 
     # model mode at a function's entry
 

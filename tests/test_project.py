@@ -3727,3 +3727,31 @@ VALIDATION_HOOK = """
 def test_a_framework_hook_of_a_class_derived_from_the_framework_through_another_module(tmp_path, base, expected):
     make(tmp_path, {"pkg/base.py": base, "pkg/child.py": VALIDATION_HOOK})
     assert lint(tmp_path / "pkg/child.py") == expected
+
+
+DETACHING_FORWARD = """
+    import torch
+
+
+    class Scorer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.head(x).argmax(1)
+"""
+
+
+@pytest.mark.parametrize("detaches", [True, False])
+def test_only_modules_with_a_forward_are_read_for_one_that_detaches(tmp_path, detaches):
+    model = DETACHING_FORWARD if detaches else DETACHING_FORWARD.replace(".argmax(1)", "") + (
+        "\n        def labels(self, x):\n            return self.forward(x).argmax(1)\n")
+    make(tmp_path, {"models.py": model, "metrics.py": "def top(scores):\n    return scores.argmax(1).tolist()\n",
+                    "predict.py": "import torch\n"})
+    path = tmp_path / "predict.py"
+    source = path.read_text(encoding="utf-8")
+    found = project.open_project(str(path), "", (), ast.parse(source), source)
+    assert found.any_forward_detaches() is detaches
+    assert found.index.entries["metrics.py"][3] == b""  # detaches, defines no forward: never parsed
+    assert found.index.entries["models.py"][3] not in (b"", project._UNPARSABLE)
