@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from flake8_gradmode.engine import check
+from flake8_gradmode.registry import by_code
 from flake8_gradmode.rules.grd102_eval_loop_without_eval_mode import EvalLoopWithoutEvalMode
 from flake8_gradmode.settings import Settings
 from tests.samples import BUFFERS_ONLY_ENCODER, with_a_parameter
@@ -2812,28 +2813,11 @@ def test_an_inference_function_on_inputs_made_to_require_grad_is_not_reported(ch
     assert found(source) == expected
 
 
-# A module function builds the encoder, freezes it and returns it; the
-# loop runs the frozen encoder, which builds no graph.
-FROZEN_BY_A_FACTORY = """
-import torch
-from torch import nn
-
-
-def create_encoder():
-    encoder = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
-    encoder.eval()
-    for param in encoder.parameters():
-        param.requires_grad = False
-    return encoder
-
-
-def extract_features(loader):
-    encoder = create_encoder()
-    features = []
-    for x in loader:
-        features.append(encoder(x).cpu().numpy())
-    return features
-"""
+# A module function builds the encoder, freezes it and returns it (the rule's
+# example); the loop runs the frozen encoder, which builds no graph.
+FROZEN_BY_A_FACTORY = next(
+    v.code for v in by_code("GRD101").VALID if v.title.startswith("A model a function of the module freezes")
+)
 
 # The class freezes a model in ``__init__`` and keeps it moved to a device.
 FROZEN_THEN_MOVED = """
@@ -2859,10 +2843,10 @@ class Scorer:
 
 @pytest.mark.parametrize("source, expected", [
     (FROZEN_BY_A_FACTORY, []),
-    (FROZEN_BY_A_FACTORY.replace("        param.requires_grad = False", "        pass"), [("GRD101", 17, 4)]),
+    (FROZEN_BY_A_FACTORY.replace("param.requires_grad = False", "pass"), [("GRD101", 15, 4)]),
     # also bound to a model nobody froze: unknown
-    (FROZEN_BY_A_FACTORY.replace("    features = []", "    if loader is None:\n        encoder = nn.Linear(8, 8)\n"
-                                 "    features = []"), [("GRD101", 19, 4)]),
+    (FROZEN_BY_A_FACTORY.replace("    features = []", "    if not batches:\n        encoder = torch.nn.Linear(4, 4)\n"
+                                 "    features = []"), [("GRD101", 17, 4)]),
     (FROZEN_THEN_MOVED, []),
     (FROZEN_THEN_MOVED.replace("self.model = model.to(device)", "self.model = nn.Linear(8, 1).to(device)"),
      [("GRD101", 16, 8)]),
