@@ -811,15 +811,15 @@ def _fresh_object(expr: ast.expr) -> bool:
 _FILLS = frozenset({"update", "append", "extend", "insert", "add"})
 
 
-#: Methods that return the module they are called on, moved or switched.
-_SAME_MODULE = frozenset({"to", "cuda", "cpu", "eval", "float", "half", "double", "bfloat16"})
+#: Methods that return the module they are called on, moved or switched to
+#: eval mode (not ``requires_grad_``, which may turn grad back on).
+_MOVES = SAME_MODULE_METHODS - {"requires_grad_", "train"}
 
 
 def _moved_model(value: ast.expr) -> Optional[str]:
     """``net`` of ``net``, ``net.to(device)`` or ``net.cuda().eval()``:
     the same module, dotted; None for anything else."""
-    while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _SAME_MODULE:
-        value = value.func.value
+    value = unchained(value, _MOVES)
     return dotted(value) if isinstance(value, (ast.Name, ast.Attribute)) else None
 
 
