@@ -428,11 +428,6 @@ def _framework_class(ctx, name: str) -> bool:
     bases = _memo(ctx, ("bases",), lambda: _class_bases(ctx), {}).get(name)
     if bases is None:
         return True  # not a class of this module: unknown
-    external = ctx.external_bases(name)
-    if external is not None and any(
-        base.split(".", 1)[0] in _FRAMEWORKS or base.startswith(".") for base in external
-    ):
-        return True  # through a class of another module of the project (``class GCBC(Hulc)``)
     for base in bases:
         if isinstance(base, ast.Name) and base.id in ctx.class_bases and base.id != name:
             if framework_class(ctx, base.id):
@@ -444,7 +439,12 @@ def _framework_class(ctx, name: str) -> bool:
             continue
         if root in _FRAMEWORKS or qual.startswith(".") or ctx.imports.is_imported(root) or "." not in qual:
             return True  # a framework's class, or a class of another module
-    return False
+    # last, as it asks the project index: through a class of another module
+    # of the project (``class GCBC(Hulc)``, ``class Hulc(pl.LightningModule)``)
+    external = ctx.external_bases(name)
+    return external is not None and any(
+        base.split(".", 1)[0] in _FRAMEWORKS or base.startswith(".") for base in external
+    )
 
 
 _BUILTIN_NAMES = frozenset({"object", "dict", "list", "tuple", "Exception", "ABC", "Generic"})
