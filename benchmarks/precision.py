@@ -146,11 +146,12 @@ def run_project(
     except ValueError as exc:
         return [], f"exit status {done.returncode}, unreadable output ({exc}): {done.stderr.strip()[-2000:]}"
     # exit status 2 with a whole document: some files could not be read or
-    # parsed (Python 2 code in old projects); the rest were linted
+    # parsed (Python 2 code in old projects, a binary file named ``.py``);
+    # the rest were linted
     errors = [line for line in done.stderr.splitlines() if line.strip()]
-    unparsed = [line for line in errors if "does not parse" in line]
+    unparsed = [line for line in errors if "does not parse" in line or "cannot decode" in line]
     if unparsed:
-        print(f"{project.name}: {len(unparsed)} file(s) do not parse and were skipped", file=sys.stderr)
+        print(f"{project.name}: {len(unparsed)} file(s) do not parse or decode and were skipped", file=sys.stderr)
     other = [line for line in errors if line not in unparsed]
     if done.returncode not in (0, 1) and (other or not unparsed):
         return [], f"exit status {done.returncode}: {chr(10).join(other)[-2000:]}"
