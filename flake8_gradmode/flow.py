@@ -630,7 +630,10 @@ def in_legacy_branch(ctx, line: int) -> bool:
 
 
 def _legacy_branches(ctx) -> List[Tuple[int, int]]:
-    if not any("__version__" in line or "04" in line or "0_4" in line for line in ctx.lines):
+    if not any(
+        "__version__" in line or (("04" in line or "0_4" in line) and _LEGACY_FLAG_TEXT.search(line))
+        for line in ctx.lines
+    ):
         return []
     names: Set[str] = set()  # ``TORCH_VERSION = torch.__version__[:3]``
     for node in getattr(ctx.tree, "body", ()):
@@ -651,6 +654,11 @@ def _legacy_branches(ctx) -> List[Tuple[int, int]]:
             spans.append((node.orelse[0].lineno, node.orelse[-1].end_lineno or node.orelse[-1].lineno))
     return spans
 
+
+#: The text of a name ``_legacy_flag`` can accept (``TORCH_LT_0_4``,
+#: ``PYTORCH_VERSION_LESS_THAN_040``): a module without one, and without
+#: ``__version__``, has no legacy branch, and its tree is not walked for them
+_LEGACY_FLAG_TEXT = re.compile(r"(?i)(?:torch|version)\w*0_?4(?:_?0)?\b")
 
 #: Words of a flag that says the installed torch is older than a release
 _OLDER_WORDS = frozenset({"less", "lt", "before", "below", "older", "old", "pre", "lower"})
