@@ -411,8 +411,9 @@ class Context:
     def trains_elsewhere(self, key: Tuple[str, ...]) -> bool:
         """Does the call with ``key`` (not a function of this module) reach a
         project function of another module whose own body runs a training
-        step: an imported function, or ``self.name()`` on a method of a base
-        class defined there?"""
+        step: an imported function, ``self.name()`` on a method of a base
+        class defined there, or a method of an object of a class imported
+        from there (``("instance", class, method)``)?"""
         if key[0] == "function":
             klass, name = "", key[1]
             if not self._from_the_project(name):
@@ -421,6 +422,13 @@ class Context:
             klass, name = key[1], key[2]
             if not self._based_elsewhere(klass):
                 return False
+        elif key[0] == "instance":
+            # ``wrapper.train_epoch(loader)`` on ``wrapper = ModelWrapper(...)``,
+            # a class another module of the project defines
+            klass, name = key[1], key[2]
+            if klass in self.class_bases or not self._from_the_project(klass):
+                return False
+            return self._ask(lambda found: found.trains_instance(klass, name), False)
         else:
             return False
         return self._ask(lambda found: found.trains(klass, name), False)

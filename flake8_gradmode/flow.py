@@ -1109,7 +1109,11 @@ def trains(ctx, scope_or_loop) -> bool:
             if scope is not owner and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
                 return True
     for _, key in getattr(scope_or_loop, "typed_calls", ()):
-        for scope in callees(ctx, owner, key):
+        found = callees(ctx, owner, key)
+        if not found:
+            # ``wrapper = ModelWrapper(...)`` imported from another module of the project
+            elsewhere.append(("instance", *key[1:]))
+        for scope in found:
             if scope is not owner and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
                 return True  # ``trainer.train(batch)``: the module's class runs the step
     # last, as it may load the project index: a function imported from

@@ -1667,6 +1667,19 @@ class Project:
         summary = self.summary(found[0])
         return summary is not None and found[1] in summary["t"]  # type: ignore[operator]
 
+    def trains_instance(self, klass: str, name: str) -> bool:
+        """Does the method ``name`` of the class ``klass`` imported into this
+        module from another module of the project (or of a project base of
+        that class) run a training step in its own body?"""
+        found = self.resolve(self.rel, klass)
+        if not isinstance(found, tuple) or found[0] == self.rel:
+            return False
+        summary = self.summary(found[0])
+        if summary is None or found[1] not in summary["c"]:  # type: ignore[operator]
+            return False
+        defined = self._first_definition(self.ancestors(found[0], found[1])[0], name)
+        return defined is not None and defined[1] in defined[0]["t"]  # type: ignore[operator]
+
     def _first_definition(self, classes: List[Target], name: str) -> Optional[Tuple[Summary, str]]:
         """The summary and qualified name of the first of ``classes`` that
         defines the method ``name`` (a class before its bases: the one that runs)."""

@@ -990,6 +990,53 @@ def test_a_loop_calling_a_base_method_that_does_not_train_is_reported(tmp_path):
     assert lint(tmp_path / "pkg/agent.py") == [(10, 12, "GRD101")]
 
 
+WRAPPER = """
+    import torch
+
+
+    class Wrapper:
+        def __init__(self, model, lr):
+            self.model = model
+            self.optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+
+        def train_epoch(self, batches):
+            for x, y in batches:
+                self.optimizer.zero_grad()
+                torch.nn.functional.mse_loss(self.model(x), y).backward()
+                self.optimizer.step()
+"""
+
+SWEEP = """
+    from .wrapper import Wrapper
+
+
+    def sweep(models, loader, epochs):
+        images, labels = next(iter(loader))
+        for model in models:
+            model.eval()
+            print(model(images).argmax(1))
+            wrapper = Wrapper(model, 0.1)
+            for _ in range(epochs):
+                wrapper.train_epoch(loader)
+"""
+
+RUN_SWEEP = "from .sweep import sweep\n\n\ndef run(models, loader):\n    sweep(models, loader, 3)\n"
+
+
+def test_a_loop_training_through_a_method_of_a_class_of_another_module(tmp_path):
+    # ``wrapper = Wrapper(...)`` is built from a class ``wrapper.py`` defines:
+    # its ``train_epoch`` backpropagates, so the loop over models trains them
+    make(tmp_path, {"pkg/wrapper.py": WRAPPER, "pkg/sweep.py": SWEEP, "pkg/run.py": RUN_SWEEP})
+    assert lint(tmp_path / "pkg/sweep.py") == []
+
+
+def test_a_loop_calling_a_method_of_a_class_of_another_module_that_does_not_train_is_reported(tmp_path):
+    wrapper = WRAPPER.replace(".backward()", ".item()").replace("self.optimizer.step()", "pass")
+    wrapper = wrapper.replace("self.optimizer.zero_grad()", "pass")
+    make(tmp_path, {"pkg/wrapper.py": wrapper, "pkg/sweep.py": SWEEP, "pkg/run.py": RUN_SWEEP})
+    assert lint(tmp_path / "pkg/sweep.py") == [(6, 4, "GRD101")]
+
+
 FINETUNE = """
     import torch
 
