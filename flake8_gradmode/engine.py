@@ -415,6 +415,8 @@ class Tracker:
                 ctx._calls.append((by_name, self.grad.state, self.grad.function))
             if func.value.__class__ is ast.Name:  # type: ignore[attr-defined]
                 flow_.scopes[-1].method_calls.append((seq, func.attr))  # type: ignore[attr-defined]
+                if func.attr == "forward":  # type: ignore[attr-defined]
+                    flow_.scopes[-1].forwarded.add(func.value.id)  # type: ignore[attr-defined]
                 if loops:
                     typed = _built_class_method(ctx, func)  # type: ignore[arg-type]
                     if typed is not None:
@@ -508,6 +510,10 @@ class Tracker:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in ("backward", "manual_backward"):
             targets = [func.value] + [v for _, v, _ in call_args(node)[:1]]
+            if isinstance(func.value, ast.Name) and func.value.id in self.flow.scopes[-1].forwarded:
+                # ``layer.forward(x)``, then ``layer.backward(out)``: a layer
+                # written by hand (numpy), whose argument is no loss
+                targets = targets[:1]
             for target in targets:
                 if isinstance(target, ast.Call):  # scaler.scale(loss).backward()
                     targets.extend(v for _, v, _ in call_args(target)[:1])

@@ -88,6 +88,9 @@ class Scope:
         self.backward_names: Set[str] = set()
         #: containers an item of which ``.backward()`` is called on (``losses["loss"]``)
         self.backward_holders: Set[str] = set()
+        #: names whose ``.forward(...)`` the body calls: a layer written by
+        #: hand has its own ``.backward(grad)``, which autograd never runs
+        self.forwarded: Set[str] = set()
         #: name -> the values assigned to it (``names_in`` of them, when asked)
         self.deps: Dict[str, List[ast.expr]] = {}
         #: container name -> the values put into it (``outputs.update(pose)``,

@@ -1642,3 +1642,48 @@ for epoch in range(10):
 ])
 def test_torchvision_for_data_only_brings_no_model(source, expected):
     assert findings(source) == expected
+
+
+# A layer written by hand in numpy, as course autograders check them: its
+# ``backward`` takes the upstream gradient, and autograd never runs; the
+# outputs kept are arrays.  A wrapper's ``backward(loss)`` is autograd's.
+HAND_WRITTEN_LAYER = """
+import numpy as np
+import torch
+
+
+class Scale:
+    def __init__(self, k):
+        self.k = k
+
+    def forward(self, x):
+        return x * self.k
+
+    def backward(self, grad):
+        return grad * self.k
+
+
+def check_scale(seeds):
+    outputs, grads = [], []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        layer = Scale(rng.integers(1, 5))
+        out = layer.forward(rng.standard_normal((2, 3)))
+        grads.append(layer.backward(out))
+        outputs.append(out)
+    print(len(outputs), len(grads))
+
+
+def fit(accelerator, model, loader, opt):
+    losses = []
+    for x, y in loader:
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        accelerator.backward(loss)
+        opt.step()
+        losses.append(loss)
+    print(len(losses))
+"""
+
+
+def test_a_layer_written_by_hand_keeps_no_graph():
+    assert findings(HAND_WRITTEN_LAYER) == [("GRD104", 34, 8)]

@@ -24,7 +24,10 @@ class LossAccumulatedWithGraph(Rule):
         `.tolist()`, `.numpy()`.  A loss is the result of a loss function or
         criterion call (`criterion(out, y)`, `F.cross_entropy(...)`, a callee
         named like `loss`/`criterion`), arithmetic on one, or a value that
-        `.backward()` is called on in the function: a name, an item or
+        `.backward()` is called on in the function (or that a wrapper's
+        `accelerator.backward(loss)` is given; not the argument of
+        `layer.backward(grad)` after `layer.forward(x)`, a layer written by
+        hand whose backward autograd never runs): a name, an item or
         attribute (`out.loss.backward()`, then `history.append(out.loss)`),
         or a container built in the iteration one of whose items was the
         target (`losses["total"].backward()`, then `history.append(losses)`,
