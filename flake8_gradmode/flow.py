@@ -292,8 +292,11 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     owner, _, last = key.rpartition(".")
     if owner in ("self", "cls") and last in _memo(ctx, ("methods",), lambda: _method_names(ctx), frozenset()):
         return False  # a method of the class: self.eval_model(...)
-    if key in flow.criteria or _CRITERION_WORDS.intersection(last.lower().split("_")):
-        return False  # a loss module (``criterion = nn.CrossEntropyLoss().cuda()``) has no graph of its own
+    words = last.lower().split("_")
+    if key in flow.criteria or _CRITERION_WORDS.intersection(words) or _METRIC_WORDS.intersection(words):
+        # a loss module (``criterion = nn.CrossEntropyLoss().cuda()``) or a
+        # metric (``psnr(sr, hr)``) has no graph of its own: its inputs' model does
+        return False
     if flow.factories.get(key):
         return False  # ``self.network = resnet.resnet18``: ``self.network(num_classes=10)`` builds a model
     if key in flow.module_evidence:
@@ -321,6 +324,10 @@ _CONSTRUCTION_KEYWORDS = frozenset({
 
 #: Words of a name that says it holds a loss function, not a model.
 _CRITERION_WORDS = frozenset({"criterion", "crit", "loss", "lossfn", "criterions"})
+
+
+#: Words of a name that says it holds an image-quality or other metric.
+_METRIC_WORDS = frozenset({"metric", "metrics", "psnr", "ssim", "lpips", "fid"})
 
 
 #: Attributes through which wrappers expose the model they wrap.

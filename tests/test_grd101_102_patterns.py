@@ -2853,3 +2853,37 @@ class Scorer:
 ])
 def test_a_model_frozen_by_a_factory_or_before_it_is_moved(source, expected):
     assert found(source) == expected
+
+
+# An image-quality metric held in a module: the model runs under no_grad,
+# and the metric of its output builds no graph.  A name that says nothing
+# of a metric is taken for a model.
+METRIC_MODULE = """
+import torch
+from torch import nn
+
+
+class PSNR(nn.Module):
+    def forward(self, sr, hr):
+        return 10 * torch.log10(1 / torch.mean((sr - hr) ** 2))
+
+
+def evaluate(model, pairs, device):
+    model.eval()
+    psnr = PSNR()
+    psnr = psnr.to(device)
+    total = 0.0
+    for lr, hr in pairs:
+        with torch.no_grad():
+            sr = model(lr.to(device))
+        total += psnr(sr, hr.to(device)).item()
+    return total / len(pairs)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (METRIC_MODULE, []),
+    (METRIC_MODULE.replace("psnr", "scorer"), [("GRD101", 16, 4)]),
+])
+def test_a_metric_module_is_not_the_model(source, expected):
+    assert found(source) == expected

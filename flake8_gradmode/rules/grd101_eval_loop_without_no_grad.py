@@ -238,7 +238,8 @@ class EvalLoopWithoutNoGrad(Rule):
         `nn.Module` subclass), or of a name like `model`, `net`, `encoder`,
         `generator`, `netG`, `resnet` (see Options; not a call that hands it
         the settings of a model being built, `cell_senet(model_name=...,
-        num_classes=1108)`, nor one named like an action, `validate_model(...)`);
+        num_classes=1108)`, nor one named like an action, `validate_model(...)`,
+        nor a loss or metric module, `criterion(out, y)`, `psnr(sr, hr)`);
         also `model.module(x)`,
         an item of a container of models (`self.models["generator"](x)`,
         `for head in self.heads: head(x)`), and `model.generate(...)`
