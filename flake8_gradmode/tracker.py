@@ -312,6 +312,8 @@ class ImportTable:
             root, _, rest = name.partition(".")
             full = self._names.get(root, root)
             answer = f"{full}.{rest}" if rest else full
+            while answer.startswith("torch.torch.") or answer == "torch.torch":
+                answer = answer[6:]  # ``torch.torch.no_grad()``: the torch module is its own attribute
         self._last, self._last_answer = expr, answer
         return answer
 

@@ -46,6 +46,7 @@ def test_module_level_is_enabled():
         ("from torch import no_grad", "no_grad()"),
         ("from torch import no_grad as ng", "ng()"),
         ("import torch", "torch.autograd.no_grad()"),
+        ("import torch", "torch.torch.no_grad()"),  # the torch module is its own attribute
         ("from torch.autograd import grad_mode", "grad_mode.no_grad()"),
         ("import torch.autograd.grad_mode as gm", "gm.no_grad()"),
         ("from torch.autograd.grad_mode import no_grad", "no_grad()"),
