@@ -6,7 +6,7 @@ from typing import List, Optional, Set
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
-from flake8_gradmode.tracker import dotted, last_name, unchained
+from flake8_gradmode.tracker import bound_arguments, dotted, last_name, unchained
 
 
 class EvalLoopWithoutEvalMode(Rule):
@@ -490,6 +490,14 @@ def _hands_a_built_model(ctx, scope: flow.Scope, ev: flow.EvalLoop, matters: boo
     for path in ev.paths:
         node = ctx.flow.nodes[path.seq]
         args = list(getattr(node, "args", ())) + [kw.value for kw in getattr(node, "keywords", ())]
+        fn = path.callee.function
+        root = path.model_call.key.split(".", 1)[0]
+        if fn is not None and isinstance(node, ast.Call):
+            bound = {param: value for param, value, _ in bound_arguments(fn, node)}
+            if root in bound:
+                # ``sample(x, net, loader)`` runs its parameter ``net``: only
+                # that argument is the model, not another object built before
+                args = [bound[root]]
         built = (a.id for a in args if isinstance(a, ast.Name) and _built_with_modes(ctx, scope, a, path.seq, matters))
         handed = next(built, None)
         if handed is None:
