@@ -2929,3 +2929,36 @@ def test_the_model_a_helper_runs_is_the_argument_bound_to_its_parameter():
         "evaluation loop runs `net` (through `predict_image()`) in training mode: nothing calls `.eval()` "
         "before it; call `net.eval()` before the loop",
     )]
+
+
+# A linear probe trained on frozen features, then scored: its layers
+# compute the same in both modes.
+SEQUENTIAL_PROBE = """
+import torch
+from torch import nn
+from torchvision import models
+
+if __name__ == "__main__":
+    resnet = models.resnet18(pretrained=True)
+    resnet.fc = nn.Identity()
+    train_loader, test_loader = torch.load("features.pt")
+    probe = nn.Sequential(nn.Linear(512, 64), nn.ReLU(), nn.Linear(64, 10))
+    probe = probe.to("cpu")
+    optimizer = torch.optim.Adam(probe.parameters())
+    for x, y in train_loader:
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(probe(x), y).backward()
+        optimizer.step()
+    correct = 0
+    for x, y in test_loader:
+        correct += (probe(x).argmax(1) == y).sum().item()
+    print(correct)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (SEQUENTIAL_PROBE, [("GRD101", 18, 4)]),
+    (SEQUENTIAL_PROBE.replace("nn.ReLU()", "nn.Dropout(0.5)"), [("GRD101", 18, 4), ("GRD102", 18, 4)]),
+])
+def test_a_sequential_of_layers_the_same_in_both_modes(source, expected):
+    assert found(source) == expected

@@ -83,7 +83,8 @@ class EvalLoopWithoutEvalMode(Rule):
         not reported: an `.eval()` before the loop would change nothing.
         A loop whose model is one `torch.nn` layer its function built that
         computes the same in both modes (`probe = nn.Linear(d, k)`, a
-        convolution, an embedding) is not reported, nor one whose every
+        convolution, an embedding), or an `nn.Sequential` of such layers
+        and activations, is not reported, nor one whose every
         model call hands the forward a literal mode (`model(x, _eval=True)`,
         `net(x, training=False)`, `model(x, mode="test")`): the forward
         sets the mode, or runs its layers in it, itself.  With the project
@@ -522,6 +523,12 @@ _PLAIN_LAYERS = frozenset(f"torch.nn.{name}" for name in (
 ))
 
 
+#: ``torch.nn`` activations and reshapes, the same in both modes.
+_PLAIN_ACTIVATIONS = frozenset(f"torch.nn.{name}" for name in (
+    "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten",
+))
+
+
 #: Keywords (leading underscores dropped) by which a call tells a forward
 #: which mode to run in.
 _MODE_KEYWORDS = frozenset({
@@ -671,7 +678,19 @@ def _plain_layer(ctx, call: flow.ModelCall) -> bool:
     ``torch.nn`` that behaves the same in training and eval mode (a linear
     probe: ``LL = nn.Linear(features, classes)``)?"""
     built = flow.built_before(ctx, call, call.key.split(".", 1)[0].split("[", 1)[0])
-    return built is not None and "." not in call.key and ctx.imports.resolve(built.func) in _PLAIN_LAYERS
+    return built is not None and "." not in call.key and _plain(ctx, built)
+
+
+def _plain(ctx, built: ast.Call) -> bool:
+    """``nn.Linear(d, k)``, or an ``nn.Sequential`` of such layers and
+    activations (``nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, k))``)."""
+    qual = ctx.imports.resolve(built.func)
+    if qual in _PLAIN_LAYERS:
+        return True
+    return qual == "torch.nn.Sequential" and bool(built.args) and not built.keywords and all(
+        isinstance(a, ast.Call) and (ctx.imports.resolve(a.func) in _PLAIN_ACTIVATIONS or _plain(ctx, a))
+        for a in built.args
+    )
 
 
 def _in_eval_on_the_way(ctx, scope: flow.Scope, path: flow.PathCall) -> bool:
