@@ -467,7 +467,9 @@ def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set
 
 def returns_number(fn: ast.AST) -> bool:
     """Does the function ``fn`` return only Python numbers (``return total /
-    n`` where ``total`` starts at ``0`` and adds ``loss.item()``)?"""
+    n`` where ``total`` starts at ``0`` and adds ``loss.item()``), or items of
+    a tensor made from numbers that only numbers are added to (``total =
+    torch.Tensor([0])``, ``total += loss.item()``, ``return total[0]``)?"""
     returns = [n.value for n in _own_nodes(fn) if isinstance(n, ast.Return)]
     if not returns or any(r is None for r in returns):
         return False
@@ -482,6 +484,10 @@ def returns_number(fn: ast.AST) -> bool:
                         if isinstance(inner, ast.Name):
                             stores.setdefault(inner.id, []).append(None)  # unpacked: unknown
         elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Name):
+            if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Div) and isinstance(
+                node.value, ast.Attribute
+            ):
+                continue  # ``total /= self.test.nnz``: an average over a count keeps what the total is
             stores.setdefault(node.target.id, []).append(node.value)
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.NamedExpr)):
             targets = [node.target] if isinstance(node, (ast.For, ast.AsyncFor, ast.NamedExpr)) else [
@@ -491,6 +497,17 @@ def returns_number(fn: ast.AST) -> bool:
                     if isinstance(inner, ast.Name):
                         stores.setdefault(inner.id, []).append(None)
     return all(_number_expr(r, stores, frozenset()) for r in returns)
+
+
+#: Tensors made from literal numbers (``torch.Tensor([0])``): no graph, and
+#: adding ``.item()`` numbers to one makes none
+_NUMBER_TENSORS = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.DoubleTensor", "torch.tensor", "torch.zeros"})
+
+
+def _literal_numbers(expr: ast.AST) -> bool:
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        return all(_literal_numbers(e) for e in expr.elts)
+    return isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool)
 
 
 def _own_nodes(fn: ast.AST):
@@ -513,8 +530,12 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
         return _number_expr(expr.left, stores, seen) and _number_expr(expr.right, stores, seen)
     if isinstance(expr, ast.UnaryOp):
         return _number_expr(expr.operand, stores, seen)
+    if isinstance(expr, ast.Subscript):
+        return _number_expr(expr.value, stores, seen)  # ``total[0]`` of a tensor of numbers
     if isinstance(expr, ast.Call):
         func = expr.func
+        if dotted(func) in _NUMBER_TENSORS:
+            return not expr.keywords and all(_literal_numbers(a) for a in expr.args)
         if isinstance(func, ast.Attribute):
             return func.attr == "item"
         return isinstance(func, ast.Name) and func.id in ("float", "int", "len", "round")

@@ -813,6 +813,40 @@ class Runner:
     assert findings(src) == []
 
 
+# the total a tensor made from a number, ``.item()`` numbers added to it,
+# averaged over a count and returned as its element
+TENSOR_OF_NUMBERS = PRELUDE + """
+class Runner:
+    def eval_loss(self, loader):
+        model.eval()
+        loss = torch.Tensor([0])
+        for x, y in loader:
+            loss += criterion(model(x), y).item()
+        loss /= self.count
+        return loss[0]
+
+    def fit(self, loader, epochs):
+        history = []
+        for epoch in range(epochs):
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+            history.append(self.eval_loss(loader))
+        print(history)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (TENSOR_OF_NUMBERS, []),
+    # a tensor made to require grad is no total of numbers
+    (TENSOR_OF_NUMBERS.replace("torch.Tensor([0])", "torch.zeros(1, requires_grad=True)"), [("GRD104", 26, 12)]),
+])
+def test_validation_loss_helper_returning_an_element_of_a_tensor_of_numbers(source, expected):
+    assert findings(source) == expected
+
+
 def test_loss_helper_returning_the_tensor_is_still_reported():
     src = PRELUDE + """
 class Runner:
