@@ -1522,7 +1522,7 @@ class Project:
         found where the module's directory and the project's root both
         would find it, that binds no ``name`` and has no submodule of that
         name (``from models.Nets import ResnetCifar`` after the class was
-        removed).  A module that may bind names no statement spells (see
+        removed), or that does not parse.  A module that may bind names no statement spells (see
         ``_Summarizer._defined``) binds anything."""
         names = self.index.names
         for level, target in self.own["x"]:  # type: ignore[attr-defined]
@@ -1532,9 +1532,15 @@ class Project:
             directory = os.path.dirname(self.rel)
             sibling = module_name(os.path.join(directory, module.replace(".", os.sep) + ".py")) if directory else None
             found = [rel for rel in (names.get(sibling) if sibling else None, names.get(module)) if rel is not None]
-            if found and all(self._lacks(rel, module, name) for rel in found):
+            if found and all(self._lacks(rel, module, name) or self._unparsable(rel) for rel in found):
                 return True
         return False
+
+    def _unparsable(self, rel: str) -> bool:
+        """Does project module ``rel`` (not this one) fail to parse, so that
+        importing it raises ``SyntaxError`` (``mydataloader.py`` with a stray
+        indentation)?"""
+        return rel != self.rel and self.summary(rel) is None and self.index.entries[rel][3] == _UNPARSABLE
 
     def _lacks(self, rel: str, module: str, name: str) -> bool:
         """Does project module ``rel`` (imported as ``module``) bind no ``name``?"""

@@ -3477,6 +3477,44 @@ PLAIN_NETS = """
             return self.fc(self.drop(x))
 """
 
+#: ``models/nets.py`` with a bracket left open: importing it raises SyntaxError
+UNPARSABLE_NETS = PLAIN_NETS.replace("nn.Linear(4, 2)", "nn.Linear(4, 2")
+
+TRAIN_IMPORTING = """
+    import torch
+
+    from models.nets import Net
+
+
+    def validate(net, loader):
+        net.eval()
+        with torch.no_grad():
+            return sum(net(x).argmax(1).eq(y).sum().item() for x, y in loader)
+
+
+    def fit(loader, epochs):
+        net = Net()
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        net.train()
+        for _ in range(epochs):
+            for x, y in loader:
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(net(x), y).backward()
+                optimizer.step()
+            print(validate(net, loader))
+
+
+    if __name__ == "__main__":
+        fit(torch.load("data.pt"), 3)
+"""
+
+
+@pytest.mark.parametrize("nets, found", [(PLAIN_NETS, [(21, 14, "GRD103")]), (UNPARSABLE_NETS, [])])
+def test_a_training_loop_of_a_module_that_stops_at_its_imports_is_silent(tmp_path, nets, found):
+    make(tmp_path, {"models/nets.py": nets, "train.py": TRAIN_IMPORTING})
+    assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD103"] == found
+
+
 EVALUATE_IMPORTING = """
     import sys
 
@@ -3502,17 +3540,21 @@ EVALUATE_IMPORTING = """
     # the class was removed from ``models/nets.py``: the script stops at line 5
     (PLAIN_NETS, "from models.nets import Net, WideNet", []),
     (PLAIN_NETS, "from models.nets import Net as WideNet, Net", [(10, 4, "GRD101")]),
-    (PLAIN_NETS + "\nWideNet = Net\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
-    (PLAIN_NETS + "\nclass WideNet(Net):\n    pass\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
-    (PLAIN_NETS + "\ndef register():\n    global WideNet\n    WideNet = Net\n",
+    (PLAIN_NETS + "\n    WideNet = Net\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
+    (PLAIN_NETS + "\n    class WideNet(Net):\n        pass\n", "from models.nets import Net, WideNet",
+     [(10, 4, "GRD101")]),
+    (PLAIN_NETS + "\n    def register():\n        global WideNet\n        WideNet = Net\n",
      "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
-    (PLAIN_NETS + "\nfrom .wide import *\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
-    (PLAIN_NETS + "\nglobals()['WideNet'] = Net\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
+    (PLAIN_NETS + "\n    from .wide import *\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
+    (PLAIN_NETS + "\n    globals()['WideNet'] = Net\n", "from models.nets import Net, WideNet", [(10, 4, "GRD101")]),
     # under ``try``, the import may be meant to fail
     (PLAIN_NETS, "try:\n        from models.nets import Net, WideNet\n    except ImportError:\n        pass",
      [(13, 4, "GRD101")]),
     # a package's submodule, and a module outside the project
     (PLAIN_NETS, "from models import nets\n    from timm.models import Net, WideNet", [(11, 4, "GRD101")]),
+    # a project module that does not parse raises SyntaxError at the import
+    (UNPARSABLE_NETS, "from models.nets import Net as WideNet\n    from models.nets import Net", []),
+    (PLAIN_NETS, "from models.nets import Net as WideNet\n    from models.nets import Net", [(11, 4, "GRD101")]),
 ])
 def test_a_module_importing_a_name_its_project_module_lacks_runs_nothing(tmp_path, nets, imports, found):
     make(tmp_path, {"models/nets.py": nets, "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports)})

@@ -63,6 +63,8 @@ class TrainModeNotRestored(Rule):
         worse model.
     """
     known_problems = """
+        With the project index, a module that stops at one of its imports
+        is not reported (see docs/cross-module.md): none of it runs.
         Only switches and training steps this module can see are followed; a
         trainer object from another module that calls `.train()` for you is not
         visible, so the rule stays silent when it cannot see the training step.
@@ -565,6 +567,9 @@ class TrainModeNotRestored(Rule):
                             node,
                             f"`{self.code_of(node.func)}()` leaves the model in eval mode and the loop trains on "
                             "with dropout and batch norm frozen; call `.train()` before the next training step",
+                            # last: it may read the project index; nothing of a
+                            # module that stops at its imports runs
+                            condition=lambda: not flow.import_fails(ctx),
                             fix=self._fix(loop, node),
                         )
                     break
