@@ -1522,7 +1522,10 @@ class Project:
         found where the module's directory and the project's root both
         would find it, that binds no ``name`` and has no submodule of that
         name (``from models.Nets import ResnetCifar`` after the class was
-        removed), or that does not parse.  A module that may bind names no statement spells (see
+        removed), or that does not parse; or one of a module a package
+        directory of a project that is no package does not hold (``from
+        models.segnet import SegNet`` with no ``models/segnet.py``).  A
+        module that may bind names no statement spells (see
         ``_Summarizer._defined``) binds anything."""
         names = self.index.names
         for level, target in self.own["x"]:  # type: ignore[attr-defined]
@@ -1534,6 +1537,27 @@ class Project:
             found = [rel for rel in (names.get(sibling) if sibling else None, names.get(module)) if rel is not None]
             if found and all(self._lacks(rel, module, name) or self._unparsable(rel) for rel in found):
                 return True
+            if not found and not self.index.packaging and self._missing_module(directory, module):
+                return True
+        return False
+
+    def _missing_module(self, directory: str, module: str) -> bool:
+        """Is ``module`` (``models.segnet``) a module of a package directory
+        of the project (``models/``, beside the importing module or else at
+        the root, where Python looks first) that holds no file or directory
+        of that name, in a project that is no package (nothing builds an
+        extension into it)?"""
+        parent, _, leaf = module.rpartition(".")
+        if not parent:
+            return False
+        for base in ([directory] if directory else []) + [""]:
+            package = os.path.join(self.index.root, base, parent.replace(".", os.sep))
+            if os.path.isdir(package):
+                try:
+                    names = os.listdir(package)
+                except OSError:
+                    return False
+                return not any(n == leaf or n.startswith(leaf + ".") for n in names)
         return False
 
     def _unparsable(self, rel: str) -> bool:

@@ -3561,6 +3561,24 @@ def test_a_module_importing_a_name_its_project_module_lacks_runs_nothing(tmp_pat
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
 
 
+@pytest.mark.parametrize("extra, found", [
+    ({}, []),  # ``models/wide.py`` is missing: the script stops at line 6
+    ({"models/wide.py": "WideNet = None\n"}, [(11, 4, "GRD101")]),
+    ({"models/wide.cpython-311-x86_64-linux-gnu.so": ""}, [(11, 4, "GRD101")]),  # a compiled module
+    ({"models/wide/__init__.py": "WideNet = None\n"}, [(11, 4, "GRD101")]),
+    ({"setup.py": ""}, [(11, 4, "GRD101")]),  # a package, which may build ``wide`` when installed
+])
+def test_a_module_importing_a_module_its_project_package_lacks_runs_nothing(tmp_path, extra, found):
+    imports = "from models.nets import Net\n    from models.wide import WideNet"
+    make(tmp_path, {"models/nets.py": PLAIN_NETS, "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports)})
+    (tmp_path / "setup.py").unlink()
+    (tmp_path / ".git").mkdir()  # the project's root, without packaging
+    for name, text in extra.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
 @pytest.mark.parametrize("imports, found", [
     ("from models.nets import Net, WideNet", []),  # stops at the import: the flag never runs either
     ("from models.nets import Net\n    WideNet = Net", [(12, 39, "GRD003")]),
