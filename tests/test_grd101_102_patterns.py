@@ -2889,43 +2889,24 @@ def test_a_metric_module_is_not_the_model(source, expected):
     assert found(source) == expected
 
 
-# A prediction helper handed two modules: the one it runs is its parameter
-# ``net``; the other is only read (``scaler.scale``).  The model named is
-# the argument bound to the parameter the helper calls.
-TWO_MODULES_HANDED = """
-import torch
-
-
-class Net(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
-
-    def forward(self, x):
-        return self.body(x)
-
-
-def predict_image(scaler, net, image):
-    with torch.no_grad():
-        return net(image * scaler.scale)
-
-
-scaler = Net()
-scaler.scale = 2.0
-masks = []
-for path in ["a.pt", "b.pt"]:
-    net = Net()
-    net.load_state_dict(torch.load(path))
-    for image in [torch.randn(2, 4), torch.randn(2, 4)]:
-        masks.append(predict_image(scaler, net, image))
-"""
+# A prediction helper handed two modules (the rule's example, varied): the
+# one it runs is its parameter ``net``; the other is only read
+# (``scaler.scale``).  The model named is the argument bound to the
+# parameter the helper calls.
+TWO_MODULES_HANDED = next(
+    v.code for v in by_code("GRD102").INVALID
+    if v.title.startswith("A script runs its model through a prediction helper")
+).replace("def predict_image(net, image):", "def predict_image(scaler, net, image):").replace(
+    "return net(image)", "return net(image * scaler.scale)").replace(
+    "net = Net()\n", "scaler = Net()\nscaler.scale = 2.0\nnet = Net()\n").replace(
+    "predict_image(net, image)", "predict_image(scaler, net, image)")
 
 
 def test_the_model_a_helper_runs_is_the_argument_bound_to_its_parameter():
     found = [(v.code, v.line, v.col, v.message) for v in check(TWO_MODULES_HANDED, ALONE, filename="script.py")
              if v.code in CODES]
     assert found == [(
-        "GRD102", 22, 0,
+        "GRD102", 23, 0,
         "evaluation loop runs `net` (through `predict_image()`) in training mode: nothing calls `.eval()` "
         "before it; call `net.eval()` before the loop",
     )]

@@ -787,8 +787,7 @@ def fit(loader):
 # --- GRD104: a function of the module named like a loss that returns a number ----
 
 
-def test_validation_loss_helper_returning_a_float_is_not_a_graph():
-    src = PRELUDE + """
+FLOAT_EVAL_LOSS = PRELUDE + """
 class Runner:
     def eval_loss(self, loader):
         model.eval()
@@ -810,38 +809,24 @@ class Runner:
             history.append(val_loss)
         print(history)
 """
-    assert findings(src) == []
+
+
+def test_validation_loss_helper_returning_a_float_is_not_a_graph():
+    assert findings(FLOAT_EVAL_LOSS) == []
 
 
 # the total a tensor made from a number, ``.item()`` numbers added to it,
 # averaged over a count and returned as its element
-TENSOR_OF_NUMBERS = PRELUDE + """
-class Runner:
-    def eval_loss(self, loader):
-        model.eval()
-        loss = torch.Tensor([0])
-        for x, y in loader:
-            loss += criterion(model(x), y).item()
-        loss /= self.count
-        return loss[0]
-
-    def fit(self, loader, epochs):
-        history = []
-        for epoch in range(epochs):
-            model.train()
-            for x, y in loader:
-                optimizer.zero_grad()
-                criterion(model(x), y).backward()
-                optimizer.step()
-            history.append(self.eval_loss(loader))
-        print(history)
-"""
+TENSOR_OF_NUMBERS = FLOAT_EVAL_LOSS.replace("        loss = 0\n", "        loss = torch.Tensor([0])\n").replace(
+    "            with torch.no_grad():\n                loss += criterion(model(x), y).item()\n"
+    "        return loss / len(loader)\n",
+    "            loss += criterion(model(x), y).item()\n        loss /= self.count\n        return loss[0]\n")
 
 
 @pytest.mark.parametrize("source, expected", [
     (TENSOR_OF_NUMBERS, []),
     # a tensor made to require grad is no total of numbers
-    (TENSOR_OF_NUMBERS.replace("torch.Tensor([0])", "torch.zeros(1, requires_grad=True)"), [("GRD104", 26, 12)]),
+    (TENSOR_OF_NUMBERS.replace("torch.Tensor([0])", "torch.zeros(1, requires_grad=True)"), [("GRD104", 27, 12)]),
 ])
 def test_validation_loss_helper_returning_an_element_of_a_tensor_of_numbers(source, expected):
     assert findings(source) == expected
