@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set,
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import ClassInfo, Context, Fix, physical_lines
-from flake8_gradmode.names import FRAMEWORK_RUNNERS, OTHER_FRAMEWORKS, TEST_FRAMEWORKS, word_chars
+from flake8_gradmode.names import FRAMEWORK_RUNNERS, OTHER_FRAMEWORKS, TEST_FRAMEWORKS, tokens, word_chars
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.rule import Edit, Rule, Violation
 from flake8_gradmode.settings import Settings
@@ -510,9 +510,14 @@ class Tracker:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in ("backward", "manual_backward"):
             targets = [func.value] + [v for _, v, _ in call_args(node)[:1]]
-            if isinstance(func.value, ast.Name) and func.value.id in self.flow.scopes[-1].forwarded:
+            if (
+                func.attr == "backward" and isinstance(func.value, ast.Name)
+                and func.value.id in self.flow.scopes[-1].forwarded and len(targets) > 1
+                and not (isinstance(targets[1], ast.Name) and _LOSS_WORDS.intersection(tokens(targets[1].id)))
+            ):
                 # ``layer.forward(x)``, then ``layer.backward(out)``: a layer
-                # written by hand (numpy), whose argument is no loss
+                # written by hand (numpy), whose argument is a gradient, no
+                # loss (an engine's ``engine.backward(loss)`` keeps its loss)
                 targets = targets[:1]
             for target in targets:
                 if isinstance(target, ast.Call):  # scaler.scale(loss).backward()
@@ -681,6 +686,10 @@ def _builds_local_module(flow_: flow.Flow, value: ast.expr) -> bool:
 
 #: The fields of a statement that hold blocks of statements.
 _STATEMENT_BLOCKS = ("body", "orelse", "finalbody")
+
+
+#: Words of a name that hold a loss (``total_loss``, ``cost``).
+_LOSS_WORDS = frozenset({"loss", "losses", "cost", "objective"})
 
 
 def _built_class_method(ctx: Context, func: ast.Attribute) -> Optional[Tuple[str, ...]]:

@@ -1706,3 +1706,25 @@ def fit(accelerator, model, loader, opt):
 
 def test_a_layer_written_by_hand_keeps_no_graph():
     assert findings(HAND_WRITTEN_LAYER) == [("GRD104", 34, 8)]
+
+
+# An engine's own forward and backward (``engine.forward(x)``,
+# ``engine.backward(loss)``): its argument is the loss autograd runs on.
+ENGINE_BACKWARD = """
+import torch
+
+
+def train(engine, loader):
+    history = []
+    for x, y in loader:
+        out = engine.forward(x)
+        loss = out.loss
+        engine.backward(loss)
+        engine.step()
+        history.append(loss)
+    print(history)
+"""
+
+
+def test_an_engine_forward_and_backward_is_autograd():
+    assert findings(ENGINE_BACKWARD) == [("GRD104", 12, 8)]

@@ -27,7 +27,8 @@ class LossAccumulatedWithGraph(Rule):
         `.backward()` is called on in the function (or that a wrapper's
         `accelerator.backward(loss)` is given; not the argument of
         `layer.backward(grad)` after `layer.forward(x)`, a layer written by
-        hand whose backward autograd never runs): a name, an item or
+        hand whose backward autograd never runs, unless its name says it
+        is a loss: `engine.backward(loss)`): a name, an item or
         attribute (`out.loss.backward()`, then `history.append(out.loss)`),
         or a container built in the iteration one of whose items was the
         target (`losses["total"].backward()`, then `history.append(losses)`,
