@@ -326,8 +326,9 @@ _CONSTRUCTION_KEYWORDS = frozenset({
 _CRITERION_WORDS = frozenset({"criterion", "crit", "loss", "lossfn", "criterions"})
 
 
-#: Words of a name that says it holds an image-quality or other metric.
-_METRIC_WORDS = frozenset({"metric", "metrics", "psnr", "ssim", "lpips", "fid"})
+#: Words of a name that says it holds an image-quality metric (not
+#: "metric": ``metric_model`` is a metric-learning network).
+_METRIC_WORDS = frozenset({"psnr", "ssim", "lpips", "fid"})
 
 
 #: Attributes through which wrappers expose the model they wrap.

@@ -2884,6 +2884,8 @@ def evaluate(model, pairs, device):
 @pytest.mark.parametrize("source, expected", [
     (METRIC_MODULE, []),
     (METRIC_MODULE.replace("psnr", "scorer"), [("GRD101", 16, 4)]),
+    # a metric-learning network is a model
+    (METRIC_MODULE.replace("psnr", "metric_net"), [("GRD101", 16, 4)]),
 ])
 def test_a_metric_module_is_not_the_model(source, expected):
     assert found(source) == expected
