@@ -810,11 +810,13 @@ def cannot_require_grad(ctx: "Context", expr: ast.AST, depth: int = 0) -> bool:
         binding = ctx.grad.frame.names.get(expr.id)
         if not isinstance(binding, Binding) or binding.kind is not Kind.OTHER or binding.value is None:
             return False
+        # the value first: it settles most names at once, without walking the function
+        if not cannot_require_grad(ctx, binding.value, depth + 1):
+            return False
         if expr.id in _changed_in_place(ctx):
             return False  # ``out = torch.zeros(n); out[i] = f(x)``: an item may bring a graph in
-        if _stores(ctx).get(expr.id, 0) > 1:
-            return False  # ``if ctc: loss = ctc_criterion(...) else: loss = 0``: one binding proves nothing
-        return cannot_require_grad(ctx, binding.value, depth + 1)
+        # ``if ctc: loss = ctc(...) else: loss = 0``: one binding proves nothing
+        return _stores(ctx).get(expr.id, 0) <= 1
     if not isinstance(expr, ast.Call):
         return False
     func = expr.func
