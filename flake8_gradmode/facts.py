@@ -507,7 +507,7 @@ _NUMBER_TENSORS = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.DoubleT
 def _literal_numbers(expr: ast.AST) -> bool:
     if isinstance(expr, (ast.List, ast.Tuple)):
         return all(_literal_numbers(e) for e in expr.elts)
-    return isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool)
+    return _number(expr)
 
 
 def _own_nodes(fn: ast.AST):
@@ -525,7 +525,7 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
     if expr is None or len(seen) > 6:
         return False
     if isinstance(expr, ast.Constant):
-        return isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool)
+        return _number(expr)
     if isinstance(expr, ast.BinOp):
         return _number_expr(expr.left, stores, seen) and _number_expr(expr.right, stores, seen)
     if isinstance(expr, ast.UnaryOp):

@@ -1689,8 +1689,7 @@ class Project:
         in its own body (``loss.backward()``, ``optimizer.step()``) or through
         functions of its own module it calls?"""
         if klass:
-            found = self._first_definition(self.ancestors(self.rel, klass)[0][1:], name)
-            return found is not None and found[1] in found[0]["t"]  # type: ignore[operator]
+            return self._method_trains(self.ancestors(self.rel, klass)[0][1:], name)
         found = self.resolve(self.rel, name)
         if not isinstance(found, tuple) or found[0] == self.rel:
             return False
@@ -1707,8 +1706,13 @@ class Project:
         summary = self.summary(found[0])
         if summary is None or found[1] not in summary["c"]:  # type: ignore[operator]
             return False
-        defined = self._first_definition(self.ancestors(found[0], found[1])[0], name)
-        return defined is not None and defined[1] in defined[0]["t"]  # type: ignore[operator]
+        return self._method_trains(self.ancestors(found[0], found[1])[0], name)
+
+    def _method_trains(self, classes: List[Target], name: str) -> bool:
+        """Does the method ``name`` that runs for the first of ``classes``
+        defining it run a training step in its own body?"""
+        found = self._first_definition(classes, name)
+        return found is not None and found[1] in found[0]["t"]  # type: ignore[operator]
 
     def _first_definition(self, classes: List[Target], name: str) -> Optional[Tuple[Summary, str]]:
         """The summary and qualified name of the first of ``classes`` that
