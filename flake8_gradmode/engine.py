@@ -397,6 +397,9 @@ class Tracker:
     def visit_Name(self, node: ast.Name) -> None:
         if id(node) not in self._call_names:
             self._reference(node.id)
+            if node.ctx.__class__ is not ast.Load:
+                stored = self.flow.scope.stored
+                stored[node.id] = stored.get(node.id, 0) + 1
 
     def visit_Call(self, node: ast.Call) -> None:
         # the hottest hook: every call of the file passes here

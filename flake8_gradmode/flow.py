@@ -93,6 +93,9 @@ class Scope:
         self.forwarded: Set[str] = set()
         #: name -> the values assigned to it (``names_in`` of them, when asked)
         self.deps: Dict[str, List[ast.expr]] = {}
+        #: name -> how many times the scope's own code binds or deletes it
+        #: (targets of any kind, comprehension variables included)
+        self.stored: Dict[str, int] = {}
         #: container name -> the values put into it (``outputs.update(pose)``,
         #: ``losses.append(l)``, ``outputs["pose"] = pose``); only for following values
         self.fills: Dict[str, List[ast.expr]] = {}

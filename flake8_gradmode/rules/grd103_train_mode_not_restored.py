@@ -951,7 +951,7 @@ def _arguments(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Dict
     for kw in call.keywords:
         if kw.arg is not None:
             env[kw.arg] = _term(kw.value)
-    stored = _stored(fn)
+    stored = callee.stored  # what ``_stored(fn)`` counts, recorded by the walk
     for name in stored:
         env.pop(name, None)
     for stmt in fn.body:
