@@ -603,12 +603,17 @@ def forward_detaches(node: ast.ClassDef) -> bool:
     outputs``), integer indices (``return scores.argsort()``), or a tensor
     made from data (``torch.as_tensor(boxes)``, and items of it)?  The first
     item of a returned tuple is the output; of a returned dict, any item
-    (``dict(maps=maps, boxes=boxes)``).  Then what a call of the model gives
-    need not require grad."""
+    (``dict(maps=maps, boxes=boxes)``).  A returned call of another method
+    of the class (``return self.get_error(x)``) is followed into that
+    method, two calls deep.  Then what a call of the model gives need not
+    require grad."""
     forward = method_of(node, "forward")
-    if forward is None:
-        return False
-    assigns = [inner for inner in _own_nodes(forward) if isinstance(inner, ast.Assign)]
+    return forward is not None and _returns_graph_free(node, forward, 2)
+
+
+def _returns_graph_free(node: ast.ClassDef, method: ast.AST, depth: int) -> bool:
+    """Does ``method`` of ``node`` return, on some path, a value without its graph?"""
+    assigns = [inner for inner in _own_nodes(method) if isinstance(inner, ast.Assign)]
     free: Set[str] = set()
     dicts: Dict[str, List[ast.expr]] = {}
     changed = True
@@ -626,14 +631,27 @@ def forward_detaches(node: ast.ClassDef) -> bool:
             for target in inner.targets:
                 if isinstance(target, ast.Name):
                     dicts.setdefault(target.id, []).extend(items)
-    for inner in _own_nodes(forward):
+    for inner in _own_nodes(method):
         if isinstance(inner, ast.Return) and inner.value is not None:
             value = inner.value.elts[0] if isinstance(inner.value, ast.Tuple) and inner.value.elts else inner.value
             values = _dict_values(value) or (dicts.get(value.id, []) if isinstance(value, ast.Name) else [])
             for one in values or [value]:
                 if _graph_free(one) or (isinstance(one, ast.Name) and one.id in free):
                     return True
+                callee = _own_method_called(node, one) if depth else None
+                if callee is not None and callee is not method and _returns_graph_free(node, callee, depth - 1):
+                    return True
     return False
+
+
+def _own_method_called(node: ast.ClassDef, expr: ast.expr) -> Optional[ast.FunctionDef]:
+    """The method of ``node`` that ``expr`` calls on ``self`` (``self.get_error(x)``), if any."""
+    if not (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)):
+        return None
+    owner = expr.func.value
+    if not (isinstance(owner, ast.Name) and owner.id == "self"):
+        return None
+    return method_of(node, expr.func.attr)
 
 
 def _made_from_data(expr: ast.expr) -> bool:

@@ -216,6 +216,29 @@ class NumpyOnTensorRequiringGrad(Rule):
             """,
             title="A function whose caller decides the grad mode",
         ),
+        Valid(
+            """
+            import torch
+
+
+            class Scorer(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.body = torch.nn.Linear(4, 2)
+
+                def score(self, x):
+                    return self.body(x).pow(2).sum(1).detach()
+
+                def forward(self, x):
+                    return self.score(x)
+
+
+            net = Scorer()
+            scores = net(torch.randn(3, 4))
+            print(scores.numpy())
+            """,
+            title="The forward returns what another method of its class detached",
+        ),
     )
     INVALID = (
         Invalid(
