@@ -802,6 +802,8 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
     if strings is None or fn.name in strings:
         return False  # ``choices=["evaluate", ...]``, ``globals()[name]``
+    if fn.key != ("function", fn.name) and _looks_up_attributes(ctx):
+        return False  # a method: ``getattr(tester, name)()`` may call it
     return _called_by_nothing(ctx, scope, depth)  # last: it may ask the project index
 
 
@@ -942,7 +944,9 @@ def _plain_method(ctx, fn: FunctionInfo) -> bool:
 
 def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     """Does no code of the project call or name ``scope``'s function (its
-    module included)?  Without a project index, no."""
+    module included), or do only modules name it that cannot reach it: no
+    module imports its module (see ``Project.imported_by_nothing``)?
+    Without a project index, no."""
     fn = scope.function
     if fn is None or fn.key is None or fn.escaped or fn.by_name:
         return False
@@ -959,7 +963,10 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
         if klass is None or ctx.call_sites.get(("function", klass)) or klass in ctx._referenced:
             return False
         return ctx.mentioned_elsewhere(klass) is False
-    return ctx.mentioned_elsewhere(fn.name) is False  # a call elsewhere mentions it too
+    mentioned = ctx.mentioned_elsewhere(fn.name)  # a call elsewhere mentions it too
+    # another module that spells the name (its own ``validate``) can call this
+    # one only by importing this module, which none does
+    return mentioned is False or (mentioned is True and ctx.imported_by_nothing())
 
 
 def _is_script(ctx) -> bool:
@@ -1022,17 +1029,52 @@ _DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, 
 
 
 def _strings(ctx) -> Optional[FrozenSet[str]]:
-    """The module's string constants; None when it looks names up at run
-    time (``globals()[name]``, ``getattr(module, name)``)."""
+    """The module's string constants; None when it may look one of its
+    functions up by name at run time (``globals()[name]``, ``eval``,
+    ``getattr(module, name)``, ``fire.Fire()``).  ``getattr(obj, name)`` and
+    ``vars(obj)`` on an object that is no module (a name the module does
+    not import, when it imports no module by name at run time and nothing
+    with ``*``) reach its attributes, not the module's functions: they are
+    noted (``_looks_up_attributes``) and do not count here."""
     found: Set[str] = set()
+    objects: List[ast.expr] = []
+    imported = set(ctx.imports.imported_names())
     for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             found.add(node.value)
+        elif isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            imported.add("*")
         elif isinstance(node, ast.Call) and (
             (isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_LOOKUPS) or last_name(node.func) == "Fire"
         ):
+            if isinstance(node.func, ast.Name) and node.func.id in _OBJECT_LOOKUPS and node.args:
+                objects.append(node.args[0])
+                continue
             return None  # ``fire.Fire()`` runs whichever function the command line names
+    if objects and ("*" in imported or imported & _RUN_TIME_IMPORTS or any(
+        _root_name(obj) in (None, *_RUN_TIME_IMPORTS) or _root_name(obj) in imported for obj in objects
+    )):
+        return None
+    ctx.flow.cache[("attribute-lookups",)] = bool(objects)
     return frozenset(found)
+
+
+#: Lookups that, handed an object, reach its attributes: a module's functions only when it is a module.
+_OBJECT_LOOKUPS = frozenset({"getattr", "vars"})
+#: Names by which a module reaches modules at run time (``sys.modules[__name__]``).
+_RUN_TIME_IMPORTS = frozenset({"sys", "importlib", "__import__"})
+
+
+def _root_name(expr: ast.expr) -> Optional[str]:
+    """The name an expression starts from (``args`` of ``args.model``), if it is one."""
+    while isinstance(expr, (ast.Attribute, ast.Subscript, ast.Call)):
+        expr = expr.func if isinstance(expr, ast.Call) else expr.value
+    return expr.id if isinstance(expr, ast.Name) else None
+
+
+def _looks_up_attributes(ctx) -> bool:
+    """Does the module call ``getattr`` or ``vars`` on an object (see ``_strings``)?"""
+    return ctx.flow.cache.get(("attribute-lookups",), True)
 
 
 def is_hook(scope: Scope, ctx) -> bool:

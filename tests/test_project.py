@@ -247,8 +247,28 @@ def test_a_function_of_a_script_is_reported_without_a_project_index(tmp_path):
     assert lint(tmp_path / "scripts/evaluate.py", off) == [(19, 4, "GRD101")]
 
 
+def test_a_function_of_a_script_that_another_module_calls_its_own_of_is_silent(tmp_path):
+    # ``validate(model)`` in another script calls that script's own
+    # ``validate``: no module of a project that is no package imports this
+    # one, so nothing can reach its copy
+    other = SCRIPT.replace("main(torch", "evaluate_on_train(torch.nn.Linear(4, 2), [])\n        main(torch")
+    unpackaged(tmp_path, {"scripts/evaluate.py": SCRIPT, "scripts/other.py": other})
+    (tmp_path / "scripts/__init__.py").unlink()  # a directory of scripts, no package
+    assert lint(tmp_path / "scripts/evaluate.py") == []
+
+
+@pytest.mark.parametrize("lookup", ["vars(options)", "getattr(options, name)", "getattr(self.runner, name)"])
+def test_a_function_of_a_script_that_looks_up_an_objects_attributes_is_silent(tmp_path, lookup):
+    # ``vars(args)`` and ``getattr(args, name)`` read an object's attributes,
+    # never the module's functions
+    source = SCRIPT.replace("main(torch", f"print({lookup})\n        main(torch")
+    make(tmp_path, {"scripts/evaluate.py": source, "scripts/other.py": "import torch\n"})
+    assert lint(tmp_path / "scripts/evaluate.py") == []
+
+
 @pytest.mark.parametrize(
-    "how", ["imported", "called-by-module", "named-in-a-string", "looked-up", "command-line", "decorated"]
+    "how", ["imported", "called-by-module", "named-in-a-string", "looked-up", "command-line", "decorated",
+            "looked-up-on-its-module", "looked-up-on-a-module"]
 )
 def test_a_function_of_a_script_something_may_run_is_reported(tmp_path, how):
     files = {"scripts/evaluate.py": SCRIPT}
@@ -261,6 +281,15 @@ def test_a_function_of_a_script_something_may_run_is_reported(tmp_path, how):
         files["scripts/evaluate.py"] = SCRIPT.replace("main(torch", 'print("evaluate_on_train")\n        main(torch')
     elif how == "looked-up":
         files["scripts/evaluate.py"] = SCRIPT.replace("main(torch", "globals()[name]\n        main(torch")
+    elif how == "looked-up-on-its-module":
+        files["scripts/evaluate.py"] = SCRIPT.replace(
+            "main(torch", "getattr(sys.modules[__name__], name)\n        main(torch"
+        )
+    elif how == "looked-up-on-a-module":
+        files["scripts/evaluate.py"] = SCRIPT.replace(
+            "main(torch", "getattr(runner, name)\n        main(torch"
+        ).replace("import torch", "import runner\n    import torch", 1)
+        line = 20
     elif how == "command-line":
         files["scripts/evaluate.py"] = SCRIPT.replace("main(torch", "fire.Fire()\n        main(torch")
     else:

@@ -359,8 +359,9 @@ class EvalLoopWithoutNoGrad(Rule):
         `if __name__ == "__main__":` block or top-level calls like `main()`)
         that nothing runs: the module neither calls it nor names it, no
         string of it spells the name, it looks up no name at run time
-        (`globals()`, `getattr`, `fire.Fire()`), and no other module
-        mentions it; a module-level function of a module that no other
+        (`globals()`, `getattr` on a module, `fire.Fire()`), and no other
+        module mentions it (or none imports the script, in a project that
+        is no package); a module-level function of a module that no other
         module imports, in a project that is no package (no `setup.py`,
         `setup.cfg` or `pyproject.toml`; see docs/cross-module.md), or of
         a module another one imports when no code of such a project names
