@@ -888,11 +888,13 @@ GRAD_OFF_NAMES = ("no_grad", "inference_mode", "set_grad_enabled")
 
 
 #: ``torch.nn`` layers that hold no parameter.
-_PARAMETER_FREE_LAYERS = frozenset({
+PARAMETER_FREE_LAYERS = frozenset({
     "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "Softplus", "Hardtanh", "Identity", "Flatten", "Unflatten", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Upsample", "PixelShuffle",
+    "CosineSimilarity", "PairwiseDistance", "Softmin", "Softmax2d", "LogSigmoid", "Softsign", "Hardsigmoid",
+    "Hardswish", "CELU", "Threshold", "GLU", "PixelUnshuffle", "UpsamplingNearest2d", "UpsamplingBilinear2d",
 })
 _MODULE_BASES = frozenset({"nn.Module", "torch.nn.Module", "Module"})
 
@@ -921,7 +923,7 @@ def parameter_free(node: ast.ClassDef, classes: Dict[str, ast.ClassDef], depth: 
             if classes[name] is node or not parameter_free(classes[name], classes, depth + 1):
                 return False
             buffers = True  # ``self.impl = _EncodingImpl(bins)``: a module of buffers of its own
-        elif name[:1].isupper() and name not in _PARAMETER_FREE_LAYERS and not name.endswith(
+        elif name[:1].isupper() and name not in PARAMETER_FREE_LAYERS and not name.endswith(
             ("Error", "Exception", "Warning")
         ):
             return False

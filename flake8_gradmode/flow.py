@@ -24,7 +24,8 @@ from flake8_gradmode.names import (
     tokens,
 )
 from flake8_gradmode.facts import (
-    asks_autograd, context_effects, freezes, init_freeze, method_of, parameter_free, plain_bases,
+    PARAMETER_FREE_LAYERS, asks_autograd, context_effects, freezes, init_freeze, method_of, parameter_free,
+    plain_bases,
 )
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, resolve_function, switches_to_eval, unchained,
@@ -1480,8 +1481,9 @@ def _built_at_module_level(ctx, call: ModelCall, name: str) -> Optional[ast.Call
 def built_parameter_free(ctx, call: ModelCall) -> bool:
     """Is the call's model a name its function (or the module) binds only to
     instances of module classes of the project that hold no parameter (see
-    ``facts.parameter_free``: bins kept as buffers), at least once?  Its
-    output then needs grad only through its input."""
+    ``facts.parameter_free``: bins kept as buffers), or of ``torch.nn``
+    layers without parameters (``nn.CosineSimilarity(dim=1)``), at least
+    once?  Its output then needs grad only through its input."""
     name = call.key.split(".", 1)[0].split("[", 1)[0]
     if name == "self" and call.key.count(".") == 1 and call.class_name is not None:
         values = _memo(ctx, ("self-values", call.class_name, call.key),
@@ -1492,17 +1494,25 @@ def built_parameter_free(ctx, call: ModelCall) -> bool:
     if not values:
         return False
     local = local_classes(ctx)
+    built = False
     for value in values:
         value = unchained(value)  # ``RunningMeanStd(shape).to(device)``
+        if isinstance(value, ast.Name) and value.id == name:
+            continue  # ``cos = cos.cuda()``: the same module, moved
         written = dotted(value.func) if isinstance(value, ast.Call) else None
         if written is None:
             return False
         if written in local:
             if not parameter_free(local[written], local):
                 return False
+        elif (ctx.imports.resolve(value.func) or "").startswith("torch.nn."):
+            # ``cos = nn.CosineSimilarity(dim=1)``: a layer without parameters
+            if written.rpartition(".")[2] not in PARAMETER_FREE_LAYERS:
+                return False
         elif not _memo(ctx, ("parameter-free", written), lambda w=written: ctx.parameter_free_class(w), False):
             return False
-    return True
+        built = True
+    return built
 
 
 def _self_values(ctx, class_name: str, attr: str) -> List[ast.expr]:

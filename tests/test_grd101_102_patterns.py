@@ -2409,6 +2409,43 @@ def test_a_module_of_buffers_only_runs_without_a_graph(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
 
 
+# A retrieval evaluation compares numpy embeddings with a ``torch.nn`` layer
+# that has no parameter: nothing in the loop requires grad.
+SIMILARITY_SEARCH = """
+import numpy as np
+import torch
+
+
+def evaluate(queries, database, use_gpu=False):
+    db = torch.from_numpy(np.stack(database))
+    cos = torch.nn.CosineSimilarity(dim=1)
+    hits = []
+    for query in queries:
+        q = torch.from_numpy(query)[None]
+        if use_gpu:
+            q, db, cos = q.cuda(), db.cuda(), cos.cuda()
+            cos = cos.cuda()
+        hits.append(cos(q, db).topk(5).indices.tolist())
+    return hits
+"""
+
+
+@pytest.mark.parametrize("layer, expected", [
+    ("torch.nn.CosineSimilarity(dim=1)", []),  # no parameter, moved or not
+    ("torch.nn.Bilinear(4, 4, 1)", [("GRD101", 10, 4)]),  # a layer with weights
+])
+def test_a_torch_layer_without_parameters_runs_without_a_graph(layer, expected):
+    source = SIMILARITY_SEARCH.replace("torch.nn.CosineSimilarity(dim=1)", layer)
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+def test_a_handed_model_only_moved_is_not_taken_for_a_layer_without_parameters():
+    # ``model = model.cuda()`` alone says nothing of what ``model`` is
+    source = SIMILARITY_SEARCH.replace("use_gpu=False", "model=None, use_gpu=False").replace(
+        "    cos = torch.nn.CosineSimilarity(dim=1)\n", "").replace("cos", "model")
+    assert [f for f in found(source) if f[0] == "GRD101"] == [("GRD101", 9, 4)]
+
+
 # A distiller built on another package's base class puts only its teacher in eval mode in
 # ``__init__``: the student's forward in ``predict`` feeds the caller's training loss.
 TEACHER_IN_EVAL_STUDENT_TRAINED = """
