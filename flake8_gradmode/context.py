@@ -386,6 +386,11 @@ class Context:
         (see ``Project.forward_asks_autograd``)?  False without an index."""
         return self._ask(lambda found: found.forward_asks_autograd(), False)
 
+    def mode_free_everywhere(self) -> bool:
+        """Does no module of the project show a layer that depends on the
+        mode (see ``Project.mode_free_everywhere``)?  False without an index."""
+        return self._ask(lambda found: found.mode_free_everywhere(), False)
+
     def parameter_free_class(self, written: str) -> bool:
         """Is ``written`` a module class of another project module that holds
         no parameter (see ``facts.parameter_free``)?  False without an index."""

@@ -15,6 +15,7 @@ from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 from flake8_gradmode.names import (
     EVAL_FUNCTION_WORDS,
     FRAMEWORK_EVAL_HOOKS,
+    TORCHVISION_DATA,
     is_model_name,
     is_test_file,
     names_in,
@@ -471,11 +472,16 @@ def mode_matters(ctx) -> bool:
     builds its networks itself from ``torch.nn`` layers none of which
     depends on the mode (``nn.Sequential(nn.Linear(...), nn.ReLU())``) and
     imports no model library: ``.eval()`` there is a habit, not a need; nor when
-    the module switches dropout off itself (``_disables_dropout``)."""
+    the module switches dropout off itself (``_disables_dropout``), nor when
+    no module of its project shows a layer that depends on the mode
+    (``Project.mode_free_everywhere``: a trainer handed the project's only
+    model, an embedding and a linear layer)."""
     flow_ = ctx.flow
     if not flow_.mode_matters or flow_.mode_by_layers:
         return flow_.mode_matters
-    return _memo(ctx, ("mode-matters",), lambda: not (_plain_layers_only(ctx) or _disables_dropout(ctx)), True)
+    return _memo(ctx, ("mode-matters",), lambda: not (
+        _plain_layers_only(ctx) or _disables_dropout(ctx) or ctx.mode_free_everywhere()
+    ), True)
 
 
 def _disables_dropout(ctx) -> bool:
@@ -555,10 +561,6 @@ def _plain_layers_only(ctx) -> bool:
                if isinstance(node, ast.Call))
 
 
-#: Parts of torchvision that hold no model: data, transforms, image files.
-_TORCHVISION_DATA = frozenset({"datasets", "transforms", "utils", "io"})
-
-
 def _from_a_model_library(ctx) -> bool:
     """Does the module import a model library (``_MODEL_LIBRARIES``), other
     than torchvision used only for its datasets and transforms?"""
@@ -569,13 +571,13 @@ def _from_a_model_library(ctx) -> bool:
     for local in imports.imported_names():
         root, _, rest = (imports.resolve(ast.Name(local)) or "").partition(".")
         if root in _MODEL_LIBRARIES:
-            if root != "torchvision" or rest.partition(".")[0] not in _TORCHVISION_DATA and rest:
+            if root != "torchvision" or rest.partition(".")[0] not in TORCHVISION_DATA and rest:
                 return True  # another library, or ``from torchvision.models import resnet18``
             if not rest:
                 bare.add(local)  # ``import torchvision``: what it reaches decides
     return any(
         isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bare
-        and node.attr not in _TORCHVISION_DATA
+        and node.attr not in TORCHVISION_DATA
         for node in ast.walk(ctx.tree)
     )
 

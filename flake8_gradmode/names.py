@@ -37,6 +37,10 @@ def word_chars(text: str) -> bool:
     return not text or text.isalnum()
 
 
+#: Parts of torchvision that hold no model: data, transforms, image files.
+TORCHVISION_DATA = frozenset({"datasets", "transforms", "utils", "io"})
+
+
 #: Words in an iterable's name that say it holds evaluation data.
 EVAL_DATA_WORDS: FrozenSet[str] = frozenset(
     {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "dev"}

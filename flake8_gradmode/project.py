@@ -51,7 +51,7 @@ from flake8_gradmode.facts import (
     grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze, methods_turning_grad_off, names_training_step,
     parameter_free,
 )
-from flake8_gradmode.names import TEST_FRAMEWORKS, is_test_file
+from flake8_gradmode.names import TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, switches_to_eval, switches_to_train, unchained,
     unsubscripted,
@@ -1143,6 +1143,9 @@ class Index:
         self.dirty = False
         #: when this process last wrote the cache (never: minus infinity)
         self._flushed = float("-inf")
+        #: does no module, as saved, show a layer that depends on the mode
+        #: (``Project.mode_free_everywhere``); None until asked
+        self.mode_free: Optional[bool] = None
         self._decoded: Dict[str, Optional[Summary]] = {}
         self._names: Optional[Dict[str, str]] = None
         self._suffixes: Optional[Dict[str, List[str]]] = None
@@ -1919,6 +1922,55 @@ class Project:
                 return False
         return True
 
+    def mode_free_everywhere(self) -> bool:
+        """Is the project no package (see ``imported_by_nothing``: its code
+        runs only the models it builds itself), and does no module of it
+        show a layer or code that depends on the mode (the words
+        ``mode_free_class`` looks for, in its code), override
+        ``train``/``eval``, or import from outside the project anything but
+        ``torch``, ``numpy``, ``scipy``, the standard library, torchvision's
+        datasets and transforms, and packages that bring no model (``tqdm``,
+        ``pandas``)?  Then every model the project can build computes the
+        same in both modes.  Worked out once per process for the modules as
+        saved (those whose text has one of the words first, stopping at the
+        first that says no), and for this one as linted."""
+        if not self.unpackaged():
+            return False  # a package's users may hand its code any model
+        index = self.index
+        if index.mode_free is None:
+            index.mode_free = self._saved_modules_mode_free()
+        return index.mode_free and self._mode_free_module(self.rel, self.own, False)
+
+    def _saved_modules_mode_free(self) -> bool:
+        index = self.index
+        entries = index.entries
+        later: List[str] = []
+        for rel in list(entries):
+            if any(fragment in entries[rel][2] for fragment in _MODE_FREE_FRAGMENTS):
+                # most likely to say no: at once, before any other is parsed
+                if not self._mode_free_module(rel, index.summary(rel), True):
+                    return False
+            else:
+                later.append(rel)
+        return all(self._mode_free_module(rel, index.summary(rel), True) for rel in later)
+
+    def _mode_free_module(self, rel: str, summary: Optional[Summary], saved: bool) -> bool:
+        if summary is None:
+            return False  # what a module that does not parse builds is not known
+        text = self.index.entries[rel][2] if saved else self.own_words
+        if any(fragment in text for fragment in _MODE_FREE_FRAGMENTS) or any(
+            qual.endswith((".train", ".eval")) for qual in summary["f"]  # type: ignore[union-attr]
+        ):
+            return False
+        for level, name in [*summary["i"].values(), *summary["s"]]:  # type: ignore[attr-defined]
+            top, _, rest = _absolute(rel, level, name).partition(".")
+            if self._imported_module(rel, level, name) is None and (level or not (
+                _plain_package(top) or top in _NO_MODEL_PACKAGES
+                or (top == "torchvision" and rest.partition(".")[0] in TORCHVISION_DATA)
+            )):
+                return False
+        return True
+
     def mode_dependent_class(self, rel: str, written: str) -> bool:
         """Is the class written ``written`` in module ``rel`` a project class
         one of whose modules (its own, or a project module they import)
@@ -2267,8 +2319,19 @@ _MODE_FRAGMENTS = (
     *_DEPENDENT_FRAGMENTS, "rop_path", "ropPath", "RReLU", "LSTM", "GRU", "RNN", "ransformer", "ttention", "training",
     "hub",
 )
+#: ``_MODE_FRAGMENTS``, and ``jit``: a scripted model loaded whole may hold any layer.
+_MODE_FREE_FRAGMENTS = (*_MODE_FRAGMENTS, "jit")
 #: Packages whose names bring no model layer: the standard library's, and these.
 _PLAIN_PACKAGES = frozenset({"torch", "numpy", "math", "scipy"})
+#: Packages a project uses beside its models that bring none: data, plots,
+#: settings, logging, progress bars.
+_NO_MODEL_PACKAGES = frozenset({
+    "tqdm", "pandas", "matplotlib", "seaborn", "sklearn", "yaml", "toml", "tomli", "PIL", "cv2", "h5py",
+    "tensorboardX", "wandb", "mlflow", "click", "fire", "hydra", "omegaconf", "rich", "loguru", "termcolor",
+    "tabulate", "joblib", "requests", "imageio", "skimage", "networkx", "sympy", "plotly", "typer", "pydantic",
+    "attr", "attrs", "statsmodels", "pyarrow", "polars", "dotenv", "comet_ml", "neptune", "tensorboard",
+    "torchinfo", "torchsummary",
+})
 
 
 def _plain_package(top: str) -> bool:

@@ -3891,3 +3891,73 @@ def test_only_modules_with_a_forward_are_read_for_one_that_detaches(tmp_path, de
     assert found.any_forward_detaches() is detaches
     assert found.index.entries["metrics.py"][3] == b""  # detaches, defines no forward: never parsed
     assert found.index.entries["models.py"][3] not in (b"", project._UNPARSABLE)
+
+
+# --- a project whose every model computes the same in both modes ----------------
+
+EMBEDDING_SCORER = """
+    from torch import nn
+
+
+    class Scorer(nn.Module):
+        def __init__(self, n, k):
+            super().__init__()
+            self.embedding = nn.Embedding(n, k)
+            self.linear = nn.Linear(k, 1)
+
+        def forward(self, ids):
+            return self.linear(self.embedding(ids).mean(1))
+"""
+
+SCORER_TRAINER = """
+    import torch
+    from tqdm import tqdm
+
+
+    def fit(model, optimizer, train_loader, valid_loader, epochs):
+        for epoch in range(epochs):
+            model.train()
+            for ids, y in train_loader:
+                optimizer.zero_grad()
+                torch.nn.functional.mse_loss(model(ids), y).backward()
+                optimizer.step()
+            evaluate(model, valid_loader)
+
+
+    @torch.no_grad()
+    def evaluate(model, loader):
+        total = 0.0
+        for ids, y in tqdm(loader):
+            total += torch.nn.functional.mse_loss(model(ids), y).item()
+        return total
+"""
+
+SCORER_RUN = """
+    import torch
+
+    from models import Scorer
+    from trainer import fit
+
+    model = Scorer(100, 8)
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), [], [], 2)
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    ("", []),  # an embedding and a linear layer: the switch the trainer makes changes nothing
+    ("self.linear = nn.Linear(k, 1)", [(18, 4)]),  # replaced below by a layer with dropout
+    ("from torch import nn", [(18, 4)]),  # replaced below: a model library may bring any layer
+    ("packaged", [(18, 4)]),  # a package's users may hand its trainer any model
+])
+def test_a_project_whose_models_all_compute_the_same_in_both_modes_needs_no_eval(tmp_path, change, found):
+    models = EMBEDDING_SCORER
+    if change == "self.linear = nn.Linear(k, 1)":
+        models = models.replace(change, "self.linear = nn.Sequential(nn.Dropout(0.2), nn.Linear(k, 1))")
+    elif change == "from torch import nn":
+        models = models.replace(change, "import timm\n    from torch import nn")
+    files = {"models.py": models, "trainer.py": SCORER_TRAINER, "run.py": SCORER_RUN}
+    if change == "packaged":
+        make(tmp_path, files)
+    else:
+        unpackaged(tmp_path, files)
+    assert [f[:2] for f in lint_102(tmp_path / "trainer.py")] == found

@@ -48,8 +48,13 @@ class EvalLoopWithoutEvalMode(Rule):
         model), reads `self.training`, or switches models with `.train()`
         itself (not when it builds its networks from `torch.nn` layers none
         of which depends on the mode, and imports no model library or model
-        module), or when it imports or defines a helper that switches dropout
-        off (`disable_dropout_in_model(model)`).  A model without such layers
+        module; nor, with the project index, in a project that is no package
+        none of whose modules names a dropout, normalisation, recurrent or
+        attention layer, reads `.training`, overrides `train`/`eval` or
+        imports from outside but `torch`, `numpy`, `scipy`, the standard
+        library and packages that bring no model, such as `tqdm`, `pandas`
+        or torchvision's datasets), or when it imports or defines a helper
+        that switches dropout off (`disable_dropout_in_model(model)`).  A model without such layers
         behaves the same in both modes, so a missing `.eval()` is then
         harmless.  It also only speaks when it
         can see where the loop's function is called from, or that the model

@@ -113,7 +113,8 @@ class TrainModeNotRestored(Rule):
         norm, and a loop calls such a function of another module): the mode
         makes no difference there (nor in a file that builds its networks from
         `torch.nn` layers none of which depends on the mode, and imports no
-        model library or model module).
+        model library or model module, nor in a project whose every module
+        shows no layer that depends on the mode: see GRD102).
     """
     fix_safety = """
         Opt-in (`flake8-gradmode --fix --unsafe-fixes`): `<model>.train()` is
