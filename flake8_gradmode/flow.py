@@ -9,6 +9,7 @@ module") are complete.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
@@ -777,6 +778,8 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     if import_fails(ctx):
         return True  # nothing of a module that stops at its imports runs
     fn = scope.function
+    if fn is not None and _memo(ctx, ("stops-first",), lambda: _stops_before_it_calls(ctx), False):
+        return True  # ``train_set = dataset.Loader(...)`` with no ``dataset``: nothing can call it
     if fn is None or fn.node.decorator_list:
         return False
     if fn.key != ("function", fn.name) and not _plain_method(ctx, fn):
@@ -820,8 +823,117 @@ def _never_reached(ctx, loop: Loop) -> bool:
     that block: a ``return``, ``raise``, ``continue`` or ``break``, or a use
     of a blank an exercise leaves to fill in (``images, labels = ...``
     raises, and so does ``model.parameters()`` after ``model = ...``)."""
+    if loop.scope.function is None:
+        stop = _memo(ctx, ("name-error",), lambda: _name_error(ctx), None)
+        if stop is not None and loop.node.lineno > stop.lineno:  # type: ignore[attr-defined]
+            return True  # the module's code stops at a name it never binds
     root = loop.scope.function.node if loop.scope.function is not None else ctx.tree
     return _cut_off(ctx, getattr(root, "body", []), loop.node)
+
+
+#: Names Python gives every module, besides the builtins; and those an
+#: IPython session adds (a notebook exported as a script runs there).
+_MODULE_NAMES = frozenset({
+    "__name__", "__file__", "__doc__", "__builtins__", "__spec__", "__loader__", "__package__", "__path__",
+    "__annotations__", "__cached__", "get_ipython", "display", "In", "Out",
+})
+
+
+def _name_error(ctx) -> Optional[ast.stmt]:
+    """The first top-level statement of the module that always reads a name
+    the module never binds anywhere and no builtin is (``dataset.Loader(...)``
+    after ``from torchvision import datasets``): running the module raises
+    ``NameError`` there.  None when there is none, or when the module may
+    bind names no statement spells (``from m import *``, ``globals()``,
+    ``exec``, ``vars()``, ``__builtins__``).  Only what a statement surely
+    evaluates counts: its value, iterable, test or context managers, not
+    branches of a conditional expression, lambdas or comprehensions."""
+    tree = ctx.tree
+    if not isinstance(tree, ast.Module):
+        return None
+    bound: Set[str] = set(_MODULE_NAMES) | set(dir(builtins))
+    for node in ast.walk(tree):
+        cls = node.__class__
+        if cls is ast.Name:
+            if node.ctx.__class__ is not ast.Load:  # type: ignore[attr-defined]
+                bound.add(node.id)  # type: ignore[attr-defined]
+            elif node.id in _RUN_TIME_SCOPES:  # type: ignore[attr-defined]
+                return None
+        elif cls in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+            bound.add(node.name)  # type: ignore[attr-defined]
+        elif cls is ast.arg:
+            bound.add(node.arg)  # type: ignore[attr-defined]
+        elif cls in (ast.Import, ast.ImportFrom):
+            for alias in node.names:  # type: ignore[attr-defined]
+                if alias.name == "*":
+                    return None
+                bound.add((alias.asname or alias.name).split(".")[0])
+        elif cls in (ast.Global, ast.Nonlocal):
+            bound.update(node.names)  # type: ignore[attr-defined]
+        elif cls is ast.ExceptHandler and node.name:  # type: ignore[attr-defined]
+            bound.add(node.name)  # type: ignore[attr-defined]
+        elif cls.__name__ in ("MatchAs", "MatchStar") and getattr(node, "name", None):
+            bound.add(node.name)  # type: ignore[attr-defined]
+        elif cls.__name__ == "MatchMapping" and getattr(node, "rest", None):
+            bound.add(node.rest)  # type: ignore[attr-defined]
+    for stmt in tree.body:
+        for expr in _surely_evaluated(stmt):
+            for inner in _eager_nodes(expr):
+                if inner.__class__ is ast.Name and inner.id not in bound:  # type: ignore[attr-defined]
+                    return stmt
+    return None
+
+
+#: Names through which a module may bind names no statement spells.
+_RUN_TIME_SCOPES = frozenset({"globals", "exec", "vars", "locals", "__builtins__", "__import__", "setattr"})
+
+
+def _surely_evaluated(stmt: ast.stmt) -> List[ast.expr]:
+    """The expressions a top-level statement evaluates whenever it runs."""
+    if isinstance(stmt, (ast.Expr, ast.Assign)) or (isinstance(stmt, ast.AnnAssign) and stmt.value is not None):
+        return [stmt.value]  # type: ignore[list-item]
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):
+        return [stmt.iter]
+    if isinstance(stmt, (ast.While, ast.If)):
+        return [stmt.test]
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return [item.context_expr for item in stmt.items]
+    return []
+
+
+def _eager_nodes(expr: ast.expr) -> Iterator[ast.AST]:
+    """The nodes of ``expr`` that are evaluated whenever it is: not inside a
+    lambda, a comprehension, or a branch of ``x if c else y``, ``a and b``."""
+    todo: List[ast.AST] = [expr]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        if isinstance(node, ast.IfExp):
+            todo.append(node.test)
+        elif isinstance(node, ast.BoolOp):
+            todo.append(node.values[0])
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _stops_before_it_calls(ctx) -> bool:
+    """Does the module stop at a name it never binds (``_name_error``)
+    before any top-level statement calls one of its functions or classes?
+    Then none of its functions ever runs: importing it raises too."""
+    stop = _memo(ctx, ("name-error",), lambda: _name_error(ctx), None)
+    if stop is None:
+        return False
+    local = {s.name for s in ctx.tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    for stmt in ctx.tree.body:
+        if stmt is stop:
+            return True
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue  # defined, not run (decorators aside: they are called)
+        if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in local for n in ast.walk(stmt)):
+            return False
+    return False
 
 
 #: Statements after which nothing of their block runs.

@@ -2982,3 +2982,41 @@ if __name__ == "__main__":
 ])
 def test_a_sequential_of_layers_the_same_in_both_modes(source, expected):
     assert found(source) == expected
+
+
+# --- a script that stops at a name it never binds -------------------------------
+
+# ``dataset.TensorDataset`` where the module binds no ``dataset``: running the
+# script raises NameError there, before it evaluates anything.
+STOPS_AT_A_NAME = """
+import torch
+
+model = torch.nn.Linear(4, 2)
+
+
+def evaluate(loader):
+    preds = []
+    for x in loader:
+        preds.append(model(x).argmax(1))
+    return preds
+
+
+train_set = dataset.TensorDataset(torch.randn(8, 4))
+val_loader = [torch.randn(2, 4)]
+evaluate(val_loader)
+for x in val_loader:
+    print(model(x).argmax(1))
+"""
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("", "", []),  # nothing after the NameError runs, and nothing calls ``evaluate`` before it
+    ("dataset.TensorDataset", "torch.utils.data.TensorDataset", [("GRD101", 9, 4), ("GRD101", 17, 0)]),
+    ("import torch\n", "import torch\nfrom torch.utils.data import *\n", [("GRD101", 10, 4), ("GRD101", 18, 0)]),
+    ("train_set = dataset", "train_set = dataset if False else dataset", [("GRD101", 9, 4), ("GRD101", 17, 0)]),
+    # ``evaluate`` runs, and so does a loop, before the module stops
+    ("train_set = dataset", "evaluate([])\nval_loader = [torch.randn(2, 4)]\nfor x in val_loader:\n"
+     "    print(model(x).argmax(1))\ntrain_set = dataset", [("GRD101", 9, 4), ("GRD101", 16, 0)]),
+])
+def test_a_script_that_stops_at_a_name_it_never_binds_runs_nothing_after_it(old, new, expected):
+    assert [f for f in found(STOPS_AT_A_NAME.replace(old, new)) if f[0] == "GRD101"] == expected

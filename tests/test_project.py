@@ -1263,8 +1263,9 @@ def test_a_module_nothing_imports_in_an_unpackaged_project_runs_nothing(tmp_path
 
 @pytest.mark.parametrize("name, tail", [
     ("helpers.py", "\n\n    for epoch in range(3):\n        evaluate(None, [])\n"),  # runs when run as a script
-    ("helpers.py", "\n\n    parser = argparse.ArgumentParser()\n    parser.add_argument('--lr')\n"),
-    ("helpers.py", "\n\n    args = parser.parse_args()\n"),
+    ("helpers.py",
+     "\n\n    import argparse\n\n    parser = argparse.ArgumentParser()\n    parser.add_argument('--lr')\n"),
+    ("helpers.py", "\n\n    import argparse\n\n    args = argparse.ArgumentParser().parse_args()\n"),
     ("10_helpers.py", ""),  # no import can spell it: run as a script
 ])
 def test_a_module_nothing_imports_that_runs_code_is_a_script(tmp_path, name, tail):
@@ -2361,7 +2362,7 @@ def test_a_method_nothing_names_in_an_unpackaged_project_never_runs(tmp_path, ch
 
 @pytest.mark.parametrize("line", [
     "MODES = ['multi_scale_test']",  # a string of its module may dispatch to it
-    "RUN = getattr(Tester, NAME)",  # its module looks names up at run time
+    "RUN = getattr(Tester, input())",  # its module looks names up at run time
 ])
 def test_a_method_its_module_may_reach_by_name_is_reported(tmp_path, line):
     source = LEFTOVER_METHOD + "\n\n    " + line + "\n"

@@ -345,7 +345,14 @@ class EvalLoopWithoutNoGrad(Rule):
         `requires_grad_(False)`); a model of buffers only (a class of the
         project that makes no `nn.Parameter`, builds only parameter-free
         layers and registers buffers: a running normaliser), also kept as
-        `self.<name>`; a loop after a statement of its own block or of an
+        `self.<name>`, or a `torch.nn` layer without parameters
+        (`nn.CosineSimilarity(dim=1)`); a loop of a module's top-level code
+        after a top-level statement that always reads a name the module never
+        binds and no builtin is (`dataset.Loader(...)` after `from
+        torchvision import datasets`: NameError), and a function of such a
+        module when no top-level statement before that one calls a function
+        or class of the module (no `from m import *`, `globals()` or
+        `exec` in it); a loop after a statement of its own block or of an
         enclosing one that always leaves that block (`return`, `raise`,
         `continue`, `break`), or after a use of an exercise's blank
         (`images, labels = ...`, or `model.parameters()` after
