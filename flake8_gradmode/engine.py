@@ -511,10 +511,14 @@ class Tracker:
 
     def _training_step(self, node: ast.Call, seq: int, loops: List[flow.Loop]) -> None:
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in ("backward", "manual_backward"):
-            targets = [func.value] + [v for _, v, _ in call_args(node)[:1]]
+        functional = isinstance(func, ast.Name) and (self.ctx.imports.resolve(func) or "") == "torch.autograd.backward"
+        if functional or (isinstance(func, ast.Attribute) and func.attr in ("backward", "manual_backward")):
+            # ``loss.backward()``, ``accelerator.backward(loss)``; ``backward(err)``
+            # imported from ``torch.autograd`` differentiates its first argument
+            targets = ([] if functional else [func.value]) + [v for _, v, _ in call_args(node)[:1]]
+            targets += [e for t in targets if isinstance(t, (ast.Tuple, ast.List)) for e in t.elts]
             if (
-                func.attr == "backward" and isinstance(func.value, ast.Name)
+                not functional and func.attr == "backward" and isinstance(func.value, ast.Name)
                 and func.value.id in self.flow.scopes[-1].forwarded and len(targets) > 1
                 and not (isinstance(targets[1], ast.Name) and _LOSS_WORDS.intersection(tokens(targets[1].id)))
             ):

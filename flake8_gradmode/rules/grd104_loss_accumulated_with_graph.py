@@ -281,6 +281,26 @@ class LossAccumulatedWithGraph(Rule):
             at=((15, 8),),
             symptom=Holds("mean_loss.grad_fn is not None", "the returned total still carries every step's graph"),
         ),
+        Invalid(
+            """
+            import torch
+            from torch.autograd import backward
+
+            target = torch.randn(16)
+            signal = torch.randn(16, requires_grad=True)
+            errors = []
+            for step in range(5):
+                err = torch.norm(signal.cumsum(0) - target)
+                errors.append(err)
+                backward(err)
+                with torch.no_grad():
+                    signal -= 0.1 * signal.grad
+                    signal.grad.zero_()
+            """,
+            title="A value handed to `torch.autograd.backward(...)`",
+            at=((9, 4),),
+            symptom=Holds("all(e.grad_fn is not None for e in errors)", "every stored error keeps its graph"),
+        ),
     )
 
     # -- hooks -----------------------------------------------------------------
