@@ -682,11 +682,12 @@ def asks_autograd(node: ast.ClassDef) -> bool:
     """Is the class a model (it defines ``forward``) one of whose methods
     asks autograd for gradients (``torch.autograd.grad(...)``: an inner
     loop of adaptation, surface normals of an implicit field), whose
-    forward optimizes a tensor of its own (``_optimizes_a_leaf``), or whose
+    forward optimizes a tensor of its own (``_optimizes_a_leaf``), whose
     forward registers a gradient hook on a tensor at every run (an
     explainability model saving attention gradients: ``register_hook``
-    raises on a tensor that does not require grad)?  Running it then needs
-    grad, evaluation included."""
+    raises on a tensor that does not require grad), or whose forward makes
+    a tensor require grad and backpropagates (``_differentiates_a_tensor``:
+    an attack wrapper)?  Running it then needs grad, evaluation included."""
     methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if not any(m.name == "forward" for m in methods):
         return False
@@ -698,7 +699,27 @@ def asks_autograd(node: ast.ClassDef) -> bool:
             return True  # ``y = zeros(..., requires_grad=True)``, then ``y, = opt.step(energy(x, y).sum())``
         if method.name == "forward" and hooks_every_run(method):
             return True  # ``attn.register_hook(self.save_attn_gradients)`` on every run raises without grad
+        if method.name == "forward" and _differentiates_a_tensor(method):
+            return True  # ``x.requires_grad_()``, ``loss.backward()``, then ``x.grad``: an attack's forward
     return False
+
+
+def _differentiates_a_tensor(forward: ast.AST) -> bool:
+    """Does a forward make a tensor require grad (``x.requires_grad_()``,
+    ``x.requires_grad = True``) and call ``.backward()`` (an adversarial
+    attack stepping its input along ``x.grad``)?  Without grad the backward
+    raises: the forward needs grad wherever it runs."""
+    asks = backward = False
+    for inner in _own_nodes(forward):
+        if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute):
+            attr = inner.func.attr
+            backward = backward or attr == "backward"
+            asks = asks or (attr == "requires_grad_" and not (
+                inner.args and isinstance(inner.args[0], ast.Constant) and inner.args[0].value is False
+            ))
+        elif isinstance(inner, ast.Assign) and isinstance(inner.value, ast.Constant) and inner.value.value is True:
+            asks = asks or any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in inner.targets)
+    return asks and backward
 
 
 def hooks_every_run(forward: ast.AST) -> bool:

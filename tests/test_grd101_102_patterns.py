@@ -3020,3 +3020,47 @@ for x in val_loader:
 ])
 def test_a_script_that_stops_at_a_name_it_never_binds_runs_nothing_after_it(old, new, expected):
     assert [f for f in found(STOPS_AT_A_NAME.replace(old, new)) if f[0] == "GRD101"] == expected
+
+
+# --- an attack wrapper: its forward backpropagates to its input ------------------
+
+# A robustness evaluation runs the model through a wrapper whose forward
+# crafts adversarial inputs: it makes them require grad and calls
+# ``.backward()`` on a loss, which raises under ``torch.no_grad()``.
+ATTACK_WRAPPER = """
+import torch
+
+
+class Attack(torch.nn.Module):
+    def __init__(self, basic_net, steps=3):
+        super().__init__()
+        self.basic_net = basic_net
+        self.steps = steps
+
+    def forward(self, inputs, targets):
+        x = inputs.detach().clone()
+        for _ in range(self.steps):
+            x.requires_grad_()
+            loss = torch.nn.functional.cross_entropy(self.basic_net(x), targets)
+            loss.backward()
+            x = (x + 0.01 * x.grad.sign()).detach()
+        return self.basic_net(x)
+
+
+def test(basic_net, test_loader):
+    net = Attack(basic_net)
+    correct = 0
+    for inputs, targets in test_loader:
+        correct += (net(inputs, targets).argmax(1) == targets).sum().item()
+    return correct
+"""
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("", "", []),  # evaluating under attack needs grad
+    ("            x.requires_grad_()\n", "", [("GRD101", 23, 4)]),  # no input gradient: a plain backward
+    ("            loss.backward()\n", "", [("GRD101", 23, 4)]),  # asks for grad, never backpropagates
+    ("x.requires_grad_()", "x.requires_grad = True", []),
+])
+def test_an_attack_wrapper_whose_forward_backpropagates_needs_grad(old, new, expected):
+    assert [f for f in found(ATTACK_WRAPPER.replace(old, new)) if f[0] == "GRD101"] == expected

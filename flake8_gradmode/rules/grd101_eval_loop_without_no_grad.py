@@ -402,7 +402,9 @@ class EvalLoopWithoutNoGrad(Rule):
         a value (an energy model descending on its labels) or registers a
         gradient hook on a tensor (`attn.register_hook(self.save_attn_gradients)`
         in an explainability model: the hook raises on a tensor that does
-        not require grad), or that is built of
+        not require grad) or makes a tensor require grad and calls
+        `.backward()` (an attack wrapper crafting adversarial inputs), or
+        that is built of
         one (a renderer whose implicit field it asks for normals), when the
         module defines such a class or, with the project index, names one
         of the project (`from models.mtl import MtlLearner`), or when some
