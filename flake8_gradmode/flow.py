@@ -820,13 +820,11 @@ def _never_reached(ctx, loop: Loop) -> bool:
     at its top level, to ``False``, ``0`` or ``None``, and nowhere else: the
     branch runs only once someone edits the file), or it comes after a
     statement of its own block or of an enclosing one that always leaves
-    that block: a ``return``, ``raise``, ``continue`` or ``break``, or a use
+    that block: a ``return``, ``raise``, ``continue`` or ``break``, a use
     of a blank an exercise leaves to fill in (``images, labels = ...``
-    raises, and so does ``model.parameters()`` after ``model = ...``)."""
-    if loop.scope.function is None:
-        stop = _memo(ctx, ("name-error",), lambda: _name_error(ctx), None)
-        if stop is not None and loop.node.lineno > stop.lineno:  # type: ignore[attr-defined]
-            return True  # the module's code stops at a name it never binds
+    raises, and so does ``model.parameters()`` after ``model = ...``), or a
+    statement that reads a name the module binds nowhere (``if arg.test:``
+    with no ``arg``: see ``_reads_unbound``)."""
     root = loop.scope.function.node if loop.scope.function is not None else ctx.tree
     return _cut_off(ctx, getattr(root, "body", []), loop.node)
 
@@ -843,11 +841,35 @@ def _name_error(ctx) -> Optional[ast.stmt]:
     """The first top-level statement of the module that always reads a name
     the module never binds anywhere and no builtin is (``dataset.Loader(...)``
     after ``from torchvision import datasets``): running the module raises
-    ``NameError`` there.  None when there is none, or when the module may
-    bind names no statement spells (``from m import *``, ``globals()``,
-    ``exec``, ``vars()``, ``__builtins__``).  Only what a statement surely
-    evaluates counts: its value, iterable, test or context managers, not
-    branches of a conditional expression, lambdas or comprehensions."""
+    ``NameError`` there (see ``_reads_unbound``).  None when there is none."""
+    tree = ctx.tree
+    if not isinstance(tree, ast.Module):
+        return None
+    return next((stmt for stmt in tree.body if _reads_unbound(ctx, stmt)), None)
+
+
+def _reads_unbound(ctx, stmt: ast.stmt) -> bool:
+    """Does ``stmt`` always read a name the module binds nowhere (in no
+    scope) and no builtin is?  Running it then raises ``NameError``.  No,
+    when the module may bind names no statement spells (``from m import *``,
+    ``globals()``, ``exec``, ``vars()``, ``__builtins__``).  Only what a
+    statement surely evaluates counts: its value, iterable, test or context
+    managers, not branches of a conditional expression, lambdas or
+    comprehensions."""
+    exprs = _surely_evaluated(stmt)
+    if not exprs:
+        return False
+    bound = _memo(ctx, ("bound-names",), lambda: _bound_names(ctx), None)
+    return bound is not None and any(
+        inner.__class__ is ast.Name and inner.id not in bound  # type: ignore[attr-defined]
+        for expr in exprs for inner in _eager_nodes(expr)
+    )
+
+
+def _bound_names(ctx) -> Optional[FrozenSet[str]]:
+    """Every name the module binds in any scope, with the builtins and the
+    names Python gives a module; None when it may bind names no statement
+    spells."""
     tree = ctx.tree
     if not isinstance(tree, ast.Module):
         return None
@@ -876,12 +898,7 @@ def _name_error(ctx) -> Optional[ast.stmt]:
             bound.add(node.name)  # type: ignore[attr-defined]
         elif cls.__name__ == "MatchMapping" and getattr(node, "rest", None):
             bound.add(node.rest)  # type: ignore[attr-defined]
-    for stmt in tree.body:
-        for expr in _surely_evaluated(stmt):
-            for inner in _eager_nodes(expr):
-                if inner.__class__ is ast.Name and inner.id not in bound:  # type: ignore[attr-defined]
-                    return stmt
-    return None
+    return frozenset(bound)
 
 
 #: Names through which a module may bind names no statement spells.
@@ -948,6 +965,8 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt) -> bool:
         if stmt is target:
             return False
         if (stmt.lineno, stmt.col_offset) <= where <= (stmt.end_lineno or 0, stmt.end_col_offset or 0):
+            if _reads_unbound(ctx, stmt):
+                return True  # ``for x in loaders[split]:`` with no ``loaders``: its body never runs
             for field in ("body", "orelse", "finalbody", "handlers", "cases"):
                 for block in _blocks(getattr(stmt, field, None)):
                     if block and (block[0].lineno, block[0].col_offset) <= where <= (
@@ -957,8 +976,8 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt) -> bool:
                             return True
                         return _cut_off(ctx, block, target)
             return False
-        if isinstance(stmt, _EXITS) or (blanks and _uses_blank(stmt, blanks)):
-            return True
+        if isinstance(stmt, _EXITS) or (blanks and _uses_blank(stmt, blanks)) or _reads_unbound(ctx, stmt):
+            return True  # ``if arg.test:`` with no ``arg`` anywhere raises NameError too
         if isinstance(stmt, ast.Assign):
             blank = isinstance(stmt.value, ast.Constant) and stmt.value.value is Ellipsis
             if blank and any(isinstance(t, (ast.Tuple, ast.List)) for t in stmt.targets):

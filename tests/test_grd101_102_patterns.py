@@ -1599,7 +1599,7 @@ def test_parameters_frozen_one_by_one_build_no_graph(freeze):
     )
     assert freeze in source
     assert found(source) == []
-    other = source.replace("in model.", "in encoder.")
+    other = source.replace("in model.", "in Denoiser().")  # another model's parameters
     assert found(other) == [("GRD101", 14, 4)]
 
 
@@ -3064,3 +3064,52 @@ def test(basic_net, test_loader):
 ])
 def test_an_attack_wrapper_whose_forward_backpropagates_needs_grad(old, new, expected):
     assert [f for f in found(ATTACK_WRAPPER.replace(old, new)) if f[0] == "GRD101"] == expected
+
+
+# ``main()`` reads ``arg.test`` where only ``args`` is bound: it raises
+# NameError there, and its evaluation loop never runs.
+MAIN_READS_A_TYPO = """
+import argparse
+
+import torch
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--test", action="store_true")
+    args = parser.parse_args()
+    model = torch.nn.Linear(4, 2)
+    if arg.test:
+        model.load_state_dict(torch.load("model.pt"))
+    test_loader = [torch.randn(2, 4)]
+    for x in test_loader:
+        print(model(x).argmax(1))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+#: The same, with the evaluation inside the ``if`` whose test raises.
+MAIN_TESTS_A_TYPO = MAIN_READS_A_TYPO.replace(
+    """        model.load_state_dict(torch.load("model.pt"))
+    test_loader = [torch.randn(2, 4)]
+    for x in test_loader:
+        print(model(x).argmax(1))
+""", """        test_loader = [torch.randn(2, 4)]
+        for x in test_loader:
+            print(model(x).argmax(1))
+""")
+
+
+@pytest.mark.parametrize("source, expected", [
+    (MAIN_READS_A_TYPO, []),
+    (MAIN_READS_A_TYPO.replace("if arg.test:", "if args.test:"), [("GRD101", 15, 4)]),
+    # the name read is bound somewhere in the module (here: another function's parameter)
+    (MAIN_READS_A_TYPO.replace("def main():", "def show(arg):\n    print(arg)\n\n\ndef main():"),
+     [("GRD101", 19, 4)]),
+    (MAIN_TESTS_A_TYPO, []),
+    (MAIN_TESTS_A_TYPO.replace("if arg.test:", "if args.test:"), [("GRD101", 14, 8)]),
+])
+def test_a_function_that_reads_a_name_bound_nowhere_stops_there(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected

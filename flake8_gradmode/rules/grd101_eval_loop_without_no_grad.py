@@ -353,6 +353,10 @@ class EvalLoopWithoutNoGrad(Rule):
         module when no top-level statement before that one calls a function
         or class of the module (no `from m import *`, `globals()` or
         `exec` in it); a loop after a statement of its own block or of an
+        enclosing one that always reads a name the module binds nowhere
+        (`if arg.test:` where only `args` is bound), or in the body of a
+        statement whose test or iterable does; a loop after a statement of
+        its own block or of an
         enclosing one that always leaves that block (`return`, `raise`,
         `continue`, `break`), or after a use of an exercise's blank
         (`images, labels = ...`, or `model.parameters()` after
