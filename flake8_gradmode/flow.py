@@ -473,16 +473,27 @@ def mode_matters(ctx) -> bool:
     builds its networks itself from ``torch.nn`` layers none of which
     depends on the mode (``nn.Sequential(nn.Linear(...), nn.ReLU())``) and
     imports no model library: ``.eval()`` there is a habit, not a need; nor when
-    the module switches dropout off itself (``_disables_dropout``), nor when
-    no module of its project shows a layer that depends on the mode
-    (``Project.mode_free_everywhere``: a trainer handed the project's only
-    model, an embedding and a linear layer)."""
+    the module switches dropout off itself (``_disables_dropout``).  Nor,
+    last, in a project none of whose modules shows a layer that depends on
+    the mode (``switched_in_a_mode_free_project``, asked only of a report)."""
     flow_ = ctx.flow
     if not flow_.mode_matters or flow_.mode_by_layers:
         return flow_.mode_matters
-    return _memo(ctx, ("mode-matters",), lambda: not (
-        _plain_layers_only(ctx) or _disables_dropout(ctx) or ctx.mode_free_everywhere()
-    ), True)
+    return _memo(ctx, ("mode-matters",), lambda: not (_plain_layers_only(ctx) or _disables_dropout(ctx)), True)
+
+
+def switched_in_a_mode_free_project(ctx) -> bool:
+    """Is the module's only sign that the mode matters its own switches
+    (``model.train()``, no mode-dependent layer built here), in a project
+    none of whose modules shows a layer that depends on the mode
+    (``Project.mode_free_everywhere``: a trainer handed the project's only
+    model, an embedding and a linear layer)?  Then the switches change
+    nothing.  It may load the project index: asked last, of a report
+    about to be kept."""
+    flow_ = ctx.flow
+    if not flow_.mode_matters or flow_.mode_by_layers:
+        return False
+    return _memo(ctx, ("mode-free-project",), lambda: ctx.mode_free_everywhere(), False)
 
 
 def _disables_dropout(ctx) -> bool:
@@ -826,7 +837,10 @@ def _never_reached(ctx, loop: Loop) -> bool:
     statement that reads a name the module binds nowhere (``if arg.test:``
     with no ``arg``: see ``_reads_unbound``)."""
     root = loop.scope.function.node if loop.scope.function is not None else ctx.tree
-    return _cut_off(ctx, getattr(root, "body", []), loop.node)
+    local = frozenset(loop.scope.stored)
+    if isinstance(root, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        local |= {a.arg for a in all_params(root.args)}
+    return _cut_off(ctx, getattr(root, "body", []), loop.node, local)
 
 
 #: Names Python gives every module, besides the builtins; and those an
@@ -848,7 +862,7 @@ def _name_error(ctx) -> Optional[ast.stmt]:
     return next((stmt for stmt in tree.body if _reads_unbound(ctx, stmt)), None)
 
 
-def _reads_unbound(ctx, stmt: ast.stmt) -> bool:
+def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset()) -> bool:
     """Does ``stmt`` always read a name the module binds nowhere (in no
     scope) and no builtin is?  Running it then raises ``NameError``.  No,
     when the module may bind names no statement spells (``from m import *``,
@@ -856,14 +870,37 @@ def _reads_unbound(ctx, stmt: ast.stmt) -> bool:
     statement surely evaluates counts: its value, iterable, test or context
     managers, not branches of a conditional expression, lambdas or
     comprehensions."""
-    exprs = _surely_evaluated(stmt)
-    if not exprs:
+    read = {
+        inner.id for expr in _surely_evaluated(stmt) for inner in _eager_nodes(expr)  # type: ignore[attr-defined]
+        if inner.__class__ is ast.Name
+    }
+    if not read:
+        return False
+    # the names the scope or the module's top level binds, or imports: most
+    # reads end here, before the whole module is walked for the rest
+    read -= local
+    read -= _memo(ctx, ("top-level-names",), lambda: _top_level_names(ctx), frozenset())
+    if not read:
         return False
     bound = _memo(ctx, ("bound-names",), lambda: _bound_names(ctx), None)
-    return bound is not None and any(
-        inner.__class__ is ast.Name and inner.id not in bound  # type: ignore[attr-defined]
-        for expr in exprs for inner in _eager_nodes(expr)
-    )
+    return bound is not None and not read <= bound
+
+
+def _top_level_names(ctx) -> FrozenSet[str]:
+    """The builtins, the names Python gives a module, every name the module
+    imports anywhere, and the names its top-level statements bind."""
+    found: Set[str] = set(_MODULE_NAMES) | set(dir(builtins)) | set(ctx.imports.imported_names())
+    for stmt in getattr(ctx.tree, "body", ()):
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(stmt.name)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            found.update((alias.asname or alias.name).split(".")[0] for alias in stmt.names)
+        else:
+            targets = getattr(stmt, "targets", None) or [getattr(stmt, "target", None)]
+            for target in targets:
+                if target is not None:
+                    found.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return frozenset(found)
 
 
 def _bound_names(ctx) -> Optional[FrozenSet[str]]:
@@ -957,15 +994,16 @@ def _stops_before_it_calls(ctx) -> bool:
 _EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 
 
-def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt) -> bool:
-    """``_never_reached`` for ``target`` inside the statements ``body``."""
+def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] = frozenset()) -> bool:
+    """``_never_reached`` for ``target`` inside the statements ``body``;
+    ``local``: names the scope binds itself (bound, whatever else holds)."""
     where = (target.lineno, target.col_offset)
     blanks: Set[str] = set()  # ``model = ...``: a blank, until bound again
     for stmt in body:
         if stmt is target:
             return False
         if (stmt.lineno, stmt.col_offset) <= where <= (stmt.end_lineno or 0, stmt.end_col_offset or 0):
-            if _reads_unbound(ctx, stmt):
+            if _reads_unbound(ctx, stmt, local):
                 return True  # ``for x in loaders[split]:`` with no ``loaders``: its body never runs
             for field in ("body", "orelse", "finalbody", "handlers", "cases"):
                 for block in _blocks(getattr(stmt, field, None)):
@@ -974,9 +1012,9 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt) -> bool:
                     ):
                         if field == "body" and isinstance(stmt, ast.If) and _false_test(ctx, stmt.test):
                             return True
-                        return _cut_off(ctx, block, target)
+                        return _cut_off(ctx, block, target, local)
             return False
-        if isinstance(stmt, _EXITS) or (blanks and _uses_blank(stmt, blanks)) or _reads_unbound(ctx, stmt):
+        if isinstance(stmt, _EXITS) or (blanks and _uses_blank(stmt, blanks)) or _reads_unbound(ctx, stmt, local):
             return True  # ``if arg.test:`` with no ``arg`` anywhere raises NameError too
         if isinstance(stmt, ast.Assign):
             blank = isinstance(stmt.value, ast.Constant) and stmt.value.value is Ellipsis

@@ -483,7 +483,11 @@ class EvalLoopWithoutEvalMode(Rule):
             reason = "nothing calls `.eval()` before it"
         else:
             reason = f"{caller} hands it over in training mode, and nothing calls `.eval()` before the loop"
-        self.report(loop.node, f"evaluation loop runs {what} in training mode: {reason}; {remedy}", fix=fix)
+        ctx = self.context
+        self.report(
+            loop.node, f"evaluation loop runs {what} in training mode: {reason}; {remedy}",
+            condition=lambda: not flow.switched_in_a_mode_free_project(ctx), fix=fix,
+        )
 
 
 def _hands_a_built_model(ctx, scope: flow.Scope, ev: flow.EvalLoop, matters: bool) -> Optional[str]:

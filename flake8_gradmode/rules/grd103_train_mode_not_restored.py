@@ -569,8 +569,11 @@ class TrainModeNotRestored(Rule):
                             f"`{self.code_of(node.func)}()` leaves the model in eval mode and the loop trains on "
                             "with dropout and batch norm frozen; call `.train()` before the next training step",
                             # last: it may read the project index; nothing of a
-                            # module that stops at its imports runs
-                            condition=lambda: not flow.import_fails(ctx),
+                            # module that stops at its imports runs, and in a
+                            # project without mode-dependent layers the mode
+                            # changes nothing
+                            condition=lambda: not flow.import_fails(ctx)
+                            and not flow.switched_in_a_mode_free_project(ctx),
                             fix=self._fix(loop, node),
                         )
                     break
