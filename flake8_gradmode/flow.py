@@ -16,6 +16,7 @@ from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 from flake8_gradmode.names import (
     EVAL_FUNCTION_WORDS,
     FRAMEWORK_EVAL_HOOKS,
+    OTHER_FRAMEWORKS,
     TORCHVISION_DATA,
     is_model_name,
     is_test_file,
@@ -2299,6 +2300,33 @@ def _models_of_its_own(ctx) -> bool:
     return own
 
 
+def _another_frameworks_function(ctx, scope: Scope) -> bool:
+    """Does the function (the outermost one that holds the scope) import
+    another tensor framework in its own code (``import tensorflow as tf``,
+    ``from keras.models import Model``: a module that gathers experiments
+    in several frameworks), import nothing of torch and read no name that
+    is torch's?  Its models are that framework's."""
+    fn = scope.function
+    while fn is not None and fn.parent is not None:
+        fn = fn.parent
+    if fn is None:
+        return False
+    heads: Set[str] = set()
+    names: Set[str] = set()
+    for node in ast.walk(fn.node):
+        if isinstance(node, ast.Import):
+            heads.update(alias.name.split(".", 1)[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            heads.add(node.module.split(".", 1)[0])
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+    if "torch" in heads or heads.isdisjoint(OTHER_FRAMEWORKS):
+        return False
+    imports = ctx.imports
+    return not any((imports.resolve(ast.Name(name)) or "").partition(".")[0] == "torch"
+                   for name in names if imports.is_imported(name))
+
+
 def _evaluation_loops(ctx) -> List[EvalLoop]:
     out = []
     if ctx.tree is not None and _models_of_its_own(ctx):
@@ -2321,6 +2349,10 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
         scope = loop.scope
         if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or in_module_method(ctx, scope):
             continue
+        if scope.function is not None and _memo(
+            ctx, ("foreign", id(scope)), lambda: _another_frameworks_function(ctx, scope), False
+        ):
+            continue  # ``import tensorflow as tf`` in the function, no torch: a Keras model
         if trains(ctx, loop) or _feeds_a_later_step(ctx, loop):
             continue
         if not calls and all(_profiled(ctx, p.callee, p.model_call.node) for p in paths):

@@ -3113,3 +3113,43 @@ MAIN_TESTS_A_TYPO = MAIN_READS_A_TYPO.replace(
 ])
 def test_a_function_that_reads_a_name_bound_nowhere_stops_there(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+# --- a function of another framework in a module of experiments -----------------
+
+# A module gathering experiments in two frameworks imports each inside the
+# function that uses it: the Keras evaluation runs no torch model.
+TWO_FRAMEWORKS = """
+def evaluate_keras(test_batches):
+    import tensorflow as tf
+
+    model = tf.keras.models.load_model("gnn.keras")
+    scores = []
+    for x in test_batches:
+        scores.append(model(x).numpy())
+    return scores
+
+
+def evaluate_torch(test_batches):
+    import torch
+
+    model = torch.load("cnn.pt")
+    scores = []
+    for x in test_batches:
+        scores.append(model(x).detach().numpy())
+    return scores
+"""
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("", "", [("GRD101", 17, 4)]),  # the Keras loop is left alone, the torch one is not
+    # a function that also uses torch (a logger of TensorFlow's beside a torch model) is torch code
+    ("    scores = []\n    for x in test_batches:\n        scores.append(model(x).numpy())",
+     "    scores = []\n    for x in test_batches:\n        scores.append(model(torch.as_tensor(x)).numpy())",
+     "torch-at-top"),
+])
+def test_a_function_that_imports_another_framework_runs_its_models(old, new, expected):
+    source = TWO_FRAMEWORKS.replace(old, new)
+    if expected == "torch-at-top":
+        source, expected = "import torch\n" + source, [("GRD101", 8, 4), ("GRD101", 18, 4)]
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected

@@ -362,7 +362,10 @@ class EvalLoopWithoutNoGrad(Rule):
         (`images, labels = ...`, or `model.parameters()` after
         `model = ...`); a module that imports, at its top, a framework that
         copies PyTorch's API (`jittor`, `paddle`, `mindspore`, `oneflow`,
-        `megengine`) and not `torch`; a model call in the body of an `if`
+        `megengine`) and not `torch`; a loop of a function that imports
+        another tensor framework itself (`import tensorflow as tf` in a
+        module gathering experiments in two frameworks) and imports and
+        reads nothing of torch; a model call in the body of an `if`
         that tests for another framework (`if self.framework == "tf":`,
         `backend == "jax"`: a library that supports several);
         pytest test functions in test files; with the project index, a
