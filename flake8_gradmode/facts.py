@@ -10,7 +10,7 @@ from collections import namedtuple
 from enum import Enum
 import ast
 import itertools
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Protocol, Set, Tuple
 
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
@@ -678,16 +678,36 @@ def _dict_values(expr: ast.expr) -> List[ast.expr]:
     return []
 
 
-def asks_autograd(node: ast.ClassDef) -> bool:
+def adapting_functions(tree: ast.AST) -> FrozenSet[str]:
+    """The module's top-level functions decorated with
+    ``torch.enable_grad`` (``@torch.enable_grad()``): they compute gradients
+    wherever they are called, as test-time adaptation does (``loss.backward()``,
+    ``optimizer.step()`` inside a model's forward)."""
+    return frozenset(
+        stmt.name for stmt in getattr(tree, "body", ())
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and _enables_grad(stmt)
+    )
+
+
+def _enables_grad(fn: ast.AST) -> bool:
+    return any(
+        (dotted(d.func if isinstance(d, ast.Call) else d) or "").rpartition(".")[2] == "enable_grad"
+        for d in getattr(fn, "decorator_list", ())
+    )
+
+
+def asks_autograd(node: ast.ClassDef, adapting: FrozenSet[str] = frozenset()) -> bool:
     """Is the class a model (it defines ``forward``) one of whose methods
     asks autograd for gradients (``torch.autograd.grad(...)``: an inner
     loop of adaptation, surface normals of an implicit field), whose
     forward optimizes a tensor of its own (``_optimizes_a_leaf``), whose
     forward registers a gradient hook on a tensor at every run (an
     explainability model saving attention gradients: ``register_hook``
-    raises on a tensor that does not require grad), or whose forward makes
+    raises on a tensor that does not require grad), whose forward makes
     a tensor require grad and backpropagates (``_differentiates_a_tensor``:
-    an attack wrapper)?  Running it then needs grad, evaluation included."""
+    an attack wrapper), or whose forward calls a function of ``adapting``
+    or a method decorated with ``torch.enable_grad`` (test-time
+    adaptation)?  Running it then needs grad, evaluation included."""
     methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if not any(m.name == "forward" for m in methods):
         return False
@@ -701,6 +721,24 @@ def asks_autograd(node: ast.ClassDef) -> bool:
             return True  # ``attn.register_hook(self.save_attn_gradients)`` on every run raises without grad
         if method.name == "forward" and _differentiates_a_tensor(method):
             return True  # ``x.requires_grad_()``, ``loss.backward()``, then ``x.grad``: an attack's forward
+        if method.name == "forward" and _calls_an_adapting_function(node, method, adapting):
+            return True  # ``forward_and_adapt(x, self.model, self.optimizer)`` under ``@torch.enable_grad()``
+    return False
+
+
+def _calls_an_adapting_function(node: ast.ClassDef, forward: ast.AST, adapting: FrozenSet[str]) -> bool:
+    """Does a forward call a function of its module (one of ``adapting``) or
+    a method of its class decorated with ``torch.enable_grad``?"""
+    for inner in _own_nodes(forward):
+        if not isinstance(inner, ast.Call):
+            continue
+        func = inner.func
+        if isinstance(func, ast.Name) and func.id in adapting:
+            return True
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+            method = method_of(node, func.attr)
+            if method is not None and _enables_grad(method):
+                return True
     return False
 
 

@@ -27,8 +27,8 @@ from flake8_gradmode.names import (
     tokens,
 )
 from flake8_gradmode.facts import (
-    PARAMETER_FREE_LAYERS, asks_autograd, context_effects, freezes, init_freeze, method_of, parameter_free,
-    plain_bases,
+    PARAMETER_FREE_LAYERS, adapting_functions, asks_autograd, context_effects, freezes, init_freeze, method_of,
+    parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, resolve_function, switches_to_eval, unchained,
@@ -1724,10 +1724,11 @@ def model_needs_grad(ctx, calls: List[ModelCall]) -> bool:
         if built is not None and (ctx.imports.resolve(built.func) or "").startswith("torch."):
             continue
         written = dotted(built.func) if built is not None else None
-        if written in local and not asks_autograd(local[written]):  # type: ignore[operator]
+        adapting = _memo(ctx, ("adapting",), lambda: adapting_functions(ctx.tree), frozenset())
+        if written in local and not asks_autograd(local[written], adapting):  # type: ignore[operator]
             continue  # ``net = FeatureNet()``, a class of the module that asks for no gradient itself
         return _memo(ctx, ("asks-autograd-anywhere",), lambda: any(
-            asks_autograd(n) for n in local.values()
+            asks_autograd(n, adapting) for n in local.values()
         ) or ctx.names_class_asking_autograd() or ctx.forward_asks_autograd(), False)
     return False
 

@@ -47,9 +47,9 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
-    DETACHING_NAMES, GRAD_OFF_NAMES, asks_autograd, backprop_calls, context_effects, forward_detaches,
-    grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze, methods_turning_grad_off, names_training_step,
-    parameter_free,
+    DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, context_effects,
+    forward_detaches, grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze, methods_turning_grad_off,
+    names_training_step, parameter_free,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
 from flake8_gradmode.tracker import (
@@ -103,7 +103,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 35
+_FORMAT = 36
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -115,6 +115,8 @@ class _Summarizer:
     """One walk of a module's tree, recording what the index needs."""
 
     def __init__(self, tree: ast.Module, no_grad_decorators: Tuple[str, ...]) -> None:
+        #: the module's functions decorated with ``torch.enable_grad``
+        self.adapting = adapting_functions(tree)
         self.imports: Dict[str, Tuple[int, str]] = {}
         #: ``from module import *``: (level, module)
         self.star_imports: List[Tuple[int, str]] = []
@@ -598,7 +600,7 @@ class _Summarizer:
         outer, self.members = self.members, ({} if nested else _built_members(node))
         if not nested:
             self._parts[node.name] = set(self.members.values())
-            if asks_autograd(node):
+            if asks_autograd(node, self.adapting):
                 self.autograd_classes.append(node.name)
         self.walk(node.body, state, "?" if nested else "", "" if nested else node.name)
         self.members = outer

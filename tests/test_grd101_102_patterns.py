@@ -3153,3 +3153,84 @@ def test_a_function_that_imports_another_framework_runs_its_models(old, new, exp
     if expected == "torch-at-top":
         source, expected = "import torch\n" + source, [("GRD101", 8, 4), ("GRD101", 18, 4)]
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+# --- test-time adaptation: the model's forward trains it under enable_grad ------
+
+# A wrapper adapts the model on every test batch: its forward calls a
+# function decorated with ``@torch.enable_grad()`` that backpropagates an
+# entropy loss and steps an optimizer. Evaluating it is training it.
+TEST_TIME_ADAPTATION = """
+import torch
+
+
+@torch.enable_grad()
+def forward_and_adapt(x, model, optimizer):
+    outputs = model(x)
+    loss = -(outputs.softmax(1) * outputs.log_softmax(1)).sum(1).mean()
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return outputs
+
+
+class Adapter(torch.nn.Module):
+    def __init__(self, model, optimizer):
+        super().__init__()
+        self.model = model
+        self.optimizer = optimizer
+
+    def forward(self, x):
+        return forward_and_adapt(x, self.model, self.optimizer)
+
+
+def evaluate(model, test_loader):
+    adapt_model = Adapter(model, torch.optim.SGD(model.parameters(), lr=0.001))
+    correct = 0
+    for x, y in test_loader:
+        correct += (adapt_model(x).argmax(1) == y).sum().item()
+    return correct
+"""
+
+
+#: The same, with the adapting step a method of the wrapper.
+ADAPTING_METHOD = """
+import torch
+
+
+class Adapter(torch.nn.Module):
+    def __init__(self, model, optimizer):
+        super().__init__()
+        self.model = model
+        self.optimizer = optimizer
+
+    @torch.enable_grad()
+    def forward_and_adapt(self, x):
+        outputs = self.model(x)
+        (-(outputs.softmax(1) * outputs.log_softmax(1)).sum(1).mean()).backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        return outputs
+
+    def forward(self, x):
+        return self.forward_and_adapt(x)
+
+
+def evaluate(model, test_loader):
+    adapt_model = Adapter(model, torch.optim.SGD(model.parameters(), lr=0.001))
+    correct = 0
+    for x, y in test_loader:
+        correct += (adapt_model(x).argmax(1) == y).sum().item()
+    return correct
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (TEST_TIME_ADAPTATION, []),
+    # without the decorator the function is an ordinary helper: nothing says the forward adapts
+    (TEST_TIME_ADAPTATION.replace("@torch.enable_grad()\n", ""), [("GRD101", 27, 4)]),
+    (ADAPTING_METHOD, []),
+    (ADAPTING_METHOD.replace("    @torch.enable_grad()\n", ""), [("GRD101", 25, 4)]),
+])
+def test_a_model_that_adapts_itself_under_enable_grad_needs_grad(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected

@@ -411,7 +411,9 @@ class EvalLoopWithoutNoGrad(Rule):
         in an explainability model: the hook raises on a tensor that does
         not require grad) or makes a tensor require grad and calls
         `.backward()` (an attack wrapper crafting adversarial inputs), or
-        that is built of
+        calls a function of its module or a method of its class decorated
+        with `@torch.enable_grad()` (test-time adaptation: the forward
+        trains the model on each test batch), or that is built of
         one (a renderer whose implicit field it asks for normals), when the
         module defines such a class or, with the project index, names one
         of the project (`from models.mtl import MtlLearner`), or when some
