@@ -2307,6 +2307,9 @@ def _another_frameworks_function(ctx, scope: Scope) -> bool:
     ``from keras.models import Model``: a module that gathers experiments
     in several frameworks), import nothing of torch and read no name that
     is torch's?  Its models are that framework's."""
+    imports = ctx.imports
+    if not imports.imports_from(tuple(OTHER_FRAMEWORKS)):
+        return False  # the module imports no other framework anywhere: the cheap answer first
     fn = scope.function
     while fn is not None and fn.parent is not None:
         fn = fn.parent
@@ -2323,7 +2326,6 @@ def _another_frameworks_function(ctx, scope: Scope) -> bool:
             names.add(node.id)
     if "torch" in heads or heads.isdisjoint(OTHER_FRAMEWORKS):
         return False
-    imports = ctx.imports
     return not any((imports.resolve(ast.Name(name)) or "").partition(".")[0] == "torch"
                    for name in names if imports.is_imported(name))
 
