@@ -899,7 +899,11 @@ _FORWARD_DEF = re.compile(rb"\bdef\s+forward\b")
 #: What the text of a module with a class that asks autograd for gradients
 #: (``facts.asks_autograd``) holds: a ``forward``, and ``autograd.grad``, a
 #: tensor made to require grad, or a gradient hook.
-_ASKING_AUTOGRAD = (_FORWARD_DEF, re.compile(rb"autograd[\s\\]*\.[\s\\]*grad\b|requires_grad|register_hook"))
+_ASKING_AUTOGRAD = (
+    _FORWARD_DEF, re.compile(rb"autograd[\s\\]*\.[\s\\]*grad\b|requires_grad|register_hook|enable_grad"),
+)
+#: Names a module with such a class uses (in its code: a summary's words).
+_AUTOGRAD_NAMES = ("grad", "requires_grad", "requires_grad_", "enable_grad")
 #: What the text of a module with a function calling ``grad`` or a forward
 #: registering a gradient hook (a summary's "q") holds.
 _CALLING_GRAD = (re.compile(rb"\bgrad[\s\\]*\(|register_hook"),)
@@ -2018,11 +2022,12 @@ class Project:
         """Does this module name (import, call or use) a model class of the
         project one of whose methods calls ``autograd.grad`` (see
         ``facts.asks_autograd``)?  Only the modules that use the name
-        ``grad``, define a ``forward`` and spell what such a class does
-        are read."""
+        ``grad`` (or ``requires_grad_``, ``enable_grad``: an attack's or a
+        test-time adaptation's forward), define a ``forward`` and spell
+        what such a class does are read."""
         return any(
             f" {name} " in self.own_words
-            for _, summary in self.mentioning("grad", patterns=_ASKING_AUTOGRAD)
+            for _, summary in self.mentioning(*_AUTOGRAD_NAMES, patterns=_ASKING_AUTOGRAD)
             for name in summary["g"]  # type: ignore[attr-defined]
         )
 

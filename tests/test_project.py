@@ -3962,3 +3962,58 @@ def test_a_project_whose_models_all_compute_the_same_in_both_modes_needs_no_eval
     else:
         unpackaged(tmp_path, files)
     assert [f[:2] for f in lint_102(tmp_path / "trainer.py")] == found
+
+
+# --- a model class of another module that adapts itself, cold and warm ----------
+
+ADAPTER_MODULE = """
+    import torch
+
+
+    @torch.enable_grad()
+    def forward_and_adapt(x, model, optimizer):
+        outputs = model(x)
+        (-(outputs.softmax(1) * outputs.log_softmax(1)).sum(1).mean()).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return outputs
+
+
+    class Adapter(torch.nn.Module):
+        def __init__(self, model, optimizer):
+            super().__init__()
+            self.model = model
+            self.optimizer = optimizer
+
+        def forward(self, x):
+            return forward_and_adapt(x, self.model, self.optimizer)
+"""
+
+ADAPTER_MAIN = """
+    import torch
+
+    from methods import adapter
+
+
+    def evaluate(model, test_loader):
+        adapt_model = adapter.Adapter(model, torch.optim.SGD(model.parameters(), lr=0.001))
+        correct = 0
+        for x, y in test_loader:
+            correct += (adapt_model(x).argmax(1) == y).sum().item()
+        return correct
+"""
+
+
+def test_a_class_of_another_module_adapting_under_enable_grad_needs_grad_cold_and_warm(tmp_path):
+    # its module's words (as a summary has them) name no ``grad``: the
+    # question must read it whether the cache has summarised it or not
+    make(tmp_path, {"methods/adapter.py": ADAPTER_MODULE, "main.py": ADAPTER_MAIN})
+    assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD101"] == []  # empty cache
+    lint(tmp_path / "methods/adapter.py")  # the cache now holds its summary
+    project._INDEXES.clear()
+    project._ROOTS.clear()
+    assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD101"] == []  # a new process, warm cache
+    plain = ADAPTER_MODULE.replace("    @torch.enable_grad()\n", "")
+    make(tmp_path, {"methods/adapter.py": plain, "main.py": ADAPTER_MAIN})
+    project._INDEXES.clear()
+    assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD101"] == [(9, 4, "GRD101")]
