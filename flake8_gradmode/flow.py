@@ -1097,7 +1097,7 @@ def _runs_nothing(ctx) -> bool:
     def ask() -> bool:
         if _memo(ctx, ("is-script",), lambda: _is_script(ctx), False) or is_test_file(ctx.filename or ""):
             return False
-        return _memo(ctx, ("library-shaped",), lambda: _library_shaped(ctx), False) and ctx.imported_by_nothing()
+        return _memo(ctx, ("library-shaped",), lambda: _library_shaped(ctx), False) and _imported_by_nothing(ctx)
     return _memo(ctx, ("runs-nothing",), ask, False)
 
 
@@ -1139,7 +1139,12 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     mentioned = ctx.mentioned_elsewhere(fn.name)  # a call elsewhere mentions it too
     # another module that spells the name (its own ``validate``) can call this
     # one only by importing this module, which none does
-    return mentioned is False or (mentioned is True and ctx.imported_by_nothing())
+    return mentioned is False or (mentioned is True and _imported_by_nothing(ctx))
+
+
+def _imported_by_nothing(ctx) -> bool:
+    """``Project.imported_by_nothing``, asked once per module."""
+    return _memo(ctx, ("imported-by-nothing",), lambda: ctx.imported_by_nothing(), False)
 
 
 def _is_script(ctx) -> bool:
