@@ -3214,15 +3214,7 @@ class Adapter(torch.nn.Module):
 
     def forward(self, x):
         return self.forward_and_adapt(x)
-
-
-def evaluate(model, test_loader):
-    adapt_model = Adapter(model, torch.optim.SGD(model.parameters(), lr=0.001))
-    correct = 0
-    for x, y in test_loader:
-        correct += (adapt_model(x).argmax(1) == y).sum().item()
-    return correct
-"""
+""" + TEST_TIME_ADAPTATION[TEST_TIME_ADAPTATION.index("\n\ndef evaluate"):]
 
 
 @pytest.mark.parametrize("source, expected", [

@@ -22,6 +22,7 @@ from flake8_gradmode import project
 from flake8_gradmode.engine import check
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.settings import Settings
+from tests.test_grd101_102_patterns import TEST_TIME_ADAPTATION
 
 EVAL_LOOP = (
     "GRD101 evaluation loop runs `model` with grad enabled, so every batch builds an autograd graph; "
@@ -3966,42 +3967,11 @@ def test_a_project_whose_models_all_compute_the_same_in_both_modes_needs_no_eval
 
 # --- a model class of another module that adapts itself, cold and warm ----------
 
-ADAPTER_MODULE = """
-    import torch
-
-
-    @torch.enable_grad()
-    def forward_and_adapt(x, model, optimizer):
-        outputs = model(x)
-        (-(outputs.softmax(1) * outputs.log_softmax(1)).sum(1).mean()).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        return outputs
-
-
-    class Adapter(torch.nn.Module):
-        def __init__(self, model, optimizer):
-            super().__init__()
-            self.model = model
-            self.optimizer = optimizer
-
-        def forward(self, x):
-            return forward_and_adapt(x, self.model, self.optimizer)
-"""
-
-ADAPTER_MAIN = """
-    import torch
-
-    from methods import adapter
-
-
-    def evaluate(model, test_loader):
-        adapt_model = adapter.Adapter(model, torch.optim.SGD(model.parameters(), lr=0.001))
-        correct = 0
-        for x, y in test_loader:
-            correct += (adapt_model(x).argmax(1) == y).sum().item()
-        return correct
-"""
+#: The wrapper and its adapting function (test_grd101_102_patterns), in a module of their own ...
+ADAPTER_MODULE = TEST_TIME_ADAPTATION[:TEST_TIME_ADAPTATION.index("\n\ndef evaluate")] + "\n"
+#: ... and its evaluation in another.
+ADAPTER_MAIN = "\nimport torch\n\nfrom methods import adapter\n" + TEST_TIME_ADAPTATION[
+    TEST_TIME_ADAPTATION.index("\n\ndef evaluate"):].replace("Adapter(", "adapter.Adapter(")
 
 
 def test_a_class_of_another_module_adapting_under_enable_grad_needs_grad_cold_and_warm(tmp_path):
@@ -4013,7 +3983,7 @@ def test_a_class_of_another_module_adapting_under_enable_grad_needs_grad_cold_an
     project._INDEXES.clear()
     project._ROOTS.clear()
     assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD101"] == []  # a new process, warm cache
-    plain = ADAPTER_MODULE.replace("    @torch.enable_grad()\n", "")
+    plain = ADAPTER_MODULE.replace("@torch.enable_grad()\n", "")
     make(tmp_path, {"methods/adapter.py": plain, "main.py": ADAPTER_MAIN})
     project._INDEXES.clear()
     assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD101"] == [(9, 4, "GRD101")]
