@@ -945,7 +945,9 @@ _RUN_TIME_SCOPES = frozenset({"globals", "exec", "vars", "locals", "__builtins__
 
 def _surely_evaluated(stmt: ast.stmt) -> List[ast.expr]:
     """The expressions a top-level statement evaluates whenever it runs."""
-    if isinstance(stmt, (ast.Expr, ast.Assign)) or (isinstance(stmt, ast.AnnAssign) and stmt.value is not None):
+    if isinstance(stmt, (ast.Expr, ast.Assign, ast.AugAssign)) or (
+        isinstance(stmt, ast.AnnAssign) and stmt.value is not None
+    ):
         return [stmt.value]  # type: ignore[list-item]
     if isinstance(stmt, (ast.For, ast.AsyncFor)):
         return [stmt.iter]
@@ -2335,6 +2337,25 @@ def _another_frameworks_function(ctx, scope: Scope) -> bool:
                    for name in names if imports.is_imported(name))
 
 
+def _stops_on_its_first_pass(ctx, loop: Loop) -> bool:
+    """Does a statement of the loop's body (not under an ``if`` or in a
+    nested block) always read a name the module binds nowhere?  The first
+    pass then raises ``NameError``: no batch after the first is run."""
+    body = getattr(loop.node, "body", None)
+    if not body or loop.node.__class__ not in (ast.For, ast.AsyncFor, ast.While):
+        return False
+    local = frozenset(loop.scope.stored)
+    root = loop.scope.function.node if loop.scope.function is not None else None
+    if isinstance(root, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        local |= {a.arg for a in all_params(root.args)}
+    for stmt in body:
+        if isinstance(stmt, _EXITS):
+            return False  # ``continue`` before it: the rest of a pass may never run
+        if _reads_unbound(ctx, stmt, local):
+            return True
+    return False
+
+
 def _evaluation_loops(ctx) -> List[EvalLoop]:
     out = []
     if ctx.tree is not None and _models_of_its_own(ctx):
@@ -2377,6 +2398,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # a method the project never calls: its grad mode is its unknown caller's
         if intent is None or is_timing(ctx, loop, nodes) or never_runs(ctx, scope) or _never_reached(ctx, loop):
             continue
+        if _stops_on_its_first_pass(ctx, loop):
+            continue  # ``accuracy(y_hat, y, mask)`` with no ``mask`` anywhere: NameError on the first batch
         if called_from_forward(ctx, scope):
             continue  # part of a model's forward: whoever runs the model owns its grad mode
         out.append(EvalLoop(loop, intent, calls, paths))

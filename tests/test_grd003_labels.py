@@ -40,7 +40,7 @@ def test_the_flag_on_labels_is_silent_and_on_the_inputs_reported():
 def test_a_name_not_of_labels_is_reported(name):
     source = DIRECT.replace("targets = [Variable(ann.cuda()", f"{name} = [Variable(a.cuda()").replace(
         "for ann in anns]", "for a in anns]"
-    )
+    ).replace("net(images), targets,", f"net(images), {name},")
     assert found(source) == [(8, 41), (9, 31 + len(name))]
 
 

@@ -2805,7 +2805,7 @@ class TaggingPipeline:
 
 @pytest.mark.parametrize("test, expected", [
     ('self.framework == "tf"', []),  # TensorFlow's model there: no graph of PyTorch's
-    ('"jax" == backend', []),
+    ('"jax" == self.framework', []),
     ('self.framework == "pt"', [("GRD101", 13, 8)]),
     ('self.mode == "tf"', [("GRD101", 13, 8)]),
 ])
@@ -3225,4 +3225,35 @@ class Adapter(torch.nn.Module):
     (ADAPTING_METHOD.replace("    @torch.enable_grad()\n", ""), [("GRD101", 25, 4)]),
 ])
 def test_a_model_that_adapts_itself_under_enable_grad_needs_grad(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+# A validation loop whose body reads ``mask`` where only ``x_mask`` is bound:
+# its first pass raises NameError, so no second batch ever builds a graph.
+FIRST_PASS_RAISES = """
+import torch
+
+
+def validate(model, batches):
+    total = 0.0
+    for x, y, x_mask in batches:
+        y_hat = model(x, x_mask)
+        total += accuracy(y_hat, y, mask)
+    return total
+
+
+def accuracy(y_hat, y, x_mask):
+    return ((y_hat.argmax(-1) == y) * x_mask).float().mean().item()
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (FIRST_PASS_RAISES, []),
+    (FIRST_PASS_RAISES.replace("accuracy(y_hat, y, mask)", "accuracy(y_hat, y, x_mask)"), [("GRD101", 7, 4)]),
+    # under an ``if``, the read may never happen
+    (FIRST_PASS_RAISES.replace("        total += accuracy(y_hat, y, mask)",
+                               "        if y is not None:\n            total += accuracy(y_hat, y, mask)"),
+     [("GRD101", 7, 4)]),
+])
+def test_a_loop_whose_first_pass_reads_a_name_bound_nowhere_runs_one_batch(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected

@@ -19,7 +19,7 @@ from torch.autograd import Variable
 TORCH_VERSION = {version}
 
 
-def validate(model, val_loader):
+def validate(model, val_loader, cfg=None, version=None, LooseVersion=None, use_volatile=False, TORCH_LT_0_4=False):
     model.eval()
     correct = 0
     for x, y in val_loader:
@@ -80,7 +80,7 @@ from distutils.version import LooseVersion
 from torch.autograd import Variable
 
 
-def validate(model, val_loader):
+def validate(model, val_loader, use_no_grad=True, version=None):
     model.eval()
     correct = 0
     for x, y in val_loader:

@@ -355,7 +355,9 @@ class EvalLoopWithoutNoGrad(Rule):
         `exec` in it); a loop after a statement of its own block or of an
         enclosing one that always reads a name the module binds nowhere
         (`if arg.test:` where only `args` is bound), or in the body of a
-        statement whose test or iterable does; a loop after a statement of
+        statement whose test or iterable does, or whose own body does so in
+        a statement of its own (`accuracy(y_hat, y, mask)` where only
+        `x_mask` is bound: the first pass raises); a loop after a statement of
         its own block or of an
         enclosing one that always leaves that block (`return`, `raise`,
         `continue`, `break`), or after a use of an exercise's blank
