@@ -699,65 +699,54 @@ def _enables_grad(fn: ast.AST) -> bool:
 def asks_autograd(node: ast.ClassDef, adapting: FrozenSet[str] = frozenset()) -> bool:
     """Is the class a model (it defines ``forward``) one of whose methods
     asks autograd for gradients (``torch.autograd.grad(...)``: an inner
-    loop of adaptation, surface normals of an implicit field), whose
-    forward optimizes a tensor of its own (``_optimizes_a_leaf``), whose
-    forward registers a gradient hook on a tensor at every run (an
+    loop of adaptation, surface normals of an implicit field), or whose
+    forward needs grad to run at all: it makes a tensor with
+    ``requires_grad=True`` and steps an optimizer on a value (an energy
+    model descending on its own outputs: ``opt.step(energy.sum(),
+    params=[y])``), registers a gradient hook on a tensor at every run (an
     explainability model saving attention gradients: ``register_hook``
-    raises on a tensor that does not require grad), whose forward makes
-    a tensor require grad and backpropagates (``_differentiates_a_tensor``:
-    an attack wrapper), or whose forward calls a function of ``adapting``
-    or a method decorated with ``torch.enable_grad`` (test-time
-    adaptation)?  Running it then needs grad, evaluation included."""
+    raises on a tensor that does not require grad), makes a tensor require
+    grad and calls ``.backward()`` (an attack wrapper stepping its input
+    along ``x.grad``), or calls a function of ``adapting`` or a method of
+    its class decorated with ``torch.enable_grad`` (test-time adaptation)?
+    Running it then needs grad, evaluation included.  One walk of each
+    method."""
     methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if not any(m.name == "forward" for m in methods):
         return False
     for method in methods:
+        forward = method.name == "forward"
+        leaf = step = asks = backward = False
         for inner in _own_nodes(method):
-            if isinstance(inner, ast.Call) and (dotted(inner.func) or "").endswith("autograd.grad"):
-                return True
-        if method.name == "forward" and _optimizes_a_leaf(method):
-            return True  # ``y = zeros(..., requires_grad=True)``, then ``y, = opt.step(energy(x, y).sum())``
-        if method.name == "forward" and hooks_every_run(method):
-            return True  # ``attn.register_hook(self.save_attn_gradients)`` on every run raises without grad
-        if method.name == "forward" and _differentiates_a_tensor(method):
-            return True  # ``x.requires_grad_()``, ``loss.backward()``, then ``x.grad``: an attack's forward
-        if method.name == "forward" and _calls_an_adapting_function(node, method, adapting):
-            return True  # ``forward_and_adapt(x, self.model, self.optimizer)`` under ``@torch.enable_grad()``
-    return False
-
-
-def _calls_an_adapting_function(node: ast.ClassDef, forward: ast.AST, adapting: FrozenSet[str]) -> bool:
-    """Does a forward call a function of its module (one of ``adapting``) or
-    a method of its class decorated with ``torch.enable_grad``?"""
-    for inner in _own_nodes(forward):
-        if not isinstance(inner, ast.Call):
-            continue
-        func = inner.func
-        if isinstance(func, ast.Name) and func.id in adapting:
+            if isinstance(inner, ast.Call):
+                func = inner.func
+                if (dotted(func) or "").endswith("autograd.grad"):
+                    return True
+                if not forward:
+                    continue
+                if isinstance(func, ast.Attribute):
+                    attr = func.attr
+                    step = step or (attr == "step" and bool(inner.args))
+                    backward = backward or attr == "backward"
+                    asks = asks or (attr == "requires_grad_" and not (
+                        inner.args and isinstance(inner.args[0], ast.Constant) and inner.args[0].value is False
+                    ))
+                    if isinstance(func.value, ast.Name) and func.value.id == "self":
+                        called = method_of(node, attr)
+                        if called is not None and _enables_grad(called):
+                            return True  # ``self.forward_and_adapt(x)`` under ``@torch.enable_grad()``
+                elif isinstance(func, ast.Name) and func.id in adapting:
+                    return True  # ``forward_and_adapt(x, self.model, self.optimizer)``
+                leaf = leaf or any(
+                    k.arg == "requires_grad" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in inner.keywords
+                )
+            elif forward and isinstance(inner, ast.Assign) and isinstance(inner.value, ast.Constant) \
+                    and inner.value.value is True:
+                asks = asks or any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in inner.targets)
+        if forward and ((leaf and step) or (asks and backward) or hooks_every_run(method)):
             return True
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
-            method = method_of(node, func.attr)
-            if method is not None and _enables_grad(method):
-                return True
     return False
-
-
-def _differentiates_a_tensor(forward: ast.AST) -> bool:
-    """Does a forward make a tensor require grad (``x.requires_grad_()``,
-    ``x.requires_grad = True``) and call ``.backward()`` (an adversarial
-    attack stepping its input along ``x.grad``)?  Without grad the backward
-    raises: the forward needs grad wherever it runs."""
-    asks = backward = False
-    for inner in _own_nodes(forward):
-        if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute):
-            attr = inner.func.attr
-            backward = backward or attr == "backward"
-            asks = asks or (attr == "requires_grad_" and not (
-                inner.args and isinstance(inner.args[0], ast.Constant) and inner.args[0].value is False
-            ))
-        elif isinstance(inner, ast.Assign) and isinstance(inner.value, ast.Constant) and inner.value.value is True:
-            asks = asks or any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in inner.targets)
-    return asks and backward
 
 
 def hooks_every_run(forward: ast.AST) -> bool:
@@ -770,22 +759,6 @@ def hooks_every_run(forward: ast.AST) -> bool:
         and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr == "register_hook"
         for stmt in getattr(forward, "body", ())
     )
-
-
-def _optimizes_a_leaf(forward: ast.AST) -> bool:
-    """Does a forward make a tensor with ``requires_grad=True`` and step an
-    optimizer on a value (``opt.step(energy.sum(), params=[y])``)?  The
-    model then descends on its own outputs as it runs (an energy model)."""
-    leaf = step = False
-    for inner in _own_nodes(forward):
-        if isinstance(inner, ast.Call):
-            func = inner.func
-            step = step or (isinstance(func, ast.Attribute) and func.attr == "step" and bool(inner.args))
-            leaf = leaf or any(
-                k.arg == "requires_grad" and isinstance(k.value, ast.Constant) and k.value.value is True
-                for k in inner.keywords
-            )
-    return leaf and step
 
 
 def _graph_free(expr: ast.expr) -> bool:
