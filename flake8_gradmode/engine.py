@@ -49,6 +49,10 @@ INTERNAL_ERROR = "GRD000"
 _NAMES_AND_ATTRIBUTES = frozenset({ast.Name, ast.Attribute})
 
 
+#: ``ast.Load``, looked up once: every name of the file is tested against it
+_LOAD = ast.Load
+
+
 class Tracker:
     """Keeps the context in step with the traversal.  Its hooks run before the
     rules' ``visit_*`` hooks and after their ``leave_*`` hooks."""
@@ -395,11 +399,13 @@ class Tracker:
     # calls and names -------------------------------------------------------------
 
     def visit_Name(self, node: ast.Name) -> None:
-        if id(node) not in self._call_names:
+        if node.ctx.__class__ is _LOAD:
+            if id(node) not in self._call_names:
+                self._reference(node.id)
+        else:  # a binding (or ``del``): never a call's name
             self._reference(node.id)
-            if node.ctx.__class__ is not ast.Load:
-                stored = self.flow.scope.stored
-                stored[node.id] = stored.get(node.id, 0) + 1
+            stored = self.flow.scope.stored
+            stored[node.id] = stored.get(node.id, 0) + 1
 
     def visit_Call(self, node: ast.Call) -> None:
         # the hottest hook: every call of the file passes here
