@@ -903,7 +903,7 @@ _ASKING_AUTOGRAD = (
     _FORWARD_DEF, re.compile(rb"autograd[\s\\]*\.[\s\\]*grad\b|requires_grad|register_hook|enable_grad"),
 )
 #: Names a module with such a class uses (in its code: a summary's words).
-_AUTOGRAD_NAMES = ("grad", "requires_grad", "requires_grad_", "enable_grad")
+_AUTOGRAD_NAMES = ("grad", "enable_grad")
 #: What the text of a module with a function calling ``grad`` or a forward
 #: registering a gradient hook (a summary's "q") holds.
 _CALLING_GRAD = (re.compile(rb"\bgrad[\s\\]*\(|register_hook"),)
@@ -2022,9 +2022,10 @@ class Project:
         """Does this module name (import, call or use) a model class of the
         project one of whose methods calls ``autograd.grad`` (see
         ``facts.asks_autograd``)?  Only the modules that use the name
-        ``grad`` (or ``requires_grad_``, ``enable_grad``: an attack's or a
-        test-time adaptation's forward), define a ``forward`` and spell
-        what such a class does are read."""
+        ``grad`` (``x.grad`` in an attack's forward too) or ``enable_grad``
+        (a test-time adaptation's), define a ``forward`` and spell what
+        such a class does are read: names a summary keeps as well as the
+        text, so an empty cache and a warm one read the same modules."""
         return any(
             f" {name} " in self.own_words
             for _, summary in self.mentioning(*_AUTOGRAD_NAMES, patterns=_ASKING_AUTOGRAD)
