@@ -838,10 +838,17 @@ def _never_reached(ctx, loop: Loop) -> bool:
     statement that reads a name the module binds nowhere (``if arg.test:``
     with no ``arg``: see ``_reads_unbound``)."""
     root = loop.scope.function.node if loop.scope.function is not None else ctx.tree
-    local = frozenset(loop.scope.stored)
+    return _cut_off(ctx, getattr(root, "body", []), loop.node, _own_names(loop.scope))
+
+
+def _own_names(scope: Scope) -> FrozenSet[str]:
+    """The names a scope binds itself: its parameters, and every name its
+    own code binds (``Scope.stored``)."""
+    local = frozenset(scope.stored)
+    root = scope.function.node if scope.function is not None else None
     if isinstance(root, (ast.FunctionDef, ast.AsyncFunctionDef)):
         local |= {a.arg for a in all_params(root.args)}
-    return _cut_off(ctx, getattr(root, "body", []), loop.node, local)
+    return local
 
 
 #: Names Python gives every module, besides the builtins; and those an
@@ -2344,10 +2351,7 @@ def _stops_on_its_first_pass(ctx, loop: Loop) -> bool:
     body = getattr(loop.node, "body", None)
     if not body or loop.node.__class__ not in (ast.For, ast.AsyncFor, ast.While):
         return False
-    local = frozenset(loop.scope.stored)
-    root = loop.scope.function.node if loop.scope.function is not None else None
-    if isinstance(root, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        local |= {a.arg for a in all_params(root.args)}
+    local = _own_names(loop.scope)
     for stmt in body:
         if isinstance(stmt, _EXITS):
             return False  # ``continue`` before it: the rest of a pass may never run

@@ -1920,13 +1920,10 @@ class Project:
         modules = self._class_modules(rel, written)
         if modules is None:
             return False
-        for module, summary, outside in modules:
-            text = self._words(module)
-            if outside or any(fragment in text for fragment in _MODE_FRAGMENTS) or any(
-                qual.endswith((".train", ".eval")) for qual in summary["f"]  # type: ignore[union-attr]
-            ):
-                return False
-        return True
+        return not any(
+            outside or _shows_the_mode(self._words(module), summary, _MODE_FRAGMENTS)
+            for module, summary, outside in modules
+        )
 
     def mode_free_everywhere(self) -> bool:
         """Is the project no package (see ``imported_by_nothing``: its code
@@ -1964,9 +1961,7 @@ class Project:
         if summary is None:
             return False  # what a module that does not parse builds is not known
         text = self.index.entries[rel][2] if saved else self.own_words
-        if any(fragment in text for fragment in _MODE_FREE_FRAGMENTS) or any(
-            qual.endswith((".train", ".eval")) for qual in summary["f"]  # type: ignore[union-attr]
-        ):
+        if _shows_the_mode(text, summary, _MODE_FREE_FRAGMENTS):
             return False
         for level, name in [*summary["i"].values(), *summary["s"]]:  # type: ignore[attr-defined]
             top, _, rest = _absolute(rel, level, name).partition(".")
@@ -2340,6 +2335,14 @@ _NO_MODEL_PACKAGES = frozenset({
     "attr", "attrs", "statsmodels", "pyarrow", "polars", "dotenv", "comet_ml", "neptune", "tensorboard",
     "torchinfo", "torchsummary",
 })
+
+
+def _shows_the_mode(words: str, summary: Summary, fragments: Tuple[str, ...]) -> bool:
+    """Do a module's ``words`` name a layer or code that depends on the
+    mode (one of ``fragments``), or does it override ``train``/``eval``?"""
+    return any(fragment in words for fragment in fragments) or any(
+        qual.endswith((".train", ".eval")) for qual in summary["f"]  # type: ignore[union-attr]
+    )
 
 
 def _plain_package(top: str) -> bool:
