@@ -164,6 +164,8 @@ class Context:
         self._super_targets: Dict[Tuple[str, ...], List[Tuple[str, ...]]] = {}
         #: class name -> the names of its bases that may be classes of this module
         self.class_bases: Dict[str, List[str]] = {}
+        #: id of a function's node -> what it returns, position by position (facts.returned_kinds)
+        self.returned: Dict[int, object] = {}
         #: the project index as seen from this module: made when first needed;
         #: False when there is none (no project, turned off, or it failed)
         self._project: object = None
@@ -523,6 +525,12 @@ class Context:
                 # ``loss, err = loss.item(), err.item()``: each name its own value
                 for element, one in zip(elements, values):
                     self.bind(element, facts.classify(self, one), one)
+                return
+            kinds = facts.returned_kinds(self, value, len(elements)) if value.__class__ is ast.Call else None
+            if kinds is not None:
+                # ``manager, model, opt = build()``: ``build`` returns the layer it made
+                for element, kind in zip(elements, kinds):
+                    self.bind(element, kind, None)
                 return
             for element in elements:
                 self.bind(element, facts.Kind.OTHER, None)

@@ -25,6 +25,7 @@ from flake8_gradmode.tracker import (
     param_defaults,
     positional_params,
     string_value,
+    unchained,
 )
 
 
@@ -237,7 +238,84 @@ def _classify_call(ctx: "Context", call: ast.Call) -> Kind:
         inner = classify(ctx, args[-1][1])
         if inner in (Kind.PARAM_ITER, Kind.NAMED_PARAM_ITER, Kind.MODULE_ITER):
             return inner
+    if func.__class__ is ast.Name and ("function", func.id) in ctx.functions:  # type: ignore[attr-defined]
+        kinds = returned_kinds(ctx, call, None)
+        if kinds is not None:
+            return kinds[0]
     return Kind.OTHER
+
+
+def returned_kinds(ctx: "Context", call: ast.Call, width: Optional[int]) -> Optional[List[Kind]]:
+    """``model = build()``, ``manager, model, opt = build()``: the kind of
+    each value a function of this module returns (``width``: how many names
+    take them; None for one name), when every ``return`` gives that many.
+    A position is a module when every ``return`` names there a local the
+    function binds once, to a ``torch.nn`` layer (``model =
+    torch.nn.Linear(1, 3)``, possibly ``.to(device)``); anything else is
+    unknown."""
+    func = call.func
+    if func.__class__ is not ast.Name:
+        return None
+    infos = ctx.functions.get(("function", func.id))  # type: ignore[attr-defined]
+    if not infos or len(infos) != 1:
+        return None
+    node = infos[0].node
+    found = ctx.returned.get(id(node), False)
+    if found is False:
+        found = ctx.returned[id(node)] = _returned_modules(ctx, node)
+    if found is None or found[0] != width:
+        return None
+    return [Kind.MODULE if i in found[1] else Kind.OTHER for i in range(width or 1)]
+
+
+def _returned_modules(ctx: "Context", fn: ast.AST) -> Optional[Tuple[Optional[int], FrozenSet[int]]]:
+    """(how many values each ``return`` of ``fn`` gives, None for one;
+    the positions that are ``torch.nn`` layers it built), or None."""
+    returns: List[ast.expr] = []
+    stores: Dict[str, List[ast.AST]] = {}
+    assigned: Dict[int, ast.expr] = {}  # id of a name an ``=`` binds -> the value
+    for node in _own_nodes(fn):
+        if node.__class__ is ast.Return:
+            if node.value is None:  # type: ignore[attr-defined]
+                return None
+            returns.append(node.value)  # type: ignore[attr-defined]
+        elif node.__class__ in (ast.Yield, ast.YieldFrom):
+            return None
+        elif node.__class__ is ast.Assign:
+            for target in node.targets:  # type: ignore[attr-defined]
+                if target.__class__ is ast.Name:
+                    assigned[id(target)] = node.value  # type: ignore[attr-defined]
+        elif node.__class__ is ast.Name and node.ctx.__class__ is not ast.Load:  # type: ignore[attr-defined]
+            stores.setdefault(node.id, []).append(assigned.get(id(node), node))  # type: ignore[attr-defined]
+    if not returns:
+        return None
+    widths = {len(r.elts) if r.__class__ is ast.Tuple else None for r in returns}  # type: ignore[attr-defined]
+    if len(widths) != 1:
+        return None
+    width = widths.pop()
+    modules = set(range(width or 1))
+    for value in returns:
+        elements = value.elts if width is not None else [value]  # type: ignore[attr-defined]
+        for i, element in enumerate(elements):
+            if i in modules and not _built_layer(ctx, element, stores):
+                modules.discard(i)
+    return width, frozenset(modules)
+
+
+def _built_layer(ctx: "Context", element: ast.expr, stores: Dict[str, List[ast.AST]]) -> bool:
+    """Is ``element`` a local bound once, to ``torch.nn.Linear(...)`` or
+    another capitalised ``torch.nn`` class that is no loss?"""
+    if element.__class__ is not ast.Name:
+        return False
+    values = stores.get(element.id, ())  # type: ignore[attr-defined]
+    if len(values) != 1 or values[0].__class__ is not ast.Call:
+        return False
+    built = unchained(values[0])  # type: ignore[arg-type]
+    if built.__class__ is not ast.Call:
+        return False
+    qual = ctx.imports.resolve(built.func) or ""  # type: ignore[attr-defined]
+    last = qual.rsplit(".", 1)[-1]
+    return qual.startswith("torch.nn.") and last[:1].isupper() and not last.endswith("Loss")
 
 
 def is_module_like(ctx: "Context", expr: ast.AST) -> bool:

@@ -71,7 +71,9 @@ class InplaceParamUpdateWithGrad(Rule):
         reported, since callers in other modules are not visible; add
         `@torch.no_grad()` to the method or `# noqa: GRD004`.  Augmented and
         item assignment on `x.weight` are reported only where `x` is known to be
-        a module, because `.weight` is a common name for plain numbers too.
+        a module (bound to a `torch.nn` layer, or to what a function of the
+        module returns when it returns a layer it built), because `.weight` is
+        a common name for plain numbers too.
         A tensor whose `requires_grad` the function has just set to `False`
         (`w.requires_grad = False; w.copy_(x); w.requires_grad = True`) may be
         changed in place, as may the parameters of a module the function
@@ -384,6 +386,24 @@ class InplaceParamUpdateWithGrad(Rule):
             title="A parameter passed on through helpers",
             at=((5, 4),),
             symptom=Raises("RuntimeError", "a leaf Variable that requires grad is being used in an in-place operation"),
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def build(device="cpu"):
+                model = torch.nn.Linear(1, 3).to(device)
+                opt = torch.optim.SGD(model.parameters(), lr=1.0)
+                return model, opt
+
+
+            model, opt = build()
+            model.weight[1, 0] = float("nan")
+            """,
+            title="A layer a function of the module builds and returns",
+            at=((11, 0),),
+            symptom=Raises("RuntimeError", "a view of a leaf Variable that requires grad"),
         ),
     )
 
