@@ -103,7 +103,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 36
+_FORMAT = 37
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -295,9 +295,10 @@ class _Summarizer:
 
     def _defined(self) -> str:
         """``defined`` joined (see ``_joined``), or ``"?"`` when the module
-        may bind names no statement spells: a ``*`` import, a module-level
-        ``__getattr__``, ``globals()``, ``vars()``, ``exec`` or ``sys.modules``."""
-        if self.star_imports or "__getattr__" in self.functions or "modules" in self.attrs or any(
+        may bind names no statement spells: a module-level ``__getattr__``,
+        ``globals()``, ``vars()``, ``exec`` or ``sys.modules``.  (What its
+        ``*`` imports bind is asked of the modules they name.)"""
+        if "__getattr__" in self.functions or "modules" in self.attrs or any(
             name in self.calls for name in ("globals", "vars", "exec", "setattr")
         ):
             return "?"
@@ -1566,7 +1567,11 @@ class Project:
                     names = os.listdir(package)
                 except OSError:
                     return False
-                return not any(n == leaf or n.startswith(leaf + ".") for n in names)
+                # ``leaf/`` or ``leaf.py`` (or an extension); a file named
+                # ``leaf`` alone is no module
+                return not any(
+                    n.startswith(leaf + ".") or n == leaf and os.path.isdir(os.path.join(package, n)) for n in names
+                )
         return False
 
     def _unparsable(self, rel: str) -> bool:
@@ -1575,14 +1580,25 @@ class Project:
         indentation)?"""
         return rel != self.rel and self.summary(rel) is None and self.index.entries[rel][3] == _UNPARSABLE
 
-    def _lacks(self, rel: str, module: str, name: str) -> bool:
-        """Does project module ``rel`` (imported as ``module``) bind no ``name``?"""
+    def _lacks(self, rel: str, module: str, name: str, depth: int = 0) -> bool:
+        """Does project module ``rel`` (imported as ``module``) bind no
+        ``name``, nor any project module it ``*``-imports (``from .base
+        import *`` in a package's ``__init__.py``)?  A ``*`` import of a
+        module outside the project may bind anything."""
+        if name.startswith("__") and name.endswith("__"):
+            return False  # ``from src.models import __dict__``: every module has some
         summary = self.summary(rel) if rel != self.rel else None
         if summary is None or summary["d"] == "?" or has(summary["d"], name):  # type: ignore[arg-type]
             return False
         if name in summary["f"] or name in summary["c"] or name in summary["i"]:  # type: ignore[operator]
             return False
-        return f"{module_name(rel)}.{name}" not in self.index.names  # a package's submodule imports
+        if f"{module_name(rel)}.{name}" in self.index.names:
+            return False  # a package's submodule imports
+        for level, star in summary["s"]:  # type: ignore[attr-defined]
+            found = self.index.module(_absolute(rel, level, star), rel)
+            if found is None or found == rel or depth >= 3 or not self._lacks(found, star, name, depth + 1):
+                return False
+        return True
 
     def _words(self, rel: str) -> str:
         """The words of module ``rel`` (see ``words``): this module's as linted."""

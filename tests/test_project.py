@@ -3596,6 +3596,7 @@ def test_a_module_importing_a_name_its_project_module_lacks_runs_nothing(tmp_pat
     ({}, []),  # ``models/wide.py`` is missing: the script stops at line 6
     ({"models/wide.py": "WideNet = None\n"}, [(11, 4, "GRD101")]),
     ({"models/wide.cpython-311-x86_64-linux-gnu.so": ""}, [(11, 4, "GRD101")]),  # a compiled module
+    ({"models/wide": "WideNet = None\n"}, []),  # a file without ``.py`` is no module
     ({"models/wide/__init__.py": "WideNet = None\n"}, [(11, 4, "GRD101")]),
     ({"setup.py": ""}, [(11, 4, "GRD101")]),  # a package, which may build ``wide`` when installed
 ])
@@ -3608,6 +3609,32 @@ def test_a_module_importing_a_module_its_project_package_lacks_runs_nothing(tmp_
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
+@pytest.mark.parametrize("base, found", [
+    # ``models/nets.py`` has ``WideNet`` only if ``models/base.py`` binds it: it does not
+    ("class Other:\n    pass\n", []),
+    ("WideNet = None\n", [(10, 4, "GRD101")]),
+    ("from .wide import *\n", [(10, 4, "GRD101")]),  # from a module the snapshot lacks: unknown
+    ("from torchvision.models import *\n", [(10, 4, "GRD101")]),  # from outside the project: anything
+])
+def test_a_name_a_project_module_star_imports_from_another_one(tmp_path, base, found):
+    make(tmp_path, {
+        "models/nets.py": PLAIN_NETS + "\n    from .base import *\n",
+        "models/base.py": base,
+        "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", "from models.nets import Net, WideNet"),
+    })
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
+def test_a_module_attribute_every_module_has_is_no_missing_name(tmp_path):
+    make(tmp_path, {
+        "models/nets.py": PLAIN_NETS + "\n    from .base import *\n",
+        "models/base.py": "class Other:\n    pass\n",
+        "evaluate.py": EVALUATE_IMPORTING.replace(
+            "{imports}", "from models.nets import Net, __dict__ as NETS\n    WideNet = NETS['Net']"),
+    })
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == [(11, 4, "GRD101")]
 
 
 @pytest.mark.parametrize("imports, found", [
