@@ -2385,6 +2385,7 @@ def qualified(key: Tuple[str, ...]) -> Optional[str]:
 _TORCH_VERSION = (
     r"(?<![\w.-])(?:py)?torch(?![A-Za-z_]|-[A-Za-z])(?:\]\([^)\s]*\)|[*`]+|-(?=v?\d))?"
     r"[^\S\n]*(?:version[^\S\n]*)?([:=<>~!|(]*)[^\S\n]*v?(\d+)\.(\d+)"
+    r"((?:\.\d+)*(?:\+|[^\S\n]+(?:or|and)[^\S\n]+(?:later|newer|higher|above|up)\b))?"
 )
 #: The files at a project's root that say which PyTorch it wants.
 _REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",
@@ -2398,7 +2399,8 @@ def pins_old_torch(root: str, before: Tuple[int, int] = (0, 4)) -> bool:
     requirements, setup.py, conda environment) name only versions before
     ``before`` (0.4: when ``volatile=True`` still disabled grad)?  Any later
     version named (``PyTorch0.4 is supported``), a lower bound
-    (``pytorch>=0.3.1``), or no version at all, is no."""
+    (``pytorch>=0.3.1``, ``PyTorch 1.7+``, ``torch 0.3 or later``), or no
+    version at all, is no."""
     versions = _torch_versions(root)
     return bool(versions) and all(version < before for version in versions)
 
@@ -2414,8 +2416,9 @@ def _torch_versions(directory: str) -> List[Tuple[int, int]]:
             except OSError:
                 continue
             versions += [
-                (999, 0) if ">" in op else (int(major), int(minor))  # ``pytorch>=0.3.1``: later releases too
-                for op, major, minor in re.findall(_TORCH_VERSION, text, re.I)
+                # ``pytorch>=0.3.1``, ``PyTorch 1.7+``, ``1.7 or later``: later releases too
+                (999, 0) if ">" in op or floor else (int(major), int(minor))
+                for op, major, minor, floor in re.findall(_TORCH_VERSION, text, re.I)
             ]
         _TORCH_VERSIONS[directory] = versions
     return _TORCH_VERSIONS[directory]

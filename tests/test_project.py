@@ -2842,6 +2842,9 @@ VOLATILE_VALIDATION = """
     ({"README.md": "- pytorch-lightning 0.2.0\n"}, [(7, 4, "GRD101")]),  # another package's version
     ({"README.md": "* [PyTorch](http://pytorch.org/) 1.0\n"}, [(7, 4, "GRD101")]),
     ({"README.md": "- pytorch>=0.3.1\n"}, [(7, 4, "GRD101")]),  # a lower bound: later releases too
+    ({"README.md": "* PyTorch 0.3+\n"}, [(7, 4, "GRD101")]),
+    ({"README.md": "Tested on PyTorch 0.3.1 or later.\n"}, [(7, 4, "GRD101")]),
+    ({"README.md": "Tested on PyTorch 0.3.1 or Python 3.6 later.\n"}, []),
     ({"README.md": "- Pytorch 0.3.1\n- (2018/05/15) PyTorch0.4 is supported now!\n"}, [(7, 4, "GRD101")]),
     ({}, [(7, 4, "GRD101")]),
 ])
