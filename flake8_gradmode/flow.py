@@ -1133,6 +1133,14 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     if fn is None or fn.key is None or fn.escaped or fn.by_name:
         return False
     sites = call_sites(ctx, fn)
+    if sites and fn.key == ("function", fn.name):
+        # ``evaluate(model, loss, opt, x, y)`` of a ``def evaluate(model, loss, x, y)``
+        # raises ``TypeError``: the function never starts
+        nodes = ctx.flow.nodes
+        sites = [
+            site for site in sites
+            if site[1] not in nodes or nodes[site[1]].func.__class__ is not ast.Name or _binds(fn.node, nodes[site[1]])
+        ]
     if sites and not (depth < 3 and all(
         caller.function is not None and caller.function is not fn and never_runs(ctx, caller, depth + 1)
         for caller, _ in sites
@@ -1149,6 +1157,25 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     # another module that spells the name (its own ``validate``) can call this
     # one only by importing this module, which none does
     return mentioned is False or (mentioned is True and _imported_by_nothing(ctx))
+
+
+def _binds(node: ast.AST, call: ast.Call) -> bool:
+    """Can ``call`` bind the parameters of the function ``node``: no more
+    positional arguments than it takes, every parameter without a default
+    given, no keyword it does not name?  Yes, when a ``*``/``**`` argument
+    may pass any."""
+    if any(a.__class__ is ast.Starred for a in call.args) or any(k.arg is None for k in call.keywords):
+        return True
+    args = node.args  # type: ignore[attr-defined]
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    if len(call.args) > len(positional) and args.vararg is None:
+        return False
+    given = {k.arg for k in call.keywords}
+    if args.kwarg is None and not given <= {*positional[len(args.posonlyargs):], *(a.arg for a in args.kwonlyargs)}:
+        return False
+    required = positional[len(call.args):len(positional) - len(args.defaults)]
+    missing_kw = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    return all(name in given for name in (*required, *missing_kw))
 
 
 def _imported_by_nothing(ctx) -> bool:

@@ -3640,6 +3640,38 @@ def test_a_module_attribute_every_module_has_is_no_missing_name(tmp_path):
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == [(11, 4, "GRD101")]
 
 
+SCRIPT_CALLING_EVALUATE = """
+    import torch
+
+
+    def evaluate(model, loader, *, device="cpu"):
+        correct = 0
+        for x, y in loader:
+            correct += (model(x.to(device)).argmax(1) == y).sum().item()
+        return correct
+
+
+    if __name__ == "__main__":
+        net, data = torch.nn.Linear(2, 2), torch.load("data.pt")
+        print(evaluate({arguments}))
+"""
+
+
+@pytest.mark.parametrize("arguments, found", [
+    ("net, data", [(6, 4, "GRD101")]),
+    ("net, loader=data, device='cuda'", [(6, 4, "GRD101")]),
+    ("*[net, data]", [(6, 4, "GRD101")]),
+    ("net, **{'loader': data}", [(6, 4, "GRD101")]),
+    # each call raises TypeError before the loop can run
+    ("net, torch.optim.SGD(net.parameters(), lr=0.1), data", []),
+    ("net", []),
+    ("net, data, dev='cuda'", []),
+])
+def test_a_function_every_call_of_which_cannot_bind_its_arguments_never_runs(tmp_path, arguments, found):
+    make(tmp_path, {"evaluate.py": SCRIPT_CALLING_EVALUATE.replace("{arguments}", arguments)})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
 @pytest.mark.parametrize("imports, found", [
     ("from models.nets import Net, WideNet", []),  # stops at the import: the flag never runs either
     ("from models.nets import Net\n    WideNet = Net", [(12, 39, "GRD003")]),
