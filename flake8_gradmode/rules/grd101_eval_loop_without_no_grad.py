@@ -373,7 +373,9 @@ class EvalLoopWithoutNoGrad(Rule):
         pytest test functions in test files; with the project index, a
         module-level function of a script (a module with an
         `if __name__ == "__main__":` block or top-level calls like `main()`)
-        that nothing runs: the module neither calls it nor names it, no
+        that nothing runs: the module neither calls it (a call that cannot
+        bind its parameters, `evaluate(model, loss, opt, x, y)` of a `def
+        evaluate(model, loss, x, y)`, raises `TypeError` first) nor names it, no
         string of it spells the name, it looks up no name at run time
         (`globals()`, `getattr` on a module, `fire.Fire()`), and no other
         module mentions it (or none imports the script, in a project that
