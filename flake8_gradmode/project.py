@@ -2385,7 +2385,7 @@ def qualified(key: Tuple[str, ...]) -> Optional[str]:
 _TORCH_VERSION = (
     r"(?<![\w.-])(?:py)?torch(?![A-Za-z_]|-[A-Za-z])(?:\]\([^)\s]*\)|[*`]+|-(?=v?\d))?"
     r"[^\S\n]*(?:version[^\S\n]*)?([:=<>~!|(]*)[^\S\n]*v?(\d+)\.(\d+)"
-    r"((?:\.\d+)*(?:\+|[^\S\n]+(?:or|and)[^\S\n]+(?:later|newer|higher|above|up)\b))?"
+    r"((?:\.\d+)*(?:\+(?![\w.])|[^\S\n]+(?:or|and)[^\S\n]+(?:later|newer|higher|above|up)\b))?"
 )
 #: The files at a project's root that say which PyTorch it wants.
 _REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",

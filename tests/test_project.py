@@ -2843,6 +2843,7 @@ VOLATILE_VALIDATION = """
     ({"README.md": "* [PyTorch](http://pytorch.org/) 1.0\n"}, [(7, 4, "GRD101")]),
     ({"README.md": "- pytorch>=0.3.1\n"}, [(7, 4, "GRD101")]),  # a lower bound: later releases too
     ({"README.md": "* PyTorch 0.3+\n"}, [(7, 4, "GRD101")]),
+    ({"README.md": "* pytorch 0.2.0+5585c26\n"}, []),  # a build of 0.2.0, no lower bound
     ({"README.md": "Tested on PyTorch 0.3.1 or later.\n"}, [(7, 4, "GRD101")]),
     ({"README.md": "Tested on PyTorch 0.3.1 or Python 3.6 later.\n"}, []),
     ({"README.md": "- Pytorch 0.3.1\n- (2018/05/15) PyTorch0.4 is supported now!\n"}, [(7, 4, "GRD101")]),
