@@ -2387,7 +2387,8 @@ _TORCH_VERSION = (
     r"[^\S\n]*(?:version[^\S\n]*)?([:=<>~!|(]*)[^\S\n]*v?(\d+)\.(\d+)"
     r"((?:\.\d+)*(?:\+(?![\w.])|[^\S\n]+(?:or|and)[^\S\n]+(?:later|newer|higher|above|up)\b))?"
 )
-#: The files at a project's root that say which PyTorch it wants.
+#: The files at a project's root that say which PyTorch it wants (and its
+#: shell scripts and ``Dockerfile``: see ``_torch_versions``).
 _REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",
                       "requirements.txt", "setup.py", "environment.yml")
 #: the PyTorch versions each directory names
@@ -2396,7 +2397,8 @@ _TORCH_VERSIONS: Dict[str, List[Tuple[int, int]]] = {}
 
 def pins_old_torch(root: str, before: Tuple[int, int] = (0, 4)) -> bool:
     """Do the files at ``root`` that name a PyTorch version (README,
-    requirements, setup.py, conda environment) name only versions before
+    requirements, setup.py, conda environment, shell scripts and
+    ``Dockerfile``) name only versions before
     ``before`` (0.4: when ``volatile=True`` still disabled grad)?  Any later
     version named (``PyTorch0.4 is supported``), a lower bound
     (``pytorch>=0.3.1``, ``PyTorch 1.7+``, ``torch 0.3 or later``), or no
@@ -2409,7 +2411,12 @@ def _torch_versions(directory: str) -> List[Tuple[int, int]]:
     """The PyTorch versions the files in ``directory`` name (see ``pins_old_torch``)."""
     if directory not in _TORCH_VERSIONS:
         versions = []
-        for name in _REQUIREMENT_FILES:
+        try:
+            # set-up scripts: ``pip install .../torch-0.3.1-cp36-cp36m-linux_x86_64.whl``
+            scripts = sorted(name for name in os.listdir(directory) if name.endswith(".sh") or name == "Dockerfile")
+        except OSError:
+            scripts = []
+        for name in (*_REQUIREMENT_FILES, *scripts):
             try:
                 with open(os.path.join(directory, name), encoding="utf-8", errors="replace") as f:
                     text = f.read(200_000)

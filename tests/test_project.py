@@ -2844,6 +2844,10 @@ VOLATILE_VALIDATION = """
     ({"README.md": "- pytorch>=0.3.1\n"}, [(7, 4, "GRD101")]),  # a lower bound: later releases too
     ({"README.md": "* PyTorch 0.3+\n"}, [(7, 4, "GRD101")]),
     ({"README.md": "* pytorch 0.2.0+5585c26\n"}, []),  # a build of 0.2.0, no lower bound
+    ({"setup_env.sh": "pip install http://download.pytorch.org/whl/cu90/torch-0.3.1-cp36-cp36m-linux_x86_64.whl\n"},
+     []),  # a set-up script installs 0.3.1
+    ({"Dockerfile": "RUN pip install torch==0.3.1\n"}, []),
+    ({"train.sh": "python train.py --preprocessing_function torch\n"}, [(7, 4, "GRD101")]),
     ({"README.md": "Tested on PyTorch 0.3.1 or later.\n"}, [(7, 4, "GRD101")]),
     ({"README.md": "Tested on PyTorch 0.3.1 or Python 3.6 later.\n"}, []),
     ({"README.md": "- Pytorch 0.3.1\n- (2018/05/15) PyTorch0.4 is supported now!\n"}, [(7, 4, "GRD101")]),

@@ -77,7 +77,8 @@ class VolatileFlag(Rule):
         name its project module lacks: see GRD101) is not reported: none of
         it runs.
         Nor is the flag reported in a project whose README, requirements,
-        `setup.py` or conda environment at its root name only PyTorch
+        `setup.py`, conda environment, shell scripts or `Dockerfile` at its
+        root name only PyTorch
         releases before 0.4 (`torch==0.3.1`, `pytorch=0.2.0`, `| pytorch |
         0.3.1 |`): there it still worked, and the project runs on no later
         release.  A file outside any project, or a project that names no

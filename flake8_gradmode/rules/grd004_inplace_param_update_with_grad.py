@@ -98,8 +98,9 @@ class InplaceParamUpdateWithGrad(Rule):
         through `w = tensor.view(-1)`); augmented and item assignment in a
         helper are reported only when the call surely passes a parameter.
         An edit through a view (`out[:, 0::2] = ...`, `w[0].fill_(1)`) is not
-        reported in a project whose README, requirements, `setup.py` or conda
-        environment name only PyTorch releases before 1.8: only 1.8 began to
+        reported in a project whose README, requirements, `setup.py`, conda
+        environment, shell scripts or `Dockerfile` name only PyTorch releases
+        before 1.8 (`PyTorch 1.7+` is a lower bound): only 1.8 began to
         refuse it.
     """
     options = ("no_grad_decorators",)

@@ -437,9 +437,9 @@ class EvalLoopWithoutNoGrad(Rule):
         module it runs the model through, or one they call) or iterates a
         loader built with a flag the loader's module passes on as
         `volatile=` (`Batches(data, evaluation=True)`), in a project whose
-        README, requirements, `setup.py` or conda environment name only
-        releases before 0.4 (not a lower bound: `pytorch>=0.3.1` allows
-        later ones): the flag still turned grad off there.  A module that
+        README, requirements, `setup.py`, conda environment, shell scripts
+        or `Dockerfile` name only releases before 0.4 (not a lower bound:
+        `pytorch>=0.3.1` and `PyTorch 0.3+` allow later ones): the flag still turned grad off there.  A module that
         names `no_grad` too runs on a later release, where the flag does
         nothing: its loops are reported.  A name a `for` binds to classes of the module
         (`for model, path in ((Small, p1), (Large, p2)):`) is called to build
