@@ -557,6 +557,14 @@ def returns_number(fn: ast.AST) -> bool:
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     stores.setdefault(target.id, []).append(node.value)
+                elif (
+                    isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
+                    and len(target.elts) == len(node.value.elts)
+                    and all(isinstance(e, ast.Name) for e in target.elts)
+                ):
+                    # ``total_loss, total_tok = 0.0, 0``: each name its own value
+                    for element, value in zip(target.elts, node.value.elts):
+                        stores.setdefault(element.id, []).append(value)  # type: ignore[attr-defined]
                 else:
                     for inner in ast.walk(target):
                         if isinstance(inner, ast.Name):
@@ -608,6 +616,8 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
         return _number_expr(expr.left, stores, seen) and _number_expr(expr.right, stores, seen)
     if isinstance(expr, ast.UnaryOp):
         return _number_expr(expr.operand, stores, seen)
+    if isinstance(expr, ast.IfExp):  # ``total / n if n > 0 else float("nan")``
+        return _number_expr(expr.body, stores, seen) and _number_expr(expr.orelse, stores, seen)
     if isinstance(expr, ast.Subscript):
         return _number_expr(expr.value, stores, seen)  # ``total[0]`` of a tensor of numbers
     if isinstance(expr, ast.Call):

@@ -832,6 +832,24 @@ def test_validation_loss_helper_returning_an_element_of_a_tensor_of_numbers(sour
     assert findings(source) == expected
 
 
+# the total and the count start in one tuple assignment; the mean is
+# guarded against an empty loader
+PAIRED_TOTALS = FLOAT_EVAL_LOSS.replace("        loss = 0\n", "        loss, count = 0.0, 0\n").replace(
+    "                loss += criterion(model(x), y).item()\n        return loss / len(loader)\n",
+    "                loss += criterion(model(x), y).item()\n            count += 1\n"
+    "        return loss / count if count else float(\"nan\")\n")
+
+
+@pytest.mark.parametrize("source, expected", [
+    (PAIRED_TOTALS, []),
+    (PAIRED_TOTALS.replace('float(\"nan\")', "torch.zeros(1, requires_grad=True)"), [("GRD104", 28, 12)]),
+    (PAIRED_TOTALS.replace("loss, count = 0.0, 0", "loss, count = torch.zeros(1, requires_grad=True), 0"),
+     [("GRD104", 28, 12)]),
+])
+def test_a_loss_helper_returning_a_mean_of_numbers_started_together(source, expected):
+    assert findings(source) == expected
+
+
 def test_loss_helper_returning_the_tensor_is_still_reported():
     src = PRELUDE + """
 class Runner:
