@@ -1050,13 +1050,16 @@ def parameter_free(node: ast.ClassDef, classes: Dict[str, ast.ClassDef], depth: 
     return buffers
 
 
-def context_effects(node: ast.AST) -> str:
+def context_effects(node: ast.AST, freezers: FrozenSet[str] = frozenset()) -> str:
     """What a context manager of the project's own (a class with
     ``__enter__``, or a ``@contextmanager`` function) may do to the code
     under it: ``"g"`` when it names ``no_grad``, ``inference_mode`` or
-    ``set_grad_enabled`` (``with utils.eval_mode(net, no_grad=True):``),
-    ``"e"`` when it calls ``.eval()`` or ``.train(...)`` (it may switch the
-    models it is handed); ``""`` for anything else."""
+    ``set_grad_enabled`` (``with utils.eval_mode(net, no_grad=True):``), or
+    switches off ``requires_grad`` of parameters, itself or through a
+    function of ``freezers`` (``with ctx_noparamgrad(model):``: the model
+    builds no graph under it), ``"e"`` when it calls ``.eval()`` or
+    ``.train(...)`` (it may switch the models it is handed); ``""`` for
+    anything else."""
     if isinstance(node, ast.ClassDef):
         if not any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name in ("__enter__", "__aenter__")
                    for s in node.body):
@@ -1070,11 +1073,37 @@ def context_effects(node: ast.AST) -> str:
     grad = switch = False
     for n in ast.walk(node):
         if isinstance(n, ast.Name):
-            grad = grad or n.id in GRAD_OFF_NAMES
+            grad = grad or n.id in GRAD_OFF_NAMES or n.id in freezers and isinstance(n.ctx, ast.Load)
         elif isinstance(n, ast.Attribute):
             grad = grad or n.attr in GRAD_OFF_NAMES
             switch = switch or n.attr in ("eval", "train")
-    return ("g" if grad else "") + ("e" if switch else "")
+    return ("g" if grad or _freezes(node) else "") + ("e" if switch else "")
+
+
+def _freezes(node: ast.AST) -> bool:
+    """Does ``node`` switch off ``requires_grad`` of something
+    (``param.requires_grad = False``, ``p.requires_grad_(False)``)?"""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Assign) and _is_false(n.value) and any(
+            isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in n.targets
+        ):
+            return True
+        if (
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "requires_grad_"
+            and n.args and _is_false(n.args[0])
+        ):
+            return True
+    return False
+
+
+def freezing_functions(tree: ast.AST) -> FrozenSet[str]:
+    """The module-level functions of ``tree`` that switch off
+    ``requires_grad`` of something (``def set_param_grad_off(module): for
+    param in module.parameters(): param.requires_grad = False``)."""
+    return frozenset(
+        node.name for node in getattr(tree, "body", ())
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _freezes(node)
+    )
 
 
 def _body_turns_grad_off(fn: ast.AST, turns_off: Callable[[ast.expr], bool]) -> bool:

@@ -27,8 +27,8 @@ from flake8_gradmode.names import (
     tokens,
 )
 from flake8_gradmode.facts import (
-    PARAMETER_FREE_LAYERS, adapting_functions, asks_autograd, context_effects, freezes, init_freeze, method_of,
-    parameter_free, plain_bases,
+    PARAMETER_FREE_LAYERS, adapting_functions, asks_autograd, context_effects, freezes, freezing_functions,
+    init_freeze, method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, resolve_function, switches_to_eval, unchained,
@@ -549,13 +549,19 @@ def _context_effects(ctx, expr: ast.expr) -> str:
     written = dotted(expr.func) if isinstance(expr, ast.Call) else None
     if written is None:
         return ""
-    local = _memo(ctx, ("local-contexts",), lambda: {
-        node.name: context_effects(node) for node in getattr(ctx.tree, "body", ())
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-    }, {})
+    local = _memo(ctx, ("local-contexts",), lambda: _local_contexts(ctx), {})
     if written in local:
         return local[written]
     return _memo(ctx, ("context-effects", written), lambda: ctx.context_effects(written), "")
+
+
+def _local_contexts(ctx) -> Dict[str, str]:
+    """``facts.context_effects`` of the module's top-level classes and functions."""
+    freezers = freezing_functions(ctx.tree)
+    return {
+        node.name: context_effects(node, freezers) for node in getattr(ctx.tree, "body", ())
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    }
 
 
 #: Packages whose names say nothing of a model (``sklearn``'s ``LabelEncoder``).

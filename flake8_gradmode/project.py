@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
     DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, context_effects,
-    forward_detaches, grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze, methods_turning_grad_off,
-    names_training_step, parameter_free,
+    forward_detaches, freezing_functions, grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze,
+    methods_turning_grad_off, names_training_step, parameter_free,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
 from flake8_gradmode.tracker import (
@@ -103,7 +103,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 37
+_FORMAT = 38
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -286,9 +286,10 @@ class _Summarizer:
         ):
             return {}
         found = {}
+        freezers = freezing_functions(self._tree)
         for node in self._tree.body:
             if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                effects = context_effects(node)
+                effects = context_effects(node, freezers)
                 if effects:
                     found[node.name] = effects
         return found

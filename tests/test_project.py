@@ -3726,6 +3726,36 @@ EVAL_MODE_UTILS = """
 
         def __exit__(self, *args):
             pass
+
+
+    def set_param_grad_off(module):
+        for param in module.parameters():
+            param.requires_grad = False
+
+
+    class frozen_params:
+        def __init__(self, module):
+            self.state = [p.requires_grad for p in module.parameters()]
+            self.module = module
+            set_param_grad_off(module)
+
+        def __enter__(self):
+            return self.module
+
+        def __exit__(self, *args):
+            for p, state in zip(self.module.parameters(), self.state):
+                p.requires_grad = state
+
+
+    class frozen_head:
+        def __init__(self, module):
+            self.module = module
+
+        def __enter__(self):
+            self.module.head.requires_grad_(False)
+
+        def __exit__(self, *args):
+            self.module.head.requires_grad_(True)
 """
 
 EVALUATE_UNDER = """
@@ -3745,6 +3775,10 @@ EVALUATE_UNDER = """
     ("utils.eval_mode(net, no_grad=True)", []),
     ("utils.inference(net)", []),
     ("utils.timer()", [(7, 8, "GRD101")]),  # a context manager that names no grad mode
+    # parameters that stop requiring grad build no graph (an attack still
+    # backpropagates to the input under it)
+    ("utils.frozen_params(net)", []),
+    ("utils.frozen_head(net)", []),
 ])
 def test_a_project_context_manager_that_may_turn_grad_off_leaves_the_loop_unknown(tmp_path, context, found):
     make(tmp_path, {"utils.py": EVAL_MODE_UTILS, "evaluate.py": EVALUATE_UNDER.replace("{context}", context)})
