@@ -88,7 +88,8 @@ class InplaceParamUpdateWithGrad(Rule):
         not reported, nor are changes of `x.weight` where the class sets
         `requires_grad = False` (or calls `requires_grad_(False)`) on `x`, on
         a loop variable over `x.parameters()`, or on what `x` iterates,
-        matched by name across the class's methods.  With the project
+        matched by name across the class's methods, nor of `self.centers`
+        where the class sets `self.centers.requires_grad = False`.  With the project
         index, a loop variable over `self.parameters()` is no parameter when
         the class gets `parameters()` from a class of the project (itself or
         a base) in a hierarchy with no base outside the project: a course's
@@ -175,6 +176,30 @@ class InplaceParamUpdateWithGrad(Rule):
             """,
             title="A module whose parameters were frozen first",
             checks=(Holds("bool((fused.weight == torch.eye(2)).all())", "the weight is set"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            class RunningCenters(torch.nn.Module):
+                def __init__(self, k, d):
+                    super().__init__()
+                    self.net = torch.nn.Linear(d, d)
+                    self.centers = torch.nn.Parameter(torch.zeros(k, d))
+                    self.centers.requires_grad = False
+
+                def forward(self, x, i):
+                    out = self.net(x)
+                    self.centers[i] = self.centers[i] * 0.9 + out.detach().mean(dim=0)
+                    return out
+
+
+            model = RunningCenters(2, 3)
+            model(torch.randn(4, 3), 0)
+            """,
+            title="A parameter the class switched off itself, changed in place",
+            checks=(Holds("bool((model.centers[1] == 0).all())", "the other center is untouched"),),
         ),
         Valid(
             """
@@ -608,8 +633,12 @@ class InplaceParamUpdateWithGrad(Rule):
             if isinstance(owner, ast.Name) and owner.id == "self" and self._own_parameters():
                 return False
         found = self._param_by_kind(base, loose)
-        # last, as it walks the class once: parameters the class froze itself
-        return found and not (self._classes and isinstance(base, ast.Attribute) and self._frozen_in_class(base.value))
+        # last, as it walks the class once: parameters the class froze itself,
+        # one by one (``self.stats.requires_grad = False``) or by their module
+        return found and not (
+            self._classes and isinstance(base, ast.Attribute)
+            and (self._frozen_in_class(base.value) or self._frozen_in_class(base))
+        )
 
     def _bound_in_other_branch(self, name: str) -> bool:
         """Was ``name`` last bound in the ``if`` branch of an ``if`` whose
