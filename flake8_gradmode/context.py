@@ -166,6 +166,8 @@ class Context:
         self.class_bases: Dict[str, List[str]] = {}
         #: id of a function's node -> what it returns, position by position (facts.returned_kinds)
         self.returned: Dict[int, object] = {}
+        #: (name, seq of its binding) -> (call, position, width) of ``a, b = f()``
+        self.unpacked: Dict[Tuple[str, int], Tuple[ast.Call, int, int]] = {}
         #: the project index as seen from this module: made when first needed;
         #: False when there is none (no project, turned off, or it failed)
         self._project: object = None
@@ -526,12 +528,12 @@ class Context:
                 for element, one in zip(elements, values):
                     self.bind(element, facts.classify(self, one), one)
                 return
-            kinds = facts.returned_kinds(self, value, len(elements)) if value.__class__ is ast.Call else None
-            if kinds is not None:
-                # ``manager, model, opt = build()``: ``build`` returns the layer it made
-                for element, kind in zip(elements, kinds):
-                    self.bind(element, kind, None)
-                return
+            if value.__class__ is ast.Call and value.func.__class__ is ast.Name:  # type: ignore[union-attr]
+                # ``manager, model, opt = build()``: which name holds a layer
+                # ``build`` made is asked when one's ``.weight`` is changed
+                for i, element in enumerate(elements):
+                    if element.__class__ is ast.Name:
+                        self.unpacked[(element.id, self.flow.seq)] = (value, i, len(elements))  # type: ignore
             for element in elements:
                 self.bind(element, facts.Kind.OTHER, None)
         elif isinstance(target, ast.Starred):

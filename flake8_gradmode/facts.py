@@ -238,10 +238,6 @@ def _classify_call(ctx: "Context", call: ast.Call) -> Kind:
         inner = classify(ctx, args[-1][1])
         if inner in (Kind.PARAM_ITER, Kind.NAMED_PARAM_ITER, Kind.MODULE_ITER):
             return inner
-    if func.__class__ is ast.Name and ("function", func.id) in ctx.functions:  # type: ignore[attr-defined]
-        kinds = returned_kinds(ctx, call, None)
-        if kinds is not None:
-            return kinds[0]
     return Kind.OTHER
 
 
@@ -320,12 +316,28 @@ def _built_layer(ctx: "Context", element: ast.expr, stores: Dict[str, List[ast.A
 
 def is_module_like(ctx: "Context", expr: ast.AST) -> bool:
     """``expr`` is an ``nn.Module``: bound to ``nn.X(...)``, a ``.modules()``
-    element, or ``self``/``self.sub`` inside an ``nn.Module`` subclass."""
+    element, a layer a function of the module builds and returns
+    (``model = build()``, ``manager, model = build()``: see
+    ``returned_kinds``), or ``self``/``self.sub`` inside an ``nn.Module``
+    subclass."""
     if isinstance(expr, ast.Name):
         if expr.id == "self":
             cls = ctx.current_class()
             return cls is not None and cls.is_module
-        return classify(ctx, expr) is Kind.MODULE
+        binding = ctx.lookup(expr.id)
+        if binding is None:
+            return False
+        if binding.kind is Kind.MODULE:
+            return True
+        value = binding.value
+        if value.__class__ is ast.Call:
+            kinds = returned_kinds(ctx, value, None)  # type: ignore[arg-type]
+            return kinds is not None and kinds[0] is Kind.MODULE
+        unpacked = ctx.unpacked.get((expr.id, binding.seq))
+        if unpacked is not None:
+            kinds = returned_kinds(ctx, unpacked[0], unpacked[2])
+            return kinds is not None and kinds[unpacked[1]] is Kind.MODULE
+        return False
     if isinstance(expr, ast.Attribute):
         root: ast.AST = expr
         while isinstance(root, ast.Attribute):
