@@ -535,6 +535,10 @@ class Tracker:
             for target in targets:
                 if isinstance(target, ast.Call):  # scaler.scale(loss).backward()
                     targets.extend(v for _, v, _ in call_args(target)[:1])
+                elif isinstance(target, (ast.BinOp, ast.UnaryOp)):
+                    # ``(query_loss / batch_size).backward()``, ``(-elbo).backward()``
+                    operands = [target.left, target.right] if isinstance(target, ast.BinOp) else [target.operand]
+                    targets.extend(o for o in operands if not isinstance(o, ast.Call))
                 elif isinstance(target, ast.Name):
                     self.flow.scope.backward_names.add(target.id)
                 elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):

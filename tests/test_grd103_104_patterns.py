@@ -1746,3 +1746,37 @@ def train(engine, loader):
 
 def test_an_engine_forward_and_backward_is_autograd():
     assert findings(ENGINE_BACKWARD) == [("GRD104", 12, 8)]
+
+
+# MAML++'s multi-step loss: the query loss of every inner step is kept on
+# purpose, stacked, averaged and backpropagated, scaled by the batch size
+MULTI_STEP_LOSS = """
+import torch
+import torch.nn.functional as F
+
+
+def meta_step(model, tasks, optimizer, steps, n):
+    optimizer.zero_grad()
+    for x, y, qx, qy in tasks:
+        query_losses = []
+        fast = [p.clone() for p in model.parameters()]
+        for step in range(steps):
+            loss = F.mse_loss(F.linear(x, *fast), y)
+            grads = torch.autograd.grad(loss, fast, create_graph=True)
+            fast = [w - 0.1 * g for w, g in zip(fast, grads)]
+            query_losses.append(F.mse_loss(F.linear(qx, *fast), qy))
+        query_loss = torch.stack(query_losses).mean()
+        (query_loss / n).backward()
+    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("backward, expected", [
+    ("(query_loss / n).backward()", []),
+    ("(-query_loss).backward()", []),
+    ("query_loss.backward()", []),
+    # the stacked losses only logged, another loss backpropagated
+    ("print(query_loss.item())\n        loss.backward()", [("GRD104", 15, 12)]),
+])
+def test_losses_stacked_into_a_scaled_backward_target_are_needed(backward, expected):
+    assert findings(MULTI_STEP_LOSS.replace("(query_loss / n).backward()", backward)) == expected
