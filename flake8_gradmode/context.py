@@ -425,7 +425,7 @@ class Context:
         from there (``("instance", class, method)``)?"""
         if key[0] == "function":
             klass, name = "", key[1]
-            if not self._from_the_project(name):
+            if not self.from_the_project(name):
                 return False  # a builtin, or a function of another package
         elif key[0] in ("method", "super"):
             klass, name = key[1], key[2]
@@ -435,7 +435,7 @@ class Context:
             # ``wrapper.train_epoch(loader)`` on ``wrapper = ModelWrapper(...)``,
             # a class another module of the project defines
             klass, name = key[1], key[2]
-            if klass in self.class_bases or not self._from_the_project(klass):
+            if klass in self.class_bases or not self.from_the_project(klass):
                 return False
             return self._ask(lambda found: found.trains_instance(klass, name), False)
         else:
@@ -492,11 +492,11 @@ class Context:
             for base in self.class_bases.get(name, ()):
                 if base in self.class_bases:
                     todo.append(base)
-                elif self._from_the_project(base):
+                elif self.from_the_project(base):
                     return True
         return False
 
-    def _from_the_project(self, name: str) -> bool:
+    def from_the_project(self, name: str) -> bool:
         """Is ``name`` imported from a module of the project: a relative
         import, or one whose top-level name is a package or module at the
         project's root (or ``src/``) or beside this file?  Decided without

@@ -1251,11 +1251,12 @@ _DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, 
 def _strings(ctx) -> Optional[FrozenSet[str]]:
     """The module's string constants; None when it may look one of its
     functions up by name at run time (``globals()[name]``, ``eval``,
-    ``getattr(module, name)``, ``fire.Fire()``).  ``getattr(obj, name)`` and
-    ``vars(obj)`` on an object that is no module (a name the module does
-    not import, when it imports no module by name at run time and nothing
-    with ``*``) reach its attributes, not the module's functions: they are
-    noted (``_looks_up_attributes``) and do not count here."""
+    ``getattr(module, name)`` on a module of the project, ``fire.Fire()``).
+    ``getattr(obj, name)`` and ``vars(obj)`` on an object that is no module
+    of the project (a name the module does not import, or imports from
+    outside the project, when it imports no module by name at run time and
+    nothing with ``*``) reach its attributes, not the module's functions:
+    they are noted (``_looks_up_attributes``) and do not count here."""
     found: Set[str] = set()
     objects: List[ast.expr] = []
     imported = set(ctx.imports.imported_names())
@@ -1272,11 +1273,20 @@ def _strings(ctx) -> Optional[FrozenSet[str]]:
                 continue
             return None  # ``fire.Fire()`` runs whichever function the command line names
     if objects and ("*" in imported or imported & _RUN_TIME_IMPORTS or any(
-        _root_name(obj) in (None, *_RUN_TIME_IMPORTS) or _root_name(obj) in imported for obj in objects
+        _root_name(obj) in (None, *_RUN_TIME_IMPORTS) or _looks_up_a_project_module(ctx, _root_name(obj), imported)
+        for obj in objects
     )):
         return None
     ctx.flow.cache[("attribute-lookups",)] = bool(objects)
     return frozenset(found)
+
+
+def _looks_up_a_project_module(ctx, root: Optional[str], imported: Set[str]) -> bool:
+    """Is ``root`` of ``getattr(root, name)`` an imported name that may be a
+    module of the project, which may hold this module's functions?  One
+    imported from outside (``getattr(torchvision.models, f"resnet{n}")``)
+    reaches only that package's."""
+    return root in imported and ctx.from_the_project(root)
 
 
 #: Lookups that, handed an object, reach its attributes: a module's functions only when it is a module.

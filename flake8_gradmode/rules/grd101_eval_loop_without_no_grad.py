@@ -377,7 +377,7 @@ class EvalLoopWithoutNoGrad(Rule):
         bind its parameters, `evaluate(model, loss, opt, x, y)` of a `def
         evaluate(model, loss, x, y)`, raises `TypeError` first) nor names it, no
         string of it spells the name, it looks up no name at run time
-        (`globals()`, `getattr` on a module, `fire.Fire()`), and no other
+        (`globals()`, `getattr` on a module of the project, `fire.Fire()`), and no other
         module mentions it (or none imports the script, in a project that
         is no package); a module-level function of a module that no other
         module imports, in a project that is no package (no `setup.py`,
