@@ -3257,3 +3257,67 @@ def accuracy(y_hat, y, x_mask):
 ])
 def test_a_loop_whose_first_pass_reads_a_name_bound_nowhere_runs_one_batch(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+# an encoder of an embedding and a GRU beside a decoder with dropout: the
+# module shows the mode matters, but not for the encoder
+SEQ2SEQ = """
+import torch
+from torch import nn
+
+
+class EncoderRNN(nn.Module):
+    def __init__(self, vocab, hidden):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, hidden)
+        self.gru = nn.GRU(hidden, hidden)
+
+    def forward(self, token, state):
+        return self.gru(self.embedding(token).view(1, 1, -1), state)
+
+
+class Decoder(nn.Module):
+    def __init__(self, vocab, hidden):
+        super().__init__()
+        self.dropout = nn.Dropout(0.1)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, state):
+        return self.out(self.dropout(state))
+
+
+def evaluate(encoder: EncoderRNN, decoder: Decoder, tokens, state):
+    with torch.no_grad():
+        for token in tokens:
+            output, state = encoder(token, state)
+        for _ in range(10):
+            state = decoder(state)
+    return state
+
+
+encoder, decoder = EncoderRNN(100, 8), Decoder(100, 8)
+optimizer = torch.optim.SGD([*encoder.parameters(), *decoder.parameters()], lr=0.1)
+for token, target in torch.load("pairs.pt"):
+    optimizer.zero_grad()
+    output, state = encoder(token, torch.zeros(1, 1, 8))
+    nn.functional.cross_entropy(decoder(state)[0], target).backward()
+    optimizer.step()
+print(evaluate(encoder, decoder, torch.load("tokens.pt"), torch.zeros(1, 1, 8)))
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    ((), [("GRD102", 30, 8)]),  # only the decoder's loop
+    (("nn.GRU(hidden, hidden)", "nn.GRU(hidden, hidden, num_layers=2, dropout=0.2)"),
+     [("GRD102", 28, 8), ("GRD102", 30, 8)]),
+    (("nn.GRU(hidden, hidden)", "nn.GRU(hidden, hidden, dropout=0)"), [("GRD102", 30, 8)]),
+    (("nn.GRU(hidden, hidden)", "nn.GRU(hidden, hidden, 2, True, False, 0.2)"),
+     [("GRD102", 28, 8), ("GRD102", 30, 8)]),
+    (("nn.GRU(hidden, hidden)", "nn.Sequential(nn.BatchNorm1d(hidden))"), [("GRD102", 28, 8), ("GRD102", 30, 8)]),
+    (("return self.gru(", "return self.training, self.gru("), [("GRD102", 28, 8), ("GRD102", 30, 8)]),
+    (("encoder: EncoderRNN", "encoder"), [("GRD102", 28, 8), ("GRD102", 30, 8)]),  # no class known
+    (("class EncoderRNN(nn.Module)", "class EncoderRNN(Decoder)"), [("GRD102", 28, 8), ("GRD102", 30, 8)]),
+])
+def test_a_loop_running_only_a_mode_free_class_of_a_module_with_dropout(change, expected):
+    source = SEQ2SEQ.replace(*change) if change else SEQ2SEQ
+    assert found(source) == expected

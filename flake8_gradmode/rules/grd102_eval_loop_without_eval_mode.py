@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import ast
-from typing import List, Optional, Set
+from typing import Dict, List, Optional, Set
 
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
-from flake8_gradmode.tracker import bound_arguments, dotted, last_name, unchained
+from flake8_gradmode.tracker import all_params, bound_arguments, dotted, is_const, last_name, unchained
 
 
 class EvalLoopWithoutEvalMode(Rule):
@@ -100,7 +100,14 @@ class EvalLoopWithoutEvalMode(Rule):
         dropout, normalisation, recurrent or attention layer, read no
         `.training`, override no `train`/`eval` and import nothing but
         `torch`, `numpy`, `scipy` and the standard library: such a model
-        computes the same in both modes.  Nor is a loop that runs a
+        computes the same in both modes.  Nor, index or not, is a loop whose
+        models are all built from, or passed in annotated with (`encoder:
+        EncoderRNN`), a class of the module itself whose only base is
+        `nn.Module`, whose layers are `torch.nn` layers the same in both
+        modes (a recurrent one only without `dropout`) or such classes, and
+        which names no dropout, batch or instance normalisation, reads no
+        `training` and overrides no `train`/`eval`, whatever other classes
+        of the module hold.  Nor is a loop that runs a
         `diffusers` pipeline (loaded, or annotated `...Pipeline` in a module
         that imports `diffusers`) of which the module switches to training
         mode only the `unet` or the `vae` (`self.model.unet.train()`):
@@ -625,16 +632,78 @@ def _mode_free_models(ctx, ev: flow.EvalLoop) -> bool:
     arguments that bring no module in?"""
     if not ev.model_calls or ev.paths:
         return False
+    local = flow.local_classes(ctx)
     for call in ev.model_calls:
         built = _constructors(ctx, call)
         if not built:
-            return False
+            annotated = _annotated_class(call)
+            if annotated is None or annotated not in local or not _mode_free_local(ctx, local, local[annotated]):
+                return False
+            continue
         for node in built:
             if any(_brings_a_module(ctx, arg) for arg in [*node.args, *(kw.value for kw in node.keywords)]):
                 return False
-            if not ctx.mode_free_class(dotted(node.func) or ""):
+            written = dotted(node.func) or ""
+            if written in local and _mode_free_local(ctx, local, local[written]):
+                continue
+            if not ctx.mode_free_class(written):
                 return False
     return True
+
+
+def _annotated_class(call: flow.ModelCall) -> Optional[str]:
+    """``EncoderRNN`` for a call of ``encoder`` in ``def evaluate(encoder:
+    EncoderRNN, ...)``: the class a parameter of the calling function is
+    annotated with, written as a plain name."""
+    if call.function is None or "." in call.key or "[" in call.key:
+        return None
+    for arg in all_params(call.function.node.args):
+        if arg.arg == call.key and isinstance(arg.annotation, ast.Name):
+            return arg.annotation.id
+    return None
+
+
+def _mode_free_local(ctx, local: Dict[str, ast.ClassDef], node: ast.ClassDef, depth: int = 0) -> bool:
+    """Is ``node``, an ``nn.Module`` class of this module, the same in
+    training and eval mode, whatever the rest of the module holds?  Its only
+    base is ``nn.Module``; every layer it builds is a ``torch.nn`` layer
+    that behaves the same in both modes (a recurrent layer only without
+    ``dropout``), or a class of the module that is so too; and it neither
+    names dropout, batch or instance normalisation nor reads ``training``
+    nor overrides ``train``/``eval``."""
+    if depth > 2 or len(node.bases) != 1 or ctx.imports.resolve(node.bases[0]) != "torch.nn.Module":
+        return False
+    for item in ast.walk(node):
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in ("train", "eval"):
+            return False
+        name = item.id if isinstance(item, ast.Name) else item.attr if isinstance(item, ast.Attribute) else None
+        if name is not None and any(word in name.lower() for word in _MODE_WORDS):
+            return False
+        if isinstance(item, ast.Call):
+            qual = ctx.imports.resolve(item.func) or ""
+            if qual.startswith("torch.nn.") and qual[9:10].isupper():
+                if qual in _RECURRENT_LAYERS:
+                    dropout = next((kw.value for kw in item.keywords if kw.arg == "dropout"), None)
+                    if len(item.args) > 5 or dropout is not None and not is_const(dropout, 0):
+                        return False
+                elif qual not in _PLAIN_LAYERS and qual not in _PLAIN_ACTIVATIONS and qual not in _MODE_FREE_LAYERS:
+                    return False
+            elif isinstance(item.func, ast.Name) and item.func.id in local:
+                if not _mode_free_local(ctx, local, local[item.func.id], depth + 1):
+                    return False
+    return True
+
+
+#: Words of names that show a layer or code depending on the mode.
+_MODE_WORDS = ("dropout", "batchnorm", "batch_norm", "instancenorm", "instance_norm", "training", "rrelu")
+#: ``torch.nn`` recurrent layers: the same in both modes without ``dropout``.
+_RECURRENT_LAYERS = frozenset({"torch.nn.GRU", "torch.nn.LSTM", "torch.nn.RNN"})
+#: Other ``torch.nn`` layers the same in both modes.
+_MODE_FREE_LAYERS = frozenset(f"torch.nn.{name}" for name in (
+    "LayerNorm", "GroupNorm", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "PReLU", "SELU", "Softplus",
+    "Parameter", "Module", "GRUCell", "LSTMCell", "RNNCell", "Unflatten", "EmbeddingBag", "Softmax2d",
+))
 
 
 def _constructors(ctx, call: flow.ModelCall) -> List[ast.Call]:
