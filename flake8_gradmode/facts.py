@@ -1031,21 +1031,32 @@ PARAMETER_FREE_LAYERS = frozenset({
 _MODULE_BASES = frozenset({"nn.Module", "torch.nn.Module", "Module"})
 
 
-def parameter_free(node: ast.ClassDef, classes: Dict[str, ast.ClassDef], depth: int = 0) -> bool:
+def parameter_free(
+    node: ast.ClassDef, classes: Dict[str, ast.ClassDef], depth: int = 0, stateless: bool = False,
+) -> bool:
     """Is the class an ``nn.Module`` (a direct subclass) that holds no
     parameter: it makes no ``nn.Parameter``, builds no layer but the
     parameter-free ones of ``torch.nn`` (``ReLU``, ``Dropout``) and classes
     of ``classes`` (its module's) that hold none either, and keeps its state
     in buffers (``self.register_buffer("edges", edges)``)?  Its output
-    requires grad only when its input does."""
+    requires grad only when its input does.  With ``stateless``, a class
+    that keeps no buffer counts too when it calls nothing it holds but its
+    own methods (``DecodeSBP(input_size, threshold)``, whose ``forward``
+    runs torch functions on its input): a module handed in and stored
+    (``self.net = net``) would be called."""
     if depth > 3 or not node.bases or not all(dotted(b) in _MODULE_BASES for b in node.bases):
         return False
     buffers = False
+    methods = {s.name for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
     for inner in ast.walk(node):
         if isinstance(inner, ast.Attribute) and inner.attr == "requires_grad":
             return False
+        if stateless and isinstance(inner, ast.Assign) and not _stores_a_setting(inner):
+            return False  # ``self.model = model``: it may hold a model handed in
         if not isinstance(inner, ast.Call):
             continue
+        if stateless and _calls_what_it_holds(inner.func, methods):
+            return False  # ``self.net(x)``, ``self.backbone.features(x)``
         name = last_name(inner.func)
         if name == "register_buffer":
             buffers = True
@@ -1059,7 +1070,52 @@ def parameter_free(node: ast.ClassDef, classes: Dict[str, ast.ClassDef], depth: 
             ("Error", "Exception", "Warning")
         ):
             return False
-    return buffers
+    return buffers or stateless
+
+
+def _stores_a_setting(node: ast.Assign) -> bool:
+    """Does ``node``, unless it sets an attribute of ``self``, or else what it
+    stores, hold a setting: numbers, names and their items and attributes,
+    arithmetic, with no call but ``int``-like builtins and no name of a model
+    or an optimizer (``self.input_size = input_size[-1]``, not ``self.model
+    = model``)?"""
+    if not any(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+               for t in node.targets):
+        return True
+    for inner in ast.walk(node.value):
+        if isinstance(inner, ast.Call):
+            if not (isinstance(inner.func, ast.Name) and inner.func.id in _SETTING_CALLS):
+                return False
+        elif isinstance(inner, ast.Name) and _MODEL_WORDS.intersection(tokens(inner.id)):
+            return False
+        elif not isinstance(inner, _SETTING_NODES):
+            return False
+    return True
+
+
+#: What a setting may be made of (see ``_stores_a_setting``).
+_SETTING_NODES = (
+    ast.Constant, ast.Name, ast.Load, ast.Subscript, ast.Slice, ast.Attribute, ast.BinOp, ast.UnaryOp, ast.operator,
+    ast.unaryop, ast.Tuple, ast.List, ast.Compare, ast.cmpop, ast.BoolOp, ast.boolop, ast.IfExp,
+)
+#: Builtins that make settings.
+_SETTING_CALLS = frozenset({"int", "float", "bool", "str", "len", "tuple", "list", "min", "max", "round", "abs"})
+#: Words of names that hold a model or what trains one.
+_MODEL_WORDS = frozenset({
+    "model", "net", "network", "encoder", "decoder", "backbone", "head", "module", "layer", "layers", "classifier",
+    "block", "generator", "discriminator", "policy", "critic", "actor", "optimizer", "teacher", "student", "extractor",
+})
+
+
+def _calls_what_it_holds(func: ast.expr, methods: Set[str]) -> bool:
+    """Is ``func`` an attribute of ``self`` other than a method of the
+    class, or something reached through one (``self.net``,
+    ``self.backbone.features``)?"""
+    while isinstance(func, ast.Attribute):
+        if isinstance(func.value, ast.Name) and func.value.id == "self":
+            return func.attr not in methods  # ``self.decode(x)``: its own method
+        func = func.value
+    return False
 
 
 def context_effects(node: ast.AST, freezers: FrozenSet[str] = frozenset()) -> str:

@@ -1710,7 +1710,8 @@ def _built_at_module_level(ctx, call: ModelCall, name: str) -> Optional[ast.Call
 def built_parameter_free(ctx, call: ModelCall) -> bool:
     """Is the call's model a name its function (or the module) binds only to
     instances of module classes of the project that hold no parameter (see
-    ``facts.parameter_free``: bins kept as buffers), or of ``torch.nn``
+    ``facts.parameter_free``: bins kept as buffers, or nothing but settings),
+    or of ``torch.nn``
     layers without parameters (``nn.CosineSimilarity(dim=1)``), at least
     once?  Its output then needs grad only through its input."""
     name = call.key.split(".", 1)[0].split("[", 1)[0]
@@ -1732,7 +1733,7 @@ def built_parameter_free(ctx, call: ModelCall) -> bool:
         if written is None:
             return False
         if written in local:
-            if not parameter_free(local[written], local):
+            if not (parameter_free(local[written], local) or parameter_free(local[written], local, stateless=True)):
                 return False
         elif (ctx.imports.resolve(value.func) or "").startswith("torch.nn."):
             # ``cos = nn.CosineSimilarity(dim=1)``: a layer without parameters

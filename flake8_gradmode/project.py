@@ -1344,6 +1344,8 @@ class Project:
         self.own_words = words(own)
         self._entry: Dict[Target, Grad] = {}
         self._bases: Dict[Target, List[object]] = {}
+        #: (module, class) -> does the class hold no parameter and keep no state (``parameter_free_class``)
+        self._stateless: Dict[Target, bool] = {}
         self._asks_in_forward: Optional[bool] = None
 
     def summary(self, rel: str) -> Optional[Summary]:
@@ -1908,9 +1910,27 @@ class Project:
 
     def parameter_free_class(self, rel: str, written: str) -> bool:
         """Is ``written`` in module ``rel`` a project module class that holds
-        no parameter (see ``facts.parameter_free``)?"""
+        no parameter (see ``facts.parameter_free``)?  One that keeps no
+        buffer either (``stateless``) is looked for in its module's source,
+        read again: asked only on the way to a report."""
         target = self._definition(rel, written)
-        return target is not None and target[2] in target[1]["y"]  # type: ignore[operator]
+        if target is None:
+            return False
+        if target[2] in target[1]["y"]:  # type: ignore[operator]
+            return True
+        key = (target[0], target[2])
+        if key not in self._stateless:
+            self._stateless[key] = self._stateless_class(target[0], target[2])
+        return self._stateless[key]
+
+    def _stateless_class(self, rel: str, name: str) -> bool:
+        try:
+            with open(os.path.join(self.index.root, rel), "rb") as f:
+                tree = ast.parse(f.read())
+        except (OSError, SyntaxError, ValueError):
+            return False
+        classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+        return name in classes and parameter_free(classes[name], classes, stateless=True)
 
     def context_effects(self, rel: str, written: str) -> str:
         """What ``written`` in module ``rel``, a project context manager, may

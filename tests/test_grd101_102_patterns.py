@@ -2918,11 +2918,22 @@ def evaluate(model, pairs, device):
 """
 
 
+# the metric module with a parameter of its own: then only its name says
+# whether it is the model
+WEIGHTED_METRIC = METRIC_MODULE.replace(
+    "class PSNR(nn.Module):\n",
+    "class PSNR(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.w = nn.Linear(1, 1)\n\n",
+)
+
+
 @pytest.mark.parametrize("source, expected", [
     (METRIC_MODULE, []),
-    (METRIC_MODULE.replace("psnr", "scorer"), [("GRD101", 16, 4)]),
+    (WEIGHTED_METRIC, []),
+    (WEIGHTED_METRIC.replace("psnr", "scorer"), [("GRD101", 20, 4)]),
     # a metric-learning network is a model
-    (METRIC_MODULE.replace("psnr", "metric_net"), [("GRD101", 16, 4)]),
+    (WEIGHTED_METRIC.replace("psnr", "metric_net"), [("GRD101", 20, 4)]),
+    # without a parameter, no name makes it build a graph
+    (METRIC_MODULE.replace("psnr", "metric_net"), []),
 ])
 def test_a_metric_module_is_not_the_model(source, expected):
     assert found(source) == expected
@@ -3321,3 +3332,58 @@ print(evaluate(encoder, decoder, torch.load("tokens.pt"), torch.zeros(1, 1, 8)))
 def test_a_loop_running_only_a_mode_free_class_of_a_module_with_dropout(change, expected):
     source = SEQ2SEQ.replace(*change) if change else SEQ2SEQ
     assert found(source) == expected
+
+
+# a decoder module that holds nothing but settings, fed a model's
+# predictions made under no_grad
+STATELESS_DECODER = """
+import torch
+from torch import nn
+
+
+class DecodeHeatmaps(nn.Module):
+    def __init__(self, input_size, threshold):
+        super().__init__()
+        self.scale = input_size / 64
+        self.threshold = threshold
+
+    def forward(self, heatmaps):
+        peaks = self.peaks(torch.sigmoid(heatmaps))
+        return peaks * self.scale
+
+    def peaks(self, heatmaps):
+        return (heatmaps > self.threshold).nonzero().float()
+
+
+def predict(model, loader):
+    model.eval()
+    decoder = DecodeHeatmaps(256, 0.5)
+    joints = []
+    for images in loader:
+        with torch.no_grad():
+            heatmaps = model(images)
+        joints.append(decoder(heatmaps).cpu().numpy())
+    return joints
+"""
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ((), []),
+    # a module handed in, stored and called holds whatever parameters it has
+    ((("self.threshold = threshold", "self.threshold = threshold\n        self.head = head"),
+      ("def __init__(self, input_size, threshold)", "def __init__(self, input_size, threshold, head)"),
+      ("DecodeHeatmaps(256, 0.5)", "DecodeHeatmaps(256, 0.5, model)"),
+      ("return peaks * self.scale", "return self.head.refine(peaks) * self.scale")),
+     [("GRD101", 28, 22)]),
+    # stored under a model's name: taken for one, called or not
+    ((("self.threshold = threshold", "self.threshold = threshold\n        self.head = head"),
+      ("def __init__(self, input_size, threshold)", "def __init__(self, input_size, threshold, head)"),
+      ("DecodeHeatmaps(256, 0.5)", "DecodeHeatmaps(256, 0.5, model)")),
+     [("GRD101", 28, 22)]),
+    ((("self.threshold = threshold", "self.threshold = nn.Parameter(torch.tensor(threshold))"),), [("GRD101", 24, 4)]),
+])
+def test_a_module_holding_only_settings_runs_without_a_graph(changes, expected):
+    source = STATELESS_DECODER
+    for change in changes:
+        source = source.replace(*change)
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected

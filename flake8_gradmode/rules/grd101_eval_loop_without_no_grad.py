@@ -344,8 +344,10 @@ class EvalLoopWithoutNoGrad(Rule):
         turns grad off for every parameter, counts like
         `requires_grad_(False)`); a model of buffers only (a class of the
         project that makes no `nn.Parameter`, builds only parameter-free
-        layers and registers buffers: a running normaliser), also kept as
-        `self.<name>`, or a `torch.nn` layer without parameters
+        layers and registers buffers: a running normaliser), or one that
+        keeps nothing but settings and calls nothing it holds (a heatmap
+        decoder storing `input_size` and `threshold`, not `self.model =
+        model`), also kept as `self.<name>`, or a `torch.nn` layer without parameters
         (`nn.CosineSimilarity(dim=1)`); a loop of a module's top-level code
         after a top-level statement that always reads a name the module never
         binds and no builtin is (`dataset.Loader(...)` after `from
