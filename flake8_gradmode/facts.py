@@ -1040,23 +1040,25 @@ def parameter_free(
     of ``classes`` (its module's) that hold none either, and keeps its state
     in buffers (``self.register_buffer("edges", edges)``)?  Its output
     requires grad only when its input does.  With ``stateless``, a class
-    that keeps no buffer counts too when it calls nothing it holds but its
-    own methods (``DecodeSBP(input_size, threshold)``, whose ``forward``
-    runs torch functions on its input): a module handed in and stored
-    (``self.net = net``) would be called."""
+    that keeps no buffer counts too when it stores nothing but settings and
+    calls nothing it holds but its own methods (``DecodeSBP(input_size,
+    threshold)``, whose ``forward`` runs torch functions on its input): a
+    module handed in and stored (``self.net = net``) would be called.  One
+    walk answers both."""
     if depth > 3 or not node.bases or not all(dotted(b) in _MODULE_BASES for b in node.bases):
         return False
     buffers = False
+    settings_only = stateless  # until it stores or calls something that may be a model
     methods = {s.name for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
     for inner in ast.walk(node):
         if isinstance(inner, ast.Attribute) and inner.attr == "requires_grad":
             return False
-        if stateless and isinstance(inner, ast.Assign) and not _stores_a_setting(inner):
-            return False  # ``self.model = model``: it may hold a model handed in
+        if settings_only and isinstance(inner, ast.Assign) and not _stores_a_setting(inner):
+            settings_only = False  # ``self.model = model``: it may hold a model handed in
         if not isinstance(inner, ast.Call):
             continue
-        if stateless and _calls_what_it_holds(inner.func, methods):
-            return False  # ``self.net(x)``, ``self.backbone.features(x)``
+        if settings_only and _calls_what_it_holds(inner.func, methods):
+            settings_only = False  # ``self.net(x)``, ``self.backbone.features(x)``
         name = last_name(inner.func)
         if name == "register_buffer":
             buffers = True
@@ -1070,7 +1072,7 @@ def parameter_free(
             ("Error", "Exception", "Warning")
         ):
             return False
-    return buffers or stateless
+    return buffers or settings_only
 
 
 def _stores_a_setting(node: ast.Assign) -> bool:

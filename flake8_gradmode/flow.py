@@ -1733,7 +1733,7 @@ def built_parameter_free(ctx, call: ModelCall) -> bool:
         if written is None:
             return False
         if written in local:
-            if not (parameter_free(local[written], local) or parameter_free(local[written], local, stateless=True)):
+            if not parameter_free(local[written], local, stateless=True):
                 return False
         elif (ctx.imports.resolve(value.func) or "").startswith("torch.nn."):
             # ``cos = nn.CosineSimilarity(dim=1)``: a layer without parameters
