@@ -1306,15 +1306,28 @@ class Index:
 
 
 def _summarize_file(path: str, no_grad_decorators: Tuple[str, ...]) -> Optional[Summary]:
+    tree = _parse_file(path)
+    if tree is None:
+        return None
+    try:
+        return summarize(tree, no_grad_decorators)
+    except _UNREADABLE:
+        return None
+
+
+#: What reading and parsing a module, or walking its tree, may raise.
+_UNREADABLE = (OSError, SyntaxError, ValueError, RecursionError, UnicodeDecodeError)
+
+
+def _parse_file(path: str) -> Optional[ast.Module]:
+    """The module at ``path`` as ``ast`` parses it; None when it cannot be
+    read or does not parse."""
     try:
         with open(path, "rb") as f:
-            source = f.read()
-        tree = ast.parse(source, path)
-        if not isinstance(tree, ast.Module):
-            return None
-        return summarize(tree, no_grad_decorators)
-    except (OSError, SyntaxError, ValueError, RecursionError, UnicodeDecodeError):
+            tree = ast.parse(f.read(), path)
+    except _UNREADABLE:
         return None
+    return tree if isinstance(tree, ast.Module) else None
 
 
 _INDEXES: Dict[Tuple[str, Tuple[str, ...]], Optional[Index]] = {}
@@ -1924,10 +1937,8 @@ class Project:
         return self._stateless[key]
 
     def _stateless_class(self, rel: str, name: str) -> bool:
-        try:
-            with open(os.path.join(self.index.root, rel), "rb") as f:
-                tree = ast.parse(f.read())
-        except (OSError, SyntaxError, ValueError):
+        tree = _parse_file(os.path.join(self.index.root, rel))
+        if tree is None:
             return False
         classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
         return name in classes and parameter_free(classes[name], classes, stateless=True)
