@@ -459,6 +459,12 @@ class Context:
         defines it (see ``Project.eval_leaves``); empty without an index."""
         return self._ask(lambda found: found.eval_leaves(written), [])
 
+    def train_leaves(self, written: str) -> List[int]:
+        """The parameters the function ``written`` (an imported name, as
+        called) leaves in training mode, when another module of the project
+        defines it (see ``Project.train_leaves``); empty without an index."""
+        return self._ask(lambda found: found.train_leaves(written), [])
+
     def external_bases(self, klass: str) -> Optional[List[str]]:
         """The bases outside the project at the top of the class's hierarchy
         (see ``Project.external_bases``); None without an index, or when the

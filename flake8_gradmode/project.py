@@ -103,7 +103,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 38
+_FORMAT = 39
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -172,6 +172,9 @@ class _Summarizer:
         #: module functions that switch parameters to eval mode and nothing
         #: to training mode: qualified name -> those parameters' positions
         self.eval_leavers: Dict[str, List[int]] = {}
+        #: module functions that switch parameters to training mode and
+        #: nothing to eval mode: qualified name -> those parameters' positions
+        self.train_leavers: Dict[str, List[int]] = {}
         self._eval_receivers: Set[str] = set()
         self._trains_any = False
         #: names handed on as ``volatile=<name>`` (``Variable(x, volatile=evaluation)``,
@@ -248,6 +251,7 @@ class _Summarizer:
             "w": self._grad_off_methods(),
             "l": self._grad_off_selectors(),
             "e": self.eval_leavers,
+            "j": self.train_leavers,
             "o": sorted(self.volatile_flags),
             "d": self._defined(),
             "x": self.from_imports,
@@ -530,6 +534,10 @@ class _Summarizer:
             left = sorted(self._params[name] for name in self._eval_receivers if name in self._params)
             if left:
                 self.eval_leavers[qual] = left
+        if self._params and self._trained and not self._evals:
+            left = sorted(self._params[name] for name in self._trained if name in self._params)
+            if left:
+                self.train_leavers[qual] = left
         self._params, self._param_calls, self._loops = params
         self.built = outer
         self._keep_trained_calls(body_caller)
@@ -1843,6 +1851,15 @@ class Project:
         returning with ``net`` in eval mode."""
         found = self._function_elsewhere(written)
         return found[0]["e"].get(found[1], []) if found else []  # type: ignore[attr-defined,no-any-return]
+
+    def train_leaves(self, written: str) -> List[int]:
+        """The positions of the parameters the module function ``written``
+        (an imported name of this module) switches to training mode, when its
+        body switches nothing to eval mode and another module of the project
+        defines it: ``model_train(net)`` returning with ``net`` in training
+        mode."""
+        found = self._function_elsewhere(written)
+        return found[0]["j"].get(found[1], []) if found else []  # type: ignore[attr-defined,no-any-return]
 
     def own_parameters(self, klass: str) -> bool:
         """Does this module's class ``klass`` get ``parameters()`` from a

@@ -3429,6 +3429,33 @@ def test_a_validation_helper_of_another_module_that_leaves_eval_mode(tmp_path, h
     assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD103"] == found
 
 
+TRAIN_HELPER = """
+    def model_train(net):
+        net.train()
+"""
+
+RESTORING_LOOP = TRAIN_LOOP.replace(
+    "from evaluation import eval_net", "from evaluation import eval_net\n    from modes import model_train"
+).replace("print(epoch, score)", "model_train(net)")
+
+
+@pytest.mark.parametrize("helper, train, found", [
+    # a helper of another module switches the model back to training mode
+    (TRAIN_HELPER, RESTORING_LOOP, []),
+    # the same helper reached through its module
+    (TRAIN_HELPER, RESTORING_LOOP.replace("from modes import model_train", "import modes")
+     .replace("model_train(net)", "modes.model_train(net)"), []),
+    # a helper that switches back to eval mode before it returns
+    (TRAIN_HELPER + "        net.eval()\n", RESTORING_LOOP, [(15, 16, "GRD103")]),
+    # a helper that switches a model it builds itself, not the one it is handed
+    (TRAIN_HELPER.replace("net.train()", "other = net.copy()\n        other.train()"), RESTORING_LOOP,
+     [(15, 16, "GRD103")]),
+])
+def test_a_helper_of_another_module_that_switches_back_to_training_mode(tmp_path, helper, train, found):
+    make(tmp_path, {"evaluation.py": EVAL_HELPER, "modes.py": helper, "unet.py": NET_PARTS, "train.py": train})
+    assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD103"] == found
+
+
 # --- a same-named attribute elsewhere does not make a function escape ---------
 
 CHECKS = """

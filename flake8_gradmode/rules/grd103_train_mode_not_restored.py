@@ -532,6 +532,9 @@ class TrainModeNotRestored(Rule):
             # probe them) and updates no weight is not training
             if "eval" not in kinds or "step" not in kinds:
                 continue
+            restoring = _imported_trains(ctx, loop)
+            if restoring:
+                events = _without_frozen_models(sorted(events + restoring, key=lambda e: e.site))
             if _starts_in_train_mode(ctx, loop, [e for e in events if e.kind != "forward"]):
                 continue
             n = len(events)
@@ -974,23 +977,38 @@ def _imported_evals(ctx, loop: flow.Loop) -> List[_Event]:
     other modules of the project that leave a model they are handed in eval
     mode and switch nothing to training mode (``eval_net(net, val)`` with
     ``def eval_net(net, dataset): net.eval(); ...``), with the model as the
-    loop names it."""
+    loop names it.  Asked only of a call named like evaluation."""
     if not loop.imported_calls or not loop.step_seqs:
         return []
+    names = ctx.settings.eval_names
+    return _imported_switches(
+        ctx, loop, "eval", lambda key: ctx.eval_leaves(key) if says_eval_function(key.rpartition(".")[2], names) else []
+    )
+
+
+def _imported_trains(ctx, loop: flow.Loop) -> List[_Event]:
+    """Switches to training mode by calls in the loop of functions of other
+    modules of the project that leave a model they are handed in training
+    mode and switch nothing to eval mode (``model_train(net)`` with
+    ``def model_train(net): net.train()``).  Asked only of a loop that
+    switches to eval mode and trains."""
+    return _imported_switches(ctx, loop, "train", ctx.train_leaves)
+
+
+def _imported_switches(ctx, loop: flow.Loop, kind: str, positions_of) -> List[_Event]:
+    """One ``kind`` event per imported call in the loop that hands over, at
+    one of the positions ``positions_of(key)`` gives, a model it names."""
     guards: Optional[Dict[int, Tuple[Guard, ...]]] = None
     out = []
     for call in loop.imported_calls:
         node = call.node
-        if not says_eval_function(call.key.rpartition(".")[2], ctx.settings.eval_names):
-            continue  # asked only of a call named like evaluation: ``eval_net``, ``validate``
-        positions = ctx.eval_leaves(call.key)
-        for position in positions:
+        for position in positions_of(call.key):
             if position < len(node.args) and not any(isinstance(a, ast.Starred) for a in node.args[:position + 1]):
                 model = dotted(node.args[position])
                 if model is not None:
                     if guards is None:
                         guards = _guards_of(ctx, loop.scope)
-                    out.append(_Event(call.seq, "eval", guards.get(id(node), ()), None, model))
+                    out.append(_Event(call.seq, kind, guards.get(id(node), ()), None, model))
                     break
     return out
 
