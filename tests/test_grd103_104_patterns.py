@@ -1780,3 +1780,46 @@ def meta_step(model, tasks, optimizer, steps, n):
 ])
 def test_losses_stacked_into_a_scaled_backward_target_are_needed(backward, expected):
     assert findings(MULTI_STEP_LOSS.replace("(query_loss / n).backward()", backward)) == expected
+
+
+METER = """
+import torch
+{imports}
+
+{klass}
+
+def train(model, loader, optimizer):
+    meter = {meter}
+    for x, y in loader:
+        loss = (model(x) - y).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        meter.append(loss)
+    return meter
+"""
+
+OWN_METER = """
+class Meter:
+    def __init__(self, n):
+        self.values = torch.zeros(n)
+        self.count = 0
+
+    def append(self, value):
+        self.values[self.count] = {value}
+        self.count += 1
+"""
+
+
+@pytest.mark.parametrize("imports, klass, meter, expected", [
+    # the module's own class detaches what it is given
+    ("", OWN_METER.format(value="value.detach()"), "Meter(len(loader))", []),
+    # the module's own class copies the tensor in, graph and all
+    ("", OWN_METER.format(value="value"), "Meter(len(loader))", [("GRD104", 23, 8)]),
+    # a class of another module: what its append keeps is not known here
+    ("from meters import Meter", "", "Meter(len(loader))", []),
+    # a list built by a call keeps what it is given
+    ("from collections import deque", "", "deque()", [("GRD104", 14, 8)]),
+])
+def test_an_object_with_its_own_append_decides_what_it_keeps(imports, klass, meter, expected):
+    assert findings(METER.format(imports=imports, klass=klass, meter=meter)) == expected

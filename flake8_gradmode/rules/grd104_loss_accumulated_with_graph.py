@@ -78,7 +78,12 @@ class LossAccumulatedWithGraph(Rule):
         len(x)`), and an item replaced by a number before it is added
         (`losses[k] = v.item()` for every item), hold no graph.  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
-        metric object's `update(loss)` is not followed.  Test files are
+        metric object's `update(loss)` is not followed.  An object of a
+        class that is no list decides what its own `append` keeps
+        (`meter = AverageMeter(n)`, then `meter.append(loss)`): reported
+        only for a class of the module whose `append` neither detaches nor
+        converts what it is given (`.detach()`, `.item()`, `float()`,
+        `.data`).  Test files are
         skipped: a unit test's few steps free what they kept when it ends.
         With the project index, a function that never runs is skipped as
         for GRD101 (a leftover function of a script, any function of a
@@ -322,11 +327,11 @@ class LossAccumulatedWithGraph(Rule):
         if isinstance(func, ast.Attribute) and func.attr == "append":
             args = call_args(node)
             if len(args) == 1:
-                self._check(node, func.value, args[0][1])
+                self._check(node, func.value, args[0][1], _own_append(self.context, func.value))
 
     # -- the decision ------------------------------------------------------------
 
-    def _check(self, node: ast.AST, target: ast.expr, value: ast.expr) -> None:
+    def _check(self, node: ast.AST, target: ast.expr, value: ast.expr, keeps=None) -> None:
         ctx = self.context
         loops = ctx.flow.loops_here()
         if not loops:
@@ -396,6 +401,8 @@ class LossAccumulatedWithGraph(Rule):
         named_loss = _loss_helper(ctx, value)
         if named_loss is not None:
             condition = _and(_not_a_number(ctx, named_loss), condition)
+        if keeps is not None:
+            condition = _and(keeps, condition)
         # last: asking whether the function runs may read other modules
         condition = _and(condition, lambda: not flow.never_runs(ctx, scope))
         if container:
@@ -408,6 +415,47 @@ class LossAccumulatedWithGraph(Rule):
             return Fix("call-method", value, method, unsafe=True)
 
         self.report(node, message, condition=condition, fix=fix)
+
+
+#: Classes whose ``append`` keeps what it is given, as a list's does.
+_LIST_LIKE = frozenset({"deque", "List", "ModuleList", "ParameterList", "Queue", "LifoQueue", "SimpleQueue"})
+
+#: What an ``append`` of a class of the module may do to its argument that
+#: keeps no graph.
+_DROPS_GRAPH = frozenset({"detach", "item", "tolist", "numpy", "float", "data"})
+
+
+def _own_append(ctx, target: ast.expr):
+    """For ``meter.append(loss)`` where ``meter`` was bound to an instance of
+    a class (``meter = AverageMeter(n)``) that is no list: whether that
+    class's own ``append`` keeps its argument's graph, to be asked once the
+    module is seen.  A class of the module keeps it unless its ``append``
+    detaches, converts or reads ``.data``; a class defined elsewhere is not
+    known to keep it.  None for a list or anything else."""
+    if not isinstance(target, ast.Name):
+        return None
+    binding = ctx.lookup(target.id)
+    value = binding.value if binding is not None else None
+    if not isinstance(value, ast.Call):
+        return None
+    name = dotted(value.func)
+    leaf = name.rpartition(".")[2] if name else ""
+    if not leaf[:1].isupper() or leaf in _LIST_LIKE:
+        return None
+
+    def keeps() -> bool:
+        if leaf != name or leaf not in ctx.class_bases:
+            return False
+        for info in ctx.functions.get(("method", leaf, "append"), ()):
+            node = info.node
+            return not any(
+                isinstance(n, ast.Attribute) and n.attr in _DROPS_GRAPH
+                or isinstance(n, ast.Name) and n.id in _DROPS_GRAPH
+                for n in ast.walk(node)
+            )
+        return False  # no ``append`` of its own here: a base class's, not known
+
+    return keeps
 
 
 #: List methods: calling one says nothing about what the items are.
