@@ -1245,6 +1245,7 @@ def _library_shaped(ctx) -> bool:
     return True
 
 
+
 _DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass, ast.Global)
 
 
@@ -2296,11 +2297,12 @@ def _hands_over_in_eval(node: Optional[ast.AST]) -> bool:
 
 def _feeds_a_later_step(ctx, loop: Loop) -> bool:
     """Does the loop collect outputs (``logits.append(model(x))``, ``out =
-    ...``) into names that flow into a ``.backward()`` target of its function,
+    ...``) into names that flow into a ``.backward()`` target of its function
+    (or into a container an item of which is one),
     inside a loop that runs a training step after it, in the same iteration?  Then it is part of a training step's
     forward (a mixup batch fed in chunks), not an evaluation."""
     scope = loop.scope
-    if not scope.backward_names:
+    if not scope.backward_names and not scope.backward_holders:
         return False
     parent = loop.parent  # the training loop whose step comes later in the same iteration (the
     while parent is not None and not any(loop.end_seq < s < parent.end_seq for s in parent.step_seqs):
@@ -2316,7 +2318,10 @@ def _feeds_a_later_step(ctx, loop: Loop) -> bool:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if node.func.attr in ("append", "extend") and isinstance(node.func.value, ast.Name):
                 names.add(node.func.value.id)
-    feeding = _memo(ctx, ("feeds-backward-drawn", id(scope)), lambda: scope.feeds_backward(drawn=True), set())
+    # ``losses.append(loss)`` in the loop, ``losses[0].backward()`` after it
+    feeding = _memo(
+        ctx, ("feeds-backward-drawn", id(scope)), lambda: scope.feeds_backward(holders=True, drawn=True), set()
+    )
     return bool(names & feeding)
 
 

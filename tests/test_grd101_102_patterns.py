@@ -1414,6 +1414,33 @@ def test_a_loop_feeding_a_later_training_step_is_part_of_it():
     assert found(CHUNKS_OF_A_TRAINING_BATCH.format(val="chunks")) == [("GRD101", 19, 8)]
 
 
+TRAIN_AND_TEST_LOSSES = """
+import torch
+
+
+def main(encoder, generator, loader, test_batches, optimizer, loss_fn):
+    encoder.eval()
+    for images in loader:
+        losses = []
+        for batch in [images, next(test_batches)]:
+            codes = encoder(batch)
+            losses.append(loss_fn(generator(codes), codes))
+        optimizer.zero_grad()
+        {backward}
+        optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("backward, expected", [
+    # the first item of the list the loop fills is the step's loss
+    ("losses[0].backward()", []),
+    # the step's loss comes from elsewhere: the list is only printed
+    ("generator(images).sum().backward()\n        print(losses)", [("GRD101", 9, 8)]),
+])
+def test_a_loop_filling_a_list_an_item_of_which_a_later_step_backpropagates(backward, expected):
+    assert found(TRAIN_AND_TEST_LOSSES.format(backward=backward)) == expected
+
+
 def test_an_adaptation_step_of_a_meta_learner_needs_grad():
     source = """
 import torch
