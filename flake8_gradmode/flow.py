@@ -1220,7 +1220,8 @@ def _library_shaped(ctx) -> bool:
     does: a name an import can spell (``10_cnn.py`` cannot be imported), and
     at top level (in ``if``/``try`` blocks too) only imports, definitions,
     assignments and docstrings, no statement that runs something for its
-    effect (``parser.add_argument(...)``, ``for epoch in ...: test()``) and no
+    effect (``parser.add_argument(...)``, ``for epoch in ...: test()``; a
+    ``sys.path`` or ``warnings`` call is no such statement) and no
     ``parse_args()``?"""
     stem = _stem(ctx)
     if not stem.isidentifier():
@@ -1238,12 +1239,21 @@ def _library_shaped(ctx) -> bool:
             if any(isinstance(n, ast.Call) and last_name(n.func) == "parse_args" for n in ast.walk(stmt)):
                 return False
         elif isinstance(stmt, ast.Expr):
-            if not isinstance(stmt.value, ast.Constant):
+            if not isinstance(stmt.value, ast.Constant) and not _sets_up_imports(stmt.value):
                 return False
         elif not isinstance(stmt, _DEFINING):
             return False
     return True
 
+
+def _sets_up_imports(expr: ast.expr) -> bool:
+    """``sys.path.append('../')``, ``warnings.filterwarnings('ignore')``: a
+    call a module made to be imported makes so that its own imports work
+    or stay quiet."""
+    if not isinstance(expr, ast.Call):
+        return False
+    name = dotted(expr.func) or ""
+    return name.startswith("sys.path.") or name.startswith("warnings.")
 
 
 _DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass, ast.Global)

@@ -1198,6 +1198,21 @@ def test_functions_nothing_names_in_an_imported_module_of_an_unpackaged_project_
     assert lint(tmp_path / "functions.py") == []
 
 
+@pytest.mark.parametrize("setup, found", [
+    # a module made to be imported that fixes up its import path first
+    ("import sys\nsys.path.append('../')\n", []),
+    ("import warnings\nwarnings.filterwarnings('ignore')\n", []),
+    # a module that runs something else at import: it may be run by hand
+    ("torch.manual_seed(0)\n", [(14, 4, "GRD101")]),
+])
+def test_a_module_setting_up_its_imports_is_still_made_to_be_imported(tmp_path, setup, found):
+    functions = textwrap.dedent(LEFTOVER_FUNCTIONS).replace("import torch\n", "import torch\n" + setup, 1)
+    functions = functions.replace("import sys\n", "").replace("import warnings\n", "")
+    imports = "import sys\n" if "sys." in setup else "import warnings\n" if "warnings." in setup else ""
+    unpackaged(tmp_path, {"functions.py": imports + functions, "main.py": ENTRY})
+    assert lint(tmp_path / "functions.py") == found
+
+
 @pytest.mark.parametrize("change", [
     "from functions import search_architecture, train\n    SEARCH = search_architecture",  # another module uses it
     "import importlib",  # a module imports by name at run time: any name may be called
