@@ -462,10 +462,13 @@ def is_loss_call(ctx: "Context", call: ast.Call) -> bool:
 def detached_value(expr: ast.AST) -> bool:
     """A value that surely holds no graph: ``x.item()``, ``float(x)``, and
     anything read through ``.data`` or a detaching call (``loss.data[0]``,
-    ``loss.detach().cpu()``)."""
+    ``loss.detach().cpu()``), or a conditional choosing between two such."""
     if not isinstance(expr, ast.Call):
         if isinstance(expr, ast.Constant):
             return isinstance(expr.value, (int, float, str)) and not isinstance(expr.value, bool)
+        if isinstance(expr, ast.IfExp):
+            # ``loss.item() if n > 0 else 0``: a number either way
+            return detached_value(expr.body) and detached_value(expr.orelse)
         if isinstance(expr, ast.BinOp):
             # ``float(loss.data) * len(xlen)``: a number scaled by a count
             sides = (expr.left, expr.right)

@@ -1823,3 +1823,30 @@ class Meter:
 ])
 def test_an_object_with_its_own_append_decides_what_it_keeps(imports, klass, meter, expected):
     assert findings(METER.format(imports=imports, klass=klass, meter=meter)) == expected
+
+
+NUMBER_EITHER_WAY = """
+import torch
+
+
+def train(model, loader, optimizer, n):
+    total = 0
+    for x, y in loader:
+        loss = (model(x) - y).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss = {value}
+        total += loss
+    return total
+"""
+
+
+@pytest.mark.parametrize("value, expected", [
+    # a number whichever branch runs
+    ("loss.item() if n > 0 else 0", []),
+    # one branch keeps the tensor, graph and all
+    ("loss.item() if n > 0 else loss", [("GRD104", 13, 8)]),
+])
+def test_a_loss_made_a_number_by_a_conditional_holds_no_graph(value, expected):
+    assert findings(NUMBER_EITHER_WAY.format(value=value)) == expected
