@@ -315,7 +315,7 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     if not owner and key in _memo(ctx, ("defs",), lambda: _function_names(ctx), frozenset()):
         return False  # a function of this module named like a model: reached through its body
     if key in flow.module_classes:
-        return True
+        return False  # building a module class of this file named in lower case: ``muPTransformer(...)``
     if last in _WRAPPED and owner and is_model_name(owner, ctx.settings.model_names):
         return True  # model.module(x): the model DataParallel wraps
     if not owner and id(call) in _memo(ctx, ("elements",), lambda: _element_calls(ctx), frozenset()):

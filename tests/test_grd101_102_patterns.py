@@ -3414,3 +3414,38 @@ def test_a_module_holding_only_settings_runs_without_a_graph(changes, expected):
     for change in changes:
         source = source.replace(*change)
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+LOWER_CASE_MODULE_CLASS = """
+import torch
+from torch import nn
+
+
+class muNet(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(4, width)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def evaluate_widths(x):
+    stats = {}
+    for width in [64, 128, 256]:
+        model = muNet(width)
+        with torch.no_grad():
+            out = model(x)
+        stats[width] = out.std().item()
+    return stats
+
+
+print(evaluate_widths(torch.randn(2, 4)))
+"""
+
+
+def test_building_a_module_class_named_in_lower_case_is_no_forward():
+    assert found(LOWER_CASE_MODULE_CLASS) == []
+    # the forward itself outside no_grad is
+    source = LOWER_CASE_MODULE_CLASS.replace("        with torch.no_grad():\n            out", "        out")
+    assert found(source) == [("GRD101", 17, 4)]
