@@ -84,6 +84,13 @@ _PLAIN_DECORATORS = frozenset({
 _CODE = {Grad.DISABLED: "d", Grad.ENABLED: "e", Grad.UNKNOWN: "u", Grad.INHERITED: "i"}
 _STATE = {v: k for k, v in _CODE.items()}
 
+#: Words of packaging files that build or generate modules into the package
+#: (an extension, a version file written at build time, custom build steps).
+_BUILDS = re.compile(
+    r"ext_modules|Extension|cmake|build_ext|cython|cffi|pybind|setuptools_scm|write_to|version_file|"
+    r"maturin|cmdclass|build_py|hatch|scikit-build|mesonpy", re.IGNORECASE
+)
+
 if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
     #: One summary, plain data for ``marshal``: imports, classes, functions, calls, names.
     Summary = Dict[str, object]
@@ -103,7 +110,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 39
+_FORMAT = 40
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -1571,31 +1578,51 @@ class Project:
             found = [rel for rel in (names.get(sibling) if sibling else None, names.get(module)) if rel is not None]
             if found and all(self._lacks(rel, module, name) or self._unparsable(rel) for rel in found):
                 return True
-            if not found and not self.index.packaging and self._missing_module(directory, module):
+            if not found and self._missing_module(directory, module):
                 return True
         return False
 
     def _missing_module(self, directory: str, module: str) -> bool:
-        """Is ``module`` (``models.segnet``) a module of a package directory
-        of the project (``models/``, beside the importing module or else at
-        the root, where Python looks first) that holds no file or directory
-        of that name, in a project that is no package (nothing builds an
-        extension into it)?"""
-        parent, _, leaf = module.rpartition(".")
-        if not parent:
+        """Is ``module`` (``models.segnet``, ``pkg.data.loaders``) below a
+        package directory of the project (``models/``, ``pkg/``, beside the
+        importing module or at the root, where Python looks first) one of
+        whose directories on the way holds no file or directory of the next
+        name?  In a project that is no package; or in one whose packaging
+        builds nothing (no extension, no generated module), when that
+        directory is a regular package (it has ``__init__.py``)."""
+        parts = module.split(".")
+        if len(parts) < 2:
             return False
+        packaged = bool(self.index.packaging)
+        if packaged and _BUILDS.search(self.index.packaging):
+            return False
+        seen = False
         for base in ([directory] if directory else []) + [""]:
-            package = os.path.join(self.index.root, base, parent.replace(".", os.sep))
-            if os.path.isdir(package):
-                try:
-                    names = os.listdir(package)
-                except OSError:
-                    return False
-                # ``leaf/`` or ``leaf.py`` (or an extension); a file named
-                # ``leaf`` alone is no module
-                return not any(
-                    n.startswith(leaf + ".") or n == leaf and os.path.isdir(os.path.join(package, n)) for n in names
-                )
+            path = os.path.join(self.index.root, base, parts[0])
+            if not os.path.isdir(path):
+                continue
+            seen = True
+            if not self._lacks_below(path, parts[1:], packaged):
+                return False
+        return seen
+
+    @staticmethod
+    def _lacks_below(path: str, parts: List[str], regular: bool) -> bool:
+        """Does directory ``path`` lack ``parts`` (one name per level)?  A
+        level that holds a file of the name (``leaf.py``, an extension) has
+        it; a file named ``leaf`` alone is no module.  With ``regular``, only
+        a directory with ``__init__.py`` can lack one."""
+        for leaf in parts:
+            try:
+                names = os.listdir(path)
+            except OSError:
+                return False
+            if leaf in names and os.path.isdir(os.path.join(path, leaf)):
+                path = os.path.join(path, leaf)
+                continue
+            if any(n.startswith(leaf + ".") for n in names):
+                return False
+            return not regular or "__init__.py" in names
         return False
 
     def _unparsable(self, rel: str) -> bool:

@@ -3654,7 +3654,11 @@ def test_a_module_importing_a_name_its_project_module_lacks_runs_nothing(tmp_pat
     ({"models/wide.cpython-311-x86_64-linux-gnu.so": ""}, [(11, 4, "GRD101")]),  # a compiled module
     ({"models/wide": "WideNet = None\n"}, []),  # a file without ``.py`` is no module
     ({"models/wide/__init__.py": "WideNet = None\n"}, [(11, 4, "GRD101")]),
-    ({"setup.py": ""}, [(11, 4, "GRD101")]),  # a package, which may build ``wide`` when installed
+    # a package whose packaging builds nothing: ``models/`` (a regular package) lacks ``wide`` installed too
+    ({"setup.py": "from setuptools import setup\nsetup(name='nets')\n"}, []),
+    # a package that builds extensions may build ``wide`` when installed
+    ({"setup.py": "from setuptools import Extension, setup\nsetup(ext_modules=[Extension('models.wide', [])])\n"},
+     [(11, 4, "GRD101")]),
 ])
 def test_a_module_importing_a_module_its_project_package_lacks_runs_nothing(tmp_path, extra, found):
     imports = "from models.nets import Net\n    from models.wide import WideNet"
@@ -3664,6 +3668,21 @@ def test_a_module_importing_a_module_its_project_package_lacks_runs_nothing(tmp_
     for name, text in extra.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
+@pytest.mark.parametrize("imports, init, found", [
+    # a directory on the way is missing from a regular package the project installs
+    ("from models.data.loaders import Loader", True, []),
+    # every directory there: the module may be found
+    ("from models.nets import Net", True, [(10, 4, "GRD101")]),
+    # ``models/`` is no regular package: another portion of it may hold ``data``
+    ("from models.data.loaders import Loader", False, [(10, 4, "GRD101")]),
+])
+def test_a_module_importing_below_a_directory_its_installed_package_lacks_runs_nothing(tmp_path, imports, init, found):
+    make(tmp_path, {"models/nets.py": PLAIN_NETS, "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports)})
+    if not init:
+        (tmp_path / "models" / "__init__.py").unlink()
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
 
 
