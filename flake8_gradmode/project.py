@@ -919,8 +919,10 @@ _FORWARD_DEF = re.compile(rb"\bdef\s+forward\b")
 _ASKING_AUTOGRAD = (
     _FORWARD_DEF, re.compile(rb"autograd[\s\\]*\.[\s\\]*grad\b|requires_grad|register_hook|enable_grad"),
 )
-#: Names a module with such a class uses (in its code: a summary's words).
-_AUTOGRAD_NAMES = ("grad", "enable_grad")
+#: Names a module with such a class uses (in its code: a summary's words):
+#: a forward stepping its own inner optimization calls ``backward`` and may
+#: name no ``grad`` (``y.requires_grad_()``, ``optimizer.zero_grad()``).
+_AUTOGRAD_NAMES = ("grad", "enable_grad", "backward")
 #: What the text of a module with a function calling ``grad`` or a forward
 #: registering a gradient hook (a summary's "q") holds.
 _CALLING_GRAD = (re.compile(rb"\bgrad[\s\\]*\(|register_hook"),)

@@ -2523,6 +2523,68 @@ def test_a_model_class_that_asks_autograd_for_gradients_needs_grad_in_evaluation
     assert lint(tmp_path / "evaluation.py") == found
 
 
+INNER_OPTIMIZATION = """
+    import torch
+    from torch import nn
+
+
+    class TransportEncoder(nn.Module):
+        def __init__(self, latent_dim, steps):
+            super().__init__()
+            self.latent_dim = latent_dim
+            self.steps = steps
+
+        def forward(self, x):
+            y = torch.randn(x.shape[0], self.latent_dim)
+            y.requires_grad_()
+            optimizer = torch.optim.Adam([y], lr=0.1)
+            for _ in range(self.steps):
+                optimizer.zero_grad()
+                loss = (x.mean(1, keepdim=True) - y).pow(2).sum()
+                {backward}
+                optimizer.step()
+            return y.detach()
+"""
+
+INNER_OPTIMIZATION_EVAL = """
+    import torch
+    from encoder import TransportEncoder
+
+
+    class AutoEncoder(torch.nn.Module):
+        def __init__(self, latent_dim):
+            super().__init__()
+            self.encoder = TransportEncoder(latent_dim, 10)
+            self.decoder = torch.nn.Linear(latent_dim, 4)
+
+        def forward(self, x):
+            return self.decoder(self.encoder(x))
+
+
+    def evaluate_reconstruction(model: AutoEncoder, loader):
+        model.eval()
+        total = 0.0
+        for x in loader:
+            total += (model(x) - x).pow(2).sum().item()
+        return total
+
+
+    print(evaluate_reconstruction(AutoEncoder(8), [torch.randn(2, 4)]))
+"""
+
+
+@pytest.mark.parametrize("backward, found", [
+    # the encoder's forward optimizes its own latent code: no_grad would make it raise,
+    # though its module never spells ``grad`` itself
+    ("loss.backward()", []),
+    # a forward that only computes the loss needs no grad
+    ("loss = loss.detach()", [(18, 4, "GRD101")]),
+])
+def test_a_model_class_optimizing_in_its_forward_needs_grad_in_evaluation(tmp_path, backward, found):
+    make(tmp_path, {"encoder.py": INNER_OPTIMIZATION.format(backward=backward), "evaluate.py": INNER_OPTIMIZATION_EVAL})
+    assert lint(tmp_path / "evaluate.py") == found
+
+
 def test_only_modules_that_may_hold_a_class_asking_autograd_are_read_for_one(tmp_path):
     make(tmp_path, {"models.py": ADAPTING_MODEL, "evaluation.py": ADAPTING_EVAL,
                     "common.py": "def zero(model):\n    for p in model.parameters():\n        p.grad = None\n"})
