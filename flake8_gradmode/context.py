@@ -459,6 +459,12 @@ class Context:
         defines it (see ``Project.eval_leaves``); empty without an index."""
         return self._ask(lambda found: found.eval_leaves(written), [])
 
+    def builds(self, written: str, call: ast.Call) -> bool:
+        """Can ``call`` build the class of another module of the project
+        that the imported name ``written`` names (see ``Project.builds``)?
+        Yes without an index."""
+        return self._ask(lambda found: found.builds(written, call), True)
+
     def train_leaves(self, written: str) -> List[int]:
         """The parameters the function ``written`` (an imported name, as
         called) leaves in training mode, when another module of the project

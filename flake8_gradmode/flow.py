@@ -1032,6 +1032,8 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] 
             return False
         if isinstance(stmt, _EXITS) or (blanks and _uses_blank(stmt, blanks)) or _reads_unbound(ctx, stmt, local):
             return True  # ``if arg.test:`` with no ``arg`` anywhere raises NameError too
+        if _cannot_build(ctx, stmt, local):
+            return True  # ``model = SSD(config, n)`` of an ``__init__`` wanting three: TypeError
         if isinstance(stmt, ast.Assign):
             blank = isinstance(stmt.value, ast.Constant) and stmt.value.value is Ellipsis
             if blank and any(isinstance(t, (ast.Tuple, ast.List)) for t in stmt.targets):
@@ -1040,6 +1042,21 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] 
                 if isinstance(t, ast.Name):
                     (blanks.add if blank else blanks.discard)(t.id)
     return False
+
+
+def _cannot_build(ctx, stmt: ast.stmt, local: FrozenSet[str]) -> bool:
+    """Does a plain statement build, as its value, an instance of a class
+    that a project module defines and this one imports by name, with too few
+    arguments for its ``__init__`` (see ``Project.builds``)?"""
+    if not isinstance(stmt, (ast.Assign, ast.Expr, ast.AnnAssign)) or stmt.value is None:
+        return False
+    call = unchained(stmt.value)
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        return False
+    name = call.func.id
+    if not name[:1].isupper() or name in local or name not in ctx.imports.imported_names():
+        return False
+    return not ctx.builds(name, call)
 
 
 def _false_test(ctx, test: ast.expr) -> bool:
@@ -2538,8 +2555,10 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
             # the class's ``__init__`` put a model in eval mode: the calls of that model are
             # inference, not those of a student it trains beside a frozen teacher
             calls = [c for c in calls if _switched_in_init(ctx, scope.class_name, c.key)]
-        if calls:
-            out.append((scope, calls))
+        if calls and not _cut_off(
+            ctx, fn.node.body, min((c.node for c in calls), key=lambda n: (n.lineno, n.col_offset)), _own_names(scope)
+        ):
+            out.append((scope, calls))  # last: whether its first model call is reached may ask the index
     return out
 
 

@@ -1881,6 +1881,21 @@ class Project:
         found = self._function_elsewhere(written)
         return found[0]["e"].get(found[1], []) if found else []  # type: ignore[attr-defined,no-any-return]
 
+    def builds(self, written: str, call: ast.Call) -> bool:
+        """Can ``call`` build the class ``written`` (an imported name of this
+        module) that another module of the project defines with an
+        ``__init__`` of its own: does it pass every argument that
+        ``__init__`` requires?  ``SSD(config, num_classes)`` of an
+        ``__init__(self, config, num_classes, encoder)`` raises
+        ``TypeError``.  Yes for anything else, or a class with ``__new__``."""
+        found = self._function_elsewhere(written)
+        if found is None:
+            return True
+        summary, klass = found
+        if klass not in summary["c"] or f"{klass}.__new__" in summary["f"]:  # type: ignore[operator]
+            return True
+        return binds(summary["p"].get(f"{klass}.__init__"), _shape(call))  # type: ignore[attr-defined]
+
     def train_leaves(self, written: str) -> List[int]:
         """The positions of the parameters the module function ``written``
         (an imported name of this module) switches to training mode, when its

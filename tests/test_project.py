@@ -3806,6 +3806,51 @@ def test_a_function_every_call_of_which_cannot_bind_its_arguments_never_runs(tmp
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
 
 
+DETECTOR = """
+    import torch
+
+
+    class Detector(torch.nn.Module):
+        def __init__(self, config, num_classes, {encoder}):
+            super().__init__()
+            self.head = torch.nn.Linear(config["width"], num_classes)
+
+        def forward(self, x):
+            return self.head(x)
+"""
+
+DETECT = """
+    import torch
+    from models.detector import Detector
+
+
+    def evaluate(config, loader):
+        model = Detector(config, 10{more}).eval()
+        scores = []
+        for x in loader:
+            scores.append(model(x).argmax(1))
+        return scores
+
+
+    def predict(config, image):
+        model = Detector(config, 10{more})
+        model.eval()
+        return model(image).argmax(1)
+"""
+
+
+@pytest.mark.parametrize("encoder, more, found", [
+    # the class wants an encoder the calls do not pass: TypeError before any model call
+    ("encoder", "", []),
+    # given, or not required
+    ("encoder", ", None", [(8, 4, "GRD101"), (16, 11, "GRD101")]),
+    ("encoder=None", "", [(8, 4, "GRD101"), (16, 11, "GRD101")]),
+])
+def test_building_a_project_class_with_too_few_arguments_stops_the_function(tmp_path, encoder, more, found):
+    make(tmp_path, {"models/detector.py": DETECTOR.format(encoder=encoder), "detect.py": DETECT.format(more=more)})
+    assert lint(tmp_path / "detect.py") == found
+
+
 @pytest.mark.parametrize("imports, found", [
     ("from models.nets import Net, WideNet", []),  # stops at the import: the flag never runs either
     ("from models.nets import Net\n    WideNet = Net", [(12, 39, "GRD003")]),
