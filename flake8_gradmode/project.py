@@ -110,7 +110,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 40
+_FORMAT = 41
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -2442,7 +2442,8 @@ _NO_MODEL_PACKAGES = frozenset({
     "tensorboardX", "wandb", "mlflow", "click", "fire", "hydra", "omegaconf", "rich", "loguru", "termcolor",
     "tabulate", "joblib", "requests", "imageio", "skimage", "networkx", "sympy", "plotly", "typer", "pydantic",
     "attr", "attrs", "statsmodels", "pyarrow", "polars", "dotenv", "comet_ml", "neptune", "tensorboard",
-    "torchinfo", "torchsummary",
+    "torchinfo", "torchsummary", "gin", "absl", "ml_collections", "easydict", "munch", "configargparse",
+    "jsonargparse", "visdom", "colorama", "prettytable", "psutil", "dill", "pytest", "einops",
 })
 
 

@@ -3449,3 +3449,44 @@ def test_building_a_module_class_named_in_lower_case_is_no_forward():
     # the forward itself outside no_grad is
     source = LOWER_CASE_MODULE_CLASS.replace("        with torch.no_grad():\n            out", "        out")
     assert found(source) == [("GRD101", 17, 4)]
+
+
+EVAL_IN_THE_STEP = """
+import torch
+from torch import nn
+
+
+def compute_loss(model, x, training):
+    return model(x, training).pow(2).mean()
+
+
+def train_step(model, optimizer, x):
+    model.train()
+    optimizer.zero_grad()
+    compute_loss(model, x, True).backward()
+    optimizer.step()
+
+
+def val_step(model, x):
+    {switch}
+    return compute_loss(model, x, False)
+
+
+def fit(model, optimizer, train_data, val_data, epochs):
+    net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))
+    for epoch in range(epochs):
+        for x in train_data:
+            train_step(model, optimizer, x)
+        for x in val_data:
+            print(val_step(model, x).item())
+"""
+
+
+@pytest.mark.parametrize("switch, expected", [
+    # the step switches to eval mode itself before the function that runs the model
+    ("model.eval()", [("GRD101", 27, 8)]),
+    # nothing does
+    ("pass", [("GRD101", 27, 8), ("GRD102", 27, 8)]),
+])
+def test_a_validation_step_switching_to_eval_before_its_loss_helper(switch, expected):
+    assert found(EVAL_IN_THE_STEP.format(switch=switch)) == expected

@@ -4225,9 +4225,12 @@ SCORER_RUN = """
     ("self.linear = nn.Linear(k, 1)", [(18, 4)]),  # replaced below by a layer with dropout
     ("from torch import nn", [(18, 4)]),  # replaced below: a model library may bring any layer
     ("packaged", [(18, 4)]),  # a package's users may hand its trainer any model
+    ("import gin", []),  # a settings library brings no model
 ])
 def test_a_project_whose_models_all_compute_the_same_in_both_modes_needs_no_eval(tmp_path, change, found):
     models = EMBEDDING_SCORER
+    if change == "import gin":
+        models = models.replace("from torch import nn", "import gin\n    from torch import nn")
     if change == "self.linear = nn.Linear(k, 1)":
         models = models.replace(change, "self.linear = nn.Sequential(nn.Dropout(0.2), nn.Linear(k, 1))")
     elif change == "from torch import nn":

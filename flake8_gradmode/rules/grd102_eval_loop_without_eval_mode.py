@@ -84,8 +84,10 @@ class EvalLoopWithoutEvalMode(Rule):
         with the same arguments (`for _ in range(n):`): Monte Carlo dropout
         samples, drawn in training mode on purpose.  A loop that runs the
         model only through a helper that sets the mode itself before the call
-        (`model.train()` to recalibrate batch norm, then `model.eval()`) is
-        not reported: an `.eval()` before the loop would change nothing.
+        (`model.train()` to recalibrate batch norm, then `model.eval()`), or
+        before its call of the function that runs the model (`val_step`:
+        `model.eval()`, then `compute_loss(...)`), is not reported: an
+        `.eval()` before the loop would change nothing.
         A loop whose model is one `torch.nn` layer its function built that
         computes the same in both modes (`probe = nn.Linear(d, k)`, a
         convolution, an embedding), or an `nn.Sequential` of such layers
@@ -419,7 +421,7 @@ class EvalLoopWithoutEvalMode(Rule):
             if scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval:
                 continue
             if not ev.model_calls and all(
-                flow.mode_before(ctx, p.callee, p.model_call.seq) is not None
+                flow.mode_before(ctx, p.callee, _towards_the_model(ctx, p)) is not None
                 or _in_eval_on_the_way(ctx, scope, p)
                 for p in ev.paths
             ):
@@ -769,6 +771,19 @@ def _plain(ctx, built: ast.Call) -> bool:
         isinstance(a, ast.Call) and (ctx.imports.resolve(a.func) in _PLAIN_ACTIVATIONS or _plain(ctx, a))
         for a in built.args
     )
+
+
+def _towards_the_model(ctx, path: flow.PathCall) -> int:
+    """Where the helper the loop calls runs the model: the model call
+    itself, or, when a function it calls runs it (``val_step`` ->
+    ``compute_loss``), its first call of that function."""
+    function = path.model_call.function
+    if function is None or function is path.callee.function:
+        return path.model_call.seq
+    for seq, key in path.callee.local_calls:
+        if any(found.function is function for found in flow.callees(ctx, path.callee, key)):
+            return seq
+    return path.model_call.seq
 
 
 def _in_eval_on_the_way(ctx, scope: flow.Scope, path: flow.PathCall) -> bool:
