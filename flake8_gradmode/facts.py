@@ -10,7 +10,7 @@ from collections import namedtuple
 from enum import Enum
 import ast
 import itertools
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Protocol, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Protocol, Set, Tuple
 
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
@@ -660,9 +660,8 @@ def backprop_calls(fn: ast.AST) -> Set[str]:
     for node in _own_nodes(fn):
         if isinstance(node, ast.Assign):
             for target in node.targets:
-                for name in ast.walk(target):
-                    if isinstance(name, ast.Name):
-                        deps.setdefault(name.id, []).append(node.value)
+                for name in _bound_by(target):
+                    deps.setdefault(name, []).append(node.value)
         elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Name):
             if node.value is not None:
                 deps.setdefault(node.target.id, []).append(node.value)
@@ -676,7 +675,7 @@ def backprop_calls(fn: ast.AST) -> Set[str]:
     seen: Set[str] = set()
     while targets:
         expr = targets.pop()
-        for inner in ast.walk(expr):
+        for inner in _value_nodes(expr):
             if isinstance(inner, ast.Call):
                 written = dotted(inner.func)
                 if written is not None:
@@ -684,7 +683,50 @@ def backprop_calls(fn: ast.AST) -> Set[str]:
             elif isinstance(inner, ast.Name) and inner.id not in seen:
                 seen.add(inner.id)
                 targets.extend(deps.get(inner.id, ()))
+            elif isinstance(inner, ast.Attribute):
+                key = dotted(inner)
+                if key is not None and key not in seen:
+                    seen.add(key)
+                    targets.extend(deps.get(key, ()))  # ``out.loss = ...``, then ``out.loss.backward()``
     return found
+
+
+def _value_nodes(expr: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of ``expr`` a value can flow from: an index picks an item
+    (``dataset[batch_idx]``), its graph is the container's, so the parts
+    inside a subscript's brackets are left out."""
+    todo = [expr]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.Subscript):
+            todo.append(node.value)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _bound_by(target: ast.expr) -> List[str]:
+    """What an assignment to ``target`` binds, for ``backprop_calls``: names,
+    a container's name for its item (``losses["total"] = ...``, or
+    ``model.info["loss"] = ...`` binding ``model.info``), and an
+    attribute by its dotted name (``model.val_loss = ...`` binds
+    ``model.val_loss``, not ``model``: the model does not come from it)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for elt in target.elts for name in _bound_by(elt)]
+    if isinstance(target, ast.Starred):
+        return _bound_by(target.value)
+    if isinstance(target, ast.Subscript):
+        holder = target.value
+        while isinstance(holder, ast.Subscript):
+            holder = holder.value
+        key = dotted(holder)  # ``losses``, ``model.train_info``
+        return [key] if key is not None else []
+    if isinstance(target, ast.Attribute):
+        key = dotted(target)
+        return [key] if key is not None else []
+    return []
 
 
 #: Tensor methods whose result never requires grad: indices and integers.
@@ -1197,13 +1239,22 @@ def _self_rooted(func: ast.expr) -> bool:
 def _calls_self(nodes, methods: Optional[Set[str]] = None) -> bool:
     """Do ``nodes`` (statements or expressions, nested functions left out)
     call something of ``self`` (``self.encoder(x)``, ``self._forward(x)``),
-    or, with ``methods``, one of those methods of ``self``?"""
+    or, with ``methods``, one of those methods of ``self``?  Switching a
+    part's mode or device (``self.encoder.eval()``, ``self.net.cuda()``) is
+    no such work."""
     for top in nodes if isinstance(nodes, list) else [nodes]:
         for node in itertools.chain([top], _own_nodes(top)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _self_rooted(node.func):
+                if methods is None and node.func.attr in _HOUSEKEEPING:
+                    continue
                 if methods is None or (node.func.attr in methods and isinstance(node.func.value, ast.Name)):
                     return True
     return False
+
+
+#: Methods a model's ``__call__`` may call on its parts before its work
+#: that run nothing of them.
+_HOUSEKEEPING = frozenset({"eval", "train", "to", "cuda", "cpu"})
 
 
 def _returns(stmts: List[ast.stmt]) -> bool:

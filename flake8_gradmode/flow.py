@@ -2322,6 +2322,49 @@ def _hands_over_in_eval(node: Optional[ast.AST]) -> bool:
     return False
 
 
+def _fills_the_return(loop: Loop, calls: List[ModelCall]) -> bool:
+    """Does the loop bind or add to a name that flows into what its function
+    returns a value that holds one of its model calls' outputs, not detached
+    (``elbo += log_lik(model(x))`` then ``return elbo``)?"""
+    returned: Optional[Set[str]] = None
+    wanted = {id(c.node) for c in calls}
+    for node in ast.walk(loop.node):
+        if isinstance(node, ast.Assign):
+            names, value = [t.id for t in node.targets if isinstance(t, ast.Name)], node.value
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            names, value = [node.target.id], node.value
+        else:
+            continue
+        inner = list(ast.walk(value))
+        if not names or not any(id(n) in wanted for n in inner) or any(
+            isinstance(n, ast.Attribute) and n.attr in _GRAPH_DROPPING for n in inner
+        ):
+            continue
+        if returned is None:
+            returned = loop.scope.feeds_return()
+        if returned.intersection(names):
+            return True
+    return False
+
+
+#: What reading a value through drops its graph, for ``_fills_the_return``.
+_GRAPH_DROPPING = frozenset({"detach", "item", "numpy", "tolist", "data"})
+
+
+def _filled_names(loop: Loop) -> Set[str]:
+    """The names the loop binds, adds to or appends to."""
+    names: Set[str] = set()
+    for node in ast.walk(loop.node):
+        if isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ("append", "extend") and isinstance(node.func.value, ast.Name):
+                names.add(node.func.value.id)
+    return names
+
+
 def _feeds_a_later_step(ctx, loop: Loop) -> bool:
     """Does the loop collect outputs (``logits.append(model(x))``, ``out =
     ...``) into names that flow into a ``.backward()`` target of its function
@@ -2336,15 +2379,7 @@ def _feeds_a_later_step(ctx, loop: Loop) -> bool:
         parent = parent.parent  # nearest enclosing loop that has one: ``for t in ...: for s in ...:``)
     if parent is None:
         return False
-    names: Set[str] = set()
-    for node in ast.walk(loop.node):
-        if isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr in ("append", "extend") and isinstance(node.func.value, ast.Name):
-                names.add(node.func.value.id)
+    names = _filled_names(loop)
     # ``losses.append(loss)`` in the loop, ``losses[0].backward()`` after it
     feeding = _memo(
         ctx, ("feeds-backward-drawn", id(scope)), lambda: scope.feeds_backward(holders=True, drawn=True), set()
@@ -2470,7 +2505,7 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # ``x.requires_grad = True``: gradients of its inputs are wanted
         nodes = [c.node for c in calls] + [ctx.flow.nodes[p.seq] for p in paths]
         intent = evaluation_intent(ctx, loop, nodes)
-        if intent == "function" and scope.function is not None and _feeds_training(ctx, scope.function):
+        if intent == "function" and scope.function is not None and feeds_training(ctx, scope.function):
             continue  # ``predict_poses()``: part of a training step's forward, named like inference
         if intent == "evidence" and _called_by_nothing(ctx, scope):
             continue  # only its caller, which the project lacks, says whether this evaluates
@@ -2482,6 +2517,9 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # ``accuracy(y_hat, y, mask)`` with no ``mask`` anywhere: NameError on the first batch
         if called_from_forward(ctx, scope):
             continue  # part of a model's forward: whoever runs the model owns its grad mode
+        if intent != "function" and scope.function is not None and _fills_the_return(loop, calls) \
+                and feeds_training(ctx, scope.function):
+            continue  # last: ``elbo += log_lik(model(x))``, returned to a caller that backpropagates it
         out.append(EvalLoop(loop, intent, calls, paths))
     return out
 
@@ -2629,8 +2667,25 @@ def phase_loops(ctx) -> List[Tuple[Loop, List[ModelCall]]]:
             if test is not None:
                 flags.update(names_in(test, split=False))
         if flags and all(_guarded_by(idx, flow_.nodes.get(seq), loop.node, flags) for seq in loop.step_seqs):
-            out.append((loop, calls))
+            # a forward in the branch the steps run in runs in the training phase only
+            training = {_flag_branch(idx, flow_.nodes.get(seq), loop.node, flags) for seq in loop.step_seqs}
+            calls = [c for c in calls if _flag_branch(idx, c.node, loop.node, flags) not in training]
+            if calls:
+                out.append((loop, calls))
     return out
+
+
+def _flag_branch(idx: _Index, node: Optional[ast.AST], stop: ast.AST, flags: Set[str]) -> Optional[Tuple[int, bool]]:
+    """The innermost ``if`` (below ``stop``) whose test reads a flag and that
+    holds ``node``, by ``id``, with whether ``node`` is in its body (not its
+    ``else``); None when there is none."""
+    cur = node
+    while cur is not None and cur is not stop:
+        parent = idx.parents.get(id(cur))
+        if isinstance(parent, ast.If) and cur is not parent.test and flags & set(names_in(parent.test, split=False)):
+            return (id(parent), cur in parent.body)
+        cur = parent
+    return None
 
 
 def _guard(idx: _Index, node: Optional[ast.AST], stop: ast.AST) -> Optional[ast.expr]:

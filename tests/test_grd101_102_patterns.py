@@ -3490,3 +3490,73 @@ def fit(model, optimizer, train_data, val_data, epochs):
 ])
 def test_a_validation_step_switching_to_eval_before_its_loss_helper(switch, expected):
     assert found(EVAL_IN_THE_STEP.format(switch=switch)) == expected
+
+
+PHASE_BRANCHES = """
+import torch
+import torch.nn.functional as F
+
+
+def fit(model, loaders, optimizer):
+    for phase in ["train", "val"]:
+        model.train() if phase == "train" else model.eval()
+        for x, y in loaders[phase]:
+            if phase == "train":
+                optimizer.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                optimizer.step()
+            else:
+{evaluation}
+"""
+
+
+@pytest.mark.parametrize("evaluation, expected", [
+    # the training branch's forward runs in the training phase only; the other one under no_grad
+    ("                with torch.no_grad():\n                    loss = F.cross_entropy(model(x), y)", []),
+    # the evaluation branch's own forward with grad on
+    ("                loss = F.cross_entropy(model(x), y)", [("GRD101", 9, 8)]),
+])
+def test_a_phase_loop_whose_forwards_sit_in_the_branches_of_their_phase(evaluation, expected):
+    assert found(PHASE_BRANCHES.format(evaluation=evaluation)) == expected
+
+
+ELBO_OF_SAMPLES = """
+import torch
+
+
+class Variational:
+    def __init__(self, model, dist):
+        self.model = model
+        self.dist = dist
+
+    def compute_elbo(self, x, y, n_samples):
+        self.model.eval()
+        elbo = 0
+        for s in range(n_samples):
+            weights = self.dist.rsample()
+            elbo = elbo + self.model(x, weights).log_softmax(1).gather(1, y).mean()
+        return elbo / n_samples
+
+    def optimize(self, x, y, optimizer, steps):
+        for _ in range(steps):
+            optimizer.zero_grad()
+            elbo = self.compute_elbo(x, y, 10)
+            {use}
+            optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("use, expected", [
+    # the caller backpropagates what the loop sums up: it needs grad
+    ("(-elbo).backward()", []),
+    # the caller only prints it
+    ("print(elbo.item())", [("GRD101", 13, 8)]),
+    # the loop sums numbers: what the caller runs backward on holds no graph of its forwards
+    ("(-elbo).backward()", [("GRD101", 13, 8)]),
+])
+def test_a_loop_summing_what_its_function_returns_to_a_backward(use, expected):
+    source = ELBO_OF_SAMPLES.format(use=use)
+    if expected and "backward" in use:
+        source = source.replace(".gather(1, y).mean()", ".gather(1, y).mean().item()")
+    assert found(source) == expected

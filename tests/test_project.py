@@ -3181,6 +3181,13 @@ INFERENCE_WRAPPER = """
 @pytest.mark.parametrize("source, found", [
     (INFERENCE_WRAPPER, []),  # the wrapper's ``__call__`` runs the model under no_grad
     (INFERENCE_WRAPPER.replace("with torch.no_grad():", "if True:"), [(19, 4, "GRD101")]),
+    # switching the model's mode or device first does no work with grad on
+    (INFERENCE_WRAPPER.replace("            with torch.no_grad():",
+                               "            self.model.eval()\n            self.model.cpu()\n"
+                               "            with torch.no_grad():"), []),
+    # running it does
+    (INFERENCE_WRAPPER.replace("            with torch.no_grad():",
+                               "            self.model(x)\n            with torch.no_grad():"), [(20, 4, "GRD101")]),
 ])
 def test_a_wrapper_whose_call_turns_grad_off_is_silent(tmp_path, source, found):
     make(tmp_path, {"evaluate.py": source})
@@ -3803,6 +3810,45 @@ SCRIPT_CALLING_EVALUATE = """
 ])
 def test_a_function_every_call_of_which_cannot_bind_its_arguments_never_runs(tmp_path, arguments, found):
     make(tmp_path, {"evaluate.py": SCRIPT_CALLING_EVALUATE.replace("{arguments}", arguments)})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
+LANGUAGE_EVAL = """
+    import torch
+
+
+    def evaluate(model, batches):
+        total = 0
+        for x, y in batches:
+            total = total + torch.nn.functional.cross_entropy(model(x), y)
+        return total / len(batches)
+"""
+
+LANGUAGE_TRAIN = """
+    import torch
+    from evaluate import evaluate
+
+
+    def train(model, optimizer, batches, val_batches, start):
+        for i in range(start, len(batches)):
+            x, y = batches[i]
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            {use}
+"""
+
+
+@pytest.mark.parametrize("use, found", [
+    # what the helper returns is only stored beside the model: no training step runs backward on it
+    ("model.info['val loss'] = evaluate(model, val_batches)\n            start = model.info['start']",
+     [(6, 4, "GRD101")]),
+    # a step that does
+    ("evaluate(model, val_batches).backward()", []),
+])
+def test_a_value_stored_in_an_attribute_of_the_model_does_not_feed_its_training(tmp_path, use, found):
+    make(tmp_path, {"evaluate.py": LANGUAGE_EVAL, "train.py": LANGUAGE_TRAIN.format(use=use)})
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
 
 

@@ -267,7 +267,9 @@ class EvalLoopWithoutNoGrad(Rule):
         so (`if phase == "train":`) after switching the mode by that flag
         (`model.train(phase == "train")`), whose forward is not under
         `torch.set_grad_enabled(<flag>)`, so its evaluation phase builds
-        graphs; and, in a training loop, a model call whose output only goes to
+        graphs (a forward in the branch where the steps run, `if phase ==
+        "train":`, runs in the training phase only and does not count); and,
+        in a training loop, a model call whose output only goes to
         save, plot or log helpers (`save_image(generator(z).data, ...)`),
         reported at the call.
     """
@@ -403,8 +405,9 @@ class EvalLoopWithoutNoGrad(Rule):
         say it evaluates; likewise a loop after a `.eval()` in a method (of
         a class that is not a model) that no code of the project calls or
         names: its grad mode is its missing caller's.  Nor a loop in a
-        function named like inference whose result its caller runs
-        `.backward()` on, or returns to a caller that does (a meta-learner's
+        function named like inference, or one that fills what its function
+        returns (`elbo += ...`, then `return elbo`), whose result its caller
+        runs `.backward()` on, or returns to a caller that does (a meta-learner's
         `prediction` feeding `validation_loss`), where the caller that runs
         the backward may be in another module (a base class's `fit` running
         `self.validation_loss(...).backward()`).  Nor a loop or inference
