@@ -311,9 +311,15 @@ class Tracker:
                 ):
                     del self.flow.scope.frozen_models[name]  # rebound to something else
 
-            if target.__class__ is ast.Subscript and target.value.__class__ is ast.Name:  # type: ignore[attr-defined]
-                # ``outputs["pose"] = pose``: the value flows into the container
-                self.flow.scope.fills.setdefault(target.value.id, []).append(node.value)  # type: ignore[attr-defined]
+            for element in target.elts if target.__class__ in (ast.Tuple, ast.List) else (target,):  # type: ignore
+                if element.__class__ is ast.Subscript:
+                    # ``outputs["pose"] = pose``, ``states[t][1], states[t][2] = cell(x)``: the value
+                    # flows into the container
+                    root = element.value  # type: ignore[attr-defined]
+                    while root.__class__ is ast.Subscript:
+                        root = root.value
+                    if root.__class__ is ast.Name:
+                        self.flow.scope.fills.setdefault(root.id, []).append(node.value)
             if isinstance(target, ast.Name):
                 self.flow.scope.deps.setdefault(target.id, []).append(node.value)
                 if node.value.__class__ in _NAMES_AND_ATTRIBUTES or self.ctx.imports.bound:

@@ -2352,11 +2352,16 @@ _GRAPH_DROPPING = frozenset({"detach", "item", "numpy", "tolist", "data"})
 
 
 def _filled_names(loop: Loop) -> Set[str]:
-    """The names the loop binds, adds to or appends to."""
+    """The names the loop binds, adds to, appends to or stores items in."""
     names: Set[str] = set()
     for node in ast.walk(loop.node):
         if isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            for target in node.targets:
+                for element in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]):
+                    while isinstance(element, ast.Subscript):
+                        element = element.value  # ``states[i + 1] = cell(x)``: fills ``states``
+                    if isinstance(element, ast.Name):
+                        names.add(element.id)
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -2377,8 +2382,8 @@ def _feeds_a_later_step(ctx, loop: Loop) -> bool:
     parent = loop.parent  # the training loop whose step comes later in the same iteration (the
     while parent is not None and not any(loop.end_seq < s < parent.end_seq for s in parent.step_seqs):
         parent = parent.parent  # nearest enclosing loop that has one: ``for t in ...: for s in ...:``)
-    if parent is None:
-        return False
+    if parent is None and not any(s > loop.end_seq for s in scope.step_seqs):
+        return False  # nor a step after it in its function: ``for i in steps: out = rnn(x)``, then ``backward``
     names = _filled_names(loop)
     # ``losses.append(loss)`` in the loop, ``losses[0].backward()`` after it
     feeding = _memo(

@@ -3560,3 +3560,42 @@ def test_a_loop_summing_what_its_function_returns_to_a_backward(use, expected):
     if expected and "backward" in use:
         source = source.replace(".gather(1, y).mean()", ".gather(1, y).mean().item()")
     assert found(source) == expected
+
+
+ONE_STEP_OF_A_SEQ2SEQ = """
+import torch
+from torch import nn
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(4, 4)
+        self.drop = nn.Dropout(0.3)
+
+    def forward(self, x, h, c):
+        return self.cell(self.drop(x), (h, c))
+
+
+def eval_training(encoder, decoder, criterion, optimizer, batch, target):
+    states = {0: {1: torch.zeros(2, 4), 2: torch.zeros(2, 4)}}
+    for i in range(batch.size(1)):
+        states[i + 1] = {}
+        states[i + 1][1], states[i + 1][2] = encoder(batch[:, i], states[i][1], states[i][2])
+    last = states[batch.size(1)][1]
+    loss = 0
+    for i in range(target.size(1)):
+        loss += criterion(decoder(last), target[:, i])
+    {step}
+    return loss
+"""
+
+
+@pytest.mark.parametrize("step, expected", [
+    # the function is one training step: its loops build what it backpropagates
+    ("loss.backward()\n    optimizer.step()", []),
+    # nothing is backpropagated: the loops evaluate
+    ("loss = loss.item()", [("GRD101", 18, 4), ("GRD101", 23, 4)]),
+])
+def test_loops_building_what_their_function_backpropagates_after_them(step, expected):
+    assert found(ONE_STEP_OF_A_SEQ2SEQ.replace("{step}", step)) == expected
