@@ -36,6 +36,7 @@ from flake8_gradmode.tracker import (
     mode_value,
     SAME_MODULE_METHODS,
     string_value,
+    subscripted_root,
     switches_to_eval,
     switches_to_train,
     unchained,
@@ -315,9 +316,7 @@ class Tracker:
                 if element.__class__ is ast.Subscript:
                     # ``outputs["pose"] = pose``, ``states[t][1], states[t][2] = cell(x)``: the value
                     # flows into the container
-                    root = element.value  # type: ignore[attr-defined]
-                    while root.__class__ is ast.Subscript:
-                        root = root.value
+                    root = subscripted_root(element)
                     if root.__class__ is ast.Name:
                         self.flow.scope.fills.setdefault(root.id, []).append(node.value)
             if isinstance(target, ast.Name):

@@ -25,6 +25,7 @@ from flake8_gradmode.tracker import (
     param_defaults,
     positional_params,
     string_value,
+    subscripted_root,
     unchained,
 )
 
@@ -439,6 +440,9 @@ _LOSS_WORDS = frozenset({"loss", "losses", "criterion", "crit", "objective"})
 #: Calls whose result holds no graph: ``loss.item()``, ``float(loss)``.
 _DETACHING_METHODS = frozenset({"item", "detach", "tolist", "numpy", "detach_"})
 _DETACHING_FUNCTIONS = frozenset({"float", "int", "bool", "str", "round"})
+#: Attributes whose read of a tensor drops its graph (``out.detach()``,
+#: ``loss.item()``, ``out.data``): a value read through one holds none.
+GRAPH_DROPPING_READS = frozenset({"detach", "item", "numpy", "tolist", "data"})
 #: Tensor methods whose result still carries the graph.
 _GRAPH_KEEPING_METHODS = frozenset(
     {"mean", "sum", "clone", "cpu", "cuda", "to", "float", "double", "squeeze", "view", "reshape"}
@@ -718,10 +722,7 @@ def _bound_by(target: ast.expr) -> List[str]:
     if isinstance(target, ast.Starred):
         return _bound_by(target.value)
     if isinstance(target, ast.Subscript):
-        holder = target.value
-        while isinstance(holder, ast.Subscript):
-            holder = holder.value
-        key = dotted(holder)  # ``losses``, ``model.train_info``
+        key = dotted(subscripted_root(target))  # ``losses``, ``model.train_info``
         return [key] if key is not None else []
     if isinstance(target, ast.Attribute):
         key = dotted(target)

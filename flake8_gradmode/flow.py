@@ -27,11 +27,12 @@ from flake8_gradmode.names import (
     tokens,
 )
 from flake8_gradmode.facts import (
-    PARAMETER_FREE_LAYERS, adapting_functions, asks_autograd, context_effects, freezes, freezing_functions,
-    init_freeze, method_of, parameter_free, plain_bases,
+    GRAPH_DROPPING_READS, PARAMETER_FREE_LAYERS, adapting_functions, asks_autograd, context_effects, freezes,
+    freezing_functions, init_freeze, method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, resolve_function, switches_to_eval, unchained,
+    FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, resolve_function, subscripted_root,
+    switches_to_eval, unchained,
 )
 
 
@@ -2337,7 +2338,7 @@ def _fills_the_return(loop: Loop, calls: List[ModelCall]) -> bool:
             continue
         inner = list(ast.walk(value))
         if not names or not any(id(n) in wanted for n in inner) or any(
-            isinstance(n, ast.Attribute) and n.attr in _GRAPH_DROPPING for n in inner
+            isinstance(n, ast.Attribute) and n.attr in GRAPH_DROPPING_READS for n in inner
         ):
             continue
         if returned is None:
@@ -2347,10 +2348,6 @@ def _fills_the_return(loop: Loop, calls: List[ModelCall]) -> bool:
     return False
 
 
-#: What reading a value through drops its graph, for ``_fills_the_return``.
-_GRAPH_DROPPING = frozenset({"detach", "item", "numpy", "tolist", "data"})
-
-
 def _filled_names(loop: Loop) -> Set[str]:
     """The names the loop binds, adds to, appends to or stores items in."""
     names: Set[str] = set()
@@ -2358,8 +2355,7 @@ def _filled_names(loop: Loop) -> Set[str]:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 for element in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]):
-                    while isinstance(element, ast.Subscript):
-                        element = element.value  # ``states[i + 1] = cell(x)``: fills ``states``
+                    element = subscripted_root(element)  # ``states[i + 1] = cell(x)``: fills ``states``
                     if isinstance(element, ast.Name):
                         names.add(element.id)
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
@@ -2671,9 +2667,12 @@ def phase_loops(ctx) -> List[Tuple[Loop, List[ModelCall]]]:
             test = _guard(idx, flow_.nodes.get(seq), parent.node)
             if test is not None:
                 flags.update(names_in(test, split=False))
-        if flags and all(_guarded_by(idx, flow_.nodes.get(seq), loop.node, flags) for seq in loop.step_seqs):
-            # a forward in the branch the steps run in runs in the training phase only
-            training = {_flag_branch(idx, flow_.nodes.get(seq), loop.node, flags) for seq in loop.step_seqs}
+        if not flags:
+            continue
+        # every step under a flag's ``if``; a forward in the branch a step
+        # runs in runs in the training phase only
+        training = {_flag_branch(idx, flow_.nodes.get(seq), loop.node, flags) for seq in loop.step_seqs}
+        if None not in training:
             calls = [c for c in calls if _flag_branch(idx, c.node, loop.node, flags) not in training]
             if calls:
                 out.append((loop, calls))
@@ -2704,17 +2703,6 @@ def _guard(idx: _Index, node: Optional[ast.AST], stop: ast.AST) -> Optional[ast.
             return parent.test
         cur = parent
     return None
-
-
-def _guarded_by(idx: _Index, node: Optional[ast.AST], stop: ast.AST, flags: Set[str]) -> bool:
-    """Is ``node`` inside an ``if`` (below ``stop``) whose test reads a flag?"""
-    cur = node
-    while cur is not None and cur is not stop:
-        parent = idx.parents.get(id(cur))
-        if isinstance(parent, ast.If) and cur is not parent.test and flags & set(names_in(parent.test, split=False)):
-            return True
-        cur = parent
-    return False
 
 
 def feeds_training(ctx, fn: FunctionInfo) -> bool:

@@ -1878,8 +1878,7 @@ class Project:
         body switches nothing to training mode, runs no training step and
         another module of the project defines it: ``eval_net(net, loader)``
         returning with ``net`` in eval mode."""
-        found = self._function_elsewhere(written)
-        return found[0]["e"].get(found[1], []) if found else []  # type: ignore[attr-defined,no-any-return]
+        return self._leaves(written, "e")
 
     def builds(self, written: str, call: ast.Call) -> bool:
         """Can ``call`` build the class ``written`` (an imported name of this
@@ -1902,8 +1901,13 @@ class Project:
         body switches nothing to eval mode and another module of the project
         defines it: ``model_train(net)`` returning with ``net`` in training
         mode."""
+        return self._leaves(written, "j")
+
+    def _leaves(self, written: str, key: str) -> List[int]:
+        """What the summary's ``key`` (``"e"``: eval, ``"j"``: training)
+        keeps for the function ``written`` names in another module."""
         found = self._function_elsewhere(written)
-        return found[0]["j"].get(found[1], []) if found else []  # type: ignore[attr-defined,no-any-return]
+        return found[0][key].get(found[1], []) if found else []  # type: ignore[attr-defined,no-any-return]
 
     def own_parameters(self, klass: str) -> bool:
         """Does this module's class ``klass`` get ``parameters()`` from a

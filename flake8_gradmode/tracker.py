@@ -199,6 +199,14 @@ def unsubscripted(base: ast.expr) -> ast.expr:
     return base.value if isinstance(base, ast.Subscript) else base
 
 
+def subscripted_root(expr: ast.expr) -> ast.expr:
+    """What ``expr``, an item (of an item) or not, is read from: ``states`` for
+    ``states[t][1]``, ``model.info`` for ``model.info["loss"]``."""
+    while isinstance(expr, ast.Subscript):
+        expr = expr.value
+    return expr
+
+
 def is_super_call(expr: ast.AST) -> bool:
     """``super()`` (any arguments): the receiver of ``super().method()``."""
     return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "super"

@@ -421,8 +421,8 @@ class LossAccumulatedWithGraph(Rule):
 _LIST_LIKE = frozenset({"deque", "List", "ModuleList", "ParameterList", "Queue", "LifoQueue", "SimpleQueue"})
 
 #: What an ``append`` of a class of the module may do to its argument that
-#: keeps no graph.
-_DROPS_GRAPH = frozenset({"detach", "item", "tolist", "numpy", "float", "data"})
+#: keeps no graph: a graph-dropping read, or ``float(value)``.
+_DROPS_GRAPH = frozenset({*facts.GRAPH_DROPPING_READS, "float"})
 
 
 def _own_append(ctx, target: ast.expr):
