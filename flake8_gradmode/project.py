@@ -2453,9 +2453,13 @@ _NO_MODEL_PACKAGES = frozenset({
 
 def _shows_the_mode(words: str, summary: Summary, fragments: Tuple[str, ...]) -> bool:
     """Do a module's ``words`` name a layer or code that depends on the
-    mode (one of ``fragments``), or does it override ``train``/``eval``?"""
+    mode (one of ``fragments``), or does it override ``train``/``eval``?  A
+    class with no base (``class Trainer:`` with its ``train`` loop) is no
+    module and overrides nothing."""
+    classes = summary["c"]
     return any(fragment in words for fragment in fragments) or any(
-        qual.endswith((".train", ".eval")) for qual in summary["f"]  # type: ignore[union-attr]
+        qual.endswith((".train", ".eval")) and classes.get(qual.rpartition(".")[0], ("?",)) not in ([], ["object"])
+        for qual in summary["f"]  # type: ignore[union-attr]
     )
 
 

@@ -4272,9 +4272,14 @@ SCORER_RUN = """
     ("from torch import nn", [(18, 4)]),  # replaced below: a model library may bring any layer
     ("packaged", [(18, 4)]),  # a package's users may hand its trainer any model
     ("import gin", []),  # a settings library brings no model
+    ("class Trainer:", []),  # a trainer class's own ``train`` loop overrides no module's
+    ("class Trainer(object):", []),
+    ("class Trainer(nn.Module):", [(18, 4)]),  # a module overriding ``train`` may do anything in it
 ])
 def test_a_project_whose_models_all_compute_the_same_in_both_modes_needs_no_eval(tmp_path, change, found):
     models = EMBEDDING_SCORER
+    if change.startswith("class Trainer"):
+        models += f"\n\n    {change}\n        def train(self, model, loader):\n            return model\n"
     if change == "import gin":
         models = models.replace("from torch import nn", "import gin\n    from torch import nn")
     if change == "self.linear = nn.Linear(k, 1)":
