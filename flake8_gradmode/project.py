@@ -1569,20 +1569,36 @@ class Project:
         directory of a project that is no package does not hold (``from
         models.segnet import SegNet`` with no ``models/segnet.py``).  A
         module that may bind names no statement spells (see
-        ``_Summarizer._defined``) binds anything."""
+        ``_Summarizer._defined``) binds anything.  So does one of a project
+        module that itself stops at such an import (``from audio_tagging
+        import Net`` where ``audio_tagging`` imports a removed ``Resnet``)."""
+        return self._stops_at_import(self.rel, self.own, 0)
+
+    def _stops_at_import(self, rel: str, summary: Summary, depth: int) -> bool:
         names = self.index.names
-        for level, target in self.own["x"]:  # type: ignore[attr-defined]
-            module, _, name = _absolute(self.rel, level, target).rpartition(".")
+        # Python looks an absolute import up beside the script that runs (this
+        # module), not beside a module it imports: ``from gym import spaces``
+        # in ``utils/wrappers.py`` finds the installed ``gym``, not ``utils/gym.py``
+        directory = os.path.dirname(self.rel)
+        for level, target in summary["x"]:  # type: ignore[attr-defined]
+            module, _, name = _absolute(rel, level, target).rpartition(".")
             if not module:
                 continue
-            directory = os.path.dirname(self.rel)
             sibling = module_name(os.path.join(directory, module.replace(".", os.sep) + ".py")) if directory else None
-            found = [rel for rel in (names.get(sibling) if sibling else None, names.get(module)) if rel is not None]
-            if found and all(self._lacks(rel, module, name) or self._unparsable(rel) for rel in found):
+            found = [other for other in (names.get(sibling) if sibling else None, names.get(module)) if other]
+            if found and all(self._lacks(other, module, name) or self._unparsable(other) for other in found):
                 return True
             if not found and self._missing_module(directory, module):
                 return True
+            if found and depth < 2 and all(self._imported_stops(other, depth + 1) for other in found):
+                return True
         return False
+
+    def _imported_stops(self, rel: str, depth: int) -> bool:
+        """Does project module ``rel`` (not this one), imported, stop at one
+        of its own imports?"""
+        summary = self.summary(rel) if rel != self.rel else None
+        return summary is not None and self._stops_at_import(rel, summary, depth)
 
     def _missing_module(self, directory: str, module: str) -> bool:
         """Is ``module`` (``models.segnet``, ``pkg.data.loaders``) below a

@@ -3717,6 +3717,22 @@ def test_a_module_importing_a_name_its_project_module_lacks_runs_nothing(tmp_pat
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
 
 
+@pytest.mark.parametrize("wide, found", [
+    # ``wide.py`` stops at its import of a class ``models/nets.py`` lacks: so does the script, at line 6
+    ("from models.nets import WideNet as Base\n\n\nclass WideNet(Base):\n    pass\n", []),
+    ("from blocks import Base\n\n\nclass WideNet(Base):\n    pass\n", []),  # two imports away
+    ("from models.nets import Net as Base\n\n\nclass WideNet(Base):\n    pass\n", [(11, 4, "GRD101")]),
+    ("try:\n    from models.nets import WideNet\nexcept ImportError:\n    WideNet = None\n", [(11, 4, "GRD101")]),
+])
+def test_a_module_importing_a_project_module_that_stops_at_its_imports_runs_nothing(tmp_path, wide, found):
+    imports = "from models.nets import Net\n    from wide import WideNet"
+    unpackaged(tmp_path, {
+        "models/nets.py": PLAIN_NETS, "blocks.py": "from models.nets import WideNet as Base\n",
+        "wide.py": wide, "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports),
+    })
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
 @pytest.mark.parametrize("extra, found", [
     ({}, []),  # ``models/wide.py`` is missing: the script stops at line 6
     ({"models/wide.py": "WideNet = None\n"}, [(11, 4, "GRD101")]),
