@@ -1285,7 +1285,9 @@ def _strings(ctx) -> Optional[FrozenSet[str]]:
     of the project (a name the module does not import, or imports from
     outside the project, when it imports no module by name at run time and
     nothing with ``*``) reach its attributes, not the module's functions:
-    they are noted (``_looks_up_attributes``) and do not count here."""
+    they are noted (``_looks_up_attributes``) and do not count here; one
+    whose name is a string constant reaches that name only, which is one of
+    the strings."""
     found: Set[str] = set()
     objects: List[ast.expr] = []
     imported = set(ctx.imports.imported_names())
@@ -1298,7 +1300,9 @@ def _strings(ctx) -> Optional[FrozenSet[str]]:
             (isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_LOOKUPS) or last_name(node.func) == "Fire"
         ):
             if isinstance(node.func, ast.Name) and node.func.id in _OBJECT_LOOKUPS and node.args:
-                objects.append(node.args[0])
+                named = node.args[1] if len(node.args) > 1 else None
+                if not (isinstance(named, ast.Constant) and isinstance(named.value, str)):
+                    objects.append(node.args[0])  # ``getattr(x, "__module__")`` reaches one name, a string here
                 continue
             return None  # ``fire.Fire()`` runs whichever function the command line names
     if objects and ("*" in imported or imported & _RUN_TIME_IMPORTS or any(

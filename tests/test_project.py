@@ -2392,6 +2392,16 @@ def test_a_method_its_module_may_reach_by_name_is_reported(tmp_path, line):
     assert lint(tmp_path / "tester.py") == [(17, 8, "GRD101")]
 
 
+@pytest.mark.parametrize("line", [
+    "KIND = getattr(Tester, '__module__', None)",  # looks up one name, spelled here
+    "KIND = getattr(Tester, 'test')",
+])
+def test_a_method_its_module_looks_up_another_name_of_never_runs(tmp_path, line):
+    source = LEFTOVER_METHOD + "\n\n    " + line + "\n"
+    unpackaged(tmp_path, {"tester.py": source, "main.py": TESTER_ENTRY})
+    assert lint(tmp_path / "tester.py") == []
+
+
 def test_a_method_of_a_class_with_a_base_may_be_called_by_it(tmp_path):
     # a base of another package may call its subclasses' methods as hooks
     source = LEFTOVER_METHOD.replace("class Tester(object):", "class Tester(Base):")
