@@ -877,14 +877,18 @@ def _name_error(ctx) -> Optional[ast.stmt]:
     return next((stmt for stmt in tree.body if _reads_unbound(ctx, stmt)), None)
 
 
-def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset()) -> bool:
+def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset(), whole: bool = False) -> bool:
     """Does ``stmt`` always read a name the module binds nowhere (in no
     scope) and no builtin is?  Running it then raises ``NameError``.  No,
     when the module may bind names no statement spells (``from m import *``,
     ``globals()``, ``exec``, ``vars()``, ``__builtins__``).  Only what a
     statement surely evaluates counts: its value, iterable, test or context
     managers, not branches of a conditional expression, lambdas or
-    comprehensions."""
+    comprehensions.  With ``whole``, ``local`` is every name of a function
+    that no other function encloses: a name it reads that neither it nor
+    the module's top level binds, and no function declares ``global``, is
+    unbound there too, whatever another function binds
+    (``self.model(x, idx_scale)`` where only ``test()`` binds ``idx_scale``)."""
     read = {
         inner.id for expr in _surely_evaluated(stmt) for inner in _eager_nodes(expr)  # type: ignore[attr-defined]
         if inner.__class__ is ast.Name
@@ -898,7 +902,48 @@ def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset()) -> 
     if not read:
         return False
     bound = _memo(ctx, ("bound-names",), lambda: _bound_names(ctx), None)
+    if bound is not None and whole:
+        return not read <= _memo(ctx, ("module-scope-names",), lambda: _module_scope_names(ctx), frozenset())
     return bound is not None and not read <= bound
+
+
+def _module_scope_names(ctx) -> FrozenSet[str]:
+    """The names the module's own scope binds anywhere (``teacher = ...``
+    under ``if __name__ == "__main__":`` too, not in a function or class),
+    and those a ``global`` statement declares."""
+    found = set(_scope_names(getattr(ctx.tree, "body", ())))
+    for node in ast.walk(ctx.tree):
+        if node.__class__ is ast.Global:
+            found.update(node.names)  # type: ignore[attr-defined]
+    return frozenset(found)
+
+
+def _scope_names(body: List[ast.stmt]) -> Set[str]:
+    """The names statements ``body`` bind in their own scope: targets,
+    ``def``/``class`` names, imports, ``except ... as`` names, in nested
+    blocks too but not in nested functions, classes or comprehensions."""
+    found: Set[str] = set()
+    todo: List[ast.AST] = list(body)
+    while todo:
+        node = todo.pop()
+        cls = node.__class__
+        if cls in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+            found.add(node.name)  # type: ignore[attr-defined]
+            todo.extend(node.decorator_list)  # type: ignore[attr-defined]
+            continue
+        if cls is ast.Lambda or cls in _COMPREHENSIONS:
+            continue
+        if cls is ast.Name and node.ctx.__class__ is not ast.Load:  # type: ignore[attr-defined]
+            found.add(node.id)  # type: ignore[attr-defined]
+        elif cls in (ast.Import, ast.ImportFrom):
+            found.update((alias.asname or alias.name).split(".")[0] for alias in node.names)  # type: ignore
+        elif cls is ast.ExceptHandler and node.name:  # type: ignore[attr-defined]
+            found.add(node.name)  # type: ignore[attr-defined]
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 def _top_level_names(ctx) -> FrozenSet[str]:
@@ -2460,7 +2505,7 @@ def _another_frameworks_function(ctx, scope: Scope) -> bool:
                    for name in names if imports.is_imported(name))
 
 
-def _stops_on_its_first_pass(ctx, loop: Loop) -> bool:
+def stops_on_its_first_pass(ctx, loop: Loop) -> bool:
     """Does a statement of the loop's body (not under an ``if`` or in a
     nested block) always read a name the module binds nowhere?  The first
     pass then raises ``NameError``: no batch after the first is run."""
@@ -2468,10 +2513,14 @@ def _stops_on_its_first_pass(ctx, loop: Loop) -> bool:
     if not body or loop.node.__class__ not in (ast.For, ast.AsyncFor, ast.While):
         return False
     local = _own_names(loop.scope)
+    fn = loop.scope.function
+    whole = fn is not None and fn.parent is None and isinstance(fn.node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    if whole:
+        local |= _scope_names(fn.node.body)  # type: ignore[union-attr]  # ``def show():`` in it too
     for stmt in body:
         if isinstance(stmt, _EXITS):
             return False  # ``continue`` before it: the rest of a pass may never run
-        if _reads_unbound(ctx, stmt, local):
+        if _reads_unbound(ctx, stmt, local, whole):
             return True
     return False
 
@@ -2518,7 +2567,7 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # a method the project never calls: its grad mode is its unknown caller's
         if intent is None or is_timing(ctx, loop, nodes) or never_runs(ctx, scope) or _never_reached(ctx, loop):
             continue
-        if _stops_on_its_first_pass(ctx, loop):
+        if stops_on_its_first_pass(ctx, loop):
             continue  # ``accuracy(y_hat, y, mask)`` with no ``mask`` anywhere: NameError on the first batch
         if called_from_forward(ctx, scope):
             continue  # part of a model's forward: whoever runs the model owns its grad mode

@@ -3292,6 +3292,12 @@ def accuracy(y_hat, y, x_mask):
     (FIRST_PASS_RAISES.replace("        total += accuracy(y_hat, y, mask)",
                                "        if y is not None:\n            total += accuracy(y_hat, y, mask)"),
      [("GRD101", 7, 4)]),
+    # another function binds ``mask`` as its own local: ``validate`` still has none
+    (FIRST_PASS_RAISES + "\n\ndef masks(batches):\n    return [mask for _, _, mask in batches]\n", []),
+    (FIRST_PASS_RAISES + "\n\ndef masks(batches):\n    for _, _, mask in batches:\n        pass\n", []),
+    # ... unless it declares it ``global``: ``validate`` may then find it
+    (FIRST_PASS_RAISES + "\n\ndef masks(batches):\n    global mask\n    mask = batches[0][2]\n",
+     [("GRD101", 7, 4)]),
 ])
 def test_a_loop_whose_first_pass_reads_a_name_bound_nowhere_runs_one_batch(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected

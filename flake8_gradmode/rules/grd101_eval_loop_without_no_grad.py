@@ -365,7 +365,10 @@ class EvalLoopWithoutNoGrad(Rule):
         (`if arg.test:` where only `args` is bound), or in the body of a
         statement whose test or iterable does, or whose own body does so in
         a statement of its own (`accuracy(y_hat, y, mask)` where only
-        `x_mask` is bound: the first pass raises); a loop after a statement of
+        `x_mask` is bound: the first pass raises; in a function no other
+        encloses, a name only another function binds for itself counts
+        too: `self.model(x, idx_scale)` where only `test()` binds
+        `idx_scale`); a loop after a statement of
         its own block or of an
         enclosing one that always leaves that block (`return`, `raise`,
         `continue`, `break`), or after a use of an exercise's blank
