@@ -263,6 +263,8 @@ class Tracker:
                     and func.value.__class__ is ast.Name:  # type: ignore[attr-defined]
                 # ``outputs.update(pose)``, ``losses.append(l)``: the values flow into the container
                 self.flow.scope.fills.setdefault(func.value.id, []).extend(node.value.args)  # type: ignore
+                if self.grad.state is not Grad.DISABLED:
+                    self.flow.scope.filled_with_grad.add(func.value.id)  # type: ignore[attr-defined]
             root = _frozen_chain_root(node.value)  # net.eval().requires_grad_(False).to(device)
             if root and (func.attr == "freeze"  # type: ignore[attr-defined]
                          or facts.classify(self.ctx, node.value) is facts.Kind.FROZEN):
@@ -313,12 +315,16 @@ class Tracker:
                     del self.flow.scope.frozen_models[name]  # rebound to something else
 
             for element in target.elts if target.__class__ in (ast.Tuple, ast.List) else (target,):  # type: ignore
-                if element.__class__ is ast.Subscript:
+                if element.__class__ is ast.Name and element is not target:
+                    self.flow.scope.unpacked.setdefault(element.id, []).append(node.value)  # type: ignore
+                elif element.__class__ is ast.Subscript:
                     # ``outputs["pose"] = pose``, ``states[t][1], states[t][2] = cell(x)``: the value
                     # flows into the container
                     root = subscripted_root(element)
                     if root.__class__ is ast.Name:
                         self.flow.scope.fills.setdefault(root.id, []).append(node.value)
+                        if self.grad.state is not Grad.DISABLED:
+                            self.flow.scope.filled_with_grad.add(root.id)  # type: ignore[attr-defined]
             if isinstance(target, ast.Name):
                 self.flow.scope.deps.setdefault(target.id, []).append(node.value)
                 if node.value.__class__ in _NAMES_AND_ATTRIBUTES or self.ctx.imports.bound:

@@ -104,9 +104,14 @@ class Scope:
         #: container name -> the values put into it (``outputs.update(pose)``,
         #: ``losses.append(l)``, ``outputs["pose"] = pose``); only for following values
         self.fills: Dict[str, List[ast.expr]] = {}
+        #: containers filled (as ``fills`` records) at least once with grad not off
+        self.filled_with_grad: Set[str] = set()
         #: name -> what the ``for`` loops that bind it iterate (``pred`` in
         #: ``for pred, y in zip(preds, ys)``); only for following values
         self.drawn_from: Dict[str, List[ast.expr]] = {}
+        #: name -> the values unpacked into it (``pred`` in ``pred, state =
+        #: decoder(x, state)``); only for following values into a later step
+        self.unpacked: Dict[str, List[ast.expr]] = {}
         #: the values of ``return`` statements
         self.return_values: List[ast.expr] = []
         #: calls of module-local functions/methods: (seq, key)
@@ -132,26 +137,28 @@ class Scope:
         """The identifiers used in the values the function returns."""
         return {name for value in self.return_values for name in names_in(value, split=False)}
 
-    def feeds_backward(self, holders: bool = False, drawn: bool = False) -> Set[str]:
+    def feeds_backward(self, holders: bool = False, drawn: bool = False, unpacked: bool = False) -> Set[str]:
         """Every name whose value flows into a ``.backward()`` target here
         (with ``holders``, into a container an item of which is one; with
-        ``drawn``, also from what a ``for`` that binds a name iterates)."""
+        ``drawn``, also from what a ``for`` that binds a name iterates; with
+        ``unpacked``, also from a value a tuple target unpacks)."""
         seen = set(self.backward_names)
         if holders:
             seen |= self.backward_holders
-        return self._flowing_into(seen, drawn)
+        return self._flowing_into(seen, drawn, unpacked)
 
     def feeds_return(self) -> Set[str]:
         """Every name whose value flows into what the function returns
         (``logits`` in ``for l in logits: loss = loss + f(l)`` ... ``return loss``)."""
         return self._flowing_into(self.returned())
 
-    def _flowing_into(self, seen: Set[str], drawn: bool = False) -> Set[str]:
+    def _flowing_into(self, seen: Set[str], drawn: bool = False, unpacked: bool = False) -> Set[str]:
         todo = list(seen)
         while todo:
             name = todo.pop()
             for value in (
-                *self.deps.get(name, ()), *self.fills.get(name, ()), *(self.drawn_from.get(name, ()) if drawn else ())
+                *self.deps.get(name, ()), *self.fills.get(name, ()), *(self.drawn_from.get(name, ()) if drawn else ()),
+                *(self.unpacked.get(name, ()) if unpacked else ()),
             ):
                 for dep in names_in(value, split=False):
                     if dep not in seen:
@@ -485,15 +492,15 @@ def mode_matters(ctx) -> bool:
 
 
 def switched_in_a_mode_free_project(ctx) -> bool:
-    """Is the module's only sign that the mode matters its own switches
-    (``model.train()``, no mode-dependent layer built here), in a project
-    none of whose modules shows a layer that depends on the mode
-    (``Project.mode_free_everywhere``: a trainer handed the project's only
-    model, an embedding and a linear layer)?  Then the switches change
-    nothing.  It may load the project index: asked last, of a report
-    about to be kept."""
+    """Does the module build no mode-dependent layer itself (its sign that
+    the mode matters, if any, is its own switches: ``model.train()``, or a
+    caller's), in a project none of whose modules shows a layer that
+    depends on the mode (``Project.mode_free_everywhere``: a trainer handed
+    the project's only model, an embedding and a linear layer)?  Then the
+    switches change nothing.  It may load the project index: asked last, of
+    a report about to be kept."""
     flow_ = ctx.flow
-    if not flow_.mode_matters or flow_.mode_by_layers:
+    if flow_.mode_by_layers:
         return False
     return _memo(ctx, ("mode-free-project",), lambda: ctx.mode_free_everywhere(), False)
 
@@ -2430,9 +2437,11 @@ def _feeds_a_later_step(ctx, loop: Loop) -> bool:
     if parent is None and not any(s > loop.end_seq for s in scope.step_seqs):
         return False  # nor a step after it in its function: ``for i in steps: out = rnn(x)``, then ``backward``
     names = _filled_names(loop)
-    # ``losses.append(loss)`` in the loop, ``losses[0].backward()`` after it
+    # ``losses.append(loss)`` in the loop, ``losses[0].backward()`` after it; ``pred, states[t] =
+    # decoder(x, states[t - 1])`` then ``loss += criterion(pred, y)``
     feeding = _memo(
-        ctx, ("feeds-backward-drawn", id(scope)), lambda: scope.feeds_backward(holders=True, drawn=True), set()
+        ctx, ("feeds-backward-unpacked", id(scope)),
+        lambda: scope.feeds_backward(holders=True, drawn=True, unpacked=True), set()
     )
     return bool(names & feeding)
 

@@ -3605,3 +3605,75 @@ def eval_training(encoder, decoder, criterion, optimizer, batch, target):
 ])
 def test_loops_building_what_their_function_backpropagates_after_them(step, expected):
     assert found(ONE_STEP_OF_A_SEQ2SEQ.replace("{step}", step)) == expected
+
+
+# the decoder unpacks its prediction and its next state: ``pred`` reaches the loss
+UNPACKING_DECODER = ONE_STEP_OF_A_SEQ2SEQ.replace(
+    "        loss += criterion(decoder(last), target[:, i])",
+    "        pred, last = decoder(last)\n        loss += criterion(pred, target[:, i])",
+)
+
+
+@pytest.mark.parametrize("step, expected", [
+    ("loss.backward()\n    optimizer.step()", []),
+    ("loss = loss.item()", [("GRD101", 18, 4), ("GRD101", 23, 4)]),
+    # unpacked after the step: that value never reaches it
+    ("loss.backward()\n    optimizer.step()\n    for i in range(3):\n        pred, last = decoder(last)",
+     [("GRD101", 28, 4)]),
+])
+def test_loops_building_what_their_function_backpropagates_through_an_unpacked_value(step, expected):
+    assert found(UNPACKING_DECODER.replace("{step}", step)) == expected
+
+
+# a frozen encoder's helper sets its own model's mode; the decoder is switched
+# in the loop body, right before its call
+SWITCHED_IN_THE_BODY = """
+import torch
+from torch import nn
+
+
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def encode(encoder, audio):
+    with torch.no_grad():
+        encoder.eval()
+        return encoder(audio)
+
+
+def validate(loader, encoder, decoder):
+    losses = []
+    for audio in loader:
+        latent = encode(encoder, audio)
+        {switch}
+        losses.append(decoder(latent).sum().item())
+    return losses
+
+
+def train(loader, encoder):
+    decoder = Decoder()
+    optimizer = torch.optim.SGD(decoder.parameters(), lr=0.1)
+    for audio in loader:
+        latent = encode(encoder, audio)
+        decoder.train()
+        optimizer.zero_grad()
+        decoder(latent).sum().backward()
+        optimizer.step()
+        print(validate(loader=loader, encoder=encoder, decoder=decoder))
+"""
+
+
+@pytest.mark.parametrize("switch, expected", [
+    ("decoder.eval()", []),
+    ("encoder.eval()", [("GRD102", 23, 4)]),  # another model's switch
+    ("decoder.eval()\n        decoder.train()", [("GRD102", 23, 4)]),
+])
+def test_a_model_switched_to_eval_in_the_loop_body_after_a_helper(switch, expected):
+    source = SWITCHED_IN_THE_BODY.replace("{switch}", switch)
+    assert [f for f in found(source) if f[0] == "GRD102"] == expected

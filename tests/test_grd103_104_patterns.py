@@ -1850,3 +1850,77 @@ def train(model, loader, optimizer, n):
 ])
 def test_a_loss_made_a_number_by_a_conditional_holds_no_graph(value, expected):
     assert findings(NUMBER_EITHER_WAY.format(value=value)) == expected
+
+
+# A trainer whose step reads ``idx_scale``, which only its ``test`` binds (as
+# its own loop variable): the first pass raises NameError, nothing accumulates.
+FIRST_STEP_RAISES = """
+import torch
+
+
+class Trainer:
+    def __init__(self, model, loss, optimizer, scales):
+        self.model, self.loss, self.optimizer, self.scales = model, loss, optimizer, scales
+
+    def train(self, loader):
+        total = 0
+        for x, y in loader:
+            self.optimizer.zero_grad()
+            loss = self.loss(self.model(x, idx_scale), y)
+            total = total + loss
+            loss.backward()
+            self.optimizer.step()
+        return total
+
+    def test(self, loader):
+        with torch.no_grad():
+            for idx_scale, scale in enumerate(self.scales):
+                print([self.model(x, idx_scale) for x in loader])
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    ("", []),
+    ("self.model(x, idx_scale), y)", [("GRD104", 14, 12)]),  # replaced by ``self.model(x, 0)``
+])
+def test_a_step_reading_a_name_only_another_method_binds_accumulates_nothing(change, expected):
+    source = FIRST_STEP_RAISES.replace(change, "self.model(x, 0), y)") if change else FIRST_STEP_RAISES
+    assert findings(source) == expected
+
+
+# Each epoch scores the predictions it collected under no_grad: the loss of
+# their concatenation has no graph to keep.
+SCORED_COLLECTION = """
+import torch
+
+
+def fit(model, optimizer, train_loader, val_loader, loss_fn, epochs):
+    val_losses = []
+    for epoch in range(epochs):
+        model.train()
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+        model.eval()
+        preds, ys = [], []
+        for x, y in val_loader:
+            with torch.no_grad():
+                preds.append(model(x))
+                ys.append(y)
+        val_losses.append(loss_fn(torch.cat(preds), torch.cat(ys).to(x.device)))
+    print(min(val_losses))
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    ((), []),
+    # a prediction kept with grad on: its graph is in the loss
+    (("                preds.append(model(x))\n                ys.append(y)",
+      "                ys.append(y)\n            preds.append(model(x))"), [("GRD104", 19, 8)]),
+    (("preds, ys = [], []", "preds, ys = [model(x)], []"), [("GRD104", 19, 8)]),
+    (("torch.cat(ys).to(x.device)", "model(x)"), [("GRD104", 19, 8)]),  # an argument with a graph
+])
+def test_a_loss_of_predictions_collected_under_no_grad_keeps_no_graph(change, expected):
+    source = SCORED_COLLECTION.replace(*change) if change else SCORED_COLLECTION
+    assert findings(source) == expected

@@ -4342,3 +4342,115 @@ def test_a_class_of_another_module_adapting_under_enable_grad_needs_grad_cold_an
     make(tmp_path, {"methods/adapter.py": plain, "main.py": ADAPTER_MAIN})
     project._INDEXES.clear()
     assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD101"] == [(9, 4, "GRD101")]
+
+
+# --- a model handed to the training function by its only caller -------------------
+
+CAPSULES = """
+    import torch
+    from torch import nn
+
+
+    class Capsules(nn.Module):
+        def __init__(self, opt):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 8, 3)
+            self.head = nn.Linear(8, opt.classes)
+
+        def forward(self, x):
+            return self.head(self.conv(x).mean((2, 3)))
+"""
+
+CAPSULE_TRAINING = """
+    import torch
+    import torch_extras
+
+    from capsules import Capsules
+
+
+    def train(opt, loader, model):
+        optimizer = torch.optim.Adam(model.parameters())
+        model.train()
+        for epoch in range(opt.epochs):
+            for x, y in loader:
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+            test(loader, model)
+
+
+    def test(loader, model):
+        model.eval()
+        with torch.no_grad():
+            return sum((model(x).argmax(1) == y).sum().item() for x, y in loader)
+
+
+    def main(opt, loader):
+        model = Capsules(opt)
+        train(opt, loader, model)
+"""
+
+
+@pytest.mark.parametrize("capsules, other, found", [
+    # a convolution and a linear layer: eval mode changes nothing of the training (a library
+    # the project imports may bring other models, but none reaches ``train``)
+    (CAPSULES, None, []),
+    (CAPSULES.replace("nn.Linear(8, opt.classes)", "nn.Sequential(nn.Dropout(0.5), nn.Linear(8, opt.classes))"),
+     None, [(15, 8, "GRD103")]),
+    # another module hands ``train`` a model of its own
+    (CAPSULES, "from main import train\n\n\ndef run(opt, loader, net):\n    train(opt, loader, net)\n",
+     [(15, 8, "GRD103")]),
+])
+def test_a_training_loop_of_a_model_its_only_caller_builds_mode_free_keeps_no_mode(tmp_path, capsules, other, found):
+    files = {"capsules.py": capsules, "main.py": CAPSULE_TRAINING}
+    if other:
+        files["other.py"] = other
+    unpackaged(tmp_path, files)
+    assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD103"] == found
+
+
+# A trainer that never switches the mode: its training hands the model to its
+# evaluation in training mode, which matters only where some layer depends on it.
+UNSWITCHED_TRAINER = """
+    import torch
+
+
+    class Trainer:
+        def __init__(self, loss, optimizer):
+            self.loss, self.optimizer = loss, optimizer
+
+        def train(self, model, train_loader, valid_loader, epochs):
+            for epoch in range(epochs):
+                for ids, y in train_loader:
+                    self.optimizer.zero_grad()
+                    self.loss(model(ids), y).backward()
+                    self.optimizer.step()
+                print(self.test(model, valid_loader))
+
+        @torch.no_grad()
+        def test(self, model, loader):
+            total = 0.0
+            for ids, y in loader:
+                total += self.loss(model(ids), y).item()
+            return total
+"""
+
+UNSWITCHED_RUN = """
+    import torch
+
+    from models import Scorer
+    from trainer import Trainer
+
+    model = Scorer(100, 8)
+    Trainer(torch.nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1)).train(model, [], [], 2)
+"""
+
+
+@pytest.mark.parametrize("models, found", [
+    (EMBEDDING_SCORER, []),  # an embedding and a linear layer, the project's only model
+    (EMBEDDING_SCORER.replace("self.linear = nn.Linear(k, 1)",
+                              "self.linear = nn.Sequential(nn.Dropout(0.2), nn.Linear(k, 1))"), [(19, 8)]),
+])
+def test_a_model_trained_without_switches_in_a_mode_free_project_needs_no_eval(tmp_path, models, found):
+    unpackaged(tmp_path, {"models.py": models, "trainer.py": UNSWITCHED_TRAINER, "run.py": UNSWITCHED_RUN})
+    assert [f[:2] for f in lint_102(tmp_path / "trainer.py")] == found

@@ -316,8 +316,9 @@ class EvalLoopWithoutNoGrad(Rule):
         iteration (a forward fed in chunks, per domain), or that a step
         later in its own function follows (an encoder run step by step,
         its states kept in a dict, then `loss.backward()`; also through an
-        item the loop stores: `states[t] = cell(x)`, or an item of
-        the backward target: `losses[0].backward()`); a loop in a method of an `nn.Module` subclass
+        item the loop stores: `states[t] = cell(x)`, an item of
+        the backward target: `losses[0].backward()`, or a value a tuple
+        target unpacks: `pred, state = decoder(x, state)`); a loop in a method of an `nn.Module` subclass
         (the module's caller owns the grad mode; a class whose base comes from
         another package is one when it runs `nn.Module.__init__(self)`), or in a function (or a
         closure of one) that a model's `forward` calls, in this module or

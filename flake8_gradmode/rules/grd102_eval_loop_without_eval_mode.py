@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Set
+from typing import Optional, Set
 
-from flake8_gradmode import flow
+from flake8_gradmode import flow, modes
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
-from flake8_gradmode.tracker import all_params, bound_arguments, dotted, is_const, last_name, unchained
+from flake8_gradmode.tracker import bound_arguments, dotted
 
 
 class EvalLoopWithoutEvalMode(Rule):
@@ -26,7 +26,9 @@ class EvalLoopWithoutEvalMode(Rule):
         is reached through others, in every module-local caller of it before
         the call: `predict()` -> `_predict()` calling `model.eval()` before
         `self._generate(model, ...)`), at the top of the
-        loop body before its first model call, in the class's
+        loop body before its first model call (or, for each model, in the
+        body before its call, after helpers that set their own model's mode:
+        `latent = encode(encoder, x)`, `decoder.eval()`, `decoder(latent)`), in the class's
         `__init__`, or before every module-local call of the function.
         `torch.no_grad()` does not count: it does not change the mode.
         A loop that runs its model only through module-local helpers named
@@ -418,6 +420,10 @@ class EvalLoopWithoutEvalMode(Rule):
                 mode = None if mode == "eval" else mode
             if mode == "eval":
                 continue
+            if ev.model_calls and all(_switched_to_eval_before(ctx, scope, loop, c) for c in ev.model_calls) and all(
+                flow.mode_before(ctx, p.callee, _towards_the_model(ctx, p)) is not None for p in ev.paths
+            ):
+                continue  # ``decoder.eval()`` in the body, after a helper that sets its own model's mode
             if scope.class_name is not None and scope.class_name in ctx.flow.class_init_eval:
                 continue
             if not ev.model_calls and all(
@@ -457,8 +463,8 @@ class EvalLoopWithoutEvalMode(Rule):
                     if caller is None:
                         caller = _sibling_switches_to_training(ctx, scope, ev)
                     in_training_mode = caller is not None
-            if in_training_mode and not _mode_free_models(ctx, ev) and not _diffusion_parts_trained(ctx, ev) \
-                    and not _pipeline_loaded_with_mode_free_parts(ctx, ev):
+            if in_training_mode and not (not ev.paths and modes.mode_free_models(ctx, ev.model_calls)) \
+                    and not _diffusion_parts_trained(ctx, ev) and not _pipeline_loaded_with_mode_free_parts(ctx, ev):
                 reported.add(id(loop))
                 self._report(loop, ev, caller, handed)
 
@@ -532,19 +538,6 @@ def _built_with_modes(ctx, scope: flow.Scope, arg: ast.Name, seq: int, matters: 
     if built is None or built[0] > seq:
         return False
     return (matters and arg.id in scope.built_models) or ctx.mode_dependent_class(dotted(built[1].func) or "")
-
-
-#: ``torch.nn`` layers that compute the same in both modes.
-_PLAIN_LAYERS = frozenset(f"torch.nn.{name}" for name in (
-    "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-    "ConvTranspose3d", "Embedding", "Identity",
-))
-
-
-#: ``torch.nn`` activations and reshapes, the same in both modes.
-_PLAIN_ACTIVATIONS = frozenset(f"torch.nn.{name}" for name in (
-    "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten",
-))
 
 
 #: Keywords (leading underscores dropped) by which a call tells a forward
@@ -627,132 +620,6 @@ def _pipeline_loaded_with_mode_free_parts(ctx, ev: flow.EvalLoop) -> bool:
     return True
 
 
-def _mode_free_models(ctx, ev: flow.EvalLoop) -> bool:
-    """Is every model the loop calls built (in its function, or as
-    ``self.<name>`` in its class) from a project class whose code shows no
-    layer depending on the mode (``Project.mode_free_class``), from
-    arguments that bring no module in?"""
-    if not ev.model_calls or ev.paths:
-        return False
-    local = flow.local_classes(ctx)
-    for call in ev.model_calls:
-        built = _constructors(ctx, call)
-        if not built:
-            annotated = _annotated_class(call)
-            if annotated is None or annotated not in local or not _mode_free_local(ctx, local, local[annotated]):
-                return False
-            continue
-        for node in built:
-            if any(_brings_a_module(ctx, arg) for arg in [*node.args, *(kw.value for kw in node.keywords)]):
-                return False
-            written = dotted(node.func) or ""
-            if written in local and _mode_free_local(ctx, local, local[written]):
-                continue
-            if not ctx.mode_free_class(written):
-                return False
-    return True
-
-
-def _annotated_class(call: flow.ModelCall) -> Optional[str]:
-    """``EncoderRNN`` for a call of ``encoder`` in ``def evaluate(encoder:
-    EncoderRNN, ...)``: the class a parameter of the calling function is
-    annotated with, written as a plain name."""
-    if call.function is None or "." in call.key or "[" in call.key:
-        return None
-    for arg in all_params(call.function.node.args):
-        if arg.arg == call.key and isinstance(arg.annotation, ast.Name):
-            return arg.annotation.id
-    return None
-
-
-def _mode_free_local(ctx, local: Dict[str, ast.ClassDef], node: ast.ClassDef, depth: int = 0) -> bool:
-    """Is ``node``, an ``nn.Module`` class of this module, the same in
-    training and eval mode, whatever the rest of the module holds?  Its only
-    base is ``nn.Module``; every layer it builds is a ``torch.nn`` layer
-    that behaves the same in both modes (a recurrent layer only without
-    ``dropout``), or a class of the module that is so too; and it neither
-    names dropout, batch or instance normalisation nor reads ``training``
-    nor overrides ``train``/``eval``."""
-    if depth > 2 or len(node.bases) != 1 or ctx.imports.resolve(node.bases[0]) != "torch.nn.Module":
-        return False
-    for item in ast.walk(node):
-        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in ("train", "eval"):
-            return False
-        name = item.id if isinstance(item, ast.Name) else item.attr if isinstance(item, ast.Attribute) else None
-        if name is not None and any(word in name.lower() for word in _MODE_WORDS):
-            return False
-        if isinstance(item, ast.Call):
-            qual = ctx.imports.resolve(item.func) or ""
-            if qual.startswith("torch.nn.") and qual[9:10].isupper():
-                if qual in _RECURRENT_LAYERS:
-                    dropout = next((kw.value for kw in item.keywords if kw.arg == "dropout"), None)
-                    if len(item.args) > 5 or dropout is not None and not is_const(dropout, 0):
-                        return False
-                elif qual not in _PLAIN_LAYERS and qual not in _PLAIN_ACTIVATIONS and qual not in _MODE_FREE_LAYERS:
-                    return False
-            elif isinstance(item.func, ast.Name) and item.func.id in local:
-                if not _mode_free_local(ctx, local, local[item.func.id], depth + 1):
-                    return False
-    return True
-
-
-#: Words of names that show a layer or code depending on the mode.
-_MODE_WORDS = ("dropout", "batchnorm", "batch_norm", "instancenorm", "instance_norm", "training", "rrelu")
-#: ``torch.nn`` recurrent layers: the same in both modes without ``dropout``.
-_RECURRENT_LAYERS = frozenset({"torch.nn.GRU", "torch.nn.LSTM", "torch.nn.RNN"})
-#: Other ``torch.nn`` layers the same in both modes.
-_MODE_FREE_LAYERS = frozenset(f"torch.nn.{name}" for name in (
-    "LayerNorm", "GroupNorm", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "PReLU", "SELU", "Softplus",
-    "Parameter", "Module", "GRUCell", "LSTMCell", "RNNCell", "Unflatten", "EmbeddingBag", "Softmax2d",
-))
-
-
-def _constructors(ctx, call: flow.ModelCall) -> List[ast.Call]:
-    """The calls of a capitalised class that bound the model: ``model =
-    Net(...)`` before the call in its function, or every ``self.model =
-    Net(...)`` in its class; empty when some binding is anything else."""
-    head, _, rest = call.key.partition(".")
-    if head != "self":
-        built = flow.built_before(ctx, call, call.key) if "." not in call.key and "[" not in call.key else None
-        return [built] if built is not None else []
-    klass = flow.local_classes(ctx).get(call.class_name or "")
-    if klass is None or "." in rest or "[" in rest:
-        return []
-    found: List[ast.Call] = []
-    for node in ast.walk(klass):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, (ast.AnnAssign, ast.AugAssign)) else []
-        for target in targets:
-            if isinstance(target, ast.Attribute) and target.attr == rest and dotted(target.value) == "self":
-                value = unchained(node.value) if node.value is not None else None
-                if not (isinstance(value, ast.Call) and last_name(value.func)[:1].isupper()):
-                    return []
-                found.append(value)
-    return found
-
-
-def _brings_a_module(ctx, arg: ast.expr) -> bool:
-    """May a constructor argument be a module (``Net(backbone)``,
-    ``Net(resnet18())``)?  Literals, attributes of settings and arithmetic
-    are not; a call or a bare name may be."""
-    for node in ast.walk(arg):
-        if isinstance(node, ast.Call):
-            return True
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and not isinstance(arg, ast.Attribute):
-            return not _setting_name(node.id)
-    return False
-
-
-def _setting_name(name: str) -> bool:
-    """``n_classes``, ``hidden_size``, ``num_layers``, ``args``: a name of a
-    number or of settings, not of a module."""
-    lowered = name.lower()
-    return lowered in ("args", "opt", "opts", "cfg", "config", "conf", "hparams", "params", "settings") or any(
-        part in lowered for part in ("num", "size", "dim", "class", "len", "hidden", "channel", "depth", "width")
-    )
-
-
 def _plain_layer(ctx, call: flow.ModelCall) -> bool:
     """Is the model of ``call`` one layer its function built from
     ``torch.nn`` that behaves the same in training and eval mode (a linear
@@ -765,10 +632,10 @@ def _plain(ctx, built: ast.Call) -> bool:
     """``nn.Linear(d, k)``, or an ``nn.Sequential`` of such layers and
     activations (``nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, k))``)."""
     qual = ctx.imports.resolve(built.func)
-    if qual in _PLAIN_LAYERS:
+    if qual in modes.PLAIN_LAYERS:
         return True
     return qual == "torch.nn.Sequential" and bool(built.args) and not built.keywords and all(
-        isinstance(a, ast.Call) and (ctx.imports.resolve(a.func) in _PLAIN_ACTIVATIONS or _plain(ctx, a))
+        isinstance(a, ast.Call) and (ctx.imports.resolve(a.func) in modes.PLAIN_ACTIVATIONS or _plain(ctx, a))
         for a in built.args
     )
 
@@ -928,6 +795,19 @@ def _params(node) -> Set[str]:
     names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
     names.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
     return names
+
+
+def _switched_to_eval_before(ctx, scope: flow.Scope, loop: flow.Loop, call: flow.ModelCall) -> bool:
+    """Is the last switch of ``call``'s model (by name) before the call, in
+    the loop's body, an ``.eval()``, with no call of a function of the
+    module between them (which might switch it back)?"""
+    keys = ctx.flow.switch_keys
+    events = [(s, "eval") for s in scope.eval_switches] + [(s, "train") for s in scope.train_switches]
+    own = [(s, mode) for s, mode in events if loop.seq < s < call.seq and keys.get(s) == call.key]
+    if not own:
+        return False
+    last, mode = max(own)
+    return mode == "eval" and not any(last < s < call.seq for s, _ in scope.local_calls)
 
 
 def _other_model_switched(ctx, scope: flow.Scope, loop: flow.Loop, ev: flow.EvalLoop) -> bool:

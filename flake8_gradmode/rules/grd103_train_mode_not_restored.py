@@ -6,7 +6,7 @@ import itertools
 from collections import namedtuple
 from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional, Set, Tuple
 
-from flake8_gradmode import flow
+from flake8_gradmode import flow, modes
 from flake8_gradmode import facts
 from flake8_gradmode.context import Fix
 from flake8_gradmode.tracker import (
@@ -64,7 +64,13 @@ class TrainModeNotRestored(Rule):
     """
     known_problems = """
         With the project index, a module that stops at one of its imports
-        is not reported (see docs/cross-module.md): none of it runs.
+        (or at an import of a project module that does) is not reported
+        (see docs/cross-module.md): none of it runs.  Nor is a loop that
+        runs its training steps itself when every model it calls is of a
+        project class with no layer depending on the mode, built where the
+        function runs or handed over by each of its callers, all in this
+        module (`model = CapsNet(opt)`, then `train(opt, loader, model)`):
+        eval mode changes nothing of its training.
         Only switches and training steps this module can see are followed; a
         trainer object from another module that calls `.train()` for you is not
         visible, so the rule stays silent when it cannot see the training step.
@@ -575,8 +581,9 @@ class TrainModeNotRestored(Rule):
                             # module that stops at its imports runs, and in a
                             # project without mode-dependent layers the mode
                             # changes nothing
-                            condition=lambda: not flow.import_fails(ctx)
-                            and not flow.switched_in_a_mode_free_project(ctx),
+                            condition=lambda loop=loop: not flow.import_fails(ctx)
+                            and not flow.switched_in_a_mode_free_project(ctx)
+                            and not modes.trains_mode_free_models(ctx, loop),
                             fix=self._fix(loop, node),
                         )
                     break

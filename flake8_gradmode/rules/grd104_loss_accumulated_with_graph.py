@@ -5,7 +5,7 @@ from typing import List, Optional, Set, Tuple
 import ast
 
 from flake8_gradmode import facts, flow
-from flake8_gradmode.tracker import Grad, call_args, dotted, effective, is_const
+from flake8_gradmode.tracker import Grad, call_args, dotted, effective, is_const, last_name
 from flake8_gradmode.context import Fix
 from flake8_gradmode.names import names_in
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
@@ -83,7 +83,11 @@ class LossAccumulatedWithGraph(Rule):
         (`meter = AverageMeter(n)`, then `meter.append(loss)`): reported
         only for a class of the module whose `append` neither detaches nor
         converts what it is given (`.detach()`, `.item()`, `float()`,
-        `.data`).  Test files are
+        `.data`).  A loss of lists the function made empty and filled
+        only with grad off (`preds.append(model(x))` under `no_grad`, then
+        `val_losses.append(loss_fn(torch.cat(preds), torch.cat(ys)))`)
+        holds no graph, and nothing accumulates in a loop whose first pass
+        raises (a step reading a name its function never binds).  Test files are
         skipped: a unit test's few steps free what they kept when it ends.
         With the project index, a function that never runs is skipped as
         for GRD101 (a leftover function of a script, any function of a
@@ -398,11 +402,17 @@ class LossAccumulatedWithGraph(Rule):
         if bound_helper is not None:
             by_helper = _condition(ctx, scope, loop, set(), root, binding_seq, state, function, True)
             condition = _or(condition, _and(_returns_its_backward_target(ctx, bound_helper), by_helper))
+        collected = _collected_inputs(value) if sources == set() and isinstance(value, ast.Call) else None
+        if collected:
+            # ``loss_fn(torch.cat(preds), torch.cat(ys))`` of lists filled only under ``no_grad``
+            condition = _and(lambda: not _collected_without_grad(scope, collected), condition)
         named_loss = _loss_helper(ctx, value)
         if named_loss is not None:
             condition = _and(_not_a_number(ctx, named_loss), condition)
         if keeps is not None:
             condition = _and(keeps, condition)
+        # ``self.model(lr, idx_scale)`` with no ``idx_scale``: the first pass raises, nothing accumulates
+        condition = _and(condition, lambda: not flow.stops_on_its_first_pass(ctx, loop))
         # last: asking whether the function runs may read other modules
         condition = _and(condition, lambda: not flow.never_runs(ctx, scope))
         if container:
@@ -415,6 +425,49 @@ class LossAccumulatedWithGraph(Rule):
             return Fix("call-method", value, method, unsafe=True)
 
         self.report(node, message, condition=condition, fix=fix)
+
+
+#: Calls that join a list of tensors into one.
+_JOINS = frozenset({"cat", "stack", "concat", "concatenate", "vstack", "hstack"})
+
+
+def _collected_inputs(call: ast.Call) -> Optional[List[str]]:
+    """The names of the lists a call's every argument joins or is
+    (``loss_fn(torch.cat(preds), torch.cat(ys).to(device))``: ``preds``,
+    ``ys``); None when an argument is anything else."""
+    names: List[str] = []
+    for arg in [*call.args, *(kw.value for kw in call.keywords)]:
+        while isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in _MOVES:
+            arg = arg.func.value
+        if isinstance(arg, ast.Call) and last_name(arg.func) in _JOINS and len(arg.args) == 1:
+            arg = arg.args[0]
+        if not isinstance(arg, ast.Name):
+            return None
+        names.append(arg.id)
+    return names
+
+
+#: Methods that move or reshape a tensor, keeping whether it has a graph.
+_MOVES = frozenset({"to", "cuda", "cpu", "float", "double", "long", "squeeze", "view", "reshape", "flatten"})
+
+
+def _collected_without_grad(scope: flow.Scope, names: List[str]) -> bool:
+    """Is each of ``names`` a list the scope binds only empty (``preds, ys
+    = [], []``) and fills only with grad off?"""
+    for name in names:
+        if name not in scope.fills or name in scope.filled_with_grad:
+            return False
+        bindings = [*scope.deps.get(name, ()), *scope.unpacked.get(name, ())]
+        if not bindings or not all(_empty_lists(value) for value in bindings):
+            return False
+    return True
+
+
+def _empty_lists(value: ast.expr) -> bool:
+    """``[]``, or a tuple of them (``[], []``)."""
+    if isinstance(value, ast.Tuple):
+        return bool(value.elts) and all(_empty_lists(e) for e in value.elts)
+    return isinstance(value, ast.List) and not value.elts
 
 
 #: Classes whose ``append`` keeps what it is given, as a list's does.

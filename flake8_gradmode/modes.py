@@ -1,0 +1,203 @@
+"""Whether a model computes the same in training and eval mode: the layers
+it is built from, and where it was built."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from typing import Dict, List, Optional
+
+from flake8_gradmode import flow
+from flake8_gradmode.tracker import all_params, bound_arguments, dotted, is_const, last_name, unchained
+
+
+#: ``torch.nn`` layers that compute the same in both modes.
+PLAIN_LAYERS = frozenset(f"torch.nn.{name}" for name in (
+    "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+    "ConvTranspose3d", "Embedding", "Identity",
+))
+
+
+#: ``torch.nn`` activations and reshapes, the same in both modes.
+PLAIN_ACTIVATIONS = frozenset(f"torch.nn.{name}" for name in (
+    "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten",
+))
+
+
+def mode_free_models(ctx, calls: List[flow.ModelCall], handed: bool = False) -> bool:
+    """Is every model of ``calls`` built (in its function, as
+    ``self.<name>`` in its class, or, with ``handed``, for a parameter, by
+    every caller: see ``_handed``) from a project class whose code shows no
+    layer depending on the mode (``Project.mode_free_class``), from
+    arguments that bring no module in?"""
+    if not calls:
+        return False
+    local = flow.local_classes(ctx)
+    for call in calls:
+        built = _constructors(ctx, call, handed)
+        if not built:
+            annotated = annotated_class(call)
+            if annotated is None or annotated not in local or not mode_free_local(ctx, local, local[annotated]):
+                return False
+            continue
+        for node in built:
+            if any(brings_a_module(ctx, arg) for arg in [*node.args, *(kw.value for kw in node.keywords)]):
+                return False
+            written = dotted(node.func) or ""
+            if written in local and mode_free_local(ctx, local, local[written]):
+                continue
+            if not ctx.mode_free_class(written):
+                return False
+    return True
+
+
+def annotated_class(call: flow.ModelCall) -> Optional[str]:
+    """``EncoderRNN`` for a call of ``encoder`` in ``def evaluate(encoder:
+    EncoderRNN, ...)``: the class a parameter of the calling function is
+    annotated with, written as a plain name."""
+    if call.function is None or "." in call.key or "[" in call.key:
+        return None
+    for arg in all_params(call.function.node.args):
+        if arg.arg == call.key and isinstance(arg.annotation, ast.Name):
+            return arg.annotation.id
+    return None
+
+
+def mode_free_local(ctx, local: Dict[str, ast.ClassDef], node: ast.ClassDef, depth: int = 0) -> bool:
+    """Is ``node``, an ``nn.Module`` class of this module, the same in
+    training and eval mode, whatever the rest of the module holds?  Its only
+    base is ``nn.Module``; every layer it builds is a ``torch.nn`` layer
+    that behaves the same in both modes (a recurrent layer only without
+    ``dropout``), or a class of the module that is so too; and it neither
+    names dropout, batch or instance normalisation nor reads ``training``
+    nor overrides ``train``/``eval``."""
+    if depth > 2 or len(node.bases) != 1 or ctx.imports.resolve(node.bases[0]) != "torch.nn.Module":
+        return False
+    for item in ast.walk(node):
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in ("train", "eval"):
+            return False
+        name = item.id if isinstance(item, ast.Name) else item.attr if isinstance(item, ast.Attribute) else None
+        if name is not None and any(word in name.lower() for word in _MODE_WORDS):
+            return False
+        if isinstance(item, ast.Call):
+            qual = ctx.imports.resolve(item.func) or ""
+            if qual.startswith("torch.nn.") and qual[9:10].isupper():
+                if qual in _RECURRENT_LAYERS:
+                    dropout = next((kw.value for kw in item.keywords if kw.arg == "dropout"), None)
+                    if len(item.args) > 5 or dropout is not None and not is_const(dropout, 0):
+                        return False
+                elif qual not in PLAIN_LAYERS and qual not in PLAIN_ACTIVATIONS and qual not in _MODE_FREE_LAYERS:
+                    return False
+            elif isinstance(item.func, ast.Name) and item.func.id in local:
+                if not mode_free_local(ctx, local, local[item.func.id], depth + 1):
+                    return False
+            elif isinstance(item.func, ast.Name) and item.func.id not in _BUILTINS and not qual.startswith("torch."):
+                return False  # ``self.body = build()``: a function of the module may build any layer
+    return True
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+#: Words of names that show a layer or code depending on the mode.
+_MODE_WORDS = ("dropout", "batchnorm", "batch_norm", "instancenorm", "instance_norm", "training", "rrelu")
+#: ``torch.nn`` recurrent layers: the same in both modes without ``dropout``.
+_RECURRENT_LAYERS = frozenset({"torch.nn.GRU", "torch.nn.LSTM", "torch.nn.RNN"})
+#: Other ``torch.nn`` layers the same in both modes.
+_MODE_FREE_LAYERS = frozenset(f"torch.nn.{name}" for name in (
+    "LayerNorm", "GroupNorm", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "PReLU", "SELU", "Softplus",
+    "Parameter", "Module", "GRUCell", "LSTMCell", "RNNCell", "Unflatten", "EmbeddingBag", "Softmax2d",
+))
+
+
+def _constructors(ctx, call: flow.ModelCall, handed: bool = False) -> List[ast.Call]:
+    """The calls of a capitalised class that bound the model: ``model =
+    Net(...)`` before the call in its function, or every ``self.model =
+    Net(...)`` in its class, or, with ``handed``, what every caller hands a
+    parameter (see ``_handed``); empty when some binding is anything else."""
+    head, _, rest = call.key.partition(".")
+    if head != "self":
+        built = flow.built_before(ctx, call, call.key) if "." not in call.key and "[" not in call.key else None
+        if built is None and handed and "." not in call.key and "[" not in call.key:
+            return _handed(ctx, call)
+        return [built] if built is not None else []
+    klass = flow.local_classes(ctx).get(call.class_name or "")
+    if klass is None or "." in rest or "[" in rest:
+        return []
+    found: List[ast.Call] = []
+    for node in ast.walk(klass):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, (ast.AnnAssign, ast.AugAssign)) else []
+        for target in targets:
+            if isinstance(target, ast.Attribute) and target.attr == rest and dotted(target.value) == "self":
+                value = unchained(node.value) if node.value is not None else None
+                if not (isinstance(value, ast.Call) and last_name(value.func)[:1].isupper()):
+                    return []
+                found.append(value)
+    return found
+
+
+def brings_a_module(ctx, arg: ast.expr) -> bool:
+    """May a constructor argument be a module (``Net(backbone)``,
+    ``Net(resnet18())``)?  Literals, attributes of settings and arithmetic
+    are not; a call or a bare name may be."""
+    for node in ast.walk(arg):
+        if isinstance(node, ast.Call):
+            return True
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and not isinstance(arg, ast.Attribute):
+            return not setting_name(node.id)
+    return False
+
+
+def setting_name(name: str) -> bool:
+    """``n_classes``, ``hidden_size``, ``num_layers``, ``args``: a name of a
+    number or of settings, not of a module."""
+    lowered = name.lower()
+    return lowered in ("args", "opt", "opts", "cfg", "config", "conf", "hparams", "params", "settings") or any(
+        part in lowered for part in ("num", "size", "dim", "class", "len", "hidden", "channel", "depth", "width")
+    )
+
+
+def _handed(ctx, call: flow.ModelCall) -> List[ast.Call]:
+    """For a model that is a parameter of a module-level function
+    (``def train(opt, loader, model)``): the class calls that bound what
+    each call of it hands over, when the module calls it, each time with a
+    name its caller bound once, before, to such a call (``model =
+    CapsNet(opt)``), and no other module of the project calls it.  Empty
+    otherwise, and without a project index."""
+    fn = call.function
+    if fn is None or fn.key != ("function", fn.name) or fn.escaped or fn.by_name:
+        return []
+    if call.key not in {a.arg for a in all_params(fn.node.args)}:
+        return []
+    sites = flow.call_sites(ctx, fn)
+    if not sites or ctx.call_shapes_elsewhere(fn) != []:
+        return []
+    found: List[ast.Call] = []
+    for scope, seq in sites:
+        node = ctx.flow.nodes.get(seq)
+        if not isinstance(node, ast.Call):
+            return []
+        value = next((v for param, v, _ in bound_arguments(fn, node) if param == call.key), None)
+        if not isinstance(value, ast.Name) or len(scope.deps.get(value.id, ())) != 1:
+            return []
+        built = scope.constructed.get(value.id)
+        if built is None or built[0] > seq:
+            return []
+        found.append(built[1])
+    return found
+
+
+def trains_mode_free_models(ctx, loop: flow.Loop) -> bool:
+    """Does the training loop run its training steps in its own body, and
+    is every model it calls there (``output = model(data)``) of a class
+    that computes the same in both modes (see ``mode_free_models``)?  Then
+    leaving them in eval mode changes nothing of the training."""
+    scope = loop.scope
+    if not any(loop.seq < s < loop.end_seq for s in scope.training_steps):
+        return False
+    calls = [
+        c for c in scope.model_calls if loop.seq < c.seq < loop.end_seq and flow.is_model_call(ctx, c)
+    ]
+    return mode_free_models(ctx, calls, handed=True)
