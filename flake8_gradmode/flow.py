@@ -308,7 +308,9 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     if owner in ("self", "cls") and last in _memo(ctx, ("methods",), lambda: _method_names(ctx), frozenset()):
         return False  # a method of the class: self.eval_model(...)
     words = last.lower().split("_")
-    if key in flow.criteria or _CRITERION_WORDS.intersection(words) or _METRIC_WORDS.intersection(words):
+    if key in flow.criteria or _CRITERION_WORDS.intersection(words) or _METRIC_WORDS.intersection(words) or (
+        not _FUNCTION_WORDS.isdisjoint(words) and not {"metric", "metrics"}.isdisjoint(words)
+    ):
         # a loss module (``criterion = nn.CrossEntropyLoss().cuda()``) or a
         # metric (``psnr(sr, hr)``) has no graph of its own: its inputs' model does
         return False
@@ -344,6 +346,10 @@ _CRITERION_WORDS = frozenset({"criterion", "crit", "loss", "lossfn", "criterions
 #: Words of a name that says it holds an image-quality metric (not
 #: "metric": ``metric_model`` is a metric-learning network).
 _METRIC_WORDS = frozenset({"psnr", "ssim", "lpips", "fid"})
+
+
+#: Words of a name that says it holds a function (``metric_fn``: a metric function).
+_FUNCTION_WORDS = frozenset({"fn", "fns", "func", "funcs", "function", "functions"})
 
 
 #: Attributes through which wrappers expose the model they wrap.

@@ -2961,6 +2961,9 @@ WEIGHTED_METRIC = METRIC_MODULE.replace(
     (WEIGHTED_METRIC.replace("psnr", "metric_net"), [("GRD101", 20, 4)]),
     # without a parameter, no name makes it build a graph
     (METRIC_MODULE.replace("psnr", "metric_net"), []),
+    # a name that says it holds a metric function
+    (WEIGHTED_METRIC.replace("psnr", "metric_fn"), []),
+    (WEIGHTED_METRIC.replace("psnr", "score_fn"), [("GRD101", 20, 4)]),
 ])
 def test_a_metric_module_is_not_the_model(source, expected):
     assert found(source) == expected

@@ -239,7 +239,8 @@ class EvalLoopWithoutNoGrad(Rule):
         `generator`, `netG`, `resnet` (see Options; not a call that hands it
         the settings of a model being built, `cell_senet(model_name=...,
         num_classes=1108)`, nor one named like an action, `validate_model(...)`,
-        nor a loss or metric module, `criterion(out, y)`, `psnr(sr, hr)`);
+        nor a loss or metric module, `criterion(out, y)`, `psnr(sr, hr)`,
+        `metric_fn(preds, ys)`);
         also `model.module(x)`,
         an item of a container of models (`self.models["generator"](x)`,
         `for head in self.heads: head(x)`), and `model.generate(...)`
