@@ -2097,6 +2097,8 @@ class Project:
             if self._imported_module(rel, level, name) is None and (level or not (
                 _plain_package(top) or top in _NO_MODEL_PACKAGES
                 or (top == "torchvision" and rest.partition(".")[0] in TORCHVISION_DATA)
+                # ``import torchvision`` for ``torchvision.utils.save_image``: no ``.models`` read
+                or (top == "torchvision" and not rest and " models " not in text and " hub " not in text)
             )):
                 return False
         return True
@@ -2463,7 +2465,8 @@ _NO_MODEL_PACKAGES = frozenset({
     "tabulate", "joblib", "requests", "imageio", "skimage", "networkx", "sympy", "plotly", "typer", "pydantic",
     "attr", "attrs", "statsmodels", "pyarrow", "polars", "dotenv", "comet_ml", "neptune", "tensorboard",
     "torchinfo", "torchsummary", "gin", "absl", "ml_collections", "easydict", "munch", "configargparse",
-    "jsonargparse", "visdom", "colorama", "prettytable", "psutil", "dill", "pytest", "einops",
+    "jsonargparse", "visdom", "colorama", "prettytable", "psutil", "dill", "pytest", "einops", "gflags",
+    "Augmentor", "albumentations", "imgaug",
 })
 
 

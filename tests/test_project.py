@@ -4298,6 +4298,11 @@ SCORER_RUN = """
     ("from torch import nn", [(18, 4)]),  # replaced below: a model library may bring any layer
     ("packaged", [(18, 4)]),  # a package's users may hand its trainer any model
     ("import gin", []),  # a settings library brings no model
+    ("import gflags", []),
+    ("import Augmentor", []),  # nor does an augmentation library
+    # ``import torchvision`` for its image utilities; its ``models`` may bring any layer
+    ("import torchvision", []),
+    ("import torchvision\n    BACKBONE = torchvision.models.resnet18", [(18, 4)]),
     ("class Trainer:", []),  # a trainer class's own ``train`` loop overrides no module's
     ("class Trainer(object):", []),
     ("class Trainer(nn.Module):", [(18, 4)]),  # a module overriding ``train`` may do anything in it
@@ -4306,8 +4311,8 @@ def test_a_project_whose_models_all_compute_the_same_in_both_modes_needs_no_eval
     models = EMBEDDING_SCORER
     if change.startswith("class Trainer"):
         models += f"\n\n    {change}\n        def train(self, model, loader):\n            return model\n"
-    if change == "import gin":
-        models = models.replace("from torch import nn", "import gin\n    from torch import nn")
+    if change.startswith("import ") and change != "import timm":
+        models = models.replace("from torch import nn", f"{change}\n    from torch import nn")
     if change == "self.linear = nn.Linear(k, 1)":
         models = models.replace(change, "self.linear = nn.Sequential(nn.Dropout(0.2), nn.Linear(k, 1))")
     elif change == "from torch import nn":
@@ -4454,3 +4459,4 @@ UNSWITCHED_RUN = """
 def test_a_model_trained_without_switches_in_a_mode_free_project_needs_no_eval(tmp_path, models, found):
     unpackaged(tmp_path, {"models.py": models, "trainer.py": UNSWITCHED_TRAINER, "run.py": UNSWITCHED_RUN})
     assert [f[:2] for f in lint_102(tmp_path / "trainer.py")] == found
+
