@@ -291,6 +291,11 @@ class Tracker:
     # bindings ------------------------------------------------------------------
 
     def leave_Assign(self, node: ast.Assign) -> None:
+        if len(node.targets) == 1 and node.targets[0].__class__ is ast.Name and _built_in_eval(node.value):
+            # ``model = Net().to(device).eval()``: the fresh object switched is the model bound here
+            seq = self.flow.tick()
+            self.flow.scopes[-1].eval_switches.append(seq)
+            self.flow.switch_keys[seq] = node.targets[0].id  # type: ignore[attr-defined]
         if is_const(node.value, False):
             for t in node.targets:
                 if isinstance(t, ast.Attribute) and t.attr == "requires_grad":
@@ -848,6 +853,20 @@ def _fresh_object(expr: ast.expr) -> bool:
     """Is ``expr`` a new object, not a name's: ``copy.deepcopy(model)``,
     ``Net()``, also through ``.to(device)`` and the like?"""
     return isinstance(unchained(expr, _CHAINED), ast.Call)
+
+
+def _built_in_eval(value: ast.expr) -> bool:
+    """Is ``value`` a fresh object switched to eval mode along a chain of
+    calls that return it (``Net(cfg).to(device).eval()``, ``Net().eval().cuda()``)?"""
+    found = False
+    while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        attr = value.func.attr
+        if attr == "eval" and not value.args and not value.keywords:
+            found = True
+        elif attr not in _MOVES:
+            return False
+        value = value.func.value
+    return found and isinstance(value, ast.Call)
 
 
 #: Methods that put their arguments into the container they are called on.

@@ -3680,3 +3680,41 @@ def train(loader, encoder):
 def test_a_model_switched_to_eval_in_the_loop_body_after_a_helper(switch, expected):
     source = SWITCHED_IN_THE_BODY.replace("{switch}", switch)
     assert [f for f in found(source) if f[0] == "GRD102"] == expected
+
+
+# a model switched to eval mode where it is built, through the calls that
+# return it
+BUILT_IN_EVAL = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def predict(loader):
+    model = Net().to("cpu").eval()
+    model.load_state_dict(torch.load("model.pt"))
+    out = []
+    for x in loader:
+        with torch.no_grad():
+            out += model(x).tolist()
+    return out
+"""
+
+
+@pytest.mark.parametrize("built, expected", [
+    ("Net().to('cpu').eval()", []),
+    ("Net().eval().cuda()", []),
+    ("Net().to('cpu')", [("GRD102", 19, 4)]),
+    ("Net().eval().train()", [("GRD102", 19, 4)]),  # switched back in the chain
+])
+def test_a_model_switched_to_eval_where_it_is_built(built, expected):
+    source = BUILT_IN_EVAL.replace("Net().to(\"cpu\").eval()", built)
+    assert [f for f in found(source) if f[0] == "GRD102"] == expected

@@ -28,7 +28,8 @@ class EvalLoopWithoutEvalMode(Rule):
         `self._generate(model, ...)`), at the top of the
         loop body before its first model call (or, for each model, in the
         body before its call, after helpers that set their own model's mode:
-        `latent = encode(encoder, x)`, `decoder.eval()`, `decoder(latent)`), in the class's
+        `latent = encode(encoder, x)`, `decoder.eval()`, `decoder(latent)`), where
+        the model is built (`model = Net().to(device).eval()`), in the class's
         `__init__`, or before every module-local call of the function.
         `torch.no_grad()` does not count: it does not change the mode.
         A loop that runs its model only through module-local helpers named
