@@ -4459,4 +4459,3 @@ UNSWITCHED_RUN = """
 def test_a_model_trained_without_switches_in_a_mode_free_project_needs_no_eval(tmp_path, models, found):
     unpackaged(tmp_path, {"models.py": models, "trainer.py": UNSWITCHED_TRAINER, "run.py": UNSWITCHED_RUN})
     assert [f[:2] for f in lint_102(tmp_path / "trainer.py")] == found
-
