@@ -262,9 +262,7 @@ class Tracker:
             if func.__class__ is ast.Attribute and func.attr in _FILLS \
                     and func.value.__class__ is ast.Name:  # type: ignore[attr-defined]
                 # ``outputs.update(pose)``, ``losses.append(l)``: the values flow into the container
-                self.flow.scope.fills.setdefault(func.value.id, []).extend(node.value.args)  # type: ignore
-                if self.grad.state is not Grad.DISABLED:
-                    self.flow.scope.filled_with_grad.add(func.value.id)  # type: ignore[attr-defined]
+                self._fill(func.value.id, node.value.args)  # type: ignore[attr-defined]
             root = _frozen_chain_root(node.value)  # net.eval().requires_grad_(False).to(device)
             if root and (func.attr == "freeze"  # type: ignore[attr-defined]
                          or facts.classify(self.ctx, node.value) is facts.Kind.FROZEN):
@@ -289,6 +287,14 @@ class Tracker:
                 self.flow.scope.frozen_models[root] = self.flow.tick()
 
     # bindings ------------------------------------------------------------------
+
+    def _fill(self, container: str, values: List[ast.expr]) -> None:
+        """``values`` flow into ``container`` here (``Scope.fills``), with grad
+        off or not (``Scope.filled_with_grad``)."""
+        scope = self.flow.scope
+        scope.fills.setdefault(container, []).extend(values)
+        if self.grad.state is not Grad.DISABLED:
+            scope.filled_with_grad.add(container)
 
     def leave_Assign(self, node: ast.Assign) -> None:
         if len(node.targets) == 1 and node.targets[0].__class__ is ast.Name and _built_in_eval(node.value):
@@ -327,9 +333,7 @@ class Tracker:
                     # flows into the container
                     root = subscripted_root(element)
                     if root.__class__ is ast.Name:
-                        self.flow.scope.fills.setdefault(root.id, []).append(node.value)
-                        if self.grad.state is not Grad.DISABLED:
-                            self.flow.scope.filled_with_grad.add(root.id)  # type: ignore[attr-defined]
+                        self._fill(root.id, [node.value])  # type: ignore[attr-defined]
             if isinstance(target, ast.Name):
                 self.flow.scope.deps.setdefault(target.id, []).append(node.value)
                 if node.value.__class__ in _NAMES_AND_ATTRIBUTES or self.ctx.imports.bound:

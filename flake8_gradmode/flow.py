@@ -309,7 +309,7 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # a method of the class: self.eval_model(...)
     words = last.lower().split("_")
     if key in flow.criteria or _CRITERION_WORDS.intersection(words) or _METRIC_WORDS.intersection(words) or (
-        not _FUNCTION_WORDS.isdisjoint(words) and not {"metric", "metrics"}.isdisjoint(words)
+        not _FUNCTION_WORDS.isdisjoint(words) and not _METRIC_NAMES.isdisjoint(words)
     ):
         # a loss module (``criterion = nn.CrossEntropyLoss().cuda()``) or a
         # metric (``psnr(sr, hr)``) has no graph of its own: its inputs' model does
@@ -350,6 +350,8 @@ _METRIC_WORDS = frozenset({"psnr", "ssim", "lpips", "fid"})
 
 #: Words of a name that says it holds a function (``metric_fn``: a metric function).
 _FUNCTION_WORDS = frozenset({"fn", "fns", "func", "funcs", "function", "functions"})
+#: ... together with one of these words.
+_METRIC_NAMES = frozenset({"metric", "metrics"})
 
 
 #: Attributes through which wrappers expose the model they wrap.
@@ -890,15 +892,16 @@ def _name_error(ctx) -> Optional[ast.stmt]:
     return next((stmt for stmt in tree.body if _reads_unbound(ctx, stmt)), None)
 
 
-def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset(), whole: bool = False) -> bool:
+def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset(), whole: Optional[ast.AST] = None) -> bool:
     """Does ``stmt`` always read a name the module binds nowhere (in no
     scope) and no builtin is?  Running it then raises ``NameError``.  No,
     when the module may bind names no statement spells (``from m import *``,
     ``globals()``, ``exec``, ``vars()``, ``__builtins__``).  Only what a
     statement surely evaluates counts: its value, iterable, test or context
     managers, not branches of a conditional expression, lambdas or
-    comprehensions.  With ``whole``, ``local`` is every name of a function
-    that no other function encloses: a name it reads that neither it nor
+    comprehensions.  With ``whole``, a function that no other function
+    encloses, whose own names are ``local`` and those its body binds: a
+    name it reads that neither it nor
     the module's top level binds, and no function declares ``global``, is
     unbound there too, whatever another function binds
     (``self.model(x, idx_scale)`` where only ``test()`` binds ``idx_scale``)."""
@@ -912,10 +915,12 @@ def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset(), who
     # reads end here, before the whole module is walked for the rest
     read -= local
     read -= _memo(ctx, ("top-level-names",), lambda: _top_level_names(ctx), frozenset())
+    if read and whole is not None:  # ``def show():`` in the function too; once per function
+        read -= _memo(ctx, ("scope-names", id(whole)), lambda: _scope_names(whole.body), frozenset())  # type: ignore
     if not read:
         return False
     bound = _memo(ctx, ("bound-names",), lambda: _bound_names(ctx), None)
-    if bound is not None and whole:
+    if bound is not None and whole is not None:
         return not read <= _memo(ctx, ("module-scope-names",), lambda: _module_scope_names(ctx), frozenset())
     return bound is not None and not read <= bound
 
@@ -1780,6 +1785,16 @@ def built_before(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
     return built[1] if built is not None and built[0] < call.seq else None
 
 
+def built_once_before(scope: Scope, name: str, seq: int) -> Optional[ast.Call]:
+    """The constructor call ``scope`` bound ``name`` to, when that is its only
+    binding there and comes before ``seq`` (``net = UNet(...)``, then
+    ``predict(net, img)``); None otherwise."""
+    if len(scope.deps.get(name, ())) != 1:
+        return None
+    built = scope.constructed.get(name)
+    return built[1] if built is not None and built[0] <= seq else None
+
+
 def _built_at_module_level(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
     """The constructor call that bound the module global ``name`` (``net =
     FeatureNet()`` at the top of a script), when the call's function binds
@@ -2529,9 +2544,8 @@ def stops_on_its_first_pass(ctx, loop: Loop) -> bool:
         return False
     local = _own_names(loop.scope)
     fn = loop.scope.function
-    whole = fn is not None and fn.parent is None and isinstance(fn.node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    if whole:
-        local |= _scope_names(fn.node.body)  # type: ignore[union-attr]  # ``def show():`` in it too
+    whole = fn.node if fn is not None and fn.parent is None and isinstance(
+        fn.node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
     for stmt in body:
         if isinstance(stmt, _EXITS):
             return False  # ``continue`` before it: the rest of a pass may never run

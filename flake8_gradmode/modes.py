@@ -180,12 +180,10 @@ def _handed(ctx, call: flow.ModelCall) -> List[ast.Call]:
         if not isinstance(node, ast.Call):
             return []
         value = next((v for param, v, _ in bound_arguments(fn, node) if param == call.key), None)
-        if not isinstance(value, ast.Name) or len(scope.deps.get(value.id, ())) != 1:
+        built = flow.built_once_before(scope, value.id, seq) if isinstance(value, ast.Name) else None
+        if built is None:
             return []
-        built = scope.constructed.get(value.id)
-        if built is None or built[0] > seq:
-            return []
-        found.append(built[1])
+        found.append(built)
     return found
 
 
@@ -194,10 +192,7 @@ def trains_mode_free_models(ctx, loop: flow.Loop) -> bool:
     is every model it calls there (``output = model(data)``) of a class
     that computes the same in both modes (see ``mode_free_models``)?  Then
     leaving them in eval mode changes nothing of the training."""
-    scope = loop.scope
-    if not any(loop.seq < s < loop.end_seq for s in scope.training_steps):
+    if not any(loop.seq < s < loop.end_seq for s in loop.scope.training_steps):
         return False
-    calls = [
-        c for c in scope.model_calls if loop.seq < c.seq < loop.end_seq and flow.is_model_call(ctx, c)
-    ]
+    calls = [c for c in loop.model_calls if flow.is_model_call(ctx, c)]
     return mode_free_models(ctx, calls, handed=True)

@@ -533,12 +533,10 @@ def _hands_a_built_model(ctx, scope: flow.Scope, ev: flow.EvalLoop, matters: boo
 
 
 def _built_with_modes(ctx, scope: flow.Scope, arg: ast.Name, seq: int, matters: bool) -> bool:
-    if len(scope.deps.get(arg.id, ())) != 1:
+    built = flow.built_once_before(scope, arg.id, seq)
+    if built is None:
         return False
-    built = scope.constructed.get(arg.id)
-    if built is None or built[0] > seq:
-        return False
-    return (matters and arg.id in scope.built_models) or ctx.mode_dependent_class(dotted(built[1].func) or "")
+    return (matters and arg.id in scope.built_models) or ctx.mode_dependent_class(dotted(built.func) or "")
 
 
 #: Keywords (leading underscores dropped) by which a call tells a forward
