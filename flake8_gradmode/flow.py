@@ -2663,9 +2663,13 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
             continue
         if is_hook(scope, ctx) or is_pytest_test(scope, ctx) or trains(ctx, scope):
             continue
-        if in_module_method(ctx, scope) and not (fn.class_name and scope.eval_switches and not scope.loops):
+        if in_module_method(ctx, scope) and not (
+            fn.class_name and scope.eval_switches and not scope.loops and not ctx.call_sites.get(fn.key or ())
+        ):
             # a module's own loop belongs to its caller (``Decoder.inference``); a one-shot
-            # method that puts the module in eval mode itself (``Unet.predict``) is an entry point
+            # method that puts the module in eval mode itself (``Unet.predict``) is an entry
+            # point, unless another method of the module calls it (``recognize`` calling
+            # ``encode``): then it is a helper, and its caller owns the grad mode
             continue
         if any(trains(ctx, caller) and _result_used(ctx, caller, seq) for caller, seq in call_sites(ctx, fn)):
             continue  # shared with training: judged where evaluation calls it

@@ -1007,6 +1007,16 @@ def test_module_method_that_switches_itself_to_eval_is_an_entry_point():
     assert found(ONE_SHOT_PREDICT_ON_A_MODULE) == [("GRD101", 16, 12)]
 
 
+@pytest.mark.parametrize("caller, expected", [
+    ("", [("GRD101", 16, 12)]),
+    # another method runs it: a helper of the module, whose caller owns the grad mode
+    ("\n    def predict_all(self, xs):\n        return [self.predict(x) for x in xs]\n", []),
+    ("\n    def recognize(self, x):\n        h = self.predict(x)\n        return h.argmax(-1)\n", []),
+])
+def test_module_method_switching_itself_to_eval_that_another_method_calls(caller, expected):
+    assert found(ONE_SHOT_PREDICT_ON_A_MODULE + caller) == expected
+
+
 # --- a class with a method of its own named ``eval`` ----------------------------
 
 

@@ -229,7 +229,11 @@ class EvalLoopWithoutNoGrad(Rule):
         that calls a model after putting it in eval mode (in the function, or,
         for that model, in its class's `__init__`: a distiller's frozen
         teacher put in eval mode there does not make its student's forward
-        inference), and the public methods of a plain predictor class.  One finding per loop, at the loop, or at the first
+        inference), and the public methods of a plain predictor class.  A
+        method of an `nn.Module` subclass is one only when it switches the
+        module to eval mode itself, runs no loop, and no other method of the
+        module calls it (`Unet.predict`; an `encode` that `recognize` calls
+        is a helper, whose caller owns the grad mode).  One finding per loop, at the loop, or at the first
         model call of an inference function.
 
         A model call is a call of `self` inside an `nn.Module` subclass, of a
