@@ -412,6 +412,12 @@ class Context:
         no such class, or no index)?"""
         return self._ask(lambda found: found.forward_detaches(found.rel, written), None)
 
+    def loss_method_returns_number(self, written: str, method: str) -> bool:
+        """Does the method ``method``, named like a loss, of the project class
+        of another module written ``written`` here return only Python numbers
+        (see ``Project.loss_method_returns_number``)?  False without an index."""
+        return self._ask(lambda found: found.loss_method_returns_number(found.rel, written, method), False)
+
     def any_forward_detaches(self) -> bool:
         """Does some project class's ``forward`` return a value that holds no
         graph on some path?  False without an index."""

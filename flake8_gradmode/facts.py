@@ -458,9 +458,12 @@ def is_loss_call(ctx: "Context", call: ast.Call) -> bool:
     if qual.startswith("torch.nn.") and qual.rsplit(".", 1)[-1].endswith("Loss"):
         return False  # building a criterion, not computing a loss
     key = dotted(call.func)
-    if key is None:
-        return False
-    return any(t in _LOSS_WORDS for t in tokens(key.rsplit(".", 1)[-1]))
+    return key is not None and loss_named(key.rsplit(".", 1)[-1])
+
+
+def loss_named(name: str) -> bool:
+    """Does ``name`` say loss (``criterion``, ``get_loss``, ``compute_losses``)?"""
+    return any(t in _LOSS_WORDS for t in tokens(name))
 
 
 def detached_value(expr: ast.AST) -> bool:

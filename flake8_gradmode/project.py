@@ -49,7 +49,7 @@ from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
     DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, context_effects,
     forward_detaches, freezing_functions, grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze,
-    methods_turning_grad_off, names_training_step, parameter_free,
+    loss_named, methods_turning_grad_off, names_training_step, parameter_free, returns_number,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
 from flake8_gradmode.tracker import (
@@ -110,7 +110,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 42
+_FORMAT = 44
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -151,6 +151,8 @@ class _Summarizer:
         self.frozen_classes: Dict[str, Freeze] = {}
         #: classes whose ``forward`` may return a value that holds no graph
         self.detaching_classes: List[str] = []
+        #: the functions and methods named like a loss that return only Python numbers
+        self.number_losses: List[str] = []
         #: model classes one of whose methods calls ``autograd.grad``
         self.autograd_classes: List[str] = []
         #: the module's top-level classes, for ``_grad_off_methods``
@@ -250,6 +252,7 @@ class _Summarizer:
             "v": self.self_evals,
             "z": self.frozen_classes,
             "r": self.detaching_classes,
+            "N": self.number_losses,
             "b": self.backprops,
             "g": self._with_asking_parts(),
             "p": self.arities,
@@ -517,6 +520,8 @@ class _Summarizer:
         if qual:
             self.functions[qual] = code
             self.arities[qual] = _arity(node, method=bool(klass))
+            if loss_named(node.name) and returns_number(node):
+                self.number_losses.append(qual)  # ``def get_loss(self): return self.acc.item()``
         body_caller = qual or "?"
         if code == "x":
             body_caller = "?"
@@ -2036,6 +2041,22 @@ class Project:
         ``facts.forward_detaches``)?  None when it is no project class."""
         target = self._definition(rel, written)
         return None if target is None else target[2] in target[1]["r"]  # type: ignore[operator]
+
+    def loss_method_returns_number(self, rel: str, written: str, method: str) -> bool:
+        """Does the method ``method`` that the project class written
+        ``written`` in module ``rel`` has (its own or a project base's), named
+        like a loss, return only Python numbers (``get_loss`` returning
+        ``self.acc_loss.item()``)?"""
+        target = self._definition(rel, written)
+        if target is None:
+            return False
+        for module, owner in self.ancestors(target[0], target[2])[0]:
+            summary = self.summary(module)
+            if summary is None:
+                return False
+            if f"{owner}.{method}" in summary["f"]:  # type: ignore[operator]
+                return f"{owner}.{method}" in summary["N"]  # type: ignore[operator]
+        return False
 
     def mode_free_class(self, rel: str, written: str) -> bool:
         """Is the class written ``written`` in module ``rel`` a project class

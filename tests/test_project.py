@@ -4459,3 +4459,65 @@ UNSWITCHED_RUN = """
 def test_a_model_trained_without_switches_in_a_mode_free_project_needs_no_eval(tmp_path, models, found):
     unpackaged(tmp_path, {"models.py": models, "trainer.py": UNSWITCHED_TRAINER, "run.py": UNSWITCHED_RUN})
     assert [f[:2] for f in lint_102(tmp_path / "trainer.py")] == found
+
+
+LOSS_OBJECTS = """
+    import torch
+    import torch.nn as nn
+
+
+    class Loss(object):
+        def __init__(self, criterion):
+            self.criterion = criterion
+            self.acc_loss = 0
+
+        def backward(self):
+            self.acc_loss.backward()
+
+        def get_loss(self):
+            return self.acc_loss
+
+
+    class NLLLoss(Loss):
+        def __init__(self):
+            super().__init__(nn.NLLLoss(reduction="none"))
+
+        def get_loss(self):
+            if isinstance(self.acc_loss, int):
+                return 0
+            return self.acc_loss.data.detach().item()
+
+        def eval_batch(self, outputs, target):
+            self.acc_loss += torch.sum(self.criterion(outputs, target))
+
+
+    class SumLoss(Loss):
+        pass
+"""
+
+LOSS_OBJECT_TRAINER = """
+    from losses import NLLLoss
+
+
+    def train(model, optimizer, batches):
+        total = 0
+        for x, y in batches:
+            loss = NLLLoss()
+            loss.eval_batch(model(x), y)
+            total += loss.get_loss()
+            loss.backward()
+            optimizer.step()
+        return total
+"""
+
+
+@pytest.mark.parametrize("klass, found", [
+    ("NLLLoss", []),  # its ``get_loss`` returns ``.item()``: a Python number
+    ("SumLoss", [(9, 8, "GRD104")]),  # the base's ``get_loss`` returns the tensor itself
+])
+def test_a_loss_object_of_another_module_whose_method_returns_a_number(tmp_path, klass, found):
+    make(tmp_path, {"losses.py": LOSS_OBJECTS, "trainer.py": LOSS_OBJECT_TRAINER.replace("NLLLoss", klass)})
+    assert lint(tmp_path / "trainer.py") == found
+    # in one module, the class is read where it is
+    local = LOSS_OBJECTS + LOSS_OBJECT_TRAINER.replace("from losses import NLLLoss", "").replace("NLLLoss", klass)
+    assert [f[2] for f in lint(make(tmp_path / "one", {"one.py": local}) / "one.py")] == [f[2] for f in found]

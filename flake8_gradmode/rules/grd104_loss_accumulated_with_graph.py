@@ -76,7 +76,11 @@ class LossAccumulatedWithGraph(Rule):
         `.data` or a detaching call before it is added (`loss =
         loss.data[0]`, also scaled by a count: `loss = float(loss.data) *
         len(x)`), and an item replaced by a number before it is added
-        (`losses[k] = v.item()` for every item), hold no graph.  Values whose origin is not visible
+        (`losses[k] = v.item()` for every item), hold no graph, and so does
+        what a loss object's method named like a loss returns when that
+        method, of a class of the module or (with the project index) of
+        another module, returns only numbers (`loss = NLLLoss()`, then
+        `total += loss.get_loss()` with `return self.acc_loss.item()`).  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.  An object of a
         class that is no list decides what its own `append` keeps
@@ -409,6 +413,9 @@ class LossAccumulatedWithGraph(Rule):
         named_loss = _loss_helper(ctx, value)
         if named_loss is not None:
             condition = _and(_not_a_number(ctx, named_loss), condition)
+        instance_loss = _instance_loss_method(ctx, value)
+        if instance_loss is not None:
+            condition = _and(lambda: not _method_returns_number(ctx, *instance_loss), condition)
         if keeps is not None:
             condition = _and(keeps, condition)
         # ``self.model(lr, idx_scale)`` with no ``idx_scale``: the first pass raises, nothing accumulates
@@ -750,6 +757,34 @@ def _loss_helper(ctx, value: ast.expr) -> Optional[Tuple[str, ...]]:
     if isinstance(value, ast.Call) and facts.is_loss_call(ctx, value):
         return ctx.call_key(value.func)
     return None
+
+
+def _instance_loss_method(ctx, value: ast.expr) -> Optional[Tuple[str, str]]:
+    """The class and method of a call named like a loss on an object the
+    function built from a class (``loss = NLLLoss()``, then
+    ``loss.get_loss()``, or a name bound to that call)."""
+    if isinstance(value, ast.Name):
+        binding = ctx.lookup(value.id)
+        value = binding.value if binding is not None else None
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+            and isinstance(value.func.value, ast.Name) and facts.loss_named(value.func.attr)):
+        return None
+    binding = ctx.lookup(value.func.value.id)
+    built = binding.value if binding is not None else None
+    written = dotted(built.func) if isinstance(built, ast.Call) else None
+    return (written, value.func.attr) if written is not None else None
+
+
+def _method_returns_number(ctx, written: str, method: str) -> bool:
+    """Does the method ``method`` of the class ``written`` (of this module,
+    or of another module of the project) return only Python numbers?"""
+    klass = flow.local_classes(ctx).get(written)
+    if klass is None:
+        return ctx.loss_method_returns_number(written, method)
+    for node in klass.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == method:
+            return facts.returns_number(node)
+    return False
 
 
 def _not_a_number(ctx, key: Tuple[str, ...]):
