@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import builtins
 import gc
+import sys
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from flake8_gradmode import facts, flow
@@ -1069,22 +1070,44 @@ def _first_line(exc: BaseException) -> str:
 def _other_framework_only(tree: ast.AST) -> bool:
     """Does the module import another tensor framework (Chainer, MXNet,
     TensorFlow, ...) and not ``torch`` itself?  Its ``model(x)`` loops are not
-    PyTorch's, and no grad-mode rule applies."""
+    PyTorch's, and no grad-mode rule applies.  Nor do they to a NumPy network
+    written from scratch: a module that imports only the standard library and
+    NumPy-family packages (no ``torch``, no module of its project) and defines
+    a class with its own ``backward`` method."""
     roots: Set[str] = set()
+    relative = False
     todo = list(getattr(tree, "body", ()))
     while todo:
         node = todo.pop()
         if isinstance(node, ast.Import):
             roots.update(a.name.split(".", 1)[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            roots.add(node.module.split(".", 1)[0])
+        elif isinstance(node, ast.ImportFrom):
+            if node.module and not node.level:
+                roots.add(node.module.split(".", 1)[0])
+            else:
+                relative = True
         elif isinstance(node, (ast.If, ast.Try, ast.FunctionDef, ast.ClassDef)):
             todo.extend(node.body)  # statements only: an import inside ``def _test():`` counts
             todo.extend(getattr(node, "orelse", ()))
             for handler in getattr(node, "handlers", ()):
                 todo.extend(handler.body)
     # ``torch`` itself: a torchvision transform borrowed by an MXNet script does not make it PyTorch code
-    return bool(roots & OTHER_FRAMEWORKS) and "torch" not in roots
+    if "torch" in roots:
+        return False
+    if roots & OTHER_FRAMEWORKS:
+        return True
+    return not relative and roots <= _NUMPY_ONLY and any(
+        isinstance(node, ast.ClassDef)
+        and any(isinstance(f, ast.FunctionDef) and f.name == "backward" for f in node.body)
+        for node in getattr(tree, "body", ())
+    )
+
+
+#: What a NumPy network written from scratch imports: the standard library
+#: and array, data and plotting packages.
+_NUMPY_ONLY = frozenset(getattr(sys, "stdlib_module_names", ())) | {
+    "numpy", "scipy", "pandas", "matplotlib", "seaborn", "sklearn", "tqdm",
+}
 
 
 def _check(

@@ -2684,6 +2684,56 @@ def test_a_port_to_another_framework(source, expected):
     assert found(source) == expected
 
 
+# A network written from scratch in NumPy: its ``backward`` is its own, and no loss holds a graph.
+NUMPY_NETWORK = """
+import pickle
+
+import numpy as np
+
+
+class MSELossLayer:
+    def __call__(self, pred, target):
+        self._diff = pred - target
+        return np.mean(self._diff ** 2)
+
+    def backward(self):
+        return 2 * self._diff / self._diff.size
+
+
+class Trainer:
+    def __init__(self, network):
+        self.network = network
+        self.loss_layer = MSELossLayer()
+
+    def train(self, batches, lr):
+        losses = []
+        for x, y in batches:
+            loss = self.loss_layer(self.network(x), y)
+            grad_loss = self.loss_layer.backward()
+            self.network.backward(grad_loss)
+            self.network.update_params(lr)
+            losses.append(loss)
+        pickle.dump(losses, open("losses.pkl", "wb"))
+"""
+
+
+def all_found(source):
+    return sorted((v.code, v.line, v.col) for v in check(textwrap.dedent(source), ALONE, filename="script.py"))
+
+
+@pytest.mark.parametrize("imports, expected", [
+    ("", []),
+    ("import torch\n", [("GRD104", 29, 12)]),  # a PyTorch module: its losses are judged
+    ("from .models import Net\n", [("GRD104", 29, 12)]),  # a module of its project may bring tensors
+    ("import tensorflow as tf\n", []),
+])
+def test_a_numpy_network_with_its_own_backward_is_not_pytorch(imports, expected):
+    assert all_found(imports + NUMPY_NETWORK) == expected
+    # a class of its own named ``backward`` is what tells: without it, the module is judged
+    plain = (imports or "\n") + NUMPY_NETWORK.replace("def backward(self)", "def gradient(self)")
+    assert all_found(plain) == ([] if "tensorflow" in imports else [("GRD104", 29, 12)])
+
+
 # The validation of a distillation script loads the teacher's pipeline and hands in only the
 # student's ``unet`` (trained in training mode) and the ``vae``: loaded parts start in eval
 # mode, and a diffusers unet or vae has no dropout or batch norm by default.
