@@ -49,3 +49,32 @@ def found(source):
 
 def test_only_the_flags_outside_no_grad_and_the_raising_call_are_reported():
     assert found(EVALUATE) == [("GRD003", 24, 29), ("GRD003", 29, 35)]
+
+
+# A helper that splits its input and calls itself on the halves; the script
+# calls it only under ``no_grad``.
+CHOPPED = """
+import torch
+from torch.autograd import Variable
+
+
+def chop_forward(x, model, depth):
+    if depth == 0:
+        return model(x)
+    outs = [chop_forward(p, model, depth - 1) for p in x.chunk(2)]
+    return Variable(torch.cat(outs), volatile=True)
+
+
+def main(net, loader):
+    with torch.no_grad():
+        for x in loader:
+            print(chop_forward(x, net, 2))
+"""
+
+
+def test_a_helper_every_caller_runs_under_no_grad_itself_included():
+    assert found(CHOPPED) == []
+
+
+def test_a_helper_one_caller_runs_with_grad():
+    assert found(CHOPPED + "\n\ndef demo(net, x):\n    return chop_forward(x, net, 1)\n") == [("GRD003", 10, 37)]

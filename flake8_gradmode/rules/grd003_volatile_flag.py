@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import ast
-
+from functools import partial
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import flow
@@ -57,7 +57,10 @@ class VolatileFlag(Rule):
         A `.volatile` attribute of an object named like a configuration
         (`args`, `opt`, `cfg`, `self`, ...) is taken to be a setting and not
         reported; reads of `.volatile` are reported only on a name bound to a
-        `torch` call in the same scope.  A helper's callers are reported only
+        `torch` call in the same scope.  A `Variable(..., volatile=True)`
+        under `no_grad` is not reported: there is no graph for it to stop;
+        nor is one in a function every caller runs under `no_grad` (in this
+        module or, with the project index, in another).  A helper's callers are reported only
         when the helper is defined in the same module and uses the argument
         for nothing else.  Such a helper's own `volatile=volatile` is reported
         only when a call may pass it something other than `False` (the
@@ -276,7 +279,11 @@ class VolatileFlag(Rule):
                 return  # what ``Variable`` did anyway: no effect, no warning, nothing relied on it
             if ctx.grad.state is Grad.DISABLED and _is_variable(qual):
                 return  # under ``no_grad`` already: no graph for the flag to stop
-            self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
+            condition = None
+            if ctx.grad.state is Grad.INHERITED and function is not None and _is_variable(qual):
+                # a helper every caller runs under ``no_grad`` (in this module or another)
+                condition = partial(flow.with_grad, ctx, Grad.INHERITED, function)
+            self.report(arg, f"`volatile=` {_MESSAGE}", condition, fix=Fix("drop-keyword", node, "volatile"))
 
     def finish(self) -> None:
         """``to_var(x, volatile=True)`` where ``to_var`` only hands the flag to
