@@ -1604,10 +1604,11 @@ def is_pipeline(ctx, key: str, annotated: bool = False) -> bool:
 
 def _pipelines(ctx) -> FrozenSet[str]:
     """Names the module binds to a library pipeline: the result of a
-    ``diffusers`` ``...Pipeline`` class or its ``from_pretrained``, or of
-    ``transformers.pipeline(...)`` (and the same name moved: ``pipe =
-    pipe.to(device)``)."""
-    if not ctx.imports.imports_from(("diffusers", "transformers")):
+    ``diffusers`` ``...Pipeline`` class or its ``from_pretrained``, of
+    ``transformers.pipeline(...)``, or of an Ultralytics model class
+    (``YOLO("yolov8n.pt")``, whose call predicts under inference mode), and
+    the same name moved: ``pipe = pipe.to(device)``."""
+    if not ctx.imports.imports_from(("diffusers", "transformers", "ultralytics")):
         return frozenset()
     found: Set[str] = set()
     for node in ast.walk(ctx.tree):
@@ -1619,14 +1620,20 @@ def _pipelines(ctx) -> FrozenSet[str]:
 def loads_pipeline(ctx, call: ast.Call, diffusers_only: bool = False) -> bool:
     """Does ``call`` make a library pipeline: a ``diffusers`` ``...Pipeline``
     class or its ``from_pretrained``, or (unless ``diffusers_only``)
-    ``transformers.pipeline(...)``?"""
+    ``transformers.pipeline(...)`` or an Ultralytics model (``YOLO(...)``)?"""
     func = call.func
     if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
         func = func.value
     qual = ctx.imports.resolve(func) or ""
     if qual.startswith("diffusers.") and "Pipeline" in qual.rsplit(".", 1)[-1]:
         return True
-    return not diffusers_only and qual == "transformers.pipeline"
+    return not diffusers_only and (qual == "transformers.pipeline" or qual in _ULTRALYTICS_MODELS)
+
+
+#: Ultralytics' model classes: calling one runs its predictor, under inference mode.
+_ULTRALYTICS_MODELS = frozenset(
+    f"ultralytics.{name}" for name in ("YOLO", "YOLOWorld", "YOLOE", "RTDETR", "SAM", "FastSAM", "NAS")
+)
 
 
 def _annotated_pipelines(ctx) -> FrozenSet[str]:

@@ -3778,3 +3778,32 @@ def predict(loader):
 def test_a_model_switched_to_eval_where_it_is_built(built, expected):
     source = BUILT_IN_EVAL.replace("Net().to(\"cpu\").eval()", built)
     assert [f for f in found(source) if f[0] == "GRD102"] == expected
+
+
+# An Ultralytics model: calling it runs its predictor, which disables grad itself.
+ULTRALYTICS_TRACKER = """
+import numpy as np
+from ultralytics import YOLO
+
+
+class Tracker:
+    def __init__(self, weights="yolov8n.pt"):
+        self.model = YOLO(weights)
+
+    def __call__(self, image_paths):
+        boxes = []
+        for path in image_paths:
+            boxes.append(self.model(path)[0].boxes.data.cpu().numpy())
+        return np.concatenate(boxes)
+"""
+
+
+@pytest.mark.parametrize("built, expected", [
+    ("YOLO(weights)", []),
+    ("RTDETR(weights)", []),
+    # the network inside is a plain ``nn.Module``: its call builds a graph
+    ("YOLO(weights).model.eval()", [("GRD101", 12, 8)]),
+])
+def test_an_ultralytics_model_predicts_under_its_own_inference_mode(built, expected):
+    source = ULTRALYTICS_TRACKER.replace("YOLO(weights)", built).replace("import YOLO", "import RTDETR, YOLO")
+    assert found(source) == expected

@@ -251,7 +251,8 @@ class EvalLoopWithoutNoGrad(Rule):
         (`sample`, `beam_search`) when a model class of this module defines
         that method without a grad-disabling decorator.  A library pipeline
         (`DiffusionPipeline.from_pretrained(...)`, `transformers.pipeline(...)`)
-        disables grad itself, so calling one is not a model call.  A loop that calls a function, method or
+        or an Ultralytics model (`YOLO("yolov8n.pt")`) disables grad itself,
+        so calling one is not a model call.  A loop that calls a function, method or
         sibling closure of the module that runs a model runs that model: a
         helper shared by training and evaluation is judged at each loop that
         calls it, with the grad state of that call, and reported at the loop,
