@@ -305,6 +305,12 @@ class Context:
         lacks (see ``Project.import_fails``)?  False without an index."""
         return self._ask(lambda found: found.import_fails(), False)
 
+    def stars_lack(self, names: FrozenSet[str]) -> bool:
+        """Does every ``*`` import of this module name a module of the project
+        that binds none of ``names`` (see ``Project.stars_lack``)?  False
+        without an index."""
+        return self._ask(lambda found: found.stars_lack(names), False)
+
     def imported_by_nothing(self) -> bool:
         """Is this module one that no other module of an unpackaged project
         imports (see ``Project.imported_by_nothing``)?  False without an index."""

@@ -919,10 +919,16 @@ def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset(), who
         read -= _memo(ctx, ("scope-names", id(whole)), lambda: _scope_names(whole.body), frozenset())  # type: ignore
     if not read:
         return False
-    bound = _memo(ctx, ("bound-names",), lambda: _bound_names(ctx), None)
-    if bound is not None and whole is not None:
-        return not read <= _memo(ctx, ("module-scope-names",), lambda: _module_scope_names(ctx), frozenset())
-    return bound is not None and not read <= bound
+    found = _memo(ctx, ("bound-names",), lambda: _bound_names(ctx), None)
+    if found is None:
+        return False
+    bound, stars = found
+    if whole is not None:
+        bound = _memo(ctx, ("module-scope-names",), lambda: _module_scope_names(ctx), frozenset())
+    unbound = read - bound
+    # ``from network import *`` binds what that module of the project (and those it
+    # ``*``-imports) binds: asked last, as it may read them
+    return bool(unbound) and (not stars or ctx.stars_lack(frozenset(unbound)))
 
 
 def _module_scope_names(ctx) -> FrozenSet[str]:
@@ -981,13 +987,14 @@ def _top_level_names(ctx) -> FrozenSet[str]:
     return frozenset(found)
 
 
-def _bound_names(ctx) -> Optional[FrozenSet[str]]:
+def _bound_names(ctx) -> Optional[Tuple[FrozenSet[str], bool]]:
     """Every name the module binds in any scope, with the builtins and the
-    names Python gives a module; None when it may bind names no statement
-    spells."""
+    names Python gives a module, and whether it also ``*``-imports a module;
+    None when it may bind names no statement spells otherwise."""
     tree = ctx.tree
     if not isinstance(tree, ast.Module):
         return None
+    stars = False
     bound: Set[str] = set(_MODULE_NAMES) | set(dir(builtins))
     for node in ast.walk(tree):
         cls = node.__class__
@@ -1003,8 +1010,9 @@ def _bound_names(ctx) -> Optional[FrozenSet[str]]:
         elif cls in (ast.Import, ast.ImportFrom):
             for alias in node.names:  # type: ignore[attr-defined]
                 if alias.name == "*":
-                    return None
-                bound.add((alias.asname or alias.name).split(".")[0])
+                    stars = True
+                else:
+                    bound.add((alias.asname or alias.name).split(".")[0])
         elif cls in (ast.Global, ast.Nonlocal):
             bound.update(node.names)  # type: ignore[attr-defined]
         elif cls is ast.ExceptHandler and node.name:  # type: ignore[attr-defined]
@@ -1013,7 +1021,7 @@ def _bound_names(ctx) -> Optional[FrozenSet[str]]:
             bound.add(node.name)  # type: ignore[attr-defined]
         elif cls.__name__ == "MatchMapping" and getattr(node, "rest", None):
             bound.add(node.rest)  # type: ignore[attr-defined]
-    return frozenset(bound)
+    return frozenset(bound), stars
 
 
 #: Names through which a module may bind names no statement spells.

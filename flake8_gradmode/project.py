@@ -1447,7 +1447,9 @@ class Project:
         ``evaluate`` of its own)?  Not when it reads ``.name`` of anything
         or imports the name from here."""
         imported = summary["i"].get(name)  # type: ignore[attr-defined]
-        if imported is None or has(summary["a"], name):  # type: ignore[arg-type]
+        if imported is None:
+            return self._calls_through_other_modules(rel, summary, name)
+        if has(summary["a"], name):  # type: ignore[arg-type]
             return False
         if any(called.endswith(f".{name}") for called in summary["k"]):  # type: ignore[attr-defined]
             return False  # ``test.test(...)``
@@ -1458,6 +1460,22 @@ class Project:
             return False
         other = self.summary(found[0])
         return other is not None and (found[1] in other["f"] or found[1] in other["c"])  # type: ignore[operator]
+
+    def _calls_through_other_modules(self, rel: str, summary: Summary, name: str) -> bool:
+        """Does module ``rel`` use ``name`` only in calls through another
+        module of the project (``get_models.bn_update(...)`` where this module
+        is ``get_models_scale_inv`` with a ``bn_update`` of its own), never as
+        a plain name or another attribute?"""
+        if has(summary["n"], name) or has(summary["a"], name):  # type: ignore[arg-type]
+            return False
+        calls = calls_of(summary, name)
+        for written, *_ in calls:
+            if not written.endswith(f".{name}"):
+                return False
+            found = self.resolve(rel, written)
+            if not isinstance(found, tuple) or found[0] in (self.rel, rel):
+                return False
+        return bool(calls)
 
     def unpackaged(self) -> bool:
         """Does no distribution of the project install this module?  True
@@ -1671,6 +1689,17 @@ class Project:
         for level, star in summary["s"]:  # type: ignore[attr-defined]
             found = self.index.module(_absolute(rel, level, star), rel)
             if found is None or found == rel or depth >= 3 or not self._lacks(found, star, name, depth + 1):
+                return False
+        return True
+
+    def stars_lack(self, names: FrozenSet[str]) -> bool:
+        """Does every ``*`` import of this module name a module of the project
+        that binds none of ``names``, nor any project module it ``*``-imports
+        (see ``_lacks``)?  A ``*`` import from outside the project may bind
+        anything."""
+        for level, star in self.own["s"]:  # type: ignore[attr-defined]
+            found = self.index.module(_absolute(self.rel, level, star), self.rel)
+            if found is None or found == self.rel or not all(self._lacks(found, star, n) for n in names):
                 return False
         return True
 

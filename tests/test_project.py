@@ -4521,3 +4521,75 @@ def test_a_loss_object_of_another_module_whose_method_returns_a_number(tmp_path,
     # in one module, the class is read where it is
     local = LOSS_OBJECTS + LOSS_OBJECT_TRAINER.replace("from losses import NLLLoss", "").replace("NLLLoss", klass)
     assert [f[2] for f in lint(make(tmp_path / "one", {"one.py": local}) / "one.py")] == [f[2] for f in found]
+
+
+STAR_IMPORTED_NETWORK = """
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.5))
+
+        def forward(self, x):
+            return self.body(x)
+"""
+
+STAR_IMPORTING_SCRIPT = """
+    import torch
+    from network import *
+
+    model = Net()
+    model.load_state_dict(torch.load("net.pt"))
+    model.eval()
+    correct = 0
+    for trial in range(30):
+        print("trial %d" % epoch)
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+"""
+
+
+@pytest.mark.parametrize("network, found", [
+    # ``epoch`` and ``loader``: bound by no statement here nor in ``network``: NameError at once
+    (STAR_IMPORTED_NETWORK, []),
+    (STAR_IMPORTED_NETWORK + "\nepoch, loader = 0, []\n", [(8, 0, "GRD101")]),
+    # what ``network`` ``*``-imports from outside the project may bind anything
+    ("from helpers import *\n" + STAR_IMPORTED_NETWORK, [(8, 0, "GRD101")]),
+])
+def test_a_script_reading_a_name_no_star_imported_project_module_binds(tmp_path, network, found):
+    unpackaged(tmp_path, {"network.py": network, "test_noise.py": STAR_IMPORTING_SCRIPT})
+    assert lint(tmp_path / "test_noise.py") == found
+
+
+BN_UPDATE = """
+    import torch
+
+
+    def bn_update(loader, model):
+        model.train()
+        for x in loader:
+            model(x)
+"""
+
+BN_TRAIN = """
+    from models import plain, scaled
+
+
+    def main(loader, model):
+        plain.bn_update(loader, model)
+"""
+
+
+@pytest.mark.parametrize("train, plain, scaled", [
+    (BN_TRAIN, [(6, 4, "GRD101")], []),  # only ``plain``'s copy is called
+    (BN_TRAIN.replace("plain.bn_update", "scaled.bn_update"), [], [(6, 4, "GRD101")]),
+    # the name alone may be either module's
+    (BN_TRAIN.replace("from models import plain, scaled", "from models.plain import bn_update").replace(
+        "plain.bn_update", "bn_update"), [(6, 4, "GRD101")], []),
+])
+def test_a_copy_of_a_function_only_another_modules_copy_of_is_called(tmp_path, train, plain, scaled):
+    unpackaged(tmp_path, {"models/plain.py": BN_UPDATE, "models/scaled.py": BN_UPDATE, "train.py": train})
+    assert lint(tmp_path / "models/plain.py") == plain
+    assert lint(tmp_path / "models/scaled.py") == scaled

@@ -375,7 +375,10 @@ class EvalLoopWithoutNoGrad(Rule):
         `x_mask` is bound: the first pass raises; in a function no other
         encloses, a name only another function binds for itself counts
         too: `self.model(x, idx_scale)` where only `test()` binds
-        `idx_scale`); a loop after a statement of
+        `idx_scale`; with the project index, a module that `*`-imports
+        only modules of the project binds what they bind, and no more:
+        `print(epoch)` after `from network import *` where neither
+        `network` nor what it `*`-imports binds `epoch`); a loop after a statement of
         its own block or of an
         enclosing one that always leaves that block (`return`, `raise`,
         `continue`, `break`), or after a use of an exercise's blank
