@@ -1117,7 +1117,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("q"), list) and isinstance(summary.get("w"), dict)
         and isinstance(summary.get("d"), str) and isinstance(summary.get("x"), list)
         and isinstance(summary.get("h"), dict) and isinstance(summary.get("y"), list)
-        and isinstance(summary.get("l"), list)
+        and isinstance(summary.get("l"), list) and isinstance(summary.get("N"), list)
     )
 
 

@@ -1924,3 +1924,55 @@ def fit(model, optimizer, train_loader, val_loader, loss_fn, epochs):
 def test_a_loss_of_predictions_collected_under_no_grad_keeps_no_graph(change, expected):
     source = SCORED_COLLECTION.replace(*change) if change else SCORED_COLLECTION
     assert findings(source) == expected
+
+
+# A meta-learner's step backpropagates and returns ``meta_loss.item()``: the
+# script's list of losses holds numbers, though the script backpropagates a
+# ``loss`` elsewhere.
+META_STEP = """
+import torch
+import torch.nn.functional as F
+
+
+class MAML:
+    def __init__(self, model, lr):
+        self.model = model
+        self.opt = torch.optim.Adam(model.parameters(), lr)
+
+    def meta_train_step(self, tasks):
+        meta_loss = 0
+        for x, y in tasks:
+            meta_loss += F.cross_entropy(self.model(x), y)
+        self.opt.zero_grad()
+        meta_loss.backward()
+        self.opt.step()
+        return meta_loss.item()
+
+
+maml = MAML(torch.nn.Linear(4, 2), 1e-3)
+meta_losses = []
+for episode in range(100):
+    tasks = []
+    for _ in range(4):
+        tasks.append(make_task())
+    loss = maml.meta_train_step(tasks)
+    meta_losses.append(loss)
+
+# the script's next example backpropagates a ``loss`` of its own
+net = torch.nn.Linear(4, 2)
+opt = torch.optim.SGD(net.parameters(), 0.1)
+for x, y in make_tasks():
+    loss, accuracy = proto_loss(net(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+print(meta_losses)
+"""
+
+
+@pytest.mark.parametrize("returned, expected", [
+    ("meta_loss.item()", []),
+    ("meta_loss", [("GRD104", 28, 4)]),  # the tensor itself: every episode's graph is kept
+])
+def test_a_step_method_of_an_object_returning_a_number(returned, expected):
+    assert findings(META_STEP.replace("return meta_loss.item()", f"return {returned}")) == expected

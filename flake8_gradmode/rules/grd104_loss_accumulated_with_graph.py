@@ -77,10 +77,12 @@ class LossAccumulatedWithGraph(Rule):
         loss.data[0]`, also scaled by a count: `loss = float(loss.data) *
         len(x)`), and an item replaced by a number before it is added
         (`losses[k] = v.item()` for every item), hold no graph, and so does
-        what a loss object's method named like a loss returns when that
-        method, of a class of the module or (with the project index) of
-        another module, returns only numbers (`loss = NLLLoss()`, then
-        `total += loss.get_loss()` with `return self.acc_loss.item()`).  Values whose origin is not visible
+        what a method of an object built from a class returns when that
+        method returns only numbers: a class of the module (`maml =
+        MAML(net)`, then `loss = maml.meta_train_step(tasks)` returning
+        `meta_loss.item()`), or, for a method named like a loss, with the
+        project index, of another module (`loss = NLLLoss()`, then `total
+        += loss.get_loss()` with `return self.acc_loss.item()`).  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.  An object of a
         class that is no list decides what its own `append` keeps
@@ -760,14 +762,15 @@ def _loss_helper(ctx, value: ast.expr) -> Optional[Tuple[str, ...]]:
 
 
 def _instance_loss_method(ctx, value: ast.expr) -> Optional[Tuple[str, str]]:
-    """The class and method of a call named like a loss on an object the
-    function built from a class (``loss = NLLLoss()``, then
-    ``loss.get_loss()``, or a name bound to that call)."""
+    """The class and method of a call on an object built from a class
+    (``loss = NLLLoss()``, then ``loss.get_loss()``; ``maml = MAML(net)``,
+    then ``loss = maml.meta_train_step(tasks)``), or of a name bound to
+    that call."""
     if isinstance(value, ast.Name):
         binding = ctx.lookup(value.id)
         value = binding.value if binding is not None else None
     if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
-            and isinstance(value.func.value, ast.Name) and facts.loss_named(value.func.attr)):
+            and isinstance(value.func.value, ast.Name)):
         return None
     binding = ctx.lookup(value.func.value.id)
     built = binding.value if binding is not None else None
@@ -777,7 +780,8 @@ def _instance_loss_method(ctx, value: ast.expr) -> Optional[Tuple[str, str]]:
 
 def _method_returns_number(ctx, written: str, method: str) -> bool:
     """Does the method ``method`` of the class ``written`` (of this module,
-    or of another module of the project) return only Python numbers?"""
+    or, named like a loss, of another module of the project) return only
+    Python numbers?"""
     klass = flow.local_classes(ctx).get(written)
     if klass is None:
         return ctx.loss_method_returns_number(written, method)
