@@ -1616,7 +1616,7 @@ def _pipelines(ctx) -> FrozenSet[str]:
     ``transformers.pipeline(...)``, or of an Ultralytics model class
     (``YOLO("yolov8n.pt")``, whose call predicts under inference mode), and
     the same name moved: ``pipe = pipe.to(device)``."""
-    if not ctx.imports.imports_from(("diffusers", "transformers", "ultralytics")):
+    if not (ctx.imports.imports_from(("diffusers", "transformers")) or ctx.imports.imports_any(_ULTRALYTICS_MODELS)):
         return frozenset()
     found: Set[str] = set()
     for node in ast.walk(ctx.tree):
@@ -1641,7 +1641,7 @@ def loads_pipeline(ctx, call: ast.Call, diffusers_only: bool = False) -> bool:
 #: Ultralytics' model classes: calling one runs its predictor, under inference mode.
 _ULTRALYTICS_MODELS = frozenset(
     f"ultralytics.{name}" for name in ("YOLO", "YOLOWorld", "YOLOE", "RTDETR", "SAM", "FastSAM", "NAS")
-)
+) | {"ultralytics"}  # (``import ultralytics``, then ``ultralytics.YOLO(...)``)
 
 
 def _annotated_pipelines(ctx) -> FrozenSet[str]:

@@ -255,6 +255,10 @@ class ImportTable:
         """Does the module import anything from one of ``packages``?"""
         return any(full.split(".", 1)[0] in packages for full in self._names.values())
 
+    def imports_any(self, names: FrozenSet[str]) -> bool:
+        """Does the module import one of ``names`` (full dotted names) itself?"""
+        return not names.isdisjoint(self._names.values())
+
     def imported_names(self) -> Iterable[str]:
         return self._names.keys()
 
