@@ -2550,11 +2550,12 @@ def qualified(key: Tuple[str, ...]) -> Optional[str]:
 # ``pytorch 0.2.0_2``, ``torch==0.3.1``, ``torch<0.4``, ``pytorch=0.2.0=py36``,
 # a table's ``| pytorch | 0.3.1 |``, a link's ``[PyTorch](https://...) 0.3``,
 # ``**PyTorch** 0.3``, an environment's ``pytorch-0.2.0-gpu-py3`` (not
-# ``pytorch-lightning 1.0``).  Searched with re.IGNORECASE; compiled
+# ``pytorch-lightning 1.0``), also as an item of a list with no space after
+# its dash (``-Pytorch 0.3.1``).  Searched with re.IGNORECASE; compiled
 # (and cached by ``re``) on first need, not at import: only a project with a
 # ``volatile=`` flag or loop about to be reported asks.
 _TORCH_VERSION = (
-    r"(?<![\w.-])(?:py)?torch(?![A-Za-z_]|-[A-Za-z])(?:\]\([^)\s]*\)|[*`]+|-(?=v?\d))?"
+    r"(?:(?<![\w.-])|(?<=\n-)|(?<=^-))(?:py)?torch(?![A-Za-z_]|-[A-Za-z])(?:\]\([^)\s]*\)|[*`]+|-(?=v?\d))?"
     r"[^\S\n]*(?:version[^\S\n]*)?([:=<>~!|(]*)[^\S\n]*v?(\d+)\.(\d+)"
     r"((?:\.\d+)*(?:\+(?![\w.])|[^\S\n]+(?:or|and)[^\S\n]+(?:later|newer|higher|above|up)\b))?"
 )

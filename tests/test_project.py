@@ -2944,6 +2944,9 @@ VOLATILE_VALIDATION = """
     ({"README.md": "Tested on PyTorch 0.3.1 or later.\n"}, [(7, 4, "GRD101")]),
     ({"README.md": "Tested on PyTorch 0.3.1 or Python 3.6 later.\n"}, []),
     ({"README.md": "- Pytorch 0.3.1\n- (2018/05/15) PyTorch0.4 is supported now!\n"}, [(7, 4, "GRD101")]),
+    ({"README.md": "I'm using:\n\n-Python 3.6\n\n-Pytorch 0.3.1\n"}, []),  # a list item with no space
+    ({"README.md": "-Pytorch 0.3.1\n"}, []),
+    ({"README.md": "Built with fast-pytorch 0.3.1\n"}, [(7, 4, "GRD101")]),  # another package's name
     ({}, [(7, 4, "GRD101")]),
 ])
 def test_volatile_inputs_guard_a_loop_only_in_a_project_pinned_before_torch_0_4(tmp_path, files, found):
