@@ -1088,7 +1088,7 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:120] if text else ""
 
 
-def _other_framework_only(tree: ast.AST) -> bool:
+def _not_pytorch_code(tree: ast.AST) -> bool:
     """Does the module import another tensor framework (Chainer, MXNet,
     TensorFlow, ...) and not ``torch`` itself?  Its ``model(x)`` loops are not
     PyTorch's, and no grad-mode rule applies.  Nor do they to a NumPy network
@@ -1134,7 +1134,7 @@ _NUMPY_ONLY = frozenset(getattr(sys, "stdlib_module_names", ())) | {
 def _check(
     tree: ast.AST, lines: Sequence[str], settings: Settings, rule_classes: Sequence[type], filename: str
 ) -> List[Violation]:
-    if _other_framework_only(tree):
+    if _not_pytorch_code(tree):
         return []
     ctx = Context(settings, filename, lines)
     ctx.tree = tree

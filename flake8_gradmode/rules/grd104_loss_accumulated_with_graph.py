@@ -415,9 +415,9 @@ class LossAccumulatedWithGraph(Rule):
         named_loss = _loss_helper(ctx, value)
         if named_loss is not None:
             condition = _and(_not_a_number(ctx, named_loss), condition)
-        instance_loss = _instance_loss_method(ctx, value)
-        if instance_loss is not None:
-            condition = _and(lambda: not _method_returns_number(ctx, *instance_loss), condition)
+        instance_call = _instance_method(ctx, value)
+        if instance_call is not None:
+            condition = _and(lambda: not _method_returns_number(ctx, *instance_call), condition)
         if keeps is not None:
             condition = _and(keeps, condition)
         # ``self.model(lr, idx_scale)`` with no ``idx_scale``: the first pass raises, nothing accumulates
@@ -761,7 +761,7 @@ def _loss_helper(ctx, value: ast.expr) -> Optional[Tuple[str, ...]]:
     return None
 
 
-def _instance_loss_method(ctx, value: ast.expr) -> Optional[Tuple[str, str]]:
+def _instance_method(ctx, value: ast.expr) -> Optional[Tuple[str, str]]:
     """The class and method of a call on an object built from a class
     (``loss = NLLLoss()``, then ``loss.get_loss()``; ``maml = MAML(net)``,
     then ``loss = maml.meta_train_step(tasks)``), or of a name bound to
