@@ -134,6 +134,11 @@ class ClassInfo:
         self.value_attrs: Set[str] = set()
 
 
+#: Values that are no parameter when bound to ``self.<name>``: calls (``torch.empty(shape)``),
+#: constants and containers.
+_CONTAINERS = (ast.Call, ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.DictComp)
+
+
 class Context:
     """What every rule may ask about the node being visited."""
 
@@ -568,11 +573,11 @@ class Context:
             if kind is facts.Kind.PARAM:
                 self.classes[-1].param_attrs.add(target.attr)
                 self.classes[-1].value_attrs.discard(target.attr)
-            elif isinstance(value, (ast.Call, ast.Constant, ast.List, ast.Tuple, ast.Dict)) or (
+            elif isinstance(value, _CONTAINERS) or (
                 isinstance(value, ast.Attribute) and value.attr not in facts.PARAM_ATTRIBUTES
-            ):
-                # ``torch.empty(shape)``, ``cfg.DATASET.LOSS_WEIGHT``, ``[1.0, 2.0]``: no parameter
-                # (``other.weight`` may be one, tied)
+            ) or (isinstance(value, ast.BinOp) and isinstance(value.left, (ast.List, ast.Tuple))):
+                # ``torch.empty(shape)``, ``cfg.DATASET.LOSS_WEIGHT``, ``[1.0, 2.0]``, ``[None] * 6``:
+                # no parameter (``other.weight`` may be one, tied)
                 self.classes[-1].value_attrs.add(target.attr)
 
     def bind_name(self, name: str, kind: facts.Kind, value: Optional[ast.expr]) -> None:

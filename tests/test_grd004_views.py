@@ -333,3 +333,53 @@ class Splits:
 ])
 def test_targets_that_are_no_parameter_at_that_line(source, expected):
     assert grd004(source) == expected
+
+
+# A loss keeps its class weights in a plain list named ``weight``: no parameter.
+LIST_OF_WEIGHTS = """
+import torch
+import torch.nn as nn
+
+
+class ReweightedLoss(nn.Module):
+    def __init__(self, counts, max_clip=10.0):
+        super().__init__()
+        self.weight = [None] * len(counts)
+        for i, count in enumerate(counts):
+            self.weight[i] = torch.tensor(count, dtype=torch.float32)
+            self.weight[i][self.weight[i] > max_clip] = max_clip
+            self.weight[i].clamp_(min=1.0)
+"""
+
+
+@pytest.mark.parametrize("bound, expected", [
+    ("[None] * len(counts)", []),
+    ("[None for _ in counts]", []),
+    # a parameter of its own: changed in place while grad is on
+    ("nn.Parameter(torch.ones(len(counts)))", [(11, 12), (12, 12), (13, 12)]),
+])
+def test_a_plain_list_attribute_named_weight_is_no_parameter(bound, expected):
+    assert grd004(LIST_OF_WEIGHTS.replace("[None] * len(counts)", bound)) == expected
+
+
+# A helper of another module switches the flag off before the layer is filled.
+HELPER_FROZEN_LAYER = """
+import torch
+from util import nethook
+
+
+def make_transform(mean, d):
+    layer = torch.nn.Linear(d, d)
+    nethook.set_requires_grad(False, layer)
+    layer.bias[...] = mean
+    layer.weight[...] = torch.eye(d)
+    return layer
+"""
+
+
+@pytest.mark.parametrize("flag, expected", [
+    ("False", []),
+    ("True", [(9, 4), (10, 4)]),
+])
+def test_a_layer_a_set_requires_grad_helper_switched_off(flag, expected):
+    assert grd004(HELPER_FROZEN_LAYER.replace("(False, layer)", f"({flag}, layer)")) == expected

@@ -7,7 +7,7 @@ import ast
 from flake8_gradmode import facts, flow
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, dotted, effective, first_value, is_const, param_defaults, positional_params
+    FunctionInfo, Grad, dotted, effective, first_value, is_const, last_name, param_defaults, positional_params
 )
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
@@ -80,10 +80,13 @@ class InplaceParamUpdateWithGrad(Rule):
         switched off (`conv.requires_grad_(False)`, then
         `conv.lin.weight.zero_()`), and so may the parameters of a model a function of
         the module, or one nested in the caller, switched off
-        (`toggle_grad(model, False)` looping over `model.parameters()`); a function handed to `model.apply(fn)` runs in
+        (`toggle_grad(model, False)` looping over `model.parameters()`), or a
+        helper named for the flag, of any module, given `False`
+        (`nethook.set_requires_grad(False, layer)`); a function handed to `model.apply(fn)` runs in
         the grad mode of that call.  `self.weight` is not a parameter in a
         class that binds it to something else a call made
-        (`self.weight = FactorizedTensor.new(shape)`, `torch.empty(shape)`).
+        (`self.weight = FactorizedTensor.new(shape)`, `torch.empty(shape)`),
+        or to a plain list (`self.weight = [None] * 6`).
         Changes through `.data` or `.detach()` bypass autograd's check and are
         not reported, nor are changes of `x.weight` where the class sets
         `requires_grad = False` (or calls `requires_grad_(False)`) on `x`, on
@@ -527,8 +530,10 @@ class InplaceParamUpdateWithGrad(Rule):
             owner = dotted(func.value)  # ``self.register_buffer("weight", ...)``: from here on a buffer
             if owner is not None:
                 self._not_requiring.add((id(self.context.grad.function), f"{owner}.{node.args[0].value}"))
-        elif isinstance(func, ast.Name) and len(node.args) >= 2:
+        elif isinstance(func, ast.Name) and len(node.args) >= 2 and not _sets_requires_grad(func.id):
             self._toggled(node, func.id)
+        elif len(node.args) >= 2 and _sets_requires_grad(last_name(func)):
+            self._set_by_helper(node)
         if isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr):
             base = facts.strip_views(self.context, func.value)
             if base is not func.value:
@@ -656,6 +661,24 @@ class InplaceParamUpdateWithGrad(Rule):
             node.body[0].lineno <= line <= (node.body[-1].end_lineno or node.body[-1].lineno)
             for node in self._in_orelse
         )
+
+    def _set_by_helper(self, node: ast.Call) -> None:
+        """``nethook.set_requires_grad(False, layer)``: a helper named for
+        setting ``requires_grad`` (of this module or another), given a flag
+        as a constant, sets it for the modules and tensors it is handed."""
+        flags = [a for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, bool)]
+        if len(flags) != 1:
+            return
+        for arg in node.args:
+            owner = dotted(arg) if arg is not flags[0] else None
+            if owner is None:
+                continue
+            key = (id(self.context.grad.function), owner)
+            if flags[0].value is False:
+                self._not_requiring.add(key)
+            else:
+                for prefix in _prefixes(owner):
+                    self._not_requiring.discard((key[0], prefix))
 
     def _switched_off(self, name: Optional[str]) -> bool:
         """Did the running function switch off ``requires_grad`` of ``name``
@@ -1097,6 +1120,11 @@ def _admits(helper: _Helper, path: Tuple[_Branch, ...]) -> Callable[[Shape], boo
         return _reachable(path, values)
 
     return admits
+
+
+def _sets_requires_grad(name: str) -> bool:
+    """``set_requires_grad``, ``toggle_requires_grad``: a helper that sets the flag it names."""
+    return "requires_grad" in name
 
 
 def _prefixes(name: Optional[str]) -> List[str]:
