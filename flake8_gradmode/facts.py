@@ -634,6 +634,8 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
         return False
     if isinstance(expr, ast.Constant):
         return _number(expr)
+    if _a_count(expr):
+        return True  # ``target.size(0)``, ``len(batch)``, ``x.shape[0]``
     if isinstance(expr, ast.BinOp):
         return _number_expr(expr.left, stores, seen) and _number_expr(expr.right, stores, seen)
     if isinstance(expr, ast.UnaryOp):

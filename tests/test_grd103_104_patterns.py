@@ -1976,3 +1976,41 @@ print(meta_losses)
 ])
 def test_a_step_method_of_an_object_returning_a_number(returned, expected):
     assert findings(META_STEP.replace("return meta_loss.item()", f"return {returned}")) == expected
+
+
+# A step returns its loss per target token: ``loss.item() / target_length``,
+# where the length is a size.
+PER_TOKEN_STEP = """
+import torch
+
+
+class Trainer:
+    def _calculate_loss(self, source, target):
+        target_length = target.size(0)
+        loss = self.criterion(self.model(source), target)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item() / target_length
+
+    def train(self, pairs, epochs):
+        for epoch in range(epochs):
+            for source, target in pairs:
+                loss = self.criterion(self.model(source), target)
+                loss.backward()
+                self.optimizer.step()
+            if epoch % 5 == 0:
+                total = 0
+                for source, target in pairs[:10]:
+                    total += self._calculate_loss(source, target)
+                print(total / 10)
+"""
+
+
+@pytest.mark.parametrize("length, expected", [
+    ("target.size(0)", []),
+    ("len(target)", []),
+    ("target.shape[0]", []),
+    ("self.weights[0]", [("GRD104", 22, 20)]),  # whatever that is: it may hold a graph
+])
+def test_a_loss_helper_returning_a_number_divided_by_a_size(length, expected):
+    assert findings(PER_TOKEN_STEP.replace("target.size(0)", length)) == expected

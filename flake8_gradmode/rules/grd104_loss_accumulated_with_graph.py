@@ -39,7 +39,8 @@ class LossAccumulatedWithGraph(Rule):
         scaled.backward(); return loss`), added directly (`total +=
         self._step(x, y)`) or through a name bound to the call in the
         iteration (not when the function makes it a number first: `loss =
-        loss.item(); return loss`, or returns an element of a tensor made
+        loss.item(); return loss`, or `return loss.item() / target.size(0)`:
+        a number over a size, or returns an element of a tensor made
         from numbers that only numbers are added to: `total =
         torch.Tensor([0])`, `total += loss.item()`, `return total[0]`).
     """
