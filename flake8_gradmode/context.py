@@ -136,7 +136,7 @@ class ClassInfo:
 
 #: Values that are no parameter when bound to ``self.<name>``: calls (``torch.empty(shape)``),
 #: constants and containers.
-_CONTAINERS = (ast.Call, ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.DictComp)
+_PLAIN_VALUES = (ast.Call, ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.DictComp)
 
 
 class Context:
@@ -573,7 +573,7 @@ class Context:
             if kind is facts.Kind.PARAM:
                 self.classes[-1].param_attrs.add(target.attr)
                 self.classes[-1].value_attrs.discard(target.attr)
-            elif isinstance(value, _CONTAINERS) or (
+            elif isinstance(value, _PLAIN_VALUES) or (
                 isinstance(value, ast.Attribute) and value.attr not in facts.PARAM_ATTRIBUTES
             ) or (isinstance(value, ast.BinOp) and isinstance(value.left, (ast.List, ast.Tuple))):
                 # ``torch.empty(shape)``, ``cfg.DATASET.LOSS_WEIGHT``, ``[1.0, 2.0]``, ``[None] * 6``:

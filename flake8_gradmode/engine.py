@@ -998,6 +998,8 @@ class _Driver:
                 if before:
                     for hook in before:
                         hook(node)
+                # (the list and the single child written out twice: one loop over
+                # ``(value,)`` costs a tuple per field and measurably more)
                 if value.__class__ is list:
                     for child in value:
                         if child is None:

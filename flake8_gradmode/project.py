@@ -2077,15 +2077,8 @@ class Project:
         like a loss, return only Python numbers (``get_loss`` returning
         ``self.acc_loss.item()``)?"""
         target = self._definition(rel, written)
-        if target is None:
-            return False
-        for module, owner in self.ancestors(target[0], target[2])[0]:
-            summary = self.summary(module)
-            if summary is None:
-                return False
-            if f"{owner}.{method}" in summary["f"]:  # type: ignore[operator]
-                return f"{owner}.{method}" in summary["N"]  # type: ignore[operator]
-        return False
+        found = self._first_definition(self.ancestors(target[0], target[2])[0], method) if target else None
+        return found is not None and found[1] in found[0]["N"]  # type: ignore[operator]
 
     def mode_free_class(self, rel: str, written: str) -> bool:
         """Is the class written ``written`` in module ``rel`` a project class

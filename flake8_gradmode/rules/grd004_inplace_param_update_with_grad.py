@@ -516,13 +516,7 @@ class InplaceParamUpdateWithGrad(Rule):
         if isinstance(func, ast.Attribute) and func.attr == "requires_grad_":
             name = dotted(func.value)  # ``w.requires_grad_(False)``, as ``w.requires_grad = False``
             if name is not None:
-                key = (id(self.context.grad.function), name)
-                if is_const(first_value(node), False):
-                    self._not_requiring.add(key)
-                else:
-                    # switched back on: it and what holds it (a module's part) may require grad again
-                    for prefix in _prefixes(name):
-                        self._not_requiring.discard((key[0], prefix))
+                self._set_requires_grad(name, not is_const(first_value(node), False))
         elif (
             isinstance(func, ast.Attribute) and func.attr == "register_buffer" and node.args
             and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
@@ -671,14 +665,19 @@ class InplaceParamUpdateWithGrad(Rule):
             return
         for arg in node.args:
             owner = dotted(arg) if arg is not flags[0] else None
-            if owner is None:
-                continue
-            key = (id(self.context.grad.function), owner)
-            if flags[0].value is False:
-                self._not_requiring.add(key)
-            else:
-                for prefix in _prefixes(owner):
-                    self._not_requiring.discard((key[0], prefix))
+            if owner is not None:
+                self._set_requires_grad(owner, flags[0].value)
+
+    def _set_requires_grad(self, name: str, on: bool) -> None:
+        """The running function set ``requires_grad`` of ``name`` (a tensor or
+        a module) to ``on``: switched off, it may be changed in place; switched
+        back on, it and what holds it (a module's part) may require grad again."""
+        function = id(self.context.grad.function)
+        if not on:
+            self._not_requiring.add((function, name))
+        else:
+            for prefix in _prefixes(name):
+                self._not_requiring.discard((function, prefix))
 
     def _switched_off(self, name: Optional[str]) -> bool:
         """Did the running function switch off ``requires_grad`` of ``name``

@@ -786,10 +786,8 @@ def _method_returns_number(ctx, written: str, method: str) -> bool:
     klass = flow.local_classes(ctx).get(written)
     if klass is None:
         return ctx.loss_method_returns_number(written, method)
-    for node in klass.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == method:
-            return facts.returns_number(node)
-    return False
+    found = facts.method_of(klass, method)
+    return found is not None and facts.returns_number(found)
 
 
 def _not_a_number(ctx, key: Tuple[str, ...]):
