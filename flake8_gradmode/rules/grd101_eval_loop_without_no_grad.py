@@ -176,21 +176,40 @@ def _selects_grad_off(ctx, call: ast.Call) -> bool:
     return bool(selectors) and ctx.selects_grad_off(selectors)
 
 
-def _runs_a_wrapper_of_the_model(ev: flow.EvalLoop) -> bool:
+#: Methods with which attack objects craft their adversarial inputs, by
+#: backpropagating a loss to them (advertorch's ``perturb``, AutoAttack's
+#: ``run_standard_evaluation``): the loop needs grad.
+_ATTACK_METHODS = frozenset({"perturb", "run_standard_evaluation"})
+
+
+def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
     """Does the loop also call an object the function built around the model
-    (``explainer = DeepLIFT(model)``, ``attack = PGD(model, eps)``)?  Such
-    tools often need grad themselves (attributions, attacks): unknown, so
-    silent."""
+    (``explainer = DeepLIFT(model)``, ``attack = PGD(model, eps)``), as
+    ``attack(x)`` or ``attack.perturb(x, y)``, or craft its inputs with an
+    attack's method (``adversary.perturb(x, y)``, the attack handed in)?
+    Such tools often need grad themselves (attributions, attacks): unknown,
+    so silent."""
     models = {c.key.split(".", 1)[0] for c in ev.model_calls}
     if not models:
         return False
-    scope = ev.loop.scope
-    for _, key in ev.loop.local_calls:
-        if key[0] != "function":
-            continue
-        for value in scope.deps.get(key[1], ()):
+    loop = ev.loop
+    scope = loop.scope
+    called = [(key[1], False) for _, key in loop.local_calls if key[0] == "function"]
+    nodes = ctx.flow.nodes
+    for seq, attr in scope.method_calls:
+        if loop.seq < seq < loop.end_seq:
+            if attr in _ATTACK_METHODS:
+                return True
+            func = nodes[seq].func if seq in nodes else None
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                called.append((func.value.id, True))
+    for name, method in called:
+        for value in scope.deps.get(name, ()):
             if not isinstance(value, ast.Call) or not last_name(value.func)[:1].isupper():
                 continue
+            klass = last_name(value.func)
+            if method and (klass in ctx.class_bases or ctx.from_the_project(klass)):
+                continue  # a class of the project's own: what its methods do is known (``agent.score(batch)``)
             args = [*value.args, *(k.value for k in value.keywords)]
             if any(isinstance(a, ast.Name) and a.id in models for a in args):
                 return True
@@ -266,8 +285,11 @@ class EvalLoopWithoutNoGrad(Rule):
         (`scorer.eval().requires_grad_(False)`, or bound to such a chain)
         builds no graph, and its calls do not count.  A loop that also calls
         a tool the function built around the model (`saliency =
-        Saliency(model)`, an explainer, an attack) is not reported: such
-        tools often need grad themselves.
+        Saliency(model)`, an explainer, an attack), as `saliency(x)` or
+        `saliency.attribute(x)`, is not reported: such tools often need grad
+        themselves.  Nor is one that crafts its inputs with an attack's
+        method (`adversary.perturb(x, y)`, `run_standard_evaluation`): the
+        attack backpropagates to them.
 
         Two more shapes are reported: a loop that trains only when a flag says
         so (`if phase == "train":`) after switching the mode by that flag
@@ -721,6 +743,48 @@ class EvalLoopWithoutNoGrad(Rule):
             title="A model that asks autograd for gradients itself (test-time adaptation)",
             checks=(Holds("under_no_grad() == 'raises'", "under `no_grad` its forward cannot run"),),
         ),
+        Valid(
+            """
+            import torch
+
+
+            class PGD:
+                def __init__(self, model, eps=0.1, steps=3):
+                    self.model, self.eps, self.steps = model, eps, steps
+
+                def perturb(self, x, y):
+                    delta = torch.zeros_like(x, requires_grad=True)
+                    for _ in range(self.steps):
+                        loss = torch.nn.functional.cross_entropy(self.model(x + delta), y)
+                        grad, = torch.autograd.grad(loss, delta)
+                        delta = (delta + self.eps * grad.sign()).clamp(-self.eps, self.eps).detach().requires_grad_()
+                    return (x + delta).detach()
+
+
+            def robust_accuracy(model, loader, adversary):
+                model.eval()
+                correct = 0
+                for x, y in loader:
+                    x_adv = adversary.perturb(x, y)
+                    correct += (model(x_adv).argmax(1) == y).sum().item()
+                return correct
+
+
+            model = torch.nn.Linear(4, 2)
+            loader = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))]
+            correct = robust_accuracy(model, loader, PGD(model))
+
+
+            def under_no_grad():
+                try:
+                    with torch.no_grad():
+                        robust_accuracy(model, loader, PGD(model))
+                except RuntimeError:
+                    return "raises"
+            """,
+            title="An attack crafts each batch's inputs by backpropagating to them (`adversary.perturb`)",
+            checks=(Holds("under_no_grad() == 'raises'", "under `no_grad` the attack cannot run"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -895,7 +959,7 @@ class EvalLoopWithoutNoGrad(Rule):
         reported: Set[int] = set()
         covered: Set[int] = set()
         for ev in flow.evaluation_loops(ctx):
-            if ev.loop.inside(reported) or _runs_a_wrapper_of_the_model(ev):
+            if ev.loop.inside(reported) or _runs_a_wrapper_of_the_model(ctx, ev):
                 continue
             what = _with_grad(ctx, ev)
             if what is None:
