@@ -5,6 +5,7 @@ from typing import Optional, Set
 
 from flake8_gradmode import flow, modes
 from flake8_gradmode.context import Fix
+from flake8_gradmode.names import tokens
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
 from flake8_gradmode.tracker import bound_arguments, dotted
 
@@ -85,7 +86,10 @@ class EvalLoopWithoutEvalMode(Rule):
         module-local caller, before it calls (directly or through other
         functions of the module) the function with the loop again and again
         with the same arguments (`for _ in range(n):`): Monte Carlo dropout
-        samples, drawn in training mode on purpose.  A loop that runs the
+        samples, drawn in training mode on purpose.  So is a loop in a
+        function whose name says Monte Carlo (`mc_dropout_eval`,
+        `monte_carlo_predict`), or one that runs the model only through
+        helpers so named (`mc_dropout_predict(model, x)`).  A loop that runs the
         model only through a helper that sets the mode itself before the call
         (`model.train()` to recalibrate batch norm, then `model.eval()`), or
         before its call of the function that runs the model (`val_step`:
@@ -281,6 +285,27 @@ class EvalLoopWithoutEvalMode(Rule):
             title="The loop tells the forward the mode, and the forward sets it",
             checks=(Holds("not model.training", "the forward switched the model to eval mode"),),
         ),
+        Valid(
+            """
+            import torch
+
+
+            def mc_dropout_predict(model, x, n_samples=50):
+                with torch.no_grad():
+                    samples = torch.stack([model(x) for i in range(n_samples)])
+                return samples.mean(0), samples.std(0)
+
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Dropout(0.5), torch.nn.Linear(16, 1))
+            test_loader = [torch.randn(8, 4)]
+            bands = []
+            for x in test_loader:
+                mean, spread = mc_dropout_predict(model, x)
+                bands.append(spread)
+            """,
+            title="Monte Carlo dropout: a helper named for it samples with dropout on",
+            checks=(Holds("bool(bands[0].min() > 0)", "dropout on: the samples spread into an uncertainty band"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -413,6 +438,8 @@ class EvalLoopWithoutEvalMode(Rule):
             if flow.under_project_contexts(ctx, [*ev.model_calls, *(p.model_call for p in ev.paths)], "e"):
                 continue  # ``with utils.eval_mode(net):``, a context manager of the project's that may switch it
             scope = loop.scope
+            if _monte_carlo(scope, ev):
+                continue  # ``mc_dropout_forward_pass(model, x)``: dropout left on to sample on purpose
             # a switch at the top of the loop body, before its first model call, counts
             first = min([c.seq for c in ev.model_calls] + [p.seq for p in ev.paths] or [loop.seq])
             mode = flow.mode_before(ctx, scope, first)
@@ -704,6 +731,22 @@ def _chosen_for_the_loop(ctx, scope: flow.Scope, first: int) -> bool:
             if not found and ctx.trains_elsewhere(key):
                 return False
     return True
+
+
+def _monte_carlo(scope: flow.Scope, ev: flow.EvalLoop) -> bool:
+    """Does the loop's function, or every helper through which alone the loop
+    runs the model, say by its name that it samples Monte Carlo dropout
+    (``mc_dropout_predict``, ``monte_carlo_forward``, ``predict_mcd``)?
+    Such a function leaves dropout on to sample on purpose."""
+    fn = scope.function
+    if fn is not None and _says_monte_carlo(fn.name):
+        return True
+    return not ev.model_calls and bool(ev.paths) and all(_says_monte_carlo(p.name) for p in ev.paths)
+
+
+def _says_monte_carlo(name: str) -> bool:
+    words = set(tokens(name))
+    return not words.isdisjoint(("mc", "mcd", "mcdropout", "montecarlo")) or {"monte", "carlo"} <= words
 
 
 def _repeats_the_call(ctx, scope: flow.Scope, seq: int) -> bool:
