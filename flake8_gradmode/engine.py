@@ -1160,11 +1160,53 @@ def _check(
     for report in ctx.reports:
         if report.condition is not None and not report.condition():
             continue
+        if _unreachable(tree, report.node):
+            continue  # after ``exit()`` or ``return`` in its block: it never runs
         line, col = ctx.start_of(report.node)
         violation = Violation(line, col, report.code, report.message, _edit(ctx, report.fix))
         out.setdefault(violation, violation)
     ctx.close()
     return sorted(out, key=lambda v: (v.line, v.col, v.code, v.message))
+
+
+#: Calls that end the program: no statement after one in its block runs.
+_EXITS = frozenset({"exit", "quit", "sys.exit", "os._exit"})
+
+
+def _unreachable(tree: ast.AST, node: ast.AST) -> bool:
+    """Does ``node`` sit after a statement that never completes (``return``,
+    ``raise``, ``break``, ``continue``, a call of ``exit()``/``sys.exit()``
+    as a statement) in its own block or in one enclosing it?"""
+    line = getattr(node, "lineno", None)
+    block: Optional[List[ast.stmt]] = getattr(tree, "body", None)
+    while line is not None and block:
+        holder = None
+        for stmt in block:
+            if stmt.lineno > line:
+                break
+            if (stmt.end_lineno or stmt.lineno) < line:
+                if _ends(stmt):
+                    return True
+                continue
+            holder = stmt
+            break
+        if holder is None or holder is node:
+            return False
+        # the statement that holds ``node``: on into the one of its blocks that does
+        inner = [getattr(holder, "body", None), getattr(holder, "orelse", None), getattr(holder, "finalbody", None)]
+        inner += [case.body for case in (*getattr(holder, "handlers", ()), *getattr(holder, "cases", ()))]
+        block = next(
+            (b for b in inner if isinstance(b, list) and b and b[0].lineno <= line <= (b[-1].end_lineno or 0)), None
+        )
+    return False
+
+
+def _ends(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, (ast.Return, ast.Raise, ast.Break, ast.Continue)):
+        return True
+    return (
+        isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and dotted(stmt.value.func) in _EXITS
+    )
 
 
 def _edit(ctx: Context, fix: Union[Fix, Callable[[], Fix], None]) -> Optional[Edit]:

@@ -3807,3 +3807,64 @@ class Tracker:
 def test_an_ultralytics_model_predicts_under_its_own_inference_mode(built, expected):
     source = ULTRALYTICS_TRACKER.replace("YOLO(weights)", built).replace("import YOLO", "import RTDETR, YOLO")
     assert found(source) == expected
+
+
+# --- precision: code after a statement that never completes never runs -------
+
+STOPPED_SCRIPT = """
+import sys
+
+import torch
+
+if __name__ == "__main__":
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+    print(model)
+    {stop}
+    model.eval()
+    test_loader = [torch.randn(8, 4)]
+    preds = []
+    for x in test_loader:
+        preds.append(model(x))
+"""
+
+
+@pytest.mark.parametrize("stop", ["exit()", "sys.exit(0)", "quit()", "raise SystemExit"])
+def test_a_loop_after_the_script_exits_is_not_reported(stop):
+    assert found(STOPPED_SCRIPT.format(stop=stop)) == []
+
+
+def test_a_loop_after_a_call_that_returns_is_reported():
+    assert found(STOPPED_SCRIPT.format(stop="print()")) == [("GRD101", 13, 4)]
+
+
+def test_a_return_in_a_branch_before_the_loop_does_not_stop_it():
+    source = """
+    import torch
+
+
+    def evaluate(model, loader, quick=False):
+        model.eval()
+        if quick:
+            return None
+        preds = []
+        for x in loader:
+            preds.append(model(x))
+        return preds
+    """
+    assert found(source) == [("GRD101", 10, 4)]
+
+
+def test_a_loop_after_a_return_in_its_own_block_is_not_reported():
+    source = """
+    import torch
+
+
+    def evaluate(model, loader):
+        model.eval()
+        return None
+        preds = []
+        for x in loader:
+            preds.append(model(x))
+        return preds
+    """
+    assert found(source) == []
