@@ -271,6 +271,15 @@ class Context:
             return self._ask(lambda found: found.entry(found.rel, qual), Grad.INHERITED)
         return self._ask(lambda found: found.entry_where(found.rel, qual, admits), Grad.INHERITED)
 
+    def asked_through_by_every_caller(self, info: FunctionInfo) -> bool:
+        """Do only functions asking autograd for gradients call ``info``
+        (see ``Project.asked_through_by_every_caller``)?  False without an
+        index."""
+        qual = project.qualified(info.key) if info.key is not None else None
+        if qual is None:
+            return False
+        return self._ask(lambda found: found.asked_through_by_every_caller(qual), False)
+
     def call_shapes_elsewhere(self, info: FunctionInfo, tests: bool = True) -> Optional[List[project.Shape]]:
         """What the calls of ``info`` in the project's other modules pass
         (see ``project.Shape``; unit tests' calls too unless ``tests`` is

@@ -2389,6 +2389,29 @@ class Project:
             return Grad.DISABLED
         return Grad.UNKNOWN if Grad.UNKNOWN in states else Grad.INHERITED
 
+    def asked_through_by_every_caller(self, qual: str) -> bool:
+        """Is this module's function ``qual`` called, and only by functions
+        that ask autograd for gradients (``torch.autograd.grad``: an attack
+        differentiating a smoothed prediction by its input), in this module
+        or another?  Such callers need the graph the function builds.  No
+        when it is used as a value anywhere, or called from module level or
+        from a unit test only."""
+        klass, _, name = qual.rpartition(".")
+        if name.startswith("__") or self._escapes(self.rel, klass, name):
+            return False
+        arity = self.own["p"].get(qual)  # type: ignore[attr-defined]
+        found = False
+        for site_rel, (written, _, caller, site_class, shape) in self._calls_named(name):
+            if (site_rel == self.rel and caller == qual) or not binds(arity, shape) or self.unit_test(site_rel):
+                continue
+            if not self._reaches(site_rel, written, site_class, self.rel, klass, name):
+                continue
+            summary = self.summary(site_rel)
+            if caller in ("", "?") or summary is None or caller not in summary["q"]:  # type: ignore[operator]
+                return False
+            found = True
+        return found
+
     def _calls_named(self, name: str, pattern: Optional["re.Pattern[bytes]"] = None) -> Iterator[Tuple[str, Call]]:
         for rel, summary, local in self._names_for(name, pattern):
             for call in calls_of(summary, local):

@@ -3868,3 +3868,37 @@ def test_a_loop_after_a_return_in_its_own_block_is_not_reported():
         return preds
     """
     assert found(source) == []
+
+
+# --- precision: loops that craft their inputs with an attack package ---------
+
+ATTACKED = """
+import torch
+{imports}
+
+
+def robust_accuracy(net, loader, adversary):
+    net.eval()
+    correct = 0
+    for x, y in loader:
+        x_adv = {craft}
+        correct += (net(x_adv).argmax(1) == y).sum().item()
+    return correct
+"""
+
+
+@pytest.mark.parametrize("imports, craft", [
+    ("from advertorch.attacks import LinfPGDAttack", "adversary.perturb(x, y)"),
+    ("from autoattack import AutoAttack", "adversary.run_standard_evaluation(x, y, bs=len(x))"),
+    ("from cleverhans.torch.attacks.projected_gradient_descent import projected_gradient_descent",
+     "projected_gradient_descent(net, x, 0.1, 0.01, 10, float('inf'))"),
+])
+def test_a_loop_crafting_inputs_with_an_attack_package_is_not_reported(imports, craft):
+    assert found(ATTACKED.format(imports=imports, craft=craft)) == []
+
+
+@pytest.mark.parametrize("imports", ["from attacks import PGD", ""])
+def test_an_attack_of_the_projects_own_is_judged_by_its_code(imports):
+    # without an attack package the forward on the crafted inputs still builds
+    # a graph the loop does not need (wrap `net(x_adv)`, not the attack)
+    assert found(ATTACKED.format(imports=imports, craft="adversary.perturb(x, y)")) == [("GRD101", 9, 4)]

@@ -4596,3 +4596,59 @@ def test_a_copy_of_a_function_only_another_modules_copy_of_is_called(tmp_path, t
     unpackaged(tmp_path, {"models/plain.py": BN_UPDATE, "models/scaled.py": BN_UPDATE, "train.py": train})
     assert lint(tmp_path / "models/plain.py") == plain
     assert lint(tmp_path / "models/scaled.py") == scaled
+
+
+# --- callers that differentiate through the function -------------------------
+
+SMOOTHED = """
+    import torch
+
+
+    def predict_smoothed(model, x, sigma=0.25, batches=4):
+        probs = 0
+        for _ in range(batches):
+            noisy = x + sigma * torch.randn_like(x)
+            probs = probs + model(noisy).softmax(-1) / batches
+        return probs
+"""
+
+ATTACK = """
+    import torch
+
+    from .smooth import predict_smoothed
+
+
+    def attack(model, x, y, eps=0.1, steps=3):
+        x = x.clone().requires_grad_()
+        for _ in range(steps):
+            loss = -predict_smoothed(model, x).log()[range(len(y)), y].mean()
+            grad, = torch.autograd.grad(loss, x)
+            x = (x + eps * grad.sign()).detach().requires_grad_()
+        return x.detach()
+"""
+
+CERTIFY = """
+    from .smooth import predict_smoothed
+
+
+    def certify(model, loader):
+        return [predict_smoothed(model, x).argmax(1) for x in loader]
+"""
+
+
+def test_a_loop_whose_every_caller_asks_autograd_through_it_is_silent(tmp_path):
+    # the attack differentiates the smoothed prediction by its input: the
+    # helper's loop must build its graph
+    make(tmp_path, {"pkg/smooth.py": SMOOTHED, "pkg/attacks.py": ATTACK})
+    assert lint(tmp_path / "pkg/smooth.py") == []
+
+
+def test_a_loop_one_of_whose_callers_only_predicts_is_reported(tmp_path):
+    make(tmp_path, {"pkg/smooth.py": SMOOTHED, "pkg/attacks.py": ATTACK, "pkg/certify.py": CERTIFY})
+    assert lint(tmp_path / "pkg/smooth.py") == [(6, 4, "GRD101")]
+
+
+def test_a_caller_asking_autograd_in_the_same_module_counts_too(tmp_path):
+    attack = ATTACK.replace("    from .smooth import predict_smoothed\n", "")
+    make(tmp_path, {"pkg/smooth.py": SMOOTHED + attack.replace("    import torch\n", "", 1)})
+    assert lint(tmp_path / "pkg/smooth.py") == []

@@ -176,44 +176,51 @@ def _selects_grad_off(ctx, call: ast.Call) -> bool:
     return bool(selectors) and ctx.selects_grad_off(selectors)
 
 
-#: Methods with which attack objects craft their adversarial inputs, by
-#: backpropagating a loss to them (advertorch's ``perturb``, AutoAttack's
-#: ``run_standard_evaluation``): the loop needs grad.
+#: Packages of adversarial attacks: their attacks backpropagate to the
+#: inputs they craft, so they need grad.
+_ATTACK_LIBRARIES = ("advertorch", "torchattacks", "autoattack", "foolbox", "cleverhans", "deeprobust")
+
+#: Methods with which those packages' attack objects craft their inputs
+#: (advertorch's ``perturb``, AutoAttack's ``run_standard_evaluation``).
 _ATTACK_METHODS = frozenset({"perturb", "run_standard_evaluation"})
 
 
 def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
     """Does the loop also call an object the function built around the model
-    (``explainer = DeepLIFT(model)``, ``attack = PGD(model, eps)``), as
-    ``attack(x)`` or ``attack.perturb(x, y)``, or craft its inputs with an
-    attack's method (``adversary.perturb(x, y)``, the attack handed in)?
-    Such tools often need grad themselves (attributions, attacks): unknown,
-    so silent."""
+    (``explainer = DeepLIFT(model)``, ``attack = PGD(model, eps)``), or,
+    in a module that imports an attack package, craft its inputs with an
+    attack (``adversary.perturb(x, y)``, cleverhans'
+    ``projected_gradient_descent(model, x, ...)``)?  Such tools often need
+    grad themselves (attributions, attacks): unknown, so silent."""
     models = {c.key.split(".", 1)[0] for c in ev.model_calls}
     if not models:
         return False
     loop = ev.loop
     scope = loop.scope
-    called = [(key[1], False) for _, key in loop.local_calls if key[0] == "function"]
-    nodes = ctx.flow.nodes
-    for seq, attr in scope.method_calls:
-        if loop.seq < seq < loop.end_seq:
-            if attr in _ATTACK_METHODS:
-                return True
-            func = nodes[seq].func if seq in nodes else None
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-                called.append((func.value.id, True))
-    for name, method in called:
-        for value in scope.deps.get(name, ()):
+    for _, key in loop.local_calls:
+        if key[0] != "function":
+            continue
+        for value in scope.deps.get(key[1], ()):
             if not isinstance(value, ast.Call) or not last_name(value.func)[:1].isupper():
                 continue
-            klass = last_name(value.func)
-            if method and (klass in ctx.class_bases or ctx.from_the_project(klass)):
-                continue  # a class of the project's own: what its methods do is known (``agent.score(batch)``)
             args = [*value.args, *(k.value for k in value.keywords)]
             if any(isinstance(a, ast.Name) and a.id in models for a in args):
                 return True
-    return False
+    return ctx.imports.imports_from(_ATTACK_LIBRARIES) and (
+        any(loop.seq < seq < loop.end_seq and attr in _ATTACK_METHODS for seq, attr in scope.method_calls)
+        or any(
+            (ctx.imports.resolve(c.node.func) or "").split(".", 1)[0] in _ATTACK_LIBRARIES
+            for c in loop.imported_calls
+        )
+    )
+
+
+def _differentiated_by_callers(ctx, scope: flow.Scope) -> bool:
+    """Is the loop's function called only by functions that ask autograd for
+    gradients (``grad(loss, x)`` over a smoothed prediction in a PGD attack),
+    in this module or another?  They need the graph its loop builds."""
+    fn = scope.function
+    return fn is not None and ctx.asked_through_by_every_caller(fn)
 
 
 class EvalLoopWithoutNoGrad(Rule):
@@ -285,11 +292,14 @@ class EvalLoopWithoutNoGrad(Rule):
         (`scorer.eval().requires_grad_(False)`, or bound to such a chain)
         builds no graph, and its calls do not count.  A loop that also calls
         a tool the function built around the model (`saliency =
-        Saliency(model)`, an explainer, an attack), as `saliency(x)` or
-        `saliency.attribute(x)`, is not reported: such tools often need grad
-        themselves.  Nor is one that crafts its inputs with an attack's
-        method (`adversary.perturb(x, y)`, `run_standard_evaluation`): the
-        attack backpropagates to them.
+        Saliency(model)`, an explainer, an attack) is not reported: such
+        tools often need grad themselves.  Nor is one, in a module that
+        imports an attack package (advertorch, torchattacks, AutoAttack,
+        Foolbox, CleverHans, DeepRobust), that crafts its inputs with an
+        attack (`adversary.perturb(x, y)`, `run_standard_evaluation`, or a
+        function of such a package): the attack backpropagates to them.  An
+        attack of the project's own is judged like any other code (the
+        loop's forward on the crafted inputs still builds a graph).
 
         Two more shapes are reported: a loop that trains only when a flag says
         so (`if phase == "train":`) after switching the mode by that flag
@@ -330,7 +340,11 @@ class EvalLoopWithoutNoGrad(Rule):
         other modules (see the cross-module page), but not callers outside the
         project (a notebook, a user's script): a function whose callers are all
         there is reported even if they disable grad.  Add `@torch.no_grad()`
-        to it, which is cheap and documents the intent.
+        to it, which is cheap and documents the intent.  With the project
+        index, a function that only functions asking autograd for gradients
+        call (`torch.autograd.grad(loss, x)` over its result, in a PGD attack
+        on a smoothed classifier) is not reported either: they need the
+        graph its loop builds.
         `set_grad_enabled(<expression>)`, and `no_grad()` chosen by a
         conditional expression (`with torch.no_grad() if x else
         nullcontext():`), are taken as "might be disabled" and keep the rule
@@ -743,48 +757,6 @@ class EvalLoopWithoutNoGrad(Rule):
             title="A model that asks autograd for gradients itself (test-time adaptation)",
             checks=(Holds("under_no_grad() == 'raises'", "under `no_grad` its forward cannot run"),),
         ),
-        Valid(
-            """
-            import torch
-
-
-            class PGD:
-                def __init__(self, model, eps=0.1, steps=3):
-                    self.model, self.eps, self.steps = model, eps, steps
-
-                def perturb(self, x, y):
-                    delta = torch.zeros_like(x, requires_grad=True)
-                    for _ in range(self.steps):
-                        loss = torch.nn.functional.cross_entropy(self.model(x + delta), y)
-                        grad, = torch.autograd.grad(loss, delta)
-                        delta = (delta + self.eps * grad.sign()).clamp(-self.eps, self.eps).detach().requires_grad_()
-                    return (x + delta).detach()
-
-
-            def robust_accuracy(model, loader, adversary):
-                model.eval()
-                correct = 0
-                for x, y in loader:
-                    x_adv = adversary.perturb(x, y)
-                    correct += (model(x_adv).argmax(1) == y).sum().item()
-                return correct
-
-
-            model = torch.nn.Linear(4, 2)
-            loader = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))]
-            correct = robust_accuracy(model, loader, PGD(model))
-
-
-            def under_no_grad():
-                try:
-                    with torch.no_grad():
-                        robust_accuracy(model, loader, PGD(model))
-                except RuntimeError:
-                    return "raises"
-            """,
-            title="An attack crafts each batch's inputs by backpropagating to them (`adversary.perturb`)",
-            checks=(Holds("under_no_grad() == 'raises'", "under `no_grad` the attack cannot run"),),
-        ),
     )
     INVALID = (
         Invalid(
@@ -969,7 +941,8 @@ class EvalLoopWithoutNoGrad(Rule):
             if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
                     and not _volatile_inputs(ctx, ev.loop.scope, [p.callee for p in ev.paths], ev.loop.node) \
                     and not _another_framework(ctx) and not flow.under_project_contexts(ctx, calls, "g") \
-                    and not all(flow.built_parameter_free(ctx, c) for c in calls):
+                    and not all(flow.built_parameter_free(ctx, c) for c in calls) \
+                    and not _differentiated_by_callers(ctx, ev.loop.scope):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)
