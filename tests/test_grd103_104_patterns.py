@@ -2014,3 +2014,41 @@ class Trainer:
 ])
 def test_a_loss_helper_returning_a_number_divided_by_a_size(length, expected):
     assert findings(PER_TOKEN_STEP.replace("target.size(0)", length)) == expected
+
+
+# --- a phase helper that switches the mode itself, by membership -------------
+
+PHASE_HELPER = """
+import torch
+
+
+def forward_batch(model, criterion, inputs, targets, phase):
+    if phase in ["train"]:
+        model.train()
+    elif phase in {valid}:
+        model.eval()
+    if phase in ["train"]:
+        outputs = model(inputs)
+    else:
+        with torch.no_grad():
+            outputs = model(inputs)
+    return criterion(outputs, targets)
+
+
+def fit(model, optimizer, criterion, train_loader, val_loader, epochs):
+    for epoch in range(epochs):
+        for loader_name, loader in [("train", train_loader), ("valid", val_loader)]:
+            for inputs, targets in loader:
+                loss = forward_batch(model, criterion, inputs, targets, loader_name)
+                if loader_name == "train":
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("valid", ['["valid", "test"]', '("valid", "test")', '["valid"]'])
+def test_a_phase_helper_switching_to_training_by_membership_restores_the_mode(valid):
+    # ``phase in ["train"]`` is ``phase == "train"``, and ``phase in ("valid",
+    # "test")`` excludes it: the training pass switches back before its step
+    assert findings(PHASE_HELPER.format(valid=valid)) == []

@@ -38,7 +38,8 @@ class TrainModeNotRestored(Rule):
         Conditions are followed.  A switch and a training step under
         conditions that exclude each other never run in the same pass
         (`if phase == "train": model.train()` / `else: model.eval()`, then
-        `if phase == "train": loss.backward()`).  A function of the module is
+        `if phase == "train": loss.backward()`; a membership test such as
+        `phase in ("valid", "test")` excludes the values it does not list).  A function of the module is
         judged with the arguments of each call: `run_epoch(model, "val")`
         whose body runs `model.train() if mode == "train" else model.eval()`
         only switches to eval mode, and `loss_batch(model, xb, yb)` whose
@@ -790,7 +791,10 @@ def _term(expr: Optional[ast.expr]) -> Term:
             values = [_term(e) for e in right.elts]
             if not all(v[0] == "const" for v in values):
                 return _opaque()
-            term = ("in", left, tuple(v[1] for v in values))
+            if len(values) == 1:
+                term = ("==", left, values[0])  # ``phase in ["train"]`` is ``phase == "train"``
+            else:
+                term = ("in", left, tuple(v[1] for v in values))
         else:
             return _opaque()
         return ("not", term) if isinstance(op, (ast.NotEq, ast.IsNot, ast.NotIn)) else term
@@ -1454,19 +1458,21 @@ def _opposed(a: Guard, b: Guard) -> bool:
     (ta, ha), (tb, hb) = a, b
     if ta == tb:
         return ha is not hb
-    if ha and hb and ta[0] == tb[0] == "==":
+    if ha and hb and ta[0] in ("==", "in") and tb[0] in ("==", "in"):
         sa, sb = _compared(ta), _compared(tb)
-        return sa is not None and sb is not None and sa[0] == sb[0] and sa[1] != sb[1]
+        return sa is not None and sb is not None and sa[0] == sb[0] and sa[1].isdisjoint(sb[1])
     return False
 
 
-def _compared(term: Term) -> Optional[Tuple[Term, object]]:
-    """``x == "train"`` -> (x, "train")."""
+def _compared(term: Term) -> Optional[Tuple[Term, FrozenSet[object]]]:
+    """``x == "train"`` -> (x, {"train"}); ``x in ("val", "test")`` -> (x, {"val", "test"})."""
+    if term[0] == "in":
+        return (term[1], frozenset(term[2])) if term[1][0] != "const" else None
     left, right = term[1], term[2]
     if right[0] == "const" and left[0] != "const":
-        return left, right[1]
+        return left, frozenset((right[1],))
     if left[0] == "const" and right[0] != "const":
-        return right, left[1]
+        return right, frozenset((left[1],))
     return None
 
 
