@@ -3892,6 +3892,7 @@ def robust_accuracy(net, loader, adversary):
     ("from autoattack import AutoAttack", "adversary.run_standard_evaluation(x, y, bs=len(x))"),
     ("from cleverhans.torch.attacks.projected_gradient_descent import projected_gradient_descent",
      "projected_gradient_descent(net, x, 0.1, 0.01, 10, float('inf'))"),
+    ("import shap", "x + 0 * adversary.shap_values(x)"),
 ])
 def test_a_loop_crafting_inputs_with_an_attack_package_is_not_reported(imports, craft):
     assert found(ATTACKED.format(imports=imports, craft=craft)) == []

@@ -176,13 +176,15 @@ def _selects_grad_off(ctx, call: ast.Call) -> bool:
     return bool(selectors) and ctx.selects_grad_off(selectors)
 
 
-#: Packages of adversarial attacks: their attacks backpropagate to the
-#: inputs they craft, so they need grad.
-_ATTACK_LIBRARIES = ("advertorch", "torchattacks", "autoattack", "foolbox", "cleverhans", "deeprobust")
+#: Packages of adversarial attacks, and SHAP: their attacks backpropagate to
+#: the inputs they craft, and its explainers to the inputs they explain,
+#: with the caller's grad mode, so they need grad.
+_ATTACK_LIBRARIES = ("advertorch", "torchattacks", "autoattack", "foolbox", "cleverhans", "deeprobust", "shap")
 
-#: Methods with which those packages' attack objects craft their inputs
-#: (advertorch's ``perturb``, AutoAttack's ``run_standard_evaluation``).
-_ATTACK_METHODS = frozenset({"perturb", "run_standard_evaluation"})
+#: Methods with which those packages' objects craft or explain their inputs
+#: (advertorch's ``perturb``, AutoAttack's ``run_standard_evaluation``,
+#: SHAP's ``shap_values``).
+_ATTACK_METHODS = frozenset({"perturb", "run_standard_evaluation", "shap_values"})
 
 
 def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
@@ -295,9 +297,10 @@ class EvalLoopWithoutNoGrad(Rule):
         Saliency(model)`, an explainer, an attack) is not reported: such
         tools often need grad themselves.  Nor is one, in a module that
         imports an attack package (advertorch, torchattacks, AutoAttack,
-        Foolbox, CleverHans, DeepRobust), that crafts its inputs with an
-        attack (`adversary.perturb(x, y)`, `run_standard_evaluation`, or a
-        function of such a package): the attack backpropagates to them.  An
+        Foolbox, CleverHans, DeepRobust) or SHAP, that crafts its inputs with
+        an attack (`adversary.perturb(x, y)`, `run_standard_evaluation`, or a
+        function of such a package) or explains them (`explainer.shap_values(x)`):
+        these backpropagate to the inputs in the loop's grad mode.  An
         attack of the project's own is judged like any other code (the
         loop's forward on the crafted inputs still builds a graph).
 
