@@ -4652,3 +4652,64 @@ def test_a_caller_asking_autograd_in_the_same_module_counts_too(tmp_path):
     attack = ATTACK.replace("    from .smooth import predict_smoothed\n", "")
     make(tmp_path, {"pkg/smooth.py": SMOOTHED + attack.replace("    import torch\n", "", 1)})
     assert lint(tmp_path / "pkg/smooth.py") == []
+
+
+# --- GRD004 in code that never runs --------------------------------------------
+
+FUSE_HELPERS = """
+    import torch
+
+
+    def fuse_conv_and_bn(conv, bn):
+        fused = torch.nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size)
+        fused.weight.copy_(conv.weight * bn.weight.view(-1, 1, 1, 1))
+        return fused
+
+
+    def fuse_model(model):
+        model.conv = fuse_conv_and_bn(model.conv, model.bn)
+        return model
+"""
+
+CONV_BN_NET = """
+    import torch
+
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3)
+            self.bn = torch.nn.BatchNorm2d(8)
+"""
+
+IMPORTS_NET = "from models.net import Net\n"
+
+FUSE_EXPORT = """
+    from models.fuse import fuse_model
+    from models.net import Net
+
+    fuse_model(Net())
+"""
+
+
+def test_a_parameter_edit_in_a_helper_nothing_in_an_unpackaged_project_calls_is_not_reported(tmp_path):
+    unpackaged(tmp_path, {"models/fuse.py": FUSE_HELPERS, "models/net.py": CONV_BN_NET, "train.py": IMPORTS_NET})
+    (tmp_path / "models/__init__.py").unlink()  # a directory of modules, no package
+    assert lint(tmp_path / "models/fuse.py") == []
+
+
+def test_a_parameter_edit_in_a_helper_of_a_package_directory_is_reported(tmp_path):
+    # ``models/__init__.py`` makes it a package's module, made to be imported
+    unpackaged(tmp_path, {"models/fuse.py": FUSE_HELPERS, "models/net.py": CONV_BN_NET, "train.py": IMPORTS_NET})
+    assert lint(tmp_path / "models/fuse.py") == [(6, 4, "GRD004")]
+
+
+def test_a_parameter_edit_in_a_helper_a_script_runs_is_reported(tmp_path):
+    unpackaged(tmp_path, {"models/fuse.py": FUSE_HELPERS, "models/net.py": CONV_BN_NET, "export.py": FUSE_EXPORT})
+    assert lint(tmp_path / "models/fuse.py") == [(6, 4, "GRD004")]
+
+
+def test_a_parameter_edit_in_a_package_helper_is_reported(tmp_path):
+    # a package's users outside the project may call what it never does
+    make(tmp_path, {"models/fuse.py": FUSE_HELPERS, "models/net.py": NET})
+    assert lint(tmp_path / "models/fuse.py") == [(6, 4, "GRD004")]

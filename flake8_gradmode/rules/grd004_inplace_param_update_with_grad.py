@@ -105,7 +105,11 @@ class InplaceParamUpdateWithGrad(Rule):
         reported in a project whose README, requirements, `setup.py`, conda
         environment, shell scripts or `Dockerfile` name only PyTorch releases
         before 1.8 (`PyTorch 1.7+` is a lower bound): only 1.8 began to
-        refuse it.
+        refuse it.  With the project index, an edit in code that never runs
+        is not reported, as GRD101 decides it: a helper nothing calls in a
+        module nothing imports of a project that is no package (a
+        `fuse_conv_and_bn` left beside the scripts), a module that stops at
+        its imports.
     """
     options = ("no_grad_decorators",)
     fix_safety = """
@@ -469,10 +473,17 @@ class InplaceParamUpdateWithGrad(Rule):
         fix: Union[Fix, Callable[[], Fix], None] = None,
     ) -> None:
         """An edit through a view of a parameter raises only since torch 1.8:
-        not reported in a project that names only earlier releases."""
+        not reported in a project that names only earlier releases.  Nor in
+        code that never runs (``flow.never_runs``: a helper nothing in a
+        closed project calls, a module nothing imports, one that stops at
+        its imports), asked last."""
         if id(node) in self._views:
             condition = self.context.unless_pinned_before((1, 8), condition)
-        super().report(node, message, condition, fix)
+        ctx = self.context
+        scope = ctx.flow.scopes[-1]
+        runs = (lambda: not flow.never_runs(ctx, scope)) if condition is None else (
+            lambda: condition() and not flow.never_runs(ctx, scope))  # type: ignore[misc]
+        super().report(node, message, runs, fix)
 
     def visit_Expr(self, node: ast.Expr) -> None:
         self._statement = node
