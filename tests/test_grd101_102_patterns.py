@@ -3903,3 +3903,33 @@ def test_an_attack_of_the_projects_own_is_judged_by_its_code(imports):
     # without an attack package the forward on the crafted inputs still builds
     # a graph the loop does not need (wrap `net(x_adv)`, not the attack)
     assert found(ATTACKED.format(imports=imports, craft="adversary.perturb(x, y)")) == [("GRD101", 9, 4)]
+
+
+CAFFE_SCRIPT = """
+import numpy as np
+{imports}
+
+def load_net(path):
+    return {framework}.load(path)
+
+
+def evaluate(net, images):
+    scores = []
+    for image in images:
+        scores.append(net(image))
+    return np.mean(scores)
+
+
+if __name__ == "__main__":
+    model = load_net("deploy.model")
+    model.eval()
+    print(evaluate(model, []))
+"""
+
+
+@pytest.mark.parametrize("framework, expected", [
+    ("caffe", []),  # a Caffe network keeps no autograd graph
+    ("torch", [("GRD101", 12, 4)]),
+])
+def test_a_caffe_script_is_not_pytorch(framework, expected):
+    assert found(CAFFE_SCRIPT.format(imports=f"import {framework}\n", framework=framework)) == expected
