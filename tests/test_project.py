@@ -4713,3 +4713,64 @@ def test_a_parameter_edit_in_a_package_helper_is_reported(tmp_path):
     # a package's users outside the project may call what it never does
     make(tmp_path, {"models/fuse.py": FUSE_HELPERS, "models/net.py": NET})
     assert lint(tmp_path / "models/fuse.py") == [(6, 4, "GRD004")]
+
+
+# --- a script copied away from the modules it imports ---------------------------
+
+
+@pytest.mark.parametrize("layout, found", [
+    # ``legacy/evaluate.py`` imports ``nets``, which lives only in ``www/``: ImportError
+    ({"www/nets.py": PLAIN_NETS}, []),
+    ({"www/models/nets.py": PLAIN_NETS}, []),
+    # found beside the script, or at the root: it runs
+    ({"legacy/nets.py": PLAIN_NETS}, [(10, 4, "GRD101")]),
+    ({"nets.py": PLAIN_NETS}, [(10, 4, "GRD101")]),
+    # a module of the project adds to ``sys.path``: it may find it
+    ({"www/nets.py": PLAIN_NETS, "legacy/_paths.py": "import sys\nsys.path.append('../www')\n"}, [(10, 4, "GRD101")]),
+    # no project module of that name: an installed package may be
+    ({"www/other.py": PLAIN_NETS}, [(10, 4, "GRD101")]),
+])
+def test_a_script_importing_a_module_only_another_directory_holds_runs_nothing(tmp_path, layout, found):
+    top = "models.nets" if "www/models/nets.py" in layout else "nets"
+    script = EVALUATE_IMPORTING.replace("{imports}", f"from {top} import Net as WideNet, Net")
+    unpackaged(tmp_path, {**layout, "legacy/evaluate.py": script})
+    for init in tmp_path.rglob("__init__.py"):
+        init.unlink()  # directories of scripts
+    assert [f for f in lint(tmp_path / "legacy/evaluate.py") if f[2] == "GRD101"] == found
+
+
+def test_a_packaged_project_may_install_a_module_from_another_directory(tmp_path):
+    script = EVALUATE_IMPORTING.replace("{imports}", "from nets import Net as WideNet, Net")
+    make(tmp_path, {"www/nets.py": PLAIN_NETS, "legacy/evaluate.py": script})
+    assert [f for f in lint(tmp_path / "legacy/evaluate.py") if f[2] == "GRD101"] == [(10, 4, "GRD101")]
+
+
+PHASE_SCRIPT = """
+    import torch
+
+    from nets import Net
+
+
+    def fit(model, loaders, optimizer):
+        for phase in ["train", "val"]:
+            model.train(phase == "train")
+            for x, y in loaders[phase]:
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                if phase == "train":
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+
+
+    if __name__ == "__main__":
+        net = Net()
+        fit(net, {}, torch.optim.SGD(net.parameters(), lr=0.1))
+"""
+
+
+@pytest.mark.parametrize("where, found", [("www/nets.py", []), ("legacy/nets.py", [(9, 8, "GRD101")])])
+def test_a_phase_loop_of_a_script_that_stops_at_its_imports_is_not_reported(tmp_path, where, found):
+    unpackaged(tmp_path, {where: PLAIN_NETS, "legacy/learn.py": PHASE_SCRIPT})
+    for init in tmp_path.rglob("__init__.py"):
+        init.unlink()
+    assert [f for f in lint(tmp_path / "legacy/learn.py") if f[2] == "GRD101"] == found
