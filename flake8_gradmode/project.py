@@ -1178,7 +1178,6 @@ class Index:
         self.mode_free: Optional[bool] = None
         self._decoded: Dict[str, Optional[Summary]] = {}
         self._names: Optional[Dict[str, str]] = None
-        self._inner: Optional[FrozenSet[str]] = None
         self._suffixes: Optional[Dict[str, List[str]]] = None
         self._packaging: Optional[str] = None
 
@@ -1204,21 +1203,6 @@ class Index:
         if self._names is None:
             self._names = {module_name(rel): rel for rel in self.entries}
         return self._names
-
-    @property
-    def inner_names(self) -> FrozenSet[str]:
-        """The names of the project's directories and modules below its root
-        (``www``, ``base_learner`` of ``www/base_learner.py``), made when
-        first needed."""
-        if self._inner is None:
-            found: Set[str] = set()
-            for rel in self.entries:
-                *dirs, leaf = rel.split(os.sep)
-                found.update(dirs[1:] if dirs else ())
-                if dirs:
-                    found.add(leaf[:-3])
-            self._inner = frozenset(found)
-        return self._inner
 
     def summary(self, rel: str) -> Optional[Summary]:
         if rel not in self._decoded:
@@ -1398,7 +1382,6 @@ class Project:
         #: (module, class) -> does the class hold no parameter and keep no state (``parameter_free_class``)
         self._stateless: Dict[Target, bool] = {}
         self._asks_in_forward: Optional[bool] = None
-        self._sys_path: Optional[bool] = None
 
     def summary(self, rel: str) -> Optional[Summary]:
         return self.own if rel == self.rel else self.index.summary(rel)
@@ -1628,7 +1611,7 @@ class Project:
             found = [other for other in (names.get(sibling) if sibling else None, names.get(module)) if other]
             if found and all(self._lacks(other, module, name) or self._unparsable(other) for other in found):
                 return True
-            if not found and (self._missing_module(directory, module) or self._only_elsewhere(directory, module)):
+            if not found and self._missing_module(directory, module):
                 return True
             if found and depth < 2 and all(self._imported_stops(other, depth + 1) for other in found):
                 return True
@@ -1663,48 +1646,6 @@ class Project:
             if not self._lacks_below(path, parts[1:], packaged):
                 return False
         return seen
-
-    def _only_elsewhere(self, directory: str, module: str) -> bool:
-        """Is ``module``'s top-level name (``base_learner`` of ``from
-        base_learner import BaseLearner``) a module or package of the
-        project that Python cannot find from here: none beside the importing
-        module, at the root or in ``src/``, but one in another directory
-        (``www/base_learner.py`` for a script copied into ``legacy/``)?  In a
-        project that is no package, none of whose modules changes
-        ``sys.path`` (an ``_init_paths`` helper) or imports by name at run
-        time."""
-        top = module.split(".", 1)[0]
-        if self.index.packaging or top not in self.index.inner_names:
-            return False
-        root = self.index.root
-        for base in {directory, "", "src"}:
-            where = os.path.join(root, base, top)
-            if os.path.isdir(where) or os.path.exists(where + ".py"):
-                return False
-        return not self._changes_sys_path()
-
-    def _changes_sys_path(self) -> bool:
-        """Does a module of the project add to ``sys.path``
-        (``sys.path.append(...)``, ``site.addsitedir``) or import by name at
-        run time?  Only modules that spell ``sys`` and ``path``, or such an
-        import, are read."""
-        if self._sys_path is None:
-            self._sys_path = False
-            dynamic = [f" {name} " for name in _DYNAMIC_IMPORTS]
-            for rel, entry in list(self.index.entries.items()):
-                text = self.own_words if rel == self.rel else entry[2]
-                if not ((" sys " in text and " path " in text) or " addsitedir " in text
-                        or any(key in text for key in dynamic)):
-                    continue
-                summary = self.summary(rel)
-                if summary is None or not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]) or any(  # type: ignore[arg-type]
-                    name == "addsitedir" or written.startswith("sys.path.")
-                    for name in ("append", "insert", "extend", "addsitedir")
-                    for written, *_ in calls_of(summary, name)
-                ):
-                    self._sys_path = True
-                    break
-        return self._sys_path
 
     @staticmethod
     def _lacks_below(path: str, parts: List[str], regular: bool) -> bool:
