@@ -4713,3 +4713,33 @@ def test_a_parameter_edit_in_a_package_helper_is_reported(tmp_path):
     # a package's users outside the project may call what it never does
     make(tmp_path, {"models/fuse.py": FUSE_HELPERS, "models/net.py": NET})
     assert lint(tmp_path / "models/fuse.py") == [(6, 4, "GRD004")]
+
+
+PHASE_SCRIPT = """
+    import torch
+
+    from models.nets import {name}
+
+
+    def fit(model, loaders, optimizer):
+        for phase in ["train", "val"]:
+            model.train(phase == "train")
+            for x, y in loaders[phase]:
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                if phase == "train":
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+
+
+    if __name__ == "__main__":
+        net = {name}()
+        fit(net, {{}}, torch.optim.SGD(net.parameters(), lr=0.1))
+"""
+
+
+@pytest.mark.parametrize("name, found", [("WideNet", []), ("Net", [(9, 8, "GRD101")])])
+def test_a_phase_loop_of_a_script_that_stops_at_its_imports_is_not_reported(tmp_path, name, found):
+    # ``models/nets.py`` defines no ``WideNet``: the script raises ImportError
+    unpackaged(tmp_path, {"models/nets.py": PLAIN_NETS, "learn.py": PHASE_SCRIPT.format(name=name)})
+    assert [f for f in lint(tmp_path / "learn.py") if f[2] == "GRD101"] == found

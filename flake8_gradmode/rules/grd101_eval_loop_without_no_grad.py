@@ -965,6 +965,7 @@ class EvalLoopWithoutNoGrad(Rule):
                     f"loop runs `{flow.display(bad[0].key)}` with grad enabled in its evaluation phase too (its "
                     "training steps run only in the training phase); wrap the forward in "
                     "`with torch.set_grad_enabled(<training phase>):`",
+                    condition=lambda scope=loop.scope: not flow.never_runs(ctx, scope),
                 )
         for scope, calls in flow.inference_functions(ctx):
             bad = [
