@@ -2052,3 +2052,36 @@ def test_a_phase_helper_switching_to_training_by_membership_restores_the_mode(va
     # ``phase in ["train"]`` is ``phase == "train"``, and ``phase in ("valid",
     # "test")`` excludes it: the training pass switches back before its step
     assert findings(PHASE_HELPER.format(valid=valid)) == []
+
+
+# --- a loss attribute reset in every training iteration ------------------------
+
+LOSS_ATTRIBUTE = """
+import torch
+
+
+class Meter:
+    pass
+
+
+def train(model, loader, optimizer, views):
+    losses = Meter()
+    {outside}
+    for x, y in loader:
+        {inside}
+        for v in range(views):
+            losses.view += torch.nn.functional.mse_loss(model(x[v]), y)
+        losses.loss = losses.view / views
+        optimizer.zero_grad()
+        losses.loss.backward()
+        optimizer.step()
+"""
+
+
+def test_a_loss_attribute_reset_in_every_training_iteration_is_not_reported():
+    # ``losses.view = 0`` each step: the sum holds one step's graphs, which its backward uses
+    assert findings(LOSS_ATTRIBUTE.format(outside="pass", inside="losses.view = 0")) == []
+
+
+def test_a_loss_attribute_set_once_before_training_is_reported():
+    assert findings(LOSS_ATTRIBUTE.format(outside="losses.view = 0", inside="pass")) == [("GRD104", 15, 12)]

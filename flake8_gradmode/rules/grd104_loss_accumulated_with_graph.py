@@ -55,7 +55,9 @@ class LossAccumulatedWithGraph(Rule):
         Only accumulators bound before the loop (or attributes and items of
         such objects) are considered, and only in loops that run a training
         step; evaluation loops are GRD101's business.  An accumulator bound
-        inside the training loop (reset every step) is fine, and so is one
+        inside the training loop (reset every step) is fine, and so is an
+        attribute the training loop sets afresh every step (`losses.view =
+        0`, then `losses.view += ...` over the views), and one
         the loop sets back to a fresh value itself (`losses = []` at the
         top of every batch, before a loop that steps each of several models:
         `for head, optimizer in zip(heads, optimizers):`, or a list the
@@ -403,11 +405,12 @@ class LossAccumulatedWithGraph(Rule):
             "accumulate `.item()` or `.detach()` instead"
         )
         spent = helper is not None or _backwarded_in(loop.node, value)
-        condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function, spent)
+        written = dotted(target) if isinstance(target, ast.Attribute) else None
+        condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function, spent, written)
         if helper is not None:
             condition = _and(_returns_its_backward_target(ctx, helper), condition)
         if bound_helper is not None:
-            by_helper = _condition(ctx, scope, loop, set(), root, binding_seq, state, function, True)
+            by_helper = _condition(ctx, scope, loop, set(), root, binding_seq, state, function, True, written)
             condition = _or(condition, _and(_returns_its_backward_target(ctx, bound_helper), by_helper))
         collected = _collected_inputs(value) if sources == set() and isinstance(value, ast.Call) else None
         if collected:
@@ -631,7 +634,7 @@ def _root_name(target: ast.expr) -> Optional[str]:
 
 def _condition(
     ctx, scope: flow.Scope, loop: flow.Loop, sources: Set[str], root: str, binding_seq: int, state, function,
-    spent: bool = False,
+    spent: bool = False, attribute: Optional[str] = None,
 ):
     def holds() -> bool:
         if root != "self" and root in scope.feeds_backward():
@@ -644,6 +647,8 @@ def _condition(
         # reset in every training iteration (bound inside the training loop): fine
         if training is None or binding_seq >= training.seq:
             return False
+        if attribute is not None and attribute in _reset_in(ctx, training.node):
+            return False  # ``losses.view = 0`` in each training iteration, then ``losses.view += ...``
         # last, as they may ask the project index about callers in other modules
         if state is Grad.INHERITED and effective(state, function) not in (Grad.ENABLED, Grad.INHERITED):
             return False
