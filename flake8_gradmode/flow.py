@@ -808,10 +808,13 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     imports, in a project that is no package (see
     ``Project.imported_by_nothing``).  A method of a plain class the module
     never names is asked the same (see ``_plain_method``).  Without a project
-    index, no."""
+    index, no, except for a function a later definition of the same name
+    replaces (``_redefined_before_use``)."""
     if import_fails(ctx):
         return True  # nothing of a module that stops at its imports runs
     fn = scope.function
+    if fn is not None and _redefined_before_use(ctx, fn):
+        return True  # a later ``def`` of the same name replaces it before anything can call it
     if fn is not None and _memo(ctx, ("stops-first",), lambda: _stops_before_it_calls(ctx), False):
         return True  # ``train_set = dataset.Loader(...)`` with no ``dataset``: nothing can call it
     if fn is None or fn.node.decorator_list:
@@ -845,6 +848,47 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     if fn.key != ("function", fn.name) and _looks_up_attributes(ctx):
         return False  # a method: ``getattr(tester, name)()`` may call it
     return _called_by_nothing(ctx, scope, depth)  # last: it may ask the project index
+
+
+def _redefined_before_use(ctx, fn: FunctionInfo) -> bool:
+    """Is the undecorated function ``fn``, defined at the top level of the
+    module or of a top-level class, bound again to the same name by a later
+    ``def`` or ``class`` in the same body, with no statement in between
+    that names it?  Then nothing can call the first one (``infer_maxsep``
+    defined twice: the second replaces the first when the module loads)."""
+    if fn.parent is not None or fn.node.decorator_list:
+        return False
+    body = getattr(ctx.tree, "body", ())
+    if fn.class_name is not None:
+        klass = next((n for n in body if isinstance(n, ast.ClassDef) and n.name == fn.class_name), None)
+        if klass is None:
+            return False
+        body = klass.body
+    if fn.name not in _memo(ctx, ("defined-twice", fn.class_name), lambda: _defined_twice(body), frozenset()):
+        return False
+    later = False
+    for stmt in body:
+        if stmt is fn.node:
+            later = True
+            continue
+        if not later:
+            continue
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name == fn.name:
+            return not any(isinstance(d, ast.Name) and d.id == fn.name
+                           for d in stmt.decorator_list for d in ast.walk(d))
+        if any(isinstance(n, ast.Name) and n.id == fn.name for n in ast.walk(stmt)):
+            return False  # used before the new definition (``register(f)``)
+    return False
+
+
+def _defined_twice(body) -> FrozenSet[str]:
+    """The names two or more ``def``/``class`` statements of ``body`` bind."""
+    seen: Set[str] = set()
+    twice: Set[str] = set()
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            (twice if stmt.name in seen else seen).add(stmt.name)
+    return frozenset(twice)
 
 
 def _never_reached(ctx, loop: Loop) -> bool:

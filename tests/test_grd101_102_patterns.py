@@ -3933,3 +3933,34 @@ if __name__ == "__main__":
 ])
 def test_a_caffe_script_is_not_pytorch(framework, expected):
     assert found(CAFFE_SCRIPT.format(imports=f"import {framework}\n", framework=framework)) == expected
+
+
+# --- a function a later definition of the same name replaces -----------------
+
+REDEFINED = """
+import torch
+
+
+def score(model, loader):
+    model.eval()
+    scores = []
+    for x in loader:
+        scores.append(model(x))
+    return scores
+
+{between}
+@torch.no_grad()
+def score(model, loader):
+    model.eval()
+    return [model(x) for x in loader]
+"""
+
+
+def test_a_function_replaced_by_a_later_definition_is_not_reported():
+    # the second ``score`` replaces the first when the module loads
+    assert found(REDEFINED.format(between="")) == []
+
+
+def test_a_function_used_before_it_is_replaced_is_reported():
+    between = "\nfirst_scores = score(torch.nn.Linear(4, 2), [torch.randn(8, 4)])\n"
+    assert found(REDEFINED.format(between=between)) == [("GRD101", 8, 4)]
