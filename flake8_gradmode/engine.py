@@ -1169,14 +1169,10 @@ def _check(
     return sorted(out, key=lambda v: (v.line, v.col, v.code, v.message))
 
 
-#: Calls that end the program: no statement after one in its block runs.
-_EXITS = frozenset({"exit", "quit", "sys.exit", "os._exit"})
-
-
 def _unreachable(tree: ast.AST, node: ast.AST) -> bool:
-    """Does ``node`` sit after a statement that never completes (``return``,
-    ``raise``, ``break``, ``continue``, a call of ``exit()``/``sys.exit()``
-    as a statement) in its own block or in one enclosing it?"""
+    """Does ``node`` sit after a statement that never completes
+    (``flow.never_completes``: ``return``, ``exit()`` as a statement) in its
+    own block or in one enclosing it?"""
     line = getattr(node, "lineno", None)
     block: Optional[List[ast.stmt]] = getattr(tree, "body", None)
     while line is not None and block:
@@ -1185,7 +1181,7 @@ def _unreachable(tree: ast.AST, node: ast.AST) -> bool:
             if stmt.lineno > line:
                 break
             if (stmt.end_lineno or stmt.lineno) < line:
-                if _ends(stmt):
+                if flow.never_completes(stmt):
                     return True
                 continue
             holder = stmt
@@ -1199,14 +1195,6 @@ def _unreachable(tree: ast.AST, node: ast.AST) -> bool:
             (b for b in inner if isinstance(b, list) and b and b[0].lineno <= line <= (b[-1].end_lineno or 0)), None
         )
     return False
-
-
-def _ends(stmt: ast.stmt) -> bool:
-    if isinstance(stmt, (ast.Return, ast.Raise, ast.Break, ast.Continue)):
-        return True
-    return (
-        isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and dotted(stmt.value.func) in _EXITS
-    )
 
 
 def _edit(ctx: Context, fix: Union[Fix, Callable[[], Fix], None]) -> Optional[Edit]:

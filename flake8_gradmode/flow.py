@@ -898,7 +898,8 @@ def _never_reached(ctx, loop: Loop) -> bool:
     at its top level, to ``False``, ``0`` or ``None``, and nowhere else: the
     branch runs only once someone edits the file), or it comes after a
     statement of its own block or of an enclosing one that always leaves
-    that block: a ``return``, ``raise``, ``continue`` or ``break``, a use
+    that block: a ``return``, ``raise``, ``continue``, ``break`` or
+    ``exit()`` (``never_completes``), a use
     of a blank an exercise leaves to fill in (``images, labels = ...``
     raises, and so does ``model.parameters()`` after ``model = ...``), or a
     statement that reads a name the module binds nowhere (``if arg.test:``
@@ -1125,6 +1126,18 @@ def _stops_before_it_calls(ctx) -> bool:
 #: Statements after which nothing of their block runs.
 _EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 
+#: Calls that end the program: made as a statement, nothing after it runs.
+_EXIT_CALLS = frozenset({"exit", "quit", "sys.exit", "os._exit"})
+
+
+def never_completes(stmt: ast.stmt) -> bool:
+    """Is ``stmt`` one after which nothing of its block runs: ``return``,
+    ``raise``, ``continue``, ``break``, or a call of ``exit()``,
+    ``sys.exit()`` and the like as a statement?"""
+    return isinstance(stmt, _EXITS) or (
+        isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and dotted(stmt.value.func) in _EXIT_CALLS
+    )
+
 
 def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] = frozenset()) -> bool:
     """``_never_reached`` for ``target`` inside the statements ``body``;
@@ -1146,7 +1159,7 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] 
                             return True
                         return _cut_off(ctx, block, target, local)
             return False
-        if isinstance(stmt, _EXITS) or (blanks and _uses_blank(stmt, blanks)) or _reads_unbound(ctx, stmt, local):
+        if never_completes(stmt) or (blanks and _uses_blank(stmt, blanks)) or _reads_unbound(ctx, stmt, local):
             return True  # ``if arg.test:`` with no ``arg`` anywhere raises NameError too
         if _cannot_build(ctx, stmt, local):
             return True  # ``model = SSD(config, n)`` of an ``__init__`` wanting three: TypeError
