@@ -2364,19 +2364,8 @@ class Project:
         klass, _, name = qual.rpartition(".")
         if name == "forward" or (name.startswith("__") and name.endswith("__")) or self._escapes(rel, klass, name):
             return Grad.INHERITED  # ``module(x)`` and operators call these: their callers are not written down
-        arity = summary["p"].get(qual)  # type: ignore[attr-defined]
         states: Set[Grad] = set()
-        for site_rel, (written, code, caller, site_class, shape) in self._calls_named(name):
-            if site_rel == rel and caller == qual:
-                continue  # it calls itself: that call runs as its other callers run it
-            if admits is not None and not admits(shape):
-                continue
-            if not binds(arity, shape):
-                continue  # ``agent.run()`` cannot be ``Inferer.run(model, image)``
-            if self.unit_test(site_rel):
-                continue  # a unit test calls with grad as it likes: not how the project runs it
-            if not self._reaches(site_rel, written, site_class, rel, klass, name):
-                continue
+        for site_rel, (_, code, caller, _, _) in self._reaching_calls(rel, qual, summary, admits):
             state = _STATE[code]
             if state is Grad.INHERITED:
                 state = Grad.INHERITED if caller == "?" else self.entry(site_rel, caller)
@@ -2389,6 +2378,28 @@ class Project:
             return Grad.DISABLED
         return Grad.UNKNOWN if Grad.UNKNOWN in states else Grad.INHERITED
 
+    def _reaching_calls(
+        self, rel: str, qual: str, summary: Summary, admits: Optional[Callable[[Shape], bool]] = None,
+    ) -> Iterator[Tuple[str, Call]]:
+        """The calls in the project that can run module ``rel``'s function
+        ``qual`` (``summary`` is ``rel``'s), with their modules: not its
+        calls of itself, only those whose arguments bind its parameters
+        (and that ``admits`` admits), none in a unit test."""
+        klass, _, name = qual.rpartition(".")
+        arity = summary["p"].get(qual)  # type: ignore[attr-defined]
+        for site_rel, call in self._calls_named(name):
+            written, _, caller, site_class, shape = call
+            if site_rel == rel and caller == qual:
+                continue  # it calls itself: that call runs as its other callers run it
+            if admits is not None and not admits(shape):
+                continue
+            if not binds(arity, shape):
+                continue  # ``agent.run()`` cannot be ``Inferer.run(model, image)``
+            if self.unit_test(site_rel):
+                continue  # a unit test calls with grad as it likes: not how the project runs it
+            if self._reaches(site_rel, written, site_class, rel, klass, name):
+                yield site_rel, call
+
     def asked_through_by_every_caller(self, qual: str) -> bool:
         """Is this module's function ``qual`` called, and only by functions
         that ask autograd for gradients (``torch.autograd.grad``: an attack
@@ -2399,13 +2410,8 @@ class Project:
         klass, _, name = qual.rpartition(".")
         if name.startswith("__") or self._escapes(self.rel, klass, name):
             return False
-        arity = self.own["p"].get(qual)  # type: ignore[attr-defined]
         found = False
-        for site_rel, (written, _, caller, site_class, shape) in self._calls_named(name):
-            if (site_rel == self.rel and caller == qual) or not binds(arity, shape) or self.unit_test(site_rel):
-                continue
-            if not self._reaches(site_rel, written, site_class, self.rel, klass, name):
-                continue
+        for site_rel, (_, _, caller, _, _) in self._reaching_calls(self.rel, qual, self.own):
             summary = self.summary(site_rel)
             if caller in ("", "?") or summary is None or caller not in summary["q"]:  # type: ignore[operator]
                 return False
