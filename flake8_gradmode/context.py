@@ -258,6 +258,17 @@ class Context:
             self._project = False
             return default
 
+    def _ask_about(
+        self, info: FunctionInfo, question: Callable[[project.Project, str], _T], default: _T,
+    ) -> _T:
+        """``question`` put to the project index about the function ``info``
+        (by its qualified name), or ``default`` when it has none (a closure)
+        or there is no index."""
+        qual = project.qualified(info.key) if info.key is not None else None
+        if qual is None:
+            return default
+        return self._ask(lambda found: question(found, qual), default)
+
     def entry_from_project(
         self, info: FunctionInfo, admits: Optional[Callable[[project.Shape], bool]] = None
     ) -> Grad:
@@ -275,27 +286,18 @@ class Context:
         """Do only functions asking autograd for gradients call ``info``
         (see ``Project.asked_through_by_every_caller``)?  False without an
         index."""
-        qual = project.qualified(info.key) if info.key is not None else None
-        if qual is None:
-            return False
-        return self._ask(lambda found: found.asked_through_by_every_caller(qual), False)
+        return self._ask_about(info, lambda found, qual: found.asked_through_by_every_caller(qual), False)
 
     def call_shapes_elsewhere(self, info: FunctionInfo, tests: bool = True) -> Optional[List[project.Shape]]:
         """What the calls of ``info`` in the project's other modules pass
         (see ``project.Shape``; unit tests' calls too unless ``tests`` is
         false), or None when there is no project index."""
-        qual = project.qualified(info.key) if info.key is not None else None
-        if qual is None:
-            return None
-        return self._ask(lambda found: found.call_shapes(found.rel, qual, tests), None)
+        return self._ask_about(info, lambda found, qual: found.call_shapes(found.rel, qual, tests), None)
 
     def called_from_forward_elsewhere(self, info: FunctionInfo) -> bool:
         """Does a ``forward`` method of another module of the project call
         ``info`` (see ``Project.called_from_forward``)?"""
-        qual = project.qualified(info.key) if info.key is not None else None
-        if qual is None:
-            return False
-        return self._ask(lambda found: found.called_from_forward(found.rel, qual), False)
+        return self._ask_about(info, lambda found, qual: found.called_from_forward(found.rel, qual), False)
 
     def mentioned_elsewhere(self, name: str) -> Optional[bool]:
         """Does another module of the project call, import or use ``name``?
@@ -372,10 +374,7 @@ class Context:
     def backpropagated_elsewhere(self, info: FunctionInfo) -> bool:
         """Does a function of another module run ``.backward()`` on what a
         call of ``info`` returns (see ``Project.backpropagated_elsewhere``)?"""
-        qual = project.qualified(info.key) if info.key is not None else None
-        if qual is None:
-            return False
-        return self._ask(lambda found: found.backpropagated_elsewhere(found.rel, qual), False)
+        return self._ask_about(info, lambda found, qual: found.backpropagated_elsewhere(found.rel, qual), False)
 
     def names_class_asking_autograd(self) -> bool:
         """Does this module name a model class of the project that calls
