@@ -874,8 +874,8 @@ def _redefined_before_use(ctx, fn: FunctionInfo) -> bool:
         if not later:
             continue
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name == fn.name:
-            return not any(isinstance(d, ast.Name) and d.id == fn.name
-                           for d in stmt.decorator_list for d in ast.walk(d))
+            return not any(isinstance(n, ast.Name) and n.id == fn.name
+                           for decorator in stmt.decorator_list for n in ast.walk(decorator))
         if any(isinstance(n, ast.Name) and n.id == fn.name for n in ast.walk(stmt)):
             return False  # used before the new definition (``register(f)``)
     return False

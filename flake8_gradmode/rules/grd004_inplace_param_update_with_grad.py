@@ -481,9 +481,9 @@ class InplaceParamUpdateWithGrad(Rule):
             condition = self.context.unless_pinned_before((1, 8), condition)
         ctx = self.context
         scope = ctx.flow.scopes[-1]
-        runs = (lambda: not flow.never_runs(ctx, scope)) if condition is None else (
-            lambda: condition() and not flow.never_runs(ctx, scope))  # type: ignore[misc]
-        super().report(node, message, runs, fix)
+        super().report(
+            node, message, lambda: (condition is None or condition()) and not flow.never_runs(ctx, scope), fix,
+        )
 
     def visit_Expr(self, node: ast.Expr) -> None:
         self._statement = node
