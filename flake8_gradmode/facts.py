@@ -12,7 +12,7 @@ import ast
 import itertools
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Protocol, Set, Tuple
 
-from flake8_gradmode.names import tokens
+from flake8_gradmode.names import OTHER_FRAMEWORKS, tokens
 from flake8_gradmode.tracker import (
     Grad,
     GradTracker,
@@ -143,10 +143,14 @@ _SAME_VALUE_METHODS = frozenset({"to", "cuda", "cpu", "float", "double", "half",
 
 
 def is_module_class_base(ctx: "Context", base: ast.expr) -> bool:
-    """Does a class base look like ``nn.Module`` or a subclass of it?"""
+    """Does a class base look like ``nn.Module`` or a subclass of it?  Not
+    another framework's (``mlx.nn.Module``, ``keras.Model``), whose weights
+    are that framework's arrays."""
     qual = ctx.imports.resolve(base) or ""
     if qual.startswith("torch.nn."):
         return True
+    if qual.partition(".")[0] in OTHER_FRAMEWORKS:
+        return False
     last = qual.rsplit(".", 1)[-1]
     return last.endswith(_MODULE_BASE_SUFFIXES)
 

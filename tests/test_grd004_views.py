@@ -383,3 +383,32 @@ def make_transform(mean, d):
 ])
 def test_a_layer_a_set_requires_grad_helper_switched_off(flag, expected):
     assert grd004(HELPER_FROZEN_LAYER.replace("(False, layer)", f"({flag}, layer)")) == expected
+
+
+# A module that ports a layer to MLX beside its PyTorch code: that class's
+# weights are MLX arrays, which have no grad mode to clash with.
+MLX_PORT = """
+import mlx.core as mx
+import mlx.nn as nn
+
+import torch
+
+
+class DepthwiseConv(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, 3)
+        self.conv.weight *= mx.ones_like(self.conv.weight)
+
+
+def from_torch(weight):
+    return mx.array(weight.detach().numpy())
+"""
+
+
+@pytest.mark.parametrize("nn_module, expected", [
+    ("mlx.nn", []),
+    ("torch.nn", [(12, 8)]),
+])
+def test_a_weight_of_another_frameworks_module_is_no_parameter(nn_module, expected):
+    assert grd004(MLX_PORT.replace("import mlx.nn as nn", f"import {nn_module} as nn")) == expected
