@@ -110,7 +110,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 44
+_FORMAT = 45
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -174,7 +174,8 @@ class _Summarizer:
         self._pending: List[Tuple[str, TrainedCall, bool]] = []
         self._called: Set[int] = set()
         #: module functions that call a parameter, once and with the grad
-        #: mode of their caller: qualified name -> [(parameter, position)]
+        #: mode of their caller, and differentiate nothing themselves:
+        #: qualified name -> [(parameter, position)]
         self.param_runs: Dict[str, List[Tuple[str, int]]] = {}
         #: functions and methods whose own body calls ``autograd.grad``
         self.askers: Set[str] = set()
@@ -536,7 +537,8 @@ class _Summarizer:
         self.walk(node.body, entry, body_caller, klass)
         if qual and qual in self._backward_in:
             self.backprops[qual] = sorted(backprop_calls(node))
-        if self._param_calls and qual not in self._backward_in and qual not in self.trainers:
+        if self._param_calls and qual not in self._backward_in and qual not in self.trainers \
+                and qual not in self.askers:  # a saliency map: it differentiates what it runs
             runs = [(name, self._params[name]) for name, states in self._param_calls.items()
                     if set(states) == {"i"} and name not in self._trained]
             if runs:

@@ -2770,6 +2770,10 @@ FEATURE_SCRIPT = """
     # it trains the model it is handed: a training step, not evaluation
     (FEATURE_HELPER.replace("        return model(batch).detach()",
                             "        model(batch).sum().backward()"), []),
+    # a saliency map: it differentiates the model's output by its input, which needs grad
+    (FEATURE_HELPER.replace("        return model(batch).detach()",
+                            "        batch.requires_grad_(True)\n"
+                            "        return torch.autograd.grad(model(batch).sum(), batch)[0]"), []),
 ])
 def test_a_function_of_another_module_that_runs_the_model_it_is_handed(tmp_path, helper, found):
     make(tmp_path, {"util.py": helper, "export.py": FEATURE_SCRIPT})
