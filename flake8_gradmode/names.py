@@ -147,6 +147,15 @@ _VERBS = frozenset(
 )
 
 
+#: Words after ``net`` that name what a name holds about a network, not
+#: the network itself (``net_state_dict()``, ``net_params``, ``net_cfg``).
+_VALUE_NOUNS = frozenset(
+    {"state", "dict", "params", "parameters", "weights", "grads", "cfg", "config", "opts", "options", "args",
+     "kwargs", "name", "names", "path", "file", "dir", "ckpt", "checkpoint", "info", "type", "size", "output",
+     "outputs", "loss"}
+)
+
+
 @functools.lru_cache(maxsize=4096)  # asked once per call of the same name
 def is_model_name(name: str, extra: Tuple[str, ...] = ()) -> bool:
     """``model``, ``self.net``, ``netG``, ``resnet``, ``text_encoder``..."""
@@ -163,8 +172,8 @@ def is_model_name(name: str, extra: Tuple[str, ...] = ()) -> bool:
         return False
     if parts and parts[-1] in MODEL_WORDS:
         return True
-    if re.match(r"net[A-Z0-9_]", last):  # netG, netD, net_g
-        return True
+    if re.match(r"net[A-Z0-9_]", last):  # netG, netD, net_g; not net_state_dict, net_params
+        return _VALUE_NOUNS.isdisjoint(parts[1:])
     return lower.endswith(("model", "net")) and len(lower) > 3
 
 

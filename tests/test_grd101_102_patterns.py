@@ -3964,3 +3964,29 @@ def test_a_function_replaced_by_a_later_definition_is_not_reported():
 def test_a_function_used_before_it_is_replaced_is_reported():
     between = "\nfirst_scores = score(torch.nn.Linear(4, 2), [torch.randn(8, 4)])\n"
     assert found(REDEFINED.format(between=between)) == [("GRD101", 8, 4)]
+
+
+# --- a method named ``net_...`` that returns what the network holds -------------
+
+STATE_OF_NETS = """
+import torch
+
+
+class EvalAgent:
+    def __init__(self, policies):
+        self.policies = policies
+        for pol in self.policies:
+            pol.eval()
+
+    def state_dict(self):
+        return {"nets": [pol.net_state_dict() for pol in self.policies]}
+"""
+
+
+@pytest.mark.parametrize("method, expected", [
+    ("net_state_dict", []),  # returns the weights: no forward
+    ("net_params", []),
+    ("net_G", [("GRD101", 12, 25)]),  # a network named like ``netG``
+])
+def test_a_method_named_for_what_a_network_holds_is_no_forward(method, expected):
+    assert found(STATE_OF_NETS.replace("net_state_dict", method)) == expected
