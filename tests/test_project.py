@@ -4747,3 +4747,73 @@ def test_a_phase_loop_of_a_script_that_stops_at_its_imports_is_not_reported(tmp_
     # ``models/nets.py`` defines no ``WideNet``: the script raises ImportError
     unpackaged(tmp_path, {"models/nets.py": PLAIN_NETS, "learn.py": PHASE_SCRIPT.format(name=name)})
     assert [f for f in lint(tmp_path / "learn.py") if f[2] == "GRD101"] == found
+
+
+# --- a model handed on through callers, built as a class with no mode -----------
+
+HANDED_ON = """
+    import torch
+    import torch.nn as nn
+
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(10, 8)
+            self.gru = nn.GRU(8, 8)
+
+        def forward(self, token, hidden):
+            return self.gru(self.embedding(token).view(1, 1, -1), hidden)
+
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dropout = nn.Dropout(0.1)
+            self.out = nn.Linear(8, 10)
+
+        def forward(self, hidden):
+            return self.out(self.dropout(hidden))
+
+
+    def evaluate(encoder, decoder, tokens):
+        with torch.no_grad():
+            hidden = torch.zeros(1, 1, 8)
+            for token in tokens:
+                _, hidden = encoder(token, hidden)
+            return decoder(hidden)
+
+
+    def score(encoder, decoder, sentences):
+        return [evaluate(encoder, decoder, s) for s in sentences]
+
+
+    def show(encoder, decoder, sentence):
+        print(evaluate(encoder, decoder, sentence))
+
+
+    if __name__ == "__main__":
+        encoder = Encoder()
+        decoder = Decoder()
+        encoder.load_state_dict(torch.load("encoder.pt"))
+        print(score(encoder, decoder, []))
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    # the encoder is a GRU without dropout, built by the script and handed on
+    # through ``score`` (``show``, which nothing calls, hands nothing)
+    ((), []),
+    # a GRU with dropout depends on the mode
+    (("nn.GRU(8, 8)", "nn.GRU(8, 8, num_layers=2, dropout=0.5)"), [(28, 8, "GRD102")]),
+    # a model loaded whole may be anything
+    (('    encoder = Encoder()', '    encoder = torch.load("encoder.pt")'), [(28, 8, "GRD102")]),
+    # a second caller hands over a model loaded whole
+    (("    print(score(encoder, decoder, []))",
+      '    print(score(encoder, decoder, []))\n        show(torch.load("other.pt"), decoder, [])'),
+     [(28, 8, "GRD102")]),
+])
+def test_a_model_handed_on_through_callers_is_judged_by_the_class_they_built(tmp_path, change, found):
+    source = HANDED_ON.replace(*change) if change else HANDED_ON
+    make(tmp_path, {"evaluate.py": source})
+    assert lint(tmp_path / "evaluate.py") == found

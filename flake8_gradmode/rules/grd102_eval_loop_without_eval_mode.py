@@ -111,7 +111,10 @@ class EvalLoopWithoutEvalMode(Rule):
         `torch`, `numpy`, `scipy` and the standard library: such a model
         computes the same in both modes.  Nor, index or not, is a loop whose
         models are all built from, or passed in annotated with (`encoder:
-        EncoderRNN`), a class of the module itself whose only base is
+        EncoderRNN`), or handed, by every call in the module (with the
+        index, which says no other module calls; through up to three calls,
+        `evaluate(encoder, ...)` inside `calculate_wer(encoder, ...)`), as
+        built from, a class of the module itself whose only base is
         `nn.Module`, whose layers are `torch.nn` layers the same in both
         modes (a recurrent one only without `dropout`) or such classes, and
         which names no dropout, batch or instance normalisation, reads no
@@ -491,7 +494,7 @@ class EvalLoopWithoutEvalMode(Rule):
                     if caller is None:
                         caller = _sibling_switches_to_training(ctx, scope, ev)
                     in_training_mode = caller is not None
-            if in_training_mode and not (not ev.paths and modes.mode_free_models(ctx, ev.model_calls)) \
+            if in_training_mode and not (not ev.paths and modes.mode_free_models(ctx, ev.model_calls, handed=True)) \
                     and not _diffusion_parts_trained(ctx, ev) and not _pipeline_loaded_with_mode_free_parts(ctx, ev):
                 reported.add(id(loop))
                 self._report(loop, ev, caller, handed)
