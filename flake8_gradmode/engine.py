@@ -203,6 +203,9 @@ class Tracker:
         value = node.value
         if isinstance(value, ast.Attribute) and value.attr == "eval":
             self.flow.scope.eval_switches.append(self.flow.tick())
+        elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "detach_" \
+                and isinstance(value.func.value, ast.Name):
+            self.flow.scope.detached_in_place.add(value.func.value.id)
 
     def _made_leaf(self, node: ast.stmt) -> None:
         """``x.requires_grad_()`` / ``x.requires_grad = True``: from here on

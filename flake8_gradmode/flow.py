@@ -93,6 +93,8 @@ class Scope:
         self.backward_names: Set[str] = set()
         #: containers an item of which ``.backward()`` is called on (``losses["loss"]``)
         self.backward_holders: Set[str] = set()
+        #: names the scope detaches in place (``z.detach_()`` as a statement)
+        self.detached_in_place: Set[str] = set()
         #: names whose ``.forward(...)`` the body calls: a layer written by
         #: hand has its own ``.backward(grad)``, which autograd never runs
         self.forwarded: Set[str] = set()

@@ -2085,3 +2085,33 @@ def test_a_loss_attribute_reset_in_every_training_iteration_is_not_reported():
 
 def test_a_loss_attribute_set_once_before_training_is_reported():
     assert findings(LOSS_ATTRIBUTE.format(outside="losses.view = 0", inside="pass")) == [("GRD104", 15, 12)]
+
+
+# --- a backward target detached in place before it is kept -----------------------
+
+DETACHED_IN_PLACE = """
+import torch
+
+
+def embed(model, loader, saliency=False):
+    embeddings, grads = [], []
+    for batch in loader:
+        if saliency:
+            batch.requires_grad_(True)
+        z = model(batch)
+        if saliency:
+            z.backward(z)
+            z.detach_()
+            grads.append(batch.grad)
+        embeddings.append(z)
+    return torch.cat(embeddings), grads
+"""
+
+
+@pytest.mark.parametrize("detach, expected", [
+    ("            z.detach_()\n", []),
+    ("", [("GRD104", 14, 8)]),  # one line up, without the detach
+])
+def test_a_backward_target_detached_in_place_keeps_no_graph(detach, expected):
+    source = DETACHED_IN_PLACE.replace("            z.detach_()\n", detach)
+    assert [f for f in findings(source) if f[0] == "GRD104"] == expected

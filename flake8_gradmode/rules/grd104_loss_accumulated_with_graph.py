@@ -641,8 +641,8 @@ def _condition(
             return False  # the loss being built (loss += aux; loss.backward())
         if root != "self" and root in scope.returned() and not spent:
             return False  # handed back for the caller's backward (a spent graph cannot be: only kept)
-        if sources and not (sources & scope.backward_names):
-            return False
+        if sources and not (sources & (scope.backward_names - scope.detached_in_place)):
+            return False  # not the loss, or one detached in place after its backward (``z.detach_()``)
         training = next((c for c in _self_and_ancestors(loop) if flow.trains(ctx, c)), None)
         # reset in every training iteration (bound inside the training loop): fine
         if training is None or binding_seq >= training.seq:
