@@ -157,7 +157,9 @@ class Context:
         # caller resolution: functions by key, calls by key, names used as values
         self.functions: Dict[Tuple[str, ...], List[FunctionInfo]] = {}
         self.call_sites: Dict[Tuple[str, ...], List[Tuple[flow.Scope, int]]] = {}
-        self._calls: List[Tuple[Tuple[str, ...], Grad, Optional[FunctionInfo]]] = []
+        #: (callee key, grad state, calling function, the call when it names
+        #: its callee: ``evaluate(...)``, ``self.step(...)``)
+        self._calls: List[Tuple[Tuple[str, ...], Grad, Optional[FunctionInfo], Optional[ast.Call]]] = []
         #: (id of the enclosing function's info, name) -> nested defs of that name
         self.nested: Dict[Tuple[int, str], List[FunctionInfo]] = {}
         #: ids of the ``func`` nodes of calls that reach module-local functions
@@ -686,7 +688,7 @@ class Context:
         for key, infos in self.functions.items():
             if key[0] == "method":
                 methods.setdefault(key[2], []).extend(infos)
-        for key, state, caller in self._calls:
+        for key, state, caller, node in self._calls:
             if key[0] == "by-name":
                 for info in methods.get(key[1], ()):
                     info.by_name.append((state, caller))
@@ -699,6 +701,9 @@ class Context:
                     continue
             for target in self._expand(key):
                 for info in self.functions.get(target, ()):
+                    if node is not None and node.func.__class__ is ast.Name and info.key == target \
+                            and target[0] == "function" and not flow.can_bind(info.node, node):
+                        continue  # raises ``TypeError``: the function never starts there
                     info.calls.append((state, caller))
         for key in [k for k in self.call_sites if k[0] == "super"]:
             for target in self._expand(key):

@@ -445,7 +445,7 @@ class Tracker:
             ctx._call_names.add(id(func))
             if not _submodule_switch(func):  # type: ignore[arg-type]
                 by_name = ("by-name", func.attr)  # type: ignore[attr-defined]
-                ctx._calls.append((by_name, self.grad.state, self.grad.function))
+                ctx._calls.append((by_name, self.grad.state, self.grad.function, None))
             if func.value.__class__ is ast.Name:  # type: ignore[attr-defined]
                 flow_.scopes[-1].method_calls.append((seq, func.attr))  # type: ignore[attr-defined]
                 if func.attr == "forward":  # type: ignore[attr-defined]
@@ -464,7 +464,7 @@ class Tracker:
                     self._disabled_lambdas.add(id(keyword.value))
         if key is not None:
             ctx._call_names.add(id(func))
-            ctx._calls.append((key, self.grad.state, self.grad.function))
+            ctx._calls.append((key, self.grad.state, self.grad.function, node))
             scope = flow_.scopes[-1]
             ctx.call_sites.setdefault(key, []).append((scope, seq))
             scope.local_calls.append((seq, key))
@@ -477,7 +477,7 @@ class Tracker:
                 # ``model.apply(init_weights)`` calls it at once, in this grad mode
                 arg = node.args[0]
                 ctx._call_names.add(id(arg))
-                ctx._calls.append((("function", arg.id), self.grad.state, self.grad.function))  # type: ignore
+                ctx._calls.append((("function", arg.id), self.grad.state, self.grad.function, None))  # type: ignore
         flow_.nodes[seq] = node
         if facts.is_training_step(ctx, node):
             self._training_step(node, seq, loops)

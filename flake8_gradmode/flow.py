@@ -1287,14 +1287,6 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     if fn is None or fn.key is None or fn.escaped or fn.by_name:
         return False
     sites = call_sites(ctx, fn)
-    if sites and fn.key == ("function", fn.name):
-        # ``evaluate(model, loss, opt, x, y)`` of a ``def evaluate(model, loss, x, y)``
-        # raises ``TypeError``: the function never starts
-        nodes = ctx.flow.nodes
-        sites = [
-            site for site in sites
-            if site[1] not in nodes or nodes[site[1]].func.__class__ is not ast.Name or _binds(fn.node, nodes[site[1]])
-        ]
     if sites and not (depth < 3 and all(
         caller.function is not None and caller.function is not fn and never_runs(ctx, caller, depth + 1)
         for caller, _ in sites
@@ -1313,7 +1305,7 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     return mentioned is False or (mentioned is True and _imported_by_nothing(ctx))
 
 
-def _binds(node: ast.AST, call: ast.Call) -> bool:
+def can_bind(node: ast.AST, call: ast.Call) -> bool:
     """Can ``call`` bind the parameters of the function ``node``: no more
     positional arguments than it takes, every parameter without a default
     given, no keyword it does not name?  Yes, when a ``*``/``**`` argument
@@ -2408,9 +2400,21 @@ def mode_before(ctx, scope: Scope, seq: int, own_eval: bool = True) -> Optional[
 
 
 def call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
-    """Where the module calls ``fn`` (a closure: from its enclosing function)."""
+    """Where the module calls ``fn`` (a closure: from its enclosing function).
+    Not a call of a module function by its name that cannot bind its
+    parameters (``evaluate(model, loss, opt, x, y)`` of a ``def
+    evaluate(model, loss, x, y)``): it raises ``TypeError``, and the
+    function never starts there."""
     if fn.key is not None:
-        return ctx.call_sites.get(fn.key, [])
+        sites = ctx.call_sites.get(fn.key, [])
+        if sites and fn.key == ("function", fn.name):
+            nodes = ctx.flow.nodes
+            return [
+                site for site in sites
+                if site[1] not in nodes or nodes[site[1]].func.__class__ is not ast.Name
+                or can_bind(fn.node, nodes[site[1]])
+            ]
+        return sites
     if fn.name in ctx._referenced or fn.parent is None:
         return []
     return [

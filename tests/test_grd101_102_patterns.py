@@ -3990,3 +3990,53 @@ class EvalAgent:
 ])
 def test_a_method_named_for_what_a_network_holds_is_no_forward(method, expected):
     assert found(STATE_OF_NETS.replace("net_state_dict", method)) == expected
+
+
+# --- a call that cannot bind its arguments never starts the function ----------
+
+UNBOUND_CALL = """
+import torch
+
+
+def evaluate(epoch, cache, dataset, model, config, k, flag="test"):
+    scores = []
+    for users in dataset:
+        scores.append(model(users)[:k])
+    return scores
+
+
+def main(model, dataset, optimizer, config, pretrain):
+    cache = {}
+    if pretrain:
+        for epoch in range(config["epochs"]):
+            for users, items in dataset:
+                loss = model(users).sub(items).pow(2).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            scores = evaluate(epoch, cache, dataset, model, config)
+            print(len(scores))
+    for epoch in range(config["epochs"]):
+        for users, items in dataset:
+            loss = model(users).sub(items).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            scores = evaluate(epoch, cache, dataset, model, config, config["k"])
+        print(len(scores))
+
+
+if __name__ == "__main__":
+    main(torch.load("model.pt"), [], None, {"epochs": 1, "k": 5}, True)"""
+
+
+@pytest.mark.parametrize("call, expected", [
+    # one argument short: ``TypeError`` before the loop, so only the call under no_grad runs it
+    ("evaluate(epoch, cache, dataset, model, config)", []),
+    ('evaluate(epoch, cache, dataset, model, config, config["k"])', [("GRD101", 7, 4)]),
+])
+def test_a_caller_whose_call_cannot_bind_hands_no_grad_mode(call, expected):
+    source = UNBOUND_CALL.replace("evaluate(epoch, cache, dataset, model, config)", call)
+    assert found(source) == expected
