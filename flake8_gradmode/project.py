@@ -2620,11 +2620,19 @@ def _torch_versions(directory: str) -> List[Tuple[int, int]]:
                 continue
             versions += [
                 # ``pytorch>=0.3.1``, ``PyTorch 1.7+``, ``1.7 or later``: later releases too
-                (999, 0) if ">" in op or floor else (int(major), int(minor))
+                (999, 0) if ">" in op or floor else _release(int(major), minor)
                 for op, major, minor, floor in re.findall(_TORCH_VERSION, text, re.I)
             ]
         _TORCH_VERSIONS[directory] = versions
     return _TORCH_VERSIONS[directory]
+
+
+def _release(major: int, minor: str) -> Tuple[int, int]:
+    """The release a version names: PyTorch had no 0.10 or later (0.4.1 came
+    before 1.0), so ``pytorch 0.20`` and ``torch 0.31`` mean 0.2 and 0.3."""
+    if major == 0 and len(minor) > 1:
+        return 0, int(minor[0])
+    return major, int(minor)
 
 
 def open_project(

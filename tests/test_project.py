@@ -2951,6 +2951,8 @@ VOLATILE_VALIDATION = """
     ({"README.md": "I'm using:\n\n-Python 3.6\n\n-Pytorch 0.3.1\n"}, []),  # a list item with no space
     ({"README.md": "-Pytorch 0.3.1\n"}, []),
     ({"README.md": "Built with fast-pytorch 0.3.1\n"}, [(7, 4, "GRD101")]),  # another package's name
+    ({"README.md": "* pytorch 0.20\n"}, []),  # no 0.20 was released: 0.2.0 without its dot
+    ({"README.md": "* pytorch 0.4.1\n"}, [(7, 4, "GRD101")]),
     ({}, [(7, 4, "GRD101")]),
 ])
 def test_volatile_inputs_guard_a_loop_only_in_a_project_pinned_before_torch_0_4(tmp_path, files, found):
