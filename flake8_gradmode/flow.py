@@ -819,6 +819,10 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
         return True  # a later ``def`` of the same name replaces it before anything can call it
     if fn is not None and _memo(ctx, ("stops-first",), lambda: _stops_before_it_calls(ctx), False):
         return True  # ``train_set = dataset.Loader(...)`` with no ``dataset``: nothing can call it
+    if fn is not None:
+        early = _memo(ctx, ("main-stops",), lambda: _main_block_stops(ctx), None)
+        if early is not None and _outermost_name(fn) not in early:
+            return True  # ``if CRNNx2:`` with no ``CRNNx2`` before ``main(args)``, in a script nothing imports
     if fn is None or fn.node.decorator_list:
         return False
     if fn.key != ("function", fn.name) and not _plain_method(ctx, fn):
@@ -1125,6 +1129,62 @@ def _stops_before_it_calls(ctx) -> bool:
     return False
 
 
+def _main_block_stops(ctx) -> Optional[FrozenSet[str]]:
+    """When the module's ``if __name__ == "__main__":`` block stops at a
+    name the module never binds (``_reads_unbound``: ``NameError``), in a
+    module nothing in the project imports (see ``_imported_by_nothing``):
+    the names of the module's functions and classes that can run before,
+    those the statements before it name and, through their bodies, those
+    they name in turn.  Nothing else of the module ever runs.  None
+    otherwise, and without a project index."""
+    tree = ctx.tree
+    if not isinstance(tree, ast.Module):
+        return None
+    defs = {s.name: s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    before: List[ast.AST] = []
+    stop = None
+    for stmt in tree.body:
+        if isinstance(stmt, ast.If) and _is_main_test(stmt.test):
+            for inner in stmt.body:
+                if _reads_unbound(ctx, inner):
+                    stop = inner
+                    break
+                before.append(inner)
+            break
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            before.extend(stmt.decorator_list)
+        else:
+            before.append(stmt)
+    if stop is None or not _imported_by_nothing(ctx):
+        return None
+    named: Set[str] = set()
+    todo = list(before)
+    while todo:
+        for node in ast.walk(todo.pop()):
+            if node.__class__ is ast.Name and node.id in defs and node.id not in named:  # type: ignore[attr-defined]
+                named.add(node.id)  # type: ignore[attr-defined]
+                todo.append(defs[node.id])  # type: ignore[attr-defined]
+    return frozenset(named)
+
+
+def _outermost_name(fn: FunctionInfo) -> str:
+    """The module-level name ``fn`` is reached through: its class, or the
+    function that encloses it."""
+    while fn.parent is not None:
+        fn = fn.parent
+    return fn.class_name or fn.name
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``."""
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+    )
+
+
 #: Statements after which nothing of their block runs.
 _EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 
@@ -1339,13 +1399,7 @@ def _is_script(ctx) -> bool:
     for stmt in getattr(ctx.tree, "body", ()):
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Name):
             return True
-        test = getattr(stmt, "test", None) if isinstance(stmt, ast.If) else None
-        if (
-            isinstance(test, ast.Compare)
-            and isinstance(test.left, ast.Name)
-            and test.left.id == "__name__"
-            and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
-        ):
+        if isinstance(stmt, ast.If) and _is_main_test(stmt.test):
             return True
     return False
 

@@ -4819,3 +4819,53 @@ def test_a_model_handed_on_through_callers_is_judged_by_the_class_they_built(tmp
     source = HANDED_ON.replace(*change) if change else HANDED_ON
     make(tmp_path, {"evaluate.py": source})
     assert lint(tmp_path / "evaluate.py") == found
+
+
+# --- a script whose main block stops at a name nothing binds ---------------------
+
+MAIN_BLOCK_NAME_ERROR = """
+    import argparse
+
+    import torch
+
+
+    def evaluate(model, loader):
+        model.eval()
+        for x in loader:
+            print(model(x).argmax(1))
+
+
+    def main(args):
+        model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.5))
+        evaluate(model, [torch.randn(2, 4)])
+
+
+    def parse():
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--wide", action="store_true")
+        return parser.parse_args()
+
+
+    if __name__ == "__main__":
+        args = parse()
+        if wide:
+            print("wide")
+        main(args)
+"""
+
+
+@pytest.mark.parametrize("test, found", [
+    ("if wide:", []),  # ``NameError`` before ``main(args)``: nothing of the script runs
+    ("if args.wide:", [(8, 4, "GRD101")]),
+])
+def test_a_script_whose_main_block_stops_at_an_unbound_name_runs_none_of_its_functions(tmp_path, test, found):
+    unpackaged(tmp_path, {"train.py": MAIN_BLOCK_NAME_ERROR.replace("if wide:", test)})
+    assert lint(tmp_path / "train.py") == found
+
+
+def test_a_script_whose_main_block_stops_late_still_runs_what_it_called_first(tmp_path):
+    # the unbound name comes after ``main(args)`` has run
+    source = MAIN_BLOCK_NAME_ERROR.replace("        main(args)\n", "").replace(
+        "        args = parse()\n", "        args = parse()\n        main(args)\n")
+    unpackaged(tmp_path, {"train.py": source})
+    assert lint(tmp_path / "train.py") == [(8, 4, "GRD101")]

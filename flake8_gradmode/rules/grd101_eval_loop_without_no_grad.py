@@ -406,7 +406,11 @@ class EvalLoopWithoutNoGrad(Rule):
         torchvision import datasets`: NameError), and a function of such a
         module when no top-level statement before that one calls a function
         or class of the module (no `from m import *`, `globals()` or
-        `exec` in it); a loop after a statement of its own block or of an
+        `exec` in it); with the project index, a function of a script that
+        nothing in an unpackaged project imports, whose `if __name__ ==
+        "__main__":` block stops at such a name (`if CRNNx2:` where only
+        `args.CRNNx2` exists) before anything it ran could reach the
+        function; a loop after a statement of its own block or of an
         enclosing one that always reads a name the module binds nowhere
         (`if arg.test:` where only `args` is bound), or in the body of a
         statement whose test or iterable does, or whose own body does so in
