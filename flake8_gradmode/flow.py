@@ -1370,9 +1370,11 @@ def can_bind(node: ast.AST, call: ast.Call) -> bool:
     positional arguments than it takes, every parameter without a default
     given, no keyword it does not name?  Yes, when a ``*``/``**`` argument
     may pass any."""
+    args = node.args  # type: ignore[attr-defined]
+    if not call.keywords and not args.posonlyargs and not args.kwonlyargs and len(call.args) == len(args.args):
+        return True  # the common call: one positional argument for each parameter
     if any(a.__class__ is ast.Starred for a in call.args) or any(k.arg is None for k in call.keywords):
         return True
-    args = node.args  # type: ignore[attr-defined]
     positional = [a.arg for a in (*args.posonlyargs, *args.args)]
     if len(call.args) > len(positional) and args.vararg is None:
         return False
@@ -2462,12 +2464,18 @@ def call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
     if fn.key is not None:
         sites = ctx.call_sites.get(fn.key, [])
         if sites and fn.key == ("function", fn.name):
-            nodes = ctx.flow.nodes
-            return [
-                site for site in sites
-                if site[1] not in nodes or nodes[site[1]].func.__class__ is not ast.Name
-                or can_bind(fn.node, nodes[site[1]])
-            ]
+            # asked often, of call sites complete by then: filtered once per function
+            cache = ctx.flow.cache
+            found = cache.get(("bound-sites", id(fn)))
+            if found is None or found[0] != len(sites):
+                nodes = ctx.flow.nodes
+                found = (len(sites), [
+                    site for site in sites
+                    if site[1] not in nodes or nodes[site[1]].func.__class__ is not ast.Name
+                    or can_bind(fn.node, nodes[site[1]])
+                ])
+                cache[("bound-sites", id(fn))] = found
+            return found[1]
         return sites
     if fn.name in ctx._referenced or fn.parent is None:
         return []
