@@ -235,3 +235,29 @@ def test_backward_under_a_parameter_every_caller_passes_false_is_not_reported():
     assert found(asked) == [("GRD005", 10, 12)]
     with pytest.raises(RuntimeError, match="does not require grad"):
         run(asked)
+
+
+# A network library written by hand: its loss object has a ``backward()``
+# method of its own that returns a gradient; autograd is not involved.
+HANDMADE_LIBRARY = """
+import torch
+
+from handmade import nn
+
+
+def train(model, batches):
+    torch.set_grad_enabled(False)
+    criterion = nn.LossMSE()
+    for x, y in batches:
+        loss = criterion(model(x), y)
+        model.backward(criterion.backward())
+    return loss
+"""
+
+
+@pytest.mark.parametrize("step, expected", [
+    ("model.backward(criterion.backward())", []),
+    ("loss.backward()", [("GRD005", 11, 8)]),  # the loss is a tensor computed with grad disabled
+])
+def test_backward_of_an_object_a_class_outside_torch_built_is_its_own_method(step, expected) -> None:
+    assert found(HANDMADE_LIBRARY.replace("model.backward(criterion.backward())", step)) == expected

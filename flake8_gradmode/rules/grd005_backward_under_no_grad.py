@@ -48,7 +48,10 @@ class BackwardUnderNoGrad(Rule):
         criterion(...)` in one branch, `aux = 0` in the other).  A
         backward under `if <parameter>:` (`if do_backward:`) is not reported
         when every call of the function the project shows passes a false
-        constant for that parameter (or leaves a false default).
+        constant for that parameter (or leaves a false default).  Nor is
+        `x.backward()` on an object a class outside `torch` built
+        (`criterion = nn.LossMSE()` of a network library written by hand):
+        it is that class's own method, not autograd's.
     """
     options = ("no_grad_decorators",)
     fix_safety = "No fix is applied: the computation has to move, which only the author can decide."
@@ -263,6 +266,8 @@ class BackwardUnderNoGrad(Rule):
             qual = self.context.imports.resolve(func)
             if qual == "torch.autograd.backward":
                 return first_or_keyword(call, "tensors")
+            if _built_by_a_class_outside_torch(self.context, func.value):
+                return None  # ``criterion = nn.LossMSE()`` of a hand-written library: its own ``backward``
             return func.value
         if not self.context.imports.may_end_with(func, ("grad", "backward")):
             return None  # not one of _AUTOGRAD_CALLS, whatever it resolves to
@@ -286,6 +291,27 @@ class BackwardUnderNoGrad(Rule):
 
 
 _MISSING = object()
+
+
+def _built_by_a_class_outside_torch(ctx, receiver: ast.expr) -> bool:
+    """Is ``receiver`` a name bound to an object a class call built
+    (``criterion = nn.LossMSE()``), the class not ``torch``'s?  Such an
+    object is no tensor: its ``backward()`` is a method of its own (a
+    network library written by hand), not autograd's."""
+    if not isinstance(receiver, ast.Name):
+        return False
+    binding = ctx.lookup(receiver.id)
+    value = getattr(binding, "value", None)
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    if not name[:1].isupper():
+        return False
+    qual = ctx.imports.resolve(func) or ""
+    if not qual:
+        return isinstance(func, ast.Name) and func.id in ctx.class_bases  # a class of the module
+    return qual.partition(".")[0] != "torch"
 
 
 def _guarding_parameter(guards: Sequence[Optional[ast.expr]], function: Optional[FunctionInfo]) -> Optional[str]:
