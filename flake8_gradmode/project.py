@@ -2584,9 +2584,11 @@ _TORCH_VERSION = (
     r"((?:\.\d+)*(?:\+(?![\w.])|[^\S\n]+(?:or|and)[^\S\n]+(?:later|newer|higher|above|up)\b))?"
 )
 #: The files at a project's root that say which PyTorch it wants (and its
-#: shell scripts and ``Dockerfile``: see ``_torch_versions``).
-_REQUIREMENT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md",
-                      "requirements.txt", "setup.py", "environment.yml")
+#: README, conda environments, shell scripts and ``Dockerfile``: see
+#: ``_torch_versions``).
+_REQUIREMENT_FILES = ("requirements.txt", "setup.py")
+#: A README at a project's root, by its name in lower case.
+_README_NAMES = frozenset({"readme.md", "readme.rst", "readme.txt", "readme"})
 #: the PyTorch versions each directory names
 _TORCH_VERSIONS: Dict[str, List[Tuple[int, int]]] = {}
 
@@ -2608,16 +2610,23 @@ def _torch_versions(directory: str) -> List[Tuple[int, int]]:
     if directory not in _TORCH_VERSIONS:
         versions = []
         try:
-            # set-up scripts: ``pip install .../torch-0.3.1-cp36-cp36m-linux_x86_64.whl``
-            scripts = sorted(name for name in os.listdir(directory) if name.endswith(".sh") or name == "Dockerfile")
+            names = sorted(os.listdir(directory))
         except OSError:
-            scripts = []
-        for name in (*_REQUIREMENT_FILES, *scripts):
+            names = []
+        for name in names:
+            # a README whatever its case (``Readme.md``), set-up scripts (``pip install
+            # .../torch-0.3.1-cp36-cp36m-linux_x86_64.whl``), a conda environment by any name
+            conda = name.endswith((".yml", ".yaml"))
+            if not (name in _REQUIREMENT_FILES or name.lower() in _README_NAMES or conda
+                    or name.endswith(".sh") or name == "Dockerfile"):
+                continue
             try:
                 with open(os.path.join(directory, name), encoding="utf-8", errors="replace") as f:
                     text = f.read(200_000)
             except OSError:
                 continue
+            if conda and "dependencies:" not in text:
+                continue  # CI or tool settings, no environment
             versions += [
                 # ``pytorch>=0.3.1``, ``PyTorch 1.7+``, ``1.7 or later``: later releases too
                 (999, 0) if ">" in op or floor else _release(int(major), minor)

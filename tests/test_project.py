@@ -2952,6 +2952,9 @@ VOLATILE_VALIDATION = """
     ({"README.md": "-Pytorch 0.3.1\n"}, []),
     ({"README.md": "Built with fast-pytorch 0.3.1\n"}, [(7, 4, "GRD101")]),  # another package's name
     ({"README.md": "* pytorch 0.20\n"}, []),  # no 0.20 was released: 0.2.0 without its dot
+    ({"Readme.md": "Migrated to Pytorch 0.2.0\n"}, []),  # a README whatever its case
+    ({"categorical.yml": "name: rl\ndependencies:\n  - pytorch=0.1.12\n"}, []),  # a conda environment by any name
+    ({".travis.yml": "install: pip install torch==0.3.1\n"}, [(7, 4, "GRD101")]),  # CI settings, no environment
     ({"README.md": "* pytorch 0.4.1\n"}, [(7, 4, "GRD101")]),
     ({}, [(7, 4, "GRD101")]),
 ])

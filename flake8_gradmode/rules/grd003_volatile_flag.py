@@ -79,9 +79,9 @@ class VolatileFlag(Rule):
         the project index, a module that stops at one of its imports (a
         name its project module lacks: see GRD101) is not reported: none of
         it runs.
-        Nor is the flag reported in a project whose README, requirements,
-        `setup.py`, conda environment, shell scripts or `Dockerfile` at its
-        root name only PyTorch
+        Nor is the flag reported in a project whose README (`Readme.md` too),
+        requirements, `setup.py`, conda environment (any `.yml` file with
+        `dependencies:`), shell scripts or `Dockerfile` at its root name only PyTorch
         releases before 0.4 (`torch==0.3.1`, `pytorch=0.2.0`, `| pytorch |
         0.3.1 |`; `pytorch 0.20` is 0.2.0 written without its dot, as no
         0.10 or later was released): there it still worked, and the project
