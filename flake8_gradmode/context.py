@@ -701,8 +701,7 @@ class Context:
                     continue
             for target in self._expand(key):
                 for info in self.functions.get(target, ()):
-                    if node is not None and target[0] == "function" and node.func.__class__ is ast.Name \
-                            and info.key == target and not flow.can_bind(info.node, node):
+                    if node is not None and target[0] == "function" and flow.never_starts(info, node):
                         continue  # raises ``TypeError``: the function never starts there
                     info.calls.append((state, caller))
         for key in [k for k in self.call_sites if k[0] == "super"]:

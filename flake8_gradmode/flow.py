@@ -1365,7 +1365,15 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     return mentioned is False or (mentioned is True and _imported_by_nothing(ctx))
 
 
-def can_bind(node: ast.AST, call: ast.Call) -> bool:
+def never_starts(fn: FunctionInfo, call: ast.Call) -> bool:
+    """Is ``call`` a call of the module function ``fn`` by its name that
+    cannot bind its parameters (``evaluate(model, loss, opt, x, y)`` of a
+    ``def evaluate(model, loss, x, y)``)?  It raises ``TypeError``: ``fn``
+    never starts there, in any grad or model mode."""
+    return call.func.__class__ is ast.Name and fn.key == ("function", fn.name) and not _can_bind(fn.node, call)
+
+
+def _can_bind(node: ast.AST, call: ast.Call) -> bool:
     """Can ``call`` bind the parameters of the function ``node``: no more
     positional arguments than it takes, every parameter without a default
     given, no keyword it does not name?  Yes, when a ``*``/``**`` argument
@@ -2456,11 +2464,8 @@ def mode_before(ctx, scope: Scope, seq: int, own_eval: bool = True) -> Optional[
 
 
 def call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
-    """Where the module calls ``fn`` (a closure: from its enclosing function).
-    Not a call of a module function by its name that cannot bind its
-    parameters (``evaluate(model, loss, opt, x, y)`` of a ``def
-    evaluate(model, loss, x, y)``): it raises ``TypeError``, and the
-    function never starts there."""
+    """Where the module calls ``fn`` (a closure: from its enclosing function),
+    but for calls that cannot bind its parameters (``never_starts``)."""
     if fn.key is not None:
         sites = ctx.call_sites.get(fn.key, [])
         if sites and fn.key == ("function", fn.name):
@@ -2470,9 +2475,7 @@ def call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
             if found is None or found[0] != len(sites):
                 nodes = ctx.flow.nodes
                 found = (len(sites), [
-                    site for site in sites
-                    if site[1] not in nodes or nodes[site[1]].func.__class__ is not ast.Name
-                    or can_bind(fn.node, nodes[site[1]])
+                    site for site in sites if site[1] not in nodes or not never_starts(fn, nodes[site[1]])
                 ])
                 cache[("bound-sites", id(fn))] = found
             return found[1]

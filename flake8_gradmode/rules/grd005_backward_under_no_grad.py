@@ -6,7 +6,9 @@ import ast
 
 from flake8_gradmode import facts
 from flake8_gradmode.project import NOT_CONSTANT, NOT_PASSED, UNKNOWN, passed
-from flake8_gradmode.tracker import FunctionInfo, Grad, effective, first_or_keyword, param_defaults, positional_params
+from flake8_gradmode.tracker import (
+    FunctionInfo, Grad, effective, first_or_keyword, last_name, param_defaults, positional_params,
+)
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
 _AUTOGRAD_CALLS = {"torch.autograd.backward": "tensors", "torch.autograd.grad": "outputs"}
@@ -305,8 +307,7 @@ def _built_by_a_class_outside_torch(ctx, receiver: ast.expr) -> bool:
     if not isinstance(value, ast.Call):
         return False
     func = value.func
-    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-    if not name[:1].isupper():
+    if not last_name(func)[:1].isupper():
         return False
     qual = ctx.imports.resolve(func) or ""
     if not qual:
