@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from flake8_gradmode.engine import INTERNAL_ERROR, check
+from flake8_gradmode.project import may_pin_torch
 from flake8_gradmode.registry import DEFAULT_IGNORE, RULES
 from flake8_gradmode.settings import Settings
 
@@ -128,12 +129,12 @@ def default_rules() -> Tuple[type, ...]:
 
 
 #: the files a tree is written out with: Python modules and project markers,
-#: and the root files that say which PyTorch the project wants (the linter
-#: reads them before reporting the pre-0.4 ``volatile=`` flag)
+#: and the files that may say which PyTorch the project wants
+#: (``project.may_pin_torch``: the linter reads them before reporting the
+#: pre-0.4 ``volatile=`` flag)
 _TREE_FILES = (".py", "setup.cfg", "pyproject.toml")
-_ROOT_FILES = ("README.md", "README.rst", "README.txt", "README", "readme.md", "requirements.txt", "environment.yml")
-#: marks a finished tree; trees written before the root files were kept lack it
-_DONE = ".complete-2"
+#: marks a finished tree; trees written before the linter read every such file lack it
+_DONE = ".complete-3"
 
 
 def tree(gitdir: Path, rev: str, trees: Path, repo: str) -> Optional[Path]:
@@ -156,7 +157,8 @@ def tree(gitdir: Path, rev: str, trees: Path, repo: str) -> Optional[Path]:
         meta, _, name = entry.partition(b"\t")
         parts = meta.split()
         path = name.decode("utf-8", "replace")
-        if len(parts) == 3 and parts[1] == b"blob" and (path.endswith(_TREE_FILES) or path in _ROOT_FILES):
+        kept = path.endswith(_TREE_FILES) or may_pin_torch(path.rpartition("/")[2])
+        if len(parts) == 3 and parts[1] == b"blob" and kept:
             wanted.append((parts[2], path))
     batch = subprocess.run(["git", "--git-dir", str(gitdir), "cat-file", "--batch"],
                            input=b"".join(obj + b"\n" for obj, _ in wanted), stdout=subprocess.PIPE,

@@ -2585,7 +2585,7 @@ _TORCH_VERSION = (
 )
 #: The files at a project's root that say which PyTorch it wants (and its
 #: README, conda environments, shell scripts and ``Dockerfile``: see
-#: ``_torch_versions``).
+#: ``may_pin_torch``).
 _REQUIREMENT_FILES = ("requirements.txt", "setup.py")
 #: A README at a project's root, by its name in lower case.
 _README_NAMES = frozenset({"readme.md", "readme.rst", "readme.txt", "readme"})
@@ -2605,6 +2605,17 @@ def pins_old_torch(root: str, before: Tuple[int, int] = (0, 4)) -> bool:
     return bool(versions) and all(version < before for version in versions)
 
 
+def may_pin_torch(name: str) -> bool:
+    """Is a file so named one that ``_torch_versions`` reads for the PyTorch
+    a project wants: a README whatever its case (``Readme.md``), the
+    requirements, ``setup.py``, a conda environment by any name (a ``.yml``
+    file, read only when it lists ``dependencies:``), a set-up script
+    (``pip install .../torch-0.3.1-cp36-cp36m-linux_x86_64.whl``) or a
+    ``Dockerfile``?"""
+    return (name in _REQUIREMENT_FILES or name.lower() in _README_NAMES or name.endswith((".yml", ".yaml", ".sh"))
+            or name == "Dockerfile")
+
+
 def _torch_versions(directory: str) -> List[Tuple[int, int]]:
     """The PyTorch versions the files in ``directory`` name (see ``pins_old_torch``)."""
     if directory not in _TORCH_VERSIONS:
@@ -2614,12 +2625,9 @@ def _torch_versions(directory: str) -> List[Tuple[int, int]]:
         except OSError:
             names = []
         for name in names:
-            # a README whatever its case (``Readme.md``), set-up scripts (``pip install
-            # .../torch-0.3.1-cp36-cp36m-linux_x86_64.whl``), a conda environment by any name
-            conda = name.endswith((".yml", ".yaml"))
-            if not (name in _REQUIREMENT_FILES or name.lower() in _README_NAMES or conda
-                    or name.endswith(".sh") or name == "Dockerfile"):
+            if not may_pin_torch(name):
                 continue
+            conda = name.endswith((".yml", ".yaml"))
             try:
                 with open(os.path.join(directory, name), encoding="utf-8", errors="replace") as f:
                     text = f.read(200_000)
