@@ -46,7 +46,9 @@ class TrainModeNotRestored(Rule):
         body steps only `if opt is not None` (with `opt=None` by default)
         trains nothing.  A function named like a training step
         (`self.train_step(x)`) is judged by its body: one that calls
-        `.train()` first restores the mode itself.  So does a call of a
+        `.train()` first restores the mode itself, as does a switch written as
+        the argument of the step's call (`train(model.train(), x, y)`): it
+        runs before the body.  So does a call of a
         method the module's classes define (`classifier.train_head()`) on an
         object whose class is not known, when every definition of that
         method calls `.train()` and none calls `.eval()`.  The step of an
@@ -301,6 +303,35 @@ class TrainModeNotRestored(Rule):
             """,
             title="A training step that switches to training mode itself",
             checks=(Holds("trainer.modes == [True, True]", "every training step runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            modes = []
+
+
+            def step(model, x, optimizer):
+                modes.append(model.training)
+                optimizer.zero_grad()
+                model(x).pow(2).mean().backward()
+                optimizer.step()
+
+
+            def accuracy(model, x):
+                with torch.no_grad():
+                    return model(x).argmax(1).float().mean()
+
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Dropout(0.5))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            x = torch.randn(8, 4)
+            for epoch in range(2):
+                step(model.train(), x, optimizer)
+                accuracy(model.eval(), x)
+            """,
+            title="The switch to training mode written as the training step's argument",
+            checks=(Holds("modes == [True, True]", "every training step runs in training mode"),),
         ),
         Valid(
             """
@@ -1092,7 +1123,12 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
             node = nodes.get(site)
             flag = _term(mode_value(node)) if node is not None else _opaque()
         model = _switched_model(ctx, site) if kind in ("eval", "train", "train?") else ""
-        out.append(_Event(site, kind, guards_at(site), flag, model, _self_attribute(ctx, site) if model else ""))
+        at = site
+        if kind in ("train", "train?") and expanded:
+            # ``train(model.train(), x, y)``: an argument is evaluated before the body runs
+            at = min((call for call in expanded if call < site and _in_arguments(nodes.get(call), nodes.get(site))),
+                     default=site)
+        out.append(_Event(at, kind, guards_at(site), flag, model, _self_attribute(ctx, site) if model else ""))
     for site, body in expanded.items():
         out.extend(body)
     out += [
@@ -1102,6 +1138,17 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
     ]  # forwards that may build a graph for a training step
     out.sort(key=lambda e: e.site)  # stable: a call's body keeps its order
     return _without_frozen_models(out)
+
+
+def _in_arguments(call: Optional[ast.AST], node: Optional[ast.AST]) -> bool:
+    """Is ``node`` part of an argument of ``call``?"""
+    if not isinstance(call, ast.Call) or node is None:
+        return False
+    where = (node.lineno, node.col_offset)  # type: ignore[attr-defined]
+    return any(
+        (arg.lineno, arg.col_offset) <= where <= (arg.end_lineno or arg.lineno, arg.end_col_offset or 0)
+        for arg in [*call.args, *(k.value for k in call.keywords)]
+    )
 
 
 def _without_frozen_models(events: List[_Event]) -> List[_Event]:
