@@ -825,6 +825,11 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
             return True  # ``if CRNNx2:`` with no ``CRNNx2`` before ``main(args)``, in a script nothing imports
     if fn is None or fn.node.decorator_list:
         return False
+    if (
+        fn.class_name is not None and fn.key == ("method", fn.class_name, fn.name) and fn.parent is None
+        and _memo(ctx, ("unnamed-class", fn.class_name), lambda: _unnamed_class(ctx, fn.class_name), False)
+    ):
+        return True  # a method of a class no code names: nothing makes an instance of it
     if fn.key != ("function", fn.name) and not _plain_method(ctx, fn):
         # a method of any class: only a module nothing imports says it never
         # runs, or subclasses that all replace it (an abstract base's ``train``)
@@ -854,6 +859,34 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     if fn.key != ("function", fn.name) and _looks_up_attributes(ctx):
         return False  # a method: ``getattr(tester, name)()`` may call it
     return _called_by_nothing(ctx, scope, depth)  # last: it may ask the project index
+
+
+def _unnamed_class(ctx, klass: str) -> bool:
+    """Is ``klass`` a plain, undecorated top-level class (no base but
+    ``object``: no framework finds it by its base) of a module that is no
+    test file, that no code of a closed project (see ``Project.closed``)
+    names: not this module outside the class's own body, no string of it
+    (``getattr(module, "Trainer")``), no other module?  Nothing makes an
+    instance, so none of its methods runs (a ``Trainer`` left beside the
+    ``SentimentTrainer`` the scripts use)."""
+    tree = ctx.tree
+    if tree is None or is_test_file(ctx.filename or "") or klass.startswith("Test"):
+        return False
+    found = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == klass]
+    if len(found) != 1 or found[0].decorator_list or found[0].keywords or not plain_bases(found[0].bases):
+        return False
+    strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
+    if strings is None or klass in strings:
+        return False
+    for stmt in tree.body:
+        if stmt is found[0]:
+            continue
+        for node in ast.walk(stmt):
+            if (node.__class__ is ast.Name and node.id == klass) or (  # type: ignore[attr-defined]
+                node.__class__ is ast.Attribute and node.attr == klass  # type: ignore[attr-defined]
+            ):
+                return False
+    return ctx.closed_project() and ctx.mentioned_elsewhere(klass) is False
 
 
 def _redefined_before_use(ctx, fn: FunctionInfo) -> bool:

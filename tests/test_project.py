@@ -1835,6 +1835,34 @@ def test_a_helpers_volatile_flag_without_a_false_default_is_reported(tmp_path):
     assert lint_003(tmp_path / "pkg/utils.py") == [(8, 23, "GRD003")]
 
 
+LEFTOVER_VOLATILE = """
+    import torch
+    from torch.autograd import Variable
+
+
+    class Metrics(object):
+        def accuracy(self, predictions, labels):
+            return (predictions == labels).float().mean()
+
+        def mse(self, predictions, labels):
+            x = Variable(predictions, volatile=True)
+            return ((x - labels) ** 2).mean()
+"""
+
+
+@pytest.mark.parametrize("use, found", [
+    ("metrics.accuracy(a, b)", []),  # nothing calls mse: the flag never runs
+    ("metrics.mse(a, b)", [(10, 34, "GRD003")]),
+])
+def test_a_volatile_flag_in_a_method_nothing_calls_is_silent(tmp_path, use, found):
+    entry = (
+        "import torch\nfrom metrics import Metrics\n\n"
+        f"metrics = Metrics()\na, b = torch.ones(2), torch.ones(2)\nprint({use})\n"
+    )
+    unpackaged(tmp_path, {"metrics.py": LEFTOVER_VOLATILE, "main.py": entry})
+    assert lint_003(tmp_path / "metrics.py") == found
+
+
 def test_a_helpers_volatile_flag_outside_a_project_is_reported(tmp_path):
     make(tmp_path, {"pkg/utils.py": VOLATILE_HELPER})
     off = Settings(cross_module=False)
@@ -2408,6 +2436,57 @@ def test_a_method_of_a_class_with_a_base_may_be_called_by_it(tmp_path):
     source = source.replace("import torch\n", "import torch\n    from framework import Base\n")
     unpackaged(tmp_path, {"tester.py": source, "main.py": TESTER_ENTRY})
     assert lint(tmp_path / "tester.py") == [(18, 8, "GRD101")]
+
+
+LEFTOVER_CLASS = """
+    import torch
+
+
+    class Tester(object):
+        def __init__(self, model):
+            self.model = model
+
+        def test(self, loader):
+            with torch.no_grad():
+                return [self.model(x).argmax(1) for x in loader]
+
+
+    class OldTester(object):
+        def __init__(self, model):
+            super(OldTester, self).__init__()
+            self.model = model
+
+        def test(self, loader):
+            outputs = []
+            for x in loader:
+                outputs.append(self.model(x).argmax(1))
+            return outputs
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    ("", []),  # nothing names OldTester: a leftover beside the Tester the scripts use
+    ("Tester(model).test([])\n        OldTester(model).test([])", [(20, 8, "GRD101")]),  # another module builds it
+])
+def test_the_methods_of_a_class_nothing_names_in_an_unpackaged_project_never_run(tmp_path, change, found):
+    entry = TESTER_ENTRY.replace("Tester(model).test([])", change) if change else TESTER_ENTRY
+    entry = entry.replace("from tester import Tester", "from tester import OldTester, Tester") if change else entry
+    unpackaged(tmp_path, {"tester.py": LEFTOVER_CLASS, "main.py": entry})
+    assert lint(tmp_path / "tester.py") == found
+
+
+@pytest.mark.parametrize("line", [
+    "KINDS = {'old': OldTester}",  # its module names it outside its body
+    "KIND = 'OldTester'",  # a string of its module may look it up
+])
+def test_a_class_its_module_names_may_run(tmp_path, line):
+    unpackaged(tmp_path, {"tester.py": LEFTOVER_CLASS + "\n\n    " + line + "\n", "main.py": TESTER_ENTRY})
+    assert lint(tmp_path / "tester.py") == [(20, 8, "GRD101")]
+
+
+def test_a_class_nothing_names_in_a_package_may_be_used_by_its_users(tmp_path):
+    make(tmp_path, {"tester.py": LEFTOVER_CLASS, "main.py": TESTER_ENTRY})
+    assert lint(tmp_path / "tester.py") == [(20, 8, "GRD101")]
 
 
 def test_a_leftover_method_of_a_package_is_reported(tmp_path):

@@ -76,9 +76,10 @@ class VolatileFlag(Rule):
         is not read: the flag worked there.  Nor is the `else:` of a test
         that only those releases fail (`if LooseVersion(torch.__version__) >
         LooseVersion("0.3.1"):`, `if torch.__version__ >= "0.4":`).  With
-        the project index, a module that stops at one of its imports (a
-        name its project module lacks: see GRD101) is not reported: none of
-        it runs.
+        the project index, code that never runs is not reported, as GRD101
+        decides it (see docs/cross-module.md): a module that stops at one of
+        its imports (a name its project module lacks), a helper or a method
+        nothing in a project that is no package calls.
         Nor is the flag reported in a project whose README (`Readme.md` too),
         requirements, `setup.py`, conda environment (any `.yml` file with
         `dependencies:`), shell scripts or `Dockerfile` at its root name only PyTorch
@@ -252,11 +253,13 @@ class VolatileFlag(Rule):
     ) -> None:
         """Not in a branch only torch releases before 0.4 run, nor in a
         project that names only those releases: the flag worked there.  Nor
-        in a module that stops at its imports: none of it runs."""
+        in code that never runs (``flow.never_runs``, as GRD101 decides it: a
+        module that stops at its imports, a helper nothing calls)."""
         if not flow.in_legacy_branch(self.context, getattr(node, "lineno", 0)):
             ctx = self.context
+            scope = ctx.flow.scopes[-1]
             pinned = ctx.unless_pinned_before((0, 4), condition)
-            super().report(node, message, lambda: pinned() and not flow.import_fails(ctx), fix)
+            super().report(node, message, lambda: pinned() and not flow.never_runs(ctx, scope), fix)
 
     def visit_Call(self, node: ast.Call) -> None:
         ctx = self.context
