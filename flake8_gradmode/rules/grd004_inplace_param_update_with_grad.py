@@ -587,7 +587,7 @@ class InplaceParamUpdateWithGrad(Rule):
                 self._argument_edit(node, base, "item assignment", node, strict=True)
         helper = self._here()
         if helper is not None and not helper.fan and any(
-            "fan" in tokens(name) for t in node.targets for name in _target_names(t)
+            "fan" in name.lower() and "fan" in tokens(name) for t in node.targets for name in _target_names(t)
         ):
             # ``fan_in = tensor.size(1)``: the arithmetic of a weight initialiser
             helper.fan = any(self._argument(n) is not None for n in ast.walk(node.value))
@@ -860,6 +860,8 @@ class InplaceParamUpdateWithGrad(Rule):
             return
         kinds: Dict[Union[int, str], Tuple[str, object]] = {}
         for slot, value in _slots(node):
+            if value.__class__ in _NO_PARAMETER_EXPRESSIONS:
+                continue  # ``f(x, 0.5, "mean")``: a constant is neither a parameter nor an argument passed on
             base = facts.strip_views(ctx, value)
             if self._param(base, loose=True):
                 kinds[slot] = ("param", (self.code_of(value), self._param(base, loose=False)))
@@ -1235,6 +1237,14 @@ def _toggles(node: ast.FunctionDef) -> Optional[Tuple[int, int]]:
             if isinstance(value, ast.Name) and value.id in params:
                 return params.index(owner), params.index(value.id)
     return None
+
+
+#: expressions that evaluate to no tensor of the caller's: constants,
+#: f-strings, containers built in place, lambdas, comparisons
+_NO_PARAMETER_EXPRESSIONS = frozenset({
+    ast.Constant, ast.JoinedStr, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Lambda, ast.Compare,
+    ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp,
+})
 
 
 def _target_names(target: ast.expr) -> List[str]:
