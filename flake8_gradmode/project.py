@@ -477,7 +477,7 @@ class _Summarizer:
         else:
             written = last = ""
         if last:
-            self.calls.setdefault(last, []).append((written, _CODE[state], caller, klass, _shape(node)))
+            self.calls.setdefault(last, []).append((written, _CODE[state], caller, klass, call_shape(node)))
             for kw in node.keywords:
                 if kw.arg == "volatile" and isinstance(kw.value, (ast.Name, ast.Attribute)):
                     self.volatile_flags.add(last_name(kw.value))  # ``evaluation``, ``self.evaluation``
@@ -714,7 +714,8 @@ def has(joined: str, name: str) -> bool:
     return f" {name} " in joined
 
 
-def _shape(node: ast.Call) -> Shape:
+def call_shape(node: ast.Call) -> Shape:
+    """What ``node`` passes (see ``Shape``)."""
     npos = 0
     constants: List[Tuple[object, object]] = []
     for arg in node.args:
@@ -1945,7 +1946,7 @@ class Project:
         summary, klass = found
         if klass not in summary["c"] or f"{klass}.__new__" in summary["f"]:  # type: ignore[operator]
             return True
-        return binds(summary["p"].get(f"{klass}.__init__"), _shape(call))  # type: ignore[attr-defined]
+        return binds(summary["p"].get(f"{klass}.__init__"), call_shape(call))  # type: ignore[attr-defined]
 
     def train_leaves(self, written: str) -> List[int]:
         """The positions of the parameters the module function ``written``

@@ -936,8 +936,8 @@ def test_a_recursive_call_adds_nothing_to_its_own_callers(tmp_path):
 
 def test_shape_of_a_call():
     call = ast_call("f(x, 0, *rest, mode='eval', **kw)")
-    assert project._shape(call) == (-1, ("mode", "**"), ((1, 0), ("mode", "eval")))
-    assert project._shape(ast_call("f(a, None, k=b)")) == (2, ("k",), ((1, None),))
+    assert project.call_shape(call) == (-1, ("mode", "**"), ((1, 0), ("mode", "eval")))
+    assert project.call_shape(ast_call("f(a, None, k=b)")) == (2, ("k",), ((1, None),))
 
 
 def ast_call(code: str):
@@ -1828,6 +1828,50 @@ def test_a_literal_false_handed_to_a_variable_helper_is_silent(tmp_path):
     other.mkdir()
     make(other, {"pkg/utils.py": VOLATILE_HELPER + calls})
     assert lint_003(other / "pkg/utils.py") == [(8, 23, "GRD003"), (12, 48, "GRD003")]
+
+
+RUN_EPOCH = """
+    import torch
+
+
+    def run_epoch(model, loader, mode):
+        for x in loader:
+            loss = model(x).pow(2).mean()
+            if mode == "train":
+                loss.backward()
+
+
+    def evaluate(model, loader):
+        with torch.no_grad():
+            run_epoch(model, loader, "test")
+"""
+
+
+@pytest.mark.parametrize("caller, found", [
+    ("run_epoch(model, loader, 'train')", []),  # the only call that takes the branch has grad on
+    ("with torch.no_grad():\n        run_epoch(model, loader, 'train')", [(8, 12, "GRD005")]),
+])
+def test_a_backward_step_behind_a_test_of_an_argument_is_judged_by_the_calls_that_take_it(tmp_path, caller, found):
+    train = f"import torch\nfrom pkg.epochs import run_epoch\n\n\ndef fit(model, loader):\n    {caller}\n"
+    make(tmp_path, {"pkg/epochs.py": RUN_EPOCH, "pkg/train.py": train})
+    assert [f for f in lint(tmp_path / "pkg/epochs.py") if f[2] == "GRD005"] == found
+
+
+HANDING_ON_HELPER = VOLATILE_HELPER + """
+
+    def np_to_var(array, volatile=False):
+        return to_var(torch.from_numpy(array), volatile=volatile)
+"""
+
+
+@pytest.mark.parametrize("call, found", [
+    ("np_to_var(x)", []),  # no call passes the flag on its way to Variable
+    ("np_to_var(x, volatile=True)", [(8, 23, "GRD003"), (12, 43, "GRD003")]),
+])
+def test_a_helpers_flag_handed_on_by_another_helper_is_as_live_as_its_callers_make_it(tmp_path, call, found):
+    caller = f"from pkg.utils import np_to_var\n\n\ndef load(x):\n    return {call}\n"
+    make(tmp_path, {"pkg/utils.py": HANDING_ON_HELPER, "pkg/data.py": caller})
+    assert lint_003(tmp_path / "pkg/utils.py") == found
 
 
 def test_a_helpers_volatile_flag_without_a_false_default_is_reported(tmp_path):

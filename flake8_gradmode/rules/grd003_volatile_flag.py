@@ -66,7 +66,10 @@ class VolatileFlag(Rule):
         only when a call may pass it something other than `False` (the
         default `False` is what PyTorch did anyway, and does not even warn):
         a call in the module, or in the project's other modules, that passes
-        the flag, or any call when the parameter has no `False` default.
+        the flag, or any call when the parameter has no `False` default.  A
+        call that hands on another such helper's own flag (`np_to_var(a,
+        volatile=False)` doing `to_var(t, volatile=volatile)`) passes what
+        that helper's callers pass, and is itself reported only then.
         Without a project index, every such helper is reported.  A branch
         that only torch releases before 0.4 run (`if TORCH_VERSION ==
         "0.3":` with `TORCH_VERSION = torch.__version__[:3]`, or `if
@@ -315,7 +318,17 @@ class VolatileFlag(Rule):
                                 uses[id(value)] = target
                                 changed = True
         passed: set = set()  # (function, argument) some call of the module passes other than False
-        for key, call, _ in self._calls:
+        #: (function, argument) -> the (caller, argument) whose own flag a call hands it
+        # (``np_to_var(x, volatile=False)`` doing ``torch_to_var(t, volatile=volatile)``)
+        handed_on: Dict[Tuple[FunctionInfo, str], Set[Tuple[FunctionInfo, str]]] = {}
+
+        def live(function: FunctionInfo, name: str, depth: int = 0) -> bool:
+            """May the helper's flag ``name`` be anything but ``False``?"""
+            return (function, name) in passed or self._may_pass(function, name) or depth < 4 and any(
+                live(*outer, depth=depth + 1) for outer in handed_on.get((function, name), ())
+            )
+
+        for key, call, caller in self._calls:
             infos = functions.get(key, ())
             if len(infos) != 1:
                 continue
@@ -323,22 +336,32 @@ class VolatileFlag(Rule):
                 target = forwarders.get((infos[0], name))
                 if target is None:
                     continue
-                if not is_const(value, False):
+                condition = None
+                if caller is not None and isinstance(value, ast.Name) and (caller, value.id) in forwarders:
+                    # the caller's own flag, handed on: as live as the caller's callers make it
+                    handed_on.setdefault((infos[0], name), set()).add((caller, value.id))
+                    condition = lambda outer=(caller, value.id): live(*outer)  # noqa: E731
+                elif not is_const(value, False):
                     passed.add((infos[0], name))
                 elif _is_variable(target):
                     continue  # ``to_var(x, volatile=False)``: what ``Variable`` did anyway
                 written = f"`{kw.arg}=`" if kw is not None else f"`{self.code_of(value)}`, passed as `{name}`,"
                 message = f"{written} is forwarded by `{infos[0].name}` to `{target}(..., volatile=...)` and {_MESSAGE}"
                 if kw is not None:
-                    self.report(kw, message, fix=Fix("drop-keyword", call, kw.arg or ""))
+                    self.report(kw, message, condition=condition, fix=Fix("drop-keyword", call, kw.arg or ""))
                 else:
-                    self.report(value, message)
+                    self.report(value, message, condition=condition)
 
         for function, name, arg, node in self._handed:
             if self._of_labels(node):
                 continue
-            if (function, name) not in forwarders or (function, name) in passed or self._may_pass(function, name):
+            if (function, name) not in forwarders or (function, name) in passed:
                 self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
+            else:
+                self.report(
+                    arg, f"`volatile=` {_MESSAGE}", condition=lambda key=(function, name): live(*key),
+                    fix=Fix("drop-keyword", node, "volatile"),
+                )
 
     def _of_labels(self, call: ast.Call) -> bool:
         """``targets = [Variable(a, volatile=True) for a in anns]``,

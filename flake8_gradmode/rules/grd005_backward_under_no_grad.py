@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import FrozenSet, List, Optional, Sequence, Tuple
 
 import ast
 
 from flake8_gradmode import facts
-from flake8_gradmode.project import NOT_CONSTANT, NOT_PASSED, UNKNOWN, passed
+from flake8_gradmode.project import NOT_CONSTANT, NOT_PASSED, UNKNOWN, call_shape, passed
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, effective, first_or_keyword, last_name, param_defaults, positional_params,
 )
@@ -50,7 +50,13 @@ class BackwardUnderNoGrad(Rule):
         criterion(...)` in one branch, `aux = 0` in the other).  A
         backward under `if <parameter>:` (`if do_backward:`) is not reported
         when every call of the function the project shows passes a false
-        constant for that parameter (or leaves a false default).  Nor is
+        constant for that parameter (or leaves a false default).  In a
+        function whose grad mode its callers decide, a backward under a
+        test of its parameters (`if mode == "train":`, `if do_backward:`,
+        `if phase in ("train",):`) is judged by the calls that can take that
+        branch only: reported when each of them runs with grad disabled
+        (`run_epoch(model, loader, "test")` under `no_grad` never reaches
+        it), across the project's modules with the project index.  Nor is
         `x.backward()` on an object a class outside `torch` built
         (`criterion = nn.LossMSE()` of a network library written by hand):
         it is that class's own method, not autograd's.
@@ -122,6 +128,25 @@ class BackwardUnderNoGrad(Rule):
             title="A factory tensor that was made a leaf requiring grad",
             checks=(Holds("x.grad is not None", "gradients are computed"),),
         ),
+        Valid(
+            """
+            import torch
+
+
+            def run_epoch(model, x, mode):
+                loss = model(x).pow(2).mean()
+                if mode == "train":
+                    loss.backward()
+                return loss.item()
+
+
+            model = torch.nn.Linear(4, 1)
+            with torch.no_grad():
+                test_loss = run_epoch(model, torch.randn(8, 4), "test")
+            """,
+            title="A backward step no call under `no_grad` can reach",
+            checks=(Holds("model.weight.grad is None and test_loss >= 0", "the test pass runs, asking no gradient"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -169,6 +194,26 @@ class BackwardUnderNoGrad(Rule):
             """,
             title="Every caller in the module disables grad",
             at=((6, 4),),
+            symptom=Raises("RuntimeError", "does not require grad and does not have a grad_fn"),
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def run_epoch(model, x, mode):
+                loss = model(x).pow(2).mean()
+                if mode == "train":
+                    loss.backward()
+                return loss.item()
+
+
+            model = torch.nn.Linear(4, 1)
+            with torch.no_grad():
+                run_epoch(model, torch.randn(8, 4), "train")
+            """,
+            title="A backward step a call under `no_grad` reaches",
+            at=((7, 8),),
             symptom=Raises("RuntimeError", "does not require grad and does not have a grad_fn"),
         ),
         Invalid(
@@ -245,6 +290,12 @@ class BackwardUnderNoGrad(Rule):
         if state is Grad.DISABLED:
             self.report(node, message, condition=asked)
         elif function is not None:
+            guards = _parameter_guards(self._guards, function)
+            if guards:
+                # ``if mode == "train": loss.backward()``: only the calls that can take the branch count
+                ctx = self.context
+                self.report(node, message, condition=lambda: _branch_runs_without_grad(ctx, function, guards))
+                return
             self.report(
                 node, message, condition=lambda: effective(Grad.INHERITED, function) is Grad.DISABLED and asked()
             )
@@ -328,6 +379,87 @@ def _guarding_parameter(guards: Sequence[Optional[ast.expr]], function: Optional
             if isinstance(name, ast.Name) and name.id in params:
                 return name.id
     return None
+
+
+#: A test of one parameter in an enclosing ``if``: the parameter, and the
+#: constants that make it hold (None: any true value; with ``negated``, the
+#: constants that make it fail)
+_Guard = Tuple[str, Optional[FrozenSet[object]], bool]
+
+
+def _parameter_guards(guards: Sequence[Optional[ast.expr]], function: FunctionInfo) -> List[_Guard]:
+    """The tests of ``function``'s own parameters by the ``if`` bodies around
+    the statement (``if do_backward:``, ``if mode == "train":``, ``if phase
+    in ("train",):``, ``if mode != "test":``, and each part of an ``and``)."""
+    args = function.node.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    out: List[_Guard] = []
+    for test in guards:
+        parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
+        for part in parts:
+            if isinstance(part, ast.Name) and part.id in params:
+                out.append((part.id, None, False))
+            elif isinstance(part, ast.Compare) and len(part.ops) == 1:
+                left, op, right = part.left, part.ops[0], part.comparators[0]
+                if isinstance(right, ast.Name) and isinstance(left, ast.Constant) and isinstance(op, (ast.Eq, ast.NotEq)):
+                    left, right = right, left
+                if not (isinstance(left, ast.Name) and left.id in params):
+                    continue
+                if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(right, ast.Constant):
+                    out.append((left.id, frozenset({right.value}), isinstance(op, ast.NotEq)))
+                elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)) and all(
+                    isinstance(e, ast.Constant) for e in right.elts
+                ):
+                    values = frozenset(e.value for e in right.elts)  # type: ignore[attr-defined]
+                    out.append((left.id, values, isinstance(op, ast.NotIn)))
+    return out
+
+
+def _holds(guard: _Guard, value: object) -> bool:
+    """May ``guard`` hold when its parameter is ``value`` (a constant, or
+    ``NOT_CONSTANT`` / ``UNKNOWN`` for anything)?"""
+    _, values, negated = guard
+    if value is NOT_CONSTANT or value is UNKNOWN:
+        return True
+    if values is None:
+        return bool(value)
+    return (value in values) != negated
+
+
+def _branch_runs_without_grad(ctx, function: FunctionInfo, guards: List[_Guard]) -> bool:
+    """Does every call that can take the guarded branch run ``function``
+    with grad disabled (and some call take it)?  The project's calls when
+    there is an index (``entry_from_project`` with the calls it admits),
+    else this module's."""
+    positional = positional_params(function.node, function.class_name is not None)
+    defaults = param_defaults(function.node.args)
+
+    def default_of(name: str) -> object:
+        value = defaults.get(name)
+        return value.value if isinstance(value, ast.Constant) else NOT_CONSTANT if value is not None else UNKNOWN
+
+    def admits(shape) -> bool:
+        for guard in guards:
+            name = guard[0]
+            value = passed(shape, name, positional.index(name) if name in positional else None)
+            if value is NOT_PASSED:
+                value = default_of(name)
+            if not _holds(guard, value):
+                return False
+        return True
+
+    entry = ctx.entry_from_project(function, admits)
+    if entry is not Grad.INHERITED:
+        return entry is Grad.DISABLED
+    if function.escaped or function.by_name or function.key is None:
+        return False
+    states = []
+    for caller, seq in ctx.call_sites.get(function.key, ()):
+        call = ctx.flow.nodes.get(seq)
+        if not isinstance(call, ast.Call) or not admits(call_shape(call)):
+            continue
+        states.append(effective(ctx.flow.call_states.get(seq, Grad.UNKNOWN), caller.function))
+    return bool(states) and all(state is Grad.DISABLED for state in states)
 
 
 def _may_pass_true(ctx, function: FunctionInfo, flag: str) -> bool:
