@@ -44,7 +44,9 @@ class TrainModeNotRestored(Rule):
         whose body runs `model.train() if mode == "train" else model.eval()`
         only switches to eval mode, and `loss_batch(model, xb, yb)` whose
         body steps only `if opt is not None` (with `opt=None` by default)
-        trains nothing.  A function named like a training step
+        trains nothing; nor does a model the function builds itself at every
+        call (`probe = probe_cls(dim)`, a class it is handed by a name that
+        says so) leave the caller's model in eval mode.  A function named like a training step
         (`self.train_step(x)`) is judged by its body: one that calls
         `.train()` first restores the mode itself, as does a switch written as
         the argument of the step's call (`train(model.train(), x, y)`): it
@@ -332,6 +334,42 @@ class TrainModeNotRestored(Rule):
             """,
             title="The switch to training mode written as the training step's argument",
             checks=(Holds("modes == [True, True]", "every training step runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            modes = []
+
+
+            class Probe(torch.nn.Module):
+                def __init__(self, dim):
+                    super().__init__()
+                    self.net = torch.nn.Sequential(torch.nn.Linear(dim, 2), torch.nn.Dropout(0.5))
+
+                def forward(self, x):
+                    return self.net(x)
+
+
+            def probe_accuracy(features, labels, probe_cls):
+                probe = probe_cls(features.shape[1])
+                optimizer = torch.optim.SGD(probe.parameters(), lr=0.1)
+                for _ in range(2):
+                    modes.append(probe.training)
+                    optimizer.zero_grad()
+                    torch.nn.functional.cross_entropy(probe(features), labels).backward()
+                    optimizer.step()
+                probe.eval()
+                with torch.no_grad():
+                    return (probe(features).argmax(1) == labels).float().mean()
+
+
+            labels = torch.randint(0, 2, (8,))
+            for layer in range(2):
+                probe_accuracy(torch.randn(8, 4), labels, Probe)
+            """,
+            title="A model built afresh from the class it is handed, at every call",
+            checks=(Holds("modes == [True] * 4", "every new probe trains in training mode"),),
         ),
         Valid(
             """
@@ -1326,9 +1364,14 @@ def _own_models(ctx, scope: flow.Scope) -> Set[str]:
 
 
 def _builds(value: ast.expr) -> bool:
-    """``Net(...)``, ``Net(...).cuda()``: a call of a capitalised callee."""
+    """``Net(...)``, ``Net(...).cuda()``: a call of a capitalised callee, or
+    of a class handed over by a name that says so (``cls(dim)``,
+    ``model_class(dim)``)."""
     value = unchained(value)
-    return isinstance(value, ast.Call) and last_name(value.func)[:1].isupper()
+    if not isinstance(value, ast.Call):
+        return False
+    name = last_name(value.func)
+    return name[:1].isupper() or name in ("cls", "klass") or name.endswith(("_cls", "_class"))
 
 
 #: Calls that make a model afresh (``models.create(...)``, ``torch.load(...)``).
