@@ -2190,11 +2190,29 @@ def evaluation_intent(ctx, loop: Loop, nodes: Optional[List[ast.Call]] = None) -
         return "function"
     if eval_switch_before(ctx, loop.scope, loop.seq) or wrapper_class(ctx, loop.scope.class_name):
         return "eval-mode"
-    if nodes and not trains(ctx, loop.scope) and _outputs_unneeded(ctx, loop, nodes):
+    if nodes and not trains(ctx, loop.scope) and not _over_model_parts(loop) and _outputs_unneeded(ctx, loop, nodes):
         return "evidence"
     if _predicts_through_helpers(ctx, loop, nodes):
         return "helper"
     return None
+
+
+#: methods that iterate a model's layers
+_PART_ITERATORS = frozenset({"children", "modules", "named_children", "named_modules"})
+_ITERATION_WRAPPERS = frozenset({"enumerate", "list", "zip", "reversed"})
+
+
+def _over_model_parts(loop: Loop) -> bool:
+    """Does the loop iterate a model's layers (``for layer in
+    cnn.children():``, also through ``enumerate``/``list``/``zip``)?  A
+    model it runs with detached outputs there is being built or probed
+    layer by layer (the style-transfer tutorial's targets), not evaluated
+    on data."""
+    node = loop.node
+    it = node.iter if isinstance(node, (ast.For, ast.AsyncFor)) else None
+    while isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in _ITERATION_WRAPPERS:
+        it = it.args[0] if it.args else None
+    return isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in _PART_ITERATORS
 
 
 def _predicts_through_helpers(ctx, loop: Loop, nodes: Optional[List[ast.Call]]) -> bool:

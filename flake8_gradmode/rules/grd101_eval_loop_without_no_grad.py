@@ -252,7 +252,9 @@ class EvalLoopWithoutNoGrad(Rule):
         nothing, every output it computes is stripped of its graph
         (`.detach()`, `.data`, `.cpu().numpy()`, `.tolist()`, `.item()`,
         `.argmax()`) or, in a loop over data, never read (a forward hook
-        collects it).  An inference function counts too: a function named like
+        collects it); a loop over a model's layers (`for layer in
+        cnn.children():`, building a model layer by layer) is not shown to
+        evaluate by detached outputs alone.  An inference function counts too: a function named like
         `predict`/`infer`/`embed`/`encode`/`extract`/`generate`/`sample`/`serve`/`detect`
         that calls a model after putting it in eval mode (in the function, or,
         for that model, in its class's `__init__`: a distiller's frozen
@@ -763,6 +765,21 @@ class EvalLoopWithoutNoGrad(Rule):
             """,
             title="A model that asks autograd for gradients itself (test-time adaptation)",
             checks=(Holds("under_no_grad() == 'raises'", "under `no_grad` its forward cannot run"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3))
+            image = torch.randn(1, 3, 16, 16)
+            model = torch.nn.Sequential()
+            targets = []
+            for i, layer in enumerate(cnn.children()):
+                model.add_module(str(i), layer)
+                targets.append(model(image).detach())
+            """,
+            title="A model built layer by layer, its targets detached (the style-transfer tutorial)",
+            checks=(Holds("not any(t.requires_grad for t in targets)", "no target keeps a graph"),),
         ),
     )
     INVALID = (
