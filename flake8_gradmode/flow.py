@@ -2197,6 +2197,99 @@ def evaluation_intent(ctx, loop: Loop, nodes: Optional[List[ast.Call]] = None) -
     return None
 
 
+def never_holds(test: ast.expr, loops: List[ast.For]) -> bool:
+    """Is ``test`` a comparison of a loop's target with a constant
+    (``l_name == "train"``) that none of the values the loop's literal
+    sequence binds satisfies (``for loader, l_name in [(valid, "valid"),
+    (test, "test")]``)?  The innermost loop that binds the name decides."""
+    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
+    for part in parts:
+        if not (isinstance(part, ast.Compare) and len(part.ops) == 1 and isinstance(part.left, ast.Name)):
+            continue
+        op, right = part.ops[0], part.comparators[0]
+        if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(right, ast.Constant):
+            wanted, negated = frozenset({right.value}), isinstance(op, ast.NotEq)
+        elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)) and all(
+            isinstance(e, ast.Constant) for e in right.elts
+        ):
+            wanted, negated = frozenset(e.value for e in right.elts), isinstance(op, ast.NotIn)  # type: ignore
+        else:
+            continue
+        values = _loop_values(part.left.id, loops)
+        if values is not None and all((v in wanted) == negated for v in values):
+            return True
+    return False
+
+
+def _loop_values(name: str, loops: List[ast.For]) -> Optional[List[object]]:
+    """The constants the innermost loop binding ``name`` gives it, from a
+    literal list or tuple (of tuples, for ``for a, b in [...]``); None when
+    not known."""
+    for loop in reversed(loops):
+        target, it = loop.target, loop.iter
+        if isinstance(target, ast.Name):
+            index = None if target.id == name else -1
+        elif isinstance(target, ast.Tuple):
+            names = [e.id if isinstance(e, ast.Name) else "" for e in target.elts]
+            index = names.index(name) if name in names else -1
+        else:
+            return None  # ``for x.y in ...``: not followed
+        if index == -1:
+            continue
+        if not isinstance(it, (ast.List, ast.Tuple)) or not it.elts:
+            return None
+        out: List[object] = []
+        for element in it.elts:
+            if index is not None:
+                if not isinstance(element, (ast.Tuple, ast.List)) or len(element.elts) <= index:
+                    return None
+                element = element.elts[index]
+            if not isinstance(element, ast.Constant):
+                return None
+            out.append(element.value)
+        return out
+    return None
+
+
+def dead_branch_nodes(ctx, scope: Scope) -> FrozenSet[int]:
+    """The ids of the nodes of ``scope``'s code inside an ``if`` body whose
+    test the enclosing loops' literal values never pass (see
+    ``never_holds``): ``for name, loader in [("valid", v), ("test", t)]:``
+    then ``if name == "train": optimizer.step()`` never steps."""
+    fn = scope.function
+    root = fn.node if fn is not None else ctx.tree
+    return _memo(ctx, ("dead-branches", id(root)), lambda: _dead_branch_nodes(root), frozenset())
+
+
+def _dead_branch_nodes(root: Optional[ast.AST]) -> FrozenSet[int]:
+    dead: Set[int] = set()
+    loops: List[ast.For] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)) and node is not root:
+            return  # another scope
+        if isinstance(node, ast.If) and loops and never_holds(node.test, loops):
+            dead.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+            for stmt in node.orelse:
+                visit(stmt)
+            return
+        if isinstance(node, ast.For):
+            visit(node.iter)
+            loops.append(node)
+            for stmt in node.body:
+                visit(stmt)
+            loops.pop()
+            for stmt in node.orelse:
+                visit(stmt)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    if root is not None and any(isinstance(n, ast.For) for n in ast.walk(root)):
+        visit(root)
+    return frozenset(dead)
+
+
 #: methods that iterate a model's layers
 _PART_ITERATORS = frozenset({"children", "modules", "named_children", "named_modules"})
 _ITERATION_WRAPPERS = frozenset({"enumerate", "list", "zip", "reversed"})

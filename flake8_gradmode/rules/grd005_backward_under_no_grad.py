@@ -4,7 +4,7 @@ from typing import FrozenSet, List, Optional, Sequence, Tuple
 
 import ast
 
-from flake8_gradmode import facts
+from flake8_gradmode import facts, flow
 from flake8_gradmode.project import NOT_CONSTANT, NOT_PASSED, UNKNOWN, call_shape, passed
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, effective, first_or_keyword, last_name, param_defaults, positional_params,
@@ -56,7 +56,10 @@ class BackwardUnderNoGrad(Rule):
         `if phase in ("train",):`) is judged by the calls that can take that
         branch only: reported when each of them runs with grad disabled
         (`run_epoch(model, loader, "test")` under `no_grad` never reaches
-        it), across the project's modules with the project index.  Nor is
+        it), across the project's modules with the project index.  Nor is a
+        backward behind a test of a loop's target that none of the values of
+        the loop's literal list passes (`for name, loader in [("valid", v),
+        ("test", t)]:` then `if name == "train":`).  Nor is
         `x.backward()` on an object a class outside `torch` built
         (`criterion = nn.LossMSE()` of a network library written by hand):
         it is that class's own method, not autograd's.
@@ -146,6 +149,22 @@ class BackwardUnderNoGrad(Rule):
             """,
             title="A backward step no call under `no_grad` can reach",
             checks=(Holds("model.weight.grad is None and test_loss >= 0", "the test pass runs, asking no gradient"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            losses = {}
+            for name, x in [("valid", torch.randn(8, 4)), ("test", torch.randn(8, 4))]:
+                with torch.no_grad():
+                    loss = model(x).pow(2).mean()
+                    if name == "train":
+                        loss.backward()
+                losses[name] = loss.item()
+            """,
+            title="A backward step behind a test the loop's values never pass",
+            checks=(Holds("sorted(losses) == ['test', 'valid']", "both passes run without error"),),
         ),
     )
     INVALID = (
@@ -259,6 +278,8 @@ class BackwardUnderNoGrad(Rule):
         super().__init__(context)
         #: the conditions of the ``if`` bodies around the current node (None in an ``else``)
         self._guards: List[Optional[ast.expr]] = []
+        #: the ``for`` loops whose bodies hold the current node, innermost last
+        self._loops: List[ast.For] = []
 
     def visit_Call(self, node: ast.Call) -> None:
         value = self._differentiated(node)
@@ -277,6 +298,8 @@ class BackwardUnderNoGrad(Rule):
             return
         if not self._computed_here(value, state):
             return
+        if self._loops and any(flow.never_holds(test, self._loops) for test in self._guards if test is not None):
+            return  # ``for name in ["valid", "test"]: ... if name == "train": loss.backward()``
         message = (
             f"`{written}()` on a value computed with grad disabled raises RuntimeError; "
             "compute it with grad enabled (outside the block, or under `torch.enable_grad()`)"
@@ -302,6 +325,12 @@ class BackwardUnderNoGrad(Rule):
 
     def visit_If_body(self, node: ast.If) -> None:
         self._guards.append(node.test)
+
+    def visit_For_body(self, node: ast.For) -> None:
+        self._loops.append(node)
+
+    def leave_For_body(self, node: ast.For) -> None:
+        self._loops.pop()
 
     def leave_If_body(self, node: ast.If) -> None:
         self._guards.pop()

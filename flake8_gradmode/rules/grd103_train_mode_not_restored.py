@@ -44,7 +44,10 @@ class TrainModeNotRestored(Rule):
         whose body runs `model.train() if mode == "train" else model.eval()`
         only switches to eval mode, and `loss_batch(model, xb, yb)` whose
         body steps only `if opt is not None` (with `opt=None` by default)
-        trains nothing; nor does a model the function builds itself at every
+        trains nothing, nor does a step behind a test that none of the
+        values of an enclosing loop's literal list passes (`for loader, name
+        in [(v, "valid"), (t, "test")]:` then `if name == "train":`); nor
+        does a model the function builds itself at every
         call (`probe = probe_cls(dim)`, a class it is handed by a name that
         says so) leave the caller's model in eval mode.  A function named like a training step
         (`self.train_step(x)`) is judged by its body: one that calls
@@ -370,6 +373,32 @@ class TrainModeNotRestored(Rule):
             """,
             title="A model built afresh from the class it is handed, at every call",
             checks=(Holds("modes == [True] * 4", "every new probe trains in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            data = [torch.randn(8, 4)]
+            modes = []
+            for epoch in range(2):
+                model.train()
+                for x in data:
+                    modes.append(model.training)
+                    optimizer.zero_grad()
+                    model(x).pow(2).mean().backward()
+                    optimizer.step()
+                for loader, name in [(data, "valid"), (data, "test")]:
+                    model.eval()
+                    with torch.no_grad():
+                        for x in loader:
+                            loss = model(x).pow(2).mean()
+                            if name == "train":
+                                optimizer.step()
+            """,
+            title="A training step behind a test the loop's values never pass",
+            checks=(Holds("modes == [True, True]", "every training step runs in training mode"),),
         ),
         Valid(
             """
@@ -1139,10 +1168,10 @@ def _events(ctx, scope: flow.Scope, lo: int, hi: int) -> List[_Event]:
         named = _training_methods(ctx)
         # ``discriminator.train_custom()``, a method of the module's classes that switches to training mode
         raw += [(s, "train?") for s, name in scope.method_calls if lo < s < hi and name in named]
-    raw += [
-        (s, _step_kind(nodes.get(s))) for s in scope.training_steps
-        if lo < s < hi and not _steps_own_tensors(scope, nodes.get(s))
-    ]
+    steps = [s for s in scope.training_steps if lo < s < hi and not _steps_own_tensors(scope, nodes.get(s))]
+    if steps:
+        dead = flow.dead_branch_nodes(ctx, scope)  # ``if l_name == "train":`` in a loop over valid and test
+        raw += [(s, _step_kind(nodes.get(s))) for s in steps if id(nodes.get(s)) not in dead]
     raw += [(s, key) for s, key in scope.local_calls if lo < s < hi]
     if _manages_several_models(ctx, scope, lo, hi):
         raw = [e for e in raw if e[1] != "eval"]
