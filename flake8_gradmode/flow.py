@@ -2822,10 +2822,12 @@ def _another_frameworks_function(ctx, scope: Scope) -> bool:
                    for name in names if imports.is_imported(name))
 
 
-def stops_on_its_first_pass(ctx, loop: Loop) -> bool:
+def stops_on_its_first_pass(ctx, loop: Loop, leaves: bool = False) -> bool:
     """Does a statement of the loop's body (not under an ``if`` or in a
-    nested block) always read a name the module binds nowhere?  The first
-    pass then raises ``NameError``: no batch after the first is run."""
+    nested block) always read a name the module binds nowhere, or (with
+    ``leaves``) end the loop (``exit()``, ``return``, ``raise``, ``break``
+    left in its body)?  The first pass then raises ``NameError`` or leaves:
+    no batch after the first is run."""
     body = getattr(loop.node, "body", None)
     if not body or loop.node.__class__ not in (ast.For, ast.AsyncFor, ast.While):
         return False
@@ -2834,8 +2836,9 @@ def stops_on_its_first_pass(ctx, loop: Loop) -> bool:
     whole = fn.node if fn is not None and fn.parent is None and isinstance(
         fn.node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
     for stmt in body:
-        if isinstance(stmt, _EXITS):
-            return False  # ``continue`` before it: the rest of a pass may never run
+        if never_completes(stmt):
+            # ``continue``: the rest of a pass may never run; the others end the loop
+            return leaves and stmt.__class__ is not ast.Continue
         if _reads_unbound(ctx, stmt, local, whole):
             return True
     return False

@@ -96,7 +96,9 @@ class LossAccumulatedWithGraph(Rule):
         only with grad off (`preds.append(model(x))` under `no_grad`, then
         `val_losses.append(loss_fn(torch.cat(preds), torch.cat(ys)))`)
         holds no graph, and nothing accumulates in a loop whose first pass
-        raises (a step reading a name its function never binds).  Test files are
+        raises (a step reading a name its function never binds) or leaves
+        the loop (an `exit()`, `return`, `raise` or `break` left in the body,
+        not under an `if`).  Test files are
         skipped: a unit test's few steps free what they kept when it ends.
         With the project index, a function that never runs is skipped as
         for GRD101 (a leftover function of a script, any function of a
@@ -136,6 +138,29 @@ class LossAccumulatedWithGraph(Rule):
                 total_loss += loss.item()
             """,
             checks=(Holds("isinstance(total_loss, float)", "the accumulator holds a number, no graph"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def first_step(model, data, optimizer):
+                total = 0
+                for x in data:
+                    optimizer.zero_grad()
+                    loss = model(x).pow(2).mean()
+                    loss.backward()
+                    optimizer.step()
+                    total += loss
+                    return total
+
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            kept = first_step(model, [torch.randn(8, 4)] * 3, optimizer)
+            """,
+            title="A loop its body always leaves on the first pass (a debugging `return` or `exit()`)",
+            checks=(Holds("kept.grad_fn is not None", "one step's graph is kept, no more"),),
         ),
         Valid(
             """
@@ -425,7 +450,7 @@ class LossAccumulatedWithGraph(Rule):
         if keeps is not None:
             condition = _and(keeps, condition)
         # ``self.model(lr, idx_scale)`` with no ``idx_scale``: the first pass raises, nothing accumulates
-        condition = _and(condition, lambda: not flow.stops_on_its_first_pass(ctx, loop))
+        condition = _and(condition, lambda: not flow.stops_on_its_first_pass(ctx, loop, leaves=True))
         # last: asking whether the function runs may read other modules
         condition = _and(condition, lambda: not flow.never_runs(ctx, scope))
         if container:
