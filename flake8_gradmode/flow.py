@@ -3095,7 +3095,8 @@ def _feeds_training(ctx, fn: FunctionInfo, depth: int = 0) -> bool:
         names = _result_names(ctx, caller, seq)
         if not names:
             continue
-        if names & caller.feeds_backward(holders=True):
+        # ``batch = f()``, then ``gt, log_probs = batch["gt"], batch["log_probs"]``: followed through tuples
+        if names & caller.feeds_backward(holders=True, unpacked=True):
             return True
         if depth < 1 and caller.function is not None and names & caller.feeds_return():
             if _memo(ctx, ("feeds-training", id(caller.function)),

@@ -469,7 +469,9 @@ class EvalLoopWithoutNoGrad(Rule):
         names: its grad mode is its missing caller's.  Nor a loop in a
         function named like inference, or one that fills what its function
         returns (`elbo += ...`, then `return elbo`), whose result its caller
-        runs `.backward()` on, or returns to a caller that does (a meta-learner's
+        runs `.backward()` on (also after unpacking it: `episode =
+        generate_episode()`, `log_probs, rewards = episode["log_probs"],
+        ...`, a REINFORCE rollout), or returns to a caller that does (a meta-learner's
         `prediction` feeding `validation_loss`), where the caller that runs
         the backward may be in another module (a base class's `fit` running
         `self.validation_loss(...).backward()`).  Nor a loop or inference
@@ -780,6 +782,35 @@ class EvalLoopWithoutNoGrad(Rule):
             """,
             title="A model built layer by layer, its targets detached (the style-transfer tutorial)",
             checks=(Holds("not any(t.requires_grad for t in targets)", "no target keeps a graph"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            policy = torch.nn.Linear(4, 2)
+            optimizer = torch.optim.SGD(policy.parameters(), lr=0.1)
+
+
+            def generate_episode():
+                log_probs, rewards = [], []
+                for t in range(3):
+                    dist = torch.distributions.Categorical(logits=policy(torch.randn(1, 4)))
+                    action = dist.sample()
+                    log_probs.append(dist.log_prob(action))
+                    rewards.append(1.0)
+                return {"log_probs": torch.cat(log_probs), "rewards": torch.tensor(rewards)}
+
+
+            for epoch in range(2):
+                episode = generate_episode()
+                log_probs, rewards = episode["log_probs"], episode["rewards"]
+                loss = -(log_probs * rewards).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            """,
+            title="A rollout whose log-probabilities the caller backpropagates (REINFORCE)",
+            checks=(Holds("policy.weight.grad is not None", "the policy gradient needs the rollout's graph"),),
         ),
     )
     INVALID = (
