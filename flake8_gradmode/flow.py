@@ -2197,25 +2197,42 @@ def evaluation_intent(ctx, loop: Loop, nodes: Optional[List[ast.Call]] = None) -
     return None
 
 
-def never_holds(test: ast.expr, loops: List[ast.For]) -> bool:
-    """Is ``test`` a comparison of a loop's target with a constant
-    (``l_name == "train"``) that none of the values the loop's literal
-    sequence binds satisfies (``for loader, l_name in [(valid, "valid"),
-    (test, "test")]``)?  The innermost loop that binds the name decides."""
+def name_tests(test: ast.expr) -> List[Tuple[str, Optional[FrozenSet[object]], bool]]:
+    """The tests of one name against constants in ``test`` (each part of an
+    ``and``): ``(name, values, negated)`` for ``name == "train"`` (also
+    written ``"train" == name``), ``name != "test"``, ``name in ("a",
+    "b")`` and ``name not in [...]``; ``(name, None, False)`` for a bare
+    ``name`` (any true value passes)."""
     parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
+    out: List[Tuple[str, Optional[FrozenSet[object]], bool]] = []
     for part in parts:
-        if not (isinstance(part, ast.Compare) and len(part.ops) == 1 and isinstance(part.left, ast.Name)):
+        if isinstance(part, ast.Name):
+            out.append((part.id, None, False))
+        if not (isinstance(part, ast.Compare) and len(part.ops) == 1):
             continue
-        op, right = part.ops[0], part.comparators[0]
+        left, op, right = part.left, part.ops[0], part.comparators[0]
+        if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(left, ast.Constant) and isinstance(right, ast.Name):
+            left, right = right, left
+        if not isinstance(left, ast.Name):
+            continue
         if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(right, ast.Constant):
-            wanted, negated = frozenset({right.value}), isinstance(op, ast.NotEq)
+            out.append((left.id, frozenset({right.value}), isinstance(op, ast.NotEq)))
         elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)) and all(
             isinstance(e, ast.Constant) for e in right.elts
         ):
-            wanted, negated = frozenset(e.value for e in right.elts), isinstance(op, ast.NotIn)  # type: ignore
-        else:
+            out.append((left.id, frozenset(e.value for e in right.elts), isinstance(op, ast.NotIn)))  # type: ignore
+    return out
+
+
+def never_holds(test: ast.expr, loops: List[ast.For]) -> bool:
+    """Is ``test`` a comparison of a loop's target with constants
+    (``l_name == "train"``) that none of the values the loop's literal
+    sequence binds satisfies (``for loader, l_name in [(valid, "valid"),
+    (test, "test")]``)?  The innermost loop that binds the name decides."""
+    for name, wanted, negated in name_tests(test):
+        if wanted is None:
             continue
-        values = _loop_values(part.left.id, loops)
+        values = _loop_values(name, loops)
         if values is not None and all((v in wanted) == negated for v in values):
             return True
     return False

@@ -400,14 +400,8 @@ def _guarding_parameter(guards: Sequence[Optional[ast.expr]], function: Optional
     (``if do_backward:``, ``if do_backward and ...:``)."""
     if function is None:
         return None
-    args = function.node.args
-    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-    for test in guards:
-        names = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
-        for name in names:
-            if isinstance(name, ast.Name) and name.id in params:
-                return name.id
-    return None
+    found = [guard[0] for guard in _parameter_guards(guards, function) if guard[1] is None]
+    return found[0] if found else None
 
 
 #: A test of one parameter in an enclosing ``if``: the parameter, and the
@@ -422,26 +416,7 @@ def _parameter_guards(guards: Sequence[Optional[ast.expr]], function: FunctionIn
     in ("train",):``, ``if mode != "test":``, and each part of an ``and``)."""
     args = function.node.args
     params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-    out: List[_Guard] = []
-    for test in guards:
-        parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
-        for part in parts:
-            if isinstance(part, ast.Name) and part.id in params:
-                out.append((part.id, None, False))
-            elif isinstance(part, ast.Compare) and len(part.ops) == 1:
-                left, op, right = part.left, part.ops[0], part.comparators[0]
-                if isinstance(right, ast.Name) and isinstance(left, ast.Constant) and isinstance(op, (ast.Eq, ast.NotEq)):
-                    left, right = right, left
-                if not (isinstance(left, ast.Name) and left.id in params):
-                    continue
-                if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(right, ast.Constant):
-                    out.append((left.id, frozenset({right.value}), isinstance(op, ast.NotEq)))
-                elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)) and all(
-                    isinstance(e, ast.Constant) for e in right.elts
-                ):
-                    values = frozenset(e.value for e in right.elts)  # type: ignore[attr-defined]
-                    out.append((left.id, values, isinstance(op, ast.NotIn)))
-    return out
+    return [guard for test in guards if test is not None for guard in flow.name_tests(test) if guard[0] in params]
 
 
 def _holds(guard: _Guard, value: object) -> bool:
