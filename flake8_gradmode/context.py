@@ -452,8 +452,8 @@ class Context:
         from there (``("instance", class, method)``)?"""
         if key[0] == "function":
             klass, name = "", key[1]
-            if not self.from_the_project(name):
-                return False  # a builtin, or a function of another package
+            if not self.from_the_project(name.partition(".")[0]):
+                return False  # a builtin, or a function of another package (``module.f``: the module's)
         elif key[0] in ("method", "super"):
             klass, name = key[1], key[2]
             if not self._based_elsewhere(klass):

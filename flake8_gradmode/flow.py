@@ -1654,6 +1654,12 @@ def trains(ctx, scope_or_loop) -> bool:
         for scope in found:
             if scope is not owner and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
                 return True  # ``trainer.train(batch)``: the module's class runs the step
+    # ``deepfool.deepfool(image, net)``: a function of an imported project module
+    # (kept for loops; a function's are those of its loops)
+    imported = getattr(scope_or_loop, "imported_calls", None)
+    if imported is None:
+        imported = [c for loop in ctx.flow.loops if loop.scope is scope_or_loop for c in loop.imported_calls]
+    elsewhere += [("function", call.key) for call in imported if call.key.count(".") == 1]
     # last, as it may load the project index: a function imported from
     # another module, or a method of a base class there
     return any(ctx.trains_elsewhere(key) for key in elsewhere)

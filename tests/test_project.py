@@ -1830,6 +1830,43 @@ def test_a_literal_false_handed_to_a_variable_helper_is_silent(tmp_path):
     assert lint_003(other / "pkg/utils.py") == [(8, 23, "GRD003"), (12, 48, "GRD003")]
 
 
+ATTACK_MODULE = """
+    import torch
+
+
+    def perturb(image, net):
+        image = image.clone().requires_grad_(True)
+        net(image).max().backward()
+        return image + 0.01 * image.grad.sign()
+"""
+
+ATTACK_LOOP = """
+    import torch
+
+    import attacks
+
+
+    def fooling_rate(net, test_images):
+        net.eval()
+        fooled = 0
+        for image in test_images:
+            adversarial = attacks.perturb(image, net)
+            fooled += int(net(adversarial).argmax() != net(image).argmax())
+        return fooled
+"""
+
+
+@pytest.mark.parametrize("backward, found", [
+    ("net(image).max().backward()", []),  # the attack differentiates through the model: the loop needs grad
+    ("net(image).max()", [(9, 4, "GRD101")]),
+])
+def test_a_loop_calling_a_function_of_an_imported_module_that_backpropagates_needs_grad(tmp_path, backward, found):
+    attack = ATTACK_MODULE.replace("net(image).max().backward()", backward)
+    attack = attack.replace("image.grad.sign()", "image.sign()") if backward == "net(image).max()" else attack
+    make(tmp_path, {"attacks.py": attack, "evaluate.py": ATTACK_LOOP})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
 RUN_EPOCH = """
     import torch
 

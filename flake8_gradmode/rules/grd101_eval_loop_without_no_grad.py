@@ -241,7 +241,10 @@ class EvalLoopWithoutNoGrad(Rule):
         evaluation loop is a `for`/`while` loop that calls a model, runs no
         training step (`.backward()`, `optimizer.step()`, `autograd.grad`,
         a meta-learner's `diffopt.step(support_loss)`, also
-        through a function of the module it calls; a call named like a
+        through a function of the module it calls or, with the project
+        index, one of another module of the project, imported by name or
+        called through its module (`attacks.perturb(image, net)` running
+        `.backward()`); a call named like a
         training step, `self.train_step(batch)`, counts by its body) and shows
         evaluation intent: it iterates data named like
         `val`/`valid`/`test`/`eval`/`dev`, it sits in a function named like
