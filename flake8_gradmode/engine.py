@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set,
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import ClassInfo, Context, Fix, physical_lines
-from flake8_gradmode.names import FRAMEWORK_RUNNERS, OTHER_FRAMEWORKS, TEST_FRAMEWORKS, tokens, word_chars
+from flake8_gradmode.names import CONFIG_NAMES, FRAMEWORK_RUNNERS, OTHER_FRAMEWORKS, TEST_FRAMEWORKS, tokens, word_chars
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.rule import Edit, Rule, Violation
 from flake8_gradmode.settings import Settings
@@ -194,7 +194,10 @@ class Tracker:
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if id(node) not in self.ctx._call_names:
-            self.ctx._referenced_attrs.add(node.attr)
+            value = node.value
+            if value.__class__ is not ast.Name or value.id not in CONFIG_NAMES:  # type: ignore[attr-defined]
+                # ``args.test`` is a setting, not a method ``test`` used as a value
+                self.ctx._referenced_attrs.add(node.attr)
         if node.attr == "training" and isinstance(node.value, ast.Name) and node.value.id == "self":
             self.flow.mode_matters = self.flow.mode_by_layers = True  # a module that behaves differently in training
 

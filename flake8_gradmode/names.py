@@ -37,6 +37,12 @@ def word_chars(text: str) -> bool:
     return not text or text.isalnum()
 
 
+#: Names of objects that hold settings (``args.test``, ``cfg.volatile``):
+#: their attributes are values, not the module's functions or methods.
+CONFIG_NAMES = frozenset(
+    {"args", "arg", "opt", "opts", "options", "cfg", "config", "conf", "flags", "hparams", "hp", "settings"}
+)
+
 #: Parts of torchvision that hold no model: data, transforms, image files.
 TORCHVISION_DATA = frozenset({"datasets", "transforms", "utils", "io"})
 

@@ -7,7 +7,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import keyword
-from flake8_gradmode.names import tokens
+from flake8_gradmode.names import CONFIG_NAMES, tokens
 from flake8_gradmode.project import NOT_PASSED, UNKNOWN, passed
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, bound_arguments, dotted, first_value, is_const, param_defaults, positional_params,
@@ -15,9 +15,7 @@ from flake8_gradmode.tracker import (
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid, Warns
 
 # Owners whose `.volatile` is a setting, not a tensor flag.
-_CONFIG_OWNERS = frozenset(
-    {"args", "arg", "opt", "opts", "options", "cfg", "config", "conf", "flags", "hparams", "hp", "settings", "self", "cls"}
-)
+_CONFIG_OWNERS = CONFIG_NAMES | {"self", "cls"}
 #: Words of a name that holds labels or targets: tensors a loss compares with,
 #: which never require grad, so their flag never stopped a graph.
 _LABEL_WORDS = frozenset(

@@ -815,6 +815,39 @@ class EvalLoopWithoutNoGrad(Rule):
             title="A rollout whose log-probabilities the caller backpropagates (REINFORCE)",
             checks=(Holds("policy.weight.grad is not None", "the policy gradient needs the rollout's graph"),),
         ),
+        Valid(
+            """
+            import types
+
+            import torch
+
+            args = types.SimpleNamespace(test=None)
+
+
+            class Runner:
+                def __init__(self):
+                    self.model = torch.nn.Linear(4, 2)
+                    self.test_batches = [torch.randn(8, 4)]
+                    self.outputs = []
+
+                def test(self):
+                    for x in self.test_batches:
+                        self.outputs.append(self.model(x))
+
+                def fit(self):
+                    if args.test is not None:
+                        return
+                    self.model.eval()
+                    with torch.no_grad():
+                        self.test()
+
+
+            runner = Runner()
+            runner.fit()
+            """,
+            title="A method its only caller runs under `no_grad`, beside a setting of the same name",
+            checks=(Holds("runner.outputs[0].grad_fn is None", "no graph is built"),),
+        ),
     )
     INVALID = (
         Invalid(
