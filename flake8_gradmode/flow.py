@@ -2308,7 +2308,7 @@ def _dead_branch_nodes(root: Optional[ast.AST]) -> FrozenSet[int]:
         for child in ast.iter_child_nodes(node):
             visit(child)
 
-    if root is not None and any(isinstance(n, ast.For) for n in ast.walk(root)):
+    if root is not None:
         visit(root)
     return frozenset(dead)
 

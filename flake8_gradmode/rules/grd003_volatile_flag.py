@@ -353,13 +353,9 @@ class VolatileFlag(Rule):
         for function, name, arg, node in self._handed:
             if self._of_labels(node):
                 continue
-            if (function, name) not in forwarders or (function, name) in passed:
-                self.report(arg, f"`volatile=` {_MESSAGE}", fix=Fix("drop-keyword", node, "volatile"))
-            else:
-                self.report(
-                    arg, f"`volatile=` {_MESSAGE}", condition=lambda key=(function, name): live(*key),
-                    fix=Fix("drop-keyword", node, "volatile"),
-                )
+            # a helper's own flag only as live as its callers make it
+            handed = (lambda key=(function, name): live(*key)) if (function, name) in forwarders else None
+            self.report(arg, f"`volatile=` {_MESSAGE}", condition=handed, fix=Fix("drop-keyword", node, "volatile"))
 
     def _of_labels(self, call: ast.Call) -> bool:
         """``targets = [Variable(a, volatile=True) for a in anns]``,

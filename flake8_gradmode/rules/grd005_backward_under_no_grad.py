@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import FrozenSet, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence, Tuple
 
 import ast
 
@@ -10,6 +10,9 @@ from flake8_gradmode.tracker import (
     FunctionInfo, Grad, effective, first_or_keyword, last_name, param_defaults, positional_params,
 )
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
+
+if TYPE_CHECKING:
+    from flake8_gradmode.project import Shape
 
 _AUTOGRAD_CALLS = {"torch.autograd.backward": "tensors", "torch.autograd.grad": "outputs"}
 _COMPUTED = (ast.Call, ast.BinOp, ast.UnaryOp)
@@ -372,9 +375,6 @@ class BackwardUnderNoGrad(Rule):
         return False
 
 
-_MISSING = object()
-
-
 def _built_by_a_class_outside_torch(ctx, receiver: ast.expr) -> bool:
     """Is ``receiver`` a name bound to an object a class call built
     (``criterion = nn.LossMSE()``), the class not ``torch``'s?  Such an
@@ -430,11 +430,10 @@ def _holds(guard: _Guard, value: object) -> bool:
     return (value in values) != negated
 
 
-def _branch_runs_without_grad(ctx, function: FunctionInfo, guards: List[_Guard]) -> bool:
-    """Does every call that can take the guarded branch run ``function``
-    with grad disabled (and some call take it)?  The project's calls when
-    there is an index (``entry_from_project`` with the calls it admits),
-    else this module's."""
+def _admitting(function: FunctionInfo, guards: List[_Guard]) -> Callable[[Shape], bool]:
+    """Whether a call of ``function`` of a given shape (``project.Shape``)
+    may pass arguments that make every guard hold: what it passes, else
+    the parameter's default."""
     positional = positional_params(function.node, function.class_name is not None)
     defaults = param_defaults(function.node.args)
 
@@ -442,7 +441,7 @@ def _branch_runs_without_grad(ctx, function: FunctionInfo, guards: List[_Guard])
         value = defaults.get(name)
         return value.value if isinstance(value, ast.Constant) else NOT_CONSTANT if value is not None else UNKNOWN
 
-    def admits(shape) -> bool:
+    def admits(shape: Shape) -> bool:
         for guard in guards:
             name = guard[0]
             value = passed(shape, name, positional.index(name) if name in positional else None)
@@ -452,6 +451,15 @@ def _branch_runs_without_grad(ctx, function: FunctionInfo, guards: List[_Guard])
                 return False
         return True
 
+    return admits
+
+
+def _branch_runs_without_grad(ctx, function: FunctionInfo, guards: List[_Guard]) -> bool:
+    """Does every call that can take the guarded branch run ``function``
+    with grad disabled (and some call take it)?  The project's calls when
+    there is an index (``entry_from_project`` with the calls it admits),
+    else this module's."""
+    admits = _admitting(function, guards)
     entry = ctx.entry_from_project(function, admits)
     if entry is not Grad.INHERITED:
         return entry is Grad.DISABLED
@@ -473,37 +481,15 @@ def _may_pass_true(ctx, function: FunctionInfo, flag: str) -> bool:
     other objects."""
     if function.escaped or function.by_name or function.key is None:
         return True
-    positional = positional_params(function.node, function.class_name is not None)
-    default = param_defaults(function.node.args).get(flag)
-    index = positional.index(flag) if flag in positional else -1
+    admits = _admitting(function, [(flag, None, False)])
     seen = False
     for _, seq in ctx.call_sites.get(function.key, ()):
         call = ctx.flow.nodes.get(seq)
-        if not isinstance(call, ast.Call) or any(isinstance(a, ast.Starred) for a in call.args):
-            return True
-        value: object = _MISSING
-        for keyword in call.keywords:
-            if keyword.arg is None:
-                return True  # ``**options``
-            if keyword.arg == flag:
-                value = keyword.value
-        if value is _MISSING and 0 <= index < len(call.args):
-            value = call.args[index]
-        if value is _MISSING:
-            value = default
-        if not _false_constant(value):
+        if not isinstance(call, ast.Call) or admits(call_shape(call)):
             return True
         seen = True
     for shape in ctx.call_shapes_elsewhere(function, tests=False) or ():
-        constant = passed(shape, flag, index if index >= 0 else None)
-        if constant is NOT_PASSED:
-            if not _false_constant(default):
-                return True
-        elif constant is UNKNOWN or constant is NOT_CONSTANT or constant:
+        if admits(shape):
             return True
         seen = True
     return not seen
-
-
-def _false_constant(value: object) -> bool:
-    return isinstance(value, ast.Constant) and not value.value
