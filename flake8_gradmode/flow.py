@@ -863,17 +863,21 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
 
 def _unnamed_class(ctx, klass: str) -> bool:
     """Is ``klass`` a plain, undecorated top-level class (no base but
-    ``object``: no framework finds it by its base) of a module that is no
-    test file, that no code of a closed project (see ``Project.closed``)
-    names: not this module outside the class's own body, no string of it
-    (``getattr(module, "Trainer")``), no other module?  Nothing makes an
-    instance, so none of its methods runs (a ``Trainer`` left beside the
-    ``SentimentTrainer`` the scripts use)."""
+    ``object``, or ``nn.Module``: no framework finds it by its base) of a
+    module that is no test file, that no code of a closed project (see
+    ``Project.closed``) names: not this module outside the class's own body,
+    no string of it (``getattr(module, "Trainer")``), no other module, or
+    only modules that cannot reach it, as none imports this one?  Nothing
+    makes an instance, so none of its methods runs (a ``Trainer`` left
+    beside the ``SentimentTrainer`` the scripts use; ``meta4.py``'s
+    ``Meta`` beside the ``meta5.Meta`` they import)."""
     tree = ctx.tree
     if tree is None or is_test_file(ctx.filename or "") or klass.startswith("Test"):
         return False
     found = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == klass]
-    if len(found) != 1 or found[0].decorator_list or found[0].keywords or not plain_bases(found[0].bases):
+    if len(found) != 1 or found[0].decorator_list or found[0].keywords:
+        return False
+    if not plain_bases(found[0].bases) and not all(dotted(b) in _MODULE_BASES for b in found[0].bases):
         return False
     strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
     if strings is None or klass in strings:
@@ -886,7 +890,13 @@ def _unnamed_class(ctx, klass: str) -> bool:
                 node.__class__ is ast.Attribute and node.attr == klass  # type: ignore[attr-defined]
             ):
                 return False
+    if _imported_by_nothing(ctx):
+        return True  # another module's ``Meta`` is its own (``from meta5 import Meta``)
     return ctx.closed_project() and ctx.mentioned_elsewhere(klass) is False
+
+
+#: the bases of a model class that nothing finds by its base (no framework hook)
+_MODULE_BASES = frozenset({"nn.Module", "torch.nn.Module"})
 
 
 def _redefined_before_use(ctx, fn: FunctionInfo) -> bool:

@@ -5032,3 +5032,55 @@ def test_a_script_whose_main_block_stops_late_still_runs_what_it_called_first(tm
         "        args = parse()\n", "        args = parse()\n        main(args)\n")
     unpackaged(tmp_path, {"train.py": source})
     assert lint(tmp_path / "train.py") == [(8, 4, "GRD101")]
+
+
+STALE_LEARNER = """\
+import torch
+from torch import nn
+
+
+class Meta(nn.Module):
+    def __init__(self):
+        super(Meta, self).__init__()
+        self.net = nn.Linear(4, 1)
+        self.optim = torch.optim.SGD(self.net.parameters(), lr=0.1)
+
+    def forward(self, batches):
+        total = 0
+        for x, y in batches:
+            loss = ((self.net(x) - y) ** 2).mean()
+            self.optim.zero_grad()
+            loss.backward()
+            self.optim.step()
+            total += loss
+        return total
+
+
+def main():
+    pass
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+LEARNER_SCRIPT = """\
+import torch
+from {module} import Meta
+
+learner = Meta()
+print(learner([(torch.randn(2, 4), torch.randn(2, 1))]))
+"""
+
+
+@pytest.mark.parametrize("module, found", [
+    ("meta5", []),  # the script's ``Meta`` is meta5's: nothing can build meta4's
+    ("meta4", [(18, 12, "GRD104")]),
+])
+def test_a_model_class_of_a_module_nothing_imports_never_runs(tmp_path, module, found):
+    unpackaged(tmp_path, {
+        "meta4.py": STALE_LEARNER,
+        "meta5.py": STALE_LEARNER,
+        "train.py": LEARNER_SCRIPT.format(module=module),
+    })
+    assert lint(tmp_path / "meta4.py") == found
