@@ -1642,7 +1642,8 @@ def _owner(scope_or_loop) -> Scope:
 def trains(ctx, scope_or_loop) -> bool:
     """Does the loop (or function) run a training step, directly or through a
     module-local function it calls, or a project function of another module
-    (a method of a base class there) whose own body runs one?  A call of a
+    (a method of a base class there) whose own body runs one, or through a
+    call it hands such a function to?  A call of a
     module-local function named like a training step
     (``self.train_step(batch)``) counts by its body."""
     owner = _owner(scope_or_loop)
@@ -1670,9 +1671,28 @@ def trains(ctx, scope_or_loop) -> bool:
     if imported is None:
         imported = [c for loop in ctx.flow.loops if loop.scope is scope_or_loop for c in loop.imported_calls]
     elsewhere += [("function", call.key) for call in imported if call.key.count(".") == 1]
-    # last, as it may load the project index: a function imported from
-    # another module, or a method of a base class there
-    return any(ctx.trains_elsewhere(key) for key in elsewhere)
+    # last, as they may load the project index: a function imported from
+    # another module, or a method of a base class there; then a call handed
+    # a function that runs the step (``do_epoch(loader, do_trainbatch)``)
+    if any(ctx.trains_elsewhere(key) for key in elsewhere):
+        return True
+    handed = [ctx.flow.nodes.get(seq) for seq, _ in scope_or_loop.local_calls] + [c.node for c in imported]
+    return any(node is not None and _hands_a_step(ctx, owner, node) for node in handed)
+
+
+def _hands_a_step(ctx, owner: Scope, node: ast.Call) -> bool:
+    """Is a function that runs a training step (module-local, or imported
+    from another module of the project) an argument of the call ``node``?"""
+    for arg in (*node.args, *(k.value for k in node.keywords)):
+        if arg.__class__ is not ast.Name:
+            continue
+        key = ("function", arg.id)  # type: ignore[attr-defined]
+        found = callees(ctx, owner, key)
+        if any(s is not owner and _memo(ctx, ("trains", id(s)), lambda s=s: trains(ctx, s), False) for s in found):
+            return True
+        if not found and ctx.trains_elsewhere(key):
+            return True
+    return False
 
 
 def _steps_by_name_only(ctx, scope: Scope, seqs: List[int]) -> bool:

@@ -5084,3 +5084,85 @@ def test_a_model_class_of_a_module_nothing_imports_never_runs(tmp_path, module, 
         "train.py": LEARNER_SCRIPT.format(module=module),
     })
     assert lint(tmp_path / "meta4.py") == found
+
+
+EPOCH_RUNNER = """\
+def do_epoch(loader, batchfn, model, optimizer=None):
+    for x, y in loader:
+        batchfn(model, x, y, optimizer)
+
+
+def do_trainbatch(model, x, y, optimizer):
+    loss = ((model(x) - y) ** 2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def do_evalbatch(model, x, y, optimizer=None):
+    print(((model(x) - y) ** 2).mean().item())
+"""
+
+AVERAGED_MODEL = """\
+import copy
+
+import torch
+
+
+class Swag(torch.nn.Module):
+    def __init__(self, base):
+        super().__init__()
+        self.mean = copy.deepcopy(base)
+        self.base = base
+
+    @torch.no_grad()
+    def collect_model(self):
+        for mine, theirs in zip(self.mean.parameters(), self.base.parameters()):
+            mine.mul_(0.5).add_(theirs, alpha=0.5)
+"""
+
+HANDED_STEP = """\
+import torch
+
+from swag import Swag
+from trainutils import do_epoch, do_evalbatch, do_trainbatch
+
+
+def main():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Dropout(0.1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    swagmodel = Swag(model)
+    loader = [(torch.randn(2, 4), torch.randn(2, 1))]
+    with torch.no_grad():
+        model.eval()
+        do_epoch(loader, do_evalbatch, model)
+    for epoch in range(3):
+        model.train()
+        do_epoch(loader, do_trainbatch, model, optimizer=optimizer)
+        swagmodel.collect_model()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("batchfn, found", [
+    ("do_trainbatch", []),  # the loop trains through the function it hands over
+    ("do_evalbatch", [(15, 4, "GRD101")]),
+])
+def test_a_loop_handing_a_training_step_to_another_modules_function_trains(tmp_path, batchfn, found):
+    unpackaged(tmp_path, {
+        "trainutils.py": EPOCH_RUNNER,
+        "swag.py": AVERAGED_MODEL,
+        "train.py": HANDED_STEP.replace("do_epoch(loader, do_trainbatch,", f"do_epoch(loader, {batchfn},"),
+    })
+    assert lint(tmp_path / "train.py") == found
+
+
+def test_a_loop_handing_a_training_step_to_a_function_of_its_module_trains(tmp_path):
+    imports = "from swag import Swag\nfrom trainutils import do_epoch, do_evalbatch, do_trainbatch\n"
+    local = EPOCH_RUNNER + AVERAGED_MODEL.replace("import copy\n\nimport torch\n", "import copy\n")
+    source = HANDED_STEP.replace(imports, local)
+    unpackaged(tmp_path, {"train.py": source})
+    assert lint(tmp_path / "train.py") == []
