@@ -149,6 +149,11 @@ class Scope:
             seen |= self.backward_holders
         return self._flowing_into(seen, drawn, unpacked)
 
+    def feeds(self, names: Set[str]) -> Set[str]:
+        """Every name whose value flows into one of ``names`` (through
+        tuples a target unpacks too)."""
+        return self._flowing_into(set(names), unpacked=True)
+
     def feeds_return(self) -> Set[str]:
         """Every name whose value flows into what the function returns
         (``logits`` in ``for l in logits: loss = loss + f(l)`` ... ``return loss``)."""
@@ -3141,7 +3146,8 @@ def feeds_training(ctx, fn: FunctionInfo) -> bool:
 
 def _feeds_training(ctx, fn: FunctionInfo, depth: int = 0) -> bool:
     """Does a call of ``fn`` hand its result to a ``.backward()`` target of
-    the caller, or to a value the caller returns to a call that does (two
+    the caller, or to a call of a function of its module that runs a
+    training step, or to a value the caller returns to a call that does (two
     calls up at most)?  Module-local callers are read here; callers in other
     modules through the project index."""
     for caller, seq in call_sites(ctx, fn):
@@ -3151,12 +3157,33 @@ def _feeds_training(ctx, fn: FunctionInfo, depth: int = 0) -> bool:
         # ``batch = f()``, then ``gt, log_probs = batch["gt"], batch["log_probs"]``: followed through tuples
         if names & caller.feeds_backward(holders=True, unpacked=True):
             return True
+        if _feeds_a_training_call(ctx, caller, seq, names):
+            return True  # ``fake = self.generate_pair(...)``, then ``self.update_critic(fake)``
         if depth < 1 and caller.function is not None and names & caller.feeds_return():
             if _memo(ctx, ("feeds-training", id(caller.function)),
                      lambda c=caller.function: _feeds_training(ctx, c, depth + 1), False):
                 return True
     # last: a caller in another module (a base class's ``train``) may run the backward
     return ctx.backpropagated_elsewhere(fn)
+
+
+def _feeds_a_training_call(ctx, caller: Scope, seq: int, names: Set[str]) -> bool:
+    """Does a value made from ``names`` (bound by the call at ``seq``) go,
+    later in ``caller``, to a call of a module-local function that runs a
+    training step?"""
+    for call_seq, key in caller.local_calls:
+        node = ctx.flow.nodes.get(call_seq)
+        if call_seq <= seq or node is None:
+            continue
+        args = {n for a in (*node.args, *(k.value for k in node.keywords)) for n in names_in(a, split=False)}
+        if not args or not names & caller.feeds(args):
+            continue
+        if any(
+            s is not caller and _memo(ctx, ("trains", id(s)), lambda s=s: trains(ctx, s), False)
+            for s in callees(ctx, caller, key)
+        ):
+            return True
+    return False
 
 
 def _result_names(ctx, scope: Scope, seq: int) -> Set[str]:

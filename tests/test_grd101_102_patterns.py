@@ -4040,3 +4040,50 @@ if __name__ == "__main__":
 def test_a_caller_whose_call_cannot_bind_hands_no_grad_mode(call, expected):
     source = UNBOUND_CALL.replace("evaluate(epoch, cache, dataset, model, config)", call)
     assert found(source) == expected
+
+
+ROLLOUT_FOR_THE_CRITIC = """
+import torch
+from torch import nn
+
+
+class Engine:
+    def __init__(self):
+        self.denoiser = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1))
+        self.critic = nn.Linear(4, 1)
+        self.opt = torch.optim.SGD(self.critic.parameters(), lr=0.1)
+
+    def generate_pair(self, steps):
+        current = torch.randn(2, 4)
+        with torch.no_grad():
+            for _ in range(steps):
+                current = self.denoiser(current)
+        return current
+
+    def update_critic(self, fakes):
+        loss = self.critic(fakes["x"]).mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+    def step(self):
+        self.denoiser.train()
+        fake = self.generate_pair(3)
+        fakes = {"x": fake}
+        return self.update_critic(fakes)
+
+
+if __name__ == "__main__":
+    engine = Engine()
+    for _ in range(3):
+        print(engine.step())
+"""
+
+
+@pytest.mark.parametrize("fed, expected", [
+    ('fakes = {"x": fake}', []),  # the rollout is the critic's training input: training mode is meant
+    ('fakes = {"x": torch.randn(2, 4)}\n        print(fake)', [("GRD102", 15, 12)]),
+])
+def test_a_generating_helper_whose_result_a_training_step_takes_is_part_of_training(fed, expected):
+    assert found(ROLLOUT_FOR_THE_CRITIC.replace('fakes = {"x": fake}', fed)) == expected

@@ -474,7 +474,9 @@ class EvalLoopWithoutNoGrad(Rule):
         returns (`elbo += ...`, then `return elbo`), whose result its caller
         runs `.backward()` on (also after unpacking it: `episode =
         generate_episode()`, `log_probs, rewards = episode["log_probs"],
-        ...`, a REINFORCE rollout), or returns to a caller that does (a meta-learner's
+        ...`, a REINFORCE rollout), or hands to a function of its module
+        that runs a training step (`fake = self.generate_pair(...)`, then
+        `self.update_critic(fake)`), or returns to a caller that does (a meta-learner's
         `prediction` feeding `validation_loss`), where the caller that runs
         the backward may be in another module (a base class's `fit` running
         `self.validation_loss(...).backward()`).  Nor a loop or inference

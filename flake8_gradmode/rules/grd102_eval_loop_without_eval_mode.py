@@ -94,7 +94,11 @@ class EvalLoopWithoutEvalMode(Rule):
         (`model.train()` to recalibrate batch norm, then `model.eval()`), or
         before its call of the function that runs the model (`val_step`:
         `model.eval()`, then `compute_loss(...)`), is not reported: an
-        `.eval()` before the loop would change nothing.
+        `.eval()` before the loop would change nothing.  Nor a loop in a
+        function named like inference whose result its caller backpropagates
+        or hands to a function of its module that runs a training step
+        (`fake = self.generate_pair(...)`, then `self.update_critic(fake)`):
+        it is part of training, in training mode on purpose.
         A loop whose model is one `torch.nn` layer its function built that
         computes the same in both modes (`probe = nn.Linear(d, k)`, a
         convolution, an embedding), or an `nn.Sequential` of such layers
