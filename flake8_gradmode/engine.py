@@ -398,7 +398,7 @@ class Tracker:
                 drawn.setdefault(name.id, []).append(node.iter)  # type: ignore[attr-defined]
         loop = self._open_loop(node)
         it = node.iter
-        loop.counts = isinstance(it, ast.Call) and self.ctx.imports.resolve(it.func) == "range"
+        loop.counts = (isinstance(it, ast.Call) and self.ctx.imports.resolve(it.func) == "range") or _numbers(it)
 
     def visit_If_body(self, node: ast.If) -> None:
         self._foreign.append(node.test.__class__ is ast.Compare and _other_framework(node.test))
@@ -758,6 +758,15 @@ def _builds_loss(ctx: Context, value: ast.expr) -> bool:
 
 def _self_first(call: ast.Call) -> bool:
     return bool(call.args) and isinstance(call.args[0], ast.Name) and call.args[0].id == "self"
+
+
+def _numbers(node: ast.expr) -> bool:
+    """A literal list or tuple of numbers (``for size in [4, 8, 16]:``): a
+    sweep over settings, counted like ``range``."""
+    elts = getattr(node, "elts", None)
+    return bool(elts) and node.__class__ in (ast.List, ast.Tuple) and all(
+        e.__class__ is ast.Constant and type(e.value) in (int, float) for e in elts  # type: ignore[attr-defined]
+    )
 
 
 def _submodule_switch(func: ast.Attribute) -> bool:

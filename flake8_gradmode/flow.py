@@ -184,7 +184,7 @@ class Loop:
         self.seq = seq
         #: sequence number when the body ended
         self.end_seq = 1 << 62
-        #: the loop counts (``for i in range(...)``, ``while``) rather than iterating data
+        #: the loop counts (``for i in range(...)``, over literal numbers, ``while``) rather than iterating data
         self.counts = False
         self.training_step = False
         #: sequence numbers of every training-step call in the body

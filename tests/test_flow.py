@@ -300,6 +300,24 @@ def test_smoke_check_named_test_is_not_a_test_set_pass():
     assert codes(src) == [("GRD101", 10, 4)]
 
 
+@pytest.mark.parametrize("sizes, found", [
+    ("[4, 8, 16]", []),  # a sweep over sizes: a shape check
+    ("(4, 8.0, 16)", []),
+    ("sizes", [("GRD101", 5, 4)]),  # what ``sizes`` holds is not shown
+    ('["val", "test"]', [("GRD101", 5, 4)]),
+])
+def test_a_smoke_check_over_literal_sizes_is_not_a_test_set_pass(sizes, found):
+    src = f"""
+    import torch
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.1))
+    def test(sizes):
+        for size in {sizes}:
+            out = model(torch.randn(size, 4))
+            assert out.shape == (size, 4)
+    """
+    assert codes(src) == found
+
+
 def test_loss_accumulators_that_are_fine():
     src = """
     import torch

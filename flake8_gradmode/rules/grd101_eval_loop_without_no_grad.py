@@ -249,7 +249,10 @@ class EvalLoopWithoutNoGrad(Rule):
         evaluation intent: it iterates data named like
         `val`/`valid`/`test`/`eval`/`dev`, it sits in a function named like
         `evaluate`/`validate`/`test`/`predict`/`infer`/`generate` or like
-        decoding (`greedy_decode`, `beam_search`, `translate`), it follows a
+        decoding (`greedy_decode`, `beam_search`, `translate`; a function
+        named only `test` counts for loops over data, not for one that counts,
+        `for c in range(3):`, or sweeps literal numbers, `for size in [4, 8,
+        16]:`: a shape check of the model), it follows a
         `.eval()` call in the same function (or in the `__init__` of a plain
         predictor class that trains nothing), or, in a function that trains
         nothing, every output it computes is stripped of its graph
