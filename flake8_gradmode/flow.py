@@ -1179,7 +1179,8 @@ def _stops_before_it_calls(ctx) -> bool:
 
 def _main_block_stops(ctx) -> Optional[FrozenSet[str]]:
     """When the module's ``if __name__ == "__main__":`` block stops at a
-    name the module never binds (``_reads_unbound``: ``NameError``), in a
+    name the module never binds (``_reads_unbound``: ``NameError``) or at
+    a class built with arguments it cannot take (``_cannot_build``), in a
     module nothing in the project imports (see ``_imported_by_nothing``):
     the names of the module's functions and classes that can run before,
     those the statements before it name and, through their bodies, those
@@ -1194,8 +1195,8 @@ def _main_block_stops(ctx) -> Optional[FrozenSet[str]]:
     for stmt in tree.body:
         if isinstance(stmt, ast.If) and _is_main_test(stmt.test):
             for inner in stmt.body:
-                if _reads_unbound(ctx, inner):
-                    stop = inner
+                if _reads_unbound(ctx, inner) or _cannot_build(ctx, inner, frozenset()):
+                    stop = inner  # ``NameError``, or ``TypeError`` building a class
                     break
                 before.append(inner)
             break
@@ -1286,14 +1287,27 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] 
 def _cannot_build(ctx, stmt: ast.stmt, local: FrozenSet[str]) -> bool:
     """Does a plain statement build, as its value, an instance of a class
     that a project module defines and this one imports by name, with too few
-    arguments for its ``__init__`` (see ``Project.builds``)?"""
+    arguments for its ``__init__`` (see ``Project.builds``), or one of this
+    module's classes with arguments its own ``__init__`` cannot bind
+    (``GRU_TV(..., dropout=0)`` of an ``__init__`` that also wants
+    ``dropout_type``)?"""
     if not isinstance(stmt, (ast.Assign, ast.Expr, ast.AnnAssign)) or stmt.value is None:
         return False
     call = unchained(stmt.value)
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
         return False
     name = call.func.id
-    if not name[:1].isupper() or name in local or name not in ctx.imports.imported_names():
+    if not name[:1].isupper() or name in local:
+        return False
+    klass = local_classes(ctx).get(name)
+    if klass is not None:
+        init = method_of(klass, "__init__")
+        if init is None or klass.decorator_list or klass.keywords or method_of(klass, "__new__") is not None:
+            return False
+        # ``self`` takes the first positional parameter
+        bound = ast.Call(func=call.func, args=[ast.Constant(None), *call.args], keywords=call.keywords)
+        return not _can_bind(init, bound)
+    if name not in ctx.imports.imported_names():
         return False
     return not ctx.builds(name, call)
 

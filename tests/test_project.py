@@ -5166,3 +5166,49 @@ def test_a_loop_handing_a_training_step_to_a_function_of_its_module_trains(tmp_p
     source = HANDED_STEP.replace(imports, local)
     unpackaged(tmp_path, {"train.py": source})
     assert lint(tmp_path / "train.py") == []
+
+
+MAIN_BLOCK_BAD_BUILD = """\
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self, width, dropout_type, dropout):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, width)
+        self.drop = torch.nn.Dropout(dropout)
+
+    def forward(self, x):
+        return self.drop(self.fc(x))
+
+
+def evaluate(model, loader):
+    model.eval()
+    for x in loader:
+        print(model(x).argmax(1))
+
+
+if __name__ == "__main__":
+    model = Net(width=2, dropout=0.1)
+    evaluate(model, [torch.randn(2, 4)])
+"""
+
+
+@pytest.mark.parametrize("build, found", [
+    ("Net(width=2, dropout=0.1)", []),  # ``TypeError``: ``dropout_type`` is missing, evaluate never runs
+    ("Net(2, dropout=0.1, kind=1)", []),  # a keyword ``__init__`` does not take
+    ('Net(width=2, dropout_type="gal", dropout=0.1)', [(16, 4, "GRD101")]),
+    ('Net(2, "gal", 0.1)', [(16, 4, "GRD101")]),
+])
+def test_a_main_block_building_a_class_of_its_module_with_wrong_arguments_runs_nothing_after(tmp_path, build, found):
+    unpackaged(tmp_path, {"train.py": MAIN_BLOCK_BAD_BUILD.replace("Net(width=2, dropout=0.1)", build)})
+    assert lint(tmp_path / "train.py") == found
+
+
+def test_a_function_building_a_class_of_its_module_with_too_few_arguments_stops_there(tmp_path):
+    source = MAIN_BLOCK_BAD_BUILD.replace(
+        "def evaluate(model, loader):\n    model.eval()",
+        "def evaluate(model, loader):\n    model = Net(2)\n    model.eval()",
+    ).replace("Net(width=2, dropout=0.1)", 'Net(2, "gal", 0.1)')
+    unpackaged(tmp_path, {"train.py": source})
+    assert lint(tmp_path / "train.py") == []
