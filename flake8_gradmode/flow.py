@@ -962,6 +962,15 @@ def _never_reached(ctx, loop: Loop) -> bool:
     return _cut_off(ctx, getattr(root, "body", []), loop.node, _own_names(loop.scope))
 
 
+def never_reached(ctx, scope: Scope, node: ast.AST) -> bool:
+    """``_never_reached`` for any node of a function (the ``volatile=`` of a
+    loop whose ``tqdm(...)`` the module never imports).  Not asked of a
+    module's top-level code, which an editor shows while it is written."""
+    if scope.function is None:
+        return False
+    return _cut_off(ctx, scope.function.node.body, node, _own_names(scope))  # type: ignore[arg-type]
+
+
 def _own_names(scope: Scope) -> FrozenSet[str]:
     """The names a scope binds itself: its parameters, and every name its
     own code binds (``Scope.stored``)."""

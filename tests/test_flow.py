@@ -318,6 +318,47 @@ def test_a_smoke_check_over_literal_sizes_is_not_a_test_set_pass(sizes, found):
     assert codes(src) == found
 
 
+UNIMPORTED_PROGRESS_BAR = """
+import torch
+from torch.autograd import Variable
+{imports}
+model = torch.nn.Linear(4, 2)
+
+
+def test(loader):
+    progress = tqdm(loader)
+    for x in progress:
+        print(model(Variable(x, volatile=True)).argmax(1))
+
+
+def train(loader, opt):
+    bar = tqdm(loader)
+    total = 0
+    for x in bar:
+        loss = model(x).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss
+    return total
+
+
+def init():
+    bar = tqdm(range(3))
+    model.weight.fill_(1)
+    return bar
+"""
+
+
+@pytest.mark.parametrize("imports, found", [
+    # ``tqdm`` is bound nowhere: each function raises NameError at its first line
+    ("", []),
+    ("from tqdm import tqdm", [("GRD101", 10, 4), ("GRD003", 11, 32), ("GRD104", 22, 8), ("GRD004", 28, 4)]),
+])
+def test_what_follows_a_name_the_module_never_binds_is_not_reported(imports, found):
+    assert codes(UNIMPORTED_PROGRESS_BAR.format(imports=imports)) == found
+
+
 def test_loss_accumulators_that_are_fine():
     src = """
     import torch

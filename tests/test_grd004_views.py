@@ -118,7 +118,7 @@ class WeightedLoss(nn.Module):
 @pytest.mark.parametrize("value, found", [
     ("cfg.LOSS.CLASS_WEIGHTS", []),  # a setting: numbers, not a parameter
     ("[[1.0, 2.0]]", []),
-    ("other.weight", [(12, 8)]),  # another module's weight, tied: may be a parameter
+    ("nn.Linear(2, 2).weight", [(12, 8)]),  # another module's weight, tied: a parameter
     ("nn.Parameter(torch.ones(1, 2))", [(12, 8)]),
 ])
 def test_a_weight_attribute_bound_to_a_setting_is_not_a_parameter(value, found):

@@ -80,7 +80,10 @@ class VolatileFlag(Rule):
         the project index, code that never runs is not reported, as GRD101
         decides it (see docs/cross-module.md): a module that stops at one of
         its imports (a name its project module lacks), a helper or a method
-        nothing in a project that is no package calls.
+        nothing in a project that is no package calls.  Nor, with or without
+        the index, is a flag after a statement of its function that always
+        reads a name the module never binds (`progress = tqdm(loader)` with
+        no `tqdm` imported: `NameError` before the loop).
         Nor is the flag reported in a project whose README (`Readme.md` too),
         requirements, `setup.py`, conda environment (any `.yml` file with
         `dependencies:`), shell scripts or `Dockerfile` at its root name only PyTorch
@@ -255,12 +258,15 @@ class VolatileFlag(Rule):
         """Not in a branch only torch releases before 0.4 run, nor in a
         project that names only those releases: the flag worked there.  Nor
         in code that never runs (``flow.never_runs``, as GRD101 decides it: a
-        module that stops at its imports, a helper nothing calls)."""
+        module that stops at its imports, a helper nothing calls), or that no
+        run of its function reaches (``flow.never_reached``: after a
+        statement that reads a name the module never binds)."""
         if not flow.in_legacy_branch(self.context, getattr(node, "lineno", 0)):
             ctx = self.context
             scope = ctx.flow.scopes[-1]
             pinned = ctx.unless_pinned_before((0, 4), condition)
-            super().report(node, message, lambda: pinned() and not flow.never_runs(ctx, scope), fix)
+            super().report(node, message, lambda: pinned() and not flow.never_runs(ctx, scope)
+                           and not flow.never_reached(ctx, scope, node), fix)
 
     def visit_Call(self, node: ast.Call) -> None:
         ctx = self.context

@@ -109,7 +109,9 @@ class InplaceParamUpdateWithGrad(Rule):
         is not reported, as GRD101 decides it: a helper nothing calls in a
         module nothing imports of a project that is no package (a
         `fuse_conv_and_bn` left beside the scripts), a module that stops at
-        its imports.
+        its imports.  Nor is an edit after a statement of its function that
+        always reads a name the module never binds (`NameError` first), with
+        or without the index.
     """
     options = ("no_grad_decorators",)
     fix_safety = """
@@ -476,14 +478,14 @@ class InplaceParamUpdateWithGrad(Rule):
         not reported in a project that names only earlier releases.  Nor in
         code that never runs (``flow.never_runs``: a helper nothing in a
         closed project calls, a module nothing imports, one that stops at
-        its imports), asked last."""
+        its imports), nor in code no run of its function reaches
+        (``flow.never_reached``), asked last."""
         if id(node) in self._views:
             condition = self.context.unless_pinned_before((1, 8), condition)
         ctx = self.context
         scope = ctx.flow.scopes[-1]
-        super().report(
-            node, message, lambda: (condition is None or condition()) and not flow.never_runs(ctx, scope), fix,
-        )
+        super().report(node, message, lambda: (condition is None or condition()) and not flow.never_runs(ctx, scope)
+                       and not flow.never_reached(ctx, scope, node), fix)
 
     def visit_Expr(self, node: ast.Expr) -> None:
         self._statement = node

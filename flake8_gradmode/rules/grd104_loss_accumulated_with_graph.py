@@ -104,7 +104,9 @@ class LossAccumulatedWithGraph(Rule):
         for GRD101 (a leftover function of a script, any function of a
         module nothing imports in a project that is no package, a method
         every subclass of its abstract class replaces; see
-        docs/cross-module.md).
+        docs/cross-module.md), and, with or without the index, an
+        accumulation after a statement of its function that always reads a
+        name the module never binds (`NameError` first).
     """
     fix_safety = """
         Opt-in (`flake8-gradmode --fix --unsafe-fixes`): the accumulated value
@@ -452,7 +454,7 @@ class LossAccumulatedWithGraph(Rule):
         # ``self.model(lr, idx_scale)`` with no ``idx_scale``: the first pass raises, nothing accumulates
         condition = _and(condition, lambda: not flow.stops_on_its_first_pass(ctx, loop, leaves=True))
         # last: asking whether the function runs may read other modules
-        condition = _and(condition, lambda: not flow.never_runs(ctx, scope))
+        condition = _and(condition, lambda: not flow.never_runs(ctx, scope) and not flow.never_reached(ctx, scope, node))
         if container:
             self.report(node, message, condition=condition)  # a dict of losses has no one-call fix
             return
