@@ -4087,3 +4087,28 @@ if __name__ == "__main__":
 ])
 def test_a_generating_helper_whose_result_a_training_step_takes_is_part_of_training(fed, expected):
     assert found(ROLLOUT_FOR_THE_CRITIC.replace('fakes = {"x": fake}', fed)) == expected
+
+
+ATTRIBUTION_THROUGH_A_METHOD = """
+import torch
+from captum.attr import IntegratedGradients
+
+
+def attribute(runner, batches):
+    runner.model.eval()
+    ig = IntegratedGradients(runner.model)
+    scores = []
+    for x in batches:
+        attr = ig.attribute(x, target=0)
+        scores.append(runner.model(x).argmax(1))
+        print(attr.detach().abs().sum())
+    return scores
+"""
+
+
+@pytest.mark.parametrize("built, expected", [
+    ("IntegratedGradients(runner.model)", []),  # the attribution asks autograd for gradients in the loop
+    ("IntegratedGradients(runner.baseline)", [("GRD101", 10, 4)]),  # built around something else
+])
+def test_a_loop_calling_a_method_of_a_tool_built_around_the_model(built, expected):
+    assert found(ATTRIBUTION_THROUGH_A_METHOD.replace("IntegratedGradients(runner.model)", built)) == expected

@@ -7,7 +7,7 @@ from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import GRAD_OFF_NAMES
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
-from flake8_gradmode.tracker import last_name
+from flake8_gradmode.tracker import dotted, last_name
 
 
 def _with_grad(ctx, ev: flow.EvalLoop) -> Optional[str]:
@@ -189,7 +189,8 @@ _ATTACK_METHODS = frozenset({"perturb", "run_standard_evaluation", "shap_values"
 
 def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
     """Does the loop also call an object the function built around the model
-    (``explainer = DeepLIFT(model)``, ``attack = PGD(model, eps)``), or,
+    (``explainer = DeepLIFT(model)``, ``attack = PGD(model, eps)``), or a
+    method of one (``ig.attribute(x)``), or,
     in a module that imports an attack package, craft its inputs with an
     attack (``adversary.perturb(x, y)``, cleverhans'
     ``projected_gradient_descent(model, x, ...)``)?  Such tools often need
@@ -199,14 +200,24 @@ def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
         return False
     loop = ev.loop
     scope = loop.scope
-    for _, key in loop.local_calls:
-        if key[0] != "function":
-            continue
-        for value in scope.deps.get(key[1], ()):
+    keys = {c.key for c in ev.model_calls}
+    # ``explainer(x)``; or ``ig.attribute(x)`` on ``ig = IntegratedGradients(tpc.model)``,
+    # a class from outside the project (the project's own ``Agent(actor)`` is read as code)
+    called = [(key[1], False) for _, key in loop.local_calls if key[0] == "function"]
+    for seq, _ in scope.method_calls:
+        node = ctx.flow.nodes.get(seq) if loop.seq < seq < loop.end_seq else None
+        if node is not None and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            called.append((node.func.value.id, True))
+    for name, outside in called:
+        for value in scope.deps.get(name, ()):
             if not isinstance(value, ast.Call) or not last_name(value.func)[:1].isupper():
                 continue
+            if outside:
+                root = (dotted(value.func) or "").split(".", 1)[0]
+                if not ctx.imports.is_imported(root) or ctx.from_the_project(root):
+                    continue
             args = [*value.args, *(k.value for k in value.keywords)]
-            if any(isinstance(a, ast.Name) and a.id in models for a in args):
+            if any((isinstance(a, ast.Name) and a.id in models) or dotted(a) in keys for a in args):
                 return True
     return ctx.imports.imports_from(_ATTACK_LIBRARIES) and (
         any(loop.seq < seq < loop.end_seq and attr in _ATTACK_METHODS for seq, attr in scope.method_calls)
@@ -302,8 +313,9 @@ class EvalLoopWithoutNoGrad(Rule):
         (`scorer.eval().requires_grad_(False)`, or bound to such a chain)
         builds no graph, and its calls do not count.  A loop that also calls
         a tool the function built around the model (`saliency =
-        Saliency(model)`, an explainer, an attack) is not reported: such
-        tools often need grad themselves.  Nor is one, in a module that
+        Saliency(model)`, an explainer, an attack), or a method of one
+        of a library (`ig.attribute(x)` on `ig = IntegratedGradients(tpc.model)`), is not
+        reported: such tools often need grad themselves.  Nor is one, in a module that
         imports an attack package (advertorch, torchattacks, AutoAttack,
         Foolbox, CleverHans, DeepRobust) or SHAP, that crafts its inputs with
         an attack (`adversary.perturb(x, y)`, `run_standard_evaluation`, or a
