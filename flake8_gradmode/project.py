@@ -1183,6 +1183,15 @@ class Index:
         self._names: Optional[Dict[str, str]] = None
         self._suffixes: Optional[Dict[str, List[str]]] = None
         self._packaging: Optional[str] = None
+        self._builds: Optional[bool] = None
+
+    @property
+    def builds(self) -> bool:
+        """Do the root's packaging files build or generate modules into the
+        package (``_BUILDS``)?  Searched once per project."""
+        if self._builds is None:
+            self._builds = bool(_BUILDS.search(self.packaging))
+        return self._builds
 
     @property
     def packaging(self) -> str:
@@ -1385,6 +1394,8 @@ class Project:
         #: (module, class) -> does the class hold no parameter and keep no state (``parameter_free_class``)
         self._stateless: Dict[Target, bool] = {}
         self._asks_in_forward: Optional[bool] = None
+        #: (module, depth) -> does that imported module stop at its imports
+        self._import_stops: Dict[Tuple[str, int], bool] = {}
 
     def summary(self, rel: str) -> Optional[Summary]:
         return self.own if rel == self.rel else self.index.summary(rel)
@@ -1623,8 +1634,12 @@ class Project:
     def _imported_stops(self, rel: str, depth: int) -> bool:
         """Does project module ``rel`` (not this one), imported, stop at one
         of its own imports?"""
-        summary = self.summary(rel) if rel != self.rel else None
-        return summary is not None and self._stops_at_import(rel, summary, depth)
+        known = self._import_stops.get((rel, depth))
+        if known is None:
+            summary = self.summary(rel) if rel != self.rel else None
+            known = summary is not None and self._stops_at_import(rel, summary, depth)
+            self._import_stops[(rel, depth)] = known
+        return known
 
     def _missing_module(self, directory: str, module: str) -> bool:
         """Is ``module`` (``models.segnet``, ``pkg.data.loaders``) below a
@@ -1638,7 +1653,7 @@ class Project:
         if len(parts) < 2:
             return False
         packaged = bool(self.index.packaging)
-        if packaged and _BUILDS.search(self.index.packaging):
+        if packaged and self.index.builds:
             return False
         seen = False
         for base in ([directory] if directory else []) + [""]:
