@@ -971,6 +971,13 @@ def never_reached(ctx, scope: Scope, node: ast.AST) -> bool:
     return _cut_off(ctx, scope.function.node.body, node, _own_names(scope))  # type: ignore[arg-type]
 
 
+def unreached(ctx, scope: Scope, node: ast.AST) -> bool:
+    """Does ``node`` never run: its function never runs (``never_runs``,
+    which may read other modules), or no run of it gets there
+    (``never_reached``)?"""
+    return never_runs(ctx, scope) or never_reached(ctx, scope, node)
+
+
 def _own_names(scope: Scope) -> FrozenSet[str]:
     """The names a scope binds itself: its parameters, and every name its
     own code binds (``Scope.stored``)."""
@@ -1683,7 +1690,7 @@ def trains(ctx, scope_or_loop) -> bool:
         if not found:
             elsewhere.append(key)
         for scope in found:
-            if scope is not owner and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
+            if scope is not owner and _trains_once(ctx, scope):
                 return True
     for _, key in getattr(scope_or_loop, "typed_calls", ()):
         found = callees(ctx, owner, key)
@@ -1691,7 +1698,7 @@ def trains(ctx, scope_or_loop) -> bool:
             # ``wrapper = ModelWrapper(...)`` imported from another module of the project
             elsewhere.append(("instance", *key[1:]))
         for scope in found:
-            if scope is not owner and _memo(ctx, ("trains", id(scope)), lambda s=scope: trains(ctx, s), False):
+            if scope is not owner and _trains_once(ctx, scope):
                 return True  # ``trainer.train(batch)``: the module's class runs the step
     # ``deepfool.deepfool(image, net)``: a function of an imported project module
     # (kept for loops; a function's are those of its loops)
@@ -1708,6 +1715,12 @@ def trains(ctx, scope_or_loop) -> bool:
     return any(node is not None and _hands_a_step(ctx, owner, node) for node in handed)
 
 
+def _trains_once(ctx, scope: Scope) -> bool:
+    """``trains`` of a callee, asked once per function (False while it is
+    being asked: a recursive call trains no more than its body does)."""
+    return _memo(ctx, ("trains", id(scope)), lambda: trains(ctx, scope), False)
+
+
 def _hands_a_step(ctx, owner: Scope, node: ast.Call) -> bool:
     """Is a function that runs a training step (module-local, or imported
     from another module of the project) an argument of the call ``node``?"""
@@ -1716,7 +1729,7 @@ def _hands_a_step(ctx, owner: Scope, node: ast.Call) -> bool:
             continue
         key = ("function", arg.id)  # type: ignore[attr-defined]
         found = callees(ctx, owner, key)
-        if any(s is not owner and _memo(ctx, ("trains", id(s)), lambda s=s: trains(ctx, s), False) for s in found):
+        if any(s is not owner and _trains_once(ctx, s) for s in found):
             return True
         if not found and ctx.trains_elsewhere(key):
             return True
@@ -3201,10 +3214,7 @@ def _feeds_a_training_call(ctx, caller: Scope, seq: int, names: Set[str]) -> boo
         args = {n for a in (*node.args, *(k.value for k in node.keywords)) for n in names_in(a, split=False)}
         if not args or not names & caller.feeds(args):
             continue
-        if any(
-            s is not caller and _memo(ctx, ("trains", id(s)), lambda s=s: trains(ctx, s), False)
-            for s in callees(ctx, caller, key)
-        ):
+        if any(s is not caller and _trains_once(ctx, s) for s in callees(ctx, caller, key)):
             return True
     return False
 

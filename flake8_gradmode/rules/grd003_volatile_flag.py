@@ -265,8 +265,7 @@ class VolatileFlag(Rule):
             ctx = self.context
             scope = ctx.flow.scopes[-1]
             pinned = ctx.unless_pinned_before((0, 4), condition)
-            super().report(node, message, lambda: pinned() and not flow.never_runs(ctx, scope)
-                           and not flow.never_reached(ctx, scope, node), fix)
+            super().report(node, message, lambda: pinned() and not flow.unreached(ctx, scope, node), fix)
 
     def visit_Call(self, node: ast.Call) -> None:
         ctx = self.context

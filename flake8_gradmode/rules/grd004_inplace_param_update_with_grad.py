@@ -484,8 +484,9 @@ class InplaceParamUpdateWithGrad(Rule):
             condition = self.context.unless_pinned_before((1, 8), condition)
         ctx = self.context
         scope = ctx.flow.scopes[-1]
-        super().report(node, message, lambda: (condition is None or condition()) and not flow.never_runs(ctx, scope)
-                       and not flow.never_reached(ctx, scope, node), fix)
+        super().report(
+            node, message, lambda: (condition is None or condition()) and not flow.unreached(ctx, scope, node), fix,
+        )
 
     def visit_Expr(self, node: ast.Expr) -> None:
         self._statement = node

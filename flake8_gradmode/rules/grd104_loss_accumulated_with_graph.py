@@ -454,7 +454,7 @@ class LossAccumulatedWithGraph(Rule):
         # ``self.model(lr, idx_scale)`` with no ``idx_scale``: the first pass raises, nothing accumulates
         condition = _and(condition, lambda: not flow.stops_on_its_first_pass(ctx, loop, leaves=True))
         # last: asking whether the function runs may read other modules
-        condition = _and(condition, lambda: not flow.never_runs(ctx, scope) and not flow.never_reached(ctx, scope, node))
+        condition = _and(condition, lambda: not flow.unreached(ctx, scope, node))
         if container:
             self.report(node, message, condition=condition)  # a dict of losses has no one-call fix
             return
