@@ -1462,6 +1462,10 @@ class Project:
         or imports the name from here."""
         imported = summary["i"].get(name)  # type: ignore[attr-defined]
         if imported is None:
+            if name in summary["f"] and not has(summary["a"], name):  # type: ignore[operator,arg-type]
+                # its own ``def get_is`` (after a ``from models import *``
+                # that may bring this one): its code calls that one
+                return not any(called.endswith(f".{name}") for called in summary["k"])  # type: ignore[attr-defined]
             return self._calls_through_other_modules(rel, summary, name)
         if has(summary["a"], name):  # type: ignore[arg-type]
             return False
@@ -2466,9 +2470,20 @@ class Project:
             passed_on = other != rel and has(summary["a"], name)  # type: ignore[arg-type]
             if passed_on and self._imports(other, summary, rel):
                 return True  # ``module.helper`` passed on (not another object's ``.validation``)
-            if has(summary["n"], name) and (other == rel or name in summary["i"]):  # type: ignore[arg-type,operator]
+            if has(summary["n"], name) and (other == rel or self._imports_function(other, summary, rel, name)):
                 return True
         return False
+
+    def _imports_function(self, other: str, summary: Summary, rel: str, name: str) -> bool:
+        """Does module ``other`` import ``name`` as module ``rel``'s function
+        of that name, or as something it cannot tell apart from it?  Not
+        when the name is a module of the project (``from utils import
+        encode`` of ``utils/encode.py``, whose ``encode.encode(...)`` is a
+        call) or another module's object."""
+        if name not in summary["i"]:  # type: ignore[operator]
+            return False
+        found = self.resolve(other, name)
+        return found is None or found == (rel, name)
 
     def _imports(self, other: str, summary: Summary, rel: str) -> bool:
         """Does module ``other`` import module ``rel`` (or a name of it)?"""

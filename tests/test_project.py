@@ -356,6 +356,34 @@ def test_helper_passed_as_a_value_has_unknown_callers(tmp_path):
     assert lint(tmp_path / "pkg/helpers.py") == [(6, 4, "GRD101")]
 
 
+CALLER_OF_SAME_NAMED_MODULE = """
+    import torch
+
+    from pkg import evaluate
+
+
+    def main(model, val_loader):
+        with torch.no_grad():
+            return evaluate.evaluate(model, val_loader)
+"""
+
+
+def test_helper_named_like_its_module_called_through_the_module_under_no_grad_is_silent(tmp_path):
+    # ``from pkg import evaluate`` binds the module: its name read in
+    # ``evaluate.evaluate(...)`` is no use of the function as a value
+    make(tmp_path, {"pkg/evaluate.py": HELPERS, "pkg/train.py": CALLER_OF_SAME_NAMED_MODULE})
+    assert lint(tmp_path / "pkg/evaluate.py") == []
+
+
+def test_helper_named_like_its_module_imported_itself_and_passed_on_has_unknown_callers(tmp_path):
+    make(tmp_path, {
+        "pkg/evaluate.py": HELPERS,
+        "pkg/train.py": CALLER_OF_SAME_NAMED_MODULE,
+        "pkg/hooks.py": "from pkg.evaluate import evaluate\n\nHOOKS = [evaluate]\n",
+    })
+    assert lint(tmp_path / "pkg/evaluate.py") == [(6, 4, "GRD101")]
+
+
 # --- methods and base classes -------------------------------------------------
 
 BASE = """
@@ -1196,6 +1224,38 @@ def test_functions_nothing_names_in_an_imported_module_of_an_unpackaged_project_
     # search_architecture, which nothing names: both are leftovers
     unpackaged(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": ENTRY})
     assert lint(tmp_path / "functions.py") == []
+
+
+OWN_GET_IS = """
+    from functions import *
+
+
+    def get_is(model, loader):
+        return [0.0]
+
+
+    def main():
+        model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.1))
+        train(model, [], torch.optim.SGD(model.parameters(), lr=0.1))
+        print(get_is(model, []))
+
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    ("", []),
+    # ``functions.get_is`` read as well: it may be the leftover one
+    ("        print(functions.get_is)\n", [(13, 4, "GRD101")]),
+])
+def test_a_module_defining_its_own_function_of_a_star_imported_name_calls_its_own(tmp_path, change, found):
+    # main.py star-imports functions.py and defines the get_is it calls: functions.get_is never runs
+    entry = OWN_GET_IS + ("    import functions\n" if change else "")
+    entry = entry.replace("        print(get_is(model, []))\n", "        print(get_is(model, []))\n" + change)
+    unpackaged(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": entry})
+    assert lint(tmp_path / "functions.py") == found
 
 
 @pytest.mark.parametrize("setup, found", [
