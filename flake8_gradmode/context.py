@@ -388,6 +388,11 @@ class Context:
         turns grad off itself?  False without an index."""
         return self._ask(lambda found: found.names_class_turning_grad_off(methods), False)
 
+    def method_backpropagates(self, name: str) -> bool:
+        """Does a method ``name`` of a project class backpropagate (see
+        ``Project.method_backpropagates``)?  False without an index."""
+        return self._ask(lambda found: found.method_backpropagates(name), False)
+
     def selects_grad_off(self, selectors: FrozenSet[str]) -> bool:
         """Does a project class run its forward without grad when called with
         one of ``selectors`` (``is_eval=True``)?  False without an index."""

@@ -921,6 +921,13 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 _UNPARSABLE = b"\x00"
 #: A ``forward`` method's definition, as a module's text may spell it.
 _FORWARD_DEF = re.compile(rb"\bdef\s+forward\b")
+
+
+def _def_pattern(name: str) -> Tuple["re.Pattern[bytes]", ...]:
+    """The pattern of a ``def name`` (none for a name not in ASCII)."""
+    return (re.compile(rb"\bdef[\s\\]+" + re.escape(name.encode()) + rb"\b"),) if name.isascii() else ()
+
+
 #: What the text of a module with a class that asks autograd for gradients
 #: (``facts.asks_autograd``) holds: a ``forward``, and ``autograd.grad``, a
 #: tensor made to require grad, or a gradient hook.
@@ -2035,6 +2042,19 @@ class Project:
             and self._reaches(site_rel, written, site_class, rel, klass, name)
             for site_rel, (written, _, caller, site_class, _) in self._calls_named(name, _FORWARD_DEF)
         )
+
+    def method_backpropagates(self, name: str) -> bool:
+        """Does a method ``name`` of a project class run ``.backward()`` or
+        ask ``torch.autograd.grad`` (an attack's ``run`` stepping its
+        perturbation)?"""
+        patterns = _def_pattern(name)
+        for rel in list(self.index.entries):
+            summary = None if self.index.cannot_answer(rel, patterns=patterns) else self.summary(rel)
+            if summary is not None and any(
+                qual.endswith(f".{name}") for qual in (*summary["b"], *summary["q"])  # type: ignore[misc]
+            ):
+                return True
+        return False
 
     def backpropagated_elsewhere(self, rel: str, qual: str) -> bool:
         """Does a function of another module run ``.backward()`` on what a

@@ -384,6 +384,62 @@ def test_helper_named_like_its_module_imported_itself_and_passed_on_has_unknown_
     assert lint(tmp_path / "pkg/evaluate.py") == [(6, 4, "GRD101")]
 
 
+ATTACKS = """
+    import torch
+
+
+    class Attack:
+        def run(self, model, x, y):
+            raise NotImplementedError
+
+
+    class GradientAttack(Attack):
+        def run(self, model, x, y):
+            delta = torch.zeros_like(x, requires_grad=True)
+            torch.nn.functional.cross_entropy(model(x + delta), y).backward()
+            return delta.grad.sign()
+"""
+
+TESTER = """
+    from .attacks import GradientAttack
+
+
+    class Tester:
+        def __init__(self, model, testset):
+            self.model, self.testset, self.attack = model, testset, GradientAttack()
+
+        def test(self):
+            self.model.eval()
+            errors = []
+            for x, y in self.testset:
+                delta = self.attack.run(self.model, x, y)
+                logits = self.model(x + delta)
+                errors.append((logits.argmax(1) != y).float().mean().item())
+            return errors
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    ("", []),  # the attack backpropagates through the model to its input: the loop needs grad
+    ("self.attack.run(self.model, x, y)|self.attack.run(model=self.model, x=x, y=y)", []),
+    ("self.attack.run(self.model, x, y)|self.attack.run(self.reference, x, y)", [(11, 8, "GRD101")]),
+    ("self.attack.run(self.model, x, y)|self.noise.run(self.model, x, y)", [(11, 8, "GRD101")]),
+])
+def test_a_loop_handing_the_model_to_an_attack_of_the_project_that_backpropagates(tmp_path, change, found):
+    tester = TESTER.replace(*change.split("|")) if change else TESTER
+    make(tmp_path, {"pkg/attacks.py": ATTACKS, "pkg/tester.py": tester})
+    assert lint(tmp_path / "pkg/tester.py") == found
+
+
+def test_a_loop_handing_the_model_to_an_attack_that_only_runs_it_is_reported(tmp_path):
+    attacks = ATTACKS.replace(
+        "torch.nn.functional.cross_entropy(model(x + delta), y).backward()\n            return delta.grad.sign()",
+        "return torch.randn_like(x) * (model(x).argmax(1) == y).float().mean()",
+    )
+    make(tmp_path, {"pkg/attacks.py": attacks, "pkg/tester.py": TESTER})
+    assert lint(tmp_path / "pkg/tester.py") == [(11, 8, "GRD101")]
+
+
 # --- methods and base classes -------------------------------------------------
 
 BASE = """

@@ -206,7 +206,9 @@ def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
     called = [(key[1], False) for _, key in loop.local_calls if key[0] == "function"]
     for seq, _ in scope.method_calls:
         node = ctx.flow.nodes.get(seq) if loop.seq < seq < loop.end_seq else None
-        if node is not None and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+        if node is None or not isinstance(node.func, ast.Attribute):
+            continue
+        if isinstance(node.func.value, ast.Name):
             called.append((node.func.value.id, True))
     for name, outside in called:
         for value in scope.deps.get(name, ()):
@@ -219,6 +221,8 @@ def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
             args = [*value.args, *(k.value for k in value.keywords)]
             if any((isinstance(a, ast.Name) and a.id in models) or dotted(a) in keys for a in args):
                 return True
+    if any(_attacks_the_model(ctx, node, keys) for node in ast.walk(loop.node) if node.__class__ is ast.Call):
+        return True
     return ctx.imports.imports_from(_ATTACK_LIBRARIES) and (
         any(loop.seq < seq < loop.end_seq and attr in _ATTACK_METHODS for seq, attr in scope.method_calls)
         or any(
@@ -226,6 +230,21 @@ def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
             for c in loop.imported_calls
         )
     )
+
+
+def _attacks_the_model(ctx, call: ast.Call, keys: Set[str]) -> bool:
+    """Is ``call`` a method of an attack, handed the model itself
+    (``self.attack.run(self.model, inputs, objective)``,
+    ``adversary.generate(model, x)``), and does a method of that name of a
+    project class backpropagate?  Such an attack differentiates through
+    the model to the inputs it crafts, with the caller's grad mode."""
+    if call.func.__class__ is not ast.Attribute:
+        return False
+    receiver = last_name(call.func.value).lower()  # type: ignore[attr-defined]
+    if "attack" not in receiver and "adversar" not in receiver:
+        return False
+    return any(dotted(a) in keys for a in [*call.args, *(k.value for k in call.keywords)]) \
+        and ctx.method_backpropagates(call.func.attr)  # type: ignore[attr-defined]
 
 
 def _differentiated_by_callers(ctx, scope: flow.Scope) -> bool:
@@ -320,9 +339,14 @@ class EvalLoopWithoutNoGrad(Rule):
         Foolbox, CleverHans, DeepRobust) or SHAP, that crafts its inputs with
         an attack (`adversary.perturb(x, y)`, `run_standard_evaluation`, or a
         function of such a package) or explains them (`explainer.shap_values(x)`):
-        these backpropagate to the inputs in the loop's grad mode.  An
-        attack of the project's own is judged like any other code (the
-        loop's forward on the crafted inputs still builds a graph).
+        these backpropagate to the inputs in the loop's grad mode.  Nor is
+        one that hands the model itself to a method of an attack
+        (`self.attack.run(self.model, x, y)`, a receiver named like an
+        attack or adversary) when, with the project index, a project class
+        has a method of that name that runs `.backward()` or asks
+        `torch.autograd.grad`.  Any other attack of the project's own is
+        judged like any other code (the loop's forward on the crafted inputs
+        still builds a graph).
 
         Two more shapes are reported: a loop that trains only when a flag says
         so (`if phase == "train":`) after switching the mode by that flag
