@@ -2115,3 +2115,45 @@ def embed(model, loader, saliency=False):
 def test_a_backward_target_detached_in_place_keeps_no_graph(detach, expected):
     source = DETACHED_IN_PLACE.replace("            z.detach_()\n", detach)
     assert [f for f in findings(source) if f[0] == "GRD104"] == expected
+
+
+GAN_STEP_SETS_ITS_MODES = """
+import torch
+import torch.nn as nn
+
+
+class Trainer:
+    def __init__(self):
+        self.disc = nn.Sequential(nn.Linear(4, 1), nn.Dropout(0.1))
+        self.gen = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4))
+        self.opt_d = torch.optim.SGD(self.disc.parameters(), lr=0.1)
+        self.opt_g = torch.optim.SGD(self.gen.parameters(), lr=0.1)
+
+    def step(self, z, i):
+        self.disc.train()
+        self.gen.eval()
+        self.opt_d.zero_grad()
+        self.disc(self.gen(z).detach()).mean().backward()
+        self.opt_d.step()
+        if i % 5 == 0:
+            self.disc.eval()
+            self.gen.train()
+            self.opt_g.zero_grad()
+            self.disc(self.gen(z)).mean().backward()
+            self.opt_g.step()
+
+    def train(self, loader, epochs):
+        for epoch in range(epochs):
+            for i, z in enumerate(loader):
+                self.step(z, i)
+            self.disc.eval()
+            self.gen.eval()
+            torch.save(self.gen.state_dict(), "gen.pt")
+"""
+
+
+def test_a_loop_calling_a_step_that_sets_each_models_mode_before_its_update_is_silent():
+    # step() freezes the generator for the critic's update and switches it
+    # back for its own, and the other way round: each update runs in the mode
+    # the method chose, whatever the previous call left
+    assert [f for f in findings(GAN_STEP_SETS_ITS_MODES) if f[0] == "GRD103"] == []

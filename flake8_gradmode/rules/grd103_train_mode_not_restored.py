@@ -116,7 +116,9 @@ class TrainModeNotRestored(Rule):
         counted; a forward after the switch, before the next `.train()`, is.
         A model put in eval mode for another model's step and switched back
         by a `.train()` of its own in the same loop (a GAN's discriminator
-        while the generator learns) is not reported; nor are models put in
+        while the generator learns), also inside a method of the class the
+        loop calls (`self.gen.eval()` for the critic's update, then
+        `self.gen.train()` for its own), is not reported; nor are models put in
         eval mode in a loop that switches no model to training mode itself,
         after the function switched different ones (`generator.train()`,
         then `teacher.eval()` for each frozen teacher in the loop).
@@ -1476,8 +1478,9 @@ def _switched_back_later(ctx, loop: flow.Loop, events: List[_Event], i: int, j: 
     keys = ctx.flow.switch_keys
 
     def switched(event: _Event) -> str:
-        # a switch inside a function the loop calls is known by the model it was handed
-        return keys.get(event.site) or event.model
+        # a switch inside a function the loop calls is known by the model it
+        # was handed, or, in a method of the class, by its ``self`` attribute
+        return keys.get(event.site) or event.model or event.key
 
     switch = events[i]
     model = switched(switch)
