@@ -110,7 +110,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 45
+_FORMAT = 46
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -443,15 +443,28 @@ class _Summarizer:
             return
         elif kind in _LOOPS:
             self._loops += 1
-            for child in ast.iter_child_nodes(node):
-                self.visit(child, state, caller, klass)
+            self._children(node, state, caller, klass)
             self._loops -= 1
             return
         elif kind is ast.Global:
             self.defined.update(node.names)  # type: ignore[attr-defined]
             return
-        for child in ast.iter_child_nodes(node):
-            self.visit(child, state, caller, klass)
+        self._children(node, state, caller, klass)
+
+    def _children(self, node: ast.AST, state: Grad, caller: str, klass: str) -> None:
+        """Visit ``node``'s parts; its blocks of statements as ``walk`` does,
+        so ``torch.set_grad_enabled(False)`` in an ``if __name__ ==
+        "__main__":`` block holds for the calls after it."""
+        for _, value in ast.iter_fields(node):
+            if value.__class__ is list:
+                if value and isinstance(value[0], ast.stmt):
+                    self.walk(value, state, caller, klass)
+                    continue
+                for child in value:
+                    if isinstance(child, ast.AST):
+                        self.visit(child, state, caller, klass)
+            elif isinstance(value, ast.AST):
+                self.visit(value, state, caller, klass)
 
     def _call(self, node: ast.Call, state: Grad, caller: str, klass: str) -> None:
         func = node.func

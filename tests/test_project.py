@@ -440,6 +440,57 @@ def test_a_loop_handing_the_model_to_an_attack_that_only_runs_it_is_reported(tmp
     assert lint(tmp_path / "pkg/tester.py") == [(11, 8, "GRD101")]
 
 
+FUSING_BLOCK = """
+    import torch
+    import torch.nn as nn
+
+
+    class ConvBN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+            self.bn = nn.BatchNorm2d(3)
+
+        def fuse(self):
+            fused = nn.Conv2d(3, 3, 1)
+            scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+            fused.bias[:] = (self.conv.bias - self.bn.running_mean) * scale + self.bn.bias
+            return fused
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([ConvBN(), ConvBN()])
+
+        def export(self):
+            return [block.fuse() for block in self.blocks]
+"""
+
+EXPORT_SCRIPT = """
+    import torch
+
+    from pkg.net import Net
+
+    if __name__ == "__main__":
+        torch.set_grad_enabled(False)
+        net = Net()
+        print(net.export())
+"""
+
+
+@pytest.mark.parametrize("script, found", [
+    (EXPORT_SCRIPT, []),
+    # grad back on before the export: the item assignment raises
+    (EXPORT_SCRIPT.replace("        net = Net()", "        torch.set_grad_enabled(True)\n        net = Net()"),
+     [(14, 8, "GRD004")]),
+    (EXPORT_SCRIPT.replace("        torch.set_grad_enabled(False)\n", ""), [(14, 8, "GRD004")]),
+])
+def test_a_script_switching_grad_off_by_a_statement_in_its_main_block(tmp_path, script, found):
+    make(tmp_path, {"pkg/net.py": FUSING_BLOCK, "export.py": script})
+    assert lint(tmp_path / "pkg/net.py") == found
+
+
 # --- methods and base classes -------------------------------------------------
 
 BASE = """
