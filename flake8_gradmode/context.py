@@ -9,6 +9,7 @@ module-local calls to the functions they reach.
 from __future__ import annotations
 
 import ast
+import os
 import re
 from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
@@ -400,7 +401,18 @@ class Context:
 
     def pins_torch_before(self, version: Tuple[int, int]) -> bool:
         """Does the project name only PyTorch versions before ``version``
-        (0.4: ``volatile=True`` still disabled grad)?  False without an index."""
+        (0.4: ``volatile=True`` still disabled grad), or a directory of the
+        file's path within it one such version (``Non-Local_pytorch_0.3.1/``,
+        beside a ``..._0.4.1/`` copy)?  Without an index, only a directory of
+        the path as given says so."""
+        root = self._ask(lambda found: found.index.root, "")
+        path = self.filename or ""
+        if root:
+            path = os.path.abspath(path)
+            path = path[len(root):] if path.startswith(os.path.join(root, "")) else ""
+        directories = re.split(r"[\\/]", path)[:-1]
+        if any(found < version for part in directories for found in _named_torch_versions(part)):
+            return True
         return self._ask(lambda found: found.pins_torch_before(version), False)
 
     def unless_pinned_before(
@@ -712,3 +724,13 @@ class Context:
         for key in [k for k in self.call_sites if k[0] == "super"]:
             for target in self._expand(key):
                 self.call_sites.setdefault(target, []).extend(self.call_sites[key])
+
+
+#: A PyTorch release in a directory's name: ``pytorch_0.3.1``, ``torch0.4``.
+_TORCH_IN_NAME = re.compile(r"(?<![a-z])(?:py)?torch[\s_-]*v?(\d+)\.(\d+)", re.IGNORECASE)
+
+
+def _named_torch_versions(name: str) -> List[Tuple[int, int]]:
+    """The PyTorch releases ``name`` (one directory of a path) names."""
+    return [(int(major), int(minor)) for major, minor in _TORCH_IN_NAME.findall(name)]
+

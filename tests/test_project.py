@@ -491,6 +491,27 @@ def test_a_script_switching_grad_off_by_a_statement_in_its_main_block(tmp_path, 
     assert lint(tmp_path / "pkg/net.py") == found
 
 
+VOLATILE_DEMO = """
+    import torch
+    from torch.autograd import Variable
+
+
+    def predict(model, images):
+        return model(Variable(images, volatile=True))
+"""
+
+
+@pytest.mark.parametrize("directory, found", [
+    ("Non-Local_pytorch_0.3.1", []),  # the copy written for 0.3.1, where the flag worked
+    ("Non-Local_pytorch_0.4.1", [(6, 34, "GRD003")]),
+    ("torch0.2-port", []),
+    ("pytorch-tutorial", [(6, 34, "GRD003")]),
+])
+def test_a_directory_of_the_project_named_for_a_release_before_0_4(tmp_path, directory, found):
+    make(tmp_path, {f"nonlocal/{directory}/demo.py": VOLATILE_DEMO})
+    assert lint(tmp_path / "nonlocal" / directory / "demo.py") == found
+
+
 # --- methods and base classes -------------------------------------------------
 
 BASE = """

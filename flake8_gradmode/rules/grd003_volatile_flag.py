@@ -90,7 +90,10 @@ class VolatileFlag(Rule):
         releases before 0.4 (`torch==0.3.1`, `pytorch=0.2.0`, `| pytorch |
         0.3.1 |`; `pytorch 0.20` is 0.2.0 written without its dot, as no
         0.10 or later was released): there it still worked, and the project
-        runs on no later release.  A file outside any project, or a project that names no
+        runs on no later release.  Nor in a file below a directory of its
+        project named for such a release (`Non-Local_pytorch_0.3.1/`, kept
+        beside a `..._0.4.1/` copy; without a project, a directory of the
+        path as given).  A file outside any project, or a project that names no
         version, is read as running a current release.
         Nor is `p.volatile = True` beside `p.requires_grad = False` (or
         `p.requires_grad_(False)`) in the body of a loop (`for p in
