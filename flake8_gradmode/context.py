@@ -170,6 +170,7 @@ class Context:
         self._referenced: Set[str] = set()
         self._referenced_attrs: Set[str] = set()
         self._super_targets: Dict[Tuple[str, ...], List[Tuple[str, ...]]] = {}
+        self._defined: Optional[FrozenSet[str]] = None
         #: class name -> the names of its bases that may be classes of this module
         self.class_bases: Dict[str, List[str]] = {}
         #: id of a function's node -> what it returns, position by position (facts.returned_kinds)
@@ -637,6 +638,14 @@ class Context:
             return ("function", name)
         return None  # a nested function: its callers are not resolved
 
+    def defines(self, name: str) -> bool:
+        """May the module define a function or method ``name`` (its text has
+        a ``def name``)?  A fast test before a question about a call of it."""
+        defined = self._defined
+        if defined is None:
+            defined = self._defined = frozenset(_DEF_NAME.findall("".join(self.lines)))
+        return name in defined
+
     def call_key(self, func: ast.expr) -> Optional[Tuple[str, ...]]:
         """The module-local function a call may reach, as a key."""
         if isinstance(func, ast.Name):
@@ -726,6 +735,9 @@ class Context:
                 self.call_sites.setdefault(target, []).extend(self.call_sites[key])
 
 
+#: The name a ``def`` statement defines.
+_DEF_NAME = re.compile(r"\bdef[\s\\]+(\w+)")
+
 #: A PyTorch release in a directory's name: ``pytorch_0.3.1``, ``torch0.4``.
 _TORCH_IN_NAME = re.compile(r"(?<![a-z])(?:py)?torch[\s_-]*v?(\d+)\.(\d+)", re.IGNORECASE)
 
@@ -733,4 +745,3 @@ _TORCH_IN_NAME = re.compile(r"(?<![a-z])(?:py)?torch[\s_-]*v?(\d+)\.(\d+)", re.I
 def _named_torch_versions(name: str) -> List[Tuple[int, int]]:
     """The PyTorch releases ``name`` (one directory of a path) names."""
     return [(int(major), int(minor)) for major, minor in _TORCH_IN_NAME.findall(name)]
-

@@ -702,9 +702,7 @@ def _legacy_branches(ctx) -> List[Tuple[int, int]]:
         ):
             names.add(node.targets[0].id)
     spans = []
-    for node in ast.walk(ctx.tree):
-        if not isinstance(node, ast.If):
-            continue
+    for node in _if_statements(getattr(ctx.tree, "body", [])):
         found = _version_test(ctx, node.test, names)
         if node.body and (found == "old" or _legacy_flag(node.test)):
             spans.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
@@ -712,6 +710,25 @@ def _legacy_branches(ctx) -> List[Tuple[int, int]]:
             # ``if LooseVersion(torch.__version__) > LooseVersion("0.3.1"): ... else:``
             spans.append((node.orelse[0].lineno, node.orelse[-1].end_lineno or node.orelse[-1].lineno))
     return spans
+
+
+def _if_statements(block: List[ast.stmt]) -> Iterator[ast.If]:
+    """The ``if`` statements of ``block`` and of the blocks nested in it,
+    in any statement (expressions are not walked: no statement is in one)."""
+    todo = [block]
+    while todo:
+        for stmt in todo.pop():
+            if stmt.__class__ is ast.If:
+                yield stmt  # type: ignore[misc]
+            for field in _BLOCK_FIELDS:
+                inner = getattr(stmt, field, None)
+                if inner:
+                    todo.append(inner)
+            for part in (*getattr(stmt, "handlers", ()), *getattr(stmt, "cases", ())):
+                todo.append(part.body)
+
+
+_BLOCK_FIELDS = ("body", "orelse", "finalbody")
 
 
 #: The text of a name ``_legacy_flag`` can accept (``TORCH_LT_0_4``,

@@ -859,8 +859,8 @@ class InplaceParamUpdateWithGrad(Rule):
         if helper is not None and not helper.fan and _is_fan_call(node):
             helper.fan = self._argument(facts.first_value(node)) is not None
         key = ctx.call_key(node.func)
-        if key is None:
-            return
+        if key is None or key[0] == "super" or not ctx.defines(key[-1]):
+            return  # ``print(x)``, ``torch.cat(xs)``: no helper of the module, whose calls are asked about
         kinds: Dict[Union[int, str], Tuple[str, object]] = {}
         for slot, value in _slots(node):
             if value.__class__ in _NO_PARAMETER_EXPRESSIONS:
