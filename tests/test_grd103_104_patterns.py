@@ -2157,3 +2157,52 @@ def test_a_loop_calling_a_step_that_sets_each_models_mode_before_its_update_is_s
     # back for its own, and the other way round: each update runs in the mode
     # the method chose, whatever the previous call left
     assert [f for f in findings(GAN_STEP_SETS_ITS_MODES) if f[0] == "GRD103"] == []
+
+
+TRAINS_A_FRESH_MODEL_PER_FOLD = """
+import torch
+import torch.nn as nn
+
+
+class Encoder(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d, 8), nn.Dropout(0.1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def fit(x, epochs):
+    enc = Encoder(x.shape[1])
+    opt = torch.optim.Adam(enc.parameters(), lr=1e-3)
+    for _ in range(epochs):
+        loss = enc(x).pow(2).mean()
+        opt.zero_grad(); loss.backward(); opt.step()
+    enc.eval()
+    return enc
+
+
+def cross_validate(folds):
+    scores = []
+    for x, x_val in folds:
+        enc = fit(x, 10)
+        with torch.no_grad():
+            scores.append(enc(x_val).mean().item())
+    return scores
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # each call of fit() trains an encoder it builds: the eval() at its end reaches no model the next call trains
+    ("", []),
+    # handed one model instead, the next fold trains the model the last call left in eval mode
+    ("def fit(x, epochs):\n    enc = Encoder(x.shape[1])|def fit(x, epochs, enc):"
+     "&    for x, x_val in folds:\n        enc = fit(x, 10)|    model = Encoder(4)\n    for x, x_val in folds:\n"
+     "        enc = fit(x, 10, model)", [("GRD103", 28, 14)]),
+])
+def test_a_helper_training_a_model_it_builds_on_each_call_leaves_none_in_eval_mode(change, expected):
+    source = TRAINS_A_FRESH_MODEL_PER_FOLD
+    for edit in change.split("&") if change else ():
+        source = source.replace(*edit.split("|"))
+    assert [f for f in findings(source) if f[0] == "GRD103"] == expected

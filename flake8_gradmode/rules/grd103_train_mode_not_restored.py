@@ -62,7 +62,10 @@ class TrainModeNotRestored(Rule):
         code) trains no model.  A model the loop only ever puts in eval
         mode, while it switches others to training mode, all known by name
         (`model.train(flag); teacher.eval()` in the function it calls), is
-        frozen on purpose.
+        frozen on purpose.  A function the loop calls that builds the model
+        it trains on every call (`enc = Encoder(d)`, an optimizer over its
+        parameters, then `enc.eval(); return enc`) trains a new model each
+        time: its switch to eval mode reaches no model the next call trains.
     """
     why = """
         After the first validation, the rest of training runs in eval mode:
@@ -1314,6 +1317,7 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
         own = _own_models(ctx, callee)
+        afresh = _trains_a_model_built_afresh(ctx, callee)
         on_self = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and (
             call.func.value.id == "self")
         for event in body:
@@ -1321,10 +1325,42 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
                 continue  # a step called under no_grad trains nothing
             if own and event.kind in ("eval", "train", "train?") and event.model in own:
                 continue  # ``net = Net(); net.eval()``: a model of its own, not the caller's
+            if afresh and (event.kind in ("step", "backward", "forward") or event.model in afresh):
+                continue  # ``enc = Enc(); train...; enc.eval(); return enc``: each call trains a new model
             translated = _translate(event, env, fresh, site, outer, on_self)
             if translated is not None:
                 out.append(translated)
     return out
+
+
+def _trains_a_model_built_afresh(ctx, scope: flow.Scope) -> Set[str]:
+    """The models ``scope``'s function builds on every call, when each of its
+    training steps is ``opt.step()`` of an optimizer it builds over one of
+    them (``enc = SSLEnc(d); opt = Adam(enc.parameters())``); else none.
+    Its switches and steps reach no model of its caller's, and a switch to
+    eval mode at its end (``enc.eval(); return enc``) reaches no model the
+    next call trains."""
+    if not scope.training_steps or scope.function is None:
+        return set()
+    built = _built_models(ctx, scope)
+    if not built:
+        return set()
+    stepped = False
+    for seq in scope.training_steps:
+        func = getattr(ctx.flow.nodes.get(seq), "func", None)
+        if isinstance(func, ast.Attribute) and func.attr == "backward":
+            continue  # ``loss.backward()``: the step that follows says which model learns
+        if not (isinstance(func, ast.Attribute) and func.attr == "step" and isinstance(func.value, ast.Name)):
+            return set()
+        stepped = True
+        values = scope.deps.get(func.value.id)
+        if not values or not all(
+            isinstance(value, ast.Call) and (ctx.imports.resolve(value.func) or "").startswith("torch.optim.")
+            and any(isinstance(n, ast.Name) and n.id in built for n in ast.walk(value))
+            for value in values
+        ):
+            return set()
+    return built if stepped else set()
 
 
 def _an_optimizer(ctx, scope: flow.Scope, name: str) -> bool:
@@ -1369,6 +1405,15 @@ def _own_models(ctx, scope: flow.Scope) -> Set[str]:
     """Names ``scope``'s function binds to a model it builds itself (``net =
     Net()``), neither handed to it nor returned: switching one of them
     leaves its caller's models as they were."""
+    built = _built_models(ctx, scope)
+    for value in scope.return_values:  # ``return net``, ``return net, optimizer``
+        built -= {e.id for e in (value.elts if isinstance(value, ast.Tuple) else [value]) if isinstance(e, ast.Name)}
+    return built
+
+
+def _built_models(ctx, scope: flow.Scope) -> Set[str]:
+    """Names ``scope``'s function binds to a model it builds itself on each
+    call, never to one handed to it."""
     fn = scope.function
     if fn is None:
         return set()
@@ -1385,8 +1430,6 @@ def _own_models(ctx, scope: flow.Scope) -> Set[str]:
         name for name, values in scope.deps.items()
         if any(_made(value, name) is True for value in values) and all(_made(value, name) is not False for value in values)
     }
-    for value in scope.return_values:  # ``return net``, ``return net, optimizer``
-        built -= {e.id for e in (value.elts if isinstance(value, ast.Tuple) else [value]) if isinstance(e, ast.Name)}
     if not built:
         return set()
     args = fn.node.args
