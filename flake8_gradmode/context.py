@@ -331,6 +331,11 @@ class Context:
         without an index."""
         return self._ask(lambda found: found.stars_lack(names), False)
 
+    def imported_by_another(self) -> bool:
+        """Does another module of the project import this one (see
+        ``Project.imported_by_another``)?  False without an index."""
+        return self._ask(lambda found: found.imported_by_another(), False)
+
     def imported_by_nothing(self) -> bool:
         """Is this module one that no other module of an unpackaged project
         imports (see ``Project.imported_by_nothing``)?  False without an index."""

@@ -1257,6 +1257,26 @@ def _outermost_name(fn: FunctionInfo) -> str:
     return fn.class_name or fn.name
 
 
+def _model_self_test(ctx) -> Optional[ast.stmt]:
+    """The module's ``if __name__ == "__main__":`` block when the module
+    defines a model (an ``nn.Module`` subclass) and another module of the
+    project imports it: the block is the model's own smoke test, run by hand
+    while the model is written (a few passes in each mode, outputs
+    printed), not how the project evaluates.  None without a project index."""
+    body = getattr(ctx.tree, "body", [])
+    main = next((s for s in body if isinstance(s, ast.If) and _is_main_test(s.test)), None)
+    if main is None or not any(
+        isinstance(s, ast.ClassDef) and s.bases and all(dotted(b) in _MODULE_BASES for b in s.bases) for s in body
+    ):
+        return None
+    return main if ctx.imported_by_another() else None
+
+
+def _in_block(node: ast.AST, block: Optional[ast.stmt]) -> bool:
+    """Is ``node`` one of the lines of the statement ``block``?"""
+    return block is not None and block.lineno <= node.lineno <= (block.end_lineno or block.lineno)  # type: ignore
+
+
 def _is_main_test(test: ast.expr) -> bool:
     """``__name__ == "__main__"``."""
     return (
@@ -2999,6 +3019,10 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue
         if stops_on_its_first_pass(ctx, loop):
             continue  # ``accuracy(y_hat, y, mask)`` with no ``mask`` anywhere: NameError on the first batch
+        if scope.function is None and _in_block(
+            loop.node, _memo(ctx, ("self-test",), lambda: _model_self_test(ctx), None)
+        ):
+            continue  # a model module's own smoke test, run by hand while the model is written
         if called_from_forward(ctx, scope):
             continue  # part of a model's forward: whoever runs the model owns its grad mode
         if intent != "function" and scope.function is not None and _fills_the_return(loop, calls) \

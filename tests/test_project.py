@@ -512,6 +512,38 @@ def test_a_directory_of_the_project_named_for_a_release_before_0_4(tmp_path, dir
     assert lint(tmp_path / "nonlocal" / directory / "demo.py") == found
 
 
+MODEL_WITH_SELF_TEST = """
+    import torch
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.1))
+
+        def forward(self, x):
+            return self.body(x)
+
+
+    if __name__ == "__main__":
+        model = Net()
+        model.eval()
+        for x in torch.randn(3, 8, 4):
+            out = model(x)
+            print("evaluation pass", out.shape)
+"""
+
+
+@pytest.mark.parametrize("others, found", [
+    ({"pkg/train.py": "from pkg.model import Net\n\nMODEL = Net()\n"}, []),  # the model's smoke test
+    ({"pkg/train.py": "import torch\n"}, [(17, 4, "GRD101")]),  # a script of its own, nothing imports it
+])
+def test_a_main_block_of_a_model_module_other_modules_import_is_its_self_test(tmp_path, others, found):
+    make(tmp_path, {"pkg/model.py": MODEL_WITH_SELF_TEST, **others})
+    assert lint(tmp_path / "pkg/model.py") == found
+
+
 # --- methods and base classes -------------------------------------------------
 
 BASE = """

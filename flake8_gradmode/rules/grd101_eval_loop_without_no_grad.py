@@ -282,7 +282,10 @@ class EvalLoopWithoutNoGrad(Rule):
         decoding (`greedy_decode`, `beam_search`, `translate`; a function
         named only `test` counts for loops over data, not for one that counts,
         `for c in range(3):`, or sweeps literal numbers, `for size in [4, 8,
-        16]:`: a shape check of the model), it follows a
+        16]:`: a shape check of the model; nor does, with the project
+        index, the `if __name__ == "__main__":` block of a module that
+        defines an `nn.Module` subclass and that another module imports: the
+        model's own smoke test), it follows a
         `.eval()` call in the same function (or in the `__init__` of a plain
         predictor class that trains nothing), or, in a function that trains
         nothing, every output it computes is stripped of its graph
