@@ -1535,7 +1535,8 @@ class Project:
     def closed(self) -> bool:
         """Is every call of the project's functions written in its modules:
         no package (see ``unpackaged``), and no module that imports by name at
-        run time (``importlib.import_module(name)``) or does not parse?"""
+        run time (``importlib.import_module(name)``), unless a unit test, or
+        does not parse?"""
         if not self.unpackaged():
             return False
         keys = [f" {name} " for name in _DYNAMIC_IMPORTS]
@@ -1543,8 +1544,10 @@ class Project:
             if rel == self.rel or not any(key in entry[2] for key in keys):
                 continue
             summary = self.index.summary(rel)
-            if summary is None or not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]):  # type: ignore[arg-type]
-                return False
+            if summary is None or (
+                not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]) and not self.unit_test(rel)  # type: ignore[arg-type]
+            ):
+                return False  # (a unit test's calls are not how the project runs its code)
         return _DYNAMIC_IMPORTS.isdisjoint(self.own["k"])  # type: ignore[arg-type]
 
     def imported_by_nothing(self) -> bool:
@@ -1587,7 +1590,10 @@ class Project:
             if rel == self.rel or not any(key in entry[2] for key in keys):
                 continue
             summary = self.index.summary(rel)
-            if summary is None or not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]):  # type: ignore[arg-type]
+            if summary is None or (
+                not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]) and not self.unit_test(rel)  # type: ignore[arg-type]
+            ):
+                # (a test's ``importlib.import_module(name)`` imports what it checks; it runs none of it)
                 yield _UNPARSABLE  # type: ignore[misc]
                 continue
             imports = [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]

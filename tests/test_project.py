@@ -1445,6 +1445,19 @@ def test_a_leftover_function_is_reported_when_something_may_call_it(tmp_path, ch
     assert lint(tmp_path / "functions.py") == [(13, 4, "GRD101")]
 
 
+@pytest.mark.parametrize("where, found", [
+    ("plugins.py", [(13, 4, "GRD101")]),  # a module of the project imports by name: it may import this one
+    ("tests/check_imports.py", []),  # a unit test that imports modules by name runs none of their code
+])
+def test_a_unit_test_importing_by_name_leaves_a_module_nothing_imports_unrun(tmp_path, where, found):
+    unpackaged(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": ENTRY.replace("from functions import train",
+                                                                                       "from trainer import train")})
+    (tmp_path / "trainer.py").write_text("def train(model, loader, optimizer):\n    return None\n")
+    (tmp_path / where).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / where).write_text("import importlib\nimport sys\n\nMODULE = importlib.import_module(sys.argv[1])\n")
+    assert lint(tmp_path / "functions.py") == found
+
+
 def test_an_import_nothing_uses_names_nothing_in_an_unpackaged_project(tmp_path):
     # ``search_architecture`` imported beside ``train`` and never used: no code of the checkout
     # runs it, and no distribution lets anyone else import it
