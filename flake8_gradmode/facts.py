@@ -791,7 +791,7 @@ def _returns_graph_free(node: ast.ClassDef, method: ast.AST, depth: int) -> bool
             value = inner.value.elts[0] if isinstance(inner.value, ast.Tuple) and inner.value.elts else inner.value
             values = _dict_values(value) or (dicts.get(value.id, []) if isinstance(value, ast.Name) else [])
             for one in values or [value]:
-                if _graph_free(one) or (isinstance(one, ast.Name) and one.id in free):
+                if _graph_free(one) or _made_from_data(one) or (isinstance(one, ast.Name) and one.id in free):
                     return True
                 callee = _own_method_called(node, one) if depth else None
                 if callee is not None and callee is not method and _returns_graph_free(node, callee, depth - 1):
@@ -811,12 +811,22 @@ def _own_method_called(node: ast.ClassDef, expr: ast.expr) -> Optional[ast.Funct
 
 def _made_from_data(expr: ast.expr) -> bool:
     """``torch.as_tensor(x)``, ``torch.from_numpy(x)``, ``torch.tensor(x)``
-    without ``requires_grad=``."""
+    without ``requires_grad=``; or a typed tensor of integers or booleans
+    made from data under any name of torch (``t.LongTensor(tags)``, which
+    can never require grad)."""
+    if not (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)):
+        return False
+    if expr.func.attr in _INTEGER_TENSORS:
+        return True
     return (
-        isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _MADE_FROM_DATA
+        expr.func.attr in _MADE_FROM_DATA
         and isinstance(expr.func.value, ast.Name) and expr.func.value.id == "torch"
         and not any(kw.arg == "requires_grad" for kw in expr.keywords)
     )
+
+
+#: Tensor types that hold integers or booleans: no tensor of them requires grad.
+_INTEGER_TENSORS = frozenset({"LongTensor", "IntTensor", "ShortTensor", "ByteTensor", "CharTensor", "BoolTensor"})
 
 
 def _item_of(expr: ast.expr, names: Set[str]) -> bool:

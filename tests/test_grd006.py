@@ -728,3 +728,42 @@ def test_a_module_importing_another_frameworks_model_classes_is_not_reported(imp
     code = COMPARE_CONVERTED.replace(" TFBertModel,", f" {imported},", 1)
     assert src(code).splitlines()[15].strip().startswith("return np.abs(pto[0].numpy() - tfo[0].numpy())")
     assert found(code) == expected
+
+
+TAGGER = """
+import torch as t
+
+
+class Tagger(t.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emit = t.nn.Linear(4, 3)
+
+    def forward(self, x):
+        scores = self.emit(x)
+        tags = scores.argmax(-1).tolist()
+        return t.LongTensor(tags)
+
+
+def tag(batches):
+    model = Tagger()
+    optimizer = t.optim.SGD(model.parameters(), lr=0.1)
+    for x in batches:
+        optimizer.zero_grad()
+        model.emit(x).sum().backward()
+        optimizer.step()
+    found = model(batches[0])
+    return found.numpy()
+
+
+TAGS = tag([t.randn(2, 4)])
+"""
+
+
+def test_a_model_whose_forward_returns_a_new_integer_tensor_is_not_reported() -> None:
+    assert found(TAGGER) == []
+    assert run(TAGGER)["TAGS"].dtype.kind == "i"  # ``t.LongTensor(list)``: integers never require grad
+    kept = TAGGER.replace("return t.LongTensor(tags)", "return scores")
+    assert found(kept) == [(23, 11)]
+    with pytest.raises(RuntimeError, match="requires grad"):
+        run(kept)

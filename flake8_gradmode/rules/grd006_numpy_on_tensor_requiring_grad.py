@@ -145,7 +145,9 @@ class NumpyOnTensorRequiringGrad(Rule):
         `decoder.sample(...)`) are not followed: they often return token ids.
         Silent when the model's `forward` may return, on some path, a value
         without its graph (`return scores.argsort()` in a test branch,
-        `outputs = outputs.data` for numpy inputs, then `return outputs`):
+        `outputs = outputs.data` for numpy inputs, then `return outputs`, or
+        a tensor made from data, `return torch.LongTensor(tags)` after a
+        CRF's decode):
         asked of the model's class when the function built the model from a
         class of the module or (with the project index) of the project, and
         otherwise of every class of the module and the project, since any of
