@@ -2206,3 +2206,24 @@ def test_a_helper_training_a_model_it_builds_on_each_call_leaves_none_in_eval_mo
     for edit in change.split("&") if change else ():
         source = source.replace(*edit.split("|"))
     assert [f for f in findings(source) if f[0] == "GRD103"] == expected
+
+
+UNCALLED_NO_GRAD_AFTER_A_NAME_ERROR = """
+import torch
+
+
+def score(model, batches):
+    progress = tqdm(batches)
+    with torch.no_grad:
+        return [model(x) for x in progress]
+"""
+
+
+@pytest.mark.parametrize("before, expected", [
+    ("    progress = tqdm(batches)\n", []),  # NameError first: the with statement never runs
+    ("    progress = list(batches)\n", [("GRD001", 7, 9)]),
+])
+def test_an_uncalled_no_grad_no_run_reaches_is_not_reported(before, expected):
+    source = UNCALLED_NO_GRAD_AFTER_A_NAME_ERROR.replace("    progress = tqdm(batches)\n", before)
+    found = check(textwrap.dedent(source), ALONE, filename="train.py")
+    assert [(v.code, v.line, v.col) for v in found if v.code == "GRD001"] == expected

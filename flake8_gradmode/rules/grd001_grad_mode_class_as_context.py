@@ -4,6 +4,7 @@ from typing import Optional
 
 import ast
 
+from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
@@ -53,6 +54,11 @@ class GradModeClassAsContext(Rule):
         import spelling) are checked.  A project's own wrappers are not known to
         be classes, so they are never reported.  The bare *decorator*
         `@torch.no_grad` is fine since PyTorch 2.0 and is not reported.
+        Code that never runs raises nothing, and is not reported, as GRD003
+        decides it: with the project index, a helper or a method nothing
+        calls in a project that is no package, or a module that stops at its
+        imports; with or without it, a statement after one of its function
+        that always reads a name the module never binds.
     """
     fix_safety = """
         Safe for a missing call: `flake8-gradmode --fix` adds `()` (or
@@ -192,16 +198,23 @@ class GradModeClassAsContext(Rule):
         qual = self.context.imports.resolve(target)
         if qual is None:
             return
+        ctx = self.context
+        scope = ctx.flow.scopes[-1]
+
+        def runs() -> bool:
+            # asked last: code that never runs raises nothing (``flow.unreached``)
+            return not flow.unreached(ctx, scope, target)
+
         message = self._misspelled(qual, target)
         if message is not None:
-            self.report(target, message)
+            self.report(target, message, condition=runs)
             return
         if not called:
             message = self._uncalled(target, decorator)
             if message is not None:
                 api = self.context.grad.grad_api(self.context.imports, target)
                 argument = "False" if api == "set_grad_enabled" else ""
-                self.report(target, message, fix=Fix("add-call", target, argument))
+                self.report(target, message, condition=runs, fix=Fix("add-call", target, argument))
 
     def _misspelled(self, qual: str, target: ast.expr) -> Optional[str]:
         owner, _, last = qual.rpartition(".")
