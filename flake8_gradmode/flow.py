@@ -873,7 +873,7 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
         # names (only users outside a package's project call what it never
         # does), in a module another one imports, when no module imports by
         # name at run time
-        if not _memo(ctx, ("closed",), lambda: ctx.closed_project(), False):
+        if not _memo(ctx, ("closed",), lambda: ctx.closed_project(), False) and not _left_out_of_all(ctx, fn):
             return False
     strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
     if strings is None or fn.name in strings:
@@ -881,6 +881,40 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     if fn.key != ("function", fn.name) and _looks_up_attributes(ctx):
         return False  # a method: ``getattr(tester, name)()`` may call it
     return _called_by_nothing(ctx, scope, depth)  # last: it may ask the project index
+
+
+def _left_out_of_all(ctx, fn: FunctionInfo) -> bool:
+    """Is ``fn`` a module-level function of a module that lists its public
+    names in ``__all__`` (a literal list or tuple of strings, bound once) and
+    leaves it out?  Users of the package are not meant to call it, so only
+    the project's own code can (a model file's ``test()`` smoke check whose
+    call is commented out), with the project index to say whether it does."""
+    if fn.key != ("function", fn.name) or fn.parent is not None:
+        return False
+    names = _memo(ctx, ("all",), lambda: _declared_all(ctx), None)
+    return names is not None and fn.name not in names
+
+
+def _declared_all(ctx) -> Optional[FrozenSet[str]]:
+    """The names of the module's ``__all__``, when one top-level statement
+    binds it to a literal list or tuple of strings and nothing else in the
+    module's text names it (``__all__ += ...``, ``__all__.extend(...)``)."""
+    if sum(line.count("__all__") for line in ctx.lines) != 1:
+        return None
+    found: Optional[FrozenSet[str]] = None
+    for stmt in getattr(ctx.tree, "body", ()):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else (
+            [stmt.target] if isinstance(stmt, (ast.AugAssign, ast.AnnAssign)) else []
+        )
+        if not any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            continue
+        value = stmt.value
+        if found is not None or not isinstance(stmt, ast.Assign) or not isinstance(value, (ast.List, ast.Tuple)):
+            return None  # bound twice, extended, or computed
+        if not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts):
+            return None
+        found = frozenset(e.value for e in value.elts)  # type: ignore[union-attr]
+    return found
 
 
 def _unnamed_class(ctx, klass: str) -> bool:

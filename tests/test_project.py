@@ -544,6 +544,46 @@ def test_a_main_block_of_a_model_module_other_modules_import_is_its_self_test(tm
     assert lint(tmp_path / "pkg/model.py") == found
 
 
+MODEL_WITH_A_PRIVATE_CHECK = """
+    import torch
+    import torch.nn as nn
+
+    __all__ = ["Net"]
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.1))
+
+        def forward(self, x):
+            return self.body(x)
+
+
+    def test():
+        model = Net()
+        model.eval()
+        for x in torch.randn(3, 8, 4):
+            print(model(x).shape)
+
+    # test()
+"""
+
+
+@pytest.mark.parametrize("change, others, found", [
+    # a package's function its __all__ leaves out, that no code of the project calls: never runs
+    ("", {}, []),
+    ('__all__ = ["Net"]|__all__ = ["Net", "test"]', {}, [(19, 4, "GRD101")]),  # public: users may call it
+    ('__all__ = ["Net"]|__all__ = ["Net"]\n    __all__ += ["test"]', {}, [(20, 4, "GRD101")]),
+    ('__all__ = ["Net"]\n|', {}, [(18, 4, "GRD101")]),  # no __all__: every name is public
+    ("", {"pkg/check.py": "from pkg.model import test\n\ntest()\n"}, [(19, 4, "GRD101")]),
+])
+def test_a_package_function_its_all_leaves_out_runs_only_when_the_project_calls_it(tmp_path, change, others, found):
+    model = MODEL_WITH_A_PRIVATE_CHECK.replace(*change.split("|")) if change else MODEL_WITH_A_PRIVATE_CHECK
+    make(tmp_path, {"pkg/model.py": model, "pkg/train.py": "from pkg.model import Net\n\nMODEL = Net()\n", **others})
+    assert lint(tmp_path / "pkg/model.py") == found
+
+
 # --- methods and base classes -------------------------------------------------
 
 BASE = """

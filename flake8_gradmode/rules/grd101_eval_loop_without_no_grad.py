@@ -497,7 +497,9 @@ class EvalLoopWithoutNoGrad(Rule):
         `setup.cfg` or `pyproject.toml`; see docs/cross-module.md), or of
         a module another one imports when no code of such a project names
         the function (or only functions that never run call it) and no
-        module imports by name at run time; the same for a method of a plain
+        module imports by name at run time (in a package too, when the
+        module's literal `__all__` leaves the function out: a model file's
+        `test()` check whose call is commented out); the same for a method of a plain
         class (no base but `object`, so no framework calls it as a hook)
         that its module never names (`tester.ms_test_wo_flip()` nowhere);
         any method of any class of a module that no other module of such a
