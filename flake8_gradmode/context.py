@@ -292,11 +292,14 @@ class Context:
         index."""
         return self._ask_about(info, lambda found, qual: found.asked_through_by_every_caller(qual), False)
 
-    def call_shapes_elsewhere(self, info: FunctionInfo, tests: bool = True) -> Optional[List[project.Shape]]:
+    def call_shapes_elsewhere(
+        self, info: FunctionInfo, tests: bool = True, grad_off: bool = True,
+    ) -> Optional[List[project.Shape]]:
         """What the calls of ``info`` in the project's other modules pass
         (see ``project.Shape``; unit tests' calls too unless ``tests`` is
-        false), or None when there is no project index."""
-        return self._ask_about(info, lambda found, qual: found.call_shapes(found.rel, qual, tests), None)
+        false, calls without grad too unless ``grad_off`` is false), or None
+        when there is no project index."""
+        return self._ask_about(info, lambda found, qual: found.call_shapes(found.rel, qual, tests, grad_off), None)
 
     def called_from_forward_elsewhere(self, info: FunctionInfo) -> bool:
         """Does a ``forward`` method of another module of the project call

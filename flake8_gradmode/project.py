@@ -2042,15 +2042,26 @@ class Project:
                 return True
         return False
 
-    def call_shapes(self, rel: str, qual: str, tests: bool = True) -> List[Shape]:
+    def call_shapes(self, rel: str, qual: str, tests: bool = True, grad_off: bool = True) -> List[Shape]:
         """What each call in another module that may reach ``rel``'s
-        function ``qual`` passes (unit tests' calls unless ``tests`` is false)."""
+        function ``qual`` passes (unit tests' calls unless ``tests`` is false;
+        calls that run without grad unless ``grad_off`` is false)."""
         klass, _, name = qual.rpartition(".")
         return [
-            shape for site_rel, (written, _, _, site_class, shape) in self._calls_named(name)
+            shape for site_rel, (written, code, caller, site_class, shape) in self._calls_named(name)
             if site_rel != rel and (tests or not self.unit_test(site_rel))
             and self._reaches(site_rel, written, site_class, rel, klass, name)
+            and (grad_off or not self._runs_without_grad(site_rel, code, caller))
         ]
+
+    def _runs_without_grad(self, site_rel: str, code: str, caller: str) -> bool:
+        """Does a call recorded in ``site_rel`` with grad state ``code`` in
+        ``caller`` run without grad (under ``no_grad``, or in a function every
+        call of which does)?"""
+        state = _STATE[code]
+        if state is Grad.INHERITED and caller not in ("", "?"):
+            state = self.entry(site_rel, caller)
+        return state is Grad.DISABLED
 
     def called_from_forward(self, rel: str, qual: str) -> bool:
         """Does a class's ``forward`` in another module call ``rel``'s

@@ -584,6 +584,37 @@ def test_a_package_function_its_all_leaves_out_runs_only_when_the_project_calls_
     assert lint(tmp_path / "pkg/model.py") == found
 
 
+BATCHES = """
+    from torch.autograd import Variable
+
+
+    def get_batch(source, i, evaluation=False):
+        return Variable(source[i:i + 8], volatile=evaluation)
+"""
+
+EVALUATES_UNDER_NO_GRAD = """
+    import torch
+
+    from pkg.batches import get_batch
+
+
+    def evaluate(model, source):
+        with torch.no_grad():
+            return [model(get_batch(source, i, evaluation=True)) for i in range(0, len(source), 8)]
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    ("", []),  # every call passing the flag runs under no_grad: there is no graph for it to stop
+    ("        with torch.no_grad():\n            return|        return", [(5, 37, "GRD003")]),
+])
+def test_a_helper_flag_passed_only_under_no_grad_in_other_modules(tmp_path, change, found):
+    caller = EVALUATES_UNDER_NO_GRAD.replace(*change.split("|")) if change else EVALUATES_UNDER_NO_GRAD
+    assert caller != EVALUATES_UNDER_NO_GRAD or not change
+    make(tmp_path, {"pkg/batches.py": BATCHES, "pkg/evaluation.py": caller})
+    assert lint(tmp_path / "pkg/batches.py") == found
+
+
 # --- methods and base classes -------------------------------------------------
 
 BASE = """

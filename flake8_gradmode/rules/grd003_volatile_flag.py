@@ -64,7 +64,9 @@ class VolatileFlag(Rule):
         only when a call may pass it something other than `False` (the
         default `False` is what PyTorch did anyway, and does not even warn):
         a call in the module, or in the project's other modules, that passes
-        the flag, or any call when the parameter has no `False` default.  A
+        the flag (of another module's calls, only one that runs with grad
+        on: under `no_grad` there is no graph for the flag to stop), or any
+        call when the parameter has no `False` default.  A
         call that hands on another such helper's own flag (`np_to_var(a,
         volatile=False)` doing `to_var(t, volatile=volatile)`) passes what
         that helper's callers pass, and is itself reported only then.
@@ -374,10 +376,13 @@ class VolatileFlag(Rule):
         """May a call of the helper ``function`` (which only hands its
         argument ``name`` on as the flag) pass something other than ``False``?
         Yes when the argument's default is not ``False``, and when no project
-        index can tell; else when a call in another module passes it."""
+        index can tell; else when a call in another module passes it with
+        grad on (one under ``no_grad`` builds no graph for the flag to stop:
+        ``get_batch(data, i, evaluation=True)`` in ``evaluate()``'s
+        ``with torch.no_grad():``)."""
         if not is_const(param_defaults(function.node.args).get(name), False):
             return True
-        shapes = self.context.call_shapes_elsewhere(function)
+        shapes = self.context.call_shapes_elsewhere(function, grad_off=False)
         if shapes is None:
             return True
         positional = positional_params(function.node, function.class_name is not None)
