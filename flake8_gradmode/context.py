@@ -9,7 +9,6 @@ module-local calls to the functions they reach.
 from __future__ import annotations
 
 import ast
-import os
 import re
 from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
@@ -414,11 +413,8 @@ class Context:
         file's path within it one such version (``Non-Local_pytorch_0.3.1/``,
         beside a ``..._0.4.1/`` copy)?  Without an index, only a directory of
         the path as given says so."""
-        root = self._ask(lambda found: found.index.root, "")
-        path = self.filename or ""
-        if root:
-            path = os.path.abspath(path)
-            path = path[len(root):] if path.startswith(os.path.join(root, "")) else ""
+        rel = self._ask(lambda found: found.rel, None)  # the file's path inside its project
+        path = (self.filename or "") if rel is None else rel
         directories = re.split(r"[\\/]", path)[:-1]
         if any(found < version for part in directories for found in _named_torch_versions(part)):
             return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from flake8_gradmode.names import (
     EVAL_FUNCTION_WORDS,
@@ -715,20 +715,13 @@ def _legacy_branches(ctx) -> List[Tuple[int, int]]:
 def _if_statements(block: List[ast.stmt]) -> Iterator[ast.If]:
     """The ``if`` statements of ``block`` and of the blocks nested in it,
     in any statement (expressions are not walked: no statement is in one)."""
-    todo = [block]
+    todo: List[ast.AST] = list(block)
     while todo:
-        for stmt in todo.pop():
-            if stmt.__class__ is ast.If:
-                yield stmt  # type: ignore[misc]
-            for field in _BLOCK_FIELDS:
-                inner = getattr(stmt, field, None)
-                if inner:
-                    todo.append(inner)
-            for part in (*getattr(stmt, "handlers", ()), *getattr(stmt, "cases", ())):
-                todo.append(part.body)
-
-
-_BLOCK_FIELDS = ("body", "orelse", "finalbody")
+        stmt = todo.pop()
+        if stmt.__class__ is ast.If:
+            yield stmt  # type: ignore[misc]
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(getattr(stmt, field, ()))
 
 
 #: The text of a name ``_legacy_flag`` can accept (``TORCH_LT_0_4``,
@@ -933,7 +926,7 @@ def _unnamed_class(ctx, klass: str) -> bool:
     found = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == klass]
     if len(found) != 1 or found[0].decorator_list or found[0].keywords:
         return False
-    if not plain_bases(found[0].bases) and not all(dotted(b) in _MODULE_BASES for b in found[0].bases):
+    if not plain_bases(found[0].bases) and not _model_class(found[0]):
         return False
     strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
     if strings is None or klass in strings:
@@ -953,6 +946,11 @@ def _unnamed_class(ctx, klass: str) -> bool:
 
 #: the bases of a model class that nothing finds by its base (no framework hook)
 _MODULE_BASES = frozenset({"nn.Module", "torch.nn.Module"})
+
+
+def _model_class(node: ast.ClassDef) -> bool:
+    """A class whose bases are all ``nn.Module`` (and that has one)."""
+    return bool(node.bases) and all(dotted(b) in _MODULE_BASES for b in node.bases)
 
 
 def _redefined_before_use(ctx, fn: FunctionInfo) -> bool:
@@ -1027,6 +1025,14 @@ def unreached(ctx, scope: Scope, node: ast.AST) -> bool:
     which may read other modules), or no run of it gets there
     (``never_reached``)?"""
     return never_runs(ctx, scope) or never_reached(ctx, scope, node)
+
+
+def unless_unreached(ctx, node: ast.AST, condition: Optional[Callable[[], bool]] = None) -> Callable[[], bool]:
+    """A report's ``condition`` that also asks, last (it may read other
+    modules), that ``node`` of the scope being visited now runs (see
+    ``unreached``)."""
+    scope = ctx.flow.scopes[-1]
+    return lambda: (condition is None or condition()) and not unreached(ctx, scope, node)
 
 
 def _own_names(scope: Scope) -> FrozenSet[str]:
@@ -1299,9 +1305,7 @@ def _model_self_test(ctx) -> Optional[ast.stmt]:
     printed), not how the project evaluates.  None without a project index."""
     body = getattr(ctx.tree, "body", [])
     main = next((s for s in body if isinstance(s, ast.If) and _is_main_test(s.test)), None)
-    if main is None or not any(
-        isinstance(s, ast.ClassDef) and s.bases and all(dotted(b) in _MODULE_BASES for b in s.bases) for s in body
-    ):
+    if main is None or not any(isinstance(s, ast.ClassDef) and _model_class(s) for s in body):
         return None
     return main if ctx.imported_by_another() else None
 

@@ -1543,12 +1543,18 @@ class Project:
         for rel, entry in list(self.index.entries.items()):
             if rel == self.rel or not any(key in entry[2] for key in keys):
                 continue
-            summary = self.index.summary(rel)
-            if summary is None or (
-                not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]) and not self.unit_test(rel)  # type: ignore[arg-type]
-            ):
-                return False  # (a unit test's calls are not how the project runs its code)
+            if self._may_import_anything(rel, self.index.summary(rel)):
+                return False
         return _DYNAMIC_IMPORTS.isdisjoint(self.own["k"])  # type: ignore[arg-type]
+
+    def _may_import_anything(self, rel: str, summary: Optional[Summary]) -> bool:
+        """Does module ``rel`` (``summary`` its summary) not parse, or import
+        by name at run time (``importlib.import_module(name)``) and is no
+        unit test?  A unit test that imports modules by name to check them
+        runs none of their code, and its calls are not how the project runs."""
+        return summary is None or (
+            not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]) and not self.unit_test(rel)  # type: ignore[arg-type]
+        )
 
     def imported_by_nothing(self) -> bool:
         """Does no other module import this one, in a project that is no
@@ -1590,10 +1596,7 @@ class Project:
             if rel == self.rel or not any(key in entry[2] for key in keys):
                 continue
             summary = self.index.summary(rel)
-            if summary is None or (
-                not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]) and not self.unit_test(rel)  # type: ignore[arg-type]
-            ):
-                # (a test's ``importlib.import_module(name)`` imports what it checks; it runs none of it)
+            if self._may_import_anything(rel, summary):
                 yield _UNPARSABLE  # type: ignore[misc]
                 continue
             imports = [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]
@@ -2051,17 +2054,17 @@ class Project:
             shape for site_rel, (written, code, caller, site_class, shape) in self._calls_named(name)
             if site_rel != rel and (tests or not self.unit_test(site_rel))
             and self._reaches(site_rel, written, site_class, rel, klass, name)
-            and (grad_off or not self._runs_without_grad(site_rel, code, caller))
+            and (grad_off or self._call_state(site_rel, code, caller) is not Grad.DISABLED)
         ]
 
-    def _runs_without_grad(self, site_rel: str, code: str, caller: str) -> bool:
-        """Does a call recorded in ``site_rel`` with grad state ``code`` in
-        ``caller`` run without grad (under ``no_grad``, or in a function every
-        call of which does)?"""
+    def _call_state(self, site_rel: str, code: str, caller: str) -> Grad:
+        """The grad state a call recorded in ``site_rel`` with state ``code``
+        in ``caller`` runs in: its caller's entry state where it inherits one
+        (unknown for a call in a lambda or generator, ``?``)."""
         state = _STATE[code]
-        if state is Grad.INHERITED and caller not in ("", "?"):
+        if state is Grad.INHERITED and caller != "?":
             state = self.entry(site_rel, caller)
-        return state is Grad.DISABLED
+        return state
 
     def called_from_forward(self, rel: str, qual: str) -> bool:
         """Does a class's ``forward`` in another module call ``rel``'s
@@ -2438,9 +2441,7 @@ class Project:
             return Grad.INHERITED  # ``module(x)`` and operators call these: their callers are not written down
         states: Set[Grad] = set()
         for site_rel, (_, code, caller, _, _) in self._reaching_calls(rel, qual, summary, admits):
-            state = _STATE[code]
-            if state is Grad.INHERITED:
-                state = Grad.INHERITED if caller == "?" else self.entry(site_rel, caller)
+            state = self._call_state(site_rel, code, caller)
             states.add(state)
             if state is Grad.ENABLED:
                 return state

@@ -368,20 +368,16 @@ CALLER_OF_SAME_NAMED_MODULE = """
 """
 
 
-def test_helper_named_like_its_module_called_through_the_module_under_no_grad_is_silent(tmp_path):
+@pytest.mark.parametrize("others, found", [
     # ``from pkg import evaluate`` binds the module: its name read in
     # ``evaluate.evaluate(...)`` is no use of the function as a value
-    make(tmp_path, {"pkg/evaluate.py": HELPERS, "pkg/train.py": CALLER_OF_SAME_NAMED_MODULE})
-    assert lint(tmp_path / "pkg/evaluate.py") == []
-
-
-def test_helper_named_like_its_module_imported_itself_and_passed_on_has_unknown_callers(tmp_path):
-    make(tmp_path, {
-        "pkg/evaluate.py": HELPERS,
-        "pkg/train.py": CALLER_OF_SAME_NAMED_MODULE,
-        "pkg/hooks.py": "from pkg.evaluate import evaluate\n\nHOOKS = [evaluate]\n",
-    })
-    assert lint(tmp_path / "pkg/evaluate.py") == [(6, 4, "GRD101")]
+    ({}, []),
+    # the function itself imported and passed on: its callers are unknown
+    ({"pkg/hooks.py": "from pkg.evaluate import evaluate\n\nHOOKS = [evaluate]\n"}, [(6, 4, "GRD101")]),
+])
+def test_helper_named_like_its_module_called_through_the_module_under_no_grad(tmp_path, others, found):
+    make(tmp_path, {"pkg/evaluate.py": HELPERS, "pkg/train.py": CALLER_OF_SAME_NAMED_MODULE, **others})
+    assert lint(tmp_path / "pkg/evaluate.py") == found
 
 
 ATTACKS = """

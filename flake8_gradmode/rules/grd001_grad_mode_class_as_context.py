@@ -198,13 +198,7 @@ class GradModeClassAsContext(Rule):
         qual = self.context.imports.resolve(target)
         if qual is None:
             return
-        ctx = self.context
-        scope = ctx.flow.scopes[-1]
-
-        def runs() -> bool:
-            # asked last: code that never runs raises nothing (``flow.unreached``)
-            return not flow.unreached(ctx, scope, target)
-
+        runs = flow.unless_unreached(self.context, target)  # code that never runs raises nothing
         message = self._misspelled(qual, target)
         if message is not None:
             self.report(target, message, condition=runs)

@@ -267,10 +267,8 @@ class VolatileFlag(Rule):
         run of its function reaches (``flow.never_reached``: after a
         statement that reads a name the module never binds)."""
         if not flow.in_legacy_branch(self.context, getattr(node, "lineno", 0)):
-            ctx = self.context
-            scope = ctx.flow.scopes[-1]
-            pinned = ctx.unless_pinned_before((0, 4), condition)
-            super().report(node, message, lambda: pinned() and not flow.unreached(ctx, scope, node), fix)
+            pinned = self.context.unless_pinned_before((0, 4), condition)
+            super().report(node, message, flow.unless_unreached(self.context, node, pinned), fix)
 
     def visit_Call(self, node: ast.Call) -> None:
         ctx = self.context

@@ -482,11 +482,7 @@ class InplaceParamUpdateWithGrad(Rule):
         (``flow.never_reached``), asked last."""
         if id(node) in self._views:
             condition = self.context.unless_pinned_before((1, 8), condition)
-        ctx = self.context
-        scope = ctx.flow.scopes[-1]
-        super().report(
-            node, message, lambda: (condition is None or condition()) and not flow.unreached(ctx, scope, node), fix,
-        )
+        super().report(node, message, flow.unless_unreached(self.context, node, condition), fix)
 
     def visit_Expr(self, node: ast.Expr) -> None:
         self._statement = node

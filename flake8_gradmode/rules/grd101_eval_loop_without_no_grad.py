@@ -206,9 +206,7 @@ def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
     called = [(key[1], False) for _, key in loop.local_calls if key[0] == "function"]
     for seq, _ in scope.method_calls:
         node = ctx.flow.nodes.get(seq) if loop.seq < seq < loop.end_seq else None
-        if node is None or not isinstance(node.func, ast.Attribute):
-            continue
-        if isinstance(node.func.value, ast.Name):
+        if node is not None and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
             called.append((node.func.value.id, True))
     for name, outside in called:
         for value in scope.deps.get(name, ()):
@@ -221,14 +219,22 @@ def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
             args = [*value.args, *(k.value for k in value.keywords)]
             if any((isinstance(a, ast.Name) and a.id in models) or dotted(a) in keys for a in args):
                 return True
-    if any(_attacks_the_model(ctx, node, keys) for node in ast.walk(loop.node) if node.__class__ is ast.Call):
-        return True
     return ctx.imports.imports_from(_ATTACK_LIBRARIES) and (
         any(loop.seq < seq < loop.end_seq and attr in _ATTACK_METHODS for seq, attr in scope.method_calls)
         or any(
             (ctx.imports.resolve(c.node.func) or "").split(".", 1)[0] in _ATTACK_LIBRARIES
             for c in loop.imported_calls
         )
+    )
+
+
+def _hands_the_model_to_an_attack(ctx, ev: flow.EvalLoop) -> bool:
+    """Does the loop call a method of an attack with the model itself (see
+    ``_attacks_the_model``)?  Asked only of a loop about to be reported: it
+    walks the loop's body."""
+    keys = {c.key for c in ev.model_calls}
+    return bool(keys) and any(
+        _attacks_the_model(ctx, node, keys) for node in ast.walk(ev.loop.node) if node.__class__ is ast.Call
     )
 
 
@@ -1081,7 +1087,8 @@ class EvalLoopWithoutNoGrad(Rule):
                     and not _volatile_inputs(ctx, ev.loop.scope, [p.callee for p in ev.paths], ev.loop.node) \
                     and not _another_framework(ctx) and not flow.under_project_contexts(ctx, calls, "g") \
                     and not all(flow.built_parameter_free(ctx, c) for c in calls) \
-                    and not _differentiated_by_callers(ctx, ev.loop.scope):
+                    and not _differentiated_by_callers(ctx, ev.loop.scope) \
+                    and not _hands_the_model_to_an_attack(ctx, ev):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)

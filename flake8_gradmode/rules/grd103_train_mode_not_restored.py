@@ -1316,8 +1316,7 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
                 env[param] = ("const", True)  # ``run(loader, optimizer=optimizer)``: ``if optimizer:`` holds
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
-        own = _own_models(ctx, callee)
-        afresh = _trains_a_model_built_afresh(ctx, callee)
+        own, afresh = _callee_models(ctx, callee)
         on_self = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and (
             call.func.value.id == "self")
         for event in body:
@@ -1333,17 +1332,26 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
     return out
 
 
-def _trains_a_model_built_afresh(ctx, scope: flow.Scope) -> Set[str]:
-    """The models ``scope``'s function builds on every call, when each of its
-    training steps is ``opt.step()`` of an optimizer it builds over one of
-    them (``enc = SSLEnc(d); opt = Adam(enc.parameters())``); else none.
-    Its switches and steps reach no model of its caller's, and a switch to
-    eval mode at its end (``enc.eval(); return enc``) reaches no model the
-    next call trains."""
-    if not scope.training_steps or scope.function is None:
-        return set()
-    built = _built_models(ctx, scope)
-    if not built:
+def _callee_models(ctx, callee: flow.Scope) -> Tuple[Set[str], Set[str]]:
+    """A called function's own models (``_own_models``) and the models it
+    trains afresh on every call (``_trains_a_model_built_afresh``), worked
+    out once per function from the models it builds."""
+    memo = ("grd103-models", id(callee))
+    found = ctx.flow.cache.get(memo)
+    if found is None:
+        built = _built_models(ctx, callee)
+        found = ctx.flow.cache[memo] = (_own_models(callee, built), _trains_a_model_built_afresh(ctx, callee, built))
+    return found  # type: ignore[return-value]
+
+
+def _trains_a_model_built_afresh(ctx, scope: flow.Scope, built: Set[str]) -> Set[str]:
+    """The models ``scope``'s function builds on every call (``built``), when
+    each of its training steps is ``opt.step()`` of an optimizer it builds
+    over one of them (``enc = SSLEnc(d); opt = Adam(enc.parameters())``);
+    else none.  Its switches and steps reach no model of its caller's, and a
+    switch to eval mode at its end (``enc.eval(); return enc``) reaches no
+    model the next call trains."""
+    if not scope.training_steps or not built:
         return set()
     stepped = False
     for seq in scope.training_steps:
@@ -1353,11 +1361,9 @@ def _trains_a_model_built_afresh(ctx, scope: flow.Scope) -> Set[str]:
         if not (isinstance(func, ast.Attribute) and func.attr == "step" and isinstance(func.value, ast.Name)):
             return set()
         stepped = True
-        values = scope.deps.get(func.value.id)
-        if not values or not all(
-            isinstance(value, ast.Call) and (ctx.imports.resolve(value.func) or "").startswith("torch.optim.")
-            and any(isinstance(n, ast.Name) and n.id in built for n in ast.walk(value))
-            for value in values
+        if not _an_optimizer(ctx, scope, func.value.id) or not all(
+            any(isinstance(n, ast.Name) and n.id in built for n in ast.walk(value))
+            for value in scope.deps[func.value.id]
         ):
             return set()
     return built if stepped else set()
@@ -1401,13 +1407,12 @@ def _translate(
     return _Event(site, kind, tuple(guards), flag, model, event.key if on_self else "")
 
 
-def _own_models(ctx, scope: flow.Scope) -> Set[str]:
-    """Names ``scope``'s function binds to a model it builds itself (``net =
-    Net()``), neither handed to it nor returned: switching one of them
-    leaves its caller's models as they were."""
-    built = _built_models(ctx, scope)
+def _own_models(scope: flow.Scope, built: Set[str]) -> Set[str]:
+    """Of the names ``scope``'s function binds to a model it builds itself
+    (``built``: ``net = Net()``), those it does not return: switching one
+    of them leaves its caller's models as they were."""
     for value in scope.return_values:  # ``return net``, ``return net, optimizer``
-        built -= {e.id for e in (value.elts if isinstance(value, ast.Tuple) else [value]) if isinstance(e, ast.Name)}
+        built = built - {e.id for e in (value.elts if isinstance(value, ast.Tuple) else [value]) if isinstance(e, ast.Name)}
     return built
 
 

@@ -453,8 +453,7 @@ class LossAccumulatedWithGraph(Rule):
             condition = _and(keeps, condition)
         # ``self.model(lr, idx_scale)`` with no ``idx_scale``: the first pass raises, nothing accumulates
         condition = _and(condition, lambda: not flow.stops_on_its_first_pass(ctx, loop, leaves=True))
-        # last: asking whether the function runs may read other modules
-        condition = _and(condition, lambda: not flow.unreached(ctx, scope, node))
+        condition = flow.unless_unreached(ctx, node, condition)  # last: it may read other modules
         if container:
             self.report(node, message, condition=condition)  # a dict of losses has no one-call fix
             return
