@@ -1630,9 +1630,19 @@ def _strings(ctx) -> Optional[FrozenSet[str]]:
     found: Set[str] = set()
     objects: List[ast.expr] = []
     imported = set(ctx.imports.imported_names())
+    #: a dict display's keys and a subscript's strings (``{"predictions": p}``,
+    #: ``res["predictions"]``): an item of a dict, not a name looked up
+    items: Set[int] = set()
     for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            found.add(node.value)
+            if id(node) not in items:
+                found.add(node.value)
+        elif isinstance(node, ast.Dict):
+            items.update(id(key) for key in node.keys if key is not None)
+        elif isinstance(node, ast.Subscript) and not (
+            isinstance(node.value, ast.Attribute) and node.value.attr == "__dict__"
+        ):
+            items.add(id(node.slice))
         elif isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
             imported.add("*")
         elif isinstance(node, ast.Call) and (

@@ -1089,6 +1089,20 @@ def _names_it(summary: Summary, name: str, exports: bool = True) -> bool:
     )
 
 
+def _may_reach(summary: Summary, name: str) -> bool:
+    """Can the module's use of ``name`` mean another module's function: it
+    reads or calls ``.name`` of something (``task.training()``), imports a
+    name ``name`` (or one it binds to ``name``), or star-imports?  A plain
+    ``name`` it never imports (a local ``predictions = []``, a parameter)
+    is its own."""
+    if has(summary["a"], name) or summary["s"]:  # type: ignore[arg-type]
+        return True
+    if name in summary["k"] and any(written != name for written, *_ in calls_of(summary, name)):  # type: ignore[operator]
+        return True
+    imports: Dict[str, Tuple[int, str]] = summary["i"]  # type: ignore[assignment]
+    return any(local == name or target.rpartition(".")[2] == name for local, (_, target) in imports.items())
+
+
 def _uses(summary: Summary, name: str) -> bool:
     return name in summary["k"] or has(summary["n"], name) or has(summary["a"], name)  # type: ignore[arg-type,operator]
 
@@ -1470,7 +1484,7 @@ class Project:
             if installed is None:
                 installed = not self.unpackaged()
             if key in self.index.entries[rel][2] and _names_it(summary, name, installed or rel.endswith("__init__.py")):
-                if not self._names_another(rel, summary, name):
+                if _may_reach(summary, name) and not self._names_another(rel, summary, name):
                     return True  # used there, or a file that does not parse: it may be
         return False
 

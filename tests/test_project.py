@@ -611,6 +611,44 @@ def test_a_helper_flag_passed_only_under_no_grad_in_other_modules(tmp_path, chan
     assert lint(tmp_path / "pkg/batches.py") == found
 
 
+UNUSED_PREDICTIONS = """
+    import torch
+
+
+    def predictions(loader, model):
+        model.eval()
+        found = []
+        for x in loader:
+            found.append(model(x))
+        return torch.cat(found)
+
+
+    def accuracy(loader, model):
+        with torch.no_grad():
+            res = {"predictions": [model(x) for x in loader]}
+        return sum(p.argmax() for p in res["predictions"])
+"""
+
+
+@pytest.mark.parametrize("other, found", [
+    # another module's own variable or parameter of that name is not the helper: it never runs
+    ("preds = []\nfor step in range(3):\n    predictions = step * 2\n    preds.append(predictions)\n", []),
+    ("def score(predictions):\n    return sum(predictions)\n", []),
+    # what reaches it: a star import, an attribute, an import under another name
+    ("from pkg.utils import *\n\nprint(predictions)\n", [(7, 4, "GRD101")]),
+    ("from pkg import utils\n\nrun = utils.predictions\n", [(7, 4, "GRD101")]),
+    ("from pkg import utils\n\nutils.predictions([], None)\n", [(7, 4, "GRD101")]),
+    ("from pkg.utils import predictions as predict\n\npredict([], None)\n", [(7, 4, "GRD101")]),
+])
+def test_a_helper_another_module_only_names_as_its_own_variable_never_runs(tmp_path, other, found):
+    # a project that is no package; the training script imports the helpers' module
+    make(tmp_path, {"pkg/utils.py": UNUSED_PREDICTIONS,
+                    "pkg/train.py": "from pkg.utils import accuracy\n\n" + other + "print(accuracy([], None))\n"})
+    (tmp_path / "setup.py").unlink()
+    (tmp_path / ".git").mkdir()
+    assert lint(tmp_path / "pkg/utils.py") == found
+
+
 # --- methods and base classes -------------------------------------------------
 
 BASE = """
