@@ -605,12 +605,32 @@ class Context:
             if kind is facts.Kind.PARAM:
                 self.classes[-1].param_attrs.add(target.attr)
                 self.classes[-1].value_attrs.discard(target.attr)
+            elif target.attr in self.classes[-1].param_attrs and self._computed_from_parameter(value):
+                # ``self.kernel = self.kernel.repeat(1, 4)`` after ``self.kernel = self.w[:]``:
+                # a new tensor autograd follows, no leaf; editing it in place raises nothing
+                self.classes[-1].param_attrs.discard(target.attr)
+                self.classes[-1].value_attrs.add(target.attr)
             elif isinstance(value, _PLAIN_VALUES) or (
                 isinstance(value, ast.Attribute) and value.attr not in facts.PARAM_ATTRIBUTES
             ) or (isinstance(value, ast.BinOp) and isinstance(value.left, (ast.List, ast.Tuple))):
                 # ``torch.empty(shape)``, ``cfg.DATASET.LOSS_WEIGHT``, ``[1.0, 2.0]``, ``[None] * 6``:
                 # no parameter (``other.weight`` may be one, tied)
                 self.classes[-1].value_attrs.add(target.attr)
+
+    def _computed_from_parameter(self, value: Optional[ast.expr]) -> bool:
+        """Is ``value`` a new tensor computed from a parameter: a method that
+        neither views nor returns it (``w.repeat(2, 1)``, ``w.clone()``) or
+        arithmetic on one (``w * 2``)?"""
+        if isinstance(value, ast.BinOp):
+            return facts.classify(self, value.left) is facts.Kind.PARAM or (
+                facts.classify(self, value.right) is facts.Kind.PARAM
+            )
+        return (
+            isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+            and value.func.attr not in facts.VIEW_METHODS and value.func.attr not in facts.SAME_VALUE_METHODS
+            and not value.func.attr.endswith("_")
+            and facts.classify(self, value.func.value) is facts.Kind.PARAM
+        )
 
     def bind_name(self, name: str, kind: facts.Kind, value: Optional[ast.expr]) -> None:
         self.grad.frame.names[name] = facts.Binding(kind, self.grad.state, value, self.grad.function, self.flow.seq)

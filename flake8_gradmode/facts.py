@@ -114,6 +114,11 @@ _PARAMETER_CLASSES = frozenset(
 _MODULE_BASE_SUFFIXES = ("Module", "Model", "Net", "Network", "Layer", "Block", "Encoder", "Decoder")
 
 
+def builds_parameter(ctx: "Context", expr: ast.AST) -> bool:
+    """Is ``expr`` a call that makes a new parameter (``nn.Parameter(x)``)?"""
+    return isinstance(expr, ast.Call) and (ctx.imports.resolve(expr.func) or "") in _PARAMETER_CLASSES
+
+
 def is_inplace_method(name: str) -> bool:
     return (
         name.endswith("_")
@@ -139,7 +144,7 @@ def _is_false(expr: Optional[ast.AST]) -> bool:
 
 
 #: Module methods that return the module itself (``Net().to(device)``).
-_SAME_VALUE_METHODS = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval"})
+SAME_VALUE_METHODS = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval"})
 
 
 def is_module_class_base(ctx: "Context", base: ast.expr) -> bool:
@@ -225,7 +230,7 @@ def _classify_call(ctx: "Context", call: ast.Call) -> Kind:
             if arg is None or _is_true(arg):
                 return Kind.PARAM
             return Kind.FROZEN if _is_false(arg) else Kind.OTHER
-        if method in _SAME_VALUE_METHODS:
+        if method in SAME_VALUE_METHODS:
             inner = classify(ctx, func.value)
             return inner if inner in (Kind.MODULE, Kind.FROZEN) else Kind.OTHER
     qual = ctx.imports.resolve(func) or ""

@@ -86,7 +86,14 @@ class InplaceParamUpdateWithGrad(Rule):
         the grad mode of that call.  `self.weight` is not a parameter in a
         class that binds it to something else a call made
         (`self.weight = FactorizedTensor.new(shape)`, `torch.empty(shape)`),
-        or to a plain list (`self.weight = [None] * 6`).
+        or to a plain list (`self.weight = [None] * 6`).  An attribute the
+        class later binds to a tensor computed from a parameter
+        (`self.kernel = self.kernel.repeat(1, 4)` after `self.kernel =
+        self.w[:]`) is no parameter from there on: the copy is no leaf, and
+        autograd follows edits of it.  Matched in the order the module
+        is written, not the order the methods run.  Putting a new parameter
+        into an entry (`self.w[key] = nn.Parameter(x)`, a `ParameterDict`) is
+        no edit.
         Changes through `.data` or `.detach()` bypass autograd's check and are
         not reported, nor are changes of `x.weight` where the class sets
         `requires_grad = False` (or calls `requires_grad_(False)`) on `x`, on
@@ -288,6 +295,56 @@ class InplaceParamUpdateWithGrad(Rule):
             """,
             title="A helper called with plain tensors, or with a parameter under `no_grad`",
             checks=(Holds("bool((layer.weight == 0).all()) and bool((noise == 2).all())", "both are scaled"),),
+        ),
+        Valid(
+            """
+            import torch
+            import torch.nn as nn
+
+
+            class Spectral(nn.Module):
+                def __init__(self, split, n=4):
+                    super().__init__()
+                    if split:
+                        self.w = nn.ParameterDict({"lo": nn.Parameter(torch.empty(n)), "hi": nn.Parameter(torch.empty(n))})
+                    else:
+                        self.w = nn.Parameter(torch.empty(n))
+                    self.reset(split, n)
+
+                def reset(self, split, n):
+                    if split:
+                        for key in list(self.w.keys()):
+                            self.w[key] = nn.Parameter(torch.randn(n))
+
+
+            layer = Spectral(True)
+            """,
+            title="A new parameter put into a `ParameterDict`: an entry replaced, no tensor edited",
+            checks=(Holds("all(p.requires_grad for p in layer.parameters())", "both entries are parameters"),),
+        ),
+        Valid(
+            """
+            import torch
+            import torch.nn as nn
+
+
+            class Tiled(nn.Module):
+                def __init__(self, n=3):
+                    super().__init__()
+                    self.w = nn.Parameter(torch.randn(2, n))
+                    self.kernel = self.w[:]
+                    self.build()
+
+                def build(self):
+                    self.kernel = self.kernel.repeat(1, 2)
+                    self.kernel[:, 0] = self.kernel[:, 1].flip(0)
+
+
+            tiled = Tiled()
+            tiled.kernel.sum().backward()
+            """,
+            title="A tensor computed from a parameter (`.repeat`), then edited in place",
+            checks=(Holds("tiled.w.grad is not None", "autograd follows the edit back to the parameter"),),
         ),
     )
     INVALID = (
@@ -578,6 +635,8 @@ class InplaceParamUpdateWithGrad(Rule):
                     self._not_requiring.discard((id(self.context.grad.function), name))
         for target in node.targets:
             if isinstance(target, ast.Subscript):
+                if facts.builds_parameter(self.context, node.value):
+                    continue  # ``self.w[key] = nn.Parameter(x)``: an entry of a ParameterDict, not an edit
                 base = facts.strip_views(self.context, target)
                 self._views.add(id(node))
                 if self._param(base, loose=False):
