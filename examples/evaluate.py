@@ -16,7 +16,7 @@ def evaluate():
 
 
 def evaluate_legacy():
-    return [model(Variable(x, volatile=True)) for x in batches]
+    return [model(Variable(x, volatile=True)).sum().item() for x in batches]
 
 
 def init_weights(m):

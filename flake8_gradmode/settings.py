@@ -44,6 +44,11 @@ def yes_no(value: Any) -> bool:
     raise argparse.ArgumentTypeError(f"expected yes or no, got {value!r}")
 
 
+def no_yes(value: Any) -> bool:
+    """``yes``/``no`` as ``yes_no`` reads them, but nothing means no."""
+    return False if value is None else yes_no(value)
+
+
 class Option:
     """How one setting appears on the command line and in config files."""
 
@@ -64,11 +69,12 @@ class Option:
 # pickles it to its workers), made by collections.namedtuple: a typing.NamedTuple
 # class costs about twice as much to create at import.  The fields:
 # no_grad_decorators, model_names, eval_names, eval_mode_helpers: Tuple[str, ...];
-# project_root: str; cross_module: bool.
+# project_root: str; cross_module, current_torch: bool.
 _SettingsTuple = namedtuple(
     "Settings",
-    ("no_grad_decorators", "model_names", "eval_names", "eval_mode_helpers", "project_root", "cross_module"),
-    defaults=((), (), (), (), "", True),
+    ("no_grad_decorators", "model_names", "eval_names", "eval_mode_helpers", "project_root", "cross_module",
+     "current_torch"),
+    defaults=((), (), (), (), "", True, False),
 )
 
 
@@ -148,5 +154,17 @@ OPTIONS = {
         ),
         example="no",
         parse=yes_no,
+    ),
+    "current_torch": Option(
+        flag="--gradmode-current-torch",
+        metavar="YES|NO",
+        help=(
+            "`yes` says that every linted module runs on a current PyTorch (0.4 or "
+            "later), also one written for 0.3: GRD003 then reports `volatile=` in "
+            "every module, not only in one that calls an API PyTorch 0.4 added "
+            "(`.item()`, `.to(...)`, `torch.device`). Turn it on while porting old code."
+        ),
+        example="yes",
+        parse=no_yes,
     ),
 }

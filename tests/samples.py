@@ -35,7 +35,7 @@ BUGGY = '''\
 import torch
 from torch.autograd import Variable
 
-model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Dropout(0.5))
+model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Dropout(0.5)).to("cpu")
 
 
 def evaluate(batches):

@@ -29,7 +29,7 @@ FIXED = '''\
 import torch
 from torch.autograd import Variable
 
-model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Dropout(0.5))
+model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Dropout(0.5)).to("cpu")
 
 
 def evaluate(batches):

@@ -322,7 +322,7 @@ UNIMPORTED_PROGRESS_BAR = """
 import torch
 from torch.autograd import Variable
 {imports}
-model = torch.nn.Linear(4, 2)
+model = torch.nn.Linear(4, 2).to("cpu")
 
 
 def test(loader):

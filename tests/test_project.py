@@ -494,6 +494,10 @@ VOLATILE_DEMO = """
 
     def predict(model, images):
         return model(Variable(images, volatile=True))
+
+
+    def score(outputs):
+        return outputs.max().item()
 """
 
 
@@ -586,6 +590,10 @@ BATCHES = """
 
     def get_batch(source, i, evaluation=False):
         return Variable(source[i:i + 8], volatile=evaluation)
+
+
+    def score(outputs):
+        return outputs.max().item()
 """
 
 EVALUATES_UNDER_NO_GRAD = """
@@ -2134,7 +2142,7 @@ VOLATILE_HELPER = """
 
     def to_var(x, volatile=False):
         if torch.cuda.is_available():
-            x = x.cuda()
+            x = x.to("cuda")
         return Variable(x, volatile=volatile)
 """
 
@@ -2261,7 +2269,7 @@ LEFTOVER_VOLATILE = """
 
     class Metrics(object):
         def accuracy(self, predictions, labels):
-            return (predictions == labels).float().mean()
+            return (predictions == labels).float().mean().item()
 
         def mse(self, predictions, labels):
             x = Variable(predictions, volatile=True)
@@ -3420,7 +3428,7 @@ VOLATILE_VALIDATION = """
         correct = 0
         for images, labels in loader:
             output = model(Variable(images, volatile=True))
-            correct += (output.data.max(1)[1] == labels).sum()
+            correct += (output.data.max(1)[1] == labels).sum().item()
         return correct
 """
 
@@ -3483,7 +3491,7 @@ VOLATILE_HELPER_VALIDATION = """
             correct = 0
             for images, labels in loader:
                 output = self.predict_samples(model, images)
-                correct += (output.data.max(1)[1] == labels).sum()
+                correct += (output.data.max(1)[1] == labels).sum().item()
             return correct
 
         def predict_samples(self, model, images):

@@ -31,10 +31,37 @@ _MESSAGE = (
 )
 
 
+#: Functions PyTorch 0.4 added, which code written for 0.3 cannot call.
+_FROM_0_4 = frozenset({"torch.device", "torch.tensor", "torch.as_tensor"})
+#: Tensor methods PyTorch 0.4 added (``loss.item()`` replaced ``loss.data[0]``).
+_METHODS_FROM_0_4 = frozenset({"item", "to", "requires_grad_"})
+
+
+def written_for_0_4(ctx) -> bool:
+    """Does the module call what only PyTorch 0.4 and later have: a tensor's
+    ``.item()``, ``.to(device)`` or ``.requires_grad_()``, ``torch.device``,
+    ``torch.tensor``?  Then it runs on a release where ``volatile`` does
+    nothing.  A module without one may be code for 0.3, where the flag
+    worked.  ``torch.no_grad`` does not count: a module that has it already
+    stops its graphs that way, and a ``volatile=`` beside it is a leftover
+    nothing relies on."""
+    for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
+        if node.__class__ is ast.Call:
+            func = node.func  # type: ignore[attr-defined]
+            if func.__class__ is ast.Attribute and func.attr in _METHODS_FROM_0_4 and (
+                func.attr != "to" or node.args or node.keywords  # type: ignore[attr-defined]
+            ):
+                return True
+            if (ctx.imports.resolve(func) or "") in _FROM_0_4:
+                return True
+    return False
+
+
 class VolatileFlag(Rule):
     code = "GRD003"
     name = "volatile-flag"
     triggers = ("volatile",)
+    options = ("current_torch",)
     summary = "the removed `volatile=` flag"
     what = """
         Reports the `volatile=` keyword in calls of `torch.autograd.Variable`
@@ -52,6 +79,15 @@ class VolatileFlag(Rule):
         The replacement is `with torch.no_grad():` around the inference code.
     """
     known_problems = """
+        The flag is reported only in a module that calls something PyTorch
+        0.4 added: a tensor's `.item()` (which replaced `loss.data[0]`),
+        `.to(...)` or `.requires_grad_()`, `torch.device` or `torch.tensor`.
+        A module with none of them may be code written for 0.3, where
+        `volatile=True` did stop the graph; `torch.no_grad` does not count, as
+        a module that has it already stops its graphs that way.  So a
+        module of 0.3 code that runs on a current release is missed, unless
+        `gradmode-current-torch = yes` says that all the linted code does
+        (while porting a project written for 0.3).
         A `.volatile` attribute of an object named like a configuration
         (`args`, `opt`, `cfg`, `self`, ...) is taken to be a setting and not
         reported; reads of `.volatile` are reported only on a name bound to a
@@ -179,6 +215,19 @@ class VolatileFlag(Rule):
                 Holds("model.weight.grad is not None", "the loss still trains the model"),
             ),
         ),
+        Valid(
+            """
+            import torch
+            from torch.autograd import Variable
+
+            model = torch.nn.Linear(4, 2)
+            x = Variable(torch.randn(3, 4), volatile=True)
+            scores = model(x).data
+            """,
+            title="A module that calls nothing PyTorch 0.4 added: code for 0.3, where the flag worked",
+            runnable=False,
+            why_not_run="it shows code for PyTorch 0.3, where `volatile=True` built no graph; no current release can",
+        ),
     )
     INVALID = (
         Invalid(
@@ -186,7 +235,7 @@ class VolatileFlag(Rule):
             import torch
             from torch.autograd import Variable
 
-            model = torch.nn.Linear(4, 2)
+            model = torch.nn.Linear(4, 2).to("cpu")
             x = Variable(torch.randn(3, 4), volatile=True)
             out = model(x)
             """,
@@ -209,7 +258,7 @@ class VolatileFlag(Rule):
             """
             import torch
 
-            model = torch.nn.Linear(4, 2)
+            model = torch.nn.Linear(4, 2).to("cpu")
             x = torch.randn(3, 4)
             x.volatile = True
             out = model(x)
@@ -230,7 +279,7 @@ class VolatileFlag(Rule):
                 return Variable(x, volatile=volatile)
 
 
-            model = torch.nn.Linear(4, 2)
+            model = torch.nn.Linear(4, 2).to("cpu")
             out = model(to_var(torch.randn(3, 4), volatile=True))
             """,
             title="A helper that passes the flag on",
@@ -255,6 +304,8 @@ class VolatileFlag(Rule):
         self._labels: Set[int] = set()
         #: ``p.volatile = True`` beside ``p.requires_grad = False`` in a loop's body
         self._beside_freeze: Set[int] = set()
+        #: does the module use an API PyTorch 0.4 added (``written_for_0_4``), once asked
+        self._written_for_0_4: Optional[bool] = None
 
     def report(
         self, node: ast.AST, message: str, condition: Optional[Callable[[], bool]] = None,
@@ -266,6 +317,10 @@ class VolatileFlag(Rule):
         module that stops at its imports, a helper nothing calls), or that no
         run of its function reaches (``flow.never_reached``: after a
         statement that reads a name the module never binds)."""
+        if self._written_for_0_4 is None:
+            self._written_for_0_4 = self.context.settings.current_torch or written_for_0_4(self.context)
+        if not self._written_for_0_4:
+            return
         if not flow.in_legacy_branch(self.context, getattr(node, "lineno", 0)):
             pinned = self.context.unless_pinned_before((0, 4), condition)
             super().report(node, message, flow.unless_unreached(self.context, node, pinned), fix)
