@@ -1097,8 +1097,9 @@ def _may_reach(summary: Summary, name: str) -> bool:
     is its own."""
     if has(summary["a"], name) or summary["s"]:  # type: ignore[arg-type]
         return True
-    if name in summary["k"] and any(written != name for written, *_ in calls_of(summary, name)):  # type: ignore[operator]
-        return True
+    calls = calls_of(summary, name)
+    if any(written != name for written, *_ in calls):
+        return True  # ``utils.predictions(...)``
     imports: Dict[str, Tuple[int, str]] = summary["i"]  # type: ignore[assignment]
     return any(local == name or target.rpartition(".")[2] == name for local, (_, target) in imports.items())
 
