@@ -420,6 +420,11 @@ class Context:
             return True
         return self._ask(lambda found: found.pins_torch_before(version), False)
 
+    def names_only_torch_from(self, version: Tuple[int, int]) -> bool:
+        """Does the project name only PyTorch versions from ``version`` on
+        (see ``Project.names_only_torch_from``)?  False without an index."""
+        return self._ask(lambda found: found.names_only_torch_from(version), False)
+
     def unless_pinned_before(
         self, version: Tuple[int, int], condition: Optional[Callable[[], bool]]
     ) -> Callable[[], bool]:

@@ -119,6 +119,46 @@ def builds_parameter(ctx: "Context", expr: ast.AST) -> bool:
     return isinstance(expr, ast.Call) and (ctx.imports.resolve(expr.func) or "") in _PARAMETER_CLASSES
 
 
+#: Functions PyTorch 0.4 added, which code written for 0.3 cannot call.
+_FROM_0_4 = frozenset({"torch.device", "torch.tensor", "torch.as_tensor"})
+#: Tensor methods PyTorch 0.4 added (``loss.item()`` replaced ``loss.data[0]``).
+_METHODS_FROM_0_4 = frozenset({"item", "to", "requires_grad_"})
+
+
+def _written_for_0_4(ctx: "Context") -> bool:
+    """Does the module call what only PyTorch 0.4 and later have: a tensor's
+    ``.item()``, ``.to(device)`` or ``.requires_grad_()``, ``torch.device``,
+    ``torch.tensor``?  Then it runs on a release where ``volatile`` does
+    nothing.  A module without one may be code for 0.3, where the flag
+    worked.  ``torch.no_grad`` does not count: a module that has it already
+    stops its graphs that way, and a ``volatile=`` beside it is a leftover
+    nothing relies on."""
+    for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
+        if node.__class__ is ast.Call:
+            func = node.func  # type: ignore[attr-defined]
+            if func.__class__ is ast.Attribute and func.attr in _METHODS_FROM_0_4 and (
+                func.attr != "to" or node.args or node.keywords  # type: ignore[attr-defined]
+            ):
+                return True
+            if (ctx.imports.resolve(func) or "") in _FROM_0_4:
+                return True
+    return False
+
+
+def runs_on_0_4(ctx: "Context") -> bool:
+    """Does the module run on PyTorch 0.4 or later, where ``volatile`` does
+    nothing: ``gradmode-current-torch = yes`` says all code does, it calls
+    an API 0.4 added (``_written_for_0_4``), or its project names only
+    releases from 0.4 on (``torch==1.5.1``)?  Asked once per module."""
+    if ctx.settings.current_torch:
+        return True
+    found = ctx.flow.cache.get(("runs-on-0.4",))
+    if found is None:
+        found = _written_for_0_4(ctx) or ctx.names_only_torch_from((0, 4))
+        ctx.flow.cache[("runs-on-0.4",)] = found
+    return found
+
+
 def is_inplace_method(name: str) -> bool:
     return (
         name.endswith("_")

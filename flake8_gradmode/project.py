@@ -2318,10 +2318,21 @@ class Project:
         up to the root, whose files name a PyTorch version says: a project
         that keeps an older one of its own below the root (``v1/setup.py``
         pinning ``torch==1.4.0``) is that one's answer for its modules."""
+        return pins_old_torch(self._pinning_directory(), version)
+
+    def names_only_torch_from(self, version: Tuple[int, int]) -> bool:
+        """Does the project name PyTorch versions, all of them ``version`` or
+        later (``torch==1.5.1``), read as ``pins_torch_before`` reads them?"""
+        versions = _torch_versions(self._pinning_directory())
+        return bool(versions) and all(found >= version for found in versions)
+
+    def _pinning_directory(self) -> str:
+        """The nearest directory above the module, up to the root, whose
+        files name a PyTorch version (the root when none does)."""
         directory = os.path.dirname(self.rel)
         while directory and not _torch_versions(os.path.join(self.index.root, directory)):
             directory = os.path.dirname(directory)
-        return pins_old_torch(os.path.join(self.index.root, directory) if directory else self.index.root, version)
+        return os.path.join(self.index.root, directory) if directory else self.index.root
 
     def forward_asks_autograd(self) -> bool:
         """Does a model's ``forward`` somewhere in the project call

@@ -162,7 +162,9 @@ OPTIONS = {
             "`yes` says that every linted module runs on a current PyTorch (0.4 or "
             "later), also one written for 0.3: GRD003 then reports `volatile=` in "
             "every module, not only in one that calls an API PyTorch 0.4 added "
-            "(`.item()`, `.to(...)`, `torch.device`). Turn it on while porting old code."
+            "(`.item()`, `.to(...)`, `torch.device`) or in a project that names only "
+            "releases from 0.4 on, and GRD101 no longer takes `volatile=True` inputs "
+            "for a guard. Turn it on while porting old code."
         ),
         example="yes",
         parse=no_yes,

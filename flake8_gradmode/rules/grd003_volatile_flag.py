@@ -6,6 +6,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
+from flake8_gradmode import facts
 from flake8_gradmode.facts import keyword
 from flake8_gradmode.names import CONFIG_NAMES, tokens
 from flake8_gradmode.project import NOT_PASSED, UNKNOWN, passed
@@ -29,32 +30,6 @@ _MESSAGE = (
     "has had no effect since PyTorch 0.4 (it only warns) and stops no graph; drop it, and run code that "
     "should build no graph under `with torch.no_grad():`"
 )
-
-
-#: Functions PyTorch 0.4 added, which code written for 0.3 cannot call.
-_FROM_0_4 = frozenset({"torch.device", "torch.tensor", "torch.as_tensor"})
-#: Tensor methods PyTorch 0.4 added (``loss.item()`` replaced ``loss.data[0]``).
-_METHODS_FROM_0_4 = frozenset({"item", "to", "requires_grad_"})
-
-
-def written_for_0_4(ctx) -> bool:
-    """Does the module call what only PyTorch 0.4 and later have: a tensor's
-    ``.item()``, ``.to(device)`` or ``.requires_grad_()``, ``torch.device``,
-    ``torch.tensor``?  Then it runs on a release where ``volatile`` does
-    nothing.  A module without one may be code for 0.3, where the flag
-    worked.  ``torch.no_grad`` does not count: a module that has it already
-    stops its graphs that way, and a ``volatile=`` beside it is a leftover
-    nothing relies on."""
-    for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
-        if node.__class__ is ast.Call:
-            func = node.func  # type: ignore[attr-defined]
-            if func.__class__ is ast.Attribute and func.attr in _METHODS_FROM_0_4 and (
-                func.attr != "to" or node.args or node.keywords  # type: ignore[attr-defined]
-            ):
-                return True
-            if (ctx.imports.resolve(func) or "") in _FROM_0_4:
-                return True
-    return False
 
 
 class VolatileFlag(Rule):
@@ -81,7 +56,9 @@ class VolatileFlag(Rule):
     known_problems = """
         The flag is reported only in a module that calls something PyTorch
         0.4 added: a tensor's `.item()` (which replaced `loss.data[0]`),
-        `.to(...)` or `.requires_grad_()`, `torch.device` or `torch.tensor`.
+        `.to(...)` or `.requires_grad_()`, `torch.device` or `torch.tensor`;
+        or in a project whose README, requirements and the like (as read
+        below) name only releases from 0.4 on (`torch==1.5.1`).
         A module with none of them may be code written for 0.3, where
         `volatile=True` did stop the graph; `torch.no_grad` does not count, as
         a module that has it already stops its graphs that way.  So a
@@ -318,7 +295,7 @@ class VolatileFlag(Rule):
         run of its function reaches (``flow.never_reached``: after a
         statement that reads a name the module never binds)."""
         if self._written_for_0_4 is None:
-            self._written_for_0_4 = self.context.settings.current_torch or written_for_0_4(self.context)
+            self._written_for_0_4 = facts.runs_on_0_4(self.context)
         if not self._written_for_0_4:
             return
         if not flow.in_legacy_branch(self.context, getattr(node, "lineno", 0)):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import ast
 from typing import FrozenSet, List, Optional, Set, Tuple
 
-from flake8_gradmode import flow
+from flake8_gradmode import facts, flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.facts import GRAD_OFF_NAMES
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
@@ -43,8 +43,9 @@ def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Option
     ``volatile=`` (``Batches(data,
     evaluation=True)`` with ``Variable(x, volatile=self.evaluation)`` in the
     loader's module), in a project that names only PyTorch versions before
-    0.4?  There the flag still turned grad off for everything computed from
-    it.  Not in a module that names ``no_grad`` (or another grad-mode
+    0.4, or in a module that calls no API 0.4 added (``facts.runs_on_0_4``,
+    as GRD003 reads it)?  There the flag still turned grad off for
+    everything computed from it.  Not in a module that names ``no_grad`` (or another grad-mode
     context) too: its code runs on a release where the flag does nothing."""
     handed = _handed_flags(ctx)
     if handed is None:
@@ -67,7 +68,7 @@ def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Option
         _guards(k, literal)
         for node, literal in nodes for sub in ast.walk(node) if isinstance(sub, ast.Call) for k in sub.keywords
     ) or _hands_true_to_a_volatile_parameter(ctx, own)
-    if not (volatile or handed) or not ctx.pins_torch_before((0, 4)):
+    if not (volatile or handed) or not (ctx.pins_torch_before((0, 4)) or not facts.runs_on_0_4(ctx)):
         return False
     return volatile or not handed.isdisjoint(ctx.volatile_flags())
 
@@ -270,7 +271,7 @@ class EvalLoopWithoutNoGrad(Rule):
         "decode", "beam", "greedy", "translat", "detach", "tolist", "numpy", "argmax", ".data", "save", "plot", "log",
         "train",
     )
-    options = ("model_names", "eval_names", "eval_mode_helpers", "no_grad_decorators")
+    options = ("model_names", "eval_names", "eval_mode_helpers", "no_grad_decorators", "current_torch")
     summary = "evaluation loop or inference function runs a model with grad enabled"
     what = """
         Reports an evaluation loop whose model calls run with grad enabled.  An
@@ -565,7 +566,9 @@ class EvalLoopWithoutNoGrad(Rule):
         `volatile=` (`Batches(data, evaluation=True)`), in a project whose
         README, requirements, `setup.py`, conda environment, shell scripts
         or `Dockerfile` name only releases before 0.4 (not a lower bound:
-        `pytorch>=0.3.1` and `PyTorch 0.3+` allow later ones): the flag still turned grad off there.  A module that
+        `pytorch>=0.3.1` and `PyTorch 0.3+` allow later ones), or in a
+        module that calls nothing PyTorch 0.4 added (`.item()`, `.to(...)`,
+        `torch.device`, ...; see GRD003 and `gradmode-current-torch`): the flag still turned grad off there.  A module that
         names `no_grad` too runs on a later release, where the flag does
         nothing: its loops are reported.  A name a `for` binds to classes of the module
         (`for model, path in ((Small, p1), (Large, p2)):`) is called to build
