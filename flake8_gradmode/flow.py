@@ -3477,6 +3477,46 @@ def mode_events(ctx, scope: Scope, lo: int, hi: int) -> List[Tuple[int, str]]:
     return out
 
 
+def restores_mode(ctx, scope: Scope) -> bool:
+    """Does ``scope``'s function save a model's mode (``was_training =
+    model.training``) and put it back (``if was_training: model.train()
+    else: model.eval()``, or ``model.train(was_training)``)?  Its switches
+    leave the mode as the caller had it.  Asked once per function."""
+    return _memo(ctx, ("restores-mode", id(scope)), lambda: _restores_mode(scope), False)
+
+
+def _restores_mode(scope: Scope) -> bool:
+    fn = scope.function
+    if fn is None:
+        return False
+    saved: Set[str] = set()
+    for node in ast.walk(fn.node):
+        if (
+            node.__class__ is ast.Assign and len(node.targets) == 1 and node.targets[0].__class__ is ast.Name
+            and node.value.__class__ is ast.Attribute and node.value.attr == "training"
+        ):
+            saved.add(node.targets[0].id)
+    if not saved:
+        return False
+    for node in ast.walk(fn.node):
+        if node.__class__ is ast.Call and node.func.__class__ is ast.Attribute and node.func.attr == "train" and (
+            any(arg.__class__ is ast.Name and arg.id in saved for arg in node.args)
+        ):
+            return True  # ``model.train(was_training)``
+        if node.__class__ is ast.If:
+            test = node.test.operand if node.test.__class__ is ast.UnaryOp else node.test
+            if test.__class__ is ast.Name and test.id in saved and _switches(node.body) and _switches(node.orelse):
+                return True
+    return False
+
+
+def _switches(body: List[ast.stmt]) -> bool:
+    """Is ``body`` one ``x.train()`` or ``x.eval()`` statement?"""
+    return len(body) == 1 and body[0].__class__ is ast.Expr and body[0].value.__class__ is ast.Call and (
+        body[0].value.func.__class__ is ast.Attribute and body[0].value.func.attr in ("train", "eval")
+    )
+
+
 def _manages_several_models(ctx, scope: Scope, lo: int, hi: int) -> bool:
     """``shared.train(); controller.eval()``: code that puts one model in
     training mode and another in eval mode does so on purpose."""

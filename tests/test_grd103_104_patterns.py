@@ -2227,3 +2227,39 @@ def test_an_uncalled_no_grad_no_run_reaches_is_not_reported(before, expected):
     source = UNCALLED_NO_GRAD_AFTER_A_NAME_ERROR.replace("    progress = tqdm(batches)\n", before)
     found = check(textwrap.dedent(source), ALONE, filename="train.py")
     assert [(v.code, v.line, v.col) for v in found if v.code == "GRD001"] == expected
+
+
+# --- GRD103: a helper that saves the mode and puts it back ----------------------
+
+SAVES_THE_MODE = PRELUDE + """
+
+def perturb(net, x):
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            noise = net(x).mean() * 0.01
+    finally:
+        {restore}
+    return x + noise
+
+
+model.train()
+for x, y in [(torch.randn(2, 4), torch.tensor([0, 1]))] * 3:
+    x = perturb(model, x)
+    loss = criterion(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("restore, found", [
+    ("net.train(was_training)", []),
+    ("net.train(mode=was_training)", []),
+    ("if was_training:\n            net.train()\n        else:\n            net.eval()", []),
+    ("if not was_training:\n            net.eval()\n        else:\n            net.train()", []),
+    ("print(was_training)", [("GRD103", 23, 8)]),  # saved, never put back
+])
+def test_a_helper_that_puts_the_saved_mode_back_leaves_none_behind(restore, found):
+    assert findings(SAVES_THE_MODE.format(restore=restore)) == found

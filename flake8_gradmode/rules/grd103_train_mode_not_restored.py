@@ -150,6 +150,42 @@ class TrainModeNotRestored(Rule):
         Valid(
             """
             import torch
+            import torch.nn as nn
+
+
+            def attack(model, x, steps=2):
+                was_training = model.training
+                model.eval()
+                try:
+                    for _ in range(steps):
+                        x = x.detach().requires_grad_(True)
+                        grad = torch.autograd.grad(model(x).sum(), x)[0]
+                        x = x + 0.01 * grad.sign()
+                finally:
+                    if was_training:
+                        model.train()
+                    else:
+                        model.eval()
+                return x.detach()
+
+
+            model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            modes = []
+            model.train()
+            for step in range(2):
+                adv = attack(model, torch.randn(3, 4))
+                modes.append(model.training)
+                optimizer.zero_grad()
+                model(adv).pow(2).mean().backward()
+                optimizer.step()
+            """,
+            title="A helper that saves the mode and puts it back",
+            checks=(Holds("modes == [True, True]", "every step trains in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
 
             model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -1317,11 +1353,14 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
         own, afresh = _callee_models(ctx, callee)
+        restores = flow.restores_mode(ctx, callee)
         on_self = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and (
             call.func.value.id == "self")
         for event in body:
             if disabled and event.kind in ("step", "backward", "forward"):
                 continue  # a step called under no_grad trains nothing
+            if restores and event.kind in ("eval", "train", "train?"):
+                continue  # ``was_training = model.training`` ... ``if was_training: model.train()``
             if own and event.kind in ("eval", "train", "train?") and event.model in own:
                 continue  # ``net = Net(); net.eval()``: a model of its own, not the caller's
             if afresh and (event.kind in ("step", "backward", "forward") or event.model in afresh):
