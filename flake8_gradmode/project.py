@@ -801,9 +801,12 @@ class _TooMany(Exception):
     pass
 
 
-def _scan(root: str, stat: bool, limit: int = -1) -> List[Found]:
+def _scan(root: str, stat: bool, limit: int = -1, runners: Optional[List[str]] = None) -> List[Found]:
     """The project's ``.py`` files in path order (a directory's files, then
-    its subdirectories), with their size and mtime when ``stat``.  Hidden
+    its subdirectories), with their size and mtime when ``stat``; the files
+    it meets that may import modules but are not read go to ``runners``:
+    Jupyter notebooks (``.ipynb``) and executable files without an
+    extension (``bin/run``).  Hidden
     directories, caches, build output and virtual environments (a directory
     holding ``pyvenv.cfg``) are left out; symbolic links to directories are
     not followed; unreadable directories are skipped.  Raises ``_TooMany``
@@ -837,6 +840,9 @@ def _scan(root: str, stat: bool, limit: int = -1) -> List[Found]:
                     continue
             elif name == "pyvenv.cfg" and not is_root:
                 return  # a virtual environment
+            elif runners is not None and (name.endswith(".ipynb") or ("." not in name and _executable(entry))):
+                runners.append(prefix + name)
+                continue
             if name[0] != "." and name not in _SKIP_DIRS:
                 try:
                     if entry.is_dir() and not entry.is_symlink():
@@ -873,6 +879,14 @@ def _scan(root: str, stat: bool, limit: int = -1) -> List[Found]:
     else:
         visit(root, "", True)
     return found
+
+
+def _executable(entry: "os.DirEntry[str]") -> bool:
+    """Is ``entry`` a file someone may run (a script without ``.py``)?"""
+    try:
+        return entry.is_file() and bool(entry.stat().st_mode & 0o111)
+    except OSError:
+        return False
 
 
 _LOCAL_NAMES: Dict[Tuple[str, str], FrozenSet[str]] = {}
@@ -1219,6 +1233,9 @@ class Index:
         self._suffixes: Optional[Dict[str, List[str]]] = None
         self._packaging: Optional[str] = None
         self._builds: Optional[bool] = None
+        #: does the project keep files that may import its modules and that
+        #: the index does not read (notebooks, scripts without ``.py``)
+        self.runners = False
 
     @property
     def builds(self) -> bool:
@@ -1325,8 +1342,9 @@ class Index:
 
     @classmethod
     def load(cls, root: str, no_grad_decorators: Tuple[str, ...], use_cache: bool = True) -> Optional["Index"]:
+        runners: List[str] = []
         try:
-            files = _scan(root, stat=True, limit=MAX_FILES)
+            files = _scan(root, stat=True, limit=MAX_FILES, runners=runners)
         except _TooMany:
             return None
         use_cache = use_cache and not no_grad_decorators
@@ -1346,6 +1364,7 @@ class Index:
             except OSError:
                 continue
         index = cls(root, entries, no_grad_decorators, cache_path, stored)
+        index.runners = bool(runners)
         # written by the first ``flush``, with what the questions add
         index.dirty = entries.keys() != cached.keys() or any(entries[k] is not cached[k] for k in entries)
         return index
@@ -1575,7 +1594,10 @@ class Project:
         """Does no other module import this one, in a project that is no
         package (no ``setup.py``, ``setup.cfg`` or ``pyproject.toml`` at its
         root: nothing outside it imports its modules), from a directory that
-        is no package either (no ``__init__.py``)?  An import of the
+        is no package either (no ``__init__.py``), or from a package
+        directory of a project that keeps no Jupyter notebook and no
+        executable file without an extension (either may import the
+        package's modules, and the index does not read them)?  An import of the
         module, of a name from it, ``from . import`` it or ``*`` from it
         counts, as does any module that imports by name at run time
         (``importlib.import_module``) or does not parse.  Every module whose
@@ -1586,8 +1608,8 @@ class Project:
             return False
         if not self.unpackaged():
             return False
-        if os.path.join(os.path.dirname(self.rel), "__init__.py") in self.index.entries:
-            return False  # a package's module: made to be imported, by scripts without ``.py`` too
+        if self.index.runners and os.path.join(os.path.dirname(self.rel), "__init__.py") in self.index.entries:
+            return False  # a package's module, made to be imported, in a project whose notebooks may
         return self._importer() is None
 
     def imported_by_another(self) -> bool:

@@ -1641,10 +1641,26 @@ def test_a_module_nothing_imports_that_runs_code_is_a_script(tmp_path, name, tai
     assert [f for f in lint(tmp_path / name) if f[2] == "GRD101"] == [(7, 4, "GRD101")]
 
 
-def test_a_module_of_a_package_directory_is_made_to_be_imported(tmp_path):
-    # ``bin/run`` (no ``.py``) may import ``pkg.helpers``: the index cannot see it
+def _runner(root: Path, name: str, executable: bool) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/usr/bin/env python\nfrom pkg.helpers import evaluate\n", encoding="utf-8")
+    path.chmod(0o755 if executable else 0o644)
+
+
+@pytest.mark.parametrize("runner, executable, found", [
+    (None, False, []),  # nothing the project keeps can import it: it runs nothing
+    ("analysis.ipynb", False, [(7, 4, "GRD101")]),  # a notebook may import a package's module
+    ("bin/run", True, [(7, 4, "GRD101")]),  # so may a script without ``.py``
+    ("bin/NOTES", False, []),  # a file without an extension no one can run
+])
+def test_a_module_of_a_package_directory_is_imported_only_by_what_the_project_keeps(
+    tmp_path, runner, executable, found,
+):
     unpackaged(tmp_path, {"pkg/helpers.py": ORPHAN_HELPERS, "main.py": ORPHAN_MAIN.replace("{line}", "")})
-    assert [f for f in lint(tmp_path / "pkg/helpers.py") if f[2] == "GRD101"] == [(7, 4, "GRD101")]
+    if runner is not None:
+        _runner(tmp_path, runner, executable)
+    assert [f for f in lint(tmp_path / "pkg/helpers.py") if f[2] == "GRD101"] == found
 
 
 def test_a_module_nothing_imports_in_a_package_may_be_imported_by_its_users(tmp_path):
@@ -5217,10 +5233,15 @@ def test_a_parameter_edit_in_a_helper_nothing_in_an_unpackaged_project_calls_is_
     assert lint(tmp_path / "models/fuse.py") == []
 
 
-def test_a_parameter_edit_in_a_helper_of_a_package_directory_is_reported(tmp_path):
-    # ``models/__init__.py`` makes it a package's module, made to be imported
+@pytest.mark.parametrize("notebook, found", [(True, [(6, 4, "GRD004")]), (False, [])])
+def test_a_parameter_edit_in_a_helper_of_a_package_directory_is_reported_if_a_notebook_may_call_it(
+    tmp_path, notebook, found,
+):
+    # ``models/__init__.py`` makes it a package's module, made to be imported, by a notebook of the project
     unpackaged(tmp_path, {"models/fuse.py": FUSE_HELPERS, "models/net.py": CONV_BN_NET, "train.py": IMPORTS_NET})
-    assert lint(tmp_path / "models/fuse.py") == [(6, 4, "GRD004")]
+    if notebook:
+        (tmp_path / "export.ipynb").write_text("{}", encoding="utf-8")
+    assert lint(tmp_path / "models/fuse.py") == found
 
 
 def test_a_parameter_edit_in_a_helper_a_script_runs_is_reported(tmp_path):
