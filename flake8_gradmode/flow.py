@@ -911,22 +911,21 @@ def _declared_all(ctx) -> Optional[FrozenSet[str]]:
 
 
 def _unnamed_class(ctx, klass: str) -> bool:
-    """Is ``klass`` a plain, undecorated top-level class (no base but
-    ``object``, or ``nn.Module``: no framework finds it by its base) of a
+    """Is ``klass`` an undecorated top-level class (of any base: a
+    framework's ``Trainer`` is made by the code that uses it) of a
     module that is no test file, that no code of a closed project (see
     ``Project.closed``) names: not this module outside the class's own body,
     no string of it (``getattr(module, "Trainer")``), no other module, or
     only modules that cannot reach it, as none imports this one?  Nothing
     makes an instance, so none of its methods runs (a ``Trainer`` left
     beside the ``SentimentTrainer`` the scripts use; ``meta4.py``'s
-    ``Meta`` beside the ``meta5.Meta`` they import)."""
+    ``Meta`` beside the ``meta5.Meta`` they import; a
+    ``FeatureDistillationTrainer(transformers.Trainer)`` no script builds)."""
     tree = ctx.tree
     if tree is None or is_test_file(ctx.filename or "") or klass.startswith("Test"):
         return False
     found = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == klass]
     if len(found) != 1 or found[0].decorator_list or found[0].keywords:
-        return False
-    if not plain_bases(found[0].bases) and not _model_class(found[0]):
         return False
     strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
     if strings is None or klass in strings:

@@ -657,6 +657,36 @@ def test_a_helper_another_module_only_names_as_its_own_variable_never_runs(tmp_p
     assert lint(tmp_path / "pkg/utils.py") == found
 
 
+FRAMEWORK_TRAINERS = """
+    import torch
+    from transformers import Trainer
+
+
+    class ProbeTrainer(Trainer):
+        def evaluate(self, loader):
+            self.model.eval()
+            scores = []
+            for x in loader:
+                scores.append(self.model(x))
+            return scores
+
+
+    class DistillTrainer(Trainer):
+        def distill(self, loader):
+            return len(loader)
+"""
+
+
+@pytest.mark.parametrize("main, found", [
+    # no code builds the ProbeTrainer: its loop never runs, though its base is a framework's class
+    ("from trainers import DistillTrainer\n\nDistillTrainer().distill([])\n", []),
+    ("from trainers import DistillTrainer, ProbeTrainer\n\nProbeTrainer().evaluate([])\n", [(9, 8, "GRD101")]),
+])
+def test_a_framework_trainer_subclass_no_code_builds_never_runs(tmp_path, main, found):
+    unpackaged(tmp_path, {"trainers.py": FRAMEWORK_TRAINERS, "main.py": main})
+    assert [f for f in lint(tmp_path / "trainers.py") if f[2] == "GRD101"] == found
+
+
 # --- methods and base classes -------------------------------------------------
 
 BASE = """
@@ -1700,7 +1730,7 @@ def test_every_method_of_a_module_nothing_imports_in_an_unpackaged_project_never
     # not only module-level functions and methods of plain classes: no class of it is ever made
     unpackaged(tmp_path / "a", {"agent.py": ORPHAN_AGENT, "main.py": ORPHAN_MAIN.replace("{line}", "")})
     assert lint(tmp_path / "a" / "agent.py") == []
-    main = ORPHAN_MAIN.replace("{line}", "from agent import Critic")
+    main = ORPHAN_MAIN.replace("{line}", "from agent import Critic\n    CRITIC = Critic()")
     unpackaged(tmp_path / "b", {"agent.py": ORPHAN_AGENT, "main.py": main})
     assert lint(tmp_path / "b" / "agent.py") == [(12, 8, "GRD101"), (23, 12, "GRD104")]
 
