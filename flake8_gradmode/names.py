@@ -149,7 +149,8 @@ _VERBS = frozenset(
     {"get", "load", "build", "create", "make", "init", "from", "to", "extract", "compute", "run", "save", "export",
      "eval", "evaluate", "train", "test", "set", "update", "prepare", "wrap", "setup", "freeze", "copy", "convert",
      "select", "choose", "pick", "find", "register", "reset", "add", "remove", "sync", "check", "clone", "validate",
-     "fit", "print", "log", "count", "summarize", "describe", "profile", "benchmark", "tune", "finetune", "unwrap"}
+     "fit", "print", "log", "count", "summarize", "describe", "profile", "benchmark", "tune", "finetune", "unwrap",
+     "restore", "reload", "rebuild", "construct", "instantiate", "fetch", "download", "retrieve"}
 )
 
 

@@ -31,7 +31,11 @@ def test_model_names(name):
     assert names.is_model_name(name)
 
 
-@pytest.mark.parametrize("name", ["model_path", "optimizer", "criterion", "loss_fn", "self.tokenizer", "x", "layer"])
+@pytest.mark.parametrize("name", [
+    "model_path", "optimizer", "criterion", "loss_fn", "self.tokenizer", "x", "layer",
+    # actions that hand back a model, not a model's forward
+    "early_stopping.restore_best_model", "reload_model", "fetch_pretrained_net",
+])
 def test_not_model_names(name):
     assert not names.is_model_name(name)
 
