@@ -132,13 +132,14 @@ def default_rules() -> Tuple[type, ...]:
 #: and the files that may say which PyTorch the project wants
 #: (``project.may_pin_torch``: the linter reads them before reporting the
 #: pre-0.4 ``volatile=`` flag)
-_TREE_FILES = (".py", "setup.cfg", "pyproject.toml")
+_TREE_FILES = (".py", ".ipynb", "setup.cfg", "pyproject.toml")
 #: marks a finished tree; trees written before the linter read every such file lack it
-_DONE = ".complete-3"
+_DONE = ".complete-4"
 
 
 def tree(gitdir: Path, rev: str, trees: Path, repo: str) -> Optional[Path]:
-    """The repository's Python files at ``rev``, written out once under
+    """The repository's Python files at ``rev`` (with its notebooks, its files
+    without an extension and those that name a PyTorch version), written out once under
     ``trees/<owner>+<name>/<commit>/``; None when git cannot list them."""
     sha = subprocess.run(["git", "--git-dir", str(gitdir), "rev-parse", rev], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True).stdout.strip()
@@ -157,7 +158,9 @@ def tree(gitdir: Path, rev: str, trees: Path, repo: str) -> Optional[Path]:
         meta, _, name = entry.partition(b"\t")
         parts = meta.split()
         path = name.decode("utf-8", "replace")
-        kept = path.endswith(_TREE_FILES) or may_pin_torch(path.rpartition("/")[2])
+        last = path.rpartition("/")[2]
+        # notebooks and files without an extension (scripts like ``bin/run``) may import the project's modules
+        kept = path.endswith(_TREE_FILES) or may_pin_torch(last) or "." not in last
         if len(parts) == 3 and parts[1] == b"blob" and kept:
             wanted.append((parts[2], path))
     batch = subprocess.run(["git", "--git-dir", str(gitdir), "cat-file", "--batch"],

@@ -805,8 +805,8 @@ def _scan(root: str, stat: bool, limit: int = -1, runners: Optional[List[str]] =
     """The project's ``.py`` files in path order (a directory's files, then
     its subdirectories), with their size and mtime when ``stat``; the files
     it meets that may import modules but are not read go to ``runners``:
-    Jupyter notebooks (``.ipynb``) and executable files without an
-    extension (``bin/run``).  Hidden
+    Jupyter notebooks (``.ipynb``) and Python scripts without an extension
+    (``bin/run`` starting ``#!/usr/bin/env python``).  Hidden
     directories, caches, build output and virtual environments (a directory
     holding ``pyvenv.cfg``) are left out; symbolic links to directories are
     not followed; unreadable directories are skipped.  Raises ``_TooMany``
@@ -840,7 +840,9 @@ def _scan(root: str, stat: bool, limit: int = -1, runners: Optional[List[str]] =
                     continue
             elif name == "pyvenv.cfg" and not is_root:
                 return  # a virtual environment
-            elif runners is not None and (name.endswith(".ipynb") or ("." not in name and _executable(entry))):
+            elif runners is not None and (
+                name.endswith(".ipynb") or ("." not in name and _python_script(where, entry))
+            ):
                 runners.append(prefix + name)
                 continue
             if name[0] != "." and name not in _SKIP_DIRS:
@@ -881,12 +883,22 @@ def _scan(root: str, stat: bool, limit: int = -1, runners: Optional[List[str]] =
     return found
 
 
-def _executable(entry: "os.DirEntry[str]") -> bool:
-    """Is ``entry`` a file someone may run (a script without ``.py``)?"""
+def _python_script(where: object, entry: "os.DirEntry[str]") -> bool:
+    """Is ``entry`` (of directory ``where``, a path or an open descriptor) a
+    file whose first line runs Python (``#!/usr/bin/env python``): a script
+    without ``.py``?"""
     try:
-        return entry.is_file() and bool(entry.stat().st_mode & 0o111)
+        if not entry.is_file():
+            return False
+        if isinstance(where, int):
+            fd = os.open(entry.name, os.O_RDONLY, dir_fd=where)
+        else:
+            fd = os.open(entry.path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as f:
+            first = f.read(128).split(b"\n", 1)[0]
     except OSError:
         return False
+    return first.startswith(b"#!") and b"python" in first
 
 
 _LOCAL_NAMES: Dict[Tuple[str, str], FrozenSet[str]] = {}
@@ -1596,8 +1608,8 @@ class Project:
         root: nothing outside it imports its modules), from a directory that
         is no package either (no ``__init__.py``), or from a package
         directory of a project that keeps no Jupyter notebook and no
-        executable file without an extension (either may import the
-        package's modules, and the index does not read them)?  An import of the
+        Python script without ``.py`` (either may import the package's
+        modules, and the index does not read them)?  An import of the
         module, of a name from it, ``from . import`` it or ``*`` from it
         counts, as does any module that imports by name at run time
         (``importlib.import_module``) or does not parse.  Every module whose

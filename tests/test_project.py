@@ -1674,15 +1674,15 @@ def test_a_module_nothing_imports_that_runs_code_is_a_script(tmp_path, name, tai
 def _runner(root: Path, name: str, executable: bool) -> None:
     path = root / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("#!/usr/bin/env python\nfrom pkg.helpers import evaluate\n", encoding="utf-8")
-    path.chmod(0o755 if executable else 0o644)
+    shebang = "#!/usr/bin/env python\n" if executable else ""
+    path.write_text(shebang + "from pkg.helpers import evaluate\n", encoding="utf-8")
 
 
 @pytest.mark.parametrize("runner, executable, found", [
     (None, False, []),  # nothing the project keeps can import it: it runs nothing
     ("analysis.ipynb", False, [(7, 4, "GRD101")]),  # a notebook may import a package's module
-    ("bin/run", True, [(7, 4, "GRD101")]),  # so may a script without ``.py``
-    ("bin/NOTES", False, []),  # a file without an extension no one can run
+    ("bin/run", True, [(7, 4, "GRD101")]),  # so may a Python script without ``.py``
+    ("bin/NOTES", False, []),  # a file without an extension Python does not run
 ])
 def test_a_module_of_a_package_directory_is_imported_only_by_what_the_project_keeps(
     tmp_path, runner, executable, found,
