@@ -281,22 +281,20 @@ class VolatileFlag(Rule):
         self._labels: Set[int] = set()
         #: ``p.volatile = True`` beside ``p.requires_grad = False`` in a loop's body
         self._beside_freeze: Set[int] = set()
-        #: does the module use an API PyTorch 0.4 added (``written_for_0_4``), once asked
-        self._written_for_0_4: Optional[bool] = None
 
     def report(
         self, node: ast.AST, message: str, condition: Optional[Callable[[], bool]] = None,
         fix: Union[Fix, Callable[[], Fix], None] = None,
     ) -> None:
-        """Not in a branch only torch releases before 0.4 run, nor in a
+        """Only in a module that runs on PyTorch 0.4 or later
+        (``facts.runs_on_0_4``, asked once per module); not in a branch only
+        torch releases before 0.4 run, nor in a
         project that names only those releases: the flag worked there.  Nor
         in code that never runs (``flow.never_runs``, as GRD101 decides it: a
         module that stops at its imports, a helper nothing calls), or that no
         run of its function reaches (``flow.never_reached``: after a
         statement that reads a name the module never binds)."""
-        if self._written_for_0_4 is None:
-            self._written_for_0_4 = facts.runs_on_0_4(self.context)
-        if not self._written_for_0_4:
+        if not facts.runs_on_0_4(self.context):
             return
         if not flow.in_legacy_branch(self.context, getattr(node, "lineno", 0)):
             pinned = self.context.unless_pinned_before((0, 4), condition)
