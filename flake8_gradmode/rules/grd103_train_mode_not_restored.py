@@ -419,6 +419,48 @@ class TrainModeNotRestored(Rule):
             """
             import torch
 
+            modes = []
+            for seed in range(2):
+                model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+                optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+                for epoch in range(2):
+                    for x in [torch.randn(8, 4)]:
+                        modes.append(model.training)
+                        optimizer.zero_grad()
+                        model(x).pow(2).mean().backward()
+                        optimizer.step()
+                model.eval()
+                with torch.no_grad():
+                    model(torch.randn(8, 4))
+            """,
+            title="A model built afresh at the top of every pass, switched to eval mode at its end",
+            checks=(Holds("modes == [True] * 4", "every new model trains in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            modes = []
+            for lr in [0.1]:
+                optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+                for epoch in range(2):
+                    for x in [torch.randn(8, 4)]:
+                        modes.append(model.training)
+                        optimizer.zero_grad()
+                        model(x).pow(2).mean().backward()
+                        optimizer.step()
+                model.eval()
+                with torch.no_grad():
+                    model(torch.randn(8, 4))
+            """,
+            title="A switch at the end of a loop over one value: there is no next pass",
+            checks=(Holds("modes == [True, True]", "every training step runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
             model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
             data = [torch.randn(8, 4)]
@@ -708,6 +750,8 @@ class TrainModeNotRestored(Rule):
                         continue  # ``step(phase, ...)`` switching by a ``phase`` the loop never changes
                     if j >= n and _on_last_pass(loop, ctx.flow.nodes.get(event.site)):
                         break  # ``if i == len(loader) - 1: model.eval()``: no next pass of this loop
+                    if j >= n and (_single_pass(loop) or _built_afresh_before(ctx, loop, event.model, nxt.site)):
+                        break  # ``for run in range(1):``, or ``model = Net()`` at the top of every pass
                     if j < n and _switched_back_later(ctx, loop, events, i, j):
                         break  # ``D.eval()``, another model's step, ``D.train()``: frozen for that step on purpose
                     node = ctx.flow.nodes.get(event.site)
@@ -826,6 +870,42 @@ def _on_last_pass(loop: flow.Loop, node: Optional[ast.AST]) -> bool:
         elif isinstance(stmt, (ast.If, ast.With, ast.Try)):  # not into nested loops: their passes are others
             todo.extend(getattr(stmt, "body", []))
             todo.extend(getattr(stmt, "orelse", []))
+    return False
+
+
+def _single_pass(loop: flow.Loop) -> bool:
+    """Does the loop run its body once: ``for run in range(1):``, ``for
+    (flag, ratio) in [(1, 0.1)]:``?  Then a switch at its end reaches no
+    next pass."""
+    head = loop.node
+    if not isinstance(head, ast.For):
+        return False
+    source = head.iter
+    if isinstance(source, (ast.List, ast.Tuple)):
+        return len(source.elts) == 1 and not isinstance(source.elts[0], ast.Starred)
+    return (
+        isinstance(source, ast.Call) and isinstance(source.func, ast.Name) and source.func.id == "range"
+        and len(source.args) == 1 and not source.keywords and _is_one(source.args[0])
+    )
+
+
+def _built_afresh_before(ctx, loop: flow.Loop, model: str, site: int) -> bool:
+    """Does a statement of the loop's own body (not one under a condition
+    or in an inner loop) bind ``model`` to a model made afresh (``model =
+    Net(...)``, a factory or a loader: ``_made``) before the training step
+    at ``site``?  Then the step of the next pass trains that new model, in
+    the training mode it starts in, whatever the last pass left the old one in."""
+    node = ctx.flow.nodes.get(site)
+    line = getattr(node, "lineno", None)
+    if not model or line is None:
+        return False
+    for stmt in loop.node.body:
+        if stmt.lineno >= line:
+            break
+        if isinstance(stmt, ast.Assign) and _made(stmt.value, model) is True and any(
+            isinstance(t, ast.Name) and t.id == model for t in stmt.targets
+        ):
+            return True
     return False
 
 
