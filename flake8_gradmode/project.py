@@ -1117,15 +1117,16 @@ def _names_it(summary: Summary, name: str, exports: bool = True) -> bool:
 
 def _may_reach(summary: Summary, name: str) -> bool:
     """Can the module's use of ``name`` mean another module's function: it
-    reads or calls ``.name`` of something (``task.training()``), imports a
+    reads ``.name`` of something or calls it on anything but ``self`` or
+    ``cls`` (``task.training()``), imports a
     name ``name`` (or one it binds to ``name``), or star-imports?  A plain
     ``name`` it never imports (a local ``predictions = []``, a parameter)
     is its own."""
     if has(summary["a"], name) or summary["s"]:  # type: ignore[arg-type]
         return True
     calls = calls_of(summary, name)
-    if any(written != name for written, *_ in calls):
-        return True  # ``utils.predictions(...)``
+    if any(written != name and written not in (f"self.{name}", f"cls.{name}") for written, *_ in calls):
+        return True  # ``utils.predictions(...)``; ``self.predictions(...)`` is the instance's own method
     imports: Dict[str, Tuple[int, str]] = summary["i"]  # type: ignore[assignment]
     return any(local == name or target.rpartition(".")[2] == name for local, (_, target) in imports.items())
 

@@ -642,6 +642,9 @@ UNUSED_PREDICTIONS = """
     # another module's own variable or parameter of that name is not the helper: it never runs
     ("preds = []\nfor step in range(3):\n    predictions = step * 2\n    preds.append(predictions)\n", []),
     ("def score(predictions):\n    return sum(predictions)\n", []),
+    # a method of that name, called on ``self``: the instance's own
+    ("class Runner:\n    def predictions(self):\n        return []\n\n    def run(self):\n"
+     "        return self.predictions()\n\n\n", []),
     # what reaches it: a star import, an attribute, an import under another name
     ("from pkg.utils import *\n\nprint(predictions)\n", [(7, 4, "GRD101")]),
     ("from pkg import utils\n\nrun = utils.predictions\n", [(7, 4, "GRD101")]),
