@@ -3530,6 +3530,68 @@ def test_the_volatile_flag_is_reported_only_outside_a_project_pinned_before_torc
     assert [f[:2] for f in lint(tmp_path / "validate.py") if f[2] == "GRD003"] == found
 
 
+VOLATILE_PREDICTION = """
+    import torch
+    from torch.autograd import Variable
+
+
+    def predict(model, images):
+        scores = model(Variable(images, volatile=True))
+        return scores.data.max(1)[1]
+"""
+
+
+@pytest.mark.parametrize("files, found", [
+    ({}, []),  # calls no API PyTorch 0.4 added: may be code for 0.3, where the flag worked
+    ({"README.md": "- torch==1.5.1\n"}, [(6, 36)]),
+    ({"README.md": "- torch>=1.0\n"}, [(6, 36)]),  # 1.0 and later
+    # a lower bound before 0.4 admits 0.4 and later too: code that runs on them, where the flag does nothing
+    ({"README.md": "- torch>=0.2.0\n"}, [(6, 36)]),
+    ({"README.md": "- PyTorch 0.3.1\n"}, []),
+])
+def test_a_project_that_names_only_releases_from_0_4_on_runs_on_one(tmp_path, files, found):
+    make(tmp_path, {**files, "predict.py": VOLATILE_PREDICTION})
+    assert [f[:2] for f in lint(tmp_path / "predict.py") if f[2] == "GRD003"] == found
+
+
+NET_WITH_EMBEDDING = """
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(10, 4)
+"""
+
+VOLATILE_SCRIPT = """
+    import torch
+    from torch.autograd import Variable
+
+    from model import Net
+
+    model = Net()
+    model.load_state_dict(torch.load("net.pt"))
+    model.eval()
+    seed = Variable(torch.zeros(1, 1).long(), volatile=True)
+    hidden = model.init_hidden(1)
+    for step in range(100):
+        output, hidden = model(seed, hidden)
+        seed.data.fill_(int(output.data.max(1)[1][0]))
+"""
+
+
+@pytest.mark.parametrize("files, found", [
+    # a script for 0.3: the volatile input made above its loop stops the graph there
+    ({}, []),
+    ({"README.md": "- PyTorch 1.0\n"}, [(11, 0, "GRD101")]),  # a release where the flag does nothing
+])
+def test_a_volatile_input_made_above_a_scripts_loop_guards_it_in_code_for_0_3(tmp_path, files, found):
+    make(tmp_path, {**files, "model.py": NET_WITH_EMBEDDING,
+                    "generate.py": VOLATILE_SCRIPT})
+    assert [f for f in lint(tmp_path / "generate.py") if f[2] == "GRD101"] == found
+
+
 VOLATILE_HELPER_VALIDATION = """
     import torch
     from torch.autograd import Variable

@@ -64,6 +64,10 @@ def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Option
         nodes.append((scope.function.node, depth > 0))
         if depth < 2:
             todo += [(callee, depth + 1) for _, key in scope.local_calls for callee in flow.callees(ctx, scope, key)]
+    if own.function is None and loop is not None:
+        # a script's own loop: the statements of the module before it
+        # (``input = Variable(..., volatile=True)`` above ``for i in range(n):``)
+        nodes += [(stmt, True) for stmt in _top_level_before(ctx, loop)]
     volatile = any(
         _guards(k, literal)
         for node, literal in nodes for sub in ast.walk(node) if isinstance(sub, ast.Call) for k in sub.keywords
@@ -71,6 +75,19 @@ def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Option
     if not (volatile or handed) or not (ctx.pins_torch_before((0, 4)) or not facts.runs_on_0_4(ctx)):
         return False
     return volatile or not handed.isdisjoint(ctx.volatile_flags())
+
+
+def _top_level_before(ctx, loop: ast.AST) -> List[ast.stmt]:
+    """The module's top-level statements before the one holding ``loop``,
+    but its definitions (functions and classes are asked on their own)."""
+    found: List[ast.stmt] = []
+    line = getattr(loop, "lineno", 0)
+    for stmt in getattr(ctx.tree, "body", ()):
+        if stmt.lineno >= line or getattr(stmt, "end_lineno", line) >= line:
+            break
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.append(stmt)
+    return found
 
 
 def _hands_true_to_a_volatile_parameter(ctx, own: flow.Scope) -> bool:
