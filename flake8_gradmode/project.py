@@ -110,7 +110,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 47
+_FORMAT = 48
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -190,6 +190,10 @@ class _Summarizer:
         #: names handed on as ``volatile=<name>`` (``Variable(x, volatile=evaluation)``,
         #: ``volatile=self.evaluation``)
         self.volatile_flags: Set[str] = set()
+        #: what each run-time import may load: the literal start of the module
+        #: name it is handed (``"models."`` of ``import_module("models." + name)``),
+        #: ``""`` when nothing of it is written (any module)
+        self.dynamic_imports: List[str] = []
         #: the running module function's positional parameters, the grad
         #: state codes of its calls of each (``""`` for a call in a loop),
         #: and how many loops enclose the code being walked
@@ -268,6 +272,7 @@ class _Summarizer:
             "x": self.from_imports,
             "h": self._contexts(),
             "y": self._parameter_free_classes(),
+            "Y": self.dynamic_imports,
         }
 
     def _hooking_forwards(self) -> Set[str]:
@@ -494,6 +499,10 @@ class _Summarizer:
             for kw in node.keywords:
                 if kw.arg == "volatile" and isinstance(kw.value, (ast.Name, ast.Attribute)):
                     self.volatile_flags.add(last_name(kw.value))  # ``evaluation``, ``self.evaluation``
+            if last in _DYNAMIC_IMPORTS:
+                self.dynamic_imports.append(
+                    _module_name_start(node.args[0]) if last in _BY_MODULE_NAME and node.args else ""
+                )
             if last == "grad" and caller not in ("", "?") and (
                 written.endswith("autograd.grad") or self.imports.get("grad", (0, ""))[1] == "torch.autograd.grad"
             ):
@@ -725,6 +734,47 @@ def _joined(names: Set[str]) -> str:
 def has(joined: str, name: str) -> bool:
     """Is ``name`` one of the names ``joined`` (see ``_joined``)?"""
     return f" {name} " in joined
+
+
+#: The run-time imports handed a module's dotted name.
+_BY_MODULE_NAME = frozenset({"import_module", "__import__"})
+
+
+def _module_name_start(arg: ast.expr) -> str:
+    """The start of a module name written as a literal: all of
+    ``"models.resnet"``, ``"models."`` of ``"models." + name`` or
+    ``f"models.{name}"``; ``""`` when it starts with no literal."""
+    while isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Add):
+        arg = arg.left
+    if isinstance(arg, ast.JoinedStr) and arg.values:
+        arg = arg.values[0]
+    return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else ""
+
+
+#: An import statement's module names: ``import a.b, c as d`` or ``from a.b import c, d``.
+_IMPORT_STATEMENT = re.compile(
+    r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+([^\n#;]+)|import[ \t]+([^\n#;]+))", re.M
+)
+
+
+def _text_may_import(path: str, name: str) -> bool:
+    """May the module at ``path``, which does not parse (code for Python 2),
+    import the module called ``name``: an import statement of its text names
+    it (``import train``, ``from utils import train``, ``from train import
+    fit``), or it imports by name at run time (a word of ``_DYNAMIC_IMPORTS``)?
+    Yes when the text cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return True
+    if any(re.search(rf"\b{word}\b", text) for word in _DYNAMIC_IMPORTS):
+        return True
+    for source, names, modules in _IMPORT_STATEMENT.findall(text):
+        named = re.findall(r"\w+", f"{source} {names} {modules}")
+        if name in named:
+            return True
+    return False
 
 
 def call_shape(node: ast.Call) -> Shape:
@@ -1183,6 +1233,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("d"), str) and isinstance(summary.get("x"), list)
         and isinstance(summary.get("h"), dict) and isinstance(summary.get("y"), list)
         and isinstance(summary.get("l"), list) and isinstance(summary.get("N"), list)
+        and isinstance(summary.get("Y"), list)
     )
 
 
@@ -1596,12 +1647,22 @@ class Project:
 
     def _may_import_anything(self, rel: str, summary: Optional[Summary]) -> bool:
         """Does module ``rel`` (``summary`` its summary) not parse, or import
-        by name at run time (``importlib.import_module(name)``) and is no
-        unit test?  A unit test that imports modules by name to check them
-        runs none of their code, and its calls are not how the project runs."""
+        by name at run time (``importlib.import_module(name)``) what may be
+        this module, and is no unit test?  A unit test that imports modules by
+        name to check them runs none of their code, and its calls are not how
+        the project runs.  A name that starts with a package written out
+        (``import_module("loss." + name)``) reaches only modules in a
+        directory of that name, or of that name themselves."""
         return summary is None or (
             not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]) and not self.unit_test(rel)  # type: ignore[arg-type]
+            and self._reachable_by_name(summary["Y"])  # type: ignore[arg-type]
         )
+
+    def _reachable_by_name(self, starts: List[str]) -> bool:
+        """May a run-time import handed a name that starts as one of
+        ``starts`` (see ``_Summarizer.dynamic_imports``) load this module?"""
+        parts = set(os.path.splitext(self.rel)[0].replace(os.sep, "/").split("/"))
+        return not starts or any(start.partition(".")[0] in parts or not start.partition(".")[0] for start in starts)
 
     def imported_by_nothing(self) -> bool:
         """Does no other module import this one, in a project that is no
@@ -1646,6 +1707,8 @@ class Project:
             if rel == self.rel or not any(key in entry[2] for key in keys):
                 continue
             summary = self.index.summary(rel)
+            if summary is None and not _text_may_import(os.path.join(self.index.root, rel), keys[0].strip()):
+                continue  # a module that does not parse, whose import statements never name this one
             if self._may_import_anything(rel, summary):
                 yield _UNPARSABLE  # type: ignore[misc]
                 continue

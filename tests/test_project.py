@@ -690,6 +690,41 @@ def test_a_framework_trainer_subclass_no_code_builds_never_runs(tmp_path, main, 
     assert [f for f in lint(tmp_path / "trainers.py") if f[2] == "GRD101"] == found
 
 
+@pytest.mark.parametrize("other, found", [
+    # a run-time import of a name written to start with another package reaches none of ``pkg``
+    ('import importlib\n\nloss = importlib.import_module("losses." + NAME)\n', []),
+    ('import importlib\n\nloss = importlib.import_module(f"losses.{NAME}")\n', []),
+    # one that may load any module, or a module of ``pkg``, may call the helper
+    ("import importlib\n\nloss = importlib.import_module(NAME)\n", [(7, 4, "GRD101")]),
+    ('import importlib\n\nloss = importlib.import_module("pkg." + NAME)\n', [(7, 4, "GRD101")]),
+    ('loss = __import__("." + NAME)\n', [(7, 4, "GRD101")]),
+])
+def test_a_run_time_import_of_another_package_leaves_a_helper_nothing_calls(tmp_path, other, found):
+    make(tmp_path, {"pkg/utils.py": UNUSED_PREDICTIONS,
+                    "pkg/train.py": "from pkg.utils import accuracy\n\nprint(accuracy([], None))\n",
+                    "tools/losses.py": "NAME = 'l1'\n" + other})
+    (tmp_path / "setup.py").unlink()
+    (tmp_path / ".git").mkdir()
+    assert lint(tmp_path / "pkg/utils.py") == found
+
+
+@pytest.mark.parametrize("legacy, found", [
+    # code for Python 2 that does not parse, and whose import statements name no ``utils``
+    ('import os\n\nprint "utils ready"\n', []),
+    # one that imports it, or may import anything by name, may call the helper
+    ('from pkg import utils\n\nprint "utils ready"\n', [(7, 4, "GRD101")]),
+    ('import os, utils\n\nprint "ready"\n', [(7, 4, "GRD101")]),
+    ('exec "import " + name\n\nprint "utils"\n', [(7, 4, "GRD101")]),
+])
+def test_a_module_that_does_not_parse_imports_only_what_its_import_statements_name(tmp_path, legacy, found):
+    make(tmp_path, {"pkg/utils.py": UNUSED_PREDICTIONS,
+                    "pkg/train.py": "from pkg.utils import accuracy\n\nprint(accuracy([], None))\n",
+                    "legacy/old.py": legacy})
+    (tmp_path / "setup.py").unlink()
+    (tmp_path / ".git").mkdir()
+    assert lint(tmp_path / "pkg/utils.py") == found
+
+
 # --- methods and base classes -------------------------------------------------
 
 BASE = """
@@ -1587,7 +1622,8 @@ def test_a_leftover_function_is_reported_when_something_may_call_it(tmp_path, ch
     entry = ENTRY.replace("from functions import train", change + "\n    from functions import train")
     unpackaged(tmp_path, {"functions.py": LEFTOVER_FUNCTIONS, "main.py": entry})
     if change == "import importlib":
-        (tmp_path / "plugins.py").write_text("import importlib\n\nMODULE = importlib.import_module('x')\n")
+        plugins = "import importlib\nimport sys\n\nMODULE = importlib.import_module(sys.argv[1])\n"
+        (tmp_path / "plugins.py").write_text(plugins)
     assert lint(tmp_path / "functions.py") == [(13, 4, "GRD101")]
 
 
