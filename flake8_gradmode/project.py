@@ -757,18 +757,25 @@ _IMPORT_STATEMENT = re.compile(
 )
 
 
+#: A call of a run-time import, or Python 2's ``exec`` statement, in a text.
+_RUN_TIME_IMPORT = re.compile(
+    r"\b(?:" + "|".join(sorted(_DYNAMIC_IMPORTS)) + r")[ \t]*\(|^[ \t]*exec[ \t]+[\w\"']", re.M
+)
+
+
 def _text_may_import(path: str, name: str) -> bool:
     """May the module at ``path``, which does not parse (code for Python 2),
     import the module called ``name``: an import statement of its text names
     it (``import train``, ``from utils import train``, ``from train import
-    fit``), or it imports by name at run time (a word of ``_DYNAMIC_IMPORTS``)?
+    fit``), or it imports by name at run time (calls a function of
+    ``_DYNAMIC_IMPORTS``, or has an ``exec`` statement)?
     Yes when the text cannot be read."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             text = handle.read()
     except OSError:
         return True
-    if any(re.search(rf"\b{word}\b", text) for word in _DYNAMIC_IMPORTS):
+    if _RUN_TIME_IMPORT.search(text):
         return True
     for source, names, modules in _IMPORT_STATEMENT.findall(text):
         named = re.findall(r"\w+", f"{source} {names} {modules}")
@@ -1634,14 +1641,18 @@ class Project:
         """Is every call of the project's functions written in its modules:
         no package (see ``unpackaged``), and no module that imports by name at
         run time (``importlib.import_module(name)``), unless a unit test, or
-        does not parse?"""
+        that does not parse and whose text does?  (``mentioned_elsewhere``
+        reads every word of a module that does not parse as a use.)"""
         if not self.unpackaged():
             return False
         keys = [f" {name} " for name in _DYNAMIC_IMPORTS]
         for rel, entry in list(self.index.entries.items()):
             if rel == self.rel or not any(key in entry[2] for key in keys):
                 continue
-            if self._may_import_anything(rel, self.index.summary(rel)):
+            summary = self.index.summary(rel)
+            if summary is None and not _text_may_import(os.path.join(self.index.root, rel), ""):
+                continue  # does not parse, and imports nothing by name (its calls: ``mentioned_elsewhere``)
+            if self._may_import_anything(rel, summary):
                 return False
         return _DYNAMIC_IMPORTS.isdisjoint(self.own["k"])  # type: ignore[arg-type]
 

@@ -715,6 +715,9 @@ def test_a_run_time_import_of_another_package_leaves_a_helper_nothing_calls(tmp_
     ('from pkg import utils\n\nprint "utils ready"\n', [(7, 4, "GRD101")]),
     ('import os, utils\n\nprint "ready"\n', [(7, 4, "GRD101")]),
     ('exec "import " + name\n\nprint "utils"\n', [(7, 4, "GRD101")]),
+    # the word of a run-time import in a comment is none; a use of the helper's name is
+    ('# locate the data first\nimport os\n\nprint "ready"\n', []),
+    ('# locate the data first\nfrom pkg.utils import *\n\nprint predictions([], None)\n', [(7, 4, "GRD101")]),
 ])
 def test_a_module_that_does_not_parse_imports_only_what_its_import_statements_name(tmp_path, legacy, found):
     make(tmp_path, {"pkg/utils.py": UNUSED_PREDICTIONS,
