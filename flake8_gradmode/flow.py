@@ -957,7 +957,10 @@ def _redefined_before_use(ctx, fn: FunctionInfo) -> bool:
     module or of a top-level class, bound again to the same name by a later
     ``def`` or ``class`` in the same body, with no statement in between
     that names it?  Then nothing can call the first one (``infer_maxsep``
-    defined twice: the second replaces the first when the module loads)."""
+    defined twice: the second replaces the first when the module loads).
+    The body of a function defined in between names it only when called,
+    and then finds the later one, unless a statement in between calls that
+    function first."""
     if fn.parent is not None or fn.node.decorator_list:
         return False
     body = getattr(ctx.tree, "body", ())
@@ -969,6 +972,7 @@ def _redefined_before_use(ctx, fn: FunctionInfo) -> bool:
     if fn.name not in _memo(ctx, ("defined-twice", fn.class_name), lambda: _defined_twice(body), frozenset()):
         return False
     later = False
+    defined: Set[str] = set()  # the functions defined in between: a call of one may run ``fn``
     for stmt in body:
         if stmt is fn.node:
             later = True
@@ -978,8 +982,19 @@ def _redefined_before_use(ctx, fn: FunctionInfo) -> bool:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name == fn.name:
             return not any(isinstance(n, ast.Name) and n.id == fn.name
                            for decorator in stmt.decorator_list for n in ast.walk(decorator))
-        if any(isinstance(n, ast.Name) and n.id == fn.name for n in ast.walk(stmt)):
-            return False  # used before the new definition (``register(f)``)
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # its body runs when called, and then finds the later definition;
+            # what runs now are its decorators and defaults
+            defined.add(stmt.name)
+            parts: List[ast.AST] = [*stmt.decorator_list, stmt.args]
+        else:
+            parts = [stmt]
+        for node in (n for part in parts for n in ast.walk(part)):
+            if node.__class__ is ast.Name and node.id == fn.name:  # type: ignore[attr-defined]
+                return False  # used before the new definition (``register(f)``)
+            func = getattr(node, "func", None) if node.__class__ is ast.Call else None
+            if isinstance(func, ast.Name) and func.id in defined:
+                return False  # ``run()`` before the new definition, where ``run`` calls ``fn``
     return False
 
 

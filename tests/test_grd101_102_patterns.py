@@ -4112,3 +4112,16 @@ def attribute(runner, batches):
 ])
 def test_a_loop_calling_a_method_of_a_tool_built_around_the_model(built, expected):
     assert found(ATTRIBUTION_THROUGH_A_METHOD.replace("IntegratedGradients(runner.model)", built)) == expected
+
+
+@pytest.mark.parametrize("between, expected", [
+    # a function defined in between calls it when called, after the later definition replaced it
+    ("\ndef report(model, loader):\n    return len(score(model, loader))\n\n", []),
+    # ... unless it is called before the replacement
+    ("\ndef report(model, loader):\n    return len(score(model, loader))\n\n\n"
+     "FIRST = report(torch.nn.Linear(4, 2), [torch.randn(8, 4)])\n", [("GRD101", 8, 4)]),
+    # a default value is evaluated when the function is defined
+    ("\ndef report(model, loader, first=score):\n    return len(first(model, loader))\n\n", [("GRD101", 8, 4)]),
+])
+def test_a_function_named_only_in_a_body_defined_before_its_replacement(between, expected):
+    assert found(REDEFINED.format(between=between)) == expected
