@@ -502,6 +502,11 @@ class Context:
         (see ``Project.param_runs``); empty without an index."""
         return self._ask(lambda found: found.param_runs(written), [])
 
+    def imports_code_for_0_3(self) -> bool:
+        """Does a project module this one imports fail on PyTorch 0.4 and
+        later (see ``Project.imports_code_for_0_3``)?  False without an index."""
+        return self._ask(lambda found: found.imports_code_for_0_3(), False)
+
     def volatile_flags(self) -> FrozenSet[str]:
         """The names the project hands on as ``volatile=<name>`` (see
         ``Project.volatile_flags``); empty without an index."""

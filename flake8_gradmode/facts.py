@@ -145,16 +145,44 @@ def _written_for_0_4(ctx: "Context") -> bool:
     return False
 
 
+def tests_type_is_variable(node: ast.Compare) -> bool:
+    """``type(h) == Variable`` (``is``, ``!=``, either side, ``Variable``
+    written as any name or attribute ending so): from PyTorch 0.4 on no
+    tensor's type is ``Variable``, and code that tells hidden states from
+    tuples of them this way (``repackage_hidden``) fails there: code for
+    0.3 only."""
+    if len(node.comparators) != 1:
+        return False
+    pair = (node.left, node.comparators[0])
+    for a, b in (pair, pair[::-1]):
+        if isinstance(a, ast.Call) and isinstance(a.func, ast.Name) and a.func.id == "type" and (
+            last_name(b) == "Variable"
+        ):
+            return True
+    return False
+
+
+def _breaks_on_0_4(ctx: "Context") -> bool:
+    """Does the module, or a project module it imports, test ``type(h) ==
+    Variable`` (``tests_type_is_variable``): code that fails on
+    PyTorch 0.4 and later?"""
+    for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
+        if node.__class__ is ast.Compare and tests_type_is_variable(node):  # type: ignore[arg-type]
+            return True
+    return ctx.imports_code_for_0_3()
+
+
 def runs_on_0_4(ctx: "Context") -> bool:
     """Does the module run on PyTorch 0.4 or later, where ``volatile`` does
     nothing: ``gradmode-current-torch = yes`` says all code does, it calls
-    an API 0.4 added (``_written_for_0_4``), or its project names only
-    releases from 0.4 on (``torch==1.5.1``)?  Asked once per module."""
+    an API 0.4 added (``_written_for_0_4``), or, unless it has a test that
+    breaks on 0.4 (``_breaks_on_0_4``), its project names only releases
+    from 0.4 on (``torch==1.5.1``)?  Asked once per module."""
     if ctx.settings.current_torch:
         return True
     found = ctx.flow.cache.get(("runs-on-0.4",))
     if found is None:
-        found = _written_for_0_4(ctx) or ctx.names_only_torch_from((0, 4))
+        found = _written_for_0_4(ctx) or (not _breaks_on_0_4(ctx) and ctx.names_only_torch_from((0, 4)))
         ctx.flow.cache[("runs-on-0.4",)] = found
     return found
 

@@ -50,6 +50,7 @@ from flake8_gradmode.facts import (
     DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, context_effects,
     forward_detaches, freezing_functions, grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze,
     loss_named, methods_turning_grad_off, names_training_step, parameter_free, returns_number,
+    tests_type_is_variable,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
 from flake8_gradmode.tracker import (
@@ -110,7 +111,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 48
+_FORMAT = 49
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 
@@ -194,6 +195,8 @@ class _Summarizer:
         #: name it is handed (``"models."`` of ``import_module("models." + name)``),
         #: ``""`` when nothing of it is written (any module)
         self.dynamic_imports: List[str] = []
+        #: does the module test ``type(h) == Variable`` (see ``tests_type_is_variable``)
+        self.for_0_3 = False
         #: the running module function's positional parameters, the grad
         #: state codes of its calls of each (``""`` for a call in a loop),
         #: and how many loops enclose the code being walked
@@ -273,6 +276,7 @@ class _Summarizer:
             "h": self._contexts(),
             "y": self._parameter_free_classes(),
             "Y": self.dynamic_imports,
+            "B": self.for_0_3,
         }
 
     def _hooking_forwards(self) -> Set[str]:
@@ -454,6 +458,8 @@ class _Summarizer:
         elif kind is ast.Global:
             self.defined.update(node.names)  # type: ignore[attr-defined]
             return
+        elif kind is ast.Compare and not self.for_0_3:
+            self.for_0_3 = tests_type_is_variable(node)  # type: ignore[arg-type]
         self._children(node, state, caller, klass)
 
     def _children(self, node: ast.AST, state: Grad, caller: str, klass: str) -> None:
@@ -1240,7 +1246,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("d"), str) and isinstance(summary.get("x"), list)
         and isinstance(summary.get("h"), dict) and isinstance(summary.get("y"), list)
         and isinstance(summary.get("l"), list) and isinstance(summary.get("N"), list)
-        and isinstance(summary.get("Y"), list)
+        and isinstance(summary.get("Y"), list) and isinstance(summary.get("B"), bool)
     )
 
 
@@ -2083,6 +2089,16 @@ class Project:
             return None
         summary = self.summary(found[0])
         return None if summary is None else (found[0], summary, found[1])
+
+    def imports_code_for_0_3(self) -> bool:
+        """Does a project module this module imports test ``type(h) ==
+        Variable`` (``tests_type_is_variable``): code that fails on PyTorch
+        0.4 and later, so this module runs on a release before 0.4 too?"""
+        for module in self._imported_modules(self.rel, self.own):
+            summary = self.summary(module) if module is not None and module != self.rel else None
+            if summary is not None and summary["B"]:
+                return True
+        return False
 
     def volatile_flags(self) -> FrozenSet[str]:
         """The names the project modules this module imports hand on as

@@ -3603,6 +3603,47 @@ NET_WITH_EMBEDDING = """
             self.embed = nn.Embedding(10, 4)
 """
 
+REPACKAGE_HIDDEN = """
+    import torch
+    from torch.autograd import Variable
+
+
+    def repackage_hidden(h):
+        if type(h) == Variable:
+            return Variable(h.data)
+        return tuple(repackage_hidden(v) for v in h)
+"""
+
+VOLATILE_RNN_EVALUATION = """
+    import torch
+    from torch.autograd import Variable
+
+    from utils import repackage_hidden
+
+
+    def evaluate(model, batches, hidden):
+        total = 0
+        for x, y in batches:
+            out, hidden = model(Variable(x, volatile=True), hidden)
+            hidden = repackage_hidden(hidden)
+            total += (out.data.max(1)[1] == y).sum()
+        return total
+"""
+
+
+@pytest.mark.parametrize("utils, found", [
+    # ``type(h) == Variable`` fails from 0.4 on: code for 0.3, where the flag worked, whatever the pin admits
+    (REPACKAGE_HIDDEN, []),
+    (REPACKAGE_HIDDEN.replace("type(h) == Variable", "isinstance(h, torch.Tensor)"),
+     [(9, 4, "GRD101"), (10, 40, "GRD003")]),
+])
+def test_code_that_tests_type_is_variable_runs_on_pytorch_0_3(tmp_path, utils, found):
+    make(tmp_path, {"README.md": "- torch>=0.2.0\n", "utils.py": utils, "evaluate.py": VOLATILE_RNN_EVALUATION,
+                    "main.py": "from evaluate import evaluate\n\nevaluate(None, [], None)\n"})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] in ("GRD003", "GRD101")] == found
+    assert [f for f in lint(tmp_path / "utils.py") if f[2] == "GRD003"] == []
+
+
 VOLATILE_SCRIPT = """
     import torch
     from torch.autograd import Variable
