@@ -742,6 +742,10 @@ def has(joined: str, name: str) -> bool:
     return f" {name} " in joined
 
 
+#: What a NumPy network may import from outside its project: the standard
+#: library and the numeric libraries that hold no tensor requiring grad.
+_NUMERIC_ONLY = frozenset(getattr(sys, "stdlib_module_names", ())) | {"numpy", "scipy", "__future__"}
+
 #: The run-time imports handed a module's dotted name.
 _BY_MODULE_NAME = frozenset({"import_module", "__import__"})
 
@@ -2253,18 +2257,44 @@ class Project:
 
     def parameter_free_class(self, rel: str, written: str) -> bool:
         """Is ``written`` in module ``rel`` a project module class that holds
-        no parameter (see ``facts.parameter_free``)?  One that keeps no
+        no parameter (see ``facts.parameter_free``), or one of a module that
+        never names ``torch`` (``_torch_free``)?  One that keeps no
         buffer either (``stateless``) is looked for in its module's source,
         read again: asked only on the way to a report."""
         target = self._definition(rel, written)
         if target is None:
             return False
-        if target[2] in target[1]["y"]:  # type: ignore[operator]
+        if target[2] in target[1]["y"] or self._torch_free(*target):  # type: ignore[operator]
             return True
         key = (target[0], target[2])
         if key not in self._stateless:
             self._stateless[key] = self._stateless_class(target[0], target[2])
         return self._stateless[key]
+
+    def _torch_free(self, rel: str, summary: Summary, name: str) -> bool:
+        """Is ``name`` a class of module ``rel`` that, like the modules of the
+        project it imports, never spells ``torch`` and imports from outside
+        the project only the standard library and NumPy or SciPy?  Then it
+        is no PyTorch module (a NumPy network with a ``forward`` and a
+        ``backward`` of its own) and holds no tensor that requires grad."""
+        if name not in summary["c"]:  # type: ignore[operator]
+            return False
+        todo: List[Tuple[str, Summary]] = [(rel, summary)]
+        for module in self._imported_modules(rel, summary):
+            found = self.summary(module) if module is not None and module != rel else None
+            if module is not None and module != rel:
+                if found is None:
+                    return False
+                todo.append((module, found))
+        for where, known in todo:
+            if " torch " in f" {self._words(where)} ":
+                return False
+            for level, target in [*known["i"].values(), *known["s"]]:  # type: ignore[attr-defined]
+                if self._imported_module(where, level, target) is None and (
+                    level or target.partition(".")[0] not in _NUMERIC_ONLY
+                ):
+                    return False
+        return True
 
     def _stateless_class(self, rel: str, name: str) -> bool:
         tree = _parse_file(os.path.join(self.index.root, rel))

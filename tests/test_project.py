@@ -3603,6 +3603,59 @@ NET_WITH_EMBEDDING = """
             self.embed = nn.Embedding(10, 4)
 """
 
+NUMPY_LAYERS = """
+    import numpy as np
+
+
+    class LinearModule(object):
+        def __init__(self, n_in, n_out):
+            self.params = {"weight": np.random.randn(n_in, n_out)}
+
+        def forward(self, x):
+            return x @ self.params["weight"]
+"""
+
+NUMPY_NET = """
+    from layers import *
+
+
+    class MLP(object):
+        def __init__(self, n_in, n_out):
+            self.layers = [LinearModule(n_in, n_out)]
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer.forward(x)
+            return x
+"""
+
+NUMPY_NET_VALIDATION = """
+    import torch
+
+    from numpy_net import MLP
+
+
+    def main(loader):
+        torch.manual_seed(0)
+        model = MLP(4, 2)
+        hits = 0
+        for x, y in loader:
+            scores = model.forward(x)
+            hits += (scores.argmax(1) == y).sum().item()
+        return hits
+"""
+
+
+@pytest.mark.parametrize("layers, found", [
+    (NUMPY_LAYERS, []),  # a class of modules that never name torch: a NumPy network, no graph
+    (NUMPY_LAYERS.replace("import numpy as np\n", "import numpy as np\nimport torch\n"), [(10, 4, "GRD101")]),
+])
+def test_a_model_of_a_module_that_never_names_torch_builds_no_graph(tmp_path, layers, found):
+    make(tmp_path, {"layers.py": layers, "numpy_net.py": NUMPY_NET, "validate.py": NUMPY_NET_VALIDATION,
+                    "main.py": "from validate import main\n\nmain([])\n"})
+    assert [f for f in lint(tmp_path / "validate.py") if f[2] == "GRD101"] == found
+
+
 REPACKAGE_HIDDEN = """
     import torch
     from torch.autograd import Variable

@@ -470,7 +470,9 @@ class EvalLoopWithoutNoGrad(Rule):
         layers and registers buffers: a running normaliser), or one that
         keeps nothing but settings and calls nothing it holds (a heatmap
         decoder storing `input_size` and `threshold`, not `self.model =
-        model`), also kept as `self.<name>`, or a `torch.nn` layer without parameters
+        model`), also kept as `self.<name>`, or a class of another module that,
+        like the project modules it imports, names no `torch` and imports only the
+        standard library, NumPy and SciPy (a NumPy network), or a `torch.nn` layer without parameters
         (`nn.CosineSimilarity(dim=1)`); a loop of a module's top-level code
         after a top-level statement that always reads a name the module never
         binds and no builtin is (`dataset.Loader(...)` after `from
