@@ -463,6 +463,39 @@ class TrainModeNotRestored(Rule):
 
             model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            modes = []
+
+
+            def run_epoch(model, batches):
+                for x in batches:
+                    loss = model(x).pow(2).mean()
+                    if model.training:
+                        modes.append(model.training)
+                        optimizer.zero_grad()
+                        loss.backward()
+                        optimizer.step()
+
+
+            def fit(model):
+                for epoch in range(2):
+                    run_epoch(model, [torch.randn(8, 4)])
+                    was_training = model.training
+                    model.eval()
+                    run_epoch(model, [torch.randn(8, 4)])
+                    model.train(was_training)
+
+
+            fit(model)
+            """,
+            title="A shared epoch helper that steps only under `if model.training:`",
+            checks=(Holds("modes == [True, True]", "every training step runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
             data = [torch.randn(8, 4)]
             modes = []
             for epoch in range(2):
@@ -746,6 +779,8 @@ class TrainModeNotRestored(Rule):
                         continue  # its graph was built before the switch, in training mode
                     if j < n and _exclusive(ctx, loop, event, nxt):
                         continue  # never in the same pass: ``if phase == "train": ... else: model.eval()``
+                    if _only_in_training_mode(nxt, event.model):
+                        continue  # ``if model.training: optimizer.step()``: not after ``model.eval()``
                     if j >= n and _exclusive_in_every_pass(loop, event, nxt):
                         continue  # ``step(phase, ...)`` switching by a ``phase`` the loop never changes
                     if j >= n and _on_last_pass(loop, ctx.flow.nodes.get(event.site)):
@@ -873,6 +908,14 @@ def _on_last_pass(loop: flow.Loop, node: Optional[ast.AST]) -> bool:
     return False
 
 
+def _only_in_training_mode(step: _Event, model: str) -> bool:
+    """Does ``step`` run only while ``model`` is in training mode: under
+    ``if model.training:`` (a shared epoch helper that steps the optimizer
+    only when training)?  Then no switch of ``model`` to eval mode is
+    followed by it before a switch back."""
+    return bool(model) and (("training", ("name", model)), True) in step.guards
+
+
 def _single_pass(loop: flow.Loop) -> bool:
     """Does the loop run its body once: ``for run in range(1):``, ``for
     (flag, ratio) in [(1, 0.1)]:``?  Then a switch at its end reaches no
@@ -993,6 +1036,8 @@ def _opaque() -> Term:
 def _term(expr: Optional[ast.expr]) -> Term:
     if isinstance(expr, ast.Name):
         return ("name", expr.id)
+    if isinstance(expr, ast.Attribute) and expr.attr == "training" and isinstance(expr.value, ast.Name):
+        return ("training", ("name", expr.value.id))  # ``if self.training:``
     if isinstance(expr, ast.Constant) and (expr.value is None or isinstance(expr.value, (bool, int, float, str))):
         return ("const", expr.value)
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
@@ -1071,6 +1116,8 @@ def _subst(term: Term, env: Dict[str, Term], fresh: Dict[Term, Term]) -> Term:
         return (tag, tuple(_subst(t, env, fresh) for t in term[1]))
     if tag == "in":
         return ("in", _subst(term[1], env, fresh), term[2])
+    if tag == "training":
+        return ("training", _subst(term[1], env, fresh))
     return (tag, _subst(term[1], env, fresh), _subst(term[2], env, fresh))
 
 
@@ -1082,7 +1129,7 @@ def _names(term: Term) -> Set[str]:
         return set()
     if tag in ("and", "or"):
         return {n for t in term[1] for n in _names(t)}
-    if tag in ("not", "in"):
+    if tag in ("not", "in", "training"):
         return _names(term[1])
     return _names(term[1]) | _names(term[2])
 
@@ -1507,8 +1554,10 @@ def _translate(
     false there.  ``on_self``: the call is ``self.method(...)``, whose
     ``self`` is the caller's."""
     guards = list(outer)
+    # ``if self.training:`` in a method called on ``self``: the caller's ``self``
+    within = {**env, "self": ("name", "self")} if on_self and "self" not in env else env
     for term, holds in event.guards:
-        term = _subst(term, env, fresh)
+        term = _subst(term, within, fresh)
         value = _value(term)
         if value is _UNKNOWN:
             guards.append((term, holds))
