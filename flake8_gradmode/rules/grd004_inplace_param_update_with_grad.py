@@ -526,6 +526,8 @@ class InplaceParamUpdateWithGrad(Rule):
         self._frozen: Dict[int, Tuple[Set[str], Dict[str, Set[str]]]] = {}
         #: the ``if`` statements whose ``else`` branch is being visited
         self._in_orelse: List[ast.If] = []
+        #: the branch of an ``if`` body last left (its ``else`` reads the same test)
+        self._left_branch: Optional[_Branch] = None
 
     def report(
         self, node: ast.AST, message: str, condition: Optional[Callable[[], bool]] = None,
@@ -878,14 +880,20 @@ class InplaceParamUpdateWithGrad(Rule):
         helper = self._helpers[-1] if self._helpers else None
         if helper is None:
             return
-        names = frozenset(
-            n.id for n in ast.walk(node.test) if isinstance(n, ast.Name) and self._argument(n) is not None
-        ) if helper.bindings else frozenset()  # no argument of its own: no name of the test is one
+        left = self._left_branch
+        if not taken and left is not None and left[0] is node.test:
+            names = left[2]  # the ``else`` of the ``if`` just left: its test, read as it was read there
+        elif helper.bindings:
+            names = frozenset(
+                n.id for n in _names_in(node.test) if self._argument(n) is not None
+            )
+        else:
+            names = frozenset()  # no argument of its own: no name of the test is one
         helper.path.append((node.test, taken, names))
 
     def _unbranch(self) -> None:
         if self._helpers:
-            self._helpers[-1].path.pop()
+            self._left_branch = self._helpers[-1].path.pop()
 
     def _argument_edit(self, node: ast.AST, base: ast.expr, what: str, stmt: Optional[ast.stmt], strict: bool) -> None:
         """``tensor.uniform_(...)`` where ``tensor`` is an argument of the
@@ -1372,6 +1380,28 @@ def _compare(op: ast.cmpop, left: object, right: object) -> Optional[bool]:
     except TypeError:
         return None
     return None
+
+
+def _names_in(expr: ast.AST) -> List[ast.Name]:
+    """The ``Name`` nodes in ``expr`` (``ast.walk`` without its generators:
+    asked of every ``if`` test of a function with arguments)."""
+    found: List[ast.Name] = []
+    todo = [expr]
+    while todo:
+        node = todo.pop()
+        cls = node.__class__
+        if cls is ast.Name:
+            found.append(node)  # type: ignore[arg-type]
+            continue
+        if cls is ast.Constant:
+            continue
+        for field in cls._fields:
+            value = getattr(node, field, None)
+            if value.__class__ is list:
+                todo.extend(v for v in value if isinstance(v, ast.AST))
+            elif isinstance(value, ast.AST):
+                todo.append(value)
+    return found
 
 
 def _reachable(path: Tuple[_Branch, ...], values: Dict[str, Optional[ast.expr]]) -> bool:

@@ -408,14 +408,14 @@ class LossAccumulatedWithGraph(Rule):
             if binding is None or binding.seq >= loops[0].seq:
                 return  # bound inside the loop: reset every iteration
             if len(loops) > 1 and binding.seq >= loops[1].seq and (
-                _repeats(loops[0].node) or _walks_models(loops[0].node)
+                _repeats(loops[0].node) or _walks_models(ctx, loops[0].node)
             ):
                 # ``for _ in range(k)`` of one step, or one step for each of k
                 # models, the total reset around it: k graphs at most
                 return
             if (
                 len(loops) == 1 and binding.function is not None and binding.function is function
-                and (_walks_models(loops[0].node) or _accumulates_gradients(loops[0].node)
+                and (_walks_models(ctx, loops[0].node) or _accumulates_gradients(loops[0].node)
                      or _sums_its_items(loops[0].node, value))
             ):
                 # one step for each of k models, the k micro-batches of one
@@ -431,7 +431,7 @@ class LossAccumulatedWithGraph(Rule):
             f"`{self.code_of(node)}` keeps every iteration's autograd graph alive; "
             "accumulate `.item()` or `.detach()` instead"
         )
-        spent = helper is not None or _backwarded_in(loop.node, value)
+        spent = helper is not None or _backwarded_in(ctx, loop.node, value)
         written = dotted(target) if isinstance(target, ast.Attribute) else None
         condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function, spent, written)
         if helper is not None:
@@ -628,10 +628,18 @@ def _sums_its_items(loop: ast.AST, value: ast.expr) -> bool:
     )
 
 
-def _walks_models(loop: ast.AST) -> bool:
+def _walks_models(ctx, loop: ast.AST) -> bool:
     """``for head, optimizer in zip(heads, optimizers):`` calling ``head(x)``
     or ``optimizer.step()``: a step for each of several models, not a walk
-    over data."""
+    over data.  Asked of every total the loop keeps: one walk per loop."""
+    key = ("grd104-walks-models", id(loop))
+    found = ctx.flow.cache.get(key)
+    if found is None:
+        found = ctx.flow.cache[key] = _walks_models_now(loop)
+    return found
+
+
+def _walks_models_now(loop: ast.AST) -> bool:
     if not isinstance(loop, ast.For):
         return False
     names = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
@@ -847,9 +855,18 @@ def _self_and_ancestors(loop: Optional[flow.Loop]):
         loop = loop.parent
 
 
-def _backward_calls(loop: ast.AST):
+def _backward_calls(ctx, loop: ast.AST) -> List[Tuple[ast.expr, ast.Call]]:
     """``(receiver, call)`` of every ``.backward()`` in the loop body (not in
-    nested functions); ``scaler.scale(loss).backward()`` has ``loss``."""
+    nested functions); ``scaler.scale(loss).backward()`` has ``loss``.  One
+    walk per loop, however many totals ask."""
+    key = ("grd104-backward-calls", id(loop))
+    found = ctx.flow.cache.get(key)
+    if found is None:
+        found = ctx.flow.cache[key] = list(_backward_calls_now(loop))
+    return found
+
+
+def _backward_calls_now(loop: ast.AST):
     todo = list(ast.iter_child_nodes(loop))
     while todo:
         node = todo.pop()
@@ -869,14 +886,14 @@ def _keeps_graph(call: ast.Call) -> bool:
                for kw in call.keywords) or len(call.args) > 1
 
 
-def _backwarded_in(loop: ast.AST, value: ast.expr) -> bool:
+def _backwarded_in(ctx, loop: ast.AST, value: ast.expr) -> bool:
     """Is ``value`` built from a name whose graph ``.backward()`` spends in
     the loop (``loss.backward(); total_loss += loss``, or an item of it:
     ``losses["total"].backward(); history.append(losses)``)?  Returned to the
     caller, such a total can only be kept, never differentiated again."""
     used = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
     found = False
-    for receiver, call in _backward_calls(loop):
+    for receiver, call in _backward_calls(ctx, loop):
         root = _root_name(receiver)
         if root is not None and root != "self" and root in used:
             if _keeps_graph(call):
@@ -904,7 +921,7 @@ def _backward_target_or_holder(ctx, loop: flow.Loop, value: ast.expr, at: ast.AS
         elif not isinstance(built, (ast.Dict, ast.List, ast.Tuple)):
             return False
         start = (getattr(built, "lineno", 0), getattr(built, "col_offset", 0))
-        for receiver, call in _backward_calls(loop.node):
+        for receiver, call in _backward_calls(ctx, loop.node):
             if isinstance(receiver, (ast.Subscript, ast.Attribute)) and _root_name(receiver) == value.id:
                 spent = (call.lineno, call.col_offset)
                 if start < spent < where and not _overwritten_with_numbers(loop.node, receiver, spent, where):
@@ -913,7 +930,7 @@ def _backward_target_or_holder(ctx, loop: flow.Loop, value: ast.expr, at: ast.AS
     if isinstance(value, (ast.Subscript, ast.Attribute)):
         text = ast.dump(value)
         spent = [
-            (call.lineno, call.col_offset) for receiver, call in _backward_calls(loop.node)
+            (call.lineno, call.col_offset) for receiver, call in _backward_calls(ctx, loop.node)
             if ast.dump(receiver) == text and (call.lineno, call.col_offset) < where
         ]
         return bool(spent) and not _overwritten_with_numbers(loop.node, value, max(spent), where)
