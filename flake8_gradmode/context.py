@@ -677,7 +677,7 @@ class Context:
         a ``def name``)?  A fast test before a question about a call of it."""
         defined = self._defined
         if defined is None:
-            defined = self._defined = frozenset(_DEF_NAME.findall("".join(self.lines)))
+            defined = self._defined = frozenset(_def_names("".join(self.lines)))
         return name in defined
 
     def call_key(self, func: ast.expr) -> Optional[Tuple[str, ...]]:
@@ -769,8 +769,28 @@ class Context:
                 self.call_sites.setdefault(target, []).extend(self.call_sites[key])
 
 
-#: The name a ``def`` statement defines.
-_DEF_NAME = re.compile(r"\bdef[\s\\]+(\w+)")
+#: The name a ``def`` statement defines, where ``def`` starts a word
+#: (tested by ``_def_names``: a pattern that starts with ``\b`` is tried at
+#: every position of the text, thirty times slower than one that starts
+#: with the literal ``def``).
+_DEF_NAME = re.compile(r"def[\s\\]+(\w+)")
+
+
+def _def_names(text: str) -> List[str]:
+    r"""What ``re.findall(r"\bdef[\s\\]+(\w+)", text)`` finds."""
+    found: List[str] = []
+    search = _DEF_NAME.search
+    match = search(text)
+    while match is not None:
+        start = match.start()
+        before = text[start - 1] if start else " "
+        if before.isalnum() or before == "_":  # ``undef x``: no ``def`` here; look on from the next character
+            match = search(text, start + 1)
+            continue
+        found.append(match.group(1))
+        match = search(text, match.end())
+    return found
+
 
 #: A PyTorch release in a directory's name: ``pytorch_0.3.1``, ``torch0.4``.
 _TORCH_IN_NAME = re.compile(r"(?<![a-z])(?:py)?torch[\s_-]*v?(\d+)\.(\d+)", re.IGNORECASE)

@@ -402,3 +402,30 @@ def test_exit_stack_enter_context():
 
 def test_grad_enum_values_are_stable():
     assert {g.value for g in Grad} == {"enabled", "disabled", "unknown", "inherited"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def f(x):\n    pass\n",
+        "undef def foo\n",  # ``def`` inside a word: looked for again from the next character
+        "xdef def a\n",
+        "_def a; def b\n",
+        "\u00e9def x\ndef y\n",  # a word character outside ASCII
+        "def\\\n  spaced(x): pass\n",
+        "async def run(): pass\nclass A:\n    def  forward(self): pass\n",
+        "def",
+        "adef",
+        "",
+    ],
+)
+def test_def_names_are_what_a_word_bounded_pattern_finds(text):
+    """``Context.defines`` reads the names of ``def`` statements from the text
+    with a pattern that starts with the literal ``def`` (a leading ``\\b``
+    makes the search try every position); it must find what the
+    word-bounded pattern finds."""
+    import re
+
+    from flake8_gradmode.context import _def_names
+
+    assert _def_names(text) == re.findall(r"\bdef[\s\\]+(\w+)", text)
