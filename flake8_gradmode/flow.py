@@ -1105,6 +1105,13 @@ def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset(), who
         read -= _memo(ctx, ("scope-names", id(whole)), lambda: _scope_names(whole.body), frozenset())  # type: ignore
     if not read:
         return False
+    # the names the module's own scope binds (``opt = parse_opt()`` under
+    # ``if __name__ == "__main__":``), a part of those bound anywhere: most
+    # reads left end here, before the walk of every function body
+    read -= _memo(ctx, ("own-scope-names",), lambda: frozenset(_scope_names(getattr(ctx.tree, "body", ()))),
+                  frozenset())
+    if not read:
+        return False
     found = _memo(ctx, ("bound-names",), lambda: _bound_names(ctx), None)
     if found is None:
         return False
