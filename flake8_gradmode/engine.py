@@ -486,8 +486,10 @@ class Tracker:
             self._training_step(node, seq, loops)
         self._model_call(node, seq, loops)
         in_module = bool(ctx.classes) and ctx.classes[-1].is_module
-        if (not flow_.mode_by_layers or (in_module and not flow_.mode_layer_class)) and _mode_dependent(
-            ctx.imports.resolve(func) or ""
+        if (
+            (not flow_.mode_by_layers or (in_module and not flow_.mode_layer_class))
+            and ctx.imports.root_starts(func, "torch")  # what ``_mode_dependent`` needs, without a string
+            and _mode_dependent(ctx.imports.resolve(func) or "")
         ):
             flow_.mode_matters = flow_.mode_by_layers = True
             if in_module:
@@ -582,6 +584,15 @@ class Tracker:
         func = node.func
         if isinstance(func, ast.Name) and func.id in self.ctx.settings.eval_mode_helpers:
             self.flow.scope.eval_switches.append(seq)
+        if not (loops and node.args) and func.__class__ in _NAMES_AND_ATTRIBUTES:
+            # ``torch.cat(xs)``, ``np.mean(x)``: a chain from an imported name,
+            # returned below once its key is made; told here without making it
+            base = func
+            while base.__class__ is ast.Attribute:
+                base = base.value  # type: ignore[attr-defined]
+            root = base.id if base.__class__ is ast.Name else "self"  # type: ignore[attr-defined]
+            if root != "self" and self.ctx.imports.is_imported(root):
+                return
         key = _callee_key(func)
         if key is None or key == "super":
             return

@@ -311,6 +311,17 @@ class ImportTable:
         A cheap test before ``resolve``, which most calls need not reach."""
         return last_name(expr) in names or (isinstance(expr, ast.Name) and expr.id in self._names)
 
+    def root_starts(self, expr: ast.AST, prefix: str) -> bool:
+        """Can ``resolve(expr)`` start with ``prefix``?  Only if what the root
+        name of the chain stands for does: a test that builds no string,
+        before ``resolve``, which most calls need not reach."""
+        while expr.__class__ is ast.Attribute:
+            expr = expr.value  # type: ignore[attr-defined]
+        if expr.__class__ is not ast.Name:
+            return False  # no dotted name: ``resolve`` answers None
+        name = expr.id  # type: ignore[attr-defined]
+        return self._names.get(name, name).startswith(prefix)
+
     def mentions_torch(self) -> bool:
         return any(v == "torch" or v.startswith("torch.") for v in self._names.values())
 
