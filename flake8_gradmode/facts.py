@@ -696,12 +696,29 @@ def _literal_numbers(expr: ast.AST) -> bool:
 
 
 def _own_nodes(fn: ast.AST):
-    todo = list(ast.iter_child_nodes(fn))
+    """The nodes of ``fn``'s own code (not inside a nested function, class or
+    lambda), depth first, the last child first."""
+    todo = child_nodes(fn)
     while todo:
         node = todo.pop()
         yield node
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            todo.extend(ast.iter_child_nodes(node))
+        if node.__class__ not in _OWN_SCOPES:
+            todo.extend(child_nodes(node))
+
+
+_OWN_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
+
+
+def child_nodes(node: ast.AST) -> List[ast.AST]:
+    """``list(ast.iter_child_nodes(node))``, without its two generators."""
+    found: List[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            found.append(value)
+        elif isinstance(value, list):
+            found.extend(item for item in value if isinstance(item, ast.AST))
+    return found
 
 
 def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool:

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
-    DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, context_effects,
+    DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, child_nodes, context_effects,
     forward_detaches, freezing_functions, grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze,
     loss_named, methods_turning_grad_off, names_training_step, parameter_free, returns_number,
     tests_type_is_variable,
@@ -114,6 +114,31 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 _FORMAT = 49
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
+#: Nodes a summary has nothing to note of and nothing inside to visit:
+#: constants, ``Load``/``Store``/``Del`` and operators.
+_SUMMARY_LEAVES = frozenset(
+    {ast.Constant}.union(*(
+        base.__subclasses__() for base in (ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
+    ))
+)
+
+
+def _statements(body: List[ast.stmt]) -> List[ast.stmt]:
+    """Every statement in ``body`` and in the blocks of its statements, those
+    of nested functions and classes too (the statements ``ast.walk`` meets,
+    in another order)."""
+    found: List[ast.stmt] = []
+    todo = [body]
+    while todo:
+        for stmt in todo.pop():
+            found.append(stmt)
+            for name in ("body", "orelse", "finalbody"):
+                block = getattr(stmt, name, None)
+                if block.__class__ is list:
+                    todo.append(block)
+            for part in getattr(stmt, "handlers", None) or getattr(stmt, "cases", None) or ():
+                todo.append(part.body)
+    return found
 
 
 # --- summaries ----------------------------------------------------------------
@@ -406,6 +431,8 @@ class _Summarizer:
 
     def visit(self, node: ast.AST, state: Grad, caller: str, klass: str) -> None:
         kind = type(node)
+        if kind in _SUMMARY_LEAVES:
+            return  # a constant, ``Load``, an operator: nothing to note, nothing inside
         if kind is ast.Call:
             self._call(node, state, caller, klass)  # type: ignore[arg-type]
             return  # it visits the call's parts itself
@@ -442,12 +469,12 @@ class _Summarizer:
             self.walk(node.body, inner, caller, klass)  # type: ignore[attr-defined]
             return
         elif kind is ast.Assign:
-            for child in ast.iter_child_nodes(node):
+            for child in child_nodes(node):
                 self.visit(child, state, caller, klass)
             self._bound(node)  # type: ignore[arg-type]
             return
         elif kind in (ast.Lambda, ast.GeneratorExp):
-            for child in ast.iter_child_nodes(node):
+            for child in child_nodes(node):
                 self.visit(child, Grad.INHERITED, "?", klass)
             return
         elif kind in _LOOPS:
@@ -466,7 +493,8 @@ class _Summarizer:
         """Visit ``node``'s parts; its blocks of statements as ``walk`` does,
         so ``torch.set_grad_enabled(False)`` in an ``if __name__ ==
         "__main__":`` block holds for the calls after it."""
-        for _, value in ast.iter_fields(node):
+        for name in node._fields:
+            value = getattr(node, name, None)
             if value.__class__ is list:
                 if value and isinstance(value[0], ast.stmt):
                     self.walk(value, state, caller, klass)
@@ -524,7 +552,7 @@ class _Summarizer:
                     self._passes_trained(node, written, last, caller, klass)
                 if written == dotted(func):
                     self._ran.add(written)
-        for child in ast.iter_child_nodes(node):
+        for child in child_nodes(node):
             self.visit(child, state, caller, klass)
 
     def _function(self, node: ast.FunctionDef, state: Grad, caller: str, klass: str) -> None:
@@ -713,7 +741,9 @@ def _built_members(node: ast.ClassDef) -> Dict[str, str]:
     for stmt in node.body:
         if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        for sub in ast.walk(stmt):
+        # assignments are statements: the blocks hold them all, so the walk
+        # skips every expression (the answer does not depend on the order)
+        for sub in _statements(stmt.body):
             if isinstance(sub, ast.Assign):
                 targets, value = sub.targets, sub.value
             elif isinstance(sub, (ast.AnnAssign, ast.AugAssign)):
