@@ -31,7 +31,7 @@ from flake8_gradmode.facts import (
     freezing_functions, init_freeze, method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, resolve_function, subscripted_root,
+    FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, preorder, resolve_function, subscripted_root,
     switches_to_eval, unchained,
 )
 
@@ -1189,7 +1189,7 @@ def _bound_names(ctx) -> Optional[Tuple[FrozenSet[str], bool]]:
         return None
     stars = False
     bound: Set[str] = set(_MODULE_NAMES) | set(dir(builtins))
-    for node in ast.walk(tree):
+    for node in preorder(tree):
         cls = node.__class__
         if cls is ast.Name:
             if node.ctx.__class__ is not ast.Load:  # type: ignore[attr-defined]
@@ -1654,7 +1654,7 @@ def _strings(ctx) -> Optional[FrozenSet[str]]:
     #: a dict display's keys and a subscript's strings (``{"predictions": p}``,
     #: ``res["predictions"]``): an item of a dict, not a name looked up
     items: Set[int] = set()
-    for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
+    for node in preorder(ctx.tree) if ctx.tree is not None else ():  # a dict or subscript before its strings
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             if id(node) not in items:
                 found.add(node.value)
@@ -2893,14 +2893,14 @@ def _fills_the_return(loop: Loop, calls: List[ModelCall]) -> bool:
     (``elbo += log_lik(model(x))`` then ``return elbo``)?"""
     returned: Optional[Set[str]] = None
     wanted = {id(c.node) for c in calls}
-    for node in ast.walk(loop.node):
+    for node in preorder(loop.node):
         if isinstance(node, ast.Assign):
             names, value = [t.id for t in node.targets if isinstance(t, ast.Name)], node.value
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             names, value = [node.target.id], node.value
         else:
             continue
-        inner = list(ast.walk(value))
+        inner = preorder(value)
         if not names or not any(id(n) in wanted for n in inner) or any(
             isinstance(n, ast.Attribute) and n.attr in GRAPH_DROPPING_READS for n in inner
         ):

@@ -5,7 +5,7 @@ from typing import List, Optional, Set, Tuple
 import ast
 
 from flake8_gradmode import facts, flow
-from flake8_gradmode.tracker import Grad, call_args, dotted, effective, is_const, last_name
+from flake8_gradmode.tracker import Grad, call_args, dotted, effective, is_const, last_name, preorder
 from flake8_gradmode.context import Fix
 from flake8_gradmode.names import names_in
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
@@ -589,9 +589,9 @@ def _reset_in(ctx, loop: ast.AST) -> Set[str]:
     found = ctx.flow.cache.get(key)
     if found is None:
         found = set()
-        for node in ast.walk(loop):
+        for node in preorder(loop):
             if isinstance(node, ast.Assign):
-                used = {dotted(n) for n in ast.walk(node.value) if isinstance(n, (ast.Name, ast.Attribute))}
+                used = {dotted(n) for n in preorder(node.value) if isinstance(n, (ast.Name, ast.Attribute))}
                 written = (dotted(t) for t in node.targets if isinstance(t, (ast.Name, ast.Attribute)))
                 found.update(w for w in written if w is not None and w not in used)
         ctx.flow.cache[key] = found
