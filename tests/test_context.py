@@ -429,3 +429,35 @@ def test_def_names_are_what_a_word_bounded_pattern_finds(text):
     from flake8_gradmode.context import _def_names
 
     assert _def_names(text) == re.findall(r"\bdef[\s\\]+(\w+)", text)
+
+
+def test_preorder_meets_every_node_ast_walk_meets_each_before_its_children():
+    """``tracker.preorder`` stands in for ``ast.walk`` where the order does
+    not matter but a parent must come before its children (a dict display
+    before its string keys)."""
+    from flake8_gradmode.tracker import preorder
+
+    source = textwrap.dedent(
+        """
+        import torch as t
+        class Net(t.nn.Module):
+            def forward(self, x, *a, k=1, **kw):
+                y = {"a": x[0], **kw}
+                return [v async for v in y] if k else (lambda z: z)(y["a"])
+        try:
+            pass
+        except (ValueError, KeyError) as e:
+            raise e from None
+        """
+    )
+    tree = ast.parse(source)
+    found = preorder(tree)
+    assert sorted(map(id, found)) == sorted(map(id, ast.walk(tree)))
+    shared = (ast.expr_context, ast.operator, ast.cmpop, ast.boolop, ast.unaryop)  # one node, many parents
+    own = [node for node in found if not isinstance(node, shared)]
+    assert len(own) == len(set(map(id, own)))  # no node twice
+    position = {id(node): i for i, node in enumerate(found)}
+    for node in own:
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, shared):
+                assert position[id(node)] < position[id(child)]
