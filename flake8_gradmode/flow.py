@@ -2678,8 +2678,9 @@ def _asks_for_grad(loop: ast.AST) -> bool:
 
 def _made_to_require_grad(node: ast.AST) -> Iterator[ast.expr]:
     """The tensors the code under ``node`` makes require grad: ``x`` of
-    ``x.requires_grad = True`` and of ``x.requires_grad_()`` (not ``False``)."""
-    for inner in ast.walk(node):
+    ``x.requires_grad = True`` and of ``x.requires_grad_()`` (not ``False``),
+    in no particular order (both callers ask whether there is one)."""
+    for inner in preorder(node):
         if isinstance(inner, ast.Assign):
             if not (isinstance(inner.value, ast.Constant) and inner.value.value is False):
                 for target in inner.targets:

@@ -650,7 +650,7 @@ def _walks_models_now(loop: ast.AST) -> bool:
             return expr.id in names
         return isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Name) and expr.slice.id in names
 
-    for node in ast.walk(loop):
+    for node in preorder(loop):  # any call will do: the order does not matter
         if isinstance(node, ast.Call):
             func = node.func
             if picked(func):
@@ -867,12 +867,12 @@ def _backward_calls(ctx, loop: ast.AST) -> List[Tuple[ast.expr, ast.Call]]:
 
 
 def _backward_calls_now(loop: ast.AST):
-    todo = list(ast.iter_child_nodes(loop))
+    todo = facts.child_nodes(loop)
     while todo:
         node = todo.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             continue
-        todo.extend(ast.iter_child_nodes(node))
+        todo.extend(facts.child_nodes(node))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
             receiver = node.func.value
             if isinstance(receiver, ast.Call) and receiver.args:
