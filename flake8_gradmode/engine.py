@@ -29,6 +29,7 @@ from flake8_gradmode.tracker import (
     Grad,
     all_params,
     call_args,
+    chain_root,
     dotted,
     first_value,
     is_const,
@@ -587,11 +588,8 @@ class Tracker:
         if not (loops and node.args) and func.__class__ in _NAMES_AND_ATTRIBUTES:
             # ``torch.cat(xs)``, ``np.mean(x)``: a chain from an imported name,
             # returned below once its key is made; told here without making it
-            base = func
-            while base.__class__ is ast.Attribute:
-                base = base.value  # type: ignore[attr-defined]
-            root = base.id if base.__class__ is ast.Name else "self"  # type: ignore[attr-defined]
-            if root != "self" and self.ctx.imports.is_imported(root):
+            root = chain_root(func)
+            if root is not None and root != "self" and self.ctx.imports.is_imported(root):
                 return
         key = _callee_key(func)
         if key is None or key == "super":

@@ -18,6 +18,7 @@ from flake8_gradmode.tracker import (
     GradTracker,
     ImportTable,
     call_args,
+    child_nodes,
     dotted,
     first_value,
     last_name,
@@ -348,7 +349,7 @@ def _returned_modules(ctx: "Context", fn: ast.AST) -> Optional[Tuple[Optional[in
     returns: List[ast.expr] = []
     stores: Dict[str, List[ast.AST]] = {}
     assigned: Dict[int, ast.expr] = {}  # id of a name an ``=`` binds -> the value
-    for node in _own_nodes(fn):
+    for node in own_nodes(fn):
         if node.__class__ is ast.Return:
             if node.value is None:  # type: ignore[attr-defined]
                 return None
@@ -647,11 +648,11 @@ def returns_number(fn: ast.AST) -> bool:
     n`` where ``total`` starts at ``0`` and adds ``loss.item()``), or items of
     a tensor made from numbers that only numbers are added to (``total =
     torch.Tensor([0])``, ``total += loss.item()``, ``return total[0]``)?"""
-    returns = [n.value for n in _own_nodes(fn) if isinstance(n, ast.Return)]
+    returns = [n.value for n in own_nodes(fn) if isinstance(n, ast.Return)]
     if not returns or any(r is None for r in returns):
         return False
     stores: dict = {}
-    for node in _own_nodes(fn):
+    for node in own_nodes(fn):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -695,7 +696,7 @@ def _literal_numbers(expr: ast.AST) -> bool:
     return _number(expr)
 
 
-def _own_nodes(fn: ast.AST):
+def own_nodes(fn: ast.AST):
     """The nodes of ``fn``'s own code (not inside a nested function, class or
     lambda), depth first, the last child first."""
     todo = child_nodes(fn)
@@ -707,18 +708,6 @@ def _own_nodes(fn: ast.AST):
 
 
 _OWN_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
-
-
-def child_nodes(node: ast.AST) -> List[ast.AST]:
-    """``list(ast.iter_child_nodes(node))``, without its two generators."""
-    found: List[ast.AST] = []
-    for name in node._fields:
-        value = getattr(node, name, None)
-        if isinstance(value, ast.AST):
-            found.append(value)
-        elif isinstance(value, list):
-            found.extend(item for item in value if isinstance(item, ast.AST))
-    return found
 
 
 def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool:
@@ -760,7 +749,7 @@ def backprop_calls(fn: ast.AST) -> Set[str]:
     or directly (``self.loss(x).backward()``)."""
     deps: Dict[str, list] = {}
     targets: list = []
-    for node in _own_nodes(fn):
+    for node in own_nodes(fn):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 for name in _bound_by(target):
@@ -858,7 +847,7 @@ def forward_detaches(node: ast.ClassDef) -> bool:
 
 def _returns_graph_free(node: ast.ClassDef, method: ast.AST, depth: int) -> bool:
     """Does ``method`` of ``node`` return, on some path, a value without its graph?"""
-    assigns = [inner for inner in _own_nodes(method) if isinstance(inner, ast.Assign)]
+    assigns = [inner for inner in own_nodes(method) if isinstance(inner, ast.Assign)]
     free: Set[str] = set()
     dicts: Dict[str, List[ast.expr]] = {}
     changed = True
@@ -876,7 +865,7 @@ def _returns_graph_free(node: ast.ClassDef, method: ast.AST, depth: int) -> bool
             for target in inner.targets:
                 if isinstance(target, ast.Name):
                     dicts.setdefault(target.id, []).extend(items)
-    for inner in _own_nodes(method):
+    for inner in own_nodes(method):
         if isinstance(inner, ast.Return) and inner.value is not None:
             value = inner.value.elts[0] if isinstance(inner.value, ast.Tuple) and inner.value.elts else inner.value
             values = _dict_values(value) or (dicts.get(value.id, []) if isinstance(value, ast.Name) else [])
@@ -972,7 +961,7 @@ def asks_autograd(node: ast.ClassDef, adapting: FrozenSet[str] = frozenset()) ->
     for method in methods:
         forward = method.name == "forward"
         leaf = step = asks = backward = False
-        for inner in _own_nodes(method):
+        for inner in own_nodes(method):
             if isinstance(inner, ast.Call):
                 func = inner.func
                 if (dotted(func) or "").endswith("autograd.grad"):
@@ -1353,7 +1342,7 @@ def _calls_self(nodes, methods: Optional[Set[str]] = None) -> bool:
     part's mode or device (``self.encoder.eval()``, ``self.net.cuda()``) is
     no such work."""
     for top in nodes if isinstance(nodes, list) else [nodes]:
-        for node in itertools.chain([top], _own_nodes(top)):
+        for node in itertools.chain([top], own_nodes(top)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _self_rooted(node.func):
                 if methods is None and node.func.attr in _HOUSEKEEPING:
                     continue
@@ -1451,7 +1440,7 @@ def grad_off_selectors(node: ast.ClassDef, turns_off: Callable[[ast.expr], bool]
     args = forward.args
     params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
     found = set()
-    for inner in _own_nodes(forward):
+    for inner in own_nodes(forward):
         if not isinstance(inner, ast.If):
             continue
         test = inner.test

@@ -31,8 +31,8 @@ from flake8_gradmode.facts import (
     freezing_functions, init_freeze, method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, preorder, resolve_function, subscripted_root,
-    switches_to_eval, unchained,
+    FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, preorder, resolve_function, statements_in,
+    subscripted_root, switches_to_eval, unchained,
 )
 
 
@@ -715,13 +715,9 @@ def _legacy_branches(ctx) -> List[Tuple[int, int]]:
 def _if_statements(block: List[ast.stmt]) -> Iterator[ast.If]:
     """The ``if`` statements of ``block`` and of the blocks nested in it,
     in any statement (expressions are not walked: no statement is in one)."""
-    todo: List[ast.AST] = list(block)
-    while todo:
-        stmt = todo.pop()
+    for stmt in statements_in(block):
         if stmt.__class__ is ast.If:
             yield stmt  # type: ignore[misc]
-        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
-            todo.extend(getattr(stmt, field, ()))
 
 
 #: The text of a name ``_legacy_flag`` can accept (``TORCH_LT_0_4``,
@@ -1108,8 +1104,7 @@ def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset(), who
     # the names the module's own scope binds (``opt = parse_opt()`` under
     # ``if __name__ == "__main__":``), a part of those bound anywhere: most
     # reads left end here, before the walk of every function body
-    read -= _memo(ctx, ("own-scope-names",), lambda: frozenset(_scope_names(getattr(ctx.tree, "body", ()))),
-                  frozenset())
+    read -= _own_scope_names(ctx)
     if not read:
         return False
     found = _memo(ctx, ("bound-names",), lambda: _bound_names(ctx), None)
@@ -1128,11 +1123,18 @@ def _module_scope_names(ctx) -> FrozenSet[str]:
     """The names the module's own scope binds anywhere (``teacher = ...``
     under ``if __name__ == "__main__":`` too, not in a function or class),
     and those a ``global`` statement declares."""
-    found = set(_scope_names(getattr(ctx.tree, "body", ())))
+    found = set(_own_scope_names(ctx))
     for node in ast.walk(ctx.tree):
         if node.__class__ is ast.Global:
             found.update(node.names)  # type: ignore[attr-defined]
     return frozenset(found)
+
+
+def _own_scope_names(ctx) -> FrozenSet[str]:
+    """The names the module's own scope binds (``_scope_names`` of its body),
+    once per module."""
+    return _memo(ctx, ("own-scope-names",), lambda: frozenset(_scope_names(getattr(ctx.tree, "body", ()))),
+                 frozenset())
 
 
 def _scope_names(body: List[ast.stmt]) -> Set[str]:

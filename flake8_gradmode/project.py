@@ -47,15 +47,15 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
-    DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, child_nodes, context_effects,
+    DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, context_effects,
     forward_detaches, freezing_functions, grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze,
     loss_named, methods_turning_grad_off, names_training_step, parameter_free, returns_number,
     tests_type_is_variable,
 )
 from flake8_gradmode.names import TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
 from flake8_gradmode.tracker import (
-    Grad, GradTracker, ImportTable, dotted, is_super_call, last_name, switches_to_eval, switches_to_train, unchained,
-    unsubscripted,
+    Grad, GradTracker, ImportTable, child_nodes, dotted, is_super_call, last_name, statements_in, switches_to_eval,
+    switches_to_train, unchained, unsubscripted,
 )
 
 if TYPE_CHECKING:
@@ -121,24 +121,6 @@ _SUMMARY_LEAVES = frozenset(
         base.__subclasses__() for base in (ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
     ))
 )
-
-
-def _statements(body: List[ast.stmt]) -> List[ast.stmt]:
-    """Every statement in ``body`` and in the blocks of its statements, those
-    of nested functions and classes too (the statements ``ast.walk`` meets,
-    in another order)."""
-    found: List[ast.stmt] = []
-    todo = [body]
-    while todo:
-        for stmt in todo.pop():
-            found.append(stmt)
-            for name in ("body", "orelse", "finalbody"):
-                block = getattr(stmt, name, None)
-                if block.__class__ is list:
-                    todo.append(block)
-            for part in getattr(stmt, "handlers", None) or getattr(stmt, "cases", None) or ():
-                todo.append(part.body)
-    return found
 
 
 # --- summaries ----------------------------------------------------------------
@@ -743,7 +725,7 @@ def _built_members(node: ast.ClassDef) -> Dict[str, str]:
             continue
         # assignments are statements: the blocks hold them all, so the walk
         # skips every expression (the answer does not depend on the order)
-        for sub in _statements(stmt.body):
+        for sub in statements_in(stmt.body):
             if isinstance(sub, ast.Assign):
                 targets, value = sub.targets, sub.value
             elif isinstance(sub, (ast.AnnAssign, ast.AugAssign)):

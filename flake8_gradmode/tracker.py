@@ -106,6 +106,41 @@ def preorder(node: ast.AST) -> List[ast.AST]:
     return found
 
 
+def child_nodes(node: ast.AST) -> List[ast.AST]:
+    """``list(ast.iter_child_nodes(node))``, without its two generators."""
+    found: List[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            found.append(value)
+        elif isinstance(value, list):
+            found.extend(item for item in value if isinstance(item, ast.AST))
+    return found
+
+
+def statements_in(block: List[ast.stmt]) -> List[ast.AST]:
+    """The statements of ``block`` and of every block nested in them (those
+    of nested functions and classes too), with the ``except`` handlers and
+    ``match`` cases that hold blocks.  Expressions are not walked: no
+    statement is in one."""
+    found: List[ast.AST] = []
+    todo: List[ast.AST] = list(block)
+    while todo:
+        stmt = todo.pop()
+        found.append(stmt)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(getattr(stmt, field, ()))
+    return found
+
+
+def chain_root(expr: ast.AST) -> Optional[str]:
+    """``a`` of ``a.b.c`` and of ``a``; None when the chain of attributes
+    does not start from a name (``f().b``, ``x[0].b``)."""
+    while expr.__class__ is ast.Attribute:
+        expr = expr.value  # type: ignore[attr-defined]
+    return expr.id if expr.__class__ is ast.Name else None  # type: ignore[attr-defined]
+
+
 def dotted(expr: ast.AST) -> Optional[str]:
     """``a.b.c`` for a chain of names and attributes, else None."""
     parts: List[str] = []
@@ -338,11 +373,9 @@ class ImportTable:
         """Can ``resolve(expr)`` start with ``prefix``?  Only if what the root
         name of the chain stands for does: a test that builds no string,
         before ``resolve``, which most calls need not reach."""
-        while expr.__class__ is ast.Attribute:
-            expr = expr.value  # type: ignore[attr-defined]
-        if expr.__class__ is not ast.Name:
+        name = chain_root(expr)
+        if name is None:
             return False  # no dotted name: ``resolve`` answers None
-        name = expr.id  # type: ignore[attr-defined]
         return self._names.get(name, name).startswith(prefix)
 
     def mentions_torch(self) -> bool:

@@ -7,7 +7,8 @@ import ast
 from flake8_gradmode import facts, flow
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, dotted, effective, first_value, is_const, last_name, param_defaults, positional_params
+    FunctionInfo, Grad, dotted, effective, first_value, is_const, last_name, param_defaults, positional_params,
+    preorder,
 )
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
@@ -885,7 +886,7 @@ class InplaceParamUpdateWithGrad(Rule):
             names = left[2]  # the ``else`` of the ``if`` just left: its test, read as it was read there
         elif helper.bindings:
             names = frozenset(
-                n.id for n in _names_in(node.test) if self._argument(n) is not None
+                n.id for n in preorder(node.test) if n.__class__ is ast.Name and self._argument(n) is not None
             )
         else:
             names = frozenset()  # no argument of its own: no name of the test is one
@@ -1380,28 +1381,6 @@ def _compare(op: ast.cmpop, left: object, right: object) -> Optional[bool]:
     except TypeError:
         return None
     return None
-
-
-def _names_in(expr: ast.AST) -> List[ast.Name]:
-    """The ``Name`` nodes in ``expr`` (``ast.walk`` without its generators:
-    asked of every ``if`` test of a function with arguments)."""
-    found: List[ast.Name] = []
-    todo = [expr]
-    while todo:
-        node = todo.pop()
-        cls = node.__class__
-        if cls is ast.Name:
-            found.append(node)  # type: ignore[arg-type]
-            continue
-        if cls is ast.Constant:
-            continue
-        for field in cls._fields:
-            value = getattr(node, field, None)
-            if value.__class__ is list:
-                todo.extend(v for v in value if isinstance(v, ast.AST))
-            elif isinstance(value, ast.AST):
-                todo.append(value)
-    return found
 
 
 def _reachable(path: Tuple[_Branch, ...], values: Dict[str, Optional[ast.expr]]) -> bool:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import List, Optional, Set, Tuple
+from typing import Callable, List, Optional, Set, Tuple, TypeVar
 
 import ast
 
@@ -9,6 +9,8 @@ from flake8_gradmode.tracker import Grad, call_args, dotted, effective, is_const
 from flake8_gradmode.context import Fix
 from flake8_gradmode.names import names_in
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
+
+_T = TypeVar("_T")
 
 
 class LossAccumulatedWithGraph(Rule):
@@ -585,16 +587,26 @@ def _reset_in(ctx, loop: ast.AST) -> Set[str]:
     """The names and attributes the loop binds, anywhere in its body, to a
     value that does not use them (``running_loss = 0``, ``self.loss =
     self._make_empty_loss()``); one walk per loop."""
-    key = ("grd104-reset", id(loop))
+    return _per_loop(ctx, "grd104-reset", loop, _reset_now)
+
+
+def _reset_now(loop: ast.AST) -> Set[str]:
+    found: Set[str] = set()
+    for node in preorder(loop):
+        if isinstance(node, ast.Assign):
+            used = {dotted(n) for n in preorder(node.value) if isinstance(n, (ast.Name, ast.Attribute))}
+            written = (dotted(t) for t in node.targets if isinstance(t, (ast.Name, ast.Attribute)))
+            found.update(w for w in written if w is not None and w not in used)
+    return found
+
+
+def _per_loop(ctx, question: str, loop: ast.AST, answer: Callable[[ast.AST], _T]) -> _T:
+    """``answer(loop)``, worked out once per loop of the module: asked again
+    for every total the loop keeps."""
+    key = (question, id(loop))
     found = ctx.flow.cache.get(key)
     if found is None:
-        found = set()
-        for node in preorder(loop):
-            if isinstance(node, ast.Assign):
-                used = {dotted(n) for n in preorder(node.value) if isinstance(n, (ast.Name, ast.Attribute))}
-                written = (dotted(t) for t in node.targets if isinstance(t, (ast.Name, ast.Attribute)))
-                found.update(w for w in written if w is not None and w not in used)
-        ctx.flow.cache[key] = found
+        found = ctx.flow.cache[key] = answer(loop)
     return found
 
 
@@ -632,11 +644,7 @@ def _walks_models(ctx, loop: ast.AST) -> bool:
     """``for head, optimizer in zip(heads, optimizers):`` calling ``head(x)``
     or ``optimizer.step()``: a step for each of several models, not a walk
     over data.  Asked of every total the loop keeps: one walk per loop."""
-    key = ("grd104-walks-models", id(loop))
-    found = ctx.flow.cache.get(key)
-    if found is None:
-        found = ctx.flow.cache[key] = _walks_models_now(loop)
-    return found
+    return _per_loop(ctx, "grd104-walks-models", loop, _walks_models_now)
 
 
 def _walks_models_now(loop: ast.AST) -> bool:
@@ -859,20 +867,11 @@ def _backward_calls(ctx, loop: ast.AST) -> List[Tuple[ast.expr, ast.Call]]:
     """``(receiver, call)`` of every ``.backward()`` in the loop body (not in
     nested functions); ``scaler.scale(loss).backward()`` has ``loss``.  One
     walk per loop, however many totals ask."""
-    key = ("grd104-backward-calls", id(loop))
-    found = ctx.flow.cache.get(key)
-    if found is None:
-        found = ctx.flow.cache[key] = list(_backward_calls_now(loop))
-    return found
+    return _per_loop(ctx, "grd104-backward-calls", loop, lambda node: list(_backward_calls_now(node)))
 
 
 def _backward_calls_now(loop: ast.AST):
-    todo = facts.child_nodes(loop)
-    while todo:
-        node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        todo.extend(facts.child_nodes(node))
+    for node in facts.own_nodes(loop):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
             receiver = node.func.value
             if isinstance(receiver, ast.Call) and receiver.args:
