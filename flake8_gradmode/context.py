@@ -626,6 +626,12 @@ class Context:
                 # ``torch.empty(shape)``, ``cfg.DATASET.LOSS_WEIGHT``, ``[1.0, 2.0]``, ``[None] * 6``:
                 # no parameter (``other.weight`` may be one, tied)
                 self.classes[-1].value_attrs.add(target.attr)
+                if target.attr in self.classes[-1].param_attrs:
+                    # ``if learnable: self.pe = nn.Parameter(...) else: self.pe = torch.zeros(...)``:
+                    # from here on in this function the attribute holds the plain tensor
+                    self.grad.frame.names["self." + target.attr] = facts.Binding(
+                        kind, self.grad.state, value, self.grad.function, self.flow.seq
+                    )
 
     def _computed_from_parameter(self, value: Optional[ast.expr]) -> bool:
         """Is ``value`` a new tensor computed from a parameter: a method that

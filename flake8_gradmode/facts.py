@@ -243,7 +243,8 @@ def classify(ctx: "Context", expr: ast.AST) -> Kind:
         if isinstance(expr.value, ast.Name) and expr.value.id == "self":
             cls = ctx.current_class()
             if cls is not None and attr in cls.param_attrs:
-                return Kind.PARAM
+                rebound = ctx.lookup("self." + attr)  # a plain tensor bound here after a parameter
+                return Kind.PARAM if rebound is None else rebound.kind
             if cls is not None and attr in cls.value_attrs:
                 return Kind.OTHER  # ``self.weight = torch.empty(...)``: not a parameter
         if attr in PARAM_ATTRIBUTES and is_module_like(ctx, expr.value):

@@ -261,6 +261,26 @@ class InplaceParamUpdateWithGrad(Rule):
         ),
         Valid(
             """
+            import torch
+
+
+            class PositionalTable(torch.nn.Module):
+                def __init__(self, n, d, learnable=False):
+                    super().__init__()
+                    if learnable:
+                        self.table = torch.nn.Parameter(torch.randn(n, d))
+                    else:
+                        self.table = torch.zeros(n, d)
+                        self.table[:, 0] = torch.arange(n).float()
+
+
+            fixed = PositionalTable(4, 3)
+            """,
+            title="An attribute that is a parameter in one branch and a plain tensor, edited, in the other",
+            checks=(Holds("bool((fixed.table[:, 0] == torch.arange(4).float()).all())", "the table is set"),),
+        ),
+        Valid(
+            """
             import math
 
             import torch
