@@ -8,8 +8,8 @@ from typing import Dict, List, Optional, Tuple
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode.names import OTHER_FRAMEWORKS
-from flake8_gradmode.rule import Invalid, Raises, Rule, Valid
-from flake8_gradmode.tracker import Grad, dotted, first_value, is_const
+from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
+from flake8_gradmode.tracker import Grad, dotted, first_value, is_const, last_name
 
 #: A model class of another framework that a library names by prefix
 #: (``TFBertModel``, ``FlaxT5Model``).
@@ -79,6 +79,15 @@ _SAYS_NO_CALLS = _NO_GRAD_MODEL_LAST | {"requires_grad_"}
 _Trace = namedtuple("_Trace", ("calls", "states", "tensor_only", "unpacked"), defaults=((),))
 
 
+#: ``torch.nn`` classes that run the model they are given: their outputs are its outputs.
+_WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel"})
+
+
+def _wraps_a_model(call: ast.Call) -> bool:
+    """``nn.DataParallel(model)``: a wrapper whose outputs are the wrapped model's."""
+    return (last_name(call.func) or "") in _WRAPPERS
+
+
 def _join(a: _Trace, b: _Trace) -> _Trace:
     return _Trace(a.calls + b.calls, a.states | b.states, a.tensor_only or b.tensor_only, a.unpacked + b.unpacked)
 
@@ -131,7 +140,8 @@ class NumpyOnTensorRequiringGrad(Rule):
         unknown call break it), when the value is an output item named like
         integers (`pred["labels"]`, `out["indices"]`, `outputs[keys.IDS]`), when the value is one
         of several outputs unpacked from a model that is not built in the
-        module from a `torch.nn` class (`_, loss, acc = model(x, y)`: which
+        module from a `torch.nn` class (`nn.DataParallel(model)` counts as the
+        model it wraps; `_, loss, acc = model(x, y)`: which
         outputs carry the graph is the model's own code, and an accuracy
         computed from `.data` carries none), when the value passes through a container or
         an attribute, when the file turns off `requires_grad` anywhere
@@ -240,6 +250,27 @@ class NumpyOnTensorRequiringGrad(Rule):
             print(scores.numpy())
             """,
             title="The forward returns what another method of its class detached",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            class Tagger(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.proj = torch.nn.Linear(3, 2)
+
+                def forward(self, x):
+                    return self.proj(x), (x > 0).long()
+
+
+            model = torch.nn.DataParallel(Tagger())
+            scores, tags = model(torch.randn(4, 3))
+            first = tags[0].cpu().numpy()
+            """,
+            title="One of several outputs of a wrapped model, which need not all carry the graph",
+            checks=(Holds("first.dtype.kind == 'i'", "the integer output converts"),),
         ),
     )
     INVALID = (
@@ -588,7 +619,8 @@ class NumpyOnTensorRequiringGrad(Rule):
             scope.constructed[call.key] for scope in self.context.flow.all_scopes if call.key in scope.constructed
         ]
         return bool(built) and all(
-            (self.context.imports.resolve(c.func) or "").startswith("torch.nn.") for _, c in built
+            (self.context.imports.resolve(c.func) or "").startswith("torch.nn.") and not _wraps_a_model(c)
+            for _, c in built
         )
 
     def _shown_model(self, call: flow.ModelCall) -> bool:
