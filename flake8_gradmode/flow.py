@@ -2135,12 +2135,26 @@ def built_before(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
 
 def built_once_before(scope: Scope, name: str, seq: int) -> Optional[ast.Call]:
     """The constructor call ``scope`` bound ``name`` to, when that is its only
-    binding there and comes before ``seq`` (``net = UNet(...)``, then
-    ``predict(net, img)``); None otherwise."""
-    if len(scope.deps.get(name, ())) != 1:
+    binding there (besides moving it: ``net = net.to(device)``) and comes
+    before ``seq`` (``net = UNet(...)``, then ``predict(net, img)``); None
+    otherwise."""
+    values = scope.deps.get(name, ())
+    if len(values) != 1 and sum(not _moved(value, name) for value in values) != 1:
         return None
     built = scope.constructed.get(name)
     return built[1] if built is not None and built[0] <= seq else None
+
+
+#: Methods that return the module they are called on, in the same mode.
+_MOVING_METHODS = frozenset({"to", "cuda", "cpu", "float", "double", "half"})
+
+
+def _moved(value: ast.expr, name: str) -> bool:
+    """``net.to(device)`` for ``name`` ``net``: the same module, moved."""
+    if value is None or value.__class__ is not ast.Call:
+        return False
+    base = unchained(value, _MOVING_METHODS)
+    return base is not value and base.__class__ is ast.Name and base.id == name  # type: ignore[attr-defined]
 
 
 def _built_at_module_level(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:

@@ -4056,6 +4056,69 @@ def test_a_project_model_built_around_a_module_handed_in_may_depend_on_the_mode(
     assert [f[:3] for f in lint_102(tmp_path / "trainer.py")] == [(26, 8, "GRD102")]
 
 
+SMALL_CNN = """
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class SmallCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(F.relu(self.conv(x)).mean((2, 3)))
+"""
+
+SMALL_CNN_SCRIPT = """
+    import torch
+
+    from models.cnn import SmallCNN
+
+
+    def test(network, loader):
+        correct = 0
+        with torch.no_grad():
+            for x, y in loader:
+                correct += (network(x).argmax(1) == y).sum().item()
+        return correct
+
+
+    def train(network, loader, optimizer):
+        network.train()
+        for x, y in loader:
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(network(x), y).backward()
+            optimizer.step()
+
+
+    def main(loader):
+        network = SmallCNN()
+        network = network.to("cuda")
+        train(network, loader, torch.optim.SGD(network.parameters(), lr=0.1))
+        test(network, loader)
+
+
+    main([])
+"""
+
+
+@pytest.mark.parametrize("moved, found", [
+    ('network = network.to("cuda")', []),  # moved, still the mode-free model built above
+    ('network = network.to("cuda").float()', []),
+    ('network = torch.load("cnn.pt")', [(9, 8, "GRD102")]),  # something else handed over
+])
+def test_a_mode_free_model_moved_before_it_is_handed_over_needs_no_eval(tmp_path, moved, found):
+    script = SMALL_CNN_SCRIPT.replace('network = network.to("cuda")', moved)
+    make(tmp_path, {
+        "models/cnn.py": SMALL_CNN,
+        "run.py": script,
+        "audio.py": "import librosa\n\n\ndef load(path):\n    return librosa.load(path)\n",
+    })
+    assert [f[:3] for f in lint_102(tmp_path / "run.py")] == found
+
+
 # --- GRD004: an edit through a view raised only from torch 1.8 -----------------
 
 SINUSOIDAL_CODES = """
