@@ -485,18 +485,32 @@ def names_training_step(func: ast.expr) -> bool:
     return isinstance(func, ast.Name) and func.id in _TRAINING_CALLS
 
 
+#: Words of the name of a meta-learner, whose ``adapt`` runs gradient steps.
+_ADAPTER_WORDS = frozenset({"learner", "maml", "meta", "metalearner", "reptile"})
+#: Words of the name of what a meta-learner's ``adapt`` differentiates.
+_ADAPT_LOSS_WORDS = frozenset({"loss", "error", "err", "cost", "objective"})
+
+
 def is_training_step(ctx: "Context", call: ast.Call) -> bool:
     """``loss.backward()``, ``optimizer.step()``, ``autograd.grad(...)``, ..."""
     func = call.func
     if names_training_step(func):
         return True
+    if isinstance(func, ast.Attribute) and func.attr == "adapt" and call.args and _ADAPTER_WORDS.intersection(
+        tokens(last_name(func.value) or "")
+    ):
+        return True  # ``meta_learner.adapt(train_tasks)``, ``maml.adapt(batch)``: inner-loop updates
     if isinstance(func, ast.Attribute) and func.attr in ("adapt", "step") and call.args:
         # ``learner.adapt(support_loss)``, ``diffopt.step(spt_loss)``: a meta-learner
         # differentiates its loss (not ``scheduler.step(val_loss)``, which reads a number)
         first = call.args[0]
         if func.attr == "step" and "opt" not in (last_name(func.value) or "").lower():
             return False
-        return isinstance(first, ast.Name) and "loss" in tokens(first.id)
+        if not isinstance(first, ast.Name):
+            return False
+        if func.attr == "adapt" and _ADAPT_LOSS_WORDS.intersection(tokens(first.id)):
+            return True  # ``learner.adapt(error)``, ``learner.adapt(train_err)``
+        return "loss" in tokens(first.id)
     if isinstance(func, ast.Attribute) and func.attr == "step":
         return False
     if not ctx.imports.may_end_with(func, ("grad", "backward")):

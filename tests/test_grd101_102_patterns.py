@@ -3329,6 +3329,43 @@ def test_a_model_that_adapts_itself_under_enable_grad_needs_grad(source, expecte
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
 
 
+# Meta-learning evaluation: each task adapts a clone on its support set
+# (``learner.adapt(error)`` differentiates the error), or a meta-learner
+# adapts the parameters, before the query set is scored.
+META_TEST = """
+import torch
+
+
+def evaluate(maml, model, tasks, loss_fn, steps=5):
+    total = 0.0
+    for x_spt, y_spt, x_qry, y_qry in tasks:
+        learner = maml.clone()
+        for _ in range(steps):
+            error = loss_fn(learner(model.encoder(x_spt)), y_spt)
+            learner.adapt(error)
+        total += loss_fn(learner(model.encoder(x_qry)), y_qry).item()
+    return total / len(tasks)
+
+
+def evaluate_tasks(meta_learner, model, tasks, loss_fn):
+    total = 0.0
+    for support, x_qry, y_qry in tasks:
+        adapted = meta_learner.adapt(support)
+        total += loss_fn(model.encoder(x_qry, params=adapted), y_qry).item()
+    return total / len(tasks)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (META_TEST, []),
+    # ``adapt`` of what names no loss, on what names no learner: nothing says it differentiates
+    (META_TEST.replace("learner.adapt(error)", "learner.adapt(x_spt)").replace(
+        "meta_learner", "learner").replace("learner", "augmenter"), [("GRD101", 7, 4), ("GRD101", 18, 4)]),
+])
+def test_a_meta_learners_adaptation_inside_the_loop_needs_grad(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
 # A validation loop whose body reads ``mask`` where only ``x_mask`` is bound:
 # its first pass raises NameError, so no second batch ever builds a graph.
 FIRST_PASS_RAISES = """

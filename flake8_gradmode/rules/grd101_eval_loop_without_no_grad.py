@@ -294,7 +294,8 @@ class EvalLoopWithoutNoGrad(Rule):
         Reports an evaluation loop whose model calls run with grad enabled.  An
         evaluation loop is a `for`/`while` loop that calls a model, runs no
         training step (`.backward()`, `optimizer.step()`, `autograd.grad`,
-        a meta-learner's `diffopt.step(support_loss)`, also
+        a meta-learner's `diffopt.step(support_loss)`, `learner.adapt(error)`
+        or `meta_learner.adapt(tasks)`, also
         through a function of the module it calls or, with the project
         index, one of another module of the project, imported by name or
         called through its module (`attacks.perturb(image, net)` running
