@@ -615,6 +615,10 @@ class Context:
             if kind is facts.Kind.PARAM:
                 self.classes[-1].param_attrs.add(target.attr)
                 self.classes[-1].value_attrs.discard(target.attr)
+                # this function's own binding, which ``self.<attr> = torch.zeros(...)`` may replace
+                self.grad.frame.names["self." + target.attr] = facts.Binding(
+                    kind, self.grad.state, value, self.grad.function, self.flow.seq
+                )
             elif target.attr in self.classes[-1].param_attrs and self._computed_from_parameter(value):
                 # ``self.kernel = self.kernel.repeat(1, 4)`` after ``self.kernel = self.w[:]``:
                 # a new tensor autograd follows, no leaf; editing it in place raises nothing

@@ -281,6 +281,55 @@ class InplaceParamUpdateWithGrad(Rule):
         ),
         Valid(
             """
+            import torch
+
+
+            class ScaledLinear(torch.nn.Linear):
+                def __init__(self, n, m, train_scale=True):
+                    super().__init__(n, m)
+                    self.train_scale = train_scale
+                    if train_scale:
+                        self.g = torch.nn.Parameter(torch.ones(m))
+                    else:
+                        self.register_buffer("g", torch.ones(m))
+
+                def reset(self):
+                    if self.train_scale:
+                        self.g.data.fill_(1.0)
+                    else:
+                        self.g.fill_(2.0)
+
+
+            layer = ScaledLinear(3, 2, train_scale=False)
+            layer.reset()
+            """,
+            title="An attribute the constructor makes a parameter or a buffer, changed where it is the buffer",
+            checks=(Holds("bool((layer.g == 2).all())", "the buffer is set"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            class Interaction(torch.nn.Module):
+                def __init__(self, d, init_diag=True):
+                    super().__init__()
+                    self.m = torch.empty(d, d)
+                    if init_diag:
+                        self.m.uniform_(-0.05, 0.05)
+                        self.m.fill_diagonal_(0.1)
+                        self.m = torch.nn.Parameter(self.m)
+                    else:
+                        self.m = torch.nn.Parameter(self.m.uniform_())
+
+
+            net = Interaction(3, init_diag=False)
+            """,
+            title="A tensor made a parameter in one branch, changed before it is wrapped in the other",
+            checks=(Holds("isinstance(net.m, torch.nn.Parameter)", "the wrapped tensor is the parameter"),),
+        ),
+        Valid(
+            """
             import math
 
             import torch
@@ -717,6 +766,11 @@ class InplaceParamUpdateWithGrad(Rule):
             return False
         if isinstance(base, ast.Name) and self._bound_in_other_branch(base.id):
             return False
+        if (
+            self._in_orelse and isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name)
+            and base.value.id == "self" and self._bound_in_other_branch("self." + base.attr)
+        ):
+            return False  # ``if diag: ...; self.m = Parameter(self.m) else: Parameter(self.m.uniform_())``
         owner = self._parameters_of(base) if isinstance(base, ast.Name) else None
         if owner is not None:
             if self._not_requiring and (id(self.context.grad.function), dotted(owner)) in self._not_requiring:
