@@ -243,8 +243,6 @@ def classify(ctx: "Context", expr: ast.AST) -> Kind:
         if isinstance(expr.value, ast.Name) and expr.value.id == "self":
             cls = ctx.current_class()
             if cls is not None and attr in cls.param_attrs:
-                if attr in cls.buffer_attrs:
-                    return Kind.OTHER  # a parameter in one branch of the constructor, a buffer in the other
                 rebound = ctx.lookup("self." + attr)  # a plain tensor bound here after a parameter
                 return Kind.PARAM if rebound is None else rebound.kind
             if cls is not None and attr in cls.value_attrs:

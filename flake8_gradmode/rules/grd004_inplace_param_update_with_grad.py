@@ -766,11 +766,11 @@ class InplaceParamUpdateWithGrad(Rule):
             return False
         if isinstance(base, ast.Name) and self._bound_in_other_branch(base.id):
             return False
-        if (
-            self._in_orelse and isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name)
-            and base.value.id == "self" and self._bound_in_other_branch("self." + base.attr)
-        ):
-            return False  # ``if diag: ...; self.m = Parameter(self.m) else: Parameter(self.m.uniform_())``
+        if isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name) and base.value.id == "self":
+            if self._in_orelse and self._bound_in_other_branch("self." + base.attr):
+                return False  # ``if diag: ...; self.m = Parameter(self.m) else: Parameter(self.m.uniform_())``
+            if self._branched_buffer(base.attr):
+                return False
         owner = self._parameters_of(base) if isinstance(base, ast.Name) else None
         if owner is not None:
             if self._not_requiring and (id(self.context.grad.function), dotted(owner)) in self._not_requiring:
@@ -783,6 +783,21 @@ class InplaceParamUpdateWithGrad(Rule):
         return found and not (
             self._classes and isinstance(base, ast.Attribute)
             and (self._frozen_in_class(base.value) or self._frozen_in_class(base))
+        )
+
+    def _branched_buffer(self, attr: str) -> bool:
+        """Is ``self.<attr>`` one the class makes a parameter or a buffer
+        (``if train_scale: self.g = Parameter(...) else:
+        self.register_buffer("g", ...)``), changed inside an ``if``?  The
+        branch may well be the buffer's (``if self.train_scale: ... else:
+        self.g.fill_(1.0)``), in a function that does not make it one
+        itself?  An edit outside any ``if`` reaches the parameter too."""
+        cls = self.context.current_class()
+        helper = self._here()
+        return (
+            cls is not None and helper is not None and bool(helper.path)
+            and attr in cls.param_attrs and attr in cls.buffer_attrs
+            and self.context.lookup("self." + attr) is None  # not made a parameter by this function itself
         )
 
     def _bound_in_other_branch(self, name: str) -> bool:
