@@ -489,6 +489,29 @@ SILENT = {
 }
 
 
+# A LightningModule's ``freeze()`` switches every parameter's requires_grad
+# off (and the model to eval mode): its outputs hold no graph.
+LIGHTNING_FROZEN = """
+import torch
+
+from classifier import Classifier
+
+model = Classifier(num_classes=6)
+model.eval()
+model.freeze()
+preds = []
+for x in torch.load("batches.pt"):
+    preds.append(torch.sigmoid(model(x)).cpu().numpy())
+"""
+
+
+def test_a_model_frozen_by_lightnings_freeze_is_not_reported() -> None:
+    assert found(LIGHTNING_FROZEN) == []
+    assert found(LIGHTNING_FROZEN.replace("model.freeze()\n", "")) == [(9, 17)]
+    # ``freeze(layers)``: some parts only, as a project's own method may
+    assert found(LIGHTNING_FROZEN.replace("model.freeze()", "model.freeze(model.backbone)")) == [(10, 17)]
+
+
 @pytest.mark.parametrize("name", sorted(SILENT))
 def test_silent(name: str) -> None:
     assert found(SILENT[name]) == []

@@ -145,7 +145,8 @@ class NumpyOnTensorRequiringGrad(Rule):
         outputs carry the graph is the model's own code, and an accuracy
         computed from `.data` carries none), when the value passes through a container or
         an attribute, when the file turns off `requires_grad` anywhere
-        (`requires_grad_(False)`, `p.requires_grad = False`, a frozen or
+        (`requires_grad_(False)`, `p.requires_grad = False`, a frozen
+        (`model.freeze()` of a LightningModule, `torch.jit.freeze`) or
         quantized model: the outputs may not require grad), and in files that
         import another tensor framework (a TensorFlow tensor has a `.numpy()`
         that works).  A model with no trainable parameters fed with inputs
@@ -407,6 +408,8 @@ class NumpyOnTensorRequiringGrad(Rule):
                     self._says_no = True
             elif ast.unparse(func).endswith(_NO_GRAD_MODEL_CALLS):
                 self._says_no = True
+            elif last == "freeze" and cls is ast.Attribute and not node.args and not node.keywords:
+                self._says_no = True  # ``model.freeze()``: a LightningModule's parameters stop requiring grad
         if isinstance(func, ast.Attribute) and func.attr == "numpy":
             if node.args or node.keywords:
                 return  # ``numpy(force=True)`` detaches by itself
@@ -641,7 +644,8 @@ class NumpyOnTensorRequiringGrad(Rule):
         """Does the module import another tensor framework, set
         ``requires_grad = False`` (or ``requires_grad_(flag)`` with anything
         but ``True``) anywhere, or freeze or quantise a model for inference
-        (``torch.jit.freeze``, ``quantize_dynamic``)?  Its model outputs may
+        (``torch.jit.freeze``, ``quantize_dynamic``, a LightningModule's
+        ``model.freeze()``)?  Its model outputs may
         then not require grad."""
         return self.context.tree is None or self._says_no
 
