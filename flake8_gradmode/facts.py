@@ -854,14 +854,28 @@ def forward_detaches(node: ast.ClassDef) -> bool:
     item of a returned tuple is the output; of a returned dict, any item
     (``dict(maps=maps, boxes=boxes)``).  A returned call of another method
     of the class (``return self.get_error(x)``) is followed into that
-    method, two calls deep.  Then what a call of the model gives need not
+    method, two calls deep, and a method decorated with ``@torch.no_grad()``
+    (or ``inference_mode``) returns no graph at all.  A class that defines
+    ``__call__`` is asked of that instead (``def __call__(self, ids): return
+    self.encode(ids)``).  Then what a call of the model gives need not
     require grad."""
-    forward = method_of(node, "forward")
+    forward = method_of(node, "__call__") or method_of(node, "forward")
     return forward is not None and _returns_graph_free(node, forward, 2)
+
+
+def _grad_off_method(method: ast.AST) -> bool:
+    """``@torch.no_grad()``, ``@torch.inference_mode()`` on ``method``."""
+    for decorator in getattr(method, "decorator_list", ()):
+        func = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if last_name(func) in ("no_grad", "inference_mode"):
+            return True
+    return False
 
 
 def _returns_graph_free(node: ast.ClassDef, method: ast.AST, depth: int) -> bool:
     """Does ``method`` of ``node`` return, on some path, a value without its graph?"""
+    if _grad_off_method(method):
+        return True
     assigns = [inner for inner in own_nodes(method) if isinstance(inner, ast.Assign)]
     free: Set[str] = set()
     dicts: Dict[str, List[ast.expr]] = {}

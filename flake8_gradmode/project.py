@@ -111,7 +111,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 49
+_FORMAT = 50
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 #: Nodes a summary has nothing to note of and nothing inside to visit:
@@ -1039,6 +1039,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 _UNPARSABLE = b"\x00"
 #: A ``forward`` method's definition, as a module's text may spell it.
 _FORWARD_DEF = re.compile(rb"\bdef\s+forward\b")
+_FORWARD_OR_CALL_DEF = re.compile(rb"\bdef\s+(?:forward|__call__)\b")
 
 
 def _def_pattern(name: str) -> Tuple["re.Pattern[bytes]", ...]:
@@ -2555,7 +2556,9 @@ class Project:
         modules that define a ``forward`` and use a detaching name (``data``,
         ``detach``, ``argsort``) are read: such a ``forward`` uses one."""
         # (a module that does not parse defines no class anything runs)
-        return any(summary["r"] for _, summary in self.mentioning(*DETACHING_NAMES, patterns=(_FORWARD_DEF,)))
+        return any(summary["r"] for _, summary in self.mentioning(
+            *DETACHING_NAMES, "no_grad", "inference_mode", patterns=(_FORWARD_OR_CALL_DEF,)
+        ))
 
     # model mode at a function's entry
 

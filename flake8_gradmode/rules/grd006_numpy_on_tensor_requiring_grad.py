@@ -273,6 +273,30 @@ class NumpyOnTensorRequiringGrad(Rule):
             title="One of several outputs of a wrapped model, which need not all carry the graph",
             checks=(Holds("first.dtype.kind == 'i'", "the integer output converts"),),
         ),
+        Valid(
+            """
+            import torch
+
+
+            class Encoder:
+                def __init__(self, model):
+                    self.model = model
+
+                def __call__(self, ids):
+                    return self.encode(ids)
+
+                @torch.no_grad()
+                def encode(self, ids):
+                    return self.model(ids).softmax(-1)
+
+
+            encoder = Encoder(torch.nn.Linear(3, 2))
+            encoded = encoder(torch.randn(4, 3))
+            probabilities = encoded.cpu().numpy()
+            """,
+            title="A callable whose `__call__` returns what a `no_grad` method computed",
+            checks=(Holds("probabilities.shape == (4, 2)", "the output converts"),),
+        ),
     )
     INVALID = (
         Invalid(
