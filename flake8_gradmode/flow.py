@@ -2776,7 +2776,10 @@ def _names_fate(ctx, loop: Loop, targets: List[ast.expr], idx: _Index, lo: int, 
 
 def is_timing(ctx, loop: Loop, nodes: List[ast.Call]) -> bool:
     """A loop that measures a configuration: inside a profiler block (or one
-    inside it), or between clock reads with its outputs discarded."""
+    inside it), or between clock reads with its outputs discarded; or one
+    that warms a model up (``_warms_up``)."""
+    if _warms_up(loop, nodes):
+        return True
     idx = _index(ctx, loop.scope)
     lo, hi = loop.node.lineno, loop.node.end_lineno or loop.node.lineno
     for start, end in idx.profiled:
@@ -2787,6 +2790,66 @@ def is_timing(ctx, loop: Loop, nodes: List[ast.Call]) -> bool:
     if not (inside or around):
         return False
     return all(output_fate(ctx, loop, node) == "discarded" for node in nodes)
+
+
+#: torch functions that make a tensor of random or constant values.
+_DUMMY_TENSORS = frozenset({"randn", "rand", "zeros", "ones", "empty", "randint", "full"})
+
+
+def _warms_up(loop: Loop, nodes: List[ast.Call]) -> bool:
+    """``for _ in range(3): _ = model(torch.randn(shape).to(device))``: a
+    few passes, a literal count of them, over tensors of random or constant
+    values made in the loop, whose outputs nothing reads.  It warms the model
+    (and the device) up; it evaluates nothing."""
+    node = loop.node
+    if not (
+        isinstance(node, ast.For) and isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Name)
+        and node.iter.func.id == "range" and len(node.iter.args) == 1
+        and isinstance(node.iter.args[0], ast.Constant) and isinstance(node.iter.args[0].value, int)
+        and nodes
+    ):
+        return False
+    made = {
+        t.id for stmt in node.body if isinstance(stmt, ast.Assign) and _dummy(stmt.value)
+        for t in stmt.targets if isinstance(t, ast.Name)
+    }
+    for call in nodes:
+        if not isinstance(call, ast.Call) or not call.args or call.keywords:
+            return False
+        if not all(_dummy(a) or (isinstance(a, ast.Name) and a.id in made) for a in call.args):
+            return False
+        if not _discarded(node, call):
+            return False
+    return True
+
+
+def _warm_up_call(scope: Scope, node: ast.AST) -> bool:
+    """Is ``node`` a model call of a loop of ``scope`` that warms the model up (``_warms_up``)?"""
+    line = getattr(node, "lineno", 0)
+    return any(
+        loop.node.lineno <= line <= (loop.node.end_lineno or loop.node.lineno) and _warms_up(loop, [node])
+        for loop in scope.loops
+    )
+
+
+def _dummy(expr: ast.expr) -> bool:
+    """``torch.randn(shape)``, possibly moved (``.to(device)``, ``.cuda()``)."""
+    base = unchained(expr)
+    return isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr in _DUMMY_TENSORS \
+        and isinstance(base.func.value, ast.Name) and base.func.value.id == "torch"
+
+
+def _discarded(loop: ast.For, call: ast.Call) -> bool:
+    """Is ``call`` a statement of the loop's body of its own, or assigned to ``_``?"""
+    for stmt in loop.body:
+        if isinstance(stmt, ast.Expr) and stmt.value is call:
+            return True
+        if (
+            isinstance(stmt, ast.Assign) and stmt.value is call and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == "_"
+        ):
+            return True
+    return False
 
 
 def eval_switch_before(ctx, scope: Scope, seq: int) -> bool:
@@ -3184,7 +3247,10 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
             continue
         if any(trains(ctx, caller) and _result_used(ctx, caller, seq) for caller, seq in call_sites(ctx, fn)):
             continue  # shared with training: judged where evaluation calls it
-        calls = [c for c in scope.model_calls if is_model_call(ctx, c) and not in_legacy_branch(ctx, c.node.lineno)]
+        calls = [
+            c for c in scope.model_calls
+            if is_model_call(ctx, c) and not in_legacy_branch(ctx, c.node.lineno) and not _warm_up_call(scope, c.node)
+        ]
         if not calls or never_runs(ctx, scope) or _inputs_ask_for_grad(ctx, scope, calls):
             continue
         if not any(s < calls[0].seq for s in scope.eval_switches):

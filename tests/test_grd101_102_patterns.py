@@ -3366,6 +3366,39 @@ def test_a_meta_learners_adaptation_inside_the_loop_needs_grad(source, expected)
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
 
 
+WARM_UP = """
+import torch
+
+
+def load(shape, device):
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4)).to(device)
+    model.eval()
+    for _ in range(3):
+        data = torch.randn(shape).to(device)
+        _ = model(data)
+    return model
+
+
+def predict(model, images):
+    model.eval()
+    return [model(x).argmax(1) for x in images]
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (WARM_UP, [("GRD101", 16, 12)]),  # ``predict`` runs the model with grad: reported
+    # the outputs are read: an evaluation of random inputs, for whatever it is worth
+    (WARM_UP.replace("_ = model(data)", "print(model(data).mean())"), [("GRD101", 8, 4), ("GRD101", 16, 12)]),
+    # real inputs: the loop runs the model over data, whatever it does with the outputs
+    (WARM_UP.replace("torch.randn(shape).to(device)", "next(loader)").replace("(shape, device)", "(loader, device)"),
+     [("GRD101", 8, 4), ("GRD101", 16, 12)]),
+    # a loop over a count from elsewhere is no fixed warm-up
+    (WARM_UP.replace("range(3)", "range(n)"), [("GRD101", 8, 4), ("GRD101", 16, 12)]),
+])
+def test_a_warm_up_over_random_inputs_is_no_evaluation(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
 # A validation loop whose body reads ``mask`` where only ``x_mask`` is bound:
 # its first pass raises NameError, so no second batch ever builds a graph.
 FIRST_PASS_RAISES = """

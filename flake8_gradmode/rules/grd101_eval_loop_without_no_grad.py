@@ -449,7 +449,9 @@ class EvalLoopWithoutNoGrad(Rule):
         such a name is reported like any other); timing and profiling loops
         (inside `torch.profiler.profile(...)`, `record_function` or
         `FlopCounterMode()`, also in the module's function the loop calls, or
-        between clock reads with their outputs discarded); a loop that makes a
+        between clock reads with their outputs discarded); warm-up loops (a
+        literal `range(3)` of passes over `torch.randn(...)` inputs made in
+        the loop, outputs not read); a loop that makes a
         tensor require grad (`x.requires_grad = True`: input gradients are
         wanted), or an inference function that does, or that hands the model
         a `self.x` a method of its class made require grad (derivatives of
@@ -924,6 +926,23 @@ class EvalLoopWithoutNoGrad(Rule):
             """,
             title="A method its only caller runs under `no_grad`, beside a setting of the same name",
             checks=(Holds("runner.outputs[0].grad_fn is None", "no graph is built"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def load_for_inference():
+                model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+                model.eval()
+                for _ in range(3):
+                    _ = model(torch.randn(1, 1, 8, 8))
+                return model
+
+
+            model = load_for_inference()
+            """,
+            title="A few warm-up passes over random inputs, whose outputs nothing reads",
         ),
     )
     INVALID = (
