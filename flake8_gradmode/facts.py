@@ -462,7 +462,7 @@ def _is_view_call(expr: ast.AST) -> bool:
 # --- training steps -----------------------------------------------------------
 
 _OPTIMIZER_WORDS = frozenset({"optim", "optimizer", "optimiser", "opt", "optimizers", "scaler", "solver"})
-_TRAINING_CALLS = frozenset({"train_step", "training_step", "train_one_step", "train_on_batch"})
+_TRAINING_CALLS = frozenset({"train_step", "training_step", "train_one_step", "train_on_batch", "optimize_parameters"})
 
 
 def names_training_step(func: ast.expr) -> bool:

@@ -1857,7 +1857,7 @@ def _steps_by_name_only(ctx, scope: Scope, seqs: List[int]) -> bool:
     return True
 
 
-_STEP_NAMES = frozenset({"train_step", "training_step", "train_one_step", "train_on_batch"})
+_STEP_NAMES = frozenset({"train_step", "training_step", "train_one_step", "train_on_batch", "optimize_parameters"})
 
 
 def entry_grad(ctx, fn: FunctionInfo) -> Grad:

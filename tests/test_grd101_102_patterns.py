@@ -3366,6 +3366,38 @@ def test_a_meta_learners_adaptation_inside_the_loop_needs_grad(source, expected)
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
 
 
+# The training script of a pix2pix-style template: the model object runs its
+# own step, ``model.optimize_parameters()`` (backward and optimizer steps).
+TEMPLATE_TRAINING = """
+import torch
+
+from models import create_model
+
+
+def train(config, dataset):
+    model = create_model(config)
+    for epoch in range(config.epochs):
+        for data in dataset:
+            model.set_input(data)
+            model.forward()
+            model.optimize_parameters()
+            print(model.get_current_losses())
+        torch.save(model.state_dict(), "last.pt")
+
+
+if __name__ == "__main__":
+    train(None, [])
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (TEMPLATE_TRAINING, []),
+    (TEMPLATE_TRAINING.replace("model.optimize_parameters()", "model.compute_visuals()"), [("GRD101", 10, 8)]),
+])
+def test_a_loop_that_calls_optimize_parameters_trains(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
 WARM_UP = """
 import torch
 

@@ -300,7 +300,9 @@ class EvalLoopWithoutNoGrad(Rule):
         index, one of another module of the project, imported by name or
         called through its module (`attacks.perturb(image, net)` running
         `.backward()`); a call named like a
-        training step, `self.train_step(batch)`, counts by its body) and shows
+        training step, `self.train_step(batch)` or a template model's
+        `model.optimize_parameters()`, counts by its body where the module
+        defines it, else by its name) and shows
         evaluation intent: it iterates data named like
         `val`/`valid`/`test`/`eval`/`dev`, it sits in a function named like
         `evaluate`/`validate`/`test`/`predict`/`infer`/`generate` or like
