@@ -4379,6 +4379,47 @@ def test_a_helper_of_another_module_that_switches_back_to_training_mode(tmp_path
     assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD103"] == found
 
 
+STEP_HELPER = """
+    def train_step(net, optimizer, x):
+        net.train()
+        optimizer.zero_grad()
+        loss = net(x).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+"""
+
+STEPPING_LOOP = """
+    import torch
+
+    from evaluation import eval_net
+    from steps import train_step
+    from unet import UNet
+
+
+    def fit(net, x, val_loader, epochs):
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        for epoch in range(epochs):
+            loss = train_step(net, optimizer, x)
+            score = eval_net(net, val_loader)
+            print(epoch, loss, score)
+
+
+    fit(UNet(), torch.randn(8, 4), [], 5)
+"""
+
+
+@pytest.mark.parametrize("helper, found", [
+    # the step of another module switches the model to training mode before it steps
+    (STEP_HELPER, []),
+    # one that does not leaves the next pass training in eval mode
+    (STEP_HELPER.replace("        net.train()\n", ""), [(12, 16, "GRD103")]),
+])
+def test_a_training_step_of_another_module_that_switches_to_training_mode_first(tmp_path, helper, found):
+    make(tmp_path, {"evaluation.py": EVAL_HELPER, "steps.py": helper, "unet.py": NET_PARTS, "train.py": STEPPING_LOOP})
+    assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD103"] == found
+
+
 # --- a same-named attribute elsewhere does not make a function escape ---------
 
 CHECKS = """

@@ -51,7 +51,9 @@ class TrainModeNotRestored(Rule):
         call (`probe = probe_cls(dim)`, a class it is handed by a name that
         says so) leave the caller's model in eval mode.  A function named like a training step
         (`self.train_step(x)`) is judged by its body: one that calls
-        `.train()` first restores the mode itself, as does a switch written as
+        `.train()` first restores the mode itself (so does, with the project
+        index, a function of another module that leaves the model it is
+        handed in training mode, `train_step(model, optimizer, x)`), as does a switch written as
         the argument of the step's call (`train(model.train(), x, y)`): it
         runs before the body.  So does a call of a
         method the module's classes define (`classifier.train_head()`) on an
@@ -755,7 +757,8 @@ class TrainModeNotRestored(Rule):
                 continue
             restoring = _imported_trains(ctx, loop)
             if restoring:
-                events = _without_frozen_models(sorted(events + restoring, key=lambda e: e.site))
+                # first at its call: ``train_step(model, ...)`` calls ``model.train()`` before its step
+                events = _without_frozen_models(sorted(restoring + events, key=lambda e: e.site))
             if _starts_in_train_mode(ctx, loop, [e for e in events if e.kind != "forward"]):
                 continue
             n = len(events)
