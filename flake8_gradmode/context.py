@@ -732,7 +732,7 @@ class Context:
             todo.extend(reversed(self.class_bases.get(base, ())))
         return []
 
-    def _nested_def(self, name: str, caller: Optional[FunctionInfo]) -> Optional[List[FunctionInfo]]:
+    def nested_def(self, name: str, caller: Optional[FunctionInfo]) -> Optional[List[FunctionInfo]]:
         """The nested defs a bare-name call in ``caller`` reaches, by Python's
         scoping: the caller's own, then its enclosing functions'."""
         function = caller
@@ -764,7 +764,7 @@ class Context:
                     info.by_name.append((state, caller))
                 continue
             if self.nested and key[0] == "function":
-                inner = self._nested_def(key[1], caller)
+                inner = self.nested_def(key[1], caller)
                 if inner is not None:  # a closure of the caller's (or an enclosing) function
                     for info in inner:
                         info.calls.append((state, caller))

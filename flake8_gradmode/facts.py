@@ -725,6 +725,13 @@ def own_nodes(fn: ast.AST):
 _OWN_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
 
 
+#: NumPy reductions, which give a NumPy number, never a tensor that holds a graph.
+_NUMPY_REDUCTIONS = frozenset(
+    f"{np}.{name}" for np in ("np", "numpy")
+    for name in ("mean", "average", "median", "sum", "std", "var", "min", "max", "nanmean")
+)
+
+
 def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool:
     """Is ``expr`` a Python number, given every value each local name is
     assigned (``seen``: the names being decided, taken as numbers)?"""
@@ -747,7 +754,8 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
         if dotted(func) in _NUMBER_TENSORS:
             return not expr.keywords and all(_literal_numbers(a) for a in expr.args)
         if isinstance(func, ast.Attribute):
-            return func.attr == "item"
+            # ``np.mean(losses)``: a NumPy number (of tensors that require grad it raises instead)
+            return func.attr == "item" or dotted(func) in _NUMPY_REDUCTIONS
         return isinstance(func, ast.Name) and func.id in ("float", "int", "len", "round")
     if isinstance(expr, ast.Name):
         if expr.id in seen:

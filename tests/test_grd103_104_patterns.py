@@ -2263,3 +2263,46 @@ for x, y in [(torch.randn(2, 4), torch.tensor([0, 1]))] * 3:
 ])
 def test_a_helper_that_puts_the_saved_mode_back_leaves_none_behind(restore, found):
     assert findings(SAVES_THE_MODE.format(restore=restore)) == found
+
+
+# A trainer whose closure scores a few validation batches and returns a NumPy
+# mean of ``.item()`` numbers: the list of those keeps no graph.
+CLOSURE_VALIDATION = """
+import numpy as np
+import torch
+
+
+class Trainer:
+    def fit(self, model, loader, val_loader, optimizer, loss_fn, epochs):
+        def quick_val_loss(model, val_loader, loss_fn, max_batches=10):
+            model.eval()
+            losses = []
+            with torch.no_grad():
+                for i, (x, y) in enumerate(val_loader):
+                    if i >= max_batches:
+                        break
+                    losses.append(loss_fn(model(x), y).item())
+            model.train()
+            return np.mean(losses) if losses else float("inf")
+
+        val_losses = []
+        for epoch in range(epochs):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+                val_loss = quick_val_loss(model, val_loader, loss_fn)
+                val_losses.append(val_loss)
+        self.val_losses = val_losses
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (CLOSURE_VALIDATION, []),
+    # the closure hands back a tensor computed with grad: each one keeps its graph
+    (CLOSURE_VALIDATION.replace("            with torch.no_grad():\n", "            if True:\n").replace(
+        ".item())", ")").replace('np.mean(losses) if losses else float("inf")', "torch.stack(losses).mean()"),
+     [("GRD104", 26, 16)]),
+])
+def test_a_closure_named_like_a_loss_that_returns_a_number(source, expected):
+    assert [f for f in findings(source) if f[0] == "GRD104"] == expected

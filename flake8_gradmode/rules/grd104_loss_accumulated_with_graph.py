@@ -87,7 +87,10 @@ class LossAccumulatedWithGraph(Rule):
         MAML(net)`, then `loss = maml.meta_train_step(tasks)` returning
         `meta_loss.item()`), or, for a method named like a loss, with the
         project index, of another module (`loss = NLLLoss()`, then `total
-        += loss.get_loss()` with `return self.acc_loss.item()`).  Values whose origin is not visible
+        += loss.get_loss()` with `return self.acc_loss.item()`); so does a
+        function of the module or a closure of the running one named like a
+        loss that returns only numbers (`return np.mean(losses)` of
+        `.item()` values).  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.  An object of a
         class that is no list decides what its own `append` keeps
@@ -447,7 +450,12 @@ class LossAccumulatedWithGraph(Rule):
             condition = _and(lambda: not _collected_without_grad(scope, collected), condition)
         named_loss = _loss_helper(ctx, value)
         if named_loss is not None:
-            condition = _and(_not_a_number(ctx, named_loss), condition)
+            nested = _nested_helper(ctx, named_loss)
+            if nested:
+                # ``val_loss = quick_val_loss(...)``, a closure returning ``np.mean(losses)``
+                condition = _and(lambda: not all(facts.returns_number(n.node) for n in nested), condition)
+            else:
+                condition = _and(_not_a_number(ctx, named_loss), condition)
         instance_call = _instance_method(ctx, value)
         if instance_call is not None:
             condition = _and(lambda: not _method_returns_number(ctx, *instance_call), condition)
@@ -807,6 +815,14 @@ def _loss_helper(ctx, value: ast.expr) -> Optional[Tuple[str, ...]]:
     if isinstance(value, ast.Call) and facts.is_loss_call(ctx, value):
         return ctx.call_key(value.func)
     return None
+
+
+def _nested_helper(ctx, key: Tuple[str, ...]) -> list:
+    """The nested defs of the running function (or of those enclosing it)
+    that a bare-name call with ``key`` reaches, by Python's scoping."""
+    if key[0] != "function" or not ctx.nested:
+        return []
+    return ctx.nested_def(key[-1], ctx.grad.function) or []
 
 
 def _instance_method(ctx, value: ast.expr) -> Optional[Tuple[str, str]]:
