@@ -2306,3 +2306,49 @@ class Trainer:
 ])
 def test_a_closure_named_like_a_loss_that_returns_a_number(source, expected):
     assert [f for f in findings(source) if f[0] == "GRD104"] == expected
+
+
+# Each epoch evaluates a copy: a model built afresh, given the trained
+# weights, and switched to eval mode; the trained model stays in training mode.
+EVALUATES_A_COPY = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+@torch.no_grad()
+def evaluate(model, loader):
+    model.eval()
+    return sum(model(x).sum().item() for x in loader)
+
+
+def fit(loader, epochs):
+    model = Net()
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(epochs):
+        for x in loader:
+            optimizer.zero_grad()
+            model(x).pow(2).mean().backward()
+            optimizer.step()
+        eval_model = Net()
+        eval_model.load_state_dict(model.state_dict())
+        print(evaluate(eval_model, loader))
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (EVALUATES_A_COPY, []),
+    (EVALUATES_A_COPY.replace("print(evaluate(eval_model, loader))", "print(evaluate(model, loader))"),
+     [("GRD103", 32, 14)]),
+])
+def test_a_copy_built_in_the_pass_and_switched_to_eval_leaves_the_trained_model(source, expected):
+    assert [f for f in findings(source) if f[0] == "GRD103"] == expected

@@ -49,7 +49,9 @@ class TrainModeNotRestored(Rule):
         in [(v, "valid"), (t, "test")]:` then `if name == "train":`); nor
         does a model the function builds itself at every
         call (`probe = probe_cls(dim)`, a class it is handed by a name that
-        says so) leave the caller's model in eval mode.  A function named like a training step
+        says so), or a copy the loop builds in the same pass before
+        switching it (`eval_model = Net(...)` given the trained weights, then
+        `evaluate(eval_model)`), leave the caller's model in eval mode.  A function named like a training step
         (`self.train_step(x)`) is judged by its body: one that calls
         `.train()` first restores the mode itself (so does, with the project
         index, a function of another module that leaves the model it is
@@ -765,6 +767,8 @@ class TrainModeNotRestored(Rule):
             for i, event in enumerate(events):
                 if event.kind != "eval" or event.site in reported:
                     continue
+                if _built_in_the_pass(loop, event):
+                    continue  # ``eval_model = Yolov4(...)`` loaded from the weights, then evaluated: a copy
                 if _ends_the_run(loop, ctx.flow.nodes.get(event.site)):
                     continue  # ``evaluate(); save(); return``: the last evaluation, nothing trains after it
                 forward_before = any(e.kind == "forward" for e in events[:i])
@@ -1264,6 +1268,15 @@ def _imported_evals(ctx, loop: flow.Loop) -> List[_Event]:
     return _imported_switches(
         ctx, loop, "eval", lambda key: ctx.eval_leaves(key) if says_eval_function(key.rpartition(".")[2], names) else []
     )
+
+
+def _built_in_the_pass(loop: flow.Loop, event: _Event) -> bool:
+    """Is the model the switch is about one the loop builds afresh in the
+    same pass before it (``eval_model = Net(...)``, given the trained
+    model's weights, then ``evaluate(eval_model)``)?  The steps train the
+    model the optimizer was built over, not that copy."""
+    built = loop.scope.constructed.get(event.model) if event.model else None
+    return built is not None and loop.seq < built[0] < event.site
 
 
 def _imported_trains(ctx, loop: flow.Loop) -> List[_Event]:
