@@ -1491,13 +1491,36 @@ def _false_flags(ctx) -> Set[str]:
 
 def _runs_nothing(ctx) -> bool:
     """Is the module one that no code of an unpackaged project imports, and
-    that is no script, no test file (a test runner imports those) and only
-    defines things?  Then nothing in it runs."""
+    that is no test file (a test runner imports those) and either only
+    defines things or is a script whose own code names none of the
+    functions and classes it defines (``if __name__ == "__main__":
+    print("Done")``)?  Then nothing of what it defines runs."""
     def ask() -> bool:
-        if _memo(ctx, ("is-script",), lambda: _is_script(ctx), False) or is_test_file(ctx.filename or ""):
+        if is_test_file(ctx.filename or ""):
             return False
+        if _memo(ctx, ("is-script",), lambda: _is_script(ctx), False):
+            return _runs_none_of_its_own(ctx) and _imported_by_nothing(ctx)
         return _memo(ctx, ("library-shaped",), lambda: _library_shaped(ctx), False) and _imported_by_nothing(ctx)
     return _memo(ctx, ("runs-nothing",), ask, False)
+
+
+def _runs_none_of_its_own(ctx) -> bool:
+    """Does the module's top-level code (its ``__main__`` block included)
+    name none of the functions and classes the module defines at its top
+    level, look nothing up at run time (``globals()``, ``getattr``) and
+    spell none of their names in a string?"""
+    body = getattr(ctx.tree, "body", ())
+    own = {s.name for s in body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
+    if strings is None or own & strings:
+        return False  # ``choices=["train", ...]``, or a name looked up at run time
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for node in preorder(stmt):
+            if node.__class__ is ast.Name and (node.id in own or node.id in _DYNAMIC_LOOKUPS):  # type: ignore
+                return False
+    return True
 
 
 def _plain_method(ctx, fn: FunctionInfo) -> bool:

@@ -4420,6 +4420,62 @@ def test_a_training_step_of_another_module_that_switches_to_training_mode_first(
     assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD103"] == found
 
 
+PROTOTYPE = """
+    import torch
+    from torch import nn
+
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+
+        def forward(self, x):
+            return self.body(x)
+
+
+    class Trainer:
+        def __init__(self):
+            self.model = Tagger()
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+
+        def evaluate(self, loader):
+            self.model.eval()
+            with torch.no_grad():
+                return sum(self.model(x).sum().item() for x in loader)
+
+        def train(self, loader, epochs):
+            self.model.train()
+            for epoch in range(epochs):
+                for x in loader:
+                    self.optimizer.zero_grad()
+                    self.model(x).pow(2).mean().backward()
+                    self.optimizer.step()
+                self.evaluate(loader)
+
+
+    if __name__ == "__main__":
+        print("Done")
+"""
+
+
+@pytest.mark.parametrize("prototype, runner, found", [
+    # a script whose own code runs nothing it defines, and that nothing imports
+    (PROTOTYPE, "import torch\n\nprint(torch.__version__)\n", []),
+    # its main block runs the trainer
+    (PROTOTYPE.replace('print("Done")', "Trainer().train([], 2)"), "import torch\n", [(31, 12, "GRD103")]),
+    # another module imports it
+    (PROTOTYPE, "from prototype import Trainer\n\nTrainer().train([], 2)\n", [(31, 12, "GRD103")]),
+    # its main block names a class only in a string it may look up
+    (PROTOTYPE.replace('print("Done")', 'print(globals()["Trainer"])'), "import torch\n", [(31, 12, "GRD103")]),
+])
+def test_a_script_that_runs_nothing_it_defines_and_that_nothing_imports_runs_none_of_it(
+    tmp_path, prototype, runner, found
+):
+    make(tmp_path, {"prototype.py": prototype, "run.py": runner})
+    assert [f for f in lint(tmp_path / "prototype.py") if f[2] == "GRD103"] == found
+
+
 # --- a same-named attribute elsewhere does not make a function escape ---------
 
 CHECKS = """
@@ -5263,6 +5319,10 @@ CAPSULE_TRAINING = """
     def main(opt, loader):
         model = Capsules(opt)
         train(opt, loader, model)
+
+
+    if __name__ == "__main__":
+        main(torch_extras.options(), [])
 """
 
 

@@ -78,9 +78,12 @@ class TrainModeNotRestored(Rule):
         worse model.
     """
     known_problems = """
-        With the project index, a module that stops at one of its imports
-        (or at an import of a project module that does) is not reported
-        (see docs/cross-module.md): none of it runs.  Nor is a loop that
+        With the project index, code that never runs is not reported (see
+        docs/cross-module.md): a module that stops at one of its imports (or
+        at an import of a project module that does), a function or method
+        of a module nothing imports whose own code runs none of what it
+        defines (`if __name__ == "__main__": print("Done")`), a function of
+        a script nothing calls.  Nor is a loop that
         runs its training steps itself when every model it calls is of a
         project class with no layer depending on the mode, built where the
         function runs or handed over by each of its callers, all in this
@@ -803,11 +806,12 @@ class TrainModeNotRestored(Rule):
                             node,
                             f"`{self.code_of(node.func)}()` leaves the model in eval mode and the loop trains on "
                             "with dropout and batch norm frozen; call `.train()` before the next training step",
-                            # last: it may read the project index; nothing of a
-                            # module that stops at its imports runs, and in a
-                            # project without mode-dependent layers the mode
-                            # changes nothing
-                            condition=lambda loop=loop: not flow.import_fails(ctx)
+                            # last: it may read the project index; code that never
+                            # runs (a module that stops at its imports, one nothing
+                            # imports whose own code runs none of it, ...) keeps no
+                            # mode, and in a project without mode-dependent layers
+                            # the mode changes nothing
+                            condition=lambda loop=loop: not flow.never_runs(ctx, loop.scope)
                             and not flow.switched_in_a_mode_free_project(ctx)
                             and not modes.trains_mode_free_models(ctx, loop),
                             fix=self._fix(loop, node),
