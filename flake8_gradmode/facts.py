@@ -1381,7 +1381,7 @@ def _calls_self(nodes, methods: Optional[Set[str]] = None) -> bool:
     for top in nodes if isinstance(nodes, list) else [nodes]:
         for node in itertools.chain([top], own_nodes(top)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _self_rooted(node.func):
-                if methods is None and node.func.attr in _HOUSEKEEPING:
+                if methods is None and (node.func.attr in _HOUSEKEEPING or _text_part(node.func)):
                     continue
                 if methods is None or (node.func.attr in methods and isinstance(node.func.value, ast.Name)):
                     return True
@@ -1391,6 +1391,18 @@ def _calls_self(nodes, methods: Optional[Set[str]] = None) -> bool:
 #: Methods a model's ``__call__`` may call on its parts before its work
 #: that run nothing of them.
 _HOUSEKEEPING = frozenset({"eval", "train", "to", "cuda", "cpu"})
+#: Words of the name of a part of an object that is no model: what it
+#: calls there (``self.tokenizer.encode(text)``) prepares the model's input.
+_TEXT_PARTS = frozenset({"tokenizer", "tokeniser", "vocab", "processor", "logger", "config", "cfg"})
+
+
+def _text_part(func: ast.Attribute) -> bool:
+    """Is ``func`` a method of a part of ``self`` named like a tokenizer,
+    vocabulary, logger or settings (``self.tokenizer.encode``)?"""
+    part = func.value
+    while isinstance(part, ast.Attribute) and not (isinstance(part.value, ast.Name) and part.value.id == "self"):
+        part = part.value
+    return isinstance(part, ast.Attribute) and bool(_TEXT_PARTS.intersection(tokens(part.attr)))
 
 
 def _returns(stmts: List[ast.stmt]) -> bool:
@@ -1440,7 +1452,9 @@ def methods_turning_grad_off(
     whose wrapper calls the method inside such a ``with``), or, first, a
     call of such a method of ``self`` (``forward`` -> ``self.reverse_flow``).
     A ``no_grad`` block after the work (metrics) or around a part of it (a
-    frozen target encoder after the online one) does not count.  A model
+    frozen target encoder after the online one) does not count; a call of a
+    part named like a tokenizer, vocabulary, logger or settings before it
+    (``self.tokenizer.encode(text)``) is no work.  A model
     whose method does that runs without grad when it says so.  Only classes
     that define ``forward`` or ``__call__`` (what calling a model runs) are
     read."""

@@ -111,7 +111,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 52
+_FORMAT = 53
 _CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 #: Nodes a summary has nothing to note of and nothing inside to visit:

@@ -409,3 +409,40 @@ def test_aliased_autograd_grad_is_a_training_step():
             agrad(model(x).sum(), [x])
     """
     assert codes(src) == []
+
+
+EXTEND_MODEL = """
+import torch
+
+
+class ExtendModel:
+    def __init__(self, model, tokenizer):
+        self.model = model
+        self.tokenizer = tokenizer
+
+    def __call__(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    def sample_generate(self, text, max_length=20):
+        ids = torch.tensor(self.tokenizer.encode(text)).view(1, -1)
+        out = []
+        with torch.no_grad():
+            for _ in range(max_length):
+                out.append(int(self.model(input_ids=ids)[0][-1].argmax()))
+        return out
+"""
+
+
+def _grad_off_methods(source):
+    from flake8_gradmode import facts
+    from flake8_gradmode.tracker import dotted
+
+    cls = next(n for n in ast.parse(textwrap.dedent(source)).body if isinstance(n, ast.ClassDef))
+    turns_off = lambda expr: isinstance(expr, ast.Call) and dotted(expr.func) == "torch.no_grad"  # noqa: E731
+    return facts.methods_turning_grad_off(cls, turns_off, lambda name: False)
+
+
+def test_a_method_that_tokenizes_before_its_no_grad_block_turns_grad_off_first():
+    assert _grad_off_methods(EXTEND_MODEL) == ["sample_generate"]
+    # a part named like a model, called first, does work with grad on
+    assert _grad_off_methods(EXTEND_MODEL.replace("self.tokenizer.encode(text)", "self.embedder(text)")) == []
