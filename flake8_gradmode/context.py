@@ -616,9 +616,7 @@ class Context:
                 self.classes[-1].param_attrs.add(target.attr)
                 self.classes[-1].value_attrs.discard(target.attr)
                 # this function's own binding, which ``self.<attr> = torch.zeros(...)`` may replace
-                self.grad.frame.names["self." + target.attr] = facts.Binding(
-                    kind, self.grad.state, value, self.grad.function, self.flow.seq
-                )
+                self._bind_in_frame("self." + target.attr, kind, value)
             elif target.attr in self.classes[-1].param_attrs and self._computed_from_parameter(value):
                 # ``self.kernel = self.kernel.repeat(1, 4)`` after ``self.kernel = self.w[:]``:
                 # a new tensor autograd follows, no leaf; editing it in place raises nothing
@@ -633,9 +631,7 @@ class Context:
                 if target.attr in self.classes[-1].param_attrs:
                     # ``if learnable: self.pe = nn.Parameter(...) else: self.pe = torch.zeros(...)``:
                     # from here on in this function the attribute holds the plain tensor
-                    self.grad.frame.names["self." + target.attr] = facts.Binding(
-                        kind, self.grad.state, value, self.grad.function, self.flow.seq
-                    )
+                    self._bind_in_frame("self." + target.attr, kind, value)
 
     def _computed_from_parameter(self, value: Optional[ast.expr]) -> bool:
         """Is ``value`` a new tensor computed from a parameter: a method that
@@ -651,6 +647,12 @@ class Context:
             and not value.func.attr.endswith("_")
             and facts.classify(self, value.func.value) is facts.Kind.PARAM
         )
+
+    def _bind_in_frame(self, name: str, kind: facts.Kind, value: Optional[ast.expr]) -> None:
+        """What ``name`` (``self.<attr>``) holds from here on in the running
+        function; ``bind_name`` writes the same for a variable, inline, as
+        it runs for every binding of the module."""
+        self.grad.frame.names[name] = facts.Binding(kind, self.grad.state, value, self.grad.function, self.flow.seq)
 
     def bind_name(self, name: str, kind: facts.Kind, value: Optional[ast.expr]) -> None:
         self.grad.frame.names[name] = facts.Binding(kind, self.grad.state, value, self.grad.function, self.flow.seq)

@@ -462,7 +462,11 @@ def _is_view_call(expr: ast.AST) -> bool:
 # --- training steps -----------------------------------------------------------
 
 _OPTIMIZER_WORDS = frozenset({"optim", "optimizer", "optimiser", "opt", "optimizers", "scaler", "solver"})
-_TRAINING_CALLS = frozenset({"train_step", "training_step", "train_one_step", "train_on_batch", "optimize_parameters"})
+#: Names of functions and methods that run a training step (judged by their
+#: body where the module defines them: see ``flow._steps_by_name_only``).
+TRAINING_STEP_NAMES = frozenset(
+    {"train_step", "training_step", "train_one_step", "train_on_batch", "optimize_parameters"}
+)
 
 
 def names_training_step(func: ast.expr) -> bool:
@@ -470,7 +474,7 @@ def names_training_step(func: ast.expr) -> bool:
     ``loss.backward()``, ``optimizer.step()``, ``train_step(...)``?"""
     if isinstance(func, ast.Attribute):
         method = func.attr
-        if method in ("backward", "manual_backward", "zero_grad") or method in _TRAINING_CALLS:
+        if method in ("backward", "manual_backward", "zero_grad") or method in TRAINING_STEP_NAMES:
             return True
         if method == "step":
             owner = func.value
@@ -482,7 +486,7 @@ def names_training_step(func: ast.expr) -> bool:
                 name = ""
             return any(w in _OPTIMIZER_WORDS for w in tokens(name)) or name.startswith("optim")
         return False
-    return isinstance(func, ast.Name) and func.id in _TRAINING_CALLS
+    return isinstance(func, ast.Name) and func.id in TRAINING_STEP_NAMES
 
 
 #: Words of the name of a meta-learner, whose ``adapt`` runs gradient steps.

@@ -27,8 +27,8 @@ from flake8_gradmode.names import (
     tokens,
 )
 from flake8_gradmode.facts import (
-    GRAPH_DROPPING_READS, PARAMETER_FREE_LAYERS, adapting_functions, asks_autograd, context_effects, freezes,
-    freezing_functions, init_freeze, method_of, parameter_free, plain_bases,
+    GRAPH_DROPPING_READS, PARAMETER_FREE_LAYERS, TRAINING_STEP_NAMES, adapting_functions, asks_autograd,
+    context_effects, freezes, freezing_functions, init_freeze, method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, preorder, resolve_function, statements_in,
@@ -1875,12 +1875,9 @@ def _steps_by_name_only(ctx, scope: Scope, seqs: List[int]) -> bool:
     keys = dict(scope.local_calls)
     for seq in seqs:
         key = keys.get(seq)
-        if key is None or key[-1] not in _STEP_NAMES or not callees(ctx, scope, key):
+        if key is None or key[-1] not in TRAINING_STEP_NAMES or not callees(ctx, scope, key):
             return False
     return True
-
-
-_STEP_NAMES = frozenset({"train_step", "training_step", "train_one_step", "train_on_batch", "optimize_parameters"})
 
 
 def entry_grad(ctx, fn: FunctionInfo) -> Grad:

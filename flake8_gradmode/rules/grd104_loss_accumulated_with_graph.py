@@ -450,12 +450,7 @@ class LossAccumulatedWithGraph(Rule):
             condition = _and(lambda: not _collected_without_grad(scope, collected), condition)
         named_loss = _loss_helper(ctx, value)
         if named_loss is not None:
-            nested = _nested_helper(ctx, named_loss)
-            if nested:
-                # ``val_loss = quick_val_loss(...)``, a closure returning ``np.mean(losses)``
-                condition = _and(lambda: not all(facts.returns_number(n.node) for n in nested), condition)
-            else:
-                condition = _and(_not_a_number(ctx, named_loss), condition)
+            condition = _and(_not_a_number(ctx, named_loss), condition)
         instance_call = _instance_method(ctx, value)
         if instance_call is not None:
             condition = _and(lambda: not _method_returns_number(ctx, *instance_call), condition)
@@ -854,9 +849,16 @@ def _method_returns_number(ctx, written: str, method: str) -> bool:
 
 
 def _not_a_number(ctx, key: Tuple[str, ...]):
-    """Unless every function ``key`` reaches returns a Python number."""
+    """Unless every function ``key`` reaches returns a Python number: a
+    closure of the running function (or of one enclosing it) when Python's
+    scoping sends the call there (``val_loss = quick_val_loss(...)``
+    returning ``np.mean(losses)``), found now, while that function runs;
+    else the module's functions."""
+    nested = _nested_helper(ctx, key)
 
     def holds() -> bool:
+        if nested:
+            return not all(facts.returns_number(info.node) for info in nested)
         scopes = ctx.scopes_of(key)
         return not scopes or not all(
             s.function is not None and facts.returns_number(s.function.node) for s in scopes
