@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
-from flake8_gradmode import facts, flow, project
+from flake8_gradmode import facts, flow, layout
 from flake8_gradmode.names import word_chars
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, last_name, positional_params, unchained
 )
 from flake8_gradmode.settings import Settings
+
+if TYPE_CHECKING:  # the index's code is imported when a question first needs it (``Context.project``)
+    from flake8_gradmode.facts import Shape
+    from flake8_gradmode.project import Project
 
 #: the only line breaks Python knows (compiled, and cached by ``re``, on first
 #: need: flake8 hands the plugin its lines)
@@ -233,13 +237,15 @@ class Context:
 
     # -- the rest of the project ------------------------------------------------
 
-    def project(self) -> Optional[project.Project]:
+    def project(self) -> Optional[Project]:
         """The project index from this module, or None (loaded on first use)."""
         if self._project is None:
             self._project = False
             settings = self.settings
             if settings.cross_module and self.filename and self.tree is not None:
-                found = project.open_project(
+                from flake8_gradmode.project import open_project  # the index's code, loaded on first need
+
+                found = open_project(
                     self.filename, settings.project_root, settings.no_grad_decorators, self.tree, "".join(self.lines)
                 )
                 if found is not None:
@@ -251,7 +257,7 @@ class Context:
         if self._project:
             self._project.index.flush_soon()  # type: ignore[attr-defined]
 
-    def _ask(self, question: Callable[[project.Project], _T], default: _T) -> _T:
+    def _ask(self, question: Callable[[Project], _T], default: _T) -> _T:
         """``question`` put to the project index, or ``default`` when there is
         none; a damaged cache turns the index off, never into an error."""
         try:
@@ -262,23 +268,23 @@ class Context:
             return default
 
     def _ask_about(
-        self, info: FunctionInfo, question: Callable[[project.Project, str], _T], default: _T,
+        self, info: FunctionInfo, question: Callable[[Project, str], _T], default: _T,
     ) -> _T:
         """``question`` put to the project index about the function ``info``
         (by its qualified name), or ``default`` when it has none (a closure)
         or there is no index."""
-        qual = project.qualified(info.key) if info.key is not None else None
+        qual = layout.qualified(info.key) if info.key is not None else None
         if qual is None:
             return default
         return self._ask(lambda found: question(found, qual), default)
 
     def entry_from_project(
-        self, info: FunctionInfo, admits: Optional[Callable[[project.Shape], bool]] = None
+        self, info: FunctionInfo, admits: Optional[Callable[[Shape], bool]] = None
     ) -> Grad:
         """``info``'s grad state from its callers across the project (asked only
         when this module's own callers leave it open).  With ``admits``, only
         the calls whose arguments it admits count (see ``Project.entry_where``)."""
-        qual = project.qualified(info.key) if info.key is not None else None
+        qual = layout.qualified(info.key) if info.key is not None else None
         if qual is None or info.name in _IMPLICITLY_CALLED or info.name.startswith("__"):
             return Grad.INHERITED  # Python calls these (``Net()``, ``net(x)``), not the project's code
         if admits is None:
@@ -293,9 +299,9 @@ class Context:
 
     def call_shapes_elsewhere(
         self, info: FunctionInfo, tests: bool = True, grad_off: bool = True,
-    ) -> Optional[List[project.Shape]]:
+    ) -> Optional[List[Shape]]:
         """What the calls of ``info`` in the project's other modules pass
-        (see ``project.Shape``; unit tests' calls too unless ``tests`` is
+        (see ``facts.Shape``; unit tests' calls too unless ``tests`` is
         false, calls without grad too unless ``grad_off`` is false), or None
         when there is no project index."""
         return self._ask_about(info, lambda found, qual: found.call_shapes(found.rel, qual, tests, grad_off), None)
@@ -346,7 +352,7 @@ class Context:
     def trained_by_caller(self, info: FunctionInfo, param: str) -> Optional[str]:
         """Where another module calls ``info`` with its parameter ``param``
         bound to a model in training mode (see ``Project.trained_by_caller``)."""
-        qual = project.qualified(info.key) if info.key is not None else None
+        qual = layout.qualified(info.key) if info.key is not None else None
         if qual is None or info.name in _IMPLICITLY_CALLED:
             return None
         positional = positional_params(info.node, info.class_name is not None)  # ``self`` is the receiver
@@ -578,7 +584,7 @@ class Context:
         if qual.startswith("."):
             return True
         top = qual.split(".", 1)[0]
-        return bool(top) and top in project.local_names(self.filename, self.settings.project_root)
+        return bool(top) and top in layout.local_names(self.filename, self.settings.project_root)
 
     # -- bookkeeping the tracker does ------------------------------------------
 

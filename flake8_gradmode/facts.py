@@ -1623,3 +1623,63 @@ def freezes(freeze: Optional[Freeze], call: ast.Call) -> bool:
     if 0 <= position < len(call.args):
         return is_const(call.args[position], False)
     return True
+
+
+# --- what a call passes ----------------------------------------------------------
+
+if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
+    #: What a call passes: the number of positional arguments (-1 after a
+    #: ``*args``), the keyword names (``"**"`` for ``**kwargs``) and the constants
+    #: among them by slot (position or keyword): ``f(x, 0, mode="eval")`` is
+    #: ``(2, ("mode",), ((1, 0), ("mode", "eval")))``.
+    Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
+
+_CONSTANT_TYPES = (bool, int, float, str, type(None))
+
+
+def binds(required: Optional[int], shape: Shape) -> bool:
+    """Can a call of this shape pass the arguments a function requires?
+    (Too many are not held against it: ``Class.method(obj, x)`` passes
+    ``self`` itself.)"""
+    if required is None:
+        return True
+    npos, keywords, _ = shape
+    return npos < 0 or "**" in keywords or npos + len(keywords) >= required
+
+
+#: what ``passed`` returns when a call's arguments cannot be matched up, when
+#: the parameter is not passed, and when what is passed is no constant
+UNKNOWN, NOT_PASSED, NOT_CONSTANT = object(), object(), object()
+
+
+def passed(shape: Shape, name: str, index: Optional[int]) -> object:
+    """What a call of this shape passes for the parameter ``name`` (at
+    position ``index`` when it can be passed by position): the constant,
+    ``NOT_CONSTANT``, ``NOT_PASSED``, or ``UNKNOWN`` after ``*args`` or
+    ``**kwargs``."""
+    npos, keywords, constants = shape
+    if npos < 0 or "**" in keywords:
+        return UNKNOWN
+    slot = name if name in keywords else index if index is not None and index < npos else None
+    if slot is None:
+        return NOT_PASSED
+    return dict(constants).get(slot, NOT_CONSTANT)
+
+
+def call_shape(node: ast.Call) -> Shape:
+    """What ``node`` passes (see ``Shape``)."""
+    npos = 0
+    constants: List[Tuple[object, object]] = []
+    for arg in node.args:
+        if isinstance(arg, ast.Starred):
+            npos = -1
+            break
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, _CONSTANT_TYPES):
+            constants.append((npos, arg.value))
+        npos += 1
+    keywords = []
+    for kw in node.keywords:
+        keywords.append(kw.arg or "**")
+        if kw.arg and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, _CONSTANT_TYPES):
+            constants.append((kw.arg, kw.value.value))
+    return (npos, tuple(keywords), tuple(constants))

@@ -47,11 +47,12 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
-    DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, context_effects,
-    forward_detaches, freezing_functions, grad_off_decorator, grad_off_selectors, hooks_every_run, init_freeze,
-    loss_named, methods_turning_grad_off, names_training_step, parameter_free, returns_number,
+    DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, binds, call_shape,
+    context_effects, forward_detaches, freezing_functions, grad_off_decorator, grad_off_selectors, hooks_every_run,
+    init_freeze, loss_named, methods_turning_grad_off, names_training_step, parameter_free, returns_number,
     tests_type_is_variable,
 )
+from flake8_gradmode.layout import PACKAGING, TooMany, find_root, module_name, scan
 from flake8_gradmode.names import TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, child_nodes, dotted, is_super_call, last_name, statements_in, switches_to_eval,
@@ -59,12 +60,8 @@ from flake8_gradmode.tracker import (
 )
 
 if TYPE_CHECKING:
-    from flake8_gradmode.facts import Freeze
+    from flake8_gradmode.facts import Freeze, Shape
 
-#: files that make a project a package others may import
-_PACKAGING = ("pyproject.toml", "setup.cfg", "setup.py")
-#: Files that mark a project's root directory.
-ROOT_MARKERS = (*_PACKAGING, ".git")
 CACHE_DIR = ".gradmode_cache"
 #: files Python or a tool runs without an import
 _NOT_IMPORTED = frozenset({"setup.py", "conftest.py", "__main__.py", "manage.py"})
@@ -76,7 +73,6 @@ _DYNAMIC_IMPORTS = frozenset({"import_module", "__import__", "run_module", "run_
 MAX_FILES = 5000
 #: Seconds between two writes of the cache by one process (see ``Index.flush_soon``).
 FLUSH_INTERVAL = 1.0
-_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "build", "dist"})
 #: Decorators that leave a function's callers where they are.
 _PLAIN_DECORATORS = frozenset({
     "staticmethod", "classmethod", "property", "cached_property", "abstractmethod", "wraps",
@@ -97,11 +93,6 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
     Summary = Dict[str, object]
     #: (module path, qualified name in the module: ``f`` or ``Class.method``)
     Target = Tuple[str, str]
-    #: What a call passes: the number of positional arguments (-1 after a
-    #: ``*args``), the keyword names (``"**"`` for ``**kwargs``) and the constants
-    #: among them by slot (position or keyword): ``f(x, 0, mode="eval")`` is
-    #: ``(2, ("mode",), ((1, 0), ("mode", "eval")))``.
-    Shape = Tuple[int, Tuple[str, ...], Tuple[Tuple[object, object], ...]]
     #: One call: as written, grad state code, calling function (``""`` module
     #: level, ``"?"`` unknown, else its qualified name), enclosing class, shape.
     Call = Tuple[str, str, str, str, Shape]
@@ -112,7 +103,6 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
 _FORMAT = 53
-_CONSTANT_TYPES = (bool, int, float, str, type(None))
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 #: Nodes a summary has nothing to note of and nothing inside to visit:
 #: constants, ``Load``/``Store``/``Del`` and operators.
@@ -678,41 +668,12 @@ def _arity(node: Union[ast.FunctionDef, ast.AsyncFunctionDef], method: bool) -> 
     return required + sum(1 for default in args.kw_defaults if default is None)
 
 
-def binds(required: Optional[int], shape: Shape) -> bool:
-    """Can a call of this shape pass the arguments a function requires?
-    (Too many are not held against it: ``Class.method(obj, x)`` passes
-    ``self`` itself.)"""
-    if required is None:
-        return True
-    npos, keywords, _ = shape
-    return npos < 0 or "**" in keywords or npos + len(keywords) >= required
-
-
 def _built_class(value: ast.expr) -> Optional[str]:
     """The class ``value`` builds, as written: a call of a capitalised callee,
     ``.cuda()``-style chains unwrapped (``Net(...).to(device)``)."""
     call = unchained(value)
     built = dotted(call.func) if isinstance(call, ast.Call) else None
     return built if built and built.rpartition(".")[2][:1].isupper() else None
-
-
-#: what ``passed`` returns when a call's arguments cannot be matched up, when
-#: the parameter is not passed, and when what is passed is no constant
-UNKNOWN, NOT_PASSED, NOT_CONSTANT = object(), object(), object()
-
-
-def passed(shape: Shape, name: str, index: Optional[int]) -> object:
-    """What a call of this shape passes for the parameter ``name`` (at
-    position ``index`` when it can be passed by position): the constant,
-    ``NOT_CONSTANT``, ``NOT_PASSED``, or ``UNKNOWN`` after ``*args`` or
-    ``**kwargs``."""
-    npos, keywords, constants = shape
-    if npos < 0 or "**" in keywords:
-        return UNKNOWN
-    slot = name if name in keywords else index if index is not None and index < npos else None
-    if slot is None:
-        return NOT_PASSED
-    return dict(constants).get(slot, NOT_CONSTANT)
 
 
 def _built_members(node: ast.ClassDef) -> Dict[str, str]:
@@ -806,25 +767,6 @@ def _text_may_import(path: str, name: str) -> bool:
     return False
 
 
-def call_shape(node: ast.Call) -> Shape:
-    """What ``node`` passes (see ``Shape``)."""
-    npos = 0
-    constants: List[Tuple[object, object]] = []
-    for arg in node.args:
-        if isinstance(arg, ast.Starred):
-            npos = -1
-            break
-        if isinstance(arg, ast.Constant) and isinstance(arg.value, _CONSTANT_TYPES):
-            constants.append((npos, arg.value))
-        npos += 1
-    keywords = []
-    for kw in node.keywords:
-        keywords.append(kw.arg or "**")
-        if kw.arg and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, _CONSTANT_TYPES):
-            constants.append((kw.arg, kw.value.value))
-    return (npos, tuple(keywords), tuple(constants))
-
-
 def _decorator_name(expr: ast.expr) -> str:
     """``cache`` for ``@functools.cache`` and for ``@lru_cache(8)``."""
     return last_name(expr.func if isinstance(expr, ast.Call) else expr)
@@ -835,190 +777,6 @@ def summarize(tree: ast.Module, no_grad_decorators: Tuple[str, ...] = ()) -> Sum
     walker.walk(tree.body, Grad.ENABLED, "", "")
     walker._keep_trained_calls("")
     return walker.summary()
-
-
-# --- the project on disk --------------------------------------------------------
-
-_ROOTS: Dict[str, Optional[str]] = {}
-
-
-def find_root(path: str) -> Optional[str]:
-    """The nearest ancestor directory of ``path`` holding a root marker."""
-    directory = os.path.dirname(os.path.abspath(path))
-    seen: List[str] = []
-    root: Optional[str] = None
-    while True:
-        if directory in _ROOTS:
-            root = _ROOTS[directory]
-            break
-        seen.append(directory)
-        if any(os.path.exists(os.path.join(directory, marker)) for marker in ROOT_MARKERS):
-            root = directory
-            break
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
-    for d in seen:
-        _ROOTS[d] = root
-    return root
-
-
-if TYPE_CHECKING:  # annotations only: making typing aliases at import costs time
-    #: A module found on disk: its path relative to the root, size and mtime
-    #: (``None`` for both when it cannot be ``stat``-ed).
-    Found = Tuple[str, Optional[int], Optional[int]]
-
-#: Directories are read through file descriptors where the platform allows:
-#: a file's ``stat`` is then relative to its directory, not a full path.
-_BY_FD = os.scandir in os.supports_fd and os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
-#: a subdirectory, never through a symbolic link (one made during the walk)
-_SUBDIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
-
-
-class _TooMany(Exception):
-    pass
-
-
-def _scan(root: str, stat: bool, limit: int = -1, runners: Optional[List[str]] = None) -> List[Found]:
-    """The project's ``.py`` files in path order (a directory's files, then
-    its subdirectories), with their size and mtime when ``stat``; the files
-    it meets that may import modules but are not read go to ``runners``:
-    Jupyter notebooks (``.ipynb``) and Python scripts without an extension
-    (``bin/run`` starting ``#!/usr/bin/env python``).  Hidden
-    directories, caches, build output and virtual environments (a directory
-    holding ``pyvenv.cfg``) are left out; symbolic links to directories are
-    not followed; unreadable directories are skipped.  Raises ``_TooMany``
-    past ``limit`` files (no limit when negative)."""
-    found: List[Found] = []
-
-    def visit(where: object, prefix: str, is_root: bool) -> None:
-        try:
-            with os.scandir(where) as it:  # type: ignore[call-overload]
-                entries = list(it)
-        except OSError:
-            return
-        files: List[Found] = []
-        dirs: List[str] = []
-        for entry in entries:
-            name = entry.name
-            if name.endswith(".py"):
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:
-                    is_dir = False
-                if not is_dir:
-                    size = mtime = None
-                    if stat:
-                        try:
-                            st = entry.stat()
-                            size, mtime = st.st_size, st.st_mtime_ns
-                        except OSError:
-                            pass
-                    files.append((name, size, mtime))
-                    continue
-            elif name == "pyvenv.cfg" and not is_root:
-                return  # a virtual environment
-            elif runners is not None and (
-                name.endswith(".ipynb") or ("." not in name and _python_script(where, entry))
-            ):
-                runners.append(prefix + name)
-                continue
-            if name[0] != "." and name not in _SKIP_DIRS:
-                try:
-                    if entry.is_dir() and not entry.is_symlink():
-                        dirs.append(name)
-                except OSError:
-                    pass
-        files.sort()
-        found.extend([(prefix + name, size, mtime) for name, size, mtime in files])
-        if 0 <= limit < len(found):
-            raise _TooMany
-        dirs.sort()
-        for name in dirs:
-            if _BY_FD:
-                try:
-                    fd = os.open(name, _SUBDIRECTORY, dir_fd=where)  # type: ignore[arg-type]
-                except OSError:
-                    continue
-                try:
-                    visit(fd, prefix + name + os.sep, False)
-                finally:
-                    os.close(fd)
-            else:
-                visit(os.path.join(where, name), prefix + name + os.sep, False)  # type: ignore[arg-type]
-
-    if _BY_FD:
-        try:
-            top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return found
-        try:
-            visit(top, "", True)
-        finally:
-            os.close(top)
-    else:
-        visit(root, "", True)
-    return found
-
-
-def _python_script(where: object, entry: "os.DirEntry[str]") -> bool:
-    """Is ``entry`` (of directory ``where``, a path or an open descriptor) a
-    file whose first line runs Python (``#!/usr/bin/env python``): a script
-    without ``.py``?"""
-    try:
-        if not entry.is_file():
-            return False
-        if isinstance(where, int):
-            fd = os.open(entry.name, os.O_RDONLY, dir_fd=where)
-        else:
-            fd = os.open(entry.path, os.O_RDONLY)
-        with os.fdopen(fd, "rb") as f:
-            first = f.read(128).split(b"\n", 1)[0]
-    except OSError:
-        return False
-    return first.startswith(b"#!") and b"python" in first
-
-
-_LOCAL_NAMES: Dict[Tuple[str, str], FrozenSet[str]] = {}
-
-
-def local_names(filename: str, root: str = "") -> FrozenSet[str]:
-    """Top-level names an import can reach the project through: the packages
-    and modules at its root and in ``src/``, and those beside ``filename`` (a
-    script's directory is on ``sys.path``).  Empty outside any project."""
-    directory = os.path.dirname(os.path.abspath(filename))
-    key = (directory, root)
-    found = _LOCAL_NAMES.get(key)
-    if found is None:
-        top = os.path.abspath(root) if root else find_root(filename)
-        names: Set[str] = set()
-        if top:
-            for place in (top, os.path.join(top, "src"), directory):
-                try:
-                    entries = os.listdir(place)
-                except OSError:
-                    continue
-                names.update(e[:-3] if e.endswith(".py") else e for e in entries if not e.startswith("."))
-        found = _LOCAL_NAMES[key] = frozenset(names)
-    return found
-
-
-def python_files(root: str) -> Iterator[str]:
-    """Paths, relative to ``root``, of the project's ``.py`` files: hidden
-    directories, caches, build output and virtual environments left out."""
-    for rel, _, _ in _scan(root, stat=False):
-        yield rel
-
-
-def module_name(rel: str) -> str:
-    """``pkg.mod`` for ``pkg/mod.py`` and for ``pkg/mod/__init__.py``."""
-    path = rel[:-3].replace(os.sep, "/")
-    if path.endswith("/__init__"):
-        path = path[:-9]
-    elif path == "__init__":
-        return ""
-    return path.replace("/", ".")
 
 
 def _cache_file(root: str) -> str:
@@ -1345,7 +1103,7 @@ class Index:
         when first needed)."""
         if self._packaging is None:
             texts = []
-            for name in _PACKAGING:
+            for name in PACKAGING:
                 try:
                     with open(os.path.join(self.root, name), "rb") as handle:
                         texts.append(handle.read().decode("utf-8", "replace") or " ")
@@ -1438,8 +1196,8 @@ class Index:
     def load(cls, root: str, no_grad_decorators: Tuple[str, ...], use_cache: bool = True) -> Optional["Index"]:
         runners: List[str] = []
         try:
-            files = _scan(root, stat=True, limit=MAX_FILES, runners=runners)
-        except _TooMany:
+            files = scan(root, stat=True, limit=MAX_FILES, runners=runners)
+        except TooMany:
             return None
         use_cache = use_cache and not no_grad_decorators
         cache_path = _cache_file(root) if use_cache else None
@@ -2836,15 +2594,6 @@ def _shows_the_mode(words: str, summary: Summary, fragments: Tuple[str, ...]) ->
 
 def _plain_package(top: str) -> bool:
     return top in _PLAIN_PACKAGES or top in getattr(sys, "stdlib_module_names", ())
-
-
-def qualified(key: Tuple[str, ...]) -> Optional[str]:
-    """The engine's function key as the index names it."""
-    if key[0] == "function":
-        return key[1]
-    if key[0] == "method":
-        return f"{key[1]}.{key[2]}"
-    return None
 
 
 # A PyTorch version as READMEs and requirement files write it, after the

@@ -18,7 +18,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from flake8_gradmode import project
+from flake8_gradmode import facts, layout, project
 from flake8_gradmode.engine import check
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.settings import Settings
@@ -81,12 +81,12 @@ def make(root: Path, files: Dict[str, str]) -> Path:
 def fresh_process_state():
     """Each test sees its project as a new process would."""
     project._INDEXES.clear()
-    project._ROOTS.clear()
-    project._LOCAL_NAMES.clear()
+    layout._ROOTS.clear()
+    layout._LOCAL_NAMES.clear()
     yield
     project._INDEXES.clear()
-    project._ROOTS.clear()
-    project._LOCAL_NAMES.clear()
+    layout._ROOTS.clear()
+    layout._LOCAL_NAMES.clear()
 
 
 def lint(path: Path, settings: Settings = Settings(), text: str = None) -> List[Tuple[int, int, str]]:
@@ -154,8 +154,8 @@ def test_cross_module_off_analyses_the_file_alone(tmp_path):
 def test_a_file_outside_any_project_keeps_the_per_file_answer(tmp_path):
     (tmp_path / "helpers.py").write_text(textwrap.dedent(HELPERS), encoding="utf-8")
     (tmp_path / "train.py").write_text(textwrap.dedent(CALLER_NO_GRAD).replace("from .", "from "), encoding="utf-8")
-    assert project.find_root(str(tmp_path / "helpers.py")) in (None, *map(str, tmp_path.parents))
-    if project.find_root(str(tmp_path / "helpers.py")) is None:
+    assert layout.find_root(str(tmp_path / "helpers.py")) in (None, *map(str, tmp_path.parents))
+    if layout.find_root(str(tmp_path / "helpers.py")) is None:
         assert lint(tmp_path / "helpers.py")[0][2] == "GRD101"
 
 
@@ -238,7 +238,7 @@ def test_a_function_of_a_script_that_another_module_only_defines_too_is_silent_c
     assert lint(tmp_path / "scripts/evaluate.py") == []  # empty cache
     assert (tmp_path / project.CACHE_DIR).exists()
     project._INDEXES.clear()
-    project._ROOTS.clear()
+    layout._ROOTS.clear()
     assert lint(tmp_path / "scripts/evaluate.py") == []  # a new process, warm cache
 
 
@@ -859,9 +859,9 @@ def reference_walk(root: str) -> List[str]:
 
 @pytest.mark.parametrize("by_fd", [True, False])
 def test_python_files_leave_out_hidden_build_and_virtual_environments(tmp_path, monkeypatch, by_fd):
-    if by_fd and not project._BY_FD:
+    if by_fd and not layout._BY_FD:
         pytest.skip("directories cannot be read through descriptors here")
-    monkeypatch.setattr(project, "_BY_FD", by_fd)
+    monkeypatch.setattr(layout, "_BY_FD", by_fd)
     make(tmp_path, {
         "b.py": "", "a.py": "", ".hidden.py": "", "notes.txt": "",
         "pkg/z.py": "", "pkg/sub/y.py": "", "pkg/sub/deeper/x.py": "",
@@ -874,10 +874,10 @@ def test_python_files_leave_out_hidden_build_and_virtual_environments(tmp_path, 
         os.symlink(tmp_path / "a.py", tmp_path / "pkg" / "alias.py")
         os.symlink(tmp_path / "gone.py", tmp_path / "pkg" / "broken.py")
     expected = reference_walk(str(tmp_path))
-    assert list(project.python_files(str(tmp_path))) == expected
+    assert list(layout.python_files(str(tmp_path))) == expected
     assert expected[:4] == [".hidden.py", "a.py", "b.py", "setup.py"]
     assert "env" not in {p.split(os.sep)[0] for p in expected}
-    found = project._scan(str(tmp_path), stat=True)
+    found = layout.scan(str(tmp_path), stat=True)
     assert [rel for rel, _, _ in found] == expected
     for rel, size, mtime in found:
         if rel.endswith("broken.py"):
@@ -885,8 +885,8 @@ def test_python_files_leave_out_hidden_build_and_virtual_environments(tmp_path, 
         else:
             st = os.stat(tmp_path / rel)
             assert (size, mtime) == (st.st_size, st.st_mtime_ns)
-    with pytest.raises(project._TooMany):
-        project._scan(str(tmp_path), stat=False, limit=3)
+    with pytest.raises(layout.TooMany):
+        layout.scan(str(tmp_path), stat=False, limit=3)
     index = project.Index.load(str(tmp_path), ())
     assert sorted(index.entries) == sorted(r for r in expected if not r.endswith("broken.py"))
 
@@ -909,11 +909,11 @@ def test_names_used_as_values_are_kept_as_one_string():
 
 def test_module_names():
     join = os.path.join
-    assert project.module_name(join("pkg", "sub", "mod.py")) == "pkg.sub.mod"
-    assert project.module_name(join("pkg", "sub", "__init__.py")) == "pkg.sub"
-    assert project.module_name("__init__.py") == ""
-    assert project.module_name("setup.py") == "setup"
-    assert project.module_name(join("pkg", "my__init__.py")) == "pkg.my__init__"
+    assert layout.module_name(join("pkg", "sub", "mod.py")) == "pkg.sub.mod"
+    assert layout.module_name(join("pkg", "sub", "__init__.py")) == "pkg.sub"
+    assert layout.module_name("__init__.py") == ""
+    assert layout.module_name("setup.py") == "setup"
+    assert layout.module_name(join("pkg", "my__init__.py")) == "pkg.my__init__"
 
 
 # --- the cache ----------------------------------------------------------------
@@ -1308,8 +1308,8 @@ def test_a_recursive_call_adds_nothing_to_its_own_callers(tmp_path):
 
 def test_shape_of_a_call():
     call = ast_call("f(x, 0, *rest, mode='eval', **kw)")
-    assert project.call_shape(call) == (-1, ("mode", "**"), ((1, 0), ("mode", "eval")))
-    assert project.call_shape(ast_call("f(a, None, k=b)")) == (2, ("k",), ((1, None),))
+    assert facts.call_shape(call) == (-1, ("mode", "**"), ((1, 0), ("mode", "eval")))
+    assert facts.call_shape(ast_call("f(a, None, k=b)")) == (2, ("k",), ((1, None),))
 
 
 def ast_call(code: str):
@@ -5267,7 +5267,7 @@ def test_a_class_of_another_module_adapting_under_enable_grad_needs_grad_cold_an
     assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD101"] == []  # empty cache
     lint(tmp_path / "methods/adapter.py")  # the cache now holds its summary
     project._INDEXES.clear()
-    project._ROOTS.clear()
+    layout._ROOTS.clear()
     assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD101"] == []  # a new process, warm cache
     plain = ADAPTER_MODULE.replace("@torch.enable_grad()\n", "")
     make(tmp_path, {"methods/adapter.py": plain, "main.py": ADAPTER_MAIN})

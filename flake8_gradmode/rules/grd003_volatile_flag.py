@@ -7,9 +7,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 from flake8_gradmode import flow
 from flake8_gradmode.context import Fix
 from flake8_gradmode import facts
-from flake8_gradmode.facts import keyword
+from flake8_gradmode.facts import NOT_PASSED, UNKNOWN, keyword, passed
 from flake8_gradmode.names import CONFIG_NAMES, tokens
-from flake8_gradmode.project import NOT_PASSED, UNKNOWN, passed
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, bound_arguments, dotted, first_value, is_const, param_defaults, positional_params,
 )

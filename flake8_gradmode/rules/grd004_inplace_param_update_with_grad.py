@@ -14,7 +14,7 @@ from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
 if TYPE_CHECKING:
-    from flake8_gradmode.project import Shape
+    from flake8_gradmode.facts import Shape
 
 #: ``ast``'s augmented-assignment operators as written.
 _AUG_OPS = {
@@ -1265,7 +1265,7 @@ def _bind(helper: _Helper, call: ast.Call) -> Tuple[Dict[str, Optional[ast.expr]
 
 
 def _admits(helper: _Helper, path: Tuple[_Branch, ...]) -> Callable[[Shape], bool]:
-    """Can a call of ``helper`` shaped so (see ``project.Shape``) get past
+    """Can a call of ``helper`` shaped so (see ``facts.Shape``) get past
     every ``if`` of ``path``?  Only constants and defaults decide; any other
     argument may take either branch."""
     assert helper.info is not None

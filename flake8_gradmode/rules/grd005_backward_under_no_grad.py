@@ -5,14 +5,14 @@ from typing import TYPE_CHECKING, Callable, FrozenSet, List, Optional, Sequence,
 import ast
 
 from flake8_gradmode import facts, flow
-from flake8_gradmode.project import NOT_CONSTANT, NOT_PASSED, UNKNOWN, call_shape, passed
+from flake8_gradmode.facts import NOT_CONSTANT, NOT_PASSED, UNKNOWN, call_shape, passed
 from flake8_gradmode.tracker import (
     FunctionInfo, Grad, effective, first_or_keyword, last_name, param_defaults, positional_params,
 )
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
 if TYPE_CHECKING:
-    from flake8_gradmode.project import Shape
+    from flake8_gradmode.facts import Shape
 
 _AUTOGRAD_CALLS = {"torch.autograd.backward": "tensors", "torch.autograd.grad": "outputs"}
 _COMPUTED = (ast.Call, ast.BinOp, ast.UnaryOp)
@@ -431,7 +431,7 @@ def _holds(guard: _Guard, value: object) -> bool:
 
 
 def _admitting(function: FunctionInfo, guards: List[_Guard]) -> Callable[[Shape], bool]:
-    """Whether a call of ``function`` of a given shape (``project.Shape``)
+    """Whether a call of ``function`` of a given shape (``facts.Shape``)
     may pass arguments that make every guard hold: what it passes, else
     the parameter's default."""
     positional = positional_params(function.node, function.class_name is not None)
