@@ -472,6 +472,13 @@ class Context:
         (see ``Project.loss_method_returns_number``)?  False without an index."""
         return self._ask(lambda found: found.loss_method_returns_number(found.rel, written, method), False)
 
+    def loss_function_returns_number(self, written: str) -> bool:
+        """Does the function, named like a loss, that ``written`` names here
+        (imported from another module of the project) return only Python
+        numbers (see ``Project.loss_function_returns_number``)?  False without
+        an index."""
+        return self._ask(lambda found: found.loss_function_returns_number(found.rel, written), False)
+
     def any_forward_detaches(self) -> bool:
         """Does some project class's ``forward`` return a value that holds no
         graph on some path?  False without an index."""

@@ -2096,6 +2096,14 @@ class Project:
         found = self._first_definition(self.ancestors(target[0], target[2])[0], method) if target else None
         return found is not None and found[1] in found[0]["N"]  # type: ignore[operator]
 
+    def loss_function_returns_number(self, rel: str, written: str) -> bool:
+        """Does the project function that ``written`` names in module ``rel``
+        (imported from another module), named like a loss, return only Python
+        numbers (``calc_dataset_loss`` returning ``running_loss / len(loader)``
+        of ``loss.item()`` terms)?"""
+        target = self._definition(rel, written)
+        return target is not None and target[2] in target[1]["N"]  # type: ignore[operator]
+
     def mode_free_class(self, rel: str, written: str) -> bool:
         """Is the class written ``written`` in module ``rel`` a project class
         whose modules (its own and, through imports, every project module

@@ -5453,6 +5453,48 @@ def test_a_loss_object_of_another_module_whose_method_returns_a_number(tmp_path,
     assert [f[2] for f in lint(make(tmp_path / "one", {"one.py": local}) / "one.py")] == [f[2] for f in found]
 
 
+LOSS_FUNCTIONS = """
+    def dataset_loss(loader, net, loss_fn):
+        running = 0.0
+        for x, y in loader:
+            running += loss_fn(net(x), y).item()
+        return running / len(loader)
+
+
+    def batch_loss(loader, net, loss_fn):
+        for x, y in loader:
+            return loss_fn(net(x), y)
+"""
+
+LOSS_FUNCTION_SCRIPT = """
+    import torch
+    from stats.losses import dataset_loss
+
+    if __name__ == "__main__":
+        net = torch.nn.Linear(2, 2)
+        loader, loss_fn = [(torch.ones(1, 2), torch.ones(1, 2))], torch.nn.MSELoss()
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        history = []
+        for epoch in range(3):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss_fn(net(x), y).backward()
+                optimizer.step()
+            epoch_loss = dataset_loss(loader, net, loss_fn)
+            history.append(epoch_loss)
+"""
+
+
+@pytest.mark.parametrize("function, found", [
+    ("dataset_loss", []),  # it returns the mean of ``.item()`` numbers
+    ("batch_loss", [(15, 8, "GRD104")]),  # it returns the loss tensor itself
+])
+def test_a_loss_function_of_another_module_that_returns_a_number(tmp_path, function, found):
+    make(tmp_path, {"stats/__init__.py": "", "stats/losses.py": LOSS_FUNCTIONS,
+                    "train.py": LOSS_FUNCTION_SCRIPT.replace("dataset_loss", function)})
+    assert lint(tmp_path / "train.py") == found
+
+
 STAR_IMPORTED_NETWORK = """
     import torch.nn as nn
 

@@ -90,7 +90,9 @@ class LossAccumulatedWithGraph(Rule):
         += loss.get_loss()` with `return self.acc_loss.item()`); so does a
         function of the module or a closure of the running one named like a
         loss that returns only numbers (`return np.mean(losses)` of
-        `.item()` values).  Values whose origin is not visible
+        `.item()` values), and, with the project index, such a function
+        imported from another module (`epoch_loss =
+        dataset_loss(loader, net, loss_fn)`).  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.  An object of a
         class that is no list decides what its own `append` keeps
@@ -853,16 +855,17 @@ def _not_a_number(ctx, key: Tuple[str, ...]):
     closure of the running function (or of one enclosing it) when Python's
     scoping sends the call there (``val_loss = quick_val_loss(...)``
     returning ``np.mean(losses)``), found now, while that function runs;
-    else the module's functions."""
+    else the module's functions; else a function imported from another
+    module of the project."""
     nested = _nested_helper(ctx, key)
 
     def holds() -> bool:
         if nested:
             return not all(facts.returns_number(info.node) for info in nested)
         scopes = ctx.scopes_of(key)
-        return not scopes or not all(
-            s.function is not None and facts.returns_number(s.function.node) for s in scopes
-        )
+        if not scopes:
+            return key[0] != "function" or not ctx.loss_function_returns_number(key[1])
+        return not all(s.function is not None and facts.returns_number(s.function.node) for s in scopes)
 
     return holds
 
