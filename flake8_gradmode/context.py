@@ -817,10 +817,11 @@ def _def_names(text: str) -> List[str]:
     return found
 
 
-#: A PyTorch release in a directory's name: ``pytorch_0.3.1``, ``torch0.4``.
-_TORCH_IN_NAME = re.compile(r"(?<![a-z])(?:py)?torch[\s_-]*v?(\d+)\.(\d+)", re.IGNORECASE)
+#: A PyTorch release in a directory's name: ``pytorch_0.3.1``, ``torch0.4``
+#: (searched with re.IGNORECASE; compiled, and cached by ``re``, on first need).
+_TORCH_IN_NAME = r"(?<![a-z])(?:py)?torch[\s_-]*v?(\d+)\.(\d+)"
 
 
 def _named_torch_versions(name: str) -> List[Tuple[int, int]]:
     """The PyTorch releases ``name`` (one directory of a path) names."""
-    return [(int(major), int(minor)) for major, minor in _TORCH_IN_NAME.findall(name)]
+    return [(int(major), int(minor)) for major, minor in re.findall(_TORCH_IN_NAME, name, re.IGNORECASE)]

@@ -690,7 +690,7 @@ def in_legacy_branch(ctx, line: int) -> bool:
 
 def _legacy_branches(ctx) -> List[Tuple[int, int]]:
     if not any(
-        "__version__" in line or (("04" in line or "0_4" in line) and _LEGACY_FLAG_TEXT.search(line))
+        "__version__" in line or (("04" in line or "0_4" in line) and re.search(_LEGACY_FLAG_TEXT, line))
         for line in ctx.lines
     ):
         return []
@@ -723,7 +723,8 @@ def _if_statements(block: List[ast.stmt]) -> Iterator[ast.If]:
 #: The text of a name ``_legacy_flag`` can accept (``TORCH_LT_0_4``,
 #: ``PYTORCH_VERSION_LESS_THAN_040``): a module without one, and without
 #: ``__version__``, has no legacy branch, and its tree is not walked for them
-_LEGACY_FLAG_TEXT = re.compile(r"(?i)(?:torch|version)\w*0_?4(?:_?0)?\b")
+#: (compiled, and cached by ``re``, on the first line that holds ``04``)
+_LEGACY_FLAG_TEXT = r"(?i)(?:torch|version)\w*0_?4(?:_?0)?\b"
 
 #: Words of a flag that says the installed torch is older than a release
 _OLDER_WORDS = frozenset({"less", "lt", "before", "below", "older", "old", "pre", "lower"})

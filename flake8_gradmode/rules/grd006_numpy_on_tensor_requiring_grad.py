@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import ast
-import re
 from collections import namedtuple
 from typing import Dict, List, Optional, Tuple
 
@@ -11,9 +10,20 @@ from flake8_gradmode.names import OTHER_FRAMEWORKS
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 from flake8_gradmode.tracker import Grad, dotted, first_value, is_const, last_name
 
-#: A model class of another framework that a library names by prefix
-#: (``TFBertModel``, ``FlaxT5Model``).
-_OTHER_FRAMEWORK_CLASS = re.compile(r"(?:TF|Flax)[A-Z][a-z]")
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+
+
+def _other_framework_class(name: str) -> bool:
+    """Is ``name`` a model class of another framework that a library names by
+    prefix (``TFBertModel``, ``FlaxBertModel``: the prefix, a capital, a small
+    letter)?"""
+    for prefix in ("TF", "Flax"):
+        if name.startswith(prefix):
+            rest = name[len(prefix):len(prefix) + 2]
+            return len(rest) == 2 and rest[0] in _UPPER and rest[1] in _LOWER
+    return False
+
 
 #: numpy functions that call ``Tensor.__array__`` (and so ``Tensor.numpy()``).
 _NUMPY_CALLS = frozenset({"numpy.asarray", "numpy.array", "numpy.asanyarray"})
@@ -388,7 +398,7 @@ class NumpyOnTensorRequiringGrad(Rule):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.module is not None and node.level == 0 and node.module.split(".")[0] in OTHER_FRAMEWORKS:
             self._says_no = True
-        elif any(_OTHER_FRAMEWORK_CLASS.match(a.name) for a in node.names):
+        elif any(_other_framework_class(a.name) for a in node.names):
             self._says_no = True  # ``from transformers import TFBertModel``: its outputs are TensorFlow's
 
     # -- bindings: what each name was computed from ---------------------------------
