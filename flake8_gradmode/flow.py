@@ -1013,7 +1013,8 @@ def _never_reached(ctx, loop: Loop) -> bool:
     branch runs only once someone edits the file), or it comes after a
     statement of its own block or of an enclosing one that always leaves
     that block: a ``return``, ``raise``, ``continue``, ``break`` or
-    ``exit()`` (``never_completes``), a use
+    ``exit()`` (``never_completes``), an ``if not VISUALIZE:`` ending in
+    one of them where ``VISUALIZE`` is such a flag, a use
     of a blank an exercise leaves to fill in (``images, labels = ...``
     raises, and so does ``model.parameters()`` after ``model = ...``), or a
     statement that reads a name the module binds nowhere (``if arg.test:``
@@ -1387,6 +1388,8 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] 
             return False
         if never_completes(stmt) or (blanks and _uses_blank(stmt, blanks)) or _reads_unbound(ctx, stmt, local):
             return True  # ``if arg.test:`` with no ``arg`` anywhere raises NameError too
+        if _always_leaves(ctx, stmt):
+            return True  # ``if not VISUALIZE: return`` with ``VISUALIZE = False``
         if _cannot_build(ctx, stmt, local):
             return True  # ``model = SSD(config, n)`` of an ``__init__`` wanting three: TypeError
         if isinstance(stmt, ast.Assign):
@@ -1434,6 +1437,16 @@ def _false_test(ctx, test: ast.expr) -> bool:
     return isinstance(test, ast.Name) and test.id in _memo(ctx, ("false-flags",), lambda: _false_flags(ctx), set())
 
 
+def _always_leaves(ctx, stmt: ast.stmt) -> bool:
+    """Is ``stmt`` an ``if not FLAG:`` whose body leaves the block
+    (``return``, ``raise``, ...) and whose ``FLAG`` the module binds once, at
+    its top level, to ``False``, ``0`` or ``None`` (see ``_false_test``)?"""
+    if stmt.__class__ is not ast.If or not stmt.body or not never_completes(stmt.body[-1]):  # type: ignore
+        return False
+    test = stmt.test  # type: ignore[attr-defined]
+    return isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _false_test(ctx, test.operand)
+
+
 def _uses_blank(stmt: ast.stmt, blanks: Set[str]) -> bool:
     """Does a plain statement call a blank or read one of its attributes
     (``model.parameters()`` after ``model = ...``), which raises?  Only
@@ -1466,7 +1479,8 @@ def _blocks(field: object) -> List[List[ast.stmt]]:
 
 def _false_flags(ctx) -> Set[str]:
     """The names the module binds exactly once, at its top level, to
-    ``False``, ``0`` or ``None`` (``EVAL = False``)."""
+    ``False``, ``0`` or ``None`` (``EVAL = False``), and nowhere else (a
+    function's ``global EVAL`` that never assigns it changes nothing)."""
     tree = ctx.tree
     candidates = {
         stmt.targets[0].id for stmt in getattr(tree, "body", ())
@@ -1480,9 +1494,6 @@ def _false_flags(ctx) -> Set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and node.id in candidates:
             stores[node.id] = stores.get(node.id, 0) + 1
-        elif isinstance(node, ast.Global):
-            for name in node.names:
-                stores[name] = stores.get(name, 0) + 2
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 name = (alias.asname or alias.name).split(".")[0]

@@ -2435,6 +2435,37 @@ def test_a_loop_under_a_module_flag_set_once_to_false_never_runs(source, expecte
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
 
 
+FLAG_GUARDED_HELPER = """
+import torch
+
+SHOW = False
+model = torch.load("model.pt")
+
+
+def show_predictions(loader):
+    global SHOW
+    if not SHOW:
+        return
+    for images in loader:
+        print(model(images).argmax(1))
+
+
+show_predictions(torch.load("test.pt"))
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (FLAG_GUARDED_HELPER, []),  # ``if not SHOW: return`` always leaves: the loop after it never runs
+    (FLAG_GUARDED_HELPER.replace("SHOW = False", "SHOW = True"), [("GRD101", 12, 4)]),
+    (FLAG_GUARDED_HELPER.replace("        return\n", "        print(SHOW)\n"), [("GRD101", 12, 4)]),
+    # a function that declares the flag global and sets it: the loop may run
+    (FLAG_GUARDED_HELPER.replace("    global SHOW\n", "    global SHOW\n    SHOW = len(loader) > 0\n"),
+     [("GRD101", 13, 4)]),
+])
+def test_a_function_that_returns_first_unless_a_flag_set_once_to_false(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
 # --- a module of buffers only builds no graph ---------------------------------
 
 
