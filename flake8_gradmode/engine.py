@@ -326,7 +326,10 @@ class Tracker:
                 name = dotted(target)
                 if name:
                     self.flow.scope.frozen_models[name] = self.flow.tick()
-            elif isinstance(target, (ast.Name, ast.Attribute)) and self.flow.scope.frozen_models:
+            elif isinstance(target, (ast.Name, ast.Attribute)) and self.flow.scope.frozen_models and not (
+                node.value.__class__ is ast.Constant and node.value.value is None  # type: ignore[attr-defined]
+            ):
+                # (``model = None`` in the other branch: a call of ``model`` runs only the frozen one)
                 name = dotted(target) or ""
                 if name in self.flow.scope.frozen_models and not any(
                     dotted(n) == name for n in ast.walk(node.value) if isinstance(n, (ast.Name, ast.Attribute))

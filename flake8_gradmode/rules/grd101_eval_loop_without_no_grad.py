@@ -823,6 +823,31 @@ class EvalLoopWithoutNoGrad(Rule):
             import torch
 
 
+            def extract_features(batches, pretrained):
+                if pretrained:
+                    encoder = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
+                    for param in encoder.parameters():
+                        param.requires_grad = False
+                    encoder.eval()
+                else:
+                    encoder = None
+                features = []
+                if encoder is not None:
+                    for x in batches:
+                        features.append(encoder(x).cpu())
+                return features
+
+
+            features = extract_features([torch.randn(8, 4)], pretrained=True)
+            """,
+            title="A model frozen in the branch that builds it, None in the other",
+            checks=(Holds("features[0].grad_fn is None", "the only model there is is frozen"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
             class Adapter(torch.nn.Module):
                 def __init__(self):
                     super().__init__()
