@@ -24,12 +24,25 @@ PLAIN_ACTIVATIONS = frozenset(f"torch.nn.{name}" for name in (
 ))
 
 
+def plain_build(ctx, built: ast.Call) -> bool:
+    """``nn.Linear(d, k)``, or an ``nn.Sequential`` of such layers and
+    activations (``nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, k))``)."""
+    qual = ctx.imports.resolve(built.func)
+    if qual in PLAIN_LAYERS:
+        return True
+    return qual == "torch.nn.Sequential" and bool(built.args) and not built.keywords and all(
+        isinstance(a, ast.Call) and (ctx.imports.resolve(a.func) in PLAIN_ACTIVATIONS or plain_build(ctx, a))
+        for a in built.args
+    )
+
+
 def mode_free_models(ctx, calls: List[flow.ModelCall], handed: bool = False) -> bool:
     """Is every model of ``calls`` built (in its function, as
     ``self.<name>`` in its class, or, with ``handed``, for a parameter, by
     every caller: see ``_handed``) from a project class whose code shows no
     layer depending on the mode (``Project.mode_free_class``), from
-    arguments that bring no module in?"""
+    arguments that bring no module in, or from ``torch.nn`` layers that
+    behave the same in both modes (``plain_build``)?"""
     if not calls:
         return False
     local = flow.local_classes(ctx)
@@ -41,6 +54,8 @@ def mode_free_models(ctx, calls: List[flow.ModelCall], handed: bool = False) -> 
                 return False
             continue
         for node in built:
+            if plain_build(ctx, node):
+                continue  # ``nn.Sequential(nn.Linear(1, 10), nn.Linear(10, 1))``
             if any(brings_a_module(ctx, arg) for arg in [*node.args, *(kw.value for kw in node.keywords)]):
                 return False
             written = dotted(node.func) or ""

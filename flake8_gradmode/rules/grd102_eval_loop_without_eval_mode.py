@@ -658,19 +658,7 @@ def _plain_layer(ctx, call: flow.ModelCall) -> bool:
     ``torch.nn`` that behaves the same in training and eval mode (a linear
     probe: ``LL = nn.Linear(features, classes)``)?"""
     built = flow.built_before(ctx, call, call.key.split(".", 1)[0].split("[", 1)[0])
-    return built is not None and "." not in call.key and _plain(ctx, built)
-
-
-def _plain(ctx, built: ast.Call) -> bool:
-    """``nn.Linear(d, k)``, or an ``nn.Sequential`` of such layers and
-    activations (``nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, k))``)."""
-    qual = ctx.imports.resolve(built.func)
-    if qual in modes.PLAIN_LAYERS:
-        return True
-    return qual == "torch.nn.Sequential" and bool(built.args) and not built.keywords and all(
-        isinstance(a, ast.Call) and (ctx.imports.resolve(a.func) in modes.PLAIN_ACTIVATIONS or _plain(ctx, a))
-        for a in built.args
-    )
+    return built is not None and "." not in call.key and modes.plain_build(ctx, built)
 
 
 def _towards_the_model(ctx, path: flow.PathCall) -> int:

@@ -87,8 +87,10 @@ class TrainModeNotRestored(Rule):
         runs its training steps itself when every model it calls is of a
         project class with no layer depending on the mode, built where the
         function runs or handed over by each of its callers, all in this
-        module (`model = CapsNet(opt)`, then `train(opt, loader, model)`):
-        eval mode changes nothing of its training.
+        module (`model = CapsNet(opt)`, then `train(opt, loader, model)`),
+        or an `nn.Sequential` of `torch.nn` layers that behave the same in
+        both modes (`nn.Linear`, `nn.ReLU`): eval mode changes nothing of its
+        training.
         Only switches and training steps this module can see are followed; a
         trainer object from another module that calls `.train()` for you is not
         visible, so the rule stays silent when it cannot see the training step.
@@ -463,6 +465,28 @@ class TrainModeNotRestored(Rule):
             """,
             title="A switch at the end of a loop over one value: there is no next pass",
             checks=(Holds("modes == [True, True]", "every training step runs in training mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            x = torch.randn(8, 4)
+            for epoch in range(3):
+                loss = model(x).pow(2).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                model.eval()
+                with torch.no_grad():
+                    model(x)
+            head = torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.Dropout(0.5))  # another model
+            head.eval()
+            print(head(model(x)))
+            """,
+            title="Layers that compute the same in both modes: eval mode changes nothing of the training",
+            checks=(Holds("torch.equal(model.eval()(x), model.train()(x))", "both modes compute the same"),),
         ),
         Valid(
             """
