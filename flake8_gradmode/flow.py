@@ -31,8 +31,8 @@ from flake8_gradmode.facts import (
     context_effects, freezes, freezing_functions, init_freeze, method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, all_params, bound_arguments, dotted, last_name, preorder, resolve_function, statements_in,
-    subscripted_root, switches_to_eval, unchained,
+    FunctionInfo, Grad, all_params, bound_arguments, dotted, is_const, last_name, preorder, resolve_function,
+    statements_in, subscripted_root, switches_to_eval, unchained,
 )
 
 
@@ -2947,6 +2947,7 @@ def call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:
 
 def eval_mode_on_entry(
     ctx, scope: Scope, _seen: Optional[Set[int]] = None, chosen=None, repeats=None, _repeated: bool = False,
+    models: FrozenSet[str] = frozenset(),
 ) -> Optional[bool]:
     """Is a model in eval mode when ``scope`` starts?  True: every module-local
     caller leaves it in eval mode before the call.  False: a caller leaves it in
@@ -2956,7 +2957,10 @@ def eval_mode_on_entry(
     and ``repeats(caller, seq)`` (is the call repeated with the same
     arguments, ``for _ in range(n)``?): a caller that chose training mode
     for a path that repeats the same prediction draws Monte Carlo dropout
-    samples on purpose, and counts as one that switches."""
+    samples on purpose, and counts as one that switches.  With ``models``
+    (parameters of ``scope``'s function that default to ``None`` and hold
+    the models it runs), a call that passes none of them a model (leaves
+    them out, or passes ``None``) runs no model, and does not count."""
     fn = scope.function
     if fn is None:
         return False  # top-level code: nothing runs before it
@@ -2971,6 +2975,8 @@ def eval_mode_on_entry(
     seen.add(id(scope))
     verdicts = set()
     for caller, seq in sites:
+        if models and _passes_no_model(fn, ctx.flow.nodes.get(seq), models):
+            continue  # ``visualize(coach=None)``: no model runs
         if _hands_over_in_eval(ctx.flow.nodes.get(seq)):
             verdicts.add(True)  # ``evaluate(model.eval(), loader)``: ``eval()`` returns the module
             continue
@@ -2986,6 +2992,17 @@ def eval_mode_on_entry(
     if None in verdicts:
         return None
     return True
+
+
+def _passes_no_model(fn: FunctionInfo, node: Optional[ast.AST], models: FrozenSet[str]) -> bool:
+    """Does the call ``node`` of ``fn`` leave every parameter of ``models``
+    at its ``None`` default, or pass ``None`` itself?"""
+    if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args) or any(
+        kw.arg is None for kw in node.keywords
+    ):
+        return False
+    passed = {name: value for name, value, _ in bound_arguments(fn, node)}
+    return all(name not in passed or is_const(passed[name], None) for name in models)
 
 
 def _hands_over_in_eval(node: Optional[ast.AST]) -> bool:

@@ -2466,6 +2466,40 @@ def test_a_function_that_returns_first_unless_a_flag_set_once_to_false(source, e
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
 
 
+OPTIONAL_COACH = """
+import matplotlib.pyplot as plt
+import torch
+
+val_loader = [(torch.randn(8, 4), torch.ones(8, 4))]
+
+
+def visualize(net=None, coach=None):
+    for batch_idx, (inputs, masks) in enumerate(val_loader):
+        if coach is not None:
+            masks = coach.forward(inputs)
+        print(batch_idx, masks.mean())
+
+
+visualize()
+
+
+def train(net, coach=None):
+    net.train()
+    if coach is not None:
+        coach.eval()
+"""
+
+
+@pytest.mark.parametrize("call, expected", [
+    ("visualize()", []),  # no model handed over: the loop runs none
+    ("visualize(None, None)", []),
+    ("visualize(coach=torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5)))", [("GRD102", 9, 4)]),
+])
+def test_a_call_that_leaves_the_model_parameter_at_none_runs_no_model(call, expected):
+    source = OPTIONAL_COACH.replace("\nvisualize()\n", f"\n{call}\n")
+    assert [f for f in found(source) if f[0] == "GRD102"] == expected
+
+
 # --- a module of buffers only builds no graph ---------------------------------
 
 

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import ast
-from typing import Optional, Set
+from typing import FrozenSet, Optional, Set
 
 from flake8_gradmode import flow, modes
 from flake8_gradmode.context import Fix
 from flake8_gradmode.names import tokens
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
-from flake8_gradmode.tracker import bound_arguments, dotted
+from flake8_gradmode.tracker import bound_arguments, dotted, is_const, param_defaults
 
 
 class EvalLoopWithoutEvalMode(Rule):
@@ -31,7 +31,10 @@ class EvalLoopWithoutEvalMode(Rule):
         body before its call, after helpers that set their own model's mode:
         `latent = encode(encoder, x)`, `decoder.eval()`, `decoder(latent)`), where
         the model is built (`model = Net().to(device).eval()`), in the class's
-        `__init__`, or before every module-local call of the function.
+        `__init__`, or before every module-local call of the function (a
+        call that leaves the parameters holding the models at their `None`
+        default, `visualize()` of `def visualize(net=None, coach=None)`,
+        runs no model and does not count).
         `torch.no_grad()` does not count: it does not change the mode.
         A loop that runs its model only through module-local helpers named
         like prediction or evaluation (`predict_img(net, img)`), each turning
@@ -484,7 +487,7 @@ class EvalLoopWithoutEvalMode(Rule):
             else:
                 on_entry = flow.eval_mode_on_entry(
                     ctx, scope, chosen=lambda s, seq: _chosen_for_the_loop(ctx, s, seq),
-                    repeats=lambda s, seq: _repeats_the_call(ctx, s, seq),
+                    repeats=lambda s, seq: _repeats_the_call(ctx, s, seq), models=_optional_models(scope, ev),
                 )
                 built_here = any(c.key.split(".", 1)[0] in scope.built_models for c in ev.model_calls)
                 in_training_mode = matters and (on_entry is False or (on_entry is None and built_here))
@@ -651,6 +654,21 @@ def _pipeline_loaded_with_mode_free_parts(ctx, ev: flow.EvalLoop) -> bool:
         ):
             return False  # ``pipeline.unet = unet``: a part handed in later
     return True
+
+
+def _optional_models(scope: flow.Scope, ev: flow.EvalLoop) -> FrozenSet[str]:
+    """The parameters of the loop's function, ``None`` by default, that hold
+    every model the loop calls itself (``def visualize(net=None,
+    coach=None)`` running ``coach(x)``); empty when another model runs, or
+    one through a helper."""
+    fn = scope.function
+    if fn is None or ev.paths or not ev.model_calls:
+        return frozenset()
+    defaults = param_defaults(fn.node.args)
+    roots = {c.key.split(".", 1)[0].split("[", 1)[0] for c in ev.model_calls}
+    if all(is_const(defaults.get(root), None) and root in defaults for root in roots):
+        return frozenset(roots)
+    return frozenset()
 
 
 def _plain_layer(ctx, call: flow.ModelCall) -> bool:
