@@ -2352,3 +2352,74 @@ def fit(loader, epochs):
 ])
 def test_a_copy_built_in_the_pass_and_switched_to_eval_leaves_the_trained_model(source, expected):
     assert [f for f in findings(source) if f[0] == "GRD103"] == expected
+
+
+# --- each fold's call builds its own model ------------------------------------
+
+FOLDS_SCRIPT = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def get_model():
+    return Net()
+
+
+def run_full_eval(fold, model=None):
+    if model is None:
+        model = get_model()
+    model.eval()
+    with torch.no_grad():
+        return model(torch.randn(2, 4)).sum().item()
+
+
+class ModelEma(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.module = model
+
+
+def get_optimizer(model):
+    return torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def train(fold):
+    model = get_model()
+    model_ema = ModelEma(model)
+    optimizer = get_optimizer(model)
+    for epoch in range(2):
+        model.train()
+        optimizer.zero_grad()
+        model(torch.randn(2, 4)).sum().backward()
+        optimizer.step()
+        run_full_eval(fold, model)
+
+
+if __name__ == "__main__":
+    import sys
+    for fold in range(3):
+        if "--validate" in sys.argv:
+            run_full_eval(fold)
+        else:
+            train(fold)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    # ``run_full_eval(fold)`` leaves ``model=None``: it switches a model it makes; ``train(fold)`` trains
+    # a model of its own with an optimizer ``get_optimizer`` makes over it
+    (FOLDS_SCRIPT, []),
+    # an optimizer made by a function not named so: its steps may reach a model of the caller's
+    (FOLDS_SCRIPT.replace("get_optimizer", "get_scheduled"), [("GRD103", 55, 12)]),
+])
+def test_each_fold_builds_its_own_model(source, expected):
+    assert [f for f in findings(source) if f[0] == "GRD103"] == expected

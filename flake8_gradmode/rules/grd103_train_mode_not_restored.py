@@ -10,7 +10,7 @@ from flake8_gradmode import flow, modes
 from flake8_gradmode import facts
 from flake8_gradmode.context import Fix
 from flake8_gradmode.tracker import (
-    Grad, dotted, last_name, mode_value, param_defaults, positional_params, unchained,
+    Grad, dotted, is_const, last_name, mode_value, param_defaults, positional_params, unchained,
 )
 from flake8_gradmode.names import says_eval_function
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
@@ -90,7 +90,12 @@ class TrainModeNotRestored(Rule):
         module (`model = CapsNet(opt)`, then `train(opt, loader, model)`),
         or an `nn.Sequential` of `torch.nn` layers that behave the same in
         both modes (`nn.Linear`, `nn.ReLU`): eval mode changes nothing of its
-        training.
+        training.  A called function's switch of a model it makes for the
+        call (`run_eval(cfg)` of `def run_eval(cfg, model=None)` that makes
+        one when `model is None`) reaches no model of the caller's, nor do
+        the steps of one that trains a model it makes with an optimizer it
+        makes over it (`torch.optim.*`, or a function named
+        `get_optimizer`, `build_optimizer` and the like).
         Only switches and training steps this module can see are followed; a
         trainer object from another module that calls `.train()` for you is not
         visible, so the rule stays silent when it cannot see the training step.
@@ -1524,6 +1529,7 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
         own, afresh = _callee_models(ctx, callee)
+        own = own | _built_for_the_call(call, callee, key)
         restores = flow.restores_mode(ctx, callee)
         on_self = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and (
             call.func.value.id == "self")
@@ -1579,15 +1585,49 @@ def _trains_a_model_built_afresh(ctx, scope: flow.Scope, built: Set[str]) -> Set
     return built if stepped else set()
 
 
+def _built_for_the_call(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Set[str]:
+    """The parameters of the called function, ``None`` by default, that the
+    call leaves out (or passes ``None``) and that the function binds to a
+    model it makes (``def run_eval(cfg, model=None): if model is None: model
+    = get_model(cfg)`` called as ``run_eval(cfg)``): what it does to them
+    reaches no model of the caller's."""
+    fn = callee.function.node if callee.function is not None else None
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or any(
+        isinstance(a, ast.Starred) for a in call.args
+    ) or any(kw.arg is None for kw in call.keywords):
+        return set()
+    params = positional_params(fn, key[0] in ("method", "super"))
+    passed = {name: value for name, value in zip(params, call.args)}
+    passed.update((kw.arg, kw.value) for kw in call.keywords if kw.arg is not None)
+    found = set()
+    for name, default in param_defaults(fn.args).items():
+        if not is_const(default, None) or (name in passed and not is_const(passed[name], None)):
+            continue
+        if any(_made(value, name) is True for value in callee.deps.get(name, ())):
+            found.add(name)
+    return found
+
+
 def _an_optimizer(ctx, scope: flow.Scope, name: str) -> bool:
     """Does ``scope`` bind ``name`` only to optimizers it builds
-    (``optimizer = torch.optim.Adam(...)``)?  An optimizer is neither None
+    (``optimizer = torch.optim.Adam(...)``, or a call of a function named to
+    make one: ``get_optimizer(model, cfg)``)?  An optimizer is neither None
     nor false, whatever the call's other conditions are."""
     values = scope.deps.get(name)
     return bool(values) and all(
-        isinstance(value, ast.Call) and (ctx.imports.resolve(value.func) or "").startswith("torch.optim.")
+        isinstance(value, ast.Call) and (
+            (ctx.imports.resolve(value.func) or "").startswith("torch.optim.")
+            or last_name(value.func) in _OPTIMIZER_MAKERS
+        )
         for value in values
     )
+
+
+#: Functions named to make an optimizer.
+_OPTIMIZER_MAKERS = frozenset(
+    f"{verb}_{noun}" for verb in ("get", "build", "make", "create", "init", "configure", "setup")
+    for noun in ("optimizer", "optim")
+)
 
 
 def _translate(
