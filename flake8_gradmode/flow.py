@@ -3173,6 +3173,47 @@ def stops_on_its_first_pass(ctx, loop: Loop, leaves: bool = False) -> bool:
     return False
 
 
+def _leaves_after(loop: ast.AST, nodes: List[ast.AST]) -> bool:
+    """Does each of ``nodes`` (calls in ``loop``'s body) sit in a block of
+    the body (an ``if``, ``with`` or ``try`` block, not a nested loop) that
+    ends, after it, in a statement that leaves the loop (``sys.exit()``,
+    ``return``, ``break``: ``never_completes``, not ``continue`` or a
+    ``raise`` the loop may catch)?
+    The first pass that reaches them is then the last."""
+    wanted = {id(n) for n in nodes}
+    found: Set[int] = set()
+    blocks = [getattr(loop, "body", [])]
+    while blocks:
+        block = blocks.pop()
+        # the first statement that leaves: the ones before it run on the last pass
+        end = next((i for i, stmt in enumerate(block) if never_completes(stmt)), None)
+        # (``continue`` goes on to the next pass; a ``raise`` may be caught in the loop)
+        leaves = end is not None and block[end].__class__ not in (ast.Continue, ast.Raise)
+        for i, stmt in enumerate(block):
+            if stmt.__class__ in (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef,
+                                  ast.ClassDef):
+                continue  # a nested loop may run its calls many times; a def runs them later
+            inner = [b for b in (getattr(stmt, f, None) for f in ("body", "orelse", "finalbody")) if b]
+            inner += [h.body for h in getattr(stmt, "handlers", ())]
+            blocks.extend(b for b in inner if isinstance(b, list) and b and isinstance(b[0], ast.stmt))
+            if leaves and i < end:  # type: ignore[operator]
+                for node in ast.walk(stmt) if not inner else _own_expressions(stmt):
+                    if id(node) in wanted:
+                        found.add(id(node))
+    return bool(wanted) and found == wanted
+
+
+def _own_expressions(stmt: ast.stmt) -> Iterator[ast.AST]:
+    """The nodes of a compound statement's own expressions (an ``if``'s
+    test, a ``with``'s items), not of its blocks."""
+    for field, value in ast.iter_fields(stmt):
+        if field in ("body", "orelse", "finalbody", "handlers"):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, ast.AST):
+                yield from ast.walk(item)
+
+
 def _evaluation_loops(ctx) -> List[EvalLoop]:
     out = []
     if ctx.tree is not None and _models_of_its_own(ctx):
@@ -3206,6 +3247,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
         if _asks_for_grad(loop.node):
             continue  # ``x.requires_grad = True``: gradients of its inputs are wanted
         nodes = [c.node for c in calls] + [ctx.flow.nodes[p.seq] for p in paths]
+        if _leaves_after(loop.node, nodes):
+            continue  # ``if ext == ".jpg": ... model(x) ... sys.exit()``: one pass runs the model, once
         intent = evaluation_intent(ctx, loop, nodes)
         if intent == "function" and scope.function is not None and feeds_training(ctx, scope.function):
             continue  # ``predict_poses()``: part of a training step's forward, named like inference

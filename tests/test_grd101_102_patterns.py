@@ -2500,6 +2500,33 @@ def test_a_call_that_leaves_the_model_parameter_at_none_runs_no_model(call, expe
     assert [f for f in found(source) if f[0] == "GRD102"] == expected
 
 
+EXPORT_SCRIPT = """
+import sys
+
+import torch
+
+model = torch.nn.Linear(4, 2)
+model.eval()
+images = {"a.jpg": torch.randn(1, 4), "b.txt": None}
+for filename, image in images.items():
+    if filename.endswith(".jpg"):
+        prediction = model(image)
+        torch.jit.save(torch.jit.trace(model, image), "model.pt")
+        sys.exit(0)
+        print(prediction)
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (EXPORT_SCRIPT, []),  # the first image the model sees is the last: one forward to trace it
+    (EXPORT_SCRIPT.replace("        sys.exit(0)\n", ""), [("GRD101", 9, 0)]),
+    (EXPORT_SCRIPT.replace("sys.exit(0)", "continue"), [("GRD101", 9, 0)]),
+    (EXPORT_SCRIPT.replace("sys.exit(0)", "raise ValueError(filename)"), [("GRD101", 9, 0)]),  # may be caught
+])
+def test_a_loop_that_leaves_after_its_first_forward_is_no_evaluation_loop(source, expected):
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
 # --- a module of buffers only builds no graph ---------------------------------
 
 

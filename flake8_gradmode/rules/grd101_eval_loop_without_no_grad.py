@@ -428,7 +428,10 @@ class EvalLoopWithoutNoGrad(Rule):
         silent, and grad enabled
         explicitly inside a function (`with torch.enable_grad():`) is taken as
         meant.  Never reported: a loop whose body ends in `break` (it runs
-        once: one batch to set something up); a loop inside a training loop
+        once: one batch to set something up), or whose model calls each sit
+        in a block that then leaves the loop (`if path.endswith(".jpg"):`,
+        a forward, `torch.jit.trace(...)`, `sys.exit()`: one forward to
+        export the model); a loop inside a training loop
         whose outputs it collects flow, directly or through a later `for`
         over them (`for pred, y in zip(preds, ys):`), into a `.backward()`
         target that a step of an enclosing loop follows in the same
