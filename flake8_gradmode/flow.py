@@ -811,6 +811,30 @@ def import_fails(ctx) -> bool:
     return _memo(ctx, ("import-fails",), lambda: ctx.import_fails(), False)
 
 
+#: Decorators that always skip a test (not ``skipif``/``skipIf``: those may run it).
+_SKIPS = frozenset({"pytest.mark.skip", "unittest.skip", "unittest.case.skip"})
+
+
+def _skipped_test(ctx, fn: FunctionInfo) -> bool:
+    """Is ``fn``, or a function or class that holds it, decorated with an
+    unconditional skip (``@pytest.mark.skip(reason=...)``,
+    ``@unittest.skip("...")``)?"""
+    decorators = list(fn.node.decorator_list)
+    outer = fn.parent
+    while outer is not None:
+        decorators += outer.node.decorator_list
+        outer = outer.parent
+    if fn.class_name is not None:
+        klass = local_classes(ctx).get(fn.class_name)
+        if klass is not None:
+            decorators += klass.decorator_list
+    for deco in decorators:
+        target = deco.func if isinstance(deco, ast.Call) else deco
+        if (ctx.imports.resolve(target) or "") in _SKIPS:
+            return True
+    return False
+
+
 def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     """Is ``scope`` code of a module that stops at its imports (see
     ``Project.import_fails``), or a function of a script (see
@@ -835,6 +859,8 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
         early = _memo(ctx, ("main-stops",), lambda: _main_block_stops(ctx), None)
         if early is not None and _outermost_name(fn) not in early:
             return True  # ``if CRNNx2:`` with no ``CRNNx2`` before ``main(args)``, in a script nothing imports
+    if fn is not None and _skipped_test(ctx, fn):
+        return True  # ``@pytest.mark.skip(reason=...)``: the test runner never runs it
     if fn is None or fn.node.decorator_list:
         return False
     if (

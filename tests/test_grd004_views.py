@@ -412,3 +412,30 @@ def from_torch(weight):
 ])
 def test_a_weight_of_another_frameworks_module_is_no_parameter(nn_module, expected):
     assert grd004(MLX_PORT.replace("import mlx.nn as nn", f"import {nn_module} as nn")) == expected
+
+
+SKIPPED_TEST = """
+import pytest
+import torch
+
+
+@pytest.mark.skip(reason="to be rewritten")
+def test_symmetry():
+    layer = torch.nn.Linear(2, 2)
+    layer.weight.fill_(1.0)
+    assert torch.equal(layer.weight, layer.weight.t())
+"""
+
+
+@pytest.mark.parametrize("decorator, expected", [
+    ('@pytest.mark.skip(reason="to be rewritten")', []),  # the runner never runs it
+    ('@unittest.skip("to be rewritten")', []),
+    ('@pytest.mark.skipif(torch.cuda.is_available(), reason="cpu")', [("GRD004", 9, 4)]),  # it may run
+    ("", [("GRD004", 9, 4)]),
+])
+def test_a_test_skipped_always_never_runs(decorator, expected):
+    source = SKIPPED_TEST.replace('@pytest.mark.skip(reason="to be rewritten")', decorator)
+    if decorator.startswith("@unittest"):
+        source = source.replace("import pytest\n", "import unittest\n")
+    found = check(source, Settings(cross_module=False), filename="tests/test_model.py")
+    assert [(v.code, v.line, v.col) for v in found if v.code == "GRD004"] == expected
