@@ -2420,6 +2420,13 @@ if __name__ == "__main__":
     (FOLDS_SCRIPT, []),
     # an optimizer made by a function not named so: its steps may reach a model of the caller's
     (FOLDS_SCRIPT.replace("get_optimizer", "get_scheduled"), [("GRD103", 55, 12)]),
+    # stepped through a gradient scaler, after a resume that hands both back
+    (FOLDS_SCRIPT.replace("    optimizer = get_optimizer(model)\n", "    optimizer = get_optimizer(model)\n"
+                          "    scaler = torch.cuda.amp.GradScaler(enabled=False)\n"
+                          "    model, optimizer = resume(model, optimizer)\n")
+     .replace("        optimizer.step()\n", "        scaler.step(optimizer)\n        scaler.update()\n")
+     .replace("def train(fold):", "def resume(model, optimizer):\n    return model, optimizer\n\n\ndef train(fold):"),
+     []),
 ])
 def test_each_fold_builds_its_own_model(source, expected):
     assert [f for f in findings(source) if f[0] == "GRD103"] == expected

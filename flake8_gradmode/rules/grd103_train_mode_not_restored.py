@@ -95,7 +95,8 @@ class TrainModeNotRestored(Rule):
         one when `model is None`) reaches no model of the caller's, nor do
         the steps of one that trains a model it makes with an optimizer it
         makes over it (`torch.optim.*`, or a function named
-        `get_optimizer`, `build_optimizer` and the like).
+        `get_optimizer`, `build_optimizer` and the like; stepped directly or
+        through a gradient scaler, `scaler.step(optimizer)`).
         Only switches and training steps this module can see are followed; a
         trainer object from another module that calls `.train()` for you is not
         visible, so the rule stays silent when it cannot see the training step.
@@ -1571,18 +1572,28 @@ def _trains_a_model_built_afresh(ctx, scope: flow.Scope, built: Set[str]) -> Set
         return set()
     stepped = False
     for seq in scope.training_steps:
-        func = getattr(ctx.flow.nodes.get(seq), "func", None)
+        node = ctx.flow.nodes.get(seq)
+        func = getattr(node, "func", None)
         if isinstance(func, ast.Attribute) and func.attr == "backward":
             continue  # ``loss.backward()``: the step that follows says which model learns
         if not (isinstance(func, ast.Attribute) and func.attr == "step" and isinstance(func.value, ast.Name)):
             return set()
         stepped = True
-        if not _an_optimizer(ctx, scope, func.value.id) or not all(
+        name = func.value.id
+        if not _an_optimizer(ctx, scope, name) and node.args and isinstance(node.args[0], ast.Name):  # type: ignore
+            name = node.args[0].id  # type: ignore[union-attr]  # ``scaler.step(optimizer)``
+        if not _an_optimizer(ctx, scope, name) or not all(
             any(isinstance(n, ast.Name) and n.id in built for n in ast.walk(value))
-            for value in scope.deps[func.value.id]
+            for value in scope.deps[name] if not _passes_on(value, name)
         ):
             return set()
     return built if stepped else set()
+
+
+def _passes_on(value: ast.expr, name: str) -> bool:
+    """Is ``value`` a call handed ``name`` itself (``model, optimizer =
+    resume(model, optimizer, path)``), which gives back what it was given?"""
+    return isinstance(value, ast.Call) and any(isinstance(a, ast.Name) and a.id == name for a in value.args)
 
 
 def _built_for_the_call(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Set[str]:
@@ -1614,12 +1625,13 @@ def _an_optimizer(ctx, scope: flow.Scope, name: str) -> bool:
     make one: ``get_optimizer(model, cfg)``)?  An optimizer is neither None
     nor false, whatever the call's other conditions are."""
     values = scope.deps.get(name)
-    return bool(values) and all(
+    made = [value for value in values or () if not _passes_on(value, name)]
+    return bool(made) and all(
         isinstance(value, ast.Call) and (
             (ctx.imports.resolve(value.func) or "").startswith("torch.optim.")
             or last_name(value.func) in _OPTIMIZER_MAKERS
         )
-        for value in values
+        for value in made
     )
 
 
