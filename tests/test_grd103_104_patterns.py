@@ -2420,6 +2420,9 @@ if __name__ == "__main__":
     (FOLDS_SCRIPT, []),
     # an optimizer made by a function not named so: its steps may reach a model of the caller's
     (FOLDS_SCRIPT.replace("get_optimizer", "get_scheduled"), [("GRD103", 55, 12)]),
+    # an optimizer of a class named like one
+    (FOLDS_SCRIPT.replace("get_optimizer(model)\n", "ClippedAdam(model.parameters(), lr=0.1)\n")
+     .replace("def train(fold):", "class ClippedAdam(torch.optim.Adam):\n    pass\n\n\ndef train(fold):"), []),
     # stepped through a gradient scaler, after a resume that hands both back
     (FOLDS_SCRIPT.replace("    optimizer = get_optimizer(model)\n", "    optimizer = get_optimizer(model)\n"
                           "    scaler = torch.cuda.amp.GradScaler(enabled=False)\n"

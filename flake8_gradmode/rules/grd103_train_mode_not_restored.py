@@ -94,8 +94,9 @@ class TrainModeNotRestored(Rule):
         call (`run_eval(cfg)` of `def run_eval(cfg, model=None)` that makes
         one when `model is None`) reaches no model of the caller's, nor do
         the steps of one that trains a model it makes with an optimizer it
-        makes over it (`torch.optim.*`, or a function named
-        `get_optimizer`, `build_optimizer` and the like; stepped directly or
+        makes over it (`torch.optim.*`, a class named like one,
+        `ConstrainedAdam`, or a function named `get_optimizer`,
+        `build_optimizer` and the like; stepped directly or
         through a gradient scaler, `scaler.step(optimizer)`).
         Only switches and training steps this module can see are followed; a
         trainer object from another module that calls `.train()` for you is not
@@ -1621,20 +1622,26 @@ def _built_for_the_call(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]
 
 def _an_optimizer(ctx, scope: flow.Scope, name: str) -> bool:
     """Does ``scope`` bind ``name`` only to optimizers it builds
-    (``optimizer = torch.optim.Adam(...)``, or a call of a function named to
-    make one: ``get_optimizer(model, cfg)``)?  An optimizer is neither None
+    (``optimizer = torch.optim.Adam(...)``, a class named like one,
+    ``ConstrainedAdam(...)``, or a call of a function named to make one:
+    ``get_optimizer(model, cfg)``)?  An optimizer is neither None
     nor false, whatever the call's other conditions are."""
     values = scope.deps.get(name)
     made = [value for value in values or () if not _passes_on(value, name)]
     return bool(made) and all(
         isinstance(value, ast.Call) and (
             (ctx.imports.resolve(value.func) or "").startswith("torch.optim.")
-            or last_name(value.func) in _OPTIMIZER_MAKERS
+            or last_name(value.func) in _OPTIMIZER_MAKERS or last_name(value.func).endswith(_OPTIMIZER_CLASSES)
         )
         for value in made
     )
 
 
+#: How optimizer classes' names end (``ConstrainedAdam``, ``LARSOptimizer``).
+_OPTIMIZER_CLASSES = (
+    "Adam", "AdamW", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS", "Lamb",
+    "LARS", "Lion", "Optimizer",
+)
 #: Functions named to make an optimizer.
 _OPTIMIZER_MAKERS = frozenset(
     f"{verb}_{noun}" for verb in ("get", "build", "make", "create", "init", "configure", "setup")
