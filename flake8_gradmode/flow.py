@@ -31,8 +31,8 @@ from flake8_gradmode.facts import (
     context_effects, freezes, freezing_functions, init_freeze, method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, all_params, bound_arguments, dotted, is_const, last_name, preorder, resolve_function,
-    statements_in, subscripted_root, switches_to_eval, unchained,
+    SAME_MODULE_METHODS, FunctionInfo, Grad, all_params, bound_arguments, dotted, is_const, last_name,
+    param_defaults, preorder, resolve_function, statements_in, subscripted_root, switches_to_eval, unchained,
 )
 
 
@@ -2204,7 +2204,7 @@ def built_once_before(scope: Scope, name: str, seq: int) -> Optional[ast.Call]:
 
 
 #: Methods that return the module they are called on, in the same mode.
-_MOVING_METHODS = frozenset({"to", "cuda", "cpu", "float", "double", "half"})
+_MOVING_METHODS = SAME_MODULE_METHODS - {"train", "eval", "requires_grad_"}
 
 
 def _moved(value: ast.expr, name: str) -> bool:
@@ -3023,12 +3023,21 @@ def eval_mode_on_entry(
 def _passes_no_model(fn: FunctionInfo, node: Optional[ast.AST], models: FrozenSet[str]) -> bool:
     """Does the call ``node`` of ``fn`` leave every parameter of ``models``
     at its ``None`` default, or pass ``None`` itself?"""
-    if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args) or any(
-        kw.arg is None for kw in node.keywords
-    ):
-        return False
-    passed = {name: value for name, value, _ in bound_arguments(fn, node)}
-    return all(name not in passed or is_const(passed[name], None) for name in models)
+    left = left_at_none(fn, node) if isinstance(node, ast.Call) else None
+    return left is not None and models <= left
+
+
+def left_at_none(fn: FunctionInfo, call: ast.Call) -> Optional[Set[str]]:
+    """The parameters of ``fn``, ``None`` by default, that ``call`` leaves
+    out or passes ``None``; None when a ``*args`` or ``**kwargs`` of the call
+    hides which parameter gets what."""
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(kw.arg is None for kw in call.keywords):
+        return None
+    passed = {name: value for name, value, _ in bound_arguments(fn, call)}
+    return {
+        name for name, default in param_defaults(fn.node.args).items()
+        if is_const(default, None) and (name not in passed or is_const(passed[name], None))
+    }
 
 
 def _hands_over_in_eval(node: Optional[ast.AST]) -> bool:

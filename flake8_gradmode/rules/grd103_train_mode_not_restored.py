@@ -10,7 +10,7 @@ from flake8_gradmode import flow, modes
 from flake8_gradmode import facts
 from flake8_gradmode.context import Fix
 from flake8_gradmode.tracker import (
-    Grad, dotted, is_const, last_name, mode_value, param_defaults, positional_params, unchained,
+    Grad, dotted, last_name, mode_value, param_defaults, positional_params, unchained,
 )
 from flake8_gradmode.names import says_eval_function
 from flake8_gradmode.rule import Holds, Invalid, Rule, Valid
@@ -1531,7 +1531,7 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
         own, afresh = _callee_models(ctx, callee)
-        own = own | _built_for_the_call(call, callee, key)
+        own = own | _built_for_the_call(call, callee)
         restores = flow.restores_mode(ctx, callee)
         on_self = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and (
             call.func.value.id == "self")
@@ -1597,27 +1597,17 @@ def _passes_on(value: ast.expr, name: str) -> bool:
     return isinstance(value, ast.Call) and any(isinstance(a, ast.Name) and a.id == name for a in value.args)
 
 
-def _built_for_the_call(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Set[str]:
+def _built_for_the_call(call: ast.Call, callee: flow.Scope) -> Set[str]:
     """The parameters of the called function, ``None`` by default, that the
-    call leaves out (or passes ``None``) and that the function binds to a
-    model it makes (``def run_eval(cfg, model=None): if model is None: model
-    = get_model(cfg)`` called as ``run_eval(cfg)``): what it does to them
-    reaches no model of the caller's."""
-    fn = callee.function.node if callee.function is not None else None
-    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or any(
-        isinstance(a, ast.Starred) for a in call.args
-    ) or any(kw.arg is None for kw in call.keywords):
+    call leaves out (or passes ``None``: ``flow.left_at_none``) and that the
+    function binds to a model it makes (``def run_eval(cfg, model=None): if
+    model is None: model = get_model(cfg)`` called as ``run_eval(cfg)``):
+    what it does to them reaches no model of the caller's."""
+    fn = callee.function
+    if fn is None or not isinstance(fn.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return set()
-    params = positional_params(fn, key[0] in ("method", "super"))
-    passed = {name: value for name, value in zip(params, call.args)}
-    passed.update((kw.arg, kw.value) for kw in call.keywords if kw.arg is not None)
-    found = set()
-    for name, default in param_defaults(fn.args).items():
-        if not is_const(default, None) or (name in passed and not is_const(passed[name], None)):
-            continue
-        if any(_made(value, name) is True for value in callee.deps.get(name, ())):
-            found.add(name)
-    return found
+    left = flow.left_at_none(fn, call) or set()
+    return {name for name in left if any(_made(value, name) is True for value in callee.deps.get(name, ()))}
 
 
 def _an_optimizer(ctx, scope: flow.Scope, name: str) -> bool:
