@@ -173,6 +173,24 @@ def _breaks_on_0_4(ctx: "Context") -> bool:
     return ctx.imports_code_for_0_3()
 
 
+def reads_loss_by_index(ctx: "Context") -> bool:
+    """Does the module read a loss's number as ``loss.data[0]`` (any name
+    with ``loss`` in it: ``d_loss.data[0]``)?  That is how PyTorch 0.3 did
+    it; from 0.5 on a loss is a 0-dim tensor and the index raises
+    ``IndexError``.  Asked once per module, for a finding about to be made."""
+    found = ctx.flow.cache.get(("reads-loss-by-index",))
+    if found is None:
+        found = "data[0]" in "".join(ctx.lines) and any(
+            node.__class__ is ast.Subscript and node.value.__class__ is ast.Attribute  # type: ignore[attr-defined]
+            and node.value.attr == "data"  # type: ignore[attr-defined]
+            and is_const(node.slice, 0)  # type: ignore[attr-defined]
+            and "loss" in (last_name(node.value.value) or "").lower()  # type: ignore[attr-defined]
+            for node in (ast.walk(ctx.tree) if ctx.tree is not None else ())
+        )
+        ctx.flow.cache[("reads-loss-by-index",)] = found
+    return found
+
+
 def runs_on_0_4(ctx: "Context") -> bool:
     """Does the module run on PyTorch 0.4 or later, where ``volatile`` does
     nothing: ``gradmode-current-torch = yes`` says all code does, it calls

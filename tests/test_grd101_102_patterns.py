@@ -4319,3 +4319,41 @@ def test_a_loop_calling_a_method_of_a_tool_built_around_the_model(built, expecte
 ])
 def test_a_function_named_only_in_a_body_defined_before_its_replacement(between, expected):
     assert found(REDEFINED.format(between=between)) == expected
+
+
+CODE_FOR_0_3 = """
+import torch
+from torch.autograd import Variable
+
+model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+criterion = torch.nn.MSELoss()
+loader = [(torch.randn(8, 4), torch.randn(8, 4))]
+
+
+def train():
+    for x, y in loader:
+        loss = criterion(model(Variable(x)), Variable(y))
+        print(loss.data[0])
+
+
+def evaluate():
+    model.eval()
+    total = 0
+    for x, y in loader:
+        out = model(Variable(x))
+        total += (out.data.max(1)[1] == y.max(1)[1]).sum()
+    return total
+"""
+
+
+@pytest.mark.parametrize("read, extra, expected", [
+    ("loss.data[0]", "", []),  # 0.3's way to read a loss: code for 0.3, which had no no_grad
+    ("loss.item()", "", [("GRD101", 19, 4)]),  # the way since 0.4
+    ("out.data[0]", "", [("GRD101", 19, 4)]),  # the first row of an output, not a loss
+    ("loss.data", "", [("GRD101", 19, 4)]),
+    # a module that names no_grad is written for a release that has it: reported as before
+    ("loss.data[0]", "\n\ndef report():\n    with torch.no_grad():\n        return model(loader[0][0])\n",
+     [("GRD101", 19, 4)]),
+])
+def test_code_for_0_3_is_not_told_to_use_no_grad(read, extra, expected):
+    assert found(CODE_FOR_0_3.replace("loss.data[0]", read) + extra) == expected

@@ -77,6 +77,16 @@ def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Option
     return volatile or not handed.isdisjoint(ctx.volatile_flags())
 
 
+def _code_for_0_3(ctx) -> bool:
+    """Is the module code for PyTorch 0.3: it reads a loss as
+    ``loss.data[0]`` (``facts.reads_loss_by_index``) and names no
+    ``no_grad`` or other grad-mode context?  0.3 had no ``no_grad``; 0.4
+    warns at that read and every release since 0.5 raises there, so the
+    module runs on no current release until it is ported, and its loops are
+    left to the port."""
+    return facts.reads_loss_by_index(ctx) and _handed_flags(ctx) is not None
+
+
 def _top_level_before(ctx, loop: ast.AST) -> List[ast.stmt]:
     """The module's top-level statements before the one holding ``loop``,
     but its definitions (functions and classes are asked on their own)."""
@@ -597,7 +607,11 @@ class EvalLoopWithoutNoGrad(Rule):
         module that calls nothing PyTorch 0.4 added (`.item()`, `.to(...)`,
         `torch.device`, ...; see GRD003 and `gradmode-current-torch`): the flag still turned grad off there.  A module that
         names `no_grad` too runs on a later release, where the flag does
-        nothing: its loops are reported.  A name a `for` binds to classes of the module
+        nothing: its loops are reported.  Nor is a loop in a module that reads
+        a loss as `loss.data[0]` and names no `no_grad`: code for 0.3, which
+        had no `no_grad`; every release since 0.5 raises `IndexError` at that
+        read, so the module runs on none until it is ported.  (A script whose
+        evaluation loop runs before its first such read is missed.)  A name a `for` binds to classes of the module
         (`for model, path in ((Small, p1), (Large, p2)):`) is called to build
         an object, not to run a forward; so is a `self` attribute every
         assignment of which is an imported function or class, not called
@@ -974,6 +988,26 @@ class EvalLoopWithoutNoGrad(Rule):
             """,
             title="A few warm-up passes over random inputs, whose outputs nothing reads",
         ),
+        Valid(
+            """
+            import torch
+            from torch.autograd import Variable
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            criterion = torch.nn.MSELoss()
+            loader = [(torch.randn(8, 4), torch.randn(8, 4))]
+            for x, y in loader:
+                loss = criterion(model(Variable(x)), Variable(y))
+                print(loss.data[0])
+            model.eval()
+            for x, y in loader:
+                val_loss = criterion(model(Variable(x)), Variable(y))
+                print(val_loss.data[0])
+            """,
+            title="Code for PyTorch 0.3, which reads a loss as `loss.data[0]` and had no `no_grad`",
+            runnable=False,
+            why_not_run="it shows code for PyTorch 0.3; on any release since 0.5 `loss.data[0]` raises `IndexError`",
+        ),
     )
     INVALID = (
         Invalid(
@@ -1160,7 +1194,7 @@ class EvalLoopWithoutNoGrad(Rule):
                     and not _another_framework(ctx) and not flow.under_project_contexts(ctx, calls, "g") \
                     and not all(flow.built_parameter_free(ctx, c) for c in calls) \
                     and not _differentiated_by_callers(ctx, ev.loop.scope) \
-                    and not _hands_the_model_to_an_attack(ctx, ev):
+                    and not _hands_the_model_to_an_attack(ctx, ev) and not _code_for_0_3(ctx):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)
@@ -1180,14 +1214,15 @@ class EvalLoopWithoutNoGrad(Rule):
                     f"loop runs `{flow.display(bad[0].key)}` with grad enabled in its evaluation phase too (its "
                     "training steps run only in the training phase); wrap the forward in "
                     "`with torch.set_grad_enabled(<training phase>):`",
-                    condition=lambda scope=loop.scope: not flow.never_runs(ctx, scope),
+                    condition=lambda scope=loop.scope: not flow.never_runs(ctx, scope) and not _code_for_0_3(ctx),
                 )
         for scope, calls in flow.inference_functions(ctx):
             bad = [
                 c for c in calls
                 if flow.call_with_grad(ctx, c) and id(c) not in covered and not _builds_no_graph(ctx, scope, c)
             ]
-            if bad and not flow.model_needs_grad(ctx, bad) and not _volatile_inputs(ctx, scope, []):
+            if bad and not flow.model_needs_grad(ctx, bad) and not _volatile_inputs(ctx, scope, []) \
+                    and not _code_for_0_3(ctx):
                 name = scope.function.name if scope.function else "?"
                 covered.update(id(c) for c in calls)
                 self.report(
@@ -1197,7 +1232,7 @@ class EvalLoopWithoutNoGrad(Rule):
                     fix=self._fix(scope, None),
                 )
         for call, stmt in flow.logged_forwards(ctx):
-            if id(call) not in covered and flow.call_with_grad(ctx, call):
+            if id(call) not in covered and flow.call_with_grad(ctx, call) and not _code_for_0_3(ctx):
                 self.report(
                     call.node,
                     f"`{flow.display(call.key)}` runs with grad enabled only to save, plot or log its output, so "
