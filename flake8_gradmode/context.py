@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Seq
 from flake8_gradmode import facts, flow, layout
 from flake8_gradmode.names import word_chars
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, last_name, positional_params, unchained
+    SAME_MODULE_METHODS, FunctionInfo, Grad, GradTracker, ImportTable, is_super_call, last_name, positional_params,
+    unchained,
 )
 from flake8_gradmode.settings import Settings
 
@@ -141,6 +142,18 @@ class ClassInfo:
 #: Values that are no parameter when bound to ``self.<name>``: calls (``torch.empty(shape)``),
 #: constants and containers.
 _PLAIN_VALUES = (ast.Call, ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.DictComp)
+
+
+def _fresh(value: ast.expr, name: str) -> bool:
+    """Is ``value``, which builds a model, a new one in training mode: no
+    ``.eval()`` or ``.train(...)`` in its chain, and not one built around
+    what ``name`` held (``model = nn.DataParallel(model)`` keeps its mode)?"""
+    expr = value
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in SAME_MODULE_METHODS:
+        if expr.func.attr in ("eval", "train"):
+            return False
+        expr = expr.func.value
+    return not any(isinstance(node, ast.Name) and node.id == name for node in ast.walk(expr))
 
 
 class Context:
@@ -669,10 +682,14 @@ class Context:
 
     def bind_name(self, name: str, kind: facts.Kind, value: Optional[ast.expr]) -> None:
         self.grad.frame.names[name] = facts.Binding(kind, self.grad.state, value, self.grad.function, self.flow.seq)
-        if value is not None and self._builds_model(value):
-            self.flow.scope.built_models.add(name)
-        constructed = self.flow.scope.constructed
+        scope = self.flow.scope
         built = unchained(value) if value is not None else None
+        if value is not None and self._builds_model(value):
+            scope.built_models.add(name)
+            scope.rebuilt.setdefault(name, []).append((self.flow.seq, _fresh(value, name)))
+        elif name in scope.rebuilt and not (isinstance(built, ast.Name) and built.id == name):
+            scope.rebuilt[name].append((self.flow.seq, False))  # rebound, unless ``model = model.to(device)``
+        constructed = scope.constructed
         if isinstance(built, ast.Call) and last_name(built.func)[:1].isupper():
             constructed[name] = (self.flow.seq, built)  # ``model = InceptionV3([3])``
         elif constructed and not (isinstance(built, ast.Name) and built.id == name):

@@ -130,6 +130,10 @@ class Scope:
         #: ``G = copy.deepcopy(net).eval().requires_grad_(False)``), by name,
         #: with the sequence number where that happened
         self.frozen_models: Dict[str, int] = {}
+        #: names ever bound to a model built here -> each binding of them from
+        #: then on, in order: (sequence number, bound to a new model in
+        #: training mode: ``layer = nn.BatchNorm1d(16)``)
+        self.rebuilt: Dict[str, List[Tuple[int, bool]]] = {}
         #: names bound to a call of a capitalised callee (``model = InceptionV3([3])``):
         #: the sequence number and the call
         self.constructed: Dict[str, Tuple[int, ast.Call]] = {}
@@ -2912,8 +2916,11 @@ def _discarded(loop: ast.For, call: ast.Call) -> bool:
 
 def eval_switch_before(ctx, scope: Scope, seq: int) -> bool:
     """Is some model switched to eval mode in ``scope`` before ``seq``, directly
-    or by a module-local function called before it?"""
-    if any(s < seq for s in scope.eval_switches):
+    or by a module-local function called before it?  Not a switch of a name
+    bound to a new model between the switch and ``seq`` (``layer.eval()``
+    ... ``layer = nn.BatchNorm1d(16)``: the new one is in training mode)."""
+    if any(s < seq and not _rebuilt_since(scope, ctx.flow.switch_keys.get(s, ""), s, seq)
+           for s in scope.eval_switches):
         return True
     for call_seq, key in scope.local_calls:
         if call_seq >= seq:
@@ -2924,6 +2931,17 @@ def eval_switch_before(ctx, scope: Scope, seq: int) -> bool:
             ):
                 return True
     return False
+
+
+def _rebuilt_since(scope: Scope, name: str, since: int, seq: int) -> bool:
+    """Is ``name``, as ``seq`` runs, a new model in training mode that its
+    last binding before ``seq``, after ``since``, made?"""
+    last = None
+    for at, fresh in scope.rebuilt.get(name, ()):
+        if at >= seq:
+            break
+        last = (at, fresh)
+    return last is not None and last[0] > since and last[1]
 
 
 def mode_before(ctx, scope: Scope, seq: int, own_eval: bool = True) -> Optional[str]:
