@@ -573,7 +573,15 @@ def is_loss_call(ctx: "Context", call: ast.Call) -> bool:
     if qual.startswith("torch.nn.") and qual.rsplit(".", 1)[-1].endswith("Loss"):
         return False  # building a criterion, not computing a loss
     key = dotted(call.func)
-    return key is not None and loss_named(key.rsplit(".", 1)[-1])
+    if key is None:
+        return False
+    name = key.rsplit(".", 1)[-1]
+    # ``results.get_best_loss()``, ``lowest_loss()``: the best of a record kept, not a loss computed
+    return loss_named(name) and _RECORD_WORDS.isdisjoint(tokens(name))
+
+
+#: Words in the name of a call that reads the best of a record of losses.
+_RECORD_WORDS = frozenset({"best", "lowest", "min", "minimum"})
 
 
 def loss_named(name: str) -> bool:

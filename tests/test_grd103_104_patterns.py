@@ -2433,3 +2433,36 @@ if __name__ == "__main__":
 ])
 def test_each_fold_builds_its_own_model(source, expected):
     assert [f for f in findings(source) if f[0] == "GRD103"] == expected
+
+
+BEST_OF_A_RECORD = """
+import torch
+
+
+class Results:
+    def __init__(self):
+        self.losses = []
+
+    def get_best_loss(self):
+        return min(self.losses)
+
+
+def run(model, loader, criterion, optimizer, results, history):
+    for epoch in range(3):
+        for x, y in loader:
+            loss = criterion(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            results.losses.append(loss.item())
+        history.append(results.get_loss())
+"""
+
+
+@pytest.mark.parametrize("read, expected", [
+    ("results.get_loss()", [("GRD104", 21, 8)]),  # named like a loss: taken to compute one
+    ("results.get_best_loss()", []),  # the best of a record kept: no loss computed here
+    ("results.lowest_loss()", []),
+])
+def test_the_best_of_a_record_of_losses_is_no_loss(read, expected):
+    assert findings(BEST_OF_A_RECORD.replace("results.get_loss()", read)) == expected

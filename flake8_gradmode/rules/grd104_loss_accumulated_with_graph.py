@@ -25,7 +25,8 @@ class LossAccumulatedWithGraph(Rule):
         while grad is enabled and without `.item()`, `.detach()`, `float()`,
         `.tolist()`, `.numpy()`.  A loss is the result of a loss function or
         criterion call (`criterion(out, y)`, `F.cross_entropy(...)`, a callee
-        named like `loss`/`criterion`), arithmetic on one, or a value that
+        named like `loss`/`criterion`, but not one named for the best of a
+        record: `results.get_best_loss()`), arithmetic on one, or a value that
         `.backward()` is called on in the function (or that a wrapper's
         `accelerator.backward(loss)` is given; not the argument of
         `layer.backward(grad)` after `layer.forward(x)`, a layer written by
