@@ -2219,7 +2219,7 @@ def _moved(value: ast.expr, name: str) -> bool:
     return base is not value and base.__class__ is ast.Name and base.id == name  # type: ignore[attr-defined]
 
 
-def _built_at_module_level(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
+def built_at_module_level(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
     """The constructor call that bound the module global ``name`` (``net =
     FeatureNet()`` at the top of a script), when the call's function binds
     no ``name`` of its own."""
@@ -2308,7 +2308,7 @@ def model_needs_grad(ctx, calls: List[ModelCall]) -> bool:
     local = local_classes(ctx)
     for call in calls:
         name = call.key.split(".", 1)[0].split("[", 1)[0]
-        built = built_before(ctx, call, name) or _built_at_module_level(ctx, call, name)
+        built = built_before(ctx, call, name) or built_at_module_level(ctx, call, name)
         if built is not None and (ctx.imports.resolve(built.func) or "").startswith("torch."):
             continue
         written = dotted(built.func) if built is not None else None

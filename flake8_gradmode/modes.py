@@ -128,13 +128,18 @@ _MODE_FREE_LAYERS = frozenset(f"torch.nn.{name}" for name in (
 
 def _constructors(ctx, call: flow.ModelCall, handed: bool = False) -> List[ast.Call]:
     """The calls of a capitalised class that bound the model: ``model =
-    Net(...)`` before the call in its function, or every ``self.model =
-    Net(...)`` in its class, or, with ``handed``, what every caller hands a
-    parameter (see ``_handed``); empty when some binding is anything else."""
+    Net(...)`` before the call in its function, or at the top of the module
+    for a global the function does not bind (``flow.built_at_module_level``),
+    or every ``self.model = Net(...)`` in its class, or, with ``handed``,
+    what every caller hands a parameter (see ``_handed``); empty when some
+    binding is anything else."""
     head, _, rest = call.key.partition(".")
     if head != "self":
-        built = flow.built_before(ctx, call, call.key) if "." not in call.key and "[" not in call.key else None
-        if built is None and handed and "." not in call.key and "[" not in call.key:
+        simple = "." not in call.key and "[" not in call.key
+        built = flow.built_before(ctx, call, call.key) if simple else None
+        if built is None and simple:
+            built = flow.built_at_module_level(ctx, call, call.key)
+        if built is None and handed and simple:
             return _handed(ctx, call)
         return [built] if built is not None else []
     klass = flow.local_classes(ctx).get(call.class_name or "")

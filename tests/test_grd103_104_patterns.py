@@ -2466,3 +2466,52 @@ def run(model, loader, criterion, optimizer, results, history):
 ])
 def test_the_best_of_a_record_of_losses_is_no_loss(read, expected):
     assert findings(BEST_OF_A_RECORD.replace("results.get_loss()", read)) == expected
+
+
+GLOBAL_MODEL = """
+import torch
+from torch import nn
+
+
+class Plain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+model = Plain()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loader = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))]
+
+
+def test():
+    model.eval()
+    with torch.no_grad():
+        print(model(loader[0][0]).argmax(1))
+
+
+def train():
+    model.train()
+    for epoch in range(3):
+        for x, y in loader:
+            loss = nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        test()
+
+
+train()
+"""
+
+
+@pytest.mark.parametrize("layer, expected", [
+    # a module global built from a class with no layer that depends on the mode: eval mode changes nothing
+    ("nn.Linear(4, 2)", []),
+    ("nn.Sequential(nn.Linear(4, 2), nn.Dropout(0.5))", [("GRD103", 34, 8)]),
+])
+def test_a_module_global_model_of_a_mode_free_class(layer, expected):
+    assert findings(GLOBAL_MODEL.replace("nn.Linear(4, 2)", layer)) == expected

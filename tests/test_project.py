@@ -6017,3 +6017,64 @@ def test_a_function_building_a_class_of_its_module_with_too_few_arguments_stops_
     ).replace("Net(width=2, dropout=0.1)", 'Net(2, "gal", 0.1)')
     unpackaged(tmp_path, {"train.py": source})
     assert lint(tmp_path / "train.py") == []
+
+
+GLOBAL_NET = """
+    import torch
+    from torch import nn
+
+
+    class Sage(nn.Module):
+        def __init__(self, dims):
+            super().__init__()
+            self.layer = nn.Linear(dims[0], dims[1])
+
+        def forward(self, x):
+            return torch.relu(self.layer(x))
+"""
+
+GLOBAL_MODEL_SCRIPT = """
+    import torch
+    from torch import nn
+    from net import Sage
+
+    HIDDEN_DIM = [4, 2]
+    model = Sage(HIDDEN_DIM)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))]
+
+
+    def train():
+        model.train()
+        for epoch in range(3):
+            for x, y in loader:
+                loss = nn.functional.cross_entropy(model(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            test()
+
+
+    def test():
+        model.eval()
+        with torch.no_grad():
+            print(model(loader[0][0]).argmax(1))
+
+
+    if __name__ == "__main__":
+        train()
+"""
+
+
+@pytest.mark.parametrize("net, found", [
+    # a module global built from a class of another module with no layer that depends on the mode
+    (GLOBAL_NET, []),
+    (GLOBAL_NET.replace("nn.Linear(dims[0], dims[1])", "nn.Sequential(nn.Dropout(0.5), nn.Linear(dims[0], dims[1]))"),
+     [(19, 8, "GRD103")]),
+])
+def test_a_module_global_model_of_a_mode_free_class_of_another_module_keeps_no_mode(tmp_path, net, found):
+    # another chapter's model has dropout: not every model of the project is mode-free
+    other = "from torch import nn\n\nNET = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))\n"
+    unpackaged(tmp_path, {"net.py": net, "main.py": GLOBAL_MODEL_SCRIPT, "chapter2/other.py": other})
+    assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD103"] == found
+

@@ -110,7 +110,8 @@ class EvalLoopWithoutEvalMode(Rule):
         `net(x, training=False)`, `model(x, mode="test")`): the forward
         sets the mode, or runs its layers in it, itself.  With the project
         index, neither is a loop whose models are built (`model = Net(...)`
-        in its function, or every `self.model = Net(...)` of its class, from
+        in its function, or at the top of the module for a global its
+        function does not bind, or every `self.model = Net(...)` of its class, from
         settings and numbers, not from a module handed in) from a project
         class whose modules, and the project modules they import, name no
         dropout, normalisation, recurrent or attention layer, read no
