@@ -1082,6 +1082,7 @@ class Index:
         self.mode_free: Optional[bool] = None
         self._decoded: Dict[str, Optional[Summary]] = {}
         self._names: Optional[Dict[str, str]] = None
+        self._parts: Optional[FrozenSet[str]] = None
         self._suffixes: Optional[Dict[str, List[str]]] = None
         self._packaging: Optional[str] = None
         self._builds: Optional[bool] = None
@@ -1119,6 +1120,14 @@ class Index:
         if self._names is None:
             self._names = {module_name(rel): rel for rel in self.entries}
         return self._names
+
+    def parts(self) -> FrozenSet[str]:
+        """Every name a module of the project, or a directory holding one,
+        has (``utils`` for ``lib/utils/io.py``): what an import may find
+        among the project's own files."""
+        if self._parts is None:
+            self._parts = frozenset(part for module in self.names for part in module.split("."))
+        return self._parts
 
     def summary(self, rel: str) -> Optional[Summary]:
         if rel not in self._decoded:
@@ -1380,10 +1389,22 @@ class Project:
         if self.index.module(_absolute(rel, *imported), rel) is not None:
             return False  # ``from train import test``: a module, whose ``test`` may be this one
         found = self.resolve(rel, name)
-        if not isinstance(found, tuple) or found[0] == self.rel:
+        if not isinstance(found, tuple):
+            # ``from utils import test_clf`` with no module or package named
+            # ``utils`` anywhere in the project: an installed one's, or none
+            source = _absolute(rel, *imported).rpartition(".")[0]  # type: ignore[misc]
+            return not imported[0] and bool(source) and source.split(".")[0] not in self.index.parts()
+        if found[0] == self.rel:
             return False
         other = self.summary(found[0])
-        return other is not None and (found[1] in other["f"] or found[1] in other["c"])  # type: ignore[operator]
+        if other is not None and (found[1] in other["f"] or found[1] in other["c"]):  # type: ignore[operator]
+            return True
+        # ``from utils import test_clf`` finding a ``utils`` of the project
+        # that binds no ``test_clf``: the import fails, whatever this one has
+        if found[0] == rel or "." in found[1]:
+            return False  # not followed to a module that binds names
+        module = _absolute(rel, *imported).rpartition(".")[0]  # type: ignore[misc]
+        return self._lacks(found[0], module, found[1])
 
     def _calls_through_other_modules(self, rel: str, summary: Summary, name: str) -> bool:
         """Does module ``rel`` use ``name`` only in calls through another

@@ -6078,3 +6078,49 @@ def test_a_module_global_model_of_a_mode_free_class_of_another_module_keeps_no_m
     unpackaged(tmp_path, {"net.py": net, "main.py": GLOBAL_MODEL_SCRIPT, "chapter2/other.py": other})
     assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD103"] == found
 
+
+RENAMED_HELPERS = """
+    import os
+
+    import torch
+
+
+    def mkdir(path):
+        os.makedirs(path, exist_ok=True)
+
+
+    def test_clf(model, loader):
+        model.eval()
+        correct = 0
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+        return correct
+"""
+
+OLD_NAME_CALLER = """
+    import torch
+    from utils import test_clf
+
+
+    def main(model, loader):
+        return test_clf(model, loader)
+
+
+    if __name__ == "__main__":
+        main(torch.load("classifier.pt"), [])
+"""
+
+
+@pytest.mark.parametrize("others, found", [
+    # the caller imports the helper from ``utils``, a module of the project that binds no such name: it stops there
+    ({"model/utils.py": "def to_categorical(y, n):\n    return y\n"}, []),
+    # ... nor does any module or package of the project have that name
+    ({}, []),
+    # a ``utils`` that re-exports it: the call is of this helper
+    ({"model/utils.py": "from pcd_utils import test_clf\n"}, [(13, 4, "GRD101")]),
+])
+def test_a_helper_mentioned_only_by_an_import_of_it_from_another_module_that_lacks_it(tmp_path, others, found):
+    files = {"pcd_utils.py": RENAMED_HELPERS, "clf.py": OLD_NAME_CALLER,
+             "pcdseg.py": "from pcd_utils import mkdir\n\nmkdir('out')\n", **others}
+    unpackaged(tmp_path, files)
+    assert [f for f in lint(tmp_path / "pcd_utils.py") if f[2] == "GRD101"] == found
