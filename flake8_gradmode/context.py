@@ -528,6 +528,12 @@ class Context:
         (see ``Project.param_runs``); empty without an index."""
         return self._ask(lambda found: found.param_runs(written), [])
 
+    def imports_numpy_networks(self) -> bool:
+        """Does this module, importing no ``torch``, import only project
+        modules without it, one of which writes a network in NumPy (see
+        ``Project.imports_numpy_networks``)?  False without an index."""
+        return self._ask(lambda found: found.imports_numpy_networks(), False)
+
     def imports_code_for_0_3(self) -> bool:
         """Does a project module this one imports fail on PyTorch 0.4 and
         later (see ``Project.imports_code_for_0_3``)?  False without an index."""

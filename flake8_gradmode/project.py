@@ -1896,6 +1896,32 @@ class Project:
                 return True
         return False
 
+    def imports_numpy_networks(self) -> bool:
+        """Does this module, which imports no ``torch``, import modules of
+        the project that import none either, one of which at least defines
+        a class with its own ``backward`` method: a network written in NumPy
+        (a course's ``Solver`` over its ``Classifier``)?  Its models and
+        losses are then NumPy's, and autograd takes no part."""
+        if _imports_torch(self.own):
+            return False
+        found = False
+        seen = {self.rel}
+        todo: List[Tuple[str, Summary, int]] = [(self.rel, self.own, 0)]
+        while todo:  # the modules it imports, and those they import: none may bring torch
+            rel, summary, depth = todo.pop()
+            for module in self._imported_modules(rel, summary):
+                if module is None or module in seen:
+                    continue
+                seen.add(module)
+                other = self.summary(module)
+                if other is None or _imports_torch(other):
+                    return False
+                methods: Dict[str, str] = other["f"]  # type: ignore[assignment]
+                found = found or any(qual.endswith(".backward") and qual.count(".") == 1 for qual in methods)
+                if depth < 1:
+                    todo.append((module, other, depth + 1))
+        return found
+
     def volatile_flags(self) -> FrozenSet[str]:
         """The names the project modules this module imports hand on as
         ``volatile=<name>`` (``Variable(batch, volatile=self.evaluation)`` in
@@ -2567,6 +2593,13 @@ def _bindings(node: Union[ast.Import, ast.ImportFrom]) -> Iterator[Tuple[str, in
         elif alias.name != "*":
             target = f"{node.module}.{alias.name}" if node.module else alias.name
             yield alias.asname or alias.name, node.level, target
+
+
+def _imports_torch(summary: Summary) -> bool:
+    """Does the module a summary is of import ``torch`` (or a module of it)
+    anywhere?"""
+    imported: List[Tuple[int, str]] = [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined,misc]
+    return any(not level and (target == "torch" or target.startswith("torch.")) for level, target in imported)
 
 
 def _absolute(rel: str, level: int, target: str) -> str:

@@ -6124,3 +6124,51 @@ def test_a_helper_mentioned_only_by_an_import_of_it_from_another_module_that_lac
              "pcdseg.py": "from pcd_utils import mkdir\n\nmkdir('out')\n", **others}
     unpackaged(tmp_path, files)
     assert [f for f in lint(tmp_path / "pcd_utils.py") if f[2] == "GRD101"] == found
+
+
+NUMPY_NETWORK = """
+    import numpy as np
+
+
+    class MLP:
+        def __init__(self, d, k):
+            self.w = np.zeros((d, k))
+
+        def __call__(self, x):
+            self.x = x
+            return x @ self.w
+
+        def backward(self, grad):
+            return self.x.T @ grad
+"""
+
+NUMPY_EVALUATION = """
+    import numpy as np
+
+    from model import MLP
+
+
+    def evaluate(model, loader):
+        correct = 0
+        for x, y in loader:
+            pred = model(x)
+            correct += int((pred.argmax(1) == y).sum())
+        return correct
+
+
+    if __name__ == "__main__":
+        print(evaluate(MLP(4, 2), [(np.zeros((2, 4)), np.zeros(2))]))
+"""
+
+
+@pytest.mark.parametrize("model, found", [
+    # the network is written in NumPy, by a module that imports no torch: no autograd anywhere
+    (NUMPY_NETWORK, []),
+    # the module of the network imports torch: its models may be torch's
+    ("import torch\n" + textwrap.dedent(NUMPY_NETWORK), [(8, 4, "GRD101")]),
+    # no class of it has a backward of its own: nothing says it is a network written by hand
+    (NUMPY_NETWORK.replace("def backward(self, grad)", "def gradient(self, grad)"), [(8, 4, "GRD101")]),
+])
+def test_a_module_without_torch_over_a_network_written_in_numpy_is_not_pytorch_code(tmp_path, model, found):
+    unpackaged(tmp_path, {"model.py": model, "evaluation.py": NUMPY_EVALUATION})
+    assert [f for f in lint(tmp_path / "evaluation.py") if f[2].startswith("GRD1")] == found
