@@ -1153,16 +1153,6 @@ def _not_pytorch_code(tree: ast.AST) -> bool:
     )
 
 
-def _imports_no_torch(tree: ast.AST) -> bool:
-    """Does the module import nothing of ``torch``, anywhere in it?"""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import) and any(a.name.split(".", 1)[0] == "torch" for a in node.names):
-            return False
-        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".", 1)[0] == "torch":
-            return False
-    return True
-
-
 #: What a NumPy network written from scratch imports: the standard library
 #: and array, data and plotting packages.
 _NUMPY_ONLY = frozenset(getattr(sys, "stdlib_module_names", ())) | {
@@ -1193,7 +1183,7 @@ def _check(
     finally:
         if collecting:
             gc.enable()
-    if ctx.reports and _imports_no_torch(tree) and ctx.imports_numpy_networks():
+    if ctx.reports and not ctx.imports.imports_from(("torch",)) and ctx.imports_numpy_networks():
         ctx.close()
         return []  # a course's ``Solver`` over the network it writes in NumPy: no autograd anywhere
     out: Dict[Violation, Violation] = {}
