@@ -1913,6 +1913,9 @@ class Project:
                 if module is None or module in seen:
                     continue
                 seen.add(module)
+                entry = self.index.entries.get(module)
+                if entry is None or " torch " in entry[2]:
+                    return False  # a module whose words name torch: no summary decoded to tell
                 other = self.summary(module)
                 if other is None or _imports_torch(other):
                     return False
