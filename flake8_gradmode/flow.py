@@ -3246,9 +3246,8 @@ def _leaves_after(loop: ast.AST, nodes: List[ast.AST]) -> bool:
             if stmt.__class__ in (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef,
                                   ast.ClassDef):
                 continue  # a nested loop may run its calls many times; a def runs them later
-            inner = [b for b in (getattr(stmt, f, None) for f in ("body", "orelse", "finalbody")) if b]
-            inner += [h.body for h in getattr(stmt, "handlers", ())]
-            blocks.extend(b for b in inner if isinstance(b, list) and b and isinstance(b[0], ast.stmt))
+            inner = [b for f in ("body", "orelse", "finalbody", "handlers") for b in _blocks(getattr(stmt, f, None))]
+            blocks.extend(b for b in inner if b)
             if leaves and i < end:  # type: ignore[operator]
                 for node in ast.walk(stmt) if not inner else _own_expressions(stmt):
                     if id(node) in wanted:

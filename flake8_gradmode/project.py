@@ -1915,9 +1915,9 @@ class Project:
                 seen.add(module)
                 entry = self.index.entries.get(module)
                 if entry is None or " torch " in entry[2]:
-                    return False  # a module whose words name torch: no summary decoded to tell
+                    return False  # its words hold every module it imports: it may bring torch
                 other = self.summary(module)
-                if other is None or _imports_torch(other):
+                if other is None:
                     return False
                 methods: Dict[str, str] = other["f"]  # type: ignore[assignment]
                 found = found or any(qual.endswith(".backward") and qual.count(".") == 1 for qual in methods)
