@@ -70,6 +70,8 @@ class Tracker:
         self._disabled_lambdas: Set[int] = set()
         #: the ``if`` bodies entered that run another framework's model (``_other_framework``)
         self._foreign: List[bool] = []
+        #: for each ``with`` entered: does it put back the grad mode it found?
+        self._restores: List[bool] = []
 
     # blocks and scopes ---------------------------------------------------------
 
@@ -185,13 +187,19 @@ class Tracker:
     # grad contexts -------------------------------------------------------------
 
     def visit_With_body(self, node: ast.With) -> None:
-        self.grad.push_state(self.grad.with_state(self.ctx.imports, node.items))
+        state = self.grad.with_effect(self.ctx.imports, node.items)
+        # a grad context puts back the mode it found; ``with open(f):`` does not
+        self._restores.append(state is not None)
+        self.grad.push_state(self.grad.state if state is None else state)
         for item in node.items:
             if item.optional_vars is not None:
                 self.ctx.bind(item.optional_vars, facts.Kind.OTHER, item.context_expr)
 
     def leave_With_body(self, node: ast.With) -> None:
-        self.grad.pop_state()
+        states = self.grad.frame.states
+        restores = self._restores.pop()
+        if states.pop() is Grad.UNKNOWN and not restores and states[-1] is not Grad.UNKNOWN:
+            states[-1] = Grad.UNKNOWN  # its body set the mode (see ``leave_block``), and nothing restores it
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if id(node) not in self.ctx._call_names:
@@ -256,11 +264,12 @@ class Tracker:
 
     def leave_Expr(self, node: ast.Expr) -> None:
         """``torch.set_grad_enabled(False)`` as a statement, or a grad context
-        entered by hand: from here to the block's end."""
+        entered by hand: from here to the block's end (and, for
+        ``set_grad_enabled``, past it: ``GradTracker.leave_block``)."""
         self._made_leaf(node)
         state = self.grad.statement_effect(self.ctx.imports, node)
         if state is not None:
-            self.grad.push_state(state)
+            self.grad.push_state(state, self.grad.sets_by_hand(self.ctx.imports, node))
             if state is Grad.DISABLED and self.grad.function is not None:
                 # ``torch.set_grad_enabled(False)`` in a function is process
                 # state: it stays off after the function returns

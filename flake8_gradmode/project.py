@@ -102,7 +102,14 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 53
+_FORMAT = 54
+#: Statements whose blocks may leave another grad mode behind them.
+_BLOCK_STATEMENTS = frozenset({
+    ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith, *(
+        getattr(ast, name) for name in ("TryStar", "Match") if hasattr(ast, name)
+    ),
+})
+_HANDLERS = frozenset({ast.ExceptHandler, *([ast.match_case] if hasattr(ast, "match_case") else [])})
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 #: Nodes a summary has nothing to note of and nothing inside to visit:
 #: constants, ``Load``/``Store``/``Del`` and operators.
@@ -200,6 +207,8 @@ class _Summarizer:
         self._params: Dict[str, int] = {}
         self._param_calls: Dict[str, List[str]] = {}
         self._loops = 0
+        #: did the statement just visited leave another grad mode behind it (see ``walk``)?
+        self._leaks = False
         #: imports inside functions (``from .dim2 import Net as Seg`` in a
         #: factory): name -> every target it is bound to there
         self._local_imports: Dict[str, Set[Tuple[int, str]]] = {}
@@ -395,11 +404,24 @@ class _Summarizer:
         return found
 
     # state: the grad state code; caller: "" module level, "?" unknown, else qual
-    def walk(self, nodes: List[ast.AST], state: Grad, caller: str, klass: str) -> None:
+    def walk(self, nodes: List[ast.AST], state: Grad, caller: str, klass: str) -> bool:
+        """Note the block's statements; does it end in another grad mode
+        than it began (``torch.set_grad_enabled(True)`` in it)?  That mode is
+        process state: it outlives the block (see ``GradTracker.leave_block``)."""
+        start = state
+        by_hand = False
         for node in nodes:
+            self._leaks = False
             self.visit(node, state, caller, klass)
             if type(node) is ast.Expr:
-                state = self.grad.statement_effect(self.table, node) or state  # type: ignore[arg-type]
+                effect = self.grad.statement_effect(self.table, node)  # type: ignore[arg-type]
+                if effect is not None:
+                    state = effect
+                    by_hand = by_hand or self.grad.sets_by_hand(self.table, node)  # type: ignore[arg-type]
+            elif self._leaks and type(node) in _BLOCK_STATEMENTS:
+                state = Grad.UNKNOWN  # ``if flag: torch.set_grad_enabled(True)``: known only at run time
+                by_hand = True
+        return by_hand and state is not start
 
     def visit(self, node: ast.AST, state: Grad, caller: str, klass: str) -> None:
         kind = type(node)
@@ -438,7 +460,8 @@ class _Summarizer:
                 effect = self.grad.effect(self.table, item.context_expr)
                 if effect is not None:
                     inner = effect
-            self.walk(node.body, inner, caller, klass)  # type: ignore[attr-defined]
+            leaks = self.walk(node.body, inner, caller, klass)  # type: ignore[attr-defined]
+            self._leaks = leaks and inner is state  # a grad context puts back the mode it found
             return
         elif kind is ast.Assign:
             for child in child_nodes(node):
@@ -465,17 +488,21 @@ class _Summarizer:
         """Visit ``node``'s parts; its blocks of statements as ``walk`` does,
         so ``torch.set_grad_enabled(False)`` in an ``if __name__ ==
         "__main__":`` block holds for the calls after it."""
+        leaks = False
         for name in node._fields:
             value = getattr(node, name, None)
             if value.__class__ is list:
                 if value and isinstance(value[0], ast.stmt):
-                    self.walk(value, state, caller, klass)
+                    leaks = self.walk(value, state, caller, klass) or leaks
                     continue
                 for child in value:
                     if isinstance(child, ast.AST):
                         self.visit(child, state, caller, klass)
+                        # an ``except`` or ``case`` block
+                        leaks = leaks or (self._leaks and type(child) in _HANDLERS)
             elif isinstance(value, ast.AST):
                 self.visit(value, state, caller, klass)
+        self._leaks = leaks
 
     def _call(self, node: ast.Call, state: Grad, caller: str, klass: str) -> None:
         func = node.func

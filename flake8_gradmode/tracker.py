@@ -8,7 +8,9 @@ Two pieces live here:
 * ``GradTracker`` keeps, for every scope being visited, a stack of grad
   states.  Contexts nest, ``enable_grad`` re-enables, a decorator sets the state
   of a function body, ``torch.set_grad_enabled(False)`` as a statement holds to
-  the end of its block.  A function, lambda or generator expression body starts
+  the end of its block, and past it: the mode is process state, so after an
+  ``if``, loop or ``try`` that may have set another one it is ``UNKNOWN``
+  (a grad context's ``with`` puts back the mode it found).  A function, lambda or generator expression body starts
   from ``INHERITED``: it runs whenever it is called.  The engine resolves
   ``INHERITED`` for module-local functions once the whole module is seen
   (``resolve_function``): a function whose every call in the module runs with
@@ -477,13 +479,16 @@ class FunctionInfo:
 class Frame:
     """One running scope: module, function, lambda or generator expression."""
 
-    __slots__ = ("kind", "function", "states", "blocks", "names")
+    __slots__ = ("kind", "function", "states", "blocks", "names", "set_by_hand")
 
     def __init__(self, kind: str, function: Optional[FunctionInfo], states: List[Grad]) -> None:
         self.kind = kind
         self.function = function
         self.states = states
         self.blocks: List[int] = []
+        #: where in ``states`` a ``set_grad_enabled`` statement put its mode
+        #: (process state, which outlives the block: see ``leave_block``)
+        self.set_by_hand: List[int] = []
         #: local name -> what it was last bound to (see ``facts.Binding``)
         self.names: Dict[str, object] = {}
 
@@ -520,6 +525,12 @@ class GradTracker:
             if "." not in name and (qual.rsplit(".", 1)[-1] == name):
                 return True
         return False
+
+    def sets_by_hand(self, imports: ImportTable, stmt: ast.stmt) -> bool:
+        """Is ``stmt`` a ``torch.set_grad_enabled(...)`` statement, whose mode
+        no ``with`` puts back when a block ends?"""
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        return isinstance(call, ast.Call) and self.grad_api(imports, call.func) == "set_grad_enabled"
 
     def statement_effect(self, imports: ImportTable, stmt: ast.stmt) -> Optional[Grad]:
         """The grad state an expression statement sets until its block ends:
@@ -620,8 +631,13 @@ class GradTracker:
     def pop_frame(self) -> None:
         self.frames.pop()
 
-    def push_state(self, state: Grad) -> None:
-        self.frame.states.append(state)
+    def push_state(self, state: Grad, by_hand: bool = False) -> None:
+        """``state`` from here; ``by_hand`` for a ``torch.set_grad_enabled``
+        statement (a context entered on an ``ExitStack`` ends with it)."""
+        frame = self.frame
+        if by_hand:
+            frame.set_by_hand.append(len(frame.states))
+        frame.states.append(state)
 
     def pop_state(self) -> None:
         self.frame.states.pop()
@@ -630,11 +646,27 @@ class GradTracker:
         self.frame.blocks.append(len(self.frame.states))
 
     def leave_block(self) -> None:
-        depth = self.frame.blocks.pop()
-        del self.frame.states[depth:]
+        """The block's own ``set_grad_enabled`` statements end with it, but
+        the mode they set is process state: when the block may end in another
+        mode than it began (``if flag: torch.set_grad_enabled(True)``), the
+        code after it runs in a mode only known at run time."""
+        frame = self.frame
+        states = frame.states
+        depth = frame.blocks.pop()
+        by_hand = frame.set_by_hand
+        if by_hand and by_hand[-1] >= depth:
+            # (a function's own body ends with its frame)
+            if depth and states[-1] is not states[depth - 1] and (frame.blocks or frame.kind == "module"):
+                states[depth - 1] = Grad.UNKNOWN
+            while by_hand and by_hand[-1] >= depth:
+                by_hand.pop()
+        del states[depth:]
 
-    def with_state(self, imports: ImportTable, items: Iterable[ast.withitem]) -> Grad:
-        state = self.state
+    def with_effect(self, imports: ImportTable, items: Iterable[ast.withitem]) -> Optional[Grad]:
+        """The grad state a ``with`` statement's body runs in, when one of its
+        items sets one (a grad context, which puts back the mode it found on
+        leaving), else None."""
+        state = None
         for item in items:
             effect = self.effect(imports, item.context_expr)
             if effect is None and item.context_expr.__class__ is ast.Call and self.module is not None:

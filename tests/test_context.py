@@ -204,7 +204,7 @@ def test_innermost_decorator_wins():
     assert states(src) == {"body": "enabled"}
 
 
-def test_imperative_set_grad_enabled_holds_to_end_of_block():
+def test_imperative_set_grad_enabled_holds_past_its_block():
     src = """
     import torch
     def f():
@@ -222,10 +222,33 @@ def test_imperative_set_grad_enabled_holds_to_end_of_block():
     got = states(src)
     assert got["after"] == "disabled"
     assert got["inner"] == "enabled"
-    assert got["after-if"] == "disabled"
+    # process state: the ``if`` may or may not have turned grad back on
+    assert got["after-if"] == "unknown"
     assert got["module"] == "enabled"
     assert got["module-after"] == "disabled"
     assert got["before"] == "inherited"
+
+
+@pytest.mark.parametrize(
+    "block, after",
+    [
+        # a grad context puts back the mode it found
+        ("with torch.no_grad():\n    torch.set_grad_enabled(True)", "disabled"),
+        # another ``with`` does not
+        ("with open(path):\n    torch.set_grad_enabled(True)", "unknown"),
+        ("for x in xs:\n    torch.set_grad_enabled(x)", "unknown"),
+        ("try:\n    run()\nfinally:\n    torch.set_grad_enabled(True)", "unknown"),
+        ("try:\n    run()\nexcept ValueError:\n    torch.set_grad_enabled(True)", "unknown"),
+        ("if a:\n    if b:\n        torch.set_grad_enabled(True)", "unknown"),
+        # the same mode it began in: nothing changes
+        ("if a:\n    torch.set_grad_enabled(False)", "disabled"),
+        ("if a:\n    run()", "disabled"),
+    ],
+)
+def test_set_grad_enabled_in_a_block_leaves_its_mode_behind(block, after):
+    src = "import torch\ndef f():\n    torch.set_grad_enabled(False)\n"
+    src += textwrap.indent(block, "    ") + '\n    probe("after")\n'
+    assert states(src)["after"] == after
 
 
 def test_nested_def_lambda_and_generator_run_later():

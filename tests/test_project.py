@@ -2321,6 +2321,10 @@ RUN_EPOCH = """
 @pytest.mark.parametrize("caller, found", [
     ("run_epoch(model, loader, 'train')", []),  # the only call that takes the branch has grad on
     ("with torch.no_grad():\n        run_epoch(model, loader, 'train')", [(8, 12, "GRD005")]),
+    ("torch.set_grad_enabled(False)\n    run_epoch(model, loader, 'train')", [(8, 12, "GRD005")]),
+    # grad set back on in an ``if``: the mode outlives the block, unknown here
+    ("torch.set_grad_enabled(False)\n    if tune:\n        torch.set_grad_enabled(True)\n"
+     "    run_epoch(model, loader, 'train')", []),
 ])
 def test_a_backward_step_behind_a_test_of_an_argument_is_judged_by_the_calls_that_take_it(tmp_path, caller, found):
     train = f"import torch\nfrom pkg.epochs import run_epoch\n\n\ndef fit(model, loader):\n    {caller}\n"

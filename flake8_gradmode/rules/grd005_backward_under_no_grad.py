@@ -28,7 +28,9 @@ class BackwardUnderNoGrad(Rule):
         `torch.autograd.grad(...)` where grad is disabled (`no_grad`,
         `inference_mode`, `set_grad_enabled(False)`, as a block, a decorator,
         or through every module-local caller of the function) and the value
-        was computed under that same disabled grad mode; and wherever the
+        was computed under that same disabled grad mode (after an `if`, loop
+        or `try` whose body calls `torch.set_grad_enabled(...)`, the mode is
+        not known, and nothing is reported); and wherever the
         value provably cannot require grad.
     """
     why = """
@@ -168,6 +170,28 @@ class BackwardUnderNoGrad(Rule):
             """,
             title="A backward step behind a test the loop's values never pass",
             checks=(Holds("sorted(losses) == ['test', 'valid']", "both passes run without error"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def refine(model, x, normals):
+                if normals:
+                    torch.set_grad_enabled(True)
+                    x.requires_grad_()
+                out = model(x).sum()
+                if normals:
+                    out.backward()
+                return x.grad
+
+
+            with torch.no_grad():
+                grad = refine(torch.nn.Linear(4, 1), torch.randn(8, 4), True)
+            """,
+            title="Grad turned back on by a `set_grad_enabled` statement in an `if`: the mode outlives the block",
+            checks=(Holds("grad is not None and torch.is_grad_enabled()", "the gradient is computed, and "
+                          "leaving `no_grad` puts back the mode it found"),),
         ),
     )
     INVALID = (
