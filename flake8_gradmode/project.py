@@ -1338,6 +1338,7 @@ class Project:
         self._asks_in_forward: Optional[bool] = None
         #: (module, depth) -> does that imported module stop at its imports
         self._import_stops: Dict[Tuple[str, int], bool] = {}
+        self._unimported_memo: Optional[bool] = None
 
     def summary(self, rel: str) -> Optional[Summary]:
         return self.own if rel == self.rel else self.index.summary(rel)
@@ -1491,8 +1492,8 @@ class Project:
         this module, and is no unit test?  A unit test that imports modules by
         name to check them runs none of their code, and its calls are not how
         the project runs.  A name that starts with a package written out
-        (``import_module("loss." + name)``) reaches only modules in a
-        directory of that name, or of that name themselves."""
+        (``import_module("loss." + name)``) reaches only the modules right in
+        a directory of that name (``loss/focal.py``, not ``loss/utils/x.py``)."""
         return summary is None or (
             not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]) and not self.unit_test(rel)  # type: ignore[arg-type]
             and self._reachable_by_name(summary["Y"])  # type: ignore[arg-type]
@@ -1501,8 +1502,24 @@ class Project:
     def _reachable_by_name(self, starts: List[str]) -> bool:
         """May a run-time import handed a name that starts as one of
         ``starts`` (see ``_Summarizer.dynamic_imports``) load this module?"""
-        parts = set(os.path.splitext(self.rel)[0].replace(os.sep, "/").split("/"))
-        return not starts or any(start.partition(".")[0] in parts or not start.partition(".")[0] for start in starts)
+        path = os.path.splitext(self.rel)[0].replace(os.sep, "/").split("/")
+        if path[-1] == "__init__" and len(path) > 1:
+            path.pop()  # a package: imported by its directory's name
+        parts = set(path)
+        for start in starts:
+            head = start.partition(".")[0]
+            if not head:
+                return True
+            if "." not in start:
+                if head in parts:
+                    return True
+                continue
+            # ``"core.models." + name``: a module right in ``core/models``, its
+            # name the rest (a name handed in with dots of its own is not guessed)
+            *packages, begins = start.split(".")
+            if path[-1 - len(packages):-1] == packages and path[-1].startswith(begins):
+                return True
+        return not starts
 
     def imported_by_nothing(self) -> bool:
         """Does no other module import this one, in a project that is no
@@ -1535,6 +1552,12 @@ class Project:
         """A module that imports this one; ``_UNPARSABLE`` when one imports by
         name at run time or does not parse (it may); None when none does."""
         return next(self._importers(), None)
+
+    def _nothing_imports_me(self) -> bool:
+        """``imported_by_nothing``, worked out once."""
+        if self._unimported_memo is None:
+            self._unimported_memo = self.imported_by_nothing()
+        return self._unimported_memo
 
     def _importers(self) -> Iterator[str]:
         """The modules that import this one, in the index's order;
@@ -2599,6 +2622,8 @@ class Project:
         # ``obj.method()`` on any other receiver: it may be this method
         # (counted, which can only make the answer less certain), unless the
         # receiver names a class or module that resolves elsewhere.
+        if site_rel != rel and rel == self.rel and self._nothing_imports_me():
+            return False  # nothing can import this module: another's objects are never of its classes
         if head == "?":
             return True
         found = self.resolve(site_rel, written.rpartition(".")[0])

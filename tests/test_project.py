@@ -6176,3 +6176,54 @@ NUMPY_EVALUATION = """
 def test_a_module_without_torch_over_a_network_written_in_numpy_is_not_pytorch_code(tmp_path, model, found):
     unpackaged(tmp_path, {"model.py": model, "evaluation.py": NUMPY_EVALUATION})
     assert [f for f in lint(tmp_path / "evaluation.py") if f[2].startswith("GRD1")] == found
+
+
+NORMALS = """
+    import torch
+
+
+    class Extractor:
+        def normals(self, net, points):
+            points.requires_grad_()
+            out = net(points).sum()
+            out.backward()
+            return points.grad
+"""
+
+SOLVER = """
+    import torch
+
+
+    class Solver:
+        def __init__(self, extractor):
+            self.extractor = extractor
+
+        @torch.no_grad()
+        def solve(self, net, points):
+            return self.extractor.normals(net, points)
+"""
+
+
+@pytest.mark.parametrize("models_init, importer, packaged, found", [
+    # no module imports the extractor's, and nothing outside the project can:
+    # the solver's extractor is another object
+    ("", "", False, []),
+    # a run-time import names only a module right in ``core/models``
+    ("import importlib\n\n\ndef get(name):\n    return importlib.import_module('core.models.' + name)\n", "",
+     False, []),
+    ("import importlib\n\n\ndef get(name):\n    return importlib.import_module('core.models.utils.' + name)\n",
+     "", False, [(8, 8, "GRD005")]),
+    ("", "from core.models.utils.extract import Extractor\n", False, [(8, 8, "GRD005")]),
+    # a package: code outside the project may make an ``Extractor`` and hand it to the solver
+    ("", "", True, [(8, 8, "GRD005")]),
+])
+def test_a_method_call_on_another_object_reaches_a_class_only_from_a_module_some_module_imports(
+        tmp_path, models_init, importer, packaged, found):
+    make(tmp_path, {
+        "core/models/utils/extract.py": NORMALS, "core/solver.py": importer + textwrap.dedent(SOLVER),
+        "core/models/__init__.py": models_init,
+    })
+    if not packaged:
+        (tmp_path / "setup.py").unlink()
+    settings = Settings(project_root=str(tmp_path))
+    assert [f for f in lint(tmp_path / "core/models/utils/extract.py", settings) if f[2] == "GRD005"] == found
