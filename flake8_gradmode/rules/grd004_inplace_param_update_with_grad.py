@@ -67,6 +67,8 @@ class InplaceParamUpdateWithGrad(Rule):
         weight clipping written this way crash the first time they run.
     """
     known_problems = """
+        An edit in a `try` body with an `except RuntimeError` clause is
+        not reported: the code expects the error (a lesson that shows it).
         Grad mode is dynamic.  A method such as `reset_parameters(self)` that is
         only ever called from another module under `torch.no_grad()` is
         reported, since callers in other modules are not visible; add
@@ -136,6 +138,20 @@ class InplaceParamUpdateWithGrad(Rule):
     )
 
     VALID = (
+        Valid(
+            """
+            import torch
+
+            w = torch.nn.Parameter(torch.ones(3))
+            try:
+                w.add_(1)
+            except RuntimeError as error:
+                message = str(error)
+            """,
+            title="An edit whose `RuntimeError` the code catches by name: a demonstration of the error",
+            checks=(Holds("'leaf Variable' in message and torch.equal(w.detach(), torch.ones(3))",
+                          "the edit raises, as the code expects, and the parameter is unchanged"),),
+        ),
         Valid(
             """
             import torch
@@ -575,6 +591,8 @@ class InplaceParamUpdateWithGrad(Rule):
         super().__init__(context)
         #: the expression statement being visited (``w.fill_(1)`` on a line of its own)
         self._statement: Optional[ast.Expr] = None
+        #: how many ``try`` bodies being visited catch ``RuntimeError`` by name
+        self._expected = 0
         #: the ``def`` bodies being visited, innermost last
         self._helpers: List[_Helper] = []
         #: in-place edits of the running helper's own arguments
@@ -882,9 +900,19 @@ class InplaceParamUpdateWithGrad(Rule):
             return facts.classify(self.context, owner) is not facts.Kind.FROZEN
         return False
 
+    def visit_Try_body(self, node: ast.Try) -> None:
+        if _catches_runtime_error(node):
+            self._expected += 1
+
+    def leave_Try_body(self, node: ast.Try) -> None:
+        if _catches_runtime_error(node):
+            self._expected -= 1
+
     def _maybe_report(self, node: ast.AST, what: str, statement: Optional[ast.stmt]) -> None:
         """Report ``node``; the opt-in fix wraps ``statement`` (the whole
         update, when it is a statement of its own) in ``no_grad``."""
+        if self._expected:
+            return  # ``try: a += 1`` / ``except RuntimeError as e: print(e)``: the error is the point
         state, function = self.context.grad_here()
         message = f"{what} while grad is enabled raises RuntimeError; {_REMEDY}"
         fix = Fix("wrap-no-grad", statement, "{torch}.no_grad()", unsafe=True) if statement is not None else None
@@ -998,7 +1026,7 @@ class InplaceParamUpdateWithGrad(Rule):
         state = self.context.grad.state
         if state is Grad.DISABLED:
             self._guarded = True
-        elif state in (Grad.ENABLED, Grad.INHERITED):
+        elif state in (Grad.ENABLED, Grad.INHERITED) and not self._expected:
             edit = _Edit(node, stmt, helper, name, what, state is Grad.ENABLED, strict, tuple(helper.path))
             self._edits.append(edit)
 
@@ -1126,6 +1154,17 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
     #: an ``if`` test on the way to a statement, the branch taken, and the
     #: helper's own (unrebound) arguments it reads
     _Branch = Tuple[ast.expr, bool, FrozenSet[str]]
+
+
+def _catches_runtime_error(node: ast.Try) -> bool:
+    """Does an ``except`` clause of ``node`` name ``RuntimeError`` (alone or
+    in a tuple): the code in its body is expected to raise it?"""
+    for handler in node.handlers:
+        caught = handler.type
+        names = caught.elts if isinstance(caught, ast.Tuple) else [caught]
+        if any(isinstance(name, ast.Name) and name.id == "RuntimeError" for name in names):
+            return True
+    return False
 
 
 class _Helper:
