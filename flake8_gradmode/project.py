@@ -102,13 +102,16 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 54
+_FORMAT = 55
 #: Statements whose blocks may leave another grad mode behind them.
 _BLOCK_STATEMENTS = frozenset({
     ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith, *(
         getattr(ast, name) for name in ("TryStar", "Match") if hasattr(ast, name)
     ),
 })
+#: Calls that make a training loop of a framework's (ignite's), whose
+#: ``run(loader)`` then steps the optimizer: the function that makes one trains.
+_TRAINER_FACTORIES = frozenset({"create_supervised_trainer"})
 _HANDLERS = frozenset({ast.ExceptHandler, *([ast.match_case] if hasattr(ast, "match_case") else [])})
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp)
 #: Nodes a summary has nothing to note of and nothing inside to visit:
@@ -540,7 +543,7 @@ class _Summarizer:
                 written.endswith("autograd.grad") or self.imports.get("grad", (0, ""))[1] == "torch.autograd.grad"
             ):
                 self.askers.add(caller)
-            if caller not in ("", "?") and names_training_step(func):
+            if caller not in ("", "?") and (names_training_step(func) or last in _TRAINER_FACTORIES):
                 self.trainers.add(caller)
             if last == "backward" and caller not in ("", "?"):
                 self._backward_in.add(caller)

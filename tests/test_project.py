@@ -6227,3 +6227,20 @@ def test_a_method_call_on_another_object_reaches_a_class_only_from_a_module_some
         (tmp_path / "setup.py").unlink()
     settings = Settings(project_root=str(tmp_path))
     assert [f for f in lint(tmp_path / "core/models/utils/extract.py", settings) if f[2] == "GRD005"] == found
+
+
+def test_a_function_that_makes_an_ignite_trainer_trains():
+    summary = project.summarize(ast.parse(textwrap.dedent("""
+        from ignite.engine import create_supervised_evaluator, create_supervised_trainer
+
+
+        def fit_model(model, loader, optimizer, loss):
+            trainer = create_supervised_trainer(model, optimizer, loss)
+            trainer.run(loader, max_epochs=2)
+            return model
+
+
+        def score(model, loader):
+            return create_supervised_evaluator(model).run(loader).metrics
+    """)))
+    assert sorted(summary["t"]) == ["fit_model"]
