@@ -4382,3 +4382,55 @@ print(layer)
 def test_an_eval_switch_of_a_name_then_bound_to_a_new_model(rebound, expected):
     source = REBOUND_AFTER_EVAL.replace("layer = torch.nn.BatchNorm1d(16)\nfor", f"layer = {rebound}\nfor")
     assert found(source) == expected
+
+
+ONE_PASS = """
+import torch
+
+
+def show(model, loader, users):
+    for {loop}:
+        {guard}
+            for x in loader:
+                print(model(x).tolist())
+"""
+
+
+@pytest.mark.parametrize(
+    "loop, guard, expected",
+    [
+        ("i, user in enumerate(users)", "if user:", [("GRD101", 6, 4)]),
+        # ``if epoch == 0:`` around a loop runs that whole loop: it is reported
+        ("epoch in range(3)", "if epoch == 0:", [("GRD101", 8, 12)]),
+    ],
+)
+def test_a_forward_on_one_pass_only(loop, guard, expected):
+    assert found(ONE_PASS.format(loop=loop, guard=guard)) == expected
+
+
+ONE_PASS_INSIDE = """
+import torch
+
+
+def show(model, loader, users):
+    for i, user in enumerate(users):
+        for x in loader:
+            if {test}:
+                print(model(x).tolist())
+"""
+
+
+@pytest.mark.parametrize(
+    "test, expected",
+    [
+        ("i == 0", []),  # the guard sits in the loop, on the outer loop's counter
+        ("0 == i", []),
+        ("i in [2, 30, 145]", []),
+        ("i in [2, limit]", [("GRD101", 6, 4)]),
+        ("i == limit", [("GRD101", 6, 4)]),  # not a number
+        ("i < 3", [("GRD101", 6, 4)]),
+        ("user == 'val'", [("GRD101", 6, 4)]),
+    ],
+)
+def test_a_forward_guarded_by_a_counter_inside_the_loop(test, expected):
+    assert found(ONE_PASS_INSIDE.format(test=test)) == expected

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import ast
-from typing import FrozenSet, List, Optional, Set, Tuple
+from typing import FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from flake8_gradmode import facts, flow
 from flake8_gradmode.context import Fix
@@ -215,6 +215,53 @@ _ATTACK_LIBRARIES = ("advertorch", "torchattacks", "autoattack", "foolbox", "cle
 _ATTACK_METHODS = frozenset({"perturb", "run_standard_evaluation", "shap_values"})
 
 
+def _on_one_pass_only(loop: flow.Loop, calls: Sequence[flow.ModelCall]) -> bool:
+    """Does every model call of ``loop`` sit under an ``if`` in its body
+    that tests a variable of the loop, or of a loop around it, against a
+    number (``for i, row in rows.iterrows(): if i == 0: print(model(x))``)?
+    The model then runs on one pass only, to show a value: not once per
+    batch.  (``if epoch == 0:`` around the loop is another matter: the whole
+    loop runs on that pass.)"""
+    if not calls:
+        return False
+    names: Set[str] = set()
+    around: Optional[flow.Loop] = loop
+    while around is not None:
+        if around.node.__class__ in (ast.For, ast.AsyncFor):
+            names.update(n.id for n in ast.walk(around.node.target) if n.__class__ is ast.Name)  # type: ignore
+        around = around.parent
+    if not names:
+        return False
+    guarded: Set[int] = set()
+    for node in ast.walk(loop.node):
+        if node.__class__ is ast.If and _tests_against_a_constant(node.test, names):  # type: ignore[attr-defined]
+            for stmt in node.body:  # type: ignore[attr-defined]
+                guarded.update(id(n) for n in ast.walk(stmt))
+    return all(id(c.node) in guarded for c in calls)
+
+
+def _tests_against_a_constant(test: ast.expr, names: Set[str]) -> bool:
+    """Is ``test`` ``name == number`` (either way round) or ``name in [2,
+    30, 145]`` for one of ``names``: a few passes of a counter (not
+    ``phase == "val"``, a phase)?"""
+    if test.__class__ is not ast.Compare or len(test.ops) != 1:
+        return False
+    op = test.ops[0].__class__  # type: ignore[attr-defined]
+    left, right = test.left, test.comparators[0]  # type: ignore[attr-defined]
+    if op is ast.Eq and left.__class__ is ast.Constant:
+        left, right = right, left
+    if left.__class__ is not ast.Name or left.id not in names:  # type: ignore[attr-defined]
+        return False
+    if op is ast.Eq:
+        return _a_number(right)
+    return op is ast.In and right.__class__ in (ast.List, ast.Tuple, ast.Set) \
+        and bool(right.elts) and all(_a_number(e) for e in right.elts)  # type: ignore[attr-defined]
+
+
+def _a_number(node: ast.expr) -> bool:
+    return node.__class__ is ast.Constant and node.value.__class__ is int  # type: ignore[attr-defined]
+
+
 def _runs_a_wrapper_of_the_model(ctx, ev: flow.EvalLoop) -> bool:
     """Does the loop also call an object the function built around the model
     (``explainer = DeepLIFT(model)``, ``attack = PGD(model, eps)``), or a
@@ -407,6 +454,11 @@ class EvalLoopWithoutNoGrad(Rule):
         `model.eval()` does not help: it only changes dropout and batch norm.
     """
     known_problems = """
+        A forward under an `if` in the loop that compares a counter of the
+        loop (or of a loop around it) with a number (`if i == 0:`, `if i in
+        [2, 30]:`) runs on a pass or two only, to show a value, and is not
+        reported; an `if epoch
+        == 0:` around a whole evaluation loop still is.
         A module that imports nothing from torch or a model library (and no
         class by name) and defines model classes of its own, on `object`
         (`class MLP(object)` with `forward` over numpy in a course's
@@ -635,6 +687,24 @@ class EvalLoopWithoutNoGrad(Rule):
     )
 
     VALID = (
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 2)
+            forwards = []
+            model.register_forward_hook(lambda module, inputs, output: forwards.append(output))
+            test_rows = [torch.randn(1, 4) for _ in range(5)]
+            features = []
+            for i, row in enumerate(test_rows):
+                if i == 0:
+                    print("first row scores:", model(row).tolist())
+                features.append(row.flatten())
+            """,
+            title="A forward on one pass only, to show a value",
+            checks=(Holds("len(forwards) == 1 and len(features) == 5",
+                          "the loop runs over every row, the model on the first only: one graph, not one per batch"),),
+        ),
         Valid(
             """
             import torch
@@ -1189,6 +1259,9 @@ class EvalLoopWithoutNoGrad(Rule):
                 continue
             # the costlier questions last, only for a loop about to be reported
             calls = [*ev.model_calls, *(p.model_call for p in ev.paths)]
+            if _on_one_pass_only(ev.loop, calls):
+                covered.update(id(c) for c in calls)  # one forward, printed: no graph per batch
+                continue
             if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
                     and not _volatile_inputs(ctx, ev.loop.scope, [p.callee for p in ev.paths], ev.loop.node) \
                     and not _another_framework(ctx) and not flow.under_project_contexts(ctx, calls, "g") \
