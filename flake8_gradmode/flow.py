@@ -2237,13 +2237,13 @@ def built_at_module_level(ctx, call: ModelCall, name: str) -> Optional[ast.Call]
     return built[1] if built is not None else None
 
 
-def built_parameter_free(ctx, call: ModelCall) -> bool:
+def built_parameter_free(ctx, call: ModelCall, layers: FrozenSet[str] = PARAMETER_FREE_LAYERS) -> bool:
     """Is the call's model a name its function (or the module) binds only to
     instances of module classes of the project that hold no parameter (see
     ``facts.parameter_free``: bins kept as buffers, or nothing but settings),
-    or of ``torch.nn``
-    layers without parameters (``nn.CosineSimilarity(dim=1)``), at least
-    once?  Its output then needs grad only through its input."""
+    or of ``torch.nn`` ``layers`` (by default those without parameters:
+    ``nn.CosineSimilarity(dim=1)``), at least once?  Its output then needs
+    grad only through its input."""
     name = call.key.split(".", 1)[0].split("[", 1)[0]
     if name == "self" and call.key.count(".") == 1 and call.class_name is not None:
         values = _memo(ctx, ("self-values", call.class_name, call.key),
@@ -2267,7 +2267,7 @@ def built_parameter_free(ctx, call: ModelCall) -> bool:
                 return False
         elif (ctx.imports.resolve(value.func) or "").startswith("torch.nn."):
             # ``cos = nn.CosineSimilarity(dim=1)``: a layer without parameters
-            if written.rpartition(".")[2] not in PARAMETER_FREE_LAYERS:
+            if written.rpartition(".")[2] not in layers:
                 return False
         elif not _memo(ctx, ("parameter-free", written), lambda w=written: ctx.parameter_free_class(w), False):
             return False

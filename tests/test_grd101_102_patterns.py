@@ -4359,14 +4359,16 @@ def test_code_for_0_3_is_not_told_to_use_no_grad(read, extra, expected):
     assert found(CODE_FOR_0_3.replace("loss.data[0]", read) + extra) == expected
 
 
-REBOUND_AFTER_EVAL = """
+NET_WITH_BATCH_NORM = "torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.BatchNorm1d(16))"
+
+REBOUND_AFTER_EVAL = f"""
 import torch
 
 x = torch.randn(100, 16)
-layer = torch.nn.BatchNorm1d(16)
+layer = {NET_WITH_BATCH_NORM}
 layer.eval()
 print(layer(x).mean())
-layer = torch.nn.BatchNorm1d(16)
+layer = {NET_WITH_BATCH_NORM}
 for i in range(100):
     out = layer(x)
 layer = torch.nn.BatchNorm2d(16)  # a later binding does not change what the loop ran
@@ -4375,12 +4377,12 @@ print(layer)
 
 
 @pytest.mark.parametrize("rebound, expected", [
-    ("torch.nn.BatchNorm1d(16)", []),  # a new layer, in training mode: the switch was of the old one
-    ("torch.nn.BatchNorm1d(16).eval()", [("GRD101", 9, 0)]),  # the new one is switched too
+    (NET_WITH_BATCH_NORM, []),  # a new network, in training mode: the switch was of the old one
+    (f"{NET_WITH_BATCH_NORM}.eval()", [("GRD101", 9, 0)]),  # the new one is switched too
     ("layer.double()", [("GRD101", 9, 0)]),  # the same module
 ])
 def test_an_eval_switch_of_a_name_then_bound_to_a_new_model(rebound, expected):
-    source = REBOUND_AFTER_EVAL.replace("layer = torch.nn.BatchNorm1d(16)\nfor", f"layer = {rebound}\nfor")
+    source = REBOUND_AFTER_EVAL.replace(f"layer = {NET_WITH_BATCH_NORM}\nfor", f"layer = {rebound}\nfor")
     assert found(source) == expected
 
 

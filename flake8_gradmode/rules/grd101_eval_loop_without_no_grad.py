@@ -215,6 +215,16 @@ _ATTACK_LIBRARIES = ("advertorch", "torchattacks", "autoattack", "foolbox", "cle
 _ATTACK_METHODS = frozenset({"perturb", "run_standard_evaluation", "shap_values"})
 
 
+#: ``torch.nn`` layers that are no model run alone: those without
+#: parameters, and the normalisation layers (a loop over one ``BatchNorm2d``
+#: shows how it behaves in each mode: a lesson on the layer, its graph a
+#: single node).
+_NO_MODEL_LAYERS = facts.PARAMETER_FREE_LAYERS | frozenset({
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+    "LayerNorm", "GroupNorm", "LocalResponseNorm",
+})
+
+
 def _on_one_pass_only(loop: flow.Loop, calls: Sequence[flow.ModelCall]) -> bool:
     """Does every model call of ``loop`` sit under an ``if`` in its body
     that tests a variable of the loop, or of a loop around it, against a
@@ -454,6 +464,8 @@ class EvalLoopWithoutNoGrad(Rule):
         `model.eval()` does not help: it only changes dropout and batch norm.
     """
     known_problems = """
+        A loop that runs a lone `torch.nn` normalisation layer
+        (`bn = nn.BatchNorm2d(1)`, a lesson on its modes) is not reported.
         A forward under an `if` in the loop that compares a counter of the
         loop (or of a loop around it) with a number (`if i == 0:`, `if i in
         [2, 30]:`) runs on a pass or two only, to show a value, and is not
@@ -687,6 +699,20 @@ class EvalLoopWithoutNoGrad(Rule):
     )
 
     VALID = (
+        Valid(
+            """
+            import torch
+
+            bn = torch.nn.BatchNorm1d(3)
+            bn.eval()
+            outs = []
+            for _ in range(4):
+                outs.append(bn(torch.randn(8, 3)))
+            """,
+            title="A lone normalisation layer in a loop: a lesson on the layer, not a model evaluated",
+            checks=(Holds("sum(p.numel() for p in bn.parameters()) == 6 and len(outs) == 4",
+                          "the loop runs a single layer, whose only parameters are six scale and shift values"),),
+        ),
         Valid(
             """
             import torch
@@ -1265,7 +1291,7 @@ class EvalLoopWithoutNoGrad(Rule):
             if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
                     and not _volatile_inputs(ctx, ev.loop.scope, [p.callee for p in ev.paths], ev.loop.node) \
                     and not _another_framework(ctx) and not flow.under_project_contexts(ctx, calls, "g") \
-                    and not all(flow.built_parameter_free(ctx, c) for c in calls) \
+                    and not all(flow.built_parameter_free(ctx, c, _NO_MODEL_LAYERS) for c in calls) \
                     and not _differentiated_by_callers(ctx, ev.loop.scope) \
                     and not _hands_the_model_to_an_attack(ctx, ev) and not _code_for_0_3(ctx):
                 reported.add(id(ev.loop))
