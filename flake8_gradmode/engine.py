@@ -290,6 +290,12 @@ class Tracker:
             ):
                 # for p in net.parameters(): p.requires_grad_(False) (or p.detach_())
                 self._frozen_by_loop(func.value)
+                target = func.value
+                if target.__class__ is ast.Name:
+                    binding = self.ctx.lookup(target.id)  # type: ignore[attr-defined]
+                    if binding is not None and binding.kind is facts.Kind.PARAM:
+                        # ``opt_points.detach_()``: a leaf that no longer requires grad
+                        self.ctx.bind_name(target.id, facts.Kind.FROZEN, binding.value)  # type: ignore[attr-defined]
 
     def _frozen_by_loop(self, param: ast.expr) -> None:
         """``for _, p in net.named_parameters(): p.requires_grad = False``:

@@ -142,6 +142,24 @@ class InplaceParamUpdateWithGrad(Rule):
             """
             import torch
 
+
+            def center(points):
+                points -= points.mean(dim=1, keepdim=True)
+                return points
+
+
+            opt_points = torch.nn.Parameter(torch.randn(2, 5, 3))
+            opt_points.detach_()
+            out = center(opt_points)
+            """,
+            title="A parameter detached in place before a helper edits it",
+            checks=(Holds("not opt_points.requires_grad and out is opt_points",
+                          "`detach_()` made it a tensor that no longer requires grad: the edit runs"),),
+        ),
+        Valid(
+            """
+            import torch
+
             w = torch.nn.Parameter(torch.ones(3))
             try:
                 w.add_(1)
