@@ -70,8 +70,6 @@ class Tracker:
         self._disabled_lambdas: Set[int] = set()
         #: the ``if`` bodies entered that run another framework's model (``_other_framework``)
         self._foreign: List[bool] = []
-        #: for each ``with`` entered: does it put back the grad mode it found?
-        self._restores: List[bool] = []
 
     # blocks and scopes ---------------------------------------------------------
 
@@ -187,19 +185,13 @@ class Tracker:
     # grad contexts -------------------------------------------------------------
 
     def visit_With_body(self, node: ast.With) -> None:
-        state = self.grad.with_effect(self.ctx.imports, node.items)
-        # a grad context puts back the mode it found; ``with open(f):`` does not
-        self._restores.append(state is not None)
-        self.grad.push_state(self.grad.state if state is None else state)
+        self.grad.enter_with(self.ctx.imports, node.items)
         for item in node.items:
             if item.optional_vars is not None:
                 self.ctx.bind(item.optional_vars, facts.Kind.OTHER, item.context_expr)
 
     def leave_With_body(self, node: ast.With) -> None:
-        states = self.grad.frame.states
-        restores = self._restores.pop()
-        if states.pop() is Grad.UNKNOWN and not restores and states[-1] is not Grad.UNKNOWN:
-            states[-1] = Grad.UNKNOWN  # its body set the mode (see ``leave_block``), and nothing restores it
+        self.grad.leave_with()
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if id(node) not in self.ctx._call_names:

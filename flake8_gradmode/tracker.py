@@ -501,6 +501,8 @@ class GradTracker:
         #: (see ``local_grad_managers``), and those, found on first need
         self.module: Optional[ast.Module] = None
         self._managers: Optional[Dict[str, "_Manager"]] = None
+        #: for each ``with`` body being visited: does it put back the grad mode it found?
+        self._restores: List[bool] = []
 
     # -- what is this expression? --------------------------------------------
 
@@ -639,9 +641,6 @@ class GradTracker:
             frame.set_by_hand.append(len(frame.states))
         frame.states.append(state)
 
-    def pop_state(self) -> None:
-        self.frame.states.pop()
-
     def enter_block(self) -> None:
         self.frame.blocks.append(len(self.frame.states))
 
@@ -661,6 +660,23 @@ class GradTracker:
             while by_hand and by_hand[-1] >= depth:
                 by_hand.pop()
         del states[depth:]
+
+    def enter_with(self, imports: ImportTable, items: Iterable[ast.withitem]) -> None:
+        """A ``with`` body begins: in the mode its grad context sets, else in
+        the one around it."""
+        effect = self.with_effect(imports, items)
+        # a grad context puts back the mode it found; ``with open(f):`` does not
+        self._restores.append(effect is not None)
+        self.push_state(self.state if effect is None else effect)
+
+    def leave_with(self) -> None:
+        """A ``with`` body ends.  When a ``set_grad_enabled`` statement in it
+        left the mode unknown (see ``leave_block``) and no grad context puts
+        the old one back, the mode after it is unknown too."""
+        states = self.frame.states
+        restores = self._restores.pop()
+        if states.pop() is Grad.UNKNOWN and not restores and states[-1] is not Grad.UNKNOWN:
+            states[-1] = Grad.UNKNOWN
 
     def with_effect(self, imports: ImportTable, items: Iterable[ast.withitem]) -> Optional[Grad]:
         """The grad state a ``with`` statement's body runs in, when one of its
