@@ -437,12 +437,19 @@ class Tracker:
     # calls and names -------------------------------------------------------------
 
     def visit_Name(self, node: ast.Name) -> None:
+        scopes = self.flow.scopes
         if node.ctx.__class__ is _LOAD:
-            if id(node) not in self._call_names:
+            if id(node) not in self._call_names and not (
+                len(scopes) > 1 and any(node.id in scope.stored for scope in scopes[1:])
+            ):
+                # a name a running function bound before reads that binding,
+                # not the module's (``train = list(ids)`` in ``cora_train``)
                 self._reference(node.id)
         else:  # a binding (or ``del``): never a call's name
-            self._reference(node.id)
-            stored = self.flow.scope.stored
+            scope = scopes[-1]
+            if len(scopes) == 1:
+                self._reference(node.id)  # at the top of the module it may replace a function
+            stored = scope.stored
             stored[node.id] = stored.get(node.id, 0) + 1
 
     def visit_Call(self, node: ast.Call) -> None:

@@ -999,6 +999,25 @@ def _may_reach(summary: Summary, name: str) -> bool:
     return any(local == name or target.rpartition(".")[2] == name for local, (_, target) in imports.items())
 
 
+#: Built-in functions that may find a module's function by a name computed
+#: at run time (``globals()[args.mode]()``), called by their bare names.
+_LOOKUPS = frozenset({"globals", "locals", "vars", "getattr", "eval", "exec", "__import__"})
+
+
+def _closed_module(rel: str, summary: Summary) -> bool:
+    """Is ``rel`` a module whose functions run only when its own code calls
+    them: no test file, no ``__init__.py`` or ``__main__.py``, and no call
+    that may run one by a name computed at run time (``fire.Fire()``,
+    ``getattr(sys.modules[__name__], mode)``, ``globals()[args.mode]()``;
+    ``model.eval()`` is no such call)?"""
+    if is_test_file(rel) or os.path.basename(rel) in ("__init__.py", "__main__.py"):
+        return False
+    calls: Dict[str, object] = summary["k"]  # type: ignore[assignment]
+    if "Fire" in calls or not _DYNAMIC_IMPORTS.isdisjoint(calls):
+        return False
+    return not any(written == name for name in _LOOKUPS if name in calls for written, *_ in calls_of(summary, name))
+
+
 def _uses(summary: Summary, name: str) -> bool:
     return name in summary["k"] or has(summary["n"], name) or has(summary["a"], name)  # type: ignore[arg-type,operator]
 
@@ -1396,9 +1415,56 @@ class Project:
             if installed is None:
                 installed = not self.unpackaged()
             if key in self.index.entries[rel][2] and _names_it(summary, name, installed or rel.endswith("__init__.py")):
-                if _may_reach(summary, name) and not self._names_another(rel, summary, name):
+                if _may_reach(summary, name) and not self._names_another(rel, summary, name) \
+                        and not self._only_dead_callers(rel, summary, name, 0):
                     return True  # used there, or a file that does not parse: it may be
         return False
+
+    def _only_dead_callers(self, rel: str, summary: Summary, name: str, depth: int) -> bool:
+        """Does module ``rel`` (``summary``) of a project with no packaging
+        file, no notebook and no script without ``.py`` only call ``name``,
+        never use it otherwise, and only from its own module-level functions
+        that nothing runs (see ``_dead_function``)?  ``def search(): return
+        get_is(...)`` whose one call, in ``__main__``, is commented out."""
+        if self.index.packaging or self.index.runners or not _closed_module(rel, summary):
+            return False
+        if has(summary["n"], name) or has(summary["a"], name):  # type: ignore[arg-type]
+            return False  # ``pool.map(evaluate, ...)``, ``tools.evaluate``: a value, run anywhere
+        calls = calls_of(summary, name)
+        return bool(calls) and all(
+            self._dead_function(rel, summary, caller, depth + 1, name) for _, _, caller, _, _ in calls
+        )
+
+    def _dead_function(self, rel: str, summary: Summary, fn: str, depth: int, callee: str) -> bool:
+        """Is ``fn`` an undecorated module-level function of module ``rel``
+        that nothing runs: the module calls it only from functions that
+        nothing runs either (never from its top level), never uses it as a
+        value, and no other module names it?  ``callee``, the function ``fn``
+        calls, is left out of its callers (each one calling the other)."""
+        functions: Dict[str, str] = summary["f"]  # type: ignore[assignment]
+        if depth > 3 or functions.get(fn) != "i" or "." in fn or fn.startswith("test"):
+            return False  # a method, a decorated function (``@app.route``), a test pytest runs
+        if has(summary["n"], fn) or has(summary["a"], fn):  # type: ignore[arg-type]
+            return False
+        for written, _, caller, klass, _ in calls_of(summary, fn):
+            if written != fn or caller in (fn, callee):
+                continue  # ``random.random()`` is not ``random()``; a recursive call runs nothing new
+            if klass or not self._dead_function(rel, summary, caller, depth + 1, fn):
+                return False
+        key = f" {fn} "
+        importers: Optional[Set[str]] = None
+        for other, entry in list(self.index.entries.items()):
+            if other == rel or key not in entry[2]:
+                continue
+            found = self.index.summary(other)
+            if found is None:
+                return False  # it does not parse: it may name it
+            if _names_it(found, fn):
+                if importers is None:
+                    importers = set(self._importers_of(rel))
+                if other in importers or _UNPARSABLE in importers:
+                    return False  # a module that imports ``rel`` names it (``random.random()`` elsewhere does not)
+        return True
 
     def _names_another(self, rel: str, summary: Summary, name: str) -> bool:
         """Does module ``rel`` mean by ``name`` only what it imports under
@@ -1563,14 +1629,18 @@ class Project:
         return self._unimported_memo
 
     def _importers(self) -> Iterator[str]:
-        """The modules that import this one, in the index's order;
+        """The modules that import this one (see ``_importers_of``)."""
+        return self._importers_of(self.rel)
+
+    def _importers_of(self, me: str) -> Iterator[str]:
+        """The modules that import module ``me``, in the index's order;
         ``_UNPARSABLE`` for one that imports by name at run time or does not
         parse (it may)."""
         # an import spells the module's name, and a run-time import calls by
         # name: a module whose words have neither cannot import this one
-        keys = [f" {name} " for name in (module_name(self.rel).rpartition(".")[2], *_DYNAMIC_IMPORTS)]
+        keys = [f" {name} " for name in (module_name(me).rpartition(".")[2], *_DYNAMIC_IMPORTS)]
         for rel, entry in list(self.index.entries.items()):
-            if rel == self.rel or not any(key in entry[2] for key in keys):
+            if rel == me or not any(key in entry[2] for key in keys):
                 continue
             summary = self.index.summary(rel)
             if summary is None and not _text_may_import(os.path.join(self.index.root, rel), keys[0].strip()):
@@ -1581,7 +1651,7 @@ class Project:
             imports = [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]
             for level, target in imports:
                 parts = _absolute(rel, level, target).split(".")
-                if any(self.index.module(".".join(parts[:cut]), rel) == self.rel for cut in range(len(parts), 0, -1)):
+                if any(self.index.module(".".join(parts[:cut]), rel) == me for cut in range(len(parts), 0, -1)):
                     yield rel
                     break
 

@@ -1570,6 +1570,125 @@ def test_functions_nothing_names_in_an_imported_module_of_an_unpackaged_project_
     assert lint(tmp_path / "functions.py") == []
 
 
+SHADOWED_TRAIN = """
+    import torch
+
+
+    def train(model, optimizer, loader):
+        total = 0
+        for x in loader:
+            loss = model(x).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss
+        return total
+
+
+    def graph_train():
+        model = torch.nn.Linear(2, 2)
+        train(model, torch.optim.SGD(model.parameters(), lr=0.1), [])
+
+
+    def cora_train():
+        train = [1, 2]
+        for _ in range(3):
+            print(train[:1])
+
+
+    if __name__ == "__main__":
+        # graph_train()
+        cora_train()
+"""
+
+
+@pytest.mark.parametrize("old, new, found", [
+    # ``train`` in ``cora_train`` is its own list: nothing runs the function ``train``
+    ("", "", []),
+    ("        cora_train()", "        cora_train()\n    STEPS = [train]", [(11, 8, "GRD104")]),
+    ("        train = [1, 2]", "        global train\n        train = [1, 2]", [(11, 8, "GRD104")]),
+    ("        # graph_train()", "        graph_train()", [(11, 8, "GRD104")]),
+])
+def test_a_local_name_of_another_function_does_not_name_a_module_function(tmp_path, old, new, found):
+    unpackaged(tmp_path, {"main.py": SHADOWED_TRAIN.replace(old, new, 1) if old else SHADOWED_TRAIN})
+    assert lint(tmp_path / "main.py") == found
+
+
+DEAD_CALLER_FUNCTIONS = """
+    import torch
+
+
+    def train(model, loader, optimizer):
+        for x, y in loader:
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+
+
+    def get_is(model, loader):
+        scores = []
+        for x in loader:
+            scores.append(model(x).softmax(1).mean().item())
+        return scores
+"""
+
+DEAD_CALLER_MAIN = """
+    import torch
+
+    from functions import get_is, train
+
+
+    def search(model):
+        return max(get_is(model, []))
+
+
+    def main():
+        model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.1))
+        train(model, [], torch.optim.SGD(model.parameters(), lr=0.1))
+        return model
+
+
+    if __name__ == "__main__":
+        model = main()
+        # search(model)
+"""
+
+
+RUN_ALL = "def run_all(model):\n    return search(model)\n\n\ndef search"
+
+
+@pytest.mark.parametrize("old, new, found", [
+    ("", "", []),  # search's one call is commented out: get_is never runs
+    ("    # search(model)", "    search(model)", [(13, 4, "GRD101")]),
+    ("def search", RUN_ALL, []),  # run_all, search's only caller, never runs either
+    ("def search", "@app.command()\ndef search", [(13, 4, "GRD101")]),  # a command line runs it
+    ("def main", "MODES = {'search': search}\n\n\ndef main", [(13, 4, "GRD101")]),  # a value
+    ("    model = main()", "    model = main()\n    fire.Fire()", [(13, 4, "GRD101")]),  # every function a command
+    ("    model = main()", "    model = globals()['search'](main())", [(13, 4, "GRD101")]),
+    ("    model = main()", "    model = eval('main')()", [(13, 4, "GRD101")]),
+    ("    model = main()", "    model = main().eval()", []),  # a model's eval() finds no function
+])
+def test_a_function_called_only_by_functions_nothing_runs_in_another_module_never_runs(tmp_path, old, new, found):
+    main = textwrap.dedent(DEAD_CALLER_MAIN)
+    main = main.replace(old, new, 1) if old else main
+    unpackaged(tmp_path, {"functions.py": DEAD_CALLER_FUNCTIONS, "main.py": main})
+    assert [f for f in lint(tmp_path / "functions.py") if f[2] == "GRD101"] == found
+
+
+@pytest.mark.parametrize("extra", [
+    {"search.ipynb": "{}"},  # a notebook may call search()
+    {"setup.py": ""},  # a package: its users may call search()
+    {"run.py": "from main import search\nsearch(None)\n"},  # another module runs it
+    {"run.py": "from main import run_all\nrun_all(None)\n"},  # search's caller runs
+])
+def test_a_function_called_from_a_function_another_file_may_run_is_reported(tmp_path, extra):
+    main = textwrap.dedent(DEAD_CALLER_MAIN).replace("def search", RUN_ALL, 1)
+    unpackaged(tmp_path, {"functions.py": DEAD_CALLER_FUNCTIONS, "main.py": main})
+    for name, text in extra.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert [f for f in lint(tmp_path / "functions.py") if f[2] == "GRD101"] == [(13, 4, "GRD101")]
+
+
 OWN_GET_IS = """
     from functions import *
 
@@ -5555,6 +5674,10 @@ BN_TRAIN = """
 
     def main(loader, model):
         plain.bn_update(loader, model)
+
+
+    if __name__ == "__main__":
+        main([], None)
 """
 
 

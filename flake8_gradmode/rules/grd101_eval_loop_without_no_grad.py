@@ -596,7 +596,9 @@ class EvalLoopWithoutNoGrad(Rule):
         `if __name__ == "__main__":` block or top-level calls like `main()`)
         that nothing runs: the module neither calls it (a call that cannot
         bind its parameters, `evaluate(model, loss, opt, x, y)` of a `def
-        evaluate(model, loss, x, y)`, raises `TypeError` first) nor names it, no
+        evaluate(model, loss, x, y)`, raises `TypeError` first) nor names it
+        (a function's own variable of that name, bound before it is read,
+        names nothing else: `train = list(ids)` in `cora_train()`), no
         string of it spells the name, it looks up no name at run time
         (`globals()`, `getattr` on a module of the project, `fire.Fire()`), and no other
         module mentions it (or none imports the script, in a project that
@@ -604,7 +606,8 @@ class EvalLoopWithoutNoGrad(Rule):
         module imports, in a project that is no package (no `setup.py`,
         `setup.cfg` or `pyproject.toml`; see docs/cross-module.md), or of
         a module another one imports when no code of such a project names
-        the function (or only functions that never run call it) and no
+        the function (or only functions that never run call it, in its
+        module or in another one: see docs/cross-module.md) and no
         module imports by name at run time (in a package too, when the
         module's literal `__all__` leaves the function out: a model file's
         `test()` check whose call is commented out); the same for a method of a plain
