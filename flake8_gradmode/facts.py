@@ -688,11 +688,15 @@ def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set
     return None
 
 
-def returns_number(fn: ast.AST) -> bool:
+def returns_number(fn: ast.AST, attributes: Optional[Callable[[], Dict[str, list]]] = None) -> bool:
     """Does the function ``fn`` return only Python numbers (``return total /
     n`` where ``total`` starts at ``0`` and adds ``loss.item()``), or items of
     a tensor made from numbers that only numbers are added to (``total =
-    torch.Tensor([0])``, ``total += loss.item()``, ``return total[0]``)?"""
+    torch.Tensor([0])``, ``total += loss.item()``, ``return total[0]``)?
+    With ``attributes`` (see ``attribute_values``: of the module of the
+    method ``fn``), ``return self.loss`` counts when every value the
+    module's classes give ``self.loss`` is a number (``self.loss = 1``,
+    ``self.loss = math.sqrt(fake)``)."""
     returns = [n.value for n in own_nodes(fn) if isinstance(n, ast.Return)]
     if not returns or any(r is None for r in returns):
         return False
@@ -727,7 +731,42 @@ def returns_number(fn: ast.AST) -> bool:
                 for inner in ast.walk(target):
                     if isinstance(inner, ast.Name):
                         stores.setdefault(inner.id, []).append(None)
+    if attributes is not None and any(_self_attribute(r) for r in returns):
+        stores.update(attributes())
     return all(_number_expr(r, stores, frozenset()) for r in returns)
+
+
+def attribute_values(tree: ast.Module, klass: str) -> Dict[str, list]:
+    """Every value the methods of the top-level class ``klass`` of ``tree``
+    give an attribute of ``self``, by ``self.name`` (None for one they
+    unpack into), with those of the module's classes it derives from and
+    of those that derive from it (an instance of either may run them)."""
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    bases = {name: {dotted(b) for b in node.bases} & classes.keys() for name, node in classes.items()}
+    family = {klass}
+    for grow in (lambda name: bases.get(name, set()), lambda name: {c for c, bs in bases.items() if name in bs}):
+        todo = [klass]
+        while todo:
+            for found in grow(todo.pop()) - family:
+                family.add(found)
+                todo.append(found)
+    stores: Dict[str, list] = {}
+    for node in (n for name in sorted(family & classes.keys()) for n in ast.walk(classes[name])):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if _self_attribute(target):
+                    stores.setdefault(f"self.{target.attr}", []).append(node.value)  # type: ignore[attr-defined]
+                else:
+                    for inner in ast.walk(target):
+                        if _self_attribute(inner) and inner.ctx.__class__ is ast.Store:  # type: ignore[attr-defined]
+                            stores.setdefault(f"self.{inner.attr}", []).append(None)  # type: ignore[attr-defined]
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and _self_attribute(node.target):
+            stores.setdefault(f"self.{node.target.attr}", []).append(node.value)  # type: ignore[attr-defined]
+    return stores
+
+
+def _self_attribute(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
 
 
 #: Tensors made from literal numbers (``torch.Tensor([0])``): no graph, and
@@ -785,14 +824,19 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
             return not expr.keywords and all(_literal_numbers(a) for a in expr.args)
         if isinstance(func, ast.Attribute):
             # ``np.mean(losses)``: a NumPy number (of tensors that require grad it raises instead)
-            return func.attr == "item" or dotted(func) in _NUMPY_REDUCTIONS
+            written = dotted(func) or ""
+            return func.attr == "item" or written in _NUMPY_REDUCTIONS or written.startswith("math.")
         return isinstance(func, ast.Name) and func.id in ("float", "int", "len", "round")
     if isinstance(expr, ast.Name):
-        if expr.id in seen:
-            return True  # ``total = total + x.item()``: as the name's other values say
-        values = stores.get(expr.id)
-        return bool(values) and all(_number_expr(v, stores, seen | {expr.id}) for v in values)
-    return False
+        key = expr.id
+    elif _self_attribute(expr):
+        key = f"self.{expr.attr}"  # type: ignore[attr-defined]
+    else:
+        return False
+    if key in seen:
+        return True  # ``total = total + x.item()``: as the name's other values say
+    values = stores.get(key)
+    return bool(values) and all(_number_expr(v, stores, seen | {key}) for v in values)
 
 
 def backprop_calls(fn: ast.AST) -> Set[str]:

@@ -28,7 +28,8 @@ from flake8_gradmode.names import (
 )
 from flake8_gradmode.facts import (
     GRAPH_DROPPING_READS, PARAMETER_FREE_LAYERS, TRAINING_STEP_NAMES, adapting_functions, asks_autograd,
-    context_effects, freezes, freezing_functions, init_freeze, method_of, parameter_free, plain_bases,
+    attribute_values as _attribute_values, context_effects, freezes, freezing_functions, init_freeze, method_of,
+    parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
     SAME_MODULE_METHODS, FunctionInfo, Grad, all_params, bound_arguments, dotted, is_const, last_name,
@@ -2185,6 +2186,11 @@ def local_classes(ctx) -> Dict[str, ast.ClassDef]:
     return _memo(ctx, ("class-nodes",), lambda: {
         n.name: n for n in ctx.tree.body if isinstance(n, ast.ClassDef)
     } if ctx.tree is not None else {}, {})
+
+
+def attribute_values(ctx, klass: str) -> Dict[str, list]:
+    """``facts.attribute_values`` of the module's class ``klass`` (one table per class)."""
+    return _memo(ctx, ("attribute-values", klass), lambda: _attribute_values(ctx.tree, klass), {})
 
 
 def built_before(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:

@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator,
 
 from flake8_gradmode import __version__
 from flake8_gradmode.facts import (
-    DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, backprop_calls, binds, call_shape,
-    context_effects, forward_detaches, freezing_functions, grad_off_decorator, grad_off_selectors, hooks_every_run,
-    init_freeze, loss_named, methods_turning_grad_off, names_training_step, parameter_free, returns_number,
-    tests_type_is_variable,
+    DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, attribute_values, backprop_calls, binds,
+    call_shape, context_effects, forward_detaches, freezing_functions, grad_off_decorator, grad_off_selectors,
+    hooks_every_run, init_freeze, loss_named, methods_turning_grad_off, names_training_step, parameter_free,
+    returns_number, tests_type_is_variable,
 )
 from flake8_gradmode.layout import PACKAGING, TooMany, find_root, module_name, scan
 from flake8_gradmode.names import TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 55
+_FORMAT = 56
 #: Statements whose blocks may leave another grad mode behind them.
 _BLOCK_STATEMENTS = frozenset({
     ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith, *(
@@ -165,6 +165,7 @@ class _Summarizer:
         self.autograd_classes: List[str] = []
         #: the module's top-level classes, for ``_grad_off_methods``
         self._class_nodes: List[ast.ClassDef] = []
+        self._attributes: Dict[str, Dict[str, list]] = {}
         self._tree = tree
         #: the classes each class of the module builds into its attributes
         self._parts: Dict[str, Set[str]] = {}
@@ -287,6 +288,12 @@ class _Summarizer:
             "Y": self.dynamic_imports,
             "B": self.for_0_3,
         }
+
+    def _attribute_values(self, klass: str) -> Dict[str, list]:
+        """``attribute_values`` of the module's class ``klass``, worked out once."""
+        if klass not in self._attributes:
+            self._attributes[klass] = attribute_values(self._tree, klass) if klass else {}
+        return self._attributes[klass]
 
     def _hooking_forwards(self) -> Set[str]:
         """The ``forward`` methods of the module's top-level classes that
@@ -579,7 +586,7 @@ class _Summarizer:
         if qual:
             self.functions[qual] = code
             self.arities[qual] = _arity(node, method=bool(klass))
-            if loss_named(node.name) and returns_number(node):
+            if loss_named(node.name) and returns_number(node, lambda: self._attribute_values(klass)):
                 self.number_losses.append(qual)  # ``def get_loss(self): return self.acc.item()``
         body_caller = qual or "?"
         if code == "x":

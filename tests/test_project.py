@@ -5576,6 +5576,69 @@ def test_a_loss_object_of_another_module_whose_method_returns_a_number(tmp_path,
     assert [f[2] for f in lint(make(tmp_path / "one", {"one.py": local}) / "one.py")] == [f[2] for f in found]
 
 
+SCORED_LOSSES = """
+    import math
+
+    import torch
+
+
+    class Model:
+        def __init__(self):
+            self.loss = 1
+
+        def backward(self):
+            pass
+
+
+    class Critic(Model):
+        def get_loss(self):
+            return self.loss
+
+        def update_loss(self, fake, real):
+            self.loss = (math.sqrt(fake) + math.sqrt(real)) / 2
+
+
+    class Writer(Model):
+        def __init__(self):
+            self.loss = {"l1": torch.zeros(1)}
+"""
+
+TENSOR_CRITIC = """
+
+    class TensorCritic(Critic):
+        def update_loss(self, fake, real):
+            self.loss = fake + real
+"""
+
+SCORED_TRAINER = """
+    from losses import Critic
+
+
+    def train(model, optimizer, batches):
+        total = 0
+        for x, y in batches:
+            critic = Critic()
+            critic.update_loss(model(x), y)
+            total += critic.get_loss()
+            critic.backward()
+            optimizer.step()
+        return total
+"""
+
+
+@pytest.mark.parametrize("subclass, found", [
+    # every value Critic and its bases give ``self.loss`` is a number; Writer's dict is no Critic's
+    ("", []),
+    (TENSOR_CRITIC, [(9, 8, "GRD104")]),  # a subclass gives ``self.loss`` a tensor: Critic's may hold one
+])
+def test_a_loss_method_returning_an_attribute_only_numbers_are_given(tmp_path, subclass, found):
+    losses = textwrap.dedent(SCORED_LOSSES) + textwrap.dedent(subclass)
+    make(tmp_path, {"losses.py": losses, "trainer.py": SCORED_TRAINER})
+    assert lint(tmp_path / "trainer.py") == found
+    local = losses + textwrap.dedent(SCORED_TRAINER).replace("from losses import Critic", "")
+    assert [f[2] for f in lint(make(tmp_path / "one", {"one.py": local}) / "one.py")] == [f[2] for f in found]
+
+
 LOSS_FUNCTIONS = """
     def dataset_loss(loader, net, loss_fn):
         running = 0.0

@@ -88,7 +88,10 @@ class LossAccumulatedWithGraph(Rule):
         MAML(net)`, then `loss = maml.meta_train_step(tasks)` returning
         `meta_loss.item()`), or, for a method named like a loss, with the
         project index, of another module (`loss = NLLLoss()`, then `total
-        += loss.get_loss()` with `return self.acc_loss.item()`); so does a
+        += loss.get_loss()` with `return self.acc_loss.item()`, or with
+        `return self.loss` where every value the class, the module's
+        classes it derives from and those deriving from it give
+        `self.loss` is a number: `self.loss = math.sqrt(fake)`); so does a
         function of the module or a closure of the running one named like a
         loss that returns only numbers (`return np.mean(losses)` of
         `.item()` values), and, with the project index, such a function
@@ -848,7 +851,7 @@ def _method_returns_number(ctx, written: str, method: str) -> bool:
     if klass is None:
         return ctx.loss_method_returns_number(written, method)
     found = facts.method_of(klass, method)
-    return found is not None and facts.returns_number(found)
+    return found is not None and facts.returns_number(found, lambda: flow.attribute_values(ctx, written))
 
 
 def _not_a_number(ctx, key: Tuple[str, ...]):
