@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import sys
 from typing import Dict, List, Optional
 
 from flake8_gradmode import flow
@@ -220,6 +221,14 @@ def _handed_to(ctx, fn, param: str, depth: int) -> Optional[List[ast.Call]]:
         caller = scope.function
         if caller is None or caller is fn or value.id in scope.deps or value.id in scope.constructed:
             return None  # not a parameter handed on as it came
+        if caller.parent is None and value.id not in {a.arg for a in all_params(caller.node.args)}:
+            # a module global the caller reads (``evaluate(encoder1, ...)`` in
+            # ``evaluateAndShowAttention``), bound once at the top of the module
+            built = flow.built_once_before(ctx.flow.module_scope, value.id, sys.maxsize)
+            if built is None:
+                return None
+            found.append(built)
+            continue
         upward = _handed_to(ctx, caller, value.id, depth + 1)
         if upward is None:
             return None

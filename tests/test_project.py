@@ -22,7 +22,7 @@ from flake8_gradmode import facts, layout, project
 from flake8_gradmode.engine import check
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.settings import Settings
-from tests.test_grd101_102_patterns import TEST_TIME_ADAPTATION
+from tests.test_grd101_102_patterns import SEQ2SEQ, TEST_TIME_ADAPTATION
 
 EVAL_LOOP = (
     "GRD101 evaluation loop runs `model` with grad enabled, so every batch builds an autograd graph; "
@@ -5755,6 +5755,31 @@ def test_a_copy_of_a_function_only_another_modules_copy_of_is_called(tmp_path, t
     unpackaged(tmp_path, {"models/plain.py": BN_UPDATE, "models/scaled.py": BN_UPDATE, "train.py": train})
     assert lint(tmp_path / "models/plain.py") == plain
     assert lint(tmp_path / "models/scaled.py") == scaled
+
+
+SEQ2SEQ_GLOBALS = (
+    SEQ2SEQ.replace("encoder: EncoderRNN, decoder: Decoder", "encoder, decoder")
+    .replace("encoder, decoder = EncoderRNN(100, 8), Decoder(100, 8)",
+             "encoder1 = EncoderRNN(100, 8)\ndecoder1 = Decoder(100, 8)")
+    .replace("encoder.parameters(), *decoder.parameters()", "encoder1.parameters(), *decoder1.parameters()")
+    .replace("output, state = encoder(token, torch", "output, state = encoder1(token, torch")
+    .replace("cross_entropy(decoder(state)", "cross_entropy(decoder1(state)")
+    .replace('print(evaluate(encoder, decoder, torch.load("tokens.pt"), torch.zeros(1, 1, 8)))',
+             'def show(tokens):\n    return evaluate(encoder1, decoder1, tokens, torch.zeros(1, 1, 8))\n\n\n'
+             'print(show(torch.load("tokens.pt")))')
+)
+
+
+@pytest.mark.parametrize("change, expected", [
+    # ``show`` hands ``evaluate`` the module's globals, each bound once to its class
+    ((), [(29, 8, "GRD102")]),
+    (("print(show(", "encoder1 = Decoder(100, 8)\nprint(show("), [(27, 8, "GRD102"), (29, 8, "GRD102")]),
+    (("def show(tokens):", "def show(tokens, encoder1=None):"), [(27, 8, "GRD102"), (29, 8, "GRD102")]),
+])
+def test_a_mode_free_global_handed_on_by_a_function_that_reads_it(tmp_path, change, expected):
+    source = SEQ2SEQ_GLOBALS.replace(*change) if change else SEQ2SEQ_GLOBALS
+    make(tmp_path, {"seq2seq.py": source})
+    assert lint(tmp_path / "seq2seq.py") == expected
 
 
 # --- callers that differentiate through the function -------------------------

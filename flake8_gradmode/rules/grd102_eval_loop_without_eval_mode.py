@@ -121,8 +121,9 @@ class EvalLoopWithoutEvalMode(Rule):
         models are all built from, or passed in annotated with (`encoder:
         EncoderRNN`), or handed, by every call in the module (with the
         index, which says no other module calls; through up to three calls,
-        `evaluate(encoder, ...)` inside `calculate_wer(encoder, ...)`), as
-        built from, a class of the module itself whose only base is
+        `evaluate(encoder, ...)` inside `calculate_wer(encoder, ...)`, or a
+        module global bound once that the calling function reads,
+        `evaluate(encoder1, ...)` inside `show()`), as built from, a class of the module itself whose only base is
         `nn.Module`, whose layers are `torch.nn` layers the same in both
         modes (a recurrent one only without `dropout`) or such classes, and
         which names no dropout, batch or instance normalisation, reads no
