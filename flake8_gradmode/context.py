@@ -329,6 +329,12 @@ class Context:
         None when there is no project index."""
         return self._ask(lambda found: found.mentioned_elsewhere(name), None)
 
+    def may_hold_my_functions(self, name: str) -> bool:
+        """May the project module imported as ``name`` hold this module's
+        functions (see ``Project.may_hold_my_functions``)?  True without an
+        index."""
+        return self._ask(lambda found: found.may_hold_my_functions(name), True)
+
     def closed_project(self) -> bool:
         """Are all calls of the project's functions written in its modules
         (see ``Project.closed``), and does another module import this one?

@@ -1756,8 +1756,10 @@ def _looks_up_a_project_module(ctx, root: Optional[str], imported: Set[str]) -> 
     """Is ``root`` of ``getattr(root, name)`` an imported name that may be a
     module of the project, which may hold this module's functions?  One
     imported from outside (``getattr(torchvision.models, f"resnet{n}")``)
-    reaches only that package's."""
-    return root in imported and ctx.from_the_project(root)
+    reaches only that package's, and so does a project module that does not
+    import this one (``getattr(models, config.model_name)`` in a ``main.py``
+    that ``models`` never imports: see ``Project.may_hold_my_functions``)."""
+    return root in imported and ctx.from_the_project(root) and ctx.may_hold_my_functions(root)
 
 
 #: Lookups that, handed an object, reach its attributes: a module's functions only when it is a module.

@@ -1619,6 +1619,22 @@ class Project:
             return False  # a package's module, made to be imported, in a project whose notebooks may
         return self._importer() is None
 
+    def may_hold_my_functions(self, name: str) -> bool:
+        """May the project module this module imports as ``name`` hold this
+        module's functions, so that ``getattr(name, mode)`` may reach one?
+        Only when it is this module or imports it (``from train import
+        evaluate``, ``from train import *``), or cannot be told: an import
+        of no project module, or a module that imports by name at run time
+        or does not parse."""
+        imported = self.own["i"].get(name)  # type: ignore[attr-defined]
+        if imported is None:
+            return True
+        target = self._imported_module(self.rel, *imported)
+        if target is None or target == self.rel:
+            return True
+        importers = set(self._importers())
+        return target in importers or _UNPARSABLE in importers  # type: ignore[comparison-overlap]
+
     def imported_by_another(self) -> bool:
         """Does another module of the project import this one (and none
         imports by name at run time)?"""

@@ -272,6 +272,19 @@ def test_a_function_of_a_script_that_looks_up_an_objects_attributes_is_silent(tm
     assert lint(tmp_path / "scripts/evaluate.py") == []
 
 
+@pytest.mark.parametrize("runner, found", [
+    ("def resnet():\n    return None\n", []),  # holds its own functions only: none of evaluate.py's
+    ("from evaluate import *\n", [(20, 4, "GRD101")]),  # imports them all: it may hold evaluate_on_train
+    ("import evaluate\n", [(20, 4, "GRD101")]),
+])
+def test_a_function_of_a_script_that_looks_up_a_project_module_that_does_not_import_it(tmp_path, runner, found):
+    # ``getattr(models, config.model_name)`` reaches a function of ``models``
+    source = SCRIPT.replace("main(torch", "getattr(runner, name)\n        main(torch").replace(
+        "import torch", "import runner\n    import torch", 1)
+    make(tmp_path, {"scripts/evaluate.py": source, "scripts/runner.py": runner})
+    assert lint(tmp_path / "scripts/evaluate.py") == found
+
+
 @pytest.mark.parametrize(
     "how", ["imported", "called-by-module", "named-in-a-string", "looked-up", "command-line", "decorated",
             "looked-up-on-its-module", "looked-up-on-a-module"]

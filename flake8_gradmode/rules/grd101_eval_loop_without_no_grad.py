@@ -600,7 +600,8 @@ class EvalLoopWithoutNoGrad(Rule):
         (a function's own variable of that name, bound before it is read,
         names nothing else: `train = list(ids)` in `cora_train()`), no
         string of it spells the name, it looks up no name at run time
-        (`globals()`, `getattr` on a module of the project, `fire.Fire()`), and no other
+        (`globals()`, `getattr` on a module of the project that imports it,
+        `fire.Fire()`), and no other
         module mentions it (or none imports the script, in a project that
         is no package); a module-level function of a module that no other
         module imports, in a project that is no package (no `setup.py`,
