@@ -846,8 +846,8 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     ``_is_script``) that nothing runs?  Module-level and undecorated; the
     module neither calls nor names it, no string of the module spells it,
     the module looks no name up at run time, and no other module of the
-    project mentions it.  Or a
-    module-level function of a module that is no script and that nothing
+    project mentions it; or a function defined inside one that never runs.
+    Or a module-level function of a module that is no script and that nothing
     imports, in a project that is no package (see
     ``Project.imported_by_nothing``).  A method of a plain class the module
     never names is asked the same (see ``_plain_method``).  Without a project
@@ -866,6 +866,10 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
             return True  # ``if CRNNx2:`` with no ``CRNNx2`` before ``main(args)``, in a script nothing imports
     if fn is not None and _skipped_test(ctx, fn):
         return True  # ``@pytest.mark.skip(reason=...)``: the test runner never runs it
+    if fn is not None and fn.parent is not None and depth < 3:
+        outer = scope_of(ctx, fn.parent)
+        if outer is not None and never_runs(ctx, outer, depth + 1):
+            return True  # a closure of a function that never runs is never even defined
     if fn is None or fn.node.decorator_list:
         return False
     if (

@@ -1627,6 +1627,38 @@ def test_a_local_name_of_another_function_does_not_name_a_module_function(tmp_pa
     assert lint(tmp_path / "main.py") == found
 
 
+CLOSURE_IN_MAIN = """
+    import numpy as np
+    import torch
+
+
+    def main(data):
+        net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+
+        def get_test_loss(batches):
+            losses = []
+            for batch in batches:
+                losses.append(net(batch).sum().item())
+            return np.mean(losses)
+
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        for batch in data:
+            optimizer.zero_grad()
+            net(batch).sum().backward()
+            optimizer.step()
+        return get_test_loss(data)
+"""
+
+
+@pytest.mark.parametrize("tail, found", [
+    ("", []),  # nothing calls main(), nor imports the module: its closure is never even defined
+    ("\n\nmain([])\n", [(10, 8, "GRD101")]),
+])
+def test_a_closure_of_a_function_that_never_runs_never_runs(tmp_path, tail, found):
+    unpackaged(tmp_path, {"pixel.py": textwrap.dedent(CLOSURE_IN_MAIN) + tail, "other.py": "import torch\n"})
+    assert lint(tmp_path / "pixel.py") == found
+
+
 DEAD_CALLER_FUNCTIONS = """
     import torch
 

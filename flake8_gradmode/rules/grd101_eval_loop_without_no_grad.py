@@ -603,7 +603,9 @@ class EvalLoopWithoutNoGrad(Rule):
         (`globals()`, `getattr` on a module of the project that imports it,
         `fire.Fire()`), and no other
         module mentions it (or none imports the script, in a project that
-        is no package); a module-level function of a module that no other
+        is no package); a function defined inside such a function (a
+        `get_test_loss()` closure of a `main()` nothing calls); a
+        module-level function of a module that no other
         module imports, in a project that is no package (no `setup.py`,
         `setup.cfg` or `pyproject.toml`; see docs/cross-module.md), or of
         a module another one imports when no code of such a project names
