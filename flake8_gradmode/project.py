@@ -1014,15 +1014,20 @@ _LOOKUPS = frozenset({"globals", "locals", "vars", "getattr", "eval", "exec", "_
 def _closed_module(rel: str, summary: Summary) -> bool:
     """Is ``rel`` a module whose functions run only when its own code calls
     them: no test file, no ``__init__.py`` or ``__main__.py``, and no call
-    that may run one by a name computed at run time (``fire.Fire()``,
-    ``getattr(sys.modules[__name__], mode)``, ``globals()[args.mode]()``;
-    ``model.eval()`` is no such call)?"""
+    that may run one by a name computed at run time (see ``_looks_up``)?"""
     if is_test_file(rel) or os.path.basename(rel) in ("__init__.py", "__main__.py"):
         return False
+    return not _looks_up(summary)
+
+
+def _looks_up(summary: Summary) -> bool:
+    """May the module run a function by a name computed at run time
+    (``fire.Fire()``, ``getattr(module, mode)``, ``globals()[args.mode]()``,
+    ``importlib.import_module(name)``; ``model.eval()`` is no such call)?"""
     calls: Dict[str, object] = summary["k"]  # type: ignore[assignment]
     if "Fire" in calls or not _DYNAMIC_IMPORTS.isdisjoint(calls):
-        return False
-    return not any(written == name for name in _LOOKUPS if name in calls for written, *_ in calls_of(summary, name))
+        return True
+    return any(written == name for name in _LOOKUPS if name in calls for written, *_ in calls_of(summary, name))
 
 
 def _uses(summary: Summary, name: str) -> bool:
@@ -1434,20 +1439,32 @@ class Project:
         that nothing runs (see ``_dead_function``)?  ``def search(): return
         get_is(...)`` whose one call, in ``__main__``, is commented out."""
         if self.index.packaging or self.index.runners or not _closed_module(rel, summary):
-            return False
+            return False  # a package's users or a notebook may call any function
         if has(summary["n"], name) or has(summary["a"], name):  # type: ignore[arg-type]
             return False  # ``pool.map(evaluate, ...)``, ``tools.evaluate``: a value, run anywhere
         calls = calls_of(summary, name)
         return bool(calls) and all(
-            self._dead_function(rel, summary, caller, depth + 1, name) for _, _, caller, _, _ in calls
-        )
+            self._dead_function(rel, summary, caller, depth + 1, None) for _, _, caller, _, _ in calls
+        ) and not self._looked_up_elsewhere(rel)
 
-    def _dead_function(self, rel: str, summary: Summary, fn: str, depth: int, callee: str) -> bool:
+    def _looked_up_elsewhere(self, rel: str) -> bool:
+        """May a module that imports module ``rel`` run one of its functions
+        by a name computed at run time (``getattr(main, mode)``), or may one
+        import it by name at run time?"""
+        for importer in self._importers_of(rel):
+            summary = self.index.summary(importer) if importer is not _UNPARSABLE else None
+            if summary is None or _looks_up(summary):
+                return True
+        return False
+
+    def _dead_function(self, rel: str, summary: Summary, fn: str, depth: int, callee: Optional[str]) -> bool:
         """Is ``fn`` an undecorated module-level function of module ``rel``
         that nothing runs: the module calls it only from functions that
         nothing runs either (never from its top level), never uses it as a
-        value, and no other module names it?  ``callee``, the function ``fn``
-        calls, is left out of its callers (each one calling the other)."""
+        value, and no other module names it?  ``callee``, a function of
+        ``rel`` that ``fn`` calls and that is being asked about, is left out
+        of its callers (each one calling the other: neither runs unless
+        something else calls one)."""
         functions: Dict[str, str] = summary["f"]  # type: ignore[assignment]
         if depth > 3 or functions.get(fn) != "i" or "." in fn or fn.startswith("test"):
             return False  # a method, a decorated function (``@app.route``), a test pytest runs
@@ -1562,23 +1579,23 @@ class Project:
                 return False
         return _DYNAMIC_IMPORTS.isdisjoint(self.own["k"])  # type: ignore[arg-type]
 
-    def _may_import_anything(self, rel: str, summary: Optional[Summary]) -> bool:
+    def _may_import_anything(self, rel: str, summary: Optional[Summary], me: Optional[str] = None) -> bool:
         """Does module ``rel`` (``summary`` its summary) not parse, or import
         by name at run time (``importlib.import_module(name)``) what may be
-        this module, and is no unit test?  A unit test that imports modules by
+        this module (or module ``me``), and is no unit test?  A unit test that imports modules by
         name to check them runs none of their code, and its calls are not how
         the project runs.  A name that starts with a package written out
         (``import_module("loss." + name)``) reaches only the modules right in
         a directory of that name (``loss/focal.py``, not ``loss/utils/x.py``)."""
         return summary is None or (
             not _DYNAMIC_IMPORTS.isdisjoint(summary["k"]) and not self.unit_test(rel)  # type: ignore[arg-type]
-            and self._reachable_by_name(summary["Y"])  # type: ignore[arg-type]
+            and self._reachable_by_name(summary["Y"], me or self.rel)  # type: ignore[arg-type]
         )
 
-    def _reachable_by_name(self, starts: List[str]) -> bool:
+    def _reachable_by_name(self, starts: List[str], me: str) -> bool:
         """May a run-time import handed a name that starts as one of
-        ``starts`` (see ``_Summarizer.dynamic_imports``) load this module?"""
-        path = os.path.splitext(self.rel)[0].replace(os.sep, "/").split("/")
+        ``starts`` (see ``_Summarizer.dynamic_imports``) load module ``me``?"""
+        path = os.path.splitext(me)[0].replace(os.sep, "/").split("/")
         if path[-1] == "__init__" and len(path) > 1:
             path.pop()  # a package: imported by its directory's name
         parts = set(path)
@@ -1668,7 +1685,7 @@ class Project:
             summary = self.index.summary(rel)
             if summary is None and not _text_may_import(os.path.join(self.index.root, rel), keys[0].strip()):
                 continue  # a module that does not parse, whose import statements never name this one
-            if self._may_import_anything(rel, summary):
+            if self._may_import_anything(rel, summary, me):
                 yield _UNPARSABLE  # type: ignore[misc]
                 continue
             imports = [*summary["i"].values(), *summary["s"]]  # type: ignore[attr-defined]

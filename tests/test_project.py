@@ -1725,6 +1725,9 @@ def test_a_function_called_only_by_functions_nothing_runs_in_another_module_neve
     {"setup.py": ""},  # a package: its users may call search()
     {"run.py": "from main import search\nsearch(None)\n"},  # another module runs it
     {"run.py": "from main import run_all\nrun_all(None)\n"},  # search's caller runs
+    # a module imported by name, a function looked up by name: any may run
+    {"run.py": "import importlib\ngetattr(importlib.import_module('main'), input())(None)\n"},
+    {"run.py": "import main\ngetattr(main, input())(None)\n"},
 ])
 def test_a_function_called_from_a_function_another_file_may_run_is_reported(tmp_path, extra):
     main = textwrap.dedent(DEAD_CALLER_MAIN).replace("def search", RUN_ALL, 1)
