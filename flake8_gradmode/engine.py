@@ -65,6 +65,7 @@ class Tracker:
         self.grad = ctx.grad
         self.flow = ctx.flow
         self._call_names = ctx._call_names
+        self._referenced = ctx._referenced
         self._reference = ctx._referenced.add
         #: lambdas handed to a call made with grad disabled
         self._disabled_lambdas: Set[int] = set()
@@ -437,20 +438,24 @@ class Tracker:
     # calls and names -------------------------------------------------------------
 
     def visit_Name(self, node: ast.Name) -> None:
+        name = node.id
         scopes = self.flow.scopes
         if node.ctx.__class__ is _LOAD:
-            if id(node) not in self._call_names and not (
-                len(scopes) > 1 and any(node.id in scope.stored for scope in scopes[1:])
+            if name in self._referenced or id(node) in self._call_names:
+                return  # most names: referenced already
+            depth = len(scopes)
+            # a name a running function bound before reads that binding, not
+            # the module's (``train = list(ids)`` in ``cora_train``)
+            if depth == 1 or not (
+                name in scopes[1].stored if depth == 2 else any(name in scope.stored for scope in scopes[1:])
             ):
-                # a name a running function bound before reads that binding,
-                # not the module's (``train = list(ids)`` in ``cora_train``)
-                self._reference(node.id)
+                self._reference(name)
         else:  # a binding (or ``del``): never a call's name
             scope = scopes[-1]
             if len(scopes) == 1:
-                self._reference(node.id)  # at the top of the module it may replace a function
+                self._reference(name)  # at the top of the module it may replace a function
             stored = scope.stored
-            stored[node.id] = stored.get(node.id, 0) + 1
+            stored[name] = stored.get(name, 0) + 1
 
     def visit_Call(self, node: ast.Call) -> None:
         # the hottest hook: every call of the file passes here
