@@ -693,10 +693,11 @@ def returns_number(fn: ast.AST, attributes: Optional[Callable[[], Dict[str, list
     n`` where ``total`` starts at ``0`` and adds ``loss.item()``), or items of
     a tensor made from numbers that only numbers are added to (``total =
     torch.Tensor([0])``, ``total += loss.item()``, ``return total[0]``)?
-    With ``attributes`` (see ``attribute_values``: of the module of the
-    method ``fn``), ``return self.loss`` counts when every value the
-    module's classes give ``self.loss`` is a number (``self.loss = 1``,
-    ``self.loss = math.sqrt(fake)``)."""
+    With ``attributes`` (see ``attribute_values``: of the class of the
+    method ``fn``), ``return self.loss`` counts when every value that class,
+    the module's classes it derives from and those deriving from it give
+    ``self.loss`` is a number (``self.loss = 1``, ``self.loss =
+    math.sqrt(fake)``)."""
     returns = [n.value for n in own_nodes(fn) if isinstance(n, ast.Return)]
     if not returns or any(r is None for r in returns):
         return False
