@@ -1372,6 +1372,8 @@ class Project:
         self._asks_in_forward: Optional[bool] = None
         #: (module, depth) -> does that imported module stop at its imports
         self._import_stops: Dict[Tuple[str, int], bool] = {}
+        #: module -> the modules that import it (see ``_importer_set``)
+        self._importer_sets: Dict[str, FrozenSet[str]] = {}
         self._unimported_memo: Optional[bool] = None
 
     def summary(self, rel: str) -> Optional[Summary]:
@@ -1428,11 +1430,11 @@ class Project:
                 installed = not self.unpackaged()
             if key in self.index.entries[rel][2] and _names_it(summary, name, installed or rel.endswith("__init__.py")):
                 if _may_reach(summary, name) and not self._names_another(rel, summary, name) \
-                        and not self._only_dead_callers(rel, summary, name, 0):
+                        and not self._only_dead_callers(rel, summary, name):
                     return True  # used there, or a file that does not parse: it may be
         return False
 
-    def _only_dead_callers(self, rel: str, summary: Summary, name: str, depth: int) -> bool:
+    def _only_dead_callers(self, rel: str, summary: Summary, name: str) -> bool:
         """Does module ``rel`` (``summary``) of a project with no packaging
         file, no notebook and no script without ``.py`` only call ``name``,
         never use it otherwise, and only from its own module-level functions
@@ -1444,14 +1446,14 @@ class Project:
             return False  # ``pool.map(evaluate, ...)``, ``tools.evaluate``: a value, run anywhere
         calls = calls_of(summary, name)
         return bool(calls) and all(
-            self._dead_function(rel, summary, caller, depth + 1, None) for _, _, caller, _, _ in calls
+            self._dead_function(rel, summary, caller, 1, None) for _, _, caller, _, _ in calls
         ) and not self._looked_up_elsewhere(rel)
 
     def _looked_up_elsewhere(self, rel: str) -> bool:
         """May a module that imports module ``rel`` run one of its functions
         by a name computed at run time (``getattr(main, mode)``), or may one
         import it by name at run time?"""
-        for importer in self._importers_of(rel):
+        for importer in self._importer_set(rel):
             summary = self.index.summary(importer) if importer is not _UNPARSABLE else None
             if summary is None or _looks_up(summary):
                 return True
@@ -1476,7 +1478,6 @@ class Project:
             if klass or not self._dead_function(rel, summary, caller, depth + 1, fn):
                 return False
         key = f" {fn} "
-        importers: Optional[Set[str]] = None
         for other, entry in list(self.index.entries.items()):
             if other == rel or key not in entry[2]:
                 continue
@@ -1484,8 +1485,7 @@ class Project:
             if found is None:
                 return False  # it does not parse: it may name it
             if _names_it(found, fn):
-                if importers is None:
-                    importers = set(self._importers_of(rel))
+                importers = self._importer_set(rel)
                 if other in importers or _UNPARSABLE in importers:
                     return False  # a module that imports ``rel`` names it (``random.random()`` elsewhere does not)
         return True
@@ -1649,7 +1649,7 @@ class Project:
         target = self._imported_module(self.rel, *imported)
         if target is None or target == self.rel:
             return True
-        importers = set(self._importers())
+        importers = self._importer_set(self.rel)
         return target in importers or _UNPARSABLE in importers  # type: ignore[comparison-overlap]
 
     def imported_by_another(self) -> bool:
@@ -1671,6 +1671,13 @@ class Project:
     def _importers(self) -> Iterator[str]:
         """The modules that import this one (see ``_importers_of``)."""
         return self._importers_of(self.rel)
+
+    def _importer_set(self, me: str) -> FrozenSet[str]:
+        """``_importers_of(me)`` as a set, worked out once per module."""
+        found = self._importer_sets.get(me)
+        if found is None:
+            found = self._importer_sets[me] = frozenset(self._importers_of(me))
+        return found
 
     def _importers_of(self, me: str) -> Iterator[str]:
         """The modules that import module ``me``, in the index's order;
