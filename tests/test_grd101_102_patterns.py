@@ -4436,3 +4436,40 @@ def show(model, loader, users):
 )
 def test_a_forward_guarded_by_a_counter_inside_the_loop(test, expected):
     assert found(ONE_PASS_INSIDE.format(test=test)) == expected
+
+
+THROUGH_A_REPORTED_LOOP = """
+import torch
+
+
+def infer(net, images):
+    outputs = []
+    {helper}
+    return outputs
+
+
+def evaluate(net, dataset):
+    net.eval()
+    for images, labels in dataset:
+        preds = infer(net, images){direct}
+    return preds
+"""
+
+
+@pytest.mark.parametrize(
+    "helper, direct, expected",
+    [
+        # the helper's loop is reported: the caller's loop is the same forward again
+        ("for img in images:\n        outputs.append(net(img).argmax(1))", "", [("GRD101", 7, 4)]),
+        # the caller also runs the model itself: both loops build graphs
+        (
+            "for img in images:\n        outputs.append(net(img).argmax(1))",
+            "\n        print(net(images[0]).argmax(1))",
+            [("GRD101", 7, 4), ("GRD101", 14, 4)],
+        ),
+        # a helper without a loop of its own: the caller's loop is the one reported
+        ("outputs.append(net(images).argmax(1))", "", [("GRD101", 13, 4)]),
+    ],
+)
+def test_a_loop_that_reaches_the_forward_through_a_reported_loop(helper, direct, expected):
+    assert found(THROUGH_A_REPORTED_LOOP.format(helper=helper, direct=direct)) == expected

@@ -397,7 +397,10 @@ class EvalLoopWithoutNoGrad(Rule):
         module to eval mode itself, runs no loop, and no other method of the
         module calls it (`Unet.predict`; an `encode` that `recognize` calls
         is a helper, whose caller owns the grad mode).  One finding per loop, at the loop, or at the first
-        model call of an inference function.
+        model call of an inference function; a loop that runs the model only
+        through functions of the module whose own loops are reported
+        (`for images in data: infer(net, images)` over `infer`'s loop) is
+        the same forward again and is not reported.
 
         A model call is a call of `self` inside an `nn.Module` subclass, of a
         name the module shows to be a model (`.eval()`, `.train()`,
@@ -1283,6 +1286,7 @@ class EvalLoopWithoutNoGrad(Rule):
         ctx = self.context
         reported: Set[int] = set()
         covered: Set[int] = set()
+        found: List[Tuple[flow.EvalLoop, str]] = []
         for ev in flow.evaluation_loops(ctx):
             if ev.loop.inside(reported) or _runs_a_wrapper_of_the_model(ctx, ev):
                 continue
@@ -1303,12 +1307,23 @@ class EvalLoopWithoutNoGrad(Rule):
                 reported.add(id(ev.loop))
                 covered.update(id(c) for c in ev.loop.model_calls)
                 covered.update(id(p.model_call) for p in ev.paths)
-                self.report(
-                    ev.loop.node,
-                    f"evaluation loop runs {what} with grad enabled, so every batch builds an autograd graph; "
-                    "wrap it in `with torch.no_grad():`",
-                    fix=self._fix(ev.loop.scope, ev.loop.node),
-                )
+                found.append((ev, what))
+        # A loop that runs the model only through functions whose own loops are
+        # reported (``for batch in data: infer(net, batch)`` over ``infer``'s
+        # loop) is the same forward again: one ``no_grad`` in either place
+        # mends both, and the report stays where the forward is.
+        direct = {id(c): id(ev.loop) for ev, _ in found for c in ev.model_calls}
+        for ev, what in found:
+            if not ev.model_calls and ev.paths and all(
+                direct.get(id(p.model_call), id(ev.loop)) != id(ev.loop) for p in ev.paths
+            ):
+                continue
+            self.report(
+                ev.loop.node,
+                f"evaluation loop runs {what} with grad enabled, so every batch builds an autograd graph; "
+                "wrap it in `with torch.no_grad():`",
+                fix=self._fix(ev.loop.scope, ev.loop.node),
+            )
         for loop, calls in flow.phase_loops(ctx):
             bad = [c for c in calls if flow.call_with_grad(ctx, c)]
             if bad and not loop.inside(reported) and id(loop) not in reported:
