@@ -2084,10 +2084,13 @@ class Project:
                     continue
                 seen.add(module)
                 entry = self.index.entries.get(module)
-                if entry is None or " torch " in entry[2]:
-                    return False  # its words hold every module it imports: it may bring torch
+                if entry is None:
+                    return False
+                # its words hold every module it imports: without ``torch`` among
+                # them it brings none; with it, its imports say (a comment about
+                # "real torch" in a course's own NumPy framework imports nothing)
                 other = self.summary(module)
-                if other is None:
+                if other is None or " torch " in entry[2] and _imports_torch(other):
                     return False
                 methods: Dict[str, str] = other["f"]  # type: ignore[assignment]
                 found = found or any(qual.endswith(".backward") and qual.count(".") == 1 for qual in methods)

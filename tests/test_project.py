@@ -6437,6 +6437,18 @@ def test_a_module_without_torch_over_a_network_written_in_numpy_is_not_pytorch_c
     assert [f for f in lint(tmp_path / "evaluation.py") if f[2].startswith("GRD1")] == found
 
 
+@pytest.mark.parametrize("layers, found", [
+    # a module the network's module imports names torch only in a comment: it imports none
+    ("# a plain list, where torch keeps a dict\nclass Layers(list):\n    pass\n", []),
+    ("# a plain list, where torch keeps a dict\nimport torch\n\n\nclass Layers(list):\n    pass\n",
+     [(8, 4, "GRD101")]),
+])
+def test_a_module_that_names_torch_only_in_a_comment_brings_no_torch(tmp_path, layers, found):
+    network = "import layers\n" + textwrap.dedent(NUMPY_NETWORK)
+    unpackaged(tmp_path, {"layers.py": layers, "model.py": network, "evaluation.py": NUMPY_EVALUATION})
+    assert [f for f in lint(tmp_path / "evaluation.py") if f[2].startswith("GRD1")] == found
+
+
 NORMALS = """
     import torch
 
