@@ -4473,3 +4473,60 @@ def evaluate(net, dataset):
 )
 def test_a_loop_that_reaches_the_forward_through_a_reported_loop(helper, direct, expected):
     assert found(THROUGH_A_REPORTED_LOOP.format(helper=helper, direct=direct)) == expected
+
+
+HANDED_IN_EVAL_MODE = """
+import torch
+import torch.nn as nn
+
+
+def build():
+    return nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+
+
+def train_epoch(corrector, data, optimizer):
+    corrector.train()
+    for x in data:
+        optimizer.zero_grad()
+        corrector(x).sum().backward()
+        optimizer.step()
+
+
+@torch.no_grad()
+def evaluate(global_model, corrector, data):
+    out = []
+    for x in data:
+        out.append({forward})
+    return out
+
+
+def main():
+    global_model = build()
+    {switch}
+    data = [torch.randn(2, 4)]
+    for client in range(2):
+        corrector = build()
+        optimizer = torch.optim.SGD(corrector.parameters(), lr=0.1)
+        train_epoch({trained}, data, optimizer)
+        evaluate(global_model, corrector, data)
+"""
+
+
+@pytest.mark.parametrize("forward, switch, trained, expected", [
+    # the model the caller switched to eval mode by name runs in eval mode,
+    # whatever the caller trained in between
+    ("global_model(x)", "global_model.eval()", "corrector", []),
+    # the caller trains that model itself in between
+    ("global_model(x)", "global_model.eval()", "global_model", [("GRD102", 21, 4, "global_model")]),
+    ("global_model(x)", "pass", "corrector", [("GRD102", 21, 4, "global_model")]),
+    # the other model the loop runs is the one in training mode: the finding names it
+    ("global_model(x) + corrector(x)", "global_model.eval()", "corrector", [("GRD102", 21, 4, "corrector")]),
+    ("global_model(x) + corrector(x)", "pass", "corrector", [("GRD102", 21, 4, "global_model")]),
+])
+def test_a_model_every_caller_switched_to_eval_mode_by_name(forward, switch, trained, expected):
+    source = HANDED_IN_EVAL_MODE.format(forward=forward, switch=switch, trained=trained)
+    found = [
+        (v.code, v.line, v.col, v.message.split("`")[1])
+        for v in check(source, ALONE, filename="script.py") if v.code == "GRD102"
+    ]
+    assert found == expected

@@ -34,7 +34,13 @@ class EvalLoopWithoutEvalMode(Rule):
         `__init__`, or before every module-local call of the function (a
         call that leaves the parameters holding the models at their `None`
         default, `visualize()` of `def visualize(net=None, coach=None)`,
-        runs no model and does not count).
+        runs no model and does not count); a model handed in as a parameter
+        counts as switched when every module-local caller switched the
+        model it hands over by name (`global_model.eval()`, then
+        `evaluate(global_model, corrector, data)`), hands it to no other
+        call and never switches it back, whatever else the caller trains
+        in between; the finding names a model of the loop that is not so
+        switched.
         `torch.no_grad()` does not count: it does not change the mode.
         A loop that runs its model only through module-local helpers named
         like prediction or evaluation (`predict_img(net, img)`), each turning
@@ -504,7 +510,9 @@ class EvalLoopWithoutEvalMode(Rule):
                         caller = _sibling_switches_to_training(ctx, scope, ev)
                     in_training_mode = caller is not None
             if in_training_mode and not (not ev.paths and modes.mode_free_models(ctx, ev.model_calls, handed=True)) \
-                    and not _diffusion_parts_trained(ctx, ev) and not _pipeline_loaded_with_mode_free_parts(ctx, ev):
+                    and not _diffusion_parts_trained(ctx, ev) and not _pipeline_loaded_with_mode_free_parts(ctx, ev) \
+                    and not (ev.model_calls and not ev.paths and all(
+                        _handed_in_eval_mode(ctx, scope, c) for c in ev.model_calls)):
                 reported.add(id(loop))
                 self._report(loop, ev, caller, handed)
 
@@ -513,9 +521,14 @@ class EvalLoopWithoutEvalMode(Rule):
     ) -> None:
         fix: Optional[Fix] = None
         if ev.model_calls:
-            key = flow.display(ev.model_calls[0].key)
+            # the model a caller hands over in training mode, not one every
+            # caller switched to eval mode (``global_model.eval()``, then
+            # ``evaluate(global_model, corrector, data)`` after training ``corrector``)
+            named = next((c for c in ev.model_calls if not _handed_in_eval_mode(self.context, loop.scope, c)),
+                         ev.model_calls[0])
+            key = flow.display(named.key)
             what = f"`{key}`"
-            if flow.is_pipeline(self.context, ev.model_calls[0].key):
+            if flow.is_pipeline(self.context, named.key):
                 # a library pipeline has no ``.eval()``: the models it holds do
                 remedy = f"call `.eval()` on the models `{key}` holds before the loop"
             else:
@@ -543,6 +556,41 @@ class EvalLoopWithoutEvalMode(Rule):
             loop.node, f"evaluation loop runs {what} in training mode: {reason}; {remedy}",
             condition=lambda: not flow.switched_in_a_mode_free_project(ctx), fix=fix,
         )
+
+
+def _handed_in_eval_mode(ctx, scope: flow.Scope, call: flow.ModelCall) -> bool:
+    """Is the model of ``call`` a parameter of the loop's function that every
+    module-local caller hands a model it switched to eval mode by name
+    (``global_model.eval()``, then ``evaluate(global_model, corrector,
+    data)``) and never hands to another call or switches back?  The
+    function's mode, judged for all its models at once, may come from
+    another model the caller trains in between."""
+    fn = scope.function
+    root = call.key.split(".", 1)[0].split("[", 1)[0]
+    if fn is None or fn.escaped or fn.by_name or root not in {a.arg for a in fn.node.args.args}:
+        return False
+    sites = flow.call_sites(ctx, fn)
+    if not sites:
+        return False
+    keys = ctx.flow.switch_keys
+    for caller, seq in sites:
+        node = ctx.flow.nodes.get(seq)
+        if not isinstance(node, ast.Call) or caller.function is None:
+            return False
+        arg = next((value for param, value, _ in bound_arguments(fn, node) if param == root), None)
+        if not isinstance(arg, ast.Name):
+            return False
+        name = arg.id
+        if not any(s < seq and keys.get(s) == name for s in caller.eval_switches):
+            return False
+        if any(keys.get(s) == name for s in (*caller.train_switches, *caller.maybe_train_switches)):
+            return False
+        for inner in ast.walk(caller.function.node):
+            if isinstance(inner, ast.Call) and inner is not node and any(
+                isinstance(a, ast.Name) and a.id == name for a in (*inner.args, *(k.value for k in inner.keywords))
+            ):
+                return False  # handed to another call, which may switch it
+    return True
 
 
 def _hands_a_built_model(ctx, scope: flow.Scope, ev: flow.EvalLoop, matters: bool) -> Optional[str]:
