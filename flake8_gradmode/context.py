@@ -324,10 +324,11 @@ class Context:
         ``info`` (see ``Project.called_from_forward``)?"""
         return self._ask_about(info, lambda found, qual: found.called_from_forward(found.rel, qual), False)
 
-    def mentioned_elsewhere(self, name: str) -> Optional[bool]:
-        """Does another module of the project call, import or use ``name``?
-        None when there is no project index."""
-        return self._ask(lambda found: found.mentioned_elsewhere(name), None)
+    def mentioned_elsewhere(self, name: str, module_function: bool = False) -> Optional[bool]:
+        """Does another module of the project call, import or use ``name``
+        (see ``Project.mentioned_elsewhere``)?  None when there is no project
+        index."""
+        return self._ask(lambda found: found.mentioned_elsewhere(name, module_function), None)
 
     def may_hold_my_functions(self, name: str) -> bool:
         """May the project module imported as ``name`` hold this module's

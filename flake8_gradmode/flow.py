@@ -1605,7 +1605,8 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
         if klass is None or ctx.call_sites.get(("function", klass)) or klass in ctx._referenced:
             return False
         return ctx.mentioned_elsewhere(klass) is False
-    mentioned = ctx.mentioned_elsewhere(fn.name)  # a call elsewhere mentions it too
+    # a call elsewhere mentions it too
+    mentioned = ctx.mentioned_elsewhere(fn.name, fn.key == ("function", fn.name) and fn.parent is None)
     # another module that spells the name (its own ``validate``) can call this
     # one only by importing this module, which none does
     return mentioned is False or (mentioned is True and _imported_by_nothing(ctx))
@@ -1697,13 +1698,20 @@ def _library_shaped(ctx) -> bool:
 
 
 def _sets_up_imports(expr: ast.expr) -> bool:
-    """``sys.path.append('../')``, ``warnings.filterwarnings('ignore')``: a
-    call a module made to be imported makes so that its own imports work
-    or stay quiet."""
+    """``sys.path.append('../')``, ``warnings.filterwarnings('ignore')``,
+    ``np.random.seed(1337)``: a call a module made to be imported makes so
+    that its own imports work, stay quiet or draw the same numbers."""
     if not isinstance(expr, ast.Call):
         return False
     name = dotted(expr.func) or ""
-    return name.startswith("sys.path.") or name.startswith("warnings.")
+    return name.startswith("sys.path.") or name.startswith("warnings.") or name in _SEEDS
+
+
+#: Calls that seed a random number generator.
+_SEEDS = frozenset({
+    "random.seed", "np.random.seed", "numpy.random.seed", "torch.manual_seed", "torch.cuda.manual_seed",
+    "torch.cuda.manual_seed_all",
+})
 
 
 _DEFINING = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass, ast.Global)

@@ -990,19 +990,24 @@ def _names_it(summary: Summary, name: str, exports: bool = True) -> bool:
     )
 
 
-def _may_reach(summary: Summary, name: str) -> bool:
+def _may_reach(summary: Summary, name: str, module: Optional[str] = None) -> bool:
     """Can the module's use of ``name`` mean another module's function: it
     reads ``.name`` of something or calls it on anything but ``self`` or
     ``cls`` (``task.training()``), imports a
     name ``name`` (or one it binds to ``name``), or star-imports?  A plain
     ``name`` it never imports (a local ``predictions = []``, a parameter)
-    is its own."""
+    is its own.  With ``module``, the last name of the module that defines
+    ``name`` at its top level, a call reaches it only through that module
+    (``helpers.evaluate(...)``, ``import helpers as h``): not a method of
+    an object (``trainer.evaluate()``, ``Sequential(...).evaluate(x)``)."""
     if has(summary["a"], name) or summary["s"]:  # type: ignore[arg-type]
         return True
-    calls = calls_of(summary, name)
-    if any(written != name and written not in (f"self.{name}", f"cls.{name}") for written, *_ in calls):
-        return True  # ``utils.predictions(...)``; ``self.predictions(...)`` is the instance's own method
     imports: Dict[str, Tuple[int, str]] = summary["i"]  # type: ignore[assignment]
+    for written, *_ in calls_of(summary, name):
+        if written != name and written not in (f"self.{name}", f"cls.{name}"):
+            if module is None or module in written.split(".")[:-1] or imports.get(
+                    written.partition(".")[0], (0, ""))[1].rpartition(".")[2] == module:
+                return True  # ``utils.predictions(...)``; ``self.predictions(...)`` is the instance's own method
     return any(local == name or target.rpartition(".")[2] == name for local, (_, target) in imports.items())
 
 
@@ -1413,13 +1418,17 @@ class Project:
                 if summary is not None:
                     yield rel, summary
 
-    def mentioned_elsewhere(self, name: str) -> bool:
+    def mentioned_elsewhere(self, name: str, module_function: bool = False) -> bool:
         """Does a module other than this one call, import or use ``name``?
         A module not summarised yet has every word of its text (a ``def`` of
         that name too): it is summarised, so that the answer is the same with
-        an empty cache and a warm one."""
+        an empty cache and a warm one.  With ``module_function`` (``name`` is
+        a module-level function), a method call on a name the module does
+        not import (``trainer.evaluate()``) does not count: it is another
+        object's method."""
         key = f" {name} "
         installed: Optional[bool] = None
+        mine = module_name(self.rel).rpartition(".")[2] if module_function else None
         for rel, entry in list(self.index.entries.items()):
             if rel == self.rel or key not in entry[2]:
                 continue
@@ -1429,7 +1438,7 @@ class Project:
             if installed is None:
                 installed = not self.unpackaged()
             if key in self.index.entries[rel][2] and _names_it(summary, name, installed or rel.endswith("__init__.py")):
-                if _may_reach(summary, name) and not self._names_another(rel, summary, name) \
+                if _may_reach(summary, name, mine) and not self._names_another(rel, summary, name) \
                         and not self._only_dead_callers(rel, summary, name):
                     return True  # used there, or a file that does not parse: it may be
         return False

@@ -663,6 +663,11 @@ UNUSED_PREDICTIONS = """
     ("from pkg import utils\n\nrun = utils.predictions\n", [(7, 4, "GRD101")]),
     ("from pkg import utils\n\nutils.predictions([], None)\n", [(7, 4, "GRD101")]),
     ("from pkg.utils import predictions as predict\n\npredict([], None)\n", [(7, 4, "GRD101")]),
+    ("import pkg.utils\n\npkg.utils.predictions([], None)\n", [(7, 4, "GRD101")]),
+    ("from pkg import utils as helpers\n\nhelpers.predictions([], None)\n", [(7, 4, "GRD101")]),
+    # a method of another object: a call through the module alone reaches its function
+    ("from transformers import Trainer\n\nTrainer().predictions()\n", []),
+    ("runner = object()\nrunner.predictions()\n", []),
 ])
 def test_a_helper_another_module_only_names_as_its_own_variable_never_runs(tmp_path, other, found):
     # a project that is no package; the training script imports the helpers' module
@@ -670,6 +675,20 @@ def test_a_helper_another_module_only_names_as_its_own_variable_never_runs(tmp_p
                     "pkg/train.py": "from pkg.utils import accuracy\n\n" + other + "print(accuracy([], None))\n"})
     (tmp_path / "setup.py").unlink()
     (tmp_path / ".git").mkdir()
+    assert lint(tmp_path / "pkg/utils.py") == found
+
+
+@pytest.mark.parametrize("statement, found", [
+    # seeding the random numbers at import does not make a module a script
+    ("torch.manual_seed(0)", []),
+    ("np.random.seed(1337)", []),
+    ("np.set_printoptions(precision=3)", [(10, 4, "GRD101")]),
+])
+def test_a_helper_of_a_module_that_seeds_at_import_never_runs(tmp_path, statement, found):
+    utils = "import numpy as np\n" + textwrap.dedent(UNUSED_PREDICTIONS).replace(
+        "import torch\n", f"import torch\n{statement}\n", 1)
+    unpackaged(tmp_path, {"pkg/utils.py": utils, "pkg/train.py": "from pkg.utils import accuracy\n\n"
+                          "print(accuracy([], None))\n"})
     assert lint(tmp_path / "pkg/utils.py") == found
 
 
@@ -1774,7 +1793,7 @@ def test_a_module_defining_its_own_function_of_a_star_imported_name_calls_its_ow
     ("import sys\nsys.path.append('../')\n", []),
     ("import warnings\nwarnings.filterwarnings('ignore')\n", []),
     # a module that runs something else at import: it may be run by hand
-    ("torch.manual_seed(0)\n", [(14, 4, "GRD101")]),
+    ("torch.set_num_threads(1)\n", [(14, 4, "GRD101")]),
 ])
 def test_a_module_setting_up_its_imports_is_still_made_to_be_imported(tmp_path, setup, found):
     functions = textwrap.dedent(LEFTOVER_FUNCTIONS).replace("import torch\n", "import torch\n" + setup, 1)
