@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 56
+_FORMAT = 57
 #: Statements whose blocks may leave another grad mode behind them.
 _BLOCK_STATEMENTS = frozenset({
     ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith, *(
@@ -226,6 +226,10 @@ class _Summarizer:
             (level, target) for node in tree.body if isinstance(node, ast.ImportFrom)
             for _, level, target in _bindings(node)
         ]
+        #: ``import m`` statements the module's body runs whatever happens: ``m``
+        self.plain_imports: List[str] = [
+            alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names
+        ]
         self._collect_imports(tree.body)
 
     def _collect_imports(self, body: List[ast.stmt]) -> None:
@@ -283,6 +287,7 @@ class _Summarizer:
             "o": sorted(self.volatile_flags),
             "d": self._defined(),
             "x": self.from_imports,
+            "X": self.plain_imports,
             "h": self._contexts(),
             "y": self._parameter_free_classes(),
             "Y": self.dynamic_imports,
@@ -1085,6 +1090,7 @@ def _valid(summary: object) -> bool:
         and isinstance(summary.get("g"), list) and isinstance(summary.get("u"), dict)
         and isinstance(summary.get("q"), list) and isinstance(summary.get("w"), dict)
         and isinstance(summary.get("d"), str) and isinstance(summary.get("x"), list)
+        and isinstance(summary.get("X"), list)
         and isinstance(summary.get("h"), dict) and isinstance(summary.get("y"), list)
         and isinstance(summary.get("l"), list) and isinstance(summary.get("N"), list)
         and isinstance(summary.get("Y"), list) and isinstance(summary.get("B"), bool)
@@ -1757,7 +1763,10 @@ class Project:
         module that may bind names no statement spells (see
         ``_Summarizer._defined``) binds anything.  So does one of a project
         module that itself stops at such an import (``from audio_tagging
-        import Net`` where ``audio_tagging`` imports a removed ``Resnet``)."""
+        import Net`` where ``audio_tagging`` imports a removed ``Resnet``),
+        and an unconditional top-level ``import m`` of a project module
+        that does not parse or stops so (``import fitter`` of a module
+        written for Python 2)."""
         return self._stops_at_import(self.rel, self.own, 0)
 
     def _stops_at_import(self, rel: str, summary: Summary, depth: int) -> bool:
@@ -1775,6 +1784,15 @@ class Project:
             if found and all(self._lacks(other, module, name) or self._unparsable(other) for other in found):
                 return True
             if not found and self._missing_module(directory, module):
+                return True
+            if found and depth < 2 and all(self._imported_stops(other, depth + 1) for other in found):
+                return True
+        for module in summary["X"]:  # type: ignore[attr-defined]
+            # ``import fitter`` of a project module that does not parse (``async``
+            # as a name) or stops at its own imports: the import raises
+            sibling = module_name(os.path.join(directory, module.replace(".", os.sep) + ".py")) if directory else None
+            found = [other for other in (names.get(sibling) if sibling else None, names.get(module)) if other]
+            if found and all(self._unparsable(other) for other in found):
                 return True
             if found and depth < 2 and all(self._imported_stops(other, depth + 1) for other in found):
                 return True

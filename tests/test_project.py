@@ -4837,6 +4837,12 @@ EVALUATE_IMPORTING = """
     # a project module that does not parse raises SyntaxError at the import
     (UNPARSABLE_NETS, "from models.nets import Net as WideNet\n    from models.nets import Net", []),
     (PLAIN_NETS, "from models.nets import Net as WideNet\n    from models.nets import Net", [(11, 4, "GRD101")]),
+    # so does ``import`` of it, unless under ``try``
+    (UNPARSABLE_NETS, "import models.nets\n    Net = WideNet = models.nets.Net", []),
+    (PLAIN_NETS, "import models.nets\n    Net = WideNet = models.nets.Net", [(11, 4, "GRD101")]),
+    (UNPARSABLE_NETS,
+     "try:\n        import models.nets\n    except SyntaxError:\n        pass\n    Net = WideNet = None",
+     [(14, 4, "GRD101")]),
 ])
 def test_a_module_importing_a_name_its_project_module_lacks_runs_nothing(tmp_path, nets, imports, found):
     make(tmp_path, {"models/nets.py": nets, "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports)})
