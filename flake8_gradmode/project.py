@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import codecs
 import itertools
 import marshal
 import os
@@ -1854,8 +1855,11 @@ class Project:
     def _unparsable(self, rel: str) -> bool:
         """Does project module ``rel`` (not this one) fail to parse, so that
         importing it raises ``SyntaxError`` (``mydataloader.py`` with a stray
-        indentation)?"""
-        return rel != self.rel and self.summary(rel) is None and self.index.entries[rel][3] == _UNPARSABLE
+        indentation)?  Not one that declares an encoding this Python does not
+        know (``# -*- coding: future_fstrings -*-``): a package the project
+        installs may register it."""
+        return rel != self.rel and self.summary(rel) is None and self.index.entries[rel][3] == _UNPARSABLE \
+            and not _foreign_codec(os.path.join(self.index.root, rel))
 
     def _lacks(self, rel: str, module: str, name: str, depth: int = 0) -> bool:
         """Does project module ``rel`` (imported as ``module``) bind no
@@ -2809,6 +2813,28 @@ def _bindings(node: Union[ast.Import, ast.ImportFrom]) -> Iterator[Tuple[str, in
         elif alias.name != "*":
             target = f"{node.module}.{alias.name}" if node.module else alias.name
             yield alias.asname or alias.name, node.level, target
+
+
+#: An encoding declaration on one of a file's first two lines (PEP 263).
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def _foreign_codec(path: str) -> bool:
+    """Does the file at ``path`` declare an encoding Python does not know?"""
+    try:
+        with open(path, "rb") as f:
+            head = [f.readline(), f.readline()]
+    except OSError:
+        return False
+    for line in head:
+        found = _CODING.match(line)
+        if found is not None:
+            try:
+                codecs.lookup(found.group(1).decode("ascii"))
+            except (LookupError, UnicodeDecodeError):
+                return True
+            return False
+    return False
 
 
 def _imports_torch(summary: Summary) -> bool:

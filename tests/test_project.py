@@ -4762,6 +4762,9 @@ PLAIN_NETS = """
 #: ``models/nets.py`` with a bracket left open: importing it raises SyntaxError
 UNPARSABLE_NETS = PLAIN_NETS.replace("nn.Linear(4, 2)", "nn.Linear(4, 2")
 
+#: ``models/nets.py`` in an encoding a package registers (``future-fstrings``): it decodes nowhere else
+FOREIGN_CODEC_NETS = "# -*- coding: future_fstrings -*-\n" + textwrap.dedent(PLAIN_NETS).lstrip("\n")
+
 TRAIN_IMPORTING = """
     import torch
 
@@ -4837,6 +4840,10 @@ EVALUATE_IMPORTING = """
     # a project module that does not parse raises SyntaxError at the import
     (UNPARSABLE_NETS, "from models.nets import Net as WideNet\n    from models.nets import Net", []),
     (PLAIN_NETS, "from models.nets import Net as WideNet\n    from models.nets import Net", [(11, 4, "GRD101")]),
+    # one that declares an encoding this Python lacks: a package the project installs may register it
+    (FOREIGN_CODEC_NETS, "from models.nets import Net as WideNet\n    from models.nets import Net",
+     [(11, 4, "GRD101")]),
+    (FOREIGN_CODEC_NETS, "import models.nets\n    Net = WideNet = models.nets.Net", [(11, 4, "GRD101")]),
     # so does ``import`` of it, unless under ``try``
     (UNPARSABLE_NETS, "import models.nets\n    Net = WideNet = models.nets.Net", []),
     (PLAIN_NETS, "import models.nets\n    Net = WideNet = models.nets.Net", [(11, 4, "GRD101")]),
