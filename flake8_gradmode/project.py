@@ -1306,8 +1306,7 @@ class Index:
     def module(self, name: str, near: str) -> Optional[str]:
         """The path of module ``name`` as imported from the module at ``near``:
         a sibling first (a script's directory is on ``sys.path``), then the
-        name from the root, then from a directory above ``near``'s (the
-        nearest first), then a unique module whose name ends so (``src/``
+        name from the root, then a unique module whose name ends so (``src/``
         layouts, scripts run from a subdirectory)."""
         directory = os.path.dirname(near)
         if directory:
@@ -1318,16 +1317,6 @@ class Index:
         rel = self.names.get(name)
         if rel is not None:
             return rel
-        # from a directory above its own: a script or notebook run there puts
-        # it on ``sys.path`` (``exercise_code/solver.py`` importing
-        # ``exercise_code.networks.optimizer``, one copy of the package per
-        # exercise); the nearest first
-        above = directory.replace(os.sep, "/").split("/")[:-1] if directory else []
-        while above:
-            rel = self.names.get(".".join(above) + "." + name)
-            if rel is not None:
-                return rel
-            above.pop()
         if self._suffixes is None:
             self._suffixes = {}
             for full, path in self.names.items():

@@ -6481,42 +6481,6 @@ def test_a_module_that_names_torch_only_in_a_comment_brings_no_torch(tmp_path, l
     assert [f for f in lint(tmp_path / "evaluation.py") if f[2].startswith("GRD1")] == found
 
 
-NUMPY_SOLVER = """
-    import numpy as np
-
-    from exercise_code.networks.layers import MLP
-
-
-    def evaluate(model, loader):
-        correct = 0
-        for x, y in loader:
-            pred = model(x)
-            correct += int((pred.argmax(1) == y).sum())
-        return correct
-
-
-    if __name__ == "__main__":
-        print(evaluate(MLP(4, 2), [(np.zeros((2, 4)), np.zeros(2))]))
-"""
-
-
-@pytest.mark.parametrize("copies, found", [
-    # one copy of the package per exercise: the import finds the one above the solver
-    (("ex04", "ex05"), []),
-    (("ex04",), []),
-    # the copy above it brings torch: its models may be torch's
-    (("ex04", "ex05", "torch"), [(8, 4, "GRD101")]),
-])
-def test_an_import_of_a_package_copied_per_exercise_finds_the_copy_above_it(tmp_path, copies, found):
-    files = {}
-    network = ("import torch\n" if "torch" in copies else "") + textwrap.dedent(NUMPY_NETWORK)
-    for copy in copies[:2]:
-        files[f"{copy}/exercise_code/solver.py"] = NUMPY_SOLVER
-        files[f"{copy}/exercise_code/networks/layers.py"] = network if copy == "ex04" else NUMPY_NETWORK
-    unpackaged(tmp_path, files)
-    assert [f for f in lint(tmp_path / "ex04/exercise_code/solver.py") if f[2].startswith("GRD1")] == found
-
-
 NORMALS = """
     import torch
 
