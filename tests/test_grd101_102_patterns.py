@@ -4509,7 +4509,13 @@ def main():
         optimizer = torch.optim.SGD(corrector.parameters(), lr=0.1)
         train_epoch({trained}, data, optimizer)
         evaluate(global_model, corrector, data)
+
+
+def precompute(model, data):
+    {body}
 """
+
+USES = "return [model(x) for x in data]"
 
 
 @pytest.mark.parametrize("forward, switch, trained, expected", [
@@ -4522,9 +4528,15 @@ def main():
     # the other model the loop runs is the one in training mode: the finding names it
     ("global_model(x) + corrector(x)", "global_model.eval()", "corrector", [("GRD102", 21, 4, "corrector")]),
     ("global_model(x) + corrector(x)", "pass", "corrector", [("GRD102", 21, 4, "global_model")]),
+    # handed first to a module function that only runs it: still in eval mode
+    ("global_model(x)", "global_model.eval()\n    precompute(global_model, [])", "corrector", []),
+    # ... not to one that switches it
+    ("global_model(x)", "global_model.eval()\n    precompute(global_model, [])|model.train()", "corrector",
+     [("GRD102", 21, 4, "global_model")]),
 ])
 def test_a_model_every_caller_switched_to_eval_mode_by_name(forward, switch, trained, expected):
-    source = HANDED_IN_EVAL_MODE.format(forward=forward, switch=switch, trained=trained)
+    switch, _, body = switch.partition("|")
+    source = HANDED_IN_EVAL_MODE.format(forward=forward, switch=switch, trained=trained, body=body or USES)
     found = [
         (v.code, v.line, v.col, v.message.split("`")[1])
         for v in check(source, ALONE, filename="script.py") if v.code == "GRD102"

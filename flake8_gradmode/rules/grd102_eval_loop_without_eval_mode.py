@@ -38,7 +38,8 @@ class EvalLoopWithoutEvalMode(Rule):
         counts as switched when every module-local caller switched the
         model it hands over by name (`global_model.eval()`, then
         `evaluate(global_model, corrector, data)`), hands it to no other
-        call and never switches it back, whatever else the caller trains
+        call (but to a module function that switches no mode and hands it
+        on to none) and never switches it back, whatever else the caller trains
         in between; the finding names a model of the loop that is not so
         switched.
         `torch.no_grad()` does not count: it does not change the mode.
@@ -562,7 +563,8 @@ def _handed_in_eval_mode(ctx, scope: flow.Scope, call: flow.ModelCall) -> bool:
     """Is the model of ``call`` a parameter of the loop's function that every
     module-local caller hands a model it switched to eval mode by name
     (``global_model.eval()``, then ``evaluate(global_model, corrector,
-    data)``) and never hands to another call or switches back?  The
+    data)``) and never switches back or hands to another call, but one of
+    a module function that switches nothing (``_switches_nothing``)?  The
     function's mode, judged for all its models at once, may come from
     another model the caller trains in between."""
     fn = scope.function
@@ -588,9 +590,30 @@ def _handed_in_eval_mode(ctx, scope: flow.Scope, call: flow.ModelCall) -> bool:
         for inner in ast.walk(caller.function.node):
             if isinstance(inner, ast.Call) and inner is not node and any(
                 isinstance(a, ast.Name) and a.id == name for a in (*inner.args, *(k.value for k in inner.keywords))
-            ):
+            ) and not _switches_nothing(ctx, inner, name):
                 return False  # handed to another call, which may switch it
     return True
+
+
+def _switches_nothing(ctx, call: ast.Call, name: str) -> bool:
+    """Is ``call`` a call of a module-local function that switches no mode
+    and hands the model ``name`` gives it to no further call
+    (``_precompute(global_model, data)``, a forward under ``no_grad``)?"""
+    key = ctx.call_key(call.func) if isinstance(call.func, ast.Name) else None
+    scopes = ctx.scopes_of(key) if key is not None else []
+    if len(scopes) != 1 or scopes[0].function is None:
+        return False
+    scope = scopes[0]
+    if scope.train_switches or scope.maybe_train_switches or scope.eval_switches:
+        return False
+    params = {param for param, value, _ in bound_arguments(scope.function, call)
+              if isinstance(value, ast.Name) and value.id == name}
+    return bool(params) and not any(
+        isinstance(inner, ast.Call) and any(
+            isinstance(a, ast.Name) and a.id in params for a in (*inner.args, *(k.value for k in inner.keywords))
+        )
+        for inner in ast.walk(scope.function.node)
+    )
 
 
 def _hands_a_built_model(ctx, scope: flow.Scope, ev: flow.EvalLoop, matters: bool) -> Optional[str]:
