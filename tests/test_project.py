@@ -6547,3 +6547,16 @@ def test_a_function_that_makes_an_ignite_trainer_trains():
             return create_supervised_evaluator(model).run(loader).metrics
     """)))
     assert sorted(summary["t"]) == ["fit_model"]
+
+
+@pytest.mark.parametrize("other, found", [
+    # another module hands the evaluation a model it never switched: the loop may run it in training mode
+    ("from evaluation import evaluate, build\n\nevaluate(build(), build(), [])\n", [(20, 4, "GRD102")]),
+    ("import os\n", []),
+])
+def test_a_model_switched_by_name_in_every_caller_of_its_module_only(tmp_path, other, found):
+    from tests.test_grd101_102_patterns import HANDED_IN_EVAL_MODE, USES
+    source = HANDED_IN_EVAL_MODE.format(forward="global_model(x)", switch="global_model.eval()", trained="corrector",
+                                        body=USES)
+    make(tmp_path, {"evaluation.py": source, "other.py": other})
+    assert [f for f in lint(tmp_path / "evaluation.py") if f[2] == "GRD102"] == found

@@ -35,7 +35,8 @@ class EvalLoopWithoutEvalMode(Rule):
         call that leaves the parameters holding the models at their `None`
         default, `visualize()` of `def visualize(net=None, coach=None)`,
         runs no model and does not count); a model handed in as a parameter
-        counts as switched when every module-local caller switched the
+        counts as switched when every caller, all in its module (with the
+        project index, none in another), switched the
         model it hands over by name (`global_model.eval()`, then
         `evaluate(global_model, corrector, data)`), hands it to no other
         call (but to a module function that switches no mode and hands it
@@ -513,7 +514,8 @@ class EvalLoopWithoutEvalMode(Rule):
             if in_training_mode and not (not ev.paths and modes.mode_free_models(ctx, ev.model_calls, handed=True)) \
                     and not _diffusion_parts_trained(ctx, ev) and not _pipeline_loaded_with_mode_free_parts(ctx, ev) \
                     and not (ev.model_calls and not ev.paths and all(
-                        _handed_in_eval_mode(ctx, scope, c) for c in ev.model_calls)):
+                        _handed_in_eval_mode(ctx, scope, c) for c in ev.model_calls)
+                        and not ctx.call_shapes_elsewhere(scope.function)):  # type: ignore[arg-type]
                 reported.add(id(loop))
                 self._report(loop, ev, caller, handed)
 
