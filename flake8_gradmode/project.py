@@ -1755,8 +1755,8 @@ class Project:
         module that itself stops at such an import (``from audio_tagging
         import Net`` where ``audio_tagging`` imports a removed ``Resnet``),
         and an unconditional top-level ``import m`` of a project module
-        that does not parse or stops so (``import fitter`` of a module
-        written for Python 2)."""
+        that does not parse (``import fitter`` of a module written for
+        Python 2)."""
         return self._stops_at_import(self.rel, self.own, 0)
 
     def _stops_at_import(self, rel: str, summary: Summary, depth: int) -> bool:
@@ -1779,12 +1779,13 @@ class Project:
                 return True
         for module in summary["X"]:  # type: ignore[attr-defined]
             # ``import fitter`` of a project module that does not parse (``async``
-            # as a name) or stops at its own imports: the import raises
+            # as a name): the import raises.  (Not yet one that stops at its own
+            # imports: a package's ``__init__`` importing a module the repository
+            # leaves out on purpose, ``.gitignore``'s ``models/model*``, is
+            # there when its author runs it.)
             sibling = module_name(os.path.join(directory, module.replace(".", os.sep) + ".py")) if directory else None
             found = [other for other in (names.get(sibling) if sibling else None, names.get(module)) if other]
             if found and all(self._unparsable(other) for other in found):
-                return True
-            if found and depth < 2 and all(self._imported_stops(other, depth + 1) for other in found):
                 return True
         return False
 

@@ -6560,3 +6560,19 @@ def test_a_model_switched_by_name_in_every_caller_of_its_module_only(tmp_path, o
                                         body=USES)
     make(tmp_path, {"evaluation.py": source, "other.py": other})
     assert [f for f in lint(tmp_path / "evaluation.py") if f[2] == "GRD102"] == found
+
+
+@pytest.mark.parametrize("init, found", [
+    # the package's __init__ imports a module the repository leaves out (its .gitignore may):
+    # the author's copy has it, and a plain ``import models`` is not taken to fail
+    ("from .model import Net\n", [(11, 4, "GRD101")]),
+    # a package whose __init__ does not parse: the plain import raises SyntaxError
+    ("from .nets import (Net\n", []),
+])
+def test_a_plain_import_stops_the_script_only_at_a_module_that_does_not_parse(tmp_path, init, found):
+    imports = "import models\n    Net = WideNet = models.Net"
+    make(tmp_path, {
+        "models/nets.py": UNPARSABLE_NETS, "models/__init__.py": init,
+        "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports),
+    })
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
