@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import ast
 import atexit
-import codecs
 import itertools
 import marshal
 import os
@@ -43,6 +42,7 @@ import re
 import sys
 import tempfile
 import time
+import tokenize
 import weakref
 from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple, Union
 
@@ -1760,7 +1760,6 @@ class Project:
         return self._stops_at_import(self.rel, self.own, 0)
 
     def _stops_at_import(self, rel: str, summary: Summary, depth: int) -> bool:
-        names = self.index.names
         # Python looks an absolute import up beside the script that runs (this
         # module), not beside a module it imports: ``from gym import spaces``
         # in ``utils/wrappers.py`` finds the installed ``gym``, not ``utils/gym.py``
@@ -1769,8 +1768,7 @@ class Project:
             module, _, name = _absolute(rel, level, target).rpartition(".")
             if not module:
                 continue
-            sibling = module_name(os.path.join(directory, module.replace(".", os.sep) + ".py")) if directory else None
-            found = [other for other in (names.get(sibling) if sibling else None, names.get(module)) if other]
+            found = self._found_from(directory, module)
             if found and all(self._lacks(other, module, name) or self._unparsable(other) for other in found):
                 return True
             if not found and self._missing_module(directory, module):
@@ -1783,11 +1781,18 @@ class Project:
             # imports: a package's ``__init__`` importing a module the repository
             # leaves out on purpose, ``.gitignore``'s ``models/model*``, is
             # there when its author runs it.)
-            sibling = module_name(os.path.join(directory, module.replace(".", os.sep) + ".py")) if directory else None
-            found = [other for other in (names.get(sibling) if sibling else None, names.get(module)) if other]
+            found = self._found_from(directory, module)
             if found and all(self._unparsable(other) for other in found):
                 return True
         return False
+
+    def _found_from(self, directory: str, module: str) -> List[str]:
+        """The project modules an absolute import of ``module`` may load when
+        the script runs from ``directory``: the one beside it, and the one
+        from the project's root."""
+        names = self.index.names
+        sibling = module_name(os.path.join(directory, module.replace(".", os.sep) + ".py")) if directory else None
+        return [other for other in (names.get(sibling) if sibling else None, names.get(module)) if other]
 
     def _imported_stops(self, rel: str, depth: int) -> bool:
         """Does project module ``rel`` (not this one), imported, stop at one
@@ -2805,25 +2810,16 @@ def _bindings(node: Union[ast.Import, ast.ImportFrom]) -> Iterator[Tuple[str, in
             yield alias.asname or alias.name, node.level, target
 
 
-#: An encoding declaration on one of a file's first two lines (PEP 263).
-_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
-
-
 def _foreign_codec(path: str) -> bool:
-    """Does the file at ``path`` declare an encoding Python does not know?"""
+    """Does the file at ``path`` declare an encoding (PEP 263, as Python
+    itself reads the declaration) that Python does not know?"""
     try:
         with open(path, "rb") as f:
-            head = [f.readline(), f.readline()]
+            tokenize.detect_encoding(f.readline)
     except OSError:
         return False
-    for line in head:
-        found = _CODING.match(line)
-        if found is not None:
-            try:
-                codecs.lookup(found.group(1).decode("ascii"))
-            except (LookupError, UnicodeDecodeError):
-                return True
-            return False
+    except SyntaxError as error:
+        return str(error).startswith("unknown encoding")
     return False
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import ast
-from typing import FrozenSet, Optional, Set
+from typing import FrozenSet, Iterator, Optional, Set
 
 from flake8_gradmode import flow, modes
 from flake8_gradmode.context import Fix
@@ -589,11 +589,9 @@ def _handed_in_eval_mode(ctx, scope: flow.Scope, call: flow.ModelCall) -> bool:
             return False
         if any(keys.get(s) == name for s in (*caller.train_switches, *caller.maybe_train_switches)):
             return False
-        for inner in ast.walk(caller.function.node):
-            if isinstance(inner, ast.Call) and inner is not node and any(
-                isinstance(a, ast.Name) and a.id == name for a in (*inner.args, *(k.value for k in inner.keywords))
-            ) and not _switches_nothing(ctx, inner, name):
-                return False  # handed to another call, which may switch it
+        if any(inner is not node and not _switches_nothing(ctx, inner, name)
+               for inner in _calls_handing(caller.function.node, {name})):
+            return False  # handed to another call, which may switch it
     return True
 
 
@@ -610,12 +608,17 @@ def _switches_nothing(ctx, call: ast.Call, name: str) -> bool:
         return False
     params = {param for param, value, _ in bound_arguments(scope.function, call)
               if isinstance(value, ast.Name) and value.id == name}
-    return bool(params) and not any(
-        isinstance(inner, ast.Call) and any(
-            isinstance(a, ast.Name) and a.id in params for a in (*inner.args, *(k.value for k in inner.keywords))
-        )
-        for inner in ast.walk(scope.function.node)
-    )
+    return bool(params) and next(_calls_handing(scope.function.node, params), None) is None
+
+
+def _calls_handing(body: ast.AST, names: Set[str]) -> Iterator[ast.Call]:
+    """The calls under ``body`` that pass one of ``names`` as an argument by
+    itself (``f(model)``, ``f(net=model)``)."""
+    for inner in ast.walk(body):
+        if isinstance(inner, ast.Call) and any(
+            isinstance(a, ast.Name) and a.id in names for a in (*inner.args, *(k.value for k in inner.keywords))
+        ):
+            yield inner
 
 
 def _hands_a_built_model(ctx, scope: flow.Scope, ev: flow.EvalLoop, matters: bool) -> Optional[str]:
