@@ -2673,16 +2673,17 @@ class _Index:
     read a clock or profile is worked out only when asked (``timers``,
     ``profiled``): most questions need only the parents and loads."""
 
-    def __init__(self, ctx, scope: Scope) -> None:
+    def __init__(self, ctx, scope: Scope, within: Optional[ast.stmt] = None) -> None:
         self.parents: Dict[int, ast.AST] = {}
         self.loads: Dict[str, List[ast.Name]] = {}
         self._ctx = ctx
         self._scope = scope
+        self._within = within
         self._calls: List[ast.Call] = []
         self._withs: List[ast.AST] = []
         self._timed: Optional[Tuple[List[int], List[Tuple[int, int]]]] = None
         root: ast.AST = scope.function.node if scope.function is not None else ctx.tree
-        body = list(getattr(root, "body", ()))
+        body = list(getattr(root, "body", ())) if within is None else [within]
         stack: List[ast.AST] = []
         for stmt in body:
             self.parents[id(stmt)] = root
@@ -2714,6 +2715,16 @@ class _Index:
                 elif isinstance(value, ast.AST) and not isinstance(value, _NOT_WALKED):
                     parents[id(value)] = node
                     stack.append(value)
+
+    def uses(self, name: str) -> Optional[List[ast.Name]]:
+        """The loads of ``name`` in the scope's own code.  An index of one
+        statement of the scope (a loop: ``within``) answers None when the
+        scope's text outside that statement has the name as a word: a read
+        it did not walk may be there."""
+        found = self.loads.get(name, [])
+        if self._within is not None and _word_outside(self._ctx, self._scope, self._within, name):
+            return None
+        return found
 
     @property
     def timers(self) -> List[int]:
@@ -2802,6 +2813,28 @@ def _profiled(ctx, scope: Scope, node: ast.AST) -> bool:
 
 def _index(ctx, scope: Scope) -> _Index:
     return _memo(ctx, ("index", id(scope)), lambda: _Index(ctx, scope), None)
+
+
+def _loop_index(ctx, loop: Loop) -> _Index:
+    """The index of one loop of its scope: most questions about a call in a
+    loop are answered inside it, without walking the whole function."""
+    return _memo(ctx, ("loop-index", id(loop)), lambda: _Index(ctx, loop.scope, loop.node), None)
+
+
+def _word_outside(ctx, scope: Scope, stmt: ast.stmt, name: str) -> bool:
+    """Is ``name`` a word of ``scope``'s text outside ``stmt`` (or not told
+    apart from one: a name that is not ASCII)?  Positions are UTF-8 byte
+    offsets, so the two lines ``stmt`` shares are cut as bytes."""
+    if not name.isascii():
+        return True
+    lines = ctx.lines
+    node = scope.function.node if scope.function is not None else None
+    first, last = (node.lineno, node.end_lineno or node.lineno) if node is not None else (1, len(lines))
+    start, end = stmt.lineno, stmt.end_lineno or stmt.lineno
+    head = lines[start - 1].encode("utf-8")[: stmt.col_offset].decode("utf-8", "ignore")
+    tail = lines[end - 1].encode("utf-8")[stmt.end_col_offset or 0:].decode("utf-8", "ignore")
+    text = "".join([*lines[first - 1:start - 1], head, "\n", tail, *lines[end:last]])
+    return re.search(r"\b%s\b" % re.escape(name), text) is not None
 
 
 #: Attributes and methods whose result holds no graph (or only predictions).
@@ -3642,8 +3675,12 @@ def logged_forwards(ctx) -> List[Tuple[ModelCall, ast.stmt]]:
             scope = loop.scope
             if in_module_method(ctx, scope) or is_hook(scope, ctx) or is_pytest_test(scope, ctx):
                 continue
-            idx = _index(ctx, scope)
-            if _only_shown(ctx, idx, call.node, 0) and not never_runs(ctx, scope):
+            idx = _loop_index(ctx, loop)
+            shown = _only_shown(ctx, idx, call.node, 0) if id(call.node) in idx.parents else None
+            if shown is None:  # a name read outside the loop: the whole function's index
+                idx = _index(ctx, scope)
+                shown = _only_shown(ctx, idx, call.node, 0)
+            if shown and not never_runs(ctx, scope):
                 stmt = call.node
                 while stmt is not None and not isinstance(stmt, ast.stmt):
                     stmt = idx.parents.get(id(stmt))
@@ -3694,7 +3731,10 @@ def _shows(ctx, call: ast.Call) -> Optional[bool]:
     return False
 
 
-def _only_shown(ctx, idx: _Index, node: ast.AST, depth: int) -> bool:
+def _only_shown(ctx, idx: _Index, node: ast.AST, depth: int) -> Optional[bool]:
+    """Does ``node``'s value only go to save, plot or log calls, directly or
+    through names assigned from it (two at most)?  None: ``idx`` covers one
+    loop and a name's reads may be outside it."""
     cur = node
     while True:
         parent = idx.parents.get(id(cur))
@@ -3712,12 +3752,18 @@ def _only_shown(ctx, idx: _Index, node: ast.AST, depth: int) -> bool:
                 continue
             return verdict
         if isinstance(parent, ast.Assign) and parent.value is cur and depth < 2:
-            uses = []
+            uses: List[ast.Name] = []
             for target in parent.targets:
                 if not isinstance(target, ast.Name):
                     return False
-                uses.extend(idx.loads.get(target.id, ()))
-            return bool(uses) and all(_only_shown(ctx, idx, use, depth + 1) for use in uses)
+                found = idx.uses(target.id)
+                if found is None:
+                    return None
+                uses.extend(found)
+            if not uses:
+                return False
+            verdicts = [_only_shown(ctx, idx, use, depth + 1) for use in uses]
+            return False if False in verdicts else None if None in verdicts else True
         return False
 
 

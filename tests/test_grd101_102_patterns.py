@@ -325,6 +325,24 @@ def train(generator, discriminator, loader, optimizer, fixed_z):
                 save_image(samples.data[:25], "samples.png")
 """
 
+# The forward's output is saved in the loop, and returned after it: not only
+# shown, so no finding (the loop's own code does not hold every read).
+FORWARD_SAVED_IN_THE_LOOP_AND_RETURNED_AFTER_IT = """
+import torch
+from torchvision.utils import save_image
+
+
+def train(generator, discriminator, loader, optimizer, fixed_z):
+    for x in loader:
+        loss = discriminator(generator(torch.randn(8, 4))).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        samples = generator(fixed_z)
+        save_image(samples.data[:25], "samples.png")
+    return samples
+"""
+
 # --- recall: GRD102 and narrower exemptions --------------------------------------
 
 TEST_WITH_NO_GRAD_BUT_NO_EVAL = """
@@ -781,6 +799,7 @@ CASES = {
     "predictor_class": (PREDICTOR_CLASS, [("GRD101", 8, 15), ("GRD101", 12, 8)]),
     "decoding_loop": (DECODING_LOOP, [("GRD101", 7, 4)]),
     "forward_only_saved_in_a_training_loop": (FORWARD_ONLY_SAVED_IN_A_TRAINING_LOOP, [("GRD101", 16, 26)]),
+    "forward_saved_in_the_loop_and_returned_after_it": (FORWARD_SAVED_IN_THE_LOOP_AND_RETURNED_AFTER_IT, []),
     # Its callers are nowhere in sight (another module, a notebook): they may
     # well call .eval(), so the handed model's mode is unknown.
     "test_with_no_grad_but_no_eval_callers_unseen": (TEST_WITH_NO_GRAD_BUT_NO_EVAL, []),
