@@ -1370,6 +1370,28 @@ def _model_self_test(ctx) -> Optional[ast.stmt]:
     return main if ctx.imported_by_another() else None
 
 
+def _self_test(ctx, scope: Scope, node: ast.AST) -> bool:
+    """Is ``node`` (of ``scope``) part of the model module's own smoke test
+    (see ``_model_self_test``): in its ``__main__`` block, or in a
+    module-level function only that block calls and no other module names
+    (``def _test():`` that checks the output shapes of each model size)?"""
+    block = _memo(ctx, ("self-test",), lambda: _model_self_test(ctx), None)
+    if block is None:
+        return False
+    fn = scope.function
+    if fn is None:
+        return _in_block(node, block)
+    if fn.key != ("function", fn.name) or fn.parent is not None or fn.escaped or fn.by_name:
+        return False
+    sites = call_sites(ctx, fn)
+    nodes = ctx.flow.nodes
+    if not sites or not all(
+        caller.function is None and seq in nodes and _in_block(nodes[seq], block) for caller, seq in sites
+    ):
+        return False
+    return ctx.mentioned_elsewhere(fn.name, True) is False
+
+
 def _in_block(node: ast.AST, block: Optional[ast.stmt]) -> bool:
     """Is ``node`` one of the lines of the statement ``block``?"""
     return block is not None and block.lineno <= node.lineno <= (block.end_lineno or block.lineno)  # type: ignore
@@ -3365,9 +3387,7 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue
         if stops_on_its_first_pass(ctx, loop):
             continue  # ``accuracy(y_hat, y, mask)`` with no ``mask`` anywhere: NameError on the first batch
-        if scope.function is None and _in_block(
-            loop.node, _memo(ctx, ("self-test",), lambda: _model_self_test(ctx), None)
-        ):
+        if _self_test(ctx, scope, loop.node):
             continue  # a model module's own smoke test, run by hand while the model is written
         if called_from_forward(ctx, scope):
             continue  # part of a model's forward: whoever runs the model owns its grad mode

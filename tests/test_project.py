@@ -557,6 +557,47 @@ def test_a_main_block_of_a_model_module_other_modules_import_is_its_self_test(tm
     assert lint(tmp_path / "pkg/model.py") == found
 
 
+MODEL_WITH_A_SELF_TEST_FUNCTION = """
+    import torch
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, width), nn.Dropout(0.1))
+
+        def forward(self, x):
+            return self.body(x)
+
+
+    WIDTHS = {"small": 2, "large": 32}
+
+
+    def _test():
+        for name, width in WIDTHS.items():
+            model = Net(width)
+            model.eval()
+            out = model(torch.randn(3, 4))
+            assert out.shape == (3, width), name
+
+
+    if __name__ == "__main__":
+        _test()
+"""
+
+
+@pytest.mark.parametrize("others, found", [
+    ({"pkg/train.py": "from pkg.model import Net\n\nMODEL = Net(8)\n"}, []),  # the model's smoke test
+    # another module runs it too: not only the model's own check
+    ({"pkg/train.py": "from pkg.model import Net, _test\n\nMODEL = Net(8)\n_test()\n"}, [(18, 4, "GRD101")]),
+    ({"pkg/train.py": "import torch\n"}, [(18, 4, "GRD101")]),  # a script of its own, nothing imports it
+])
+def test_a_function_only_the_main_block_of_a_model_module_calls_is_its_self_test(tmp_path, others, found):
+    make(tmp_path, {"pkg/model.py": MODEL_WITH_A_SELF_TEST_FUNCTION, **others})
+    assert lint(tmp_path / "pkg/model.py") == found
+
+
 MODEL_WITH_A_PRIVATE_CHECK = """
     import torch
     import torch.nn as nn

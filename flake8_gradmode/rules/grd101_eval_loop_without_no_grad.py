@@ -378,8 +378,9 @@ class EvalLoopWithoutNoGrad(Rule):
         `for c in range(3):`, or sweeps literal numbers, `for size in [4, 8,
         16]:`: a shape check of the model; nor does, with the project
         index, the `if __name__ == "__main__":` block of a module that
-        defines an `nn.Module` subclass and that another module imports: the
-        model's own smoke test), it follows a
+        defines an `nn.Module` subclass and that another module imports, nor
+        a module-level function only that block calls and no other module
+        names, `def _test():`: the model's own smoke test), it follows a
         `.eval()` call in the same function (or in the `__init__` of a plain
         predictor class that trains nothing), or, in a function that trains
         nothing, every output it computes is stripped of its graph
