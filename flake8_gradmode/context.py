@@ -353,6 +353,12 @@ class Context:
         lacks (see ``Project.import_fails``)?  False without an index."""
         return self._ask(lambda found: found.import_fails(), False)
 
+    def import_lacks(self, level: int, target: str) -> bool:
+        """Does ``from m import name`` here (``target`` is ``m.name``) raise
+        ``ImportError`` (see ``Project.import_lacks``)?  False without an
+        index."""
+        return self._ask(lambda found: found.import_lacks(level, target), False)
+
     def stars_lack(self, names: FrozenSet[str]) -> bool:
         """Does every ``*`` import of this module name a module of the project
         that binds none of ``names`` (see ``Project.stars_lack``)?  False

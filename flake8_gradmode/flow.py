@@ -1312,9 +1312,11 @@ def _stops_before_it_calls(ctx) -> bool:
 
 def _main_block_stops(ctx) -> Optional[FrozenSet[str]]:
     """When the module's ``if __name__ == "__main__":`` block stops at a
-    name the module never binds (``_reads_unbound``: ``NameError``) or at
-    a class built with arguments it cannot take (``_cannot_build``), in a
-    module nothing in the project imports (see ``_imported_by_nothing``):
+    name the module never binds (``_reads_unbound``: ``NameError``), at
+    a class built with arguments it cannot take (``_cannot_build``), or at
+    an import of a name its project module lacks (``from modeling import
+    get_model`` after ``get_model`` became ``build_model``: ``ImportError``),
+    in a module nothing in the project imports (see ``_imported_by_nothing``):
     the names of the module's functions and classes that can run before,
     those the statements before it name and, through their bodies, those
     they name in turn.  Nothing else of the module ever runs.  None
@@ -1328,8 +1330,12 @@ def _main_block_stops(ctx) -> Optional[FrozenSet[str]]:
     for stmt in tree.body:
         if isinstance(stmt, ast.If) and _is_main_test(stmt.test):
             for inner in stmt.body:
-                if _reads_unbound(ctx, inner) or _cannot_build(ctx, inner, frozenset()):
-                    stop = inner  # ``NameError``, or ``TypeError`` building a class
+                if _reads_unbound(ctx, inner) or _cannot_build(ctx, inner, frozenset()) or (
+                    isinstance(inner, ast.ImportFrom) and inner.module
+                    and any(alias.name != "*" and ctx.import_lacks(inner.level, f"{inner.module}.{alias.name}")
+                            for alias in inner.names)
+                ):
+                    stop = inner  # ``NameError``, ``TypeError`` building a class, or ``ImportError``
                     break
                 before.append(inner)
             break

@@ -1786,6 +1786,18 @@ class Project:
                 return True
         return False
 
+    def import_lacks(self, level: int, target: str) -> bool:
+        """Does ``from m import name`` written in this module (``target`` is
+        ``m.name``, relative by ``level``) raise ``ImportError``, as
+        ``import_fails`` reads a top-level one: ``m`` a project module, found
+        where the module's directory and the project's root both would find
+        it, that binds no ``name`` or does not parse?"""
+        module, _, name = _absolute(self.rel, level, target).rpartition(".")
+        if not module:
+            return False
+        found = self._found_from(os.path.dirname(self.rel), module)
+        return bool(found) and all(self._lacks(other, module, name) or self._unparsable(other) for other in found)
+
     def _found_from(self, directory: str, module: str) -> List[str]:
         """The project modules an absolute import of ``module`` may load when
         the script runs from ``directory``: the one beside it, and the one

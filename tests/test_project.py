@@ -6175,6 +6175,20 @@ def test_a_script_whose_main_block_stops_late_still_runs_what_it_called_first(tm
     assert lint(tmp_path / "train.py") == [(8, 4, "GRD101")]
 
 
+@pytest.mark.parametrize("imported, found", [
+    ("from modeling import get_model", []),  # ``ImportError`` before ``main(args)``: nothing of the script runs
+    ("from modeling import build_model", [(8, 4, "GRD101")]),
+    ("from modeling import *", [(8, 4, "GRD101")]),  # a ``*`` import lacks no name
+])
+def test_a_script_whose_main_block_stops_at_an_import_its_module_lacks_runs_none_of_its_functions(
+    tmp_path, imported, found
+):
+    source = MAIN_BLOCK_NAME_ERROR.replace("        if wide:\n            print(\"wide\")\n", f"        {imported}\n")
+    modeling = "import torch\n\n\ndef build_model():\n    return torch.nn.Linear(4, 2)\n"
+    unpackaged(tmp_path, {"train.py": source, "modeling.py": modeling})
+    assert lint(tmp_path / "train.py") == found
+
+
 STALE_LEARNER = """\
 import torch
 from torch import nn

@@ -570,8 +570,10 @@ class EvalLoopWithoutNoGrad(Rule):
         "__main__":` block stops at such a name (`if CRNNx2:` where only
         `args.CRNNx2` exists), or at a class of the module built with
         arguments its `__init__` cannot take (`GRU_TV(..., dropout=0)` of
-        an `__init__` that also wants `dropout_type`: TypeError), before
-        anything it ran could reach the function; a loop after a statement of its own block or of an
+        an `__init__` that also wants `dropout_type`: TypeError), or at an
+        import of a name its project module lacks (`from modeling import
+        get_model` where `modeling` now has `build_model`: ImportError),
+        before anything it ran could reach the function; a loop after a statement of its own block or of an
         enclosing one that always reads a name the module binds nowhere
         (`if arg.test:` where only `args` is bound), or in the body of a
         statement whose test or iterable does, or whose own body does so in
