@@ -338,11 +338,34 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # a function of this module named like a model: reached through its body
     if key in flow.module_classes:
         return False  # building a module class of this file named in lower case: ``muPTransformer(...)``
+    if id(call.node) in _memo(ctx, ("fitted",), lambda: _builds_fitted(ctx), frozenset()):
+        return False  # ``model = config.model(**params)`` ... ``model.fit(x, y)``: an estimator built
     if last in _WRAPPED and owner and is_model_name(owner, ctx.settings.model_names):
         return True  # model.module(x): the model DataParallel wraps
     if not owner and id(call) in _memo(ctx, ("elements",), lambda: _element_calls(ctx), frozenset()):
         return True  # for head in self.heads: head(x)
     return is_model_name(key, ctx.settings.model_names)
+
+
+def _builds_fitted(ctx) -> FrozenSet[int]:
+    """Calls whose value a name takes (``model = cfg.model(**params)``) that
+    the module then calls ``.fit(...)`` on: an estimator being built (a
+    scikit-learn or XGBoost model), not a forward pass.  Only in a module
+    whose text has ``.fit(``."""
+    if not any(".fit(" in line for line in ctx.lines):
+        return frozenset()
+    fitted: Set[str] = set()
+    built: Dict[str, List[int]] = {}
+    for node in ast.walk(ctx.tree):
+        if node.__class__ is ast.Call:
+            func = node.func  # type: ignore[attr-defined]
+            if func.__class__ is ast.Attribute and func.attr == "fit" and func.value.__class__ is ast.Name:
+                fitted.add(func.value.id)
+        elif node.__class__ is ast.Assign and node.value.__class__ is ast.Call:  # type: ignore[attr-defined]
+            targets = node.targets  # type: ignore[attr-defined]
+            if len(targets) == 1 and targets[0].__class__ is ast.Name:
+                built.setdefault(targets[0].id, []).append(id(node.value))  # type: ignore[attr-defined]
+    return frozenset(call for name in fitted for call in built.get(name, ()))
 
 
 #: Keywords that configure a model being built, not a forward's inputs.

@@ -343,6 +343,22 @@ def train(generator, discriminator, loader, optimizer, fixed_z):
     return samples
 """
 
+# A model built from a configuration and then fitted: a scikit-learn or
+# XGBoost estimator, not a forward pass.
+ESTIMATOR_BUILT_AND_FITTED_PER_FOLD = """
+import torch
+from sklearn.model_selection import KFold
+
+
+def predict_folds(x, y, model_config):
+    scores = []
+    for train_idx, test_idx in KFold(5).split(x):
+        model = model_config.model(**model_config.params)
+        model.fit(x[train_idx], y[train_idx])
+        scores.append(model.score(x[test_idx], y[test_idx]))
+    return scores
+"""
+
 # --- recall: GRD102 and narrower exemptions --------------------------------------
 
 TEST_WITH_NO_GRAD_BUT_NO_EVAL = """
@@ -800,6 +816,11 @@ CASES = {
     "decoding_loop": (DECODING_LOOP, [("GRD101", 7, 4)]),
     "forward_only_saved_in_a_training_loop": (FORWARD_ONLY_SAVED_IN_A_TRAINING_LOOP, [("GRD101", 16, 26)]),
     "forward_saved_in_the_loop_and_returned_after_it": (FORWARD_SAVED_IN_THE_LOOP_AND_RETURNED_AFTER_IT, []),
+    "estimator_built_and_fitted_per_fold": (ESTIMATOR_BUILT_AND_FITTED_PER_FOLD, []),
+    "called_not_fitted": (
+        ESTIMATOR_BUILT_AND_FITTED_PER_FOLD.replace("model.fit(x[train_idx], y[train_idx])", "print(model)"),
+        [("GRD101", 8, 4)],
+    ),
     # Its callers are nowhere in sight (another module, a notebook): they may
     # well call .eval(), so the handed model's mode is unknown.
     "test_with_no_grad_but_no_eval_callers_unseen": (TEST_WITH_NO_GRAD_BUT_NO_EVAL, []),

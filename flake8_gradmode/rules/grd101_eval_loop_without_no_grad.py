@@ -411,7 +411,9 @@ class EvalLoopWithoutNoGrad(Rule):
         the settings of a model being built, `cell_senet(model_name=...,
         num_classes=1108)`, nor one named like an action, `validate_model(...)`,
         nor a loss or metric module, `criterion(out, y)`, `psnr(sr, hr)`,
-        `metric_fn(preds, ys)`);
+        `metric_fn(preds, ys)`, nor one whose value a name takes that the
+        module then calls `.fit(...)` on, `model = cfg.model(**params)`: a
+        scikit-learn or XGBoost estimator being built);
         also `model.module(x)`,
         an item of a container of models (`self.models["generator"](x)`,
         `for head in self.heads: head(x)`), and `model.generate(...)`
