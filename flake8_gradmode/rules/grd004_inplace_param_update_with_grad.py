@@ -233,6 +233,26 @@ class InplaceParamUpdateWithGrad(Rule):
             import torch
 
 
+            class MelFrontend(torch.nn.Module):
+                def __init__(self, basis):
+                    super().__init__()
+                    self.mel = torch.nn.Conv1d(4, 2, 1).requires_grad_(False)
+                    self.mel.weight.copy_(basis)
+
+                def forward(self, x):
+                    return self.mel(x)
+
+
+            frontend = MelFrontend(torch.ones(2, 4, 1))
+            """,
+            title="A part of a module frozen where it is built",
+            checks=(Holds("bool((frontend.mel.weight == 1).all())", "the weight is set"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
             class RunningCenters(torch.nn.Module):
                 def __init__(self, k, d):
                     super().__init__()
@@ -736,11 +756,23 @@ class InplaceParamUpdateWithGrad(Rule):
                         self._not_requiring.add(key)
                     else:
                         self._not_requiring.discard(key)
-            elif self._not_requiring and isinstance(target, ast.Attribute):
-                # ``self.weight = Parameter(...)`` after ``register_buffer("weight", ...)``
+            elif self._not_requiring and isinstance(target, (ast.Attribute, ast.Name)):
+                # ``self.weight = Parameter(...)`` after ``register_buffer("weight", ...)``;
+                # a name bound again holds a new module
                 name = dotted(target)
                 if name is not None:
                     self._not_requiring.discard((id(self.context.grad.function), name))
+        value = node.value  # after the rebinding above, which switches a name back on
+        if (
+            isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+            and value.func.attr == "requires_grad_" and is_const(first_value(value), False)
+        ):
+            # ``self.mel = nn.Conv1d(...).requires_grad_(False)``: the module
+            # the name now holds has no parameter that requires grad
+            for target in node.targets:
+                name = dotted(target)
+                if name is not None:
+                    self._set_requires_grad(name, False)
         for target in node.targets:
             if isinstance(target, ast.Subscript):
                 if facts.builds_parameter(self.context, node.value):
