@@ -67,7 +67,11 @@ class BackwardUnderNoGrad(Rule):
         ("test", t)]:` then `if name == "train":`).  Nor is
         `x.backward()` on an object a class outside `torch` built
         (`criterion = nn.LossMSE()` of a network library written by hand):
-        it is that class's own method, not autograd's.
+        it is that class's own method, not autograd's.  Nor is a value made
+        by a function or method of the module that turns grad back on in
+        its own body (`critic_loss = self._critic_step(batch)`, whose loss
+        is built under `with torch.enable_grad():`): it may well have a
+        graph.
     """
     options = ("no_grad_decorators",)
     fix_safety = "No fix is applied: the computation has to move, which only the author can decide."
@@ -96,6 +100,25 @@ class BackwardUnderNoGrad(Rule):
                 loss.backward()
             """,
             title="The loss was built with grad enabled: backward works under no_grad",
+            checks=(Holds("model.weight.grad is not None", "gradients are computed"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+
+
+            def loss_of(x):
+                with torch.enable_grad():
+                    return model(x).pow(2).mean()
+
+
+            with torch.no_grad():
+                loss = loss_of(torch.randn(8, 4))
+                loss.backward()
+            """,
+            title="A function of the module turns grad back on to build the loss",
             checks=(Holds("model.weight.grad is not None", "gradients are computed"),),
         ),
         Valid(
@@ -332,19 +355,24 @@ class BackwardUnderNoGrad(Rule):
             "compute it with grad enabled (outside the block, or under `torch.enable_grad()`)"
         )
         flag = _guarding_parameter(self._guards, function)
+        ctx = self.context
+        made = self._made_by(value)
+        maker = ctx.call_key(made.func) if made is not None else None  # asked now: it reads the running function
         if flag is not None and function is not None:
             # ``if do_backward: loss.backward()``: only if a caller can ask for it
-            asked = lambda: _may_pass_true(self.context, function, flag)  # noqa: E731
+            asked = lambda: _may_pass_true(ctx, function, flag) and not _turns_grad_on(ctx, maker)  # noqa: E731
         else:
-            asked = lambda: True  # noqa: E731
+            asked = lambda: not _turns_grad_on(ctx, maker)  # noqa: E731
         if state is Grad.DISABLED:
             self.report(node, message, condition=asked)
         elif function is not None:
             guards = _parameter_guards(self._guards, function)
             if guards:
                 # ``if mode == "train": loss.backward()``: only the calls that can take the branch count
-                ctx = self.context
-                self.report(node, message, condition=lambda: _branch_runs_without_grad(ctx, function, guards))
+                self.report(
+                    node, message,
+                    condition=lambda: _branch_runs_without_grad(ctx, function, guards) and asked(),
+                )
                 return
             self.report(
                 node, message, condition=lambda: effective(Grad.INHERITED, function) is Grad.DISABLED and asked()
@@ -384,6 +412,17 @@ class BackwardUnderNoGrad(Rule):
         name = _AUTOGRAD_CALLS.get(qual)
         return first_or_keyword(call, name) if name else None
 
+    def _made_by(self, value: ast.expr) -> Optional[ast.Call]:
+        """The call that computed ``value``: itself, or the call its name was
+        bound to in this scope."""
+        if isinstance(value, ast.Call):
+            return value
+        if isinstance(value, ast.Name):
+            binding = self.context.grad.frame.names.get(value.id)
+            made = getattr(binding, "value", None)
+            return made if isinstance(made, ast.Call) else None
+        return None
+
     def _computed_here(self, value: ast.expr, state: Grad) -> bool:
         """Was ``value`` computed in this scope under the current grad state?"""
         if isinstance(value, _COMPUTED):
@@ -397,6 +436,30 @@ class BackwardUnderNoGrad(Rule):
                 and binding.kind is not facts.Kind.PARAM
             )
         return False
+
+
+def _turns_grad_on(ctx, key: Optional[Tuple[str, ...]]) -> bool:
+    """Is ``key`` (``Context.call_key`` of a call) a function or method of
+    the module that turns grad back on in its own body (``with
+    torch.enable_grad():``, a ``torch.set_grad_enabled(True)`` statement,
+    ``@torch.enable_grad()``)?  What it returns may well be computed with
+    grad: ``critic_loss = self._critic_step(batch)`` whose loss is built
+    under ``enable_grad``.  Asked once the module is seen, so a method
+    defined later counts."""
+    return key is not None and any(_enables_grad(ctx, info.node) for info in ctx.functions.get(key, ()))
+
+
+def _enables_grad(ctx, fn: ast.AST) -> bool:
+    grad, imports = ctx.grad, ctx.imports
+    if any(grad.effect(imports, d) is Grad.ENABLED for d in getattr(fn, "decorator_list", ())):
+        return True
+    for node in facts.own_nodes(fn):
+        if node.__class__ in (ast.With, ast.AsyncWith):
+            if any(grad.effect(imports, item.context_expr) is Grad.ENABLED for item in node.items):  # type: ignore
+                return True
+        elif node.__class__ is ast.Expr and grad.statement_effect(imports, node) is Grad.ENABLED:  # type: ignore
+            return True
+    return False
 
 
 def _built_by_a_class_outside_torch(ctx, receiver: ast.expr) -> bool:
