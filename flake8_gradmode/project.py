@@ -1446,16 +1446,9 @@ class Project:
                 installed = not self.unpackaged()
             if key in self.index.entries[rel][2] and _names_it(summary, name, installed or rel.endswith("__init__.py")):
                 if _may_reach(summary, name, mine) and not self._names_another(rel, summary, name) \
-                        and not self._only_dead_callers(rel, summary, name) and not self._stops_beside(rel):
+                        and not self._only_dead_callers(rel, summary, name):
                     return True  # used there, or a file that does not parse: it may be
         return False
-
-    def _stops_beside(self, rel: str) -> bool:
-        """Is module ``rel``, in this module's directory, one that stops at
-        its imports (see ``import_fails``: ``from network import model`` of
-        a ``network.py`` that does not parse)?  Run or imported, none of its
-        code runs past that import, so what it names never runs from there."""
-        return os.path.dirname(rel) == os.path.dirname(self.rel) and self._imported_stops(rel, 0)
 
     def _only_dead_callers(self, rel: str, summary: Summary, name: str) -> bool:
         """Does module ``rel`` (``summary``) of a project with no packaging

@@ -6189,46 +6189,6 @@ def test_a_script_whose_main_block_stops_at_an_import_its_module_lacks_runs_none
     assert lint(tmp_path / "train.py") == found
 
 
-EPOCH_FUNCTIONS = """
-    import torch
-
-
-    def test(net, loader):
-        net.eval()
-        predictions = []
-        for x in loader:
-            predictions.append(net(x).argmax(1))
-        return predictions
-"""
-
-TEMPLATE_MAIN = """
-    import torch
-    from epoch_fun import test
-    from network import Net
-
-
-    def main():
-        print(test(Net(), [torch.randn(2, 4)]))
-
-
-    if __name__ == "__main__":
-        main()
-"""
-
-
-@pytest.mark.parametrize("network, found", [
-    # a template's model with an empty method: the one script that calls
-    # ``test`` stops at importing it, so nothing runs the loop
-    ("import torch\n\n\nclass Net(torch.nn.Module):\n    def build(self):\n\n    def forward(self, x):\n"
-     "        return x\n", []),
-    ("import torch\n\n\nclass Net(torch.nn.Linear):\n    def __init__(self):\n        super().__init__(4, 2)\n",
-     [(7, 4, "GRD101")]),
-])
-def test_a_function_called_only_by_a_script_that_stops_at_its_imports_never_runs(tmp_path, network, found):
-    unpackaged(tmp_path, {"epoch_fun.py": EPOCH_FUNCTIONS, "main.py": TEMPLATE_MAIN, "network.py": network})
-    assert lint(tmp_path / "epoch_fun.py") == found
-
-
 STALE_LEARNER = """\
 import torch
 from torch import nn
