@@ -318,9 +318,10 @@ def fit(loader, val_loader, epochs):
     # an override's own switch leaves ``mode`` at its default: training mode
     ("model.train(encoder_bn=False)", []),
     ("model.train(mode=True, encoder_bn=False)", []),
-    # ``mode`` passed: eval mode, the switch back reported too
-    ("model.train(False, encoder_bn=False)", [("GRD103", 34, 12), ("GRD103", 38, 12)]),
-    ("model.train(mode=False, encoder_bn=False)", [("GRD103", 34, 12), ("GRD103", 38, 12)]),
+    # ``mode`` passed: eval mode, the switch back reported instead of the
+    # ``model.eval()`` before it (training resumes after the later switch)
+    ("model.train(False, encoder_bn=False)", [("GRD103", 38, 12)]),
+    ("model.train(mode=False, encoder_bn=False)", [("GRD103", 38, 12)]),
 ])
 def test_a_train_override_called_with_its_own_switch_only_switches_to_training(back, expected):
     src = OVERRIDDEN_TRAIN.replace("            model.train(encoder_bn=False)", "            " + back)
@@ -1240,6 +1241,41 @@ def test_an_evaluation_on_the_last_batch_has_no_next_batch_in_eval_mode(test):
 @pytest.mark.parametrize("test", ["i % 100 == 99", "i == 0", "epoch == len(loader) - 1"])
 def test_an_evaluation_on_other_batches_is_reported(test):
     assert findings(EVAL_ON_THE_LAST_BATCH.replace("i == len(loader) - 1", test)) == [("GRD103", 14, 16)]
+
+
+EVALUATED_TWICE_AFTER_EACH_EPOCH = """
+import torch
+
+
+def evaluate(model, loader):
+    model.eval()
+    with torch.no_grad():
+        return sum(model(x).sum().item() for x in loader)
+
+
+def fit(model, optimizer, train_loader, valid_loader, epochs):
+    model.train()
+    for epoch in range(epochs):
+        for x in train_loader:
+            optimizer.zero_grad()
+            model(x).pow(2).mean().backward()
+            optimizer.step()
+        train_score = evaluate(model, train_loader)
+        valid_score = evaluate(model, valid_loader)
+        print(epoch, train_score, valid_score)
+"""
+
+
+def test_two_evaluations_in_a_row_are_one_finding_at_the_last():
+    """Training resumes after the second: a ``.train()`` after the first
+    would change nothing, so only the second is reported."""
+    assert findings(EVALUATED_TWICE_AFTER_EACH_EPOCH) == [("GRD103", 19, 22)]
+    # the second only on some epochs: the first is reported as well
+    sometimes = EVALUATED_TWICE_AFTER_EACH_EPOCH.replace(
+        "        valid_score = evaluate(model, valid_loader)\n",
+        "        if epoch % 5 == 0:\n            valid_score = evaluate(model, valid_loader)\n",
+    )
+    assert findings(sometimes) == [("GRD103", 18, 22), ("GRD103", 20, 26)]
 
 
 def test_losses_of_several_models_kept_for_one_batch_or_for_the_epoch():

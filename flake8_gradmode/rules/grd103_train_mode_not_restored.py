@@ -117,7 +117,11 @@ class TrainModeNotRestored(Rule):
         `return`, `break` or `raise` (the last evaluation, then save and stop)
         has no training step after it, nor does one on the loop's last pass
         (under `if i == len(loader) - 1:`, `i` counting the passes of
-        `enumerate(...)` or `range(...)`).  A loop
+        `enumerate(...)` or `range(...)`).  Of two switches of the same
+        model under the same conditions with no training step between them
+        (`evaluate(model, train_loader)` then `evaluate(model,
+        valid_loader)`), only the later one is reported: training resumes
+        after it.  A loop
         whose body starts by switching to training mode (`for epoch ...:
         model.train()`) is not reported: whatever the end of one iteration
         does after its evaluation, the next one trains in training mode.
@@ -814,6 +818,8 @@ class TrainModeNotRestored(Rule):
                     if nxt.kind == "forward":
                         forward_since = True
                         continue
+                    if nxt.kind == "eval" and j < n and nxt.model == event.model and nxt.guards == event.guards:
+                        break  # ``evaluate(model, train); evaluate(model, valid)``: training resumes after the later one
                     if nxt.kind != "step":  # a weight update; backward() alone may move inputs (sampling)
                         continue
                     if j < n and forward_before and not forward_since:
