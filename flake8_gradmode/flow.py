@@ -2737,7 +2737,8 @@ class _Index:
         body = list(getattr(root, "body", ())) if within is None else [within]
         stack: List[ast.AST] = []
         for stmt in body:
-            self.parents[id(stmt)] = root
+            if within is None:
+                self.parents[id(stmt)] = root  # (the statement ``within`` sits in is not walked: no parent)
             stack.append(stmt)
         parents = self.parents
         loads = self.loads
