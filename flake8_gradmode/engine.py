@@ -526,6 +526,8 @@ class Tracker:
                 self.flow.module_classes.add(self.ctx.classes[-1].name)
         if method in ("train", "eval") and _fresh_object(func.value):
             return  # copy.deepcopy(model).eval(): a copy switches, the model does not
+        if method == "train" and _not_a_mode(node):
+            return  # ``adapter.train(RunSpec(...))``: an object's own training routine, not a module's mode
         if (
             method in ("train", "eval") and func.value.__class__ is ast.Name and func.value.id == "self"  # type: ignore
             and self.ctx.classes and self.ctx.classes[-1].plain_switches
@@ -785,6 +787,22 @@ def _builds_loss(ctx: Context, value: ast.expr) -> bool:
         return False
     qual = ctx.imports.resolve(value.func) or ""
     return qual.startswith("torch.nn.") and qual.endswith("Loss")
+
+
+def _not_a_mode(call: ast.Call) -> bool:
+    """Is the first argument of a ``.train(...)`` call plainly no mode flag:
+    an object a class builds (``RunSpec(...)``, not ``bool(...)``), a
+    literal container, a string?  ``nn.Module.train`` takes a bool; such a
+    call is a method of an object of its own (a training routine)."""
+    if not call.args:
+        return False
+    arg = call.args[0]
+    if arg.__class__ is ast.Call:
+        name = arg.func.attr if isinstance(arg.func, ast.Attribute) else getattr(arg.func, "id", "")  # type: ignore
+        return name[:1].isupper()
+    if isinstance(arg, ast.Constant):
+        return isinstance(arg.value, (str, bytes, float))
+    return isinstance(arg, (ast.Dict, ast.List, ast.Tuple, ast.Set, ast.JoinedStr, ast.ListComp, ast.DictComp))
 
 
 def _self_first(call: ast.Call) -> bool:

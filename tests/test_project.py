@@ -6189,6 +6189,64 @@ def test_a_script_whose_main_block_stops_at_an_import_its_module_lacks_runs_none
     assert lint(tmp_path / "train.py") == found
 
 
+ADAPTERS = """
+    from abc import ABC
+
+    import torch
+    from torch import nn
+
+
+    class Adapter(ABC):
+        def train(self, spec):
+            self.net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+            return spec
+
+        def sample(self, spec):
+            return self.net(torch.randn(spec.n, 4))
+
+
+    class Spec:
+        def __init__(self, n):
+            self.n = n
+"""
+
+VALIDATION = """
+    from adapters import Adapter, Spec
+
+
+    def run_adapter(seed):
+        adapter = Adapter()
+        adapter.train(Spec(8))
+        return adapter.sample(Spec(4))
+
+
+    def run_validation(seeds):
+        return [run_adapter(seed) for seed in seeds]
+
+
+    def validate(seeds):
+        results = []
+        for seed in seeds:
+            results.append(run_adapter(seed))
+        return results
+
+
+    if __name__ == "__main__":
+        validate([0, 1])
+"""
+
+
+def test_a_train_method_handed_an_object_is_no_mode_switch(tmp_path):
+    """``adapter.train(Spec(8))`` is a plain object's training routine, not
+    ``nn.Module.train(mode)``: it shows no model and switches no mode."""
+    unpackaged(tmp_path, {"adapters.py": ADAPTERS, "validation.py": VALIDATION})
+    assert lint(tmp_path / "validation.py") == []
+    # a name may be a flag (``.train(mode)``): read as before, a switch of a model's mode
+    flagged = VALIDATION.replace("adapter.train(Spec(8))", "spec = Spec(8)\n        adapter.train(spec)")
+    (tmp_path / "validation.py").write_text(textwrap.dedent(flagged).lstrip("\n"), encoding="utf-8")
+    assert lint(tmp_path / "validation.py") == [(17, 4, "GRD102")]
+
+
 STALE_LEARNER = """\
 import torch
 from torch import nn

@@ -406,7 +406,9 @@ class EvalLoopWithoutNoGrad(Rule):
         A model call is a call of `self` inside an `nn.Module` subclass, of a
         name the module shows to be a model (`.eval()`, `.train()`,
         `.parameters()`, `.to()`, `.cuda()` ... called on it, built from an
-        `nn.Module` subclass), or of a name like `model`, `net`, `encoder`,
+        `nn.Module` subclass; not `.train(...)` handed an object a class
+        builds, a literal container or a string, `adapter.train(RunSpec(...))`:
+        a training routine of the object's own, which switches no mode either), or of a name like `model`, `net`, `encoder`,
         `generator`, `netG`, `resnet` (see Options; not a call that hands it
         the settings of a model being built, `cell_senet(model_name=...,
         num_classes=1108)`, nor one named like an action, `validate_model(...)`,
