@@ -798,8 +798,7 @@ def _not_a_mode(call: ast.Call) -> bool:
         return False
     arg = call.args[0]
     if arg.__class__ is ast.Call:
-        name = arg.func.attr if isinstance(arg.func, ast.Attribute) else getattr(arg.func, "id", "")  # type: ignore
-        return name[:1].isupper()
+        return last_name(arg.func)[:1].isupper()
     if isinstance(arg, ast.Constant):
         return isinstance(arg.value, (str, bytes, float))
     return isinstance(arg, (ast.Dict, ast.List, ast.Tuple, ast.Set, ast.JoinedStr, ast.ListComp, ast.DictComp))

@@ -1769,7 +1769,7 @@ class Project:
             if not module:
                 continue
             found = self._found_from(directory, module)
-            if found and all(self._lacks(other, module, name) or self._unparsable(other) for other in found):
+            if self._none_binds(found, module, name):
                 return True
             if not found and self._missing_module(directory, module):
                 return True
@@ -1795,7 +1795,12 @@ class Project:
         module, _, name = _absolute(self.rel, level, target).rpartition(".")
         if not module:
             return False
-        found = self._found_from(os.path.dirname(self.rel), module)
+        return self._none_binds(self._found_from(os.path.dirname(self.rel), module), module, name)
+
+    def _none_binds(self, found: List[str], module: str, name: str) -> bool:
+        """Are there project modules ``found`` for an import of ``module``,
+        and does each of them bind no ``name`` (or not parse)?  Then ``from
+        module import name`` raises ``ImportError`` (or ``SyntaxError``)."""
         return bool(found) and all(self._lacks(other, module, name) or self._unparsable(other) for other in found)
 
     def _found_from(self, directory: str, module: str) -> List[str]:
