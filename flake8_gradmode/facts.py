@@ -743,16 +743,8 @@ def attribute_values(tree: ast.Module, klass: str) -> Dict[str, list]:
     unpack into), with those of the module's classes it derives from and
     of those that derive from it (an instance of either may run them)."""
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    bases = {name: {dotted(b) for b in node.bases} & classes.keys() for name, node in classes.items()}
-    family = {klass}
-    for grow in (lambda name: bases.get(name, set()), lambda name: {c for c, bs in bases.items() if name in bs}):
-        todo = [klass]
-        while todo:
-            for found in grow(todo.pop()) - family:
-                family.add(found)
-                todo.append(found)
     stores: Dict[str, list] = {}
-    for node in (n for name in sorted(family & classes.keys()) for n in ast.walk(classes[name])):
+    for node in (n for name in sorted(class_family(classes, klass) & classes.keys()) for n in ast.walk(classes[name])):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if _self_attribute(target):
@@ -764,6 +756,21 @@ def attribute_values(tree: ast.Module, klass: str) -> Dict[str, list]:
         elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and _self_attribute(node.target):
             stores.setdefault(f"self.{node.target.attr}", []).append(node.value)  # type: ignore[attr-defined]
     return stores
+
+
+def class_family(classes: Dict[str, ast.ClassDef], klass: str) -> Set[str]:
+    """``klass`` with the classes of ``classes`` (a module's top-level
+    classes by name) it derives from and those that derive from it: an
+    instance of any of them may run the methods of the others on ``self``."""
+    bases = {name: {dotted(b) for b in node.bases} & classes.keys() for name, node in classes.items()}
+    family = {klass}
+    for grow in (lambda name: bases.get(name, set()), lambda name: {c for c, bs in bases.items() if name in bs}):
+        todo = [klass]
+        while todo:
+            for found in grow(todo.pop()) - family:
+                family.add(found)
+                todo.append(found)
+    return family
 
 
 def _self_attribute(node: ast.AST) -> bool:

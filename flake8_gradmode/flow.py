@@ -28,8 +28,8 @@ from flake8_gradmode.names import (
 )
 from flake8_gradmode.facts import (
     GRAPH_DROPPING_READS, PARAMETER_FREE_LAYERS, TRAINING_STEP_NAMES, adapting_functions, asks_autograd,
-    attribute_values as _attribute_values, context_effects, freezes, freezing_functions, init_freeze, method_of,
-    parameter_free, plain_bases,
+    attribute_values as _attribute_values, class_family, context_effects, freezes, freezing_functions, init_freeze,
+    method_of, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
     SAME_MODULE_METHODS, FunctionInfo, Grad, all_params, bound_arguments, dotted, is_const, last_name,
@@ -2347,13 +2347,15 @@ def built_parameter_free(ctx, call: ModelCall, layers: FrozenSet[str] = PARAMETE
 
 
 def _self_values(ctx, class_name: str, attr: str) -> List[ast.expr]:
-    """What the methods of the class assign to ``self.<attr>``, moves left
-    out (``RunningMeanStd(shape).to(device)`` is ``RunningMeanStd(shape)``);
+    """What the methods of the class, and of the module's classes it derives
+    from or that derive from it, assign to ``self.<attr>``, moves left out
+    (``RunningMeanStd(shape).to(device)`` is ``RunningMeanStd(shape)``);
     empty when one of them assigns it otherwise (a tuple, an augmented
     assignment)."""
+    family = class_family(local_classes(ctx), class_name)
     values: List[ast.expr] = []
     for scope in ctx.flow.all_scopes:
-        if scope.class_name != class_name or scope.function is None:
+        if scope.class_name not in family or scope.function is None:
             continue
         for node in ast.walk(scope.function.node):
             targets = node.targets if isinstance(node, ast.Assign) else (

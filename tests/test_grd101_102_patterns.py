@@ -3719,6 +3719,52 @@ def test_a_module_holding_only_settings_runs_without_a_graph(changes, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
 
 
+# a trainer whose base class keeps a settings-only metric module as
+# ``self.metric``; the derived trainer's validation runs the model under
+# no_grad and the metric outside it
+INHERITED_METRIC = """
+import torch
+from torch import nn
+
+
+class EdgeScore(nn.Module):
+    def __init__(self, cut=0.5):
+        super().__init__()
+        self.cut = cut
+
+    def __call__(self, target, pred):
+        hits = ((pred > self.cut) == (target > self.cut)).float()
+        return hits.mean()
+
+
+class Trainer:
+    def __init__(self, net):
+        self.net = net
+        self.metric = EdgeScore(cut=0.5)
+
+
+class FinetuneTrainer(Trainer):
+    def validate(self, loader):
+        scores = []
+        for image, edge in loader:
+            with torch.no_grad():
+                pred = self.net(image)
+            scores.append(self.metric(edge, pred).item())
+        return scores
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # the base keeps a module with a parameter there: its output has a graph
+    (("        self.cut = cut\n", "        self.cut = cut\n        self.scale = nn.Linear(1, 1)\n"),
+     [("GRD101", 26, 8)]),
+])
+def test_a_settings_only_module_kept_by_the_base_class_runs_without_a_graph(change, expected):
+    source = INHERITED_METRIC.replace(*change) if change else INHERITED_METRIC
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
 LOWER_CASE_MODULE_CLASS = """
 import torch
 from torch import nn

@@ -560,7 +560,8 @@ class EvalLoopWithoutNoGrad(Rule):
         layers and registers buffers: a running normaliser), or one that
         keeps nothing but settings and calls nothing it holds (a heatmap
         decoder storing `input_size` and `threshold`, not `self.model =
-        model`), also kept as `self.<name>`, or a class of another module that,
+        model`), also kept as `self.<name>` (by the class or one it derives
+        from), or a class of another module that,
         like the project modules it imports, names no `torch` and imports only the
         standard library, NumPy and SciPy (a NumPy network), or a `torch.nn` layer without parameters
         (`nn.CosineSimilarity(dim=1)`); a loop of a module's top-level code
