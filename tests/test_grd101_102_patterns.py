@@ -3765,6 +3765,48 @@ def test_a_settings_only_module_kept_by_the_base_class_runs_without_a_graph(chan
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
 
 
+# a model run layer by layer: inside a loop over batches, as an ensemble
+# (each model on the batch), or as one pass through a chain of models
+LAYER_BY_LAYER = """
+import torch
+
+
+def predict(net, loader):
+    net.eval()
+    outs = []
+    for x in loader:
+        for layer in net:
+            x = layer(x)
+        outs.append(x.argmax(1))
+    return outs
+
+
+def ensemble(nets, x):
+    for net in nets:
+        net.eval()
+    scores = []
+    for net in nets:
+        scores.append(net(x).softmax(1))
+    return scores
+
+
+def chained(nets, x):
+    for net in nets:
+        net.eval()
+    for net in nets:
+        x = net(x)
+    return x.argmax(1)
+"""
+
+
+def test_a_pass_through_layers_is_one_forward_and_a_loop_around_it_is_the_batches():
+    # the batches are the loop reported; a chain of models is one pass, an ensemble is not
+    assert [f for f in found(LAYER_BY_LAYER) if f[0] == "GRD101"] == [("GRD101", 8, 4), ("GRD101", 19, 4)]
+    # fed something else than what the layer before made: a model per item, each on its own input
+    source = LAYER_BY_LAYER.replace("        x = net(x)\n    return x", "        y = net(x)\n    return y")
+    assert [f for f in found(source) if f[0] == "GRD101"] == [("GRD101", 8, 4), ("GRD101", 19, 4), ("GRD101", 27, 4)]
+
+
 LOWER_CASE_MODULE_CLASS = """
 import torch
 from torch import nn

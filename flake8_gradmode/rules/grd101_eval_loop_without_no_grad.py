@@ -250,6 +250,43 @@ def _on_one_pass_only(loop: flow.Loop, calls: Sequence[flow.ModelCall]) -> bool:
     return all(id(c.node) in guarded for c in calls)
 
 
+def _through_the_layers(loop: flow.Loop, calls: Sequence[flow.ModelCall]) -> bool:
+    """Is ``loop`` one forward pass, layer by layer: it iterates the layers
+    of a module (``for layer in net:``, ``enumerate(net.features)``,
+    ``net.children()``) and every model call in it is ``X = layer(X)``, the
+    loop's layer fed what the layer before it made?  Its graph is that of
+    one call of the module (a shape check printing ``X.shape``), not one per
+    batch: the batches, if any, are a loop around it."""
+    node = loop.node
+    if not calls or node.__class__ is not ast.For:
+        return False
+    layers = {n.id for n in ast.walk(node.target) if n.__class__ is ast.Name}  # type: ignore[attr-defined]
+    iterated = node.iter  # type: ignore[attr-defined]
+    if iterated.__class__ is ast.Call and dotted(iterated.func) == "enumerate" and iterated.args:  # type: ignore
+        iterated = iterated.args[0]  # type: ignore[attr-defined]
+    if iterated.__class__ is ast.Call:
+        func = iterated.func  # type: ignore[attr-defined]
+        if func.__class__ is not ast.Attribute or func.attr not in _LAYER_ITERATORS or iterated.args:  # type: ignore
+            return False
+    elif dotted(iterated) is None:
+        return False
+    parents = {id(child): stmt for stmt in ast.walk(node) for child in ast.iter_child_nodes(stmt)}
+    for call in calls:
+        assign = parents.get(id(call.node))
+        if (
+            call.key not in layers or assign.__class__ is not ast.Assign
+            or len(assign.targets) != 1 or assign.targets[0].__class__ is not ast.Name  # type: ignore[union-attr]
+            or not call.node.args or call.node.args[0].__class__ is not ast.Name
+            or call.node.args[0].id != assign.targets[0].id  # type: ignore[union-attr, attr-defined]
+        ):
+            return False
+    return True
+
+
+#: What iterates a module's layers
+_LAYER_ITERATORS = frozenset({"children", "modules", "named_children", "named_modules"})
+
+
 def _tests_against_a_constant(test: ast.expr, names: Set[str]) -> bool:
     """Is ``test`` ``name == number`` (either way round) or ``name in [2,
     30, 145]`` for one of ``names``: a few passes of a counter (not
@@ -536,8 +573,10 @@ class EvalLoopWithoutNoGrad(Rule):
         such a name is reported like any other); timing and profiling loops
         (inside `torch.profiler.profile(...)`, `record_function` or
         `FlopCounterMode()`, also in the module's function the loop calls, or
-        between clock reads with their outputs discarded); warm-up loops (a
-        literal `range(3)` of passes over `torch.randn(...)` inputs made in
+        between clock reads with their outputs discarded); a loop through a
+        module's layers, each fed what the one before made (`for layer in
+        net: X = layer(X)`, a shape check: one forward pass); warm-up loops
+        (a literal `range(3)` of passes over `torch.randn(...)` inputs made in
         the loop, outputs not read); a loop that makes a
         tensor require grad (`x.requires_grad = True`: input gradients are
         wanted), or an inference function that does, or that hands the model
@@ -747,6 +786,29 @@ class EvalLoopWithoutNoGrad(Rule):
             title="A forward on one pass only, to show a value",
             checks=(Holds("len(forwards) == 1 and len(features) == 5",
                           "the loop runs over every row, the model on the first only: one graph, not one per batch"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                      torch.nn.Dropout(0.5), torch.nn.Linear(4 * 6 * 6, 10))
+
+
+            def print_shapes(net, X):
+                net.eval()
+                for i, layer in enumerate(net):
+                    X = layer(X)
+                    print(i, type(layer).__name__, tuple(X.shape))
+                return X
+
+
+            image = torch.rand(1, 1, 8, 8)
+            out = print_shapes(net, image)
+            """,
+            title="A shape check through a model's layers, one after the other",
+            checks=(Holds("torch.equal(out, net(image))",
+                          "the loop is one forward pass of `net`, layer by layer: one graph, not one per batch"),),
         ),
         Valid(
             """
@@ -1303,7 +1365,7 @@ class EvalLoopWithoutNoGrad(Rule):
                 continue
             # the costlier questions last, only for a loop about to be reported
             calls = [*ev.model_calls, *(p.model_call for p in ev.paths)]
-            if _on_one_pass_only(ev.loop, calls):
+            if _on_one_pass_only(ev.loop, calls) or (not ev.paths and _through_the_layers(ev.loop, calls)):
                 covered.update(id(c) for c in calls)  # one forward, printed: no graph per batch
                 continue
             if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
