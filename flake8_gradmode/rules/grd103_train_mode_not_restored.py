@@ -66,7 +66,10 @@ class TrainModeNotRestored(Rule):
         code) trains no model.  A model the loop only ever puts in eval
         mode, while it switches others to training mode, all known by name
         (`model.train(flag); teacher.eval()` in the function it calls), is
-        frozen on purpose.  A function the loop calls that builds the model
+        frozen on purpose; so is one the loop switches to eval mode and runs
+        only with grad disabled, never handing it on (`model.eval()`, then
+        `with torch.no_grad(): feature = model(img)` and a linear classifier
+        trained on the features: no step of the loop trains it).  A function the loop calls that builds the model
         it trains on every call (`enc = Encoder(d)`, an optimizer over its
         parameters, then `enc.eval(); return enc`) trains a new model each
         time: its switch to eval mode reaches no model the next call trains.
@@ -709,6 +712,27 @@ class TrainModeNotRestored(Rule):
             title="A frozen teacher kept in eval mode by the training function, which switches the student back",
             checks=(Holds("modes == [(True, False)] * 4", "the student trains in training mode, the teacher never"),),
         ),
+        Valid(
+            """
+            import torch
+
+            backbone = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8))
+            classifier = torch.nn.Linear(8, 2)
+            optimizer = torch.optim.SGD(classifier.parameters(), lr=0.1)
+            data = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))]
+            for epoch in range(2):
+                backbone.eval()
+                for x, y in data:
+                    with torch.no_grad():
+                        feature = backbone(x)
+                    optimizer.zero_grad()
+                    torch.nn.functional.cross_entropy(classifier(feature), y).backward()
+                    optimizer.step()
+            """,
+            title="A linear probe: the backbone in eval mode, run only under no_grad, while a classifier trains",
+            checks=(Holds("classifier.training and all(p.grad is None for p in backbone.parameters())",
+                          "the classifier trains in training mode; no step reaches the backbone"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -795,6 +819,11 @@ class TrainModeNotRestored(Rule):
             # probe them) and updates no weight is not training
             if "eval" not in kinds or "step" not in kinds:
                 continue
+            frozen = _run_only_without_grad(ctx, loop, {e.model for e in events if e.kind == "eval"})
+            if frozen:
+                events = [e for e in events if not (e.kind == "eval" and e.model in frozen)]
+                if not any(e.kind == "eval" for e in events):
+                    continue
             restoring = _imported_trains(ctx, loop)
             if restoring:
                 # first at its call: ``train_step(model, ...)`` calls ``model.train()`` before its step
@@ -1759,6 +1788,39 @@ def _kept_in_eval(ctx, loop: flow.Loop) -> Set[str]:
     if kept:
         kept -= {_self_attribute(ctx, s) for s in (*scope.train_switches, *scope.maybe_train_switches)}
     return kept
+
+
+def _run_only_without_grad(ctx, loop: flow.Loop, names: Set[str]) -> Set[str]:
+    """Those of ``names`` (models the loop switches to eval mode) that the
+    loop only switches, moves and runs with grad disabled, at least once
+    (``model.eval()``, then ``with torch.no_grad(): feature = model(img)``
+    and a classifier trained on the features): a frozen feature extractor,
+    kept in eval mode on purpose, that no training step of the loop trains."""
+    names = {n for n in names if n and n != "self"}
+    if not names:
+        return set()
+    silent = {id(c.node) for c in loop.scope.model_calls if c.state is Grad.DISABLED}
+    run: Set[str] = set()
+    parents = {id(child): node for node in ast.walk(loop.node) for child in ast.iter_child_nodes(node)}
+    for node in ast.walk(loop.node):
+        if node.__class__ is not ast.Name or node.id not in names:  # type: ignore[attr-defined]
+            continue
+        name = node.id  # type: ignore[attr-defined]
+        parent = parents.get(id(node))
+        if parent.__class__ is ast.Call and parent.func is node and id(parent) in silent:  # type: ignore
+            run.add(name)
+            continue
+        call = parents.get(id(parent))
+        if not (
+            parent.__class__ is ast.Attribute and parent.attr in _SWITCHES_AND_MOVES  # type: ignore[union-attr]
+            and call.__class__ is ast.Call and call.func is parent  # type: ignore[union-attr]
+        ) and not isinstance(getattr(node, "ctx", None), ast.Store):
+            names = names - {name}
+    return run & names
+
+
+#: What a frozen model's name may do in a loop besides running without grad
+_SWITCHES_AND_MOVES = frozenset({"eval", "train", "to", "cuda", "cpu"})
 
 
 def _switched_model(ctx, site: int) -> str:
