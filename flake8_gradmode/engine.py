@@ -1189,6 +1189,24 @@ def _not_pytorch_code(tree: ast.AST) -> bool:
     )
 
 
+def _late_future_import(tree: ast.AST) -> bool:
+    """Does a ``from __future__ import`` follow other statements at the top
+    of the module (scripts pasted one after another into one file)?
+    ``ast.parse`` takes it, but Python refuses to compile the module
+    ("from __future__ imports must occur at the beginning of the file"):
+    none of its code ever runs."""
+    body = getattr(tree, "body", ())
+    start = 1 if body and body[0].__class__ is ast.Expr and isinstance(getattr(body[0], "value", None), ast.Constant) \
+        and isinstance(body[0].value.value, str) else 0  # type: ignore[attr-defined]
+    opening = True
+    for node in body[start:]:
+        future = node.__class__ is ast.ImportFrom and node.module == "__future__"  # type: ignore[attr-defined]
+        if future and not opening:
+            return True
+        opening = opening and future
+    return False
+
+
 #: What a NumPy network written from scratch imports: the standard library
 #: and array, data and plotting packages.
 _NUMPY_ONLY = frozenset(getattr(sys, "stdlib_module_names", ())) | {
@@ -1199,7 +1217,7 @@ _NUMPY_ONLY = frozenset(getattr(sys, "stdlib_module_names", ())) | {
 def _check(
     tree: ast.AST, lines: Sequence[str], settings: Settings, rule_classes: Sequence[type], filename: str
 ) -> List[Violation]:
-    if _not_pytorch_code(tree):
+    if _not_pytorch_code(tree) or _late_future_import(tree):
         return []
     ctx = Context(settings, filename, lines)
     ctx.tree = tree

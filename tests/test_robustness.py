@@ -620,3 +620,39 @@ def test_match_statements_with_every_kind_of_pattern() -> None:
         """
     )
     assert findings(source) == [("GRD004", 19, 12)]
+
+
+# --- a module Python refuses to compile ---------------------------------------
+
+PASTED_SCRIPTS = '''
+"""Two recipes pasted into one file."""
+from __future__ import print_function
+import torch
+
+model = torch.nn.Linear(4, 2)
+model.weight.fill_(1.0)
+
+from __future__ import division
+scores = [model(x) for x in [torch.randn(2, 4)]]
+'''
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ((), []),
+    # the later future import gone: the module compiles and runs
+    ((("\nfrom __future__ import division\n", "\n"),), [("GRD004", 7, 0)]),
+    # moved up among the others, after the docstring: it compiles too
+    ((("\nfrom __future__ import division\n", "\n"),
+      ("import print_function\n", "import print_function\nfrom __future__ import division\n")), [("GRD004", 8, 0)]),
+])
+def test_a_future_import_after_other_statements_stops_the_module_compiling(changes, expected):
+    source = textwrap.dedent(PASTED_SCRIPTS)
+    for change in changes:
+        source = source.replace(*change)
+    compiles = True
+    try:
+        compile(source, "recipes.py", "exec")
+    except SyntaxError:
+        compiles = False
+    assert compiles == bool(expected)
+    assert [(v.code, v.line, v.col) for v in check(source, filename="recipes.py")] == expected
