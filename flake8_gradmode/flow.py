@@ -2895,10 +2895,12 @@ def _word_outside(ctx, scope: Scope, stmt: ast.stmt, name: str) -> bool:
 _STRIPPING = frozenset({"data", "detach", "numpy", "tolist", "item", "argmax", "argmin"})
 
 
-def output_fate(ctx, loop: Loop, node: ast.AST, depth: int = 0) -> str:
+def output_fate(ctx, loop: Loop, node: ast.AST, depth: int = 0, shapes: bool = False) -> str:
     """What the loop does with a model's output: ``"stripped"`` (``.detach()``,
     ``.data``, ``.cpu().numpy()``, ``.tolist()``, ``.item()``, ``.argmax()``),
-    ``"discarded"`` (never read: a forward hook may collect it) or ``"used"``."""
+    ``"discarded"`` (never read: a forward hook may collect it) or ``"used"``.
+    With ``shapes``, a read after the loop of the last output's shape, size,
+    type or device (``print(out.shape)``) reads none of its values."""
     idx = _index(ctx, loop.scope)
     lo, hi = loop.node.lineno, loop.node.end_lineno or loop.node.lineno
     cur = node
@@ -2920,11 +2922,13 @@ def output_fate(ctx, loop: Loop, node: ast.AST, depth: int = 0) -> str:
         if isinstance(parent, ast.Expr):
             return "discarded"
         if isinstance(parent, ast.Assign) and parent.value is cur and depth < 2:
-            return _names_fate(ctx, loop, parent.targets, idx, lo, hi, depth)
+            return _names_fate(ctx, loop, parent.targets, idx, lo, hi, depth, shapes)
         return "used"
 
 
-def _names_fate(ctx, loop: Loop, targets: List[ast.expr], idx: _Index, lo: int, hi: int, depth: int) -> str:
+def _names_fate(
+    ctx, loop: Loop, targets: List[ast.expr], idx: _Index, lo: int, hi: int, depth: int, shapes: bool
+) -> str:
     names: List[str] = []
     for target in targets:
         elts = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
@@ -2936,11 +2940,26 @@ def _names_fate(ctx, loop: Loop, targets: List[ast.expr], idx: _Index, lo: int, 
     for name in names:
         for use in idx.loads.get(name, ()):
             if not lo <= use.lineno <= hi:
+                if shapes and _metadata_read(idx, use):
+                    continue
                 return "used"
-            fates.add(output_fate(ctx, loop, use, depth + 1))
+            fates.add(output_fate(ctx, loop, use, depth + 1, shapes))
     if "used" in fates:
         return "used"
     return "stripped" if fates == {"stripped"} else "discarded"
+
+
+def _metadata_read(idx: _Index, use: ast.AST) -> bool:
+    """Is ``use`` ``x.shape``, ``x.dtype``, ``x.device``, ``x.ndim``,
+    ``x.size()`` or ``len(x)``: what a tensor is, not its values?"""
+    parent = idx.parents.get(id(use))
+    if isinstance(parent, ast.Attribute):
+        if parent.attr in ("shape", "dtype", "device", "ndim"):
+            return True
+        call = idx.parents.get(id(parent))
+        return parent.attr == "size" and isinstance(call, ast.Call) and call.func is parent
+    return isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id == "len" \
+        and parent.args == [use]
 
 
 def is_timing(ctx, loop: Loop, nodes: List[ast.Call]) -> bool:
@@ -2958,7 +2977,7 @@ def is_timing(ctx, loop: Loop, nodes: List[ast.Call]) -> bool:
     around = any(t < lo for t in idx.timers) and any(t > hi for t in idx.timers)
     if not (inside or around):
         return False
-    return all(output_fate(ctx, loop, node) == "discarded" for node in nodes)
+    return all(output_fate(ctx, loop, node, shapes=True) == "discarded" for node in nodes)
 
 
 #: torch functions that make a tensor of random or constant values.

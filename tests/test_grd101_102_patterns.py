@@ -3807,6 +3807,37 @@ def test_a_pass_through_layers_is_one_forward_and_a_loop_around_it_is_the_batche
     assert [f for f in found(source) if f[0] == "GRD101"] == [("GRD101", 8, 4), ("GRD101", 19, 4), ("GRD101", 27, 4)]
 
 
+# a model file's own timing check: CUDA events around each forward, the last
+# output's shapes printed after the loop
+TIMED_WITH_EVENTS = """
+import torch
+from torch import nn
+
+net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
+net.eval()
+for i in range(10):
+    image = torch.randn(1, 3, 64, 64)
+    start = torch.cuda.Event(enable_timing=True)
+    end = torch.cuda.Event(enable_timing=True)
+    start.record()
+    out = net(image)
+    end.record()
+    torch.cuda.synchronize()
+    print("forward took {} ms".format(start.elapsed_time(end)))
+print(out.shape, out.size(1), len(out))
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # the values of the last output read after the loop: a prediction
+    (("print(out.shape, out.size(1), len(out))", "print(out.argmax(1))"), [("GRD101", 7, 0)]),
+])
+def test_a_timing_loop_whose_last_output_only_shows_its_shape(change, expected):
+    source = TIMED_WITH_EVENTS.replace(*change) if change else TIMED_WITH_EVENTS
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
 LOWER_CASE_MODULE_CLASS = """
 import torch
 from torch import nn

@@ -573,9 +573,10 @@ class EvalLoopWithoutNoGrad(Rule):
         such a name is reported like any other); timing and profiling loops
         (inside `torch.profiler.profile(...)`, `record_function` or
         `FlopCounterMode()`, also in the module's function the loop calls, or
-        between clock reads with their outputs discarded); a loop through a
-        module's layers, each fed what the one before made (`for layer in
-        net: X = layer(X)`, a shape check: one forward pass); warm-up loops
+        between clock reads with their outputs discarded, but for the shape,
+        size, type or device of the last one read after the loop); a loop
+        through a module's layers, each fed what the one before made (`for
+        layer in net: X = layer(X)`, a shape check: one forward pass); warm-up loops
         (a literal `range(3)` of passes over `torch.randn(...)` inputs made in
         the loop, outputs not read); a loop that makes a
         tensor require grad (`x.requires_grad = True`: input gradients are
