@@ -2253,6 +2253,13 @@ def local_classes(ctx) -> Dict[str, ast.ClassDef]:
     } if ctx.tree is not None else {}, {})
 
 
+def module_functions(ctx) -> FrozenSet[str]:
+    """The names of the module's top-level functions (one set per module)."""
+    return _memo(ctx, ("module-functions",), lambda: frozenset(
+        n.name for n in ctx.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ) if ctx.tree is not None else frozenset(), frozenset())
+
+
 def attribute_values(ctx, klass: str) -> Dict[str, list]:
     """``facts.attribute_values`` of the module's class ``klass`` (one table per class)."""
     return _memo(ctx, ("attribute-values", klass), lambda: _attribute_values(ctx.tree, klass), {})

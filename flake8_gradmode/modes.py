@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import builtins
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode.tracker import all_params, bound_arguments, dotted, is_const, last_name, unchained
@@ -102,12 +102,22 @@ def mode_free_local(ctx, local: Dict[str, ast.ClassDef], node: ast.ClassDef, dep
                     dropout = next((kw.value for kw in item.keywords if kw.arg == "dropout"), None)
                     if len(item.args) > 5 or dropout is not None and not is_const(dropout, 0):
                         return False
+                elif qual in _CONTAINERS:
+                    if any(isinstance(arg, (ast.Name, ast.Starred, ast.Attribute)) for arg in item.args):
+                        return False  # ``nn.ModuleList(blocks)``: layers made elsewhere
                 elif qual not in PLAIN_LAYERS and qual not in PLAIN_ACTIVATIONS and qual not in _MODE_FREE_LAYERS:
+                    return False
+            elif qual.startswith("torch_geometric.nn."):
+                # a graph convolution of PyG: the same in both modes unless given a dropout
+                before = _PYG_MODE_FREE_LAYERS.get(qual.rpartition(".")[2], -1)
+                dropout = next((kw.value for kw in item.keywords if kw.arg == "dropout"), None)
+                if before < 0 or len(item.args) > before or dropout is not None and not is_const(dropout, 0):
                     return False
             elif isinstance(item.func, ast.Name) and item.func.id in local:
                 if not mode_free_local(ctx, local, local[item.func.id], depth + 1):
                     return False
-            elif isinstance(item.func, ast.Name) and item.func.id not in _BUILTINS and not qual.startswith("torch."):
+            elif isinstance(item.func, ast.Name) and item.func.id not in _BUILTINS and not qual.startswith("torch.") \
+                    and (ctx.imports.is_imported(item.func.id) or item.func.id in flow.module_functions(ctx)):
                 return False  # ``self.body = build()``: a function of the module may build any layer
     return True
 
@@ -125,6 +135,19 @@ _MODE_FREE_LAYERS = frozenset(f"torch.nn.{name}" for name in (
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "PReLU", "SELU", "Softplus",
     "Parameter", "Module", "GRUCell", "LSTMCell", "RNNCell", "Unflatten", "EmbeddingBag", "Softmax2d",
 ))
+
+
+#: ``torch.nn`` containers: the same in both modes when what they hold is,
+#: and that is built where they are (their layers are walked too)
+_CONTAINERS = frozenset({"torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict"})
+#: Graph convolutions of PyTorch Geometric the same in both modes without a
+#: ``dropout`` argument, by name: how many positional arguments may come
+#: before it (its ``dropout`` parameter, default 0, comes next)
+_PYG_MODE_FREE_LAYERS = {
+    **dict.fromkeys(("GCNConv", "SAGEConv", "GraphConv", "RGCNConv", "FastRGCNConv", "ChebConv", "SGConv",
+                     "TAGConv", "HGTConv", "GatedGraphConv", "ResGatedGraphConv"), 1 << 30),
+    "GATConv": 5, "GATv2Conv": 5, "HANConv": 5, "TransformerConv": 5,
+}
 
 
 def _constructors(ctx, call: flow.ModelCall, handed: bool = False) -> List[ast.Call]:
@@ -167,8 +190,48 @@ def brings_a_module(ctx, arg: ast.expr) -> bool:
         if isinstance(node, ast.Call):
             return True
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and not isinstance(arg, ast.Attribute):
-            return not setting_name(node.id)
+            return not setting_name(node.id) and not _literal_global(ctx, node.id)
     return False
+
+
+def _literal_global(ctx, name: str) -> bool:
+    """Is ``name`` bound by the module's top-level code, and only there and
+    only to literals (``in_feats, hidden_feats = 128, 64``)?"""
+    if ctx.tree is None or any(name in s.deps for s in ctx.flow.all_scopes if s.function is not None):
+        return False
+    found = False
+    for stmt in ctx.tree.body:
+        for target, value in _top_level_bindings(stmt):
+            if isinstance(target, ast.Name) and target.id == name:
+                if not isinstance(value, ast.Constant):
+                    return False
+                found = True
+            elif any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target)):
+                return False
+    return found
+
+
+def _top_level_bindings(stmt: ast.stmt) -> List[Tuple[ast.expr, Optional[ast.expr]]]:
+    """The targets a top-level statement binds, each with its value when
+    known (a tuple unpacked from a tuple of the same length pairs them)."""
+    if isinstance(stmt, ast.Assign):
+        pairs: List[Tuple[ast.expr, Optional[ast.expr]]] = []
+        for target in stmt.targets:
+            if isinstance(target, ast.Tuple) and isinstance(stmt.value, ast.Tuple) \
+                    and len(target.elts) == len(stmt.value.elts):
+                pairs.extend(zip(target.elts, stmt.value.elts))
+            else:
+                pairs.append((target, stmt.value))
+        return pairs
+    if isinstance(stmt, (ast.AugAssign, ast.AnnAssign)):
+        return [(stmt.target, None)]
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [(ast.Name(id=stmt.name, ctx=ast.Store()), None)]
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return [(ast.Name(id=(a.asname or a.name).split(".", 1)[0], ctx=ast.Store()), None) for a in stmt.names]
+    if isinstance(stmt, (ast.For, ast.With, ast.If, ast.Try, ast.While)):
+        return [(n, None) for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+    return []
 
 
 def setting_name(name: str) -> bool:

@@ -2592,3 +2592,66 @@ def probe(data):
 def test_a_backbone_the_loop_runs_only_under_no_grad_is_frozen_on_purpose(change, expected):
     source = LINEAR_PROBE.replace(*change) if change else LINEAR_PROBE
     assert [f for f in findings(source) if f[0] == "GRD103"] == expected
+
+
+# a graph network of PyTorch Geometric layers, sized by module globals,
+# trained by a script whose evaluation switches it to eval mode
+GRAPH_SCRIPT = """
+import torch
+from torch import nn
+from torch_geometric.nn import GATConv
+
+in_feats, hidden = 16, 8
+num_classes = 3
+
+
+class Net(nn.Module):
+    def __init__(self, in_channels, hidden_channels, out_channels):
+        super().__init__()
+        self.conv = GATConv(in_channels, hidden_channels, heads=2)
+        self.lins = nn.ModuleList()
+        for _ in range(2):
+            self.lins.append(nn.Linear(2 * hidden_channels, 2 * hidden_channels))
+        self.out = nn.Linear(2 * hidden_channels, out_channels)
+
+    def forward(self, x, edge_index):
+        x = self.conv(x, edge_index)
+        for lin in self.lins:
+            x = lin(x).relu()
+        return self.out(x)
+
+
+def evaluate(model, data):
+    model.eval()
+    with torch.no_grad():
+        return model(data.x, data.edge_index).argmax(1)
+
+
+def train(data):
+    model = Net(in_feats, hidden, num_classes)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    for epoch in range(100):
+        loss = nn.functional.cross_entropy(model(data.x, data.edge_index), data.y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        evaluate(model, data)
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # attention dropout: the layer differs between the modes
+    (("GATConv(in_channels, hidden_channels, heads=2)", "GATConv(in_channels, hidden_channels, heads=2, dropout=0.6)"),
+     [("GRD103", 41, 8)]),
+    (("GATConv(in_channels, hidden_channels, heads=2)", "GATConv(in_channels, hidden_channels, 2, True, 0.2, 0.6)"),
+     [("GRD103", 41, 8)]),
+    # layers handed in: they may be anything
+    (("        self.lins = nn.ModuleList()\n", "        self.lins = nn.ModuleList(blocks)\n"), [("GRD103", 41, 8)]),
+    # a global that may be a module, not a number
+    (("in_feats, hidden = 16, 8", "in_feats, hidden = nn.Dropout(0.5), 8"), [("GRD103", 41, 8)]),
+])
+def test_a_graph_network_without_dropout_is_the_same_in_both_modes(change, expected):
+    source = GRAPH_SCRIPT.replace(*change) if change else GRAPH_SCRIPT
+    assert [f for f in findings(source) if f[0] == "GRD103"] == expected

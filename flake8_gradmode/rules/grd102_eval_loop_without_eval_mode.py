@@ -133,8 +133,12 @@ class EvalLoopWithoutEvalMode(Rule):
         module global bound once that the calling function reads,
         `evaluate(encoder1, ...)` inside `show()`), as built from, a class of the module itself whose only base is
         `nn.Module`, whose layers are `torch.nn` layers the same in both
-        modes (a recurrent one only without `dropout`) or such classes, and
-        which names no dropout, batch or instance normalisation, reads no
+        modes (a recurrent one only without `dropout`), containers of them
+        built in place (`nn.ModuleList()`, then `.append(nn.Linear(...))`),
+        graph convolutions of PyTorch Geometric given no dropout
+        (`GATConv(d, h, heads=2)`, `RGCNConv`, `HANConv`, `SAGEConv`) or
+        such classes, built from numbers (a name the module's top level
+        binds only to literals counts), and which names no dropout, batch or instance normalisation, reads no
         `training` and overrides no `train`/`eval`, whatever other classes
         of the module hold.  Nor is a loop that runs a
         `diffusers` pipeline (loaded, or annotated `...Pipeline` in a module

@@ -92,7 +92,9 @@ class TrainModeNotRestored(Rule):
         function runs or handed over by each of its callers, all in this
         module (`model = CapsNet(opt)`, then `train(opt, loader, model)`),
         or an `nn.Sequential` of `torch.nn` layers that behave the same in
-        both modes (`nn.Linear`, `nn.ReLU`): eval mode changes nothing of its
+        both modes (`nn.Linear`, `nn.ReLU`), or a class of the module whose
+        layers are so, as for GRD102 (graph convolutions of PyTorch
+        Geometric given no dropout count): eval mode changes nothing of its
         training.  A called function's switch of a model it makes for the
         call (`run_eval(cfg)` of `def run_eval(cfg, model=None)` that makes
         one when `model is None`) reaches no model of the caller's, nor do
