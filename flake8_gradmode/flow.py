@@ -2649,7 +2649,7 @@ def _dead_branch_nodes(root: Optional[ast.AST]) -> FrozenSet[int]:
 
 
 #: methods that iterate a model's layers
-_PART_ITERATORS = frozenset({"children", "modules", "named_children", "named_modules"})
+PART_ITERATORS = frozenset({"children", "modules", "named_children", "named_modules"})
 _ITERATION_WRAPPERS = frozenset({"enumerate", "list", "zip", "reversed"})
 
 
@@ -2663,7 +2663,7 @@ def _over_model_parts(loop: Loop) -> bool:
     it = node.iter if isinstance(node, (ast.For, ast.AsyncFor)) else None
     while isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in _ITERATION_WRAPPERS:
         it = it.args[0] if it.args else None
-    return isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in _PART_ITERATORS
+    return isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in PART_ITERATORS
 
 
 def _predicts_through_helpers(ctx, loop: Loop, nodes: Optional[List[ast.Call]]) -> bool:
@@ -3081,9 +3081,11 @@ def mode_before(ctx, scope: Scope, seq: int, own_eval: bool = True) -> Optional[
     """The last mode switch before ``seq`` in ``scope``: ``"eval"``, ``"train"``
     or None.  A call of a module-local function counts with the last switch
     its body makes.  ``own_eval=False`` leaves out the scope's own ``.eval()``
-    calls."""
+    calls.  A ``.train()`` on layers drawn one by one from a model (``for m
+    in model.modules(): if ...Dropout...: m.train()``, dropout turned on
+    for Monte Carlo sampling) switches those layers, not the model."""
     events: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if s < seq and own_eval]
-    events += [(s, "train") for s in scope.train_switches if s < seq]
+    events += [(s, "train") for s in scope.train_switches if s < seq and not switches_a_layer(ctx, scope, s)]
     events += [(s, key) for s, key in scope.local_calls if s < seq]
     for _, event in sorted(events, key=lambda e: e[0], reverse=True):
         if isinstance(event, str):
@@ -3094,6 +3096,29 @@ def mode_before(ctx, scope: Scope, seq: int, own_eval: bool = True) -> Optional[
                 if mode is not None:
                     return mode
     return None
+
+
+def switches_a_layer(ctx, scope: Scope, site: int) -> bool:
+    """Is the mode switch at ``site`` of ``scope`` made on a layer drawn
+    from ``for m in net.modules():`` (``children()``, the ``named_``
+    forms): one layer's mode, not the whole model's?"""
+    call = ctx.flow.nodes.get(site)
+    func = getattr(call, "func", None)
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+        return False
+    layer = func.value.id
+    for loop in ctx.flow.loops:
+        node = loop.node
+        if loop.scope is not scope or not (loop.seq < site < loop.end_seq) or not isinstance(node, ast.For):
+            continue
+        target = node.target.elts[-1] if isinstance(node.target, ast.Tuple) and node.target.elts else node.target
+        source = node.iter.func if isinstance(node.iter, ast.Call) else None
+        if (
+            isinstance(target, ast.Name) and target.id == layer
+            and isinstance(source, ast.Attribute) and source.attr in PART_ITERATORS
+        ):
+            return True
+    return False
 
 
 def call_sites(ctx, fn: FunctionInfo) -> List[Tuple[Scope, int]]:

@@ -266,7 +266,7 @@ def _through_the_layers(loop: flow.Loop, calls: Sequence[flow.ModelCall]) -> boo
         iterated = iterated.args[0]  # type: ignore[attr-defined]
     if iterated.__class__ is ast.Call:
         func = iterated.func  # type: ignore[attr-defined]
-        if func.__class__ is not ast.Attribute or func.attr not in _LAYER_ITERATORS or iterated.args:  # type: ignore
+        if func.__class__ is not ast.Attribute or func.attr not in flow.PART_ITERATORS or iterated.args:  # type: ignore
             return False
     elif dotted(iterated) is None:
         return False
@@ -281,10 +281,6 @@ def _through_the_layers(loop: flow.Loop, calls: Sequence[flow.ModelCall]) -> boo
         ):
             return False
     return True
-
-
-#: What iterates a module's layers
-_LAYER_ITERATORS = frozenset({"children", "modules", "named_children", "named_modules"})
 
 
 def _tests_against_a_constant(test: ast.expr, names: Set[str]) -> bool:

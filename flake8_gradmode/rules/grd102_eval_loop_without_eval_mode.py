@@ -116,7 +116,11 @@ class EvalLoopWithoutEvalMode(Rule):
         and activations, is not reported, nor one whose every
         model call hands the forward a literal mode (`model(x, _eval=True)`,
         `net(x, training=False)`, `model(x, mode="test")`): the forward
-        sets the mode, or runs its layers in it, itself.  With the project
+        sets the mode, or runs its layers in it, itself.  A `.train()` on
+        layers drawn one by one from a model (`for m in model.modules(): if
+        ...Dropout...: m.train()`, after `model.eval()`: dropout turned on
+        for Monte Carlo sampling) switches those layers, not the model, which
+        stays in eval mode.  With the project
         index, neither is a loop whose models are built (`model = Net(...)`
         in its function, or at the top of the module for a global its
         function does not bind, or every `self.model = Net(...)` of its class, from
@@ -329,6 +333,32 @@ class EvalLoopWithoutEvalMode(Rule):
             """,
             title="Monte Carlo dropout: a helper named for it samples with dropout on",
             checks=(Holds("bool(bands[0].min() > 0)", "dropout on: the samples spread into an uncertainty band"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.BatchNorm1d(16), torch.nn.Dropout(0.5),
+                                        torch.nn.Linear(16, 1))
+
+
+            def enable_dropout(model):
+                for m in model.modules():
+                    if m.__class__.__name__.startswith("Dropout"):
+                        m.train()
+
+
+            model.eval()
+            enable_dropout(model)
+            test_loader = [torch.randn(8, 4)]
+            predictions = []
+            with torch.no_grad():
+                for x in test_loader:
+                    predictions.append(model(x))
+            """,
+            title="Dropout layers turned back on one by one after `.eval()` (Monte Carlo sampling)",
+            checks=(Holds("not model[1].training and model[2].training",
+                          "batch norm stays in eval mode; only dropout is on, on purpose"),),
         ),
     )
     INVALID = (

@@ -1506,31 +1506,11 @@ def _training_methods(ctx) -> FrozenSet[str]:
     return found
 
 
-#: methods that yield a module's layers: ``.eval()`` on one of them freezes a layer
-_LAYER_ITERATORS = frozenset({"modules", "children", "named_modules", "named_children"})
-
-
 def _freezes_layers(ctx, scope: flow.Scope, site: int) -> bool:
     """Is the switch at ``site`` an ``.eval()`` on a layer drawn from
     ``for m in net.modules():``?  Freezing (batch norm) layers for the
     training that follows is deliberate; it leaves the model training."""
-    call = ctx.flow.nodes.get(site)
-    func = getattr(call, "func", None)
-    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
-        return False
-    layer = func.value.id
-    for loop in ctx.flow.loops:
-        node = loop.node
-        if loop.scope is not scope or not (loop.seq < site < loop.end_seq) or not isinstance(node, ast.For):
-            continue
-        target = node.target.elts[-1] if isinstance(node.target, ast.Tuple) and node.target.elts else node.target
-        source = node.iter.func if isinstance(node.iter, ast.Call) else None
-        if (
-            isinstance(target, ast.Name) and target.id == layer
-            and isinstance(source, ast.Attribute) and source.attr in _LAYER_ITERATORS
-        ):
-            return True
-    return False
+    return flow.switches_a_layer(ctx, scope, site)
 
 
 def _frozen_next(ctx, scope: flow.Scope, site: int) -> bool:
