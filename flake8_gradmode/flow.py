@@ -328,6 +328,8 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False
     if flow.factories.get(key):
         return False  # ``self.network = resnet.resnet18``: ``self.network(num_classes=10)`` builds a model
+    if not owner and ctx.imports.imports_from(_OTHER_RUNTIMES) and _run_outside_torch(ctx, call):
+        return False  # ``model = lambda x: session.run(...)``: an ONNX Runtime session, not a torch module
     if key in flow.module_evidence:
         return True
     if last[:1].isupper():
@@ -345,6 +347,75 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     if not owner and id(call) in _memo(ctx, ("elements",), lambda: _element_calls(ctx), frozenset()):
         return True  # for head in self.heads: head(x)
     return is_model_name(key, ctx.settings.model_names)
+
+
+#: Inference runtimes that run exported models outside PyTorch
+_OTHER_RUNTIMES = ("onnxruntime", "openvino", "tensorrt", "tflite_runtime")
+
+
+def _runs_another_runtime(ctx) -> Dict[Tuple[Optional[int], str], List[Tuple[int, bool]]]:
+    """Where the module binds names, by the function binding them (its node's
+    ``id``, None for the top level) and name: each binding's line and
+    whether it binds a ``lambda`` that runs a session of another inference
+    runtime (``lambda x: session.run(None, {...})[0]`` over
+    ``onnxruntime.InferenceSession(path)``), or an instance of a plain class
+    of the module (no base) whose ``__call__`` runs one it keeps
+    (``self.session.run(...)``): an exported model run outside PyTorch,
+    which builds no graph and has no mode."""
+    if ctx.tree is None:
+        return {}
+    sessions: Set[str] = set()
+    assigns: List[Tuple[Optional[int], ast.Assign]] = []
+
+    def visit(node: ast.AST, function: Optional[int]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, id(child))
+                continue
+            if isinstance(child, ast.Assign):
+                assigns.append((function, child))
+                if isinstance(child.value, ast.Call) and (ctx.imports.resolve(child.value.func) or "").split(
+                        ".", 1)[0] in _OTHER_RUNTIMES:
+                    sessions.update(d for d in map(dotted, child.targets) if d is not None)
+            visit(child, function)
+
+    visit(ctx.tree, None)
+    if not sessions:
+        return {}
+
+    def runs_a_session(body: ast.AST) -> bool:
+        return any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("run", "infer")
+            and dotted(n.func.value) in sessions for n in ast.walk(body)
+        )
+
+    wrappers = {
+        c.name for c in ctx.tree.body
+        if isinstance(c, ast.ClassDef) and all(dotted(b) == "object" for b in c.bases) and any(
+            isinstance(f, ast.FunctionDef) and f.name == "__call__" and runs_a_session(f) for f in c.body)
+    }
+    found: Dict[Tuple[Optional[int], str], List[Tuple[int, bool]]] = {}
+    for function, node in assigns:
+        value = node.value
+        foreign = isinstance(value, ast.Lambda) and runs_a_session(value.body) or isinstance(value, ast.Call) \
+            and isinstance(value.func, ast.Name) and value.func.id in wrappers
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                found.setdefault((function, target.id), []).append((node.lineno, foreign))
+    return found
+
+
+def _run_outside_torch(ctx, call: ModelCall) -> bool:
+    """Is the name ``call`` calls last bound, in its function or else at the
+    top of the module, above the call, to a model run by another runtime
+    (see ``_runs_another_runtime``)?"""
+    found = _memo(ctx, ("other-runtimes",), lambda: _runs_another_runtime(ctx), {})
+    line = call.node.lineno
+    for function in ((id(call.function.node), None) if call.function is not None else (None,)):
+        above = [b for b in found.get((function, call.key), ()) if b[0] <= line]
+        if above:
+            return max(above)[1]
+    return False
 
 
 def _builds_fitted(ctx) -> FrozenSet[int]:

@@ -3838,6 +3838,54 @@ def test_a_timing_loop_whose_last_output_only_shows_its_shape(change, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
 
 
+# an exported network checked against its ONNX Runtime session: the name of
+# the torch model is bound again to a lambda over the session, and a plain
+# class wraps a session for a sampling function
+EXPORTED = """
+import onnxruntime
+import torch
+
+model = torch.jit.load("net.pt")
+model.eval()
+inputs = [torch.randn(1, 3, 32, 32) for _ in range(5)]
+torch.onnx.export(model, inputs[0], "net.onnx")
+session = onnxruntime.InferenceSession("net.onnx")
+model = lambda x: session.run(None, {"input": x.numpy()})[0]
+outputs = []
+for x in inputs:
+    outputs.append(model(x))
+
+
+class Exported:
+    def __init__(self, path):
+        self.session = onnxruntime.InferenceSession(path)
+
+    def eval(self):
+        pass
+
+    def __call__(self, x):
+        return self.session.run(None, {"input": x.numpy()})[0]
+
+
+def sample(path, batches):
+    generator = Exported(path)
+    generator.eval()
+    return [generator(z) for z in batches] + [generator(z) for z in batches]
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # run by something that is no session of another runtime
+    (("model = lambda x: session.run(", "model = lambda x: runner.run("), [("GRD101", 12, 0)]),
+    # a class of another base may be a torch module
+    (("class Exported:", "class Exported(Base):"), [("GRD101", 30, 12)]),
+])
+def test_a_model_run_by_onnx_runtime_builds_no_graph(change, expected):
+    source = EXPORTED.replace(*change) if change else EXPORTED
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
 LOWER_CASE_MODULE_CLASS = """
 import torch
 from torch import nn

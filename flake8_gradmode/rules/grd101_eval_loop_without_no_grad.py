@@ -600,7 +600,11 @@ class EvalLoopWithoutNoGrad(Rule):
         from), or a class of another module that,
         like the project modules it imports, names no `torch` and imports only the
         standard library, NumPy and SciPy (a NumPy network), or a `torch.nn` layer without parameters
-        (`nn.CosineSimilarity(dim=1)`); a loop of a module's top-level code
+        (`nn.CosineSimilarity(dim=1)`); a model run by another inference
+        runtime, its name last bound above the call to a `lambda` over an
+        ONNX Runtime (OpenVINO, TensorRT) session's `run` or to an instance
+        of a plain class of the module whose `__call__` runs one; a loop of
+        a module's top-level code
         after a top-level statement that always reads a name the module never
         binds and no builtin is (`dataset.Loader(...)` after `from
         torchvision import datasets`: NameError), and a function of such a
