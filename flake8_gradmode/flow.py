@@ -328,7 +328,7 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False
     if flow.factories.get(key):
         return False  # ``self.network = resnet.resnet18``: ``self.network(num_classes=10)`` builds a model
-    if not owner and ctx.imports.imports_from(_OTHER_RUNTIMES) and _run_outside_torch(ctx, call):
+    if not owner and _run_outside_torch(ctx, call):
         return False  # ``model = lambda x: session.run(...)``: an ONNX Runtime session, not a torch module
     if key in flow.module_evidence:
         return True
@@ -361,9 +361,11 @@ def _runs_another_runtime(ctx) -> Dict[Tuple[Optional[int], str], List[Tuple[int
     ``onnxruntime.InferenceSession(path)``), or an instance of a plain class
     of the module (no base) whose ``__call__`` runs one it keeps
     (``self.session.run(...)``): an exported model run outside PyTorch,
-    which builds no graph and has no mode."""
-    if ctx.tree is None:
-        return {}
+    which builds no graph and has no mode.  Only a module whose text names
+    such a runtime is walked."""
+    text = "".join(ctx.lines)
+    if ctx.tree is None or not any(runtime in text for runtime in _OTHER_RUNTIMES):
+        return {}  # the text names none: nothing to walk for
     sessions: Set[str] = set()
     assigns: List[Tuple[Optional[int], ast.Assign]] = []
 
@@ -409,6 +411,12 @@ def _run_outside_torch(ctx, call: ModelCall) -> bool:
     """Is the name ``call`` calls last bound, in its function or else at the
     top of the module, above the call, to a model run by another runtime
     (see ``_runs_another_runtime``)?"""
+    scope = scope_of(ctx, call.function) if call.function is not None else ctx.flow.module_scope
+    values = [*(scope.deps.get(call.key, ()) if scope is not None else ()),
+              *ctx.flow.module_scope.deps.get(call.key, ())]
+    if not any(isinstance(v, ast.Lambda) or isinstance(v, ast.Call) and isinstance(v.func, ast.Name)
+               and v.func.id in local_classes(ctx) for v in values):
+        return False  # bound to no lambda and no instance of the module's classes: nothing to look for
     found = _memo(ctx, ("other-runtimes",), lambda: _runs_another_runtime(ctx), {})
     line = call.node.lineno
     for function in ((id(call.function.node), None) if call.function is not None else (None,)):
