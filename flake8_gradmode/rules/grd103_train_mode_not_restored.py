@@ -69,9 +69,10 @@ class TrainModeNotRestored(Rule):
         frozen on purpose; so is one the loop switches to eval mode and runs
         only with grad disabled, never handing it on (`model.eval()`, then
         `with torch.no_grad(): feature = model(img)` and a linear classifier
-        trained on the features: no step of the loop trains it).  A function the loop calls that builds the model
-        it trains on every call (`enc = Encoder(d)`, an optimizer over its
-        parameters, then `enc.eval(); return enc`) trains a new model each
+        trained on the features: no step of the loop trains it).  A
+        function the loop calls that builds the model it trains on every
+        call (`enc = Encoder(d)`, an optimizer over its parameters, then
+        `enc.eval(); return enc`) trains a new model each
         time: its switch to eval mode reaches no model the next call trains.
     """
     why = """
