@@ -2553,44 +2553,23 @@ def test_a_module_global_model_of_a_mode_free_class(layer, expected):
     assert findings(GLOBAL_MODEL.replace("nn.Linear(4, 2)", layer)) == expected
 
 
-# a backbone switched to eval mode at every epoch while a classifier trains
-# on its features (a linear probe)
-LINEAR_PROBE = """
-import torch
-from torch import nn
-
-backbone = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8))
-classifier = nn.Linear(8, 2)
-optimizer = torch.optim.SGD(classifier.parameters(), lr=0.1)
-
-
-def extract(model, x):
-    return model(x)
-
-
-def probe(data):
-    for epoch in range(2):
-        backbone.eval()
-        for x, y in data:
-            with torch.no_grad():
-                feature = backbone(x)
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(classifier(feature), y).backward()
-            optimizer.step()
-"""
+# the rule's own linear probe: a backbone switched to eval mode at every epoch
+# while a classifier trains on its features
+LINEAR_PROBE = next(v.code for v in by_code("GRD103").VALID if v.title.startswith("A linear probe"))
 
 
 @pytest.mark.parametrize("change, expected", [
     (None, []),
     # fine-tuned: the backbone runs with grad, its graph reaches the step
-    (("            with torch.no_grad():\n                feature = backbone(x)",
-      "            feature = backbone(x)"), [("GRD103", 16, 8)]),
+    (("        with torch.no_grad():\n            feature = backbone(x)", "        feature = backbone(x)"),
+     [("GRD103", 8, 4)]),
     # its last layer trained on what its first made: the loop trains the backbone
-    (("            nn.functional.cross_entropy(classifier(feature), y)",
-      "            nn.functional.cross_entropy(backbone[1](feature), y)"), [("GRD103", 16, 8)]),
+    (("torch.nn.functional.cross_entropy(classifier(feature), y)",
+      "torch.nn.functional.cross_entropy(backbone[1](feature), y)"), [("GRD103", 8, 4)]),
 ])
 def test_a_backbone_the_loop_runs_only_under_no_grad_is_frozen_on_purpose(change, expected):
     source = LINEAR_PROBE.replace(*change) if change else LINEAR_PROBE
+    assert change is None or source != LINEAR_PROBE
     assert [f for f in findings(source) if f[0] == "GRD103"] == expected
 
 
