@@ -790,3 +790,14 @@ def test_a_model_whose_forward_returns_a_new_integer_tensor_is_not_reported() ->
     assert found(kept) == [(23, 11)]
     with pytest.raises(RuntimeError, match="requires grad"):
         run(kept)
+
+
+def test_an_item_beside_a_detached_one_of_the_same_output_is_told_apart():
+    example = next(v.code for v in RULE.VALID if v.title.startswith("One output item detached"))
+    assert found(example) == []
+    # nothing detached around: both items are reported
+    undetached = example.replace('outputs["score"].detach().cpu()', 'outputs["score"].cpu()')
+    assert undetached != example and found(undetached) == [(22, 18), (23, 17)]
+    # an item of another output detached tells nothing of this one
+    other = example.replace('outputs["score"].detach().cpu()', 'labels["score"].detach().cpu()')
+    assert other != example and found(other) == [(23, 17)]

@@ -148,7 +148,11 @@ class NumpyOnTensorRequiringGrad(Rule):
         numpy call are not all known to keep the graph (`.detach()`, `.data`,
         `.item()`, `.tolist()`, `.argmax()`, `.long()`, comparisons and any
         unknown call break it), when the value is an output item named like
-        integers (`pred["labels"]`, `out["indices"]`, `outputs[keys.IDS]`), when the value is one
+        integers (`pred["labels"]`, `out["indices"]`, `outputs[keys.IDS]`),
+        or an item, named by a string, of an output another item of which
+        the code around detaches (`outputs["score"].detach()` beside
+        `outputs["score_masks"].cpu().numpy()`: the author tells the items
+        that carry the graph from masks made by comparisons), when the value is one
         of several outputs unpacked from a model that is not built in the
         module from a `torch.nn` class (`nn.DataParallel(model)` counts as the
         model it wraps; `_, loss, acc = model(x, y)`: which
@@ -191,6 +195,35 @@ class NumpyOnTensorRequiringGrad(Rule):
     )
 
     VALID = (
+        Valid(
+            """
+            import torch
+
+
+            class Scorer(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = torch.nn.Linear(4, 1)
+
+                def forward(self, x):
+                    return {"score": self.fc(x).squeeze(1), "score_masks": x.abs().sum(1) > 1}
+
+
+            model = Scorer()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            scores, masks = [], []
+            for x in [torch.randn(8, 4)]:
+                outputs = model(x)
+                loss = outputs["score"].pow(2).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                scores.append(outputs["score"].detach().cpu().numpy())
+                masks.append(outputs["score_masks"].cpu().numpy())
+            """,
+            title="One output item detached, another read as it is: the author tells them apart",
+            checks=(Holds("masks[0].dtype == bool", "the masks, made by a comparison, carry no graph"),),
+        ),
         Valid(
             """
             import torch
@@ -469,10 +502,13 @@ class NumpyOnTensorRequiringGrad(Rule):
             f"`{self.code_of(node)}` on a tensor that requires grad raises RuntimeError; "
             "call `.detach()` first or run the forward under `torch.no_grad()`"
         )
+        item = _output_item(tensor)
         self.report(
             node,
             message,
-            condition=lambda: self._holds(trace, function, numpy_call),
+            condition=lambda: self._holds(trace, function, numpy_call) and not (
+                item is not None and _items_told_apart(function.node if function else self.context.tree, *item)
+            ),
             fix=Fix("call-method", tensor, "detach", unsafe=True),
         )
 
@@ -736,3 +772,40 @@ def _walk_expressions(stmt: ast.stmt):
         for child in ast.iter_child_nodes(node):
             if not isinstance(child, ast.Lambda):
                 todo.append(child)
+
+
+def _output_item(expr: ast.expr) -> Optional[Tuple[str, str]]:
+    """The output and the key, as written, of the item a numpy call reads
+    (``("outputs", "'masks'")`` for ``outputs["masks"].cpu()``,
+    ``outputs[key + "_masks"]`` too) when the key names it with a string."""
+    while True:
+        if isinstance(expr, ast.Call):
+            expr = expr.func
+        elif isinstance(expr, ast.Attribute):
+            expr = expr.value
+        elif isinstance(expr, ast.Subscript):
+            key = expr.slice
+            if isinstance(expr.value, ast.Name) and any(
+                isinstance(n, ast.Constant) and isinstance(n.value, str) for n in ast.walk(key)
+            ):
+                return expr.value.id, ast.dump(key)
+            expr = expr.value
+        else:
+            return None
+
+
+def _items_told_apart(root: Optional[ast.AST], name: str, key: str) -> bool:
+    """Does the code around detach another item of the same output
+    (``outputs["inter"].sigmoid().detach()`` beside ``outputs["inter_masks"]``,
+    ``outputs[key].detach()`` beside ``outputs[key + "_masks"]``)?  Its
+    author tells the items that carry the graph from those that do not
+    (masks made by comparisons, counts)."""
+    for node in ast.walk(root) if root is not None else ():
+        if isinstance(node, ast.Attribute) and node.attr in ("detach", "data"):
+            inner = node.value
+            while isinstance(inner, (ast.Call, ast.Attribute)):
+                inner = inner.func if isinstance(inner, ast.Call) else inner.value
+            if isinstance(inner, ast.Subscript) and isinstance(inner.value, ast.Name) and inner.value.id == name \
+                    and ast.dump(inner.slice) != key:
+                return True
+    return False
