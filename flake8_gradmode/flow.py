@@ -2794,6 +2794,51 @@ def wrapper_class(ctx, name: Optional[str]) -> bool:
     return not _memo(ctx, ("class-trains", name), lambda: _class_trains(ctx, name), True)
 
 
+def built_in_eval_mode(ctx, scope: Scope, name: str) -> bool:
+    """Is ``name`` bound in ``scope`` to an instance of a class of the module
+    whose ``__init__`` switches the models it holds to eval mode (``for m in
+    self.models: m.eval()``) and that nothing trains, when the class switches
+    itself, or builds no module of its own beside those (a ``self.<attr> =
+    Layer(...)`` not switched) and reads no mode-dependent layer in its other
+    methods?  An ensemble of loaded folds, built ready for inference."""
+    built = scope.constructed.get(name)
+    written = dotted(built[1].func) if built is not None else None
+    owners = ctx.flow.class_init_eval.get(written or "")
+    node = local_classes(ctx).get(written or "") if owners else None
+    if node is None or _memo(ctx, ("class-trains", written), lambda: _class_trains(ctx, written), True):
+        return False
+    if "self" in owners or "" in owners:
+        return True
+    for method in node.body:
+        if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if method.name != "__init__":
+            if any(word in n.lower() for n in _words(method) for word in _MODE_LAYER_WORDS):
+                return False  # ``F.dropout(x, training=self.training)``
+            continue
+        for stmt in ast.walk(method):
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and any(
+                isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+                and t.attr not in owners and "self." + t.attr not in owners
+                and last_name(stmt.value.func)[:1].isupper()
+                for t in stmt.targets
+            ):
+                return False  # ``self.head = Head()``: a module of its own, left in training mode
+    return True
+
+
+#: Words of names that show a layer depending on the mode.
+_MODE_LAYER_WORDS = ("dropout", "batchnorm", "batch_norm", "training")
+
+
+def _words(node: ast.AST) -> Iterator[str]:
+    for item in ast.walk(node):
+        if isinstance(item, ast.Name):
+            yield item.id
+        elif isinstance(item, ast.Attribute):
+            yield item.attr
+
+
 def _class_trains(ctx, name: str) -> bool:
     return any(s.class_name == name and trains(ctx, s) for s in ctx.flow.all_scopes)
 

@@ -4749,3 +4749,33 @@ def test_a_model_every_caller_switched_to_eval_mode_by_name(forward, switch, tra
         for v in check(source, ALONE, filename="script.py") if v.code == "GRD102"
     ]
     assert found == expected
+
+
+# the rule's own ensemble: folds switched to eval mode by the ``__init__`` of
+# the class that holds them, run under no_grad by a script
+ENSEMBLE = textwrap.dedent(next(
+    v.code for v in by_code("GRD102").VALID if v.title.startswith("An ensemble that switches")
+))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # the folds switched to training mode, not eval mode
+    (("            m.eval()", "            m.train()"), [("GRD102", 23, 4)]),
+    # a head of the ensemble's own, left in training mode
+    (("        self.models = []", "        self.models = []\n        self.head = torch.nn.Dropout(0.5)"),
+     [("GRD102", 24, 4)]),
+    # dropout in the ensemble's own forward
+    (("        return torch.stack([m(x) for m in self.models]).mean(0)",
+      "        return torch.nn.functional.dropout(torch.stack([m(x) for m in self.models]).mean(0), 0.5,"
+      " self.training)"),
+     [("GRD102", 23, 4)]),
+    # an ensemble that trains its folds too
+    (("    def forward(self, x):",
+      "    def fit(self, x):\n        self.models[0](x).sum().backward()\n\n    def forward(self, x):"),
+     [("GRD102", 26, 4)]),
+])
+def test_an_ensemble_built_in_eval_mode(change, expected):
+    source = ENSEMBLE.replace(*change) if change else ENSEMBLE
+    assert change is None or source != ENSEMBLE
+    assert found(source) == expected

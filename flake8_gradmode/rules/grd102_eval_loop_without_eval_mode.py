@@ -318,6 +318,36 @@ class EvalLoopWithoutEvalMode(Rule):
             import torch
 
 
+            class Folds(torch.nn.Module):
+                def __init__(self, states):
+                    super().__init__()
+                    self.models = []
+                    for state in states:
+                        m = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+                        m.load_state_dict(state)
+                        self.models.append(m)
+                    for m in self.models:
+                        m.eval()
+
+                def forward(self, x):
+                    return torch.stack([m(x) for m in self.models]).mean(0)
+
+
+            states = [torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5)).state_dict()]
+            model = Folds(states)
+            test_loader = [torch.randn(8, 4)]
+            with torch.no_grad():
+                for x in test_loader:
+                    model(x)
+            """,
+            title="An ensemble that switches the models it holds to eval mode when it is built",
+            checks=(Holds("not any(m.training for m in model.models)", "every model the ensemble runs is in eval mode"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
             def mc_dropout_predict(model, x, n_samples=50):
                 with torch.no_grad():
                     samples = torch.stack([model(x) for i in range(n_samples)])
@@ -502,6 +532,10 @@ class EvalLoopWithoutEvalMode(Rule):
                 mode = None if mode == "eval" else mode
             if mode == "eval":
                 continue
+            if mode is None and ev.model_calls and not ev.paths and all(
+                flow.built_in_eval_mode(ctx, scope, c.key.split(".", 1)[0]) for c in ev.model_calls
+            ):
+                continue  # ``model = Folds(paths)``, whose ``__init__`` switched every fold to eval mode
             if ev.model_calls and all(_switched_to_eval_before(ctx, scope, loop, c) for c in ev.model_calls) and all(
                 flow.mode_before(ctx, p.callee, _towards_the_model(ctx, p)) is not None for p in ev.paths
             ):
