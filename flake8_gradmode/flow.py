@@ -2249,6 +2249,14 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
     values = scope.deps.get(name)
     if values and all(_returns_frozen(ctx, value) for value in values):
         return True  # ``enet = create_enet()``, a function of the module that freezes what it returns
+    if values and any(isinstance(value, ast.Name) for value in values) and all(
+        isinstance(value, ast.Name) and _caches(ctx, value.id, name)
+        or isinstance(unchained(value), ast.Call) and _class_freezes(ctx, unchained(value))
+        for value in values
+    ):
+        # ``model = InceptionV3(...)``, kept as ``FID_MODEL = model`` for
+        # the next call, which takes ``model = FID_MODEL``
+        return True
     fn = scope.function
     if fn is None or depth >= 4:
         return False
@@ -2274,6 +2282,29 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
         if not isinstance(arg, ast.Name) or not _name_frozen(ctx, caller, arg.id, site_seq, depth + 1):
             return False
     return True
+
+
+def _caches(ctx, glob: str, name: str) -> bool:
+    """Is the module global ``glob`` bound only to what ``name`` holds
+    (``FID_MODEL = model``, in a function declaring it ``global``) or to
+    ``None``, anywhere in the module?"""
+    def only_name() -> bool:
+        found = False
+        for node in ast.walk(ctx.tree):
+            if isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Name) \
+                    and node.target.id == glob:
+                return False
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == glob for target in node.targets for t in ast.walk(target)
+            ):
+                if len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+                    return False
+                if isinstance(node.value, ast.Name) and node.value.id == name:
+                    found = True
+                elif not is_const(node.value, None):
+                    return False
+        return found
+    return ctx.tree is not None and _memo(ctx, ("caches", glob, name), only_name, False)
 
 
 def _returns_frozen(ctx, value: ast.expr) -> bool:

@@ -4779,3 +4779,27 @@ def test_an_ensemble_built_in_eval_mode(change, expected):
     source = ENSEMBLE.replace(*change) if change else ENSEMBLE
     assert change is None or source != ENSEMBLE
     assert found(source) == expected
+
+
+# the rule's own frozen feature model, kept in a module global between calls
+# (as copies of pytorch-fid's ``calculate_fid_given_images`` do)
+GLOBAL_CACHE = textwrap.dedent(next(
+    v.code for v in by_code("GRD101").VALID if v.title.startswith("A frozen model kept in a module global")
+))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # a model that is not frozen
+    (("def __init__(self, requires_grad=False):", "def __init__(self, requires_grad=True):"),
+     [("GRD101", 25, 4)]),
+    # the global also takes another, unfrozen model
+    (("features = evaluate(",
+      "FEATURE_MODEL = torch.nn.Linear(4, 4)\nfeatures = evaluate("), [("GRD101", 25, 4)]),
+    # the global bound to something else than the function's model
+    (("FEATURE_MODEL = model", "FEATURE_MODEL = Features(requires_grad=True)"), [("GRD101", 25, 4)]),
+])
+def test_a_frozen_model_kept_in_a_module_global(change, expected):
+    source = GLOBAL_CACHE.replace(*change) if change else GLOBAL_CACHE
+    assert change is None or source != GLOBAL_CACHE
+    assert found(source) == expected

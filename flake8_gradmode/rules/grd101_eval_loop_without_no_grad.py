@@ -1041,6 +1041,43 @@ class EvalLoopWithoutNoGrad(Rule):
             import torch
 
 
+            class Features(torch.nn.Module):
+                def __init__(self, requires_grad=False):
+                    super().__init__()
+                    self.body = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
+                    for param in self.parameters():
+                        param.requires_grad = requires_grad
+
+                def forward(self, x):
+                    return self.body(x)
+
+
+            def evaluate(batches, use_globals=False):
+                if use_globals:
+                    global FEATURE_MODEL
+                if "FEATURE_MODEL" not in globals() or not use_globals:
+                    model = Features()
+                    if use_globals:
+                        FEATURE_MODEL = model
+                else:
+                    model = FEATURE_MODEL
+                features = []
+                for x in batches:
+                    features.append(model(x))
+                return features
+
+
+            features = evaluate([torch.randn(8, 4)], use_globals=True)
+            features += evaluate([torch.randn(8, 4)], use_globals=True)
+            """,
+            title="A frozen model kept in a module global for the next call",
+            checks=(Holds("features[1].grad_fn is None", "the model the global keeps is frozen"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
             class Adapter(torch.nn.Module):
                 def __init__(self):
                     super().__init__()
