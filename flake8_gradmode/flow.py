@@ -3499,9 +3499,13 @@ def _another_frameworks_function(ctx, scope: Scope) -> bool:
         return False  # the module imports no other framework anywhere: the cheap answer first
     fn = scope.function
     while fn is not None and fn.parent is not None:
+        if _another_frameworks_class(ctx, fn.class_name):
+            return True
         fn = fn.parent
     if fn is None:
         return False
+    if _another_frameworks_class(ctx, fn.class_name):
+        return True  # ``class DecoderTF(tf.keras.layers.Layer)``: its ``self.call(...)`` is Keras
     heads: Set[str] = set()
     names: Set[str] = set()
     for node in ast.walk(fn.node):
@@ -3515,6 +3519,15 @@ def _another_frameworks_function(ctx, scope: Scope) -> bool:
         return False
     return not any((imports.resolve(ast.Name(name)) or "").partition(".")[0] == "torch"
                    for name in names if imports.is_imported(name))
+
+
+def _another_frameworks_class(ctx, name: Optional[str]) -> bool:
+    """Is ``name`` a class of the module with a base of another tensor
+    framework (``tf.keras.layers.Layer``, ``tf.Module``, ``flax.linen.Module``)?"""
+    node = local_classes(ctx).get(name) if name is not None else None
+    return node is not None and any(
+        (ctx.imports.resolve(base) or "").partition(".")[0] in OTHER_FRAMEWORKS for base in node.bases
+    )
 
 
 def stops_on_its_first_pass(ctx, loop: Loop, leaves: bool = False) -> bool:

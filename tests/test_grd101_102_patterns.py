@@ -4803,3 +4803,38 @@ def test_a_frozen_model_kept_in_a_module_global(change, expected):
     source = GLOBAL_CACHE.replace(*change) if change else GLOBAL_CACHE
     assert change is None or source != GLOBAL_CACHE
     assert found(source) == expected
+
+
+# a decoding loop in a method of a Keras layer, in a module that converts a
+# torch model to TensorFlow: ``self.decoder`` is Keras there
+KERAS_LAYER = """
+import tensorflow as tf
+import torch
+
+
+class Decoder(tf.keras.layers.Layer):
+    def __init__(self, decoder):
+        super().__init__()
+        self.decoder = decoder
+
+    def generate(self, x, steps):
+        tokens = []
+        for _ in range(steps):
+            logits = self.decoder(x)
+            tokens.append(logits.argmax(-1))
+        return tokens
+
+
+decoder = Decoder(torch.nn.Linear(4, 4))
+out = decoder.generate(torch.randn(2, 4), 3)
+"""
+
+
+@pytest.mark.parametrize("base, imported, expected", [
+    ("tf.keras.layers.Layer", "", []),
+    ("Layer", "from tensorflow.keras.layers import Layer\n", []),
+    ("object", "", [("GRD101", 13, 8)]),
+])
+def test_a_loop_in_a_method_of_another_frameworks_class(base, imported, expected):
+    source = KERAS_LAYER.replace("tf.keras.layers.Layer", base).replace("import torch\n", "import torch\n" + imported)
+    assert found(source) == expected

@@ -639,7 +639,9 @@ class EvalLoopWithoutNoGrad(Rule):
         `megengine`) and not `torch`; a loop of a function that imports
         another tensor framework itself (`import tensorflow as tf` in a
         module gathering experiments in two frameworks) and imports and
-        reads nothing of torch; a model call in the body of an `if`
+        reads nothing of torch, or of a method of a class derived from
+        another framework's (`class DecoderTF(tf.keras.layers.Layer)` in a
+        script converting a torch model to TensorFlow); a model call in the body of an `if`
         that tests for another framework (`if self.framework == "tf":`,
         `backend == "jax"`: a library that supports several);
         pytest test functions in test files; with the project index, a
