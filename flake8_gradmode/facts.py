@@ -688,7 +688,10 @@ def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set
     return None
 
 
-def returns_number(fn: ast.AST, attributes: Optional[Callable[[], Dict[str, list]]] = None) -> bool:
+def returns_number(
+    fn: ast.AST, attributes: Optional[Callable[[], Dict[str, list]]] = None,
+    calls: Optional[Callable[[str], bool]] = None,
+) -> bool:
     """Does the function ``fn`` return only Python numbers (``return total /
     n`` where ``total`` starts at ``0`` and adds ``loss.item()``), or items of
     a tensor made from numbers that only numbers are added to (``total =
@@ -697,8 +700,15 @@ def returns_number(fn: ast.AST, attributes: Optional[Callable[[], Dict[str, list
     method ``fn``), ``return self.loss`` counts when every value that class,
     the module's classes it derives from and those deriving from it give
     ``self.loss`` is a number (``self.loss = 1``, ``self.loss =
-    math.sqrt(fake)``)."""
+    math.sqrt(fake)``).  With ``calls`` (does the function of the module
+    of that name return only numbers, or ``None``?), a call of one counts as
+    a number, and so does ``return None`` beside a number returned
+    (``_scalar_to_float(x)``: ``float(x.item())``, or ``None`` for a tensor
+    of several items)."""
     returns = [n.value for n in own_nodes(fn) if isinstance(n, ast.Return)]
+    if calls is not None:
+        returns = [r for r in returns if not (r is None or is_const(r, None))] if any(
+            r is not None and not is_const(r, None) for r in returns) else returns
     if not returns or any(r is None for r in returns):
         return False
     stores: dict = {}
@@ -734,7 +744,7 @@ def returns_number(fn: ast.AST, attributes: Optional[Callable[[], Dict[str, list
                         stores.setdefault(inner.id, []).append(None)
     if attributes is not None and any(_self_attribute(r) for r in returns):
         stores.update(attributes())
-    return all(_number_expr(r, stores, frozenset()) for r in returns)
+    return all(_number_expr(r, stores, frozenset(), calls) for r in returns)
 
 
 def attribute_values(tree: ast.Module, klass: str) -> Dict[str, list]:
@@ -809,9 +819,12 @@ _NUMPY_REDUCTIONS = frozenset(
 )
 
 
-def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool:
+def _number_expr(
+    expr: Optional[ast.AST], stores: dict, seen: frozenset, calls: Optional[Callable[[str], bool]] = None,
+) -> bool:
     """Is ``expr`` a Python number, given every value each local name is
-    assigned (``seen``: the names being decided, taken as numbers)?"""
+    assigned (``seen``: the names being decided, taken as numbers; ``calls``:
+    see ``returns_number``)?"""
     if expr is None or len(seen) > 6:
         return False
     if isinstance(expr, ast.Constant):
@@ -819,13 +832,13 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
     if _a_count(expr):
         return True  # ``target.size(0)``, ``len(batch)``, ``x.shape[0]``
     if isinstance(expr, ast.BinOp):
-        return _number_expr(expr.left, stores, seen) and _number_expr(expr.right, stores, seen)
+        return _number_expr(expr.left, stores, seen, calls) and _number_expr(expr.right, stores, seen, calls)
     if isinstance(expr, ast.UnaryOp):
-        return _number_expr(expr.operand, stores, seen)
+        return _number_expr(expr.operand, stores, seen, calls)
     if isinstance(expr, ast.IfExp):  # ``total / n if n > 0 else float("nan")``
-        return _number_expr(expr.body, stores, seen) and _number_expr(expr.orelse, stores, seen)
+        return _number_expr(expr.body, stores, seen, calls) and _number_expr(expr.orelse, stores, seen, calls)
     if isinstance(expr, ast.Subscript):
-        return _number_expr(expr.value, stores, seen)  # ``total[0]`` of a tensor of numbers
+        return _number_expr(expr.value, stores, seen, calls)  # ``total[0]`` of a tensor of numbers
     if isinstance(expr, ast.Call):
         func = expr.func
         if dotted(func) in _NUMBER_TENSORS:
@@ -834,7 +847,9 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
             # ``np.mean(losses)``: a NumPy number (of tensors that require grad it raises instead)
             written = dotted(func) or ""
             return func.attr == "item" or written in _NUMPY_REDUCTIONS or written.startswith("math.")
-        return isinstance(func, ast.Name) and func.id in ("float", "int", "len", "round")
+        return isinstance(func, ast.Name) and (
+            func.id in ("float", "int", "len", "round") or calls is not None and calls(func.id)
+        )
     if isinstance(expr, ast.Name):
         key = expr.id
     elif _self_attribute(expr):
@@ -844,7 +859,7 @@ def _number_expr(expr: Optional[ast.AST], stores: dict, seen: frozenset) -> bool
     if key in seen:
         return True  # ``total = total + x.item()``: as the name's other values say
     values = stores.get(key)
-    return bool(values) and all(_number_expr(v, stores, seen | {key}) for v in values)
+    return bool(values) and all(_number_expr(v, stores, seen | {key}, calls) for v in values)
 
 
 def backprop_calls(fn: ast.AST) -> Set[str]:

@@ -2634,3 +2634,24 @@ def train(data):
 def test_a_graph_network_without_dropout_is_the_same_in_both_modes(change, expected):
     source = GRAPH_SCRIPT.replace(*change) if change else GRAPH_SCRIPT
     assert [f for f in findings(source) if f[0] == "GRD103"] == expected
+
+
+# the rule's own total of what a helper turns into a Python number, or None
+TO_FLOAT = textwrap.dedent(next(
+    v.code for v in by_code("GRD104").VALID if v.title.startswith("A total of what a helper of the module")
+))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # the helper hands the tensor itself back
+    (("return float(x.detach().item())", "return x"), [("GRD104", 28, 4)]),
+    # only ever None: no number is returned, nothing is known
+    (("return float(x.detach().item())", "return None"), [("GRD104", 28, 4)]),
+    # a helper of the helper that is not the module's
+    (("value = to_float(losses", "value = other.to_float(losses"), [("GRD104", 28, 4)]),
+])
+def test_a_total_of_what_a_helper_turns_into_a_number(change, expected):
+    source = TO_FLOAT.replace(*change) if change else TO_FLOAT
+    assert change is None or source != TO_FLOAT
+    assert [f for f in findings(source) if f[0] == "GRD104"] == expected

@@ -273,6 +273,40 @@ class LossAccumulatedWithGraph(Rule):
             checks=(Holds("all(isinstance(t, float) for t in totals)",
                           "each step keeps a number; its total and graphs go when the step returns"),),
         ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+            def to_float(x):
+                if torch.is_tensor(x):
+                    if x.numel() != 1:
+                        return None
+                    return float(x.detach().item())
+                return None
+
+
+            def loss_value(losses):
+                value = to_float(losses["loss"])
+                if value is None:
+                    raise RuntimeError("the loss is not a scalar")
+                return value
+
+
+            total = 0.0
+            for x in [torch.randn(8, 4)] * 3:
+                losses = {"loss": model(x).pow(2).mean()}
+                optimizer.zero_grad()
+                losses["loss"].backward()
+                optimizer.step()
+                total += loss_value(losses)
+            """,
+            title="A total of what a helper of the module turns into a Python number, or None",
+            checks=(Holds("isinstance(total, float)", "the total is a number and holds no graph"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -869,9 +903,22 @@ def _not_a_number(ctx, key: Tuple[str, ...]):
         scopes = ctx.scopes_of(key)
         if not scopes:
             return key[0] != "function" or not ctx.loss_function_returns_number(key[1])
-        return not all(s.function is not None and facts.returns_number(s.function.node) for s in scopes)
+        return not all(
+            s.function is not None and facts.returns_number(s.function.node, calls=_numbers_from(ctx, 0))
+            for s in scopes
+        )
 
     return holds
+
+
+def _numbers_from(ctx, depth: int) -> Callable[[str], bool]:
+    """Does the module's one function of a name return only Python numbers
+    (or ``None``), through the module's functions it calls, two deep?"""
+    def answer(name: str) -> bool:
+        scopes = ctx.scopes_of(("function", name))
+        return depth < 2 and len(scopes) == 1 and scopes[0].function is not None and facts.returns_number(
+            scopes[0].function.node, calls=_numbers_from(ctx, depth + 1))
+    return answer
 
 
 def _and(first, second):
