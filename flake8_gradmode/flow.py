@@ -1724,10 +1724,14 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
         return False
     sites = call_sites(ctx, fn)
     if sites and not (depth < 3 and all(
-        caller.function is not None and caller.function is not fn and never_runs(ctx, caller, depth + 1)
-        for caller, _ in sites
+        caller.function is not None and caller.function is not fn
+        and (never_runs(ctx, caller, depth + 1) or _call_cut_off(ctx, caller, seq))
+        for caller, seq in sites
     )):
-        return False  # called, unless only by functions that never run (``get_is`` in a dead ``search()``)
+        # called, unless only by functions that never run (``get_is`` in a
+        # dead ``search()``) or never get to the call (``main()`` reading a
+        # ``train_dataset`` it never binds first)
+        return False
     if fn.name.startswith("__") and fn.name.endswith("__"):
         # ``__call__``: Python calls it (``explainer(x)``), no code names it;
         # it runs when its class is used, so ask about the class
@@ -1740,6 +1744,15 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     # another module that spells the name (its own ``validate``) can call this
     # one only by importing this module, which none does
     return mentioned is False or (mentioned is True and _imported_by_nothing(ctx))
+
+
+def _call_cut_off(ctx, caller: Scope, seq: int) -> bool:
+    """Does no run of ``caller``'s function get to its call number ``seq``
+    (see ``_cut_off``)?"""
+    node = ctx.flow.nodes.get(seq)
+    return node is not None and caller.function is not None and _cut_off(
+        ctx, caller.function.node.body, node, _own_names(caller)  # type: ignore[attr-defined]
+    )
 
 
 def never_starts(fn: FunctionInfo, call: ast.Call) -> bool:

@@ -6689,3 +6689,51 @@ def test_a_plain_import_stops_the_script_only_at_a_module_that_does_not_parse(tm
         "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports),
     })
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
+# a script whose main() reads a dataset it never built before it calls the
+# evaluation: NameError first, so the loop never runs
+CUT_OFF_CALLER = """
+    import argparse
+
+    import torch
+
+
+    def test_epoch(model, loader):
+        total = 0.0
+        for x in loader:
+            total += model(x).sum().item()
+        return total
+
+
+    def main(flags):
+        test_set = [torch.randn(2, 4)]
+        model = torch.nn.Linear(train_set.features, 2)
+        test_epoch(model, test_set)
+
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        main(parser.parse_args())
+"""
+
+
+@pytest.mark.parametrize("old, new, found", [
+    ("", "", []),
+    # the dataset built: the evaluation runs
+    ("    test_set = [", "    train_set = test_set = [", [(8, 4, "GRD101")]),
+    # read only in a branch: the evaluation may run
+    ("    model = torch.nn.Linear(train_set.features, 2)",
+     "    model = torch.nn.Linear(4, 2)\n    if flags.train:\n        print(train_set)", [(8, 4, "GRD101")]),
+    # read only after the call
+    ("    model = torch.nn.Linear(train_set.features, 2)\n    test_epoch(model, test_set)\n",
+     "    model = torch.nn.Linear(4, 2)\n    test_epoch(model, test_set)\n    print(train_set)\n",
+     [(8, 4, "GRD101")]),
+])
+def test_a_helper_whose_only_caller_stops_before_the_call_never_runs(tmp_path, old, new, found):
+    script = textwrap.dedent(CUT_OFF_CALLER)
+    if old:
+        assert old in script
+        script = script.replace(old, new, 1)
+    unpackaged(tmp_path, {"eval.py": script})
+    assert [f for f in lint(tmp_path / "eval.py") if f[2] == "GRD101"] == found

@@ -663,7 +663,9 @@ class EvalLoopWithoutNoGrad(Rule):
         `setup.cfg` or `pyproject.toml`; see docs/cross-module.md), or of
         a module another one imports when no code of such a project names
         the function (or only functions that never run call it, in its
-        module or in another one: see docs/cross-module.md) and no
+        module or in another one: see docs/cross-module.md, or that never
+        get to the call: a `main()` that first reads a `train_dataset` it
+        never binds) and no
         module imports by name at run time (in a package too, when the
         module's literal `__all__` leaves the function out: a model file's
         `test()` check whose call is commented out); the same for a method of a plain
