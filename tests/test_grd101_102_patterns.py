@@ -4838,3 +4838,53 @@ out = decoder.generate(torch.randn(2, 4), 3)
 def test_a_loop_in_a_method_of_another_frameworks_class(base, imported, expected):
     source = KERAS_LAYER.replace("tf.keras.layers.Layer", base).replace("import torch\n", "import torch\n" + imported)
     assert found(source) == expected
+
+
+# a frozen encoder's owner switched to eval mode at the top of each
+# validation step, after a training loop that trains a classifier beside it
+OWNER_SWITCHED = """
+import torch
+import torch.nn as nn
+
+
+class SupCon(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+        self.head = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+
+
+def train_val_net(supcon_net, classify_net, train_loader, val_loader):
+    optimizer = torch.optim.SGD(classify_net.parameters(), lr=0.1)
+    for epoch in range(3):
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            supcon_net.eval()
+            classify_net.train()
+            with torch.no_grad():
+                features = supcon_net.encoder(x)
+            loss = classify_net(features).sum()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            for x, y in val_loader:
+                supcon_net.eval()
+                classify_net.eval()
+                features = supcon_net.encoder(x)
+                pred = classify_net(features)
+"""
+
+
+@pytest.mark.parametrize("switch, expected", [
+    ("supcon_net.eval()", []),
+    ("supcon_net = supcon_net.eval()", []),
+    ("supcon_net.encoder.eval()", []),
+    # another part of the model switched: the encoder stays in training mode
+    ("supcon_net.head.eval()", [("GRD102", 29, 12)]),
+])
+def test_the_owner_of_a_called_part_switched_to_eval_in_the_loop(switch, expected):
+    source = OWNER_SWITCHED.replace("                supcon_net.eval()", "                " + switch)
+    assert found(source) == expected

@@ -28,7 +28,8 @@ class EvalLoopWithoutEvalMode(Rule):
         the call: `predict()` -> `_predict()` calling `model.eval()` before
         `self._generate(model, ...)`), at the top of the
         loop body before its first model call (or, for each model, in the
-        body before its call, after helpers that set their own model's mode:
+        body before its call, a switch of the model or of one that holds it,
+        `net.eval()` before `net.encoder(x)`, after helpers that set their own model's mode:
         `latent = encode(encoder, x)`, `decoder.eval()`, `decoder(latent)`), where
         the model is built (`model = Net().to(device).eval()`), in the class's
         `__init__`, or before every module-local call of the function (a
@@ -999,16 +1000,23 @@ def _params(node) -> Set[str]:
 
 
 def _switched_to_eval_before(ctx, scope: flow.Scope, loop: flow.Loop, call: flow.ModelCall) -> bool:
-    """Is the last switch of ``call``'s model (by name) before the call, in
+    """Is the last switch of ``call``'s model (by name, or of the model that
+    holds it: ``net.eval()`` for ``net.encoder(x)``) before the call, in
     the loop's body, an ``.eval()``, with no call of a function of the
     module between them (which might switch it back)?"""
     keys = ctx.flow.switch_keys
     events = [(s, "eval") for s in scope.eval_switches] + [(s, "train") for s in scope.train_switches]
-    own = [(s, mode) for s, mode in events if loop.seq < s < call.seq and keys.get(s) == call.key]
+    own = [(s, mode) for s, mode in events if loop.seq < s < call.seq and _switches_the_call(keys.get(s), call.key)]
     if not own:
         return False
     last, mode = max(own)
     return mode == "eval" and not any(last < s < call.seq for s, _ in scope.local_calls)
+
+
+def _switches_the_call(switched: Optional[str], key: str) -> bool:
+    """Does a switch of ``switched`` reach the model the call ``key`` runs:
+    the model itself, or one that holds it (``net`` for ``net.encoder``)?"""
+    return bool(switched) and (key == switched or key.startswith((switched + ".", switched + "[")))
 
 
 def _other_model_switched(ctx, scope: flow.Scope, loop: flow.Loop, ev: flow.EvalLoop) -> bool:
