@@ -808,9 +808,10 @@ def _legacy_branches(ctx) -> List[Tuple[int, int]]:
             and _torch_version(ctx, node.value, names)
         ):
             names.add(node.targets[0].id)
+    parts = _version_parts_names(ctx)  # ``ver = torch.__version__.split(".")``, in any function
     spans = []
     for node in _if_statements(getattr(ctx.tree, "body", [])):
-        found = _version_test(ctx, node.test, names)
+        found = _version_test(ctx, node.test, names) or _parts_test(node.test, parts)
         if node.body and (found == "old" or _legacy_flag(node.test)):
             spans.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
         elif node.orelse and found == "new":
@@ -874,6 +875,59 @@ def _unparsed(expr: ast.expr) -> ast.expr:
     ):
         return expr.args[0]
     return expr
+
+
+def _version_parts_names(ctx) -> Set[str]:
+    """The names the module binds, anywhere, to the installed torch's
+    version split into its parts (``ver = torch.__version__.split(".")``,
+    also after ``from torch import __version__``)."""
+    found: Set[str] = set()
+    for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
+        value = node.value if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if (
+            isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "split"
+            and isinstance(node.targets[0], ast.Name)  # type: ignore[union-attr]
+            and (ctx.imports.resolve(value.func.value) or "") == "torch.__version__"
+        ):
+            found.add(node.targets[0].id)  # type: ignore[union-attr]
+    return found
+
+
+def _parts_test(test: ast.expr, parts: Set[str]) -> Optional[str]:
+    """``"new"`` for ``int(ver[0]) > 0 or int(ver[1]) >= 4`` (major above 0,
+    or minor from 4: only releases before 0.4 fail it), ``"old"`` for
+    ``int(ver[0]) == 0 and int(ver[1]) < 4``, on a name of ``parts``."""
+    if not parts or not isinstance(test, ast.BoolOp) or len(test.values) != 2:
+        return None
+    first, second = (_part_compare(v, parts) for v in test.values)
+    if first is None or second is None or first[0] != 0 or second[0] != 1:
+        return None
+    if isinstance(test.op, ast.Or) and first[1:] in (("gt", 0), ("ge", 1)) and second[1:] == ("ge", 4):
+        return "new"
+    if isinstance(test.op, ast.And) and first[1:] in (("eq", 0), ("lt", 1), ("le", 0)) and second[1:] in (
+            ("lt", 4), ("le", 3)):
+        return "old"
+    return None
+
+
+_PART_OPS = {ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.Lt: "lt", ast.LtE: "le"}
+
+
+def _part_compare(test: ast.expr, parts: Set[str]) -> Optional[Tuple[int, str, int]]:
+    """``int(ver[i]) OP n`` on a name of ``parts``: ``(i, OP, n)``."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _PART_OPS):
+        return None
+    left, right = test.left, test.comparators[0]
+    if not (isinstance(right, ast.Constant) and type(right.value) is int):
+        return None
+    if not (isinstance(left, ast.Call) and isinstance(left.func, ast.Name) and left.func.id == "int"
+            and len(left.args) == 1 and isinstance(left.args[0], ast.Subscript)):
+        return None
+    sub = left.args[0]
+    if not (isinstance(sub.value, ast.Name) and sub.value.id in parts and isinstance(sub.slice, ast.Constant)
+            and type(sub.slice.value) is int):
+        return None
+    return sub.slice.value, _PART_OPS[type(test.ops[0])], right.value
 
 
 #: A comparison with its operands swapped: ``"0.4" <= v`` is ``v >= "0.4"``.

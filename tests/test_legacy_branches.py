@@ -159,3 +159,55 @@ def test_an_inference_function_with_the_old_torch_call_in_the_else_branch():
     assert found(source) == []
     assert found(source.replace('> LooseVersion("0.3.1")', '> LooseVersion("0.4.0")')) == [
         ("GRD003", 17, 42), ("GRD101", 17, 19)]
+
+
+# the version split into its parts, in the function that tests it (as a
+# course's classifier did while porting to 0.4)
+VALIDATE_PARTS = """
+import torch
+from torch import __version__
+from torch.autograd import Variable
+
+
+def classify(model, images):
+    outputs = []
+    for x in images:
+        parts = __version__.split(".")
+        if {test}:
+            with torch.no_grad():
+                out = model(x)
+        else:
+            out = model(Variable(x, volatile=True))
+        outputs.append(out)
+    return outputs
+"""
+
+
+@pytest.mark.parametrize("test, expected", [
+    ("int(parts[0]) > 0 or int(parts[1]) >= 4", []),
+    ("int(parts[0]) >= 1 or int(parts[1]) >= 4", []),
+    # the minor number alone: 1.0 to 1.3 and 2.0 to 2.3 take the else too
+    ("int(parts[1]) >= 4", [("GRD003", 15, 36)]),
+    # a test that 0.4 to 0.x fail
+    ("int(parts[0]) > 0 or int(parts[1]) >= 5", [("GRD003", 15, 36)]),
+])
+def test_a_test_of_the_versions_parts(test, expected):
+    assert [f for f in found(VALIDATE_PARTS.format(test=test)) if f[0] == "GRD003"] == expected
+
+
+@pytest.mark.parametrize("test", [
+    "int(parts[0]) == 0 and int(parts[1]) < 4",
+    "int(parts[0]) < 1 and int(parts[1]) <= 3",
+])
+def test_a_test_of_the_versions_parts_only_old_torch_passes(test):
+    no_grad_first = (
+        "            with torch.no_grad():\n                out = model(x)\n        else:\n"
+        "            out = model(Variable(x, volatile=True))"
+    )
+    volatile_first = (
+        "            out = model(Variable(x, volatile=True))\n        else:\n"
+        "            with torch.no_grad():\n                out = model(x)"
+    )
+    source = VALIDATE_PARTS.format(test=test).replace(no_grad_first, volatile_first)
+    assert "volatile=True))\n        else:" in source
+    assert [f for f in found(source) if f[0] == "GRD003"] == []

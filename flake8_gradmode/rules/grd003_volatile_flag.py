@@ -92,7 +92,9 @@ class VolatileFlag(Rule):
         flag named like that check, `if cfg.PYTORCH_VERSION_LESS_THAN_040:`)
         is not read: the flag worked there.  Nor is the `else:` of a test
         that only those releases fail (`if LooseVersion(torch.__version__) >
-        LooseVersion("0.3.1"):`, `if torch.__version__ >= "0.4":`).  With
+        LooseVersion("0.3.1"):`, `if torch.__version__ >= "0.4":`, or,
+        on `v = torch.__version__.split(".")`, `if int(v[0]) > 0 or
+        int(v[1]) >= 4:`).  With
         the project index, code that never runs is not reported, as GRD101
         decides it (see docs/cross-module.md): a module that stops at one of
         its imports (a name its project module lacks), a helper or a method
