@@ -29,7 +29,7 @@ from flake8_gradmode.names import (
 from flake8_gradmode.facts import (
     GRAPH_DROPPING_READS, PARAMETER_FREE_LAYERS, TRAINING_STEP_NAMES, adapting_functions, asks_autograd,
     attribute_values as _attribute_values, class_family, context_effects, freezes, freezing_functions, init_freeze,
-    method_of, parameter_free, plain_bases,
+    method_of, own_nodes, parameter_free, plain_bases,
 )
 from flake8_gradmode.tracker import (
     SAME_MODULE_METHODS, FunctionInfo, Grad, all_params, bound_arguments, dotted, is_const, last_name,
@@ -2937,6 +2937,77 @@ def _words(node: ast.AST) -> Iterator[str]:
             yield item.attr
 
 
+#: Libraries whose ``from_pretrained`` hands the model back in eval mode
+#: (``PreTrainedModel.from_pretrained`` and ``ModelMixin.from_pretrained``
+#: call ``model.eval()`` before they return).
+_EVAL_LOADERS = ("transformers.", "diffusers.")
+
+
+def loaded_in_eval_mode(ctx, scope: Scope, name: str, depth: int = 0) -> bool:
+    """Is every value ``scope`` binds to ``name`` a model loaded by
+    ``from_pretrained`` of transformers or diffusers (which switch it to
+    eval mode), maybe moved (``.to(device)``), or what a function of the
+    module returns that only returns such a model?  ``model =
+    model.to(device)`` keeps what it had."""
+    values = [v for v in scope.deps.get(name, ()) if not _rebinds_itself(v, name)]
+    return bool(values) and depth < 3 and all(_loads_in_eval_mode(ctx, v, depth) for v in values) \
+        and not _parts_replaced(ctx, scope, name)
+
+
+def _parts_replaced(ctx, scope: Scope, name: str) -> bool:
+    """Does ``scope``'s own code set an attribute of ``name``
+    (``pipeline.unet = unet``: a part of another mode) or hand it to
+    ``setattr``?"""
+    root = scope.function.node if scope.function is not None else ctx.tree
+    for node in own_nodes(root) if root is not None else ():
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+        for target in targets:
+            for inner in ast.walk(target):
+                if isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name) \
+                        and inner.value.id == name:
+                    return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr" \
+                and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == name:
+            return True
+    return False
+
+
+def _names_a_part(keyword: str) -> bool:
+    """Is ``keyword`` of ``from_pretrained`` one a pipeline takes a model by
+    (``unet``, ``vae``, ``text_encoder_2``, ``controlnet``, ``transformer``)?"""
+    return keyword in _PIPELINE_PARTS or keyword.endswith(("_encoder", "_encoder_2", "model", "net"))
+
+
+_PIPELINE_PARTS = frozenset({"unet", "vae", "controlnet", "transformer", "prior", "decoder", "safety_checker",
+                             "image_encoder", "text_encoder", "adapter", "movq"})
+
+
+def _rebinds_itself(value: ast.expr, name: str) -> bool:
+    inner = unchained(value)
+    return isinstance(inner, ast.Name) and inner.id == name
+
+
+def _loads_in_eval_mode(ctx, value: ast.expr, depth: int) -> bool:
+    call = unchained(value)
+    if not isinstance(call, ast.Call):
+        return False
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
+        # a pipeline handed models of its own (``unet=unet``) holds them in their mode
+        return (ctx.imports.resolve(func.value) or "").startswith(_EVAL_LOADERS) and not any(
+            kw.arg is None or (not isinstance(kw.value, ast.Constant) and _names_a_part(kw.arg)) for kw in call.keywords
+        )
+    key = ctx.call_key(func) if isinstance(func, ast.Name) else None
+    scopes = ctx.scopes_of(key) if key is not None else []
+    if len(scopes) != 1 or not scopes[0].return_values or scopes[0].train_switches or scopes[0].maybe_train_switches:
+        return False
+    callee = scopes[0]
+    return all(
+        isinstance(r, ast.Name) and loaded_in_eval_mode(ctx, callee, r.id, depth + 1) for r in callee.return_values
+    )
+
+
 def _class_trains(ctx, name: str) -> bool:
     return any(s.class_name == name and trains(ctx, s) for s in ctx.flow.all_scopes)
 
@@ -3406,6 +3477,9 @@ def eval_mode_on_entry(
             continue
         mode = mode_before(ctx, caller, seq)
         repeated = _repeated or (repeats is not None and repeats(caller, seq))
+        if mode is None and _hands_loaded_models(ctx, caller, ctx.flow.nodes.get(seq)):
+            verdicts.add(True)  # ``model = AutoModel.from_pretrained(...)``: eval mode from the start
+            continue
         if mode is None:
             verdicts.add(eval_mode_on_entry(ctx, caller, seen, chosen, repeats, repeated))
         else:
@@ -3416,6 +3490,17 @@ def eval_mode_on_entry(
     if None in verdicts:
         return None
     return True
+
+
+def _hands_loaded_models(ctx, caller: Scope, node: Optional[ast.AST]) -> bool:
+    """Does the call ``node`` hand over, by name, a model ``caller`` loaded
+    in eval mode (``loaded_in_eval_mode``), and no model it built afresh?"""
+    if not isinstance(node, ast.Call):
+        return False
+    names = [a.id for a in (*node.args, *(k.value for k in node.keywords)) if isinstance(a, ast.Name)]
+    if any(n in caller.built_models for n in names):
+        return False
+    return any(loaded_in_eval_mode(ctx, caller, n) for n in names)
 
 
 def _passes_no_model(fn: FunctionInfo, node: Optional[ast.AST], models: FrozenSet[str]) -> bool:

@@ -4888,3 +4888,57 @@ def train_val_net(supcon_net, classify_net, train_loader, val_loader):
 def test_the_owner_of_a_called_part_switched_to_eval_in_the_loop(switch, expected):
     source = OWNER_SWITCHED.replace("                supcon_net.eval()", "                " + switch)
     assert found(source) == expected
+
+
+# a model transformers loads: from_pretrained hands it back in eval mode
+LOADED_PRETRAINED = """
+import torch
+from transformers import AutoModelForSequenceClassification
+
+
+def train(model, loader, optimizer):
+    model.train()
+    for batch in loader:
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+
+
+def predict(model, test_loader):
+    preds = []
+    with torch.no_grad():
+        for batch in test_loader:
+            preds.append(model(**batch).logits.argmax(-1))
+    return preds
+
+
+def load():
+    model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")
+    model = model.to("cpu")
+    return model
+
+
+if __name__ == "__main__":
+    model = load()
+    predict(model, [])
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # loaded where it is handed over
+    (("    model = load()", '    model = AutoModelForSequenceClassification.from_pretrained("b")'), []),
+    # trained before the prediction
+    (("    predict(model, [])", "    train(model, [], None)\n    predict(model, [])"), [("GRD102", 17, 8)]),
+    (("    predict(model, [])", "    model.train()\n    predict(model, [])"), [("GRD102", 17, 8)]),
+    # built from a configuration: a fresh model, in training mode
+    (('from_pretrained("bert-base-uncased")', "from_config(None)"), [("GRD102", 17, 8)]),
+    # another library's from_pretrained
+    (("from transformers import", "from mylib import"), [("GRD102", 17, 8)]),
+    # a function of the module that may hand back something else
+    (('    model = model.to("cpu")', '    model = wrap(model)'), [("GRD102", 17, 8)]),
+])
+def test_a_model_loaded_by_from_pretrained_is_in_eval_mode(change, expected):
+    source = LOADED_PRETRAINED.replace(*change) if change else LOADED_PRETRAINED
+    assert change is None or source != LOADED_PRETRAINED
+    assert found(source) == expected

@@ -31,7 +31,10 @@ class EvalLoopWithoutEvalMode(Rule):
         body before its call, a switch of the model or of one that holds it,
         `net.eval()` before `net.encoder(x)`, after helpers that set their own model's mode:
         `latent = encode(encoder, x)`, `decoder.eval()`, `decoder(latent)`), where
-        the model is built (`model = Net().to(device).eval()`), in the class's
+        the model is built (`model = Net().to(device).eval()`; or loaded by
+        transformers' or diffusers' `from_pretrained`, which switches it to
+        eval mode, in the function, its module-level caller, or a function
+        of the module that only returns such a model), in the class's
         `__init__`, or before every module-local call of the function (a
         call that leaves the parameters holding the models at their `None`
         default, `visualize()` of `def visualize(net=None, coach=None)`,
@@ -534,9 +537,12 @@ class EvalLoopWithoutEvalMode(Rule):
             if mode == "eval":
                 continue
             if mode is None and ev.model_calls and not ev.paths and all(
-                flow.built_in_eval_mode(ctx, scope, c.key.split(".", 1)[0]) for c in ev.model_calls
+                flow.built_in_eval_mode(ctx, scope, c.key.split(".", 1)[0])
+                or flow.loaded_in_eval_mode(ctx, scope, c.key.split(".", 1)[0]) for c in ev.model_calls
             ):
-                continue  # ``model = Folds(paths)``, whose ``__init__`` switched every fold to eval mode
+                # ``model = Folds(paths)``, whose ``__init__`` switched every fold to eval
+                # mode; ``model = AutoModel.from_pretrained(name)``, loaded in eval mode
+                continue
             if ev.model_calls and all(_switched_to_eval_before(ctx, scope, loop, c) for c in ev.model_calls) and all(
                 flow.mode_before(ctx, p.callee, _towards_the_model(ctx, p)) is not None for p in ev.paths
             ):
