@@ -882,8 +882,13 @@ def _version_parts_names(ctx) -> Set[str]:
     version split into its parts (``ver = torch.__version__.split(".")``,
     also after ``from torch import __version__``)."""
     found: Set[str] = set()
-    for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
-        value = node.value if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+    lines = {i for i, line in enumerate(ctx.lines, start=1) if "__version__" in line and "split" in line}
+    if not lines or ctx.tree is None:
+        return found  # the cheap answer first: most modules that read the version never split it
+    for node in statements_in(ctx.tree.body):
+        if node.__class__ is not ast.Assign or node.lineno not in lines:  # type: ignore[attr-defined]
+            continue
+        value = node.value if len(node.targets) == 1 else None  # type: ignore[attr-defined]
         if (
             isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "split"
             and isinstance(node.targets[0], ast.Name)  # type: ignore[union-attr]
