@@ -707,8 +707,8 @@ def returns_number(
     of several items)."""
     returns = [n.value for n in own_nodes(fn) if isinstance(n, ast.Return)]
     if calls is not None:
-        returns = [r for r in returns if not (r is None or is_const(r, None))] if any(
-            r is not None and not is_const(r, None) for r in returns) else returns
+        valued = [r for r in returns if r is not None and not is_const(r, None)]
+        returns = valued or returns
     if not returns or any(r is None for r in returns):
         return False
     stores: dict = {}

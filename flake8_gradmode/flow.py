@@ -2894,7 +2894,7 @@ def wrapper_class(ctx, name: Optional[str]) -> bool:
     in ``__init__`` and trains nothing: a predictor."""
     if name is None or name not in ctx.flow.class_init_eval or is_module_class(ctx, name):
         return False
-    return not _memo(ctx, ("class-trains", name), lambda: _class_trains(ctx, name), True)
+    return not class_trains(ctx, name)
 
 
 def built_in_eval_mode(ctx, scope: Scope, name: str) -> bool:
@@ -2908,7 +2908,7 @@ def built_in_eval_mode(ctx, scope: Scope, name: str) -> bool:
     written = dotted(built[1].func) if built is not None else None
     owners = ctx.flow.class_init_eval.get(written or "")
     node = local_classes(ctx).get(written or "") if owners else None
-    if node is None or _memo(ctx, ("class-trains", written), lambda: _class_trains(ctx, written), True):
+    if node is None or class_trains(ctx, written):  # type: ignore[arg-type]
         return False
     if "self" in owners or "" in owners:
         return True
@@ -3013,8 +3013,11 @@ def _loads_in_eval_mode(ctx, value: ast.expr, depth: int) -> bool:
     )
 
 
-def _class_trains(ctx, name: str) -> bool:
-    return any(s.class_name == name and trains(ctx, s) for s in ctx.flow.all_scopes)
+def class_trains(ctx, name: str) -> bool:
+    """Does a method of the module's class ``name`` train (once per class)?"""
+    return _memo(ctx, ("class-trains", name), lambda: any(
+        s.class_name == name and trains(ctx, s) for s in ctx.flow.all_scopes
+    ), True)
 
 
 #: Nodes the scope index has no use for: ``Load``/``Store`` markers and operators.
@@ -3655,14 +3658,14 @@ def _another_frameworks_function(ctx, scope: Scope) -> bool:
     if not imports.imports_from(tuple(OTHER_FRAMEWORKS)):
         return False  # the module imports no other framework anywhere: the cheap answer first
     fn = scope.function
-    while fn is not None and fn.parent is not None:
+    while fn is not None:
         if _another_frameworks_class(ctx, fn.class_name):
-            return True
+            return True  # ``class DecoderTF(tf.keras.layers.Layer)``: its ``self.call(...)`` is Keras
+        if fn.parent is None:
+            break
         fn = fn.parent
     if fn is None:
         return False
-    if _another_frameworks_class(ctx, fn.class_name):
-        return True  # ``class DecoderTF(tf.keras.layers.Layer)``: its ``self.call(...)`` is Keras
     heads: Set[str] = set()
     names: Set[str] = set()
     for node in ast.walk(fn.node):
@@ -3910,9 +3913,15 @@ def _switched_in_init(ctx, class_name: Optional[str], key: str) -> bool:
     something unnamed, for any call)?"""
     owners = ctx.flow.class_init_eval.get(class_name or "")
     return bool(owners) and any(
-        o in ("", "self") or any(key == m or key.startswith((m + ".", m + "[")) for m in (o, "self." + o))
+        o in ("", "self") or any(part_of(key, m) for m in (o, "self." + o))
         for o in owners
     )
+
+
+def part_of(key: str, owner: str) -> bool:
+    """Does the call ``key`` run ``owner`` or a part of it (``net``,
+    ``net.encoder``, ``net[0]`` for ``net``)?"""
+    return key == owner or key.startswith((owner + ".", owner + "["))
 
 
 def display(key: str) -> str:

@@ -34,7 +34,10 @@ class EvalLoopWithoutEvalMode(Rule):
         the model is built (`model = Net().to(device).eval()`; or loaded by
         transformers' or diffusers' `from_pretrained`, which switches it to
         eval mode, in the function, its module-level caller, or a function
-        of the module that only returns such a model), in the class's
+        of the module that only returns such a model; or built from a
+        class of the module whose `__init__` switches the models it holds to
+        eval mode, an ensemble of folds that trains nothing and has no
+        mode-dependent part of its own), in the class's
         `__init__`, or before every module-local call of the function (a
         call that leaves the parameters holding the models at their `None`
         default, `visualize()` of `def visualize(net=None, coach=None)`,
@@ -1012,17 +1015,11 @@ def _switched_to_eval_before(ctx, scope: flow.Scope, loop: flow.Loop, call: flow
     module between them (which might switch it back)?"""
     keys = ctx.flow.switch_keys
     events = [(s, "eval") for s in scope.eval_switches] + [(s, "train") for s in scope.train_switches]
-    own = [(s, mode) for s, mode in events if loop.seq < s < call.seq and _switches_the_call(keys.get(s), call.key)]
+    own = [(s, mode) for s, mode in events if loop.seq < s < call.seq and flow.part_of(call.key, keys.get(s) or "")]
     if not own:
         return False
     last, mode = max(own)
     return mode == "eval" and not any(last < s < call.seq for s, _ in scope.local_calls)
-
-
-def _switches_the_call(switched: Optional[str], key: str) -> bool:
-    """Does a switch of ``switched`` reach the model the call ``key`` runs:
-    the model itself, or one that holds it (``net`` for ``net.encoder``)?"""
-    return bool(switched) and (key == switched or key.startswith((switched + ".", switched + "[")))
 
 
 def _other_model_switched(ctx, scope: flow.Scope, loop: flow.Loop, ev: flow.EvalLoop) -> bool:
