@@ -336,6 +336,16 @@ class Context:
         index."""
         return self._ask(lambda found: found.may_hold_my_functions(name), True)
 
+    def bundled_copy(self) -> Optional[str]:
+        """The directory of the copy of another library that holds this
+        module (see ``Project.bundled_copy``); None without an index."""
+        return self._ask(lambda found: found.bundled_copy(), None)
+
+    def named_outside(self, prefix: str, name: str, module_function: bool = False) -> bool:
+        """Does a module outside the directory ``prefix`` name ``name`` as
+        this module's (see ``Project.named_outside``)?  True without an index."""
+        return self._ask(lambda found: found.named_outside(prefix, name, module_function), True)
+
     def closed_project(self) -> bool:
         """Are all calls of the project's functions written in its modules
         (see ``Project.closed``), and does another module import this one?

@@ -14,6 +14,7 @@ import re
 from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from flake8_gradmode.names import (
+    BUNDLED_LIBRARIES,
     EVAL_FUNCTION_WORDS,
     FRAMEWORK_EVAL_HOOKS,
     OTHER_FRAMEWORKS,
@@ -1016,6 +1017,8 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     replaces (``_redefined_before_use``)."""
     if import_fails(ctx):
         return True  # nothing of a module that stops at its imports runs
+    if _unused_part_of_copy(ctx, scope):
+        return True  # a bundled library's ``evaluate_loss`` that the project's own code never reaches
     fn = scope.function
     if fn is not None and _redefined_before_use(ctx, fn):
         return True  # a later ``def`` of the same name replaces it before anything can call it
@@ -1067,6 +1070,68 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     if fn.key != ("function", fn.name) and _looks_up_attributes(ctx):
         return False  # a method: ``getattr(tester, name)()`` may call it
     return _called_by_nothing(ctx, scope, depth)  # last: it may ask the project index
+
+
+def _unused_part_of_copy(ctx, scope: Scope) -> bool:
+    """Is ``scope`` code of a copy of another library that the project
+    carries (see ``Project.bundled_copy``: a ``d2l/torch.py``, a
+    ``transformers/modeling_xlm.py``), which no code of the project outside
+    the copy reaches (see ``_reached_from_outside``)?  Top-level code runs
+    when a module outside names its module.  The copy's own calls,
+    re-exports and example scripts do not count: its code runs only as the
+    project uses it."""
+    if BUNDLED_LIBRARIES.isdisjoint(re.split(r"[\\/]", ctx.filename or "")[:-1]):
+        return False  # (asked of every module: a test of its path first)
+    prefix = _memo(ctx, ("bundled-copy",), lambda: ctx.bundled_copy(), None)
+    if prefix is None:
+        return False
+    fn = scope.function
+    if fn is None:
+        return not _module_reached(ctx, prefix)
+    while fn.parent is not None:
+        fn = fn.parent
+    return not _reached_from_outside(ctx, prefix, fn.class_name or fn.name, 0)
+
+
+def _module_reached(ctx, prefix: str) -> bool:
+    """Does a module outside the copy at ``prefix`` name this module?"""
+    stem = _stem(ctx)
+    return _memo(ctx, ("named-outside", stem), lambda: ctx.named_outside(prefix, stem), True)
+
+
+def _reached_from_outside(ctx, prefix: str, name: str, depth: int) -> bool:
+    """May code outside the copy at ``prefix`` reach the module's top-level
+    function or class ``name``: a module there names it, or code of this
+    module that may be reached does (a function or class that may be, three
+    steps deep at most, or the module's top level)?"""
+    def answer() -> bool:
+        if ctx.named_outside(prefix, name, ("function", name) in ctx.functions):
+            return True
+        if depth >= 3:
+            return True
+        return any(
+            _module_reached(ctx, prefix) if holder is None else
+            holder != name and _reached_from_outside(ctx, prefix, holder, depth + 1)
+            for holder in _namers(ctx).get(name, ())
+        )
+    return _memo(ctx, ("reached-from-outside", name), answer, True)
+
+
+def _namers(ctx) -> Dict[str, Set[Optional[str]]]:
+    """For each name the module's code uses (as a name or an attribute), the
+    top-level functions and classes whose code uses it, and None for the
+    module's other top-level statements."""
+    def build() -> Dict[str, Set[Optional[str]]]:
+        found: Dict[str, Set[Optional[str]]] = {}
+        for stmt in getattr(ctx.tree, "body", ()):
+            holder = stmt.name if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None
+            for node in ast.walk(stmt):
+                if node.__class__ is ast.Name:
+                    found.setdefault(node.id, set()).add(holder)  # type: ignore[attr-defined]
+                elif node.__class__ is ast.Attribute:
+                    found.setdefault(node.attr, set()).add(holder)  # type: ignore[attr-defined]
+        return found
+    return _memo(ctx, ("namers",), build, {})
 
 
 def _left_out_of_all(ctx, fn: FunctionInfo) -> bool:

@@ -198,6 +198,16 @@ def says_inference_function(name: str) -> bool:
     return any(t in INFERENCE_FUNCTION_WORDS for t in tokens(name))
 
 
+#: Libraries that research code often carries a whole copy of (a directory
+#: of that name inside the project, below its root), named as they are
+#: imported: the copy's code runs only as far as the project's own code
+#: reaches it (see ``flow.never_runs``).
+BUNDLED_LIBRARIES = frozenset({
+    "d2l", "transformers", "pytorch_transformers", "pytorch_pretrained_bert", "MinkowskiEngine", "spodernet",
+    "onmt", "fairseq", "allennlp", "timm", "torchvision", "detectron2", "maskrcnn_benchmark", "mmcv", "mmdet",
+    "apex", "torchtext",
+})
+
 #: Modules whose import makes a file a unit test's (with its name, see ``is_test_file``).
 TEST_FRAMEWORKS: FrozenSet[str] = frozenset({"pytest", "unittest", "nose", "hypothesis"})
 

@@ -54,7 +54,7 @@ from flake8_gradmode.facts import (
     returns_number, tests_type_is_variable,
 )
 from flake8_gradmode.layout import PACKAGING, TooMany, find_root, module_name, scan
-from flake8_gradmode.names import TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
+from flake8_gradmode.names import BUNDLED_LIBRARIES, TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, child_nodes, dotted, is_super_call, last_name, statements_in, switches_to_eval,
     switches_to_train, unchained, unsubscripted,
@@ -1558,6 +1558,48 @@ class Project:
             if not isinstance(found, tuple) or found[0] in (self.rel, rel):
                 return False
         return bool(calls)
+
+    def bundled_copy(self) -> Optional[str]:
+        """The directory (relative to the root, with a closing ``/``) of the
+        copy of another library (``BUNDLED_LIBRARIES``: ``d2l/``,
+        ``models/transformers/``) that holds this module, when the project
+        carries one: the copy sits below the root, the project's packaging
+        files do not name it (``transformers`` itself builds its
+        ``src/transformers``), the project has modules outside it, and it
+        keeps no notebook or script without ``.py`` (they may call any of
+        it).  None otherwise."""
+        index = self.index
+        parts = self.rel.replace(os.sep, "/").split("/")[:-1]
+        for at, part in enumerate(parts):
+            if part not in BUNDLED_LIBRARIES:
+                continue
+            if index.runners or part in index.packaging:
+                return None
+            prefix = "/".join(parts[:at + 1]) + "/"
+            if not any(not rel.replace(os.sep, "/").startswith(prefix) for rel in index.entries):
+                return None  # the project is the library
+            return prefix
+        return None
+
+    def named_outside(self, prefix: str, name: str, module_function: bool = False) -> bool:
+        """Does a module of the project outside the directory ``prefix`` (see
+        ``bundled_copy``) call, import or use ``name`` as this module's:
+        not only its own function of that name, or what it imports under
+        that name from another module (see ``mentioned_elsewhere``)?  A
+        module that does not parse may."""
+        key = f" {name} "
+        mine = module_name(self.rel).rpartition(".")[2] if module_function else None
+        for rel, entry in list(self.index.entries.items()):
+            if rel == self.rel or key not in entry[2] or rel.replace(os.sep, "/").startswith(prefix):
+                continue
+            summary = self.index.summary(rel)
+            if summary is None:
+                return True
+            if _names_it(summary, name) and _may_reach(summary, name, mine) and not self._names_another(
+                rel, summary, name
+            ):
+                return True
+        return False
 
     def unpackaged(self) -> bool:
         """Does no distribution of the project install this module?  True

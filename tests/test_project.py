@@ -6737,3 +6737,100 @@ def test_a_helper_whose_only_caller_stops_before_the_call_never_runs(tmp_path, o
         script = script.replace(old, new, 1)
     unpackaged(tmp_path, {"eval.py": script})
     assert [f for f in lint(tmp_path / "eval.py") if f[2] == "GRD101"] == found
+
+
+# --- a copy of another library carried in the project ------------------------
+
+COPY_HELPERS = """
+    import torch
+
+    EXAMPLE_STEPS = 3
+
+
+    def fit_epoch(net, batches, loss, optimizer):
+        for x, y in batches:
+            optimizer.zero_grad()
+            loss(net(x), y).backward()
+            optimizer.step()
+        return score_batches(net, batches)
+
+
+    def score_batches(net, batches):
+        total = 0.0
+        for x, y in batches:
+            total += float(net(x).argmax(1).eq(y).sum())
+        return total
+
+
+    def validate(net, batches, loss):
+        seen = 0.0
+        for x, y in batches:
+            seen += float(loss(net(x), y))
+        return seen
+
+
+    def fill_table(rows, width, table):
+        table[:, 0::2] = torch.ones(rows, width // 2)
+        table[:, 1::2] = torch.zeros(rows, width // 2)
+
+
+    class Positions(torch.nn.Module):
+        def __init__(self, rows, width, fixed=False):
+            super().__init__()
+            self.table = torch.nn.Embedding(rows, width)
+            if fixed:
+                fill_table(rows, width, self.table.weight)
+
+
+    [print(EXAMPLE_STEPS) for _ in range(2)]
+"""
+
+COPY_USER = """
+    import torch
+
+    from vendor.d2l import torch as d2l
+
+    net = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    batches = [(torch.randn(2, 4), torch.tensor([0, 1]))]
+    d2l.fit_epoch(net, batches, torch.nn.functional.cross_entropy, optimizer)
+"""
+
+EVERY_COPY_FINDING = [(16, 4, "GRD101"), (23, 4, "GRD101"), (29, 4, "GRD004"), (30, 4, "GRD004")]
+
+
+@pytest.mark.parametrize("directory, user, copy, extra, found", [
+    # the copy's validation helper and its table filler: nothing outside reaches them
+    ("vendor/d2l", "", "", {}, [(16, 4, "GRD101")]),
+    # the same module in a directory of the project's own
+    ("vendor/tools", "", "", {}, EVERY_COPY_FINDING),
+    # named outside: the project calls the helper
+    ("vendor/d2l", "print(d2l.validate(net, batches, torch.nn.functional.cross_entropy))\n", "", {},
+     [(16, 4, "GRD101"), (23, 4, "GRD101")]),
+    # the project builds the copy's class
+    ("vendor/d2l", "table = d2l.Positions(8, 4, fixed=True)\n", "", {},
+     [(16, 4, "GRD101"), (29, 4, "GRD004"), (30, 4, "GRD004")]),
+    # the copy's module builds it at its top level, which importing it runs
+    ("vendor/d2l", "", "TABLE = Positions(8, 4, fixed=True)\n", {},
+     [(16, 4, "GRD101"), (29, 4, "GRD004"), (30, 4, "GRD004")]),
+    # a notebook may call any of it
+    ("vendor/d2l", "", "TABLE = Positions(8, 4, fixed=True)\n", {"explore.ipynb": "{}"}, EVERY_COPY_FINDING),
+])
+def test_code_of_a_bundled_library_copy_runs_only_as_the_project_reaches_it(
+    tmp_path, directory, user, copy, extra, found
+):
+    user_code = textwrap.dedent(COPY_USER).replace("vendor.d2l", directory.replace("/", "."))
+    copied = textwrap.dedent(COPY_HELPERS) + copy
+    unpackaged(tmp_path, {f"{directory}/torch.py": copied, "main.py": user_code + user, **extra})
+    (tmp_path / "vendor" / "__init__.py").write_text("", encoding="utf-8")
+    assert lint(tmp_path / directory / "torch.py") == found
+
+
+def test_a_library_the_project_packages_itself_is_no_bundled_copy(tmp_path):
+    user = textwrap.dedent(COPY_USER).replace("vendor.d2l", "d2l")
+    copied = textwrap.dedent(COPY_HELPERS) + "TABLE = Positions(8, 4, fixed=True)\n"
+    make(tmp_path, {"src/d2l/torch.py": copied, "main.py": user})
+    (tmp_path / "setup.py").write_text(
+        "from setuptools import setup\nsetup(name='d2l', packages=['d2l'], package_dir={'': 'src'})\n", encoding="utf-8"
+    )
+    assert lint(tmp_path / "src/d2l/torch.py") == EVERY_COPY_FINDING

@@ -119,7 +119,10 @@ class InplaceParamUpdateWithGrad(Rule):
         is not reported, as GRD101 decides it: a helper nothing calls in a
         module nothing imports of a project that is no package (a
         `fuse_conv_and_bn` left beside the scripts), a module that stops at
-        its imports.  Nor is an edit after a statement of its function that
+        its imports, a helper of a bundled copy of another library that the
+        project's own code never reaches (see docs/cross-module.md); a
+        helper's edit that a call passes a parameter to is judged in the
+        helper's own function.  Nor is an edit after a statement of its function that
         always reads a name the module never binds (`NameError` first), with
         or without the index.
     """
@@ -1187,7 +1190,14 @@ class InplaceParamUpdateWithGrad(Rule):
             )
         stmt = edit.statement
         fix = Fix("wrap-no-grad", stmt, "{torch}.no_grad()", unsafe=True) if stmt is not None else None
-        self.report(edit.node, message, fix=fix)
+        # decided after the walk, in the module's scope: the helper's own
+        # scope says whether it runs (a bundled library's helper that the
+        # project never reaches)
+        ctx = self.context
+        info = edit.helper.info
+        scope = flow.scope_of(ctx, info) if info is not None else None
+        condition = None if scope is None else (lambda: not flow.unreached(ctx, scope, edit.node))
+        self.report(edit.node, message, condition=condition, fix=fix)
 
 
 #: Words in a helper's name that say it fills a weight the way ``torch.nn.init`` does.
