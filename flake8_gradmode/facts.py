@@ -819,6 +819,13 @@ _NUMPY_REDUCTIONS = frozenset(
 )
 
 
+def number_expr(expr: Optional[ast.AST], names: FrozenSet[str] = frozenset()) -> bool:
+    """Is ``expr`` a Python number by its own form (``0``, ``x.item()``,
+    ``len(loader.dataset)``, ``a / b`` of such), taking ``names`` for
+    numbers (``loss`` in ``loss += l.item()``)?"""
+    return _number_expr(expr, {}, names)
+
+
 def _number_expr(
     expr: Optional[ast.AST], stores: dict, seen: frozenset, calls: Optional[Callable[[str], bool]] = None,
 ) -> bool:

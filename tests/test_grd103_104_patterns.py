@@ -2655,3 +2655,27 @@ def test_a_total_of_what_a_helper_turns_into_a_number(change, expected):
     source = TO_FLOAT.replace(*change) if change else TO_FLOAT
     assert change is None or source != TO_FLOAT
     assert [f for f in findings(source) if f[0] == "GRD104"] == expected
+
+
+# the rule's own training loss whose name is bound again to a number
+REBOUND = textwrap.dedent(next(
+    v.code for v in by_code("GRD104").VALID if v.title.startswith("The training loss's name bound again")
+))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # never bound again: the last training loss, graph and all
+    (("    loss = 0\n", ""), [("GRD104", 17, 4)]),
+    # bound again only in a branch: the training loss when it is not taken
+    (("    loss = 0\n", "    if epoch:\n        loss = 0\n"), [("GRD104", 19, 4)]),
+    # a tensor added: the total is a tensor again
+    (("loss += model(x).pow(2).mean().item()", "loss += model(x).pow(2).mean()"), [("GRD104", 18, 4)]),
+    # bound again to a model's output, with its graph
+    (("    loss = 0\n", "    loss = model(batches[0]).mean() * 0\n"), [("GRD104", 18, 4)]),
+])
+def test_a_loss_name_bound_again_to_a_number(change, expected):
+    source = REBOUND.replace(*change) if change else REBOUND
+    assert change is None or source != REBOUND
+    assert [f for f in findings(source) if f[0] == "GRD104"] == expected
+

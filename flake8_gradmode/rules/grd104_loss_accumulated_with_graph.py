@@ -307,6 +307,30 @@ class LossAccumulatedWithGraph(Rule):
             title="A total of what a helper of the module turns into a Python number, or None",
             checks=(Holds("isinstance(total, float)", "the total is a number and holds no graph"),),
         ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            batches = [torch.randn(8, 4)] * 3
+            history = []
+            for epoch in range(2):
+                for x in batches:
+                    optimizer.zero_grad()
+                    loss = model(x).pow(2).mean()
+                    loss.backward()
+                    optimizer.step()
+                loss = 0
+                with torch.no_grad():
+                    for x in batches:
+                        loss += model(x).pow(2).mean().item()
+                loss /= len(batches)
+                history.append(loss)
+            """,
+            title="The training loss's name bound again to a number for the validation total",
+            checks=(Holds("all(isinstance(v, float) for v in history)", "the list keeps numbers, no graph"),),
+        ),
     )
     INVALID = (
         Invalid(
@@ -444,6 +468,8 @@ class LossAccumulatedWithGraph(Rule):
                 bound_helper = ctx.call_key(binding.value.func)
         if sources is None:
             return
+        if isinstance(value, ast.Name) and _rebound_to_number(loops[0].node, value.id, node):
+            return  # ``loss = 0`` after the training steps, then ``loss += ...item()``: a number
         root = _root_name(target)
         if root is None:
             return
@@ -933,6 +959,69 @@ def _self_and_ancestors(loop: Optional[flow.Loop]):
     while loop is not None:
         yield loop
         loop = loop.parent
+
+
+def _rebound_to_number(loop: ast.AST, name: str, at: ast.AST) -> bool:
+    """Is ``name``, where ``at`` reads it, a Python number bound in this
+    iteration: a statement of a block that holds ``at`` (``at`` or one of
+    the statements around it, in the loop) assigned it a number
+    (``loss = 0`` after the training steps that ran ``loss.backward()``),
+    and every later binding before ``at`` only adds or scales numbers
+    (``loss += F.nll_loss(...).item()``, ``loss /= len(loader.dataset)``)?"""
+    where = (getattr(at, "lineno", 0), getattr(at, "col_offset", 0))
+    chain = _blocks_holding(getattr(loop, "body", []), where)
+    start: Optional[Tuple[int, int]] = None
+    for block, holder in chain:
+        for stmt in block[:holder]:
+            if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
+                if len(stmt.targets) == 1 and facts.number_expr(stmt.value):
+                    start = (stmt.lineno, stmt.col_offset)
+                else:
+                    start = None
+    if start is None:
+        return False
+    scaled = set()
+    for node in facts.own_nodes(loop):
+        if not start < (getattr(node, "lineno", 0), getattr(node, "col_offset", 0)) < where:
+            continue
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            if not facts.number_expr(node.value, frozenset({name})):
+                return False
+            scaled.add(id(node.target))
+    for node in facts.own_nodes(loop):
+        if not start < (getattr(node, "lineno", 0), getattr(node, "col_offset", 0)) < where or id(node) in scaled:
+            continue
+        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
+            if not (isinstance(node.ctx, ast.Store) and _plain_assign_target(loop, node)):
+                return False  # bound otherwise: a loop's target, a tuple's item
+    return True
+
+
+def _blocks_holding(block: List[ast.stmt], where: Tuple[int, int]) -> List[Tuple[List[ast.stmt], int]]:
+    """The blocks from ``block`` inward whose statements hold the position
+    ``where``, each with the index of the statement that holds it."""
+    chain: List[Tuple[List[ast.stmt], int]] = []
+    while block:
+        holder = next((i for i, stmt in enumerate(block) if (stmt.lineno, stmt.col_offset) <= where <= (
+            stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0)), None)
+        if holder is None:
+            break
+        chain.append((block, holder))
+        stmt = block[holder]
+        inner = [b for b in (getattr(stmt, "body", None), getattr(stmt, "orelse", None),
+                             getattr(stmt, "finalbody", None)) if isinstance(b, list)]
+        inner += [h.body for h in getattr(stmt, "handlers", ())]
+        block = next((b for b in inner if b and (b[0].lineno, b[0].col_offset) <= where <= (
+            b[-1].end_lineno or b[-1].lineno, b[-1].end_col_offset or 0)), [])
+    return chain
+
+
+def _plain_assign_target(loop: ast.AST, name: ast.Name) -> bool:
+    """Is ``name`` the one target of an assignment of a number in ``loop``?"""
+    for node in facts.own_nodes(loop):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and node.targets[0] is name:
+            return facts.number_expr(node.value)
+    return False
 
 
 def _backward_calls(ctx, loop: ast.AST) -> List[Tuple[ast.expr, ast.Call]]:
