@@ -2679,3 +2679,66 @@ def test_a_loss_name_bound_again_to_a_number(change, expected):
     assert change is None or source != REBOUND
     assert [f for f in findings(source) if f[0] == "GRD104"] == expected
 
+
+FOLDS = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def evaluate(model, batches):
+    if hasattr(model, "module"):
+        model = model.module
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for x, y in batches:
+            total += float(nn.functional.cross_entropy(model(x), y))
+    return total
+
+
+def train(model, batches, optimizer):
+    for step, (x, y) in enumerate(batches):
+        model.train()
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        if step % 10 == 0:
+            evaluate(model=model, batches=batches)
+
+
+def train_fold(batches):
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    train(model, batches, optimizer)
+    return evaluate(model=model, batches=batches)
+
+
+batches = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))]
+scores = []
+for fold in range(5):
+    scores.append(train_fold(batches))
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # each fold trains a model of its own, switched to training mode before every step
+    (None, []),
+    # another model than the one handed in: which one is left in eval mode is not known
+    (("model = model.module", "model = model.backbone"), [("GRD103", 46, 18)]),
+    # switched to training mode once, before the loop that evaluates every ten steps
+    (("    for step, (x, y) in enumerate(batches):\n        model.train()\n",
+      "    model.train()\n    for step, (x, y) in enumerate(batches):\n"), [("GRD103", 33, 12)]),
+])
+def test_a_model_unwrapped_from_data_parallel_is_the_one_handed_in(change, expected):
+    source = FOLDS.replace(*change) if change else FOLDS
+    assert change is None or source != FOLDS
+    assert findings(source) == expected

@@ -51,7 +51,9 @@ class TrainModeNotRestored(Rule):
         call (`probe = probe_cls(dim)`, a class it is handed by a name that
         says so), or a copy the loop builds in the same pass before
         switching it (`eval_model = Net(...)` given the trained weights, then
-        `evaluate(eval_model)`), leave the caller's model in eval mode.  A function named like a training step
+        `evaluate(eval_model)`), leave the caller's model in eval mode.  A
+        function that takes the model out of its `DataParallel` wrapper
+        (`model = model.module`) still switches the model it is handed.  A function named like a training step
         (`self.train_step(x)`) is judged by its body: one that calls
         `.train()` first restores the mode itself (so does, with the project
         index, a function of another module that leaves the model it is
@@ -1316,8 +1318,10 @@ def _arguments(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Dict
         if kw.arg is not None:
             env[kw.arg] = _term(kw.value)
     stored = callee.stored  # what ``_stored(fn)`` counts, recorded by the walk
-    for name in stored:
-        env.pop(name, None)
+    unwrapped = _unwrappings(fn) if stored.keys() & env.keys() else {}
+    for name, count in stored.items():
+        if unwrapped.get(name) != count:
+            env.pop(name, None)  # (``model = model.module`` is the same model, out of ``DataParallel``)
     for stmt in fn.body:
         # ``train = (phase == "train")`` once, at the top: a condition on the
         # arguments, the same for the whole call
@@ -1327,6 +1331,19 @@ def _arguments(call: ast.Call, callee: flow.Scope, key: Tuple[str, ...]) -> Dict
             if stored.get(name) == 1 and term[0] != "?" and _names(term) and _names(term) <= env.keys():
                 env[name] = _subst(term, env, {})
     return env
+
+
+def _unwrappings(fn: ast.AST) -> Dict[str, int]:
+    """How often ``fn`` binds each name to its own ``.module`` (``model =
+    model.module``, the model a ``DataParallel`` wraps)."""
+    found: Dict[str, int] = {}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, value = node.targets[0].id, node.value
+            if isinstance(value, ast.Attribute) and value.attr == "module" and isinstance(value.value, ast.Name) \
+                    and value.value.id == name:
+                found[name] = found.get(name, 0) + 1
+    return found
 
 
 def _imported_evals(ctx, loop: flow.Loop) -> List[_Event]:
