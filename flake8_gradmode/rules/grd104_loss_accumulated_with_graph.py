@@ -468,8 +468,6 @@ class LossAccumulatedWithGraph(Rule):
                 bound_helper = ctx.call_key(binding.value.func)
         if sources is None:
             return
-        if isinstance(value, ast.Name) and _rebound_to_number(loops[0].node, value.id, node):
-            return  # ``loss = 0`` after the training steps, then ``loss += ...item()``: a number
         root = _root_name(target)
         if root is None:
             return
@@ -522,6 +520,10 @@ class LossAccumulatedWithGraph(Rule):
             condition = _and(lambda: not _method_returns_number(ctx, *instance_call), condition)
         if keeps is not None:
             condition = _and(keeps, condition)
+        if isinstance(value, ast.Name):
+            # ``loss = 0`` after the training steps, then ``loss += ...item()``: a number
+            name, loop_node = value.id, loop.node
+            condition = _and(condition, lambda: not _rebound_to_number(loop_node, name, node))
         # ``self.model(lr, idx_scale)`` with no ``idx_scale``: the first pass raises, nothing accumulates
         condition = _and(condition, lambda: not flow.stops_on_its_first_pass(ctx, loop, leaves=True))
         condition = flow.unless_unreached(ctx, node, condition)  # last: it may read other modules
