@@ -2386,6 +2386,10 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
     values = scope.deps.get(name)
     if values and all(_returns_frozen(ctx, value) for value in values):
         return True  # ``enet = create_enet()``, a function of the module that freezes what it returns
+    if not values and _unpacked_frozen(ctx, scope.function.node if scope.function is not None else ctx.tree, name):
+        return True  # ``models, points = pre_define(...)``, the first a list of frozen models
+    if values and depth < 4 and all(_item_of_frozen(ctx, scope, value, seq, depth) for value in values):
+        return True  # ``model = models[k][n]`` of such lists
     if values and any(isinstance(value, ast.Name) for value in values) and all(
         isinstance(value, ast.Name) and _caches(ctx, value.id, name)
         or isinstance(unchained(value), ast.Call) and _class_freezes(ctx, unchained(value))
@@ -2398,6 +2402,8 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
     if fn is None or depth >= 4:
         return False
     if name not in {a.arg for a in (*fn.node.args.args, *fn.node.args.kwonlyargs)}:
+        if not values and _iterated_frozen(ctx, scope, fn, name, seq, depth):
+            return True  # ``for model in models:`` of a list of frozen models
         if name in scope.deps:
             return False  # bound here: not the enclosing function's or the module's
         if fn.parent is not None:
@@ -2419,6 +2425,29 @@ def _name_frozen(ctx, scope: Scope, name: str, seq: int, depth: int) -> bool:
         if not isinstance(arg, ast.Name) or not _name_frozen(ctx, caller, arg.id, site_seq, depth + 1):
             return False
     return True
+
+
+def _item_of_frozen(ctx, scope: Scope, value: ast.expr, seq: int, depth: int) -> bool:
+    """Is ``value`` an item of a name that holds frozen models
+    (``models[k][n]``)?"""
+    if not isinstance(value, ast.Subscript):
+        return False
+    while isinstance(value, ast.Subscript):
+        value = value.value
+    return isinstance(value, ast.Name) and _name_frozen(ctx, scope, value.id, seq, depth + 1)
+
+
+def _iterated_frozen(ctx, scope: Scope, fn: FunctionInfo, name: str, seq: int, depth: int) -> bool:
+    """Is every binding of ``name`` in ``fn`` the target of a ``for`` over a
+    name that holds frozen models (``for model in models:``, ``models``
+    made by a function of the module that freezes each one it appends)?"""
+    loops = [n for n in own_nodes(fn.node) if isinstance(n, ast.For)]
+    bound = [n for n in own_nodes(fn.node) if n.__class__ is ast.Name and n.id == name  # type: ignore[attr-defined]
+             and not isinstance(n.ctx, ast.Load)]  # type: ignore[attr-defined]
+    targets = [loop for loop in loops if isinstance(loop.target, ast.Name) and loop.target.id == name]
+    return bool(targets) and len(bound) == len(targets) and all(
+        isinstance(loop.iter, ast.Name) and _name_frozen(ctx, scope, loop.iter.id, seq, depth + 1) for loop in targets
+    )
 
 
 def _caches(ctx, glob: str, name: str) -> bool:
@@ -2444,17 +2473,81 @@ def _caches(ctx, glob: str, name: str) -> bool:
     return ctx.tree is not None and _memo(ctx, ("caches", glob, name), only_name, False)
 
 
-def _returns_frozen(ctx, value: ast.expr) -> bool:
+def _returns_frozen(ctx, value: ast.expr, index: Optional[int] = None) -> bool:
     """Is ``value`` a call of a function of the module whose every return
     gives a model it froze (``for p in enet.parameters(): p.requires_grad =
-    False``, then ``return enet``)?"""
+    False``, then ``return enet``), or a list of them?  With ``index``, the
+    item at that place of the tuple it returns (``return models, points``)."""
     if not isinstance(value, ast.Call):
         return False
     key = ctx.call_key(value.func)
     scopes = ctx.scopes_of(key) if key is not None else []
-    return len(scopes) == 1 and bool(scopes[0].return_values) and all(
-        isinstance(r, ast.Name) and r.id in scopes[0].frozen_models for r in scopes[0].return_values
-    )
+    if len(scopes) != 1 or not scopes[0].return_values:
+        return False
+    for r in scopes[0].return_values:
+        if index is not None:
+            if not isinstance(r, ast.Tuple) or len(r.elts) <= index or any(
+                isinstance(e, ast.Starred) for e in r.elts
+            ):
+                return False
+            r = r.elts[index]
+        if not (isinstance(r, ast.Name) and _frozen_or_only_frozen(scopes[0], r.id, 0)):
+            return False
+    return True
+
+
+def _unpacked_frozen(ctx, code: Optional[ast.AST], name: str) -> bool:
+    """Is every binding of ``name`` in ``code`` (a function, or the module's
+    top level) an item of a tuple a call returns that ``_returns_frozen``
+    holds for (``models, points = pre_define(...)``)?"""
+    if code is None:
+        return False
+    bindings = unpacked = 0
+    for node in own_nodes(code):
+        if node.__class__ is ast.Name and node.id == name and not isinstance(node.ctx, ast.Load):  # type: ignore
+            bindings += 1
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
+        if isinstance(target, ast.Tuple) and any(isinstance(e, ast.Name) and e.id == name for e in target.elts):
+            at = next(i for i, e in enumerate(target.elts) if isinstance(e, ast.Name) and e.id == name)
+            if any(isinstance(e, ast.Starred) for e in target.elts) or not _returns_frozen(ctx, node.value, at):
+                return False
+            unpacked += 1
+    return unpacked > 0 and unpacked == bindings  # (a ``for`` target, ``with ... as``: bound otherwise too)
+
+
+def _frozen_or_only_frozen(scope: Scope, name: str, depth: int) -> bool:
+    """Is ``name`` a model ``scope``'s function froze, or a list it makes
+    empty and fills only with such models, or with such lists
+    (``models = []``, then ``models.append(model)`` after ``for p in
+    model.parameters(): p.requires_grad = False``)?"""
+    if name in scope.frozen_models:
+        return True
+    fn = scope.function
+    if fn is None or depth >= 2 or name not in scope.deps or not all(
+        isinstance(v, ast.List) and not v.elts for v in scope.deps[name]
+    ):
+        return False
+    appended = False
+    for node in own_nodes(fn.node):
+        if node.__class__ is ast.Attribute and isinstance(node.value, ast.Name) \
+                and node.value.id == name:  # type: ignore[attr-defined]
+            if node.attr != "append":  # type: ignore[attr-defined]
+                return False  # ``extend``, ``insert``: filled with what is not seen here
+        elif node.__class__ is ast.Call and isinstance(node.func, ast.Attribute) and node.func.attr == "append" \
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == name:  # type: ignore[attr-defined]
+            item = node.args[0] if len(node.args) == 1 else None  # type: ignore[attr-defined]
+            if not isinstance(item, ast.Name) or not _frozen_or_only_frozen(scope, item.id, depth + 1):
+                return False
+            appended = True
+        elif node.__class__ in (ast.Subscript, ast.AugAssign):
+            target = node.value if node.__class__ is ast.Subscript else node.target  # type: ignore[attr-defined]
+            if isinstance(target, ast.Name) and target.id == name and not isinstance(
+                getattr(node, "ctx", ast.Load()), ast.Load
+            ):
+                return False  # ``models[0] = net``, ``models += others``
+    return appended
 
 
 def _definition_seq(ctx, fn: FunctionInfo) -> int:

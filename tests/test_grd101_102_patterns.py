@@ -4942,3 +4942,32 @@ def test_a_model_loaded_by_from_pretrained_is_in_eval_mode(change, expected):
     source = LOADED_PRETRAINED.replace(*change) if change else LOADED_PRETRAINED
     assert change is None or source != LOADED_PRETRAINED
     assert found(source) == expected
+
+
+# the rule's own list of models frozen one by one
+FROZEN_LIST = textwrap.dedent(next(
+    v.code for v in by_code("GRD101").VALID if v.title.startswith("A list of models a function of the module froze")
+))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # not frozen: the list holds models that build graphs
+    (("        for param in model.parameters():\n            param.requires_grad = False\n", ""),
+     [("GRD101", 14, 4)]),
+    # filled another way too: what else it holds is not seen
+    (("        models.append(model)\n", "        models.append(model)\n    models.extend(extra)\n"),
+     [("GRD101", 17, 4)]),
+    # returned in a tuple, which the caller unpacks
+    (("    return models\n", "    return models, count\n"), None),
+    # called by position
+    (("    for model in models:\n        scores.append(model(points).sum().item())\n",
+      "    for i in range(len(models)):\n        scores.append(models[i](points).sum().item())\n"), []),
+])
+def test_a_list_of_frozen_models_builds_no_graph(change, expected):
+    source = FROZEN_LIST.replace(*change) if change else FROZEN_LIST
+    assert change is None or source != FROZEN_LIST
+    if expected is None:
+        source = source.replace("models = random_features(3)", "models, _ = random_features(3)")
+        expected = []
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected

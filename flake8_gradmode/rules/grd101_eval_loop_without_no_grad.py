@@ -584,7 +584,10 @@ class EvalLoopWithoutNoGrad(Rule):
         class it was built from there (pytorch-fid's `InceptionV3(...,
         requires_grad=False)`, also a class of another module of the project),
         for a model handed over as an argument, in the same ways by every
-        caller in the module, for a module global, by the module's
+        caller in the module (also a list, or a list of lists, of models a
+        function of the module freezes one by one before it appends them,
+        and returns alone or in a tuple the caller unpacks, read item by
+        item or in a `for` loop), for a module global, by the module's
         top-level code before every call of the function, or, in a closure,
         by the enclosing function before it defines the closure (also when
         the model runs in a function the loop calls), or, for `self.model`,
@@ -1224,6 +1227,35 @@ class EvalLoopWithoutNoGrad(Rule):
             title="Code for PyTorch 0.3, which reads a loss as `loss.data[0]` and had no `no_grad`",
             runnable=False,
             why_not_run="it shows code for PyTorch 0.3; on any release since 0.5 `loss.data[0]` raises `IndexError`",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def random_features(count):
+                models = []
+                for _ in range(count):
+                    model = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh())
+                    for param in model.parameters():
+                        param.requires_grad = False
+                    models.append(model)
+                return models
+
+
+            def evaluate(models, points):
+                scores = []
+                for model in models:
+                    scores.append(model(points).sum().item())
+                return scores
+
+
+            models = random_features(3)
+            scores = evaluate(models, torch.linspace(0, 1, 5).reshape(-1, 1))
+            """,
+            title="A list of models a function of the module froze one by one",
+            checks=(Holds("not any(p.requires_grad for m in models for p in m.parameters())",
+                          "no weight of any model requires grad, so no forward builds a graph"),),
         ),
     )
     INVALID = (
