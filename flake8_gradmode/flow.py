@@ -1125,11 +1125,8 @@ def _namers(ctx) -> Dict[str, Set[Optional[str]]]:
         found: Dict[str, Set[Optional[str]]] = {}
         for stmt in getattr(ctx.tree, "body", ()):
             holder = stmt.name if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None
-            for node in ast.walk(stmt):
-                if node.__class__ is ast.Name:
-                    found.setdefault(node.id, set()).add(holder)  # type: ignore[attr-defined]
-                elif node.__class__ is ast.Attribute:
-                    found.setdefault(node.attr, set()).add(holder)  # type: ignore[attr-defined]
+            for word in _words(stmt):
+                found.setdefault(word, set()).add(holder)
         return found
     return _memo(ctx, ("namers",), build, {})
 
@@ -2441,11 +2438,9 @@ def _iterated_frozen(ctx, scope: Scope, fn: FunctionInfo, name: str, seq: int, d
     """Is every binding of ``name`` in ``fn`` the target of a ``for`` over a
     name that holds frozen models (``for model in models:``, ``models``
     made by a function of the module that freezes each one it appends)?"""
-    loops = [n for n in own_nodes(fn.node) if isinstance(n, ast.For)]
-    bound = [n for n in own_nodes(fn.node) if n.__class__ is ast.Name and n.id == name  # type: ignore[attr-defined]
-             and not isinstance(n.ctx, ast.Load)]  # type: ignore[attr-defined]
-    targets = [loop for loop in loops if isinstance(loop.target, ast.Name) and loop.target.id == name]
-    return bool(targets) and len(bound) == len(targets) and all(
+    nodes = list(own_nodes(fn.node))
+    targets = [n for n in nodes if isinstance(n, ast.For) and isinstance(n.target, ast.Name) and n.target.id == name]
+    return bool(targets) and _bindings(nodes, name) == len(targets) and all(
         isinstance(loop.iter, ast.Name) and _name_frozen(ctx, scope, loop.iter.id, seq, depth + 1) for loop in targets
     )
 
@@ -2502,10 +2497,9 @@ def _unpacked_frozen(ctx, code: Optional[ast.AST], name: str) -> bool:
     holds for (``models, points = pre_define(...)``)?"""
     if code is None:
         return False
-    bindings = unpacked = 0
-    for node in own_nodes(code):
-        if node.__class__ is ast.Name and node.id == name and not isinstance(node.ctx, ast.Load):  # type: ignore
-            bindings += 1
+    nodes = list(own_nodes(code))
+    unpacked = 0
+    for node in nodes:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1:
             continue
         target = node.targets[0]
@@ -2514,7 +2508,14 @@ def _unpacked_frozen(ctx, code: Optional[ast.AST], name: str) -> bool:
             if any(isinstance(e, ast.Starred) for e in target.elts) or not _returns_frozen(ctx, node.value, at):
                 return False
             unpacked += 1
-    return unpacked > 0 and unpacked == bindings  # (a ``for`` target, ``with ... as``: bound otherwise too)
+    # (a ``for`` target, ``with ... as``: bound otherwise too)
+    return unpacked > 0 and unpacked == _bindings(nodes, name)
+
+
+def _bindings(nodes: List[ast.AST], name: str) -> int:
+    """How many of ``nodes`` bind (or delete) the name ``name``."""
+    return sum(1 for n in nodes if n.__class__ is ast.Name and n.id == name  # type: ignore[attr-defined]
+               and not isinstance(n.ctx, ast.Load))  # type: ignore[attr-defined]
 
 
 def _frozen_or_only_frozen(scope: Scope, name: str, depth: int) -> bool:
@@ -2541,12 +2542,9 @@ def _frozen_or_only_frozen(scope: Scope, name: str, depth: int) -> bool:
             if not isinstance(item, ast.Name) or not _frozen_or_only_frozen(scope, item.id, depth + 1):
                 return False
             appended = True
-        elif node.__class__ in (ast.Subscript, ast.AugAssign):
-            target = node.value if node.__class__ is ast.Subscript else node.target  # type: ignore[attr-defined]
-            if isinstance(target, ast.Name) and target.id == name and not isinstance(
-                getattr(node, "ctx", ast.Load()), ast.Load
-            ):
-                return False  # ``models[0] = net``, ``models += others``
+        elif node.__class__ is ast.Subscript and isinstance(node.value, ast.Name) \
+                and node.value.id == name and not isinstance(node.ctx, ast.Load):  # type: ignore[attr-defined]
+            return False  # ``models[0] = net`` (``models += others`` is a value of ``deps``)
     return appended
 
 

@@ -1436,10 +1436,7 @@ class Project:
         key = f" {name} "
         installed: Optional[bool] = None
         mine = module_name(self.rel).rpartition(".")[2] if module_function else None
-        for rel, entry in list(self.index.entries.items()):
-            if rel == self.rel or key not in entry[2]:
-                continue
-            summary = self.index.summary(rel)
+        for rel, summary in self._others_with_word(name):
             if summary is None:
                 return True
             if installed is None:
@@ -1449,6 +1446,18 @@ class Project:
                         and not self._only_dead_callers(rel, summary, name):
                     return True  # used there, or a file that does not parse: it may be
         return False
+
+    def _others_with_word(self, name: str, outside: str = "") -> Iterator[Tuple[str, Optional[Summary]]]:
+        """The other modules whose words include ``name`` (not under the
+        directory ``outside``), each with its summary (None: it does not
+        parse).  A module not summarised yet has every word of its text: it
+        is summarised here, so that the answer is the same with an empty
+        cache and a warm one."""
+        key = f" {name} "
+        for rel, entry in list(self.index.entries.items()):
+            if rel == self.rel or key not in entry[2] or outside and rel.replace(os.sep, "/").startswith(outside):
+                continue
+            yield rel, self.index.summary(rel)
 
     def _only_dead_callers(self, rel: str, summary: Summary, name: str) -> bool:
         """Does module ``rel`` (``summary``) of a project with no packaging
@@ -1587,12 +1596,8 @@ class Project:
         not only its own function of that name, or what it imports under
         that name from another module (see ``mentioned_elsewhere``)?  A
         module that does not parse may."""
-        key = f" {name} "
         mine = module_name(self.rel).rpartition(".")[2] if module_function else None
-        for rel, entry in list(self.index.entries.items()):
-            if rel == self.rel or key not in entry[2] or rel.replace(os.sep, "/").startswith(prefix):
-                continue
-            summary = self.index.summary(rel)
+        for rel, summary in self._others_with_word(name, prefix):
             if summary is None:
                 return True
             if _names_it(summary, name) and _may_reach(summary, name, mine) and not self._names_another(

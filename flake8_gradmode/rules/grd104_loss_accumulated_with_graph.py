@@ -982,20 +982,22 @@ def _rebound_to_number(loop: ast.AST, name: str, at: ast.AST) -> bool:
                     start = None
     if start is None:
         return False
-    scaled = set()
+    # parents come before their children in ``own_nodes``: a binding's
+    # statement is seen before the name it binds
+    allowed: Set[int] = set()  # the names bound by a statement that keeps a number
     for node in facts.own_nodes(loop):
         if not start < (getattr(node, "lineno", 0), getattr(node, "col_offset", 0)) < where:
             continue
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
             if not facts.number_expr(node.value, frozenset({name})):
                 return False
-            scaled.add(id(node.target))
-    for node in facts.own_nodes(loop):
-        if not start < (getattr(node, "lineno", 0), getattr(node, "col_offset", 0)) < where or id(node) in scaled:
-            continue
-        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
-            if not (isinstance(node.ctx, ast.Store) and _plain_assign_target(loop, node)):
-                return False  # bound otherwise: a loop's target, a tuple's item
+            allowed.add(id(node.target))
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id == name and facts.number_expr(node.value):
+            allowed.add(id(node.targets[0]))
+        elif isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load) \
+                and id(node) not in allowed:
+            return False  # bound otherwise: a loop's target, a tuple's item, a tensor
     return True
 
 
@@ -1016,14 +1018,6 @@ def _blocks_holding(block: List[ast.stmt], where: Tuple[int, int]) -> List[Tuple
         block = next((b for b in inner if b and (b[0].lineno, b[0].col_offset) <= where <= (
             b[-1].end_lineno or b[-1].lineno, b[-1].end_col_offset or 0)), [])
     return chain
-
-
-def _plain_assign_target(loop: ast.AST, name: ast.Name) -> bool:
-    """Is ``name`` the one target of an assignment of a number in ``loop``?"""
-    for node in facts.own_nodes(loop):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and node.targets[0] is name:
-            return facts.number_expr(node.value)
-    return False
 
 
 def _backward_calls(ctx, loop: ast.AST) -> List[Tuple[ast.expr, ast.Call]]:
