@@ -711,6 +711,23 @@ def returns_number(
         returns = valued or returns
     if not returns or any(r is None for r in returns):
         return False
+    stores = _local_values(fn)
+    if attributes is not None and any(_self_attribute(r) for r in returns):
+        stores.update(attributes())
+    return all(_number_expr(r, stores, frozenset(), calls) for r in returns)
+
+
+def number_in(fn: ast.AST, expr: ast.AST) -> bool:
+    """Is ``expr``, of the function ``fn``, a Python number or a value read
+    past its graph, given every value ``fn`` gives each local name
+    (``sum(losses) / len(losses)`` of ``losses.append(loss.item())``)?"""
+    return _number_expr(expr, _local_values(fn), frozenset())
+
+
+def _local_values(fn: ast.AST) -> dict:
+    """Every value the function ``fn`` gives each local name (None for one
+    it unpacks into or a loop binds), and under ``("items", name)`` each
+    one it appends to the list of that name."""
     stores: dict = {}
     for node in own_nodes(fn):
         if isinstance(node, ast.Assign):
@@ -735,6 +752,11 @@ def returns_number(
             ):
                 continue  # ``total /= self.test.nnz``: an average over a count keeps what the total is
             stores.setdefault(node.target.id, []).append(node.value)
+        elif (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
+            and isinstance(node.func.value, ast.Name) and len(node.args) == 1
+        ):
+            stores.setdefault(("items", node.func.value.id), []).append(node.args[0])
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.NamedExpr)):
             targets = [node.target] if isinstance(node, (ast.For, ast.AsyncFor, ast.NamedExpr)) else [
                 item.optional_vars for item in node.items if item.optional_vars is not None]
@@ -742,9 +764,7 @@ def returns_number(
                 for inner in ast.walk(target):
                     if isinstance(inner, ast.Name):
                         stores.setdefault(inner.id, []).append(None)
-    if attributes is not None and any(_self_attribute(r) for r in returns):
-        stores.update(attributes())
-    return all(_number_expr(r, stores, frozenset(), calls) for r in returns)
+    return stores
 
 
 def attribute_values(tree: ast.Module, klass: str) -> Dict[str, list]:
@@ -844,6 +864,8 @@ def _number_expr(
         return _number_expr(expr.operand, stores, seen, calls)
     if isinstance(expr, ast.IfExp):  # ``total / n if n > 0 else float("nan")``
         return _number_expr(expr.body, stores, seen, calls) and _number_expr(expr.orelse, stores, seen, calls)
+    if isinstance(expr, (ast.Subscript, ast.Attribute)) and _read_detached(expr):
+        return True  # ``criterion(out, y).data[0]``: read past the graph
     if isinstance(expr, ast.Subscript):
         return _number_expr(expr.value, stores, seen, calls)  # ``total[0]`` of a tensor of numbers
     if isinstance(expr, ast.Call):
@@ -851,9 +873,15 @@ def _number_expr(
         if dotted(func) in _NUMBER_TENSORS:
             return not expr.keywords and all(_literal_numbers(a) for a in expr.args)
         if isinstance(func, ast.Attribute):
-            # ``np.mean(losses)``: a NumPy number (of tensors that require grad it raises instead)
+            # ``np.mean(losses)``: a NumPy number (of tensors that require grad it raises instead);
+            # ``loss.detach().cpu().numpy()``: no graph
             written = dotted(func) or ""
-            return func.attr == "item" or written in _NUMPY_REDUCTIONS or written.startswith("math.")
+            return (
+                func.attr in _DETACHING_METHODS or written in _NUMPY_REDUCTIONS or written.startswith("math.")
+                or _read_detached(func.value)
+            )
+        if isinstance(func, ast.Name) and func.id == "sum" and len(expr.args) == 1:
+            return _items_numbers(expr.args[0], stores, seen, calls)
         return isinstance(func, ast.Name) and (
             func.id in ("float", "int", "len", "round") or calls is not None and calls(func.id)
         )
@@ -867,6 +895,19 @@ def _number_expr(
         return True  # ``total = total + x.item()``: as the name's other values say
     values = stores.get(key)
     return bool(values) and all(_number_expr(v, stores, seen | {key}, calls) for v in values)
+
+
+def _items_numbers(
+    expr: ast.AST, stores: dict, seen: frozenset, calls: Optional[Callable[[str], bool]],
+) -> bool:
+    """Is ``expr`` a local list made empty and given only numbers by
+    ``append`` (``losses.append(loss.detach().cpu().numpy())``, summed)?"""
+    if not isinstance(expr, ast.Name):
+        return False
+    made, items = stores.get(expr.id), stores.get(("items", expr.id))
+    return bool(made and items) and all(isinstance(v, ast.List) and not v.elts for v in made) and all(
+        _number_expr(v, stores, seen, calls) for v in items
+    )
 
 
 def backprop_calls(fn: ast.AST) -> Set[str]:

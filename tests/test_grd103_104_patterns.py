@@ -2742,3 +2742,62 @@ def test_a_model_unwrapped_from_data_parallel_is_the_one_handed_in(change, expec
     source = FOLDS.replace(*change) if change else FOLDS
     assert change is None or source != FOLDS
     assert findings(source) == expected
+
+
+# the rule's own helper that returns its loss's name bound again to a mean of detached values
+DETACHED_MEAN = textwrap.dedent(next(
+    v.code for v in by_code("GRD104").VALID if v.title.startswith("A helper that returns its loss's name bound")
+))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # the loss itself appended: the mean carries every step's graph
+    (("losses.append(loss.detach().cpu().numpy())", "losses.append(loss)"), [("GRD104", 22, 4)]),
+    # the list starts with something else than nothing
+    (("losses = []", "losses = [model(batches[0]).mean()]"), [("GRD104", 22, 4)]),
+])
+def test_a_helper_returns_its_loss_name_bound_again_to_a_detached_mean(change, expected):
+    source = DETACHED_MEAN.replace(*change) if change else DETACHED_MEAN
+    assert change is None or source != DETACHED_MEAN
+    assert [f for f in findings(source) if f[0] == "GRD104"] == expected
+
+
+# PyTorch 0.3's evaluation helper: a total of losses read as ``.data[0]``
+DATA_INDEX_TOTAL = """
+import torch
+from torch.autograd import Variable
+
+model = torch.nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+criterion = torch.nn.MSELoss()
+batches = [(torch.randn(8, 4), torch.randn(8, 1))] * 3
+
+
+def eval_loss(data):
+    total = 0
+    for x, y in data:
+        total += criterion(model(Variable(x, volatile=True)), Variable(y)).data[0]
+    return total / len(data)
+
+
+history = []
+for epoch in range(2):
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = criterion(model(Variable(x)), Variable(y))
+        loss.backward()
+        optimizer.step()
+    history.append(eval_loss(batches))
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # the loss itself added: the total is a tensor with its graph
+    (("Variable(y)).data[0]", "Variable(y))"), [("GRD104", 25, 4)]),
+])
+def test_a_total_of_losses_read_as_data_items(change, expected):
+    source = DATA_INDEX_TOTAL.replace(*change) if change else DATA_INDEX_TOTAL
+    assert change is None or source != DATA_INDEX_TOTAL
+    assert [f for f in findings(source) if f[0] == "GRD104"] == expected

@@ -96,7 +96,12 @@ class LossAccumulatedWithGraph(Rule):
         loss that returns only numbers (`return np.mean(losses)` of
         `.item()` values), and, with the project index, such a function
         imported from another module (`epoch_loss =
-        dataset_loss(loader, net, loss_fn)`).  Values whose origin is not visible
+        dataset_loss(loader, net, loss_fn)`).  Values read past the graph
+        count as numbers there (`total += criterion(out, y).data[0]`, `sum(losses)`
+        of a list given only `loss.detach().cpu().numpy()`), and a returned
+        loss name the function bound again to such a value just before it
+        returns it (`loss = sum(losses) / len(losses); return loss`) holds
+        no graph.  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.  An object of a
         class that is no list decides what its own `append` keeps
@@ -330,6 +335,34 @@ class LossAccumulatedWithGraph(Rule):
             """,
             title="The training loss's name bound again to a number for the validation total",
             checks=(Holds("all(isinstance(v, float) for v in history)", "the list keeps numbers, no graph"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            batches = [torch.randn(8, 4)] * 3
+
+
+            def train_epoch():
+                losses = []
+                for x in batches:
+                    optimizer.zero_grad()
+                    loss = model(x).pow(2).mean()
+                    loss.backward()
+                    optimizer.step()
+                    losses.append(loss.detach().cpu().numpy())
+                loss = sum(losses) / len(losses)
+                return loss
+
+
+            history = []
+            for epoch in range(2):
+                history.append(train_epoch())
+            """,
+            title="A helper that returns its loss's name bound again to the mean of detached values",
+            checks=(Holds("not any(isinstance(v, torch.Tensor) for v in history)", "the list keeps NumPy numbers, no graph"),),
         ),
     )
     INVALID = (
@@ -793,7 +826,8 @@ def _returns_its_backward_target(ctx, key: Tuple[str, ...]):
 def _returned_numbers(fn: ast.AST) -> Set[int]:
     """The returned names of ``fn`` that the statements before the return,
     in its block, last bound to a Python number (``loss.backward(); loss =
-    loss.item(); return loss``)."""
+    loss.item(); return loss``; ``loss = sum(losses) / len(losses)`` of
+    numbers appended)."""
     found: Set[int] = set()
     for node in ast.walk(fn):
         for field in ("body", "orelse", "finalbody"):
@@ -808,7 +842,7 @@ def _returned_numbers(fn: ast.AST) -> Set[int]:
                     if isinstance(before, ast.Assign) and any(
                         isinstance(t, ast.Name) and t.id == name for t in before.targets
                     ):
-                        if _converts(before.value):
+                        if _converts(before.value) or facts.number_in(fn, before.value):
                             found.add(id(stmt.value))
                         break
                     if any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
