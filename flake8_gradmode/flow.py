@@ -3296,6 +3296,49 @@ def _profiles(ctx, expr: ast.expr, scope: Optional[Scope] = None) -> bool:
     )
 
 
+def _built_afresh(ctx, loop: ast.AST, call: ModelCall) -> bool:
+    """Does every pass of ``loop`` build the model ``call`` runs, from a
+    class, before the call, and load no weights into it: ``model =
+    VLAE(use_flow=flag)`` or ``block = block_class(64)`` over a table of
+    classes?  Each pass then runs a new untrained model (a check of the
+    architectures' shapes), not a model over evaluation data.  A class the
+    module defines must load nothing in its ``__init__``; a pretrained
+    build (``pretrained=True``, a path or name as a string) does not count."""
+    name = call.key
+    if "." in name:
+        return False
+    build = next((
+        stmt.value for stmt in getattr(loop, "body", ())
+        if stmt.__class__ is ast.Assign and len(stmt.targets) == 1  # type: ignore[attr-defined]
+        and stmt.targets[0].__class__ is ast.Name and stmt.targets[0].id == name  # type: ignore[attr-defined]
+        and stmt.lineno < call.node.lineno
+    ), None)
+    if build is None or build.__class__ is not ast.Call or any(
+        arg.__class__ is ast.Constant and isinstance(arg.value, str) for arg in build.args  # type: ignore
+    ) or any(k.arg is None or _LOADING_WORDS.intersection(tokens(k.arg)) for k in build.keywords):  # type: ignore
+        return False
+    func = build.func  # type: ignore[attr-defined]
+    klass = last_name(func)
+    targets = {n.id for n in ast.walk(loop.target) if n.__class__ is ast.Name} if loop.__class__ is ast.For else set()
+    if not (klass[:1].isupper() or func.__class__ is ast.Name and klass in targets):
+        return False
+    node = local_classes(ctx).get(klass) if func.__class__ is ast.Name else None
+    if node is not None and any(_loads(n) for n in ast.walk(node)):
+        return False
+    return not any(
+        _loads(n) and any(a.__class__ is ast.Name and a.id == name for a in ast.walk(n)) for n in ast.walk(loop)
+    )
+
+
+#: Words of a keyword that builds a model with trained weights (``pretrained=True``, ``weights_path=p``).
+_LOADING_WORDS = frozenset({"pretrained", "weights", "weight", "checkpoint", "ckpt", "path", "resume", "state"})
+
+
+def _loads(node: ast.AST) -> bool:
+    """A call that loads something (``model.load_state_dict(...)``, ``load_checkpoint(model, p)``)."""
+    return node.__class__ is ast.Call and "load" in last_name(node.func).lower()  # type: ignore[attr-defined]
+
+
 def _asks_for_grad(loop: ast.AST) -> bool:
     """Does the loop make a tensor require grad (``x.requires_grad = True``,
     ``x.requires_grad_()``)?  Input gradients (saliency, attacks, gradient
@@ -3940,6 +3983,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # every forward it reaches is measured by a profiler or FLOP counter
         if _asks_for_grad(loop.node):
             continue  # ``x.requires_grad = True``: gradients of its inputs are wanted
+        if calls and not paths and all(_built_afresh(ctx, loop.node, c) for c in calls):
+            continue  # ``block = block_class(64); y = block(x)``: a new untrained model each pass
         nodes = [c.node for c in calls] + [ctx.flow.nodes[p.seq] for p in paths]
         if _leaves_after(loop.node, nodes):
             continue  # ``if ext == ".jpg": ... model(x) ... sys.exit()``: one pass runs the model, once

@@ -4971,3 +4971,30 @@ def test_a_list_of_frozen_models_builds_no_graph(change, expected):
         source = source.replace("models = random_features(3)", "models, _ = random_features(3)")
         expected = []
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
+
+
+# the rule's own check of architectures, a new untrained model on every pass
+FRESH_EACH_PASS = textwrap.dedent(next(
+    v.code for v in by_code("GRD101").VALID if v.title.startswith("A new untrained model built on every pass")
+))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # weights loaded into it: a trained model, evaluated
+    (("block = variant(16)\n", "block = variant(16)\n        block.load_state_dict(torch.load(name))\n"),
+     [("GRD101", 20, 4), ("GRD102", 20, 4)]),
+    # built with trained weights
+    (("block = variant(16)", "block = variant(16, pretrained=True)"), [("GRD101", 20, 4), ("GRD102", 20, 4)]),
+    # one model, built before the loop, run on every pass
+    (("    for name, variant in", "    block = Small(16)\n    for name, variant in"),
+     [("GRD101", 21, 4), ("GRD102", 21, 4)]),
+])
+def test_a_new_untrained_model_built_on_every_pass(change, expected):
+    source = FRESH_EACH_PASS
+    if change is not None:
+        source = source.replace(*change)
+        if "Small(16)" in change[1]:
+            source = source.replace("        block = variant(16)\n", "")
+    assert change is None or source != FRESH_EACH_PASS
+    assert found(source) == expected

@@ -577,6 +577,7 @@ MODEL_WITH_A_SELF_TEST_FUNCTION = """
     def _test():
         for name, width in WIDTHS.items():
             model = Net(width)
+            model.load_state_dict(torch.load(name + ".pt"))
             model.eval()
             out = model(torch.randn(3, 4))
             assert out.shape == (3, width), name

@@ -574,7 +574,12 @@ class EvalLoopWithoutNoGrad(Rule):
         through a module's layers, each fed what the one before made (`for
         layer in net: X = layer(X)`, a shape check: one forward pass); warm-up loops
         (a literal `range(3)` of passes over `torch.randn(...)` inputs made in
-        the loop, outputs not read); a loop that makes a
+        the loop, outputs not read); a loop whose every pass builds the
+        model it runs, from a class, and loads nothing into it (`block =
+        variant(64)` over a table of classes, then `block(x)`: untrained
+        models whose shapes are checked; not with `pretrained=`, a string
+        argument, a `load...` call on it, or a class of the module whose
+        `__init__` loads); a loop that makes a
         tensor require grad (`x.requires_grad = True`: input gradients are
         wanted), or an inference function that does, or that hands the model
         a `self.x` a method of its class made require grad (derivatives of
@@ -1207,6 +1212,44 @@ class EvalLoopWithoutNoGrad(Rule):
             model = load_for_inference()
             """,
             title="A few warm-up passes over random inputs, whose outputs nothing reads",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            class Small(torch.nn.Module):
+                def __init__(self, width):
+                    super().__init__()
+                    self.body = torch.nn.Sequential(torch.nn.Linear(4, width), torch.nn.BatchNorm1d(width))
+
+                def forward(self, x):
+                    return self.body(x)
+
+
+            class Wide(Small):
+                def __init__(self, width):
+                    super().__init__(width * 2)
+
+
+            def test_all_variants():
+                x = torch.randn(8, 4)
+                for name, variant in {"small": Small, "wide": Wide}.items():
+                    block = variant(16)
+                    y = block(x)
+                    with torch.no_grad():
+                        for p in block.parameters():
+                            p.zero_()
+                    print(name, tuple(y.shape), block(x).abs().sum().item())
+                    built.append(block)
+
+
+            built = []
+            test_all_variants()
+            """,
+            title="A new untrained model built on every pass: a check of the architectures",
+            checks=(Holds("len({id(block) for block in built}) == 2",
+                          "each pass runs a model of its own, built just before: no model is evaluated batch by batch"),),
         ),
         Valid(
             """

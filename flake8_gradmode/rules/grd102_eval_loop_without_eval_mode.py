@@ -162,7 +162,8 @@ class EvalLoopWithoutEvalMode(Rule):
         `vae` and setting no part afterwards.  A pipeline built with
         dropout in its unet is missed.
         Loops in a method of an
-        `nn.Module` subclass, framework hooks, timing loops and loops whose
+        `nn.Module` subclass, framework hooks, timing loops, loops that build
+        a new untrained model on every pass and loops whose
         only sign of evaluation is what they do with the outputs are left to
         GRD101, and so are the functions of a script that nothing runs (see
         GRD101).  A project helper that switches to eval mode can be declared
