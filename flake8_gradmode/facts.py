@@ -859,7 +859,13 @@ def _number_expr(
     if _a_count(expr):
         return True  # ``target.size(0)``, ``len(batch)``, ``x.shape[0]``
     if isinstance(expr, ast.BinOp):
-        return _number_expr(expr.left, stores, seen, calls) and _number_expr(expr.right, stores, seen, calls)
+        if not _number_expr(expr.left, stores, seen, calls):
+            return False
+        right = expr.right
+        # ``loss / num_batches`` with ``num_batches = X.shape[0] // batch_size``, ``batch_size`` a parameter
+        return _number_expr(right, stores, seen, calls) or isinstance(expr.op, (ast.Div, ast.FloorDiv)) and (
+            isinstance(right, ast.Name) and right.id not in stores
+        )
     if isinstance(expr, ast.UnaryOp):
         return _number_expr(expr.operand, stores, seen, calls)
     if isinstance(expr, ast.IfExp):  # ``total / n if n > 0 else float("nan")``

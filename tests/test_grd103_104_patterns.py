@@ -2795,9 +2795,15 @@ for epoch in range(2):
 @pytest.mark.parametrize("change, expected", [
     (None, []),
     # the loss itself added: the total is a tensor with its graph
-    (("Variable(y)).data[0]", "Variable(y))"), [("GRD104", 25, 4)]),
+    ((("Variable(y)).data[0]", "Variable(y))"),), [("GRD104", 25, 4)]),
+    # averaged over a count the caller hands in
+    ((("def eval_loss(data):", "def eval_loss(data, count):"), ("total / len(data)", "total / count"),
+      ("eval_loss(batches)", "eval_loss(batches, len(batches))")), []),
 ])
 def test_a_total_of_losses_read_as_data_items(change, expected):
-    source = DATA_INDEX_TOTAL.replace(*change) if change else DATA_INDEX_TOTAL
+    source = DATA_INDEX_TOTAL
+    for old, new in change or ():
+        source = source.replace(old, new)
+    assert change is None or source != DATA_INDEX_TOTAL
     assert change is None or source != DATA_INDEX_TOTAL
     assert [f for f in findings(source) if f[0] == "GRD104"] == expected
