@@ -624,6 +624,12 @@ def _a_count(expr: ast.AST) -> bool:
     return isinstance(func, ast.Attribute) and func.attr in ("size", "numel") and len(expr.args) <= 1
 
 
+#: Words of a name that holds a number of things.
+_COUNT_WORDS = frozenset({
+    "num", "count", "len", "length", "size", "steps", "batches", "iters", "iterations", "epochs", "samples",
+})
+
+
 def _read_detached(expr: ast.AST) -> bool:
     """Does the chain of reads ``expr`` ends (``a.data[0]``, ``a.detach().cpu``) pass through ``.data`` or a
     detaching call?"""
@@ -666,6 +672,8 @@ def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set
     if isinstance(expr, ast.BinOp):
         found: Optional[Set[str]] = None
         for side in (expr.left, expr.right):
+            if _a_count(side) or _counted(ctx, side):
+                continue  # ``loss.detach() / grad_accum_steps``: a number of things holds no graph
             sub = graph_sources(ctx, side, depth + 1)
             if sub is not None:
                 found = (found or set()) | sub
@@ -686,6 +694,19 @@ def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set
                 return set()
         return {expr.id}
     return None
+
+
+def _counted(ctx: "Context", expr: ast.AST) -> bool:
+    """A name that says it counts things (``grad_accum_steps``,
+    ``num_batches``), bound to a constant or to arithmetic, or a parameter:
+    a number."""
+    if not isinstance(expr, ast.Name):
+        return False
+    words = tokens(expr.id)
+    if _COUNT_WORDS.isdisjoint(words) or not _LOSS_WORDS.isdisjoint(words):
+        return False
+    binding = ctx.lookup(expr.id)
+    return binding is None or binding.value is None or isinstance(binding.value, (ast.Constant, ast.BinOp))
 
 
 def returns_number(

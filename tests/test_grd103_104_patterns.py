@@ -2807,3 +2807,57 @@ def test_a_total_of_losses_read_as_data_items(change, expected):
     assert change is None or source != DATA_INDEX_TOTAL
     assert change is None or source != DATA_INDEX_TOTAL
     assert [f for f in findings(source) if f[0] == "GRD104"] == expected
+
+
+@pytest.mark.parametrize("changes, expected", [
+    # the validation total kept under a name of its own, then averaged into the loss's name
+    ((("    loss = 0\n", "    total = 0\n"),
+      ("loss += model(x).pow(2).mean().item()", "total += model(x).pow(2).mean().item()"),
+      ("    loss /= len(batches)\n", "    loss = total / len(batches)\n")), []),
+    # the total adds tensors with their graphs: the average carries them all
+    ((("    loss = 0\n", "    total = 0\n"), ("    with torch.no_grad():\n", "    if epoch >= 0:\n"),
+      ("loss += model(x).pow(2).mean().item()", "total += model(x).pow(2).mean()"),
+      ("    loss /= len(batches)\n", "    loss = total / len(batches)\n")), [("GRD104", 18, 4)]),
+])
+def test_a_loss_name_bound_again_to_the_average_of_a_total_of_numbers(changes, expected):
+    source = REBOUND
+    for old, new in changes:
+        assert old in source
+        source = source.replace(old, new)
+    assert [f for f in findings(source) if f[0] == "GRD104"] == expected
+
+
+# nanoGPT's gradient accumulation: a detached loss over the number of micro-steps
+MICRO_STEPS = """
+import torch
+import torch.nn.functional as F
+
+model = torch.nn.Linear(4, 3)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))] * 4
+
+
+def main(total_batch_size=64, micro_batch=4, seq_len=8):
+    grad_accum_steps = total_batch_size // (micro_batch * seq_len)
+    for step in range(3):
+        optimizer.zero_grad()
+        loss_accum = torch.tensor(0.0)
+        for micro_step in range(grad_accum_steps):
+            x, y = batches[micro_step]
+            loss = F.cross_entropy(model(x), y)
+            (loss / grad_accum_steps).backward()
+            loss_accum += loss.detach() / grad_accum_steps
+        optimizer.step()
+        print(step, loss_accum.item())
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # a divisor whose name says nothing of a count may be a tensor of the graph
+    (("grad_accum_steps", "scale"), [("GRD104", 19, 12)]),
+])
+def test_a_detached_loss_over_a_count_of_micro_steps(change, expected):
+    source = MICRO_STEPS.replace(*change) if change else MICRO_STEPS
+    assert change is None or source != MICRO_STEPS
+    assert [f for f in findings(source) if f[0] == "GRD104"] == expected

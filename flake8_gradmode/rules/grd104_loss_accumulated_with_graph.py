@@ -101,7 +101,12 @@ class LossAccumulatedWithGraph(Rule):
         of a list given only `loss.detach().cpu().numpy()`), and a returned
         loss name the function bound again to such a value just before it
         returns it (`loss = sum(losses) / len(losses); return loss`) holds
-        no graph.  Values whose origin is not visible
+        no graph; nor does a detached value divided by a count (`loss_accum
+        += loss.detach() / grad_accum_steps`: a name that says it counts
+        things, bound to arithmetic or handed in, or `len(...)`, `.size(0)`,
+        `.shape[0]`), nor a loss name the
+        loop binds again to the average of a total it adds only numbers to
+        (`loss = total / len(loader)`).  Values whose origin is not visible
         (an attribute, an item of a list) are not considered losses, and a
         metric object's `update(loss)` is not followed.  An object of a
         class that is no list decides what its own `append` keeps
@@ -1001,8 +1006,9 @@ def _rebound_to_number(loop: ast.AST, name: str, at: ast.AST) -> bool:
     """Is ``name``, where ``at`` reads it, a Python number bound in this
     iteration: a statement of a block that holds ``at`` (``at`` or one of
     the statements around it, in the loop) assigned it a number
-    (``loss = 0`` after the training steps that ran ``loss.backward()``),
-    and every later binding before ``at`` only adds or scales numbers
+    (``loss = 0`` after the training steps that ran ``loss.backward()``;
+    ``loss = total / len(loader)`` of a ``total`` the loop adds only
+    numbers to), and every later binding before ``at`` only adds or scales numbers
     (``loss += F.nll_loss(...).item()``, ``loss /= len(loader.dataset)``)?"""
     where = (getattr(at, "lineno", 0), getattr(at, "col_offset", 0))
     chain = _blocks_holding(getattr(loop, "body", []), where)
@@ -1010,7 +1016,7 @@ def _rebound_to_number(loop: ast.AST, name: str, at: ast.AST) -> bool:
     for block, holder in chain:
         for stmt in block[:holder]:
             if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
-                if len(stmt.targets) == 1 and facts.number_expr(stmt.value):
+                if len(stmt.targets) == 1 and facts.number_in(loop, stmt.value):
                     start = (stmt.lineno, stmt.col_offset)
                 else:
                     start = None
