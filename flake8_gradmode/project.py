@@ -1818,7 +1818,11 @@ class Project:
             found = self._found_from(directory, module)
             if self._none_binds(found, module, name):
                 return True
-            if not found and self._missing_module(directory, module):
+            if not found and (
+                self._missing_module(directory, module) or self._missing_module(directory, f"{module}.{name}")
+            ):
+                # ``from data import loaders`` where ``data/`` holds no
+                # ``__init__.py`` and no ``loaders``: nothing can bind the name
                 return True
             if found and depth < 2 and all(self._imported_stops(other, depth + 1) for other in found):
                 return True

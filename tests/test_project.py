@@ -4937,6 +4937,24 @@ def test_a_module_importing_a_module_its_project_package_lacks_runs_nothing(tmp_
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
 
 
+@pytest.mark.parametrize("extra, found", [
+    ({}, []),  # ``models/`` has no ``__init__.py`` and no ``wide``: nothing binds the name
+    ({"models/wide.py": "WideNet = None\n"}, [(11, 4, "GRD101")]),
+    ({"models/wide/__init__.py": "WideNet = None\n"}, [(11, 4, "GRD101")]),
+    ({"models/__init__.py": "wide = None\n"}, [(11, 4, "GRD101")]),  # the package binds it
+])
+def test_a_module_importing_a_submodule_its_project_directory_lacks_runs_nothing(tmp_path, extra, found):
+    imports = "from models.nets import Net\n    from models import wide"
+    make(tmp_path, {"models/nets.py": PLAIN_NETS, "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports)})
+    (tmp_path / "setup.py").unlink()
+    (tmp_path / ".git").mkdir()  # the project's root, without packaging
+    (tmp_path / "models" / "__init__.py").unlink(missing_ok=True)
+    for name, text in extra.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
+
+
 @pytest.mark.parametrize("imports, init, found", [
     # a directory on the way is missing from a regular package the project installs
     ("from models.data.loaders import Loader", True, []),
