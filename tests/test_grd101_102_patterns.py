@@ -4998,3 +4998,22 @@ def test_a_new_untrained_model_built_on_every_pass(change, expected):
             source = source.replace("        block = variant(16)\n", "")
     assert change is None or source != FRESH_EACH_PASS
     assert found(source) == expected
+
+
+# the rule's own validation loss of a model that returns its losses only in training mode
+LOSSES_IN_TRAINING_MODE = textwrap.dedent(next(
+    v.code for v in EvalLoopWithoutEvalMode.VALID if v.title.startswith("A validation loss from a model that returns")
+))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # the result is read as a tensor: the model's outputs, evaluated in training mode
+    (("sum(loss for loss in loss_dict.values()).item()", "loss_dict.mean().item()"), [("GRD102", 20, 4)]),
+    # a name that says nothing of losses
+    (("loss_dict", "outputs"), [("GRD102", 20, 4)]),
+])
+def test_a_model_that_returns_its_losses_only_in_training_mode(change, expected):
+    source = LOSSES_IN_TRAINING_MODE.replace(*change) if change else LOSSES_IN_TRAINING_MODE
+    assert change is None or source != LOSSES_IN_TRAINING_MODE
+    assert found(source) == expected

@@ -161,6 +161,11 @@ class EvalLoopWithoutEvalMode(Rule):
         path, vae=vae, unet=unet)`) handing in no model but a `unet` or a
         `vae` and setting no part afterwards.  A pipeline built with
         dropout in its unet is missed.
+        A model whose result the loop binds to a name that says loss and
+        reads as a mapping (`loss_dict = model(images, targets)`, then
+        `loss_dict.values()` or `loss_dict["loss_mask"]`) is left in training
+        mode on purpose: torchvision's detection models return their losses
+        only there.
         Loops in a method of an
         `nn.Module` subclass, framework hooks, timing loops, loops that build
         a new untrained model on every pass and loops whose
@@ -181,6 +186,35 @@ class EvalLoopWithoutEvalMode(Rule):
     references = ("https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval",)
 
     VALID = (
+        Valid(
+            """
+            import torch
+
+
+            class Detector(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.head = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.5))
+
+                def forward(self, images, targets=None):
+                    out = self.head(images)
+                    if self.training:
+                        return {"loss_box": (out - targets).pow(2).mean(), "loss_score": out.abs().mean()}
+                    return out
+
+
+            model = Detector()
+            val_loader = [(torch.randn(8, 4), torch.randn(8, 2))] * 2
+            val_losses = []
+            with torch.no_grad():
+                for images, targets in val_loader:
+                    loss_dict = model(images, targets)
+                    val_losses.append(sum(loss for loss in loss_dict.values()).item())
+            """,
+            title="A validation loss from a model that returns its losses only in training mode",
+            checks=(Holds("isinstance(loss_dict, dict) and len(val_losses) == 2",
+                          "in eval mode the model would hand back its outputs, not the losses the loop reads"),),
+        ),
         Valid(
             """
             import torch
@@ -527,6 +561,8 @@ class EvalLoopWithoutEvalMode(Rule):
                 continue  # ``probe = nn.Linear(d, k)``: nothing in it depends on the mode
             if ev.model_calls and all(_tells_the_mode(c.node) for c in ev.model_calls):
                 continue  # ``model(x, _eval=True)``: the forward is told the mode and sets it
+            if ev.model_calls and all(_returns_its_losses(loop.node, c.node) for c in ev.model_calls):
+                continue  # ``loss_dict = model(images, targets)``: only training mode returns the losses
             if flow.under_project_contexts(ctx, [*ev.model_calls, *(p.model_call for p in ev.paths)], "e"):
                 continue  # ``with utils.eval_mode(net):``, a context manager of the project's that may switch it
             scope = loop.scope
@@ -750,6 +786,34 @@ def _tells_the_mode(call: ast.Call) -> bool:
         kw.arg is not None and kw.arg.lstrip("_").lower() in _MODE_KEYWORDS and isinstance(kw.value, ast.Constant)
         for kw in call.keywords
     )
+
+
+def _returns_its_losses(loop: ast.AST, call: ast.Call) -> bool:
+    """Is ``call`` a forward that hands back a mapping of losses, as
+    torchvision's detection models do only in training mode: its result is
+    bound to a name that says loss (``loss_dict = model(images,
+    targets)``), and the loop reads that name as a mapping
+    (``loss_dict.values()``, ``loss_dict["loss_mask"]``)?  Switching to eval
+    mode would make the model return detections instead."""
+    name = next((
+        node.targets[0].id for node in ast.walk(loop)  # type: ignore[attr-defined]
+        if node.__class__ is ast.Assign and node.value is call and len(node.targets) == 1  # type: ignore
+        and node.targets[0].__class__ is ast.Name  # type: ignore[attr-defined]
+    ), None)
+    if name is None or "loss" not in name.lower():
+        return False
+    for node in ast.walk(loop):
+        if node.__class__ is ast.Attribute and node.attr in ("values", "items", "keys"):  # type: ignore
+            value = node.value  # type: ignore[attr-defined]
+        elif node.__class__ is ast.Subscript and isinstance(node.slice, ast.Constant) and isinstance(  # type: ignore
+            node.slice.value, str  # type: ignore[attr-defined]
+        ):
+            value = node.value  # type: ignore[attr-defined]
+        else:
+            continue
+        if value.__class__ is ast.Name and value.id == name:
+            return True
+    return False
 
 
 #: The parts of a ``diffusers`` pipeline built without dropout or batch norm
