@@ -1162,6 +1162,9 @@ class Index:
         #: does the project keep files that may import its modules and that
         #: the index does not read (notebooks, scripts without ``.py``)
         self.runners = False
+        #: their paths, relative to the root
+        self.runner_paths: Tuple[str, ...] = ()
+        self._runner_words: Dict[str, str] = {}
 
     @property
     def builds(self) -> bool:
@@ -1299,9 +1302,23 @@ class Index:
                 continue
         index = cls(root, entries, no_grad_decorators, cache_path, stored)
         index.runners = bool(runners)
+        index.runner_paths = tuple(runners)
         # written by the first ``flush``, with what the questions add
         index.dirty = entries.keys() != cached.keys() or any(entries[k] is not cached[k] for k in entries)
         return index
+
+    def runner_words(self, rel: str) -> str:
+        """The words of the notebook or script without ``.py`` at ``rel``
+        (see ``text_words``), read once; none when it cannot be read."""
+        found = self._runner_words.get(rel)
+        if found is None:
+            try:
+                with open(os.path.join(self.root, rel), "rb") as f:
+                    found = text_words(f.read())
+            except OSError:
+                found = ""
+            self._runner_words[rel] = found
+        return found
 
     def module(self, name: str, near: str) -> Optional[str]:
         """The path of module ``name`` as imported from the module at ``near``:
@@ -1574,15 +1591,14 @@ class Project:
         ``models/transformers/``) that holds this module, when the project
         carries one: the copy sits below the root, the project's packaging
         files do not name it (``transformers`` itself builds its
-        ``src/transformers``), the project has modules outside it, and it
-        keeps no notebook or script without ``.py`` (they may call any of
-        it).  None otherwise."""
+        ``src/transformers``), and the project has modules outside it.
+        None otherwise."""
         index = self.index
         parts = self.rel.replace(os.sep, "/").split("/")[:-1]
         for at, part in enumerate(parts):
             if part not in BUNDLED_LIBRARIES:
                 continue
-            if index.runners or part in index.packaging:
+            if part in index.packaging:
                 return None
             prefix = "/".join(parts[:at + 1]) + "/"
             if not any(not rel.replace(os.sep, "/").startswith(prefix) for rel in index.entries):
@@ -1595,7 +1611,14 @@ class Project:
         ``bundled_copy``) call, import or use ``name`` as this module's:
         not only its own function of that name, or what it imports under
         that name from another module (see ``mentioned_elsewhere``)?  A
-        module that does not parse may."""
+        module that does not parse may, and so may a notebook or a script
+        without ``.py`` outside it whose text has the name."""
+        key = f" {name} "
+        if any(
+            not rel.replace(os.sep, "/").startswith(prefix) and key in self.index.runner_words(rel)
+            for rel in self.index.runner_paths
+        ):
+            return True
         mine = module_name(self.rel).rpartition(".")[2] if module_function else None
         for rel, summary in self._others_with_word(name, prefix):
             if summary is None:

@@ -6817,6 +6817,9 @@ COPY_USER = """
 
 EVERY_COPY_FINDING = [(16, 4, "GRD101"), (23, 4, "GRD101"), (29, 4, "GRD004"), (30, 4, "GRD004")]
 
+#: a notebook of one code cell
+NOTEBOOK = '{{"cells": [{{"cell_type": "code", "source": ["{code}\\n"]}}], "nbformat": 4}}'
+
 
 @pytest.mark.parametrize("directory, user, copy, extra, found", [
     # the copy's validation helper and its table filler: nothing outside reaches them
@@ -6832,8 +6835,15 @@ EVERY_COPY_FINDING = [(16, 4, "GRD101"), (23, 4, "GRD101"), (29, 4, "GRD004"), (
     # the copy's module builds it at its top level, which importing it runs
     ("vendor/d2l", "", "TABLE = Positions(8, 4, fixed=True)\n", {},
      [(16, 4, "GRD101"), (29, 4, "GRD004"), (30, 4, "GRD004")]),
-    # a notebook may call any of it
-    ("vendor/d2l", "", "TABLE = Positions(8, 4, fixed=True)\n", {"explore.ipynb": "{}"}, EVERY_COPY_FINDING),
+    # a notebook that names none of it reaches none of it
+    ("vendor/d2l", "", "", {"explore.ipynb": NOTEBOOK.format(code="d2l.fit_epoch(net, batches, loss, opt)")},
+     [(16, 4, "GRD101")]),
+    # a notebook that names the helper may call it
+    ("vendor/d2l", "", "", {"explore.ipynb": NOTEBOOK.format(code="d2l.validate(net, batches, loss)")},
+     [(16, 4, "GRD101"), (23, 4, "GRD101")]),
+    # the copy's own notebook is the copy's example, as its own modules are
+    ("vendor/d2l", "", "", {"vendor/d2l/demo.ipynb": NOTEBOOK.format(code="validate(net, batches, loss)")},
+     [(16, 4, "GRD101")]),
 ])
 def test_code_of_a_bundled_library_copy_runs_only_as_the_project_reaches_it(
     tmp_path, directory, user, copy, extra, found
