@@ -1842,9 +1842,10 @@ class Project:
             if self._none_binds(found, module, name):
                 return True
             if not found and (
-                self._missing_module(directory, module) or self._missing_module(directory, f"{module}.{name}")
+                self._missing_module(directory, module)
+                or self._holds_modules(directory, module) and self._missing_module(directory, f"{module}.{name}")
             ):
-                # ``from data import loaders`` where ``data/`` holds no
+                # ``from data import loaders`` where ``data/`` holds modules but no
                 # ``__init__.py`` and no ``loaders``: nothing can bind the name
                 return True
             if found and depth < 2 and all(self._imported_stops(other, depth + 1) for other in found):
@@ -1894,6 +1895,15 @@ class Project:
             known = summary is not None and self._stops_at_import(rel, summary, depth)
             self._import_stops[(rel, depth)] = known
         return known
+
+    def _holds_modules(self, directory: str, module: str) -> bool:
+        """Is ``module`` (``data``) a directory of the project's modules,
+        beside the importing module or at the root: one that holds a module
+        somewhere below it (``data/loaders/coco.py``), not only data?"""
+        path = module.replace(".", "/") + "/"
+        starts = [f"{directory.replace(os.sep, '/')}/{path}"] if directory else []
+        starts.append(path)
+        return any(rel.replace(os.sep, "/").startswith(tuple(starts)) for rel in self.index.entries)
 
     def _missing_module(self, directory: str, module: str) -> bool:
         """Is ``module`` (``models.segnet``, ``pkg.data.loaders``) below a

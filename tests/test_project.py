@@ -4955,6 +4955,17 @@ def test_a_module_importing_a_submodule_its_project_directory_lacks_runs_nothing
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
 
 
+def test_a_directory_of_data_is_no_package_an_import_fails_in(tmp_path):
+    # ``data/`` holds images only: the module comes from elsewhere (a file the user adds beside the script)
+    imports = "from models.nets import Net\n    from data import wide"
+    make(tmp_path, {"models/nets.py": PLAIN_NETS, "evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports)})
+    (tmp_path / "setup.py").unlink()
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "data" / "img").mkdir(parents=True)
+    (tmp_path / "data" / "img" / "1.png").write_bytes(b"\x89PNG")
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == [(11, 4, "GRD101")]
+
+
 @pytest.mark.parametrize("imports, init, found", [
     # a directory on the way is missing from a regular package the project installs
     ("from models.data.loaders import Loader", True, []),
