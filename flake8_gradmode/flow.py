@@ -3302,8 +3302,9 @@ def _built_afresh(ctx, loop: ast.AST, call: ModelCall) -> bool:
     VLAE(use_flow=flag)`` or ``block = block_class(64)`` over a table of
     classes?  Each pass then runs a new untrained model (a check of the
     architectures' shapes), not a model over evaluation data.  A class the
-    module defines must load nothing in its ``__init__``; a pretrained
-    build (``pretrained=True``, a path or name as a string) does not count."""
+    module defines must call nothing that loads (``load_state_dict``,
+    ``torch.load``) in its code; a pretrained build (``pretrained=True``, a
+    path or name as a string) does not count."""
     name = call.key
     if "." in name:
         return False

@@ -1843,7 +1843,7 @@ class Project:
                 return True
             if not found and (
                 self._missing_module(directory, module)
-                or self._holds_modules(directory, module) and self._missing_module(directory, f"{module}.{name}")
+                or self._missing_module(directory, f"{module}.{name}") and self._holds_modules(directory, module)
             ):
                 # ``from data import loaders`` where ``data/`` holds modules but no
                 # ``__init__.py`` and no ``loaders``: nothing can bind the name

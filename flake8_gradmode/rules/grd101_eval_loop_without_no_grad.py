@@ -579,7 +579,7 @@ class EvalLoopWithoutNoGrad(Rule):
         variant(64)` over a table of classes, then `block(x)`: untrained
         models whose shapes are checked; not with `pretrained=`, a string
         argument, a `load...` call on it, or a class of the module whose
-        `__init__` loads); a loop that makes a
+        code loads); a loop that makes a
         tensor require grad (`x.requires_grad = True`: input gradients are
         wanted), or an inference function that does, or that hands the model
         a `self.x` a method of its class made require grad (derivatives of
