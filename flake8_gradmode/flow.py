@@ -3588,15 +3588,92 @@ def mode_before(ctx, scope: Scope, seq: int, own_eval: bool = True) -> Optional[
     events: List[Tuple[int, object]] = [(s, "eval") for s in scope.eval_switches if s < seq and own_eval]
     events += [(s, "train") for s in scope.train_switches if s < seq and not switches_a_layer(ctx, scope, s)]
     events += [(s, key) for s, key in scope.local_calls if s < seq]
-    for _, event in sorted(events, key=lambda e: e[0], reverse=True):
+    for site, event in sorted(events, key=lambda e: e[0], reverse=True):
         if isinstance(event, str):
             return event
         for callee in callees(ctx, scope, event):  # type: ignore[arg-type]
             if callee is not scope:
-                mode = _memo(ctx, ("final", id(callee)), lambda c=callee: mode_before(ctx, c, _WHOLE), None)
+                mode = _mode_set_by_argument(callee, ctx.flow.nodes.get(site))
+                if mode is None:
+                    mode = _memo(ctx, ("final", id(callee)), lambda c=callee: mode_before(ctx, c, _WHOLE), None)
                 if mode is not None:
                     return mode
     return None
+
+
+def _mode_set_by_argument(callee: Scope, call: Optional[ast.AST]) -> Optional[str]:
+    """The mode a function that switches by its argument leaves when
+    ``call`` hands it a literal (``self.set_mode("valid")`` of ``if mode in
+    ["eval", "valid"]: self.net.eval() elif mode == "train":
+    self.net.train()``): the last switch of the statements of its body
+    that run, choosing the branch of each ``if`` whose test the literal
+    decides.  None when a test it meets is not decided so, or nothing
+    switches."""
+    fn = callee.function.node if callee.function is not None else None
+    if not isinstance(call, ast.Call) or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    params = [a.arg for a in fn.args.args]
+    if isinstance(call.func, ast.Attribute) and params and params[0] in ("self", "cls"):
+        params = params[1:]
+    bound = {name: arg.value for name, arg in zip(params, call.args) if isinstance(arg, ast.Constant)}
+    bound.update((k.arg, k.value.value) for k in call.keywords if k.arg and isinstance(k.value, ast.Constant))
+    if not bound:
+        return None
+    mode: Optional[str] = None
+    todo = list(fn.body)
+    while todo:
+        stmt = todo.pop(0)
+        if isinstance(stmt, ast.If):
+            taken = _decided(stmt.test, bound)
+            if taken is None:
+                return None
+            todo[:0] = stmt.body if taken else stmt.orelse
+            continue
+        for node in ast.walk(stmt):
+            switch = _switch_of(node)
+            if switch is not None:
+                mode = switch
+    return mode
+
+
+def _decided(test: ast.expr, bound: Dict[str, object]) -> Optional[bool]:
+    """Does ``test`` hold, with the literals ``bound`` to parameters: ``mode
+    == "train"``, ``mode in ("eval", "valid")``, ``not``, ``and``, ``or``?
+    None when it cannot say."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = _decided(test.operand, bound)
+        return None if inner is None else not inner
+    if isinstance(test, ast.BoolOp):
+        parts = [_decided(v, bound) for v in test.values]
+        if None in parts:
+            return None
+        return all(parts) if isinstance(test.op, ast.And) else any(parts)
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.left, ast.Name)):
+        return None
+    if test.left.id not in bound:
+        return None
+    value, op, right = bound[test.left.id], test.ops[0], test.comparators[0]
+    if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(right, ast.Constant):
+        return (value == right.value) is isinstance(op, ast.Eq)
+    if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.List, ast.Tuple, ast.Set)) and all(
+        isinstance(e, ast.Constant) for e in right.elts
+    ):
+        return (value in [e.value for e in right.elts]) is isinstance(op, ast.In)  # type: ignore[attr-defined]
+    return None
+
+
+def _switch_of(node: ast.AST) -> Optional[str]:
+    """``x.eval()`` and ``x.train(False)``: "eval"; ``x.train()`` and ``x.train(True)``: "train"."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.keywords):
+        return None
+    if node.func.attr == "eval" and not node.args:
+        return "eval"
+    if node.func.attr != "train" or len(node.args) > 1:
+        return None
+    if not node.args:
+        return "train"
+    arg = node.args[0]
+    return ("train" if arg.value else "eval") if isinstance(arg, ast.Constant) else None
 
 
 def switches_a_layer(ctx, scope: Scope, site: int) -> bool:

@@ -5017,3 +5017,24 @@ def test_a_model_that_returns_its_losses_only_in_training_mode(change, expected)
     source = LOSSES_IN_TRAINING_MODE.replace(*change) if change else LOSSES_IN_TRAINING_MODE
     assert change is None or source != LOSSES_IN_TRAINING_MODE
     assert found(source) == expected
+
+
+# the rule's own method that sets the mode from its argument
+MODE_FROM_ARGUMENT = textwrap.dedent(next(
+    v.code for v in EvalLoopWithoutEvalMode.VALID if v.title.startswith("A method that sets the mode from its argument")
+))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # handed the training's name: the loop runs in training mode
+    (('self.set_mode("valid")', 'self.set_mode("train")'), [("GRD102", 28, 12)]),
+    # handed a name no branch takes: nothing switches the model to eval mode
+    (('self.set_mode("valid")', 'self.set_mode("predict")'), [("GRD102", 28, 12)]),
+    # a test it cannot decide: its last switch counts, as for any function
+    (('if mode in ["eval", "valid", "test"]:', "if mode.startswith(\"v\"):"), [("GRD102", 28, 12)]),
+])
+def test_a_method_that_sets_the_mode_from_its_argument(change, expected):
+    source = MODE_FROM_ARGUMENT.replace(*change) if change else MODE_FROM_ARGUMENT
+    assert change is None or source != MODE_FROM_ARGUMENT
+    assert found(source) == expected

@@ -161,6 +161,10 @@ class EvalLoopWithoutEvalMode(Rule):
         path, vae=vae, unet=unet)`) handing in no model but a `unet` or a
         `vae` and setting no part afterwards.  A pipeline built with
         dropout in its unet is missed.
+        A call of a module function or method that switches by its
+        argument (`self.set_mode("valid")` of `if mode in ["eval", "valid"]:
+        self.net.eval()`) counts with the switch of the branches the literal
+        it is handed takes.
         A model whose result the loop binds to a name that says loss and
         reads as a mapping (`loss_dict = model(images, targets)`, then
         `loss_dict.values()` or `loss_dict["loss_mask"]`) is left in training
@@ -186,6 +190,50 @@ class EvalLoopWithoutEvalMode(Rule):
     references = ("https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval",)
 
     VALID = (
+        Valid(
+            """
+            import torch
+            from torch import nn
+
+
+            class Task:
+                def __init__(self, net, optimizer):
+                    self.net = net
+                    self.optimizer = optimizer
+
+                def set_mode(self, mode):
+                    self.mode = mode
+                    if mode in ["eval", "valid", "test"]:
+                        self.net.eval()
+                    elif mode in ["train"]:
+                        self.net.train()
+
+                def do_train(self, loader):
+                    self.set_mode("train")
+                    for x, y in loader:
+                        self.optimizer.zero_grad()
+                        nn.functional.cross_entropy(self.net(x), y).backward()
+                        self.optimizer.step()
+
+                def do_validation(self, val_loader):
+                    self.set_mode("valid")
+                    losses = []
+                    with torch.no_grad():
+                        for x, y in val_loader:
+                            losses.append(nn.functional.cross_entropy(self.net(x), y).item())
+                    return losses
+
+
+            net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+            task = Task(net, torch.optim.SGD(net.parameters(), lr=0.1))
+            batches = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))]
+            for epoch in range(2):
+                task.do_train(batches)
+                task.do_validation(batches)
+            """,
+            title="A method that sets the mode from its argument, handed the evaluation's name",
+            checks=(Holds("not net.training", "`set_mode(\"valid\")` put the model in eval mode before the loop"),),
+        ),
         Valid(
             """
             import torch
