@@ -1843,7 +1843,8 @@ class Project:
                 return True
             if not found and (
                 self._missing_module(directory, module)
-                or self._missing_module(directory, f"{module}.{name}") and self._holds_modules(directory, module)
+                or module.partition(".")[0] in self.index.parts() and self._holds_modules(directory, module)
+                and self._missing_module(directory, f"{module}.{name}")
             ):
                 # ``from data import loaders`` where ``data/`` holds modules but no
                 # ``__init__.py`` and no ``loaders``: nothing can bind the name
