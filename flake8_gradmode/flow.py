@@ -1276,7 +1276,8 @@ def _never_reached(ctx, loop: Loop) -> bool:
     of a blank an exercise leaves to fill in (``images, labels = ...``
     raises, and so does ``model.parameters()`` after ``model = ...``), or a
     statement that reads a name the module binds nowhere (``if arg.test:``
-    with no ``arg``: see ``_reads_unbound``)."""
+    with no ``arg``: see ``_reads_unbound``) or one a ``del`` of the block
+    before it removed (``del data`` then ``normalize(data)``)."""
     root = loop.scope.function.node if loop.scope.function is not None else ctx.tree
     return _cut_off(ctx, getattr(root, "body", []), loop.node, _own_names(loop.scope))
 
@@ -1657,9 +1658,12 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] 
     ``local``: names the scope binds itself (bound, whatever else holds)."""
     where = (target.lineno, target.col_offset)
     blanks: Set[str] = set()  # ``model = ...``: a blank, until bound again
+    deleted: Set[str] = set()  # ``del data``: unbound, until bound again
     for stmt in body:
         if stmt is target:
             return False
+        if deleted and _reads_one_of(stmt, deleted):
+            return True  # ``del seismic_data`` then ``normalize(seismic_data)``: NameError
         if (stmt.lineno, stmt.col_offset) <= where <= (stmt.end_lineno or 0, stmt.end_col_offset or 0):
             if _reads_unbound(ctx, stmt, local):
                 return True  # ``for x in loaders[split]:`` with no ``loaders``: its body never runs
@@ -1678,6 +1682,10 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] 
             return True  # ``if not VISUALIZE: return`` with ``VISUALIZE = False``
         if _cannot_build(ctx, stmt, local):
             return True  # ``model = SSD(config, n)`` of an ``__init__`` wanting three: TypeError
+        if stmt.__class__ is ast.Delete:
+            deleted.update(t.id for t in stmt.targets if t.__class__ is ast.Name)  # type: ignore[attr-defined]
+        elif deleted:
+            deleted -= _scope_names([stmt])
         if isinstance(stmt, ast.Assign):
             blank = isinstance(stmt.value, ast.Constant) and stmt.value.value is Ellipsis
             if blank and any(isinstance(t, (ast.Tuple, ast.List)) for t in stmt.targets):
@@ -1731,6 +1739,14 @@ def _always_leaves(ctx, stmt: ast.stmt) -> bool:
         return False
     test = stmt.test  # type: ignore[attr-defined]
     return isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _false_test(ctx, test.operand)
+
+
+def _reads_one_of(stmt: ast.stmt, names: Set[str]) -> bool:
+    """Does ``stmt`` surely read one of ``names`` (see ``_surely_evaluated``)?"""
+    return any(
+        inner.__class__ is ast.Name and inner.id in names  # type: ignore[attr-defined]
+        for expr in _surely_evaluated(stmt) for inner in _eager_nodes(expr)
+    )
 
 
 def _uses_blank(stmt: ast.stmt, blanks: Set[str]) -> bool:

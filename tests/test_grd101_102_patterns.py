@@ -5038,3 +5038,39 @@ def test_a_method_that_sets_the_mode_from_its_argument(change, expected):
     source = MODE_FROM_ARGUMENT.replace(*change) if change else MODE_FROM_ARGUMENT
     assert change is None or source != MODE_FROM_ARGUMENT
     assert found(source) == expected
+
+
+# a script that frees its raw data, then reads it: NameError before the model is built
+DELETED_THEN_READ = """
+import torch
+
+data = torch.randn(8, 4)
+targets = torch.randn(8, 2)
+del data, targets
+data = (data - data.mean()) / data.std()
+model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.5))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(3):
+    optimizer.zero_grad()
+    torch.nn.functional.mse_loss(model(data), torch.zeros(8, 2)).backward()
+    optimizer.step()
+model.eval()
+test_loader = [torch.randn(1, 4) for _ in range(4)]
+for x in test_loader:
+    print(model(x).detach().numpy())
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # nothing deleted: the script gets to its test loop
+    (("del data, targets\n", ""), [("GRD101", 15, 0)]),
+    # bound again after the ``del``: it reads the new value
+    (("del data, targets\n", "del data, targets\ndata = torch.randn(8, 4)\n"), [("GRD101", 17, 0)]),
+    # deleted only in a branch: the read may find it
+    (("del data, targets\n", "if data.numel() > 99:\n    del data\n"), [("GRD101", 17, 0)]),
+])
+def test_a_name_deleted_before_it_is_read(change, expected):
+    source = DELETED_THEN_READ.replace(*change) if change else DELETED_THEN_READ
+    assert change is None or source != DELETED_THEN_READ
+    assert found(source) == expected

@@ -628,7 +628,8 @@ class EvalLoopWithoutNoGrad(Rule):
         get_model` where `modeling` now has `build_model`: ImportError),
         before anything it ran could reach the function; a loop after a statement of its own block or of an
         enclosing one that always reads a name the module binds nowhere
-        (`if arg.test:` where only `args` is bound), or in the body of a
+        (`if arg.test:` where only `args` is bound) or a name a `del` of that
+        block removed before it (`del data` then `normalize(data)`), or in the body of a
         statement whose test or iterable does, or whose own body does so in
         a statement of its own (`accuracy(y_hat, y, mask)` where only
         `x_mask` is bound: the first pass raises; in a function no other
