@@ -605,11 +605,20 @@ def detached_value(expr: ast.AST) -> bool:
             return any(detached_value(side) for side in sides) and all(
                 detached_value(side) or _a_count(side) for side in sides
             )
-        return isinstance(expr, (ast.Subscript, ast.Attribute)) and _read_detached(expr)
+        return _read_past_graph(expr)
     func = expr.func
     if isinstance(func, ast.Attribute):
-        return func.attr in _DETACHING_METHODS or _read_detached(func.value)
+        return _read_past_graph(expr)
     return isinstance(func, ast.Name) and func.id in _DETACHING_FUNCTIONS
+
+
+def _read_past_graph(expr: ast.AST) -> bool:
+    """A value read through ``.data`` or a detaching call: ``x.item()``,
+    ``x.detach().cpu().numpy()``, ``loss.data[0]``."""
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        return isinstance(func, ast.Attribute) and (func.attr in _DETACHING_METHODS or _read_detached(func.value))
+    return isinstance(expr, (ast.Subscript, ast.Attribute)) and _read_detached(expr)
 
 
 def _a_count(expr: ast.AST) -> bool:
@@ -891,8 +900,8 @@ def _number_expr(
         return _number_expr(expr.operand, stores, seen, calls)
     if isinstance(expr, ast.IfExp):  # ``total / n if n > 0 else float("nan")``
         return _number_expr(expr.body, stores, seen, calls) and _number_expr(expr.orelse, stores, seen, calls)
-    if isinstance(expr, (ast.Subscript, ast.Attribute)) and _read_detached(expr):
-        return True  # ``criterion(out, y).data[0]``: read past the graph
+    if _read_past_graph(expr):
+        return True  # ``criterion(out, y).data[0]``, ``loss.detach().cpu().numpy()``: no graph
     if isinstance(expr, ast.Subscript):
         return _number_expr(expr.value, stores, seen, calls)  # ``total[0]`` of a tensor of numbers
     if isinstance(expr, ast.Call):
@@ -900,13 +909,9 @@ def _number_expr(
         if dotted(func) in _NUMBER_TENSORS:
             return not expr.keywords and all(_literal_numbers(a) for a in expr.args)
         if isinstance(func, ast.Attribute):
-            # ``np.mean(losses)``: a NumPy number (of tensors that require grad it raises instead);
-            # ``loss.detach().cpu().numpy()``: no graph
+            # ``np.mean(losses)``: a NumPy number (of tensors that require grad it raises instead)
             written = dotted(func) or ""
-            return (
-                func.attr in _DETACHING_METHODS or written in _NUMPY_REDUCTIONS or written.startswith("math.")
-                or _read_detached(func.value)
-            )
+            return written in _NUMPY_REDUCTIONS or written.startswith("math.")
         if isinstance(func, ast.Name) and func.id == "sum" and len(expr.args) == 1:
             return _items_numbers(expr.args[0], stores, seen, calls)
         return isinstance(func, ast.Name) and (
@@ -1851,3 +1856,62 @@ def call_shape(node: ast.Call) -> Shape:
         if kw.arg and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, _CONSTANT_TYPES):
             constants.append((kw.arg, kw.value.value))
     return (npos, tuple(keywords), tuple(constants))
+
+
+_UNKNOWN = object()
+
+
+def test_holds(test: ast.expr, values: Dict[str, Optional[ast.expr]], names: FrozenSet[str]) -> Optional[bool]:
+    """Does ``test`` hold when each parameter of ``names`` has the value of
+    its expression in ``values`` (an argument a call passes; only constants
+    and containers of them are known)?  ``==``, ``!=``, ``in``, ``not in``,
+    ``is``/``is not`` ``None`` or a bool, ``not``, ``and``, ``or`` and a bare
+    name's truth.  None: not known."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = test_holds(test.operand, values, names)
+        return None if inner is None else not inner
+    if isinstance(test, ast.BoolOp):
+        parts = [test_holds(v, values, names) for v in test.values]
+        decisive = isinstance(test.op, ast.Or)
+        if decisive in parts:
+            return decisive
+        return None if None in parts else not decisive
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        left = _constant(test.left, values, names)
+        right = _constant(test.comparators[0], values, names)
+        if left is _UNKNOWN or right is _UNKNOWN:
+            return None
+        return _compare(test.ops[0], left, right)
+    value = _constant(test, values, names) if isinstance(test, ast.Name) else _UNKNOWN
+    return None if value is _UNKNOWN else bool(value)
+
+
+def _constant(expr: Optional[ast.AST], values: Dict[str, Optional[ast.expr]], names: FrozenSet[str]) -> object:
+    """The value of ``expr`` with the parameters' values, or ``_UNKNOWN``."""
+    if isinstance(expr, ast.Name) and expr.id in names:
+        expr = values.get(expr.id)
+    if isinstance(expr, ast.Constant):
+        return expr.value
+    if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
+        items = [_constant(e, values, names) for e in expr.elts]
+        return _UNKNOWN if any(i is _UNKNOWN for i in items) else tuple(items)
+    return _UNKNOWN
+
+
+def _compare(op: ast.cmpop, left: object, right: object) -> Optional[bool]:
+    try:
+        if isinstance(op, ast.Eq):
+            return bool(left == right)
+        if isinstance(op, ast.NotEq):
+            return bool(left != right)
+        if isinstance(op, ast.Is):
+            return left is right if right is None or isinstance(right, bool) else None
+        if isinstance(op, ast.IsNot):
+            return left is not right if right is None or isinstance(right, bool) else None
+        if isinstance(op, ast.In) and isinstance(right, tuple):
+            return left in right
+        if isinstance(op, ast.NotIn) and isinstance(right, tuple):
+            return left not in right
+    except TypeError:
+        return None
+    return None

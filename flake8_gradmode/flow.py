@@ -30,11 +30,12 @@ from flake8_gradmode.names import (
 from flake8_gradmode.facts import (
     GRAPH_DROPPING_READS, PARAMETER_FREE_LAYERS, TRAINING_STEP_NAMES, adapting_functions, asks_autograd,
     attribute_values as _attribute_values, class_family, context_effects, freezes, freezing_functions, init_freeze,
-    method_of, own_nodes, parameter_free, plain_bases,
+    method_of, own_nodes, parameter_free, plain_bases, test_holds,
 )
 from flake8_gradmode.tracker import (
     SAME_MODULE_METHODS, FunctionInfo, Grad, all_params, bound_arguments, dotted, is_const, last_name,
-    param_defaults, preorder, resolve_function, statements_in, subscripted_root, switches_to_eval, unchained,
+    param_defaults, preorder, resolve_function, statements_in, subscripted_root, switches_to_eval, switches_to_train,
+    unchained,
 )
 
 
@@ -1348,10 +1349,7 @@ def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset(), who
     the module's top level binds, and no function declares ``global``, is
     unbound there too, whatever another function binds
     (``self.model(x, idx_scale)`` where only ``test()`` binds ``idx_scale``)."""
-    read = {
-        inner.id for expr in _surely_evaluated(stmt) for inner in _eager_nodes(expr)  # type: ignore[attr-defined]
-        if inner.__class__ is ast.Name
-    }
+    read = _surely_read(stmt)
     if not read:
         return False
     # the names the scope or the module's top level binds, or imports: most
@@ -1662,7 +1660,7 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] 
     for stmt in body:
         if stmt is target:
             return False
-        if deleted and _reads_one_of(stmt, deleted):
+        if deleted and not deleted.isdisjoint(_surely_read(stmt)):
             return True  # ``del seismic_data`` then ``normalize(seismic_data)``: NameError
         if (stmt.lineno, stmt.col_offset) <= where <= (stmt.end_lineno or 0, stmt.end_col_offset or 0):
             if _reads_unbound(ctx, stmt, local):
@@ -1741,12 +1739,12 @@ def _always_leaves(ctx, stmt: ast.stmt) -> bool:
     return isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _false_test(ctx, test.operand)
 
 
-def _reads_one_of(stmt: ast.stmt, names: Set[str]) -> bool:
-    """Does ``stmt`` surely read one of ``names`` (see ``_surely_evaluated``)?"""
-    return any(
-        inner.__class__ is ast.Name and inner.id in names  # type: ignore[attr-defined]
-        for expr in _surely_evaluated(stmt) for inner in _eager_nodes(expr)
-    )
+def _surely_read(stmt: ast.stmt) -> Set[str]:
+    """The names ``stmt`` reads whenever it runs (see ``_surely_evaluated``)."""
+    return {
+        inner.id for expr in _surely_evaluated(stmt) for inner in _eager_nodes(expr)  # type: ignore[attr-defined]
+        if inner.__class__ is ast.Name
+    }
 
 
 def _uses_blank(stmt: ast.stmt, blanks: Set[str]) -> bool:
@@ -3623,73 +3621,32 @@ def _mode_set_by_argument(callee: Scope, call: Optional[ast.AST]) -> Optional[st
     ["eval", "valid"]: self.net.eval() elif mode == "train":
     self.net.train()``): the last switch of the statements of its body
     that run, choosing the branch of each ``if`` whose test the literal
-    decides.  None when a test it meets is not decided so, or nothing
-    switches."""
-    fn = callee.function.node if callee.function is not None else None
-    if not isinstance(call, ast.Call) or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    decides (``facts.test_holds``).  None when a test it meets is not
+    decided so, or nothing switches."""
+    fn = callee.function
+    if not isinstance(call, ast.Call) or fn is None:
         return None
-    params = [a.arg for a in fn.args.args]
-    if isinstance(call.func, ast.Attribute) and params and params[0] in ("self", "cls"):
-        params = params[1:]
-    bound = {name: arg.value for name, arg in zip(params, call.args) if isinstance(arg, ast.Constant)}
-    bound.update((k.arg, k.value.value) for k in call.keywords if k.arg and isinstance(k.value, ast.Constant))
-    if not bound:
+    values = {name: value for name, value, _ in bound_arguments(fn, call) if isinstance(value, ast.Constant)}
+    if not values:
         return None
+    names = frozenset(values)
     mode: Optional[str] = None
-    todo = list(fn.body)
+    todo = list(fn.node.body)
     while todo:
         stmt = todo.pop(0)
         if isinstance(stmt, ast.If):
-            taken = _decided(stmt.test, bound)
+            taken = test_holds(stmt.test, values, names)  # type: ignore[arg-type]
             if taken is None:
                 return None
             todo[:0] = stmt.body if taken else stmt.orelse
             continue
         for node in ast.walk(stmt):
-            switch = _switch_of(node)
-            if switch is not None:
-                mode = switch
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.keywords:
+                if switches_to_eval(node, node.func.attr):
+                    mode = "eval"
+                elif node.func.attr == "train" and switches_to_train(node):
+                    mode = "train"
     return mode
-
-
-def _decided(test: ast.expr, bound: Dict[str, object]) -> Optional[bool]:
-    """Does ``test`` hold, with the literals ``bound`` to parameters: ``mode
-    == "train"``, ``mode in ("eval", "valid")``, ``not``, ``and``, ``or``?
-    None when it cannot say."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        inner = _decided(test.operand, bound)
-        return None if inner is None else not inner
-    if isinstance(test, ast.BoolOp):
-        parts = [_decided(v, bound) for v in test.values]
-        if None in parts:
-            return None
-        return all(parts) if isinstance(test.op, ast.And) else any(parts)
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.left, ast.Name)):
-        return None
-    if test.left.id not in bound:
-        return None
-    value, op, right = bound[test.left.id], test.ops[0], test.comparators[0]
-    if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(right, ast.Constant):
-        return (value == right.value) is isinstance(op, ast.Eq)
-    if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.List, ast.Tuple, ast.Set)) and all(
-        isinstance(e, ast.Constant) for e in right.elts
-    ):
-        return (value in [e.value for e in right.elts]) is isinstance(op, ast.In)  # type: ignore[attr-defined]
-    return None
-
-
-def _switch_of(node: ast.AST) -> Optional[str]:
-    """``x.eval()`` and ``x.train(False)``: "eval"; ``x.train()`` and ``x.train(True)``: "train"."""
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.keywords):
-        return None
-    if node.func.attr == "eval" and not node.args:
-        return "eval"
-    if node.func.attr != "train" or len(node.args) > 1:
-        return None
-    if not node.args:
-        return "train"
-    arg = node.args[0]
-    return ("train" if arg.value else "eval") if isinstance(arg, ast.Constant) else None
 
 
 def switches_a_layer(ctx, scope: Scope, site: int) -> bool:

@@ -1612,13 +1612,8 @@ class Project:
         not only its own function of that name, or what it imports under
         that name from another module (see ``mentioned_elsewhere``)?  A
         module that does not parse may, and so may a notebook or a script
-        without ``.py`` outside it whose text has the name."""
-        key = f" {name} "
-        if any(
-            not rel.replace(os.sep, "/").startswith(prefix) and key in self.index.runner_words(rel)
-            for rel in self.index.runner_paths
-        ):
-            return True
+        without ``.py`` outside it whose text has the name (read last: a
+        notebook's text may be large)."""
         mine = module_name(self.rel).rpartition(".")[2] if module_function else None
         for rel, summary in self._others_with_word(name, prefix):
             if summary is None:
@@ -1627,7 +1622,11 @@ class Project:
                 rel, summary, name
             ):
                 return True
-        return False
+        key = f" {name} "
+        return any(
+            not rel.replace(os.sep, "/").startswith(prefix) and key in self.index.runner_words(rel)
+            for rel in self.index.runner_paths
+        )
 
     def unpackaged(self) -> bool:
         """Does no distribution of the project install this module?  True
@@ -1902,9 +1901,8 @@ class Project:
         beside the importing module or at the root: one that holds a module
         somewhere below it (``data/loaders/coco.py``), not only data?"""
         path = module.replace(".", "/") + "/"
-        starts = [f"{directory.replace(os.sep, '/')}/{path}"] if directory else []
-        starts.append(path)
-        return any(rel.replace(os.sep, "/").startswith(tuple(starts)) for rel in self.index.entries)
+        starts = (f"{directory.replace(os.sep, '/')}/{path}", path) if directory else (path,)
+        return any(rel.replace(os.sep, "/").startswith(starts) for rel in self.index.entries)
 
     def _missing_module(self, directory: str, module: str) -> bool:
         """Is ``module`` (``models.segnet``, ``pkg.data.loaders``) below a

@@ -1516,66 +1516,11 @@ def _is_fan_call(call: ast.Call) -> bool:
     return name in _FAN_FUNCTIONS
 
 
-_UNKNOWN = object()
-
-
-def _constant(expr: Optional[ast.AST], values: Dict[str, Optional[ast.expr]], names: FrozenSet[str]) -> object:
-    """The value of ``expr`` on one way into a helper, or ``_UNKNOWN``."""
-    if isinstance(expr, ast.Name) and expr.id in names:
-        expr = values.get(expr.id)
-    if isinstance(expr, ast.Constant):
-        return expr.value
-    if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
-        items = [_constant(e, values, names) for e in expr.elts]
-        return _UNKNOWN if any(i is _UNKNOWN for i in items) else tuple(items)
-    return _UNKNOWN
-
-
-def _truth(test: ast.expr, values: Dict[str, Optional[ast.expr]], names: FrozenSet[str]) -> Optional[bool]:
-    """Does ``test`` hold on a way into the helper?  None: not known."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        inner = _truth(test.operand, values, names)
-        return None if inner is None else not inner
-    if isinstance(test, ast.BoolOp):
-        parts = [_truth(v, values, names) for v in test.values]
-        decisive = isinstance(test.op, ast.Or)
-        if decisive in parts:
-            return decisive
-        return None if None in parts else not decisive
-    if isinstance(test, ast.Compare) and len(test.ops) == 1:
-        left = _constant(test.left, values, names)
-        right = _constant(test.comparators[0], values, names)
-        if left is _UNKNOWN or right is _UNKNOWN:
-            return None
-        return _compare(test.ops[0], left, right)
-    value = _constant(test, values, names) if isinstance(test, ast.Name) else _UNKNOWN
-    return None if value is _UNKNOWN else bool(value)
-
-
-def _compare(op: ast.cmpop, left: object, right: object) -> Optional[bool]:
-    try:
-        if isinstance(op, ast.Eq):
-            return bool(left == right)
-        if isinstance(op, ast.NotEq):
-            return bool(left != right)
-        if isinstance(op, ast.Is):
-            return left is right if right is None or isinstance(right, bool) else None
-        if isinstance(op, ast.IsNot):
-            return left is not right if right is None or isinstance(right, bool) else None
-        if isinstance(op, ast.In) and isinstance(right, tuple):
-            return left in right
-        if isinstance(op, ast.NotIn) and isinstance(right, tuple):
-            return left not in right
-    except TypeError:
-        return None
-    return None
-
-
 def _reachable(path: Tuple[_Branch, ...], values: Dict[str, Optional[ast.expr]]) -> bool:
     """Can a way into the helper with these argument values get past every ``if``?"""
     for test, taken, names in path:
         if names:
-            holds = _truth(test, values, names)
+            holds = facts.test_holds(test, values, names)
             if holds is not None and holds is not taken:
                 return False
     return True
