@@ -439,3 +439,41 @@ def test_a_test_skipped_always_never_runs(decorator, expected):
         source = source.replace("import pytest\n", "import unittest\n")
     found = check(source, Settings(cross_module=False), filename="tests/test_model.py")
     assert [(v.code, v.line, v.col) for v in found if v.code == "GRD004"] == expected
+
+
+# a helper of the module switches its argument's grad off before it writes
+# sinusoids into it; the caller then scales the table in place
+FROZEN_BY_A_HELPER = """
+import torch
+
+
+def sinusoidal_table(n, dim, out):
+    out.requires_grad = False
+    out[:, 0::2] = torch.sin(torch.arange(n * dim // 2).view(n, -1).float())
+    out.detach_()
+
+
+class Positions(torch.nn.Module):
+    def __init__(self, n, dim):
+        super().__init__()
+        self.table = torch.nn.Embedding(n, dim)
+        sinusoidal_table(n, dim, out=self.table.weight)
+        self.table.weight *= 0.5
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # handed by position: the same parameter
+    (("out=self.table.weight", "self.table.weight"), []),
+    # the helper switches it off only on one path: it may still require grad
+    (("    out.requires_grad = False\n", "    if n > 9:\n        out.requires_grad = False\n"), [(17, 8)]),
+    # and back on before it returns
+    (("    out.detach_()\n", "    out.detach_()\n    out.requires_grad_()\n"), [(17, 8)]),
+    # another tensor handed to it: the parameter still requires grad
+    (("out=self.table.weight", "out=torch.empty(n, dim)"), [(16, 8)]),
+])
+def test_a_parameter_a_helper_switched_off(change, expected):
+    source = FROZEN_BY_A_HELPER.replace(*change) if change else FROZEN_BY_A_HELPER
+    assert change is None or source != FROZEN_BY_A_HELPER
+    assert grd004(source) == expected

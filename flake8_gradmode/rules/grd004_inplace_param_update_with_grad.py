@@ -294,6 +294,34 @@ class InplaceParamUpdateWithGrad(Rule):
         ),
         Valid(
             """
+            import math
+
+            import torch
+
+
+            def sinusoidal_table(n, dim, out):
+                out.requires_grad = False
+                steps = torch.arange(n).unsqueeze(1) / 10000 ** (torch.arange(dim) / dim)
+                out[:, 0::2] = torch.sin(steps[:, 0::2])
+                out[:, 1::2] = torch.cos(steps[:, 1::2])
+                out.detach_()
+
+
+            class Positions(torch.nn.Module):
+                def __init__(self, n, dim):
+                    super().__init__()
+                    self.table = torch.nn.Embedding(n, dim)
+                    sinusoidal_table(n, dim, out=self.table.weight)
+                    self.table.weight *= 1.0 / math.sqrt(dim)
+
+
+            positions = Positions(6, 4)
+            """,
+            title="A parameter a helper switched off, scaled in place after it",
+            checks=(Holds("not positions.table.weight.requires_grad", "the table no longer requires grad"),),
+        ),
+        Valid(
+            """
             import torch
 
 
@@ -650,6 +678,8 @@ class InplaceParamUpdateWithGrad(Rule):
         self._not_requiring: Set[Tuple[int, str]] = set()
         #: module functions by ``id`` of their node -> what ``_toggles`` found in them
         self._togglers: Dict[int, Optional[Tuple[int, int]]] = {}
+        #: per module function: the parameters it freezes first (see ``_freezes``)
+        self._freezers: Dict[int, FrozenSet[str]] = {}
         #: the classes being visited, innermost last, and what each freezes
         self._classes: List[ast.ClassDef] = []
         self._frozen: Dict[int, Tuple[Set[str], Dict[str, Set[str]]]] = {}
@@ -724,6 +754,9 @@ class InplaceParamUpdateWithGrad(Rule):
                 self._not_requiring.add((id(self.context.grad.function), f"{owner}.{node.args[0].value}"))
         elif isinstance(func, ast.Name) and len(node.args) >= 2 and not _sets_requires_grad(func.id):
             self._toggled(node, func.id)
+            self._frozen_by_helper(node, func.id)
+        elif isinstance(func, ast.Name) and node.keywords:
+            self._frozen_by_helper(node, func.id)
         elif len(node.args) >= 2 and _sets_requires_grad(last_name(func)):
             self._set_by_helper(node)
         if isinstance(func, ast.Attribute) and facts.is_inplace_method(func.attr):
@@ -829,6 +862,29 @@ class InplaceParamUpdateWithGrad(Rule):
             self._not_requiring.add(key)
         else:
             self._not_requiring.discard(key)
+
+    def _frozen_by_helper(self, node: ast.Call, name: str) -> None:
+        """``create_sinusoidal_embeddings(n, dim, out=self.pos.weight)``, a
+        function of the module that first sets ``requires_grad = False`` on
+        the parameter it writes (``out.requires_grad = False``) and never
+        back: the tensor handed to it no longer requires grad."""
+        ctx = self.context
+        infos = ctx.functions.get(("function", name), ())
+        if len(infos) != 1:
+            return
+        node_id = id(infos[0].node)
+        if node_id not in self._freezers:
+            self._freezers[node_id] = _freezes(infos[0].node)  # once per function, not per call
+        frozen = self._freezers[node_id]
+        if not frozen:
+            return
+        params = [a.arg for a in infos[0].node.args.args]  # type: ignore[attr-defined]
+        handed = [(params[i], arg) for i, arg in enumerate(node.args[: len(params)])]
+        handed += [(kw.arg, kw.value) for kw in node.keywords if kw.arg is not None]
+        for param, arg in handed:
+            owner = dotted(arg) if param in frozen else None
+            if owner is not None:
+                self._not_requiring.add((id(ctx.grad.function), owner))
 
     def _param(self, base: ast.expr, loose: bool) -> bool:
         """Is ``base`` a parameter?  ``loose``: an in-place tensor method was
@@ -1492,6 +1548,31 @@ def _toggles(node: ast.FunctionDef) -> Optional[Tuple[int, int]]:
             if isinstance(value, ast.Name) and value.id in params:
                 return params.index(owner), params.index(value.id)
     return None
+
+
+def _freezes(node: ast.FunctionDef) -> FrozenSet[str]:
+    """The parameters of ``node`` whose ``requires_grad`` a statement of its
+    own body sets to ``False`` (``out.requires_grad = False`` or
+    ``out.requires_grad_(False)``) and no statement of it sets back."""
+    params = {a.arg for a in node.args.args}
+    off: Set[str] = set()
+    for stmt in node.body:
+        for inner in ast.walk(stmt):
+            name, value = None, None
+            if isinstance(inner, ast.Assign) and len(inner.targets) == 1:
+                target = inner.targets[0]
+                if isinstance(target, ast.Attribute) and target.attr == "requires_grad":
+                    name, value = dotted(target.value), inner.value
+            elif isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) \
+                    and inner.func.attr == "requires_grad_":
+                name, value = dotted(inner.func.value), first_value(inner)
+            if name not in params:
+                continue
+            if inner is (stmt.value if isinstance(stmt, ast.Expr) else stmt) and is_const(value, False):
+                off.add(name)  # a statement of the body itself: it always runs
+            else:
+                off.discard(name)  # set on again, or only on some path
+    return frozenset(off)
 
 
 #: expressions that evaluate to no tensor of the caller's: constants,
