@@ -332,6 +332,10 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # ``self.network = resnet.resnet18``: ``self.network(num_classes=10)`` builds a model
     if not owner and _run_outside_torch(ctx, call):
         return False  # ``model = lambda x: session.run(...)``: an ONNX Runtime session, not a torch module
+    if not owner and _plain_instance(ctx, call):
+        return False  # ``teacher = FeatPredictor(weights)``: a plain class of the module, no module
+    if not owner and key in _memo(ctx, ("named", id(call.function)), lambda: _names_read_as_classes(ctx, call), ()):
+        return False  # ``model.__name__``: a class (a database document), called to build one
     if key in flow.module_evidence:
         return True
     if last[:1].isupper():
@@ -426,6 +430,44 @@ def _run_outside_torch(ctx, call: ModelCall) -> bool:
         if above:
             return max(above)[1]
     return False
+
+
+def _plain_instance(ctx, call: ModelCall) -> bool:
+    """Is the name ``call`` calls bound, in its function or else at the top
+    of the module, only to instances of plain classes of the module: no
+    base but ``object``, no ``forward`` (``teacher =
+    FeatPredictor(weights)``, whose ``__call__`` runs a library predictor)?
+    Such an instance is no ``nn.Module``: it has no mode and no parameters
+    of its own, and whatever model it keeps runs in its methods, under
+    their grad mode."""
+    scope = scope_of(ctx, call.function) if call.function is not None else None
+    values = scope.deps.get(call.key) if scope is not None else None
+    if not values:
+        values = ctx.flow.module_scope.deps.get(call.key)
+    if not values:
+        return False
+    local = local_classes(ctx)
+    for value in values:
+        if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in local):
+            return False
+        node = local[value.func.id]
+        if node.keywords or any(dotted(base) != "object" for base in node.bases) or method_of(node, "forward"):
+            return False
+    return True
+
+
+def _names_read_as_classes(ctx, call: ModelCall) -> FrozenSet[str]:
+    """The plain names whose ``__name__`` the call's function (or the module,
+    for a call at its top) reads: ``for model in DOCUMENT_CLASSES: ...
+    model.__name__ ... model(**fields)``.  A module instance has no
+    ``__name__``; such a name holds a class or a function, and calling it
+    builds or computes something, not a forward pass."""
+    root = call.function.node if call.function is not None else ctx.tree
+    return frozenset(
+        node.value.id for node in ast.walk(root)
+        if node.__class__ is ast.Attribute and node.attr == "__name__"  # type: ignore[attr-defined]
+        and node.value.__class__ is ast.Name  # type: ignore[attr-defined]
+    )
 
 
 def _builds_fitted(ctx) -> FrozenSet[int]:

@@ -5074,3 +5074,68 @@ def test_a_name_deleted_before_it_is_read(change, expected):
     source = DELETED_THEN_READ.replace(*change) if change else DELETED_THEN_READ
     assert change is None or source != DELETED_THEN_READ
     assert found(source) == expected
+
+
+# a plain class wrapping a detectron2 model (whose predictor runs it without
+# grad and in eval mode): the instance is no module, whatever its name says
+PLAIN_WRAPPER = """
+import torch
+from detectron2.modeling import build_model
+
+
+class FeatPredictor:
+    def __init__(self, cfg):
+        self.pred = build_model(cfg)
+
+    def __call__(self, image):
+        return self.pred(image)
+
+
+teacher = FeatPredictor("model.yaml")
+for image in test_loader:
+    print(teacher(image).argmax())
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # an nn.Module subclass: a model, with grad
+    (("class FeatPredictor:", "class FeatPredictor(torch.nn.Module):"), [("GRD101", 15, 0)]),
+    # with a forward: a model
+    (("def __call__", "def forward"), [("GRD101", 15, 0)]),
+    # bound to something else too: it may be a model
+    (("teacher = FeatPredictor(\"model.yaml\")\n", "teacher = FeatPredictor(\"model.yaml\")\n"
+      "if torch.cuda.is_available():\n    teacher = torch.hub.load('a', 'b')\n"), [("GRD101", 17, 0)]),
+])
+def test_an_instance_of_a_plain_wrapper_class_is_no_model(change, expected):
+    source = PLAIN_WRAPPER.replace(*change) if change else PLAIN_WRAPPER
+    assert change is None or source != PLAIN_WRAPPER
+    assert found(source) == expected
+
+
+# a loop over database document classes: ``model.__name__`` shows a class,
+# and calling it builds a record
+DOCUMENT_CLASSES = """
+import torch
+from app.models import DOCUMENT_CLASSES
+
+
+def load_dump(data):
+    for model in DOCUMENT_CLASSES:
+        for fields in data[model.__name__.lower()]:
+            model(**fields).save()
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # no ``__name__`` read: named like a model, it may be one
+    (("data[model.__name__.lower()]", "data[0]"), [("GRD101", 7, 4)]),
+    # the name of the model's class: an instance's
+    (("model.__name__", "model.__class__.__name__"), [("GRD101", 7, 4)]),
+])
+def test_a_name_whose_name_is_read_holds_a_class(change, expected):
+    source = DOCUMENT_CLASSES.replace(*change) if change else DOCUMENT_CLASSES
+    assert change is None or source != DOCUMENT_CLASSES
+    assert found(source) == expected
+
