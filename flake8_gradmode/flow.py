@@ -1820,12 +1820,17 @@ def _blocks(field: object) -> List[List[ast.stmt]]:
 
 
 def _false_flags(ctx) -> Set[str]:
-    """The names the module binds exactly once, at its top level, to
-    ``False``, ``0`` or ``None`` (``EVAL = False``), and nowhere else (a
-    function's ``global EVAL`` that never assigns it changes nothing)."""
+    """The names the module binds exactly once, at its top level (its
+    ``if __name__ == "__main__":`` block included), to ``False``, ``0`` or
+    ``None`` (``EVAL = False``), and nowhere else (a function's ``global
+    EVAL`` that never assigns it changes nothing)."""
     tree = ctx.tree
+    top = getattr(tree, "body", ())
     candidates = {
-        stmt.targets[0].id for stmt in getattr(tree, "body", ())
+        stmt.targets[0].id for stmt in [
+            *top, *(inner for block in top if isinstance(block, ast.If) and _is_main_test(block.test)
+                    for inner in block.body)
+        ]
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
         and isinstance(stmt.value, ast.Constant) and stmt.value.value in (False, 0, None)
         and not isinstance(stmt.value.value, (str, float))
@@ -1899,10 +1904,10 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     fn = scope.function
     if fn is None or fn.key is None or fn.escaped or fn.by_name:
         return False
-    sites = call_sites(ctx, fn)
+    # (its own calls of itself start nothing)
+    sites = [(caller, seq) for caller, seq in call_sites(ctx, fn) if caller.function is not fn]
     if sites and not (depth < 3 and all(
-        caller.function is not None and caller.function is not fn
-        and (never_runs(ctx, caller, depth + 1) or _call_cut_off(ctx, caller, seq))
+        caller.function is not None and never_runs(ctx, caller, depth + 1) or _call_cut_off(ctx, caller, seq)
         for caller, seq in sites
     )):
         # called, unless only by functions that never run (``get_is`` in a
@@ -1916,6 +1921,8 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
         if klass is None or ctx.call_sites.get(("function", klass)) or klass in ctx._referenced:
             return False
         return ctx.mentioned_elsewhere(klass) is False
+    if fn.parent is None and id(fn.node) in _memo(ctx, ("main-defs",), lambda: _main_block_defs(ctx), frozenset()):
+        return True  # ``def evaluate():`` inside ``if __name__ == "__main__":``: no import defines it
     # a call elsewhere mentions it too
     mentioned = ctx.mentioned_elsewhere(fn.name, fn.key == ("function", fn.name) and fn.parent is None)
     # another module that spells the name (its own ``validate``) can call this
@@ -1923,13 +1930,36 @@ def _called_by_nothing(ctx, scope: Scope, depth: int = 0) -> bool:
     return mentioned is False or (mentioned is True and _imported_by_nothing(ctx))
 
 
+def _main_block_defs(ctx) -> FrozenSet[int]:
+    """The ``id`` of each function the module defines in its ``if __name__
+    == "__main__":`` blocks (in their ``if``, ``try`` and ``with`` blocks
+    too): only a run of the module as a script defines one, so only the
+    module's own code can call it."""
+    found: Set[int] = set()
+
+    def collect(body: List[ast.stmt]) -> None:
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found.add(id(stmt))
+            elif isinstance(stmt, (ast.If, ast.Try, ast.With)):
+                for field in ("body", "orelse", "handlers", "finalbody"):
+                    for part in getattr(stmt, field, ()):
+                        collect(part.body if isinstance(part, ast.ExceptHandler) else [part])
+
+    for stmt in getattr(ctx.tree, "body", ()):
+        if isinstance(stmt, ast.If) and _is_main_test(stmt.test):
+            collect(stmt.body)
+    return frozenset(found)
+
+
 def _call_cut_off(ctx, caller: Scope, seq: int) -> bool:
     """Does no run of ``caller``'s function get to its call number ``seq``
     (see ``_cut_off``)?"""
     node = ctx.flow.nodes.get(seq)
-    return node is not None and caller.function is not None and _cut_off(
-        ctx, caller.function.node.body, node, _own_names(caller)  # type: ignore[attr-defined]
-    )
+    if node is None:
+        return False
+    body = caller.function.node.body if caller.function is not None else getattr(ctx.tree, "body", [])
+    return _cut_off(ctx, body, node, _own_names(caller))  # type: ignore[attr-defined]
 
 
 def never_starts(fn: FunctionInfo, call: ast.Call) -> bool:

@@ -5139,3 +5139,47 @@ def test_a_name_whose_name_is_read_holds_a_class(change, expected):
     assert change is None or source != DOCUMENT_CLASSES
     assert found(source) == expected
 
+
+# a function defined in the ``__main__`` block whose only call is commented out:
+# only a run as a script defines it, and that run never calls it; nor does a
+# call that a flag set to False in the block skips
+DEFINED_IN_THE_MAIN_BLOCK = """
+import torch
+
+if __name__ == "__main__":
+    TEST = False
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.5))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for x in [torch.randn(8, 4) for _ in range(3)]:
+        optimizer.zero_grad()
+        model(x).pow(2).mean().backward()
+        optimizer.step()
+
+    def evaluate(loader):
+        model.eval()
+        preds = []
+        for x in loader:
+            preds.append(model(x))
+        return preds
+
+    # evaluate(test_loader)
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # called: it runs
+    (("    # evaluate(test_loader)", "    evaluate([torch.randn(1, 4)])"), [("GRD101", 16, 8)]),
+    # called with a name nothing binds: NameError first
+    (("    # evaluate(", "    evaluate("), []),
+    # called under a flag the block sets to False
+    (("    # evaluate(test_loader)", "    if TEST:\n        evaluate([torch.randn(1, 4)])"), []),
+    (("    # evaluate(test_loader)", "    if not TEST:\n        evaluate([torch.randn(1, 4)])"), [("GRD101", 16, 8)]),
+    # called by another function of the block that the block calls
+    (("    # evaluate(test_loader)", "    def run():\n        evaluate([torch.randn(1, 4)])\n\n    run()"),
+     [("GRD101", 16, 8)]),
+])
+def test_a_function_of_the_main_block_nothing_calls(change, expected):
+    source = DEFINED_IN_THE_MAIN_BLOCK.replace(*change) if change else DEFINED_IN_THE_MAIN_BLOCK
+    assert change is None or source != DEFINED_IN_THE_MAIN_BLOCK
+    assert found(source) == expected
