@@ -2105,7 +2105,7 @@ def _strings(ctx) -> Optional[FrozenSet[str]]:
                     objects.append(node.args[0])  # ``getattr(x, "__module__")`` reaches one name, a string here
                 continue
             return None  # ``fire.Fire()`` runs whichever function the command line names
-    if objects and ("*" in imported or imported & _RUN_TIME_IMPORTS or any(
+    if objects and ("*" in imported or imported & _RUN_TIME_IMPORTS and _reaches_modules(ctx) or any(
         _root_name(obj) in (None, *_RUN_TIME_IMPORTS) or _looks_up_a_project_module(ctx, _root_name(obj), imported)
         for obj in objects
     )):
@@ -2124,6 +2124,16 @@ def _looks_up_a_project_module(ctx, root: Optional[str], imported: Set[str]) -> 
     return root in imported and ctx.from_the_project(root) and ctx.may_hold_my_functions(root)
 
 
+def _reaches_modules(ctx) -> bool:
+    """Does the module's text reach a module object at run time
+    (``sys.modules[__name__]``, ``importlib.import_module(name)``,
+    ``__import__(name)``)?  One that imports ``sys`` only for ``sys.path``
+    or ``sys.argv`` hands ``getattr`` and ``vars`` no module of its own."""
+    return any(word in line for line in ctx.lines for word in _MODULE_REACHES)
+
+
+#: What a module's text says when it reaches a module object at run time.
+_MODULE_REACHES = ("modules", "import_module", "__import__")
 #: Lookups that, handed an object, reach its attributes: a module's functions only when it is a module.
 _OBJECT_LOOKUPS = frozenset({"getattr", "vars"})
 #: Names by which a module reaches modules at run time (``sys.modules[__name__]``).

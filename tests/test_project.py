@@ -272,6 +272,20 @@ def test_a_function_of_a_script_that_looks_up_an_objects_attributes_is_silent(tm
     assert lint(tmp_path / "scripts/evaluate.py") == []
 
 
+@pytest.mark.parametrize("lookup, found", [
+    # ``sys`` only for its path: ``vars(options)`` reads the options' attributes
+    ("sys.path.append('..')\n        print(vars(options))", []),
+    # ``sys.modules``: the module itself, with its functions
+    ("print(vars(sys.modules[__name__]))", [(20, 4, "GRD101")]),
+    ("print(vars(options), sys.modules)", [(20, 4, "GRD101")]),
+])
+def test_a_function_of_a_script_that_imports_sys_and_reads_an_objects_attributes(tmp_path, lookup, found):
+    source = SCRIPT.replace("main(torch", f"{lookup}\n        main(torch").replace(
+        "import torch", "import sys\n    import torch", 1)
+    make(tmp_path, {"scripts/evaluate.py": source, "scripts/other.py": "import torch\n"})
+    assert lint(tmp_path / "scripts/evaluate.py") == found
+
+
 @pytest.mark.parametrize("runner, found", [
     ("def resnet():\n    return None\n", []),  # holds its own functions only: none of evaluate.py's
     ("from evaluate import *\n", [(20, 4, "GRD101")]),  # imports them all: it may hold evaluate_on_train
