@@ -1302,6 +1302,27 @@ def _stores(ctx: "Context") -> Dict[str, int]:
     return found
 
 
+def python_number(ctx: "Context", expr: ast.AST, depth: int = 0) -> bool:
+    """Is ``expr`` a plain Python number: a numeric constant, arithmetic of
+    such, or a name the running function last bound to one (``loss = 0``)?
+    It has no ``.backward()`` at all (``AttributeError``), and no grad to
+    lack."""
+    if depth > 8:
+        return False
+    if _number(expr):
+        return True
+    if isinstance(expr, ast.UnaryOp):
+        return python_number(ctx, expr.operand, depth + 1)
+    if isinstance(expr, ast.BinOp):
+        return python_number(ctx, expr.left, depth + 1) and python_number(ctx, expr.right, depth + 1)
+    if isinstance(expr, ast.Name):
+        binding = ctx.grad.frame.names.get(expr.id)
+        return isinstance(binding, Binding) and binding.value is not None and python_number(
+            ctx, binding.value, depth + 1
+        )
+    return False
+
+
 def cannot_require_grad(ctx: "Context", expr: ast.AST, depth: int = 0) -> bool:
     """Proof, from this function's own code, that ``expr`` is a tensor that
     does not require grad: detached, or computed only from factory-made

@@ -261,3 +261,31 @@ def train(model, batches):
 ])
 def test_backward_of_an_object_a_class_outside_torch_built_is_its_own_method(step, expected) -> None:
     assert found(HANDMADE_LIBRARY.replace("model.backward(criterion.backward())", step)) == expected
+
+
+# a loss never accumulated: ``loss`` is still the number 0 at ``backward()``,
+# which raises AttributeError, a mistake of another kind than a tensor without grad
+NUMBER_NEVER_ACCUMULATED = """
+import torch
+
+
+def train(model, loader, optimizer):
+    for x, y in loader:
+        loss = 0
+        for step in range(3):
+            out = model(x)
+        loss.backward()
+        optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    (("loss = 0\n", "loss = 0 * 2.5\n"), []),
+    # a tensor made without grad: the rule's own case
+    (("loss = 0\n", "loss = torch.zeros(())\n"), [("GRD005", 9, 8)]),
+])
+def test_backward_of_a_plain_number_is_another_mistake(change, expected) -> None:
+    source = NUMBER_NEVER_ACCUMULATED.replace(*change) if change else NUMBER_NEVER_ACCUMULATED
+    assert change is None or source != NUMBER_NEVER_ACCUMULATED
+    assert found(source) == expected

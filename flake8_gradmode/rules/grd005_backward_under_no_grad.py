@@ -336,6 +336,8 @@ class BackwardUnderNoGrad(Rule):
         if value is None:
             return
         written = self.code_of(node.func)
+        if facts.python_number(self.context, value):
+            return  # ``loss = 0`` ... ``loss.backward()``: no tensor at all, another mistake
         if facts.cannot_require_grad(self.context, value):
             self.report(
                 node,
