@@ -1068,7 +1068,10 @@ def _returns_graph_free(node: ast.ClassDef, method: ast.AST, depth: int) -> bool
     while changed:  # ``rois = torch.as_tensor(...)`` then ``mapping = rois[:, 0]``, in any order
         changed = False
         for inner in assigns:
-            if _graph_free(inner.value) or _made_from_data(inner.value) or _item_of(inner.value, free):
+            if _graph_free(inner.value) or _made_from_data(inner.value) or _item_of(inner.value, free) or (
+                _factory_made(inner.value) and all(
+                    isinstance(t, ast.Name) and _filled_with_numbers(method, t.id) for t in inner.targets)
+            ):
                 for target in inner.targets:
                     if isinstance(target, ast.Name) and target.id not in free:
                         free.add(target.id)
@@ -1084,11 +1087,64 @@ def _returns_graph_free(node: ast.ClassDef, method: ast.AST, depth: int) -> bool
             value = inner.value.elts[0] if isinstance(inner.value, ast.Tuple) and inner.value.elts else inner.value
             values = _dict_values(value) or (dicts.get(value.id, []) if isinstance(value, ast.Name) else [])
             for one in values or [value]:
+                while isinstance(one, ast.Call) and isinstance(one.func, ast.Attribute) \
+                        and one.func.attr in _SHAPE_METHODS and isinstance(one.func.value, ast.Name) \
+                        and one.func.value.id in free:
+                    one = one.func.value  # ``return bonuses.to(device)`` of a free ``bonuses``
                 if _graph_free(one) or _made_from_data(one) or (isinstance(one, ast.Name) and one.id in free):
                     return True
                 callee = _own_method_called(node, one) if depth else None
                 if callee is not None and callee is not method and _returns_graph_free(node, callee, depth - 1):
                     return True
+    return False
+
+
+def _factory_made(expr: ast.expr) -> bool:
+    """``torch.zeros(n)``: a tensor a factory of torch makes, without ``requires_grad=``."""
+    return (
+        isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _FACTORIES
+        and isinstance(expr.func.value, ast.Name) and expr.func.value.id == "torch"
+        and not any(kw.arg == "requires_grad" for kw in expr.keywords)
+    )
+
+
+def _filled_with_numbers(method: ast.AST, name: str) -> bool:
+    """Does ``method`` write into ``name`` only numbers (``bonuses[i] += 1.0 /
+    np.sqrt(count)``): no item assigned anything else, no in-place method
+    called on it, no attribute of it set?"""
+    for inner in own_nodes(method):
+        if isinstance(inner, (ast.Assign, ast.AugAssign)):
+            targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
+            for target in targets:
+                if isinstance(target, (ast.Subscript, ast.Attribute)) and _root(target) == name \
+                        and not _numbers_only(inner.value):
+                    return False
+        elif isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) \
+                and inner.func.attr.endswith("_") and not inner.func.attr.startswith("_") \
+                and _root(inner.func.value) == name:
+            return False  # ``out.copy_(x)``
+    return True
+
+
+def _root(expr: ast.expr) -> Optional[str]:
+    while isinstance(expr, (ast.Subscript, ast.Attribute)):
+        expr = expr.value
+    return expr.id if isinstance(expr, ast.Name) else None
+
+
+def _numbers_only(expr: ast.expr) -> bool:
+    """A number, arithmetic of numbers, or a call of ``math``, NumPy or a
+    number builtin: no tensor of the model's."""
+    if isinstance(expr, ast.Constant):
+        return _number(expr)
+    if isinstance(expr, ast.UnaryOp):
+        return _numbers_only(expr.operand)
+    if isinstance(expr, ast.BinOp):
+        return _numbers_only(expr.left) and _numbers_only(expr.right)
+    if isinstance(expr, ast.Call):
+        root = _root(expr.func)
+        return root in ("math", "np", "numpy") or isinstance(expr.func, ast.Name) and expr.func.id in (
+            "float", "int", "len", "abs")
     return False
 
 

@@ -6888,3 +6888,51 @@ def test_a_library_the_project_packages_itself_is_no_bundled_copy(tmp_path):
         "from setuptools import setup\nsetup(name='d2l', packages=['d2l'], package_dir={'': 'src'})\n", encoding="utf-8"
     )
     assert lint(tmp_path / "src/d2l/torch.py") == EVERY_COPY_FINDING
+
+
+SIMHASH = """
+    from collections import defaultdict
+
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    from .base import Bonus
+
+
+    class SimHash(Bonus, nn.Module):
+        def __init__(self, dim, bits, preprocess=None):
+            super().__init__()
+            self.preprocess = preprocess or nn.Identity()
+            self.A = torch.normal(0, 1, (bits, dim))
+            self.table = defaultdict(lambda: 1)
+
+        def forward(self, obs):
+            hashes = torch.sign(self.A @ self.preprocess(obs).T).T.numpy()
+            bonuses = torch.zeros((obs.shape[0],))
+            for i in range(obs.shape[0]):
+                bonuses[i] += 1.0 / np.sqrt(self.table[tuple(hashes[i].tolist())])
+            return bonuses.to("cpu")
+
+        def forward_np(self, obs):
+            return self.forward(obs).cpu().numpy()
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    (None, []),
+    # an item that may hold the model's graph: the output may require grad
+    (("1.0 / np.sqrt(self.table[tuple(hashes[i].tolist())])", "self.preprocess(obs)[i].sum()"), [(24, 15, "GRD006")]),
+    (("            return bonuses.to",
+      "            bonuses.add_(self.preprocess(obs).sum())\n            return bonuses.to"), [(25, 15, "GRD006")]),
+])
+def test_numpy_of_a_forward_that_returns_a_new_tensor_of_numbers(tmp_path, change, found):
+    # the forward returns a tensor torch made and filled with NumPy numbers: no graph
+    source = SIMHASH.replace(*change) if change else SIMHASH
+    assert change is None or source != SIMHASH
+    make(tmp_path, {
+        "pkg/base.py": "class Bonus(object):\n    def update(self, obs):\n        raise NotImplementedError\n",
+        "pkg/simhash.py": source,
+        "pkg/plot.py": "class Plotter:\n    def density(self, obs):\n        return self.model.forward_np(obs)\n",
+        "run.py": "from pkg.plot import Plotter\n\nPlotter().density(None)\n",
+    })
+    assert lint(tmp_path / "pkg/simhash.py") == found
