@@ -1108,6 +1108,14 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
         if not _memo(ctx, ("closed",), lambda: ctx.closed_project(), False) and not _left_out_of_all(ctx, fn):
             return False
     strings = _memo(ctx, ("strings",), lambda: _strings(ctx), None)
+    if strings is None and fn.parent is None and id(fn.node) in _memo(
+            ctx, ("main-defs",), lambda: _main_block_defs(ctx), frozenset()):
+        # only the module's own code reaches a function its ``__main__`` block
+        # defines: ``vars(args)`` there hands its lookups no module, and a
+        # name looked up by the module's own text is one of its strings
+        strings = _memo(ctx, ("all-strings",), lambda: frozenset(
+            node.value for node in ast.walk(ctx.tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        ), frozenset())
     if strings is None or fn.name in strings:
         return False  # ``choices=["evaluate", ...]``, ``globals()[name]``
     if fn.key != ("function", fn.name) and _looks_up_attributes(ctx):

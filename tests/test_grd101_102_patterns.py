@@ -5175,6 +5175,9 @@ if __name__ == "__main__":
     # called under a flag the block sets to False
     (("    # evaluate(test_loader)", "    if TEST:\n        evaluate([torch.randn(1, 4)])"), []),
     (("    # evaluate(test_loader)", "    if not TEST:\n        evaluate([torch.randn(1, 4)])"), [("GRD101", 16, 8)]),
+    # a module that may look names up at run time: none of its strings names it
+    (("    # evaluate(test_loader)", "    print(vars(TEST), globals()['model'])"), []),
+    (("    # evaluate(test_loader)", "    globals()['evaluate']([torch.randn(1, 4)])"), [("GRD101", 16, 8)]),
     # called by another function of the block that the block calls
     (("    # evaluate(test_loader)", "    def run():\n        evaluate([torch.randn(1, 4)])\n\n    run()"),
      [("GRD101", 16, 8)]),
