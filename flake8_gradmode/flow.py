@@ -334,7 +334,8 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # ``model = lambda x: session.run(...)``: an ONNX Runtime session, not a torch module
     if not owner and _plain_instance(ctx, call):
         return False  # ``teacher = FeatPredictor(weights)``: a plain class of the module, no module
-    if not owner and key in _memo(ctx, ("named", id(call.function)), lambda: _names_read_as_classes(ctx, call), ()):
+    if not owner and _memo(ctx, ("reads-names",), lambda: any(".__name__" in line for line in ctx.lines), False) \
+            and key in _memo(ctx, ("named", id(call.function)), lambda: _names_read_as_classes(ctx, call), ()):
         return False  # ``model.__name__``: a class (a database document), called to build one
     if key in flow.module_evidence:
         return True
