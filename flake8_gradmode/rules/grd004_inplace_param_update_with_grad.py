@@ -1553,26 +1553,32 @@ def _toggles(node: ast.FunctionDef) -> Optional[Tuple[int, int]]:
 def _freezes(node: ast.FunctionDef) -> FrozenSet[str]:
     """The parameters of ``node`` whose ``requires_grad`` a statement of its
     own body sets to ``False`` (``out.requires_grad = False`` or
-    ``out.requires_grad_(False)``) and no statement of it sets back."""
+    ``out.requires_grad_(False)``) and no other statement of it sets again.
+    Most functions have no such statement: only those are walked."""
     params = {a.arg for a in node.args.args}
-    off: Set[str] = set()
+    off: Dict[str, ast.AST] = {}
     for stmt in node.body:
-        for inner in ast.walk(stmt):
-            name, value = None, None
-            if isinstance(inner, ast.Assign) and len(inner.targets) == 1:
-                target = inner.targets[0]
-                if isinstance(target, ast.Attribute) and target.attr == "requires_grad":
-                    name, value = dotted(target.value), inner.value
-            elif isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) \
-                    and inner.func.attr == "requires_grad_":
-                name, value = dotted(inner.func.value), first_value(inner)
-            if name not in params:
-                continue
-            if inner is (stmt.value if isinstance(stmt, ast.Expr) else stmt) and is_const(value, False):
-                off.add(name)  # a statement of the body itself: it always runs
-            else:
-                off.discard(name)  # set on again, or only on some path
+        name, value = _sets_requires_grad_of(stmt.value if isinstance(stmt, ast.Expr) else stmt)
+        if name in params and is_const(value, False):
+            off[name] = stmt.value if isinstance(stmt, ast.Expr) else stmt
+    if not off:
+        return frozenset()
+    for inner in ast.walk(node):
+        name, _ = _sets_requires_grad_of(inner)
+        if name in off and inner is not off[name]:
+            del off[name]  # set again, on some path
     return frozenset(off)
+
+
+def _sets_requires_grad_of(node: ast.AST) -> Tuple[Optional[str], Optional[ast.expr]]:
+    """``(name, value)`` of ``name.requires_grad = value`` or ``name.requires_grad_(value)``."""
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target = node.targets[0]
+        if isinstance(target, ast.Attribute) and target.attr == "requires_grad":
+            return dotted(target.value), node.value
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "requires_grad_":
+        return dotted(node.func.value), first_value(node)
+    return None, None
 
 
 #: expressions that evaluate to no tensor of the caller's: constants,
