@@ -165,26 +165,34 @@ def tests_type_is_variable(node: ast.Compare) -> bool:
 
 def _breaks_on_0_4(ctx: "Context") -> bool:
     """Does the module, or a project module it imports, test ``type(h) ==
-    Variable`` (``tests_type_is_variable``): code that fails on
-    PyTorch 0.4 and later?"""
+    Variable`` (``tests_type_is_variable``) or read a loss as
+    ``loss.data[0]`` (``module_reads_loss_by_index``): code for PyTorch
+    0.3, which later releases fail?"""
     for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
         if node.__class__ is ast.Compare and tests_type_is_variable(node):  # type: ignore[arg-type]
             return True
-    return ctx.imports_code_for_0_3()
+    return module_reads_loss_by_index(ctx) or ctx.imports_code_for_0_3()
 
 
-def reads_loss_by_index(ctx: "Context") -> bool:
-    """Does the module read a loss's number as ``loss.data[0]`` (any name
-    with ``loss`` in it: ``d_loss.data[0]``)?  That is how PyTorch 0.3 did
-    it; from 0.5 on a loss is a 0-dim tensor and the index raises
-    ``IndexError``.  Asked once per module, for a finding about to be made."""
+def reads_loss_by_index(node: ast.Subscript) -> bool:
+    """``loss.data[0]`` (any name with ``loss`` in it: ``d_loss.data[0]``,
+    ``self.loss_spatial.data[0]``): how PyTorch 0.3 read a loss's number;
+    0.4 warns there, and from 0.5 on a loss is a 0-dim tensor and the index
+    raises ``IndexError``."""
+    value = node.value
+    return (
+        value.__class__ is ast.Attribute and value.attr == "data"  # type: ignore[attr-defined]
+        and is_const(node.slice, 0) and "loss" in (last_name(value.value) or "").lower()  # type: ignore[attr-defined]
+    )
+
+
+def module_reads_loss_by_index(ctx: "Context") -> bool:
+    """Does the module read a loss as ``loss.data[0]`` (``reads_loss_by_index``)?
+    Asked once per module, for a finding about to be made."""
     found = ctx.flow.cache.get(("reads-loss-by-index",))
     if found is None:
         found = "data[0]" in "".join(ctx.lines) and any(
-            node.__class__ is ast.Subscript and node.value.__class__ is ast.Attribute  # type: ignore[attr-defined]
-            and node.value.attr == "data"  # type: ignore[attr-defined]
-            and is_const(node.slice, 0)  # type: ignore[attr-defined]
-            and "loss" in (last_name(node.value.value) or "").lower()  # type: ignore[attr-defined]
+            node.__class__ is ast.Subscript and reads_loss_by_index(node)  # type: ignore[arg-type]
             for node in (ast.walk(ctx.tree) if ctx.tree is not None else ())
         )
         ctx.flow.cache[("reads-loss-by-index",)] = found

@@ -51,7 +51,7 @@ from flake8_gradmode.facts import (
     DETACHING_NAMES, GRAD_OFF_NAMES, adapting_functions, asks_autograd, attribute_values, backprop_calls, binds,
     call_shape, context_effects, forward_detaches, freezing_functions, grad_off_decorator, grad_off_selectors,
     hooks_every_run, init_freeze, loss_named, methods_turning_grad_off, names_training_step, parameter_free,
-    returns_number, tests_type_is_variable,
+    reads_loss_by_index, returns_number, tests_type_is_variable,
 )
 from flake8_gradmode.layout import PACKAGING, TooMany, find_root, module_name, scan
 from flake8_gradmode.names import BUNDLED_LIBRARIES, TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
@@ -103,7 +103,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 57
+_FORMAT = 58
 #: Statements whose blocks may leave another grad mode behind them.
 _BLOCK_STATEMENTS = frozenset({
     ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith, *(
@@ -498,6 +498,8 @@ class _Summarizer:
             return
         elif kind is ast.Compare and not self.for_0_3:
             self.for_0_3 = tests_type_is_variable(node)  # type: ignore[arg-type]
+        elif kind is ast.Subscript and not self.for_0_3:
+            self.for_0_3 = reads_loss_by_index(node)  # type: ignore[arg-type]
         self._children(node, state, caller, klass)
 
     def _children(self, node: ast.AST, state: Grad, caller: str, klass: str) -> None:
@@ -2195,8 +2197,9 @@ class Project:
 
     def imports_code_for_0_3(self) -> bool:
         """Does a project module this module imports test ``type(h) ==
-        Variable`` (``tests_type_is_variable``): code that fails on PyTorch
-        0.4 and later, so this module runs on a release before 0.4 too?"""
+        Variable`` (``tests_type_is_variable``) or read a loss as
+        ``loss.data[0]`` (``reads_loss_by_index``): code for PyTorch 0.3,
+        which later releases fail, so this module runs on 0.3 too?"""
         for module in self._imported_modules(self.rel, self.own):
             summary = self.summary(module) if module is not None and module != self.rel else None
             if summary is not None and summary["B"]:

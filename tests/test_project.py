@@ -3943,6 +3943,39 @@ def test_code_that_tests_type_is_variable_runs_on_pytorch_0_3(tmp_path, utils, f
     assert [f for f in lint(tmp_path / "utils.py") if f[2] == "GRD003"] == []
 
 
+LOSS_READ_BY_INDEX = """
+    import torch
+    from torch.autograd import Variable
+
+
+    def repackage_hidden(h):
+        return tuple(Variable(v.data) for v in h)
+
+
+    def report(loss):
+        print("loss", loss.data[0])
+"""
+
+
+@pytest.mark.parametrize("utils, evaluate, found", [
+    # ``loss.data[0]`` in a module it imports: code for 0.3, where the flag worked
+    (LOSS_READ_BY_INDEX, VOLATILE_RNN_EVALUATION, []),
+    # in the module itself
+    (REPACKAGE_HIDDEN.replace("type(h) == Variable", "isinstance(h, torch.Tensor)"),
+     VOLATILE_RNN_EVALUATION.replace("        return total", "        print(loss.data[0])\n        return total"), []),
+    # an item of a tensor of numbers, no loss: nothing says 0.3
+    (LOSS_READ_BY_INDEX.replace("loss.data[0]", "loss.data[0:1]"), VOLATILE_RNN_EVALUATION,
+     [(9, 4, "GRD101"), (10, 40, "GRD003")]),
+    # a call 0.4 added in the module: it runs there, whatever the other module says
+    (LOSS_READ_BY_INDEX, VOLATILE_RNN_EVALUATION.replace("        return total", "        return total.item()"),
+     [(9, 4, "GRD101"), (10, 40, "GRD003")]),
+])
+def test_code_that_reads_a_loss_by_index_runs_on_pytorch_0_3(tmp_path, utils, evaluate, found):
+    make(tmp_path, {"README.md": "- torch>=0.2.0\n", "utils.py": utils, "evaluate.py": evaluate,
+                    "main.py": "from evaluate import evaluate\n\nevaluate(None, [], None)\n"})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] in ("GRD003", "GRD101")] == found
+
+
 VOLATILE_SCRIPT = """
     import torch
     from torch.autograd import Variable

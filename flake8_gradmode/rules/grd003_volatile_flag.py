@@ -59,7 +59,8 @@ class VolatileFlag(Rule):
         or in a project whose README, requirements and the like (as read
         below) name only releases from 0.4 on (`torch==1.5.1`), unless the
         module or a project module it imports tests `type(h) == Variable`
-        (as `repackage_hidden` did for 0.3: it fails from 0.4 on).
+        (as `repackage_hidden` did for 0.3: it fails from 0.4 on) or reads
+        a loss as `loss.data[0]` (0.3's way; it raises from 0.5 on).
         A module with none of them may be code written for 0.3, where
         `volatile=True` did stop the graph; `torch.no_grad` does not count, as
         a module that has it already stops its graphs that way.  So a

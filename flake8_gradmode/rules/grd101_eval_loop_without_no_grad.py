@@ -79,12 +79,12 @@ def _volatile_inputs(ctx, own: flow.Scope, paths: List[flow.Scope], loop: Option
 
 def _code_for_0_3(ctx) -> bool:
     """Is the module code for PyTorch 0.3: it reads a loss as
-    ``loss.data[0]`` (``facts.reads_loss_by_index``) and names no
+    ``loss.data[0]`` (``facts.module_reads_loss_by_index``) and names no
     ``no_grad`` or other grad-mode context?  0.3 had no ``no_grad``; 0.4
     warns at that read and every release since 0.5 raises there, so the
     module runs on no current release until it is ported, and its loops are
     left to the port."""
-    return facts.reads_loss_by_index(ctx) and _handed_flags(ctx) is not None
+    return facts.module_reads_loss_by_index(ctx) and _handed_flags(ctx) is not None
 
 
 def _top_level_before(ctx, loop: ast.AST) -> List[ast.stmt]:
