@@ -322,6 +322,8 @@ def is_model_call(ctx, call: ModelCall) -> bool:
     if owner in ("self", "cls") and last in _memo(ctx, ("methods",), lambda: _method_names(ctx), frozenset()):
         return False  # a method of the class: self.eval_model(...)
     words = last.lower().split("_")
+    if _TRANSFORM_WORDS.intersection(words):
+        return False  # ``self.melspectrogram_transform(audio)``: a data transform, with no weights to train
     if key in flow.criteria or _CRITERION_WORDS.intersection(words) or _METRIC_WORDS.intersection(words) or (
         not _FUNCTION_WORDS.isdisjoint(words) and not _METRIC_NAMES.isdisjoint(words)
     ):
@@ -500,6 +502,13 @@ _CONSTRUCTION_KEYWORDS = frozenset({
 
 #: Words of a name that says it holds a loss function, not a model.
 _CRITERION_WORDS = frozenset({"criterion", "crit", "loss", "lossfn", "criterions"})
+
+
+#: Words of a name that says it holds a data transform or augmentation
+#: (``self.transform``, ``train_tfms``; not ``transformer``).
+_TRANSFORM_WORDS = frozenset({
+    "transform", "transforms", "tfm", "tfms", "augment", "augmentation", "augmentations", "aug", "augs",
+})
 
 
 #: Words of a name that says it holds an image-quality metric (not

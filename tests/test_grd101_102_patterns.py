@@ -5186,3 +5186,35 @@ def test_a_function_of_the_main_block_nothing_calls(change, expected):
     source = DEFINED_IN_THE_MAIN_BLOCK.replace(*change) if change else DEFINED_IN_THE_MAIN_BLOCK
     assert change is None or source != DEFINED_IN_THE_MAIN_BLOCK
     assert found(source) == expected
+
+
+# a data pipeline step that runs a transform the pipeline put in eval mode
+# (a mel spectrogram: buffers, no weights to train)
+TRANSFORM_IN_A_PIPELINE = """
+import torch
+
+
+class Composer:
+    def __init__(self, melspectrogram_transform, training=False):
+        self.melspectrogram_transform = melspectrogram_transform
+        if training:
+            self.melspectrogram_transform.train()
+        else:
+            self.melspectrogram_transform.eval()
+
+    def process(self, sample):
+        sample["melspectrogram"] = self.melspectrogram_transform(sample["audio"])
+        return sample
+"""
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("melspectrogram_transform", []),
+    ("train_tfms", []),
+    ("augment", []),
+    # a model by its name: an encoder, or a transformer
+    ("encoder", [("GRD101", 14, 35)]),
+    ("transformer", [("GRD101", 14, 35)]),
+])
+def test_a_data_transform_is_no_model(name, expected):
+    assert found(TRANSFORM_IN_A_PIPELINE.replace("melspectrogram_transform", name)) == expected
