@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import builtins
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode.tracker import all_params, bound_arguments, dotted, is_const, last_name, unchained
@@ -113,6 +113,12 @@ def mode_free_local(ctx, local: Dict[str, ast.ClassDef], node: ast.ClassDef, dep
                 dropout = next((kw.value for kw in item.keywords if kw.arg == "dropout"), None)
                 if before < 0 or len(item.args) > before or dropout is not None and not is_const(dropout, 0):
                     return False
+                if qual.rpartition(".")[2] in _PYG_NETWORK_LAYERS and not all(
+                    isinstance(arg, ast.Call) or isinstance(arg, ast.Name) and arg.id in _names_bound(node)
+                    for arg in [*item.args, *(kw.value for kw in item.keywords if kw.arg == "nn")]
+                    if not isinstance(arg, ast.Constant)
+                ):
+                    return False  # ``NNConv(2, 32, nn1)``: ``nn1`` built in the class, where it is read too
             elif isinstance(item.func, ast.Name) and item.func.id in local:
                 if not mode_free_local(ctx, local, local[item.func.id], depth + 1):
                     return False
@@ -123,6 +129,14 @@ def mode_free_local(ctx, local: Dict[str, ast.ClassDef], node: ast.ClassDef, dep
 
 
 _BUILTINS = frozenset(dir(builtins))
+
+
+def _names_bound(node: ast.AST) -> FrozenSet[str]:
+    """The plain names ``node``'s own code assigns (``nn1 = nn.Sequential(...)``)."""
+    return frozenset(
+        target.id for inner in ast.walk(node) if isinstance(inner, ast.Assign)
+        for target in inner.targets if isinstance(target, ast.Name)
+    )
 
 
 #: Words of names that show a layer or code depending on the mode.
@@ -147,7 +161,11 @@ _PYG_MODE_FREE_LAYERS = {
     **dict.fromkeys(("GCNConv", "SAGEConv", "GraphConv", "RGCNConv", "FastRGCNConv", "ChebConv", "SGConv",
                      "TAGConv", "HGTConv", "GatedGraphConv", "ResGatedGraphConv"), 1 << 30),
     "GATConv": 5, "GATv2Conv": 5, "HANConv": 5, "TransformerConv": 5,
+    **dict.fromkeys(("NNConv", "EdgeConv", "GINConv", "GINEConv"), 1 << 30),
 }
+#: PyG layers built around a network they are handed (``NNConv(2, 32, nn1)``):
+#: the same in both modes when that network is, so it must be built in the class.
+_PYG_NETWORK_LAYERS = frozenset({"NNConv", "EdgeConv", "GINConv", "GINEConv"})
 
 
 def _constructors(ctx, call: flow.ModelCall, handed: bool = False) -> List[ast.Call]:

@@ -5218,3 +5218,54 @@ class Composer:
 ])
 def test_a_data_transform_is_no_model(name, expected):
     assert found(TRANSFORM_IN_A_PIPELINE.replace("melspectrogram_transform", name)) == expected
+
+
+# a PyG edge-conditioned convolution around a network the class builds: the
+# same in training and eval mode when that network is
+NNCONV_NETWORK = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch_geometric.nn import NNConv
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        nn1 = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 64))
+        self.conv1 = NNConv(2, 32, nn1, aggr="mean")
+        self.fc = nn.Linear(32, 2)
+
+    def forward(self, data):
+        return self.fc(F.relu(self.conv1(data.x, data.edge_index, data.edge_attr)))
+
+
+train_loader, test_loader = [], []
+model = Net()
+optimizer = torch.optim.Adam(model.parameters())
+for epoch in range(10):
+    model.train()
+    for batch in train_loader:
+        optimizer.zero_grad()
+        F.mse_loss(model(batch), batch.y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        for batch in test_loader:
+            print(F.mse_loss(model(batch), batch.y).item())
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # dropout in the edge network: the mode matters
+    (("nn.ReLU(), nn.Linear(16, 64)", "nn.Dropout(0.5), nn.Linear(16, 64)"), [("GRD102", 29, 8)]),
+    # a network handed in: it may hold any layer
+    (("    def __init__(self):\n        super().__init__()\n        nn1 = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), "
+      "nn.Linear(16, 64))\n", "    def __init__(self, nn1):\n        super().__init__()\n"), [("GRD102", 28, 8)]),
+])
+def test_a_graph_convolution_around_a_network_the_class_builds(change, expected):
+    source = NNCONV_NETWORK.replace(*change) if change else NNCONV_NETWORK
+    assert change is None or source != NNCONV_NETWORK
+    if change is not None and "nn1):" in change[1]:
+        source = source.replace("model = Net()", "model = Net(nn.Linear(2, 64))")
+    assert found(source) == expected
