@@ -4136,6 +4136,10 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # ``x.requires_grad = True``: gradients of its inputs are wanted
         if calls and not paths and all(_built_afresh(ctx, loop.node, c) for c in calls):
             continue  # ``block = block_class(64); y = block(x)``: a new untrained model each pass
+        if calls and not paths and all(
+            _cut_off(ctx, getattr(loop.node, "body", []), c.node, _own_names(scope)) for c in calls
+        ):
+            continue  # ``print(label.shape); break`` before ``output = model(data)``: no pass gets to it
         nodes = [c.node for c in calls] + [ctx.flow.nodes[p.seq] for p in paths]
         if _leaves_after(loop.node, nodes):
             continue  # ``if ext == ".jpg": ... model(x) ... sys.exit()``: one pass runs the model, once

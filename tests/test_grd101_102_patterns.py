@@ -4621,7 +4621,7 @@ ONE_PASS_INSIDE = """
 import torch
 
 
-def show(model, loader, users):
+def show(model, loader, users, limit):
     for i, user in enumerate(users):
         for x in loader:
             if {test}:
@@ -5268,4 +5268,32 @@ def test_a_graph_convolution_around_a_network_the_class_builds(change, expected)
     assert change is None or source != NNCONV_NETWORK
     if change is not None and "nn1):" in change[1]:
         source = source.replace("model = Net()", "model = Net(nn.Linear(2, 64))")
+    assert found(source) == expected
+
+
+# a loop left to check the data's shape: it breaks before it runs the model
+BREAKS_BEFORE_THE_MODEL = """
+import torch
+
+model = torch.load("trained_model.pth")
+submission = []
+for data, label in test_loader:
+    print(label.shape)
+    break
+    output = model(data)
+    submission.append(output.argmax(1).item())
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    (("    break\n", ""), [("GRD101", 6, 0)]),
+    # a break in a branch: other passes get to the model
+    (("    break\n", "    if label is None:\n        break\n"), [("GRD101", 6, 0)]),
+    # no model bound: NameError at the call, whatever comes before it
+    (("model = torch.load(\"trained_model.pth\")\n", ""), []),
+])
+def test_a_loop_that_breaks_before_the_model_call(change, expected):
+    source = BREAKS_BEFORE_THE_MODEL.replace(*change) if change else BREAKS_BEFORE_THE_MODEL
+    assert change is None or source != BREAKS_BEFORE_THE_MODEL
     assert found(source) == expected
