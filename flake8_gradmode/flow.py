@@ -3609,9 +3609,15 @@ _DUMMY_TENSORS = frozenset({"randn", "rand", "zeros", "ones", "empty", "randint"
 def _warms_up(loop: Loop, nodes: List[ast.Call]) -> bool:
     """``for _ in range(3): _ = model(torch.randn(shape).to(device))``: a
     few passes, a literal count of them, over tensors of random or constant
-    values made in the loop, whose outputs nothing reads.  It warms the model
-    (and the device) up; it evaluates nothing."""
+    values made in the loop, whose outputs nothing reads; or a pass over
+    data named dummy (``dummy_loader``) whose outputs nothing reads.  It
+    warms the model (and the device) up, or sizes its lazy layers; it
+    evaluates nothing."""
     node = loop.node
+    if isinstance(node, ast.For) and "dummy" in (dotted(node.iter) or "").lower() and nodes:
+        # ``for data in dummy_loader: pred = model(data)``: a pass that sizes
+        # the model's lazy layers before training, its outputs never read
+        return all(_discarded(node, call) or _unread_in(node, call) for call in nodes)
     if not (
         isinstance(node, ast.For) and isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Name)
         and node.iter.func.id == "range" and len(node.iter.args) == 1
@@ -3647,6 +3653,20 @@ def _dummy(expr: ast.expr) -> bool:
     base = unchained(expr)
     return isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr in _DUMMY_TENSORS \
         and isinstance(base.func.value, ast.Name) and base.func.value.id == "torch"
+
+
+def _unread_in(loop: ast.For, call: ast.Call) -> bool:
+    """Is ``call`` assigned, as a statement of the loop's body, to a plain
+    name that nothing in the body reads (``pred = model(data)``)?"""
+    targets = [
+        stmt.targets[0].id for stmt in loop.body
+        if isinstance(stmt, ast.Assign) and stmt.value is call and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+    ]
+    return bool(targets) and not any(
+        isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load) and inner.id == targets[0]
+        for stmt in loop.body for inner in ast.walk(stmt)
+    )
 
 
 def _discarded(loop: ast.For, call: ast.Call) -> bool:

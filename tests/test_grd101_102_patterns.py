@@ -5297,3 +5297,35 @@ def test_a_loop_that_breaks_before_the_model_call(change, expected):
     source = BREAKS_BEFORE_THE_MODEL.replace(*change) if change else BREAKS_BEFORE_THE_MODEL
     assert change is None or source != BREAKS_BEFORE_THE_MODEL
     assert found(source) == expected
+
+
+# a pass over dummy data that sizes the model's lazy layers before training
+LAZY_SIZING_PASS = """
+import torch
+from torch.utils.data import DataLoader
+from model import Classifier
+from data import graphs
+
+if __name__ == "__main__":
+    pretrained = torch.load("regressor.pt")
+    pretrained.eval()
+    model = Classifier(pretrained)
+    dummy_loader = DataLoader(graphs[:128], batch_size=8)
+    for data in dummy_loader:
+        pred = model(data.x, data.edge_index)
+    optimizer = torch.optim.Adam(model.parameters())
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # its outputs read: it evaluates something
+    (("        pred = model(data.x, data.edge_index)\n",
+      "        pred = model(data.x, data.edge_index)\n        print(pred)\n"), [("GRD101", 12, 4)]),
+    # real data
+    (("dummy_loader", "val_loader"), [("GRD101", 12, 4)]),
+])
+def test_a_pass_over_dummy_data_that_sizes_lazy_layers(change, expected):
+    source = LAZY_SIZING_PASS.replace(*change) if change else LAZY_SIZING_PASS
+    assert change is None or source != LAZY_SIZING_PASS
+    assert found(source) == expected
