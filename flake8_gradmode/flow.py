@@ -1075,8 +1075,10 @@ def never_runs(ctx, scope: Scope, depth: int = 0) -> bool:
     fn = scope.function
     if fn is not None and _redefined_before_use(ctx, fn):
         return True  # a later ``def`` of the same name replaces it before anything can call it
-    if fn is not None and _memo(ctx, ("stops-first",), lambda: _stops_before_it_calls(ctx), False):
-        return True  # ``train_set = dataset.Loader(...)`` with no ``dataset``: nothing can call it
+    if fn is not None:
+        first = _memo(ctx, ("stops-first",), lambda: _run_before_it_stops(ctx), None)
+        if first is not None and _outermost_name(fn) not in first:
+            return True  # ``train_set = dataset.Loader(...)`` with no ``dataset``: nothing can call it
     if fn is not None:
         early = _memo(ctx, ("main-stops",), lambda: _main_block_stops(ctx), None)
         if early is not None and _outermost_name(fn) not in early:
@@ -1574,22 +1576,33 @@ def _eager_nodes(expr: ast.expr) -> Iterator[ast.AST]:
             todo.extend(ast.iter_child_nodes(node))
 
 
-def _stops_before_it_calls(ctx) -> bool:
-    """Does the module stop at a name it never binds (``_name_error``)
-    before any top-level statement calls one of its functions or classes?
-    Then none of its functions ever runs: importing it raises too."""
+def _run_before_it_stops(ctx) -> Optional[FrozenSet[str]]:
+    """When the module stops at a name it never binds (``_name_error``):
+    the names of its functions and classes that can run before, those the
+    top-level statements before the stop name (decorators included) and,
+    through their bodies, those they name in turn.  Nothing else of the
+    module ever runs, and importing it raises too.  None when it does not
+    stop so."""
     stop = _memo(ctx, ("name-error",), lambda: _name_error(ctx), None)
     if stop is None:
-        return False
-    local = {s.name for s in ctx.tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        return None
+    defs = {s.name: s for s in ctx.tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    before: List[ast.AST] = []
     for stmt in ctx.tree.body:
         if stmt is stop:
-            return True
+            break
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue  # defined, not run (decorators aside: they are called)
-        if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in local for n in ast.walk(stmt)):
-            return False
-    return False
+            before.extend(stmt.decorator_list)  # defined, not run (decorators aside: they are called)
+        else:
+            before.append(stmt)
+    named: Set[str] = set()
+    todo = list(before)
+    while todo:
+        for node in ast.walk(todo.pop()):
+            if node.__class__ is ast.Name and node.id in defs and node.id not in named:  # type: ignore[attr-defined]
+                named.add(node.id)  # type: ignore[attr-defined]
+                todo.append(defs[node.id])  # type: ignore[attr-defined]
+    return frozenset(named)
 
 
 def _main_block_stops(ctx) -> Optional[FrozenSet[str]]:

@@ -3250,6 +3250,12 @@ for x in val_loader:
     # ``evaluate`` runs, and so does a loop, before the module stops
     ("train_set = dataset", "evaluate([])\nval_loader = [torch.randn(2, 4)]\nfor x in val_loader:\n"
      "    print(model(x).argmax(1))\ntrain_set = dataset", [("GRD101", 9, 4), ("GRD101", 16, 0)]),
+    # a class of the module built before the stop: its ``__init__`` runs, ``evaluate`` does not
+    ("model = torch.nn.Linear(4, 2)\n", "class Net(torch.nn.Linear):\n    pass\n\n\nmodel = Net(4, 2)\n", []),
+    # ... unless the class's code names it
+    ("model = torch.nn.Linear(4, 2)\n",
+     "class Net(torch.nn.Linear):\n    def check(self):\n        return evaluate([])\n\n\nmodel = Net(4, 2)\n",
+     [("GRD101", 14, 4)]),
 ])
 def test_a_script_that_stops_at_a_name_it_never_binds_runs_nothing_after_it(old, new, expected):
     assert [f for f in found(STOPS_AT_A_NAME.replace(old, new)) if f[0] == "GRD101"] == expected
