@@ -113,10 +113,10 @@ def mode_free_local(ctx, local: Dict[str, ast.ClassDef], node: ast.ClassDef, dep
                 dropout = next((kw.value for kw in item.keywords if kw.arg == "dropout"), None)
                 if before < 0 or len(item.args) > before or dropout is not None and not is_const(dropout, 0):
                     return False
-                if qual.rpartition(".")[2] in _PYG_NETWORK_LAYERS and not all(
+                slot = _PYG_NETWORK_LAYERS.get(qual.rpartition(".")[2])
+                if slot is not None and not all(
                     isinstance(arg, ast.Call) or isinstance(arg, ast.Name) and arg.id in _names_bound(node)
-                    for arg in [*item.args, *(kw.value for kw in item.keywords if kw.arg == "nn")]
-                    if not isinstance(arg, ast.Constant)
+                    for arg in [*item.args[slot:slot + 1], *(kw.value for kw in item.keywords if kw.arg == "nn")]
                 ):
                     return False  # ``NNConv(2, 32, nn1)``: ``nn1`` built in the class, where it is read too
             elif isinstance(item.func, ast.Name) and item.func.id in local:
@@ -163,9 +163,10 @@ _PYG_MODE_FREE_LAYERS = {
     "GATConv": 5, "GATv2Conv": 5, "HANConv": 5, "TransformerConv": 5,
     **dict.fromkeys(("NNConv", "EdgeConv", "GINConv", "GINEConv"), 1 << 30),
 }
-#: PyG layers built around a network they are handed (``NNConv(2, 32, nn1)``):
-#: the same in both modes when that network is, so it must be built in the class.
-_PYG_NETWORK_LAYERS = frozenset({"NNConv", "EdgeConv", "GINConv", "GINEConv"})
+#: PyG layers built around a network they are handed (``NNConv(2, 32, nn1)``),
+#: by the position of that network: the same in both modes when that network
+#: is, so it must be built in the class.
+_PYG_NETWORK_LAYERS = {"NNConv": 2, "EdgeConv": 0, "GINConv": 0, "GINEConv": 0}
 
 
 def _constructors(ctx, call: flow.ModelCall, handed: bool = False) -> List[ast.Call]:

@@ -5234,6 +5234,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch_geometric.nn import NNConv
 
+FEATURES = 2
+
 
 class Net(nn.Module):
     def __init__(self):
@@ -5264,10 +5266,12 @@ for epoch in range(10):
 @pytest.mark.parametrize("change, expected", [
     (None, []),
     # dropout in the edge network: the mode matters
-    (("nn.ReLU(), nn.Linear(16, 64)", "nn.Dropout(0.5), nn.Linear(16, 64)"), [("GRD102", 29, 8)]),
+    (("nn.ReLU(), nn.Linear(16, 64)", "nn.Dropout(0.5), nn.Linear(16, 64)"), [("GRD102", 31, 8)]),
+    # the sizes read from the module: numbers, not networks
+    (("NNConv(2, 32, nn1", "NNConv(FEATURES, 32, nn1"), []),
     # a network handed in: it may hold any layer
     (("    def __init__(self):\n        super().__init__()\n        nn1 = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), "
-      "nn.Linear(16, 64))\n", "    def __init__(self, nn1):\n        super().__init__()\n"), [("GRD102", 28, 8)]),
+      "nn.Linear(16, 64))\n", "    def __init__(self, nn1):\n        super().__init__()\n"), [("GRD102", 30, 8)]),
 ])
 def test_a_graph_convolution_around_a_network_the_class_builds(change, expected):
     source = NNCONV_NETWORK.replace(*change) if change else NNCONV_NETWORK
