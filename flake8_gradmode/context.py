@@ -557,10 +557,10 @@ class Context:
         ``Project.imports_numpy_networks``)?  False without an index."""
         return self._ask(lambda found: found.imports_numpy_networks(), False)
 
-    def imports_code_for_0_3(self) -> bool:
-        """Does a project module this one imports fail on PyTorch 0.4 and
-        later (see ``Project.imports_code_for_0_3``)?  False without an index."""
-        return self._ask(lambda found: found.imports_code_for_0_3(), False)
+    def code_for_0_3_in_project(self) -> bool:
+        """Does any module of the project hold code for PyTorch 0.3 (see
+        ``Project.code_for_0_3_in_project``)?  False without an index."""
+        return self._ask(lambda found: found.code_for_0_3_in_project(), False)
 
     def volatile_flags(self) -> FrozenSet[str]:
         """The names the project hands on as ``volatile=<name>`` (see

@@ -164,14 +164,14 @@ def tests_type_is_variable(node: ast.Compare) -> bool:
 
 
 def _breaks_on_0_4(ctx: "Context") -> bool:
-    """Does the module, or a project module it imports, test ``type(h) ==
+    """Does the module, or any module of its project, test ``type(h) ==
     Variable`` (``tests_type_is_variable``) or read a loss as
     ``loss.data[0]`` (``module_reads_loss_by_index``): code for PyTorch
     0.3, which later releases fail?"""
     for node in ast.walk(ctx.tree) if ctx.tree is not None else ():
         if node.__class__ is ast.Compare and tests_type_is_variable(node):  # type: ignore[arg-type]
             return True
-    return module_reads_loss_by_index(ctx) or ctx.imports_code_for_0_3()
+    return module_reads_loss_by_index(ctx) or ctx.code_for_0_3_in_project()
 
 
 def reads_loss_by_index(node: ast.Subscript) -> bool:

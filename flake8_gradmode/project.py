@@ -204,7 +204,7 @@ class _Summarizer:
         #: name it is handed (``"models."`` of ``import_module("models." + name)``),
         #: ``""`` when nothing of it is written (any module)
         self.dynamic_imports: List[str] = []
-        #: does the module test ``type(h) == Variable`` (see ``tests_type_is_variable``)
+        #: does the module test ``type(h) == Variable`` or read ``loss.data[0]`` (code for 0.3)
         self.for_0_3 = False
         #: the running module function's positional parameters, the grad
         #: state codes of its calls of each (``""`` for a call in a loop),
@@ -1155,6 +1155,9 @@ class Index:
         #: does no module, as saved, show a layer that depends on the mode
         #: (``Project.mode_free_everywhere``); None until asked
         self.mode_free: Optional[bool] = None
+        #: does a module of the project hold code for PyTorch 0.3
+        #: (``Project.code_for_0_3_in_project``); None until asked
+        self.for_0_3: Optional[bool] = None
         self._decoded: Dict[str, Optional[Summary]] = {}
         self._names: Optional[Dict[str, str]] = None
         self._parts: Optional[FrozenSet[str]] = None
@@ -2195,16 +2198,21 @@ class Project:
         summary = self.summary(found[0])
         return None if summary is None else (found[0], summary, found[1])
 
-    def imports_code_for_0_3(self) -> bool:
-        """Does a project module this module imports test ``type(h) ==
-        Variable`` (``tests_type_is_variable``) or read a loss as
-        ``loss.data[0]`` (``reads_loss_by_index``): code for PyTorch 0.3,
-        which later releases fail, so this module runs on 0.3 too?"""
-        for module in self._imported_modules(self.rel, self.own):
-            summary = self.summary(module) if module is not None and module != self.rel else None
-            if summary is not None and summary["B"]:
-                return True
-        return False
+    def code_for_0_3_in_project(self) -> bool:
+        """Does any module of the project test ``type(h) == Variable``
+        (``tests_type_is_variable``) or read a loss as ``loss.data[0]``
+        (``reads_loss_by_index``): code for PyTorch 0.3, which later
+        releases fail?  It says what release the project's other modules
+        were written for too (``Variable(x, volatile=True)`` in a dataset
+        module of a project whose training script reads ``loss.data[0]``).
+        Worked out once per process; asked only of a module that calls
+        nothing 0.4 added, for a finding about to be made."""
+        index = self.index
+        if index.for_0_3 is None:
+            index.for_0_3 = any(
+                summary is not None and summary["B"] for summary in map(index.summary, list(index.entries))
+            )
+        return index.for_0_3
 
     def imports_numpy_networks(self) -> bool:
         """Does this module, which imports no ``torch``, import modules of

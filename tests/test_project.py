@@ -6969,3 +6969,15 @@ def test_numpy_of_a_forward_that_returns_a_new_tensor_of_numbers(tmp_path, chang
         "run.py": "from pkg.plot import Plotter\n\nPlotter().density(None)\n",
     })
     assert lint(tmp_path / "pkg/simhash.py") == found
+
+
+@pytest.mark.parametrize("report, found", [
+    # the training script reads ``loss.data[0]``: the project is code for 0.3
+    ("def report(loss):\n    print(loss.data[0])\n", []),
+    ("def report(loss):\n    print(loss.item())\n", [(9, 4, "GRD101"), (10, 40, "GRD003")]),
+])
+def test_code_for_0_3_anywhere_in_the_project_says_which_release_it_runs_on(tmp_path, report, found):
+    make(tmp_path, {"README.md": "- torch 0.3+\n", "utils.py": REPACKAGE_HIDDEN.replace(
+        "type(h) == Variable", "isinstance(h, torch.Tensor)"), "evaluate.py": VOLATILE_RNN_EVALUATION,
+        "train.py": report, "main.py": "from evaluate import evaluate\n\nevaluate(None, [], None)\n"})
+    assert [f for f in lint(tmp_path / "evaluate.py") if f[2] in ("GRD003", "GRD101")] == found

@@ -58,7 +58,7 @@ class VolatileFlag(Rule):
         `.to(...)` or `.requires_grad_()`, `torch.device` or `torch.tensor`;
         or in a project whose README, requirements and the like (as read
         below) name only releases from 0.4 on (`torch==1.5.1`), unless the
-        module or a project module it imports tests `type(h) == Variable`
+        module or any module of its project tests `type(h) == Variable`
         (as `repackage_hidden` did for 0.3: it fails from 0.4 on) or reads
         a loss as `loss.data[0]` (0.3's way; it raises from 0.5 on).
         A module with none of them may be code written for 0.3, where
