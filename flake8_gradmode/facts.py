@@ -1124,17 +1124,18 @@ def _filled_with_numbers(method: ast.AST, name: str) -> bool:
         if isinstance(inner, (ast.Assign, ast.AugAssign)):
             targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
             for target in targets:
-                if isinstance(target, (ast.Subscript, ast.Attribute)) and _root(target) == name \
+                if isinstance(target, (ast.Subscript, ast.Attribute)) and root_name(target) == name \
                         and not _numbers_only(inner.value):
                     return False
         elif isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) \
                 and inner.func.attr.endswith("_") and not inner.func.attr.startswith("_") \
-                and _root(inner.func.value) == name:
+                and root_name(inner.func.value) == name:
             return False  # ``out.copy_(x)``
     return True
 
 
-def _root(expr: ast.expr) -> Optional[str]:
+def root_name(expr: ast.expr) -> Optional[str]:
+    """The name an item or attribute chain starts from (``out`` of ``out[i].data``), if it is one."""
     while isinstance(expr, (ast.Subscript, ast.Attribute)):
         expr = expr.value
     return expr.id if isinstance(expr, ast.Name) else None
@@ -1150,7 +1151,7 @@ def _numbers_only(expr: ast.expr) -> bool:
     if isinstance(expr, ast.BinOp):
         return _numbers_only(expr.left) and _numbers_only(expr.right)
     if isinstance(expr, ast.Call):
-        root = _root(expr.func)
+        root = root_name(expr.func)
         return root in ("math", "np", "numpy") or isinstance(expr.func, ast.Name) and expr.func.id in (
             "float", "int", "len", "abs")
     return False

@@ -1595,6 +1595,12 @@ def _run_before_it_stops(ctx) -> Optional[FrozenSet[str]]:
             before.extend(stmt.decorator_list)  # defined, not run (decorators aside: they are called)
         else:
             before.append(stmt)
+    return _names_reached(before, defs)
+
+
+def _names_reached(before: List[ast.AST], defs: Dict[str, ast.stmt]) -> FrozenSet[str]:
+    """The names of ``defs`` (a module's functions and classes) that the
+    code ``before`` names and, through their bodies, those they name in turn."""
     named: Set[str] = set()
     todo = list(before)
     while todo:
@@ -1640,14 +1646,7 @@ def _main_block_stops(ctx) -> Optional[FrozenSet[str]]:
             before.append(stmt)
     if stop is None or not _imported_by_nothing(ctx):
         return None
-    named: Set[str] = set()
-    todo = list(before)
-    while todo:
-        for node in ast.walk(todo.pop()):
-            if node.__class__ is ast.Name and node.id in defs and node.id not in named:  # type: ignore[attr-defined]
-                named.add(node.id)  # type: ignore[attr-defined]
-                todo.append(defs[node.id])  # type: ignore[attr-defined]
-    return frozenset(named)
+    return _names_reached(before, defs)
 
 
 def _outermost_name(fn: FunctionInfo) -> str:

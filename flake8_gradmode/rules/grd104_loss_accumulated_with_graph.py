@@ -506,7 +506,7 @@ class LossAccumulatedWithGraph(Rule):
                 bound_helper = ctx.call_key(binding.value.func)
         if sources is None:
             return
-        root = _root_name(target)
+        root = facts.root_name(target)
         if root is None:
             return
         binding_seq = 0
@@ -775,12 +775,6 @@ def _walks_models_now(loop: ast.AST) -> bool:
             if isinstance(func, ast.Attribute) and func.attr == "step" and picked(func.value):
                 return True
     return False
-
-
-def _root_name(target: ast.expr) -> Optional[str]:
-    while isinstance(target, (ast.Attribute, ast.Subscript)):
-        target = target.value
-    return target.id if isinstance(target, ast.Name) else None
 
 
 def _condition(
@@ -1090,7 +1084,7 @@ def _backwarded_in(ctx, loop: ast.AST, value: ast.expr) -> bool:
     used = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
     found = False
     for receiver, call in _backward_calls(ctx, loop):
-        root = _root_name(receiver)
+        root = facts.root_name(receiver)
         if root is not None and root != "self" and root in used:
             if _keeps_graph(call):
                 return False
@@ -1118,7 +1112,7 @@ def _backward_target_or_holder(ctx, loop: flow.Loop, value: ast.expr, at: ast.AS
             return False
         start = (getattr(built, "lineno", 0), getattr(built, "col_offset", 0))
         for receiver, call in _backward_calls(ctx, loop.node):
-            if isinstance(receiver, (ast.Subscript, ast.Attribute)) and _root_name(receiver) == value.id:
+            if isinstance(receiver, (ast.Subscript, ast.Attribute)) and facts.root_name(receiver) == value.id:
                 spent = (call.lineno, call.col_offset)
                 if start < spent < where and not _overwritten_with_numbers(loop.node, receiver, spent, where):
                     return True  # unless the item was detached in place first: ``out["loss"] = out["loss"].detach()``
@@ -1137,12 +1131,12 @@ def _overwritten_with_numbers(loop: ast.AST, value: ast.expr, after: Tuple[int, 
     """Is ``value`` (``losses["loss"]``) replaced by a detached value between
     the two positions: assigned itself, or through a key not known to be
     another (``for k, v in losses.items(): losses[k] = v.item()``)?"""
-    root, text = _root_name(value), ast.unparse(value)
+    root, text = facts.root_name(value), ast.unparse(value)
     for node in ast.walk(loop):
         if isinstance(node, ast.Assign) and after < (node.lineno, node.col_offset) < before:
             if facts.detached_value(node.value) and any(
                 ast.unparse(t) == text
-                or (isinstance(t, ast.Subscript) and _root_name(t) == root and not isinstance(t.slice, ast.Constant))
+                or (isinstance(t, ast.Subscript) and facts.root_name(t) == root and not isinstance(t.slice, ast.Constant))
                 for t in node.targets
             ):
                 return True
