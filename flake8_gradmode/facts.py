@@ -1077,7 +1077,7 @@ def _returns_graph_free(node: ast.ClassDef, method: ast.AST, depth: int) -> bool
         changed = False
         for inner in assigns:
             if _graph_free(inner.value) or _made_from_data(inner.value) or _item_of(inner.value, free) or (
-                _factory_made(inner.value) and all(
+                _torch_made(inner.value, _FACTORIES) and all(
                     isinstance(t, ast.Name) and _filled_with_numbers(method, t.id) for t in inner.targets)
             ):
                 for target in inner.targets:
@@ -1105,15 +1105,6 @@ def _returns_graph_free(node: ast.ClassDef, method: ast.AST, depth: int) -> bool
                 if callee is not None and callee is not method and _returns_graph_free(node, callee, depth - 1):
                     return True
     return False
-
-
-def _factory_made(expr: ast.expr) -> bool:
-    """``torch.zeros(n)``: a tensor a factory of torch makes, without ``requires_grad=``."""
-    return (
-        isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _FACTORIES
-        and isinstance(expr.func.value, ast.Name) and expr.func.value.id == "torch"
-        and not any(kw.arg == "requires_grad" for kw in expr.keywords)
-    )
 
 
 def _filled_with_numbers(method: ast.AST, name: str) -> bool:
@@ -1176,8 +1167,13 @@ def _made_from_data(expr: ast.expr) -> bool:
         return False
     if expr.func.attr in _INTEGER_TENSORS:
         return True
+    return _torch_made(expr, _MADE_FROM_DATA)
+
+
+def _torch_made(expr: ast.expr, names: FrozenSet[str]) -> bool:
+    """``torch.<name>(...)`` for one of ``names``, without ``requires_grad=``."""
     return (
-        expr.func.attr in _MADE_FROM_DATA
+        isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in names
         and isinstance(expr.func.value, ast.Name) and expr.func.value.id == "torch"
         and not any(kw.arg == "requires_grad" for kw in expr.keywords)
     )

@@ -402,7 +402,7 @@ def _runs_another_runtime(ctx) -> Dict[Tuple[Optional[int], str], List[Tuple[int
 
     wrappers = {
         c.name for c in ctx.tree.body
-        if isinstance(c, ast.ClassDef) and all(dotted(b) == "object" for b in c.bases) and any(
+        if isinstance(c, ast.ClassDef) and plain_bases(c.bases) and any(
             isinstance(f, ast.FunctionDef) and f.name == "__call__" and runs_a_session(f) for f in c.body)
     }
     found: Dict[Tuple[Optional[int], str], List[Tuple[int, bool]]] = {}
@@ -454,7 +454,7 @@ def _plain_instance(ctx, call: ModelCall) -> bool:
         if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in local):
             return False
         node = local[value.func.id]
-        if node.keywords or any(dotted(base) != "object" for base in node.bases) or method_of(node, "forward"):
+        if node.keywords or not plain_bases(node.bases) or method_of(node, "forward"):
             return False
     return True
 
@@ -3667,6 +3667,13 @@ def _dummy(expr: ast.expr) -> bool:
         and isinstance(base.func.value, ast.Name) and base.func.value.id == "torch"
 
 
+def _each_cut_off(ctx, loop: Loop, calls: List[ModelCall]) -> bool:
+    """Does no pass of ``loop`` get to any of ``calls`` (see ``_cut_off``)?"""
+    body = getattr(loop.node, "body", [])
+    own = _own_names(loop.scope)
+    return all(_cut_off(ctx, body, c.node, own) for c in calls)
+
+
 def _unread_in(loop: ast.For, call: ast.Call) -> bool:
     """Is ``call`` assigned, as a statement of the loop's body, to a plain
     name that nothing in the body reads (``pred = model(data)``)?"""
@@ -4168,9 +4175,7 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
             continue  # ``x.requires_grad = True``: gradients of its inputs are wanted
         if calls and not paths and all(_built_afresh(ctx, loop.node, c) for c in calls):
             continue  # ``block = block_class(64); y = block(x)``: a new untrained model each pass
-        if calls and not paths and all(
-            _cut_off(ctx, getattr(loop.node, "body", []), c.node, _own_names(scope)) for c in calls
-        ):
+        if calls and not paths and _each_cut_off(ctx, loop, calls):
             continue  # ``print(label.shape); break`` before ``output = model(data)``: no pass gets to it
         nodes = [c.node for c in calls] + [ctx.flow.nodes[p.seq] for p in paths]
         if _leaves_after(loop.node, nodes):

@@ -1536,16 +1536,8 @@ def _toggles(node: ast.FunctionDef) -> Optional[Tuple[int, int]]:
             continue
         loop_var, owner = loop[1].id, loop[0].id
         for inner in stmt.body:
-            value: Optional[ast.expr] = None
-            if isinstance(inner, ast.Expr) and isinstance(inner.value, ast.Call):
-                func = inner.value.func
-                if isinstance(func, ast.Attribute) and func.attr == "requires_grad_" and dotted(func.value) == loop_var:
-                    value = first_value(inner.value)
-            elif isinstance(inner, ast.Assign) and len(inner.targets) == 1:
-                target = inner.targets[0]
-                if isinstance(target, ast.Attribute) and target.attr == "requires_grad" and dotted(target.value) == loop_var:
-                    value = inner.value
-            if isinstance(value, ast.Name) and value.id in params:
+            name, value = _sets_requires_grad_of(inner.value if isinstance(inner, ast.Expr) else inner)
+            if name == loop_var and isinstance(value, ast.Name) and value.id in params:
                 return params.index(owner), params.index(value.id)
     return None
 
@@ -1558,9 +1550,10 @@ def _freezes(node: ast.FunctionDef) -> FrozenSet[str]:
     params = {a.arg for a in node.args.args}
     off: Dict[str, ast.AST] = {}
     for stmt in node.body:
-        name, value = _sets_requires_grad_of(stmt.value if isinstance(stmt, ast.Expr) else stmt)
+        setting = stmt.value if isinstance(stmt, ast.Expr) else stmt
+        name, value = _sets_requires_grad_of(setting)
         if name in params and is_const(value, False):
-            off[name] = stmt.value if isinstance(stmt, ast.Expr) else stmt
+            off[name] = setting
     if not off:
         return frozenset()
     for inner in ast.walk(node):
