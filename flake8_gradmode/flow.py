@@ -336,6 +336,8 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # ``model = lambda x: session.run(...)``: an ONNX Runtime session, not a torch module
     if not owner and _plain_instance(ctx, call):
         return False  # ``teacher = FeatPredictor(weights)``: a plain class of the module, no module
+    if not owner and _bound_to_functions(ctx, call):
+        return False  # ``encoder = encoders[args.format]``: a function of the module, reached through its body
     if not owner and _memo(ctx, ("reads-names",), lambda: any(".__name__" in line for line in ctx.lines), False) \
             and key in _memo(ctx, ("named", id(call.function)), lambda: _names_read_as_classes(ctx, call), ()):
         return False  # ``model.__name__``: a class (a database document), called to build one
@@ -455,6 +457,32 @@ def _plain_instance(ctx, call: ModelCall) -> bool:
             return False
         node = local[value.func.id]
         if node.keywords or not plain_bases(node.bases) or method_of(node, "forward"):
+            return False
+    return True
+
+
+def _bound_to_functions(ctx, call: ModelCall) -> bool:
+    """Is the name ``call`` calls bound, in its function or else at the top
+    of the module, only to functions of the module, by name (``encoder =
+    encode_png``) or through a table the top of the module binds once to a
+    literal of them (``encoder = encoders[args.format]`` over ``encoders =
+    {"png": encode_png, "pkl": encode_pkl}``)?  Calling it runs one of
+    those functions, whose own code the loop rules read."""
+    scope = scope_of(ctx, call.function) if call.function is not None else None
+    values = scope.deps.get(call.key) if scope is not None else None
+    if not values:
+        values = ctx.flow.module_scope.deps.get(call.key)
+    if not values:
+        return False
+    defs = _memo(ctx, ("defs",), lambda: _function_names(ctx), frozenset())
+    for value in values:
+        elements: List[Optional[ast.expr]] = [value]
+        if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name):
+            table = ctx.flow.module_scope.deps.get(value.value.id)
+            if not table or len(table) != 1 or not isinstance(table[0], (ast.Dict, ast.List, ast.Tuple)):
+                return False
+            elements = table[0].values if isinstance(table[0], ast.Dict) else table[0].elts
+        if not elements or not all(isinstance(e, ast.Name) and e.id in defs for e in elements):
             return False
     return True
 

@@ -5339,3 +5339,48 @@ def test_a_pass_over_dummy_data_that_sizes_lazy_layers(change, expected):
     source = LAZY_SIZING_PASS.replace(*change) if change else LAZY_SIZING_PASS
     assert change is None or source != LAZY_SIZING_PASS
     assert found(source) == expected
+
+
+# a name bound to a function of the module, straight or through a table of
+# them: calling it runs that function, not a model
+FUNCTION_TABLE = """
+import glob
+import torch
+from PIL import Image
+
+
+def encode_png(array, name):
+    Image.fromarray(array).save(name + ".png")
+
+
+def encode_npy(array, name):
+    torch.save(torch.from_numpy(array), name + ".pt")
+
+
+encoders = {"png": encode_png, "npy": encode_npy}
+
+
+def main(fmt, arrays):
+    encoder = encoders[fmt]
+    for i, array in enumerate(arrays):
+        encoder(array, str(i))
+
+
+if __name__ == "__main__":
+    main("png", [])
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    (("encoder = encoders[fmt]", "encoder = encode_png"), []),
+    # a model in the table, or a table the module does not write out
+    (("\"npy\": encode_npy}", "\"npy\": torch.nn.Linear(4, 4)}"), [("GRD101", 20, 4)]),
+    (("encoders = {\"png\": encode_png, \"npy\": encode_npy}", "encoders = torch.load(\"encoders.pt\")"),
+     [("GRD101", 20, 4)]),
+])
+def test_a_name_bound_to_functions_of_the_module(change, expected):
+    source = FUNCTION_TABLE.replace(*change) if change else FUNCTION_TABLE
+    assert change is None or source != FUNCTION_TABLE
+    assert found(source) == expected
+
