@@ -2767,11 +2767,12 @@ def built_before(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:
 
 def built_once_before(scope: Scope, name: str, seq: int) -> Optional[ast.Call]:
     """The constructor call ``scope`` bound ``name`` to, when that is its only
-    binding there (besides moving it: ``net = net.to(device)``) and comes
-    before ``seq`` (``net = UNet(...)``, then ``predict(net, img)``); None
-    otherwise."""
+    binding there (besides moving it: ``net = net.to(device)``, or a
+    ``None`` it starts as when optional: ``head = None``, then ``if ...:
+    head = Head(d)``) and comes before ``seq`` (``net = UNet(...)``, then
+    ``predict(net, img)``); None otherwise."""
     values = scope.deps.get(name, ())
-    if len(values) != 1 and sum(not _moved(value, name) for value in values) != 1:
+    if len(values) != 1 and sum(not _moved(value, name) and not is_const(value, None) for value in values) != 1:
         return None
     built = scope.constructed.get(name)
     return built[1] if built is not None and built[0] <= seq else None

@@ -203,8 +203,11 @@ def _constructors(ctx, call: flow.ModelCall, handed: bool = False) -> List[ast.C
 
 def brings_a_module(ctx, arg: ast.expr) -> bool:
     """May a constructor argument be a module (``Net(backbone)``,
-    ``Net(resnet18())``)?  Literals, attributes of settings and arithmetic
-    are not; a call or a bare name may be."""
+    ``Net(resnet18())``)?  Literals, attributes of settings, sizes read off
+    a tensor (``feat.shape[1]``) and arithmetic are not; a call or a bare
+    name may be."""
+    if isinstance(arg, ast.Subscript) and isinstance(arg.value, ast.Attribute) and arg.value.attr == "shape":
+        return brings_a_module(ctx, arg.slice)
     for node in ast.walk(arg):
         if isinstance(node, ast.Call):
             return True

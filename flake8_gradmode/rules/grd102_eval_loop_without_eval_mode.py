@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import ast
-from typing import FrozenSet, Iterator, Optional, Set
+from typing import FrozenSet, Iterator, List, Optional, Sequence, Set
 
 from flake8_gradmode import flow, modes
 from flake8_gradmode.context import Fix
@@ -619,7 +619,8 @@ class EvalLoopWithoutEvalMode(Rule):
             # a switch at the top of the loop body, before its first model call, counts
             first = min([c.seq for c in ev.model_calls] + [p.seq for p in ev.paths] or [loop.seq])
             mode = flow.mode_before(ctx, scope, first)
-            if mode == "eval" and _other_model_switched(ctx, scope, loop, ev):
+            unswitched = _unswitched_models(ctx, scope, loop, ev) if mode == "eval" else []
+            if unswitched:
                 mode = flow.mode_before(ctx, scope, loop.seq, own_eval=False)
                 mode = None if mode == "eval" else mode
             if mode == "eval":
@@ -674,24 +675,28 @@ class EvalLoopWithoutEvalMode(Rule):
                     if caller is None:
                         caller = _sibling_switches_to_training(ctx, scope, ev)
                     in_training_mode = caller is not None
-            if in_training_mode and not (not ev.paths and modes.mode_free_models(ctx, ev.model_calls, handed=True)) \
+            if in_training_mode and not (not ev.paths and modes.mode_free_models(
+                    ctx, unswitched or ev.model_calls, handed=True)) \
                     and not _diffusion_parts_trained(ctx, ev) and not _pipeline_loaded_with_mode_free_parts(ctx, ev) \
                     and not (ev.model_calls and not ev.paths and all(
                         _handed_in_eval_mode(ctx, scope, c) for c in ev.model_calls)
                         and not ctx.call_shapes_elsewhere(scope.function)):  # type: ignore[arg-type]
                 reported.add(id(loop))
-                self._report(loop, ev, caller, handed)
+                self._report(loop, ev, caller, handed, unswitched)
 
     def _report(
         self, loop: flow.Loop, ev: flow.EvalLoop, caller: Optional[str] = None, handed: Optional[str] = None,
+        unswitched: Sequence[flow.ModelCall] = (),
     ) -> None:
         fix: Optional[Fix] = None
         if ev.model_calls:
             # the model a caller hands over in training mode, not one every
             # caller switched to eval mode (``global_model.eval()``, then
-            # ``evaluate(global_model, corrector, data)`` after training ``corrector``)
-            named = next((c for c in ev.model_calls if not _handed_in_eval_mode(self.context, loop.scope, c)),
-                         ev.model_calls[0])
+            # ``evaluate(global_model, corrector, data)`` after training
+            # ``corrector``), nor one the function switched itself
+            named = unswitched[0] if unswitched else next(
+                (c for c in ev.model_calls if not _handed_in_eval_mode(self.context, loop.scope, c)),
+                ev.model_calls[0])
             key = flow.display(named.key)
             what = f"`{key}`"
             if flow.is_pipeline(self.context, named.key):
@@ -1135,27 +1140,26 @@ def _switched_to_eval_before(ctx, scope: flow.Scope, loop: flow.Loop, call: flow
     return mode == "eval" and not any(last < s < call.seq for s, _ in scope.local_calls)
 
 
-def _other_model_switched(ctx, scope: flow.Scope, loop: flow.Loop, ev: flow.EvalLoop) -> bool:
-    """Every ``.eval()`` before the loop names another model than one the
-    loop calls, a parameter of the function that the module switches to
-    training mode elsewhere (``model.eval()`` but ``predictor(...)`` too)."""
+def _unswitched_models(ctx, scope: flow.Scope, loop: flow.Loop, ev: flow.EvalLoop) -> List[flow.ModelCall]:
+    """The calls of the loop whose model no ``.eval()`` before the loop
+    names, a parameter of the function that the module switches to
+    training mode elsewhere (``model.eval()`` but ``predictor(...)`` too);
+    empty when some ``.eval()`` before it names no model plainly."""
     if not ev.model_calls or scope.function is None:
-        return False
+        return []
     keys = ctx.flow.switch_keys
     switched = {keys.get(s) for s in scope.eval_switches if s < loop.seq}
     if not switched or any(k is None or k == "" or k == "self" for k in switched):
-        return False
+        return []
     params = _params(scope.function.node)
     trained = ctx.flow.cache.get(("trained-models",))
     if trained is None:
         trained = ctx.flow.cache[("trained-models",)] = _trained_models(ctx)
-    for call in ev.model_calls:
-        key = call.key
-        if "." in key or key not in params or key not in trained:
-            continue
-        if not any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in switched):
-            return True
-    return False
+    return [
+        call for call in ev.model_calls
+        if "." not in call.key and call.key in params and call.key in trained
+        and not any(call.key == k or call.key.startswith(k + ".") or k.startswith(call.key + ".") for k in switched)
+    ]
 
 
 def _trained_models(ctx) -> frozenset:
