@@ -720,7 +720,8 @@ class Context:
             scope.rebuilt[name].append((self.flow.seq, False))  # rebound, unless ``model = model.to(device)``
         constructed = scope.constructed
         if isinstance(built, ast.Call) and last_name(built.func)[:1].isupper():
-            constructed[name] = (self.flow.seq, built)  # ``model = InceptionV3([3])``
+            if not (name in constructed and flow.wraps_whole(built, name)):
+                constructed[name] = (self.flow.seq, built)  # ``model = InceptionV3([3])``
         elif constructed and not (isinstance(built, ast.Name) and built.id == name):
             constructed.pop(name, None)  # rebound, unless ``model = model.to(device)``
 

@@ -2783,11 +2783,27 @@ _MOVING_METHODS = SAME_MODULE_METHODS - {"train", "eval", "requires_grad_"}
 
 
 def _moved(value: ast.expr, name: str) -> bool:
-    """``net.to(device)`` for ``name`` ``net``: the same module, moved."""
+    """``net.to(device)`` for ``name`` ``net``: the same module, moved (or
+    wrapped whole: see ``wraps_whole``)."""
     if value is None or value.__class__ is not ast.Call:
         return False
+    if wraps_whole(value, name):  # type: ignore[arg-type]
+        return True
     base = unchained(value, _MOVING_METHODS)
     return base is not value and base.__class__ is ast.Name and base.id == name  # type: ignore[attr-defined]
+
+
+#: Wrappers that run the module they are handed whole, in its mode.
+_PARALLEL_WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "DDP"})
+
+
+def wraps_whole(value: ast.Call, name: str) -> bool:
+    """``DDP(model, device_ids=[rank])`` for ``name`` ``model``: the same
+    model, wrapped for parallel training (its mode and layers are the
+    wrapped model's)."""
+    args = value.args
+    return bool(args) and args[0].__class__ is ast.Name and args[0].id == name \
+        and last_name(value.func) in _PARALLEL_WRAPPERS  # type: ignore[attr-defined]
 
 
 def built_at_module_level(ctx, call: ModelCall, name: str) -> Optional[ast.Call]:

@@ -2481,9 +2481,10 @@ class Project:
         they reach) show no layer that depends on the mode: no dropout,
         normalisation, recurrent or attention layer, no read of
         ``.training``, no ``train``/``eval`` override, and no import from
-        outside the project but ``torch``, ``numpy`` and the standard
-        library?  Its instances then compute the same in training and eval
-        mode.  Asked only on the way to a report."""
+        outside the project but ``torch``, ``numpy``, the standard library
+        and packages that bring no layer (``torchinfo``, ``tqdm``)?  Its
+        instances then compute the same in training and eval mode.  Asked
+        only on the way to a report."""
         modules = self._class_modules(rel, written)
         if modules is None:
             return False
@@ -2556,7 +2557,8 @@ class Project:
         """The project modules of the class written ``written`` in ``rel``:
         its own and every project module reached through their imports, each
         with its summary and whether it imports from outside the project
-        (beyond ``torch``, ``numpy``, ``scipy`` and the standard library).
+        (beyond ``torch``, ``numpy``, ``scipy``, the standard library and
+        ``_NO_LAYER_PACKAGES``).
         None when it is not a project class or a module is not indexed."""
         target = self.resolve(rel, written)
         if not isinstance(target, tuple):
@@ -2577,7 +2579,8 @@ class Project:
                 found = self._imported_module(module, level, name)
                 if found is not None:
                     todo.append(found)
-                elif level or not _plain_package(_absolute(module, level, name).partition(".")[0]):
+                elif level or not _plain_package(top := _absolute(module, level, name).partition(".")[0]) \
+                        and top not in _NO_LAYER_PACKAGES:
                     outside = True
             out.append((module, summary, outside))
         return out
@@ -2979,6 +2982,12 @@ _NO_MODEL_PACKAGES = frozenset({
     "jsonargparse", "visdom", "colorama", "prettytable", "psutil", "dill", "pytest", "einops", "gflags",
     "Augmentor", "albumentations", "imgaug",
 })
+
+
+#: ``_NO_MODEL_PACKAGES`` but those that build objects a configuration names
+#: (``hydra.utils.instantiate(cfg.head)``): what a class module imports
+#: from these brings it no layer.
+_NO_LAYER_PACKAGES = _NO_MODEL_PACKAGES - {"hydra", "gin", "jsonargparse"}
 
 
 def _shows_the_mode(words: str, summary: Summary, fragments: Tuple[str, ...]) -> bool:

@@ -7061,3 +7061,76 @@ def test_an_optional_head_beside_a_model_switched_to_eval(tmp_path, change, foun
     assert change is None or source != training
     make(tmp_path, {"train.py": source})
     assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD102"] == found
+
+
+CBOW_MODEL = """
+    import torch
+    from torch import nn
+    from torchinfo import summary
+
+
+    class CBOW(nn.Module):
+        def __init__(self, vocab_size, dim):
+            super().__init__()
+            self.embedding = nn.Embedding(vocab_size, dim)
+            self.linear = nn.Linear(dim, vocab_size)
+
+        def forward(self, context, target):
+            out = self.linear(self.embedding(context).mean(1))
+            return nn.functional.cross_entropy(out, target)
+
+
+    if __name__ == "__main__":
+        summary(CBOW(10, 4))
+"""
+
+CBOW_TRAINING = """
+    import torch
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from cbow import CBOW
+
+
+    def evaluate(model, loader):
+        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for context, target in loader:
+                total += model(context, target).item()
+        return total
+
+
+    def train(loader, val_loader, distributed, rank):
+        model = CBOW(1000, 64)
+        model = model.to("cpu")
+        if distributed:
+            model = DDP(model, device_ids=[rank])
+        optimizer = torch.optim.AdamW(model.parameters())
+        for epoch in range(3):
+            model.train()
+            for i, (context, target) in enumerate(loader):
+                optimizer.zero_grad()
+                loss = model(context, target)
+                loss.backward()
+                optimizer.step()
+                if i % 100 == 0:
+                    print(evaluate(model, val_loader))
+
+
+    if __name__ == "__main__":
+        train([], [], False, 0)
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    # an embedding and a linear layer, wrapped whole for distributed training:
+    # evaluation leaves it in eval mode, which changes nothing
+    (None, []),
+    (("self.linear = nn.Linear(dim, vocab_size)",
+      "self.linear = nn.Sequential(nn.Dropout(0.1), nn.Linear(dim, vocab_size))"), [(30, 22, "GRD103")]),
+])
+def test_a_mode_free_model_wrapped_for_distributed_training(tmp_path, change, found):
+    model = CBOW_MODEL.replace(*change) if change else CBOW_MODEL
+    assert change is None or model != CBOW_MODEL
+    make(tmp_path, {"cbow.py": model, "train.py": CBOW_TRAINING})
+    assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD103"] == found
