@@ -4004,6 +4004,19 @@ def test_a_volatile_input_made_above_a_scripts_loop_guards_it_in_code_for_0_3(tm
     assert [f for f in lint(tmp_path / "generate.py") if f[2] == "GRD101"] == found
 
 
+@pytest.mark.parametrize("files, found", [
+    # the same script inside its ``__main__`` block: the input is made above
+    # the loop in the block that holds it
+    ({}, []),
+    ({"README.md": "- PyTorch 1.0\n"}, [(12, 4, "GRD101")]),
+])
+def test_a_volatile_input_made_above_the_loop_in_the_main_block_guards_it_in_code_for_0_3(tmp_path, files, found):
+    head, _, body = VOLATILE_SCRIPT.partition("    model = Net()\n")
+    script = head + "    if __name__ == \"__main__\":\n" + textwrap.indent("    model = Net()\n" + body, "    ")
+    make(tmp_path, {**files, "model.py": NET_WITH_EMBEDDING, "generate.py": script})
+    assert [f for f in lint(tmp_path / "generate.py") if f[2] == "GRD101"] == found
+
+
 VOLATILE_HELPER_VALIDATION = """
     import torch
     from torch.autograd import Variable

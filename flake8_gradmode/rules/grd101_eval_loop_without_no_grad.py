@@ -88,15 +88,27 @@ def _code_for_0_3(ctx) -> bool:
 
 
 def _top_level_before(ctx, loop: ast.AST) -> List[ast.stmt]:
-    """The module's top-level statements before the one holding ``loop``,
-    but its definitions (functions and classes are asked on their own)."""
+    """The module's statements before ``loop``, at the top level and in the
+    blocks that hold it (``if __name__ == "__main__":``), but its
+    definitions (functions and classes are asked on their own)."""
     found: List[ast.stmt] = []
     line = getattr(loop, "lineno", 0)
-    for stmt in getattr(ctx.tree, "body", ()):
-        if stmt.lineno >= line or getattr(stmt, "end_lineno", line) >= line:
+    block: List[ast.stmt] = getattr(ctx.tree, "body", [])
+    while block:
+        holder: Optional[ast.stmt] = None
+        for stmt in block:
+            if stmt.lineno >= line or getattr(stmt, "end_lineno", line) >= line:
+                holder = stmt if stmt.lineno < line else None
+                break
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found.append(stmt)
+        if holder is None or isinstance(holder, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             break
-        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.append(stmt)
+        # on into the block of the holding statement that holds the loop
+        inner = [getattr(holder, "body", None), getattr(holder, "orelse", None), getattr(holder, "finalbody", None)]
+        inner += [handler.body for handler in getattr(holder, "handlers", ())]
+        block = next((b for b in inner if isinstance(b, list) and b
+                      and b[0].lineno <= line <= (getattr(b[-1], "end_lineno", None) or b[-1].lineno)), [])
     return found
 
 
