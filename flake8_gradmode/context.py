@@ -418,6 +418,12 @@ class Context:
         ``Project.mode_free_class``)?  False without an index."""
         return self._ask(lambda found: found.mode_free_class(found.rel, written), False)
 
+    def class_code(self, written: str) -> Optional[Tuple[ast.Module, ast.ClassDef]]:
+        """The module tree and definition of the class written ``written``
+        here, when another module of the project defines it (see
+        ``Project.class_code``); None without an index."""
+        return self._ask(lambda found: found.class_code(found.rel, written), None)
+
     def mode_dependent_class(self, written: str) -> bool:
         """Is the class written ``written`` here a project class one of whose
         modules names dropout or batch normalisation (see

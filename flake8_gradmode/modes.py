@@ -9,7 +9,7 @@ import sys
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from flake8_gradmode import flow
-from flake8_gradmode.tracker import all_params, bound_arguments, dotted, is_const, last_name, unchained
+from flake8_gradmode.tracker import ImportTable, all_params, bound_arguments, dotted, is_const, last_name, unchained
 
 
 #: ``torch.nn`` layers that compute the same in both modes.
@@ -62,9 +62,46 @@ def mode_free_models(ctx, calls: List[flow.ModelCall], handed: bool = False) -> 
             written = dotted(node.func) or ""
             if written in local and mode_free_local(ctx, local, local[written]):
                 continue
-            if not ctx.mode_free_class(written):
+            if not ctx.mode_free_class(written) and not _mode_free_elsewhere(ctx, written):
                 return False
     return True
+
+
+class _OtherModule:
+    """What judging a class of another module by its own code needs of that
+    module: its imports (at its top, and in its ``if``/``try`` blocks) and
+    the names of its top-level functions."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.imports = ImportTable()
+        todo: List[ast.stmt] = list(tree.body)
+        while todo:
+            stmt = todo.pop(0)
+            if isinstance(stmt, ast.Import):
+                self.imports.add_import(stmt)
+            elif isinstance(stmt, ast.ImportFrom):
+                self.imports.add_import_from(stmt)
+            elif isinstance(stmt, (ast.If, ast.Try)):
+                todo.extend(stmt.body)
+                todo.extend(stmt.orelse)
+                for handler in getattr(stmt, "handlers", ()):
+                    todo.extend(handler.body)
+        self.functions = frozenset(
+            n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+        self.classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+
+
+def _mode_free_elsewhere(ctx, written: str) -> bool:
+    """Is ``written`` a class of another module of the project that its own
+    code shows the same in training and eval mode (``mode_free_local``, read
+    in its module: ``TumorTypeHead``, all linear layers, beside a U-Net with
+    normalisation layers in the same file)?"""
+    found = ctx.class_code(written)
+    if found is None:
+        return False
+    tree, node = found
+    other = _OtherModule(tree)
+    return mode_free_local(other, other.classes, node, functions=other.functions)
 
 
 def annotated_class(call: flow.ModelCall) -> Optional[str]:
@@ -79,16 +116,21 @@ def annotated_class(call: flow.ModelCall) -> Optional[str]:
     return None
 
 
-def mode_free_local(ctx, local: Dict[str, ast.ClassDef], node: ast.ClassDef, depth: int = 0) -> bool:
-    """Is ``node``, an ``nn.Module`` class of this module, the same in
-    training and eval mode, whatever the rest of the module holds?  Its only
-    base is ``nn.Module``; every layer it builds is a ``torch.nn`` layer
-    that behaves the same in both modes (a recurrent layer only without
-    ``dropout``), or a class of the module that is so too; and it neither
-    names dropout, batch or instance normalisation nor reads ``training``
-    nor overrides ``train``/``eval``."""
+def mode_free_local(
+    ctx, local: Dict[str, ast.ClassDef], node: ast.ClassDef, depth: int = 0, functions: Optional[FrozenSet[str]] = None,
+) -> bool:
+    """Is ``node``, an ``nn.Module`` class of this module (or, with
+    ``functions``, of the module ``ctx`` shows: see ``_OtherModule``), the
+    same in training and eval mode, whatever the rest of the module holds?
+    Its only base is ``nn.Module``; every layer it builds is a ``torch.nn``
+    layer that behaves the same in both modes (a recurrent layer only
+    without ``dropout``), or a class of the module that is so too; and it
+    neither names dropout, batch or instance normalisation nor reads
+    ``training`` nor overrides ``train``/``eval``."""
     if depth > 2 or len(node.bases) != 1 or ctx.imports.resolve(node.bases[0]) != "torch.nn.Module":
         return False
+    if functions is None:
+        functions = flow.module_functions(ctx)
     for item in ast.walk(node):
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in ("train", "eval"):
             return False
@@ -120,12 +162,31 @@ def mode_free_local(ctx, local: Dict[str, ast.ClassDef], node: ast.ClassDef, dep
                 ):
                     return False  # ``NNConv(2, 32, nn1)``: ``nn1`` built in the class, where it is read too
             elif isinstance(item.func, ast.Name) and item.func.id in local:
-                if not mode_free_local(ctx, local, local[item.func.id], depth + 1):
+                if not mode_free_local(ctx, local, local[item.func.id], depth + 1, functions):
                     return False
             elif isinstance(item.func, ast.Name) and item.func.id not in _BUILTINS and not qual.startswith("torch.") \
-                    and (ctx.imports.is_imported(item.func.id) or item.func.id in flow.module_functions(ctx)):
+                    and (ctx.imports.is_imported(item.func.id) or item.func.id in functions):
                 return False  # ``self.body = build()``: a function of the module may build any layer
+            elif isinstance(item.func, ast.Attribute) and _from_a_layer_source(ctx, item.func, qual):
+                return False  # ``parts.Glimpse(size, hidden)``: another module's class may build any layer
     return True
+
+
+#: Packages whose functions, called in a class, build no layer (beside the
+#: standard library's): ``torch`` but its hub and scripted models.
+_NO_LAYER_ROOTS = frozenset({"torch", "numpy", "einops"}) | frozenset(getattr(sys, "stdlib_module_names", ()))
+
+
+def _from_a_layer_source(ctx, func: ast.Attribute, qual: str) -> bool:
+    """Is ``func`` an attribute of an imported name (``parts.Glimpse``,
+    ``torchvision.models.resnet18``, ``torch.hub.load``) that may build a
+    layer: anything but the functions of ``_NO_LAYER_ROOTS``?"""
+    root: ast.expr = func
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    if not isinstance(root, ast.Name) or not ctx.imports.is_imported(root.id):
+        return False  # ``self.fc(x)``, ``x.view(n, -1)``: no import
+    return qual.partition(".")[0] not in _NO_LAYER_ROOTS or qual.startswith(("torch.hub.", "torch.jit."))
 
 
 _BUILTINS = frozenset(dir(builtins))

@@ -1143,6 +1143,8 @@ class Index:
         self.root = root
         self.entries = entries
         self.no_grad_decorators = no_grad_decorators
+        #: modules parsed from their files on the way to a report (``Project.class_code``)
+        self.trees: Dict[str, Optional[ast.Module]] = {}
         #: where to write the entries back, None for no cache
         self.cache_path = cache_path
         #: the cache file holding the summaries not read yet (``Stored``)
@@ -2541,6 +2543,28 @@ class Project:
             )):
                 return False
         return True
+
+    def class_code(self, rel: str, written: str) -> Optional[Tuple[ast.Module, ast.ClassDef]]:
+        """The tree of the module of another module's class written
+        ``written`` in ``rel``, and the class's definition at its top, parsed
+        from the file as saved; None when it is no class of another module
+        of the project, or its module does not parse.  Asked only on the way
+        to a report (``mode_free_class`` said no by the words of its modules),
+        each module parsed once per process."""
+        target = self.resolve(rel, written)
+        if not isinstance(target, tuple) or target[0] == rel or "." in target[1]:
+            return None
+        module, name = target
+        index = self.index
+        if module not in index.entries:
+            return None
+        trees = index.trees
+        if module not in trees:
+            trees[module] = _parse_file(os.path.join(index.root, module))
+        tree = trees[module]
+        node = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name), None) \
+            if tree is not None else None
+        return (tree, node) if tree is not None and node is not None else None
 
     def mode_dependent_class(self, rel: str, written: str) -> bool:
         """Is the class written ``written`` in module ``rel`` a project class

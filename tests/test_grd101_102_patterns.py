@@ -5453,3 +5453,48 @@ def test_the_model_left_in_training_mode_is_the_one_named():
                 "evaluation loop runs `head` in training mode: nothing calls `.eval()` before it; "
                 "call `head.eval()` before the loop",
             )]
+
+
+# a class of the module building its layers through another package: that
+# package may bring any layer
+BACKBONE_FROM_A_PACKAGE = """
+import torch
+import torchvision
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = torchvision.models.resnet18(num_classes=10)
+        self.head = nn.Linear(10, 2)
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
+train_loader, test_loader = [], []
+net = Net()
+optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+for epoch in range(10):
+    net.train()
+    for x, y in train_loader:
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        for x, y in test_loader:
+            print(net(x).argmax(1))
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, [("GRD102", 27, 8)]),
+    # layers of torch alone, and a scale of the standard library's
+    (("torchvision.models.resnet18(num_classes=10)", "nn.Linear(3, 10, bias=math.isfinite(1.0))"), []),
+])
+def test_a_class_building_layers_through_another_package(change, expected):
+    source = BACKBONE_FROM_A_PACKAGE.replace(*change) if change else BACKBONE_FROM_A_PACKAGE
+    if change:
+        source = source.replace("import torch\n", "import math\nimport torch\n", 1)
+    assert found(source) == expected

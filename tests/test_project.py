@@ -7147,3 +7147,20 @@ def test_a_mode_free_model_wrapped_for_distributed_training(tmp_path, change, fo
     assert change is None or model != CBOW_MODEL
     make(tmp_path, {"cbow.py": model, "train.py": CBOW_TRAINING})
     assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD103"] == found
+
+
+@pytest.mark.parametrize("change, found", [
+    # the head's class in another module, beside a model with batch norm: read
+    # by its own code, it has no layer that depends on the mode
+    (None, []),
+    (("nn.LeakyReLU(0.01)", "nn.Dropout(0.2)"), [(10, 4, "GRD102")]),
+    # a layer of another class, or one a function of the module builds
+    (("nn.LeakyReLU(0.01)", "Net()"), [(10, 4, "GRD102")]),
+    (("nn.LeakyReLU(0.01)", "act()"), [(10, 4, "GRD102")]),
+])
+def test_an_optional_head_of_another_module_read_by_its_own_code(tmp_path, change, found):
+    layers = OPTIONAL_HEAD_MODELS.replace(*change) if change else OPTIONAL_HEAD_MODELS
+    assert change is None or layers != OPTIONAL_HEAD_MODELS
+    layers += "\n\n    def act():\n        return nn.Dropout(0.5)\n"
+    make(tmp_path, {"layers.py": layers, "train.py": OPTIONAL_HEAD_TRAINING})
+    assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD102"] == found
