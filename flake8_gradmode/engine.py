@@ -1273,11 +1273,7 @@ def _unreachable(tree: ast.AST, node: ast.AST) -> bool:
         if holder is None or holder is node:
             return False
         # the statement that holds ``node``: on into the one of its blocks that does
-        inner = [getattr(holder, "body", None), getattr(holder, "orelse", None), getattr(holder, "finalbody", None)]
-        inner += [case.body for case in (*getattr(holder, "handlers", ()), *getattr(holder, "cases", ()))]
-        block = next(
-            (b for b in inner if isinstance(b, list) and b and b[0].lineno <= line <= (b[-1].end_lineno or 0)), None
-        )
+        block = flow.block_holding(holder, line)
     return False
 
 

@@ -1742,6 +1742,17 @@ _EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 _EXIT_CALLS = frozenset({"exit", "quit", "sys.exit", "os._exit"})
 
 
+def block_holding(holder: ast.stmt, line: int) -> Optional[List[ast.stmt]]:
+    """The block of the compound statement ``holder`` (its body, ``else``,
+    ``finally``, an ``except`` or a ``case``) whose statements span
+    ``line``; None when none does."""
+    inner = [getattr(holder, "body", None), getattr(holder, "orelse", None), getattr(holder, "finalbody", None)]
+    inner += [case.body for case in (*getattr(holder, "handlers", ()), *getattr(holder, "cases", ()))]
+    return next(
+        (b for b in inner if isinstance(b, list) and b and b[0].lineno <= line <= (b[-1].end_lineno or 0)), None
+    )
+
+
 def never_completes(stmt: ast.stmt) -> bool:
     """Is ``stmt`` one after which nothing of its block runs: ``return``,
     ``raise``, ``continue``, ``break``, or a call of ``exit()``,

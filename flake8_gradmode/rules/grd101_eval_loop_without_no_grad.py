@@ -93,7 +93,7 @@ def _top_level_before(ctx, loop: ast.AST) -> List[ast.stmt]:
     definitions (functions and classes are asked on their own)."""
     found: List[ast.stmt] = []
     line = getattr(loop, "lineno", 0)
-    block: List[ast.stmt] = getattr(ctx.tree, "body", [])
+    block: Optional[List[ast.stmt]] = getattr(ctx.tree, "body", [])
     while block:
         holder: Optional[ast.stmt] = None
         for stmt in block:
@@ -104,11 +104,7 @@ def _top_level_before(ctx, loop: ast.AST) -> List[ast.stmt]:
                 found.append(stmt)
         if holder is None or isinstance(holder, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             break
-        # on into the block of the holding statement that holds the loop
-        inner = [getattr(holder, "body", None), getattr(holder, "orelse", None), getattr(holder, "finalbody", None)]
-        inner += [handler.body for handler in getattr(holder, "handlers", ())]
-        block = next((b for b in inner if isinstance(b, list) and b
-                      and b[0].lineno <= line <= (getattr(b[-1], "end_lineno", None) or b[-1].lineno)), [])
+        block = flow.block_holding(holder, line)  # on into the block of it that holds the loop
     return found
 
 
