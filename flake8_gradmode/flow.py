@@ -1370,7 +1370,7 @@ def _never_reached(ctx, loop: Loop) -> bool:
     with no ``arg``: see ``_reads_unbound``) or one a ``del`` of the block
     before it removed (``del data`` then ``normalize(data)``)."""
     root = loop.scope.function.node if loop.scope.function is not None else ctx.tree
-    return _cut_off(ctx, getattr(root, "body", []), loop.node, _own_names(loop.scope))
+    return _cut_off(ctx, getattr(root, "body", []), loop.node, _own_names(loop.scope), _top(ctx, loop.scope))
 
 
 def never_reached(ctx, scope: Scope, node: ast.AST) -> bool:
@@ -1423,7 +1423,35 @@ def _name_error(ctx) -> Optional[ast.stmt]:
     tree = ctx.tree
     if not isinstance(tree, ast.Module):
         return None
-    return next((stmt for stmt in tree.body if _reads_unbound(ctx, stmt)), None)
+    seen: Set[str] = set()  # the names the statements so far bound
+    for stmt in tree.body:
+        if _reads_unbound(ctx, stmt, whole=tree) or _reads_before_bound(ctx, stmt, seen):
+            return stmt
+        seen.update(_scope_names([stmt]))
+    return None
+
+
+def _reads_before_bound(ctx, stmt: ast.stmt, seen: Set[str]) -> bool:
+    """Does the top-level statement ``stmt`` surely read a name that the
+    module's own scope binds only later, or in ``stmt`` itself (``rewards =
+    np.array(rewards)`` at the top of a script whose ``main()`` collected
+    its own ``rewards``), with ``seen`` the names the statements before it
+    bound?  No function declares it ``global``, no import binds it, and the
+    module binds no names its statements do not spell: ``NameError``."""
+    read = _surely_read(stmt) - seen
+    if not read:
+        return False
+    early = read & _own_scope_names(ctx)
+    if not early:
+        return False
+    early -= _memo(ctx, ("module-scope-names",), lambda: _module_scope_names(ctx), frozenset()) - _own_scope_names(ctx)
+    early -= set(ctx.imports.imported_names()) | _MODULE_NAMES | set(dir(builtins))
+    if not early:
+        return False
+    found = _memo(ctx, ("bound-names",), lambda: _bound_names(ctx), None)
+    if found is None:
+        return False
+    return not found[1] or ctx.stars_lack(frozenset(early))
 
 
 def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset(), whole: Optional[ast.AST] = None) -> bool:
@@ -1434,11 +1462,13 @@ def _reads_unbound(ctx, stmt: ast.stmt, local: FrozenSet[str] = frozenset(), who
     statement surely evaluates counts: its value, iterable, test or context
     managers, not branches of a conditional expression, lambdas or
     comprehensions.  With ``whole``, a function that no other function
-    encloses, whose own names are ``local`` and those its body binds: a
-    name it reads that neither it nor
-    the module's top level binds, and no function declares ``global``, is
-    unbound there too, whatever another function binds
-    (``self.model(x, idx_scale)`` where only ``test()`` binds ``idx_scale``)."""
+    encloses, whose own names are ``local`` and those its body binds (or
+    the module itself, for a statement of its top level): a name it reads
+    that neither it nor the module's top level binds, and no function
+    declares ``global``, is unbound there too, whatever another function
+    binds (``self.model(x, idx_scale)`` where only ``test()`` binds
+    ``idx_scale``; ``np.array(episode_rewards)`` at the top of a script
+    whose ``main()`` collects them)."""
     read = _surely_read(stmt)
     if not read:
         return False
@@ -1762,10 +1792,17 @@ def never_completes(stmt: ast.stmt) -> bool:
     )
 
 
-def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] = frozenset()) -> bool:
+def _cut_off(
+    ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] = frozenset(), top: Optional[ast.AST] = None,
+) -> bool:
     """``_never_reached`` for ``target`` inside the statements ``body``;
-    ``local``: names the scope binds itself (bound, whatever else holds)."""
+    ``local``: names the scope binds itself (bound, whatever else holds);
+    ``top``: the module, when ``body`` is its top level (see ``_top``)."""
     where = (target.lineno, target.col_offset)
+    if top is not None and body is getattr(top, "body", None):
+        stop = _memo(ctx, ("name-error",), lambda: _name_error(ctx), None)
+        if stop is not None and (stop.end_lineno or stop.lineno) < target.lineno:
+            return True  # after the top-level statement the module stops at (``_name_error``)
     blanks: Set[str] = set()  # ``model = ...``: a blank, until bound again
     deleted: Set[str] = set()  # ``del data``: unbound, until bound again
     for stmt in body:
@@ -1774,7 +1811,7 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] 
         if deleted and not deleted.isdisjoint(_surely_read(stmt)):
             return True  # ``del seismic_data`` then ``normalize(seismic_data)``: NameError
         if (stmt.lineno, stmt.col_offset) <= where <= (stmt.end_lineno or 0, stmt.end_col_offset or 0):
-            if _reads_unbound(ctx, stmt, local):
+            if _reads_unbound(ctx, stmt, local, top):
                 return True  # ``for x in loaders[split]:`` with no ``loaders``: its body never runs
             for field in ("body", "orelse", "finalbody", "handlers", "cases"):
                 for block in _blocks(getattr(stmt, field, None)):
@@ -1783,9 +1820,9 @@ def _cut_off(ctx, body: List[ast.stmt], target: ast.stmt, local: FrozenSet[str] 
                     ):
                         if field == "body" and isinstance(stmt, ast.If) and _false_test(ctx, stmt.test):
                             return True
-                        return _cut_off(ctx, block, target, local)
+                        return _cut_off(ctx, block, target, local, top)
             return False
-        if never_completes(stmt) or (blanks and _uses_blank(stmt, blanks)) or _reads_unbound(ctx, stmt, local):
+        if never_completes(stmt) or (blanks and _uses_blank(stmt, blanks)) or _reads_unbound(ctx, stmt, local, top):
             return True  # ``if arg.test:`` with no ``arg`` anywhere raises NameError too
         if _always_leaves(ctx, stmt):
             return True  # ``if not VISUALIZE: return`` with ``VISUALIZE = False``
@@ -2028,7 +2065,14 @@ def _call_cut_off(ctx, caller: Scope, seq: int) -> bool:
     if node is None:
         return False
     body = caller.function.node.body if caller.function is not None else getattr(ctx.tree, "body", [])
-    return _cut_off(ctx, body, node, _own_names(caller))  # type: ignore[attr-defined]
+    return _cut_off(ctx, body, node, _own_names(caller), _top(ctx, caller))  # type: ignore[attr-defined]
+
+
+def _top(ctx, scope: Scope) -> Optional[ast.AST]:
+    """The module, for its own scope: what ``_reads_unbound`` reads a
+    top-level statement against (names a function binds for itself are not
+    the module's); None for a function's."""
+    return ctx.tree if scope.function is None else None
 
 
 def never_starts(fn: FunctionInfo, call: ast.Call) -> bool:
@@ -3726,8 +3770,8 @@ def _dummy(expr: ast.expr) -> bool:
 def _each_cut_off(ctx, loop: Loop, calls: List[ModelCall]) -> bool:
     """Does no pass of ``loop`` get to any of ``calls`` (see ``_cut_off``)?"""
     body = getattr(loop.node, "body", [])
-    own = _own_names(loop.scope)
-    return all(_cut_off(ctx, body, c.node, own) for c in calls)
+    own, top = _own_names(loop.scope), _top(ctx, loop.scope)
+    return all(_cut_off(ctx, body, c.node, own, top) for c in calls)
 
 
 def _unread_in(loop: ast.For, call: ast.Call) -> bool:

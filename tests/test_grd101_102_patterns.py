@@ -3256,6 +3256,16 @@ for x in val_loader:
     ("model = torch.nn.Linear(4, 2)\n",
      "class Net(torch.nn.Linear):\n    def check(self):\n        return evaluate([])\n\n\nmodel = Net(4, 2)\n",
      [("GRD101", 14, 4)]),
+    # a name only a function binds, in its own scope: still unbound at the top
+    ("import torch\n", "import torch\n\n\ndef setup():\n    dataset = torch.utils.data\n    return dataset\n", []),
+    # ... but for a function declaring it global
+    ("import torch\n", "import torch\n\n\ndef setup():\n    global dataset\n    dataset = torch.utils.data\n",
+     [("GRD101", 14, 4), ("GRD101", 22, 0)]),
+    # a name the top level binds only later, or in the very statement that reads it
+    ("train_set = dataset.TensorDataset", "dataset = torch.utils.data\ntrain_set = dataset.TensorDataset",
+     [("GRD101", 9, 4), ("GRD101", 18, 0)]),
+    ("train_set = dataset.TensorDataset(torch.randn(8, 4))",
+     "dataset = dataset.TensorDataset(torch.randn(8, 4))\ndataset = torch.utils.data", []),
 ])
 def test_a_script_that_stops_at_a_name_it_never_binds_runs_nothing_after_it(old, new, expected):
     assert [f for f in found(STOPS_AT_A_NAME.replace(old, new)) if f[0] == "GRD101"] == expected
