@@ -1155,7 +1155,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _not_pytorch_code(tree: ast.AST) -> bool:
     """Does the module import another tensor framework (Chainer, MXNet,
-    TensorFlow, ...) and not ``torch`` itself?  Its ``model(x)`` loops are not
+    TensorFlow, ...) or spaCy, and not ``torch`` itself?  Its ``model(x)`` loops are not
     PyTorch's, and no grad-mode rule applies.  Nor do they to a NumPy network
     written from scratch: a module that imports only the standard library and
     NumPy-family packages (no ``torch``, no module of its project) and defines
@@ -1180,8 +1180,8 @@ def _not_pytorch_code(tree: ast.AST) -> bool:
     # ``torch`` itself: a torchvision transform borrowed by an MXNet script does not make it PyTorch code
     if "torch" in roots:
         return False
-    if roots & OTHER_FRAMEWORKS:
-        return True
+    if roots & OTHER_FRAMEWORKS or "spacy" in roots:
+        return True  # (spaCy's pipelines run on thinc; a module with torch too may hold both)
     return not relative and roots <= _NUMPY_ONLY and any(
         isinstance(node, ast.ClassDef)
         and any(isinstance(f, ast.FunctionDef) and f.name == "backward" for f in node.body)

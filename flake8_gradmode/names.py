@@ -19,7 +19,7 @@ from typing import FrozenSet, List, Tuple
 #: (``tf_tensor.numpy()``).
 OTHER_FRAMEWORKS = frozenset(
     {"tensorflow", "keras", "tf_keras", "jax", "flax", "haiku", "mxnet", "paddle", "mindspore", "oneflow",
-     "jittor", "chainer", "theano", "cupy", "caffe", "cntk", "dynet", "lasagne", "mlx", "tinygrad"}
+     "jittor", "chainer", "theano", "cupy", "caffe", "cntk", "dynet", "lasagne", "mlx", "tinygrad", "thinc"}
 )
 
 _TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")

@@ -2816,6 +2816,29 @@ def test_a_port_to_another_framework(source, expected):
     assert found(source) == expected
 
 
+# A spaCy pipeline scored in a loop: its models are thinc's, not PyTorch's.
+SPACY_EVALUATION = """
+import spacy
+from spacy.scorer import Scorer
+
+
+def evaluate(textcat, model, examples):
+    scorer = Scorer(pipeline=model.pipeline)
+    for text, gold in examples:
+        scorer.score(textcat(model(text)), gold)
+    return scorer.scores
+"""
+
+
+@pytest.mark.parametrize("source, expected", [
+    (SPACY_EVALUATION, []),
+    (SPACY_EVALUATION.replace("import spacy\n", "from thinc.api import Model\n"), []),
+    (SPACY_EVALUATION.replace("import spacy\n", "import spacy\nimport torch\n"), [("GRD101", 9, 4)]),
+])
+def test_a_spacy_pipeline_is_not_pytorch(source, expected):
+    assert found(source) == expected
+
+
 # A network written from scratch in NumPy: its ``backward`` is its own, and no loss holds a graph.
 NUMPY_NETWORK = """
 import pickle
