@@ -1423,11 +1423,19 @@ def _name_error(ctx) -> Optional[ast.stmt]:
     tree = ctx.tree
     if not isinstance(tree, ast.Module):
         return None
-    seen: Set[str] = set()  # the names the statements so far bound
-    for stmt in tree.body:
-        if _reads_unbound(ctx, stmt, whole=tree) or _reads_before_bound(ctx, stmt, seen):
+    body = tree.body
+    seen: Set[str] = set()  # the names the statements before ``body[folded]`` bind
+    folded = 0
+    for i, stmt in enumerate(body):
+        if _reads_unbound(ctx, stmt, whole=tree):
             return stmt
-        seen.update(_scope_names([stmt]))
+        if not _surely_read(stmt) <= seen:
+            # the statements before it, walked only when a read asks (a long
+            # ``__main__`` block at the end is never walked for this)
+            seen.update(_scope_names(body[folded:i]))
+            folded = i
+            if _reads_before_bound(ctx, stmt, seen):
+                return stmt
     return None
 
 
@@ -1444,8 +1452,9 @@ def _reads_before_bound(ctx, stmt: ast.stmt, seen: Set[str]) -> bool:
     early = read & _own_scope_names(ctx)
     if not early:
         return False
-    early -= _memo(ctx, ("module-scope-names",), lambda: _module_scope_names(ctx), frozenset()) - _own_scope_names(ctx)
     early -= set(ctx.imports.imported_names()) | _MODULE_NAMES | set(dir(builtins))
+    if early:  # last, as it walks the whole module
+        early -= _declared_global(ctx)
     if not early:
         return False
     found = _memo(ctx, ("bound-names",), lambda: _bound_names(ctx), None)
@@ -1502,11 +1511,14 @@ def _module_scope_names(ctx) -> FrozenSet[str]:
     """The names the module's own scope binds anywhere (``teacher = ...``
     under ``if __name__ == "__main__":`` too, not in a function or class),
     and those a ``global`` statement declares."""
-    found = set(_own_scope_names(ctx))
-    for node in ast.walk(ctx.tree):
-        if node.__class__ is ast.Global:
-            found.update(node.names)  # type: ignore[attr-defined]
-    return frozenset(found)
+    return _own_scope_names(ctx) | _declared_global(ctx)
+
+
+def _declared_global(ctx) -> FrozenSet[str]:
+    """The names a ``global`` statement of the module declares, once per module."""
+    return _memo(ctx, ("declared-global",), lambda: frozenset(
+        name for node in ast.walk(ctx.tree) if node.__class__ is ast.Global for name in node.names  # type: ignore
+    ), frozenset())
 
 
 def _own_scope_names(ctx) -> FrozenSet[str]:
