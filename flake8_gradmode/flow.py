@@ -437,6 +437,14 @@ def _run_outside_torch(ctx, call: ModelCall) -> bool:
     return False
 
 
+def _bound_values(ctx, call: ModelCall) -> Optional[List[ast.expr]]:
+    """What the name ``call`` calls is bound to in its function, or else at
+    the top of the module."""
+    scope = scope_of(ctx, call.function) if call.function is not None else None
+    values = scope.deps.get(call.key) if scope is not None else None
+    return values or ctx.flow.module_scope.deps.get(call.key)
+
+
 def _plain_instance(ctx, call: ModelCall) -> bool:
     """Is the name ``call`` calls bound, in its function or else at the top
     of the module, only to instances of plain classes of the module: no
@@ -445,10 +453,7 @@ def _plain_instance(ctx, call: ModelCall) -> bool:
     Such an instance is no ``nn.Module``: it has no mode and no parameters
     of its own, and whatever model it keeps runs in its methods, under
     their grad mode."""
-    scope = scope_of(ctx, call.function) if call.function is not None else None
-    values = scope.deps.get(call.key) if scope is not None else None
-    if not values:
-        values = ctx.flow.module_scope.deps.get(call.key)
+    values = _bound_values(ctx, call)
     if not values:
         return False
     local = local_classes(ctx)
@@ -468,10 +473,7 @@ def _bound_to_functions(ctx, call: ModelCall) -> bool:
     literal of them (``encoder = encoders[args.format]`` over ``encoders =
     {"png": encode_png, "pkl": encode_pkl}``)?  Calling it runs one of
     those functions, whose own code the loop rules read."""
-    scope = scope_of(ctx, call.function) if call.function is not None else None
-    values = scope.deps.get(call.key) if scope is not None else None
-    if not values:
-        values = ctx.flow.module_scope.deps.get(call.key)
+    values = _bound_values(ctx, call)
     if not values:
         return False
     defs = _memo(ctx, ("defs",), lambda: _function_names(ctx), frozenset())

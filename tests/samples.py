@@ -1,5 +1,6 @@
 """Source texts and helpers shared by several test modules."""
 
+import textwrap
 import tokenize
 from pathlib import Path
 from typing import List, Tuple
@@ -106,3 +107,71 @@ def with_a_parameter(source: str) -> str:
         '        self.register_buffer("edges", edges)\n',
         '        self.register_buffer("edges", edges)\n        self.scale = nn.Parameter(torch.ones(1))\n',
     ).replace(".clamp(0, 1)", ".clamp(0, 1) * self.scale")
+
+
+OPTIONAL_HEAD_MODELS = """
+    from torch import nn
+
+
+    class Head(nn.Module):
+        def __init__(self, in_features, classes=2):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(in_features, 16), nn.LeakyReLU(0.01), nn.Linear(16, classes))
+
+        def forward(self, features):
+            return self.net(features)
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8))
+
+        def forward(self, x):
+            return self.body(x)
+"""
+
+OPTIONAL_HEAD_TRAINING = """
+    import torch
+    from torch import nn
+
+    from layers import Head, Net
+
+
+    def validate(model, batches, head=None):
+        model.eval()
+        correct = 0
+        for x, y in batches:
+            features = model(x)
+            if head is not None:
+                correct += int((head(features).argmax(1) == y).sum())
+        return correct
+
+
+    def run(loader, batches, with_head):
+        model = Net()
+        head = None
+        if with_head:
+            with torch.no_grad():
+                feat = model(torch.zeros(2, 4))
+            head = Head(in_features=feat.shape[1]).to("cpu")
+        params = list(model.parameters()) + (list(head.parameters()) if head else [])
+        optimizer = torch.optim.SGD(params, lr=0.1)
+        for epoch in range(3):
+            model.train()
+            if head is not None:
+                head.train()
+            for x, y in loader:
+                loss = nn.functional.cross_entropy(head(model(x)), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            with torch.no_grad():
+                print(validate(model, batches, head=head))
+"""
+
+
+def optional_head_module() -> str:
+    """``OPTIONAL_HEAD_TRAINING`` with the classes it imports written in it."""
+    return textwrap.dedent(OPTIONAL_HEAD_TRAINING).replace(
+        "from layers import Head, Net\n", textwrap.dedent(OPTIONAL_HEAD_MODELS))

@@ -10,7 +10,7 @@ from flake8_gradmode.engine import check
 from flake8_gradmode.registry import by_code
 from flake8_gradmode.rules.grd102_eval_loop_without_eval_mode import EvalLoopWithoutEvalMode
 from flake8_gradmode.settings import Settings
-from tests.samples import BUFFERS_ONLY_ENCODER, with_a_parameter
+from tests.samples import BUFFERS_ONLY_ENCODER, optional_head_module, with_a_parameter
 
 #: Each case is a module alone: not part of the project the tests run in.
 ALONE = Settings(cross_module=False)
@@ -5418,71 +5418,16 @@ def test_a_name_bound_to_functions_of_the_module(change, expected):
     assert found(source) == expected
 
 
-# validation switches its model to eval mode itself, and also runs an optional
-# head the training loop trains: the head is what may run in training mode
-OPTIONAL_HEAD = """
-import torch
-from torch import nn
-
-
-class Head(nn.Module):
-    def __init__(self, in_features, classes=2):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_features, 16), nn.LeakyReLU(0.01), nn.Linear(16, classes))
-
-    def forward(self, features):
-        return self.net(features)
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8))
-
-    def forward(self, x):
-        return self.body(x)
-
-
-def validate(model, batches, head=None):
-    model.eval()
-    correct = 0
-    for x, y in batches:
-        features = model(x)
-        if head is not None:
-            correct += int((head(features).argmax(1) == y).sum())
-    return correct
-
-
-def run(loader, batches, with_head):
-    model = Net()
-    head = None
-    if with_head:
-        with torch.no_grad():
-            feat = model(torch.zeros(2, 4))
-        head = Head(in_features=feat.shape[1])
-    params = list(model.parameters()) + (list(head.parameters()) if head else [])
-    optimizer = torch.optim.SGD(params, lr=0.1)
-    for epoch in range(3):
-        model.train()
-        if head is not None:
-            head.train()
-        for x, y in loader:
-            loss = nn.functional.cross_entropy(head(model(x)), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        with torch.no_grad():
-            print(validate(model, batches, head=head))
-"""
-
-
 def test_the_model_left_in_training_mode_is_the_one_named():
-    # (with no project index, a model a caller hands over is not followed to
-    # its class: test_project.py checks the head whose mode changes nothing)
-    source = textwrap.dedent(OPTIONAL_HEAD.replace("nn.LeakyReLU(0.01)", "nn.Dropout(0.2)"))
+    # validation switches its model to eval mode itself, and also runs an
+    # optional head the training loop trains: the head is what may run in
+    # training mode (with no project index, a model a caller hands over is
+    # not followed to its class: test_project.py checks the head whose mode
+    # changes nothing)
+    source = optional_head_module().replace("nn.LeakyReLU(0.01)", "nn.Dropout(0.2)")
     assert [(v.code, v.line, v.col, v.message) for v in check(source, ALONE, filename="script.py")
             if v.code in CODES] == [(
-                "GRD102", 27, 4,
+                "GRD102", 30, 4,
                 "evaluation loop runs `head` in training mode: nothing calls `.eval()` before it; "
                 "call `head.eval()` before the loop",
             )]

@@ -23,6 +23,7 @@ from flake8_gradmode.engine import check
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.settings import Settings
 from tests.test_grd101_102_patterns import SEQ2SEQ, TEST_TIME_ADAPTATION
+from tests.samples import OPTIONAL_HEAD_MODELS, OPTIONAL_HEAD_TRAINING, optional_head_module
 
 EVAL_LOOP = (
     "GRD101 evaluation loop runs `model` with grad enabled, so every batch builds an autograd graph; "
@@ -6996,68 +6997,6 @@ def test_code_for_0_3_anywhere_in_the_project_says_which_release_it_runs_on(tmp_
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] in ("GRD003", "GRD101")] == found
 
 
-OPTIONAL_HEAD_MODELS = """
-    from torch import nn
-
-
-    class Head(nn.Module):
-        def __init__(self, in_features, classes=2):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(in_features, 16), nn.LeakyReLU(0.01), nn.Linear(16, classes))
-
-        def forward(self, features):
-            return self.net(features)
-
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8))
-
-        def forward(self, x):
-            return self.body(x)
-"""
-
-OPTIONAL_HEAD_TRAINING = """
-    import torch
-    from torch import nn
-
-    from layers import Head, Net
-
-
-    def validate(model, batches, head=None):
-        model.eval()
-        correct = 0
-        for x, y in batches:
-            features = model(x)
-            if head is not None:
-                correct += int((head(features).argmax(1) == y).sum())
-        return correct
-
-
-    def run(loader, batches, with_head):
-        model = Net()
-        head = None
-        if with_head:
-            with torch.no_grad():
-                feat = model(torch.zeros(2, 4))
-            head = Head(in_features=feat.shape[1]).to("cpu")
-        params = list(model.parameters()) + (list(head.parameters()) if head else [])
-        optimizer = torch.optim.SGD(params, lr=0.1)
-        for epoch in range(3):
-            model.train()
-            if head is not None:
-                head.train()
-            for x, y in loader:
-                loss = nn.functional.cross_entropy(head(model(x)), y)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            with torch.no_grad():
-                print(validate(model, batches, head=head))
-"""
-
-
 @pytest.mark.parametrize("change, found", [
     # validation switched its model to eval mode; the optional head it also
     # runs, built from the features' size, has no layer that depends on the mode
@@ -7068,8 +7007,7 @@ OPTIONAL_HEAD_TRAINING = """
 ])
 def test_an_optional_head_beside_a_model_switched_to_eval(tmp_path, change, found):
     # the classes written in the module that trains them: each is read on its own
-    training = OPTIONAL_HEAD_TRAINING.replace(
-        "    from layers import Head, Net\n", textwrap.dedent(OPTIONAL_HEAD_MODELS).replace("\n", "\n    "))
+    training = optional_head_module()
     source = training.replace(*change) if change else training
     assert change is None or source != training
     make(tmp_path, {"train.py": source})
