@@ -334,10 +334,12 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # ``self.network = resnet.resnet18``: ``self.network(num_classes=10)`` builds a model
     if not owner and _run_outside_torch(ctx, call):
         return False  # ``model = lambda x: session.run(...)``: an ONNX Runtime session, not a torch module
-    if not owner and _plain_instance(ctx, call):
-        return False  # ``teacher = FeatPredictor(weights)``: a plain class of the module, no module
-    if not owner and _bound_to_functions(ctx, call):
-        return False  # ``encoder = encoders[args.format]``: a function of the module, reached through its body
+    if not owner:
+        values = _bound_values(ctx, call)
+        if values and _plain_instance(ctx, values):
+            return False  # ``teacher = FeatPredictor(weights)``: a plain class of the module, no module
+        if values and _bound_to_functions(ctx, values):
+            return False  # ``encoder = encoders[args.format]``: a function of the module, reached through its body
     if not owner and _memo(ctx, ("reads-names",), lambda: any(".__name__" in line for line in ctx.lines), False) \
             and key in _memo(ctx, ("named", id(call.function)), lambda: _names_read_as_classes(ctx, call), ()):
         return False  # ``model.__name__``: a class (a database document), called to build one
@@ -439,23 +441,21 @@ def _run_outside_torch(ctx, call: ModelCall) -> bool:
 
 def _bound_values(ctx, call: ModelCall) -> Optional[List[ast.expr]]:
     """What the name ``call`` calls is bound to in its function, or else at
-    the top of the module."""
+    the top of the module (asked of ``_plain_instance`` and
+    ``_bound_to_functions``)."""
     scope = scope_of(ctx, call.function) if call.function is not None else None
     values = scope.deps.get(call.key) if scope is not None else None
     return values or ctx.flow.module_scope.deps.get(call.key)
 
 
-def _plain_instance(ctx, call: ModelCall) -> bool:
-    """Is the name ``call`` calls bound, in its function or else at the top
-    of the module, only to instances of plain classes of the module: no
+def _plain_instance(ctx, values: List[ast.expr]) -> bool:
+    """Is the name a call calls bound (``values``: see ``_bound_values``)
+    only to instances of plain classes of the module: no
     base but ``object``, no ``forward`` (``teacher =
     FeatPredictor(weights)``, whose ``__call__`` runs a library predictor)?
     Such an instance is no ``nn.Module``: it has no mode and no parameters
     of its own, and whatever model it keeps runs in its methods, under
     their grad mode."""
-    values = _bound_values(ctx, call)
-    if not values:
-        return False
     local = local_classes(ctx)
     for value in values:
         if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in local):
@@ -466,16 +466,13 @@ def _plain_instance(ctx, call: ModelCall) -> bool:
     return True
 
 
-def _bound_to_functions(ctx, call: ModelCall) -> bool:
-    """Is the name ``call`` calls bound, in its function or else at the top
-    of the module, only to functions of the module, by name (``encoder =
+def _bound_to_functions(ctx, values: List[ast.expr]) -> bool:
+    """Is the name a call calls bound (``values``: see ``_bound_values``)
+    only to functions of the module, by name (``encoder =
     encode_png``) or through a table the top of the module binds once to a
     literal of them (``encoder = encoders[args.format]`` over ``encoders =
     {"png": encode_png, "pkl": encode_pkl}``)?  Calling it runs one of
     those functions, whose own code the loop rules read."""
-    values = _bound_values(ctx, call)
-    if not values:
-        return False
     defs = _memo(ctx, ("defs",), lambda: _function_names(ctx), frozenset())
     for value in values:
         elements: List[Optional[ast.expr]] = [value]
