@@ -2173,12 +2173,17 @@ def _library_shaped(ctx) -> bool:
 
 def _sets_up_imports(expr: ast.expr) -> bool:
     """``sys.path.append('../')``, ``warnings.filterwarnings('ignore')``,
-    ``np.random.seed(1337)``: a call a module made to be imported makes so
-    that its own imports work, stay quiet or draw the same numbers."""
+    ``np.random.seed(1337)``, ``matplotlib.use('Agg')``: a call a module
+    made to be imported makes so that its own imports work, stay quiet,
+    draw the same numbers or plot without a display."""
     if not isinstance(expr, ast.Call):
         return False
     name = dotted(expr.func) or ""
-    return name.startswith("sys.path.") or name.startswith("warnings.") or name in _SEEDS
+    return name.startswith("sys.path.") or name.startswith("warnings.") or name in _SEEDS or name in _BACKENDS
+
+
+#: Calls that pick matplotlib's backend.
+_BACKENDS = frozenset({"matplotlib.use", "mpl.use"})
 
 
 #: Calls that seed a random number generator.

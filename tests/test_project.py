@@ -1849,8 +1849,11 @@ def test_a_module_defining_its_own_function_of_a_star_imported_name_calls_its_ow
     # a module made to be imported that fixes up its import path first
     ("import sys\nsys.path.append('../')\n", []),
     ("import warnings\nwarnings.filterwarnings('ignore')\n", []),
+    # ... or picks a plotting backend for the figures it draws
+    ("import matplotlib\nmatplotlib.use('Agg')\n", []),
     # a module that runs something else at import: it may be run by hand
     ("torch.set_num_threads(1)\n", [(14, 4, "GRD101")]),
+    ("import matplotlib.pyplot as plt\nplt.plot([0, 1])\n", [(15, 4, "GRD101")]),
 ])
 def test_a_module_setting_up_its_imports_is_still_made_to_be_imported(tmp_path, setup, found):
     functions = textwrap.dedent(LEFTOVER_FUNCTIONS).replace("import torch\n", "import torch\n" + setup, 1)
