@@ -9,7 +9,9 @@ import sys
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from flake8_gradmode import flow
-from flake8_gradmode.tracker import ImportTable, all_params, bound_arguments, dotted, is_const, last_name, unchained
+from flake8_gradmode.tracker import (
+    ImportTable, all_params, bound_arguments, chain_root, dotted, is_const, last_name, unchained,
+)
 
 
 #: ``torch.nn`` layers that compute the same in both modes.
@@ -181,10 +183,8 @@ def _from_a_layer_source(ctx, func: ast.Attribute, qual: str) -> bool:
     """Is ``func`` an attribute of an imported name (``parts.Glimpse``,
     ``torchvision.models.resnet18``, ``torch.hub.load``) that may build a
     layer: anything but the functions of ``_NO_LAYER_ROOTS``?"""
-    root: ast.expr = func
-    while isinstance(root, ast.Attribute):
-        root = root.value
-    if not isinstance(root, ast.Name) or not ctx.imports.is_imported(root.id):
+    root = chain_root(func)
+    if root is None or not ctx.imports.is_imported(root):
         return False  # ``self.fc(x)``, ``x.view(n, -1)``: no import
     return qual.partition(".")[0] not in _NO_LAYER_ROOTS or qual.startswith(("torch.hub.", "torch.jit."))
 

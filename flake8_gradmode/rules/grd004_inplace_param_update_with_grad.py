@@ -7,8 +7,8 @@ import ast
 from flake8_gradmode import facts, flow
 from flake8_gradmode.names import tokens
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, dotted, effective, first_value, is_const, last_name, param_defaults, positional_params,
-    preorder,
+    FunctionInfo, Grad, bound_arguments, dotted, effective, first_value, is_const, last_name, param_defaults,
+    positional_params, preorder,
 )
 from flake8_gradmode.context import Fix
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
@@ -878,10 +878,7 @@ class InplaceParamUpdateWithGrad(Rule):
         frozen = self._freezers[node_id]
         if not frozen:
             return
-        params = [a.arg for a in infos[0].node.args.args]  # type: ignore[attr-defined]
-        handed = [(params[i], arg) for i, arg in enumerate(node.args[: len(params)])]
-        handed += [(kw.arg, kw.value) for kw in node.keywords if kw.arg is not None]
-        for param, arg in handed:
+        for param, arg, _ in bound_arguments(infos[0], node):
             owner = dotted(arg) if param in frozen else None
             if owner is not None:
                 self._not_requiring.add((id(ctx.grad.function), owner))
