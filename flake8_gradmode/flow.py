@@ -3542,35 +3542,62 @@ def _built_afresh(ctx, loop: ast.AST, call: ModelCall) -> bool:
     """Does every pass of ``loop`` build the model ``call`` runs, from a
     class, before the call, and load no weights into it: ``model =
     VLAE(use_flow=flag)`` or ``block = block_class(64)`` over a table of
-    classes?  Each pass then runs a new untrained model (a check of the
-    architectures' shapes), not a model over evaluation data.  A class the
-    module defines must call nothing that loads (``load_state_dict``,
-    ``torch.load``) in its code; a pretrained build (``pretrained=True``, a
-    path or name as a string) does not count."""
+    classes?  Or does the loop run, one by one, the models a literal list
+    it iterates builds (``for net in [ResNet50(), ResNet101()]:``)?  Each
+    pass then runs a new untrained model (a check of the architectures'
+    shapes), not a model over evaluation data.  A class the module defines,
+    or a function of it that builds the model, must call nothing that loads
+    (``load_state_dict``, ``torch.load``) in its code; a pretrained build
+    (``pretrained=True``, a path or name as a string) does not count."""
     name = call.key
     if "." in name:
         return False
-    build = next((
-        stmt.value for stmt in getattr(loop, "body", ())
-        if stmt.__class__ is ast.Assign and len(stmt.targets) == 1  # type: ignore[attr-defined]
-        and stmt.targets[0].__class__ is ast.Name and stmt.targets[0].id == name  # type: ignore[attr-defined]
-        and stmt.lineno < call.node.lineno
-    ), None)
-    if build is None or build.__class__ is not ast.Call or any(
+    is_for = loop.__class__ is ast.For
+    target = loop.target if is_for else None  # type: ignore[attr-defined]
+    listed = loop.iter if is_for else None  # type: ignore[attr-defined]
+    if (
+        target.__class__ is ast.Name and target.id == name  # type: ignore[union-attr]
+        and listed.__class__ in (ast.List, ast.Tuple) and listed.elts  # type: ignore[union-attr]
+    ):
+        if not all(_a_new_model(ctx, element, set()) for element in listed.elts):  # type: ignore[union-attr]
+            return False
+    else:
+        build = next((
+            stmt.value for stmt in getattr(loop, "body", ())
+            if stmt.__class__ is ast.Assign and len(stmt.targets) == 1  # type: ignore[attr-defined]
+            and stmt.targets[0].__class__ is ast.Name and stmt.targets[0].id == name  # type: ignore[attr-defined]
+            and stmt.lineno < call.node.lineno
+        ), None)
+        targets = {n.id for n in ast.walk(target) if n.__class__ is ast.Name} if is_for else set()
+        if build is None or not _a_new_model(ctx, build, targets):
+            return False
+    return not any(
+        _loads(n) and any(a.__class__ is ast.Name and a.id == name for a in ast.walk(n)) for n in ast.walk(loop)
+    )
+
+
+def _a_new_model(ctx, build: ast.AST, classes: Set[str]) -> bool:
+    """Is ``build`` a call that makes a new untrained model: of a class (a
+    capitalised name, or one of ``classes``, the names a loop binds to
+    classes of a table), or of a function of the module, with no string
+    argument and no keyword that loads weights, and with no loading call in
+    the code of the module's class or function it calls?"""
+    if build.__class__ is not ast.Call or any(
         arg.__class__ is ast.Constant and isinstance(arg.value, str) for arg in build.args  # type: ignore
     ) or any(k.arg is None or _LOADING_WORDS.intersection(tokens(k.arg)) for k in build.keywords):  # type: ignore
         return False
     func = build.func  # type: ignore[attr-defined]
     klass = last_name(func)
-    targets = {n.id for n in ast.walk(loop.target) if n.__class__ is ast.Name} if loop.__class__ is ast.For else set()
-    if not (klass[:1].isupper() or func.__class__ is ast.Name and klass in targets):
+    local = func.__class__ is ast.Name
+    if local and klass in module_functions(ctx):
+        node: Optional[ast.AST] = next(
+            n for n in ctx.tree.body if n.__class__ in (ast.FunctionDef, ast.AsyncFunctionDef) and n.name == klass
+        )
+    elif klass[:1].isupper() or local and klass in classes:
+        node = local_classes(ctx).get(klass) if local else None
+    else:
         return False
-    node = local_classes(ctx).get(klass) if func.__class__ is ast.Name else None
-    if node is not None and any(_loads(n) for n in ast.walk(node)):
-        return False
-    return not any(
-        _loads(n) and any(a.__class__ is ast.Name and a.id == name for a in ast.walk(n)) for n in ast.walk(loop)
-    )
+    return node is None or not any(_loads(n) for n in ast.walk(node))
 
 
 #: Words of a keyword that builds a model with trained weights (``pretrained=True``, ``weights_path=p``).

@@ -5476,3 +5476,57 @@ def test_a_class_building_layers_through_another_package(change, expected):
     if change:
         source = source.replace("import torch\n", "import math\nimport torch\n", 1)
     assert found(source) == expected
+
+
+FRESH_MODELS_IN_A_LIST = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, depth):
+        super().__init__()
+        self.body = nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1) for _ in range(depth)])
+        self.bn = nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        return self.bn(self.body(x))
+
+
+def Net18():
+    return Net(2)
+
+
+def Net34():
+    return Net(4)
+
+
+def test():
+    x = torch.randn(2, 3, 32, 32)
+    for net in [Net18(), Net34()]:
+        y = net(x)
+        print(y.shape)
+
+
+test()
+"""
+
+
+TRAINED_FIRST = "    trained = Net18()\n    trained.load_state_dict(torch.load('n.pt'))\n    x = torch.randn"
+
+
+@pytest.mark.parametrize("changes, expected", [
+    # each pass runs a model the list built just now: a check of its shape
+    ((), []),
+    # a model loaded from a file is a trained one
+    ((("[Net18(), Net34()]", "[Net18(), torch.load('net.pt')]"),), [("GRD101", 26, 4), ("GRD102", 26, 4)]),
+    # a model built and loaded before the loop, left out of it or run in it
+    ((("    x = torch.randn", TRAINED_FIRST),), []),
+    ((("    x = torch.randn", TRAINED_FIRST), ("[Net18(), Net34()]", "[trained, Net34()]")),
+     [("GRD101", 28, 4), ("GRD102", 28, 4)]),
+])
+def test_a_loop_over_a_list_of_models_built_in_it(changes, expected):
+    source = FRESH_MODELS_IN_A_LIST
+    for change in changes:
+        source = source.replace(*change)
+    assert found(source) == expected

@@ -584,10 +584,12 @@ class EvalLoopWithoutNoGrad(Rule):
         (a literal `range(3)` of passes over `torch.randn(...)` inputs made in
         the loop, outputs not read); a loop whose every pass builds the
         model it runs, from a class, and loads nothing into it (`block =
-        variant(64)` over a table of classes, then `block(x)`: untrained
-        models whose shapes are checked; not with `pretrained=`, a string
-        argument, a `load...` call on it, or a class of the module whose
-        code loads); a loop that makes a
+        variant(64)` over a table of classes, then `block(x)`), or that
+        runs one by one the models a literal list of builds holds (`for net
+        in [resnet50(), resnet101()]:`): untrained models whose shapes are
+        checked; not with `pretrained=`, a string argument, a `load...` call
+        on it, or a class or function of the module whose code loads); a
+        loop that makes a
         tensor require grad (`x.requires_grad = True`: input gradients are
         wanted), or an inference function that does, or that hands the model
         a `self.x` a method of its class made require grad (derivatives of
@@ -1259,6 +1261,33 @@ class EvalLoopWithoutNoGrad(Rule):
             title="A new untrained model built on every pass: a check of the architectures",
             checks=(Holds("len({id(block) for block in built}) == 2",
                           "each pass runs a model of its own, built just before: no model is evaluated batch by batch"),),
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def small():
+                return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8))
+
+
+            def large():
+                return torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.BatchNorm1d(32))
+
+
+            def check_shapes():
+                x = torch.randn(2, 4)
+                for net in [small(), large()]:
+                    y = net(x)
+                    shapes.append(tuple(y.shape))
+
+
+            shapes = []
+            check_shapes()
+            """,
+            title="Models a literal list builds, each run once: a check of their shapes",
+            checks=(Holds("shapes == [(2, 8), (2, 32)]",
+                          "each model in the list is new and untrained, run once on random inputs for its output's shape"),),
         ),
         Valid(
             """
