@@ -1714,12 +1714,19 @@ def methods_turning_grad_off(
     frozen target encoder after the online one) does not count; a call of a
     part named like a tokenizer, vocabulary, logger or settings before it
     (``self.tokenizer.encode(text)``) is no work.  A model
-    whose method does that runs without grad when it says so.  Only classes
-    that define ``forward`` or ``__call__`` (what calling a model runs) are
-    read."""
+    whose method does that runs without grad when it says so.  Every method
+    counts when the class's ``__init__`` calls ``torch.set_grad_enabled(False)``
+    in its own body: grad is then off for the process once a model is built.
+    Only classes that define ``forward`` or ``__call__`` (what calling a
+    model runs) are read."""
     methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if not any(m.name in ("forward", "__call__") for m in methods):
         return []
+    init = next((m for m in methods if m.name == "__init__"), None)
+    if init is not None and any(_grad_off_for_good(stmt, turns_off) for stmt in init.body):
+        # ``torch.set_grad_enabled(False)`` in the constructor's own body: once
+        # a model is built, grad stays off for the rest of the process
+        return sorted(m.name for m in methods)
     found: Set[str] = {
         m.name for m in methods
         if any(turns_off(d) or decorator_turns_grad_off(last_name(d.func if isinstance(d, ast.Call) else d))
@@ -1733,6 +1740,15 @@ def methods_turning_grad_off(
                 found.add(m.name)
                 grown = True
     return sorted(found)
+
+
+def _grad_off_for_good(stmt: ast.stmt, turns_off: Callable[[ast.expr], bool]) -> bool:
+    """Is ``stmt`` a ``torch.set_grad_enabled(False)`` statement (a literal
+    ``False``)?  It switches grad off for the process, not for a block."""
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    if not isinstance(call, ast.Call) or last_name(call.func) != "set_grad_enabled" or not turns_off(call):
+        return False
+    return is_const(first_value(call), False)
 
 
 def grad_off_selectors(node: ast.ClassDef, turns_off: Callable[[ast.expr], bool]) -> List[str]:

@@ -3538,6 +3538,34 @@ def _profiles(ctx, expr: ast.expr, scope: Optional[Scope] = None) -> bool:
     )
 
 
+def model_turns_grad_off(ctx, calls: List[ModelCall]) -> bool:
+    """Does the module name a project class whose method each of the model
+    calls may run turns grad off itself (``forward`` under
+    ``torch.set_grad_enabled(self.training)``, ``reverse_flow`` under
+    ``torch.no_grad()``, a wrapper's ``__call__``, any method of a class
+    whose constructor calls ``torch.set_grad_enabled(False)`` for the
+    process), or does each call pass an argument that selects such a branch
+    of a project class's forward?  The model may then run without grad
+    where it is called: unknown, so silent.  ``calls``: model calls, direct
+    or through a function of the module."""
+    return bool(calls) and all(
+        not isinstance(c, ElsewhereCall) and (ctx.names_class_turning_grad_off(frozenset((
+            "forward", "__call__", *((c.node.func.attr,) if isinstance(c.node.func, ast.Attribute) else ()),
+        ))) or selects_grad_off(ctx, c.node))
+        for c in calls
+    )
+
+
+def selects_grad_off(ctx, call: ast.Call) -> bool:
+    """Does the model call pass, by keyword, a constant that makes a project
+    class's forward run without grad (``model(batch, is_eval=True)``,
+    ``model(data, mode="inference")``; see ``facts.grad_off_selectors``)?"""
+    selectors = frozenset(
+        f"{k.arg}={k.value.value!r}" for k in call.keywords if k.arg and isinstance(k.value, ast.Constant)
+    )
+    return bool(selectors) and ctx.selects_grad_off(selectors)
+
+
 def _built_afresh(ctx, loop: ast.AST, call: ModelCall) -> bool:
     """Does every pass of ``loop`` build the model ``call`` runs, from a
     class, before the call, and load no weights into it: ``model =

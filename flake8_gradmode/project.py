@@ -103,7 +103,7 @@ if TYPE_CHECKING:  # annotations only: making typing aliases at import costs tim
 
 #: Bumped whenever the layout of the cache or of a summary changes, so old
 #: caches are not read.
-_FORMAT = 58
+_FORMAT = 59
 #: Statements whose blocks may leave another grad mode behind them.
 _BLOCK_STATEMENTS = frozenset({
     ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith, *(

@@ -7105,3 +7105,54 @@ def test_an_optional_head_of_another_module_read_by_its_own_code(tmp_path, chang
     layers += "\n\n    def act():\n        return nn.Dropout(0.5)\n"
     make(tmp_path, {"layers.py": layers, "train.py": OPTIONAL_HEAD_TRAINING})
     assert [f for f in lint(tmp_path / "train.py") if f[2] == "GRD102"] == found
+
+
+GRAD_OFF_FOR_GOOD = """
+    import torch
+
+
+    class Reconstructor(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.set_grad_enabled(False)
+            self.body = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.body(x)
+"""
+
+RECONSTRUCTING = """
+    import torch
+    from model import Reconstructor
+
+
+    def reconstruct_all(loader):
+        model = Reconstructor()
+        model.eval()
+        volumes = []
+        for images in loader:
+            volume = model(images)
+            volumes.append(volume.cpu().numpy())
+        return volumes
+
+
+    if __name__ == "__main__":
+        reconstruct_all([torch.randn(2, 4)])
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    # building the model turns grad off for the rest of the process
+    (None, []),
+    (("torch.set_grad_enabled(False)", "torch.set_grad_enabled(True)"), [(9, 4, "GRD101"), (11, 23, "GRD006")]),
+    # only when a flag says so, or only while the constructor runs
+    (("torch.set_grad_enabled(False)", "if self.training:\n                torch.set_grad_enabled(False)"),
+     [(9, 4, "GRD101"), (11, 23, "GRD006")]),
+    (("            torch.set_grad_enabled(False)\n            self.body = torch.nn.Linear(4, 4)",
+      "            with torch.set_grad_enabled(False):\n                self.body = torch.nn.Linear(4, 4)"),
+     [(9, 4, "GRD101"), (11, 23, "GRD006")]),
+])
+def test_a_model_whose_constructor_turns_grad_off_for_good_is_silent(tmp_path, change, found):
+    model = GRAD_OFF_FOR_GOOD.replace(*change) if change else GRAD_OFF_FOR_GOOD
+    make(tmp_path, {"model.py": model, "reconstruct.py": RECONSTRUCTING})
+    assert lint(tmp_path / "reconstruct.py") == found

@@ -639,6 +639,8 @@ class NumpyOnTensorRequiringGrad(Rule):
             return False  # a lambda or generator expression: its caller decides
         if ctx.flow.grad_off_by_hand:
             return False  # ``torch.set_grad_enabled(False)`` in a function: process state, order not visible
+        if flow.model_turns_grad_off(ctx, models):
+            return False  # a project class's forward, or its constructor, turns grad off itself
         resolved = flow.entry_grad(ctx, function)
         if resolved is Grad.ENABLED:
             return True  # a call in the module runs it with grad enabled

@@ -186,32 +186,6 @@ def _another_framework(ctx) -> bool:
     return "torch" not in heads and not heads.isdisjoint(_TORCH_LIKE)
 
 
-def _model_turns_grad_off(ctx, calls: List[flow.ModelCall]) -> bool:
-    """Does the module name a project class whose method each of the loop's
-    model calls may run turns grad off itself (``forward`` under
-    ``torch.set_grad_enabled(self.training)``, ``reverse_flow`` under
-    ``torch.no_grad()``, a wrapper's ``__call__``), or does each call pass
-    an argument that selects such a branch of a project class's forward?  The model may then run
-    without grad where the loop calls it: unknown, so silent.  ``calls``:
-    the loop's model calls, direct or through a function of the module."""
-    return bool(calls) and all(
-        not isinstance(c, flow.ElsewhereCall) and (ctx.names_class_turning_grad_off(frozenset((
-            "forward", "__call__", *((c.node.func.attr,) if isinstance(c.node.func, ast.Attribute) else ()),
-        ))) or _selects_grad_off(ctx, c.node))
-        for c in calls
-    )
-
-
-def _selects_grad_off(ctx, call: ast.Call) -> bool:
-    """Does the model call pass, by keyword, a constant that makes a project
-    class's forward run without grad (``model(batch, is_eval=True)``,
-    ``model(data, mode="inference")``; see ``facts.grad_off_selectors``)?"""
-    selectors = frozenset(
-        f"{k.arg}={k.value.value!r}" for k in call.keywords if k.arg and isinstance(k.value, ast.Constant)
-    )
-    return bool(selectors) and ctx.selects_grad_off(selectors)
-
-
 #: Packages of adversarial attacks, and SHAP: their attacks backpropagate to
 #: the inputs they craft, and its explainers to the inputs they explain,
 #: with the caller's grad mode, so they need grad.
@@ -1523,7 +1497,7 @@ class EvalLoopWithoutNoGrad(Rule):
             if _on_one_pass_only(ev.loop, calls) or (not ev.paths and _through_the_layers(ev.loop, calls)):
                 covered.update(id(c) for c in calls)  # one forward, printed: no graph per batch
                 continue
-            if not flow.model_needs_grad(ctx, calls) and not _model_turns_grad_off(ctx, calls) \
+            if not flow.model_needs_grad(ctx, calls) and not flow.model_turns_grad_off(ctx, calls) \
                     and not _volatile_inputs(ctx, ev.loop.scope, [p.callee for p in ev.paths], ev.loop.node) \
                     and not _another_framework(ctx) and not flow.under_project_contexts(ctx, calls, "g") \
                     and not all(flow.built_parameter_free(ctx, c, _NO_MODEL_LAYERS) for c in calls) \
