@@ -481,7 +481,12 @@ class Tracker:
                     if typed is not None:
                         for loop in loops:
                             loop.typed_calls.append((seq, typed))
-        if self.grad.state is Grad.DISABLED:
+        state = self.grad.state
+        if state is Grad.INHERITED and self.grad.frame.kind == "generator":
+            # ``times.extend(timeit(lambda: model(x)) for _ in range(3))``: the
+            # generator runs where it is made, and the callee runs the lambda there
+            state = self._consumer_state()[0]
+        if state is Grad.DISABLED:
             for arg in node.args:
                 if arg.__class__ is ast.Lambda:
                     self._disabled_lambdas.add(id(arg))

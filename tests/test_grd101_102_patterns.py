@@ -5530,3 +5530,34 @@ def test_a_loop_over_a_list_of_models_built_in_it(changes, expected):
     for change in changes:
         source = source.replace(*change)
     assert found(source) == expected
+
+
+TIMED_IN_A_GENERATOR = """
+import time
+import torch
+
+
+def timed_call(function):
+    started = time.perf_counter()
+    value = function()
+    return value, time.perf_counter() - started
+
+
+def benchmark(model, work, test_indices):
+    with torch.no_grad():
+        seconds = []
+        for index in test_indices:
+            one = work[index]
+            seconds.extend(timed_call(lambda one=one: model(one))[1] for _ in range(3))
+    return seconds
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # the lambda runs in the call the generator makes, under ``no_grad``
+    (None, []),
+    (("    with torch.no_grad():\n", "    if True:\n"), [("GRD101", 15, 8)]),
+])
+def test_a_lambda_handed_over_in_a_generator_under_no_grad(change, expected):
+    source = TIMED_IN_A_GENERATOR.replace(*change) if change else TIMED_IN_A_GENERATOR
+    assert found(source) == expected
