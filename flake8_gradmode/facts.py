@@ -738,7 +738,8 @@ def returns_number(
     method ``fn``), ``return self.loss`` counts when every value that class,
     the module's classes it derives from and those deriving from it give
     ``self.loss`` is a number (``self.loss = 1``, ``self.loss =
-    math.sqrt(fake)``).  With ``calls`` (does the function of the module
+    math.sqrt(fake)``), and so does ``return self.sums[i]`` of a list of
+    numbers.  With ``calls`` (does the function of the module
     of that name return only numbers, or ``None``?), a call of one counts as
     a number, and so does ``return None`` beside a number returned
     (``_scalar_to_float(x)``: ``float(x.item())``, or ``None`` for a tensor
@@ -750,7 +751,7 @@ def returns_number(
     if not returns or any(r is None for r in returns):
         return False
     stores = _local_values(fn)
-    if attributes is not None and any(_self_attribute(r) for r in returns):
+    if attributes is not None and any(_self_attribute(n) for r in returns for n in ast.walk(r)):
         stores.update(attributes())
     return all(_number_expr(r, stores, frozenset(), calls) for r in returns)
 
@@ -896,9 +897,16 @@ def _number_expr(
         return _number(expr)
     if _a_count(expr):
         return True  # ``target.size(0)``, ``len(batch)``, ``x.shape[0]``
+    if isinstance(expr, ast.List):
+        # ``[0.0, 0]``: a list of numbers carries no graph (not ``[]``, which appends may fill)
+        return bool(expr.elts) and all(_number_expr(e, stores, seen, calls) for e in expr.elts)
+    if isinstance(expr, ast.ListComp):
+        return _number_expr(expr.elt, _comprehension_values(expr, stores), seen, calls)
     if isinstance(expr, ast.BinOp):
         if not _number_expr(expr.left, stores, seen, calls):
             return False
+        if isinstance(expr.op, ast.Mult) and isinstance(expr.left, ast.List):
+            return True  # ``[0.0] * n``
         right = expr.right
         # ``loss / num_batches`` with ``num_batches = X.shape[0] // batch_size``, ``batch_size`` a parameter
         return _number_expr(right, stores, seen, calls) or isinstance(expr.op, (ast.Div, ast.FloorDiv)) and (
@@ -935,6 +943,30 @@ def _number_expr(
         return True  # ``total = total + x.item()``: as the name's other values say
     values = stores.get(key)
     return bool(values) and all(_number_expr(v, stores, seen | {key}, calls) for v in values)
+
+
+def _comprehension_values(comp: ast.ListComp, stores: dict) -> dict:
+    """``stores`` with the names the comprehension's loops bind: each given
+    what it iterates (a name read as a number stands for the items of a list
+    of numbers), one by one over ``zip(a, b)``; unknown otherwise."""
+    inner = dict(stores)
+    for generator in comp.generators:
+        target, source = generator.target, generator.iter
+        if isinstance(target, ast.Name):
+            inner[target.id] = [source]
+        elif (
+            isinstance(target, ast.Tuple) and isinstance(source, ast.Call) and dotted(source.func) == "zip"
+            and len(source.args) == len(target.elts) and not source.keywords
+        ):
+            for element, value in zip(target.elts, source.args):
+                for name in ast.walk(element):
+                    if isinstance(name, ast.Name):
+                        inner[name.id] = [value if name is element else None]
+        else:
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name):
+                    inner[name.id] = [None]
+    return inner
 
 
 def _items_numbers(

@@ -2861,3 +2861,54 @@ def test_a_detached_loss_over_a_count_of_micro_steps(change, expected):
     source = MICRO_STEPS.replace(*change) if change else MICRO_STEPS
     assert change is None or source != MICRO_STEPS
     assert [f for f in findings(source) if f[0] == "GRD104"] == expected
+
+
+TALLY_OF_FLOATS = """
+import torch
+from torch import nn
+
+
+class Tally:
+    def __init__(self, n):
+        self.sums = [0.0] * n
+
+    def add(self, *values):
+        self.sums = [s + float(v) for s, v in zip(self.sums, values)]
+
+    def __getitem__(self, i):
+        return self.sums[i]
+
+
+def evaluate_loss(net, batches, loss):
+    tally = Tally(2)
+    for x, y in batches:
+        err = loss(net(x), y)
+        tally.add(err.sum(), err.numel())
+    return tally[0] / tally[1]
+
+
+net = nn.Linear(3, 1)
+loss = nn.MSELoss(reduction="none")
+batches = [(torch.randn(4, 3), torch.randn(4, 1))]
+optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+history = []
+for epoch in range(5):
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss(net(x), y).mean().backward()
+        optimizer.step()
+    test_loss = evaluate_loss(net, batches, loss)
+    history.append(test_loss)
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # the tally turns every value into a float: its items carry no graph
+    (None, []),
+    # it keeps what it is given: the ratio is a tensor with its graph
+    (("[s + float(v) for s, v", "[s + v for s, v"), [("GRD104", 36, 4)]),
+    (("        return self.sums[i]", "        return torch.stack(self.sums)[i]"), [("GRD104", 36, 4)]),
+])
+def test_items_of_a_class_that_keeps_only_floats(change, expected):
+    source = TALLY_OF_FLOATS.replace(*change) if change else TALLY_OF_FLOATS
+    assert findings(source) == expected

@@ -98,7 +98,11 @@ class LossAccumulatedWithGraph(Rule):
         imported from another module (`epoch_loss =
         dataset_loss(loader, net, loss_fn)`).  Values read past the graph
         count as numbers there (`total += criterion(out, y).data[0]`, `sum(losses)`
-        of a list given only `loss.detach().cpu().numpy()`), and a returned
+        of a list given only `loss.detach().cpu().numpy()`), and so do the
+        items of an object of a class of the module whose `__getitem__`
+        returns items of a list its methods fill only with numbers
+        (`return metric[0] / metric[1]` of an accumulator whose `add` keeps
+        `float(v)`), and a returned
         loss name the function bound again to such a value just before it
         returns it (`loss = sum(losses) / len(losses); return loss`) holds
         no graph; nor does a detached value divided by a count (`loss_accum
@@ -974,10 +978,21 @@ def _not_a_number(ctx, key: Tuple[str, ...]):
 
 def _numbers_from(ctx, depth: int) -> Callable[[str], bool]:
     """Does the module's one function of a name return only Python numbers
-    (or ``None``), through the module's functions it calls, two deep?"""
+    (or ``None``), through the module's functions it calls, two deep?  Or is
+    the name a class of the module whose items are numbers (its
+    ``__getitem__`` returns only numbers, given every value its methods give
+    the attributes of ``self``: ``self.sums = [s + float(v) for s, v in
+    zip(self.sums, values)]``)?  Its instances then carry no graph."""
     def answer(name: str) -> bool:
+        if depth >= 2:
+            return False
         scopes = ctx.scopes_of(("function", name))
-        return depth < 2 and len(scopes) == 1 and scopes[0].function is not None and facts.returns_number(
+        if not scopes:
+            klass = flow.local_classes(ctx).get(name)
+            getitem = facts.method_of(klass, "__getitem__") if klass is not None else None
+            return getitem is not None and facts.returns_number(
+                getitem, attributes=lambda: flow.attribute_values(ctx, name))
+        return len(scopes) == 1 and scopes[0].function is not None and facts.returns_number(
             scopes[0].function.node, calls=_numbers_from(ctx, depth + 1))
     return answer
 
