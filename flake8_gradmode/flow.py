@@ -1882,9 +1882,14 @@ def _cannot_build(ctx, stmt: ast.stmt, local: FrozenSet[str]) -> bool:
 
 
 def _false_test(ctx, test: ast.expr) -> bool:
-    """``False``, ``0``, ``None``, or a name the module binds once to one of them."""
+    """``False``, ``0``, ``None``, or a name the module binds once to one of
+    them; or ``and`` with one such operand (``if use_test and epoch % k ==
+    0:``), ``or`` of only such."""
     if isinstance(test, ast.Constant):
         return not test.value and not isinstance(test.value, str)
+    if isinstance(test, ast.BoolOp):
+        falses = [_false_test(ctx, value) for value in test.values]
+        return any(falses) if isinstance(test.op, ast.And) else all(falses)
     return isinstance(test, ast.Name) and test.id in _memo(ctx, ("false-flags",), lambda: _false_flags(ctx), set())
 
 
@@ -1938,15 +1943,21 @@ def _blocks(field: object) -> List[List[ast.stmt]]:
 
 def _false_flags(ctx) -> Set[str]:
     """The names the module binds exactly once, at its top level (its
-    ``if __name__ == "__main__":`` block included), to ``False``, ``0`` or
-    ``None`` (``EVAL = False``), and nowhere else (a function's ``global
-    EVAL`` that never assigns it changes nothing)."""
+    ``if __name__ == "__main__":`` block included) or at the top level of a
+    function's body (``use_test = False`` in ``main()``), to ``False``, ``0``
+    or ``None`` (``EVAL = False``), and nowhere else (a function's ``global
+    EVAL`` that never assigns it changes nothing), and that no function
+    takes as a parameter.  Another function reading the name finds no
+    such global: it fails there."""
     tree = ctx.tree
     top = getattr(tree, "body", ())
+    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))] \
+        if tree is not None else []
     candidates = {
         stmt.targets[0].id for stmt in [
             *top, *(inner for block in top if isinstance(block, ast.If) and _is_main_test(block.test)
-                    for inner in block.body)
+                    for inner in block.body),
+            *(inner for fn in functions for inner in fn.body),
         ]
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
         and isinstance(stmt.value, ast.Constant) and stmt.value.value in (False, 0, None)
@@ -1958,6 +1969,8 @@ def _false_flags(ctx) -> Set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and node.id in candidates:
             stores[node.id] = stores.get(node.id, 0) + 1
+        elif isinstance(node, ast.arg) and node.arg in candidates:
+            stores[node.arg] = stores.get(node.arg, 0) + 2  # a parameter: handed in, any value
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 name = (alias.asname or alias.name).split(".")[0]

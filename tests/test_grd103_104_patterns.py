@@ -1509,10 +1509,21 @@ def main(model, criterion, opt, train_loader, valid_loader):
 """
 
 
+#: the leftover step after a backward pass of its own
+LEFTOVER_BACKWARD = (
+    "        opt.step()\n        opt.zero_grad()\n\n\ndef main",
+    "        criterion(model(x), y).backward()\n        opt.step()\n        opt.zero_grad()\n\n\ndef main",
+)
+
+
 @pytest.mark.parametrize("source, expected", [
     (EPOCH_STEP_WITH_A_LEFTOVER_STEP, []),
-    (EPOCH_STEP_WITH_A_LEFTOVER_STEP.replace("if is_train and accum != 0:", "if is_train or accum != 0:"),
-     [("GRD103", 28, 8)]),
+    # a step with no backward pass since the switch, the mode set back before
+    # the next forward (``epoch_step`` starts with it): the mode changes nothing
+    (EPOCH_STEP_WITH_A_LEFTOVER_STEP.replace("if is_train and accum != 0:", "if is_train or accum != 0:"), []),
+    (EPOCH_STEP_WITH_A_LEFTOVER_STEP.replace(*LEFTOVER_BACKWARD), []),
+    (EPOCH_STEP_WITH_A_LEFTOVER_STEP.replace(*LEFTOVER_BACKWARD).replace(
+        "if is_train and accum != 0:", "if is_train or accum != 0:"), [("GRD103", 29, 8)]),
 ])
 def test_a_step_under_a_condition_implying_the_training_branch(source, expected):
     assert findings(source) == expected
@@ -2911,4 +2922,84 @@ for epoch in range(5):
 ])
 def test_items_of_a_class_that_keeps_only_floats(change, expected):
     source = TALLY_OF_FLOATS.replace(*change) if change else TALLY_OF_FLOATS
+    assert findings(source) == expected
+
+
+TEST_BEHIND_A_FLAG_OFF = """
+import torch
+from torch import nn
+
+
+def main(loader, test_loader):
+    use_test = False
+    test_every = 5
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.train()
+    for epoch in range(20):
+        for x, y in loader:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        if use_test and epoch % test_every == 0:
+            model.eval()
+            with torch.no_grad():
+                for x, y in test_loader:
+                    print(model(x).argmax(1))
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # the function binds the flag once, to False: the test block never runs
+    (None, []),
+    (("    use_test = False\n", "    use_test = True\n"), [("GRD103", 18, 12)]),
+    # bound again, or handed in: known only at run time
+    (("    test_every = 5\n", "    test_every = 5\n    if len(test_loader) > 0:\n        use_test = True\n"),
+     [("GRD103", 20, 12)]),
+    (("def main(loader, test_loader):\n    use_test = False\n", "def main(loader, test_loader, use_test=False):\n"),
+     [("GRD103", 17, 12)]),
+])
+def test_an_evaluation_behind_a_flag_the_function_sets_off(change, expected):
+    source = TEST_BEHIND_A_FLAG_OFF.replace(*change) if change else TEST_BEHIND_A_FLAG_OFF
+    assert findings(source) == expected
+
+
+STEP_BEFORE_TRAIN = """
+import torch
+from torch import nn
+
+
+def fit(loaders, epochs):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(epochs):
+        for phase in ["train", "val"]:
+            if phase == "train":
+                optimizer.step()
+                model.train()
+            else:
+                model.eval()
+            for x, y in loaders[phase]:
+                optimizer.zero_grad()
+                loss = nn.functional.cross_entropy(model(x), y)
+                if phase == "train":
+                    loss.backward()
+                    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # the stray step before ``model.train()`` runs no forward pass: the mode changes nothing there
+    (None, []),
+    # a forward pass between them runs in eval mode
+    (("                optimizer.step()\n                model.train()\n",
+      "                optimizer.step()\n                model(loaders[phase][0][0])\n                model.train()\n"),
+     [("GRD103", 16, 16)]),
+    # a backward pass in eval mode since the switch: the stray step applies its gradients
+    (("                if phase == \"train\":\n                    loss.backward()\n",
+      "                loss.backward()\n                if phase == \"train\":\n"),
+     [("GRD103", 15, 16)]),
+])
+def test_a_step_before_the_switch_back_to_training(change, expected):
+    source = STEP_BEFORE_TRAIN.replace(*change) if change else STEP_BEFORE_TRAIN
     assert findings(source) == expected

@@ -76,6 +76,10 @@ class TrainModeNotRestored(Rule):
         call (`enc = Encoder(d)`, an optimizer over its parameters, then
         `enc.eval(); return enc`) trains a new model each
         time: its switch to eval mode reaches no model the next call trains.
+        A weight update that follows the switch with no backward pass since
+        it, and after which the model is switched back to training mode
+        before any forward pass (`if phase == "train": optimizer.step();
+        model.train()`), runs no model: the mode changes nothing there.
     """
     why = """
         After the first validation, the rest of training runs in eval mode:
@@ -858,6 +862,14 @@ class TrainModeNotRestored(Rule):
                         continue
                     if j < n and forward_before and not forward_since:
                         continue  # its graph was built before the switch, in training mode
+                    if _switched_back_before_a_forward(events, j, i + n) and not any(
+                        events[k % n].kind == "backward"
+                        and not (k < n and _exclusive(ctx, loop, event, events[k % n]))
+                        for k in range(i + 1, j)
+                    ):
+                        # ``optimizer.step(); model.train()`` with no backward pass since
+                        # the switch: the step runs no forward pass, nor steps one's graph
+                        continue
                     if j < n and _exclusive(ctx, loop, event, nxt):
                         continue  # never in the same pass: ``if phase == "train": ... else: model.eval()``
                     if _only_in_training_mode(nxt, event.model):
@@ -882,7 +894,7 @@ class TrainModeNotRestored(Rule):
                             # imports whose own code runs none of it, ...) keeps no
                             # mode, and in a project without mode-dependent layers
                             # the mode changes nothing
-                            condition=lambda loop=loop: not flow.never_runs(ctx, loop.scope)
+                            condition=lambda loop=loop, node=node: not flow.unreached(ctx, loop.scope, node)
                             and not flow.switched_in_a_mode_free_project(ctx)
                             and not modes.trains_mode_free_models(ctx, loop),
                             fix=self._fix(loop, node),
@@ -1012,6 +1024,20 @@ def _single_pass(loop: flow.Loop) -> bool:
         isinstance(source, ast.Call) and isinstance(source.func, ast.Name) and source.func.id == "range"
         and len(source.args) == 1 and not source.keywords and _is_one(source.args[0])
     )
+
+
+def _switched_back_before_a_forward(events: list, j: int, end: int) -> bool:
+    """Does a switch to training mode follow the event at ``j`` (of the
+    loop's events, read round the loop up to ``end``) before any forward
+    pass?  A weight update there runs no model: the mode cannot matter."""
+    n = len(events)
+    for k in range(j + 1, end + 1):
+        kind = events[k % n].kind
+        if kind == "forward":
+            return False
+        if kind == "train":
+            return True
+    return False
 
 
 def _built_afresh_before(ctx, loop: flow.Loop, model: str, site: int) -> bool:
