@@ -69,6 +69,8 @@ class Tracker:
         self._reference = ctx._referenced.add
         #: lambdas handed to a call made with grad disabled
         self._disabled_lambdas: Set[int] = set()
+        #: how many generator expressions the walk is inside
+        self._generators = 0
         #: the ``if`` bodies entered that run another framework's model (``_other_framework``)
         self._foreign: List[bool] = []
 
@@ -179,9 +181,11 @@ class Tracker:
 
     def visit_GeneratorExp(self, node: ast.GeneratorExp) -> None:
         self.grad.push_frame("generator", None, Grad.INHERITED)
+        self._generators += 1
 
     def leave_GeneratorExp(self, node: ast.GeneratorExp) -> None:
         self.grad.pop_frame()
+        self._generators -= 1
 
     # grad contexts -------------------------------------------------------------
 
@@ -482,7 +486,7 @@ class Tracker:
                         for loop in loops:
                             loop.typed_calls.append((seq, typed))
         state = self.grad.state
-        if state is Grad.INHERITED and self.grad.frame.kind == "generator":
+        if self._generators and state is Grad.INHERITED and self.grad.frame.kind == "generator":
             # ``times.extend(timeit(lambda: model(x)) for _ in range(3))``: the
             # generator runs where it is made, and the callee runs the lambda there
             state = self._consumer_state()[0]
