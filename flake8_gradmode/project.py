@@ -824,6 +824,59 @@ def summarize(tree: ast.Module, no_grad_decorators: Tuple[str, ...] = ()) -> Sum
     return walker.summary()
 
 
+#: Words of a notebook or script that import or run code by a name given at run time.
+_RUN_TIME_IMPORTS = ("%run", "import_module", "__import__", "runpy", "exec(", "execfile")
+
+#: A word of a cell that does not parse.
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: Cell magics whose cell is Python still.
+_PYTHON_CELL_MAGICS = frozenset({"%%time", "%%timeit", "%%capture", "%%prun"})
+
+
+def _imports_of_runner(path: str) -> Optional[FrozenSet[str]]:
+    """``Index.runner_imports`` of the notebook or script at ``path``."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if path.endswith(".ipynb"):
+            import json  # only a project with notebooks, on the way to a report, reads one
+
+            cells = json.loads(raw).get("cells", [])
+            sources = [
+                "".join(c.get("source", "")) if isinstance(c.get("source"), list) else str(c.get("source", ""))
+                for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"
+            ]
+        else:
+            sources = [raw.decode("utf-8")]
+    except (OSError, ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    names: Set[str] = set()
+    for source in sources:
+        if any(word in source for word in _RUN_TIME_IMPORTS):
+            return None
+        magic = source.lstrip().split(None, 1)[0] if source.lstrip().startswith("%%") else None
+        # shell and magic lines (``!pip install``, ``%matplotlib inline``) are no Python
+        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+        try:
+            if magic is not None and magic not in _PYTHON_CELL_MAGICS:
+                raise SyntaxError(magic)  # ``%%bash``: a cell of another language
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError):
+            # a cell left half written, or a shell's: each of its words may
+            # name what it imports or runs (``python -c "import pkg.helpers"``)
+            names.update(_WORD.findall(source))
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = "." * node.level + (node.module or "")
+                names.add(base)
+                names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+    return frozenset(names)
+
+
 def _cache_file(root: str) -> str:
     tag = f"index-{__version__}-f{_FORMAT}-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
     return os.path.join(root, CACHE_DIR, tag)
@@ -1172,6 +1225,7 @@ class Index:
         #: their paths, relative to the root
         self.runner_paths: Tuple[str, ...] = ()
         self._runner_words: Dict[str, str] = {}
+        self._runner_imports: Dict[str, Optional[FrozenSet[str]]] = {}
 
     @property
     def builds(self) -> bool:
@@ -1325,6 +1379,20 @@ class Index:
             except OSError:
                 found = ""
             self._runner_words[rel] = found
+        return found
+
+    def runner_imports(self, rel: str) -> Optional[FrozenSet[str]]:
+        """The dotted names the code of the notebook (its code cells) or
+        script without ``.py`` at ``rel`` imports (``from src.utils import
+        f``: ``src.utils`` and ``src.utils.f``), and every word of a cell that
+        does not parse as Python (left half written, or a shell's), read
+        once; None when it may import anything: it cannot be read, or it
+        imports or runs code by a name given at run time (``%run``,
+        ``importlib``, ``__import__``, ``runpy``, ``exec``)."""
+        if rel in self._runner_imports:
+            return self._runner_imports[rel]
+        found = _imports_of_runner(os.path.join(self.root, rel))
+        self._runner_imports[rel] = found
         return found
 
     def module(self, name: str, near: str) -> Optional[str]:
@@ -1725,7 +1793,13 @@ class Project:
         if not self.unpackaged():
             return False
         if self.index.runners and os.path.join(os.path.dirname(self.rel), "__init__.py") in self.index.entries:
-            return False  # a package's module, made to be imported, in a project whose notebooks may
+            # a package's module, made to be imported, in a project whose
+            # notebooks may, unless none of their imports can name it
+            stem = module_name(self.rel).rpartition(".")[2]
+            for rel in self.index.runner_paths:
+                names = self.index.runner_imports(rel)
+                if names is None or any(stem in name.split(".") for name in names):
+                    return False
         return self._importer() is None
 
     def may_hold_my_functions(self, name: str) -> bool:

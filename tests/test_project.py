@@ -6097,14 +6097,18 @@ def test_a_parameter_edit_in_a_helper_nothing_in_an_unpackaged_project_calls_is_
     assert lint(tmp_path / "models/fuse.py") == []
 
 
-@pytest.mark.parametrize("notebook, found", [(True, [(6, 4, "GRD004")]), (False, [])])
+@pytest.mark.parametrize("notebook, found", [
+    ("from models.fuse import fuse_model", [(6, 4, "GRD004")]),
+    ("import models.net", []),  # it imports another module of the package
+    (None, []),
+])
 def test_a_parameter_edit_in_a_helper_of_a_package_directory_is_reported_if_a_notebook_may_call_it(
     tmp_path, notebook, found,
 ):
     # ``models/__init__.py`` makes it a package's module, made to be imported, by a notebook of the project
     unpackaged(tmp_path, {"models/fuse.py": FUSE_HELPERS, "models/net.py": CONV_BN_NET, "train.py": IMPORTS_NET})
-    if notebook:
-        (tmp_path / "export.ipynb").write_text("{}", encoding="utf-8")
+    if notebook is not None:
+        (tmp_path / "export.ipynb").write_text(_notebook(notebook), encoding="utf-8")
     assert lint(tmp_path / "models/fuse.py") == found
 
 
@@ -7156,3 +7160,32 @@ def test_a_model_whose_constructor_turns_grad_off_for_good_is_silent(tmp_path, c
     model = GRAD_OFF_FOR_GOOD.replace(*change) if change else GRAD_OFF_FOR_GOOD
     make(tmp_path, {"model.py": model, "reconstruct.py": RECONSTRUCTING})
     assert lint(tmp_path / "reconstruct.py") == found
+
+
+def _notebook(*cells: str) -> str:
+    """A notebook of code cells, each given as its lines."""
+    import json
+
+    return json.dumps({"cells": [{"cell_type": "code", "source": cell.splitlines(True)} for cell in cells],
+                       "nbformat": 4})
+
+
+@pytest.mark.parametrize("cells, found", [
+    # the notebook imports other things and runs the project's scripts: nothing of it imports the package's module
+    (("%matplotlib inline\nimport os\nimport subprocess", "!pip install torch\nsubprocess.run(['python', 'main.py'])"),
+     []),
+    # it imports the module, or its package's name
+    (("import os", "from pkg.helpers import evaluate"), [(7, 4, "GRD101")]),
+    (("from pkg import helpers",), [(7, 4, "GRD101")]),
+    # it runs a file or imports by a name given at run time
+    (("%run pkg/helpers.py",), [(7, 4, "GRD101")]),
+    (("import importlib\nmodule = importlib.import_module(name)",), [(7, 4, "GRD101")]),
+    # a cell that is no Python, or is left half written: its words say what it may import
+    (("%%bash\nls -l", "split = 0.7\ndataset = "), []),
+    (("%%bash\npython -c 'import pkg.helpers'",), [(7, 4, "GRD101")]),
+    (("import pkg.\nhelpers",), [(7, 4, "GRD101")]),
+])
+def test_a_notebook_that_imports_none_of_a_package_module_does_not_run_it(tmp_path, cells, found):
+    unpackaged(tmp_path, {"pkg/helpers.py": ORPHAN_HELPERS, "main.py": ORPHAN_MAIN.replace("{line}", "")})
+    (tmp_path / "run_all.ipynb").write_text(_notebook(*cells), encoding="utf-8")
+    assert [f for f in lint(tmp_path / "pkg/helpers.py") if f[2] == "GRD101"] == found
