@@ -1948,12 +1948,27 @@ def _false_flags(ctx) -> Set[str]:
     or ``None`` (``EVAL = False``), and nowhere else (a function's ``global
     EVAL`` that never assigns it changes nothing), and that no function
     takes as a parameter.  Another function reading the name finds no
-    such global: it fails there."""
+    such global: it fails there.  One walk of the module counts every
+    binding and finds the functions."""
     tree = ctx.tree
+    if tree is None:
+        return set()
     top = getattr(tree, "body", ())
-    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))] \
-        if tree is not None else []
-    candidates = {
+    stores: Dict[str, int] = {}
+    functions = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                stores[node.id] = stores.get(node.id, 0) + 1
+        elif isinstance(node, ast.arg):
+            stores[node.arg] = stores.get(node.arg, 0) + 2  # a parameter: handed in, any value
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions.append(node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                name = (alias.asname or alias.name).split(".")[0]
+                stores[name] = stores.get(name, 0) + 2
+    return {
         stmt.targets[0].id for stmt in [
             *top, *(inner for block in top if isinstance(block, ast.If) and _is_main_test(block.test)
                     for inner in block.body),
@@ -1961,21 +1976,8 @@ def _false_flags(ctx) -> Set[str]:
         ]
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
         and isinstance(stmt.value, ast.Constant) and stmt.value.value in (False, 0, None)
-        and not isinstance(stmt.value.value, (str, float))
+        and not isinstance(stmt.value.value, (str, float)) and stores.get(stmt.targets[0].id) == 1
     }
-    if not candidates:
-        return set()
-    stores: Dict[str, int] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and node.id in candidates:
-            stores[node.id] = stores.get(node.id, 0) + 1
-        elif isinstance(node, ast.arg) and node.arg in candidates:
-            stores[node.arg] = stores.get(node.arg, 0) + 2  # a parameter: handed in, any value
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                name = (alias.asname or alias.name).split(".")[0]
-                stores[name] = stores.get(name, 0) + 2
-    return {name for name in candidates if stores.get(name) == 1}
 
 
 def _runs_nothing(ctx) -> bool:

@@ -834,6 +834,20 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PYTHON_CELL_MAGICS = frozenset({"%%time", "%%timeit", "%%capture", "%%prun"})
 
 
+def _python_cell(source: str) -> Optional[ast.Module]:
+    """The tree of a code cell, its shell and magic lines (``!pip install``,
+    ``%matplotlib inline``) left out; None for a cell of another language
+    (``%%bash``) or one that does not parse."""
+    first = source.lstrip().split(None, 1)
+    if first and first[0].startswith("%%") and first[0] not in _PYTHON_CELL_MAGICS:
+        return None
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+
+
 def _imports_of_runner(path: str) -> Optional[FrozenSet[str]]:
     """``Index.runner_imports`` of the notebook or script at ``path``."""
     try:
@@ -855,14 +869,8 @@ def _imports_of_runner(path: str) -> Optional[FrozenSet[str]]:
     for source in sources:
         if any(word in source for word in _RUN_TIME_IMPORTS):
             return None
-        magic = source.lstrip().split(None, 1)[0] if source.lstrip().startswith("%%") else None
-        # shell and magic lines (``!pip install``, ``%matplotlib inline``) are no Python
-        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
-        try:
-            if magic is not None and magic not in _PYTHON_CELL_MAGICS:
-                raise SyntaxError(magic)  # ``%%bash``: a cell of another language
-            tree = ast.parse(code)
-        except (SyntaxError, ValueError):
+        tree = _python_cell(source)
+        if tree is None:
             # a cell left half written, or a shell's: each of its words may
             # name what it imports or runs (``python -c "import pkg.helpers"``)
             names.update(_WORD.findall(source))

@@ -862,14 +862,8 @@ class TrainModeNotRestored(Rule):
                         continue
                     if j < n and forward_before and not forward_since:
                         continue  # its graph was built before the switch, in training mode
-                    if _switched_back_before_a_forward(events, j, i + n) and not any(
-                        events[k % n].kind == "backward"
-                        and not (k < n and _exclusive(ctx, loop, event, events[k % n]))
-                        for k in range(i + 1, j)
-                    ):
-                        # ``optimizer.step(); model.train()`` with no backward pass since
-                        # the switch: the step runs no forward pass, nor steps one's graph
-                        continue
+                    if _step_runs_no_model(ctx, loop, events, i, j):
+                        continue  # ``optimizer.step(); model.train()``, no backward pass since the switch
                     if j < n and _exclusive(ctx, loop, event, nxt):
                         continue  # never in the same pass: ``if phase == "train": ... else: model.eval()``
                     if _only_in_training_mode(nxt, event.model):
@@ -1026,12 +1020,20 @@ def _single_pass(loop: flow.Loop) -> bool:
     )
 
 
-def _switched_back_before_a_forward(events: list, j: int, end: int) -> bool:
-    """Does a switch to training mode follow the event at ``j`` (of the
-    loop's events, read round the loop up to ``end``) before any forward
-    pass?  A weight update there runs no model: the mode cannot matter."""
+def _step_runs_no_model(ctx, loop: flow.Loop, events: list, i: int, j: int) -> bool:
+    """Is the weight update at ``j`` (of the loop's events, read round the
+    loop) one that no backward pass reaches since the eval switch at ``i``
+    (but one that never runs in the same pass as it), and after which a
+    switch to training mode comes before any forward pass?  Such a step
+    runs no model and steps no graph built in eval mode: the mode cannot
+    matter."""
     n = len(events)
-    for k in range(j + 1, end + 1):
+    if any(
+        events[k % n].kind == "backward" and not (k < n and _exclusive(ctx, loop, events[i], events[k % n]))
+        for k in range(i + 1, j)
+    ):
+        return False
+    for k in range(j + 1, i + n + 1):
         kind = events[k % n].kind
         if kind == "forward":
             return False
