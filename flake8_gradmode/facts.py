@@ -680,7 +680,7 @@ def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set
         if isinstance(func, ast.Name) and func.id in _DETACHING_FUNCTIONS:
             return None
         if is_loss_call(ctx, expr):
-            return set()
+            return None if _inputs_made_without_grad(ctx, expr) else set()
         if isinstance(func, ast.Attribute) and func.attr in _GRAPH_KEEPING_METHODS:
             return graph_sources(ctx, func.value, depth + 1)
         return None
@@ -709,8 +709,29 @@ def graph_sources(ctx: "Context", expr: ast.AST, depth: int = 0) -> Optional[Set
             inner = graph_sources(ctx, binding.value, depth + 1)
             if inner is not None and not inner:
                 return set()
+            if inner is None and binding.value.__class__ is ast.Call and is_loss_call(ctx, binding.value):
+                return None  # the loss of inputs made with grad off: whatever ``.backward()`` spent before
         return {expr.id}
     return None
+
+
+def _inputs_made_without_grad(ctx: "Context", call: ast.Call) -> bool:
+    """Is every input of the loss call a name last bound, with grad off, to
+    a value computed there (``with torch.no_grad(): y_val = model(x)``,
+    then ``criterion(y_val, y_test)``)?  No input requires grad, so the loss
+    has no graph.  A parameter read under ``no_grad`` (``w =
+    model.weight``) still requires grad: only a computed value counts."""
+    inputs = [*call.args, *(kw.value for kw in call.keywords)]
+    if not inputs:
+        return False
+    for arg in inputs:
+        if arg.__class__ is not ast.Name:
+            return False
+        binding = ctx.lookup(arg.id)  # type: ignore[attr-defined]
+        if binding is None or binding.state is not Grad.DISABLED or binding.kind is not Kind.OTHER \
+                or isinstance(binding.value, (ast.Name, ast.Attribute, ast.Subscript)):
+            return False
+    return True
 
 
 def _counted(ctx: "Context", expr: ast.AST) -> bool:

@@ -3003,3 +3003,64 @@ def fit(loaders, epochs):
 def test_a_step_before_the_switch_back_to_training(change, expected):
     source = STEP_BEFORE_TRAIN.replace(*change) if change else STEP_BEFORE_TRAIN
     assert findings(source) == expected
+
+
+TEST_LOSS_AFTER_NO_GRAD = """
+import torch
+from torch import nn
+
+model = nn.Linear(4, 2)
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loader = [(torch.randn(8, 4), torch.randint(0, 2, (8,)))] * 3
+test_losses = []
+for epoch in range(3):
+    for x, y in loader:
+        loss = criterion(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        for x_test, y_test in loader:
+            y_val = model(x_test)
+    loss = criterion(y_val, y_test)
+    test_losses.append(loss)
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # both inputs were made with grad off: the test loss has no graph
+    (None, []),
+    # the outputs made with grad on: a graph kept each epoch
+    (("    with torch.no_grad():\n        for x_test", "    if True:\n        for x_test"),
+     [("GRD104", 20, 4)]),
+    # a parameter read under ``no_grad`` still requires grad
+    (("            y_val = model(x_test)\n", "            y_val = model.weight\n"),
+     [("GRD104", 20, 4)]),
+])
+def test_a_loss_of_outputs_made_with_grad_off(change, expected):
+    source = TEST_LOSS_AFTER_NO_GRAD.replace(*change) if change else TEST_LOSS_AFTER_NO_GRAD
+    assert findings(source) == expected
+
+
+@pytest.mark.parametrize("count, expected", [
+    # one epoch: the list keeps one spent graph, nothing piles up
+    ("1", []),
+    ("epochs", []),
+    # more epochs, or a count the script reads: a graph kept for each
+    ("3", [("GRD104", 17, 4)]),
+    ("epochs * 2", [("GRD104", 17, 4)]),
+])
+def test_a_total_over_a_loop_that_runs_once(count, expected):
+    source = PRELUDE + f"""
+epochs = 1
+train_losses = []
+for epoch in range({count}):
+    for x, y in [(torch.randn(8, 4), torch.randint(0, 2, (8,)))] * 3:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    train_losses.append(loss)
+"""
+    assert findings(source) == expected

@@ -7189,3 +7189,67 @@ def test_a_notebook_that_imports_none_of_a_package_module_does_not_run_it(tmp_pa
     unpackaged(tmp_path, {"pkg/helpers.py": ORPHAN_HELPERS, "main.py": ORPHAN_MAIN.replace("{line}", "")})
     (tmp_path / "run_all.ipynb").write_text(_notebook(*cells), encoding="utf-8")
     assert [f for f in lint(tmp_path / "pkg/helpers.py") if f[2] == "GRD101"] == found
+
+
+ENSEMBLE = """
+    import torch
+    from torch import nn
+
+
+    class Ensemble:
+        def __init__(self, n):
+            self.models = [nn.Linear(4, 1) for _ in range(n)]
+            self.optimizers = [torch.optim.SGD(m.parameters(), lr=0.1) for m in self.models]
+
+        def train_step(self, x, y):
+            total = 0.0
+            for model, optimizer in zip(self.models, self.optimizers):
+                optimizer.zero_grad()
+                loss = nn.functional.mse_loss(model(x), y)
+                loss.backward()
+                optimizer.step()
+                total += loss.item()
+            return total / len(self.models)
+"""
+
+RUN_ENSEMBLE = """
+    import torch
+    from torch import nn
+
+    from pkg.ensembles import Ensemble
+
+
+    def run(data):
+        model = nn.Linear(4, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        model_losses = []
+        for x, y in data:
+            optimizer.zero_grad()
+            loss = nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            optimizer.step()
+            model_losses.append(loss.item())
+        ensemble = Ensemble(3)
+        ensemble_losses = []
+        for x, y in data:
+            loss = ensemble.train_step(x, y)
+            ensemble_losses.append(loss)
+        print(model_losses[-1], ensemble_losses[-1])
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # ``loss`` was spent by ``.backward()`` in the first loop only; the second binds it to
+    # what another module's training step returns, a number
+    (None, []),
+    # the second loop spends its own loss too: a graph kept each step
+    (("            loss = ensemble.train_step(x, y)\n",
+      "            loss = ensemble.train_step(x, y)\n            loss = nn.functional.mse_loss(model(x), y)\n"
+      "            loss.backward()\n"),
+     [(23, 8, "GRD104")]),
+])
+def test_a_loss_name_spent_only_in_an_earlier_loop(tmp_path, change, expected):
+    caller = RUN_ENSEMBLE.replace(*change) if change else RUN_ENSEMBLE
+    make(tmp_path, {"pkg/ensembles.py": ENSEMBLE, "pkg/run.py": caller})
+    assert lint(tmp_path / "pkg/run.py") == expected
+

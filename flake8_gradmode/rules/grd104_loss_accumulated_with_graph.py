@@ -26,8 +26,13 @@ class LossAccumulatedWithGraph(Rule):
         `.tolist()`, `.numpy()`.  A loss is the result of a loss function or
         criterion call (`criterion(out, y)`, `F.cross_entropy(...)`, a callee
         named like `loss`/`criterion`, but not one named for the best of a
-        record: `results.get_best_loss()`), arithmetic on one, or a value that
-        `.backward()` is called on in the function (or that a wrapper's
+        record: `results.get_best_loss()`, nor one whose every input is a
+        name computed with grad off: `with torch.no_grad(): y_val =
+        model(x)`, then `criterion(y_val, y)`), arithmetic on one, or a value that
+        `.backward()` is called on in the function (not a name that only
+        code before the loop spent, bound in the loop to something else:
+        `loss = ensemble.train_step(x)` after an earlier loop's
+        `loss.backward()`; or that a wrapper's
         `accelerator.backward(loss)` is given; not the argument of
         `layer.backward(grad)` after `layer.forward(x)`, a layer written by
         hand whose backward autograd never runs, unless its name says it
@@ -46,6 +51,8 @@ class LossAccumulatedWithGraph(Rule):
         a number over a size, or returns an element of a tensor made
         from numbers that only numbers are added to: `total =
         torch.Tensor([0])`, `total += loss.item()`, `return total[0]`).
+        A loop that runs once (`for epoch in range(epochs)` with `epochs =
+        1`, the script's only binding of it) keeps one graph: none piles up.
     """
     why = """
         A loss tensor holds the autograd graph that produced it, and through it
@@ -545,6 +552,12 @@ class LossAccumulatedWithGraph(Rule):
         spent = helper is not None or _backwarded_in(ctx, loop.node, value)
         written = dotted(target) if isinstance(target, ast.Attribute) else None
         condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function, spent, written)
+        if sources and _spent_only_before(ctx, loop, sources, function.node if function is not None else ctx.tree):
+            condition = _never  # ``loss.backward()`` in an earlier loop; here ``loss = ensemble.train_step(x)``
+        if root != "self" and (len(loops) == 1 or binding_seq >= loops[1].seq):
+            # ``epochs = 1``, then ``for i in range(epochs):``: one graph kept, none piling up
+            loop_node = loop.node
+            condition = _and(lambda: not _runs_once(scope, loop_node), condition)
         if helper is not None:
             condition = _and(_returns_its_backward_target(ctx, helper), condition)
         if bound_helper is not None:
@@ -995,6 +1008,40 @@ def _numbers_from(ctx, depth: int) -> Callable[[str], bool]:
         return len(scopes) == 1 and scopes[0].function is not None and facts.returns_number(
             scopes[0].function.node, calls=_numbers_from(ctx, depth + 1))
     return answer
+
+
+def _spent_only_before(ctx, loop: flow.Loop, names: Set[str], owner: ast.AST) -> bool:
+    """Is each of ``names`` bound afresh in this iteration of ``loop``, and
+    given to ``.backward()`` only by code before the loop (``loss.backward()``
+    in an earlier loop, then ``loss = ensemble.train_step(x)`` here)?  What
+    the name holds here is not the loss spent there."""
+    start = (loop.node.lineno, loop.node.col_offset)
+    spent = _backward_calls(ctx, owner)
+    for name in names:
+        binding = ctx.lookup(name)
+        if binding is None or binding.seq < loop.seq:
+            return False
+        calls = [call for receiver, call in spent if facts.root_name(receiver) == name]
+        if not calls or any((call.lineno, call.col_offset) >= start for call in calls):
+            return False
+    return True
+
+
+def _runs_once(scope: flow.Scope, loop: ast.AST) -> bool:
+    """Is ``loop`` a ``for`` over ``range(1)``, or over ``range(n)`` of a
+    name the scope binds once, to ``1`` (``epochs = 1``)?"""
+    if not (isinstance(loop, ast.For) and isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Name)
+            and loop.iter.func.id == "range" and len(loop.iter.args) == 1 and not loop.iter.keywords):
+        return False
+    count = loop.iter.args[0]
+    if isinstance(count, ast.Name) and scope.stored.get(count.id) == 1:
+        values = scope.deps.get(count.id, ())
+        count = values[0] if len(values) == 1 else count
+    return isinstance(count, ast.Constant) and count.value == 1 and count.value is not True
+
+
+def _never() -> bool:
+    return False
 
 
 def _and(first, second):
