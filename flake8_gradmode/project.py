@@ -54,7 +54,7 @@ from flake8_gradmode.facts import (
     reads_loss_by_index, returns_number, tests_type_is_variable,
 )
 from flake8_gradmode.layout import PACKAGING, TooMany, find_root, module_name, scan
-from flake8_gradmode.names import BUNDLED_LIBRARIES, TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
+from flake8_gradmode.names import BUNDLED_LIBRARIES, OTHER_FRAMEWORKS, TEST_FRAMEWORKS, TORCHVISION_DATA, is_test_file
 from flake8_gradmode.tracker import (
     Grad, GradTracker, ImportTable, child_nodes, dotted, is_super_call, last_name, statements_in, switches_to_eval,
     switches_to_train, unchained, unsubscripted,
@@ -764,6 +764,12 @@ def has(joined: str, name: str) -> bool:
 #: library and the numeric libraries that hold no tensor requiring grad.
 _NUMERIC_ONLY = frozenset(getattr(sys, "stdlib_module_names", ())) | {"numpy", "scipy", "__future__"}
 
+#: Packages no project module is: the standard library's, and common
+#: frameworks' (their ``utils`` and ``data`` are their own).
+_OUTSIDE = _NUMERIC_ONLY | OTHER_FRAMEWORKS | {
+    "torch", "torchvision", "torchaudio", "torchtext", "sklearn", "matplotlib", "pandas", "transformers",
+}
+
 #: The run-time imports handed a module's dotted name.
 _BY_MODULE_NAME = frozenset({"import_module", "__import__"})
 
@@ -806,10 +812,20 @@ def _text_may_import(path: str, name: str) -> bool:
     if _RUN_TIME_IMPORT.search(text):
         return True
     for source, names, modules in _IMPORT_STATEMENT.findall(text):
-        named = re.findall(r"\w+", f"{source} {names} {modules}")
+        if source:
+            # ``from torch.utils.data import DataLoader``: another package's ``utils`` and ``data``
+            named = [] if _outside(source) else re.findall(r"\w+", f"{source} {names}")
+        else:
+            named = [w for m in modules.split(",") if not _outside(m.strip()) for w in re.findall(r"\w+", m)]
         if name in named:
             return True
     return False
+
+
+def _outside(module: str) -> bool:
+    """Is ``module`` (``torch.utils.data``; not ``.utils``) one of the
+    standard library's or of a common framework's, none of a project's?"""
+    return module.partition(".")[0] in _OUTSIDE
 
 
 def _decorator_name(expr: ast.expr) -> str:
@@ -1783,7 +1799,10 @@ class Project:
         return not starts
 
     def imported_by_nothing(self) -> bool:
-        """Does no other module import this one, in a project that is no
+        """Does no other module import this one?  None can when its name is
+        no identifier (``languagemodel-v1.py``, a copy kept aside; only a
+        run-time import handed that very string could).  Otherwise: in a
+        project that is no
         package (no ``setup.py``, ``setup.cfg`` or ``pyproject.toml`` at its
         root: nothing outside it imports its modules), from a directory that
         is no package either (no ``__init__.py``), or from a package
@@ -1798,6 +1817,8 @@ class Project:
         for the answer, so it is the same on a cold cache and a warm one."""
         if self.rel.endswith("__init__.py") or os.path.basename(self.rel) in _NOT_IMPORTED:
             return False
+        if not os.path.basename(self.rel)[:-3].isidentifier():
+            return True  # ``languagemodel-v1.py``: no import statement can name it, in any project
         if not self.unpackaged():
             return False
         if self.index.runners and os.path.join(os.path.dirname(self.rel), "__init__.py") in self.index.entries:

@@ -7253,3 +7253,65 @@ def test_a_loss_name_spent_only_in_an_earlier_loop(tmp_path, change, expected):
     make(tmp_path, {"pkg/ensembles.py": ENSEMBLE, "pkg/run.py": caller})
     assert lint(tmp_path / "pkg/run.py") == expected
 
+
+GENERATOR_CLASS = """
+    import torch
+
+
+    class LanguageModel:
+        def __init__(self):
+            self.model = torch.nn.Linear(4, 4)
+
+        def generate(self, x, steps):
+            self.model.eval()
+            for _ in range(steps):
+                x = self.model(x)
+            return x
+"""
+
+GENERATE_BY_NAME = """
+    import importlib
+    import sys
+
+    from pkg.lm import LanguageModel
+
+    if __name__ == "__main__":
+        plugin = importlib.import_module(sys.argv[1])
+        print(LanguageModel().generate(None, 3))
+"""
+
+
+@pytest.mark.parametrize("name, packaged, found", [
+    # a name an import can spell: the script's run-time import may load it
+    ("lm_v1.py", False, [(10, 8, "GRD101")]),
+    ("lm_v1.py", True, [(10, 8, "GRD101")]),
+    # ``lm-v1.py``, a copy kept aside: no import can name it, and run as a script it
+    # only defines its class
+    ("lm-v1.py", False, []),
+    ("lm-v1.py", True, []),
+])
+def test_a_module_whose_name_no_import_can_spell_runs_nothing_it_defines(tmp_path, name, packaged, found):
+    files = {"pkg/lm.py": GENERATOR_CLASS, f"pkg/{name}": GENERATOR_CLASS, "main.py": GENERATE_BY_NAME}
+    make(tmp_path, files) if packaged else unpackaged(tmp_path, files)
+    assert lint(tmp_path / "pkg" / name) == found
+
+
+UNPARSABLE_IMPORTER = """
+    print "training with keras"
+    from keras.utils import np_utils
+    import torch.utils.data as {name}
+"""
+
+
+@pytest.mark.parametrize("name, found", [
+    # a module that does not parse imports ``utils`` and ``data`` only as parts of other packages
+    ("loaders", []),
+    # it imports a module named like the project's (``import data``): it may import it
+    ("loaders\nimport utils", [(7, 4, "GRD101")]),
+])
+def test_an_unparsable_module_importing_another_packages_utils_imports_none_of_the_project(tmp_path, name, found):
+    unpackaged(tmp_path, {
+        "utils.py": ORPHAN_HELPERS, "main.py": ORPHAN_MAIN.replace("{line}", ""),
+        "old_train.py": UNPARSABLE_IMPORTER.replace("{name}", name),
+    })
+    assert [f for f in lint(tmp_path / "utils.py") if f[2] == "GRD101"] == found
