@@ -4466,8 +4466,10 @@ def inference_functions(ctx) -> List[Tuple[Scope, List[ModelCall]]]:
             calls = [c for c in calls if _switched_in_init(ctx, scope.class_name, c.key)]
         if calls and not _cut_off(
             ctx, fn.node.body, min((c.node for c in calls), key=lambda n: (n.lineno, n.col_offset)), _own_names(scope)
-        ):
-            out.append((scope, calls))  # last: whether its first model call is reached may ask the index
+        ) and not feeds_training(ctx, fn):
+            # last, as they may ask the index: whether its first model call is reached, and
+            # whether a caller backpropagates what it returns (a rollout's log-probabilities)
+            out.append((scope, calls))
     return out
 
 

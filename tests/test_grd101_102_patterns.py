@@ -5561,3 +5561,52 @@ def benchmark(model, work, test_indices):
 def test_a_lambda_handed_over_in_a_generator_under_no_grad(change, expected):
     source = TIMED_IN_A_GENERATOR.replace(*change) if change else TIMED_IN_A_GENERATOR
     assert found(source) == expected
+
+
+ROLLOUT_FOR_TRAINING = """
+import torch
+from torch import nn
+
+
+class Agent:
+    def __init__(self, render):
+        self.model = nn.Linear(4, 2)
+        self.optimizer = torch.optim.Adam(self.model.parameters())
+        if render:
+            self.model.eval()
+            self.generate_episode(render=True)
+
+    def fit(self, episodes):
+        for _ in range(episodes):
+            loss = self.generate_batch()
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+
+    def generate_batch(self):
+        returns, log_probs = self.generate_episode()
+        return (returns * log_probs).mean().neg()
+
+    def generate_episode(self, render=False):
+        log_probs, rewards = [], []
+        for _ in range(10):
+            probs = self.model(torch.randn(1, 4)).squeeze(0)
+            log_probs.append(probs[torch.argmax(probs)])
+            rewards.append(1.0)
+        return torch.tensor(rewards), torch.stack(log_probs)
+
+
+if __name__ == "__main__":
+    Agent(render=False).fit(3)
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # the rollout's log-probabilities are what training backpropagates, two calls up
+    (None, []),
+    # nothing backpropagates them: the rollout is inference
+    (("            loss.backward()\n", ""), [("GRD101", 26, 8)]),
+])
+def test_a_rollout_whose_results_a_caller_backpropagates_is_no_inference_function(change, expected):
+    source = ROLLOUT_FOR_TRAINING.replace(*change) if change else ROLLOUT_FOR_TRAINING
+    assert found(source) == expected

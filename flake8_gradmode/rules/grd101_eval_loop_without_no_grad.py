@@ -412,7 +412,11 @@ class EvalLoopWithoutNoGrad(Rule):
         method of an `nn.Module` subclass is one only when it switches the
         module to eval mode itself, runs no loop, and no other method of the
         module calls it (`Unet.predict`; an `encode` that `recognize` calls
-        is a helper, whose caller owns the grad mode).  One finding per loop, at the loop, or at the first
+        is a helper, whose caller owns the grad mode).  A function whose
+        result a caller backpropagates, up to two calls up, is part of a
+        training step, not inference (a rollout's `generate_episode()`
+        returning the log-probabilities `generate_batch()` makes its loss
+        from).  One finding per loop, at the loop, or at the first
         model call of an inference function; a loop that runs the model only
         through functions of the module whose own loops are reported
         (`for images in data: infer(net, images)` over `infer`'s loop) is
