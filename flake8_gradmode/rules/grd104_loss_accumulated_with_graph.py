@@ -552,8 +552,10 @@ class LossAccumulatedWithGraph(Rule):
         spent = helper is not None or _backwarded_in(ctx, loop.node, value)
         written = dotted(target) if isinstance(target, ast.Attribute) else None
         condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function, spent, written)
-        if sources and _spent_only_before(ctx, loop, sources, function.node if function is not None else ctx.tree):
-            condition = _never  # ``loss.backward()`` in an earlier loop; here ``loss = ensemble.train_step(x)``
+        if sources and _bound_in(ctx, loop, sources):
+            # ``loss.backward()`` in an earlier loop; here ``loss = ensemble.train_step(x)``
+            owner_node = function.node if function is not None else ctx.tree
+            condition = _and(condition, _not_spent_only_before(ctx, loop, sources, owner_node))
         if root != "self" and (len(loops) == 1 or binding_seq >= loops[1].seq):
             # ``epochs = 1``, then ``for i in range(epochs):``: one graph kept, none piling up
             loop_node = loop.node
@@ -1010,21 +1012,32 @@ def _numbers_from(ctx, depth: int) -> Callable[[str], bool]:
     return answer
 
 
-def _spent_only_before(ctx, loop: flow.Loop, names: Set[str], owner: ast.AST) -> bool:
-    """Is each of ``names`` bound afresh in this iteration of ``loop``, and
-    given to ``.backward()`` only by code before the loop (``loss.backward()``
-    in an earlier loop, then ``loss = ensemble.train_step(x)`` here)?  What
-    the name holds here is not the loss spent there."""
-    start = (loop.node.lineno, loop.node.col_offset)
-    spent = _backward_calls(ctx, owner)
+def _bound_in(ctx, loop: flow.Loop, names: Set[str]) -> bool:
+    """Is each of ``names`` bound afresh in this iteration of ``loop``?"""
     for name in names:
         binding = ctx.lookup(name)
         if binding is None or binding.seq < loop.seq:
             return False
-        calls = [call for receiver, call in spent if facts.root_name(receiver) == name]
-        if not calls or any((call.lineno, call.col_offset) >= start for call in calls):
-            return False
     return True
+
+
+def _not_spent_only_before(ctx, loop: flow.Loop, names: Set[str], owner: ast.AST):
+    """Unless each of ``names`` (bound afresh in the iteration) is given to
+    ``.backward()`` only by code of ``owner`` before the loop
+    (``loss.backward()`` in an earlier loop, then ``loss =
+    ensemble.train_step(x)`` here): what the name holds here is then not
+    the loss spent there.  Asked only on the way to a report."""
+    start = (loop.node.lineno, loop.node.col_offset)
+
+    def holds() -> bool:
+        spent = _backward_calls(ctx, owner)
+        for name in names:
+            calls = [call for receiver, call in spent if facts.root_name(receiver) == name]
+            if not calls or any((call.lineno, call.col_offset) >= start for call in calls):
+                return True
+        return False
+
+    return holds
 
 
 def _runs_once(scope: flow.Scope, loop: ast.AST) -> bool:
@@ -1038,10 +1051,6 @@ def _runs_once(scope: flow.Scope, loop: ast.AST) -> bool:
         values = scope.deps.get(count.id, ())
         count = values[0] if len(values) == 1 else count
     return isinstance(count, ast.Constant) and count.value == 1 and count.value is not True
-
-
-def _never() -> bool:
-    return False
 
 
 def _and(first, second):
