@@ -827,6 +827,8 @@ class Context:
             if key[0] == "method":
                 methods.setdefault(key[2], []).extend(infos)
         for key, state, caller, node in self._calls:
+            if node is not None and state is not Grad.DISABLED and flow.in_legacy_branch(self, node.lineno):
+                continue  # ``if torch_ver == "0.3":``: no release installed today runs the call
             if key[0] == "by-name":
                 for info in methods.get(key[1], ()):
                     info.by_name.append((state, caller))

@@ -5610,3 +5610,44 @@ if __name__ == "__main__":
 def test_a_rollout_whose_results_a_caller_backpropagates_is_no_inference_function(change, expected):
     source = ROLLOUT_FOR_TRAINING.replace(*change) if change else ROLLOUT_FOR_TRAINING
     assert found(source) == expected
+
+
+CALLED_WITH_GRAD_ONLY_ON_0_3 = """
+import torch
+
+torch_ver = torch.__version__[:3]
+
+
+def predict(net, images):
+    outs = []
+    for x in images:
+        outs.append(net(x))
+    return outs
+
+
+def main():
+    net = torch.nn.Linear(4, 2)
+    net.eval()
+    images = [torch.randn(1, 4)]
+    if torch_ver == "0.3":
+        out = predict(net, images)
+    else:
+        with torch.no_grad():
+            out = predict(net, images)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # the call with grad on runs only on torch 0.3 (where ``volatile=True`` did the work)
+    (None, []),
+    # a branch any release may take
+    (('    if torch_ver == "0.3":\n', "    if len(images) > 1:\n"), [("GRD101", 9, 4)]),
+])
+def test_a_call_made_with_grad_only_on_torch_0_3(change, expected):
+    source = CALLED_WITH_GRAD_ONLY_ON_0_3.replace(*change) if change else CALLED_WITH_GRAD_ONLY_ON_0_3
+    assert found(source) == expected

@@ -718,7 +718,10 @@ class EvalLoopWithoutNoGrad(Rule):
         releases before 0.4 run (`if TORCH_VERSION == "0.3":`, `if
         cfg.PYTORCH_VERSION_LESS_THAN_040:`, beside an `else:` under
         `no_grad`; or the `else:` of `if LooseVersion(torch.__version__) >
-        LooseVersion("0.3.1"):`) is not read, nor a loop that makes its
+        LooseVersion("0.3.1"):`) is not read, and a call made in such a
+        branch (`if torch_ver == "0.3": out = predict(net, x)` beside
+        `else: with torch.no_grad(): out = predict(net, x)`) does not
+        count among the function's callers, nor a loop that makes its
         inputs with `volatile=True` (itself, its function, a function of the
         module it runs the model through, or one they call) or iterates a
         loader built with a flag the loader's module passes on as
