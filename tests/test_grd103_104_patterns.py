@@ -3064,3 +3064,31 @@ for epoch in range({count}):
     train_losses.append(loss)
 """
     assert findings(source) == expected
+
+
+VALIDATION_TOTAL_OVER_A_COUNT = PRELUDE + """
+valid_loss = []
+for epoch in range(3):
+    for x, y in [(torch.randn(8, 4), torch.randint(0, 2, (8,)))] * 3:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    loss = 0.0
+    iterations = 0
+    for x, y in [(torch.randn(8, 4), torch.randint(0, 2, (8,)))] * 2:
+        loss += criterion(model(x), y).data[0]
+        iterations += 1
+    valid_loss.append(loss / iterations)
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # ``loss`` is bound again to a number that only numbers are added to
+    (None, []),
+    # the spent training loss itself, over a count
+    (("    loss = 0.0\n", ""), [("GRD104", 20, 4)]),
+])
+def test_a_loss_name_bound_again_to_a_total_of_numbers_over_a_count(change, expected):
+    source = VALIDATION_TOTAL_OVER_A_COUNT.replace(*change) if change else VALIDATION_TOTAL_OVER_A_COUNT
+    assert findings(source) == expected

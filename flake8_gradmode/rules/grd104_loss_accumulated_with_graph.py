@@ -53,6 +53,10 @@ class LossAccumulatedWithGraph(Rule):
         torch.Tensor([0])`, `total += loss.item()`, `return total[0]`).
         A loop that runs once (`for epoch in range(epochs)` with `epochs =
         1`, the script's only binding of it) keeps one graph: none piles up.
+        A spent loss's name bound again, in the iteration, to a number that
+        only numbers are added to (`loss = 0.0`, then `loss +=
+        criterion(out, y).data[0]`) holds no graph, alone or over a count
+        (`valid_loss.append(loss / iterations)`).
     """
     why = """
         A loss tensor holds the autograd graph that produced it, and through it
@@ -581,6 +585,10 @@ class LossAccumulatedWithGraph(Rule):
             # ``loss = 0`` after the training steps, then ``loss += ...item()``: a number
             name, loop_node = value.id, loop.node
             condition = _and(condition, lambda: not _rebound_to_number(loop_node, name, node))
+        elif isinstance(value, ast.BinOp) and sources:
+            # ``valid_loss.append(loss / iterations)`` of such a number
+            names, loop_node = sorted(sources), loop.node
+            condition = _and(condition, lambda: not all(_rebound_to_number(loop_node, n, node) for n in names))
         # ``self.model(lr, idx_scale)`` with no ``idx_scale``: the first pass raises, nothing accumulates
         condition = _and(condition, lambda: not flow.stops_on_its_first_pass(ctx, loop, leaves=True))
         condition = flow.unless_unreached(ctx, node, condition)  # last: it may read other modules
