@@ -1120,6 +1120,19 @@ def _looks_up(summary: Summary) -> bool:
     return any(written == name for name in _LOOKUPS if name in calls for written, *_ in calls_of(summary, name))
 
 
+def _makes(rel: str, summary: Summary, klass: str) -> bool:
+    """May module ``rel`` (``summary``) make objects of the class ``klass``
+    it imports: call it, use it as a value, derive from it, or hand it on
+    (an ``__init__.py`` re-exports what it imports)?  An import alone makes
+    nothing (``from trainer import NIMSTrainer, NIMSTrainer_Germany`` that
+    only builds the second)."""
+    if rel.endswith("__init__.py") or not _names_it(summary, klass):
+        return _names_it(summary, klass)
+    classes: Dict[str, List[str]] = summary["c"]  # type: ignore[assignment]
+    return bool(calls_of(summary, klass)) or has(summary["n"], klass) or has(summary["a"], klass) \
+        or any(klass in (base, base.rpartition(".")[2]) for bases in classes.values() for base in bases)  # type: ignore
+
+
 def _uses(summary: Summary, name: str) -> bool:
     return name in summary["k"] or has(summary["n"], name) or has(summary["a"], name)  # type: ignore[arg-type,operator]
 
@@ -1587,8 +1600,32 @@ class Project:
             return False  # ``pool.map(evaluate, ...)``, ``tools.evaluate``: a value, run anywhere
         calls = calls_of(summary, name)
         return bool(calls) and all(
-            self._dead_function(rel, summary, caller, 1, None) for _, _, caller, _, _ in calls
+            self._dead_function(rel, summary, caller, 1, None) or bool(klass) and self._dead_class(rel, summary, klass)
+            for _, _, caller, klass, _ in calls
         ) and not self._looked_up_elsewhere(rel)
+
+    def _dead_class(self, rel: str, summary: Summary, klass: str) -> bool:
+        """Is ``klass`` a class of module ``rel`` that nothing makes: the
+        module neither calls it, nor uses it as a value, nor derives a class
+        from it, and no module that imports ``rel`` names it?  A copy of a
+        project kept in another directory (``germany/trainer.py`` beside
+        ``korea/trainer.py``) makes its own copy's class."""
+        classes: Dict[str, List[str]] = summary["c"]  # type: ignore[assignment]
+        if klass not in classes or calls_of(summary, klass):
+            return False
+        if has(summary["n"], klass) or has(summary["a"], klass):  # type: ignore[arg-type]
+            return False
+        if any(klass in (base, base.rpartition(".")[2]) for bases in classes.values() for base in bases):
+            return False
+        importers = self._importer_set(rel)
+        if _UNPARSABLE in importers or self.rel in importers and _makes(self.rel, self.own, klass):  # type: ignore
+            return False
+        for other, found in self._others_with_word(klass):
+            if other == rel:
+                continue
+            if found is None or other in importers and _makes(other, found, klass):
+                return False  # it does not parse, or imports ``rel`` and makes the class
+        return True
 
     def _looked_up_elsewhere(self, rel: str) -> bool:
         """May a module that imports module ``rel`` run one of its functions

@@ -7315,3 +7315,74 @@ def test_an_unparsable_module_importing_another_packages_utils_imports_none_of_t
         "old_train.py": UNPARSABLE_IMPORTER.replace("{name}", name),
     })
     assert [f for f in lint(tmp_path / "utils.py") if f[2] == "GRD101"] == found
+
+
+COPIED_EVALUATE = """
+    import torch
+
+
+    def evaluate_a(model, loader):
+        model.eval()
+        total = 0.0
+        for x in loader:
+            total += model(x).sum().item()
+        return total
+
+
+    def evaluate_b(model, loader):
+        model.eval()
+        total = 0.0
+        for x in loader:
+            total += model(x).mean().item()
+        return total
+"""
+
+COPIED_TRAINER = """
+    from evaluate import evaluate_a, evaluate_b
+
+
+    class TrainerA:
+        def __init__(self, model):
+            self.model = model
+
+        def run(self, loader):
+            return evaluate_a(self.model, loader)
+
+
+    class TrainerB:
+        def __init__(self, model):
+            self.model = model
+
+        def run(self, loader):
+            return evaluate_b(self.model, loader)
+"""
+
+TRAIN_WITH = """
+    import torch
+
+    from trainer import {imports}
+
+    if __name__ == "__main__":
+        print({name}(torch.nn.Linear(4, 2)).run([torch.randn(1, 4)]))
+"""
+
+
+@pytest.mark.parametrize("imports, korea, found", [
+    # each copy of the project runs its own trainer: ``korea/`` only ``TrainerA``, whose
+    # ``evaluate_a`` is reported; its ``TrainerB`` is made by nothing that imports its module
+    ("TrainerA", "TrainerA", [(7, 4, "GRD101")]),
+    # its own script runs ``TrainerB`` instead: ``evaluate_b`` runs, ``evaluate_a`` does not
+    ("TrainerB", "TrainerB", [(15, 4, "GRD101")]),
+    # imported beside the one it makes, and never made itself
+    ("TrainerA, TrainerB", "TrainerA", [(7, 4, "GRD101")]),
+])
+def test_a_class_no_importer_of_its_module_uses_runs_nothing(tmp_path, imports, korea, found):
+    unpackaged(tmp_path, {
+        "korea/evaluate.py": COPIED_EVALUATE, "korea/trainer.py": COPIED_TRAINER,
+        "korea/train_korea.py": TRAIN_WITH.replace("{imports}", imports).replace("{name}", korea),
+        "germany/evaluate.py": COPIED_EVALUATE, "germany/trainer.py": COPIED_TRAINER,
+        "germany/train_germany.py": TRAIN_WITH.replace("{imports}", "TrainerB").replace("{name}", "TrainerB"),
+    })
+    for init in tmp_path.rglob("__init__.py"):
+        init.unlink()  # directories of scripts, each run from its own directory
+    assert lint(tmp_path / "korea/evaluate.py") == found
