@@ -1126,8 +1126,12 @@ def _makes(rel: str, summary: Summary, klass: str) -> bool:
     (an ``__init__.py`` re-exports what it imports)?  An import alone makes
     nothing (``from trainer import NIMSTrainer, NIMSTrainer_Germany`` that
     only builds the second)."""
-    if rel.endswith("__init__.py") or not _names_it(summary, klass):
-        return _names_it(summary, klass)
+    return _names_it(summary, klass) and (rel.endswith("__init__.py") or _made_in(summary, klass))
+
+
+def _made_in(summary: Summary, klass: str) -> bool:
+    """Does the module of ``summary`` call the class ``klass``, use it as a
+    value, or derive a class from it?"""
     classes: Dict[str, List[str]] = summary["c"]  # type: ignore[assignment]
     return bool(calls_of(summary, klass)) or has(summary["n"], klass) or has(summary["a"], klass) \
         or any(klass in (base, base.rpartition(".")[2]) for bases in classes.values() for base in bases)  # type: ignore
@@ -1610,12 +1614,7 @@ class Project:
         from it, and no module that imports ``rel`` names it?  A copy of a
         project kept in another directory (``germany/trainer.py`` beside
         ``korea/trainer.py``) makes its own copy's class."""
-        classes: Dict[str, List[str]] = summary["c"]  # type: ignore[assignment]
-        if klass not in classes or calls_of(summary, klass):
-            return False
-        if has(summary["n"], klass) or has(summary["a"], klass):  # type: ignore[arg-type]
-            return False
-        if any(klass in (base, base.rpartition(".")[2]) for bases in classes.values() for base in bases):
+        if klass not in summary["c"] or _made_in(summary, klass):  # type: ignore[operator]
             return False
         importers = self._importer_set(rel)
         if _UNPARSABLE in importers or self.rel in importers and _makes(self.rel, self.own, klass):  # type: ignore
