@@ -826,8 +826,11 @@ class Context:
         for key, infos in self.functions.items():
             if key[0] == "method":
                 methods.setdefault(key[2], []).extend(infos)
+        legacy = flow.legacy_spans(self)
         for key, state, caller, node in self._calls:
-            if node is not None and state is not Grad.DISABLED and flow.in_legacy_branch(self, node.lineno):
+            if legacy and node is not None and state is not Grad.DISABLED and any(
+                start <= node.lineno <= end for start, end in legacy
+            ):
                 continue  # ``if torch_ver == "0.3":``: no release installed today runs the call
             if key[0] == "by-name":
                 for info in methods.get(key[1], ()):

@@ -872,15 +872,18 @@ def in_legacy_branch(ctx, line: int) -> bool:
     TORCH_VERSION == "0.3":``, ``if torch.__version__ < "0.4":``, the
     ``else:`` of ``if torch.__version__ >= "0.4":``)?  No torch
     that can be installed today runs it, so no rule reads it."""
-    spans = _memo(ctx, ("legacy-branches",), lambda: _legacy_branches(ctx), [])
-    return any(start <= line <= end for start, end in spans)
+    return any(start <= line <= end for start, end in legacy_spans(ctx))
+
+
+def legacy_spans(ctx) -> List[Tuple[int, int]]:
+    """The first and last lines of each branch ``in_legacy_branch`` asks
+    about; none in nearly every module."""
+    return _memo(ctx, ("legacy-branches",), lambda: _legacy_branches(ctx), [])
 
 
 def _legacy_branches(ctx) -> List[Tuple[int, int]]:
-    if not any(
-        "__version__" in line or (("04" in line or "0_4" in line) and re.search(_LEGACY_FLAG_TEXT, line))
-        for line in ctx.lines
-    ):
+    text = "".join(ctx.lines)  # one search of the text: the flag's words never span lines
+    if "__version__" not in text and not (("04" in text or "0_4" in text) and re.search(_LEGACY_FLAG_TEXT, text)):
         return []
     names: Set[str] = set()  # ``TORCH_VERSION = torch.__version__[:3]``
     for node in getattr(ctx.tree, "body", ()):
