@@ -3092,3 +3092,25 @@ for epoch in range(3):
 def test_a_loss_name_bound_again_to_a_total_of_numbers_over_a_count(change, expected):
     source = VALIDATION_TOTAL_OVER_A_COUNT.replace(*change) if change else VALIDATION_TOTAL_OVER_A_COUNT
     assert findings(source) == expected
+
+
+@pytest.mark.parametrize("spend, kept", [
+    # ``.backward()`` ran on each loss: its activations are freed, its nodes are kept
+    ("    loss.backward()\n", "spent autograd graph (`.backward()` freed its activations, not its nodes)"),
+    # never backpropagated here: the whole graph, activations too
+    ("", "autograd graph"),
+])
+def test_the_message_says_whether_the_kept_graph_was_spent(spend, kept):
+    source = PRELUDE + """
+losses = []
+for x, y in [(torch.randn(8, 4), torch.randint(0, 2, (8,)))] * 3:
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+""" + spend + """    optimizer.step()
+    losses.append(loss)
+"""
+    found = [v for v in check(textwrap.dedent(source), ALONE, filename="train.py") if v.code == "GRD104"]
+    assert [(v.line, v.col, v.message) for v in found] == [(
+        14 + bool(spend), 4,
+        f"`losses.append(loss)` keeps every iteration's {kept} alive; accumulate `.item()` or `.detach()` instead",
+    )]

@@ -63,7 +63,11 @@ class LossAccumulatedWithGraph(Rule):
         the saved activations of the forward pass.  Kept in an accumulator,
         every iteration's graph stays alive until the accumulator dies: memory
         grows steadily through the epoch and training runs out of memory after
-        a number of steps that depends on the dataset size.
+        a number of steps that depends on the dataset size.  When
+        `.backward()` has run on each loss first, it has freed the saved
+        activations, and what piles up is the graph's nodes: memory grows
+        slowly, and the list still holds tensors that require grad, which
+        `plt.plot(losses)` or `np.array(losses)` cannot convert.
     """
     known_problems = """
         Only accumulators bound before the loop (or attributes and items of
@@ -549,11 +553,9 @@ class LossAccumulatedWithGraph(Rule):
             return  # set back to a fresh value every few iterations: a bounded window
         scope = ctx.flow.scope
         loop = loops[0]
-        message = (
-            f"`{self.code_of(node)}` keeps every iteration's autograd graph alive; "
-            "accumulate `.item()` or `.detach()` instead"
-        )
         spent = helper is not None or _backwarded_in(ctx, loop.node, value)
+        kept = "autograd graph" if not spent else "spent autograd graph (`.backward()` freed its activations, not its nodes)"
+        message = f"`{self.code_of(node)}` keeps every iteration's {kept} alive; accumulate `.item()` or `.detach()` instead"
         written = dotted(target) if isinstance(target, ast.Attribute) else None
         condition = _condition(ctx, scope, loop, sources, root, binding_seq, state, function, spent, written)
         if sources and _bound_in(ctx, loop, sources):
