@@ -185,6 +185,8 @@ class Context:
         #: attribute names (``obj.evaluate``) which only methods can be
         self._referenced: Set[str] = set()
         self._referenced_attrs: Set[str] = set()
+        #: names used only as the value a flag chooses (``f if use_mlp else g``), with the flag
+        self._chosen_by_flag: List[Tuple[str, ast.expr]] = []
         self._super_targets: Dict[Tuple[str, ...], List[Tuple[str, ...]]] = {}
         self._defined: Optional[FrozenSet[str]] = None
         #: class name -> the names of its bases that may be classes of this module
@@ -813,6 +815,9 @@ class Context:
 
     def finish(self) -> None:
         """Attach module-local calls to the functions they call."""
+        for name, flag in self._chosen_by_flag:
+            if not flow.flag_off(self, flag):
+                self._referenced.add(name)
         for key, infos in self.functions.items():
             used = key[-1] in self._referenced or (key[0] == "method" and key[-1] in self._referenced_attrs)
             if len(infos) > 1 or used:

@@ -73,6 +73,8 @@ class Tracker:
         self._generators = 0
         #: the ``if`` bodies entered that run another framework's model (``_other_framework``)
         self._foreign: List[bool] = []
+        #: name nodes chosen by a flag (``f if use_mlp else g``): ``id`` of the node -> the flag
+        self._chosen: Dict[int, ast.expr] = {}
 
     # blocks and scopes ---------------------------------------------------------
 
@@ -453,13 +455,22 @@ class Tracker:
             if depth == 1 or not (
                 name in scopes[1].stored if depth == 2 else any(name in scope.stored for scope in scopes[1:])
             ):
-                self._reference(name)
+                flag = self._chosen.get(id(node)) if self._chosen else None
+                if flag is not None:
+                    self.ctx._chosen_by_flag.append((name, flag))  # referenced unless the flag is off
+                else:
+                    self._reference(name)
         else:  # a binding (or ``del``): never a call's name
             scope = scopes[-1]
             if len(scopes) == 1:
                 self._reference(name)  # at the top of the module it may replace a function
             stored = scope.stored
             stored[name] = stored.get(name, 0) + 1
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        if node.body.__class__ is ast.Name and node.test.__class__ is ast.Name:
+            # ``test = test_mlp if use_mlp else test_gnn``: ``test_mlp`` is used only if the flag may be on
+            self._chosen[id(node.body)] = node.test
 
     def visit_Call(self, node: ast.Call) -> None:
         # the hottest hook: every call of the file passes here

@@ -1896,6 +1896,11 @@ def _false_test(ctx, test: ast.expr) -> bool:
     return isinstance(test, ast.Name) and test.id in _memo(ctx, ("false-flags",), lambda: _false_flags(ctx), set())
 
 
+def flag_off(ctx, test: ast.expr) -> bool:
+    """Is ``test`` always false (see ``_false_test``): ``use_mlp`` bound once, to ``False``?"""
+    return _false_test(ctx, test)
+
+
 def _always_leaves(ctx, stmt: ast.stmt) -> bool:
     """Is ``stmt`` an ``if not FLAG:`` whose body leaves the block
     (``return``, ``raise``, ...) and whose ``FLAG`` the module binds once, at

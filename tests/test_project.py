@@ -7386,3 +7386,49 @@ def test_a_class_no_importer_of_its_module_uses_runs_nothing(tmp_path, imports, 
     for init in tmp_path.rglob("__init__.py"):
         init.unlink()  # directories of scripts, each run from its own directory
     assert lint(tmp_path / "korea/evaluate.py") == found
+
+
+CHOSEN_BY_A_FLAG = """
+    import torch
+
+    model = torch.nn.Linear(4, 2)
+    data = [torch.randn(1, 4)]
+
+
+    def test_mlp(model, data):
+        model.eval()
+        correct = 0
+        for x in data:
+            correct += int(model(x).argmax(1))
+        return correct
+
+
+    def test_gnn(model, data):
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for x in data:
+                correct += int(model(x).argmax(1))
+        return correct
+
+
+    use_mlp = False
+    test = test_mlp if use_mlp else test_gnn
+
+    if __name__ == "__main__":
+        print(test(model, data))
+"""
+
+
+@pytest.mark.parametrize("change, found", [
+    # the flag that picks ``test_mlp`` is bound once, to ``False``: it never runs
+    (None, []),
+    # a flag that may be true
+    (("    use_mlp = False\n", "    use_mlp = len(data) > 1\n"), [(10, 4, "GRD101")]),
+    # named elsewhere too
+    (("        print(test(model, data))\n", "        print(test(model, data), test_mlp)\n"), [(10, 4, "GRD101")]),
+])
+def test_a_function_chosen_only_by_a_flag_set_off_never_runs(tmp_path, change, found):
+    source = CHOSEN_BY_A_FLAG.replace(*change) if change else CHOSEN_BY_A_FLAG
+    unpackaged(tmp_path, {"main.py": source})
+    assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD101"] == found
