@@ -816,7 +816,7 @@ class Context:
     def finish(self) -> None:
         """Attach module-local calls to the functions they call."""
         for name, flag in self._chosen_by_flag:
-            if not flow.flag_off(self, flag):
+            if not flow.false_test(self, flag):
                 self._referenced.add(name)
         for key, infos in self.functions.items():
             used = key[-1] in self._referenced or (key[0] == "method" and key[-1] in self._referenced_attrs)
@@ -833,9 +833,7 @@ class Context:
                 methods.setdefault(key[2], []).extend(infos)
         legacy = flow.legacy_spans(self)
         for key, state, caller, node in self._calls:
-            if legacy and node is not None and state is not Grad.DISABLED and any(
-                start <= node.lineno <= end for start, end in legacy
-            ):
+            if legacy and node is not None and state is not Grad.DISABLED and flow.in_legacy_branch(self, node.lineno):
                 continue  # ``if torch_ver == "0.3":``: no release installed today runs the call
             if key[0] == "by-name":
                 for info in methods.get(key[1], ()):

@@ -1832,7 +1832,7 @@ def _cut_off(
                     if block and (block[0].lineno, block[0].col_offset) <= where <= (
                         block[-1].end_lineno or 0, block[-1].end_col_offset or 0
                     ):
-                        if field == "body" and isinstance(stmt, ast.If) and _false_test(ctx, stmt.test):
+                        if field == "body" and isinstance(stmt, ast.If) and false_test(ctx, stmt.test):
                             return True
                         return _cut_off(ctx, block, target, local, top)
             return False
@@ -1884,31 +1884,26 @@ def _cannot_build(ctx, stmt: ast.stmt, local: FrozenSet[str]) -> bool:
     return not ctx.builds(name, call)
 
 
-def _false_test(ctx, test: ast.expr) -> bool:
+def false_test(ctx, test: ast.expr) -> bool:
     """``False``, ``0``, ``None``, or a name the module binds once to one of
     them; or ``and`` with one such operand (``if use_test and epoch % k ==
     0:``), ``or`` of only such."""
     if isinstance(test, ast.Constant):
         return not test.value and not isinstance(test.value, str)
     if isinstance(test, ast.BoolOp):
-        falses = [_false_test(ctx, value) for value in test.values]
+        falses = [false_test(ctx, value) for value in test.values]
         return any(falses) if isinstance(test.op, ast.And) else all(falses)
     return isinstance(test, ast.Name) and test.id in _memo(ctx, ("false-flags",), lambda: _false_flags(ctx), set())
-
-
-def flag_off(ctx, test: ast.expr) -> bool:
-    """Is ``test`` always false (see ``_false_test``): ``use_mlp`` bound once, to ``False``?"""
-    return _false_test(ctx, test)
 
 
 def _always_leaves(ctx, stmt: ast.stmt) -> bool:
     """Is ``stmt`` an ``if not FLAG:`` whose body leaves the block
     (``return``, ``raise``, ...) and whose ``FLAG`` the module binds once, at
-    its top level, to ``False``, ``0`` or ``None`` (see ``_false_test``)?"""
+    its top level, to ``False``, ``0`` or ``None`` (see ``false_test``)?"""
     if stmt.__class__ is not ast.If or not stmt.body or not never_completes(stmt.body[-1]):  # type: ignore
         return False
     test = stmt.test  # type: ignore[attr-defined]
-    return isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _false_test(ctx, test.operand)
+    return isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and false_test(ctx, test.operand)
 
 
 def _surely_read(stmt: ast.stmt) -> Set[str]:
@@ -2841,9 +2836,19 @@ def local_classes(ctx) -> Dict[str, ast.ClassDef]:
 
 def module_functions(ctx) -> FrozenSet[str]:
     """The names of the module's top-level functions (one set per module)."""
-    return _memo(ctx, ("module-functions",), lambda: frozenset(
-        n.name for n in ctx.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-    ) if ctx.tree is not None else frozenset(), frozenset())
+    return _memo(ctx, ("module-functions",), lambda: frozenset(module_function_nodes(ctx)), frozenset())
+
+
+def module_function_nodes(ctx) -> Dict[str, ast.AST]:
+    """The module's top-level functions by name, the first ``def`` of a
+    name (one table per module, the twin of ``local_classes``)."""
+    def table() -> Dict[str, ast.AST]:
+        found: Dict[str, ast.AST] = {}
+        for n in getattr(ctx.tree, "body", ()):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found.setdefault(n.name, n)
+        return found
+    return _memo(ctx, ("function-nodes",), table, {})
 
 
 def attribute_values(ctx, klass: str) -> Dict[str, list]:
@@ -3640,14 +3645,11 @@ def _a_new_model(ctx, build: ast.AST, classes: Set[str]) -> bool:
     func = build.func  # type: ignore[attr-defined]
     klass = last_name(func)
     local = func.__class__ is ast.Name
-    if local and klass in module_functions(ctx):
-        node: Optional[ast.AST] = next(
-            n for n in ctx.tree.body if n.__class__ in (ast.FunctionDef, ast.AsyncFunctionDef) and n.name == klass
-        )
-    elif klass[:1].isupper() or local and klass in classes:
+    node: Optional[ast.AST] = module_function_nodes(ctx).get(klass) if local else None  # a function that builds it
+    if node is None:
+        if not (klass[:1].isupper() or local and klass in classes):
+            return False
         node = local_classes(ctx).get(klass) if local else None
-    else:
-        return False
     return node is None or not any(_loads(n) for n in ast.walk(node))
 
 

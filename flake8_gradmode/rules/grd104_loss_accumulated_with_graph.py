@@ -583,14 +583,13 @@ class LossAccumulatedWithGraph(Rule):
             condition = _and(lambda: not _method_returns_number(ctx, *instance_call), condition)
         if keeps is not None:
             condition = _and(keeps, condition)
-        if isinstance(value, ast.Name):
-            # ``loss = 0`` after the training steps, then ``loss += ...item()``: a number
-            name, loop_node = value.id, loop.node
-            condition = _and(condition, lambda: not _rebound_to_number(loop_node, name, node))
-        elif isinstance(value, ast.BinOp) and sources:
-            # ``valid_loss.append(loss / iterations)`` of such a number
-            names, loop_node = sorted(sources), loop.node
-            condition = _and(condition, lambda: not all(_rebound_to_number(loop_node, n, node) for n in names))
+        # ``loss = 0`` after the training steps, then ``loss += ...item()``: a number,
+        # alone or over a count (``valid_loss.append(loss / iterations)``)
+        rebound = [value.id] if isinstance(value, ast.Name) else sorted(sources or ()) \
+            if isinstance(value, ast.BinOp) else []
+        if rebound:
+            loop_node = loop.node
+            condition = _and(condition, lambda: not all(_rebound_to_number(loop_node, n, node) for n in rebound))
         # ``self.model(lr, idx_scale)`` with no ``idx_scale``: the first pass raises, nothing accumulates
         condition = _and(condition, lambda: not flow.stops_on_its_first_pass(ctx, loop, leaves=True))
         condition = flow.unless_unreached(ctx, node, condition)  # last: it may read other modules
