@@ -69,6 +69,9 @@ class Tracker:
         self._reference = ctx._referenced.add
         #: lambdas handed to a call made with grad disabled
         self._disabled_lambdas: Set[int] = set()
+        #: lambdas a ``return`` hands back, and how many of them the walk is inside
+        self._returned_lambdas: Set[int] = set()
+        self._in_returned_lambda = 0
         #: how many generator expressions the walk is inside
         self._generators = 0
         #: the ``if`` bodies entered that run another framework's model (``_other_framework``)
@@ -177,9 +180,13 @@ class Tracker:
         self.grad.push_frame("lambda", None, state)
         for param in all_params(node.args):
             self.ctx.bind_name(param.arg, facts.Kind.OTHER, None)
+        if id(node) in self._returned_lambdas:
+            self._in_returned_lambda += 1
 
     def leave_Lambda_body(self, node: ast.Lambda) -> None:
         self.grad.pop_frame()
+        if id(node) in self._returned_lambdas:
+            self._in_returned_lambda -= 1
 
     def visit_GeneratorExp(self, node: ast.GeneratorExp) -> None:
         self.grad.push_frame("generator", None, Grad.INHERITED)
@@ -394,6 +401,10 @@ class Tracker:
     def visit_Return(self, node: ast.Return) -> None:
         if node.value is not None:
             self.flow.scope.return_values.append(node.value)
+            if node.value.__class__ is ast.Lambda:
+                # ``return lambda x: model(x)``: the model runs where the caller
+                # calls what it gets (a library, often), not in this function
+                self._returned_lambdas.add(id(node.value))
 
     def leave_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
@@ -626,6 +637,8 @@ class Tracker:
             loop.step_seqs.append(seq)
 
     def _model_call(self, node: ast.Call, seq: int, loops: List[flow.Loop]) -> None:
+        if self._in_returned_lambda:
+            return  # made here, run by whoever calls the lambda returned
         func = node.func
         if isinstance(func, ast.Name) and func.id in self.ctx.settings.eval_mode_helpers:
             self.flow.scope.eval_switches.append(seq)

@@ -5651,3 +5651,46 @@ if __name__ == "__main__":
 def test_a_call_made_with_grad_only_on_torch_0_3(change, expected):
     source = CALLED_WITH_GRAD_ONLY_ON_0_3.replace(*change) if change else CALLED_WITH_GRAD_ONLY_ON_0_3
     assert found(source) == expected
+
+
+RETURNS_A_LAMBDA_THAT_RUNS_THE_MODEL = """
+import torch
+from cleanfid import fid
+
+
+def build_extractor(path):
+    net = torch.jit.load(path)
+    net.eval()
+    return lambda x: net(x)
+
+
+def reference_features(folder):
+    extractor = build_extractor("inception.pt")
+    return fid.get_folder_features(folder, model=extractor)
+
+
+@torch.no_grad()
+def translate(generator, images):
+    return [generator(x) for x in images]
+
+
+def main(folders, generator):
+    generator.eval()
+    for folder in folders:
+        reference = reference_features(folder)
+        fakes = translate(generator, folder)
+        print(reference, fakes)
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # the lambda runs where it is called, in a library here: the function only makes it
+    (None, []),
+    # the function calls the model itself
+    (("    return lambda x: net(x)\n", "    return net(torch.zeros(1))\n"), [("GRD101", 24, 4)]),
+])
+def test_a_lambda_returned_runs_no_model_in_the_function(change, expected):
+    source = RETURNS_A_LAMBDA_THAT_RUNS_THE_MODEL
+    if change:
+        source = source.replace(*change)
+    assert found(source) == expected

@@ -714,7 +714,9 @@ class EvalLoopWithoutNoGrad(Rule):
         class is known not to be one, nor one built (in the function, or as
         a global of the module) from a class of the module that does none of this itself.  A lambda
         handed to a call made under `no_grad` (`timeit(lambda: model(x))`)
-        is taken to run there.  A model call in a branch that only torch
+        is taken to run there; one a function returns (`return lambda x:
+        model(x)`, a feature extractor handed to a metrics library) runs
+        where it is called, not in that function.  A model call in a branch that only torch
         releases before 0.4 run (`if TORCH_VERSION == "0.3":`, `if
         cfg.PYTORCH_VERSION_LESS_THAN_040:`, beside an `else:` under
         `no_grad`; or the `else:` of `if LooseVersion(torch.__version__) >
