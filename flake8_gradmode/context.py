@@ -447,6 +447,12 @@ class Context:
         turns grad off itself?  False without an index."""
         return self._ask(lambda found: found.names_class_turning_grad_off(methods), False)
 
+    def made_turning_grad_off(self, factory: str, method: str) -> bool:
+        """Does the imported function ``factory`` make a model by a run-time
+        import, of a package one of whose classes turns grad off itself in
+        ``method``?  False without an index."""
+        return self._ask(lambda found: found.made_turning_grad_off(factory, method), False)
+
     def method_backpropagates(self, name: str) -> bool:
         """Does a method ``name`` of a project class backpropagate (see
         ``Project.method_backpropagates``)?  False without an index."""

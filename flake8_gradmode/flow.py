@@ -3573,14 +3573,35 @@ def model_turns_grad_off(ctx, calls: List[ModelCall]) -> bool:
     ``torch.no_grad()``, a wrapper's ``__call__``, any method of a class
     whose constructor calls ``torch.set_grad_enabled(False)`` for the
     process), or does each call pass an argument that selects such a branch
-    of a project class's forward?  The model may then run without grad
-    where it is called: unknown, so silent.  ``calls``: model calls, direct
-    or through a function of the module."""
+    of a project class's forward, or call a method that a class a run-time
+    factory may make turns grad off in (``_made_turning_grad_off``)?  The
+    model may then run without grad where it is called: unknown, so
+    silent.  ``calls``: model calls, direct or through a function of the
+    module."""
     return bool(calls) and all(
         not isinstance(c, ElsewhereCall) and (ctx.names_class_turning_grad_off(frozenset((
             "forward", "__call__", *((c.node.func.attr,) if isinstance(c.node.func, ast.Attribute) else ()),
-        ))) or selects_grad_off(ctx, c.node))
+        ))) or selects_grad_off(ctx, c.node) or _made_turning_grad_off(ctx, c))
         for c in calls
+    )
+
+
+def _made_turning_grad_off(ctx, call: ModelCall) -> bool:
+    """``model.decoder(z)`` with ``model = create_model(opt)``, every value
+    of ``model`` a call of an imported function that makes its class by a
+    run-time import (``importlib.import_module("models." + name +
+    "_model")``), and a class of that function's package that turns grad
+    off itself in ``decoder`` (``facts.methods_turning_grad_off``): the
+    model made may be that class, so the call may run without grad."""
+    func = call.node.func
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+        return False
+    scope = scope_of(ctx, call.function) if call.function is not None else None
+    values = (scope.deps.get(func.value.id) if scope is not None else None) or \
+        ctx.flow.module_scope.deps.get(func.value.id)
+    return bool(values) and all(
+        isinstance(v, ast.Call) and isinstance(v.func, ast.Name)
+        and ctx.made_turning_grad_off(v.func.id, func.attr) for v in values
     )
 
 

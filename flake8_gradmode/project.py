@@ -2775,6 +2775,27 @@ class Project:
             for name, turning in summary["w"].items()  # type: ignore[attr-defined]
         )
 
+    def made_turning_grad_off(self, factory: str, method: str) -> bool:
+        """Is ``factory``, a name this module imports (``create_model``), a
+        function of a project module that imports modules at run time
+        (``importlib.import_module("models." + name + "_model")``), and
+        does a class of a module in that module's directory or below turn
+        grad off itself in ``method`` (``facts.methods_turning_grad_off``)?
+        The model the function makes may be any class of its package."""
+        imported = self.own["i"].get(factory)  # type: ignore[attr-defined]
+        if imported is None:
+            return False
+        module, _, function = _absolute(self.rel, *imported).rpartition(".")
+        rel = self.index.module(module, self.rel) if module else None
+        summary = self.summary(rel) if rel is not None else None
+        if summary is None or function not in summary["f"] or not summary["Y"]:
+            return False
+        package = os.path.dirname(rel) + os.sep  # type: ignore[arg-type]
+        return any(
+            other.startswith(package) and any(method in turning for turning in found["w"].values())  # type: ignore
+            for other, found in self.mentioning(*GRAD_OFF_NAMES)
+        )
+
     def selects_grad_off(self, selectors: FrozenSet[str]) -> bool:
         """Does a class of the project run its forward without grad when
         called with one of ``selectors`` (``is_eval=True``; see

@@ -7432,3 +7432,87 @@ def test_a_function_chosen_only_by_a_flag_set_off_never_runs(tmp_path, change, f
     source = CHOSEN_BY_A_FLAG.replace(*change) if change else CHOSEN_BY_A_FLAG
     unpackaged(tmp_path, {"main.py": source})
     assert [f for f in lint(tmp_path / "main.py") if f[2] == "GRD101"] == found
+
+
+# --- a model made by a factory that imports its class at run time -----------------
+
+RUN_TIME_FACTORY = """
+    import importlib
+
+
+    def create_model(opt):
+        module = importlib.import_module("models." + opt.model + "_model")
+        return getattr(module, opt.model.upper() + "Model")(opt)
+"""
+
+WRAPPER_DECODING_WITHOUT_GRAD = """
+    import torch
+
+    from models import networks
+
+
+    class VAEModel:
+        def __init__(self, opt):
+            self.net = networks.VAE()
+
+        def forward(self):
+            self.out = self.net(self.input)
+
+        def eval(self):
+            self.net.eval()
+
+        def decoder(self, z):
+            with torch.no_grad():
+                return self.net.decode(z)
+"""
+
+NETWORKS = """
+    import torch
+
+
+    class VAE(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dec = torch.nn.Linear(4, 8)
+
+        def decode(self, z):
+            return self.dec(z)
+
+        def forward(self, x):
+            return self.decode(x)
+"""
+
+DECODES_WITH_A_MADE_MODEL = """
+    import argparse
+
+    import torch
+
+    from models import create_model
+
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--model", default="vae")
+        opt = parser.parse_args()
+        model = create_model(opt)
+        model.eval()
+        for z in torch.randn(10, 4):
+            x = model.decoder(z)
+            print(x.data.numpy())
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # the model the factory makes runs its decoder under no_grad itself
+    (None, []),
+    # the wrapper's decoder keeps grad on
+    (("            with torch.no_grad():\n                return self.net.decode(z)\n",
+      "            return self.net.decode(z)\n"), [(14, 4, "GRD101")]),
+])
+def test_a_method_of_a_model_a_run_time_factory_makes_that_turns_grad_off(tmp_path, change, expected):
+    wrapper = WRAPPER_DECODING_WITHOUT_GRAD.replace(*change) if change else WRAPPER_DECODING_WITHOUT_GRAD
+    make(tmp_path, {
+        "models/__init__.py": RUN_TIME_FACTORY, "models/vae_model.py": wrapper, "models/networks.py": NETWORKS,
+        "decode.py": DECODES_WITH_A_MADE_MODEL,
+    })
+    assert [f for f in lint(tmp_path / "decode.py") if f[2] == "GRD101"] == expected
