@@ -3114,3 +3114,39 @@ for x, y in [(torch.randn(8, 4), torch.randint(0, 2, (8,)))] * 3:
         14 + bool(spend), 4,
         f"`losses.append(loss)` keeps every iteration's {kept} alive; accumulate `.item()` or `.detach()` instead",
     )]
+
+
+LOADS_A_FROZEN_DECODER_IN_THE_LOOP = PRELUDE + """
+
+def load_decoder(path):
+    decoder = nn.Sequential(nn.Linear(2, 4), nn.Dropout(0.1))
+    decoder.load_state_dict(torch.load(path))
+    decoder.eval()
+    return decoder
+
+
+decoder = None
+for step, (x, y) in enumerate(loader):
+    loss = criterion(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    if step % 100 == 0:
+        if decoder is None:
+            decoder = load_decoder("decoder.pt")
+        show(decoder, model(x))
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # the switch is on the model the helper builds and hands back, not on the one the loop trains
+    (None, []),
+    # the helper switches the model it is handed
+    (("def load_decoder(path):\n    decoder = nn.Sequential(nn.Linear(2, 4), nn.Dropout(0.1))\n",
+      "def load_decoder(decoder):\n"), [("GRD103", 24, 22)]),
+])
+def test_a_helper_that_builds_a_model_in_eval_mode_switches_no_model_of_the_loop(change, expected):
+    source = LOADS_A_FROZEN_DECODER_IN_THE_LOOP
+    if change:
+        source = source.replace(*change).replace('load_decoder("decoder.pt")', "load_decoder(model)")
+    assert findings(source) == expected

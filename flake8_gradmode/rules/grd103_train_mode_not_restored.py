@@ -76,6 +76,11 @@ class TrainModeNotRestored(Rule):
         call (`enc = Encoder(d)`, an optimizer over its parameters, then
         `enc.eval(); return enc`) trains a new model each
         time: its switch to eval mode reaches no model the next call trains.
+        Nor does a function the loop calls that builds or loads a model,
+        switches it to eval mode and returns it (`vae =
+        AutoencoderKL.from_pretrained(name); vae.eval(); return vae`, to
+        draw samples): the loop gets a copy, and its steps train the models
+        their optimizers were built over.
         A weight update that follows the switch with no backward pass since
         it, and after which the model is switched back to training mode
         before any forward pass (`if phase == "train": optimizer.step();
@@ -1593,7 +1598,7 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
                 env[param] = ("const", True)  # ``run(loader, optimizer=optimizer)``: ``if optimizer:`` holds
         fresh: Dict[Term, Term] = {}
         disabled = ctx.flow.call_states.get(site) is Grad.DISABLED
-        own, afresh = _callee_models(ctx, callee)
+        own, afresh, made = _callee_models(ctx, callee)
         own = own | _built_for_the_call(call, callee)
         restores = flow.restores_mode(ctx, callee)
         on_self = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) and (
@@ -1605,6 +1610,11 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
                 continue  # ``was_training = model.training`` ... ``if was_training: model.train()``
             if own and event.kind in ("eval", "train", "train?") and event.model in own:
                 continue  # ``net = Net(); net.eval()``: a model of its own, not the caller's
+            if event.kind == "eval" and event.model in made:
+                # ``vae = load_vae(path)`` of ``vae = Net(); vae.eval(); return vae``: each
+                # call makes the model it switches, a copy the caller's steps do not
+                # train (as ``_built_in_the_pass`` says of one built in the loop)
+                continue
             if afresh and (event.kind in ("step", "backward", "forward") or event.model in afresh):
                 continue  # ``enc = Enc(); train...; enc.eval(); return enc``: each call trains a new model
             translated = _translate(event, env, fresh, site, outer, on_self)
@@ -1613,15 +1623,17 @@ def _call_events(ctx, scope: flow.Scope, site: int, key: Tuple[str, ...], outer:
     return out
 
 
-def _callee_models(ctx, callee: flow.Scope) -> Tuple[Set[str], Set[str]]:
-    """A called function's own models (``_own_models``) and the models it
-    trains afresh on every call (``_trains_a_model_built_afresh``), worked
-    out once per function from the models it builds."""
+def _callee_models(ctx, callee: flow.Scope) -> Tuple[Set[str], Set[str], Set[str]]:
+    """A called function's own models (``_own_models``), the models it
+    trains afresh on every call (``_trains_a_model_built_afresh``) and all
+    the models it builds (``_built_models``), worked out once per function."""
     memo = ("grd103-models", id(callee))
     found = ctx.flow.cache.get(memo)
     if found is None:
         built = _built_models(ctx, callee)
-        found = ctx.flow.cache[memo] = (_own_models(callee, built), _trains_a_model_built_afresh(ctx, callee, built))
+        found = ctx.flow.cache[memo] = (
+            _own_models(callee, built), _trains_a_model_built_afresh(ctx, callee, built), built,
+        )
     return found  # type: ignore[return-value]
 
 
