@@ -340,6 +340,8 @@ def is_model_call(ctx, call: ModelCall) -> bool:
             return False  # ``teacher = FeatPredictor(weights)``: a plain class of the module, no module
         if values and _bound_to_functions(ctx, values):
             return False  # ``encoder = encoders[args.format]``: a function of the module, reached through its body
+        if values and _made_by_another_framework(ctx, values):
+            return False  # ``model = create_mlp_tf(n)``, a builder of a Keras model: no autograd graph
     if not owner and _memo(ctx, ("reads-names",), lambda: any(".__name__" in line for line in ctx.lines), False) \
             and key in _memo(ctx, ("named", id(call.function)), lambda: _names_read_as_classes(ctx, call), ()):
         return False  # ``model.__name__``: a class (a database document), called to build one
@@ -446,6 +448,45 @@ def _bound_values(ctx, call: ModelCall) -> Optional[List[ast.expr]]:
     scope = scope_of(ctx, call.function) if call.function is not None else None
     values = scope.deps.get(call.key) if scope is not None else None
     return values or ctx.flow.module_scope.deps.get(call.key)
+
+
+def _made_by_another_framework(ctx, values: List[ast.expr]) -> bool:
+    """Is the name a call calls bound (``values``: see ``_bound_values``)
+    only to what functions of the module return, each of which returns only
+    a model of another tensor framework, built there (``model =
+    tf.keras.models.Model(inputs=inp, outputs=out); ...; return model``)?
+    Only a module that imports such a framework is read."""
+    if not ctx.imports.imports_from(tuple(OTHER_FRAMEWORKS)):
+        return False
+    functions = module_function_nodes(ctx)
+    return all(
+        isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id in functions
+        and _returns_another_frameworks_model(ctx, functions[v.func.id]) for v in values
+    )
+
+
+def _returns_another_frameworks_model(ctx, fn: ast.AST) -> bool:
+    """Does every ``return`` of ``fn`` hand back a call into another tensor
+    framework (``tf.keras.Sequential([...])``), or a name the function binds
+    only to such calls?"""
+    def foreign(expr: Optional[ast.expr]) -> bool:
+        return isinstance(expr, ast.Call) and (
+            ctx.imports.resolve(expr.func) or "").partition(".")[0] in OTHER_FRAMEWORKS
+
+    bound: Dict[str, List[ast.expr]] = {}
+    returned: List[Optional[ast.expr]] = []
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    bound.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, ast.Return):
+            returned.append(node.value)
+    return bool(returned) and all(
+        foreign(value) or isinstance(value, ast.Name) and bool(bound.get(value.id))
+        and all(foreign(v) for v in bound[value.id])
+        for value in returned
+    )
 
 
 def _plain_instance(ctx, values: List[ast.expr]) -> bool:

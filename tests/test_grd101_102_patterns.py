@@ -5694,3 +5694,45 @@ def test_a_lambda_returned_runs_no_model_in_the_function(change, expected):
     if change:
         source = source.replace(*change)
     assert found(source) == expected
+
+
+KERAS_MODEL_FROM_A_BUILDER_BESIDE_TORCH = """
+import numpy as np
+import tensorflow as tf
+import torch
+
+
+def create_mlp(num_columns):
+    inp = tf.keras.layers.Input(shape=(num_columns,))
+    out = tf.keras.layers.Dense(1, activation="sigmoid")(tf.keras.layers.Dropout(0.2)(inp))
+    model = tf.keras.models.Model(inputs=inp, outputs=out)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model
+
+
+model = create_mlp(130)
+model.load_weights("model.hdf5")
+models = [model]
+torch.manual_seed(0)
+
+if __name__ == "__main__":
+    for batch in np.random.rand(10, 1, 130):
+        pred = np.mean([model(batch, training=False).numpy() for model in models], axis=0)
+        print(pred)
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # the module's builder returns a Keras model: no autograd graph
+    (None, []),
+    # a builder of a torch model
+    (("    model = tf.keras.models.Model(inputs=inp, outputs=out)\n    model.compile(optimizer=\"adam\", "
+      "loss=\"binary_crossentropy\")\n", "    model = torch.nn.Sequential(torch.nn.Linear(num_columns, 1), "
+      "torch.nn.Dropout(0.2))\n    model.eval()\n"), [("GRD101", 21, 4)]),
+])
+def test_a_model_a_module_function_builds_with_another_framework(change, expected):
+    source = KERAS_MODEL_FROM_A_BUILDER_BESIDE_TORCH
+    if change:
+        source = source.replace(*change)
+        assert "torch.nn.Sequential" in source
+    assert found(source) == expected

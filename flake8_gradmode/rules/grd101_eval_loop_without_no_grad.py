@@ -638,7 +638,10 @@ class EvalLoopWithoutNoGrad(Rule):
         module gathering experiments in two frameworks) and imports and
         reads nothing of torch, or of a method of a class derived from
         another framework's (`class DecoderTF(tf.keras.layers.Layer)` in a
-        script converting a torch model to TensorFlow); a model call in the body of an `if`
+        script converting a torch model to TensorFlow), or of a model bound
+        only to what functions of the module return when each returns a
+        model it builds with another framework (`model = create_mlp_tf(n)`
+        of `model = tf.keras.models.Model(...); return model`); a model call in the body of an `if`
         that tests for another framework (`if self.framework == "tf":`,
         `backend == "jax"`: a library that supports several);
         pytest test functions in test files; with the project index, a
