@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import sys
 from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from flake8_gradmode.names import (
@@ -33,7 +34,7 @@ from flake8_gradmode.facts import (
     method_of, own_nodes, parameter_free, plain_bases, test_holds,
 )
 from flake8_gradmode.tracker import (
-    SAME_MODULE_METHODS, FunctionInfo, Grad, all_params, bound_arguments, dotted, is_const, last_name,
+    SAME_MODULE_METHODS, FunctionInfo, Grad, all_params, bound_arguments, chain_root, dotted, is_const, last_name,
     param_defaults, preorder, resolve_function, statements_in, subscripted_root, switches_to_eval, switches_to_train,
     unchained,
 )
@@ -336,8 +337,10 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # ``model = lambda x: session.run(...)``: an ONNX Runtime session, not a torch module
     if not owner:
         values = _bound_values(ctx, call)
-        if values and _plain_instance(ctx, values):
+        if values and _plain_instance(ctx, values, key):
             return False  # ``teacher = FeatPredictor(weights)``: a plain class of the module, no module
+        if not values and _handed_plain_instances(ctx, call):
+            return False  # ``evaluate(model, loader)``, each caller handing ``BicubicSR(2)``
         if values and _bound_to_functions(ctx, values):
             return False  # ``encoder = encoders[args.format]``: a function of the module, reached through its body
         if values and _made_by_another_framework(ctx, values):
@@ -489,15 +492,19 @@ def _returns_another_frameworks_model(ctx, fn: ast.AST) -> bool:
     )
 
 
-def _plain_instance(ctx, values: List[ast.expr]) -> bool:
+def _plain_instance(ctx, values: List[ast.expr], name: str = "") -> bool:
     """Is the name a call calls bound (``values``: see ``_bound_values``)
     only to instances of plain classes of the module: no
     base but ``object``, no ``forward`` (``teacher =
     FeatPredictor(weights)``, whose ``__call__`` runs a library predictor)?
     Such an instance is no ``nn.Module``: it has no mode and no parameters
     of its own, and whatever model it keeps runs in its methods, under
-    their grad mode."""
+    their grad mode.  ``model = model.to(device)`` of the ``name`` itself
+    binds it to the same object."""
     local = local_classes(ctx)
+    values = [v for v in values if not (name and _moved(v, name))]
+    if not values:
+        return False
     for value in values:
         if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in local):
             return False
@@ -505,6 +512,33 @@ def _plain_instance(ctx, values: List[ast.expr]) -> bool:
         if node.keywords or not plain_bases(node.bases) or method_of(node, "forward"):
             return False
     return True
+
+
+def _handed_plain_instances(ctx, call: ModelCall) -> bool:
+    """Is the model a parameter of a module-level function that every call
+    hands an instance of a plain class of the module whose ``__call__``
+    calls nothing it keeps (``evaluate(model, loader)`` with ``model =
+    BicubicSR(2)``, whose ``__call__`` only interpolates: see ``handed_to``
+    and ``_plain_instance``)?  A wrapper that runs a model it keeps
+    (``self.model(x)``) is judged by its own code instead."""
+    if call.function is None or "." in call.key or "[" in call.key:
+        return False
+    local = local_classes(ctx)
+    if not _memo(ctx, ("plain-callables",), lambda: any(_runs_nothing_kept(c) for c in local.values()), False):
+        return False  # the cheap answer first: the module has no such class
+    handed = handed_to(ctx, call.function, call.key)
+    return bool(handed) and _plain_instance(ctx, handed) and all(  # type: ignore[arg-type]
+        _runs_nothing_kept(local[c.func.id]) for c in handed  # type: ignore[union-attr, attr-defined]
+    )
+
+
+def _runs_nothing_kept(node: ast.ClassDef) -> bool:
+    """A plain class (no base) whose ``__call__`` calls no attribute of
+    ``self`` (``self.model(x)``, ``self.net.decode(z)``)."""
+    call = method_of(node, "__call__") if plain_bases(node.bases) else None
+    return call is not None and not any(
+        isinstance(n, ast.Call) and chain_root(n.func) == "self" for n in ast.walk(call)
+    )
 
 
 def _bound_to_functions(ctx, values: List[ast.expr]) -> bool:
@@ -2916,6 +2950,51 @@ def built_once_before(scope: Scope, name: str, seq: int) -> Optional[ast.Call]:
         return None
     built = scope.constructed.get(name)
     return built[1] if built is not None and built[0] <= seq else None
+
+
+def handed_to(ctx, fn, param: str, depth: int = 0) -> Optional[List[ast.Call]]:
+    """The class calls that bound what every call of the module-level
+    function ``fn`` hands its parameter ``param``: the module calls it, each
+    time with a name its caller bound once, before, to such a call (``model
+    = CapsNet(opt)``), or with a parameter of its own that the caller's
+    callers hand on so, up to three calls up (``evaluate(encoder, ...)``
+    inside ``calculate_wer(encoder, decoder)``: a caller nothing calls hands
+    nothing); and no other module of the project calls it.  None otherwise."""
+    if depth > 2 or fn.key != ("function", fn.name) or fn.escaped or fn.by_name:
+        return None
+    if param not in {a.arg for a in all_params(fn.node.args)}:
+        return None
+    sites = call_sites(ctx, fn)
+    if (not sites and not depth) or ctx.call_shapes_elsewhere(fn) != []:
+        return None
+    found: List[ast.Call] = []
+    for scope, seq in sites:
+        node = ctx.flow.nodes.get(seq)
+        if not isinstance(node, ast.Call):
+            return None
+        value = next((v for name, v, _ in bound_arguments(fn, node) if name == param), None)
+        if not isinstance(value, ast.Name):
+            return None
+        built = built_once_before(scope, value.id, seq)
+        if built is not None:
+            found.append(built)
+            continue
+        caller = scope.function
+        if caller is None or caller is fn or value.id in scope.deps or value.id in scope.constructed:
+            return None  # not a parameter handed on as it came
+        if caller.parent is None and value.id not in {a.arg for a in all_params(caller.node.args)}:
+            # a module global the caller reads (``evaluate(encoder1, ...)`` in
+            # ``evaluateAndShowAttention``), bound once at the top of the module
+            built = built_once_before(ctx.flow.module_scope, value.id, sys.maxsize)
+            if built is None:
+                return None
+            found.append(built)
+            continue
+        upward = handed_to(ctx, caller, value.id, depth + 1)
+        if upward is None:
+            return None
+        found.extend(upward)
+    return found
 
 
 #: Methods that return the module they are called on, in the same mode.

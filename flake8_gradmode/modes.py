@@ -10,7 +10,7 @@ from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode.tracker import (
-    ImportTable, all_params, bound_arguments, chain_root, dotted, is_const, last_name, unchained,
+    ImportTable, all_params, chain_root, dotted, is_const, last_name, unchained,
 )
 
 
@@ -329,57 +329,12 @@ def setting_name(name: str) -> bool:
 def _handed(ctx, call: flow.ModelCall) -> List[ast.Call]:
     """For a model that is a parameter of a module-level function
     (``def train(opt, loader, model)``): the class calls that bound what
-    each call of it hands over (see ``_handed_to``).  Empty when some call
+    each call of it hands over (see ``flow.handed_to``).  Empty when some call
     hands anything else, and without a project index."""
     fn = call.function
     if fn is None or "." in call.key or "[" in call.key:
         return []
-    return _handed_to(ctx, fn, call.key, 0) or []
-
-
-def _handed_to(ctx, fn, param: str, depth: int) -> Optional[List[ast.Call]]:
-    """The class calls that bound what every call of the module-level
-    function ``fn`` hands its parameter ``param``: the module calls it, each
-    time with a name its caller bound once, before, to such a call (``model
-    = CapsNet(opt)``), or with a parameter of its own that the caller's
-    callers hand on so, up to three calls up (``evaluate(encoder, ...)``
-    inside ``calculate_wer(encoder, decoder)``: a caller nothing calls hands
-    nothing); and no other module of the project calls it.  None otherwise."""
-    if depth > 2 or fn.key != ("function", fn.name) or fn.escaped or fn.by_name:
-        return None
-    if param not in {a.arg for a in all_params(fn.node.args)}:
-        return None
-    sites = flow.call_sites(ctx, fn)
-    if (not sites and not depth) or ctx.call_shapes_elsewhere(fn) != []:
-        return None
-    found: List[ast.Call] = []
-    for scope, seq in sites:
-        node = ctx.flow.nodes.get(seq)
-        if not isinstance(node, ast.Call):
-            return None
-        value = next((v for name, v, _ in bound_arguments(fn, node) if name == param), None)
-        if not isinstance(value, ast.Name):
-            return None
-        built = flow.built_once_before(scope, value.id, seq)
-        if built is not None:
-            found.append(built)
-            continue
-        caller = scope.function
-        if caller is None or caller is fn or value.id in scope.deps or value.id in scope.constructed:
-            return None  # not a parameter handed on as it came
-        if caller.parent is None and value.id not in {a.arg for a in all_params(caller.node.args)}:
-            # a module global the caller reads (``evaluate(encoder1, ...)`` in
-            # ``evaluateAndShowAttention``), bound once at the top of the module
-            built = flow.built_once_before(ctx.flow.module_scope, value.id, sys.maxsize)
-            if built is None:
-                return None
-            found.append(built)
-            continue
-        upward = _handed_to(ctx, caller, value.id, depth + 1)
-        if upward is None:
-            return None
-        found.extend(upward)
-    return found
+    return flow.handed_to(ctx, fn, call.key) or []
 
 
 def trains_mode_free_models(ctx, loop: flow.Loop) -> bool:

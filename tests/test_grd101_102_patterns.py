@@ -5736,3 +5736,49 @@ def test_a_model_a_module_function_builds_with_another_framework(change, expecte
         source = source.replace(*change)
         assert "torch.nn.Sequential" in source
     assert found(source) == expected
+
+
+PARAMETER_FREE_UPSAMPLER = """
+import torch
+import torch.nn.functional as F
+
+
+class BicubicSR:
+    def __init__(self, factor=2):
+        self.factor = factor
+
+    def __call__(self, image):
+        return torch.clamp(F.interpolate(image, scale_factor=self.factor, mode="bicubic"), -1, 1)
+
+    def to(self, device):
+        return self
+
+    def eval(self):
+        return self
+
+
+def main(loader):
+    model = BicubicSR(factor=2)
+    model = model.to("cpu")
+    model.eval()
+    for lr, hr in loader:
+        sr = model(lr)
+        print(F.mse_loss(sr, hr).item())
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # an instance of a plain class, moved by its own ``to``: it has no weights and builds no graph
+    (None, []),
+    # a torch module
+    ((("class BicubicSR:\n", "class BicubicSR(torch.nn.Module):\n"),
+      ("        self.factor = factor\n",
+       "        super().__init__()\n        self.factor = factor\n        self.refine = torch.nn.Conv2d(1, 1, 3)\n")),
+     [("GRD101", 26, 4)]),
+])
+def test_a_plain_instance_moved_by_its_own_to_is_no_model(change, expected):
+    source = PARAMETER_FREE_UPSAMPLER
+    for old, new in change or ():
+        assert old in source
+        source = source.replace(old, new)
+    assert found(source) == expected

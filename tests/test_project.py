@@ -7516,3 +7516,63 @@ def test_a_method_of_a_model_a_run_time_factory_makes_that_turns_grad_off(tmp_pa
         "decode.py": DECODES_WITH_A_MADE_MODEL,
     })
     assert [f for f in lint(tmp_path / "decode.py") if f[2] == "GRD101"] == expected
+
+
+# --- a plain object every caller hands over as the model --------------------------
+
+HANDS_A_PLAIN_UPSAMPLER = """
+    import torch
+    import torch.nn.functional as F
+
+
+    class BicubicSR:
+        def __init__(self, factor=2):
+            self.factor = factor
+
+        def __call__(self, image):
+            return F.interpolate(image, scale_factor=self.factor, mode="bicubic")
+
+        def to(self, device):
+            return self
+
+        def eval(self):
+            return self
+
+
+    def evaluate(model, loader):
+        model.eval()
+        scores = []
+        for lr, hr in loader:
+            sr = model(lr)
+            scores.append(F.mse_loss(sr, hr).item())
+        return scores
+
+
+    def main():
+        model = BicubicSR(factor=2)
+        model = model.to("cpu")
+        print(evaluate(model, [(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 8, 8))]))
+
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # every caller hands over an instance of a plain class: no weights, no graph
+    (None, []),
+    # a torch module
+    ((("    class BicubicSR:\n", "    class BicubicSR(torch.nn.Module):\n"),
+      ("            self.factor = factor\n",
+       "            super().__init__()\n            self.factor = factor\n"
+       "            self.refine = torch.nn.Conv2d(1, 1, 3)\n")),
+     [(24, 4, "GRD101")]),
+])
+def test_a_plain_instance_every_caller_hands_over_is_no_model(tmp_path, change, expected):
+    source = HANDS_A_PLAIN_UPSAMPLER
+    for old, new in change or ():
+        assert old in source
+        source = source.replace(old, new)
+    make(tmp_path, {"bicubic.py": source})
+    assert [f for f in lint(tmp_path / "bicubic.py") if f[2] == "GRD101"] == expected

@@ -596,7 +596,11 @@ class EvalLoopWithoutNoGrad(Rule):
         from), or a class of another module that,
         like the project modules it imports, names no `torch` and imports only the
         standard library, NumPy and SciPy (a NumPy network), or a `torch.nn` layer without parameters
-        (`nn.CosineSimilarity(dim=1)`); a model run by another inference
+        (`nn.CosineSimilarity(dim=1)`), or an instance of a plain class of
+        the module (no base, no `forward`: `model = BicubicSR(2)`, moved by
+        its own `model.to(device)`), bound in the function or, with the
+        project index, handed over by every caller when its `__call__` calls
+        nothing it keeps (`F.interpolate(x, ...)`, not `self.model(x)`); a model run by another inference
         runtime, its name last bound above the call to a `lambda` over an
         ONNX Runtime (OpenVINO, TensorRT) session's `run` or to an instance
         of a plain class of the module whose `__call__` runs one; a loop of
