@@ -459,13 +459,19 @@ def _made_by_another_framework(ctx, values: List[ast.expr]) -> bool:
     a model of another tensor framework, built there (``model =
     tf.keras.models.Model(inputs=inp, outputs=out); ...; return model``)?
     Only a module that imports such a framework is read."""
-    if not ctx.imports.imports_from(tuple(OTHER_FRAMEWORKS)):
+    if not imports_another_framework(ctx):
         return False
     functions = module_function_nodes(ctx)
     return all(
         isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id in functions
         and _returns_another_frameworks_model(ctx, functions[v.func.id]) for v in values
     )
+
+
+def imports_another_framework(ctx) -> bool:
+    """Does the module import anything of another tensor framework
+    (``OTHER_FRAMEWORKS``)?  Asked once per module."""
+    return _memo(ctx, ("imports-other-frameworks",), lambda: ctx.imports.imports_from(tuple(OTHER_FRAMEWORKS)), False)
 
 
 def _returns_another_frameworks_model(ctx, fn: ast.AST) -> bool:
@@ -4381,7 +4387,7 @@ def _another_frameworks_function(ctx, scope: Scope) -> bool:
     in several frameworks), import nothing of torch and read no name that
     is torch's?  Its models are that framework's."""
     imports = ctx.imports
-    if not imports.imports_from(tuple(OTHER_FRAMEWORKS)):
+    if not imports_another_framework(ctx):
         return False  # the module imports no other framework anywhere: the cheap answer first
     fn = scope.function
     while fn is not None:
