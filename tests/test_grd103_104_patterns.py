@@ -3150,3 +3150,64 @@ def test_a_helper_that_builds_a_model_in_eval_mode_switches_no_model_of_the_loop
     if change:
         source = source.replace(*change).replace('load_decoder("decoder.pt")', "load_decoder(model)")
     assert findings(source) == expected
+
+
+TRAINS_A_MODEL_IT_MAKES_PER_FOLD = """
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.2))
+        self.head = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def param_groups(net):
+    return {"head": list(net.head.parameters()), "body": list(net.body.parameters())}
+
+
+def fit_fold(factory, data):
+    model = factory.build(data.spec).to("cpu")
+    groups = param_groups(model)
+    optimizer = torch.optim.AdamW([{"params": groups["head"], "lr": 1e-3}, {"params": groups["body"]}])
+    for x, y in data.batches:
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+def predict(model, xs):
+    model.eval()
+    with torch.no_grad():
+        return [model(x) for x in xs]
+
+
+def main(factory, folds):
+    for fold in folds:
+        model = fit_fold(factory, fold)
+        print(predict(model, fold.valid))
+"""
+
+
+@pytest.mark.parametrize("changes, expected", [
+    # each fold's model is built by ``factory.build`` and trained by an optimizer over its own parameter groups
+    ((), []),
+    # the helper trains the model it is handed: the switch reaches the next fold's training
+    ((("def fit_fold(factory, data):\n    model = factory.build(data.spec).to(\"cpu\")\n",
+       "def fit_fold(model, data):\n"),
+      ("def main(factory, folds):\n", "def main(model, folds):\n"),
+      ("        model = fit_fold(factory, fold)\n", "        fit_fold(model, fold)\n")),
+     [("GRD103", 39, 14)]),
+])
+def test_a_helper_that_builds_and_trains_its_own_model_per_call(changes, expected):
+    source = TRAINS_A_MODEL_IT_MAKES_PER_FOLD
+    for old, new in changes:
+        assert old in source
+        source = source.replace(old, new)
+    assert findings(source) == expected

@@ -73,8 +73,9 @@ class TrainModeNotRestored(Rule):
         `with torch.no_grad(): feature = model(img)` and a linear classifier
         trained on the features: no step of the loop trains it).  A
         function the loop calls that builds the model it trains on every
-        call (`enc = Encoder(d)`, an optimizer over its parameters, then
-        `enc.eval(); return enc`) trains a new model each
+        call (`enc = Encoder(d)`, or a factory's `factory.build(spec)` or
+        `make_model(...)`, an optimizer over its parameters or over groups
+        of them it gathers, then `enc.eval(); return enc`) trains a new model each
         time: its switch to eval mode reaches no model the next call trains.
         Nor does a function the loop calls that builds or loads a model,
         switches it to eval mode and returns it (`vae =
@@ -1659,11 +1660,24 @@ def _trains_a_model_built_afresh(ctx, scope: flow.Scope, built: Set[str]) -> Set
         if not _an_optimizer(ctx, scope, name) and node.args and isinstance(node.args[0], ast.Name):  # type: ignore
             name = node.args[0].id  # type: ignore[union-attr]  # ``scaler.step(optimizer)``
         if not _an_optimizer(ctx, scope, name) or not all(
-            any(isinstance(n, ast.Name) and n.id in built for n in ast.walk(value))
-            for value in scope.deps[name] if not _passes_on(value, name)
+            _derived_from(scope, value, built, 3) for value in scope.deps[name] if not _passes_on(value, name)
         ):
             return set()
     return built if stepped else set()
+
+
+def _derived_from(scope: flow.Scope, value: ast.expr, built: Set[str], depth: int) -> bool:
+    """Does ``value`` name one of ``built``, itself or through the values
+    ``scope`` binds the names it reads to, up to ``depth`` bindings back
+    (``groups = param_groups(model)``, ``optimizer_groups = [{"params":
+    groups["head"]}]``, then ``AdamW(optimizer_groups)``)?"""
+    for node in ast.walk(value):
+        if isinstance(node, ast.Name):
+            if node.id in built:
+                return True
+            if depth and any(_derived_from(scope, v, built, depth - 1) for v in scope.deps.get(node.id, ())):
+                return True
+    return False
 
 
 def _passes_on(value: ast.expr, name: str) -> bool:
@@ -1807,9 +1821,16 @@ def _made(value: ast.expr, name: str) -> Optional[bool]:
     if isinstance(base, ast.Call):
         if any(isinstance(a, ast.Name) and a.id == name for a in base.args):
             return None  # ``nn.DataParallel(model)``
-        if last_name(base.func) in _MAKERS:
+        if _maker(last_name(base.func)):
             return True
     return False
+
+
+def _maker(name: str) -> bool:
+    """A factory's or loader's name: ``_MAKERS``, or ``build``, ``make`` or
+    ``create`` alone or first (``discovered.build(spec)``, ``_make_model(...)``)."""
+    name = name.lstrip("_")
+    return name in _MAKERS or name.split("_", 1)[0] in ("build", "make", "create")
 
 
 def _self_attribute(ctx, site: int) -> str:
