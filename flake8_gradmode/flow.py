@@ -335,6 +335,8 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # ``self.network = resnet.resnet18``: ``self.network(num_classes=10)`` builds a model
     if not owner and _run_outside_torch(ctx, call):
         return False  # ``model = lambda x: session.run(...)``: an ONNX Runtime session, not a torch module
+    if "." not in (owner or key) and _opened_by_another_runtime(ctx, call, owner or key):
+        return False  # ``net = cv2.dnn.readNetFromONNX(path)``, then ``net.forward(names)``: OpenCV's network
     if not owner:
         values = _bound_values(ctx, call)
         if values and _plain_instance(ctx, values, key):
@@ -442,6 +444,26 @@ def _run_outside_torch(ctx, call: ModelCall) -> bool:
         if above:
             return max(above)[1]
     return False
+
+
+#: Packages whose loaded networks run outside PyTorch (``cv2.dnn.readNet``)
+_RUNTIME_ROOTS = (*_OTHER_RUNTIMES, "cv2")
+
+
+def _opened_by_another_runtime(ctx, call: ModelCall, owner: str) -> bool:
+    """Is ``owner`` (``net`` of ``net.forward(names)``, or the name called) bound, in the call's
+    function or else at the top of the module, only to calls into a package
+    that runs networks outside PyTorch (``cv2.dnn.readNetFromONNX(path)``,
+    ``onnxruntime.InferenceSession(path)``)?  Only a module that imports
+    one of them is read."""
+    if not _memo(ctx, ("imports-runtimes",), lambda: ctx.imports.imports_from(_RUNTIME_ROOTS), False):
+        return False
+    scope = scope_of(ctx, call.function) if call.function is not None else None
+    values = (scope.deps.get(owner) if scope is not None else None) or ctx.flow.module_scope.deps.get(owner)
+    return bool(values) and all(
+        isinstance(v, ast.Call) and (ctx.imports.resolve(v.func) or "").partition(".")[0] in _RUNTIME_ROOTS
+        for v in values
+    )
 
 
 def _bound_values(ctx, call: ModelCall) -> Optional[List[ast.expr]]:

@@ -5782,3 +5782,36 @@ def test_a_plain_instance_moved_by_its_own_to_is_no_model(change, expected):
         assert old in source
         source = source.replace(old, new)
     assert found(source) == expected
+
+
+OPENCV_DNN_INFERENCE = """
+import os
+
+import cv2
+from cv2 import dnn
+
+
+def inference(onnx_path, images):
+    net = dnn.readNetFromONNX(onnx_path)
+    for name in os.listdir(images):
+        image = cv2.imread(os.path.join(images, name))
+        net.setInput(dnn.blobFromImage(image, 1 / 128, (320, 240), 127))
+        boxes, scores = net.forward(["boxes", "scores"])
+        print(boxes.shape, scores.shape)
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    # an OpenCV DNN network runs outside PyTorch: no graph
+    (None, []),
+    # a model the module gets from elsewhere may be a torch module
+    ((("    net = dnn.readNetFromONNX(onnx_path)\n", "    net = load_detector(onnx_path)\n"),
+      ("from cv2 import dnn\n", "from cv2 import dnn\nfrom detector import load_detector\n")),
+     [("GRD101", 11, 4)]),
+])
+def test_a_network_of_another_runtime_run_by_its_forward_method(change, expected):
+    source = OPENCV_DNN_INFERENCE
+    for old, new in change or ():
+        assert old in source
+        source = source.replace(old, new)
+    assert found(source) == expected

@@ -603,7 +603,9 @@ class EvalLoopWithoutNoGrad(Rule):
         nothing it keeps (`F.interpolate(x, ...)`, not `self.model(x)`); a model run by another inference
         runtime, its name last bound above the call to a `lambda` over an
         ONNX Runtime (OpenVINO, TensorRT) session's `run` or to an instance
-        of a plain class of the module whose `__call__` runs one; a loop of
+        of a plain class of the module whose `__call__` runs one, or bound
+        only to a network such a package or OpenCV loads (`net =
+        cv2.dnn.readNetFromONNX(path)`, then `net.forward(names)`); a loop of
         a module's top-level code
         after a top-level statement that always reads a name the module never
         binds and no builtin is (`dataset.Loader(...)` after `from
