@@ -450,29 +450,29 @@ def _run_outside_torch(ctx, call: ModelCall) -> bool:
 _RUNTIME_ROOTS = (*_OTHER_RUNTIMES, "cv2")
 
 
-def _opened_by_another_runtime(ctx, call: ModelCall, owner: str) -> bool:
-    """Is ``owner`` (``net`` of ``net.forward(names)``, or the name called) bound, in the call's
-    function or else at the top of the module, only to calls into a package
-    that runs networks outside PyTorch (``cv2.dnn.readNetFromONNX(path)``,
+def _opened_by_another_runtime(ctx, call: ModelCall, name: str) -> bool:
+    """Is ``name`` (``net`` of ``net.forward(names)``, or the name called)
+    bound (``_bound_values``) only to calls into a package that runs
+    networks outside PyTorch (``cv2.dnn.readNetFromONNX(path)``,
     ``onnxruntime.InferenceSession(path)``)?  Only a module that imports
     one of them is read."""
     if not _memo(ctx, ("imports-runtimes",), lambda: ctx.imports.imports_from(_RUNTIME_ROOTS), False):
         return False
-    scope = scope_of(ctx, call.function) if call.function is not None else None
-    values = (scope.deps.get(owner) if scope is not None else None) or ctx.flow.module_scope.deps.get(owner)
+    values = _bound_values(ctx, call, name)
     return bool(values) and all(
         isinstance(v, ast.Call) and (ctx.imports.resolve(v.func) or "").partition(".")[0] in _RUNTIME_ROOTS
         for v in values
     )
 
 
-def _bound_values(ctx, call: ModelCall) -> Optional[List[ast.expr]]:
-    """What the name ``call`` calls is bound to in its function, or else at
-    the top of the module (asked of ``_plain_instance`` and
-    ``_bound_to_functions``)."""
+def _bound_values(ctx, call: ModelCall, name: str = "") -> Optional[List[ast.expr]]:
+    """What ``name`` (by default the name ``call`` calls) is bound to in the
+    call's function, or else at the top of the module (asked of
+    ``_plain_instance``, ``_bound_to_functions`` and the like)."""
+    name = name or call.key
     scope = scope_of(ctx, call.function) if call.function is not None else None
-    values = scope.deps.get(call.key) if scope is not None else None
-    return values or ctx.flow.module_scope.deps.get(call.key)
+    values = scope.deps.get(name) if scope is not None else None
+    return values or ctx.flow.module_scope.deps.get(name)
 
 
 def _made_by_another_framework(ctx, values: List[ast.expr]) -> bool:
@@ -481,7 +481,7 @@ def _made_by_another_framework(ctx, values: List[ast.expr]) -> bool:
     a model of another tensor framework, built there (``model =
     tf.keras.models.Model(inputs=inp, outputs=out); ...; return model``)?
     Only a module that imports such a framework is read."""
-    if not imports_another_framework(ctx):
+    if not _imports_another_framework(ctx):
         return False
     functions = module_function_nodes(ctx)
     return all(
@@ -490,7 +490,7 @@ def _made_by_another_framework(ctx, values: List[ast.expr]) -> bool:
     )
 
 
-def imports_another_framework(ctx) -> bool:
+def _imports_another_framework(ctx) -> bool:
     """Does the module import anything of another tensor framework
     (``OTHER_FRAMEWORKS``)?  Asked once per module."""
     return _memo(ctx, ("imports-other-frameworks",), lambda: ctx.imports.imports_from(tuple(OTHER_FRAMEWORKS)), False)
@@ -3744,9 +3744,7 @@ def _made_turning_grad_off(ctx, call: ModelCall) -> bool:
     func = call.node.func
     if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
         return False
-    scope = scope_of(ctx, call.function) if call.function is not None else None
-    values = (scope.deps.get(func.value.id) if scope is not None else None) or \
-        ctx.flow.module_scope.deps.get(func.value.id)
+    values = _bound_values(ctx, call, func.value.id)
     return bool(values) and all(
         isinstance(v, ast.Call) and isinstance(v.func, ast.Name)
         and ctx.made_turning_grad_off(v.func.id, func.attr) for v in values
@@ -4409,7 +4407,7 @@ def _another_frameworks_function(ctx, scope: Scope) -> bool:
     in several frameworks), import nothing of torch and read no name that
     is torch's?  Its models are that framework's."""
     imports = ctx.imports
-    if not imports_another_framework(ctx):
+    if not _imports_another_framework(ctx):
         return False  # the module imports no other framework anywhere: the cheap answer first
     fn = scope.function
     while fn is not None:

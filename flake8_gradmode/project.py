@@ -2790,9 +2790,10 @@ class Project:
         summary = self.summary(rel) if rel is not None else None
         if summary is None or function not in summary["f"] or not summary["Y"]:
             return False
-        package = os.path.dirname(rel) + os.sep  # type: ignore[arg-type]
+        package = os.path.dirname(rel)  # type: ignore[arg-type]
+        below = package + os.sep if package else ""  # a module at the root: the whole project
         return any(
-            other.startswith(package) and any(method in turning for turning in found["w"].values())  # type: ignore
+            other.startswith(below) and any(method in turning for turning in found["w"].values())  # type: ignore
             for other, found in self.mentioning(*GRAD_OFF_NAMES)
         )
 

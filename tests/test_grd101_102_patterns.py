@@ -23,6 +23,14 @@ def found(source):
     return sorted((v.code, v.line, v.col) for v in check(source, ALONE, filename="script.py") if v.code in CODES)
 
 
+def changed(source, changes):
+    """``source`` with each ``(old, new)`` of ``changes`` replaced; each ``old`` must be there."""
+    for old, new in changes:
+        assert old in source
+        source = source.replace(old, new)
+    return source
+
+
 # --- recall: model calls one call away ----------------------------------------
 
 HELPER_SHARED_BY_TRAINING_AND_EVALUATION = """
@@ -5777,11 +5785,7 @@ def main(loader):
      [("GRD101", 26, 4)]),
 ])
 def test_a_plain_instance_moved_by_its_own_to_is_no_model(change, expected):
-    source = PARAMETER_FREE_UPSAMPLER
-    for old, new in change or ():
-        assert old in source
-        source = source.replace(old, new)
-    assert found(source) == expected
+    assert found(changed(PARAMETER_FREE_UPSAMPLER, change or ())) == expected
 
 
 OPENCV_DNN_INFERENCE = """
@@ -5810,8 +5814,4 @@ def inference(onnx_path, images):
      [("GRD101", 11, 4)]),
 ])
 def test_a_network_of_another_runtime_run_by_its_forward_method(change, expected):
-    source = OPENCV_DNN_INFERENCE
-    for old, new in change or ():
-        assert old in source
-        source = source.replace(old, new)
-    assert found(source) == expected
+    assert found(changed(OPENCV_DNN_INFERENCE, change or ())) == expected

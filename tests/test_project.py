@@ -7576,3 +7576,12 @@ def test_a_plain_instance_every_caller_hands_over_is_no_model(tmp_path, change, 
         source = source.replace(old, new)
     make(tmp_path, {"bicubic.py": source})
     assert [f for f in lint(tmp_path / "bicubic.py") if f[2] == "GRD101"] == expected
+
+
+def test_a_run_time_factory_at_the_root_may_make_any_class_of_the_project(tmp_path):
+    make(tmp_path, {
+        "factory.py": RUN_TIME_FACTORY, "models/vae_model.py": WRAPPER_DECODING_WITHOUT_GRAD,
+        "models/networks.py": NETWORKS,
+        "decode.py": DECODES_WITH_A_MADE_MODEL.replace("from models import", "from factory import"),
+    })
+    assert [f for f in lint(tmp_path / "decode.py") if f[2] == "GRD101"] == []
