@@ -335,10 +335,10 @@ def is_model_call(ctx, call: ModelCall) -> bool:
         return False  # ``self.network = resnet.resnet18``: ``self.network(num_classes=10)`` builds a model
     if not owner and _run_outside_torch(ctx, call):
         return False  # ``model = lambda x: session.run(...)``: an ONNX Runtime session, not a torch module
-    if "." not in (owner or key) and _opened_by_another_runtime(ctx, call, owner or key):
-        return False  # ``net = cv2.dnn.readNetFromONNX(path)``, then ``net.forward(names)``: OpenCV's network
     if not owner:
         values = _bound_values(ctx, call)
+        if values and _opened_by_another_runtime(ctx, values):
+            return False  # ``net = cv2.dnn.readNetFromONNX(path)``, then ``net.forward(names)``: OpenCV's network
         if values and _plain_instance(ctx, values, key):
             return False  # ``teacher = FeatPredictor(weights)``: a plain class of the module, no module
         if not values and _handed_plain_instances(ctx, call):
@@ -450,16 +450,15 @@ def _run_outside_torch(ctx, call: ModelCall) -> bool:
 _RUNTIME_ROOTS = (*_OTHER_RUNTIMES, "cv2")
 
 
-def _opened_by_another_runtime(ctx, call: ModelCall, name: str) -> bool:
-    """Is ``name`` (``net`` of ``net.forward(names)``, or the name called)
-    bound (``_bound_values``) only to calls into a package that runs
-    networks outside PyTorch (``cv2.dnn.readNetFromONNX(path)``,
+def _opened_by_another_runtime(ctx, values: List[ast.expr]) -> bool:
+    """Is the name a call calls (``net`` of ``net(x)`` or ``net.forward(names)``)
+    bound (``values``: see ``_bound_values``) only to calls into a package
+    that runs networks outside PyTorch (``cv2.dnn.readNetFromONNX(path)``,
     ``onnxruntime.InferenceSession(path)``)?  Only a module that imports
     one of them is read."""
     if not _memo(ctx, ("imports-runtimes",), lambda: ctx.imports.imports_from(_RUNTIME_ROOTS), False):
         return False
-    values = _bound_values(ctx, call, name)
-    return bool(values) and all(
+    return all(
         isinstance(v, ast.Call) and (ctx.imports.resolve(v.func) or "").partition(".")[0] in _RUNTIME_ROOTS
         for v in values
     )
