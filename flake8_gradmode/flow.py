@@ -396,8 +396,7 @@ def _runs_another_runtime(ctx) -> Dict[Tuple[Optional[int], str], List[Tuple[int
                 continue
             if isinstance(child, ast.Assign):
                 assigns.append((function, child))
-                if isinstance(child.value, ast.Call) and (ctx.imports.resolve(child.value.func) or "").split(
-                        ".", 1)[0] in _OTHER_RUNTIMES:
+                if _calls_into(ctx, child.value, _OTHER_RUNTIMES):
                     sessions.update(d for d in map(dotted, child.targets) if d is not None)
             visit(child, function)
 
@@ -458,10 +457,14 @@ def _opened_by_another_runtime(ctx, values: List[ast.expr]) -> bool:
     one of them is read."""
     if not _memo(ctx, ("imports-runtimes",), lambda: ctx.imports.imports_from(_RUNTIME_ROOTS), False):
         return False
-    return all(
-        isinstance(v, ast.Call) and (ctx.imports.resolve(v.func) or "").partition(".")[0] in _RUNTIME_ROOTS
-        for v in values
-    )
+    return all(_calls_into(ctx, v, _RUNTIME_ROOTS) for v in values)
+
+
+def _calls_into(ctx, expr: Optional[ast.expr], packages) -> bool:
+    """Is ``expr`` a call of something the module imports from one of
+    ``packages`` (``dnn.readNetFromONNX(path)`` after ``from cv2 import
+    dnn``, ``tf.keras.Sequential([...])``)?"""
+    return isinstance(expr, ast.Call) and (ctx.imports.resolve(expr.func) or "").partition(".")[0] in packages
 
 
 def _bound_values(ctx, call: ModelCall, name: str = "") -> Optional[List[ast.expr]]:
@@ -500,8 +503,7 @@ def _returns_another_frameworks_model(ctx, fn: ast.AST) -> bool:
     framework (``tf.keras.Sequential([...])``), or a name the function binds
     only to such calls?"""
     def foreign(expr: Optional[ast.expr]) -> bool:
-        return isinstance(expr, ast.Call) and (
-            ctx.imports.resolve(expr.func) or "").partition(".")[0] in OTHER_FRAMEWORKS
+        return _calls_into(ctx, expr, OTHER_FRAMEWORKS)
 
     bound: Dict[str, List[ast.expr]] = {}
     returned: List[Optional[ast.expr]] = []
