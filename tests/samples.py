@@ -175,3 +175,11 @@ def optional_head_module() -> str:
     """``OPTIONAL_HEAD_TRAINING`` with the classes it imports written in it."""
     return textwrap.dedent(OPTIONAL_HEAD_TRAINING).replace(
         "from layers import Head, Net\n", textwrap.dedent(OPTIONAL_HEAD_MODELS))
+
+
+def changed(source: str, changes) -> str:
+    """``source`` with each ``(old, new)`` of ``changes`` replaced; each ``old`` must be there."""
+    for old, new in changes:
+        assert old in source
+        source = source.replace(old, new)
+    return source

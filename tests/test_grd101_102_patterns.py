@@ -10,7 +10,7 @@ from flake8_gradmode.engine import check
 from flake8_gradmode.registry import by_code
 from flake8_gradmode.rules.grd102_eval_loop_without_eval_mode import EvalLoopWithoutEvalMode
 from flake8_gradmode.settings import Settings
-from tests.samples import BUFFERS_ONLY_ENCODER, optional_head_module, with_a_parameter
+from tests.samples import BUFFERS_ONLY_ENCODER, changed, optional_head_module, with_a_parameter
 
 #: Each case is a module alone: not part of the project the tests run in.
 ALONE = Settings(cross_module=False)
@@ -21,14 +21,6 @@ CODES = ("GRD101", "GRD102")
 def found(source):
     source = textwrap.dedent(source)
     return sorted((v.code, v.line, v.col) for v in check(source, ALONE, filename="script.py") if v.code in CODES)
-
-
-def changed(source, changes):
-    """``source`` with each ``(old, new)`` of ``changes`` replaced; each ``old`` must be there."""
-    for old, new in changes:
-        assert old in source
-        source = source.replace(old, new)
-    return source
 
 
 # --- recall: model calls one call away ----------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from flake8_gradmode.engine import check
 from flake8_gradmode.registry import by_code
 from flake8_gradmode.settings import Settings
+from tests.samples import changed
 
 CODES = ("GRD103", "GRD104")
 #: each case alone: a file name like train.py would otherwise sit inside this
@@ -2812,10 +2813,7 @@ for epoch in range(2):
       ("eval_loss(batches)", "eval_loss(batches, len(batches))")), []),
 ])
 def test_a_total_of_losses_read_as_data_items(change, expected):
-    source = DATA_INDEX_TOTAL
-    for old, new in change or ():
-        source = source.replace(old, new)
-    assert change is None or source != DATA_INDEX_TOTAL
+    source = changed(DATA_INDEX_TOTAL, change or ())
     assert change is None or source != DATA_INDEX_TOTAL
     assert [f for f in findings(source) if f[0] == "GRD104"] == expected
 
@@ -2831,10 +2829,7 @@ def test_a_total_of_losses_read_as_data_items(change, expected):
       ("    loss /= len(batches)\n", "    loss = total / len(batches)\n")), [("GRD104", 18, 4)]),
 ])
 def test_a_loss_name_bound_again_to_the_average_of_a_total_of_numbers(changes, expected):
-    source = REBOUND
-    for old, new in changes:
-        assert old in source
-        source = source.replace(old, new)
+    source = changed(REBOUND, changes)
     assert [f for f in findings(source) if f[0] == "GRD104"] == expected
 
 
@@ -3206,8 +3201,4 @@ def main(factory, folds):
      [("GRD103", 39, 14)]),
 ])
 def test_a_helper_that_builds_and_trains_its_own_model_per_call(changes, expected):
-    source = TRAINS_A_MODEL_IT_MAKES_PER_FOLD
-    for old, new in changes:
-        assert old in source
-        source = source.replace(old, new)
-    assert findings(source) == expected
+    assert findings(changed(TRAINS_A_MODEL_IT_MAKES_PER_FOLD, changes)) == expected

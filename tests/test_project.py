@@ -23,7 +23,7 @@ from flake8_gradmode.engine import check
 from flake8_gradmode.registry import RULES
 from flake8_gradmode.settings import Settings
 from tests.test_grd101_102_patterns import SEQ2SEQ, TEST_TIME_ADAPTATION
-from tests.samples import OPTIONAL_HEAD_MODELS, OPTIONAL_HEAD_TRAINING, optional_head_module
+from tests.samples import OPTIONAL_HEAD_MODELS, OPTIONAL_HEAD_TRAINING, changed, optional_head_module
 
 EVAL_LOOP = (
     "GRD101 evaluation loop runs `model` with grad enabled, so every batch builds an autograd graph; "
@@ -7570,11 +7570,7 @@ HANDS_A_PLAIN_UPSAMPLER = """
      [(24, 4, "GRD101")]),
 ])
 def test_a_plain_instance_every_caller_hands_over_is_no_model(tmp_path, change, expected):
-    source = HANDS_A_PLAIN_UPSAMPLER
-    for old, new in change or ():
-        assert old in source
-        source = source.replace(old, new)
-    make(tmp_path, {"bicubic.py": source})
+    make(tmp_path, {"bicubic.py": changed(HANDS_A_PLAIN_UPSAMPLER, change or ())})
     assert [f for f in lint(tmp_path / "bicubic.py") if f[2] == "GRD101"] == expected
 
 
