@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
 import sys
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from flake8_gradmode import flow
 from flake8_gradmode.tracker import (
@@ -133,7 +134,7 @@ def mode_free_local(
         return False
     if functions is None:
         functions = flow.module_functions(ctx)
-    for item in ast.walk(node):
+    for item in _walk_skipping(node, _unused_layers(node)):
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in ("train", "eval"):
             return False
         name = item.id if isinstance(item, ast.Name) else item.attr if isinstance(item, ast.Attribute) else None
@@ -172,6 +173,48 @@ def mode_free_local(
             elif isinstance(item.func, ast.Attribute) and _from_a_layer_source(ctx, item.func, qual):
                 return False  # ``parts.Glimpse(size, hidden)``: another module's class may build any layer
     return True
+
+
+def _unused_layers(node: ast.ClassDef) -> List[ast.stmt]:
+    """The statements ``self.<name> = <call>`` of the class ``node`` whose
+    attribute no code of the class reads (``self.dropout = nn.Dropout(p)``
+    that ``forward`` never calls): a layer registered, never run.  None when
+    the class may reach its layers another way (``self.children()``,
+    ``getattr(self, name)``, ``self._modules``, ``__dict__``...)."""
+    stored: Dict[str, List[ast.stmt]] = {}
+    read: Set[str] = set()
+    for item in ast.walk(node):
+        if isinstance(item, ast.Attribute) and isinstance(item.value, ast.Name) and item.value.id == "self":
+            if isinstance(item.ctx, ast.Load):
+                if item.attr in _LAYER_WALKS:
+                    return []
+                read.add(item.attr)
+        elif isinstance(item, ast.Name) and item.id in ("getattr", "vars", "setattr"):
+            return []
+        elif isinstance(item, ast.Assign) and isinstance(item.value, ast.Call) and len(item.targets) == 1:
+            target = item.targets[0]
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                stored.setdefault(target.attr, []).append(item)
+    return [stmt for name, stmts in stored.items() if name not in read for stmt in stmts]
+
+
+#: Attributes of a module that reach its layers without naming them.
+_LAYER_WALKS = frozenset({
+    "children", "named_children", "modules", "named_modules", "_modules", "__dict__", "apply", "get_submodule",
+})
+
+
+def _walk_skipping(node: ast.AST, skipped: List[ast.stmt]) -> Iterator[ast.AST]:
+    """``ast.walk(node)``, leaving out the statements ``skipped`` and all they hold."""
+    if not skipped:
+        yield from ast.walk(node)
+        return
+    left = {id(stmt) for stmt in skipped}
+    todo = collections.deque([node])
+    while todo:
+        item = todo.popleft()
+        yield item
+        todo.extend(child for child in ast.iter_child_nodes(item) if id(child) not in left)
 
 
 #: Packages whose functions, called in a class, build no layer (beside the

@@ -3697,6 +3697,11 @@ print(evaluate(encoder, decoder, torch.load("tokens.pt"), torch.zeros(1, 1, 8)))
     (("return self.gru(", "return self.training, self.gru("), [("GRD102", 28, 8), ("GRD102", 30, 8)]),
     (("encoder: EncoderRNN", "encoder"), [("GRD102", 28, 8), ("GRD102", 30, 8)]),  # no class known
     (("class EncoderRNN(nn.Module)", "class EncoderRNN(Decoder)"), [("GRD102", 28, 8), ("GRD102", 30, 8)]),
+    # the decoder registers a dropout that its forward never runs
+    (("self.out(self.dropout(state))", "self.out(state)"), []),
+    (("self.out(self.dropout(state))", "self.out(getattr(self, 'dropout')(state))"), [("GRD102", 30, 8)]),
+    (("self.out(self.dropout(state))", "self.out([*self.children()][0](state))"), [("GRD102", 30, 8)]),
+    (("self.out(self.dropout(state))", "self.out(state), self.dropout"), [("GRD102", 30, 8)]),
 ])
 def test_a_loop_running_only_a_mode_free_class_of_a_module_with_dropout(change, expected):
     source = SEQ2SEQ.replace(*change) if change else SEQ2SEQ

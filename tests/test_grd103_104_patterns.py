@@ -2565,6 +2565,18 @@ def test_a_module_global_model_of_a_mode_free_class(layer, expected):
     assert findings(GLOBAL_MODEL.replace("nn.Linear(4, 2)", layer)) == expected
 
 
+@pytest.mark.parametrize("forward, expected", [
+    # a dropout registered in __init__ that forward never runs: eval mode still changes nothing
+    ("torch.relu(self.fc(x))", []),
+    ("torch.relu(self.fc(self.dropout(x)))", [("GRD103", 35, 8)]),
+])
+def test_a_model_whose_registered_dropout_never_runs(forward, expected):
+    source = GLOBAL_MODEL.replace(
+        "self.fc = nn.Linear(4, 2)", "self.fc = nn.Linear(4, 2)\n        self.dropout = nn.Dropout(0.5)"
+    ).replace("torch.relu(self.fc(x))", forward)
+    assert findings(source) == expected
+
+
 # the rule's own linear probe: a backbone switched to eval mode at every epoch
 # while a classifier trains on its features
 LINEAR_PROBE = next(v.code for v in by_code("GRD103").VALID if v.title.startswith("A linear probe"))
