@@ -289,3 +289,41 @@ def test_backward_of_a_plain_number_is_another_mistake(change, expected) -> None
     source = NUMBER_NEVER_ACCUMULATED.replace(*change) if change else NUMBER_NEVER_ACCUMULATED
     assert change is None or source != NUMBER_NEVER_ACCUMULATED
     assert found(source) == expected
+
+
+# a monitor that computes a gradient norm only when the predictions carry a
+# graph: under no_grad the branch is never taken, so nothing raises
+GUARDED_BY_REQUIRES_GRAD = """
+import torch
+
+
+def track(model, preds):
+    norms = []
+    for param in model.parameters():
+        if preds.requires_grad and param.requires_grad:
+            (preds * param.sum()).mean().backward()
+            norms.append(param.grad.norm().item())
+    return norms
+
+
+model = torch.nn.Linear(3, 1)
+with torch.no_grad():
+    print(track(model, model(torch.ones(2, 3))))
+"""
+
+
+@pytest.mark.parametrize("guard, expected", [
+    ("preds.requires_grad and param.requires_grad", []),
+    ("torch.is_grad_enabled()", []),
+    # a test that says nothing of grad: the branch runs under no_grad and raises
+    ("param.requires_grad", [("GRD005", 8, 12)]),
+    ("not preds.requires_grad", [("GRD005", 8, 12)]),
+])
+def test_backward_taken_only_when_grad_is_there(guard, expected) -> None:
+    code = GUARDED_BY_REQUIRES_GRAD.replace("preds.requires_grad and param.requires_grad", guard)
+    assert found(code) == expected
+    if expected:
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            run(code)
+    else:
+        run(code)

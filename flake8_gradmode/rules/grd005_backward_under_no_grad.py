@@ -7,7 +7,7 @@ import ast
 from flake8_gradmode import facts, flow
 from flake8_gradmode.facts import NOT_CONSTANT, NOT_PASSED, UNKNOWN, call_shape, passed
 from flake8_gradmode.tracker import (
-    FunctionInfo, Grad, effective, first_or_keyword, last_name, param_defaults, positional_params,
+    FunctionInfo, Grad, dotted, effective, first_or_keyword, last_name, param_defaults, positional_params,
 )
 from flake8_gradmode.rule import Holds, Invalid, Raises, Rule, Valid
 
@@ -335,6 +335,8 @@ class BackwardUnderNoGrad(Rule):
         value = self._differentiated(node)
         if value is None:
             return
+        if any(test is not None and _asks_for_grad(test, self._loops) for test in self._guards):
+            return  # ``if preds.requires_grad: ... .backward()``: taken only when there is a graph
         written = self.code_of(node.func)
         if facts.python_number(self.context, value):
             return  # ``loss = 0`` ... ``loss.backward()``: no tensor at all, another mistake
@@ -438,6 +440,29 @@ class BackwardUnderNoGrad(Rule):
                 and binding.kind is not facts.Kind.PARAM
             )
         return False
+
+
+def _asks_for_grad(test: ast.expr, loops: Sequence[ast.For]) -> bool:
+    """Does the ``if`` test ``test`` hold only when a graph can be made:
+    it reads ``x.requires_grad`` (not of a parameter a loop of ``loops``
+    takes from ``.parameters()``, which requires grad whatever the mode) or
+    calls ``torch.is_grad_enabled()``, alone or as one operand of ``and``?"""
+    if isinstance(test, ast.BoolOp):
+        return isinstance(test.op, ast.And) and any(_asks_for_grad(value, loops) for value in test.values)
+    if isinstance(test, ast.Attribute):
+        return test.attr == "requires_grad" and not (
+            isinstance(test.value, ast.Name) and any(
+                isinstance(loop.iter, ast.Call) and isinstance(loop.iter.func, ast.Attribute)
+                and loop.iter.func.attr.endswith("parameters")
+                and any(isinstance(n, ast.Name) and n.id == test.value.id for n in ast.walk(loop.target))
+                for loop in loops
+            )
+        )
+    return isinstance(test, ast.Call) and not test.args and dotted(test.func) in _GRAD_ENABLED_TESTS
+
+
+#: Calls that say whether grad is on here.
+_GRAD_ENABLED_TESTS = frozenset({"torch.is_grad_enabled", "is_grad_enabled"})
 
 
 def _turns_grad_on(ctx, key: Optional[Tuple[str, ...]]) -> bool:
