@@ -3985,7 +3985,8 @@ _DUMMY_TENSORS = frozenset({"randn", "rand", "zeros", "ones", "empty", "randint"
 def _warms_up(loop: Loop, nodes: List[ast.Call]) -> bool:
     """``for _ in range(3): _ = model(torch.randn(shape).to(device))``: a
     few passes, a literal count of them, over tensors of random or constant
-    values made in the loop, whose outputs nothing reads; or a pass over
+    values made in the loop (or bound once in its function), whose outputs
+    nothing reads; or a pass over
     data named dummy (``dummy_loader``) whose outputs nothing reads.  It
     warms the model (and the device) up, or sizes its lazy layers; it
     evaluates nothing."""
@@ -4005,6 +4006,12 @@ def _warms_up(loop: Loop, nodes: List[ast.Call]) -> bool:
         t.id for stmt in node.body if isinstance(stmt, ast.Assign) and _dummy(stmt.value)
         for t in stmt.targets if isinstance(t, ast.Name)
     }
+    # ``x = torch.randn(shape, device=device)`` once in the function, before the loop
+    scope = loop.scope
+    made.update(
+        name for name, values in scope.deps.items()
+        if scope.stored.get(name) == 1 and len(values) == 1 and _dummy(values[0])
+    )
     for call in nodes:
         if not isinstance(call, ast.Call) or not call.args or call.keywords:
             return False
@@ -4505,6 +4512,20 @@ def _own_expressions(stmt: ast.stmt) -> Iterator[ast.AST]:
                 yield from ast.walk(item)
 
 
+#: Calls that stop the program in an interactive debugger or shell.
+_DEBUGGER_CALLS = frozenset({
+    "breakpoint", "pdb.set_trace", "ipdb.set_trace", "pudb.set_trace", "IPython.embed", "embed",
+})
+
+
+def _enters_a_debugger(stmt: ast.stmt) -> bool:
+    """Is ``stmt`` a call, as a statement, that stops in a debugger
+    (``pdb.set_trace()``, ``breakpoint()``, ``IPython.embed()``)?"""
+    return stmt.__class__ is ast.Expr and isinstance(stmt.value, ast.Call) and (  # type: ignore[attr-defined]
+        dotted(stmt.value.func) in _DEBUGGER_CALLS  # type: ignore[attr-defined]
+    )
+
+
 def _evaluation_loops(ctx) -> List[EvalLoop]:
     out = []
     if ctx.tree is not None and _models_of_its_own(ctx):
@@ -4513,6 +4534,8 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
         body = getattr(loop.node, "body", None)
         if body and body[-1].__class__ is ast.Break:
             continue  # runs once (one batch to set something up): not a loop over evaluation data
+        if body and any(_enters_a_debugger(stmt) for stmt in body):
+            continue  # ``pdb.set_trace()`` on every pass: a loop stepped through by hand
         calls = [c for c in loop.model_calls if is_model_call(ctx, c)]
         paths = path_calls(ctx, loop) if loop.local_calls else []
         if not calls and not paths and loop.imported_calls:

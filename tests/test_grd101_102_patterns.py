@@ -3597,6 +3597,13 @@ def predict(model, images):
      [("GRD101", 8, 4), ("GRD101", 16, 12)]),
     # a loop over a count from elsewhere is no fixed warm-up
     (WARM_UP.replace("range(3)", "range(n)"), [("GRD101", 8, 4), ("GRD101", 16, 12)]),
+    # the random input made once, before the loop
+    (WARM_UP.replace("    for _ in range(3):\n        data = torch.randn(shape).to(device)\n",
+                     "    data = torch.randn(shape).to(device)\n    for _ in range(3):\n"), [("GRD101", 16, 12)]),
+    # ... but bound again to real data in the function: no warm-up
+    (WARM_UP.replace("    for _ in range(3):\n        data = torch.randn(shape).to(device)\n",
+                     "    data = torch.randn(shape).to(device)\n    data = shape\n    for _ in range(3):\n"),
+     [("GRD101", 10, 4), ("GRD101", 17, 12)]),
 ])
 def test_a_warm_up_over_random_inputs_is_no_evaluation(source, expected):
     assert [f for f in found(source) if f[0] == "GRD101"] == expected
@@ -5344,6 +5351,33 @@ for data, label in test_loader:
 def test_a_loop_that_breaks_before_the_model_call(change, expected):
     source = BREAKS_BEFORE_THE_MODEL.replace(*change) if change else BREAKS_BEFORE_THE_MODEL
     assert change is None or source != BREAKS_BEFORE_THE_MODEL
+    assert found(source) == expected
+
+
+# a loop stepped through by hand: it stops in the debugger on every batch
+STEPPED_IN_A_DEBUGGER = """
+import pdb
+
+import torch
+
+model = torch.load("trained_model.pth")
+for images, label in test_loader:
+    pdb.set_trace()
+    output = model(images)
+    print(output.shape)
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    (("    pdb.set_trace()\n", "    breakpoint()\n"), []),
+    (("    pdb.set_trace()\n", ""), [("GRD101", 7, 0)]),
+    # a debugger entered only on a condition: the other passes run on
+    (("    pdb.set_trace()\n", "    if label is None:\n        pdb.set_trace()\n"), [("GRD101", 7, 0)]),
+])
+def test_a_loop_that_stops_in_a_debugger_every_pass(change, expected):
+    source = STEPPED_IN_A_DEBUGGER.replace(*change) if change else STEPPED_IN_A_DEBUGGER
+    assert change is None or source != STEPPED_IN_A_DEBUGGER
     assert found(source) == expected
 
 
