@@ -2053,7 +2053,8 @@ class Project:
     def _missing_module(self, directory: str, module: str) -> bool:
         """Is ``module`` (``models.segnet``, ``pkg.data.loaders``) below a
         package directory of the project (``models/``, ``pkg/``, beside the
-        importing module or at the root, where Python looks first) one of
+        importing module or at the root, where Python looks first, or in
+        ``src/`` of a packaged project) one of
         whose directories on the way holds no file or directory of the next
         name?  In a project that is no package; or in one whose packaging
         builds nothing (no extension, no generated module), when that
@@ -2065,7 +2066,8 @@ class Project:
         if packaged and self.index.builds:
             return False
         seen = False
-        for base in ([directory] if directory else []) + [""]:
+        # a packaged project of the ``src`` layout installs ``src/<package>`` as ``<package>``
+        for base in ([directory] if directory else []) + [""] + (["src"] if packaged else []):
             path = os.path.join(self.index.root, base, parts[0])
             if not os.path.isdir(path):
                 continue

@@ -5019,6 +5019,22 @@ def test_a_module_importing_a_submodule_its_project_directory_lacks_runs_nothing
     assert [f for f in lint(tmp_path / "evaluate.py") if f[2] == "GRD101"] == found
 
 
+@pytest.mark.parametrize("extra, found", [
+    ({}, []),  # ``src/pkg/`` (a regular package, installed as ``pkg``) has no ``data``: the script stops at line 6
+    ({"src/pkg/data/loaders.py": "WideNet = None\n"}, [(11, 4, "GRD101")]),
+    ({"src/pkg/data/loaders.cpython-311-x86_64-linux-gnu.so": ""}, [(11, 4, "GRD101")]),
+])
+def test_a_module_importing_a_module_its_src_layout_package_lacks_runs_nothing(tmp_path, extra, found):
+    imports = "from pkg.nets import Net\n    from pkg.data.loaders import WideNet"
+    make(tmp_path, {
+        "src/pkg/nets.py": PLAIN_NETS, "src/pkg/evaluate.py": EVALUATE_IMPORTING.replace("{imports}", imports),
+    })
+    for name, text in extra.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert [f for f in lint(tmp_path / "src/pkg/evaluate.py") if f[2] == "GRD101"] == found
+
+
 def test_a_directory_of_data_is_no_package_an_import_fails_in(tmp_path):
     # ``data/`` holds images only: the module comes from elsewhere (a file the user adds beside the script)
     imports = "from models.nets import Net\n    from data import wide"
