@@ -126,6 +126,24 @@ class BackwardUnderNoGrad(Rule):
             import torch
 
             model = torch.nn.Linear(4, 1)
+
+
+            def penalty(out):
+                if out.requires_grad:
+                    out.pow(2).mean().backward()
+
+
+            with torch.no_grad():
+                penalty(model(torch.randn(8, 4)))
+            """,
+            title="A backward taken only when the value requires grad",
+            checks=(Holds("model.weight.grad is None", "the guarded branch is not taken under no_grad"),),
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Linear(4, 1)
             with torch.no_grad():
                 with torch.enable_grad():
                     loss = model(torch.randn(8, 4)).sum()
