@@ -1438,16 +1438,28 @@ def _redefined_before_use(ctx, fn: FunctionInfo) -> bool:
             # its body runs when called, and then finds the later definition;
             # what runs now are its decorators and defaults
             defined.add(stmt.name)
-            parts: List[ast.AST] = [*stmt.decorator_list, stmt.args]
-        else:
-            parts = [stmt]
-        for node in (n for part in parts for n in ast.walk(part)):
+        for node in (n for part in _run_when_defined(stmt) for n in ast.walk(part)):
             if node.__class__ is ast.Name and node.id == fn.name:  # type: ignore[attr-defined]
                 return False  # used before the new definition (``register(f)``)
             func = getattr(node, "func", None) if node.__class__ is ast.Call else None
             if isinstance(func, ast.Name) and func.id in defined:
                 return False  # ``run()`` before the new definition, where ``run`` calls ``fn``
     return False
+
+
+def _run_when_defined(stmt: ast.stmt) -> List[ast.AST]:
+    """The parts of the top-level statement ``stmt`` that run as the module
+    loads: all of a plain statement; a function's decorators and defaults;
+    a class's decorators, bases and the statements of its body, whose
+    methods again only their decorators and defaults."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return [*stmt.decorator_list, stmt.args]
+    if isinstance(stmt, ast.ClassDef):
+        parts: List[ast.AST] = [*stmt.decorator_list, *stmt.bases, *stmt.keywords]
+        for inner in stmt.body:
+            parts.extend(_run_when_defined(inner))
+        return parts
+    return [stmt]
 
 
 def _defined_twice(body) -> FrozenSet[str]:

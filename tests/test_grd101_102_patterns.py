@@ -4418,6 +4418,30 @@ def test_a_function_used_before_it_is_replaced_is_reported():
     assert found(REDEFINED.format(between=between)) == [("GRD101", 8, 4)]
 
 
+REPORT_BETWEEN = """
+def report(model, loader):
+    return score(model, loader)
+
+
+class Ranker(torch.nn.Module):
+    {statement}
+
+    def forward(self, x):
+        return report(self, x)
+
+"""
+
+
+@pytest.mark.parametrize("statement, expected", [
+    # a method calls a function that calls ``score``: it runs only later, when the second is bound
+    ("scale = 2.0", []),
+    # a statement of the class body runs as the class is made: the first ``score`` then runs
+    ("first = report(torch.nn.Linear(4, 2), [torch.randn(8, 4)])", [("GRD101", 8, 4)]),
+])
+def test_a_method_body_between_the_definitions_runs_only_when_called(statement, expected):
+    assert found(REDEFINED.format(between=REPORT_BETWEEN.format(statement=statement))) == expected
+
+
 # --- a method named ``net_...`` that returns what the network holds -------------
 
 STATE_OF_NETS = """
