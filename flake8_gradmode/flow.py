@@ -3300,11 +3300,23 @@ def evaluation_intent(ctx, loop: Loop, nodes: Optional[List[ast.Call]] = None) -
         return "function"
     if eval_switch_before(ctx, loop.scope, loop.seq) or wrapper_class(ctx, loop.scope.class_name):
         return "eval-mode"
-    if nodes and not trains(ctx, loop.scope) and not _over_model_parts(loop) and _outputs_unneeded(ctx, loop, nodes):
+    if nodes and not trains(ctx, loop.scope) and not _over_model_parts(loop) and _outputs_unneeded(ctx, loop, nodes) \
+            and not _in_training_mode(ctx, loop, nodes):
         return "evidence"
     if _predicts_through_helpers(ctx, loop, nodes):
         return "helper"
     return None
+
+
+def _in_training_mode(ctx, loop: Loop, nodes: List[ast.Call]) -> bool:
+    """Does the loop's scope switch to training mode last before each of
+    the loop's model calls (``model.train()`` at the top of each epoch, then
+    ``loss = model(x, y)``)?  A training loop whose update is left out
+    (commented out) for now, not an evaluation."""
+    seqs = {id(c.node): c.seq for c in loop.model_calls}
+    return bool(nodes) and all(
+        id(node) in seqs and mode_before(ctx, loop.scope, seqs[id(node)]) == "train" for node in nodes
+    )
 
 
 def name_tests(test: ast.expr) -> List[Tuple[str, Optional[FrozenSet[object]], bool]]:

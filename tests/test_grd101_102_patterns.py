@@ -5870,3 +5870,45 @@ def inference(onnx_path, images):
 ])
 def test_a_network_of_another_runtime_run_by_its_forward_method(change, expected):
     assert found(changed(OPENCV_DNN_INFERENCE, change or ())) == expected
+
+
+# a training loop whose update steps are commented out: the model is put in
+# training mode before it, and its losses are read as numbers
+STEPS_LEFT_OUT = """
+import numpy as np
+import torch
+
+
+class Scorer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(5, 1)
+
+    def forward(self, x, y):
+        return torch.nn.functional.mse_loss(self.fc(x), y)
+
+
+def main(xs, ys):
+    model = Scorer()
+    for epoch in range(10):
+        model.train()
+        losses = []
+        for x, y in zip(xs, ys):
+            loss = model(x, y)
+            losses.append(loss.item())
+        print(epoch, np.mean(losses))
+
+
+main(torch.randn(4, 8, 5), torch.randn(4, 8, 1))
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    # no switch to training mode: losses stripped of their graph in code that trains nothing
+    (("        model.train()\n", ""), [("GRD101", 17, 4)]),
+])
+def test_a_loop_after_a_switch_to_training_mode_is_no_evaluation(change, expected):
+    source = STEPS_LEFT_OUT.replace(*change) if change else STEPS_LEFT_OUT
+    assert change is None or source != STEPS_LEFT_OUT
+    assert [f for f in found(source) if f[0] == "GRD101"] == expected
