@@ -31,7 +31,7 @@ from flake8_gradmode.names import (
 from flake8_gradmode.facts import (
     GRAPH_DROPPING_READS, PARAMETER_FREE_LAYERS, TRAINING_STEP_NAMES, adapting_functions, asks_autograd,
     attribute_values as _attribute_values, class_family, context_effects, freezes, freezing_functions, init_freeze,
-    method_of, own_nodes, parameter_free, plain_bases, test_holds,
+    loss_named, method_of, own_nodes, parameter_free, plain_bases, test_holds,
 )
 from flake8_gradmode.tracker import (
     SAME_MODULE_METHODS, FunctionInfo, Grad, all_params, bound_arguments, chain_root, dotted, is_const, last_name,
@@ -3309,10 +3309,19 @@ def evaluation_intent(ctx, loop: Loop, nodes: Optional[List[ast.Call]] = None) -
 
 
 def _in_training_mode(ctx, loop: Loop, nodes: List[ast.Call]) -> bool:
-    """Does the loop's scope switch to training mode last before each of
-    the loop's model calls (``model.train()`` at the top of each epoch, then
-    ``loss = model(x, y)``)?  A training loop whose update is left out
-    (commented out) for now, not an evaluation."""
+    """Does the loop compute a loss (``loss = model(x, y)``), with its
+    scope switched to training mode last before each of the loop's model
+    calls (``model.train()`` at the top of each epoch)?  A training loop
+    whose update is left out (commented out) for now, not an evaluation;
+    unlike a pass that only refreshes batch-norm statistics, which keeps
+    nothing it computes."""
+    if not any(
+        isinstance(node, ast.Assign) and any(
+            isinstance(name, ast.Name) and loss_named(name.id) for target in node.targets for name in ast.walk(target)
+        )
+        for node in ast.walk(loop.node)
+    ):
+        return False
     seqs = {id(c.node): c.seq for c in loop.model_calls}
     return bool(nodes) and all(
         id(node) in seqs and mode_before(ctx, loop.scope, seqs[id(node)]) == "train" for node in nodes
