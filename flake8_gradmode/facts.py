@@ -617,7 +617,8 @@ def detached_value(expr: ast.AST) -> bool:
     func = expr.func
     if isinstance(func, ast.Attribute):
         return _read_past_graph(expr)
-    return isinstance(func, ast.Name) and func.id in _DETACHING_FUNCTIONS
+    # ``detach(losses)``, ``detach_cpu(outputs)``: a helper named for what it does
+    return isinstance(func, ast.Name) and (func.id in _DETACHING_FUNCTIONS or tokens(func.id)[:1] == ["detach"])
 
 
 def _read_past_graph(expr: ast.AST) -> bool:

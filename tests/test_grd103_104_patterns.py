@@ -3214,3 +3214,40 @@ def main(factory, folds):
 ])
 def test_a_helper_that_builds_and_trains_its_own_model_per_call(changes, expected):
     assert findings(changed(TRAINS_A_MODEL_IT_MAKES_PER_FOLD, changes)) == expected
+
+
+# the dict of losses replaced, after the update, by a helper named for detaching it
+DETACHED_BY_A_HELPER = """
+import torch
+
+
+def detach(data):
+    if isinstance(data, dict):
+        return {k: v.detach() for k, v in data.items()}
+    return data.detach()
+
+
+def train(model, loader, optimizer, loss_fun):
+    total = 0
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = loss_fun(model(x), y)
+        loss["final"].backward()
+        optimizer.step()
+        loss = detach(loss)
+        total += loss["final"]
+    return total
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    (None, []),
+    (("detach(", "detach_cpu("), []),
+    # a helper named otherwise may keep the graph
+    (("detach(", "combine("), [("GRD104", 19, 8)]),
+    (("        loss = detach(loss)\n", ""), [("GRD104", 18, 8)]),
+])
+def test_a_loss_dict_replaced_by_a_detaching_helper(change, expected):
+    source = DETACHED_BY_A_HELPER.replace(*change) if change else DETACHED_BY_A_HELPER
+    assert change is None or source != DETACHED_BY_A_HELPER
+    assert findings(source) == expected

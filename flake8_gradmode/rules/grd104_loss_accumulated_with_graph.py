@@ -1210,13 +1210,15 @@ def _backward_target_or_holder(ctx, loop: flow.Loop, value: ast.expr, at: ast.AS
 def _overwritten_with_numbers(loop: ast.AST, value: ast.expr, after: Tuple[int, int], before: Tuple[int, int]) -> bool:
     """Is ``value`` (``losses["loss"]``) replaced by a detached value between
     the two positions: assigned itself, or through a key not known to be
-    another (``for k, v in losses.items(): losses[k] = v.item()``)?"""
+    another (``for k, v in losses.items(): losses[k] = v.item()``), or with
+    the whole container (``losses = detach(losses)``)?"""
     root, text = facts.root_name(value), ast.unparse(value)
     for node in ast.walk(loop):
         if isinstance(node, ast.Assign) and after < (node.lineno, node.col_offset) < before:
             if facts.detached_value(node.value) and any(
                 ast.unparse(t) == text
                 or (isinstance(t, ast.Subscript) and facts.root_name(t) == root and not isinstance(t.slice, ast.Constant))
+                or (isinstance(t, ast.Name) and t.id == root and isinstance(value, ast.Subscript))
                 for t in node.targets
             ):
                 return True
