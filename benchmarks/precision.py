@@ -65,7 +65,7 @@ HERE = Path(__file__).resolve().parent
 #: where the project index keeps its cache, in the project's root directory
 CACHE_DIR = ".gradmode_cache"
 PROJECTS = HERE / "precision_projects.csv"
-SPLITS = ("tune", "heldout") + tuple(f"heldout{n}" for n in range(2, 259))
+SPLITS = ("tune", "heldout") + tuple(f"heldout{n}" for n in range(2, 260))
 #: lines of the enclosing function shown before a finding, at most
 CONTEXT_BEFORE = 40
 #: lines shown after a finding
