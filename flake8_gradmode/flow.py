@@ -4546,17 +4546,17 @@ def _own_expressions(stmt: ast.stmt) -> Iterator[ast.AST]:
 
 
 #: Calls that stop the program in an interactive debugger or shell.
-_DEBUGGER_CALLS = frozenset({
-    "breakpoint", "pdb.set_trace", "ipdb.set_trace", "pudb.set_trace", "IPython.embed", "embed",
-})
+_DEBUGGER_CALLS = frozenset({"breakpoint", "pdb.set_trace", "ipdb.set_trace", "pudb.set_trace", "IPython.embed"})
 
 
-def _enters_a_debugger(stmt: ast.stmt) -> bool:
+def _enters_a_debugger(ctx, stmt: ast.stmt) -> bool:
     """Is ``stmt`` a call, as a statement, that stops in a debugger
-    (``pdb.set_trace()``, ``breakpoint()``, ``IPython.embed()``)?"""
-    return stmt.__class__ is ast.Expr and isinstance(stmt.value, ast.Call) and (  # type: ignore[attr-defined]
-        dotted(stmt.value.func) in _DEBUGGER_CALLS  # type: ignore[attr-defined]
-    )
+    (``pdb.set_trace()``, ``breakpoint()``, ``embed()`` imported from
+    IPython)?"""
+    if stmt.__class__ is not ast.Expr or not isinstance(stmt.value, ast.Call):  # type: ignore[attr-defined]
+        return False
+    func = stmt.value.func  # type: ignore[attr-defined]
+    return (ctx.imports.resolve(func) or dotted(func)) in _DEBUGGER_CALLS
 
 
 def _evaluation_loops(ctx) -> List[EvalLoop]:
@@ -4567,7 +4567,7 @@ def _evaluation_loops(ctx) -> List[EvalLoop]:
         body = getattr(loop.node, "body", None)
         if body and body[-1].__class__ is ast.Break:
             continue  # runs once (one batch to set something up): not a loop over evaluation data
-        if body and any(_enters_a_debugger(stmt) for stmt in body):
+        if body and any(_enters_a_debugger(ctx, stmt) for stmt in body):
             continue  # ``pdb.set_trace()`` on every pass: a loop stepped through by hand
         calls = [c for c in loop.model_calls if is_model_call(ctx, c)]
         paths = path_calls(ctx, loop) if loop.local_calls else []

@@ -178,8 +178,8 @@ def mode_free_local(
 def _unused_layers(node: ast.ClassDef) -> List[ast.stmt]:
     """The statements ``self.<name> = <call>`` of the class ``node`` whose
     attribute no code of the class reads (``self.dropout = nn.Dropout(p)``
-    that ``forward`` never calls): a layer registered, never run.  None when
-    the class may reach its layers another way (``self.children()``,
+    that ``forward`` never calls): a layer registered, never run.  None
+    when the class may reach its layers another way (``self.children()``,
     ``getattr(self, name)``, ``self._modules``, ``__dict__``...)."""
     stored: Dict[str, List[ast.stmt]] = {}
     read: Set[str] = set()

@@ -5393,16 +5393,22 @@ for images, label in test_loader:
 """
 
 
-@pytest.mark.parametrize("change, expected", [
-    (None, []),
-    (("    pdb.set_trace()\n", "    breakpoint()\n"), []),
-    (("    pdb.set_trace()\n", ""), [("GRD101", 7, 0)]),
+@pytest.mark.parametrize("changes, expected", [
+    ((), []),
+    ((("    pdb.set_trace()\n", "    breakpoint()\n"),), []),
+    ((("import pdb\n", "from IPython import embed\n"), ("    pdb.set_trace()\n", "    embed()\n")), []),
+    ((("    pdb.set_trace()\n", ""),), [("GRD101", 7, 0)]),
+    # a function of the project's own named embed, not the IPython shell
+    ((("import pdb\n", "def embed():\n    pass\n"), ("    pdb.set_trace()\n", "    embed()\n")),
+     [("GRD101", 8, 0)]),
     # a debugger entered only on a condition: the other passes run on
-    (("    pdb.set_trace()\n", "    if label is None:\n        pdb.set_trace()\n"), [("GRD101", 7, 0)]),
+    ((("    pdb.set_trace()\n", "    if label is None:\n        pdb.set_trace()\n"),), [("GRD101", 7, 0)]),
 ])
-def test_a_loop_that_stops_in_a_debugger_every_pass(change, expected):
-    source = STEPPED_IN_A_DEBUGGER.replace(*change) if change else STEPPED_IN_A_DEBUGGER
-    assert change is None or source != STEPPED_IN_A_DEBUGGER
+def test_a_loop_that_stops_in_a_debugger_every_pass(changes, expected):
+    source = STEPPED_IN_A_DEBUGGER
+    for change in changes:
+        assert change[0] in source
+        source = source.replace(*change)
     assert found(source) == expected
 
 

@@ -353,7 +353,7 @@ class BackwardUnderNoGrad(Rule):
         value = self._differentiated(node)
         if value is None:
             return
-        if any(test is not None and _asks_for_grad(test, self._loops) for test in self._guards):
+        if any(test is not None and _taken_only_with_grad(test, self._loops) for test in self._guards):
             return  # ``if preds.requires_grad: ... .backward()``: taken only when there is a graph
         written = self.code_of(node.func)
         if facts.python_number(self.context, value):
@@ -460,13 +460,13 @@ class BackwardUnderNoGrad(Rule):
         return False
 
 
-def _asks_for_grad(test: ast.expr, loops: Sequence[ast.For]) -> bool:
+def _taken_only_with_grad(test: ast.expr, loops: Sequence[ast.For]) -> bool:
     """Does the ``if`` test ``test`` hold only when a graph can be made:
     it reads ``x.requires_grad`` (not of a parameter a loop of ``loops``
     takes from ``.parameters()``, which requires grad whatever the mode) or
     calls ``torch.is_grad_enabled()``, alone or as one operand of ``and``?"""
     if isinstance(test, ast.BoolOp):
-        return isinstance(test.op, ast.And) and any(_asks_for_grad(value, loops) for value in test.values)
+        return isinstance(test.op, ast.And) and any(_taken_only_with_grad(value, loops) for value in test.values)
     if isinstance(test, ast.Attribute):
         return test.attr == "requires_grad" and not (
             isinstance(test.value, ast.Name) and any(
