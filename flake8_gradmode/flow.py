@@ -547,15 +547,13 @@ def _handed_plain_instances(ctx, call: ModelCall) -> bool:
     """Is the model a parameter of a module-level function that every call
     hands an instance of a plain class of the module whose ``__call__``
     calls nothing it keeps (``evaluate(model, loader)`` with ``model =
-    BicubicSR(2)``, whose ``__call__`` only interpolates: see ``handed_to``
+    BicubicSR(2)``, whose ``__call__`` only interpolates: see ``handed_builds``
     and ``_plain_instance``)?  A wrapper that runs a model it keeps
     (``self.model(x)``) is judged by its own code instead."""
-    if call.function is None or "." in call.key or "[" in call.key:
-        return False
     local = local_classes(ctx)
     if not _memo(ctx, ("plain-callables",), lambda: any(_runs_nothing_kept(c) for c in local.values()), False):
         return False  # the cheap answer first: the module has no such class
-    handed = handed_to(ctx, call.function, call.key)
+    handed = handed_builds(ctx, call)
     return bool(handed) and _plain_instance(ctx, handed) and all(  # type: ignore[arg-type]
         _runs_nothing_kept(local[c.func.id]) for c in handed  # type: ignore[union-attr, attr-defined]
     )
@@ -3036,6 +3034,17 @@ def handed_to(ctx, fn, param: str, depth: int = 0) -> Optional[List[ast.Call]]:
             return None
         found.extend(upward)
     return found
+
+
+def handed_builds(ctx, call: ModelCall) -> List[ast.Call]:
+    """For a model that is a parameter of a module-level function
+    (``def train(opt, loader, model)``): the class calls that bound what
+    each call of it hands over (see ``handed_to``).  Empty when some call
+    hands anything else, and without a project index."""
+    fn = call.function
+    if fn is None or "." in call.key or "[" in call.key:
+        return []
+    return handed_to(ctx, fn, call.key) or []
 
 
 #: Methods that return the module they are called on, in the same mode.

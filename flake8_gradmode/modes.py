@@ -43,7 +43,7 @@ def plain_build(ctx, built: ast.Call) -> bool:
 def mode_free_models(ctx, calls: List[flow.ModelCall], handed: bool = False) -> bool:
     """Is every model of ``calls`` built (in its function, as
     ``self.<name>`` in its class, or, with ``handed``, for a parameter, by
-    every caller: see ``_handed``) from a project class whose code shows no
+    every caller: see ``flow.handed_builds``) from a project class whose code shows no
     layer depending on the mode (``Project.mode_free_class``), from
     arguments that bring no module in, or from ``torch.nn`` layers that
     behave the same in both modes (``plain_build``)?"""
@@ -278,7 +278,7 @@ def _constructors(ctx, call: flow.ModelCall, handed: bool = False) -> List[ast.C
     Net(...)`` before the call in its function, or at the top of the module
     for a global the function does not bind (``flow.built_at_module_level``),
     or every ``self.model = Net(...)`` in its class, or, with ``handed``,
-    what every caller hands a parameter (see ``_handed``); empty when some
+    what every caller hands a parameter (see ``flow.handed_builds``); empty when some
     binding is anything else."""
     head, _, rest = call.key.partition(".")
     if head != "self":
@@ -287,7 +287,7 @@ def _constructors(ctx, call: flow.ModelCall, handed: bool = False) -> List[ast.C
         if built is None and simple:
             built = flow.built_at_module_level(ctx, call, call.key)
         if built is None and handed and simple:
-            return _handed(ctx, call)
+            return flow.handed_builds(ctx, call)
         return [built] if built is not None else []
     klass = flow.local_classes(ctx).get(call.class_name or "")
     if klass is None or "." in rest or "[" in rest:
@@ -367,17 +367,6 @@ def setting_name(name: str) -> bool:
     return lowered in ("args", "opt", "opts", "cfg", "config", "conf", "hparams", "params", "settings") or any(
         part in lowered for part in ("num", "size", "dim", "class", "len", "hidden", "channel", "depth", "width")
     )
-
-
-def _handed(ctx, call: flow.ModelCall) -> List[ast.Call]:
-    """For a model that is a parameter of a module-level function
-    (``def train(opt, loader, model)``): the class calls that bound what
-    each call of it hands over (see ``flow.handed_to``).  Empty when some call
-    hands anything else, and without a project index."""
-    fn = call.function
-    if fn is None or "." in call.key or "[" in call.key:
-        return []
-    return flow.handed_to(ctx, fn, call.key) or []
 
 
 def trains_mode_free_models(ctx, loop: flow.Loop) -> bool:
